@@ -1,0 +1,45 @@
+# The two commands: `make run` and `make test`. Both install what is
+# missing first (scripts/install-deps.sh), then configure and build.
+JOBS   ?= $(shell nproc)
+CMAKE  ?= cmake
+MODEL  ?= $(IA_MODEL)
+
+.PHONY: all deps build build-asan model run test test-fast test-asan bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@$(CMAKE) -S . -B build -DIA_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(CMAKE) --build build -j $(JOBS) | grep -vE '^\[|^-- ' || true
+	@test -x build/ipfs-accelerate
+
+build-asan: deps
+	@$(CMAKE) -S . -B build-asan -DIA_WERROR=ON -DIA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@$(CMAKE) --build build-asan -j $(JOBS) | grep -vE '^\[|^-- ' || true
+	@test -x build-asan/ipfs-accelerate
+
+# The real all-MiniLM-L6-v2 weights, into a cache outside the repository.
+model: build
+	@scripts/fetch-model.sh >/dev/null
+
+# Embed the sample corpus with the default model (or IA_MODEL=DIR).
+run: build model
+	@dir="$(MODEL)"; [ -n "$$dir" ] || dir=$$(scripts/fetch-model.sh); \
+	echo "model: $$dir"; \
+	build/ipfs-accelerate model info "$$dir" && \
+	build/ipfs-accelerate embed --model "$$dir" data/corpus.txt --output build/corpus-embeddings.npy && \
+	echo "embeddings: build/corpus-embeddings.npy"
+
+test: test-fast test-asan
+
+test-fast: build model
+	@cd build && ctest --output-on-failure -j 2
+
+test-asan: build-asan model
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,69 @@
+/*
+ * Shared vocabulary of the public API: status codes, error details, logging
+ * and version. Every other public header includes this one.
+ *
+ * Errors: a function that fails returns a negative ia_status and leaves a
+ * human-readable detail (naming the file, field or input at fault) that
+ * ia_errmsg() returns on the same thread until the next failure there.
+ *
+ * Logging: the library never prints. It hands messages to the callback set
+ * with ia_log_set(); with none set, messages are dropped.
+ */
+#ifndef IPFS_ACCELERATE_COMMON_H
+#define IPFS_ACCELERATE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define IA_API __attribute__((visibility("default")))
+#else
+#define IA_API
+#endif
+
+typedef enum ia_status {
+    IA_OK = 0,
+    IA_ERR_INVALID = -1,     /* bad argument or malformed input */
+    IA_ERR_NOMEM = -2,       /* allocation failed */
+    IA_ERR_IO = -3,          /* a file or the network failed */
+    IA_ERR_FORMAT = -4,      /* bytes from outside do not follow their format */
+    IA_ERR_UNSUPPORTED = -5, /* valid, but not something we implement */
+    IA_ERR_NOT_FOUND = -6,   /* a named file, tensor, key or block is absent */
+    IA_ERR_VERIFY = -7,      /* content does not match its hash */
+    IA_ERR_TIMEOUT = -8,
+    IA_ERR_BACKEND = -9,     /* the compute backend failed or is unusable */
+} ia_status;
+
+/* Short constant description of a status ("invalid argument"). */
+IA_API const char *ia_strerror(ia_status st);
+
+/* Detail of the last failure on the calling thread; "" if none. Borrowed,
+ * valid until the next failing call on this thread. */
+IA_API const char *ia_errmsg(void);
+
+typedef enum ia_log_level {
+    IA_LOG_DEBUG = 0,
+    IA_LOG_INFO = 1,
+    IA_LOG_WARN = 2,
+    IA_LOG_ERROR = 3,
+} ia_log_level;
+
+typedef void (*ia_log_fn)(ia_log_level level, const char *msg, void *user);
+
+/* Route library messages at or above min_level to fn (NULL: drop them).
+ * Thread-safe; the callback may be called from any library thread. */
+IA_API void ia_log_set(ia_log_fn fn, void *user, ia_log_level min_level);
+
+IA_API const char *ia_log_level_name(ia_log_level level);
+
+/* Library version, "MAJOR.MINOR.PATCH". */
+IA_API const char *ia_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

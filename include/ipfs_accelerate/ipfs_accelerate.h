@@ -1,0 +1,9 @@
+/* ipfs-accelerate: the whole public API. Include this one header. */
+#ifndef IPFS_ACCELERATE_H
+#define IPFS_ACCELERATE_H
+
+#include "common.h"
+#include "tokenizer.h"
+#include "model.h"
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * Embedding models: load a Hugging Face model folder (config.json,
+ * safetensors weights, tokenizer, sentence-transformers module files) and
+ * turn texts into sentence embeddings.
+ *
+ * A loaded model is immutable; ia_model_embed() may be called from several
+ * threads at once (each call uses its own scratch memory).
+ */
+#ifndef IPFS_ACCELERATE_MODEL_H
+#define IPFS_ACCELERATE_MODEL_H
+
+#include <stdbool.h>
+
+#include "common.h"
+#include "tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ia_model ia_model;
+
+typedef struct ia_model_options {
+    int n_threads;         /* worker threads; 0: one per core */
+    const char *device;    /* backend name: "auto" (NULL) or "cpu" */
+    size_t max_seq_length; /* tokens per text, specials included; 0: from
+                              sentence_bert_config.json, else the model's
+                              position limit */
+    size_t batch_tokens;   /* tokens per forward batch; 0: default (8192) */
+} ia_model_options;
+
+/* Load the model folder `dir`. opt may be NULL for defaults. *out is owned
+ * by the caller (ia_model_free). Errors name the file, tensor or field at
+ * fault: IA_ERR_NOT_FOUND (missing file or tensor), IA_ERR_FORMAT (wrong
+ * shape or dtype, malformed JSON, truncated safetensors),
+ * IA_ERR_UNSUPPORTED (unknown architecture or activation). */
+IA_API ia_status ia_model_load(const char *dir, const ia_model_options *opt, ia_model **out);
+IA_API void ia_model_free(ia_model *m);
+
+typedef struct ia_model_info {
+    const char *path;          /* the folder it was loaded from */
+    const char *architecture;  /* config.json model_type, e.g. "bert" */
+    size_t n_params;           /* encoder parameters */
+    int dim;                   /* embedding size */
+    int n_layers, n_heads, hidden_size, intermediate_size;
+    int vocab_size, max_position;
+    size_t max_seq_length;     /* effective truncation limit */
+    const char *activation;    /* "gelu", "gelu_new", "relu" */
+    const char *weights_dtype; /* dtype in the files: "F32", "F16", "BF16" */
+    const char *pooling;       /* "mean", "cls", "max" */
+    bool normalize;            /* L2-normalized output (Normalize module) */
+    const char *tokenizer;     /* tokenizer description */
+    const char *backend;       /* backend that computes, e.g. "cpu" */
+    const char *precision;     /* compute precision, e.g. "fp32" */
+} ia_model_info;
+
+/* Fill *info. Strings are borrowed from the model. */
+IA_API void ia_model_get_info(const ia_model *m, ia_model_info *info);
+IA_API int ia_model_dim(const ia_model *m);
+IA_API const ia_tokenizer *ia_model_tokenizer(const ia_model *m);
+
+typedef struct ia_embed_stats {
+    size_t n_tokens;          /* tokens computed, specials included */
+    size_t n_truncated_texts; /* texts cut at max_seq_length */
+    size_t n_invalid_utf8;    /* invalid UTF-8 sequences replaced by U+FFFD */
+} ia_embed_stats;
+
+/* Embed n texts into out (n, dim), row i for texts[i]. lens[i] gives the
+ * byte length of texts[i]; lens may be NULL for NUL-terminated texts.
+ * stats may be NULL; counts are added to it. The result does not depend on
+ * how texts are grouped into calls. */
+IA_API ia_status ia_model_embed(const ia_model *m, const char *const *texts,
+                                const size_t *lens, size_t n, float *out,
+                                ia_embed_stats *stats);
+
+typedef struct ia_embed_options {
+    int normalize;     /* -1: as the model's modules say; 0: raw pooled
+                          vectors; 1: L2-normalized */
+    size_t max_tokens; /* truncate to this many tokens (specials included);
+                          0 or above the model's limit: the model's limit */
+} ia_embed_options;
+
+#define IA_EMBED_OPTIONS_DEFAULT {-1, 0}
+
+/* ia_model_embed with options (NULL: defaults). */
+IA_API ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts,
+                                     const size_t *lens, size_t n,
+                                     const ia_embed_options *opt, float *out,
+                                     ia_embed_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

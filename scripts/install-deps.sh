@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what building and testing need, skipping what is already there:
+# Debian packages (apt-get, as root or through sudo) and the test-only
+# Python packages, in a virtual environment under .cache/ (kept out of git).
+# Idempotent and quiet; prints only what it installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates curl
+  libcjson-dev libutf8proc-dev libssl-dev libdnnl-dev libcurl4-openssl-dev
+  python3 python3-venv python3-pip
+)
+[ "${IA_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$IA_DEPS_EXTRA" && packages+=("${extra[@]}")
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq >/dev/null
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Test-only Python packages (oracles and clients run by the suite).
+venv=.cache/venv
+req=tests/requirements.txt
+stamp=$venv/.installed-$(sha256sum "$req" | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "install-deps: setting up $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  rm -f "$venv"/.installed-*
+  touch "$stamp"
+fi

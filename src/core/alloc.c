@@ -1,0 +1,53 @@
+/* The single allocation wrapper, with a fault-injection hook for tests. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core-impl.h"
+
+static atomic_long fail_countdown;
+
+void ia__alloc_fail_after(long n) { atomic_store(&fail_countdown, n); }
+
+static bool should_fail(void)
+{
+    long n = atomic_load(&fail_countdown);
+    if (n <= 0)
+        return false;
+    return atomic_fetch_sub(&fail_countdown, 1) == 1;
+}
+
+void *ia__malloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *ia__calloc(size_t n, size_t size)
+{
+    if (should_fail())
+        return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+void *ia__realloc(void *p, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+void ia__free(void *p) { free(p); }
+
+char *ia__strndup(const char *s, size_t n)
+{
+    char *r = ia__malloc(n + 1);
+    if (r) {
+        memcpy(r, s, n);
+        r[n] = '\0';
+    }
+    return r;
+}
+
+char *ia__strdup(const char *s) { return ia__strndup(s, strlen(s)); }

@@ -1,0 +1,54 @@
+/*
+ * Internal helpers every subsystem uses: the one allocation wrapper (so tests
+ * can make allocation fail), error recording, logging and small file
+ * utilities. Never installed.
+ */
+#ifndef IA_CORE_IMPL_H
+#define IA_CORE_IMPL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipfs_accelerate/common.h"
+
+#if defined(__GNUC__)
+#define IA_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define IA_PRINTF(f, a)
+#endif
+
+/* Allocation. All library memory goes through these. */
+void *ia__malloc(size_t n);
+void *ia__calloc(size_t n, size_t size);
+void *ia__realloc(void *p, size_t n);
+void ia__free(void *p);
+char *ia__strdup(const char *s);
+char *ia__strndup(const char *s, size_t n);
+/* Test hook: the n-th allocation from now fails (0 disables). */
+void ia__alloc_fail_after(long n);
+
+/* Record the error detail for this thread and return st, so a failure reads
+ * `return ia__error(IA_ERR_FORMAT, "%s: ...", path);`. */
+ia_status ia__error(ia_status st, const char *fmt, ...) IA_PRINTF(2, 3);
+/* Prefix the current detail with more context ("loading X: <detail>"). */
+ia_status ia__error_wrap(ia_status st, const char *fmt, ...) IA_PRINTF(2, 3);
+
+void ia__log(ia_log_level level, const char *fmt, ...) IA_PRINTF(2, 3);
+bool ia__log_enabled(ia_log_level level);
+
+/* Read a whole file; *out is NUL-terminated and owned by the caller. */
+ia_status ia__read_file(const char *path, char **out, size_t *len);
+/* "dir/name" in a new string (NULL on allocation failure). */
+char *ia__path_join(const char *dir, const char *name);
+bool ia__file_exists(const char *path);
+
+/* Seconds on a monotonic clock. */
+double ia__now(void);
+
+#define IA_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define IA_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define IA_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif

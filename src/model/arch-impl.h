@@ -1,0 +1,52 @@
+/*
+ * Model architectures: each transformer family (bert, ...) implements this
+ * table once against the backend ops; the registry finds it by the
+ * model_type of config.json. Never installed.
+ */
+#ifndef IA_ARCH_IMPL_H
+#define IA_ARCH_IMPL_H
+
+#include <cjson/cJSON.h>
+
+#include "backend/backend-impl.h"
+#include "model/safetensors-impl.h"
+
+/* The hyperparameters of an encoder, read from config.json. */
+typedef struct ia_encoder_config {
+    int vocab_size, hidden_size, n_layers, n_heads, intermediate_size;
+    int max_position, type_vocab_size, pad_token_id;
+    float layer_norm_eps;
+    ia_activation act;
+    char act_name[32];
+} ia_encoder_config;
+
+#define IA_ARCH_API_VERSION 1
+
+struct ia_arch_i {
+    /* Read config.json into *cfg; errors name `config_path` and the key. */
+    ia_status (*parse_config)(const cJSON *config, const char *config_path,
+                              ia_encoder_config *cfg);
+    /* Check and convert the weights in st; *state is the architecture's. */
+    ia_status (*load)(const ia_encoder_config *cfg, const ia_safetensors *st,
+                      const ia_backend *be, void **state, size_t *n_params,
+                      const char **weights_dtype);
+    void (*free)(void *state);
+    /* Hidden states (n_tok, hidden) of packed sequences (ids, offsets). */
+    ia_status (*forward)(const void *state, const int32_t *ids, const int *offsets,
+                         int n_seqs, float *hidden);
+};
+
+typedef struct ia_arch {
+    int api_version;
+    const char *model_type; /* config.json "model_type" */
+    struct ia_arch_i iface;
+} ia_arch;
+
+/* The architecture for a model_type, or NULL. */
+const ia_arch *ia__arch_find(const char *model_type);
+/* Comma-separated list of supported model types, for messages. */
+const char *ia__arch_names(void);
+
+const ia_arch *ia__arch_bert(void);
+
+#endif

@@ -1,0 +1,17 @@
+/* Registry of model architectures, found by config.json's model_type. */
+#include <string.h>
+
+#include "model/arch-impl.h"
+
+typedef const ia_arch *(*arch_ctor)(void);
+static const arch_ctor archs[] = {ia__arch_bert};
+
+const ia_arch *ia__arch_find(const char *model_type)
+{
+    for (size_t i = 0; i < IA_ARRAY_LEN(archs); i++)
+        if (!strcmp(archs[i]()->model_type, model_type))
+            return archs[i]();
+    return NULL;
+}
+
+const char *ia__arch_names(void) { return "bert"; }

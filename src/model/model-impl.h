@@ -1,0 +1,13 @@
+/* Internal model entry points for tests and tools. Never installed. */
+#ifndef IA_MODEL_IMPL_H
+#define IA_MODEL_IMPL_H
+
+#include "core/core-impl.h"
+#include "ipfs_accelerate/model.h"
+
+/* Last-layer hidden states (n_tokens, hidden) of one text, specials
+ * included; *states is owned by the caller (ia__free). */
+ia_status ia__model_token_states(const ia_model *m, const char *text, float **states,
+                                 size_t *n_tokens);
+
+#endif

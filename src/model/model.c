@@ -1,0 +1,420 @@
+/*
+ * A sentence-embedding model: a Hugging Face folder turned into tokenizer +
+ * encoder (through the architecture registry and a backend) + the
+ * sentence-transformers modules that follow it (Pooling, Normalize).
+ *
+ * Embedding sorts the texts by token count and packs them, without padding,
+ * into batches under a token budget; every text's result is independent of
+ * its neighbours, so callers may group texts however they like.
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ipfs_accelerate/model.h"
+#include "model/arch-impl.h"
+#include "model/model-impl.h"
+
+#define DEFAULT_BATCH_TOKENS 8192
+
+struct ia_model {
+    char *path;
+    const ia_arch *arch;
+    void *state;
+    ia_encoder_config cfg;
+    const ia_backend *be;
+    ia_tokenizer *tok;
+    ia_pool_mode pooling;
+    bool normalize;
+    size_t max_seq_length, batch_tokens, n_params;
+    const char *weights_dtype;
+    int n_threads;
+};
+
+static ia_status load_json(const char *dir, const char *name, bool required, cJSON **out)
+{
+    *out = NULL;
+    char *path = ia__path_join(dir, name), *text = NULL;
+    if (!path)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    ia_status rc = IA_OK;
+    if (!required && !ia__file_exists(path))
+        goto done;
+    if ((rc = ia__read_file(path, &text, NULL)))
+        goto done;
+    if (!(*out = cJSON_Parse(text)) || (!cJSON_IsObject(*out) && !cJSON_IsArray(*out))) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        rc = ia__error(IA_ERR_FORMAT, "%s: not valid JSON", path);
+    }
+done:
+    ia__free(text);
+    ia__free(path);
+    return rc;
+}
+
+static bool json_true(const cJSON *obj, const char *key)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, key));
+}
+
+/* sentence-transformers modules.json: which Pooling folder, and whether a
+ * Normalize module follows. Without modules.json (a plain Hugging Face
+ * model) sentence-transformers uses mean pooling, unnormalized. */
+static ia_status load_st_modules(ia_model *m, const char *dir)
+{
+    cJSON *mods, *pool_cfg = NULL;
+    ia_status rc = load_json(dir, "modules.json", false, &mods);
+    if (rc)
+        return rc;
+    m->pooling = IA_POOL_MEAN;
+    m->normalize = false;
+    const char *pool_dir = NULL;
+    const cJSON *mod;
+    cJSON_ArrayForEach(mod, mods) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(mod, "type");
+        const cJSON *path = cJSON_GetObjectItemCaseSensitive(mod, "path");
+        if (!cJSON_IsString(type))
+            continue;
+        const char *t = type->valuestring;
+        if (strstr(t, "Pooling") && cJSON_IsString(path))
+            pool_dir = path->valuestring;
+        else if (strstr(t, "Normalize"))
+            m->normalize = true;
+        else if (!strstr(t, "Transformer"))
+            rc = ia__error(IA_ERR_UNSUPPORTED, "%s/modules.json: module type \"%s\" is not supported "
+                           "(supported: Transformer, Pooling, Normalize)", dir, t);
+    }
+    if (!rc && pool_dir) {
+        if (strstr(pool_dir, "..") || pool_dir[0] == '/') {
+            rc = ia__error(IA_ERR_FORMAT, "%s/modules.json: pooling path \"%s\" leaves the model folder", dir, pool_dir);
+        } else {
+            char *sub = ia__path_join(pool_dir, "config.json");
+            rc = sub ? load_json(dir, sub, true, &pool_cfg) : ia__error(IA_ERR_NOMEM, "out of memory");
+            ia__free(sub);
+        }
+    }
+    if (!rc && pool_cfg) {
+        const cJSON *mode = cJSON_GetObjectItemCaseSensitive(pool_cfg, "pooling_mode");
+        int n = 0;
+        if (cJSON_IsString(mode)) {
+            const char *s = mode->valuestring;
+            n = 1;
+            if (!strcmp(s, "mean")) m->pooling = IA_POOL_MEAN;
+            else if (!strcmp(s, "cls")) m->pooling = IA_POOL_CLS;
+            else if (!strcmp(s, "max")) m->pooling = IA_POOL_MAX;
+            else n = -1;
+        } else {
+            if (json_true(pool_cfg, "pooling_mode_mean_tokens")) n++, m->pooling = IA_POOL_MEAN;
+            if (json_true(pool_cfg, "pooling_mode_cls_token")) n++, m->pooling = IA_POOL_CLS;
+            if (json_true(pool_cfg, "pooling_mode_max_tokens")) n++, m->pooling = IA_POOL_MAX;
+            static const char *unsupported[] = {"pooling_mode_mean_sqrt_len_tokens",
+                                                "pooling_mode_weightedmean_tokens",
+                                                "pooling_mode_lasttoken"};
+            for (size_t i = 0; i < IA_ARRAY_LEN(unsupported); i++)
+                if (json_true(pool_cfg, unsupported[i]))
+                    n = -1;
+        }
+        if (n != 1)
+            rc = ia__error(IA_ERR_UNSUPPORTED, "%s/%s/config.json: pooling must be exactly one of mean, cls, max",
+                           dir, pool_dir);
+    }
+    cJSON_Delete(pool_cfg);
+    cJSON_Delete(mods);
+    return rc;
+}
+
+static ia_status load_max_seq_length(ia_model *m, const char *dir, const ia_model_options *opt)
+{
+    size_t limit = (size_t)m->cfg.max_position;
+    cJSON *sb;
+    ia_status rc = load_json(dir, "sentence_bert_config.json", false, &sb);
+    if (rc)
+        return rc;
+    const cJSON *msl = cJSON_GetObjectItemCaseSensitive(sb, "max_seq_length");
+    if (msl && (!cJSON_IsNumber(msl) || msl->valuedouble < 2)) {
+        cJSON_Delete(sb);
+        return ia__error(IA_ERR_FORMAT, "%s/sentence_bert_config.json: max_seq_length must be a number >= 2", dir);
+    }
+    size_t want = opt && opt->max_seq_length ? opt->max_seq_length
+                : msl ? (size_t)msl->valuedouble
+                : limit;
+    cJSON_Delete(sb);
+    if (want > limit) {
+        ia__log(IA_LOG_WARN, "max_seq_length %zu exceeds the model's %zu positions; using %zu", want, limit, limit);
+        want = limit;
+    }
+    m->max_seq_length = want < 2 ? 2 : want;
+    return IA_OK;
+}
+
+void ia_model_free(ia_model *m)
+{
+    if (!m)
+        return;
+    if (m->arch && m->state)
+        m->arch->iface.free(m->state);
+    ia_tokenizer_free(m->tok);
+    ia__free(m->path);
+    ia__free(m);
+}
+
+ia_status ia_model_load(const char *dir, const ia_model_options *opt, ia_model **out)
+{
+    *out = NULL;
+    struct stat sb;
+    if (!dir || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return ia__error(IA_ERR_NOT_FOUND, "%s: not a model folder (no such directory)", dir ? dir : "(null)");
+    ia_model *m = ia__calloc(1, sizeof *m);
+    cJSON *config = NULL;
+    ia_safetensors *st = NULL;
+    ia_status rc = m ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory");
+    if (!rc && !(m->path = ia__strdup(dir)))
+        rc = ia__error(IA_ERR_NOMEM, "out of memory");
+    if (!rc)
+        rc = load_json(dir, "config.json", true, &config);
+    if (!rc) {
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(config, "model_type");
+        if (!cJSON_IsString(mt))
+            rc = ia__error(IA_ERR_FORMAT, "%s/config.json: missing \"model_type\"", dir);
+        else if (!(m->arch = ia__arch_find(mt->valuestring)))
+            rc = ia__error(IA_ERR_UNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported (supported: %s)",
+                           dir, mt->valuestring, ia__arch_names());
+    }
+    if (!rc) {
+        char *cp = ia__path_join(dir, "config.json");
+        rc = cp ? m->arch->iface.parse_config(config, cp, &m->cfg) : ia__error(IA_ERR_NOMEM, "out of memory");
+        ia__free(cp);
+    }
+    const char *device = opt && opt->device ? opt->device : "auto";
+    if (!rc && !(m->be = ia__backend_find(device)))
+        rc = ia__error(IA_ERR_UNSUPPORTED, "device \"%s\": no such backend in this build (available: cpu)", device);
+    if (!rc)
+        rc = ia_tokenizer_load(dir, &m->tok);
+    if (!rc && ia_tokenizer_vocab_size(m->tok) > (size_t)m->cfg.vocab_size)
+        rc = ia__error(IA_ERR_FORMAT, "%s: the tokenizer has %zu tokens but config.json says vocab_size %d",
+                       dir, ia_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
+    if (!rc)
+        rc = load_st_modules(m, dir);
+    if (!rc)
+        rc = load_max_seq_length(m, dir, opt);
+    if (!rc)
+        rc = ia__st_open_dir(dir, &st);
+    if (!rc) {
+        m->n_threads = opt ? opt->n_threads : 0;
+        m->batch_tokens = opt && opt->batch_tokens ? opt->batch_tokens : DEFAULT_BATCH_TOKENS;
+        if (m->be->iface.set_threads)
+            m->be->iface.set_threads(m->be->ctx, m->n_threads);
+        rc = m->arch->iface.load(&m->cfg, st, m->be, &m->state, &m->n_params, &m->weights_dtype);
+    }
+    ia__st_close(st);
+    cJSON_Delete(config);
+    if (rc) {
+        ia_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return IA_OK;
+}
+
+int ia_model_dim(const ia_model *m) { return m->cfg.hidden_size; }
+const ia_tokenizer *ia_model_tokenizer(const ia_model *m) { return m->tok; }
+
+static const char *pool_name(ia_pool_mode p)
+{
+    return p == IA_POOL_CLS ? "cls" : p == IA_POOL_MAX ? "max" : "mean";
+}
+
+void ia_model_get_info(const ia_model *m, ia_model_info *info)
+{
+    *info = (ia_model_info){
+        .path = m->path,
+        .architecture = m->arch->model_type,
+        .n_params = m->n_params,
+        .dim = m->cfg.hidden_size,
+        .n_layers = m->cfg.n_layers,
+        .n_heads = m->cfg.n_heads,
+        .hidden_size = m->cfg.hidden_size,
+        .intermediate_size = m->cfg.intermediate_size,
+        .vocab_size = m->cfg.vocab_size,
+        .max_position = m->cfg.max_position,
+        .max_seq_length = m->max_seq_length,
+        .activation = m->cfg.act_name,
+        .weights_dtype = m->weights_dtype,
+        .pooling = pool_name(m->pooling),
+        .normalize = m->normalize,
+        .tokenizer = ia_tokenizer_describe(m->tok),
+        .backend = m->be->name,
+        .precision = m->be->iface.precision(m->be->ctx),
+    };
+}
+
+/* embedding ------------------------------------------------------------- */
+
+typedef struct encoded {
+    int32_t *ids;
+    size_t n;
+} encoded;
+
+static int by_length(const void *a, const void *b, void *arg)
+{
+    const encoded *e = arg;
+    size_t la = e[*(const size_t *)a].n, lb = e[*(const size_t *)b].n;
+    return la < lb ? -1 : la > lb;
+}
+
+static ia_status encode_all(const ia_model *m, const char *const *texts, const size_t *lens,
+                            size_t n, size_t cap, encoded *enc, ia_embed_stats *stats)
+{
+    size_t n_invalid = 0, n_trunc = 0;
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 16) reduction(+ : n_invalid, n_trunc, failed) \
+    num_threads(m->n_threads > 0 ? m->n_threads : omp_get_num_procs())
+    for (size_t i = 0; i < n; i++) {
+        ia_encoding_stats es = {0};
+        size_t len = lens ? lens[i] : strlen(texts[i]), got = 0;
+        enc[i].ids = ia__malloc(cap * sizeof(int32_t));
+        if (!enc[i].ids ||
+            ia_tokenizer_encode(m->tok, texts[i], len, cap, enc[i].ids, cap, &got, &es) != IA_OK) {
+            failed++;
+            continue;
+        }
+        enc[i].n = got;
+        n_invalid += es.n_invalid_utf8;
+        n_trunc += es.n_truncated > 0;
+    }
+    if (failed)
+        return ia__error(IA_ERR_NOMEM, "tokenizing %zu texts failed", (size_t)failed);
+    if (stats) {
+        stats->n_invalid_utf8 += n_invalid;
+        stats->n_truncated_texts += n_trunc;
+    }
+    return IA_OK;
+}
+
+/* Run one batch: texts order[lo..hi) packed; write pooled rows to out. */
+static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *order,
+                           size_t lo, size_t hi, bool normalize, float *out, ia_embed_stats *stats)
+{
+    const int H = m->cfg.hidden_size, ns = (int)(hi - lo);
+    const struct ia_backend_i *op = &m->be->iface;
+    int *offsets = ia__malloc((size_t)(ns + 1) * sizeof(int));
+    size_t T = 0;
+    for (size_t i = lo; i < hi; i++)
+        T += enc[order[i]].n;
+    int32_t *ids = ia__malloc(T * sizeof(int32_t));
+    float *x = op->buf_alloc(m->be->ctx, T * H * sizeof(float));
+    float *pooled = ia__malloc((size_t)ns * H * sizeof(float));
+    float *pooled_dev = op->download ? op->buf_alloc(m->be->ctx, (size_t)ns * H * sizeof(float)) : pooled;
+    ia_status rc = offsets && ids && x && pooled && pooled_dev
+                 ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %zu tokens", T);
+    if (!rc) {
+        offsets[0] = 0;
+        for (int s = 0; s < ns; s++) {
+            const encoded *e = &enc[order[lo + s]];
+            memcpy(ids + offsets[s], e->ids, e->n * sizeof(int32_t));
+            offsets[s + 1] = offsets[s] + (int)e->n;
+        }
+        rc = m->arch->iface.forward(m->state, ids, offsets, ns, x);
+    }
+    if (!rc) {
+        op->pool(m->be->ctx, x, offsets, ns, H, m->pooling, pooled_dev);
+        if (op->download)
+            op->download(m->be->ctx, pooled, pooled_dev, (size_t)ns * H * sizeof(float));
+        for (int s = 0; s < ns; s++) {
+            float *dst = out + order[lo + s] * (size_t)H, *src = pooled + (size_t)s * H;
+            float scale = 1.0f;
+            if (normalize) { /* as torch.nn.functional.normalize: x / max(|x|, 1e-12) */
+                double ss = 0;
+                for (int j = 0; j < H; j++)
+                    ss += (double)src[j] * src[j];
+                scale = (float)(1.0 / fmax(sqrt(ss), 1e-12));
+            }
+            for (int j = 0; j < H; j++)
+                dst[j] = src[j] * scale;
+        }
+        if (stats)
+            stats->n_tokens += T;
+    }
+    if (pooled_dev != pooled)
+        op->buf_free(m->be->ctx, pooled_dev);
+    if (x)
+        op->buf_free(m->be->ctx, x);
+    ia__free(pooled);
+    ia__free(ids);
+    ia__free(offsets);
+    return rc;
+}
+
+ia_status ia_model_embed(const ia_model *m, const char *const *texts, const size_t *lens,
+                         size_t n, float *out, ia_embed_stats *stats)
+{
+    return ia_model_embed_opts(m, texts, lens, n, NULL, out, stats);
+}
+
+ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const size_t *lens,
+                              size_t n, const ia_embed_options *opt, float *out,
+                              ia_embed_stats *stats)
+{
+    if (!m || (n && (!texts || !out)))
+        return ia__error(IA_ERR_INVALID, "ia_model_embed: NULL model, texts or output");
+    for (size_t i = 0; i < n; i++)
+        if (!texts[i])
+            return ia__error(IA_ERR_INVALID, "ia_model_embed: text %zu is NULL", i);
+    if (n == 0)
+        return IA_OK;
+    bool normalize = !opt || opt->normalize < 0 ? m->normalize : opt->normalize > 0;
+    size_t max_tokens = opt && opt->max_tokens >= 2 && opt->max_tokens < m->max_seq_length
+                      ? opt->max_tokens : m->max_seq_length;
+    encoded *enc = ia__calloc(n, sizeof *enc);
+    size_t *order = ia__malloc(n * sizeof *order);
+    ia_status rc = enc && order ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
+    if (!rc)
+        rc = encode_all(m, texts, lens, n, max_tokens, enc, stats);
+    if (!rc) {
+        for (size_t i = 0; i < n; i++)
+            order[i] = i;
+        qsort_r(order, n, sizeof *order, by_length, enc);
+        /* Batches of similar length under the token budget. */
+        for (size_t lo = 0; lo < n && !rc;) {
+            size_t hi = lo, tokens = 0;
+            while (hi < n && (hi == lo || tokens + enc[order[hi]].n <= m->batch_tokens))
+                tokens += enc[order[hi++]].n;
+            rc = run_batch(m, enc, order, lo, hi, normalize, out, stats);
+            lo = hi;
+        }
+    }
+    if (enc)
+        for (size_t i = 0; i < n; i++)
+            ia__free(enc[i].ids);
+    ia__free(enc);
+    ia__free(order);
+    return rc;
+}
+
+ia_status ia__model_token_states(const ia_model *m, const char *text, float **states,
+                                 size_t *n_tokens)
+{
+    encoded e = {0};
+    ia_status rc = encode_all(m, &text, NULL, 1, m->max_seq_length, &e, NULL);
+    int offsets[2] = {0, (int)e.n};
+    float *x = rc ? NULL : ia__malloc(e.n * m->cfg.hidden_size * sizeof(float));
+    if (!rc && !x)
+        rc = ia__error(IA_ERR_NOMEM, "out of memory");
+    if (!rc && !m->be->iface.upload)
+        rc = m->arch->iface.forward(m->state, e.ids, offsets, 1, x);
+    else if (!rc)
+        rc = ia__error(IA_ERR_UNSUPPORTED, "token states are read from host-memory backends only");
+    ia__free(e.ids);
+    if (rc) {
+        ia__free(x);
+        return rc;
+    }
+    *states = x;
+    *n_tokens = e.n;
+    return IA_OK;
+}

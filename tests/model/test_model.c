@@ -1,0 +1,271 @@
+/*
+ * Model outputs against external references.
+ *
+ *   test_model golden MODEL_DIR GOLDEN.npy [N]
+ *     embeds the first N (default all) texts of tests/data/sentences.jsonl
+ *     and compares each with sentence-transformers' vector: cosine >=
+ *     0.99999 and max abs error <= 1e-4 (x |v| for unnormalized models).
+ *     Also checks that a text embeds the same alone as in a batch.
+ *   test_model published MODEL_DIR REFERENCE_DIR
+ *     the real all-MiniLM-L6-v2 against text-embeddings-inference's
+ *     snapshots and fastembed's published values.
+ *
+ * MODEL_DIR "@real" is the real model fetched by scripts/fetch-model.sh.
+ */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+
+#include "ipfs_accelerate/ipfs_accelerate.h"
+#include "model/model-impl.h"
+#include "test.h"
+
+static const char *real_model_dir(void)
+{
+    static char path[4096];
+    const char *env = getenv("IA_REAL_MODEL"), *cache = getenv("IA_DEV_CACHE");
+    if (env)
+        return env;
+    if (cache)
+        snprintf(path, sizeof path, "%s/models/all-MiniLM-L6-v2", cache);
+    else if (getenv("XDG_CACHE_HOME"))
+        snprintf(path, sizeof path, "%s/ipfs-accelerate-dev/models/all-MiniLM-L6-v2", getenv("XDG_CACHE_HOME"));
+    else
+        snprintf(path, sizeof path, "%s/.cache/ipfs-accelerate-dev/models/all-MiniLM-L6-v2", getenv("HOME"));
+    return path;
+}
+
+/* float32 .npy: returns data (caller frees) and its shape. */
+static float *read_npy(const char *path, size_t *rows, size_t *cols)
+{
+    char *buf;
+    size_t len;
+    if (ia__read_file(path, &buf, &len) || len < 10 || memcmp(buf, "\x93NUMPY", 6)) {
+        fprintf(stderr, "%s: cannot read npy: %s\n", path, ia_errmsg());
+        return NULL;
+    }
+    size_t hl = (unsigned char)buf[8] | (size_t)(unsigned char)buf[9] << 8;
+    const char *shape = strstr(buf + 10, "'shape': (");
+    if (!strstr(buf + 10, "'<f4'") || !shape ||
+        sscanf(shape, "'shape': (%zu, %zu)", rows, cols) != 2 || 10 + hl + *rows * *cols * 4 > len) {
+        fprintf(stderr, "%s: not a float32 matrix\n", path);
+        ia__free(buf);
+        return NULL;
+    }
+    float *v = malloc(*rows * *cols * sizeof(float));
+    memcpy(v, buf + 10 + hl, *rows * *cols * sizeof(float));
+    ia__free(buf);
+    return v;
+}
+
+static char **read_sentences(size_t *n)
+{
+    char *text;
+    if (ia__read_file(IA_TEST_DATA "/sentences.jsonl", &text, NULL))
+        return NULL;
+    char **out = NULL;
+    *n = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *s = cJSON_Parse(line);
+        out = realloc(out, (*n + 1) * sizeof *out);
+        out[(*n)++] = strdup(cJSON_IsString(s) ? s->valuestring : "");
+        cJSON_Delete(s);
+    }
+    ia__free(text);
+    return out;
+}
+
+static double cosine(const float *a, const float *b, int d)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < d; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return aa == 0 && bb == 0 ? 1.0 : ab / (sqrt(aa) * sqrt(bb) + 1e-30);
+}
+
+static double max_abs(const float *a, const float *b, int d)
+{
+    double m = 0;
+    for (int i = 0; i < d; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+static double norm(const float *a, int d)
+{
+    double s = 0;
+    for (int i = 0; i < d; i++)
+        s += (double)a[i] * a[i];
+    return sqrt(s);
+}
+
+static int golden(const char *dir, const char *npy, size_t limit)
+{
+    size_t n, rows, cols;
+    char **texts = read_sentences(&n);
+    float *ref = read_npy(npy, &rows, &cols);
+    CHECK(texts && ref);
+    if (!texts || !ref)
+        return test_summary("test_model golden");
+    if (limit && limit < n)
+        n = limit;
+    CHECK_MSG(rows == n, "golden has %zu rows, %zu texts", rows, n);
+    ia_model *m;
+    ia_status st = ia_model_load(dir, NULL, &m);
+    CHECK_MSG(st == IA_OK, "loading %s: %s (run scripts/fetch-model.sh for the real model)", dir, ia_errmsg());
+    if (st)
+        return test_summary("test_model golden");
+    const int d = ia_model_dim(m);
+    CHECK((size_t)d == cols);
+    float *out = calloc(n * (size_t)d, sizeof(float));
+    ia_embed_stats stats = {0};
+    CHECK_OK(ia_model_embed(m, (const char *const *)texts, NULL, n, out, &stats));
+
+    double worst_cos = 1, worst_abs = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n && rows == n; i++) {
+        const float *a = out + i * d, *b = ref + i * d;
+        double c = cosine(a, b, d), e = max_abs(a, b, d) / fmax(1.0, norm(b, d));
+        worst_cos = fmin(worst_cos, c);
+        worst_abs = fmax(worst_abs, e);
+        if ((c < 0.99999 || e > 1e-4) && bad++ < 5)
+            fprintf(stderr, "text %zu (%.40s): cosine %.7f, max abs err %.2e\n", i, texts[i], c, e);
+    }
+    CHECK_MSG(bad == 0, "%zu of %zu texts differ from sentence-transformers", bad, n);
+    printf("%s: %zu texts, %zu tokens, worst cosine %.8f, worst max abs err %.2e\n", dir, n,
+           stats.n_tokens, worst_cos, worst_abs);
+
+    /* The same text alone and beside long neighbours: same vector. */
+    float *one = malloc((size_t)d * sizeof(float));
+    double worst_alone = 1;
+    for (size_t i = 0; i < n; i += 7) {
+        CHECK_OK(ia_model_embed(m, (const char *const *)&texts[i], NULL, 1, one, NULL));
+        worst_alone = fmin(worst_alone, cosine(one, out + i * d, d));
+    }
+    CHECK_MSG(worst_alone >= 0.999999, "alone vs batched cosine %.8f", worst_alone);
+    ia_model_free(m);
+    free(one);
+    free(out);
+    free(ref);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    return test_summary("test_model golden");
+}
+
+/* A text-embeddings-inference insta snapshot: a YAML list of lists of
+ * floats, one "  - value" line per number, "- - value" opening a row. */
+static float *read_snap(const char *dir, const char *name, size_t *rows, size_t *count)
+{
+    char path[4096], *text;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (ia__read_file(path, &text, NULL)) {
+        fprintf(stderr, "%s\n", ia_errmsg());
+        return NULL;
+    }
+    float *v = malloc(200000 * sizeof(float));
+    *rows = *count = 0;
+    char *body = strstr(text, "\n---\n");
+    for (char *line = strtok(body ? body + 5 : text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strncmp(line, "- - ", 4))
+            (*rows)++;
+        const char *num = strstr(line, "- ") ? strrchr(line, ' ') + 1 : NULL;
+        if (num && *count < 200000)
+            v[(*count)++] = strtof(num, NULL);
+    }
+    ia__free(text);
+    return v;
+}
+
+static int published(const char *dir, const char *refdir)
+{
+    ia_model *m;
+    ia_status st = ia_model_load(dir, NULL, &m);
+    CHECK_MSG(st == IA_OK, "loading %s: %s (run scripts/fetch-model.sh)", dir, ia_errmsg());
+    if (st)
+        return test_summary("test_model published");
+    const int d = ia_model_dim(m);
+    const char *q = "What is Deep Learning?";
+    float mean[384], cls[384];
+    ia_embed_options raw = {.normalize = 0};
+    CHECK_OK(ia_model_embed_opts(m, &q, NULL, 1, &raw, mean, NULL));
+
+    size_t rows, count;
+    float *ref = read_snap(refdir, "test_bert__bert_single.snap", &rows, &count);
+    CHECK(ref && count == (size_t)d);
+    if (ref && count == (size_t)d) {
+        double c = cosine(mean, ref, d), e = max_abs(mean, ref, d);
+        printf("TEI single (mean, unnormalized): cosine %.8f, max abs err %.2e\n", c, e);
+        CHECK(c >= 0.9999 && e <= 1e-3);
+    }
+    free(ref);
+
+    /* CLS pooling = the [CLS] row of the token states. */
+    float *states;
+    size_t nt;
+    CHECK_OK(ia__model_token_states(m, q, &states, &nt));
+    CHECK(nt == 7);
+    memcpy(cls, states, sizeof cls);
+    ref = read_snap(refdir, "test_bert__bert_single_pooled.snap", &rows, &count);
+    CHECK(ref && count == (size_t)d);
+    if (ref && count == (size_t)d) {
+        double c = cosine(cls, ref, d), e = max_abs(cls, ref, d);
+        printf("TEI single (cls): cosine %.8f, max abs err %.2e\n", c, e);
+        CHECK(c >= 0.9999 && e <= 1e-3);
+    }
+    free(ref);
+    ref = read_snap(refdir, "test_bert__bert_single_raw.snap", &rows, &count);
+    CHECK(ref && count == nt * (size_t)d);
+    if (ref && count == nt * (size_t)d) {
+        double worst_c = 1, worst_e = 0;
+        for (size_t t = 0; t < nt; t++) {
+            worst_c = fmin(worst_c, cosine(states + t * d, ref + t * d, d));
+            worst_e = fmax(worst_e, max_abs(states + t * d, ref + t * d, d));
+        }
+        printf("TEI single (7 token states): worst cosine %.8f, max abs err %.2e\n", worst_c, worst_e);
+        CHECK(worst_c >= 0.9999 && worst_e <= 1e-3);
+    }
+    free(ref);
+    ia__free(states);
+
+    /* Batch of three, mean pooled. */
+    const char *batch[3] = {"What is Deep Learning?", "Deep Learning is...", "What is Deep Learning?"};
+    float *bout = malloc(3 * (size_t)d * sizeof(float));
+    CHECK_OK(ia_model_embed_opts(m, batch, NULL, 3, &raw, bout, NULL));
+    ref = read_snap(refdir, "test_bert__bert_batch.snap", &rows, &count);
+    CHECK(ref && count == 3 * (size_t)d);
+    if (ref && count == 3 * (size_t)d) {
+        for (int i = 0; i < 3; i++) {
+            double c = cosine(bout + i * d, ref + i * d, d), e = max_abs(bout + i * d, ref + i * d, d);
+            printf("TEI batch[%d]: cosine %.8f, max abs err %.2e\n", i, c, e);
+            CHECK(c >= 0.9999 && e <= 1e-3);
+        }
+    }
+    free(ref);
+    free(bout);
+
+    /* fastembed: "hello world", mean pooled then normalized. */
+    const char *hw = "hello world";
+    float v[384];
+    const float fe[5] = {-0.034478f, 0.03102f, 0.00673f, 0.02611f, -0.039362f};
+    CHECK_OK(ia_model_embed(m, &hw, NULL, 1, v, NULL));
+    double e = max_abs(v, fe, 5);
+    printf("fastembed hello world: max abs err %.2e over its 5 published values\n", e);
+    CHECK(e <= 1e-3);
+    ia_model_free(m);
+    return test_summary("test_model published");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: test_model golden|published MODEL_DIR REF [N]\n");
+        return 2;
+    }
+    const char *dir = !strcmp(argv[2], "@real") ? real_model_dir() : argv[2];
+    if (!strcmp(argv[1], "golden"))
+        return golden(dir, argv[3], argc > 4 ? (size_t)atol(argv[4]) : 0);
+    return published(dir, argv[3]);
+}

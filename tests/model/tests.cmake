@@ -1,0 +1,42 @@
+# Model tests: synthetic models (made here, deterministic) and the real
+# all-MiniLM-L6-v2 (fetched by scripts/fetch-model.sh) against goldens from
+# sentence-transformers (scripts/gen-model-goldens.py).
+add_executable(ia-synth-model ${CMAKE_CURRENT_LIST_DIR}/synth_model.c)
+target_compile_definitions(ia-synth-model PRIVATE IA_SHARED="${IA_SHARED}")
+target_link_libraries(ia-synth-model PRIVATE m)
+set_target_properties(ia-synth-model PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+set(IA_SYNTH_DIR ${CMAKE_BINARY_DIR}/tests/models)
+set(IA_SYNTH_VARIANTS
+  "tiny-f32|tiny"
+  "tiny-bf16-prefix-sharded-cls|tiny --dtype BF16 --prefix --shards 3 --pooling cls --act gelu_new"
+  "tiny-f16-max-relu|tiny --dtype F16 --pooling max --act relu --no-normalize"
+  "minilm-f32|minilm")
+set(setup_cmds "")
+foreach(v ${IA_SYNTH_VARIANTS})
+  string(REPLACE "|" ";" parts "${v}")
+  list(GET parts 0 name)
+  list(GET parts 1 args)
+  string(APPEND setup_cmds "$<TARGET_FILE:ia-synth-model> ${IA_SYNTH_DIR}/${name} ${args} && ")
+endforeach()
+add_test(NAME model_synth_setup
+         COMMAND sh -c "rm -rf ${IA_SYNTH_DIR} && mkdir -p ${IA_SYNTH_DIR} && ${setup_cmds} true")
+set_tests_properties(model_synth_setup PROPERTIES FIXTURES_SETUP synth_models)
+
+ia_add_test(test_model ${CMAKE_CURRENT_LIST_DIR}/test_model.c)
+set_tests_properties(test_model PROPERTIES DISABLED TRUE) # run below with arguments
+foreach(name tiny-f32 tiny-bf16-prefix-sharded-cls tiny-f16-max-relu)
+  add_test(NAME model_golden_${name}
+           COMMAND test_model golden ${IA_SYNTH_DIR}/${name} ${IA_TEST_DATA}/golden/${name}.npy)
+  set_tests_properties(model_golden_${name} PROPERTIES FIXTURES_REQUIRED synth_models)
+endforeach()
+add_test(NAME model_golden_minilm-f32
+         COMMAND test_model golden ${IA_SYNTH_DIR}/minilm-f32 ${IA_TEST_DATA}/golden/minilm-f32.npy 64)
+set_tests_properties(model_golden_minilm-f32 PROPERTIES FIXTURES_REQUIRED synth_models)
+add_test(NAME model_real_sentence_transformers
+         COMMAND test_model golden @real ${IA_TEST_DATA}/golden/all-MiniLM-L6-v2.npy)
+add_test(NAME model_real_published
+         COMMAND test_model published @real ${IA_SHARED}/reference/all-MiniLM-L6-v2)
+
+ia_add_test(test_model_errors ${CMAKE_CURRENT_LIST_DIR}/test_model_errors.c)
+set_tests_properties(test_model_errors PROPERTIES FIXTURES_REQUIRED synth_models)

@@ -1,0 +1,396 @@
+/*
+ * `ipfs-accelerate embed` and `ipfs-accelerate model info`: the CLI face of
+ * the embedding engine. Texts come one per line from a file or stdin and/or
+ * from --text; embeddings go out as JSON Lines or a float32 .npy matrix.
+ * Input is read and embedded in chunks, so stdin can be a long stream.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static const char embed_help[] =
+    "Usage: ipfs-accelerate embed --model DIR [FILE|-] [--text TEXT]...\n"
+    "\n"
+    "Embed texts, one per line of FILE (or stdin with '-' or when no text is\n"
+    "given), plus each --text. Prints JSON Lines {\"index\", \"embedding\"} in\n"
+    "input order, or writes them to --output.\n"
+    "\n"
+    "  -m, --model DIR         model folder (Hugging Face layout)\n"
+    "  -t, --text TEXT         a text to embed (repeatable)\n"
+    "  -o, --output FILE       write here; FILE.npy gives a float32 (n, dim) matrix\n"
+    "      --format jsonl|npy  output format (default: from --output's suffix, else jsonl)\n"
+    "  -b, --batch-size N      texts handed to the engine at a time (default 256)\n"
+    "  -j, --threads N         worker threads (default: all cores)\n"
+    "      --max-seq-length N  truncate texts to N tokens (default: the model's)\n"
+    "      --device NAME       backend: auto, cpu (default auto)\n"
+    "  -q, --quiet             no progress or summary on stderr\n"
+    "  -v, --verbose           say which backend and precision computed\n";
+
+static bool parse_count(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+typedef struct text_batch {
+    char **texts;
+    size_t *lens;
+    size_t n, cap;
+} text_batch;
+
+static bool batch_push(text_batch *b, const char *s, size_t len)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        char **t = realloc(b->texts, cap * sizeof *t);
+        if (t)
+            b->texts = t;
+        size_t *l = realloc(b->lens, cap * sizeof *l);
+        if (l)
+            b->lens = l;
+        if (!t || !l)
+            return false;
+        b->cap = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return false;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    b->texts[b->n] = copy;
+    b->lens[b->n++] = len;
+    return true;
+}
+
+static void batch_clear(text_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->texts[i]);
+    b->n = 0;
+}
+
+typedef struct output {
+    FILE *f;
+    bool npy;
+    int dim;
+    size_t rows;
+    long header_pos;
+} output;
+
+/* .npy v1.0: magic, header length, a Python dict literal padded with
+ * spaces to a multiple of 64 bytes. Rewritten at the end with the final
+ * row count; the padding leaves room for any count. */
+static void npy_header(output *o)
+{
+    char dict[128];
+    int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %d), }",
+                     o->rows, o->dim);
+    size_t total = 10 + (size_t)n + 1;
+    size_t padded = (total + 63) / 64 * 64;
+    if (padded < 128)
+        padded = 128;
+    unsigned short hl = (unsigned short)(padded - 10);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, o->f);
+    fputc(hl & 0xff, o->f);
+    fputc(hl >> 8, o->f);
+    fwrite(dict, 1, (size_t)n, o->f);
+    for (size_t i = (size_t)n; i < padded - 11; i++)
+        fputc(' ', o->f);
+    fputc('\n', o->f);
+}
+
+static void write_rows(output *o, const float *v, size_t n, size_t first_index)
+{
+    if (o->npy) {
+        fwrite(v, sizeof(float), n * (size_t)o->dim, o->f);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            fprintf(o->f, "{\"index\":%zu,\"embedding\":[", first_index + i);
+            for (int j = 0; j < o->dim; j++)
+                fprintf(o->f, "%s%.9g", j ? "," : "", v[i * (size_t)o->dim + j]);
+            fputs("]}\n", o->f);
+        }
+    }
+    o->rows += n;
+}
+
+static size_t count_lines(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    char buf[1 << 16];
+    size_t n = 0, got, last = '\n';
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
+        for (size_t i = 0; i < got; i++)
+            n += buf[i] == '\n';
+        last = (unsigned char)buf[got - 1];
+    }
+    fclose(f);
+    return n + (last != '\n');
+}
+
+static void progress(size_t done, size_t total, double secs, bool final)
+{
+    double rate = secs > 0 ? (double)done / secs : 0;
+    if (total) {
+        int width = 30, filled = (int)((double)width * (double)done / (double)total);
+        fprintf(stderr, "\r[%.*s%*s] %zu/%zu texts, %.1f sentences/s", filled,
+                "==============================", width - filled, "", done, total, rate);
+    } else {
+        fprintf(stderr, "\r%zu texts, %.1f sentences/s", done, rate);
+    }
+    if (final)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+int cmd_embed(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"text", required_argument, 0, 't'},
+        {"output", required_argument, 0, 'o'}, {"format", required_argument, 0, 'F'},
+        {"batch-size", required_argument, 0, 'b'}, {"threads", required_argument, 0, 'j'},
+        {"max-seq-length", required_argument, 0, 'L'}, {"device", required_argument, 0, 'D'},
+        {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    const char *model_dir = NULL, *out_path = NULL, *format = NULL, *device = NULL;
+    long batch_size = 256, threads = 0, max_seq = 0;
+    bool quiet = false, verbose = false;
+    text_batch extra = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:t:o:b:j:qvh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 't':
+            if (!batch_push(&extra, optarg, strlen(optarg)))
+                return cli_fail(0, "out of memory");
+            break;
+        case 'o': out_path = optarg; break;
+        case 'F': format = optarg; break;
+        case 'b':
+            if (!parse_count(optarg, 1, 1 << 20, &batch_size))
+                return cli_usage("embed", "--batch-size must be a whole number from 1 to 1048576, not '%s'", optarg);
+            break;
+        case 'j':
+            if (!parse_count(optarg, 0, 4096, &threads))
+                return cli_usage("embed", "--threads must be a whole number from 0 to 4096, not '%s'", optarg);
+            break;
+        case 'L':
+            if (!parse_count(optarg, 2, 1 << 20, &max_seq))
+                return cli_usage("embed", "--max-seq-length must be a whole number >= 2, not '%s'", optarg);
+            break;
+        case 'D': device = optarg; break;
+        case 'q': quiet = true; break;
+        case 'v': verbose = true; break;
+        case 'h': fputs(embed_help, stdout); return 0;
+        default: return cli_usage("embed", "bad option");
+        }
+    }
+    if (!model_dir)
+        return cli_usage("embed", "--model DIR is required");
+    if (argc - optind > 1)
+        return cli_usage("embed", "at most one input FILE, got %d", argc - optind);
+    const char *in_path = optind < argc ? argv[optind] : (extra.n ? NULL : "-");
+    bool npy;
+    if (format)
+        npy = !strcmp(format, "npy");
+    else
+        npy = out_path && strlen(out_path) > 4 && !strcmp(out_path + strlen(out_path) - 4, ".npy");
+    if (format && !npy && strcmp(format, "jsonl"))
+        return cli_usage("embed", "--format must be jsonl or npy, not '%s'", format);
+    if (npy && !out_path)
+        return cli_usage("embed", ".npy output needs --output FILE");
+
+    FILE *in = NULL;
+    size_t total = extra.n;
+    if (in_path && !strcmp(in_path, "-")) {
+        in = stdin;
+        total = 0;
+    } else if (in_path) {
+        if (!(in = fopen(in_path, "rb")))
+            return cli_fail(0, "%s: %s", in_path, strerror(errno));
+        total += count_lines(in_path);
+    }
+
+    ia_model_options mo = {.n_threads = (int)threads, .device = device, .max_seq_length = (size_t)max_seq};
+    ia_model *model;
+    ia_status st = ia_model_load(model_dir, &mo, &model);
+    if (st) {
+        if (in && in != stdin)
+            fclose(in);
+        batch_clear(&extra);
+        return cli_fail(st, "cannot load model");
+    }
+    ia_model_info info;
+    ia_model_get_info(model, &info);
+    if (verbose)
+        fprintf(stderr, "ipfs-accelerate: %s model, %d dims, backend %s, precision %s, max %zu tokens\n",
+                info.architecture, info.dim, info.backend, info.precision, info.max_seq_length);
+
+    output out = {.f = stdout, .npy = npy, .dim = info.dim};
+    if (out_path && !(out.f = fopen(out_path, "wb"))) {
+        int e = errno;
+        ia_model_free(model);
+        if (in && in != stdin)
+            fclose(in);
+        batch_clear(&extra);
+        return cli_fail(0, "%s: %s", out_path, strerror(e));
+    }
+    if (npy)
+        npy_header(&out);
+
+    bool show = !quiet && cli_stderr_is_tty();
+    float *vecs = malloc((size_t)batch_size * info.dim * sizeof(float));
+    text_batch b = {0};
+    ia_embed_stats stats = {0};
+    double t0 = cli_now();
+    int rc = vecs ? 0 : cli_fail(0, "out of memory");
+    size_t done = 0;
+    char *line = NULL;
+    size_t line_cap = 0;
+
+    /* --text values first, then the file's lines, batch_size at a time. */
+    for (size_t k = 0; k < extra.n && !rc; k += (size_t)batch_size) {
+        size_t n = IA_CLI_MIN(extra.n - k, (size_t)batch_size);
+        st = ia_model_embed(model, (const char *const *)extra.texts + k, extra.lens + k, n, vecs, &stats);
+        if (st) {
+            rc = cli_fail(st, "embedding failed");
+            break;
+        }
+        write_rows(&out, vecs, n, done);
+        done += n;
+    }
+    while (in && !rc) {
+        ssize_t len;
+        while (b.n < (size_t)batch_size && (len = getline(&line, &line_cap, in)) >= 0) {
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                len--;
+            if (!batch_push(&b, line, (size_t)len)) {
+                rc = cli_fail(0, "out of memory");
+                break;
+            }
+        }
+        if (rc || b.n == 0)
+            break;
+        st = ia_model_embed(model, (const char *const *)b.texts, b.lens, b.n, vecs, &stats);
+        if (st) {
+            rc = cli_fail(st, "embedding failed");
+            break;
+        }
+        write_rows(&out, vecs, b.n, done);
+        done += b.n;
+        batch_clear(&b);
+        if (show)
+            progress(done, total, cli_now() - t0, false);
+    }
+    if (in && in != stdin && ferror(in) && !rc)
+        rc = cli_fail(0, "%s: read error", in_path);
+    double secs = cli_now() - t0;
+    if (show)
+        progress(done, total > done ? total : done, secs, true);
+
+    if (npy && !rc) { /* final shape */
+        fflush(out.f);
+        if (fseek(out.f, 0, SEEK_SET) == 0)
+            npy_header(&out);
+    }
+    if (out.f != stdout && fclose(out.f) != 0 && !rc)
+        rc = cli_fail(0, "%s: %s", out_path, strerror(errno));
+    else if (out.f == stdout && fflush(stdout) != 0 && !rc)
+        rc = cli_fail(0, "writing the output: %s", strerror(errno));
+    if (stats.n_invalid_utf8)
+        fprintf(stderr, "ipfs-accelerate: warning: %zu invalid UTF-8 sequence%s replaced by U+FFFD\n",
+                stats.n_invalid_utf8, stats.n_invalid_utf8 == 1 ? "" : "s");
+    if (stats.n_truncated_texts && !quiet)
+        fprintf(stderr, "ipfs-accelerate: note: %zu text%s truncated to %zu tokens\n", stats.n_truncated_texts,
+                stats.n_truncated_texts == 1 ? "" : "s", info.max_seq_length);
+    if (!rc && !quiet)
+        fprintf(stderr, "ipfs-accelerate: embedded %zu texts (%zu tokens) in %.2f s: %.1f sentences/s, %.0f tokens/s [%s, %s]\n",
+                done, stats.n_tokens, secs, secs > 0 ? (double)done / secs : 0,
+                secs > 0 ? (double)stats.n_tokens / secs : 0, info.backend, info.precision);
+    free(line);
+    batch_clear(&b);
+    free(b.texts);
+    free(b.lens);
+    batch_clear(&extra);
+    free(extra.texts);
+    free(extra.lens);
+    free(vecs);
+    if (in && in != stdin)
+        fclose(in);
+    ia_model_free(model);
+    return rc;
+}
+
+static const char info_help[] =
+    "Usage: ipfs-accelerate model info [--json] DIR\n"
+    "\n"
+    "Describe a model folder: architecture, parameter count, dimensions,\n"
+    "tokenizer and pooling. Loads the weights, so shape errors show here.\n";
+
+int cmd_model_info(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, 0, 'J'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    bool json = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'J')
+            json = true;
+        else if (c == 'h')
+            return fputs(info_help, stdout), 0;
+        else
+            return cli_usage("model info", "bad option");
+    }
+    if (argc - optind != 1)
+        return cli_usage("model info", "expected one model folder");
+    ia_model *m;
+    ia_status st = ia_model_load(argv[optind], NULL, &m);
+    if (st)
+        return cli_fail(st, "cannot load model");
+    ia_model_info i;
+    ia_model_get_info(m, &i);
+    if (json) {
+        printf("{\"path\":\"%s\",\"architecture\":\"%s\",\"parameters\":%zu,\"dim\":%d,"
+               "\"layers\":%d,\"heads\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
+               "\"vocab_size\":%d,\"max_position\":%d,\"max_seq_length\":%zu,\"activation\":\"%s\","
+               "\"weights_dtype\":\"%s\",\"tokenizer\":\"%s\",\"pooling\":\"%s\",\"normalize\":%s,"
+               "\"backend\":\"%s\",\"precision\":\"%s\"}\n",
+               i.path, i.architecture, i.n_params, i.dim, i.n_layers, i.n_heads, i.hidden_size,
+               i.intermediate_size, i.vocab_size, i.max_position, i.max_seq_length, i.activation,
+               i.weights_dtype, i.tokenizer, i.pooling, i.normalize ? "true" : "false", i.backend,
+               i.precision);
+    } else {
+        printf("path:           %s\n"
+               "architecture:   %s\n"
+               "parameters:     %zu (%.1f M)\n"
+               "embedding dim:  %d\n"
+               "layers:         %d (heads %d, hidden %d, intermediate %d, %s)\n"
+               "vocabulary:     %d\n"
+               "max tokens:     %zu (positions %d)\n"
+               "weights dtype:  %s\n"
+               "tokenizer:      %s\n"
+               "pooling:        %s%s\n"
+               "backend:        %s (%s)\n",
+               i.path, i.architecture, i.n_params, (double)i.n_params / 1e6, i.dim, i.n_layers,
+               i.n_heads, i.hidden_size, i.intermediate_size, i.activation, i.vocab_size,
+               i.max_seq_length, i.max_position, i.weights_dtype, i.tokenizer, i.pooling,
+               i.normalize ? ", L2-normalized" : "", i.backend, i.precision);
+    }
+    ia_model_free(m);
+    return 0;
+}

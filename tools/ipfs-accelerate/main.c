@@ -1,0 +1,112 @@
+/*
+ * ipfs-accelerate: the command-line front end. The first word(s) pick a
+ * subcommand from the table; each subsystem's commands live in its own
+ * cmd_<area>.c. Shared helpers for messages and logging are here.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cmd_embed(int argc, char **argv);
+int cmd_model_info(int argc, char **argv);
+
+static const struct cli_command commands[] = {
+    {"embed", cmd_embed, "embed texts with a model (JSON Lines or .npy)"},
+    {"model info", cmd_model_info, "describe a model folder"},
+};
+
+static int log_min = IA_LOG_WARN;
+
+static void log_to_stderr(ia_log_level level, const char *msg, void *user)
+{
+    (void)user;
+    fprintf(stderr, "ipfs-accelerate: %s: %s\n", ia_log_level_name(level), msg);
+}
+
+void cli_log_init(ia_log_level min_level)
+{
+    log_min = min_level;
+    ia_log_set(log_to_stderr, NULL, min_level);
+}
+
+bool cli_stderr_is_tty(void) { return isatty(STDERR_FILENO); }
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int cli_fail(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ipfs-accelerate: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (status < 0 && ia_errmsg()[0])
+        fprintf(stderr, ": %s", ia_errmsg());
+    else if (status < 0)
+        fprintf(stderr, ": %s", ia_strerror(status));
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ipfs-accelerate: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'ipfs-accelerate %s --help'.\n", cmd);
+    return 2;
+}
+
+static void help(FILE *f)
+{
+    fprintf(f, "ipfs-accelerate %s: fast local inference, models by content address\n\n"
+               "Usage: ipfs-accelerate COMMAND [ARGS...]\n\nCommands:\n", ia_version());
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'ipfs-accelerate COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    cli_log_init(IA_LOG_WARN);
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        help(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("ipfs-accelerate %s\n", ia_version());
+        return 0;
+    }
+    /* Longest match first: "model info" before a plain "model". */
+    const struct cli_command *best = NULL;
+    int best_words = 0;
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        const char *name = commands[i].name, *sp = strchr(name, ' ');
+        int words = sp ? 2 : 1;
+        bool match = sp ? argc > 2 && !strncmp(argv[1], name, (size_t)(sp - name)) &&
+                              argv[1][sp - name] == '\0' && !strcmp(argv[2], sp + 1)
+                        : !strcmp(argv[1], name);
+        if (match && words > best_words) {
+            best = &commands[i];
+            best_words = words;
+        }
+    }
+    if (!best) {
+        fprintf(stderr, "ipfs-accelerate: unknown command '%s'%s%s\n", argv[1],
+                argc > 2 ? " " : "", argc > 2 ? argv[2] : "");
+        help(stderr);
+        return 2;
+    }
+    return best->fn(argc - best_words, argv + best_words);
+}
