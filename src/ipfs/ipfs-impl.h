@@ -1,0 +1,89 @@
+/*
+ * Internals shared by the IPFS format code (src/ipfs/): unsigned varints,
+ * SHA-256, a growable byte buffer with protobuf writers, the minimal
+ * dag-cbor needed for CAR headers and link walking, and murmur3 for HAMT
+ * directories. Never installed.
+ */
+#ifndef IA_IPFS_IMPL_H
+#define IA_IPFS_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core-impl.h"
+#include "ipfs_accelerate/cid.h"
+#include "ipfs_accelerate/dagpb.h"
+#include "ipfs_accelerate/unixfs.h"
+
+/* ---- varints ---- */
+
+#define IA_VARINT_MAX 10
+
+/* Write v as an unsigned LEB128 varint; returns the byte count (1..10). */
+size_t ia__varint_put(uint8_t *buf, uint64_t v);
+size_t ia__varint_len(uint64_t v);
+/* Multiformats unsigned-varint: at most 9 bytes, minimal encoding. Returns
+ * bytes consumed, or 0 if truncated, overlong or not minimal. */
+size_t ia__uvarint_get(const uint8_t *b, size_t n, uint64_t *v);
+/* Protobuf varint: up to 10 bytes, 64-bit. Returns bytes consumed or 0. */
+size_t ia__pb_varint_get(const uint8_t *b, size_t n, uint64_t *v);
+
+/* ---- hashing ---- */
+
+void ia__sha256(const uint8_t *data, size_t len, uint8_t out[32]);
+/* MurmurHash3 x64 128, seed 0: the first 64-bit half, big-endian (as the
+ * UnixFS HAMT's "murmur3-x64-64" hash). */
+void ia__murmur3_x64_64(const uint8_t *data, size_t len, uint8_t out[8]);
+
+/* ---- byte buffer ---- */
+
+typedef struct ia__buf {
+    uint8_t *p;
+    size_t len, cap;
+} ia__buf;
+
+ia_status ia__buf_reserve(ia__buf *b, size_t extra);
+ia_status ia__buf_put(ia__buf *b, const void *data, size_t len);
+ia_status ia__buf_varint(ia__buf *b, uint64_t v);
+/* Protobuf field helpers: tag (field << 3 | wire type), then the value. */
+ia_status ia__buf_pb_varint(ia__buf *b, unsigned field, uint64_t v);
+ia_status ia__buf_pb_bytes(ia__buf *b, unsigned field, const void *data, size_t len);
+void ia__buf_free(ia__buf *b);
+
+/* ---- multibase / CIDs ---- */
+
+/* ia_multibase_decode over n characters (no NUL needed). */
+ia_status ia__multibase_decode_n(const char *text, size_t n, uint8_t *out, size_t cap,
+                                 size_t *len, ia_multibase *base);
+
+/* Write the binary CID (no checks; buf holds IA_CID_MAX_BYTES). */
+size_t ia__cid_put(const ia_cid *cid, uint8_t *buf);
+/* Get a block's bytes from a source and verify them against cid. Identity
+ * CIDs are answered from the CID itself without asking the source. Pass
+ * the bytes back to ia__block_release when done. */
+ia_status ia__block_get(const ia_block_source *src, const ia_cid *cid,
+                        const uint8_t **data, size_t *len);
+void ia__block_release(const ia_block_source *src, const ia_cid *cid, const uint8_t *data);
+
+/* ---- UnixFS Data encoding (importer) ---- */
+
+/* Encode a UnixFS Data message with the fields kubo writes. */
+ia_status ia__unixfs_data_encode(ia__buf *b, const ia_unixfs_data *d);
+
+/* ---- dag-cbor (CAR headers, link walking) ---- */
+
+/* Parse a CARv1 header body (dag-cbor map {roots: [CID...], version: 1}):
+ * *version gets the version; roots (owned, ia__free) and *n_roots are
+ * filled when present. A header with version 2 is returned as such (the
+ * CARv2 pragma) with no roots. */
+ia_status ia__car_header_decode(const uint8_t *b, size_t n, uint64_t *version,
+                                ia_cid **roots, size_t *n_roots);
+ia_status ia__car_header_encode(ia__buf *b, const ia_cid *roots, size_t n_roots);
+
+/* Call fn for every CID (tag 42) in a dag-cbor block. Fails on malformed
+ * CBOR or nesting deeper than 64. */
+typedef ia_status (*ia__cid_fn)(void *ctx, const ia_cid *cid);
+ia_status ia__cbor_links(const uint8_t *b, size_t n, ia__cid_fn fn, void *ctx);
+
+#endif
