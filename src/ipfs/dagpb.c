@@ -65,7 +65,7 @@ static ia_status decode_link(const uint8_t *b, size_t n, size_t base, ia_dagpb_l
     bool has_hash = false;
     memset(l, 0, sizeof *l);
     while (r.pos < r.n) {
-        unsigned field, wt;
+        unsigned field = 0, wt = 0;
         size_t at = base + r.pos;
         ia_status st = pbr_tag(&r, &field, &wt);
         if (st)
@@ -117,7 +117,7 @@ ia_status ia_dagpb_decode(const uint8_t *bytes, size_t len, ia_dagpb_node *out)
     size_t cap = 0;
     ia_status st = IA_OK;
     while (r.pos < r.n) {
-        unsigned field, wt;
+        unsigned field = 0, wt = 0;
         size_t at = r.pos;
         if ((st = pbr_tag(&r, &field, &wt)))
             goto fail;
@@ -262,7 +262,7 @@ static ia_status decode_mtime(const uint8_t *b, size_t n, ia_unixfs_data *d)
     pbr r = {b, n, 0, "UnixFS mtime"};
     bool secs = false;
     while (r.pos < r.n) {
-        unsigned field, wt;
+        unsigned field = 0, wt = 0;
         size_t at = r.pos;
         ia_status st = pbr_tag(&r, &field, &wt);
         if (st)
@@ -303,7 +303,7 @@ ia_status ia_unixfs_data_decode(const uint8_t *bytes, size_t len, ia_unixfs_data
     size_t cap = 0;
     ia_status st = IA_OK;
     while (r.pos < r.n) {
-        unsigned field, wt;
+        unsigned field = 0, wt = 0;
         size_t at = r.pos;
         uint64_t v = 0;
         if ((st = pbr_tag(&r, &field, &wt)))
