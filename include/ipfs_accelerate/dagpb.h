@@ -4,7 +4,8 @@
  *
  * Decoding is strict, as the spec asks: PBLink fields in field order
  * (Hash, Name, Tsize), Hash present and a valid CID, no duplicate fields,
- * no unknown fields or wire types, Links contiguous (before or after Data).
+ * no unknown fields or wire types, all Links before Data (as go-codec-dagpb
+ * and js-dag-pb require).
  * Encoding writes the canonical form: Links (in the order given; callers
  * sort by name) then Data.
  *

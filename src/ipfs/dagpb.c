@@ -113,7 +113,6 @@ ia_status ia_dagpb_decode(const uint8_t *bytes, size_t len, ia_dagpb_node *out)
         return ia__error(IA_ERR_INVALID, "dag-pb decode: NULL argument");
     memset(out, 0, sizeof *out);
     pbr r = {bytes, len, 0, "dag-pb node"};
-    enum { NONE, IN_LINKS, LINKS_DONE } links = NONE;
     size_t cap = 0;
     ia_status st = IA_OK;
     while (r.pos < r.n) {
@@ -138,15 +137,12 @@ ia_status ia_dagpb_decode(const uint8_t *bytes, size_t len, ia_dagpb_node *out)
             out->has_data = true;
             out->data = p;
             out->data_len = l;
-            if (links == IN_LINKS)
-                links = LINKS_DONE;
             continue;
         }
-        if (links == LINKS_DONE) {
-            st = ia__error(IA_ERR_FORMAT, "dag-pb node: Links interleaved with Data at offset %zu", at);
+        if (out->has_data) {
+            st = ia__error(IA_ERR_FORMAT, "dag-pb node: Links after Data at offset %zu (Links must come first)", at);
             goto fail;
         }
-        links = IN_LINKS;
         if (out->n_links == cap) {
             size_t ncap = cap ? cap * 2 : 8;
             ia_dagpb_link *nl = ia__realloc(out->links, ncap * sizeof *nl);
