@@ -103,7 +103,7 @@ static double norm(const float *a, int d)
 
 static int golden(const char *dir, const char *npy, size_t limit)
 {
-    size_t n, rows, cols;
+    size_t n = 0, rows = 0, cols = 0;
     char **texts = read_sentences(&n);
     float *ref = read_npy(npy, &rows, &cols);
     CHECK(texts && ref);

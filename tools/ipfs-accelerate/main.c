@@ -13,10 +13,12 @@
 
 int cmd_embed(int argc, char **argv);
 int cmd_model_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 static const struct cli_command commands[] = {
     {"embed", cmd_embed, "embed texts with a model (JSON Lines or .npy)"},
     {"model info", cmd_model_info, "describe a model folder"},
+    {"tokenize", cmd_tokenize, "print the token ids of texts"},
 };
 
 static int log_min = IA_LOG_WARN;

@@ -1,0 +1,448 @@
+/*
+ * Tokenizers of Hugging Face model folders. tokenizer.json is read as
+ * `tokenizers` writes it (a WordPiece model with BertNormalizer,
+ * BertPreTokenizer and a TemplateProcessing or BertProcessing
+ * post-processor); without it, vocab.txt and tokenizer_config.json give
+ * the same pipeline, as transformers' BertTokenizerFast builds it.
+ *
+ * Encoding a text: the added tokens ([CLS], [SEP], [MASK], ...) are cut out
+ * of the raw text first (leftmost, longest match; they are never
+ * normalized), each piece between them goes through the BERT pipeline
+ * (bert_text.c), the result is truncated at the right to leave room for
+ * the template's special tokens, and the template wraps it.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipfs_accelerate/tokenizer.h"
+#include "tokenizer/tokenizer-impl.h"
+
+typedef struct added_token {
+    char *content;
+    size_t len;
+    int32_t id;
+    bool lstrip, rstrip;
+} added_token;
+
+struct ia_tokenizer {
+    ia_vocab vocab;
+    ia_bert_text bt;
+    added_token *added; /* (n_added) matched in the raw text */
+    size_t n_added;
+    int32_t *prefix, *suffix; /* template ids around the sequence */
+    size_t n_prefix, n_suffix;
+    size_t max_length; /* the files' truncation limit; 0: none */
+    const char *describe;
+};
+
+void ia_tokenizer_free(ia_tokenizer *tok)
+{
+    if (!tok)
+        return;
+    ia__vocab_free(&tok->vocab);
+    for (size_t i = 0; i < tok->n_added; i++)
+        ia__free(tok->added[i].content);
+    ia__free(tok->added);
+    ia__free(tok->prefix);
+    ia__free(tok->suffix);
+    ia__free(tok);
+}
+
+static ia_status add_token(ia_tokenizer *t, const char *content, int32_t id, bool lstrip,
+                           bool rstrip)
+{
+    if (!content[0])
+        return IA_OK;
+    added_token *a = ia__realloc(t->added, (t->n_added + 1) * sizeof *a);
+    if (!a)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    t->added = a;
+    a += t->n_added;
+    *a = (added_token){.content = ia__strdup(content), .len = strlen(content), .id = id,
+                       .lstrip = lstrip, .rstrip = rstrip};
+    if (!a->content)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    t->n_added++;
+    return IA_OK;
+}
+
+static ia_status push_id(int32_t **arr, size_t *n, int32_t id)
+{
+    int32_t *a = ia__realloc(*arr, (*n + 1) * sizeof *a);
+    if (!a)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    a[(*n)++] = id;
+    *arr = a;
+    return IA_OK;
+}
+
+/* tokenizer.json ------------------------------------------------------- */
+
+static const cJSON *get(const cJSON *obj, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+static bool flag(const cJSON *obj, const char *key, bool dflt)
+{
+    const cJSON *v = get(obj, key);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
+}
+
+static ia_status json_model(ia_tokenizer *t, const cJSON *model, const char *path)
+{
+    const cJSON *type = get(model, "type"), *vocab = get(model, "vocab");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "WordPiece"))
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: model type \"%s\" is not supported (supported: WordPiece)",
+                         path, cJSON_IsString(type) ? type->valuestring : "?");
+    if (!cJSON_IsObject(vocab))
+        return ia__error(IA_ERR_FORMAT, "%s: model.vocab must be an object", path);
+    int max_id = -1;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, vocab) {
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e7 ||
+            e->valuedouble != (double)(int)e->valuedouble)
+            return ia__error(IA_ERR_FORMAT, "%s: model.vocab[\"%s\"] is not a token id", path, e->string);
+        max_id = IA_MAX(max_id, e->valueint);
+    }
+    if (max_id < 0)
+        return ia__error(IA_ERR_FORMAT, "%s: model.vocab is empty", path);
+    ia_status rc = ia__vocab_init(&t->vocab, (size_t)max_id + 1);
+    cJSON_ArrayForEach(e, vocab) {
+        if (rc)
+            break;
+        rc = ia__vocab_set(&t->vocab, e->valueint, e->string, strlen(e->string));
+    }
+    if (!rc)
+        rc = ia__vocab_index(&t->vocab);
+    if (rc)
+        return ia__error_wrap(rc, "%s", path);
+
+    const cJSON *unk = get(model, "unk_token"), *pre = get(model, "continuing_subword_prefix"),
+                *maxc = get(model, "max_input_chars_per_word");
+    const char *unk_s = cJSON_IsString(unk) ? unk->valuestring : "[UNK]";
+    if ((t->bt.unk_id = ia__vocab_find(&t->vocab, unk_s, strlen(unk_s))) < 0)
+        return ia__error(IA_ERR_FORMAT, "%s: unk_token \"%s\" is not in the vocabulary", path, unk_s);
+    const char *prefix = cJSON_IsString(pre) ? pre->valuestring : "##";
+    if (strlen(prefix) >= sizeof t->bt.prefix)
+        return ia__error(IA_ERR_FORMAT, "%s: continuing_subword_prefix is too long", path);
+    strcpy(t->bt.prefix, prefix);
+    t->bt.max_input_chars_per_word = cJSON_IsNumber(maxc) && maxc->valuedouble >= 1 &&
+                                     maxc->valuedouble <= 1000 ? (size_t)maxc->valuedouble : 100;
+    return IA_OK;
+}
+
+static ia_status json_normalizer(ia_tokenizer *t, const cJSON *n, const char *path)
+{
+    if (cJSON_IsNull(n) || !n)
+        return IA_OK; /* all flags stay false: the text is used as is */
+    const cJSON *type = get(n, "type");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "BertNormalizer"))
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: normalizer \"%s\" is not supported (supported: BertNormalizer)",
+                         path, cJSON_IsString(type) ? type->valuestring : "?");
+    t->bt.clean_text = flag(n, "clean_text", true);
+    t->bt.handle_chinese_chars = flag(n, "handle_chinese_chars", true);
+    t->bt.lowercase = flag(n, "lowercase", true);
+    t->bt.strip_accents = flag(n, "strip_accents", t->bt.lowercase); /* null: as lowercase */
+    return IA_OK;
+}
+
+static ia_status special_ids(ia_tokenizer *t, const cJSON *specials, const char *name,
+                             int32_t **arr, size_t *n, const char *path)
+{
+    const cJSON *sp = get(specials, name), *ids = get(sp, "ids"), *id;
+    if (!cJSON_IsArray(ids))
+        return ia__error(IA_ERR_FORMAT, "%s: post_processor special token \"%s\" is not defined", path, name);
+    cJSON_ArrayForEach(id, ids) {
+        if (!cJSON_IsNumber(id) || id->valueint < 0 || (size_t)id->valueint >= t->vocab.n)
+            return ia__error(IA_ERR_FORMAT, "%s: special token \"%s\" has a bad id", path, name);
+        ia_status rc = push_id(arr, n, id->valueint);
+        if (rc)
+            return rc;
+    }
+    return IA_OK;
+}
+
+static ia_status json_post_processor(ia_tokenizer *t, const cJSON *pp, const char *path)
+{
+    if (!pp || cJSON_IsNull(pp))
+        return IA_OK;
+    const cJSON *type = get(pp, "type");
+    const char *ty = cJSON_IsString(type) ? type->valuestring : "?";
+    ia_status rc = IA_OK;
+    if (!strcmp(ty, "TemplateProcessing")) {
+        const cJSON *single = get(pp, "single"), *specials = get(pp, "special_tokens"), *item;
+        bool seen_a = false;
+        cJSON_ArrayForEach(item, single) {
+            const cJSON *st = get(item, "SpecialToken"), *seq = get(item, "Sequence");
+            if (st && cJSON_IsString(get(st, "id")))
+                rc = special_ids(t, specials, get(st, "id")->valuestring,
+                                 seen_a ? &t->suffix : &t->prefix, seen_a ? &t->n_suffix : &t->n_prefix, path);
+            else if (seq)
+                seen_a = true;
+            else
+                rc = ia__error(IA_ERR_FORMAT, "%s: post_processor.single has an item that is neither SpecialToken nor Sequence", path);
+            if (rc)
+                return rc;
+        }
+        if (!seen_a)
+            return ia__error(IA_ERR_FORMAT, "%s: post_processor.single has no Sequence", path);
+        return IA_OK;
+    }
+    if (!strcmp(ty, "BertProcessing")) {
+        const cJSON *cls = get(pp, "cls"), *sep = get(pp, "sep");
+        if (!cJSON_IsNumber(cJSON_GetArrayItem(cls, 1)) || !cJSON_IsNumber(cJSON_GetArrayItem(sep, 1)))
+            return ia__error(IA_ERR_FORMAT, "%s: BertProcessing needs cls and sep as [token, id]", path);
+        if ((rc = push_id(&t->prefix, &t->n_prefix, cJSON_GetArrayItem(cls, 1)->valueint)))
+            return rc;
+        return push_id(&t->suffix, &t->n_suffix, cJSON_GetArrayItem(sep, 1)->valueint);
+    }
+    return ia__error(IA_ERR_UNSUPPORTED, "%s: post_processor \"%s\" is not supported "
+                     "(supported: TemplateProcessing, BertProcessing)", path, ty);
+}
+
+static ia_status load_json(ia_tokenizer *t, const char *path)
+{
+    char *text = NULL;
+    ia_status rc = ia__read_file(path, &text, NULL);
+    if (rc)
+        return rc;
+    cJSON *root = cJSON_Parse(text);
+    ia__free(text);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return ia__error(IA_ERR_FORMAT, "%s: not valid JSON", path);
+    }
+    rc = json_model(t, get(root, "model"), path);
+    if (!rc)
+        rc = json_normalizer(t, get(root, "normalizer"), path);
+    const cJSON *pre = get(root, "pre_tokenizer"), *pt = get(pre, "type");
+    if (!rc && !(cJSON_IsString(pt) && !strcmp(pt->valuestring, "BertPreTokenizer")))
+        rc = ia__error(IA_ERR_UNSUPPORTED, "%s: pre_tokenizer \"%s\" is not supported (supported: BertPreTokenizer)",
+                       path, cJSON_IsString(pt) ? pt->valuestring : "null");
+    if (!rc)
+        rc = json_post_processor(t, get(root, "post_processor"), path);
+    const cJSON *added = get(root, "added_tokens"), *a;
+    cJSON_ArrayForEach(a, added) {
+        const cJSON *content = get(a, "content"), *id = get(a, "id");
+        if (rc)
+            break;
+        if (!cJSON_IsString(content) || !cJSON_IsNumber(id) || id->valueint < 0 ||
+            (size_t)id->valueint >= t->vocab.n) {
+            rc = ia__error(IA_ERR_FORMAT, "%s: added_tokens entry without a valid content and id", path);
+            break;
+        }
+        if (flag(a, "normalized", false)) /* matched after normalization: not used by BERT files */
+            rc = ia__error(IA_ERR_UNSUPPORTED, "%s: added token \"%s\" is normalized; only raw added tokens are supported",
+                           path, content->valuestring);
+        else
+            rc = add_token(t, content->valuestring, id->valueint, flag(a, "lstrip", false), flag(a, "rstrip", false));
+    }
+    const cJSON *trunc = get(root, "truncation"), *ml = get(trunc, "max_length");
+    if (cJSON_IsNumber(ml) && ml->valuedouble >= 1)
+        t->max_length = (size_t)ml->valuedouble;
+    cJSON_Delete(root);
+    t->describe = "wordpiece (tokenizer.json)";
+    return rc;
+}
+
+/* vocab.txt + tokenizer_config.json ------------------------------------ */
+
+static ia_status load_vocab_txt(ia_tokenizer *t, const char *dir, const char *path)
+{
+    char *text = NULL;
+    ia_status rc = ia__read_file(path, &text, NULL);
+    if (rc)
+        return rc;
+    size_t n = 0;
+    for (char *p = text; *p; p++)
+        n += *p == '\n';
+    if (text[0] && text[strlen(text) - 1] != '\n')
+        n++;
+    rc = ia__vocab_init(&t->vocab, n);
+    char *line = text;
+    for (size_t id = 0; !rc && id < n; id++) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        if (len && line[len - 1] == '\r')
+            len--;
+        rc = ia__vocab_set(&t->vocab, (int32_t)id, line, len);
+        line = nl ? nl + 1 : line + len;
+    }
+    ia__free(text);
+    if (!rc)
+        rc = ia__vocab_index(&t->vocab);
+    if (rc)
+        return ia__error_wrap(rc, "%s", path);
+
+    /* tokenizer_config.json, as BertTokenizerFast reads it (all optional) */
+    cJSON *cfg = NULL;
+    char *cpath = ia__path_join(dir, "tokenizer_config.json");
+    if (!cpath)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    if (ia__file_exists(cpath)) {
+        char *ctext = NULL;
+        if (!(rc = ia__read_file(cpath, &ctext, NULL)) && !cJSON_IsObject(cfg = cJSON_Parse(ctext)))
+            rc = ia__error(IA_ERR_FORMAT, "%s: not valid JSON", cpath);
+        ia__free(ctext);
+    }
+    const char *names[5] = {"[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"};
+    static const char *keys[5] = {"unk_token", "sep_token", "pad_token", "cls_token", "mask_token"};
+    for (int i = 0; i < 5 && !rc; i++) {
+        const cJSON *v = get(cfg, keys[i]);
+        if (cJSON_IsString(v))
+            names[i] = v->valuestring;
+        else if (cJSON_IsString(get(v, "content")))
+            names[i] = get(v, "content")->valuestring;
+    }
+    int32_t ids[5];
+    for (int i = 0; i < 5 && !rc; i++)
+        if ((ids[i] = ia__vocab_find(&t->vocab, names[i], strlen(names[i]))) >= 0)
+            rc = add_token(t, names[i], ids[i], false, false);
+    if (!rc && (ids[0] < 0 || ids[1] < 0 || ids[3] < 0))
+        rc = ia__error(IA_ERR_FORMAT, "%s: the vocabulary lacks %s, %s or %s", path, names[0], names[1], names[3]);
+    if (!rc) {
+        t->bt.unk_id = ids[0];
+        t->bt.lowercase = flag(cfg, "do_lower_case", true);
+        t->bt.strip_accents = flag(cfg, "strip_accents", t->bt.lowercase);
+        t->bt.handle_chinese_chars = flag(cfg, "tokenize_chinese_chars", true);
+        t->bt.clean_text = true;
+        t->bt.max_input_chars_per_word = 100;
+        strcpy(t->bt.prefix, "##");
+        const cJSON *ml = get(cfg, "model_max_length");
+        if (cJSON_IsNumber(ml) && ml->valuedouble >= 2 && ml->valuedouble < 1e6)
+            t->max_length = (size_t)ml->valuedouble;
+        if (!(rc = push_id(&t->prefix, &t->n_prefix, ids[3])))
+            rc = push_id(&t->suffix, &t->n_suffix, ids[1]);
+    }
+    cJSON_Delete(cfg);
+    ia__free(cpath);
+    t->describe = "wordpiece (vocab.txt)";
+    return rc;
+}
+
+ia_status ia_tokenizer_load(const char *dir, ia_tokenizer **out)
+{
+    *out = NULL;
+    ia_tokenizer *t = ia__calloc(1, sizeof *t);
+    char *json = ia__path_join(dir, "tokenizer.json"), *txt = ia__path_join(dir, "vocab.txt");
+    ia_status rc = t && json && txt ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory");
+    if (!rc) {
+        if (ia__file_exists(json))
+            rc = load_json(t, json);
+        else if (ia__file_exists(txt))
+            rc = load_vocab_txt(t, dir, txt);
+        else
+            rc = ia__error(IA_ERR_NOT_FOUND, "%s: no tokenizer (neither tokenizer.json nor vocab.txt)", dir);
+    }
+    ia__free(json);
+    ia__free(txt);
+    if (rc) {
+        ia_tokenizer_free(t);
+        return rc;
+    }
+    *out = t;
+    return IA_OK;
+}
+
+/* encoding -------------------------------------------------------------- */
+
+static bool is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* The added token that starts at s[i] (longest), or NULL. */
+static const added_token *added_at(const ia_tokenizer *t, const char *s, size_t len, size_t i)
+{
+    const added_token *best = NULL;
+    for (size_t k = 0; k < t->n_added; k++) {
+        const added_token *a = &t->added[k];
+        if (a->len <= len - i && (!best || a->len > best->len) && !memcmp(s + i, a->content, a->len))
+            best = a;
+    }
+    return best;
+}
+
+static ia_status encode_piece(const ia_tokenizer *t, const char *s, size_t len, ia_i32vec *cps,
+                              ia_i32vec *ids, size_t *n_invalid)
+{
+    cps->n = 0;
+    long bad = ia__utf8_decode(s, len, cps);
+    if (bad < 0)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    *n_invalid += (size_t)bad;
+    return ia__bert_encode(&t->bt, &t->vocab, cps->v, cps->n, ids);
+}
+
+ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t len,
+                              size_t max_tokens, int32_t *ids, size_t cap, size_t *n_ids,
+                              ia_encoding_stats *stats)
+{
+    if (!tok || (!text && len) || (!ids && cap) || !n_ids)
+        return ia__error(IA_ERR_INVALID, "ia_tokenizer_encode: NULL argument");
+    ia_i32vec cps = {0}, seq = {0};
+    size_t n_invalid = 0, piece = 0, i = 0;
+    ia_status rc = IA_OK;
+    while (i <= len && !rc) {
+        const added_token *a = i < len ? added_at(tok, text, len, i) : NULL;
+        if (!a && i < len) {
+            i++;
+            continue;
+        }
+        size_t end = i, next = a ? i + a->len : len + 1;
+        if (a && a->lstrip)
+            while (end > piece && is_ascii_space(text[end - 1]))
+                end--;
+        if (end > piece)
+            rc = encode_piece(tok, text + piece, end - piece, &cps, &seq, &n_invalid);
+        if (!rc && a && !ia__i32vec_push(&seq, a->id))
+            rc = ia__error(IA_ERR_NOMEM, "out of memory");
+        if (a && a->rstrip)
+            while (next < len && is_ascii_space(text[next]))
+                next++;
+        piece = i = next;
+    }
+    ia__i32vec_free(&cps);
+    if (rc) {
+        ia__i32vec_free(&seq);
+        return rc;
+    }
+    size_t specials = tok->n_prefix + tok->n_suffix;
+    size_t limit = max_tokens ? max_tokens : tok->max_length;
+    size_t keep = seq.n;
+    if (limit)
+        keep = IA_MIN(seq.n, limit > specials ? limit - specials : 0);
+    size_t total = keep + specials, w = 0;
+    for (size_t k = 0; k < tok->n_prefix; k++, w++)
+        if (w < cap)
+            ids[w] = tok->prefix[k];
+    for (size_t k = 0; k < keep; k++, w++)
+        if (w < cap)
+            ids[w] = seq.v[k];
+    for (size_t k = 0; k < tok->n_suffix; k++, w++)
+        if (w < cap)
+            ids[w] = tok->suffix[k];
+    *n_ids = total;
+    if (stats) {
+        stats->n_invalid_utf8 += n_invalid;
+        stats->n_truncated += seq.n - keep;
+    }
+    ia__i32vec_free(&seq);
+    return IA_OK;
+}
+
+size_t ia_tokenizer_vocab_size(const ia_tokenizer *tok) { return tok->vocab.n; }
+
+int32_t ia_tokenizer_token_id(const ia_tokenizer *tok, const char *token)
+{
+    return ia__vocab_find(&tok->vocab, token, strlen(token));
+}
+
+const char *ia_tokenizer_id_token(const ia_tokenizer *tok, int32_t id)
+{
+    return id >= 0 && (size_t)id < tok->vocab.n ? tok->vocab.tokens[id] : NULL;
+}
+
+const char *ia_tokenizer_describe(const ia_tokenizer *tok) { return tok->describe; }
+
+size_t ia_tokenizer_max_length(const ia_tokenizer *tok) { return tok->max_length; }
