@@ -1,3 +1,11 @@
 # IPFS content layer: formats against published vectors, importer against
 # kubo, exporter/CAR against the shared fixtures, store, gateway.
 ia_add_test(test_ipfs_formats ${CMAKE_CURRENT_LIST_DIR}/test_formats.c)
+
+add_executable(ia-addtool ${CMAKE_CURRENT_LIST_DIR}/addtool.c)
+target_link_libraries(ia-addtool PRIVATE ipfs_accelerate_static)
+set_target_properties(ia-addtool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+add_test(NAME ipfs_kubo_crosscheck
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kubo_crosscheck.sh $<TARGET_FILE:ia-addtool>
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(ipfs_kubo_crosscheck PROPERTIES TIMEOUT 300)
