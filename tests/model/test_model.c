@@ -179,13 +179,11 @@ static float *read_snap(const char *dir, const char *name, size_t *rows, size_t 
     return v;
 }
 
-static int published(const char *dir, const char *refdir)
+/* text-embeddings-inference's snapshots for "What is Deep Learning?": mean
+ * and CLS pooled, the 7 token states, and a batch of three. */
+static void tei_checks(const ia_model *m, const char *refdir, const char *label,
+                       double tol_single, double tol_batch)
 {
-    ia_model *m;
-    ia_status st = ia_model_load(dir, NULL, &m);
-    CHECK_MSG(st == IA_OK, "loading %s: %s (run scripts/fetch-model.sh)", dir, ia_errmsg());
-    if (st)
-        return test_summary("test_model published");
     const int d = ia_model_dim(m);
     const char *q = "What is Deep Learning?";
     float mean[384], cls[384];
@@ -197,8 +195,8 @@ static int published(const char *dir, const char *refdir)
     CHECK(ref && count == (size_t)d);
     if (ref && count == (size_t)d) {
         double c = cosine(mean, ref, d), e = max_abs(mean, ref, d);
-        printf("TEI single (mean, unnormalized): cosine %.8f, max abs err %.2e\n", c, e);
-        CHECK(c >= 0.9999 && e <= 1e-3);
+        printf("%s: TEI single (mean, unnormalized): cosine %.8f, max abs err %.2e\n", label, c, e);
+        CHECK(c >= 0.9999 && e <= tol_single);
     }
     free(ref);
 
@@ -212,8 +210,8 @@ static int published(const char *dir, const char *refdir)
     CHECK(ref && count == (size_t)d);
     if (ref && count == (size_t)d) {
         double c = cosine(cls, ref, d), e = max_abs(cls, ref, d);
-        printf("TEI single (cls): cosine %.8f, max abs err %.2e\n", c, e);
-        CHECK(c >= 0.9999 && e <= 1e-3);
+        printf("%s: TEI single (cls): cosine %.8f, max abs err %.2e\n", label, c, e);
+        CHECK(c >= 0.9999 && e <= tol_single);
     }
     free(ref);
     ref = read_snap(refdir, "test_bert__bert_single_raw.snap", &rows, &count);
@@ -224,13 +222,13 @@ static int published(const char *dir, const char *refdir)
             worst_c = fmin(worst_c, cosine(states + t * d, ref + t * d, d));
             worst_e = fmax(worst_e, max_abs(states + t * d, ref + t * d, d));
         }
-        printf("TEI single (7 token states): worst cosine %.8f, max abs err %.2e\n", worst_c, worst_e);
-        CHECK(worst_c >= 0.9999 && worst_e <= 1e-3);
+        printf("%s: TEI single (7 token states): worst cosine %.8f, max abs err %.2e\n", label,
+               worst_c, worst_e);
+        CHECK(worst_c >= 0.9999 && worst_e <= tol_single);
     }
     free(ref);
     ia__free(states);
 
-    /* Batch of three, mean pooled. */
     const char *batch[3] = {"What is Deep Learning?", "Deep Learning is...", "What is Deep Learning?"};
     float *bout = malloc(3 * (size_t)d * sizeof(float));
     CHECK_OK(ia_model_embed_opts(m, batch, NULL, 3, &raw, bout, NULL));
@@ -239,14 +237,43 @@ static int published(const char *dir, const char *refdir)
     if (ref && count == 3 * (size_t)d) {
         for (int i = 0; i < 3; i++) {
             double c = cosine(bout + i * d, ref + i * d, d), e = max_abs(bout + i * d, ref + i * d, d);
-            printf("TEI batch[%d]: cosine %.8f, max abs err %.2e\n", i, c, e);
-            CHECK(c >= 0.9999 && e <= 1e-3);
+            printf("%s: TEI batch[%d]: cosine %.8f, max abs err %.2e\n", label, i, c, e);
+            CHECK(c >= 0.9999 && e <= tol_batch);
         }
     }
     free(ref);
     free(bout);
+}
 
-    /* fastembed: "hello world", mean pooled then normalized. */
+/* The model folder dir again, in a temporary folder of links, with
+ * config.json's hidden_act set to act. Returns the folder (static). */
+static const char *with_activation(const char *dir, const char *act)
+{
+    static char tmp[] = "/tmp/ia-act-XXXXXX";
+    char cmd[8192];
+    if (!mkdtemp(tmp))
+        return NULL;
+    snprintf(cmd, sizeof cmd,
+             "for f in '%s'/*; do ln -s \"$f\" '%s'/; done && rm '%s/config.json' && "
+             "sed 's/\"hidden_act\": *\"[a-z_]*\"/\"hidden_act\": \"%s\"/' '%s/config.json' >'%s/config.json'",
+             dir, tmp, tmp, act, dir, tmp);
+    return system(cmd) == 0 ? tmp : NULL;
+}
+
+static int published(const char *dir, const char *refdir)
+{
+    ia_model *m;
+    ia_status st = ia_model_load(dir, NULL, &m);
+    CHECK_MSG(st == IA_OK, "loading %s: %s (run scripts/fetch-model.sh)", dir, ia_errmsg());
+    if (st)
+        return test_summary("test_model published");
+    /* The model as published (exact erf GELU, like sentence-transformers).
+     * TEI's snapshots were computed with the tanh approximation of GELU
+     * (candle's gelu), which moves single values by up to 2e-3; its own
+     * single and batched runs differ by 1e-3. Cosine is held to 0.9999. */
+    tei_checks(m, refdir, "erf gelu", 2.5e-3, 2.5e-3);
+
+    /* fastembed: "hello world", mean pooled then normalized (ONNX, erf GELU). */
     const char *hw = "hello world";
     float v[384];
     const float fe[5] = {-0.034478f, 0.03102f, 0.00673f, 0.02611f, -0.039362f};
@@ -255,6 +282,20 @@ static int published(const char *dir, const char *refdir)
     printf("fastembed hello world: max abs err %.2e over its 5 published values\n", e);
     CHECK(e <= 1e-3);
     ia_model_free(m);
+
+    /* With TEI's own activation the batch agrees to float rounding and the
+     * single snapshots to within TEI's single-vs-batch spread. */
+    const char *tanh_dir = with_activation(dir, "gelu_new");
+    CHECK(tanh_dir != NULL);
+    if (tanh_dir && ia_model_load(tanh_dir, NULL, &m) == IA_OK) {
+        tei_checks(m, refdir, "tanh gelu (as TEI)", 1.5e-3, 1e-4);
+        ia_model_free(m);
+    }
+    if (tanh_dir) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tanh_dir);
+        CHECK(system(cmd) == 0);
+    }
     return test_summary("test_model published");
 }
 
