@@ -1,0 +1,245 @@
+"""Finding, loading and declaring libipfs_accelerate through ctypes.
+
+The shared library is looked up, in order, at:
+
+1. ``$IPFS_ACCELERATE_LIB`` (the library file, or a folder holding it);
+2. ``ipfs_accelerate/_lib/`` inside the installed package (``pip install``
+   puts the library it compiled there);
+3. the build trees of a source checkout this package sits in
+   (``<checkout>/build*/``, newest first; sanitizer builds are skipped,
+   since an ASan library cannot be loaded into a plain Python);
+4. the system's library path (``ctypes.util.find_library``).
+
+The library is loaded on first use, so importing the package never fails;
+:func:`load` raises :class:`LibraryNotFoundError` naming every place tried.
+
+ctypes releases the GIL during every foreign call, so embedding from
+several Python threads runs in parallel in C. Structs the library fills or
+reads are placed in zeroed buffers larger than the structs declared here,
+so a library with fields appended to them (the API only ever appends) can
+neither write past our memory nor read garbage.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import ctypes.util
+import glob
+import logging
+import os
+import threading
+
+from .errors import LibraryNotFoundError, error_for_status
+
+c_int, c_size_t, c_char_p, c_void_p, c_float, c_bool = (
+    ctypes.c_int, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p,
+    ctypes.c_float, ctypes.c_bool)
+
+LIB_NAME = "libipfs_accelerate.so"
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_CHECKOUT = os.path.dirname(os.path.dirname(_PKG_DIR))  # python/ipfs_accelerate -> repo
+
+IA_OK = 0
+IA_ERR_INVALID = -1
+IA_ERR_UNSUPPORTED = -5
+IA_ERR_NOT_FOUND = -6
+
+
+class ModelOptions(ctypes.Structure):
+    _fields_ = [("n_threads", c_int), ("device", c_char_p),
+                ("max_seq_length", c_size_t), ("batch_tokens", c_size_t)]
+
+
+class ModelInfo(ctypes.Structure):
+    _fields_ = [("path", c_char_p), ("architecture", c_char_p), ("n_params", c_size_t),
+                ("dim", c_int), ("n_layers", c_int), ("n_heads", c_int),
+                ("hidden_size", c_int), ("intermediate_size", c_int),
+                ("vocab_size", c_int), ("max_position", c_int),
+                ("max_seq_length", c_size_t), ("activation", c_char_p),
+                ("weights_dtype", c_char_p), ("pooling", c_char_p),
+                ("normalize", c_bool), ("tokenizer", c_char_p),
+                ("backend", c_char_p), ("precision", c_char_p)]
+
+
+class EmbedStats(ctypes.Structure):
+    _fields_ = [("n_tokens", c_size_t), ("n_truncated_texts", c_size_t),
+                ("n_invalid_utf8", c_size_t)]
+
+
+class EmbedOptions(ctypes.Structure):
+    _fields_ = [("normalize", c_int), ("max_tokens", c_size_t)]
+
+
+_SLACK = 512  # bytes of zeroed room after every struct we share with C
+
+
+def padded(struct_type):
+    """A zeroed instance of struct_type inside a larger zeroed buffer."""
+    buf = ctypes.create_string_buffer(ctypes.sizeof(struct_type) + _SLACK)
+    obj = struct_type.from_buffer(buf)
+    obj._keepalive = buf  # the buffer lives as long as the struct view
+    return obj
+
+
+def _sanitized(build_dir):
+    try:
+        with open(os.path.join(build_dir, "CMakeCache.txt"), encoding="utf-8") as f:
+            return any(line.strip() == "IA_SANITIZE:BOOL=ON" for line in f)
+    except OSError:
+        return False
+
+
+def _candidates():
+    env = os.environ.get("IPFS_ACCELERATE_LIB")
+    if env:
+        yield os.path.join(env, LIB_NAME) if os.path.isdir(env) else env
+        return  # an explicit choice is never second-guessed
+    yield os.path.join(_PKG_DIR, "_lib", LIB_NAME)
+    found = [os.path.join(d, LIB_NAME) for d in glob.glob(os.path.join(_CHECKOUT, "build*"))
+             if os.path.exists(os.path.join(d, LIB_NAME)) and not _sanitized(d)]
+    found.sort(key=os.path.getmtime, reverse=True)
+    yield from found
+    sys_lib = ctypes.util.find_library("ipfs_accelerate")
+    if sys_lib:
+        yield sys_lib
+
+
+_lock = threading.Lock()
+_lib = None
+_lib_path = None
+_load_error = None
+
+
+def _declare(lib):
+    def fn(name, restype, *argtypes):
+        f = getattr(lib, name)
+        f.restype = restype
+        f.argtypes = list(argtypes)
+
+    fn("ia_version", c_char_p)
+    fn("ia_strerror", c_char_p, c_int)
+    fn("ia_errmsg", c_char_p)
+    fn("ia_log_set", None, LOG_FN, c_void_p, c_int)
+    fn("ia_model_load", c_int, c_char_p, c_void_p, ctypes.POINTER(c_void_p))
+    fn("ia_model_free", None, c_void_p)
+    fn("ia_model_dim", c_int, c_void_p)
+    fn("ia_model_get_info", None, c_void_p, c_void_p)
+    fn("ia_model_embed_opts", c_int, c_void_p, c_void_p, c_void_p, c_size_t,
+       c_void_p, c_void_p, c_void_p)
+    # Optional: present once the hardware/config layer is in the library.
+    for name in ("ia_accelerate_status_json", "ia_hardware_detect_json"):
+        if hasattr(lib, name):
+            fn(name, c_int, ctypes.POINTER(c_void_p))
+    if hasattr(lib, "ia_accelerate_enabled"):
+        fn("ia_accelerate_enabled", c_bool)
+    if hasattr(lib, "ia_free"):
+        fn("ia_free", None, c_void_p)
+    if hasattr(lib, "ia_cid_parse"):
+        fn("ia_cid_parse", c_int, c_char_p, c_void_p)
+
+
+LOG_FN = ctypes.CFUNCTYPE(None, c_int, c_char_p, c_void_p)
+_log = logging.getLogger("ipfs_accelerate")
+_PY_LEVEL = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
+
+
+@LOG_FN
+def _log_cb(level, msg, user):
+    # Called from any library thread; ctypes takes the GIL for us.
+    try:
+        _log.log(_PY_LEVEL.get(level, logging.WARNING), "%s", msg.decode("utf-8", "replace"))
+    except Exception:  # never let an exception cross into C
+        pass
+
+
+def _unhook_log():
+    if _lib is not None:
+        _lib.ia_log_set(LOG_FN(), None, 3)
+
+
+def load():
+    """The loaded library (loading it on first call)."""
+    global _lib, _lib_path, _load_error
+    if _lib is not None:
+        return _lib
+    with _lock:
+        if _lib is not None:
+            return _lib
+        tried = []
+        for path in _candidates():
+            if not os.path.exists(path) and os.sep in path:
+                tried.append(f"{path} (absent)")
+                continue
+            try:
+                lib = ctypes.CDLL(path)
+                _declare(lib)
+            except (OSError, AttributeError) as e:
+                tried.append(f"{path} ({e})")
+                continue
+            lib.ia_log_set(_log_cb, None, 2)  # warnings and errors to logging
+            atexit.register(_unhook_log)
+            _lib, _lib_path, _load_error = lib, path, None
+            return lib
+        if not tried:
+            tried.append(f"{LIB_NAME} (not on the system library path)")
+        _load_error = ("libipfs_accelerate could not be loaded; tried: " + "; ".join(tried) +
+                       ". Build it (cmake --build build) or set IPFS_ACCELERATE_LIB to the "
+                       "library file, or install the package with pip install ./python")
+        raise LibraryNotFoundError(_load_error)
+
+
+def try_load():
+    """(library or None, error message or None), without raising."""
+    try:
+        return load(), None
+    except LibraryNotFoundError as e:
+        return None, str(e)
+
+
+def library_path():
+    load()
+    return _lib_path
+
+
+def set_log_level(level: int):
+    """Forward library messages at or above this Python logging level."""
+    lib = load()
+    c_level = 0 if level <= logging.DEBUG else 1 if level <= logging.INFO else \
+        2 if level <= logging.WARNING else 3
+    lib.ia_log_set(_log_cb, None, c_level)
+
+
+def check(status: int):
+    """Raise the library's error for a failed call (status < 0)."""
+    if status < 0:
+        lib = load()
+        detail = lib.ia_errmsg()
+        msg = detail.decode("utf-8", "replace") if detail else ""
+        if not msg:
+            msg = lib.ia_strerror(status).decode("utf-8", "replace")
+        raise error_for_status(status, msg)
+    return status
+
+
+def take_string(ptr: c_void_p) -> str:
+    """Copy a library-allocated string and free it with ia_free."""
+    lib = load()
+    try:
+        return ctypes.string_at(ptr.value).decode("utf-8") if ptr.value else ""
+    finally:
+        if ptr.value:
+            lib.ia_free(ptr)
+
+
+def has(name: str) -> bool:
+    lib, _ = try_load()
+    return lib is not None and hasattr(lib, name)
+
+
+def call_json(name: str) -> str:
+    """Call an `ia_status f(char **out)` function and return its text."""
+    lib = load()
+    out = c_void_p()
+    check(getattr(lib, name)(ctypes.byref(out)))
+    return take_string(out)

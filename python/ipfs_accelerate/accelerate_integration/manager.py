@@ -1,0 +1,216 @@
+"""AccelerateManager: the ipfs_datasets_py entry point, computing for real.
+
+``run_inference(model_name, input_data, task_type="embedding")`` loads the
+model once (per model and backend), embeds the input with the library and
+returns ``{"status": "success", "backend", "device", "model",
+"embeddings", ...}``. The backend is chosen by the library
+(``hardware=None``: its "auto" selection) or by ``hardware``; a hardware
+that cannot be used here falls back to the CPU, and the result says so
+(``fallback``, ``fallback_reason``). With ``IPFS_ACCELERATE_ENABLED=0`` the
+plain local CPU path computes and ``accelerate_enabled`` is False.
+Failures raise exceptions (unknown model, bad input, unsupported task); a
+result is never made up.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+from .. import _lib
+from .. import status as _status
+from ..errors import Error, InvalidInputError, UnsupportedError
+from ..model import Model, have_numpy
+from .compute_backend import HardwareType, check_task, detect_available_hardware
+
+ACCELERATE_AVAILABLE = True  # this package *is* the accelerate backend
+ACCELERATE_IMPORT_ERROR = None
+
+
+class AccelerateManager:
+    """Runs inference through libipfs_accelerate.
+
+    ``resources``: optional settings: ``n_threads`` (0: all cores),
+    ``max_seq_length``, ``batch_size`` (texts per library call, 256),
+    ``device`` (default hardware request, "auto"). ``ipfs_gateway`` is kept
+    for ``ipfs://`` models (used once the content layer is in the build).
+    ``enable_distributed=True`` is refused: distributed compute is not in
+    this build.
+    """
+
+    def __init__(self, resources: Optional[Dict[str, Any]] = None,
+                 ipfs_gateway: Optional[str] = None, enable_distributed: bool = False):
+        if enable_distributed:
+            raise UnsupportedError("enable_distributed=True: distributed compute is not in this "
+                                   "build of ipfs_accelerate; use enable_distributed=False")
+        if resources is not None and not isinstance(resources, dict):
+            raise TypeError(f"resources must be a dict, not {type(resources).__name__}")
+        self.resources = dict(resources or {})
+        self.ipfs_gateway = ipfs_gateway
+        self.enable_distributed = False
+        self._models: Dict[tuple, Model] = {}
+        self._lock = threading.Lock()
+        self._lib, self._load_error = _lib.try_load()
+        self.accelerate_core = self._lib  # name kept from ipfs_datasets_py
+        self._calls = 0
+
+    # -- availability -------------------------------------------------------
+    def is_available(self) -> bool:
+        """True when the library is loaded (it can compute)."""
+        return self._lib is not None
+
+    def get_available_hardware(self) -> List[str]:
+        return [h.value for h in detect_available_hardware()]
+
+    def get_status(self) -> Dict[str, Any]:
+        st = _status.get_accelerate_status()
+        with self._lock:
+            loaded = [{"model": k[0], "device": k[1], "backend": m.backend, "dim": m.dim}
+                      for k, m in self._models.items() if not m.closed]
+        return {
+            "accelerate_available": bool(st.get("available")),
+            "accelerate_enabled": bool(st.get("enabled")),
+            "accelerate_initialized": self._lib is not None,
+            "import_error": self._load_error,
+            "distributed_enabled": self.enable_distributed,
+            "ipfs_gateway": self.ipfs_gateway,
+            "available_hardware": self.get_available_hardware(),
+            "selected": st.get("selected"),
+            "version": st.get("version"),
+            "library": st.get("library"),
+            "loaded_models": loaded,
+            "inference_calls": self._calls,
+        }
+
+    def health_check(self) -> Dict[str, Any]:
+        """Probe the library and every loaded model with a real embedding."""
+        checks: Dict[str, Any] = {}
+        errors: List[str] = []
+        lib, err = _lib.try_load()
+        checks["library"] = lib is not None
+        if err:
+            errors.append(err)
+        if lib is not None:
+            try:
+                checks["hardware"] = self.get_available_hardware()
+            except Exception as e:  # report, do not hide
+                errors.append(f"hardware detection: {e}")
+        with self._lock:
+            models = dict(self._models)
+        for (name, device), m in models.items():
+            key = f"model:{name}@{device}"
+            try:
+                t0 = time.perf_counter()
+                v = m.embed(["health check"])
+                row = v[0]
+                ok = len(row) == m.dim and all(math.isfinite(float(x)) for x in row)
+                checks[key] = {"ok": ok, "ms": round((time.perf_counter() - t0) * 1e3, 3)}
+                if not ok:
+                    errors.append(f"{key}: non-finite or wrong-sized embedding")
+            except Exception as e:
+                checks[key] = {"ok": False}
+                errors.append(f"{key}: {e}")
+        healthy = lib is not None and not errors
+        return {"status": "healthy" if healthy else "unhealthy", "healthy": healthy,
+                "checks": checks, "errors": errors,
+                "version": _status.library_version()}
+
+    # -- inference ----------------------------------------------------------
+    def _model(self, model_name, device: str) -> Model:
+        key = (str(model_name), device)
+        with self._lock:
+            m = self._models.get(key)
+            if m is not None and not m.closed:
+                return m
+        r = self.resources
+        m = Model(model_name, device=device, n_threads=int(r.get("n_threads", 0)),
+                  max_seq_length=r.get("max_seq_length"))
+        with self._lock:
+            old = self._models.get(key)
+            if old is not None and not old.closed:
+                m.close()
+                return old
+            self._models[key] = m
+        return m
+
+    def run_inference(self, model_name: str, input_data: Any, task_type: str = "embedding",
+                      hardware=None, **kwargs) -> Dict[str, Any]:
+        """Embed input_data (a str or a list of str) with model_name.
+
+        ``hardware``: None (the library's choice), a HardwareType or a
+        device string ("cpu", "cuda", "cuda:1"). Keyword options:
+        ``normalize`` (None: as the model says; True; False) and
+        ``batch_size``. Returns {"status": "success", "backend", "device",
+        "device_name", "model", "model_path", "task_type", "embeddings",
+        "dim", "precision", "accelerate_enabled", "fallback",
+        "fallback_reason", "n_tokens", "elapsed_ms"}; embeddings are a
+        float32 array (dim,) for a str and (n, dim) for a list (lists of
+        floats without numpy).
+        """
+        task = check_task(task_type)
+        normalize = kwargs.pop("normalize", None)
+        batch_size = kwargs.pop("batch_size", self.resources.get("batch_size", 256))
+        if kwargs:
+            raise InvalidInputError("unsupported run_inference options: " + ", ".join(sorted(kwargs)))
+        if self._lib is None:
+            raise Error(self._load_error or "libipfs_accelerate is not loaded")
+        if input_data is None:
+            raise InvalidInputError("input_data is None: give a str or a list of str")
+        single = isinstance(input_data, (str, bytes))
+        texts = [input_data] if single else input_data
+        if isinstance(hardware, HardwareType):
+            request = hardware.platform_id
+        elif hardware is None:
+            request = self.resources.get("device", "auto")
+        elif isinstance(hardware, str):
+            request = hardware.strip().lower()
+            if request.split(":")[0] == "qualcomm":
+                request = request.replace("qualcomm", "qnn", 1)
+        else:
+            raise TypeError(f"hardware must be a HardwareType or str, not {type(hardware).__name__}")
+        t0 = time.perf_counter()
+        m = self._model(model_name, request)
+        sel = m.selection
+        counts: Dict[str, int] = {}
+        emb = m.embed_batches(texts, batch_size, normalize, stats=counts)
+        elapsed = (time.perf_counter() - t0) * 1e3
+        self._calls += 1
+        enabled = _status.is_accelerate_available()
+        return {
+            "status": "success",
+            "backend": m.backend,
+            "device": sel.get("device") if sel.get("backend") else m.backend,
+            "device_name": sel.get("device_name"),
+            "model": model_name,
+            "model_path": m.path,
+            "task_type": task,
+            "embeddings": emb[0] if single else emb,
+            "dim": m.dim,
+            "precision": m.info.get("precision"),
+            "accelerate_enabled": enabled,
+            "requested_hardware": request,
+            "fallback": bool(sel.get("fallback")),
+            "fallback_reason": sel.get("reason") if sel.get("fallback") else None,
+            "selection_reason": sel.get("reason"),
+            "n_tokens": counts.get("n_tokens", 0),
+            "n_truncated_texts": counts.get("n_truncated_texts", 0),
+            "elapsed_ms": round(elapsed, 3),
+            "numpy": have_numpy(),
+        }
+
+    def close(self):
+        """Free every model this manager loaded."""
+        with self._lock:
+            models, self._models = list(self._models.values()), {}
+        for m in models:
+            m.close()
+
+    cleanup = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

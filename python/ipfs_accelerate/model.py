@@ -1,0 +1,287 @@
+"""Embedding models: the sentence-transformers-like ``Model`` class.
+
+A :class:`Model` owns one ``ia_model`` handle of the C library, freed by
+:meth:`Model.close`, by leaving a ``with`` block, or when the object is
+garbage collected. A model is immutable and :meth:`Model.embed` /
+:meth:`Model.encode` may be called from several Python threads at once:
+the GIL is released while C computes (ctypes releases it around every
+foreign call), and each call uses its own output memory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import threading
+import time
+
+from . import _lib, hub
+from . import status as _status
+from .errors import Error, InvalidInputError
+
+try:  # numpy is optional: without it embeddings come back as lists
+    import numpy as _np
+except ImportError:  # pragma: no cover - exercised by the no-numpy test
+    _np = None
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def have_numpy() -> bool:
+    return _np is not None
+
+
+def _as_bytes(texts):
+    """UTF-8 bytes of each text; clear errors for anything else."""
+    out = []
+    for i, t in enumerate(texts):
+        if isinstance(t, str):
+            # surrogatepass: lone surrogates become bytes the library
+            # replaces by U+FFFD (and counts), never an exception here.
+            out.append(t.encode("utf-8", "surrogatepass"))
+        elif isinstance(t, (bytes, bytearray, memoryview)):
+            out.append(bytes(t))
+        else:
+            raise TypeError(f"text {i} is a {type(t).__name__}, not a str")
+    return out
+
+
+def _as_list(texts):
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("expected a list of texts, got a single text (use encode() for one text)")
+    try:
+        return list(texts)
+    except TypeError:
+        raise TypeError(f"texts must be a list of str, not {type(texts).__name__}") from None
+
+
+class Model:
+    """A loaded embedding model (BERT family, sentence-transformers folders).
+
+    ``name_or_path`` is a model folder, a Hugging Face id found in the local
+    Hugging Face cache, or ``ipfs://CID`` (see :mod:`ipfs_accelerate.hub`).
+    ``device`` picks the backend ("auto", "cpu", "cuda", ...; an unusable
+    one falls back to the CPU, recorded in ``selection``); ``n_threads`` the
+    worker threads (0: one per core); ``max_seq_length`` overrides the
+    model's truncation limit in tokens.
+    """
+
+    def __init__(self, name_or_path=DEFAULT_MODEL, device: str | None = None,
+                 n_threads: int = 0, max_seq_length: int | None = None,
+                 revision: str | None = None, cache_dir: str | None = None):
+        self._handle = None
+        self._cv = threading.Condition()
+        self._busy = 0
+        self.name = str(name_or_path)
+        if not isinstance(n_threads, int) or n_threads < 0:
+            raise InvalidInputError(f"n_threads must be an int >= 0, not {n_threads!r}")
+        if max_seq_length is not None and (not isinstance(max_seq_length, int) or max_seq_length < 1):
+            raise InvalidInputError(f"max_seq_length must be a positive int, not {max_seq_length!r}")
+        if device is not None and not isinstance(device, str):
+            raise TypeError(f"device must be a str, not {type(device).__name__}")
+        self.path = hub.resolve(name_or_path, revision, cache_dir)
+        lib = _lib.load()
+        #: how the library chose the backend for `device` ("auto" when None):
+        #: {"backend", "device", "device_name", "precision", "requested",
+        #: "fallback", "reason"}; an unusable device falls back to the CPU
+        self.selection = _status.select_backend(device or "auto")
+        backend = self.selection["backend"] or device
+        opts = _lib.padded(_lib.ModelOptions)
+        opts.n_threads = n_threads
+        opts.device = backend.encode() if backend else None
+        opts.max_seq_length = max_seq_length or 0
+        handle = ctypes.c_void_p()
+        _lib.check(lib.ia_model_load(self.path.encode("utf-8"), ctypes.byref(opts), ctypes.byref(handle)))
+        self._handle = handle
+        self._lib = lib
+        info = _lib.padded(_lib.ModelInfo)
+        lib.ia_model_get_info(handle, ctypes.byref(info))
+        s = lambda b: b.decode("utf-8", "replace") if b else None  # noqa: E731
+        self.info = {
+            "name": self.name, "path": s(info.path), "architecture": s(info.architecture),
+            "n_params": info.n_params, "dim": info.dim, "n_layers": info.n_layers,
+            "n_heads": info.n_heads, "hidden_size": info.hidden_size,
+            "intermediate_size": info.intermediate_size, "vocab_size": info.vocab_size,
+            "max_position": info.max_position, "max_seq_length": info.max_seq_length,
+            "activation": s(info.activation), "weights_dtype": s(info.weights_dtype),
+            "pooling": s(info.pooling), "normalize": bool(info.normalize),
+            "tokenizer": s(info.tokenizer), "backend": s(info.backend),
+            "precision": s(info.precision),
+        }
+        self.dim = int(info.dim)
+        #: token, truncation and invalid-UTF-8 counts, summed over all calls
+        self.stats = {"n_tokens": 0, "n_truncated_texts": 0, "n_invalid_utf8": 0}
+        self._stats_lock = threading.Lock()
+
+    # -- lifetime -----------------------------------------------------------
+    def close(self):
+        """Free the C model (waits for calls in flight). Idempotent."""
+        with self._cv:
+            while self._busy:
+                self._cv.wait()
+            h, self._handle = self._handle, None
+        if h is not None:
+            self._lib.ia_model_free(h)
+
+    def __del__(self):
+        try:
+            if getattr(self, "_handle", None) is not None:
+                self._lib.ia_model_free(self._handle)
+                self._handle = None
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    # -- sentence-transformers-like surface ---------------------------------
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.info["max_seq_length"])
+
+    @property
+    def backend(self) -> str:
+        return self.info["backend"]
+
+    @property
+    def device(self) -> str:
+        return self.info["backend"]
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return self.dim
+
+    def __repr__(self):
+        state = "closed" if self.closed else f"dim={self.dim}, backend={self.backend}"
+        return f"Model({self.name!r}, {state})"
+
+    # -- embedding ----------------------------------------------------------
+    def embed(self, texts, normalize=None, max_tokens: int = 0, stats: dict | None = None):
+        """Embed a list of texts in one library call.
+
+        Returns a float32 numpy array (n, dim), or a list of n lists of
+        floats when numpy is not installed. ``normalize``: None (as the
+        model's modules say), True (L2-normalize), False (raw pooled vectors).
+        """
+        data = _as_bytes(_as_list(texts))
+        n = len(data)
+        if not isinstance(max_tokens, int) or max_tokens < 0:
+            raise InvalidInputError(f"max_tokens must be an int >= 0, not {max_tokens!r}")
+        if _np is not None:
+            out = _np.empty((n, self.dim), dtype=_np.float32)
+            out_ptr = out.ctypes.data
+        else:
+            out = (ctypes.c_float * (n * self.dim))()
+            out_ptr = ctypes.addressof(out)
+        if n == 0:
+            return out if _np is not None else []
+        ptrs = (ctypes.c_char_p * n)(*data)
+        lens = (ctypes.c_size_t * n)(*map(len, data))
+        opts = _lib.padded(_lib.EmbedOptions)
+        opts.normalize = -1 if normalize is None else 1 if normalize else 0
+        opts.max_tokens = max_tokens
+        c_stats = _lib.padded(_lib.EmbedStats)
+        with self._cv:
+            if self._handle is None:
+                raise Error(f"model '{self.name}' is closed")
+            self._busy += 1
+            h = self._handle
+        try:
+            st = self._lib.ia_model_embed_opts(h, ptrs, lens, n, ctypes.byref(opts),
+                                               out_ptr, ctypes.byref(c_stats))
+            _lib.check(st)
+        finally:
+            with self._cv:
+                self._busy -= 1
+                if not self._busy:
+                    self._cv.notify_all()
+        counts = {"n_tokens": c_stats.n_tokens, "n_truncated_texts": c_stats.n_truncated_texts,
+                  "n_invalid_utf8": c_stats.n_invalid_utf8}
+        with self._stats_lock:
+            for k, v in counts.items():
+                self.stats[k] += v
+        if stats is not None:
+            for k, v in counts.items():
+                stats[k] = stats.get(k, 0) + v
+        if _np is not None:
+            return out
+        d = self.dim
+        flat = list(out)
+        return [flat[i * d:(i + 1) * d] for i in range(n)]
+
+    def encode(self, sentences, batch_size: int = 32, show_progress_bar: bool | None = None,
+               output_value: str = "sentence_embedding", convert_to_numpy: bool = True,
+               convert_to_tensor: bool = False, device: str | None = None,
+               normalize_embeddings: bool = False, precision: str = "float32"):
+        """Embed sentences like sentence-transformers' ``SentenceTransformer.encode``.
+
+        A single str gives one vector (dim,), a list gives (n, dim).
+        ``normalize_embeddings=True`` L2-normalizes; False leaves the model's
+        own Normalize module (if any) in place, as sentence-transformers does.
+        Only float32 sentence embeddings are computed here: other
+        ``output_value``/``precision``/``convert_to_tensor`` settings raise.
+        """
+        if output_value != "sentence_embedding":
+            raise InvalidInputError(f"output_value '{output_value}' is not supported "
+                                    "(only 'sentence_embedding')")
+        if precision != "float32":
+            raise InvalidInputError(f"precision '{precision}' is not supported (only 'float32')")
+        if convert_to_tensor:
+            raise InvalidInputError("convert_to_tensor=True needs torch; this binding returns numpy arrays")
+        if device is not None and device not in ("cpu", self.backend):
+            raise InvalidInputError(f"device '{device}' differs from the model's backend "
+                                    f"'{self.backend}'; choose it when loading: Model(..., device=...)")
+        single = isinstance(sentences, (str, bytes))
+        res = self.embed_batches([sentences] if single else sentences, batch_size,
+                                 True if normalize_embeddings else None, bool(show_progress_bar))
+        if _np is not None and not convert_to_numpy:
+            res = list(res)
+        return res[0] if single else res
+
+    def embed_batches(self, texts, batch_size: int = 256, normalize=None, progress: bool = False,
+                      stats: dict | None = None):
+        """embed() over batches of batch_size texts: (n, dim) array or list of lists."""
+        texts = _as_list(texts)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, not {batch_size!r}")
+        bar = _Progress(len(texts)) if progress else None
+        parts = []
+        for i in range(0, len(texts), batch_size):
+            parts.append(self.embed(texts[i:i + batch_size], normalize=normalize, stats=stats))
+            if bar:
+                bar.update(len(texts[i:i + batch_size]))
+        if bar:
+            bar.close()
+        if _np is not None:
+            if len(parts) == 1:
+                return parts[0]
+            return _np.concatenate(parts) if parts else _np.empty((0, self.dim), _np.float32)
+        return [r for p in parts for r in p]
+
+    __call__ = encode
+
+
+class _Progress:
+    """A small stderr progress bar (sentences and sentences/s)."""
+
+    def __init__(self, total):
+        self.total, self.done, self.t0 = total, 0, time.monotonic()
+
+    def update(self, k):
+        self.done += k
+        rate = self.done / max(time.monotonic() - self.t0, 1e-9)
+        width = 30
+        fill = int(width * self.done / max(self.total, 1))
+        sys.stderr.write(f"\rBatches: [{'#' * fill}{'.' * (width - fill)}] "
+                         f"{self.done}/{self.total} ({rate:.0f} sentences/s)")
+        sys.stderr.flush()
+
+    def close(self):
+        sys.stderr.write("\n")
+        sys.stderr.flush()
