@@ -19,7 +19,7 @@
 
 #include "core/core-impl.h"
 
-#define IA_BACKEND_API_VERSION 1
+#define IA_BACKEND_API_VERSION 2
 
 typedef enum ia_activation {
     IA_ACT_NONE,
@@ -79,6 +79,22 @@ struct ia_backend_i {
     void (*set_threads)(void *ctx, int n_threads);
     /* The precision the ops compute in ("fp32"). */
     const char *(*precision)(void *ctx);
+
+    /* --- appended in API version 2 --- */
+
+    /* res (n_rows, n_out) = LayerNorm(res + x W^T + b) * gamma + beta, the
+     * linear layer fused with the residual add and LayerNorm that follow it
+     * in post-LN transformers. tmp is caller scratch of (n_rows, n_out)
+     * floats. NULL: use linear() then add_layernorm(). */
+    void (*linear_add_layernorm)(void *ctx, const ia_linear *lin, const float *x, float *res,
+                                 float *tmp, int n_rows, const float *gamma,
+                                 const float *beta, float eps);
+    /* Precision of the linear layers prepared from now on: "fp32", "int8"
+     * (int8 weights, dynamically quantized activations) or "bf16". Where the
+     * CPU lacks the instructions the backend keeps fp32 (precision() then
+     * says so). Returns IA_ERR_INVALID for an unknown name. NULL: fp32 only
+     * (any other request is IA_ERR_UNSUPPORTED for the caller to report). */
+    ia_status (*set_precision)(void *ctx, const char *precision);
 };
 
 typedef struct ia_backend {

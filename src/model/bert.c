@@ -334,6 +334,12 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int *
         rc = op->attention(be->ctx, qkv, ctx, offsets, n_seqs, m->cfg.n_heads, H / m->cfg.n_heads);
         if (rc)
             break;
+        if (op->linear_add_layernorm) { /* fused GEMM + bias + residual + LayerNorm */
+            op->linear_add_layernorm(be->ctx, L->attn_out, ctx, x, qkv, T, L->ln1_g, L->ln1_b, eps);
+            op->linear(be->ctx, L->ffn_in, x, ffn, T, m->cfg.act);
+            op->linear_add_layernorm(be->ctx, L->ffn_out, ffn, x, ctx, T, L->ln2_g, L->ln2_b, eps);
+            continue;
+        }
         op->linear(be->ctx, L->attn_out, ctx, qkv, T, IA_ACT_NONE); /* qkv reused as (T, H) */
         op->add_layernorm(be->ctx, x, qkv, L->ln1_g, L->ln1_b, T, H, eps);
         op->linear(be->ctx, L->ffn_in, x, ffn, T, m->cfg.act);

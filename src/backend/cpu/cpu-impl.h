@@ -1,0 +1,57 @@
+/*
+ * Inside the CPU backend: the kernels each instruction-set level provides
+ * (runtime dispatch: AVX-512, AVX2+FMA, portable C), the precision
+ * variants of linear layers, and profile counters the benchmark reads.
+ */
+#ifndef IA_BACKEND_CPU_IMPL_H
+#define IA_BACKEND_CPU_IMPL_H
+
+#include "backend/backend-impl.h"
+
+typedef enum ia__cpu_isa {
+    IA_CPU_ISA_PORTABLE, /* plain C, any x86-64 (or other) CPU */
+    IA_CPU_ISA_AVX2,     /* AVX2 + FMA */
+    IA_CPU_ISA_AVX512,   /* AVX-512 F/BW/DQ/VL */
+} ia__cpu_isa;
+
+/* Element-wise and attention kernels, one table per ISA level. Rows are
+ * contiguous with the given leading dimension (in floats). */
+typedef struct ia__cpu_kernels {
+    const char *name;
+    /* y[r][j] = act(y[r][j] + b[j]) for rows [0, rows); b may be NULL. */
+    void (*bias_act)(float *y, int rows, int n, const float *b, ia_activation act);
+    /* x[r] = LayerNorm(x[r] + y[r] + b) * g + beta; y and b may be NULL. */
+    void (*add_ln)(float *x, const float *y, const float *b, const float *g,
+                   const float *beta, int rows, int n, float eps);
+    /* One head of one sequence: q, k, v rows of `len` tokens at stride
+     * `ld` (floats), head_dim `hd`; out rows at stride `ldo`. scratch holds
+     * at least len * (hd + 16) + 64 floats. */
+    void (*attention_head)(const float *q, const float *k, const float *v, int ld, int len,
+                           int hd, float scale, float *out, int ldo, float *scratch);
+    /* Per-row symmetric int8 quantization of x (rows, n) into u8 = q + 128;
+     * scale[r] = max|x[r]| / 127. */
+    void (*quantize_rows)(const float *x, int rows, int n, unsigned char *q, float *scale);
+} ia__cpu_kernels;
+
+extern const ia__cpu_kernels ia__cpu_kernels_portable;
+extern const ia__cpu_kernels ia__cpu_kernels_avx2;
+extern const ia__cpu_kernels ia__cpu_kernels_avx512;
+
+/* The ISA the backend runs at: the best this CPU has, lowered by the
+ * environment variable IA_CPU_ISA=portable|avx2|avx512 (tests force the
+ * lower paths with it). */
+ia__cpu_isa ia__cpu_isa_level(void);
+const char *ia__cpu_isa_name(void);
+
+/* GEMM profile counters, kept while IA_CPU_PROFILE is set to 1 in the
+ * environment (read once): wall time inside linear layers' GEMM+epilogue and
+ * their flops; "big" counts layers whose n_out * n_in >= 384 * 1152 at more
+ * than 256 rows. */
+typedef struct ia__cpu_profile {
+    double gemm_s, gemm_flop, big_s, big_flop;
+    long gemm_calls;
+} ia__cpu_profile;
+void ia__cpu_profile_reset(void);
+void ia__cpu_profile_get(ia__cpu_profile *p);
+
+#endif
