@@ -60,6 +60,10 @@ IA_API void ia_log_set(ia_log_fn fn, void *user, ia_log_level min_level);
 
 IA_API const char *ia_log_level_name(ia_log_level level);
 
+/* Free memory the library returned with ownership (a JSON string from
+ * ia_hardware_detect_json(), ...). ia_free(NULL) is a no-op. */
+IA_API void ia_free(void *p);
+
 /* Library version, "MAJOR.MINOR.PATCH". */
 IA_API const char *ia_version(void);
 

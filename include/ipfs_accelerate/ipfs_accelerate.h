@@ -5,5 +5,7 @@
 #include "common.h"
 #include "tokenizer.h"
 #include "model.h"
+#include "hardware.h"
+#include "config.h"
 
 #endif

@@ -1,12 +1,19 @@
 /*
- * Backend registry: the built-in backends are registered once, on first
- * use; later ones (dlopen'ed CUDA, OpenCL...) register the same way.
- * Lookup is by name; "auto" takes the first registered in priority order.
+ * Backend registry and selection: the built-in backends are registered
+ * once, on first use; later ones (dlopen'ed CUDA, OpenCL...) register the
+ * same way. Lookup is by name; "auto" takes the first usable backend in
+ * priority order. Selection (ia_backend_select) turns a device request and
+ * the hardware.* configuration into one backend, falling back to the CPU
+ * with a reason, or failing in strict mode.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend/backend-impl.h"
+#include "core/config-impl.h"
+#include "hw/hw-impl.h"
+#include "ipfs_accelerate/hardware.h"
 
 #define MAX_BACKENDS 16
 
@@ -45,14 +52,206 @@ ia_status ia__backend_register(const ia_backend *be)
     return rc;
 }
 
-const ia_backend *ia__backend_find(const char *name)
+static const ia_backend *find_exact(const char *name)
 {
     pthread_once(&builtins_once, register_builtins);
     const ia_backend *found = NULL;
     pthread_mutex_lock(&reg_lock);
     for (int i = 0; i < n_backends && !found; i++)
-        if (!strcmp(name, "auto") || !strcmp(backends[i]->name, name))
+        if (!strcmp(backends[i]->name, name))
             found = backends[i];
     pthread_mutex_unlock(&reg_lock);
     return found;
+}
+
+static bool usable(const ia_backend *be)
+{
+    return be && be->iface.device_count && be->iface.device_count(be->ctx) >= 1;
+}
+
+/* Default priority; the configuration moves cuda and drops openvino. */
+static const char *const priority[] = {"cuda", "rocm", "mps", "openvino", "vulkan", "opencl", "cpu"};
+
+static const ia_backend *first_usable(const ia_hw_settings *hw, char *order, size_t cap)
+{
+    const char *list[IA_ARRAY_LEN(priority)];
+    size_t n = 0, len = 0;
+    for (size_t i = 0; i < IA_ARRAY_LEN(priority); i++) {
+        const char *id = priority[i];
+        if (hw && !hw->prefer_cuda && !strcmp(id, "cuda"))
+            continue;
+        if (hw && !hw->allow_openvino && !strcmp(id, "openvino"))
+            continue;
+        if (hw && !hw->prefer_cuda && !strcmp(id, "cpu"))
+            list[n++] = "cuda";
+        list[n++] = id;
+    }
+    const ia_backend *found = NULL;
+    if (order)
+        order[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (order && len < cap)
+            len += (size_t)snprintf(order + len, cap - len, "%s%s", i ? " > " : "", list[i]);
+        const ia_backend *be = find_exact(list[i]);
+        if (!found && usable(be))
+            found = be;
+    }
+    return found;
+}
+
+const ia_backend *ia__backend_find(const char *name)
+{
+    if (!strcmp(name, "auto"))
+        return first_usable(NULL, NULL, 0);
+    return find_exact(name);
+}
+
+/* selection ---------------------------------------------------------------- */
+
+static void fill(ia_selection *out, const ia_backend *be, int device, const char *requested)
+{
+    snprintf(out->backend, sizeof out->backend, "%s", be->name);
+    snprintf(out->device, sizeof out->device, "%s:%d", be->name, device);
+    snprintf(out->device_name, sizeof out->device_name, "%s",
+             be->iface.device_name ? be->iface.device_name(be->ctx, device) : be->name);
+    snprintf(out->precision, sizeof out->precision, "%s",
+             be->iface.precision ? be->iface.precision(be->ctx) : "fp32");
+    snprintf(out->requested, sizeof out->requested, "%s", requested);
+}
+
+/* Ask the backend for precision want; it may keep its own. */
+static ia_status apply_precision(const ia_backend *be, const char *want, bool strict, ia_selection *out)
+{
+    const char *got = be->iface.precision ? be->iface.precision(be->ctx) : "fp32";
+    if (strcmp(got, want)) {
+        if (strict)
+            return ia__error(IA_ERR_BACKEND, "hardware.precision=%s: the %s backend computes in %s; fallback is off "
+                             "(--no-fallback / hardware.fallback=false)", want, be->name, got);
+        size_t len = strlen(out->reason);
+        snprintf(out->reason + len, sizeof out->reason - len, "; precision %s is not available on %s, using %s",
+                 want, be->name, got);
+        out->fallback = true;
+        ia__log(IA_LOG_WARN, "hardware.precision=%s is not available on the %s backend; computing in %s", want,
+                be->name, got);
+    }
+    snprintf(out->precision, sizeof out->precision, "%s", got);
+    return IA_OK;
+}
+
+/* Select a backend for request (NULL: the configured device). With
+ * apply, the configured precision is also set on the chosen backend (as a
+ * model load does); without, nothing changes (status reports). */
+static ia_status select_impl(const char *request, ia_selection *out, const ia_backend **be_out, bool apply)
+{
+    if (!out)
+        return ia__error(IA_ERR_INVALID, "ia_backend_select: out is NULL");
+    memset(out, 0, sizeof *out);
+    ia_hw_settings hw;
+    ia_status rc = ia__config_hw_settings(&hw);
+    if (rc)
+        return rc;
+    const char *origin = "the request";
+    if (!request || !*request) {
+        request = hw.device;
+        origin = hw.device_origin;
+    }
+    const char *id;
+    int index;
+    if (!ia__device_parse(request, &id, &index))
+        return ia__error(IA_ERR_INVALID, "device \"%s\" (from %s): unknown device (known: %s)", request, origin,
+                         ia__device_names());
+    char req[64];
+    if (index >= 0)
+        snprintf(req, sizeof req, "%s:%d", id, index);
+    else
+        snprintf(req, sizeof req, "%s", id);
+    char env[64];
+    bool enabled = ia__accelerate_enabled_env(env, sizeof env);
+    const bool strict = !hw.fallback;
+    const ia_backend *cpu = find_exact("cpu");
+    if (!cpu)
+        return ia__error(IA_ERR_BACKEND, "no cpu backend registered");
+    const ia_backend *be = NULL;
+    char why[400] = "";
+    (void)apply;
+
+    if (!enabled) {
+        if (strcmp(id, "auto") && strcmp(id, "cpu")) {
+            snprintf(why, sizeof why, "acceleration is switched off by %s=%s", IA_ENV_ENABLED, env);
+        } else {
+            fill(out, cpu, 0, req);
+            snprintf(out->reason, sizeof out->reason,
+                     "acceleration switched off by %s=%s: plain CPU path", IA_ENV_ENABLED, env);
+            be = cpu;
+        }
+    } else if (!strcmp(id, "auto")) {
+        char order[160];
+        be = first_usable(&hw, order, sizeof order);
+        if (!be)
+            return ia__error(IA_ERR_BACKEND, "no usable backend (priority %s)", order);
+        fill(out, be, 0, req);
+        snprintf(out->reason, sizeof out->reason, "auto: first usable backend in priority order %s", order);
+    } else {
+        const ia_backend *want = find_exact(id);
+        if (!strcmp(id, "openvino") && !hw.allow_openvino) {
+            snprintf(why, sizeof why, "OpenVINO is disallowed by hardware.allow_openvino=false");
+        } else if (!want) {
+            ia_hw_platform p;
+            if (ia__hw_detect_one(NULL, id, &p)) {
+                snprintf(why, sizeof why, "no %s backend in this build (hardware %s: %s)", id,
+                         p.state == IA_HW_NOT_PRESENT ? "not present" : "detected", p.reason);
+                cJSON_Delete(p.extra);
+            } else {
+                snprintf(why, sizeof why, "no %s backend in this build", id);
+            }
+        } else if (!usable(want)) {
+            snprintf(why, sizeof why, "the %s backend has no usable device", id);
+        } else if (index >= want->iface.device_count(want->ctx)) {
+            int n = want->iface.device_count(want->ctx);
+            snprintf(why, sizeof why, "%s has %d device%s (0-%d), no device %d", id, n, n == 1 ? "" : "s",
+                     n - 1, index);
+        } else {
+            be = want;
+            fill(out, be, index < 0 ? 0 : index, req);
+            snprintf(out->reason, sizeof out->reason, "requested %s (from %s)", req, origin);
+        }
+    }
+    if (!be) {
+        if (strict)
+            return ia__error(IA_ERR_BACKEND, "device \"%s\" (from %s) is not usable: %s; fallback is off "
+                             "(--no-fallback / hardware.fallback=false)", req, origin, why);
+        be = cpu;
+        fill(out, cpu, 0, req);
+        out->fallback = true;
+        snprintf(out->reason, sizeof out->reason, "device %s is not usable: %s; falling back to cpu", req, why);
+        ia__log(IA_LOG_WARN, "%s", out->reason);
+    }
+
+    /* Precision: "auto" keeps the backend's own. Another one is applied
+     * when a model loads (apply); the backend may not offer it. */
+    snprintf(out->precision_requested, sizeof out->precision_requested, "%s", hw.precision);
+    if (strcmp(hw.precision, "auto") && strcmp(hw.precision, out->precision)) {
+        if (apply) {
+            rc = apply_precision(be, hw.precision, strict, out);
+            if (rc)
+                return rc;
+        } else {
+            size_t len = strlen(out->reason);
+            snprintf(out->reason + len, sizeof out->reason - len,
+                     "; precision %s requested (applied when a model loads)", hw.precision);
+        }
+    }
+    if (be_out)
+        *be_out = be;
+    return IA_OK;
+}
+
+ia_status ia_backend_select(const char *request, ia_selection *out)
+{
+    return select_impl(request, out, NULL, false);
+}
+
+ia_status ia__backend_select(const char *request, ia_selection *out, const ia_backend **be)
+{
+    return select_impl(request, out, be, true);
 }

@@ -40,6 +40,8 @@ void *ia__realloc(void *p, size_t n)
 
 void ia__free(void *p) { free(p); }
 
+void ia_free(void *p) { ia__free(p); }
+
 char *ia__strndup(const char *s, size_t n)
 {
     char *r = ia__malloc(n + 1);
