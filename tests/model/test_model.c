@@ -109,6 +109,7 @@ static int golden(const char *dir, const char *npy, size_t limit)
     CHECK(texts && ref);
     if (!texts || !ref)
         return test_summary("test_model golden");
+    const size_t n_read = n;
     if (limit && limit < n)
         n = limit;
     CHECK_MSG(rows == n, "golden has %zu rows, %zu texts", rows, n);
@@ -149,7 +150,7 @@ static int golden(const char *dir, const char *npy, size_t limit)
     free(one);
     free(out);
     free(ref);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n_read; i++)
         free(texts[i]);
     free(texts);
     return test_summary("test_model golden");

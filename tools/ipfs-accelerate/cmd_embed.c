@@ -78,6 +78,14 @@ static void batch_clear(text_batch *b)
     b->n = 0;
 }
 
+static void batch_free(text_batch *b)
+{
+    batch_clear(b);
+    free(b->texts);
+    free(b->lens);
+    *b = (text_batch){0};
+}
+
 typedef struct output {
     FILE *f;
     bool npy;
@@ -154,6 +162,13 @@ static void progress(size_t done, size_t total, double secs, bool final)
     fflush(stderr);
 }
 
+/* A usage error after --text has allocated: free, then report. */
+#define EMBED_USAGE(...)                                                   \
+    do {                                                                   \
+        batch_free(&extra);                                                \
+        return cli_usage("embed", __VA_ARGS__);                            \
+    } while (0)
+
 int cmd_embed(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -181,27 +196,27 @@ int cmd_embed(int argc, char **argv)
         case 'F': format = optarg; break;
         case 'b':
             if (!parse_count(optarg, 1, 1 << 20, &batch_size))
-                return cli_usage("embed", "--batch-size must be a whole number from 1 to 1048576, not '%s'", optarg);
+                EMBED_USAGE("--batch-size must be a whole number from 1 to 1048576, not '%s'", optarg);
             break;
         case 'j':
             if (!parse_count(optarg, 0, 4096, &threads))
-                return cli_usage("embed", "--threads must be a whole number from 0 to 4096, not '%s'", optarg);
+                EMBED_USAGE("--threads must be a whole number from 0 to 4096, not '%s'", optarg);
             break;
         case 'L':
             if (!parse_count(optarg, 2, 1 << 20, &max_seq))
-                return cli_usage("embed", "--max-seq-length must be a whole number >= 2, not '%s'", optarg);
+                EMBED_USAGE("--max-seq-length must be a whole number >= 2, not '%s'", optarg);
             break;
         case 'D': device = optarg; break;
         case 'q': quiet = true; break;
         case 'v': verbose = true; break;
         case 'h': fputs(embed_help, stdout); return 0;
-        default: return cli_usage("embed", "bad option");
+        default: EMBED_USAGE("bad option");
         }
     }
     if (!model_dir)
-        return cli_usage("embed", "--model DIR is required");
+        EMBED_USAGE("--model DIR is required");
     if (argc - optind > 1)
-        return cli_usage("embed", "at most one input FILE, got %d", argc - optind);
+        EMBED_USAGE("at most one input FILE, got %d", argc - optind);
     const char *in_path = optind < argc ? argv[optind] : (extra.n ? NULL : "-");
     bool npy;
     if (format)
@@ -209,9 +224,9 @@ int cmd_embed(int argc, char **argv)
     else
         npy = out_path && strlen(out_path) > 4 && !strcmp(out_path + strlen(out_path) - 4, ".npy");
     if (format && !npy && strcmp(format, "jsonl"))
-        return cli_usage("embed", "--format must be jsonl or npy, not '%s'", format);
+        EMBED_USAGE("--format must be jsonl or npy, not '%s'", format);
     if (npy && !out_path)
-        return cli_usage("embed", ".npy output needs --output FILE");
+        EMBED_USAGE(".npy output needs --output FILE");
 
     FILE *in = NULL;
     size_t total = extra.n;
@@ -219,8 +234,10 @@ int cmd_embed(int argc, char **argv)
         in = stdin;
         total = 0;
     } else if (in_path) {
-        if (!(in = fopen(in_path, "rb")))
+        if (!(in = fopen(in_path, "rb"))) {
+            batch_free(&extra);
             return cli_fail(0, "%s: %s", in_path, strerror(errno));
+        }
         total += count_lines(in_path);
     }
 
@@ -230,7 +247,7 @@ int cmd_embed(int argc, char **argv)
     if (st) {
         if (in && in != stdin)
             fclose(in);
-        batch_clear(&extra);
+        batch_free(&extra);
         return cli_fail(st, "cannot load model");
     }
     ia_model_info info;
@@ -245,7 +262,7 @@ int cmd_embed(int argc, char **argv)
         ia_model_free(model);
         if (in && in != stdin)
             fclose(in);
-        batch_clear(&extra);
+        batch_free(&extra);
         return cli_fail(0, "%s: %s", out_path, strerror(e));
     }
     if (npy)
@@ -321,12 +338,8 @@ int cmd_embed(int argc, char **argv)
                 done, stats.n_tokens, secs, secs > 0 ? (double)done / secs : 0,
                 secs > 0 ? (double)stats.n_tokens / secs : 0, info.backend, info.precision);
     free(line);
-    batch_clear(&b);
-    free(b.texts);
-    free(b.lens);
-    batch_clear(&extra);
-    free(extra.texts);
-    free(extra.lens);
+    batch_free(&b);
+    batch_free(&extra);
     free(vecs);
     if (in && in != stdin)
         fclose(in);
