@@ -22,7 +22,8 @@ typedef struct ia_model ia_model;
 
 typedef struct ia_model_options {
     int n_threads;         /* worker threads; 0: one per core */
-    const char *device;    /* backend name: "auto" (NULL) or "cpu" */
+    const char *device;    /* "auto", "cpu", "cuda:1"...; NULL: the configured
+                              hardware.device (see hardware.h) */
     size_t max_seq_length; /* tokens per text, specials included; 0: from
                               sentence_bert_config.json, else the model's
                               position limit */
@@ -52,6 +53,8 @@ typedef struct ia_model_info {
     const char *tokenizer;     /* tokenizer description */
     const char *backend;       /* backend that computes, e.g. "cpu" */
     const char *precision;     /* compute precision, e.g. "fp32" */
+    const char *device;        /* device that computes, e.g. "cpu:0" */
+    const char *backend_reason; /* why this backend (fallback reason...) */
 } ia_model_info;
 
 /* Fill *info. Strings are borrowed from the model. */

@@ -122,6 +122,11 @@ static void fill(ia_selection *out, const ia_backend *be, int device, const char
 /* Ask the backend for precision want; it may keep its own. */
 static ia_status apply_precision(const ia_backend *be, const char *want, bool strict, ia_selection *out)
 {
+    if (be->api_version >= 2 && be->iface.set_precision) {
+        ia_status rc = be->iface.set_precision(be->ctx, want);
+        if (rc && rc != IA_ERR_INVALID && rc != IA_ERR_UNSUPPORTED)
+            return ia__error_wrap(rc, "%s backend: precision %s", be->name, want);
+    }
     const char *got = be->iface.precision ? be->iface.precision(be->ctx) : "fp32";
     if (strcmp(got, want)) {
         if (strict)
@@ -230,12 +235,12 @@ static ia_status select_impl(const char *request, ia_selection *out, const ia_ba
     /* Precision: "auto" keeps the backend's own. Another one is applied
      * when a model loads (apply); the backend may not offer it. */
     snprintf(out->precision_requested, sizeof out->precision_requested, "%s", hw.precision);
-    if (strcmp(hw.precision, "auto") && strcmp(hw.precision, out->precision)) {
+    if (strcmp(hw.precision, "auto")) {
         if (apply) {
             rc = apply_precision(be, hw.precision, strict, out);
             if (rc)
                 return rc;
-        } else {
+        } else if (strcmp(hw.precision, out->precision)) {
             size_t len = strlen(out->reason);
             snprintf(out->reason + len, sizeof out->reason - len,
                      "; precision %s requested (applied when a model loads)", hw.precision);

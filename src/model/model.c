@@ -18,6 +18,7 @@
 #include "ipfs_accelerate/model.h"
 #include "model/arch-impl.h"
 #include "model/model-impl.h"
+#include "hw/hw-impl.h"
 
 #define DEFAULT_BATCH_TOKENS 8192
 
@@ -33,6 +34,7 @@ struct ia_model {
     size_t max_seq_length, batch_tokens, n_params;
     const char *weights_dtype;
     int n_threads;
+    ia_selection sel; /* backend, device and precision chosen at load */
 };
 
 static ia_status load_json(const char *dir, const char *name, bool required, cJSON **out)
@@ -190,9 +192,10 @@ ia_status ia_model_load(const char *dir, const ia_model_options *opt, ia_model *
         rc = cp ? m->arch->iface.parse_config(config, cp, &m->cfg) : ia__error(IA_ERR_NOMEM, "out of memory");
         ia__free(cp);
     }
-    const char *device = opt && opt->device ? opt->device : "auto";
-    if (!rc && !(m->be = ia__backend_find(device)))
-        rc = ia__error(IA_ERR_UNSUPPORTED, "device \"%s\": no such backend in this build (available: cpu)", device);
+    /* device NULL: the configured hardware.device; falls back to the CPU
+     * with a logged reason unless fallback is off (src/backend/registry.c) */
+    if (!rc)
+        rc = ia__backend_select(opt ? opt->device : NULL, &m->sel, &m->be);
     if (!rc)
         rc = ia_tokenizer_load(dir, &m->tok);
     if (!rc && ia_tokenizer_vocab_size(m->tok) > (size_t)m->cfg.vocab_size)
@@ -249,7 +252,9 @@ void ia_model_get_info(const ia_model *m, ia_model_info *info)
         .normalize = m->normalize,
         .tokenizer = ia_tokenizer_describe(m->tok),
         .backend = m->be->name,
-        .precision = m->be->iface.precision(m->be->ctx),
+        .precision = m->sel.precision,
+        .device = m->sel.device,
+        .backend_reason = m->sel.reason,
     };
 }
 
