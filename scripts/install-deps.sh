@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libcjson-dev libutf8proc-dev libssl-dev libdnnl-dev libcurl4-openssl-dev
+  libmicrohttpd-dev wrk hey
   python3 python3-venv python3-pip
 )
 [ "${IA_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$IA_DEPS_EXTRA" && packages+=("${extra[@]}")

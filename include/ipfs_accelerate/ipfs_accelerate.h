@@ -7,5 +7,6 @@
 #include "model.h"
 #include "hardware.h"
 #include "config.h"
+#include "server.h"
 
 #endif

@@ -13,12 +13,22 @@
 
 int cmd_embed(int argc, char **argv);
 int cmd_model_info(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_hw(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_config_show(int argc, char **argv);
 
 static const struct cli_command commands[] = {
     {"embed", cmd_embed, "embed texts with a model (JSON Lines or .npy)"},
     {"model info", cmd_model_info, "describe a model folder"},
+    {"serve", cmd_serve, "serve embeddings over HTTP (OpenAI and TEI APIs)"},
     {"tokenize", cmd_tokenize, "print the token ids of texts"},
+    {"hw", cmd_hw, "what hardware this machine has and what the engine can use"},
+    {"status", cmd_status, "acceleration status: backends and what is selected, and why"},
+    {"config", cmd_config, "configuration (see 'config show')"},
+    {"config show", cmd_config_show, "every configuration key, its value and where it came from"},
 };
 
 static int log_min = IA_LOG_WARN;

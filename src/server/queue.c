@@ -1,0 +1,234 @@
+/*
+ * The batching queue: embedding requests wait here in arrival order and one
+ * engine thread serves them. Each round it takes the oldest request and the
+ * requests right behind it for the same model while their tokens fit the
+ * budget (max_batch_tokens; a larger request runs alone), and embeds them in
+ * one ia_model_embed_opts() call per option set. While the engine works,
+ * new requests pile up, so batches grow with load and a lone request runs at
+ * once. The engine parallelizes inside a call, so one engine thread keeps
+ * every core busy.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server-impl.h"
+
+static bool same_options(const srv_job *a, const srv_job *b)
+{
+    return a->normalize == b->normalize && a->max_tokens == b->max_tokens;
+}
+
+/* Embed jobs[0..n) that share a model and options; fill each job's out. */
+static void run_group(srv_queue *q, srv_job **jobs, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += jobs[i]->n;
+    const int dim = jobs[0]->dim;
+    const char **texts = ia__malloc(total * sizeof *texts);
+    size_t *lens = ia__malloc(total * sizeof *lens);
+    float *out = ia__malloc(total * (size_t)dim * sizeof *out);
+    ia_status st = IA_OK;
+    char msg[256] = "";
+    ia_embed_stats stats = {0};
+    double t0 = ia__now();
+    if (!texts || !lens || !out) {
+        st = IA_ERR_NOMEM;
+        snprintf(msg, sizeof msg, "out of memory for a batch of %zu texts", total);
+    } else {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < jobs[i]->n; j++, k++) {
+                texts[k] = jobs[i]->texts[j];
+                lens[k] = jobs[i]->lens[j];
+            }
+        ia_embed_options eo = {jobs[0]->normalize, jobs[0]->max_tokens};
+        st = ia_model_embed_opts(jobs[0]->model, texts, lens, total, &eo, out, &stats);
+        if (st)
+            snprintf(msg, sizeof msg, "%s", ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st));
+    }
+    double t1 = ia__now();
+    ia__srv_metrics_batch(q->metrics, total, stats.n_tokens, t1 - t0, st == IA_OK);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        srv_job *job = jobs[i];
+        job->t_started = t0;
+        job->t_done = t1;
+        job->status = st;
+        snprintf(job->errmsg, sizeof job->errmsg, "%s", msg);
+        if (!st) {
+            size_t cnt = job->n * (size_t)dim;
+            memcpy(job->out, out + k * (size_t)dim, cnt * sizeof(float));
+            for (size_t j = 0; j < cnt; j++)
+                if (!isfinite(job->out[j])) {
+                    job->status = IA_ERR_BACKEND;
+                    snprintf(job->errmsg, sizeof job->errmsg,
+                             "the engine produced a non-finite value for input %zu", j / (size_t)dim);
+                    break;
+                }
+        }
+        k += job->n;
+    }
+    ia__free(texts);
+    ia__free(lens);
+    ia__free(out);
+}
+
+static void run_batch(srv_queue *q, srv_job **jobs, size_t n)
+{
+    bool *taken = ia__calloc(n, sizeof *taken);
+    srv_job **group = ia__malloc(n * sizeof *group);
+    if (!taken || !group) { /* serve one by one */
+        for (size_t i = 0; i < n; i++)
+            run_group(q, &jobs[i], 1);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (taken[i])
+                continue;
+            size_t g = 0;
+            for (size_t j = i; j < n; j++)
+                if (!taken[j] && same_options(jobs[i], jobs[j])) {
+                    taken[j] = true;
+                    group[g++] = jobs[j];
+                }
+            run_group(q, group, g);
+        }
+    }
+    ia__free(taken);
+    ia__free(group);
+    /* Once done() runs, the job belongs to its request again. */
+    for (size_t i = 0; i < n; i++)
+        jobs[i]->done(jobs[i], jobs[i]->user);
+}
+
+static void *engine_thread(void *arg)
+{
+    srv_queue *q = arg;
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        while (!q->head && !q->stop)
+            pthread_cond_wait(&q->wake, &q->lock);
+        if (!q->head)
+            break;
+        /* The oldest job and those right behind it for the same model, while
+         * they fit the token budget. At most max_in_system jobs exist, the
+         * capacity of q->batch. */
+        size_t n = 0, tokens = 0;
+        const ia_model *model = q->head->model;
+        while (q->head && q->head->model == model &&
+               (n == 0 || tokens + q->head->tokens <= q->max_batch_tokens)) {
+            srv_job *j = q->head;
+            q->head = j->next;
+            j->next = NULL;
+            q->batch[n++] = j;
+            tokens += j->tokens;
+            q->depth--;
+        }
+        if (!q->head)
+            q->tail = NULL;
+        q->busy = true;
+        pthread_mutex_unlock(&q->lock);
+        double now = ia__now();
+        for (size_t i = 0; i < n; i++)
+            ia__srv_metrics_queue_wait(q->metrics, now - q->batch[i]->t_queued);
+        run_batch(q, q->batch, n);
+        pthread_mutex_lock(&q->lock);
+        q->in_system -= n;
+        q->busy = false;
+        if (q->in_system == 0)
+            pthread_cond_broadcast(&q->idle);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+ia_status ia__srv_queue_start(srv_queue *q, size_t max_in_system, size_t max_batch_tokens,
+                              srv_metrics *metrics)
+{
+    memset(q, 0, sizeof *q);
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->wake, NULL);
+    pthread_cond_init(&q->idle, NULL);
+    q->max_in_system = max_in_system;
+    q->max_batch_tokens = max_batch_tokens;
+    q->metrics = metrics;
+    q->batch = ia__malloc((max_in_system ? max_in_system : 1) * sizeof *q->batch);
+    if (!q->batch || pthread_create(&q->thread, NULL, engine_thread, q)) {
+        ia__free(q->batch);
+        pthread_cond_destroy(&q->idle);
+        pthread_cond_destroy(&q->wake);
+        pthread_mutex_destroy(&q->lock);
+        return ia__error(IA_ERR_NOMEM, "cannot start the server's engine thread");
+    }
+    q->running = true;
+    return IA_OK;
+}
+
+bool ia__srv_queue_submit(srv_queue *q, srv_job *job)
+{
+    pthread_mutex_lock(&q->lock);
+    if (q->stop || q->in_system >= q->max_in_system) {
+        pthread_mutex_unlock(&q->lock);
+        return false;
+    }
+    job->next = NULL;
+    job->t_queued = ia__now();
+    if (q->tail)
+        q->tail->next = job;
+    else
+        q->head = job;
+    q->tail = job;
+    q->depth++;
+    q->in_system++;
+    pthread_cond_signal(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+    return true;
+}
+
+bool ia__srv_queue_drain(srv_queue *q, double seconds)
+{
+    if (!q->running)
+        return true;
+    double until = ia__now() + seconds;
+    pthread_mutex_lock(&q->lock);
+    while (q->in_system > 0 && ia__now() < until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&q->idle, &q->lock, &ts);
+    }
+    bool empty = q->in_system == 0;
+    pthread_mutex_unlock(&q->lock);
+    return empty;
+}
+
+void ia__srv_queue_stop(srv_queue *q)
+{
+    if (!q->running)
+        return;
+    pthread_mutex_lock(&q->lock);
+    q->stop = true; /* the thread still serves what is queued, then exits */
+    pthread_cond_broadcast(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+    pthread_join(q->thread, NULL);
+    q->running = false;
+    ia__free(q->batch);
+    q->batch = NULL;
+    pthread_cond_destroy(&q->idle);
+    pthread_cond_destroy(&q->wake);
+    pthread_mutex_destroy(&q->lock);
+}
+
+void ia__srv_queue_stats(srv_queue *q, size_t *depth, size_t *in_system)
+{
+    pthread_mutex_lock(&q->lock);
+    *depth = q->depth;
+    *in_system = q->in_system;
+    pthread_mutex_unlock(&q->lock);
+}

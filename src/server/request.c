@@ -1,0 +1,241 @@
+/*
+ * Request bodies of the embedding routes, parsed and validated before
+ * anything is queued: OpenAI `POST /v1/embeddings` and TEI `POST /embed`
+ * and `POST /tokenize`. Every error names the field at fault ("input[3]
+ * must be a string") and carries the HTTP status the routes answer with.
+ * Pure (no HTTP, no model): the fuzz target drives it directly.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/server-impl.h"
+
+void ia__srv_error_set(srv_error *e, int status, const char *param, const char *fmt, ...)
+{
+    e->status = status;
+    e->openai_type = status == 401 ? "invalid_request_error"
+                   : status == 429 ? "rate_limit_error"
+                   : status >= 500 ? "server_error" : "invalid_request_error";
+    e->tei_type = status == 429 ? "Overloaded"
+                : status == 503 ? "Unhealthy"
+                : status >= 500 ? "Backend" : "Validation";
+    e->code = NULL;
+    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+}
+
+void ia__srv_input_req_free(srv_input_req *r)
+{
+    if (!r)
+        return;
+    cJSON_Delete(r->root);
+    ia__free(r->texts);
+    ia__free(r->lens);
+    memset(r, 0, sizeof *r);
+}
+
+/* An optional field: absent or JSON null give NULL. */
+static const cJSON *field(const cJSON *root, const char *name)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, name);
+    return f && !cJSON_IsNull(f) ? f : NULL;
+}
+
+static int opt_bool(const cJSON *root, const char *name, bool def, bool *out, srv_error *err)
+{
+    const cJSON *f = field(root, name);
+    *out = def;
+    if (!f)
+        return 0;
+    if (!cJSON_IsBool(f)) {
+        ia__srv_error_set(err, 422, name, "%s must be true or false", name);
+        return 422;
+    }
+    *out = cJSON_IsTrue(f);
+    return 0;
+}
+
+static int parse_inputs(const cJSON *root, const char *name, bool openai, size_t max_inputs,
+                        srv_input_req *out, srv_error *err)
+{
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, name);
+    if (!in || cJSON_IsNull(in)) {
+        ia__srv_error_set(err, 422, name, "missing field %s (a string or an array of strings)", name);
+        return 422;
+    }
+    size_t n;
+    if (cJSON_IsString(in)) {
+        n = 1;
+        out->single = true;
+    } else if (cJSON_IsArray(in)) {
+        n = (size_t)cJSON_GetArraySize(in);
+        if (n == 0) {
+            ia__srv_error_set(err, 400, name, "%s is an empty array: give at least one text", name);
+            err->tei_type = "Empty";
+            return 400;
+        }
+        if (n > max_inputs) {
+            ia__srv_error_set(err, 413, name,
+                              "%s has %zu texts, more than the %zu this server takes in one request "
+                              "(--max-client-batch-size)", name, n, max_inputs);
+            return 413;
+        }
+    } else {
+        ia__srv_error_set(err, 422, name, "%s must be a string or an array of strings", name);
+        return 422;
+    }
+    out->texts = ia__calloc(n, sizeof *out->texts);
+    out->lens = ia__calloc(n, sizeof *out->lens);
+    if (!out->texts || !out->lens) {
+        ia__srv_error_set(err, 500, "", "out of memory for %zu inputs", n);
+        return 500;
+    }
+    const cJSON *item = out->single ? in : in->child;
+    for (size_t i = 0; i < n; i++, item = item->next) {
+        char where[48];
+        if (out->single)
+            snprintf(where, sizeof where, "%s", name);
+        else
+            snprintf(where, sizeof where, "%s[%zu]", name, i);
+        if (!cJSON_IsString(item)) {
+            if (cJSON_IsNumber(item) || cJSON_IsArray(item))
+                ia__srv_error_set(err, 422, where,
+                                  "%s: token-id input is not supported; send the text as a string",
+                                  where);
+            else
+                ia__srv_error_set(err, 422, where, "%s must be a string", where);
+            return 422;
+        }
+        size_t len = strlen(item->valuestring);
+        if (len == 0) {
+            ia__srv_error_set(err, 400, where, "%s is an empty string", where);
+            err->tei_type = openai ? "Validation" : "Empty";
+            return 400;
+        }
+        out->texts[i] = item->valuestring;
+        out->lens[i] = len;
+    }
+    out->n = n;
+    return 0;
+}
+
+static int parse_openai(const cJSON *root, size_t max_inputs, srv_input_req *out, srv_error *err)
+{
+    int st = parse_inputs(root, "input", true, max_inputs, out, err);
+    if (st)
+        return st;
+    const cJSON *f = field(root, "model");
+    if (f && !cJSON_IsString(f)) {
+        ia__srv_error_set(err, 422, "model", "model must be a string (a name from GET /v1/models)");
+        return 422;
+    }
+    out->model = f ? f->valuestring : NULL;
+    if ((f = field(root, "encoding_format"))) {
+        if (!cJSON_IsString(f) || (strcmp(f->valuestring, "float") && strcmp(f->valuestring, "base64"))) {
+            ia__srv_error_set(err, 422, "encoding_format", "encoding_format must be \"float\" or \"base64\"");
+            return 422;
+        }
+        out->base64 = !strcmp(f->valuestring, "base64");
+    }
+    if ((f = field(root, "dimensions"))) {
+        double d = cJSON_IsNumber(f) ? f->valuedouble : -1;
+        if (!cJSON_IsNumber(f) || d != floor(d) || d < 1 || d > 1e6) {
+            ia__srv_error_set(err, 422, "dimensions", "dimensions must be a whole number >= 1");
+            return 422;
+        }
+        out->dimensions = (int)d;
+    }
+    if ((f = field(root, "user")) && !cJSON_IsString(f)) {
+        ia__srv_error_set(err, 422, "user", "user must be a string");
+        return 422;
+    }
+    return 0;
+}
+
+static int no_prompt_name(const cJSON *root, srv_error *err)
+{
+    const cJSON *f = field(root, "prompt_name");
+    if (!f)
+        return 0;
+    if (!cJSON_IsString(f))
+        ia__srv_error_set(err, 422, "prompt_name", "prompt_name must be a string or null");
+    else
+        ia__srv_error_set(err, 422, "prompt_name",
+                          "prompt_name '%.64s': the model defines no prompts", f->valuestring);
+    return 422;
+}
+
+static int parse_tei(const cJSON *root, srv_body_kind kind, size_t max_inputs, srv_input_req *out,
+                     srv_error *err)
+{
+    int st = parse_inputs(root, "inputs", false, max_inputs, out, err);
+    if (st || (st = no_prompt_name(root, err)))
+        return st;
+    if (kind == SRV_BODY_TOKENIZE)
+        return opt_bool(root, "add_special_tokens", true, &out->add_special_tokens, err);
+    if ((st = opt_bool(root, "normalize", true, &out->normalize, err)) ||
+        (st = opt_bool(root, "truncate", false, &out->truncate, err)))
+        return st;
+    const cJSON *f = field(root, "truncation_direction");
+    if (f) {
+        if (!cJSON_IsString(f) || (strcmp(f->valuestring, "Right") && strcmp(f->valuestring, "Left"))) {
+            ia__srv_error_set(err, 422, "truncation_direction",
+                              "truncation_direction must be \"Right\" or \"Left\"");
+            return 422;
+        }
+        if (!strcmp(f->valuestring, "Left")) {
+            ia__srv_error_set(err, 422, "truncation_direction",
+                              "truncation_direction \"Left\" is not supported: the tokenizer "
+                              "truncates at the right");
+            return 422;
+        }
+    }
+    return 0;
+}
+
+int ia__srv_parse_request(srv_body_kind kind, const char *body, size_t len, size_t max_inputs,
+                          srv_input_req *out, srv_error *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t bad;
+    if (len == 0) {
+        ia__srv_error_set(err, 400, "", "empty request body: expected a JSON object");
+        return 400;
+    }
+    if (!ia__utf8_valid(body, len, &bad)) {
+        ia__srv_error_set(err, 400, "", "request body is not valid UTF-8 (byte %zu)", bad);
+        return 400;
+    }
+    const char *end = NULL;
+    out->root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    if (!out->root) {
+        size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+        ia__srv_error_set(err, 400, "", "malformed JSON in the request body near byte %zu", at);
+        return 400;
+    }
+    /* Only whitespace may follow the value. */
+    for (const char *p = end; p && p < body + len; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+            ia__srv_error_set(err, 400, "", "malformed JSON: data after the value at byte %zu",
+                              (size_t)(p - body));
+            ia__srv_input_req_free(out);
+            return 400;
+        }
+    if (!cJSON_IsObject(out->root)) {
+        ia__srv_error_set(err, 422, "", "the request body must be a JSON object");
+        ia__srv_input_req_free(out);
+        return 422;
+    }
+    out->normalize = true;
+    out->add_special_tokens = true;
+    int st = kind == SRV_BODY_EMBEDDINGS ? parse_openai(out->root, max_inputs, out, err)
+                                         : parse_tei(out->root, kind, max_inputs, out, err);
+    if (st)
+        ia__srv_input_req_free(out);
+    return st;
+}

@@ -1,0 +1,614 @@
+/*
+ * The server's API routes:
+ *   POST /v1/embeddings  OpenAI embeddings (float or base64, dimensions)
+ *   GET  /v1/models      OpenAI model list
+ *   POST /embed          text-embeddings-inference embeddings
+ *   POST /tokenize       text-embeddings-inference tokenization
+ *   GET  /info           model, dims, max tokens, backend, precision, limits
+ *   GET  /health         200 when a model is loaded and passed its test run
+ *   GET  /metrics        Prometheus text format
+ * Embedding requests are validated and tokenized here (token counts give
+ * `usage`, the batching budget and TEI's over-length check), then queued;
+ * the answer is written when the engine thread resumes the connection.
+ * Errors take the shape of the API they belong to: OpenAI's
+ * {"error":{"message","type","param","code"}} or TEI's {"error","error_type"}.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server-impl.h"
+
+static const struct {
+    const char *path, *methods;
+    bool auth;
+} routes[SRV_ROUTE_MOUNT0] = {
+    [SRV_ROUTE_EMBEDDINGS] = {"/v1/embeddings", "POST", true},
+    [SRV_ROUTE_EMBED] = {"/embed", "POST", true},
+    [SRV_ROUTE_TOKENIZE] = {"/tokenize", "POST", true},
+    [SRV_ROUTE_MODELS] = {"/v1/models", "GET, HEAD", true},
+    [SRV_ROUTE_INFO] = {"/info", "GET, HEAD", true},
+    [SRV_ROUTE_HEALTH] = {"/health", "GET, HEAD", false},
+    [SRV_ROUTE_METRICS] = {"/metrics", "GET, HEAD", false},
+    [SRV_ROUTE_OTHER] = {"", "", false},
+};
+
+int ia__srv_route_find(const char *path)
+{
+    for (int i = 0; i < SRV_ROUTE_OTHER; i++)
+        if (!strcmp(path, routes[i].path))
+            return i;
+    return -1;
+}
+
+const char *ia__srv_route_methods(int route)
+{
+    return route >= 0 && route < SRV_ROUTE_OTHER ? routes[route].methods : "GET, HEAD";
+}
+
+bool ia__srv_route_needs_auth(int route)
+{
+    return route >= 0 && route < SRV_ROUTE_OTHER && routes[route].auth;
+}
+
+/* ---- embedding requests ------------------------------------------------------ */
+
+typedef struct embed_state {
+    srv_api api;
+    srv_input_req in;
+    const srv_model *model;
+    srv_job job;
+    size_t tokens;
+} embed_state;
+
+static void state_free(embed_state *st)
+{
+    if (!st)
+        return;
+    ia__srv_input_req_free(&st->in);
+    ia__free(st->job.out);
+    ia__free(st);
+}
+
+void ia__srv_route_cleanup(srv_request *r)
+{
+    void **state = ia__srv_req_state(r);
+    state_free(*state);
+    *state = NULL;
+}
+
+static void fail(srv_request *r, srv_api api, int status, const char *param, const char *msg)
+{
+    srv_error e;
+    ia__srv_error_set(&e, status, param, "%s", msg);
+    ia__srv_respond_error(r, api, &e);
+}
+
+static bool need_model(ia_server *s, srv_request *r, srv_api api)
+{
+    if (ia__srv_model_count(s) > 0)
+        return true;
+    fail(r, api, 503, "", "no model is loaded yet");
+    return false;
+}
+
+/* Count each input's tokens under the model's limit. TEI without
+ * `truncate` refuses over-long inputs (413), as TEI does. */
+static int count_tokens(const srv_model *m, embed_state *st, bool refuse_long, srv_error *err)
+{
+    const ia_tokenizer *tok = ia_model_tokenizer(m->model);
+    size_t limit = m->info.max_seq_length;
+    int32_t *ids = ia__malloc((limit + 1) * sizeof *ids);
+    if (!ids) {
+        ia__srv_error_set(err, 500, "", "out of memory");
+        return 500;
+    }
+    st->tokens = 0;
+    for (size_t i = 0; i < st->in.n; i++) {
+        size_t n = 0;
+        ia_status rc = ia_tokenizer_encode(tok, st->in.texts[i], st->in.lens[i], limit + 1, ids,
+                                           limit + 1, &n, NULL);
+        if (rc) {
+            ia__srv_error_set(err, 422, st->in.single ? "inputs" : "", "tokenizing input %zu: %s", i,
+                              ia_errmsg());
+            err->tei_type = "Tokenizer";
+            ia__free(ids);
+            return 422;
+        }
+        if (n > limit) {
+            if (refuse_long) {
+                char where[40];
+                snprintf(where, sizeof where, st->in.single ? "inputs" : "inputs[%zu]", i);
+                ia__srv_error_set(err, 413, where,
+                                  "%s has more than %zu tokens, the model's limit; send "
+                                  "\"truncate\": true to cut it", where, limit);
+                ia__free(ids);
+                return 413;
+            }
+            n = limit;
+        }
+        st->tokens += n;
+    }
+    ia__free(ids);
+    return 0;
+}
+
+static void run_embed(ia_server *s, srv_request *r, srv_api api)
+{
+    if (!need_model(s, r, api))
+        return;
+    embed_state *st = ia__calloc(1, sizeof *st);
+    if (!st) {
+        fail(r, api, 500, "", "out of memory");
+        return;
+    }
+    *ia__srv_req_state(r) = st;
+    st->api = api;
+    size_t len;
+    const char *body = ia__srv_req_body(r, &len);
+    srv_error err;
+    int code = ia__srv_parse_request(api == SRV_OPENAI ? SRV_BODY_EMBEDDINGS : SRV_BODY_EMBED, body,
+                                     len, s->opt.max_client_batch_size, &st->in, &err);
+    if (code) {
+        ia__srv_respond_error(r, api, &err);
+        return;
+    }
+    st->model = ia__srv_model_find(s, api == SRV_OPENAI ? st->in.model : NULL);
+    if (!st->model) {
+        ia__srv_error_set(&err, 404, "model", "model '%.100s' is not served here; see GET /v1/models",
+                          st->in.model);
+        err.code = "model_not_found";
+        ia__srv_respond_error(r, api, &err);
+        return;
+    }
+    const srv_model *m = st->model;
+    if (st->in.dimensions > m->info.dim) {
+        ia__srv_error_set(&err, 422, "dimensions", "dimensions %d is more than the model's %d",
+                          st->in.dimensions, m->info.dim);
+        ia__srv_respond_error(r, api, &err);
+        return;
+    }
+    if ((code = count_tokens(m, st, api == SRV_TEI && !st->in.truncate, &err))) {
+        ia__srv_respond_error(r, api, &err);
+        return;
+    }
+    srv_job *job = &st->job;
+    job->model = m->model;
+    job->texts = st->in.texts;
+    job->lens = st->in.lens;
+    job->n = st->in.n;
+    job->tokens = st->tokens;
+    job->normalize = api == SRV_OPENAI ? m->info.normalize : st->in.normalize;
+    job->max_tokens = 0;
+    job->dim = m->info.dim;
+    job->out = ia__malloc(st->in.n * (size_t)m->info.dim * sizeof(float));
+    if (!job->out) {
+        fail(r, api, 500, "", "out of memory for the embeddings");
+        return;
+    }
+    if (!ia__srv_submit(s, r, job)) {
+        if (!ia_server_healthy(s) && ia__srv_model_count(s) > 0)
+            fail(r, api, 503, "", "the server is shutting down");
+        else
+            fail(r, api, 429, "", "the server is overloaded (--max-concurrent-requests); retry later");
+    }
+}
+
+static void write_openai(sbuf *b, embed_state *st)
+{
+    const srv_model *m = st->model;
+    const int dim = m->info.dim, d = st->in.dimensions ? st->in.dimensions : dim;
+    float *tmp = st->in.dimensions ? ia__malloc((size_t)d * sizeof *tmp) : NULL;
+    if (st->in.dimensions && !tmp) {
+        b->oom = true;
+        return;
+    }
+    ia__sbuf_puts(b, "{\"object\":\"list\",\"data\":[");
+    for (size_t i = 0; i < st->in.n; i++) {
+        const float *v = st->job.out + i * (size_t)dim;
+        if (tmp) { /* shortened embeddings are renormalized, as OpenAI's are */
+            double ss = 0;
+            for (int j = 0; j < d; j++)
+                ss += (double)v[j] * v[j];
+            float scale = (float)(1.0 / fmax(sqrt(ss), 1e-12));
+            for (int j = 0; j < d; j++)
+                tmp[j] = v[j] * scale;
+            v = tmp;
+        }
+        ia__sbuf_printf(b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
+        if (st->in.base64)
+            ia__sbuf_base64_floats(b, v, (size_t)d);
+        else
+            ia__sbuf_json_floats(b, v, (size_t)d);
+        ia__sbuf_puts(b, "}");
+    }
+    ia__sbuf_puts(b, "],\"model\":");
+    ia__sbuf_json_str(b, m->name, strlen(m->name));
+    ia__sbuf_printf(b, ",\"usage\":{\"prompt_tokens\":%zu,\"total_tokens\":%zu}}", st->tokens,
+                    st->tokens);
+    ia__free(tmp);
+}
+
+static void write_tei(sbuf *b, embed_state *st)
+{
+    const int dim = st->model->info.dim;
+    ia__sbuf_puts(b, "[");
+    for (size_t i = 0; i < st->in.n; i++) {
+        if (i)
+            ia__sbuf_puts(b, ",");
+        ia__sbuf_json_floats(b, st->job.out + i * (size_t)dim, (size_t)dim);
+    }
+    ia__sbuf_puts(b, "]");
+}
+
+void ia__srv_route_job_done(ia_server *s, srv_request *r)
+{
+    (void)s;
+    embed_state *st = *ia__srv_req_state(r);
+    srv_job *job = &st->job;
+    if (job->status) {
+        srv_error e;
+        ia__srv_error_set(&e, 500, "", "inference failed: %s", job->errmsg);
+        ia__srv_respond_error(r, st->api, &e);
+        return;
+    }
+    sbuf b = {0};
+    if (st->api == SRV_OPENAI)
+        write_openai(&b, st);
+    else
+        write_tei(&b, st);
+    size_t len = 0;
+    char *body = ia__sbuf_take(&b, &len);
+    if (!body) {
+        fail(r, st->api, 500, "", "out of memory writing the response");
+        return;
+    }
+    char tokens[24], queue_ms[24], infer_ms[24];
+    snprintf(tokens, sizeof tokens, "%zu", st->tokens);
+    snprintf(queue_ms, sizeof queue_ms, "%.3f", (job->t_started - job->t_queued) * 1e3);
+    snprintf(infer_ms, sizeof infer_ms, "%.3f", (job->t_done - job->t_started) * 1e3);
+    const char *hdrs[] = {"X-Compute-Tokens", tokens, "X-Queue-Time", queue_ms,
+                          "X-Inference-Time", infer_ms, NULL};
+    ia__srv_respond(r, 200, "application/json", body, len, st->model, hdrs);
+    ia__srv_input_req_free(&st->in);
+}
+
+/* ---- /tokenize ------------------------------------------------------------------ */
+
+static bool in_set(const int32_t *set, size_t n, int32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (set[i] == id)
+            return true;
+    return false;
+}
+
+static void run_tokenize(ia_server *s, srv_request *r)
+{
+    if (!need_model(s, r, SRV_TEI))
+        return;
+    const srv_model *m = ia__srv_model_find(s, NULL);
+    const ia_tokenizer *tok = ia_model_tokenizer(m->model);
+    srv_input_req in;
+    srv_error err;
+    size_t len;
+    const char *body = ia__srv_req_body(r, &len);
+    if (ia__srv_parse_request(SRV_BODY_TOKENIZE, body, len, s->opt.max_client_batch_size, &in, &err)) {
+        ia__srv_respond_error(r, SRV_TEI, &err);
+        return;
+    }
+    /* The template's special tokens: what an empty text encodes to. */
+    int32_t specials[8];
+    size_t n_specials = 0;
+    if (ia_tokenizer_encode(tok, "", 0, 8, specials, 8, &n_specials, NULL) || n_specials > 8)
+        n_specials = 0;
+    sbuf b = {0};
+    int32_t *ids = NULL;
+    size_t cap = 0;
+    ia__sbuf_puts(&b, "[");
+    for (size_t i = 0; i < in.n && !b.oom; i++) {
+        size_t want = in.lens[i] + 8, n = 0; /* a byte makes at most one token */
+        if (want > cap) {
+            int32_t *p = ia__realloc(ids, want * sizeof *ids);
+            if (!p) {
+                b.oom = true;
+                break;
+            }
+            ids = p;
+            cap = want;
+        }
+        if (ia_tokenizer_encode(tok, in.texts[i], in.lens[i], want, ids, cap, &n, NULL) || n > cap) {
+            ia__srv_error_set(&err, 422, "inputs", "tokenizing input %zu: %s", i, ia_errmsg());
+            err.tei_type = "Tokenizer";
+            ia__sbuf_free(&b);
+            ia__free(ids);
+            ia__srv_input_req_free(&in);
+            ia__srv_respond_error(r, SRV_TEI, &err);
+            return;
+        }
+        size_t lo = 0, hi = n;
+        if (!in.add_special_tokens) {
+            while (lo < hi && in_set(specials, n_specials, ids[lo]))
+                lo++;
+            while (hi > lo && in_set(specials, n_specials, ids[hi - 1]))
+                hi--;
+        }
+        ia__sbuf_puts(&b, i ? ",[" : "[");
+        for (size_t k = lo; k < hi; k++) {
+            const char *t = ia_tokenizer_id_token(tok, ids[k]);
+            ia__sbuf_printf(&b, "%s{\"id\":%d,\"text\":", k > lo ? "," : "", (int)ids[k]);
+            ia__sbuf_json_str(&b, t ? t : "", t ? strlen(t) : 0);
+            ia__sbuf_printf(&b, ",\"special\":%s,\"start\":null,\"stop\":null}",
+                            in_set(specials, n_specials, ids[k]) ? "true" : "false");
+        }
+        ia__sbuf_puts(&b, "]");
+    }
+    ia__sbuf_puts(&b, "]");
+    ia__free(ids);
+    ia__srv_input_req_free(&in);
+    size_t blen = 0;
+    char *out = ia__sbuf_take(&b, &blen);
+    if (!out)
+        fail(r, SRV_TEI, 500, "", "out of memory");
+    else
+        ia__srv_respond(r, 200, "application/json", out, blen, m, NULL);
+}
+
+/* ---- GET routes ------------------------------------------------------------------- */
+
+static void respond_sbuf(srv_request *r, int status, const char *type, sbuf *b, srv_api api)
+{
+    size_t len = 0;
+    char *body = ia__sbuf_take(b, &len);
+    if (!body)
+        fail(r, api, 500, "", "out of memory");
+    else
+        ia__srv_respond(r, status, type, body, len, NULL, NULL);
+}
+
+static void run_models(ia_server *s, srv_request *r)
+{
+    sbuf b = {0};
+    ia__sbuf_puts(&b, "{\"object\":\"list\",\"data\":[");
+    int n = ia__srv_model_count(s);
+    for (int i = 0; i < n; i++) {
+        const srv_model *m = &s->models[i];
+        ia__sbuf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        ia__sbuf_json_str(&b, m->name, strlen(m->name));
+        ia__sbuf_printf(&b, ",\"object\":\"model\",\"created\":%.0f,\"owned_by\":\"ipfs-accelerate\"}",
+                        m->created);
+    }
+    ia__sbuf_puts(&b, "]}");
+    respond_sbuf(r, 200, "application/json", &b, SRV_OPENAI);
+}
+
+static const char *tei_dtype(const char *precision)
+{
+    return !strcmp(precision, "fp32") ? "float32"
+         : !strcmp(precision, "fp16") ? "float16"
+         : !strcmp(precision, "bf16") ? "bfloat16" : precision;
+}
+
+static void json_kv_str(sbuf *b, const char *key, const char *v)
+{
+    ia__sbuf_printf(b, "\"%s\":", key);
+    ia__sbuf_json_str(b, v ? v : "", v ? strlen(v) : 0);
+}
+
+static void write_model_json(sbuf *b, const srv_model *m)
+{
+    ia__sbuf_puts(b, "{");
+    json_kv_str(b, "name", m->name);
+    ia__sbuf_puts(b, ",");
+    json_kv_str(b, "path", m->info.path);
+    ia__sbuf_puts(b, ",");
+    json_kv_str(b, "architecture", m->info.architecture);
+    ia__sbuf_printf(b, ",\"dim\":%d,\"max_input_length\":%zu,", m->info.dim, m->info.max_seq_length);
+    json_kv_str(b, "pooling", m->info.pooling);
+    ia__sbuf_printf(b, ",\"normalize\":%s,", m->info.normalize ? "true" : "false");
+    json_kv_str(b, "weights_dtype", m->info.weights_dtype);
+    ia__sbuf_puts(b, ",");
+    json_kv_str(b, "backend", m->info.backend);
+    ia__sbuf_puts(b, ",");
+    json_kv_str(b, "precision", m->info.precision);
+    ia__sbuf_puts(b, "}");
+}
+
+static void run_info(ia_server *s, srv_request *r)
+{
+    if (!need_model(s, r, SRV_TEI))
+        return;
+    const srv_model *m = ia__srv_model_find(s, NULL);
+    const ia_server_options *o = &s->opt;
+    sbuf b = {0};
+    ia__sbuf_puts(&b, "{");
+    json_kv_str(&b, "model_id", m->name);
+    ia__sbuf_puts(&b, ",\"model_sha\":null,");
+    json_kv_str(&b, "model_dtype", tei_dtype(m->info.precision));
+    ia__sbuf_puts(&b, ",\"model_type\":{\"embedding\":{\"pooling\":");
+    ia__sbuf_json_str(&b, m->info.pooling, strlen(m->info.pooling));
+    ia__sbuf_printf(&b, "}},\"max_concurrent_requests\":%zu,\"max_input_length\":%zu,"
+                        "\"max_batch_tokens\":%zu,\"max_batch_requests\":null,"
+                        "\"max_client_batch_size\":%zu,\"auto_truncate\":false,"
+                        "\"tokenization_workers\":%u,",
+                    o->max_concurrent_requests, m->info.max_seq_length, o->max_batch_tokens,
+                    o->max_client_batch_size, o->http_threads);
+    json_kv_str(&b, "version", ia_version());
+    ia__sbuf_puts(&b, ",\"sha\":null,\"docker_label\":null,");
+    ia__sbuf_printf(&b, "\"dim\":%d,", m->info.dim);
+    json_kv_str(&b, "backend", m->info.backend);
+    ia__sbuf_puts(&b, ",");
+    json_kv_str(&b, "precision", m->info.precision);
+    ia__sbuf_printf(&b, ",\"max_body_bytes\":%zu,\"models\":[", o->max_body_bytes);
+    int n = ia__srv_model_count(s);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            ia__sbuf_puts(&b, ",");
+        write_model_json(&b, &s->models[i]);
+    }
+    ia__sbuf_puts(&b, "]}");
+    respond_sbuf(r, 200, "application/json", &b, SRV_TEI);
+}
+
+static void run_health(ia_server *s, srv_request *r)
+{
+    sbuf b = {0};
+    bool ok = ia_server_healthy(s);
+    if (ok)
+        ia__sbuf_puts(&b, "{\"status\":\"ok\"}");
+    else
+        ia__sbuf_printf(&b, "{\"status\":\"unavailable\",\"reason\":\"%s\"}",
+                        atomic_load(&s->draining) ? "shutting down"
+                        : ia__srv_model_count(s) == 0 ? "no model loaded yet" : "a test inference failed");
+    respond_sbuf(r, ok ? 200 : 503, "application/json", &b, SRV_TEI);
+}
+
+/* Prometheus label values: backslash, quote and newline escaped. */
+static void label(sbuf *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            ia__sbuf_printf(b, "\\%c", *v);
+        else if (*v == '\n')
+            ia__sbuf_puts(b, "\\n");
+        else
+            ia__sbuf_put(b, v, 1);
+    }
+}
+
+static void histogram(sbuf *b, const char *name, const char *labels, const double *bounds, int n,
+                      const unsigned long *counts, double sum)
+{
+    unsigned long cum = 0;
+    for (int i = 0; i < n; i++) {
+        cum += counts[i];
+        ia__sbuf_printf(b, "%s_bucket{%s%sle=\"%g\"} %lu\n", name, labels, labels[0] ? "," : "",
+                        bounds[i], cum);
+    }
+    cum += counts[n];
+    ia__sbuf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %lu\n", name, labels, labels[0] ? "," : "", cum);
+    ia__sbuf_printf(b, "%s_sum%s%s%s %.6f\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+                    sum);
+    ia__sbuf_printf(b, "%s_count%s%s%s %lu\n", name, labels[0] ? "{" : "", labels,
+                    labels[0] ? "}" : "", cum);
+}
+
+static void run_metrics(ia_server *s, srv_request *r)
+{
+    srv_metrics *mt = &s->metrics;
+    size_t depth = 0, in_system = 0;
+    ia__srv_queue_stats(&s->queue, &depth, &in_system);
+    srv_metrics *c = ia__malloc(sizeof *c); /* a consistent copy, rendered unlocked */
+    if (!c) {
+        fail(r, SRV_TEI, 500, "", "out of memory");
+        return;
+    }
+    pthread_mutex_lock(&mt->lock);
+    memcpy(c, mt, sizeof *c);
+    pthread_mutex_unlock(&mt->lock);
+    int n_routes = SRV_ROUTE_MOUNT0 + s->n_mounts;
+    sbuf b = {0};
+    const char *p = "ipfs_accelerate_";
+    ia__sbuf_printf(&b, "# HELP %shttp_requests_total HTTP requests by route and status code.\n"
+                        "# TYPE %shttp_requests_total counter\n", p, p);
+    for (int i = 0; i < n_routes; i++)
+        for (int st = 100; st < 600; st++)
+            if (c->requests[i][st]) {
+                ia__sbuf_printf(&b, "%shttp_requests_total{route=\"", p);
+                label(&b, c->route_name[i]);
+                ia__sbuf_printf(&b, "\",status=\"%d\"} %lu\n", st, c->requests[i][st]);
+            }
+    ia__sbuf_printf(&b, "# HELP %shttp_request_duration_seconds Time from request headers to the "
+                        "end of the response, by route.\n"
+                        "# TYPE %shttp_request_duration_seconds histogram\n", p, p);
+    for (int i = 0; i < n_routes; i++) {
+        if (i == SRV_ROUTE_OTHER && !c->lat_count[i])
+            continue;
+        sbuf lb = {0};
+        ia__sbuf_puts(&lb, "route=\"");
+        label(&lb, c->route_name[i]);
+        ia__sbuf_puts(&lb, "\"");
+        if (!lb.oom) {
+            char name[64];
+            snprintf(name, sizeof name, "%shttp_request_duration_seconds", p);
+            histogram(&b, name, lb.p, ia__srv_lat_bounds, SRV_N_LAT_BUCKETS, c->lat_bucket[i],
+                      c->lat_sum[i]);
+        }
+        ia__sbuf_free(&lb);
+    }
+    ia__sbuf_printf(&b, "# HELP %squeue_depth Embedding requests waiting for the engine.\n"
+                        "# TYPE %squeue_depth gauge\n%squeue_depth %zu\n", p, p, p, depth);
+    ia__sbuf_printf(&b, "# HELP %srequests_in_engine Embedding requests waiting or running "
+                        "(limit: max_concurrent_requests).\n"
+                        "# TYPE %srequests_in_engine gauge\n%srequests_in_engine %zu\n", p, p, p, in_system);
+    ia__sbuf_printf(&b, "# HELP %shttp_requests_active Requests being received, computed or sent.\n"
+                        "# TYPE %shttp_requests_active gauge\n%shttp_requests_active %ld\n", p, p, p,
+                    atomic_load(&s->active));
+    ia__sbuf_printf(&b, "# HELP %squeue_wait_seconds Time requests waited in the queue.\n"
+                        "# TYPE %squeue_wait_seconds summary\n%squeue_wait_seconds_sum %.6f\n"
+                        "%squeue_wait_seconds_count %lu\n", p, p, p, c->queue_wait_sum, p,
+                    c->queue_wait_count);
+    char name[64];
+    ia__sbuf_printf(&b, "# HELP %sbatch_size Texts per engine call (coalesced requests).\n"
+                        "# TYPE %sbatch_size histogram\n", p, p);
+    snprintf(name, sizeof name, "%sbatch_size", p);
+    histogram(&b, name, "", ia__srv_batch_bounds, SRV_N_BATCH_BUCKETS, c->batch_texts, c->batch_texts_sum);
+    ia__sbuf_printf(&b, "# HELP %sbatch_tokens Tokens per engine call.\n"
+                        "# TYPE %sbatch_tokens histogram\n", p, p);
+    snprintf(name, sizeof name, "%sbatch_tokens", p);
+    histogram(&b, name, "", ia__srv_token_bounds, SRV_N_BATCH_BUCKETS, c->batch_tokens,
+              c->batch_tokens_sum);
+    long now = (long)time(NULL), window = 0;
+    for (int i = 0; i < SRV_TPS_WINDOW; i++)
+        if (c->tps_stamp[i] > now - SRV_TPS_WINDOW)
+            window += c->tps_second[i];
+    ia__sbuf_printf(&b,
+                    "# HELP %sembedded_texts_total Texts embedded.\n# TYPE %sembedded_texts_total counter\n"
+                    "%sembedded_texts_total %lu\n"
+                    "# HELP %sembedded_tokens_total Tokens embedded.\n# TYPE %sembedded_tokens_total counter\n"
+                    "%sembedded_tokens_total %lu\n"
+                    "# HELP %sengine_seconds_total Time the engine spent embedding.\n"
+                    "# TYPE %sengine_seconds_total counter\n%sengine_seconds_total %.6f\n"
+                    "# HELP %sengine_failures_total Engine calls that failed.\n"
+                    "# TYPE %sengine_failures_total counter\n%sengine_failures_total %lu\n"
+                    "# HELP %stokens_per_second Tokens embedded per second over the last %d s.\n"
+                    "# TYPE %stokens_per_second gauge\n%stokens_per_second %.1f\n",
+                    p, p, p, c->texts_total, p, p, p, c->tokens_total, p, p, p, c->engine_seconds, p,
+                    p, p, c->engine_failures, p, SRV_TPS_WINDOW, p, p, (double)window / SRV_TPS_WINDOW);
+    ia__sbuf_printf(&b, "# HELP %smodel_info Served models and the backend and precision that "
+                        "compute them.\n# TYPE %smodel_info gauge\n", p, p);
+    int nm = ia__srv_model_count(s);
+    for (int i = 0; i < nm; i++) {
+        const srv_model *m = &s->models[i];
+        ia__sbuf_printf(&b, "%smodel_info{model=\"", p);
+        label(&b, m->name);
+        ia__sbuf_puts(&b, "\",backend=\"");
+        label(&b, m->info.backend);
+        ia__sbuf_puts(&b, "\",precision=\"");
+        label(&b, m->info.precision);
+        ia__sbuf_printf(&b, "\",dim=\"%d\",max_input_length=\"%zu\"} 1\n", m->info.dim,
+                        m->info.max_seq_length);
+    }
+    ia__sbuf_printf(&b, "# HELP %shealthy 1 when /health answers 200.\n# TYPE %shealthy gauge\n"
+                        "%shealthy %d\n", p, p, p, ia_server_healthy(s) ? 1 : 0);
+    ia__sbuf_printf(&b, "# HELP %suptime_seconds Seconds since the server was made.\n"
+                        "# TYPE %suptime_seconds gauge\n%suptime_seconds %.1f\n", p, p, p,
+                    ia__now() - s->t_start);
+    ia__free(c);
+    respond_sbuf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b, SRV_TEI);
+}
+
+void ia__srv_route_run(ia_server *s, srv_request *r, int route)
+{
+    switch (route) {
+    case SRV_ROUTE_EMBEDDINGS: run_embed(s, r, SRV_OPENAI); break;
+    case SRV_ROUTE_EMBED: run_embed(s, r, SRV_TEI); break;
+    case SRV_ROUTE_TOKENIZE: run_tokenize(s, r); break;
+    case SRV_ROUTE_MODELS: run_models(s, r); break;
+    case SRV_ROUTE_INFO: run_info(s, r); break;
+    case SRV_ROUTE_HEALTH: run_health(s, r); break;
+    case SRV_ROUTE_METRICS: run_metrics(s, r); break;
+    default: break;
+    }
+}

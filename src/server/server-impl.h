@@ -1,0 +1,246 @@
+/*
+ * Internals of the HTTP server (src/server/), shared by its files:
+ *   server.c   libmicrohttpd glue: connections, router, auth, mounts, lifecycle
+ *   routes.c   the API routes (OpenAI, TEI, health, info, metrics)
+ *   request.c  request-body parsing and validation (pure; fuzzed)
+ *   queue.c    the batching queue and its engine thread
+ *   metrics.c  Prometheus counters and histograms
+ *   sbuf.c     a growable string buffer with JSON and base64 writers
+ * Never installed.
+ */
+#ifndef IA_SERVER_IMPL_H
+#define IA_SERVER_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/core-impl.h"
+#include "ipfs_accelerate/server.h"
+
+/* ---- string buffer ------------------------------------------------------ */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom; /* an append failed; p holds what fitted */
+} sbuf;
+
+void ia__sbuf_put(sbuf *b, const void *s, size_t n);
+void ia__sbuf_puts(sbuf *b, const char *s);
+void ia__sbuf_printf(sbuf *b, const char *fmt, ...) IA_PRINTF(2, 3);
+/* s[0..n) as a JSON string literal, quotes included. */
+void ia__sbuf_json_str(sbuf *b, const char *s, size_t n);
+/* v[0..n) as a JSON array of numbers ("%.9g": float32 round-trips). */
+void ia__sbuf_json_floats(sbuf *b, const float *v, size_t n);
+/* v[0..n) as little-endian float32 bytes in base64, quotes included. */
+void ia__sbuf_base64_floats(sbuf *b, const float *v, size_t n);
+/* Hand the buffer over (NUL-terminated; NULL after an allocation failure). */
+char *ia__sbuf_take(sbuf *b, size_t *len);
+void ia__sbuf_free(sbuf *b);
+
+/* True when s[0..n) is valid UTF-8; else *bad is the first bad byte. */
+bool ia__utf8_valid(const char *s, size_t n, size_t *bad);
+
+/* ---- request parsing ---------------------------------------------------- */
+
+typedef enum srv_api { SRV_OPENAI, SRV_TEI } srv_api;
+
+/* An API error: HTTP status, the field at fault ("input[3]"; "" if none),
+ * a message, and the TEI error_type ("Validation", "Empty", ...). */
+typedef struct srv_error {
+    int status;
+    const char *tei_type;
+    const char *openai_type; /* "invalid_request_error", ... */
+    const char *code;        /* OpenAI "code" or NULL */
+    char param[64];
+    char msg[320];
+} srv_error;
+
+void ia__srv_error_set(srv_error *e, int status, const char *param, const char *fmt, ...)
+    IA_PRINTF(4, 5);
+
+typedef enum srv_body_kind { SRV_BODY_EMBEDDINGS, SRV_BODY_EMBED, SRV_BODY_TOKENIZE } srv_body_kind;
+
+typedef struct srv_input_req {
+    cJSON *root;           /* owns the strings below */
+    const char **texts;    /* n inputs */
+    size_t *lens;
+    size_t n;
+    bool single;           /* the input was one string, not an array */
+    const char *model;     /* OpenAI "model", NULL if absent */
+    bool base64;           /* OpenAI encoding_format "base64" */
+    int dimensions;        /* OpenAI dimensions; 0: all */
+    bool normalize;        /* TEI normalize (default true) */
+    bool truncate;         /* TEI truncate (default false) */
+    bool add_special_tokens; /* TEI /tokenize (default true) */
+} srv_input_req;
+
+/* Parse and validate a request body. Returns 0, or the HTTP status with *err
+ * filled (400 malformed JSON or UTF-8, empty input; 413 more than
+ * max_inputs inputs; 422 a field of the wrong type or value). */
+int ia__srv_parse_request(srv_body_kind kind, const char *body, size_t len, size_t max_inputs,
+                          srv_input_req *out, srv_error *err);
+void ia__srv_input_req_free(srv_input_req *r);
+
+/* ---- metrics -------------------------------------------------------------- */
+
+enum {
+    SRV_ROUTE_EMBEDDINGS,
+    SRV_ROUTE_EMBED,
+    SRV_ROUTE_TOKENIZE,
+    SRV_ROUTE_MODELS,
+    SRV_ROUTE_INFO,
+    SRV_ROUTE_HEALTH,
+    SRV_ROUTE_METRICS,
+    SRV_ROUTE_OTHER,  /* unknown paths */
+    SRV_ROUTE_MOUNT0, /* mounted prefixes follow */
+    SRV_MAX_MOUNTS = 16,
+    SRV_N_ROUTES = SRV_ROUTE_MOUNT0 + SRV_MAX_MOUNTS,
+};
+
+#define SRV_N_LAT_BUCKETS 14
+#define SRV_N_BATCH_BUCKETS 12
+#define SRV_TPS_WINDOW 10 /* seconds averaged by the tokens/s gauge */
+
+typedef struct srv_metrics {
+    pthread_mutex_t lock;
+    const char *route_name[SRV_N_ROUTES];
+    unsigned long requests[SRV_N_ROUTES][600]; /* by status code */
+    unsigned long lat_bucket[SRV_N_ROUTES][SRV_N_LAT_BUCKETS + 1];
+    double lat_sum[SRV_N_ROUTES];
+    unsigned long lat_count[SRV_N_ROUTES];
+    unsigned long batch_texts[SRV_N_BATCH_BUCKETS + 1], batch_tokens[SRV_N_BATCH_BUCKETS + 1];
+    unsigned long batches, texts_total, tokens_total, engine_failures;
+    double batch_texts_sum, batch_tokens_sum, engine_seconds;
+    double queue_wait_sum;
+    unsigned long queue_wait_count;
+    long tps_second[SRV_TPS_WINDOW]; /* tokens finished in each of the last seconds */
+    long tps_stamp[SRV_TPS_WINDOW];
+} srv_metrics;
+
+extern const double ia__srv_lat_bounds[SRV_N_LAT_BUCKETS];
+extern const double ia__srv_batch_bounds[SRV_N_BATCH_BUCKETS];
+extern const double ia__srv_token_bounds[SRV_N_BATCH_BUCKETS];
+
+void ia__srv_metrics_init(srv_metrics *m);
+void ia__srv_metrics_close(srv_metrics *m);
+void ia__srv_metrics_request(srv_metrics *m, int route, int status, double seconds);
+void ia__srv_metrics_batch(srv_metrics *m, size_t texts, size_t tokens, double seconds, bool ok);
+void ia__srv_metrics_queue_wait(srv_metrics *m, double seconds);
+
+/* ---- batching queue ------------------------------------------------------- */
+
+typedef struct srv_job srv_job;
+typedef void (*srv_job_done_fn)(srv_job *job, void *user);
+
+struct srv_job {
+    srv_job *next;
+    const ia_model *model;
+    const char *const *texts; /* borrowed from the request */
+    const size_t *lens;
+    size_t n, tokens;
+    int normalize;      /* 0 or 1 */
+    size_t max_tokens;  /* 0: the model's limit */
+    int dim;
+    float *out;         /* (n, dim), owned by the job */
+    ia_status status;
+    char errmsg[256];
+    double t_queued, t_started, t_done;
+    srv_job_done_fn done;
+    void *user;
+};
+
+typedef struct srv_queue {
+    pthread_mutex_t lock;
+    pthread_cond_t wake, idle;
+    srv_job *head, *tail;
+    size_t depth;     /* waiting */
+    size_t in_system; /* waiting + running */
+    size_t max_in_system, max_batch_tokens;
+    bool stop, running, busy;
+    pthread_t thread;
+    srv_job **batch; /* the engine thread's current batch */
+    srv_metrics *metrics;
+} srv_queue;
+
+ia_status ia__srv_queue_start(srv_queue *q, size_t max_in_system, size_t max_batch_tokens,
+                              srv_metrics *metrics);
+/* Queue a job; false when max_in_system jobs are already in (429). done()
+ * is called on the engine thread when the job has a result. */
+bool ia__srv_queue_submit(srv_queue *q, srv_job *job);
+/* Wait until nothing is queued or running (at most `seconds`). */
+bool ia__srv_queue_drain(srv_queue *q, double seconds);
+/* Finish the queue's work and join its thread. */
+void ia__srv_queue_stop(srv_queue *q);
+void ia__srv_queue_stats(srv_queue *q, size_t *depth, size_t *in_system);
+
+/* ---- the server ------------------------------------------------------------ */
+
+#define SRV_MAX_MODELS 16
+
+typedef struct srv_model {
+    char *name;
+    ia_model *model;
+    ia_model_info info;
+    double created; /* Unix time it was loaded */
+} srv_model;
+
+typedef struct srv_mount {
+    char *prefix;
+    size_t len;
+    ia_http_handler_fn fn;
+    void *user;
+    unsigned flags;
+} srv_mount;
+
+struct ia_server {
+    ia_server_options opt;
+    char *listen, *api_key;
+    unsigned char key_hash[32];
+    struct MHD_Daemon *mhd;
+    int listen_fd;
+    uint16_t port;
+    srv_model models[SRV_MAX_MODELS];
+    atomic_int n_models;
+    atomic_bool unhealthy; /* a test inference failed */
+    atomic_bool draining, started, stopped;
+    atomic_long active; /* requests between first call and completion */
+    srv_mount mounts[SRV_MAX_MOUNTS];
+    int n_mounts;
+    srv_queue queue;
+    srv_metrics metrics;
+    double t_start;
+};
+
+/* A request in flight (libmicrohttpd's per-request pointer). */
+typedef struct srv_request srv_request;
+
+/* routes.c: the built-in route table, and the handlers' entry point. */
+int ia__srv_route_find(const char *path);        /* SRV_ROUTE_* or -1 */
+const char *ia__srv_route_methods(int route);    /* "POST", "GET", ... */
+bool ia__srv_route_needs_auth(int route);
+void ia__srv_route_run(ia_server *s, srv_request *r, int route);
+/* Resumed after the engine finished the request's job. */
+void ia__srv_route_job_done(ia_server *s, srv_request *r);
+void ia__srv_route_cleanup(srv_request *r);
+
+/* server.c: what the routes use. */
+const char *ia__srv_req_body(srv_request *r, size_t *len);
+const char *ia__srv_req_header(srv_request *r, const char *name);
+int ia__srv_req_route(srv_request *r);
+void **ia__srv_req_state(srv_request *r); /* the route's own per-request pointer */
+/* Answer with body (ownership taken; ia__free). backend NULL: the default
+ * model's. Always returns. */
+void ia__srv_respond(srv_request *r, int status, const char *content_type, char *body, size_t len,
+                     const srv_model *model, const char *const *extra_headers);
+void ia__srv_respond_error(srv_request *r, srv_api api, const srv_error *e);
+/* Suspend the connection and queue job; false (not suspended) when full. */
+bool ia__srv_submit(ia_server *s, srv_request *r, srv_job *job);
+const srv_model *ia__srv_model_find(ia_server *s, const char *name);
+int ia__srv_model_count(const ia_server *s);
+
+#endif

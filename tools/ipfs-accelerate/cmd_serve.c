@@ -1,0 +1,189 @@
+/*
+ * `ipfs-accelerate serve`: the HTTP inference server (include/ipfs_accelerate/
+ * server.h) in the foreground. Listens first (so /health answers 503 while
+ * models load), loads and test-runs each --model, then serves until SIGTERM
+ * or SIGINT, when it stops accepting, finishes in-flight requests and
+ * exits 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ipfs_accelerate/server.h"
+
+static const char serve_help[] =
+    "Usage: ipfs-accelerate serve --model [NAME=]DIR [--model ...] [OPTIONS]\n"
+    "\n"
+    "Serve embeddings over HTTP: OpenAI POST /v1/embeddings and GET /v1/models,\n"
+    "text-embeddings-inference POST /embed, POST /tokenize and GET /info, plus\n"
+    "GET /health and GET /metrics (Prometheus). See docs/server.md.\n"
+    "\n"
+    "  -m, --model [NAME=]DIR          model folder to serve (repeatable; the first is\n"
+    "                                  the default; NAME defaults to the folder's name)\n"
+    "  -l, --listen HOST:PORT          address to listen on (default 127.0.0.1:8080;\n"
+    "                                  port 0: any free port, see --port-file)\n"
+    "      --max-batch-tokens N        tokens per coalesced engine call (default 16384)\n"
+    "      --max-client-batch-size N   inputs per request, more: 413 (default 128)\n"
+    "      --max-concurrent-requests N embedding requests queued or running, more: 429\n"
+    "                                  (default 512)\n"
+    "      --max-body-bytes N          request body limit, more: 413 (default 2000000)\n"
+    "      --timeout SECONDS           close idle or stalled connections (default 30)\n"
+    "      --max-connections N         open connections (default 1000)\n"
+    "      --http-threads N            HTTP threads (default 2)\n"
+    "      --api-key KEY               require \"Authorization: Bearer KEY\" on all routes\n"
+    "                                  but /health and /metrics (default: the environment's\n"
+    "                                  IPFS_ACCELERATE_API_KEY, else none)\n"
+    "  -j, --threads N                 engine threads (default: all cores)\n"
+    "      --device NAME               backend: auto, cpu (default auto)\n"
+    "      --max-seq-length N          truncate texts to N tokens (default: the model's)\n"
+    "      --port-file FILE            write the bound port to FILE once listening\n"
+    "  -v, --verbose                   log what the server does\n";
+
+static bool parse_num(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    enum { O_MBT = 256, O_MCBS, O_MCR, O_MBB, O_TIMEOUT, O_MAXCONN, O_HTTPT, O_KEY, O_DEVICE,
+           O_SEQ, O_PORTFILE };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"listen", required_argument, 0, 'l'},
+        {"max-batch-tokens", required_argument, 0, O_MBT},
+        {"max-client-batch-size", required_argument, 0, O_MCBS},
+        {"max-concurrent-requests", required_argument, 0, O_MCR},
+        {"max-body-bytes", required_argument, 0, O_MBB}, {"timeout", required_argument, 0, O_TIMEOUT},
+        {"max-connections", required_argument, 0, O_MAXCONN},
+        {"http-threads", required_argument, 0, O_HTTPT}, {"api-key", required_argument, 0, O_KEY},
+        {"threads", required_argument, 0, 'j'}, {"device", required_argument, 0, O_DEVICE},
+        {"max-seq-length", required_argument, 0, O_SEQ}, {"port-file", required_argument, 0, O_PORTFILE},
+        {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    const char *models[16];
+    int n_models = 0;
+    ia_server_options so = {0};
+    const char *device = NULL, *port_file = NULL, *key = NULL;
+    long threads = 0, max_seq = 0, v;
+    bool verbose = false;
+    int c;
+    optind = 1;
+#define NUM(name, lo, hi, dst)                                                                   \
+    do {                                                                                         \
+        if (!parse_num(optarg, lo, hi, &v))                                                      \
+            return cli_usage("serve", "--%s must be a whole number from %ld to %ld, not '%s'",   \
+                             name, (long)(lo), (long)(hi), optarg);                              \
+        dst = v;                                                                                 \
+    } while (0)
+    while ((c = getopt_long(argc, argv, "m:l:j:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            if (n_models == 16)
+                return cli_usage("serve", "at most 16 --model options");
+            models[n_models++] = optarg;
+            break;
+        case 'l': so.listen = optarg; break;
+        case O_MBT: NUM("max-batch-tokens", 16, 1L << 24, so.max_batch_tokens); break;
+        case O_MCBS: NUM("max-client-batch-size", 1, 1L << 20, so.max_client_batch_size); break;
+        case O_MCR: NUM("max-concurrent-requests", 1, 1L << 20, so.max_concurrent_requests); break;
+        case O_MBB: NUM("max-body-bytes", 64, 1L << 30, so.max_body_bytes); break;
+        case O_TIMEOUT: NUM("timeout", 1, 86400, so.timeout_s); break;
+        case O_MAXCONN: NUM("max-connections", 1, 1L << 20, so.max_connections); break;
+        case O_HTTPT: NUM("http-threads", 1, 256, so.http_threads); break;
+        case O_KEY: key = optarg; break;
+        case 'j': NUM("threads", 0, 4096, threads); break;
+        case O_DEVICE: device = optarg; break;
+        case O_SEQ: NUM("max-seq-length", 2, 1L << 20, max_seq); break;
+        case O_PORTFILE: port_file = optarg; break;
+        case 'v': verbose = true; break;
+        case 'h': fputs(serve_help, stdout); return 0;
+        default: return cli_usage("serve", "bad option");
+        }
+    }
+#undef NUM
+    if (optind < argc)
+        return cli_usage("serve", "unexpected argument '%s'", argv[optind]);
+    if (n_models == 0)
+        return cli_usage("serve", "--model DIR is required");
+    if (!key)
+        key = getenv("IPFS_ACCELERATE_API_KEY");
+    so.api_key = key;
+    if (verbose)
+        cli_log_init(IA_LOG_INFO);
+
+    /* Signals are taken by sigwait() below; every server thread inherits
+     * the mask, so none of them is interrupted. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    ia_server *srv;
+    ia_status st = ia_server_new(&so, &srv);
+    if (st)
+        return cli_fail(st, "cannot make the server");
+    if ((st = ia_server_start(srv))) {
+        ia_server_free(srv);
+        return cli_fail(st, "cannot start the server");
+    }
+    unsigned port = ia_server_port(srv);
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+        if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f)) {
+            ia_server_free(srv);
+            return cli_fail(0, "%s: %s", port_file, strerror(errno));
+        }
+    }
+    fprintf(stderr, "ipfs-accelerate: listening on %s (port %u); loading %d model%s\n",
+            so.listen ? so.listen : "127.0.0.1:8080", port, n_models, n_models == 1 ? "" : "s");
+
+    ia_model_options mo = {.n_threads = (int)threads, .device = device,
+                           .max_seq_length = (size_t)max_seq};
+    for (int i = 0; i < n_models; i++) {
+        char *name = NULL;
+        const char *dir = models[i], *eq = strchr(models[i], '=');
+        if (eq && eq > models[i]) {
+            name = strndup(models[i], (size_t)(eq - models[i]));
+            dir = eq + 1;
+        }
+        ia_model *m;
+        double t0 = cli_now();
+        st = ia_model_load(dir, &mo, &m);
+        if (!st)
+            st = ia_server_add_model(srv, name, m);
+        if (st) {
+            int rc = cli_fail(st, "cannot serve model %s", dir);
+            free(name);
+            ia_server_free(srv);
+            return rc;
+        }
+        ia_model_info info;
+        ia_model_get_info(m, &info);
+        fprintf(stderr, "ipfs-accelerate: serving %s (%s, %d dims, max %zu tokens) on %s, %s; "
+                        "loaded in %.2f s\n",
+                name ? name : dir, info.architecture, info.dim, info.max_seq_length, info.backend,
+                info.precision, cli_now() - t0);
+        free(name);
+    }
+    fprintf(stderr, "ipfs-accelerate: ready: http://%s/\n", so.listen ? so.listen : "127.0.0.1:8080");
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "ipfs-accelerate: %s: finishing in-flight requests\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    ia_server_shutdown(srv, 30);
+    ia_server_free(srv);
+    fprintf(stderr, "ipfs-accelerate: stopped\n");
+    return 0;
+}
