@@ -36,6 +36,9 @@ void ia__sha256(const uint8_t *data, size_t len, uint8_t out[32]);
  * UnixFS HAMT's "murmur3-x64-64" hash). */
 void ia__murmur3_x64_64(const uint8_t *data, size_t len, uint8_t out[8]);
 
+/* A callback over CIDs (links of a block, ...). */
+typedef ia_status (*ia__cid_fn_t)(void *ctx, const ia_cid *cid);
+
 /* ---- byte buffer ---- */
 
 typedef struct ia__buf {
@@ -71,6 +74,43 @@ void ia__block_release(const ia_block_source *src, const ia_cid *cid, const uint
 /* Encode a UnixFS Data message with the fields kubo writes. */
 ia_status ia__unixfs_data_encode(ia__buf *b, const ia_unixfs_data *d);
 
+/* ---- CID hash map: CID -> two 64-bit values (offsets, sizes, flags) ---- */
+
+typedef struct ia__cidmap_slot {
+    ia_cid key;
+    uint64_t a, b;
+    bool used;
+} ia__cidmap_slot;
+
+typedef struct ia__cidmap {
+    ia__cidmap_slot *slots;
+    size_t cap, n; /* cap is 0 or a power of two */
+} ia__cidmap;
+
+/* Insert or overwrite; *existed (may be NULL) says whether it was there. */
+ia_status ia__cidmap_put(ia__cidmap *m, const ia_cid *c, uint64_t a, uint64_t b, bool *existed);
+bool ia__cidmap_get(const ia__cidmap *m, const ia_cid *c, uint64_t *a, uint64_t *b);
+void ia__cidmap_free(ia__cidmap *m);
+
+/* ---- walking a DAG's links (dag-pb, raw, dag-cbor) ---- */
+
+/* Call fn for each link of the block (none for raw). */
+ia_status ia__block_links(const ia_cid *cid, const uint8_t *b, size_t n, ia__cid_fn_t fn, void *ctx);
+
+/* What of a DAG to send (the trustless gateway's dag-scope). */
+typedef enum ia__dag_scope {
+    IA_SCOPE_ALL = 0,    /* every block reachable */
+    IA_SCOPE_ENTITY = 1, /* the file (all its blocks) or the directory node(s) alone */
+    IA_SCOPE_BLOCK = 2,  /* the root block only */
+} ia__dag_scope;
+
+/* Write a CARv1 (header with root, then blocks depth-first in link order,
+ * each once, verified) through write. A missing block fails with
+ * IA_ERR_NOT_FOUND after whatever was written. */
+typedef ia_status (*ia__write_fn)(void *ctx, const uint8_t *p, size_t n);
+ia_status ia__car_stream(const ia_block_source *src, const ia_cid *root, ia__dag_scope scope,
+                         ia__write_fn write, void *ctx, size_t *n_blocks);
+
 /* ---- dag-cbor (CAR headers, link walking) ---- */
 
 /* Parse a CARv1 header body (dag-cbor map {roots: [CID...], version: 1}):
@@ -83,7 +123,6 @@ ia_status ia__car_header_encode(ia__buf *b, const ia_cid *roots, size_t n_roots)
 
 /* Call fn for every CID (tag 42) in a dag-cbor block. Fails on malformed
  * CBOR or nesting deeper than 64. */
-typedef ia_status (*ia__cid_fn)(void *ctx, const ia_cid *cid);
-ia_status ia__cbor_links(const uint8_t *b, size_t n, ia__cid_fn fn, void *ctx);
+ia_status ia__cbor_links(const uint8_t *b, size_t n, ia__cid_fn_t fn, void *ctx);
 
 #endif

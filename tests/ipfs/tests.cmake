@@ -9,3 +9,4 @@ add_test(NAME ipfs_kubo_crosscheck
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kubo_crosscheck.sh $<TARGET_FILE:ia-addtool>
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(ipfs_kubo_crosscheck PROPERTIES TIMEOUT 300)
+ia_add_test(test_ipfs_car ${CMAKE_CURRENT_LIST_DIR}/test_car.c)
