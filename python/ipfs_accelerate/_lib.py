@@ -59,7 +59,8 @@ class ModelInfo(ctypes.Structure):
                 ("max_seq_length", c_size_t), ("activation", c_char_p),
                 ("weights_dtype", c_char_p), ("pooling", c_char_p),
                 ("normalize", c_bool), ("tokenizer", c_char_p),
-                ("backend", c_char_p), ("precision", c_char_p)]
+                ("backend", c_char_p), ("precision", c_char_p),
+                ("device", c_char_p), ("backend_reason", c_char_p)]
 
 
 class EmbedStats(ctypes.Structure):

@@ -81,14 +81,17 @@ class Model:
             raise TypeError(f"device must be a str, not {type(device).__name__}")
         self.path = hub.resolve(name_or_path, revision, cache_dir)
         lib = _lib.load()
-        #: how the library chose the backend for `device` ("auto" when None):
-        #: {"backend", "device", "device_name", "precision", "requested",
-        #: "fallback", "reason"}; an unusable device falls back to the CPU
-        self.selection = _status.select_backend(device or "auto")
-        backend = self.selection["backend"] or device
+        #: how the library chooses the backend for `device` (None: the
+        #: configured hardware.device, "auto" by default): {"backend",
+        #: "device", "device_name", "precision", "requested", "fallback",
+        #: "reason"}; an unusable device falls back to the CPU
+        self.selection = _status.select_backend(device)
+        # The loader gets the backend the selection chose (the same choice
+        # it makes itself; older loaders take backend names only).
+        device = self.selection["backend"] or device or "auto"
         opts = _lib.padded(_lib.ModelOptions)
         opts.n_threads = n_threads
-        opts.device = backend.encode() if backend else None
+        opts.device = device.encode() if device else None
         opts.max_seq_length = max_seq_length or 0
         handle = ctypes.c_void_p()
         _lib.check(lib.ia_model_load(self.path.encode("utf-8"), ctypes.byref(opts), ctypes.byref(handle)))
@@ -106,7 +109,8 @@ class Model:
             "activation": s(info.activation), "weights_dtype": s(info.weights_dtype),
             "pooling": s(info.pooling), "normalize": bool(info.normalize),
             "tokenizer": s(info.tokenizer), "backend": s(info.backend),
-            "precision": s(info.precision),
+            "precision": s(info.precision), "device": s(info.device),
+            "backend_reason": s(info.backend_reason),
         }
         self.dim = int(info.dim)
         #: token, truncation and invalid-UTF-8 counts, summed over all calls

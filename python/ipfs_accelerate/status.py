@@ -4,8 +4,8 @@
 (``available``, ``enabled``, ``env_disabled``, ``env_var``, ``import_error``)
 plus what the library reports (``backends``, ``selected``, ...). The values
 come from the library (``ia_accelerate_status_json``); the environment
-switch ``IPFS_ACCELERATE_ENABLED`` (``0``/``false``/``no``/``off``/
-``disabled`` turn it off) is read at every call, so a change made at run
+switch ``IPFS_ACCELERATE_ENABLED`` (``0``/``false``/``no``/``disabled``,
+any case, turn it off) is read at every call, so a change made at run
 time (``os.environ[...] = "0"``) is honoured.
 """
 
@@ -17,7 +17,7 @@ import os
 from . import _lib
 
 ENV_VAR = "IPFS_ACCELERATE_ENABLED"
-_OFF = ("0", "false", "no", "off", "disabled")
+_OFF = ("0", "false", "no", "disabled")  # as the library's ia_accelerate_enabled()
 
 
 def _env():
@@ -93,6 +93,7 @@ def detect_hardware() -> dict:
 class _Selection(_lib.ctypes.Structure):
     _fields_ = [("backend", _lib.ctypes.c_char * 32), ("device", _lib.ctypes.c_char * 48),
                 ("device_name", _lib.ctypes.c_char * 256), ("precision", _lib.ctypes.c_char * 16),
+                ("precision_requested", _lib.ctypes.c_char * 16),
                 ("requested", _lib.ctypes.c_char * 64), ("fallback", _lib.ctypes.c_bool),
                 ("reason", _lib.ctypes.c_char * 512)]
 
@@ -100,8 +101,8 @@ class _Selection(_lib.ctypes.Structure):
 def select_backend(request: str | None = "auto") -> dict:
     """What a device request ("auto", "cpu", "cuda", "cuda:1", ...) resolves to.
 
-    Returns {"backend", "device", "device_name", "precision", "requested",
-    "fallback", "reason"} as the library's ia_backend_select() decides it: an
+    Returns {"backend", "device", "device_name", "precision",
+    "precision_requested", "requested", "fallback", "reason"} as the library's ia_backend_select() decides it: an
     unusable device falls back to the CPU with the reason (or raises
     BackendError when the configuration turns fallback off); an unknown name
     raises InvalidInputError. With a library that predates backend selection,
@@ -112,7 +113,7 @@ def select_backend(request: str | None = "auto") -> dict:
         raise TypeError(f"device must be a str, not {type(request).__name__}")
     if not hasattr(lib, "ia_backend_select"):
         return {"backend": None, "device": request, "device_name": None, "precision": None,
-                "requested": request, "fallback": False,
+                "precision_requested": None, "requested": request, "fallback": False,
                 "reason": "this libipfs_accelerate has no backend selection (ia_backend_select)"}
     lib.ia_backend_select.restype = _lib.c_int
     lib.ia_backend_select.argtypes = [_lib.c_char_p, _lib.c_void_p]
@@ -120,5 +121,6 @@ def select_backend(request: str | None = "auto") -> dict:
     _lib.check(lib.ia_backend_select(request.encode() if request else None, _lib.ctypes.byref(sel)))
     d = lambda b: b.decode("utf-8", "replace")  # noqa: E731
     return {"backend": d(sel.backend), "device": d(sel.device), "device_name": d(sel.device_name),
-            "precision": d(sel.precision), "requested": d(sel.requested),
+            "precision": d(sel.precision), "precision_requested": d(sel.precision_requested),
+            "requested": d(sel.requested),
             "fallback": bool(sel.fallback), "reason": d(sel.reason)}

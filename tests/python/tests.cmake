@@ -1,0 +1,14 @@
+# The Python binding (python/ipfs_accelerate), tested with pytest from the
+# test venv (.cache/venv, made by scripts/install-deps.sh) against this
+# build's shared library. Not under the sanitizers: an ASan library cannot
+# be loaded into a plain Python through ctypes.
+if(NOT IA_SANITIZE)
+  add_test(NAME python_binding
+           COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python -m pytest -q -p no:cacheprovider
+                   ${CMAKE_CURRENT_LIST_DIR}
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(python_binding PROPERTIES
+    FIXTURES_REQUIRED synth_models
+    TIMEOUT 300
+    ENVIRONMENT "IPFS_ACCELERATE_LIB=$<TARGET_FILE:ipfs_accelerate>;PYTHONPATH=${PROJECT_SOURCE_DIR}/python;IA_SYNTH_DIR=${CMAKE_BINARY_DIR}/tests/models;IA_CLI=$<TARGET_FILE:ipfs-accelerate>;IA_TEST_DATA=${IA_TEST_DATA};HF_HUB_OFFLINE=1")
+endif()
