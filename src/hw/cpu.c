@@ -290,8 +290,8 @@ void ia__hw_probe_cpu(const ia_hw_loader *ld, ia_hw_platform *p)
         if (ci.feat[i].usable && len + strlen(ci.feat[i].name) + 2 < sizeof feats)
             len += (size_t)snprintf(feats + len, sizeof feats - len, "%s%s", len ? " " : "",
                                     ci.feat[i].name);
-    IA_HW_SET(p->reason, "%d cores, %d threads (%d usable), %s memory", ci.cores, ci.logical,
-              ci.usable, mem);
+    IA_HW_SET(p->reason, "%s: %d cores, %d threads (%d usable), %s memory", ci.model, ci.cores,
+              ci.logical, ci.usable, mem);
     ia_hw_device *d = ia__hw_add_device(p);
     IA_HW_SET(d->name, "%s", ci.model);
     IA_HW_SET(d->kind, "cpu");

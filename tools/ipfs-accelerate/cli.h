@@ -32,4 +32,19 @@ double cli_now(void);
 
 #define IA_CLI_MIN(a, b) ((a) < (b) ? (a) : (b))
 
+/* Configuration (cmd_config.c). Commands that honour it parse these long
+ * options (option codes below) into cli_config_args with
+ * cli_config_option(), then call cli_config_load(): files + environment +
+ * these, made the library's configuration, logging routed by logging.*.
+ * Returns 0, or the exit status after printing why. */
+enum { CLI_OPT_SET = 0x1000, CLI_OPT_DEVICE, CLI_OPT_NO_FALLBACK };
+typedef struct cli_config_args {
+    const char *sets[32]; /* "KEY=VALUE" from --set */
+    size_t n_sets;
+    const char *device;   /* --device */
+    bool no_fallback;     /* --no-fallback */
+} cli_config_args;
+bool cli_config_option(int c, const char *arg, cli_config_args *args);
+int cli_config_load(const char *cmd, const cli_config_args *args, ia_config **out);
+
 #endif

@@ -26,7 +26,10 @@ static const char embed_help[] =
     "  -b, --batch-size N      texts handed to the engine at a time (default 256)\n"
     "  -j, --threads N         worker threads (default: all cores)\n"
     "      --max-seq-length N  truncate texts to N tokens (default: the model's)\n"
-    "      --device NAME       backend: auto, cpu (default auto)\n"
+    "      --device NAME       auto, cpu, cuda[:N], rocm[:N], mps, openvino, vulkan[:N],\n"
+    "                          opencl[:N] (default: hardware.device, else auto); an\n"
+    "                          unusable device falls back to the CPU with a warning\n"
+    "      --no-fallback       fail instead of falling back to the CPU\n"
     "  -q, --quiet             no progress or summary on stderr\n"
     "  -v, --verbose           say which backend and precision computed\n";
 
@@ -177,9 +180,11 @@ int cmd_embed(int argc, char **argv)
         {"batch-size", required_argument, 0, 'b'}, {"threads", required_argument, 0, 'j'},
         {"max-seq-length", required_argument, 0, 'L'}, {"device", required_argument, 0, 'D'},
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
+        {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model_dir = NULL, *out_path = NULL, *format = NULL, *device = NULL;
+    cli_config_args ca = {0};
     long batch_size = 256, threads = 0, max_seq = 0;
     bool quiet = false, verbose = false;
     text_batch extra = {0};
@@ -206,7 +211,8 @@ int cmd_embed(int argc, char **argv)
             if (!parse_count(optarg, 2, 1 << 20, &max_seq))
                 EMBED_USAGE("--max-seq-length must be a whole number >= 2, not '%s'", optarg);
             break;
-        case 'D': device = optarg; break;
+        case 'D': device = ca.device = optarg; break;
+        case CLI_OPT_NO_FALLBACK: ca.no_fallback = true; break;
         case 'q': quiet = true; break;
         case 'v': verbose = true; break;
         case 'h': fputs(embed_help, stdout); return 0;
@@ -241,6 +247,15 @@ int cmd_embed(int argc, char **argv)
         total += count_lines(in_path);
     }
 
+    ia_config *cfg; /* configuration files, environment, --device, --no-fallback */
+    int crc = cli_config_load("embed", &ca, &cfg);
+    if (crc) {
+        if (in && in != stdin)
+            fclose(in);
+        batch_free(&extra);
+        return crc;
+    }
+    ia_config_free(cfg);
     ia_model_options mo = {.n_threads = (int)threads, .device = device, .max_seq_length = (size_t)max_seq};
     ia_model *model;
     ia_status st = ia_model_load(model_dir, &mo, &model);
@@ -253,8 +268,9 @@ int cmd_embed(int argc, char **argv)
     ia_model_info info;
     ia_model_get_info(model, &info);
     if (verbose)
-        fprintf(stderr, "ipfs-accelerate: %s model, %d dims, backend %s, precision %s, max %zu tokens\n",
-                info.architecture, info.dim, info.backend, info.precision, info.max_seq_length);
+        fprintf(stderr, "ipfs-accelerate: %s model, %d dims, backend %s, device %s, precision %s, max %zu tokens (%s)\n",
+                info.architecture, info.dim, info.backend, info.device, info.precision, info.max_seq_length,
+                info.backend_reason);
 
     output out = {.f = stdout, .npy = npy, .dim = info.dim};
     if (out_path && !(out.f = fopen(out_path, "wb"))) {
