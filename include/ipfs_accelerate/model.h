@@ -30,12 +30,15 @@ typedef struct ia_model_options {
     size_t batch_tokens;   /* tokens per forward batch; 0: default (8192) */
 } ia_model_options;
 
-/* Load the model folder `dir`. opt may be NULL for defaults. *out is owned
- * by the caller (ia_model_free). Errors name the file, tensor or field at
- * fault: IA_ERR_NOT_FOUND (missing file or tensor), IA_ERR_FORMAT (wrong
- * shape or dtype, malformed JSON, truncated safetensors),
- * IA_ERR_UNSUPPORTED (unknown architecture or activation). */
-IA_API ia_status ia_model_load(const char *dir, const ia_model_options *opt, ia_model **out);
+/* Load a model: `ref` is a model folder, or a Hugging Face id
+ * ("org/name", "hf:org/name@revision") taken from the Hugging Face cache
+ * or downloaded into it (see hub.h). opt may be NULL for defaults. *out is
+ * owned by the caller (ia_model_free). Errors name the file, tensor or
+ * field at fault: IA_ERR_NOT_FOUND (missing file or tensor, unknown id),
+ * IA_ERR_FORMAT (wrong shape or dtype, malformed JSON, truncated
+ * safetensors), IA_ERR_UNSUPPORTED (unknown architecture or activation),
+ * IA_ERR_IO / IA_ERR_VERIFY (download failures). */
+IA_API ia_status ia_model_load(const char *ref, const ia_model_options *opt, ia_model **out);
 IA_API void ia_model_free(ia_model *m);
 
 typedef struct ia_model_info {

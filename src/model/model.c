@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ipfs_accelerate/hub.h"
 #include "ipfs_accelerate/model.h"
 #include "model/arch-impl.h"
 #include "model/model-impl.h"
@@ -165,12 +166,28 @@ void ia_model_free(ia_model *m)
     ia__free(m);
 }
 
-ia_status ia_model_load(const char *dir, const ia_model_options *opt, ia_model **out)
+static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_model **out);
+
+ia_status ia_model_load(const char *ref, const ia_model_options *opt, ia_model **out)
 {
     *out = NULL;
     struct stat sb;
-    if (!dir || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return ia__error(IA_ERR_NOT_FOUND, "%s: not a model folder (no such directory)", dir ? dir : "(null)");
+    if (ref && stat(ref, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return load_folder(ref, opt, out);
+    if (!ref || !ia_hub_is_id(ref))
+        return ia__error(IA_ERR_NOT_FOUND, "%s: not a model folder (no such directory)", ref ? ref : "(null)");
+    char *dir;
+    ia_status rc = ia_hub_snapshot(ref, NULL, &dir);
+    if (rc)
+        return ia__error_wrap(rc, "model '%s'", ref);
+    ia__log(IA_LOG_INFO, "model %s: %s", ref, dir);
+    rc = load_folder(dir, opt, out);
+    ia__free(dir);
+    return rc;
+}
+
+static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_model **out)
+{
     ia_model *m = ia__calloc(1, sizeof *m);
     cJSON *config = NULL;
     ia_safetensors *st = NULL;

@@ -40,3 +40,10 @@ add_test(NAME model_real_published
 
 ia_add_test(test_model_errors ${CMAKE_CURRENT_LIST_DIR}/test_model_errors.c)
 set_tests_properties(test_model_errors PROPERTIES FIXTURES_REQUIRED synth_models)
+
+# The Hugging Face hub client against a local hub on 127.0.0.1, and its
+# cache against huggingface_hub's (both directions).
+add_test(NAME model_hub
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/hub_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
+set_tests_properties(model_hub PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 180)

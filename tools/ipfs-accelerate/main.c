@@ -15,6 +15,7 @@ int cmd_embed(int argc, char **argv);
 int cmd_model_info(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_model_pull(int argc, char **argv);
 int cmd_hw(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_config(int argc, char **argv);
@@ -25,6 +26,7 @@ static const struct cli_command commands[] = {
     {"model info", cmd_model_info, "describe a model folder"},
     {"serve", cmd_serve, "serve embeddings over HTTP (OpenAI and TEI APIs)"},
     {"tokenize", cmd_tokenize, "print the token ids of texts"},
+    {"model pull", cmd_model_pull, "download a Hugging Face model into the shared cache"},
     {"hw", cmd_hw, "what hardware this machine has and what the engine can use"},
     {"status", cmd_status, "acceleration status: backends and what is selected, and why"},
     {"config", cmd_config, "configuration (see 'config show')"},
