@@ -101,7 +101,7 @@ def make_hf_cache(root, repo_id, folder, commit="0123456789abcdef0123456789abcde
     for name in os.listdir(folder):
         dst = os.path.join(snap, name)
         if not os.path.lexists(dst):
-            os.symlink(os.path.join(folder, name), dst)
+            os.symlink(os.path.abspath(os.path.join(folder, name)), dst)
     return snap
 
 
@@ -130,3 +130,26 @@ def cosines(a, b):
     na = np.linalg.norm(a, axis=-1)
     nb = np.linalg.norm(b, axis=-1)
     return (a * b).sum(-1) / np.maximum(na * nb, 1e-30)
+
+
+@pytest.fixture(scope="session")
+def _user_hf_cache(tmp_path_factory):
+    root = tmp_path_factory.mktemp("user-hf-home")
+    d = real_model_dir()
+    if os.path.isfile(os.path.join(d, "model.safetensors")):
+        make_hf_cache(str(root / "hub"), "sentence-transformers/all-MiniLM-L6-v2", d)
+    return str(root)
+
+
+@pytest.fixture(autouse=True)
+def _dropin_environment(request, monkeypatch):
+    """The drop-in module runs as on a user's machine: a Hugging Face cache
+    that holds all-MiniLM-L6-v2 (the real model, linked as the hub lays it out)."""
+    if not request.module.__name__.startswith("test_dropin"):
+        return
+    home = request.getfixturevalue("_user_hf_cache")
+    if not os.path.isdir(os.path.join(home, "hub")):
+        pytest.fail(f"the real model is missing at {real_model_dir()}: run scripts/fetch-model.sh")
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HOME", home)
