@@ -56,18 +56,18 @@ int cli_config_load(const char *cmd, const cli_config_args *args, ia_config **ou
         snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
         if ((st = ia_config_set_from(cfg, key, eq + 1, IA_CONFIG_COMMAND_LINE, "--set"))) {
             ia_config_free(cfg);
-            return cli_fail(st, "--set %s", kv);
+            return cli_fail(st, "invalid setting");
         }
     }
     if (args && args->device && (st = ia_config_set_from(cfg, "hardware.device", args->device,
                                                           IA_CONFIG_COMMAND_LINE, "--device"))) {
         ia_config_free(cfg);
-        return cli_fail(st, "--device");
+        return cli_fail(st, "invalid setting");
     }
     if (args && args->no_fallback &&
         (st = ia_config_set_from(cfg, "hardware.fallback", "false", IA_CONFIG_COMMAND_LINE, "--no-fallback"))) {
         ia_config_free(cfg);
-        return cli_fail(st, "--no-fallback");
+        return cli_fail(st, "invalid setting");
     }
     ia_log_level level = level_of(ia_config_get(cfg, "logging.level"));
     const char *file = ia_config_get(cfg, "logging.file");

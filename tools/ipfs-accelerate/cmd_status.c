@@ -70,6 +70,9 @@ int cmd_status(int argc, char **argv)
     cJSON *root = cJSON_Parse(doc);
     const cJSON *sel = cJSON_GetObjectItemCaseSensitive(root, "selected");
     bool failed = sel && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(sel, "backend"));
+    char why[1024] = "";
+    if (failed)
+        snprintf(why, sizeof why, "%s", str(sel, "error"));
     if (json) {
         puts(doc);
     } else if (root) {
@@ -93,6 +96,6 @@ int cmd_status(int argc, char **argv)
     cJSON_Delete(root);
     ia_free(doc);
     if (failed) /* strict mode and nothing usable: say so in the exit status */
-        return json ? 1 : cli_fail(0, "no usable backend for the requested device");
+        return cli_fail(0, "no usable backend: %s", why);
     return 0;
 }
