@@ -9,5 +9,10 @@
 #include "hardware.h"
 #include "config.h"
 #include "server.h"
+#include "cid.h"
+#include "dagpb.h"
+#include "unixfs.h"
+#include "car.h"
+#include "store.h"
 
 #endif

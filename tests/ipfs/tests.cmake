@@ -10,3 +10,4 @@ add_test(NAME ipfs_kubo_crosscheck
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(ipfs_kubo_crosscheck PROPERTIES TIMEOUT 300)
 ia_add_test(test_ipfs_car ${CMAKE_CURRENT_LIST_DIR}/test_car.c)
+ia_add_test(test_ipfs_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c)
