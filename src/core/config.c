@@ -646,7 +646,7 @@ ia_status ia_config_load(const ia_config_load_options *opt, ia_config **out)
     ia_status rc = ia_config_new(&cfg);
     if (rc)
         return rc;
-    cfg->files[0] = ia__strdup(opt && opt->project_file ? opt->project_file : "ipfs_accelerate.json");
+    cfg->files[0] = ia__strdup(opt && opt->project_file ? opt->project_file : "./ipfs_accelerate.json");
     cfg->files[1] = opt && opt->user_file ? ia__strdup(opt->user_file) : user_file_path();
     if (!cfg->files[0] || !cfg->files[1])
         rc = ia__error(IA_ERR_NOMEM, "out of memory");

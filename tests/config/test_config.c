@@ -142,7 +142,7 @@ static void test_precedence(void)
     ia_config *cfg = NULL;
     CHECK_OK(ia_config_load(NULL, &cfg));
     bool loaded;
-    CHECK(!strcmp(ia_config_file(cfg, 0, &loaded), "ipfs_accelerate.json") && loaded);
+    CHECK(!strcmp(ia_config_file(cfg, 0, &loaded), "./ipfs_accelerate.json") && loaded);
     CHECK(!strcmp(ia_config_file(cfg, 1, &loaded), user_file) && loaded);
     CHECK(!strcmp(ia_config_get(cfg, "hardware.precision"), "bf16"));
     CHECK(ia_config_source_of(cfg, "hardware.precision") == IA_CONFIG_USER_FILE);

@@ -174,7 +174,7 @@ int cmd_config_show(int argc, char **argv)
         printf("  %-13s %s (%s)\n", ia_config_source_name(i ? IA_CONFIG_USER_FILE : IA_CONFIG_PROJECT_FILE),
                path, loaded ? "read" : "not found");
     }
-    printf("\n%-30s %-40s %s\n", "KEY", "VALUE", "FROM");
+    printf("\n%-30s %-48s %s\n", "KEY", "VALUE", "FROM");
     for (size_t i = 0; ia_config_key(i); i++) {
         const char *key = ia_config_key(i), *val = ia_config_get(cfg, key);
         char shown[512];
@@ -196,9 +196,9 @@ int cmd_config_show(int argc, char **argv)
         ia_config_source src = ia_config_source_of(cfg, key);
         const char *origin = ia_config_origin(cfg, key);
         if (src == IA_CONFIG_DEFAULT)
-            printf("%-30s %-40s default\n", key, shown);
+            printf("%-30s %-48s default\n", key, shown);
         else
-            printf("%-30s %-40s %s (%s)\n", key, shown, ia_config_source_name(src), origin);
+            printf("%-30s %-48s %s (%s)\n", key, shown, ia_config_source_name(src), origin);
     }
     size_t nw = ia_config_warning_count(cfg);
     if (nw)
