@@ -3,6 +3,10 @@
 JOBS   ?= $(shell nproc)
 CMAKE  ?= cmake
 MODEL  ?= $(IA_MODEL)
+FUZZ_SECONDS ?= 60
+# A failing step fails the target, also inside a pipe.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 
 .PHONY: all deps build build-asan model run test test-fast test-asan bench fuzz clean
 
@@ -13,12 +17,12 @@ deps:
 
 build: deps
 	@$(CMAKE) -S . -B build -DIA_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@$(CMAKE) --build build -j $(JOBS) | grep -vE '^\[|^-- ' || true
+	@$(CMAKE) --build build -j $(JOBS) | { grep -vE '^\[|^-- |make\[[0-9]+\]: (Entering|Leaving)' || true; }
 	@test -x build/ipfs-accelerate
 
 build-asan: deps
 	@$(CMAKE) -S . -B build-asan -DIA_WERROR=ON -DIA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-	@$(CMAKE) --build build-asan -j $(JOBS) | grep -vE '^\[|^-- ' || true
+	@$(CMAKE) --build build-asan -j $(JOBS) | { grep -vE '^\[|^-- |make\[[0-9]+\]: (Entering|Leaving)' || true; }
 	@test -x build-asan/ipfs-accelerate
 
 # The real all-MiniLM-L6-v2 weights, into a cache outside the repository.
@@ -41,5 +45,12 @@ test-fast: build model
 test-asan: build-asan model
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2
 
+# Search for new crashes with libFuzzer (clang), FUZZ_SECONDS per target.
+fuzz:
+	@IA_DEPS_EXTRA="clang libclang-rt-14-dev libomp-14-dev" scripts/install-deps.sh
+	@$(CMAKE) -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DIA_FUZZ=ON -DIA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@$(CMAKE) --build build-fuzz -j $(JOBS) | { grep -vE '^\[|^-- |make\[[0-9]+\]: (Entering|Leaving)' || true; }
+	@scripts/fuzz.sh build-fuzz/fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
