@@ -390,12 +390,15 @@ static ia_status canonical(const key_spec *k, const char *text, const char *orig
             value_clear(nv);
             return ia__error(IA_ERR_NOMEM, "out of memory");
         }
-        nv->text[0] = '\0';
+        size_t at = 0;
         for (size_t i = 0; i < nv->n_items; i++) {
+            size_t n = strlen(nv->items[i]);
             if (i)
-                strcat(nv->text, ",");
-            strcat(nv->text, nv->items[i]);
+                nv->text[at++] = ',';
+            memcpy(nv->text + at, nv->items[i], n);
+            at += n;
         }
+        nv->text[at] = '\0';
         return IA_OK;
     }
     case T_DEVICE: {
@@ -528,13 +531,16 @@ static ia_status json_text(const cJSON *j, const char *path, const char *key, bo
             len += strlen(it->valuestring) + 1;
         }
         if ((*out = ia__malloc(len))) {
-            (*out)[0] = '\0';
+            size_t at = 0;
             cJSON_ArrayForEach(it, j)
             {
-                if ((*out)[0])
-                    strcat(*out, ",");
-                strcat(*out, it->valuestring);
+                size_t n = strlen(it->valuestring);
+                if (at)
+                    (*out)[at++] = ',';
+                memcpy(*out + at, it->valuestring, n);
+                at += n;
             }
+            (*out)[at] = '\0';
         }
     } else {
         return ia__error(IA_ERR_INVALID, "%s: %s: a %s is not allowed (%s)", path, key,

@@ -211,8 +211,9 @@ int cmd_config_show(int argc, char **argv)
 
 int cmd_config(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fputs("Usage: ipfs-accelerate config show [--json] [--set KEY=VALUE]...\n", stdout);
-    return argc > 1 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? 2 : 0;
+    bool help = argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+    if (!help && argc > 1)
+        fprintf(stderr, "ipfs-accelerate: config: unknown subcommand '%s'\n", argv[1]);
+    fputs("Usage: ipfs-accelerate config show [--json] [--set KEY=VALUE]...\n", help ? stdout : stderr);
+    return help ? 0 : 2;
 }

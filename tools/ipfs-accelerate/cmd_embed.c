@@ -398,11 +398,11 @@ int cmd_model_info(int argc, char **argv)
                "\"layers\":%d,\"heads\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
                "\"vocab_size\":%d,\"max_position\":%d,\"max_seq_length\":%zu,\"activation\":\"%s\","
                "\"weights_dtype\":\"%s\",\"tokenizer\":\"%s\",\"pooling\":\"%s\",\"normalize\":%s,"
-               "\"backend\":\"%s\",\"precision\":\"%s\"}\n",
+               "\"backend\":\"%s\",\"precision\":\"%s\",\"device\":\"%s\"}\n",
                i.path, i.architecture, i.n_params, i.dim, i.n_layers, i.n_heads, i.hidden_size,
                i.intermediate_size, i.vocab_size, i.max_position, i.max_seq_length, i.activation,
                i.weights_dtype, i.tokenizer, i.pooling, i.normalize ? "true" : "false", i.backend,
-               i.precision);
+               i.precision, i.device);
     } else {
         printf("path:           %s\n"
                "architecture:   %s\n"
@@ -414,11 +414,11 @@ int cmd_model_info(int argc, char **argv)
                "weights dtype:  %s\n"
                "tokenizer:      %s\n"
                "pooling:        %s%s\n"
-               "backend:        %s (%s)\n",
+               "backend:        %s (%s) on %s\n",
                i.path, i.architecture, i.n_params, (double)i.n_params / 1e6, i.dim, i.n_layers,
                i.n_heads, i.hidden_size, i.intermediate_size, i.activation, i.vocab_size,
                i.max_seq_length, i.max_position, i.weights_dtype, i.tokenizer, i.pooling,
-               i.normalize ? ", L2-normalized" : "", i.backend, i.precision);
+               i.normalize ? ", L2-normalized" : "", i.backend, i.precision, i.device);
     }
     ia_model_free(m);
     return 0;
