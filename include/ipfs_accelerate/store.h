@@ -98,6 +98,61 @@ typedef void (*ia_verify_fn)(void *ctx, const char *path, const char *problem);
 IA_API ia_status ia_blockstore_verify(ia_blockstore *bs, ia_verify_fn damaged, void *ctx,
                                       uint64_t *n_ok, uint64_t *n_bad);
 
+/* ---- the layered store (memory, blockstore, kubo RPC, gateways) ---- */
+
+typedef struct ia_store_options {
+    const char *home;       /* blockstore home; NULL: ia_store_home() */
+    const char *kubo_rpc;   /* kubo RPC base URL ("http://127.0.0.1:5001");
+                               NULL: $IPFS_ACCELERATE_KUBO_RPC, else none */
+    const char *gateways;   /* trustless gateway base URLs, comma-separated;
+                               NULL: $IPFS_ACCELERATE_GATEWAYS, else none */
+    const char *routers;    /* Delegated Routing V1 base URLs, comma-separated;
+                               NULL: $IPFS_ACCELERATE_ROUTERS, else none */
+    double timeout_s;       /* per HTTP request; 0: 30 */
+    int retries;            /* extra tries per source on timeouts and 5xx; -1: 2 */
+    int parallel;           /* blocks fetched at once; 0: 8 */
+    size_t memory_bytes;    /* memory cache; 0: 64 MiB */
+    bool offline;           /* memory and blockstore only */
+} ia_store_options;
+
+IA_API void ia_store_options_init(ia_store_options *o);
+IA_API ia_status ia_store_open(const ia_store_options *o, ia_store **out);
+IA_API void ia_store_close(ia_store *s);
+/* The store's blockstore; borrowed. */
+IA_API ia_blockstore *ia_store_blockstore(ia_store *s);
+
+/* Get a block through the layers, verified; a block fetched from the
+ * network is written to the blockstore. *data allocated (ia_blockstore_free).
+ * IA_ERR_NOT_FOUND (detail lists what was tried) when no layer has it. */
+IA_API ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *len);
+/* A block source over ia_store_get (thread-safe). */
+IA_API void ia_store_source(ia_store *s, ia_block_source *src);
+
+/* Make every block of the DAG under root local: one CAR request per
+ * gateway first (each block verified; a gateway that lies is dropped),
+ * then the missing blocks one by one, `parallel` at a time. *n_fetched
+ * (may be NULL) gets the number of blocks that came from the network. */
+IA_API ia_status ia_store_fetch_dag(ia_store *s, const ia_cid *root, uint64_t *n_fetched);
+
+/* Fetch the DAG and write it out as files under
+ * <home>/materialized/<CIDv1> (once; later calls reuse it). *path is
+ * allocated (ia_blockstore_free). The way `--model ipfs://CID` loads. */
+IA_API ia_status ia_store_materialize(ia_store *s, const ia_cid *root, char **path);
+
+/* Parse "ipfs://CID[/path]", "/ipfs/CID[/path]" or a bare CID: *cid gets
+ * the root, *subpath (may be NULL) the rest ("" if none; borrowed from ref). */
+IA_API ia_status ia_ipfs_ref_parse(const char *ref, ia_cid *cid, const char **subpath);
+
+/* ---- kubo RPC client (POST only, as kubo requires) ---- */
+
+/* POST {rpc}/api/v0/block/get?arg=CID; the bytes are verified. */
+IA_API ia_status ia_kubo_block_get(const char *rpc, const ia_cid *cid, double timeout_s,
+                                   uint8_t **data, size_t *len);
+/* POST {rpc}/api/v0/block/put (multipart) with the CID's codec and hash;
+ * fails with IA_ERR_VERIFY if kubo reports a different CID. */
+IA_API ia_status ia_kubo_block_put(const char *rpc, const ia_cid *cid, const uint8_t *data,
+                                   size_t len, double timeout_s);
+
 #ifdef __cplusplus
 }
 #endif

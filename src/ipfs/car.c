@@ -555,11 +555,12 @@ static ia_status stream_rec(stream_ctx *s, const ia_cid *cid, int depth, bool in
     return st;
 }
 
-ia_status ia__car_stream(const ia_block_source *src, const ia_cid *root, ia__dag_scope scope,
-                         ia__write_fn write, void *ctx, size_t *n_blocks)
+ia_status ia__car_stream_ex(const ia_block_source *src, const ia_cid *header_root,
+                            const ia_cid *pre, size_t n_pre, const ia_cid *root,
+                            ia__dag_scope scope, ia__write_fn write, void *ctx, size_t *n_blocks)
 {
     ia__buf h = {0};
-    ia_status st = ia__car_header_encode(&h, root, 1);
+    ia_status st = ia__car_header_encode(&h, header_root, 1);
     uint8_t v[IA_VARINT_MAX];
     if (!st)
         st = write(ctx, v, ia__varint_put(v, h.len));
@@ -569,11 +570,29 @@ ia_status ia__car_stream(const ia_block_source *src, const ia_cid *root, ia__dag
     if (st)
         return st;
     stream_ctx s = {src, write, ctx, {0}, 0, scope};
-    st = stream_rec(&s, root, 0, false);
+    for (size_t i = 0; i < n_pre && !st; i++) {
+        bool existed;
+        const uint8_t *d;
+        size_t l;
+        if ((st = ia__cidmap_put(&s.seen, &pre[i], 0, 0, &existed)) || existed)
+            continue;
+        if ((st = ia__block_get(src, &pre[i], &d, &l)))
+            break;
+        st = emit_section(&s, &pre[i], d, l);
+        ia__block_release(src, &pre[i], d);
+    }
+    if (!st)
+        st = stream_rec(&s, root, 0, false);
     ia__cidmap_free(&s.seen);
     if (n_blocks)
         *n_blocks = s.n_blocks;
     return st;
+}
+
+ia_status ia__car_stream(const ia_block_source *src, const ia_cid *root, ia__dag_scope scope,
+                         ia__write_fn write, void *ctx, size_t *n_blocks)
+{
+    return ia__car_stream_ex(src, root, NULL, 0, root, scope, write, ctx, n_blocks);
 }
 
 static ia_status file_write(void *ctx, const uint8_t *p, size_t n)

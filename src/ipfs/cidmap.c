@@ -82,6 +82,32 @@ bool ia__cidmap_get(const ia__cidmap *m, const ia_cid *c, uint64_t *a, uint64_t 
     return false;
 }
 
+/* Backward-shift deletion keeps every probe chain unbroken. */
+bool ia__cidmap_del(ia__cidmap *m, const ia_cid *c)
+{
+    if (!m->cap)
+        return false;
+    size_t mask = m->cap - 1, j = slot_of(c, mask);
+    while (m->slots[j].used && !ia_cid_equal(&m->slots[j].key, c))
+        j = (j + 1) & mask;
+    if (!m->slots[j].used)
+        return false;
+    m->slots[j].used = false;
+    m->n--;
+    for (size_t i = (j + 1) & mask; m->slots[i].used; i = (i + 1) & mask) {
+        size_t h = slot_of(&m->slots[i].key, mask);
+        /* the entry at i may move to the hole at j unless its home h lies
+         * cyclically in (j, i] */
+        bool stays = j < i ? (h > j && h <= i) : (h > j || h <= i);
+        if (!stays) {
+            m->slots[j] = m->slots[i];
+            m->slots[i].used = false;
+            j = i;
+        }
+    }
+    return true;
+}
+
 void ia__cidmap_free(ia__cidmap *m)
 {
     ia__free(m->slots);

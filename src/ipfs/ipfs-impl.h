@@ -90,6 +90,8 @@ typedef struct ia__cidmap {
 /* Insert or overwrite; *existed (may be NULL) says whether it was there. */
 ia_status ia__cidmap_put(ia__cidmap *m, const ia_cid *c, uint64_t a, uint64_t b, bool *existed);
 bool ia__cidmap_get(const ia__cidmap *m, const ia_cid *c, uint64_t *a, uint64_t *b);
+/* Remove; false if it was not there. */
+bool ia__cidmap_del(ia__cidmap *m, const ia_cid *c);
 void ia__cidmap_free(ia__cidmap *m);
 
 /* ---- walking a DAG's links (dag-pb, raw, dag-cbor) ---- */
@@ -110,6 +112,28 @@ typedef enum ia__dag_scope {
 typedef ia_status (*ia__write_fn)(void *ctx, const uint8_t *p, size_t n);
 ia_status ia__car_stream(const ia_block_source *src, const ia_cid *root, ia__dag_scope scope,
                          ia__write_fn write, void *ctx, size_t *n_blocks);
+/* The same with a header root different from the streamed DAG's root and
+ * some blocks first (the blocks of a path from header_root to root). */
+ia_status ia__car_stream_ex(const ia_block_source *src, const ia_cid *header_root,
+                            const ia_cid *pre, size_t n_pre, const ia_cid *root,
+                            ia__dag_scope scope, ia__write_fn write, void *ctx, size_t *n_blocks);
+
+/* ---- HTTP client (libcurl) ---- */
+
+typedef struct ia__http_resp {
+    long status;  /* HTTP status; 0 when no response came */
+    ia__buf body;
+    char content_type[128];
+} ia__http_resp;
+
+/* One request. accept may be NULL. With multipart_field set the body is
+ * sent as multipart/form-data in that field. A body larger than max_bytes
+ * aborts the transfer (IA_ERR_FORMAT). A timeout gives IA_ERR_TIMEOUT, a
+ * connection failure IA_ERR_IO; any HTTP status is IA_OK (check status).
+ * Free out->body with ia__buf_free. */
+ia_status ia__http(const char *method, const char *url, const char *accept, const uint8_t *body,
+                   size_t body_len, const char *multipart_field, double timeout_s,
+                   size_t max_bytes, ia__http_resp *out);
 
 /* ---- dag-cbor (CAR headers, link walking) ---- */
 

@@ -21,6 +21,21 @@ int cmd_status(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_config_show(int argc, char **argv);
 
+int cmd_ipfs_add(int argc, char **argv);
+int cmd_ipfs_cat(int argc, char **argv);
+int cmd_ipfs_get(int argc, char **argv);
+int cmd_ipfs_ls(int argc, char **argv);
+int cmd_ipfs_car_export(int argc, char **argv);
+int cmd_ipfs_car_import(int argc, char **argv);
+int cmd_ipfs_pin_add(int argc, char **argv);
+int cmd_ipfs_pin_rm(int argc, char **argv);
+int cmd_ipfs_pin_ls(int argc, char **argv);
+int cmd_ipfs_gc(int argc, char **argv);
+int cmd_ipfs_store_stat(int argc, char **argv);
+int cmd_ipfs_store_verify(int argc, char **argv);
+int cmd_ipfs_gateway(int argc, char **argv);
+int cmd_ipfs_model_add(int argc, char **argv);
+
 static const struct cli_command commands[] = {
     {"embed", cmd_embed, "embed texts with a model (JSON Lines or .npy)"},
     {"model info", cmd_model_info, "describe a model folder"},
@@ -31,6 +46,20 @@ static const struct cli_command commands[] = {
     {"status", cmd_status, "acceleration status: backends and what is selected, and why"},
     {"config", cmd_config, "configuration (see 'config show')"},
     {"config show", cmd_config_show, "every configuration key, its value and where it came from"},
+    {"add", cmd_ipfs_add, "add files or directories to the IPFS store (kubo's CIDs)"},
+    {"cat", cmd_ipfs_cat, "print a file from IPFS (verified), or a byte range of it"},
+    {"get", cmd_ipfs_get, "write a file or directory from IPFS to disk"},
+    {"ls", cmd_ipfs_ls, "list an IPFS directory"},
+    {"car export", cmd_ipfs_car_export, "write a DAG as a CAR file"},
+    {"car import", cmd_ipfs_car_import, "store the blocks of CAR files and pin their roots"},
+    {"pin add", cmd_ipfs_pin_add, "protect a DAG from garbage collection"},
+    {"pin rm", cmd_ipfs_pin_rm, "remove a pin"},
+    {"pin ls", cmd_ipfs_pin_ls, "list pins"},
+    {"gc", cmd_ipfs_gc, "remove unpinned blocks (LRU first, down to a size cap)"},
+    {"store stat", cmd_ipfs_store_stat, "blocks, bytes and pins of the IPFS store"},
+    {"store verify", cmd_ipfs_store_verify, "re-hash every stored block, report damage"},
+    {"gateway", cmd_ipfs_gateway, "serve the store as a trustless HTTP gateway"},
+    {"model add", cmd_ipfs_model_add, "add a model folder to IPFS and print its CID"},
 };
 
 static int log_min = IA_LOG_WARN;
