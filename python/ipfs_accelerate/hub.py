@@ -10,8 +10,12 @@
   ``models--org--name/snapshots/<commit>/`` with the commit from
   ``refs/<revision>`` (default ``main``). A bare ``name`` that is not cached
   is also tried as ``sentence-transformers/name``, as sentence-transformers
-  does. Nothing is downloaded here: an id that is not in the cache raises
-  :class:`ModelNotFoundError` saying where it looked.
+  does. An id that is not in the cache is downloaded by the library's hub
+  client (``ia_hub_snapshot``: every file verified against the hub's hash,
+  into the same cache; ``HF_ENDPOINT``, ``HF_TOKEN`` and ``HF_HUB_OFFLINE=1``
+  as huggingface_hub reads them). A library without a hub client, or a hub
+  that cannot be reached, raises :class:`ModelNotFoundError` or
+  :class:`Error` naming the id.
 * ``ipfs://CID`` (or ``/ipfs/CID``) is parsed and checked with the
   library's CID parser; loading by CID needs the content layer, and a build
   without it raises :class:`UnsupportedError`.
@@ -24,7 +28,7 @@ import os
 import re
 
 from . import _lib
-from .errors import InvalidInputError, ModelNotFoundError, UnsupportedError
+from .errors import InvalidInputError, ModelNotFoundError, UnsupportedError, error_for_status
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -92,6 +96,34 @@ def _check_cid(ref: str, rest: str):
     return cid, sub
 
 
+class _HubOptions(ctypes.Structure):
+    _fields_ = [("endpoint", ctypes.c_char_p), ("cache_dir", ctypes.c_char_p),
+                ("revision", ctypes.c_char_p), ("token", ctypes.c_char_p),
+                ("offline", ctypes.c_bool), ("timeout_s", ctypes.c_long),
+                ("progress", ctypes.c_void_p), ("progress_user", ctypes.c_void_p)]
+
+
+def _hub_snapshot(ref, repo_id, revision, cache_dir):
+    """Download (verified, into the shared cache) through the library's hub
+    client; HF_HUB_OFFLINE=1 keeps it to the cache, HF_ENDPOINT picks the hub."""
+    lib = _lib.load()
+    fn = lib.ia_hub_snapshot
+    fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_char_p, ctypes.c_void_p,
+                                             ctypes.POINTER(ctypes.c_void_p)]
+    opts = _lib.padded(_HubOptions)
+    opts.cache_dir = os.path.expanduser(cache_dir).encode() if cache_dir else None
+    opts.revision = revision.encode() if revision else None
+    out = ctypes.c_void_p()
+    st = fn(repo_id.encode("utf-8"), ctypes.byref(opts), ctypes.byref(out))
+    if st < 0:
+        detail = lib.ia_errmsg().decode("utf-8", "replace") or lib.ia_strerror(st).decode()
+        msg = f"model '{ref}' is not a folder and could not be fetched: {detail}"
+        if st == _lib.IA_ERR_NOT_FOUND:
+            raise ModelNotFoundError(msg, st)
+        raise error_for_status(st, msg)
+    return _lib.take_string(out)
+
+
 def resolve(ref, revision: str | None = None, cache_dir: str | None = None) -> str:
     """The local model folder that a model reference names.
 
@@ -129,6 +161,8 @@ def resolve(ref, revision: str | None = None, cache_dir: str | None = None) -> s
     if snap is None and "/" not in repo_id:
         tried.append("sentence-transformers/" + repo_id)
         snap = _snapshot(cache, tried[-1], revision)
+    if snap is None and _lib.has("ia_hub_snapshot"):
+        return _hub_snapshot(ref, repo_id, revision, cache_dir)
     if snap is None:
         where = ", ".join(os.path.join(cache, "models--" + t.replace("/", "--")) for t in tried)
         rev = f" at revision '{revision}'" if revision else ""

@@ -18,6 +18,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
+# Never reach for the real hub from tests (the library's hub client would).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 TEST_DATA = os.environ.get("IA_TEST_DATA", os.path.join(ROOT, "tests", "data"))
 
 
