@@ -98,6 +98,11 @@ static void run_batch(srv_queue *q, srv_job **jobs, size_t n)
     }
     ia__free(taken);
     ia__free(group);
+    /* Leave the count before answering, so a client that has its answer
+     * never finds its own request still counted (a spurious 429). */
+    pthread_mutex_lock(&q->lock);
+    q->in_system -= n;
+    pthread_mutex_unlock(&q->lock);
     /* Once done() runs, the job belongs to its request again. */
     for (size_t i = 0; i < n; i++)
         jobs[i]->done(jobs[i], jobs[i]->user);
@@ -135,7 +140,6 @@ static void *engine_thread(void *arg)
             ia__srv_metrics_queue_wait(q->metrics, now - q->batch[i]->t_queued);
         run_batch(q, q->batch, n);
         pthread_mutex_lock(&q->lock);
-        q->in_system -= n;
         q->busy = false;
         if (q->in_system == 0)
             pthread_cond_broadcast(&q->idle);

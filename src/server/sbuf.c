@@ -53,19 +53,62 @@ void ia__sbuf_printf(sbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void ia__sbuf_json_str(sbuf *b, const char *s, size_t n)
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0], min;
+    size_t k;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0)
+        k = 1, min = 0x80, c &= 0x1f;
+    else if ((c & 0xf0) == 0xe0)
+        k = 2, min = 0x800, c &= 0x0f;
+    else if ((c & 0xf8) == 0xf0)
+        k = 3, min = 0x10000, c &= 0x07;
+    else
+        return 0;
+    if (n <= k)
+        return 0;
+    for (size_t j = 1; j <= k; j++) {
+        if ((s[j] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (s[j] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    return k + 1;
+}
+
+/* Invalid UTF-8 (a name cut in the middle of a character, a path) comes
+ * out as U+FFFD, so every body we write is valid JSON text. */
+void ia__sbuf_json_str(sbuf *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
     if (!reserve(b, n + 2))
         return;
     ia__sbuf_put(b, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+    size_t run = 0, i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c >= 0x80) {
+            size_t k = utf8_seq(s + i, n - i);
+            if (k) {
+                i += k;
+                continue;
+            }
+            ia__sbuf_put(b, s + run, i - run);
+            ia__sbuf_put(b, "\xef\xbf\xbd", 3);
+            run = ++i;
             continue;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
         ia__sbuf_put(b, s + run, i - run);
-        run = i + 1;
+        run = ++i;
         char esc[6] = {'\\', 0};
         switch (c) {
         case '"': esc[1] = '"'; break;
@@ -172,37 +215,14 @@ void ia__sbuf_free(sbuf *b)
 bool ia__utf8_valid(const char *str, size_t n, size_t *bad)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        unsigned min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            k = 1, min = 0x80, c &= 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            k = 2, min = 0x800, c &= 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            k = 3, min = 0x10000, c &= 0x07;
-        } else {
-            goto fail;
+    for (size_t i = 0; i < n;) {
+        size_t k = s[i] < 0x80 ? 1 : utf8_seq(s + i, n - i);
+        if (!k) {
+            if (bad)
+                *bad = i;
+            return false;
         }
-        if (n - i <= k) /* truncated sequence */
-            goto fail;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                goto fail;
-            c = c << 6 | (s[i + j] & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-            goto fail;
-        i += k + 1;
+        i += k;
     }
     return true;
-fail:
-    if (bad)
-        *bad = i;
-    return false;
 }

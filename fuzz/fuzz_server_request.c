@@ -1,0 +1,34 @@
+/* Fuzz target: an HTTP request body as the server's embedding routes parse
+ * it (OpenAI /v1/embeddings, TEI /embed and /tokenize: UTF-8 check, JSON,
+ * field types), and the same bytes through the JSON string writer that
+ * echoes names back in error messages. */
+#include <stdint.h>
+#include <string.h>
+
+#include "server/server-impl.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const srv_body_kind kinds[] = {SRV_BODY_EMBEDDINGS, SRV_BODY_EMBED, SRV_BODY_TOKENIZE};
+    for (size_t k = 0; k < 3; k++) {
+        srv_input_req req;
+        srv_error err;
+        int st = ia__srv_parse_request(kinds[k], (const char *)data, size, 64, &req, &err);
+        if (st == 0) {
+            for (size_t i = 0; i < req.n; i++) /* every text is readable */
+                if (req.lens[i] == 0 || strlen(req.texts[i]) != req.lens[i])
+                    __builtin_trap();
+            ia__srv_input_req_free(&req);
+        } else if (st < 400 || st > 599 || !err.msg[0]) {
+            __builtin_trap();
+        }
+    }
+    sbuf b = {0};
+    ia__sbuf_json_str(&b, (const char *)data, size);
+    size_t len = 0;
+    char *out = ia__sbuf_take(&b, &len);
+    if (out && !ia__utf8_valid(out, len, NULL)) /* written JSON is always valid UTF-8 */
+        __builtin_trap();
+    ia__free(out);
+    return 0;
+}
