@@ -2,9 +2,11 @@
 port of 127.0.0.1, wait until /health says 200, talk HTTP with the standard
 library only, and stop the server with SIGTERM (its exit status is the
 test's business: 0, and under ASan no leak report)."""
+import atexit
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import time
 class Server:
     def __init__(self, binary, models, *args, env=None, ready_timeout=60):
         self.tmp = tempfile.mkdtemp(prefix="ia-server-test-")
+        atexit.register(shutil.rmtree, self.tmp, True)
         port_file = os.path.join(self.tmp, "port")
         cmd = [binary, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file]
         for m in models if isinstance(models, (list, tuple)) else [models]:
@@ -24,6 +27,7 @@ class Server:
         self.log = open(self.log_path, "wb")
         full_env = dict(os.environ)
         full_env.pop("IPFS_ACCELERATE_API_KEY", None)
+        full_env["IPFS_ACCELERATE_HOME"] = os.path.join(self.tmp, "home")  # the gateway's store
         full_env.update(env or {})
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
         deadline = time.monotonic() + ready_timeout

@@ -247,6 +247,16 @@ try:
     check("concurrent results equal single-request results",
           all(close(results.get(x, []), singles[x]) for x in sentences), len(results))
 
+    # The content layer's trustless gateway is mounted beside the API.
+    st, h, data = s.request("GET", "/ipfs/bafkqaaa")
+    check("gateway mounted at /ipfs/ (asks for a format: 406)", st == 406 and h.get("x-backend") == "cpu",
+          (st, data[:100]))
+    st, h, data = s.request("GET", "/ipfs/bafkqaaa?format=raw")
+    check("gateway serves an identity block", st == 200 and data == b"", (st, data[:100]))
+    st, h, data = s.request("GET", "/routing/v1/providers/bafkqaaa")
+    check("routing mounted at /routing/v1/", st in (200, 404) and h.get("content-type", "").startswith(
+        "application/json"), (st, h, data[:100]))
+
     st, h, m = s.get("/metrics")
     check("metrics text format", st == 200 and h["content-type"].startswith("text/plain"), h)
     for needle in ['ipfs_accelerate_http_requests_total{route="/embed",status="200"}',
@@ -254,6 +264,7 @@ try:
                    'ipfs_accelerate_http_request_duration_seconds_bucket{route="/embed",le="+Inf"}',
                    "ipfs_accelerate_queue_depth ", "ipfs_accelerate_batch_size_bucket",
                    "ipfs_accelerate_batch_tokens_count", "ipfs_accelerate_tokens_per_second ",
+                   'ipfs_accelerate_http_requests_total{route="/ipfs/",status="406"}',
                    'ipfs_accelerate_model_info{model="%s",backend="cpu",precision="fp32"' % NAME]:
         check("metrics has " + needle, needle in m, needle)
 finally:

@@ -3,7 +3,9 @@
  * server.h) in the foreground. Listens first (so /health answers 503 while
  * models load), loads and test-runs each --model, then serves until SIGTERM
  * or SIGINT, when it stops accepting, finishes in-flight requests and
- * exits 0.
+ * exits 0. The local content store is served read-only beside the API as a
+ * trustless gateway (/ipfs/, /routing/v1/; include/ipfs_accelerate/gateway.h)
+ * unless --no-gateway.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,7 +14,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ipfs_accelerate/gateway.h"
 #include "ipfs_accelerate/server.h"
+#include "ipfs_accelerate/store.h"
 
 static const char serve_help[] =
     "Usage: ipfs-accelerate serve --model [NAME=]DIR [--model ...] [OPTIONS]\n"
@@ -40,6 +44,8 @@ static const char serve_help[] =
     "      --device NAME               backend: auto, cpu (default auto)\n"
     "      --max-seq-length N          truncate texts to N tokens (default: the model's)\n"
     "      --port-file FILE            write the bound port to FILE once listening\n"
+    "      --no-gateway                do not serve the local store's blocks at /ipfs/\n"
+    "                                  and /routing/v1/ (trustless gateway, read-only)\n"
     "  -v, --verbose                   log what the server does\n";
 
 static bool parse_num(const char *s, long lo, long hi, long *out)
@@ -56,7 +62,7 @@ static bool parse_num(const char *s, long lo, long hi, long *out)
 int cmd_serve(int argc, char **argv)
 {
     enum { O_MBT = 256, O_MCBS, O_MCR, O_MBB, O_TIMEOUT, O_MAXCONN, O_HTTPT, O_KEY, O_DEVICE,
-           O_SEQ, O_PORTFILE };
+           O_SEQ, O_PORTFILE, O_NOGW };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"listen", required_argument, 0, 'l'},
         {"max-batch-tokens", required_argument, 0, O_MBT},
@@ -67,6 +73,7 @@ int cmd_serve(int argc, char **argv)
         {"http-threads", required_argument, 0, O_HTTPT}, {"api-key", required_argument, 0, O_KEY},
         {"threads", required_argument, 0, 'j'}, {"device", required_argument, 0, O_DEVICE},
         {"max-seq-length", required_argument, 0, O_SEQ}, {"port-file", required_argument, 0, O_PORTFILE},
+        {"no-gateway", no_argument, 0, O_NOGW},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *models[16];
@@ -74,7 +81,7 @@ int cmd_serve(int argc, char **argv)
     ia_server_options so = {0};
     const char *device = NULL, *port_file = NULL, *key = NULL;
     long threads = 0, max_seq = 0, v;
-    bool verbose = false;
+    bool verbose = false, gateway = true;
     int c;
     optind = 1;
 #define NUM(name, lo, hi, dst)                                                                   \
@@ -104,6 +111,7 @@ int cmd_serve(int argc, char **argv)
         case O_DEVICE: device = optarg; break;
         case O_SEQ: NUM("max-seq-length", 2, 1L << 20, max_seq); break;
         case O_PORTFILE: port_file = optarg; break;
+        case O_NOGW: gateway = false; break;
         case 'v': verbose = true; break;
         case 'h': fputs(serve_help, stdout); return 0;
         default: return cli_usage("serve", "bad option");
@@ -133,11 +141,42 @@ int cmd_serve(int argc, char **argv)
     ia_status st = ia_server_new(&so, &srv);
     if (st)
         return cli_fail(st, "cannot make the server");
+    /* The gateway serves what the local store holds, offline, read-only. */
+    ia_store *store = NULL;
+    ia_gateway *gw = NULL;
+    if (gateway) {
+        ia_store_options sto;
+        ia_store_options_init(&sto);
+        sto.offline = true;
+        st = ia_store_open(&sto, &store);
+        if (!st)
+            st = ia_gateway_new(store, &gw);
+        if (!st)
+            st = ia_gateway_mount(gw, srv);
+        if (st) {
+            fprintf(stderr, "ipfs-accelerate: warning: no trustless gateway at /ipfs/: %s "
+                            "(--no-gateway hides this)\n", ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st));
+            ia_gateway_free(gw);
+            ia_store_close(store);
+            gw = NULL;
+            store = NULL;
+        }
+    }
     if ((st = ia_server_start(srv))) {
         ia_server_free(srv);
+        ia_gateway_free(gw);
+        ia_store_close(store);
         return cli_fail(st, "cannot start the server");
     }
     unsigned port = ia_server_port(srv);
+    if (gw) {
+        char host[256] = "127.0.0.1", ma[320];
+        const char *lst = so.listen ? so.listen : "127.0.0.1:8080", *colon = strrchr(lst, ':');
+        if (colon && colon != lst && (size_t)(colon - lst) < sizeof host && lst[0] != '[')
+            snprintf(host, sizeof host, "%.*s", (int)(colon - lst), lst);
+        snprintf(ma, sizeof ma, "/ip4/%s/tcp/%u/http", host, port);
+        ia_gateway_set_address(gw, ma);
+    }
     if (port_file) {
         FILE *f = fopen(port_file, "w");
         if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f)) {
@@ -166,6 +205,8 @@ int cmd_serve(int argc, char **argv)
             int rc = cli_fail(st, "cannot serve model %s", dir);
             free(name);
             ia_server_free(srv);
+            ia_gateway_free(gw);
+            ia_store_close(store);
             return rc;
         }
         ia_model_info info;
@@ -176,7 +217,8 @@ int cmd_serve(int argc, char **argv)
                 info.precision, cli_now() - t0);
         free(name);
     }
-    fprintf(stderr, "ipfs-accelerate: ready: http://%s/\n", so.listen ? so.listen : "127.0.0.1:8080");
+    fprintf(stderr, "ipfs-accelerate: ready: http://%s/%s\n", so.listen ? so.listen : "127.0.0.1:8080",
+            gw ? " (and the local store's blocks at /ipfs/)" : "");
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -184,6 +226,8 @@ int cmd_serve(int argc, char **argv)
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     ia_server_shutdown(srv, 30);
     ia_server_free(srv);
+    ia_gateway_free(gw);
+    ia_store_close(store);
     fprintf(stderr, "ipfs-accelerate: stopped\n");
     return 0;
 }
