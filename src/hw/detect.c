@@ -18,7 +18,9 @@
 static void *dl_open(void *ud, const char *name, char *err, size_t errlen)
 {
     (void)ud;
-    void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    /* NODELETE: some drivers (libcuda) start threads and exit handlers
+     * on init and must not be unmapped afterwards. */
+    void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!h) {
         const char *e = dlerror();
         snprintf(err, errlen, "%s", e ? e : "dlopen failed");
@@ -234,6 +236,28 @@ static ia_status to_text(cJSON *o, char **out)
     return *out ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory");
 }
 
+/* "selected": what the configured device resolves to now, or why nothing. */
+static void add_selected(cJSON *o)
+{
+    ia_selection sel;
+    ia_status st = ia_backend_select(NULL, &sel);
+    cJSON *s = o ? cJSON_AddObjectToObject(o, "selected") : NULL;
+    if (!s)
+        return;
+    if (st) {
+        cJSON_AddNullToObject(s, "backend");
+        cJSON_AddStringToObject(s, "error", ia_errmsg());
+        return;
+    }
+    cJSON_AddStringToObject(s, "backend", sel.backend);
+    cJSON_AddStringToObject(s, "device", sel.device);
+    cJSON_AddStringToObject(s, "device_name", sel.device_name);
+    cJSON_AddStringToObject(s, "precision", sel.precision);
+    cJSON_AddStringToObject(s, "requested", sel.requested);
+    cJSON_AddBoolToObject(s, "fallback", sel.fallback);
+    cJSON_AddStringToObject(s, "reason", sel.reason);
+}
+
 ia_status ia_hardware_detect_json(char **out)
 {
     if (!out)
@@ -242,6 +266,7 @@ ia_status ia_hardware_detect_json(char **out)
     ia__hw_detect(NULL, &r);
     cJSON *o = ia__hw_report_json(&r);
     ia__hw_report_clear(&r);
+    add_selected(o);
     return to_text(o, out);
 }
 
@@ -274,11 +299,6 @@ ia_status ia_accelerate_status_json(char **out)
         return ia__error(IA_ERR_INVALID, "ia_accelerate_status_json: out is NULL");
     char env[64];
     bool enabled = ia__accelerate_enabled_env(env, sizeof env);
-    ia_selection sel;
-    ia_status sst = ia_backend_select(NULL, &sel);
-    char sel_err[1024];
-    snprintf(sel_err, sizeof sel_err, "%s", sst ? ia_errmsg() : "");
-
     ia_hw_report r;
     ia__hw_detect(NULL, &r);
     bool any_usable = false;
@@ -301,7 +321,7 @@ ia_status ia_accelerate_status_json(char **out)
     }
     ia__hw_report_clear(&r);
     if (o) {
-        cJSON_AddBoolToObject(o, "available", enabled && any_usable && !sst);
+        cJSON_AddBoolToObject(o, "available", false); /* set below, once "selected" is known */
         cJSON_AddBoolToObject(o, "enabled", enabled);
         cJSON_AddNullToObject(o, "import_error");
         cJSON_AddBoolToObject(o, "env_disabled", !enabled);
@@ -310,19 +330,10 @@ ia_status ia_accelerate_status_json(char **out)
         cJSON_AddStringToObject(o, "version", ia_version());
         if (bes)
             cJSON_AddItemToObject(o, "backends", bes);
-        cJSON *s = cJSON_AddObjectToObject(o, "selected");
-        if (s && !sst) {
-            cJSON_AddStringToObject(s, "backend", sel.backend);
-            cJSON_AddStringToObject(s, "device", sel.device);
-            cJSON_AddStringToObject(s, "device_name", sel.device_name);
-            cJSON_AddStringToObject(s, "precision", sel.precision);
-            cJSON_AddStringToObject(s, "requested", sel.requested);
-            cJSON_AddBoolToObject(s, "fallback", sel.fallback);
-            cJSON_AddStringToObject(s, "reason", sel.reason);
-        } else if (s) {
-            cJSON_AddNullToObject(s, "backend");
-            cJSON_AddStringToObject(s, "error", sel_err);
-        }
+        add_selected(o);
+        const cJSON *sel = cJSON_GetObjectItemCaseSensitive(o, "selected");
+        bool ok = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(sel, "backend"));
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "available", cJSON_CreateBool(enabled && any_usable && ok));
     } else {
         cJSON_Delete(bes);
     }

@@ -16,7 +16,8 @@ static const char hw_help[] =
     "Probe every platform the engine targets (CPU, CUDA, ROCm/HIP, Apple MPS,\n"
     "OpenVINO, Vulkan, OpenCL, Qualcomm QNN, WebGPU, WebNN) and say, for each,\n"
     "\"available (backend built)\", \"detected, no backend built\" or \"not\n"
-    "present\", with the reason and the probe that decided it.\n"
+    "present\", with the reason and the probe that decided it; then what the\n"
+    "engine would use with the current configuration (see 'status').\n"
     "\n"
     "      --json   the detection document (the library's ia_hardware_detect_json)\n";
 
@@ -148,6 +149,12 @@ int cmd_hw(int argc, char **argv)
         }
         printf("             probe: %s\n", str(p, "probe"));
     }
+    const cJSON *sel = cJSON_GetObjectItemCaseSensitive(root, "selected");
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(sel, "backend")))
+        printf("\nthe engine uses: %s (%s, %s), %s\n  %s\n", str(sel, "backend"), str(sel, "device"),
+               str(sel, "device_name"), str(sel, "precision"), str(sel, "reason"));
+    else
+        printf("\nthe engine uses: nothing: %s\n", str(sel, "error"));
     cJSON_Delete(root);
     return 0;
 }
