@@ -233,8 +233,15 @@ static ia_status select_impl(const char *request, ia_selection *out, const ia_ba
     }
 
     /* Precision: "auto" keeps the backend's own. Another one is applied
-     * when a model loads (apply); the backend may not offer it. */
+     * when a model loads (apply); the backend may not offer it. With
+     * acceleration off the plain path computes in fp32. */
     snprintf(out->precision_requested, sizeof out->precision_requested, "%s", hw.precision);
+    if (!enabled && strcmp(hw.precision, "auto") && strcmp(hw.precision, "fp32")) {
+        size_t len = strlen(out->reason);
+        snprintf(out->reason + len, sizeof out->reason - len, "; hardware.precision=%s ignored: plain fp32",
+                 hw.precision);
+        snprintf(hw.precision, sizeof hw.precision, "fp32");
+    }
     if (strcmp(hw.precision, "auto")) {
         if (apply) {
             rc = apply_precision(be, hw.precision, strict, out);

@@ -32,6 +32,7 @@ check "hw: cpu features line" grep -q "AVX2 .*AVX-512F .*VNNI .*BF16 .*AMX .*NEO
 check "hw: every row has its probe" test "$(grep -c '^             probe: ' "$tmp/hw.txt")" -eq 10
 "$bin" hw --json >"$tmp/hw.json"
 check "hw --json" json "$tmp/hw.json" "len(j['platforms'])==10 and j['platforms'][0]['state']=='available' and all(p['probe'] and p['reason'] for p in j['platforms'])"
+check "hw --json: what the engine uses" json "$tmp/hw.json" "j['selected']['backend']=='cpu' and j['selected']['requested']=='auto'"
 check "hw --json: present means devices" json "$tmp/hw.json" "all((p['state']=='not_present')==(len(p['devices'])==0) for p in j['platforms'])"
 
 "$bin" status --json >"$tmp/st.json"

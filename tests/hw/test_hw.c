@@ -449,6 +449,14 @@ static void test_selection(void)
     CHECK(ia__backend_select("cpu", &s, &be) == IA_ERR_BACKEND);
     CHECK_STR_CONTAINS(ia_errmsg(), "hardware.precision=fp16");
     ia_config_free(cfg);
+    /* with acceleration off, the plain path ignores other precisions */
+    cfg = use("hardware.precision", "int8", NULL, NULL);
+    setenv(IA_ENV_ENABLED, "0", 1);
+    CHECK_OK(ia__backend_select(NULL, &s, &be));
+    CHECK(!strcmp(s.precision, "fp32"));
+    CHECK_STR_CONTAINS(s.reason, "hardware.precision=int8 ignored");
+    unsetenv(IA_ENV_ENABLED);
+    ia_config_free(cfg);
     cfg = use("hardware.precision", "fp32", NULL, NULL); /* leave the CPU backend at fp32 */
     CHECK_OK(ia__backend_select("cpu", &s, &be));
     CHECK(!strcmp(s.precision, "fp32") && !s.fallback);
