@@ -309,8 +309,7 @@ ia_status ia__block_get(const ia_block_source *src, const ia_cid *cid, const uin
         return ia__error(IA_ERR_NOT_FOUND, "block %s: no block source", ia_cid_str(cid, s));
     ia_status st = src->get(src->ctx, cid, data, len);
     if (st == IA_ERR_NOT_FOUND)
-        return ia__error(IA_ERR_NOT_FOUND, "block %s is missing (the DAG is incomplete)",
-                         ia_cid_str(cid, s));
+        return ia__error_wrap(IA_ERR_NOT_FOUND, "missing block (the DAG is incomplete)");
     if (st)
         return ia__error_wrap(st, "reading block %s", ia_cid_str(cid, s));
     st = ia_cid_verify(cid, *data, *len);

@@ -28,8 +28,16 @@
 
 typedef struct gateway {
     char *url;
-    atomic_bool bad; /* served wrong bytes once: never asked again */
+    atomic_bool bad;          /* served wrong bytes once: never asked again */
+    atomic_llong dead_until;  /* ms; unreachable or timing out: skipped until then */
 } gateway;
+
+#define DEAD_MS 30000
+
+static long long now_ms(void)
+{
+    return (long long)(ia__now() * 1000);
+}
 
 typedef struct mem_entry {
     ia_cid cid;
@@ -143,6 +151,7 @@ ia_status ia_store_open(const ia_store_options *o, ia_store **out)
             s->gw[i].url = g[i];
             g[i] = NULL;
             atomic_init(&s->gw[i].bad, false);
+            atomic_init(&s->gw[i].dead_until, 0);
         }
         s->n_gw = ng;
     }
@@ -480,7 +489,7 @@ ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *l
         return st;
     if (s->offline)
         return ia__error(IA_ERR_NOT_FOUND, "block %s is not in the blockstore (offline)", cs);
-    char tried[600] = "blockstore";
+    char tried[900] = "blockstore";
     size_t tl = strlen(tried);
     if (s->kubo) {
         st = IA_ERR_IO;
@@ -496,25 +505,28 @@ ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *l
             return IA_OK;
         }
         ia__log(IA_LOG_DEBUG, "kubo: %s", ia_errmsg());
-        tl += (size_t)snprintf(tried + tl, sizeof tried - tl, ", kubo %s", s->kubo);
+        tl += (size_t)snprintf(tried + tl, sizeof tried - tl, "; kubo RPC: %s", ia_errmsg());
     }
     for (size_t i = 0; i < s->n_gw; i++) {
-        if (atomic_load(&s->gw[i].bad))
+        gateway *g = &s->gw[i];
+        if (atomic_load(&g->bad) || atomic_load(&g->dead_until) > now_ms())
             continue;
         bool lied;
-        st = gateway_block(s, s->gw[i].url, cid, data, len, &lied);
+        st = gateway_block(s, g->url, cid, data, len, &lied);
         if (!st) {
             keep(s, cid, *data, *len);
             return IA_OK;
         }
         if (lied) {
-            atomic_store(&s->gw[i].bad, true);
+            atomic_store(&g->bad, true);
             ia__log(IA_LOG_WARN, "%s; not asking it again", ia_errmsg());
         } else {
+            if (st == IA_ERR_TIMEOUT || st == IA_ERR_IO)
+                atomic_store(&g->dead_until, now_ms() + DEAD_MS);
             ia__log(IA_LOG_DEBUG, "%s", ia_errmsg());
         }
         if (tl < sizeof tried)
-            tl += (size_t)snprintf(tried + tl, sizeof tried - tl, ", %s", s->gw[i].url);
+            tl += (size_t)snprintf(tried + tl, sizeof tried - tl, "; %s", ia_errmsg());
     }
     if (s->n_routers) {
         routed_try t = {s, cid, NULL, 0};
@@ -525,10 +537,10 @@ ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *l
             return IA_OK;
         }
         if (tl < sizeof tried)
-            tl += (size_t)snprintf(tried + tl, sizeof tried - tl, ", providers from %zu router(s)",
+            tl += (size_t)snprintf(tried + tl, sizeof tried - tl, "; providers from %zu router(s)",
                                    s->n_routers);
     }
-    return ia__error(IA_ERR_NOT_FOUND, "block %s not found (tried %s)", cs, tried);
+    return ia__error(IA_ERR_NOT_FOUND, "block %s not found (tried %.800s)", cs, tried);
 }
 
 static ia_status src_get(void *ctx, const ia_cid *cid, const uint8_t **data, size_t *len)
@@ -566,6 +578,8 @@ static void fetch_car(ia_store *s, gateway *g, const ia_cid *root, uint64_t *n_n
     if (st || r.status != 200) {
         if (!st)
             ia__buf_free(&r.body);
+        else if (st == IA_ERR_TIMEOUT || st == IA_ERR_IO)
+            atomic_store(&g->dead_until, now_ms() + DEAD_MS);
         return;
     }
     ia_car_reader *car;
@@ -676,7 +690,7 @@ ia_status ia_store_fetch_dag(ia_store *s, const ia_cid *root, uint64_t *n_fetche
     uint64_t n_car = 0;
     if (!s->offline && !ia_blockstore_has(s->bs, root)) {
         for (size_t i = 0; i < s->n_gw && !ia_blockstore_has(s->bs, root); i++)
-            if (!atomic_load(&s->gw[i].bad))
+            if (!atomic_load(&s->gw[i].bad) && atomic_load(&s->gw[i].dead_until) <= now_ms())
                 fetch_car(s, &s->gw[i], root, &n_car);
     }
     ia__cidmap seen = {0};

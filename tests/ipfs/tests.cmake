@@ -11,3 +11,12 @@ add_test(NAME ipfs_kubo_crosscheck
 set_tests_properties(ipfs_kubo_crosscheck PROPERTIES TIMEOUT 300)
 ia_add_test(test_ipfs_car ${CMAKE_CURRENT_LIST_DIR}/test_car.c)
 ia_add_test(test_ipfs_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c)
+
+add_executable(ia-rpctool ${CMAKE_CURRENT_LIST_DIR}/rpctool.c)
+target_include_directories(ia-rpctool PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(ia-rpctool PRIVATE ipfs_accelerate_static)
+set_target_properties(ia-rpctool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+add_test(NAME ipfs_network
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/net_test.sh $<TARGET_FILE:ipfs-accelerate> $<TARGET_FILE:ia-rpctool>
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(ipfs_network PROPERTIES TIMEOUT 240)
