@@ -5,6 +5,7 @@
 # and bad values. Runs in a scratch HOME and working directory.
 set -u
 bin=$1
+model=${2:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export HOME="$tmp/home"
@@ -95,6 +96,25 @@ check "unknown --set key fails" test "$rc" -ne 0
 "$bin" status --device cuda --set logging.file="$tmp/log.txt" >/dev/null 2>"$tmp/err"
 check "logging.file receives the fallback warning" grep -q "warning: device cuda is not usable" "$tmp/log.txt"
 check "nothing on stderr with logging.file" test ! -s "$tmp/err"
+
+# a model load records backend, device and precision, falls back or fails
+if [ -n "$model" ] && [ -d "$model" ]; then
+  rm -f "$HOME/.ipfs_accelerate/config.json"
+  "$bin" embed --model "$model" --text hello --device cuda -v -q >"$tmp/emb.jsonl" 2>"$tmp/err"; rc=$?
+  check "embed --device cuda falls back" test "$rc" -eq 0
+  check "embed fallback warning" grep -q "warning: device cuda is not usable" "$tmp/err"
+  check "embed --verbose names backend, device, precision" grep -q "backend cpu, device cpu:0, precision fp32" "$tmp/err"
+  check "embed output" grep -q '"embedding"' "$tmp/emb.jsonl"
+  "$bin" embed --model "$model" --text hello --device cuda --no-fallback -q >/dev/null 2>"$tmp/err"; rc=$?
+  check "embed --no-fallback fails" test "$rc" -eq 1
+  check "embed --no-fallback says why" grep -q 'device "cuda" .* is not usable' "$tmp/err"
+  IPFS_ACCELERATE_ENABLED=off_is_not_a_switch "$bin" embed --model "$model" --text hi -v -q >/dev/null 2>"$tmp/err"
+  check "other values leave acceleration on" grep -q "auto: first usable backend" "$tmp/err"
+  IPFS_ACCELERATE_ENABLED=disabled "$bin" embed --model "$model" --text hi -v -q >/dev/null 2>"$tmp/err"
+  check "IPFS_ACCELERATE_ENABLED=disabled: plain CPU" grep -q "plain CPU path" "$tmp/err"
+  "$bin" model info --json "$model" >"$tmp/info.json"
+  check "model info --json records the device" json "$tmp/info.json" "j['backend']=='cpu' and j['device']=='cpu:0' and j['precision']=='fp32'"
+fi
 
 echo "cli_hw: $n checks, $fail failed"
 [ "$fail" -eq 0 ]
