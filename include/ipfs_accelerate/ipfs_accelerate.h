@@ -14,5 +14,6 @@
 #include "unixfs.h"
 #include "car.h"
 #include "store.h"
+#include "gateway.h"
 
 #endif

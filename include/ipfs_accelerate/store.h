@@ -143,6 +143,15 @@ IA_API ia_status ia_store_materialize(ia_store *s, const ia_cid *root, char **pa
  * the root, *subpath (may be NULL) the rest ("" if none; borrowed from ref). */
 IA_API ia_status ia_ipfs_ref_parse(const char *ref, ia_cid *cid, const char **subpath);
 
+/* True for "ipfs://..." and "/ipfs/..." model references. */
+IA_API bool ia_ipfs_is_ref(const char *ref);
+/* The one call a model loader needs: open the store as configured by the
+ * environment (IPFS_ACCELERATE_HOME, _GATEWAYS, _KUBO_RPC, _ROUTERS),
+ * resolve ref ("ipfs://CID[/path]" or "/ipfs/CID[/path]"), fetch its DAG
+ * with every block verified and materialize it; *path (allocated, free
+ * with ia_blockstore_free) is the local folder or file. */
+IA_API ia_status ia_ipfs_materialize_ref(const char *ref, char **path);
+
 /* ---- kubo RPC client (POST only, as kubo requires) ---- */
 
 /* POST {rpc}/api/v0/block/get?arg=CID; the bytes are verified. */

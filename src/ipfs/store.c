@@ -803,3 +803,29 @@ ia_status ia_store_materialize(ia_store *s, const ia_cid *root, char **path)
         return ia__error(IA_ERR_NOMEM, "path");
     return IA_OK;
 }
+
+bool ia_ipfs_is_ref(const char *ref)
+{
+    return ref && (!strncmp(ref, "ipfs://", 7) || !strncmp(ref, "/ipfs/", 6));
+}
+
+ia_status ia_ipfs_materialize_ref(const char *ref, char **path)
+{
+    if (!ref || !path)
+        return ia__error(IA_ERR_INVALID, "materialize: NULL argument");
+    ia_cid root, target;
+    const char *sub;
+    ia_status st = ia_ipfs_ref_parse(ref, &root, &sub);
+    if (st)
+        return st;
+    ia_store *s;
+    if ((st = ia_store_open(NULL, &s)))
+        return st;
+    ia_block_source src;
+    ia_store_source(s, &src);
+    st = ia_unixfs_resolve(&src, &root, sub, &target);
+    if (!st)
+        st = ia_store_materialize(s, &target, path);
+    ia_store_close(s);
+    return st ? ia__error_wrap(st, "%s", ref) : IA_OK;
+}

@@ -200,6 +200,44 @@ int main(void)
     CHECK_OK(ia_blockstore_verify(bs, on_damage, &damaged, &ok, &bad));
     CHECK_MSG(bad == 1, "after the crash: %llu bad (1 flipped on purpose)", (unsigned long long)bad);
 
+    /* a model folder by CID: add a tree, materialize it from the store */
+    char tree[128];
+    snprintf(tree, sizeof tree, "%s-tree", home);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/1_Pooling && echo '{\"model_type\":\"bert\"}' > %s/config.json && "
+             "head -c 700000 /dev/urandom > %s/model.safetensors && echo '{}' > %s/1_Pooling/config.json",
+             tree, tree, tree, tree);
+    CHECK(system(cmd) == 0);
+    ia_cid model;
+    CHECK_OK(ia_unixfs_add_path(tree, true, NULL, &sink, NULL, NULL, &model));
+    setenv("IPFS_ACCELERATE_HOME", home, 1);
+    unsetenv("IPFS_ACCELERATE_GATEWAYS");
+    unsetenv("IPFS_ACCELERATE_KUBO_RPC");
+    unsetenv("IPFS_ACCELERATE_ROUTERS");
+    char ref[200], cs[IA_CID_STR_MAX];
+    snprintf(ref, sizeof ref, "ipfs://%s", ia_cid_str(&model, cs));
+    CHECK(ia_ipfs_is_ref(ref) && !ia_ipfs_is_ref(tree));
+    char *mp = NULL;
+    CHECK_OK(ia_ipfs_materialize_ref(ref, &mp));
+    if (mp) {
+        snprintf(cmd, sizeof cmd, "diff -r %s %s", tree, mp);
+        CHECK(system(cmd) == 0);
+        ia_blockstore_free(mp);
+        mp = NULL;
+    }
+    CHECK_OK(ia_ipfs_materialize_ref(ref, &mp)); /* second time: reused */
+    ia_blockstore_free(mp);
+    snprintf(ref, sizeof ref, "/ipfs/%s/1_Pooling", cs);
+    CHECK_OK(ia_ipfs_materialize_ref(ref, &mp));
+    if (mp) {
+        snprintf(cmd, sizeof cmd, "diff -r %s/1_Pooling %s", tree, mp);
+        CHECK(system(cmd) == 0);
+        ia_blockstore_free(mp);
+    }
+    CHECK(ia_ipfs_materialize_ref("ipfs://notacid", &mp) != IA_OK);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tree);
+    CHECK(system(cmd) == 0);
+
     free(a);
     free(b);
     free(c);
