@@ -85,10 +85,7 @@ class Model:
         #: configured hardware.device, "auto" by default): {"backend",
         #: "device", "device_name", "precision", "requested", "fallback",
         #: "reason"}; an unusable device falls back to the CPU
-        self.selection = _status.select_backend(device)
-        # The loader gets the backend the selection chose (the same choice
-        # it makes itself; older loaders take backend names only).
-        device = self.selection["backend"] or device or "auto"
+        self.selection = _status.select_backend(device)  # the loader decides the same way
         opts = _lib.padded(_lib.ModelOptions)
         opts.n_threads = n_threads
         opts.device = device.encode() if device else None
