@@ -52,5 +52,15 @@ fuzz:
 	@$(CMAKE) --build build-fuzz -j $(JOBS) | { grep -vE '^\[|^-- |make\[[0-9]+\]: (Entering|Leaving)' || true; }
 	@scripts/fuzz.sh build-fuzz/fuzz $(FUZZ_SECONDS)
 
+# The HTTP server under the ASan+UBSan build: SOAK_SECONDS of mixed good and
+# bad requests; no crash, no leak, no error on good requests (the suite runs
+# a short one).
+SOAK_SECONDS ?= 60
+.PHONY: soak
+soak: build-asan
+	@cd build-asan && ctest -R model_synth_setup >/dev/null
+	@ASAN_OPTIONS=detect_leaks=1 .cache/venv/bin/python tests/server/soak.py \
+	  build-asan/ipfs-accelerate build-asan/tests/models/tiny-f32 $(SOAK_SECONDS) 4
+
 clean:
 	rm -rf build build-asan build-fuzz
