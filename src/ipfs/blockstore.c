@@ -410,7 +410,8 @@ ia_status ia_pin_ls(ia_blockstore *bs, ia_pin_fn fn, void *ctx)
         size_t k = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
         (void)k;
-        st = fn(ctx, &c, !strncmp(buf, "recursive", 9));
+        ia_cid v0; /* show dag-pb sha2-256 pins as CIDv0, as kubo does */
+        st = fn(ctx, ia_cid_to_v0(&c, &v0) ? &c : &v0, !strncmp(buf, "recursive", 9));
     }
     closedir(d);
     return st;

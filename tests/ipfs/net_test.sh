@@ -62,6 +62,12 @@ if "$ia" cat --gateway "$KGW" "$cid_big/" >/dev/null && IPFS_ACCELERATE_HOME=$tm
     ok "cat block by block from kubo's gateway"
 else bad "cat through kubo's gateway"; fi
 
+"$kubo" dag export "$cid_dir" >"$tmp/kubo.car" 2>/dev/null
+IPFS_ACCELERATE_HOME=$tmp/h1 "$ia" car export --offline "$cid_dir" -o "$tmp/ours.car" 2>/dev/null
+if cmp -s "$tmp/kubo.car" "$tmp/ours.car"; then
+    ok "car export is byte-identical to kubo's 'ipfs dag export'"
+else bad "car export differs from kubo's dag export"; fi
+
 # 2. kubo RPC: block get (through cat) and block put
 if IPFS_ACCELERATE_HOME=$tmp/h2 "$ia" cat --kubo-rpc "$KAPI" "$cid_v1" | cmp -s - "$tmp/tree/big.bin"; then
     ok "cat through kubo RPC /api/v0/block/get"

@@ -20,3 +20,6 @@ add_test(NAME ipfs_network
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/net_test.sh $<TARGET_FILE:ipfs-accelerate> $<TARGET_FILE:ia-rpctool>
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(ipfs_network PROPERTIES TIMEOUT 240)
+add_test(NAME ipfs_cli
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cli_test.sh $<TARGET_FILE:ipfs-accelerate> ${IA_SHARED})
+set_tests_properties(ipfs_cli PROPERTIES TIMEOUT 120)
