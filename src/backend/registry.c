@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "backend/backend-impl.h"
 #include "core/config-impl.h"
@@ -146,7 +147,8 @@ static ia_status apply_precision(const ia_backend *be, const char *want, bool st
 /* Select a backend for request (NULL: the configured device). With
  * apply, the configured precision is also set on the chosen backend (as a
  * model load does); without, nothing changes (status reports). */
-static ia_status select_impl(const char *request, ia_selection *out, const ia_backend **be_out, bool apply)
+static ia_status select_impl(const char *request, const char *precision, ia_selection *out,
+                             const ia_backend **be_out, bool apply)
 {
     if (!out)
         return ia__error(IA_ERR_INVALID, "ia_backend_select: out is NULL");
@@ -155,6 +157,16 @@ static ia_status select_impl(const char *request, ia_selection *out, const ia_ba
     ia_status rc = ia__config_hw_settings(&hw);
     if (rc)
         return rc;
+    if (precision && *precision) { /* the caller's request beats hardware.precision */
+        static const char *const known[] = {"auto", "fp32", "fp16", "bf16", "int8"};
+        const char *canon = NULL;
+        for (size_t i = 0; i < IA_ARRAY_LEN(known) && !canon; i++)
+            if (!strcasecmp(precision, known[i]))
+                canon = known[i];
+        if (!canon)
+            return ia__error(IA_ERR_INVALID, "precision \"%s\": unknown (auto, fp32, fp16, bf16, int8)", precision);
+        snprintf(hw.precision, sizeof hw.precision, "%s", canon);
+    }
     const char *origin = "the request";
     if (!request || !*request) {
         request = hw.device;
@@ -260,10 +272,16 @@ static ia_status select_impl(const char *request, ia_selection *out, const ia_ba
 
 ia_status ia_backend_select(const char *request, ia_selection *out)
 {
-    return select_impl(request, out, NULL, false);
+    return select_impl(request, NULL, out, NULL, false);
 }
 
 ia_status ia__backend_select(const char *request, ia_selection *out, const ia_backend **be)
 {
-    return select_impl(request, out, be, true);
+    return select_impl(request, NULL, out, be, true);
+}
+
+ia_status ia__backend_select_precision(const char *request, const char *precision, ia_selection *out,
+                                       const ia_backend **be)
+{
+    return select_impl(request, precision, out, be, true);
 }

@@ -138,6 +138,11 @@ cJSON *ia__cpu_json(const ia_cpu_info *ci);
  * configured precision applied to the chosen backend; *be gets it. */
 struct ia_backend;
 ia_status ia__backend_select(const char *request, ia_selection *out, const struct ia_backend **be);
+/* The same with the caller's precision request ("int8"; NULL or "": the
+ * configured hardware.precision), as ia_model_options.precision gives it.
+ * out->precision is what the backend really computes in afterwards. */
+ia_status ia__backend_select_precision(const char *request, const char *precision, ia_selection *out,
+                                       const struct ia_backend **be);
 
 /* Acceleration switch: false when IPFS_ACCELERATE_ENABLED disables it;
  * value gets the lower-cased value ("1" when unset). */

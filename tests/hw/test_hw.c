@@ -457,6 +457,13 @@ static void test_selection(void)
     CHECK_STR_CONTAINS(s.reason, "hardware.precision=int8 ignored");
     unsetenv(IA_ENV_ENABLED);
     ia_config_free(cfg);
+    /* the caller's precision beats the configured one */
+    cfg = use("hardware.precision", "fp16", NULL, NULL);
+    CHECK_OK(ia__backend_select_precision("cpu", "FP32", &s, &be));
+    CHECK(!strcmp(s.precision, "fp32") && !strcmp(s.precision_requested, "fp32") && !s.fallback);
+    CHECK(ia__backend_select_precision("cpu", "fp64", &s, &be) == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "\"fp64\"");
+    ia_config_free(cfg);
     cfg = use("hardware.precision", "fp32", NULL, NULL); /* leave the CPU backend at fp32 */
     CHECK_OK(ia__backend_select("cpu", &s, &be));
     CHECK(!strcmp(s.precision, "fp32") && !s.fallback);
