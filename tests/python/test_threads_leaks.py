@@ -94,3 +94,35 @@ def test_no_leak_over_model_loads(tiny):
     gc.collect()
     after = _rss_kib()
     assert after - before < 8192, f"RSS grew {after - before} KiB over 120 model loads"
+
+
+def _spin(stop):
+    n = 0
+    while not stop():
+        n += 1
+    return n
+
+
+def test_gil_is_released_while_c_computes(real_model, sentences):
+    """Python code keeps running in another thread during a long C call."""
+    import time
+    t_end = time.perf_counter() + 0.1
+    rate = _spin(lambda: time.perf_counter() > t_end) / 0.1  # loop turns per second
+    texts = sentences[:120]
+    done = threading.Event()
+    spent = []
+
+    def compute():
+        t0 = time.perf_counter()
+        real_model.embed(texts)
+        spent.append(time.perf_counter() - t0)
+        done.set()
+
+    t = threading.Thread(target=compute)
+    t.start()
+    ticks = _spin(done.is_set)
+    t.join()
+    # With the GIL held through the call this loop would get only the odd
+    # 5 ms switch slice; released, it spins (on the other core, or sharing
+    # one) for a good part of the call.
+    assert ticks > 0.2 * rate * spent[0], (ticks, rate, spent)
