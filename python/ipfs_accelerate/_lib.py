@@ -29,6 +29,7 @@ import glob
 import logging
 import os
 import threading
+import time
 
 from .errors import LibraryNotFoundError, error_for_status
 
@@ -145,11 +146,23 @@ _log = logging.getLogger("ipfs_accelerate")
 _PY_LEVEL = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 
 
+_last_msg = threading.local()
+
+
 @LOG_FN
 def _log_cb(level, msg, user):
-    # Called from any library thread; ctypes takes the GIL for us.
+    # Called from any library thread; ctypes takes the GIL for us. The same
+    # message again from the same thread within a second is dropped: loading
+    # a model asks for the backend selection twice (once to report it, once
+    # in the loader), and a fallback warning should be read once.
     try:
-        _log.log(_PY_LEVEL.get(level, logging.WARNING), "%s", msg.decode("utf-8", "replace"))
+        text = msg.decode("utf-8", "replace")
+        now = time.monotonic()
+        last = getattr(_last_msg, "v", None)
+        if last and last[0] == text and now - last[1] < 1.0:
+            return
+        _last_msg.v = (text, now)
+        _log.log(_PY_LEVEL.get(level, logging.WARNING), "%s", text)
     except Exception:  # never let an exception cross into C
         pass
 
