@@ -44,8 +44,13 @@ T=(trees/mixed trees/edge trees/over)
 for mode in "" "--cid-version 1" "--raw-leaves" "--trickle" "--trickle --cid-version 1"; do
     # shellcheck disable=SC2086
     compare "files $mode" $mode -- "${F[@]}"
+    # the 2 x 4096-entry HAMT edge cases only where the CID length differs
+    case "$mode" in
+    "" | "--cid-version 1") trees=("${T[@]}") ;;
+    *) trees=(trees/mixed) ;;
+    esac
     # shellcheck disable=SC2086
-    compare "trees $mode" $mode -- "${T[@]}"
+    compare "trees $mode" $mode -- "${trees[@]}"
     # shellcheck disable=SC2086
     compare "size-1024 $mode" $mode --chunker size-1024 -- files/k174 files/k175
     # shellcheck disable=SC2086
