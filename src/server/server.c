@@ -599,8 +599,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         on_headers(s, r, url, method);
         return MHD_YES;
     }
-    if (r->answered)
-        return MHD_YES; /* discard the rest of an upload we already refused */
+    if (r->answered) { /* discard the rest of an upload we already refused */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
