@@ -62,5 +62,11 @@ soak: build-asan
 	@ASAN_OPTIONS=detect_leaks=1 .cache/venv/bin/python tests/server/soak.py \
 	  build-asan/ipfs-accelerate build-asan/tests/models/tiny-f32 $(SOAK_SECONDS) 4
 
+# Our engine against ONNX Runtime, sentence-transformers and llama.cpp on
+# the real all-MiniLM-L6-v2 (bench/run.sh; first run installs the bench
+# venv). BENCH_ARGS go to bench/run.py, e.g. BENCH_ARGS="--repeat 5".
+bench: deps
+	@bench/run.sh $(BENCH_ARGS)
+
 clean:
 	rm -rf build build-asan build-fuzz

@@ -10,7 +10,8 @@
 # Usage: bench/server/bench.sh [MODEL_DIR]
 #   (default: $IA_MODEL, else the real all-MiniLM-L6-v2 via scripts/fetch-model.sh)
 # Environment: DURATION (s, default 20), RATE_DURATION (s, 10), BATCH (8),
-#   CONNS (16), ROUTE (/embed or /v1/embeddings, default /embed),
+#   CONNS (16), ROUTE (/embed or /v1/embeddings, default /embed), FORMAT (float
+#   or base64, for /v1/embeddings),
 #   IA_CLI (default build/ipfs-accelerate), CORPUS (default data/corpus.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -59,7 +60,7 @@ port=$(cat "$tmp/port")
 url=http://127.0.0.1:$port
 wrk -t1 -c"$conns" -d3s -s bench/server/wrk.lua "$url" -- "$corpus" "$batch" "$route" float >/dev/null # warm-up
 wrk -t1 -c"$conns" -d"${duration}s" --latency --timeout 30s -s bench/server/wrk.lua "$url" \
-  -- "$corpus" "$batch" "$route" float >"$tmp/wrk.txt"
+  -- "$corpus" "$batch" "$route" "${FORMAT:-float}" >"$tmp/wrk.txt"
 rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.txt")
 p50=$(awk '$1 == "50%" { print $2 }' "$tmp/wrk.txt")
 p99=$(awk '$1 == "99%" { print $2 }' "$tmp/wrk.txt")

@@ -30,6 +30,8 @@ static const char embed_help[] =
     "                          opencl[:N] (default: hardware.device, else auto); an\n"
     "                          unusable device falls back to the CPU with a warning\n"
     "      --no-fallback       fail instead of falling back to the CPU\n"
+    "      --precision P       fp32 (default), int8 or bf16: opt-in, faster, cosine\n"
+    "                          >= 0.995 to fp32; fp32 where the CPU lacks VNNI/BF16\n"
     "  -q, --quiet             no progress or summary on stderr\n"
     "  -v, --verbose           say which backend and precision computed\n";
 
@@ -181,9 +183,11 @@ int cmd_embed(int argc, char **argv)
         {"max-seq-length", required_argument, 0, 'L'}, {"device", required_argument, 0, 'D'},
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
         {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
+        {"precision", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model_dir = NULL, *out_path = NULL, *format = NULL, *device = NULL;
+    const char *precision = NULL;
     cli_config_args ca = {0};
     long batch_size = 256, threads = 0, max_seq = 0;
     bool quiet = false, verbose = false;
@@ -213,6 +217,11 @@ int cmd_embed(int argc, char **argv)
             break;
         case 'D': device = ca.device = optarg; break;
         case CLI_OPT_NO_FALLBACK: ca.no_fallback = true; break;
+        case 'P':
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "int8") && strcmp(optarg, "bf16"))
+                EMBED_USAGE("--precision must be fp32, int8 or bf16, not '%s'", optarg);
+            precision = optarg;
+            break;
         case 'q': quiet = true; break;
         case 'v': verbose = true; break;
         case 'h': fputs(embed_help, stdout); return 0;
@@ -256,7 +265,8 @@ int cmd_embed(int argc, char **argv)
         return crc;
     }
     ia_config_free(cfg);
-    ia_model_options mo = {.n_threads = (int)threads, .device = device, .max_seq_length = (size_t)max_seq};
+    ia_model_options mo = {.n_threads = (int)threads, .device = device, .max_seq_length = (size_t)max_seq,
+                           .precision = precision};
     ia_model *model;
     ia_status st = ia_model_load(model_dir, &mo, &model);
     if (st) {

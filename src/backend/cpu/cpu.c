@@ -29,7 +29,8 @@ struct ia_linear {
     float *b;      /* (n_out) or NULL */
     int8_t *wq;    /* int8: (n_out, n_in), per-output-row scale */
     float *wscale; /* int8: (n_out) */
-    int32_t *comp; /* int8: -128 * sum_k wq[j][k], the u8 zero point's share */
+    float *wsum;   /* int8: wscale[j] * sum_k wq[j][k], for the rows' zero points */
+    dnnl_memory_t wmem; /* fp32/bf16 through a matmul primitive: packed weights */
 };
 
 static int n_threads_set;
@@ -41,7 +42,7 @@ static int threads(void) { return n_threads_set > 0 ? n_threads_set : omp_get_nu
 
 static ia__cpu_isa isa_level = IA_CPU_ISA_PORTABLE;
 static const ia__cpu_kernels *kern = &ia__cpu_kernels_portable;
-static bool have_vnni;
+static bool have_vnni, have_bf16;
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
 static void isa_init(void)
@@ -55,6 +56,7 @@ static void isa_init(void)
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
         best = IA_CPU_ISA_AVX512;
     have_vnni = best == IA_CPU_ISA_AVX512 && __builtin_cpu_supports("avx512vnni");
+    have_bf16 = best == IA_CPU_ISA_AVX512 && __builtin_cpu_supports("avx512bf16");
 #endif
     const char *env = getenv("IA_CPU_ISA");
     ia__cpu_isa want = best;
@@ -78,7 +80,7 @@ static void isa_init(void)
          : want == IA_CPU_ISA_AVX2   ? &ia__cpu_kernels_avx2
                                      : &ia__cpu_kernels_portable;
     if (want < best) { /* keep oneDNN at the same level */
-        have_vnni = false;
+        have_vnni = have_bf16 = false;
         dnnl_set_max_cpu_isa(want == IA_CPU_ISA_AVX2 ? dnnl_cpu_isa_avx2 : dnnl_cpu_isa_sse41);
     }
 }
@@ -99,6 +101,13 @@ static const ia__cpu_kernels *K(void)
 {
     pthread_once(&isa_once, isa_init);
     return kern;
+}
+
+/* IA_CPU_GEMM=sgemm keeps fp32 layers on dnnl_sgemm (for comparison). */
+static bool use_matmul(void)
+{
+    const char *e = getenv("IA_CPU_GEMM");
+    return !(e && !strcmp(e, "sgemm"));
 }
 
 /* profile --------------------------------------------------------------- */
@@ -155,25 +164,178 @@ static void buf_free(void *ctx, void *buf) { ia__free(buf); }
 
 /* linear layers --------------------------------------------------------- */
 
+/* oneDNN matmul primitives (brgemm kernels on AVX-512) with weights
+ * reordered once into the blocked layout the kernels read, which does not
+ * depend on the number of rows M. Primitives are made per exact M and
+ * cached; row counts are split into a multiple of 16 and a rest under 16
+ * so that few distinct M occur. */
+static dnnl_engine_t engine;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static bool engine_ok;
+
+static void engine_init(void)
+{
+    pthread_once(&isa_once, isa_init);
+    engine_ok = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success;
+}
+
+#define PCACHE 4096
+typedef struct pkey { int m, n, k, prec; } pkey;
+/* Scratchpads are ours (user mode), one per thread: the library's shared
+ * one is not safe for primitives running at once on several threads. */
+static struct pentry { pkey key; dnnl_primitive_t prim; dnnl_memory_desc_t pad; } pcache[PCACHE];
+static pthread_mutex_t pcache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static dnnl_data_type_t src_dt(int prec) { return prec == PREC_BF16 ? dnnl_bf16 : dnnl_f32; }
+
+static dnnl_status_t make_pd(int m, int n, int k, int prec, bool any_weights,
+                             dnnl_primitive_desc_t *pd)
+{
+
+    dnnl_memory_desc_t smd, wmd, dmd;
+    dnnl_dims_t sd = {m, k}, wd = {k, n}, dd = {m, n};
+    dnnl_status_t st;
+    if ((st = dnnl_memory_desc_init_by_tag(&smd, 2, sd, src_dt(prec), dnnl_ab)) ||
+        (st = dnnl_memory_desc_init_by_tag(&wmd, 2, wd, src_dt(prec),
+                                           any_weights ? dnnl_format_tag_any : dnnl_ba)) ||
+        (st = dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_f32, dnnl_ab)))
+        return st;
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr;
+    if ((st = dnnl_matmul_desc_init(&md, &smd, &wmd, NULL, &dmd)) ||
+        (st = dnnl_primitive_attr_create(&attr)))
+        return st;
+    st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (!st)
+        st = dnnl_primitive_desc_create(pd, &md, attr, engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+/* The primitive for (m, n, k, prec), made on first use, and its scratchpad
+ * layout; NULL on failure. */
+static dnnl_primitive_t get_prim(int m, int n, int k, int prec, dnnl_memory_desc_t *pad)
+{
+    pkey key = {m, n, k, prec};
+    unsigned h = ((unsigned)m * 2654435761u) ^ ((unsigned)n * 40503u) ^ ((unsigned)k * 97u) ^ (unsigned)prec;
+    dnnl_primitive_t prim = NULL;
+    pthread_mutex_lock(&pcache_lock);
+    for (unsigned i = 0; i < PCACHE; i++) {
+        struct pentry *e = &pcache[(h + i) % PCACHE];
+        if (e->prim && !memcmp(&e->key, &key, sizeof key)) {
+            prim = e->prim;
+            *pad = e->pad;
+            break;
+        }
+        if (!e->prim) {
+            dnnl_primitive_desc_t pd;
+            if (make_pd(m, n, k, prec, true, &pd) == dnnl_success) {
+                if (dnnl_primitive_create(&prim, pd) != dnnl_success)
+                    prim = NULL;
+                const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+                if (smd)
+                    *pad = *smd;
+                else
+                    memset(pad, 0, sizeof *pad);
+                dnnl_primitive_desc_destroy(pd);
+            }
+            if (prim) {
+                e->key = key;
+                e->prim = prim;
+                e->pad = *pad;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pcache_lock);
+    return prim;
+}
+
 static void linear_free(void *ctx, ia_linear *lin)
 {
     if (!lin)
         return;
+    if (lin->wmem)
+        dnnl_memory_destroy(lin->wmem);
     ia__free(lin->w);
     ia__free(lin->b);
     ia__free(lin->wq);
     ia__free(lin->wscale);
-    ia__free(lin->comp);
+    ia__free(lin->wsum);
     ia__free(lin);
+}
+
+/* Diagnostics for the per-layer error report: IA_CPU_PREC_LAYERS="0,5-7"
+ * keeps the requested reduced precision for those linear layers only (in
+ * the order they are made; BERT makes qkv, attn_out, ffn_in, ffn_out per
+ * layer) and fp32 for the others. Unset: all layers. */
+static int layer_counter;
+
+static bool layer_selected(int idx)
+{
+    const char *e = getenv("IA_CPU_PREC_LAYERS");
+    if (!e || !*e)
+        return true;
+    while (*e) {
+        char *end;
+        long lo = strtol(e, &end, 10), hi = lo;
+        if (end == e)
+            return false;
+        if (*end == '-')
+            hi = strtol(end + 1, &end, 10);
+        if (idx >= lo && idx <= hi)
+            return true;
+        e = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return false;
+    }
+    return false;
 }
 
 static int effective_prec(void)
 {
     if (prec_want == PREC_INT8 && !have_vnni)
         return PREC_FP32; /* u8 x s8 without VNNI saturates in 16 bits */
-    if (prec_want == PREC_BF16)
-        return PREC_FP32; /* no bf16 GEMM in this build yet */
+    if (prec_want == PREC_BF16 && !have_bf16)
+        return PREC_FP32;
     return prec_want;
+}
+
+/* Reorder W (n_out, n_in) f32 into the primitive's weights layout and type. */
+static bool pack_weights(ia_linear *lin, const float *W)
+{
+    pthread_once(&engine_once, engine_init);
+    if (!engine_ok)
+        return false;
+    dnnl_primitive_desc_t pd = NULL, rpd = NULL;
+    dnnl_primitive_t rp = NULL;
+    dnnl_memory_t user = NULL;
+    dnnl_stream_t stream = NULL;
+    dnnl_memory_desc_t umd;
+    dnnl_dims_t wd = {lin->n_in, lin->n_out};
+    bool ok = make_pd(64, lin->n_out, lin->n_in, lin->prec, true, &pd) == dnnl_success &&
+              dnnl_memory_desc_init_by_tag(&umd, 2, wd, dnnl_f32, dnnl_ba) == dnnl_success;
+    const dnnl_memory_desc_t *wmd = ok ? dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0) : NULL;
+    ok = ok && wmd && dnnl_memory_create(&user, &umd, engine, (void *)W) == dnnl_success &&
+         dnnl_memory_create(&lin->wmem, wmd, engine, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
+         dnnl_reorder_primitive_desc_create(&rpd, &umd, engine, wmd, engine, NULL) == dnnl_success &&
+         dnnl_primitive_create(&rp, rpd) == dnnl_success &&
+         dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, lin->wmem}};
+        ok = dnnl_primitive_execute(rp, stream, 2, args) == dnnl_success &&
+             dnnl_stream_wait(stream) == dnnl_success;
+    }
+    if (stream) dnnl_stream_destroy(stream);
+    if (rp) dnnl_primitive_destroy(rp);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (user) dnnl_memory_destroy(user);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (!ok && lin->wmem) {
+        dnnl_memory_destroy(lin->wmem);
+        lin->wmem = NULL;
+    }
+    return ok;
 }
 
 static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out, int n_in,
@@ -186,6 +348,8 @@ static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out
     lin->n_out = n_out;
     lin->n_in = n_in;
     lin->prec = effective_prec();
+    if (lin->prec != PREC_FP32 && !layer_selected(__atomic_fetch_add(&layer_counter, 1, __ATOMIC_RELAXED)))
+        lin->prec = PREC_FP32;
     const size_t nw = (size_t)n_out * n_in;
     bool ok = true;
     if (b) {
@@ -196,8 +360,8 @@ static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out
     if (ok && lin->prec == PREC_INT8) {
         lin->wq = ia__malloc(nw);
         lin->wscale = ia__malloc((size_t)n_out * sizeof(float));
-        lin->comp = ia__malloc((size_t)n_out * sizeof(int32_t));
-        ok = lin->wq && lin->wscale && lin->comp;
+        lin->wsum = ia__malloc((size_t)n_out * sizeof(float));
+        ok = lin->wq && lin->wscale && lin->wsum;
         for (int j = 0; ok && j < n_out; j++) {
             const float *row = W + (size_t)j * n_in;
             float mx = 0;
@@ -212,9 +376,11 @@ static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out
                 sum += q;
             }
             lin->wscale[j] = mx / 127.0f;
-            lin->comp[j] = -128 * sum;
+            lin->wsum[j] = lin->wscale[j] * (float)sum;
         }
-    } else if (ok) {
+    } else if (ok && !(use_matmul() && pack_weights(lin, W))) {
+        if (lin->prec == PREC_BF16)
+            lin->prec = PREC_FP32; /* no bf16 primitive: keep fp32 */
         ok = (lin->w = ia__malloc(nw * sizeof(float))) != NULL;
         if (ok)
             memcpy(lin->w, W, nw * sizeof(float));
@@ -240,114 +406,185 @@ static int chunk_rows(void)
     static int ch = -1;
     if (ch < 0) {
         const char *e = getenv("IA_CPU_CHUNK");
-        ch = e && atoi(e) >= 8 ? atoi(e) : 128;
+        ch = e && atoi(e) >= 16 ? atoi(e) & ~15 : 256;
     }
     return ch;
 }
 
-/* y (rows, n_out) = x (rows, n_in) W^T for one chunk, then its epilogue.
- * qbuf/ibuf/sbuf: int8 scratch of rows * n_in bytes, rows * n_out int32s
- * and rows floats. */
-static void chunk(const ia_linear *lin, const float *x, float *y, int rows, const epilogue *ep,
-                  unsigned char *qbuf, int32_t *ibuf, float *sbuf)
+/* Per-thread scratch for one linear call. */
+typedef struct scratch {
+    unsigned char *q;  /* int8: rows * n_in */
+    int32_t *acc;      /* int8: rows * n_out */
+    float *rs, *rz;    /* int8: rows' scales and zero points */
+    uint16_t *h;       /* bf16: rows * n_in */
+    dnnl_stream_t stream;
+    void *pad;         /* the primitives' scratchpad */
+    size_t pad_size;
+    bool ok;
+} lin_scratch;
+
+static void scratch_init(lin_scratch *sc, const ia_linear *lin, int rows)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->ok = true;
+    if (lin->prec == PREC_INT8) {
+        sc->q = ia__malloc((size_t)rows * lin->n_in);
+        sc->acc = ia__malloc((size_t)rows * lin->n_out * sizeof(int32_t));
+        sc->rs = ia__malloc((size_t)rows * sizeof(float));
+        sc->rz = ia__malloc((size_t)rows * sizeof(float));
+        sc->ok = sc->q && sc->acc && sc->rs && sc->rz;
+    } else if (lin->wmem) {
+        if (lin->prec == PREC_BF16)
+            sc->ok = (sc->h = ia__malloc((size_t)rows * lin->n_in * sizeof(uint16_t))) != NULL;
+        sc->ok = sc->ok && dnnl_stream_create(&sc->stream, engine, dnnl_stream_default_flags) == dnnl_success;
+    }
+}
+
+static void scratch_free(lin_scratch *sc)
+{
+    ia__free(sc->q);
+    ia__free(sc->acc);
+    ia__free(sc->rs);
+    ia__free(sc->rz);
+    ia__free(sc->h);
+    ia__free(sc->pad);
+    if (sc->stream)
+        dnnl_stream_destroy(sc->stream);
+}
+
+/* y (rows, n_out) = x (rows, n_in) W^T through the matmul primitive. */
+static bool matmul_rows(const ia_linear *lin, const void *x, float *y, int rows, lin_scratch *sc)
+{
+    const int N = lin->n_out, Kd = lin->n_in;
+    const size_t esz = lin->prec == PREC_BF16 ? 2 : 4;
+    for (int done = 0; done < rows;) {
+        const int m = rows - done >= 16 ? (rows - done) & ~15 : rows - done;
+        dnnl_memory_desc_t pmd;
+        dnnl_primitive_t prim = get_prim(m, N, Kd, lin->prec, &pmd);
+        if (!prim)
+            return false;
+        const size_t need = dnnl_memory_desc_get_size(&pmd);
+        if (need > sc->pad_size) {
+            ia__free(sc->pad);
+            sc->pad_size = 0;
+            if (!(sc->pad = ia__malloc(need)))
+                return false;
+            sc->pad_size = need;
+        }
+        dnnl_memory_desc_t smd, dmd;
+        dnnl_dims_t sd = {m, Kd}, dd = {m, N};
+        dnnl_memory_t src = NULL, dst = NULL, padm = NULL;
+        bool ok = dnnl_memory_desc_init_by_tag(&smd, 2, sd, src_dt(lin->prec), dnnl_ab) == dnnl_success &&
+                  dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_f32, dnnl_ab) == dnnl_success &&
+                  dnnl_memory_create(&src, &smd, engine, (char *)x + (size_t)done * Kd * esz) == dnnl_success &&
+                  dnnl_memory_create(&dst, &dmd, engine, y + (size_t)done * N) == dnnl_success &&
+                  (!need || dnnl_memory_create(&padm, &pmd, engine, sc->pad) == dnnl_success);
+        if (ok) {
+            dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, lin->wmem},
+                                       {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, padm}};
+            ok = dnnl_primitive_execute(prim, sc->stream, need ? 4 : 3, args) == dnnl_success &&
+                 dnnl_stream_wait(sc->stream) == dnnl_success;
+        }
+        if (src) dnnl_memory_destroy(src);
+        if (dst) dnnl_memory_destroy(dst);
+        if (padm) dnnl_memory_destroy(padm);
+        if (!ok)
+            return false;
+        done += m;
+    }
+    return true;
+}
+
+/* y = x W^T for `rows` rows, then the epilogue. */
+static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, const epilogue *ep,
+                      lin_scratch *sc)
 {
     const int N = lin->n_out, Kd = lin->n_in;
     const ia__cpu_kernels *k = K();
+    if (!sc->ok)
+        return false;
     if (lin->prec == PREC_INT8) {
-        k->quantize_rows(x, rows, Kd, qbuf, sbuf);
-        dnnl_gemm_u8s8s32('N', 'T', 'R', rows, N, Kd, 1.0f, qbuf, Kd, 0, lin->wq, Kd, 0, 0.0f,
-                          ibuf, N, lin->comp);
+        /* x ~ z + s q (per row), W ~ sw wq (per output):
+         * y[r][j] = s[r] sw[j] (q wq^T)[r][j] + z[r] sw[j] sum_k wq[j][k] */
+        const int32_t co = 0;
+        k->quantize_rows(x, rows, Kd, sc->q, sc->rs, sc->rz);
+        if (dnnl_gemm_u8s8s32('N', 'T', 'F', rows, N, Kd, 1.0f, sc->q, Kd, 0, lin->wq, Kd, 0, 0.0f,
+                              sc->acc, N, &co) != dnnl_success)
+            return false;
         for (int r = 0; r < rows; r++) {
-            const int32_t *ir = ibuf + (size_t)r * N;
+            const int32_t *ir = sc->acc + (size_t)r * N;
             float *yr = y + (size_t)r * N;
-            const float sa = sbuf[r];
-            const float *sw = lin->wscale;
+            const float sa = sc->rs[r], za = sc->rz[r];
+            const float *sw = lin->wscale, *ws = lin->wsum;
 #pragma omp simd
             for (int j = 0; j < N; j++)
-                yr[j] = (float)ir[j] * sa * sw[j];
+                yr[j] = (float)ir[j] * sa * sw[j] + za * ws[j];
         }
-    } else {
-        dnnl_sgemm('N', 'T', rows, N, Kd, 1.0f, x, Kd, lin->w, Kd, 0.0f, y, N);
+    } else if (lin->wmem) {
+        const void *src = x;
+        if (lin->prec == PREC_BF16) {
+            k->to_bf16(x, (size_t)rows * Kd, sc->h);
+            src = sc->h;
+        }
+        if (!matmul_rows(lin, src, y, rows, sc))
+            return false;
+    } else if (dnnl_sgemm('N', 'T', rows, N, Kd, 1.0f, x, Kd, lin->w, Kd, 0.0f, y, N) != dnnl_success) {
+        return false;
     }
     if (ep->res)
         k->add_ln(ep->res, y, lin->b, ep->gamma, ep->beta, rows, N, ep->eps);
     else if (lin->b || ep->act != IA_ACT_NONE)
         k->bias_act(y, rows, N, lin->b, ep->act);
+    return true;
 }
 
-static void run_linear(const ia_linear *lin, const float *x, float *y, int n_rows,
-                       const epilogue *ep)
+static ia_status run_linear(const ia_linear *lin, const float *x, float *y, int n_rows,
+                            const epilogue *ep)
 {
-    const int nt = threads(), N = lin->n_out, Kd = lin->n_in, ch = chunk_rows();
+    const int nt = threads(), N = lin->n_out, ch = chunk_rows();
     const bool prof_it = profiling();
     const double t0 = prof_it ? now() : 0;
-    const bool int8 = lin->prec == PREC_INT8;
+    bool ok = true;
     if (n_rows < 2 * ch || nt == 1) {
-        /* Few rows: one GEMM over all threads (they split the columns),
-         * then the epilogue split by rows. */
+        /* Few rows: one GEMM over all threads (they split the columns). */
         omp_set_num_threads(nt);
-        unsigned char *q = NULL;
-        int32_t *ib = NULL;
-        float *sb = NULL;
-        if (int8) {
-            q = ia__malloc((size_t)n_rows * Kd);
-            ib = ia__malloc((size_t)n_rows * N * sizeof(int32_t));
-            sb = ia__malloc((size_t)n_rows * sizeof(float));
-            if (!q || !ib || !sb)
-                abort(); /* small scratch: as the allocator's own policy */
-            K()->quantize_rows(x, n_rows, Kd, q, sb);
-            dnnl_gemm_u8s8s32('N', 'T', 'R', n_rows, N, Kd, 1.0f, q, Kd, 0, lin->wq, Kd, 0, 0.0f,
-                              ib, N, lin->comp);
-            for (int r = 0; r < n_rows; r++)
-                for (int j = 0; j < N; j++)
-                    y[(size_t)r * N + j] = (float)ib[(size_t)r * N + j] * sb[r] * lin->wscale[j];
-            ia__free(q);
-            ia__free(ib);
-            ia__free(sb);
-        } else {
-            dnnl_sgemm('N', 'T', n_rows, N, Kd, 1.0f, x, Kd, lin->w, Kd, 0.0f, y, N);
-        }
-        const ia__cpu_kernels *k = K();
-        if (ep->res)
-            k->add_ln(ep->res, y, lin->b, ep->gamma, ep->beta, n_rows, N, ep->eps);
-        else if (lin->b || ep->act != IA_ACT_NONE)
-            k->bias_act(y, n_rows, N, lin->b, ep->act);
+        lin_scratch sc;
+        scratch_init(&sc, lin, n_rows);
+        ok = gemm_rows(lin, x, y, n_rows, ep, &sc);
+        scratch_free(&sc);
     } else {
+        /* Row chunks, one thread each: GEMM then epilogue while hot. */
         const int n_chunks = (n_rows + ch - 1) / ch;
-#pragma omp parallel num_threads(nt)
+        int failed = 0;
+#pragma omp parallel num_threads(nt) reduction(+ : failed)
         {
-            unsigned char *q = NULL;
-            int32_t *ib = NULL;
-            float *sb = NULL;
-            if (int8) {
-                q = ia__malloc((size_t)ch * Kd);
-                ib = ia__malloc((size_t)ch * N * sizeof(int32_t));
-                sb = ia__malloc((size_t)ch * sizeof(float));
-                if (!q || !ib || !sb)
-                    abort();
-            }
+            lin_scratch sc;
+            scratch_init(&sc, lin, ch);
 #pragma omp for schedule(dynamic, 1)
             for (int c = 0; c < n_chunks; c++) {
                 const int lo = c * ch, rows = n_rows - lo < ch ? n_rows - lo : ch;
                 epilogue e = *ep;
                 if (e.res)
                     e.res += (size_t)lo * N;
-                chunk(lin, x + (size_t)lo * Kd, y + (size_t)lo * N, rows, &e, q, ib, sb);
+                if (!gemm_rows(lin, x + (size_t)lo * lin->n_in, y + (size_t)lo * N, rows, &e, &sc))
+                    failed++;
             }
-            ia__free(q);
-            ia__free(ib);
-            ia__free(sb);
+            scratch_free(&sc);
         }
+        ok = !failed;
     }
     if (prof_it)
         prof_add(lin, n_rows, now() - t0);
+    return ok ? IA_OK
+              : ia__error(IA_ERR_NOMEM, "cpu backend: a %dx%d linear layer over %d rows failed "
+                          "(out of memory or a oneDNN error)", N, lin->n_in, n_rows);
 }
 
 static void linear(void *ctx, const ia_linear *lin, const float *x, float *y, int n_rows,
                    ia_activation act)
 {
     epilogue ep = {.act = act};
-    run_linear(lin, x, y, n_rows, &ep);
+    (void)run_linear(lin, x, y, n_rows, &ep);
 }
 
 static void linear_add_layernorm(void *ctx, const ia_linear *lin, const float *x, float *res,
@@ -355,7 +592,7 @@ static void linear_add_layernorm(void *ctx, const ia_linear *lin, const float *x
                                  float eps)
 {
     epilogue ep = {.act = IA_ACT_NONE, .res = res, .gamma = gamma, .beta = beta, .eps = eps};
-    run_linear(lin, x, tmp, n_rows, &ep);
+    (void)run_linear(lin, x, tmp, n_rows, &ep);
 }
 
 /* other ops ------------------------------------------------------------- */
@@ -453,7 +690,7 @@ static ia_status set_precision(void *ctx, const char *name)
             prec_want = p;
             if (effective_prec() != p)
                 ia__log(IA_LOG_INFO, "precision %s: this CPU (or IA_CPU_ISA) lacks %s; computing in fp32",
-                        name, p == PREC_INT8 ? "AVX-512 VNNI" : "a bf16 GEMM");
+                        name, p == PREC_INT8 ? "AVX-512 VNNI" : "AVX512_BF16");
             return IA_OK;
         }
     }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# `add` speed: our importer on one big file (default 1 GiB of random bytes)
+# against the machine's single-core SHA-256 (`openssl speed -evp sha256`,
+# 16 KiB blocks) and against kubo's `ipfs add --only-hash`, same file, one
+# run, reported as ratios. Also checks the CIDs are kubo's.
+#
+# usage: bench/ipfs/bench_add.sh [IPFS_ACCELERATE] [SIZE_MIB]
+# Targets (exit 1 if missed): our CPU rate >= 80% of openssl's; our wall
+# time below kubo's.
+#
+# Times: best of 3 (page cache warm). Our rate is computed on CPU time
+# (user+sys), as `openssl speed` measures its rate on user CPU time, so a
+# busy shared machine does not skew the ratio; wall times are shown too and
+# the comparison with kubo (multi-threaded) is on wall time.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ia=${1:-build/ipfs-accelerate}
+mib=${2:-1024}
+kubo=$(scripts/install-kubo.sh)
+work=.cache/bench-ipfs
+mkdir -p "$work"
+file=$work/random-${mib}MiB.bin
+if [ ! -f "$file" ] || [ "$(stat -c %s "$file")" != $((mib * 1048576)) ]; then
+    head -c $((mib * 1048576)) /dev/urandom >"$file"
+fi
+cat "$file" >/dev/null
+export IPFS_PATH=$work/kubo-repo
+[ -d "$IPFS_PATH" ] || "$kubo" init --empty-repo --profile test >/dev/null 2>&1
+bytes=$((mib * 1048576))
+
+# best of 3: prints "wall cpu cid"
+measure() {
+    local best_w=999999 best_c=999999 cid="" out
+    for _ in 1 2 3; do
+        out=$( { /usr/bin/time -f "%e %U %S" "$@" -Q --only-hash "$file" >"$work/cid" ; } 2>&1 | tail -1)
+        read -r w u s <<<"$out"
+        c=$(echo "$u + $s" | bc -l)
+        if (( $(echo "$w < $best_w" | bc -l) )); then best_w=$w; fi
+        if (( $(echo "$c < $best_c" | bc -l) )); then best_c=$c; fi
+        cid=$(cat "$work/cid")
+    done
+    echo "$best_w $best_c $cid"
+}
+rate() { echo "scale=1; $bytes / $1 / 1000000" | bc -l; }
+
+ssl=$(openssl speed -evp sha256 -seconds 3 2>/dev/null | awk '/^sha256/ {print $NF}' | sed 's/k$//')
+ssl_rate=$(echo "scale=1; $ssl * 1000 / 1000000" | bc -l)
+read -r ow oc ocid <<<"$(measure "$ia" add)"
+read -r ow1 oc1 ocid1 <<<"$(measure "$ia" add --cid-version 1)"
+read -r kw kc kcid <<<"$(measure "$kubo" add)"
+read -r kw1 kc1 kcid1 <<<"$(measure "$kubo" add --cid-version 1)"
+
+printf '%s MiB file, %s\n' "$mib" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+printf 'openssl speed -evp sha256 (16 KiB blocks, 1 core): %s MB/s\n' "$ssl_rate"
+printf '%-34s %8s %8s %10s %10s\n' "" "wall s" "cpu s" "MB/s wall" "MB/s cpu"
+printf '%-34s %8s %8s %10s %10s\n' "ipfs-accelerate add (default)" "$ow" "$oc" "$(rate "$ow")" "$(rate "$oc")"
+printf '%-34s %8s %8s %10s %10s\n' "ipfs-accelerate add --cid-version 1" "$ow1" "$oc1" "$(rate "$ow1")" "$(rate "$oc1")"
+printf '%-34s %8s %8s %10s %10s\n' "kubo ipfs add --only-hash" "$kw" "$kc" "$(rate "$kw")" "$(rate "$kc")"
+printf '%-34s %8s %8s %10s %10s\n' "kubo ipfs add --only-hash --cid-v1" "$kw1" "$kc1" "$(rate "$kw1")" "$(rate "$kc1")"
+r_ssl=$(echo "scale=3; $(rate "$oc") / $ssl_rate" | bc -l)
+r_ssl1=$(echo "scale=3; $(rate "$oc1") / $ssl_rate" | bc -l)
+r_kubo=$(echo "scale=2; $kw / $ow" | bc -l)
+r_kubo1=$(echo "scale=2; $kw1 / $ow1" | bc -l)
+echo "ratio to openssl sha256 (cpu rate): default $r_ssl, cid v1 $r_ssl1 (target >= 0.80)"
+echo "speed-up over kubo (wall): default ${r_kubo}x, cid v1 ${r_kubo1}x (target > 1)"
+status=0
+[ "$ocid" = "$kcid" ] && [ "$ocid1" = "$kcid1" ] && echo "CIDs identical to kubo: $ocid $ocid1" ||
+    { echo "FAIL: CIDs differ from kubo: $ocid/$kcid $ocid1/$kcid1"; status=1; }
+(( $(echo "$r_ssl >= 0.80 && $r_ssl1 >= 0.80" | bc -l) )) || { echo "FAIL: below 80% of openssl"; status=1; }
+(( $(echo "$r_kubo > 1 && $r_kubo1 > 1" | bc -l) )) || { echo "FAIL: not faster than kubo"; status=1; }
+exit $status

@@ -1,0 +1,167 @@
+/*
+ * The CPU backend's kernels at every instruction-set level this CPU can run
+ * (portable C always; AVX2 and AVX-512 where present) against plain double
+ * precision references: bias + GELU (erf and tanh) + ReLU, residual +
+ * LayerNorm, one attention head (several lengths and head sizes), bf16
+ * rounding and 8-bit row quantization. Also the IA_CPU_ISA names and the
+ * precision switch's errors.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "backend/cpu/cpu-impl.h"
+#include "test.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+static double max_rel(const float *a, const double *ref, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(a[i] - ref[i]) / (fabs(ref[i]) + 1e-3);
+        worst = e > worst ? e : worst;
+    }
+    return worst;
+}
+
+static void check_table(const ia__cpu_kernels *k)
+{
+    enum { R = 5, N = 77 };
+    float y[R * N], b[N], g[N], be[N], x[R * N];
+    double ref[R * N];
+    for (int j = 0; j < N; j++)
+        b[j] = frand(), g[j] = 1 + 0.5f * frand(), be[j] = 0.1f * frand();
+    /* bias + activations */
+    for (int act = IA_ACT_NONE; act <= IA_ACT_RELU; act++) {
+        for (int i = 0; i < R * N; i++)
+            y[i] = 6 * frand();
+        for (int i = 0; i < R * N; i++) {
+            double v = (double)y[i] + b[i % N];
+            ref[i] = act == IA_ACT_GELU ? 0.5 * v * (1 + erf(v / sqrt(2.0)))
+                   : act == IA_ACT_GELU_TANH ? 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+                   : act == IA_ACT_RELU ? (v > 0 ? v : 0) : v;
+        }
+        k->bias_act(y, R, N, b, (ia_activation)act);
+        double e = 0;
+        for (int i = 0; i < R * N; i++)
+            e = fmax(e, fabs(y[i] - ref[i]));
+        CHECK_MSG(e < 2e-6 * 8, "%s bias_act %d: max abs error %g", k->name, act, e);
+    }
+    /* residual + LayerNorm */
+    for (int i = 0; i < R * N; i++)
+        x[i] = 3 * frand(), y[i] = frand();
+    for (int r = 0; r < R; r++) {
+        double mean = 0, var = 0, v[N];
+        for (int j = 0; j < N; j++)
+            mean += v[j] = (double)x[r * N + j] + y[r * N + j] + b[j];
+        mean /= N;
+        for (int j = 0; j < N; j++)
+            var += (v[j] - mean) * (v[j] - mean);
+        var /= N;
+        for (int j = 0; j < N; j++)
+            ref[r * N + j] = (v[j] - mean) / sqrt(var + 1e-12) * g[j] + be[j];
+    }
+    k->add_ln(x, y, b, g, be, R, N, 1e-12f);
+    double e = 0;
+    for (int i = 0; i < R * N; i++)
+        e = fmax(e, fabs(x[i] - ref[i]));
+    CHECK_MSG(e < 1e-5, "%s add_ln: max abs error %g", k->name, e);
+
+    /* attention: one head, rows at a stride, several lengths and sizes */
+    static const int lens[] = {1, 3, 4, 17, 64, 130}, hds[] = {8, 32, 64, 12};
+    for (size_t li = 0; li < IA_ARRAY_LEN(lens); li++) {
+        for (size_t hi = 0; hi < IA_ARRAY_LEN(hds); hi++) {
+            const int len = lens[li], hd = hds[hi], ld = 3 * hd + 5;
+            float *qkv = malloc(sizeof(float) * len * ld), *out = malloc(sizeof(float) * len * hd);
+            const int lp = (len + 15) & ~15;
+            float *sc = malloc(sizeof(float) * ((size_t)hd * lp + 4 * hd + 4 * lp + 64));
+            double *want = malloc(sizeof(double) * len * hd), *p = malloc(sizeof(double) * len);
+            for (int i = 0; i < len * ld; i++)
+                qkv[i] = 2 * frand();
+            const float scale = 1.0f / sqrtf((float)hd);
+            for (int i = 0; i < len; i++) {
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < len; j++) {
+                    double d = 0;
+                    for (int c = 0; c < hd; c++)
+                        d += (double)qkv[i * ld + c] * qkv[j * ld + hd + c];
+                    p[j] = d * scale;
+                    mx = fmax(mx, p[j]);
+                }
+                for (int j = 0; j < len; j++)
+                    sum += p[j] = exp(p[j] - mx);
+                for (int c = 0; c < hd; c++) {
+                    double o = 0;
+                    for (int j = 0; j < len; j++)
+                        o += p[j] / sum * qkv[j * ld + 2 * hd + c];
+                    want[i * hd + c] = o;
+                }
+            }
+            k->attention_head(qkv, qkv + hd, qkv + 2 * hd, ld, len, hd, scale, out, hd, sc);
+            double ea = 0;
+            for (int i = 0; i < len * hd; i++)
+                ea = fmax(ea, fabs(out[i] - want[i]));
+            CHECK_MSG(ea < 2e-5, "%s attention len %d hd %d: max abs error %g", k->name, len, hd, ea);
+            free(qkv), free(out), free(sc), free(want), free(p);
+        }
+    }
+    /* bf16 rounding: nearest, ties to even */
+    const float fs[] = {1.0f, -2.5f, 1.00390625f /* tie: 1 + 2^-8 -> 1 */, 1.01171875f /* tie -> up */,
+                        3.14159265f, 0.0f};
+    const uint16_t hs[] = {0x3f80, 0xc020, 0x3f80, 0x3f82, 0x4049, 0x0000};
+    uint16_t h[6];
+    k->to_bf16(fs, 6, h);
+    for (int i = 0; i < 6; i++)
+        CHECK_MSG(h[i] == hs[i], "%s to_bf16(%g) = %#x, want %#x", k->name, fs[i], h[i], hs[i]);
+    /* 8-bit rows: x ~ zero + scale q within half a step */
+    unsigned char q[R * N];
+    float s[R], z[R];
+    for (int i = 0; i < R * N; i++)
+        x[i] = 5 * frand() + 1;
+    k->quantize_rows(x, R, N, q, s, z);
+    double eq = 0;
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < N; j++)
+            eq = fmax(eq, fabs(z[r] + s[r] * q[r * N + j] - x[r * N + j]) / s[r]);
+    CHECK_MSG(eq <= 0.5001, "%s quantize_rows: error %g steps", k->name, eq);
+    (void)max_rel;
+}
+
+int main(void)
+{
+    check_table(&ia__cpu_kernels_portable);
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        check_table(&ia__cpu_kernels_avx2);
+    else
+        printf("no AVX2 on this CPU: its kernels not run\n");
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        check_table(&ia__cpu_kernels_avx512);
+    else
+        printf("no AVX-512 on this CPU: its kernels not run\n");
+
+    /* the level in force follows IA_CPU_ISA (read once, at first use) */
+    const char *want = getenv("IA_CPU_ISA");
+    if (want && (!strcmp(want, "portable") || !strcmp(want, "avx2")))
+        CHECK_MSG(!strcmp(ia__cpu_isa_name(), want), "IA_CPU_ISA=%s but running %s", want,
+                  ia__cpu_isa_name());
+    printf("running kernels: %s\n", ia__cpu_isa_name());
+    const ia_backend *cpu = ia__backend_cpu();
+    CHECK(cpu->iface.set_precision(cpu->ctx, "fp16") == IA_ERR_INVALID);
+    CHECK_OK(cpu->iface.set_precision(cpu->ctx, "fp32"));
+    CHECK(!strcmp(cpu->iface.precision(cpu->ctx), "fp32"));
+    CHECK_OK(cpu->iface.set_precision(cpu->ctx, "int8"));
+    const char *p = cpu->iface.precision(cpu->ctx);
+    CHECK(!strcmp(p, "int8") || !strcmp(p, "fp32"));
+    if (want && strcmp(want, "avx512"))
+        CHECK_MSG(!strcmp(p, "fp32"), "IA_CPU_ISA=%s: int8 should fall back to fp32, got %s", want, p);
+    CHECK_OK(cpu->iface.set_precision(cpu->ctx, "fp32"));
+    return test_summary("test_cpu_kernels");
+}
