@@ -70,3 +70,13 @@ bench: deps
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# IPFS content layer: `add` of a BENCH_IPFS_MIB file against openssl's
+# single-core SHA-256 and kubo's `ipfs add --only-hash` (ratios), then the
+# kubo cross-check including full-size 174- and 175-chunk files.
+BENCH_IPFS_MIB ?= 1024
+.PHONY: bench-ipfs
+bench-ipfs: build
+	@bench/ipfs/bench_add.sh build/ipfs-accelerate $(BENCH_IPFS_MIB)
+	@tests/ipfs/kubo_crosscheck.sh build/tests/ia-addtool --big
+bench: bench-ipfs
