@@ -305,17 +305,17 @@ void ia_car_writer_abort(ia_car_writer *w)
     ia__free(w);
 }
 
-ia_status ia_car_writer_open(const char *path, const ia_cid *roots, size_t n_roots,
+/* header: write the header now (roots known); otherwise spool blocks
+ * when roots are deferred, or write nothing (the caller streams it all) */
+static ia_status writer_open(const char *path, const ia_cid *roots, size_t n_roots, bool header,
                              ia_car_writer **out)
 {
-    if (!path || !out || (n_roots && !roots))
-        return ia__error(IA_ERR_INVALID, "car writer: NULL argument");
     ia_car_writer *w = ia__calloc(1, sizeof *w);
     if (!w)
         return ia__error(IA_ERR_NOMEM, "car writer");
     w->path = ia__strdup(path);
     w->tmp = suffixed(path, ".part");
-    w->deferred = n_roots == 0;
+    w->deferred = header && n_roots == 0;
     if (w->deferred)
         w->spool = suffixed(path, ".spool");
     if (!w->path || !w->tmp || (w->deferred && !w->spool)) {
@@ -329,13 +329,21 @@ ia_status ia_car_writer_open(const char *path, const ia_cid *roots, size_t n_roo
         ia_car_writer_abort(w);
         return st;
     }
-    ia_status st = w->deferred ? IA_OK : write_header(w->f, roots, n_roots, path);
+    ia_status st = header && !w->deferred ? write_header(w->f, roots, n_roots, path) : IA_OK;
     if (st) {
         ia_car_writer_abort(w);
         return st;
     }
     *out = w;
     return IA_OK;
+}
+
+ia_status ia_car_writer_open(const char *path, const ia_cid *roots, size_t n_roots,
+                             ia_car_writer **out)
+{
+    if (!path || !out || (n_roots && !roots))
+        return ia__error(IA_ERR_INVALID, "car writer: NULL argument");
+    return writer_open(path, roots, n_roots, true, out);
 }
 
 ia_status ia_car_writer_put(ia_car_writer *w, const ia_cid *cid, const uint8_t *data, size_t len)
@@ -607,15 +615,9 @@ ia_status ia_car_export(const ia_block_source *src, const ia_cid *root, const ch
     if (!root || !path)
         return ia__error(IA_ERR_INVALID, "car export: NULL argument");
     ia_car_writer *w;
-    /* open with the root but write the header through the stream */
-    ia_status st = ia_car_writer_open(path, root, 1, &w);
+    ia_status st = writer_open(path, NULL, 0, false, &w); /* the stream writes the header */
     if (st)
         return st;
-    if (fseek(w->f, 0, SEEK_SET) || ftruncate(fileno(w->f), 0)) {
-        st = ia__error(IA_ERR_IO, "%s: %s", w->tmp, strerror(errno));
-        ia_car_writer_abort(w);
-        return st;
-    }
     st = ia__car_stream(src, root, IA_SCOPE_ALL, file_write, w, n_blocks);
     if (st) {
         ia_car_writer_abort(w);

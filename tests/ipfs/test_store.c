@@ -200,6 +200,49 @@ int main(void)
     CHECK_OK(ia_blockstore_verify(bs, on_damage, &damaged, &ok, &bad));
     CHECK_MSG(bad == 1, "after the crash: %llu bad (1 flipped on purpose)", (unsigned long long)bad);
 
+    /* several processes adding overlapping content at once, one of them
+     * running gc: no damaged block, every DAG complete afterwards */
+    uint8_t *shared = malloc(1 << 20);
+    fill(shared, 1 << 20, 77);
+    ia_cid rs;
+    CHECK_OK(ia_unixfs_add_bytes(shared, 1 << 20, NULL, NULL, &rs));
+    pid_t kids[3];
+    for (int k = 0; k < 3; k++) {
+        kids[k] = fork();
+        if (kids[k] == 0) {
+            ia_blockstore *kbs;
+            if (ia_blockstore_open(home, &kbs))
+                _exit(1);
+            ia_block_sink ks;
+            ia_blockstore_sink(kbs, &ks);
+            ia_cid kr;
+            int bad_exit = 0;
+            for (int round = 0; round < 3; round++) {
+                if (ia_unixfs_add_bytes(shared, 1 << 20, NULL, &ks, &kr))
+                    bad_exit = 1;
+                if (k == 2) {
+                    ia_gc_result gr;
+                    ia_status gst = ia_blockstore_gc(kbs, 0, 3600, &gr);
+                    if (gst && gst != IA_ERR_IO)
+                        bad_exit = 1;
+                }
+            }
+            ia_blockstore_close(kbs);
+            _exit(bad_exit);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        int wst = 0;
+        waitpid(kids[k], &wst, 0);
+        CHECK_MSG(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "concurrent adder %d failed", k);
+    }
+    damaged = 0;
+    CHECK_OK(ia_blockstore_verify(bs, on_damage, &damaged, &ok, &bad));
+    CHECK_MSG(bad == 1, "after concurrent adds: %llu bad (1 flipped on purpose)", (unsigned long long)bad);
+    cur = shared;
+    CHECK_OK(ia_unixfs_cat(&src, &rs, 0, UINT64_MAX, cmp_write, &cur));
+    free(shared);
+
     /* a model folder by CID: add a tree, materialize it from the store */
     char tree[128];
     snprintf(tree, sizeof tree, "%s-tree", home);
