@@ -28,7 +28,8 @@ typedef struct ia_model_options {
                               sentence_bert_config.json, else the model's
                               position limit */
     size_t batch_tokens;   /* tokens per forward batch; 0: default (8192) */
-    const char *precision; /* compute precision: "fp32" (NULL), or opt-in
+    const char *precision; /* compute precision (NULL: hardware.precision from
+                              the configuration, default fp32): "fp32", or opt-in
                               "int8" (int8 weights, needs AVX-512 VNNI) or
                               "bf16" (needs AVX512_BF16); where the CPU lacks
                               them the model computes in fp32, and

@@ -209,10 +209,11 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
         rc = cp ? m->arch->iface.parse_config(config, cp, &m->cfg) : ia__error(IA_ERR_NOMEM, "out of memory");
         ia__free(cp);
     }
-    /* device NULL: the configured hardware.device; falls back to the CPU
-     * with a logged reason unless fallback is off (src/backend/registry.c) */
+    /* device/precision NULL: the configured hardware.device/precision; an
+     * unusable device falls back to the CPU with a logged reason unless
+     * fallback is off (src/backend/registry.c) */
     if (!rc)
-        rc = ia__backend_select(opt ? opt->device : NULL, &m->sel, &m->be);
+        rc = ia__backend_select_precision(opt ? opt->device : NULL, opt ? opt->precision : NULL, &m->sel, &m->be);
     if (!rc)
         rc = ia_tokenizer_load(dir, &m->tok);
     if (!rc && ia_tokenizer_vocab_size(m->tok) > (size_t)m->cfg.vocab_size)
