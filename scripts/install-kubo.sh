@@ -27,7 +27,13 @@ if [[ -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "$KUBO_VERSION" ]]; then
 fi
 
 if ! command -v go >/dev/null 2>&1; then
-    echo "install-kubo.sh: Go is not installed; cannot build kubo" >&2
+    # the official Go tarball's place, when it is not on PATH (e.g. under CTest)
+    for d in /usr/local/go/bin "$HOME/go/bin" /usr/lib/go/bin; do
+        [ -x "$d/go" ] && PATH="$d:$PATH" && break
+    done
+fi
+if ! command -v go >/dev/null 2>&1; then
+    echo "install-kubo.sh: Go is not installed (not on PATH, nor in /usr/local/go/bin); cannot build kubo" >&2
     exit 1
 fi
 
