@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Server throughput and latency against the engine's offline throughput, on
 # the same model and texts (data/corpus.txt), on this machine, in one run:
-#   1. offline: `ipfs-accelerate embed` over the corpus (best of 2 runs);
+#   1. offline: `ipfs-accelerate embed` over the corpus;
 #   2. saturation: wrk (Debian) with CONNS connections posting BATCH texts
 #      per request to /embed, cycling through the corpus; sentences/s and
 #      p50/p99 latency, and the ratio to offline (target: >= 0.85);
@@ -9,8 +9,8 @@
 #      with hey (Debian): p50/p99.
 # Usage: bench/server/bench.sh [MODEL_DIR]
 #   (default: $IA_MODEL, else the real all-MiniLM-L6-v2 via scripts/fetch-model.sh)
-# Environment: DURATION (s, default 20), RATE_DURATION (s, 10), BATCH (8),
-#   CONNS (16), ROUTE (/embed or /v1/embeddings, default /embed), FORMAT (float
+# Environment: DURATION (s, default 20), ROUNDS (3), RATE_DURATION (s, 10), BATCH (8),
+#   CONNS (32), ROUTE (/embed or /v1/embeddings, default /embed), FORMAT (float
 #   or base64, for /v1/embeddings),
 #   IA_CLI (default build/ipfs-accelerate), CORPUS (default data/corpus.txt).
 set -euo pipefail
@@ -20,7 +20,7 @@ model=${1:-${IA_MODEL:-}}
 [ -n "$model" ] || model=$(scripts/fetch-model.sh)
 corpus=${CORPUS:-data/corpus.txt}
 duration=${DURATION:-20} rate_duration=${RATE_DURATION:-10}
-batch=${BATCH:-8} conns=${CONNS:-16} route=${ROUTE:-/embed}
+batch=${BATCH:-8} conns=${CONNS:-32} route=${ROUTE:-/embed}
 for tool in wrk hey; do
   command -v $tool >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 done
@@ -38,17 +38,9 @@ echo "model:   $model"
 echo "corpus:  $corpus ($texts texts), $batch texts per request, route $route"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 
-# 1. offline
-best=0
-for run in 1 2; do
-  "$cli" embed --model "$model" "$corpus" --output "$tmp/offline.npy" 2>"$tmp/offline.log"
-  sps=$(grep -oE '[0-9.]+ sentences/s' "$tmp/offline.log" | tail -1 | cut -d' ' -f1)
-  best=$(awk -v a="$best" -v b="$sps" 'BEGIN { print (b > a ? b : a) }')
-done
-offline=$best
-echo "offline: $offline sentences/s ($(grep -oE '\[[^]]*\]' "$tmp/offline.log" | tail -1))"
-
-# 2. the server, at saturation
+# 1 and 2, interleaved: on a shared machine the load of others changes from
+# minute to minute, so offline and server runs alternate (ROUNDS times) and
+# the medians are compared.
 "$cli" serve --model "$model" --listen 127.0.0.1:0 --port-file "$tmp/port" --no-gateway \
   --max-client-batch-size 256 >"$tmp/server.log" 2>&1 &
 server_pid=$!
@@ -58,19 +50,34 @@ for _ in $(seq 1 600); do
 done
 port=$(cat "$tmp/port")
 url=http://127.0.0.1:$port
-wrk -t1 -c"$conns" -d3s -s bench/server/wrk.lua "$url" -- "$corpus" "$batch" "$route" float >/dev/null # warm-up
-wrk -t1 -c"$conns" -d"${duration}s" --latency --timeout 30s -s bench/server/wrk.lua "$url" \
-  -- "$corpus" "$batch" "$route" "${FORMAT:-float}" >"$tmp/wrk.txt"
-rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.txt")
-p50=$(awk '$1 == "50%" { print $2 }' "$tmp/wrk.txt")
-p99=$(awk '$1 == "99%" { print $2 }' "$tmp/wrk.txt")
-non2xx=$(awk '/Non-2xx/ { print $NF }' "$tmp/wrk.txt")
-errors=$(grep -E 'Socket errors' "$tmp/wrk.txt" || true)
-served=$(awk -v r="$rps" -v b="$batch" 'BEGIN { printf "%.1f", r * b }')
-ratio=$(awk -v s="$served" -v o="$offline" 'BEGIN { printf "%.3f", s / o }')
-echo "server:  $served sentences/s at saturation ($rps requests/s, $conns connections):" \
-     "p50 $p50, p99 $p99; ${non2xx:-0} non-2xx ${errors:+; $errors}"
-echo "ratio:   $ratio of offline (target >= 0.85)"
+wrk -t1 -c"$conns" -d3s -s bench/server/wrk.lua "$url" -- "$corpus" "$batch" "$route" "${FORMAT:-float}" >/dev/null # warm-up
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+: >"$tmp/offline.txt"
+: >"$tmp/served.txt"
+: >"$tmp/ratios.txt"
+for round in $(seq 1 "${ROUNDS:-3}"); do
+  "$cli" embed --model "$model" "$corpus" --output "$tmp/offline.npy" 2>"$tmp/offline.log"
+  off=$(grep -oE '[0-9.]+ sentences/s' "$tmp/offline.log" | tail -1 | cut -d' ' -f1)
+  wrk -t1 -c"$conns" -d"${duration}s" --latency --timeout 30s -s bench/server/wrk.lua "$url" \
+    -- "$corpus" "$batch" "$route" "${FORMAT:-float}" >"$tmp/wrk.txt"
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.txt")
+  p50=$(awk '$1 == "50%" { print $2 }' "$tmp/wrk.txt")
+  p99=$(awk '$1 == "99%" { print $2 }' "$tmp/wrk.txt")
+  non2xx=$(awk '/Non-2xx/ { print $NF }' "$tmp/wrk.txt")
+  served=$(awk -v r="$rps" -v b="$batch" 'BEGIN { printf "%.1f", r * b }')
+  ratio=$(awk -v s="$served" -v o="$off" 'BEGIN { printf "%.3f", s / o }')
+  echo "round $round: offline $off sentences/s; server $served sentences/s ($rps requests/s," \
+       "$conns connections, p50 $p50, p99 $p99, ${non2xx:-0} non-2xx): ratio $ratio"
+  echo "$off" >>"$tmp/offline.txt"
+  echo "$served" >>"$tmp/served.txt"
+  echo "$ratio" >>"$tmp/ratios.txt"
+done
+offline=$(median <"$tmp/offline.txt")
+served=$(median <"$tmp/served.txt")
+rps=$(awk -v s="$served" -v b="$batch" 'BEGIN { printf "%.2f", s / b }')
+echo "offline: $offline sentences/s (median; $(grep -oE '\[[^]]*\]' "$tmp/offline.log" | tail -1))"
+echo "server:  $served sentences/s at saturation (median)"
+echo "ratio:   $(median <"$tmp/ratios.txt") of offline, median of the rounds (target >= 0.85)"
 curl -s "$url/metrics" | awk '/^ipfs_accelerate_batch_size_(sum|count)/ { v[$1] = $2 }
   END { if (v["ipfs_accelerate_batch_size_count"] > 0)
           printf "batches: %d engine calls, %.1f texts per call on average\n",
