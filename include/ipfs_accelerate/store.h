@@ -118,6 +118,9 @@ typedef struct ia_store_options {
 IA_API void ia_store_options_init(ia_store_options *o);
 IA_API ia_status ia_store_open(const ia_store_options *o, ia_store **out);
 IA_API void ia_store_close(ia_store *s);
+/* True when a network layer (kubo RPC, gateways, routers) is configured
+ * and the store is not offline. */
+IA_API bool ia_store_online(const ia_store *s);
 /* The store's blockstore; borrowed. */
 IA_API ia_blockstore *ia_store_blockstore(ia_store *s);
 

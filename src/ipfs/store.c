@@ -30,6 +30,7 @@ typedef struct gateway {
     char *url;
     atomic_bool bad;          /* served wrong bytes once: never asked again */
     atomic_llong dead_until;  /* ms; unreachable or timing out: skipped until then */
+    char why[200];            /* why it is bad or dead (under the store's mu) */
 } gateway;
 
 #define DEAD_MS 30000
@@ -185,6 +186,30 @@ void ia_store_close(ia_store *s)
 }
 
 ia_blockstore *ia_store_blockstore(ia_store *s) { return s ? s->bs : NULL; }
+
+bool ia_store_online(const ia_store *s)
+{
+    return s && !s->offline && (s->kubo || s->n_gw || s->n_routers);
+}
+
+/* Remember why a gateway is skipped, for the messages of later misses. */
+static void gw_mark(ia_store *s, gateway *g, bool liar, const char *why)
+{
+    pthread_mutex_lock(&s->mu);
+    snprintf(g->why, sizeof g->why, "%s", why);
+    pthread_mutex_unlock(&s->mu);
+    if (liar)
+        atomic_store(&g->bad, true);
+    else
+        atomic_store(&g->dead_until, now_ms() + DEAD_MS);
+}
+
+static void gw_why(ia_store *s, gateway *g, char *out, size_t cap)
+{
+    pthread_mutex_lock(&s->mu);
+    snprintf(out, cap, "%s", g->why);
+    pthread_mutex_unlock(&s->mu);
+}
 
 /* ---- memory cache ---- */
 
@@ -489,7 +514,7 @@ ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *l
         return st;
     if (s->offline)
         return ia__error(IA_ERR_NOT_FOUND, "block %s is not in the blockstore (offline)", cs);
-    char tried[900] = "blockstore";
+    char tried[1400] = "blockstore";
     size_t tl = strlen(tried);
     if (s->kubo) {
         st = IA_ERR_IO;
@@ -509,8 +534,16 @@ ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *l
     }
     for (size_t i = 0; i < s->n_gw; i++) {
         gateway *g = &s->gw[i];
-        if (atomic_load(&g->bad) || atomic_load(&g->dead_until) > now_ms())
+        bool liar = atomic_load(&g->bad);
+        if (liar || atomic_load(&g->dead_until) > now_ms()) {
+            char why[200];
+            gw_why(s, g, why, sizeof why);
+            if (tl < sizeof tried)
+                tl += (size_t)snprintf(tried + tl, sizeof tried - tl, "; %s skipped (%s: %s)",
+                                       g->url, liar ? "it served wrong bytes" : "unreachable",
+                                       why);
             continue;
+        }
         bool lied;
         st = gateway_block(s, g->url, cid, data, len, &lied);
         if (!st) {
@@ -518,11 +551,11 @@ ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *l
             return IA_OK;
         }
         if (lied) {
-            atomic_store(&g->bad, true);
+            gw_mark(s, g, true, ia_errmsg());
             ia__log(IA_LOG_WARN, "%s; not asking it again", ia_errmsg());
         } else {
             if (st == IA_ERR_TIMEOUT || st == IA_ERR_IO)
-                atomic_store(&g->dead_until, now_ms() + DEAD_MS);
+                gw_mark(s, g, false, ia_errmsg());
             ia__log(IA_LOG_DEBUG, "%s", ia_errmsg());
         }
         if (tl < sizeof tried)
@@ -540,7 +573,7 @@ ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *l
             tl += (size_t)snprintf(tried + tl, sizeof tried - tl, "; providers from %zu router(s)",
                                    s->n_routers);
     }
-    return ia__error(IA_ERR_NOT_FOUND, "block %s not found (tried %.800s)", cs, tried);
+    return ia__error(IA_ERR_NOT_FOUND, "block %s not found (tried %.900s)", cs, tried);
 }
 
 static ia_status src_get(void *ctx, const ia_cid *cid, const uint8_t **data, size_t *len)
@@ -579,7 +612,7 @@ static void fetch_car(ia_store *s, gateway *g, const ia_cid *root, uint64_t *n_n
         if (!st)
             ia__buf_free(&r.body);
         else if (st == IA_ERR_TIMEOUT || st == IA_ERR_IO)
-            atomic_store(&g->dead_until, now_ms() + DEAD_MS);
+            gw_mark(s, g, false, ia_errmsg());
         return;
     }
     ia_car_reader *car;
@@ -595,9 +628,10 @@ static void fetch_car(ia_store *s, gateway *g, const ia_cid *root, uint64_t *n_n
         bool done;
         st = ia_car_next(car, &c, &d, &l, &done);
         if (st == IA_ERR_VERIFY) {
-            atomic_store(&g->bad, true);
-            ia__log(IA_LOG_WARN, "gateway %s served a wrong block in a CAR (%s); not asking it again",
-                    g->url, ia_errmsg());
+            char why[300];
+            snprintf(why, sizeof why, "a wrong block in a CAR: %s", ia_errmsg());
+            gw_mark(s, g, true, why);
+            ia__log(IA_LOG_WARN, "gateway %s served wrong bytes (%s); not asking it again", g->url, why);
         }
         if (st || done)
             break;

@@ -287,7 +287,12 @@ int cmd_ipfs_cat(int argc, char **argv)
     if (!(rc = resolve_ref(s, argv[optind], &cid))) {
         ia_block_source src;
         ia_store_source(s, &src);
-        ia_status st = ia_unixfs_cat(&src, &cid, off, len, stdout_write, NULL);
+        /* a whole file from the network: fetch its DAG in parallel first */
+        ia_status st = off == 0 && len == UINT64_MAX && ia_store_online(s)
+                           ? ia_store_fetch_dag(s, &cid, NULL)
+                           : IA_OK;
+        if (!st)
+            st = ia_unixfs_cat(&src, &cid, off, len, stdout_write, NULL);
         if (st)
             rc = cli_fail(st, "cat %s", argv[optind]);
         else if (fflush(stdout))
@@ -335,7 +340,8 @@ int cmd_ipfs_get(int argc, char **argv)
         char def[IA_CID_STR_MAX];
         if (!outp)
             outp = ia_cid_str(&cid, def);
-        ia_status st = ia_store_fetch_dag(s, &cid, NULL);
+        /* from the network: the whole DAG first, in parallel */
+        ia_status st = ia_store_online(s) ? ia_store_fetch_dag(s, &cid, NULL) : IA_OK;
         if (!st) {
             ia_block_source src;
             ia_store_source(s, &src);
@@ -426,7 +432,7 @@ int cmd_ipfs_car_export(int argc, char **argv)
     ia_cid cid;
     if (!(rc = resolve_ref(s, argv[optind], &cid))) {
         size_t n = 0;
-        ia_status st = ia_store_fetch_dag(s, &cid, NULL);
+        ia_status st = ia_store_online(s) ? ia_store_fetch_dag(s, &cid, NULL) : IA_OK;
         if (!st) {
             ia_block_source src;
             ia_store_source(s, &src);
