@@ -34,6 +34,14 @@ typedef enum ia_pool_mode { IA_POOL_MEAN, IA_POOL_CLS, IA_POOL_MAX } ia_pool_mod
  * to the compute precision, uploaded...). Opaque to model code. */
 typedef struct ia_linear ia_linear;
 
+/* linear_new_hint flags. */
+enum {
+    /* 8-bit activations cost this layer too much accuracy (measured on
+     * all-MiniLM-L6-v2: the QKV and FFN-output projections): in int8 mode
+     * keep it at bf16 (or fp32 where the CPU has no bf16). */
+    IA_LINEAR_INT8_SENSITIVE = 1u << 0,
+};
+
 struct ia_backend_i {
     /* Number of devices this backend drives (>= 1 when usable). */
     int (*device_count)(void *ctx);
@@ -95,6 +103,14 @@ struct ia_backend_i {
      * says so). Returns IA_ERR_INVALID for an unknown name. NULL: fp32 only
      * (any other request is IA_ERR_UNSUPPORTED for the caller to report). */
     ia_status (*set_precision)(void *ctx, const char *precision);
+    /* linear_new with hints for reduced precision: in_scale (n_in) is the
+     * typical magnitude of each input channel (for a layer fed by a
+     * LayerNorm, |gamma| + |beta|), or NULL; an int8 backend uses it to
+     * move the activations' outlier channels into the weights
+     * (SmoothQuant). flags: IA_LINEAR_* below. NULL slot: use linear_new. */
+    ia_status (*linear_new_hint)(void *ctx, const float *W, const float *b, int n_out,
+                                 int n_in, const float *in_scale, unsigned flags,
+                                 ia_linear **out);
 };
 
 typedef struct ia_backend {

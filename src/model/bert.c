@@ -165,8 +165,25 @@ static void free_vec(const ia_backend *be, float *p)
         ia__free(p);
 }
 
+/* linear_new, or linear_new_hint where the backend has it and the input
+ * channels' magnitudes are known (hint: NULL or n_in values). */
+static ia_status new_linear(const ia_backend *be, const float *w, const float *b, int n_out,
+                            int n_in, const float *hint, unsigned flags, ia_linear **out)
+{
+    if ((hint || flags) && be->iface.linear_new_hint)
+        return be->iface.linear_new_hint(be->ctx, w, b, n_out, n_in, hint, flags, out);
+    return be->iface.linear_new(be->ctx, w, b, n_out, n_in, out);
+}
+
+/* |gamma| + |beta| of a LayerNorm: its outputs' typical size per channel. */
+static void ln_hint(const float *g, const float *b, int n, float *out)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = (g[i] < 0 ? -g[i] : g[i]) + (b[i] < 0 ? -b[i] : b[i]);
+}
+
 static ia_status make_linear(loader *ld, const ia_backend *be, const char *base, int n_out,
-                             int n_in, ia_linear **out)
+                             int n_in, const float *hint, unsigned flags, ia_linear **out)
 {
     char wn[200], bn[200];
     snprintf(wn, sizeof wn, "%s.weight", base);
@@ -176,14 +193,15 @@ static ia_status make_linear(loader *ld, const ia_backend *be, const char *base,
     if (!rc)
         rc = fetch(ld, bn, n_out, 0, &b);
     if (!rc)
-        rc = be->iface.linear_new(be->ctx, w, b, n_out, n_in, out);
+        rc = new_linear(be, w, b, n_out, n_in, hint, flags, out);
     ia__free(w);
     ia__free(b);
     return rc;
 }
 
 /* Q, K and V of a layer as one (3*hidden, hidden) linear layer. */
-static ia_status make_qkv(loader *ld, const ia_backend *be, int l, int h, ia_linear **out)
+static ia_status make_qkv(loader *ld, const ia_backend *be, int l, int h, const float *hint,
+                         ia_linear **out)
 {
     static const char *parts[3] = {"query", "key", "value"};
     float *w = ia__malloc((size_t)3 * h * h * sizeof(float));
@@ -205,7 +223,7 @@ static ia_status make_qkv(loader *ld, const ia_backend *be, int l, int h, ia_lin
         ia__free(pb);
     }
     if (!rc)
-        rc = be->iface.linear_new(be->ctx, w, b, 3 * h, h, out);
+        rc = new_linear(be, w, b, 3 * h, h, hint, IA_LINEAR_INT8_SENSITIVE, out);
     ia__free(w);
     ia__free(b);
     return rc;
@@ -265,37 +283,53 @@ static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *s
         {"embeddings.LayerNorm.weight", &m->emb_ln_g, H, 0},
         {"embeddings.LayerNorm.bias", &m->emb_ln_b, H, 0},
     };
+    /* Hints for quantizing backends: the size of each channel entering
+     * the QKV projection (the previous LayerNorm) and the FFN (LN 1). */
+    float *hint_in = ia__malloc((size_t)H * sizeof(float));
+    float *hint_mid = ia__malloc((size_t)H * sizeof(float));
+    if (!rc && (!hint_in || !hint_mid))
+        rc = ia__error(IA_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < IA_ARRAY_LEN(emb) && !rc; i++)
-        if (!(rc = fetch(&ld, emb[i].name, emb[i].d0, emb[i].d1, emb[i].dst)))
-            rc = to_backend(be, emb[i].dst, (size_t)emb[i].d0 * (emb[i].d1 ? emb[i].d1 : 1));
+        rc = fetch(&ld, emb[i].name, emb[i].d0, emb[i].d1, emb[i].dst);
+    if (!rc)
+        ln_hint(m->emb_ln_g, m->emb_ln_b, H, hint_in);
+    for (size_t i = 0; i < IA_ARRAY_LEN(emb) && !rc; i++)
+        rc = to_backend(be, emb[i].dst, (size_t)emb[i].d0 * (emb[i].d1 ? emb[i].d1 : 1));
 
     for (int l = 0; l < cfg->n_layers && !rc; l++) {
         bert_layer *L = &m->layers[l];
         char base[160], name[200];
         snprintf(base, sizeof base, "encoder.layer.%d", l);
-        if (!rc)
-            rc = make_qkv(&ld, be, l, H, &L->qkv);
-        snprintf(name, sizeof name, "%s.attention.output.dense", base);
-        if (!rc)
-            rc = make_linear(&ld, be, name, H, H, &L->attn_out);
-        snprintf(name, sizeof name, "%s.intermediate.dense", base);
-        if (!rc)
-            rc = make_linear(&ld, be, name, I, H, &L->ffn_in);
-        snprintf(name, sizeof name, "%s.output.dense", base);
-        if (!rc)
-            rc = make_linear(&ld, be, name, H, I, &L->ffn_out);
         struct { const char *fmt; float **dst; } lns[] = {
             {"%s.attention.output.LayerNorm.weight", &L->ln1_g},
             {"%s.attention.output.LayerNorm.bias", &L->ln1_b},
             {"%s.output.LayerNorm.weight", &L->ln2_g},
             {"%s.output.LayerNorm.bias", &L->ln2_b},
         };
+        if (!rc)
+            rc = make_qkv(&ld, be, l, H, hint_in, &L->qkv);
+        snprintf(name, sizeof name, "%s.attention.output.dense", base);
+        if (!rc)
+            rc = make_linear(&ld, be, name, H, H, NULL, 0, &L->attn_out);
         for (size_t i = 0; i < IA_ARRAY_LEN(lns) && !rc; i++) {
             snprintf(name, sizeof name, lns[i].fmt, base);
-            if (!(rc = fetch(&ld, name, H, 0, lns[i].dst)))
-                rc = to_backend(be, lns[i].dst, (size_t)H);
+            rc = fetch(&ld, name, H, 0, lns[i].dst);
         }
+        if (!rc)
+            ln_hint(L->ln1_g, L->ln1_b, H, hint_mid);
+        snprintf(name, sizeof name, "%s.intermediate.dense", base);
+        if (!rc)
+            rc = make_linear(&ld, be, name, I, H, hint_mid, 0, &L->ffn_in);
+        snprintf(name, sizeof name, "%s.output.dense", base);
+        if (!rc)
+            rc = make_linear(&ld, be, name, H, I, NULL, IA_LINEAR_INT8_SENSITIVE, &L->ffn_out);
+        if (!rc)
+            ln_hint(L->ln2_g, L->ln2_b, H, hint_in);
+        for (size_t i = 0; i < IA_ARRAY_LEN(lns) && !rc; i++)
+            rc = to_backend(be, lns[i].dst, (size_t)H);
     }
+    ia__free(hint_in);
+    ia__free(hint_mid);
     if (rc) {
         bert_free(m);
         return rc;

@@ -124,7 +124,7 @@ static void check_table(const ia__cpu_kernels *k)
     float s[R], z[R];
     for (int i = 0; i < R * N; i++)
         x[i] = 5 * frand() + 1;
-    k->quantize_rows(x, R, N, q, s, z);
+    k->quantize_rows(x, R, N, NULL, q, s, z);
     double eq = 0;
     for (int r = 0; r < R; r++)
         for (int j = 0; j < N; j++)

@@ -26,7 +26,7 @@ endforeach()
 # where AVX2 is forced (no VNNI / BF16 there).
 ia_add_test(test_cpu_precision ${CMAKE_CURRENT_LIST_DIR}/test_cpu_precision.c)
 set_tests_properties(test_cpu_precision PROPERTIES DISABLED TRUE) # run below with arguments
-foreach(p bf16)
+foreach(p int8 bf16)
   add_test(NAME cpu_precision_${p}_real COMMAND test_cpu_precision @real ${p} 0.995)
   add_test(NAME cpu_precision_${p}_synth COMMAND test_cpu_precision ${IA_CPU_SYNTH}/minilm-f32 ${p} 0.995 64)
   set_tests_properties(cpu_precision_${p}_synth PROPERTIES FIXTURES_REQUIRED synth_models)

@@ -28,10 +28,11 @@ typedef struct ia__cpu_kernels {
      * at least len * (hd + 16) + 64 floats. */
     void (*attention_head)(const float *q, const float *k, const float *v, int ld, int len,
                            int hd, float scale, float *out, int ldo, float *scratch);
-    /* Per-row asymmetric 8-bit quantization of x (rows, n):
-     * x[r][j] ~ zero[r] + scale[r] * q[r][j], q in 0..255. */
-    void (*quantize_rows)(const float *x, int rows, int n, unsigned char *q, float *scale,
-                          float *zero);
+    /* Per-row asymmetric 8-bit quantization of x (rows, n), each column
+     * first multiplied by col_scale[j] (NULL: 1):
+     * x[r][j] col_scale[j] ~ zero[r] + scale[r] * q[r][j], q in 0..255. */
+    void (*quantize_rows)(const float *x, int rows, int n, const float *col_scale,
+                          unsigned char *q, float *scale, float *zero);
     /* bf16 (round to nearest even) of n floats. */
     void (*to_bf16)(const float *x, size_t n, uint16_t *out);
 } ia__cpu_kernels;

@@ -30,6 +30,7 @@ struct ia_linear {
     int8_t *wq;    /* int8: (n_out, n_in), per-output-row scale */
     float *wscale; /* int8: (n_out) */
     float *wsum;   /* int8: wscale[j] * sum_k wq[j][k], for the rows' zero points */
+    float *inv_s;  /* int8: per input channel 1/s (SmoothQuant), or NULL */
     dnnl_memory_t wmem; /* fp32/bf16 through a matmul primitive: packed weights */
 };
 
@@ -262,6 +263,7 @@ static void linear_free(void *ctx, ia_linear *lin)
     ia__free(lin->wq);
     ia__free(lin->wscale);
     ia__free(lin->wsum);
+    ia__free(lin->inv_s);
     ia__free(lin);
 }
 
@@ -338,8 +340,8 @@ static bool pack_weights(ia_linear *lin, const float *W)
     return ok;
 }
 
-static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out, int n_in,
-                            ia_linear **out)
+static ia_status linear_new_hint(void *ctx, const float *W, const float *b, int n_out, int n_in,
+                                 const float *in_scale, unsigned flags, ia_linear **out)
 {
     pthread_once(&isa_once, isa_init);
     ia_linear *lin = ia__calloc(1, sizeof *lin);
@@ -348,6 +350,8 @@ static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out
     lin->n_out = n_out;
     lin->n_in = n_in;
     lin->prec = effective_prec();
+    if (lin->prec == PREC_INT8 && (flags & IA_LINEAR_INT8_SENSITIVE) && !getenv("IA_CPU_INT8_ALL"))
+        lin->prec = have_bf16 ? PREC_BF16 : PREC_FP32;
     if (lin->prec != PREC_FP32 && !layer_selected(__atomic_fetch_add(&layer_counter, 1, __ATOMIC_RELAXED)))
         lin->prec = PREC_FP32;
     const size_t nw = (size_t)n_out * n_in;
@@ -362,8 +366,34 @@ static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out
         lin->wscale = ia__malloc((size_t)n_out * sizeof(float));
         lin->wsum = ia__malloc((size_t)n_out * sizeof(float));
         ok = lin->wq && lin->wscale && lin->wsum;
+        /* SmoothQuant with alpha 1/2: s_k = sqrt(a_k / max_j |W[j][k]|),
+         * x_k / s_k and W[j][k] s_k quantize with less error when a few
+         * input channels are much larger than the rest. */
+        float *ws = NULL;
+        if (ok && in_scale) {
+            lin->inv_s = ia__malloc((size_t)n_in * sizeof(float));
+            ws = ia__malloc((size_t)n_in * sizeof(float));
+            ok = lin->inv_s && ws;
+            if (ok) {
+                float *cmax = ws;
+                for (int k = 0; k < n_in; k++)
+                    cmax[k] = 0;
+                for (int j = 0; j < n_out; j++)
+                    for (int k = 0; k < n_in; k++)
+                        cmax[k] = fmaxf(cmax[k], fabsf(W[(size_t)j * n_in + k]));
+                for (int k = 0; k < n_in; k++) {
+                    float a = fmaxf(fabsf(in_scale[k]), 1e-6f), w = fmaxf(cmax[k], 1e-6f);
+                    float sk = sqrtf(a / w);
+                    ws[k] = sk;
+                    lin->inv_s[k] = 1.0f / sk;
+                }
+            }
+        }
+        float *row = ok ? ia__malloc((size_t)n_in * sizeof(float)) : NULL;
+        ok = ok && row;
         for (int j = 0; ok && j < n_out; j++) {
-            const float *row = W + (size_t)j * n_in;
+            for (int k = 0; k < n_in; k++)
+                row[k] = W[(size_t)j * n_in + k] * (ws ? ws[k] : 1.0f);
             float mx = 0;
             for (int k = 0; k < n_in; k++)
                 mx = fmaxf(mx, fabsf(row[k]));
@@ -378,6 +408,8 @@ static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out
             lin->wscale[j] = mx / 127.0f;
             lin->wsum[j] = lin->wscale[j] * (float)sum;
         }
+        ia__free(row);
+        ia__free(ws);
     } else if (ok && !(use_matmul() && pack_weights(lin, W))) {
         if (lin->prec == PREC_BF16)
             lin->prec = PREC_FP32; /* no bf16 primitive: keep fp32 */
@@ -391,6 +423,12 @@ static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out
     }
     *out = lin;
     return IA_OK;
+}
+
+static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out, int n_in,
+                            ia_linear **out)
+{
+    return linear_new_hint(ctx, W, b, n_out, n_in, NULL, 0, out);
 }
 
 /* What follows the GEMM of a row chunk. */
@@ -507,7 +545,7 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
         /* x ~ z + s q (per row), W ~ sw wq (per output):
          * y[r][j] = s[r] sw[j] (q wq^T)[r][j] + z[r] sw[j] sum_k wq[j][k] */
         const int32_t co = 0;
-        k->quantize_rows(x, rows, Kd, sc->q, sc->rs, sc->rz);
+        k->quantize_rows(x, rows, Kd, lin->inv_s, sc->q, sc->rs, sc->rz);
         if (dnnl_gemm_u8s8s32('N', 'T', 'F', rows, N, Kd, 1.0f, sc->q, Kd, 0, lin->wq, Kd, 0, 0.0f,
                               sc->acc, N, &co) != dnnl_success)
             return false;
@@ -722,6 +760,7 @@ static const ia_backend cpu_backend = {
         .precision = precision,
         .linear_add_layernorm = linear_add_layernorm,
         .set_precision = set_precision,
+        .linear_new_hint = linear_new_hint,
     },
 };
 
