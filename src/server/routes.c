@@ -110,8 +110,8 @@ static int count_tokens(const srv_model *m, embed_state *st, bool refuse_long, s
         ia_status rc = ia_tokenizer_encode(tok, st->in.texts[i], st->in.lens[i], limit + 1, ids,
                                            limit + 1, &n, NULL);
         if (rc) {
-            ia__srv_error_set(err, 422, st->in.single ? "inputs" : "", "tokenizing input %zu: %s", i,
-                              ia_errmsg());
+            ia__srv_error_set(err, 422, st->api == SRV_OPENAI ? "input" : "inputs",
+                              "tokenizing input %zu: %s", i, ia_errmsg());
             err->tei_type = "Tokenizer";
             ia__free(ids);
             return 422;

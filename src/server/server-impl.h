@@ -200,6 +200,7 @@ typedef struct srv_mount {
 struct ia_server {
     ia_server_options opt;
     char *listen, *api_key;
+    bool max_conn_explicit; /* --max-connections given: warn when capped */
     unsigned char key_hash[32];
     struct MHD_Daemon *mhd;
     int listen_fd;

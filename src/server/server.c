@@ -92,6 +92,7 @@ ia_status ia_server_new(const ia_server_options *opt, ia_server **out)
         o->max_body_bytes = 2000000;
     if (!o->timeout_s)
         o->timeout_s = 30;
+    s->max_conn_explicit = o->max_connections != 0;
     if (!o->max_connections)
         o->max_connections = 1000;
     if (!o->http_threads)
@@ -717,7 +718,8 @@ ia_status ia_server_start(ia_server *s)
     struct rlimit rl;
     if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < limit + 64u) {
         limit = rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
-        ia__log(IA_LOG_WARN, "server: at most %u connections (open-file limit %llu)", limit,
+        ia__log(s->max_conn_explicit ? IA_LOG_WARN : IA_LOG_INFO,
+                "server: at most %u connections (open-file limit %llu)", limit,
                 (unsigned long long)rl.rlim_cur);
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
