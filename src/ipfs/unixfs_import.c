@@ -5,13 +5,15 @@
  * raw leaves, directories sorted by name, and HAMT sharding above the
  * size threshold).
  *
- * Speed: a file is read into one chunk buffer that has room in front of
- * and behind the chunk, so a leaf block (protobuf header + chunk + filesize
- * trailer) is assembled in place and hashed once without copying.
+ * Speed: a chunk is read into a buffer that has room in front of and
+ * behind it, so a leaf block (protobuf header + chunk + filesize trailer)
+ * is assembled in place and hashed once without copying. Big regular files
+ * hash their leaves on several threads (see "parallel leaf hashing").
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -52,6 +54,8 @@ typedef struct importer {
     uint64_t total;
     ia__buf node; /* scratch for encoding internal nodes */
     ia__buf data; /* scratch for UnixFS data */
+    struct pool *pool; /* parallel leaf hashing (big regular files), or NULL */
+    ia_unixfs_type leaf_type; /* File (balanced) or Raw (trickle) */
 } importer;
 
 /* A child link of a file node being filled: CID, Tsize, file bytes. */
@@ -72,10 +76,14 @@ static ia_status emit(importer *im, const ia_cid *cid, const uint8_t *b, size_t 
     return im->sink->put(im->sink->ctx, cid, b, n);
 }
 
+static ia_status pool_wait(importer *im);
+
 static ia_status prefetch(importer *im)
 {
     if (im->have || im->eof)
         return IA_OK;
+    if (im->pool)
+        return pool_wait(im);
     size_t want = im->o->chunk_size, got = 0;
     uint8_t *p = im->buf + LEAF_HEAD;
     while (got < want) {
@@ -104,19 +112,15 @@ static ia_status done(importer *im, bool *d)
     return st;
 }
 
-/* Build, hash and emit the leaf for the current chunk (len 0 with no chunk:
- * the empty file's leaf). type is File (balanced) or Raw (trickle). */
-static ia_status leaf(importer *im, ia_unixfs_type type, flink *out)
+/* Build and hash the leaf for the n bytes at data (which has LEAF_HEAD
+ * bytes of room before it and LEAF_TAIL after); blk and blen get the block. */
+static void build_leaf(uint8_t *data, size_t n, ia_unixfs_type type, bool raw, int cid_version,
+                       flink *out, const uint8_t **blk, size_t *blen)
 {
-    size_t n = im->have ? im->chunk_len : 0;
-    uint8_t *data = im->buf + LEAF_HEAD;
-    im->have = false;
-    const uint8_t *blk;
-    size_t blen;
-    if (im->raw_leaves) {
-        blk = data;
-        blen = n;
-        ia_cid_sum(1, IA_CODEC_RAW, IA_MH_SHA2_256, blk, blen, &out->cid);
+    if (raw) {
+        *blk = data;
+        *blen = n;
+        ia_cid_sum(1, IA_CODEC_RAW, IA_MH_SHA2_256, data, n, &out->cid);
     } else {
         /* PBNode{Data: UnixFS{Type, Data (if any), filesize}} */
         size_t inner = 2 + (n ? 1 + ia__varint_len(n) + n : 0) + 1 + ia__varint_len(n);
@@ -135,12 +139,27 @@ static ia_status leaf(importer *im, ia_unixfs_type type, flink *out)
         size_t t = 0;
         data[n + t++] = 0x18;
         t += ia__varint_put(data + n + t, n);
-        blk = start;
-        blen = h + n + t;
-        ia_cid_sum(im->o->cid_version, IA_CODEC_DAG_PB, IA_MH_SHA2_256, blk, blen, &out->cid);
+        *blk = start;
+        *blen = h + n + t;
+        ia_cid_sum(cid_version, IA_CODEC_DAG_PB, IA_MH_SHA2_256, *blk, *blen, &out->cid);
     }
-    out->tsize = blen;
+    out->tsize = *blen;
     out->filesize = n;
+}
+
+static ia_status pool_take(importer *im, flink *out);
+
+/* Build, hash and emit the leaf for the current chunk (len 0 with no chunk:
+ * the empty file's leaf). type is File (balanced) or Raw (trickle). */
+static ia_status leaf(importer *im, ia_unixfs_type type, flink *out)
+{
+    if (im->pool && im->have)
+        return pool_take(im, out);
+    size_t n = im->have ? im->chunk_len : 0;
+    im->have = false;
+    const uint8_t *blk;
+    size_t blen;
+    build_leaf(im->buf + LEAF_HEAD, n, type, im->raw_leaves, im->o->cid_version, out, &blk, &blen);
     return emit(im, &out->cid, blk, blen);
 }
 
@@ -148,6 +167,187 @@ static ia_status next_leaf(importer *im, ia_unixfs_type type, flink *out)
 {
     ia_status st = prefetch(im);
     return st ? st : leaf(im, type, out);
+}
+
+/* ---- parallel leaf hashing (big regular files) ----
+ *
+ * Worker threads read the file chunk by chunk (in order, under the lock)
+ * into a ring of slots and build and hash the leaves in parallel; the
+ * builder takes the leaves in order, so the DAG, the CIDs and the order of
+ * sink calls are exactly those of the sequential path. */
+
+enum { SLOT_FREE, SLOT_BUSY, SLOT_READY, SLOT_END, SLOT_ERR };
+
+typedef struct pool_slot {
+    uint8_t *buf; /* LEAF_HEAD + chunk_size + LEAF_TAIL */
+    int state;
+    flink leaf;
+    const uint8_t *blk;
+    size_t blen;
+} pool_slot;
+
+#define POOL_MAX_THREADS 8
+
+struct pool {
+    importer *im;
+    int fd;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pool_slot *slots;
+    size_t n_slots;
+    uint64_t next_read, next_take; /* chunk sequence numbers */
+    bool end, stop;
+    int read_errno;
+    pthread_t th[POOL_MAX_THREADS];
+    size_t n_th;
+};
+
+static void *pool_worker(void *arg)
+{
+    struct pool *p = arg;
+    importer *im = p->im;
+    size_t cs = im->o->chunk_size;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && !p->end && p->next_read - p->next_take >= p->n_slots)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop || p->end)
+            break;
+        uint64_t seq = p->next_read++;
+        pool_slot *sl = &p->slots[seq % p->n_slots];
+        sl->state = SLOT_BUSY;
+        uint8_t *d = sl->buf + LEAF_HEAD;
+        size_t got = 0;
+        int err = 0;
+        while (got < cs) { /* io.ReadFull, in file order */
+            ssize_t r = read(p->fd, d + got, cs - got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                err = errno;
+                break;
+            }
+            if (r == 0)
+                break;
+            got += (size_t)r;
+        }
+        if (err || !got) {
+            sl->state = err ? SLOT_ERR : SLOT_END;
+            p->read_errno = err;
+            p->end = true;
+            pthread_cond_broadcast(&p->cv);
+            continue;
+        }
+        if (got < cs)
+            p->end = true; /* a short chunk is the last one */
+        im->total += got;
+        pthread_mutex_unlock(&p->mu);
+        build_leaf(d, got, im->leaf_type, im->raw_leaves, im->o->cid_version, &sl->leaf, &sl->blk,
+                   &sl->blen);
+        pthread_mutex_lock(&p->mu);
+        sl->state = SLOT_READY;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* The builder's prefetch: wait for the next chunk's leaf, or the end. */
+static ia_status pool_wait(importer *im)
+{
+    struct pool *p = im->pool;
+    ia_status st = IA_OK;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        if (p->next_take >= p->next_read) {
+            if (p->end) {
+                im->eof = true;
+                break;
+            }
+        } else {
+            pool_slot *sl = &p->slots[p->next_take % p->n_slots];
+            if (sl->state == SLOT_READY) {
+                im->have = true;
+                im->chunk_len = (size_t)sl->leaf.filesize;
+                break;
+            }
+            if (sl->state == SLOT_END) {
+                im->eof = true;
+                break;
+            }
+            if (sl->state == SLOT_ERR) {
+                st = ia__error(IA_ERR_IO, "reading input after %llu bytes: %s",
+                               (unsigned long long)im->total, strerror(p->read_errno));
+                break;
+            }
+        }
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return st;
+}
+
+/* The builder's leaf: emit the ready leaf and free its slot. */
+static ia_status pool_take(importer *im, flink *out)
+{
+    struct pool *p = im->pool;
+    pool_slot *sl = &p->slots[p->next_take % p->n_slots];
+    im->have = false;
+    *out = sl->leaf;
+    ia_status st = emit(im, &out->cid, sl->blk, sl->blen);
+    pthread_mutex_lock(&p->mu);
+    sl->state = SLOT_FREE;
+    p->next_take++;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return st;
+}
+
+static void pool_stop(importer *im)
+{
+    struct pool *p = im->pool;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < p->n_th; i++)
+        pthread_join(p->th[i], NULL);
+    for (size_t i = 0; i < p->n_slots; i++)
+        ia__free(p->slots[i].buf);
+    ia__free(p->slots);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    ia__free(p);
+    im->pool = NULL;
+}
+
+/* Start hashing fd's chunks on `threads` threads; false if it cannot (the
+ * caller then reads sequentially). */
+static bool pool_start(importer *im, int fd, size_t threads)
+{
+    struct pool *p = ia__calloc(1, sizeof *p);
+    if (!p)
+        return false;
+    p->im = im;
+    p->fd = fd;
+    p->n_slots = 2 * threads + 2;
+    p->slots = ia__calloc(p->n_slots, sizeof *p->slots);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    im->pool = p;
+    bool ok = p->slots != NULL;
+    for (size_t i = 0; ok && i < p->n_slots; i++)
+        ok = (p->slots[i].buf = ia__malloc(LEAF_HEAD + im->o->chunk_size + LEAF_TAIL)) != NULL;
+    for (size_t i = 0; ok && i < threads; i++)
+        if (!pthread_create(&p->th[p->n_th], NULL, pool_worker, p))
+            p->n_th++;
+    if (!ok || !p->n_th) {
+        pool_stop(im);
+        return false;
+    }
+    return true;
 }
 
 static ia_status fnode_add(fnode *f, const flink *l)
@@ -290,9 +490,16 @@ static ia_status fill_trickle_rec(importer *im, fnode *node, int max_depth, flin
     return fnode_commit(im, node, out);
 }
 
+/* balanced leaves are UnixFS File nodes, trickle leaves UnixFS Raw */
+static ia_unixfs_type leaf_type_of(const ia_unixfs_options *o)
+{
+    return o->layout == IA_UNIXFS_TRICKLE ? IA_UNIXFS_RAW : IA_UNIXFS_FILE;
+}
+
 static ia_status import_file(importer *im, flink *root)
 {
     ia_status st;
+    im->leaf_type = leaf_type_of(im->o);
     if (im->o->layout == IA_UNIXFS_TRICKLE) {
         fnode r = {0};
         st = fill_trickle_rec(im, &r, -1, root);
@@ -732,7 +939,18 @@ static ia_status add_any(walk *w, const char *path, const char *rel, ia_cid *cid
         posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
         flink r;
-        st = import_stream(w->im, fd_read, &fd, &r);
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        size_t threads = ncpu > 1 ? (size_t)IA_MIN(ncpu, POOL_MAX_THREADS) : 0;
+        w->im->have = w->im->eof = false;
+        w->im->total = 0;
+        w->im->leaf_type = leaf_type_of(w->im->o);
+        if (threads && (uint64_t)sb.st_size >= 8 * (uint64_t)w->im->o->chunk_size &&
+            pool_start(w->im, fd, threads)) {
+            st = import_file(w->im, &r);
+            pool_stop(w->im);
+        } else {
+            st = import_stream(w->im, fd_read, &fd, &r);
+        }
         close(fd);
         if (st)
             return ia__error_wrap(st, "%s", path);

@@ -16,7 +16,7 @@ bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 mkdir -p "$tmp/tree/sub"
-head -c 600000 /dev/urandom >"$tmp/tree/a.bin"
+head -c 3000000 /dev/urandom >"$tmp/tree/a.bin"  # 12 chunks: the parallel hashing path
 echo "hello world" >"$tmp/tree/sub/hello.txt"
 : >"$tmp/tree/empty"
 
