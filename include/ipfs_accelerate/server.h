@@ -74,8 +74,15 @@ IA_API uint16_t ia_server_port(const ia_server *s);
  * or after ia_server_start. */
 IA_API ia_status ia_server_add_model(ia_server *s, const char *name, ia_model *m);
 
+/* Mark the server as still loading models (true) or done (false): while
+ * loading, /health answers 503 even if some models are already served, so
+ * a server started with several models reports healthy only once all are
+ * in. Off by default. */
+IA_API void ia_server_set_loading(ia_server *s, bool loading);
+
 /* True once at least one model is served and every model's test inference
- * passed, and the server is not shutting down: what /health reports. */
+ * passed, no more are loading, and the server is not shutting down: what
+ * /health reports. */
 IA_API bool ia_server_healthy(const ia_server *s);
 
 /* Graceful stop: stop accepting connections, answer new requests on open

@@ -460,6 +460,7 @@ static void run_health(ia_server *s, srv_request *r)
     else
         ia__sbuf_printf(&b, "{\"status\":\"unavailable\",\"reason\":\"%s\"}",
                         atomic_load(&s->draining) ? "shutting down"
+                        : atomic_load(&s->loading) ? "loading models"
                         : ia__srv_model_count(s) == 0 ? "no model loaded yet" : "a test inference failed");
     respond_sbuf(r, ok ? 200 : 503, "application/json", &b, SRV_TEI);
 }

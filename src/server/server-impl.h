@@ -208,7 +208,7 @@ struct ia_server {
     srv_model models[SRV_MAX_MODELS];
     atomic_int n_models;
     atomic_bool unhealthy; /* a test inference failed */
-    atomic_bool draining, started, stopped;
+    atomic_bool draining, started, stopped, loading;
     atomic_long active; /* requests between first call and completion */
     srv_mount mounts[SRV_MAX_MOUNTS];
     int n_mounts;

@@ -174,10 +174,12 @@ ia_status ia_server_add_model(ia_server *s, const char *name, ia_model *m)
     return IA_OK;
 }
 
+void ia_server_set_loading(ia_server *s, bool loading) { atomic_store(&s->loading, loading); }
+
 bool ia_server_healthy(const ia_server *s)
 {
     return atomic_load(&s->n_models) > 0 && !atomic_load(&s->unhealthy) &&
-           !atomic_load(&s->draining);
+           !atomic_load(&s->loading) && !atomic_load(&s->draining);
 }
 
 int ia__srv_model_count(const ia_server *s) { return atomic_load(&s->n_models); }

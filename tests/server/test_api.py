@@ -291,6 +291,29 @@ for how, args, env in [("--api-key", ["--api-key", "s3cret"], None),
         rc = s.stop()
     check(how + ": exit 0", rc == 0, s.output()[-2000:])
 
+# ---- several models: chosen by the OpenAI "model" field
+other = os.path.join(os.path.dirname(MODEL.rstrip("/")), "tiny-f16-max-relu")
+s = Server(BIN, [MODEL, "relu=" + other])
+try:
+    st, h, body = s.get("/v1/models")
+    check("two models listed", [m["id"] for m in body["data"]] == [NAME, "relu"], body)
+    st, h, a = s.post("/v1/embeddings", {"input": "pick me", "model": "relu"})
+    st2, h2, b = s.post("/v1/embeddings", {"input": "pick me", "model": NAME})
+    check("model field picks the model", st == 200 and st2 == 200 and a["model"] == "relu"
+          and h.get("x-model") == "relu" and a["data"][0]["embedding"] != b["data"][0]["embedding"], (a, b))
+    st, h, a = s.post("/v1/embeddings", {"input": "pick me", "model": "org/relu"})
+    check("a hub id matches by its last part", st == 200 and a["model"] == "relu", (st, a))
+    st, h, info = s.get("/info")
+    check("info lists both models", [m["name"] for m in info["models"]] == [NAME, "relu"], info)
+finally:
+    rc = s.stop()
+check("two-model server exits 0", rc == 0, s.output()[-2000:])
+try:
+    Server(BIN, [MODEL, MODEL], ready_timeout=20)
+    check("a model name used twice is refused", False)
+except RuntimeError as e:
+    check("a model name used twice is refused, naming it", "used twice" in str(e), e)
+
 # ---- 429 beyond --max-concurrent-requests
 s = Server(BIN, MODEL, "--max-concurrent-requests", "1", "--max-client-batch-size", "64")
 try:

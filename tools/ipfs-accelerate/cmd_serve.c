@@ -170,6 +170,7 @@ int cmd_serve(int argc, char **argv)
             store = NULL;
         }
     }
+    ia_server_set_loading(srv, true); /* /health: 503 until every model is in */
     if ((st = ia_server_start(srv))) {
         ia_server_free(srv);
         ia_gateway_free(gw);
@@ -225,6 +226,7 @@ int cmd_serve(int argc, char **argv)
                 info.precision, cli_now() - t0);
         free(name);
     }
+    ia_server_set_loading(srv, false);
     fprintf(stderr, "ipfs-accelerate: ready: http://%s/%s\n", so.listen ? so.listen : "127.0.0.1:8080",
             gw ? " (and the local store's blocks at /ipfs/)" : "");
 
