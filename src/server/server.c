@@ -154,9 +154,12 @@ ia_status ia_server_add_model(ia_server *s, const char *name, ia_model *m)
     }
     for (int i = 0; i < n; i++)
         if (!strcmp(s->models[i].name, name)) {
+            /* name may point into m's path: say it before m goes. */
+            ia_status st = ia__error(IA_ERR_INVALID,
+                                     "model name '%s' is used twice; name them with NAME=DIR", name);
             ia_model_free(m);
-            return ia__error(IA_ERR_INVALID, "model name '%s' is used twice; name them with NAME=DIR",
-                             name);
+            memset(sm, 0, sizeof *sm);
+            return st;
         }
     sm->model = m;
     sm->name = ia__strdup(name);
