@@ -38,6 +38,13 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 mkdir -p "$dir"
+# One build at a time (tests running in parallel may all ask for kubo).
+exec 9>"$dir/.lock"
+flock 9
+if [[ -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "$KUBO_VERSION" ]]; then
+    echo "$bin"
+    exit 0
+fi
 work="$dir/build-module"
 log="$dir/build.log"
 rm -rf "$work"

@@ -8,7 +8,8 @@ set_target_properties(ia-addtool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BIN
 add_test(NAME ipfs_kubo_crosscheck
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kubo_crosscheck.sh $<TARGET_FILE:ia-addtool>
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-set_tests_properties(ipfs_kubo_crosscheck PROPERTIES TIMEOUT 300)
+# the first run builds kubo (minutes on 2 cores)
+set_tests_properties(ipfs_kubo_crosscheck PROPERTIES TIMEOUT 1500)
 ia_add_test(test_ipfs_car ${CMAKE_CURRENT_LIST_DIR}/test_car.c)
 ia_add_test(test_ipfs_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c)
 
@@ -19,7 +20,7 @@ set_target_properties(ia-rpctool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BIN
 add_test(NAME ipfs_network
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/net_test.sh $<TARGET_FILE:ipfs-accelerate> $<TARGET_FILE:ia-rpctool>
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-set_tests_properties(ipfs_network PROPERTIES TIMEOUT 240)
+set_tests_properties(ipfs_network PROPERTIES TIMEOUT 1500)
 add_test(NAME ipfs_cli
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cli_test.sh $<TARGET_FILE:ipfs-accelerate> ${IA_SHARED})
 set_tests_properties(ipfs_cli PROPERTIES TIMEOUT 120)
