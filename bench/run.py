@@ -92,6 +92,7 @@ def run(cmd, extra_env=None):
     return r
 
 py = sys.executable
+load_before = os.getloadavg()
 peers_py = os.path.join(ROOT, "bench", "peers.py")
 results = {"machine": {}, "runs": {}}
 wl = a.workloads.split(",")
@@ -138,6 +139,9 @@ results["gemm_peaks"] = peaks
 big = [x for x in peaks if x["N"] * x["K"] >= 384 * 1152]
 peak_f32 = max(x["f32_gflops"] for x in big)
 peak_i8 = max(x["int8_gops"] for x in big)
+peak_bf16 = max(x.get("bf16_gflops", 0) for x in big)
+load_after = os.getloadavg()
+results["loadavg"] = {"before": load_before, "after": load_after}
 
 # ---- accuracy: cosine to sentence-transformers ----------------------------
 def load(name, w):
@@ -163,7 +167,7 @@ def sps(name, w):
     return None if not r or w == "c" else r["n_texts"] / med(r)
 
 names = [n for n in ["ours", "ours-int8", "ours-bf16", "ort", "llama", "st"] if n in results["runs"]]
-label = {"ours": "ipfs-accelerate fp32", "ours-int8": "ipfs-accelerate int8",
+label = {"ours": "ipfs-accelerate fp32", "ours-int8": "ipfs-accelerate int8 (int8 + bf16 mix)",
          "ours-bf16": "ipfs-accelerate bf16", "ort": "ONNX Runtime fp32",
          "llama": "llama.cpp f32", "st": "sentence-transformers fp32"}
 vers = {n: results["runs"][n][next(iter(results["runs"][n]))].get("version", "") for n in names}
@@ -171,7 +175,9 @@ lines = []
 P = lines.append
 P(f"Machine: {os.cpu_count()} cores, {a.threads} threads per engine; model all-MiniLM-L6-v2; "
   f"corpus {len(corpus)} sentences ({real_tokens['b']} real tokens, "
-  f"{sum(lens) / len(lens):.1f} per sentence); medians of {a.repeat} runs.")
+  f"{sum(lens) / len(lens):.1f} per sentence); medians of {a.repeat} runs. "
+  f"Load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} "
+  f"(other work on the machine slows every engine; compare ratios from one run).")
 P("")
 P("| engine | (a) sent/s | (a) tok/s | (b) sent/s | (b) tok/s | (b') sent/s | (b') tok/s | (c) p50 ms | (c) p99 ms | peak RSS MB | min cos vs ST (b) |")
 P("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -201,17 +207,17 @@ for o in [n for n in names if n.startswith("ours")]:
                 f"{cp['p99_ms'] / co['p99_ms']:.2f}x" if co and cp else "-"]
         P("| " + " | ".join(row) + " |")
 P("")
-P(f"GEMM peaks measured now (oneDNN, {a.threads} threads, best of 30, shapes M x N x K): " +
-  ", ".join(f"{x['M']}x{x['N']}x{x['K']}: {x['f32_gflops']:.0f} GFLOP/s f32 / {x['int8_gops']:.0f} GOP/s int8"
-            for x in big if x["M"] == 4096))
-P(f"Peak used: f32 {peak_f32:.0f} GFLOP/s, int8 {peak_i8:.0f} GOP/s.")
-for n, pk, unit in (("ours", peak_f32, "GFLOP/s"), ("ours-int8", peak_i8, "GOP/s")):
+P(f"GEMM peaks measured now (oneDNN sgemm and matmul primitive, {a.threads} threads, best of 30, M x N x K): " +
+  "; ".join(f"{x['M']}x{x['N']}x{x['K']}: f32 {x['f32_gflops']:.0f} GFLOP/s (sgemm {x['sgemm_gflops']:.0f}), "
+            f"bf16 {x.get('bf16_gflops', 0):.0f}, int8 {x['int8_gops']:.0f} GOP/s"
+            for x in big))
+P(f"Peaks used: f32 {peak_f32:.0f} GFLOP/s, bf16 {peak_bf16:.0f} GFLOP/s, int8 {peak_i8:.0f} GOP/s.")
+for n, pk, unit in (("ours", peak_f32, "GFLOP/s"), ("ours-bf16", peak_bf16, "GFLOP/s")):
     for w in ("a", "b"):
         r = results["runs"].get(n, {}).get(w)
         if r and r.get("gemm_big_s"):
             ach = r["gemm_big_flop"] / r["gemm_big_s"] * 1e-9
             allr = r["gemm_flop"] / r["gemm_s"] * 1e-9
-            share = r["gemm_s"] / r["repeat_total_s"] if r.get("repeat_total_s") else None
             P(f"GEMM efficiency {label[n]} ({w}), end to end: big shapes {ach:.0f} {unit} = "
               f"{100 * ach / pk:.0f}% of peak; all linears {allr:.0f} {unit} = {100 * allr / pk:.0f}%; "
               f"linears take {100 * r['gemm_s'] / min(r['times']):.0f}% of the run.")

@@ -76,7 +76,8 @@ int main(int argc, char **argv)
     CHECK(texts != NULL);
     if (!texts)
         return test_summary("test_cpu_precision");
-    if (argc > 4 && (size_t)atol(argv[4]) < n)
+    const size_t n_all = n;
+    if (argc > 4 && atol(argv[4]) > 0 && (size_t)atol(argv[4]) < n)
         n = (size_t)atol(argv[4]);
     int dim = 0, dim2 = 0;
     const char *p32, *pq;
@@ -111,7 +112,7 @@ int main(int argc, char **argv)
     cpu->iface.set_precision(cpu->ctx, "fp32");
     free(ref);
     free(q);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n_all; i++)
         free(texts[i]);
     free(texts);
     return test_summary("test_cpu_precision");
