@@ -67,7 +67,8 @@ for round in $(seq 1 "${ROUNDS:-3}"); do
   served=$(awk -v r="$rps" -v b="$batch" 'BEGIN { printf "%.1f", r * b }')
   ratio=$(awk -v s="$served" -v o="$off" 'BEGIN { printf "%.3f", s / o }')
   echo "round $round: offline $off sentences/s; server $served sentences/s ($rps requests/s," \
-       "$conns connections, p50 $p50, p99 $p99, ${non2xx:-0} non-2xx): ratio $ratio"
+       "$conns connections, p50 $p50, p99 $p99, ${non2xx:-0} non-2xx): ratio $ratio" \
+       "[load average $(cut -d' ' -f1 /proc/loadavg)]"
   echo "$off" >>"$tmp/offline.txt"
   echo "$served" >>"$tmp/served.txt"
   echo "$ratio" >>"$tmp/ratios.txt"
@@ -93,7 +94,7 @@ print(json.dumps({key: texts}))' "$route" >"$tmp/body.json"
 echo "rate (req/s)  achieved  p50 (ms)  p99 (ms)"
 for pct in 25 50 75; do
   rate=$(awk -v r="$rps" -v p="$pct" 'BEGIN { printf "%.1f", r * p / 100 }')
-  workers=8
+  workers=4 # hey's workers fire in step: a request arrives with up to 3 others
   q=$(awk -v r="$rate" -v w="$workers" 'BEGIN { printf "%.3f", r / w }')
   # -o csv: one line per request (response-time in s, status code, offset in s).
   hey -z "${rate_duration}s" -c "$workers" -q "$q" -m POST -T application/json -D "$tmp/body.json" \
