@@ -25,6 +25,7 @@
 #include <stdbool.h>
 
 #include "cid.h"
+#include "config.h"
 #include "unixfs.h"
 
 #ifdef __cplusplus
@@ -100,19 +101,23 @@ IA_API ia_status ia_blockstore_verify(ia_blockstore *bs, ia_verify_fn damaged, v
 
 /* ---- the layered store (memory, blockstore, kubo RPC, gateways) ---- */
 
+/* Unset fields (NULL, 0) take the configuration's values (config.h:
+ * command line > IPFS_ACCELERATE_<SECTION>_<KEY> > config files >
+ * defaults): ipfs.local_node, ipfs.gateways, ipfs.timeout,
+ * performance.parallel_requests, performance.cache_size. An empty string
+ * disables a layer. */
 typedef struct ia_store_options {
     const char *home;       /* blockstore home; NULL: ia_store_home() */
-    const char *kubo_rpc;   /* kubo RPC base URL ("http://127.0.0.1:5001");
-                               NULL: $IPFS_ACCELERATE_KUBO_RPC, else none */
-    const char *gateways;   /* trustless gateway base URLs, comma-separated;
-                               NULL: $IPFS_ACCELERATE_GATEWAYS, else none */
+    const char *kubo_rpc;   /* kubo RPC base URL ("http://127.0.0.1:5001") */
+    const char *gateways;   /* trustless gateway base URLs, comma-separated */
     const char *routers;    /* Delegated Routing V1 base URLs, comma-separated;
                                NULL: $IPFS_ACCELERATE_ROUTERS, else none */
-    double timeout_s;       /* per HTTP request; 0: 30 */
+    double timeout_s;       /* per HTTP request */
     int retries;            /* extra tries per source on timeouts and 5xx; -1: 2 */
-    int parallel;           /* blocks fetched at once; 0: 8 */
-    size_t memory_bytes;    /* memory cache; 0: 64 MiB */
-    bool offline;           /* memory and blockstore only */
+    int parallel;           /* blocks fetched at once */
+    size_t memory_bytes;    /* memory cache */
+    bool offline;           /* memory and blockstore only (no configuration read) */
+    const ia_config *config; /* NULL: ia_config_load() defaults, files, environment */
 } ia_store_options;
 
 IA_API void ia_store_options_init(ia_store_options *o);

@@ -56,6 +56,8 @@ struct ia_store {
     double timeout;
     int retries, parallel;
     bool offline;
+    atomic_llong kubo_dead_until; /* ms; kubo unreachable: skipped until then */
+    char kubo_why[200];
     /* memory cache: FIFO ring of entries, map CID -> ring slot */
     pthread_mutex_t mu;
     ia__cidmap mem;
@@ -124,15 +126,25 @@ ia_status ia_store_open(const ia_store_options *o, ia_store **out)
     if (!s)
         return ia__error(IA_ERR_NOMEM, "store");
     pthread_mutex_init(&s->mu, NULL);
-    s->timeout = o->timeout_s > 0 ? o->timeout_s : 30;
-    s->retries = o->retries >= 0 ? o->retries : 2;
-    s->parallel = o->parallel > 0 ? o->parallel : 8;
-    s->mem_cap = o->memory_bytes ? o->memory_bytes : (size_t)64 << 20;
     s->offline = o->offline;
     ia_status st = ia_blockstore_open(o->home, &s->bs);
-    const char *kubo = o->kubo_rpc ? o->kubo_rpc : getenv("IPFS_ACCELERATE_KUBO_RPC");
-    const char *gws = o->gateways ? o->gateways : getenv("IPFS_ACCELERATE_GATEWAYS");
+    /* the configuration fills what the caller left unset */
+    ia_config *owned = NULL;
+    const ia_config *cfg = o->config;
+    if (!st && !cfg && !o->offline) {
+        st = ia_config_load(NULL, &owned);
+        cfg = owned;
+    }
+    const char *kubo = o->kubo_rpc ? o->kubo_rpc : cfg ? ia_config_get(cfg, "ipfs.local_node") : NULL;
+    const char *gws = o->gateways ? o->gateways : cfg ? ia_config_get(cfg, "ipfs.gateways") : NULL;
     const char *rts = o->routers ? o->routers : getenv("IPFS_ACCELERATE_ROUTERS");
+    double t = cfg ? ia_config_get_seconds(cfg, "ipfs.timeout") : 0;
+    int64_t par = cfg ? ia_config_get_int(cfg, "performance.parallel_requests") : 0;
+    uint64_t mem = cfg ? ia_config_get_size(cfg, "performance.cache_size") : 0;
+    s->timeout = o->timeout_s > 0 ? o->timeout_s : t > 0 ? t : 30;
+    s->retries = o->retries >= 0 ? o->retries : 2;
+    s->parallel = o->parallel > 0 ? o->parallel : par > 0 ? (int)IA_MIN(par, 64) : 8;
+    s->mem_cap = o->memory_bytes ? o->memory_bytes : mem ? (size_t)mem : (size_t)64 << 20;
     if (!st && kubo && *kubo) {
         size_t l = strlen(kubo);
         while (l && kubo[l - 1] == '/')
@@ -140,6 +152,7 @@ ia_status ia_store_open(const ia_store_options *o, ia_store **out)
         if (!(s->kubo = ia__strndup(kubo, l)))
             st = ia__error(IA_ERR_NOMEM, "store");
     }
+    atomic_init(&s->kubo_dead_until, 0);
     char **g = NULL;
     size_t ng = 0;
     if (!st)
@@ -159,6 +172,7 @@ ia_status ia_store_open(const ia_store_options *o, ia_store **out)
     free_list(g, ng);
     if (!st)
         st = split_list(rts, &s->routers, &s->n_routers);
+    ia_config_free(owned);
     if (st) {
         ia_store_close(s);
         return st;
@@ -516,7 +530,12 @@ ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *l
         return ia__error(IA_ERR_NOT_FOUND, "block %s is not in the blockstore (offline)", cs);
     char tried[1400] = "blockstore";
     size_t tl = strlen(tried);
-    if (s->kubo) {
+    if (s->kubo && atomic_load(&s->kubo_dead_until) > now_ms()) {
+        pthread_mutex_lock(&s->mu);
+        tl += (size_t)snprintf(tried + tl, sizeof tried - tl, "; kubo RPC %s skipped (unreachable: %s)",
+                               s->kubo, s->kubo_why);
+        pthread_mutex_unlock(&s->mu);
+    } else if (s->kubo) {
         st = IA_ERR_IO;
         for (int attempt = 0; attempt <= s->retries && st; attempt++) {
             if (attempt)
@@ -528,6 +547,12 @@ ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *l
         if (!st) {
             keep(s, cid, *data, *len);
             return IA_OK;
+        }
+        if (st == IA_ERR_IO || st == IA_ERR_TIMEOUT) {
+            pthread_mutex_lock(&s->mu);
+            snprintf(s->kubo_why, sizeof s->kubo_why, "%s", ia_errmsg());
+            pthread_mutex_unlock(&s->mu);
+            atomic_store(&s->kubo_dead_until, now_ms() + DEAD_MS);
         }
         ia__log(IA_LOG_DEBUG, "kubo: %s", ia_errmsg());
         tl += (size_t)snprintf(tried + tl, sizeof tried - tl, "; kubo RPC: %s", ia_errmsg());

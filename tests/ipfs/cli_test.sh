@@ -9,7 +9,9 @@ fix=$2/fixtures/car
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export IPFS_ACCELERATE_HOME=$tmp/home
-unset IPFS_ACCELERATE_GATEWAYS IPFS_ACCELERATE_KUBO_RPC IPFS_ACCELERATE_ROUTERS
+# nothing outside this machine: no configured gateways, no local node
+export IPFS_ACCELERATE_IPFS_GATEWAYS= IPFS_ACCELERATE_IPFS_LOCAL_NODE=
+unset IPFS_ACCELERATE_ROUTERS
 fails=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }

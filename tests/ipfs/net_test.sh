@@ -29,6 +29,9 @@ ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# our client reaches only what each check names (no public gateways)
+export IPFS_ACCELERATE_IPFS_GATEWAYS= IPFS_ACCELERATE_IPFS_LOCAL_NODE=
+unset IPFS_ACCELERATE_ROUTERS
 export IPFS_PATH=$tmp/kubo
 "$kubo" init --empty-repo --profile test >/dev/null
 api=$(freeport); gw=$(freeport)

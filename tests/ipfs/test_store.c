@@ -254,8 +254,8 @@ int main(void)
     ia_cid model;
     CHECK_OK(ia_unixfs_add_path(tree, true, NULL, &sink, NULL, NULL, &model));
     setenv("IPFS_ACCELERATE_HOME", home, 1);
-    unsetenv("IPFS_ACCELERATE_GATEWAYS");
-    unsetenv("IPFS_ACCELERATE_KUBO_RPC");
+    setenv("IPFS_ACCELERATE_IPFS_GATEWAYS", "", 1); /* nothing outside this machine */
+    setenv("IPFS_ACCELERATE_IPFS_LOCAL_NODE", "", 1);
     unsetenv("IPFS_ACCELERATE_ROUTERS");
     char ref[200], cs[IA_CID_STR_MAX];
     snprintf(ref, sizeof ref, "ipfs://%s", ia_cid_str(&model, cs));

@@ -2,9 +2,9 @@
  * The content layer's commands: add, cat, get, ls, car export/import,
  * pin add/rm/ls, gc, store stat/verify, gateway and model add. They work
  * on the store under $IPFS_ACCELERATE_HOME (default ~/.ipfs_accelerate)
- * and reach the network only through the layers configured with
- * --kubo-rpc, --gateway and --router (or IPFS_ACCELERATE_KUBO_RPC,
- * IPFS_ACCELERATE_GATEWAYS, IPFS_ACCELERATE_ROUTERS).
+ * and reach the network through the layers of the configuration
+ * (ipfs.local_node, ipfs.gateways; see `config show`), replaced by
+ * --kubo-rpc and --gateway, plus --router (or IPFS_ACCELERATE_ROUTERS).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,10 +26,12 @@ enum { OPT_GATEWAY = 1000, OPT_KUBO, OPT_ROUTER, OPT_TIMEOUT, OPT_OFFLINE };
         {"timeout", required_argument, 0, OPT_TIMEOUT}, {"offline", no_argument, 0, OPT_OFFLINE}
 
 #define STORE_HELP                                                                         \
-    "  --gateway URL       trustless gateway to fetch from (repeatable)\n"                 \
-    "  --kubo-rpc URL      kubo RPC API to fetch from (http://127.0.0.1:5001)\n"           \
+    "  --gateway URL       trustless gateway to fetch from (repeatable; replaces\n"       \
+    "                      the configured ipfs.gateways)\n"                                \
+    "  --kubo-rpc URL      kubo RPC API to fetch from (default: ipfs.local_node;\n"        \
+    "                      '' for none)\n"                                                 \
     "  --router URL        Delegated Routing V1 endpoint to find gateways (repeatable)\n"  \
-    "  --timeout SECONDS   per HTTP request (default 30)\n"                                \
+    "  --timeout SECONDS   per HTTP request (default: ipfs.timeout, 30)\n"                 \
     "  --offline           use only the local store\n"
 
 typedef struct store_args {
