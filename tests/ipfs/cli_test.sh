@@ -25,6 +25,7 @@ echo "hello world" >"$tmp/tree/sub/hello.txt"
 # vectors through the CLI
 check "hello world CID" [ "$(echo 'hello world' | { cat >"$tmp/hw"; "$ia" add -Q --only-hash "$tmp/hw"; })" = QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o ]
 check "--only-hash stores nothing" [ "$("$ia" store stat | awk '/^blocks/ {print $2}')" = 0 ]
+check "stdin" [ "$(printf 'hello world\n' | "$ia" add -Q --only-hash -)" = QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o ]
 check "cid v1" [ "$("$ia" add -Q --only-hash --cid-version 1 "$tmp/hw")" = bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4 ]
 check "usage error" bash -c "! '$ia' add --chunker size-0 '$tmp/hw' 2>/dev/null"
 check "dir without -r" bash -c "! '$ia' add '$tmp/tree' 2>/dev/null"

@@ -102,8 +102,9 @@ static bool parse_u64(const char *s, uint64_t *out)
 static const char add_help[] =
     "Usage: ipfs-accelerate add [OPTIONS] PATH...\n"
     "\n"
-    "Import files or directories as UnixFS DAGs with kubo's `ipfs add` defaults\n"
-    "(the same CIDs), store their blocks and pin them. Prints \"added CID NAME\".\n"
+    "Import files or directories (PATH '-': stdin) as UnixFS DAGs with kubo's\n"
+    "`ipfs add` defaults (the same CIDs), store their blocks and pin them.\n"
+    "Prints \"added CID NAME\".\n"
     "\n"
     "  -r, --recursive       add directories\n"
     "      --cid-version N   0 (default) or 1 (implies --raw-leaves)\n"
@@ -160,6 +161,16 @@ static int importer_opt(ia_unixfs_options *o, int c, const char *arg, const char
         {"chunker", required_argument, 0, 'C'}, {"trickle", no_argument, 0, 't'},                 \
         {"hidden", no_argument, 0, 'H'}
 
+static long stdin_read(void *ctx, uint8_t *buf, size_t cap)
+{
+    (void)ctx;
+    for (;;) {
+        ssize_t r = read(STDIN_FILENO, buf, cap);
+        if (r >= 0 || errno != EINTR)
+            return (long)r;
+    }
+}
+
 int cmd_ipfs_add(int argc, char **argv);
 int cmd_ipfs_add(int argc, char **argv)
 {
@@ -203,7 +214,16 @@ int cmd_ipfs_add(int argc, char **argv)
     int rc = 0;
     for (int i = optind; i < argc && !rc; i++) {
         ia_cid root;
-        ia_status st = ia_unixfs_add_path(argv[i], rec, &uo, bs ? &sink : NULL, on_added, &out, &root);
+        ia_status st;
+        if (!strcmp(argv[i], "-")) { /* stdin, named by its CID like kubo */
+            st = ia_unixfs_add_stream(stdin_read, NULL, &uo, bs ? &sink : NULL, &root, NULL);
+            if (!st) {
+                char s[IA_CID_STR_MAX];
+                on_added(&out, ia_cid_str(&root, s), &root, 0);
+            }
+        } else {
+            st = ia_unixfs_add_path(argv[i], rec, &uo, bs ? &sink : NULL, on_added, &out, &root);
+        }
         if (st) {
             rc = cli_fail(st, "add %s", argv[i]);
             break;
