@@ -21,3 +21,8 @@ set_tests_properties(server_api server_openai_client server_schemathesis server_
   FIXTURES_REQUIRED synth_models
   TIMEOUT 240
   ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;PYTHONDONTWRITEBYTECODE=1")
+
+# The C API without a model: delegated routes (as the IPFS gateway mounts
+# them), streamed answers, auth flag, answers before a model is loaded; the
+# response writers (JSON strings, base64 floats, UTF-8).
+ia_add_test(test_server_c ${CMAKE_CURRENT_LIST_DIR}/test_server_c.c)
