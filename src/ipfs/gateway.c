@@ -1,9 +1,10 @@
 /*
  * The trustless gateway handler (see include/ipfs_accelerate/gateway.h).
- * Responses are built in memory and handed to the server in one piece:
- * raw blocks are small, and a CAR is only answered 200 once every block
- * of it was read and verified (a DAG the store holds only in part gets a
- * 502 naming the missing block, never a silently truncated CAR).
+ * A raw block is answered from memory. A CAR is written to an anonymous
+ * temporary file first and only answered 200 once every block of it was
+ * read and verified (a DAG the store holds only in part gets a 502 naming
+ * the missing block, never a silently truncated CAR); then it is streamed
+ * from that file.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -152,11 +153,40 @@ static void rec_release(void *ctx, const uint8_t *d)
         r->inner.release(r->inner.ctx, d);
 }
 
-static ia_status buf_write(void *ctx, const uint8_t *p, size_t n) { return ia__buf_put(ctx, p, n); }
+/* CARs are spooled to an anonymous temporary file, complete and verified,
+ * then streamed from it: memory stays flat whatever the DAG's size. */
+static ia_status spool_write(void *ctx, const uint8_t *p, size_t n)
+{
+    if (fwrite(p, 1, n, ctx) != n)
+        return ia__error(IA_ERR_IO, "gateway: spooling a CAR: %s", strerror(errno));
+    return IA_OK;
+}
+
+static ssize_t spool_read(void *user, uint64_t pos, char *buf, size_t max)
+{
+    ssize_t r;
+    do
+        r = pread(fileno((FILE *)user), buf, max, (off_t)pos);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+static void spool_free(void *user) { fclose(user); }
 
 static bool accepts(const char *accept, const char *type)
 {
     return accept && strstr(accept, type) != NULL;
+}
+
+static void add_headers(ia_http_response *res, const char *etag, const char *path, bool car)
+{
+    ia_http_response_header(res, "Cache-Control", "public, max-age=29030400, immutable");
+    ia_http_response_header(res, "X-Content-Type-Options", "nosniff");
+    ia_http_response_header(res, "ETag", etag);
+    ia_http_response_header(res, "X-Ipfs-Path", path);
+    ia_http_response_header(res, "Vary", "Accept");
+    if (car)
+        ia_http_response_header(res, "Content-Disposition", "attachment");
 }
 
 static int serve_ipfs(ia_gateway *g, const ia_http_request *req, ia_http_response *res)
@@ -228,27 +258,32 @@ static int serve_ipfs(ia_gateway *g, const ia_http_request *req, ia_http_respons
         rs.n = IA_MIN(rs.n, IA_ARRAY_LEN(rs.got));
         ia_block_source plain;
         ia_store_source(g->store, &plain);
-        st = ia__car_stream_ex(&plain, &root, rs.got, rs.n, &target, scope, buf_write, &body, NULL);
+        FILE *spool = tmpfile();
+        if (!spool)
+            return text(res, 500, "gateway: no temporary file for the CAR: %s", strerror(errno));
+        st = ia__car_stream_ex(&plain, &root, rs.got, rs.n, &target, scope, spool_write, spool, NULL);
+        if (!st && fflush(spool))
+            st = ia__error(IA_ERR_IO, "gateway: spooling a CAR: %s", strerror(errno));
         if (st) {
-            ia__buf_free(&body);
+            fclose(spool);
             return text(res, st == IA_ERR_NOT_FOUND ? 502 : 500,
                         "cannot make the CAR of %s: %s", ia_cid_str(&target, cs), ia_errmsg());
         }
+        long size = ftell(spool);
         snprintf(etag, sizeof etag, "\"%s.car.%s\"", ia_cid_str(&target, cs),
                  scope == IA_SCOPE_ALL ? "all" : scope == IA_SCOPE_ENTITY ? "entity" : "block");
+        add_headers(res, etag, path, true);
+        if (ia_http_respond_stream(res, 200, CT_CAR, (uint64_t)(size < 0 ? 0 : size), spool_read,
+                                   spool, spool_free))
+            fclose(spool);
+        return 0;
     }
     if (st) {
         ia__buf_free(&body);
         return text(res, 500, "%s", ia_errmsg());
     }
-    ia_http_response_header(res, "Cache-Control", "public, max-age=29030400, immutable");
-    ia_http_response_header(res, "X-Content-Type-Options", "nosniff");
-    ia_http_response_header(res, "ETag", etag);
-    ia_http_response_header(res, "X-Ipfs-Path", path);
-    ia_http_response_header(res, "Vary", "Accept");
-    if (car)
-        ia_http_response_header(res, "Content-Disposition", "attachment");
-    ia_http_respond(res, 200, car ? CT_CAR : CT_RAW, body.p ? (const void *)body.p : "", body.len);
+    add_headers(res, etag, path, false);
+    ia_http_respond(res, 200, CT_RAW, body.p ? (const void *)body.p : "", body.len);
     ia__buf_free(&body);
     return 0;
 }

@@ -8,10 +8,11 @@
 #    (installed from npm into .cache/helia by tests/ipfs/helia_setup.sh);
 #  - Delegated Routing: our client finds our gateway through its
 #    /routing/v1/providers answer.
-# usage: net_test.sh IPFS_ACCELERATE IA_RPCTOOL
+# usage: net_test.sh IPFS_ACCELERATE IA_RPCTOOL SHARED_DIR
 set -euo pipefail
 ia=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 rpctool=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+shared=$3
 if ! kubo=$(scripts/install-kubo.sh); then
     echo "FAIL: kubo could not be built by scripts/install-kubo.sh; the network tests need it" >&2
     exit 1
@@ -130,6 +131,12 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$OUR/ipfs/bafkreihdwdcefgh4dqkjv6
 [ "$code" = 404 ] && ok "absent block 404" || bad "absent block: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$OUR/ipfs/$cid_big")
 [ "$code" = 406 ] && ok "no format: 406" || bad "no format: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -I -H 'Accept: application/vnd.ipld.car' "$OUR/ipfs/$cid_dir")
+[ "$code" = 200 ] && ok "HEAD car 200" || bad "HEAD car: $code"
+# an incomplete DAG in the store: 502 naming the missing block, no CAR
+IPFS_ACCELERATE_HOME=$tmp/h1 "$ia" car import "$shared/fixtures/car/file-3k-and-3-blocks-missing-block.car" >/dev/null 2>&1 || true
+code=$(curl -s -o "$tmp/502.txt" -w '%{http_code}' "$OUR/ipfs/QmYhmPjhFjYFyaoiuNzYv8WGavpSRDwdHWe5B4M5du5Rtk?format=car")
+if [ "$code" = 502 ] && grep -q "missing block" "$tmp/502.txt"; then ok "incomplete DAG: 502, $(cut -c1-80 "$tmp/502.txt")"; else bad "incomplete DAG: $code"; fi
 ct=$(curl -s -o "$tmp/our.car" -w '%{http_code} %{content_type}' "$OUR/ipfs/$cid_dir?format=car")
 export IPFS_PATH=$tmp/kubo2
 "$kubo" init --empty-repo --profile test >/dev/null

@@ -18,7 +18,7 @@ target_include_directories(ia-rpctool PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(ia-rpctool PRIVATE ipfs_accelerate_static)
 set_target_properties(ia-rpctool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 add_test(NAME ipfs_network
-         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/net_test.sh $<TARGET_FILE:ipfs-accelerate> $<TARGET_FILE:ia-rpctool>
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/net_test.sh $<TARGET_FILE:ipfs-accelerate> $<TARGET_FILE:ia-rpctool> ${IA_SHARED}
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(ipfs_network PROPERTIES TIMEOUT 1500)
 add_test(NAME ipfs_cli
