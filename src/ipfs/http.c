@@ -4,6 +4,7 @@
  */
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -14,7 +15,8 @@ static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 typedef struct sink {
     ia__buf *b;
-    size_t max;
+    FILE *f;
+    size_t n, max;
     bool too_big;
 } sink;
 
@@ -22,10 +24,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *user)
 {
     sink *s = user;
     size_t k = size * n;
-    if (s->b->len + k > s->max) {
+    if (s->n + k > s->max) {
         s->too_big = true;
         return 0;
     }
+    s->n += k;
+    if (s->f)
+        return fwrite(p, 1, k, s->f) == k ? k : 0;
     if (ia__buf_put(s->b, p, k))
         return 0;
     return k;
@@ -36,11 +41,18 @@ ia_status ia__http(const char *method, const char *url, const char *accept, cons
                    size_t max_bytes, ia__http_resp *out)
 {
     pthread_once(&curl_once, curl_init);
+    FILE *file = out->file; /* the caller zero-initializes out, or sets file */
     memset(out, 0, sizeof *out);
+    out->file = file;
+    if (file) { /* a retry starts the file afresh */
+        rewind(file);
+        if (ftruncate(fileno(file), 0))
+            return ia__error(IA_ERR_IO, "%s: cannot reset the download file", url);
+    }
     CURL *c = curl_easy_init();
     if (!c)
         return ia__error(IA_ERR_NOMEM, "%s: cannot make an HTTP handle", url);
-    sink s = {&out->body, max_bytes, false};
+    sink s = {&out->body, file, 0, max_bytes, false};
     struct curl_slist *hdr = NULL;
     curl_mime *mime = NULL;
     char ab[160];

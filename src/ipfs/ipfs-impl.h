@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/core-impl.h"
 #include "ipfs_accelerate/cid.h"
@@ -122,11 +123,12 @@ ia_status ia__car_stream_ex(const ia_block_source *src, const ia_cid *header_roo
 
 typedef struct ia__http_resp {
     long status;  /* HTTP status; 0 when no response came */
-    ia__buf body;
+    ia__buf body; /* the body, unless file was set */
+    FILE *file;   /* set by the caller: the body is written here instead */
     char content_type[128];
 } ia__http_resp;
 
-/* One request. accept may be NULL. With multipart_field set the body is
+/* One request; out must be zero-initialized except for file. accept may be NULL. With multipart_field set the body is
  * sent as multipart/form-data in that field. A body larger than max_bytes
  * aborts the transfer (IA_ERR_FORMAT). A timeout gives IA_ERR_TIMEOUT, a
  * connection failure IA_ERR_IO; any HTTP status is IA_OK (check status).

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,7 +25,7 @@
 #include "ipfs-impl.h"
 
 #define MAX_BLOCK_BYTES (4u << 20)
-#define MAX_CAR_BYTES ((size_t)4 << 30)
+#define MAX_CAR_BYTES ((size_t)256 << 30)
 
 typedef struct gateway {
     char *url;
@@ -332,7 +333,7 @@ ia_status ia_kubo_block_get(const char *rpc, const ia_cid *cid, double timeout_s
 {
     char cs[IA_CID_STR_MAX], url[1024];
     snprintf(url, sizeof url, "%s/api/v0/block/get?arg=%s", rpc, ia_cid_str(cid, cs));
-    ia__http_resp r;
+    ia__http_resp r = {0};
     ia_status st = ia__http("POST", url, NULL, NULL, 0, NULL, timeout_s, MAX_BLOCK_BYTES, &r);
     if (st)
         return st;
@@ -368,7 +369,7 @@ ia_status ia_kubo_block_put(const char *rpc, const ia_cid *cid, const uint8_t *d
         return st;
     snprintf(url, sizeof url, "%s/api/v0/block/put?cid-codec=%s&mhtype=sha2-256&mhlen=32", rpc,
              codec);
-    ia__http_resp r;
+    ia__http_resp r = {0};
     if ((st = ia__http("POST", url, NULL, data, len, "file", timeout_s, 1 << 16, &r)))
         return st;
     if (r.status != 200) {
@@ -399,7 +400,7 @@ static ia_status gateway_block(ia_store *s, const char *base, const ia_cid *cid,
     char cs[IA_CID_STR_MAX], url[1200];
     *lied = false;
     snprintf(url, sizeof url, "%s/ipfs/%s?format=raw", base, ia_cid_str(cid, cs));
-    ia__http_resp r;
+    ia__http_resp r = {0};
     ia_status st = http_retry(s, "GET", url, "application/vnd.ipld.raw", NULL, 0, NULL,
                               MAX_BLOCK_BYTES, &r);
     if (st)
@@ -458,7 +459,7 @@ static ia_status routed_gateways(ia_store *s, const ia_cid *cid,
     ia_cid_str(&v1, cs);
     for (size_t i = 0; i < s->n_routers; i++) {
         snprintf(url, sizeof url, "%s/routing/v1/providers/%s", s->routers[i], cs);
-        ia__http_resp r;
+        ia__http_resp r = {0};
         if (http_retry(s, "GET", url, "application/json", NULL, 0, NULL, 1 << 20, &r))
             continue;
         if (r.status == 200) {
@@ -625,28 +626,29 @@ void ia_store_source(ia_store *s, ia_block_source *src)
 
 /* ---- whole DAGs ---- */
 
-/* Try one gateway's CAR of the DAG; keeps every verified block. */
+/* Try one gateway's CAR of the DAG; keeps every verified block. The CAR
+ * goes to an anonymous temporary file, so memory stays flat. */
 static void fetch_car(ia_store *s, gateway *g, const ia_cid *root, uint64_t *n_new)
 {
     char cs[IA_CID_STR_MAX], url[1200];
     snprintf(url, sizeof url, "%s/ipfs/%s?format=car&dag-scope=all", g->url, ia_cid_str(root, cs));
-    ia__http_resp r;
+    ia__http_resp r = {0};
+    memset(&r, 0, sizeof r);
+    if (!(r.file = tmpfile())) {
+        ia__log(IA_LOG_WARN, "no temporary file for a CAR: %s", strerror(errno));
+        return;
+    }
     ia_status st = http_retry(s, "GET", url, "application/vnd.ipld.car;version=1;order=dfs;dups=n",
                               NULL, 0, NULL, MAX_CAR_BYTES, &r);
-    if (st || r.status != 200) {
-        if (!st)
-            ia__buf_free(&r.body);
-        else if (st == IA_ERR_TIMEOUT || st == IA_ERR_IO)
-            gw_mark(s, g, false, ia_errmsg());
-        return;
-    }
-    ia_car_reader *car;
-    if (ia_car_open_mem(r.body.p, r.body.len, &car)) {
+    if (st == IA_ERR_TIMEOUT || st == IA_ERR_IO)
+        gw_mark(s, g, false, ia_errmsg());
+    long size = st || r.status != 200 || fflush(r.file) ? -1 : ftell(r.file);
+    void *map = size > 0 ? mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fileno(r.file), 0)
+                         : MAP_FAILED;
+    ia_car_reader *car = NULL;
+    if (map != MAP_FAILED && ia_car_open_mem(map, (size_t)size, &car))
         ia__log(IA_LOG_WARN, "gateway %s: bad CAR for %s: %s", g->url, cs, ia_errmsg());
-        ia__buf_free(&r.body);
-        return;
-    }
-    for (;;) {
+    for (; car;) {
         ia_cid c;
         const uint8_t *d;
         size_t l;
@@ -664,7 +666,9 @@ static void fetch_car(ia_store *s, gateway *g, const ia_cid *root, uint64_t *n_n
             (*n_new)++;
     }
     ia_car_close(car);
-    ia__buf_free(&r.body);
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)size);
+    fclose(r.file);
 }
 
 typedef struct frontier {
