@@ -36,6 +36,11 @@ void ia__sha256(const uint8_t *data, size_t len, uint8_t out[32]);
 /* MurmurHash3 x64 128, seed 0: the first 64-bit half, big-endian (as the
  * UnixFS HAMT's "murmur3-x64-64" hash). */
 void ia__murmur3_x64_64(const uint8_t *data, size_t len, uint8_t out[8]);
+/* HAMT placement: `bits` bits of an 8-byte hash from bit `at`, most
+ * significant first (boxo's hashBits.Next). */
+unsigned ia__hamt_index(const uint8_t h[8], unsigned at, unsigned bits);
+/* Hex digits of a HAMT link-name prefix: those of fanout-1 (2 for 256). */
+int ia__hamt_pad(uint64_t fanout);
 
 /* A callback over CIDs (links of a block, ...). */
 typedef ia_status (*ia__cid_fn_t)(void *ctx, const ia_cid *cid);

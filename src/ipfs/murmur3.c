@@ -1,7 +1,8 @@
 /*
  * MurmurHash3 x64 128-bit (Austin Appleby's public-domain algorithm), seed
  * 0, reduced to its first 64-bit half: the "murmur3-x64-64" hash (multihash
- * 0x22) that UnixFS HAMT directories use to place names in shards.
+ * 0x22) that UnixFS HAMT directories use to place names in shards, and the
+ * two small rules of that placement the importer and exporter share.
  */
 #include "ipfs-impl.h"
 
@@ -86,4 +87,22 @@ void ia__murmur3_x64_64(const uint8_t *data, size_t len, uint8_t out[8])
     h1 += h2;
     for (int i = 0; i < 8; i++)
         out[i] = (uint8_t)(h1 >> (56 - 8 * i));
+}
+
+unsigned ia__hamt_index(const uint8_t h[8], unsigned at, unsigned bits)
+{
+    unsigned v = 0;
+    for (unsigned i = 0; i < bits; i++) {
+        unsigned bit = at + i;
+        v = v << 1 | ((h[bit / 8] >> (7 - bit % 8)) & 1);
+    }
+    return v;
+}
+
+int ia__hamt_pad(uint64_t fanout)
+{
+    int pad = 0;
+    for (uint64_t v = fanout - 1; v; v >>= 4)
+        pad++;
+    return pad;
 }

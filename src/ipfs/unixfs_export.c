@@ -205,14 +205,6 @@ ia_status ia_unixfs_stat_cid(const ia_block_source *src, const ia_cid *cid, ia_u
 
 /* ---- directories ---- */
 
-static int hamt_pad(uint64_t fanout)
-{
-    int pad = 0;
-    for (uint64_t v = fanout - 1; v; v >>= 4)
-        pad++;
-    return pad;
-}
-
 static ia_status hamt_check(const node *n, const ia_cid *cid)
 {
     char s[IA_CID_STR_MAX];
@@ -252,7 +244,7 @@ static ia_status ls_hamt(ls_ctx *l, node *n, int depth)
     ia_status st = hamt_check(n, &n->cid);
     if (st)
         return st;
-    size_t pad = (size_t)hamt_pad(n->ud.fanout);
+    size_t pad = (size_t)ia__hamt_pad(n->ud.fanout);
     for (size_t i = 0; i < n->pn.n_links && !st; i++) {
         const ia_dagpb_link *lk = &n->pn.links[i];
         char s[IA_CID_STR_MAX];
@@ -337,12 +329,8 @@ static ia_status lookup(const ia_block_source *src, node *n, const char *name, s
             st = ia__error(IA_ERR_FORMAT, "HAMT too deep looking up \"%.*s\"", (int)nl, name);
             break;
         }
-        unsigned idx = 0;
-        for (unsigned i = 0; i < bits; i++) {
-            unsigned bit = depth * bits + i;
-            idx = idx << 1 | ((h[bit / 8] >> (7 - bit % 8)) & 1);
-        }
-        int pad = hamt_pad(cur.ud.fanout);
+        unsigned idx = ia__hamt_index(h, depth * bits, bits);
+        int pad = ia__hamt_pad(cur.ud.fanout);
         char pre[8];
         snprintf(pre, sizeof pre, "%0*X", pad, idx);
         const ia_dagpb_link *hit = NULL;

@@ -364,6 +364,9 @@ static ia_status fnode_add(fnode *f, const flink *l)
     return IA_OK;
 }
 
+static ia_status put_link(ia__buf *b, const ia_cid *cid, const char *name, size_t name_len,
+                          uint64_t tsize);
+
 /* Encode a file node (links with empty names, then UnixFS File data with
  * filesize and blocksizes) and emit it. */
 static ia_status fnode_commit(importer *im, fnode *f, flink *out)
@@ -379,20 +382,8 @@ static ia_status fnode_commit(importer *im, fnode *f, flink *out)
     for (size_t i = 0; i < f->n && !st; i++)
         st = ia__buf_pb_varint(d, 4, f->links[i].filesize);
     for (size_t i = 0; i < f->n && !st; i++) {
-        const flink *l = &f->links[i];
-        uint8_t cb[IA_CID_MAX_BYTES];
-        size_t cn = ia__cid_put(&l->cid, cb);
-        size_t body = 1 + ia__varint_len(cn) + cn + 2 + 1 + ia__varint_len(l->tsize);
-        st = ia__buf_varint(b, 0x12);
-        if (!st)
-            st = ia__buf_varint(b, body);
-        if (!st)
-            st = ia__buf_pb_bytes(b, 1, cb, cn);
-        if (!st)
-            st = ia__buf_put(b, "\x12\x00", 2);
-        if (!st)
-            st = ia__buf_pb_varint(b, 3, l->tsize);
-        tsum += l->tsize;
+        st = put_link(b, &f->links[i].cid, "", 0, f->links[i].tsize); /* Name "" as kubo */
+        tsum += f->links[i].tsize;
     }
     if (!st)
         st = ia__buf_pb_bytes(b, 1, d->p, d->len);
@@ -670,18 +661,6 @@ static ia_status basic_dir(importer *im, const dentry *e, size_t n, ia_cid *cid,
     return st;
 }
 
-/* `bits` bits of an 8-byte hash starting at bit offset `at`, MSB first
- * (boxo hamt hashBits.Next). */
-static unsigned hash_bits(const uint8_t h[8], unsigned at, unsigned bits)
-{
-    unsigned v = 0;
-    for (unsigned i = 0; i < bits; i++) {
-        unsigned bit = at + i;
-        v = v << 1 | ((h[bit / 8] >> (7 - bit % 8)) & 1);
-    }
-    return v;
-}
-
 /* One HAMT shard over entries e[0..n) (all sharing the first depth*bits
  * bits of their hash), children placed by the next bits. */
 static ia_status hamt_shard(importer *im, dentry *e, size_t n, unsigned depth, ia_cid *cid,
@@ -693,9 +672,7 @@ static ia_status hamt_shard(importer *im, dentry *e, size_t n, unsigned depth, i
     if ((depth + 1) * bits > 64)
         return ia__error(IA_ERR_UNSUPPORTED, "HAMT directory too deep (hash collision on \"%.*s\")",
                          (int)e[0].name_len, e[0].name);
-    int pad = 0;
-    for (unsigned v = fanout - 1; v; v >>= 4)
-        pad++;
+    int pad = ia__hamt_pad(fanout);
     /* Bucket the entries by index: sort a permutation by (index, name). */
     size_t *idx = ia__malloc(n * sizeof *idx);
     unsigned *slot = ia__malloc(n * sizeof *slot);
@@ -707,7 +684,7 @@ static ia_status hamt_shard(importer *im, dentry *e, size_t n, unsigned depth, i
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        slot[i] = hash_bits(e[i].hash, depth * bits, bits);
+        slot[i] = ia__hamt_index(e[i].hash, depth * bits, bits);
         idx[i] = i;
     }
     /* insertion sort by slot would be quadratic; counting sort instead */
