@@ -10,8 +10,10 @@
  *
  * Importer: streams. A file is read chunk by chunk, each chunk hashed once
  * where it was read; memory stays bounded by the chunk size and the DAG
- * depth, never by the file size. Directories are walked in byte order of
- * their entry names; dotfiles are skipped unless opts.hidden.
+ * depth, never by the file size. Regular files of 8 chunks or more have
+ * their leaves hashed on all cores (same DAG, same order of sink calls).
+ * Directories are walked in byte order of their entry names; dotfiles are
+ * skipped unless opts.hidden.
  *
  * Exporter: verifies every block it reads against its CID before using it
  * and reports a missing block as IA_ERR_NOT_FOUND naming the CID: it never
@@ -19,6 +21,7 @@
  *
  * Thread safety: independent calls may run on different threads; a sink or
  * source is only called from the thread that called into this module.
+ * (SHA-256 of leaves may run on helper threads; sink calls never do.)
  */
 #ifndef IPFS_ACCELERATE_UNIXFS_H
 #define IPFS_ACCELERATE_UNIXFS_H
