@@ -7,7 +7,7 @@
  *
  * Usage: ia_bench --model DIR --mode batch|latency --input FILE
  *                 [--max-tokens N] [--group G] [--repeat R] [--threads T]
- *                 [--precision fp32|int8|bf16] [--dump OUT.f32]
+ *                 [--precision fp32|int8|bf16] [--batch-tokens N] [--dump OUT.f32]
  *   batch:   the whole file in calls of G texts (0: one call, the engine
  *            batches as it does best), R times
  *   latency: each line alone, one call per text, R passes
@@ -44,11 +44,11 @@ static void die(const char *what, ia_status rc)
 int main(int argc, char **argv)
 {
     const char *model = NULL, *mode = "batch", *input = NULL, *dump = NULL, *precision = NULL;
-    long max_tokens = 0, group = 0, repeat = 3, threads = 2;
+    long max_tokens = 0, group = 0, repeat = 3, threads = 2, batch_tokens = 0;
     static const struct option opts[] = {
         {"model", 1, 0, 'm'}, {"mode", 1, 0, 'M'}, {"input", 1, 0, 'i'},
         {"max-tokens", 1, 0, 'k'}, {"group", 1, 0, 'g'}, {"repeat", 1, 0, 'r'},
-        {"threads", 1, 0, 'j'}, {"dump", 1, 0, 'd'}, {"precision", 1, 0, 'p'}, {0, 0, 0, 0}};
+        {"threads", 1, 0, 'j'}, {"dump", 1, 0, 'd'}, {"precision", 1, 0, 'p'}, {"batch-tokens", 1, 0, 'B'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -61,6 +61,7 @@ int main(int argc, char **argv)
         case 'j': threads = atol(optarg); break;
         case 'd': dump = optarg; break;
         case 'p': precision = optarg; break;
+        case 'B': batch_tokens = atol(optarg); break;
         default: return 2;
         }
     }
@@ -89,7 +90,7 @@ int main(int argc, char **argv)
     fclose(f);
 
     double t0 = now();
-    ia_model_options mo = {.n_threads = (int)threads};
+    ia_model_options mo = {.n_threads = (int)threads, .batch_tokens = (size_t)batch_tokens};
     ia_status rc;
     if (precision) {
         /* The CPU backend's precision for the layers prepared next (what
@@ -181,7 +182,7 @@ int main(int argc, char **argv)
            "\"gemm_big_flop\": %.0f",
            prof_total.gemm_s, prof_total.gemm_flop, prof_total.gemm_calls, prof_total.big_s,
            prof_total.big_flop);
-    printf(", \"max_rss_kb\": %ld}\n", ru.ru_maxrss);
+    printf(", \"mm_thread_s\": %.6f, \"max_rss_kb\": %ld}\n", prof_total.mm_thread_s, ru.ru_maxrss);
     ia_model_free(m);
     for (size_t i = 0; i < n; i++)
         free(texts[i]);

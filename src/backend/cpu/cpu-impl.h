@@ -53,6 +53,7 @@ const char *ia__cpu_isa_name(void);
  * than 256 rows. */
 typedef struct ia__cpu_profile {
     double gemm_s, gemm_flop, big_s, big_flop;
+    double mm_thread_s; /* IA_CPU_PROFILE=2: thread-seconds in matmul primitives */
     long gemm_calls;
 } ia__cpu_profile;
 void ia__cpu_profile_reset(void);

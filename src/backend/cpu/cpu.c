@@ -114,13 +114,14 @@ static bool use_matmul(void)
 /* profile --------------------------------------------------------------- */
 
 static int prof_on = -1;
+static double mm_thread_s; /* IA_CPU_PROFILE=2: thread-seconds in matmul primitives */
 static ia__cpu_profile prof;
 
 static bool profiling(void)
 {
     if (prof_on < 0) {
         const char *e = getenv("IA_CPU_PROFILE");
-        prof_on = e && !strcmp(e, "1");
+        prof_on = e && !strcmp(e, "1") ? 1 : e && !strcmp(e, "2") ? 2 : 0;
     }
     return prof_on;
 }
@@ -147,8 +148,16 @@ static void prof_add(const ia_linear *lin, int rows, double t)
     }
 }
 
-void ia__cpu_profile_reset(void) { memset(&prof, 0, sizeof prof); }
-void ia__cpu_profile_get(ia__cpu_profile *p) { *p = prof; }
+void ia__cpu_profile_reset(void)
+{
+    memset(&prof, 0, sizeof prof);
+    mm_thread_s = 0;
+}
+void ia__cpu_profile_get(ia__cpu_profile *p)
+{
+    *p = prof;
+    p->mm_thread_s = mm_thread_s;
+}
 
 /* buffers --------------------------------------------------------------- */
 
@@ -187,7 +196,16 @@ typedef struct pkey { int m, n, k, prec; } pkey;
 static struct pentry { pkey key; dnnl_primitive_t prim; dnnl_memory_desc_t pad; } pcache[PCACHE];
 static pthread_mutex_t pcache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static dnnl_data_type_t src_dt(int prec) { return prec == PREC_BF16 ? dnnl_bf16 : dnnl_f32; }
+static dnnl_data_type_t src_dt(int prec)
+{
+    return prec == PREC_BF16 ? dnnl_bf16 : prec == PREC_INT8 ? dnnl_u8 : dnnl_f32;
+}
+static dnnl_data_type_t wei_dt(int prec)
+{
+    return prec == PREC_BF16 ? dnnl_bf16 : prec == PREC_INT8 ? dnnl_s8 : dnnl_f32;
+}
+static dnnl_data_type_t dst_dt(int prec) { return prec == PREC_INT8 ? dnnl_s32 : dnnl_f32; }
+static size_t src_size(int prec) { return prec == PREC_BF16 ? 2 : prec == PREC_INT8 ? 1 : 4; }
 
 static dnnl_status_t make_pd(int m, int n, int k, int prec, bool any_weights,
                              dnnl_primitive_desc_t *pd)
@@ -197,9 +215,9 @@ static dnnl_status_t make_pd(int m, int n, int k, int prec, bool any_weights,
     dnnl_dims_t sd = {m, k}, wd = {k, n}, dd = {m, n};
     dnnl_status_t st;
     if ((st = dnnl_memory_desc_init_by_tag(&smd, 2, sd, src_dt(prec), dnnl_ab)) ||
-        (st = dnnl_memory_desc_init_by_tag(&wmd, 2, wd, src_dt(prec),
+        (st = dnnl_memory_desc_init_by_tag(&wmd, 2, wd, wei_dt(prec),
                                            any_weights ? dnnl_format_tag_any : dnnl_ba)) ||
-        (st = dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_f32, dnnl_ab)))
+        (st = dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dst_dt(prec), dnnl_ab)))
         return st;
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr;
@@ -303,8 +321,9 @@ static int effective_prec(void)
     return prec_want;
 }
 
-/* Reorder W (n_out, n_in) f32 into the primitive's weights layout and type. */
-static bool pack_weights(ia_linear *lin, const float *W)
+/* Reorder W (n_out, n_in), f32 or (int8) s8, into the primitive's
+ * weights layout and type. */
+static bool pack_weights(ia_linear *lin, const void *W)
 {
     pthread_once(&engine_once, engine_init);
     if (!engine_ok)
@@ -316,7 +335,8 @@ static bool pack_weights(ia_linear *lin, const float *W)
     dnnl_memory_desc_t umd;
     dnnl_dims_t wd = {lin->n_in, lin->n_out};
     bool ok = make_pd(64, lin->n_out, lin->n_in, lin->prec, true, &pd) == dnnl_success &&
-              dnnl_memory_desc_init_by_tag(&umd, 2, wd, dnnl_f32, dnnl_ba) == dnnl_success;
+              dnnl_memory_desc_init_by_tag(&umd, 2, wd, lin->prec == PREC_INT8 ? dnnl_s8 : dnnl_f32,
+                                           dnnl_ba) == dnnl_success;
     const dnnl_memory_desc_t *wmd = ok ? dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0) : NULL;
     ok = ok && wmd && dnnl_memory_create(&user, &umd, engine, (void *)W) == dnnl_success &&
          dnnl_memory_create(&lin->wmem, wmd, engine, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
@@ -410,6 +430,10 @@ static ia_status linear_new_hint(void *ctx, const float *W, const float *b, int 
         }
         ia__free(row);
         ia__free(ws);
+        if (ok && use_matmul() && pack_weights(lin, lin->wq)) {
+            ia__free(lin->wq); /* the packed copy is used */
+            lin->wq = NULL;
+        }
     } else if (ok && !(use_matmul() && pack_weights(lin, W))) {
         if (lin->prec == PREC_BF16)
             lin->prec = PREC_FP32; /* no bf16 primitive: keep fp32 */
@@ -458,6 +482,8 @@ typedef struct scratch {
     dnnl_stream_t stream;
     void *pad;         /* the primitives' scratchpad */
     size_t pad_size;
+    void *tail_src;    /* a block of fewer than 16 rows, padded to 16 */
+    void *tail_dst;
     bool ok;
 } lin_scratch;
 
@@ -471,10 +497,14 @@ static void scratch_init(lin_scratch *sc, const ia_linear *lin, int rows)
         sc->rs = ia__malloc((size_t)rows * sizeof(float));
         sc->rz = ia__malloc((size_t)rows * sizeof(float));
         sc->ok = sc->q && sc->acc && sc->rs && sc->rz;
-    } else if (lin->wmem) {
-        if (lin->prec == PREC_BF16)
-            sc->ok = (sc->h = ia__malloc((size_t)rows * lin->n_in * sizeof(uint16_t))) != NULL;
-        sc->ok = sc->ok && dnnl_stream_create(&sc->stream, engine, dnnl_stream_default_flags) == dnnl_success;
+    } else if (lin->wmem && lin->prec == PREC_BF16) {
+        sc->ok = (sc->h = ia__malloc((size_t)rows * lin->n_in * sizeof(uint16_t))) != NULL;
+    }
+    if (lin->wmem) {
+        sc->tail_src = ia__calloc(16, (size_t)lin->n_in * 4);
+        sc->tail_dst = ia__malloc((size_t)16 * lin->n_out * 4);
+        sc->ok = sc->ok && sc->tail_src && sc->tail_dst &&
+                 dnnl_stream_create(&sc->stream, engine, dnnl_stream_default_flags) == dnnl_success;
     }
 }
 
@@ -486,51 +516,88 @@ static void scratch_free(lin_scratch *sc)
     ia__free(sc->rz);
     ia__free(sc->h);
     ia__free(sc->pad);
+    ia__free(sc->tail_src);
+    ia__free(sc->tail_dst);
     if (sc->stream)
         dnnl_stream_destroy(sc->stream);
 }
 
-/* y (rows, n_out) = x (rows, n_in) W^T through the matmul primitive. */
-static bool matmul_rows(const ia_linear *lin, const void *x, float *y, int rows, lin_scratch *sc)
+/* One primitive call: m rows (one of 256, 128, 64, 32, 16). */
+static bool matmul_block(const ia_linear *lin, const void *x, void *y, int m, lin_scratch *sc)
 {
     const int N = lin->n_out, Kd = lin->n_in;
-    const size_t esz = lin->prec == PREC_BF16 ? 2 : 4;
-    for (int done = 0; done < rows;) {
-        const int m = rows - done >= 16 ? (rows - done) & ~15 : rows - done;
-        dnnl_memory_desc_t pmd;
-        dnnl_primitive_t prim = get_prim(m, N, Kd, lin->prec, &pmd);
-        if (!prim)
+    dnnl_memory_desc_t pmd;
+    dnnl_primitive_t prim = get_prim(m, N, Kd, lin->prec, &pmd);
+    if (!prim)
+        return false;
+    const size_t need = dnnl_memory_desc_get_size(&pmd);
+    if (need > sc->pad_size) {
+        ia__free(sc->pad);
+        sc->pad_size = 0;
+        if (!(sc->pad = ia__malloc(need)))
             return false;
-        const size_t need = dnnl_memory_desc_get_size(&pmd);
-        if (need > sc->pad_size) {
-            ia__free(sc->pad);
-            sc->pad_size = 0;
-            if (!(sc->pad = ia__malloc(need)))
-                return false;
-            sc->pad_size = need;
-        }
-        dnnl_memory_desc_t smd, dmd;
-        dnnl_dims_t sd = {m, Kd}, dd = {m, N};
-        dnnl_memory_t src = NULL, dst = NULL, padm = NULL;
-        bool ok = dnnl_memory_desc_init_by_tag(&smd, 2, sd, src_dt(lin->prec), dnnl_ab) == dnnl_success &&
-                  dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_f32, dnnl_ab) == dnnl_success &&
-                  dnnl_memory_create(&src, &smd, engine, (char *)x + (size_t)done * Kd * esz) == dnnl_success &&
-                  dnnl_memory_create(&dst, &dmd, engine, y + (size_t)done * N) == dnnl_success &&
-                  (!need || dnnl_memory_create(&padm, &pmd, engine, sc->pad) == dnnl_success);
-        if (ok) {
-            dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, lin->wmem},
-                                       {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, padm}};
-            ok = dnnl_primitive_execute(prim, sc->stream, need ? 4 : 3, args) == dnnl_success &&
-                 dnnl_stream_wait(sc->stream) == dnnl_success;
-        }
-        if (src) dnnl_memory_destroy(src);
-        if (dst) dnnl_memory_destroy(dst);
-        if (padm) dnnl_memory_destroy(padm);
-        if (!ok)
-            return false;
-        done += m;
+        sc->pad_size = need;
     }
-    return true;
+    dnnl_memory_desc_t smd, dmd;
+    dnnl_dims_t sd = {m, Kd}, dd = {m, N};
+    dnnl_memory_t src = NULL, dst = NULL, padm = NULL;
+    bool ok = dnnl_memory_desc_init_by_tag(&smd, 2, sd, src_dt(lin->prec), dnnl_ab) == dnnl_success &&
+              dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dst_dt(lin->prec), dnnl_ab) == dnnl_success &&
+              dnnl_memory_create(&src, &smd, engine, (void *)x) == dnnl_success &&
+              dnnl_memory_create(&dst, &dmd, engine, y) == dnnl_success &&
+              (!need || dnnl_memory_create(&padm, &pmd, engine, sc->pad) == dnnl_success);
+    if (ok) {
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, lin->wmem},
+                                   {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, padm}};
+        ok = dnnl_primitive_execute(prim, sc->stream, need ? 4 : 3, args) == dnnl_success &&
+             dnnl_stream_wait(sc->stream) == dnnl_success;
+    }
+    if (src) dnnl_memory_destroy(src);
+    if (dst) dnnl_memory_destroy(dst);
+    if (padm) dnnl_memory_destroy(padm);
+    return ok;
+}
+
+/* y (rows, n_out) = x (rows, n_in) W^T through matmul primitives. Rows go
+ * in blocks of 256, 128, 64, 32 and 16 (a rest under 16 padded to 16), so
+ * that only five primitives per layer shape are ever made: making one
+ * (JIT) costs far more than running it. */
+static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, lin_scratch *sc)
+{
+    const double t0 = prof_on == 2 ? now() : 0;
+    bool r = true;
+    const int N = lin->n_out, Kd = lin->n_in;
+    const size_t esz = src_size(lin->prec);
+    for (int done = 0; done < rows;) {
+        const int left = rows - done;
+        int m = 256;
+        while (m > left && m > 16)
+            m /= 2;
+        const char *xs = (const char *)x + (size_t)done * Kd * esz;
+        char *yd = (char *)y + (size_t)done * N * 4;
+        if (left >= m) {
+            if (!matmul_block(lin, xs, yd, m, sc)) {
+                r = false;
+                break;
+            }
+            done += m;
+        } else { /* fewer than 16 rows */
+            memcpy(sc->tail_src, xs, (size_t)left * Kd * esz);
+            memset((char *)sc->tail_src + (size_t)left * Kd * esz, 0, (size_t)(16 - left) * Kd * esz);
+            if (!matmul_block(lin, sc->tail_src, sc->tail_dst, 16, sc)) {
+                r = false;
+                break;
+            }
+            memcpy(yd, sc->tail_dst, (size_t)left * N * 4);
+            done += left;
+        }
+    }
+    if (prof_on == 2) {
+        double t = now() - t0;
+#pragma omp atomic
+        mm_thread_s += t;
+    }
+    return r;
 }
 
 /* y = x W^T for `rows` rows, then the epilogue. */
@@ -546,8 +613,9 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
          * y[r][j] = s[r] sw[j] (q wq^T)[r][j] + z[r] sw[j] sum_k wq[j][k] */
         const int32_t co = 0;
         k->quantize_rows(x, rows, Kd, lin->inv_s, sc->q, sc->rs, sc->rz);
-        if (dnnl_gemm_u8s8s32('N', 'T', 'F', rows, N, Kd, 1.0f, sc->q, Kd, 0, lin->wq, Kd, 0, 0.0f,
-                              sc->acc, N, &co) != dnnl_success)
+        if (lin->wmem ? !matmul_rows(lin, sc->q, sc->acc, rows, sc)
+                      : dnnl_gemm_u8s8s32('N', 'T', 'F', rows, N, Kd, 1.0f, sc->q, Kd, 0, lin->wq, Kd,
+                                          0, 0.0f, sc->acc, N, &co) != dnnl_success)
             return false;
         for (int r = 0; r < rows; r++) {
             const int32_t *ir = sc->acc + (size_t)r * N;
@@ -583,7 +651,7 @@ static ia_status run_linear(const ia_linear *lin, const float *x, float *y, int 
     const bool prof_it = profiling();
     const double t0 = prof_it ? now() : 0;
     bool ok = true;
-    if (n_rows < 2 * ch || nt == 1) {
+    if (n_rows < 2 * ch || nt == 1 || lin->n_out * lin->n_in < 65536) {
         /* Few rows: one GEMM over all threads (they split the columns). */
         omp_set_num_threads(nt);
         lin_scratch sc;
