@@ -205,6 +205,15 @@ int cmd_serve(int argc, char **argv)
             name = strndup(models[i], (size_t)(eq - models[i]));
             dir = eq + 1;
         }
+        sigset_t pending;
+        if (!sigpending(&pending) && (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) {
+            fprintf(stderr, "ipfs-accelerate: stopped while loading models\n");
+            free(name);
+            ia_server_free(srv);
+            ia_gateway_free(gw);
+            ia_store_close(store);
+            return 0;
+        }
         ia_model *m;
         double t0 = cli_now();
         st = ia_model_load(dir, &mo, &m);
