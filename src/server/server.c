@@ -39,6 +39,7 @@ struct srv_request {
     char *body;
     size_t len, cap;
     bool too_big, answered, suspended, first_done;
+    char method[8]; /* for the access log */
     int status;
     atomic_bool job_done;
     void *state; /* the route's */
@@ -600,6 +601,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->t0 = ia__now();
         r->route = SRV_ROUTE_OTHER;
+        snprintf(r->method, sizeof r->method, "%s", method);
         *con_cls = r;
         atomic_fetch_add(&s->active, 1);
         on_headers(s, r, url, method);
@@ -659,7 +661,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int status = r->answered ? r->status : 499; /* nginx's "client went away" */
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->answered && status < 400)
         status = 499;
-    ia__srv_metrics_request(&s->metrics, r->route, status, ia__now() - r->t0);
+    double secs = ia__now() - r->t0;
+    ia__srv_metrics_request(&s->metrics, r->route, status, secs);
+    if (ia__log_enabled(IA_LOG_DEBUG)) /* the access log: -v on the command line */
+        ia__log(IA_LOG_DEBUG, "http: %s %s %d %.1f ms", r->method, s->metrics.route_name[r->route],
+                status, secs * 1e3);
     ia__srv_route_cleanup(r);
     ia__free(r->body);
     ia__free(r);
@@ -731,6 +737,7 @@ ia_status ia_server_start(ia_server *s)
                      MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, or MHD prints on its own */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->opt.http_threads,
         MHD_OPTION_CONNECTION_TIMEOUT, s->opt.timeout_s,
@@ -738,7 +745,6 @@ ia_status ia_server_start(ia_server *s)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_END);
     if (!s->mhd)
         return ia__error(IA_ERR_IO, "cannot listen on %s (in use, or not an address of this machine?)",

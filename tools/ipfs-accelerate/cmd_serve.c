@@ -47,7 +47,7 @@ static const char serve_help[] =
     "      --port-file FILE            write the bound port to FILE once listening\n"
     "      --no-gateway                do not serve the local store's blocks at /ipfs/\n"
     "                                  and /routing/v1/ (trustless gateway, read-only)\n"
-    "  -v, --verbose                   log what the server does\n";
+    "  -v, --verbose                   log what the server does, a line per request\n";
 
 static bool parse_num(const char *s, long lo, long hi, long *out)
 {
@@ -126,8 +126,8 @@ int cmd_serve(int argc, char **argv)
     if (!key)
         key = getenv("IPFS_ACCELERATE_API_KEY");
     so.api_key = key;
-    if (verbose)
-        cli_log_init(IA_LOG_INFO);
+    if (verbose) /* what the server does, and a line per request */
+        cli_log_init(IA_LOG_DEBUG);
 
     /* Signals are taken by sigwait() below; every server thread inherits
      * the mask, so none of them is interrupted. */
