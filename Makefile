@@ -29,13 +29,13 @@ build-asan: deps
 model: build
 	@scripts/fetch-model.sh >/dev/null
 
-# Embed the sample corpus with the default model (or IA_MODEL=DIR).
+# The main job: serve the default model (all-MiniLM-L6-v2, or IA_MODEL=DIR)
+# over HTTP, embed the sample corpus through the OpenAI API, print
+# throughput, stop the server.
 run: build model
 	@dir="$(MODEL)"; [ -n "$$dir" ] || dir=$$(scripts/fetch-model.sh); \
-	echo "model: $$dir"; \
 	build/ipfs-accelerate model info "$$dir" && \
-	build/ipfs-accelerate embed --model "$$dir" data/corpus.txt --output build/corpus-embeddings.npy && \
-	echo "embeddings: build/corpus-embeddings.npy"
+	scripts/run-server-demo.sh "$$dir"
 
 test: test-fast test-asan
 
