@@ -332,8 +332,18 @@ static const char get_help[] =
     "\n"
     "  -o, --output PATH   where to write (default: the CID)\n" STORE_HELP;
 
-int cmd_ipfs_get(int argc, char **argv);
-int cmd_ipfs_get(int argc, char **argv)
+static const char car_export_help[] =
+    "Usage: ipfs-accelerate car export CID[/PATH] -o FILE\n"
+    "\n"
+    "Write the DAG under CID as a CARv1 (depth-first, each block once, as kubo's\n"
+    "`ipfs dag export`).\n"
+    "\n"
+    "  -o, --output FILE\n" STORE_HELP;
+
+/* get and car export: the DAG under a reference, made local (fetched as a
+ * whole first when the store is online), then written out as files or as
+ * a CAR. */
+static int write_out(int argc, char **argv, const char *cmd, const char *help, bool car)
 {
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, STORE_LONGOPTS, {0, 0, 0, 0}};
@@ -347,12 +357,12 @@ int cmd_ipfs_get(int argc, char **argv)
             continue;
         switch (c) {
         case 'o': outp = optarg; break;
-        case 'h': fputs(get_help, stdout); return 0;
-        default: return cli_usage("get", "unknown option");
+        case 'h': fputs(help, stdout); return 0;
+        default: return cli_usage(cmd, "unknown option");
         }
     }
-    if (argc - optind != 1)
-        return cli_usage("get", "expected one CID");
+    if (argc - optind != 1 || (car && !outp))
+        return cli_usage(cmd, car ? "expected CID and -o FILE" : "expected one CID");
     ia_store *s;
     int rc = open_store(&sa, &s);
     if (rc)
@@ -360,21 +370,26 @@ int cmd_ipfs_get(int argc, char **argv)
     ia_cid cid;
     if (!(rc = resolve_ref(s, argv[optind], &cid))) {
         char def[IA_CID_STR_MAX];
+        size_t n = 0;
         if (!outp)
             outp = ia_cid_str(&cid, def);
-        /* from the network: the whole DAG first, in parallel */
         ia_status st = ia_store_online(s) ? ia_store_fetch_dag(s, &cid, NULL) : IA_OK;
         if (!st) {
             ia_block_source src;
             ia_store_source(s, &src);
-            st = ia_unixfs_get(&src, &cid, outp);
+            st = car ? ia_car_export(&src, &cid, outp, &n) : ia_unixfs_get(&src, &cid, outp);
         }
         if (st)
-            rc = cli_fail(st, "get %s", argv[optind]);
+            rc = cli_fail(st, "%s %s", cmd, argv[optind]);
+        else if (car)
+            fprintf(stderr, "exported %zu blocks to %s\n", n, outp);
     }
     ia_store_close(s);
     return rc;
 }
+
+int cmd_ipfs_get(int argc, char **argv);
+int cmd_ipfs_get(int argc, char **argv) { return write_out(argc, argv, "get", get_help, false); }
 
 static ia_status print_entry(void *ctx, const ia_unixfs_entry *e)
 {
@@ -425,48 +440,7 @@ int cmd_ipfs_ls(int argc, char **argv)
 int cmd_ipfs_car_export(int argc, char **argv);
 int cmd_ipfs_car_export(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, STORE_LONGOPTS, {0, 0, 0, 0}};
-    store_args sa;
-    store_args_init(&sa);
-    const char *outp = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        if (store_opt(&sa, c, optarg))
-            continue;
-        switch (c) {
-        case 'o': outp = optarg; break;
-        case 'h':
-            printf("Usage: ipfs-accelerate car export CID -o FILE\n\nWrite the DAG under CID as a "
-                   "CARv1 (depth-first, each block once).\n\n  -o, --output FILE\n%s",
-                   STORE_HELP);
-            return 0;
-        default: return cli_usage("car export", "unknown option");
-        }
-    }
-    if (argc - optind != 1 || !outp)
-        return cli_usage("car export", "expected CID and -o FILE");
-    ia_store *s;
-    int rc = open_store(&sa, &s);
-    if (rc)
-        return rc;
-    ia_cid cid;
-    if (!(rc = resolve_ref(s, argv[optind], &cid))) {
-        size_t n = 0;
-        ia_status st = ia_store_online(s) ? ia_store_fetch_dag(s, &cid, NULL) : IA_OK;
-        if (!st) {
-            ia_block_source src;
-            ia_store_source(s, &src);
-            st = ia_car_export(&src, &cid, outp, &n);
-        }
-        if (st)
-            rc = cli_fail(st, "car export %s", argv[optind]);
-        else
-            fprintf(stderr, "exported %zu blocks to %s\n", n, outp);
-    }
-    ia_store_close(s);
-    return rc;
+    return write_out(argc, argv, "car export", car_export_help, true);
 }
 
 int cmd_ipfs_car_import(int argc, char **argv);
