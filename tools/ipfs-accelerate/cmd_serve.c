@@ -42,7 +42,9 @@ static const char serve_help[] =
     "                                  but /health and /metrics (default: the environment's\n"
     "                                  IPFS_ACCELERATE_API_KEY, else none)\n"
     "  -j, --threads N                 engine threads (default: all cores)\n"
-    "      --device NAME               backend: auto, cpu (default auto)\n"
+    "      --device NAME               backend: auto, cpu, cuda[:N], ... (default: hardware.device)\n"
+    "      --no-fallback               fail instead of falling back to the CPU\n"
+    "      --set KEY=VALUE             override a configuration key (see 'config show')\n"
     "      --max-seq-length N          truncate texts to N tokens (default: the model's)\n"
     "      --port-file FILE            write the bound port to FILE once listening\n"
     "      --no-gateway                do not serve the local store's blocks at /ipfs/\n"
@@ -75,6 +77,7 @@ int cmd_serve(int argc, char **argv)
         {"threads", required_argument, 0, 'j'}, {"device", required_argument, 0, O_DEVICE},
         {"max-seq-length", required_argument, 0, O_SEQ}, {"port-file", required_argument, 0, O_PORTFILE},
         {"no-gateway", no_argument, 0, O_NOGW},
+        {"set", required_argument, 0, CLI_OPT_SET}, {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *models[16];
@@ -83,6 +86,7 @@ int cmd_serve(int argc, char **argv)
     const char *device = NULL, *port_file = NULL, *key = NULL;
     long threads = 0, max_seq = 0, v;
     bool verbose = false, gateway = true;
+    cli_config_args ca = {0};
     int c;
     optind = 1;
 #define NUM(name, lo, hi, dst)                                                                   \
@@ -109,13 +113,15 @@ int cmd_serve(int argc, char **argv)
         case O_HTTPT: NUM("http-threads", 1, 256, so.http_threads); break;
         case O_KEY: key = optarg; break;
         case 'j': NUM("threads", 0, 4096, threads); break;
-        case O_DEVICE: device = optarg; break;
+        case O_DEVICE: device = ca.device = optarg; break;
         case O_SEQ: NUM("max-seq-length", 2, 1L << 20, max_seq); break;
         case O_PORTFILE: port_file = optarg; break;
         case O_NOGW: gateway = false; break;
         case 'v': verbose = true; break;
         case 'h': fputs(serve_help, stdout); return 0;
-        default: return cli_usage("serve", "bad option");
+        default:
+            if (!cli_config_option(c, optarg, &ca))
+                return cli_usage("serve", "bad option");
         }
     }
 #undef NUM
@@ -126,6 +132,11 @@ int cmd_serve(int argc, char **argv)
     if (!key)
         key = getenv("IPFS_ACCELERATE_API_KEY");
     so.api_key = key;
+    ia_config *cfg; /* configuration files, environment, --set, --device, --no-fallback */
+    int crc = cli_config_load("serve", &ca, &cfg);
+    if (crc)
+        return crc;
+    ia_config_free(cfg);
     if (verbose) /* what the server does, and a line per request */
         cli_log_init(IA_LOG_DEBUG);
 
