@@ -36,9 +36,10 @@ typedef struct ia_model_options {
                               ia_model_info.precision says which ran */
 } ia_model_options;
 
-/* Load a model: `ref` is a model folder, or a Hugging Face id
- * ("org/name", "hf:org/name@revision") taken from the Hugging Face cache
- * or downloaded into it (see hub.h). opt may be NULL for defaults. *out is
+/* Load a model: `ref` is a model folder, a Hugging Face id ("org/name",
+ * "hf:org/name@revision") taken from the Hugging Face cache or downloaded
+ * into it (see hub.h), or an IPFS reference ("ipfs://CID[/path]",
+ * "/ipfs/CID[/path]") fetched through the content store (see store.h). opt may be NULL for defaults. *out is
  * owned by the caller (ia_model_free). Errors name the file, tensor or
  * field at fault: IA_ERR_NOT_FOUND (missing file or tensor, unknown id),
  * IA_ERR_FORMAT (wrong shape or dtype, malformed JSON, truncated

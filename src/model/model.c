@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "ipfs_accelerate/hub.h"
+#include "ipfs_accelerate/store.h"
 #include "ipfs_accelerate/model.h"
 #include "model/arch-impl.h"
 #include "model/model-impl.h"
@@ -174,10 +175,15 @@ ia_status ia_model_load(const char *ref, const ia_model_options *opt, ia_model *
     struct stat sb;
     if (ref && stat(ref, &sb) == 0 && S_ISDIR(sb.st_mode))
         return load_folder(ref, opt, out);
-    if (!ref || !ia_hub_is_id(ref))
-        return ia__error(IA_ERR_NOT_FOUND, "%s: not a model folder (no such directory)", ref ? ref : "(null)");
-    char *dir;
-    ia_status rc = ia_hub_snapshot(ref, NULL, &dir);
+    char *dir = NULL;
+    ia_status rc;
+    if (ref && ia_ipfs_is_ref(ref)) /* fetched and verified block by block */
+        rc = ia_ipfs_materialize_ref(ref, &dir);
+    else if (ref && ia_hub_is_id(ref))
+        rc = ia_hub_snapshot(ref, NULL, &dir);
+    else
+        return ia__error(IA_ERR_NOT_FOUND, "%s: not a model folder (no such directory), Hugging Face id "
+                         "or ipfs:// reference", ref ? ref : "(null)");
     if (rc)
         return ia__error_wrap(rc, "model '%s'", ref);
     ia__log(IA_LOG_INFO, "model %s: %s", ref, dir);

@@ -47,3 +47,9 @@ add_test(NAME model_hub
          COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/hub_test.py
                  $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
 set_tests_properties(model_hub PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 180)
+
+# Models by CID: model add, a gateway, ipfs://CID on an empty store.
+add_test(NAME model_ipfs
+         COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/ipfs_model_test.sh $<TARGET_FILE:ipfs-accelerate>
+                 ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
+set_tests_properties(model_ipfs PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120)
