@@ -16,9 +16,10 @@
   as huggingface_hub reads them). A library without a hub client, or a hub
   that cannot be reached, raises :class:`ModelNotFoundError` or
   :class:`Error` naming the id.
-* ``ipfs://CID`` (or ``/ipfs/CID``) is parsed and checked with the
-  library's CID parser; loading by CID needs the content layer, and a build
-  without it raises :class:`UnsupportedError`.
+* ``ipfs://CID[/path]`` (or ``/ipfs/CID[/path]``) is checked with the
+  library's CID parser, then fetched through the library's content store
+  (local blockstore, a kubo node, trustless gateways; every block verified)
+  and written once under ``$IPFS_ACCELERATE_HOME/materialized/``.
 """
 
 from __future__ import annotations
@@ -96,6 +97,22 @@ def _check_cid(ref: str, rest: str):
     return cid, sub
 
 
+def _ipfs_materialize(ref):
+    """Fetch an IPFS reference through the library's content store."""
+    lib = _lib.load()
+    fn = lib.ia_ipfs_materialize_ref
+    fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+    out = ctypes.c_void_p()
+    st = fn(ref.encode("utf-8"), ctypes.byref(out))
+    if st < 0:
+        detail = lib.ia_errmsg().decode("utf-8", "replace") or lib.ia_strerror(st).decode()
+        msg = f"model '{ref}' could not be fetched: {detail}"
+        if st == _lib.IA_ERR_NOT_FOUND:
+            raise ModelNotFoundError(msg, st)
+        raise error_for_status(st, msg)
+    return _lib.take_string(out)
+
+
 class _HubOptions(ctypes.Structure):
     _fields_ = [("endpoint", ctypes.c_char_p), ("cache_dir", ctypes.c_char_p),
                 ("revision", ctypes.c_char_p), ("token", ctypes.c_char_p),
@@ -129,8 +146,8 @@ def resolve(ref, revision: str | None = None, cache_dir: str | None = None) -> s
 
     ``cache_dir`` replaces the Hugging Face hub cache folder (as
     transformers' ``cache_dir`` does). Raises ModelNotFoundError (missing folder or uncached id),
-    InvalidInputError (malformed reference) or UnsupportedError (ipfs://
-    without a content layer in this build).
+    InvalidInputError (malformed reference) or another Error (a download
+    that failed or did not verify).
     """
     if isinstance(ref, os.PathLike):
         ref = os.fspath(ref)
@@ -140,10 +157,8 @@ def resolve(ref, revision: str | None = None, cache_dir: str | None = None) -> s
         raise InvalidInputError("model name is empty")
     rest = parse_ipfs(ref)
     if rest is not None:
-        cid, _ = _check_cid(ref, rest)
-        raise UnsupportedError(
-            f"model '{ref}': loading models by CID is not yet supported in this build of "
-            f"libipfs_accelerate (no content-layer model loader); fetch the folder and pass its path")
+        _check_cid(ref, rest)
+        return _ipfs_materialize(ref)
     path = os.path.expanduser(ref)
     if os.path.isdir(path):
         return os.path.abspath(path)

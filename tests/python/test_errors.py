@@ -3,6 +3,7 @@ message, never a crash or a made-up result."""
 
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -34,15 +35,24 @@ def test_malformed_names(hf_cache):
         ia.Model(42)
 
 
-def test_ipfs_refs():
+def test_ipfs_refs(tmp_path, monkeypatch, tiny):
     with pytest.raises(ia.InvalidInputError, match="not a valid CID"):
         ia.Model("ipfs://not-a-cid!")
     with pytest.raises(ia.InvalidInputError, match="no CID"):
         ia.Model("ipfs://")
-    with pytest.raises(ia.UnsupportedError, match="not yet supported in this build"):
-        ia.Model("ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi")
-    with pytest.raises(NotImplementedError):
-        ia.Model("/ipfs/QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG")
+    # An empty store with no gateway: not found, the CID named.
+    monkeypatch.setenv("IPFS_ACCELERATE_HOME", str(tmp_path / "store"))
+    monkeypatch.setenv("IPFS_ACCELERATE_IPFS_GATEWAYS", "")
+    cid = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+    with pytest.raises(ia.ModelNotFoundError, match=cid):
+        ia.Model("ipfs://" + cid)
+    # A model added to the store loads by CID and embeds as its folder does.
+    cli = os.environ["IA_CLI"]
+    added = subprocess.run([cli, "model", "add", str(tiny)], capture_output=True, text=True, check=True,
+                           env={**os.environ, "IPFS_ACCELERATE_HOME": str(tmp_path / "store")}).stdout.strip()
+    with ia.Model("ipfs://" + added) as by_cid, ia.Model(str(tiny)) as by_path:
+        a, b = by_cid.encode(["content addressed"]), by_path.encode(["content addressed"])
+        assert abs(a - b).max() < 1e-6
 
 
 def test_library_errors_carry_the_message(tmp_path, tiny):
