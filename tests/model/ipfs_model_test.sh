@@ -11,7 +11,8 @@ gw=
 trap '[ -n "$gw" ] && kill $gw 2>/dev/null; rm -rf "$tmp"' EXIT
 pass=0 fail=0
 check() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1" >&2; fi; }
-export IPFS_ACCELERATE_IPFS_TIMEOUT=10s
+# Nothing beyond 127.0.0.1: no public gateways, no kubo node.
+export IPFS_ACCELERATE_IPFS_TIMEOUT=10s IPFS_ACCELERATE_IPFS_GATEWAYS= IPFS_ACCELERATE_IPFS_LOCAL_NODE=
 
 cid=$(IPFS_ACCELERATE_HOME="$tmp/a" "$ia" model add "$model" 2>"$tmp/err")
 check "model add prints a CID" "[ -n '$cid' ]"

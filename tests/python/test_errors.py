@@ -43,6 +43,7 @@ def test_ipfs_refs(tmp_path, monkeypatch, tiny):
     # An empty store with no gateway: not found, the CID named.
     monkeypatch.setenv("IPFS_ACCELERATE_HOME", str(tmp_path / "store"))
     monkeypatch.setenv("IPFS_ACCELERATE_IPFS_GATEWAYS", "")
+    monkeypatch.setenv("IPFS_ACCELERATE_IPFS_LOCAL_NODE", "")
     cid = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
     with pytest.raises(ia.ModelNotFoundError, match=cid):
         ia.Model("ipfs://" + cid)
