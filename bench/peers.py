@@ -79,7 +79,11 @@ elif a.engine == "llama":
     import llama_cpp
     from llama_cpp import Llama
 
-    n_ctx = max(512, a.group * a.max_len)
+    # llama-cpp-python's defaults (512-token context and batches): embed()
+    # packs texts without padding into decodes of up to 512 tokens. Larger
+    # batches are slower: llama.cpp attends across the whole batch under a
+    # mask, quadratic in its token count.
+    n_ctx = max(512, a.max_len)
     llm = Llama(model_path=a.gguf, embedding=True, n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx,
                 n_threads=a.threads, n_threads_batch=a.threads,
                 pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, verbose=False)
