@@ -31,6 +31,7 @@ ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--engines", default="ours,ort,st,llama")
 ap.add_argument("--precisions", default="fp32,int8,bf16")
 ap.add_argument("--workloads", default="a,b,b',c")
+ap.add_argument("--no-per-layer", dest="per_layer", action="store_false")
 a = ap.parse_args()
 
 import numpy as np
@@ -150,6 +151,37 @@ for w in wl:
             continue
         results["runs"].setdefault(name, {})[w] = r
 
+# ---- per-layer error of the reduced precisions ----------------------------
+# The real model's test sentences (tests/data/sentences.jsonl) embedded in
+# fp32 and with one group of linear layers at a time in reduced precision
+# (IA_CPU_PREC_LAYERS, the backend's diagnostic; BERT makes qkv, attn_out,
+# ffn_in, ffn_out per layer): worst and mean cosine to fp32.
+per_layer = {}
+if a.per_layer and "ours" in engines:
+    sys.stderr.write("per-layer error:\n")
+    sent = [json.loads(l) for l in open(os.path.join(ROOT, "tests", "data", "sentences.jsonl"),
+                                         encoding="utf-8") if l.strip()]
+    sp = os.path.join(work, "work", "sentences.txt")
+    with open(sp, "w", encoding="utf-8") as f:  # one per line: newlines inside become spaces
+        f.write("\n".join(t.replace("\n", " ").replace("\r", " ") for t in sent) + "\n")
+    def emb(prec, layers):
+        out = os.path.join(work, "work", "layer.f32")
+        run([a.ia_bench, "--model", model, "--input", sp, "--repeat", "1", "--precision", prec,
+             "--dump", out], {"IA_CPU_PREC_LAYERS": layers} if layers else None)
+        v = np.fromfile(out, dtype=np.float32).reshape(-1, 384)
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    ref = emb("fp32", None)
+    groups = [(f"layer {l}", f"{4 * l}-{4 * l + 3}") for l in range(6)]
+    groups += [(t, ",".join(str(4 * l + i) for l in range(6)))
+               for i, t in enumerate(["qkv (all layers)", "attn_out (all layers)",
+                                      "ffn_in (all layers)", "ffn_out (all layers)"])]
+    groups.append(("all", None))
+    for prec in [p for p in a.precisions.split(",") if p != "fp32" and f"ours-{p}" in results["runs"]]:
+        for label_, layers in groups:
+            c = (emb(prec, layers) * ref).sum(1)
+            per_layer.setdefault(prec, []).append((label_, float(c.min()), float(c.mean())))
+results["per_layer"] = per_layer
+
 # ---- GEMM peaks -----------------------------------------------------------
 sys.stderr.write("GEMM peaks (oneDNN, best of 30):\n")
 p = subprocess.run([a.gemm_peak, "30"], capture_output=True, text=True, env=env, check=True)
@@ -243,6 +275,15 @@ for n, pk, unit in (("ours", peak_f32, "GFLOP/s"), ("ours-bf16", peak_bf16, "GFL
 for k, v in cos.items():
     if "vs ours" in k:
         P(f"Min cosine {k} fp32 over the corpus: {v:.5f}")
+for prec, rows in per_layer.items():
+    P("")
+    P(f"Per-layer error, {prec} (only the named layers in {prec}, the rest fp32; cosine to fp32 over the "
+      f"{len(sent)} test sentences of the real model):")
+    P("")
+    P("| layers | worst cosine | mean cosine |")
+    P("|---|---:|---:|")
+    for label_, worst, mean in rows:
+        P(f"| {label_} | {worst:.6f} | {mean:.6f} |")
 table = "\n".join(lines)
 print(table)
 results["table"] = table
