@@ -182,7 +182,8 @@ int main(int argc, char **argv)
            "\"gemm_big_flop\": %.0f",
            prof_total.gemm_s, prof_total.gemm_flop, prof_total.gemm_calls, prof_total.big_s,
            prof_total.big_flop);
-    printf(", \"mm_thread_s\": %.6f, \"max_rss_kb\": %ld}\n", prof_total.mm_thread_s, ru.ru_maxrss);
+    printf(", \"mm_thread_s\": %.6f, \"attn_s\": %.6f, \"max_rss_kb\": %ld}\n", prof_total.mm_thread_s,
+           prof_total.attn_s, ru.ru_maxrss);
     ia_model_free(m);
     for (size_t i = 0; i < n; i++)
         free(texts[i]);

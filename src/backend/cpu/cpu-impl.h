@@ -54,6 +54,7 @@ const char *ia__cpu_isa_name(void);
 typedef struct ia__cpu_profile {
     double gemm_s, gemm_flop, big_s, big_flop;
     double mm_thread_s; /* IA_CPU_PROFILE=2: thread-seconds in matmul primitives */
+    double attn_s;      /* wall time in attention */
     long gemm_calls;
 } ia__cpu_profile;
 void ia__cpu_profile_reset(void);

@@ -747,10 +747,11 @@ static ia_status attention(void *ctx, const float *qkv, float *out, const int *o
     if (!scratch)
         return ia__error(IA_ERR_NOMEM, "out of memory for attention scores");
     const ia__cpu_kernels *k = K();
+    const double t0 = profiling() ? now() : 0;
 #pragma omp parallel num_threads(nt)
     {
         float *sc = scratch + (size_t)omp_get_thread_num() * per;
-#pragma omp for schedule(dynamic) collapse(2)
+#pragma omp for schedule(dynamic, 4) collapse(2)
         for (int s = 0; s < n_seqs; s++) {
             for (int h = 0; h < n_heads; h++) {
                 const int start = offsets[s], len = offsets[s + 1] - start;
@@ -761,6 +762,11 @@ static ia_status attention(void *ctx, const float *qkv, float *out, const int *o
         }
     }
     ia__free(scratch);
+    if (profiling()) {
+        const double t = now() - t0;
+#pragma omp critical(ia_cpu_prof)
+        prof.attn_s += t;
+    }
     return IA_OK;
 }
 
