@@ -29,6 +29,8 @@ void cli_log_init(ia_log_level min_level);
 bool cli_stderr_is_tty(void);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
+/* A whole number in [lo, hi], all of s; false otherwise. */
+bool cli_parse_long(const char *s, long lo, long hi, long *out);
 
 #define IA_CLI_MIN(a, b) ((a) < (b) ? (a) : (b))
 

@@ -35,17 +35,6 @@ static const char embed_help[] =
     "  -q, --quiet             no progress or summary on stderr\n"
     "  -v, --verbose           say which backend and precision computed\n";
 
-static bool parse_count(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
 typedef struct text_batch {
     char **texts;
     size_t *lens;
@@ -204,15 +193,15 @@ int cmd_embed(int argc, char **argv)
         case 'o': out_path = optarg; break;
         case 'F': format = optarg; break;
         case 'b':
-            if (!parse_count(optarg, 1, 1 << 20, &batch_size))
+            if (!cli_parse_long(optarg, 1, 1 << 20, &batch_size))
                 EMBED_USAGE("--batch-size must be a whole number from 1 to 1048576, not '%s'", optarg);
             break;
         case 'j':
-            if (!parse_count(optarg, 0, 4096, &threads))
+            if (!cli_parse_long(optarg, 0, 4096, &threads))
                 EMBED_USAGE("--threads must be a whole number from 0 to 4096, not '%s'", optarg);
             break;
         case 'L':
-            if (!parse_count(optarg, 2, 1 << 20, &max_seq))
+            if (!cli_parse_long(optarg, 2, 1 << 20, &max_seq))
                 EMBED_USAGE("--max-seq-length must be a whole number >= 2, not '%s'", optarg);
             break;
         case 'D': device = ca.device = optarg; break;

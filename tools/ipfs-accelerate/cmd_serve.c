@@ -51,17 +51,6 @@ static const char serve_help[] =
     "                                  and /routing/v1/ (trustless gateway, read-only)\n"
     "  -v, --verbose                   log what the server does, a line per request\n";
 
-static bool parse_num(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
 int cmd_serve(int argc, char **argv)
 {
     enum { O_MBT = 256, O_MCBS, O_MCR, O_MBB, O_TIMEOUT, O_MAXCONN, O_HTTPT, O_KEY, O_DEVICE,
@@ -91,7 +80,7 @@ int cmd_serve(int argc, char **argv)
     optind = 1;
 #define NUM(name, lo, hi, dst)                                                                   \
     do {                                                                                         \
-        if (!parse_num(optarg, lo, hi, &v))                                                      \
+        if (!cli_parse_long(optarg, lo, hi, &v))                                                      \
             return cli_usage("serve", "--%s must be a whole number from %ld to %ld, not '%s'",   \
                              name, (long)(lo), (long)(hi), optarg);                              \
         dst = v;                                                                                 \

@@ -101,9 +101,8 @@ int cmd_tokenize(int argc, char **argv)
             break;
         }
         case 'L': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || end == optarg || v < 2)
+            long v;
+            if (!cli_parse_long(optarg, 2, 1L << 30, &v))
                 return cli_usage("tokenize", "--max-length must be a whole number >= 2, not '%s'", optarg);
             max_len = (size_t)v;
             break;
