@@ -32,6 +32,7 @@ struct ia_linear {
     float *wsum;   /* int8: wscale[j] * sum_k wq[j][k], for the rows' zero points */
     float *inv_s;  /* int8: per input channel 1/s (SmoothQuant), or NULL */
     dnnl_memory_t wmem; /* fp32/bf16 through a matmul primitive: packed weights */
+    dnnl_memory_t bmem; /* the bias (1, n_out) for primitives that add it */
 };
 
 static int n_threads_set;
@@ -190,7 +191,10 @@ static void engine_init(void)
 }
 
 #define PCACHE 4096
-typedef struct pkey { int m, n, k, prec; } pkey;
+/* post: what the primitive adds after the product: POST_BIAS, plus the
+ * activation (ia_activation) in the bits above. */
+enum { POST_BIAS = 1 };
+typedef struct pkey { int m, n, k, prec, post; } pkey;
 /* Scratchpads are ours (user mode), one per thread: the library's shared
  * one is not safe for primitives running at once on several threads. */
 static struct pentry { pkey key; dnnl_primitive_t prim; dnnl_memory_desc_t pad; } pcache[PCACHE];
@@ -207,24 +211,39 @@ static dnnl_data_type_t wei_dt(int prec)
 static dnnl_data_type_t dst_dt(int prec) { return prec == PREC_INT8 ? dnnl_s32 : dnnl_f32; }
 static size_t src_size(int prec) { return prec == PREC_BF16 ? 2 : prec == PREC_INT8 ? 1 : 4; }
 
-static dnnl_status_t make_pd(int m, int n, int k, int prec, bool any_weights,
+static dnnl_status_t make_pd(int m, int n, int k, int prec, bool any_weights, int post,
                              dnnl_primitive_desc_t *pd)
 {
-
-    dnnl_memory_desc_t smd, wmd, dmd;
-    dnnl_dims_t sd = {m, k}, wd = {k, n}, dd = {m, n};
+    dnnl_memory_desc_t smd, wmd, dmd, bmd;
+    dnnl_dims_t sd = {m, k}, wd = {k, n}, dd = {m, n}, bd = {1, n};
     dnnl_status_t st;
     if ((st = dnnl_memory_desc_init_by_tag(&smd, 2, sd, src_dt(prec), dnnl_ab)) ||
         (st = dnnl_memory_desc_init_by_tag(&wmd, 2, wd, wei_dt(prec),
                                            any_weights ? dnnl_format_tag_any : dnnl_ba)) ||
         (st = dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dst_dt(prec), dnnl_ab)))
         return st;
+    if ((post & POST_BIAS) && (st = dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab)))
+        return st;
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr;
-    if ((st = dnnl_matmul_desc_init(&md, &smd, &wmd, NULL, &dmd)) ||
+    if ((st = dnnl_matmul_desc_init(&md, &smd, &wmd, (post & POST_BIAS) ? &bmd : NULL, &dmd)) ||
         (st = dnnl_primitive_attr_create(&attr)))
         return st;
     st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    const int act = post >> 1;
+    if (!st && act != IA_ACT_NONE) {
+        dnnl_post_ops_t po;
+        if (!(st = dnnl_post_ops_create(&po))) {
+            st = dnnl_post_ops_append_eltwise(po, 1.0f,
+                                              act == IA_ACT_GELU ? dnnl_eltwise_gelu_erf
+                                              : act == IA_ACT_GELU_TANH ? dnnl_eltwise_gelu_tanh
+                                                                        : dnnl_eltwise_relu,
+                                              0.0f, 0.0f);
+            if (!st)
+                st = dnnl_primitive_attr_set_post_ops(attr, po);
+            dnnl_post_ops_destroy(po);
+        }
+    }
     if (!st)
         st = dnnl_primitive_desc_create(pd, &md, attr, engine, NULL);
     dnnl_primitive_attr_destroy(attr);
@@ -233,10 +252,11 @@ static dnnl_status_t make_pd(int m, int n, int k, int prec, bool any_weights,
 
 /* The primitive for (m, n, k, prec), made on first use, and its scratchpad
  * layout; NULL on failure. */
-static dnnl_primitive_t get_prim(int m, int n, int k, int prec, dnnl_memory_desc_t *pad)
+static dnnl_primitive_t get_prim(int m, int n, int k, int prec, int post, dnnl_memory_desc_t *pad)
 {
-    pkey key = {m, n, k, prec};
-    unsigned h = ((unsigned)m * 2654435761u) ^ ((unsigned)n * 40503u) ^ ((unsigned)k * 97u) ^ (unsigned)prec;
+    pkey key = {m, n, k, prec, post};
+    unsigned h = ((unsigned)m * 2654435761u) ^ ((unsigned)n * 40503u) ^ ((unsigned)k * 97u) ^
+                 (unsigned)prec ^ ((unsigned)post << 4);
     dnnl_primitive_t prim = NULL;
     pthread_mutex_lock(&pcache_lock);
     for (unsigned i = 0; i < PCACHE; i++) {
@@ -248,7 +268,7 @@ static dnnl_primitive_t get_prim(int m, int n, int k, int prec, dnnl_memory_desc
         }
         if (!e->prim) {
             dnnl_primitive_desc_t pd;
-            if (make_pd(m, n, k, prec, true, &pd) == dnnl_success) {
+            if (make_pd(m, n, k, prec, true, post, &pd) == dnnl_success) {
                 if (dnnl_primitive_create(&prim, pd) != dnnl_success)
                     prim = NULL;
                 const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
@@ -276,6 +296,8 @@ static void linear_free(void *ctx, ia_linear *lin)
         return;
     if (lin->wmem)
         dnnl_memory_destroy(lin->wmem);
+    if (lin->bmem)
+        dnnl_memory_destroy(lin->bmem);
     ia__free(lin->w);
     ia__free(lin->b);
     ia__free(lin->wq);
@@ -334,7 +356,7 @@ static bool pack_weights(ia_linear *lin, const void *W)
     dnnl_stream_t stream = NULL;
     dnnl_memory_desc_t umd;
     dnnl_dims_t wd = {lin->n_in, lin->n_out};
-    bool ok = make_pd(64, lin->n_out, lin->n_in, lin->prec, true, &pd) == dnnl_success &&
+    bool ok = make_pd(64, lin->n_out, lin->n_in, lin->prec, true, 0, &pd) == dnnl_success &&
               dnnl_memory_desc_init_by_tag(&umd, 2, wd, lin->prec == PREC_INT8 ? dnnl_s8 : dnnl_f32,
                                            dnnl_ba) == dnnl_success;
     const dnnl_memory_desc_t *wmd = ok ? dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0) : NULL;
@@ -434,7 +456,13 @@ static ia_status linear_new_hint(void *ctx, const float *W, const float *b, int 
             ia__free(lin->wq); /* the packed copy is used */
             lin->wq = NULL;
         }
-    } else if (ok && !(use_matmul() && pack_weights(lin, W))) {
+    } else if (ok && use_matmul() && pack_weights(lin, W)) {
+        dnnl_memory_desc_t bmd;
+        dnnl_dims_t bd = {1, n_out};
+        if (lin->b && (dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab) != dnnl_success ||
+                       dnnl_memory_create(&lin->bmem, &bmd, engine, lin->b) != dnnl_success))
+            lin->bmem = NULL; /* the epilogue adds the bias */
+    } else if (ok) {
         if (lin->prec == PREC_BF16)
             lin->prec = PREC_FP32; /* no bf16 primitive: keep fp32 */
         ok = (lin->w = ia__malloc(nw * sizeof(float))) != NULL;
@@ -523,11 +551,12 @@ static void scratch_free(lin_scratch *sc)
 }
 
 /* One primitive call: m rows (one of 256, 128, 64, 32, 16). */
-static bool matmul_block(const ia_linear *lin, const void *x, void *y, int m, lin_scratch *sc)
+static bool matmul_block(const ia_linear *lin, const void *x, void *y, int m, int post,
+                         lin_scratch *sc)
 {
     const int N = lin->n_out, Kd = lin->n_in;
     dnnl_memory_desc_t pmd;
-    dnnl_primitive_t prim = get_prim(m, N, Kd, lin->prec, &pmd);
+    dnnl_primitive_t prim = get_prim(m, N, Kd, lin->prec, post, &pmd);
     if (!prim)
         return false;
     const size_t need = dnnl_memory_desc_get_size(&pmd);
@@ -547,9 +576,14 @@ static bool matmul_block(const ia_linear *lin, const void *x, void *y, int m, li
               dnnl_memory_create(&dst, &dmd, engine, y) == dnnl_success &&
               (!need || dnnl_memory_create(&padm, &pmd, engine, sc->pad) == dnnl_success);
     if (ok) {
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, lin->wmem},
-                                   {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, padm}};
-        ok = dnnl_primitive_execute(prim, sc->stream, need ? 4 : 3, args) == dnnl_success &&
+        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, lin->wmem},
+                                   {DNNL_ARG_DST, dst}};
+        int na = 3;
+        if (post & POST_BIAS)
+            args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, lin->bmem};
+        if (need)
+            args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, padm};
+        ok = dnnl_primitive_execute(prim, sc->stream, na, args) == dnnl_success &&
              dnnl_stream_wait(sc->stream) == dnnl_success;
     }
     if (src) dnnl_memory_destroy(src);
@@ -562,7 +596,8 @@ static bool matmul_block(const ia_linear *lin, const void *x, void *y, int m, li
  * in blocks of 256, 128, 64, 32 and 16 (a rest under 16 padded to 16), so
  * that only five primitives per layer shape are ever made: making one
  * (JIT) costs far more than running it. */
-static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, lin_scratch *sc)
+static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, int post,
+                        lin_scratch *sc)
 {
     const double t0 = prof_on == 2 ? now() : 0;
     bool r = true;
@@ -576,7 +611,7 @@ static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, 
         const char *xs = (const char *)x + (size_t)done * Kd * esz;
         char *yd = (char *)y + (size_t)done * N * 4;
         if (left >= m) {
-            if (!matmul_block(lin, xs, yd, m, sc)) {
+            if (!matmul_block(lin, xs, yd, m, post, sc)) {
                 r = false;
                 break;
             }
@@ -584,7 +619,7 @@ static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, 
         } else { /* fewer than 16 rows */
             memcpy(sc->tail_src, xs, (size_t)left * Kd * esz);
             memset((char *)sc->tail_src + (size_t)left * Kd * esz, 0, (size_t)(16 - left) * Kd * esz);
-            if (!matmul_block(lin, sc->tail_src, sc->tail_dst, 16, sc)) {
+            if (!matmul_block(lin, sc->tail_src, sc->tail_dst, 16, post, sc)) {
                 r = false;
                 break;
             }
@@ -613,7 +648,7 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
          * y[r][j] = s[r] sw[j] (q wq^T)[r][j] + z[r] sw[j] sum_k wq[j][k] */
         const int32_t co = 0;
         k->quantize_rows(x, rows, Kd, lin->inv_s, sc->q, sc->rs, sc->rz);
-        if (lin->wmem ? !matmul_rows(lin, sc->q, sc->acc, rows, sc)
+        if (lin->wmem ? !matmul_rows(lin, sc->q, sc->acc, rows, 0, sc)
                       : dnnl_gemm_u8s8s32('N', 'T', 'F', rows, N, Kd, 1.0f, sc->q, Kd, 0, lin->wq, Kd,
                                           0, 0.0f, sc->acc, N, &co) != dnnl_success)
             return false;
@@ -632,8 +667,13 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
             k->to_bf16(x, (size_t)rows * Kd, sc->h);
             src = sc->h;
         }
-        if (!matmul_rows(lin, src, y, rows, sc))
+        /* bias and activation inside the GEMM (oneDNN post-op) unless a
+         * LayerNorm epilogue follows */
+        const int post = ep->res || !lin->bmem ? 0 : POST_BIAS | (int)ep->act << 1;
+        if (!matmul_rows(lin, src, y, rows, post, sc))
             return false;
+        if (post)
+            return true;
     } else if (dnnl_sgemm('N', 'T', rows, N, Kd, 1.0f, x, Kd, lin->w, Kd, 0.0f, y, N) != dnnl_success) {
         return false;
     }
