@@ -12,38 +12,7 @@
 #include "backend/cpu/cpu-impl.h"
 #include "ipfs_accelerate/ipfs_accelerate.h"
 #include "test.h"
-
-static const char *real_model_dir(void)
-{
-    static char path[4096];
-    const char *env = getenv("IA_REAL_MODEL"), *cache = getenv("IA_DEV_CACHE");
-    if (env)
-        return env;
-    if (cache)
-        snprintf(path, sizeof path, "%s/models/all-MiniLM-L6-v2", cache);
-    else if (getenv("XDG_CACHE_HOME"))
-        snprintf(path, sizeof path, "%s/ipfs-accelerate-dev/models/all-MiniLM-L6-v2", getenv("XDG_CACHE_HOME"));
-    else
-        snprintf(path, sizeof path, "%s/.cache/ipfs-accelerate-dev/models/all-MiniLM-L6-v2", getenv("HOME"));
-    return path;
-}
-
-static char **read_sentences(size_t *n)
-{
-    char *text;
-    if (ia__read_file(IA_TEST_DATA "/sentences.jsonl", &text, NULL))
-        return NULL;
-    char **out = NULL;
-    *n = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *s = cJSON_Parse(line);
-        out = realloc(out, (*n + 1) * sizeof *out);
-        out[(*n)++] = strdup(cJSON_IsString(s) ? s->valuestring : "");
-        cJSON_Delete(s);
-    }
-    ia__free(text);
-    return out;
-}
+#include "test_data.h"
 
 static float *embed(const char *dir, const char *prec, char **texts, size_t n, int *dim,
                     const char **got)
@@ -88,13 +57,7 @@ int main(int argc, char **argv)
         double worst = 1, sum = 0;
         size_t at = 0;
         for (size_t i = 0; i < n; i++) {
-            double ab = 0, aa = 0, bb = 0;
-            for (int j = 0; j < dim; j++) {
-                ab += (double)ref[i * dim + j] * q[i * dim + j];
-                aa += (double)ref[i * dim + j] * ref[i * dim + j];
-                bb += (double)q[i * dim + j] * q[i * dim + j];
-            }
-            double c = aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 1;
+            double c = cosine(ref + i * dim, q + i * dim, dim);
             sum += c;
             if (c < worst)
                 worst = c, at = i;
@@ -112,8 +75,6 @@ int main(int argc, char **argv)
     cpu->iface.set_precision(cpu->ctx, "fp32");
     free(ref);
     free(q);
-    for (size_t i = 0; i < n_all; i++)
-        free(texts[i]);
-    free(texts);
+    free_sentences(texts, n_all);
     return test_summary("test_cpu_precision");
 }

@@ -35,8 +35,7 @@ endforeach()
 # int8 / bf16 vs fp32: every test sentence on the real model (cosine >=
 # 0.995), the synthetic MiniLM-shaped model too, and the fallback to fp32
 # where AVX2 is forced (no VNNI / BF16 there).
-ia_add_test(test_cpu_precision ${CMAKE_CURRENT_LIST_DIR}/test_cpu_precision.c)
-set_tests_properties(test_cpu_precision PROPERTIES DISABLED TRUE) # run below with arguments
+ia_add_test_program(test_cpu_precision ${CMAKE_CURRENT_LIST_DIR}/test_cpu_precision.c)
 foreach(p int8 bf16)
   add_test(NAME cpu_precision_${p}_real COMMAND test_cpu_precision @real ${p} 0.995 ${IA_CPU_NTEXTS})
   add_test(NAME cpu_precision_${p}_synth COMMAND test_cpu_precision ${IA_CPU_SYNTH}/minilm-f32 ${p} 0.995 64)

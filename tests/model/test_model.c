@@ -18,21 +18,7 @@
 #include "ipfs_accelerate/ipfs_accelerate.h"
 #include "model/model-impl.h"
 #include "test.h"
-
-static const char *real_model_dir(void)
-{
-    static char path[4096];
-    const char *env = getenv("IA_REAL_MODEL"), *cache = getenv("IA_DEV_CACHE");
-    if (env)
-        return env;
-    if (cache)
-        snprintf(path, sizeof path, "%s/models/all-MiniLM-L6-v2", cache);
-    else if (getenv("XDG_CACHE_HOME"))
-        snprintf(path, sizeof path, "%s/ipfs-accelerate-dev/models/all-MiniLM-L6-v2", getenv("XDG_CACHE_HOME"));
-    else
-        snprintf(path, sizeof path, "%s/.cache/ipfs-accelerate-dev/models/all-MiniLM-L6-v2", getenv("HOME"));
-    return path;
-}
+#include "test_data.h"
 
 /* float32 .npy: returns data (caller frees) and its shape. */
 static float *read_npy(const char *path, size_t *rows, size_t *cols)
@@ -55,34 +41,6 @@ static float *read_npy(const char *path, size_t *rows, size_t *cols)
     memcpy(v, buf + 10 + hl, *rows * *cols * sizeof(float));
     ia__free(buf);
     return v;
-}
-
-static char **read_sentences(size_t *n)
-{
-    char *text;
-    if (ia__read_file(IA_TEST_DATA "/sentences.jsonl", &text, NULL))
-        return NULL;
-    char **out = NULL;
-    *n = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *s = cJSON_Parse(line);
-        out = realloc(out, (*n + 1) * sizeof *out);
-        out[(*n)++] = strdup(cJSON_IsString(s) ? s->valuestring : "");
-        cJSON_Delete(s);
-    }
-    ia__free(text);
-    return out;
-}
-
-static double cosine(const float *a, const float *b, int d)
-{
-    double ab = 0, aa = 0, bb = 0;
-    for (int i = 0; i < d; i++) {
-        ab += (double)a[i] * b[i];
-        aa += (double)a[i] * a[i];
-        bb += (double)b[i] * b[i];
-    }
-    return aa == 0 && bb == 0 ? 1.0 : ab / (sqrt(aa) * sqrt(bb) + 1e-30);
 }
 
 static double max_abs(const float *a, const float *b, int d)
@@ -150,9 +108,7 @@ static int golden(const char *dir, const char *npy, size_t limit)
     free(one);
     free(out);
     free(ref);
-    for (size_t i = 0; i < n_read; i++)
-        free(texts[i]);
-    free(texts);
+    free_sentences(texts, n_read);
     return test_summary("test_model golden");
 }
 

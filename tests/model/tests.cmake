@@ -23,8 +23,7 @@ add_test(NAME model_synth_setup
          COMMAND sh -c "rm -rf ${IA_SYNTH_DIR} && mkdir -p ${IA_SYNTH_DIR} && ${setup_cmds} true")
 set_tests_properties(model_synth_setup PROPERTIES FIXTURES_SETUP synth_models)
 
-ia_add_test(test_model ${CMAKE_CURRENT_LIST_DIR}/test_model.c)
-set_tests_properties(test_model PROPERTIES DISABLED TRUE) # run below with arguments
+ia_add_test_program(test_model ${CMAKE_CURRENT_LIST_DIR}/test_model.c)
 foreach(name tiny-f32 tiny-bf16-prefix-sharded-cls tiny-f16-max-relu)
   add_test(NAME model_golden_${name}
            COMMAND test_model golden ${IA_SYNTH_DIR}/${name} ${IA_TEST_DATA}/golden/${name}.npy)
