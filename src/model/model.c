@@ -184,6 +184,8 @@ ia_status ia_model_load(const char *ref, const ia_model_options *opt, ia_model *
     else
         return ia__error(IA_ERR_NOT_FOUND, "%s: not a model folder (no such directory), Hugging Face id "
                          "or ipfs:// reference", ref ? ref : "(null)");
+    if (rc && !ia_ipfs_is_ref(ref))
+        return ia__error_wrap(rc, "model '%s' (no such folder; as a Hugging Face id)", ref);
     if (rc)
         return ia__error_wrap(rc, "model '%s'", ref);
     ia__log(IA_LOG_INFO, "model %s: %s", ref, dir);
