@@ -97,6 +97,17 @@ def _check_cid(ref: str, rest: str):
     return cid, sub
 
 
+def _fetched_path(lib, st, out, what):
+    """The folder a library fetch returned, or the exception its status means."""
+    if st < 0:
+        detail = lib.ia_errmsg().decode("utf-8", "replace") or lib.ia_strerror(st).decode()
+        msg = f"{what}: {detail}"
+        if st == _lib.IA_ERR_NOT_FOUND:
+            raise ModelNotFoundError(msg, st)
+        raise error_for_status(st, msg)
+    return _lib.take_string(out)
+
+
 def _ipfs_materialize(ref):
     """Fetch an IPFS reference through the library's content store."""
     lib = _lib.load()
@@ -104,13 +115,7 @@ def _ipfs_materialize(ref):
     fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
     out = ctypes.c_void_p()
     st = fn(ref.encode("utf-8"), ctypes.byref(out))
-    if st < 0:
-        detail = lib.ia_errmsg().decode("utf-8", "replace") or lib.ia_strerror(st).decode()
-        msg = f"model '{ref}' could not be fetched: {detail}"
-        if st == _lib.IA_ERR_NOT_FOUND:
-            raise ModelNotFoundError(msg, st)
-        raise error_for_status(st, msg)
-    return _lib.take_string(out)
+    return _fetched_path(lib, st, out, f"model '{ref}' could not be fetched")
 
 
 class _HubOptions(ctypes.Structure):
@@ -132,13 +137,7 @@ def _hub_snapshot(ref, repo_id, revision, cache_dir):
     opts.revision = revision.encode() if revision else None
     out = ctypes.c_void_p()
     st = fn(repo_id.encode("utf-8"), ctypes.byref(opts), ctypes.byref(out))
-    if st < 0:
-        detail = lib.ia_errmsg().decode("utf-8", "replace") or lib.ia_strerror(st).decode()
-        msg = f"model '{ref}' is not a folder and could not be fetched: {detail}"
-        if st == _lib.IA_ERR_NOT_FOUND:
-            raise ModelNotFoundError(msg, st)
-        raise error_for_status(st, msg)
-    return _lib.take_string(out)
+    return _fetched_path(lib, st, out, f"model '{ref}' is not a folder and could not be fetched")
 
 
 def resolve(ref, revision: str | None = None, cache_dir: str | None = None) -> str:

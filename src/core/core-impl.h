@@ -40,6 +40,10 @@ bool ia__log_enabled(ia_log_level level);
 
 /* Read a whole file; *out is NUL-terminated and owned by the caller. */
 ia_status ia__read_file(const char *path, char **out, size_t *len);
+/* Read and parse a JSON file whose top level is an object or array; *out
+ * is owned by the caller (cJSON_Delete). IA_ERR_FORMAT names the file. */
+struct cJSON;
+ia_status ia__read_json(const char *path, struct cJSON **out);
 /* "dir/name" in a new string (NULL on allocation failure). */
 char *ia__path_join(const char *dir, const char *name);
 bool ia__file_exists(const char *path);

@@ -1,4 +1,5 @@
 /* Small file and clock utilities shared by the loaders. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,23 @@ ia_status ia__read_file(const char *path, char **out, size_t *len)
     *out = buf;
     if (len)
         *len = n;
+    return IA_OK;
+}
+
+ia_status ia__read_json(const char *path, cJSON **out)
+{
+    char *text = NULL;
+    *out = NULL;
+    ia_status rc = ia__read_file(path, &text, NULL);
+    if (rc)
+        return rc;
+    cJSON *root = cJSON_Parse(text);
+    ia__free(text);
+    if (!cJSON_IsObject(root) && !cJSON_IsArray(root)) {
+        cJSON_Delete(root);
+        return ia__error(IA_ERR_FORMAT, "%s: not valid JSON", path);
+    }
+    *out = root;
     return IA_OK;
 }
 

@@ -42,21 +42,10 @@ struct ia_model {
 static ia_status load_json(const char *dir, const char *name, bool required, cJSON **out)
 {
     *out = NULL;
-    char *path = ia__path_join(dir, name), *text = NULL;
+    char *path = ia__path_join(dir, name);
     if (!path)
         return ia__error(IA_ERR_NOMEM, "out of memory");
-    ia_status rc = IA_OK;
-    if (!required && !ia__file_exists(path))
-        goto done;
-    if ((rc = ia__read_file(path, &text, NULL)))
-        goto done;
-    if (!(*out = cJSON_Parse(text)) || (!cJSON_IsObject(*out) && !cJSON_IsArray(*out))) {
-        cJSON_Delete(*out);
-        *out = NULL;
-        rc = ia__error(IA_ERR_FORMAT, "%s: not valid JSON", path);
-    }
-done:
-    ia__free(text);
+    ia_status rc = !required && !ia__file_exists(path) ? IA_OK : ia__read_json(path, out);
     ia__free(path);
     return rc;
 }

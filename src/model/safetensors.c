@@ -216,12 +216,10 @@ ia_status ia__st_open_file(const char *path, ia_safetensors **out)
  * distinct shard is loaded once. */
 static ia_status load_index(ia_safetensors *st, const char *dir, const char *index_path)
 {
-    char *text;
-    ia_status rc = ia__read_file(index_path, &text, NULL);
+    cJSON *idx;
+    ia_status rc = ia__read_json(index_path, &idx);
     if (rc != IA_OK)
         return rc;
-    cJSON *idx = cJSON_Parse(text);
-    ia__free(text);
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(idx, "weight_map");
     if (!cJSON_IsObject(map)) {
         cJSON_Delete(idx);

@@ -205,15 +205,13 @@ static ia_status json_post_processor(ia_tokenizer *t, const cJSON *pp, const cha
 
 static ia_status load_json(ia_tokenizer *t, const char *path)
 {
-    char *text = NULL;
-    ia_status rc = ia__read_file(path, &text, NULL);
+    cJSON *root;
+    ia_status rc = ia__read_json(path, &root);
     if (rc)
         return rc;
-    cJSON *root = cJSON_Parse(text);
-    ia__free(text);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return ia__error(IA_ERR_FORMAT, "%s: not valid JSON", path);
+        return ia__error(IA_ERR_FORMAT, "%s: not a JSON object", path);
     }
     rc = json_model(t, get(root, "model"), path);
     if (!rc)
@@ -282,12 +280,8 @@ static ia_status load_vocab_txt(ia_tokenizer *t, const char *dir, const char *pa
     char *cpath = ia__path_join(dir, "tokenizer_config.json");
     if (!cpath)
         return ia__error(IA_ERR_NOMEM, "out of memory");
-    if (ia__file_exists(cpath)) {
-        char *ctext = NULL;
-        if (!(rc = ia__read_file(cpath, &ctext, NULL)) && !cJSON_IsObject(cfg = cJSON_Parse(ctext)))
-            rc = ia__error(IA_ERR_FORMAT, "%s: not valid JSON", cpath);
-        ia__free(ctext);
-    }
+    if (ia__file_exists(cpath) && !(rc = ia__read_json(cpath, &cfg)) && !cJSON_IsObject(cfg))
+        rc = ia__error(IA_ERR_FORMAT, "%s: not a JSON object", cpath);
     const char *names[5] = {"[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"};
     static const char *keys[5] = {"unk_token", "sep_token", "pad_token", "cls_token", "mask_token"};
     for (int i = 0; i < 5 && !rc; i++) {

@@ -40,6 +40,11 @@ bool cli_parse_long(const char *s, long lo, long hi, long *out);
  * these, made the library's configuration, logging routed by logging.*.
  * Returns 0, or the exit status after printing why. */
 enum { CLI_OPT_SET = 0x1000, CLI_OPT_DEVICE, CLI_OPT_NO_FALLBACK };
+/* The long options cli_config_option() takes, for a command's table. */
+#define CLI_CONFIG_LONGOPTS                                                \
+    {"set", required_argument, 0, CLI_OPT_SET},                            \
+    {"device", required_argument, 0, CLI_OPT_DEVICE},                      \
+    {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK}
 typedef struct cli_config_args {
     const char *sets[32]; /* "KEY=VALUE" from --set */
     size_t n_sets;

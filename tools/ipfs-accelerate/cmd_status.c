@@ -38,9 +38,7 @@ int cmd_status(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, 0, 'J'},
-        {"set", required_argument, 0, CLI_OPT_SET},
-        {"device", required_argument, 0, CLI_OPT_DEVICE},
-        {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
+        CLI_CONFIG_LONGOPTS,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
