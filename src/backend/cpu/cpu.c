@@ -170,16 +170,82 @@ static const char *device_name(void *ctx, int device)
     return "host CPU";
 }
 
-static void *buf_alloc(void *ctx, size_t bytes) { return ia__malloc(bytes); }
-static void buf_free(void *ctx, void *buf) { ia__free(buf); }
+/* Activation buffers (tens of MB per batch) are kept for reuse once freed:
+ * fresh pages from the kernel cost a fault and a zeroing per 4 KiB, which
+ * measured 8% of a batch. At most BUF_KEEP buffers and BUF_KEEP_BYTES are
+ * kept (a batch under the default token budget uses about 100 MB). Each
+ * buffer is 64-byte aligned, with a header in front holding its capacity
+ * and the block malloc returned. */
+enum { BUF_HEAD = 64, BUF_BIG = 1 << 20, BUF_KEEP = 8 };
+#define BUF_KEEP_BYTES ((size_t)512 << 20)
+typedef struct buf_head { void *block; size_t cap; } buf_head;
+static struct { void *buf; size_t cap; } buf_pool[BUF_KEEP];
+static size_t buf_kept; /* bytes in buf_pool */
+static pthread_mutex_t buf_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *buf_alloc(void *ctx, size_t bytes)
+{
+    if (bytes >= BUF_BIG) { /* the smallest kept buffer that fits */
+        int best = -1;
+        pthread_mutex_lock(&buf_lock);
+        for (int i = 0; i < BUF_KEEP; i++)
+            if (buf_pool[i].buf && buf_pool[i].cap >= bytes &&
+                (best < 0 || buf_pool[i].cap < buf_pool[best].cap))
+                best = i;
+        void *buf = best >= 0 ? buf_pool[best].buf : NULL;
+        if (buf) {
+            buf_pool[best].buf = NULL;
+            buf_kept -= buf_pool[best].cap;
+        }
+        pthread_mutex_unlock(&buf_lock);
+        if (buf)
+            return buf;
+        bytes += bytes / 4; /* room for the next, somewhat larger batch */
+    }
+    char *block = ia__malloc(bytes + 2 * BUF_HEAD);
+    if (!block)
+        return NULL;
+    char *buf = (char *)(((uintptr_t)block + 2 * BUF_HEAD - 1) & ~(uintptr_t)(BUF_HEAD - 1));
+    *(buf_head *)(buf - BUF_HEAD) = (buf_head){block, bytes};
+    return buf;
+}
+
+static void buf_free(void *ctx, void *buf)
+{
+    if (!buf)
+        return;
+    const size_t cap = ((buf_head *)((char *)buf - BUF_HEAD))->cap;
+    if (cap >= BUF_BIG) { /* keep it, in place of the smallest kept one */
+        pthread_mutex_lock(&buf_lock);
+        int slot = 0;
+        for (int i = 0; i < BUF_KEEP; i++) {
+            if (!buf_pool[i].buf) {
+                slot = i;
+                break;
+            }
+            if (buf_pool[i].cap < buf_pool[slot].cap)
+                slot = i;
+        }
+        void *out = buf_pool[slot].buf;
+        const size_t out_cap = out ? buf_pool[slot].cap : 0;
+        if ((!out || out_cap < cap) && buf_kept - out_cap + cap <= BUF_KEEP_BYTES) {
+            buf_pool[slot].buf = buf;
+            buf_pool[slot].cap = cap;
+            buf_kept += cap - out_cap;
+            buf = out;
+        }
+        pthread_mutex_unlock(&buf_lock);
+    }
+    if (buf)
+        ia__free(((buf_head *)((char *)buf - BUF_HEAD))->block);
+}
 
 /* linear layers --------------------------------------------------------- */
 
 /* oneDNN matmul primitives (brgemm kernels on AVX-512) with weights
  * reordered once into the blocked layout the kernels read, which does not
  * depend on the number of rows M. Primitives are made per exact M and
- * cached; row counts are split into a multiple of 16 and a rest under 16
- * so that few distinct M occur. */
+ * cached (see matmul_rows for which M occur). */
 static dnnl_engine_t engine;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 static bool engine_ok;
@@ -510,8 +576,6 @@ typedef struct scratch {
     dnnl_stream_t stream;
     void *pad;         /* the primitives' scratchpad */
     size_t pad_size;
-    void *tail_src;    /* a block of fewer than 16 rows, padded to 16 */
-    void *tail_dst;
     bool ok;
 } lin_scratch;
 
@@ -528,12 +592,8 @@ static void scratch_init(lin_scratch *sc, const ia_linear *lin, int rows)
     } else if (lin->wmem && lin->prec == PREC_BF16) {
         sc->ok = (sc->h = ia__malloc((size_t)rows * lin->n_in * sizeof(uint16_t))) != NULL;
     }
-    if (lin->wmem) {
-        sc->tail_src = ia__calloc(16, (size_t)lin->n_in * 4);
-        sc->tail_dst = ia__malloc((size_t)16 * lin->n_out * 4);
-        sc->ok = sc->ok && sc->tail_src && sc->tail_dst &&
-                 dnnl_stream_create(&sc->stream, engine, dnnl_stream_default_flags) == dnnl_success;
-    }
+    if (lin->wmem)
+        sc->ok = sc->ok && dnnl_stream_create(&sc->stream, engine, dnnl_stream_default_flags) == dnnl_success;
 }
 
 static void scratch_free(lin_scratch *sc)
@@ -544,13 +604,11 @@ static void scratch_free(lin_scratch *sc)
     ia__free(sc->rz);
     ia__free(sc->h);
     ia__free(sc->pad);
-    ia__free(sc->tail_src);
-    ia__free(sc->tail_dst);
     if (sc->stream)
         dnnl_stream_destroy(sc->stream);
 }
 
-/* One primitive call: m rows (one of 256, 128, 64, 32, 16). */
+/* One primitive call over m rows. */
 static bool matmul_block(const ia_linear *lin, const void *x, void *y, int m, int post,
                          lin_scratch *sc)
 {
@@ -593,39 +651,26 @@ static bool matmul_block(const ia_linear *lin, const void *x, void *y, int m, in
 }
 
 /* y (rows, n_out) = x (rows, n_in) W^T through matmul primitives. Rows go
- * in blocks of 256, 128, 64, 32 and 16 (a rest under 16 padded to 16), so
- * that only five primitives per layer shape are ever made: making one
- * (JIT) costs far more than running it. */
+ * in blocks of 256, 128, 64 and 32, and a rest under 32 as it is, so that
+ * at most 35 primitives per layer shape are ever made (each holds about
+ * 64 KB of JIT code and tables). Padding the rest instead would double the
+ * work of a 17-token query. */
 static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, int post,
                         lin_scratch *sc)
 {
     const double t0 = prof_on == 2 ? now() : 0;
     bool r = true;
-    const int N = lin->n_out, Kd = lin->n_in;
     const size_t esz = src_size(lin->prec);
-    for (int done = 0; done < rows;) {
+    for (int done = 0; r && done < rows;) {
         const int left = rows - done;
         int m = 256;
-        while (m > left && m > 16)
+        while (m > left && m > 32)
             m /= 2;
-        const char *xs = (const char *)x + (size_t)done * Kd * esz;
-        char *yd = (char *)y + (size_t)done * N * 4;
-        if (left >= m) {
-            if (!matmul_block(lin, xs, yd, m, post, sc)) {
-                r = false;
-                break;
-            }
-            done += m;
-        } else { /* fewer than 16 rows */
-            memcpy(sc->tail_src, xs, (size_t)left * Kd * esz);
-            memset((char *)sc->tail_src + (size_t)left * Kd * esz, 0, (size_t)(16 - left) * Kd * esz);
-            if (!matmul_block(lin, sc->tail_src, sc->tail_dst, 16, post, sc)) {
-                r = false;
-                break;
-            }
-            memcpy(yd, sc->tail_dst, (size_t)left * N * 4);
-            done += left;
-        }
+        if (m > left)
+            m = left;
+        r = matmul_block(lin, (const char *)x + (size_t)done * lin->n_in * esz,
+                         (char *)y + (size_t)done * lin->n_out * 4, m, post, sc);
+        done += m;
     }
     if (prof_on == 2) {
         double t = now() - t0;
