@@ -74,13 +74,12 @@ static void check_table(const ia__cpu_kernels *k)
     CHECK_MSG(e < 1e-5, "%s add_ln: max abs error %g", k->name, e);
 
     /* attention: one head, rows at a stride, several lengths and sizes */
-    static const int lens[] = {1, 3, 4, 17, 64, 130}, hds[] = {8, 32, 64, 12};
+    static const int lens[] = {1, 3, 4, 6, 17, 33, 64, 130}, hds[] = {8, 16, 32, 48, 64, 12};
     for (size_t li = 0; li < IA_ARRAY_LEN(lens); li++) {
         for (size_t hi = 0; hi < IA_ARRAY_LEN(hds); hi++) {
             const int len = lens[li], hd = hds[hi], ld = 3 * hd + 5;
             float *qkv = malloc(sizeof(float) * len * ld), *out = malloc(sizeof(float) * len * hd);
-            const int lp = (len + 15) & ~15;
-            float *sc = malloc(sizeof(float) * ((size_t)hd * lp + 4 * hd + 4 * lp + 64));
+            float *sc = malloc(sizeof(float) * IA_CPU_ATTN_SCRATCH(len, hd));
             double *want = malloc(sizeof(double) * len * hd), *p = malloc(sizeof(double) * len);
             for (int i = 0; i < len * ld; i++)
                 qkv[i] = 2 * frand();

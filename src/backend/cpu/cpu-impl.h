@@ -25,7 +25,7 @@ typedef struct ia__cpu_kernels {
                    const float *beta, int rows, int n, float eps);
     /* One head of one sequence: q, k, v rows of `len` tokens at stride
      * `ld` (floats), head_dim `hd`; out rows at stride `ldo`. scratch holds
-     * at least len * (hd + 16) + 64 floats. */
+     * IA_CPU_ATTN_SCRATCH(len, hd) floats. */
     void (*attention_head)(const float *q, const float *k, const float *v, int ld, int len,
                            int hd, float scale, float *out, int ldo, float *scratch);
     /* Per-row asymmetric 8-bit quantization of x (rows, n), each column
@@ -36,6 +36,11 @@ typedef struct ia__cpu_kernels {
     /* bf16 (round to nearest even) of n floats. */
     void (*to_bf16)(const float *x, size_t n, uint16_t *out);
 } ia__cpu_kernels;
+
+/* Floats of scratch attention_head needs: K transposed and a few rows of
+ * scores, both padded to lp = len rounded up to 16. */
+#define IA_CPU_ATTN_SCRATCH(len, hd) \
+    ((size_t)((hd) + 8) * (((size_t)(len) + 15) & ~(size_t)15) + 4 * (size_t)(hd) + 64)
 
 extern const ia__cpu_kernels ia__cpu_kernels_portable;
 extern const ia__cpu_kernels ia__cpu_kernels_avx2;

@@ -825,8 +825,7 @@ static ia_status attention(void *ctx, const float *qkv, float *out, const int *o
     int max_len = 0;
     for (int s = 0; s < n_seqs; s++)
         max_len = IA_MAX(max_len, offsets[s + 1] - offsets[s]);
-    const size_t lp = (size_t)(max_len + 15) & ~(size_t)15;
-    const size_t per = (size_t)head_dim * lp + 4 * (size_t)head_dim + 4 * lp + 64;
+    const size_t per = IA_CPU_ATTN_SCRATCH(max_len, head_dim);
     const int nt = threads();
     float *scratch = ia__malloc((size_t)nt * per * sizeof(float));
     if (!scratch)
@@ -836,8 +835,14 @@ static ia_status attention(void *ctx, const float *qkv, float *out, const int *o
 #pragma omp parallel num_threads(nt)
     {
         float *sc = scratch + (size_t)omp_get_thread_num() * per;
-#pragma omp for schedule(dynamic, 4) collapse(2)
+#pragma omp for schedule(dynamic, 1)
         for (int s = 0; s < n_seqs; s++) {
+            /* all heads read each row: ask for the whole block at once
+             * (strided 128-byte reads defeat the hardware prefetcher) */
+            const char *p0 = (const char *)(qkv + (size_t)offsets[s] * stride);
+            const char *p1 = (const char *)(qkv + (size_t)offsets[s + 1] * stride);
+            for (const char *p = p0; p < p1; p += 64)
+                __builtin_prefetch(p);
             for (int h = 0; h < n_heads; h++) {
                 const int start = offsets[s], len = offsets[s + 1] - start;
                 const float *q = qkv + (size_t)start * stride + h * head_dim;

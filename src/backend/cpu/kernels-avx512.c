@@ -29,6 +29,110 @@ static inline __m512 exp512(__m512 x)
     return _mm512_scalef_ps(p, n);
 }
 
+/* Query rows handled at once: with pairs of 16-key blocks in the scores
+ * and up to four 16-wide blocks of the head in P V, 12 to 24 independent
+ * FMA chains, enough to hide the FMA latency. */
+enum { AR = 6 };
+
+/* Rows i0 .. i0 + ni - 1 (ni <= AR) of one head with head size 16 * nb;
+ * nb is a constant in each caller, so the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void
+attention_rows(const float *q, const float *v, int ld, int len, int lp, const int nb, float scale,
+               const float *kt, float *s, float *out, int ldo, int i0, int ni)
+{
+    const int hd = 16 * nb;
+    const float *qr[AR];
+    for (int r = 0; r < AR; r++) /* rows past the end repeat the last one */
+        qr[r] = q + (size_t)(i0 + (r < ni ? r : ni - 1)) * ld;
+    /* scores s[r][j] = q_r . k_j */
+    int j0 = 0;
+    for (; j0 + 32 <= lp; j0 += 32) {
+        __m512 c[AR][2];
+#pragma GCC unroll 6
+        for (int r = 0; r < AR; r++)
+            c[r][0] = c[r][1] = _mm512_setzero_ps();
+        for (int e = 0; e < hd; e++) {
+            const __m512 k0 = _mm512_loadu_ps(kt + (size_t)e * lp + j0);
+            const __m512 k1 = _mm512_loadu_ps(kt + (size_t)e * lp + j0 + 16);
+#pragma GCC unroll 6
+            for (int r = 0; r < AR; r++) {
+                const __m512 qb = _mm512_set1_ps(qr[r][e]);
+                c[r][0] = _mm512_fmadd_ps(qb, k0, c[r][0]);
+                c[r][1] = _mm512_fmadd_ps(qb, k1, c[r][1]);
+            }
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < AR; r++) {
+            _mm512_storeu_ps(s + (size_t)r * lp + j0, c[r][0]);
+            _mm512_storeu_ps(s + (size_t)r * lp + j0 + 16, c[r][1]);
+        }
+    }
+    if (j0 < lp) { /* one 16-key block left */
+        __m512 c[AR];
+#pragma GCC unroll 6
+        for (int r = 0; r < AR; r++)
+            c[r] = _mm512_setzero_ps();
+        for (int e = 0; e < hd; e++) {
+            const __m512 k0 = _mm512_loadu_ps(kt + (size_t)e * lp + j0);
+#pragma GCC unroll 6
+            for (int r = 0; r < AR; r++)
+                c[r] = _mm512_fmadd_ps(_mm512_set1_ps(qr[r][e]), k0, c[r]);
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < AR; r++)
+            _mm512_storeu_ps(s + (size_t)r * lp + j0, c[r]);
+    }
+    /* softmax(scale * s) per row: exp(scale (s - max)), keys past len 0 */
+    const __mmask16 tail = (__mmask16)((len & 15) ? (1u << (len & 15)) - 1 : 0xffff);
+    const __m512 vscale = _mm512_set1_ps(scale);
+    float inv[AR];
+    for (int r = 0; r < AR; r++) {
+        float *p = s + (size_t)r * lp;
+        if (r >= ni) { /* a repeated row: no weights */
+            memset(p, 0, (size_t)lp * sizeof(float));
+            inv[r] = 0;
+            continue;
+        }
+        __m512 mx = _mm512_set1_ps(-3.0e38f);
+        for (int j = 0; j < lp; j += 16)
+            mx = _mm512_mask_max_ps(mx, j + 16 <= len ? 0xffff : tail, mx, _mm512_loadu_ps(p + j));
+        const __m512 vmx = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+        __m512 sum = _mm512_setzero_ps();
+        for (int j = 0; j < lp; j += 16) {
+            const __m512 x = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(p + j), vmx), vscale);
+            const __m512 e = _mm512_maskz_mov_ps(j + 16 <= len ? 0xffff : tail, exp512(x));
+            _mm512_storeu_ps(p + j, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        inv[r] = 1.0f / _mm512_reduce_add_ps(sum);
+    }
+    /* out_r = (sum_j p[r][j] v_j) / sum_j p[r][j] */
+    __m512 o[AR][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < AR; r++)
+#pragma GCC unroll 4
+        for (int b = 0; b < nb; b++)
+            o[r][b] = _mm512_setzero_ps();
+    for (int j = 0; j < len; j++) {
+        __m512 vv[4];
+#pragma GCC unroll 4
+        for (int b = 0; b < nb; b++)
+            vv[b] = _mm512_loadu_ps(v + (size_t)j * ld + 16 * b);
+#pragma GCC unroll 6
+        for (int r = 0; r < AR; r++) {
+            const __m512 pb = _mm512_set1_ps(s[(size_t)r * lp + j]);
+#pragma GCC unroll 4
+            for (int b = 0; b < nb; b++)
+                o[r][b] = _mm512_fmadd_ps(pb, vv[b], o[r][b]);
+        }
+    }
+    for (int r = 0; r < ni; r++)
+#pragma GCC unroll 4
+        for (int b = 0; b < nb; b++)
+            _mm512_storeu_ps(out + (size_t)(i0 + r) * ldo + 16 * b,
+                             _mm512_mul_ps(o[r][b], _mm512_set1_ps(inv[r])));
+}
+
 static void attention_head_avx512x(const float *q, const float *k, const float *v, int ld, int len,
                                    int hd, float scale, float *out, int ldo, float *scratch)
 {
@@ -36,68 +140,22 @@ static void attention_head_avx512x(const float *q, const float *k, const float *
         attention_head_avx512(q, k, v, ld, len, hd, scale, out, ldo, scratch);
         return;
     }
-    const int nb = hd / 16, lp = (len + 15) & ~15;
-    float *kt = scratch;           /* (hd, lp): K transposed */
-    float *s = kt + (size_t)hd * lp; /* (4, lp): scores, then probabilities */
+    const int lp = (len + 15) & ~15;
+    float *kt = scratch;             /* (hd, lp): K transposed, zero past len */
+    float *s = kt + (size_t)hd * lp; /* (AR, lp): scores, then weights */
     for (int j = 0; j < len; j++)
         for (int e = 0; e < hd; e++)
             kt[(size_t)e * lp + j] = k[(size_t)j * ld + e];
     for (int e = 0; e < hd; e++)
         for (int j = len; j < lp; j++)
             kt[(size_t)e * lp + j] = 0;
-    const __m512 vscale = _mm512_set1_ps(scale);
-    for (int i0 = 0; i0 < len; i0 += 4) {
-        const int ni = len - i0 < 4 ? len - i0 : 4;
-        const float *q0 = q + (size_t)i0 * ld;
-        const float *q1 = q + (size_t)(i0 + (ni > 1)) * ld; /* rows past the end repeat */
-        const float *q2 = q + (size_t)(i0 + (ni > 2) * 2) * ld;
-        const float *q3 = q + (size_t)(i0 + (ni > 3) * 3) * ld;
-        for (int j0 = 0; j0 < lp; j0 += 16) {
-            __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-            for (int e = 0; e < hd; e++) {
-                const __m512 kv = _mm512_loadu_ps(kt + (size_t)e * lp + j0);
-                c0 = _mm512_fmadd_ps(_mm512_set1_ps(q0[e]), kv, c0);
-                c1 = _mm512_fmadd_ps(_mm512_set1_ps(q1[e]), kv, c1);
-                c2 = _mm512_fmadd_ps(_mm512_set1_ps(q2[e]), kv, c2);
-                c3 = _mm512_fmadd_ps(_mm512_set1_ps(q3[e]), kv, c3);
-            }
-            _mm512_storeu_ps(s + j0, _mm512_mul_ps(c0, vscale));
-            _mm512_storeu_ps(s + lp + j0, _mm512_mul_ps(c1, vscale));
-            _mm512_storeu_ps(s + 2 * lp + j0, _mm512_mul_ps(c2, vscale));
-            _mm512_storeu_ps(s + 3 * lp + j0, _mm512_mul_ps(c3, vscale));
-        }
-        const __mmask16 tail = (__mmask16)((len & 15) ? (1u << (len & 15)) - 1 : 0xffff);
-        float inv[4];
-        for (int r = 0; r < ni; r++) {
-            float *p = s + (size_t)r * lp;
-            __m512 mx = _mm512_set1_ps(-3.0e38f);
-            for (int j0 = 0; j0 < lp; j0 += 16) {
-                const __mmask16 m = j0 + 16 <= len ? 0xffff : tail;
-                mx = _mm512_mask_max_ps(mx, m, mx, _mm512_loadu_ps(p + j0));
-            }
-            const __m512 vmx = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-            __m512 sum = _mm512_setzero_ps();
-            for (int j0 = 0; j0 < lp; j0 += 16) {
-                const __mmask16 m = j0 + 16 <= len ? 0xffff : tail;
-                const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_loadu_ps(p + j0), vmx)));
-                _mm512_storeu_ps(p + j0, e);
-                sum = _mm512_add_ps(sum, e);
-            }
-            inv[r] = 1.0f / _mm512_reduce_add_ps(sum);
-        }
-        for (int b = 0; b < nb; b++) {
-            __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-            for (int j = 0; j < len; j++) {
-                const __m512 vv = _mm512_loadu_ps(v + (size_t)j * ld + b * 16);
-                o0 = _mm512_fmadd_ps(_mm512_set1_ps(s[j]), vv, o0);
-                o1 = _mm512_fmadd_ps(_mm512_set1_ps(s[lp + j]), vv, o1);
-                o2 = _mm512_fmadd_ps(_mm512_set1_ps(s[2 * lp + j]), vv, o2);
-                o3 = _mm512_fmadd_ps(_mm512_set1_ps(s[3 * lp + j]), vv, o3);
-            }
-            const __m512 acc[4] = {o0, o1, o2, o3};
-            for (int r = 0; r < ni; r++)
-                _mm512_storeu_ps(out + (size_t)(i0 + r) * ldo + b * 16,
-                                 _mm512_mul_ps(acc[r], _mm512_set1_ps(inv[r])));
+    for (int i0 = 0; i0 < len; i0 += AR) {
+        const int ni = len - i0 < AR ? len - i0 : AR;
+        switch (hd / 16) {
+        case 1: attention_rows(q, v, ld, len, lp, 1, scale, kt, s, out, ldo, i0, ni); break;
+        case 2: attention_rows(q, v, ld, len, lp, 2, scale, kt, s, out, ldo, i0, ni); break;
+        case 3: attention_rows(q, v, ld, len, lp, 3, scale, kt, s, out, ldo, i0, ni); break;
+        default: attention_rows(q, v, ld, len, lp, 4, scale, kt, s, out, ldo, i0, ni); break;
         }
     }
 }
