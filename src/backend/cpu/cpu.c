@@ -825,9 +825,9 @@ static ia_status attention(void *ctx, const float *qkv, float *out, const int *o
     int max_len = 0;
     for (int s = 0; s < n_seqs; s++)
         max_len = IA_MAX(max_len, offsets[s + 1] - offsets[s]);
-    const size_t per = IA_CPU_ATTN_SCRATCH(max_len, head_dim);
+    const size_t per = IA_CPU_ATTN_SCRATCH(max_len, head_dim) + (size_t)max_len * (stride + dim);
     const int nt = threads();
-    float *scratch = ia__malloc((size_t)nt * per * sizeof(float));
+    float *scratch = buf_alloc(ctx, (size_t)nt * per * sizeof(float));
     if (!scratch)
         return ia__error(IA_ERR_NOMEM, "out of memory for attention scores");
     const ia__cpu_kernels *k = K();
@@ -835,23 +835,25 @@ static ia_status attention(void *ctx, const float *qkv, float *out, const int *o
 #pragma omp parallel num_threads(nt)
     {
         float *sc = scratch + (size_t)omp_get_thread_num() * per;
+        float *local = sc + IA_CPU_ATTN_SCRATCH(max_len, head_dim);
+        float *lout = local + (size_t)max_len * stride;
+        /* Whole sequences per thread: their Q|K|V rows copied in with one
+         * streaming read (each head's strided 128-byte reads straight from
+         * the batch measured latency-bound), every head run there, and
+         * the output rows copied out. */
 #pragma omp for schedule(dynamic, 1)
         for (int s = 0; s < n_seqs; s++) {
-            /* all heads read each row: ask for the whole block at once
-             * (strided 128-byte reads defeat the hardware prefetcher) */
-            const char *p0 = (const char *)(qkv + (size_t)offsets[s] * stride);
-            const char *p1 = (const char *)(qkv + (size_t)offsets[s + 1] * stride);
-            for (const char *p = p0; p < p1; p += 64)
-                __builtin_prefetch(p);
+            const int start = offsets[s], len = offsets[s + 1] - start;
+            memcpy(local, qkv + (size_t)start * stride, (size_t)len * stride * sizeof(float));
             for (int h = 0; h < n_heads; h++) {
-                const int start = offsets[s], len = offsets[s + 1] - start;
-                const float *q = qkv + (size_t)start * stride + h * head_dim;
+                const float *q = local + h * head_dim;
                 k->attention_head(q, q + dim, q + 2 * dim, stride, len, head_dim, scale,
-                                  out + (size_t)start * dim + h * head_dim, dim, sc);
+                                  lout + h * head_dim, dim, sc);
             }
+            memcpy(out + (size_t)start * dim, lout, (size_t)len * dim * sizeof(float));
         }
     }
-    ia__free(scratch);
+    buf_free(ctx, scratch);
     if (profiling()) {
         const double t = now() - t0;
 #pragma omp critical(ia_cpu_prof)
