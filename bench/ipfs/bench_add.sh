@@ -5,8 +5,8 @@
 # run, reported as ratios. Also checks the CIDs are kubo's.
 #
 # usage: bench/ipfs/bench_add.sh [IPFS_ACCELERATE] [SIZE_MIB]
-# Targets (exit 1 if missed): our CPU rate >= 80% of openssl's; our wall
-# time below kubo's.
+# Targets (exit 1 if missed): our wall-clock rate >= 80% of openssl's
+# single-core rate; our wall time below kubo's.
 #
 # Times: best of 3 (page cache warm), wall clock, back to back with
 # `openssl speed -elapsed` (also wall clock), so load from other processes
