@@ -185,6 +185,8 @@ static pthread_mutex_t buf_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *buf_alloc(void *ctx, size_t bytes)
 {
+    if (bytes > SIZE_MAX / 2)
+        return NULL;
     if (bytes >= BUF_BIG) { /* the smallest kept buffer that fits */
         int best = -1;
         pthread_mutex_lock(&buf_lock);

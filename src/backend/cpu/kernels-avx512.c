@@ -143,8 +143,8 @@ static void attention_head_avx512x(const float *q, const float *k, const float *
     const int lp = (len + 15) & ~15;
     float *kt = scratch;             /* (hd, lp): K transposed, zero past len */
     float *s = kt + (size_t)hd * lp; /* (AR, lp): scores, then weights */
-    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32(ld));
+    const __m512i rows = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(ld));
     for (int j0 = 0; j0 < lp; j0 += 16) { /* 16 keys' element e in one gather */
         const __mmask16 m = j0 + 16 <= len ? 0xffff : (__mmask16)((1u << (len - j0)) - 1);
         const float *kj = k + (size_t)j0 * ld;
