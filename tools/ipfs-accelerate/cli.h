@@ -54,4 +54,10 @@ typedef struct cli_config_args {
 bool cli_config_option(int c, const char *arg, cli_config_args *args);
 int cli_config_load(const char *cmd, const cli_config_args *args, ia_config **out);
 
+/* The options of a command that takes --json and --help, and with ca the
+ * configuration options too. Returns -1 to go on (optind at the first
+ * operand), else the exit status: 0 after printing help, 2 on a bad option. */
+int cli_parse_json_opts(const char *cmd, const char *help, int argc, char **argv, bool *json,
+                        cli_config_args *ca);
+
 #endif

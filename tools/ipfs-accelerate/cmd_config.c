@@ -131,28 +131,15 @@ static void human_size(char *buf, size_t cap, unsigned long long b)
 
 int cmd_config_show(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, 0, 'J'},
-        CLI_CONFIG_LONGOPTS,
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
     bool json = false;
     cli_config_args ca = {0};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'J')
-            json = true;
-        else if (c == 'h')
-            return fputs(show_help, stdout), 0;
-        else if (!cli_config_option(c, optarg, &ca))
-            return cli_usage("config show", "bad option");
-    }
+    int rc = cli_parse_json_opts("config show", show_help, argc, argv, &json, &ca);
+    if (rc >= 0)
+        return rc;
     if (optind < argc)
         return cli_usage("config show", "unexpected argument '%s'", argv[optind]);
     ia_config *cfg;
-    int rc = cli_config_load("config show", &ca, &cfg);
+    rc = cli_config_load("config show", &ca, &cfg);
     if (rc)
         return rc;
     if (json) {

@@ -370,20 +370,10 @@ static const char info_help[] =
 
 int cmd_model_info(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, 0, 'J'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-    };
     bool json = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'J')
-            json = true;
-        else if (c == 'h')
-            return fputs(info_help, stdout), 0;
-        else
-            return cli_usage("model info", "bad option");
-    }
+    const int rc = cli_parse_json_opts("model info", info_help, argc, argv, &json, NULL);
+    if (rc >= 0)
+        return rc;
     if (argc - optind != 1)
         return cli_usage("model info", "expected one model folder");
     ia_model *m;

@@ -92,20 +92,10 @@ static void print_cpu(const cJSON *cpu)
 
 int cmd_hw(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, 0, 'J'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-    };
     bool json = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'J')
-            json = true;
-        else if (c == 'h')
-            return fputs(hw_help, stdout), 0;
-        else
-            return cli_usage("hw", "bad option");
-    }
+    const int rc = cli_parse_json_opts("hw", hw_help, argc, argv, &json, NULL);
+    if (rc >= 0)
+        return rc;
     if (optind < argc)
         return cli_usage("hw", "unexpected argument '%s'", argv[optind]);
     char *doc;

@@ -4,6 +4,7 @@
  * cmd_<area>.c. Shared helpers for messages and logging are here.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,28 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry 'ipfs-accelerate %s --help'.\n", cmd);
     return 2;
+}
+
+int cli_parse_json_opts(const char *cmd, const char *help, int argc, char **argv, bool *json,
+                        cli_config_args *ca)
+{
+    static const struct option plain[] = {
+        {"json", no_argument, 0, 'J'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    static const struct option with_config[] = {
+        {"json", no_argument, 0, 'J'}, CLI_CONFIG_LONGOPTS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", ca ? with_config : plain, NULL)) != -1) {
+        if (c == 'J')
+            *json = true;
+        else if (c == 'h')
+            return fputs(help, stdout), 0;
+        else if (!ca || !cli_config_option(c, optarg, ca))
+            return cli_usage(cmd, "bad option");
+    }
+    return -1;
 }
 
 static void help(FILE *f)
