@@ -1,5 +1,6 @@
 /* The single allocation wrapper, with a fault-injection hook for tests. */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,19 @@ void *ia__realloc(void *p, size_t n)
 void ia__free(void *p) { free(p); }
 
 void ia_free(void *p) { ia__free(p); }
+
+void *ia__grow(void *p, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return p;
+    const size_t nc = *cap ? *cap * 2 : first;
+    if (nc <= *cap || nc > SIZE_MAX / size)
+        return NULL;
+    void *np = ia__realloc(p, nc * size);
+    if (np)
+        *cap = nc;
+    return np;
+}
 
 char *ia__strndup(const char *s, size_t n)
 {

@@ -369,16 +369,13 @@ static ia_status canonical(const key_spec *k, const char *text, const char *orig
                         return ia__error(IA_ERR_NOMEM, "out of memory");
                     BAD("allowed: http:// or https:// URLs, comma-separated");
                 }
-                if (nv->n_items == cap) {
-                    cap = cap ? cap * 2 : 4;
-                    char **ni = ia__realloc(nv->items, cap * sizeof *ni);
-                    if (!ni) {
-                        ia__free(item);
-                        value_clear(nv);
-                        return ia__error(IA_ERR_NOMEM, "out of memory");
-                    }
-                    nv->items = ni;
+                char **ni = ia__grow(nv->items, nv->n_items, &cap, sizeof *ni, 4);
+                if (!ni) {
+                    ia__free(item);
+                    value_clear(nv);
+                    return ia__error(IA_ERR_NOMEM, "out of memory");
                 }
+                nv->items = ni;
                 nv->items[nv->n_items++] = item;
             }
             s = e;

@@ -26,6 +26,11 @@ void *ia__realloc(void *p, size_t n);
 void ia__free(void *p);
 char *ia__strdup(const char *s);
 char *ia__strndup(const char *s, size_t n);
+/* Room for one more element in array p of n used and *cap allocated
+ * elements of `size` bytes: p itself while n < *cap, else p reallocated to
+ * twice the capacity (`first` elements the first time) with *cap updated.
+ * NULL when out of memory; p and *cap are then unchanged. */
+void *ia__grow(void *p, size_t n, size_t *cap, size_t size, size_t first);
 /* Test hook: the n-th allocation from now fails (0 disables). */
 void ia__alloc_fail_after(long n);
 

@@ -544,14 +544,10 @@ static ia_status gc_collect(void *ctx, const char *path, const char *name, const
     ia_cid c;
     if (key_to_cid(name, &c))
         return IA_OK;
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 256;
-        bfile *nf = ia__realloc(g->f, cap * sizeof *nf);
-        if (!nf)
-            return ia__error(IA_ERR_NOMEM, "gc: %zu blocks", cap);
-        g->f = nf;
-        g->cap = cap;
-    }
+    bfile *nf = ia__grow(g->f, g->n, &g->cap, sizeof *nf, 256);
+    if (!nf)
+        return ia__error(IA_ERR_NOMEM, "gc: %zu blocks", g->n + 1);
+    g->f = nf;
     bfile *b = &g->f[g->n++];
     b->key = c;
     b->size = (uint64_t)sb->st_size;

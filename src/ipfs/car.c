@@ -473,14 +473,10 @@ typedef struct child_list {
 static ia_status collect(void *ctx, const ia_cid *cid)
 {
     child_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        ia_cid *nc = ia__realloc(l->c, cap * sizeof *nc);
-        if (!nc)
-            return ia__error(IA_ERR_NOMEM, "link list");
-        l->c = nc;
-        l->cap = cap;
-    }
+    ia_cid *nc = ia__grow(l->c, l->n, &l->cap, sizeof *nc, 16);
+    if (!nc)
+        return ia__error(IA_ERR_NOMEM, "link list");
+    l->c = nc;
     l->c[l->n++] = *cid;
     return IA_OK;
 }

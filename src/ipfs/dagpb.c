@@ -143,16 +143,12 @@ ia_status ia_dagpb_decode(const uint8_t *bytes, size_t len, ia_dagpb_node *out)
             st = ia__error(IA_ERR_FORMAT, "dag-pb node: Links after Data at offset %zu (Links must come first)", at);
             goto fail;
         }
-        if (out->n_links == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            ia_dagpb_link *nl = ia__realloc(out->links, ncap * sizeof *nl);
-            if (!nl) {
-                st = ia__error(IA_ERR_NOMEM, "dag-pb node: %zu links", ncap);
-                goto fail;
-            }
-            out->links = nl;
-            cap = ncap;
+        ia_dagpb_link *nl = ia__grow(out->links, out->n_links, &cap, sizeof *nl, 8);
+        if (!nl) {
+            st = ia__error(IA_ERR_NOMEM, "dag-pb node: %zu links", out->n_links + 1);
+            goto fail;
         }
+        out->links = nl;
         if ((st = decode_link(p, l, (size_t)(p - bytes), &out->links[out->n_links])))
             goto fail;
         out->n_links++;
@@ -241,14 +237,10 @@ static ia_status skip_field(pbr *r, unsigned wt, size_t at)
 
 static ia_status push_blocksize(ia_unixfs_data *d, size_t *cap, uint64_t v)
 {
-    if (d->n_blocksizes == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        uint64_t *nb = ia__realloc(d->blocksizes, ncap * sizeof *nb);
-        if (!nb)
-            return ia__error(IA_ERR_NOMEM, "UnixFS Data: %zu blocksizes", ncap);
-        d->blocksizes = nb;
-        *cap = ncap;
-    }
+    uint64_t *nb = ia__grow(d->blocksizes, d->n_blocksizes, cap, sizeof *nb, 16);
+    if (!nb)
+        return ia__error(IA_ERR_NOMEM, "UnixFS Data: %zu blocksizes", d->n_blocksizes + 1);
+    d->blocksizes = nb;
     d->blocksizes[d->n_blocksizes++] = v;
     return IA_OK;
 }

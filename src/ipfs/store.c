@@ -686,14 +686,10 @@ static ia_status push_new(void *ctx, const ia_cid *cid)
     ia_status st = ia__cidmap_put(f->seen, cid, 0, 0, &existed);
     if (st || existed)
         return st;
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 64;
-        ia_cid *nc = ia__realloc(f->c, cap * sizeof *nc);
-        if (!nc)
-            return ia__error(IA_ERR_NOMEM, "DAG walk");
-        f->c = nc;
-        f->cap = cap;
-    }
+    ia_cid *nc = ia__grow(f->c, f->n, &f->cap, sizeof *nc, 64);
+    if (!nc)
+        return ia__error(IA_ERR_NOMEM, "DAG walk");
+    f->c = nc;
     f->c[f->n++] = *cid;
     return IA_OK;
 }

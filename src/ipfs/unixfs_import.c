@@ -352,14 +352,10 @@ static bool pool_start(importer *im, int fd, size_t threads)
 
 static ia_status fnode_add(fnode *f, const flink *l)
 {
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 16;
-        flink *nl = ia__realloc(f->links, cap * sizeof *nl);
-        if (!nl)
-            return ia__error(IA_ERR_NOMEM, "importer: file node with %zu links", cap);
-        f->links = nl;
-        f->cap = cap;
-    }
+    flink *nl = ia__grow(f->links, f->n, &f->cap, sizeof *nl, 16);
+    if (!nl)
+        return ia__error(IA_ERR_NOMEM, "importer: file node with %zu links", f->n + 1);
+    f->links = nl;
     f->links[f->n++] = *l;
     return IA_OK;
 }
@@ -842,16 +838,12 @@ static ia_status add_dir(walk *w, const char *path, const char *rel, ia_cid *cid
             continue;
         if (nm[0] == '.' && !w->im->o->hidden)
             continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 32;
-            dentry *ne = ia__realloc(e, nc * sizeof *ne);
-            if (!ne) {
-                st = ia__error(IA_ERR_NOMEM, "%s: directory of %zu entries", path, nc);
-                break;
-            }
-            e = ne;
-            cap = nc;
+        dentry *ne = ia__grow(e, n, &cap, sizeof *ne, 32);
+        if (!ne) {
+            st = ia__error(IA_ERR_NOMEM, "%s: directory of %zu entries", path, n + 1);
+            break;
         }
+        e = ne;
         memset(&e[n], 0, sizeof e[n]);
         e[n].name_len = strlen(nm);
         if (!(e[n].name = ia__strdup(nm))) {

@@ -126,14 +126,10 @@ static ia_status add_tensor(ia_safetensors *st, const struct mapping *m,
                          path, name, t.nbytes, (unsigned long long)numel, t.dtype_name);
     t.data = (const uint8_t *)m->base + data_start + (size_t)b;
 
-    if (st->n_tensors == st->cap_tensors) {
-        size_t cap = st->cap_tensors ? st->cap_tensors * 2 : 64;
-        ia_st_tensor *nt = ia__realloc(st->tensors, cap * sizeof *nt);
-        if (!nt)
-            return ia__error(IA_ERR_NOMEM, "%s: out of memory", path);
-        st->tensors = nt;
-        st->cap_tensors = cap;
-    }
+    ia_st_tensor *nt = ia__grow(st->tensors, st->n_tensors, &st->cap_tensors, sizeof *nt, 64);
+    if (!nt)
+        return ia__error(IA_ERR_NOMEM, "%s: out of memory", path);
+    st->tensors = nt;
     if (!(t.name = ia__strdup(name)))
         return ia__error(IA_ERR_NOMEM, "%s: out of memory", path);
     st->tensors[st->n_tensors++] = t;

@@ -6,14 +6,10 @@
 
 bool ia__i32vec_push(ia_i32vec *a, int32_t x)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        int32_t *v = ia__realloc(a->v, cap * sizeof *v);
-        if (!v)
-            return false;
-        a->v = v;
-        a->cap = cap;
-    }
+    int32_t *v = ia__grow(a->v, a->n, &a->cap, sizeof *v, 64);
+    if (!v)
+        return false;
+    a->v = v;
     a->v[a->n++] = x;
     return true;
 }
