@@ -1,9 +1,10 @@
 /*
  * Our engine's side of `make bench`: embeds the same inputs the peers get
  * (bench/run.py writes them) through the public API, times repeated runs
- * and prints one JSON object on stdout. GEMM time and flops inside the CPU
- * backend come from its profile counters (IA_CPU_PROFILE), so the GEMM
- * efficiency reported is measured in these end-to-end runs.
+ * and prints one JSON object on stdout. GEMM time and flops inside the
+ * backend come from the model's op profile (performance.enable_profiling
+ * is switched on here), so the GEMM efficiency reported is measured in
+ * these end-to-end runs.
  *
  * Usage: ia_bench --model DIR --mode batch|latency --input FILE
  *                 [--max-tokens N] [--group G] [--repeat R] [--threads T]
@@ -20,7 +21,7 @@
 #include <time.h>
 
 #include "backend/cpu/cpu-impl.h"
-#include "ipfs_accelerate/model.h"
+#include "model/model-impl.h"
 
 static double now(void)
 {
@@ -91,18 +92,9 @@ int main(int argc, char **argv)
 
     double t0 = now();
     ia_model_options mo = {.n_threads = (int)threads, .batch_tokens = (size_t)batch_tokens};
+    mo.precision = precision;
+    setenv("IPFS_ACCELERATE_PERFORMANCE_ENABLE_PROFILING", "true", 1);
     ia_status rc;
-    if (precision) {
-        /* The CPU backend's precision for the layers prepared next (what
-         * ia_model_options.precision asks of it). */
-        const ia_backend *cpu = ia__backend_cpu();
-        if (!cpu->iface.set_precision && strcmp(precision, "fp32")) {
-            fprintf(stderr, "ia_bench: --precision %s: this build has fp32 only\n", precision);
-            return 1;
-        }
-        if (cpu->iface.set_precision && (rc = cpu->iface.set_precision(cpu->ctx, precision)))
-            die(precision, rc);
-    }
     ia_model *m;
     rc = ia_model_load(model, &mo, &m);
     if (rc)
@@ -122,10 +114,11 @@ int main(int argc, char **argv)
     double *times = calloc((size_t)repeat, sizeof(double));
     double *lat = !strcmp(mode, "latency") ? calloc(n * repeat, sizeof(double)) : NULL;
     size_t n_tokens = 0;
-    ia__cpu_profile prof_total = {0};
+    ia_backend_profile prof_total = {0};
     for (long r = 0; r < repeat; r++) {
         ia_embed_stats st = {0};
-        ia__cpu_profile_reset();
+        ia_backend_profile p0, p;
+        ia__model_profile(m, &p0);
         double t = now();
         if (lat) {
             for (size_t i = 0; i < n; i++) {
@@ -146,8 +139,13 @@ int main(int argc, char **argv)
         }
         times[r] = now() - t;
         n_tokens = st.n_tokens;
-        ia__cpu_profile p;
-        ia__cpu_profile_get(&p);
+        ia__model_profile(m, &p);
+        p.linear_s -= p0.linear_s;
+        p.linear_flop -= p0.linear_flop;
+        p.linear_calls -= p0.linear_calls;
+        p.large_s -= p0.large_s;
+        p.large_flop -= p0.large_flop;
+        p.attention_s -= p0.attention_s;
         double best = times[0];
         for (long i = 1; i < r; i++)
             best = times[i] < best ? times[i] : best;
@@ -180,10 +178,9 @@ int main(int argc, char **argv)
     }
     printf(", \"gemm_s\": %.6f, \"gemm_flop\": %.0f, \"gemm_calls\": %ld, \"gemm_big_s\": %.6f, "
            "\"gemm_big_flop\": %.0f",
-           prof_total.gemm_s, prof_total.gemm_flop, prof_total.gemm_calls, prof_total.big_s,
-           prof_total.big_flop);
-    printf(", \"mm_thread_s\": %.6f, \"attn_s\": %.6f, \"max_rss_kb\": %ld}\n", prof_total.mm_thread_s,
-           prof_total.attn_s, ru.ru_maxrss);
+           prof_total.linear_s, prof_total.linear_flop, prof_total.linear_calls, prof_total.large_s,
+           prof_total.large_flop);
+    printf(", \"attn_s\": %.6f, \"max_rss_kb\": %ld}\n", prof_total.attention_s, ru.ru_maxrss);
     ia_model_free(m);
     for (size_t i = 0; i < n; i++)
         free(texts[i]);

@@ -110,7 +110,7 @@ def merge(rs):
         if k in out:
             out[k] = statistics.median(r[k] for r in rs)
     best = min(rs, key=lambda r: min(r["times"]))
-    for k in ("gemm_s", "gemm_flop", "gemm_calls", "gemm_big_s", "gemm_big_flop", "mm_thread_s"):
+    for k in ("gemm_s", "gemm_flop", "gemm_calls", "gemm_big_s", "gemm_big_flop", "attn_s"):
         if k in best:
             out[k] = best[k]
     return out
@@ -128,7 +128,7 @@ for w in wl:
                 cmd = [a.ia_bench, "--model", model, "--mode", mode, "--input", paths[w],
                        "--max-tokens", str(maxlen), "--group", "0", "--repeat", str(inner),
                        "--threads", str(a.threads), "--precision", prec]
-                jobs.append((name, cmd, {"IA_CPU_PROFILE": "1"}, prec))
+                jobs.append((name, cmd, None, prec))
         else:
             cmd = [py, peers_py, e, mode, paths[w], "--group", "32", "--max-len", str(maxlen),
                    "--repeat", str(inner), "--threads", str(a.threads), "--model", model,

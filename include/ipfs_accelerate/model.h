@@ -46,6 +46,17 @@ typedef struct ia_model_options {
  * safetensors), IA_ERR_UNSUPPORTED (unknown architecture or activation),
  * IA_ERR_IO / IA_ERR_VERIFY (download failures). */
 IA_API ia_status ia_model_load(const char *ref, const ia_model_options *opt, ia_model **out);
+
+/* The local folder a model reference names, as ia_model_load resolves it:
+ * an existing folder ("~/" expanded; made absolute); an IPFS reference,
+ * fetched and verified into $IPFS_ACCELERATE_HOME/materialized/; or a
+ * Hugging Face id, taken from the hub cache if there, else downloaded (hub
+ * options: NULL for defaults; their revision applies when ref has no
+ * "@revision"). A bare name is also tried as "sentence-transformers/NAME",
+ * as sentence-transformers does, first from the cache. *path is owned by
+ * the caller (ia_free). IA_ERR_NOT_FOUND names what was tried. */
+struct ia_hub_options;
+IA_API ia_status ia_model_resolve(const char *ref, const struct ia_hub_options *hub, char **path);
 IA_API void ia_model_free(ia_model *m);
 
 typedef struct ia_model_info {

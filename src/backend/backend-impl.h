@@ -19,7 +19,7 @@
 
 #include "core/core-impl.h"
 
-#define IA_BACKEND_API_VERSION 2
+#define IA_BACKEND_API_VERSION 3
 
 typedef enum ia_activation {
     IA_ACT_NONE,
@@ -34,7 +34,7 @@ typedef enum ia_pool_mode { IA_POOL_MEAN, IA_POOL_CLS, IA_POOL_MAX } ia_pool_mod
  * to the compute precision, uploaded...). Opaque to model code. */
 typedef struct ia_linear ia_linear;
 
-/* linear_new_hint flags. */
+/* linear_new flags. */
 enum {
     /* 8-bit activations cost this layer too much accuracy (measured on
      * all-MiniLM-L6-v2: the QKV and FFN-output projections): in int8 mode
@@ -42,82 +42,91 @@ enum {
     IA_LINEAR_INT8_SENSITIVE = 1u << 0,
 };
 
+/* Per-op time and work, collected by an instance opened with profiling on. */
+typedef struct ia_backend_profile {
+    double linear_s, linear_flop; /* linear layers, epilogues included */
+    long linear_calls;
+    double large_s, large_flop;   /* the part in layers of >= 384 x 1152 weights over > 256 rows */
+    double attention_s;
+    double other_s;               /* embed, layernorm, pool */
+} ia_backend_profile;
+
+/* Every op returns IA_OK or a failure with its detail recorded
+ * (ia__error); on failure the outputs hold nothing usable. `ctx` is an
+ * instance from open(): the device, threads and precision of one model.
+ * Instances are independent; ops on one instance may run from several
+ * threads at once. */
 struct ia_backend_i {
     /* Number of devices this backend drives (>= 1 when usable). */
-    int (*device_count)(void *ctx);
-    /* Human-readable device name, e.g. "Intel Xeon ... (AVX-512)". */
-    const char *(*device_name)(void *ctx, int device);
+    int (*device_count)(void);
+    /* Human-readable device name, e.g. "host CPU". */
+    const char *(*device_name)(int device);
+    /* The precision an instance opened with `want` ("fp32", "int8",
+     * "bf16"...) computes in: `want` itself, or the fallback where the
+     * device lacks it; NULL for a name this backend does not know. */
+    const char *(*resolve_precision)(const char *want);
 
-    /* Memory the ops work on, and copies in and out of it. For backends
-     * whose memory is host memory, upload/download are NULL: plain memcpy. */
+    /* Open an instance on `device` with n_threads workers (0: all cores)
+     * computing in `precision` (as resolve_precision returned it). */
+    ia_status (*open)(int device, int n_threads, const char *precision, bool profile, void **ctx);
+    void (*close)(void *ctx);
+    /* The precision the instance computes in. */
+    const char *(*precision)(void *ctx);
+    /* Add the instance's profile so far to *p (opened with profile on). NULL: none. */
+    void (*profile)(void *ctx, ia_backend_profile *p);
+
+    /* Memory the ops work on (NULL when out of memory), and copies in and
+     * out of it. For backends whose memory is host memory,
+     * upload/download are NULL: plain memcpy. */
     void *(*buf_alloc)(void *ctx, size_t bytes);
     void (*buf_free)(void *ctx, void *buf);
-    void (*upload)(void *ctx, void *dst, const void *src, size_t bytes);
-    void (*download)(void *ctx, void *dst, const void *src, size_t bytes);
+    ia_status (*upload)(void *ctx, void *dst, const void *src, size_t bytes);
+    ia_status (*download)(void *ctx, void *dst, const void *src, size_t bytes);
 
     /* Prepare a linear layer from float32 weights W (n_out, n_in) and
-     * bias b (n_out) or NULL. The backend keeps its own copy. */
-    ia_status (*linear_new)(void *ctx, const float *W, const float *b,
-                            int n_out, int n_in, ia_linear **out);
+     * bias b (n_out) or NULL; the backend keeps its own copy. in_scale
+     * (n_in) is the typical magnitude of each input channel (for a layer
+     * fed by a LayerNorm, |gamma| + |beta|), or NULL; an int8 instance
+     * uses it to move the activations' outlier channels into the weights
+     * (SmoothQuant). flags: IA_LINEAR_* above. */
+    ia_status (*linear_new)(void *ctx, const float *W, const float *b, int n_out, int n_in,
+                            const float *in_scale, unsigned flags, ia_linear **out);
     void (*linear_free)(void *ctx, ia_linear *lin);
     /* y (n_rows, n_out) = act(x (n_rows, n_in) W^T + b) */
-    void (*linear)(void *ctx, const ia_linear *lin, const float *x, float *y,
-                   int n_rows, ia_activation act);
-
-    /* Token embeddings: x (n_tok, dim) = word[ids] + pos[position in its
-     * sequence] + type[0]. Tables are backend buffers. */
-    void (*embed)(void *ctx, const int32_t *ids, const int *offsets, int n_seqs,
-                  const float *word, const float *pos, const float *type,
-                  int dim, float *x);
-    /* x (n_rows, dim) = LayerNorm(x + residual) * gamma + beta; residual
-     * may be NULL. */
-    void (*add_layernorm)(void *ctx, float *x, const float *residual,
-                          const float *gamma, const float *beta, int n_rows,
-                          int dim, float eps);
-    /* Multi-head self-attention inside each sequence (no cross-sequence
-     * attention, so no padding mask is needed). qkv (n_tok, 3*dim) holds
-     * Q|K|V per token; out (n_tok, dim). */
-    ia_status (*attention)(void *ctx, const float *qkv, float *out,
-                           const int *offsets, int n_seqs, int n_heads, int head_dim);
-    /* out (n_seqs, dim) = pooling of each sequence's rows of x. */
-    void (*pool)(void *ctx, const float *x, const int *offsets, int n_seqs,
-                 int dim, ia_pool_mode mode, float *out);
-
-    /* Set the number of worker threads (0: all cores). NULL: fixed. */
-    void (*set_threads)(void *ctx, int n_threads);
-    /* The precision the ops compute in ("fp32"). */
-    const char *(*precision)(void *ctx);
-
-    /* --- appended in API version 2 --- */
-
+    ia_status (*linear)(void *ctx, const ia_linear *lin, const float *x, float *y,
+                        int n_rows, ia_activation act);
     /* res (n_rows, n_out) = LayerNorm(res + x W^T + b) * gamma + beta, the
      * linear layer fused with the residual add and LayerNorm that follow it
      * in post-LN transformers. tmp is caller scratch of (n_rows, n_out)
      * floats. NULL: use linear() then add_layernorm(). */
-    void (*linear_add_layernorm)(void *ctx, const ia_linear *lin, const float *x, float *res,
-                                 float *tmp, int n_rows, const float *gamma,
-                                 const float *beta, float eps);
-    /* Precision of the linear layers prepared from now on: "fp32", "int8"
-     * (int8 weights, dynamically quantized activations) or "bf16". Where the
-     * CPU lacks the instructions the backend keeps fp32 (precision() then
-     * says so). Returns IA_ERR_INVALID for an unknown name. NULL: fp32 only
-     * (any other request is IA_ERR_UNSUPPORTED for the caller to report). */
-    ia_status (*set_precision)(void *ctx, const char *precision);
-    /* linear_new with hints for reduced precision: in_scale (n_in) is the
-     * typical magnitude of each input channel (for a layer fed by a
-     * LayerNorm, |gamma| + |beta|), or NULL; an int8 backend uses it to
-     * move the activations' outlier channels into the weights
-     * (SmoothQuant). flags: IA_LINEAR_* below. NULL slot: use linear_new. */
-    ia_status (*linear_new_hint)(void *ctx, const float *W, const float *b, int n_out,
-                                 int n_in, const float *in_scale, unsigned flags,
-                                 ia_linear **out);
+    ia_status (*linear_add_layernorm)(void *ctx, const ia_linear *lin, const float *x, float *res,
+                                      float *tmp, int n_rows, const float *gamma,
+                                      const float *beta, float eps);
+
+    /* Token embeddings: x (n_tok, dim) = word[ids] + pos[position in its
+     * sequence] + type[0]. Tables are backend buffers; the caller has
+     * checked every id against the word table and every length against
+     * the position table. */
+    ia_status (*embed)(void *ctx, const int32_t *ids, const int *offsets, int n_seqs,
+                       const float *word, const float *pos, const float *type, int dim, float *x);
+    /* x (n_rows, dim) = LayerNorm(x + residual) * gamma + beta; residual
+     * may be NULL. */
+    ia_status (*add_layernorm)(void *ctx, float *x, const float *residual, const float *gamma,
+                               const float *beta, int n_rows, int dim, float eps);
+    /* Multi-head self-attention inside each sequence (no cross-sequence
+     * attention, so no padding mask is needed). qkv (n_tok, 3*dim) holds
+     * Q|K|V per token; out (n_tok, dim). */
+    ia_status (*attention)(void *ctx, const float *qkv, float *out, const int *offsets,
+                           int n_seqs, int n_heads, int head_dim);
+    /* out (n_seqs, dim) = pooling of each sequence's rows of x. */
+    ia_status (*pool)(void *ctx, const float *x, const int *offsets, int n_seqs, int dim,
+                      ia_pool_mode mode, float *out);
 };
 
 typedef struct ia_backend {
     int api_version;
     const char *name; /* "cpu", "cuda" */
     struct ia_backend_i iface;
-    void *ctx;
 } ia_backend;
 
 /* Registry. Built-in backends register at start-up. Thread-safe. */

@@ -67,7 +67,7 @@ static const ia_backend *find_exact(const char *name)
 
 static bool usable(const ia_backend *be)
 {
-    return be && be->iface.device_count && be->iface.device_count(be->ctx) >= 1;
+    return be && be->iface.device_count && be->iface.device_count() >= 1;
 }
 
 /* Default priority; the configuration moves cuda and drops openvino. */
@@ -114,21 +114,18 @@ static void fill(ia_selection *out, const ia_backend *be, int device, const char
     snprintf(out->backend, sizeof out->backend, "%s", be->name);
     snprintf(out->device, sizeof out->device, "%s:%d", be->name, device);
     snprintf(out->device_name, sizeof out->device_name, "%s",
-             be->iface.device_name ? be->iface.device_name(be->ctx, device) : be->name);
-    snprintf(out->precision, sizeof out->precision, "%s",
-             be->iface.precision ? be->iface.precision(be->ctx) : "fp32");
+             be->iface.device_name ? be->iface.device_name(device) : be->name);
+    snprintf(out->precision, sizeof out->precision, "%s", be->iface.resolve_precision("fp32"));
     snprintf(out->requested, sizeof out->requested, "%s", requested);
 }
 
-/* Ask the backend for precision want; it may keep its own. */
+/* The precision the backend computes in when asked for want (it may not
+ * offer it). */
 static ia_status apply_precision(const ia_backend *be, const char *want, bool strict, ia_selection *out)
 {
-    if (be->api_version >= 2 && be->iface.set_precision) {
-        ia_status rc = be->iface.set_precision(be->ctx, want);
-        if (rc && rc != IA_ERR_INVALID && rc != IA_ERR_UNSUPPORTED)
-            return ia__error_wrap(rc, "%s backend: precision %s", be->name, want);
-    }
-    const char *got = be->iface.precision ? be->iface.precision(be->ctx) : "fp32";
+    const char *got = be->iface.resolve_precision(want);
+    if (!got)
+        got = be->iface.resolve_precision("fp32");
     if (strcmp(got, want)) {
         if (strict)
             return ia__error(IA_ERR_BACKEND, "hardware.precision=%s: the %s backend computes in %s; fallback is off "
@@ -158,14 +155,8 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
     if (rc)
         return rc;
     if (precision && *precision) { /* the caller's request beats hardware.precision */
-        static const char *const known[] = {"auto", "fp32", "fp16", "bf16", "int8"};
-        const char *canon = NULL;
-        for (size_t i = 0; i < IA_ARRAY_LEN(known) && !canon; i++)
-            if (!strcasecmp(precision, known[i]))
-                canon = known[i];
-        if (!canon)
-            return ia__error(IA_ERR_INVALID, "precision \"%s\": unknown (auto, fp32, fp16, bf16, int8)", precision);
-        snprintf(hw.precision, sizeof hw.precision, "%s", canon);
+        if (!ia__precision_canon(precision, hw.precision, sizeof hw.precision))
+            return ia__error(IA_ERR_INVALID, "precision \"%s\": unknown (%s)", precision, IA_PRECISIONS);
     }
     const char *origin = "the request";
     if (!request || !*request) {
@@ -223,8 +214,8 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
             }
         } else if (!usable(want)) {
             snprintf(why, sizeof why, "the %s backend has no usable device", id);
-        } else if (index >= want->iface.device_count(want->ctx)) {
-            int n = want->iface.device_count(want->ctx);
+        } else if (index >= want->iface.device_count()) {
+            int n = want->iface.device_count();
             snprintf(why, sizeof why, "%s has %d device%s (0-%d), no device %d", id, n, n == 1 ? "" : "s",
                      n - 1, index);
         } else {

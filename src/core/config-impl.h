@@ -12,6 +12,14 @@
 #include "core/core-impl.h"
 #include "ipfs_accelerate/config.h"
 
+/* The compute precisions a request may name; "auto" keeps the backend's
+ * own. The one list: configuration, model options and selection use it. */
+#define IA_PRECISIONS "auto|fp32|fp16|bf16|int8"
+
+/* The canonical (lower-case) spelling of precision name into buf; false
+ * if it is not one of IA_PRECISIONS. */
+bool ia__precision_canon(const char *name, char *buf, size_t cap);
+
 typedef struct ia_hw_settings {
     char device[64];         /* canonical: "auto", "cpu", "cuda:1" */
     char device_origin[160]; /* where it came from */
@@ -20,9 +28,11 @@ typedef struct ia_hw_settings {
     bool allow_openvino;
     char precision[16];      /* "auto", "fp32", ... */
     uint64_t memory_limit;   /* bytes, 0: none */
+    bool profiling;          /* performance.enable_profiling */
 } ia_hw_settings;
 
-/* The settings of the configuration given to ia_config_use(), or, when
+/* The hardware.* settings (and performance.enable_profiling) of the
+ * configuration given to ia_config_use(), or, when
  * none was, of defaults + files + environment read now. */
 ia_status ia__config_hw_settings(ia_hw_settings *out);
 ia_status ia__config_hw_settings_of(const ia_config *cfg, ia_hw_settings *out);

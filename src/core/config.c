@@ -37,7 +37,7 @@ static const key_spec keys[] = {
     {"hardware.prefer_cuda", T_BOOL, "true", NULL, 0, 0,
      "auto puts CUDA first (false: after the other accelerators)"},
     {"hardware.allow_openvino", T_BOOL, "true", NULL, 0, 0, "auto may select OpenVINO"},
-    {"hardware.precision", T_ENUM, "auto", "auto|fp32|fp16|bf16|int8", 0, 0,
+    {"hardware.precision", T_ENUM, "auto", IA_PRECISIONS, 0, 0,
      "compute precision; auto: the backend's native one"},
     {"hardware.memory_limit", T_SIZE, "0", NULL, 0, 0,
      "device memory a backend may use, with units (8GB, 512MiB); 0: no limit"},
@@ -49,7 +49,7 @@ static const key_spec keys[] = {
     {"performance.cache_size", T_SIZE, "1GiB", NULL, 0, 0, "in-memory content cache, with units"},
     {"performance.parallel_requests", T_INT, "4", NULL, 1, 4096,
      "requests served or fetched at once (1-4096)"},
-    {"performance.enable_profiling", T_BOOL, "false", NULL, 0, 0, "record per-stage timings"},
+    {"performance.enable_profiling", T_BOOL, "false", NULL, 0, 0, "log each embedding call's per-op time profile (info level)"},
     {"logging.level", T_ENUM, "warning", "warning|debug|info|error", 0, 0,
      "least severe message logged: debug, info, warning, error"},
     {"logging.file", T_STRING, "", NULL, 0, 0, "append log messages to this file; empty: stderr"},
@@ -259,6 +259,29 @@ static bool is_url(const char *s)
 
 /* Validate text for spec; on success fill nv (canonical form). Errors name
  * origin, key, the value and what is allowed. */
+
+/* The spelling in allowed ("a|b|c") that text names, ignoring case, into
+ * buf; false if none does. */
+static bool enum_canon(const char *allowed, const char *text, char *buf, size_t cap)
+{
+    for (const char *a = allowed; *a;) {
+        const char *bar = strchr(a, '|');
+        size_t n = bar ? (size_t)(bar - a) : strlen(a);
+        if (n < cap) {
+            memcpy(buf, a, n);
+            buf[n] = '\0';
+            if (ieq(text, buf))
+                return true;
+        }
+        a += n + (bar ? 1 : 0);
+    }
+    return false;
+}
+
+bool ia__precision_canon(const char *name, char *buf, size_t cap)
+{
+    return enum_canon(IA_PRECISIONS, name, buf, cap);
+}
 static ia_status canonical(const key_spec *k, const char *text, const char *origin, value *nv)
 {
     char buf[128];
@@ -311,18 +334,8 @@ static ia_status canonical(const key_spec *k, const char *text, const char *orig
         break;
     }
     case T_ENUM: {
-        const char *a = k->allowed;
-        while (*a && !canon) {
-            const char *bar = strchr(a, '|');
-            size_t n = bar ? (size_t)(bar - a) : strlen(a);
-            if (n < sizeof buf) {
-                memcpy(buf, a, n);
-                buf[n] = '\0';
-                if (ieq(text, buf))
-                    canon = buf;
-            }
-            a += n + (bar ? 1 : 0);
-        }
+        if (enum_canon(k->allowed, text, buf, sizeof buf))
+            canon = buf;
         if (!canon && !strcmp(k->key, "logging.level") && ieq(text, "warn"))
             canon = "warning";
         if (!canon) {
@@ -826,6 +839,7 @@ ia_status ia__config_hw_settings_of(const ia_config *cfg, ia_hw_settings *out)
     out->allow_openvino = ia_config_get_bool(cfg, "hardware.allow_openvino");
     snprintf(out->precision, sizeof out->precision, "%s", ia_config_get(cfg, "hardware.precision"));
     out->memory_limit = ia_config_get_size(cfg, "hardware.memory_limit");
+    out->profiling = ia_config_get_bool(cfg, "performance.enable_profiling");
     return IA_OK;
 }
 

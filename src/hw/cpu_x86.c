@@ -50,6 +50,7 @@ void ia__cpu_features(ia_cpu_info *ci)
     ia__cpu_add_feature(ci, "f16c", ecx1 & (1u << 29), os_avx);
     ia__cpu_add_feature(ci, "avx2", ebx7 & (1u << 5), os_avx);
     ia__cpu_add_feature(ci, "avx512f", ebx7 & (1u << 16), os_avx512);
+    ia__cpu_add_feature(ci, "avx512dq", ebx7 & (1u << 17), os_avx512);
     ia__cpu_add_feature(ci, "avx512bw", ebx7 & (1u << 30), os_avx512);
     ia__cpu_add_feature(ci, "avx512vl", ebx7 & (1u << 31), os_avx512);
     ia__cpu_add_feature(ci, "avx512_vnni", ecx7 & (1u << 11), os_avx512);

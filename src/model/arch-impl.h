@@ -20,15 +20,16 @@ typedef struct ia_encoder_config {
     char act_name[32];
 } ia_encoder_config;
 
-#define IA_ARCH_API_VERSION 1
+#define IA_ARCH_API_VERSION 2
 
 struct ia_arch_i {
     /* Read config.json into *cfg; errors name `config_path` and the key. */
     ia_status (*parse_config)(const cJSON *config, const char *config_path,
                               ia_encoder_config *cfg);
-    /* Check and convert the weights in st; *state is the architecture's. */
+    /* Check and convert the weights in st into the backend instance bctx
+     * (of be); *state is the architecture's. */
     ia_status (*load)(const ia_encoder_config *cfg, const ia_safetensors *st,
-                      const ia_backend *be, void **state, size_t *n_params,
+                      const ia_backend *be, void *bctx, void **state, size_t *n_params,
                       const char **weights_dtype);
     void (*free)(void *state);
     /* Hidden states (n_tok, hidden) of packed sequences (ids, offsets). */

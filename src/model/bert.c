@@ -18,6 +18,7 @@ typedef struct bert_layer {
 typedef struct bert {
     ia_encoder_config cfg;
     const ia_backend *be;
+    void *bctx;                /* the backend instance */
     float *word, *pos, *type;  /* (vocab, hidden), (max_pos, hidden), (types, hidden) */
     float *emb_ln_g, *emb_ln_b;
     bert_layer *layers;
@@ -144,35 +145,29 @@ static ia_status fetch(loader *ld, const char *name, int64_t d0, int64_t d1, flo
 }
 
 /* Host float array -> backend buffer (the host array is freed). */
-static ia_status to_backend(const ia_backend *be, float **p, size_t n)
+static ia_status to_backend(const bert *m, float **p, size_t n)
 {
-    if (!be->iface.upload)
+    if (!m->be->iface.upload)
         return IA_OK;
-    void *buf = be->iface.buf_alloc(be->ctx, n * sizeof(float));
+    void *buf = m->be->iface.buf_alloc(m->bctx, n * sizeof(float));
     if (!buf)
-        return ia__error(IA_ERR_NOMEM, "backend %s: out of memory", be->name);
-    be->iface.upload(be->ctx, buf, *p, n * sizeof(float));
+        return ia__error(IA_ERR_NOMEM, "backend %s: out of memory", m->be->name);
+    ia_status rc = m->be->iface.upload(m->bctx, buf, *p, n * sizeof(float));
+    if (rc) {
+        m->be->iface.buf_free(m->bctx, buf);
+        return rc;
+    }
     ia__free(*p);
     *p = buf;
     return IA_OK;
 }
 
-static void free_vec(const ia_backend *be, float *p)
+static void free_vec(const bert *m, float *p)
 {
-    if (be->iface.upload)
-        be->iface.buf_free(be->ctx, p);
+    if (m->be->iface.upload)
+        m->be->iface.buf_free(m->bctx, p);
     else
         ia__free(p);
-}
-
-/* linear_new, or linear_new_hint where the backend has it and the input
- * channels' magnitudes are known (hint: NULL or n_in values). */
-static ia_status new_linear(const ia_backend *be, const float *w, const float *b, int n_out,
-                            int n_in, const float *hint, unsigned flags, ia_linear **out)
-{
-    if ((hint || flags) && be->iface.linear_new_hint)
-        return be->iface.linear_new_hint(be->ctx, w, b, n_out, n_in, hint, flags, out);
-    return be->iface.linear_new(be->ctx, w, b, n_out, n_in, out);
 }
 
 /* |gamma| + |beta| of a LayerNorm: its outputs' typical size per channel. */
@@ -182,7 +177,7 @@ static void ln_hint(const float *g, const float *b, int n, float *out)
         out[i] = (g[i] < 0 ? -g[i] : g[i]) + (b[i] < 0 ? -b[i] : b[i]);
 }
 
-static ia_status make_linear(loader *ld, const ia_backend *be, const char *base, int n_out,
+static ia_status make_linear(loader *ld, const bert *m, const char *base, int n_out,
                              int n_in, const float *hint, unsigned flags, ia_linear **out)
 {
     char wn[200], bn[200];
@@ -193,14 +188,14 @@ static ia_status make_linear(loader *ld, const ia_backend *be, const char *base,
     if (!rc)
         rc = fetch(ld, bn, n_out, 0, &b);
     if (!rc)
-        rc = new_linear(be, w, b, n_out, n_in, hint, flags, out);
+        rc = m->be->iface.linear_new(m->bctx, w, b, n_out, n_in, hint, flags, out);
     ia__free(w);
     ia__free(b);
     return rc;
 }
 
 /* Q, K and V of a layer as one (3*hidden, hidden) linear layer. */
-static ia_status make_qkv(loader *ld, const ia_backend *be, int l, int h, const float *hint,
+static ia_status make_qkv(loader *ld, const bert *m, int l, int h, const float *hint,
                          ia_linear **out)
 {
     static const char *parts[3] = {"query", "key", "value"};
@@ -223,7 +218,7 @@ static ia_status make_qkv(loader *ld, const ia_backend *be, int l, int h, const 
         ia__free(pb);
     }
     if (!rc)
-        rc = new_linear(be, w, b, 3 * h, h, hint, IA_LINEAR_INT8_SENSITIVE, out);
+        rc = m->be->iface.linear_new(m->bctx, w, b, 3 * h, h, hint, IA_LINEAR_INT8_SENSITIVE, out);
     ia__free(w);
     ia__free(b);
     return rc;
@@ -234,31 +229,31 @@ static void bert_free(void *state)
     bert *m = state;
     if (!m)
         return;
-    const ia_backend *be = m->be;
+    const struct ia_backend_i *op = &m->be->iface;
     if (m->layers) {
         for (int l = 0; l < m->cfg.n_layers; l++) {
             bert_layer *L = &m->layers[l];
-            be->iface.linear_free(be->ctx, L->qkv);
-            be->iface.linear_free(be->ctx, L->attn_out);
-            be->iface.linear_free(be->ctx, L->ffn_in);
-            be->iface.linear_free(be->ctx, L->ffn_out);
-            free_vec(be, L->ln1_g);
-            free_vec(be, L->ln1_b);
-            free_vec(be, L->ln2_g);
-            free_vec(be, L->ln2_b);
+            op->linear_free(m->bctx, L->qkv);
+            op->linear_free(m->bctx, L->attn_out);
+            op->linear_free(m->bctx, L->ffn_in);
+            op->linear_free(m->bctx, L->ffn_out);
+            free_vec(m, L->ln1_g);
+            free_vec(m, L->ln1_b);
+            free_vec(m, L->ln2_g);
+            free_vec(m, L->ln2_b);
         }
     }
-    free_vec(be, m->word);
-    free_vec(be, m->pos);
-    free_vec(be, m->type);
-    free_vec(be, m->emb_ln_g);
-    free_vec(be, m->emb_ln_b);
+    free_vec(m, m->word);
+    free_vec(m, m->pos);
+    free_vec(m, m->type);
+    free_vec(m, m->emb_ln_g);
+    free_vec(m, m->emb_ln_b);
     ia__free(m->layers);
     ia__free(m);
 }
 
 static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *st,
-                           const ia_backend *be, void **state, size_t *n_params,
+                           const ia_backend *be, void *bctx, void **state, size_t *n_params,
                            const char **weights_dtype)
 {
     bert *m = ia__calloc(1, sizeof *m);
@@ -266,6 +261,7 @@ static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *s
         return ia__error(IA_ERR_NOMEM, "out of memory");
     m->cfg = *cfg;
     m->be = be;
+    m->bctx = bctx;
     const int H = cfg->hidden_size, I = cfg->intermediate_size;
     loader ld = {.st = st, .prefix = ""};
     if (!ia__st_find(st, "embeddings.word_embeddings.weight") &&
@@ -294,7 +290,7 @@ static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *s
     if (!rc)
         ln_hint(m->emb_ln_g, m->emb_ln_b, H, hint_in);
     for (size_t i = 0; i < IA_ARRAY_LEN(emb) && !rc; i++)
-        rc = to_backend(be, emb[i].dst, (size_t)emb[i].d0 * (emb[i].d1 ? emb[i].d1 : 1));
+        rc = to_backend(m, emb[i].dst, (size_t)emb[i].d0 * (emb[i].d1 ? emb[i].d1 : 1));
 
     for (int l = 0; l < cfg->n_layers && !rc; l++) {
         bert_layer *L = &m->layers[l];
@@ -307,10 +303,10 @@ static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *s
             {"%s.output.LayerNorm.bias", &L->ln2_b},
         };
         if (!rc)
-            rc = make_qkv(&ld, be, l, H, hint_in, &L->qkv);
+            rc = make_qkv(&ld, m, l, H, hint_in, &L->qkv);
         snprintf(name, sizeof name, "%s.attention.output.dense", base);
         if (!rc)
-            rc = make_linear(&ld, be, name, H, H, NULL, 0, &L->attn_out);
+            rc = make_linear(&ld, m, name, H, H, NULL, 0, &L->attn_out);
         for (size_t i = 0; i < IA_ARRAY_LEN(lns) && !rc; i++) {
             snprintf(name, sizeof name, lns[i].fmt, base);
             rc = fetch(&ld, name, H, 0, lns[i].dst);
@@ -319,14 +315,14 @@ static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *s
             ln_hint(L->ln1_g, L->ln1_b, H, hint_mid);
         snprintf(name, sizeof name, "%s.intermediate.dense", base);
         if (!rc)
-            rc = make_linear(&ld, be, name, I, H, hint_mid, 0, &L->ffn_in);
+            rc = make_linear(&ld, m, name, I, H, hint_mid, 0, &L->ffn_in);
         snprintf(name, sizeof name, "%s.output.dense", base);
         if (!rc)
-            rc = make_linear(&ld, be, name, H, I, NULL, IA_LINEAR_INT8_SENSITIVE, &L->ffn_out);
+            rc = make_linear(&ld, m, name, H, I, NULL, IA_LINEAR_INT8_SENSITIVE, &L->ffn_out);
         if (!rc)
             ln_hint(L->ln2_g, L->ln2_b, H, hint_in);
         for (size_t i = 0; i < IA_ARRAY_LEN(lns) && !rc; i++)
-            rc = to_backend(be, lns[i].dst, (size_t)H);
+            rc = to_backend(m, lns[i].dst, (size_t)H);
     }
     ia__free(hint_in);
     ia__free(hint_mid);
@@ -346,43 +342,55 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int *
                               int n_seqs, float *x)
 {
     const bert *m = state;
-    const ia_backend *be = m->be;
-    const struct ia_backend_i *op = &be->iface;
+    const struct ia_backend_i *op = &m->be->iface;
+    void *bc = m->bctx;
     const int H = m->cfg.hidden_size, I = m->cfg.intermediate_size, T = offsets[n_seqs];
     const float eps = m->cfg.layer_norm_eps;
 
+    /* The tables are read at these indices: nothing outside them may
+     * reach the backend, whatever the tokenizer produced. */
+    for (int s = 0; s < n_seqs; s++)
+        if (offsets[s + 1] - offsets[s] > m->cfg.max_position)
+            return ia__error(IA_ERR_INVALID, "bert: a sequence of %d tokens exceeds max_position_embeddings %d",
+                             offsets[s + 1] - offsets[s], m->cfg.max_position);
+    for (int t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= m->cfg.vocab_size)
+            return ia__error(IA_ERR_INVALID, "bert: token id %d is outside the vocabulary (vocab_size %d)",
+                             (int)ids[t], m->cfg.vocab_size);
+
     /* Scratch: qkv (T, 3H), ctx (T, H), ffn (T, I). */
-    float *qkv = op->buf_alloc(be->ctx, (size_t)T * 3 * H * sizeof(float));
-    float *ctx = op->buf_alloc(be->ctx, (size_t)T * H * sizeof(float));
-    float *ffn = op->buf_alloc(be->ctx, (size_t)T * I * sizeof(float));
+    float *qkv = op->buf_alloc(bc, (size_t)T * 3 * H * sizeof(float));
+    float *ctx = op->buf_alloc(bc, (size_t)T * H * sizeof(float));
+    float *ffn = op->buf_alloc(bc, (size_t)T * I * sizeof(float));
     ia_status rc = qkv && ctx && ffn ? IA_OK
                  : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %d tokens", T);
 
-    if (!rc) {
-        op->embed(be->ctx, ids, offsets, n_seqs, m->word, m->pos, m->type, H, x);
-        op->add_layernorm(be->ctx, x, NULL, m->emb_ln_g, m->emb_ln_b, T, H, eps);
-    }
+    if (!rc)
+        rc = op->embed(bc, ids, offsets, n_seqs, m->word, m->pos, m->type, H, x);
+    if (!rc)
+        rc = op->add_layernorm(bc, x, NULL, m->emb_ln_g, m->emb_ln_b, T, H, eps);
     for (int l = 0; l < m->cfg.n_layers && !rc; l++) {
         const bert_layer *L = &m->layers[l];
-        op->linear(be->ctx, L->qkv, x, qkv, T, IA_ACT_NONE);
-        rc = op->attention(be->ctx, qkv, ctx, offsets, n_seqs, m->cfg.n_heads, H / m->cfg.n_heads);
+        rc = op->linear(bc, L->qkv, x, qkv, T, IA_ACT_NONE);
+        if (!rc)
+            rc = op->attention(bc, qkv, ctx, offsets, n_seqs, m->cfg.n_heads, H / m->cfg.n_heads);
         if (rc)
             break;
         if (op->linear_add_layernorm) { /* fused GEMM + bias + residual + LayerNorm */
-            op->linear_add_layernorm(be->ctx, L->attn_out, ctx, x, qkv, T, L->ln1_g, L->ln1_b, eps);
-            op->linear(be->ctx, L->ffn_in, x, ffn, T, m->cfg.act);
-            op->linear_add_layernorm(be->ctx, L->ffn_out, ffn, x, ctx, T, L->ln2_g, L->ln2_b, eps);
+            if (!(rc = op->linear_add_layernorm(bc, L->attn_out, ctx, x, qkv, T, L->ln1_g, L->ln1_b, eps)) &&
+                !(rc = op->linear(bc, L->ffn_in, x, ffn, T, m->cfg.act)))
+                rc = op->linear_add_layernorm(bc, L->ffn_out, ffn, x, ctx, T, L->ln2_g, L->ln2_b, eps);
             continue;
         }
-        op->linear(be->ctx, L->attn_out, ctx, qkv, T, IA_ACT_NONE); /* qkv reused as (T, H) */
-        op->add_layernorm(be->ctx, x, qkv, L->ln1_g, L->ln1_b, T, H, eps);
-        op->linear(be->ctx, L->ffn_in, x, ffn, T, m->cfg.act);
-        op->linear(be->ctx, L->ffn_out, ffn, ctx, T, IA_ACT_NONE);
-        op->add_layernorm(be->ctx, x, ctx, L->ln2_g, L->ln2_b, T, H, eps);
+        if (!(rc = op->linear(bc, L->attn_out, ctx, qkv, T, IA_ACT_NONE)) && /* qkv reused as (T, H) */
+            !(rc = op->add_layernorm(bc, x, qkv, L->ln1_g, L->ln1_b, T, H, eps)) &&
+            !(rc = op->linear(bc, L->ffn_in, x, ffn, T, m->cfg.act)) &&
+            !(rc = op->linear(bc, L->ffn_out, ffn, ctx, T, IA_ACT_NONE)))
+            rc = op->add_layernorm(bc, x, ctx, L->ln2_g, L->ln2_b, T, H, eps);
     }
-    op->buf_free(be->ctx, qkv);
-    op->buf_free(be->ctx, ctx);
-    op->buf_free(be->ctx, ffn);
+    op->buf_free(bc, qkv);
+    op->buf_free(bc, ctx);
+    op->buf_free(bc, ffn);
     return rc;
 }
 

@@ -2,6 +2,7 @@
 #ifndef IA_MODEL_IMPL_H
 #define IA_MODEL_IMPL_H
 
+#include "backend/backend-impl.h"
 #include "core/core-impl.h"
 #include "ipfs_accelerate/model.h"
 
@@ -9,5 +10,9 @@
  * included; *states is owned by the caller (ia__free). */
 ia_status ia__model_token_states(const ia_model *m, const char *text, float **states,
                                  size_t *n_tokens);
+
+/* The model's per-op profile so far (zeros unless
+ * performance.enable_profiling was on when it loaded). */
+void ia__model_profile(const ia_model *m, ia_backend_profile *p);
 
 #endif

@@ -21,6 +21,8 @@
 #include "model/arch-impl.h"
 #include "model/model-impl.h"
 #include "hw/hw-impl.h"
+#include "core/config-impl.h"
+#include "tokenizer/tokenizer-impl.h"
 
 #define DEFAULT_BATCH_TOKENS 8192
 
@@ -30,6 +32,7 @@ struct ia_model {
     void *state;
     ia_encoder_config cfg;
     const ia_backend *be;
+    void *bctx;               /* the backend instance: this model's threads and precision */
     ia_tokenizer *tok;
     ia_pool_mode pooling;
     bool normalize;
@@ -37,7 +40,20 @@ struct ia_model {
     const char *weights_dtype;
     int n_threads;
     ia_selection sel; /* backend, device and precision chosen at load */
+    uint64_t memory_limit, weight_bytes; /* hardware.memory_limit (0: none); weights' estimate */
+    bool profile;     /* performance.enable_profiling */
 };
+
+/* Bytes of activations a forward over n_tok tokens in sequences of at most
+ * max_len needs: the hidden states and the layer scratch (x, qkv, ctx,
+ * ffn) and the attention's per-thread rows. */
+static uint64_t activation_bytes(const ia_model *m, size_t n_tok, size_t max_len)
+{
+    const uint64_t H = (uint64_t)m->cfg.hidden_size, I = (uint64_t)m->cfg.intermediate_size;
+    const uint64_t nt = m->n_threads > 0 ? (uint64_t)m->n_threads : (uint64_t)omp_get_num_procs();
+    const uint64_t hd = H / (uint64_t)m->cfg.n_heads, lp = (max_len + 15) & ~(uint64_t)15;
+    return 4 * ((uint64_t)n_tok * (5 * H + I) + nt * ((hd + 8) * lp + max_len * 4 * H));
+}
 
 static ia_status load_json(const char *dir, const char *name, bool required, cJSON **out)
 {
@@ -141,7 +157,12 @@ static ia_status load_max_seq_length(ia_model *m, const char *dir, const ia_mode
         ia__log(IA_LOG_WARN, "max_seq_length %zu exceeds the model's %zu positions; using %zu", want, limit, limit);
         want = limit;
     }
-    m->max_seq_length = want < 2 ? 2 : want;
+    const size_t specials = ia__tokenizer_n_specials(m->tok);
+    if (want <= specials)
+        return ia__error(IA_ERR_INVALID, "%s: max_seq_length %zu (from %s) leaves no room for text: the tokenizer "
+                         "adds %zu special tokens to every text", dir, want,
+                         opt && opt->max_seq_length ? "the model options" : "sentence_bert_config.json", specials);
+    m->max_seq_length = want;
     return IA_OK;
 }
 
@@ -151,6 +172,8 @@ void ia_model_free(ia_model *m)
         return;
     if (m->arch && m->state)
         m->arch->iface.free(m->state);
+    if (m->bctx)
+        m->be->iface.close(m->bctx);
     ia_tokenizer_free(m->tok);
     ia__free(m->path);
     ia__free(m);
@@ -160,27 +183,37 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
 
 ia_status ia_model_load(const char *ref, const ia_model_options *opt, ia_model **out)
 {
+    if (!out)
+        return ia__error(IA_ERR_INVALID, "ia_model_load: out is NULL");
     *out = NULL;
-    struct stat sb;
-    if (ref && stat(ref, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return load_folder(ref, opt, out);
-    char *dir = NULL;
-    ia_status rc;
-    if (ref && ia_ipfs_is_ref(ref)) /* fetched and verified block by block */
-        rc = ia_ipfs_materialize_ref(ref, &dir);
-    else if (ref && ia_hub_is_id(ref))
-        rc = ia_hub_snapshot(ref, NULL, &dir);
-    else
-        return ia__error(IA_ERR_NOT_FOUND, "%s: not a model folder (no such directory), Hugging Face id "
-                         "or ipfs:// reference", ref ? ref : "(null)");
-    if (rc && !ia_ipfs_is_ref(ref))
-        return ia__error_wrap(rc, "model '%s' (no such folder; as a Hugging Face id)", ref);
+    char *dir;
+    ia_status rc = ia_model_resolve(ref, NULL, &dir);
     if (rc)
-        return ia__error_wrap(rc, "model '%s'", ref);
-    ia__log(IA_LOG_INFO, "model %s: %s", ref, dir);
+        return rc;
+    if (strcmp(dir, ref))
+        ia__log(IA_LOG_INFO, "model %s: %s", ref, dir);
     rc = load_folder(dir, opt, out);
     ia__free(dir);
     return rc;
+}
+
+/* hardware.memory_limit: the weights (as fp32 copies, 4 bytes a
+ * parameter) and one text of max_seq_length tokens must fit; batches are
+ * then kept to what fits (batch_budget). */
+static ia_status check_memory(ia_model *m, const char *dir, const ia_safetensors *st)
+{
+    m->weight_bytes = 0;
+    for (size_t i = 0; i < ia__st_count(st); i++)
+        m->weight_bytes += 4 * (uint64_t)ia__st_numel(ia__st_at(st, i));
+    if (!m->memory_limit)
+        return IA_OK;
+    const uint64_t one = activation_bytes(m, m->max_seq_length, m->max_seq_length);
+    if (m->weight_bytes + one > m->memory_limit)
+        return ia__error(IA_ERR_NOMEM, "%s: hardware.memory_limit is %.1f MiB but the model needs about %.1f MiB "
+                         "(weights %.1f MiB + %.1f MiB for one %zu-token text)", dir,
+                         m->memory_limit / 1048576.0, (m->weight_bytes + one) / 1048576.0,
+                         m->weight_bytes / 1048576.0, one / 1048576.0, m->max_seq_length);
+    return IA_OK;
 }
 
 static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_model **out)
@@ -222,13 +255,25 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
         rc = load_max_seq_length(m, dir, opt);
     if (!rc)
         rc = ia__st_open_dir(dir, &st);
+    ia_hw_settings hw;
+    if (!rc)
+        rc = ia__config_hw_settings(&hw);
     if (!rc) {
-        m->n_threads = opt ? opt->n_threads : 0;
+        m->n_threads = opt && opt->n_threads > 0 ? opt->n_threads : 0;
         m->batch_tokens = opt && opt->batch_tokens ? opt->batch_tokens : DEFAULT_BATCH_TOKENS;
-        if (m->be->iface.set_threads)
-            m->be->iface.set_threads(m->be->ctx, m->n_threads);
-        rc = m->arch->iface.load(&m->cfg, st, m->be, &m->state, &m->n_params, &m->weights_dtype);
+        m->memory_limit = hw.memory_limit;
+        m->profile = hw.profiling;
+        rc = check_memory(m, dir, st);
     }
+    if (!rc) {
+        int device = 0;
+        const char *colon = strchr(m->sel.device, ':');
+        if (colon)
+            device = (int)strtol(colon + 1, NULL, 10);
+        rc = m->be->iface.open(device, m->n_threads, m->sel.precision, m->profile, &m->bctx);
+    }
+    if (!rc)
+        rc = m->arch->iface.load(&m->cfg, st, m->be, m->bctx, &m->state, &m->n_params, &m->weights_dtype);
     ia__st_close(st);
     cJSON_Delete(config);
     if (rc) {
@@ -298,8 +343,10 @@ static ia_status encode_all(const ia_model *m, const char *const *texts, const s
         ia_encoding_stats es = {0};
         size_t len = lens ? lens[i] : strlen(texts[i]), got = 0;
         enc[i].ids = ia__malloc(cap * sizeof(int32_t));
+        /* got <= cap: the tokenizer refuses a cap below its specials, and
+         * the load refused a max_seq_length without room for text */
         if (!enc[i].ids ||
-            ia_tokenizer_encode(m->tok, texts[i], len, cap, enc[i].ids, cap, &got, &es) != IA_OK) {
+            ia_tokenizer_encode(m->tok, texts[i], len, cap, enc[i].ids, cap, &got, &es) != IA_OK || got > cap) {
             failed++;
             continue;
         }
@@ -327,9 +374,9 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
     for (size_t i = lo; i < hi; i++)
         T += enc[order[i]].n;
     int32_t *ids = ia__malloc(T * sizeof(int32_t));
-    float *x = op->buf_alloc(m->be->ctx, T * H * sizeof(float));
+    float *x = op->buf_alloc(m->bctx, T * H * sizeof(float));
     float *pooled = ia__malloc((size_t)ns * H * sizeof(float));
-    float *pooled_dev = op->download ? op->buf_alloc(m->be->ctx, (size_t)ns * H * sizeof(float)) : pooled;
+    float *pooled_dev = op->download ? op->buf_alloc(m->bctx, (size_t)ns * H * sizeof(float)) : pooled;
     ia_status rc = offsets && ids && x && pooled && pooled_dev
                  ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %zu tokens", T);
     if (!rc) {
@@ -341,10 +388,11 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
         }
         rc = m->arch->iface.forward(m->state, ids, offsets, ns, x);
     }
+    if (!rc)
+        rc = op->pool(m->bctx, x, offsets, ns, H, m->pooling, pooled_dev);
+    if (!rc && op->download)
+        rc = op->download(m->bctx, pooled, pooled_dev, (size_t)ns * H * sizeof(float));
     if (!rc) {
-        op->pool(m->be->ctx, x, offsets, ns, H, m->pooling, pooled_dev);
-        if (op->download)
-            op->download(m->be->ctx, pooled, pooled_dev, (size_t)ns * H * sizeof(float));
         for (int s = 0; s < ns; s++) {
             float *dst = out + order[lo + s] * (size_t)H, *src = pooled + (size_t)s * H;
             float scale = 1.0f;
@@ -360,14 +408,40 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
         if (stats)
             stats->n_tokens += T;
     }
-    if (pooled_dev != pooled)
-        op->buf_free(m->be->ctx, pooled_dev);
+    if (pooled_dev && pooled_dev != pooled)
+        op->buf_free(m->bctx, pooled_dev);
     if (x)
-        op->buf_free(m->be->ctx, x);
+        op->buf_free(m->bctx, x);
     ia__free(pooled);
     ia__free(ids);
     ia__free(offsets);
     return rc;
+}
+
+/* Does a batch of n_tok tokens, the longest max_len, fit the memory limit? */
+static bool batch_fits(const ia_model *m, size_t n_tok, size_t max_len)
+{
+    return !m->memory_limit || m->weight_bytes + activation_bytes(m, n_tok, max_len) <= m->memory_limit;
+}
+
+void ia__model_profile(const ia_model *m, ia_backend_profile *p)
+{
+    memset(p, 0, sizeof *p);
+    if (m->profile)
+        m->be->iface.profile(m->bctx, p);
+}
+
+/* performance.enable_profiling: one line per call (other calls running at
+ * the same time on this model add to its op times). */
+static void log_profile(const ia_model *m, const ia_backend_profile *before, size_t n, double t0)
+{
+    ia_backend_profile p;
+    ia__model_profile(m, &p);
+    const double lin = p.linear_s - before->linear_s, flop = p.linear_flop - before->linear_flop;
+    ia__log(IA_LOG_INFO, "profile: %zu texts in %.2f ms: linear layers %.2f ms (%ld calls, %.1f GFLOP/s), "
+            "attention %.2f ms, embeddings/layernorm/pooling %.2f ms", n, (ia__now() - t0) * 1e3, lin * 1e3,
+            p.linear_calls - before->linear_calls, lin > 0 ? flop / lin * 1e-9 : 0.0,
+            (p.attention_s - before->attention_s) * 1e3, (p.other_s - before->other_s) * 1e3);
 }
 
 ia_status ia_model_embed(const ia_model *m, const char *const *texts, const size_t *lens,
@@ -387,9 +461,17 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
             return ia__error(IA_ERR_INVALID, "ia_model_embed: text %zu is NULL", i);
     if (n == 0)
         return IA_OK;
+    const size_t specials = ia__tokenizer_n_specials(m->tok);
+    if (opt && opt->max_tokens && opt->max_tokens <= specials)
+        return ia__error(IA_ERR_INVALID, "max_tokens %zu leaves no room for text: the tokenizer adds %zu special "
+                         "tokens to every text", opt->max_tokens, specials);
     bool normalize = !opt || opt->normalize < 0 ? m->normalize : opt->normalize > 0;
-    size_t max_tokens = opt && opt->max_tokens >= 2 && opt->max_tokens < m->max_seq_length
+    size_t max_tokens = opt && opt->max_tokens && opt->max_tokens < m->max_seq_length
                       ? opt->max_tokens : m->max_seq_length;
+    ia_backend_profile prof0 = {0};
+    const double t0 = ia__now();
+    if (m->profile)
+        m->be->iface.profile(m->bctx, &prof0);
     encoded *enc = ia__calloc(n, sizeof *enc);
     size_t *order = ia__malloc(n * sizeof *order);
     ia_status rc = enc && order ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
@@ -399,15 +481,19 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
         for (size_t i = 0; i < n; i++)
             order[i] = i;
         qsort_r(order, n, sizeof *order, by_length, enc);
-        /* Batches of similar length under the token budget. */
+        /* Batches of similar length under the token budget (and the
+         * memory limit: one text always fits, the load checked it). */
         for (size_t lo = 0; lo < n && !rc;) {
             size_t hi = lo, tokens = 0;
-            while (hi < n && (hi == lo || tokens + enc[order[hi]].n <= m->batch_tokens))
+            while (hi < n && (hi == lo || (tokens + enc[order[hi]].n <= m->batch_tokens &&
+                                           batch_fits(m, tokens + enc[order[hi]].n, enc[order[hi]].n))))
                 tokens += enc[order[hi++]].n;
             rc = run_batch(m, enc, order, lo, hi, normalize, out, stats);
             lo = hi;
         }
     }
+    if (m->profile)
+        log_profile(m, &prof0, n, t0);
     if (enc)
         for (size_t i = 0; i < n; i++)
             ia__free(enc[i].ids);

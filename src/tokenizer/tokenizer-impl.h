@@ -57,4 +57,8 @@ long ia__utf8_decode(const char *s, size_t len, ia_i32vec *out);
 ia_status ia__bert_encode(const ia_bert_text *bt, const ia_vocab *v, const int32_t *cps,
                           size_t n, ia_i32vec *ids);
 
+/* Special tokens the template adds around every text ([CLS], [SEP]). */
+struct ia_tokenizer;
+size_t ia__tokenizer_n_specials(const struct ia_tokenizer *tok);
+
 #endif

@@ -192,12 +192,17 @@ static ia_status json_post_processor(ia_tokenizer *t, const cJSON *pp, const cha
         return IA_OK;
     }
     if (!strcmp(ty, "BertProcessing")) {
-        const cJSON *cls = get(pp, "cls"), *sep = get(pp, "sep");
-        if (!cJSON_IsNumber(cJSON_GetArrayItem(cls, 1)) || !cJSON_IsNumber(cJSON_GetArrayItem(sep, 1)))
+        const cJSON *cls = cJSON_GetArrayItem(get(pp, "cls"), 1), *sep = cJSON_GetArrayItem(get(pp, "sep"), 1);
+        if (!cJSON_IsNumber(cls) || !cJSON_IsNumber(sep))
             return ia__error(IA_ERR_FORMAT, "%s: BertProcessing needs cls and sep as [token, id]", path);
-        if ((rc = push_id(&t->prefix, &t->n_prefix, cJSON_GetArrayItem(cls, 1)->valueint)))
+        /* the ids index the model's embedding table */
+        if (cls->valuedouble < 0 || cls->valuedouble >= (double)t->vocab.n || sep->valuedouble < 0 ||
+            sep->valuedouble >= (double)t->vocab.n)
+            return ia__error(IA_ERR_FORMAT, "%s: BertProcessing cls id %g or sep id %g is outside the vocabulary "
+                             "(%zu tokens)", path, cls->valuedouble, sep->valuedouble, t->vocab.n);
+        if ((rc = push_id(&t->prefix, &t->n_prefix, cls->valueint)))
             return rc;
-        return push_id(&t->suffix, &t->n_suffix, cJSON_GetArrayItem(sep, 1)->valueint);
+        return push_id(&t->suffix, &t->n_suffix, sep->valueint);
     }
     return ia__error(IA_ERR_UNSUPPORTED, "%s: post_processor \"%s\" is not supported "
                      "(supported: TemplateProcessing, BertProcessing)", path, ty);
@@ -403,6 +408,11 @@ ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t 
     }
     size_t specials = tok->n_prefix + tok->n_suffix;
     size_t limit = max_tokens ? max_tokens : tok->max_length;
+    if (limit && limit < specials) {
+        ia__i32vec_free(&seq);
+        return ia__error(IA_ERR_INVALID, "max_tokens %zu is less than the tokenizer's %zu special tokens", limit,
+                         specials);
+    }
     size_t keep = seq.n;
     if (limit)
         keep = IA_MIN(seq.n, limit > specials ? limit - specials : 0);
@@ -440,3 +450,5 @@ const char *ia_tokenizer_id_token(const ia_tokenizer *tok, int32_t id)
 const char *ia_tokenizer_describe(const ia_tokenizer *tok) { return tok->describe; }
 
 size_t ia_tokenizer_max_length(const ia_tokenizer *tok) { return tok->max_length; }
+
+size_t ia__tokenizer_n_specials(const ia_tokenizer *tok) { return tok->n_prefix + tok->n_suffix; }

@@ -153,14 +153,19 @@ int main(void)
                   ia__cpu_isa_name());
     printf("running kernels: %s\n", ia__cpu_isa_name());
     const ia_backend *cpu = ia__backend_cpu();
-    CHECK(cpu->iface.set_precision(cpu->ctx, "fp16") == IA_ERR_INVALID);
-    CHECK_OK(cpu->iface.set_precision(cpu->ctx, "fp32"));
-    CHECK(!strcmp(cpu->iface.precision(cpu->ctx), "fp32"));
-    CHECK_OK(cpu->iface.set_precision(cpu->ctx, "int8"));
-    const char *p = cpu->iface.precision(cpu->ctx);
+    void *inst = NULL;
+    CHECK(!cpu->iface.resolve_precision("fp16"));
+    CHECK(cpu->iface.open(0, 1, "fp16", false, &inst) == IA_ERR_INVALID && !inst);
+    CHECK(cpu->iface.open(1, 1, "fp32", false, &inst) == IA_ERR_INVALID && !inst);
+    CHECK(!strcmp(cpu->iface.resolve_precision("fp32"), "fp32"));
+    const char *p = cpu->iface.resolve_precision("int8");
     CHECK(!strcmp(p, "int8") || !strcmp(p, "fp32"));
     if (want && strcmp(want, "avx512"))
         CHECK_MSG(!strcmp(p, "fp32"), "IA_CPU_ISA=%s: int8 should fall back to fp32, got %s", want, p);
-    CHECK_OK(cpu->iface.set_precision(cpu->ctx, "fp32"));
+    CHECK_OK(cpu->iface.open(0, 1, "int8", false, &inst));
+    if (inst) {
+        CHECK(!strcmp(cpu->iface.precision(inst), p));
+        cpu->iface.close(inst);
+    }
     return test_summary("test_cpu_kernels");
 }

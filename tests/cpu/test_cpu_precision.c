@@ -15,16 +15,16 @@
 #include "test_data.h"
 
 static float *embed(const char *dir, const char *prec, char **texts, size_t n, int *dim,
-                    const char **got)
+                    char got[16])
 {
-    const ia_backend *cpu = ia__backend_cpu();
-    CHECK_OK(cpu->iface.set_precision(cpu->ctx, prec));
     ia_model_options mo = {.device = "cpu", .precision = prec};
     ia_model *m = NULL;
     CHECK_OK(ia_model_load(dir, &mo, &m));
     if (!m)
         return NULL;
-    *got = cpu->iface.precision(cpu->ctx);
+    ia_model_info info;
+    ia_model_get_info(m, &info);
+    snprintf(got, 16, "%s", info.precision);
     *dim = ia_model_dim(m);
     float *out = malloc(sizeof(float) * n * *dim);
     CHECK_OK(ia_model_embed(m, (const char *const *)texts, NULL, n, out, NULL));
@@ -49,9 +49,9 @@ int main(int argc, char **argv)
     if (argc > 4 && atol(argv[4]) > 0 && (size_t)atol(argv[4]) < n)
         n = (size_t)atol(argv[4]);
     int dim = 0, dim2 = 0;
-    const char *p32, *pq;
-    float *ref = embed(dir, "fp32", texts, n, &dim, &p32);
-    float *q = embed(dir, prec, texts, n, &dim2, &pq);
+    char p32[16], pq[16];
+    float *ref = embed(dir, "fp32", texts, n, &dim, p32);
+    float *q = embed(dir, prec, texts, n, &dim2, pq);
     CHECK(ref && q && dim == dim2);
     if (ref && q && dim == dim2) {
         double worst = 1, sum = 0;
@@ -71,8 +71,6 @@ int main(int argc, char **argv)
                       "fallback: ran %s, output %s fp32's", pq,
                       memcmp(ref, q, sizeof(float) * n * dim) ? "differs from" : "equals");
     }
-    const ia_backend *cpu = ia__backend_cpu();
-    cpu->iface.set_precision(cpu->ctx, "fp32");
     free(ref);
     free(q);
     free_sentences(texts, n_all);

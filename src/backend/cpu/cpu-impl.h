@@ -1,7 +1,7 @@
 /*
  * Inside the CPU backend: the kernels each instruction-set level provides
  * (runtime dispatch: AVX-512, AVX2+FMA, portable C), the precision
- * variants of linear layers, and profile counters the benchmark reads.
+ * variants of linear layers, and test hooks.
  */
 #ifndef IA_BACKEND_CPU_IMPL_H
 #define IA_BACKEND_CPU_IMPL_H
@@ -52,17 +52,9 @@ extern const ia__cpu_kernels ia__cpu_kernels_avx512;
 ia__cpu_isa ia__cpu_isa_level(void);
 const char *ia__cpu_isa_name(void);
 
-/* GEMM profile counters, kept while IA_CPU_PROFILE is set to 1 in the
- * environment (read once): wall time inside linear layers' GEMM+epilogue and
- * their flops; "big" counts layers whose n_out * n_in >= 384 * 1152 at more
- * than 256 rows. */
-typedef struct ia__cpu_profile {
-    double gemm_s, gemm_flop, big_s, big_flop;
-    double mm_thread_s; /* IA_CPU_PROFILE=2: thread-seconds in matmul primitives */
-    double attn_s;      /* wall time in attention */
-    long gemm_calls;
-} ia__cpu_profile;
-void ia__cpu_profile_reset(void);
-void ia__cpu_profile_get(ia__cpu_profile *p);
+/* Test hooks: cap the matmul primitive cache at n primitives (1 to 4096,
+ * the default), and read how many it holds and has evicted. */
+void ia__cpu_pcache_limit(size_t n);
+void ia__cpu_pcache_stats(size_t *live, unsigned long *evicted);
 
 #endif

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "backend/cpu/cpu-impl.h"
+#include "hw/hw-impl.h"
 
 enum { PREC_FP32, PREC_INT8, PREC_BF16 };
 static const char *const prec_names[] = {"fp32", "int8", "bf16"};
@@ -35,10 +36,15 @@ struct ia_linear {
     dnnl_memory_t bmem; /* the bias (1, n_out) for primitives that add it */
 };
 
-static int n_threads_set;
-static int prec_want = PREC_FP32;
-
-static int threads(void) { return n_threads_set > 0 ? n_threads_set : omp_get_num_procs(); }
+/* An instance: one model's threads, precision and profile. */
+typedef struct cpu_ctx {
+    int n_threads; /* > 0 */
+    int prec;      /* PREC_*, as the CPU can do it */
+    bool profile;
+    int layer_counter; /* linear layers made, for IA_CPU_PREC_LAYERS */
+    pthread_mutex_t prof_lock;
+    ia_backend_profile prof;
+} cpu_ctx;
 
 /* instruction set ------------------------------------------------------- */
 
@@ -47,19 +53,22 @@ static const ia__cpu_kernels *kern = &ia__cpu_kernels_portable;
 static bool have_vnni, have_bf16;
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
+/* From the hardware report's cpuid probe (src/hw), which also checks that
+ * the OS saves the registers. */
 static void isa_init(void)
 {
+    ia_cpu_info ci = {0};
+    ia__cpu_features(&ci);
+    const ia_cpu_feature *f;
+#define HAS(name) ((f = ia__cpu_feature(&ci, name)) && f->usable)
     ia__cpu_isa best = IA_CPU_ISA_PORTABLE;
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if (HAS("avx2") && HAS("fma"))
         best = IA_CPU_ISA_AVX2;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    if (HAS("avx512f") && HAS("avx512bw") && HAS("avx512dq") && HAS("avx512vl"))
         best = IA_CPU_ISA_AVX512;
-    have_vnni = best == IA_CPU_ISA_AVX512 && __builtin_cpu_supports("avx512vnni");
-    have_bf16 = best == IA_CPU_ISA_AVX512 && __builtin_cpu_supports("avx512bf16");
-#endif
+    have_vnni = best == IA_CPU_ISA_AVX512 && HAS("avx512_vnni");
+    have_bf16 = best == IA_CPU_ISA_AVX512 && HAS("avx512_bf16");
+#undef HAS
     const char *env = getenv("IA_CPU_ISA");
     ia__cpu_isa want = best;
     if (env && *env) {
@@ -105,27 +114,7 @@ static const ia__cpu_kernels *K(void)
     return kern;
 }
 
-/* IA_CPU_GEMM=sgemm keeps fp32 layers on dnnl_sgemm (for comparison). */
-static bool use_matmul(void)
-{
-    const char *e = getenv("IA_CPU_GEMM");
-    return !(e && !strcmp(e, "sgemm"));
-}
-
 /* profile --------------------------------------------------------------- */
-
-static int prof_on = -1;
-static double mm_thread_s; /* IA_CPU_PROFILE=2: thread-seconds in matmul primitives */
-static ia__cpu_profile prof;
-
-static bool profiling(void)
-{
-    if (prof_on < 0) {
-        const char *e = getenv("IA_CPU_PROFILE");
-        prof_on = e && !strcmp(e, "1") ? 1 : e && !strcmp(e, "2") ? 2 : 0;
-    }
-    return prof_on;
-}
 
 static double now(void)
 {
@@ -134,41 +123,49 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void prof_add(const ia_linear *lin, int rows, double t)
+/* Layers of n_out * n_in >= 384 * 1152 over more than 256 rows: the
+ * "large" GEMMs whose efficiency docs/benchmarks.md reports. */
+static void prof_linear(cpu_ctx *c, const ia_linear *lin, int rows, double t)
 {
-    double flop = 2.0 * rows * lin->n_out * lin->n_in;
-#pragma omp critical(ia_cpu_prof)
-    {
-        prof.gemm_s += t;
-        prof.gemm_flop += flop;
-        prof.gemm_calls++;
-        if ((long)lin->n_out * lin->n_in >= 384L * 1152 && rows > 256) {
-            prof.big_s += t;
-            prof.big_flop += flop;
-        }
+    const double flop = 2.0 * rows * lin->n_out * lin->n_in;
+    pthread_mutex_lock(&c->prof_lock);
+    c->prof.linear_s += t;
+    c->prof.linear_flop += flop;
+    c->prof.linear_calls++;
+    if ((long)lin->n_out * lin->n_in >= 384L * 1152 && rows > 256) {
+        c->prof.large_s += t;
+        c->prof.large_flop += flop;
     }
+    pthread_mutex_unlock(&c->prof_lock);
 }
 
-void ia__cpu_profile_reset(void)
+static void prof_add(cpu_ctx *c, double *field, double t0)
 {
-    memset(&prof, 0, sizeof prof);
-    mm_thread_s = 0;
+    const double t = now() - t0;
+    pthread_mutex_lock(&c->prof_lock);
+    *field += t;
+    pthread_mutex_unlock(&c->prof_lock);
 }
-void ia__cpu_profile_get(ia__cpu_profile *p)
+
+static void profile(void *ctx, ia_backend_profile *p)
 {
-    *p = prof;
-    p->mm_thread_s = mm_thread_s;
+    cpu_ctx *c = ctx;
+    pthread_mutex_lock(&c->prof_lock);
+    p->linear_s += c->prof.linear_s;
+    p->linear_flop += c->prof.linear_flop;
+    p->linear_calls += c->prof.linear_calls;
+    p->large_s += c->prof.large_s;
+    p->large_flop += c->prof.large_flop;
+    p->attention_s += c->prof.attention_s;
+    p->other_s += c->prof.other_s;
+    pthread_mutex_unlock(&c->prof_lock);
 }
 
 /* buffers --------------------------------------------------------------- */
 
-static int device_count(void *ctx) { return 1; }
+static int device_count(void) { return 1; }
 
-static const char *device_name(void *ctx, int device)
-{
-    (void)device;
-    return "host CPU";
-}
+static const char *device_name(int device) { return "host CPU"; }
 
 /* Activation buffers (tens of MB per batch) are kept for reuse once freed:
  * fresh pages from the kernel cost a fault and a zeroing per 4 KiB, which
@@ -258,15 +255,43 @@ static void engine_init(void)
     engine_ok = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success;
 }
 
-#define PCACHE 4096
 /* post: what the primitive adds after the product: POST_BIAS, plus the
  * activation (ia_activation) in the bits above. */
 enum { POST_BIAS = 1 };
 typedef struct pkey { int m, n, k, prec, post; } pkey;
-/* Scratchpads are ours (user mode), one per thread: the library's shared
+/* The primitive cache: at most pcache_limit primitives, the least recently
+ * used one not running anywhere evicted to make room. An open-addressing
+ * table of twice the largest limit; evicted slots become tombstones.
+ * Scratchpads are ours (user mode), one per thread: the library's shared
  * one is not safe for primitives running at once on several threads. */
-static struct pentry { pkey key; dnnl_primitive_t prim; dnnl_memory_desc_t pad; } pcache[PCACHE];
+#define PCACHE_MAX 4096
+typedef struct pentry {
+    pkey key;
+    dnnl_primitive_t prim; /* NULL: empty slot (tomb: was used) */
+    dnnl_memory_desc_t pad;
+    unsigned long used;    /* clock of the last lookup */
+    int refs;              /* calls running it now */
+    bool tomb;
+} pentry;
+static pentry pcache[2 * PCACHE_MAX];
+static size_t pcache_live, pcache_limit = PCACHE_MAX;
+static unsigned long pcache_clock, pcache_evicted;
 static pthread_mutex_t pcache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void ia__cpu_pcache_limit(size_t n)
+{
+    pthread_mutex_lock(&pcache_lock);
+    pcache_limit = n < 1 ? 1 : n > PCACHE_MAX ? PCACHE_MAX : n;
+    pthread_mutex_unlock(&pcache_lock);
+}
+
+void ia__cpu_pcache_stats(size_t *live, unsigned long *evicted)
+{
+    pthread_mutex_lock(&pcache_lock);
+    *live = pcache_live;
+    *evicted = pcache_evicted;
+    pthread_mutex_unlock(&pcache_lock);
+}
 
 static dnnl_data_type_t src_dt(int prec)
 {
@@ -318,44 +343,109 @@ static dnnl_status_t make_pd(int m, int n, int k, int prec, bool any_weights, in
     return st;
 }
 
-/* The primitive for (m, n, k, prec), made on first use, and its scratchpad
- * layout; NULL on failure. */
-static dnnl_primitive_t get_prim(int m, int n, int k, int prec, int post, dnnl_memory_desc_t *pad)
+/* A primitive in use: cached (e) or made for this call alone. */
+typedef struct prim_ref {
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t pad; /* its scratchpad layout */
+    pentry *e;
+} prim_ref;
+
+static dnnl_primitive_t make_prim(const pkey *key, dnnl_memory_desc_t *pad)
 {
-    pkey key = {m, n, k, prec, post};
-    unsigned h = ((unsigned)m * 2654435761u) ^ ((unsigned)n * 40503u) ^ ((unsigned)k * 97u) ^
-                 (unsigned)prec ^ ((unsigned)post << 4);
+    dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim = NULL;
+    if (make_pd(key->m, key->n, key->k, key->prec, true, key->post, &pd) != dnnl_success)
+        return NULL;
+    if (dnnl_primitive_create(&prim, pd) != dnnl_success)
+        prim = NULL;
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (smd)
+        *pad = *smd;
+    else
+        memset(pad, 0, sizeof *pad);
+    dnnl_primitive_desc_destroy(pd);
+    return prim;
+}
+
+/* Evict the least recently used idle primitive; false if all are running. */
+static bool pcache_evict_locked(void)
+{
+    pentry *lru = NULL;
+    for (size_t i = 0; i < IA_ARRAY_LEN(pcache); i++) {
+        pentry *e = &pcache[i];
+        if (e->prim && !e->refs && (!lru || e->used < lru->used))
+            lru = e;
+    }
+    if (!lru)
+        return false;
+    dnnl_primitive_destroy(lru->prim);
+    lru->prim = NULL;
+    lru->tomb = true;
+    pcache_live--;
+    pcache_evicted++;
+    return true;
+}
+
+/* The primitive for key, made on first use; false on failure. Release it
+ * with prim_put. Primitives are made outside the lock (0.15 ms each). */
+static bool prim_get(int m, int n, int k, int prec, int post, prim_ref *r)
+{
+    const pkey key = {m, n, k, prec, post};
+    const size_t cap = IA_ARRAY_LEN(pcache);
+    const size_t h = (((unsigned)m * 2654435761u) ^ ((unsigned)n * 40503u) ^ ((unsigned)k * 97u) ^
+                      (unsigned)prec ^ ((unsigned)post << 4)) % cap;
+    memset(r, 0, sizeof *r);
     pthread_mutex_lock(&pcache_lock);
-    for (unsigned i = 0; i < PCACHE; i++) {
-        struct pentry *e = &pcache[(h + i) % PCACHE];
+    for (size_t i = 0; i < cap; i++) {
+        pentry *e = &pcache[(h + i) % cap];
+        if (!e->prim && !e->tomb)
+            break;
         if (e->prim && !memcmp(&e->key, &key, sizeof key)) {
-            prim = e->prim;
-            *pad = e->pad;
-            break;
-        }
-        if (!e->prim) {
-            dnnl_primitive_desc_t pd;
-            if (make_pd(m, n, k, prec, true, post, &pd) == dnnl_success) {
-                if (dnnl_primitive_create(&prim, pd) != dnnl_success)
-                    prim = NULL;
-                const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-                if (smd)
-                    *pad = *smd;
-                else
-                    memset(pad, 0, sizeof *pad);
-                dnnl_primitive_desc_destroy(pd);
-            }
-            if (prim) {
-                e->key = key;
-                e->prim = prim;
-                e->pad = *pad;
-            }
-            break;
+            e->refs++;
+            e->used = ++pcache_clock;
+            *r = (prim_ref){e->prim, e->pad, e};
+            pthread_mutex_unlock(&pcache_lock);
+            return true;
         }
     }
     pthread_mutex_unlock(&pcache_lock);
-    return prim;
+
+    if (!(r->prim = make_prim(&key, &r->pad)))
+        return false;
+    pthread_mutex_lock(&pcache_lock);
+    while (pcache_live >= pcache_limit && pcache_evict_locked())
+        ;
+    if (pcache_live < pcache_limit) { /* else all are running: this one stays uncached */
+        for (size_t i = 0; i < cap; i++) {
+            pentry *e = &pcache[(h + i) % cap];
+            if (e->prim && !memcmp(&e->key, &key, sizeof key)) { /* another thread made it too */
+                dnnl_primitive_destroy(r->prim);
+                e->refs++;
+                e->used = ++pcache_clock;
+                *r = (prim_ref){e->prim, e->pad, e};
+                break;
+            }
+            if (!e->prim) {
+                *e = (pentry){.key = key, .prim = r->prim, .pad = r->pad, .used = ++pcache_clock, .refs = 1};
+                r->e = e;
+                pcache_live++;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&pcache_lock);
+    return true;
+}
+
+static void prim_put(prim_ref *r)
+{
+    if (!r->e) {
+        dnnl_primitive_destroy(r->prim);
+        return;
+    }
+    pthread_mutex_lock(&pcache_lock);
+    r->e->refs--;
+    pthread_mutex_unlock(&pcache_lock);
 }
 
 static void linear_free(void *ctx, ia_linear *lin)
@@ -377,10 +467,8 @@ static void linear_free(void *ctx, ia_linear *lin)
 
 /* Diagnostics for the per-layer error report: IA_CPU_PREC_LAYERS="0,5-7"
  * keeps the requested reduced precision for those linear layers only (in
- * the order they are made; BERT makes qkv, attn_out, ffn_in, ffn_out per
- * layer) and fp32 for the others. Unset: all layers. */
-static int layer_counter;
-
+ * the order a model makes them; BERT makes qkv, attn_out, ffn_in, ffn_out
+ * per layer) and fp32 for the others. Unset: all layers. */
 static bool layer_selected(int idx)
 {
     const char *e = getenv("IA_CPU_PREC_LAYERS");
@@ -402,13 +490,15 @@ static bool layer_selected(int idx)
     return false;
 }
 
-static int effective_prec(void)
+/* What this CPU computes when asked for precision p. */
+static int effective_prec(int p)
 {
-    if (prec_want == PREC_INT8 && !have_vnni)
+    pthread_once(&isa_once, isa_init);
+    if (p == PREC_INT8 && !have_vnni)
         return PREC_FP32; /* u8 x s8 without VNNI saturates in 16 bits */
-    if (prec_want == PREC_BF16 && !have_bf16)
+    if (p == PREC_BF16 && !have_bf16)
         return PREC_FP32;
-    return prec_want;
+    return p;
 }
 
 /* Reorder W (n_out, n_in), f32 or (int8) s8, into the primitive's
@@ -450,19 +540,19 @@ static bool pack_weights(ia_linear *lin, const void *W)
     return ok;
 }
 
-static ia_status linear_new_hint(void *ctx, const float *W, const float *b, int n_out, int n_in,
-                                 const float *in_scale, unsigned flags, ia_linear **out)
+static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out, int n_in,
+                            const float *in_scale, unsigned flags, ia_linear **out)
 {
-    pthread_once(&isa_once, isa_init);
+    cpu_ctx *c = ctx;
     ia_linear *lin = ia__calloc(1, sizeof *lin);
     if (!lin)
         return ia__error(IA_ERR_NOMEM, "out of memory");
     lin->n_out = n_out;
     lin->n_in = n_in;
-    lin->prec = effective_prec();
+    lin->prec = c->prec;
     if (lin->prec == PREC_INT8 && (flags & IA_LINEAR_INT8_SENSITIVE) && !getenv("IA_CPU_INT8_ALL"))
         lin->prec = have_bf16 ? PREC_BF16 : PREC_FP32;
-    if (lin->prec != PREC_FP32 && !layer_selected(__atomic_fetch_add(&layer_counter, 1, __ATOMIC_RELAXED)))
+    if (lin->prec != PREC_FP32 && !layer_selected(__atomic_fetch_add(&c->layer_counter, 1, __ATOMIC_RELAXED)))
         lin->prec = PREC_FP32;
     const size_t nw = (size_t)n_out * n_in;
     bool ok = true;
@@ -520,19 +610,19 @@ static ia_status linear_new_hint(void *ctx, const float *W, const float *b, int 
         }
         ia__free(row);
         ia__free(ws);
-        if (ok && use_matmul() && pack_weights(lin, lin->wq)) {
+        if (ok && pack_weights(lin, lin->wq)) {
             ia__free(lin->wq); /* the packed copy is used */
             lin->wq = NULL;
         }
-    } else if (ok && use_matmul() && pack_weights(lin, W)) {
+    } else if (ok && pack_weights(lin, W)) {
         dnnl_memory_desc_t bmd;
         dnnl_dims_t bd = {1, n_out};
         if (lin->b && (dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab) != dnnl_success ||
                        dnnl_memory_create(&lin->bmem, &bmd, engine, lin->b) != dnnl_success))
             lin->bmem = NULL; /* the epilogue adds the bias */
-    } else if (ok) {
+    } else if (ok) { /* no primitive for this layer: fp32 through sgemm */
         if (lin->prec == PREC_BF16)
-            lin->prec = PREC_FP32; /* no bf16 primitive: keep fp32 */
+            lin->prec = PREC_FP32;
         ok = (lin->w = ia__malloc(nw * sizeof(float))) != NULL;
         if (ok)
             memcpy(lin->w, W, nw * sizeof(float));
@@ -545,12 +635,6 @@ static ia_status linear_new_hint(void *ctx, const float *W, const float *b, int 
     return IA_OK;
 }
 
-static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out, int n_in,
-                            ia_linear **out)
-{
-    return linear_new_hint(ctx, W, b, n_out, n_in, NULL, 0, out);
-}
-
 /* What follows the GEMM of a row chunk. */
 typedef struct epilogue {
     ia_activation act;
@@ -559,15 +643,8 @@ typedef struct epilogue {
     float eps;
 } epilogue;
 
-static int chunk_rows(void)
-{
-    static int ch = -1;
-    if (ch < 0) {
-        const char *e = getenv("IA_CPU_CHUNK");
-        ch = e && atoi(e) >= 16 ? atoi(e) & ~15 : 256;
-    }
-    return ch;
-}
+/* Rows per chunk when a linear layer is split over threads. */
+enum { CHUNK_ROWS = 256 };
 
 /* Per-thread scratch for one linear call. */
 typedef struct scratch {
@@ -615,16 +692,18 @@ static bool matmul_block(const ia_linear *lin, const void *x, void *y, int m, in
                          lin_scratch *sc)
 {
     const int N = lin->n_out, Kd = lin->n_in;
-    dnnl_memory_desc_t pmd;
-    dnnl_primitive_t prim = get_prim(m, N, Kd, lin->prec, post, &pmd);
-    if (!prim)
+    prim_ref pr;
+    if (!prim_get(m, N, Kd, lin->prec, post, &pr))
         return false;
+    const dnnl_memory_desc_t pmd = pr.pad;
     const size_t need = dnnl_memory_desc_get_size(&pmd);
     if (need > sc->pad_size) {
         ia__free(sc->pad);
         sc->pad_size = 0;
-        if (!(sc->pad = ia__malloc(need)))
+        if (!(sc->pad = ia__malloc(need))) {
+            prim_put(&pr);
             return false;
+        }
         sc->pad_size = need;
     }
     dnnl_memory_desc_t smd, dmd;
@@ -643,9 +722,10 @@ static bool matmul_block(const ia_linear *lin, const void *x, void *y, int m, in
             args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, lin->bmem};
         if (need)
             args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, padm};
-        ok = dnnl_primitive_execute(prim, sc->stream, na, args) == dnnl_success &&
+        ok = dnnl_primitive_execute(pr.prim, sc->stream, na, args) == dnnl_success &&
              dnnl_stream_wait(sc->stream) == dnnl_success;
     }
+    prim_put(&pr);
     if (src) dnnl_memory_destroy(src);
     if (dst) dnnl_memory_destroy(dst);
     if (padm) dnnl_memory_destroy(padm);
@@ -660,7 +740,6 @@ static bool matmul_block(const ia_linear *lin, const void *x, void *y, int m, in
 static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, int post,
                         lin_scratch *sc)
 {
-    const double t0 = prof_on == 2 ? now() : 0;
     bool r = true;
     const size_t esz = src_size(lin->prec);
     for (int done = 0; r && done < rows;) {
@@ -673,11 +752,6 @@ static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, 
         r = matmul_block(lin, (const char *)x + (size_t)done * lin->n_in * esz,
                          (char *)y + (size_t)done * lin->n_out * 4, m, post, sc);
         done += m;
-    }
-    if (prof_on == 2) {
-        double t = now() - t0;
-#pragma omp atomic
-        mm_thread_s += t;
     }
     return r;
 }
@@ -731,12 +805,11 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
     return true;
 }
 
-static ia_status run_linear(const ia_linear *lin, const float *x, float *y, int n_rows,
+static ia_status run_linear(cpu_ctx *c, const ia_linear *lin, const float *x, float *y, int n_rows,
                             const epilogue *ep)
 {
-    const int nt = threads(), N = lin->n_out, ch = chunk_rows();
-    const bool prof_it = profiling();
-    const double t0 = prof_it ? now() : 0;
+    const int nt = c->n_threads, N = lin->n_out, ch = CHUNK_ROWS;
+    const double t0 = c->profile ? now() : 0;
     bool ok = true;
     if (n_rows < 2 * ch || nt == 1 || lin->n_out * lin->n_in < 65536) {
         /* Few rows: one GEMM over all threads (they split the columns). */
@@ -754,8 +827,8 @@ static ia_status run_linear(const ia_linear *lin, const float *x, float *y, int 
             lin_scratch sc;
             scratch_init(&sc, lin, ch);
 #pragma omp for schedule(dynamic, 1)
-            for (int c = 0; c < n_chunks; c++) {
-                const int lo = c * ch, rows = n_rows - lo < ch ? n_rows - lo : ch;
+            for (int chunk = 0; chunk < n_chunks; chunk++) {
+                const int lo = chunk * ch, rows = n_rows - lo < ch ? n_rows - lo : ch;
                 epilogue e = *ep;
                 if (e.res)
                     e.res += (size_t)lo * N;
@@ -766,34 +839,36 @@ static ia_status run_linear(const ia_linear *lin, const float *x, float *y, int 
         }
         ok = !failed;
     }
-    if (prof_it)
-        prof_add(lin, n_rows, now() - t0);
+    if (c->profile)
+        prof_linear(c, lin, n_rows, now() - t0);
     return ok ? IA_OK
               : ia__error(IA_ERR_NOMEM, "cpu backend: a %dx%d linear layer over %d rows failed "
                           "(out of memory or a oneDNN error)", N, lin->n_in, n_rows);
 }
 
-static void linear(void *ctx, const ia_linear *lin, const float *x, float *y, int n_rows,
-                   ia_activation act)
+static ia_status linear(void *ctx, const ia_linear *lin, const float *x, float *y, int n_rows,
+                        ia_activation act)
 {
     epilogue ep = {.act = act};
-    (void)run_linear(lin, x, y, n_rows, &ep);
+    return run_linear(ctx, lin, x, y, n_rows, &ep);
 }
 
-static void linear_add_layernorm(void *ctx, const ia_linear *lin, const float *x, float *res,
-                                 float *tmp, int n_rows, const float *gamma, const float *beta,
-                                 float eps)
+static ia_status linear_add_layernorm(void *ctx, const ia_linear *lin, const float *x, float *res,
+                                      float *tmp, int n_rows, const float *gamma, const float *beta,
+                                      float eps)
 {
     epilogue ep = {.act = IA_ACT_NONE, .res = res, .gamma = gamma, .beta = beta, .eps = eps};
-    (void)run_linear(lin, x, tmp, n_rows, &ep);
+    return run_linear(ctx, lin, x, tmp, n_rows, &ep);
 }
 
 /* other ops ------------------------------------------------------------- */
 
-static void embed(void *ctx, const int32_t *ids, const int *offsets, int n_seqs,
-                  const float *word, const float *pos, const float *type, int dim, float *x)
+static ia_status embed(void *ctx, const int32_t *ids, const int *offsets, int n_seqs,
+                       const float *word, const float *pos, const float *type, int dim, float *x)
 {
-#pragma omp parallel for num_threads(threads()) schedule(static)
+    cpu_ctx *c = ctx;
+    const double t0 = c->profile ? now() : 0;
+#pragma omp parallel for num_threads(c->n_threads) schedule(static)
     for (int s = 0; s < n_seqs; s++) {
         for (int t = offsets[s]; t < offsets[s + 1]; t++) {
             const float *w = word + (size_t)ids[t] * dim;
@@ -803,13 +878,18 @@ static void embed(void *ctx, const int32_t *ids, const int *offsets, int n_seqs,
                 o[j] = w[j] + p[j] + type[j];
         }
     }
+    if (c->profile)
+        prof_add(c, &c->prof.other_s, t0);
+    return IA_OK;
 }
 
-static void add_layernorm(void *ctx, float *x, const float *residual, const float *gamma,
-                          const float *beta, int n_rows, int dim, float eps)
+static ia_status add_layernorm(void *ctx, float *x, const float *residual, const float *gamma,
+                               const float *beta, int n_rows, int dim, float eps)
 {
+    cpu_ctx *c = ctx;
     const ia__cpu_kernels *k = K();
-    const int nt = threads(), per = (n_rows + nt - 1) / nt;
+    const int nt = c->n_threads, per = (n_rows + nt - 1) / nt;
+    const double t0 = c->profile ? now() : 0;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int t = 0; t < nt; t++) {
         const int lo = t * per, hi = IA_MIN(n_rows, lo + per);
@@ -817,23 +897,28 @@ static void add_layernorm(void *ctx, float *x, const float *residual, const floa
             k->add_ln(x + (size_t)lo * dim, residual ? residual + (size_t)lo * dim : NULL, NULL,
                       gamma, beta, hi - lo, dim, eps);
     }
+    if (c->profile)
+        prof_add(c, &c->prof.other_s, t0);
+    return IA_OK;
 }
 
 static ia_status attention(void *ctx, const float *qkv, float *out, const int *offsets,
                            int n_seqs, int n_heads, int head_dim)
 {
+    cpu_ctx *c = ctx;
     const int dim = n_heads * head_dim, stride = 3 * dim;
     const float scale = 1.0f / sqrtf((float)head_dim);
     int max_len = 0;
     for (int s = 0; s < n_seqs; s++)
         max_len = IA_MAX(max_len, offsets[s + 1] - offsets[s]);
     const size_t per = IA_CPU_ATTN_SCRATCH(max_len, head_dim) + (size_t)max_len * (stride + dim);
-    const int nt = threads();
+    const int nt = c->n_threads;
     float *scratch = buf_alloc(ctx, (size_t)nt * per * sizeof(float));
     if (!scratch)
-        return ia__error(IA_ERR_NOMEM, "out of memory for attention scores");
+        return ia__error(IA_ERR_NOMEM, "cpu backend: out of memory for the attention scores of %d-token sequences",
+                         max_len);
     const ia__cpu_kernels *k = K();
-    const double t0 = profiling() ? now() : 0;
+    const double t0 = c->profile ? now() : 0;
 #pragma omp parallel num_threads(nt)
     {
         float *sc = scratch + (size_t)omp_get_thread_num() * per;
@@ -856,18 +941,17 @@ static ia_status attention(void *ctx, const float *qkv, float *out, const int *o
         }
     }
     buf_free(ctx, scratch);
-    if (profiling()) {
-        const double t = now() - t0;
-#pragma omp critical(ia_cpu_prof)
-        prof.attn_s += t;
-    }
+    if (c->profile)
+        prof_add(c, &c->prof.attention_s, t0);
     return IA_OK;
 }
 
-static void pool(void *ctx, const float *x, const int *offsets, int n_seqs, int dim,
-                 ia_pool_mode mode, float *out)
+static ia_status pool(void *ctx, const float *x, const int *offsets, int n_seqs, int dim,
+                      ia_pool_mode mode, float *out)
 {
-#pragma omp parallel for num_threads(threads()) schedule(static)
+    cpu_ctx *c = ctx;
+    const double t0 = c->profile ? now() : 0;
+#pragma omp parallel for num_threads(c->n_threads) schedule(static)
     for (int s = 0; s < n_seqs; s++) {
         const int start = offsets[s], len = offsets[s + 1] - start;
         float *o = out + (size_t)s * dim;
@@ -884,30 +968,59 @@ static void pool(void *ctx, const float *x, const int *offsets, int n_seqs, int 
             for (int j = 0; j < dim; j++)
                 o[j] /= (float)len;
     }
+    if (c->profile)
+        prof_add(c, &c->prof.other_s, t0);
+    return IA_OK;
 }
 
-static void set_threads(void *ctx, int n) { n_threads_set = n; }
+/* instances ------------------------------------------------------------- */
 
-static ia_status set_precision(void *ctx, const char *name)
+static int prec_index(const char *name)
 {
-    pthread_once(&isa_once, isa_init);
-    for (int p = 0; p < (int)IA_ARRAY_LEN(prec_names); p++) {
-        if (name && !strcmp(name, prec_names[p])) {
-            prec_want = p;
-            if (effective_prec() != p)
-                ia__log(IA_LOG_INFO, "precision %s: this CPU (or IA_CPU_ISA) lacks %s; computing in fp32",
-                        name, p == PREC_INT8 ? "AVX-512 VNNI" : "AVX512_BF16");
-            return IA_OK;
-        }
-    }
-    return ia__error(IA_ERR_INVALID, "precision \"%s\": unknown (fp32, int8, bf16)", name ? name : "(null)");
+    for (int p = 0; p < (int)IA_ARRAY_LEN(prec_names); p++)
+        if (name && !strcmp(name, prec_names[p]))
+            return p;
+    return -1;
 }
 
-static const char *precision(void *ctx)
+static const char *resolve_precision(const char *want)
 {
-    pthread_once(&isa_once, isa_init);
-    return prec_names[effective_prec()];
+    const int p = prec_index(want);
+    return p < 0 ? NULL : prec_names[effective_prec(p)];
 }
+
+static ia_status open_instance(int device, int n_threads, const char *precision, bool profile, void **out)
+{
+    const int p = prec_index(precision);
+    if (p < 0)
+        return ia__error(IA_ERR_INVALID, "cpu backend: precision \"%s\": unknown (fp32, int8, bf16)",
+                         precision ? precision : "(null)");
+    if (device != 0)
+        return ia__error(IA_ERR_INVALID, "cpu backend: no device %d (one device, cpu:0)", device);
+    cpu_ctx *c = ia__calloc(1, sizeof *c);
+    if (!c)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    c->n_threads = n_threads > 0 ? n_threads : omp_get_num_procs();
+    c->prec = effective_prec(p);
+    c->profile = profile;
+    pthread_mutex_init(&c->prof_lock, NULL);
+    if (c->prec != p)
+        ia__log(IA_LOG_INFO, "precision %s: this CPU (or IA_CPU_ISA) lacks %s; computing in fp32", precision,
+                p == PREC_INT8 ? "AVX-512 VNNI" : "AVX512_BF16");
+    *out = c;
+    return IA_OK;
+}
+
+static void close_instance(void *ctx)
+{
+    cpu_ctx *c = ctx;
+    if (!c)
+        return;
+    pthread_mutex_destroy(&c->prof_lock);
+    ia__free(c);
+}
+
+static const char *precision(void *ctx) { return prec_names[((cpu_ctx *)ctx)->prec]; }
 
 static const ia_backend cpu_backend = {
     .api_version = IA_BACKEND_API_VERSION,
@@ -915,20 +1028,21 @@ static const ia_backend cpu_backend = {
     .iface = {
         .device_count = device_count,
         .device_name = device_name,
+        .resolve_precision = resolve_precision,
+        .open = open_instance,
+        .close = close_instance,
+        .precision = precision,
+        .profile = profile,
         .buf_alloc = buf_alloc,
         .buf_free = buf_free,
         .linear_new = linear_new,
         .linear_free = linear_free,
         .linear = linear,
+        .linear_add_layernorm = linear_add_layernorm,
         .embed = embed,
         .add_layernorm = add_layernorm,
         .attention = attention,
         .pool = pool,
-        .set_threads = set_threads,
-        .precision = precision,
-        .linear_add_layernorm = linear_add_layernorm,
-        .set_precision = set_precision,
-        .linear_new_hint = linear_new_hint,
     },
 };
 
