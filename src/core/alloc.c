@@ -10,6 +10,8 @@ static atomic_long fail_countdown;
 
 void ia__alloc_fail_after(long n) { atomic_store(&fail_countdown, n); }
 
+long ia__alloc_fail_pending(void) { return atomic_load(&fail_countdown); }
+
 static bool should_fail(void)
 {
     long n = atomic_load(&fail_countdown);

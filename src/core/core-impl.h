@@ -31,8 +31,11 @@ char *ia__strndup(const char *s, size_t n);
  * twice the capacity (`first` elements the first time) with *cap updated.
  * NULL when out of memory; p and *cap are then unchanged. */
 void *ia__grow(void *p, size_t n, size_t *cap, size_t size, size_t first);
-/* Test hook: the n-th allocation from now fails (0 disables). */
+/* Test hook: the n-th allocation from now fails (0 disables), once;
+ * ia__alloc_fail_pending() is how many allocations remain before it (0
+ * once it has failed). */
 void ia__alloc_fail_after(long n);
+long ia__alloc_fail_pending(void);
 
 /* Record the error detail for this thread and return st, so a failure reads
  * `return ia__error(IA_ERR_FORMAT, "%s: ...", path);`. */

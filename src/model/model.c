@@ -481,9 +481,15 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
         for (size_t i = 0; i < n; i++)
             order[i] = i;
         qsort_r(order, n, sizeof *order, by_length, enc);
+        /* No tokens at all (an empty text and a tokenizer without
+         * specials): a zero vector, as sentence-transformers' masked
+         * pooling gives. Sorted first. */
+        size_t first = 0;
+        for (; first < n && !enc[order[first]].n; first++)
+            memset(out + order[first] * (size_t)m->cfg.hidden_size, 0, sizeof(float) * m->cfg.hidden_size);
         /* Batches of similar length under the token budget (and the
          * memory limit: one text always fits, the load checked it). */
-        for (size_t lo = 0; lo < n && !rc;) {
+        for (size_t lo = first; lo < n && !rc;) {
             size_t hi = lo, tokens = 0;
             while (hi < n && (hi == lo || (tokens + enc[order[hi]].n <= m->batch_tokens &&
                                            batch_fits(m, tokens + enc[order[hi]].n, enc[order[hi]].n))))

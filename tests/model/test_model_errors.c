@@ -143,6 +143,52 @@ int main(void)
     sh("sed -i 's/\"pooling_mode_mean_sqrt_len_tokens\": false/\"pooling_mode_mean_sqrt_len_tokens\": true/' %s/1_Pooling/config.json", "");
     expect_fail("two pooling modes", IA_ERR_UNSUPPORTED, "pooling");
 
+    /* token ids a tokenizer.json declares must index the embedding table */
+    fresh_copy();
+    sh("python3 -c \"import json,sys; p=sys.argv[1]; d=json.load(open(p)); "
+       "d['post_processor']={'type':'BertProcessing','sep':['[SEP]',102],'cls':['[CLS]',99999999]}; "
+       "json.dump(d,open(p,'w'))\" %s/tokenizer.json", "");
+    expect_fail("BertProcessing cls id outside the vocabulary", IA_ERR_FORMAT, "outside the vocabulary");
+
+    /* room for text past the special tokens: 2 specials here */
+    fresh_copy();
+    write_file("sentence_bert_config.json", "{\"max_seq_length\": 2}", 21);
+    expect_fail("max_seq_length of the specials alone", IA_ERR_INVALID, "leaves no room for text");
+    fresh_copy();
+    {
+        ia_model_options mo = {.max_seq_length = 2};
+        CHECK(ia_model_load(tmp, &mo, &m) == IA_ERR_INVALID && !m);
+        CHECK_STR_CONTAINS(ia_errmsg(), "max_seq_length 2");
+        /* longer than the position table: cut to it */
+        mo.max_seq_length = 100000;
+        CHECK_OK(ia_model_load(tmp, &mo, &m));
+    }
+    if (m) {
+        ia_model_info info;
+        ia_model_get_info(m, &info);
+        CHECK(info.max_seq_length == 512);
+        static char long_text[8000];
+        for (size_t i = 0; i + 2 < sizeof long_text; i += 2)
+            memcpy(long_text + i, "a ", 2);
+        const char *texts[2] = {long_text, "hello"};
+        float out[2 * 32];
+        ia_embed_stats stats = {0};
+        CHECK_OK(ia_model_embed(m, texts, NULL, 2, out, &stats));
+        CHECK_MSG(stats.n_tokens == 512 + 3, "n_tokens = %zu", stats.n_tokens);
+        ia_embed_options eo = {.normalize = -1, .max_tokens = 2};
+        CHECK(ia_model_embed_opts(m, texts, NULL, 2, &eo, out, NULL) == IA_ERR_INVALID);
+        CHECK_STR_CONTAINS(ia_errmsg(), "special tokens");
+        eo.max_tokens = 3;
+        stats.n_tokens = 0;
+        CHECK_OK(ia_model_embed_opts(m, texts, NULL, 2, &eo, out, &stats));
+        CHECK_MSG(stats.n_tokens == 6, "n_tokens = %zu", stats.n_tokens);
+        int32_t ids[8];
+        size_t n_ids = 0;
+        CHECK(ia_tokenizer_encode(ia_model_tokenizer(m), "hello", 5, 1, ids, 8, &n_ids, NULL) == IA_ERR_INVALID);
+        ia_model_free(m);
+        m = NULL;
+    }
+
     /* invalid UTF-8 and empty texts embed, and the bad bytes are counted */
     fresh_copy();
     CHECK_OK(ia_model_load(tmp, NULL, &m));

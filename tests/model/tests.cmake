@@ -52,3 +52,14 @@ add_test(NAME model_ipfs
          COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/ipfs_model_test.sh $<TARGET_FILE:ipfs-accelerate>
                  ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
 set_tests_properties(model_ipfs PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120)
+
+# A loaded model under stress: failed allocations in every op, a capped
+# primitive cache, two models of different precisions used from several
+# threads (also in the TSan build: label tsan).
+ia_add_test_program(test_model_runtime ${CMAKE_CURRENT_LIST_DIR}/test_model_runtime.c)
+foreach(mode faults pcache two-models)
+  add_test(NAME model_runtime_${mode}
+           COMMAND test_model_runtime ${mode} ${IA_SYNTH_DIR}/minilm-f32)
+  set_tests_properties(model_runtime_${mode} PROPERTIES FIXTURES_REQUIRED synth_models)
+endforeach()
+set_tests_properties(model_runtime_two-models PROPERTIES LABELS tsan)

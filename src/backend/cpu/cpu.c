@@ -278,10 +278,14 @@ static size_t pcache_live, pcache_limit = PCACHE_MAX;
 static unsigned long pcache_clock, pcache_evicted;
 static pthread_mutex_t pcache_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static bool pcache_evict_locked(void);
+
 void ia__cpu_pcache_limit(size_t n)
 {
     pthread_mutex_lock(&pcache_lock);
     pcache_limit = n < 1 ? 1 : n > PCACHE_MAX ? PCACHE_MAX : n;
+    while (pcache_live > pcache_limit && pcache_evict_locked())
+        ;
     pthread_mutex_unlock(&pcache_lock);
 }
 
