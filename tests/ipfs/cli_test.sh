@@ -62,6 +62,37 @@ fi
 mroot=$(grep -o 'root [A-Za-z0-9]*' "$tmp/miss.err" | head -1 | cut -d' ' -f2)
 check "missing blocks are not invented" bash -c "! IPFS_ACCELERATE_HOME=$tmp/home3 '$ia' cat --offline '$mroot' >/dev/null 2>&1"
 
+# kubo's option syntax on the other commands (add's is checked against kubo
+# itself by kubo_crosscheck.sh): a flag takes =true/=false, a value follows
+# '=' or is glued to its letter; options may follow the operands
+ia4() { IPFS_ACCELERATE_HOME=$tmp/home4 "$ia" "$@"; }
+hw=QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o
+check "add -n=true" [ "$(ia4 add -Q -n=true "$tmp/hw")" = $hw ]
+check "add -n=true stores nothing" [ "$(ia4 store stat | awk '/^blocks/ {print $2}')" = 0 ]
+check "add --only-hash=false --pin=false" [ "$(ia4 add -Q --only-hash=false --pin=false "$tmp/hw")" = $hw ]
+check "--pin=false pins nothing" [ -z "$(ia4 pin ls)" ]
+check "pin add -r=false is direct" [ "$(ia4 pin add $hw -r=false)" = "pinned $hw directly" ]
+check "pin add --direct=false is recursive" [ "$(ia4 pin add --direct=false $hw)" = "pinned $hw recursively" ]
+check "cat -o=N -l=N --offline=true" [ "$(ia4 cat -o=6 -l=5 --offline=true $hw)" = world ]
+check "cat --offset=N --length=N" [ "$(ia4 cat $hw --offset=6 --length=5)" = world ]
+check "cat -l5 -o 6" [ "$(ia4 cat -l5 -o 6 $hw)" = world ]
+ia4 get $hw -o="$tmp/g4" --offline=1 || true
+check "get -o=PATH writes PATH" cmp -s "$tmp/g4" "$tmp/hw"
+ia4 car export --offline=TRUE $hw --output="$tmp/x4.car" 2>/dev/null || true
+check "car export --output=FILE" [ -s "$tmp/x4.car" ]
+check "car import --no-pin=false pins" bash -c "IPFS_ACCELERATE_HOME=$tmp/home5 '$ia' car import --no-pin=false '$tmp/x4.car' 2>/dev/null | grep -q 'pinned root $hw'"
+usage_error() { # what, a pattern the message must match, then the command
+    local what=$1 pattern=$2 rc=0; shift 2
+    "$@" >/dev/null 2>"$tmp/usage.err" || rc=$?
+    if [ $rc -eq 2 ] && grep -q -- "$pattern" "$tmp/usage.err"; then ok "$what"; else
+        bad "$what: want exit 2 and '$pattern', got exit $rc: $(head -1 "$tmp/usage.err")"; fi
+}
+usage_error "add --raw-leaves=maybe" "--raw-leaves.*maybe" ia4 add -n --raw-leaves=maybe "$tmp/hw"
+usage_error "cat --offline=maybe" "--offline.*maybe" ia4 cat --offline=maybe $hw
+usage_error "pin add -r=2" "-r.*2" ia4 pin add -r=2 $hw
+usage_error "get -o without a value" "-o needs a value" ia4 get $hw -o
+usage_error "no abbreviations (kubo has none)" "unknown option '--off'" ia4 cat --off $hw
+
 # pins, gc, stat, verify
 before=$("$ia" store stat | awk '/^blocks/ {print $2}')
 "$ia" pin rm "$root" >/dev/null

@@ -6,7 +6,7 @@ add_executable(ia-addtool ${CMAKE_CURRENT_LIST_DIR}/addtool.c)
 target_link_libraries(ia-addtool PRIVATE ipfs_accelerate_static)
 set_target_properties(ia-addtool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 add_test(NAME ipfs_kubo_crosscheck
-         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kubo_crosscheck.sh $<TARGET_FILE:ia-addtool>
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kubo_crosscheck.sh $<TARGET_FILE:ia-addtool> $<TARGET_FILE:ipfs-accelerate>
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 # the first run builds kubo (minutes on 2 cores)
 set_tests_properties(ipfs_kubo_crosscheck PROPERTIES TIMEOUT 1500)

@@ -5,20 +5,175 @@
  * and reach the network through the layers of the configuration
  * (ipfs.local_node, ipfs.gateways; see `config show`), replaced by
  * --kubo-rpc and --gateway, plus --router (or IPFS_ACCELERATE_ROUTERS).
+ * Their options are read as kubo reads its own (see "kubo's option
+ * syntax" below), so a command line that works with `ipfs` works here.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "ipfs_accelerate/gateway.h"
 
+/* ---- kubo's option syntax ---- */
+
+/*
+ * The rules of kubo's parser (go-ipfs-cmds cli/parse.go), not getopt's:
+ *   boolean flags (no_argument in the table): --flag, --flag=BOOL, -f,
+ *     -f=BOOL, and clusters like -rnQ. BOOL is true/t/1 or false/f/0 in any
+ *     case, or empty (true), as kubo's Bool converter. Never a separate
+ *     word: in `--raw-leaves false`, "false" is an operand, as in kubo.
+ *   valued options (required_argument): --opt V, --opt=V, -o V, -oV, -o=V.
+ *   long names match exactly (kubo has no abbreviations); options and
+ *   operands mix in any order; "--" ends the options; "-" is an operand.
+ * getopt_long rejects --flag=BOOL and reads -o=V as the value "=V", hence
+ * this small parser over getopt's tables. Short options are the letters of
+ * `shorts`, a ':' after those that take a value; a short option returns
+ * its letter, which the long table must use for the same option.
+ */
+typedef struct argscan {
+    const char *cmd;
+    const char *shorts;
+    const struct option *longs;
+    int argc;
+    char **argv;
+    int next;            /* the next word to read */
+    int nops;            /* operands so far, gathered at argv[1..nops] */
+    const char *word;    /* the word being read, for messages */
+    const char *cluster; /* the letters left of a -abc cluster */
+    /* set by argscan_next() */
+    const char *arg; /* the value of a valued option */
+    bool on;         /* the value of a boolean flag */
+    int optind;      /* at the end: the operands are argv[optind..argc) */
+} argscan;
+
+static void argscan_init(argscan *s, const char *cmd, const char *shorts,
+                         const struct option *longs, int argc, char **argv)
+{
+    memset(s, 0, sizeof *s);
+    s->cmd = cmd;
+    s->shorts = shorts;
+    s->longs = longs;
+    s->argc = argc;
+    s->argv = argv;
+    s->next = 1;
+}
+
+/* kubo's Bool converter: "" is true, then strconv.ParseBool on lowercase. */
+static bool parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"", "1", "t", "true"}, *const no[] = {"0", "f", "false"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        if (!strcasecmp(v, yes[i])) {
+            *out = true;
+            return true;
+        }
+    }
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        if (!strcasecmp(v, no[i])) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The option `name` (as typed: "--raw-leaves", "-n") with code c, its
+ * value from "=V" (eq, NULL if none) or the following word. */
+static int argscan_take(argscan *s, const char *name, int c, bool valued, const char *eq)
+{
+    if (!valued) {
+        if (!eq || parse_bool(eq, &s->on))
+            return c;
+        cli_usage(s->cmd, "%s takes a boolean (true or false), got '%s'", name, eq);
+        return '?';
+    }
+    if (eq)
+        s->arg = eq;
+    else if (s->next < s->argc)
+        s->arg = s->argv[s->next++];
+    else {
+        cli_usage(s->cmd, "%s needs a value", name);
+        return '?';
+    }
+    return c;
+}
+
+static int argscan_short(argscan *s, char letter, const char *eq)
+{
+    char name[3] = {'-', letter, 0};
+    const char *p = letter != ':' ? strchr(s->shorts, letter) : NULL;
+    if (!p) {
+        if (letter == '=') /* -nq=true: kubo too takes =V only after one letter */
+            cli_usage(s->cmd, "'%s': only a single option letter takes =VALUE", s->word);
+        else
+            cli_usage(s->cmd, "unknown option '%s'", name);
+        return '?';
+    }
+    bool valued = p[1] == ':';
+    if (valued && !eq && s->cluster && *s->cluster) /* -l10: the rest is the value */
+        eq = s->cluster;
+    if (valued || eq)
+        s->cluster = NULL;
+    return argscan_take(s, name, letter, valued, eq);
+}
+
+static int argscan_long(argscan *s, const char *word)
+{
+    const char *eq = strchr(word, '=');
+    size_t n = eq ? (size_t)(eq - word) : strlen(word);
+    for (const struct option *o = s->longs; o->name; o++) {
+        if (strlen(o->name) == n && !strncmp(o->name, word, n)) {
+            char name[64];
+            snprintf(name, sizeof name, "--%s", o->name);
+            return argscan_take(s, name, o->val, o->has_arg != no_argument, eq ? eq + 1 : NULL);
+        }
+    }
+    cli_usage(s->cmd, "unknown option '--%.*s'", (int)n, word);
+    return '?';
+}
+
+/* The next option's code (arg or on set), '?' after printing a usage
+ * error (exit status 2), or -1 at the end with the operands, in order, at
+ * argv[optind..argc) as getopt_long leaves them. */
+static int argscan_next(argscan *s)
+{
+    s->arg = NULL;
+    s->on = true;
+    if (s->cluster && *s->cluster)
+        return argscan_short(s, *s->cluster++, NULL);
+    s->cluster = NULL;
+    while (s->next < s->argc) {
+        char *w = s->argv[s->next++];
+        s->word = w;
+        if (!strcmp(w, "--")) {
+            while (s->next < s->argc)
+                s->argv[1 + s->nops++] = s->argv[s->next++];
+        } else if (w[0] != '-' || !w[1]) {
+            s->argv[1 + s->nops++] = w; /* a slot already read: 1 + nops < next */
+        } else if (w[1] == '-') {
+            return argscan_long(s, w + 2);
+        } else if (w[2] == '=') {
+            return argscan_short(s, w[1], w + 3);
+        } else {
+            s->cluster = w + 2;
+            return argscan_short(s, w[1], NULL);
+        }
+    }
+    if (!s->optind) { /* once: a further call returns -1 again */
+        memmove(s->argv + s->argc - s->nops, s->argv + 1, (size_t)s->nops * sizeof *s->argv);
+        s->optind = s->argc - s->nops;
+    }
+    return -1;
+}
+
 /* ---- shared store options ---- */
 
-enum { OPT_GATEWAY = 1000, OPT_KUBO, OPT_ROUTER, OPT_TIMEOUT, OPT_OFFLINE };
+enum { OPT_GATEWAY = 1000, OPT_KUBO, OPT_ROUTER, OPT_TIMEOUT, OPT_OFFLINE, OPT_PIN };
 
 #define STORE_LONGOPTS                                                                           \
     {"gateway", required_argument, 0, OPT_GATEWAY}, {"kubo-rpc", required_argument, 0, OPT_KUBO}, \
@@ -52,14 +207,14 @@ static void append_url(char *list, size_t cap, const char *url)
 }
 
 /* Handles a store option; false if c is not one. */
-static bool store_opt(store_args *a, int c, const char *arg)
+static bool store_opt(store_args *a, int c, const argscan *s)
 {
     switch (c) {
-    case OPT_GATEWAY: append_url(a->gateways, sizeof a->gateways, arg); return true;
-    case OPT_ROUTER: append_url(a->routers, sizeof a->routers, arg); return true;
-    case OPT_KUBO: a->o.kubo_rpc = arg; return true;
-    case OPT_TIMEOUT: a->o.timeout_s = strtod(arg, NULL); return true;
-    case OPT_OFFLINE: a->o.offline = true; return true;
+    case OPT_GATEWAY: append_url(a->gateways, sizeof a->gateways, s->arg); return true;
+    case OPT_ROUTER: append_url(a->routers, sizeof a->routers, s->arg); return true;
+    case OPT_KUBO: a->o.kubo_rpc = s->arg; return true;
+    case OPT_TIMEOUT: a->o.timeout_s = strtod(s->arg, NULL); return true;
+    case OPT_OFFLINE: a->o.offline = s->on; return true;
     }
     return false;
 }
@@ -107,15 +262,21 @@ static const char add_help[] =
     "Prints \"added CID NAME\".\n"
     "\n"
     "  -r, --recursive       add directories\n"
-    "      --cid-version N   0 (default) or 1 (implies --raw-leaves)\n"
-    "      --raw-leaves      leaves as raw blocks\n"
-    "      --chunker size-N  bytes per leaf (default size-262144)\n"
+    "      --cid-version N   0 (default) or 1 (implies --raw-leaves unless\n"
+    "                        --raw-leaves=false is given)\n"
+    "      --raw-leaves      leaves as raw blocks (default: off for CIDv0, on\n"
+    "                        for CIDv1)\n"
+    "  -s, --chunker size-N  bytes per leaf (default size-262144)\n"
     "  -t, --trickle         trickle DAG layout\n"
     "  -n, --only-hash       compute CIDs only; store nothing\n"
     "  -H, --hidden          include files whose names start with '.'\n"
+    "      --pin             pin the result (default; --pin=false: do not)\n"
     "      --no-pin          do not pin the result\n"
     "  -q, --quiet           print CIDs only\n"
-    "  -Q, --quieter         print only the last root CID\n";
+    "  -Q, --quieter         print only the last root CID\n"
+    "\n"
+    "As in kubo, a flag also takes =true or =false (--raw-leaves=false, -n=true)\n"
+    "and a value also follows '=' (--cid-version=1).\n";
 
 typedef struct add_out {
     int quiet;
@@ -134,21 +295,24 @@ static void on_added(void *user, const char *path, const ia_cid *cid, uint64_t s
 
 /* Shared by add and model add: parse importer options. Returns -1 when the
  * option is not an importer option, else 0 or a usage exit code. */
-static int importer_opt(ia_unixfs_options *o, int c, const char *arg, const char *cmd)
+static int importer_opt(ia_unixfs_options *o, int c, const argscan *s)
 {
+    const char *arg = s->arg;
     switch (c) {
     case 'V':
         if (strcmp(arg, "0") && strcmp(arg, "1"))
-            return cli_usage(cmd, "--cid-version must be 0 or 1, got '%s'", arg);
+            return cli_usage(s->cmd, "--cid-version must be 0 or 1, got '%s'", arg);
         o->cid_version = arg[0] - '0';
         return 0;
-    case 'R': o->raw_leaves = 1; return 0;
-    case 't': o->layout = IA_UNIXFS_TRICKLE; return 0;
-    case 'H': o->hidden = true; return 0;
-    case 'C': {
+    /* explicit either way: --raw-leaves=false keeps dag-pb leaves under
+     * CIDv1, where the default (-1) would make them raw, as in kubo */
+    case 'R': o->raw_leaves = s->on; return 0;
+    case 't': o->layout = s->on ? IA_UNIXFS_TRICKLE : IA_UNIXFS_BALANCED; return 0;
+    case 'H': o->hidden = s->on; return 0;
+    case 's': {
         uint64_t n;
         if (strncmp(arg, "size-", 5) || !parse_u64(arg + 5, &n) || n == 0 || n > (2u << 20) - 256)
-            return cli_usage(cmd, "--chunker must be size-N with 1 <= N <= 2096896, got '%s'", arg);
+            return cli_usage(s->cmd, "--chunker must be size-N with 1 <= N <= 2096896, got '%s'", arg);
         o->chunk_size = (size_t)n;
         return 0;
     }
@@ -158,7 +322,7 @@ static int importer_opt(ia_unixfs_options *o, int c, const char *arg, const char
 
 #define IMPORTER_LONGOPTS                                                                          \
     {"cid-version", required_argument, 0, 'V'}, {"raw-leaves", no_argument, 0, 'R'},             \
-        {"chunker", required_argument, 0, 'C'}, {"trickle", no_argument, 0, 't'},                 \
+        {"chunker", required_argument, 0, 's'}, {"trickle", no_argument, 0, 't'},                 \
         {"hidden", no_argument, 0, 'H'}
 
 static long stdin_read(void *ctx, uint8_t *buf, size_t cap)
@@ -176,32 +340,38 @@ int cmd_ipfs_add(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"recursive", no_argument, 0, 'r'}, IMPORTER_LONGOPTS, {"only-hash", no_argument, 0, 'n'},
-        {"no-pin", no_argument, 0, 'P'},   {"quiet", no_argument, 0, 'q'},
-        {"quieter", no_argument, 0, 'Q'},  {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"pin", no_argument, 0, OPT_PIN},  {"no-pin", no_argument, 0, 'P'},
+        {"quiet", no_argument, 0, 'q'},    {"quieter", no_argument, 0, 'Q'},
+        {"help", no_argument, 0, 'h'},     {0, 0, 0, 0}};
     ia_unixfs_options uo;
     ia_unixfs_options_init(&uo);
-    bool rec = false, only_hash = false, pin = true;
+    bool rec = false, only_hash = false, pin = true, quiet = false, quieter = false;
     add_out out = {0};
+    argscan as;
+    argscan_init(&as, "add", "rts:nHqQh", opts, argc, argv);
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "rtnHqQh", opts, NULL)) != -1) {
-        int r = importer_opt(&uo, c, optarg, "add");
+    while ((c = argscan_next(&as)) != -1) {
+        int r = importer_opt(&uo, c, &as);
         if (r > 0)
             return r;
         if (r == 0)
             continue;
         switch (c) {
-        case 'r': rec = true; break;
-        case 'n': only_hash = true; break;
-        case 'P': pin = false; break;
-        case 'q': out.quiet = 1; break;
-        case 'Q': out.quiet = 2; break;
-        case 'h': fputs(add_help, stdout); return 0;
-        default: return cli_usage("add", "unknown option");
+        case 'r': rec = as.on; break;
+        case 'n': only_hash = as.on; break;
+        case OPT_PIN: pin = as.on; break;
+        case 'P': pin = !as.on; break;
+        case 'q': quiet = as.on; break;
+        case 'Q': quieter = as.on; break;
+        case 'h':
+            if (as.on)
+                return fputs(add_help, stdout), 0;
+            break;
+        default: return 2; /* argscan_next() said why */
         }
     }
-    if (optind >= argc)
+    out.quiet = quieter ? 2 : quiet;
+    if (as.optind >= argc)
         return cli_usage("add", "no PATH given");
     ia_blockstore *bs = NULL;
     ia_block_sink sink;
@@ -212,7 +382,7 @@ int cmd_ipfs_add(int argc, char **argv)
         ia_blockstore_sink(bs, &sink);
     }
     int rc = 0;
-    for (int i = optind; i < argc && !rc; i++) {
+    for (int i = as.optind; i < argc && !rc; i++) {
         ia_cid root;
         ia_status st;
         if (!strcmp(argv[i], "-")) { /* stdin, named by its CID like kubo */
@@ -267,8 +437,8 @@ static const char cat_help[] =
     "\n"
     "Write a file's bytes to stdout, every block verified.\n"
     "\n"
-    "  -O, --offset N   start at byte N\n"
-    "  -l, --length N   at most N bytes\n" STORE_HELP;
+    "  -O, -o, --offset N  start at byte N\n"
+    "  -l, --length N      at most N bytes\n" STORE_HELP;
 
 int cmd_ipfs_cat(int argc, char **argv);
 int cmd_ipfs_cat(int argc, char **argv)
@@ -281,32 +451,37 @@ int cmd_ipfs_cat(int argc, char **argv)
     store_args sa;
     store_args_init(&sa);
     uint64_t off = 0, len = UINT64_MAX;
+    argscan as;
+    argscan_init(&as, "cat", "O:o:l:h", opts, argc, argv); /* -o: kubo's letter */
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "O:l:h", opts, NULL)) != -1) {
-        if (store_opt(&sa, c, optarg))
+    while ((c = argscan_next(&as)) != -1) {
+        if (store_opt(&sa, c, &as))
             continue;
         switch (c) {
         case 'O':
-            if (!parse_u64(optarg, &off))
-                return cli_usage("cat", "bad --offset '%s'", optarg);
+        case 'o':
+            if (!parse_u64(as.arg, &off))
+                return cli_usage("cat", "bad --offset '%s'", as.arg);
             break;
         case 'l':
-            if (!parse_u64(optarg, &len))
-                return cli_usage("cat", "bad --length '%s'", optarg);
+            if (!parse_u64(as.arg, &len))
+                return cli_usage("cat", "bad --length '%s'", as.arg);
             break;
-        case 'h': fputs(cat_help, stdout); return 0;
-        default: return cli_usage("cat", "unknown option");
+        case 'h':
+            if (as.on)
+                return fputs(cat_help, stdout), 0;
+            break;
+        default: return 2; /* argscan_next() said why */
         }
     }
-    if (argc - optind != 1)
+    if (argc - as.optind != 1)
         return cli_usage("cat", "expected one CID");
     ia_store *s;
     int rc = open_store(&sa, &s);
     if (rc)
         return rc;
     ia_cid cid;
-    if (!(rc = resolve_ref(s, argv[optind], &cid))) {
+    if (!(rc = resolve_ref(s, argv[as.optind], &cid))) {
         ia_block_source src;
         ia_store_source(s, &src);
         /* a whole file from the network: fetch its DAG in parallel first */
@@ -316,7 +491,7 @@ int cmd_ipfs_cat(int argc, char **argv)
         if (!st)
             st = ia_unixfs_cat(&src, &cid, off, len, stdout_write, NULL);
         if (st)
-            rc = cli_fail(st, "cat %s", argv[optind]);
+            rc = cli_fail(st, "cat %s", argv[as.optind]);
         else if (fflush(stdout))
             rc = cli_fail(IA_ERR_IO, "writing stdout");
     }
@@ -350,25 +525,29 @@ static int write_out(int argc, char **argv, const char *cmd, const char *help, b
     store_args sa;
     store_args_init(&sa);
     const char *outp = NULL;
+    argscan as;
+    argscan_init(&as, cmd, "o:h", opts, argc, argv);
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        if (store_opt(&sa, c, optarg))
+    while ((c = argscan_next(&as)) != -1) {
+        if (store_opt(&sa, c, &as))
             continue;
         switch (c) {
-        case 'o': outp = optarg; break;
-        case 'h': fputs(help, stdout); return 0;
-        default: return cli_usage(cmd, "unknown option");
+        case 'o': outp = as.arg; break;
+        case 'h':
+            if (as.on)
+                return fputs(help, stdout), 0;
+            break;
+        default: return 2; /* argscan_next() said why */
         }
     }
-    if (argc - optind != 1 || (car && !outp))
+    if (argc - as.optind != 1 || (car && !outp))
         return cli_usage(cmd, car ? "expected CID and -o FILE" : "expected one CID");
     ia_store *s;
     int rc = open_store(&sa, &s);
     if (rc)
         return rc;
     ia_cid cid;
-    if (!(rc = resolve_ref(s, argv[optind], &cid))) {
+    if (!(rc = resolve_ref(s, argv[as.optind], &cid))) {
         char def[IA_CID_STR_MAX];
         size_t n = 0;
         if (!outp)
@@ -380,7 +559,7 @@ static int write_out(int argc, char **argv, const char *cmd, const char *help, b
             st = car ? ia_car_export(&src, &cid, outp, &n) : ia_unixfs_get(&src, &cid, outp);
         }
         if (st)
-            rc = cli_fail(st, "%s %s", cmd, argv[optind]);
+            rc = cli_fail(st, "%s %s", cmd, argv[as.optind]);
         else if (car)
             fprintf(stderr, "exported %zu blocks to %s\n", n, outp);
     }
@@ -405,31 +584,33 @@ int cmd_ipfs_ls(int argc, char **argv)
     static const struct option opts[] = {{"help", no_argument, 0, 'h'}, STORE_LONGOPTS, {0, 0, 0, 0}};
     store_args sa;
     store_args_init(&sa);
+    argscan as;
+    argscan_init(&as, "ls", "h", opts, argc, argv);
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (store_opt(&sa, c, optarg))
+    while ((c = argscan_next(&as)) != -1) {
+        if (store_opt(&sa, c, &as))
             continue;
-        if (c == 'h') {
+        if (c != 'h')
+            return 2; /* argscan_next() said why */
+        if (as.on) {
             printf("Usage: ipfs-accelerate ls [OPTIONS] CID[/PATH]\n\nList a directory: CID SIZE NAME.\n%s",
                    STORE_HELP);
             return 0;
         }
-        return cli_usage("ls", "unknown option");
     }
-    if (argc - optind != 1)
+    if (argc - as.optind != 1)
         return cli_usage("ls", "expected one CID");
     ia_store *s;
     int rc = open_store(&sa, &s);
     if (rc)
         return rc;
     ia_cid cid;
-    if (!(rc = resolve_ref(s, argv[optind], &cid))) {
+    if (!(rc = resolve_ref(s, argv[as.optind], &cid))) {
         ia_block_source src;
         ia_store_source(s, &src);
         ia_status st = ia_unixfs_ls(&src, &cid, print_entry, NULL);
         if (st)
-            rc = cli_fail(st, "ls %s", argv[optind]);
+            rc = cli_fail(st, "ls %s", argv[as.optind]);
     }
     ia_store_close(s);
     return rc;
@@ -449,20 +630,23 @@ int cmd_ipfs_car_import(int argc, char **argv)
     static const struct option opts[] = {
         {"no-pin", no_argument, 0, 'P'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     bool pin = true;
+    argscan as;
+    argscan_init(&as, "car import", "h", opts, argc, argv);
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = argscan_next(&as)) != -1) {
         switch (c) {
-        case 'P': pin = false; break;
+        case 'P': pin = !as.on; break;
         case 'h':
+            if (!as.on)
+                break;
             printf("Usage: ipfs-accelerate car import [--no-pin] FILE...\n\nStore every block of "
                    "CARv1/CARv2 files (each verified) and pin their roots.\nA root whose DAG is "
                    "incomplete is reported and not pinned (exit 1).\n");
             return 0;
-        default: return cli_usage("car import", "unknown option");
+        default: return 2; /* argscan_next() said why */
         }
     }
-    if (optind >= argc)
+    if (as.optind >= argc)
         return cli_usage("car import", "no FILE given");
     ia_store_options so;
     ia_store_options_init(&so);
@@ -473,7 +657,7 @@ int cmd_ipfs_car_import(int argc, char **argv)
         return cli_fail(st, "cannot open the store");
     ia_blockstore *bs = ia_store_blockstore(s);
     int rc = 0;
-    for (int i = optind; i < argc; i++) {
+    for (int i = as.optind; i < argc; i++) {
         ia_car_reader *r;
         if ((st = ia_car_open(argv[i], &r))) {
             rc = cli_fail(st, "car import");
@@ -522,24 +706,34 @@ int cmd_ipfs_car_import(int argc, char **argv)
 
 /* ---- pins ---- */
 
+/* pin add (direct set: its --direct or kubo's -r/--recursive=false) and
+ * pin rm: one CID. Returns -1 after printing help. */
 static int one_cid_cmd(int argc, char **argv, const char *cmd, ia_cid *cid, bool *direct)
 {
-    static const struct option opts[] = {
-        {"direct", no_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option add_opts[] = {{"recursive", no_argument, 0, 'r'},
+                                             {"direct", no_argument, 0, 'd'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    static const struct option rm_opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    argscan as;
+    argscan_init(&as, cmd, direct ? "rh" : "h", direct ? add_opts : rm_opts, argc, argv);
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'd' && direct)
-            *direct = true;
-        else if (c == 'h') {
-            printf("Usage: ipfs-accelerate %s %sCID\n", cmd, direct ? "[--direct] " : "");
+    while ((c = argscan_next(&as)) != -1) {
+        if (c == 'd')
+            *direct = as.on;
+        else if (c == 'r')
+            *direct = !as.on;
+        else if (c != 'h')
+            return 2; /* argscan_next() said why */
+        else if (as.on) {
+            printf("Usage: ipfs-accelerate %s %sCID\n", cmd,
+                   direct ? "[--direct | -r=false] " : "");
             return -1;
-        } else
-            return cli_usage(cmd, "unknown option");
+        }
     }
-    if (argc - optind != 1)
+    if (argc - as.optind != 1)
         return cli_usage(cmd, "expected one CID");
-    ia_status st = ia_ipfs_ref_parse(argv[optind], cid, NULL);
+    ia_status st = ia_ipfs_ref_parse(argv[as.optind], cid, NULL);
     return st ? cli_fail(st, "%s", cmd) : 0;
 }
 
@@ -630,24 +824,29 @@ int cmd_ipfs_gc(int argc, char **argv)
                                          {0, 0, 0, 0}};
     uint64_t max = 0;
     double grace = 60;
+    argscan as;
+    argscan_init(&as, "gc", "h", opts, argc, argv);
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = argscan_next(&as)) != -1) {
         switch (c) {
         case 'm':
-            if (!parse_u64(optarg, &max))
-                return cli_usage("gc", "bad --max-size '%s' (bytes, or with K/M/G/T)", optarg);
+            if (!parse_u64(as.arg, &max))
+                return cli_usage("gc", "bad --max-size '%s' (bytes, or with K/M/G/T)", as.arg);
             break;
-        case 'g': grace = strtod(optarg, NULL); break;
+        case 'g': grace = strtod(as.arg, NULL); break;
         case 'h':
+            if (!as.on)
+                break;
             printf("Usage: ipfs-accelerate gc [--max-size SIZE] [--grace SECONDS]\n\n"
                    "Remove unpinned blocks, least recently used first, until the store holds at\n"
                    "most SIZE bytes (default: remove every unpinned block). Blocks used in the\n"
                    "last SECONDS (default 60) are kept.\n");
             return 0;
-        default: return cli_usage("gc", "unknown option");
+        default: return 2; /* argscan_next() said why */
         }
     }
+    if (as.optind < argc)
+        return cli_usage("gc", "no arguments expected");
     ia_blockstore *bs;
     ia_status st = ia_blockstore_open(NULL, &bs);
     if (st)
@@ -727,20 +926,25 @@ int cmd_ipfs_gateway(int argc, char **argv)
     static const struct option opts[] = {
         {"listen", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *listen = "127.0.0.1:8080";
+    argscan as;
+    argscan_init(&as, "gateway", "l:h", opts, argc, argv);
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
+    while ((c = argscan_next(&as)) != -1) {
         switch (c) {
-        case 'l': listen = optarg; break;
+        case 'l': listen = as.arg; break;
         case 'h':
+            if (!as.on)
+                break;
             printf("Usage: ipfs-accelerate gateway [--listen HOST:PORT]\n\n"
                    "Serve the local store read-only as a trustless gateway:\n"
                    "GET/HEAD /ipfs/{cid}[/path] (?format=raw|car, dag-scope) and\n"
                    "GET /routing/v1/providers/{cid}. Default listen 127.0.0.1:8080.\n");
             return 0;
-        default: return cli_usage("gateway", "unknown option");
+        default: return 2; /* argscan_next() said why */
         }
     }
+    if (as.optind < argc)
+        return cli_usage("gateway", "no arguments expected");
     ia_store_options so;
     ia_store_options_init(&so);
     so.offline = true;
@@ -797,25 +1001,28 @@ int cmd_ipfs_model_add(int argc, char **argv)
     ia_unixfs_options uo;
     ia_unixfs_options_init(&uo);
     bool only_hash = false;
+    argscan as;
+    argscan_init(&as, "model add", "ts:nHh", opts, argc, argv);
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "tnHh", opts, NULL)) != -1) {
-        int r = importer_opt(&uo, c, optarg, "model add");
+    while ((c = argscan_next(&as)) != -1) {
+        int r = importer_opt(&uo, c, &as);
         if (r > 0)
             return r;
         if (r == 0)
             continue;
         switch (c) {
-        case 'n': only_hash = true; break;
+        case 'n': only_hash = as.on; break;
         case 'h':
+            if (!as.on)
+                break;
             printf("Usage: ipfs-accelerate model add [ADD OPTIONS] DIR\n\n"
                    "Add a model folder to the store (as `add -r`, kubo's CIDs), pin it and\n"
                    "print its CID. Load it anywhere with --model ipfs://CID.\n");
             return 0;
-        default: return cli_usage("model add", "unknown option");
+        default: return 2; /* argscan_next() said why */
         }
     }
-    if (argc - optind != 1)
+    if (argc - as.optind != 1)
         return cli_usage("model add", "expected one DIR");
     ia_blockstore *bs = NULL;
     ia_block_sink sink;
@@ -827,12 +1034,12 @@ int cmd_ipfs_model_add(int argc, char **argv)
         ia_blockstore_sink(bs, &sink);
     }
     ia_cid root;
-    st = ia_unixfs_add_path(argv[optind], true, &uo, bs ? &sink : NULL, NULL, NULL, &root);
+    st = ia_unixfs_add_path(argv[as.optind], true, &uo, bs ? &sink : NULL, NULL, NULL, &root);
     if (!st && bs)
         st = ia_pin_add(bs, &root, true);
     ia_blockstore_close(bs);
     if (st)
-        return cli_fail(st, "model add %s", argv[optind]);
+        return cli_fail(st, "model add %s", argv[as.optind]);
     char cs[IA_CID_STR_MAX];
     printf("%s\n", ia_cid_str(&root, cs));
     return 0;
