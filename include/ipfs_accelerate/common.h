@@ -4,7 +4,10 @@
  *
  * Errors: a function that fails returns a negative ia_status and leaves a
  * human-readable detail (naming the file, field or input at fault) that
- * ia_errmsg() returns on the same thread until the next failure there.
+ * ia_errmsg() returns on the same thread until the next call there that
+ * returns an ia_status. A required pointer argument that is NULL is
+ * IA_ERR_INVALID naming the function and argument; ia_*_free(NULL) and
+ * ia_*_close(NULL) do nothing.
  *
  * Logging: the library never prints. It hands messages to the callback set
  * with ia_log_set(); with none set, messages are dropped.
@@ -41,8 +44,9 @@ typedef enum ia_status {
 /* Short constant description of a status ("invalid argument"). */
 IA_API const char *ia_strerror(ia_status st);
 
-/* Detail of the last failure on the calling thread; "" if none. Borrowed,
- * valid until the next failing call on this thread. */
+/* Detail of the failure of the last call on this thread that returned an
+ * ia_status; "" if that call succeeded (or none was made). Borrowed,
+ * valid until the next such call on this thread. */
 IA_API const char *ia_errmsg(void);
 
 typedef enum ia_log_level {
@@ -55,7 +59,10 @@ typedef enum ia_log_level {
 typedef void (*ia_log_fn)(ia_log_level level, const char *msg, void *user);
 
 /* Route library messages at or above min_level to fn (NULL: drop them).
- * Thread-safe; the callback may be called from any library thread. */
+ * Thread-safe. The callback may be called from any library thread, from
+ * several at once; it may call the library, except ia_log_set (which waits
+ * for running callbacks to return, so once it returns the old callback is
+ * never called again). */
 IA_API void ia_log_set(ia_log_fn fn, void *user, ia_log_level min_level);
 
 IA_API const char *ia_log_level_name(ia_log_level level);
@@ -64,7 +71,14 @@ IA_API const char *ia_log_level_name(ia_log_level level);
  * ia_hardware_detect_json(), ...). ia_free(NULL) is a no-op. */
 IA_API void ia_free(void *p);
 
-/* Library version, "MAJOR.MINOR.PATCH". */
+/* The version of these headers. The library's soname carries MAJOR.MINOR
+ * while MAJOR is 0 (each 0.x release may change the ABI), MAJOR after. */
+#define IA_VERSION_MAJOR 0
+#define IA_VERSION_MINOR 2
+#define IA_VERSION_PATCH 0
+
+/* Library version, "MAJOR.MINOR.PATCH"; compare with the IA_VERSION_*
+ * macros to check that headers and library match. */
 IA_API const char *ia_version(void);
 
 #ifdef __cplusplus

@@ -40,6 +40,16 @@ long ia__alloc_fail_pending(void);
 /* Record the error detail for this thread and return st, so a failure reads
  * `return ia__error(IA_ERR_FORMAT, "%s: ...", path);`. */
 ia_status ia__error(ia_status st, const char *fmt, ...) IA_PRINTF(2, 3);
+/* Forget the detail: every public function that returns an ia_status
+ * starts with this, so ia_errmsg() never shows an older call's failure. */
+void ia__error_clear(void);
+/* In a public function: a required pointer argument that is NULL fails
+ * with IA_ERR_INVALID naming the function and the argument. */
+#define IA_NEED(arg)                                                                        \
+    do {                                                                                    \
+        if (!(arg))                                                                         \
+            return ia__error(IA_ERR_INVALID, "%s: %s is NULL", __func__, #arg);            \
+    } while (0)
 /* Prefix the current detail with more context ("loading X: <detail>"). */
 ia_status ia__error_wrap(ia_status st, const char *fmt, ...) IA_PRINTF(2, 3);
 

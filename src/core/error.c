@@ -25,6 +25,8 @@ const char *ia_strerror(ia_status st)
 
 const char *ia_errmsg(void) { return last_error; }
 
+void ia__error_clear(void) { last_error[0] = '\0'; }
+
 ia_status ia__error(ia_status st, const char *fmt, ...)
 {
     va_list ap;
