@@ -263,6 +263,7 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
 
 ia_status ia_backend_select(const char *request, ia_selection *out)
 {
+    ia__error_clear();
     return select_impl(request, NULL, out, NULL, false);
 }
 

@@ -117,6 +117,7 @@ static bool ieq(const char *a, const char *b)
 
 ia_status ia_parse_size(const char *text, uint64_t *out)
 {
+    ia__error_clear();
     static const struct {
         const char *unit;
         double mul;
@@ -433,6 +434,7 @@ static ia_status canonical(const key_spec *k, const char *text, const char *orig
 ia_status ia_config_set_from(ia_config *cfg, const char *key, const char *text, ia_config_source src,
                              const char *origin)
 {
+    ia__error_clear();
     size_t i;
     if (!cfg || !text)
         return ia__error(IA_ERR_INVALID, "ia_config_set: NULL argument");
@@ -458,6 +460,7 @@ ia_status ia_config_set_from(ia_config *cfg, const char *key, const char *text, 
 
 ia_status ia_config_set(ia_config *cfg, const char *key, const char *value_text)
 {
+    ia__error_clear();
     return ia_config_set_from(cfg, key, value_text, IA_CONFIG_COMMAND_LINE, NULL);
 }
 
@@ -480,6 +483,7 @@ static ia_status add_warning(ia_config *cfg, const char *fmt, ...)
 
 ia_status ia_config_new(ia_config **out)
 {
+    ia__error_clear();
     if (!out)
         return ia__error(IA_ERR_INVALID, "ia_config_new: out is NULL");
     *out = NULL;
@@ -656,6 +660,7 @@ static ia_status load_env(ia_config *cfg)
 
 ia_status ia_config_load(const ia_config_load_options *opt, ia_config **out)
 {
+    ia__error_clear();
     if (!out)
         return ia__error(IA_ERR_INVALID, "ia_config_load: out is NULL");
     ia_config *cfg;
@@ -774,6 +779,7 @@ const char *ia_config_file(const ia_config *cfg, size_t i, bool *loaded)
 
 ia_status ia_config_to_json(const ia_config *cfg, char **out)
 {
+    ia__error_clear();
     if (!cfg || !out)
         return ia__error(IA_ERR_INVALID, "ia_config_to_json: NULL argument");
     *out = NULL;
@@ -845,6 +851,7 @@ ia_status ia__config_hw_settings_of(const ia_config *cfg, ia_hw_settings *out)
 
 ia_status ia_config_use(const ia_config *cfg)
 {
+    ia__error_clear();
     ia_hw_settings hw;
     if (cfg)
         ia__config_hw_settings_of(cfg, &hw);

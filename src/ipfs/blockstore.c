@@ -38,6 +38,7 @@ static atomic_uint tmp_counter;
 
 ia_status ia_store_home(char *buf, size_t cap)
 {
+    ia__error_clear();
     const char *h = getenv("IPFS_ACCELERATE_HOME");
     int n;
     if (h && *h) {
@@ -110,6 +111,7 @@ static ia_status write_atomic(const char *dir, const char *final, const void *da
 
 ia_status ia_blockstore_open(const char *home, ia_blockstore **out)
 {
+    ia__error_clear();
     char def[4096];
     if (!out)
         return ia__error(IA_ERR_INVALID, "blockstore open: NULL argument");
@@ -229,6 +231,7 @@ static ia_status key_to_cid(const char *name, ia_cid *out)
 
 ia_status ia_blockstore_put(ia_blockstore *bs, const ia_cid *cid, const uint8_t *data, size_t len)
 {
+    ia__error_clear();
     if (!bs || !cid || (!data && len))
         return ia__error(IA_ERR_INVALID, "blockstore put: NULL argument");
     if (cid->mh_code == IA_MH_IDENTITY)
@@ -250,6 +253,7 @@ ia_status ia_blockstore_put(ia_blockstore *bs, const ia_cid *cid, const uint8_t 
 
 ia_status ia_blockstore_get(ia_blockstore *bs, const ia_cid *cid, uint8_t **data, size_t *len)
 {
+    ia__error_clear();
     if (!bs || !cid || !data || !len)
         return ia__error(IA_ERR_INVALID, "blockstore get: NULL argument");
     char s[IA_CID_STR_MAX];
@@ -314,6 +318,7 @@ bool ia_blockstore_has(ia_blockstore *bs, const ia_cid *cid)
 
 ia_status ia_blockstore_delete(ia_blockstore *bs, const ia_cid *cid)
 {
+    ia__error_clear();
     char dir[4200], file[4300], s[IA_CID_STR_MAX];
     block_paths(bs, cid, dir, file, sizeof dir);
     if (unlink(file))
@@ -367,6 +372,7 @@ static void pin_path(ia_blockstore *bs, const ia_cid *cid, char *out, size_t cap
 
 ia_status ia_pin_add(ia_blockstore *bs, const ia_cid *cid, bool recursive)
 {
+    ia__error_clear();
     if (!bs || !cid)
         return ia__error(IA_ERR_INVALID, "pin add: NULL argument");
     char p[4300];
@@ -377,6 +383,7 @@ ia_status ia_pin_add(ia_blockstore *bs, const ia_cid *cid, bool recursive)
 
 ia_status ia_pin_rm(ia_blockstore *bs, const ia_cid *cid)
 {
+    ia__error_clear();
     if (!bs || !cid)
         return ia__error(IA_ERR_INVALID, "pin rm: NULL argument");
     char p[4300], s[IA_CID_STR_MAX];
@@ -389,6 +396,7 @@ ia_status ia_pin_rm(ia_blockstore *bs, const ia_cid *cid)
 
 ia_status ia_pin_ls(ia_blockstore *bs, ia_pin_fn fn, void *ctx)
 {
+    ia__error_clear();
     if (!bs || !fn)
         return ia__error(IA_ERR_INVALID, "pin ls: NULL argument");
     DIR *d = opendir(bs->pins);
@@ -482,6 +490,7 @@ static ia_status count_pin(void *ctx, const ia_cid *cid, bool rec)
 
 ia_status ia_blockstore_stat(ia_blockstore *bs, ia_store_stat *out)
 {
+    ia__error_clear();
     if (!bs || !out)
         return ia__error(IA_ERR_INVALID, "blockstore stat: NULL argument");
     memset(out, 0, sizeof *out);
@@ -567,6 +576,7 @@ static int by_mtime(const void *a, const void *b)
 
 ia_status ia_blockstore_gc(ia_blockstore *bs, uint64_t max_bytes, double grace_s, ia_gc_result *out)
 {
+    ia__error_clear();
     if (!bs)
         return ia__error(IA_ERR_INVALID, "gc: NULL blockstore");
     char lp[4200];
@@ -655,6 +665,7 @@ static ia_status verify_one(void *ctx, const char *path, const char *name, const
 ia_status ia_blockstore_verify(ia_blockstore *bs, ia_verify_fn damaged, void *ctx, uint64_t *n_ok,
                                uint64_t *n_bad)
 {
+    ia__error_clear();
     if (!bs)
         return ia__error(IA_ERR_INVALID, "verify: NULL blockstore");
     verify_ctx v = {damaged, ctx, 0, 0, time(NULL)};

@@ -76,6 +76,7 @@ static ia_status open_bytes(ia_car_reader *r, const uint8_t *b, size_t n, const 
 
 ia_status ia_car_open_mem(const uint8_t *bytes, size_t len, ia_car_reader **out)
 {
+    ia__error_clear();
     if (!out || (!bytes && len))
         return ia__error(IA_ERR_INVALID, "car open: NULL argument");
     ia_car_reader *r = ia__calloc(1, sizeof *r);
@@ -92,6 +93,7 @@ ia_status ia_car_open_mem(const uint8_t *bytes, size_t len, ia_car_reader **out)
 
 ia_status ia_car_open(const char *path, ia_car_reader **out)
 {
+    ia__error_clear();
     if (!path || !out)
         return ia__error(IA_ERR_INVALID, "car open: NULL argument");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -150,6 +152,7 @@ const ia_cid *ia_car_roots(const ia_car_reader *r, size_t *n)
 
 ia_status ia_car_rewind(ia_car_reader *r)
 {
+    ia__error_clear();
     if (!r)
         return ia__error(IA_ERR_INVALID, "car rewind: NULL reader");
     r->pos = r->first;
@@ -187,6 +190,7 @@ static ia_status section(ia_car_reader *r, ia_cid *cid, size_t *at, size_t *len,
 
 ia_status ia_car_next(ia_car_reader *r, ia_cid *cid, const uint8_t **data, size_t *len, bool *done)
 {
+    ia__error_clear();
     if (!r || !cid || !data || !len || !done)
         return ia__error(IA_ERR_INVALID, "car next: NULL argument");
     size_t at = 0;
@@ -235,6 +239,7 @@ static ia_status car_src_get(void *ctx, const ia_cid *cid, const uint8_t **data,
 
 ia_status ia_car_block_source(ia_car_reader *r, ia_block_source *src, size_t *n_blocks)
 {
+    ia__error_clear();
     if (!r || !src)
         return ia__error(IA_ERR_INVALID, "car block source: NULL argument");
     ia_status st = index_all(r);
@@ -341,6 +346,7 @@ static ia_status writer_open(const char *path, const ia_cid *roots, size_t n_roo
 ia_status ia_car_writer_open(const char *path, const ia_cid *roots, size_t n_roots,
                              ia_car_writer **out)
 {
+    ia__error_clear();
     if (!path || !out || (n_roots && !roots))
         return ia__error(IA_ERR_INVALID, "car writer: NULL argument");
     return writer_open(path, roots, n_roots, true, out);
@@ -348,6 +354,7 @@ ia_status ia_car_writer_open(const char *path, const ia_cid *roots, size_t n_roo
 
 ia_status ia_car_writer_put(ia_car_writer *w, const ia_cid *cid, const uint8_t *data, size_t len)
 {
+    ia__error_clear();
     if (!w || !cid || (!data && len))
         return ia__error(IA_ERR_INVALID, "car writer put: NULL argument");
     bool existed;
@@ -377,6 +384,7 @@ void ia_car_writer_sink(ia_car_writer *w, ia_block_sink *sink)
 
 ia_status ia_car_writer_finish(ia_car_writer *w, const ia_cid *roots, size_t n_roots)
 {
+    ia__error_clear();
     if (!w)
         return ia__error(IA_ERR_INVALID, "car writer finish: NULL writer");
     ia_status st = IA_OK;
@@ -608,6 +616,7 @@ static ia_status file_write(void *ctx, const uint8_t *p, size_t n)
 ia_status ia_car_export(const ia_block_source *src, const ia_cid *root, const char *path,
                         size_t *n_blocks)
 {
+    ia__error_clear();
     if (!root || !path)
         return ia__error(IA_ERR_INVALID, "car export: NULL argument");
     ia_car_writer *w;

@@ -30,6 +30,7 @@ void ia__sha256(const uint8_t *data, size_t len, uint8_t out[32])
 
 ia_status ia_multihash_sum(uint64_t mh_code, const uint8_t *data, size_t len, ia_cid *cid)
 {
+    ia__error_clear();
     if (!cid || (!data && len))
         return ia__error(IA_ERR_INVALID, "multihash: NULL argument");
     switch (mh_code) {
@@ -57,6 +58,7 @@ ia_status ia_multihash_sum(uint64_t mh_code, const uint8_t *data, size_t len, ia
 ia_status ia_cid_sum(int version, uint64_t codec, uint64_t mh_code, const uint8_t *data,
                      size_t len, ia_cid *out)
 {
+    ia__error_clear();
     if (!out)
         return ia__error(IA_ERR_INVALID, "cid sum: NULL output");
     if (version == 0 && (codec != IA_CODEC_DAG_PB || mh_code != IA_MH_SHA2_256))
@@ -93,6 +95,7 @@ size_t ia_cid_byte_len(const ia_cid *c)
 
 ia_status ia_cid_to_bytes(const ia_cid *c, uint8_t *buf, size_t cap, size_t *len)
 {
+    ia__error_clear();
     if (!c || !buf || !len)
         return ia__error(IA_ERR_INVALID, "cid to bytes: NULL argument");
     size_t need = ia_cid_byte_len(c);
@@ -129,6 +132,7 @@ static ia_status parse_multihash(const uint8_t *b, size_t n, ia_cid *out, size_t
 
 ia_status ia_cid_from_bytes(const uint8_t *b, size_t n, ia_cid *out, size_t *consumed)
 {
+    ia__error_clear();
     if (!b || !out)
         return ia__error(IA_ERR_INVALID, "cid from bytes: NULL argument");
     ia_cid c;
@@ -170,6 +174,7 @@ ia_status ia_cid_from_bytes(const uint8_t *b, size_t n, ia_cid *out, size_t *con
 
 ia_status ia_cid_parse(const char *text, ia_cid *out)
 {
+    ia__error_clear();
     if (!text || !out)
         return ia__error(IA_ERR_INVALID, "cid parse: NULL argument");
     size_t n = strlen(text);
@@ -198,6 +203,7 @@ ia_status ia_cid_parse(const char *text, ia_cid *out)
 
 ia_status ia_cid_format(const ia_cid *c, ia_multibase base, char *buf, size_t cap)
 {
+    ia__error_clear();
     if (!c || !buf)
         return ia__error(IA_ERR_INVALID, "cid format: NULL argument");
     uint8_t bin[IA_CID_MAX_BYTES];
@@ -230,6 +236,7 @@ const char *ia_cid_str(const ia_cid *c, char buf[IA_CID_STR_MAX])
 
 ia_status ia_cid_to_v1(const ia_cid *in, ia_cid *out)
 {
+    ia__error_clear();
     if (!in || !out)
         return ia__error(IA_ERR_INVALID, "cid to v1: NULL argument");
     *out = *in;
@@ -239,6 +246,7 @@ ia_status ia_cid_to_v1(const ia_cid *in, ia_cid *out)
 
 ia_status ia_cid_to_v0(const ia_cid *in, ia_cid *out)
 {
+    ia__error_clear();
     if (!in || !out)
         return ia__error(IA_ERR_INVALID, "cid to v0: NULL argument");
     if (in->codec != IA_CODEC_DAG_PB || in->mh_code != IA_MH_SHA2_256 || in->mh_len != 32) {
@@ -260,6 +268,7 @@ bool ia_cid_equal(const ia_cid *a, const ia_cid *b)
 
 ia_status ia_cid_verify(const ia_cid *c, const uint8_t *data, size_t len)
 {
+    ia__error_clear();
     if (!c || (!data && len))
         return ia__error(IA_ERR_INVALID, "cid verify: NULL argument");
     uint8_t got[32];

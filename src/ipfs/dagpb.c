@@ -109,6 +109,7 @@ static ia_status decode_link(const uint8_t *b, size_t n, size_t base, ia_dagpb_l
 
 ia_status ia_dagpb_decode(const uint8_t *bytes, size_t len, ia_dagpb_node *out)
 {
+    ia__error_clear();
     if (!out || (!bytes && len))
         return ia__error(IA_ERR_INVALID, "dag-pb decode: NULL argument");
     memset(out, 0, sizeof *out);
@@ -180,6 +181,7 @@ static size_t link_body_len(const ia_dagpb_link *l)
 
 ia_status ia_dagpb_encode(const ia_dagpb_node *node, uint8_t **out, size_t *len)
 {
+    ia__error_clear();
     if (!node || !out || !len)
         return ia__error(IA_ERR_INVALID, "dag-pb encode: NULL argument");
     ia__buf b = {0};
@@ -283,6 +285,7 @@ static ia_status decode_mtime(const uint8_t *b, size_t n, ia_unixfs_data *d)
 
 ia_status ia_unixfs_data_decode(const uint8_t *bytes, size_t len, ia_unixfs_data *d)
 {
+    ia__error_clear();
     if (!d || (!bytes && len))
         return ia__error(IA_ERR_INVALID, "UnixFS decode: NULL argument");
     memset(d, 0, sizeof *d);

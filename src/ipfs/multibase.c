@@ -188,6 +188,7 @@ static ia_status hex_decode(const char *s, size_t n, uint8_t *out, size_t cap, s
 ia_status ia_multibase_encode(ia_multibase base, const uint8_t *data, size_t len, char *out,
                               size_t cap)
 {
+    ia__error_clear();
     if (!out || cap < 2 || (!data && len))
         return ia__error(IA_ERR_INVALID, "multibase encode: no output buffer");
     out[0] = (char)base;
@@ -234,6 +235,7 @@ ia_status ia__multibase_decode_n(const char *text, size_t n, uint8_t *out, size_
 ia_status ia_multibase_decode(const char *text, uint8_t *out, size_t cap, size_t *len,
                               ia_multibase *base)
 {
+    ia__error_clear();
     if (!text || !out || !len)
         return ia__error(IA_ERR_INVALID, "multibase decode: NULL argument");
     ia_status st = ia__multibase_decode_n(text, strlen(text), out, cap, len, base);

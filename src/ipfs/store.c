@@ -116,6 +116,7 @@ static void free_list(char **v, size_t n)
 
 ia_status ia_store_open(const ia_store_options *o, ia_store **out)
 {
+    ia__error_clear();
     ia_store_options def;
     if (!o) {
         ia_store_options_init(&def);
@@ -331,6 +332,7 @@ static ia_status http_retry(ia_store *s, const char *method, const char *url, co
 ia_status ia_kubo_block_get(const char *rpc, const ia_cid *cid, double timeout_s, uint8_t **data,
                             size_t *len)
 {
+    ia__error_clear();
     char cs[IA_CID_STR_MAX], url[1024];
     snprintf(url, sizeof url, "%s/api/v0/block/get?arg=%s", rpc, ia_cid_str(cid, cs));
     ia__http_resp r = {0};
@@ -359,6 +361,7 @@ ia_status ia_kubo_block_get(const char *rpc, const ia_cid *cid, double timeout_s
 ia_status ia_kubo_block_put(const char *rpc, const ia_cid *cid, const uint8_t *data, size_t len,
                             double timeout_s)
 {
+    ia__error_clear();
     char cs[IA_CID_STR_MAX], url[1024];
     const char *codec = ia_codec_name(cid->codec);
     if (!codec || cid->mh_code != IA_MH_SHA2_256)
@@ -514,6 +517,7 @@ static void keep(ia_store *s, const ia_cid *cid, const uint8_t *data, size_t len
 
 ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *len)
 {
+    ia__error_clear();
     if (!s || !cid || !data || !len)
         return ia__error(IA_ERR_INVALID, "store get: NULL argument");
     char cs[IA_CID_STR_MAX];
@@ -744,6 +748,7 @@ static void *level_worker(void *arg)
 
 ia_status ia_store_fetch_dag(ia_store *s, const ia_cid *root, uint64_t *n_fetched)
 {
+    ia__error_clear();
     if (!s || !root)
         return ia__error(IA_ERR_INVALID, "fetch dag: NULL argument");
     uint64_t n_car = 0;
@@ -796,6 +801,7 @@ ia_status ia_store_fetch_dag(ia_store *s, const ia_cid *root, uint64_t *n_fetche
 
 ia_status ia_ipfs_ref_parse(const char *ref, ia_cid *cid, const char **subpath)
 {
+    ia__error_clear();
     if (!ref || !cid)
         return ia__error(IA_ERR_INVALID, "ipfs ref: NULL argument");
     const char *p = ref;
@@ -831,6 +837,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 ia_status ia_store_materialize(ia_store *s, const ia_cid *root, char **path)
 {
+    ia__error_clear();
     if (!s || !root || !path)
         return ia__error(IA_ERR_INVALID, "materialize: NULL argument");
     char cs[IA_CID_STR_MAX], dir[4096], final[4300], tmp[4400];
@@ -870,6 +877,7 @@ bool ia_ipfs_is_ref(const char *ref)
 
 ia_status ia_ipfs_materialize_ref(const char *ref, char **path)
 {
+    ia__error_clear();
     if (!ref || !path)
         return ia__error(IA_ERR_INVALID, "materialize: NULL argument");
     ia_cid root, target;

@@ -163,6 +163,7 @@ out:
 ia_status ia_unixfs_cat(const ia_block_source *src, const ia_cid *cid, uint64_t offset,
                         uint64_t length, ia_write_fn write, void *ctx)
 {
+    ia__error_clear();
     if (!cid || !write)
         return ia__error(IA_ERR_INVALID, "unixfs cat: NULL argument");
     cat_ctx c = {src, offset, length > UINT64_MAX - offset ? UINT64_MAX : offset + length, write,
@@ -173,6 +174,7 @@ ia_status ia_unixfs_cat(const ia_block_source *src, const ia_cid *cid, uint64_t 
 
 ia_status ia_unixfs_stat_cid(const ia_block_source *src, const ia_cid *cid, ia_unixfs_stat *out)
 {
+    ia__error_clear();
     if (!cid || !out)
         return ia__error(IA_ERR_INVALID, "unixfs stat: NULL argument");
     node n;
@@ -273,6 +275,7 @@ static ia_status ls_hamt(ls_ctx *l, node *n, int depth)
 ia_status ia_unixfs_ls(const ia_block_source *src, const ia_cid *dir, ia_unixfs_entry_fn fn,
                        void *ctx)
 {
+    ia__error_clear();
     if (!dir || !fn)
         return ia__error(IA_ERR_INVALID, "unixfs ls: NULL argument");
     char s[IA_CID_STR_MAX];
@@ -374,6 +377,7 @@ static ia_status lookup(const ia_block_source *src, node *n, const char *name, s
 ia_status ia_unixfs_resolve(const ia_block_source *src, const ia_cid *root, const char *path,
                             ia_cid *out)
 {
+    ia__error_clear();
     if (!root || !path || !out)
         return ia__error(IA_ERR_INVALID, "unixfs resolve: NULL argument");
     ia_cid cur = *root;
@@ -496,6 +500,7 @@ static ia_status get_rec(const ia_block_source *src, const ia_cid *cid, const ch
 
 ia_status ia_unixfs_get(const ia_block_source *src, const ia_cid *cid, const char *dest)
 {
+    ia__error_clear();
     if (!cid || !dest)
         return ia__error(IA_ERR_INVALID, "unixfs get: NULL argument");
     struct stat sb;

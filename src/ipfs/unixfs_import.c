@@ -546,6 +546,7 @@ static ia_status import_stream(importer *im, ia_read_fn read, void *ctx, flink *
 ia_status ia_unixfs_add_stream(ia_read_fn read, void *read_ctx, const ia_unixfs_options *opts,
                                const ia_block_sink *sink, ia_cid *root, uint64_t *size)
 {
+    ia__error_clear();
     ia_unixfs_options def;
     if (!opts) {
         ia_unixfs_options_init(&def);
@@ -587,6 +588,7 @@ static long mem_read(void *ctx, uint8_t *buf, size_t cap)
 ia_status ia_unixfs_add_bytes(const uint8_t *data, size_t len, const ia_unixfs_options *opts,
                               const ia_block_sink *sink, ia_cid *root)
 {
+    ia__error_clear();
     if (!data && len)
         return ia__error(IA_ERR_INVALID, "unixfs add: NULL data");
     mem_reader m = {data, len};
@@ -940,6 +942,7 @@ ia_status ia_unixfs_add_path(const char *path, bool recursive, const ia_unixfs_o
                              const ia_block_sink *sink, ia_unixfs_added_fn added, void *user,
                              ia_cid *root)
 {
+    ia__error_clear();
     ia_unixfs_options def;
     if (!opts) {
         ia_unixfs_options_init(&def);

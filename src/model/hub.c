@@ -393,6 +393,7 @@ static char *cached_snapshot(const char *repo, const char *rev)
 
 ia_status ia_hub_snapshot(const char *ref, const ia_hub_options *opt, char **out)
 {
+    ia__error_clear();
     *out = NULL;
     char id[256], rev[128];
     if (!ref || !parse_id(ref, id, sizeof id, rev, sizeof rev))

@@ -183,6 +183,7 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
 
 ia_status ia_model_load(const char *ref, const ia_model_options *opt, ia_model **out)
 {
+    ia__error_clear();
     if (!out)
         return ia__error(IA_ERR_INVALID, "ia_model_load: out is NULL");
     *out = NULL;
@@ -447,6 +448,7 @@ static void log_profile(const ia_model *m, const ia_backend_profile *before, siz
 ia_status ia_model_embed(const ia_model *m, const char *const *texts, const size_t *lens,
                          size_t n, float *out, ia_embed_stats *stats)
 {
+    ia__error_clear();
     return ia_model_embed_opts(m, texts, lens, n, NULL, out, stats);
 }
 
@@ -454,6 +456,7 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
                               size_t n, const ia_embed_options *opt, float *out,
                               ia_embed_stats *stats)
 {
+    ia__error_clear();
     if (!m || (n && (!texts || !out)))
         return ia__error(IA_ERR_INVALID, "ia_model_embed: NULL model, texts or output");
     for (size_t i = 0; i < n; i++)

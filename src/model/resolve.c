@@ -63,6 +63,7 @@ static ia_status resolve_hub(const char *ref, const ia_hub_options *hub, char **
 
 ia_status ia_model_resolve(const char *ref, const ia_hub_options *hub, char **path)
 {
+    ia__error_clear();
     if (!path)
         return ia__error(IA_ERR_INVALID, "ia_model_resolve: path is NULL");
     *path = NULL;

@@ -324,6 +324,7 @@ static ia_status load_vocab_txt(ia_tokenizer *t, const char *dir, const char *pa
 
 ia_status ia_tokenizer_load(const char *dir, ia_tokenizer **out)
 {
+    ia__error_clear();
     *out = NULL;
     ia_tokenizer *t = ia__calloc(1, sizeof *t);
     char *json = ia__path_join(dir, "tokenizer.json"), *txt = ia__path_join(dir, "vocab.txt");
@@ -377,6 +378,7 @@ ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t 
                               size_t max_tokens, int32_t *ids, size_t cap, size_t *n_ids,
                               ia_encoding_stats *stats)
 {
+    ia__error_clear();
     if (!tok || (!text && len) || (!ids && cap) || !n_ids)
         return ia__error(IA_ERR_INVALID, "ia_tokenizer_encode: NULL argument");
     ia_i32vec cps = {0}, seq = {0};
