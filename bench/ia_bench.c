@@ -104,7 +104,7 @@ int main(int argc, char **argv)
     ia_model_get_info(m, &info);
     const int dim = ia_model_dim(m);
     float *out = malloc(sizeof(float) * n * dim);
-    ia_embed_options eo = IA_EMBED_OPTIONS_DEFAULT;
+    ia_embed_options eo = IA_EMBED_OPTIONS_INIT;
     eo.max_tokens = (size_t)max_tokens;
 
     /* warm-up: one small call */

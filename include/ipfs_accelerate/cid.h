@@ -114,6 +114,7 @@ IA_API ia_status ia_cid_to_v1(const ia_cid *in, ia_cid *out);
 /* v1 → v0; IA_ERR_INVALID unless dag-pb with a 32-byte sha2-256. */
 IA_API ia_status ia_cid_to_v0(const ia_cid *in, ia_cid *out);
 
+/* Same version, codec and multihash; false if either is NULL. */
 IA_API bool ia_cid_equal(const ia_cid *a, const ia_cid *b);
 
 /* Check that data hashes to the CID's multihash: IA_OK, IA_ERR_VERIFY

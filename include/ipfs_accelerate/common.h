@@ -81,6 +81,11 @@ IA_API void ia_free(void *p);
  * macros to check that headers and library match. */
 IA_API const char *ia_version(void);
 
+/* The layout of the public structs other languages mirror, as JSON:
+ * {"ia_model_options": {"size": N, "fields": {"size": 0, ...}}, ...}.
+ * Constant; borrowed. */
+IA_API const char *ia_abi_layouts(void);
+
 #ifdef __cplusplus
 }
 #endif

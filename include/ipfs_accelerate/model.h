@@ -20,7 +20,12 @@ extern "C" {
 
 typedef struct ia_model ia_model;
 
+/* Option structs start with their size, so they can grow without breaking
+ * programs built against older headers: set it with the _INIT macro (0 is
+ * taken as this header's size). Every other field's zero value is its
+ * default, so `ia_model_options mo = {0};` means defaults. */
 typedef struct ia_model_options {
+    size_t size;           /* sizeof(ia_model_options) (IA_MODEL_OPTIONS_INIT) */
     int n_threads;         /* worker threads; 0: one per core */
     const char *device;    /* "auto", "cpu", "cuda:1"...; NULL: the configured
                               hardware.device (see hardware.h) */
@@ -35,6 +40,8 @@ typedef struct ia_model_options {
                               them the model computes in fp32, and
                               ia_model_info.precision says which ran */
 } ia_model_options;
+
+#define IA_MODEL_OPTIONS_INIT {sizeof(ia_model_options)}
 
 /* Load a model: `ref` is a model folder, a Hugging Face id ("org/name",
  * "hf:org/name@revision") taken from the Hugging Face cache or downloaded
@@ -78,9 +85,13 @@ typedef struct ia_model_info {
     const char *backend_reason; /* why this backend (fallback reason...) */
 } ia_model_info;
 
-/* Fill *info. Strings are borrowed from the model. */
+/* Fill *info. Strings are borrowed from the model. A NULL model or info:
+ * nothing. (Fields are only ever appended; a larger info struct comes with
+ * a new function.) */
 IA_API void ia_model_get_info(const ia_model *m, ia_model_info *info);
+/* Embedding size (0 for NULL). */
 IA_API int ia_model_dim(const ia_model *m);
+/* The model's tokenizer, borrowed (NULL for NULL). */
 IA_API const ia_tokenizer *ia_model_tokenizer(const ia_model *m);
 
 typedef struct ia_embed_stats {
@@ -97,14 +108,21 @@ IA_API ia_status ia_model_embed(const ia_model *m, const char *const *texts,
                                 const size_t *lens, size_t n, float *out,
                                 ia_embed_stats *stats);
 
+typedef enum ia_normalize {
+    IA_NORMALIZE_MODEL = 0, /* as the model's modules say (a Normalize module) */
+    IA_NORMALIZE_YES = 1,   /* L2-normalized */
+    IA_NORMALIZE_NO = 2,    /* the raw pooled vectors */
+} ia_normalize;
+
 typedef struct ia_embed_options {
-    int normalize;     /* -1: as the model's modules say; 0: raw pooled
-                          vectors; 1: L2-normalized */
-    size_t max_tokens; /* truncate to this many tokens (specials included);
-                          0 or above the model's limit: the model's limit */
+    size_t size;            /* sizeof(ia_embed_options) (IA_EMBED_OPTIONS_INIT) */
+    ia_normalize normalize;
+    size_t max_tokens;      /* truncate to this many tokens (specials included);
+                               0 or above the model's limit: the model's limit;
+                               it must leave room past the special tokens */
 } ia_embed_options;
 
-#define IA_EMBED_OPTIONS_DEFAULT {-1, 0}
+#define IA_EMBED_OPTIONS_INIT {sizeof(ia_embed_options)}
 
 /* ia_model_embed with options (NULL: defaults). */
 IA_API ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts,

@@ -26,6 +26,7 @@ import atexit
 import ctypes
 import ctypes.util
 import glob
+import json
 import logging
 import os
 import threading
@@ -47,9 +48,14 @@ IA_ERR_UNSUPPORTED = -5
 IA_ERR_NOT_FOUND = -6
 
 
+# Mirrors of the C structs (include/ipfs_accelerate/*.h). check_layouts()
+# compares each with the library's own layout (ia_abi_layouts) at load, so
+# a field added on one side only is an error, never shifted data.
+
 class ModelOptions(ctypes.Structure):
-    _fields_ = [("n_threads", c_int), ("device", c_char_p),
-                ("max_seq_length", c_size_t), ("batch_tokens", c_size_t)]
+    _fields_ = [("size", c_size_t), ("n_threads", c_int), ("device", c_char_p),
+                ("max_seq_length", c_size_t), ("batch_tokens", c_size_t),
+                ("precision", c_char_p)]
 
 
 class ModelInfo(ctypes.Structure):
@@ -70,18 +76,38 @@ class EmbedStats(ctypes.Structure):
 
 
 class EmbedOptions(ctypes.Structure):
-    _fields_ = [("normalize", c_int), ("max_tokens", c_size_t)]
+    _fields_ = [("size", c_size_t), ("normalize", c_int), ("max_tokens", c_size_t)]
 
 
-_SLACK = 512  # bytes of zeroed room after every struct we share with C
+IA_NORMALIZE_MODEL, IA_NORMALIZE_YES, IA_NORMALIZE_NO = 0, 1, 2
+
+# C struct name -> mirror; other modules add theirs (hub, status).
+MIRRORS = {"ia_model_options": ModelOptions, "ia_model_info": ModelInfo,
+           "ia_embed_options": EmbedOptions, "ia_embed_stats": EmbedStats}
 
 
-def padded(struct_type):
-    """A zeroed instance of struct_type inside a larger zeroed buffer."""
-    buf = ctypes.create_string_buffer(ctypes.sizeof(struct_type) + _SLACK)
-    obj = struct_type.from_buffer(buf)
-    obj._keepalive = buf  # the buffer lives as long as the struct view
+def new(struct_type):
+    """A zeroed struct_type (every field's default), its size field set."""
+    obj = struct_type()
+    if struct_type._fields_[0][0] == "size":
+        obj.size = ctypes.sizeof(struct_type)
     return obj
+
+
+def layout_differences(layouts: dict) -> list:
+    """How the mirrors differ from the library's layouts ([] if they match)."""
+    diffs = []
+    for name, cls in MIRRORS.items():
+        want = layouts.get(name)
+        if want is None:
+            diffs.append(f"{name}: unknown to the library")
+            continue
+        if want["size"] != ctypes.sizeof(cls):
+            diffs.append(f"{name}: {want['size']} bytes in the library, {ctypes.sizeof(cls)} here")
+        mine = {f[0]: getattr(cls, f[0]).offset for f in cls._fields_}
+        if mine != want["fields"]:
+            diffs.append(f"{name}: fields {want['fields']} in the library, {mine} here")
+    return diffs
 
 
 def _sanitized(build_dir):
@@ -120,6 +146,8 @@ def _declare(lib):
         f.argtypes = list(argtypes)
 
     fn("ia_version", c_char_p)
+    fn("ia_abi_layouts", c_char_p)
+    fn("ia_model_resolve", c_int, c_char_p, c_void_p, ctypes.POINTER(c_void_p))
     fn("ia_strerror", c_char_p, c_int)
     fn("ia_errmsg", c_char_p)
     fn("ia_log_set", None, LOG_FN, c_void_p, c_int)
@@ -190,6 +218,12 @@ def load():
                 _declare(lib)
             except (OSError, AttributeError) as e:
                 tried.append(f"{path} ({e})")
+                continue
+            from . import hub, status  # noqa: F401  (their mirrors join MIRRORS)
+            diffs = layout_differences(json.loads(lib.ia_abi_layouts()))
+            if diffs:
+                tried.append(f"{path} (built for other struct layouts than this binding: "
+                             + "; ".join(diffs) + ")")
                 continue
             lib.ia_log_set(_log_cb, None, 2)  # warnings and errors to logging
             atexit.register(_unhook_log)

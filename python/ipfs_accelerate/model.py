@@ -63,12 +63,15 @@ class Model:
     ``device`` picks the backend ("auto", "cpu", "cuda", ...; an unusable
     one falls back to the CPU, recorded in ``selection``); ``n_threads`` the
     worker threads (0: one per core); ``max_seq_length`` overrides the
-    model's truncation limit in tokens.
+    model's truncation limit in tokens; ``precision`` asks for a compute
+    precision ("fp32", "int8", "bf16"; None: the configured
+    hardware.precision), and ``info["precision"]`` says which ran.
     """
 
     def __init__(self, name_or_path=DEFAULT_MODEL, device: str | None = None,
                  n_threads: int = 0, max_seq_length: int | None = None,
-                 revision: str | None = None, cache_dir: str | None = None):
+                 revision: str | None = None, cache_dir: str | None = None,
+                 precision: str | None = None):
         self._handle = None
         self._cv = threading.Condition()
         self._busy = 0
@@ -79,6 +82,8 @@ class Model:
             raise InvalidInputError(f"max_seq_length must be a positive int, not {max_seq_length!r}")
         if device is not None and not isinstance(device, str):
             raise TypeError(f"device must be a str, not {type(device).__name__}")
+        if precision is not None and not isinstance(precision, str):
+            raise TypeError(f"precision must be a str, not {type(precision).__name__}")
         self.path = hub.resolve(name_or_path, revision, cache_dir)
         lib = _lib.load()
         #: how the library chooses the backend for `device` (None: the
@@ -86,15 +91,16 @@ class Model:
         #: "device", "device_name", "precision", "requested", "fallback",
         #: "reason"}; an unusable device falls back to the CPU
         self.selection = _status.select_backend(device)  # the loader decides the same way
-        opts = _lib.padded(_lib.ModelOptions)
+        opts = _lib.new(_lib.ModelOptions)
         opts.n_threads = n_threads
         opts.device = device.encode() if device else None
         opts.max_seq_length = max_seq_length or 0
+        opts.precision = precision.encode() if precision else None
         handle = ctypes.c_void_p()
         _lib.check(lib.ia_model_load(self.path.encode("utf-8"), ctypes.byref(opts), ctypes.byref(handle)))
         self._handle = handle
         self._lib = lib
-        info = _lib.padded(_lib.ModelInfo)
+        info = _lib.new(_lib.ModelInfo)
         lib.ia_model_get_info(handle, ctypes.byref(info))
         s = lambda b: b.decode("utf-8", "replace") if b else None  # noqa: E731
         self.info = {
@@ -184,10 +190,11 @@ class Model:
             return out if _np is not None else []
         ptrs = (ctypes.c_char_p * n)(*data)
         lens = (ctypes.c_size_t * n)(*map(len, data))
-        opts = _lib.padded(_lib.EmbedOptions)
-        opts.normalize = -1 if normalize is None else 1 if normalize else 0
+        opts = _lib.new(_lib.EmbedOptions)
+        opts.normalize = (_lib.IA_NORMALIZE_MODEL if normalize is None else
+                          _lib.IA_NORMALIZE_YES if normalize else _lib.IA_NORMALIZE_NO)
         opts.max_tokens = max_tokens
-        c_stats = _lib.padded(_lib.EmbedStats)
+        c_stats = _lib.new(_lib.EmbedStats)
         with self._cv:
             if self._handle is None:
                 raise Error(f"model '{self.name}' is closed")

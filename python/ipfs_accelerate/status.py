@@ -98,6 +98,9 @@ class _Selection(_lib.ctypes.Structure):
                 ("reason", _lib.ctypes.c_char * 512)]
 
 
+_lib.MIRRORS["ia_selection"] = _Selection
+
+
 def select_backend(request: str | None = "auto") -> dict:
     """What a device request ("auto", "cpu", "cuda", "cuda:1", ...) resolves to.
 
@@ -117,7 +120,7 @@ def select_backend(request: str | None = "auto") -> dict:
                 "reason": "this libipfs_accelerate has no backend selection (ia_backend_select)"}
     lib.ia_backend_select.restype = _lib.c_int
     lib.ia_backend_select.argtypes = [_lib.c_char_p, _lib.c_void_p]
-    sel = _lib.padded(_Selection)
+    sel = _lib.new(_Selection)
     _lib.check(lib.ia_backend_select(request.encode() if request else None, _lib.ctypes.byref(sel)))
     d = lambda b: b.decode("utf-8", "replace")  # noqa: E731
     return {"backend": d(sel.backend), "device": d(sel.device), "device_name": d(sel.device_name),

@@ -58,6 +58,16 @@ void *ia__grow(void *p, size_t n, size_t *cap, size_t size, size_t first)
     return np;
 }
 
+void ia__opts_copy(void *dst, size_t dst_size, const void *src)
+{
+    memset(dst, 0, dst_size);
+    if (!src)
+        return;
+    size_t n = *(const size_t *)src;
+    memcpy(dst, src, n && n < dst_size ? n : dst_size);
+    *(size_t *)dst = dst_size;
+}
+
 char *ia__strndup(const char *s, size_t n)
 {
     char *r = ia__malloc(n + 1);

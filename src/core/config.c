@@ -118,6 +118,8 @@ static bool ieq(const char *a, const char *b)
 ia_status ia_parse_size(const char *text, uint64_t *out)
 {
     ia__error_clear();
+    IA_NEED(text);
+    IA_NEED(out);
     static const struct {
         const char *unit;
         double mul;
@@ -126,8 +128,6 @@ ia_status ia_parse_size(const char *text, uint64_t *out)
         {"gb", 1e9},      {"tb", 1e12},      {"kib", 1024.0},      {"mib", 1048576.0},
         {"gib", 1073741824.0}, {"tib", 1099511627776.0},
     };
-    if (!text)
-        return ia__error(IA_ERR_INVALID, "size: missing");
     const char *s = text;
     while (isspace((unsigned char)*s))
         s++;
@@ -435,15 +435,17 @@ ia_status ia_config_set_from(ia_config *cfg, const char *key, const char *text, 
                              const char *origin)
 {
     ia__error_clear();
+    IA_NEED(cfg);
+    IA_NEED(key);
+    if (!text)
+        return ia__error(IA_ERR_INVALID, "%s: value is NULL", __func__);
     size_t i;
-    if (!cfg || !text)
-        return ia__error(IA_ERR_INVALID, "ia_config_set: NULL argument");
     const key_spec *k = find_spec(key, &i);
     if (!origin)
         origin = ia_config_source_name(src);
     if (!k)
         return ia__error(IA_ERR_NOT_FOUND, "%s: unknown configuration key \"%s\" (see `ipfs-accelerate config show`)",
-                         origin, key ? key : "(null)");
+                         origin, key);
     value nv;
     ia_status rc = canonical(k, text, origin, &nv);
     if (rc)
@@ -461,6 +463,10 @@ ia_status ia_config_set_from(ia_config *cfg, const char *key, const char *text, 
 ia_status ia_config_set(ia_config *cfg, const char *key, const char *value_text)
 {
     ia__error_clear();
+    IA_NEED(cfg);
+    IA_NEED(key);
+    if (!value_text)
+        return ia__error(IA_ERR_INVALID, "%s: value is NULL", __func__);
     return ia_config_set_from(cfg, key, value_text, IA_CONFIG_COMMAND_LINE, NULL);
 }
 

@@ -25,6 +25,11 @@ void *ia__calloc(size_t n, size_t size);
 void *ia__realloc(void *p, size_t n);
 void ia__free(void *p);
 char *ia__strdup(const char *s);
+/* Public option structs start with `size_t size` (the caller's sizeof; 0:
+ * this library's). The caller's options (src, NULL for defaults) into dst
+ * of this library's layout; fields the caller does not have are zero,
+ * which is every field's default. */
+void ia__opts_copy(void *dst, size_t dst_size, const void *src);
 char *ia__strndup(const char *s, size_t n);
 /* Room for one more element in array p of n used and *cap allocated
  * elements of `size` bytes: p itself while n < *cap, else p reallocated to

@@ -39,6 +39,7 @@ static atomic_uint tmp_counter;
 ia_status ia_store_home(char *buf, size_t cap)
 {
     ia__error_clear();
+    IA_NEED(buf);
     const char *h = getenv("IPFS_ACCELERATE_HOME");
     int n;
     if (h && *h) {
@@ -112,9 +113,8 @@ static ia_status write_atomic(const char *dir, const char *final, const void *da
 ia_status ia_blockstore_open(const char *home, ia_blockstore **out)
 {
     ia__error_clear();
+    IA_NEED(out);
     char def[4096];
-    if (!out)
-        return ia__error(IA_ERR_INVALID, "blockstore open: NULL argument");
     if (!home) {
         ia_status st = ia_store_home(def, sizeof def);
         if (st)
@@ -232,8 +232,10 @@ static ia_status key_to_cid(const char *name, ia_cid *out)
 ia_status ia_blockstore_put(ia_blockstore *bs, const ia_cid *cid, const uint8_t *data, size_t len)
 {
     ia__error_clear();
-    if (!bs || !cid || (!data && len))
-        return ia__error(IA_ERR_INVALID, "blockstore put: NULL argument");
+    IA_NEED(bs);
+    IA_NEED(cid);
+    if (!data && len)
+        return ia__error(IA_ERR_INVALID, "%s: data is NULL with len %zu", __func__, len);
     if (cid->mh_code == IA_MH_IDENTITY)
         return ia_cid_verify(cid, data, len);
     ia_status st = ia_cid_verify(cid, data, len);
@@ -254,8 +256,10 @@ ia_status ia_blockstore_put(ia_blockstore *bs, const ia_cid *cid, const uint8_t 
 ia_status ia_blockstore_get(ia_blockstore *bs, const ia_cid *cid, uint8_t **data, size_t *len)
 {
     ia__error_clear();
-    if (!bs || !cid || !data || !len)
-        return ia__error(IA_ERR_INVALID, "blockstore get: NULL argument");
+    IA_NEED(bs);
+    IA_NEED(cid);
+    IA_NEED(data);
+    IA_NEED(len);
     char s[IA_CID_STR_MAX];
     if (cid->mh_code == IA_MH_IDENTITY) {
         *data = ia__malloc(cid->mh_len);
@@ -309,6 +313,8 @@ ia_status ia_blockstore_get(ia_blockstore *bs, const ia_cid *cid, uint8_t **data
 
 bool ia_blockstore_has(ia_blockstore *bs, const ia_cid *cid)
 {
+    if (!bs || !cid)
+        return false;
     if (cid->mh_code == IA_MH_IDENTITY)
         return true;
     char dir[4200], file[4300];
@@ -319,6 +325,8 @@ bool ia_blockstore_has(ia_blockstore *bs, const ia_cid *cid)
 ia_status ia_blockstore_delete(ia_blockstore *bs, const ia_cid *cid)
 {
     ia__error_clear();
+    IA_NEED(bs);
+    IA_NEED(cid);
     char dir[4200], file[4300], s[IA_CID_STR_MAX];
     block_paths(bs, cid, dir, file, sizeof dir);
     if (unlink(file))
@@ -349,12 +357,17 @@ static void bs_src_release(void *ctx, const uint8_t *data)
 
 void ia_blockstore_sink(ia_blockstore *bs, ia_block_sink *sink)
 {
+    /* A NULL bs still gives a sink; its puts fail with IA_ERR_INVALID. */
+    if (!sink)
+        return;
     sink->put = bs_sink_put;
     sink->ctx = bs;
 }
 
 void ia_blockstore_source(ia_blockstore *bs, ia_block_source *src)
 {
+    if (!src)
+        return;
     src->get = bs_src_get;
     src->release = bs_src_release;
     src->ctx = bs;
@@ -373,8 +386,8 @@ static void pin_path(ia_blockstore *bs, const ia_cid *cid, char *out, size_t cap
 ia_status ia_pin_add(ia_blockstore *bs, const ia_cid *cid, bool recursive)
 {
     ia__error_clear();
-    if (!bs || !cid)
-        return ia__error(IA_ERR_INVALID, "pin add: NULL argument");
+    IA_NEED(bs);
+    IA_NEED(cid);
     char p[4300];
     pin_path(bs, cid, p, sizeof p);
     const char *v = recursive ? "recursive\n" : "direct\n";
@@ -384,8 +397,8 @@ ia_status ia_pin_add(ia_blockstore *bs, const ia_cid *cid, bool recursive)
 ia_status ia_pin_rm(ia_blockstore *bs, const ia_cid *cid)
 {
     ia__error_clear();
-    if (!bs || !cid)
-        return ia__error(IA_ERR_INVALID, "pin rm: NULL argument");
+    IA_NEED(bs);
+    IA_NEED(cid);
     char p[4300], s[IA_CID_STR_MAX];
     pin_path(bs, cid, p, sizeof p);
     if (unlink(p))
@@ -397,8 +410,8 @@ ia_status ia_pin_rm(ia_blockstore *bs, const ia_cid *cid)
 ia_status ia_pin_ls(ia_blockstore *bs, ia_pin_fn fn, void *ctx)
 {
     ia__error_clear();
-    if (!bs || !fn)
-        return ia__error(IA_ERR_INVALID, "pin ls: NULL argument");
+    IA_NEED(bs);
+    IA_NEED(fn);
     DIR *d = opendir(bs->pins);
     if (!d)
         return ia__error(IA_ERR_IO, "%s: %s", bs->pins, strerror(errno));
@@ -491,8 +504,8 @@ static ia_status count_pin(void *ctx, const ia_cid *cid, bool rec)
 ia_status ia_blockstore_stat(ia_blockstore *bs, ia_store_stat *out)
 {
     ia__error_clear();
-    if (!bs || !out)
-        return ia__error(IA_ERR_INVALID, "blockstore stat: NULL argument");
+    IA_NEED(bs);
+    IA_NEED(out);
     memset(out, 0, sizeof *out);
     ia_status st = each_file(bs, stat_one, out);
     return st ? st : ia_pin_ls(bs, count_pin, &out->pins);
@@ -577,8 +590,7 @@ static int by_mtime(const void *a, const void *b)
 ia_status ia_blockstore_gc(ia_blockstore *bs, uint64_t max_bytes, double grace_s, ia_gc_result *out)
 {
     ia__error_clear();
-    if (!bs)
-        return ia__error(IA_ERR_INVALID, "gc: NULL blockstore");
+    IA_NEED(bs);
     char lp[4200];
     snprintf(lp, sizeof lp, "%s/gc.lock", bs->home);
     int lfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -666,8 +678,7 @@ ia_status ia_blockstore_verify(ia_blockstore *bs, ia_verify_fn damaged, void *ct
                                uint64_t *n_bad)
 {
     ia__error_clear();
-    if (!bs)
-        return ia__error(IA_ERR_INVALID, "verify: NULL blockstore");
+    IA_NEED(bs);
     verify_ctx v = {damaged, ctx, 0, 0, time(NULL)};
     ia_status st = each_file(bs, verify_one, &v);
     if (n_ok)

@@ -77,8 +77,9 @@ static ia_status open_bytes(ia_car_reader *r, const uint8_t *b, size_t n, const 
 ia_status ia_car_open_mem(const uint8_t *bytes, size_t len, ia_car_reader **out)
 {
     ia__error_clear();
-    if (!out || (!bytes && len))
-        return ia__error(IA_ERR_INVALID, "car open: NULL argument");
+    IA_NEED(out);
+    if (!bytes && len)
+        return ia__error(IA_ERR_INVALID, "%s: bytes is NULL with len %zu", __func__, len);
     ia_car_reader *r = ia__calloc(1, sizeof *r);
     if (!r)
         return ia__error(IA_ERR_NOMEM, "car reader");
@@ -94,8 +95,8 @@ ia_status ia_car_open_mem(const uint8_t *bytes, size_t len, ia_car_reader **out)
 ia_status ia_car_open(const char *path, ia_car_reader **out)
 {
     ia__error_clear();
-    if (!path || !out)
-        return ia__error(IA_ERR_INVALID, "car open: NULL argument");
+    IA_NEED(path);
+    IA_NEED(out);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return ia__error(errno == ENOENT ? IA_ERR_NOT_FOUND : IA_ERR_IO, "%s: %s", path,
@@ -153,8 +154,7 @@ const ia_cid *ia_car_roots(const ia_car_reader *r, size_t *n)
 ia_status ia_car_rewind(ia_car_reader *r)
 {
     ia__error_clear();
-    if (!r)
-        return ia__error(IA_ERR_INVALID, "car rewind: NULL reader");
+    IA_NEED(r);
     r->pos = r->first;
     return IA_OK;
 }
@@ -191,8 +191,11 @@ static ia_status section(ia_car_reader *r, ia_cid *cid, size_t *at, size_t *len,
 ia_status ia_car_next(ia_car_reader *r, ia_cid *cid, const uint8_t **data, size_t *len, bool *done)
 {
     ia__error_clear();
-    if (!r || !cid || !data || !len || !done)
-        return ia__error(IA_ERR_INVALID, "car next: NULL argument");
+    IA_NEED(r);
+    IA_NEED(cid);
+    IA_NEED(data);
+    IA_NEED(len);
+    IA_NEED(done);
     size_t at = 0;
     ia_status st = section(r, cid, &at, len, done);
     if (st || *done)
@@ -240,8 +243,8 @@ static ia_status car_src_get(void *ctx, const ia_cid *cid, const uint8_t **data,
 ia_status ia_car_block_source(ia_car_reader *r, ia_block_source *src, size_t *n_blocks)
 {
     ia__error_clear();
-    if (!r || !src)
-        return ia__error(IA_ERR_INVALID, "car block source: NULL argument");
+    IA_NEED(r);
+    IA_NEED(src);
     ia_status st = index_all(r);
     if (st)
         return st;
@@ -347,16 +350,20 @@ ia_status ia_car_writer_open(const char *path, const ia_cid *roots, size_t n_roo
                              ia_car_writer **out)
 {
     ia__error_clear();
-    if (!path || !out || (n_roots && !roots))
-        return ia__error(IA_ERR_INVALID, "car writer: NULL argument");
+    IA_NEED(path);
+    IA_NEED(out);
+    if (n_roots && !roots)
+        return ia__error(IA_ERR_INVALID, "%s: roots is NULL with n_roots %zu", __func__, n_roots);
     return writer_open(path, roots, n_roots, true, out);
 }
 
 ia_status ia_car_writer_put(ia_car_writer *w, const ia_cid *cid, const uint8_t *data, size_t len)
 {
     ia__error_clear();
-    if (!w || !cid || (!data && len))
-        return ia__error(IA_ERR_INVALID, "car writer put: NULL argument");
+    IA_NEED(w);
+    IA_NEED(cid);
+    if (!data && len)
+        return ia__error(IA_ERR_INVALID, "%s: data is NULL with len %zu", __func__, len);
     bool existed;
     ia_status st = ia__cidmap_put(&w->seen, cid, 0, 0, &existed);
     if (st || existed)
@@ -378,6 +385,9 @@ static ia_status sink_put(void *ctx, const ia_cid *cid, const uint8_t *data, siz
 
 void ia_car_writer_sink(ia_car_writer *w, ia_block_sink *sink)
 {
+    /* A NULL w still gives a sink; its puts fail with IA_ERR_INVALID. */
+    if (!sink)
+        return;
     sink->put = sink_put;
     sink->ctx = w;
 }
@@ -385,8 +395,7 @@ void ia_car_writer_sink(ia_car_writer *w, ia_block_sink *sink)
 ia_status ia_car_writer_finish(ia_car_writer *w, const ia_cid *roots, size_t n_roots)
 {
     ia__error_clear();
-    if (!w)
-        return ia__error(IA_ERR_INVALID, "car writer finish: NULL writer");
+    IA_NEED(w);
     ia_status st = IA_OK;
     if (w->deferred) {
         if (!n_roots || !roots) {
@@ -617,8 +626,9 @@ ia_status ia_car_export(const ia_block_source *src, const ia_cid *root, const ch
                         size_t *n_blocks)
 {
     ia__error_clear();
-    if (!root || !path)
-        return ia__error(IA_ERR_INVALID, "car export: NULL argument");
+    IA_NEED(src);
+    IA_NEED(root);
+    IA_NEED(path);
     ia_car_writer *w;
     ia_status st = writer_open(path, NULL, 0, false, &w); /* the stream writes the header */
     if (st)

@@ -31,8 +31,9 @@ void ia__sha256(const uint8_t *data, size_t len, uint8_t out[32])
 ia_status ia_multihash_sum(uint64_t mh_code, const uint8_t *data, size_t len, ia_cid *cid)
 {
     ia__error_clear();
-    if (!cid || (!data && len))
-        return ia__error(IA_ERR_INVALID, "multihash: NULL argument");
+    IA_NEED(cid);
+    if (!data && len)
+        return ia__error(IA_ERR_INVALID, "%s: data is NULL with len %zu", __func__, len);
     switch (mh_code) {
     case IA_MH_SHA2_256:
         ia__sha256(data, len, cid->digest);
@@ -59,8 +60,7 @@ ia_status ia_cid_sum(int version, uint64_t codec, uint64_t mh_code, const uint8_
                      size_t len, ia_cid *out)
 {
     ia__error_clear();
-    if (!out)
-        return ia__error(IA_ERR_INVALID, "cid sum: NULL output");
+    IA_NEED(out);
     if (version == 0 && (codec != IA_CODEC_DAG_PB || mh_code != IA_MH_SHA2_256))
         return ia__error(IA_ERR_INVALID, "CIDv0 requires dag-pb and sha2-256 (codec 0x%llx)",
                          (unsigned long long)codec);
@@ -89,6 +89,8 @@ size_t ia__cid_put(const ia_cid *c, uint8_t *buf)
 
 size_t ia_cid_byte_len(const ia_cid *c)
 {
+    if (!c)
+        return 0;
     size_t n = c->version == 1 ? 1 + ia__varint_len(c->codec) : 0;
     return n + ia__varint_len(c->mh_code) + ia__varint_len(c->mh_len) + c->mh_len;
 }
@@ -96,8 +98,9 @@ size_t ia_cid_byte_len(const ia_cid *c)
 ia_status ia_cid_to_bytes(const ia_cid *c, uint8_t *buf, size_t cap, size_t *len)
 {
     ia__error_clear();
-    if (!c || !buf || !len)
-        return ia__error(IA_ERR_INVALID, "cid to bytes: NULL argument");
+    IA_NEED(c);
+    IA_NEED(buf);
+    IA_NEED(len);
     size_t need = ia_cid_byte_len(c);
     if (need > cap)
         return ia__error(IA_ERR_INVALID, "binary CID needs %zu bytes, buffer has %zu", need, cap);
@@ -133,8 +136,8 @@ static ia_status parse_multihash(const uint8_t *b, size_t n, ia_cid *out, size_t
 ia_status ia_cid_from_bytes(const uint8_t *b, size_t n, ia_cid *out, size_t *consumed)
 {
     ia__error_clear();
-    if (!b || !out)
-        return ia__error(IA_ERR_INVALID, "cid from bytes: NULL argument");
+    IA_NEED(b);
+    IA_NEED(out);
     ia_cid c;
     memset(&c, 0, sizeof c);
     size_t used = 0;
@@ -175,8 +178,8 @@ ia_status ia_cid_from_bytes(const uint8_t *b, size_t n, ia_cid *out, size_t *con
 ia_status ia_cid_parse(const char *text, ia_cid *out)
 {
     ia__error_clear();
-    if (!text || !out)
-        return ia__error(IA_ERR_INVALID, "cid parse: NULL argument");
+    IA_NEED(text);
+    IA_NEED(out);
     size_t n = strlen(text);
     uint8_t buf[IA_CID_MAX_BYTES + 8];
     size_t len = 0;
@@ -204,8 +207,8 @@ ia_status ia_cid_parse(const char *text, ia_cid *out)
 ia_status ia_cid_format(const ia_cid *c, ia_multibase base, char *buf, size_t cap)
 {
     ia__error_clear();
-    if (!c || !buf)
-        return ia__error(IA_ERR_INVALID, "cid format: NULL argument");
+    IA_NEED(c);
+    IA_NEED(buf);
     uint8_t bin[IA_CID_MAX_BYTES];
     size_t n = ia__cid_put(c, bin);
     if (c->version == 0) {
@@ -237,8 +240,8 @@ const char *ia_cid_str(const ia_cid *c, char buf[IA_CID_STR_MAX])
 ia_status ia_cid_to_v1(const ia_cid *in, ia_cid *out)
 {
     ia__error_clear();
-    if (!in || !out)
-        return ia__error(IA_ERR_INVALID, "cid to v1: NULL argument");
+    IA_NEED(in);
+    IA_NEED(out);
     *out = *in;
     out->version = 1;
     return IA_OK;
@@ -247,8 +250,8 @@ ia_status ia_cid_to_v1(const ia_cid *in, ia_cid *out)
 ia_status ia_cid_to_v0(const ia_cid *in, ia_cid *out)
 {
     ia__error_clear();
-    if (!in || !out)
-        return ia__error(IA_ERR_INVALID, "cid to v0: NULL argument");
+    IA_NEED(in);
+    IA_NEED(out);
     if (in->codec != IA_CODEC_DAG_PB || in->mh_code != IA_MH_SHA2_256 || in->mh_len != 32) {
         char s[IA_CID_STR_MAX];
         return ia__error(IA_ERR_INVALID,
@@ -262,6 +265,8 @@ ia_status ia_cid_to_v0(const ia_cid *in, ia_cid *out)
 
 bool ia_cid_equal(const ia_cid *a, const ia_cid *b)
 {
+    if (!a || !b)
+        return false;
     return a->version == b->version && a->codec == b->codec && a->mh_code == b->mh_code &&
            a->mh_len == b->mh_len && !memcmp(a->digest, b->digest, a->mh_len);
 }
@@ -269,8 +274,9 @@ bool ia_cid_equal(const ia_cid *a, const ia_cid *b)
 ia_status ia_cid_verify(const ia_cid *c, const uint8_t *data, size_t len)
 {
     ia__error_clear();
-    if (!c || (!data && len))
-        return ia__error(IA_ERR_INVALID, "cid verify: NULL argument");
+    IA_NEED(c);
+    if (!data && len)
+        return ia__error(IA_ERR_INVALID, "%s: data is NULL with len %zu", __func__, len);
     uint8_t got[32];
     char s[IA_CID_STR_MAX];
     switch (c->mh_code) {

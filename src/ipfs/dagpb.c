@@ -110,8 +110,9 @@ static ia_status decode_link(const uint8_t *b, size_t n, size_t base, ia_dagpb_l
 ia_status ia_dagpb_decode(const uint8_t *bytes, size_t len, ia_dagpb_node *out)
 {
     ia__error_clear();
-    if (!out || (!bytes && len))
-        return ia__error(IA_ERR_INVALID, "dag-pb decode: NULL argument");
+    IA_NEED(out);
+    if (!bytes && len)
+        return ia__error(IA_ERR_INVALID, "%s: bytes is NULL with len %zu", __func__, len);
     memset(out, 0, sizeof *out);
     pbr r = {bytes, len, 0, "dag-pb node"};
     size_t cap = 0;
@@ -182,8 +183,9 @@ static size_t link_body_len(const ia_dagpb_link *l)
 ia_status ia_dagpb_encode(const ia_dagpb_node *node, uint8_t **out, size_t *len)
 {
     ia__error_clear();
-    if (!node || !out || !len)
-        return ia__error(IA_ERR_INVALID, "dag-pb encode: NULL argument");
+    IA_NEED(node);
+    IA_NEED(out);
+    IA_NEED(len);
     ia__buf b = {0};
     ia_status st = IA_OK;
     for (size_t i = 0; i < node->n_links && !st; i++) {
@@ -286,8 +288,9 @@ static ia_status decode_mtime(const uint8_t *b, size_t n, ia_unixfs_data *d)
 ia_status ia_unixfs_data_decode(const uint8_t *bytes, size_t len, ia_unixfs_data *d)
 {
     ia__error_clear();
-    if (!d || (!bytes && len))
-        return ia__error(IA_ERR_INVALID, "UnixFS decode: NULL argument");
+    IA_NEED(d);
+    if (!bytes && len)
+        return ia__error(IA_ERR_INVALID, "%s: bytes is NULL with len %zu", __func__, len);
     memset(d, 0, sizeof *d);
     pbr r = {bytes, len, 0, "UnixFS Data"};
     bool has_type = false;

@@ -189,8 +189,12 @@ ia_status ia_multibase_encode(ia_multibase base, const uint8_t *data, size_t len
                               size_t cap)
 {
     ia__error_clear();
-    if (!out || cap < 2 || (!data && len))
-        return ia__error(IA_ERR_INVALID, "multibase encode: no output buffer");
+    IA_NEED(out);
+    if (!data && len)
+        return ia__error(IA_ERR_INVALID, "%s: data is NULL with len %zu", __func__, len);
+    if (cap < 2)
+        return ia__error(IA_ERR_INVALID, "%s: output buffer of %zu bytes is too small", __func__,
+                         cap);
     out[0] = (char)base;
     switch (base) {
     case IA_MULTIBASE_BASE58BTC: return b58_encode(data, len, out + 1, cap - 1);
@@ -236,8 +240,9 @@ ia_status ia_multibase_decode(const char *text, uint8_t *out, size_t cap, size_t
                               ia_multibase *base)
 {
     ia__error_clear();
-    if (!text || !out || !len)
-        return ia__error(IA_ERR_INVALID, "multibase decode: NULL argument");
+    IA_NEED(text);
+    IA_NEED(out);
+    IA_NEED(len);
     ia_status st = ia__multibase_decode_n(text, strlen(text), out, cap, len, base);
     if (st)
         return ia__error_wrap(st, "multibase \"%.80s\"", text);

@@ -69,6 +69,8 @@ struct ia_store {
 
 void ia_store_options_init(ia_store_options *o)
 {
+    if (!o)
+        return;
     memset(o, 0, sizeof *o);
     o->retries = -1;
 }
@@ -117,13 +119,12 @@ static void free_list(char **v, size_t n)
 ia_status ia_store_open(const ia_store_options *o, ia_store **out)
 {
     ia__error_clear();
+    IA_NEED(out);
     ia_store_options def;
     if (!o) {
         ia_store_options_init(&def);
         o = &def;
     }
-    if (!out)
-        return ia__error(IA_ERR_INVALID, "store open: NULL argument");
     ia_store *s = ia__calloc(1, sizeof *s);
     if (!s)
         return ia__error(IA_ERR_NOMEM, "store");
@@ -333,6 +334,10 @@ ia_status ia_kubo_block_get(const char *rpc, const ia_cid *cid, double timeout_s
                             size_t *len)
 {
     ia__error_clear();
+    IA_NEED(rpc);
+    IA_NEED(cid);
+    IA_NEED(data);
+    IA_NEED(len);
     char cs[IA_CID_STR_MAX], url[1024];
     snprintf(url, sizeof url, "%s/api/v0/block/get?arg=%s", rpc, ia_cid_str(cid, cs));
     ia__http_resp r = {0};
@@ -362,6 +367,10 @@ ia_status ia_kubo_block_put(const char *rpc, const ia_cid *cid, const uint8_t *d
                             double timeout_s)
 {
     ia__error_clear();
+    IA_NEED(rpc);
+    IA_NEED(cid);
+    if (!data && len)
+        return ia__error(IA_ERR_INVALID, "%s: data is NULL with len %zu", __func__, len);
     char cs[IA_CID_STR_MAX], url[1024];
     const char *codec = ia_codec_name(cid->codec);
     if (!codec || cid->mh_code != IA_MH_SHA2_256)
@@ -518,8 +527,10 @@ static void keep(ia_store *s, const ia_cid *cid, const uint8_t *data, size_t len
 ia_status ia_store_get(ia_store *s, const ia_cid *cid, uint8_t **data, size_t *len)
 {
     ia__error_clear();
-    if (!s || !cid || !data || !len)
-        return ia__error(IA_ERR_INVALID, "store get: NULL argument");
+    IA_NEED(s);
+    IA_NEED(cid);
+    IA_NEED(data);
+    IA_NEED(len);
     char cs[IA_CID_STR_MAX];
     ia_cid_str(cid, cs);
     if (mem_get(s, cid, data, len))
@@ -623,6 +634,9 @@ static void src_release(void *ctx, const uint8_t *data)
 
 void ia_store_source(ia_store *s, ia_block_source *src)
 {
+    /* A NULL s still gives a source; its gets fail with IA_ERR_INVALID. */
+    if (!src)
+        return;
     src->get = src_get;
     src->release = src_release;
     src->ctx = s;
@@ -749,8 +763,8 @@ static void *level_worker(void *arg)
 ia_status ia_store_fetch_dag(ia_store *s, const ia_cid *root, uint64_t *n_fetched)
 {
     ia__error_clear();
-    if (!s || !root)
-        return ia__error(IA_ERR_INVALID, "fetch dag: NULL argument");
+    IA_NEED(s);
+    IA_NEED(root);
     uint64_t n_car = 0;
     if (!s->offline && !ia_blockstore_has(s->bs, root)) {
         for (size_t i = 0; i < s->n_gw && !ia_blockstore_has(s->bs, root); i++)
@@ -802,8 +816,8 @@ ia_status ia_store_fetch_dag(ia_store *s, const ia_cid *root, uint64_t *n_fetche
 ia_status ia_ipfs_ref_parse(const char *ref, ia_cid *cid, const char **subpath)
 {
     ia__error_clear();
-    if (!ref || !cid)
-        return ia__error(IA_ERR_INVALID, "ipfs ref: NULL argument");
+    IA_NEED(ref);
+    IA_NEED(cid);
     const char *p = ref;
     if (!strncmp(p, "ipfs://", 7))
         p += 7;
@@ -838,8 +852,9 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 ia_status ia_store_materialize(ia_store *s, const ia_cid *root, char **path)
 {
     ia__error_clear();
-    if (!s || !root || !path)
-        return ia__error(IA_ERR_INVALID, "materialize: NULL argument");
+    IA_NEED(s);
+    IA_NEED(root);
+    IA_NEED(path);
     char cs[IA_CID_STR_MAX], dir[4096], final[4300], tmp[4400];
     ia_cid v1;
     ia_cid_to_v1(root, &v1);
@@ -878,8 +893,8 @@ bool ia_ipfs_is_ref(const char *ref)
 ia_status ia_ipfs_materialize_ref(const char *ref, char **path)
 {
     ia__error_clear();
-    if (!ref || !path)
-        return ia__error(IA_ERR_INVALID, "materialize: NULL argument");
+    IA_NEED(ref);
+    IA_NEED(path);
     ia_cid root, target;
     const char *sub;
     ia_status st = ia_ipfs_ref_parse(ref, &root, &sub);

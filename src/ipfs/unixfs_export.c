@@ -164,8 +164,9 @@ ia_status ia_unixfs_cat(const ia_block_source *src, const ia_cid *cid, uint64_t 
                         uint64_t length, ia_write_fn write, void *ctx)
 {
     ia__error_clear();
-    if (!cid || !write)
-        return ia__error(IA_ERR_INVALID, "unixfs cat: NULL argument");
+    IA_NEED(src);
+    IA_NEED(cid);
+    IA_NEED(write);
     cat_ctx c = {src, offset, length > UINT64_MAX - offset ? UINT64_MAX : offset + length, write,
                  ctx};
     uint64_t got;
@@ -175,8 +176,9 @@ ia_status ia_unixfs_cat(const ia_block_source *src, const ia_cid *cid, uint64_t 
 ia_status ia_unixfs_stat_cid(const ia_block_source *src, const ia_cid *cid, ia_unixfs_stat *out)
 {
     ia__error_clear();
-    if (!cid || !out)
-        return ia__error(IA_ERR_INVALID, "unixfs stat: NULL argument");
+    IA_NEED(src);
+    IA_NEED(cid);
+    IA_NEED(out);
     node n;
     ia_status st = node_load(src, cid, &n);
     if (st)
@@ -276,8 +278,9 @@ ia_status ia_unixfs_ls(const ia_block_source *src, const ia_cid *dir, ia_unixfs_
                        void *ctx)
 {
     ia__error_clear();
-    if (!dir || !fn)
-        return ia__error(IA_ERR_INVALID, "unixfs ls: NULL argument");
+    IA_NEED(src);
+    IA_NEED(dir);
+    IA_NEED(fn);
     char s[IA_CID_STR_MAX];
     node n;
     ia_status st = node_load(src, dir, &n);
@@ -378,8 +381,10 @@ ia_status ia_unixfs_resolve(const ia_block_source *src, const ia_cid *root, cons
                             ia_cid *out)
 {
     ia__error_clear();
-    if (!root || !path || !out)
-        return ia__error(IA_ERR_INVALID, "unixfs resolve: NULL argument");
+    IA_NEED(src);
+    IA_NEED(root);
+    IA_NEED(path);
+    IA_NEED(out);
     ia_cid cur = *root;
     const char *p = path;
     while (*p) {
@@ -501,8 +506,9 @@ static ia_status get_rec(const ia_block_source *src, const ia_cid *cid, const ch
 ia_status ia_unixfs_get(const ia_block_source *src, const ia_cid *cid, const char *dest)
 {
     ia__error_clear();
-    if (!cid || !dest)
-        return ia__error(IA_ERR_INVALID, "unixfs get: NULL argument");
+    IA_NEED(src);
+    IA_NEED(cid);
+    IA_NEED(dest);
     struct stat sb;
     if (!lstat(dest, &sb))
         return ia__error(IA_ERR_INVALID, "%s already exists", dest);

@@ -28,6 +28,8 @@
 
 void ia_unixfs_options_init(ia_unixfs_options *o)
 {
+    if (!o)
+        return;
     memset(o, 0, sizeof *o);
     o->cid_version = 0;
     o->raw_leaves = -1;
@@ -547,13 +549,13 @@ ia_status ia_unixfs_add_stream(ia_read_fn read, void *read_ctx, const ia_unixfs_
                                const ia_block_sink *sink, ia_cid *root, uint64_t *size)
 {
     ia__error_clear();
+    IA_NEED(read);
+    IA_NEED(root);
     ia_unixfs_options def;
     if (!opts) {
         ia_unixfs_options_init(&def);
         opts = &def;
     }
-    if (!read || !root)
-        return ia__error(IA_ERR_INVALID, "unixfs add: NULL argument");
     importer im;
     ia_status st = importer_init(&im, opts, sink);
     if (st)
@@ -589,8 +591,9 @@ ia_status ia_unixfs_add_bytes(const uint8_t *data, size_t len, const ia_unixfs_o
                               const ia_block_sink *sink, ia_cid *root)
 {
     ia__error_clear();
+    IA_NEED(root);
     if (!data && len)
-        return ia__error(IA_ERR_INVALID, "unixfs add: NULL data");
+        return ia__error(IA_ERR_INVALID, "%s: data is NULL with len %zu", __func__, len);
     mem_reader m = {data, len};
     return ia_unixfs_add_stream(mem_read, &m, opts, sink, root, NULL);
 }
@@ -943,13 +946,13 @@ ia_status ia_unixfs_add_path(const char *path, bool recursive, const ia_unixfs_o
                              ia_cid *root)
 {
     ia__error_clear();
+    IA_NEED(path);
+    IA_NEED(root);
     ia_unixfs_options def;
     if (!opts) {
         ia_unixfs_options_init(&def);
         opts = &def;
     }
-    if (!path || !root)
-        return ia__error(IA_ERR_INVALID, "unixfs add: NULL argument");
     importer im;
     ia_status st = importer_init(&im, opts, sink);
     if (st)

@@ -45,8 +45,12 @@ static bool parse_id(const char *ref, char *id, size_t cap, char *rev, size_t re
         else if (!id_char(ref[i]))
             return false;
     }
-    if (slashes > 1 || ref[0] == '/' || ref[n - 1] == '/' || ref[0] == '.' || strstr(ref, ".."))
+    if (slashes > 1 || ref[0] == '/' || ref[n - 1] == '/' || strstr(ref, ".."))
         return false;
+    for (size_t i = 0; i < n; i++) /* each part starts with a letter or digit, as the hub's */
+        if ((i == 0 || ref[i - 1] == '/') && !((ref[i] >= 'a' && ref[i] <= 'z') || (ref[i] >= 'A' && ref[i] <= 'Z') ||
+                                              (ref[i] >= '0' && ref[i] <= '9')))
+            return false;
     memcpy(id, ref, n);
     id[n] = '\0';
     rev[0] = '\0';
@@ -394,11 +398,13 @@ static char *cached_snapshot(const char *repo, const char *rev)
 ia_status ia_hub_snapshot(const char *ref, const ia_hub_options *opt, char **out)
 {
     ia__error_clear();
+    IA_NEED(ref);
+    IA_NEED(out);
     *out = NULL;
     char id[256], rev[128];
-    if (!ref || !parse_id(ref, id, sizeof id, rev, sizeof rev))
+    if (!parse_id(ref, id, sizeof id, rev, sizeof rev))
         return ia__error(IA_ERR_INVALID, "'%s' is not a Hugging Face model id (ORG/NAME[@REVISION])",
-                         ref ? ref : "(null)");
+                         ref);
     if (!rev[0])
         snprintf(rev, sizeof rev, "%s", opt && opt->revision ? opt->revision : "main");
     char *root = cache_root(opt);

@@ -184,9 +184,12 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
 ia_status ia_model_load(const char *ref, const ia_model_options *opt, ia_model **out)
 {
     ia__error_clear();
-    if (!out)
-        return ia__error(IA_ERR_INVALID, "ia_model_load: out is NULL");
+    IA_NEED(out);
     *out = NULL;
+    IA_NEED(ref);
+    ia_model_options o;
+    ia__opts_copy(&o, sizeof o, opt);
+    opt = &o;
     char *dir;
     ia_status rc = ia_model_resolve(ref, NULL, &dir);
     if (rc)
@@ -285,8 +288,8 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
     return IA_OK;
 }
 
-int ia_model_dim(const ia_model *m) { return m->cfg.hidden_size; }
-const ia_tokenizer *ia_model_tokenizer(const ia_model *m) { return m->tok; }
+int ia_model_dim(const ia_model *m) { return m ? m->cfg.hidden_size : 0; }
+const ia_tokenizer *ia_model_tokenizer(const ia_model *m) { return m ? m->tok : NULL; }
 
 static const char *pool_name(ia_pool_mode p)
 {
@@ -295,6 +298,8 @@ static const char *pool_name(ia_pool_mode p)
 
 void ia_model_get_info(const ia_model *m, ia_model_info *info)
 {
+    if (!m || !info)
+        return;
     *info = (ia_model_info){
         .path = m->path,
         .architecture = m->arch->model_type,
@@ -457,19 +462,29 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
                               ia_embed_stats *stats)
 {
     ia__error_clear();
-    if (!m || (n && (!texts || !out)))
-        return ia__error(IA_ERR_INVALID, "ia_model_embed: NULL model, texts or output");
+    IA_NEED(m);
+    if (n) {
+        IA_NEED(texts);
+        IA_NEED(out);
+    }
     for (size_t i = 0; i < n; i++)
         if (!texts[i])
-            return ia__error(IA_ERR_INVALID, "ia_model_embed: text %zu is NULL", i);
+            return ia__error(IA_ERR_INVALID, "%s: text %zu is NULL", __func__, i);
+    ia_embed_options eo;
+    ia__opts_copy(&eo, sizeof eo, opt);
+    opt = &eo;
+    if (opt->normalize != IA_NORMALIZE_MODEL && opt->normalize != IA_NORMALIZE_YES &&
+        opt->normalize != IA_NORMALIZE_NO)
+        return ia__error(IA_ERR_INVALID, "%s: normalize %d (IA_NORMALIZE_MODEL 0, _YES 1 or _NO 2)", __func__,
+                         (int)opt->normalize);
     if (n == 0)
         return IA_OK;
     const size_t specials = ia__tokenizer_n_specials(m->tok);
-    if (opt && opt->max_tokens && opt->max_tokens <= specials)
+    if (opt->max_tokens && opt->max_tokens <= specials)
         return ia__error(IA_ERR_INVALID, "max_tokens %zu leaves no room for text: the tokenizer adds %zu special "
                          "tokens to every text", opt->max_tokens, specials);
-    bool normalize = !opt || opt->normalize < 0 ? m->normalize : opt->normalize > 0;
-    size_t max_tokens = opt && opt->max_tokens && opt->max_tokens < m->max_seq_length
+    bool normalize = opt->normalize == IA_NORMALIZE_MODEL ? m->normalize : opt->normalize == IA_NORMALIZE_YES;
+    size_t max_tokens = opt->max_tokens && opt->max_tokens < m->max_seq_length
                       ? opt->max_tokens : m->max_seq_length;
     ia_backend_profile prof0 = {0};
     const double t0 = ia__now();

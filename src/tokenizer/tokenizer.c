@@ -325,6 +325,8 @@ static ia_status load_vocab_txt(ia_tokenizer *t, const char *dir, const char *pa
 ia_status ia_tokenizer_load(const char *dir, ia_tokenizer **out)
 {
     ia__error_clear();
+    IA_NEED(dir);
+    IA_NEED(out);
     *out = NULL;
     ia_tokenizer *t = ia__calloc(1, sizeof *t);
     char *json = ia__path_join(dir, "tokenizer.json"), *txt = ia__path_join(dir, "vocab.txt");
@@ -379,8 +381,12 @@ ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t 
                               ia_encoding_stats *stats)
 {
     ia__error_clear();
-    if (!tok || (!text && len) || (!ids && cap) || !n_ids)
-        return ia__error(IA_ERR_INVALID, "ia_tokenizer_encode: NULL argument");
+    IA_NEED(tok);
+    IA_NEED(n_ids);
+    if (!text && len)
+        return ia__error(IA_ERR_INVALID, "%s: text is NULL with len %zu", __func__, len);
+    if (!ids && cap)
+        return ia__error(IA_ERR_INVALID, "%s: ids is NULL with cap %zu", __func__, cap);
     ia_i32vec cps = {0}, seq = {0};
     size_t n_invalid = 0, piece = 0, i = 0;
     ia_status rc = IA_OK;
@@ -437,20 +443,22 @@ ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t 
     return IA_OK;
 }
 
-size_t ia_tokenizer_vocab_size(const ia_tokenizer *tok) { return tok->vocab.n; }
+size_t ia_tokenizer_vocab_size(const ia_tokenizer *tok) { return tok ? tok->vocab.n : 0; }
 
 int32_t ia_tokenizer_token_id(const ia_tokenizer *tok, const char *token)
 {
+    if (!tok || !token)
+        return -1;
     return ia__vocab_find(&tok->vocab, token, strlen(token));
 }
 
 const char *ia_tokenizer_id_token(const ia_tokenizer *tok, int32_t id)
 {
-    return id >= 0 && (size_t)id < tok->vocab.n ? tok->vocab.tokens[id] : NULL;
+    return tok && id >= 0 && (size_t)id < tok->vocab.n ? tok->vocab.tokens[id] : NULL;
 }
 
-const char *ia_tokenizer_describe(const ia_tokenizer *tok) { return tok->describe; }
+const char *ia_tokenizer_describe(const ia_tokenizer *tok) { return tok ? tok->describe : NULL; }
 
-size_t ia_tokenizer_max_length(const ia_tokenizer *tok) { return tok->max_length; }
+size_t ia_tokenizer_max_length(const ia_tokenizer *tok) { return tok ? tok->max_length : 0; }
 
 size_t ia__tokenizer_n_specials(const ia_tokenizer *tok) { return tok->n_prefix + tok->n_suffix; }

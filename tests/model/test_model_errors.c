@@ -175,7 +175,7 @@ int main(void)
         ia_embed_stats stats = {0};
         CHECK_OK(ia_model_embed(m, texts, NULL, 2, out, &stats));
         CHECK_MSG(stats.n_tokens == 512 + 3, "n_tokens = %zu", stats.n_tokens);
-        ia_embed_options eo = {.normalize = -1, .max_tokens = 2};
+        ia_embed_options eo = {.max_tokens = 2};
         CHECK(ia_model_embed_opts(m, texts, NULL, 2, &eo, out, NULL) == IA_ERR_INVALID);
         CHECK_STR_CONTAINS(ia_errmsg(), "special tokens");
         eo.max_tokens = 3;

@@ -27,7 +27,7 @@ def test_uncached_hf_id(hf_cache):
 
 def test_malformed_names(hf_cache):
     for bad in ("a/b/c", "org/na me", "-x/y"):
-        with pytest.raises(ia.ModelNotFoundError, match="neither a folder nor a Hugging Face id"):
+        with pytest.raises(ia.ModelNotFoundError, match="neither a folder, a Hugging Face id"):
             ia.Model(bad)
     with pytest.raises(ia.InvalidInputError, match="empty"):
         ia.Model("")

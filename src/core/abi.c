@@ -1,0 +1,70 @@
+/*
+ * The layout of the public structs other languages mirror (the Python
+ * binding's ctypes classes): each struct's size and its fields' offsets,
+ * as JSON. The binding compares its mirrors with this when it loads the
+ * library, so a field added on one side only is an error, not silently
+ * shifted data.
+ */
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/core-impl.h"
+#include "ipfs_accelerate/ipfs_accelerate.h"
+
+#define FIELD(type, f) {#f, offsetof(type, f)}
+typedef struct layout_field { const char *name; size_t offset; } layout_field;
+typedef struct layout { const char *name; size_t size; layout_field fields[24]; } layout;
+
+static const layout layouts[] = {
+    {"ia_model_options", sizeof(ia_model_options),
+     {FIELD(ia_model_options, size), FIELD(ia_model_options, n_threads), FIELD(ia_model_options, device),
+      FIELD(ia_model_options, max_seq_length), FIELD(ia_model_options, batch_tokens),
+      FIELD(ia_model_options, precision)}},
+    {"ia_model_info", sizeof(ia_model_info),
+     {FIELD(ia_model_info, path), FIELD(ia_model_info, architecture),
+      FIELD(ia_model_info, n_params), FIELD(ia_model_info, dim), FIELD(ia_model_info, n_layers),
+      FIELD(ia_model_info, n_heads), FIELD(ia_model_info, hidden_size), FIELD(ia_model_info, intermediate_size),
+      FIELD(ia_model_info, vocab_size), FIELD(ia_model_info, max_position), FIELD(ia_model_info, max_seq_length),
+      FIELD(ia_model_info, activation), FIELD(ia_model_info, weights_dtype), FIELD(ia_model_info, pooling),
+      FIELD(ia_model_info, normalize), FIELD(ia_model_info, tokenizer), FIELD(ia_model_info, backend),
+      FIELD(ia_model_info, precision), FIELD(ia_model_info, device), FIELD(ia_model_info, backend_reason)}},
+    {"ia_embed_options", sizeof(ia_embed_options),
+     {FIELD(ia_embed_options, size), FIELD(ia_embed_options, normalize), FIELD(ia_embed_options, max_tokens)}},
+    {"ia_embed_stats", sizeof(ia_embed_stats),
+     {FIELD(ia_embed_stats, n_tokens), FIELD(ia_embed_stats, n_truncated_texts),
+      FIELD(ia_embed_stats, n_invalid_utf8)}},
+    {"ia_hub_options", sizeof(ia_hub_options),
+     {FIELD(ia_hub_options, endpoint), FIELD(ia_hub_options, cache_dir), FIELD(ia_hub_options, revision),
+      FIELD(ia_hub_options, token), FIELD(ia_hub_options, offline), FIELD(ia_hub_options, timeout_s),
+      FIELD(ia_hub_options, progress), FIELD(ia_hub_options, progress_user)}},
+    {"ia_selection", sizeof(ia_selection),
+     {FIELD(ia_selection, backend), FIELD(ia_selection, device), FIELD(ia_selection, device_name),
+      FIELD(ia_selection, precision), FIELD(ia_selection, precision_requested), FIELD(ia_selection, requested),
+      FIELD(ia_selection, fallback), FIELD(ia_selection, reason)}},
+};
+
+static char json[8192];
+static pthread_once_t json_once = PTHREAD_ONCE_INIT;
+
+static void write_json(void)
+{
+    size_t n = 0;
+    n += (size_t)snprintf(json + n, sizeof json - n, "{");
+    for (size_t i = 0; i < IA_ARRAY_LEN(layouts); i++) {
+        const layout *l = &layouts[i];
+        n += (size_t)snprintf(json + n, sizeof json - n, "%s\"%s\": {\"size\": %zu, \"fields\": {", i ? ", " : "",
+                              l->name, l->size);
+        for (size_t f = 0; f < IA_ARRAY_LEN(l->fields) && l->fields[f].name; f++)
+            n += (size_t)snprintf(json + n, sizeof json - n, "%s\"%s\": %zu", f ? ", " : "", l->fields[f].name,
+                                  l->fields[f].offset);
+        n += (size_t)snprintf(json + n, sizeof json - n, "}}");
+    }
+    snprintf(json + n, sizeof json - n, "}");
+}
+
+const char *ia_abi_layouts(void)
+{
+    pthread_once(&json_once, write_json);
+    return json;
+}
