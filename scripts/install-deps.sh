@@ -10,6 +10,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libcjson-dev libutf8proc-dev libssl-dev libdnnl-dev libcurl4-openssl-dev
   libmicrohttpd-dev wrk hey
+  libvulkan1 mesa-vulkan-drivers ocl-icd-libopencl1 pocl-opencl-icd  # GPU drivers on the CPU, for the hw tests
   python3 python3-venv python3-pip
 )
 [ "${IA_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$IA_DEPS_EXTRA" && packages+=("${extra[@]}")

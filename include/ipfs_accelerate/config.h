@@ -41,13 +41,18 @@ typedef enum ia_config_source {
     IA_CONFIG_COMMAND_LINE = 4,
 } ia_config_source;
 
+/* Zero fields are defaults; size is the caller's sizeof
+ * (IA_CONFIG_LOAD_OPTIONS_INIT; 0: this header's), so the struct can grow. */
 typedef struct ia_config_load_options {
+    size_t size;
     const char *user_file;    /* NULL: $IPFS_ACCELERATE_HOME/config.json or
                                  $HOME/.ipfs_accelerate/config.json */
     const char *project_file; /* NULL: ./ipfs_accelerate.json */
     bool no_files;            /* defaults and environment only */
     bool no_env;              /* ignore IPFS_ACCELERATE_* */
 } ia_config_load_options;
+
+#define IA_CONFIG_LOAD_OPTIONS_INIT {sizeof(ia_config_load_options)}
 
 /* Defaults, then the files and the environment as above (opt may be NULL).
  * Missing files are skipped; an unreadable or malformed one is an error

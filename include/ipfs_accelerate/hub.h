@@ -36,7 +36,10 @@ extern "C" {
  * known yet). Called from the downloading thread. */
 typedef void (*ia_hub_progress_fn)(const char *file, uint64_t done, uint64_t total, void *user);
 
+/* Every field's zero value is its default; size is the caller's sizeof
+ * (IA_HUB_OPTIONS_INIT; 0: this header's), so the struct can grow. */
 typedef struct ia_hub_options {
+    size_t size;
     const char *endpoint;  /* NULL: $HF_ENDPOINT, else https://huggingface.co */
     const char *cache_dir; /* NULL: as described above */
     const char *revision;  /* NULL: "main" */
@@ -46,6 +49,8 @@ typedef struct ia_hub_options {
     ia_hub_progress_fn progress;
     void *progress_user;
 } ia_hub_options;
+
+#define IA_HUB_OPTIONS_INIT {sizeof(ia_hub_options)}
 
 /* Is ref a hub id ("org/name" or "name", optionally "hf:"-prefixed and
  * "@revision"-suffixed) rather than a path? Paths that exist win. */

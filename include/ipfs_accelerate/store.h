@@ -106,19 +106,26 @@ IA_API ia_status ia_blockstore_verify(ia_blockstore *bs, ia_verify_fn damaged, v
  * defaults): ipfs.local_node, ipfs.gateways, ipfs.timeout,
  * performance.parallel_requests, performance.cache_size. An empty string
  * disables a layer. */
+/* Every field's zero value is its default; size is the caller's sizeof
+ * (ia_store_options_init sets it; 0: this header's), so the struct can
+ * grow. NULL options: all defaults. */
 typedef struct ia_store_options {
+    size_t size;
     const char *home;       /* blockstore home; NULL: ia_store_home() */
     const char *kubo_rpc;   /* kubo RPC base URL ("http://127.0.0.1:5001") */
     const char *gateways;   /* trustless gateway base URLs, comma-separated */
     const char *routers;    /* Delegated Routing V1 base URLs, comma-separated;
                                NULL: $IPFS_ACCELERATE_ROUTERS, else none */
-    double timeout_s;       /* per HTTP request */
-    int retries;            /* extra tries per source on timeouts and 5xx; -1: 2 */
-    int parallel;           /* blocks fetched at once */
-    size_t memory_bytes;    /* memory cache */
+    double timeout_s;       /* per HTTP request; 0: ipfs.timeout, else 30 s */
+    int retries;            /* extra tries per source on timeouts and 5xx; 0: 2;
+                               IA_STORE_NO_RETRIES: none */
+    int parallel;           /* blocks fetched at once; 0: from the configuration, else 8 */
+    size_t memory_bytes;    /* memory cache; 0: performance.cache_size, else 64 MiB */
     bool offline;           /* memory and blockstore only (no configuration read) */
     const ia_config *config; /* NULL: ia_config_load() defaults, files, environment */
 } ia_store_options;
+
+#define IA_STORE_NO_RETRIES (-1)
 
 IA_API void ia_store_options_init(ia_store_options *o);
 IA_API ia_status ia_store_open(const ia_store_options *o, ia_store **out);

@@ -103,19 +103,29 @@ typedef enum ia_hamt_estimation {
     IA_HAMT_EST_DISABLED = 2, /* never shard */
 } ia_hamt_estimation;
 
+typedef enum ia_raw_leaves {
+    IA_RAW_LEAVES_AUTO = 0, /* as kubo: on for CIDv1, off for v0 */
+    IA_RAW_LEAVES_ON = 1,
+    IA_RAW_LEAVES_OFF = 2,
+} ia_raw_leaves;
+
+/* Every field's zero value is kubo's `ipfs add` default; size is the
+ * caller's sizeof (ia_unixfs_options_init sets it; 0: this header's), so
+ * the struct can grow. NULL options: all defaults. */
 typedef struct ia_unixfs_options {
+    size_t size;
     int cid_version;          /* 0 (default) or 1 */
-    int raw_leaves;           /* -1: as kubo (on for v1, off for v0); 0 off; 1 on */
-    size_t chunk_size;        /* bytes per leaf; default 262144, at most 2 MiB - 256 */
-    unsigned max_links;       /* links per file node; default 174 */
+    ia_raw_leaves raw_leaves;
+    size_t chunk_size;        /* bytes per leaf; 0: 262144; at most 2 MiB - 256 */
+    unsigned max_links;       /* links per file node; 0: 174 */
     ia_unixfs_layout layout;
     bool hidden;              /* include names starting with '.' */
-    size_t hamt_threshold;    /* bytes; default 262144; shard when estimate > it */
-    unsigned hamt_fanout;     /* power of two, 8..1024; default 256 */
+    size_t hamt_threshold;    /* bytes; 0: 262144; shard when estimate > it */
+    unsigned hamt_fanout;     /* power of two, 8..1024; 0: 256 */
     ia_hamt_estimation hamt_estimation;
 } ia_unixfs_options;
 
-/* kubo `ipfs add` defaults. */
+/* kubo `ipfs add` defaults (all zero) with the size set. */
 IA_API void ia_unixfs_options_init(ia_unixfs_options *opts);
 
 /* Called for every file, symlink and directory added, in kubo's order

@@ -77,7 +77,7 @@ def _fetched_path(lib, st, out):
 
 
 class _HubOptions(ctypes.Structure):
-    _fields_ = [("endpoint", ctypes.c_char_p), ("cache_dir", ctypes.c_char_p),
+    _fields_ = [("size", ctypes.c_size_t), ("endpoint", ctypes.c_char_p), ("cache_dir", ctypes.c_char_p),
                 ("revision", ctypes.c_char_p), ("token", ctypes.c_char_p),
                 ("offline", ctypes.c_bool), ("timeout_s", ctypes.c_long),
                 ("progress", ctypes.c_void_p), ("progress_user", ctypes.c_void_p)]

@@ -35,7 +35,7 @@ static const layout layouts[] = {
      {FIELD(ia_embed_stats, n_tokens), FIELD(ia_embed_stats, n_truncated_texts),
       FIELD(ia_embed_stats, n_invalid_utf8)}},
     {"ia_hub_options", sizeof(ia_hub_options),
-     {FIELD(ia_hub_options, endpoint), FIELD(ia_hub_options, cache_dir), FIELD(ia_hub_options, revision),
+     {FIELD(ia_hub_options, size), FIELD(ia_hub_options, endpoint), FIELD(ia_hub_options, cache_dir), FIELD(ia_hub_options, revision),
       FIELD(ia_hub_options, token), FIELD(ia_hub_options, offline), FIELD(ia_hub_options, timeout_s),
       FIELD(ia_hub_options, progress), FIELD(ia_hub_options, progress_user)}},
     {"ia_selection", sizeof(ia_selection),

@@ -667,8 +667,10 @@ static ia_status load_env(ia_config *cfg)
 ia_status ia_config_load(const ia_config_load_options *opt, ia_config **out)
 {
     ia__error_clear();
-    if (!out)
-        return ia__error(IA_ERR_INVALID, "ia_config_load: out is NULL");
+    IA_NEED(out);
+    ia_config_load_options opts;
+    ia__opts_copy(&opts, sizeof opts, opt);
+    opt = &opts;
     ia_config *cfg;
     ia_status rc = ia_config_new(&cfg);
     if (rc)

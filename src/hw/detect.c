@@ -5,10 +5,12 @@
  */
 #include <ctype.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/backend-impl.h"
 #include "hw/hw-impl.h"
@@ -126,12 +128,43 @@ static const struct {
     {"webnn", "WebNN", ia__hw_probe_webnn},
 };
 
+/* Drivers may print to stdout while a probe runs, into the middle of what
+ * the caller prints (`status --json`). During a probe fd 1 is pointed at
+ * stderr, so their words stay visible but apart. fd 1 is the process's:
+ * probes run one at a time, and another thread's stdout output during a
+ * probe goes to stderr too. */
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int stdout_aside(void)
+{
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    if (saved >= 0 && dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+        close(saved);
+        saved = -1;
+    }
+    return saved;
+}
+
+static void stdout_back(int saved)
+{
+    if (saved < 0)
+        return;
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+}
+
 static void run_probe(const ia_hw_loader *ld, int i, ia_hw_platform *p)
 {
     memset(p, 0, sizeof *p);
     p->id = platforms[i].id;
     p->name = platforms[i].name;
+    pthread_mutex_lock(&probe_lock);
+    int saved = stdout_aside();
     platforms[i].probe(ld ? ld : &dl_loader, p);
+    stdout_back(saved);
+    pthread_mutex_unlock(&probe_lock);
     p->backend_built = ia__backend_find(p->id) != NULL;
     if (p->state == IA_HW_DETECTED && p->backend_built)
         p->state = IA_HW_AVAILABLE;
@@ -260,6 +293,7 @@ static void add_selected(cJSON *o)
 
 ia_status ia_hardware_detect_json(char **out)
 {
+    ia__error_clear();
     if (!out)
         return ia__error(IA_ERR_INVALID, "ia_hardware_detect_json: out is NULL");
     ia_hw_report r;
@@ -295,6 +329,7 @@ bool ia_accelerate_enabled(void) { return ia__accelerate_enabled_env(NULL, 0); }
 
 ia_status ia_accelerate_status_json(char **out)
 {
+    ia__error_clear();
     if (!out)
         return ia__error(IA_ERR_INVALID, "ia_accelerate_status_json: out is NULL");
     char env[64];

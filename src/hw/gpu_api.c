@@ -4,6 +4,8 @@
  * library with no driver behind it (no ICD installed) is common: that is
  * "not present", with the loader's own error code as the reason.
  */
+#include <dlfcn.h>
+#include <link.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -154,6 +156,51 @@ static const char *vk_type(uint32_t t, char *kind, size_t cap)
     return t < 5 ? names[t] : "unknown type";
 }
 
+/* The Vulkan loader dlopens its drivers (ICDs), their dependencies and
+ * implicit layers in vkCreateInstance and dlcloses them in
+ * vkDestroyInstance. A driver's one-time setup is never freed when it is
+ * unmapped, so each probe would leak it again (lavapipe: 128 bytes from a
+ * pthread_once), reported from a module already gone, which no LSan
+ * suppression can name; and LLVM-based drivers are slow to reload. So
+ * what the instance brought in stays mapped (RTLD_NODELETE), like the
+ * loader itself. These are the process's real objects: with an injected
+ * loader there are none to pin. */
+typedef struct vk_objects {
+    uintptr_t base[512]; /* load addresses before vkCreateInstance */
+    size_t n;
+    const char *added[128];
+    size_t n_added;
+    bool after;
+} vk_objects;
+
+static int vk_object(struct dl_phdr_info *info, size_t size, void *ud)
+{
+    (void)size;
+    vk_objects *o = ud;
+    if (!o->after) {
+        if (o->n < IA_ARRAY_LEN(o->base))
+            o->base[o->n++] = info->dlpi_addr;
+        return 0;
+    }
+    for (size_t i = 0; i < o->n; i++)
+        if (o->base[i] == info->dlpi_addr)
+            return 0;
+    if (info->dlpi_name[0] && o->n_added < IA_ARRAY_LEN(o->added))
+        o->added[o->n_added++] = info->dlpi_name;
+    return 0;
+}
+
+static void vk_pin_added(vk_objects *o)
+{
+    o->after = true;
+    dl_iterate_phdr(vk_object, o);
+    for (size_t i = 0; i < o->n_added; i++) {
+        void *h = dlopen(o->added[i], RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+        if (h)
+            dlclose(h); /* NODELETE stays set; this only drops our reference */
+    }
+}
+
 void ia__hw_probe_vulkan(const ia_hw_loader *ld, ia_hw_platform *p)
 {
     static const char *const libs[] = {"libvulkan.so.1", "libvulkan.so", NULL};
@@ -176,6 +223,8 @@ void ia__hw_probe_vulkan(const ia_hw_loader *ld, ia_hw_platform *p)
     vk_app_info app = {0, NULL, "ipfs-accelerate", 1, "ipfs-accelerate", 1, 1u << 22};
     vk_instance_info ci = {1, NULL, 0, &app, 0, NULL, 0, NULL};
     void *inst = NULL;
+    vk_objects objs = {0};
+    dl_iterate_phdr(vk_object, &objs);
     int rc = create(&ci, NULL, &inst);
     if (rc || !inst) {
         IA_HW_SET(p->reason, "%s loaded, but vkCreateInstance failed (VkResult %d%s)", lib_name, rc,
@@ -232,6 +281,7 @@ void ia__hw_probe_vulkan(const ia_hw_loader *ld, ia_hw_platform *p)
         p->state = IA_HW_DETECTED;
         IA_HW_SET(p->reason, "%u physical device%s via %s", n, n == 1 ? "" : "s", lib_name);
     }
+    vk_pin_added(&objs);
     if (destroy)
         destroy(inst, NULL);
 done:

@@ -72,7 +72,7 @@ void ia_store_options_init(ia_store_options *o)
     if (!o)
         return;
     memset(o, 0, sizeof *o);
-    o->retries = -1;
+    o->size = sizeof *o;
 }
 
 static ia_status split_list(const char *s, char ***out, size_t *n)
@@ -120,11 +120,9 @@ ia_status ia_store_open(const ia_store_options *o, ia_store **out)
 {
     ia__error_clear();
     IA_NEED(out);
-    ia_store_options def;
-    if (!o) {
-        ia_store_options_init(&def);
-        o = &def;
-    }
+    ia_store_options opts;
+    ia__opts_copy(&opts, sizeof opts, o);
+    o = &opts;
     ia_store *s = ia__calloc(1, sizeof *s);
     if (!s)
         return ia__error(IA_ERR_NOMEM, "store");
@@ -145,7 +143,7 @@ ia_status ia_store_open(const ia_store_options *o, ia_store **out)
     int64_t par = cfg ? ia_config_get_int(cfg, "performance.parallel_requests") : 0;
     uint64_t mem = cfg ? ia_config_get_size(cfg, "performance.cache_size") : 0;
     s->timeout = o->timeout_s > 0 ? o->timeout_s : t > 0 ? t : 30;
-    s->retries = o->retries >= 0 ? o->retries : 2;
+    s->retries = o->retries == IA_STORE_NO_RETRIES ? 0 : o->retries > 0 ? o->retries : 2;
     s->parallel = o->parallel > 0 ? o->parallel : par > 0 ? (int)IA_MIN(par, 64) : 8;
     s->mem_cap = o->memory_bytes ? o->memory_bytes : mem ? (size_t)mem : (size_t)64 << 20;
     if (!st && kubo && *kubo) {

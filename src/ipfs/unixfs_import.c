@@ -31,20 +31,29 @@ void ia_unixfs_options_init(ia_unixfs_options *o)
     if (!o)
         return;
     memset(o, 0, sizeof *o);
-    o->cid_version = 0;
-    o->raw_leaves = -1;
-    o->chunk_size = 262144;
-    o->max_links = 174;
-    o->layout = IA_UNIXFS_BALANCED;
-    o->hamt_threshold = 262144;
-    o->hamt_fanout = 256;
-    o->hamt_estimation = IA_HAMT_EST_LINKS;
+    o->size = sizeof *o;
+}
+
+/* The caller's options (NULL, or as many fields as its size says) with
+ * kubo's defaults for the fields left zero. */
+static void resolve_options(const ia_unixfs_options *in, ia_unixfs_options *o)
+{
+    ia__opts_copy(o, sizeof *o, in);
+    if (!o->chunk_size)
+        o->chunk_size = 262144;
+    if (!o->max_links)
+        o->max_links = 174;
+    if (!o->hamt_threshold)
+        o->hamt_threshold = 262144;
+    if (!o->hamt_fanout)
+        o->hamt_fanout = 256;
 }
 
 /* ---- import context ---- */
 
 typedef struct importer {
-    const ia_unixfs_options *o;
+    ia_unixfs_options opt; /* the caller's, defaults filled in */
+    const ia_unixfs_options *o; /* &opt */
     const ia_block_sink *sink;
     bool raw_leaves;
     /* chunker: one chunk of lookahead, read fully like io.ReadFull */
@@ -514,15 +523,18 @@ static ia_status check_options(const ia_unixfs_options *o)
     return IA_OK;
 }
 
-static ia_status importer_init(importer *im, const ia_unixfs_options *o, const ia_block_sink *sink)
+static ia_status importer_init(importer *im, const ia_unixfs_options *opts, const ia_block_sink *sink)
 {
     memset(im, 0, sizeof *im);
+    resolve_options(opts, &im->opt);
+    const ia_unixfs_options *o = im->o = &im->opt;
     ia_status st = check_options(o);
     if (st)
         return st;
-    im->o = o;
+    if (o->raw_leaves > IA_RAW_LEAVES_OFF)
+        return ia__error(IA_ERR_INVALID, "raw_leaves %d is not IA_RAW_LEAVES_AUTO, _ON or _OFF", (int)o->raw_leaves);
     im->sink = sink;
-    im->raw_leaves = o->raw_leaves < 0 ? o->cid_version == 1 : o->raw_leaves != 0;
+    im->raw_leaves = o->raw_leaves == IA_RAW_LEAVES_AUTO ? o->cid_version == 1 : o->raw_leaves == IA_RAW_LEAVES_ON;
     im->buf = ia__malloc(LEAF_HEAD + o->chunk_size + LEAF_TAIL);
     if (!im->buf)
         return ia__error(IA_ERR_NOMEM, "importer: chunk buffer of %zu bytes", o->chunk_size);
@@ -551,11 +563,6 @@ ia_status ia_unixfs_add_stream(ia_read_fn read, void *read_ctx, const ia_unixfs_
     ia__error_clear();
     IA_NEED(read);
     IA_NEED(root);
-    ia_unixfs_options def;
-    if (!opts) {
-        ia_unixfs_options_init(&def);
-        opts = &def;
-    }
     importer im;
     ia_status st = importer_init(&im, opts, sink);
     if (st)
@@ -948,11 +955,6 @@ ia_status ia_unixfs_add_path(const char *path, bool recursive, const ia_unixfs_o
     ia__error_clear();
     IA_NEED(path);
     IA_NEED(root);
-    ia_unixfs_options def;
-    if (!opts) {
-        ia_unixfs_options_init(&def);
-        opts = &def;
-    }
     importer im;
     ia_status st = importer_init(&im, opts, sink);
     if (st)

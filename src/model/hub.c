@@ -401,6 +401,9 @@ ia_status ia_hub_snapshot(const char *ref, const ia_hub_options *opt, char **out
     IA_NEED(ref);
     IA_NEED(out);
     *out = NULL;
+    ia_hub_options opts;
+    ia__opts_copy(&opts, sizeof opts, opt);
+    opt = &opts;
     char id[256], rev[128];
     if (!parse_id(ref, id, sizeof id, rev, sizeof rev))
         return ia__error(IA_ERR_INVALID, "'%s' is not a Hugging Face model id (ORG/NAME[@REVISION])",

@@ -44,7 +44,8 @@ static ia_status resolve_hub(const char *ref, const ia_hub_options *hub, char **
         snprintf(alt, sizeof alt, "sentence-transformers/%s", id);
     const char *ids[2] = {id, alt};
     const int n = alt[0] ? 2 : 1;
-    ia_hub_options o = hub ? *hub : (ia_hub_options){0};
+    ia_hub_options o;
+    ia__opts_copy(&o, sizeof o, hub);
     const bool offline_only = o.offline;
     o.offline = true;
     for (int i = 0; i < n; i++)

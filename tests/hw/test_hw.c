@@ -7,11 +7,16 @@
  * devices a probe saw). The absent-library, failing-library and
  * working-library paths of the dlopen probes run through an injected
  * loader whose "libraries" are the functions below: test code only.
- * Then the acceleration switch, fallback and strict mode.
+ * The machine's GPU drivers (lavapipe, pocl) seen through the real Vulkan
+ * and OpenCL loaders, or hidden from them (IA_TEST_GPU_DRIVERS=hidden,
+ * tests.cmake). Then the acceleration switch, fallback and strict mode.
  */
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/backend-impl.h"
 #include "hw/hw-impl.h"
@@ -294,6 +299,175 @@ static void test_working_library(void)
     CHECK(fl.opens == 1 && fl.closes == 1);
 }
 
+/* An OpenCL driver that prints on stdout while it enumerates. */
+static int cl_ids_noisy(uint32_t n, void **plats, uint32_t *np)
+{
+    (void)n;
+    (void)plats;
+    printf("driver noise via stdio\n");
+    ssize_t w = write(STDOUT_FILENO, "driver noise via fd 1\n", 22);
+    (void)w;
+    *np = 0;
+    return -1001; /* CL_PLATFORM_NOT_FOUND_KHR */
+}
+static int cl_info_stub(void *obj, uint32_t what, size_t cap, void *val, size_t *len)
+{
+    (void)obj;
+    (void)what;
+    (void)cap;
+    (void)val;
+    (void)len;
+    return 0;
+}
+static int cl_dev_ids_stub(void *plat, uint64_t type, uint32_t n, void **devs, uint32_t *nd)
+{
+    (void)plat;
+    (void)type;
+    (void)n;
+    (void)devs;
+    *nd = 0;
+    return 0;
+}
+
+static size_t read_all(FILE *f, char *buf, size_t cap)
+{
+    rewind(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    return n;
+}
+
+static void test_driver_stdout(void)
+{
+    /* what a driver prints must not land in the caller's stdout (the
+     * `status --json` document), but stay visible on stderr */
+    static const fake_sym noisy[] = {
+        {"clGetPlatformIDs", (void *)cl_ids_noisy}, {"clGetPlatformInfo", (void *)cl_info_stub},
+        {"clGetDeviceIDs", (void *)cl_dev_ids_stub}, {"clGetDeviceInfo", (void *)cl_info_stub},
+        {NULL, NULL},
+    };
+    fake_loader fl = {.syms = noisy};
+    ia_hw_loader ld = loader_for(&fl);
+    FILE *out = tmpfile(), *err = tmpfile();
+    CHECK(out && err);
+    if (!out || !err) {
+        if (out)
+            fclose(out);
+        if (err)
+            fclose(err);
+        return;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    int o = dup(STDOUT_FILENO), e = dup(STDERR_FILENO);
+    dup2(fileno(out), STDOUT_FILENO);
+    dup2(fileno(err), STDERR_FILENO);
+    printf("before\n"); /* still buffered when the probe starts */
+    ia_hw_platform p;
+    bool found = ia__hw_detect_one(&ld, "opencl", &p);
+    printf("after\n");
+    fflush(stdout);
+    fflush(stderr);
+    dup2(o, STDOUT_FILENO);
+    dup2(e, STDERR_FILENO);
+    close(o);
+    close(e);
+    char so[256], se[256];
+    read_all(out, so, sizeof so);
+    read_all(err, se, sizeof se);
+    fclose(out);
+    fclose(err);
+    CHECK(found && p.state == IA_HW_NOT_PRESENT);
+    CHECK_STR_CONTAINS(p.reason, "CL_PLATFORM_NOT_FOUND_KHR");
+    CHECK_MSG(!strcmp(so, "before\nafter\n"), "stdout was \"%s\"", so);
+    CHECK_STR_CONTAINS(se, "driver noise via stdio");
+    CHECK_STR_CONTAINS(se, "driver noise via fd 1");
+    cJSON_Delete(p.extra);
+}
+
+/* the machine's GPU drivers ------------------------------------------------ */
+
+/* The path of the first file in dirs whose name starts with prefix. */
+static bool find_file(const char *const *dirs, const char *prefix, char *path, size_t cap)
+{
+    for (size_t i = 0; dirs[i]; i++) {
+        DIR *d = opendir(dirs[i]);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+                snprintf(path, cap, "%s/%s", dirs[i], e->d_name);
+                closedir(d);
+                return true;
+            }
+        if (d)
+            closedir(d);
+    }
+    return false;
+}
+
+static const ia_hw_device *device_named(const ia_hw_platform *p, const char *kind, const char *name,
+                                        const char *detail)
+{
+    for (int i = 0; i < p->n_devices; i++)
+        if (!strcmp(p->dev[i].kind, kind) && strstr(p->dev[i].name, name) && strstr(p->dev[i].detail, detail))
+            return &p->dev[i];
+    return NULL;
+}
+
+static void test_gpu_drivers(void)
+{
+    static const char *const vk_dirs[] = {"/usr/share/vulkan/icd.d", "/usr/local/share/vulkan/icd.d",
+                                          "/etc/vulkan/icd.d", NULL};
+    static const char *const cl_dirs[] = {"/etc/OpenCL/vendors", NULL};
+    const char *mode = getenv("IA_TEST_GPU_DRIVERS");
+    bool hidden = mode && !strcmp(mode, "hidden");
+    char lvp_manifest[512], pocl_icd[512];
+    bool lavapipe = !hidden && !getenv("VK_DRIVER_FILES") && !getenv("VK_ICD_FILENAMES") &&
+                    find_file(vk_dirs, "lvp_icd", lvp_manifest, sizeof lvp_manifest);
+    bool pocl = !hidden && !getenv("OCL_ICD_VENDORS") && find_file(cl_dirs, "pocl", pocl_icd, sizeof pocl_icd);
+    ia_hw_platform vk, cl;
+    CHECK(ia__hw_detect_one(NULL, "vulkan", &vk));
+    CHECK(ia__hw_detect_one(NULL, "opencl", &cl));
+    printf("gpu drivers %s: vulkan: %s; opencl: %s\n", hidden ? "hidden" : "visible", vk.reason, cl.reason);
+    if (hidden) {
+        /* the loaders honoured the test's environment */
+        CHECK(vk.state == IA_HW_NOT_PRESENT && vk.n_devices == 0);
+        CHECK_MSG(strstr(vk.reason, "VK_ERROR_INCOMPATIBLE_DRIVER") || strstr(vk.reason, "no Vulkan loader"), "%s",
+                  vk.reason);
+        CHECK(cl.state == IA_HW_NOT_PRESENT && cl.n_devices == 0);
+        CHECK_MSG(strstr(cl.reason, "CL_PLATFORM_NOT_FOUND_KHR") || strstr(cl.reason, "no OpenCL ICD loader"),
+                  "%s", cl.reason);
+    }
+    if (lavapipe) {
+        CHECK_MSG(vk.state != IA_HW_NOT_PRESENT, "%s: %s", lvp_manifest, vk.reason);
+        CHECK_MSG(device_named(&vk, "cpu", "llvmpipe", "CPU"), "no lavapipe CPU device (%s)", lvp_manifest);
+        /* the driver stays mapped after vkDestroyInstance (gpu_api.c) */
+        FILE *f = fopen(lvp_manifest, "r");
+        char json[2048] = "";
+        if (f) {
+            read_all(f, json, sizeof json);
+            fclose(f);
+        }
+        cJSON *m = cJSON_Parse(json);
+        const char *lib = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "ICD"), "library_path"));
+        void *h = lib ? dlopen(lib, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+        CHECK_MSG(h, "%s is no longer loaded", lib ? lib : lvp_manifest);
+        if (h)
+            dlclose(h);
+        cJSON_Delete(m);
+    } else if (!hidden) {
+        printf("  lavapipe not installed or overridden: Vulkan driver checks skipped\n");
+    }
+    if (pocl) {
+        CHECK_MSG(cl.state != IA_HW_NOT_PRESENT, "%s: %s", pocl_icd, cl.reason);
+        CHECK_MSG(device_named(&cl, "cpu", "", "Portable Computing Language"), "no pocl CPU device (%s)", pocl_icd);
+    } else if (!hidden) {
+        printf("  pocl not installed or overridden: OpenCL driver checks skipped\n");
+    }
+    cJSON_Delete(vk.extra);
+    cJSON_Delete(cl.extra);
+}
+
 /* switch, selection, fallback, strict mode --------------------------------- */
 
 static char last_warning[1024];
@@ -483,6 +657,8 @@ int main(void)
     test_absent_libraries();
     test_failing_libraries();
     test_working_library();
+    test_driver_stdout();
+    test_gpu_drivers();
     test_env_switch();
     test_selection();
     return test_summary("test_hw");

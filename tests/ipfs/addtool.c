@@ -28,7 +28,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--cid-version") && i + 1 < argc)
             o.cid_version = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--raw-leaves"))
-            o.raw_leaves = 1;
+            o.raw_leaves = IA_RAW_LEAVES_ON;
         else if (!strcmp(argv[i], "--trickle"))
             o.layout = IA_UNIXFS_TRICKLE;
         else if (!strcmp(argv[i], "--chunker") && i + 1 < argc && !strncmp(argv[i + 1], "size-", 5))

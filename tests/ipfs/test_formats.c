@@ -255,8 +255,16 @@ static void test_unixfs_vectors(void)
     /* options are checked */
     ia_unixfs_options o;
     ia_unixfs_options_init(&o);
-    o.chunk_size = 0;
+    o.chunk_size = 4u << 20;
     CHECK(ia_unixfs_add_bytes(hw, 12, &o, NULL, &c) == IA_ERR_INVALID);
+    ia_unixfs_options_init(&o);
+    o.raw_leaves = (ia_raw_leaves)3;
+    CHECK(ia_unixfs_add_bytes(hw, 12, &o, NULL, &c) == IA_ERR_INVALID);
+    /* a zeroed struct is kubo's defaults, the same as NULL options */
+    ia_unixfs_options zero = {0};
+    ia_cid c0;
+    CHECK_OK(ia_unixfs_add_bytes(hw, 12, &zero, &sink, &c0));
+    CHECK(ia_cid_equal(&c, &c0));
 }
 
 int main(void)

@@ -306,7 +306,7 @@ static int importer_opt(ia_unixfs_options *o, int c, const argscan *s)
         return 0;
     /* explicit either way: --raw-leaves=false keeps dag-pb leaves under
      * CIDv1, where the default (-1) would make them raw, as in kubo */
-    case 'R': o->raw_leaves = s->on; return 0;
+    case 'R': o->raw_leaves = s->on ? IA_RAW_LEAVES_ON : IA_RAW_LEAVES_OFF; return 0;
     case 't': o->layout = s->on ? IA_UNIXFS_TRICKLE : IA_UNIXFS_BALANCED; return 0;
     case 'H': o->hidden = s->on; return 0;
     case 's': {
