@@ -188,8 +188,8 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
             snprintf(why, sizeof why, "acceleration is switched off by %s=%s", IA_ENV_ENABLED, env);
         } else {
             fill(out, cpu, 0, req);
-            snprintf(out->reason, sizeof out->reason,
-                     "acceleration switched off by %s=%s: plain CPU path", IA_ENV_ENABLED, env);
+            snprintf(out->reason, sizeof out->reason, "acceleration switched off by %s=%s: plain CPU path, %s",
+                     IA_ENV_ENABLED, env, out->device_name);
             be = cpu;
         }
     } else if (!strcmp(id, "auto")) {

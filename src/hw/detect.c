@@ -362,6 +362,12 @@ ia_status ia_accelerate_status_json(char **out)
         cJSON_AddBoolToObject(o, "env_disabled", !enabled);
         cJSON_AddStringToObject(o, "env_var", env);
         cJSON_AddStringToObject(o, "env_var_name", IA_ENV_ENABLED);
+        /* what the switch turns off (docs/configuration.md) */
+        cJSON *off = cJSON_AddArrayToObject(o, "switched_off");
+        static const char *const parts[] = {"accelerator backends", "reduced precision",
+                                            "vector kernels", "distributed compute"};
+        for (size_t i = 0; off && !enabled && i < IA_ARRAY_LEN(parts); i++)
+            cJSON_AddItemToArray(off, cJSON_CreateString(parts[i]));
         cJSON_AddStringToObject(o, "version", ia_version());
         if (bes)
             cJSON_AddItemToObject(o, "backends", bes);

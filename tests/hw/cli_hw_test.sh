@@ -51,7 +51,7 @@ fi
 "$bin" status --json >"$tmp/st.json"
 check "status --json fields" json "$tmp/st.json" "j['available'] is True and j['enabled'] is True and j['env_disabled'] is False and j['env_var']=='1' and j['selected']['backend']=='cpu' and j['backends']['cpu']['usable'] and 'cuda' in j['backends']"
 IPFS_ACCELERATE_ENABLED=0 "$bin" status --json >"$tmp/st0.json"
-check "status with IPFS_ACCELERATE_ENABLED=0" json "$tmp/st0.json" "j['available'] is False and j['enabled'] is False and j['env_disabled'] is True and j['env_var']=='0' and j['selected']['backend']=='cpu'"
+check "status with IPFS_ACCELERATE_ENABLED=0" json "$tmp/st0.json" "j['available'] is False and j['enabled'] is False and j['env_disabled'] is True and j['env_var']=='0' and j['selected']['backend']=='cpu' and len(j['switched_off'])==4 and 'portable kernels' in j['selected']['device_name']"
 check "status text" "$bin" status
 "$bin" status --device cuda >"$tmp/out" 2>"$tmp/err"
 check "status --device cuda falls back with a warning" grep -q "falling back to cpu" "$tmp/err"
@@ -124,6 +124,15 @@ if [ -n "$model" ] && [ -d "$model" ]; then
   check "other values leave acceleration on" grep -q "auto: first usable backend" "$tmp/err"
   IPFS_ACCELERATE_ENABLED=disabled "$bin" embed --model "$model" --text hi -v -q >/dev/null 2>"$tmp/err"
   check "IPFS_ACCELERATE_ENABLED=disabled: plain CPU" grep -q "plain CPU path" "$tmp/err"
+  # switched off: portable kernels, fp32, the same vectors to float rounding
+  "$bin" embed --model "$model" --text "a plain path check" -q >"$tmp/on.jsonl"
+  IPFS_ACCELERATE_ENABLED=0 "$bin" embed --model "$model" --text "a plain path check" -v -q >"$tmp/off.jsonl" 2>"$tmp/err"
+  check "switched off: portable kernels" grep -q "portable kernels" "$tmp/err"
+  check "switched off: same vectors" python3 -c "
+import json, math, sys
+a, b = (json.loads(open(f).readline())['embedding'] for f in sys.argv[1:])
+c = sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+sys.exit(0 if c > 0.99999 else 1)" "$tmp/on.jsonl" "$tmp/off.jsonl"
   "$bin" model info --json "$model" >"$tmp/info.json"
   check "model info --json records the device" json "$tmp/info.json" "j['backend']=='cpu' and j['device']=='cpu:0' and j['precision']=='fp32'"
 fi

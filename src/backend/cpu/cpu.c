@@ -71,7 +71,11 @@ static void isa_init(void)
 #undef HAS
     const char *env = getenv("IA_CPU_ISA");
     ia__cpu_isa want = best;
-    if (env && *env) {
+    char off[64];
+    if (!ia__accelerate_enabled_env(off, sizeof off)) {
+        want = IA_CPU_ISA_PORTABLE; /* the plain path: no vector kernels */
+        ia__log(IA_LOG_INFO, "%s=%s: CPU kernels in portable C, oneDNN at its SSE4.1 baseline", IA_ENV_ENABLED, off);
+    } else if (env && *env) {
         if (!strcmp(env, "portable"))
             want = IA_CPU_ISA_PORTABLE;
         else if (!strcmp(env, "avx2"))
@@ -165,7 +169,12 @@ static void profile(void *ctx, ia_backend_profile *p)
 
 static int device_count(void) { return 1; }
 
-static const char *device_name(int device) { return "host CPU"; }
+static const char *device_name(int device)
+{
+    static const char *const names[] = {"host CPU (portable kernels)", "host CPU (AVX2 kernels)",
+                                        "host CPU (AVX-512 kernels)"};
+    return names[ia__cpu_isa_level()];
+}
 
 /* Activation buffers (tens of MB per batch) are kept for reuse once freed:
  * fresh pages from the kernel cost a fault and a zeroing per 4 KiB, which
