@@ -1,12 +1,24 @@
 /*
- * The CPU backend's kernels at every instruction-set level this CPU can run
- * (portable C always; AVX2 and AVX-512 where present) against plain double
- * precision references: bias + GELU (erf and tanh) + ReLU, residual +
- * LayerNorm, one attention head (several lengths and head sizes), bf16
- * rounding and 8-bit row quantization. Also the IA_CPU_ISA names and the
- * precision switch's errors.
+ * The CPU backend's kernels and its instruction-set dispatch.
+ *
+ *   test_cpu_kernels portable|avx2|avx512
+ *     that level's kernel table against plain double precision references:
+ *     bias + GELU (erf and tanh) + ReLU, residual + LayerNorm, one
+ *     attention head (several lengths and head sizes), bf16 rounding and
+ *     8-bit row quantization. Exits 77 (CTest: skipped) where this CPU
+ *     lacks the level.
+ *   test_cpu_kernels dispatch
+ *     the level in force: the CPU's best, or IA_CPU_ISA's (77 where this
+ *     CPU lacks the level asked for); the precisions the backend resolves
+ *     on it (int8 exactly where AVX-512 VNNI is usable, bf16 where
+ *     AVX512_BF16 is) and the precision names' errors.
+ *
+ * What the CPU has is read here with __builtin_cpu_supports, apart from
+ * the library's own probe, so a probe that misses an instruction set
+ * fails the dispatch test instead of narrowing what is tested.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -132,40 +144,90 @@ static void check_table(const ia__cpu_kernels *k)
     (void)max_rel;
 }
 
-int main(void)
-{
-    check_table(&ia__cpu_kernels_portable);
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        check_table(&ia__cpu_kernels_avx2);
-    else
-        printf("no AVX2 on this CPU: its kernels not run\n");
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        check_table(&ia__cpu_kernels_avx512);
-    else
-        printf("no AVX-512 on this CPU: its kernels not run\n");
+enum { SKIP = 77 }; /* CTest's SKIP_RETURN_CODE for these tests */
 
-    /* the level in force follows IA_CPU_ISA (read once, at first use) */
-    const char *want = getenv("IA_CPU_ISA");
-    if (want && (!strcmp(want, "portable") || !strcmp(want, "avx2")))
-        CHECK_MSG(!strcmp(ia__cpu_isa_name(), want), "IA_CPU_ISA=%s but running %s", want,
-                  ia__cpu_isa_name());
-    printf("running kernels: %s\n", ia__cpu_isa_name());
+static bool cpu_has_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+static bool cpu_has_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+
+static int kernels(const char *isa)
+{
+    const ia__cpu_kernels *k = !strcmp(isa, "portable") ? &ia__cpu_kernels_portable
+                             : !strcmp(isa, "avx2")     ? &ia__cpu_kernels_avx2
+                             : !strcmp(isa, "avx512")   ? &ia__cpu_kernels_avx512
+                                                        : NULL;
+    if (!k) {
+        fprintf(stderr, "test_cpu_kernels: unknown level %s (portable, avx2, avx512)\n", isa);
+        return 2;
+    }
+    if ((k == &ia__cpu_kernels_avx2 && !cpu_has_avx2()) || (k == &ia__cpu_kernels_avx512 && !cpu_has_avx512())) {
+        printf("test_cpu_kernels: this CPU lacks %s: its kernels cannot run here: skipped\n", isa);
+        return SKIP;
+    }
+    check_table(k);
+    printf("%s kernels checked\n", k->name);
+    return test_summary("test_cpu_kernels");
+}
+
+static int dispatch(void)
+{
+    const char *best = cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "portable";
+    const char *want = getenv("IA_CPU_ISA"), *running = ia__cpu_isa_name();
+    printf("this CPU's best: %s; IA_CPU_ISA=%s; running kernels: %s\n", best, want ? want : "(unset)", running);
+    if (want && *want) {
+        if (strcmp(want, "portable") && strcmp(want, "avx2") && strcmp(want, "avx512")) {
+            fprintf(stderr, "test_cpu_kernels: IA_CPU_ISA=%s is not a level this test knows\n", want);
+            return 2;
+        }
+        if ((!strcmp(want, "avx2") && !cpu_has_avx2()) || (!strcmp(want, "avx512") && !cpu_has_avx512())) {
+            printf("test_cpu_kernels: IA_CPU_ISA=%s: this CPU lacks it: skipped\n", want);
+            return SKIP;
+        }
+        CHECK_MSG(!strcmp(running, want), "IA_CPU_ISA=%s but running %s", want, running);
+    } else {
+        CHECK_MSG(!strcmp(running, best), "this CPU's best is %s but running %s", best, running);
+    }
+
+    /* Reduced precision only where its instructions run at the level in
+     * force (IA_CPU_ISA below avx512 turns them off with the kernels). */
+    const bool at512 = !strcmp(running, "avx512");
+    const bool vnni = at512 && __builtin_cpu_supports("avx512vnni");
+    const bool bf16 = at512 && __builtin_cpu_supports("avx512bf16");
     const ia_backend *cpu = ia__backend_cpu();
     void *inst = NULL;
     CHECK(!cpu->iface.resolve_precision("fp16"));
+    CHECK(!cpu->iface.resolve_precision(NULL));
     CHECK(cpu->iface.open(0, 1, "fp16", false, &inst) == IA_ERR_INVALID && !inst);
     CHECK(cpu->iface.open(1, 1, "fp32", false, &inst) == IA_ERR_INVALID && !inst);
     CHECK(!strcmp(cpu->iface.resolve_precision("fp32"), "fp32"));
-    const char *p = cpu->iface.resolve_precision("int8");
-    CHECK(!strcmp(p, "int8") || !strcmp(p, "fp32"));
-    if (want && strcmp(want, "avx512"))
-        CHECK_MSG(!strcmp(p, "fp32"), "IA_CPU_ISA=%s: int8 should fall back to fp32, got %s", want, p);
-    CHECK_OK(cpu->iface.open(0, 1, "int8", false, &inst));
-    if (inst) {
-        CHECK(!strcmp(cpu->iface.precision(inst), p));
-        cpu->iface.close(inst);
+    static const char *const precs[] = {"int8", "bf16"};
+    for (int i = 0; i < 2; i++) {
+        const char *p = cpu->iface.resolve_precision(precs[i]);
+        const char *expect = (i == 0 ? vnni : bf16) ? precs[i] : "fp32";
+        printf("precision %s resolves to %s\n", precs[i], p ? p : "(null)");
+        CHECK_MSG(p && !strcmp(p, expect), "precision %s: resolved to %s, want %s (kernels %s, VNNI %s, BF16 %s)",
+                  precs[i], p ? p : "(null)", expect, running, vnni ? "yes" : "no", bf16 ? "yes" : "no");
+        inst = NULL;
+        CHECK_OK(cpu->iface.open(0, 1, precs[i], false, &inst));
+        if (inst) {
+            CHECK_MSG(!strcmp(cpu->iface.precision(inst), expect), "instance opened with %s computes in %s",
+                      precs[i], cpu->iface.precision(inst));
+            cpu->iface.close(inst);
+        }
     }
     return test_summary("test_cpu_kernels");
+}
+
+int main(int argc, char **argv)
+{
+    __builtin_cpu_init();
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_cpu_kernels portable|avx2|avx512|dispatch\n");
+        return 2;
+    }
+    return !strcmp(argv[1], "dispatch") ? dispatch() : kernels(argv[1]);
 }

@@ -1,12 +1,19 @@
 /*
  * Reduced precision against fp32 on the same model and texts:
- *   test_cpu_precision MODEL_DIR|@real PRECISION [MIN_COSINE] [N]
+ *   test_cpu_precision MODEL_DIR|@real int8|bf16 MIN_COSINE [N]
  * embeds the first N (default all) texts of tests/data/sentences.jsonl in
- * fp32 and in PRECISION (int8 or bf16) and checks every text's cosine
- * (default >= 0.995). Where the CPU (or IA_CPU_ISA) lacks the instructions,
- * checks the clean fallback instead: fp32 reported and identical output.
+ * fp32 and in PRECISION and, where the CPU runs that precision (AVX-512
+ * with VNNI for int8, with AVX512_BF16 for bf16, and IA_CPU_ISA unset or
+ * avx512), requires the model to report it (ia_model_info.precision) and
+ * every text's cosine to fp32 to be >= MIN_COSINE.
+ * With IA_CPU_ISA set below avx512 it checks the clean fallback instead:
+ * fp32 reported and output identical to fp32's.
+ * On a CPU without the instructions (and IA_CPU_ISA unset) there is
+ * nothing to measure: it checks that the model reports fp32 and exits 77,
+ * which CTest reports as skipped.
  */
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "backend/cpu/cpu-impl.h"
@@ -22,7 +29,7 @@ static float *embed(const char *dir, const char *prec, char **texts, size_t n, i
     CHECK_OK(ia_model_load(dir, &mo, &m));
     if (!m)
         return NULL;
-    ia_model_info info;
+    ia_model_info info = {0};
     ia_model_get_info(m, &info);
     snprintf(got, 16, "%s", info.precision);
     *dim = ia_model_dim(m);
@@ -35,11 +42,43 @@ static float *embed(const char *dir, const char *prec, char **texts, size_t n, i
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: test_cpu_precision MODEL_DIR|@real int8|bf16 [MIN_COSINE] [N]\n");
+        fprintf(stderr, "usage: test_cpu_precision MODEL_DIR|@real int8|bf16 MIN_COSINE [N]\n");
         return 2;
     }
     const char *dir = !strcmp(argv[1], "@real") ? real_model_dir() : argv[1], *prec = argv[2];
     const double min_cos = argc > 3 ? atof(argv[3]) : 0.995;
+    if (strcmp(prec, "int8") && strcmp(prec, "bf16")) {
+        fprintf(stderr, "test_cpu_precision: precision %s: int8 or bf16\n", prec);
+        return 2;
+    }
+
+    /* What this CPU can run, read apart from the library's own probe. */
+    __builtin_cpu_init();
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    const bool has = avx512 && (!strcmp(prec, "int8") ? __builtin_cpu_supports("avx512vnni")
+                                                      : __builtin_cpu_supports("avx512bf16"));
+    const char *isa = getenv("IA_CPU_ISA");
+    const bool forced_lower = isa && (!strcmp(isa, "avx2") || !strcmp(isa, "portable"));
+    const char *needs = !strcmp(prec, "int8") ? "AVX-512 VNNI" : "AVX512_BF16";
+    if (!has && !forced_lower) {
+        ia_model_options mo = {.device = "cpu", .precision = prec};
+        ia_model *m = NULL;
+        CHECK_OK(ia_model_load(dir, &mo, &m));
+        if (m) {
+            ia_model_info info = {0};
+            ia_model_get_info(m, &info);
+            CHECK_MSG(!strcmp(info.precision, "fp32"), "this CPU lacks %s but the model reports %s", needs,
+                      info.precision);
+            ia_model_free(m);
+        }
+        if (test_failures)
+            return test_summary("test_cpu_precision");
+        printf("test_cpu_precision: this CPU lacks %s: %s computes in fp32 here (the model says so): "
+               "skipped\n", needs, prec);
+        return 77;
+    }
+    const bool expect_real = has && !forced_lower;
     size_t n;
     char **texts = read_sentences(&n);
     CHECK(texts != NULL);
@@ -64,12 +103,18 @@ int main(int argc, char **argv)
         }
         printf("%s %s (ran %s, kernels %s): %zu texts, worst cosine %.6f (text %zu), mean %.6f\n", dir,
                prec, pq, ia__cpu_isa_name(), n, worst, at, sum / n);
-        if (!strcmp(pq, prec))
-            CHECK_MSG(worst >= min_cos, "text %zu: cosine %.6f < %.4f", at, worst, min_cos);
-        else
+        CHECK_MSG(!strcmp(p32, "fp32"), "fp32 requested, model reports %s", p32);
+        if (expect_real) {
+            CHECK_MSG(!strcmp(pq, prec), "this CPU has %s but the model computes in %s, not %s", needs, pq,
+                      prec);
+            CHECK_MSG(memcmp(ref, q, sizeof(float) * n * dim), "%s output equals fp32's bit for bit: the "
+                      "reduced-precision path did not run", prec);
+            CHECK_MSG(worst >= min_cos, "text %zu: cosine %.6f < %.6g", at, worst, min_cos);
+        } else {
             CHECK_MSG(!strcmp(pq, "fp32") && !memcmp(ref, q, sizeof(float) * n * dim),
-                      "fallback: ran %s, output %s fp32's", pq,
+                      "fallback (IA_CPU_ISA=%s): ran %s, output %s fp32's", isa, pq,
                       memcmp(ref, q, sizeof(float) * n * dim) ? "differs from" : "equals");
+        }
     }
     free(ref);
     free(q);

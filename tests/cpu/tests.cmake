@@ -1,10 +1,19 @@
 # CPU backend tests: kernels at every ISA level against references, forced
 # lower ISA paths end to end (IA_CPU_ISA), and int8 / bf16 against fp32.
-ia_add_test(test_cpu_kernels ${CMAKE_CURRENT_LIST_DIR}/test_cpu_kernels.c)
+# A test that needs instructions this CPU lacks (AVX2, AVX-512, VNNI,
+# AVX512_BF16) exits 77 and CTest reports it as skipped, never passed.
+ia_add_test_program(test_cpu_kernels ${CMAKE_CURRENT_LIST_DIR}/test_cpu_kernels.c)
+foreach(isa portable avx2 avx512)
+  add_test(NAME cpu_kernels_${isa} COMMAND test_cpu_kernels ${isa})
+endforeach()
+# The level in force: the CPU's best, then each lower one forced.
+add_test(NAME cpu_kernels_dispatch COMMAND test_cpu_kernels dispatch)
 foreach(isa avx2 portable)
-  add_test(NAME cpu_kernels_forced_${isa} COMMAND test_cpu_kernels)
+  add_test(NAME cpu_kernels_forced_${isa} COMMAND test_cpu_kernels dispatch)
   set_tests_properties(cpu_kernels_forced_${isa} PROPERTIES ENVIRONMENT "IA_CPU_ISA=${isa}")
 endforeach()
+set_tests_properties(cpu_kernels_portable cpu_kernels_avx2 cpu_kernels_avx512 cpu_kernels_dispatch
+  cpu_kernels_forced_avx2 cpu_kernels_forced_portable PROPERTIES SKIP_RETURN_CODE 77)
 
 # Under the sanitizers (about 10x slower) the end-to-end checks run on
 # fewer texts: the first 64 hold the worst cases (the shortest texts).
@@ -28,18 +37,26 @@ foreach(isa avx2 portable)
     add_test(NAME cpu_forced_${isa}_golden_${name}
              COMMAND test_model golden ${IA_CPU_SYNTH}/${name} ${IA_TEST_DATA}/golden/${name}.npy ${rows})
     set_tests_properties(cpu_forced_${isa}_golden_${name} PROPERTIES
-      ENVIRONMENT "IA_CPU_ISA=${isa}" FIXTURES_REQUIRED synth_models)
+      ENVIRONMENT "IA_CPU_ISA=${isa}" FIXTURES_REQUIRED synth_models SKIP_RETURN_CODE 77)
   endforeach()
 endforeach()
 
-# int8 / bf16 vs fp32: every test sentence on the real model (cosine >=
-# 0.995), the synthetic MiniLM-shaped model too, and the fallback to fp32
-# where AVX2 is forced (no VNNI / BF16 there).
+# int8 / bf16 vs fp32 (tests/cpu/test_cpu_precision.c): every test
+# sentence on the real model, at the worst cosines README.md states less a
+# small margin (measured on AVX-512 VNNI + BF16: int8 0.9985, bf16 0.99994),
+# and the synthetic MiniLM-shaped model (random weights, no stated figure:
+# 0.995). Where the CPU has the instructions the model must report int8 /
+# bf16; where it lacks them these tests are skipped (exit 77). The fallback
+# to fp32 (reported, output identical) is checked where AVX2 is forced.
 ia_add_test_program(test_cpu_precision ${CMAKE_CURRENT_LIST_DIR}/test_cpu_precision.c)
+set(IA_CPU_MIN_COS_int8 0.998)
+set(IA_CPU_MIN_COS_bf16 0.9999)
 foreach(p int8 bf16)
-  add_test(NAME cpu_precision_${p}_real COMMAND test_cpu_precision @real ${p} 0.995 ${IA_CPU_NTEXTS})
+  add_test(NAME cpu_precision_${p}_real
+           COMMAND test_cpu_precision @real ${p} ${IA_CPU_MIN_COS_${p}} ${IA_CPU_NTEXTS})
   add_test(NAME cpu_precision_${p}_synth COMMAND test_cpu_precision ${IA_CPU_SYNTH}/minilm-f32 ${p} 0.995 64)
   set_tests_properties(cpu_precision_${p}_synth PROPERTIES FIXTURES_REQUIRED synth_models)
+  set_tests_properties(cpu_precision_${p}_real cpu_precision_${p}_synth PROPERTIES SKIP_RETURN_CODE 77)
 endforeach()
 foreach(p int8 bf16)
   add_test(NAME cpu_precision_${p}_fallback COMMAND test_cpu_precision ${IA_CPU_SYNTH}/minilm-f32 ${p} 0.995 16)

@@ -3,22 +3,40 @@
  *
  *   test_model golden MODEL_DIR GOLDEN.npy [N]
  *     embeds the first N (default all) texts of tests/data/sentences.jsonl
- *     and compares each with sentence-transformers' vector: cosine >=
- *     0.99999 and max abs error <= 1e-4 (x |v| for unnormalized models).
- *     Also checks that a text embeds the same alone as in a batch.
+ *     and compares each with sentence-transformers' vector, batched and
+ *     alone: cosine >= GOLDEN_MIN_COS and max abs error <= GOLDEN_MAX_ABS
+ *     (x |v| for unnormalized models). Also checks that a text embeds the
+ *     same alone as in a batch.
  *   test_model published MODEL_DIR REFERENCE_DIR
  *     the real all-MiniLM-L6-v2 against text-embeddings-inference's
  *     snapshots and fastembed's published values.
  *
+ * The bounds below are the figures README.md ("Correctness") states; a
+ * change to one changes the other.
+ *
  * MODEL_DIR "@real" is the real model fetched by scripts/fetch-model.sh.
+ * With IA_CPU_ISA naming a level this CPU lacks (the library then runs a
+ * lower one), the test exits 77: CTest reports it skipped.
  */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 
 #include "ipfs_accelerate/ipfs_accelerate.h"
+#include "backend/cpu/cpu-impl.h"
 #include "model/model-impl.h"
 #include "test.h"
 #include "test_data.h"
+
+/* sentence-transformers goldens, every text, batched and alone */
+#define GOLDEN_MIN_COS 0.999999
+#define GOLDEN_MAX_ABS 1e-6
+/* text-embeddings-inference snapshots and fastembed values (published) */
+#define TEI_MIN_COS 0.999999
+#define TEI_BATCH_ERF 1.4e-3  /* max abs, the model's exact GELU vs TEI's tanh one */
+#define TEI_BATCH_TANH 1e-5   /* max abs, the same (tanh) GELU as TEI */
+#define TEI_SINGLE_ERF 2.5e-3 /* TEI's single-text snapshots differ from its own batch by 1e-3 */
+#define TEI_SINGLE_TANH 1.5e-3
+#define FASTEMBED_SLACK 1e-6  /* beyond the rounding of each printed value */
 
 /* float32 .npy: returns data (caller frees) and its shape. */
 static float *read_npy(const char *path, size_t *rows, size_t *cols)
@@ -89,21 +107,33 @@ static int golden(const char *dir, const char *npy, size_t limit)
         double c = cosine(a, b, d), e = max_abs(a, b, d) / fmax(1.0, norm(b, d));
         worst_cos = fmin(worst_cos, c);
         worst_abs = fmax(worst_abs, e);
-        if ((c < 0.99999 || e > 1e-4) && bad++ < 5)
+        if ((c < GOLDEN_MIN_COS || e > GOLDEN_MAX_ABS) && bad++ < 5)
             fprintf(stderr, "text %zu (%.40s): cosine %.7f, max abs err %.2e\n", i, texts[i], c, e);
     }
     CHECK_MSG(bad == 0, "%zu of %zu texts differ from sentence-transformers", bad, n);
-    printf("%s: %zu texts, %zu tokens, worst cosine %.8f, worst max abs err %.2e\n", dir, n,
+    printf("%s: %zu texts, %zu tokens, worst cosine %.10f, worst max abs err %.2e\n", dir, n,
            stats.n_tokens, worst_cos, worst_abs);
 
-    /* The same text alone and beside long neighbours: same vector. */
+    /* The same text alone and beside long neighbours: the same vector
+     * (up to float rounding), and as close to sentence-transformers'. */
     float *one = malloc((size_t)d * sizeof(float));
-    double worst_alone = 1;
-    for (size_t i = 0; i < n; i += 7) {
+    double worst_alone = 1, worst_alone_abs = 0, worst_alone_ref = 1, worst_alone_ref_abs = 0;
+    for (size_t i = 0; i < n && rows == n; i += 7) {
         CHECK_OK(ia_model_embed(m, (const char *const *)&texts[i], NULL, 1, one, NULL));
+        const double s = fmax(1.0, norm(ref + i * d, d));
         worst_alone = fmin(worst_alone, cosine(one, out + i * d, d));
+        worst_alone_abs = fmax(worst_alone_abs, max_abs(one, out + i * d, d) / s);
+        worst_alone_ref = fmin(worst_alone_ref, cosine(one, ref + i * d, d));
+        worst_alone_ref_abs = fmax(worst_alone_ref_abs, max_abs(one, ref + i * d, d) / s);
     }
-    CHECK_MSG(worst_alone >= 0.999999, "alone vs batched cosine %.8f", worst_alone);
+    printf("%s: alone vs batched: worst cosine %.10f, max abs err %.2e; alone vs reference: worst "
+           "cosine %.10f, max abs err %.2e\n", dir, worst_alone, worst_alone_abs, worst_alone_ref,
+           worst_alone_ref_abs);
+    CHECK_MSG(worst_alone >= GOLDEN_MIN_COS && worst_alone_abs <= GOLDEN_MAX_ABS,
+              "alone vs batched: cosine %.10f, max abs err %.2e", worst_alone, worst_alone_abs);
+    CHECK_MSG(worst_alone_ref >= GOLDEN_MIN_COS && worst_alone_ref_abs <= GOLDEN_MAX_ABS,
+              "alone vs sentence-transformers: cosine %.10f, max abs err %.2e", worst_alone_ref,
+              worst_alone_ref_abs);
     ia_model_free(m);
     free(one);
     free(out);
@@ -144,7 +174,7 @@ static void tei_checks(const ia_model *m, const char *refdir, const char *label,
     const int d = ia_model_dim(m);
     const char *q = "What is Deep Learning?";
     float mean[384], cls[384];
-    ia_embed_options raw = {.normalize = 0};
+    ia_embed_options raw = {.normalize = IA_NORMALIZE_NO};
     CHECK_OK(ia_model_embed_opts(m, &q, NULL, 1, &raw, mean, NULL));
 
     size_t rows, count;
@@ -152,8 +182,8 @@ static void tei_checks(const ia_model *m, const char *refdir, const char *label,
     CHECK(ref && count == (size_t)d);
     if (ref && count == (size_t)d) {
         double c = cosine(mean, ref, d), e = max_abs(mean, ref, d);
-        printf("%s: TEI single (mean, unnormalized): cosine %.8f, max abs err %.2e\n", label, c, e);
-        CHECK(c >= 0.9999 && e <= tol_single);
+        printf("%s: TEI single (mean, unnormalized): cosine %.8f, max abs err %.3e\n", label, c, e);
+        CHECK_MSG(c >= TEI_MIN_COS && e <= tol_single, "%s: cosine %.8f, max abs err %.3e", label, c, e);
     }
     free(ref);
 
@@ -167,8 +197,8 @@ static void tei_checks(const ia_model *m, const char *refdir, const char *label,
     CHECK(ref && count == (size_t)d);
     if (ref && count == (size_t)d) {
         double c = cosine(cls, ref, d), e = max_abs(cls, ref, d);
-        printf("%s: TEI single (cls): cosine %.8f, max abs err %.2e\n", label, c, e);
-        CHECK(c >= 0.9999 && e <= tol_single);
+        printf("%s: TEI single (cls): cosine %.8f, max abs err %.3e\n", label, c, e);
+        CHECK_MSG(c >= TEI_MIN_COS && e <= tol_single, "%s: cosine %.8f, max abs err %.3e", label, c, e);
     }
     free(ref);
     ref = read_snap(refdir, "test_bert__bert_single_raw.snap", &rows, &count);
@@ -179,9 +209,10 @@ static void tei_checks(const ia_model *m, const char *refdir, const char *label,
             worst_c = fmin(worst_c, cosine(states + t * d, ref + t * d, d));
             worst_e = fmax(worst_e, max_abs(states + t * d, ref + t * d, d));
         }
-        printf("%s: TEI single (7 token states): worst cosine %.8f, max abs err %.2e\n", label,
+        printf("%s: TEI single (7 token states): worst cosine %.8f, max abs err %.3e\n", label,
                worst_c, worst_e);
-        CHECK(worst_c >= 0.9999 && worst_e <= tol_single);
+        CHECK_MSG(worst_c >= TEI_MIN_COS && worst_e <= tol_single, "%s: cosine %.8f, max abs err %.3e",
+                  label, worst_c, worst_e);
     }
     free(ref);
     ia__free(states);
@@ -194,8 +225,9 @@ static void tei_checks(const ia_model *m, const char *refdir, const char *label,
     if (ref && count == 3 * (size_t)d) {
         for (int i = 0; i < 3; i++) {
             double c = cosine(bout + i * d, ref + i * d, d), e = max_abs(bout + i * d, ref + i * d, d);
-            printf("%s: TEI batch[%d]: cosine %.8f, max abs err %.2e\n", label, i, c, e);
-            CHECK(c >= 0.9999 && e <= tol_batch);
+            printf("%s: TEI batch[%d]: cosine %.8f, max abs err %.3e\n", label, i, c, e);
+            CHECK_MSG(c >= TEI_MIN_COS && e <= tol_batch, "%s batch[%d]: cosine %.8f, max abs err %.3e",
+                      label, i, c, e);
         }
     }
     free(ref);
@@ -227,26 +259,40 @@ static int published(const char *dir, const char *refdir)
     /* The model as published (exact erf GELU, like sentence-transformers).
      * TEI's snapshots were computed with the tanh approximation of GELU
      * (candle's gelu), which moves single values by up to 2e-3; its own
-     * single and batched runs differ by 1e-3. Cosine is held to 0.9999. */
-    tei_checks(m, refdir, "erf gelu", 2.5e-3, 2.5e-3);
+     * single and batched runs differ by 1e-3. */
+    tei_checks(m, refdir, "erf gelu", TEI_SINGLE_ERF, TEI_BATCH_ERF);
 
-    /* fastembed: "hello world", mean pooled then normalized (ONNX, erf GELU). */
+    /* fastembed: "hello world", mean pooled then normalized (ONNX, erf GELU).
+     * Its test prints 5 or 6 decimals: each value must be ours rounded to
+     * that many, give or take FASTEMBED_SLACK. */
     const char *hw = "hello world";
     float v[384];
-    const float fe[5] = {-0.034478f, 0.03102f, 0.00673f, 0.02611f, -0.039362f};
+    static const char *const fe[5] = {"-0.034478", "0.03102", "0.00673", "0.02611", "-0.039362"};
     CHECK_OK(ia_model_embed(m, &hw, NULL, 1, v, NULL));
-    double e = max_abs(v, fe, 5);
-    printf("fastembed hello world: max abs err %.2e over its 5 published values\n", e);
-    CHECK(e <= 1e-3);
+    double worst = 0, worst_over = -1;
+    for (int i = 0; i < 5; i++) {
+        const double want = strtod(fe[i], NULL), e = fabs(v[i] - want);
+        const double half_unit = 0.5 * pow(10, -(double)strlen(strchr(fe[i], '.') + 1));
+        worst = fmax(worst, e);
+        worst_over = fmax(worst_over, e - half_unit);
+        CHECK_MSG(e <= half_unit + FASTEMBED_SLACK, "fastembed value %d: ours %.8f, published %s", i, v[i],
+                  fe[i]);
+    }
+    printf("fastembed hello world: max abs err %.3e over its 5 published values, %.2e beyond their "
+           "rounding\n", worst, fmax(0, worst_over));
     ia_model_free(m);
 
     /* With TEI's own activation the batch agrees to float rounding and the
      * single snapshots to within TEI's single-vs-batch spread. */
     const char *tanh_dir = with_activation(dir, "gelu_new");
     CHECK(tanh_dir != NULL);
-    if (tanh_dir && ia_model_load(tanh_dir, NULL, &m) == IA_OK) {
-        tei_checks(m, refdir, "tanh gelu (as TEI)", 1.5e-3, 1e-4);
-        ia_model_free(m);
+    if (tanh_dir) {
+        st = ia_model_load(tanh_dir, NULL, &m);
+        CHECK_MSG(st == IA_OK, "loading %s (the model with hidden_act gelu_new): %s", tanh_dir, ia_errmsg());
+        if (st == IA_OK) {
+            tei_checks(m, refdir, "tanh gelu (as TEI)", TEI_SINGLE_TANH, TEI_BATCH_TANH);
+            ia_model_free(m);
+        }
     }
     if (tanh_dir) {
         char cmd[256];
@@ -263,6 +309,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *dir = !strcmp(argv[2], "@real") ? real_model_dir() : argv[2];
+    const char *isa = getenv("IA_CPU_ISA");
+    if (isa && (!strcmp(isa, "avx512") || !strcmp(isa, "avx2")) && strcmp(isa, ia__cpu_isa_name())) {
+        printf("IA_CPU_ISA=%s: this CPU lacks it (running %s kernels): skipped\n", isa, ia__cpu_isa_name());
+        return 77;
+    }
     if (!strcmp(argv[1], "golden"))
         return golden(dir, argv[3], argc > 4 ? (size_t)atol(argv[4]) : 0);
     return published(dir, argv[3]);
