@@ -74,5 +74,23 @@ check "model info" "grep -q 'architecture: *bert' '$tmp/info' && grep -q 'poolin
 "$ia" model info --json "$model" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["dim"]==32 and d["layers"]==2 and d["parameters"]>0'
 check "model info --json" "[ $? -eq 0 ]"
 
+# hardware.memory_limit: a model that does not fit is refused naming the
+# limit and the need; one that fits embeds the same vectors in smaller batches
+IPFS_ACCELERATE_HARDWARE_MEMORY_LIMIT=100KB "$ia" embed --model "$model" --text x >/dev/null 2>"$tmp/err"
+check "memory_limit refuses a model that does not fit" "[ $? -eq 1 ] && grep -q 'hardware.memory_limit is 0.1 MiB but the model needs about' '$tmp/err'"
+IPFS_ACCELERATE_HARDWARE_MEMORY_LIMIT=5MB "$ia" embed -q --model "$model" "$tmp/in.txt" >"$tmp/lim.jsonl" 2>"$tmp/err"
+python3 - "$tmp/out.jsonl" "$tmp/lim.jsonl" <<'PY'
+import json, sys
+a, b = ([json.loads(l)["embedding"] for l in open(f)] for f in sys.argv[1:])
+assert len(a) == len(b) and all(abs(x - y) < 1e-5 for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+PY
+check "memory_limit that fits: same vectors" "[ $? -eq 0 ]"
+
+# performance.enable_profiling: the per-op profile after the summary
+IPFS_ACCELERATE_PERFORMANCE_ENABLE_PROFILING=true "$ia" embed --model "$model" "$tmp/in.txt" >/dev/null 2>"$tmp/err"
+check "enable_profiling prints the profile" "grep -q 'profile: linear layers .* calls, .* attention' '$tmp/err'"
+IPFS_ACCELERATE_PERFORMANCE_ENABLE_PROFILING=true IPFS_ACCELERATE_LOGGING_LEVEL=info "$ia" embed -q --model "$model" --text x >/dev/null 2>"$tmp/err"
+check "enable_profiling logs each call at info level" "grep -q 'info: profile: 1 texts in' '$tmp/err'"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "model/model-impl.h"
 
 static const char embed_help[] =
     "Usage: ipfs-accelerate embed --model DIR [FILE|-] [--text TEXT]...\n"
@@ -253,6 +254,7 @@ int cmd_embed(int argc, char **argv)
         batch_free(&extra);
         return crc;
     }
+    const bool profiling = ia_config_get_bool(cfg, "performance.enable_profiling");
     ia_config_free(cfg);
     ia_model_options mo = {.n_threads = (int)threads, .device = device, .max_seq_length = (size_t)max_seq,
                            .precision = precision};
@@ -352,6 +354,13 @@ int cmd_embed(int argc, char **argv)
         fprintf(stderr, "ipfs-accelerate: embedded %zu texts (%zu tokens) in %.2f s: %.1f sentences/s, %.0f tokens/s [%s, %s]\n",
                 done, stats.n_tokens, secs, secs > 0 ? (double)done / secs : 0,
                 secs > 0 ? (double)stats.n_tokens / secs : 0, info.backend, info.precision);
+    if (!rc && !quiet && profiling) { /* performance.enable_profiling */
+        ia_backend_profile p;
+        ia__model_profile(model, &p);
+        fprintf(stderr, "ipfs-accelerate: profile: linear layers %.3f s (%ld calls, %.1f GFLOP/s), attention %.3f s, "
+                "embeddings/layernorm/pooling %.3f s, of %.2f s\n", p.linear_s, p.linear_calls,
+                p.linear_s > 0 ? p.linear_flop / p.linear_s * 1e-9 : 0.0, p.attention_s, p.other_s, secs);
+    }
     free(line);
     batch_free(&b);
     batch_free(&extra);
