@@ -187,5 +187,12 @@ int main(int argc, char **argv)
         help(stderr);
         return 2;
     }
-    return best->fn(argc - best_words, argv + best_words);
+    int rc = best->fn(argc - best_words, argv + best_words);
+    /* Flush before exit's handlers run: a sanitizer that reports there
+     * ends the process without flushing stdio. */
+    if (fflush(stdout) != 0 && !rc) {
+        fprintf(stderr, "ipfs-accelerate: writing the output failed\n");
+        rc = 1;
+    }
+    return rc;
 }
