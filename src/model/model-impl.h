@@ -11,6 +11,12 @@
 ia_status ia__model_token_states(const ia_model *m, const char *text, float **states,
                                  size_t *n_tokens);
 
+/* Embed n texts already tokenized by the model's tokenizer (ids[i] of
+ * n_ids[i] tokens, specials included, at most max_seq_length each): the
+ * server tokenizes once, to count and check, and hands the ids over. */
+ia_status ia__model_embed_ids(const ia_model *m, const int32_t *const *ids, const size_t *n_ids, size_t n,
+                              bool normalize, float *out, ia_embed_stats *stats);
+
 /* The model's per-op profile so far (zeros unless
  * performance.enable_profiling was on when it loaded). */
 void ia__model_profile(const ia_model *m, ia_backend_profile *p);

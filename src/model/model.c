@@ -450,6 +450,44 @@ static void log_profile(const ia_model *m, const ia_backend_profile *before, siz
             (p.attention_s - before->attention_s) * 1e3, (p.other_s - before->other_s) * 1e3);
 }
 
+/* Embed n encoded texts into out (n, dim): sorted by length, packed into
+ * batches under the token budget and the memory limit. */
+static ia_status embed_encoded(const ia_model *m, const encoded *enc, size_t n, bool normalize, float *out,
+                               ia_embed_stats *stats)
+{
+    ia_backend_profile prof0 = {0};
+    const double t0 = ia__now();
+    if (m->profile)
+        m->be->iface.profile(m->bctx, &prof0);
+    size_t *order = ia__malloc((n ? n : 1) * sizeof *order);
+    if (!order)
+        return ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    qsort_r(order, n, sizeof *order, by_length, (void *)enc);
+    /* No tokens at all (an empty text and a tokenizer without specials):
+     * a zero vector, as sentence-transformers' masked pooling gives.
+     * Sorted first. */
+    size_t first = 0;
+    for (; first < n && !enc[order[first]].n; first++)
+        memset(out + order[first] * (size_t)m->cfg.hidden_size, 0, sizeof(float) * m->cfg.hidden_size);
+    /* Batches of similar length under the token budget (and the memory
+     * limit: one text always fits, the load checked it). */
+    ia_status rc = IA_OK;
+    for (size_t lo = first; lo < n && !rc;) {
+        size_t hi = lo, tokens = 0;
+        while (hi < n && (hi == lo || (tokens + enc[order[hi]].n <= m->batch_tokens &&
+                                       batch_fits(m, tokens + enc[order[hi]].n, enc[order[hi]].n))))
+            tokens += enc[order[hi++]].n;
+        rc = run_batch(m, enc, order, lo, hi, normalize, out, stats);
+        lo = hi;
+    }
+    if (m->profile)
+        log_profile(m, &prof0, n, t0);
+    ia__free(order);
+    return rc;
+}
+
 ia_status ia_model_embed(const ia_model *m, const char *const *texts, const size_t *lens,
                          size_t n, float *out, ia_embed_stats *stats)
 {
@@ -486,43 +524,35 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
     bool normalize = opt->normalize == IA_NORMALIZE_MODEL ? m->normalize : opt->normalize == IA_NORMALIZE_YES;
     size_t max_tokens = opt->max_tokens && opt->max_tokens < m->max_seq_length
                       ? opt->max_tokens : m->max_seq_length;
-    ia_backend_profile prof0 = {0};
-    const double t0 = ia__now();
-    if (m->profile)
-        m->be->iface.profile(m->bctx, &prof0);
     encoded *enc = ia__calloc(n, sizeof *enc);
-    size_t *order = ia__malloc(n * sizeof *order);
-    ia_status rc = enc && order ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
+    ia_status rc = enc ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
     if (!rc)
         rc = encode_all(m, texts, lens, n, max_tokens, enc, stats);
-    if (!rc) {
-        for (size_t i = 0; i < n; i++)
-            order[i] = i;
-        qsort_r(order, n, sizeof *order, by_length, enc);
-        /* No tokens at all (an empty text and a tokenizer without
-         * specials): a zero vector, as sentence-transformers' masked
-         * pooling gives. Sorted first. */
-        size_t first = 0;
-        for (; first < n && !enc[order[first]].n; first++)
-            memset(out + order[first] * (size_t)m->cfg.hidden_size, 0, sizeof(float) * m->cfg.hidden_size);
-        /* Batches of similar length under the token budget (and the
-         * memory limit: one text always fits, the load checked it). */
-        for (size_t lo = first; lo < n && !rc;) {
-            size_t hi = lo, tokens = 0;
-            while (hi < n && (hi == lo || (tokens + enc[order[hi]].n <= m->batch_tokens &&
-                                           batch_fits(m, tokens + enc[order[hi]].n, enc[order[hi]].n))))
-                tokens += enc[order[hi++]].n;
-            rc = run_batch(m, enc, order, lo, hi, normalize, out, stats);
-            lo = hi;
-        }
-    }
-    if (m->profile)
-        log_profile(m, &prof0, n, t0);
+    if (!rc)
+        rc = embed_encoded(m, enc, n, normalize, out, stats);
     if (enc)
         for (size_t i = 0; i < n; i++)
             ia__free(enc[i].ids);
     ia__free(enc);
-    ia__free(order);
+    return rc;
+}
+
+ia_status ia__model_embed_ids(const ia_model *m, const int32_t *const *ids, const size_t *n_ids, size_t n,
+                              bool normalize, float *out, ia_embed_stats *stats)
+{
+    encoded *enc = ia__malloc((n ? n : 1) * sizeof *enc);
+    if (!enc)
+        return ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
+    ia_status rc = IA_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (n_ids[i] > m->max_seq_length)
+            rc = ia__error(IA_ERR_INVALID, "text %zu has %zu tokens, more than max_seq_length %zu", i, n_ids[i],
+                           m->max_seq_length);
+        enc[i] = (encoded){(int32_t *)ids[i], n_ids[i]}; /* borrowed: not freed here */
+    }
+    if (!rc)
+        rc = embed_encoded(m, enc, n, normalize, out, stats);
+    ia__free(enc);
     return rc;
 }
 
