@@ -139,7 +139,7 @@ static ia_status fetch(loader *ld, const char *name, int64_t d0, int64_t d1, flo
     ia__st_to_f32(t, f);
     ld->n_params += ia__st_numel(t);
     if (!ld->dtype)
-        ld->dtype = ia__dtype_name(t->dtype);
+        ld->dtype = ia__st_dtype_name(t->dtype);
     *out = f;
     return IA_OK;
 }

@@ -10,20 +10,13 @@
 #include <stdint.h>
 
 #include "core/core-impl.h"
-
-typedef enum ia_dtype {
-    IA_DTYPE_F32,
-    IA_DTYPE_F16,
-    IA_DTYPE_BF16,
-    IA_DTYPE_I64,
-    IA_DTYPE_OTHER,
-} ia_dtype;
+#include "tensor/dtype.h"
 
 #define IA_MAX_DIMS 4
 
 typedef struct ia_st_tensor {
     char *name;
-    ia_dtype dtype;
+    ia_dtype dtype;     /* F32, F16, BF16, I64 or OTHER (any other) */
     char dtype_name[8]; /* as written in the file ("F32", "I8") */
     int n_dims;
     int64_t shape[IA_MAX_DIMS];
@@ -49,6 +42,7 @@ const ia_st_tensor *ia__st_find(const ia_safetensors *st, const char *name);
 /* Convert a tensor of any float dtype to float32 in dst (n elements). */
 void ia__st_to_f32(const ia_st_tensor *t, float *dst);
 size_t ia__st_numel(const ia_st_tensor *t);
-const char *ia__dtype_name(ia_dtype dt);
+/* The file's spelling of dt: "F32", "F16", "BF16", "I64", else "other". */
+const char *ia__st_dtype_name(ia_dtype dt);
 
 #endif

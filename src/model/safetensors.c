@@ -28,14 +28,14 @@ struct ia_safetensors {
     size_t n_tensors, cap_tensors;
 };
 
-const char *ia__dtype_name(ia_dtype dt)
+const char *ia__st_dtype_name(ia_dtype dt)
 {
     switch (dt) {
     case IA_DTYPE_F32: return "F32";
     case IA_DTYPE_F16: return "F16";
     case IA_DTYPE_BF16: return "BF16";
     case IA_DTYPE_I64: return "I64";
-    case IA_DTYPE_OTHER: break;
+    default: break;
     }
     return "other";
 }
@@ -289,30 +289,6 @@ size_t ia__st_numel(const ia_st_tensor *t)
     return n;
 }
 
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else { /* subnormal: renormalize */
-            exp = 127 - 15 + 1;
-            while (!(mant & 0x400)) {
-                mant <<= 1;
-                exp--;
-            }
-            bits = sign | exp << 23 | (mant & 0x3ff) << 13;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | mant << 13;
-    } else {
-        bits = sign | (exp + 127 - 15) << 23 | mant << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 void ia__st_to_f32(const ia_st_tensor *t, float *dst)
 {
     size_t n = ia__st_numel(t);
@@ -323,13 +299,11 @@ void ia__st_to_f32(const ia_st_tensor *t, float *dst)
         break;
     case IA_DTYPE_F16:
         for (size_t i = 0; i < n; i++)
-            dst[i] = f16_to_f32((uint16_t)(s[2 * i] | s[2 * i + 1] << 8));
+            dst[i] = ia__f16_to_f32((uint16_t)(s[2 * i] | s[2 * i + 1] << 8));
         break;
     case IA_DTYPE_BF16:
-        for (size_t i = 0; i < n; i++) {
-            uint32_t bits = (uint32_t)(s[2 * i] | s[2 * i + 1] << 8) << 16;
-            memcpy(&dst[i], &bits, 4);
-        }
+        for (size_t i = 0; i < n; i++)
+            dst[i] = ia__bf16_to_f32((uint16_t)(s[2 * i] | s[2 * i + 1] << 8));
         break;
     default:
         memset(dst, 0, n * 4); /* callers check the dtype first */
