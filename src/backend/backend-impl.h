@@ -18,15 +18,9 @@
 #include <stdint.h>
 
 #include "core/core-impl.h"
+#include "tensor/tensor.h"
 
 #define IA_BACKEND_API_VERSION 3
-
-typedef enum ia_activation {
-    IA_ACT_NONE,
-    IA_ACT_GELU,      /* exact, with erf (Hugging Face "gelu") */
-    IA_ACT_GELU_TANH, /* tanh approximation ("gelu_new", "gelu_pytorch_tanh") */
-    IA_ACT_RELU,
-} ia_activation;
 
 typedef enum ia_pool_mode { IA_POOL_MEAN, IA_POOL_CLS, IA_POOL_MAX } ia_pool_mode;
 
@@ -94,7 +88,7 @@ struct ia_backend_i {
     void (*linear_free)(void *ctx, ia_linear *lin);
     /* y (n_rows, n_out) = act(x (n_rows, n_in) W^T + b) */
     ia_status (*linear)(void *ctx, const ia_linear *lin, const float *x, float *y,
-                        int n_rows, ia_activation act);
+                        int n_rows, ia_act act);
     /* res (n_rows, n_out) = LayerNorm(res + x W^T + b) * gamma + beta, the
      * linear layer fused with the residual add and LayerNorm that follow it
      * in post-LN transformers. tmp is caller scratch of (n_rows, n_out)
@@ -121,6 +115,14 @@ struct ia_backend_i {
     /* out (n_seqs, dim) = pooling of each sequence's rows of x. */
     ia_status (*pool)(void *ctx, const float *x, const int *offsets, int n_seqs, int dim,
                       ia_pool_mode mode, float *out);
+
+    /* The engine core (src/tensor/tensor.h): can the instance compute
+     * this node (op, dtypes, shapes)? */
+    bool (*supports)(void *ctx, const ia_node *node);
+    /* Compute the nodes in order on tensors in the instance's memory; one
+     * status for the whole list (the first failure stops it, naming the
+     * node). */
+    ia_status (*graph_compute)(void *ctx, const ia_node *nodes, int n_nodes);
 };
 
 typedef struct ia_backend {
@@ -133,6 +135,9 @@ typedef struct ia_backend {
 ia_status ia__backend_register(const ia_backend *be);
 /* The backend called `name`, or NULL. "auto" gives the preferred usable one. */
 const ia_backend *ia__backend_find(const char *name);
+/* The registered backends, in registration order (for the op harness). */
+int ia__backend_count(void);
+const ia_backend *ia__backend_at(int i);
 
 /* Built-in backends' constructors (one per folder under src/backend/). */
 const ia_backend *ia__backend_cpu(void);

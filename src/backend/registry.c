@@ -100,6 +100,24 @@ static const ia_backend *first_usable(const ia_hw_settings *hw, char *order, siz
     return found;
 }
 
+int ia__backend_count(void)
+{
+    pthread_once(&builtins_once, register_builtins);
+    pthread_mutex_lock(&reg_lock);
+    int n = n_backends;
+    pthread_mutex_unlock(&reg_lock);
+    return n;
+}
+
+const ia_backend *ia__backend_at(int i)
+{
+    pthread_once(&builtins_once, register_builtins);
+    pthread_mutex_lock(&reg_lock);
+    const ia_backend *be = i >= 0 && i < n_backends ? backends[i] : NULL;
+    pthread_mutex_unlock(&reg_lock);
+    return be;
+}
+
 const ia_backend *ia__backend_find(const char *name)
 {
     if (!strcmp(name, "auto"))

@@ -16,7 +16,7 @@ typedef struct ia_encoder_config {
     int vocab_size, hidden_size, n_layers, n_heads, intermediate_size;
     int max_position, type_vocab_size, pad_token_id;
     float layer_norm_eps;
-    ia_activation act;
+    ia_act act;
     char act_name[32];
 } ia_encoder_config;
 

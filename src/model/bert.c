@@ -71,7 +71,7 @@ static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_confi
 
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(c, "hidden_act");
     const char *a = cJSON_IsString(act) ? act->valuestring : "gelu";
-    static const struct { const char *name; ia_activation act; } acts[] = {
+    static const struct { const char *name; ia_act act; } acts[] = {
         {"gelu", IA_ACT_GELU}, {"gelu_new", IA_ACT_GELU_TANH},
         {"gelu_pytorch_tanh", IA_ACT_GELU_TANH}, {"relu", IA_ACT_RELU},
     };

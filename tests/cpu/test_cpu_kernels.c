@@ -59,7 +59,7 @@ static void check_table(const ia__cpu_kernels *k)
                    : act == IA_ACT_GELU_TANH ? 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
                    : act == IA_ACT_RELU ? (v > 0 ? v : 0) : v;
         }
-        k->bias_act(y, R, N, b, (ia_activation)act);
+        k->bias_act(y, R, N, b, (ia_act)act);
         double e = 0;
         for (int i = 0; i < R * N; i++)
             e = fmax(e, fabs(y[i] - ref[i]));

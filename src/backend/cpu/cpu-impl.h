@@ -19,7 +19,7 @@ typedef enum ia__cpu_isa {
 typedef struct ia__cpu_kernels {
     const char *name;
     /* y[r][j] = act(y[r][j] + b[j]) for rows [0, rows); b may be NULL. */
-    void (*bias_act)(float *y, int rows, int n, const float *b, ia_activation act);
+    void (*bias_act)(float *y, int rows, int n, const float *b, ia_act act);
     /* x[r] = LayerNorm(x[r] + y[r] + b) * g + beta; y and b may be NULL. */
     void (*add_ln)(float *x, const float *y, const float *b, const float *g,
                    const float *beta, int rows, int n, float eps);

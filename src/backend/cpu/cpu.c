@@ -265,7 +265,7 @@ static void engine_init(void)
 }
 
 /* post: what the primitive adds after the product: POST_BIAS, plus the
- * activation (ia_activation) in the bits above. */
+ * activation (ia_act) in the bits above. */
 enum { POST_BIAS = 1 };
 typedef struct pkey { int m, n, k, prec, post; } pkey;
 /* The primitive cache: at most pcache_limit primitives, the least recently
@@ -343,8 +343,9 @@ static dnnl_status_t make_pd(int m, int n, int k, int prec, bool any_weights, in
             st = dnnl_post_ops_append_eltwise(po, 1.0f,
                                               act == IA_ACT_GELU ? dnnl_eltwise_gelu_erf
                                               : act == IA_ACT_GELU_TANH ? dnnl_eltwise_gelu_tanh
-                                                                        : dnnl_eltwise_relu,
-                                              0.0f, 0.0f);
+                                              : act == IA_ACT_SILU ? dnnl_eltwise_swish
+                                                                   : dnnl_eltwise_relu,
+                                              act == IA_ACT_SILU ? 1.0f : 0.0f, 0.0f);
             if (!st)
                 st = dnnl_primitive_attr_set_post_ops(attr, po);
             dnnl_post_ops_destroy(po);
@@ -650,7 +651,7 @@ static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out
 
 /* What follows the GEMM of a row chunk. */
 typedef struct epilogue {
-    ia_activation act;
+    ia_act act;
     float *res; /* non-NULL: res = LN(res + y + b) */
     const float *gamma, *beta;
     float eps;
@@ -860,7 +861,7 @@ static ia_status run_linear(cpu_ctx *c, const ia_linear *lin, const float *x, fl
 }
 
 static ia_status linear(void *ctx, const ia_linear *lin, const float *x, float *y, int n_rows,
-                        ia_activation act)
+                        ia_act act)
 {
     epilogue ep = {.act = act};
     return run_linear(ctx, lin, x, y, n_rows, &ep);

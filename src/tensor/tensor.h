@@ -1,0 +1,149 @@
+/*
+ * Typed tensors and the ops of the engine core. A tensor is a view: a
+ * dtype, a shape of up to four dimensions with byte strides, and memory it
+ * does not own (a backend buffer, a file mapping, the caller's array).
+ * Model code builds a graph (a list of nodes, each one op on tensors) and a
+ * backend computes the whole list, returning one status.
+ *
+ * Conventions, as ggml's: ne[0] is the innermost dimension, contiguous in
+ * memory for a contiguous tensor; a matrix of R rows of C columns has
+ * ne = {C, R, 1, 1}. Block types (q4_K...) are quantized along ne[0], which
+ * must be a multiple of their block, and nb[0] is the block's size. Never
+ * installed.
+ */
+#ifndef IA_TENSOR_TENSOR_H
+#define IA_TENSOR_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core-impl.h"
+#include "tensor/dtype.h"
+
+#define IA_TENSOR_DIMS 4
+
+typedef struct ia_tensor {
+    ia_dtype dtype;
+    int64_t ne[IA_TENSOR_DIMS]; /* elements per dimension (unused ones 1) */
+    size_t nb[IA_TENSOR_DIMS];  /* bytes from one index to the next, per dimension */
+    void *data;                 /* element 0 in host-addressable memory */
+} ia_tensor;
+
+/* A contiguous tensor of dtype t and shape ne0 x ne1 x ne2 x ne3 at data. */
+ia_tensor ia__tensor(ia_dtype t, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3, void *data);
+/* Rows [first, first + n) of dimension 1 (no copy). */
+ia_tensor ia__tensor_rows(const ia_tensor *t, int64_t first, int64_t n);
+int64_t ia__tensor_nelements(const ia_tensor *t);
+/* Rows: the product of ne[1..3]. */
+int64_t ia__tensor_nrows(const ia_tensor *t);
+/* Bytes spanned from element 0 to the last element, inclusive. */
+size_t ia__tensor_nbytes(const ia_tensor *t);
+/* Rows are packed one after another with no gaps. */
+bool ia__tensor_contiguous(const ia_tensor *t);
+/* Same dtype-independent shape. */
+bool ia__tensor_same_shape(const ia_tensor *a, const ia_tensor *b);
+
+typedef enum ia_op {
+    /* dst (N, M) f32 = act(x (K, M) f32 · W (K, N)^T + bias (N)); W in any
+     * dtype; bias src[2] may be NULL. Params: act. */
+    IA_OP_MATMUL,
+    /* dst = LayerNorm(src0 + src1) * src2 + src3 over each row; src1
+     * (residual), src2 (weight), src3 (bias) may be NULL. Params: eps. */
+    IA_OP_LAYERNORM,
+    /* dst = src0 / sqrt(mean(src0^2) + eps) * src2 over each row; src2 may
+     * be NULL. Params: eps. */
+    IA_OP_RMSNORM,
+    /* dst = src0 + src1, src0 * src1 (src1 broadcast along dims where it
+     * has 1), src0 * scale. */
+    IA_OP_ADD,
+    IA_OP_MUL,
+    IA_OP_SCALE,
+    /* dst = act(src0) elementwise. Params: act (not NONE). */
+    IA_OP_UNARY,
+    /* Gated linear unit: with src1, dst = act(src0) * src1; without, src0
+     * rows are [gate | up] halves and dst = act(gate) * up (swiglu with
+     * SILU, geglu with GELU). Params: act. */
+    IA_OP_GLU,
+    /* Rotary positions on src0 (head_dim, n_heads, n_tokens) f32 at the
+     * positions src1 (n_tokens) i32. Params: rope. */
+    IA_OP_ROPE,
+    /* dst = softmax(src0 * scale) over each row. Params: scale. */
+    IA_OP_SOFTMAX,
+    /* Attention of queries src0 (head_dim, n_heads, n_q) f32 over keys
+     * src1 and values src2 (head_dim, n_kv_heads, n_kv) in f32 or f16 (a
+     * KV-cache view); n_heads a multiple of n_kv_heads (grouped-query).
+     * dst (head_dim, n_heads, n_q). Query i of a sequence sits at position
+     * pos_q0 + i, key j at j. Params: attn. */
+    IA_OP_ATTENTION,
+    /* dst (ne0, n) f32 = rows src1 (n) i32 of src0 (ne0, rows), any dtype. */
+    IA_OP_GET_ROWS,
+    /* dst = src0 converted to dst's dtype (quantized or not), same shape. */
+    IA_OP_CPY,
+    IA_OP_COUNT
+} ia_op;
+
+typedef enum ia_act {
+    IA_ACT_NONE,
+    IA_ACT_GELU,      /* exact, with erf */
+    IA_ACT_GELU_TANH, /* tanh approximation */
+    IA_ACT_RELU,
+    IA_ACT_SILU,
+} ia_act;
+
+typedef enum ia_rope_mode {
+    IA_ROPE_NORMAL, /* pairs (2i, 2i+1): GGUF Llama, after its Q/K row permutation */
+    IA_ROPE_NEOX,   /* pairs (i, i + n/2): Hugging Face Llama, Qwen2, GPT-NeoX */
+} ia_rope_mode;
+
+typedef enum ia_rope_scaling {
+    IA_ROPE_SCALE_NONE,
+    IA_ROPE_SCALE_LINEAR, /* positions / factor */
+    IA_ROPE_SCALE_LLAMA3, /* Llama 3.1's wavelength-dependent frequencies */
+} ia_rope_scaling;
+
+typedef struct ia_rope_params {
+    ia_rope_mode mode;
+    int n_dims;           /* rotated dimensions (<= head_dim; the rest pass) */
+    float theta;          /* frequency base (10000, 500000...) */
+    ia_rope_scaling scaling;
+    float factor;         /* linear and llama3 */
+    float low_freq_factor, high_freq_factor; /* llama3 */
+    int original_max_position;               /* llama3 */
+} ia_rope_params;
+
+typedef enum ia_mask {
+    IA_MASK_NONE,    /* bidirectional (encoders) */
+    IA_MASK_CAUSAL,  /* a query sees keys at positions <= its own */
+    IA_MASK_SLIDING, /* causal, and only the last `window` positions */
+} ia_mask;
+
+typedef struct ia_attn_params {
+    ia_mask mask;
+    int window;       /* IA_MASK_SLIDING */
+    float scale;      /* usually 1 / sqrt(head_dim) */
+    int64_t pos_q0;   /* position of the first query (KV-cache decoding) */
+} ia_attn_params;
+
+typedef struct ia_node {
+    ia_op op;
+    ia_tensor *dst;
+    const ia_tensor *src[4];
+    union {
+        ia_act act;
+        float eps;
+        float scale;
+        ia_rope_params rope;
+        ia_attn_params attn;
+    } p;
+} ia_node;
+
+const char *ia__op_name(ia_op op);
+const char *ia__act_name(ia_act act);
+
+/* Check a node's shapes and dtypes against its op's rules above:
+ * IA_ERR_INVALID naming the op and the operand at fault. Backends call it
+ * before computing. */
+ia_status ia__node_check(const ia_node *node);
+
+#endif
