@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 60
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: all deps build build-asan model run test test-fast test-asan bench fuzz clean
+.PHONY: all deps build build-asan model run test test-fast test-asan test-tsan bench fuzz clean
 
 all: build
 
@@ -44,6 +44,16 @@ test-fast: build model
 
 test-asan: build-asan model
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2
+
+# The tests labelled tsan (set_tests_properties(... LABELS tsan)) under
+# ThreadSanitizer. libgomp is not instrumented (its barriers look like
+# races): tests/tsan.supp drops the reports that pass through it, which
+# needs the OpenMP threads' stacks (a longer history_size).
+test-tsan: deps
+	@$(CMAKE) -S . -B build-tsan -DIA_WERROR=ON -DIA_TSAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@$(CMAKE) --build build-tsan -j $(JOBS) | { grep -vE '^\[|^-- |make\[[0-9]+\]: (Entering|Leaving)' || true; }
+	@cd build-tsan && TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp history_size=7 $$TSAN_OPTIONS" \
+	  ctest -L tsan --output-on-failure -j 2
 
 # Search for new crashes with libFuzzer (clang), FUZZ_SECONDS per target.
 fuzz:

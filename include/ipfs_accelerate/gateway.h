@@ -37,7 +37,9 @@ IA_API ia_status ia_gateway_set_address(ia_gateway *g, const char *multiaddr);
 /* The gateway's peer ID ("12D3KooW..."); borrowed. */
 IA_API const char *ia_gateway_peer_id(const ia_gateway *g);
 
-/* Mount /ipfs/ and /routing/v1/ on s (before ia_server_start). */
+/* Mount /ipfs/ and /routing/v1/ on s (before ia_server_start). Like every
+ * mount they require the server's API key when it has one, run on its
+ * handler threads and give up on a CAR past its timeout_s (504). */
 IA_API ia_status ia_gateway_mount(ia_gateway *g, ia_server *s);
 
 /* The handler itself, for servers that route on their own. */

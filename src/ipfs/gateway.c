@@ -4,7 +4,8 @@
  * temporary file first and only answered 200 once every block of it was
  * read and verified (a DAG the store holds only in part gets a 502 naming
  * the missing block, never a silently truncated CAR); then it is streamed
- * from that file.
+ * from that file. The server runs this handler off its HTTP threads and
+ * gives it timeout_s: building a CAR stops once that is up.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -80,8 +81,9 @@ static ia_status load_identity(ia_gateway *g)
 
 ia_status ia_gateway_new(ia_store *store, ia_gateway **out)
 {
+    ia__error_clear();
     if (!store || !out)
-        return ia__error(IA_ERR_INVALID, "gateway: NULL argument");
+        return ia__error(IA_ERR_INVALID, "ia_gateway_new: NULL argument");
     ia_gateway *g = ia__calloc(1, sizeof *g);
     if (!g)
         return ia__error(IA_ERR_NOMEM, "gateway");
@@ -99,8 +101,10 @@ void ia_gateway_free(ia_gateway *g) { ia__free(g); }
 
 ia_status ia_gateway_set_address(ia_gateway *g, const char *multiaddr)
 {
+    ia__error_clear();
     if (!g || !multiaddr || strlen(multiaddr) >= sizeof g->addr)
-        return ia__error(IA_ERR_INVALID, "gateway address");
+        return ia__error(IA_ERR_INVALID, "ia_gateway_set_address: NULL argument or over %zu bytes",
+                         sizeof g->addr - 1);
     snprintf(g->addr, sizeof g->addr, "%s", multiaddr);
     return IA_OK;
 }
@@ -109,6 +113,10 @@ const char *ia_gateway_peer_id(const ia_gateway *g) { return g ? g->peer_id : NU
 
 ia_status ia_gateway_mount(ia_gateway *g, ia_server *s)
 {
+    ia__error_clear();
+    if (!g || !s)
+        return ia__error(IA_ERR_INVALID, "ia_gateway_mount: NULL argument");
+    /* The server asks for its API key on every mount, these included. */
     ia_status st = ia_server_mount(s, "/ipfs/", ia_gateway_handle, g, 0);
     return st ? st : ia_server_mount(s, "/routing/v1/", ia_gateway_handle, g, 0);
 }
@@ -155,9 +163,17 @@ static void rec_release(void *ctx, const uint8_t *d)
 
 /* CARs are spooled to an anonymous temporary file, complete and verified,
  * then streamed from it: memory stays flat whatever the DAG's size. */
+typedef struct spool {
+    FILE *f;
+    const ia_http_request *req;
+} spool;
+
 static ia_status spool_write(void *ctx, const uint8_t *p, size_t n)
 {
-    if (fwrite(p, 1, n, ctx) != n)
+    spool *sp = ctx;
+    if (ia_http_request_expired(sp->req)) /* the server answers 504 */
+        return ia__error(IA_ERR_TIMEOUT, "gateway: the CAR took longer than the time limit");
+    if (fwrite(p, 1, n, sp->f) != n)
         return ia__error(IA_ERR_IO, "gateway: spooling a CAR: %s", strerror(errno));
     return IA_OK;
 }
@@ -258,24 +274,24 @@ static int serve_ipfs(ia_gateway *g, const ia_http_request *req, ia_http_respons
         rs.n = IA_MIN(rs.n, IA_ARRAY_LEN(rs.got));
         ia_block_source plain;
         ia_store_source(g->store, &plain);
-        FILE *spool = tmpfile();
-        if (!spool)
+        spool sp = {tmpfile(), req};
+        if (!sp.f)
             return text(res, 500, "gateway: no temporary file for the CAR: %s", strerror(errno));
-        st = ia__car_stream_ex(&plain, &root, rs.got, rs.n, &target, scope, spool_write, spool, NULL);
-        if (!st && fflush(spool))
+        st = ia__car_stream_ex(&plain, &root, rs.got, rs.n, &target, scope, spool_write, &sp, NULL);
+        if (!st && fflush(sp.f))
             st = ia__error(IA_ERR_IO, "gateway: spooling a CAR: %s", strerror(errno));
         if (st) {
-            fclose(spool);
+            fclose(sp.f);
             return text(res, st == IA_ERR_NOT_FOUND ? 502 : 500,
                         "cannot make the CAR of %s: %s", ia_cid_str(&target, cs), ia_errmsg());
         }
-        long size = ftell(spool);
+        long size = ftell(sp.f);
         snprintf(etag, sizeof etag, "\"%s.car.%s\"", ia_cid_str(&target, cs),
                  scope == IA_SCOPE_ALL ? "all" : scope == IA_SCOPE_ENTITY ? "entity" : "block");
         add_headers(res, etag, path, true);
         if (ia_http_respond_stream(res, 200, CT_CAR, (uint64_t)(size < 0 ? 0 : size), spool_read,
-                                   spool, spool_free))
-            fclose(spool);
+                                   sp.f, spool_free))
+            fclose(sp.f);
         return 0;
     }
     if (st) {
@@ -315,6 +331,8 @@ static int serve_routing(ia_gateway *g, const ia_http_request *req, ia_http_resp
 void ia_gateway_handle(const ia_http_request *req, ia_http_response *res, void *gateway)
 {
     ia_gateway *g = gateway;
+    if (!req || !res || !g)
+        return;
     const char *path = ia_http_request_path(req);
     if (!strncmp(path, "/ipfs/", 6))
         serve_ipfs(g, req, res);

@@ -488,16 +488,9 @@ static ia_status fill_trickle_rec(importer *im, fnode *node, int max_depth, flin
     return fnode_commit(im, node, out);
 }
 
-/* balanced leaves are UnixFS File nodes, trickle leaves UnixFS Raw */
-static ia_unixfs_type leaf_type_of(const ia_unixfs_options *o)
-{
-    return o->layout == IA_UNIXFS_TRICKLE ? IA_UNIXFS_RAW : IA_UNIXFS_FILE;
-}
-
 static ia_status import_file(importer *im, flink *root)
 {
     ia_status st;
-    im->leaf_type = leaf_type_of(im->o);
     if (im->o->layout == IA_UNIXFS_TRICKLE) {
         fnode r = {0};
         st = fill_trickle_rec(im, &r, -1, root);
@@ -534,6 +527,7 @@ static ia_status importer_init(importer *im, const ia_unixfs_options *opts, cons
     if (o->raw_leaves > IA_RAW_LEAVES_OFF)
         return ia__error(IA_ERR_INVALID, "raw_leaves %d is not IA_RAW_LEAVES_AUTO, _ON or _OFF", (int)o->raw_leaves);
     im->sink = sink;
+    im->leaf_type = o->layout == IA_UNIXFS_TRICKLE ? IA_UNIXFS_RAW : IA_UNIXFS_FILE; /* before any worker reads it */
     im->raw_leaves = o->raw_leaves == IA_RAW_LEAVES_AUTO ? o->cid_version == 1 : o->raw_leaves == IA_RAW_LEAVES_ON;
     im->buf = ia__malloc(LEAF_HEAD + o->chunk_size + LEAF_TAIL);
     if (!im->buf)
@@ -924,7 +918,6 @@ static ia_status add_any(walk *w, const char *path, const char *rel, ia_cid *cid
         size_t threads = ncpu > 1 ? (size_t)IA_MIN(ncpu, POOL_MAX_THREADS) : 0;
         w->im->have = w->im->eof = false;
         w->im->total = 0;
-        w->im->leaf_type = leaf_type_of(w->im->o);
         if (threads && (uint64_t)sb.st_size >= 8 * (uint64_t)w->im->o->chunk_size &&
             pool_start(w->im, fd, threads)) {
             st = import_file(w->im, &r);

@@ -44,7 +44,8 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
                 texts[k] = jobs[i]->texts[j];
                 lens[k] = jobs[i]->lens[j];
             }
-        ia_embed_options eo = {jobs[0]->normalize, jobs[0]->max_tokens};
+        ia_embed_options eo = {.normalize = jobs[0]->normalize ? IA_NORMALIZE_YES : IA_NORMALIZE_NO,
+                               .max_tokens = jobs[0]->max_tokens};
         st = ia_model_embed_opts(jobs[0]->model, texts, lens, total, &eo, out, &stats);
         if (st)
             snprintf(msg, sizeof msg, "%s", ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st));
@@ -222,6 +223,12 @@ void ia__srv_queue_stop(srv_queue *q)
     pthread_mutex_unlock(&q->lock);
     pthread_join(q->thread, NULL);
     q->running = false;
+}
+
+void ia__srv_queue_close(srv_queue *q)
+{
+    if (!q->batch) /* never started, or closed */
+        return;
     ia__free(q->batch);
     q->batch = NULL;
     pthread_cond_destroy(&q->idle);

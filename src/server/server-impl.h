@@ -4,6 +4,7 @@
  *   routes.c   the API routes (OpenAI, TEI, health, info, metrics)
  *   request.c  request-body parsing and validation (pure; fuzzed)
  *   queue.c    the batching queue and its engine thread
+ *   pool.c     the threads that run mounted handlers (off the HTTP threads)
  *   metrics.c  Prometheus counters and histograms
  *   sbuf.c     a growable string buffer with JSON and base64 writers
  * Never installed.
@@ -174,9 +175,41 @@ ia_status ia__srv_queue_start(srv_queue *q, size_t max_in_system, size_t max_bat
 bool ia__srv_queue_submit(srv_queue *q, srv_job *job);
 /* Wait until nothing is queued or running (at most `seconds`). */
 bool ia__srv_queue_drain(srv_queue *q, double seconds);
-/* Finish the queue's work and join its thread. */
+/* Refuse new jobs, finish the queued ones and join the engine thread. The
+ * lock stays valid: HTTP threads may still call submit (refused) or stats. */
 void ia__srv_queue_stop(srv_queue *q);
+/* Free what start made; only once no HTTP thread is left (after stop). */
+void ia__srv_queue_close(srv_queue *q);
 void ia__srv_queue_stats(srv_queue *q, size_t *depth, size_t *in_system);
+
+/* ---- the handler pool -------------------------------------------------------
+ * Mounted handlers (the IPFS gateway) may block on disk for long: they run
+ * here, with their connection suspended, so they hold no HTTP thread. */
+
+typedef struct srv_task srv_task;
+struct srv_task {
+    srv_task *next;
+    void (*run)(srv_task *t);  /* the work, on a pool thread */
+    void (*done)(srv_task *t); /* then, once no longer counted: hand it back */
+};
+
+typedef struct srv_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    srv_task *head, *tail;
+    size_t in_system, max_in_system; /* waiting + running */
+    bool stop, running;
+    pthread_t *threads;
+    unsigned n_threads;
+} srv_pool;
+
+ia_status ia__srv_pool_start(srv_pool *p, unsigned n_threads, size_t max_in_system);
+/* Queue t; false when max_in_system tasks are in, or the pool is stopping. */
+bool ia__srv_pool_submit(srv_pool *p, srv_task *t);
+/* Refuse new tasks, run the queued ones and join the threads. */
+void ia__srv_pool_stop(srv_pool *p);
+/* Free what start made; only once no HTTP thread is left (after stop). */
+void ia__srv_pool_close(srv_pool *p);
 
 /* ---- the server ------------------------------------------------------------ */
 
@@ -194,7 +227,6 @@ typedef struct srv_mount {
     size_t len;
     ia_http_handler_fn fn;
     void *user;
-    unsigned flags;
 } srv_mount;
 
 struct ia_server {
@@ -209,10 +241,12 @@ struct ia_server {
     atomic_int n_models;
     atomic_bool unhealthy; /* a test inference failed */
     atomic_bool draining, started, stopped, loading;
+    atomic_bool stopping; /* past the drain: mounted handlers should give up */
     atomic_long active; /* requests between first call and completion */
     srv_mount mounts[SRV_MAX_MOUNTS];
     int n_mounts;
     srv_queue queue;
+    srv_pool pool; /* runs the mounted handlers */
     srv_metrics metrics;
     double t_start;
 };

@@ -7,10 +7,15 @@
  * and are resumed to write the answer, so a waiting request holds no
  * thread. Every response names the backend and precision that computed it
  * (X-Backend, X-Precision; for answers that computed nothing, the default
- * model's).
+ * model's). Mounted handlers (the IPFS gateway) run on the handler pool
+ * (pool.c), their connections suspended the same way, and answer within
+ * timeout_s.
  *
  * Shutdown: stop accepting (MHD_quiesce_daemon), answer new requests on
- * open connections with 503, wait for in-flight requests, then stop.
+ * open connections with 503, wait for in-flight requests; then refuse new
+ * work in the pool and the queue and finish what they hold, stop the HTTP
+ * threads, and only then free the pool and the queue (a request whose
+ * body was still arriving may call into them up to that point).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +23,7 @@
 #include <netdb.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +49,14 @@ struct srv_request {
     int status;
     atomic_bool job_done;
     void *state; /* the route's */
+    /* A mounted route's handler runs on the pool (connection suspended);
+     * its answer is kept in resp until the connection is resumed. */
+    srv_task task;
+    const char *url, *mhd_method; /* libmicrohttpd's: valid until completion */
+    double deadline;              /* the handler answers by then (timeout_s) */
+    bool deferred;
+    struct MHD_Response *resp;
+    int resp_status;
 };
 
 struct ia_http_request {
@@ -65,6 +79,9 @@ static char *dup_opt(const char *s) { return s ? ia__strdup(s) : NULL; }
 
 ia_status ia_server_new(const ia_server_options *opt, ia_server **out)
 {
+    ia__error_clear();
+    if (!out)
+        return ia__error(IA_ERR_INVALID, "ia_server_new: NULL out");
     *out = NULL;
     ia_server *s = ia__calloc(1, sizeof *s);
     if (!s)
@@ -140,8 +157,11 @@ static bool run_test_inference(srv_model *sm)
 
 ia_status ia_server_add_model(ia_server *s, const char *name, ia_model *m)
 {
-    if (!m)
-        return ia__error(IA_ERR_INVALID, "ia_server_add_model: NULL model");
+    ia__error_clear();
+    if (!s || !m) {
+        ia_model_free(m); /* ours, also on failure */
+        return ia__error(IA_ERR_INVALID, "ia_server_add_model: NULL server or model");
+    }
     int n = atomic_load(&s->n_models);
     if (n >= SRV_MAX_MODELS) {
         ia_model_free(m);
@@ -178,11 +198,15 @@ ia_status ia_server_add_model(ia_server *s, const char *name, ia_model *m)
     return IA_OK;
 }
 
-void ia_server_set_loading(ia_server *s, bool loading) { atomic_store(&s->loading, loading); }
+void ia_server_set_loading(ia_server *s, bool loading)
+{
+    if (s)
+        atomic_store(&s->loading, loading);
+}
 
 bool ia_server_healthy(const ia_server *s)
 {
-    return atomic_load(&s->n_models) > 0 && !atomic_load(&s->unhealthy) &&
+    return s && atomic_load(&s->n_models) > 0 && !atomic_load(&s->unhealthy) &&
            !atomic_load(&s->loading) && !atomic_load(&s->draining);
 }
 
@@ -210,8 +234,10 @@ const srv_model *ia__srv_model_find(ia_server *s, const char *name)
 ia_status ia_server_mount(ia_server *s, const char *prefix, ia_http_handler_fn fn, void *user,
                           unsigned flags)
 {
-    if (!prefix || prefix[0] != '/' || !fn)
-        return ia__error(IA_ERR_INVALID, "ia_server_mount: the prefix must start with '/' and fn be set");
+    ia__error_clear();
+    if (!s || !prefix || prefix[0] != '/' || !fn || (flags & ~IA_SERVER_MOUNT_AUTH))
+        return ia__error(IA_ERR_INVALID, "ia_server_mount: the prefix must start with '/', s and fn "
+                                         "be set and flags be 0");
     if (s->n_mounts >= SRV_MAX_MOUNTS)
         return ia__error(IA_ERR_INVALID, "ia_server_mount: at most %d mounts", SRV_MAX_MOUNTS);
     if (atomic_load(&s->started))
@@ -222,7 +248,6 @@ ia_status ia_server_mount(ia_server *s, const char *prefix, ia_http_handler_fn f
     mt->len = strlen(prefix);
     mt->fn = fn;
     mt->user = user;
-    mt->flags = flags;
     s->metrics.route_name[SRV_ROUTE_MOUNT0 + s->n_mounts] = mt->prefix;
     s->n_mounts++;
     return IA_OK;
@@ -252,6 +277,11 @@ static void queue_response(srv_request *r, int status, struct MHD_Response *resp
 {
     if (!resp) {
         ia__log(IA_LOG_ERROR, "server: cannot create a response (out of memory)");
+        return;
+    }
+    if (r->deferred) { /* on a pool thread: queued once resumed */
+        r->resp = resp;
+        r->resp_status = status;
         return;
     }
     if (MHD_queue_response(r->conn, (unsigned)status, resp) != MHD_YES)
@@ -377,19 +407,27 @@ bool ia__srv_submit(ia_server *s, srv_request *r, srv_job *job)
 
 /* ---- the delegated-route interface ---------------------------------------- */
 
-const char *ia_http_request_method(const ia_http_request *req) { return req->method; }
-const char *ia_http_request_path(const ia_http_request *req) { return req->path; }
+/* Past its time limit, or the server is stopping: the handler should give
+ * up, and its answer is replaced (504, 503). */
+static bool expired(const srv_request *r)
+{
+    return atomic_load(&r->srv->stopping) || ia__now() > r->deadline;
+}
+
+const char *ia_http_request_method(const ia_http_request *req) { return req ? req->method : NULL; }
+const char *ia_http_request_path(const ia_http_request *req) { return req ? req->path : NULL; }
 
 const char *ia_http_request_header(const ia_http_request *req, const char *name)
 {
-    return MHD_lookup_connection_value(req->r->conn, MHD_HEADER_KIND, name);
+    return req && name ? MHD_lookup_connection_value(req->r->conn, MHD_HEADER_KIND, name) : NULL;
 }
 
 const char *ia_http_request_query(const ia_http_request *req, const char *name)
 {
     const char *v = NULL;
     size_t vlen = 0;
-    if (MHD_lookup_connection_value_n(req->r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+    if (!req || !name ||
+        MHD_lookup_connection_value_n(req->r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
                                       &vlen) != MHD_YES)
         return NULL;
     return v ? v : "";
@@ -397,12 +435,19 @@ const char *ia_http_request_query(const ia_http_request *req, const char *name)
 
 const void *ia_http_request_body(const ia_http_request *req, size_t *len)
 {
-    *len = req->r->len;
-    return req->r->len ? req->r->body : NULL;
+    size_t n = req ? req->r->len : 0;
+    if (len)
+        *len = n;
+    return n ? req->r->body : NULL;
 }
+
+bool ia_http_request_expired(const ia_http_request *req) { return !req || expired(req->r); }
 
 ia_status ia_http_response_header(ia_http_response *res, const char *name, const char *value)
 {
+    ia__error_clear();
+    if (!res || !name || !value)
+        return ia__error(IA_ERR_INVALID, "ia_http_response_header: NULL argument");
     if (res->answered || res->n_hdr >= MAX_RESPONSE_HEADERS)
         return ia__error(IA_ERR_INVALID, "response header %s: already answered or too many headers",
                          name);
@@ -437,8 +482,13 @@ static ia_status finish_mount_response(ia_http_response *res, int status, const 
 ia_status ia_http_respond(ia_http_response *res, int status, const char *content_type,
                           const void *body, size_t len)
 {
+    ia__error_clear();
+    if (!res || (!body && len))
+        return ia__error(IA_ERR_INVALID, "ia_http_respond: NULL argument");
     if (res->answered)
         return ia__error(IA_ERR_INVALID, "ia_http_respond: the request was already answered");
+    if (expired(res->r))
+        return ia__error(IA_ERR_TIMEOUT, "ia_http_respond: past the server's time limit");
     if (status < 100 || status > 599)
         return ia__error(IA_ERR_INVALID, "ia_http_respond: HTTP status %d out of range", status);
     struct MHD_Response *resp =
@@ -475,9 +525,12 @@ ia_status ia_http_respond_stream(ia_http_response *res, int status, const char *
                                  uint64_t size, ia_http_read_fn read, void *user,
                                  void (*free_user)(void *user))
 {
-    if (res->answered || !read || status < 100 || status > 599)
-        return ia__error(IA_ERR_INVALID, "ia_http_respond_stream: already answered, no reader or "
-                                         "bad status %d", status);
+    ia__error_clear();
+    if (!res || res->answered || !read || status < 100 || status > 599)
+        return ia__error(IA_ERR_INVALID, "ia_http_respond_stream: no response, already answered, "
+                                         "no reader or bad status %d", status);
+    if (expired(res->r))
+        return ia__error(IA_ERR_TIMEOUT, "ia_http_respond_stream: past the server's time limit");
     stream_ctx *c = ia__malloc(sizeof *c);
     if (!c)
         return ia__error(IA_ERR_NOMEM, "out of memory");
@@ -493,16 +546,67 @@ ia_status ia_http_respond_stream(ia_http_response *res, int status, const char *
     return finish_mount_response(res, status, content_type, resp);
 }
 
-static void run_mount(ia_server *s, srv_request *r, const char *url, const char *method)
+static srv_request *task_request(srv_task *t)
 {
+    return (srv_request *)(void *)((char *)t - offsetof(srv_request, task));
+}
+
+/* On a pool thread, the connection suspended. */
+static void mount_run(srv_task *t)
+{
+    srv_request *r = task_request(t);
+    ia_server *s = r->srv;
     srv_mount *mt = &s->mounts[r->route - SRV_ROUTE_MOUNT0];
-    ia_http_request req = {r, method, url};
+    ia_http_request req = {r, r->mhd_method, r->url};
     ia_http_response res = {.r = r};
-    mt->fn(&req, &res, mt->user);
+    if (!expired(r)) /* it may have waited out its time in the pool */
+        mt->fn(&req, &res, mt->user);
     for (int i = 0; i < 2 * res.n_hdr; i++)
         ia__free(res.hdr_store[i]);
-    if (!res.answered)
+    if (res.answered)
+        return;
+    if (atomic_load(&s->stopping))
+        early_error(r, 503, "the server is shutting down%s", "");
+    else if (expired(r))
+        early_error(r, 504, "no answer from the handler of %s within the time limit (--timeout)",
+                    mt->prefix);
+    else
         early_error(r, 500, "the handler of %s gave no answer", mt->prefix);
+}
+
+static void mount_done(srv_task *t) { MHD_resume_connection(task_request(t)->conn); }
+
+static void submit_mount(ia_server *s, srv_request *r, const char *url, const char *method)
+{
+    r->task.run = mount_run;
+    r->task.done = mount_done;
+    r->url = url;
+    r->mhd_method = method;
+    r->deadline = ia__now() + s->opt.timeout_s;
+    r->deferred = true;
+    /* Suspend first: the pool may finish before this handler returns. */
+    MHD_suspend_connection(r->conn);
+    r->suspended = true;
+    if (ia__srv_pool_submit(&s->pool, &r->task))
+        return;
+    r->suspended = false;
+    r->deferred = false;
+    MHD_resume_connection(r->conn);
+    if (atomic_load(&s->draining))
+        early_error(r, 503, "the server is shutting down%s", "");
+    else
+        early_error(r, 429, "the server is overloaded (--max-concurrent-requests requests to %s); "
+                            "retry later", s->mounts[r->route - SRV_ROUTE_MOUNT0].prefix);
+}
+
+/* Resumed after the pool ran the handler: send what it answered. */
+static void answer_deferred(srv_request *r)
+{
+    struct MHD_Response *resp = r->resp;
+    r->resp = NULL;
+    r->deferred = false;
+    if (resp)
+        queue_response(r, r->resp_status, resp);
 }
 
 /* ---- the connection handler ------------------------------------------------ */
@@ -566,8 +670,8 @@ static void on_headers(ia_server *s, srv_request *r, const char *url, const char
         early_error(r, 405, "%s", msg);
         return;
     }
-    bool needs_auth = is_mount ? (s->mounts[r->route - SRV_ROUTE_MOUNT0].flags & IA_SERVER_MOUNT_AUTH)
-                               : ia__srv_route_needs_auth(r->route);
+    /* The key covers every mount: the gateway serves the whole store. */
+    bool needs_auth = is_mount || ia__srv_route_needs_auth(r->route);
     if (s->api_key && needs_auth && !auth_ok(s, r)) {
         early_error(r, 401, "missing or wrong API key: send \"Authorization: Bearer KEY\"%s", "");
         return;
@@ -633,15 +737,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->body[r->len] = '\0';
         return MHD_YES;
     }
-    if (r->suspended) { /* the engine finished our job */
+    if (r->suspended) { /* the engine or the pool finished our work */
         r->suspended = false;
-        ia__srv_route_job_done(s, r);
+        if (r->route >= SRV_ROUTE_MOUNT0)
+            answer_deferred(r);
+        else
+            ia__srv_route_job_done(s, r);
     } else if (r->too_big) {
         char msg[80];
         snprintf(msg, sizeof msg, "the request body is over the %zu-byte limit", s->opt.max_body_bytes);
         early_error(r, 413, "%s", msg);
     } else if (r->route >= SRV_ROUTE_MOUNT0) {
-        run_mount(s, r, url, method);
+        submit_mount(s, r, url, method);
     } else {
         ia__srv_route_run(s, r, r->route);
     }
@@ -667,6 +774,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         ia__log(IA_LOG_DEBUG, "http: %s %s %d %.1f ms", r->method, s->metrics.route_name[r->route],
                 status, secs * 1e3);
     ia__srv_route_cleanup(r);
+    if (r->resp) /* resumed, but the daemon stopped before sending it */
+        MHD_destroy_response(r->resp);
     ia__free(r->body);
     ia__free(r);
     *con_cls = NULL;
@@ -718,6 +827,9 @@ static ia_status parse_listen(const char *spec, struct sockaddr_storage *ss, boo
 
 ia_status ia_server_start(ia_server *s)
 {
+    ia__error_clear();
+    if (!s)
+        return ia__error(IA_ERR_INVALID, "ia_server_start: NULL server");
     if (atomic_load(&s->started))
         return ia__error(IA_ERR_INVALID, "ia_server_start: already started");
     struct sockaddr_storage ss;
@@ -733,6 +845,11 @@ ia_status ia_server_start(ia_server *s)
                 "server: at most %u connections (open-file limit %llu)", limit,
                 (unsigned long long)rl.rlim_cur);
     }
+    /* As many handler threads as HTTP threads; as many requests in them as
+     * in the embedding queue. */
+    if (s->n_mounts && !s->pool.threads &&
+        (st = ia__srv_pool_start(&s->pool, s->opt.http_threads, s->opt.max_concurrent_requests)))
+        return st;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     s->mhd = MHD_start_daemon(
@@ -746,9 +863,12 @@ ia_status ia_server_start(ia_server *s)
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_END);
-    if (!s->mhd)
+    if (!s->mhd) {
+        ia__srv_pool_stop(&s->pool);
+        ia__srv_pool_close(&s->pool);
         return ia__error(IA_ERR_IO, "cannot listen on %s (in use, or not an address of this machine?)",
                          s->opt.listen);
+    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : 0;
     atomic_store(&s->started, true);
@@ -756,7 +876,7 @@ ia_status ia_server_start(ia_server *s)
     return IA_OK;
 }
 
-uint16_t ia_server_port(const ia_server *s) { return s->port; }
+uint16_t ia_server_port(const ia_server *s) { return s ? s->port : 0; }
 
 void ia_server_shutdown(ia_server *s, double drain_s)
 {
@@ -771,8 +891,12 @@ void ia_server_shutdown(ia_server *s, double drain_s)
             nanosleep(&ts, NULL);
         }
     }
-    /* Serve what is still queued; a request that now tries to queue is
-     * refused (503) and resumed by its own handler. */
+    /* Finish what the pool and the queue hold (handlers still running are
+     * told to give up); a request that now tries to get in is refused (503)
+     * and resumed by its own handler. Both stay usable: the HTTP threads
+     * still run. */
+    atomic_store(&s->stopping, true);
+    ia__srv_pool_stop(&s->pool);
     ia__srv_queue_stop(&s->queue);
     if (s->mhd) {
         /* Let resumed connections write their answers. */
@@ -781,7 +905,7 @@ void ia_server_shutdown(ia_server *s, double drain_s)
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
-        MHD_stop_daemon(s->mhd);
+        MHD_stop_daemon(s->mhd); /* joins the HTTP threads */
         s->mhd = NULL;
         if (s->listen_fd >= 0)
             close(s->listen_fd);
@@ -801,6 +925,9 @@ void ia_server_free(ia_server *s)
     }
     for (int i = 0; i < s->n_mounts; i++)
         ia__free(s->mounts[i].prefix);
+    /* No HTTP thread is left to use them. */
+    ia__srv_pool_close(&s->pool);
+    ia__srv_queue_close(&s->queue);
     ia__srv_metrics_close(&s->metrics);
     ia__free(s->listen);
     ia__free(s->api_key);

@@ -1,13 +1,15 @@
 """Load test with a mix of good and bad requests: several client threads
-for DURATION seconds send valid embedding/tokenize/info/metrics requests
-(each must answer 200 with the right shape) and bad ones (malformed JSON,
-invalid UTF-8, wrong types, too many inputs, oversized and truncated
-bodies, abrupt disconnects, stalled uploads), which must get a 4xx or a
-closed connection. At the end the server must be healthy, stop on SIGTERM
-and exit 0: under the ASan+UBSan build that also means no leak and no
-error report (`make soak` runs 60 s there; the suite runs a short one).
+for DURATION seconds send valid embedding, tokenize, info, metrics and
+gateway requests (each must answer 200 with the right shape) and bad ones
+(malformed JSON, invalid UTF-8, wrong types, too many inputs, oversized and
+truncated bodies, abrupt disconnects, stalled uploads), which must get a
+4xx or a closed connection. At the end the server must be healthy, stop
+on SIGTERM and exit 0: under the ASan+UBSan build that also means no leak
+and no error report (`make soak` runs 60 s there; the suite runs a short
+one).
 
-Usage: soak.py IPFS_ACCELERATE MODEL_DIR [SECONDS] [THREADS]"""
+Usage: soak.py IPFS_ACCELERATE MODEL_DIR [SECONDS] [THREADS] [MAX_INPUTS]
+(MAX_INPUTS per embedding request, 16; fewer suit the slow TSan build)"""
 import http.client
 import json
 import os
@@ -23,6 +25,7 @@ from srvutil import Checker, Server  # noqa: E402
 BIN, MODEL = sys.argv[1], sys.argv[2]
 DURATION = float(sys.argv[3]) if len(sys.argv) > 3 else 10
 THREADS = int(sys.argv[4]) if len(sys.argv) > 4 else 4
+MAX_INPUTS = int(sys.argv[5]) if len(sys.argv) > 5 else 16
 t = Checker("server_soak")
 WORDS = "ipfs block cid model token vector server batch queue embed sentence content hash".split()
 lock = threading.Lock()
@@ -37,13 +40,13 @@ def sentence(rng):
 def good(rng, port):
     kind = rng.randrange(6)
     if kind <= 1:
-        n = rng.randint(1, 16)
+        n = rng.randint(1, MAX_INPUTS)
         body = {"input": [sentence(rng) for _ in range(n)] if n > 1 else sentence(rng)}
         if rng.random() < 0.3:
             body["encoding_format"] = "base64"
         path = "/v1/embeddings"
     elif kind <= 3:
-        n = rng.randint(1, 16)
+        n = rng.randint(1, MAX_INPUTS)
         body = {"inputs": [sentence(rng) for _ in range(n)], "truncate": True}
         path = "/embed"
     elif kind == 4:
@@ -53,7 +56,7 @@ def good(rng, port):
     else:
         n = 0
         body = None
-        path = rng.choice(["/health", "/info", "/v1/models", "/metrics"])
+        path = rng.choice(["/health", "/info", "/v1/models", "/metrics", "/ipfs/bafkqaaa?format=raw"])
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         if body is None:

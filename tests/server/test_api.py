@@ -1,6 +1,7 @@
 """The HTTP server over real HTTP on 127.0.0.1: every route, the limits and
-bad inputs, the API key, slow and idle clients, 429 under load, coalesced
-batches giving the same results as single requests, and graceful shutdown.
+bad inputs, the API key (the gateway's routes too), slow and idle clients,
+429 under load, coalesced batches giving the same results as single
+requests, and graceful shutdown.
 
 Usage: test_api.py IPFS_ACCELERATE MODEL_DIR"""
 import base64
@@ -285,6 +286,14 @@ for how, args, env in [("--api-key", ["--api-key", "s3cret"], None),
         check(how + ": right key: 200", st == 200, (st, body))
         st, _, _ = s.request("GET", "/info")
         check(how + ": /info needs the key", st == 401, st)
+        # The gateway too: it serves the whole local store.
+        st, h, data = s.request("GET", "/ipfs/bafkqaaa?format=raw")
+        check(how + ": /ipfs/ needs the key", st == 401 and h.get("www-authenticate") == "Bearer",
+              (st, data[:100]))
+        st, _, data = s.request("GET", "/ipfs/bafkqaaa?format=raw", headers={"Authorization": "Bearer s3cret"})
+        check(how + ": /ipfs/ with the key: 200", st == 200 and data == b"", (st, data[:100]))
+        st, _, _ = s.request("GET", "/routing/v1/providers/bafkqaaa")
+        check(how + ": /routing/v1/ needs the key", st == 401, st)
         check(how + ": /health open", s.get("/health")[0] == 200)
         check(how + ": /metrics open", s.get("/metrics")[0] == 200)
     finally:
