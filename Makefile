@@ -37,7 +37,7 @@ run: build model
 	build/ipfs-accelerate model info "$$dir" && \
 	scripts/run-server-demo.sh "$$dir"
 
-test: test-fast test-asan
+test: test-fast test-asan test-tsan
 
 test-fast: build model
 	@cd build && ctest --output-on-failure -j 2
@@ -49,7 +49,7 @@ test-asan: build-asan model
 # ThreadSanitizer. libgomp is not instrumented (its barriers look like
 # races): tests/tsan.supp drops the reports that pass through it, which
 # needs the OpenMP threads' stacks (a longer history_size).
-test-tsan: deps
+test-tsan: deps model
 	@$(CMAKE) -S . -B build-tsan -DIA_WERROR=ON -DIA_TSAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@$(CMAKE) --build build-tsan -j $(JOBS) | { grep -vE '^\[|^-- |make\[[0-9]+\]: (Entering|Leaving)' || true; }
 	@cd build-tsan && TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp history_size=7 $$TSAN_OPTIONS" \

@@ -3,7 +3,7 @@
  * engine thread serves them. Each round it takes the oldest request and the
  * requests right behind it for the same model while their tokens fit the
  * budget (max_batch_tokens; a larger request runs alone), and embeds them in
- * one ia_model_embed_opts() call per option set. While the engine works,
+ * one engine call per option set, from the token ids the route computed. While the engine works,
  * new requests pile up, so batches grow with load and a lone request runs at
  * once. The engine parallelizes inside a call, so one engine thread keeps
  * every core busy.
@@ -13,11 +13,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/model-impl.h"
 #include "server/server-impl.h"
 
 static bool same_options(const srv_job *a, const srv_job *b)
 {
-    return a->normalize == b->normalize && a->max_tokens == b->max_tokens;
+    return a->normalize == b->normalize;
 }
 
 /* Embed jobs[0..n) that share a model and options; fill each job's out. */
@@ -27,26 +28,24 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
     for (size_t i = 0; i < n; i++)
         total += jobs[i]->n;
     const int dim = jobs[0]->dim;
-    const char **texts = ia__malloc(total * sizeof *texts);
-    size_t *lens = ia__malloc(total * sizeof *lens);
+    const int32_t **ids = ia__malloc(total * sizeof *ids);
+    size_t *n_ids = ia__malloc(total * sizeof *n_ids);
     float *out = ia__malloc(total * (size_t)dim * sizeof *out);
     ia_status st = IA_OK;
     char msg[256] = "";
     ia_embed_stats stats = {0};
     double t0 = ia__now();
-    if (!texts || !lens || !out) {
+    if (!ids || !n_ids || !out) {
         st = IA_ERR_NOMEM;
         snprintf(msg, sizeof msg, "out of memory for a batch of %zu texts", total);
     } else {
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < jobs[i]->n; j++, k++) {
-                texts[k] = jobs[i]->texts[j];
-                lens[k] = jobs[i]->lens[j];
+                ids[k] = jobs[i]->ids[j];
+                n_ids[k] = jobs[i]->n_ids[j];
             }
-        ia_embed_options eo = {.normalize = jobs[0]->normalize ? IA_NORMALIZE_YES : IA_NORMALIZE_NO,
-                               .max_tokens = jobs[0]->max_tokens};
-        st = ia_model_embed_opts(jobs[0]->model, texts, lens, total, &eo, out, &stats);
+        st = ia__model_embed_ids(jobs[0]->model, ids, n_ids, total, jobs[0]->normalize, out, &stats);
         if (st)
             snprintf(msg, sizeof msg, "%s", ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st));
     }
@@ -72,8 +71,8 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
         }
         k += job->n;
     }
-    ia__free(texts);
-    ia__free(lens);
+    ia__free(ids);
+    ia__free(n_ids);
     ia__free(out);
 }
 

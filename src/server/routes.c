@@ -60,12 +60,18 @@ typedef struct embed_state {
     const srv_model *model;
     srv_job job;
     size_t tokens;
+    int32_t **ids;  /* (in.n) each input's token ids, truncated to the limit */
+    size_t *n_ids;
 } embed_state;
 
 static void state_free(embed_state *st)
 {
     if (!st)
         return;
+    for (size_t i = 0; st->ids && i < st->in.n; i++)
+        ia__free(st->ids[i]);
+    ia__free(st->ids);
+    ia__free(st->n_ids);
     ia__srv_input_req_free(&st->in);
     ia__free(st->job.out);
     ia__free(st);
@@ -93,44 +99,44 @@ static bool need_model(ia_server *s, srv_request *r, srv_api api)
     return false;
 }
 
-/* Count each input's tokens under the model's limit. TEI without
- * `truncate` refuses over-long inputs (413), as TEI does. */
-static int count_tokens(const srv_model *m, embed_state *st, bool refuse_long, srv_error *err)
+/* Tokenize each input once, under the model's limit: the ids count the
+ * tokens for batching and usage, and the engine embeds them as they are.
+ * TEI without `truncate` refuses over-long inputs (413), as TEI does. */
+static int tokenize_inputs(const srv_model *m, embed_state *st, bool refuse_long, srv_error *err)
 {
     const ia_tokenizer *tok = ia_model_tokenizer(m->model);
-    size_t limit = m->info.max_seq_length;
-    int32_t *ids = ia__malloc((limit + 1) * sizeof *ids);
-    if (!ids) {
+    const size_t limit = m->info.max_seq_length, n = st->in.n;
+    st->ids = ia__calloc(n ? n : 1, sizeof *st->ids);
+    st->n_ids = ia__calloc(n ? n : 1, sizeof *st->n_ids);
+    if (!st->ids || !st->n_ids) {
         ia__srv_error_set(err, 500, "", "out of memory");
         return 500;
     }
     st->tokens = 0;
-    for (size_t i = 0; i < st->in.n; i++) {
-        size_t n = 0;
-        ia_status rc = ia_tokenizer_encode(tok, st->in.texts[i], st->in.lens[i], limit + 1, ids,
-                                           limit + 1, &n, NULL);
+    for (size_t i = 0; i < n; i++) {
+        ia_encoding_stats es = {0};
+        size_t got = 0;
+        ia_status rc = (st->ids[i] = ia__malloc(limit * sizeof **st->ids))
+                     ? ia_tokenizer_encode(tok, st->in.texts[i], st->in.lens[i], limit, st->ids[i], limit, &got, &es)
+                     : ia__error(IA_ERR_NOMEM, "out of memory");
         if (rc) {
-            ia__srv_error_set(err, 422, st->api == SRV_OPENAI ? "input" : "inputs",
+            ia__srv_error_set(err, rc == IA_ERR_NOMEM ? 500 : 422, st->api == SRV_OPENAI ? "input" : "inputs",
                               "tokenizing input %zu: %s", i, ia_errmsg());
-            err->tei_type = "Tokenizer";
-            ia__free(ids);
-            return 422;
+            if (rc != IA_ERR_NOMEM)
+                err->tei_type = "Tokenizer";
+            return err->status;
         }
-        if (n > limit) {
-            if (refuse_long) {
-                char where[40];
-                snprintf(where, sizeof where, st->in.single ? "inputs" : "inputs[%zu]", i);
-                ia__srv_error_set(err, 413, where,
-                                  "%s has more than %zu tokens, the model's limit; send "
-                                  "\"truncate\": true to cut it", where, limit);
-                ia__free(ids);
-                return 413;
-            }
-            n = limit;
+        if (es.n_truncated && refuse_long) {
+            char where[40];
+            snprintf(where, sizeof where, st->in.single ? "inputs" : "inputs[%zu]", i);
+            ia__srv_error_set(err, 413, where,
+                              "%s has more than %zu tokens, the model's limit; send "
+                              "\"truncate\": true to cut it", where, limit);
+            return 413;
         }
-        st->tokens += n;
+        st->n_ids[i] = got;
+        st->tokens += got;
     }
-    ia__free(ids);
     return 0;
 }
 
@@ -169,18 +175,17 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api)
         ia__srv_respond_error(r, api, &err);
         return;
     }
-    if ((code = count_tokens(m, st, api == SRV_TEI && !st->in.truncate, &err))) {
+    if ((code = tokenize_inputs(m, st, api == SRV_TEI && !st->in.truncate, &err))) {
         ia__srv_respond_error(r, api, &err);
         return;
     }
     srv_job *job = &st->job;
     job->model = m->model;
-    job->texts = st->in.texts;
-    job->lens = st->in.lens;
+    job->ids = (const int32_t *const *)st->ids;
+    job->n_ids = st->n_ids;
     job->n = st->in.n;
     job->tokens = st->tokens;
     job->normalize = api == SRV_OPENAI ? m->info.normalize : st->in.normalize;
-    job->max_tokens = 0;
     job->dim = m->info.dim;
     job->out = ia__malloc(st->in.n * (size_t)m->info.dim * sizeof(float));
     if (!job->out) {

@@ -141,11 +141,11 @@ typedef void (*srv_job_done_fn)(srv_job *job, void *user);
 struct srv_job {
     srv_job *next;
     const ia_model *model;
-    const char *const *texts; /* borrowed from the request */
-    const size_t *lens;
+    const int32_t *const *ids; /* each input's token ids, tokenized once by
+                                  the route (borrowed from the request) */
+    const size_t *n_ids;
     size_t n, tokens;
     int normalize;      /* 0 or 1 */
-    size_t max_tokens;  /* 0: the model's limit */
     int dim;
     float *out;         /* (n, dim), owned by the job */
     ia_status status;

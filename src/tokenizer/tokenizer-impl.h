@@ -60,5 +60,7 @@ ia_status ia__bert_encode(const ia_bert_text *bt, const ia_vocab *v, const int32
 /* Special tokens the template adds around every text ([CLS], [SEP]). */
 struct ia_tokenizer;
 size_t ia__tokenizer_n_specials(const struct ia_tokenizer *tok);
+/* Texts encoded so far in this process (a test counter: work done once). */
+long ia__tokenizer_encode_calls(void);
 
 #endif

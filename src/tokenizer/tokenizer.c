@@ -12,6 +12,7 @@
  * the template's special tokens, and the template wraps it.
  */
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,10 +377,15 @@ static ia_status encode_piece(const ia_tokenizer *t, const char *s, size_t len, 
     return ia__bert_encode(&t->bt, &t->vocab, cps->v, cps->n, ids);
 }
 
+static atomic_long encode_calls;
+
+long ia__tokenizer_encode_calls(void) { return atomic_load(&encode_calls); }
+
 ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t len,
                               size_t max_tokens, int32_t *ids, size_t cap, size_t *n_ids,
                               ia_encoding_stats *stats)
 {
+    atomic_fetch_add_explicit(&encode_calls, 1, memory_order_relaxed);
     ia__error_clear();
     IA_NEED(tok);
     IA_NEED(n_ids);

@@ -21,6 +21,7 @@
 
 #include "server/server-impl.h"
 #include "test.h"
+#include "tokenizer/tokenizer-impl.h"
 
 #define KEY "Authorization: Bearer k3y\r\n"
 
@@ -382,6 +383,36 @@ static void test_shutdown_slow_body(void)
     ia_server_free(s);
 }
 
+/* An embedding request tokenizes each input once: the route's ids are
+ * what the engine embeds (it used to tokenize them again). */
+static void test_tokenize_once(void)
+{
+    ia_model *m = NULL;
+    CHECK_OK(ia_model_load(IA_BUILD_DIR "/tests/models/tiny-f32", NULL, &m));
+    ia_server *s = NULL;
+    ia_server_options o = {.listen = "127.0.0.1:0"};
+    CHECK_OK(ia_server_new(&o, &s));
+    if (!m || !s) {
+        ia_model_free(m);
+        ia_server_free(s);
+        return;
+    }
+    CHECK_OK(ia_server_add_model(s, "tiny", m));
+    CHECK_OK(ia_server_start(s));
+    const long before = ia__tokenizer_encode_calls();
+    static const char body[] = "{\"inputs\": [\"one\", \"two words\", \"three more words\"]}";
+    char req[512];
+    snprintf(req, sizeof req, "POST /embed HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen(body), body);
+    char *r = http(ia_server_port(s), req, NULL);
+    CHECK_MSG(r && strstr(r, "HTTP/1.1 200"), "%.300s", r ? r : "(no answer)");
+    const long calls = ia__tokenizer_encode_calls() - before;
+    CHECK_MSG(calls == 3, "3 inputs were tokenized %ld times", calls);
+    free(r);
+    ia_server_shutdown(s, 1);
+    ia_server_free(s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "shutdown")) {
@@ -389,6 +420,7 @@ int main(int argc, char **argv)
         return test_summary("test_server_shutdown");
     }
     test_sbuf();
+    test_tokenize_once();
 
     ia_server *s;
     ia_server_options bad = {.listen = "127.0.0.1:70000"};

@@ -44,8 +44,9 @@ set_tests_properties(server_api server_openai_client server_schemathesis server_
 ia_add_test(test_server_c ${CMAKE_CURRENT_LIST_DIR}/test_server_c.c)
 add_test(NAME test_server_shutdown COMMAND test_server_c shutdown WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 
+set_tests_properties(test_server_c PROPERTIES FIXTURES_REQUIRED synth_models)
+
 # make test-tsan runs these in the ThreadSanitizer build (ctest -L tsan).
-# Not server_api: its large batches take minutes there; not server_gateway:
-# its setup (ipfs-accelerate add) has a race of its own.
-set_tests_properties(test_server_c test_server_shutdown server_shutdown server_soak_short
+# Not server_api: its large batches take minutes there.
+set_tests_properties(test_server_c test_server_shutdown server_shutdown server_soak_short server_gateway
                      PROPERTIES LABELS tsan)
