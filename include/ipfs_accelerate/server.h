@@ -35,7 +35,10 @@ extern "C" {
 
 typedef struct ia_server ia_server;
 
+/* Every field's zero value is its default; size is the caller's sizeof
+ * (IA_SERVER_OPTIONS_INIT; 0: this header's), so the struct can grow. */
 typedef struct ia_server_options {
+    size_t size;
     const char *listen;             /* "HOST:PORT" ("127.0.0.1:8080"; port 0:
                                        any free port, see ia_server_port);
                                        NULL: "127.0.0.1:8080" */
@@ -57,6 +60,8 @@ typedef struct ia_server_options {
                                        "Authorization: Bearer KEY" on every
                                        route but /health and /metrics */
 } ia_server_options;
+
+#define IA_SERVER_OPTIONS_INIT {sizeof(ia_server_options)}
 
 /* Make a server (not yet listening). opt may be NULL for defaults; strings
  * are copied. *out is owned by the caller (ia_server_free). */

@@ -86,8 +86,7 @@ ia_status ia_server_new(const ia_server_options *opt, ia_server **out)
     ia_server *s = ia__calloc(1, sizeof *s);
     if (!s)
         return ia__error(IA_ERR_NOMEM, "out of memory");
-    if (opt)
-        s->opt = *opt;
+    ia__opts_copy(&s->opt, sizeof s->opt, opt);
     ia_server_options *o = &s->opt;
     s->listen = ia__strdup(o->listen ? o->listen : "127.0.0.1:8080");
     const char *key = o->api_key && o->api_key[0] ? o->api_key : NULL;
