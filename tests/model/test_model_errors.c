@@ -207,6 +207,36 @@ int main(void)
         CHECK(st == IA_ERR_NOMEM);
         ia_model_free(m);
     }
+    /* The README's example: a bare name is also tried as
+     * sentence-transformers/NAME, in C (Python uses the same function). */
+    {
+        char cache[300], cmd[1024];
+        snprintf(cache, sizeof cache, "%s-hf", tmp);
+        const char *sha = "0123456789abcdef0123456789abcdef01234567";
+        snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s/models--sentence-transformers--tiny-x/snapshots "
+                 "%s/models--sentence-transformers--tiny-x/refs && cp -r %s %s/models--sentence-transformers--tiny-x/"
+                 "snapshots/%s && printf %s > %s/models--sentence-transformers--tiny-x/refs/main",
+                 cache, cache, cache, TINY, cache, sha, sha, cache);
+        CHECK(system(cmd) == 0);
+        setenv("HF_HUB_CACHE", cache, 1);
+        setenv("HF_HUB_OFFLINE", "1", 1);
+        char *dir = NULL;
+        CHECK_OK(ia_model_resolve("tiny-x", NULL, &dir));
+        CHECK_MSG(dir && strstr(dir, "models--sentence-transformers--tiny-x/snapshots/"), "%s", dir ? dir : "");
+        ia_free(dir);
+        CHECK_OK(ia_model_load("tiny-x", NULL, &m));
+        ia_model_free(m);
+        m = NULL;
+        CHECK(ia_model_load("no-such-model", NULL, &m) == IA_ERR_NOT_FOUND);
+        CHECK_STR_CONTAINS(ia_errmsg(), "sentence-transformers/no-such-model");
+        CHECK(ia_model_resolve("./no/such/folder", NULL, &dir) == IA_ERR_NOT_FOUND);
+        CHECK_STR_CONTAINS(ia_errmsg(), "does not exist");
+        unsetenv("HF_HUB_CACHE");
+        unsetenv("HF_HUB_OFFLINE");
+        snprintf(cmd, sizeof cmd, "rm -rf %s", cache);
+        CHECK(system(cmd) == 0);
+    }
+
     sh("rm -rf %s", "");
     return test_summary("test_model_errors");
 }
