@@ -11,3 +11,7 @@ add_test(NAME dtype_gguf_oracle
          COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/gguf_oracle.py
                  $<TARGET_FILE:ia-dtype-tool> ${CMAKE_CURRENT_BINARY_DIR}/dtype-oracle)
 set_tests_properties(dtype_gguf_oracle PROPERTIES TIMEOUT 120)
+
+# The CPU matmul on every weight dtype (tests/tensor/qmatmul.cmake).
+include(${CMAKE_CURRENT_LIST_DIR}/qmatmul.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/ops.cmake)

@@ -52,6 +52,11 @@ extern const ia__cpu_kernels ia__cpu_kernels_avx512;
 ia__cpu_isa ia__cpu_isa_level(void);
 const char *ia__cpu_isa_name(void);
 
+/* The calling thread's next OpenMP regions (and oneDNN's) get exactly n
+ * threads: oneDNN computes wrong results when granted fewer than it
+ * planned for. */
+void ia__cpu_use_threads(int n);
+
 /* Test hooks: cap the matmul primitive cache at n primitives (1 to 4096,
  * the default), and read how many it holds and has evicted. */
 void ia__cpu_pcache_limit(size_t n);

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "backend/cpu/cpu-impl.h"
+#include "backend/cpu/ops-impl.h"
 #include "hw/hw-impl.h"
 
 enum { PREC_FP32, PREC_INT8, PREC_BF16 };
@@ -166,6 +167,12 @@ static void profile(void *ctx, ia_backend_profile *p)
 }
 
 /* buffers --------------------------------------------------------------- */
+
+void ia__cpu_use_threads(int n)
+{
+    omp_set_dynamic(0); /* OMP_DYNAMIC=true would let the runtime grant fewer */
+    omp_set_num_threads(n);
+}
 
 static int device_count(void) { return 1; }
 
@@ -825,9 +832,9 @@ static ia_status run_linear(cpu_ctx *c, const ia_linear *lin, const float *x, fl
     const int nt = c->n_threads, N = lin->n_out, ch = CHUNK_ROWS;
     const double t0 = c->profile ? now() : 0;
     bool ok = true;
+    ia__cpu_use_threads(nt);
     if (n_rows < 2 * ch || nt == 1 || lin->n_out * lin->n_in < 65536) {
         /* Few rows: one GEMM over all threads (they split the columns). */
-        omp_set_num_threads(nt);
         lin_scratch sc;
         scratch_init(&sc, lin, n_rows);
         ok = gemm_rows(lin, x, y, n_rows, ep, &sc);
@@ -1014,7 +1021,10 @@ static ia_status open_instance(int device, int n_threads, const char *precision,
     cpu_ctx *c = ia__calloc(1, sizeof *c);
     if (!c)
         return ia__error(IA_ERR_NOMEM, "out of memory");
-    c->n_threads = n_threads > 0 ? n_threads : omp_get_num_procs();
+    /* oneDNN plans a primitive's work for the threads it asks for and
+     * computes only part of it when OpenMP grants fewer: never ask for
+     * more than OMP_THREAD_LIMIT allows (and see use_threads). */
+    c->n_threads = IA_MIN(n_threads > 0 ? n_threads : omp_get_num_procs(), omp_get_thread_limit());
     c->prec = effective_prec(p);
     c->profile = profile;
     pthread_mutex_init(&c->prof_lock, NULL);
@@ -1035,6 +1045,8 @@ static void close_instance(void *ctx)
 }
 
 static const char *precision(void *ctx) { return prec_names[((cpu_ctx *)ctx)->prec]; }
+
+int ia__cpu_ctx_threads(void *ctx) { return ((cpu_ctx *)ctx)->n_threads; }
 
 static const ia_backend cpu_backend = {
     .api_version = IA_BACKEND_API_VERSION,
@@ -1057,6 +1069,8 @@ static const ia_backend cpu_backend = {
         .add_layernorm = add_layernorm,
         .attention = attention,
         .pool = pool,
+        .supports = ia__cpu_supports,
+        .graph_compute = ia__cpu_graph_compute,
     },
 };
 

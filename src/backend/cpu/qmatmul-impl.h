@@ -1,0 +1,122 @@
+/*
+ * The CPU backend's matrix multiply on weights of any compute dtype, for
+ * decoders: y (M, N) = x (M, K) . W^T (+ bias), W being N rows of K
+ * elements in f32, f16, bf16 or a GGUF block format (q8_0, q4_0, q4_1,
+ * q4_K, q5_K, q6_K) exactly as it lies in a GGUF mapping.
+ *
+ * Designed as ggml does it: the activation rows are quantized once per call
+ * (to 8-bit blocks of 32 for q8_0 / q4_0 / q4_1 weights, to 8-bit blocks of
+ * 256 with sums of each 16 for the k-quants), then each (weight row, block)
+ * pair is an integer dot product, scaled and accumulated in f32. f16 and
+ * bf16 weights are widened to f32 in registers and multiplied with the f32
+ * activations as they are. Kernels: AVX2 + FMA + F16C and portable C,
+ * picked at run time with the rest of the backend (ia__cpu_isa_level(), so
+ * IA_CPU_ISA=portable forces the plain path; an AVX-512 CPU runs the AVX2
+ * kernels). Each kernel call multiplies one weight row with up to
+ * IA_QMM_NR activation rows, so a weight block is decoded once for them.
+ *
+ * Precision: the weights are used exactly as stored; an activation x in a
+ * block of largest magnitude a is replaced by d * q with d = a / 127 and q
+ * = round(x / d), so it moves by at most d / 2. That bounds the error of an
+ * output against the exact product with the dequantized weights by
+ * sum over blocks of (d / 2) sum |w| in the block, plus f32 rounding
+ * (tests/tensor/test_qmatmul.c checks both). An infinity or NaN among the
+ * activations makes the outputs of its row NaN. The AVX2 kernels also use
+ * F16C, which every AVX2 CPU has (the backend's AVX2 kernels do too).
+ * Never installed.
+ */
+#ifndef IA_BACKEND_CPU_QMATMUL_IMPL_H
+#define IA_BACKEND_CPU_QMATMUL_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipfs_accelerate/common.h"
+#include "tensor/dtype.h"
+
+/* Bytes of scratch ia__cpu_qmatmul needs for M activation rows of K against
+ * weights of dtype t (0 for f32, f16 and bf16, which use x as it is). 0
+ * too where t or K is not supported (ia__cpu_qmatmul says why). */
+size_t ia__cpu_qmatmul_scratch(ia_dtype t, int64_t K, int64_t M);
+
+/*
+ * y (M, N) f32 = x (M, K) f32 . W^T (+ bias (N), NULL for none), with W
+ * N rows of K elements of dtype t, rows contiguous (ia__dtype_row_bytes(t,
+ * K) bytes each). K must be a multiple of t's block (32 for q8_0, q4_0,
+ * q4_1; 256 for the k-quants); M or N of 0 does nothing. W aligned as its
+ * elements (4 bytes for f32, 2 for the others), x, bias and y to 4 bytes;
+ * y must not overlap x or W.
+ *
+ * Work is split over the N outputs among n_threads OpenMP threads (< 1:
+ * one); the results do not depend on the number of threads, bit for bit. scratch: NULL to have the call allocate (and free) what it needs,
+ * else at least ia__cpu_qmatmul_scratch(t, K, M) bytes aligned to 16,
+ * which the call overwrites.
+ *
+ * IA_ERR_INVALID names a bad argument (NULL pointer, negative size, K not
+ * a multiple of the block, misaligned pointer), IA_ERR_UNSUPPORTED a dtype
+ * without kernels (i8, i32, i64), IA_ERR_NOMEM a failed scratch
+ * allocation. Thread-safe; calls may run concurrently on different y.
+ */
+ia_status ia__cpu_qmatmul(const void *W, ia_dtype t, int64_t N, int64_t K, const float *x,
+                          int64_t M, const float *bias, float *y, int n_threads, void *scratch);
+
+/* ---------------------------------------------------------------------
+ * Inside: the quantized activations and the kernel tables (for the
+ * kernel files and the tests).
+ */
+
+/* Activation rows are multiplied with a weight row this many at a time. */
+enum { IA_QMM_NR = 4 };
+
+/* 32 activations for q8_0, q4_0 and q4_1 weights: x[j] ~ d * qs[j], qs in
+ * -127..127. s = d * sum(qs), which q4_1's min multiplies. The scale is
+ * kept in f32 (ggml's q8_0 / q8_1 round it to f16; this is more exact). */
+typedef struct ia__qmm_q8 {
+    float d, s;
+    int8_t qs[IA_QK];
+} ia__qmm_q8;
+
+/* 256 activations for the k-quants (ggml's block_q8_K): x[j] ~ d * qs[j],
+ * bsums[i] = sum of qs[16 i .. 16 i + 15], which the k-quants' mins
+ * multiply. */
+typedef struct ia__qmm_q8K {
+    float d;
+    int8_t qs[IA_QK_K];
+    int16_t bsums[IA_QK_K / 16];
+} ia__qmm_q8K;
+
+/* The activation format each weight dtype multiplies with. */
+typedef enum ia__qmm_act {
+    IA_QMM_ACT_NONE, /* no kernel for this dtype */
+    IA_QMM_ACT_F32,  /* x as given (f32, f16, bf16 weights) */
+    IA_QMM_ACT_Q8,   /* ia__qmm_q8 blocks */
+    IA_QMM_ACT_Q8K,  /* ia__qmm_q8K blocks */
+} ia__qmm_act;
+ia__qmm_act ia__qmm_act_of(ia_dtype t);
+
+/* s[r] = the dot product of weight row w (K elements of its dtype) with
+ * activation row r < nr (1 <= nr <= IA_QMM_NR) of x, rows x_stride bytes
+ * apart, in the activation format of the dtype. */
+typedef void (*ia__qmm_dot_fn)(int64_t K, const void *w, const void *x, size_t x_stride, int nr,
+                               float *s);
+
+typedef struct ia__qmm_kernels {
+    const char *name;                   /* "avx2", "portable" */
+    ia__qmm_dot_fn dot[IA_DTYPE_COUNT]; /* NULL: no kernel for that dtype */
+    /* One activation row of K (a multiple of the block) into blocks: d =
+     * max |x| / 127 per block, q = x / d rounded to nearest, ties to even.
+     * A block below 1e-30 in magnitude becomes zeros (d = 0); one holding
+     * an infinity or NaN gets d = NaN, so the outputs it reaches are NaN.
+     * Every table quantizes to the same bytes. */
+    void (*quantize_q8)(const float *x, ia__qmm_q8 *dst, int64_t K);
+    void (*quantize_q8K)(const float *x, ia__qmm_q8K *dst, int64_t K);
+} ia__qmm_kernels;
+
+extern const ia__qmm_kernels ia__qmm_kernels_portable;
+extern const ia__qmm_kernels ia__qmm_kernels_avx2;
+
+/* The table ia__cpu_qmatmul uses: AVX2 where the backend runs at AVX2 or
+ * above, else portable. */
+const ia__qmm_kernels *ia__qmm_kernels_get(void);
+
+#endif

@@ -1,0 +1,363 @@
+/*
+ * The CPU matmul on weights of any compute dtype (qmatmul-impl.h): the
+ * driver (argument checks, scratch, activation quantization, the split of
+ * the outputs among threads) and the portable C kernels, which are also
+ * the plain statement of what each AVX2 kernel (qmatmul-avx2.c) computes:
+ * per block an exact integer dot product of the weight's and the
+ * activation's quants, times the product of their scales, summed in f32.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "backend/cpu/cpu-impl.h"
+#include "backend/cpu/qmatmul-impl.h"
+#include "core/core-impl.h"
+
+#define QSUF portable
+#include "backend/cpu/qmatmul-quant.inc"
+
+/* Weight rows per unit of work: a thread multiplies these rows with every
+ * group of IA_QMM_NR activation rows in turn, so they are read from memory
+ * once and from cache M / IA_QMM_NR - 1 times. Rows are read one after
+ * the other, front to back (see BLOCK_DOT in qmatmul-avx2.c). */
+enum { QMM_NC = 16 };
+
+ia__qmm_act ia__qmm_act_of(ia_dtype t)
+{
+    switch (t) {
+    case IA_DTYPE_F32:
+    case IA_DTYPE_F16:
+    case IA_DTYPE_BF16:
+        return IA_QMM_ACT_F32;
+    case IA_DTYPE_Q8_0:
+    case IA_DTYPE_Q4_0:
+    case IA_DTYPE_Q4_1:
+        return IA_QMM_ACT_Q8;
+    case IA_DTYPE_Q4_K:
+    case IA_DTYPE_Q5_K:
+    case IA_DTYPE_Q6_K:
+        return IA_QMM_ACT_Q8K;
+    default:
+        return IA_QMM_ACT_NONE;
+    }
+}
+
+/* Bytes of one quantized activation row of K (0: none needed). */
+static size_t act_row_bytes(ia__qmm_act act, int64_t K)
+{
+    return act == IA_QMM_ACT_Q8    ? (size_t)(K / IA_QK) * sizeof(ia__qmm_q8)
+         : act == IA_QMM_ACT_Q8K ? (size_t)(K / IA_QK_K) * sizeof(ia__qmm_q8K)
+                                 : 0;
+}
+
+size_t ia__cpu_qmatmul_scratch(ia_dtype t, int64_t K, int64_t M)
+{
+    const ia__qmm_act act = ia__qmm_act_of(t);
+    if (act == IA_QMM_ACT_NONE || K <= 0 || M < 0 || !ia__dtype_row_bytes(t, K))
+        return 0;
+    const size_t row = act_row_bytes(act, K);
+    if (row && (uint64_t)M > SIZE_MAX / row)
+        return 0;
+    return row * (size_t)M;
+}
+
+const ia__qmm_kernels *ia__qmm_kernels_get(void)
+{
+    return ia__cpu_isa_level() >= IA_CPU_ISA_AVX2 ? &ia__qmm_kernels_avx2
+                                                  : &ia__qmm_kernels_portable;
+}
+
+ia_status ia__cpu_qmatmul(const void *W, ia_dtype t, int64_t N, int64_t K, const float *x,
+                          int64_t M, const float *bias, float *y, int n_threads, void *scratch)
+{
+    if (!W || !x || !y)
+        return ia__error(IA_ERR_INVALID, "%s: %s is NULL", __func__, !W ? "W" : !x ? "x" : "y");
+    const ia_dtype_traits *tr = ia__dtype(t);
+    if (!tr)
+        return ia__error(IA_ERR_INVALID, "%s: dtype %d is not a dtype", __func__, (int)t);
+    const ia__qmm_act act = ia__qmm_act_of(t);
+    if (act == IA_QMM_ACT_NONE)
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: no matmul kernel for %s weights", __func__, tr->name);
+    if (N < 0 || M < 0 || K <= 0)
+        return ia__error(IA_ERR_INVALID, "%s: bad shape M=%lld N=%lld K=%lld", __func__, (long long)M,
+                         (long long)N, (long long)K);
+    const size_t wrow = ia__dtype_row_bytes(t, K);
+    if (!wrow)
+        return ia__error(IA_ERR_INVALID, "%s: K=%lld is not a multiple of %s's block of %d", __func__,
+                         (long long)K, tr->name, tr->block);
+    const uintptr_t walign = t == IA_DTYPE_F32 ? 4 : 2;
+    if ((uintptr_t)W % walign || (uintptr_t)x % 4 || (uintptr_t)y % 4 || (uintptr_t)bias % 4 ||
+        (uintptr_t)scratch % 16)
+        return ia__error(IA_ERR_INVALID, "%s: misaligned W, x, bias, y or scratch", __func__);
+    if (!M || !N)
+        return IA_OK;
+    if ((uint64_t)N > SIZE_MAX / wrow || (uint64_t)M > SIZE_MAX / 4 / (uint64_t)K)
+        return ia__error(IA_ERR_INVALID, "%s: sizes overflow", __func__);
+
+    const ia__qmm_kernels *kt = ia__qmm_kernels_get();
+    const ia__qmm_dot_fn dot = kt->dot[t];
+    size_t xs = (size_t)K * sizeof(float); /* bytes between activation rows */
+    const char *xa = (const char *)x;
+    void *own = NULL;
+    if (act != IA_QMM_ACT_F32) {
+        xs = act_row_bytes(act, K);
+        if ((uint64_t)M > SIZE_MAX / xs)
+            return ia__error(IA_ERR_INVALID, "%s: sizes overflow", __func__);
+        if (!scratch && !(scratch = own = ia__malloc(xs * (size_t)M)))
+            return ia__error(IA_ERR_NOMEM, "%s: %zu bytes of quantized activations", __func__,
+                             xs * (size_t)M);
+        xa = scratch;
+    }
+
+    /* Quantization in units of 256 activations (one q8_K block, eight
+     * q8 blocks), spread over the threads like the outputs. */
+    const int64_t qblk = act == IA_QMM_ACT_Q8 ? IA_QK_K / IA_QK : 1;
+    const int64_t qunits_row = act == IA_QMM_ACT_F32 ? 0 : (K / tr->block + qblk - 1) / qblk;
+    const int64_t nchunks = (N + QMM_NC - 1) / QMM_NC;
+    int nt = n_threads < 1 ? 1 : n_threads;
+    if (nt > nchunks)
+        nt = (int)nchunks;
+    const char *wb = W;
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        if (qunits_row) {
+#pragma omp for schedule(static)
+            for (int64_t u = 0; u < M * qunits_row; u++) {
+                const int64_t r = u / qunits_row, b0 = u % qunits_row * qblk;
+                const int64_t nb = IA_MIN(qblk, K / tr->block - b0);
+                const float *xr = x + r * K + b0 * tr->block;
+                char *dst = (char *)xa + (size_t)r * xs;
+                if (act == IA_QMM_ACT_Q8)
+                    kt->quantize_q8(xr, (ia__qmm_q8 *)(void *)dst + b0, nb * IA_QK);
+                else
+                    kt->quantize_q8K(xr, (ia__qmm_q8K *)(void *)dst + b0, nb * IA_QK_K);
+            }
+        }
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < nchunks; c++) {
+            const int64_t j0 = c * QMM_NC, j1 = IA_MIN(N, j0 + QMM_NC);
+            for (int64_t r0 = 0; r0 < M; r0 += IA_QMM_NR) {
+                const int nr = (int)IA_MIN((int64_t)IA_QMM_NR, M - r0);
+                for (int64_t j = j0; j < j1; j++) {
+                    float s[IA_QMM_NR];
+                    dot(K, wb + (size_t)j * wrow, xa + (size_t)r0 * xs, xs, nr, s);
+                    const float b = bias ? bias[j] : 0.0f;
+                    for (int r = 0; r < nr; r++)
+                        y[(r0 + r) * N + j] = s[r] + b;
+                }
+            }
+        }
+    }
+    ia__free(own);
+    return IA_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Portable kernels. Activation row r of x: */
+#define XROW(T, r) ((const T *)(const void *)((const char *)x + (size_t)(r) * xs))
+
+/* acc[r] += w . x_r over n elements of f32. */
+static inline void dot_f32_rows(const float *w, const void *x, size_t xs, int64_t k0, int64_t n,
+                                int nr, float *acc)
+{
+    for (int r = 0; r < nr; r++) {
+        const float *xr = XROW(float, r) + k0;
+        float a = 0;
+#pragma omp simd reduction(+ : a)
+        for (int64_t k = 0; k < n; k++)
+            a += w[k] * xr[k];
+        acc[r] += a;
+    }
+}
+
+static void dot_f32(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    for (int r = 0; r < nr; r++)
+        s[r] = 0;
+    dot_f32_rows(w, x, xs, 0, K, nr, s);
+}
+
+/* f16 and bf16: widened a piece at a time by the dtype's own conversion. */
+static void dot_half(ia_dtype t, int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    enum { PIECE = 256 };
+    float wf[PIECE];
+    void (*to_f32)(const void *, float *, int64_t) = ia__dtype(t)->to_f32;
+    for (int r = 0; r < nr; r++)
+        s[r] = 0;
+    for (int64_t k0 = 0; k0 < K; k0 += PIECE) {
+        const int64_t n = IA_MIN((int64_t)PIECE, K - k0);
+        to_f32((const uint16_t *)w + k0, wf, n);
+        dot_f32_rows(wf, x, xs, k0, n, nr, s);
+    }
+}
+
+static void dot_f16(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    dot_half(IA_DTYPE_F16, K, w, x, xs, nr, s);
+}
+
+static void dot_bf16(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    dot_half(IA_DTYPE_BF16, K, w, x, xs, nr, s);
+}
+
+static void dot_q8_0(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    const ia_block_q8_0 *wb = w;
+    for (int r = 0; r < nr; r++) {
+        const ia__qmm_q8 *xb = XROW(ia__qmm_q8, r);
+        float acc = 0;
+        for (int64_t b = 0; b < K / IA_QK; b++) {
+            int32_t isum = 0;
+            for (int j = 0; j < IA_QK; j++)
+                isum += wb[b].qs[j] * xb[b].qs[j];
+            acc += ia__f16_to_f32(wb[b].d) * xb[b].d * (float)isum;
+        }
+        s[r] = acc;
+    }
+}
+
+static void dot_q4_0(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    const ia_block_q4_0 *wb = w;
+    for (int r = 0; r < nr; r++) {
+        const ia__qmm_q8 *xb = XROW(ia__qmm_q8, r);
+        float acc = 0;
+        for (int64_t b = 0; b < K / IA_QK; b++) {
+            int32_t isum = 0;
+            for (int j = 0; j < IA_QK / 2; j++)
+                isum += ((wb[b].qs[j] & 15) - 8) * xb[b].qs[j] +
+                        ((wb[b].qs[j] >> 4) - 8) * xb[b].qs[j + IA_QK / 2];
+            acc += ia__f16_to_f32(wb[b].d) * xb[b].d * (float)isum;
+        }
+        s[r] = acc;
+    }
+}
+
+/* value = q d + m, so w . x = d dx sum(q qx) + m (dx sum(qx)) = ... + m s. */
+static void dot_q4_1(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    const ia_block_q4_1 *wb = w;
+    for (int r = 0; r < nr; r++) {
+        const ia__qmm_q8 *xb = XROW(ia__qmm_q8, r);
+        float acc = 0;
+        for (int64_t b = 0; b < K / IA_QK; b++) {
+            int32_t isum = 0;
+            for (int j = 0; j < IA_QK / 2; j++)
+                isum += (wb[b].qs[j] & 15) * xb[b].qs[j] + (wb[b].qs[j] >> 4) * xb[b].qs[j + IA_QK / 2];
+            acc += ia__f16_to_f32(wb[b].d) * xb[b].d * (float)isum +
+                   ia__f16_to_f32(wb[b].m) * xb[b].s;
+        }
+        s[r] = acc;
+    }
+}
+
+/* q4_K / q5_K sub-block j's 6-bit scale and min (dtype.h). */
+static inline void scale_min_k4(const uint8_t *q, int j, int *sc, int *mn)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *mn = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 15) | (q[j - 4] >> 6) << 4;
+        *mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+    }
+}
+
+/* q4_K and q5_K (qh NULL for q4_K): w . x = dx (d sum_j sc_j sum(q qx) -
+ * dmin sum_j mn_j sum(qx)), the sums of qx per sub-block from bsums. */
+static inline void dot_k45(int64_t K, const uint16_t *dd, const uint8_t *scales, const uint8_t *qh,
+                           const uint8_t *qs, size_t wstride, const void *x, size_t xs, int nr,
+                           float *s)
+{
+    for (int r = 0; r < nr; r++)
+        s[r] = 0;
+    for (int64_t b = 0; b < K / IA_QK_K; b++) {
+        const size_t wo = (size_t)b * wstride;
+        const float d = ia__f16_to_f32(*(const uint16_t *)(const void *)((const char *)dd + wo));
+        const float dmin = ia__f16_to_f32(*(const uint16_t *)(const void *)((const char *)dd + wo + 2));
+        int sc[8], mn[8];
+        for (int j = 0; j < 8; j++)
+            scale_min_k4(scales + wo, j, &sc[j], &mn[j]);
+        for (int r = 0; r < nr; r++) {
+            const ia__qmm_q8K *xb = XROW(ia__qmm_q8K, r) + b;
+            int32_t sumi = 0, summ = 0;
+            for (int j = 0; j < 8; j++) {
+                const uint8_t *q = qs + wo + 32 * (j / 2);
+                const int shift = 4 * (j & 1);
+                int32_t p = 0;
+                for (int l = 0; l < 32; l++) {
+                    int v = (q[l] >> shift) & 15;
+                    if (qh)
+                        v |= ((qh[wo + l] >> j) & 1) << 4;
+                    p += v * xb->qs[32 * j + l];
+                }
+                sumi += sc[j] * p;
+                summ += mn[j] * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
+            }
+            s[r] += xb->d * (d * (float)sumi - dmin * (float)summ);
+        }
+    }
+}
+
+static void dot_q4_K(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    const ia_block_q4_K *wb = w;
+    dot_k45(K, &wb->d, wb->scales, NULL, wb->qs, sizeof *wb, x, xs, nr, s);
+}
+
+static void dot_q5_K(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    const ia_block_q5_K *wb = w;
+    dot_k45(K, &wb->d, wb->scales, wb->qh, wb->qs, sizeof *wb, x, xs, nr, s);
+}
+
+/* value = d sc (q - 32) for 16 sub-blocks of 16. */
+static void dot_q6_K(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    const ia_block_q6_K *wb = w;
+    for (int r = 0; r < nr; r++) {
+        const ia__qmm_q8K *xb = XROW(ia__qmm_q8K, r);
+        float acc = 0;
+        for (int64_t b = 0; b < K / IA_QK_K; b++) {
+            int32_t sumi = 0;
+            for (int h = 0; h < 2; h++) { /* halves of 128 */
+                const uint8_t *ql = wb[b].ql + 64 * h, *qh = wb[b].qh + 32 * h;
+                const int8_t *q8 = xb[b].qs + 128 * h;
+                const int8_t *sc = wb[b].scales + 8 * h;
+                for (int l = 0; l < 32; l++) {
+                    const int is = l / 16;
+                    const int q1 = ((ql[l] & 15) | ((qh[l] >> 0) & 3) << 4) - 32;
+                    const int q2 = ((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4) - 32;
+                    const int q3 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+                    const int q4 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+                    sumi += sc[is + 0] * q1 * q8[l] + sc[is + 2] * q2 * q8[l + 32] +
+                            sc[is + 4] * q3 * q8[l + 64] + sc[is + 6] * q4 * q8[l + 96];
+                }
+            }
+            acc += ia__f16_to_f32(wb[b].d) * xb[b].d * (float)sumi;
+        }
+        s[r] = acc;
+    }
+}
+
+const ia__qmm_kernels ia__qmm_kernels_portable = {
+    .name = "portable",
+    .dot =
+        {
+            [IA_DTYPE_F32] = dot_f32,
+            [IA_DTYPE_F16] = dot_f16,
+            [IA_DTYPE_BF16] = dot_bf16,
+            [IA_DTYPE_Q8_0] = dot_q8_0,
+            [IA_DTYPE_Q4_0] = dot_q4_0,
+            [IA_DTYPE_Q4_1] = dot_q4_1,
+            [IA_DTYPE_Q4_K] = dot_q4_K,
+            [IA_DTYPE_Q5_K] = dot_q5_K,
+            [IA_DTYPE_Q6_K] = dot_q6_K,
+        },
+    .quantize_q8 = quantize_q8_portable,
+    .quantize_q8K = quantize_q8K_portable,
+};

@@ -1,0 +1,9 @@
+# The op harness (test_ops.c, after ggml's test-backend-ops): every
+# registered backend computes every engine-core op over its dtypes and
+# shapes against a double reference, and refuses malformed nodes. Run at
+# the CPU's best kernels and again with the portable ones forced.
+ia_add_test_program(test_ops ${CMAKE_CURRENT_LIST_DIR}/test_ops.c)
+add_test(NAME test_ops COMMAND test_ops)
+add_test(NAME test_ops_portable COMMAND test_ops)
+set_tests_properties(test_ops_portable PROPERTIES ENVIRONMENT "IA_CPU_ISA=portable")
+set_tests_properties(test_ops test_ops_portable PROPERTIES TIMEOUT 120)
