@@ -206,7 +206,7 @@ ia_status ia_cid_parse(const char *text, ia_cid *out)
 
 ia_status ia_cid_format(const ia_cid *c, ia_multibase base, char *buf, size_t cap)
 {
-    ia__error_clear();
+    /* No ia__error_clear(): messages name CIDs while they are built */
     IA_NEED(c);
     IA_NEED(buf);
     uint8_t bin[IA_CID_MAX_BYTES];

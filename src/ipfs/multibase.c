@@ -188,7 +188,7 @@ static ia_status hex_decode(const char *s, size_t n, uint8_t *out, size_t cap, s
 ia_status ia_multibase_encode(ia_multibase base, const uint8_t *data, size_t len, char *out,
                               size_t cap)
 {
-    ia__error_clear();
+    /* No ia__error_clear(): ia_cid_format formats with it (see there) */
     IA_NEED(out);
     if (!data && len)
         return ia__error(IA_ERR_INVALID, "%s: data is NULL with len %zu", __func__, len);
