@@ -60,18 +60,26 @@ typedef struct embed_state {
     const srv_model *model;
     srv_job job;
     size_t tokens;
-    int32_t **ids;  /* (in.n) each input's token ids, truncated to the limit */
-    size_t *n_ids;
+    int32_t **ids;  /* (n_inputs) each input's token ids, truncated to the limit */
+    size_t *n_ids, n_inputs;
 } embed_state;
+
+static void ids_free(embed_state *st)
+{
+    for (size_t i = 0; st->ids && i < st->n_inputs; i++)
+        ia__free(st->ids[i]);
+    ia__free(st->ids);
+    ia__free(st->n_ids);
+    st->ids = NULL;
+    st->n_ids = NULL;
+    st->n_inputs = 0;
+}
 
 static void state_free(embed_state *st)
 {
     if (!st)
         return;
-    for (size_t i = 0; st->ids && i < st->in.n; i++)
-        ia__free(st->ids[i]);
-    ia__free(st->ids);
-    ia__free(st->n_ids);
+    ids_free(st);
     ia__srv_input_req_free(&st->in);
     ia__free(st->job.out);
     ia__free(st);
@@ -108,6 +116,7 @@ static int tokenize_inputs(const srv_model *m, embed_state *st, bool refuse_long
     const size_t limit = m->info.max_seq_length, n = st->in.n;
     st->ids = ia__calloc(n ? n : 1, sizeof *st->ids);
     st->n_ids = ia__calloc(n ? n : 1, sizeof *st->n_ids);
+    st->n_inputs = st->ids ? n : 0;
     if (!st->ids || !st->n_ids) {
         ia__srv_error_set(err, 500, "", "out of memory");
         return 500;
@@ -277,6 +286,7 @@ void ia__srv_route_job_done(ia_server *s, srv_request *r)
                           "X-Inference-Time", infer_ms, NULL};
     ia__srv_respond(r, 200, "application/json", body, len, st->model, hdrs);
     ia__srv_input_req_free(&st->in);
+    ids_free(st);
 }
 
 /* ---- /tokenize ------------------------------------------------------------------ */
