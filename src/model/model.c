@@ -13,10 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "ipfs_accelerate/hub.h"
-#include "ipfs_accelerate/store.h"
 #include "ipfs_accelerate/model.h"
 #include "model/arch-impl.h"
 #include "model/model-impl.h"
@@ -203,7 +200,7 @@ ia_status ia_model_load(const char *ref, const ia_model_options *opt, ia_model *
 
 /* hardware.memory_limit: the weights (as fp32 copies, 4 bytes a
  * parameter) and one text of max_seq_length tokens must fit; batches are
- * then kept to what fits (batch_budget). */
+ * then kept to what fits (batch_fits). */
 static ia_status check_memory(ia_model *m, const char *dir, const ia_safetensors *st)
 {
     m->weight_bytes = 0;
