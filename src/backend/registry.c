@@ -1,13 +1,17 @@
 /*
  * Backend registry and selection: the built-in backends are registered
- * once, on first use; later ones (dlopen'ed CUDA, OpenCL...) register the
- * same way. Lookup is by name; "auto" takes the first usable backend in
- * priority order. Selection (ia_backend_select) turns a device request and
- * the hardware.* configuration into one backend, falling back to the CPU
- * with a reason, or failing in strict mode.
+ * once, on first use, followed by the plugins of IPFS_ACCELERATE_BACKEND_PATH
+ * (plugin.c); others register the same way. Lookup is by name; "auto" takes
+ * the first usable backend in priority order. A backend without the legacy
+ * encoder slots (a plugin that only computes engine-core graphs) is never
+ * given a model: auto skips it, an explicit request falls back to the CPU.
+ * Selection (ia_backend_select) turns a device request and the hardware.*
+ * configuration into one backend, falling back to the CPU with a reason,
+ * or failing in strict mode.
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -37,11 +41,24 @@ static ia_status register_locked(const ia_backend *be)
     return IA_OK;
 }
 
+static ia_status register_plugin(const ia_backend *be)
+{
+    pthread_mutex_lock(&reg_lock);
+    ia_status rc = register_locked(be);
+    pthread_mutex_unlock(&reg_lock);
+    return rc;
+}
+
 static void register_builtins(void)
 {
     pthread_mutex_lock(&reg_lock);
     register_locked(ia__backend_cpu());
     pthread_mutex_unlock(&reg_lock);
+    /* Plugins come after the built-ins, so a plugin cannot take a
+     * built-in's name. The registry is not yet usable from other threads
+     * (they wait in pthread_once), and the entry points do not call it. */
+    ia__plugin_load_dirs(getenv(IA_BACKEND_PATH_ENV), register_plugin);
+    ia__error_clear();
 }
 
 ia_status ia__backend_register(const ia_backend *be)
@@ -70,6 +87,32 @@ static bool usable(const ia_backend *be)
     return be && be->iface.device_count && be->iface.device_count() >= 1;
 }
 
+const char *ia__backend_encoder_missing(const ia_backend *be, char *buf, size_t cap)
+{
+    const struct {
+        const char *name;
+        bool set;
+    } slots[] = {
+        {"linear_new", be->iface.linear_new}, {"linear_free", be->iface.linear_free},
+        {"linear", be->iface.linear},         {"embed", be->iface.embed},
+        {"add_layernorm", be->iface.add_layernorm}, {"attention", be->iface.attention},
+        {"pool", be->iface.pool},
+    };
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < IA_ARRAY_LEN(slots); i++)
+        if (!slots[i].set && len < cap)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", slots[i].name);
+    return buf[0] ? buf : NULL;
+}
+
+/* Usable for a model: a device, and every encoder op. */
+static bool usable_for_models(const ia_backend *be)
+{
+    char miss[128];
+    return usable(be) && !ia__backend_encoder_missing(be, miss, sizeof miss);
+}
+
 /* Default priority; the configuration moves cuda and drops openvino. */
 static const char *const priority[] = {"cuda", "rocm", "mps", "openvino", "vulkan", "opencl", "cpu"};
 
@@ -94,7 +137,7 @@ static const ia_backend *first_usable(const ia_hw_settings *hw, char *order, siz
         if (order && len < cap)
             len += (size_t)snprintf(order + len, cap - len, "%s%s", i ? " > " : "", list[i]);
         const ia_backend *be = find_exact(list[i]);
-        if (!found && usable(be))
+        if (!found && usable_for_models(be))
             found = be;
     }
     return found;
@@ -198,7 +241,7 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
     if (!cpu)
         return ia__error(IA_ERR_BACKEND, "no cpu backend registered");
     const ia_backend *be = NULL;
-    char why[400] = "";
+    char why[400] = "", miss[128];
     (void)apply;
 
     if (!enabled) {
@@ -232,6 +275,8 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
             }
         } else if (!usable(want)) {
             snprintf(why, sizeof why, "the %s backend has no usable device", id);
+        } else if (ia__backend_encoder_missing(want, miss, sizeof miss)) {
+            snprintf(why, sizeof why, "the %s backend cannot run models: it lacks the encoder ops %s", id, miss);
         } else if (index >= want->iface.device_count()) {
             int n = want->iface.device_count();
             snprintf(why, sizeof why, "%s has %d device%s (0-%d), no device %d", id, n, n == 1 ? "" : "s",

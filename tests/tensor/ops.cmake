@@ -7,3 +7,12 @@ add_test(NAME test_ops COMMAND test_ops)
 add_test(NAME test_ops_portable COMMAND test_ops)
 set_tests_properties(test_ops_portable PROPERTIES ENVIRONMENT "IA_CPU_ISA=portable")
 set_tests_properties(test_ops test_ops_portable PROPERTIES TIMEOUT 120)
+# Again with the example backend plugin loaded (tests/backend/tests.cmake):
+# its column shows "ok" for add, mul, scale and relu on contiguous f32 and
+# "not supported" for the rest.
+if(TARGET example_backend)
+  add_dependencies(test_ops example_backend)
+  add_test(NAME test_ops_with_plugin COMMAND test_ops)
+  set_tests_properties(test_ops_with_plugin PROPERTIES TIMEOUT 120
+                       ENVIRONMENT "IPFS_ACCELERATE_BACKEND_PATH=${IA_EXAMPLE_PLUGIN_DIR}")
+endif()

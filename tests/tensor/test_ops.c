@@ -1247,10 +1247,15 @@ static void malformed(const be_inst *b)
             ia_tensor tt = ia__tensor(F32, 8, 4, 1, 1, tb), it = ia__tensor(I32, 3, 1, 1, 1, ib);
             ia_tensor dt = ia__tensor(F32, 8, 3, 1, 1, db);
             ia_node n = {.op = IA_OP_GET_ROWS, .dst = &dt, .src = {&tt, &it}};
-            CHECK(b->be->iface.graph_compute(b->ctx, &n, 1) == IA_ERR_INVALID);
-            CHECK_MSG(strstr(ia_errmsg(), t ? "-1" : "4") && strstr(ia_errmsg(), "get_rows") &&
-                          strstr(ia_errmsg(), "node 0"),
-                      "%s: \"%s\" should name the id", b->be->name, ia_errmsg());
+            if (!b->be->iface.supports(b->ctx, &n)) { /* a backend without get_rows (the example plugin) */
+                CHECK(b->be->iface.graph_compute(b->ctx, &n, 1) == IA_ERR_UNSUPPORTED);
+                CHECK(!b->is_cpu);
+            } else {
+                CHECK(b->be->iface.graph_compute(b->ctx, &n, 1) == IA_ERR_INVALID);
+                CHECK_MSG(strstr(ia_errmsg(), t ? "-1" : "4") && strstr(ia_errmsg(), "get_rows") &&
+                              strstr(ia_errmsg(), "node 0"),
+                          "%s: \"%s\" should name the id", b->be->name, ia_errmsg());
+            }
         }
         b->be->iface.buf_free(b->ctx, tb);
         b->be->iface.buf_free(b->ctx, ib);

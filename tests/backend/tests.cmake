@@ -1,0 +1,51 @@
+# Backend plugins and the scheduler (tests/backend/).
+#
+# The example plugin (examples/backend-plugin/) is built as a MODULE into a
+# directory of its own, IA_EXAMPLE_PLUGIN_DIR, which the op harness's
+# second run (tests/tensor/ops.cmake: test_ops_with_plugin) and test_sched
+# put in IPFS_ACCELERATE_BACKEND_PATH. A plugin links nothing of ours: the
+# library's internal symbols are hidden (-fvisibility=hidden), so they are
+# in no dynamic symbol table, not even of an executable linked with
+# ENABLE_EXPORTS; what a plugin needs comes in the ia_plugin_host table its
+# entry point receives (backend-impl.h). The broken plugins of
+# bad_plugin.c go to a second directory.
+set(IA_EXAMPLE_PLUGIN_DIR ${CMAKE_CURRENT_BINARY_DIR}/plugins/example)
+set(IA_BAD_PLUGIN_DIR ${CMAKE_CURRENT_BINARY_DIR}/plugins/bad)
+
+function(ia_add_plugin name dir)
+  add_library(${name} MODULE ${ARGN})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
+  # Only the entry point is exported; no lib prefix: <name>.so.
+  set_target_properties(${name} PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
+                        LIBRARY_OUTPUT_DIRECTORY ${dir})
+endfunction()
+
+ia_add_plugin(example_backend ${IA_EXAMPLE_PLUGIN_DIR}
+              ${PROJECT_SOURCE_DIR}/examples/backend-plugin/example_backend.c)
+set(ia_bad_plugins)
+foreach(kind nosym:1 null:2 oldtable:3 dup:4 missing:5)
+  string(REPLACE ":" ";" kv ${kind})
+  list(GET kv 0 bad_name)
+  list(GET kv 1 bad_kind)
+  ia_add_plugin(bad_${bad_name} ${IA_BAD_PLUGIN_DIR} ${CMAKE_CURRENT_LIST_DIR}/bad_plugin.c)
+  target_compile_definitions(bad_${bad_name} PRIVATE BAD_KIND=${bad_kind})
+  list(APPEND ia_bad_plugins bad_${bad_name})
+endforeach()
+
+# test_plugin: loading from IPFS_ACCELERATE_BACKEND_PATH (which it sets
+# itself, with a junk .so it writes), every failure a logged warning naming
+# the file, and selection never giving a model to a backend without the
+# encoder ops.
+ia_add_test_program(test_plugin ${CMAKE_CURRENT_LIST_DIR}/test_plugin.c)
+add_dependencies(test_plugin example_backend ${ia_bad_plugins})
+target_compile_definitions(test_plugin PRIVATE IA_EXAMPLE_PLUGIN_DIR="${IA_EXAMPLE_PLUGIN_DIR}"
+                           IA_BAD_PLUGIN_DIR="${IA_BAD_PLUGIN_DIR}" IA_PLUGIN_TMP="${CMAKE_CURRENT_BINARY_DIR}/plugins/junk")
+add_test(NAME test_plugin COMMAND test_plugin)
+
+# test_sched: a graph mixing ops the example backend computes and ops it
+# does not, against the same graph all on the CPU.
+ia_add_test_program(test_sched ${CMAKE_CURRENT_LIST_DIR}/test_sched.c)
+add_dependencies(test_sched example_backend)
+add_test(NAME test_sched COMMAND test_sched)
+set_tests_properties(test_sched PROPERTIES ENVIRONMENT "IPFS_ACCELERATE_BACKEND_PATH=${IA_EXAMPLE_PLUGIN_DIR}")
+set_tests_properties(test_plugin test_sched PROPERTIES TIMEOUT 60)
