@@ -182,6 +182,16 @@ int main(void)
         stats.n_tokens = 0;
         CHECK_OK(ia_model_embed_opts(m, texts, NULL, 2, &eo, out, &stats));
         CHECK_MSG(stats.n_tokens == 6, "n_tokens = %zu", stats.n_tokens);
+        /* zeroed options are the defaults: the model's Normalize module */
+        ia_embed_options zero = {0};
+        float dflt[2 * 32], zeroed[2 * 32];
+        CHECK_OK(ia_model_embed(m, texts, NULL, 2, dflt, NULL));
+        CHECK_OK(ia_model_embed_opts(m, texts, NULL, 2, &zero, zeroed, NULL));
+        CHECK(!memcmp(dflt, zeroed, sizeof dflt));
+        double norm = 0;
+        for (int j = 0; j < 32; j++)
+            norm += (double)zeroed[j] * zeroed[j];
+        CHECK_MSG(fabs(norm - 1) < 1e-5, "|v|^2 = %f: zeroed options did not normalize", norm);
         int32_t ids[8];
         size_t n_ids = 0;
         CHECK(ia_tokenizer_encode(ia_model_tokenizer(m), "hello", 5, 1, ids, 8, &n_ids, NULL) == IA_ERR_INVALID);
