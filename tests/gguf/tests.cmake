@@ -23,3 +23,11 @@ add_test(NAME gguf_smollm2
          COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/smollm2_test.py
                  $<TARGET_FILE:ia-gguf-dump> ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh)
 set_tests_properties(gguf_smollm2 PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+
+# The real file's first-layer weights (q4_1, q8_0, f32 as stored) through
+# the CPU backend's matmul node against a double product of their
+# dequantized values. Skipped (77) only when the file cannot be fetched.
+ia_add_test_program(test_gguf_matmul ${CMAKE_CURRENT_LIST_DIR}/test_gguf_matmul.c)
+add_test(NAME gguf_smollm2_matmul
+         COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_gguf_matmul> \"$f\"")
+set_tests_properties(gguf_smollm2_matmul PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
