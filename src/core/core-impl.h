@@ -71,6 +71,9 @@ ia_status ia__read_json(const char *path, struct cJSON **out);
 char *ia__path_join(const char *dir, const char *name);
 bool ia__file_exists(const char *path);
 
+/* FNV-1a of n bytes: the hash of the name indexes (vocabulary, GGUF). */
+uint64_t ia__hash(const void *p, size_t n);
+
 /* Seconds on a monotonic clock. */
 double ia__now(void);
 

@@ -1,4 +1,4 @@
-/* Small file and clock utilities shared by the loaders. */
+/* Small file, clock and hashing utilities shared by the loaders. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -79,6 +79,15 @@ bool ia__file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+uint64_t ia__hash(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 0x100000001b3u;
+    return h;
 }
 
 double ia__now(void)

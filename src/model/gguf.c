@@ -430,14 +430,6 @@ ia_status ia__gguf_value_bool(const ia_gguf_value *v, bool *out) { return read_b
 
 /* ---- name index ------------------------------------------------------ */
 
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3u;
-    return h;
-}
-
 /* The index reads each item's name as its first member. */
 _Static_assert(offsetof(ia_gguf_kv, key) == 0, "kv name first");
 _Static_assert(offsetof(ia_gguf_tensor_info, name) == 0, "tensor name first");
@@ -456,7 +448,7 @@ static ia_status index_build(struct name_index *ix, const void *items, size_t n,
     ix->cap = cap;
     for (size_t i = 0; i < n; i++) {
         const char *name = NAME_AT(items, stride, i);
-        for (size_t h = (size_t)hash_name(name) & (cap - 1);; h = (h + 1) & (cap - 1)) {
+        for (size_t h = (size_t)ia__hash(name, strlen(name)) & (cap - 1);; h = (h + 1) & (cap - 1)) {
             if (!ix->slots[h]) {
                 ix->slots[h] = i + 1;
                 break;
@@ -476,7 +468,7 @@ static size_t index_find(const struct name_index *ix, const void *items, size_t 
 {
     if (!ix->cap || !name)
         return SIZE_MAX;
-    for (size_t h = (size_t)hash_name(name) & (ix->cap - 1); ix->slots[h]; h = (h + 1) & (ix->cap - 1))
+    for (size_t h = (size_t)ia__hash(name, strlen(name)) & (ix->cap - 1); ix->slots[h]; h = (h + 1) & (ix->cap - 1))
         if (!strcmp(NAME_AT(items, stride, ix->slots[h] - 1), name))
             return ix->slots[h] - 1;
     return SIZE_MAX;

@@ -1,4 +1,4 @@
-/* The vocabulary: token strings by id and ids by string (FNV-1a hash,
+/* The vocabulary: token strings by id and ids by string (hash index,
  * linear probing), plus the growable int32 array the tokenizer uses. */
 #include <string.h>
 
@@ -18,14 +18,6 @@ void ia__i32vec_free(ia_i32vec *a)
 {
     ia__free(a->v);
     *a = (ia_i32vec){0};
-}
-
-static uint64_t hash(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
 }
 
 ia_status ia__vocab_init(ia_vocab *v, size_t n)
@@ -66,7 +58,7 @@ ia_status ia__vocab_index(ia_vocab *v)
             continue;
         if (ia__vocab_find(v, v->tokens[id], v->lens[id]) >= 0)
             return ia__error(IA_ERR_FORMAT, "token \"%s\" appears twice", v->tokens[id]);
-        size_t i = hash(v->tokens[id], v->lens[id]) & (v->cap - 1);
+        size_t i = ia__hash(v->tokens[id], v->lens[id]) & (v->cap - 1);
         while (v->slots[i] >= 0)
             i = (i + 1) & (v->cap - 1);
         v->slots[i] = (int32_t)id;
@@ -76,7 +68,7 @@ ia_status ia__vocab_index(ia_vocab *v)
 
 int32_t ia__vocab_find(const ia_vocab *v, const char *tok, size_t len)
 {
-    for (size_t i = hash(tok, len) & (v->cap - 1); v->slots[i] >= 0; i = (i + 1) & (v->cap - 1)) {
+    for (size_t i = ia__hash(tok, len) & (v->cap - 1); v->slots[i] >= 0; i = (i + 1) & (v->cap - 1)) {
         int32_t id = v->slots[i];
         if (v->lens[id] == len && !memcmp(v->tokens[id], tok, len))
             return id;

@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/cpu/cpu-impl.h"
 #include "backend/cpu/ops-impl.h"
@@ -121,13 +120,6 @@ static const ia__cpu_kernels *K(void)
 
 /* profile --------------------------------------------------------------- */
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Layers of n_out * n_in >= 384 * 1152 over more than 256 rows: the
  * "large" GEMMs whose efficiency docs/benchmarks.md reports. */
 static void prof_linear(cpu_ctx *c, const ia_linear *lin, int rows, double t)
@@ -146,7 +138,7 @@ static void prof_linear(cpu_ctx *c, const ia_linear *lin, int rows, double t)
 
 static void prof_add(cpu_ctx *c, double *field, double t0)
 {
-    const double t = now() - t0;
+    const double t = ia__now() - t0;
     pthread_mutex_lock(&c->prof_lock);
     *field += t;
     pthread_mutex_unlock(&c->prof_lock);
@@ -830,7 +822,7 @@ static ia_status run_linear(cpu_ctx *c, const ia_linear *lin, const float *x, fl
                             const epilogue *ep)
 {
     const int nt = c->n_threads, N = lin->n_out, ch = CHUNK_ROWS;
-    const double t0 = c->profile ? now() : 0;
+    const double t0 = c->profile ? ia__now() : 0;
     bool ok = true;
     ia__cpu_use_threads(nt);
     if (n_rows < 2 * ch || nt == 1 || lin->n_out * lin->n_in < 65536) {
@@ -861,7 +853,7 @@ static ia_status run_linear(cpu_ctx *c, const ia_linear *lin, const float *x, fl
         ok = !failed;
     }
     if (c->profile)
-        prof_linear(c, lin, n_rows, now() - t0);
+        prof_linear(c, lin, n_rows, ia__now() - t0);
     return ok ? IA_OK
               : ia__error(IA_ERR_NOMEM, "cpu backend: a %dx%d linear layer over %d rows failed "
                           "(out of memory or a oneDNN error)", N, lin->n_in, n_rows);
@@ -888,7 +880,7 @@ static ia_status embed(void *ctx, const int32_t *ids, const int *offsets, int n_
                        const float *word, const float *pos, const float *type, int dim, float *x)
 {
     cpu_ctx *c = ctx;
-    const double t0 = c->profile ? now() : 0;
+    const double t0 = c->profile ? ia__now() : 0;
 #pragma omp parallel for num_threads(c->n_threads) schedule(static)
     for (int s = 0; s < n_seqs; s++) {
         for (int t = offsets[s]; t < offsets[s + 1]; t++) {
@@ -910,7 +902,7 @@ static ia_status add_layernorm(void *ctx, float *x, const float *residual, const
     cpu_ctx *c = ctx;
     const ia__cpu_kernels *k = K();
     const int nt = c->n_threads, per = (n_rows + nt - 1) / nt;
-    const double t0 = c->profile ? now() : 0;
+    const double t0 = c->profile ? ia__now() : 0;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int t = 0; t < nt; t++) {
         const int lo = t * per, hi = IA_MIN(n_rows, lo + per);
@@ -939,7 +931,7 @@ static ia_status attention(void *ctx, const float *qkv, float *out, const int *o
         return ia__error(IA_ERR_NOMEM, "cpu backend: out of memory for the attention scores of %d-token sequences",
                          max_len);
     const ia__cpu_kernels *k = K();
-    const double t0 = c->profile ? now() : 0;
+    const double t0 = c->profile ? ia__now() : 0;
 #pragma omp parallel num_threads(nt)
     {
         float *sc = scratch + (size_t)omp_get_thread_num() * per;
@@ -971,7 +963,7 @@ static ia_status pool(void *ctx, const float *x, const int *offsets, int n_seqs,
                       ia_pool_mode mode, float *out)
 {
     cpu_ctx *c = ctx;
-    const double t0 = c->profile ? now() : 0;
+    const double t0 = c->profile ? ia__now() : 0;
 #pragma omp parallel for num_threads(c->n_threads) schedule(static)
     for (int s = 0; s < n_seqs; s++) {
         const int start = offsets[s], len = offsets[s + 1] - start;
