@@ -5,9 +5,7 @@
  * Errors: a function that fails returns a negative ia_status and leaves a
  * human-readable detail (naming the file, field or input at fault) that
  * ia_errmsg() returns on the same thread until the next call there that
- * returns an ia_status (except the formatters ia_cid_format and
- * ia_multibase_encode, which leave it alone unless they fail, so a message
- * can name a CID while it is written). A required pointer argument that is NULL is
+ * returns an ia_status. A required pointer argument that is NULL is
  * IA_ERR_INVALID naming the function and argument; ia_*_free(NULL) and
  * ia_*_close(NULL) do nothing.
  *

@@ -175,7 +175,7 @@ static void block_key(const ia_cid *c, char *key, size_t cap)
     memcpy(mh + n, c->digest, c->mh_len);
     n += c->mh_len;
     char tmp[IA_CID_STR_MAX];
-    if (ia_multibase_encode(IA_MULTIBASE_BASE32_UPPER, mh, n, tmp, sizeof tmp))
+    if (ia__multibase_encode(IA_MULTIBASE_BASE32_UPPER, mh, n, tmp, sizeof tmp))
         tmp[1] = 0;
     snprintf(key, cap, "%s", tmp + 1);
 }

@@ -204,18 +204,17 @@ ia_status ia_cid_parse(const char *text, ia_cid *out)
     return IA_OK;
 }
 
-ia_status ia_cid_format(const ia_cid *c, ia_multibase base, char *buf, size_t cap)
+/* ia_cid_format without clearing the error detail: ia_cid_str names CIDs
+ * in messages while they are being written. */
+static ia_status cid_format(const ia_cid *c, ia_multibase base, char *buf, size_t cap)
 {
-    /* No ia__error_clear(): messages name CIDs while they are built */
-    IA_NEED(c);
-    IA_NEED(buf);
     uint8_t bin[IA_CID_MAX_BYTES];
     size_t n = ia__cid_put(c, bin);
     if (c->version == 0) {
         if (base != IA_MULTIBASE_DEFAULT && base != IA_MULTIBASE_BASE58BTC)
             return ia__error(IA_ERR_INVALID, "a CIDv0 can only be written in base58btc");
         char tmp[IA_CID_STR_MAX];
-        ia_status st = ia_multibase_encode(IA_MULTIBASE_BASE58BTC, bin, n, tmp, sizeof tmp);
+        ia_status st = ia__multibase_encode(IA_MULTIBASE_BASE58BTC, bin, n, tmp, sizeof tmp);
         if (st)
             return st;
         size_t l = strlen(tmp + 1);
@@ -224,15 +223,23 @@ ia_status ia_cid_format(const ia_cid *c, ia_multibase base, char *buf, size_t ca
         memcpy(buf, tmp + 1, l + 1);
         return IA_OK;
     }
-    return ia_multibase_encode(base == IA_MULTIBASE_DEFAULT ? IA_MULTIBASE_BASE32 : base, bin, n,
-                               buf, cap);
+    return ia__multibase_encode(base == IA_MULTIBASE_DEFAULT ? IA_MULTIBASE_BASE32 : base, bin, n,
+                                buf, cap);
+}
+
+ia_status ia_cid_format(const ia_cid *c, ia_multibase base, char *buf, size_t cap)
+{
+    ia__error_clear();
+    IA_NEED(c);
+    IA_NEED(buf);
+    return cid_format(c, base, buf, cap);
 }
 
 const char *ia_cid_str(const ia_cid *c, char buf[IA_CID_STR_MAX])
 {
     /* With a buffer of IA_CID_STR_MAX bytes formatting cannot fail, so the
      * caller's pending error detail is never overwritten. */
-    if (!c || !buf || ia_cid_format(c, IA_MULTIBASE_DEFAULT, buf, IA_CID_STR_MAX))
+    if (!c || !buf || cid_format(c, IA_MULTIBASE_DEFAULT, buf, IA_CID_STR_MAX))
         return "<invalid cid>";
     return buf;
 }

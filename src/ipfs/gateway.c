@@ -72,7 +72,7 @@ static ia_status load_identity(ia_gateway *g)
     uint8_t mh[2 + 4 + 32] = {0x00, 36, 0x08, 0x01, 0x12, 0x20};
     memcpy(mh + 6, pub, 32);
     char txt[IA_CID_STR_MAX];
-    ia_status st = ia_multibase_encode(IA_MULTIBASE_BASE58BTC, mh, sizeof mh, txt, sizeof txt);
+    ia_status st = ia__multibase_encode(IA_MULTIBASE_BASE58BTC, mh, sizeof mh, txt, sizeof txt);
     if (st)
         return st;
     snprintf(g->peer_id, sizeof g->peer_id, "%s", txt + 1);

@@ -63,6 +63,9 @@ void ia__buf_free(ia__buf *b);
 /* ---- multibase / CIDs ---- */
 
 /* ia_multibase_decode over n characters (no NUL needed). */
+/* ia_multibase_encode without clearing the error detail (for the library's
+ * own callers, which may be writing a message). */
+ia_status ia__multibase_encode(ia_multibase base, const uint8_t *data, size_t len, char *out, size_t cap);
 ia_status ia__multibase_decode_n(const char *text, size_t n, uint8_t *out, size_t cap,
                                  size_t *len, ia_multibase *base);
 

@@ -188,13 +188,17 @@ static ia_status hex_decode(const char *s, size_t n, uint8_t *out, size_t cap, s
 ia_status ia_multibase_encode(ia_multibase base, const uint8_t *data, size_t len, char *out,
                               size_t cap)
 {
-    /* No ia__error_clear(): ia_cid_format formats with it (see there) */
+    ia__error_clear();
     IA_NEED(out);
     if (!data && len)
         return ia__error(IA_ERR_INVALID, "%s: data is NULL with len %zu", __func__, len);
+    return ia__multibase_encode(base, data, len, out, cap);
+}
+
+ia_status ia__multibase_encode(ia_multibase base, const uint8_t *data, size_t len, char *out, size_t cap)
+{
     if (cap < 2)
-        return ia__error(IA_ERR_INVALID, "%s: output buffer of %zu bytes is too small", __func__,
-                         cap);
+        return ia__error(IA_ERR_INVALID, "ia_multibase_encode: output buffer of %zu bytes is too small", cap);
     out[0] = (char)base;
     switch (base) {
     case IA_MULTIBASE_BASE58BTC: return b58_encode(data, len, out + 1, cap - 1);
