@@ -81,9 +81,24 @@ class EmbedOptions(ctypes.Structure):
 
 IA_NORMALIZE_MODEL, IA_NORMALIZE_YES, IA_NORMALIZE_NO = 0, 1, 2
 
-# C struct name -> mirror; other modules add theirs (hub, status).
+
+class HubOptions(ctypes.Structure):
+    _fields_ = [("size", c_size_t), ("endpoint", c_char_p), ("cache_dir", c_char_p),
+                ("revision", c_char_p), ("token", c_char_p), ("offline", c_bool),
+                ("timeout_s", ctypes.c_long), ("progress", c_void_p), ("progress_user", c_void_p)]
+
+
+class Selection(ctypes.Structure):
+    _fields_ = [("backend", ctypes.c_char * 32), ("device", ctypes.c_char * 48),
+                ("device_name", ctypes.c_char * 256), ("precision", ctypes.c_char * 16),
+                ("precision_requested", ctypes.c_char * 16), ("requested", ctypes.c_char * 64),
+                ("fallback", c_bool), ("reason", ctypes.c_char * 512)]
+
+
+# C struct name -> mirror: every struct the library describes.
 MIRRORS = {"ia_model_options": ModelOptions, "ia_model_info": ModelInfo,
-           "ia_embed_options": EmbedOptions, "ia_embed_stats": EmbedStats}
+           "ia_embed_options": EmbedOptions, "ia_embed_stats": EmbedStats,
+           "ia_hub_options": HubOptions, "ia_selection": Selection}
 
 
 def new(struct_type):
@@ -219,7 +234,6 @@ def load():
             except (OSError, AttributeError) as e:
                 tried.append(f"{path} ({e})")
                 continue
-            from . import hub, status  # noqa: F401  (their mirrors join MIRRORS)
             diffs = layout_differences(json.loads(lib.ia_abi_layouts()))
             if diffs:
                 tried.append(f"{path} (built for other struct layouts than this binding: "

@@ -76,16 +76,6 @@ def _fetched_path(lib, st, out):
     return _lib.take_string(out)
 
 
-class _HubOptions(ctypes.Structure):
-    _fields_ = [("size", ctypes.c_size_t), ("endpoint", ctypes.c_char_p), ("cache_dir", ctypes.c_char_p),
-                ("revision", ctypes.c_char_p), ("token", ctypes.c_char_p),
-                ("offline", ctypes.c_bool), ("timeout_s", ctypes.c_long),
-                ("progress", ctypes.c_void_p), ("progress_user", ctypes.c_void_p)]
-
-
-_lib.MIRRORS["ia_hub_options"] = _HubOptions
-
-
 def resolve(ref, revision: str | None = None, cache_dir: str | None = None) -> str:
     """The local model folder that a model reference names, resolved by the
     library (ia_model_resolve) exactly as ia_model_load resolves it.
@@ -105,7 +95,7 @@ def resolve(ref, revision: str | None = None, cache_dir: str | None = None) -> s
     if rest is not None:
         _check_cid(ref, rest)
     lib = _lib.load()
-    opts = _lib.new(_HubOptions)
+    opts = _lib.new(_lib.HubOptions)
     opts.cache_dir = os.path.expanduser(cache_dir).encode() if cache_dir else None
     opts.revision = revision.encode() if revision else None
     out = ctypes.c_void_p()

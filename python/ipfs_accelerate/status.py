@@ -90,17 +90,6 @@ def detect_hardware() -> dict:
     return json.loads(_lib.call_json("ia_hardware_detect_json"))
 
 
-class _Selection(_lib.ctypes.Structure):
-    _fields_ = [("backend", _lib.ctypes.c_char * 32), ("device", _lib.ctypes.c_char * 48),
-                ("device_name", _lib.ctypes.c_char * 256), ("precision", _lib.ctypes.c_char * 16),
-                ("precision_requested", _lib.ctypes.c_char * 16),
-                ("requested", _lib.ctypes.c_char * 64), ("fallback", _lib.ctypes.c_bool),
-                ("reason", _lib.ctypes.c_char * 512)]
-
-
-_lib.MIRRORS["ia_selection"] = _Selection
-
-
 def select_backend(request: str | None = "auto") -> dict:
     """What a device request ("auto", "cpu", "cuda", "cuda:1", ...) resolves to.
 
@@ -120,7 +109,7 @@ def select_backend(request: str | None = "auto") -> dict:
                 "reason": "this libipfs_accelerate has no backend selection (ia_backend_select)"}
     lib.ia_backend_select.restype = _lib.c_int
     lib.ia_backend_select.argtypes = [_lib.c_char_p, _lib.c_void_p]
-    sel = _lib.new(_Selection)
+    sel = _lib.new(_lib.Selection)
     _lib.check(lib.ia_backend_select(request.encode() if request else None, _lib.ctypes.byref(sel)))
     d = lambda b: b.decode("utf-8", "replace")  # noqa: E731
     return {"backend": d(sel.backend), "device": d(sel.device), "device_name": d(sel.device_name),
