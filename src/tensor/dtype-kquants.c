@@ -109,18 +109,6 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint
     return scale;
 }
 
-/* Sub-block j's 6-bit scale and min from the 12 packed bytes. */
-static inline void scale_min_k4(const uint8_t *s, int j, uint8_t *sc, uint8_t *mn)
-{
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *mn = s[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((s[j + 4] & 0xf) | (s[j - 4] >> 6) << 4);
-        *mn = (uint8_t)((s[j + 4] >> 4) | (s[j] >> 6) << 4);
-    }
-}
-
 /*
  * The part q4_K and q5_K share: per sub-block of 32 a scale/min fit
  * weighted by av_x + |x| (av_x the sub-block's RMS), the 8 scales and 8
@@ -170,7 +158,7 @@ static void kquant_fit(const float *x, int nmax, float rmin, int nstep, uint8_t 
     float d_all = ia__f16_to_f32(*d_out), dmin_all = ia__f16_to_f32(*dmin_out);
     for (int j = 0; j < 8; j++) {
         uint8_t sc, mn;
-        scale_min_k4(packed, j, &sc, &mn);
+        ia__k4_scale_min(packed, j, &sc, &mn);
         float d = d_all * sc;
         if (d == 0.0f)
             continue; /* keeps the first fit's L */
@@ -202,9 +190,9 @@ void ia__q4_K_to_f32(const void *src, float *dst, int64_t n)
         const uint8_t *q = x[b].qs;
         for (int j = 0; j < 8; j += 2, q += 32) {
             uint8_t sc, mn;
-            scale_min_k4(x[b].scales, j, &sc, &mn);
+            ia__k4_scale_min(x[b].scales, j, &sc, &mn);
             float d1 = d * sc, m1 = dmin * mn;
-            scale_min_k4(x[b].scales, j + 1, &sc, &mn);
+            ia__k4_scale_min(x[b].scales, j + 1, &sc, &mn);
             float d2 = d * sc, m2 = dmin * mn;
             for (int l = 0; l < 32; l++) {
                 float v = d1 * (q[l] & 0xf);
@@ -252,9 +240,9 @@ void ia__q5_K_to_f32(const void *src, float *dst, int64_t n)
         const uint8_t *ql = x[b].qs, *qh = x[b].qh;
         for (int j = 0; j < 8; j += 2, ql += 32) {
             uint8_t sc, mn, u1 = (uint8_t)(1u << j), u2 = (uint8_t)(2u << j);
-            scale_min_k4(x[b].scales, j, &sc, &mn);
+            ia__k4_scale_min(x[b].scales, j, &sc, &mn);
             float d1 = d * sc, m1 = dmin * mn;
-            scale_min_k4(x[b].scales, j + 1, &sc, &mn);
+            ia__k4_scale_min(x[b].scales, j + 1, &sc, &mn);
             float d2 = d * sc, m2 = dmin * mn;
             for (int l = 0; l < 32; l++) {
                 float v = d1 * ((ql[l] & 0xf) + (qh[l] & u1 ? 16 : 0));

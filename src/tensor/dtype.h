@@ -100,6 +100,18 @@ typedef struct ia_block_q4_K {
     uint8_t qs[IA_QK_K / 2];
 } ia_block_q4_K;
 
+/* Sub-block j's scale and min from the packed scales[12] of q4_K / q5_K. */
+static inline void ia__k4_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *mn)
+{
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *mn = s[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((s[j + 4] & 0xf) | (s[j - 4] >> 6) << 4);
+        *mn = (uint8_t)((s[j + 4] >> 4) | (s[j] >> 6) << 4);
+    }
+}
+
 /* As q4_K; the fifth bit of element 64i + l (l < 32) is bit 2i of qh[l],
  * of element 64i + 32 + l bit 2i + 1. */
 typedef struct ia_block_q5_K {

@@ -361,23 +361,7 @@ FLOAT_DOT(f32, W_F32)
 FLOAT_DOT(f16, W_F16)
 FLOAT_DOT(bf16, W_BF16)
 
-const ia__qmm_kernels ia__qmm_kernels_avx2 = {
-    .name = "avx2",
-    .dot =
-        {
-            [IA_DTYPE_F32] = dot_f32,
-            [IA_DTYPE_F16] = dot_f16,
-            [IA_DTYPE_BF16] = dot_bf16,
-            [IA_DTYPE_Q8_0] = dot_q8_0,
-            [IA_DTYPE_Q4_0] = dot_q4_0,
-            [IA_DTYPE_Q4_1] = dot_q4_1,
-            [IA_DTYPE_Q4_K] = dot_q4_K,
-            [IA_DTYPE_Q5_K] = dot_q5_K,
-            [IA_DTYPE_Q6_K] = dot_q6_K,
-        },
-    .quantize_q8 = quantize_q8_avx2,
-    .quantize_q8K = quantize_q8K_avx2,
-};
+const ia__qmm_kernels ia__qmm_kernels_avx2 = IA_QMM_TABLE("avx2", quantize_q8_avx2, quantize_q8K_avx2);
 
 #else /* not x86: never chosen (ia__cpu_isa_level() is portable there) */
 const ia__qmm_kernels ia__qmm_kernels_avx2 = {.name = "avx2 (not built)"};

@@ -112,6 +112,17 @@ typedef struct ia__qmm_kernels {
     void (*quantize_q8K)(const float *x, ia__qmm_q8K *dst, int64_t K);
 } ia__qmm_kernels;
 
+/* A kernel table of the including file's dot_f32 ... dot_q6_K (each ISA's
+ * file names its kernels alike). */
+#define IA_QMM_TABLE(NAME, Q8, Q8K)                                                                   \
+    {                                                                                                 \
+        .name = NAME,                                                                                 \
+        .dot = {[IA_DTYPE_F32] = dot_f32, [IA_DTYPE_F16] = dot_f16, [IA_DTYPE_BF16] = dot_bf16,       \
+                [IA_DTYPE_Q8_0] = dot_q8_0, [IA_DTYPE_Q4_0] = dot_q4_0, [IA_DTYPE_Q4_1] = dot_q4_1,   \
+                [IA_DTYPE_Q4_K] = dot_q4_K, [IA_DTYPE_Q5_K] = dot_q5_K, [IA_DTYPE_Q6_K] = dot_q6_K},  \
+        .quantize_q8 = Q8, .quantize_q8K = Q8K,                                                       \
+    }
+
 extern const ia__qmm_kernels ia__qmm_kernels_portable;
 extern const ia__qmm_kernels ia__qmm_kernels_avx2;
 

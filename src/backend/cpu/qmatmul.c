@@ -256,17 +256,6 @@ static void dot_q4_1(int64_t K, const void *w, const void *x, size_t xs, int nr,
 }
 
 /* q4_K / q5_K sub-block j's 6-bit scale and min (dtype.h). */
-static inline void scale_min_k4(const uint8_t *q, int j, int *sc, int *mn)
-{
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *mn = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 15) | (q[j - 4] >> 6) << 4;
-        *mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
-    }
-}
-
 /* q4_K and q5_K (qh NULL for q4_K): w . x = dx (d sum_j sc_j sum(q qx) -
  * dmin sum_j mn_j sum(qx)), the sums of qx per sub-block from bsums. */
 static inline void dot_k45(int64_t K, const uint16_t *dd, const uint8_t *scales, const uint8_t *qh,
@@ -279,9 +268,9 @@ static inline void dot_k45(int64_t K, const uint16_t *dd, const uint8_t *scales,
         const size_t wo = (size_t)b * wstride;
         const float d = ia__f16_to_f32(*(const uint16_t *)(const void *)((const char *)dd + wo));
         const float dmin = ia__f16_to_f32(*(const uint16_t *)(const void *)((const char *)dd + wo + 2));
-        int sc[8], mn[8];
+        uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++)
-            scale_min_k4(scales + wo, j, &sc[j], &mn[j]);
+            ia__k4_scale_min(scales + wo, j, &sc[j], &mn[j]);
         for (int r = 0; r < nr; r++) {
             const ia__qmm_q8K *xb = XROW(ia__qmm_q8K, r) + b;
             int32_t sumi = 0, summ = 0;
@@ -344,20 +333,4 @@ static void dot_q6_K(int64_t K, const void *w, const void *x, size_t xs, int nr,
     }
 }
 
-const ia__qmm_kernels ia__qmm_kernels_portable = {
-    .name = "portable",
-    .dot =
-        {
-            [IA_DTYPE_F32] = dot_f32,
-            [IA_DTYPE_F16] = dot_f16,
-            [IA_DTYPE_BF16] = dot_bf16,
-            [IA_DTYPE_Q8_0] = dot_q8_0,
-            [IA_DTYPE_Q4_0] = dot_q4_0,
-            [IA_DTYPE_Q4_1] = dot_q4_1,
-            [IA_DTYPE_Q4_K] = dot_q4_K,
-            [IA_DTYPE_Q5_K] = dot_q5_K,
-            [IA_DTYPE_Q6_K] = dot_q6_K,
-        },
-    .quantize_q8 = quantize_q8_portable,
-    .quantize_q8K = quantize_q8K_portable,
-};
+const ia__qmm_kernels ia__qmm_kernels_portable = IA_QMM_TABLE("portable", quantize_q8_portable, quantize_q8K_portable);
