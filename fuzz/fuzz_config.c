@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz-util.h"
 #include "core/config-impl.h"
 #include "ipfs_accelerate/ipfs_accelerate.h"
 
@@ -22,11 +23,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    if (!fuzz_write_file(NULL, path, data, size))
         return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
     ia_config_load_options lo = {.project_file = path, .user_file = absent, .no_env = true};
     ia_config *cfg;
     if (ia_config_load(&lo, &cfg) == IA_OK) {

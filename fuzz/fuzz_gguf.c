@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz-util.h"
 #include "model/gguf-impl.h"
 
 #define REQUIRE(c)                                                                                                 \
@@ -72,14 +72,10 @@ static void walk_value(const ia_gguf *g, const ia_gguf_value *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = memfd_create("fuzz.gguf", 0);
-    if (fd < 0 || write(fd, data, size) != (ssize_t)size) {
-        if (fd >= 0)
-            close(fd);
-        return 0;
-    }
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int fd = fuzz_memfd("fuzz.gguf", data, size, path);
+    if (fd < 0)
+        return 0;
     ia_gguf *g;
     if (ia__gguf_open(path, &g) == IA_OK) {
         for (size_t i = 0; i < ia__gguf_kv_count(g); i++) {

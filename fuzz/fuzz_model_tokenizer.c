@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz-util.h"
 #include "ipfs_accelerate/model.h"
 
 enum { VOCAB = 64, POS = 16, H = 8, I = 16 };
@@ -38,17 +39,6 @@ static const struct { const char *name; int d0, d1; } tensors[] = {
     {"encoder.layer.0.output.LayerNorm.bias", H, 0},
 };
 #define N_TENSORS (sizeof tensors / sizeof tensors[0])
-
-static int write_text(const char *name, const char *text)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
 
 /* model.safetensors: every tensor F32, values sin(k) (LayerNorm weights 1). */
 static int write_weights(void)
@@ -98,20 +88,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
              "{\"model_type\": \"bert\", \"vocab_size\": %d, \"hidden_size\": %d, \"num_hidden_layers\": 1, "
              "\"num_attention_heads\": 2, \"intermediate_size\": %d, \"max_position_embeddings\": %d}",
              VOCAB, H, I, POS);
-    if (system(cmd) || write_text("config.json", config) || write_weights())
+    if (system(cmd) || !fuzz_write_file(dir, "config.json", config, strlen(config)) || write_weights())
         abort();
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    if (!fuzz_write_file(dir, "tokenizer.json", data, size))
         return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
     ia_model_options mo = {.n_threads = 1, .device = "cpu"};
     ia_model *m;
     if (ia_model_load(dir, &mo, &m) != IA_OK)

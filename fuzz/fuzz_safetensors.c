@@ -2,21 +2,17 @@
  * arbitrary bytes, then conversion of every tensor it accepts. */
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz-util.h"
 #include "model/safetensors-impl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = memfd_create("fuzz.safetensors", 0);
-    if (fd < 0 || write(fd, data, size) != (ssize_t)size) {
-        if (fd >= 0)
-            close(fd);
-        return 0;
-    }
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int fd = fuzz_memfd("fuzz.safetensors", data, size, path);
+    if (fd < 0)
+        return 0;
     ia_safetensors *st;
     if (ia__st_open_file(path, &st) == IA_OK) {
         for (size_t i = 0; i < ia__st_count(st); i++) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "fuzz-util.h"
 #include "ipfs_accelerate/tokenizer.h"
 
 static char dir[64];
@@ -20,13 +21,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    if (!fuzz_write_file(dir, "tokenizer.json", data, size))
         return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
     ia_tokenizer *tok;
     if (ia_tokenizer_load(dir, &tok) == IA_OK) {
         int32_t ids[64];
