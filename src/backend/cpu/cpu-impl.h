@@ -51,6 +51,8 @@ extern const ia__cpu_kernels ia__cpu_kernels_avx512;
  * lower paths with it). */
 ia__cpu_isa ia__cpu_isa_level(void);
 const char *ia__cpu_isa_name(void);
+/* The kernel table of that level. */
+const ia__cpu_kernels *ia__cpu_kernels_active(void);
 
 /* The calling thread's next OpenMP regions (and oneDNN's) get exactly n
  * threads: oneDNN computes wrong results when granted fewer than it

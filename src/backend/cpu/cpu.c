@@ -112,7 +112,7 @@ const char *ia__cpu_isa_name(void)
     return names[ia__cpu_isa_level()];
 }
 
-static const ia__cpu_kernels *K(void)
+const ia__cpu_kernels *ia__cpu_kernels_active(void)
 {
     pthread_once(&isa_once, isa_init);
     return kern;
@@ -774,7 +774,7 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
                       lin_scratch *sc)
 {
     const int N = lin->n_out, Kd = lin->n_in;
-    const ia__cpu_kernels *k = K();
+    const ia__cpu_kernels *k = ia__cpu_kernels_active();
     if (!sc->ok)
         return false;
     if (lin->prec == PREC_INT8) {
@@ -900,7 +900,7 @@ static ia_status add_layernorm(void *ctx, float *x, const float *residual, const
                                const float *beta, int n_rows, int dim, float eps)
 {
     cpu_ctx *c = ctx;
-    const ia__cpu_kernels *k = K();
+    const ia__cpu_kernels *k = ia__cpu_kernels_active();
     const int nt = c->n_threads, per = (n_rows + nt - 1) / nt;
     const double t0 = c->profile ? ia__now() : 0;
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -930,7 +930,7 @@ static ia_status attention(void *ctx, const float *qkv, float *out, const int *o
     if (!scratch)
         return ia__error(IA_ERR_NOMEM, "cpu backend: out of memory for the attention scores of %d-token sequences",
                          max_len);
-    const ia__cpu_kernels *k = K();
+    const ia__cpu_kernels *k = ia__cpu_kernels_active();
     const double t0 = c->profile ? ia__now() : 0;
 #pragma omp parallel num_threads(nt)
     {

@@ -28,15 +28,6 @@
 #include "backend/cpu/ops-impl.h"
 #include "backend/cpu/qmatmul-impl.h"
 
-static const ia__cpu_kernels *kernels(void)
-{
-    switch (ia__cpu_isa_level()) {
-    case IA_CPU_ISA_AVX512: return &ia__cpu_kernels_avx512;
-    case IA_CPU_ISA_AVX2: return &ia__cpu_kernels_avx2;
-    default: return &ia__cpu_kernels_portable;
-    }
-}
-
 /* tensor access --------------------------------------------------------- */
 
 /* Byte offset of row r, rows counted over ne[1], ne[2], ne[3] in order. */
@@ -333,7 +324,7 @@ static ia_status op_matmul(const ia_node *n, int nt)
     bool bias_done;
     ia_status rc = matmul_product(n->src[0], n->src[1], bias, y, nt, &bias_done);
     if (!rc && (n->p.act != IA_ACT_NONE || (bias && !bias_done))) {
-        const ia__cpu_kernels *k = kernels();
+        const ia__cpu_kernels *k = ia__cpu_kernels_active();
         const float *b = bias_done ? NULL : bias;
         const int tn = threads_for(nt, M);
 #pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
@@ -413,7 +404,7 @@ static ia_status op_rows(const ia_node *n, int nt)
     const ia_tensor *a = n->src[0], *b = n->src[1], *d = n->dst;
     const int64_t ne0 = d->ne[0], rows = ia__tensor_nrows(d);
     const int64_t an = a->ne[0]; /* glu without src1: 2 ne0 */
-    const ia__cpu_kernels *k = kernels();
+    const ia__cpu_kernels *k = ia__cpu_kernels_active();
     const int tn = threads_for(nt, rows);
     const size_t per = 2 * (size_t)an + (size_t)ne0;
     float *scr = scratch_new(tn, per);
