@@ -66,6 +66,21 @@ static int32_t read_i32(const ia_tensor *t, int64_t k)
     return v;
 }
 
+/* Threads for `units` independent pieces of work. */
+static int threads_for(int nt, int64_t units) { return units < nt ? (units < 1 ? 1 : (int)units) : nt; }
+
+/* The first `rows` rows (n0 elements each) of t as packed f32 rows in dst. */
+static void pack_rows(const ia_tensor *t, int64_t rows, int64_t n0, float *dst, int nt)
+{
+    const int tn = threads_for(nt, rows);
+#pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *s = load_row(t, row_at(t, r), n0, dst + r * n0);
+        if (s != dst + r * n0)
+            memcpy(dst + r * n0, s, (size_t)n0 * sizeof *dst);
+    }
+}
+
 /* The elements of a small f32 tensor (a bias, a norm weight) in ne order:
  * its data when contiguous, else a copy in *own (caller frees). NULL when
  * out of memory. */
@@ -80,17 +95,10 @@ static const float *flat_f32(const ia_tensor *t, float **own)
     float *f = ia__malloc((size_t)(n0 * rows) * sizeof *f + 1);
     if (!f)
         return NULL;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *s = load_row(t, row_at(t, r), n0, f + r * n0);
-        if (s != f + r * n0)
-            memcpy(f + r * n0, s, (size_t)n0 * sizeof *f);
-    }
+    pack_rows(t, rows, n0, f, 1);
     *own = f;
     return f;
 }
-
-/* Threads for `units` independent pieces of work. */
-static int threads_for(int nt, int64_t units) { return units < nt ? (units < 1 ? 1 : (int)units) : nt; }
 
 /* Per-thread scratch of `per` floats each for nt threads (+ slack so that
  * a zero size still allocates). */
@@ -269,13 +277,7 @@ static ia_status matmul_product(const ia_tensor *x, const ia_tensor *W, const fl
     if (!x_direct || (via_qmm && lda != K)) { /* pack x */
         if (!(xown = ia__malloc((size_t)(K * M) * sizeof(float))))
             return NOMEM("packed matmul activations");
-        const int tn = threads_for(nt, M);
-#pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
-        for (int64_t r = 0; r < M; r++) {
-            const float *s = load_row(x, row_at(x, r), K, xown + r * K);
-            if (s != xown + r * K)
-                memcpy(xown + r * K, s, (size_t)K * sizeof(float));
-        }
+        pack_rows(x, M, K, xown, nt);
         xf = xown;
         lda = K;
     }
@@ -292,13 +294,7 @@ static ia_status matmul_product(const ia_tensor *x, const ia_tensor *W, const fl
             ia__free(xown);
             return NOMEM("dequantized matmul weights");
         }
-        const int tn = threads_for(nt, N);
-#pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
-        for (int64_t j = 0; j < N; j++) {
-            const float *s = load_row(W, row_at(W, j), K, wown + j * K);
-            if (s != wown + j * K)
-                memcpy(wown + j * K, s, (size_t)K * sizeof(float));
-        }
+        pack_rows(W, N, K, wown, nt);
         wf = wown;
         ldb = K;
     }
