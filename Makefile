@@ -81,7 +81,7 @@ bench: deps
 	@bench/run.sh $(BENCH_ARGS)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
 
 # IPFS content layer: `add` of a BENCH_IPFS_MIB file against openssl's
 # single-core SHA-256 and kubo's `ipfs add --only-hash` (ratios), then the
