@@ -48,14 +48,17 @@ static ia_status resolve_hub(const char *ref, const ia_hub_options *hub, char **
     ia__opts_copy(&o, sizeof o, hub);
     const bool offline_only = o.offline;
     o.offline = true;
-    for (int i = 0; i < n; i++)
-        if (!ia_hub_snapshot(ids[i], &o, out))
-            return IA_OK;
-    o.offline = offline_only;
     ia_status rc = IA_ERR_NOT_FOUND;
-    for (int i = 0; i < n && (rc == IA_ERR_NOT_FOUND || i == 0); i++)
-        if (!(rc = ia_hub_snapshot(ids[i], &o, out)))
-            return IA_OK;
+    for (int i = 0; i < n && rc; i++)
+        rc = ia_hub_snapshot(ids[i], &o, out);
+    if (rc && !offline_only) {
+        o.offline = false;
+        rc = ia_hub_snapshot(ids[0], &o, out);
+        if (rc == IA_ERR_NOT_FOUND && n == 2) /* only a missing name tries the other */
+            rc = ia_hub_snapshot(ids[1], &o, out);
+    }
+    if (!rc)
+        return IA_OK;
     if (n == 2)
         return ia__error_wrap(rc, "model '%s' (no such folder; tried the Hugging Face ids %s and %s)", ref, id,
                               alt);
