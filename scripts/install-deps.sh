@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libcjson-dev libutf8proc-dev libssl-dev libdnnl-dev libcurl4-openssl-dev
-  libmicrohttpd-dev wrk hey
+  libmicrohttpd-dev libpcre2-dev wrk hey
   libvulkan1 mesa-vulkan-drivers ocl-icd-libopencl1 pocl-opencl-icd  # GPU drivers on the CPU, for the hw tests
   python3 python3-venv python3-pip
 )
