@@ -52,7 +52,7 @@ typedef struct ia_config_load_options {
     bool no_env;              /* ignore IPFS_ACCELERATE_* */
 } ia_config_load_options;
 
-#define IA_CONFIG_LOAD_OPTIONS_INIT {sizeof(ia_config_load_options)}
+#define IA_CONFIG_LOAD_OPTIONS_INIT {.size = sizeof(ia_config_load_options)}
 
 /* Defaults, then the files and the environment as above (opt may be NULL).
  * Missing files are skipped; an unreadable or malformed one is an error

@@ -50,7 +50,7 @@ typedef struct ia_hub_options {
     void *progress_user;
 } ia_hub_options;
 
-#define IA_HUB_OPTIONS_INIT {sizeof(ia_hub_options)}
+#define IA_HUB_OPTIONS_INIT {.size = sizeof(ia_hub_options)}
 
 /* Is ref a hub id ("org/name" or "name", optionally "hf:"-prefixed and
  * "@revision"-suffixed) rather than a path? Paths that exist win. */

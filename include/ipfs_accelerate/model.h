@@ -41,7 +41,7 @@ typedef struct ia_model_options {
                               ia_model_info.precision says which ran */
 } ia_model_options;
 
-#define IA_MODEL_OPTIONS_INIT {sizeof(ia_model_options)}
+#define IA_MODEL_OPTIONS_INIT {.size = sizeof(ia_model_options)}
 
 /* Load a model: `ref` is a model folder, a Hugging Face id ("org/name",
  * "hf:org/name@revision") taken from the Hugging Face cache or downloaded
@@ -122,7 +122,7 @@ typedef struct ia_embed_options {
                                it must leave room past the special tokens */
 } ia_embed_options;
 
-#define IA_EMBED_OPTIONS_INIT {sizeof(ia_embed_options)}
+#define IA_EMBED_OPTIONS_INIT {.size = sizeof(ia_embed_options)}
 
 /* ia_model_embed with options (NULL: defaults). */
 IA_API ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts,

@@ -61,7 +61,7 @@ typedef struct ia_server_options {
                                        route but /health and /metrics */
 } ia_server_options;
 
-#define IA_SERVER_OPTIONS_INIT {sizeof(ia_server_options)}
+#define IA_SERVER_OPTIONS_INIT {.size = sizeof(ia_server_options)}
 
 /* Make a server (not yet listening). opt may be NULL for defaults; strings
  * are copied. *out is owned by the caller (ia_server_free). */
