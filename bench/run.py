@@ -15,7 +15,12 @@ Workloads
 Throughput is the median of --repeat runs; tokens/s counts real tokens
 (specials included, no padding) as the model's tokenizer gives them.
 
-Usage: bench/run.py --ia-bench BIN --gemm-peak BIN [--repeat 3] [--corpus-n 2000]
+With --baseline-bench BIN (bench/run.sh builds it from BENCH_BASELINE, the
+main of before the engine core), that build runs the same workloads in the
+same rounds as "before", and a table gives ours/before.
+
+Usage: bench/run.py --ia-bench BIN --gemm-peak BIN [--baseline-bench BIN]
+                    [--repeat 3] [--corpus-n 2000]
 """
 import argparse, json, os, statistics, subprocess, sys, time
 
@@ -23,6 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ap = argparse.ArgumentParser()
 ap.add_argument("--ia-bench", required=True)
 ap.add_argument("--gemm-peak", required=True)
+ap.add_argument("--baseline-bench")
+ap.add_argument("--baseline-name", default="before")
 ap.add_argument("--model")
 ap.add_argument("--repeat", type=int, default=3)
 ap.add_argument("--corpus-n", type=int, default=2000)
@@ -124,11 +131,14 @@ for w in wl:
     for e in engines:
         if e == "ours":
             for prec in a.precisions.split(","):
-                name = "ours" if prec == "fp32" else f"ours-{prec}"
-                cmd = [a.ia_bench, "--model", model, "--mode", mode, "--input", paths[w],
-                       "--max-tokens", str(maxlen), "--group", "0", "--repeat", str(inner),
-                       "--threads", str(a.threads), "--precision", prec]
-                jobs.append((name, cmd, None, prec))
+                for who, binary in (("ours", a.ia_bench), ("before", a.baseline_bench)):
+                    if not binary:
+                        continue
+                    name = who if prec == "fp32" else f"{who}-{prec}"
+                    cmd = [binary, "--model", model, "--mode", mode, "--input", paths[w],
+                           "--max-tokens", str(maxlen), "--group", "0", "--repeat", str(inner),
+                           "--threads", str(a.threads), "--precision", prec]
+                    jobs.append((name, cmd, None, prec))
         else:
             cmd = [py, peers_py, e, mode, paths[w], "--group", "32", "--max-len", str(maxlen),
                    "--repeat", str(inner), "--threads", str(a.threads), "--model", model,
@@ -217,10 +227,14 @@ def sps(name, w):
     r = results["runs"].get(name, {}).get(w)
     return None if not r or w == "c" else r["n_texts"] / med(r)
 
-names = [n for n in ["ours", "ours-int8", "ours-bf16", "ort", "llama", "st"] if n in results["runs"]]
+names = [n for n in ["ours", "ours-int8", "ours-bf16", "before", "before-int8", "before-bf16",
+                      "ort", "llama", "st"] if n in results["runs"]]
 label = {"ours": "ipfs-accelerate fp32", "ours-int8": "ipfs-accelerate int8 (int8 + bf16 mix)",
          "ours-bf16": "ipfs-accelerate bf16", "ort": "ONNX Runtime fp32",
          "llama": "llama.cpp f32", "st": "sentence-transformers fp32"}
+for p_ in ("fp32", "int8", "bf16"):
+    label["before" if p_ == "fp32" else f"before-{p_}"] = f"{a.baseline_name} {p_}"
+is_ours = lambda n: n.startswith("ours") or n.startswith("before")
 vers = {n: results["runs"][n][next(iter(results["runs"][n]))].get("version", "") for n in names}
 lines = []
 P = lines.append
@@ -247,16 +261,23 @@ P("Ratios ours/peer (throughput: higher is better for us; latency: peer p50 / ou
 P("")
 P("| ours | peer | (a) | (b) | (b') | (c) p50 | (c) p99 |")
 P("|---|---|---:|---:|---:|---:|---:|")
-for o in [n for n in names if n.startswith("ours")]:
-    for peer in [n for n in names if not n.startswith("ours")]:
-        row = [label[o], label[peer]]
-        for w in ("a", "b", "b'"):
-            so, sp = sps(o, w), sps(peer, w)
-            row.append(f"{so / sp:.2f}x" if so and sp else "-")
-        co, cp = results["runs"][o].get("c"), results["runs"][peer].get("c")
-        row += [f"{cp['p50_ms'] / co['p50_ms']:.2f}x" if co and cp else "-",
-                f"{cp['p99_ms'] / co['p99_ms']:.2f}x" if co and cp else "-"]
-        P("| " + " | ".join(row) + " |")
+def pairs():
+    for o in [n for n in names if n.startswith("ours")]:
+        for peer in [n for n in names if not is_ours(n)]:
+            yield o, peer
+    for o in [n for n in names if n.startswith("ours")]:  # new code vs the baseline build
+        b = o.replace("ours", "before")
+        if b in names:
+            yield o, b
+for o, peer in pairs():
+    row = [label[o], label[peer]]
+    for w in ("a", "b", "b'"):
+        so, sp = sps(o, w), sps(peer, w)
+        row.append(f"{so / sp:.2f}x" if so and sp else "-")
+    co, cp = results["runs"][o].get("c"), results["runs"][peer].get("c")
+    row += [f"{cp['p50_ms'] / co['p50_ms']:.2f}x" if co and cp else "-",
+            f"{cp['p99_ms'] / co['p99_ms']:.2f}x" if co and cp else "-"]
+    P("| " + " | ".join(row) + " |")
 P("")
 P(f"GEMM peaks measured now (oneDNN sgemm and matmul primitive, {a.threads} threads, best of 30, M x N x K): " +
   "; ".join(f"{x['M']}x{x['N']}x{x['K']}: f32 {x['f32_gflops']:.0f} GFLOP/s (sgemm {x['sgemm_gflops']:.0f}), "

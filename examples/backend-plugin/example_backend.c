@@ -168,8 +168,8 @@ static const ia_backend example_backend = {
         .precision = precision,
         .buf_alloc = buf_alloc,
         .buf_free = buf_free,
-        /* host memory: upload/download NULL; no encoder ops: linear_new,
-         * embed, attention, pool... NULL, so no model is given to it */
+        /* host memory: upload/download NULL; no weight_prepare: matmuls
+         * read weights as they lie */
         .supports = supports,
         .graph_compute = graph_compute,
     },

@@ -1,14 +1,10 @@
 /*
  * The backend interface: what a compute backend (cpu, cuda, ...) provides so
- * that model code, written once against these ops, runs on it. Modeled on
- * ggml-backend and sqlite3_vfs: a versioned table of function pointers plus
- * the backend's own context. Methods are only ever appended; a NULL optional
- * slot has the meaning its comment gives. Never installed.
- *
- * Tensors here are plain row-major float32 arrays in memory the backend
- * allocated (buf_alloc); shapes are given in the comments as (rows, cols).
- * Sequences of different lengths are packed one after another with no
- * padding; `offsets` (n_seqs + 1 entries) delimit them.
+ * that model code, written once as graphs of the engine core's ops
+ * (src/tensor/tensor.h), runs on it. Modeled on ggml-backend and
+ * sqlite3_vfs: a versioned table of function pointers plus the backend's
+ * own instance. Methods are only ever appended; a NULL optional slot has
+ * the meaning its comment gives. Never installed.
  */
 #ifndef IA_BACKEND_IMPL_H
 #define IA_BACKEND_IMPL_H
@@ -20,36 +16,30 @@
 #include "core/core-impl.h"
 #include "tensor/tensor.h"
 
-#define IA_BACKEND_API_VERSION 3
+#define IA_BACKEND_API_VERSION 4
 
-typedef enum ia_pool_mode { IA_POOL_MEAN, IA_POOL_CLS, IA_POOL_MAX } ia_pool_mode;
-
-/* A linear layer y = x W^T + b prepared by the backend (packed, converted
- * to the compute precision, uploaded...). Opaque to model code. */
-typedef struct ia_linear ia_linear;
-
-/* linear_new flags. */
+/* weight_prepare flags. */
 enum {
     /* 8-bit activations cost this layer too much accuracy (measured on
      * all-MiniLM-L6-v2: the QKV and FFN-output projections): in int8 mode
      * keep it at bf16 (or fp32 where the CPU has no bf16). */
-    IA_LINEAR_INT8_SENSITIVE = 1u << 0,
+    IA_WEIGHT_INT8_SENSITIVE = 1u << 0,
 };
 
 /* Per-op time and work, collected by an instance opened with profiling on. */
 typedef struct ia_backend_profile {
-    double linear_s, linear_flop; /* linear layers, epilogues included */
+    double linear_s, linear_flop; /* matmuls, epilogues included */
     long linear_calls;
     double large_s, large_flop;   /* the part in layers of >= 384 x 1152 weights over > 256 rows */
     double attention_s;
-    double other_s;               /* embed, layernorm, pool */
+    double other_s;               /* every other op */
 } ia_backend_profile;
 
 /* Every op returns IA_OK or a failure with its detail recorded
  * (ia__error); on failure the outputs hold nothing usable. `ctx` is an
  * instance from open(): the device, threads and precision of one model.
- * Instances are independent; ops on one instance may run from several
- * threads at once. */
+ * Instances are independent; one instance may compute graphs from
+ * several threads at once. */
 struct ia_backend_i {
     /* Number of devices this backend drives (>= 1 when usable). */
     int (*device_count)(void);
@@ -77,52 +67,27 @@ struct ia_backend_i {
     ia_status (*upload)(void *ctx, void *dst, const void *src, size_t bytes);
     ia_status (*download)(void *ctx, void *dst, const void *src, size_t bytes);
 
-    /* Prepare a linear layer from float32 weights W (n_out, n_in) and
-     * bias b (n_out) or NULL; the backend keeps its own copy. in_scale
-     * (n_in) is the typical magnitude of each input channel (for a layer
-     * fed by a LayerNorm, |gamma| + |beta|), or NULL; an int8 instance
-     * uses it to move the activations' outlier channels into the weights
-     * (SmoothQuant). flags: IA_LINEAR_* above. */
-    ia_status (*linear_new)(void *ctx, const float *W, const float *b, int n_out, int n_in,
-                            const float *in_scale, unsigned flags, ia_linear **out);
-    void (*linear_free)(void *ctx, ia_linear *lin);
-    /* y (n_rows, n_out) = act(x (n_rows, n_in) W^T + b) */
-    ia_status (*linear)(void *ctx, const ia_linear *lin, const float *x, float *y,
-                        int n_rows, ia_act act);
-    /* res (n_rows, n_out) = LayerNorm(res + x W^T + b) * gamma + beta, the
-     * linear layer fused with the residual add and LayerNorm that follow it
-     * in post-LN transformers. tmp is caller scratch of (n_rows, n_out)
-     * floats. NULL: use linear() then add_layernorm(). */
-    ia_status (*linear_add_layernorm)(void *ctx, const ia_linear *lin, const float *x, float *res,
-                                      float *tmp, int n_rows, const float *gamma,
-                                      const float *beta, float eps);
-
-    /* Token embeddings: x (n_tok, dim) = word[ids] + pos[position in its
-     * sequence] + type[0]. Tables are backend buffers; the caller has
-     * checked every id against the word table and every length against
-     * the position table. */
-    ia_status (*embed)(void *ctx, const int32_t *ids, const int *offsets, int n_seqs,
-                       const float *word, const float *pos, const float *type, int dim, float *x);
-    /* x (n_rows, dim) = LayerNorm(x + residual) * gamma + beta; residual
-     * may be NULL. */
-    ia_status (*add_layernorm)(void *ctx, float *x, const float *residual, const float *gamma,
-                               const float *beta, int n_rows, int dim, float eps);
-    /* Multi-head self-attention inside each sequence (no cross-sequence
-     * attention, so no padding mask is needed). qkv (n_tok, 3*dim) holds
-     * Q|K|V per token; out (n_tok, dim). */
-    ia_status (*attention)(void *ctx, const float *qkv, float *out, const int *offsets,
-                           int n_seqs, int n_heads, int head_dim);
-    /* out (n_seqs, dim) = pooling of each sequence's rows of x. */
-    ia_status (*pool)(void *ctx, const float *x, const int *offsets, int n_seqs, int dim,
-                      ia_pool_mode mode, float *out);
-
-    /* The engine core (src/tensor/tensor.h): can the instance compute
-     * this node (op, dtypes, shapes)? */
+    /* The engine core: can the instance compute this node (op, dtypes,
+     * shapes)? */
     bool (*supports)(void *ctx, const ia_node *node);
     /* Compute the nodes in order on tensors in the instance's memory; one
      * status for the whole list (the first failure stops it, naming the
      * node). */
     ia_status (*graph_compute)(void *ctx, const ia_node *nodes, int n_nodes);
+
+    /* Optional: prepare a matmul weight W (n_out, n_in), any dtype, in
+     * host memory, with its bias (n_out) f32 or NULL, into the backend's
+     * own form (packed, converted to the compute precision, uploaded) in
+     * *prepared, which the caller stores in the W tensor's `extra` (and may
+     * then free W's memory). A matmul node whose W carries it must pass
+     * the same bias. in_scale (n_in) is the typical magnitude of each input
+     * channel (for a layer fed by a LayerNorm, |gamma| + |beta|) or NULL:
+     * an int8 instance moves the activations' outlier channels into the
+     * weights with it (SmoothQuant). flags: IA_WEIGHT_*. NULL: weights are
+     * used as they lie in buffers. */
+    ia_status (*weight_prepare)(void *ctx, const ia_tensor *W, const ia_tensor *bias, const float *in_scale,
+                                unsigned flags, void **prepared);
+    void (*weight_release)(void *ctx, void *prepared);
 };
 
 typedef struct ia_backend {
@@ -163,15 +128,14 @@ typedef struct ia_backend {
  * states, two registries).
  *
  * The table. Required: name (unique, e.g. "example"), device_count,
- * resolve_precision, open, close, buf_alloc, buf_free. Optional, NULL
- * meaning: device_name (the backend's name is shown), precision (the
- * instance computes in resolve_precision("fp32")), profile (no profile),
- * upload/download (host-addressable memory: memcpy), supports +
- * graph_compute (no engine-core ops; both or neither), and the legacy
- * encoder slots linear_new, linear_free, linear, embed, add_layernorm,
- * attention, pool (the backend cannot run the BERT-style encoder path:
- * selection never gives it a model, see ia__backend_encoder_missing);
- * linear_add_layernorm (linear then add_layernorm).
+ * resolve_precision, open, close, buf_alloc, buf_free, supports,
+ * graph_compute. Optional, NULL meaning: device_name (the backend's name
+ * is shown), precision (the instance computes in
+ * resolve_precision("fp32")), profile (no profile), upload/download
+ * (host-addressable memory: memcpy), weight_prepare + weight_release
+ * (weights are used as they lie; both or neither). A backend runs every
+ * model: the nodes its `supports` refuses run on the CPU (the scheduler
+ * below).
  *
  * Ownership. Memory from buf_alloc belongs to the instance and is freed
  * with buf_free before close. Tensors passed to supports/graph_compute are
@@ -226,11 +190,6 @@ const ia_backend *ia__backend_find(const char *name);
 int ia__backend_count(void);
 const ia_backend *ia__backend_at(int i);
 
-/* The legacy encoder slots (linear_new, embed, attention, pool...) that
- * `be` lacks, as "linear_new, embed, ..." in buf, or NULL when it has them
- * all (a model may run on it). */
-const char *ia__backend_encoder_missing(const ia_backend *be, char *buf, size_t cap);
-
 /* ------------------------------------------------------------------------
  * The scheduler (sched.c): a graph over one backend, with the nodes it
  * does not support on the CPU. */
@@ -238,8 +197,8 @@ const char *ia__backend_encoder_missing(const ia_backend *be, char *buf, size_t 
 typedef struct ia_sched_stats {
     int nodes_backend; /* nodes computed on `be` */
     int nodes_cpu;     /* nodes computed on the CPU instead */
-    int splits;        /* graph_compute calls (runs of consecutive nodes on one backend) */
-    int copies;        /* tensor copies between memories (0 while every backend is host memory) */
+    int splits;        /* runs of consecutive nodes on one side */
+    int copies;        /* host <-> device copies for the nodes moved to the CPU */
 } ia_sched_stats;
 
 /* Compute nodes[0..n) in order: each run of consecutive nodes that `be`
@@ -247,11 +206,13 @@ typedef struct ia_sched_stats {
  * (cpu_ctx, or when NULL an instance opened for the call with n_threads,
  * which should be the thread count ctx was opened with; 0: all cores).
  * Every node is checked (ia__node_check) before any is computed. stats
- * (may be NULL) is filled. A backend whose memory is not host-addressable
- * (upload/download set) is refused with IA_ERR_UNSUPPORTED when a node
- * would have to move to the CPU: that needs copies of exactly that node's
- * inputs (download) and output (upload), not implemented. Errors name the
- * node by its index in the whole list. */
+ * (may be NULL) is filled. A node moved to the CPU from a backend with
+ * device memory (upload/download set) gets host copies of exactly its
+ * inputs and output, one download each (none for an output it overwrites
+ * whole) and one upload of the output, all counted; weights `be` prepared
+ * are not read there (the node fails, IA_ERR_UNSUPPORTED, if the weight
+ * has no plain data). Errors name the node by its index in the whole
+ * list. */
 ia_status ia__graph_run_on(const ia_backend *be, void *ctx, void *cpu_ctx, int n_threads, const ia_node *nodes,
                            int n, ia_sched_stats *stats);
 /* ia__graph_run_on with a CPU instance of all cores opened for the call. */

@@ -44,8 +44,12 @@ static const char *missing_required(const ia_backend *be)
         return "buf_alloc";
     if (!f->buf_free)
         return "buf_free";
-    if (!f->supports != !f->graph_compute)
-        return f->supports ? "graph_compute (supports is set)" : "supports (graph_compute is set)";
+    if (!f->supports)
+        return "supports";
+    if (!f->graph_compute)
+        return "graph_compute";
+    if (!f->weight_prepare != !f->weight_release)
+        return f->weight_prepare ? "weight_release (weight_prepare is set)" : "weight_prepare (weight_release is set)";
     return NULL;
 }
 

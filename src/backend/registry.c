@@ -87,30 +87,26 @@ static bool usable(const ia_backend *be)
     return be && be->iface.device_count && be->iface.device_count() >= 1;
 }
 
-const char *ia__backend_encoder_missing(const ia_backend *be, char *buf, size_t cap)
+/* "NAME" or "NAME:N" naming a registered backend (a plugin's name). */
+static bool plugin_device(const char *text, const char **id, int *index)
 {
-    const struct {
-        const char *name;
-        bool set;
-    } slots[] = {
-        {"linear_new", be->iface.linear_new}, {"linear_free", be->iface.linear_free},
-        {"linear", be->iface.linear},         {"embed", be->iface.embed},
-        {"add_layernorm", be->iface.add_layernorm}, {"attention", be->iface.attention},
-        {"pool", be->iface.pool},
-    };
-    size_t len = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < IA_ARRAY_LEN(slots); i++)
-        if (!slots[i].set && len < cap)
-            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", slots[i].name);
-    return buf[0] ? buf : NULL;
-}
-
-/* Usable for a model: a device, and every encoder op. */
-static bool usable_for_models(const ia_backend *be)
-{
-    char miss[128];
-    return usable(be) && !ia__backend_encoder_missing(be, miss, sizeof miss);
+    const char *colon = strchr(text, ':');
+    const size_t n = colon ? (size_t)(colon - text) : strlen(text);
+    char name[64];
+    if (!n || n >= sizeof name)
+        return false;
+    memcpy(name, text, n);
+    name[n] = '\0';
+    const ia_backend *be = find_exact(name);
+    if (!be)
+        return false;
+    char *end = NULL;
+    const long v = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (colon && (end == colon + 1 || *end || v < 0 || v > 1023))
+        return false;
+    *id = be->name;
+    *index = (int)v;
+    return true;
 }
 
 /* Default priority; the configuration moves cuda and drops openvino. */
@@ -137,7 +133,7 @@ static const ia_backend *first_usable(const ia_hw_settings *hw, char *order, siz
         if (order && len < cap)
             len += (size_t)snprintf(order + len, cap - len, "%s%s", i ? " > " : "", list[i]);
         const ia_backend *be = find_exact(list[i]);
-        if (!found && usable_for_models(be))
+        if (!found && usable(be))
             found = be;
     }
     return found;
@@ -226,9 +222,9 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
     }
     const char *id;
     int index;
-    if (!ia__device_parse(request, &id, &index))
-        return ia__error(IA_ERR_INVALID, "device \"%s\" (from %s): unknown device (known: %s)", request, origin,
-                         ia__device_names());
+    if (!ia__device_parse(request, &id, &index) && !plugin_device(request, &id, &index))
+        return ia__error(IA_ERR_INVALID, "device \"%s\" (from %s): unknown device (known: %s, and the "
+                         "backends loaded as plugins)", request, origin, ia__device_names());
     char req[64];
     if (index >= 0)
         snprintf(req, sizeof req, "%s:%d", id, index);
@@ -241,7 +237,7 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
     if (!cpu)
         return ia__error(IA_ERR_BACKEND, "no cpu backend registered");
     const ia_backend *be = NULL;
-    char why[400] = "", miss[128];
+    char why[400] = "";
     (void)apply;
 
     if (!enabled) {
@@ -275,8 +271,6 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
             }
         } else if (!usable(want)) {
             snprintf(why, sizeof why, "the %s backend has no usable device", id);
-        } else if (ia__backend_encoder_missing(want, miss, sizeof miss)) {
-            snprintf(why, sizeof why, "the %s backend cannot run models: it lacks the encoder ops %s", id, miss);
         } else if (index >= want->iface.device_count()) {
             int n = want->iface.device_count();
             snprintf(why, sizeof why, "%s has %d device%s (0-%d), no device %d", id, n, n == 1 ? "" : "s",

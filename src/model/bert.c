@@ -1,27 +1,34 @@
 /*
  * BERT encoder (model_type "bert"): embeddings + LayerNorm, then post-LN
  * layers of multi-head self-attention and a GELU feed-forward network,
- * written once against the backend ops. Q, K and V are fused into one
- * linear layer so a layer does four GEMMs. Weight names follow Hugging
- * Face's BertModel, with or without the "bert." prefix of task heads.
+ * built as one graph of engine-core ops (src/tensor/tensor.h) per forward.
+ * Q, K and V are fused into one matmul so a layer does four; the matmuls
+ * that feed a residual LayerNorm mark their output as scratch so a backend
+ * may fuse the two. Weight names follow Hugging Face's BertModel, with or
+ * without the "bert." prefix of task heads.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "model/arch-impl.h"
 
 typedef struct bert_layer {
-    ia_linear *qkv, *attn_out, *ffn_in, *ffn_out;
-    float *ln1_g, *ln1_b, *ln2_g, *ln2_b; /* (hidden) */
+    ia_tensor qkv_w, qkv_b, out_w, out_b, ffn_in_w, ffn_in_b, ffn_out_w, ffn_out_b;
+    ia_tensor ln1_g, ln1_b, ln2_g, ln2_b; /* (hidden) */
 } bert_layer;
 
 typedef struct bert {
     ia_encoder_config cfg;
     const ia_backend *be;
-    void *bctx;                /* the backend instance */
-    float *word, *pos, *type;  /* (vocab, hidden), (max_pos, hidden), (types, hidden) */
-    float *emb_ln_g, *emb_ln_b;
+    void *bctx;                 /* the backend instance */
+    ia_tensor word, pos, type;  /* (hidden, vocab), (hidden, max_pos), (hidden, types), as stored */
+    ia_tensor emb_ln_g, emb_ln_b;
     bert_layer *layers;
+    void **bufs;                /* backend memory holding the tensors */
+    size_t n_bufs;
+    void **prepared;            /* weight_prepare results */
+    size_t n_prepared;
 } bert;
 
 /* config.json ----------------------------------------------------------- */
@@ -93,6 +100,7 @@ typedef struct loader {
     const char *prefix; /* "" or "bert." */
     size_t n_params;
     const char *dtype;  /* of the first tensor, for info */
+    const ia_st_tensor *last; /* the tensor fetch() found last */
 } loader;
 
 /* Find `name` (under the prefix), check its shape and dtype, and return it
@@ -138,65 +146,111 @@ static ia_status fetch(loader *ld, const char *name, int64_t d0, int64_t d1, flo
         return ia__error(IA_ERR_NOMEM, "out of memory loading '%s'", full);
     ia__st_to_f32(t, f);
     ld->n_params += ia__st_numel(t);
+    ld->last = t;
     if (!ld->dtype)
         ld->dtype = ia__st_dtype_name(t->dtype);
     *out = f;
     return IA_OK;
 }
 
-/* Host float array -> backend buffer (the host array is freed). */
-static ia_status to_backend(const bert *m, float **p, size_t n)
+/* Remember backend memory (or a prepared weight) to free with the model. */
+static bool keep(void ***list, size_t *n, void *p)
 {
-    if (!m->be->iface.upload)
-        return IA_OK;
-    void *buf = m->be->iface.buf_alloc(m->bctx, n * sizeof(float));
-    if (!buf)
-        return ia__error(IA_ERR_NOMEM, "backend %s: out of memory", m->be->name);
-    ia_status rc = m->be->iface.upload(m->bctx, buf, *p, n * sizeof(float));
-    if (rc) {
-        m->be->iface.buf_free(m->bctx, buf);
-        return rc;
+    void **l = ia__realloc(*list, (*n + 1) * sizeof *l);
+    if (!l)
+        return false;
+    l[(*n)++] = p;
+    *list = l;
+    return true;
+}
+
+/* *t = a (ne0, ne1) tensor of dtype dt holding `host`, copied into backend
+ * memory. */
+static ia_status put(bert *m, ia_tensor *t, ia_dtype dt, int64_t ne0, int64_t ne1, const void *host)
+{
+    *t = ia__tensor(dt, ne0, ne1, 1, 1, NULL);
+    const size_t bytes = ia__tensor_nbytes(t);
+    void *buf = m->be->iface.buf_alloc(m->bctx, bytes ? bytes : 1);
+    if (!buf || !keep(&m->bufs, &m->n_bufs, buf)) {
+        if (buf)
+            m->be->iface.buf_free(m->bctx, buf);
+        return ia__error(IA_ERR_NOMEM, "backend %s: out of memory for a [%lld, %lld] weight", m->be->name,
+                         (long long)ne0, (long long)ne1);
     }
-    ia__free(*p);
-    *p = buf;
+    t->data = buf;
+    if (m->be->iface.upload)
+        return m->be->iface.upload(m->bctx, buf, host, bytes);
+    memcpy(buf, host, bytes);
     return IA_OK;
 }
 
-static void free_vec(const bert *m, float *p)
+/* A stored vector or table `name` of shape [d0] or [d0, d1]: in its file
+ * dtype (f32, f16, bf16) when as_stored, else as f32. */
+static ia_status load_tensor(loader *ld, bert *m, const char *name, int64_t d0, int64_t d1, bool as_stored,
+                             ia_tensor *t)
 {
-    if (m->be->iface.upload)
-        m->be->iface.buf_free(m->bctx, p);
-    else
-        ia__free(p);
+    float *f = NULL;
+    ia_status rc = fetch(ld, name, d0, d1, &f);
+    if (rc)
+        return rc;
+    const int64_t ne0 = d1 ? d1 : d0, ne1 = d1 ? d0 : 1;
+    const ia_dtype dt = as_stored && ld->last ? ld->last->dtype : IA_DTYPE_F32;
+    rc = put(m, t, dt, ne0, ne1, dt == IA_DTYPE_F32 ? (const void *)f : (const void *)ld->last->data);
+    ia__free(f);
+    return rc;
 }
 
-/* |gamma| + |beta| of a LayerNorm: its outputs' typical size per channel. */
-static void ln_hint(const float *g, const float *b, int n, float *out)
+/* |gamma| + |beta| of a LayerNorm (f32 tensors in host memory, or NULL
+ * when the backend's are not): its outputs' typical size per channel. */
+static float *ln_hint(const bert *m, const ia_tensor *g, const ia_tensor *b)
 {
-    for (int i = 0; i < n; i++)
-        out[i] = (g[i] < 0 ? -g[i] : g[i]) + (b[i] < 0 ? -b[i] : b[i]);
+    const int n = (int)g->ne[0];
+    float *out = m->be->iface.upload ? NULL : ia__malloc((size_t)n * sizeof(float));
+    for (int i = 0; out && i < n; i++)
+        out[i] = fabsf(((const float *)g->data)[i]) + fabsf(((const float *)b->data)[i]);
+    return out;
 }
 
-static ia_status make_linear(loader *ld, const bert *m, const char *base, int n_out,
-                             int n_in, const float *hint, unsigned flags, ia_linear **out)
+/* A linear layer's f32 weights W (n_out, n_in) from host memory: given to
+ * the backend to prepare when it can (packed in its precision; the bias
+ * goes with it), else copied into its memory. */
+static ia_status put_linear(bert *m, const float *W, const float *bias, int n_out, int n_in, const float *hint,
+                            unsigned flags, ia_tensor *w, ia_tensor *b)
+{
+    ia_status rc = put(m, b, IA_DTYPE_F32, n_out, 1, bias);
+    if (rc || !m->be->iface.weight_prepare)
+        return rc ? rc : put(m, w, IA_DTYPE_F32, n_in, n_out, W);
+    *w = ia__tensor(IA_DTYPE_F32, n_in, n_out, 1, 1, (void *)W);
+    void *prep = NULL;
+    rc = m->be->iface.weight_prepare(m->bctx, w, b, hint, flags, &prep);
+    if (!rc && !keep(&m->prepared, &m->n_prepared, prep)) {
+        m->be->iface.weight_release(m->bctx, prep);
+        rc = ia__error(IA_ERR_NOMEM, "out of memory");
+    }
+    w->data = NULL; /* only the prepared form is kept */
+    w->extra = rc ? NULL : prep;
+    return rc;
+}
+
+static ia_status make_linear(loader *ld, bert *m, const char *base, int n_out, int n_in, const float *hint,
+                             unsigned flags, ia_tensor *w, ia_tensor *b)
 {
     char wn[200], bn[200];
     snprintf(wn, sizeof wn, "%s.weight", base);
     snprintf(bn, sizeof bn, "%s.bias", base);
-    float *w = NULL, *b = NULL;
-    ia_status rc = fetch(ld, wn, n_out, n_in, &w);
+    float *W = NULL, *B = NULL;
+    ia_status rc = fetch(ld, wn, n_out, n_in, &W);
     if (!rc)
-        rc = fetch(ld, bn, n_out, 0, &b);
+        rc = fetch(ld, bn, n_out, 0, &B);
     if (!rc)
-        rc = m->be->iface.linear_new(m->bctx, w, b, n_out, n_in, hint, flags, out);
-    ia__free(w);
-    ia__free(b);
+        rc = put_linear(m, W, B, n_out, n_in, hint, flags, w, b);
+    ia__free(W);
+    ia__free(B);
     return rc;
 }
 
 /* Q, K and V of a layer as one (3*hidden, hidden) linear layer. */
-static ia_status make_qkv(loader *ld, const bert *m, int l, int h, const float *hint,
-                         ia_linear **out)
+static ia_status make_qkv(loader *ld, bert *m, int l, int h, const float *hint, bert_layer *L)
 {
     static const char *parts[3] = {"query", "key", "value"};
     float *w = ia__malloc((size_t)3 * h * h * sizeof(float));
@@ -218,7 +272,7 @@ static ia_status make_qkv(loader *ld, const bert *m, int l, int h, const float *
         ia__free(pb);
     }
     if (!rc)
-        rc = m->be->iface.linear_new(m->bctx, w, b, 3 * h, h, hint, IA_LINEAR_INT8_SENSITIVE, out);
+        rc = put_linear(m, w, b, 3 * h, h, hint, IA_WEIGHT_INT8_SENSITIVE, &L->qkv_w, &L->qkv_b);
     ia__free(w);
     ia__free(b);
     return rc;
@@ -229,25 +283,12 @@ static void bert_free(void *state)
     bert *m = state;
     if (!m)
         return;
-    const struct ia_backend_i *op = &m->be->iface;
-    if (m->layers) {
-        for (int l = 0; l < m->cfg.n_layers; l++) {
-            bert_layer *L = &m->layers[l];
-            op->linear_free(m->bctx, L->qkv);
-            op->linear_free(m->bctx, L->attn_out);
-            op->linear_free(m->bctx, L->ffn_in);
-            op->linear_free(m->bctx, L->ffn_out);
-            free_vec(m, L->ln1_g);
-            free_vec(m, L->ln1_b);
-            free_vec(m, L->ln2_g);
-            free_vec(m, L->ln2_b);
-        }
-    }
-    free_vec(m, m->word);
-    free_vec(m, m->pos);
-    free_vec(m, m->type);
-    free_vec(m, m->emb_ln_g);
-    free_vec(m, m->emb_ln_b);
+    for (size_t i = 0; i < m->n_prepared; i++)
+        m->be->iface.weight_release(m->bctx, m->prepared[i]);
+    for (size_t i = 0; i < m->n_bufs; i++)
+        m->be->iface.buf_free(m->bctx, m->bufs[i]);
+    ia__free(m->prepared);
+    ia__free(m->bufs);
     ia__free(m->layers);
     ia__free(m);
 }
@@ -272,60 +313,51 @@ static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *s
     m->layers = ia__calloc((size_t)cfg->n_layers, sizeof *m->layers);
     if (!m->layers)
         rc = ia__error(IA_ERR_NOMEM, "out of memory");
-    struct { const char *name; float **dst; int64_t d0, d1; } emb[] = {
-        {"embeddings.word_embeddings.weight", &m->word, cfg->vocab_size, H},
-        {"embeddings.position_embeddings.weight", &m->pos, cfg->max_position, H},
-        {"embeddings.token_type_embeddings.weight", &m->type, cfg->type_vocab_size, H},
-        {"embeddings.LayerNorm.weight", &m->emb_ln_g, H, 0},
-        {"embeddings.LayerNorm.bias", &m->emb_ln_b, H, 0},
+    /* The tables stay in their stored dtype (get_rows converts rows). */
+    struct { const char *name; ia_tensor *dst; int64_t d0, d1; bool stored; } emb[] = {
+        {"embeddings.word_embeddings.weight", &m->word, cfg->vocab_size, H, true},
+        {"embeddings.position_embeddings.weight", &m->pos, cfg->max_position, H, true},
+        {"embeddings.token_type_embeddings.weight", &m->type, cfg->type_vocab_size, H, false},
+        {"embeddings.LayerNorm.weight", &m->emb_ln_g, H, 0, false},
+        {"embeddings.LayerNorm.bias", &m->emb_ln_b, H, 0, false},
     };
+    for (size_t i = 0; i < IA_ARRAY_LEN(emb) && !rc; i++)
+        rc = load_tensor(&ld, m, emb[i].name, emb[i].d0, emb[i].d1, emb[i].stored, emb[i].dst);
     /* Hints for quantizing backends: the size of each channel entering
      * the QKV projection (the previous LayerNorm) and the FFN (LN 1). */
-    float *hint_in = ia__malloc((size_t)H * sizeof(float));
-    float *hint_mid = ia__malloc((size_t)H * sizeof(float));
-    if (!rc && (!hint_in || !hint_mid))
-        rc = ia__error(IA_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < IA_ARRAY_LEN(emb) && !rc; i++)
-        rc = fetch(&ld, emb[i].name, emb[i].d0, emb[i].d1, emb[i].dst);
-    if (!rc)
-        ln_hint(m->emb_ln_g, m->emb_ln_b, H, hint_in);
-    for (size_t i = 0; i < IA_ARRAY_LEN(emb) && !rc; i++)
-        rc = to_backend(m, emb[i].dst, (size_t)emb[i].d0 * (emb[i].d1 ? emb[i].d1 : 1));
+    float *hint_in = rc ? NULL : ln_hint(m, &m->emb_ln_g, &m->emb_ln_b);
 
     for (int l = 0; l < cfg->n_layers && !rc; l++) {
         bert_layer *L = &m->layers[l];
         char base[160], name[200];
         snprintf(base, sizeof base, "encoder.layer.%d", l);
-        struct { const char *fmt; float **dst; } lns[] = {
+        struct { const char *fmt; ia_tensor *dst; } lns[] = {
             {"%s.attention.output.LayerNorm.weight", &L->ln1_g},
             {"%s.attention.output.LayerNorm.bias", &L->ln1_b},
             {"%s.output.LayerNorm.weight", &L->ln2_g},
             {"%s.output.LayerNorm.bias", &L->ln2_b},
         };
         if (!rc)
-            rc = make_qkv(&ld, m, l, H, hint_in, &L->qkv);
+            rc = make_qkv(&ld, m, l, H, hint_in, L);
         snprintf(name, sizeof name, "%s.attention.output.dense", base);
         if (!rc)
-            rc = make_linear(&ld, m, name, H, H, NULL, 0, &L->attn_out);
+            rc = make_linear(&ld, m, name, H, H, NULL, 0, &L->out_w, &L->out_b);
         for (size_t i = 0; i < IA_ARRAY_LEN(lns) && !rc; i++) {
             snprintf(name, sizeof name, lns[i].fmt, base);
-            rc = fetch(&ld, name, H, 0, lns[i].dst);
+            rc = load_tensor(&ld, m, name, H, 0, false, lns[i].dst);
         }
-        if (!rc)
-            ln_hint(L->ln1_g, L->ln1_b, H, hint_mid);
+        float *hint_mid = rc ? NULL : ln_hint(m, &L->ln1_g, &L->ln1_b);
         snprintf(name, sizeof name, "%s.intermediate.dense", base);
         if (!rc)
-            rc = make_linear(&ld, m, name, I, H, hint_mid, 0, &L->ffn_in);
+            rc = make_linear(&ld, m, name, I, H, hint_mid, 0, &L->ffn_in_w, &L->ffn_in_b);
+        ia__free(hint_mid);
         snprintf(name, sizeof name, "%s.output.dense", base);
         if (!rc)
-            rc = make_linear(&ld, m, name, H, I, NULL, IA_LINEAR_INT8_SENSITIVE, &L->ffn_out);
-        if (!rc)
-            ln_hint(L->ln2_g, L->ln2_b, H, hint_in);
-        for (size_t i = 0; i < IA_ARRAY_LEN(lns) && !rc; i++)
-            rc = to_backend(m, lns[i].dst, (size_t)H);
+            rc = make_linear(&ld, m, name, H, I, NULL, IA_WEIGHT_INT8_SENSITIVE, &L->ffn_out_w, &L->ffn_out_b);
+        ia__free(hint_in);
+        hint_in = rc ? NULL : ln_hint(m, &L->ln2_g, &L->ln2_b);
     }
     ia__free(hint_in);
-    ia__free(hint_mid);
     if (rc) {
         bert_free(m);
         return rc;
@@ -338,13 +370,26 @@ static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *s
 
 /* forward --------------------------------------------------------------- */
 
+enum { EMB_NODES = 5, LAYER_NODES = 7, VIEWS = 13 };
+
+/* A view of rows of the (T, 3H) QKV matrix as (head_dim, heads, T): Q at
+ * column block 0, K at 1, V at 2. */
+static ia_tensor qkv_view(float *qkv, int part, int64_t hd, int64_t heads, int64_t T)
+{
+    ia_tensor t = ia__tensor(IA_DTYPE_F32, hd, heads, T, 1, qkv + part * hd * heads);
+    t.nb[2] = (size_t)(3 * hd * heads) * sizeof(float);
+    t.nb[3] = t.nb[2] * (size_t)T;
+    return t;
+}
+
 static ia_status bert_forward(const void *state, const int32_t *ids, const int *offsets,
                               int n_seqs, float *x)
 {
     const bert *m = state;
     const struct ia_backend_i *op = &m->be->iface;
     void *bc = m->bctx;
-    const int H = m->cfg.hidden_size, I = m->cfg.intermediate_size, T = offsets[n_seqs];
+    const int64_t H = m->cfg.hidden_size, I = m->cfg.intermediate_size, T = offsets[n_seqs];
+    const int64_t heads = m->cfg.n_heads, hd = H / heads;
     const float eps = m->cfg.layer_norm_eps;
 
     /* The tables are read at these indices: nothing outside them may
@@ -353,44 +398,92 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int *
         if (offsets[s + 1] - offsets[s] > m->cfg.max_position)
             return ia__error(IA_ERR_INVALID, "bert: a sequence of %d tokens exceeds max_position_embeddings %d",
                              offsets[s + 1] - offsets[s], m->cfg.max_position);
-    for (int t = 0; t < T; t++)
+    for (int64_t t = 0; t < T; t++)
         if (ids[t] < 0 || ids[t] >= m->cfg.vocab_size)
             return ia__error(IA_ERR_INVALID, "bert: token id %d is outside the vocabulary (vocab_size %d)",
                              (int)ids[t], m->cfg.vocab_size);
 
-    /* Scratch: qkv (T, 3H), ctx (T, H), ffn (T, I). */
-    float *qkv = op->buf_alloc(bc, (size_t)T * 3 * H * sizeof(float));
-    float *ctx = op->buf_alloc(bc, (size_t)T * H * sizeof(float));
-    float *ffn = op->buf_alloc(bc, (size_t)T * I * sizeof(float));
-    ia_status rc = qkv && ctx && ffn ? IA_OK
-                 : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %d tokens", T);
-
-    if (!rc)
-        rc = op->embed(bc, ids, offsets, n_seqs, m->word, m->pos, m->type, H, x);
-    if (!rc)
-        rc = op->add_layernorm(bc, x, NULL, m->emb_ln_g, m->emb_ln_b, T, H, eps);
-    for (int l = 0; l < m->cfg.n_layers && !rc; l++) {
-        const bert_layer *L = &m->layers[l];
-        rc = op->linear(bc, L->qkv, x, qkv, T, IA_ACT_NONE);
-        if (!rc)
-            rc = op->attention(bc, qkv, ctx, offsets, n_seqs, m->cfg.n_heads, H / m->cfg.n_heads);
-        if (rc)
-            break;
-        if (op->linear_add_layernorm) { /* fused GEMM + bias + residual + LayerNorm */
-            if (!(rc = op->linear_add_layernorm(bc, L->attn_out, ctx, x, qkv, T, L->ln1_g, L->ln1_b, eps)) &&
-                !(rc = op->linear(bc, L->ffn_in, x, ffn, T, m->cfg.act)))
-                rc = op->linear_add_layernorm(bc, L->ffn_out, ffn, x, ctx, T, L->ln2_g, L->ln2_b, eps);
-            continue;
-        }
-        if (!(rc = op->linear(bc, L->attn_out, ctx, qkv, T, IA_ACT_NONE)) && /* qkv reused as (T, H) */
-            !(rc = op->add_layernorm(bc, x, qkv, L->ln1_g, L->ln1_b, T, H, eps)) &&
-            !(rc = op->linear(bc, L->ffn_in, x, ffn, T, m->cfg.act)) &&
-            !(rc = op->linear(bc, L->ffn_out, ffn, ctx, T, IA_ACT_NONE)))
-            rc = op->add_layernorm(bc, x, ctx, L->ln2_g, L->ln2_b, T, H, eps);
+    /* Scratch in backend memory: qkv (T, 3H), ctx (T, H), ffn (T, I);
+     * inputs: ids, positions (T) and sequence offsets (n_seqs + 1). */
+    const size_t n_in = (size_t)(2 * T + n_seqs + 1);
+    float *qkv = op->buf_alloc(bc, (size_t)(T * 3 * H) * sizeof(float));
+    float *ctx = op->buf_alloc(bc, (size_t)(T * H) * sizeof(float));
+    float *ffn = op->buf_alloc(bc, (size_t)(T * I) * sizeof(float));
+    int32_t *in = op->buf_alloc(bc, n_in * sizeof(int32_t));
+    int32_t *host = ia__malloc(n_in * sizeof(int32_t));
+    const int n_nodes = EMB_NODES + LAYER_NODES * m->cfg.n_layers;
+    ia_node *g = ia__calloc((size_t)n_nodes, sizeof *g);
+    ia_tensor *views = ia__calloc(VIEWS, sizeof *views);
+    ia_status rc = qkv && ctx && ffn && in && host && g && views
+                 ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %lld tokens", (long long)T);
+    if (!rc) {
+        memcpy(host, ids, (size_t)T * sizeof(int32_t));
+        for (int s = 0; s < n_seqs; s++)
+            for (int t = offsets[s]; t < offsets[s + 1]; t++)
+                host[T + t] = t - offsets[s];
+        for (int s = 0; s <= n_seqs; s++)
+            host[2 * T + s] = offsets[s];
+        if (op->upload)
+            rc = op->upload(bc, in, host, n_in * sizeof(int32_t));
+        else
+            memcpy(in, host, n_in * sizeof(int32_t));
     }
-    op->buf_free(bc, qkv);
-    op->buf_free(bc, ctx);
-    op->buf_free(bc, ffn);
+    if (!rc) {
+        ia_tensor *v = views;
+        ia_tensor *tid = v++, *tpos = v++, *toff = v++, *tx = v++, *tctx = v++, *tqkv = v++, *tffn = v++,
+                  *tq = v++, *tk = v++, *tv = v++, *tatt = v++, *tproj = v++, *type0 = v++;
+        *tid = ia__tensor(IA_DTYPE_I32, T, 1, 1, 1, in);
+        *tpos = ia__tensor(IA_DTYPE_I32, T, 1, 1, 1, in + T);
+        *toff = ia__tensor(IA_DTYPE_I32, n_seqs + 1, 1, 1, 1, in + 2 * T);
+        *tx = ia__tensor(IA_DTYPE_F32, H, T, 1, 1, x);
+        *tctx = ia__tensor(IA_DTYPE_F32, H, T, 1, 1, ctx);
+        *tqkv = ia__tensor(IA_DTYPE_F32, 3 * H, T, 1, 1, qkv);
+        *tffn = ia__tensor(IA_DTYPE_F32, I, T, 1, 1, ffn);
+        *tq = qkv_view(qkv, 0, hd, heads, T);
+        *tk = qkv_view(qkv, 1, hd, heads, T);
+        *tv = qkv_view(qkv, 2, hd, heads, T);
+        *tatt = ia__tensor(IA_DTYPE_F32, hd, heads, T, 1, ctx); /* = tctx, by heads */
+        *tproj = ia__tensor(IA_DTYPE_F32, H, T, 1, 1, qkv);    /* qkv's memory, reused */
+        *type0 = ia__tensor_rows(&m->type, 0, 1);
+        const ia_attn_params ap = {.mask = IA_MASK_NONE, .scale = 1.0f / sqrtf((float)hd)};
+
+        ia_node *n = g;
+        /* x = LayerNorm(word[ids] + pos[positions] + type[0]); the
+         * positions' rows go through ctx */
+        *n++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = tx, .src = {&m->word, tid}};
+        *n++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = tctx, .src = {&m->pos, tpos}};
+        *n++ = (ia_node){.op = IA_OP_ADD, .dst = tx, .src = {tx, tctx}};
+        *n++ = (ia_node){.op = IA_OP_ADD, .dst = tx, .src = {tx, type0}};
+        *n++ = (ia_node){.op = IA_OP_LAYERNORM, .dst = tx, .src = {tx, NULL, &m->emb_ln_g, &m->emb_ln_b},
+                         .p.eps = eps};
+        for (int l = 0; l < m->cfg.n_layers; l++) {
+            const bert_layer *L = &m->layers[l];
+            *n++ = (ia_node){.op = IA_OP_MATMUL, .dst = tqkv, .src = {tx, &L->qkv_w, &L->qkv_b}};
+            *n++ = (ia_node){.op = IA_OP_ATTENTION, .dst = tatt, .src = {tq, tk, tv, toff}, .p.attn = ap};
+            *n++ = (ia_node){.op = IA_OP_MATMUL, .flags = IA_NODE_DST_SCRATCH, .dst = tproj,
+                             .src = {tctx, &L->out_w, &L->out_b}};
+            *n++ = (ia_node){.op = IA_OP_LAYERNORM, .dst = tx, .src = {tx, tproj, &L->ln1_g, &L->ln1_b},
+                             .p.eps = eps};
+            *n++ = (ia_node){.op = IA_OP_MATMUL, .dst = tffn, .src = {tx, &L->ffn_in_w, &L->ffn_in_b},
+                             .p.act = m->cfg.act};
+            *n++ = (ia_node){.op = IA_OP_MATMUL, .flags = IA_NODE_DST_SCRATCH, .dst = tctx,
+                             .src = {tffn, &L->ffn_out_w, &L->ffn_out_b}};
+            *n++ = (ia_node){.op = IA_OP_LAYERNORM, .dst = tx, .src = {tx, tctx, &L->ln2_g, &L->ln2_b},
+                             .p.eps = eps};
+        }
+        rc = ia__graph_run(m->be, bc, g, (int)(n - g), NULL);
+    }
+    ia__free(views);
+    ia__free(g);
+    ia__free(host);
+    if (in)
+        op->buf_free(bc, in);
+    if (qkv)
+        op->buf_free(bc, qkv);
+    if (ctx)
+        op->buf_free(bc, ctx);
+    if (ffn)
+        op->buf_free(bc, ffn);
     return rc;
 }
 

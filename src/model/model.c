@@ -23,6 +23,9 @@
 
 #define DEFAULT_BATCH_TOKENS 8192
 
+/* Sentence embeddings from token states: sentence-transformers' Pooling. */
+typedef enum ia_pool_mode { IA_POOL_MEAN, IA_POOL_CLS, IA_POOL_MAX } ia_pool_mode;
+
 struct ia_model {
     char *path;
     const ia_arch *arch;
@@ -366,6 +369,28 @@ static ia_status encode_all(const ia_model *m, const char *const *texts, const s
     return IA_OK;
 }
 
+/* out (n_seqs, dim) = pooling of each sequence's rows of x (host memory),
+ * as sentence-transformers' Pooling module does it. */
+static void pool(const float *x, const int *offsets, int n_seqs, int dim, ia_pool_mode mode, float *out)
+{
+    for (int s = 0; s < n_seqs; s++) {
+        const int start = offsets[s], len = offsets[s + 1] - start;
+        float *o = out + (size_t)s * dim;
+        const float *first = x + (size_t)start * dim;
+        memcpy(o, first, (size_t)dim * sizeof(float));
+        if (mode == IA_POOL_CLS)
+            continue;
+        for (int t = 1; t < len; t++) {
+            const float *row = first + (size_t)t * dim;
+            for (int j = 0; j < dim; j++)
+                o[j] = mode == IA_POOL_MAX ? (row[j] > o[j] ? row[j] : o[j]) : o[j] + row[j];
+        }
+        if (mode == IA_POOL_MEAN)
+            for (int j = 0; j < dim; j++)
+                o[j] /= (float)len;
+    }
+}
+
 /* Run one batch: texts order[lo..hi) packed; write pooled rows to out. */
 static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *order,
                            size_t lo, size_t hi, bool normalize, float *out, ia_embed_stats *stats)
@@ -378,9 +403,9 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
         T += enc[order[i]].n;
     int32_t *ids = ia__malloc(T * sizeof(int32_t));
     float *x = op->buf_alloc(m->bctx, T * H * sizeof(float));
+    float *host = op->download ? ia__malloc(T * H * sizeof(float)) : x; /* x, readable here */
     float *pooled = ia__malloc((size_t)ns * H * sizeof(float));
-    float *pooled_dev = op->download ? op->buf_alloc(m->bctx, (size_t)ns * H * sizeof(float)) : pooled;
-    ia_status rc = offsets && ids && x && pooled && pooled_dev
+    ia_status rc = offsets && ids && x && host && pooled
                  ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %zu tokens", T);
     if (!rc) {
         offsets[0] = 0;
@@ -391,11 +416,10 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
         }
         rc = m->arch->iface.forward(m->state, ids, offsets, ns, x);
     }
-    if (!rc)
-        rc = op->pool(m->bctx, x, offsets, ns, H, m->pooling, pooled_dev);
     if (!rc && op->download)
-        rc = op->download(m->bctx, pooled, pooled_dev, (size_t)ns * H * sizeof(float));
+        rc = op->download(m->bctx, host, x, T * H * sizeof(float));
     if (!rc) {
+        pool(host, offsets, ns, H, m->pooling, pooled);
         for (int s = 0; s < ns; s++) {
             float *dst = out + order[lo + s] * (size_t)H, *src = pooled + (size_t)s * H;
             float scale = 1.0f;
@@ -411,8 +435,8 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
         if (stats)
             stats->n_tokens += T;
     }
-    if (pooled_dev && pooled_dev != pooled)
-        op->buf_free(m->bctx, pooled_dev);
+    if (host && host != x)
+        ia__free(host);
     if (x)
         op->buf_free(m->bctx, x);
     ia__free(pooled);

@@ -221,6 +221,11 @@ ia_status ia__node_check(const ia_node *n)
         if (p->mask < IA_MASK_NONE || p->mask > IA_MASK_SLIDING || (p->mask == IA_MASK_SLIDING && p->window < 1) ||
             p->pos_q0 < 0 || !(p->scale > 0))
             BAD("attention: bad mask, window, first position or scale");
+        const ia_tensor *off = n->src[3];
+        if (off && (off->dtype != IA_DTYPE_I32 || ia__tensor_nelements(off) < 2 || a->ne[2] != k->ne[2] ||
+                    p->pos_q0 != 0))
+            BAD("attention: sequence offsets must be i32 [n_seqs + 1 >= 2], with as many queries as keys "
+                "and pos_q0 0");
         if (p->mask != IA_MASK_NONE && p->pos_q0 + a->ne[2] > k->ne[2])
             BAD("attention: queries at positions %lld..%lld but only %lld keys", (long long)p->pos_q0,
                 (long long)(p->pos_q0 + a->ne[2] - 1), (long long)k->ne[2]);

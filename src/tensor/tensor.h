@@ -28,6 +28,10 @@ typedef struct ia_tensor {
     int64_t ne[IA_TENSOR_DIMS]; /* elements per dimension (unused ones 1) */
     size_t nb[IA_TENSOR_DIMS];  /* bytes from one index to the next, per dimension */
     void *data;                 /* element 0 in host-addressable memory */
+    /* A backend's prepared form of this weight (weight_prepare in
+     * backend-impl.h: packed, converted, uploaded), or NULL. Only the
+     * backend that made it reads it; data may then be NULL. */
+    void *extra;
 } ia_tensor;
 
 /* A contiguous tensor of dtype t and shape ne0 x ne1 x ne2 x ne3 at data. */
@@ -74,7 +78,10 @@ typedef enum ia_op {
      * src1 and values src2 (head_dim, n_kv_heads, n_kv) in f32 or f16 (a
      * KV-cache view); n_heads a multiple of n_kv_heads (grouped-query).
      * dst (head_dim, n_heads, n_q). Query i of a sequence sits at position
-     * pos_q0 + i, key j at j. Params: attn. */
+     * pos_q0 + i, key j at j. With src3, an i32 (n_seqs + 1) of offsets,
+     * the tokens are packed sequences (self-attention, n_q = n_kv,
+     * pos_q0 0): sequence s is tokens [off[s], off[s+1]), its tokens see
+     * only each other and positions count from its start. Params: attn. */
     IA_OP_ATTENTION,
     /* dst (ne0, n) f32 = rows src1 (n) i32 of src0 (ne0, rows), any dtype. */
     IA_OP_GET_ROWS,
@@ -125,8 +132,17 @@ typedef struct ia_attn_params {
     int64_t pos_q0;   /* position of the first query (KV-cache decoding) */
 } ia_attn_params;
 
+/* ia_node flags. */
+enum {
+    /* Nothing reads dst after the node that follows this one, which reads
+     * it: a backend may fuse the two (a matmul with the residual add and
+     * LayerNorm after it) and leave dst undefined. */
+    IA_NODE_DST_SCRATCH = 1u << 0,
+};
+
 typedef struct ia_node {
     ia_op op;
+    unsigned flags; /* IA_NODE_* */
     ia_tensor *dst;
     const ia_tensor *src[4];
     union {

@@ -25,6 +25,8 @@ static ia_status open_instance(int device, int n_threads, const char *precision,
 static void close_instance(void *ctx) { free(ctx); }
 static void *buf_alloc(void *ctx, size_t bytes) { return malloc(bytes); }
 static void buf_free(void *ctx, void *buf) { free(buf); }
+static bool supports(void *ctx, const ia_node *node) { return false; }
+static ia_status graph_compute(void *ctx, const ia_node *nodes, int n_nodes) { return IA_ERR_UNSUPPORTED; }
 
 static const ia_backend table = {
     .api_version = BAD_KIND == 3 ? IA_BACKEND_API_VERSION - 1 : IA_BACKEND_API_VERSION,
@@ -36,6 +38,8 @@ static const ia_backend table = {
         .close = close_instance,
         .buf_alloc = buf_alloc,
         .buf_free = buf_free,
+        .supports = supports,
+        .graph_compute = graph_compute,
     },
 };
 

@@ -6,7 +6,8 @@
  * result of the whole graph on the CPU (add, mul, scale and relu are one
  * f32 rounding each, so any correct backend agrees to the bit). Also:
  * malformed nodes before anything runs, errors naming the node by its
- * index in the whole graph, a device-memory backend refused.
+ * index in the whole graph, and a backend with device memory: the moved
+ * nodes' operands copied, exactly the ones they need, counted.
  */
 #include <math.h>
 #include <stdio.h>
@@ -55,9 +56,19 @@ static void fill_inputs(void)
         memset(buf[i], 0xff, sizeof buf[i]); /* NaN: an unwritten output fails */
 }
 
-static ia_status upload_stub(void *ctx, void *dst, const void *src, size_t bytes)
+/* "Device memory" for the test: the example backend's host memory, but
+ * reached only through counted copies, as the scheduler must. */
+static int n_up, n_down;
+static ia_status upload_count(void *ctx, void *dst, const void *src, size_t bytes)
 {
     memcpy(dst, src, bytes);
+    n_up++;
+    return IA_OK;
+}
+static ia_status download_count(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    memcpy(dst, src, bytes);
+    n_down++;
     return IA_OK;
 }
 
@@ -127,18 +138,43 @@ int main(void)
     CHECK_STR_CONTAINS(ia_errmsg(), "scheduler: nodes 5-6 on cpu");
     CHECK(st.splits == 4 && !memcmp(buf[5], want[5], sizeof buf[5]));
 
-    /* a backend with device memory: moving a node to the cpu would need
-     * copies, refused */
+    /* a backend with device memory: each moved node (softmax, gelu,
+     * rmsnorm, each one input and a whole output) is one download and one
+     * upload; the result is the cpu's to the bit */
     ia_backend dev = *ex;
     dev.name = "example-device-memory";
-    dev.iface.upload = upload_stub;
+    dev.iface.upload = upload_count;
+    dev.iface.download = download_count;
     fill_inputs();
-    CHECK(ia__graph_run(&dev, ectx, nodes, N_NODES, &st) == IA_ERR_UNSUPPORTED);
-    CHECK_STR_CONTAINS(ia_errmsg(), "graph node 2 (softmax) is not supported by example-device-memory");
-    CHECK(st.nodes_backend == 2 && st.nodes_cpu == 0);
-    /* ... but a graph it computes whole needs none */
-    CHECK_OK(ia__graph_run(&dev, ectx, nodes, 2, &st));
-    CHECK(st.nodes_backend == 2 && st.splits == 1 && st.copies == 0);
+    CHECK_OK(ia__graph_run_on(&dev, ectx, cctx, 2, nodes, N_NODES, &st));
+    printf("device memory: %d nodes on it, %d on cpu, %d copies (%d down, %d up)\n", st.nodes_backend,
+           st.nodes_cpu, st.copies, n_down, n_up);
+    CHECK(st.nodes_backend == 4 && st.nodes_cpu == 3 && st.copies == 6 && n_down == 3 && n_up == 3);
+    for (int b = 2; b < N_BUF; b++)
+        CHECK_MSG(!memcmp(buf[b], want[b], sizeof buf[b]), "device memory: tensor %d differs from the cpu's", b);
+    /* in place on a strided view: the dst is its input's copy, downloaded once */
+    fill_inputs();
+    memcpy(buf[3], want[3], sizeof buf[3]);
+    ia_tensor cols = ia__tensor(IA_DTYPE_F32, C / 2, R, 1, 1, buf[3]); /* the left half of each row */
+    cols.nb[1] = C * sizeof(float);
+    ia_node inplace = {.op = IA_OP_UNARY, .dst = &cols, .src = {&cols}, .p.act = IA_ACT_GELU};
+    n_up = n_down = 0;
+    CHECK_OK(ia__graph_run_on(&dev, ectx, cctx, 2, &inplace, 1, &st));
+    CHECK(st.nodes_cpu == 1 && st.copies == 2 && n_down == 1 && n_up == 1);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            const float x = want[3][r * C + c], y = buf[3][r * C + c];
+            const float g = (float)(0.5 * x * (1 + erf(x / sqrt(2.0))));
+            CHECK_MSG(c < C / 2 ? fabsf(y - g) < 1e-6f : y == x, "in place: [%d][%d] is %g", r, c, y);
+        }
+    /* a weight that exists only in the backend's prepared form cannot move */
+    ia_tensor prepared = w;
+    prepared.data = NULL;
+    prepared.extra = &prepared;
+    ia_node mm = {.op = IA_OP_MATMUL, .dst = &t[2], .src = {&t[0], &prepared}};
+    prepared.ne[1] = C; /* W (C, C) */
+    CHECK(ia__graph_run_on(&dev, ectx, cctx, 2, &mm, 1, &st) == IA_ERR_UNSUPPORTED);
+    CHECK_STR_CONTAINS(ia_errmsg(), "exists only in example-device-memory's prepared form");
 
     CHECK(ia__graph_run(ex, NULL, nodes, 1, &st) == IA_ERR_INVALID);
     CHECK_OK(ia__graph_run(ex, ectx, nodes, 0, &st));

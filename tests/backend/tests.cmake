@@ -34,13 +34,13 @@ endforeach()
 
 # test_plugin: loading from IPFS_ACCELERATE_BACKEND_PATH (which it sets
 # itself, with a junk .so it writes), every failure a logged warning naming
-# the file, and selection never giving a model to a backend without the
-# encoder ops.
+# the file, selection, and the synthetic model run on the example plugin.
 ia_add_test_program(test_plugin ${CMAKE_CURRENT_LIST_DIR}/test_plugin.c)
 add_dependencies(test_plugin example_backend ${ia_bad_plugins})
 target_compile_definitions(test_plugin PRIVATE IA_EXAMPLE_PLUGIN_DIR="${IA_EXAMPLE_PLUGIN_DIR}"
                            IA_BAD_PLUGIN_DIR="${IA_BAD_PLUGIN_DIR}" IA_PLUGIN_TMP="${CMAKE_CURRENT_BINARY_DIR}/plugins/junk")
-add_test(NAME test_plugin COMMAND test_plugin)
+add_test(NAME test_plugin COMMAND test_plugin ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
+set_tests_properties(test_plugin PROPERTIES FIXTURES_REQUIRED synth_models)
 
 # test_sched: a graph mixing ops the example backend computes and ops it
 # does not, against the same graph all on the CPU.

@@ -110,7 +110,7 @@ typedef struct tslot {
     ia_tensor v;        /* the view (data into buf) */
     unsigned char *buf; /* LEAD + parent + TAIL bytes */
     size_t bytes, off;  /* buffer size; v.data - buf */
-    int alias;          /* dst only: > 0 when it is exactly the view of slot `alias` (in place) */
+    int alias;          /* > 0: a view into slot `alias`'s buffer (dst in place, fused QKV) */
 } tslot;
 
 typedef struct tcase {
@@ -128,6 +128,9 @@ typedef struct tcase {
      * largest output. */
     double floor, max_tol;
     bool rms;
+    /* matmul: W (slot 2) goes to the backend's weight_prepare and the node
+     * carries only the prepared form (W's data NULL). */
+    bool prepare_w;
 } tcase;
 
 static int64_t nel(const ia_tensor *t) { return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]; }
@@ -368,6 +371,20 @@ static int run_on(const be_inst *b, tcase *c, double *err)
     n.dst = &bt[0];
     for (int i = 0; i < 4; i++)
         n.src[i] = c->s[1 + i].used ? &bt[1 + i] : NULL;
+    void *prepared = NULL;
+    if (c->prepare_w) { /* from the host copy, as model code does */
+        if (!b->be->iface.weight_prepare) {
+            result = -1;
+            goto out;
+        }
+        ia_status prc = b->be->iface.weight_prepare(b->ctx, &c->s[2].v, n.src[2], NULL, 0, &prepared);
+        if (prc) {
+            fprintf(stderr, "%s: weight_prepare -> %d (%s)\n", b->be->name, prc, ia_errmsg());
+            goto out;
+        }
+        bt[2].data = NULL;
+        bt[2].extra = prepared;
+    }
     if (!b->be->iface.supports || !b->be->iface.graph_compute || !b->be->iface.supports(b->ctx, &n)) {
         /* a node the backend does not support is refused, never computed */
         if (b->be->iface.graph_compute)
@@ -425,6 +442,8 @@ static int run_on(const be_inst *b, tcase *c, double *err)
     else if (!result)
         fprintf(stderr, "%s: %s: error %.3g > tolerance %.3g\n", b->be->name, desc, *err, c->tol);
 out:
+    if (prepared)
+        b->be->iface.weight_release(b->ctx, prepared);
     for (int i = 0; i < N_SLOTS; i++)
         if (dev[i])
             b->be->iface.buf_free(b->ctx, dev[i]);
@@ -515,10 +534,15 @@ static const int TRANSPOSE[4] = {1, 0, 2, 3};
 
 enum { X_VIEW = 1, W_VIEW = 2 };
 
+enum { PREPARED = 4 };
+
 static void case_matmul(ia_dtype wt, int64_t K, int64_t M, int64_t N, bool bias, ia_act act, int views, double tol)
 {
     tcase c;
-    tc_init(&c, "matmul", IA_OP_MATMUL, ia__dtype_name(wt));
+    char label[32];
+    snprintf(label, sizeof label, "%s%s", ia__dtype_name(wt), views & PREPARED ? ", prepared" : "");
+    tc_init(&c, "matmul", IA_OP_MATMUL, label);
+    c.prepare_w = views & PREPARED;
     const ia_tensor *x = tc_in(&c, 1, F32, K, M, 1, 1, 1, views & X_VIEW);
     const ia_tensor *W = tc_in(&c, 2, wt, K, N, 1, 1, 1, views & W_VIEW);
     if (bias)
@@ -584,6 +608,16 @@ static void cases_matmul(void)
         case_matmul(W[i].t, W[i].k1, 3, 5, false, IA_ACT_NONE, X_VIEW, W[i].tol);
         case_matmul(W[i].t, W[i].k0, 3, 5, true, IA_ACT_SILU, W_VIEW, W[i].tol);
     }
+    /* Weights in the backend's prepared form (weight_prepare: the CPU packs
+     * them for oneDNN in its precision, fp32 here), from plain and strided
+     * host weights, over row counts on both sides of its chunking (256-row
+     * chunks split over threads from 512 rows). */
+    static const int64_t Mp[] = {1, 17, 600};
+    for (int i = 0; i < 3; i++)
+        for (size_t m = 0; m < 3; m++)
+            case_matmul(W[i].t, 64 + 7 * (int64_t)m, Mp[m], 40, m != 1, acts[m + 1], PREPARED | (m == 2 ? X_VIEW : 0),
+                        1e-5);
+    case_matmul(F32, 48, 9, 33, true, IA_ACT_NONE, PREPARED | W_VIEW, 1e-5);
 }
 
 /* layernorm, rmsnorm ------------------------------------------------------ */
@@ -978,6 +1012,89 @@ static void cases_attention(void)
         }
 }
 
+/* Packed sequences (src3 offsets) of lens[0..n_seqs), self-attention: Q,
+ * K, V separate, or (fused) the three column blocks of one (T, 3 H hd)
+ * matrix, BERT's fused projection. */
+static void case_attention_seqs(ia_mask mask, int64_t hd, int64_t H, int64_t Hk, const int *lens, int n_seqs,
+                                bool fused)
+{
+    tcase c;
+    char label[48];
+    snprintf(label, sizeof label, "%s, seqs%s",
+             mask == IA_MASK_NONE ? "no mask" : mask == IA_MASK_CAUSAL ? "causal" : "sliding 3",
+             fused ? ", fused qkv" : "");
+    tc_init(&c, "attention", IA_OP_ATTENTION, label);
+    int64_t T = 0;
+    for (int s = 0; s < n_seqs; s++)
+        T += lens[s];
+    snprintf(c.note, sizeof c.note, "%d heads / %d kv heads, %d sequences, %d tokens", (int)H, (int)Hk, n_seqs, (int)T);
+    const ia_tensor *q, *k, *v;
+    if (fused) { /* parent (hd, 3H, T): Q heads 0..H-1, K heads H.., V heads 2H.. */
+        const int64_t ne[4] = {hd, H, T, 1}, pne[4] = {hd, 3 * H, T, 1};
+        q = tc_view(&c, 1, F32, ne, pne, NULL, NULL, 2);
+        for (int part = 1; part <= 2; part++) {
+            c.s[1 + part] = c.s[1];
+            c.s[1 + part].alias = 1;
+            c.s[1 + part].off += (size_t)(part * H * hd) * sizeof(float);
+            c.s[1 + part].v.data = c.s[1].buf + c.s[1 + part].off;
+        }
+        k = &c.s[2].v;
+        v = &c.s[3].v;
+    } else {
+        q = tc_tensor(&c, 1, F32, hd, H, T, 1, 2);
+        k = tc_tensor(&c, 2, F32, hd, Hk, T, 1, 1);
+        v = tc_tensor(&c, 3, F32, hd, Hk, T, 1, 1);
+    }
+    const ia_tensor *off = tc_tensor(&c, 4, IA_DTYPE_I32, n_seqs + 1, 1, 1, 1, 1);
+    for (int s = 0, o = 0; s <= n_seqs; o += s < n_seqs ? lens[s] : 0, s++)
+        set_i32(off, s, o);
+    tc_dst(&c, F32, hd, H, T, 1);
+    c.node.p.attn = (ia_attn_params){.mask = mask, .window = 3, .scale = (float)(1 / sqrt((double)hd))};
+    double *qd = dense(q), *kd = dense(k), *vd = dense(v), *want = alloc_want(&c);
+    double *sc = malloc((size_t)T * sizeof *sc);
+    const double scale = c.node.p.attn.scale;
+    for (int s = 0, first = 0; s < n_seqs; first += lens[s], s++)
+        for (int64_t i = first; i < first + lens[s]; i++)
+            for (int64_t h = 0; h < H; h++) {
+                const int64_t g = h / (H / Hk), qp = i - first;
+                double mx = -INFINITY, sum = 0;
+                for (int64_t j = first; j < first + lens[s]; j++) {
+                    const int64_t kp = j - first;
+                    const bool seen = mask == IA_MASK_NONE || (kp <= qp && (mask == IA_MASK_CAUSAL || kp > qp - 3));
+                    sc[j] = -INFINITY;
+                    if (!seen)
+                        continue;
+                    double d = 0;
+                    for (int64_t e = 0; e < hd; e++)
+                        d += qd[(i * H + h) * hd + e] * kd[(j * Hk + g) * hd + e];
+                    sc[j] = d * scale;
+                    mx = fmax(mx, sc[j]);
+                }
+                for (int64_t j = first; j < first + lens[s]; j++)
+                    sum += (sc[j] = sc[j] == -INFINITY ? 0 : exp(sc[j] - mx));
+                for (int64_t e = 0; e < hd; e++) {
+                    double o = 0;
+                    for (int64_t j = first; j < first + lens[s]; j++)
+                        o += sc[j] * vd[(j * Hk + g) * hd + e];
+                    want[(i * H + h) * hd + e] = o / sum;
+                }
+            }
+    free(qd), free(kd), free(vd), free(sc);
+    c.tol = 1e-5;
+    run(&c);
+}
+
+static void cases_attention_seqs(void)
+{
+    static const int lens[][4] = {{5, 1, 9, 0}, {1, 0, 17, 2}, {40, 0, 0, 0}}; /* an empty sequence too */
+    for (int m = 0; m < 3; m++)
+        for (int l = 0; l < 3; l++) {
+            case_attention_seqs((ia_mask)m, 16, 4, 4, lens[l], l == 2 ? 1 : 4, true);
+            case_attention_seqs((ia_mask)m, 16, 4, 2, lens[l], l == 2 ? 1 : 4, false);
+        }
+    case_attention_seqs(IA_MASK_NONE, 32, 12, 12, lens[0], 4, true); /* BERT's shape */
+}
+
 /* get_rows -------------------------------------------------------------------------- */
 
 /* Row length for dtype t: `plain` for plain types, two blocks for block types. */
@@ -1178,6 +1295,100 @@ static void graph_chain(void)
     tc_free(&c);
 }
 
+/* A prepared matmul whose output is scratch, then the LayerNorm that adds
+ * it to the residual in place: what BERT's layers do, and what a backend
+ * may fuse into one pass (the CPU does). On every backend that prepares
+ * weights, over 600 rows (several row chunks) against double. */
+static void fused_matmul_layernorm(void)
+{
+    enum { K = 48, N = 40, M = 600 };
+    tcase c;
+    tc_init(&c, "graph", IA_OP_MATMUL, "matmul>layernorm, fused");
+    const ia_tensor *x = tc_tensor(&c, 1, F32, K, M, 1, 1, 1), *W = tc_tensor(&c, 2, F32, K, N, 1, 1, 0.3);
+    const ia_tensor *bias = tc_tensor(&c, 3, F32, N, 1, 1, 1, 0.2), *res = tc_tensor(&c, 4, F32, N, M, 1, 1, 2);
+    float gbuf[2][N]; /* LayerNorm gamma, beta */
+    for (int i = 0; i < N; i++)
+        gbuf[0][i] = 1.0f + 0.01f * (float)i, gbuf[1][i] = 0.1f - 0.005f * (float)i;
+    double *xd = dense(x), *Wd = dense(W), *bd = dense(bias), *rd = dense(res);
+    double *want = malloc(sizeof(double) * N * M), y[N];
+    for (int m = 0; m < M; m++) {
+        double mean = 0, var = 0;
+        for (int j = 0; j < N; j++) {
+            y[j] = bd[j] + rd[m * N + j];
+            for (int k = 0; k < K; k++)
+                y[j] += xd[m * K + k] * Wd[j * K + k];
+            mean += y[j] / N;
+        }
+        for (int j = 0; j < N; j++)
+            var += (y[j] - mean) * (y[j] - mean) / N;
+        for (int j = 0; j < N; j++)
+            want[m * N + j] = (y[j] - mean) / sqrt(var + 1e-12) * gbuf[0][j] + gbuf[1][j];
+    }
+    free(xd), free(Wd), free(bd), free(rd);
+    trow *r = row_for("graph", c.dtype);
+    r->n++;
+    for (int k = 0; k < n_insts; k++) {
+        const be_inst *b = &insts[k];
+        if (!b->ctx)
+            continue;
+        if (!b->be->iface.weight_prepare) {
+            r->r[k].unsup++;
+            CHECK_MSG(!b->is_cpu, "the cpu backend prepares weights");
+            continue;
+        }
+        const size_t bytes[6] = {M * K * 4, N * 4, N * M * 4, N * M * 4, N * 4, N * 4};
+        const void *from[6] = {x->data, bias->data, res->data, NULL, gbuf[0], gbuf[1]};
+        void *buf[6] = {0};
+        bool placed = true;
+        for (int i = 0; i < 6; i++) {
+            buf[i] = b->be->iface.buf_alloc(b->ctx, bytes[i]);
+            placed = placed && buf[i] && (!from[i] || !be_upload(b, buf[i], from[i], bytes[i]));
+        }
+        ia_tensor tx = ia__tensor(F32, K, M, 1, 1, buf[0]), tb = ia__tensor(F32, N, 1, 1, 1, buf[1]);
+        ia_tensor tres = ia__tensor(F32, N, M, 1, 1, buf[2]), ttmp = ia__tensor(F32, N, M, 1, 1, buf[3]);
+        ia_tensor tg = ia__tensor(F32, N, 1, 1, 1, buf[4]), tbeta = ia__tensor(F32, N, 1, 1, 1, buf[5]);
+        ia_tensor tw = *W; /* prepared from the host copy */
+        void *prep = NULL;
+        ia_status rc = placed ? b->be->iface.weight_prepare(b->ctx, &tw, &tb, NULL, 0, &prep) : IA_ERR_NOMEM;
+        CHECK_MSG(rc == IA_OK, "%s: weight_prepare: %s", b->be->name, ia_errmsg());
+        tw.data = NULL;
+        tw.extra = prep;
+        ia_node nodes[2] = {
+            {.op = IA_OP_MATMUL, .flags = IA_NODE_DST_SCRATCH, .dst = &ttmp, .src = {&tx, &tw, &tb}},
+            {.op = IA_OP_LAYERNORM, .dst = &tres, .src = {&tres, &ttmp, &tg, &tbeta}, .p.eps = 1e-12f},
+        };
+        if (!rc)
+            rc = b->be->iface.graph_compute(b->ctx, nodes, 2);
+        CHECK_MSG(rc == IA_OK, "%s: fused pair -> %d (%s)", b->be->name, rc, ia_errmsg());
+        float *got = malloc(sizeof(float) * N * M);
+        double err = INFINITY;
+        if (!rc && !be_download(b, got, buf[2], bytes[2])) {
+            double mx = 0, worst = 0;
+            for (int i = 0; i < N * M; i++) {
+                mx = fmax(mx, fabs(want[i]));
+                worst = isnan(got[i]) ? INFINITY : fmax(worst, fabs(got[i] - want[i]));
+            }
+            err = worst / mx;
+        }
+        const double tol = 1e-5; /* f32 GEMM over K = 48, LayerNorm statistics in f32 */
+        CHECK_MSG(err <= tol, "%s: fused pair error %.3g > %.3g", b->be->name, err, tol);
+        r->r[k].fail += !(err <= tol);
+        if (err / tol >= r->r[k].ratio) {
+            r->r[k].ratio = err / tol;
+            r->r[k].err = err;
+            r->r[k].tol = tol;
+        }
+        free(got);
+        if (prep)
+            b->be->iface.weight_release(b->ctx, prep);
+        for (int i = 0; i < 6; i++)
+            if (buf[i])
+                b->be->iface.buf_free(b->ctx, buf[i]);
+    }
+    free(want);
+    tc_free(&c);
+}
+
 /* malformed nodes ------------------------------------------------------------------------ */
 
 /* Each must be refused with IA_ERR_INVALID naming "node <i>" and the op,
@@ -1307,19 +1518,19 @@ static void cpu_refusals(const be_inst *b)
 
 static void print_table(void)
 {
-    printf("\n%-10s | %-22s | %6s", "op", "dtype", "shapes");
+    printf("\n%-10s | %-26s | %6s", "op", "dtype", "shapes");
     for (int k = 0; k < n_insts; k++)
         printf(" | %-40s", insts[k].be->name);
-    printf("\n%-10s | %-22s | %6s", "", "", "");
+    printf("\n%-10s | %-26s | %6s", "", "", "");
     for (int k = 0; k < n_insts; k++)
         printf(" | %-40s", "error (tolerance) result");
-    printf("\n-----------+------------------------+-------");
+    printf("\n-----------+----------------------------+-------");
     for (int k = 0; k < n_insts; k++)
         printf("-+-----------------------------------------");
     printf("\n");
     for (int i = 0; i < n_rows; i++) {
         const trow *r = &rows[i];
-        printf("%-10s | %-22s | %6d", r->op, r->dtype, r->n);
+        printf("%-10s | %-26s | %6d", r->op, r->dtype, r->n);
         for (int k = 0; k < n_insts; k++) {
             const be_result *br = &r->r[k];
             char res[48], cell[64];
@@ -1379,9 +1590,11 @@ int main(void)
     cases_glu();
     cases_rope();
     cases_attention();
+    cases_attention_seqs();
     cases_get_rows();
     cases_cpy();
     graph_chain();
+    fused_matmul_layernorm();
     for (int k = 0; k < n_insts; k++) {
         if (!insts[k].ctx)
             continue;

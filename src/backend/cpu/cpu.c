@@ -11,6 +11,7 @@
  * in cache; few rows go to one multi-threaded GEMM instead.
  */
 #include <dnnl.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
@@ -136,13 +137,25 @@ static void prof_linear(cpu_ctx *c, const ia_linear *lin, int rows, double t)
     pthread_mutex_unlock(&c->prof_lock);
 }
 
-static void prof_add(cpu_ctx *c, double *field, double t0)
+void ia__cpu_prof_op(void *ctx, ia_op op, double seconds, double flop)
 {
-    const double t = ia__now() - t0;
+    cpu_ctx *c = ctx;
+    if (!c->profile)
+        return;
     pthread_mutex_lock(&c->prof_lock);
-    *field += t;
+    if (op == IA_OP_MATMUL) {
+        c->prof.linear_s += seconds;
+        c->prof.linear_flop += flop;
+        c->prof.linear_calls++;
+    } else if (op == IA_OP_ATTENTION) {
+        c->prof.attention_s += seconds;
+    } else {
+        c->prof.other_s += seconds;
+    }
     pthread_mutex_unlock(&c->prof_lock);
 }
+
+bool ia__cpu_ctx_profiling(void *ctx) { return ((cpu_ctx *)ctx)->profile; }
 
 static void profile(void *ctx, ia_backend_profile *p)
 {
@@ -461,8 +474,10 @@ static void prim_put(prim_ref *r)
     pthread_mutex_unlock(&pcache_lock);
 }
 
-static void linear_free(void *ctx, ia_linear *lin)
+static void weight_release(void *ctx, void *prepared)
 {
+    (void)ctx;
+    ia_linear *lin = prepared;
     if (!lin)
         return;
     if (lin->wmem)
@@ -553,17 +568,18 @@ static bool pack_weights(ia_linear *lin, const void *W)
     return ok;
 }
 
-static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out, int n_in,
+/* A linear layer from f32 weights W (n_out, n_in) and bias b (n_out) or
+ * NULL, copied: packed for oneDNN in the instance's precision. */
+static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_out, int n_in,
                             const float *in_scale, unsigned flags, ia_linear **out)
 {
-    cpu_ctx *c = ctx;
     ia_linear *lin = ia__calloc(1, sizeof *lin);
     if (!lin)
         return ia__error(IA_ERR_NOMEM, "out of memory");
     lin->n_out = n_out;
     lin->n_in = n_in;
     lin->prec = c->prec;
-    if (lin->prec == PREC_INT8 && (flags & IA_LINEAR_INT8_SENSITIVE) && !getenv("IA_CPU_INT8_ALL"))
+    if (lin->prec == PREC_INT8 && (flags & IA_WEIGHT_INT8_SENSITIVE) && !getenv("IA_CPU_INT8_ALL"))
         lin->prec = have_bf16 ? PREC_BF16 : PREC_FP32;
     if (lin->prec != PREC_FP32 && !layer_selected(__atomic_fetch_add(&c->layer_counter, 1, __ATOMIC_RELAXED)))
         lin->prec = PREC_FP32;
@@ -641,11 +657,52 @@ static ia_status linear_new(void *ctx, const float *W, const float *b, int n_out
             memcpy(lin->w, W, nw * sizeof(float));
     }
     if (!ok) {
-        linear_free(ctx, lin);
+        weight_release(c, lin);
         return ia__error(IA_ERR_NOMEM, "out of memory for a %dx%d layer", n_out, n_in);
     }
     *out = lin;
     return IA_OK;
+}
+
+/* W (n_in, n_out) in any dtype and layout, as contiguous f32 rows. */
+static ia_status weight_prepare(void *ctx, const ia_tensor *W, const ia_tensor *bias, const float *in_scale,
+                                unsigned flags, void **prepared)
+{
+    const int64_t n_in = W->ne[0], n_out = W->ne[1];
+    const ia_dtype_traits *tr = ia__dtype(W->dtype);
+    if (!tr->to_f32 || W->ne[2] * W->ne[3] != 1 || n_in < 1 || n_out < 1 || n_in > INT_MAX || n_out > INT_MAX ||
+        (tr->quantized && n_in % tr->block) || !W->data)
+        return ia__error(IA_ERR_INVALID, "cpu backend: cannot prepare a %s weight [%lld, %lld, %lld, %lld]",
+                         ia__dtype_name(W->dtype), (long long)W->ne[0], (long long)W->ne[1], (long long)W->ne[2],
+                         (long long)W->ne[3]);
+    if (bias && (bias->dtype != IA_DTYPE_F32 || ia__tensor_nelements(bias) != n_out || !ia__tensor_contiguous(bias)))
+        return ia__error(IA_ERR_INVALID, "cpu backend: a weight's bias must be contiguous f32 [%lld]",
+                         (long long)n_out);
+    const bool direct = W->dtype == IA_DTYPE_F32 && ia__tensor_contiguous(W);
+    float *f = direct ? NULL : ia__malloc((size_t)(n_in * n_out) * sizeof(float));
+    if (!direct && !f)
+        return ia__error(IA_ERR_NOMEM, "out of memory converting a %lldx%lld weight", (long long)n_out,
+                         (long long)n_in);
+    for (int64_t r = 0; f && r < n_out; r++) {
+        const char *row = (const char *)W->data + (size_t)r * W->nb[1];
+        if (tr->quantized || W->nb[0] == tr->block_bytes)
+            tr->to_f32(row, f + r * n_in, n_in);
+        else
+            for (int64_t i = 0; i < n_in; i++)
+                tr->to_f32(row + (size_t)i * W->nb[0], f + r * n_in + i, 1);
+    }
+    ia_linear *lin = NULL;
+    ia_status rc = linear_new(ctx, direct ? W->data : f, bias ? bias->data : NULL, (int)n_out, (int)n_in,
+                              in_scale, flags, &lin);
+    ia__free(f);
+    *prepared = lin;
+    return rc;
+}
+
+void ia__cpu_linear_dims(const ia_linear *lin, int *n_out, int *n_in)
+{
+    *n_out = lin->n_out;
+    *n_in = lin->n_in;
 }
 
 /* What follows the GEMM of a row chunk. */
@@ -859,16 +916,14 @@ static ia_status run_linear(cpu_ctx *c, const ia_linear *lin, const float *x, fl
                           "(out of memory or a oneDNN error)", N, lin->n_in, n_rows);
 }
 
-static ia_status linear(void *ctx, const ia_linear *lin, const float *x, float *y, int n_rows,
-                        ia_act act)
+ia_status ia__cpu_linear(void *ctx, const ia_linear *lin, const float *x, float *y, int n_rows, ia_act act)
 {
     epilogue ep = {.act = act};
     return run_linear(ctx, lin, x, y, n_rows, &ep);
 }
 
-static ia_status linear_add_layernorm(void *ctx, const ia_linear *lin, const float *x, float *res,
-                                      float *tmp, int n_rows, const float *gamma, const float *beta,
-                                      float eps)
+ia_status ia__cpu_linear_add_ln(void *ctx, const ia_linear *lin, const float *x, float *res, float *tmp,
+                                int n_rows, const float *gamma, const float *beta, float eps)
 {
     epilogue ep = {.act = IA_ACT_NONE, .res = res, .gamma = gamma, .beta = beta, .eps = eps};
     return run_linear(ctx, lin, x, tmp, n_rows, &ep);
@@ -876,51 +931,11 @@ static ia_status linear_add_layernorm(void *ctx, const ia_linear *lin, const flo
 
 /* other ops ------------------------------------------------------------- */
 
-static ia_status embed(void *ctx, const int32_t *ids, const int *offsets, int n_seqs,
-                       const float *word, const float *pos, const float *type, int dim, float *x)
-{
-    cpu_ctx *c = ctx;
-    const double t0 = c->profile ? ia__now() : 0;
-#pragma omp parallel for num_threads(c->n_threads) schedule(static)
-    for (int s = 0; s < n_seqs; s++) {
-        for (int t = offsets[s]; t < offsets[s + 1]; t++) {
-            const float *w = word + (size_t)ids[t] * dim;
-            const float *p = pos + (size_t)(t - offsets[s]) * dim;
-            float *o = x + (size_t)t * dim;
-            for (int j = 0; j < dim; j++)
-                o[j] = w[j] + p[j] + type[j];
-        }
-    }
-    if (c->profile)
-        prof_add(c, &c->prof.other_s, t0);
-    return IA_OK;
-}
-
-static ia_status add_layernorm(void *ctx, float *x, const float *residual, const float *gamma,
-                               const float *beta, int n_rows, int dim, float eps)
-{
-    cpu_ctx *c = ctx;
-    const ia__cpu_kernels *k = ia__cpu_kernels_active();
-    const int nt = c->n_threads, per = (n_rows + nt - 1) / nt;
-    const double t0 = c->profile ? ia__now() : 0;
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int t = 0; t < nt; t++) {
-        const int lo = t * per, hi = IA_MIN(n_rows, lo + per);
-        if (lo < hi)
-            k->add_ln(x + (size_t)lo * dim, residual ? residual + (size_t)lo * dim : NULL, NULL,
-                      gamma, beta, hi - lo, dim, eps);
-    }
-    if (c->profile)
-        prof_add(c, &c->prof.other_s, t0);
-    return IA_OK;
-}
-
-static ia_status attention(void *ctx, const float *qkv, float *out, const int *offsets,
-                           int n_seqs, int n_heads, int head_dim)
+ia_status ia__cpu_attention_packed(void *ctx, const float *qkv, float *out, const int32_t *offsets,
+                                   int n_seqs, int n_heads, int head_dim, float scale)
 {
     cpu_ctx *c = ctx;
     const int dim = n_heads * head_dim, stride = 3 * dim;
-    const float scale = 1.0f / sqrtf((float)head_dim);
     int max_len = 0;
     for (int s = 0; s < n_seqs; s++)
         max_len = IA_MAX(max_len, offsets[s + 1] - offsets[s]);
@@ -931,7 +946,6 @@ static ia_status attention(void *ctx, const float *qkv, float *out, const int *o
         return ia__error(IA_ERR_NOMEM, "cpu backend: out of memory for the attention scores of %d-token sequences",
                          max_len);
     const ia__cpu_kernels *k = ia__cpu_kernels_active();
-    const double t0 = c->profile ? ia__now() : 0;
 #pragma omp parallel num_threads(nt)
     {
         float *sc = scratch + (size_t)omp_get_thread_num() * per;
@@ -954,35 +968,6 @@ static ia_status attention(void *ctx, const float *qkv, float *out, const int *o
         }
     }
     buf_free(ctx, scratch);
-    if (c->profile)
-        prof_add(c, &c->prof.attention_s, t0);
-    return IA_OK;
-}
-
-static ia_status pool(void *ctx, const float *x, const int *offsets, int n_seqs, int dim,
-                      ia_pool_mode mode, float *out)
-{
-    cpu_ctx *c = ctx;
-    const double t0 = c->profile ? ia__now() : 0;
-#pragma omp parallel for num_threads(c->n_threads) schedule(static)
-    for (int s = 0; s < n_seqs; s++) {
-        const int start = offsets[s], len = offsets[s + 1] - start;
-        float *o = out + (size_t)s * dim;
-        const float *first = x + (size_t)start * dim;
-        memcpy(o, first, (size_t)dim * sizeof(float));
-        if (mode == IA_POOL_CLS)
-            continue;
-        for (int t = 1; t < len; t++) {
-            const float *row = first + (size_t)t * dim;
-            for (int j = 0; j < dim; j++)
-                o[j] = mode == IA_POOL_MAX ? (row[j] > o[j] ? row[j] : o[j]) : o[j] + row[j];
-        }
-        if (mode == IA_POOL_MEAN)
-            for (int j = 0; j < dim; j++)
-                o[j] /= (float)len;
-    }
-    if (c->profile)
-        prof_add(c, &c->prof.other_s, t0);
     return IA_OK;
 }
 
@@ -1053,16 +1038,10 @@ static const ia_backend cpu_backend = {
         .profile = profile,
         .buf_alloc = buf_alloc,
         .buf_free = buf_free,
-        .linear_new = linear_new,
-        .linear_free = linear_free,
-        .linear = linear,
-        .linear_add_layernorm = linear_add_layernorm,
-        .embed = embed,
-        .add_layernorm = add_layernorm,
-        .attention = attention,
-        .pool = pool,
         .supports = ia__cpu_supports,
         .graph_compute = ia__cpu_graph_compute,
+        .weight_prepare = weight_prepare,
+        .weight_release = weight_release,
     },
 };
 

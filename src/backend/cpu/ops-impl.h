@@ -10,8 +10,30 @@
 
 #include "tensor/tensor.h"
 
-/* The instance's OpenMP thread count (> 0); ctx from the backend's open(). */
+/* From cpu.c, on an instance ctx from the backend's open(): its OpenMP
+ * thread count (> 0), and whether it profiles. */
 int ia__cpu_ctx_threads(void *ctx);
+bool ia__cpu_ctx_profiling(void *ctx);
+/* Add one computed node's time (and a matmul's flop) to the profile. */
+void ia__cpu_prof_op(void *ctx, ia_op op, double seconds, double flop);
+
+/* A prepared weight (weight_prepare): oneDNN-packed, in the instance's
+ * precision, with its bias. Its shape. */
+typedef struct ia_linear ia_linear;
+void ia__cpu_linear_dims(const ia_linear *lin, int *n_out, int *n_in);
+/* y (n_rows, n_out) = act(x (n_rows, n_in) W^T + b), rows contiguous;
+ * profiles itself. */
+ia_status ia__cpu_linear(void *ctx, const ia_linear *lin, const float *x, float *y, int n_rows, ia_act act);
+/* res = LayerNorm(res + x W^T + b) * gamma + beta, the layer fused with
+ * the residual add and LayerNorm after it; tmp (n_rows, n_out) ends up
+ * undefined. */
+ia_status ia__cpu_linear_add_ln(void *ctx, const ia_linear *lin, const float *x, float *res, float *tmp,
+                                int n_rows, const float *gamma, const float *beta, float eps);
+/* Bidirectional attention inside packed sequences whose Q, K and V are
+ * one contiguous (n_tok, 3 * dim) matrix, Q|K|V per token; out (n_tok,
+ * dim). The tuned path of a BERT layer. */
+ia_status ia__cpu_attention_packed(void *ctx, const float *qkv, float *out, const int32_t *offsets, int n_seqs,
+                                   int n_heads, int head_dim, float scale);
 
 /* Can the CPU backend compute this node? False for a node that fails
  * ia__node_check and for the layouts ops.c does not handle: tensors

@@ -221,7 +221,7 @@ static const char *why_not(const ia_node *n, char *buf, size_t cap)
         return buf;
     }
     for (int i = 0; i < 4; i++)
-        if (n->src[i] && (w = placement(n->src[i]))) {
+        if (n->src[i] && !(n->op == IA_OP_MATMUL && i == 1 && n->src[1]->extra) && (w = placement(n->src[i]))) {
             snprintf(buf, cap, "src%d %s", i, w);
             return buf;
         }
@@ -229,6 +229,12 @@ static const char *why_not(const ia_node *n, char *buf, size_t cap)
         return "dst rows must be dense inside (nb[0] the element size) and must not overlap one another";
     if (n->op == IA_OP_MATMUL && !ia__tensor_contiguous(d))
         return "matmul writes a contiguous dst only";
+    if (n->op == IA_OP_MATMUL && n->src[1]->extra) {
+        int n_out, n_in;
+        ia__cpu_linear_dims(n->src[1]->extra, &n_out, &n_in);
+        if (n_out != n->src[1]->ne[1] || n_in != n->src[1]->ne[0])
+            return "the prepared weight was made for another shape";
+    }
     if (n->op == IA_OP_GET_ROWS && n->src[0]->ne[2] * n->src[0]->ne[3] != 1)
         return "get_rows takes a table of one matrix (ne[2] = ne[3] = 1)";
     for (int i = 0; i < 4; i++)
@@ -310,9 +316,23 @@ static ia_status matmul_product(const ia_tensor *x, const ia_tensor *W, const fl
 
 /* dst (N, M) = act(x (K, M) . W (K, N)^T + bias): the product, then the
  * bias (unless the product added it) and the activation per row. */
-static ia_status op_matmul(const ia_node *n, int nt)
+static ia_status op_matmul(void *ctx, const ia_node *n, int nt)
 {
     const int64_t M = n->src[0]->ne[1], N = n->src[1]->ne[1];
+    if (n->src[1]->extra) { /* prepared: oneDNN-packed, bias inside */
+        const ia_tensor *xt = n->src[0];
+        const float *x = xt->data;
+        float *own = NULL;
+        if (!ia__tensor_contiguous(xt)) {
+            if (!(own = ia__malloc((size_t)(xt->ne[0] * M) * sizeof(float))))
+                return NOMEM("packed matmul activations");
+            pack_rows(xt, M, xt->ne[0], own, nt);
+            x = own;
+        }
+        ia_status rc = ia__cpu_linear(ctx, n->src[1]->extra, x, n->dst->data, (int)M, n->p.act);
+        ia__free(own);
+        return rc;
+    }
     float *y = n->dst->data, *bias_own;
     const float *bias = flat_f32(n->src[2], &bias_own);
     if (n->src[2] && !bias)
@@ -342,6 +362,23 @@ static ia_status op_norm(const ia_node *n, int nt)
     const float *w = flat_f32(n->src[2], &wown);
     const float *b = n->op == IA_OP_LAYERNORM ? flat_f32(n->src[3], &bown) : NULL;
     const int tn = threads_for(nt, rows);
+    if (n->op == IA_OP_LAYERNORM && w && b && same_view(a, d) && ia__tensor_contiguous(d) &&
+        (!res || ia__tensor_contiguous(res)) && ne0 <= INT_MAX) {
+        /* in place on contiguous rows: the ISA kernel of the fused linear
+         * epilogue, each thread a block of rows */
+        const ia__cpu_kernels *k = ia__cpu_kernels_active();
+        const int64_t blk = (rows + tn - 1) / tn;
+#pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
+        for (int t = 0; t < tn; t++) {
+            const int64_t lo = t * blk, hi = IA_MIN(rows, lo + blk);
+            if (lo < hi)
+                k->add_ln((float *)d->data + lo * ne0, res ? (const float *)res->data + lo * ne0 : NULL, NULL, w, b,
+                          (int)(hi - lo), (int)ne0, n->p.eps);
+        }
+        ia__free(wown);
+        ia__free(bown);
+        return IA_OK;
+    }
     const size_t per = 3 * (size_t)ne0;
     float *scr = scratch_new(tn, per);
     if ((n->src[2] && !w) || (n->op == IA_OP_LAYERNORM && n->src[3] && !b) || !scr) {
@@ -547,33 +584,93 @@ static ia_status op_rope(const ia_node *n, int nt)
 
 /* attention ------------------------------------------------------------------ */
 
+/* Sequence offsets of a packed batch (src3), checked: 0 = off[0] <=
+ * off[1] <= ... <= off[n_seqs] = n_tok. */
+static ia_status read_offsets(const ia_tensor *t, int64_t n_tok, int32_t **out)
+{
+    const int64_t n = ia__tensor_nelements(t);
+    int32_t *off = ia__malloc((size_t)n * sizeof *off);
+    if (!off)
+        return NOMEM("sequence offsets");
+    for (int64_t i = 0; i < n; i++)
+        off[i] = read_i32(t, i);
+    for (int64_t i = 0; i < n; i++)
+        if ((i == 0 && off[0] != 0) || (i > 0 && off[i] < off[i - 1]) || (i == n - 1 && off[i] != n_tok)) {
+            ia__free(off);
+            return ia__error(IA_ERR_INVALID, "attention: sequence offsets must rise from 0 to %lld tokens "
+                             "(offset %lld is %d)", (long long)n_tok, (long long)i, (int)read_i32(t, i));
+        }
+    *out = off;
+    return IA_OK;
+}
+
+/* Q, K and V are the three column blocks of one contiguous f32 matrix
+ * (n_tok, 3 * dim) and dst is contiguous: BERT's fused projection, for
+ * the tuned kernel. */
+static bool fused_qkv(const ia_node *n)
+{
+    const ia_tensor *q = n->src[0], *k = n->src[1], *v = n->src[2], *d = n->dst;
+    const size_t dim = (size_t)(q->ne[0] * q->ne[1]) * sizeof(float);
+    return k->dtype == IA_DTYPE_F32 && v->dtype == IA_DTYPE_F32 && q->ne[1] == k->ne[1] &&
+           n->p.attn.mask == IA_MASK_NONE && q->nb[0] == 4 && k->nb[0] == 4 && v->nb[0] == 4 &&
+           q->nb[1] == (size_t)q->ne[0] * 4 && k->nb[1] == q->nb[1] && v->nb[1] == q->nb[1] &&
+           q->nb[2] == 3 * dim && k->nb[2] == q->nb[2] && v->nb[2] == q->nb[2] &&
+           (char *)k->data == (char *)q->data + dim && (char *)v->data == (char *)q->data + 2 * dim &&
+           ia__tensor_contiguous(d);
+}
+
 /* One task per (head, query): scores against the keys its mask lets it
- * see, a max-subtracted softmax, then the weighted sum of values. K and V
- * rows are read through their strides (f16 widened per row). */
-static ia_status op_attention(const ia_node *n, int nt)
+ * see (inside its own sequence when src3 packs several), a max-subtracted
+ * softmax, then the weighted sum of values. K and V rows are read through
+ * their strides (f16 widened per row). */
+static ia_status op_attention(void *ctx, const ia_node *n, int nt)
 {
     const ia_tensor *q = n->src[0], *k = n->src[1], *v = n->src[2], *d = n->dst;
     const ia_attn_params *p = &n->p.attn;
     const int64_t hd = q->ne[0], H = q->ne[1], nq = q->ne[2], Hk = k->ne[1], nkv = k->ne[2];
     const int64_t group = H / Hk, tasks = H * nq;
+    int32_t *off = NULL;
+    int64_t n_seqs = 1;
+    if (n->src[3]) {
+        ia_status rc = read_offsets(n->src[3], nq, &off);
+        if (rc)
+            return rc;
+        n_seqs = ia__tensor_nelements(n->src[3]) - 1;
+        if (fused_qkv(n)) {
+            rc = ia__cpu_attention_packed(ctx, q->data, d->data, off, (int)n_seqs, (int)H, (int)hd, p->scale);
+            ia__free(off);
+            return rc;
+        }
+    }
+    /* each token's sequence: [first, end) */
+    int32_t *seq_of = ia__malloc((size_t)(nq + 1) * sizeof *seq_of);
     const int tn = threads_for(nt, tasks);
     const size_t per = (size_t)nkv + 4 * (size_t)hd;
-    float *scr = scratch_new(tn, per);
-    if (!scr)
+    float *scr = seq_of ? scratch_new(tn, per) : NULL;
+    if (!scr) {
+        ia__free(off);
+        ia__free(seq_of);
         return NOMEM("attention scores");
+    }
+    for (int64_t s = 0, i = 0; i < nq; i++) {
+        while (off && i >= off[s + 1])
+            s++;
+        seq_of[i] = (int32_t)s;
+    }
     const float scale = p->scale;
 #pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
     for (int64_t task = 0; task < tasks; task++) {
         const int64_t h = task % H, i = task / H, g = h / group;
+        const int64_t first = off ? off[seq_of[i]] : 0, end = off ? off[seq_of[i] + 1] : nkv;
         float *s = scr + (size_t)omp_get_thread_num() * per, *qt = s + nkv, *kt = qt + hd, *vt = kt + hd,
               *acc = vt + hd;
         const float *qr = load_row(q, (const char *)q->data + (size_t)h * q->nb[1] + (size_t)i * q->nb[2], hd, qt);
-        const int64_t qpos = p->pos_q0 + i;
-        int64_t j0 = 0, j1 = nkv - 1; /* keys j0..j1 */
+        const int64_t qpos = p->pos_q0 + i - first; /* positions count from the sequence's start */
+        int64_t j0 = first, j1 = end - 1; /* keys j0..j1 */
         if (p->mask != IA_MASK_NONE)
-            j1 = IA_MIN(qpos, nkv - 1);
+            j1 = IA_MIN(first + qpos, end - 1);
         if (p->mask == IA_MASK_SLIDING)
-            j0 = IA_MAX(0, qpos - p->window + 1);
+            j0 = IA_MAX(first, first + qpos - p->window + 1);
         float mx = -INFINITY;
         for (int64_t j = j0; j <= j1; j++) {
             const float *kr =
@@ -601,6 +698,8 @@ static ia_status op_attention(const ia_node *n, int nt)
             o[e] = acc[e] * inv;
     }
     ia__free(scr);
+    ia__free(seq_of);
+    ia__free(off);
     return IA_OK;
 }
 
@@ -647,18 +746,31 @@ static ia_status op_cpy(const ia_node *n, int nt)
 
 /* the graph ---------------------------------------------------------------------- */
 
-static ia_status compute(const ia_node *n, int nt)
+static ia_status compute(void *ctx, const ia_node *n, int nt)
 {
     switch (n->op) {
-    case IA_OP_MATMUL: return op_matmul(n, nt);
+    case IA_OP_MATMUL: return op_matmul(ctx, n, nt);
     case IA_OP_LAYERNORM:
     case IA_OP_RMSNORM: return op_norm(n, nt);
     case IA_OP_ROPE: return op_rope(n, nt);
-    case IA_OP_ATTENTION: return op_attention(n, nt);
+    case IA_OP_ATTENTION: return op_attention(ctx, n, nt);
     case IA_OP_GET_ROWS: return op_get_rows(n, nt);
     case IA_OP_CPY: return op_cpy(n, nt);
     default: return op_rows(n, nt);
     }
+}
+
+/* A prepared matmul whose dst is scratch, then the LayerNorm that adds it
+ * to the residual in place: one pass (the LayerNorm runs on each row
+ * chunk while its GEMM output is in cache). */
+static bool fusable(const ia_node *mm, const ia_node *ln)
+{
+    const ia_tensor *x = mm->src[0];
+    return mm->op == IA_OP_MATMUL && mm->src[1]->extra && (mm->flags & IA_NODE_DST_SCRATCH) &&
+           mm->p.act == IA_ACT_NONE && ia__tensor_contiguous(x) && ln->op == IA_OP_LAYERNORM && ln->src[1] &&
+           same_view(ln->src[1], mm->dst) && same_view(ln->src[0], ln->dst) && ia__tensor_contiguous(ln->dst) &&
+           ln->src[2] && ln->src[3] && ia__tensor_contiguous(ln->src[2]) && ia__tensor_contiguous(ln->src[3]) &&
+           !overlap(ln->dst, x) && !overlap(ln->dst, mm->dst);
 }
 
 ia_status ia__cpu_graph_compute(void *ctx, const ia_node *nodes, int n_nodes)
@@ -677,8 +789,24 @@ ia_status ia__cpu_graph_compute(void *ctx, const ia_node *nodes, int n_nodes)
                              ia__op_name(n->op), why);
     }
     const int nt = ia__cpu_ctx_threads(ctx);
+    const bool prof = ia__cpu_ctx_profiling(ctx);
     for (int i = 0; i < n_nodes; i++) {
-        ia_status rc = compute(&nodes[i], nt);
+        const ia_node *n = &nodes[i];
+        const double t0 = prof ? ia__now() : 0;
+        ia_status rc;
+        if (i + 1 < n_nodes && fusable(n, &nodes[i + 1])) {
+            const ia_node *ln = &nodes[++i];
+            rc = ia__cpu_linear_add_ln(ctx, n->src[1]->extra, n->src[0]->data, ln->dst->data, n->dst->data,
+                                       (int)n->src[0]->ne[1], ln->src[2]->data, ln->src[3]->data, ln->p.eps);
+        } else {
+            rc = compute(ctx, n, nt);
+            /* prepared matmuls profile themselves, with their epilogues */
+            if (prof && !(n->op == IA_OP_MATMUL && n->src[1]->extra))
+                ia__cpu_prof_op(ctx, n->op, ia__now() - t0,
+                                n->op == IA_OP_MATMUL ? 2.0 * (double)n->src[0]->ne[0] *
+                                                            (double)n->src[0]->ne[1] * (double)n->src[1]->ne[1]
+                                                      : 0);
+        }
         if (rc)
             return ia__error_wrap(rc, "graph node %d (%s)", i, ia__op_name(nodes[i].op));
     }
