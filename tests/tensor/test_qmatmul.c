@@ -398,6 +398,35 @@ static void check_errors(void)
         CHECK(y[j] == 0 && isnan(y[N + j]));
 }
 
+/* Batch invariance: each output row is the same bits whether its
+ * activation row came alone or among others (every split of the rows into
+ * kernel calls of 1..IA_QMM_NR), for every dtype. A decoder's logits then
+ * do not depend on the batch a token was evaluated in. */
+static void check_batch_invariance(void)
+{
+    enum { K = 768, N = 19, M = 7 };
+    for (int ti = 0; ti < NTYPES; ti++) {
+        const ia_dtype t = types[ti];
+        const size_t wrow = ia__dtype_row_bytes(t, K);
+        uint8_t *W = xmalloc(wrow * N);
+        float *wf = xmalloc(sizeof(float) * K * N), *x = xmalloc(sizeof(float) * K * M);
+        float *all = xmalloc(sizeof(float) * M * N), *one = xmalloc(sizeof(float) * N);
+        for (int i = 0; i < K * N; i++)
+            wf[i] = 0.1f * grand();
+        for (int i = 0; i < K * M; i++)
+            x[i] = (i % 97 == 0 ? 30.0f : 1.0f) * grand();
+        ia__dtype(t)->from_f32(wf, W, (int64_t)K * N);
+        CHECK_OK(ia__cpu_qmatmul(W, t, N, K, x, M, NULL, all, 2, NULL));
+        bool same = true;
+        for (int r = 0; r < M; r++) {
+            CHECK_OK(ia__cpu_qmatmul(W, t, N, K, x + (size_t)r * K, 1, NULL, one, 1, NULL));
+            same = same && !memcmp(one, all + (size_t)r * N, sizeof(float) * N);
+        }
+        CHECK_MSG(same, "%s: a row computed alone differs from the same row in a batch of %d", ia__dtype_name(t), M);
+        free(W), free(wf), free(x), free(all), free(one);
+    }
+}
+
 int main(void)
 {
     const ia__qmm_kernels *kt = ia__qmm_kernels_get();
@@ -419,6 +448,7 @@ int main(void)
     if (cpu_avx2)
         check_tables_agree();
     check_errors();
+    check_batch_invariance();
 
     static const int64_t Ns[] = {1, 3, 17, 64}, Ms[] = {1, 2, 5, 33};
     for (int ti = 0; ti < NTYPES; ti++) {

@@ -237,10 +237,12 @@ AI void blk_q6_K(BLOCK_ARGS)
     default: fn(K, w, x, xs, 4, s); break;    \
     }
 
-/* A block type's kernel. With one activation row, consecutive blocks
- * alternate between two sets of accumulators to keep two FMA chains going
- * (more rows make their own chains); the scalar ones too, or q4_0's and
- * q4_1's chain of one scalar FMA per block bounds their speed. One weight row per call, read front to
+/* A block type's kernel. Consecutive blocks alternate between two sets of
+ * accumulators, to keep two FMA chains going with one activation row; the
+ * scalar ones too, or q4_0's and q4_1's chain of one scalar FMA per block
+ * bounds their speed. Every row is summed in the same order whatever nr
+ * is, so a row's result does not depend on the batch it came in (nor does
+ * generation with a seed). One weight row per call, read front to
  * back: the one long stream of rows read in turn is what the hardware
  * prefetchers follow best (interleaving 4 weight rows per call, for
  * fewer calls, ran up to 1.5x slower with the weights coming from DRAM,
@@ -257,12 +259,11 @@ AI void blk_q6_K(BLOCK_ARGS)
             m0[r] = m1[r] = 0;                                                                    \
         }                                                                                         \
         int64_t b = 0;                                                                            \
-        if (nr == 1)                                                                              \
-            for (; b + 2 <= nb; b += 2) {                                                         \
-                blk_##T(w, x, xs, nr, b, a0, m0);                                                 \
-                blk_##T(w, x, xs, nr, b + 1, a1, m1);                                             \
-            }                                                                                     \
-        for (; b < nb; b++)                                                                       \
+        for (; b + 2 <= nb; b += 2) {                                                             \
+            blk_##T(w, x, xs, nr, b, a0, m0);                                                     \
+            blk_##T(w, x, xs, nr, b + 1, a1, m1);                                                 \
+        }                                                                                         \
+        if (b < nb)                                                                               \
             blk_##T(w, x, xs, nr, b, a0, m0);                                                     \
         _Pragma("GCC unroll 4") for (int r = 0; r < nr; r++) s[r] =                               \
             hsum8(_mm256_add_ps(a0[r], a1[r])) + (m0[r] + m1[r]);                                 \
@@ -281,8 +282,8 @@ BLOCK_DOT(q6_K, IA_QK_K)
 
 /* ------------------------------------------------------------------------
  * f32, f16, bf16 weights against f32 activations: 8 weights widened per
- * vector, U vectors per step, U = 4 for one activation row and 2 for
- * more, so that at least 4 FMA chains are in flight. */
+ * vector, 2 vectors per step (two FMA chains per row; the same order for
+ * any nr, as above). */
 enum { W_F32, W_F16, W_BF16 };
 
 AI __m256 load_w8(const void *p, int64_t k, const int kind)
@@ -313,8 +314,8 @@ AI float load_w1(const void *p, int64_t k, const int kind)
 AI void dot_float_n(int64_t K, const void *w, const void *x, size_t xs, const int nr, float *s,
                     const int kind)
 {
-    const int U = nr == 1 ? 4 : 2;
-    __m256 acc[IA_QMM_NR * 2]; /* [r * U + u] */
+    enum { U = 2 };
+    __m256 acc[IA_QMM_NR * U]; /* [r * U + u] */
 #pragma GCC unroll 8
     for (int p = 0; p < nr * U; p++)
         acc[p] = _mm256_setzero_ps();

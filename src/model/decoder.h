@@ -1,0 +1,65 @@
+/*
+ * Decoder language models (Llama family: llama, qwen2, mistral) on the
+ * engine core. A loaded decoder is immutable and may be shared by any
+ * number of threads; everything one conversation changes lives in its
+ * session: the KV cache (in blocks of IA_KV_BLOCK positions, allocated as
+ * the context grows) and the scratch of a forward. Never installed.
+ *
+ * Weights stay in the dtype their file stores (q4_1, q8_0, f16...). On a
+ * backend whose memory is host memory they are used where the GGUF file
+ * is mapped, so a model's resident size is about its file size; other
+ * backends get copies in their own memory.
+ */
+#ifndef IA_MODEL_DECODER_H
+#define IA_MODEL_DECODER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend-impl.h"
+
+typedef struct ia_decoder_config {
+    char arch[32];           /* general.architecture: llama, qwen2 */
+    int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff;
+    int n_ctx_train;         /* the context it was trained for */
+    float norm_eps;          /* RMSNorm epsilon */
+    ia_rope_params rope;
+    int sliding_window;      /* 0: none */
+    bool tied_embeddings;    /* the output projection is the token table */
+} ia_decoder_config;
+
+typedef struct ia_decoder ia_decoder;
+
+/* Load a GGUF decoder onto an instance bctx of backend be (which must
+ * outlive it). Errors name the file and the key or tensor at fault. */
+ia_status ia__decoder_load_gguf(const char *path, const ia_backend *be, void *bctx, ia_decoder **out);
+void ia__decoder_free(ia_decoder *d);
+const ia_decoder_config *ia__decoder_config(const ia_decoder *d);
+/* The GGUF file the decoder reads its weights (and tokenizer) from. */
+const struct ia_gguf *ia__decoder_gguf(const ia_decoder *d);
+
+/* Positions per KV-cache block. */
+#define IA_KV_BLOCK 256
+
+typedef struct ia_session ia_session;
+
+/* A session of up to n_ctx positions (0: the model's training context). */
+ia_status ia__session_new(const ia_decoder *d, int n_ctx, ia_session **out);
+void ia__session_free(ia_session *s);
+/* Positions filled so far. */
+int ia__session_pos(const ia_session *s);
+/* Bytes of KV cache the session holds now. */
+size_t ia__session_kv_bytes(const ia_session *s);
+/* Forget positions from `pos` on (0: all). */
+void ia__session_truncate(ia_session *s, int pos);
+
+/* Run tokens[0..n) at the next positions, in batches of at most
+ * IA_DECODE_BATCH tokens. logits (n_vocab floats, may be NULL): those
+ * after the last token; all_logits (n x n_vocab, may be NULL): after each
+ * one. IA_ERR_INVALID (nothing changed) for an id outside the vocabulary
+ * or more tokens than the context has left. */
+#define IA_DECODE_BATCH 512
+ia_status ia__session_eval(ia_session *s, const int32_t *tokens, int n, float *logits, float *all_logits);
+
+#endif

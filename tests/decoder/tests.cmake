@@ -1,0 +1,11 @@
+# Decoders (src/model/decoder.c) on the real SmolLM2-135M-Instruct Q4_1
+# GGUF: logits against an independent NumPy forward (weights dequantized by
+# gguf-py), the KV cache (whole = stepwise = chunked), and peak RSS within
+# 10% of the file plus KV cache and scratch. Skipped (77) only when the
+# file cannot be fetched.
+ia_add_test_program(decoder_run ${CMAKE_CURRENT_LIST_DIR}/decoder_run.c)
+add_test(NAME decoder_smollm2_numpy
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/numpy_ref.py
+                 $<TARGET_FILE:decoder_run> ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh
+                 ${CMAKE_CURRENT_BINARY_DIR}/decoder-work)
+set_tests_properties(decoder_smollm2_numpy PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
