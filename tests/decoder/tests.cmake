@@ -9,3 +9,6 @@ add_test(NAME decoder_smollm2_numpy
                  $<TARGET_FILE:decoder_run> ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh
                  ${CMAKE_CURRENT_BINARY_DIR}/decoder-work)
 set_tests_properties(decoder_smollm2_numpy PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+
+# Sampling (src/model/sampler.c) against the definitions.
+ia_add_test(test_sampler ${CMAKE_CURRENT_LIST_DIR}/test_sampler.c)
