@@ -233,6 +233,7 @@ struct ia_session {
     const ia_decoder *d;
     int n_ctx, pos, cap;   /* positions allowed, filled, allocated */
     float **k, **v;        /* per layer (head_dim, n_head_kv, cap) f32 in backend memory */
+    int32_t *tokens;       /* (n_ctx) the tokens at positions 0..pos */
 };
 
 static size_t kv_layer_bytes(const ia_decoder_config *c, int positions)
@@ -256,6 +257,10 @@ ia_status ia__session_new(const ia_decoder *d, int n_ctx, ia_session **out)
     }
     s->d = d;
     s->n_ctx = n_ctx ? n_ctx : d->cfg.n_ctx_train;
+    if (!(s->tokens = ia__malloc((size_t)s->n_ctx * sizeof *s->tokens))) {
+        ia__session_free(s);
+        return ia__error(IA_ERR_NOMEM, "out of memory for a session of %d positions", s->n_ctx);
+    }
     *out = s;
     return IA_OK;
 }
@@ -273,10 +278,13 @@ void ia__session_free(ia_session *s)
     }
     ia__free(s->k);
     ia__free(s->v);
+    ia__free(s->tokens);
     ia__free(s);
 }
 
 int ia__session_pos(const ia_session *s) { return s->pos; }
+const int32_t *ia__session_tokens(const ia_session *s) { return s->tokens; }
+int ia__session_n_ctx(const ia_session *s) { return s->n_ctx; }
 size_t ia__session_kv_bytes(const ia_session *s) { return 2 * (size_t)s->d->cfg.n_layer * kv_layer_bytes(&s->d->cfg, s->cap); }
 
 void ia__session_truncate(ia_session *s, int pos)
@@ -447,8 +455,10 @@ static ia_status eval_batch(ia_session *s, const int32_t *tokens, int n, int fir
         else
             memcpy(logits, buf[9], sizes[9]);
     }
-    if (!rc)
+    if (!rc) {
+        memcpy(s->tokens + s->pos, tokens, (size_t)n * sizeof *tokens);
         s->pos += n;
+    }
     for (int i = 0; i < SCRATCH; i++)
         if (buf[i])
             op->buf_free(bc, buf[i]);

@@ -47,8 +47,12 @@ typedef struct ia_session ia_session;
 /* A session of up to n_ctx positions (0: the model's training context). */
 ia_status ia__session_new(const ia_decoder *d, int n_ctx, ia_session **out);
 void ia__session_free(ia_session *s);
-/* Positions filled so far. */
+/* Positions filled so far, and the tokens at them (borrowed, valid until
+ * the next eval or truncate). */
 int ia__session_pos(const ia_session *s);
+const int32_t *ia__session_tokens(const ia_session *s);
+/* The context's size in positions. */
+int ia__session_n_ctx(const ia_session *s);
 /* Bytes of KV cache the session holds now. */
 size_t ia__session_kv_bytes(const ia_session *s);
 /* Forget positions from `pos` on (0: all). */

@@ -12,3 +12,14 @@ set_tests_properties(decoder_smollm2_numpy PROPERTIES SKIP_RETURN_CODE 77 TIMEOU
 
 # Sampling (src/model/sampler.c) against the definitions.
 ia_add_test(test_sampler ${CMAKE_CURRENT_LIST_DIR}/test_sampler.c)
+
+# Greedy continuations against llama.cpp itself (node-llama-cpp's prebuilt
+# binaries from npm, installed into .cache/node-llama-cpp): identical, or
+# first different at one of llama.cpp's own near ties. Skipped (77) only
+# when the model or the npm package cannot be fetched.
+ia_add_test_program(decoder_greedy ${CMAKE_CURRENT_LIST_DIR}/decoder_greedy.c)
+add_test(NAME decoder_smollm2_llamacpp
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/llamacpp_test.py
+                 $<TARGET_FILE:decoder_greedy> ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh
+                 ${CMAKE_CURRENT_LIST_DIR}/llamacpp_setup.sh ${CMAKE_CURRENT_BINARY_DIR}/llamacpp-work)
+set_tests_properties(decoder_smollm2_llamacpp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)

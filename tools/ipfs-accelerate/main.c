@@ -15,6 +15,7 @@
 #include "cli.h"
 
 int cmd_embed(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_model_info(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
@@ -41,6 +42,7 @@ int cmd_ipfs_model_add(int argc, char **argv);
 
 static const struct cli_command commands[] = {
     {"embed", cmd_embed, "embed texts with a model (JSON Lines or .npy)"},
+    {"generate", cmd_generate, "continue a prompt with a decoder model (GGUF), streaming"},
     {"model info", cmd_model_info, "describe a model folder"},
     {"serve", cmd_serve, "serve embeddings over HTTP (OpenAI and TEI APIs)"},
     {"tokenize", cmd_tokenize, "print the token ids of texts"},
