@@ -34,6 +34,6 @@ if ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
   CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}" \
     pip install "$src"/llama_cpp_python-*.tar.gz
 fi
-( cd "$src" && d=$(ls -d llama_cpp_python-*/ 2>/dev/null | head -1); \
+( cd "$src" && d=$(ls -d llama_cpp_python-*/ 2>/dev/null | head -1 || true); \
   [ -n "$d" ] || tar xzf llama_cpp_python-*.tar.gz )
 touch "$stamp"
