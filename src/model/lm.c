@@ -4,12 +4,16 @@
  * sampler, stream decoding to whole UTF-8 characters, and stop strings
  * held back until they can no longer match.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "hw/hw-impl.h"
 #include "model/gguf-impl.h"
 #include "model/lm.h"
+#include "template/jinja.h"
 
 ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm **out)
 {
@@ -40,6 +44,10 @@ ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm
         if ((lm->chat_template = ia__malloc(len + 1))) {
             memcpy(lm->chat_template, tmpl, len);
             lm->chat_template[len] = '\0';
+            /* a template we cannot run fails the chat calls, not the load */
+            if (ia__jinja_compile(tmpl, len, &lm->tmpl))
+                snprintf(lm->tmpl_error, sizeof lm->tmpl_error, "%s", ia_errmsg());
+            ia__error_clear();
         } else {
             rc = ia__error(IA_ERR_NOMEM, "out of memory");
         }
@@ -56,6 +64,7 @@ void ia__lm_free(ia_lm *lm)
 {
     if (!lm)
         return;
+    ia__jinja_free(lm->tmpl);
     ia__bpe_free(lm->tok);
     ia__decoder_free(lm->dec);
     if (lm->bctx)
@@ -63,6 +72,120 @@ void ia__lm_free(ia_lm *lm)
     ia__free(lm->chat_template);
     ia__free(lm->path);
     ia__free(lm);
+}
+
+/* chat prompts --------------------------------------------------------------- */
+
+/* The messages' text, found in order in the rendered prompt: byte ranges
+ * where special-token strings stay text. A text the template changed
+ * (trimmed...) is looked for trimmed too; one that cannot be found and
+ * holds a special token is refused rather than risk a user's control
+ * token. */
+static ia_status message_spans(const ia_lm *lm, const cJSON *messages, const char *r, size_t rlen,
+                               size_t **spans, size_t *n_spans)
+{
+    size_t cap = 8, n = 0, cursor = 0;
+    size_t *v = ia__malloc(2 * cap * sizeof *v);
+    if (!v)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    int mi = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, messages)
+    {
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        const cJSON *parts[64];
+        int np = 0;
+        if (cJSON_IsString(content))
+            parts[np++] = content;
+        else if (cJSON_IsArray(content)) {
+            const cJSON *part;
+            cJSON_ArrayForEach(part, content)
+            {
+                const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+                if (cJSON_IsString(t) && np < 64)
+                    parts[np++] = t;
+            }
+        }
+        for (int i = 0; i < np; i++) {
+            const char *c = parts[i]->valuestring;
+            size_t cl = strlen(c);
+            while (cl && (*c == ' ' || *c == '\n' || *c == '\t' || *c == '\r')) /* as |trim would */
+                c++, cl--;
+            while (cl && (c[cl - 1] == ' ' || c[cl - 1] == '\n' || c[cl - 1] == '\t' || c[cl - 1] == '\r'))
+                cl--;
+            if (!cl)
+                continue;
+            const char *hit = memmem(r + cursor, rlen - cursor, c, cl);
+            if (!hit) {
+                ia_i32vec probe = {0};
+                ia_status rc = ia__bpe_encode(lm->tok, c, cl, false, true, &probe);
+                bool special = false;
+                for (size_t k = 0; !rc && k < probe.n; k++)
+                    special |= ia__bpe_is_special(lm->tok, probe.v[k]);
+                ia__i32vec_free(&probe);
+                if (rc || special) {
+                    ia__free(v);
+                    return rc ? rc : ia__error(IA_ERR_INVALID, "message %d holds a special token's text, and the "
+                                               "chat template changes the message so that it cannot be kept as "
+                                               "text", mi);
+                }
+                continue;
+            }
+            if (n == cap) {
+                size_t *g = ia__realloc(v, 4 * cap * sizeof *g);
+                if (!g) {
+                    ia__free(v);
+                    return ia__error(IA_ERR_NOMEM, "out of memory");
+                }
+                v = g;
+                cap *= 2;
+            }
+            v[2 * n] = (size_t)(hit - r);
+            v[2 * n + 1] = (size_t)(hit - r) + cl;
+            cursor = v[2 * n + 1];
+            n++;
+        }
+        mi++;
+    }
+    *spans = v;
+    *n_spans = n;
+    return IA_OK;
+}
+
+ia_status ia__lm_chat_prompt(const ia_lm *lm, const cJSON *messages, const cJSON *tools,
+                             bool add_generation_prompt, ia_i32vec *ids, char **rendered)
+{
+    if (rendered)
+        *rendered = NULL;
+    if (!lm->chat_template)
+        return ia__error(IA_ERR_UNSUPPORTED, "%s has no chat template (tokenizer.chat_template)", lm->path);
+    if (!lm->tmpl)
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: its chat template cannot be run: %s", lm->path, lm->tmpl_error);
+    if (!cJSON_IsArray(messages))
+        return ia__error(IA_ERR_INVALID, "chat: messages must be an array of {role, content}");
+    cJSON *ctx = cJSON_CreateObject();
+    const int32_t bos = ia__bpe_bos(lm->tok), eos = ia__bpe_eos(lm->tok);
+    const char *bos_s = bos >= 0 ? ia__bpe_token(lm->tok, bos) : NULL, *eos_s = eos >= 0 ? ia__bpe_token(lm->tok, eos) : NULL;
+    bool ok = ctx && cJSON_AddItemReferenceToObject(ctx, "messages", (cJSON *)messages) &&
+              (tools ? cJSON_AddItemReferenceToObject(ctx, "tools", (cJSON *)tools) != 0
+                     : cJSON_AddNullToObject(ctx, "tools") != NULL) &&
+              cJSON_AddBoolToObject(ctx, "add_generation_prompt", add_generation_prompt) &&
+              cJSON_AddStringToObject(ctx, "bos_token", bos_s ? bos_s : "") &&
+              cJSON_AddStringToObject(ctx, "eos_token", eos_s ? eos_s : "");
+    char *out = NULL;
+    size_t len = 0, *spans = NULL, n_spans = 0;
+    ia_status rc = ok ? ia__jinja_render(lm->tmpl, ctx, 0, &out, &len) : ia__error(IA_ERR_NOMEM, "out of memory");
+    cJSON_Delete(ctx);
+    if (!rc)
+        rc = message_spans(lm, messages, out, len, &spans, &n_spans);
+    if (!rc)
+        rc = ia__bpe_encode_chat(lm->tok, out, len, spans, n_spans, ids);
+    ia__free(spans);
+    if (!rc && rendered)
+        *rendered = out;
+    else
+        ia__free(out);
+    return rc;
 }
 
 /* generation --------------------------------------------------------------- */
@@ -194,8 +317,8 @@ ia_status ia__lm_generate(const ia_lm *lm, ia_session *s, const int32_t *prompt,
             res->finish_reason = t.cancelled ? "cancelled" : "stop";
             break;
         }
-        if (ia__session_pos(s) >= n_ctx)
-            break; /* the context is full: "length" */
+        if (ia__session_pos(s) >= n_ctx || (p->max_tokens > 0 && res->completion_tokens >= p->max_tokens))
+            break; /* "length": the last token needs no forward */
         rc = ia__session_eval(s, &tok, 1, logits, NULL);
     }
     if (!rc && !t.stopped && !t.cancelled && !(rc = ia__bpe_stream_flush(st, &piece, &plen)))

@@ -14,12 +14,17 @@
 #include "model/sampler.h"
 #include "tokenizer/bpe.h"
 
+struct cJSON;
+struct ia_jinja;
+
 typedef struct ia_lm {
     const ia_backend *be;
     void *bctx;             /* the instance: threads, precision */
     ia_decoder *dec;
     ia_bpe *tok;
     char *chat_template;    /* the file's tokenizer.chat_template, or NULL */
+    struct ia_jinja *tmpl;  /* it, compiled (NULL: none, or it did not compile: tmpl_error says why) */
+    char tmpl_error[256];
     char *path;
 } ia_lm;
 
@@ -27,6 +32,16 @@ typedef struct ia_lm {
  * the configured one) with n_threads (0: all cores). */
 ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm **out);
 void ia__lm_free(ia_lm *lm);
+
+/* The prompt of a conversation: `messages` (a JSON array of {role,
+ * content}; content a string or a list of {type: "text", text} parts) and
+ * `tools` (an array, or NULL) rendered with the model's chat template as
+ * transformers renders it, then tokenized with the template's special
+ * tokens recognized and the messages' own text kept as text (a user
+ * cannot type a control token). *rendered (may be NULL) gets the text
+ * (caller frees). */
+ia_status ia__lm_chat_prompt(const ia_lm *lm, const struct cJSON *messages, const struct cJSON *tools,
+                             bool add_generation_prompt, ia_i32vec *ids, char **rendered);
 
 typedef struct ia_gen_params {
     ia_sampling sampling;

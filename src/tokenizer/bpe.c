@@ -387,16 +387,31 @@ static ia_status encode_segment(bpe_enc *e, const char *seg, size_t len, bool at
     return rc;
 }
 
+/* Byte ranges [plain[2k], plain[2k+1]) where special tokens are text. */
+typedef struct plain_spans {
+    const size_t *v;
+    size_t n;
+} plain_spans;
+
+static bool in_plain(const plain_spans *p, size_t start, size_t end)
+{
+    for (size_t k = 0; p && k < p->n; k++)
+        if (start < p->v[2 * k + 1] && p->v[2 * k] < end)
+            return true;
+    return false;
+}
+
 /* The leftmost, longest added token in s[from..n) that may match; false
  * when none does. */
 static bool find_added(const ia_bpe *b, const char *s, size_t n, size_t from, bool parse_special,
-                       size_t *at, const bpe_added **tok)
+                       const plain_spans *plain, size_t *at, const bpe_added **tok)
 {
     for (size_t i = from; i < n; i++) {
         unsigned c = (unsigned char)s[i];
         for (uint32_t k = b->added_at[c]; k < b->added_at[c + 1]; k++) {
             const bpe_added *a = &b->added[k];
-            if ((a->special && !parse_special) || a->len > n - i || memcmp(s + i, a->text, a->len))
+            if ((a->special && !parse_special) || a->len > n - i || memcmp(s + i, a->text, a->len) ||
+                (a->special && in_plain(plain, i, i + a->len)))
                 continue;
             if (a->single_word) {
                 size_t nx;
@@ -413,8 +428,8 @@ static bool find_added(const ia_bpe *b, const char *s, size_t n, size_t from, bo
     return false;
 }
 
-ia_status ia__bpe_encode(const ia_bpe *b, const char *text, size_t len, bool add_special,
-                         bool parse_special, ia_i32vec *ids)
+static ia_status encode(const ia_bpe *b, const char *text, size_t len, bool add_special, bool parse_special,
+                        const plain_spans *plain, ia_i32vec *ids)
 {
     if (!b || !ids || (!text && len))
         return ia__error(IA_ERR_INVALID, "ia__bpe_encode: NULL argument");
@@ -440,7 +455,7 @@ ia_status ia__bpe_encode(const ia_bpe *b, const char *text, size_t len, bool add
         rc = nomem();
     size_t seg = 0, at;
     const bpe_added *a;
-    while (!rc && b->n_added && find_added(b, s, n, seg, parse_special, &at, &a)) {
+    while (!rc && b->n_added && find_added(b, s, n, seg, parse_special, plain, &at, &a)) {
         size_t start = at, end = at + a->len, nx;
         if (a->lstrip)
             while (start > seg && is_space(utf8_at(s, utf8_back(s, start), &nx)))
@@ -467,6 +482,25 @@ ia_status ia__bpe_encode(const ia_bpe *b, const char *text, size_t len, bool add
     ia__free(e.heap);
     ia__free(clean.p);
     return rc;
+}
+
+ia_status ia__bpe_encode(const ia_bpe *b, const char *text, size_t len, bool add_special,
+                         bool parse_special, ia_i32vec *ids)
+{
+    return encode(b, text, len, add_special, parse_special, NULL, ids);
+}
+
+ia_status ia__bpe_encode_chat(const ia_bpe *b, const char *text, size_t len, const size_t *plain,
+                              size_t n_plain, ia_i32vec *ids)
+{
+    if (text && !utf8_valid(text, len))
+        return ia__error(IA_ERR_INVALID, "a rendered chat prompt must be valid UTF-8");
+    for (size_t k = 0; k < n_plain; k++)
+        if (plain[2 * k] > plain[2 * k + 1] || plain[2 * k + 1] > len)
+            return ia__error(IA_ERR_INVALID, "plain-text span %zu [%zu, %zu) is outside the %zu-byte text", k,
+                             plain[2 * k], plain[2 * k + 1], len);
+    const plain_spans p = {plain, n_plain};
+    return encode(b, text, len, false, true, &p, ids);
 }
 
 /* ---- decoding --------------------------------------------------------- */

@@ -68,6 +68,15 @@ void ia__bpe_free(ia_bpe *b);
 ia_status ia__bpe_encode(const ia_bpe *b, const char *text, size_t len, bool add_special,
                          bool parse_special, ia_i32vec *ids);
 
+/* A rendered chat prompt: as ia__bpe_encode with parse_special and no
+ * add_special (the template writes the model's specials itself), except
+ * that inside the byte ranges [plain[2k], plain[2k + 1]) for k < n_plain
+ * (the messages' own text) special-token strings stay text: a user cannot
+ * type a control token. IA_ERR_INVALID for text that is not valid UTF-8
+ * or a range outside it. */
+ia_status ia__bpe_encode_chat(const ia_bpe *b, const char *text, size_t len, const size_t *plain,
+                              size_t n_plain, ia_i32vec *ids);
+
 /* The bytes of ids[0..n): byte-level tokens mapped back to their bytes,
  * "▁" to spaces, <0xNN> to the byte, the SentencePiece prefix space of
  * the first token dropped (as `tokenizers` decodes). skip_special leaves

@@ -1,7 +1,7 @@
 // llama.cpp (node-llama-cpp's prebuilt binaries) as the oracle: for each
 // prompt text of the JSON array in argv[3], its token ids (llama.cpp's
-// tokenizer, no specials added) and N greedy tokens, with the gap between
-// llama.cpp's own two largest logits at each step and its second choice.
+// tokenizer, no specials added) and N greedy tokens, with llama.cpp's own
+// five best candidates at each step as [token, logit gap to the best].
 // One JSON line each.
 import {getLlama, LlamaLogLevel} from "node-llama-cpp";
 import {readFileSync} from "node:fs";
@@ -15,13 +15,12 @@ const seq = ctx.getSequence();
 for (const text of JSON.parse(readFileSync(prompts_file, "utf8"))) {
     await seq.clearHistory();
     const ids = Array.from(model.tokenize(text, false, "trimLeadingSpace"));
-    const out = [], gaps = [], seconds = [];
+    const out = [], alts = [];
     for await (const r of seq.evaluateWithMetadata(ids, {probabilities: true}, {temperature: 0})) {
-        const top = [...r.probabilities.entries()].slice(0, 2);
+        const top = [...r.probabilities.entries()].slice(0, 5);
         out.push(r.token);
-        gaps.push(top.length === 2 ? Math.log(top[0][1] / top[1][1]) : 1e9);
-        seconds.push(top.length === 2 ? top[1][0] : -1);
+        alts.push(top.map(([t, p]) => [t, Math.log(top[0][1] / p)]));
         if (out.length >= N) break;
     }
-    console.log(JSON.stringify({text, ids, tokens: out, gaps, seconds}));
+    console.log(JSON.stringify({text, ids, tokens: out, alts}));
 }

@@ -23,3 +23,20 @@ add_test(NAME decoder_smollm2_llamacpp
                  $<TARGET_FILE:decoder_greedy> ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh
                  ${CMAKE_CURRENT_LIST_DIR}/llamacpp_setup.sh ${CMAKE_CURRENT_BINARY_DIR}/llamacpp-work)
 set_tests_properties(decoder_smollm2_llamacpp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+ia_add_test_program(chat_prompt ${CMAKE_CURRENT_LIST_DIR}/chat_prompt.c)
+
+# Generation over a session on the real model (src/model/lm.c): greedy
+# text, stop strings, cancellation, reuse of the session's tokens, seeds.
+ia_add_test_program(test_generate ${CMAKE_CURRENT_LIST_DIR}/test_generate.c)
+add_test(NAME decoder_generate
+         COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_generate> \"$f\"")
+set_tests_properties(decoder_generate PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# Chat prompts: the model's template rendered as jinja2 renders it and
+# tokenized as llama.cpp does; control-token text typed into messages stays
+# text. Skipped (77) only when the model or llama.cpp cannot be fetched.
+add_test(NAME decoder_chat_prompt
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/chat_test.py
+                 $<TARGET_FILE:chat_prompt> ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh
+                 ${CMAKE_CURRENT_LIST_DIR}/llamacpp_setup.sh ${CMAKE_CURRENT_BINARY_DIR}/chat-work)
+set_tests_properties(decoder_chat_prompt PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -16,6 +16,7 @@
 
 int cmd_embed(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 int cmd_model_info(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
@@ -43,6 +44,7 @@ int cmd_ipfs_model_add(int argc, char **argv);
 static const struct cli_command commands[] = {
     {"embed", cmd_embed, "embed texts with a model (JSON Lines or .npy)"},
     {"generate", cmd_generate, "continue a prompt with a decoder model (GGUF), streaming"},
+    {"chat", cmd_chat, "chat with a decoder model in the terminal (its chat template)"},
     {"model info", cmd_model_info, "describe a model folder"},
     {"serve", cmd_serve, "serve embeddings over HTTP (OpenAI and TEI APIs)"},
     {"tokenize", cmd_tokenize, "print the token ids of texts"},
