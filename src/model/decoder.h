@@ -2,8 +2,9 @@
  * Decoder language models (Llama family: llama, qwen2, mistral) on the
  * engine core. A loaded decoder is immutable and may be shared by any
  * number of threads; everything one conversation changes lives in its
- * session: the KV cache (in blocks of IA_KV_BLOCK positions, allocated as
- * the context grows) and the scratch of a forward. Never installed.
+ * session: the KV cache (grown in blocks of IA_KV_BLOCK positions as the
+ * context fills) and the tokens at its positions. A forward's scratch
+ * comes from the backend's buffers for the call. Never installed.
  *
  * Weights stay in the dtype their file stores (q4_1, q8_0, f16...). On a
  * backend whose memory is host memory they are used where the GGUF file
