@@ -95,9 +95,14 @@ int main(int argc, char **argv)
     }
     struct stat st;
     stat(argv[1], &st);
+#if defined(__SANITIZE_ADDRESS__)
+    const char *sanitized = "true"; /* shadow memory and quarantine: RSS says nothing of ours */
+#else
+    const char *sanitized = "false";
+#endif
     printf("{\"file_bytes\": %lld, \"rss_loaded_kb\": %ld, \"rss_eval_kb\": %ld, \"kv_bytes\": %zu, "
-           "\"max_diff_stepwise\": %g, \"max_diff_chunked\": %g, \"bad_id_refused\": %s}\n",
-           (long long)st.st_size, rss_loaded, rss_eval, kv, d_step, d_chunk, refused ? "true" : "false");
+           "\"max_diff_stepwise\": %g, \"max_diff_chunked\": %g, \"bad_id_refused\": %s, \"sanitized\": %s}\n",
+           (long long)st.st_size, rss_loaded, rss_eval, kv, d_step, d_chunk, refused ? "true" : "false", sanitized);
     ia__session_free(s);
     ia__decoder_free(d);
     cpu->iface.close(ctx);
