@@ -87,8 +87,7 @@ static bool usable(const ia_backend *be)
     return be && be->iface.device_count && be->iface.device_count() >= 1;
 }
 
-/* "NAME" or "NAME:N" naming a registered backend (a plugin's name). */
-static bool plugin_device(const char *text, const char **id, int *index)
+bool ia__backend_device_parse(const char *text, const char **id, int *index)
 {
     const char *colon = strchr(text, ':');
     const size_t n = colon ? (size_t)(colon - text) : strlen(text);
@@ -222,7 +221,7 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
     }
     const char *id;
     int index;
-    if (!ia__device_parse(request, &id, &index) && !plugin_device(request, &id, &index))
+    if (!ia__device_parse(request, &id, &index) && !ia__backend_device_parse(request, &id, &index))
         return ia__error(IA_ERR_INVALID, "device \"%s\" (from %s): unknown device (known: %s, and the "
                          "backends loaded as plugins)", request, origin, ia__device_names());
     char req[64];

@@ -41,6 +41,9 @@ ia_status ia__config_hw_settings_of(const ia_config *cfg, ia_hw_settings *out);
  * gets the canonical platform id (a constant string), *index the device
  * number or -1 when none was given. False for anything else. */
 bool ia__device_parse(const char *text, const char **id, int *index);
+/* "NAME" or "NAME:N" naming a registered backend (a plugin's name:
+ * backend/registry.c): its registered name in *id. */
+bool ia__backend_device_parse(const char *text, const char **id, int *index);
 /* "auto, cpu, cuda[:N], ..." for messages. */
 const char *ia__device_names(void);
 

@@ -415,8 +415,8 @@ static ia_status canonical(const key_spec *k, const char *text, const char *orig
     case T_DEVICE: {
         const char *id;
         int idx;
-        if (!ia__device_parse(text, &id, &idx))
-            BAD("allowed: %s", ia__device_names());
+        if (!ia__device_parse(text, &id, &idx) && !ia__backend_device_parse(text, &id, &idx))
+            BAD("allowed: %s, or a backend plugin's name", ia__device_names());
         if (idx >= 0)
             snprintf(buf, sizeof buf, "%s:%d", id, idx);
         else
