@@ -658,6 +658,9 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
         seq_of[i] = (int32_t)s;
     }
     const float scale = p->scale;
+    const ia__cpu_kernels *kern = ia__cpu_kernels_active();
+    const bool plain = k->dtype == IA_DTYPE_F32 && v->dtype == IA_DTYPE_F32 && k->nb[0] == sizeof(float) &&
+                       v->nb[0] == sizeof(float) && hd <= INT_MAX && nkv <= INT_MAX;
 #pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
     for (int64_t task = 0; task < tasks; task++) {
         const int64_t h = task % H, i = task / H, g = h / group;
@@ -671,11 +674,22 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
             j1 = IA_MIN(first + qpos, end - 1);
         if (p->mask == IA_MASK_SLIDING)
             j0 = IA_MAX(first, first + qpos - p->window + 1);
+        float *o = (float *)(void *)((char *)d->data + (size_t)h * d->nb[1] + (size_t)i * d->nb[2]);
+        if (plain && j1 >= j0) { /* f32 rows of adjacent elements: the ISA kernel */
+            kern->attend_row(qr, (const float *)(const void *)((const char *)k->data + (size_t)g * k->nb[1] +
+                                                               (size_t)j0 * k->nb[2]),
+                             k->nb[2] / sizeof(float),
+                             (const float *)(const void *)((const char *)v->data + (size_t)g * v->nb[1] +
+                                                           (size_t)j0 * v->nb[2]),
+                             v->nb[2] / sizeof(float), (int)(j1 - j0 + 1), (int)hd, scale, s, o);
+            continue;
+        }
         float mx = -INFINITY;
         for (int64_t j = j0; j <= j1; j++) {
             const float *kr =
                 load_row(k, (const char *)k->data + (size_t)g * k->nb[1] + (size_t)j * k->nb[2], hd, kt);
             float dot = 0;
+#pragma omp simd reduction(+ : dot)
             for (int64_t e = 0; e < hd; e++)
                 dot += qr[e] * kr[e];
             s[j - j0] = dot * scale;
@@ -689,10 +703,10 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
             sum += w;
             const float *vr =
                 load_row(v, (const char *)v->data + (size_t)g * v->nb[1] + (size_t)j * v->nb[2], hd, vt);
+#pragma omp simd
             for (int64_t e = 0; e < hd; e++)
                 acc[e] += w * vr[e];
         }
-        float *o = (float *)(void *)((char *)d->data + (size_t)h * d->nb[1] + (size_t)i * d->nb[2]);
         const float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
         for (int64_t e = 0; e < hd; e++)
             o[e] = acc[e] * inv;
