@@ -24,19 +24,6 @@ static ia_status run_split(const ia_backend *be, void *ctx, const ia_node *nodes
     return IA_OK;
 }
 
-/* Bytes from element 0 through the last element, for any strides. */
-static size_t span(const ia_tensor *t)
-{
-    if (!ia__tensor_nelements(t))
-        return 0;
-    const ia_dtype_traits *tr = ia__dtype(t->dtype);
-    size_t n = tr->quantized ? ia__dtype_row_bytes(t->dtype, t->ne[0])
-                             : (size_t)(t->ne[0] - 1) * t->nb[0] + tr->block_bytes;
-    for (int d = 1; d < IA_TENSOR_DIMS; d++)
-        n += (size_t)(t->ne[d] - 1) * t->nb[d];
-    return n;
-}
-
 /* Node `i` on the CPU, for a backend `be` whose tensors are not the
  * CPU's: its operands without be's prepared forms, and with device
  * memory, in host copies (inputs downloaded; the output downloaded too
@@ -64,9 +51,10 @@ static ia_status run_moved(const ia_backend *be, void *ctx, const ia_backend *cp
         if (device && ts[k].data) {
             int same = -1; /* in place: the dst shares its input's copy */
             for (int j = 0; j < k && same < 0; j++)
-                if (orig[j] && orig[j]->data == orig[k]->data && span(orig[j]) == span(orig[k]))
+                if (orig[j] && orig[j]->data == orig[k]->data &&
+                    ia__tensor_span(orig[j]) == ia__tensor_span(orig[k]))
                     same = j;
-            const size_t bytes = span(&ts[k]);
+            const size_t bytes = ia__tensor_span(&ts[k]);
             if (same >= 0 && host[same]) {
                 ts[k].data = host[same];
             } else if (bytes) {
@@ -89,8 +77,8 @@ static ia_status run_moved(const ia_backend *be, void *ctx, const ia_backend *cp
     }
     if (!rc)
         rc = run_split(cpu, cpu_ctx, &n, 0, 1);
-    if (!rc && device && n.dst->data && span(n.dst)) {
-        rc = be->iface.upload(ctx, node->dst->data, n.dst->data, span(n.dst));
+    if (!rc && device && n.dst->data && ia__tensor_span(n.dst)) {
+        rc = be->iface.upload(ctx, node->dst->data, n.dst->data, ia__tensor_span(n.dst));
         ++*copies;
     }
     for (int k = 0; k < 5; k++)

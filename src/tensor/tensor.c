@@ -68,6 +68,19 @@ const char *ia__act_name(ia_act act)
     return act >= 0 && act <= IA_ACT_SILU ? names[act] : "?";
 }
 
+size_t ia__tensor_span(const ia_tensor *t)
+{
+    const ia_dtype_traits *tr = ia__dtype(t->dtype);
+    if (!ia__tensor_nelements(t))
+        return 0;
+    size_t n = tr->quantized ? ia__dtype_row_bytes(t->dtype, t->ne[0])
+                             : (size_t)(t->ne[0] - 1) * t->nb[0] + tr->block_bytes;
+    for (int d = 1; d < IA_TENSOR_DIMS; d++)
+        n += (size_t)(t->ne[d] - 1) * t->nb[d];
+    return n;
+}
+
+
 /* checks ---------------------------------------------------------------- */
 
 #define BAD(...) return ia__error(IA_ERR_INVALID, __VA_ARGS__)

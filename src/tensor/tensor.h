@@ -43,6 +43,9 @@ int64_t ia__tensor_nelements(const ia_tensor *t);
 int64_t ia__tensor_nrows(const ia_tensor *t);
 /* Bytes spanned from element 0 to the last element, inclusive. */
 size_t ia__tensor_nbytes(const ia_tensor *t);
+/* Bytes from element 0 to the end of the last element, for any strides
+ * (ia__tensor_nbytes assumes adjacent elements inside a row). */
+size_t ia__tensor_span(const ia_tensor *t);
 /* Rows are packed one after another with no gaps. */
 bool ia__tensor_contiguous(const ia_tensor *t);
 /* Same dtype-independent shape. */

@@ -165,23 +165,9 @@ static bool rows_disjoint(const ia_tensor *t)
     return true;
 }
 
-/* Bytes from element 0 to the end of the last element, for any strides
- * (ia__tensor_nbytes assumes adjacent elements inside a row). */
-static size_t span(const ia_tensor *t)
-{
-    const ia_dtype_traits *tr = ia__dtype(t->dtype);
-    if (!ia__tensor_nelements(t))
-        return 0;
-    size_t n = tr->quantized ? ia__dtype_row_bytes(t->dtype, t->ne[0])
-                             : (size_t)(t->ne[0] - 1) * t->nb[0] + tr->block_bytes;
-    for (int d = 1; d < IA_TENSOR_DIMS; d++)
-        n += (size_t)(t->ne[d] - 1) * t->nb[d];
-    return n;
-}
-
 static bool overlap(const ia_tensor *a, const ia_tensor *b)
 {
-    const size_t na = span(a), nb = span(b);
+    const size_t na = ia__tensor_span(a), nb = ia__tensor_span(b);
     if (!na || !nb)
         return false;
     const char *pa = a->data, *pb = b->data;
