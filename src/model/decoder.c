@@ -350,90 +350,109 @@ static ia_status kv_reserve(ia_session *s, int need)
 
 /* forward ----------------------------------------------------------------- */
 
-enum { LAYER_NODES = 16, SCRATCH = 10 };
+enum { LAYER_NODES = 12, SEQ_NODES = 4, SEQ_TENSORS = 9, SCRATCH = 11 };
 
-/* One batch of n tokens at positions s->pos...: logits of the rows
- * [first_logit, n) into logits (n - first_logit, n_vocab); first_logit n:
- * none. */
-static ia_status eval_batch(ia_session *s, const int32_t *tokens, int n, int first_logit, float *logits)
+/* One forward of n_seq sequences together: ns[i] tokens tok[i] at the next
+ * positions of session ss[i] (distinct sessions, caches reserved). The
+ * matmuls run on all rows at once; rotary positions, cache writes and
+ * attention per sequence. Logits of the concatenated rows rows[0..nl) go to
+ * logits (nl, n_vocab). */
+static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, const int *ns, int n_seq,
+                           const int32_t *rows, int nl, float *logits)
 {
-    const ia_decoder *d = s->d;
+    const ia_decoder *d = ss[0]->d;
     const ia_decoder_config *c = &d->cfg;
     const struct ia_backend_i *op = &d->be->iface;
     void *bc = d->bctx;
     const int64_t E = c->n_embd, hd = c->head_dim, H = c->n_head, Hk = c->n_head_kv, F = c->n_ff, V = c->n_vocab;
-    const int64_t nl = n - first_logit, n_kv = s->pos + n;
+    int n = 0;
+    for (int i = 0; i < n_seq; i++)
+        n += ns[i];
 
-    /* scratch: x, h (E); q, att (E); k, v (Hk hd); gate, up (F); ids, positions; logits rows */
+    /* scratch: x, h (E); q, att (E); k, v (Hk hd); gate, up (F); ids,
+     * positions, logit rows; logits; the logit rows' states */
     const size_t fsz = sizeof(float);
     const size_t sizes[SCRATCH] = {(size_t)(n * E) * fsz, (size_t)(n * E) * fsz, (size_t)(n * E) * fsz,
                                    (size_t)(n * E) * fsz, (size_t)(n * Hk * hd) * fsz, (size_t)(n * Hk * hd) * fsz,
-                                   (size_t)(n * F) * fsz, (size_t)(n * F) * fsz, (size_t)(2 * n) * sizeof(int32_t),
-                                   (size_t)(nl ? nl * V : 1) * fsz};
+                                   (size_t)(n * F) * fsz, (size_t)(n * F) * fsz,
+                                   (size_t)(2 * n + nl) * sizeof(int32_t), (size_t)(nl ? nl * V : 1) * fsz,
+                                   (size_t)(nl ? nl * E : 1) * fsz};
     void *buf[SCRATCH] = {0};
     ia_status rc = IA_OK;
     for (int i = 0; i < SCRATCH && !rc; i++)
         if (!(buf[i] = op->buf_alloc(bc, sizes[i])))
             rc = ia__error(IA_ERR_NOMEM, "backend %s: out of memory for a batch of %d tokens", d->be->name, n);
-    int32_t *host_in = ia__malloc((size_t)(2 * n) * sizeof(int32_t));
-    const int n_nodes = 1 + LAYER_NODES * c->n_layer + 2;
+    int32_t *host_in = ia__malloc((size_t)(2 * n + nl) * sizeof(int32_t));
+    const int n_nodes = 1 + (LAYER_NODES + SEQ_NODES * n_seq) * c->n_layer + 3;
     ia_node *g = ia__calloc((size_t)n_nodes, sizeof *g);
-    ia_tensor *t = ia__calloc((size_t)(17 + 4 * c->n_layer), sizeof *t);
+    ia_tensor *t = ia__calloc((size_t)(17 + SEQ_TENSORS * n_seq * c->n_layer), sizeof *t);
     if (!rc && (!host_in || !g || !t))
         rc = ia__error(IA_ERR_NOMEM, "out of memory");
     if (!rc) {
-        for (int i = 0; i < n; i++) {
-            host_in[i] = tokens[i];
-            host_in[n + i] = s->pos + i;
-        }
+        for (int i = 0, r = 0; i < n_seq; i++)
+            for (int j = 0; j < ns[i]; j++, r++) {
+                host_in[r] = tok[i][j];
+                host_in[n + r] = ss[i]->pos + j;
+            }
+        memcpy(host_in + 2 * n, rows, (size_t)nl * sizeof *rows);
         if (op->upload)
-            rc = op->upload(bc, buf[8], host_in, (size_t)(2 * n) * sizeof(int32_t));
+            rc = op->upload(bc, buf[8], host_in, sizes[8]);
         else
-            memcpy(buf[8], host_in, (size_t)(2 * n) * sizeof(int32_t));
+            memcpy(buf[8], host_in, sizes[8]);
     }
     if (!rc) {
-        ia_tensor *x = &t[0], *h = &t[1], *q = &t[2], *att = &t[3], *k = &t[4], *v = &t[5], *gate = &t[6],
-                  *up = &t[7], *ids = &t[8], *pos = &t[9], *q3 = &t[10], *k3 = &t[11], *att2 = &t[12],
-                  *xl = &t[13], *hl = &t[14], *lg = &t[15], *v3 = &t[16];
+        ia_tensor *x = &t[0], *h = &t[1], *q = &t[2], *att2 = &t[3], *k = &t[4], *v = &t[5], *gate = &t[6],
+                  *up = &t[7], *ids = &t[8], *pos = &t[9], *lrows = &t[10], *xl = &t[11], *hl = &t[12],
+                  *lg = &t[13];
         *x = ia__tensor(IA_DTYPE_F32, E, n, 1, 1, buf[0]);
         *h = ia__tensor(IA_DTYPE_F32, E, n, 1, 1, buf[1]);
         *q = ia__tensor(IA_DTYPE_F32, E, n, 1, 1, buf[2]);
-        *att = ia__tensor(IA_DTYPE_F32, hd, H, n, 1, buf[3]);
         *att2 = ia__tensor(IA_DTYPE_F32, E, n, 1, 1, buf[3]);
         *k = ia__tensor(IA_DTYPE_F32, Hk * hd, n, 1, 1, buf[4]);
         *v = ia__tensor(IA_DTYPE_F32, Hk * hd, n, 1, 1, buf[5]);
-        *q3 = ia__tensor(IA_DTYPE_F32, hd, H, n, 1, buf[2]);
-        *k3 = ia__tensor(IA_DTYPE_F32, hd, Hk, n, 1, buf[4]);
-        *v3 = ia__tensor(IA_DTYPE_F32, hd, Hk, n, 1, buf[5]);
         *gate = ia__tensor(IA_DTYPE_F32, F, n, 1, 1, buf[6]);
         *up = ia__tensor(IA_DTYPE_F32, F, n, 1, 1, buf[7]);
         *ids = ia__tensor(IA_DTYPE_I32, n, 1, 1, 1, buf[8]);
         *pos = ia__tensor(IA_DTYPE_I32, n, 1, 1, 1, (int32_t *)buf[8] + n);
-        *xl = ia__tensor_rows(x, first_logit, nl);
-        *hl = ia__tensor_rows(h, first_logit, nl);
+        *lrows = ia__tensor(IA_DTYPE_I32, nl, 1, 1, 1, (int32_t *)buf[8] + 2 * n);
+        *xl = ia__tensor(IA_DTYPE_F32, E, nl, 1, 1, buf[10]);
+        *hl = *xl;
         *lg = ia__tensor(IA_DTYPE_F32, V, nl, 1, 1, buf[9]);
-        ia_attn_params ap = {.mask = c->sliding_window ? IA_MASK_SLIDING : IA_MASK_CAUSAL,
-                             .window = c->sliding_window, .scale = 1.0f / sqrtf((float)hd), .pos_q0 = s->pos};
         ia_node *nd = g;
         *nd++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = x, .src = {&d->tok_embd, ids}};
+        ia_tensor *st = &t[17];
         for (int l = 0; l < c->n_layer; l++) {
             const dec_layer *L = &d->layers[l];
-            ia_tensor *kc = &t[17 + 4 * l], *vc = kc + 1, *kall = kc + 2, *vall = kc + 3;
-            /* this batch's rows of the caches, and all rows so far */
-            *kc = ia__tensor(IA_DTYPE_F32, hd, Hk, n, 1, s->k[l] + (size_t)s->pos * Hk * hd);
-            *vc = ia__tensor(IA_DTYPE_F32, hd, Hk, n, 1, s->v[l] + (size_t)s->pos * Hk * hd);
-            *kall = ia__tensor(IA_DTYPE_F32, hd, Hk, n_kv, 1, s->k[l]);
-            *vall = ia__tensor(IA_DTYPE_F32, hd, Hk, n_kv, 1, s->v[l]);
             const ia_tensor *bq = L->has_bias ? &L->bq : NULL, *bk = L->has_bias ? &L->bk : NULL,
                             *bv = L->has_bias ? &L->bv : NULL;
             *nd++ = (ia_node){.op = IA_OP_RMSNORM, .dst = h, .src = {x, NULL, &L->attn_norm}, .p.eps = c->norm_eps};
             *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = q, .src = {h, &L->wq, bq}};
             *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = k, .src = {h, &L->wk, bk}};
             *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = v, .src = {h, &L->wv, bv}};
-            *nd++ = (ia_node){.op = IA_OP_ROPE, .dst = q3, .src = {q3, pos}, .p.rope = c->rope};
-            *nd++ = (ia_node){.op = IA_OP_ROPE, .dst = kc, .src = {k3, pos}, .p.rope = c->rope};
-            *nd++ = (ia_node){.op = IA_OP_CPY, .dst = vc, .src = {v3}};
-            *nd++ = (ia_node){.op = IA_OP_ATTENTION, .dst = att, .src = {q3, kall, vall}, .p.attn = ap};
+            for (int i = 0, r = 0; i < n_seq; r += ns[i], i++) {
+                ia_session *s = ss[i];
+                const int m = ns[i];
+                ia_tensor *q3 = st++, *k3 = st++, *v3 = st++, *kc = st++, *vc = st++, *kall = st++, *vall = st++,
+                          *att = st++, *p = st++;
+                const size_t row = (size_t)r * Hk * hd;
+                *q3 = ia__tensor(IA_DTYPE_F32, hd, H, m, 1, (float *)buf[2] + (size_t)r * E);
+                *att = ia__tensor(IA_DTYPE_F32, hd, H, m, 1, (float *)buf[3] + (size_t)r * E);
+                *k3 = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, (float *)buf[4] + row);
+                *v3 = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, (float *)buf[5] + row);
+                *p = ia__tensor(IA_DTYPE_I32, m, 1, 1, 1, (int32_t *)buf[8] + n + r);
+                /* this batch's rows of the caches, and all rows so far */
+                *kc = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, s->k[l] + (size_t)s->pos * Hk * hd);
+                *vc = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, s->v[l] + (size_t)s->pos * Hk * hd);
+                *kall = ia__tensor(IA_DTYPE_F32, hd, Hk, s->pos + m, 1, s->k[l]);
+                *vall = ia__tensor(IA_DTYPE_F32, hd, Hk, s->pos + m, 1, s->v[l]);
+                const ia_attn_params ap = {.mask = c->sliding_window ? IA_MASK_SLIDING : IA_MASK_CAUSAL,
+                                           .window = c->sliding_window, .scale = 1.0f / sqrtf((float)hd),
+                                           .pos_q0 = s->pos};
+                *nd++ = (ia_node){.op = IA_OP_ROPE, .dst = q3, .src = {q3, p}, .p.rope = c->rope};
+                *nd++ = (ia_node){.op = IA_OP_ROPE, .dst = kc, .src = {k3, p}, .p.rope = c->rope};
+                *nd++ = (ia_node){.op = IA_OP_CPY, .dst = vc, .src = {v3}};
+                *nd++ = (ia_node){.op = IA_OP_ATTENTION, .dst = att, .src = {q3, kall, vall}, .p.attn = ap};
+            }
             *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = h, .src = {att2, &L->wo}};
             *nd++ = (ia_node){.op = IA_OP_ADD, .dst = x, .src = {x, h}};
             *nd++ = (ia_node){.op = IA_OP_RMSNORM, .dst = h, .src = {x, NULL, &L->ffn_norm}, .p.eps = c->norm_eps};
@@ -444,6 +463,7 @@ static ia_status eval_batch(ia_session *s, const int32_t *tokens, int n, int fir
             *nd++ = (ia_node){.op = IA_OP_ADD, .dst = x, .src = {x, h}};
         }
         if (nl) {
+            *nd++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = xl, .src = {x, lrows}};
             *nd++ = (ia_node){.op = IA_OP_RMSNORM, .dst = hl, .src = {xl, NULL, &d->out_norm}, .p.eps = c->norm_eps};
             *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = lg, .src = {hl, &d->output}};
         }
@@ -455,9 +475,9 @@ static ia_status eval_batch(ia_session *s, const int32_t *tokens, int n, int fir
         else
             memcpy(logits, buf[9], sizes[9]);
     }
-    if (!rc) {
-        memcpy(s->tokens + s->pos, tokens, (size_t)n * sizeof *tokens);
-        s->pos += n;
+    for (int i = 0; i < n_seq && !rc; i++) {
+        memcpy(ss[i]->tokens + ss[i]->pos, tok[i], (size_t)ns[i] * sizeof *tok[i]);
+        ss[i]->pos += ns[i];
     }
     for (int i = 0; i < SCRATCH; i++)
         if (buf[i])
@@ -468,28 +488,111 @@ static ia_status eval_batch(ia_session *s, const int32_t *tokens, int n, int fir
     return rc;
 }
 
-ia_status ia__session_eval(ia_session *s, const int32_t *tokens, int n, float *logits, float *all_logits)
+static ia_status check_tokens(const ia_session *s, const int32_t *tokens, int n)
 {
-    const ia_decoder_config *c = &s->d->cfg;
     if (n < 1 || !tokens)
         return ia__error(IA_ERR_INVALID, "session: nothing to evaluate");
     if (n > s->n_ctx - s->pos)
         return ia__error(IA_ERR_INVALID, "session: %d tokens after %d would exceed the context of %d", n, s->pos,
                          s->n_ctx);
     for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
+        if (tokens[i] < 0 || tokens[i] >= s->d->cfg.n_vocab)
             return ia__error(IA_ERR_INVALID, "session: token id %d (position %d of the input) is outside the "
-                             "vocabulary of %d", (int)tokens[i], i, c->n_vocab);
-    ia_status rc = kv_reserve(s, s->pos + n);
+                             "vocabulary of %d", (int)tokens[i], i, s->d->cfg.n_vocab);
+    return IA_OK;
+}
+
+ia_status ia__session_eval(ia_session *s, const int32_t *tokens, int n, float *logits, float *all_logits)
+{
+    const ia_decoder_config *c = &s->d->cfg;
+    ia_status rc = check_tokens(s, tokens, n);
+    if (!rc)
+        rc = kv_reserve(s, s->pos + n);
+    int32_t *rows = rc ? NULL : ia__malloc((size_t)IA_DECODE_BATCH * sizeof *rows);
+    if (!rc && !rows)
+        rc = ia__error(IA_ERR_NOMEM, "out of memory");
     for (int done = 0; !rc && done < n;) {
         const int m = IA_MIN(n - done, IA_DECODE_BATCH), last = done + m == n;
         /* logits of every row for all_logits, else of the last row only */
-        const int first = all_logits ? 0 : last && logits ? m - 1 : m;
+        int nl = 0;
+        if (all_logits)
+            for (; nl < m; nl++)
+                rows[nl] = nl;
+        else if (last && logits)
+            rows[nl++] = m - 1;
         float *dst = all_logits ? all_logits + (size_t)done * c->n_vocab : last ? logits : NULL;
-        rc = eval_batch(s, tokens + done, m, first, dst);
+        const int32_t *tk = tokens + done;
+        rc = eval_seqs(&s, &tk, &m, 1, rows, nl, dst);
         done += m;
     }
+    ia__free(rows);
     if (!rc && all_logits && logits)
         memcpy(logits, all_logits + (size_t)(n - 1) * c->n_vocab, (size_t)c->n_vocab * sizeof(float));
+    return rc;
+}
+
+ia_status ia__session_eval_batch(ia_session *const *ss, const int32_t *const *tokens, const int *n, int n_seq,
+                                 const bool *want_logits, float *logits)
+{
+    if (n_seq < 1)
+        return ia__error(IA_ERR_INVALID, "session batch: no sequences");
+    int total = 0, nl = 0;
+    ia_status rc = IA_OK;
+    for (int i = 0; i < n_seq && !rc; i++) {
+        if (ss[i]->d != ss[0]->d)
+            return ia__error(IA_ERR_INVALID, "session batch: sequence %d belongs to another model", i);
+        for (int j = 0; j < i; j++)
+            if (ss[j] == ss[i])
+                return ia__error(IA_ERR_INVALID, "session batch: sequences %d and %d share a session", j, i);
+        rc = check_tokens(ss[i], tokens[i], n[i]);
+        total += n[i];
+        nl += want_logits[i];
+    }
+    if (!rc && total > IA_DECODE_BATCH)
+        rc = ia__error(IA_ERR_INVALID, "session batch: %d tokens, more than a forward takes (%d)", total,
+                       IA_DECODE_BATCH);
+    for (int i = 0; i < n_seq && !rc; i++)
+        rc = kv_reserve(ss[i], ss[i]->pos + n[i]);
+    int32_t *rows = rc ? NULL : ia__malloc((size_t)(nl ? nl : 1) * sizeof *rows);
+    if (!rc && !rows)
+        rc = ia__error(IA_ERR_NOMEM, "out of memory");
+    for (int i = 0, r = 0, k = 0; i < n_seq && !rc; r += n[i], i++)
+        if (want_logits[i])
+            rows[k++] = r + n[i] - 1;
+    if (!rc)
+        rc = eval_seqs(ss, tokens, n, n_seq, rows, nl, logits);
+    ia__free(rows);
+    return rc;
+}
+
+ia_status ia__session_copy_prefix(ia_session *dst, const ia_session *src, int n)
+{
+    const ia_decoder *d = dst->d;
+    const ia_decoder_config *c = &d->cfg;
+    if (src->d != d || n < 0 || n > src->pos || n > dst->n_ctx)
+        return ia__error(IA_ERR_INVALID, "session: cannot copy %d positions of a session holding %d", n, src->pos);
+    dst->pos = 0;
+    if (!n)
+        return IA_OK;
+    ia_status rc = kv_reserve(dst, n);
+    const int L = c->n_layer;
+    ia_node *cp = rc ? NULL : ia__calloc((size_t)(2 * L), sizeof *cp);
+    ia_tensor *ts = rc ? NULL : ia__calloc((size_t)(4 * L), sizeof *ts);
+    if (!rc && (!cp || !ts))
+        rc = ia__error(IA_ERR_NOMEM, "out of memory");
+    for (int l = 0, k = 0; l < L && !rc; l++)
+        for (int kv = 0; kv < 2; kv++, k++) {
+            ts[2 * k] = ia__tensor(IA_DTYPE_F32, c->head_dim, c->n_head_kv, n, 1, kv ? src->v[l] : src->k[l]);
+            ts[2 * k + 1] = ia__tensor(IA_DTYPE_F32, c->head_dim, c->n_head_kv, n, 1, kv ? dst->v[l] : dst->k[l]);
+            cp[k] = (ia_node){.op = IA_OP_CPY, .dst = &ts[2 * k + 1], .src = {&ts[2 * k]}};
+        }
+    if (!rc)
+        rc = ia__graph_run(d->be, d->bctx, cp, 2 * L, NULL);
+    if (!rc) {
+        memcpy(dst->tokens, src->tokens, (size_t)n * sizeof *dst->tokens);
+        dst->pos = n;
+    }
+    ia__free(cp);
+    ia__free(ts);
     return rc;
 }

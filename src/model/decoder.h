@@ -67,4 +67,16 @@ void ia__session_truncate(ia_session *s, int pos);
 #define IA_DECODE_BATCH 512
 ia_status ia__session_eval(ia_session *s, const int32_t *tokens, int n, float *logits, float *all_logits);
 
+/* One forward for several sessions of one decoder (continuous batching):
+ * tokens[i][0..n[i]) at the next positions of sessions[i], at most
+ * IA_DECODE_BATCH tokens in all. logits gets, for each i with
+ * want_logits[i], in order, the n_vocab logits after its last token. The
+ * sessions must be distinct; on an error none of them moved. */
+ia_status ia__session_eval_batch(ia_session *const *sessions, const int32_t *const *tokens, const int *n, int n_seq,
+                                 const bool *want_logits, float *logits);
+
+/* Make dst hold src's first n positions (KV rows and tokens), as if it had
+ * evaluated them: a prefix shared between requests is computed once. */
+ia_status ia__session_copy_prefix(ia_session *dst, const ia_session *src, int n);
+
 #endif

@@ -263,16 +263,75 @@ static ia_status add_text(text_out *t, const char *s, size_t n, bool final)
     return IA_OK;
 }
 
-ia_status ia__lm_generate(const ia_lm *lm, ia_session *s, const int32_t *prompt, int n, const ia_gen_params *p,
-                          ia_gen_fn on_text, void *user, ia_gen_result *res)
+struct ia_gen {
+    const ia_lm *lm;
+    ia_session *s;
+    int32_t *prompt;
+    int n_prompt, n_ctx, n_vocab;
+    ia_gen_params p;
+    ia_sampler *smp;
+    ia_bpe_stream *st;
+    text_out t;
+    int32_t pending;  /* the sampled token the next forward evaluates */
+    bool done;
+    ia_gen_result res;
+    double t0;
+    int32_t *top;     /* (p.top_logprobs) */
+    float *top_lp;
+};
+
+void ia__gen_free(ia_gen *g)
 {
-    memset(res, 0, sizeof *res);
-    const double t0 = ia__now();
+    if (!g)
+        return;
+    ia__bpe_stream_free(g->st);
+    ia__sampler_free(g->smp);
+    ia__free(g->t.buf);
+    ia__free(g->prompt);
+    ia__free(g->top);
+    ia__free(g->top_lp);
+    ia__free(g);
+}
+
+ia_status ia__gen_new(const ia_lm *lm, ia_session *s, const int32_t *prompt, int n, const ia_gen_params *p,
+                      ia_gen_fn on_text, void *user, ia_gen **out)
+{
+    *out = NULL;
     const int V = ia__decoder_config(lm->dec)->n_vocab, n_ctx = ia__session_n_ctx(s);
     if (n < 1)
         return ia__error(IA_ERR_INVALID, "generate: an empty prompt (at least one token is needed)");
     if (n >= n_ctx)
         return ia__error(IA_ERR_INVALID, "generate: the prompt has %d tokens, the context %d", n, n_ctx);
+    for (int i = 0; i < n; i++)
+        if (prompt[i] < 0 || prompt[i] >= V)
+            return ia__error(IA_ERR_INVALID, "generate: token id %d (position %d of the prompt) is outside the "
+                             "vocabulary of %d", (int)prompt[i], i, V);
+    if (p->top_logprobs < 0 || p->top_logprobs > 20)
+        return ia__error(IA_ERR_INVALID, "generate: top_logprobs %d is outside [0, 20]", p->top_logprobs);
+    ia_gen *g = ia__calloc(1, sizeof *g);
+    if (!g || !(g->prompt = ia__malloc((size_t)n * sizeof *prompt)) ||
+        !(g->top = ia__malloc((size_t)(p->top_logprobs + 1) * sizeof *g->top)) ||
+        !(g->top_lp = ia__malloc((size_t)(p->top_logprobs + 1) * sizeof *g->top_lp))) {
+        ia__gen_free(g);
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    }
+    g->t0 = ia__now();
+    g->lm = lm;
+    g->s = s;
+    g->p = *p;
+    g->n_prompt = n;
+    g->n_ctx = n_ctx;
+    g->n_vocab = V;
+    memcpy(g->prompt, prompt, (size_t)n * sizeof *prompt);
+    ia_status rc = ia__sampler_new(&p->sampling, V, &g->smp);
+    if (!rc)
+        rc = ia__bpe_stream_new(lm->tok, true, &g->st);
+    if (rc) {
+        ia__gen_free(g);
+        return rc;
+    }
+    for (int i = 0; i < n; i++)
+        ia__sampler_accept(g->smp, prompt[i]);
     /* reuse the session's tokens that begin this prompt; at least the last
      * prompt token is evaluated again, for its logits */
     const int32_t *have = ia__session_tokens(s);
@@ -280,55 +339,116 @@ ia_status ia__lm_generate(const ia_lm *lm, ia_session *s, const int32_t *prompt,
     while (keep < ia__session_pos(s) && keep < n - 1 && have[keep] == prompt[keep])
         keep++;
     ia__session_truncate(s, keep);
-    res->cached_tokens = keep;
-    res->prompt_tokens = n;
+    g->res.cached_tokens = keep;
+    g->res.prompt_tokens = n;
+    g->res.finish_reason = "length";
+    g->t = (text_out){.p = &g->p, .fn = on_text, .user = user};
+    *out = g;
+    return IA_OK;
+}
 
-    ia_sampler *smp = NULL;
-    ia_bpe_stream *st = NULL;
-    float *logits = ia__malloc((size_t)V * sizeof *logits);
-    ia_status rc = logits ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory");
-    if (!rc)
-        rc = ia__sampler_new(&p->sampling, V, &smp);
-    if (!rc)
-        rc = ia__bpe_stream_new(lm->tok, true, &st);
-    for (int i = 0; i < n && !rc; i++)
-        ia__sampler_accept(smp, prompt[i]);
-    if (!rc)
-        rc = ia__session_eval(s, prompt + keep, n - keep, logits, NULL);
-    text_out t = {.p = p, .fn = on_text, .user = user};
+ia_session *ia__gen_session(const ia_gen *g) { return g->s; }
+bool ia__gen_done(const ia_gen *g) { return g->done; }
+
+int ia__gen_next(const ia_gen *g, int max, const int32_t **tokens, bool *need_logits)
+{
+    if (g->done || max < 1)
+        return 0;
+    const int pos = ia__session_pos(g->s);
+    if (pos < g->n_prompt) {
+        const int m = IA_MIN(g->n_prompt - pos, max);
+        *tokens = g->prompt + pos;
+        *need_logits = pos + m == g->n_prompt;
+        return m;
+    }
+    *tokens = &g->pending;
+    *need_logits = true;
+    return 1;
+}
+
+/* The end of the text: what the stream still holds, unless a stop string
+ * or the caller ended it. */
+static ia_status finish(ia_gen *g)
+{
     const char *piece;
     size_t plen;
-    res->finish_reason = "length";
-    while (!rc) {
-        if (p->max_tokens > 0 && res->completion_tokens >= p->max_tokens)
-            break;
-        const int32_t tok = ia__sampler_sample(smp, logits, NULL);
-        if (!p->ignore_eos && ia__bpe_is_eog(lm->tok, tok)) {
-            res->finish_reason = "stop";
-            break;
-        }
-        res->completion_tokens++;
-        if (res->completion_tokens == 1)
-            res->first_token_s = ia__now() - t0;
-        ia__sampler_accept(smp, tok);
-        if ((rc = ia__bpe_stream_push(st, tok, &piece, &plen)) || (rc = add_text(&t, piece, plen, false)))
-            break;
-        if (t.stopped || t.cancelled) {
-            res->finish_reason = t.cancelled ? "cancelled" : "stop";
-            break;
-        }
-        if (ia__session_pos(s) >= n_ctx || (p->max_tokens > 0 && res->completion_tokens >= p->max_tokens))
-            break; /* "length": the last token needs no forward */
-        rc = ia__session_eval(s, &tok, 1, logits, NULL);
+    ia_status rc = IA_OK;
+    if (!g->t.stopped && !g->t.cancelled && !(rc = ia__bpe_stream_flush(g->st, &piece, &plen)))
+        rc = add_text(&g->t, piece, plen, true);
+    if (g->t.stopped)
+        g->res.finish_reason = "stop";
+    if (g->t.cancelled)
+        g->res.finish_reason = "cancelled";
+    g->res.total_s = ia__now() - g->t0;
+    g->done = true;
+    return rc;
+}
+
+ia_status ia__gen_advance(ia_gen *g, const float *logits)
+{
+    if (g->done)
+        return IA_OK;
+    if (ia__session_pos(g->s) < g->n_prompt)
+        return IA_OK; /* more prompt to evaluate */
+    const ia_gen_params *p = &g->p;
+    if (p->max_tokens > 0 && g->res.completion_tokens >= p->max_tokens)
+        return finish(g);
+    float lp = 0;
+    const int32_t tok = ia__sampler_sample(g->smp, logits, p->on_token ? &lp : NULL);
+    if (!p->ignore_eos && ia__bpe_is_eog(g->lm->tok, tok)) {
+        g->res.finish_reason = "stop";
+        return finish(g);
     }
-    if (!rc && !t.stopped && !t.cancelled && !(rc = ia__bpe_stream_flush(st, &piece, &plen)))
-        rc = add_text(&t, piece, plen, true);
-    if (!rc && t.stopped)
-        res->finish_reason = "stop";
-    res->total_s = ia__now() - t0;
-    ia__bpe_stream_free(st);
-    ia__sampler_free(smp);
+    if (++g->res.completion_tokens == 1)
+        g->res.first_token_s = ia__now() - g->t0;
+    ia__sampler_accept(g->smp, tok);
+    if (p->on_token) {
+        const int nt = p->top_logprobs ? ia__top_logprobs(logits, g->n_vocab, p->top_logprobs, g->top, g->top_lp) : 0;
+        p->on_token(tok, lp, g->top, g->top_lp, nt, g->t.user);
+    }
+    const char *piece;
+    size_t plen;
+    ia_status rc = ia__bpe_stream_push(g->st, tok, &piece, &plen);
+    if (!rc)
+        rc = add_text(&g->t, piece, plen, false);
+    if (rc) {
+        g->done = true;
+        return rc;
+    }
+    if (g->t.stopped || g->t.cancelled || ia__session_pos(g->s) >= g->n_ctx ||
+        (p->max_tokens > 0 && g->res.completion_tokens >= p->max_tokens))
+        return finish(g); /* "length": the last token needs no forward */
+    g->pending = tok;
+    return IA_OK;
+}
+
+void ia__gen_cancel(ia_gen *g)
+{
+    if (!g->done) {
+        g->t.cancelled = true;
+        finish(g);
+    }
+}
+
+void ia__gen_result(const ia_gen *g, ia_gen_result *res) { *res = g->res; }
+
+ia_status ia__lm_generate(const ia_lm *lm, ia_session *s, const int32_t *prompt, int n, const ia_gen_params *p,
+                          ia_gen_fn on_text, void *user, ia_gen_result *res)
+{
+    memset(res, 0, sizeof *res);
+    ia_gen *g;
+    ia_status rc = ia__gen_new(lm, s, prompt, n, p, on_text, user, &g);
+    float *logits = rc ? NULL : ia__malloc((size_t)g->n_vocab * sizeof *logits);
+    if (!rc && !logits)
+        rc = ia__error(IA_ERR_NOMEM, "out of memory");
+    const int32_t *tokens;
+    bool need;
+    for (int m; !rc && (m = ia__gen_next(g, INT32_MAX, &tokens, &need)) > 0;)
+        if (!(rc = ia__session_eval(s, tokens, m, need ? logits : NULL, NULL)))
+            rc = ia__gen_advance(g, logits);
+    if (g)
+        ia__gen_result(g, res);
     ia__free(logits);
-    ia__free(t.buf);
+    ia__gen_free(g);
     return rc;
 }

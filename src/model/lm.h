@@ -43,12 +43,19 @@ void ia__lm_free(ia_lm *lm);
 ia_status ia__lm_chat_prompt(const ia_lm *lm, const struct cJSON *messages, const struct cJSON *tools,
                              bool add_generation_prompt, ia_i32vec *ids, char **rendered);
 
+/* Each generated token with its log-probability and, if asked, the
+ * top_logprobs most likely alternatives (most likely first). */
+typedef void (*ia_gen_token_fn)(int32_t token, float logprob, const int32_t *top, const float *top_logprobs,
+                                int n_top, void *user);
+
 typedef struct ia_gen_params {
     ia_sampling sampling;
     int max_tokens;           /* 0: until the context is full */
     const char *const *stop;  /* strings that end the text (not included) */
     size_t n_stop;
     bool ignore_eos;          /* keep going past end-of-generation tokens */
+    ia_gen_token_fn on_token; /* may be NULL; gets the on_text user pointer */
+    int top_logprobs;         /* alternatives per token for on_token, 0..20 */
 } ia_gen_params;
 
 typedef struct ia_gen_result {
@@ -69,5 +76,29 @@ typedef bool (*ia_gen_fn)(const char *text, size_t len, void *user);
  * again: the session is rewound to the longest common prefix. */
 ia_status ia__lm_generate(const ia_lm *lm, ia_session *s, const int32_t *prompt, int n, const ia_gen_params *p,
                           ia_gen_fn on_text, void *user, ia_gen_result *res);
+
+/* The same, one step at a time, so that a server can put many generations
+ * into one forward (continuous batching):
+ *   ia__gen_new      checks the prompt, rewinds the session to the common
+ *                    prefix (the cached tokens);
+ *   ia__gen_next     the tokens the next forward evaluates for it: up to max
+ *                    tokens of the prompt still to evaluate, or the last
+ *                    sampled token; 0 once done. *need_logits: whether that
+ *                    forward must give the logits after the last of them;
+ *   ia__gen_advance  after the forward (which moved the session): samples
+ *                    from logits when they were needed, streams the text,
+ *                    and decides whether it is done.
+ * The session belongs to the generation until it is freed. */
+typedef struct ia_gen ia_gen;
+ia_status ia__gen_new(const ia_lm *lm, ia_session *s, const int32_t *prompt, int n, const ia_gen_params *p,
+                      ia_gen_fn on_text, void *user, ia_gen **out);
+int ia__gen_next(const ia_gen *g, int max, const int32_t **tokens, bool *need_logits);
+ia_status ia__gen_advance(ia_gen *g, const float *logits);
+bool ia__gen_done(const ia_gen *g);
+/* Stop now, finish_reason "cancelled" (a client went away). */
+void ia__gen_cancel(ia_gen *g);
+void ia__gen_result(const ia_gen *g, ia_gen_result *res);
+ia_session *ia__gen_session(const ia_gen *g);
+void ia__gen_free(ia_gen *g);
 
 #endif

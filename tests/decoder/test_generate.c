@@ -41,6 +41,74 @@ static ia_status run(const ia_lm *lm, ia_session *ses, const char *prompt, const
     return rc;
 }
 
+/* Three generations stepped through shared forwards (prompt chunks of 3
+ * tokens next to other requests' decodes) give the texts each gives alone:
+ * greedy, and sampled with a seed. A session given another's prefix by
+ * copy generates the same, with that prefix cached. */
+static void batched(const ia_lm *lm)
+{
+    const char *prompts[3] = {"The capital of France is", "Once upon a time, in a small village,",
+                              "List three colors:"};
+    const ia_gen_params params[3] = {{.max_tokens = 20},
+                                     {.max_tokens = 24, .sampling = {.temperature = 0.8f, .top_k = 40, .seed = 11}},
+                                     {.max_tokens = 16}};
+    static sink alone[3], together[3];
+    ia_session *ss[3] = {0};
+    ia_gen *g[3] = {0};
+    ia_gen_result r;
+    for (int i = 0; i < 3; i++) {
+        ia_session *s1 = NULL;
+        CHECK_OK(ia__session_new(lm->dec, 256, &s1));
+        CHECK_OK(run(lm, s1, prompts[i], &params[i], &alone[i], &r));
+        ia__session_free(s1);
+        CHECK_OK(ia__session_new(lm->dec, 256, &ss[i]));
+        ia_i32vec ids = {0};
+        CHECK_OK(ia__bpe_encode(lm->tok, prompts[i], strlen(prompts[i]), true, false, &ids));
+        CHECK_OK(ia__gen_new(lm, ss[i], ids.v, (int)ids.n, &params[i], collect, &together[i], &g[i]));
+        ia__i32vec_free(&ids);
+    }
+    const int V = ia__decoder_config(lm->dec)->n_vocab;
+    float *logits = malloc(3 * (size_t)V * sizeof *logits);
+    int steps = 0;
+    for (;; steps++) {
+        ia_session *bs[3];
+        const int32_t *bt[3];
+        int bn[3], who[3], n = 0;
+        bool need[3];
+        for (int i = 0; i < 3; i++)
+            if (g[i] && (bn[n] = ia__gen_next(g[i], 3, &bt[n], &need[n])) > 0) {
+                bs[n] = ss[i];
+                who[n++] = i;
+            }
+        if (!n)
+            break;
+        const ia_status rc = ia__session_eval_batch(bs, bt, bn, n, need, logits);
+        CHECK_OK(rc);
+        if (rc)
+            break;
+        for (int j = 0, k = 0; j < n; j++)
+            CHECK_OK(ia__gen_advance(g[who[j]], need[j] ? logits + (size_t)V * k++ : NULL));
+    }
+    printf("batched: %d shared forwards\n", steps);
+    for (int i = 0; i < 3; i++) {
+        CHECK_MSG(!strcmp(alone[i].text, together[i].text), "prompt %d alone \"%s\", batched \"%s\"", i,
+                  alone[i].text, together[i].text);
+        ia__gen_free(g[i]);
+    }
+    /* a prefix copied from another session counts as cached */
+    ia_session *s2 = NULL;
+    CHECK_OK(ia__session_new(lm->dec, 256, &s2));
+    CHECK_OK(ia__session_copy_prefix(s2, ss[0], 5));
+    sink c = {0};
+    CHECK_OK(run(lm, s2, prompts[0], &params[0], &c, &r));
+    CHECK(r.cached_tokens == 4 && !strcmp(c.text, alone[0].text));
+    CHECK(ia__session_copy_prefix(s2, ss[0], 1000) == IA_ERR_INVALID);
+    ia__session_free(s2);
+    for (int i = 0; i < 3; i++)
+        ia__session_free(ss[i]);
+    free(logits);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !argv[1][0]) {
@@ -108,6 +176,7 @@ int main(int argc, char **argv)
     CHECK_STR_CONTAINS(ia_errmsg(), "outside the vocabulary");
     CHECK(ia__lm_generate(lm, s, ia__session_tokens(s), 0, &(ia_gen_params){.sampling = {.top_k = -1}}, collect,
                           &f, &r) == IA_ERR_INVALID);
+    batched(lm);
     ia__session_free(s);
     ia__lm_free(lm);
     return test_summary("test_generate");
