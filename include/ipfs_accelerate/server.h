@@ -59,6 +59,12 @@ typedef struct ia_server_options {
     const char *api_key;            /* when set (non-empty), required as
                                        "Authorization: Bearer KEY" on every
                                        route but /health and /metrics */
+    unsigned max_running_generations; /* per language model, decoded
+                                       together in one batch; more wait;
+                                       0: 16 */
+    size_t kv_cache_bytes;          /* per language model: KV cache kept
+                                       for running and finished requests
+                                       (the prefix cache); 0: 1 GiB */
 } ia_server_options;
 
 #define IA_SERVER_OPTIONS_INIT {.size = sizeof(ia_server_options)}

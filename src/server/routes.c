@@ -7,6 +7,7 @@
  *   GET  /info           model, dims, max tokens, backend, precision, limits
  *   GET  /health         200 when a model is loaded and passed its test run
  *   GET  /metrics        Prometheus text format
+ * and the text-generation routes of routes_gen.c.
  * Embedding requests are validated and tokenized here (token counts give
  * `usage`, the batching budget and TEI's over-length check), then queued;
  * the answer is written when the engine thread resumes the connection.
@@ -31,6 +32,10 @@ static const struct {
     [SRV_ROUTE_INFO] = {"/info", "GET, HEAD", true},
     [SRV_ROUTE_HEALTH] = {"/health", "GET, HEAD", false},
     [SRV_ROUTE_METRICS] = {"/metrics", "GET, HEAD", false},
+    [SRV_ROUTE_CHAT] = {"/v1/chat/completions", "POST", true},
+    [SRV_ROUTE_COMPLETIONS] = {"/v1/completions", "POST", true},
+    [SRV_ROUTE_DETOKENIZE] = {"/detokenize", "POST", true},
+    [SRV_ROUTE_APPLY_TEMPLATE] = {"/apply-template", "POST", true},
     [SRV_ROUTE_OTHER] = {"", "", false},
 };
 
@@ -85,8 +90,17 @@ static void state_free(embed_state *st)
     ia__free(st);
 }
 
+static bool is_gen_route(int route)
+{
+    return route == SRV_ROUTE_CHAT || route == SRV_ROUTE_COMPLETIONS;
+}
+
 void ia__srv_route_cleanup(srv_request *r)
 {
+    if (is_gen_route(ia__srv_req_route(r))) {
+        ia__srv_gen_route_cleanup(r);
+        return;
+    }
     void **state = ia__srv_req_state(r);
     state_free(*state);
     *state = NULL;
@@ -169,11 +183,8 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api)
         ia__srv_respond_error(r, api, &err);
         return;
     }
-    st->model = ia__srv_model_find(s, api == SRV_OPENAI ? st->in.model : NULL);
+    st->model = ia__srv_model_find_kind(s, api == SRV_OPENAI ? st->in.model : NULL, false, &err);
     if (!st->model) {
-        ia__srv_error_set(&err, 404, "model", "model '%.100s' is not served here; see GET /v1/models",
-                          st->in.model);
-        err.code = "model_not_found";
         ia__srv_respond_error(r, api, &err);
         return;
     }
@@ -258,7 +269,10 @@ static void write_tei(sbuf *b, embed_state *st)
 
 void ia__srv_route_job_done(ia_server *s, srv_request *r)
 {
-    (void)s;
+    if (is_gen_route(ia__srv_req_route(r))) {
+        ia__srv_gen_route_done(s, r);
+        return;
+    }
     embed_state *st = *ia__srv_req_state(r);
     srv_job *job = &st->job;
     if (job->status) {
@@ -301,9 +315,14 @@ static bool in_set(const int32_t *set, size_t n, int32_t id)
 
 static void run_tokenize(ia_server *s, srv_request *r)
 {
-    if (!need_model(s, r, SRV_TEI))
+    if (!need_model(s, r, SRV_TEI) || ia__srv_gen_tokenize(s, r))
         return;
-    const srv_model *m = ia__srv_model_find(s, NULL);
+    srv_error e;
+    const srv_model *m = ia__srv_model_find_kind(s, NULL, false, &e);
+    if (!m) {
+        ia__srv_respond_error(r, SRV_TEI, &e);
+        return;
+    }
     const ia_tokenizer *tok = ia_model_tokenizer(m->model);
     srv_input_req in;
     srv_error err;
@@ -391,8 +410,9 @@ static void run_models(ia_server *s, srv_request *r)
         const srv_model *m = &s->models[i];
         ia__sbuf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
         ia__sbuf_json_str(&b, m->name, strlen(m->name));
-        ia__sbuf_printf(&b, ",\"object\":\"model\",\"created\":%.0f,\"owned_by\":\"ipfs-accelerate\"}",
-                        m->created);
+        ia__sbuf_printf(&b, ",\"object\":\"model\",\"created\":%.0f,\"owned_by\":\"ipfs-accelerate\","
+                            "\"task\":\"%s\",\"max_model_len\":%zu}",
+                        m->created, m->lm ? "text-generation" : "embeddings", m->info.max_seq_length);
     }
     ia__sbuf_puts(&b, "]}");
     respond_sbuf(r, 200, "application/json", &b, SRV_OPENAI);
@@ -434,16 +454,24 @@ static void run_info(ia_server *s, srv_request *r)
 {
     if (!need_model(s, r, SRV_TEI))
         return;
-    const srv_model *m = ia__srv_model_find(s, NULL);
+    srv_error e;
+    const srv_model *m = ia__srv_model_find_kind(s, NULL, false, &e);
+    if (!m) /* language models only */
+        m = ia__srv_model_find(s, NULL);
     const ia_server_options *o = &s->opt;
     sbuf b = {0};
     ia__sbuf_puts(&b, "{");
     json_kv_str(&b, "model_id", m->name);
     ia__sbuf_puts(&b, ",\"model_sha\":null,");
     json_kv_str(&b, "model_dtype", tei_dtype(m->info.precision));
-    ia__sbuf_puts(&b, ",\"model_type\":{\"embedding\":{\"pooling\":");
-    ia__sbuf_json_str(&b, m->info.pooling, strlen(m->info.pooling));
-    ia__sbuf_printf(&b, "}},\"max_concurrent_requests\":%zu,\"max_input_length\":%zu,"
+    if (m->lm) {
+        ia__sbuf_puts(&b, ",\"model_type\":{\"text_generation\":{}}");
+    } else {
+        ia__sbuf_puts(&b, ",\"model_type\":{\"embedding\":{\"pooling\":");
+        ia__sbuf_json_str(&b, m->info.pooling, strlen(m->info.pooling));
+        ia__sbuf_puts(&b, "}}");
+    }
+    ia__sbuf_printf(&b, ",\"max_concurrent_requests\":%zu,\"max_input_length\":%zu,"
                         "\"max_batch_tokens\":%zu,\"max_batch_requests\":null,"
                         "\"max_client_batch_size\":%zu,\"auto_truncate\":false,"
                         "\"tokenization_workers\":%u,",
@@ -508,6 +536,52 @@ static void histogram(sbuf *b, const char *name, const char *labels, const doubl
                     sum);
     ia__sbuf_printf(b, "%s_count%s%s%s %lu\n", name, labels[0] ? "{" : "", labels,
                     labels[0] ? "}" : "", cum);
+}
+
+/* Per language model: its engine's counters. */
+static void gen_metrics(ia_server *s, sbuf *b, const char *p)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } mt[] = {
+        {"generation_requests_total", "counter", "Generation requests accepted."},
+        {"generation_waiting", "gauge", "Choices waiting for a running slot."},
+        {"generation_running", "gauge", "Choices being generated (the running batch)."},
+        {"generation_prompt_tokens_total", "counter", "Prompt tokens of finished choices."},
+        {"generation_cached_tokens_total", "counter", "Of them, taken from the prefix cache."},
+        {"generation_prefix_cache_hits_total", "counter", "Choices that found part of their prompt cached."},
+        {"generation_tokens_total", "counter", "Tokens generated."},
+        {"generation_tokens_per_second", "gauge", "Tokens generated per second over the last 10 s."},
+        {"generation_time_to_first_token_seconds_sum", "counter", "Time to first token, summed over choices."},
+        {"generation_time_to_first_token_seconds_count", "counter", "Choices that generated a token."},
+        {"generation_kv_cache_bytes", "gauge", "KV cache held by running and kept sessions."},
+        {"generation_kv_cache_sessions", "gauge", "Sessions holding a KV cache."},
+        {"generation_steps_total", "counter", "Batched forwards run."},
+    };
+    const int n = ia__srv_model_count(s);
+    for (size_t k = 0; k < IA_ARRAY_LEN(mt); k++) {
+        bool head = false;
+        for (int i = 0; i < n; i++) {
+            const srv_model *m = &s->models[i];
+            if (!m->gen)
+                continue;
+            if (!head) {
+                ia__sbuf_printf(b, "# HELP %s%s %s\n# TYPE %s%s %s\n", p, mt[k].name, mt[k].help, p, mt[k].name,
+                                mt[k].type);
+                head = true;
+            }
+            srv_gen_stats st;
+            ia__srv_gen_stats(m->gen, &st);
+            const double v[] = {(double)st.requests,       (double)st.waiting,       (double)st.running,
+                                (double)st.prompt_tokens,  (double)st.cached_tokens, (double)st.prefix_hits,
+                                (double)st.generated_tokens, st.gen_tps,             st.ttft_sum,
+                                (double)st.ttft_count,     (double)st.kv_bytes,      (double)st.kv_sessions,
+                                (double)st.steps};
+            ia__sbuf_printf(b, "%s%s{model=\"", p, mt[k].name);
+            label(b, m->name);
+            ia__sbuf_printf(b, "\"} %.6g\n", v[k]);
+        }
+    }
 }
 
 static void run_metrics(ia_server *s, srv_request *r)
@@ -606,6 +680,7 @@ static void run_metrics(ia_server *s, srv_request *r)
         ia__sbuf_printf(&b, "\",dim=\"%d\",max_input_length=\"%zu\"} 1\n", m->info.dim,
                         m->info.max_seq_length);
     }
+    gen_metrics(s, &b, p);
     ia__sbuf_printf(&b, "# HELP %shealthy 1 when /health answers 200.\n# TYPE %shealthy gauge\n"
                         "%shealthy %d\n", p, p, p, ia_server_healthy(s) ? 1 : 0);
     ia__sbuf_printf(&b, "# HELP %suptime_seconds Seconds since the server was made.\n"
@@ -625,6 +700,6 @@ void ia__srv_route_run(ia_server *s, srv_request *r, int route)
     case SRV_ROUTE_INFO: run_info(s, r); break;
     case SRV_ROUTE_HEALTH: run_health(s, r); break;
     case SRV_ROUTE_METRICS: run_metrics(s, r); break;
-    default: break;
+    default: ia__srv_gen_route_run(s, r, route); break;
     }
 }

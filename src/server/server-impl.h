@@ -4,6 +4,9 @@
  *   routes.c   the API routes (OpenAI, TEI, health, info, metrics)
  *   request.c  request-body parsing and validation (pure; fuzzed)
  *   queue.c    the batching queue and its engine thread
+ *   routes_gen.c   the text-generation routes (chat, completions, tokens)
+ *   request_gen.c  their request bodies (pure; fuzzed)
+ *   gen.c      the generation engine: continuous batching, prefix cache
  *   pool.c     the threads that run mounted handlers (off the HTTP threads)
  *   metrics.c  Prometheus counters and histograms
  *   sbuf.c     a growable string buffer with JSON and base64 writers
@@ -21,6 +24,7 @@
 
 #include "core/core-impl.h"
 #include "ipfs_accelerate/server.h"
+#include "model/lm.h"
 
 /* ---- string buffer ------------------------------------------------------ */
 
@@ -87,6 +91,37 @@ int ia__srv_parse_request(srv_body_kind kind, const char *body, size_t len, size
                           srv_input_req *out, srv_error *err);
 void ia__srv_input_req_free(srv_input_req *r);
 
+/* The body of /v1/chat/completions (chat) or /v1/completions. */
+#define SRV_MAX_STOP 4
+#define SRV_MAX_CHOICES 16
+typedef struct srv_gen_req {
+    cJSON *root;                  /* owns the strings below */
+    bool chat;
+    const char *model;            /* NULL if absent */
+    const cJSON *messages, *tools; /* chat */
+    const char *prompt;           /* completions: text, or */
+    size_t prompt_len;
+    int32_t *prompt_ids;          /* token ids */
+    size_t n_prompt_ids;
+    int n;                        /* choices */
+    int max_tokens;               /* 0: until the context is full */
+    const char *stop[SRV_MAX_STOP];
+    size_t n_stop;
+    ia_sampling sampling;         /* logit_bias points into bias */
+    ia_logit_bias *bias;
+    size_t n_bias;
+    bool seed;                    /* given: choice i uses seed + i */
+    bool stream, include_usage, ignore_eos, echo;
+    bool logprobs;
+    int top_logprobs;
+    bool json;                    /* response_format json_object or json_schema */
+    const cJSON *schema;          /* json_schema's schema, or NULL */
+} srv_gen_req;
+
+/* 0, or the HTTP status (400) with *err naming the field. */
+int ia__srv_parse_gen_request(bool chat, const char *body, size_t len, srv_gen_req *out, srv_error *err);
+void ia__srv_gen_req_free(srv_gen_req *r);
+
 /* ---- metrics -------------------------------------------------------------- */
 
 enum {
@@ -97,6 +132,10 @@ enum {
     SRV_ROUTE_INFO,
     SRV_ROUTE_HEALTH,
     SRV_ROUTE_METRICS,
+    SRV_ROUTE_CHAT,
+    SRV_ROUTE_COMPLETIONS,
+    SRV_ROUTE_DETOKENIZE,
+    SRV_ROUTE_APPLY_TEMPLATE,
     SRV_ROUTE_OTHER,  /* unknown paths */
     SRV_ROUTE_MOUNT0, /* mounted prefixes follow */
     SRV_MAX_MOUNTS = 16,
@@ -211,13 +250,93 @@ void ia__srv_pool_stop(srv_pool *p);
 /* Free what start made; only once no HTTP thread is left (after stop). */
 void ia__srv_pool_close(srv_pool *p);
 
+/* ---- the generation engine (gen.c) -------------------------------------------
+ * One per served language model: a thread that steps every running
+ * generation in one forward (continuous batching: requests join and leave
+ * at every step; prompt chunks share steps with decodes), and keeps
+ * finished sessions for their KV cache (the prefix cache: a request that
+ * begins with tokens a kept or running session holds starts from them). */
+
+typedef struct srv_gen srv_gen;
+typedef struct srv_call srv_call;
+
+/* A generated token's log-probability and its most likely alternatives. */
+typedef struct srv_toklp {
+    int32_t token;
+    float logprob;
+    int n_top;
+    int32_t top[20];
+    float top_lp[20];
+} srv_toklp;
+
+/* One choice of a call: its text so far and how it ended. */
+typedef struct srv_choice {
+    srv_call *call;
+    int index;
+    ia_gen_params params;
+    sbuf text;              /* all the text so far */
+    size_t sent;            /* of it, streamed */
+    srv_toklp *lp;          /* per generated token, when asked */
+    size_t n_lp, cap_lp, lp_sent;
+    bool want_lp;
+    struct ia_jsonc_state *js; /* the JSON constraint's state, or NULL */
+    ia_gen_result res;
+    bool done;
+    char errmsg[256];       /* set when it failed */
+} srv_choice;
+
+/* A request's generations. Shared by the HTTP side and the engine
+ * (refcounted); lock guards the choices' output and the flags. */
+struct srv_call {
+    pthread_mutex_t lock;
+    atomic_int refs;
+    const ia_lm *lm;
+    int32_t *prompt;
+    int n_prompt;
+    int n_choices, n_done;
+    srv_choice *choices;
+    struct ia_jsonc *json;  /* response_format, or NULL (engine-owned after submit) */
+    atomic_bool cancelled;  /* the client went away */
+    double t_queued;
+    /* The HTTP side (routes_gen.c): notify runs on the engine thread, lock
+     * not held, when output is added or a choice is done; alive, now and
+     * then, says whether the client is still there. ext is the route's
+     * own state, freed with the call by ext_free. */
+    void (*notify)(srv_call *c);
+    bool (*alive)(srv_call *c);
+    void *ext;
+    void (*ext_free)(void *ext);
+};
+
+srv_call *ia__srv_call_new(const ia_lm *lm, int n_choices);
+void ia__srv_call_unref(srv_call *c);
+
+typedef struct srv_gen_stats {
+    size_t waiting, running;            /* choices */
+    size_t kv_bytes, kv_sessions;       /* the KV cache held (running and kept) */
+    unsigned long prompt_tokens, cached_tokens, generated_tokens, prefix_hits, requests, steps;
+    double ttft_sum;                    /* time to first token, summed over choices */
+    unsigned long ttft_count;
+    double gen_tps;                     /* generated tokens/s over the last window */
+} srv_gen_stats;
+
+ia_status ia__srv_gen_start(const ia_lm *lm, int max_running, size_t kv_budget_bytes, srv_gen **out);
+/* Queue the call's choices (a reference is taken); false when full. */
+bool ia__srv_gen_submit(srv_gen *g, srv_call *c);
+/* Cancel everything, join the thread; then free. */
+void ia__srv_gen_stop(srv_gen *g);
+void ia__srv_gen_free(srv_gen *g);
+void ia__srv_gen_stats(srv_gen *g, srv_gen_stats *st);
+
 /* ---- the server ------------------------------------------------------------ */
 
 #define SRV_MAX_MODELS 16
 
 typedef struct srv_model {
     char *name;
-    ia_model *model;
+    ia_model *model;      /* an embedding model, or */
+    ia_lm *lm;            /* a language model, with */
+    srv_gen *gen;         /* its engine */
     ia_model_info info;
     double created; /* Unix time it was loaded */
 } srv_model;
@@ -262,6 +381,13 @@ void ia__srv_route_run(ia_server *s, srv_request *r, int route);
 /* Resumed after the engine finished the request's job. */
 void ia__srv_route_job_done(ia_server *s, srv_request *r);
 void ia__srv_route_cleanup(srv_request *r);
+/* routes_gen.c: the text-generation routes. */
+void ia__srv_gen_route_run(ia_server *s, srv_request *r, int route);
+void ia__srv_gen_route_done(ia_server *s, srv_request *r);
+void ia__srv_gen_route_cleanup(srv_request *r);
+/* /tokenize for a language model (llama-server's shape); false: the
+ * request is not for one. */
+bool ia__srv_gen_tokenize(ia_server *s, srv_request *r);
 
 /* server.c: what the routes use. */
 const char *ia__srv_req_body(srv_request *r, size_t *len);
@@ -276,6 +402,29 @@ void ia__srv_respond_error(srv_request *r, srv_api api, const srv_error *e);
 /* Suspend the connection and queue job; false (not suspended) when full. */
 bool ia__srv_submit(ia_server *s, srv_request *r, srv_job *job);
 const srv_model *ia__srv_model_find(ia_server *s, const char *name);
+/* The model `name` (NULL: the first) of a kind: language models (lm) or
+ * embedding models. NULL with *err set (404 unknown, 400 the other kind). */
+const srv_model *ia__srv_model_find_kind(ia_server *s, const char *name, bool lm, srv_error *err);
+/* Serve a language model (taken, freed with the server, also on failure). */
+ia_status ia__server_add_lm(ia_server *s, const char *name, ia_lm *lm);
+/* Streaming answers: status and headers now, then the body from read()
+ * (as libmicrohttpd's content reader: bytes, 0 after ia__srv_park, -1
+ * at the end). free_user runs when the response is gone. */
+typedef ssize_t (*srv_read_fn)(void *user, char *buf, size_t max);
+void ia__srv_respond_stream(srv_request *r, int status, const char *content_type, srv_read_fn read, void *user,
+                            void (*free_user)(void *), const srv_model *model);
+/* From inside read(): pause the connection until ia__srv_unpark (which must
+ * follow: call both under one lock of the caller's). */
+void ia__srv_park(srv_request *r);
+/* The client closed its side of the connection. */
+bool ia__srv_peer_closed(srv_request *r);
+void ia__srv_unpark(srv_request *r);
+/* Suspend the connection until ia__srv_wake (then the route's job_done
+ * runs on an HTTP thread). */
+void ia__srv_suspend(srv_request *r);
+void ia__srv_wake(srv_request *r);
+/* Undo ia__srv_suspend at once, on the request's own HTTP thread. */
+void ia__srv_unsuspend(srv_request *r);
 int ia__srv_model_count(const ia_server *s);
 
 #endif

@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <math.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -117,7 +118,7 @@ ia_status ia_server_new(const ia_server_options *opt, ia_server **out)
     s->listen_fd = -1;
     ia__srv_metrics_init(&s->metrics);
     static const char *const names[SRV_ROUTE_MOUNT0] = {
-        "/v1/embeddings", "/embed", "/tokenize", "/v1/models", "/info", "/health", "/metrics", "other"};
+        "/v1/embeddings", "/embed", "/tokenize", "/v1/models", "/info", "/health", "/metrics", "/v1/chat/completions", "/v1/completions", "/detokenize", "/apply-template", "other"};
     for (int i = 0; i < SRV_ROUTE_MOUNT0; i++)
         s->metrics.route_name[i] = names[i];
     ia_status st = ia__srv_queue_start(&s->queue, o->max_concurrent_requests, o->max_batch_tokens,
@@ -197,6 +198,74 @@ ia_status ia_server_add_model(ia_server *s, const char *name, ia_model *m)
     return IA_OK;
 }
 
+/* A forward of one token gives finite logits. */
+static bool lm_test_inference(srv_model *sm)
+{
+    const ia_decoder_config *c = ia__decoder_config(sm->lm->dec);
+    ia_session *ses = NULL;
+    float *logits = ia__malloc((size_t)c->n_vocab * sizeof *logits);
+    const int32_t bos = ia__bpe_bos(sm->lm->tok) >= 0 ? ia__bpe_bos(sm->lm->tok) : 0;
+    ia_status st = logits ? ia__session_new(sm->lm->dec, IA_KV_BLOCK, &ses) : ia__error(IA_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = ia__session_eval(ses, &bos, 1, logits, NULL);
+    for (int i = 0; !st && i < c->n_vocab; i++)
+        if (!isfinite(logits[i]))
+            st = ia__error(IA_ERR_BACKEND, "model %s: test inference gave a non-finite logit", sm->name);
+    ia__session_free(ses);
+    ia__free(logits);
+    if (st)
+        ia__error_wrap(st, "model %s: test inference failed", sm->name);
+    return !st;
+}
+
+ia_status ia__server_add_lm(ia_server *s, const char *name, ia_lm *lm)
+{
+    ia__error_clear();
+    int n = atomic_load(&s->n_models);
+    if (n >= SRV_MAX_MODELS) {
+        ia__lm_free(lm);
+        return ia__error(IA_ERR_INVALID, "at most %d models per server", SRV_MAX_MODELS);
+    }
+    srv_model *sm = &s->models[n];
+    memset(sm, 0, sizeof *sm);
+    const ia_decoder_config *c = ia__decoder_config(lm->dec);
+    if (!name) {
+        const char *slash = strrchr(lm->path, '/');
+        name = slash && slash[1] ? slash + 1 : lm->path;
+    }
+    ia_status st = IA_OK;
+    for (int i = 0; i < n && !st; i++)
+        if (!strcmp(s->models[i].name, name))
+            st = ia__error(IA_ERR_INVALID, "model name '%s' is used twice; name them with NAME=PATH", name);
+    sm->lm = lm;
+    if (!st && !(sm->name = ia__strdup(name)))
+        st = ia__error(IA_ERR_NOMEM, "out of memory");
+    if (!st && !lm_test_inference(sm))
+        st = IA_ERR_BACKEND;
+    if (!st)
+        st = ia__srv_gen_start(lm, s->opt.max_running_generations ? (int)s->opt.max_running_generations : 16,
+                               s->opt.kv_cache_bytes ? s->opt.kv_cache_bytes : (size_t)1 << 30, &sm->gen);
+    if (st) {
+        ia__free(sm->name);
+        ia__lm_free(lm);
+        memset(sm, 0, sizeof *sm);
+        return st;
+    }
+    sm->info.path = lm->path;
+    sm->info.architecture = c->arch;
+    sm->info.dim = c->n_embd;
+    sm->info.max_seq_length = (size_t)c->n_ctx_train;
+    sm->info.backend = lm->be->name;
+    sm->info.precision = "fp32";
+    sm->info.pooling = "none";
+    sm->info.weights_dtype = "gguf";
+    sm->created = (double)time(NULL);
+    atomic_store(&s->n_models, n + 1);
+    ia__log(IA_LOG_INFO, "serving language model %s (%s, %s, context %d)", sm->name, lm->path, c->arch,
+            c->n_ctx_train);
+    return IA_OK;
+}
+
 void ia_server_set_loading(ia_server *s, bool loading)
 {
     if (s)
@@ -228,6 +297,31 @@ const srv_model *ia__srv_model_find(ia_server *s, const char *name)
             if (!strcmp(s->models[i].name, slash + 1))
                 return &s->models[i];
     return NULL;
+}
+
+const srv_model *ia__srv_model_find_kind(ia_server *s, const char *name, bool lm, srv_error *err)
+{
+    const int n = atomic_load(&s->n_models);
+    const char *kind = lm ? "a text-generation" : "an embedding";
+    if (!name) {
+        for (int i = 0; i < n; i++)
+            if (!s->models[i].lm == !lm)
+                return &s->models[i];
+        ia__srv_error_set(err, n ? 400 : 503, "model", n ? "no %s model is served here; see GET /v1/models"
+                                                         : "no model is loaded yet", kind);
+        return NULL;
+    }
+    const srv_model *m = ia__srv_model_find(s, name);
+    if (!m) {
+        ia__srv_error_set(err, 404, "model", "model '%.100s' is not served here; see GET /v1/models", name);
+        err->code = "model_not_found";
+        return NULL;
+    }
+    if (!m->lm != !lm) {
+        ia__srv_error_set(err, 400, "model", "model '%.100s' is not %s model; see GET /v1/models", name, kind);
+        return NULL;
+    }
+    return m;
 }
 
 ia_status ia_server_mount(ia_server *s, const char *prefix, ia_http_handler_fn fn, void *user,
@@ -402,6 +496,78 @@ bool ia__srv_submit(ia_server *s, srv_request *r, srv_job *job)
     r->suspended = false;
     MHD_resume_connection(r->conn);
     return false;
+}
+
+void ia__srv_suspend(srv_request *r)
+{
+    atomic_store(&r->job_done, false);
+    MHD_suspend_connection(r->conn);
+    r->suspended = true;
+}
+
+void ia__srv_wake(srv_request *r)
+{
+    atomic_store(&r->job_done, true);
+    MHD_resume_connection(r->conn);
+}
+
+void ia__srv_unsuspend(srv_request *r)
+{
+    r->suspended = false;
+    MHD_resume_connection(r->conn);
+}
+
+void ia__srv_park(srv_request *r) { MHD_suspend_connection(r->conn); }
+void ia__srv_unpark(srv_request *r) { MHD_resume_connection(r->conn); }
+
+bool ia__srv_peer_closed(srv_request *r)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char c;
+    /* 0: the client closed its side (a request pipelined behind ours
+     * would show as data, not as an end) */
+    return ci && recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+typedef struct gen_stream {
+    srv_read_fn read;
+    void *user;
+    void (*free_user)(void *);
+} gen_stream;
+
+static ssize_t gen_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    gen_stream *g = cls;
+    (void)pos;
+    const ssize_t n = g->read(g->user, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void gen_stream_free(void *cls)
+{
+    gen_stream *g = cls;
+    g->free_user(g->user);
+    ia__free(g);
+}
+
+void ia__srv_respond_stream(srv_request *r, int status, const char *content_type, srv_read_fn read, void *user,
+                            void (*free_user)(void *), const srv_model *model)
+{
+    gen_stream *g = ia__malloc(sizeof *g);
+    struct MHD_Response *resp = g ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, gen_stream_read,
+                                                                      g, gen_stream_free)
+                                  : NULL;
+    if (!resp) {
+        ia__free(g);
+        free_user(user);
+        early_error(r, 500, "out of memory for a response%s", "");
+        return;
+    }
+    *g = (gen_stream){read, user, free_user};
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    add_common_headers(r->srv, resp, model ? model : default_model(r->srv));
+    queue_response(r, status, resp);
 }
 
 /* ---- the delegated-route interface ---------------------------------------- */
@@ -897,6 +1063,8 @@ void ia_server_shutdown(ia_server *s, double drain_s)
     atomic_store(&s->stopping, true);
     ia__srv_pool_stop(&s->pool);
     ia__srv_queue_stop(&s->queue);
+    for (int i = 0; i < atomic_load(&s->n_models); i++)
+        ia__srv_gen_stop(s->models[i].gen); /* cancels; streams end */
     if (s->mhd) {
         /* Let resumed connections write their answers. */
         double until = ia__now() + 2;
@@ -919,6 +1087,8 @@ void ia_server_free(ia_server *s)
         return;
     ia_server_shutdown(s, 30);
     for (int i = 0; i < atomic_load(&s->n_models); i++) {
+        ia__srv_gen_free(s->models[i].gen);
+        ia__lm_free(s->models[i].lm);
         ia_model_free(s->models[i].model);
         ia__free(s->models[i].name);
     }

@@ -50,3 +50,17 @@ set_tests_properties(test_server_c PROPERTIES FIXTURES_REQUIRED synth_models)
 # Not server_api: its large batches take minutes there.
 set_tests_properties(test_server_c test_server_shutdown server_shutdown server_soak_short server_gateway
                      PROPERTIES LABELS tsan)
+
+# Text generation (routes_gen.c, gen.c) on the real SmolLM2 GGUF beside the
+# tiny embedding model: the openai client against the CLI, continuous
+# batching, the prefix cache, cancellation on disconnect, errors. Skipped
+# (77) only when the GGUF cannot be fetched.
+add_test(NAME server_generate
+         COMMAND ${IA_SERVER_PY} ${CMAKE_CURRENT_LIST_DIR}/test_generate.py ${IA_SERVER_CLI} ${IA_SERVER_MODEL}
+                 ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh)
+set_tests_properties(server_generate PROPERTIES FIXTURES_REQUIRED synth_models SKIP_RETURN_CODE 77 TIMEOUT 600
+  ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;PYTHONDONTWRITEBYTECODE=1")
+if(IA_SANITIZE OR IA_TSAN)
+  set_tests_properties(server_generate PROPERTIES
+    ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;PYTHONDONTWRITEBYTECODE=1;IA_TEST_QUICK=1")
+endif()

@@ -12,22 +12,28 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 #include "cli.h"
 #include "ipfs_accelerate/gateway.h"
 #include "ipfs_accelerate/server.h"
 #include "ipfs_accelerate/store.h"
+#include "model/lm.h"
+#include "server/server-impl.h"
 
 static const char serve_help[] =
-    "Usage: ipfs-accelerate serve --model [NAME=]DIR [--model ...] [OPTIONS]\n"
+    "Usage: ipfs-accelerate serve --model [NAME=]PATH [--model ...] [OPTIONS]\n"
     "\n"
-    "Serve embeddings over HTTP: OpenAI POST /v1/embeddings and GET /v1/models,\n"
-    "text-embeddings-inference POST /embed, POST /tokenize and GET /info, plus\n"
+    "Serve embeddings and text generation over HTTP: OpenAI POST /v1/embeddings,\n"
+    "POST /v1/chat/completions, POST /v1/completions and GET /v1/models;\n"
+    "text-embeddings-inference POST /embed, POST /tokenize and GET /info;\n"
+    "POST /detokenize and POST /apply-template for language models; plus\n"
     "GET /health and GET /metrics (Prometheus). See docs/server.md.\n"
     "\n"
-    "  -m, --model [NAME=]DIR          model folder to serve (repeatable; the first is\n"
-    "                                  the default; NAME defaults to the folder's name)\n"
+    "  -m, --model [NAME=]PATH         an embedding model folder, or a language model\n"
+    "                                  (a .gguf file) to serve (repeatable; requests\n"
+    "                                  choose by NAME, the folder or file name by default)\n"
     "  -l, --listen HOST:PORT          address to listen on (default 127.0.0.1:8080;\n"
     "                                  port 0: any free port, see --port-file)\n"
     "      --max-batch-tokens N        tokens per coalesced engine call (default 16384)\n"
@@ -46,15 +52,37 @@ static const char serve_help[] =
     "      --no-fallback               fail instead of falling back to the CPU\n"
     "      --set KEY=VALUE             override a configuration key (see 'config show')\n"
     "      --max-seq-length N          truncate texts to N tokens (default: the model's)\n"
+    "      --max-running N             generations decoded together per language model;\n"
+    "                                  more wait (default 16)\n"
+    "      --kv-cache-mb N             KV cache per language model, kept for running and\n"
+    "                                  finished requests (prefix cache; default 1024)\n"
     "      --port-file FILE            write the bound port to FILE once listening\n"
     "      --no-gateway                do not serve the local store's blocks at /ipfs/\n"
     "                                  and /routing/v1/ (trustless gateway, read-only)\n"
     "  -v, --verbose                   log what the server does, a line per request\n";
 
+/* A .gguf file or a folder whose config.json names a *ForCausalLM. */
+static bool is_language_model(const char *path)
+{
+    const size_t n = strlen(path);
+    if (n > 5 && !strcasecmp(path + n - 5, ".gguf"))
+        return true;
+    char cfg[4096];
+    snprintf(cfg, sizeof cfg, "%s/config.json", path);
+    FILE *f = fopen(cfg, "rb");
+    if (!f)
+        return false;
+    char buf[65536];
+    const size_t got = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    return strstr(buf, "ForCausalLM\"") != NULL || strstr(buf, "LMHeadModel\"") != NULL;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     enum { O_MBT = 256, O_MCBS, O_MCR, O_MBB, O_TIMEOUT, O_MAXCONN, O_HTTPT, O_KEY, O_DEVICE,
-           O_SEQ, O_PORTFILE, O_NOGW };
+           O_SEQ, O_PORTFILE, O_NOGW, O_RUNNING, O_KV };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"listen", required_argument, 0, 'l'},
         {"max-batch-tokens", required_argument, 0, O_MBT},
@@ -65,7 +93,8 @@ int cmd_serve(int argc, char **argv)
         {"http-threads", required_argument, 0, O_HTTPT}, {"api-key", required_argument, 0, O_KEY},
         {"threads", required_argument, 0, 'j'}, {"device", required_argument, 0, O_DEVICE},
         {"max-seq-length", required_argument, 0, O_SEQ}, {"port-file", required_argument, 0, O_PORTFILE},
-        {"no-gateway", no_argument, 0, O_NOGW},
+        {"no-gateway", no_argument, 0, O_NOGW}, {"max-running", required_argument, 0, O_RUNNING},
+        {"kv-cache-mb", required_argument, 0, O_KV},
         {"set", required_argument, 0, CLI_OPT_SET}, {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
@@ -106,6 +135,8 @@ int cmd_serve(int argc, char **argv)
         case O_SEQ: NUM("max-seq-length", 2, 1L << 20, max_seq); break;
         case O_PORTFILE: port_file = optarg; break;
         case O_NOGW: gateway = false; break;
+        case O_RUNNING: NUM("max-running", 1, 256, so.max_running_generations); break;
+        case O_KV: NUM("kv-cache-mb", 16, 1L << 24, so.kv_cache_bytes); so.kv_cache_bytes <<= 20; break;
         case 'v': verbose = true; break;
         case 'h': fputs(serve_help, stdout); return 0;
         default:
@@ -214,8 +245,29 @@ int cmd_serve(int argc, char **argv)
             ia_store_close(store);
             return 0;
         }
-        ia_model *m;
         double t0 = cli_now();
+        if (is_language_model(dir)) {
+            ia_lm *lm = NULL;
+            st = ia__lm_load(dir, device, (int)threads, &lm);
+            if (!st)
+                st = ia__server_add_lm(srv, name, lm);
+            if (st) {
+                int rc = cli_fail(st, "cannot serve model %s", dir);
+                free(name);
+                ia_server_free(srv);
+                ia_gateway_free(gw);
+                ia_store_close(store);
+                return rc;
+            }
+            const ia_decoder_config *dc = ia__decoder_config(lm->dec);
+            fprintf(stderr, "ipfs-accelerate: serving %s (%s text generation, context %d, %s) on %s; "
+                            "loaded in %.2f s\n",
+                    name ? name : dir, dc->arch, dc->n_ctx_train, lm->chat_template ? "chat template" : "no chat template",
+                    lm->be->name, cli_now() - t0);
+            free(name);
+            continue;
+        }
+        ia_model *m;
         st = ia_model_load(dir, &mo, &m);
         if (!st)
             st = ia_server_add_model(srv, name, m);
