@@ -118,7 +118,8 @@ typedef struct srv_gen_req {
     const cJSON *schema;          /* json_schema's schema, or NULL */
 } srv_gen_req;
 
-/* 0, or the HTTP status (400) with *err naming the field. */
+/* 0, or the HTTP status (400) with *err naming the field. Free *out with
+ * ia__srv_gen_req_free in either case. */
 int ia__srv_parse_gen_request(bool chat, const char *body, size_t len, srv_gen_req *out, srv_error *err);
 void ia__srv_gen_req_free(srv_gen_req *r);
 
