@@ -5,6 +5,7 @@
 #include "common.h"
 #include "tokenizer.h"
 #include "model.h"
+#include "generate.h"
 #include "hub.h"
 #include "hardware.h"
 #include "config.h"

@@ -11,6 +11,14 @@ users already call and a sentence-transformers-like ``Model``::
     ia.get_accelerate_status()      # {"available": ..., "enabled": ..., "env_disabled": ...}
     ia.AccelerateManager().run_inference("sentence-transformers/all-MiniLM-L6-v2", "hello")
 
+Text generation with a decoder GGUF (``Model`` loads one when given a
+GGUF file; ``LanguageModel`` is the class itself)::
+
+    lm = ia.Model("SmolLM2-135M-Instruct.Q4_1.gguf")
+    lm.generate("The capital of France is", max_tokens=16)      # greedy by default
+    lm.chat([{"role": "user", "content": "What is 2+2?"}], temperature=0)
+    for piece in lm.chat(messages, stream=True): print(piece, end="")
+
 The library is found as described in ipfs_accelerate._lib (IPFS_ACCELERATE_LIB,
 the installed package, a build tree, the system). See docs/python.md.
 """
@@ -23,6 +31,7 @@ from .embeddings import (MultiModelEmbeddingGenerator, chunk_text, clear_model_c
                          create_embeddings)
 from .errors import (BackendError, Error, FormatError, InvalidInputError, LibraryNotFoundError,
                      ModelNotFoundError, NotFoundError, UnsupportedError)
+from .generate import ChatSession, GeneratedText, LanguageModel, TextStream
 from .hub import hf_hub_cache, resolve as resolve_model
 from .model import DEFAULT_MODEL, Model
 from .status import (detect_hardware, get_accelerate_status, is_accelerate_available,
@@ -35,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Model", "SentenceTransformer", "DEFAULT_MODEL",
+    "LanguageModel", "ChatSession", "GeneratedText", "TextStream",
     "is_accelerate_available", "get_accelerate_status", "detect_hardware", "select_backend",
     "HardwareType", "ComputeBackend", "get_compute_backend", "detect_available_hardware",
     "AccelerateManager", "DistributedComputeCoordinator", "HAVE_ACCELERATE_MANAGER",

@@ -95,10 +95,44 @@ class Selection(ctypes.Structure):
                 ("fallback", c_bool), ("reason", ctypes.c_char * 512)]
 
 
+class LmOptions(ctypes.Structure):
+    _fields_ = [("size", c_size_t), ("n_threads", c_int), ("device", c_char_p)]
+
+
+class LmInfo(ctypes.Structure):
+    _fields_ = [("path", c_char_p), ("architecture", c_char_p), ("vocab_size", c_int),
+                ("context_length", c_int), ("n_layers", c_int), ("n_heads", c_int),
+                ("n_heads_kv", c_int), ("n_embd", c_int), ("has_chat_template", c_bool),
+                ("chat_template", c_char_p), ("tokenizer", c_char_p), ("backend", c_char_p)]
+
+
+# bool (*)(const char *text, size_t len, void *user): text as a pointer, read with string_at
+LM_TEXT_FN = ctypes.CFUNCTYPE(c_bool, c_void_p, c_size_t, c_void_p)
+LM_TOKEN_FN = ctypes.CFUNCTYPE(None, ctypes.c_int32, c_float, ctypes.POINTER(ctypes.c_int32),
+                               ctypes.POINTER(c_float), c_int, c_void_p)
+
+
+class LmGenOptions(ctypes.Structure):
+    _fields_ = [("size", c_size_t), ("max_tokens", c_int), ("temperature", c_float),
+                ("top_p", c_float), ("top_k", c_int), ("min_p", c_float),
+                ("repetition_penalty", c_float), ("presence_penalty", c_float),
+                ("frequency_penalty", c_float), ("seed", ctypes.c_uint64),
+                ("stop", ctypes.POINTER(c_char_p)), ("n_stop", c_size_t), ("ignore_eos", c_bool),
+                ("on_token", LM_TOKEN_FN), ("top_logprobs", c_int)]
+
+
+class LmResult(ctypes.Structure):
+    _fields_ = [("prompt_tokens", c_int), ("cached_tokens", c_int), ("completion_tokens", c_int),
+                ("finish_reason", c_char_p), ("first_token_s", ctypes.c_double),
+                ("total_s", ctypes.c_double)]
+
+
 # C struct name -> mirror: every struct the library describes.
 MIRRORS = {"ia_model_options": ModelOptions, "ia_model_info": ModelInfo,
            "ia_embed_options": EmbedOptions, "ia_embed_stats": EmbedStats,
-           "ia_hub_options": HubOptions, "ia_selection": Selection}
+           "ia_hub_options": HubOptions, "ia_selection": Selection,
+           "ia_lm_options": LmOptions, "ia_lm_info": LmInfo, "ia_lm_gen_options": LmGenOptions,
+           "ia_lm_result": LmResult}
 
 
 def new(struct_type):
@@ -172,6 +206,25 @@ def _declare(lib):
     fn("ia_model_get_info", None, c_void_p, c_void_p)
     fn("ia_model_embed_opts", c_int, c_void_p, c_void_p, c_void_p, c_size_t,
        c_void_p, c_void_p, c_void_p)
+    # Text generation (generate.h)
+    fn("ia_lm_load", c_int, c_char_p, c_void_p, ctypes.POINTER(c_void_p))
+    fn("ia_lm_free", None, c_void_p)
+    fn("ia_lm_get_info", None, c_void_p, c_void_p)
+    fn("ia_lm_tokenize", c_int, c_void_p, c_char_p, c_size_t, c_bool, c_bool,
+       ctypes.POINTER(ctypes.c_int32), c_size_t, ctypes.POINTER(c_size_t))
+    fn("ia_lm_detokenize", c_int, c_void_p, ctypes.POINTER(ctypes.c_int32), c_size_t, c_bool,
+       ctypes.POINTER(c_void_p), ctypes.POINTER(c_size_t))
+    fn("ia_lm_apply_chat_template", c_int, c_void_p, c_char_p, c_char_p, c_bool,
+       ctypes.POINTER(c_void_p))
+    fn("ia_lm_session_new", c_int, c_void_p, c_int, ctypes.POINTER(c_void_p))
+    fn("ia_lm_session_free", None, c_void_p)
+    fn("ia_lm_session_reset", None, c_void_p)
+    fn("ia_lm_session_n_tokens", c_int, c_void_p)
+    fn("ia_lm_session_n_ctx", c_int, c_void_p)
+    fn("ia_lm_session_generate", c_int, c_void_p, c_char_p, c_void_p, LM_TEXT_FN, c_void_p,
+       ctypes.POINTER(c_void_p), c_void_p)
+    fn("ia_lm_session_chat", c_int, c_void_p, c_char_p, c_char_p, c_void_p, LM_TEXT_FN, c_void_p,
+       ctypes.POINTER(c_void_p), c_void_p)
     # Optional: present once the hardware/config layer is in the library.
     for name in ("ia_accelerate_status_json", "ia_hardware_detect_json"):
         if hasattr(lib, name):

@@ -76,9 +76,12 @@ def _fetched_path(lib, st, out):
     return _lib.take_string(out)
 
 
-def resolve(ref, revision: str | None = None, cache_dir: str | None = None) -> str:
+def resolve(ref, revision: str | None = None, cache_dir: str | None = None,
+            allow_file: bool = False) -> str:
     """The local model folder that a model reference names, resolved by the
     library (ia_model_resolve) exactly as ia_model_load resolves it.
+    ``allow_file``: an existing file is taken too, as ia_lm_load takes a
+    GGUF file (made absolute).
 
     ``cache_dir`` replaces the Hugging Face hub cache folder (as
     transformers' ``cache_dir`` does). Raises ModelNotFoundError (missing folder or uncached id),
@@ -91,6 +94,10 @@ def resolve(ref, revision: str | None = None, cache_dir: str | None = None) -> s
         raise TypeError(f"model name must be a str or path, not {type(ref).__name__}")
     if not ref.strip():
         raise InvalidInputError("model name is empty")
+    if allow_file and os.path.isfile(os.path.expanduser(ref)):
+        return os.path.realpath(os.path.expanduser(ref))
+    if allow_file and ref.endswith(".gguf") and parse_ipfs(ref) is None:  # a file, never a hub id
+        raise ModelNotFoundError(f"model file or folder '{ref}' does not exist")
     rest = parse_ipfs(ref)
     if rest is not None:
         _check_cid(ref, rest)

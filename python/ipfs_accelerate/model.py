@@ -1,6 +1,14 @@
-"""Embedding models: the sentence-transformers-like ``Model`` class.
+"""Models: the sentence-transformers-like ``Model`` class.
 
-A :class:`Model` owns one ``ia_model`` handle of the C library, freed by
+``Model(path)`` loads an embedding model, or a text-generation model (a
+decoder) when the path names one: a GGUF file, or a folder whose
+config.json names a causal LM (see generate.detect_task; ``task=`` says it
+explicitly). A text-generation model answers :meth:`Model.generate` and
+:meth:`Model.chat` through a :class:`~ipfs_accelerate.generate.LanguageModel`
+(``model.language_model``); the embedding methods raise for it, and the
+generation methods raise for an embedding model.
+
+An embedding :class:`Model` owns one ``ia_model`` handle of the C library, freed by
 :meth:`Model.close`, by leaving a ``with`` block, or when the object is
 garbage collected. A model is immutable and :meth:`Model.embed` /
 :meth:`Model.encode` may be called from several Python threads at once:
@@ -17,7 +25,8 @@ import time
 
 from . import _lib, hub
 from . import status as _status
-from .errors import Error, InvalidInputError
+from .errors import Error, InvalidInputError, UnsupportedError
+from .generate import LanguageModel, detect_task
 
 try:  # numpy is optional: without it embeddings come back as lists
     import numpy as _np
@@ -25,6 +34,23 @@ except ImportError:  # pragma: no cover - exercised by the no-numpy test
     _np = None
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+EMBEDDING, TEXT_GENERATION = "embedding", "text-generation"
+_TASKS = {"embedding": EMBEDDING, "embeddings": EMBEDDING, "feature-extraction": EMBEDDING,
+          "sentence-embedding": EMBEDDING, "text-embedding": EMBEDDING,
+          "text-generation": TEXT_GENERATION, "text_generation": TEXT_GENERATION,
+          "generation": TEXT_GENERATION}
+
+
+def task_name(task) -> str | None:
+    """'embedding' or 'text-generation' for the names of those tasks; None for None."""
+    if task is None:
+        return None
+    t = _TASKS.get(task.strip().lower()) if isinstance(task, str) else None
+    if t is None:
+        raise UnsupportedError(f"task {task!r} is not supported by this build of ipfs_accelerate "
+                               "(supported: 'embedding', 'text-generation')")
+    return t
 
 
 def have_numpy() -> bool:
@@ -66,13 +92,21 @@ class Model:
     model's truncation limit in tokens; ``precision`` asks for a compute
     precision ("fp32", "int8", "bf16"; None: the configured
     hardware.precision), and ``info["precision"]`` says which ran.
+
+    A GGUF file (or a folder of a causal LM) loads a text-generation model
+    instead: ``generate()`` and ``chat()`` (see
+    :class:`~ipfs_accelerate.generate.LanguageModel`); ``task``
+    ("embedding", "text-generation"; None: from the files) says which
+    explicitly. ``max_seq_length`` and ``precision`` other than "fp32" are
+    embedding options only.
     """
 
     def __init__(self, name_or_path=DEFAULT_MODEL, device: str | None = None,
                  n_threads: int = 0, max_seq_length: int | None = None,
                  revision: str | None = None, cache_dir: str | None = None,
-                 precision: str | None = None):
+                 precision: str | None = None, task: str | None = None):
         self._handle = None
+        self._lm = None
         self._cv = threading.Condition()
         self._busy = 0
         self.name = str(name_or_path)
@@ -84,7 +118,12 @@ class Model:
             raise TypeError(f"device must be a str, not {type(device).__name__}")
         if precision is not None and not isinstance(precision, str):
             raise TypeError(f"precision must be a str, not {type(precision).__name__}")
-        self.path = hub.resolve(name_or_path, revision, cache_dir)
+        task = task_name(task)
+        self.path = hub.resolve(name_or_path, revision, cache_dir, allow_file=task != EMBEDDING)
+        self.task = task or detect_task(self.path)
+        if self.task == TEXT_GENERATION:
+            self._load_lm(device, n_threads, max_seq_length, precision)
+            return
         lib = _lib.load()
         #: how the library chooses the backend for `device` (None: the
         #: configured hardware.device, "auto" by default): {"backend",
@@ -120,9 +159,26 @@ class Model:
         self.stats = {"n_tokens": 0, "n_truncated_texts": 0, "n_invalid_utf8": 0}
         self._stats_lock = threading.Lock()
 
+    def _load_lm(self, device, n_threads, max_seq_length, precision):
+        if max_seq_length is not None:
+            raise InvalidInputError(f"max_seq_length is an embedding option; '{self.name}' is a "
+                                    "text-generation model (limit its output with max_tokens)")
+        if precision not in (None, "fp32"):
+            raise InvalidInputError(f"precision '{precision}': text generation computes in fp32 "
+                                    "(on the weights' own quantized types)")
+        self.selection = _status.select_backend(device)
+        self._lm = LanguageModel(self.path, device=device, n_threads=n_threads)
+        self.info = dict(self._lm.info, name=self.name)
+        self.dim = None
+        self.stats = {"n_tokens": 0, "n_truncated_texts": 0, "n_invalid_utf8": 0}
+        self._stats_lock = threading.Lock()
+
     # -- lifetime -----------------------------------------------------------
     def close(self):
         """Free the C model (waits for calls in flight). Idempotent."""
+        if self._lm is not None:
+            self._lm.close()
+            return
         with self._cv:
             while self._busy:
                 self._cv.wait()
@@ -146,12 +202,13 @@ class Model:
 
     @property
     def closed(self) -> bool:
-        return self._handle is None
+        return self._lm.closed if self._lm is not None else self._handle is None
 
     # -- sentence-transformers-like surface ---------------------------------
     @property
     def max_seq_length(self) -> int:
-        return int(self.info["max_seq_length"])
+        """Tokens per text (embedding), or the context length (text generation)."""
+        return int(self.info["max_seq_length"] if self._lm is None else self.info["context_length"])
 
     @property
     def backend(self) -> str:
@@ -165,10 +222,52 @@ class Model:
         return self.dim
 
     def __repr__(self):
-        state = "closed" if self.closed else f"dim={self.dim}, backend={self.backend}"
+        if self.closed:
+            state = "closed"
+        elif self._lm is not None:
+            state = f"text-generation, {self.info['architecture']}, backend={self.backend}"
+        else:
+            state = f"dim={self.dim}, backend={self.backend}"
         return f"Model({self.name!r}, {state})"
 
+    # -- text generation ----------------------------------------------------
+    @property
+    def language_model(self) -> LanguageModel:
+        """The LanguageModel of a text-generation model (tokenize, sessions...)."""
+        if self._lm is None:
+            raise UnsupportedError(f"'{self.name}' is an embedding model ({self.info.get('architecture')}); "
+                                   "text generation needs a decoder: a GGUF file such as "
+                                   "SmolLM2-135M-Instruct.Q4_1.gguf")
+        return self._lm
+
+    def generate(self, prompt: str, **options):
+        """Continue prompt; see LanguageModel.generate for the options
+        (max_tokens=128, temperature=0 (greedy), top_p, top_k, min_p,
+        repetition/presence/frequency penalties, seed, stop, logprobs,
+        stream=False). Returns the text (a str), or with stream=True an
+        iterator of text pieces."""
+        return self.language_model.generate(prompt, **options)
+
+    def chat(self, messages, **options):
+        """The assistant's answer to OpenAI-style messages; see
+        LanguageModel.chat (tools=None, max_tokens=512, temperature=0.7...,
+        stream=False)."""
+        return self.language_model.chat(messages, **options)
+
+    def apply_chat_template(self, messages, tools=None, add_generation_prompt: bool = True) -> str:
+        """The prompt text the model's chat template makes of messages."""
+        return self.language_model.apply_chat_template(messages, tools, add_generation_prompt)
+
+    def session(self, n_ctx: int = 0):
+        """A ChatSession: one conversation whose tokens carry over between calls."""
+        return self.language_model.session(n_ctx)
+
     # -- embedding ----------------------------------------------------------
+    def _need_embedding(self):
+        if self._lm is not None:
+            raise UnsupportedError(f"'{self.name}' is a text-generation model: it has no embeddings "
+                                   "(use generate() or chat())")
+
     def embed(self, texts, normalize=None, max_tokens: int = 0, stats: dict | None = None):
         """Embed a list of texts in one library call.
 
@@ -176,6 +275,7 @@ class Model:
         floats when numpy is not installed. ``normalize``: None (as the
         model's modules say), True (L2-normalize), False (raw pooled vectors).
         """
+        self._need_embedding()
         data = _as_bytes(_as_list(texts))
         n = len(data)
         if not isinstance(max_tokens, int) or max_tokens < 0:
@@ -255,6 +355,7 @@ class Model:
     def embed_batches(self, texts, batch_size: int = 256, normalize=None, progress: bool = False,
                       stats: dict | None = None):
         """embed() over batches of batch_size texts: (n, dim) array or list of lists."""
+        self._need_embedding()
         texts = _as_list(texts)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive int, not {batch_size!r}")

@@ -4,7 +4,8 @@
  * verified through the content store) or a Hugging Face id (the shared hub
  * cache, downloading what is missing). A bare name ("all-MiniLM-L6-v2")
  * is also tried as "sentence-transformers/NAME", as sentence-transformers
- * does.
+ * does. A decoder may also be a single file (GGUF): the internal
+ * ia__model_resolve_path takes existing files too.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "ipfs_accelerate/hub.h"
 #include "ipfs_accelerate/model.h"
 #include "ipfs_accelerate/store.h"
+#include "model/model-impl.h"
 
 static bool looks_like_path(const char *ref)
 {
@@ -70,6 +72,11 @@ ia_status ia_model_resolve(const char *ref, const ia_hub_options *hub, char **pa
     ia__error_clear();
     if (!path)
         return ia__error(IA_ERR_INVALID, "ia_model_resolve: path is NULL");
+    return ia__model_resolve_path(ref, false, hub, path);
+}
+
+ia_status ia__model_resolve_path(const char *ref, bool allow_file, const ia_hub_options *hub, char **path)
+{
     *path = NULL;
     if (!ref || !*ref)
         return ia__error(IA_ERR_INVALID, "model reference is empty");
@@ -82,11 +89,11 @@ ia_status ia_model_resolve(const char *ref, const ia_hub_options *hub, char **pa
         return ia__error(IA_ERR_NOMEM, "out of memory");
     struct stat sb;
     const bool exists = stat(local, &sb) == 0;
-    if (exists && S_ISDIR(sb.st_mode)) {
+    if (exists && (S_ISDIR(sb.st_mode) || (allow_file && S_ISREG(sb.st_mode)))) {
         char *abs = realpath(local, NULL);
         ia__free(local);
         if (!abs)
-            return ia__error(IA_ERR_IO, "model folder '%s': cannot resolve its path", ref);
+            return ia__error(IA_ERR_IO, "model '%s': cannot resolve its path", ref);
         *path = ia__strdup(abs);
         free(abs);
         return *path ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory");
@@ -94,10 +101,12 @@ ia_status ia_model_resolve(const char *ref, const ia_hub_options *hub, char **pa
     ia__free(local);
     if (exists)
         return ia__error(IA_ERR_NOT_FOUND, "model folder '%s' is not a folder", ref);
-    if (looks_like_path(ref))
-        return ia__error(IA_ERR_NOT_FOUND, "model folder '%s' does not exist", ref);
+    const size_t n = strlen(ref);
+    if (looks_like_path(ref) || (allow_file && n > 5 && !strcmp(ref + n - 5, ".gguf")))
+        return ia__error(IA_ERR_NOT_FOUND, "model %s '%s' does not exist", allow_file ? "file or folder" : "folder",
+                         ref);
     if (!ia_hub_is_id(ref))
-        return ia__error(IA_ERR_NOT_FOUND, "model '%s' is neither a folder, a Hugging Face id (org/name) nor an "
-                         "ipfs:// reference", ref);
+        return ia__error(IA_ERR_NOT_FOUND, "model '%s' is neither a %s, a Hugging Face id (org/name) nor an "
+                         "ipfs:// reference", ref, allow_file ? "file, a folder" : "folder");
     return resolve_hub(ref, hub, path);
 }

@@ -3,7 +3,7 @@
 ``ComputeBackend`` is a handle on one kind of hardware. ``is_available()``
 asks the library whether a backend for it is built and its probe saw a
 device; ``load_model()`` loads a :class:`~ipfs_accelerate.Model` on it and
-``run_inference()`` computes embeddings with it. Nothing here returns a
+``run_inference()`` computes embeddings (or generates text) with it. Nothing here returns a
 placeholder: what cannot run raises an exception saying why.
 """
 
@@ -51,15 +51,27 @@ class HardwareType(Enum):
 
 EMBEDDING_TASKS = ("embedding", "embeddings", "feature-extraction", "sentence-embedding",
                    "text-embedding")
+GENERATION_TASKS = ("text-generation", "text_generation", "generation")
 
 
 def check_task(task_type: Optional[str]) -> str:
-    """'embedding' for the embedding task names; UnsupportedError otherwise."""
+    """'embedding' or 'text-generation' for those tasks' names; UnsupportedError otherwise."""
     t = "embedding" if task_type is None else task_type
-    if not isinstance(t, str) or t.strip().lower() not in EMBEDDING_TASKS:
-        raise UnsupportedError(f"task_type {task_type!r} is not supported by this build of "
-                               "ipfs_accelerate (supported: 'embedding')")
-    return "embedding"
+    name = t.strip().lower() if isinstance(t, str) else None
+    if name in EMBEDDING_TASKS:
+        return "embedding"
+    if name in GENERATION_TASKS:
+        return "text-generation"
+    raise UnsupportedError(f"task_type {task_type!r} is not supported by this build of "
+                           "ipfs_accelerate (supported: 'embedding', 'text-generation')")
+
+
+def check_model_task(model: Model, task: str):
+    """UnsupportedError when the loaded model cannot do task."""
+    if model.task != task:
+        kind = "an embedding model" if model.task == "embedding" else "a text-generation model"
+        hint = " (text generation needs a decoder: a GGUF file)" if task == "text-generation" else ""
+        raise UnsupportedError(f"task_type '{task}': '{model.name}' is {kind}{hint}")
 
 
 def _usable_platforms() -> Dict[str, dict]:
@@ -147,15 +159,24 @@ class ComputeBackend:
 
     def run_inference(self, model, input_data, task_type: str = "embedding",
                       normalize: Optional[bool] = None, batch_size: int = 256, **kwargs):
-        """Embeddings of input_data (a str: (dim,), a list of str: (n, dim)).
+        """Embeddings of input_data (a str: (dim,), a list of str: (n, dim)),
+        or with task_type="text-generation" the generated text (a str for a
+        str prompt, a list for a list of prompts, the answer for a list of
+        chat messages; keyword options go to Model.generate / Model.chat).
 
         ``model`` is a Model from load_model() or a model name/path.
         """
-        check_task(task_type)
+        task = check_task(task_type)
+        if task == "text-generation":
+            if not isinstance(model, Model):
+                model = self.load_model(model)
+            check_model_task(model, task)
+            return generate_for(model, input_data, kwargs)
         if kwargs:
             raise InvalidInputError("unsupported inference options: " + ", ".join(sorted(kwargs)))
         if not isinstance(model, Model):
             model = self.load_model(model)
+        check_model_task(model, task)
         single = isinstance(input_data, (str, bytes))
         out = model.embed_batches([input_data] if single else input_data, batch_size, normalize)
         return out[0] if single else out
@@ -170,6 +191,38 @@ class ComputeBackend:
 
     def __repr__(self):
         return f"ComputeBackend({self.hardware_type}, device_id={self.device_id})"
+
+
+GENERATION_OPTIONS = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
+                      "presence_penalty", "frequency_penalty", "seed", "stop", "ignore_eos",
+                      "logprobs", "tools")
+
+
+def generate_for(model: Model, input_data, options: Dict[str, Any]):
+    """Generated text for input_data: a prompt (str), chat messages (a list
+    of dicts), or a list of prompts (a list of texts back)."""
+    bad = sorted(k for k in options if k not in GENERATION_OPTIONS)
+    if bad:
+        raise InvalidInputError("unsupported text-generation options: " + ", ".join(bad)
+                                + " (supported: " + ", ".join(GENERATION_OPTIONS) + ")")
+    if input_data is None:
+        raise InvalidInputError("input_data is None: give a prompt (str), a list of prompts, or "
+                                "chat messages (a list of {'role', 'content'} dicts)")
+    if isinstance(input_data, str):
+        if "tools" in options:
+            raise InvalidInputError("tools need chat messages, not a prompt")
+        return model.generate(input_data, **options)
+    if not isinstance(input_data, (list, tuple)):
+        raise InvalidInputError(f"input_data must be a str, a list of str or a list of messages, "
+                                f"not {type(input_data).__name__}")
+    if input_data and all(isinstance(m, dict) for m in input_data):
+        return model.chat(list(input_data), **options)
+    if all(isinstance(p, str) for p in input_data):
+        if "tools" in options:
+            raise InvalidInputError("tools need chat messages, not prompts")
+        return [model.generate(p, **options) for p in input_data]
+    raise InvalidInputError("input_data must be a str, a list of str or a list of messages "
+                            "({'role', 'content'} dicts), not a mix")
 
 
 def get_compute_backend(hardware_type=None, device_id: int = 0, **options) -> ComputeBackend:

@@ -3,7 +3,8 @@
 ``run_inference(model_name, input_data, task_type="embedding")`` loads the
 model once (per model and backend), embeds the input with the library and
 returns ``{"status": "success", "backend", "device", "model",
-"embeddings", ...}``. The backend is chosen by the library
+"embeddings", ...}``; ``task_type="text-generation"`` (a GGUF decoder)
+returns ``{..., "generated_text", "finish_reason", "usage"}`` instead. The backend is chosen by the library
 (``hardware=None``: its "auto" selection) or by ``hardware``; a hardware
 that cannot be used here falls back to the CPU, and the result says so
 (``fallback``, ``fallback_reason``). With ``IPFS_ACCELERATE_ENABLED=0`` the
@@ -23,7 +24,8 @@ from .. import _lib
 from .. import status as _status
 from ..errors import Error, InvalidInputError, UnsupportedError
 from ..model import Model, have_numpy
-from .compute_backend import HardwareType, check_task, detect_available_hardware
+from .compute_backend import (HardwareType, check_model_task, check_task, detect_available_hardware,
+                              generate_for)
 
 ACCELERATE_AVAILABLE = True  # this package *is* the accelerate backend
 ACCELERATE_IMPORT_ERROR = None
@@ -67,7 +69,8 @@ class AccelerateManager:
     def get_status(self) -> Dict[str, Any]:
         st = _status.get_accelerate_status()
         with self._lock:
-            loaded = [{"model": k[0], "device": k[1], "backend": m.backend, "dim": m.dim}
+            loaded = [{"model": k[0], "device": k[1], "backend": m.backend, "dim": m.dim,
+                       "task": m.task}
                       for k, m in self._models.items() if not m.closed]
         return {
             "accelerate_available": bool(st.get("available")),
@@ -103,12 +106,16 @@ class AccelerateManager:
             key = f"model:{name}@{device}"
             try:
                 t0 = time.perf_counter()
-                v = m.embed(["health check"])
-                row = v[0]
-                ok = len(row) == m.dim and all(math.isfinite(float(x)) for x in row)
+                if m.task == "text-generation":
+                    text = m.generate("health check", max_tokens=1)
+                    ok = text.completion_tokens == 1 or text.finish_reason == "stop"
+                else:
+                    row = m.embed(["health check"])[0]
+                    ok = len(row) == m.dim and all(math.isfinite(float(x)) for x in row)
                 checks[key] = {"ok": ok, "ms": round((time.perf_counter() - t0) * 1e3, 3)}
                 if not ok:
-                    errors.append(f"{key}: non-finite or wrong-sized embedding")
+                    errors.append(f"{key}: " + ("no token generated" if m.task == "text-generation"
+                                                else "non-finite or wrong-sized embedding"))
             except Exception as e:
                 checks[key] = {"ok": False}
                 errors.append(f"{key}: {e}")
@@ -118,15 +125,16 @@ class AccelerateManager:
                 "version": _status.library_version()}
 
     # -- inference ----------------------------------------------------------
-    def _model(self, model_name, device: str) -> Model:
+    def _model(self, model_name, device: str, task: str = "embedding") -> Model:
         key = (str(model_name), device)
         with self._lock:
             m = self._models.get(key)
             if m is not None and not m.closed:
                 return m
         r = self.resources
+        # the kind of model comes from its files; max_seq_length is an embedding option
         m = Model(model_name, device=device, n_threads=int(r.get("n_threads", 0)),
-                  max_seq_length=r.get("max_seq_length"))
+                  max_seq_length=r.get("max_seq_length") if task == "embedding" else None)
         with self._lock:
             old = self._models.get(key)
             if old is not None and not old.closed:
@@ -148,8 +156,20 @@ class AccelerateManager:
         "fallback_reason", "n_tokens", "elapsed_ms"}; embeddings are a
         float32 array (dim,) for a str and (n, dim) for a list (lists of
         floats without numpy).
+
+        ``task_type="text-generation"`` (model_name a GGUF decoder):
+        input_data is a prompt (str), a list of prompts, or chat messages
+        (a list of {"role", "content"} dicts: the assistant's answer);
+        keyword options go to Model.generate / Model.chat (max_tokens,
+        temperature, top_p, top_k, min_p, the penalties, seed, stop,
+        ignore_eos, logprobs; tools for chat). Returns the same keys with
+        "generated_text" (a str, or a list for a list of prompts),
+        "finish_reason" (likewise) and "usage" (summed token counts) in
+        place of the embedding ones.
         """
         task = check_task(task_type)
+        if task == "text-generation":
+            return self._generate(model_name, input_data, hardware, kwargs)
         normalize = kwargs.pop("normalize", None)
         batch_size = kwargs.pop("batch_size", self.resources.get("batch_size", 256))
         if kwargs:
@@ -160,18 +180,10 @@ class AccelerateManager:
             raise InvalidInputError("input_data is None: give a str or a list of str")
         single = isinstance(input_data, (str, bytes))
         texts = [input_data] if single else input_data
-        if isinstance(hardware, HardwareType):
-            request = hardware.platform_id
-        elif hardware is None:
-            request = self.resources.get("device", "auto")
-        elif isinstance(hardware, str):
-            request = hardware.strip().lower()
-            if request.split(":")[0] == "qualcomm":
-                request = request.replace("qualcomm", "qnn", 1)
-        else:
-            raise TypeError(f"hardware must be a HardwareType or str, not {type(hardware).__name__}")
+        request = self._request(hardware)
         t0 = time.perf_counter()
         m = self._model(model_name, request)
+        check_model_task(m, task)
         sel = m.selection
         counts: Dict[str, int] = {}
         emb = m.embed_batches(texts, batch_size, normalize, stats=counts)
@@ -198,6 +210,55 @@ class AccelerateManager:
             "n_truncated_texts": counts.get("n_truncated_texts", 0),
             "elapsed_ms": round(elapsed, 3),
             "numpy": have_numpy(),
+        }
+
+    def _request(self, hardware) -> str:
+        """The library's device request for run_inference's hardware argument."""
+        if isinstance(hardware, HardwareType):
+            return hardware.platform_id
+        if hardware is None:
+            return self.resources.get("device", "auto")
+        if isinstance(hardware, str):
+            request = hardware.strip().lower()
+            if request.split(":")[0] == "qualcomm":
+                request = request.replace("qualcomm", "qnn", 1)
+            return request
+        raise TypeError(f"hardware must be a HardwareType or str, not {type(hardware).__name__}")
+
+    def _generate(self, model_name, input_data, hardware, options) -> Dict[str, Any]:
+        if self._lib is None:
+            raise Error(self._load_error or "libipfs_accelerate is not loaded")
+        request = self._request(hardware)
+        t0 = time.perf_counter()
+        m = self._model(model_name, request, "text-generation")
+        check_model_task(m, "text-generation")
+        out = generate_for(m, input_data, options)
+        elapsed = (time.perf_counter() - t0) * 1e3
+        self._calls += 1
+        texts = out if isinstance(out, list) else [out]
+        usage = {"prompt_tokens": sum(t.prompt_tokens for t in texts),
+                 "completion_tokens": sum(t.completion_tokens for t in texts),
+                 "cached_tokens": sum(t.cached_tokens for t in texts)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        sel = m.selection
+        return {
+            "status": "success",
+            "backend": m.backend,
+            "device": sel.get("device") if sel.get("backend") else m.backend,
+            "device_name": sel.get("device_name"),
+            "model": model_name,
+            "model_path": m.path,
+            "task_type": "text-generation",
+            "generated_text": [str(t) for t in out] if isinstance(out, list) else str(out),
+            "finish_reason": ([t.finish_reason for t in out] if isinstance(out, list)
+                              else out.finish_reason),
+            "usage": usage,
+            "accelerate_enabled": _status.is_accelerate_available(),
+            "requested_hardware": request,
+            "fallback": bool(sel.get("fallback")),
+            "fallback_reason": sel.get("reason") if sel.get("fallback") else None,
+            "selection_reason": sel.get("reason"),
+            "elapsed_ms": round(elapsed, 3),
         }
 
     def close(self):
