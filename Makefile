@@ -92,3 +92,11 @@ bench-ipfs: build
 	@bench/ipfs/bench_add.sh build/ipfs-accelerate $(BENCH_IPFS_MIB)
 	@tests/ipfs/kubo_crosscheck.sh build/tests/ia-addtool --big
 bench: bench-ipfs
+
+# Text generation: ours against llama.cpp (same GGUF, ids and threads) on
+# SmolLM2-135M-Instruct Q4_1 and Q8_0/f16 made from it, transformers for
+# scale, the server's concurrent streams and prefix cache (bench/generate.sh).
+# THREADS (default: all cores); BENCH_ARGS go to bench/generate.py.
+.PHONY: bench-generate
+bench-generate: build
+	@THREADS=$(THREADS) bench/generate.sh $(BENCH_ARGS)
