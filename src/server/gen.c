@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "model/json_constraint.h"
 #include "server/server-impl.h"
 
 enum {
@@ -35,10 +36,12 @@ typedef struct slot {
     srv_choice *ch;
     ia_gen *gen;
     gsession *gs;
+    ia_jsonc_state js;  /* where the JSON constraint stands (the choice's js) */
 } slot;
 
 struct srv_gen {
     const ia_lm *lm;
+    ia_jsonc_vocab *jvocab; /* the tokens' bytes, for JSON-constrained output */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_t thread;
@@ -82,6 +85,7 @@ void ia__srv_call_unref(srv_call *c)
         ia__sbuf_free(&c->choices[i].text);
         ia__free(c->choices[i].lp);
     }
+    ia__jsonc_free(c->json);
     if (c->ext_free)
         c->ext_free(c->ext);
     ia__free(c->choices);
@@ -106,6 +110,12 @@ static void on_token(int32_t token, float logprob, const int32_t *top, const flo
 {
     srv_choice *ch = user;
     srv_call *c = ch->call;
+    if (ch->js) { /* the constraint follows the text (engine thread only) */
+        size_t n = 0;
+        const char *bytes = ia__bpe_piece(c->lm->tok, token, &n);
+        if (bytes)
+            ia__jsonc_feed(c->json, ch->js, bytes, n);
+    }
     if (!ch->want_lp)
         return;
     pthread_mutex_lock(&c->lock);
@@ -250,10 +260,17 @@ static void slot_start(srv_gen *g, slot *sl, srv_choice *ch)
         memset(sl, 0, sizeof *sl);
         return;
     }
-    ia_status rc = take_session(g, c->prompt, c->n_prompt, &sl->gs);
+    if (c->json) {
+        ia__jsonc_start(c->json, &sl->js);
+        ch->js = &sl->js;
+    }
+    ia_status rc = c->json && !g->jvocab ? ia__error(IA_ERR_UNSUPPORTED, "JSON output: no vocabulary index") : IA_OK;
+    if (!rc)
+        rc = take_session(g, c->prompt, c->n_prompt, &sl->gs);
     if (!rc)
         rc = ia__gen_new(c->lm, sl->gs->s, c->prompt, c->n_prompt, &ch->params, on_text, ch, &sl->gen);
     if (rc) {
+        ch->js = NULL;
         if (sl->gs)
             sl->gs->busy = false;
         choice_done(g, ch, ia_errmsg());
@@ -275,6 +292,18 @@ static void slot_finish(srv_gen *g, slot *sl, const char *err)
     memset(sl, 0, sizeof *sl);
     g->n_running--;
     choice_done(g, ch, err);
+}
+
+/* The JSON constraint: tokens that would break the document get no
+ * chance; once it is complete only end-of-generation remains. */
+static void constrain(const srv_gen *g, const slot *sl, float *logits, int n_vocab, uint8_t *mask)
+{
+    const int nv = (int)IA_MIN((size_t)n_vocab, ia__jsonc_vocab_size(g->jvocab));
+    if (ia__jsonc_mask(sl->ch->call->json, g->jvocab, &sl->js, mask))
+        memset(mask, 0, (size_t)nv);
+    for (int t = 0; t < n_vocab; t++)
+        if (t >= nv || !mask[t])
+            logits[t] = -INFINITY;
 }
 
 static void *engine(void *arg)
@@ -347,6 +376,8 @@ static void *engine(void *arg)
         for (int j = 0, k = 0; j < n; j++) {
             slot *sl = &g->slots[who[j]];
             float *lg = need[j] ? logits + (size_t)V * k++ : NULL;
+            if (!rc && lg && sl->ch->js)
+                constrain(g, sl, lg, V, mask);
             const int toks_before = sl->ch->res.completion_tokens;
             ia_status r2 = rc ? rc : ia__gen_advance(sl->gen, lg);
             ia_gen_result res;
@@ -401,6 +432,31 @@ static void *engine(void *arg)
     return NULL;
 }
 
+/* The tokens' bytes for JSON-constrained output: special tokens have
+ * none (never allowed), end-of-generation tokens end a complete document. */
+static ia_status make_json_vocab(const ia_lm *lm, ia_jsonc_vocab **out)
+{
+    const size_t n = ia__bpe_n_vocab(lm->tok);
+    const char **bytes = ia__malloc(n * sizeof *bytes);
+    size_t *len = ia__malloc(n * sizeof *len);
+    uint8_t *eog = ia__malloc(n);
+    ia_status rc = bytes && len && eog ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory");
+    for (size_t t = 0; !rc && t < n; t++) {
+        eog[t] = ia__bpe_is_eog(lm->tok, (int32_t)t);
+        bytes[t] = ia__bpe_is_special(lm->tok, (int32_t)t) ? NULL : ia__bpe_piece(lm->tok, (int32_t)t, &len[t]);
+        if (!bytes[t]) {
+            bytes[t] = "";
+            len[t] = 0;
+        }
+    }
+    if (!rc)
+        rc = ia__jsonc_vocab_new(n, bytes, len, eog, out);
+    ia__free(bytes);
+    ia__free(len);
+    ia__free(eog);
+    return rc;
+}
+
 ia_status ia__srv_gen_start(const ia_lm *lm, int max_running, size_t kv_budget_bytes, srv_gen **out)
 {
     *out = NULL;
@@ -409,6 +465,11 @@ ia_status ia__srv_gen_start(const ia_lm *lm, int max_running, size_t kv_budget_b
         return ia__error(IA_ERR_NOMEM, "out of memory");
     g->lm = lm;
     g->max_running = max_running;
+    ia_status rc = make_json_vocab(lm, &g->jvocab);
+    if (rc) {
+        ia__free(g);
+        return rc;
+    }
     g->max_ses = 2 * max_running;
     g->max_wait = 4096;
     g->kv_budget = kv_budget_bytes;
@@ -423,6 +484,7 @@ ia_status ia__srv_gen_start(const ia_lm *lm, int max_running, size_t kv_budget_b
     if (pthread_create(&g->thread, NULL, engine, g)) {
         pthread_mutex_destroy(&g->lock);
         pthread_cond_destroy(&g->wake);
+        ia__jsonc_vocab_free(g->jvocab);
         ia__free(g->slots);
         ia__free(g->ses);
         ia__free(g);
@@ -484,6 +546,7 @@ void ia__srv_gen_free(srv_gen *g)
         pthread_mutex_destroy(&g->lock);
         pthread_cond_destroy(&g->wake);
     }
+    ia__jsonc_vocab_free(g->jvocab);
     ia__free(g->slots);
     ia__free(g->ses);
     ia__free(g->wait);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/json_constraint.h"
 #include "server/server-impl.h"
 
 /* The HTTP side of a call (its ext), under the call's lock. */
@@ -421,8 +422,12 @@ static void run_generate(ia_server *s, srv_request *r, bool chat)
         code = 500;
     }
     if (!code && h->req.json) {
-        ia__srv_error_set(&err, 400, "response_format", "json output is not available yet");
-        code = 400;
+        const cJSON *rf = cJSON_GetObjectItemCaseSensitive(h->req.root, "response_format");
+        const ia_status rc = ia__jsonc_from_response_format(rf, &c->json);
+        if (rc) {
+            ia__srv_error_set(&err, rc == IA_ERR_NOMEM ? 500 : 400, "response_format", "%s", ia_errmsg());
+            code = err.status;
+        }
     }
     if (code) {
         ia__free(ids.v);

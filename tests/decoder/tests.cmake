@@ -48,3 +48,6 @@ add_test(NAME decoder_chat_prompt
                  $<TARGET_FILE:chat_prompt> ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh
                  ${CMAKE_CURRENT_LIST_DIR}/llamacpp_setup.sh ${CMAKE_CURRENT_BINARY_DIR}/chat-work)
 set_tests_properties(decoder_chat_prompt PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# JSON output constraints (src/model/json_constraint.c): response_format json_object / json_schema.
+ia_add_test(test_json_constraint ${CMAKE_CURRENT_LIST_DIR}/test_json_constraint.c)

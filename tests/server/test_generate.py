@@ -6,6 +6,8 @@ GGUF served beside an embedding model (routing by `model`):
 - usage with cached tokens (the prefix cache: a second request sharing a
   long system prompt computes only its new tokens), n choices, stop
   strings, logprobs, stream_options.include_usage;
+- response_format json_object and json_schema give only valid JSON that
+  the schema accepts; a schema keyword we do not enforce is a 400;
 - concurrent streams (continuous batching) give the texts they give alone;
 - a client that disconnects cancels its generation (the metrics show it
   stop), a prompt longer than the context is a 400 naming both lengths,
@@ -115,6 +117,40 @@ try:
                                                         abs(e.logprob - e.top_logprobs[0].logprob) < 1e-4 and
                                                         e.top_logprobs[0].logprob >= e.top_logprobs[1].logprob
                                                         for e in lp), lp[:2])
+
+    # constrained output: only valid JSON, and what the schema says
+    r = c.chat.completions.create(model="smol", messages=[{"role": "user", "content": "A JSON object for a cat."}],
+                                  max_tokens=200, temperature=0, response_format={"type": "json_object"})
+    try:
+        doc = json.loads(r.choices[0].message.content)
+    except ValueError:
+        doc = None
+    check("json_object: a JSON object", isinstance(doc, dict) and r.choices[0].finish_reason == "stop",
+          r.choices[0])
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"},
+                                               "kind": {"enum": ["cat", "dog"]},
+                                               "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2}},
+              "required": ["name", "age", "kind"]}
+    for seed in range(2 if QUICK else 4):
+        r = c.chat.completions.create(model="smol", messages=[{"role": "user", "content": "Describe a pet."}],
+                                      max_tokens=150, temperature=1.0, seed=seed,
+                                      response_format={"type": "json_schema",
+                                                       "json_schema": {"name": "pet", "schema": schema}})
+        try:
+            doc = json.loads(r.choices[0].message.content)
+        except ValueError:
+            doc = None
+        check("json_schema (seed %d): the schema's object" % seed,
+              isinstance(doc, dict) and set(doc) <= set(schema["properties"]) and
+              isinstance(doc.get("name"), str) and len(doc["name"]) <= 20 and type(doc.get("age")) is int and
+              doc.get("kind") in ("cat", "dog") and len(doc.get("tags", [])) <= 2, r.choices[0].message.content)
+    try:
+        c.chat.completions.create(model="smol", messages=[{"role": "user", "content": "x"}], max_tokens=4,
+                                  response_format={"type": "json_schema", "json_schema": {
+                                      "name": "x", "schema": {"type": "string", "pattern": "a+"}}})
+        check("json_schema with an unenforced keyword is refused", False)
+    except openai.BadRequestError as e:
+        check("json_schema with an unenforced keyword: 400 naming it", "pattern" in str(e), e)
 
     # the prefix cache across requests
     system = "You are a helpful assistant. " + " ".join("Fact %d: the sky is blue." % i for i in range(60 if QUICK else 120))
