@@ -119,7 +119,8 @@ try:
                                                         for e in lp), lp[:2])
 
     # constrained output: only valid JSON, and what the schema says
-    r = c.chat.completions.create(model="smol", messages=[{"role": "user", "content": "A JSON object for a cat."}],
+    r = c.chat.completions.create(model="smol", messages=[{"role": "user", "content": "Give me a JSON object "
+                                                          "describing a cat with name and age."}],
                                   max_tokens=200, temperature=0, response_format={"type": "json_object"})
     try:
         doc = json.loads(r.choices[0].message.content)
