@@ -3,8 +3,9 @@
 # distribution on PyPI (pinned, SHA-256 checked) and print the folder it
 # was unpacked to: vendor/llama.cpp/models (the ggml-vocab-*.gguf tokenizer
 # test vectors with their .inp/.out files, and the real chat templates
-# under models/templates), convert_hf_to_gguf.py and gguf-py. Test oracles
-# only, cached outside the repository. Idempotent.
+# under models/templates), convert_hf_to_gguf.py with its conversion/
+# package, and gguf-py. Test oracles only, cached outside the repository.
+# Idempotent.
 #
 # Exit status: 0 with the path on stdout; 77 when nothing is cached and the
 # package index cannot be reached (tests skip on that, and only that); 1 for
@@ -15,7 +16,8 @@ version=0.3.36
 sha256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 dest=$cache/llama-cpp-python-$version
 
-if [ -f "$dest/.complete" ]; then
+# (a cache made before conversion/ was extracted is made again)
+if [ -f "$dest/.complete" ] && [ -d "$dest/vendor/llama.cpp/conversion" ]; then
   echo "$dest/vendor/llama.cpp"
   exit 0
 fi
@@ -49,7 +51,7 @@ if [ "$got" != "$sha256" ]; then
   exit 1
 fi
 top=llama_cpp_python-$version/vendor/llama.cpp
-tar -xzf "$sdist" -C "$tmp" "$top/models" "$top/convert_hf_to_gguf.py" "$top/gguf-py"
+tar -xzf "$sdist" -C "$tmp" "$top/models" "$top/convert_hf_to_gguf.py" "$top/conversion" "$top/gguf-py"
 rm -rf "$dest"
 mkdir -p "$dest"
 mv "$tmp/llama_cpp_python-$version/vendor" "$dest/vendor"

@@ -12,6 +12,7 @@ packages=(
   libmicrohttpd-dev libpcre2-dev wrk hey
   libvulkan1 mesa-vulkan-drivers ocl-icd-libopencl1 pocl-opencl-icd  # GPU drivers on the CPU, for the hw tests
   python3 python3-venv python3-pip
+  python3-torch  # the decoder tests' transformers oracle (.cache/hf-venv below)
 )
 [ "${IA_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$IA_DEPS_EXTRA" && packages+=("${extra[@]}")
 
@@ -35,6 +36,19 @@ stamp=$venv/.installed-$(sha256sum "$req" | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "install-deps: setting up $venv"
   python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  rm -f "$venv"/.installed-*
+  touch "$stamp"
+fi
+
+# transformers for the decoder tests, on Debian's torch: a venv of Debian's
+# own python3 that sees its site packages (torch, numpy).
+venv=.cache/hf-venv
+req=tests/requirements-hf.txt
+stamp=$venv/.installed-$(sha256sum "$req" | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "install-deps: setting up $venv"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
   rm -f "$venv"/.installed-*
   touch "$stamp"

@@ -1,15 +1,19 @@
 /*
- * Decoder language models (Llama family: llama, qwen2, mistral) on the
- * engine core. A loaded decoder is immutable and may be shared by any
- * number of threads; everything one conversation changes lives in its
- * session: the KV cache (grown in blocks of IA_KV_BLOCK positions as the
- * context fills) and the tokens at its positions. A forward's scratch
- * comes from the backend's buffers for the call. Never installed.
+ * Decoder language models on the engine core: the Llama family (llama,
+ * qwen2, mistral) and GPT-2, from GGUF files or Hugging Face folders
+ * (config.json and model.safetensors, sharded or not). A loaded decoder is
+ * immutable and may be shared by any number of threads; everything one
+ * conversation changes lives in its session: the KV cache (grown in
+ * blocks of IA_KV_BLOCK positions as the context fills) and the tokens at
+ * its positions. A forward's scratch comes from the backend's buffers for
+ * the call. Never installed.
  *
- * Weights stay in the dtype their file stores (q4_1, q8_0, f16...). On a
- * backend whose memory is host memory they are used where the GGUF file
+ * Weights stay in the dtype their file stores (q4_1, q8_0, f16, bf16...).
+ * On a backend whose memory is host memory they are used where the file
  * is mapped, so a model's resident size is about its file size; other
- * backends get copies in their own memory.
+ * backends get copies in their own memory. Only what the ops cannot take
+ * as stored is converted at load (norm weights and biases to f32, GPT-2's
+ * transposed Conv1D matrices of Hugging Face files).
  */
 #ifndef IA_MODEL_DECODER_H
 #define IA_MODEL_DECODER_H
@@ -20,24 +24,38 @@
 
 #include "backend/backend-impl.h"
 
+typedef enum ia_decoder_kind {
+    IA_DEC_LLAMA, /* RMSNorm, rotary positions, SwiGLU: llama, qwen2, mistral */
+    IA_DEC_GPT2,  /* LayerNorm, learned positions, GELU MLP, biases everywhere */
+} ia_decoder_kind;
+
 typedef struct ia_decoder_config {
-    char arch[32];           /* general.architecture: llama, qwen2 */
+    char arch[32];           /* llama, qwen2, mistral, gpt2 */
+    ia_decoder_kind kind;
+    char format[16];         /* where it came from: "gguf" or "safetensors" */
     int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff;
-    int n_ctx_train;         /* the context it was trained for */
-    float norm_eps;          /* RMSNorm epsilon */
-    ia_rope_params rope;
+    int n_ctx_train;         /* the context it was trained for (gpt2: the rows of its position table) */
+    float norm_eps;          /* RMSNorm or LayerNorm epsilon */
+    ia_act act;              /* the feed-forward activation (SiLU gate; gpt2's gelu) */
+    ia_rope_params rope;     /* IA_DEC_LLAMA */
+    float attn_scale;        /* of the scores: 1/sqrt(head_dim), YaRN's attention factor squared */
     int sliding_window;      /* 0: none */
     bool tied_embeddings;    /* the output projection is the token table */
 } ia_decoder_config;
 
 typedef struct ia_decoder ia_decoder;
 
-/* Load a GGUF decoder onto an instance bctx of backend be (which must
- * outlive it). Errors name the file and the key or tensor at fault. */
+/* Load a decoder onto an instance bctx of backend be (which must outlive
+ * it): a GGUF file, or a Hugging Face folder (config.json, then
+ * model.safetensors or the shards model.safetensors.index.json names).
+ * Errors name the file and the key or tensor at fault; IA_ERR_UNSUPPORTED
+ * for architectures, rope scalings and dtypes this build does not run. */
 ia_status ia__decoder_load_gguf(const char *path, const ia_backend *be, void *bctx, ia_decoder **out);
+ia_status ia__decoder_load_hf(const char *dir, const ia_backend *be, void *bctx, ia_decoder **out);
 void ia__decoder_free(ia_decoder *d);
 const ia_decoder_config *ia__decoder_config(const ia_decoder *d);
-/* The GGUF file the decoder reads its weights (and tokenizer) from. */
+/* The GGUF file the decoder reads its weights (and tokenizer) from; NULL
+ * for a folder. */
 const struct ia_gguf *ia__decoder_gguf(const ia_decoder *d);
 
 /* Positions per KV-cache block. */
@@ -45,7 +63,8 @@ const struct ia_gguf *ia__decoder_gguf(const ia_decoder *d);
 
 typedef struct ia_session ia_session;
 
-/* A session of up to n_ctx positions (0: the model's training context). */
+/* A session of up to n_ctx positions (0: the model's training context;
+ * with learned positions, as gpt2's, no more than it: IA_ERR_INVALID). */
 ia_status ia__session_new(const ia_decoder *d, int n_ctx, ia_session **out);
 void ia__session_free(ia_session *s);
 /* Positions filled so far, and the tokens at them (borrowed, valid until

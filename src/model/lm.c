@@ -1,12 +1,14 @@
 /*
- * Language models and generation (lm.h): prompt evaluation with the
- * session's earlier tokens reused, then one token at a time: logits,
- * sampler, stream decoding to whole UTF-8 characters, and stop strings
- * held back until they can no longer match.
+ * Language models and generation (lm.h): loading a GGUF file or a Hugging
+ * Face folder with its tokenizer, chat template and generation config;
+ * prompt evaluation with the session's earlier tokens reused, then one
+ * token at a time: logits, sampler, stream decoding to whole UTF-8
+ * characters, and stop strings held back until they can no longer match.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -14,6 +16,115 @@
 #include "model/gguf-impl.h"
 #include "model/lm.h"
 #include "template/jinja.h"
+
+/* The chat template's text, compiled: a template we cannot run fails the
+ * chat calls, not the load. */
+static ia_status set_template(ia_lm *lm, const char *tmpl, size_t len)
+{
+    if (!(lm->chat_template = ia__strndup(tmpl, len)))
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    if (ia__jinja_compile(tmpl, len, &lm->tmpl))
+        snprintf(lm->tmpl_error, sizeof lm->tmpl_error, "%s", ia_errmsg());
+    ia__error_clear();
+    return IA_OK;
+}
+
+/* A folder's chat template: tokenizer_config.json's chat_template (a
+ * string, or a list of {name, template} of which "default"), else the
+ * chat_template.jinja that newer transformers write. */
+static ia_status folder_template(ia_lm *lm, const char *dir)
+{
+    char *path = ia__path_join(dir, "tokenizer_config.json");
+    cJSON *cfg = NULL;
+    ia_status rc = !path ? ia__error(IA_ERR_NOMEM, "out of memory")
+                   : ia__file_exists(path) ? ia__read_json(path, &cfg) : IA_OK;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
+    if (!rc && cJSON_IsArray(t)) {
+        const cJSON *e, *pick = NULL;
+        cJSON_ArrayForEach(e, t)
+        {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
+            if (cJSON_IsString(name) && !strcmp(name->valuestring, "default"))
+                pick = cJSON_GetObjectItemCaseSensitive(e, "template");
+        }
+        t = pick;
+        if (!cJSON_IsString(t))
+            rc = ia__error(IA_ERR_FORMAT, "%s: chat_template is a list without a \"default\" template", path);
+    } else if (!rc && t && !cJSON_IsString(t) && !cJSON_IsNull(t)) {
+        rc = ia__error(IA_ERR_FORMAT, "%s: chat_template must be a string or a list of {name, template}", path);
+    }
+    if (!rc && cJSON_IsString(t))
+        rc = set_template(lm, t->valuestring, strlen(t->valuestring));
+    cJSON_Delete(cfg);
+    ia__free(path);
+    if (rc || lm->chat_template)
+        return rc;
+    char *text = NULL;
+    size_t len = 0;
+    if (!(path = ia__path_join(dir, "chat_template.jinja")))
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    if (ia__file_exists(path) && !(rc = ia__read_file(path, &text, &len)))
+        rc = set_template(lm, text, len);
+    ia__free(text);
+    ia__free(path);
+    return rc;
+}
+
+/* generation_config.json, if the folder has one. */
+static ia_status folder_gen_config(ia_lm *lm, const char *dir)
+{
+    ia_lm_gen_config *gc = &lm->gen;
+    char *path = ia__path_join(dir, "generation_config.json");
+    cJSON *j = NULL;
+    ia_status rc = !path ? ia__error(IA_ERR_NOMEM, "out of memory")
+                   : ia__file_exists(path) ? ia__read_json(path, &j) : IA_OK;
+    if (rc || !j) {
+        ia__free(path);
+        return rc;
+    }
+    gc->present = true;
+    const int V = ia__decoder_config(lm->dec)->n_vocab;
+    /* eos_token_id: an id or a list of them */
+    const cJSON *eos = cJSON_GetObjectItemCaseSensitive(j, "eos_token_id");
+    const bool list = cJSON_IsArray(eos);
+    if (eos && !list && !cJSON_IsNumber(eos) && !cJSON_IsNull(eos))
+        rc = ia__error(IA_ERR_FORMAT, "%s: eos_token_id must be an id or a list of ids", path);
+    for (const cJSON *e = list ? eos->child : cJSON_IsNumber(eos) ? eos : NULL; e && !rc; e = list ? e->next : NULL) {
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= V || gc->n_eos == 8)
+            rc = ia__error(IA_ERR_FORMAT, "%s: eos_token_id must be at most 8 ids below %d", path, V);
+        else
+            gc->eos[gc->n_eos++] = (int32_t)e->valuedouble;
+    }
+    /* transformers' GenerationConfig defaults for what is absent */
+    const struct {
+        const char *key;
+        double dflt, lo, hi;
+    } nums[] = {{"temperature", 1, 0, 100}, {"top_k", 50, 0, 1e9}, {"top_p", 1, 0, 1}, {"min_p", 0, 0, 1},
+                {"repetition_penalty", 1, 0, 100}, {"max_new_tokens", 0, 0, 1e9}};
+    double v[IA_ARRAY_LEN(nums)];
+    for (size_t i = 0; i < IA_ARRAY_LEN(nums) && !rc; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, nums[i].key);
+        v[i] = cJSON_IsNumber(x) ? x->valuedouble : nums[i].dflt;
+        if ((x && !cJSON_IsNumber(x) && !cJSON_IsNull(x)) || v[i] < nums[i].lo || v[i] > nums[i].hi)
+            rc = ia__error(IA_ERR_FORMAT, "%s: %s must be a number in [%g, %g]", path, nums[i].key, nums[i].lo,
+                           nums[i].hi);
+    }
+    if (!rc) {
+        const bool sample = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "do_sample"));
+        gc->sampling = (ia_sampling){.temperature = sample ? (float)v[0] : 0, .top_k = (int)v[1],
+                                     .top_p = (float)v[2], .min_p = (float)v[3], .repetition_penalty = (float)v[4]};
+        gc->max_new_tokens = (int)v[5];
+    }
+    cJSON_Delete(j);
+    ia__free(path);
+    return rc;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat sb;
+    return !stat(path, &sb) && S_ISDIR(sb.st_mode);
+}
 
 ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm **out)
 {
@@ -23,6 +134,7 @@ ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm
         ia__free(lm);
         return ia__error(IA_ERR_NOMEM, "out of memory");
     }
+    const bool folder = is_dir(path);
     ia_selection sel;
     ia_status rc = ia__backend_select_precision(device, "fp32", &sel, &lm->be);
     if (!rc) {
@@ -31,26 +143,26 @@ ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm
                                 &lm->bctx);
     }
     if (!rc)
-        rc = ia__decoder_load_gguf(path, lm->be, lm->bctx, &lm->dec);
-    if (!rc)
+        rc = folder ? ia__decoder_load_hf(path, lm->be, lm->bctx, &lm->dec)
+                    : ia__decoder_load_gguf(path, lm->be, lm->bctx, &lm->dec);
+    if (!rc && folder) {
+        char *tj = ia__path_join(path, "tokenizer.json");
+        rc = tj ? ia__bpe_from_json(tj, &lm->tok) : ia__error(IA_ERR_NOMEM, "out of memory");
+        ia__free(tj);
+    } else if (!rc) {
         rc = ia__bpe_from_gguf(ia__decoder_gguf(lm->dec), &lm->tok);
+    }
     if (!rc && (int)ia__bpe_n_vocab(lm->tok) > ia__decoder_config(lm->dec)->n_vocab)
         rc = ia__error(IA_ERR_FORMAT, "%s: the tokenizer has %zu tokens, the model's vocabulary %d", path,
                        ia__bpe_n_vocab(lm->tok), ia__decoder_config(lm->dec)->n_vocab);
     const char *tmpl;
     size_t len;
-    if (!rc && ia__gguf_find(ia__decoder_gguf(lm->dec), "tokenizer.chat_template") &&
-        !ia__gguf_get_str(ia__decoder_gguf(lm->dec), "tokenizer.chat_template", &tmpl, &len)) {
-        if ((lm->chat_template = ia__malloc(len + 1))) {
-            memcpy(lm->chat_template, tmpl, len);
-            lm->chat_template[len] = '\0';
-            /* a template we cannot run fails the chat calls, not the load */
-            if (ia__jinja_compile(tmpl, len, &lm->tmpl))
-                snprintf(lm->tmpl_error, sizeof lm->tmpl_error, "%s", ia_errmsg());
-            ia__error_clear();
-        } else {
-            rc = ia__error(IA_ERR_NOMEM, "out of memory");
-        }
+    if (!rc && folder) {
+        if (!(rc = folder_template(lm, path)))
+            rc = folder_gen_config(lm, path);
+    } else if (!rc && ia__gguf_find(ia__decoder_gguf(lm->dec), "tokenizer.chat_template") &&
+               !ia__gguf_get_str(ia__decoder_gguf(lm->dec), "tokenizer.chat_template", &tmpl, &len)) {
+        rc = set_template(lm, tmpl, len);
     }
     if (rc) {
         ia__lm_free(lm);
@@ -58,6 +170,14 @@ ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm
     }
     *out = lm;
     return IA_OK;
+}
+
+bool ia__lm_is_eog(const ia_lm *lm, int32_t tok)
+{
+    for (int i = 0; i < lm->gen.n_eos; i++)
+        if (lm->gen.eos[i] == tok)
+            return true;
+    return ia__bpe_is_eog(lm->tok, tok);
 }
 
 void ia__lm_free(ia_lm *lm)
@@ -395,7 +515,7 @@ ia_status ia__gen_advance(ia_gen *g, const float *logits)
         return finish(g);
     float lp = 0;
     const int32_t tok = ia__sampler_sample(g->smp, logits, p->on_token ? &lp : NULL);
-    if (!p->ignore_eos && ia__bpe_is_eog(g->lm->tok, tok)) {
+    if (!p->ignore_eos && ia__lm_is_eog(g->lm, tok)) {
         g->res.finish_reason = "stop";
         return finish(g);
     }

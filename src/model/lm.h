@@ -17,21 +17,40 @@
 struct cJSON;
 struct ia_jinja;
 
+/* A folder's generation_config.json: what its authors generate with. */
+typedef struct ia_lm_gen_config {
+    bool present;             /* the file was there */
+    int32_t eos[8];           /* eos_token_id (one or a list): generation ends at these too */
+    int n_eos;
+    /* do_sample false: temperature 0 (greedy); otherwise temperature,
+     * top_k, top_p, min_p and repetition_penalty as given, absent ones at
+     * transformers' defaults (1, 50, 1, 0, 1) */
+    ia_sampling sampling;
+    int max_new_tokens;       /* 0: not given */
+} ia_lm_gen_config;
+
 typedef struct ia_lm {
     const ia_backend *be;
     void *bctx;             /* the instance: threads, precision */
     ia_decoder *dec;
     ia_bpe *tok;
-    char *chat_template;    /* the file's tokenizer.chat_template, or NULL */
+    char *chat_template;    /* tokenizer.chat_template (GGUF), tokenizer_config.json's or chat_template.jinja (folder), or NULL */
     struct ia_jinja *tmpl;  /* it, compiled (NULL: none, or it did not compile: tmpl_error says why) */
     char tmpl_error[256];
     char *path;
+    ia_lm_gen_config gen;   /* folders only */
 } ia_lm;
 
-/* Load a GGUF decoder and its tokenizer on `device` ("cpu", "auto", NULL:
- * the configured one) with n_threads (0: all cores). */
+/* Load a decoder and its tokenizer on `device` ("cpu", "auto", NULL: the
+ * configured one) with n_threads (0: all cores): a GGUF file (tokenizer
+ * and chat template from its metadata) or a Hugging Face folder
+ * (config.json, safetensors, tokenizer.json, tokenizer_config.json,
+ * generation_config.json, chat_template.jinja). */
 ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm **out);
 void ia__lm_free(ia_lm *lm);
+/* Whether generation ends at tok: the tokenizer's end-of-generation
+ * tokens (ia__bpe_is_eog) and generation_config.json's eos ids. */
+bool ia__lm_is_eog(const ia_lm *lm, int32_t tok);
 
 /* The prompt of a conversation: `messages` (a JSON array of {role,
  * content}; content a string or a list of {type: "text", text} parts) and

@@ -210,6 +210,9 @@ ia_status ia__node_check(const ia_node *n)
         const ia_rope_params *r = &n->p.rope;
         if (b->dtype != IA_DTYPE_I32 || ia__tensor_nelements(b) != a->ne[2])
             BAD("rope: positions must be i32 [%lld] (one per token)", (long long)a->ne[2]);
+        const ia_tensor *ff = n->src[2];
+        if (ff && (ff->dtype != IA_DTYPE_F32 || ff->ne[0] != r->n_dims / 2 || ia__tensor_nrows(ff) != 1))
+            BAD("rope: frequency factors must be f32 [%d] (n_dims / 2)", r->n_dims / 2);
         if (r->n_dims <= 0 || r->n_dims > a->ne[0] || r->n_dims % 2)
             BAD("rope: n_dims %d must be even and in 2..head_dim %lld", r->n_dims, (long long)a->ne[0]);
         if (!(r->theta > 0) || (r->scaling != IA_ROPE_SCALE_NONE && !(r->factor > 0)))

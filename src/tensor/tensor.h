@@ -73,7 +73,10 @@ typedef enum ia_op {
      * SILU, geglu with GELU). Params: act. */
     IA_OP_GLU,
     /* Rotary positions on src0 (head_dim, n_heads, n_tokens) f32 at the
-     * positions src1 (n_tokens) i32. Params: rope. */
+     * positions src1 (n_tokens) i32. src2 (n_dims / 2) f32 may be NULL:
+     * per-pair frequency factors, pair i's frequency divided by src2[i]
+     * (llama.cpp's rope_freqs: Llama 3 and YaRN scaling as data). Params:
+     * rope. */
     IA_OP_ROPE,
     /* dst = softmax(src0 * scale) over each row. Params: scale. */
     IA_OP_SOFTMAX,

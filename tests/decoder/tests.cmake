@@ -51,3 +51,36 @@ set_tests_properties(decoder_chat_prompt PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 
 
 # JSON output constraints (src/model/json_constraint.c): response_format json_object / json_schema.
 ia_add_test(test_json_constraint ${CMAKE_CURRENT_LIST_DIR}/test_json_constraint.c)
+
+# Decoders from Hugging Face folders and from GGUF (issue 13): small
+# checkpoints of every architecture (llama, qwen2 with biases and linear
+# rope scaling, mistral with a sliding window, gpt2, llama3 and yarn rope
+# scaling) made with fresh random weights by transformers, saved as
+# folders and converted by llama.cpp's convert_hf_to_gguf.py; our logits
+# from both, prompt then KV-cache steps, single and batched sessions,
+# against transformers' own (cosine >= 0.99999). Runs in .cache/hf-venv
+# (scripts/install-deps.sh: Debian's torch + transformers); skipped (77)
+# without it or without llama.cpp's source.
+ia_add_test_program(hf_run ${CMAKE_CURRENT_LIST_DIR}/hf_run.c)
+set(IA_HF_PYTHON ${PROJECT_SOURCE_DIR}/.cache/hf-venv/bin/python)
+add_test(NAME decoder_hf_transformers
+         COMMAND sh -c "[ -x '${IA_HF_PYTHON}' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/hf_test.py' '$<TARGET_FILE:hf_run>' '${PROJECT_SOURCE_DIR}/scripts/fetch-llama-cpp-src.sh' '${CMAKE_CURRENT_BINARY_DIR}/hf-work'")
+set_tests_properties(decoder_hf_transformers PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+if(IA_SANITIZE OR IA_TSAN)
+  set_tests_properties(decoder_hf_transformers PROPERTIES ENVIRONMENT "IA_TEST_QUICK=1")
+endif()
+
+# The real SmolLM2-135M-Instruct as a Hugging Face folder made from its
+# Q4_1 GGUF with gguf-py (f16 safetensors, Q/K un-permuted, config.json,
+# tokenizer.json, tokenizer_config.json): its logits against an f16 GGUF of
+# the same numbers (cosine >= 0.99999) and against the Q4_1 file, its
+# tokenizer against the GGUF's, greedy text against both files. Skipped
+# (77) only when the model cannot be fetched.
+add_test(NAME decoder_hf_smollm2
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/hf_smollm2_test.py
+                 $<TARGET_FILE:hf_run> ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh
+                 ${CMAKE_CURRENT_BINARY_DIR}/hf-smollm2-work)
+set_tests_properties(decoder_hf_smollm2 PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+if(IA_SANITIZE OR IA_TSAN)
+  set_tests_properties(decoder_hf_smollm2 PROPERTIES ENVIRONMENT "IA_TEST_QUICK=1")
+endif()

@@ -684,7 +684,7 @@ static void cases_norm(void)
 
 /* add, mul, scale ------------------------------------------------------------ */
 
-enum { E_VIEW = 1, E_TRANSPOSED = 2, E_INPLACE = 4, E_B_VIEW = 8 };
+enum { E_VIEW = 1, E_TRANSPOSED = 2, E_INPLACE = 4, E_B_VIEW = 8, E_FREQ = 16 };
 
 static void case_binary(ia_op op, const int64_t ne[4], const int64_t bne[4], int flags)
 {
@@ -875,7 +875,8 @@ static void case_rope(ia_rope_mode mode, ia_rope_scaling sc, int64_t hd, int n_d
     tcase c;
     static const char *const sn[] = {"", ", linear x4", ", llama3"};
     char label[32];
-    snprintf(label, sizeof label, "%s%s", mode == IA_ROPE_NEOX ? "neox" : "normal", sn[sc]);
+    snprintf(label, sizeof label, "%s%s%s", mode == IA_ROPE_NEOX ? "neox" : "normal", sn[sc],
+             flags & E_FREQ ? ", freq factors" : "");
     tc_init(&c, "rope", IA_OP_ROPE, label);
     const ia_tensor *a = tc_in(&c, 1, F32, hd, nh, nt, 1, 1, flags & E_VIEW);
     const ia_tensor *pt = tc_tensor(&c, 2, I32, nt, 1, 1, 1, 0);
@@ -883,6 +884,18 @@ static void case_rope(ia_rope_mode mode, ia_rope_scaling sc, int64_t hd, int n_d
     for (int64_t t = 0; t < nt; t++) {
         set_i32(pt, t, pos[t]);
         maxpos = pos[t] > maxpos ? pos[t] : maxpos;
+    }
+    /* per-pair frequency factors in [1, 8] (llama.cpp's rope_freqs) */
+    double ff[64];
+    for (int i = 0; i < n_dims / 2; i++)
+        ff[i] = 1;
+    if (flags & E_FREQ) {
+        const ia_tensor *ft = tc_tensor(&c, 3, F32, n_dims / 2, 1, 1, 1, 1);
+        for (int i = 0; i < n_dims / 2; i++) {
+            const float v = (float)(1 + 7 * fabs(urand()));
+            memcpy((float *)ft->data + i, &v, sizeof v);
+            ff[i] = v;
+        }
     }
     if (flags & E_INPLACE)
         tc_in_place(&c, 1);
@@ -902,7 +915,7 @@ static void case_rope(ia_rope_mode mode, ia_rope_scaling sc, int64_t hd, int n_d
     for (int64_t t = 0; t < nt; t++)
         for (int64_t h = 0; h < nh; h++)
             for (int i = 0; i < half; i++) {
-                const double th = pos[t] * hf_inv_freq(p, i);
+                const double th = pos[t] * (hf_inv_freq(p, i) / ff[i]);
                 const int64_t base = (t * nh + h) * hd;
                 const int64_t i0 = base + (mode == IA_ROPE_NEOX ? i : 2 * i);
                 const int64_t i1 = base + (mode == IA_ROPE_NEOX ? i + half : 2 * i + 1);
@@ -927,6 +940,8 @@ static void cases_rope(void)
             case_rope(mode, sc, 10, 6, 2, 3, pos3, 0);
             case_rope(mode, sc, 128, 128, 2, 3, pos3, E_VIEW);
             case_rope(mode, sc, 16, 16, 4, 7, pos7, E_INPLACE);
+            case_rope(mode, sc, 64, 64, 4, 7, pos7, E_FREQ);
+            case_rope(mode, sc, 16, 16, 4, 7, pos7, E_FREQ | E_INPLACE);
         }
 }
 
@@ -1426,6 +1441,8 @@ static void malformed(const be_inst *b)
          {.op = IA_OP_ROPE, .dst = &q, .src = {&q, &posf}, .p.rope = {.n_dims = 16, .theta = 1e4f}}},
         {"rope odd n_dims",
          {.op = IA_OP_ROPE, .dst = &q4, .src = {&q4, &posi}, .p.rope = {.n_dims = 3, .theta = 1e4f}}},
+        {"rope frequency factors not n_dims / 2",
+         {.op = IA_OP_ROPE, .dst = &q4, .src = {&q4, &posi, &a73}, .p.rope = {.n_dims = 16, .theta = 1e4f}}},
         {"attention heads", {.op = IA_OP_ATTENTION, .dst = &q, .src = {&q, &k, &k}, .p.attn = {.scale = 0.25f}}},
         {"attention past the keys",
          {.op = IA_OP_ATTENTION, .dst = &q4, .src = {&q4, &k, &k}, .p.attn = {.mask = IA_MASK_CAUSAL, .scale = 0.25f}}},

@@ -528,15 +528,16 @@ static ia_status op_rope(const ia_node *n, int nt)
     float *cs = ia__malloc((size_t)(2 * ntok * half) * sizeof *cs + 1);
     double *freq = ia__malloc((size_t)half * sizeof *freq + 1);
     const int tn = threads_for(nt, rows);
-    float *scr = scratch_new(tn, (size_t)hd);
+    float *scr = scratch_new(tn, (size_t)(hd > half ? hd : half));
     if (!cs || !freq || !scr) {
         ia__free(cs);
         ia__free(freq);
         ia__free(scr);
         return NOMEM("rope tables");
     }
+    const float *ff = n->src[2] ? load_row(n->src[2], n->src[2]->data, half, scr) : NULL;
     for (int i = 0; i < half; i++)
-        freq[i] = rope_freq(p, i);
+        freq[i] = rope_freq(p, i) / (ff ? ff[i] : 1.0);
     const int tt = threads_for(nt, ntok);
 #pragma omp parallel for num_threads(tt) schedule(static) if (tt > 1)
     for (int64_t t = 0; t < ntok; t++) {
