@@ -84,3 +84,8 @@ set_tests_properties(decoder_hf_smollm2 PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 6
 if(IA_SANITIZE OR IA_TSAN)
   set_tests_properties(decoder_hf_smollm2 PROPERTIES ENVIRONMENT "IA_TEST_QUICK=1")
 endif()
+
+# These compute with both cores (OpenMP): two of them side by side under
+# `ctest -j 2` spin against each other and run up to 8x slower.
+set_tests_properties(decoder_smollm2_numpy decoder_smollm2_llamacpp decoder_generate decoder_chat_prompt
+                     decoder_hf_transformers decoder_hf_smollm2 PROPERTIES PROCESSORS 2)

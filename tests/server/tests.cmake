@@ -64,3 +64,4 @@ if(IA_SANITIZE OR IA_TSAN)
   set_tests_properties(server_generate PROPERTIES
     ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;PYTHONDONTWRITEBYTECODE=1;IA_TEST_QUICK=1")
 endif()
+set_tests_properties(server_generate PROPERTIES PROCESSORS 2) # both cores, as the decoder tests

@@ -1,6 +1,6 @@
 /*
  * `ipfs-accelerate generate` and `chat`: text generation with a decoder
- * model (a GGUF file), streaming to stdout. Sampling options are named
+ * model (a GGUF file or a Hugging Face folder), streaming to stdout. Sampling options are named
  * like the OpenAI API's fields.
  */
 #include <getopt.h>
@@ -30,23 +30,24 @@
     "      --device D          cpu, auto... (as for embed)\n"
 
 static const char generate_help[] =
-    "Usage: ipfs-accelerate generate --model FILE.gguf --prompt TEXT [options]\n"
+    "Usage: ipfs-accelerate generate --model MODEL --prompt TEXT [options]\n"
     "\n"
     "Continue TEXT (raw: no chat template) and stream the continuation to\n"
     "stdout.\n"
     "\n"
-    "  -m, --model FILE        a GGUF decoder (llama, qwen2, mistral)\n"
+    "  -m, --model MODEL       a decoder (llama, qwen2, mistral, gpt2): a .gguf file or a\n"
+    "                          Hugging Face folder (config.json, safetensors, tokenizer.json)\n"
     "  -p, --prompt TEXT       the text to continue ('-': read it from stdin)\n" SAMPLING_HELP;
 
 static const char chat_help[] =
-    "Usage: ipfs-accelerate chat --model FILE.gguf [--system TEXT] [options]\n"
+    "Usage: ipfs-accelerate chat --model MODEL [--system TEXT] [options]\n"
     "\n"
     "An interactive chat in the terminal with the model's chat template: type\n"
     "a message and Enter. /reset forgets the conversation, /quit (or end of\n"
     "input) leaves, Ctrl-C stops the answer being written. Earlier turns are\n"
     "not computed again.\n"
     "\n"
-    "  -m, --model FILE        a GGUF decoder with tokenizer.chat_template\n"
+    "  -m, --model MODEL       a decoder with a chat template (a .gguf file or a folder)\n"
     "  -s, --system TEXT       a system message first\n" SAMPLING_HELP;
 
 typedef struct gen_opts {
