@@ -1,7 +1,7 @@
 /*
  * `ipfs-accelerate generate` and `chat`: text generation with a decoder
- * model (a GGUF file or a Hugging Face folder), streaming to stdout. Sampling options are named
- * like the OpenAI API's fields.
+ * model (a GGUF file or a Hugging Face folder), streaming to stdout.
+ * Sampling options are named like the OpenAI API's fields.
  */
 #include <getopt.h>
 #include <signal.h>
