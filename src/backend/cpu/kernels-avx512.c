@@ -1,7 +1,12 @@
 /* The CPU kernels compiled for avx512 (see kernels.inc), plus an attention
  * head written with AVX-512 intrinsics for head sizes of 16, 32, 48 and 64
  * (the compiler keeps the portable version's accumulators in memory). */
+/* Clang ignores GCC's pragma; its own attribute pragma does the same. */
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")
+#endif
 #include <immintrin.h>
 
 static void attention_head_avx512x(const float *q, const float *k, const float *v, int ld, int len,
@@ -162,3 +167,7 @@ static void attention_head_avx512x(const float *q, const float *k, const float *
         }
     }
 }
+
+#ifdef __clang__
+#pragma clang attribute pop
+#endif

@@ -14,7 +14,12 @@
 #include "backend/cpu/qmatmul-impl.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+/* Clang ignores GCC's pragma; its own attribute pragma does the same. */
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC target("avx2,fma,f16c")
+#endif
 #include <immintrin.h>
 
 #define QSUF avx2
@@ -363,6 +368,10 @@ FLOAT_DOT(f16, W_F16)
 FLOAT_DOT(bf16, W_BF16)
 
 const ia__qmm_kernels ia__qmm_kernels_avx2 = IA_QMM_TABLE("avx2", quantize_q8_avx2, quantize_q8K_avx2);
+
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
 
 #else /* not x86: never chosen (ia__cpu_isa_level() is portable there) */
 const ia__qmm_kernels ia__qmm_kernels_avx2 = {.name = "avx2 (not built)"};
