@@ -21,8 +21,8 @@
 /* ---- the GGUF pre-tokenizer names ------------------------------------- */
 
 #define CONTRACTIONS "(?i:'s|'t|'re|'ve|'m|'ll|'d)"
-static const char *const GPT2[] = {
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+", NULL};
+#define GPT2_SPLIT "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+static const char *const GPT2[] = {GPT2_SPLIT, NULL};
 static const char *const LLAMA3[] = {
     CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
                  "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
@@ -36,13 +36,13 @@ static const char *const QWEN35[] = {
                  "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
     NULL};
 /* Digits(individual_digits) then ByteLevel. */
-static const char *const STARCODER[] = {"\\p{N}", GPT2[0], NULL};
+static const char *const STARCODER[] = {"\\p{N}", GPT2_SPLIT, NULL};
 /* Punctuation, ByteLevel, Digits, Split("[0-9][0-9][0-9]"): the last two
  * run on the byte-level spelling (BPE_BYTES_HERE), as in `tokenizers`. */
-static const char *const FALCON[] = {"[\\p{P}!-/:-@\\[-`{-~]+", GPT2[0], BPE_BYTES_HERE, "\\p{N}+",
+static const char *const FALCON[] = {"[\\p{P}!-/:-@\\[-`{-~]+", GPT2_SPLIT, BPE_BYTES_HERE, "\\p{N}+",
                                      "[0-9][0-9][0-9]", NULL};
 /* llama.cpp's choice for files without tokenizer.ggml.pre. */
-static const char *const DEFAULT[] = {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2[0], "\\p{N}+",
+static const char *const DEFAULT[] = {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_SPLIT, "\\p{N}+",
                                       "[0-9][0-9][0-9]", NULL};
 /* Patterns with characters beyond ASCII are written with \x{...} escapes:
  * an editor that normalizes the source (NFC turns U+1F7D into U+03CE)
