@@ -246,31 +246,18 @@ int cmd_serve(int argc, char **argv)
             return 0;
         }
         double t0 = cli_now();
-        if (is_language_model(dir)) {
-            ia_lm *lm = NULL;
+        const bool lang = is_language_model(dir);
+        ia_lm *lm = NULL;
+        ia_model *m = NULL;
+        if (lang) {
             st = ia__lm_load(dir, device, (int)threads, &lm);
             if (!st)
                 st = ia__server_add_lm(srv, name, lm);
-            if (st) {
-                int rc = cli_fail(st, "cannot serve model %s", dir);
-                free(name);
-                ia_server_free(srv);
-                ia_gateway_free(gw);
-                ia_store_close(store);
-                return rc;
-            }
-            const ia_decoder_config *dc = ia__decoder_config(lm->dec);
-            fprintf(stderr, "ipfs-accelerate: serving %s (%s text generation, context %d, %s) on %s; "
-                            "loaded in %.2f s\n",
-                    name ? name : dir, dc->arch, dc->n_ctx_train, lm->chat_template ? "chat template" : "no chat template",
-                    lm->be->name, cli_now() - t0);
-            free(name);
-            continue;
+        } else {
+            st = ia_model_load(dir, &mo, &m);
+            if (!st)
+                st = ia_server_add_model(srv, name, m);
         }
-        ia_model *m;
-        st = ia_model_load(dir, &mo, &m);
-        if (!st)
-            st = ia_server_add_model(srv, name, m);
         if (st) {
             int rc = cli_fail(st, "cannot serve model %s", dir);
             free(name);
@@ -278,6 +265,15 @@ int cmd_serve(int argc, char **argv)
             ia_gateway_free(gw);
             ia_store_close(store);
             return rc;
+        }
+        if (lang) {
+            const ia_decoder_config *dc = ia__decoder_config(lm->dec);
+            fprintf(stderr, "ipfs-accelerate: serving %s (%s text generation, context %d, %s) on %s; "
+                            "loaded in %.2f s\n",
+                    name ? name : dir, dc->arch, dc->n_ctx_train, lm->chat_template ? "chat template" : "no chat template",
+                    lm->be->name, cli_now() - t0);
+            free(name);
+            continue;
         }
         ia_model_info info;
         ia_model_get_info(m, &info);
