@@ -347,16 +347,18 @@ static void *engine(void *arg)
         const bool probe = now_s - last_probe > 0.25;
         if (probe)
             last_probe = now_s;
+        for (int i = 0; i < g->max_running; i++) {
+            srv_call *c = g->slots[i].ch ? g->slots[i].ch->call : NULL;
+            if (c && probe && c->alive && !c->alive(c))
+                atomic_store(&c->cancelled, true);
+            if (c && atomic_load(&c->cancelled))
+                ia__gen_cancel(g->slots[i].gen);
+        }
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < g->max_running && budget > 0; i++) {
                 slot *sl = &g->slots[i];
                 if (!sl->ch)
                     continue;
-                srv_call *c = sl->ch->call;
-                if (probe && c->alive && !c->alive(c))
-                    atomic_store(&c->cancelled, true);
-                if (atomic_load(&c->cancelled))
-                    ia__gen_cancel(sl->gen);
                 const bool decoding = ia__session_pos(sl->gs->s) >= sl->ch->call->n_prompt;
                 if (decoding != (pass == 0))
                     continue;
