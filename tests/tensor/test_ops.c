@@ -1013,17 +1013,20 @@ static void case_attention(ia_dtype kvt, ia_mask mask, int64_t hd, int64_t H, in
 
 static void cases_attention(void)
 {
-    static const int64_t heads[][2] = {{4, 4}, {4, 2}, {4, 1}};
+    /* groups of 1, 2, 4 and 3 query heads per key/value head */
+    static const int64_t heads[][2] = {{4, 4}, {4, 2}, {4, 1}, {6, 2}};
     static const int64_t qs[][3] = {{1, 9, 10}, {7, 5, 14}}; /* queries, first position, keys */
     for (int t = 0; t < 2; t++)
         for (int m = 0; m < 3; m++) {
             int layout = 0;
-            for (int h = 0; h < 3; h++)
+            for (int h = 0; h < 4; h++)
                 for (int qi = 0; qi < 2; qi++, layout++)
                     case_attention(t ? F16 : F32, (ia_mask)m, 16, heads[h][0], heads[h][1], qs[qi][0], qs[qi][1],
                                    qs[qi][2], layout % 3);
             case_attention(t ? F16 : F32, (ia_mask)m, 64, 8, 2, 7, 33, 40, KV_CACHE_VT);
             case_attention(t ? F16 : F32, (ia_mask)m, 128, 8, 2, 7, 290, 300, KV_CACHE);
+            /* a head size that is no multiple of 8; a group of 5 (4 + 1 per call) */
+            case_attention(t ? F16 : F32, (ia_mask)m, 12, 10, 2, 7, 5, 14, KV_CACHE);
         }
 }
 

@@ -35,11 +35,12 @@ typedef struct ia__cpu_kernels {
                           unsigned char *q, float *scale, float *zero);
     /* bf16 (round to nearest even) of n floats. */
     void (*to_bf16)(const float *x, size_t n, uint16_t *out);
-    /* One query q (hd) over n key rows k and value rows v (ks, vs floats
-     * apart): o (hd) = softmax(scale q.k_j) v_j, max subtracted; sc holds
-     * n floats of scratch. */
-    void (*attend_row)(const float *q, const float *k, size_t ks, const float *v, size_t vs, int n, int hd,
-                       float scale, float *sc, float *o);
+    /* G (1..4) queries q_g (hd each, rows qs floats apart) over the same n
+     * key rows k and value rows v (ks, vs floats apart): o_g (rows os
+     * floats apart) = softmax(scale q_g.k_j) v_j, max subtracted; sc holds
+     * G n floats of scratch. */
+    void (*attend_rows)(const float *q, size_t qs, int G, const float *k, size_t ks, const float *v, size_t vs,
+                        int n, int hd, float scale, float *sc, float *o, size_t os);
 } ia__cpu_kernels;
 
 /* Floats of scratch attention_head needs: K transposed and a few rows of

@@ -5,6 +5,8 @@
 #else
 #pragma GCC target("avx2,fma,f16c")
 #endif
+#include <immintrin.h>
+#define KAVX2 1
 #define KSUF avx2
 #define KNAME "avx2"
 #include "backend/cpu/kernels.inc"

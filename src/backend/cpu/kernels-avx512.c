@@ -11,6 +11,7 @@
 
 static void attention_head_avx512x(const float *q, const float *k, const float *v, int ld, int len,
                                    int hd, float scale, float *out, int ldo, float *scratch);
+#define KAVX2 1
 #define KSUF avx512
 #define KNAME "avx512"
 #define KATTENTION attention_head_avx512x

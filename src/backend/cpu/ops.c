@@ -615,7 +615,7 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
     const ia_tensor *q = n->src[0], *k = n->src[1], *v = n->src[2], *d = n->dst;
     const ia_attn_params *p = &n->p.attn;
     const int64_t hd = q->ne[0], H = q->ne[1], nq = q->ne[2], Hk = k->ne[1], nkv = k->ne[2];
-    const int64_t group = H / Hk, tasks = H * nq;
+    const int64_t group = H / Hk;
     int32_t *off = NULL;
     int64_t n_seqs = 1;
     if (n->src[3]) {
@@ -629,10 +629,17 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
             return rc;
         }
     }
+    /* f32 rows of adjacent elements go to the ISA kernel, up to four heads
+     * of one key/value group (same position, same keys) per call */
+    const bool plain = q->dtype == IA_DTYPE_F32 && k->dtype == IA_DTYPE_F32 && v->dtype == IA_DTYPE_F32 &&
+                       d->dtype == IA_DTYPE_F32 && q->nb[0] == 4 && k->nb[0] == 4 && v->nb[0] == 4 &&
+                       d->nb[0] == 4 && q->nb[1] % 4 == 0 && d->nb[1] % 4 == 0 && hd <= INT_MAX && nkv <= INT_MAX;
+    const int64_t per_group = plain ? (group + 3) / 4 : group; /* calls per group and position */
+    const int64_t tasks = Hk * per_group * nq;
     /* each token's sequence: [first, end) */
     int32_t *seq_of = ia__malloc((size_t)(nq + 1) * sizeof *seq_of);
     const int tn = threads_for(nt, tasks);
-    const size_t per = (size_t)nkv + 4 * (size_t)hd;
+    const size_t per = 4 * (size_t)nkv + 4 * (size_t)hd;
     float *scr = seq_of ? scratch_new(tn, per) : NULL;
     if (!scr) {
         ia__free(off);
@@ -646,15 +653,14 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
     }
     const float scale = p->scale;
     const ia__cpu_kernels *kern = ia__cpu_kernels_active();
-    const bool plain = k->dtype == IA_DTYPE_F32 && v->dtype == IA_DTYPE_F32 && k->nb[0] == sizeof(float) &&
-                       v->nb[0] == sizeof(float) && hd <= INT_MAX && nkv <= INT_MAX;
 #pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
     for (int64_t task = 0; task < tasks; task++) {
-        const int64_t h = task % H, i = task / H, g = h / group;
+        const int64_t c = task % (Hk * per_group), i = task / (Hk * per_group), g = c / per_group;
+        const int64_t h = g * group + (plain ? 4 * (c % per_group) : c % per_group);
+        const int G = plain ? (int)IA_MIN((int64_t)4, (g + 1) * group - h) : 1;
         const int64_t first = off ? off[seq_of[i]] : 0, end = off ? off[seq_of[i] + 1] : nkv;
-        float *s = scr + (size_t)omp_get_thread_num() * per, *qt = s + nkv, *kt = qt + hd, *vt = kt + hd,
+        float *s = scr + (size_t)omp_get_thread_num() * per, *qt = s + 4 * nkv, *kt = qt + hd, *vt = kt + hd,
               *acc = vt + hd;
-        const float *qr = load_row(q, (const char *)q->data + (size_t)h * q->nb[1] + (size_t)i * q->nb[2], hd, qt);
         const int64_t qpos = p->pos_q0 + i - first; /* positions count from the sequence's start */
         int64_t j0 = first, j1 = end - 1; /* keys j0..j1 */
         if (p->mask != IA_MASK_NONE)
@@ -662,15 +668,21 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
         if (p->mask == IA_MASK_SLIDING)
             j0 = IA_MAX(first, first + qpos - p->window + 1);
         float *o = (float *)(void *)((char *)d->data + (size_t)h * d->nb[1] + (size_t)i * d->nb[2]);
-        if (plain && j1 >= j0) { /* f32 rows of adjacent elements: the ISA kernel */
-            kern->attend_row(qr, (const float *)(const void *)((const char *)k->data + (size_t)g * k->nb[1] +
-                                                               (size_t)j0 * k->nb[2]),
-                             k->nb[2] / sizeof(float),
-                             (const float *)(const void *)((const char *)v->data + (size_t)g * v->nb[1] +
-                                                           (size_t)j0 * v->nb[2]),
-                             v->nb[2] / sizeof(float), (int)(j1 - j0 + 1), (int)hd, scale, s, o);
+        if (plain) {
+            if (j1 >= j0)
+                kern->attend_rows(
+                    (const float *)(const void *)((const char *)q->data + (size_t)h * q->nb[1] + (size_t)i * q->nb[2]),
+                    q->nb[1] / sizeof(float), G,
+                    (const float *)(const void *)((const char *)k->data + (size_t)g * k->nb[1] + (size_t)j0 * k->nb[2]),
+                    k->nb[2] / sizeof(float),
+                    (const float *)(const void *)((const char *)v->data + (size_t)g * v->nb[1] + (size_t)j0 * v->nb[2]),
+                    v->nb[2] / sizeof(float), (int)(j1 - j0 + 1), (int)hd, scale, s, o, d->nb[1] / sizeof(float));
+            else
+                for (int r = 0; r < G; r++)
+                    memset((char *)o + (size_t)r * d->nb[1], 0, (size_t)hd * sizeof(float));
             continue;
         }
+        const float *qr = load_row(q, (const char *)q->data + (size_t)h * q->nb[1] + (size_t)i * q->nb[2], hd, qt);
         float mx = -INFINITY;
         for (int64_t j = j0; j <= j1; j++) {
             const float *kr =
