@@ -5,6 +5,7 @@
  * token at a time: logits, sampler, stream decoding to whole UTF-8
  * characters, and stop strings held back until they can no longer match.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,25 +96,32 @@ static ia_status folder_gen_config(ia_lm *lm, const char *dir)
         else
             gc->eos[gc->n_eos++] = (int32_t)e->valuedouble;
     }
-    /* transformers' GenerationConfig defaults for what is absent */
-    const struct {
+    /* the sampling keys it has, as vLLM applies them (do_sample is not
+     * read); absent ones stay NAN (top_k -1) */
+    gc->sampling = (ia_sampling){.temperature = NAN, .top_k = -1, .top_p = NAN, .min_p = NAN,
+                                 .repetition_penalty = NAN};
+    struct {
         const char *key;
-        double dflt, lo, hi;
-    } nums[] = {{"temperature", 1, 0, 100}, {"top_k", 50, 0, 1e9}, {"top_p", 1, 0, 1}, {"min_p", 0, 0, 1},
-                {"repetition_penalty", 1, 0, 100}, {"max_new_tokens", 0, 0, 1e9}};
-    double v[IA_ARRAY_LEN(nums)];
+        double lo, hi;
+        float *f; /* or */
+        int *i;
+    } nums[] = {{"temperature", 0, 100, &gc->sampling.temperature, NULL},
+                {"top_k", 0, 1e9, NULL, &gc->sampling.top_k},
+                {"top_p", 0, 1, &gc->sampling.top_p, NULL},
+                {"min_p", 0, 1, &gc->sampling.min_p, NULL},
+                {"repetition_penalty", 0, 100, &gc->sampling.repetition_penalty, NULL},
+                {"max_new_tokens", 0, 1e9, NULL, &gc->max_new_tokens}};
     for (size_t i = 0; i < IA_ARRAY_LEN(nums) && !rc; i++) {
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, nums[i].key);
-        v[i] = cJSON_IsNumber(x) ? x->valuedouble : nums[i].dflt;
-        if ((x && !cJSON_IsNumber(x) && !cJSON_IsNull(x)) || v[i] < nums[i].lo || v[i] > nums[i].hi)
+        if (!x || cJSON_IsNull(x))
+            continue;
+        if (!cJSON_IsNumber(x) || x->valuedouble < nums[i].lo || x->valuedouble > nums[i].hi)
             rc = ia__error(IA_ERR_FORMAT, "%s: %s must be a number in [%g, %g]", path, nums[i].key, nums[i].lo,
                            nums[i].hi);
-    }
-    if (!rc) {
-        const bool sample = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "do_sample"));
-        gc->sampling = (ia_sampling){.temperature = sample ? (float)v[0] : 0, .top_k = (int)v[1],
-                                     .top_p = (float)v[2], .min_p = (float)v[3], .repetition_penalty = (float)v[4]};
-        gc->max_new_tokens = (int)v[5];
+        else if (nums[i].f)
+            *nums[i].f = (float)x->valuedouble;
+        else
+            *nums[i].i = (int)x->valuedouble;
     }
     cJSON_Delete(j);
     ia__free(path);

@@ -22,9 +22,9 @@ typedef struct ia_lm_gen_config {
     bool present;             /* the file was there */
     int32_t eos[8];           /* eos_token_id (one or a list): generation ends at these too */
     int n_eos;
-    /* do_sample false: temperature 0 (greedy); otherwise temperature,
-     * top_k, top_p, min_p and repetition_penalty as given, absent ones at
-     * transformers' defaults (1, 50, 1, 0, 1) */
+    /* temperature, top_k, top_p, min_p and repetition_penalty as given:
+     * the defaults of requests that leave them out, as vLLM applies them
+     * (do_sample is not read); absent ones NAN, top_k -1 */
     ia_sampling sampling;
     int max_new_tokens;       /* 0: not given */
 } ia_lm_gen_config;

@@ -167,12 +167,31 @@ static int parse_response_format(const cJSON *root, srv_gen_req *r, srv_error *e
     return 0;
 }
 
+void ia__srv_gen_defaults(srv_gen_req *r, const ia_lm_gen_config *gc)
+{
+    const ia_sampling *d = gc && gc->present ? &gc->sampling : NULL;
+    ia_sampling *s = &r->sampling;
+#define DEFAULT(f, api) s->f = !isnan(s->f) ? s->f : d && !isnan(d->f) ? d->f : (api)
+    DEFAULT(temperature, 1.0f); /* OpenAI's default */
+    DEFAULT(top_p, 1.0f);
+    DEFAULT(min_p, 0.0f);
+    DEFAULT(repetition_penalty, 1.0f);
+#undef DEFAULT
+    if (s->top_k < 0)
+        s->top_k = d && d->top_k >= 0 ? d->top_k : 0;
+    if (!r->max_tokens && d)
+        r->max_tokens = gc->max_new_tokens;
+}
+
 int ia__srv_parse_gen_request(bool chat, const char *body, size_t len, srv_gen_req *r, srv_error *err)
 {
     memset(r, 0, sizeof *r);
     r->chat = chat;
     r->n = 1;
-    r->sampling.temperature = 1.0f; /* OpenAI's default */
+    /* unset: the model's generation_config.json or the API's defaults
+     * fill them in (ia__srv_gen_defaults) */
+    r->sampling = (ia_sampling){.temperature = NAN, .top_k = -1, .top_p = NAN, .min_p = NAN,
+                                .repetition_penalty = NAN};
     size_t bad_at;
     if (!ia__utf8_valid(body, len, &bad_at)) {
         ia__srv_error_set(err, 400, "", "the body is not valid UTF-8 (byte %zu)", bad_at);
@@ -239,10 +258,10 @@ int ia__srv_parse_gen_request(bool chat, const char *body, size_t len, srv_gen_r
             return rc;
         *nums[i].dst = (float)v;
     }
-    v = 0;
+    v = -1;
     if ((rc = opt_num(root, "top_k", -1, 1 << 20, true, &v, err)))
         return rc;
-    s->top_k = v < 0 ? 0 : (int)v; /* vLLM's -1: all */
+    s->top_k = !field(root, "top_k") ? -1 : v < 0 ? 0 : (int)v; /* vLLM's -1: all */
     v = 0;
     if ((rc = opt_num(root, "seed", -9007199254740991.0, 9007199254740991.0, true, &v, err)))
         return rc;

@@ -415,8 +415,10 @@ static void run_generate(ia_server *s, srv_request *r, bool chat)
     const srv_model *m = code ? NULL : ia__srv_model_find_kind(s, h->req.model, true, &err);
     if (!code && !m)
         code = err.status;
-    if (!code)
+    if (!code) {
+        ia__srv_gen_defaults(&h->req, &m->lm->gen);
         code = make_prompt(m, h, &ids, &err);
+    }
     if (!code && !(c = ia__srv_call_new(m->lm, h->req.n))) {
         ia__srv_error_set(&err, 500, "", "out of memory");
         code = 500;

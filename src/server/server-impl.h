@@ -121,6 +121,11 @@ typedef struct srv_gen_req {
 /* 0, or the HTTP status (400) with *err naming the field. Free *out with
  * ia__srv_gen_req_free in either case. */
 int ia__srv_parse_gen_request(bool chat, const char *body, size_t len, srv_gen_req *out, srv_error *err);
+/* The sampling fields and max_tokens the request left out: from the
+ * model's generation_config.json where it has them (gc NULL or absent:
+ * none), else the API's defaults (temperature 1, top_p 1, top_k and min_p
+ * off, no repetition penalty, max_tokens: the context). */
+void ia__srv_gen_defaults(srv_gen_req *r, const ia_lm_gen_config *gc);
 void ia__srv_gen_req_free(srv_gen_req *r);
 
 /* ---- metrics -------------------------------------------------------------- */

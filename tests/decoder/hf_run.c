@@ -222,7 +222,7 @@ int main(int argc, char **argv)
            c->arch, c->format, c->n_vocab, c->n_layer, c->n_head, c->n_head_kv, c->head_dim, c->sliding_window,
            (int)c->rope.scaling, c->tied_embeddings ? "true" : "false", lm->tmpl ? "true" : "false",
            lm->gen.present ? "true" : "false", lm->gen.n_eos ? (int)lm->gen.eos[0] : -1,
-           (double)lm->gen.sampling.temperature, diff_b, diff_c, t_load, t_eval);
+           isnan(lm->gen.sampling.temperature) ? -1.0 : (double)lm->gen.sampling.temperature, diff_b, diff_c, t_load, t_eval);
     ia__session_free(sa);
     ia__lm_free(lm);
     free(a), free(prompt), free(steps), free(other);

@@ -12,6 +12,7 @@
  * outlive the HTTP threads; run under TSan by make test-tsan).
  */
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -413,6 +414,34 @@ static void test_tokenize_once(void)
     ia_server_free(s);
 }
 
+/* A generation request's unset sampling fields: the model's
+ * generation_config.json where it sets them, else the API's defaults. */
+static void test_gen_defaults(void)
+{
+    static const char body[] = "{\"prompt\": \"x\", \"top_p\": 0.5}";
+    ia_lm_gen_config gc = {.present = true,
+                           .sampling = {.temperature = 0.6f, .top_k = 20, .top_p = NAN, .min_p = NAN,
+                                        .repetition_penalty = 1.05f},
+                           .max_new_tokens = 64};
+    srv_gen_req r;
+    srv_error err;
+    CHECK(ia__srv_parse_gen_request(false, body, strlen(body), &r, &err) == 0);
+    ia__srv_gen_defaults(&r, &gc);
+    CHECK(r.sampling.temperature == 0.6f && r.sampling.top_k == 20 && r.sampling.top_p == 0.5f &&
+          r.sampling.min_p == 0 && r.sampling.repetition_penalty == 1.05f && r.max_tokens == 64);
+    ia__srv_gen_req_free(&r);
+    CHECK(ia__srv_parse_gen_request(false, body, strlen(body), &r, &err) == 0);
+    ia__srv_gen_defaults(&r, NULL);
+    CHECK(r.sampling.temperature == 1 && r.sampling.top_k == 0 && r.sampling.top_p == 0.5f &&
+          r.sampling.min_p == 0 && r.sampling.repetition_penalty == 1 && r.max_tokens == 0);
+    ia__srv_gen_req_free(&r);
+    static const char given[] = "{\"prompt\": \"x\", \"temperature\": 0, \"top_k\": -1, \"max_tokens\": 3}";
+    CHECK(ia__srv_parse_gen_request(false, given, strlen(given), &r, &err) == 0);
+    ia__srv_gen_defaults(&r, &gc);
+    CHECK(r.sampling.temperature == 0 && r.sampling.top_k == 0 && r.max_tokens == 3);
+    ia__srv_gen_req_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "shutdown")) {
@@ -420,6 +449,7 @@ int main(int argc, char **argv)
         return test_summary("test_server_shutdown");
     }
     test_sbuf();
+    test_gen_defaults();
     test_tokenize_once();
 
     ia_server *s;
