@@ -126,6 +126,13 @@ typedef bool (*ia_lm_text_fn)(const char *text, size_t len, void *user);
 typedef void (*ia_lm_token_fn)(int32_t token, float logprob, const int32_t *top, const float *top_logprobs,
                                int n_top, void *user);
 
+/* A bias added to one token's logit before sampling (OpenAI's logit_bias):
+ * -100 or less bans the token, 100 all but forces it. */
+typedef struct ia_lm_logit_bias {
+    int32_t token;
+    float bias;
+} ia_lm_logit_bias;
+
 typedef struct ia_lm_gen_options {
     size_t size;              /* sizeof(ia_lm_gen_options) (IA_LM_GEN_OPTIONS_INIT) */
     int max_tokens;           /* tokens to generate at most; 0: until the model ends
@@ -145,6 +152,8 @@ typedef struct ia_lm_gen_options {
     bool ignore_eos;          /* go on past end-of-text tokens */
     ia_lm_token_fn on_token;  /* may be NULL; gets the call's user pointer */
     int top_logprobs;         /* alternatives per token for on_token, 0..20 */
+    const ia_lm_logit_bias *logit_bias; /* n_logit_bias tokens' biases, in [-100, 100] */
+    size_t n_logit_bias;
 } ia_lm_gen_options;
 
 #define IA_LM_GEN_OPTIONS_INIT {.size = sizeof(ia_lm_gen_options)}
@@ -176,6 +185,13 @@ typedef struct ia_lm_result {
  * a prompt longer than the session's context. */
 IA_API ia_status ia_lm_session_generate(ia_lm_session *s, const char *prompt, const ia_lm_gen_options *opt,
                                         ia_lm_text_fn on_text, void *user, char **text, ia_lm_result *res);
+
+/* The same with the prompt as n_ids token ids (no specials added: the ids
+ * are the prompt as they are). IA_ERR_INVALID for an id outside the
+ * vocabulary (named) or n_ids of 0. */
+IA_API ia_status ia_lm_session_generate_ids(ia_lm_session *s, const int32_t *ids, size_t n_ids,
+                                            const ia_lm_gen_options *opt, ia_lm_text_fn on_text, void *user,
+                                            char **text, ia_lm_result *res);
 
 /* The same for a chat: messages_json and tools_json (NULL: none) as for
  * ia_lm_apply_chat_template, the assistant's turn opened; the text is the

@@ -112,13 +112,18 @@ LM_TOKEN_FN = ctypes.CFUNCTYPE(None, ctypes.c_int32, c_float, ctypes.POINTER(cty
                                ctypes.POINTER(c_float), c_int, c_void_p)
 
 
+class LmLogitBias(ctypes.Structure):
+    _fields_ = [("token", ctypes.c_int32), ("bias", c_float)]
+
+
 class LmGenOptions(ctypes.Structure):
     _fields_ = [("size", c_size_t), ("max_tokens", c_int), ("temperature", c_float),
                 ("top_p", c_float), ("top_k", c_int), ("min_p", c_float),
                 ("repetition_penalty", c_float), ("presence_penalty", c_float),
                 ("frequency_penalty", c_float), ("seed", ctypes.c_uint64),
                 ("stop", ctypes.POINTER(c_char_p)), ("n_stop", c_size_t), ("ignore_eos", c_bool),
-                ("on_token", LM_TOKEN_FN), ("top_logprobs", c_int)]
+                ("on_token", LM_TOKEN_FN), ("top_logprobs", c_int),
+                ("logit_bias", ctypes.POINTER(LmLogitBias)), ("n_logit_bias", c_size_t)]
 
 
 class LmResult(ctypes.Structure):
@@ -132,6 +137,7 @@ MIRRORS = {"ia_model_options": ModelOptions, "ia_model_info": ModelInfo,
            "ia_embed_options": EmbedOptions, "ia_embed_stats": EmbedStats,
            "ia_hub_options": HubOptions, "ia_selection": Selection,
            "ia_lm_options": LmOptions, "ia_lm_info": LmInfo, "ia_lm_gen_options": LmGenOptions,
+           "ia_lm_logit_bias": LmLogitBias,
            "ia_lm_result": LmResult}
 
 
@@ -223,6 +229,8 @@ def _declare(lib):
     fn("ia_lm_session_n_ctx", c_int, c_void_p)
     fn("ia_lm_session_generate", c_int, c_void_p, c_char_p, c_void_p, LM_TEXT_FN, c_void_p,
        ctypes.POINTER(c_void_p), c_void_p)
+    fn("ia_lm_session_generate_ids", c_int, c_void_p, ctypes.POINTER(ctypes.c_int32), c_size_t, c_void_p,
+       LM_TEXT_FN, c_void_p, ctypes.POINTER(c_void_p), c_void_p)
     fn("ia_lm_session_chat", c_int, c_void_p, c_char_p, c_char_p, c_void_p, LM_TEXT_FN, c_void_p,
        ctypes.POINTER(c_void_p), c_void_p)
     # Optional: present once the hardware/config layer is in the library.

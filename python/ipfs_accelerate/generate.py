@@ -84,7 +84,7 @@ class _Options:
     """The C options of one call, with the memory they point to."""
 
     def __init__(self, max_tokens, temperature, top_p, top_k, min_p, repetition_penalty,
-                 presence_penalty, frequency_penalty, seed, stop, ignore_eos, logprobs):
+                 presence_penalty, frequency_penalty, seed, stop, ignore_eos, logprobs, logit_bias=None):
         o = _lib.new(_lib.LmGenOptions)
         if max_tokens is not None:
             if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or \
@@ -116,6 +116,14 @@ class _Options:
         o.stop = ctypes.cast(self._stop, ctypes.POINTER(ctypes.c_char_p))
         o.n_stop = len(stop)
         o.ignore_eos = bool(ignore_eos)
+        if logit_bias:  # {token id: bias}, as OpenAI's logit_bias
+            if not isinstance(logit_bias, dict):
+                raise InvalidInputError(f"logit_bias must be a dict of token id -> bias, not {logit_bias!r}")
+            items = [(_number("logit_bias token", int(t) if isinstance(t, str) and t.isdigit() else t, int),
+                      _number("logit_bias value", b)) for t, b in logit_bias.items()]
+            self._bias = (_lib.LmLogitBias * len(items))(*items)
+            o.logit_bias = self._bias
+            o.n_logit_bias = len(items)
         self.logprobs = None
         if logprobs is not None and logprobs is not False:
             n = 0 if logprobs is True else logprobs
@@ -159,6 +167,16 @@ def _tools_json(tools):
         return json.dumps(list(tools)).encode("utf-8")
     except (TypeError, ValueError) as e:
         raise InvalidInputError(f"tools cannot be sent as JSON: {e}") from None
+
+
+def _prompt_payload(prompt):
+    """Text as bytes; token ids as a C int32 array."""
+    if isinstance(prompt, (list, tuple)):
+        if not prompt or not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 2 ** 31
+                                 for t in prompt):
+            raise InvalidInputError("a prompt of token ids must be a non-empty list of ints >= 0")
+        return (ctypes.c_int32 * len(prompt))(*prompt)
+    return _prompt_bytes(prompt)
 
 
 def _prompt_bytes(prompt) -> bytes:
@@ -269,9 +287,12 @@ class _Generator:
         if kind == "chat":
             st = lib.ia_lm_session_chat(session, payload, tools, ctypes.byref(opts.c), cb, None,
                                         ctypes.byref(text), ctypes.byref(res))
-        else:
+        elif isinstance(payload, bytes):
             st = lib.ia_lm_session_generate(session, payload, ctypes.byref(opts.c), cb, None,
                                             ctypes.byref(text), ctypes.byref(res))
+        else:  # token ids
+            st = lib.ia_lm_session_generate_ids(session, payload, len(payload), ctypes.byref(opts.c), cb,
+                                                None, ctypes.byref(text), ctypes.byref(res))
         _lib.check(st)
         out = ctypes.string_at(text.value).decode("utf-8", "replace") if text.value else ""
         lib.ia_free(text)
@@ -280,13 +301,14 @@ class _Generator:
     def _call(self, kind, payload, tools, stream, opts):
         raise NotImplementedError
 
-    def generate(self, prompt: str, max_tokens: int | None = 128, temperature: float = 0.0,
+    def generate(self, prompt, max_tokens: int | None = 128, temperature: float = 0.0,
                  top_p: float = 1.0, top_k: int = 0, min_p: float = 0.0,
                  repetition_penalty: float = 1.0, presence_penalty: float = 0.0,
                  frequency_penalty: float = 0.0, seed: int | None = None, stop=None,
-                 ignore_eos: bool = False, logprobs=None, stream: bool = False):
-        """Continue ``prompt`` (raw text: no chat template; the model's
-        own specials in front, as ``ipfs-accelerate generate`` does).
+                 ignore_eos: bool = False, logprobs=None, stream: bool = False, logit_bias=None):
+        """Continue ``prompt``: raw text (no chat template; the model's own
+        specials in front, as ``ipfs-accelerate generate`` does), or a list
+        of token ids taken as they are.
 
         Returns the generated text as a :class:`GeneratedText` (a str with
         finish_reason, token counts and timings), or with ``stream=True`` a
@@ -297,16 +319,18 @@ class _Generator:
         seed each call; the same seed, the same text). ``stop``: a str or a
         list of str that end the text (not included). ``logprobs``: True or
         the number of alternatives per token (0..20) fills ``.logprobs``.
+        ``logit_bias``: ``{token id: bias}`` added to those logits (-100
+        bans a token, 100 forces it), as OpenAI's.
         """
         opts = _Options(max_tokens, temperature, top_p, top_k, min_p, repetition_penalty,
-                        presence_penalty, frequency_penalty, seed, stop, ignore_eos, logprobs)
-        return self._call("generate", _prompt_bytes(prompt), None, stream, opts)
+                        presence_penalty, frequency_penalty, seed, stop, ignore_eos, logprobs, logit_bias)
+        return self._call("generate", _prompt_payload(prompt), None, stream, opts)
 
     def chat(self, messages, tools=None, max_tokens: int | None = 512, temperature: float = 0.7,
              top_p: float = 1.0, top_k: int = 0, min_p: float = 0.0,
              repetition_penalty: float = 1.0, presence_penalty: float = 0.0,
              frequency_penalty: float = 0.0, seed: int | None = None, stop=None,
-             ignore_eos: bool = False, logprobs=None, stream: bool = False):
+             ignore_eos: bool = False, logprobs=None, stream: bool = False, logit_bias=None):
         """The assistant's answer to ``messages`` (a list of ``{"role",
         "content"}`` dicts, as for OpenAI's chat API; ``tools`` a list of
         tools or None), rendered with the model's chat template.
@@ -317,7 +341,7 @@ class _Generator:
         far is not computed again (``cached_tokens``).
         """
         opts = _Options(max_tokens, temperature, top_p, top_k, min_p, repetition_penalty,
-                        presence_penalty, frequency_penalty, seed, stop, ignore_eos, logprobs)
+                        presence_penalty, frequency_penalty, seed, stop, ignore_eos, logprobs, logit_bias)
         return self._call("chat", _messages_json(messages), _tools_json(tools), stream, opts)
 
 

@@ -240,11 +240,12 @@ class Model:
                                    "SmolLM2-135M-Instruct.Q4_1.gguf")
         return self._lm
 
-    def generate(self, prompt: str, **options):
-        """Continue prompt; see LanguageModel.generate for the options
-        (max_tokens=128, temperature=0 (greedy), top_p, top_k, min_p,
+    def generate(self, prompt, **options):
+        """Continue prompt (text, or a list of token ids); see
+        LanguageModel.generate for the options (max_tokens=128,
+        temperature=0 (greedy), top_p, top_k, min_p,
         repetition/presence/frequency penalties, seed, stop, logprobs,
-        stream=False). Returns the text (a str), or with stream=True an
+        logit_bias, stream=False). Returns the text (a str), or with stream=True an
         iterator of text pieces."""
         return self.language_model.generate(prompt, **options)
 

@@ -306,7 +306,8 @@ static ia_status gen_params(const char *fn, const ia_lm_gen_options *opt, ia_lm_
                           ? "frequency_penalty (must be in [-2, 2])"
                       : o->top_logprobs < 0 || o->top_logprobs > 20 ? "top_logprobs (must be in [0, 20])"
                       : o->n_stop && !o->stop                       ? "stop (NULL with n_stop > 0)"
-                                                                    : NULL;
+                      : o->n_logit_bias && !o->logit_bias ? "logit_bias (NULL with n_logit_bias > 0)"
+                                                          : NULL;
     if (bad)
         return ia__error(IA_ERR_INVALID, "%s: %s is out of range", fn, bad);
     for (size_t i = 0; i < o->n_stop; i++)
@@ -315,7 +316,8 @@ static ia_status gen_params(const char *fn, const ia_lm_gen_options *opt, ia_lm_
     *p = (ia_gen_params){
         .sampling = {.temperature = o->temperature, .top_k = o->top_k, .top_p = o->top_p, .min_p = o->min_p,
                      .repetition_penalty = o->repetition_penalty, .presence_penalty = o->presence_penalty,
-                     .frequency_penalty = o->frequency_penalty, .seed = o->seed},
+                     .frequency_penalty = o->frequency_penalty, .seed = o->seed,
+                     .logit_bias = o->logit_bias, .n_logit_bias = o->n_logit_bias},
         .max_tokens = o->max_tokens,
         .stop = o->stop,
         .n_stop = o->n_stop,
@@ -326,10 +328,11 @@ static ia_status gen_params(const char *fn, const ia_lm_gen_options *opt, ia_lm_
     return IA_OK;
 }
 
-/* One generation on s: the prompt is either text or chat JSON. */
-static ia_status run(const char *fn, ia_lm_session *s, const char *prompt, const char *messages_json,
-                     const char *tools_json, const ia_lm_gen_options *opt, ia_lm_text_fn on_text, void *user,
-                     char **text, ia_lm_result *res)
+/* One generation on s: the prompt is text, token ids or chat JSON. */
+static ia_status run(const char *fn, ia_lm_session *s, const char *prompt, const int32_t *prompt_ids,
+                     size_t n_ids, const char *messages_json, const char *tools_json,
+                     const ia_lm_gen_options *opt, ia_lm_text_fn on_text, void *user, char **text,
+                     ia_lm_result *res)
 {
     ia_lm_gen_options o;
     ia_gen_params p;
@@ -346,15 +349,25 @@ static ia_status run(const char *fn, ia_lm_session *s, const char *prompt, const
             rc = ia__error(IA_ERR_INVALID, "%s: the prompt is empty", fn);
         else
             rc = ia__bpe_encode(lm->tok, prompt, strlen(prompt), true, false, &ids);
+    } else if (prompt_ids) {
+        const int V = ia__decoder_config(lm->dec)->n_vocab;
+        if (!n_ids)
+            rc = ia__error(IA_ERR_INVALID, "%s: the prompt is empty", fn);
+        for (size_t i = 0; i < n_ids && !rc; i++)
+            if (prompt_ids[i] < 0 || prompt_ids[i] >= V)
+                rc = ia__error(IA_ERR_INVALID, "%s: ids[%zu] = %d is not a token id (the vocabulary has %d)", fn,
+                               i, (int)prompt_ids[i], V);
     } else {
         rc = chat_prompt(fn, lm, messages_json, tools_json, true, &ids, NULL);
     }
     sink k = {.on_text = on_text, .on_token = o.on_token, .user = user, .keep = text != NULL};
     ia_gen_result r = {0};
-    if (!rc && ids.n > INT32_MAX)
-        rc = ia__error(IA_ERR_INVALID, "%s: the prompt has %zu tokens", fn, ids.n);
+    const int32_t *pv = prompt_ids ? prompt_ids : ids.v;
+    const size_t pn = prompt_ids ? n_ids : ids.n;
+    if (!rc && pn > INT32_MAX)
+        rc = ia__error(IA_ERR_INVALID, "%s: the prompt has %zu tokens", fn, pn);
     if (!rc)
-        rc = ia__lm_generate(lm, s->s, ids.v, (int)ids.n, &p, sink_text, &k, &r);
+        rc = ia__lm_generate(lm, s->s, pv, (int)pn, &p, sink_text, &k, &r);
     ia__i32vec_free(&ids);
     atomic_store(&s->busy, false);
     if (!rc && k.oom)
@@ -384,7 +397,21 @@ ia_status ia_lm_session_generate(ia_lm_session *s, const char *prompt, const ia_
         *res = (ia_lm_result){.finish_reason = ""};
     IA_NEED(s);
     IA_NEED(prompt);
-    return run(__func__, s, prompt, NULL, NULL, opt, on_text, user, text, res);
+    return run(__func__, s, prompt, NULL, 0, NULL, NULL, opt, on_text, user, text, res);
+}
+
+ia_status ia_lm_session_generate_ids(ia_lm_session *s, const int32_t *ids, size_t n_ids,
+                                     const ia_lm_gen_options *opt, ia_lm_text_fn on_text, void *user, char **text,
+                                     ia_lm_result *res)
+{
+    ia__error_clear();
+    if (text)
+        *text = NULL;
+    if (res)
+        *res = (ia_lm_result){.finish_reason = ""};
+    IA_NEED(s);
+    IA_NEED(ids);
+    return run(__func__, s, NULL, ids, n_ids, NULL, NULL, opt, on_text, user, text, res);
 }
 
 ia_status ia_lm_session_chat(ia_lm_session *s, const char *messages_json, const char *tools_json,
@@ -398,5 +425,5 @@ ia_status ia_lm_session_chat(ia_lm_session *s, const char *messages_json, const 
         *res = (ia_lm_result){.finish_reason = ""};
     IA_NEED(s);
     IA_NEED(messages_json);
-    return run(__func__, s, NULL, messages_json, tools_json, opt, on_text, user, text, res);
+    return run(__func__, s, NULL, NULL, 0, messages_json, tools_json, opt, on_text, user, text, res);
 }

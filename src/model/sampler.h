@@ -14,11 +14,10 @@
 #include <stdint.h>
 
 #include "core/core-impl.h"
+#include "ipfs_accelerate/generate.h"
 
-typedef struct ia_logit_bias {
-    int32_t token;
-    float bias; /* added to the token's logit; -100 or less bans it */
-} ia_logit_bias;
+/* token, and the bias added to its logit; -100 or less bans it */
+typedef ia_lm_logit_bias ia_logit_bias;
 
 /* Zero is the default of every field but the penalties' 1. */
 typedef struct ia_sampling {

@@ -51,6 +51,14 @@ static void on_token(int32_t token, float logprob, const int32_t *top, const flo
         p->bad_tokens++;
 }
 
+/* The first generated token, into *(int32_t *)user. */
+static void on_token_first(int32_t token, float logprob, const int32_t *top, const float *top_lp, int n_top,
+                           void *user)
+{
+    (void)logprob, (void)top, (void)top_lp, (void)n_top;
+    *(int32_t *)user = token;
+}
+
 static void info_and_tokens(const ia_lm *lm)
 {
     ia_lm_info info;
@@ -175,6 +183,39 @@ static void generation(const ia_lm *lm, char *greedy_out, size_t cap)
     CHECK_MSG(h1 && h2 && !strcmp(h1, h2), "seed 7 twice: \"%s\" vs \"%s\"", h1 ? h1 : "", h2 ? h2 : "");
     ia_free(h1);
     ia_free(h2);
+
+    /* the prompt as token ids: the same text */
+    int32_t ids[16];
+    size_t n_ids = 0;
+    CHECK_OK(ia_lm_tokenize(lm, prompt, strlen(prompt), true, false, ids, 16, &n_ids));
+    char *by_ids = NULL;
+    CHECK_OK(ia_lm_session_generate_ids(s, ids, n_ids, &go, NULL, NULL, &by_ids, &r));
+    CHECK_MSG(by_ids && text && !strcmp(by_ids, text), "ids: \"%s\"", by_ids ? by_ids : "");
+    ia_free(by_ids);
+    const int32_t bad_id[] = {ids[0], 1 << 30};
+    CHECK(ia_lm_session_generate_ids(s, bad_id, 2, &go, NULL, NULL, NULL, &r) == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "ids[1]");
+    CHECK(ia_lm_session_generate_ids(s, ids, 0, &go, NULL, NULL, NULL, &r) == IA_ERR_INVALID);
+
+    /* logit_bias: the greedy text's first token banned, then another forced */
+    int32_t first[8];
+    size_t n_first = 0;
+    CHECK_OK(ia_lm_tokenize(lm, text ? text : "", text ? strlen(text) : 0, false, false, first, 8, &n_first));
+    ia_lm_logit_bias lb = {.token = n_first ? first[0] : 0, .bias = -100};
+    ia_lm_gen_options biased = go;
+    biased.max_tokens = 1;
+    biased.on_token = on_token_first;
+    biased.logit_bias = &lb;
+    biased.n_logit_bias = 1;
+    int32_t got = -1;
+    CHECK_OK(ia_lm_session_generate(s, prompt, &biased, NULL, &got, NULL, &r));
+    CHECK_MSG(n_first && got >= 0 && got != first[0], "banned %d, got %d", (int)lb.token, (int)got);
+    lb = (ia_lm_logit_bias){.token = 42, .bias = 100};
+    CHECK_OK(ia_lm_session_generate(s, prompt, &biased, NULL, &got, NULL, &r));
+    CHECK_MSG(got == 42, "forced 42, got %d", (int)got);
+    biased.n_logit_bias = 1, biased.logit_bias = NULL;
+    CHECK(ia_lm_session_generate(s, prompt, &biased, NULL, NULL, NULL, &r) == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "logit_bias");
 
     /* refused, naming what is wrong; the session is still usable */
     ia_lm_gen_options b = go;

@@ -139,6 +139,22 @@ def test_logprobs(lm):
     assert lm.generate(PROMPT, max_tokens=2).logprobs is None
 
 
+def test_token_id_prompts_and_logit_bias(lm):
+    text = lm.generate(PROMPT, max_tokens=6)
+    lm = lm.language_model
+    ids = lm.tokenize(PROMPT)
+    assert lm.generate(ids, max_tokens=6) == text
+    first = lm.generate(PROMPT, max_tokens=1, logprobs=0).logprobs[0]["token"]
+    first_id = lm.tokenize(first, add_special=False)[0]
+    banned = lm.generate(PROMPT, max_tokens=1, logit_bias={first_id: -100})
+    assert banned != first
+    assert lm.generate(PROMPT, max_tokens=1, logit_bias={"42": 100}) == lm.detokenize([42])
+    with pytest.raises(ia.InvalidInputError, match="token ids"):
+        lm.generate([], max_tokens=1)
+    with pytest.raises(ia.InvalidInputError, match="ids\\[0\\]"):
+        lm.generate([lm.info["vocab_size"]], max_tokens=1)
+
+
 def test_closing_a_stream_early_cancels(lm):
     base = threading.active_count()
     with lm.session() as s:
