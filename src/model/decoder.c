@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "model/decoder.h"
 #include "model/gguf-impl.h"
@@ -35,7 +37,10 @@ typedef struct dec_layer {
     ia_tensor attn_norm, attn_norm_b, wq, wk, wv, wo, bq, bk, bv, bo;
     ia_tensor ffn_norm, ffn_norm_b, w_gate, w_up, w_down, b_gate, b_up, b_down;
     ia_tensor wqkv, bqkv; /* gpt2: the fused QKV projection; wq, wk, wv, bq, bk, bv are its row blocks */
+    unsigned x8;          /* X8_*: the weights interleaved in groups of 8 rows */
 } dec_layer;
+
+enum { X8_Q = 1, X8_K = 2, X8_V = 4, X8_O = 8, X8_GATE = 16, X8_UP = 32, X8_DOWN = 64 };
 
 struct ia_decoder {
     ia_decoder_config cfg;
@@ -45,6 +50,7 @@ struct ia_decoder {
     const ia_backend *be;
     void *bctx;
     ia_tensor tok_embd, pos_embd, out_norm, out_norm_b, output;
+    bool output_x8;        /* output interleaved in groups of 8 rows */
     ia_tensor rope_ff;     /* (n_rot / 2) per-pair frequency factors, or no data */
     dec_layer *layers;
     void **bufs;           /* backend copies of the weights (device memory only) */
@@ -52,6 +58,9 @@ struct ia_decoder {
     void **host;           /* weights converted at load (f32 norms, transposes) */
     size_t n_host;
 };
+
+/* The node flag of a layer's weight marked X8_* `bit`. */
+#define X8(L, bit) ((L)->x8 & (bit) ? IA_NODE_W_INTERLEAVED8 : 0u)
 
 /* A tensor that may be absent (biases): NULL then. */
 static const ia_tensor *opt(const ia_tensor *t) { return t->data ? t : NULL; }
@@ -743,6 +752,56 @@ static ia_status decoder_new(const char *path, const ia_backend *be, void *bctx,
     return IA_OK;
 }
 
+/* A q4_0 / q4_1 matmul weight of the file's mapping, rearranged in place
+ * into groups of 8 interleaved rows (tensor/dtype.h), which the CPU
+ * backend's kernels read about twice as fast. The mapping is private: the
+ * pages written become this process's own, in place of the file's (no
+ * more memory), and read-only again after. false: left as it was. */
+static bool interleave8(const ia_decoder *d, ia_tensor *W)
+{
+    const uint8_t *base = ia__gguf_base(d->g), *p = W->data;
+    if ((W->dtype != IA_DTYPE_Q4_0 && W->dtype != IA_DTYPE_Q4_1) || !p || W->ne[1] % 8 ||
+        W->ne[2] * W->ne[3] != 1 || W->nb[1] != ia__dtype_row_bytes(W->dtype, W->ne[0]) || p < base ||
+        ia__tensor_nbytes(W) > ia__gguf_size(d->g) - (size_t)(p - base))
+        return false; /* not a packed q4 matrix of the mapping */
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = (uintptr_t)W->data & ~(page - 1);
+    const size_t len = (uintptr_t)W->data + ia__tensor_nbytes(W) - a;
+    if (mprotect((void *)a, len, PROT_READ | PROT_WRITE))
+        return false;
+    const bool ok = ia__dtype_interleave8(W->dtype, W->data, W->ne[1], W->ne[0]);
+    mprotect((void *)a, len, PROT_READ);
+    return ok;
+}
+
+/* Every matmul weight interleave8 takes, on the CPU backend (which reads
+ * host memory in place: the nodes are marked IA_NODE_W_INTERLEAVED8).
+ * Not the token table (get_rows reads its rows), tied output included. */
+static void interleave_weights(ia_decoder *d)
+{
+    if (strcmp(d->be->name, "cpu") || d->be->iface.upload)
+        return;
+    const ia_decoder_config *c = &d->cfg;
+    if (!c->tied_embeddings)
+        d->output_x8 = interleave8(d, &d->output);
+    for (int l = 0; l < c->n_layer; l++) {
+        dec_layer *L = &d->layers[l];
+        if (c->kind == IA_DEC_GPT2) { /* the fused QKV, whose row blocks must stay whole groups */
+            if (c->n_embd % 8 == 0 && interleave8(d, &L->wqkv)) {
+                L->wq = ia__tensor_rows(&L->wqkv, 0, c->n_embd);
+                L->wk = ia__tensor_rows(&L->wqkv, c->n_embd, c->n_embd);
+                L->wv = ia__tensor_rows(&L->wqkv, 2 * c->n_embd, c->n_embd);
+                L->x8 |= X8_Q | X8_K | X8_V;
+            }
+        } else {
+            L->x8 |= (interleave8(d, &L->wq) ? X8_Q : 0) | (interleave8(d, &L->wk) ? X8_K : 0) |
+                     (interleave8(d, &L->wv) ? X8_V : 0) | (interleave8(d, &L->w_gate) ? X8_GATE : 0);
+        }
+        L->x8 |= (interleave8(d, &L->wo) ? X8_O : 0) | (interleave8(d, &L->w_up) ? X8_UP : 0) |
+                 (interleave8(d, &L->w_down) ? X8_DOWN : 0);
+    }
+}
+
 ia_status ia__decoder_load_gguf(const char *path, const ia_backend *be, void *bctx, ia_decoder **out)
 {
     ia_decoder *d;
@@ -757,6 +816,7 @@ ia_status ia__decoder_load_gguf(const char *path, const ia_backend *be, void *bc
         ia__decoder_free(d);
         return rc;
     }
+    interleave_weights(d);
     *out = d;
     return IA_OK;
 }
@@ -998,9 +1058,9 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
         for (int l = 0; l < c->n_layer; l++) {
             const dec_layer *L = &d->layers[l];
             *nd++ = norm(c, h, x, &L->attn_norm, opt(&L->attn_norm_b));
-            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = q, .src = {h, &L->wq, opt(&L->bq)}};
-            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = k, .src = {h, &L->wk, opt(&L->bk)}};
-            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = v, .src = {h, &L->wv, opt(&L->bv)}};
+            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = q, .src = {h, &L->wq, opt(&L->bq)}, .flags = X8(L, X8_Q)};
+            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = k, .src = {h, &L->wk, opt(&L->bk)}, .flags = X8(L, X8_K)};
+            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = v, .src = {h, &L->wv, opt(&L->bv)}, .flags = X8(L, X8_V)};
             for (int i = 0, r = 0; i < n_seq; r += ns[i], i++) {
                 ia_session *s = ss[i];
                 const int m = ns[i];
@@ -1029,23 +1089,26 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
                 *nd++ = (ia_node){.op = IA_OP_CPY, .dst = vc, .src = {v3}};
                 *nd++ = (ia_node){.op = IA_OP_ATTENTION, .dst = att, .src = {q3, kall, vall}, .p.attn = ap};
             }
-            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = h, .src = {att2, &L->wo, opt(&L->bo)}};
+            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = h, .src = {att2, &L->wo, opt(&L->bo)}, .flags = X8(L, X8_O)};
             *nd++ = (ia_node){.op = IA_OP_ADD, .dst = x, .src = {x, h}};
             *nd++ = norm(c, h, x, &L->ffn_norm, opt(&L->ffn_norm_b));
             if (gpt2) { /* up with its activation, down */
-                *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = up, .src = {h, &L->w_up, opt(&L->b_up)}, .p.act = c->act};
+                *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = up, .src = {h, &L->w_up, opt(&L->b_up)}, .p.act = c->act,
+                                  .flags = X8(L, X8_UP)};
             } else {
-                *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = gate, .src = {h, &L->w_gate, opt(&L->b_gate)}};
-                *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = up, .src = {h, &L->w_up, opt(&L->b_up)}};
+                *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = gate, .src = {h, &L->w_gate, opt(&L->b_gate)}, .flags = X8(L, X8_GATE)};
+                *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = up, .src = {h, &L->w_up, opt(&L->b_up)}, .flags = X8(L, X8_UP)};
                 *nd++ = (ia_node){.op = IA_OP_GLU, .dst = gate, .src = {gate, up}, .p.act = c->act};
             }
-            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = h, .src = {gpt2 ? up : gate, &L->w_down, opt(&L->b_down)}};
+            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = h, .src = {gpt2 ? up : gate, &L->w_down, opt(&L->b_down)},
+                              .flags = X8(L, X8_DOWN)};
             *nd++ = (ia_node){.op = IA_OP_ADD, .dst = x, .src = {x, h}};
         }
         if (nl) {
             *nd++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = xl, .src = {x, lrows}};
             *nd++ = norm(c, hl, xl, &d->out_norm, opt(&d->out_norm_b));
-            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = lg, .src = {hl, &d->output}};
+            *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = lg, .src = {hl, &d->output},
+                              .flags = d->output_x8 ? IA_NODE_W_INTERLEAVED8 : 0};
         }
         rc = ia__graph_run(d->be, bc, g, (int)(nd - g), NULL);
     }

@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #endif
 
+#include "core/core-impl.h"
 #include "tensor/dtype.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -383,4 +384,38 @@ size_t ia__dtype_row_bytes(ia_dtype t, int64_t n)
     if (tr->block_bytes && blocks > SIZE_MAX / tr->block_bytes)
         return 0;
     return (size_t)blocks * tr->block_bytes;
+}
+
+bool ia__dtype_interleave8(ia_dtype t, void *data, int64_t n_rows, int64_t n_cols)
+{
+    const size_t row = ia__dtype_row_bytes(t, n_cols);
+    if ((t != IA_DTYPE_Q4_0 && t != IA_DTYPE_Q4_1) || !data || !row || n_rows < 0 || n_rows % 8)
+        return false;
+    const int64_t nb = n_cols / IA_QK;
+    uint8_t *tmp = ia__malloc(8 * row);
+    if (!tmp)
+        return false;
+    for (int64_t g = 0; g < n_rows / 8; g++) {
+        uint8_t *grp = (uint8_t *)data + (size_t)g * 8 * row;
+        memcpy(tmp, grp, 8 * row);
+        for (int64_t b = 0; b < nb; b++)
+            for (int r = 0; r < 8; r++) {
+                if (t == IA_DTYPE_Q4_0) {
+                    const ia_block_q4_0 *s = (const ia_block_q4_0 *)(const void *)(tmp + (size_t)r * row) + b;
+                    ia_block_q4_0x8 *o = (ia_block_q4_0x8 *)(void *)grp + b;
+                    o->d[r] = s->d;
+                    for (int c = 0; c < 4; c++)
+                        memcpy(o->qs + 32 * c + 4 * r, s->qs + 4 * c, 4);
+                } else {
+                    const ia_block_q4_1 *s = (const ia_block_q4_1 *)(const void *)(tmp + (size_t)r * row) + b;
+                    ia_block_q4_1x8 *o = (ia_block_q4_1x8 *)(void *)grp + b;
+                    o->d[r] = s->d;
+                    o->m[r] = s->m;
+                    for (int c = 0; c < 4; c++)
+                        memcpy(o->qs + 32 * c + 4 * r, s->qs + 4 * c, 4);
+                }
+            }
+    }
+    ia__free(tmp);
+    return true;
 }

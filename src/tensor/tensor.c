@@ -148,6 +148,8 @@ ia_status ia__node_check(const ia_node *n)
     ia_status rc = need(n, -1, n->op != IA_OP_CPY, "dst");
     if (rc)
         return rc;
+    if ((n->flags & IA_NODE_W_INTERLEAVED8) && n->op != IA_OP_MATMUL)
+        BAD("%s: only a matmul's weight can be interleaved", ia__op_name(n->op));
     const ia_tensor *d = n->dst, *a = n->src[0], *b = n->src[1];
     switch (n->op) {
     case IA_OP_MATMUL: /* x (K, M), W (K, N), bias (N) -> (N, M) */
@@ -164,6 +166,10 @@ ia_status ia__node_check(const ia_node *n)
             BAD("matmul: bias must be f32 [%lld]", (long long)b->ne[1]);
         if (n->p.act < IA_ACT_NONE || n->p.act > IA_ACT_SILU)
             BAD("matmul: unknown activation %d", (int)n->p.act);
+        if ((n->flags & IA_NODE_W_INTERLEAVED8) &&
+            ((b->dtype != IA_DTYPE_Q4_0 && b->dtype != IA_DTYPE_Q4_1) || b->ne[1] % 8))
+            BAD("matmul: interleaved weights must be q4_0 or q4_1 with rows a multiple of 8 (W is %s [%lld, %lld])",
+                ia__dtype_name(b->dtype), (long long)b->ne[0], (long long)b->ne[1]);
         return IA_OK;
     case IA_OP_LAYERNORM:
     case IA_OP_RMSNORM:

@@ -133,7 +133,9 @@ typedef struct worst {
 static worst worst_of[NTYPES];
 
 /* One case: t, shape, weights real (quantized rows) or random bytes. */
-static void run_case(int ti, int64_t N, int64_t K, int64_t M, bool random_bytes, bool with_bias)
+/* x8: W's rows interleaved in groups of 8 (q4_0 and q4_1, N a multiple of
+ * 8), through ia__cpu_qmatmul_x8, to the same bounds. */
+static void run_case(int ti, int64_t N, int64_t K, int64_t M, bool random_bytes, bool with_bias, bool x8)
 {
     const ia_dtype t = types[ti];
     const ia_dtype_traits *tr = ia__dtype(t);
@@ -219,10 +221,20 @@ static void run_case(int ti, int64_t N, int64_t K, int64_t M, bool random_bytes,
     CHECK(act == IA_QMM_ACT_F32 ? sbytes == 0 : sbytes > 0);
     if (sbytes && with_bias) /* caller scratch on half the cases */
         scratch = aligned_alloc(64, (sbytes + 63) & ~(size_t)63);
-    CHECK_OK(ia__cpu_qmatmul(W, t, N, K, x, M, b, y1, 1, scratch));
-    CHECK_OK(ia__cpu_qmatmul(W, t, N, K, x, M, b, y3, 3, NULL));
+    uint8_t *W8 = NULL;
+    if (x8) {
+        W8 = xmalloc(wrow * (size_t)N);
+        memcpy(W8, W, wrow * (size_t)N);
+        CHECK(ia__dtype_interleave8(t, W8, N, K));
+        CHECK_OK(ia__cpu_qmatmul_x8(W8, t, N, K, x, M, b, y1, 1, scratch));
+        CHECK_OK(ia__cpu_qmatmul_x8(W8, t, N, K, x, M, b, y3, 3, NULL));
+    } else {
+        CHECK_OK(ia__cpu_qmatmul(W, t, N, K, x, M, b, y1, 1, scratch));
+        CHECK_OK(ia__cpu_qmatmul(W, t, N, K, x, M, b, y3, 3, NULL));
+    }
     CHECK_MSG(!memcmp(y1, y3, sizeof(float) * (size_t)(M * N)), "%s: 1 and 3 threads differ", tr->name);
     free(scratch);
+    free(W8);
 
     worst *wo = &worst_of[ti];
     const int64_t wblk = tr->block;
@@ -258,8 +270,8 @@ static void run_case(int ti, int64_t N, int64_t K, int64_t M, bool random_bytes,
             const double got = y1[r * N + j];
             const double err = fabs(got - ref), errq = fabs(got - refq);
             const double bound = eact + slack;
-            CHECK_MSG(errq <= slack, "%s N=%lld K=%lld M=%lld %s: y[%lld][%lld] = %.9g, x~ reference %.9g (f32 bound %.3g)",
-                      tr->name, (long long)N, (long long)K, (long long)M, random_bytes ? "random bytes" : "quantized",
+            CHECK_MSG(errq <= slack, "%s%s N=%lld K=%lld M=%lld %s: y[%lld][%lld] = %.9g, x~ reference %.9g (f32 bound %.3g)",
+                      tr->name, x8 ? " x8" : "", (long long)N, (long long)K, (long long)M, random_bytes ? "random bytes" : "quantized",
                       (long long)r, (long long)j, got, refq, slack);
             CHECK_MSG(err <= bound, "%s N=%lld K=%lld M=%lld: y[%lld][%lld] = %.9g, reference %.9g (bound %.3g)",
                       tr->name, (long long)N, (long long)K, (long long)M, (long long)r, (long long)j, got, ref, bound);
@@ -344,10 +356,45 @@ static void check_tables_agree(void)
         }
         free(w);
     }
+
+    /* interleaved q4_0 / q4_1: both tables' 8 rows against the plain rows */
+    for (int q = 0; q < 2; q++) {
+        const ia_dtype t = q ? IA_DTYPE_Q4_1 : IA_DTYPE_Q4_0;
+        const size_t wrow = ia__dtype_row_bytes(t, K);
+        uint8_t *w = xmalloc(8 * wrow), *w8 = xmalloc(8 * wrow);
+        random_blocks(t, w, 8 * wrow);
+        memcpy(w8, w, 8 * wrow);
+        CHECK(ia__dtype_interleave8(t, w8, 8, K));
+        for (int nr = 1; nr <= R; nr++) {
+            float sa[8 * R], sv[8 * R];
+            (q ? a->dot8_q4_1 : a->dot8_q4_0)(K, w8, qx, sizeof qx[0], nr, sa);
+            (q ? v->dot8_q4_1 : v->dot8_q4_0)(K, w8, qx, sizeof qx[0], nr, sv);
+            for (int i = 0; i < 8; i++) {
+                float plain[R];
+                a->dot[t](K, w + (size_t)i * wrow, qx, sizeof qx[0], nr, plain);
+                for (int r = 0; r < nr; r++) {
+                    const float p = plain[r], tol = 1e-4f * (fabsf(p) + 1);
+                    CHECK_MSG(fabsf(sa[8 * r + i] - p) <= tol && fabsf(sv[8 * r + i] - p) <= tol,
+                              "%s x8 row %d, x %d: portable %.9g, avx2 %.9g, plain %.9g", ia__dtype_name(t), i, r,
+                              sa[8 * r + i], sv[8 * r + i], p);
+                }
+            }
+        }
+        free(w), free(w8);
+    }
 }
 
 static void check_errors(void)
 {
+    {
+        enum { K = 64, N = 8 };
+        uint8_t w8[N * 2 * 34] __attribute__((aligned(16))) = {0};
+        float x8[K] = {0}, y8[N];
+        CHECK(ia__cpu_qmatmul_x8(w8, IA_DTYPE_Q8_0, N, K, x8, 1, NULL, y8, 1, NULL) == IA_ERR_INVALID);
+        CHECK_STR_CONTAINS(ia_errmsg(), "q4_0 or q4_1");
+        CHECK(ia__cpu_qmatmul_x8(w8, IA_DTYPE_Q4_1, 4, K, x8, 1, NULL, y8, 1, NULL) == IA_ERR_INVALID);
+        CHECK(!ia__dtype_interleave8(IA_DTYPE_Q8_0, w8, N, K) && !ia__dtype_interleave8(IA_DTYPE_Q4_0, w8, 4, K));
+    }
     enum { K = 64, N = 3, M = 2 };
     uint8_t w[N * 2 * 34] __attribute__((aligned(16))) = {0};
     float x[M * K] = {0}, y[M * N + 1];
@@ -423,6 +470,16 @@ static void check_batch_invariance(void)
             same = same && !memcmp(one, all + (size_t)r * N, sizeof(float) * N);
         }
         CHECK_MSG(same, "%s: a row computed alone differs from the same row in a batch of %d", ia__dtype_name(t), M);
+        if (t == IA_DTYPE_Q4_0 || t == IA_DTYPE_Q4_1) { /* interleaved: 16 of the rows */
+            CHECK(ia__dtype_interleave8(t, W, 16, K));
+            CHECK_OK(ia__cpu_qmatmul_x8(W, t, 16, K, x, M, NULL, all, 2, NULL));
+            same = true;
+            for (int r = 0; r < M; r++) {
+                CHECK_OK(ia__cpu_qmatmul_x8(W, t, 16, K, x + (size_t)r * K, 1, NULL, one, 1, NULL));
+                same = same && !memcmp(one, all + (size_t)r * 16, sizeof(float) * 16);
+            }
+            CHECK_MSG(same, "%s x8: a row alone differs from the same row in a batch", ia__dtype_name(t));
+        }
         free(W), free(wf), free(x), free(all), free(one);
     }
 }
@@ -463,9 +520,13 @@ int main(void)
             for (size_t ni = 0; ni < 4; ni++)
                 for (size_t mi = 0; mi < 4; mi++) {
                     const bool bias = (ni + mi) % 2 == 0;
-                    run_case(ti, Ns[ni], Ks[ki], Ms[mi], false, bias);
+                    run_case(ti, Ns[ni], Ks[ki], Ms[mi], false, bias, false);
                     if (ia__dtype(t)->quantized)
-                        run_case(ti, Ns[ni], Ks[ki], Ms[mi], true, !bias);
+                        run_case(ti, Ns[ni], Ks[ki], Ms[mi], true, !bias, false);
+                    if ((t == IA_DTYPE_Q4_0 || t == IA_DTYPE_Q4_1) && ni >= 2) { /* interleaved: N = 8, 64 */
+                        run_case(ti, ni == 2 ? 8 : 64, Ks[ki], Ms[mi], false, bias, true);
+                        run_case(ti, ni == 2 ? 8 : 64, Ks[ki], Ms[mi], true, !bias, true);
+                    }
                 }
     }
     printf("%-6s %9s %14s %12s %12s\n", "dtype", "outputs", "row rel err", "err/bound", "err/f32bnd");

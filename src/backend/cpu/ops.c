@@ -221,6 +221,11 @@ static const char *why_not(const ia_node *n, char *buf, size_t cap)
         if (n_out != n->src[1]->ne[1] || n_in != n->src[1]->ne[0])
             return "the prepared weight was made for another shape";
     }
+    if (n->flags & IA_NODE_W_INTERLEAVED8) {
+        const ia_tensor *W = n->src[1];
+        if (W->extra || W->nb[1] != ia__dtype_row_bytes(W->dtype, W->ne[0]))
+            return "interleaved weights must be packed rows, not prepared";
+    }
     if (n->op == IA_OP_GET_ROWS && n->src[0]->ne[2] * n->src[0]->ne[3] != 1)
         return "get_rows takes a table of one matrix (ne[2] = ne[3] = 1)";
     for (int i = 0; i < 4; i++)
@@ -249,9 +254,10 @@ bool ia__cpu_supports(void *ctx, const ia_node *node)
 /* y (N, M) = x (K, M) . W (K, N)^T (+ bias when *bias_done comes back
  * true): f32 weights through sgemm as they lie (any row stride), weights
  * qmatmul.c has kernels for through it when their rows are packed (it adds
- * the bias), anything else dequantized to f32 rows first. */
-static ia_status matmul_product(const ia_tensor *x, const ia_tensor *W, const float *bias, float *y, int nt,
-                                bool *bias_done)
+ * the bias; x8: W's rows interleaved in 8s), anything else dequantized to
+ * f32 rows first. */
+static ia_status matmul_product(const ia_tensor *x, const ia_tensor *W, bool x8, const float *bias, float *y,
+                                int nt, bool *bias_done)
 {
     const int64_t K = x->ne[0], M = x->ne[1], N = W->ne[1];
     *bias_done = false;
@@ -264,7 +270,7 @@ static ia_status matmul_product(const ia_tensor *x, const ia_tensor *W, const fl
     const float *xf = x->data;
     const bool x_direct = x->nb[0] == sizeof(float) && lda >= K;
     const bool w_packed = N == 1 || W->nb[1] == ia__dtype_row_bytes(W->dtype, K);
-    const bool via_qmm = W->dtype != IA_DTYPE_F32 && ia__qmm_act_of(W->dtype) != IA_QMM_ACT_NONE && w_packed;
+    const bool via_qmm = x8 || (W->dtype != IA_DTYPE_F32 && ia__qmm_act_of(W->dtype) != IA_QMM_ACT_NONE && w_packed);
     float *xown = NULL, *wown = NULL;
     if (!x_direct || (via_qmm && lda != K)) { /* pack x */
         if (!(xown = ia__malloc((size_t)(K * M) * sizeof(float))))
@@ -274,7 +280,7 @@ static ia_status matmul_product(const ia_tensor *x, const ia_tensor *W, const fl
         lda = K;
     }
     if (via_qmm) {
-        ia_status rc = ia__cpu_qmatmul(W->data, W->dtype, N, K, xf, M, bias, y, nt, NULL);
+        ia_status rc = (x8 ? ia__cpu_qmatmul_x8 : ia__cpu_qmatmul)(W->data, W->dtype, N, K, xf, M, bias, y, nt, NULL);
         ia__free(xown);
         *bias_done = true;
         return rc;
@@ -324,7 +330,7 @@ static ia_status op_matmul(void *ctx, const ia_node *n, int nt)
     if (n->src[2] && !bias)
         return NOMEM("the matmul bias");
     bool bias_done;
-    ia_status rc = matmul_product(n->src[0], n->src[1], bias, y, nt, &bias_done);
+    ia_status rc = matmul_product(n->src[0], n->src[1], n->flags & IA_NODE_W_INTERLEAVED8, bias, y, nt, &bias_done);
     if (!rc && (n->p.act != IA_ACT_NONE || (bias && !bias_done))) {
         const ia__cpu_kernels *k = ia__cpu_kernels_active();
         const float *b = bias_done ? NULL : bias;

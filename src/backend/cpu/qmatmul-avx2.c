@@ -367,6 +367,76 @@ FLOAT_DOT(f32, W_F32)
 FLOAT_DOT(f16, W_F16)
 FLOAT_DOT(bf16, W_BF16)
 
+/* ------------------------------------------------------------------------
+ * Interleaved q4_0 and q4_1 (dtype.h): the lanes of a vector are the 8
+ * weight rows. Per piece of 4 elements an activation row's 4 quants are
+ * broadcast and multiplied with the 8 rows' by maddubs; the 16-bit pair
+ * sums of a whole block cannot overflow (8 steps x 2 x 15 x 127 = 30480),
+ * so they are added as they are and widened once per block, then scaled
+ * once per block for all 8 rows. */
+AI void dot8_q4_n(int64_t K, const void *w, const void *x, size_t xs, const int nr, float *s, const int with_min)
+{
+    const int64_t nb = K / IA_QK;
+    const size_t bbytes = with_min ? sizeof(ia_block_q4_1x8) : sizeof(ia_block_q4_0x8);
+    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    __m256 acc[IA_QMM_NR];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+        acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = (const uint8_t *)w + (size_t)b * bbytes;
+        const uint8_t *qs = blk + (with_min ? 32 : 16);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)blk));
+        const __m256 mw = with_min ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(blk + 16)))
+                                   : _mm256_mul_ps(dw, _mm256_set1_ps(-8.0f));
+        __m256i s16[IA_QMM_NR];
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
+            s16[r] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = loadu(qs + 32 * c);
+            const __m256i lo = _mm256_and_si256(v, m4), hi = nib_hi(v);
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+                const int8_t *xq = XBLK(ia__qmm_q8, r, b)->qs;
+                int32_t a, h;
+                memcpy(&a, xq + 4 * c, 4);
+                memcpy(&h, xq + IA_QK / 2 + 4 * c, 4);
+                s16[r] = _mm256_add_epi16(s16[r], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(a)));
+                s16[r] = _mm256_add_epi16(s16[r], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(h)));
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const ia__qmm_q8 *xb = XBLK(ia__qmm_q8, r, b);
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[r], ones));
+            acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xb->d)), p, acc[r]);
+            acc[r] = _mm256_fmadd_ps(mw, _mm256_set1_ps(xb->s), acc[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+        _mm256_storeu_ps(s + 8 * r, acc[r]);
+}
+
+AI void dot8_q4_0_n(int64_t K, const void *w, const void *x, size_t xs, const int nr, float *s)
+{
+    dot8_q4_n(K, w, x, xs, nr, s, 0);
+}
+AI void dot8_q4_1_n(int64_t K, const void *w, const void *x, size_t xs, const int nr, float *s)
+{
+    dot8_q4_n(K, w, x, xs, nr, s, 1);
+}
+static void dot8_q4_0(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    ROWS_SWITCH(dot8_q4_0_n);
+}
+static void dot8_q4_1(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    ROWS_SWITCH(dot8_q4_1_n);
+}
+
 const ia__qmm_kernels ia__qmm_kernels_avx2 = IA_QMM_TABLE("avx2", quantize_q8_avx2, quantize_q8K_avx2);
 
 #ifdef __clang__

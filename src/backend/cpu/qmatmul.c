@@ -68,44 +68,48 @@ const ia__qmm_kernels *ia__qmm_kernels_get(void)
                                                   : &ia__qmm_kernels_portable;
 }
 
-ia_status ia__cpu_qmatmul(const void *W, ia_dtype t, int64_t N, int64_t K, const float *x,
-                          int64_t M, const float *bias, float *y, int n_threads, void *scratch)
+static ia_status qmatmul(const char *fn, const void *W, ia_dtype t, int64_t N, int64_t K, const float *x,
+                         int64_t M, const float *bias, float *y, int n_threads, void *scratch, bool x8)
 {
     if (!W || !x || !y)
-        return ia__error(IA_ERR_INVALID, "%s: %s is NULL", __func__, !W ? "W" : !x ? "x" : "y");
+        return ia__error(IA_ERR_INVALID, "%s: %s is NULL", fn, !W ? "W" : !x ? "x" : "y");
     const ia_dtype_traits *tr = ia__dtype(t);
     if (!tr)
-        return ia__error(IA_ERR_INVALID, "%s: dtype %d is not a dtype", __func__, (int)t);
+        return ia__error(IA_ERR_INVALID, "%s: dtype %d is not a dtype", fn, (int)t);
     const ia__qmm_act act = ia__qmm_act_of(t);
     if (act == IA_QMM_ACT_NONE)
-        return ia__error(IA_ERR_UNSUPPORTED, "%s: no matmul kernel for %s weights", __func__, tr->name);
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: no matmul kernel for %s weights", fn, tr->name);
     if (N < 0 || M < 0 || K <= 0)
-        return ia__error(IA_ERR_INVALID, "%s: bad shape M=%lld N=%lld K=%lld", __func__, (long long)M,
+        return ia__error(IA_ERR_INVALID, "%s: bad shape M=%lld N=%lld K=%lld", fn, (long long)M,
                          (long long)N, (long long)K);
     const size_t wrow = ia__dtype_row_bytes(t, K);
     if (!wrow)
-        return ia__error(IA_ERR_INVALID, "%s: K=%lld is not a multiple of %s's block of %d", __func__,
+        return ia__error(IA_ERR_INVALID, "%s: K=%lld is not a multiple of %s's block of %d", fn,
                          (long long)K, tr->name, tr->block);
     const uintptr_t walign = t == IA_DTYPE_F32 ? 4 : 2;
     if ((uintptr_t)W % walign || (uintptr_t)x % 4 || (uintptr_t)y % 4 || (uintptr_t)bias % 4 ||
         (uintptr_t)scratch % 16)
-        return ia__error(IA_ERR_INVALID, "%s: misaligned W, x, bias, y or scratch", __func__);
+        return ia__error(IA_ERR_INVALID, "%s: misaligned W, x, bias, y or scratch", fn);
     if (!M || !N)
         return IA_OK;
     if ((uint64_t)N > SIZE_MAX / wrow || (uint64_t)M > SIZE_MAX / 4 / (uint64_t)K)
-        return ia__error(IA_ERR_INVALID, "%s: sizes overflow", __func__);
+        return ia__error(IA_ERR_INVALID, "%s: sizes overflow", fn);
 
+    if (x8 && ((t != IA_DTYPE_Q4_0 && t != IA_DTYPE_Q4_1) || N % 8))
+        return ia__error(IA_ERR_INVALID, "%s: interleaved rows need q4_0 or q4_1 weights and N a multiple of 8 "
+                         "(%s, N=%lld)", fn, tr->name, (long long)N);
     const ia__qmm_kernels *kt = ia__qmm_kernels_get();
     const ia__qmm_dot_fn dot = kt->dot[t];
+    const ia__qmm_dot8_fn dot8 = t == IA_DTYPE_Q4_0 ? kt->dot8_q4_0 : kt->dot8_q4_1;
     size_t xs = (size_t)K * sizeof(float); /* bytes between activation rows */
     const char *xa = (const char *)x;
     void *own = NULL;
     if (act != IA_QMM_ACT_F32) {
         xs = act_row_bytes(act, K);
         if ((uint64_t)M > SIZE_MAX / xs)
-            return ia__error(IA_ERR_INVALID, "%s: sizes overflow", __func__);
+            return ia__error(IA_ERR_INVALID, "%s: sizes overflow", fn);
         if (!scratch && !(scratch = own = ia__malloc(xs * (size_t)M)))
-            return ia__error(IA_ERR_NOMEM, "%s: %zu bytes of quantized activations", __func__,
+            return ia__error(IA_ERR_NOMEM, "%s: %zu bytes of quantized activations", fn,
                              xs * (size_t)M);
         xa = scratch;
     }
@@ -140,7 +144,14 @@ ia_status ia__cpu_qmatmul(const void *W, ia_dtype t, int64_t N, int64_t K, const
             const int64_t j0 = c * QMM_NC, j1 = IA_MIN(N, j0 + QMM_NC);
             for (int64_t r0 = 0; r0 < M; r0 += IA_QMM_NR) {
                 const int nr = (int)IA_MIN((int64_t)IA_QMM_NR, M - r0);
-                for (int64_t j = j0; j < j1; j++) {
+                for (int64_t g = j0; x8 && g < j1; g += 8) { /* j0, j1: multiples of 8 */
+                    float s[8 * IA_QMM_NR];
+                    dot8(K, wb + (size_t)g * wrow, xa + (size_t)r0 * xs, xs, nr, s);
+                    for (int r = 0; r < nr; r++)
+                        for (int i = 0; i < 8; i++)
+                            y[(r0 + r) * N + g + i] = s[8 * r + i] + (bias ? bias[g + i] : 0.0f);
+                }
+                for (int64_t j = j0; !x8 && j < j1; j++) {
                     float s[IA_QMM_NR];
                     dot(K, wb + (size_t)j * wrow, xa + (size_t)r0 * xs, xs, nr, s);
                     const float b = bias ? bias[j] : 0.0f;
@@ -152,6 +163,18 @@ ia_status ia__cpu_qmatmul(const void *W, ia_dtype t, int64_t N, int64_t K, const
     }
     ia__free(own);
     return IA_OK;
+}
+
+ia_status ia__cpu_qmatmul(const void *W, ia_dtype t, int64_t N, int64_t K, const float *x,
+                          int64_t M, const float *bias, float *y, int n_threads, void *scratch)
+{
+    return qmatmul(__func__, W, t, N, K, x, M, bias, y, n_threads, scratch, false);
+}
+
+ia_status ia__cpu_qmatmul_x8(const void *W, ia_dtype t, int64_t N, int64_t K, const float *x,
+                             int64_t M, const float *bias, float *y, int n_threads, void *scratch)
+{
+    return qmatmul(__func__, W, t, N, K, x, M, bias, y, n_threads, scratch, true);
 }
 
 /* ------------------------------------------------------------------------
@@ -331,6 +354,42 @@ static void dot_q6_K(int64_t K, const void *w, const void *x, size_t xs, int nr,
         }
         s[r] = acc;
     }
+}
+
+/* Interleaved q4_0 and q4_1 (dtype.h): row i's block b is d[i] (and
+ * m[i]) and nibbles from bytes 4c .. 4c + 3 of piece c, as in q4_0. */
+static void dot8_q4(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s, bool with_min)
+{
+    const size_t bbytes = with_min ? sizeof(ia_block_q4_1x8) : sizeof(ia_block_q4_0x8);
+    for (int r = 0; r < nr; r++) {
+        const ia__qmm_q8 *xb = XROW(ia__qmm_q8, r);
+        for (int i = 0; i < 8; i++) {
+            float acc = 0;
+            for (int64_t b = 0; b < K / IA_QK; b++) {
+                const uint8_t *blk = (const uint8_t *)w + (size_t)b * bbytes;
+                const uint16_t *dm = (const uint16_t *)(const void *)blk;
+                const uint8_t *qs = blk + (with_min ? 32 : 16);
+                int32_t isum = 0;
+                for (int j = 0; j < IA_QK / 2; j++) {
+                    const uint8_t q = qs[32 * (j / 4) + 4 * i + j % 4];
+                    isum += (q & 15) * xb[b].qs[j] + (q >> 4) * xb[b].qs[j + IA_QK / 2];
+                }
+                const float d = ia__f16_to_f32(dm[i]), m = with_min ? ia__f16_to_f32(dm[8 + i]) : -8 * d;
+                acc += d * xb[b].d * (float)isum + m * xb[b].s;
+            }
+            s[8 * r + i] = acc;
+        }
+    }
+}
+
+static void dot8_q4_0(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    dot8_q4(K, w, x, xs, nr, s, false);
+}
+
+static void dot8_q4_1(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    dot8_q4(K, w, x, xs, nr, s, true);
 }
 
 const ia__qmm_kernels ia__qmm_kernels_portable = IA_QMM_TABLE("portable", quantize_q8_portable, quantize_q8K_portable);
