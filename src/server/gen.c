@@ -252,8 +252,10 @@ static void slot_start(srv_gen *g, slot *sl, srv_choice *ch)
 {
     srv_call *c = ch->call;
     sl->ch = ch;
-    ch->params.on_token = on_token;
     ch->want_lp = ch->params.top_logprobs > 0 || ch->want_lp;
+    /* only when something reads the tokens: the generator then also
+     * computes each one's log-probability, a softmax over the vocabulary */
+    ch->params.on_token = ch->want_lp || c->json ? on_token : NULL;
     if (atomic_load(&c->cancelled)) {
         ch->res.finish_reason = "cancelled";
         choice_done(g, ch, NULL);
