@@ -2,8 +2,9 @@
  * Token sampling (sampler.h). Order, as llama.cpp's default chain and
  * vLLM's: logit biases, penalties over the tokens seen so far, then greedy,
  * or temperature, top-k, top-p, min-p and a draw from what is left. The
- * candidates are sorted once (by logit, ties by id so that the order never
- * depends on the sort) and cut in that order.
+ * candidates are ordered (by logit, ties by id so that the order never
+ * depends on the sort), as far as the cuts and the draw reach, and cut in
+ * that order.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -114,6 +115,51 @@ static int by_logit(const void *a, const void *b, void *ctx)
     return x > y ? -1 : x < y ? 1 : (i > j) - (i < j);
 }
 
+/* Make o[0 .. m) the m best of o[0 .. n) (by_logit), in order, given that
+ * o[0 .. *have) already are; then *have >= m. Grows the ordered part four
+ * times at a time (a quickselect of the rest, then a sort of what it
+ * moved to the front), so a walk down the candidates costs about what it
+ * reaches, not a sort of all of them. */
+static void best_first(int32_t *o, int n, int m, const float *w, int *have)
+{
+    if (m <= *have)
+        return;
+    if (m < 4 * *have)
+        m = 4 * *have;
+    if (m > n)
+        m = n;
+    int lo = *have, hi = n; /* o[lo .. hi) holds the k-th best, k = m - 1 */
+    while (hi - lo > 1) {
+        int32_t *a = o + lo, t;
+        const int len = hi - lo, mid = len / 2;
+        t = a[mid], a[mid] = a[len - 1], a[len - 1] = t; /* the middle as the pivot, at the end */
+        const int32_t piv = a[len - 1];
+        int store = 0;
+        for (int i = 0; i < len - 1; i++)
+            if (by_logit(&a[i], &piv, (void *)w) < 0) {
+                t = a[i], a[i] = a[store], a[store] = t;
+                store++;
+            }
+        t = a[store], a[store] = a[len - 1], a[len - 1] = t; /* the pivot in its place */
+        const int p = lo + store;
+        if (p == m - 1)
+            break;
+        if (p < m - 1)
+            lo = p + 1;
+        else
+            hi = p;
+    }
+    qsort_r(o + *have, (size_t)(m - *have), sizeof *o, by_logit, (void *)w);
+    *have = m;
+}
+
+/* The i-th best candidate of o[0 .. n). */
+static int32_t nth_best(int32_t *o, int n, int i, const float *w, int *have)
+{
+    best_first(o, n, i + 1, w, have);
+    return o[i];
+}
+
 /* log of the sum of exp(logits) (max subtracted), in double. */
 static double log_sum_exp(const float *l, int n, float mx)
 {
@@ -159,29 +205,34 @@ int32_t ia__sampler_sample(ia_sampler *s, const float *logits, float *logprob)
             s->order[t] = t;
             w[t] /= p->temperature;
         }
-        /* only the top k need to be in order; a full sort is simple and
-         * fast enough for vocabularies of 10^5 once per token */
-        int n = V;
+        /* candidates in order (by_logit), put in order only as far as a
+         * cut or the draw reaches: usually a few dozen of 10^5 */
         int32_t *o = s->order;
-        qsort_r(o, (size_t)V, sizeof *o, by_logit, w);
+        int have = 0; /* o[0 .. have) are the best, in order */
+        int n = V;
         if (p->top_k > 0 && p->top_k < n)
             n = p->top_k;
+        best_first(o, V, n < V ? n : 64, w, &have);
         const float mx = w[o[0]];
         double total = 0;
-        for (int i = 0; i < n; i++)
-            total += exp((double)w[o[i]] - mx);
+        if (n == V)
+            for (int t = 0; t < V; t++)
+                total += exp((double)w[t] - mx);
+        else
+            for (int i = 0; i < n; i++)
+                total += exp((double)w[o[i]] - mx);
         if (p->top_p > 0 && p->top_p < 1) {
             double cum = 0;
             int keep = 0;
             while (keep < n && cum < p->top_p * total)
-                cum += exp((double)w[o[keep++]] - mx);
+                cum += exp((double)w[nth_best(o, n, keep++, w, &have)] - mx);
             n = keep > 0 ? keep : 1;
             total = cum > 0 ? cum : 1;
         }
         if (p->min_p > 0) { /* probability ratio to the top one: exp(w - mx) */
             int keep = 1;
             double kept = 1;
-            while (keep < n && exp((double)w[o[keep]] - mx) >= p->min_p) {
+            while (keep < n && exp((double)w[nth_best(o, n, keep, w, &have)] - mx) >= p->min_p) {
                 kept += exp((double)w[o[keep]] - mx);
                 keep++;
             }
@@ -190,14 +241,14 @@ int32_t ia__sampler_sample(ia_sampler *s, const float *logits, float *logprob)
         }
         const double u = next_unit(s) * total;
         double cum = 0;
-        pick = o[n - 1];
-        for (int i = 0; i < n; i++) {
-            cum += exp((double)w[o[i]] - mx);
-            if (u < cum) {
+        pick = -1;
+        for (int i = 0; i < n && pick < 0; i++) {
+            cum += exp((double)w[nth_best(o, n, i, w, &have)] - mx);
+            if (u < cum)
                 pick = o[i];
-                break;
-            }
         }
+        if (pick < 0) /* rounding left u past the sum: the last candidate */
+            pick = nth_best(o, n, n - 1, w, &have);
     }
     if (logprob) {
         const float mx = max_of(logits, V);

@@ -89,8 +89,85 @@ static void check_distribution(const char *what, ia_sampling sp)
     CHECK_MSG(df >= 1 && chi2 < q999[df], "%s: chi-square %.2f: the draws do not follow the distribution", what, chi2);
 }
 
+/* A vocabulary of 4000 flat-ish logits, so that the candidates the sampler
+ * puts in order must grow far past its first few dozen: the draws' ranks,
+ * in 5 bins, against the definitions. */
+static void check_large(const char *what, ia_sampling sp)
+{
+    enum { LV = 4000, LD = 20000, BINS = 5 };
+    static float big[LV];
+    static int rank_of[LV], order[LV];
+    uint64_t r = 88172645463325252ull;
+    for (int i = 0; i < LV; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        big[i] = (float)((double)(r >> 11) / 9007199254740992.0 * 3.0);
+        order[i] = i;
+    }
+    for (int i = 1; i < LV; i++) /* by logit, ties by id (insertion sort) */
+        for (int j = i; j > 0 && (big[order[j]] > big[order[j - 1]] ||
+                                  (big[order[j]] == big[order[j - 1]] && order[j] < order[j - 1])); j--) {
+            const int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    for (int i = 0; i < LV; i++)
+        rank_of[order[i]] = i;
+    /* the definitions over the ranks */
+    static double pr[LV];
+    double tot = 0;
+    int n = sp.top_k > 0 && sp.top_k < LV ? sp.top_k : LV;
+    for (int i = 0; i < n; i++)
+        tot += pr[i] = exp((big[order[i]] - big[order[0]]) / sp.temperature);
+    if (sp.top_p > 0 && sp.top_p < 1) {
+        double cum = 0;
+        int k = 0;
+        while (k < n && cum < sp.top_p * tot)
+            cum += pr[k++];
+        n = k, tot = cum;
+    }
+    if (sp.min_p > 0) {
+        int k = 1;
+        double kept = pr[0];
+        while (k < n && pr[k] / pr[0] >= sp.min_p)
+            kept += pr[k++];
+        n = k, tot = kept;
+    }
+    static const int edge[BINS + 1] = {0, 4, 64, 256, 1024, LV};
+    double want[BINS] = {0};
+    for (int i = 0; i < n; i++)
+        for (int b = 0; b < BINS; b++)
+            if (i >= edge[b] && i < edge[b + 1])
+                want[b] += pr[i] / tot;
+    ia_sampler *s = NULL;
+    CHECK_OK(ia__sampler_new(&sp, LV, &s));
+    if (!s)
+        return;
+    long seen[BINS] = {0}, past = 0;
+    for (int i = 0; i < LD; i++) {
+        const int k = rank_of[ia__sampler_sample(s, big, NULL)];
+        past += k >= n;
+        for (int b = 0; b < BINS; b++)
+            seen[b] += k >= edge[b] && k < edge[b + 1];
+    }
+    ia__sampler_free(s);
+    double chi2 = 0;
+    int df = -1;
+    for (int b = 0; b < BINS; b++)
+        if (want[b] > 0) {
+            const double e = want[b] * LD;
+            chi2 += (seen[b] - e) * (seen[b] - e) / e;
+            df++;
+        }
+    static const double q999[5] = {0, 10.83, 13.82, 16.27, 18.47};
+    printf("%-50s chi2 %6.2f, %d degrees of freedom (bound %.2f), %d candidates\n", what, chi2, df, q999[df], n);
+    CHECK_MSG(past == 0, "%s: %ld draws past the cut at %d", what, past, n);
+    CHECK_MSG(df >= 1 && chi2 < q999[df], "%s: chi-square %.2f: the draws do not follow the distribution", what, chi2);
+}
+
 int main(void)
 {
+    check_large("4000 tokens, temperature 1", (ia_sampling){.temperature = 1, .seed = 11});
+    check_large("4000 tokens, temperature 0.7, top_p 0.9", (ia_sampling){.temperature = 0.7f, .top_p = 0.9f, .seed = 12});
+    check_large("4000 tokens, top_k 800, min_p 0.1", (ia_sampling){.temperature = 1, .top_k = 800, .min_p = 0.1f, .seed = 13});
     check_distribution("temperature 1", (ia_sampling){.temperature = 1, .seed = 1});
     check_distribution("temperature 0.5", (ia_sampling){.temperature = 0.5f, .seed = 2});
     check_distribution("temperature 2, top_k 3", (ia_sampling){.temperature = 2, .top_k = 3, .seed = 3});
