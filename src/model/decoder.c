@@ -50,7 +50,7 @@ struct ia_decoder {
     const ia_backend *be;
     void *bctx;
     ia_tensor tok_embd, pos_embd, out_norm, out_norm_b, output;
-    bool output_x8;        /* output interleaved in groups of 8 rows */
+    bool tok_embd_x8, output_x8; /* interleaved in groups of 8 rows */
     ia_tensor rope_ff;     /* (n_rot / 2) per-pair frequency factors, or no data */
     dec_layer *layers;
     void **bufs;           /* backend copies of the weights (device memory only) */
@@ -752,15 +752,15 @@ static ia_status decoder_new(const char *path, const ia_backend *be, void *bctx,
     return IA_OK;
 }
 
-/* A q4_0 / q4_1 matmul weight of the file's mapping, rearranged in place
+/* A q8_0 / q4_0 / q4_1 weight of the file's mapping, rearranged in place
  * into groups of 8 interleaved rows (tensor/dtype.h), which the CPU
- * backend's kernels read about twice as fast. The mapping is private: the
+ * backend's kernels read 1.6 to 2.3 times as fast. The mapping is private: the
  * pages written become this process's own, in place of the file's (no
  * more memory), and read-only again after. false: left as it was. */
 static bool interleave8(const ia_decoder *d, ia_tensor *W)
 {
     const uint8_t *base = ia__gguf_base(d->g), *p = W->data;
-    if ((W->dtype != IA_DTYPE_Q4_0 && W->dtype != IA_DTYPE_Q4_1) || !p || W->ne[1] % 8 ||
+    if (!ia__dtype_interleavable(W->dtype) || !p || W->ne[1] % 8 ||
         W->ne[2] * W->ne[3] != 1 || W->nb[1] != ia__dtype_row_bytes(W->dtype, W->ne[0]) || p < base ||
         ia__tensor_nbytes(W) > ia__gguf_size(d->g) - (size_t)(p - base))
         return false; /* not a packed q4 matrix of the mapping */
@@ -774,16 +774,21 @@ static bool interleave8(const ia_decoder *d, ia_tensor *W)
     return ok;
 }
 
-/* Every matmul weight interleave8 takes, on the CPU backend (which reads
- * host memory in place: the nodes are marked IA_NODE_W_INTERLEAVED8).
- * Not the token table (get_rows reads its rows), tied output included. */
+/* Every matmul weight interleave8 takes, and the token table with them,
+ * on the CPU backend (which reads host memory in place: the nodes are
+ * marked IA_NODE_W_INTERLEAVED8, its get_rows too). */
 static void interleave_weights(ia_decoder *d)
 {
     if (strcmp(d->be->name, "cpu") || d->be->iface.upload)
         return;
     const ia_decoder_config *c = &d->cfg;
-    if (!c->tied_embeddings)
+    d->tok_embd_x8 = interleave8(d, &d->tok_embd);
+    if (c->tied_embeddings) {
+        d->output = d->tok_embd;
+        d->output_x8 = d->tok_embd_x8;
+    } else {
         d->output_x8 = interleave8(d, &d->output);
+    }
     for (int l = 0; l < c->n_layer; l++) {
         dec_layer *L = &d->layers[l];
         if (c->kind == IA_DEC_GPT2) { /* the fused QKV, whose row blocks must stay whole groups */
@@ -1049,7 +1054,8 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
         *hl = *xl;
         *lg = ia__tensor(IA_DTYPE_F32, V, nl, 1, 1, buf[9]);
         ia_node *nd = g;
-        *nd++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = x, .src = {&d->tok_embd, ids}};
+        *nd++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = x, .src = {&d->tok_embd, ids},
+                          .flags = d->tok_embd_x8 ? IA_NODE_W_INTERLEAVED8 : 0};
         if (gpt2) { /* learned positions */
             *nd++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = h, .src = {&d->pos_embd, pos}};
             *nd++ = (ia_node){.op = IA_OP_ADD, .dst = x, .src = {x, h}};

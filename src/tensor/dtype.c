@@ -386,11 +386,30 @@ size_t ia__dtype_row_bytes(ia_dtype t, int64_t n)
     return (size_t)blocks * tr->block_bytes;
 }
 
+bool ia__dtype_interleavable(ia_dtype t)
+{
+    return t == IA_DTYPE_Q8_0 || t == IA_DTYPE_Q4_0 || t == IA_DTYPE_Q4_1;
+}
+
+/* Where row i's fields of block b of an interleaved group lie: its d (and
+ * m), and its 4-byte piece c of qs (c < 8 for q8_0, < 4 for q4). */
+typedef struct x8_slot {
+    size_t d, m, qs, piece_stride; /* byte offsets in the group's block; qs of piece 0 */
+} x8_slot;
+
+static x8_slot x8_slot_of(ia_dtype t, int i)
+{
+    const size_t heads = t == IA_DTYPE_Q4_1 ? 32 : 16; /* d[8] (and m[8]) */
+    return (x8_slot){.d = 2 * (size_t)i, .m = 16 + 2 * (size_t)i, .qs = heads + 4 * (size_t)i, .piece_stride = 32};
+}
+
 bool ia__dtype_interleave8(ia_dtype t, void *data, int64_t n_rows, int64_t n_cols)
 {
     const size_t row = ia__dtype_row_bytes(t, n_cols);
-    if ((t != IA_DTYPE_Q4_0 && t != IA_DTYPE_Q4_1) || !data || !row || n_rows < 0 || n_rows % 8)
+    if (!ia__dtype_interleavable(t) || !data || !row || n_rows < 0 || n_rows % 8)
         return false;
+    const size_t bb = traits[t].block_bytes, qsb = t == IA_DTYPE_Q8_0 ? IA_QK : IA_QK / 2;
+    const size_t head = bb - qsb; /* d (and m) before qs in a plain block */
     const int64_t nb = n_cols / IA_QK;
     uint8_t *tmp = ia__malloc(8 * row);
     if (!tmp)
@@ -399,23 +418,35 @@ bool ia__dtype_interleave8(ia_dtype t, void *data, int64_t n_rows, int64_t n_col
         uint8_t *grp = (uint8_t *)data + (size_t)g * 8 * row;
         memcpy(tmp, grp, 8 * row);
         for (int64_t b = 0; b < nb; b++)
-            for (int r = 0; r < 8; r++) {
-                if (t == IA_DTYPE_Q4_0) {
-                    const ia_block_q4_0 *s = (const ia_block_q4_0 *)(const void *)(tmp + (size_t)r * row) + b;
-                    ia_block_q4_0x8 *o = (ia_block_q4_0x8 *)(void *)grp + b;
-                    o->d[r] = s->d;
-                    for (int c = 0; c < 4; c++)
-                        memcpy(o->qs + 32 * c + 4 * r, s->qs + 4 * c, 4);
-                } else {
-                    const ia_block_q4_1 *s = (const ia_block_q4_1 *)(const void *)(tmp + (size_t)r * row) + b;
-                    ia_block_q4_1x8 *o = (ia_block_q4_1x8 *)(void *)grp + b;
-                    o->d[r] = s->d;
-                    o->m[r] = s->m;
-                    for (int c = 0; c < 4; c++)
-                        memcpy(o->qs + 32 * c + 4 * r, s->qs + 4 * c, 4);
-                }
+            for (int i = 0; i < 8; i++) {
+                const uint8_t *src = tmp + (size_t)i * row + (size_t)b * bb;
+                uint8_t *blk = grp + (size_t)b * 8 * bb;
+                const x8_slot sl = x8_slot_of(t, i);
+                memcpy(blk + sl.d, src, 2);
+                if (t == IA_DTYPE_Q4_1)
+                    memcpy(blk + sl.m, src + 2, 2);
+                for (size_t c = 0; c < qsb / 4; c++)
+                    memcpy(blk + sl.qs + c * sl.piece_stride, src + head + 4 * c, 4);
             }
     }
     ia__free(tmp);
     return true;
+}
+
+void ia__dtype_interleaved8_row(ia_dtype t, const void *data, int64_t n_cols, int64_t r, float *dst)
+{
+    const size_t bb = traits[t].block_bytes, qsb = t == IA_DTYPE_Q8_0 ? IA_QK : IA_QK / 2;
+    const size_t row = ia__dtype_row_bytes(t, n_cols);
+    const uint8_t *grp = (const uint8_t *)data + (size_t)(r / 8) * 8 * row;
+    const x8_slot sl = x8_slot_of(t, (int)(r % 8));
+    _Alignas(4) uint8_t plain[36]; /* one block of row r, as it was */
+    for (int64_t b = 0; b < n_cols / IA_QK; b++) {
+        const uint8_t *blk = grp + (size_t)b * 8 * bb;
+        memcpy(plain, blk + sl.d, 2);
+        if (t == IA_DTYPE_Q4_1)
+            memcpy(plain + 2, blk + sl.m, 2);
+        for (size_t c = 0; c < qsb / 4; c++)
+            memcpy(plain + (bb - qsb) + 4 * c, blk + sl.qs + c * sl.piece_stride, 4);
+        traits[t].to_f32(plain, dst + b * IA_QK, IA_QK);
+    }
 }

@@ -134,15 +134,20 @@ typedef struct ia_block_q6_K {
 } ia_block_q6_K;
 
 /*
- * q4_0 and q4_1 rows interleaved in groups of 8, the layout in which a CPU
- * kernel reads one block of 8 rows per vector (a matmul node says its
- * weight lies so with IA_NODE_W_INTERLEAVED8). Rows 8g .. 8g + 7 keep
- * their bytes (the same 8 rows' worth), rearranged block by block: for
- * block b the 8 rows' d (then q4_1's m) in row order, then 4 pieces of 32
- * bytes, piece c holding bytes 4c .. 4c + 3 of each row's qs in row order
- * (so its low nibbles are elements 4c .. 4c + 3 of the 8 rows, its high
- * nibbles elements 16 + 4c ..).
+ * q8_0, q4_0 and q4_1 rows interleaved in groups of 8, the layout in which
+ * a CPU kernel reads one block of 8 rows per vector (a node says its
+ * weight or table lies so with IA_NODE_W_INTERLEAVED8). Rows 8g .. 8g + 7
+ * keep their bytes (the same 8 rows' worth), rearranged block by block:
+ * for block b the 8 rows' d (then q4_1's m) in row order, then pieces of
+ * 32 bytes, piece c holding bytes 4c .. 4c + 3 of each row's qs in row
+ * order (8 pieces for q8_0; 4 for q4_0 and q4_1, whose low nibbles are
+ * then elements 4c .. 4c + 3 of the 8 rows, the high ones 16 + 4c ..).
  */
+typedef struct ia_block_q8_0x8 {
+    uint16_t d[8];
+    int8_t qs[8 * IA_QK];
+} ia_block_q8_0x8;
+
 typedef struct ia_block_q4_0x8 {
     uint16_t d[8];
     uint8_t qs[8 * IA_QK / 2];
@@ -153,15 +158,21 @@ typedef struct ia_block_q4_1x8 {
     uint8_t qs[8 * IA_QK / 2];
 } ia_block_q4_1x8;
 
+/* Whether t has that layout (q8_0, q4_0, q4_1). */
+bool ia__dtype_interleavable(ia_dtype t);
 /* Rearrange n_rows (a multiple of 8) contiguous rows of n_cols elements of
- * t (q4_0 or q4_1) in place into that layout. false (nothing changed) for
- * another dtype or shape, or when a scratch of 8 rows cannot be had. */
+ * t in place into that layout. false (nothing changed) for another dtype
+ * or shape, or when a scratch of 8 rows cannot be had. */
 bool ia__dtype_interleave8(ia_dtype t, void *data, int64_t n_rows, int64_t n_cols);
+/* Row r (n_cols elements) of such a matrix at data, as f32. */
+void ia__dtype_interleaved8_row(ia_dtype t, const void *data, int64_t n_cols, int64_t r, float *dst);
 
 _Static_assert(sizeof(ia_block_q8_0) == 34, "q8_0 block layout");
 _Static_assert(sizeof(ia_block_q4_0) == 18, "q4_0 block layout");
 _Static_assert(sizeof(ia_block_q4_1) == 20, "q4_1 block layout");
-_Static_assert(sizeof(ia_block_q4_0x8) == 8 * 18 && sizeof(ia_block_q4_1x8) == 8 * 20, "interleaved layouts");
+_Static_assert(sizeof(ia_block_q8_0x8) == 8 * 34 && sizeof(ia_block_q4_0x8) == 8 * 18 &&
+                   sizeof(ia_block_q4_1x8) == 8 * 20,
+               "interleaved layouts");
 _Static_assert(sizeof(ia_block_q4_K) == 144, "q4_K block layout");
 _Static_assert(sizeof(ia_block_q5_K) == 176, "q5_K block layout");
 _Static_assert(sizeof(ia_block_q6_K) == 210, "q6_K block layout");

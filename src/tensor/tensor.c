@@ -148,8 +148,15 @@ ia_status ia__node_check(const ia_node *n)
     ia_status rc = need(n, -1, n->op != IA_OP_CPY, "dst");
     if (rc)
         return rc;
-    if ((n->flags & IA_NODE_W_INTERLEAVED8) && n->op != IA_OP_MATMUL)
-        BAD("%s: only a matmul's weight can be interleaved", ia__op_name(n->op));
+    if (n->flags & IA_NODE_W_INTERLEAVED8) { /* a matmul's weight or a get_rows table */
+        const ia_tensor *w = n->op == IA_OP_MATMUL ? n->src[1] : n->op == IA_OP_GET_ROWS ? n->src[0] : NULL;
+        if (!w)
+            BAD("%s: only a matmul's weight or a get_rows table can be interleaved", ia__op_name(n->op));
+        if (!ia__dtype_interleavable(w->dtype) || w->ne[1] % 8 || w->ne[2] * w->ne[3] != 1)
+            BAD("%s: interleaved rows must be q8_0, q4_0 or q4_1, a matrix of rows a multiple of 8 (%s [%lld, "
+                "%lld, %lld])", ia__op_name(n->op), ia__dtype_name(w->dtype), (long long)w->ne[0],
+                (long long)w->ne[1], (long long)(w->ne[2] * w->ne[3]));
+    }
     const ia_tensor *d = n->dst, *a = n->src[0], *b = n->src[1];
     switch (n->op) {
     case IA_OP_MATMUL: /* x (K, M), W (K, N), bias (N) -> (N, M) */
@@ -166,10 +173,6 @@ ia_status ia__node_check(const ia_node *n)
             BAD("matmul: bias must be f32 [%lld]", (long long)b->ne[1]);
         if (n->p.act < IA_ACT_NONE || n->p.act > IA_ACT_SILU)
             BAD("matmul: unknown activation %d", (int)n->p.act);
-        if ((n->flags & IA_NODE_W_INTERLEAVED8) &&
-            ((b->dtype != IA_DTYPE_Q4_0 && b->dtype != IA_DTYPE_Q4_1) || b->ne[1] % 8))
-            BAD("matmul: interleaved weights must be q4_0 or q4_1 with rows a multiple of 8 (W is %s [%lld, %lld])",
-                ia__dtype_name(b->dtype), (long long)b->ne[0], (long long)b->ne[1]);
         return IA_OK;
     case IA_OP_LAYERNORM:
     case IA_OP_RMSNORM:

@@ -144,9 +144,10 @@ enum {
      * it: a backend may fuse the two (a matmul with the residual add and
      * LayerNorm after it) and leave dst undefined. */
     IA_NODE_DST_SCRATCH = 1u << 0,
-    /* A matmul's weight (src[1], q4_0 or q4_1, rows a multiple of 8) lies
-     * interleaved in groups of 8 rows (ia__dtype_interleave8); a backend
-     * that does not read that layout must refuse the node. */
+    /* A matmul's weight (src[1]) or a get_rows table (src[0]), q8_0,
+     * q4_0 or q4_1 with rows a multiple of 8, lies interleaved in groups
+     * of 8 rows (ia__dtype_interleave8); a backend that does not read that
+     * layout must refuse the node. */
     IA_NODE_W_INTERLEAVED8 = 1u << 1,
 };
 

@@ -1121,11 +1121,12 @@ static int64_t row_elems(ia_dtype t, int64_t plain)
     return ia__dtype(t)->block == 1 ? plain : 2 * ia__dtype(t)->block;
 }
 
-static void case_get_rows(ia_dtype t, int64_t nid, bool views)
+/* x8: the table's rows interleaved in groups of 8 (tensor/dtype.h) */
+static void case_get_rows(ia_dtype t, int64_t nid, bool views, bool x8)
 {
     tcase c;
     tc_init(&c, "get_rows", IA_OP_GET_ROWS, ia__dtype_name(t));
-    const int64_t ne0 = row_elems(t, 7), n_tab = 13;
+    const int64_t ne0 = row_elems(t, 7), n_tab = x8 ? 16 : 13;
     const double range = t == I32 ? 1000 : 1;
     const ia_tensor *tab = tc_in(&c, 1, t, ne0, n_tab, 1, 1, range, views);
     const ia_tensor *ids = tc_in(&c, 2, I32, nid, 1, 1, 1, 0, views);
@@ -1137,6 +1138,10 @@ static void case_get_rows(ia_dtype t, int64_t nid, bool views)
     for (int64_t i = 0; i < nid; i++)
         memcpy(want + i * ne0, td + (int64_t)idd[i] * ne0, (size_t)ne0 * sizeof *want);
     free(td), free(idd);
+    if (x8) {
+        CHECK(ia__dtype_interleave8(t, tab->data, n_tab, ne0));
+        c.node.flags = IA_NODE_W_INTERLEAVED8;
+    }
     /* a copy for plain types (exact); dequantizing is a multiply (and add)
      * per element, which a backend may fuse: one f32 rounding */
     c.tol = ia__dtype(t)->quantized ? 1e-6 : 0;
@@ -1148,10 +1153,12 @@ static void cases_get_rows(void)
     static const ia_dtype types[] = {F32, F16, BF16, I32, IA_DTYPE_I8, IA_DTYPE_Q8_0, IA_DTYPE_Q4_0,
                                      IA_DTYPE_Q4_1, IA_DTYPE_Q4_K, IA_DTYPE_Q5_K, IA_DTYPE_Q6_K};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        case_get_rows(types[i], 1, false);
-        case_get_rows(types[i], 3, false);
-        case_get_rows(types[i], 17, false);
-        case_get_rows(types[i], 5, true);
+        case_get_rows(types[i], 1, false, false);
+        case_get_rows(types[i], 3, false, false);
+        case_get_rows(types[i], 17, false, false);
+        case_get_rows(types[i], 5, true, false);
+        if (ia__dtype_interleavable(types[i]))
+            case_get_rows(types[i], 17, false, true);
     }
 }
 
@@ -1437,6 +1444,8 @@ static void malformed(const be_inst *b)
         {"matmul interleaved f32 weights",
          {.op = IA_OP_MATMUL, .flags = IA_NODE_W_INTERLEAVED8, .dst = &d53, .src = {&x, &W64}}},
         {"interleaved add", {.op = IA_OP_ADD, .flags = IA_NODE_W_INTERLEAVED8, .dst = &a73, .src = {&a73, &a73}}},
+        {"get_rows interleaved f32 table",
+         {.op = IA_OP_GET_ROWS, .flags = IA_NODE_W_INTERLEAVED8, .dst = &d82, .src = {&tab, &ids3}}},
         {"layernorm weight", {.op = IA_OP_LAYERNORM, .dst = &x, .src = {&x, NULL, &w63}, .p.eps = 1e-5f}},
         {"rmsnorm eps 0", {.op = IA_OP_RMSNORM, .dst = &x, .src = {&x}, .p.eps = 0}},
         {"add no broadcast", {.op = IA_OP_ADD, .dst = &a73, .src = {&a73, &b32}}},

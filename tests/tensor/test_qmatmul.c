@@ -357,9 +357,10 @@ static void check_tables_agree(void)
         free(w);
     }
 
-    /* interleaved q4_0 / q4_1: both tables' 8 rows against the plain rows */
-    for (int q = 0; q < 2; q++) {
-        const ia_dtype t = q ? IA_DTYPE_Q4_1 : IA_DTYPE_Q4_0;
+    /* interleaved rows: both tables' 8 rows against the plain rows; each
+     * row read back as it was */
+    for (int q = 0; q < 3; q++) {
+        const ia_dtype t = q == 2 ? IA_DTYPE_Q8_0 : q ? IA_DTYPE_Q4_1 : IA_DTYPE_Q4_0;
         const size_t wrow = ia__dtype_row_bytes(t, K);
         uint8_t *w = xmalloc(8 * wrow), *w8 = xmalloc(8 * wrow);
         random_blocks(t, w, 8 * wrow);
@@ -367,8 +368,8 @@ static void check_tables_agree(void)
         CHECK(ia__dtype_interleave8(t, w8, 8, K));
         for (int nr = 1; nr <= R; nr++) {
             float sa[8 * R], sv[8 * R];
-            (q ? a->dot8_q4_1 : a->dot8_q4_0)(K, w8, qx, sizeof qx[0], nr, sa);
-            (q ? v->dot8_q4_1 : v->dot8_q4_0)(K, w8, qx, sizeof qx[0], nr, sv);
+            (q == 2 ? a->dot8_q8_0 : q ? a->dot8_q4_1 : a->dot8_q4_0)(K, w8, qx, sizeof qx[0], nr, sa);
+            (q == 2 ? v->dot8_q8_0 : q ? v->dot8_q4_1 : v->dot8_q4_0)(K, w8, qx, sizeof qx[0], nr, sv);
             for (int i = 0; i < 8; i++) {
                 float plain[R];
                 a->dot[t](K, w + (size_t)i * wrow, qx, sizeof qx[0], nr, plain);
@@ -380,6 +381,12 @@ static void check_tables_agree(void)
                 }
             }
         }
+        for (int i = 0; i < 8; i++) {
+            float back[K], plain[K];
+            ia__dtype_interleaved8_row(t, w8, K, i, back);
+            ia__dtype(t)->to_f32(w + (size_t)i * wrow, plain, K);
+            CHECK_MSG(!memcmp(back, plain, sizeof back), "%s: interleaved row %d reads back otherwise", ia__dtype_name(t), i);
+        }
         free(w), free(w8);
     }
 }
@@ -390,10 +397,9 @@ static void check_errors(void)
         enum { K = 64, N = 8 };
         uint8_t w8[N * 2 * 34] __attribute__((aligned(16))) = {0};
         float x8[K] = {0}, y8[N];
-        CHECK(ia__cpu_qmatmul_x8(w8, IA_DTYPE_Q8_0, N, K, x8, 1, NULL, y8, 1, NULL) == IA_ERR_INVALID);
-        CHECK_STR_CONTAINS(ia_errmsg(), "q4_0 or q4_1");
+        CHECK(ia__cpu_qmatmul_x8(w8, IA_DTYPE_Q4_K, N, 256, x8, 1, NULL, y8, 1, NULL) == IA_ERR_INVALID);
         CHECK(ia__cpu_qmatmul_x8(w8, IA_DTYPE_Q4_1, 4, K, x8, 1, NULL, y8, 1, NULL) == IA_ERR_INVALID);
-        CHECK(!ia__dtype_interleave8(IA_DTYPE_Q8_0, w8, N, K) && !ia__dtype_interleave8(IA_DTYPE_Q4_0, w8, 4, K));
+        CHECK(!ia__dtype_interleave8(IA_DTYPE_F16, w8, N, K) && !ia__dtype_interleave8(IA_DTYPE_Q4_0, w8, 4, K));
     }
     enum { K = 64, N = 3, M = 2 };
     uint8_t w[N * 2 * 34] __attribute__((aligned(16))) = {0};
@@ -470,7 +476,7 @@ static void check_batch_invariance(void)
             same = same && !memcmp(one, all + (size_t)r * N, sizeof(float) * N);
         }
         CHECK_MSG(same, "%s: a row computed alone differs from the same row in a batch of %d", ia__dtype_name(t), M);
-        if (t == IA_DTYPE_Q4_0 || t == IA_DTYPE_Q4_1) { /* interleaved: 16 of the rows */
+        if (ia__dtype_interleavable(t)) { /* interleaved: 16 of the rows */
             CHECK(ia__dtype_interleave8(t, W, 16, K));
             CHECK_OK(ia__cpu_qmatmul_x8(W, t, 16, K, x, M, NULL, all, 2, NULL));
             same = true;
@@ -523,7 +529,7 @@ int main(void)
                     run_case(ti, Ns[ni], Ks[ki], Ms[mi], false, bias, false);
                     if (ia__dtype(t)->quantized)
                         run_case(ti, Ns[ni], Ks[ki], Ms[mi], true, !bias, false);
-                    if ((t == IA_DTYPE_Q4_0 || t == IA_DTYPE_Q4_1) && ni >= 2) { /* interleaved: N = 8, 64 */
+                    if (ia__dtype_interleavable(t) && ni >= 2) { /* interleaved: N = 8, 64 */
                         run_case(ti, ni == 2 ? 8 : 64, Ks[ki], Ms[mi], false, bias, true);
                         run_case(ti, ni == 2 ? 8 : 64, Ks[ki], Ms[mi], true, !bias, true);
                     }

@@ -222,9 +222,9 @@ static const char *why_not(const ia_node *n, char *buf, size_t cap)
             return "the prepared weight was made for another shape";
     }
     if (n->flags & IA_NODE_W_INTERLEAVED8) {
-        const ia_tensor *W = n->src[1];
+        const ia_tensor *W = n->src[n->op == IA_OP_MATMUL ? 1 : 0];
         if (W->extra || W->nb[1] != ia__dtype_row_bytes(W->dtype, W->ne[0]))
-            return "interleaved weights must be packed rows, not prepared";
+            return "interleaved rows must be packed, not prepared";
     }
     if (n->op == IA_OP_GET_ROWS && n->src[0]->ne[2] * n->src[0]->ne[3] != 1)
         return "get_rows takes a table of one matrix (ne[2] = ne[3] = 1)";
@@ -724,8 +724,10 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
 
 /* get_rows, cpy -------------------------------------------------------------- */
 
+/* (x8: the table's rows interleaved in groups of 8, tensor/dtype.h) */
 static ia_status op_get_rows(const ia_node *n, int nt)
 {
+    const bool x8 = n->flags & IA_NODE_W_INTERLEAVED8;
     const ia_tensor *tab = n->src[0], *ids = n->src[1], *d = n->dst;
     const int64_t ne0 = tab->ne[0], nid = ia__tensor_nelements(ids);
     for (int64_t i = 0; i < nid; i++) { /* all ids first: nothing written for a bad one */
@@ -738,6 +740,10 @@ static ia_status op_get_rows(const ia_node *n, int nt)
 #pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
     for (int64_t i = 0; i < nid; i++) {
         float *o = (float *)(void *)((char *)d->data + row_off(d, i));
+        if (x8) {
+            ia__dtype_interleaved8_row(tab->dtype, tab->data, ne0, read_i32(ids, i), o);
+            continue;
+        }
         const float *s = load_row(tab, (const char *)tab->data + (size_t)read_i32(ids, i) * tab->nb[1], ne0, o);
         if (s != o)
             memcpy(o, s, (size_t)ne0 * sizeof *o);

@@ -432,6 +432,51 @@ static void dot8_q4_0(int64_t K, const void *w, const void *x, size_t xs, int nr
 {
     ROWS_SWITCH(dot8_q4_0_n);
 }
+
+/* Interleaved q8_0: signed weights, so |w| against x with w's sign (as
+ * blk_q8_0); the pair sums (up to 2 x 127 x 127) leave no room for two,
+ * so each piece's are widened to 32 bits at once. */
+AI void dot8_q8_0_n(int64_t K, const void *w, const void *x, size_t xs, const int nr, float *s)
+{
+    const int64_t nb = K / IA_QK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[IA_QMM_NR];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+        acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const ia_block_q8_0x8 *blk = (const ia_block_q8_0x8 *)w + b;
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)blk->d));
+        __m256i s32[IA_QMM_NR];
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
+            s32[r] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) {
+            const __m256i v = loadu(blk->qs + 32 * c), av = _mm256_sign_epi8(v, v);
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+                int32_t a;
+                memcpy(&a, XBLK(ia__qmm_q8, r, b)->qs + 4 * c, 4);
+                const __m256i p = _mm256_maddubs_epi16(av, _mm256_sign_epi8(_mm256_set1_epi32(a), v));
+                s32[r] = _mm256_add_epi32(s32[r], _mm256_madd_epi16(p, ones));
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(XBLK(ia__qmm_q8, r, b)->d));
+            acc[r] = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(s32[r]), acc[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+        _mm256_storeu_ps(s + 8 * r, acc[r]);
+}
+
+static void dot8_q8_0(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    ROWS_SWITCH(dot8_q8_0_n);
+}
 static void dot8_q4_1(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
 {
     ROWS_SWITCH(dot8_q4_1_n);

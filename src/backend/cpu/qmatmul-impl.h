@@ -61,7 +61,7 @@ ia_status ia__cpu_qmatmul(const void *W, ia_dtype t, int64_t N, int64_t K, const
                           int64_t M, const float *bias, float *y, int n_threads, void *scratch);
 
 /* The same with W's rows interleaved in groups of 8 (ia__dtype_interleave8;
- * t q4_0 or q4_1, N a multiple of 8): per block, 8 weight rows' integer
+ * t q8_0, q4_0 or q4_1, N a multiple of 8): per block, 8 weight rows' integer
  * sums in one vector's lanes, so that each weight block is decoded once
  * for 8 outputs and each product's scale and sum cost an eighth. Results
  * as precise as the plain layout's, and likewise independent of M and the
@@ -117,7 +117,7 @@ typedef void (*ia__qmm_dot8_fn)(int64_t K, const void *w, const void *x, size_t 
 typedef struct ia__qmm_kernels {
     const char *name;                   /* "avx2", "portable" */
     ia__qmm_dot_fn dot[IA_DTYPE_COUNT]; /* NULL: no kernel for that dtype */
-    ia__qmm_dot8_fn dot8_q4_0, dot8_q4_1; /* interleaved q4_0 and q4_1 */
+    ia__qmm_dot8_fn dot8_q8_0, dot8_q4_0, dot8_q4_1; /* interleaved rows */
     /* One activation row of K (a multiple of the block) into blocks: d =
      * max |x| / 127 per block, q = x / d rounded to nearest, ties to even.
      * A block below 1e-30 in magnitude becomes zeros (d = 0); one holding
@@ -135,7 +135,8 @@ typedef struct ia__qmm_kernels {
         .dot = {[IA_DTYPE_F32] = dot_f32, [IA_DTYPE_F16] = dot_f16, [IA_DTYPE_BF16] = dot_bf16,       \
                 [IA_DTYPE_Q8_0] = dot_q8_0, [IA_DTYPE_Q4_0] = dot_q4_0, [IA_DTYPE_Q4_1] = dot_q4_1,   \
                 [IA_DTYPE_Q4_K] = dot_q4_K, [IA_DTYPE_Q5_K] = dot_q5_K, [IA_DTYPE_Q6_K] = dot_q6_K},  \
-        .dot8_q4_0 = dot8_q4_0, .dot8_q4_1 = dot8_q4_1, .quantize_q8 = Q8, .quantize_q8K = Q8K,       \
+        .dot8_q8_0 = dot8_q8_0, .dot8_q4_0 = dot8_q4_0, .dot8_q4_1 = dot8_q4_1, .quantize_q8 = Q8,      \
+        .quantize_q8K = Q8K,                                                                          \
     }
 
 extern const ia__qmm_kernels ia__qmm_kernels_portable;

@@ -95,12 +95,12 @@ static ia_status qmatmul(const char *fn, const void *W, ia_dtype t, int64_t N, i
     if ((uint64_t)N > SIZE_MAX / wrow || (uint64_t)M > SIZE_MAX / 4 / (uint64_t)K)
         return ia__error(IA_ERR_INVALID, "%s: sizes overflow", fn);
 
-    if (x8 && ((t != IA_DTYPE_Q4_0 && t != IA_DTYPE_Q4_1) || N % 8))
-        return ia__error(IA_ERR_INVALID, "%s: interleaved rows need q4_0 or q4_1 weights and N a multiple of 8 "
-                         "(%s, N=%lld)", fn, tr->name, (long long)N);
+    if (x8 && (!ia__dtype_interleavable(t) || N % 8))
+        return ia__error(IA_ERR_INVALID, "%s: interleaved rows need q8_0, q4_0 or q4_1 weights and N a multiple "
+                         "of 8 (%s, N=%lld)", fn, tr->name, (long long)N);
     const ia__qmm_kernels *kt = ia__qmm_kernels_get();
     const ia__qmm_dot_fn dot = kt->dot[t];
-    const ia__qmm_dot8_fn dot8 = t == IA_DTYPE_Q4_0 ? kt->dot8_q4_0 : kt->dot8_q4_1;
+    const ia__qmm_dot8_fn dot8 = t == IA_DTYPE_Q8_0 ? kt->dot8_q8_0 : t == IA_DTYPE_Q4_0 ? kt->dot8_q4_0 : kt->dot8_q4_1;
     size_t xs = (size_t)K * sizeof(float); /* bytes between activation rows */
     const char *xa = (const char *)x;
     void *own = NULL;
@@ -385,6 +385,26 @@ static void dot8_q4(int64_t K, const void *w, const void *x, size_t xs, int nr, 
 static void dot8_q4_0(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
 {
     dot8_q4(K, w, x, xs, nr, s, false);
+}
+
+/* Interleaved q8_0: row i's block b is d[i] and bytes 4i .. 4i + 3 of the
+ * 8 pieces. */
+static void dot8_q8_0(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
+{
+    const ia_block_q8_0x8 *wb = w;
+    for (int r = 0; r < nr; r++) {
+        const ia__qmm_q8 *xb = XROW(ia__qmm_q8, r);
+        for (int i = 0; i < 8; i++) {
+            float acc = 0;
+            for (int64_t b = 0; b < K / IA_QK; b++) {
+                int32_t isum = 0;
+                for (int j = 0; j < IA_QK; j++)
+                    isum += wb[b].qs[32 * (j / 4) + 4 * i + j % 4] * xb[b].qs[j];
+                acc += ia__f16_to_f32(wb[b].d[i]) * xb[b].d * (float)isum;
+            }
+            s[8 * r + i] = acc;
+        }
+    }
 }
 
 static void dot8_q4_1(int64_t K, const void *w, const void *x, size_t xs, int nr, float *s)
