@@ -49,5 +49,6 @@ const ia_arch *ia__arch_find(const char *model_type);
 const char *ia__arch_names(void);
 
 const ia_arch *ia__arch_bert(void);
+const ia_arch *ia__arch_distilbert(void);
 
 #endif

@@ -1,11 +1,13 @@
 /*
- * BERT encoder (model_type "bert"): embeddings + LayerNorm, then post-LN
- * layers of multi-head self-attention and a GELU feed-forward network,
- * built as one graph of engine-core ops (src/tensor/tensor.h) per forward.
- * Q, K and V are fused into one matmul so a layer does four; the matmuls
- * that feed a residual LayerNorm mark their output as scratch so a backend
- * may fuse the two. Weight names follow Hugging Face's BertModel, with or
- * without the "bert." prefix of task heads.
+ * BERT encoders (model_type "bert", and "distilbert": the same layers
+ * under other names, without token types): embeddings + LayerNorm, then
+ * post-LN layers of multi-head self-attention and a GELU feed-forward
+ * network, built as one graph of engine-core ops (src/tensor/tensor.h) per
+ * forward. Q, K and V are fused into one matmul so a layer does four; the
+ * matmuls that feed a residual LayerNorm mark their output as scratch so a
+ * backend may fuse the two. Weight names follow Hugging Face's BertModel
+ * and DistilBertModel, with or without the "bert." / "distilbert." prefix
+ * of task heads.
  */
 #include <math.h>
 #include <stdio.h>
@@ -18,8 +20,33 @@ typedef struct bert_layer {
     ia_tensor ln1_g, ln1_b, ln2_g, ln2_b; /* (hidden) */
 } bert_layer;
 
+/* A family's weight names: tables, then per layer (base "%s" = the
+ * layer's prefix). */
+typedef struct bert_names {
+    const char *head_prefix; /* of task-head checkpoints: "bert." */
+    const char *word, *pos, *type, *emb_ln; /* type NULL: no token types */
+    const char *layer;                      /* printf format of a layer's base, %d its index */
+    const char *q, *k, *v, *out, *ln1, *ffn_in, *ffn_out, *ln2; /* under the base */
+} bert_names;
+
+static const bert_names bert_names_hf = {
+    .head_prefix = "bert.", .word = "embeddings.word_embeddings", .pos = "embeddings.position_embeddings",
+    .type = "embeddings.token_type_embeddings", .emb_ln = "embeddings.LayerNorm", .layer = "encoder.layer.%d",
+    .q = "attention.self.query", .k = "attention.self.key", .v = "attention.self.value",
+    .out = "attention.output.dense", .ln1 = "attention.output.LayerNorm", .ffn_in = "intermediate.dense",
+    .ffn_out = "output.dense", .ln2 = "output.LayerNorm",
+};
+
+static const bert_names distilbert_names = {
+    .head_prefix = "distilbert.", .word = "embeddings.word_embeddings", .pos = "embeddings.position_embeddings",
+    .type = NULL, .emb_ln = "embeddings.LayerNorm", .layer = "transformer.layer.%d", .q = "attention.q_lin",
+    .k = "attention.k_lin", .v = "attention.v_lin", .out = "attention.out_lin", .ln1 = "sa_layer_norm",
+    .ffn_in = "ffn.lin1", .ffn_out = "ffn.lin2", .ln2 = "output_layer_norm",
+};
+
 typedef struct bert {
     ia_encoder_config cfg;
+    const bert_names *names;
     const ia_backend *be;
     void *bctx;                 /* the backend instance */
     ia_tensor word, pos, type;  /* (hidden, vocab), (hidden, max_pos), (hidden, types), as stored */
@@ -50,6 +77,26 @@ static ia_status get_int(const cJSON *c, const char *path, const char *key, int 
     return IA_OK;
 }
 
+/* The activation named by `key` (default gelu). */
+static ia_status parse_act(const cJSON *c, const char *path, const char *key, ia_encoder_config *cfg)
+{
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(c, key);
+    const char *a = cJSON_IsString(act) ? act->valuestring : "gelu";
+    static const struct { const char *name; ia_act act; } acts[] = {
+        {"gelu", IA_ACT_GELU}, {"gelu_new", IA_ACT_GELU_TANH},
+        {"gelu_pytorch_tanh", IA_ACT_GELU_TANH}, {"relu", IA_ACT_RELU},
+    };
+    for (size_t i = 0; i < IA_ARRAY_LEN(acts); i++) {
+        if (!strcmp(a, acts[i].name)) {
+            cfg->act = acts[i].act;
+            snprintf(cfg->act_name, sizeof cfg->act_name, "%s", a);
+            return IA_OK;
+        }
+    }
+    return ia__error(IA_ERR_UNSUPPORTED, "%s: %s \"%s\" (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)",
+                     path, key, a);
+}
+
 static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_config *cfg)
 {
     static const int two = 2, zero = 0;
@@ -76,21 +123,28 @@ static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_confi
         return ia__error(IA_ERR_UNSUPPORTED, "%s: position_embedding_type \"%s\" (only \"absolute\")",
                          path, pet->valuestring);
 
-    const cJSON *act = cJSON_GetObjectItemCaseSensitive(c, "hidden_act");
-    const char *a = cJSON_IsString(act) ? act->valuestring : "gelu";
-    static const struct { const char *name; ia_act act; } acts[] = {
-        {"gelu", IA_ACT_GELU}, {"gelu_new", IA_ACT_GELU_TANH},
-        {"gelu_pytorch_tanh", IA_ACT_GELU_TANH}, {"relu", IA_ACT_RELU},
-    };
-    for (size_t i = 0; i < IA_ARRAY_LEN(acts); i++) {
-        if (!strcmp(a, acts[i].name)) {
-            cfg->act = acts[i].act;
-            snprintf(cfg->act_name, sizeof cfg->act_name, "%s", a);
-            return IA_OK;
-        }
-    }
-    return ia__error(IA_ERR_UNSUPPORTED, "%s: hidden_act \"%s\" (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)",
-                     path, a);
+    return parse_act(c, path, "hidden_act", cfg);
+}
+
+/* DistilBertConfig's names; no token types, LayerNorm eps 1e-12. */
+static ia_status parse_config_distil(const cJSON *c, const char *path, ia_encoder_config *cfg)
+{
+    static const int zero = 0;
+    ia_status rc;
+    if ((rc = get_int(c, path, "vocab_size", 1, &cfg->vocab_size, NULL)) ||
+        (rc = get_int(c, path, "dim", 1, &cfg->hidden_size, NULL)) ||
+        (rc = get_int(c, path, "n_layers", 1, &cfg->n_layers, NULL)) ||
+        (rc = get_int(c, path, "n_heads", 1, &cfg->n_heads, NULL)) ||
+        (rc = get_int(c, path, "hidden_dim", 1, &cfg->intermediate_size, NULL)) ||
+        (rc = get_int(c, path, "max_position_embeddings", 1, &cfg->max_position, NULL)) ||
+        (rc = get_int(c, path, "pad_token_id", 0, &cfg->pad_token_id, &zero)))
+        return rc;
+    if (cfg->hidden_size % cfg->n_heads)
+        return ia__error(IA_ERR_FORMAT, "%s: dim %d is not a multiple of n_heads %d", path, cfg->hidden_size,
+                         cfg->n_heads);
+    cfg->type_vocab_size = 0;
+    cfg->layer_norm_eps = 1e-12f;
+    return parse_act(c, path, "activation", cfg);
 }
 
 /* weights --------------------------------------------------------------- */
@@ -249,19 +303,20 @@ static ia_status make_linear(loader *ld, bert *m, const char *base, int n_out, i
     return rc;
 }
 
-/* Q, K and V of a layer as one (3*hidden, hidden) linear layer. */
-static ia_status make_qkv(loader *ld, bert *m, int l, int h, const float *hint, bert_layer *L)
+/* Q, K and V of a layer (base: its prefix) as one (3*hidden, hidden)
+ * linear layer. */
+static ia_status make_qkv(loader *ld, bert *m, const char *base, int h, const float *hint, bert_layer *L)
 {
-    static const char *parts[3] = {"query", "key", "value"};
+    const char *parts[3] = {m->names->q, m->names->k, m->names->v};
     float *w = ia__malloc((size_t)3 * h * h * sizeof(float));
     float *b = ia__malloc((size_t)3 * h * sizeof(float));
     ia_status rc = w && b ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory");
     for (int i = 0; i < 3 && !rc; i++) {
         char name[200];
         float *pw = NULL, *pb = NULL;
-        snprintf(name, sizeof name, "encoder.layer.%d.attention.self.%s.weight", l, parts[i]);
+        snprintf(name, sizeof name, "%s.%s.weight", base, parts[i]);
         rc = fetch(ld, name, h, h, &pw);
-        snprintf(name, sizeof name, "encoder.layer.%d.attention.self.%s.bias", l, parts[i]);
+        snprintf(name, sizeof name, "%s.%s.bias", base, parts[i]);
         if (!rc)
             rc = fetch(ld, name, h, 0, &pb);
         if (!rc) {
@@ -293,36 +348,42 @@ static void bert_free(void *state)
     ia__free(m);
 }
 
-static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *st,
-                           const ia_backend *be, void *bctx, void **state, size_t *n_params,
-                           const char **weights_dtype)
+static ia_status load_named(const bert_names *nm, const ia_encoder_config *cfg, const ia_safetensors *st,
+                            const ia_backend *be, void *bctx, void **state, size_t *n_params,
+                            const char **weights_dtype)
 {
     bert *m = ia__calloc(1, sizeof *m);
     if (!m)
         return ia__error(IA_ERR_NOMEM, "out of memory");
     m->cfg = *cfg;
+    m->names = nm;
     m->be = be;
     m->bctx = bctx;
     const int H = cfg->hidden_size, I = cfg->intermediate_size;
     loader ld = {.st = st, .prefix = ""};
-    if (!ia__st_find(st, "embeddings.word_embeddings.weight") &&
-        ia__st_find(st, "bert.embeddings.word_embeddings.weight"))
-        ld.prefix = "bert.";
+    char probe[160];
+    snprintf(probe, sizeof probe, "%s%s.weight", nm->head_prefix, nm->word);
+    if (!ia__st_find(st, probe + strlen(nm->head_prefix)) && ia__st_find(st, probe))
+        ld.prefix = nm->head_prefix;
 
     ia_status rc = IA_OK;
     m->layers = ia__calloc((size_t)cfg->n_layers, sizeof *m->layers);
     if (!m->layers)
         rc = ia__error(IA_ERR_NOMEM, "out of memory");
     /* The tables stay in their stored dtype (get_rows converts rows). */
-    struct { const char *name; ia_tensor *dst; int64_t d0, d1; bool stored; } emb[] = {
-        {"embeddings.word_embeddings.weight", &m->word, cfg->vocab_size, H, true},
-        {"embeddings.position_embeddings.weight", &m->pos, cfg->max_position, H, true},
-        {"embeddings.token_type_embeddings.weight", &m->type, cfg->type_vocab_size, H, false},
-        {"embeddings.LayerNorm.weight", &m->emb_ln_g, H, 0, false},
-        {"embeddings.LayerNorm.bias", &m->emb_ln_b, H, 0, false},
+    struct { const char *name, *part; ia_tensor *dst; int64_t d0, d1; bool stored; } emb[] = {
+        {nm->word, "weight", &m->word, cfg->vocab_size, H, true},
+        {nm->pos, "weight", &m->pos, cfg->max_position, H, true},
+        {nm->type, "weight", &m->type, cfg->type_vocab_size, H, false},
+        {nm->emb_ln, "weight", &m->emb_ln_g, H, 0, false},
+        {nm->emb_ln, "bias", &m->emb_ln_b, H, 0, false},
     };
-    for (size_t i = 0; i < IA_ARRAY_LEN(emb) && !rc; i++)
-        rc = load_tensor(&ld, m, emb[i].name, emb[i].d0, emb[i].d1, emb[i].stored, emb[i].dst);
+    for (size_t i = 0; i < IA_ARRAY_LEN(emb) && !rc; i++) {
+        char name[200];
+        snprintf(name, sizeof name, "%s.%s", emb[i].name ? emb[i].name : "", emb[i].part);
+        if (emb[i].name) /* distilbert has no token types */
+            rc = load_tensor(&ld, m, name, emb[i].d0, emb[i].d1, emb[i].stored, emb[i].dst);
+    }
     /* Hints for quantizing backends: the size of each channel entering
      * the QKV projection (the previous LayerNorm) and the FFN (LN 1). */
     float *hint_in = rc ? NULL : ln_hint(m, &m->emb_ln_g, &m->emb_ln_b);
@@ -330,28 +391,28 @@ static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *s
     for (int l = 0; l < cfg->n_layers && !rc; l++) {
         bert_layer *L = &m->layers[l];
         char base[160], name[200];
-        snprintf(base, sizeof base, "encoder.layer.%d", l);
-        struct { const char *fmt; ia_tensor *dst; } lns[] = {
-            {"%s.attention.output.LayerNorm.weight", &L->ln1_g},
-            {"%s.attention.output.LayerNorm.bias", &L->ln1_b},
-            {"%s.output.LayerNorm.weight", &L->ln2_g},
-            {"%s.output.LayerNorm.bias", &L->ln2_b},
+        snprintf(base, sizeof base, nm->layer, l);
+        struct { const char *ln, *part; ia_tensor *dst; } lns[] = {
+            {nm->ln1, "weight", &L->ln1_g},
+            {nm->ln1, "bias", &L->ln1_b},
+            {nm->ln2, "weight", &L->ln2_g},
+            {nm->ln2, "bias", &L->ln2_b},
         };
         if (!rc)
-            rc = make_qkv(&ld, m, l, H, hint_in, L);
-        snprintf(name, sizeof name, "%s.attention.output.dense", base);
+            rc = make_qkv(&ld, m, base, H, hint_in, L);
+        snprintf(name, sizeof name, "%s.%s", base, nm->out);
         if (!rc)
             rc = make_linear(&ld, m, name, H, H, NULL, 0, &L->out_w, &L->out_b);
         for (size_t i = 0; i < IA_ARRAY_LEN(lns) && !rc; i++) {
-            snprintf(name, sizeof name, lns[i].fmt, base);
+            snprintf(name, sizeof name, "%s.%s.%s", base, lns[i].ln, lns[i].part);
             rc = load_tensor(&ld, m, name, H, 0, false, lns[i].dst);
         }
         float *hint_mid = rc ? NULL : ln_hint(m, &L->ln1_g, &L->ln1_b);
-        snprintf(name, sizeof name, "%s.intermediate.dense", base);
+        snprintf(name, sizeof name, "%s.%s", base, nm->ffn_in);
         if (!rc)
             rc = make_linear(&ld, m, name, I, H, hint_mid, 0, &L->ffn_in_w, &L->ffn_in_b);
         ia__free(hint_mid);
-        snprintf(name, sizeof name, "%s.output.dense", base);
+        snprintf(name, sizeof name, "%s.%s", base, nm->ffn_out);
         if (!rc)
             rc = make_linear(&ld, m, name, H, I, NULL, IA_WEIGHT_INT8_SENSITIVE, &L->ffn_out_w, &L->ffn_out_b);
         ia__free(hint_in);
@@ -366,6 +427,18 @@ static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *s
     *n_params = ld.n_params;
     *weights_dtype = ld.dtype ? ld.dtype : "F32";
     return IA_OK;
+}
+
+static ia_status bert_load(const ia_encoder_config *cfg, const ia_safetensors *st, const ia_backend *be,
+                           void *bctx, void **state, size_t *n_params, const char **weights_dtype)
+{
+    return load_named(&bert_names_hf, cfg, st, be, bctx, state, n_params, weights_dtype);
+}
+
+static ia_status distilbert_load(const ia_encoder_config *cfg, const ia_safetensors *st, const ia_backend *be,
+                                 void *bctx, void **state, size_t *n_params, const char **weights_dtype)
+{
+    return load_named(&distilbert_names, cfg, st, be, bctx, state, n_params, weights_dtype);
 }
 
 /* forward --------------------------------------------------------------- */
@@ -444,7 +517,8 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int *
         *tv = qkv_view(qkv, 2, hd, heads, T);
         *tatt = ia__tensor(IA_DTYPE_F32, hd, heads, T, 1, ctx); /* = tctx, by heads */
         *tproj = ia__tensor(IA_DTYPE_F32, H, T, 1, 1, qkv);    /* qkv's memory, reused */
-        *type0 = ia__tensor_rows(&m->type, 0, 1);
+        if (m->names->type)
+            *type0 = ia__tensor_rows(&m->type, 0, 1);
         const ia_attn_params ap = {.mask = IA_MASK_NONE, .scale = 1.0f / sqrtf((float)hd)};
 
         ia_node *n = g;
@@ -453,7 +527,8 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int *
         *n++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = tx, .src = {&m->word, tid}};
         *n++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = tctx, .src = {&m->pos, tpos}};
         *n++ = (ia_node){.op = IA_OP_ADD, .dst = tx, .src = {tx, tctx}};
-        *n++ = (ia_node){.op = IA_OP_ADD, .dst = tx, .src = {tx, type0}};
+        if (m->names->type)
+            *n++ = (ia_node){.op = IA_OP_ADD, .dst = tx, .src = {tx, type0}};
         *n++ = (ia_node){.op = IA_OP_LAYERNORM, .dst = tx, .src = {tx, NULL, &m->emb_ln_g, &m->emb_ln_b},
                          .p.eps = eps};
         for (int l = 0; l < m->cfg.n_layers; l++) {
@@ -499,3 +574,16 @@ static const ia_arch bert_arch = {
 };
 
 const ia_arch *ia__arch_bert(void) { return &bert_arch; }
+
+static const ia_arch distilbert_arch = {
+    .api_version = IA_ARCH_API_VERSION,
+    .model_type = "distilbert",
+    .iface = {
+        .parse_config = parse_config_distil,
+        .load = distilbert_load,
+        .free = bert_free,
+        .forward = bert_forward,
+    },
+};
+
+const ia_arch *ia__arch_distilbert(void) { return &distilbert_arch; }

@@ -72,3 +72,10 @@ endforeach()
 # the small model: TSan makes every op dozens of times slower
 add_test(NAME model_runtime_two-models COMMAND test_model_runtime two-models ${IA_SYNTH_DIR}/tiny-f32)
 set_tests_properties(model_runtime_two-models PROPERTIES FIXTURES_REQUIRED synth_models LABELS tsan)
+
+# Encoder families beyond BERT (DistilBERT) against transformers on small
+# random checkpoints, through `embed`; in .cache/hf-venv (skipped without).
+set(IA_HF_VENV_PYTHON ${PROJECT_SOURCE_DIR}/.cache/hf-venv/bin/python)
+add_test(NAME model_encoders_hf
+         COMMAND sh -c "[ -x '${IA_HF_VENV_PYTHON}' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF_VENV_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/encoders_hf_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/encoders-hf-work'")
+set_tests_properties(model_encoders_hf PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)

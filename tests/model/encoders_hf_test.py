@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Encoder families other than BERT against transformers itself
+(src/model/bert.c): DistilBERT.
+
+A small DistilBertModel with fresh random weights (larger than
+transformers' initialization, so that every part shows: LayerNorm weights
+around 1, biases around 0.1) is saved as a sentence-transformers folder
+(config.json, model.safetensors in f32, a WordPiece tokenizer.json made by
+transformers from a small vocabulary, modules.json with mean pooling), and
+a DistilBertForMaskedLM (weights under the "distilbert." prefix, a task
+head beside them) as another. `ipfs-accelerate embed` must give, for
+texts of fresh random words of many lengths, the vectors transformers'
+last hidden states mean-pooled over the tokens: cosine >= 0.99999 each.
+
+Usage: encoders_hf_test.py CLI WORKDIR
+Exit 77 (skipped) when torch/transformers are not installed (the
+.cache/hf-venv of scripts/install-deps.sh).
+"""
+import json, os, random, shutil, subprocess, sys
+
+try:
+    import numpy as np
+    import torch
+    import transformers
+except ImportError as e:
+    print(f"SKIP: {e} (scripts/install-deps.sh makes .cache/hf-venv)")
+    sys.exit(77)
+
+cli, work = sys.argv[1:3]
+seed = int(os.environ.get("IA_TEST_SEED", int.from_bytes(os.urandom(4), "little")))
+print(f"seed {seed} (IA_TEST_SEED={seed} repeats this run); transformers {transformers.__version__}")
+rng = random.Random(seed)
+torch.manual_seed(seed)
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+
+words = ["the", "a", "of", "river", "stone", "bridge", "light", "paris", "city", "old", "new", "water", "run",
+         "##s", "##ing", "##ed", "##er", "un", "##able", "house", "green", "sky", "over", "under", "and", "or",
+         ",", ".", "!", "?", "'"] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + \
+        ["##" + chr(c) for c in range(ord("a"), ord("z") + 1)]
+vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(words))
+vocab_file = os.path.join(work, "vocab.txt")
+with open(vocab_file, "w") as f:
+    f.write("\n".join(vocab) + "\n")
+tok = transformers.DistilBertTokenizerFast(vocab_file, do_lower_case=True)
+
+
+def perturb(model):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "LayerNorm" in name or "layer_norm" in name:
+                p.copy_(1 + 0.2 * torch.randn_like(p) if name.endswith("weight") else 0.1 * torch.randn_like(p))
+            elif name.endswith("bias"):
+                p.copy_(0.1 * torch.randn_like(p))
+            else:
+                p.copy_(0.3 * torch.randn_like(p) / p.shape[-1] ** 0.5 * 4)
+
+
+def save_folder(folder, model):
+    model.save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    os.makedirs(os.path.join(folder, "1_Pooling"))
+    with open(os.path.join(folder, "1_Pooling", "config.json"), "w") as f:
+        json.dump({"word_embedding_dimension": model.config.dim, "pooling_mode_mean_tokens": True}, f)
+    with open(os.path.join(folder, "modules.json"), "w") as f:
+        json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                   {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}],
+                  f)
+
+
+cfg = transformers.DistilBertConfig(vocab_size=len(vocab), dim=64, n_layers=3, n_heads=4, hidden_dim=160,
+                                    max_position_embeddings=96, activation="gelu", pad_token_id=0)
+plain = transformers.DistilBertModel(cfg).eval()
+perturb(plain)
+save_folder(os.path.join(work, "distilbert"), plain)
+mlm = transformers.DistilBertForMaskedLM(cfg).eval()
+perturb(mlm)
+save_folder(os.path.join(work, "distilbert-mlm"), mlm)
+
+texts = []
+for i in range(40):
+    n = rng.choice([1, 2, 3, 5, 8, 13, 21, 34, 60])
+    texts.append(" ".join(rng.choice(words[:31]).replace("##", "") for _ in range(n)))
+failures = []
+for name, model in (("distilbert", plain), ("distilbert-mlm", mlm.distilbert)):
+    folder = os.path.join(work, name)
+    inp = os.path.join(work, name + ".txt")
+    with open(inp, "w") as f:
+        f.write("\n".join(texts) + "\n")
+    out = os.path.join(work, name + ".npy")
+    p = subprocess.run([cli, "embed", "-q", "--model", folder, inp, "--output", out], capture_output=True,
+                       text=True)
+    if p.returncode:
+        failures.append(f"{name}: embed failed: {p.stderr.strip()[-400:]}")
+        continue
+    got = np.load(out)
+    enc = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        h = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+    m = enc["attention_mask"].unsqueeze(-1).float()
+    want = ((h * m).sum(1) / m.sum(1)).numpy()
+    cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    print(f"{name}: {len(texts)} texts, cosine min {cos.min():.8f}")
+    if got.shape != want.shape or cos.min() < 0.99999:
+        failures.append(f"{name}: shape {got.shape} vs {want.shape}, cosine min {cos.min():.8f}")
+for f in failures:
+    print("FAIL:", f)
+sys.exit(1 if failures else 0)
