@@ -76,7 +76,7 @@ typedef struct ia_model_info {
     size_t max_seq_length;     /* effective truncation limit */
     const char *activation;    /* "gelu", "gelu_new", "relu" */
     const char *weights_dtype; /* dtype in the files: "F32", "F16", "BF16" */
-    const char *pooling;       /* "mean", "cls", "max" */
+    const char *pooling;       /* "mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken" */
     bool normalize;            /* L2-normalized output (Normalize module) */
     const char *tokenizer;     /* tokenizer description */
     const char *backend;       /* backend that computes, e.g. "cpu" */

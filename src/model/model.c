@@ -23,8 +23,28 @@
 
 #define DEFAULT_BATCH_TOKENS 8192
 
-/* Sentence embeddings from token states: sentence-transformers' Pooling. */
-typedef enum ia_pool_mode { IA_POOL_MEAN, IA_POOL_CLS, IA_POOL_MAX } ia_pool_mode;
+/* Sentence embeddings from token states: sentence-transformers' Pooling
+ * modes (one at a time). */
+typedef enum ia_pool_mode {
+    IA_POOL_MEAN,
+    IA_POOL_CLS,
+    IA_POOL_MAX,
+    IA_POOL_MEAN_SQRT_LEN, /* the sum over sqrt(tokens) */
+    IA_POOL_WEIGHTED_MEAN, /* token t (from 0) weighs t + 1 */
+    IA_POOL_LAST_TOKEN,
+} ia_pool_mode;
+
+static const struct {
+    ia_pool_mode mode;
+    const char *name, *flag; /* pooling_mode's value; the flag of older configs */
+} pool_modes[] = {
+    {IA_POOL_MEAN, "mean", "pooling_mode_mean_tokens"},
+    {IA_POOL_CLS, "cls", "pooling_mode_cls_token"},
+    {IA_POOL_MAX, "max", "pooling_mode_max_tokens"},
+    {IA_POOL_MEAN_SQRT_LEN, "mean_sqrt_len_tokens", "pooling_mode_mean_sqrt_len_tokens"},
+    {IA_POOL_WEIGHTED_MEAN, "weightedmean", "pooling_mode_weightedmean_tokens"},
+    {IA_POOL_LAST_TOKEN, "lasttoken", "pooling_mode_lasttoken"},
+};
 
 struct ia_model {
     char *path;
@@ -110,27 +130,13 @@ static ia_status load_st_modules(ia_model *m, const char *dir)
     if (!rc && pool_cfg) {
         const cJSON *mode = cJSON_GetObjectItemCaseSensitive(pool_cfg, "pooling_mode");
         int n = 0;
-        if (cJSON_IsString(mode)) {
-            const char *s = mode->valuestring;
-            n = 1;
-            if (!strcmp(s, "mean")) m->pooling = IA_POOL_MEAN;
-            else if (!strcmp(s, "cls")) m->pooling = IA_POOL_CLS;
-            else if (!strcmp(s, "max")) m->pooling = IA_POOL_MAX;
-            else n = -1;
-        } else {
-            if (json_true(pool_cfg, "pooling_mode_mean_tokens")) n++, m->pooling = IA_POOL_MEAN;
-            if (json_true(pool_cfg, "pooling_mode_cls_token")) n++, m->pooling = IA_POOL_CLS;
-            if (json_true(pool_cfg, "pooling_mode_max_tokens")) n++, m->pooling = IA_POOL_MAX;
-            static const char *unsupported[] = {"pooling_mode_mean_sqrt_len_tokens",
-                                                "pooling_mode_weightedmean_tokens",
-                                                "pooling_mode_lasttoken"};
-            for (size_t i = 0; i < IA_ARRAY_LEN(unsupported); i++)
-                if (json_true(pool_cfg, unsupported[i]))
-                    n = -1;
-        }
+        for (size_t i = 0; i < IA_ARRAY_LEN(pool_modes); i++)
+            if (cJSON_IsString(mode) ? !strcmp(mode->valuestring, pool_modes[i].name)
+                                     : json_true(pool_cfg, pool_modes[i].flag))
+                n++, m->pooling = pool_modes[i].mode;
         if (n != 1)
-            rc = ia__error(IA_ERR_UNSUPPORTED, "%s/%s/config.json: pooling must be exactly one of mean, cls, max",
-                           dir, pool_dir);
+            rc = ia__error(IA_ERR_UNSUPPORTED, "%s/%s/config.json: pooling must be exactly one of mean, cls, max, "
+                           "mean_sqrt_len_tokens, weightedmean, lasttoken", dir, pool_dir);
     }
     cJSON_Delete(pool_cfg);
     cJSON_Delete(mods);
@@ -293,7 +299,10 @@ const ia_tokenizer *ia_model_tokenizer(const ia_model *m) { return m ? m->tok : 
 
 static const char *pool_name(ia_pool_mode p)
 {
-    return p == IA_POOL_CLS ? "cls" : p == IA_POOL_MAX ? "max" : "mean";
+    for (size_t i = 0; i < IA_ARRAY_LEN(pool_modes); i++)
+        if (pool_modes[i].mode == p)
+            return pool_modes[i].name;
+    return "mean";
 }
 
 void ia_model_get_info(const ia_model *m, ia_model_info *info)
@@ -377,17 +386,27 @@ static void pool(const float *x, const int *offsets, int n_seqs, int dim, ia_poo
         const int start = offsets[s], len = offsets[s + 1] - start;
         float *o = out + (size_t)s * dim;
         const float *first = x + (size_t)start * dim;
+        if (mode == IA_POOL_LAST_TOKEN && len > 0)
+            first += (size_t)(len - 1) * dim;
         memcpy(o, first, (size_t)dim * sizeof(float));
-        if (mode == IA_POOL_CLS)
+        if (mode == IA_POOL_CLS || mode == IA_POOL_LAST_TOKEN)
             continue;
+        if (mode == IA_POOL_WEIGHTED_MEAN) { /* weights 1, 2, ... len */
+            for (int t = 1; t < len; t++)
+                for (int j = 0; j < dim; j++)
+                    o[j] += (float)(t + 1) * first[(size_t)t * dim + j];
+            for (int j = 0; j < dim; j++)
+                o[j] /= (float)len * (float)(len + 1) / 2;
+            continue;
+        }
         for (int t = 1; t < len; t++) {
             const float *row = first + (size_t)t * dim;
             for (int j = 0; j < dim; j++)
                 o[j] = mode == IA_POOL_MAX ? (row[j] > o[j] ? row[j] : o[j]) : o[j] + row[j];
         }
-        if (mode == IA_POOL_MEAN)
+        if (mode == IA_POOL_MEAN || mode == IA_POOL_MEAN_SQRT_LEN)
             for (int j = 0; j < dim; j++)
-                o[j] /= (float)len;
+                o[j] /= mode == IA_POOL_MEAN ? (float)len : sqrtf((float)len);
     }
 }
 

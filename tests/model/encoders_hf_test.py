@@ -10,7 +10,11 @@ transformers from a small vocabulary, modules.json with mean pooling), and
 a DistilBertForMaskedLM (weights under the "distilbert." prefix, a task
 head beside them) as another. `ipfs-accelerate embed` must give, for
 texts of fresh random words of many lengths, the vectors transformers'
-last hidden states mean-pooled over the tokens: cosine >= 0.99999 each.
+last hidden states mean-pooled over the tokens: cosine >= 0.99999 and
+relative error <= 1e-4 each.
+The plain model also runs with every other Pooling mode of
+sentence-transformers (cls, max, mean_sqrt_len_tokens, weightedmean,
+lasttoken), computed here from the same hidden states.
 
 Usage: encoders_hf_test.py CLI WORKDIR
 Exit 77 (skipped) when torch/transformers are not installed (the
@@ -56,12 +60,12 @@ def perturb(model):
                 p.copy_(0.3 * torch.randn_like(p) / p.shape[-1] ** 0.5 * 4)
 
 
-def save_folder(folder, model):
+def save_folder(folder, model, pooling="mean"):
     model.save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
     os.makedirs(os.path.join(folder, "1_Pooling"))
     with open(os.path.join(folder, "1_Pooling", "config.json"), "w") as f:
-        json.dump({"word_embedding_dimension": model.config.dim, "pooling_mode_mean_tokens": True}, f)
+        json.dump({"word_embedding_dimension": model.config.dim, "pooling_mode": pooling}, f)
     with open(os.path.join(folder, "modules.json"), "w") as f:
         json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
                    {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}],
@@ -81,8 +85,32 @@ texts = []
 for i in range(40):
     n = rng.choice([1, 2, 3, 5, 8, 13, 21, 34, 60])
     texts.append(" ".join(rng.choice(words[:31]).replace("##", "") for _ in range(n)))
+modes = ["cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"]
+for mode in modes:
+    save_folder(os.path.join(work, "distilbert-" + mode), plain, mode)
+
+
+def pooled(h, mask, mode):
+    """sentence-transformers' Pooling of h (n, T, d) under mask (n, T), right padding."""
+    m = mask.unsqueeze(-1).float()
+    if mode == "cls":
+        return h[:, 0]
+    if mode == "max":
+        return torch.where(m > 0, h, torch.full_like(h, -1e9)).max(1).values
+    if mode == "mean_sqrt_len_tokens":
+        return (h * m).sum(1) / m.sum(1).sqrt()
+    if mode == "weightedmean":
+        w = torch.arange(1, h.shape[1] + 1, dtype=torch.float32).view(1, -1, 1) * m
+        return (h * w).sum(1) / w.sum(1)
+    if mode == "lasttoken":
+        return h[torch.arange(h.shape[0]), mask.sum(1) - 1]
+    return (h * m).sum(1) / m.sum(1)
+
+
 failures = []
-for name, model in (("distilbert", plain), ("distilbert-mlm", mlm.distilbert)):
+runs = [("distilbert", plain, "mean"), ("distilbert-mlm", mlm.distilbert, "mean")] + \
+       [("distilbert-" + mode, plain, mode) for mode in modes]
+for name, model, mode in runs:
     folder = os.path.join(work, name)
     inp = os.path.join(work, name + ".txt")
     with open(inp, "w") as f:
@@ -97,12 +125,15 @@ for name, model in (("distilbert", plain), ("distilbert-mlm", mlm.distilbert)):
     enc = tok(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         h = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
-    m = enc["attention_mask"].unsqueeze(-1).float()
-    want = ((h * m).sum(1) / m.sum(1)).numpy()
+    want = pooled(h, enc["attention_mask"], mode).numpy()
+    if got.shape != want.shape:
+        failures.append(f"{name}: shape {got.shape}, transformers {want.shape}")
+        continue
     cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
-    print(f"{name}: {len(texts)} texts, cosine min {cos.min():.8f}")
-    if got.shape != want.shape or cos.min() < 0.99999:
-        failures.append(f"{name}: shape {got.shape} vs {want.shape}, cosine min {cos.min():.8f}")
+    rel = np.linalg.norm(got - want, axis=1) / np.linalg.norm(want, axis=1)  # scale too (mean vs sqrt)
+    print(f"{name}: {len(texts)} texts, cosine min {cos.min():.8f}, relative error max {rel.max():.2e}")
+    if cos.min() < 0.99999 or rel.max() > 1e-4:
+        failures.append(f"{name}: cosine min {cos.min():.8f}, relative error max {rel.max():.2e}")
 for f in failures:
     print("FAIL:", f)
 sys.exit(1 if failures else 0)
