@@ -55,6 +55,14 @@ struct ia_model {
     void *bctx;               /* the backend instance: this model's threads and precision */
     ia_tokenizer *tok;
     ia_pool_mode pooling;
+    /* sentence-transformers Dense modules after pooling, in order: y =
+     * act(W x + b), W (out, in) */
+    struct st_dense {
+        int n_in, n_out;
+        float *W, *b;
+        bool tanh; /* else identity */
+    } dense[4];
+    int n_dense;
     bool normalize;
     size_t max_seq_length, batch_tokens, n_params;
     const char *weights_dtype;
@@ -91,9 +99,60 @@ static bool json_true(const cJSON *obj, const char *key)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, key));
 }
 
-/* sentence-transformers modules.json: which Pooling folder, and whether a
- * Normalize module follows. Without modules.json (a plain Hugging Face
- * model) sentence-transformers uses mean pooling, unnormalized. */
+/* A sentence-transformers Dense module in `sub` of the folder: its
+ * config.json (in_features, out_features, bias, activation_function Tanh
+ * or Identity) and weights (model.safetensors: linear.weight [out, in],
+ * linear.bias [out]), read into d, which takes in_features in. */
+static ia_status load_st_dense(const char *dir, const char *sub, int in_features, struct st_dense *d)
+{
+    char *cfg_name = ia__path_join(sub, "config.json"), *w_dir = ia__path_join(dir, sub);
+    cJSON *cfg = NULL;
+    ia_safetensors *st = NULL;
+    ia_status rc = cfg_name && w_dir ? load_json(dir, cfg_name, true, &cfg) : ia__error(IA_ERR_NOMEM, "out of memory");
+    const cJSON *in = rc ? NULL : cJSON_GetObjectItemCaseSensitive(cfg, "in_features");
+    const cJSON *out = rc ? NULL : cJSON_GetObjectItemCaseSensitive(cfg, "out_features");
+    const cJSON *act = rc ? NULL : cJSON_GetObjectItemCaseSensitive(cfg, "activation_function");
+    const cJSON *bias = rc ? NULL : cJSON_GetObjectItemCaseSensitive(cfg, "bias");
+    const char *a = cJSON_IsString(act) ? act->valuestring : "torch.nn.modules.linear.Identity";
+    if (!rc && (!cJSON_IsNumber(in) || !cJSON_IsNumber(out) || in->valuedouble != in_features ||
+                out->valuedouble < 1 || out->valuedouble > 1 << 20 || out->valuedouble != (int)out->valuedouble))
+        rc = ia__error(IA_ERR_FORMAT, "%s/%s/config.json: in_features must be %d (what the modules before give) "
+                       "and out_features a positive integer", dir, sub, in_features);
+    else if (!rc && !strstr(a, "Tanh") && !strstr(a, "Identity"))
+        rc = ia__error(IA_ERR_UNSUPPORTED, "%s/%s/config.json: activation_function \"%s\" (supported: Tanh, "
+                       "Identity)", dir, sub, a);
+    if (!rc) {
+        d->n_in = in_features;
+        d->n_out = (int)out->valuedouble;
+        d->tanh = strstr(a, "Tanh") != NULL;
+        rc = ia__st_open_dir(w_dir, &st);
+    }
+    const ia_st_tensor *w = rc ? NULL : ia__st_find(st, "linear.weight");
+    const ia_st_tensor *b = rc ? NULL : ia__st_find(st, "linear.bias");
+    const bool want_b = !cJSON_IsFalse(bias);
+    if (!rc && (!w || w->n_dims != 2 || w->shape[0] != d->n_out || w->shape[1] != d->n_in ||
+                (want_b && (!b || b->n_dims != 1 || b->shape[0] != d->n_out))))
+        rc = ia__error(IA_ERR_FORMAT, "%s/%s: linear.weight must be [%d, %d]%s", dir, sub, d->n_out, d->n_in,
+                       want_b ? " and linear.bias [out_features]" : "");
+    if (!rc && (!(d->W = ia__malloc((size_t)d->n_out * d->n_in * sizeof(float))) ||
+                !(d->b = ia__calloc((size_t)d->n_out, sizeof(float)))))
+        rc = ia__error(IA_ERR_NOMEM, "out of memory");
+    if (!rc) {
+        ia__st_to_f32(w, d->W);
+        if (want_b)
+            ia__st_to_f32(b, d->b);
+    }
+    ia__st_close(st);
+    cJSON_Delete(cfg);
+    ia__free(cfg_name);
+    ia__free(w_dir);
+    return rc;
+}
+
+/* sentence-transformers modules.json: which Pooling folder, the Dense
+ * modules after it, and whether a Normalize module follows. Without
+ * modules.json (a plain Hugging Face model) sentence-transformers uses mean
+ * pooling, unnormalized. */
 static ia_status load_st_modules(ia_model *m, const char *dir)
 {
     cJSON *mods, *pool_cfg = NULL;
@@ -107,25 +166,31 @@ static ia_status load_st_modules(ia_model *m, const char *dir)
     cJSON_ArrayForEach(mod, mods) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(mod, "type");
         const cJSON *path = cJSON_GetObjectItemCaseSensitive(mod, "path");
-        if (!cJSON_IsString(type))
+        if (!cJSON_IsString(type) || rc)
             continue;
         const char *t = type->valuestring;
-        if (strstr(t, "Pooling") && cJSON_IsString(path))
+        const bool inside = cJSON_IsString(path) && !strstr(path->valuestring, "..") && path->valuestring[0] != '/';
+        if (cJSON_IsString(path) && !inside)
+            rc = ia__error(IA_ERR_FORMAT, "%s/modules.json: path \"%s\" leaves the model folder", dir,
+                           path->valuestring);
+        else if (strstr(t, "Pooling") && inside)
             pool_dir = path->valuestring;
+        else if (strstr(t, "Dense") && inside && m->n_dense < (int)IA_ARRAY_LEN(m->dense)) {
+            const int n_in = m->n_dense ? m->dense[m->n_dense - 1].n_out : m->cfg.hidden_size;
+            rc = load_st_dense(dir, path->valuestring, n_in, &m->dense[m->n_dense]);
+            m->n_dense++; /* its memory is the model's now, loaded or not */
+        }
         else if (strstr(t, "Normalize"))
             m->normalize = true;
         else if (!strstr(t, "Transformer"))
             rc = ia__error(IA_ERR_UNSUPPORTED, "%s/modules.json: module type \"%s\" is not supported "
-                           "(supported: Transformer, Pooling, Normalize)", dir, t);
+                           "(supported: Transformer, Pooling, Dense (up to %d), Normalize)", dir, t,
+                           (int)IA_ARRAY_LEN(m->dense));
     }
     if (!rc && pool_dir) {
-        if (strstr(pool_dir, "..") || pool_dir[0] == '/') {
-            rc = ia__error(IA_ERR_FORMAT, "%s/modules.json: pooling path \"%s\" leaves the model folder", dir, pool_dir);
-        } else {
-            char *sub = ia__path_join(pool_dir, "config.json");
-            rc = sub ? load_json(dir, sub, true, &pool_cfg) : ia__error(IA_ERR_NOMEM, "out of memory");
-            ia__free(sub);
-        }
+        char *sub = ia__path_join(pool_dir, "config.json");
+        rc = sub ? load_json(dir, sub, true, &pool_cfg) : ia__error(IA_ERR_NOMEM, "out of memory");
+        ia__free(sub);
     }
     if (!rc && pool_cfg) {
         const cJSON *mode = cJSON_GetObjectItemCaseSensitive(pool_cfg, "pooling_mode");
@@ -181,6 +246,10 @@ void ia_model_free(ia_model *m)
     if (m->bctx)
         m->be->iface.close(m->bctx);
     ia_tokenizer_free(m->tok);
+    for (int i = 0; i < m->n_dense; i++) {
+        ia__free(m->dense[i].W);
+        ia__free(m->dense[i].b);
+    }
     ia__free(m->path);
     ia__free(m);
 }
@@ -294,7 +363,11 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
     return IA_OK;
 }
 
-int ia_model_dim(const ia_model *m) { return m ? m->cfg.hidden_size : 0; }
+/* The width of the sentence vectors: the last Dense module's, else the
+ * hidden size. */
+static int out_dim(const ia_model *m) { return m->n_dense ? m->dense[m->n_dense - 1].n_out : m->cfg.hidden_size; }
+
+int ia_model_dim(const ia_model *m) { return m ? out_dim(m) : 0; }
 const ia_tokenizer *ia_model_tokenizer(const ia_model *m) { return m ? m->tok : NULL; }
 
 static const char *pool_name(ia_pool_mode p)
@@ -313,7 +386,7 @@ void ia_model_get_info(const ia_model *m, ia_model_info *info)
         .path = m->path,
         .architecture = m->arch->model_type,
         .n_params = m->n_params,
-        .dim = m->cfg.hidden_size,
+        .dim = out_dim(m),
         .n_layers = m->cfg.n_layers,
         .n_heads = m->cfg.n_heads,
         .hidden_size = m->cfg.hidden_size,
@@ -423,8 +496,11 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
     int32_t *ids = ia__malloc(T * sizeof(int32_t));
     float *x = op->buf_alloc(m->bctx, T * H * sizeof(float));
     float *host = op->download ? ia__malloc(T * H * sizeof(float)) : x; /* x, readable here */
-    float *pooled = ia__malloc((size_t)ns * H * sizeof(float));
-    ia_status rc = offsets && ids && x && host && pooled
+    int D = 1; /* the widest Dense output */
+    for (int i = 0; i < m->n_dense; i++)
+        D = m->dense[i].n_out > D ? m->dense[i].n_out : D;
+    float *pooled = ia__malloc((size_t)ns * H * sizeof(float)), *tmp = ia__malloc((size_t)2 * D * sizeof(float));
+    ia_status rc = offsets && ids && x && host && pooled && tmp
                  ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %zu tokens", T);
     if (!rc) {
         offsets[0] = 0;
@@ -439,16 +515,29 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
         rc = op->download(m->bctx, host, x, T * H * sizeof(float));
     if (!rc) {
         pool(host, offsets, ns, H, m->pooling, pooled);
+        const int od = out_dim(m);
         for (int s = 0; s < ns; s++) {
-            float *dst = out + order[lo + s] * (size_t)H, *src = pooled + (size_t)s * H;
+            float *dst = out + order[lo + s] * (size_t)od, *src = pooled + (size_t)s * H;
+            for (int i = 0; i < m->n_dense; i++) { /* src -> one half of tmp, then the other */
+                const struct st_dense *d = &m->dense[i];
+                float *y = tmp + (size_t)(i % 2) * D;
+                for (int o = 0; o < d->n_out; o++) {
+                    const float *w = d->W + (size_t)o * d->n_in;
+                    double acc = d->b[o];
+                    for (int j = 0; j < d->n_in; j++)
+                        acc += (double)w[j] * src[j];
+                    y[o] = d->tanh ? tanhf((float)acc) : (float)acc;
+                }
+                src = y;
+            }
             float scale = 1.0f;
             if (normalize) { /* as torch.nn.functional.normalize: x / max(|x|, 1e-12) */
                 double ss = 0;
-                for (int j = 0; j < H; j++)
+                for (int j = 0; j < od; j++)
                     ss += (double)src[j] * src[j];
                 scale = (float)(1.0 / fmax(sqrt(ss), 1e-12));
             }
-            for (int j = 0; j < H; j++)
+            for (int j = 0; j < od; j++)
                 dst[j] = src[j] * scale;
         }
         if (stats)
@@ -459,6 +548,7 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
     if (x)
         op->buf_free(m->bctx, x);
     ia__free(pooled);
+    ia__free(tmp);
     ia__free(ids);
     ia__free(offsets);
     return rc;
@@ -510,7 +600,7 @@ static ia_status embed_encoded(const ia_model *m, const encoded *enc, size_t n, 
      * Sorted first. */
     size_t first = 0;
     for (; first < n && !enc[order[first]].n; first++)
-        memset(out + order[first] * (size_t)m->cfg.hidden_size, 0, sizeof(float) * m->cfg.hidden_size);
+        memset(out + order[first] * (size_t)out_dim(m), 0, sizeof(float) * (size_t)out_dim(m));
     /* Batches of similar length under the token budget (and the memory
      * limit: one text always fits, the load checked it). */
     ia_status rc = IA_OK;

@@ -14,7 +14,9 @@ last hidden states mean-pooled over the tokens: cosine >= 0.99999 and
 relative error <= 1e-4 each.
 The plain model also runs with every other Pooling mode of
 sentence-transformers (cls, max, mean_sqrt_len_tokens, weightedmean,
-lasttoken), computed here from the same hidden states.
+lasttoken), computed here from the same hidden states, and with two
+Dense modules (Tanh 64 -> 48, then Identity 48 -> 40) and Normalize after
+mean pooling, as sentence-transformers' Dense computes them.
 
 Usage: encoders_hf_test.py CLI WORKDIR
 Exit 77 (skipped) when torch/transformers are not installed (the
@@ -24,6 +26,7 @@ import json, os, random, shutil, subprocess, sys
 
 try:
     import numpy as np
+    import safetensors.torch
     import torch
     import transformers
 except ImportError as e:
@@ -60,16 +63,30 @@ def perturb(model):
                 p.copy_(0.3 * torch.randn_like(p) / p.shape[-1] ** 0.5 * 4)
 
 
-def save_folder(folder, model, pooling="mean"):
+def save_folder(folder, model, pooling="mean", dense=()):
     model.save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
     os.makedirs(os.path.join(folder, "1_Pooling"))
     with open(os.path.join(folder, "1_Pooling", "config.json"), "w") as f:
         json.dump({"word_embedding_dimension": model.config.dim, "pooling_mode": pooling}, f)
+    mods = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    for i, (lin, act) in enumerate(dense):  # torch.nn.Linear, activation name
+        sub = f"{2 + i}_Dense"
+        os.makedirs(os.path.join(folder, sub))
+        safetensors.torch.save_file({"linear.weight": lin.weight.detach().contiguous(),
+                                     "linear.bias": lin.bias.detach().contiguous()},
+                                    os.path.join(folder, sub, "model.safetensors"))
+        with open(os.path.join(folder, sub, "config.json"), "w") as f:
+            json.dump({"in_features": lin.in_features, "out_features": lin.out_features, "bias": True,
+                       "activation_function": f"torch.nn.modules.{act}"}, f)
+        mods.append({"idx": len(mods), "name": str(len(mods)), "path": sub,
+                     "type": "sentence_transformers.models.Dense"})
+    if dense:
+        mods.append({"idx": len(mods), "name": str(len(mods)), "path": "",
+                     "type": "sentence_transformers.models.Normalize"})
     with open(os.path.join(folder, "modules.json"), "w") as f:
-        json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-                   {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}],
-                  f)
+        json.dump(mods, f)
 
 
 cfg = transformers.DistilBertConfig(vocab_size=len(vocab), dim=64, n_layers=3, n_heads=4, hidden_dim=160,
@@ -88,6 +105,8 @@ for i in range(40):
 modes = ["cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"]
 for mode in modes:
     save_folder(os.path.join(work, "distilbert-" + mode), plain, mode)
+dense = [(torch.nn.Linear(64, 48), "activation.Tanh"), (torch.nn.Linear(48, 40), "linear.Identity")]
+save_folder(os.path.join(work, "distilbert-dense"), plain, "mean", dense)
 
 
 def pooled(h, mask, mode):
@@ -104,12 +123,18 @@ def pooled(h, mask, mode):
         return (h * w).sum(1) / w.sum(1)
     if mode == "lasttoken":
         return h[torch.arange(h.shape[0]), mask.sum(1) - 1]
-    return (h * m).sum(1) / m.sum(1)
+    v = (h * m).sum(1) / m.sum(1)
+    if mode == "mean+dense":
+        for lin, act in dense:
+            v = lin(v)
+            v = torch.tanh(v) if "Tanh" in act else v
+        v = torch.nn.functional.normalize(v, dim=1)
+    return v
 
 
 failures = []
 runs = [("distilbert", plain, "mean"), ("distilbert-mlm", mlm.distilbert, "mean")] + \
-       [("distilbert-" + mode, plain, mode) for mode in modes]
+       [("distilbert-" + mode, plain, mode) for mode in modes] + [("distilbert-dense", plain, "mean+dense")]
 for name, model, mode in runs:
     folder = os.path.join(work, name)
     inp = os.path.join(work, name + ".txt")
@@ -125,7 +150,8 @@ for name, model, mode in runs:
     enc = tok(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         h = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
-    want = pooled(h, enc["attention_mask"], mode).numpy()
+    with torch.no_grad():
+        want = pooled(h, enc["attention_mask"], mode).numpy()
     if got.shape != want.shape:
         failures.append(f"{name}: shape {got.shape}, transformers {want.shape}")
         continue
