@@ -120,9 +120,19 @@ typedef struct ia_embed_options {
     size_t max_tokens;      /* truncate to this many tokens (specials included);
                                0 or above the model's limit: the model's limit;
                                it must leave room past the special tokens */
+    const char *prompt_name; /* the model's prompt put before every text
+                               (ia_model_prompt); NULL: its default prompt,
+                               if it has one; "": none */
 } ia_embed_options;
 
 #define IA_EMBED_OPTIONS_INIT {.size = sizeof(ia_embed_options)}
+
+/* The text of the model's prompt `name`, from the "prompts" of its
+ * config_sentence_transformers.json (e.g. "query" -> "query: "), owned by
+ * the model; name NULL: its default_prompt_name's, or NULL when it names
+ * none; "": NULL. IA_ERR_INVALID when the model has no prompt of that name
+ * (the message lists those it has). */
+IA_API ia_status ia_model_prompt(const ia_model *m, const char *name, const char **text);
 
 /* ia_model_embed with options (NULL: defaults). */
 IA_API ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts,

@@ -269,12 +269,15 @@ class Model:
             raise UnsupportedError(f"'{self.name}' is a text-generation model: it has no embeddings "
                                    "(use generate() or chat())")
 
-    def embed(self, texts, normalize=None, max_tokens: int = 0, stats: dict | None = None):
+    def embed(self, texts, normalize=None, max_tokens: int = 0, stats: dict | None = None,
+              prompt_name: str | None = None):
         """Embed a list of texts in one library call.
 
         Returns a float32 numpy array (n, dim), or a list of n lists of
         floats when numpy is not installed. ``normalize``: None (as the
         model's modules say), True (L2-normalize), False (raw pooled vectors).
+        ``prompt_name``: the model's prompt (config_sentence_transformers.json)
+        put before every text; None: its default prompt, if any; "": none.
         """
         self._need_embedding()
         data = _as_bytes(_as_list(texts))
@@ -295,6 +298,10 @@ class Model:
         opts.normalize = (_lib.IA_NORMALIZE_MODEL if normalize is None else
                           _lib.IA_NORMALIZE_YES if normalize else _lib.IA_NORMALIZE_NO)
         opts.max_tokens = max_tokens
+        if prompt_name is not None:
+            if not isinstance(prompt_name, str) or "\0" in prompt_name:
+                raise InvalidInputError(f"prompt_name must be a str (a prompt's name) or None, not {prompt_name!r}")
+            opts.prompt_name = prompt_name.encode("utf-8")
         c_stats = _lib.new(_lib.EmbedStats)
         with self._cv:
             if self._handle is None:

@@ -63,6 +63,9 @@ struct ia_model {
         bool tanh; /* else identity */
     } dense[4];
     int n_dense;
+    /* config_sentence_transformers.json: prompts by name, and the default */
+    char **prompt_names, **prompt_texts;
+    int n_prompts, default_prompt; /* -1: none */
     bool normalize;
     size_t max_seq_length, batch_tokens, n_params;
     const char *weights_dtype;
@@ -147,6 +150,71 @@ static ia_status load_st_dense(const char *dir, const char *sub, int in_features
     ia__free(cfg_name);
     ia__free(w_dir);
     return rc;
+}
+
+/* config_sentence_transformers.json's "prompts" ({name: text}) and
+ * "default_prompt_name" (a name among them, or null). */
+static ia_status load_st_prompts(ia_model *m, const char *dir)
+{
+    cJSON *cfg;
+    ia_status rc = load_json(dir, "config_sentence_transformers.json", false, &cfg);
+    m->default_prompt = -1;
+    const cJSON *prompts = rc ? NULL : cJSON_GetObjectItemCaseSensitive(cfg, "prompts");
+    const cJSON *dflt = rc ? NULL : cJSON_GetObjectItemCaseSensitive(cfg, "default_prompt_name");
+    const int n = cJSON_IsObject(prompts) ? cJSON_GetArraySize(prompts) : 0;
+    if (prompts && !cJSON_IsObject(prompts) && !cJSON_IsNull(prompts))
+        rc = ia__error(IA_ERR_FORMAT, "%s/config_sentence_transformers.json: \"prompts\" must be an object of "
+                       "name: text", dir);
+    if (!rc && n && (!(m->prompt_names = ia__calloc((size_t)n, sizeof *m->prompt_names)) ||
+                     !(m->prompt_texts = ia__calloc((size_t)n, sizeof *m->prompt_texts))))
+        rc = ia__error(IA_ERR_NOMEM, "out of memory");
+    const cJSON *p;
+    if (!rc && n)
+        cJSON_ArrayForEach(p, prompts) {
+            if (rc)
+                break;
+            if (!cJSON_IsString(p))
+                rc = ia__error(IA_ERR_FORMAT, "%s/config_sentence_transformers.json: prompt \"%s\" must be a string",
+                               dir, p->string);
+            else if (!(m->prompt_names[m->n_prompts] = ia__strdup(p->string)) ||
+                     !(m->prompt_texts[m->n_prompts++] = ia__strdup(p->valuestring)))
+                rc = ia__error(IA_ERR_NOMEM, "out of memory");
+        }
+    if (!rc && cJSON_IsString(dflt)) {
+        for (int i = 0; i < m->n_prompts; i++)
+            if (!strcmp(m->prompt_names[i], dflt->valuestring))
+                m->default_prompt = i;
+        if (m->default_prompt < 0)
+            rc = ia__error(IA_ERR_FORMAT, "%s/config_sentence_transformers.json: default_prompt_name \"%s\" is not "
+                           "among its prompts", dir, dflt->valuestring);
+    }
+    cJSON_Delete(cfg);
+    return rc;
+}
+
+ia_status ia_model_prompt(const ia_model *m, const char *name, const char **text)
+{
+    ia__error_clear();
+    IA_NEED(text);
+    *text = NULL;
+    IA_NEED(m);
+    if (!name) {
+        *text = m->default_prompt >= 0 ? m->prompt_texts[m->default_prompt] : NULL;
+        return IA_OK;
+    }
+    if (!*name)
+        return IA_OK;
+    char names[256] = "";
+    for (int i = 0; i < m->n_prompts; i++) {
+        if (!strcmp(m->prompt_names[i], name)) {
+            *text = m->prompt_texts[i];
+            return IA_OK;
+        }
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s\"%s\"", i ? ", " : "",
+                 m->prompt_names[i]);
+    }
+    return ia__error(IA_ERR_INVALID, "prompt_name \"%.64s\": %s%s", name,
+                     m->n_prompts ? "the model's prompts are " : "the model defines no prompts", names);
 }
 
 /* sentence-transformers modules.json: which Pooling folder, the Dense
@@ -250,6 +318,12 @@ void ia_model_free(ia_model *m)
         ia__free(m->dense[i].W);
         ia__free(m->dense[i].b);
     }
+    for (int i = 0; i < m->n_prompts; i++) {
+        ia__free(m->prompt_names[i]);
+        ia__free(m->prompt_texts[i]);
+    }
+    ia__free(m->prompt_names);
+    ia__free(m->prompt_texts);
     ia__free(m->path);
     ia__free(m);
 }
@@ -330,6 +404,8 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
                        dir, ia_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
     if (!rc)
         rc = load_st_modules(m, dir);
+    if (!rc)
+        rc = load_st_prompts(m, dir);
     if (!rc)
         rc = load_max_seq_length(m, dir, opt);
     if (!rc)
@@ -654,8 +730,33 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
     bool normalize = opt->normalize == IA_NORMALIZE_MODEL ? m->normalize : opt->normalize == IA_NORMALIZE_YES;
     size_t max_tokens = opt->max_tokens && opt->max_tokens < m->max_seq_length
                       ? opt->max_tokens : m->max_seq_length;
-    encoded *enc = ia__calloc(n, sizeof *enc);
-    ia_status rc = enc ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
+    const char *prompt;
+    ia_status rc = ia_model_prompt(m, opt->prompt_name, &prompt);
+    if (rc)
+        return rc;
+    char **prompted = NULL; /* the texts with the prompt in front */
+    size_t *plens = NULL;
+    if (prompt && *prompt) {
+        const size_t pl = strlen(prompt);
+        prompted = ia__calloc(n, sizeof *prompted);
+        plens = ia__malloc(n * sizeof *plens);
+        for (size_t i = 0; prompted && plens && i < n; i++) {
+            const size_t l = lens ? lens[i] : strlen(texts[i]);
+            if (!(prompted[i] = ia__malloc(pl + l + 1)))
+                break;
+            memcpy(prompted[i], prompt, pl);
+            memcpy(prompted[i] + pl, texts[i], l);
+            prompted[i][pl + l] = '\0';
+            plens[i] = pl + l;
+        }
+        if (!prompted || !plens || !prompted[n - 1])
+            rc = ia__error(IA_ERR_NOMEM, "out of memory for %zu prompted texts", n);
+        texts = (const char *const *)prompted;
+        lens = plens;
+    }
+    encoded *enc = rc ? NULL : ia__calloc(n, sizeof *enc);
+    if (!rc && !enc)
+        rc = ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
     if (!rc)
         rc = encode_all(m, texts, lens, n, max_tokens, enc, stats);
     if (!rc)
@@ -664,6 +765,10 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
         for (size_t i = 0; i < n; i++)
             ia__free(enc[i].ids);
     ia__free(enc);
+    for (size_t i = 0; prompted && i < n; i++)
+        ia__free(prompted[i]);
+    ia__free(prompted);
+    ia__free(plens);
     return rc;
 }
 

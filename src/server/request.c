@@ -157,24 +157,27 @@ static int parse_openai(const cJSON *root, size_t max_inputs, srv_input_req *out
     return 0;
 }
 
-static int no_prompt_name(const cJSON *root, srv_error *err)
+/* prompt_name: a string or null (the model's default prompt); the route
+ * checks the name against the model's prompts. */
+static int parse_prompt_name(const cJSON *root, srv_body_kind kind, srv_input_req *out, srv_error *err)
 {
     const cJSON *f = field(root, "prompt_name");
     if (!f)
         return 0;
     if (!cJSON_IsString(f))
         ia__srv_error_set(err, 422, "prompt_name", "prompt_name must be a string or null");
+    else if (kind == SRV_BODY_TOKENIZE)
+        ia__srv_error_set(err, 422, "prompt_name", "prompt_name is for /embed: /tokenize shows the text's own tokens");
     else
-        ia__srv_error_set(err, 422, "prompt_name",
-                          "prompt_name '%.64s': the model defines no prompts", f->valuestring);
-    return 422;
+        out->prompt_name = f->valuestring;
+    return out->prompt_name ? 0 : 422;
 }
 
 static int parse_tei(const cJSON *root, srv_body_kind kind, size_t max_inputs, srv_input_req *out,
                      srv_error *err)
 {
     int st = parse_inputs(root, "inputs", false, max_inputs, out, err);
-    if (st || (st = no_prompt_name(root, err)))
+    if (st || (st = parse_prompt_name(root, kind, out, err)))
         return st;
     if (kind == SRV_BODY_TOKENIZE)
         return opt_bool(root, "add_special_tokens", true, &out->add_special_tokens, err);

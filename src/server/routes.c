@@ -124,10 +124,12 @@ static bool need_model(ia_server *s, srv_request *r, srv_api api)
 /* Tokenize each input once, under the model's limit: the ids count the
  * tokens for batching and usage, and the engine embeds them as they are.
  * TEI without `truncate` refuses over-long inputs (413), as TEI does. */
-static int tokenize_inputs(const srv_model *m, embed_state *st, bool refuse_long, srv_error *err)
+/* (prompt: text put in front of every input, or NULL) */
+static int tokenize_inputs(const srv_model *m, embed_state *st, const char *prompt, bool refuse_long,
+                           srv_error *err)
 {
     const ia_tokenizer *tok = ia_model_tokenizer(m->model);
-    const size_t limit = m->info.max_seq_length, n = st->in.n;
+    const size_t limit = m->info.max_seq_length, n = st->in.n, pl = prompt ? strlen(prompt) : 0;
     st->ids = ia__calloc(n ? n : 1, sizeof *st->ids);
     st->n_ids = ia__calloc(n ? n : 1, sizeof *st->n_ids);
     st->n_inputs = st->ids ? n : 0;
@@ -139,9 +141,16 @@ static int tokenize_inputs(const srv_model *m, embed_state *st, bool refuse_long
     for (size_t i = 0; i < n; i++) {
         ia_encoding_stats es = {0};
         size_t got = 0;
-        ia_status rc = (st->ids[i] = ia__malloc(limit * sizeof **st->ids))
-                     ? ia_tokenizer_encode(tok, st->in.texts[i], st->in.lens[i], limit, st->ids[i], limit, &got, &es)
+        char *text = pl ? ia__malloc(pl + st->in.lens[i] + 1) : NULL;
+        if (text) {
+            memcpy(text, prompt, pl);
+            memcpy(text + pl, st->in.texts[i], st->in.lens[i]);
+        }
+        ia_status rc = (st->ids[i] = ia__malloc(limit * sizeof **st->ids)) && (text || !pl)
+                     ? ia_tokenizer_encode(tok, text ? text : st->in.texts[i], pl + st->in.lens[i], limit, st->ids[i],
+                                           limit, &got, &es)
                      : ia__error(IA_ERR_NOMEM, "out of memory");
+        ia__free(text);
         if (rc) {
             ia__srv_error_set(err, rc == IA_ERR_NOMEM ? 500 : 422, st->api == SRV_OPENAI ? "input" : "inputs",
                               "tokenizing input %zu: %s", i, ia_errmsg());
@@ -195,7 +204,13 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api)
         ia__srv_respond_error(r, api, &err);
         return;
     }
-    if ((code = tokenize_inputs(m, st, api == SRV_TEI && !st->in.truncate, &err))) {
+    const char *prompt = NULL;
+    if (ia_model_prompt(m->model, st->in.prompt_name, &prompt)) {
+        ia__srv_error_set(&err, 422, "prompt_name", "%s", ia_errmsg());
+        ia__srv_respond_error(r, api, &err);
+        return;
+    }
+    if ((code = tokenize_inputs(m, st, prompt, api == SRV_TEI && !st->in.truncate, &err))) {
         ia__srv_respond_error(r, api, &err);
         return;
     }

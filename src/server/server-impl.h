@@ -82,6 +82,7 @@ typedef struct srv_input_req {
     bool normalize;        /* TEI normalize (default true) */
     bool truncate;         /* TEI truncate (default false) */
     bool add_special_tokens; /* TEI /tokenize (default true) */
+    const char *prompt_name; /* TEI /embed: the model's prompt to use; NULL: its default */
 } srv_input_req;
 
 /* Parse and validate a request body. Returns 0, or the HTTP status with *err

@@ -16,7 +16,10 @@ The plain model also runs with every other Pooling mode of
 sentence-transformers (cls, max, mean_sqrt_len_tokens, weightedmean,
 lasttoken), computed here from the same hidden states, and with two
 Dense modules (Tanh 64 -> 48, then Identity 48 -> 40) and Normalize after
-mean pooling, as sentence-transformers' Dense computes them.
+mean pooling, as sentence-transformers' Dense computes them; and with
+prompts (config_sentence_transformers.json: "query" the default, and
+"doc"), `--prompt-name` choosing one, none ("") or the default, against
+transformers on the texts with the prompt in front.
 
 Usage: encoders_hf_test.py CLI WORKDIR
 Exit 77 (skipped) when torch/transformers are not installed (the
@@ -107,6 +110,10 @@ for mode in modes:
     save_folder(os.path.join(work, "distilbert-" + mode), plain, mode)
 dense = [(torch.nn.Linear(64, 48), "activation.Tanh"), (torch.nn.Linear(48, 40), "linear.Identity")]
 save_folder(os.path.join(work, "distilbert-dense"), plain, "mean", dense)
+prompts = {"query": "over the river ", "doc": "green stone , "}
+save_folder(os.path.join(work, "distilbert-prompts"), plain)
+with open(os.path.join(work, "distilbert-prompts", "config_sentence_transformers.json"), "w") as f:
+    json.dump({"prompts": prompts, "default_prompt_name": "query"}, f)
 
 
 def pooled(h, mask, mode):
@@ -133,21 +140,25 @@ def pooled(h, mask, mode):
 
 
 failures = []
-runs = [("distilbert", plain, "mean"), ("distilbert-mlm", mlm.distilbert, "mean")] + \
-       [("distilbert-" + mode, plain, mode) for mode in modes] + [("distilbert-dense", plain, "mean+dense")]
-for name, model, mode in runs:
+runs = [("distilbert", plain, "mean", None), ("distilbert-mlm", mlm.distilbert, "mean", None)] + \
+       [("distilbert-" + mode, plain, mode, None) for mode in modes] + \
+       [("distilbert-dense", plain, "mean+dense", None)] + \
+       [("distilbert-prompts", plain, "mean", p) for p in (None, "doc", "")]
+for name, model, mode, prompt in runs:
     folder = os.path.join(work, name)
     inp = os.path.join(work, name + ".txt")
     with open(inp, "w") as f:
         f.write("\n".join(texts) + "\n")
     out = os.path.join(work, name + ".npy")
-    p = subprocess.run([cli, "embed", "-q", "--model", folder, inp, "--output", out], capture_output=True,
+    extra = [] if prompt is None else ["--prompt-name", prompt]
+    p = subprocess.run([cli, "embed", "-q", "--model", folder, inp, "--output", out] + extra, capture_output=True,
                        text=True)
     if p.returncode:
         failures.append(f"{name}: embed failed: {p.stderr.strip()[-400:]}")
         continue
     got = np.load(out)
-    enc = tok(texts, padding=True, return_tensors="pt")
+    front = prompts["query" if prompt is None else prompt] if prompt != "" and name.endswith("prompts") else ""
+    enc = tok([front + t for t in texts], padding=True, return_tensors="pt")
     with torch.no_grad():
         h = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
     with torch.no_grad():
@@ -157,9 +168,15 @@ for name, model, mode in runs:
         continue
     cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
     rel = np.linalg.norm(got - want, axis=1) / np.linalg.norm(want, axis=1)  # scale too (mean vs sqrt)
+    if prompt is not None:
+        name += f" (--prompt-name '{prompt}')"
     print(f"{name}: {len(texts)} texts, cosine min {cos.min():.8f}, relative error max {rel.max():.2e}")
     if cos.min() < 0.99999 or rel.max() > 1e-4:
         failures.append(f"{name}: cosine min {cos.min():.8f}, relative error max {rel.max():.2e}")
+p = subprocess.run([cli, "embed", "-q", "--model", os.path.join(work, "distilbert-prompts"), "--text", "x",
+                    "--prompt-name", "passage"], capture_output=True, text=True)
+if p.returncode == 0 or '"query"' not in p.stderr or '"doc"' not in p.stderr:
+    failures.append(f"an unknown prompt name: exit {p.returncode}, stderr {p.stderr.strip()[:200]!r}")
 for f in failures:
     print("FAIL:", f)
 sys.exit(1 if failures else 0)

@@ -116,3 +116,24 @@ def test_without_numpy_lists_equal_arrays(tiny, tiny_model):
     got = np.array(json.loads(r.stdout))
     want = tiny_model.encode(["hello world", "caf\u00e9"])
     np.testing.assert_allclose(got, want, atol=1e-7)
+
+
+def test_prompt_name(tiny, tmp_path):
+    import json
+    import shutil
+    import ipfs_accelerate as ia
+    folder = tmp_path / "prompted"
+    shutil.copytree(tiny, folder)
+    (folder / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {"query": "query: ", "doc": "doc: "}, "default_prompt_name": "query"}))
+    m = ia.Model(str(folder))
+    try:
+        by_hand = m.embed(["query: find me", "doc: find me"], prompt_name="")
+        assert np.allclose(m.embed(["find me"])[0], by_hand[0], atol=1e-6)  # the default prompt
+        assert np.allclose(m.embed(["find me"], prompt_name="doc")[0], by_hand[1], atol=1e-6)
+        with pytest.raises(ia.InvalidInputError, match="query"):
+            m.embed(["x"], prompt_name="other")
+        with pytest.raises(ia.InvalidInputError, match="prompt_name"):
+            m.embed(["x"], prompt_name=3)
+    finally:
+        m.close()

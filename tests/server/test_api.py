@@ -323,6 +323,32 @@ try:
 except RuntimeError as e:
     check("a model name used twice is refused, naming it", "used twice" in str(e), e)
 
+# ---- prompts (config_sentence_transformers.json): TEI's prompt_name, the default prompt
+import shutil, tempfile
+tmp = tempfile.mkdtemp()
+prompted = os.path.join(tmp, "prompted")
+shutil.copytree(MODEL, prompted)
+with open(os.path.join(prompted, "config_sentence_transformers.json"), "w") as f:
+    json.dump({"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": "query"}, f)
+s = Server(BIN, prompted)
+try:
+    st, h, dflt = s.post("/embed", {"inputs": "find me"})
+    st2, h2, named = s.post("/embed", {"inputs": "find me", "prompt_name": "passage"})
+    st3, h3, by_hand = s.post("/embed", {"inputs": ["query: find me", "passage: find me"], "prompt_name": ""})
+    check("prompt_name puts the model's prompt before the text (the default without one)",
+          st == st2 == st3 == 200 and close(dflt[0], by_hand[0]) and close(named[0], by_hand[1])
+          and not close(dflt[0], named[0]), (st, st2, st3))
+    st5, h5, bad = s.post("/embed", {"inputs": "x", "prompt_name": "other"})
+    check("an unknown prompt_name is a 422 naming the prompts", st5 == 422 and "query" in json.dumps(bad), (st5, bad))
+    st6, h6, oa = s.post("/v1/embeddings", {"input": "find me"})
+    unit = lambda v: [x / norm(v) for x in v]
+    check("the OpenAI route uses the default prompt",
+          st6 == 200 and close(unit(oa["data"][0]["embedding"]), unit(dflt[0])), st6)
+finally:
+    rc = s.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+check("prompted server exits 0", rc == 0, s.output()[-2000:])
+
 # ---- 429 beyond --max-concurrent-requests
 s = Server(BIN, MODEL, "--max-concurrent-requests", "1", "--max-client-batch-size", "64")
 try:

@@ -27,6 +27,9 @@ static const char embed_help[] =
     "  -b, --batch-size N      texts handed to the engine at a time (default 256)\n"
     "  -j, --threads N         worker threads (default: all cores)\n"
     "      --max-seq-length N  truncate texts to N tokens (default: the model's)\n"
+    "      --prompt-name NAME  put the model's prompt NAME before every text\n"
+    "                          (config_sentence_transformers.json; default: its\n"
+    "                          default_prompt_name, \"\" for none)\n"
     "      --device NAME       auto, cpu, cuda[:N], rocm[:N], mps, openvino, vulkan[:N],\n"
     "                          opencl[:N] (default: hardware.device, else auto); an\n"
     "                          unusable device falls back to the CPU with a warning\n"
@@ -173,11 +176,11 @@ int cmd_embed(int argc, char **argv)
         {"max-seq-length", required_argument, 0, 'L'}, {"device", required_argument, 0, 'D'},
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
         {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
-        {"precision", required_argument, 0, 'P'},
+        {"precision", required_argument, 0, 'P'}, {"prompt-name", required_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model_dir = NULL, *out_path = NULL, *format = NULL, *device = NULL;
-    const char *precision = NULL;
+    const char *precision = NULL, *prompt_name = NULL;
     cli_config_args ca = {0};
     long batch_size = 256, threads = 0, max_seq = 0;
     bool quiet = false, verbose = false;
@@ -212,6 +215,7 @@ int cmd_embed(int argc, char **argv)
                 EMBED_USAGE("--precision must be fp32, int8 or bf16, not '%s'", optarg);
             precision = optarg;
             break;
+        case 'N': prompt_name = optarg; break;
         case 'q': quiet = true; break;
         case 'v': verbose = true; break;
         case 'h': fputs(embed_help, stdout); return 0;
@@ -290,7 +294,12 @@ int cmd_embed(int argc, char **argv)
     text_batch b = {0};
     ia_embed_stats stats = {0};
     double t0 = cli_now();
-    int rc = vecs ? 0 : cli_fail(0, "out of memory");
+    ia_embed_options eo = IA_EMBED_OPTIONS_INIT;
+    eo.prompt_name = prompt_name;
+    const char *prompt_text;
+    int rc = !vecs                                            ? cli_fail(0, "out of memory")
+             : ia_model_prompt(model, prompt_name, &prompt_text) ? cli_fail(0, "%s", ia_errmsg())
+                                                                 : 0;
     size_t done = 0;
     char *line = NULL;
     size_t line_cap = 0;
@@ -298,7 +307,7 @@ int cmd_embed(int argc, char **argv)
     /* --text values first, then the file's lines, batch_size at a time. */
     for (size_t k = 0; k < extra.n && !rc; k += (size_t)batch_size) {
         size_t n = IA_CLI_MIN(extra.n - k, (size_t)batch_size);
-        st = ia_model_embed(model, (const char *const *)extra.texts + k, extra.lens + k, n, vecs, &stats);
+        st = ia_model_embed_opts(model, (const char *const *)extra.texts + k, extra.lens + k, n, &eo, vecs, &stats);
         if (st) {
             rc = cli_fail(st, "embedding failed");
             break;
@@ -318,7 +327,7 @@ int cmd_embed(int argc, char **argv)
         }
         if (rc || b.n == 0)
             break;
-        st = ia_model_embed(model, (const char *const *)b.texts, b.lens, b.n, vecs, &stats);
+        st = ia_model_embed_opts(model, (const char *const *)b.texts, b.lens, b.n, &eo, vecs, &stats);
         if (st) {
             rc = cli_fail(st, "embedding failed");
             break;
