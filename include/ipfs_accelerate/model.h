@@ -123,6 +123,9 @@ typedef struct ia_embed_options {
     const char *prompt_name; /* the model's prompt put before every text
                                (ia_model_prompt); NULL: its default prompt,
                                if it has one; "": none */
+    int dimensions;         /* Matryoshka: the first this many of each vector
+                               (then out is n x dimensions), L2-normalized
+                               again when the output is normalized; 0: all */
 } ia_embed_options;
 
 #define IA_EMBED_OPTIONS_INIT {.size = sizeof(ia_embed_options)}

@@ -270,7 +270,7 @@ class Model:
                                    "(use generate() or chat())")
 
     def embed(self, texts, normalize=None, max_tokens: int = 0, stats: dict | None = None,
-              prompt_name: str | None = None):
+              prompt_name: str | None = None, dimensions: int = 0):
         """Embed a list of texts in one library call.
 
         Returns a float32 numpy array (n, dim), or a list of n lists of
@@ -278,17 +278,23 @@ class Model:
         model's modules say), True (L2-normalize), False (raw pooled vectors).
         ``prompt_name``: the model's prompt (config_sentence_transformers.json)
         put before every text; None: its default prompt, if any; "": none.
+        ``dimensions``: Matryoshka, the first this many values of each vector
+        (normalized again when the output is normalized); 0: all.
         """
         self._need_embedding()
         data = _as_bytes(_as_list(texts))
         n = len(data)
         if not isinstance(max_tokens, int) or max_tokens < 0:
             raise InvalidInputError(f"max_tokens must be an int >= 0, not {max_tokens!r}")
+        if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 0 <= dimensions <= self.dim:
+            raise InvalidInputError(f"dimensions must be an int from 1 to the model's {self.dim} (0: all), "
+                                    f"not {dimensions!r}")
+        dim = dimensions or self.dim
         if _np is not None:
-            out = _np.empty((n, self.dim), dtype=_np.float32)
+            out = _np.empty((n, dim), dtype=_np.float32)
             out_ptr = out.ctypes.data
         else:
-            out = (ctypes.c_float * (n * self.dim))()
+            out = (ctypes.c_float * (n * dim))()
             out_ptr = ctypes.addressof(out)
         if n == 0:
             return out if _np is not None else []
@@ -298,6 +304,7 @@ class Model:
         opts.normalize = (_lib.IA_NORMALIZE_MODEL if normalize is None else
                           _lib.IA_NORMALIZE_YES if normalize else _lib.IA_NORMALIZE_NO)
         opts.max_tokens = max_tokens
+        opts.dimensions = dimensions
         if prompt_name is not None:
             if not isinstance(prompt_name, str) or "\0" in prompt_name:
                 raise InvalidInputError(f"prompt_name must be a str (a prompt's name) or None, not {prompt_name!r}")
@@ -327,9 +334,8 @@ class Model:
                 stats[k] = stats.get(k, 0) + v
         if _np is not None:
             return out
-        d = self.dim
         flat = list(out)
-        return [flat[i * d:(i + 1) * d] for i in range(n)]
+        return [flat[i * dim:(i + 1) * dim] for i in range(n)]
 
     def encode(self, sentences, batch_size: int = 32, show_progress_bar: bool | None = None,
                output_value: str = "sentence_embedding", convert_to_numpy: bool = True,

@@ -31,7 +31,7 @@ static const layout layouts[] = {
       FIELD(ia_model_info, precision), FIELD(ia_model_info, device), FIELD(ia_model_info, backend_reason)}},
     {"ia_embed_options", sizeof(ia_embed_options),
      {FIELD(ia_embed_options, size), FIELD(ia_embed_options, normalize), FIELD(ia_embed_options, max_tokens),
-      FIELD(ia_embed_options, prompt_name)}},
+      FIELD(ia_embed_options, prompt_name), FIELD(ia_embed_options, dimensions)}},
     {"ia_embed_stats", sizeof(ia_embed_stats),
      {FIELD(ia_embed_stats, n_tokens), FIELD(ia_embed_stats, n_truncated_texts),
       FIELD(ia_embed_stats, n_invalid_utf8)}},

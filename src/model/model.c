@@ -559,9 +559,11 @@ static void pool(const float *x, const int *offsets, int n_seqs, int dim, ia_poo
     }
 }
 
-/* Run one batch: texts order[lo..hi) packed; write pooled rows to out. */
+/* Run one batch: texts order[lo..hi) packed; write their vectors (pooled,
+ * through the Dense modules, the first od values, normalized if asked) to
+ * out, od apart. */
 static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *order,
-                           size_t lo, size_t hi, bool normalize, float *out, ia_embed_stats *stats)
+                           size_t lo, size_t hi, bool normalize, int od, float *out, ia_embed_stats *stats)
 {
     const int H = m->cfg.hidden_size, ns = (int)(hi - lo);
     const struct ia_backend_i *op = &m->be->iface;
@@ -591,7 +593,6 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
         rc = op->download(m->bctx, host, x, T * H * sizeof(float));
     if (!rc) {
         pool(host, offsets, ns, H, m->pooling, pooled);
-        const int od = out_dim(m);
         for (int s = 0; s < ns; s++) {
             float *dst = out + order[lo + s] * (size_t)od, *src = pooled + (size_t)s * H;
             for (int i = 0; i < m->n_dense; i++) { /* src -> one half of tmp, then the other */
@@ -656,10 +657,10 @@ static void log_profile(const ia_model *m, const ia_backend_profile *before, siz
             (p.attention_s - before->attention_s) * 1e3, (p.other_s - before->other_s) * 1e3);
 }
 
-/* Embed n encoded texts into out (n, dim): sorted by length, packed into
+/* Embed n encoded texts into out (n, od): sorted by length, packed into
  * batches under the token budget and the memory limit. */
-static ia_status embed_encoded(const ia_model *m, const encoded *enc, size_t n, bool normalize, float *out,
-                               ia_embed_stats *stats)
+static ia_status embed_encoded(const ia_model *m, const encoded *enc, size_t n, bool normalize, int od,
+                               float *out, ia_embed_stats *stats)
 {
     ia_backend_profile prof0 = {0};
     const double t0 = ia__now();
@@ -676,7 +677,7 @@ static ia_status embed_encoded(const ia_model *m, const encoded *enc, size_t n, 
      * Sorted first. */
     size_t first = 0;
     for (; first < n && !enc[order[first]].n; first++)
-        memset(out + order[first] * (size_t)out_dim(m), 0, sizeof(float) * (size_t)out_dim(m));
+        memset(out + order[first] * (size_t)od, 0, sizeof(float) * (size_t)od);
     /* Batches of similar length under the token budget (and the memory
      * limit: one text always fits, the load checked it). */
     ia_status rc = IA_OK;
@@ -685,7 +686,7 @@ static ia_status embed_encoded(const ia_model *m, const encoded *enc, size_t n, 
         while (hi < n && (hi == lo || (tokens + enc[order[hi]].n <= m->batch_tokens &&
                                        batch_fits(m, tokens + enc[order[hi]].n, enc[order[hi]].n))))
             tokens += enc[order[hi++]].n;
-        rc = run_batch(m, enc, order, lo, hi, normalize, out, stats);
+        rc = run_batch(m, enc, order, lo, hi, normalize, od, out, stats);
         lo = hi;
     }
     if (m->profile)
@@ -721,6 +722,9 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
         opt->normalize != IA_NORMALIZE_NO)
         return ia__error(IA_ERR_INVALID, "%s: normalize %d (IA_NORMALIZE_MODEL 0, _YES 1 or _NO 2)", __func__,
                          (int)opt->normalize);
+    if (opt->dimensions < 0 || opt->dimensions > out_dim(m))
+        return ia__error(IA_ERR_INVALID, "%s: dimensions %d must be from 1 to the model's %d (0: all)", __func__,
+                         opt->dimensions, out_dim(m));
     if (n == 0)
         return IA_OK;
     const size_t specials = ia__tokenizer_n_specials(m->tok);
@@ -760,7 +764,7 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
     if (!rc)
         rc = encode_all(m, texts, lens, n, max_tokens, enc, stats);
     if (!rc)
-        rc = embed_encoded(m, enc, n, normalize, out, stats);
+        rc = embed_encoded(m, enc, n, normalize, opt->dimensions ? opt->dimensions : out_dim(m), out, stats);
     if (enc)
         for (size_t i = 0; i < n; i++)
             ia__free(enc[i].ids);
@@ -786,7 +790,7 @@ ia_status ia__model_embed_ids(const ia_model *m, const int32_t *const *ids, cons
         enc[i] = (encoded){(int32_t *)ids[i], n_ids[i]}; /* borrowed: not freed here */
     }
     if (!rc)
-        rc = embed_encoded(m, enc, n, normalize, out, stats);
+        rc = embed_encoded(m, enc, n, normalize, out_dim(m), out, stats);
     ia__free(enc);
     return rc;
 }

@@ -137,3 +137,17 @@ def test_prompt_name(tiny, tmp_path):
             m.embed(["x"], prompt_name=3)
     finally:
         m.close()
+
+
+def test_dimensions(tiny_model, tiny, cli):
+    full = tiny_model.embed(["a few words", "more words here"], normalize=False)
+    raw = tiny_model.embed(["a few words", "more words here"], normalize=False, dimensions=8)
+    assert raw.shape == (2, 8) and np.allclose(raw, full[:, :8], atol=1e-6)
+    unit = tiny_model.embed(["a few words", "more words here"], normalize=True, dimensions=8)
+    assert np.allclose(unit, full[:, :8] / np.linalg.norm(full[:, :8], axis=1, keepdims=True), atol=1e-6)
+    with pytest.raises(ia.InvalidInputError, match="dimensions"):
+        tiny_model.embed(["x"], dimensions=tiny_model.dim + 1)
+    out = subprocess.run([cli, "embed", "-q", "--model", tiny, "--text", "a few words", "--dimensions", "8"],
+                         capture_output=True, text=True, check=True).stdout
+    import json
+    assert len(json.loads(out)["embedding"]) == 8

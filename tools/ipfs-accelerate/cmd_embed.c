@@ -27,6 +27,8 @@ static const char embed_help[] =
     "  -b, --batch-size N      texts handed to the engine at a time (default 256)\n"
     "  -j, --threads N         worker threads (default: all cores)\n"
     "      --max-seq-length N  truncate texts to N tokens (default: the model's)\n"
+    "      --dimensions N      Matryoshka: the first N values of each vector\n"
+    "                          (normalized again when the model normalizes)\n"
     "      --prompt-name NAME  put the model's prompt NAME before every text\n"
     "                          (config_sentence_transformers.json; default: its\n"
     "                          default_prompt_name, \"\" for none)\n"
@@ -177,12 +179,13 @@ int cmd_embed(int argc, char **argv)
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
         {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
         {"precision", required_argument, 0, 'P'}, {"prompt-name", required_argument, 0, 'N'},
+        {"dimensions", required_argument, 0, 'M'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model_dir = NULL, *out_path = NULL, *format = NULL, *device = NULL;
     const char *precision = NULL, *prompt_name = NULL;
     cli_config_args ca = {0};
-    long batch_size = 256, threads = 0, max_seq = 0;
+    long batch_size = 256, threads = 0, max_seq = 0, dims = 0;
     bool quiet = false, verbose = false;
     text_batch extra = {0};
     int c;
@@ -216,6 +219,10 @@ int cmd_embed(int argc, char **argv)
             precision = optarg;
             break;
         case 'N': prompt_name = optarg; break;
+        case 'M':
+            if (!cli_parse_long(optarg, 1, 1 << 20, &dims))
+                EMBED_USAGE("--dimensions must be a whole number >= 1, not '%s'", optarg);
+            break;
         case 'q': quiet = true; break;
         case 'v': verbose = true; break;
         case 'h': fputs(embed_help, stdout); return 0;
@@ -277,7 +284,15 @@ int cmd_embed(int argc, char **argv)
                 info.architecture, info.dim, info.backend, info.device, info.precision, info.max_seq_length,
                 info.backend_reason);
 
-    output out = {.f = stdout, .npy = npy, .dim = info.dim};
+    if (dims > info.dim) {
+        ia_model_free(model);
+        if (in && in != stdin)
+            fclose(in);
+        batch_free(&extra);
+        return cli_usage("embed", "--dimensions %ld is more than the model's %d", dims, info.dim);
+    }
+    const int dim = dims ? (int)dims : info.dim;
+    output out = {.f = stdout, .npy = npy, .dim = dim};
     if (out_path && !(out.f = fopen(out_path, "wb"))) {
         int e = errno;
         ia_model_free(model);
@@ -290,12 +305,13 @@ int cmd_embed(int argc, char **argv)
         npy_header(&out);
 
     bool show = !quiet && cli_stderr_is_tty();
-    float *vecs = malloc((size_t)batch_size * info.dim * sizeof(float));
+    float *vecs = malloc((size_t)batch_size * (size_t)dim * sizeof(float));
     text_batch b = {0};
     ia_embed_stats stats = {0};
     double t0 = cli_now();
     ia_embed_options eo = IA_EMBED_OPTIONS_INIT;
     eo.prompt_name = prompt_name;
+    eo.dimensions = (int)dims;
     const char *prompt_text;
     int rc = !vecs                                            ? cli_fail(0, "out of memory")
              : ia_model_prompt(model, prompt_name, &prompt_text) ? cli_fail(0, "%s", ia_errmsg())
