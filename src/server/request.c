@@ -173,10 +173,58 @@ static int parse_prompt_name(const cJSON *root, srv_body_kind kind, srv_input_re
     return out->prompt_name ? 0 : 422;
 }
 
+/* TEI /similarity's inputs: {"source_sentence": text, "sentences": [text, ...]}
+ * as the texts source, sentences... */
+static int parse_similarity(const cJSON *root, size_t max_inputs, srv_input_req *out, srv_error *err)
+{
+    const cJSON *in = field(root, "inputs");
+    const cJSON *src = cJSON_IsObject(in) ? field(in, "source_sentence") : NULL;
+    const cJSON *list = cJSON_IsObject(in) ? field(in, "sentences") : NULL;
+    if (!cJSON_IsString(src) || !cJSON_IsArray(list)) {
+        ia__srv_error_set(err, 422, "inputs",
+                          "inputs must be {\"source_sentence\": a string, \"sentences\": an array of strings}");
+        return 422;
+    }
+    const size_t n = 1 + (size_t)cJSON_GetArraySize(list);
+    if (n == 1) {
+        ia__srv_error_set(err, 400, "inputs.sentences", "inputs.sentences is empty: give at least one text");
+        err->tei_type = "Empty";
+        return 400;
+    }
+    if (n > max_inputs) {
+        ia__srv_error_set(err, 413, "inputs.sentences",
+                          "%zu texts, more than the %zu this server takes in one request (--max-client-batch-size)",
+                          n, max_inputs);
+        return 413;
+    }
+    out->texts = ia__calloc(n, sizeof *out->texts);
+    out->lens = ia__calloc(n, sizeof *out->lens);
+    if (!out->texts || !out->lens) {
+        ia__srv_error_set(err, 500, "", "out of memory for %zu inputs", n);
+        return 500;
+    }
+    const cJSON *item = src;
+    for (size_t i = 0; i < n; i++, item = i == 1 ? list->child : item->next) {
+        char where[48];
+        snprintf(where, sizeof where, i ? "inputs.sentences[%zu]" : "inputs.source_sentence", i - 1);
+        if (!cJSON_IsString(item) || !item->valuestring[0]) {
+            ia__srv_error_set(err, cJSON_IsString(item) ? 400 : 422, where, "%s must be a non-empty string", where);
+            if (cJSON_IsString(item))
+                err->tei_type = "Empty";
+            return err->status;
+        }
+        out->texts[i] = item->valuestring;
+        out->lens[i] = strlen(item->valuestring);
+    }
+    out->n = n;
+    return 0;
+}
+
 static int parse_tei(const cJSON *root, srv_body_kind kind, size_t max_inputs, srv_input_req *out,
                      srv_error *err)
 {
-    int st = parse_inputs(root, "inputs", false, max_inputs, out, err);
+    int st = kind == SRV_BODY_SIMILARITY ? parse_similarity(root, max_inputs, out, err)
+                                         : parse_inputs(root, "inputs", false, max_inputs, out, err);
     if (st || (st = parse_prompt_name(root, kind, out, err)))
         return st;
     if (kind == SRV_BODY_TOKENIZE)

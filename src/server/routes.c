@@ -36,6 +36,7 @@ static const struct {
     [SRV_ROUTE_COMPLETIONS] = {"/v1/completions", "POST", true},
     [SRV_ROUTE_DETOKENIZE] = {"/detokenize", "POST", true},
     [SRV_ROUTE_APPLY_TEMPLATE] = {"/apply-template", "POST", true},
+    [SRV_ROUTE_SIMILARITY] = {"/similarity", "POST", true},
     [SRV_ROUTE_OTHER] = {"", "", false},
 };
 
@@ -45,6 +46,11 @@ int ia__srv_route_find(const char *path)
         if (!strcmp(path, routes[i].path))
             return i;
     return -1;
+}
+
+const char *ia__srv_route_label(int route)
+{
+    return route >= 0 && route < SRV_ROUTE_OTHER ? routes[route].path : "other";
 }
 
 const char *ia__srv_route_methods(int route)
@@ -61,6 +67,7 @@ bool ia__srv_route_needs_auth(int route)
 
 typedef struct embed_state {
     srv_api api;
+    bool similarity; /* TEI /similarity: cosines of the first text's vector with the others' */
     srv_input_req in;
     const srv_model *model;
     srv_job job;
@@ -172,7 +179,7 @@ static int tokenize_inputs(const srv_model *m, embed_state *st, const char *prom
     return 0;
 }
 
-static void run_embed(ia_server *s, srv_request *r, srv_api api)
+static void run_embed(ia_server *s, srv_request *r, srv_api api, bool similarity)
 {
     if (!need_model(s, r, api))
         return;
@@ -183,11 +190,14 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api)
     }
     *ia__srv_req_state(r) = st;
     st->api = api;
+    st->similarity = similarity;
     size_t len;
     const char *body = ia__srv_req_body(r, &len);
     srv_error err;
-    int code = ia__srv_parse_request(api == SRV_OPENAI ? SRV_BODY_EMBEDDINGS : SRV_BODY_EMBED, body,
-                                     len, s->opt.max_client_batch_size, &st->in, &err);
+    int code = ia__srv_parse_request(api == SRV_OPENAI ? SRV_BODY_EMBEDDINGS
+                                     : similarity    ? SRV_BODY_SIMILARITY
+                                                     : SRV_BODY_EMBED,
+                                     body, len, s->opt.max_client_batch_size, &st->in, &err);
     if (code) {
         ia__srv_respond_error(r, api, &err);
         return;
@@ -220,7 +230,7 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api)
     job->n_ids = st->n_ids;
     job->n = st->in.n;
     job->tokens = st->tokens;
-    job->normalize = api == SRV_OPENAI ? m->info.normalize : st->in.normalize;
+    job->normalize = similarity || (api == SRV_OPENAI ? m->info.normalize : st->in.normalize);
     job->dim = m->info.dim;
     job->out = ia__malloc(st->in.n * (size_t)m->info.dim * sizeof(float));
     if (!job->out) {
@@ -282,6 +292,28 @@ static void write_tei(sbuf *b, embed_state *st)
     ia__sbuf_puts(b, "]");
 }
 
+/* /similarity: the cosine of the source's vector with each sentence's
+ * (both unit vectors), in the sentences' order. */
+static void write_similarity(sbuf *b, embed_state *st)
+{
+    const int dim = st->model->info.dim;
+    const size_t n = st->in.n - 1;
+    float *cos = ia__malloc(n * sizeof *cos);
+    if (!cos) {
+        b->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const float *src = st->job.out, *v = st->job.out + (i + 1) * (size_t)dim;
+        double dot = 0;
+        for (int j = 0; j < dim; j++)
+            dot += (double)src[j] * v[j];
+        cos[i] = (float)dot;
+    }
+    ia__sbuf_json_floats(b, cos, n);
+    ia__free(cos);
+}
+
 void ia__srv_route_job_done(ia_server *s, srv_request *r)
 {
     if (is_gen_route(ia__srv_req_route(r))) {
@@ -299,6 +331,8 @@ void ia__srv_route_job_done(ia_server *s, srv_request *r)
     sbuf b = {0};
     if (st->api == SRV_OPENAI)
         write_openai(&b, st);
+    else if (st->similarity)
+        write_similarity(&b, st);
     else
         write_tei(&b, st);
     size_t len = 0;
@@ -708,8 +742,9 @@ static void run_metrics(ia_server *s, srv_request *r)
 void ia__srv_route_run(ia_server *s, srv_request *r, int route)
 {
     switch (route) {
-    case SRV_ROUTE_EMBEDDINGS: run_embed(s, r, SRV_OPENAI); break;
-    case SRV_ROUTE_EMBED: run_embed(s, r, SRV_TEI); break;
+    case SRV_ROUTE_EMBEDDINGS: run_embed(s, r, SRV_OPENAI, false); break;
+    case SRV_ROUTE_EMBED: run_embed(s, r, SRV_TEI, false); break;
+    case SRV_ROUTE_SIMILARITY: run_embed(s, r, SRV_TEI, true); break;
     case SRV_ROUTE_TOKENIZE: run_tokenize(s, r); break;
     case SRV_ROUTE_MODELS: run_models(s, r); break;
     case SRV_ROUTE_INFO: run_info(s, r); break;

@@ -68,7 +68,12 @@ typedef struct srv_error {
 void ia__srv_error_set(srv_error *e, int status, const char *param, const char *fmt, ...)
     IA_PRINTF(4, 5);
 
-typedef enum srv_body_kind { SRV_BODY_EMBEDDINGS, SRV_BODY_EMBED, SRV_BODY_TOKENIZE } srv_body_kind;
+typedef enum srv_body_kind {
+    SRV_BODY_EMBEDDINGS,
+    SRV_BODY_EMBED,
+    SRV_BODY_TOKENIZE,
+    SRV_BODY_SIMILARITY, /* TEI: inputs {source_sentence, sentences}: texts = the source, then the sentences */
+} srv_body_kind;
 
 typedef struct srv_input_req {
     cJSON *root;           /* owns the strings below */
@@ -143,6 +148,7 @@ enum {
     SRV_ROUTE_COMPLETIONS,
     SRV_ROUTE_DETOKENIZE,
     SRV_ROUTE_APPLY_TEMPLATE,
+    SRV_ROUTE_SIMILARITY,
     SRV_ROUTE_OTHER,  /* unknown paths */
     SRV_ROUTE_MOUNT0, /* mounted prefixes follow */
     SRV_MAX_MOUNTS = 16,
@@ -382,6 +388,7 @@ typedef struct srv_request srv_request;
 
 /* routes.c: the built-in route table, and the handlers' entry point. */
 int ia__srv_route_find(const char *path);        /* SRV_ROUTE_* or -1 */
+const char *ia__srv_route_label(int route);      /* its path, for metrics; "other" */
 const char *ia__srv_route_methods(int route);    /* "POST", "GET", ... */
 bool ia__srv_route_needs_auth(int route);
 void ia__srv_route_run(ia_server *s, srv_request *r, int route);

@@ -117,10 +117,8 @@ ia_status ia_server_new(const ia_server_options *opt, ia_server **out)
         o->http_threads = 2;
     s->listen_fd = -1;
     ia__srv_metrics_init(&s->metrics);
-    static const char *const names[SRV_ROUTE_MOUNT0] = {
-        "/v1/embeddings", "/embed", "/tokenize", "/v1/models", "/info", "/health", "/metrics", "/v1/chat/completions", "/v1/completions", "/detokenize", "/apply-template", "other"};
     for (int i = 0; i < SRV_ROUTE_MOUNT0; i++)
-        s->metrics.route_name[i] = names[i];
+        s->metrics.route_name[i] = ia__srv_route_label(i);
     ia_status st = ia__srv_queue_start(&s->queue, o->max_concurrent_requests, o->max_batch_tokens,
                                        &s->metrics);
     if (st) {

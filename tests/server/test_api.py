@@ -323,6 +323,23 @@ try:
 except RuntimeError as e:
     check("a model name used twice is refused, naming it", "used twice" in str(e), e)
 
+# ---- TEI /similarity: cosines of the source with each sentence
+s = Server(BIN, MODEL)
+try:
+    src, sents = "the old stone bridge", ["a bridge of stone", "green sky", "the old stone bridge"]
+    st, h, sim = s.post("/similarity", {"inputs": {"source_sentence": src, "sentences": sents}})
+    st2, h2, vecs = s.post("/embed", {"inputs": [src] + sents, "normalize": True})
+    want = [sum(a * b for a, b in zip(vecs[0], v)) for v in vecs[1:]]
+    check("/similarity gives the cosines, in order", st == st2 == 200 and close(sim, want, 1e-5)
+          and abs(sim[2] - 1) < 1e-5, (st, sim, want))
+    st, h, bad = s.post("/similarity", {"inputs": {"source_sentence": src, "sentences": []}})
+    check("/similarity without sentences is a 400", st == 400, (st, bad))
+    st, h, bad = s.post("/similarity", {"inputs": ["not", "an object"]})
+    check("/similarity with an array of inputs is a 422", st == 422, (st, bad))
+finally:
+    rc = s.stop()
+check("similarity server exits 0", rc == 0, s.output()[-2000:])
+
 # ---- prompts (config_sentence_transformers.json): TEI's prompt_name, the default prompt
 import shutil, tempfile
 tmp = tempfile.mkdtemp()
