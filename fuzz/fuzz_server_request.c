@@ -9,7 +9,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const srv_body_kind kinds[] = {SRV_BODY_EMBEDDINGS, SRV_BODY_EMBED, SRV_BODY_TOKENIZE};
+    static const srv_body_kind kinds[] = {SRV_BODY_EMBEDDINGS, SRV_BODY_EMBED, SRV_BODY_TOKENIZE, SRV_BODY_SIMILARITY};
     for (size_t k = 0; k < 3; k++) {
         srv_input_req req;
         srv_error err;
