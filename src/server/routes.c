@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "server/server-impl.h"
+#include "tokenizer/tokenizer-impl.h"
 
 static const struct {
     const char *path, *methods;
@@ -37,6 +38,7 @@ static const struct {
     [SRV_ROUTE_DETOKENIZE] = {"/detokenize", "POST", true},
     [SRV_ROUTE_APPLY_TEMPLATE] = {"/apply-template", "POST", true},
     [SRV_ROUTE_SIMILARITY] = {"/similarity", "POST", true},
+    [SRV_ROUTE_DECODE] = {"/decode", "POST", true},
     [SRV_ROUTE_OTHER] = {"", "", false},
 };
 
@@ -450,6 +452,61 @@ static void respond_sbuf(srv_request *r, int status, const char *type, sbuf *b, 
         ia__srv_respond(r, status, type, body, len, NULL, NULL);
 }
 
+/* TEI /decode: "ids" (one sequence of token ids, or several) and
+ * "skip_special_tokens" (default true) to texts, as tokenizers decodes. */
+static void run_decode(ia_server *s, srv_request *r)
+{
+    srv_error err;
+    const srv_model *m = ia__srv_model_find_kind(s, NULL, false, &err);
+    size_t len;
+    const char *body = m ? ia__srv_req_body(r, &len) : NULL;
+    cJSON *root = m ? cJSON_ParseWithLength(body ? body : "", len) : NULL;
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(root, "ids");
+    const cJSON *skip = cJSON_GetObjectItemCaseSensitive(root, "skip_special_tokens");
+    const bool nested = cJSON_IsArray(ids) && cJSON_IsArray(ids->child);
+    if (m && !cJSON_IsObject(root))
+        ia__srv_error_set(&err, 400, "", "the body is not a JSON object"), m = NULL;
+    else if (m && (!cJSON_IsArray(ids) || (skip && !cJSON_IsBool(skip) && !cJSON_IsNull(skip))))
+        ia__srv_error_set(&err, 422, "ids", "ids must be an array of token ids (or of such arrays), "
+                          "skip_special_tokens a boolean"), m = NULL;
+    const ia_tokenizer *tok = m ? ia_model_tokenizer(m->model) : NULL;
+    sbuf b = {0};
+    ia__sbuf_puts(&b, "[");
+    const cJSON *seq = nested ? ids->child : ids;
+    for (size_t k = 0; m && seq; k++, seq = nested ? seq->next : NULL) {
+        const int n = cJSON_IsArray(seq) ? cJSON_GetArraySize(seq) : -1;
+        int32_t *v = n >= 0 ? ia__malloc(((size_t)n + 1) * sizeof *v) : NULL;
+        int i = 0;
+        const cJSON *e;
+        if (v)
+            cJSON_ArrayForEach(e, seq) {
+                if (!cJSON_IsNumber(e) || e->valuedouble != (int32_t)e->valuedouble || e->valuedouble < 0)
+                    break;
+                v[i++] = (int32_t)e->valuedouble;
+            }
+        char *text = NULL;
+        if (!v || i != n)
+            ia__srv_error_set(&err, 422, "ids", "ids%s must hold token ids (integers >= 0)", nested ? "[k]" : "");
+        else if (ia__tokenizer_decode(tok, v, (size_t)n, !skip || cJSON_IsTrue(skip) || cJSON_IsNull(skip), &text))
+            ia__srv_error_set(&err, 422, "ids", "%s", ia_errmsg());
+        else {
+            ia__sbuf_puts(&b, k ? "," : "");
+            ia__sbuf_json_str(&b, text, strlen(text));
+        }
+        m = text ? m : NULL;
+        ia__free(text);
+        ia__free(v);
+    }
+    cJSON_Delete(root);
+    if (!m) {
+        ia__sbuf_free(&b);
+        ia__srv_respond_error(r, SRV_TEI, &err);
+        return;
+    }
+    ia__sbuf_puts(&b, "]");
+    respond_sbuf(r, 200, "application/json", &b, SRV_TEI);
+}
+
 static void run_models(ia_server *s, srv_request *r)
 {
     sbuf b = {0};
@@ -745,6 +802,7 @@ void ia__srv_route_run(ia_server *s, srv_request *r, int route)
     case SRV_ROUTE_EMBEDDINGS: run_embed(s, r, SRV_OPENAI, false); break;
     case SRV_ROUTE_EMBED: run_embed(s, r, SRV_TEI, false); break;
     case SRV_ROUTE_SIMILARITY: run_embed(s, r, SRV_TEI, true); break;
+    case SRV_ROUTE_DECODE: run_decode(s, r); break;
     case SRV_ROUTE_TOKENIZE: run_tokenize(s, r); break;
     case SRV_ROUTE_MODELS: run_models(s, r); break;
     case SRV_ROUTE_INFO: run_info(s, r); break;

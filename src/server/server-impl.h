@@ -149,6 +149,7 @@ enum {
     SRV_ROUTE_DETOKENIZE,
     SRV_ROUTE_APPLY_TEMPLATE,
     SRV_ROUTE_SIMILARITY,
+    SRV_ROUTE_DECODE,
     SRV_ROUTE_OTHER,  /* unknown paths */
     SRV_ROUTE_MOUNT0, /* mounted prefixes follow */
     SRV_MAX_MOUNTS = 16,

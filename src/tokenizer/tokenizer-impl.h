@@ -52,6 +52,7 @@ typedef struct ia_bert_text {
  * number of replacements, or -1 when out of memory. */
 long ia__utf8_decode(const char *s, size_t len, ia_i32vec *out);
 
+
 /* Normalize, pre-tokenize and WordPiece-encode code points cps[0..n),
  * appending ids to *ids. */
 ia_status ia__bert_encode(const ia_bert_text *bt, const ia_vocab *v, const int32_t *cps,
@@ -60,6 +61,16 @@ ia_status ia__bert_encode(const ia_bert_text *bt, const ia_vocab *v, const int32
 /* Special tokens the template adds around every text ([CLS], [SEP]). */
 struct ia_tokenizer;
 size_t ia__tokenizer_n_specials(const struct ia_tokenizer *tok);
+
+/* The text of ids as Hugging Face tokenizers' decode gives it with the
+ * WordPiece decoder: pieces joined by spaces, continuation pieces (the
+ * decoder's prefix, "##") glued on, its cleanup of spaces before
+ * punctuation and contractions; skip_special leaves out added tokens
+ * marked special; ids outside the vocabulary give nothing. *out is the
+ * caller's (ia__free). IA_ERR_UNSUPPORTED for a tokenizer.json whose
+ * decoder is not WordPiece. */
+ia_status ia__tokenizer_decode(const struct ia_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special,
+                              char **out);
 /* Texts encoded so far in this process (a test counter: work done once). */
 long ia__tokenizer_encode_calls(void);
 

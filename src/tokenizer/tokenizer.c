@@ -25,6 +25,7 @@ typedef struct added_token {
     size_t len;
     int32_t id;
     bool lstrip, rstrip;
+    bool special; /* left out of a decode that skips special tokens */
 } added_token;
 
 struct ia_tokenizer {
@@ -36,6 +37,11 @@ struct ia_tokenizer {
     size_t n_prefix, n_suffix;
     size_t max_length; /* the files' truncation limit; 0: none */
     const char *describe;
+    /* the WordPiece decoder: continuation prefix, and tokenizers' cleanup
+     * of spaces before punctuation and contractions */
+    char dec_prefix[16];
+    bool dec_cleanup;
+    const char *dec_unsupported; /* another decoder's type: no decoding */
 };
 
 void ia_tokenizer_free(ia_tokenizer *tok)
@@ -51,8 +57,8 @@ void ia_tokenizer_free(ia_tokenizer *tok)
     ia__free(tok);
 }
 
-static ia_status add_token(ia_tokenizer *t, const char *content, int32_t id, bool lstrip,
-                           bool rstrip)
+static ia_status add_token(ia_tokenizer *t, const char *content, int32_t id, bool lstrip, bool rstrip,
+                           bool special)
 {
     if (!content[0])
         return IA_OK;
@@ -62,7 +68,7 @@ static ia_status add_token(ia_tokenizer *t, const char *content, int32_t id, boo
     t->added = a;
     a += t->n_added;
     *a = (added_token){.content = ia__strdup(content), .len = strlen(content), .id = id,
-                       .lstrip = lstrip, .rstrip = rstrip};
+                       .lstrip = lstrip, .rstrip = rstrip, .special = special};
     if (!a->content)
         return ia__error(IA_ERR_NOMEM, "out of memory");
     t->n_added++;
@@ -242,11 +248,18 @@ static ia_status load_json(ia_tokenizer *t, const char *path)
             rc = ia__error(IA_ERR_UNSUPPORTED, "%s: added token \"%s\" is normalized; only raw added tokens are supported",
                            path, content->valuestring);
         else
-            rc = add_token(t, content->valuestring, id->valueint, flag(a, "lstrip", false), flag(a, "rstrip", false));
+            rc = add_token(t, content->valuestring, id->valueint, flag(a, "lstrip", false), flag(a, "rstrip", false),
+                           flag(a, "special", false));
     }
     const cJSON *trunc = get(root, "truncation"), *ml = get(trunc, "max_length");
     if (cJSON_IsNumber(ml) && ml->valuedouble >= 1)
         t->max_length = (size_t)ml->valuedouble;
+    const cJSON *dec = get(root, "decoder"), *dt = get(dec, "type"), *pfx = get(dec, "prefix");
+    if (cJSON_IsString(dt) && strcmp(dt->valuestring, "WordPiece"))
+        t->dec_unsupported = "a decoder other than WordPiece";
+    if (cJSON_IsString(pfx) && strlen(pfx->valuestring) < sizeof t->dec_prefix)
+        snprintf(t->dec_prefix, sizeof t->dec_prefix, "%s", pfx->valuestring);
+    t->dec_cleanup = flag(dec, "cleanup", true);
     cJSON_Delete(root);
     t->describe = "wordpiece (tokenizer.json)";
     return rc;
@@ -300,7 +313,7 @@ static ia_status load_vocab_txt(ia_tokenizer *t, const char *dir, const char *pa
     int32_t ids[5];
     for (int i = 0; i < 5 && !rc; i++)
         if ((ids[i] = ia__vocab_find(&t->vocab, names[i], strlen(names[i]))) >= 0)
-            rc = add_token(t, names[i], ids[i], false, false);
+            rc = add_token(t, names[i], ids[i], false, false, true);
     if (!rc && (ids[0] < 0 || ids[1] < 0 || ids[3] < 0))
         rc = ia__error(IA_ERR_FORMAT, "%s: the vocabulary lacks %s, %s or %s", path, names[0], names[1], names[3]);
     if (!rc) {
@@ -332,7 +345,9 @@ ia_status ia_tokenizer_load(const char *dir, ia_tokenizer **out)
     ia_tokenizer *t = ia__calloc(1, sizeof *t);
     char *json = ia__path_join(dir, "tokenizer.json"), *txt = ia__path_join(dir, "vocab.txt");
     ia_status rc = t && json && txt ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory");
-    if (!rc) {
+    if (!rc) { /* BERT's decoder unless tokenizer.json says otherwise */
+        snprintf(t->dec_prefix, sizeof t->dec_prefix, "##");
+        t->dec_cleanup = true;
         if (ia__file_exists(json))
             rc = load_json(t, json);
         else if (ia__file_exists(txt))
@@ -456,6 +471,67 @@ int32_t ia_tokenizer_token_id(const ia_tokenizer *tok, const char *token)
     if (!tok || !token)
         return -1;
     return ia__vocab_find(&tok->vocab, token, strlen(token));
+}
+
+/* tokenizers' WordPiece cleanup of one decoded piece, in place. */
+static void dec_cleanup(char *s)
+{
+    static const char *const from[] = {" .", " ?", " !", " ,", " ' ", " n't", " 'm", " do not", " 's", " 've", " 're"};
+    static const char *const to[] = {".", "?", "!", ",", "'", "n't", "'m", " don't", "'s", "'ve", "'re"};
+    for (size_t k = 0; k < IA_ARRAY_LEN(from); k++) { /* each replaced everywhere in turn, as str::replace */
+        const size_t fl = strlen(from[k]), tl = strlen(to[k]);
+        char *w = s;
+        for (const char *r = s; *r;) {
+            if (!strncmp(r, from[k], fl)) {
+                memmove(w, to[k], tl); /* never longer than from: w stays behind r */
+                w += tl, r += fl;
+            } else {
+                *w++ = *r++;
+            }
+        }
+        *w = '\0';
+    }
+}
+
+ia_status ia__tokenizer_decode(const ia_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out)
+{
+    *out = NULL;
+    if (tok->dec_unsupported)
+        return ia__error(IA_ERR_UNSUPPORTED, "decoding: the tokenizer has %s", tok->dec_unsupported);
+    size_t cap = 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *t = ia_tokenizer_id_token(tok, ids[i]);
+        cap += t ? strlen(t) + 1 : 0;
+    }
+    char *text = ia__malloc(cap), *piece = ia__malloc(cap + 1);
+    if (!text || !piece) {
+        ia__free(text);
+        ia__free(piece);
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    }
+    const size_t pl = strlen(tok->dec_prefix);
+    size_t len = 0, kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *t = ia_tokenizer_id_token(tok, ids[i]);
+        bool skip = !t; /* ids outside the vocabulary decode to nothing, as in tokenizers */
+        for (size_t a = 0; skip_special && !skip && a < tok->n_added; a++)
+            skip = tok->added[a].id == ids[i] && tok->added[a].special;
+        if (skip)
+            continue;
+        if (kept++ && pl && !strncmp(t, tok->dec_prefix, pl))
+            snprintf(piece, cap + 1, "%s", t + pl);
+        else
+            snprintf(piece, cap + 1, "%s%s", kept > 1 ? " " : "", t);
+        if (tok->dec_cleanup)
+            dec_cleanup(piece);
+        const size_t l = strlen(piece);
+        memcpy(text + len, piece, l);
+        len += l;
+    }
+    text[len] = '\0';
+    ia__free(piece);
+    *out = text;
+    return IA_OK;
 }
 
 const char *ia_tokenizer_id_token(const ia_tokenizer *tok, int32_t id)

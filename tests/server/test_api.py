@@ -340,6 +340,29 @@ finally:
     rc = s.stop()
 check("similarity server exits 0", rc == 0, s.output()[-2000:])
 
+# ---- TEI /decode against Hugging Face tokenizers' decode (WordPiece decoder)
+import random
+import tokenizers
+hf = tokenizers.Tokenizer.from_file(os.path.join(MODEL, "tokenizer.json"))
+rng = random.Random(7)
+V = hf.get_vocab_size()
+seqs = [[rng.randrange(V) for _ in range(rng.randrange(1, 30))] for _ in range(40)]
+seqs += [hf.encode(t).ids for t in ("Hello, world! It's a test.", "don't stop: ok ?", "a ## b")]
+s = Server(BIN, MODEL)
+try:
+    for skip in (True, False):
+        st, h, got = s.post("/decode", {"ids": seqs, "skip_special_tokens": skip})
+        want = [hf.decode(q, skip_special_tokens=skip) for q in seqs]
+        bad = [(q, g, w) for q, g, w in zip(seqs, got, want) if g != w] if st == 200 else [st, got]
+        check(f"/decode equals tokenizers' decode (skip_special_tokens={skip})", st == 200 and not bad, bad[:3])
+    st, h, one = s.post("/decode", {"ids": seqs[-3]})
+    check("/decode of one sequence", st == 200 and one == [hf.decode(seqs[-3])], (st, one))
+    st, h, bad = s.post("/decode", {"ids": [1, "x"]})
+    check("/decode of a non-id is a 422", st == 422, (st, bad))
+finally:
+    rc = s.stop()
+check("decode server exits 0", rc == 0, s.output()[-2000:])
+
 # ---- prompts (config_sentence_transformers.json): TEI's prompt_name, the default prompt
 import shutil, tempfile
 tmp = tempfile.mkdtemp()
