@@ -328,6 +328,17 @@ static ia_status gen_params(const char *fn, const ia_lm_gen_options *opt, ia_lm_
     return IA_OK;
 }
 
+/* What every generation call does first: no error, no text, an empty
+ * result (set on failure too). */
+static void begin(char **text, ia_lm_result *res)
+{
+    ia__error_clear();
+    if (text)
+        *text = NULL;
+    if (res)
+        *res = (ia_lm_result){.finish_reason = ""};
+}
+
 /* One generation on s: the prompt is text, token ids or chat JSON. */
 static ia_status run(const char *fn, ia_lm_session *s, const char *prompt, const int32_t *prompt_ids,
                      size_t n_ids, const char *messages_json, const char *tools_json,
@@ -390,11 +401,7 @@ static ia_status run(const char *fn, ia_lm_session *s, const char *prompt, const
 ia_status ia_lm_session_generate(ia_lm_session *s, const char *prompt, const ia_lm_gen_options *opt,
                                  ia_lm_text_fn on_text, void *user, char **text, ia_lm_result *res)
 {
-    ia__error_clear();
-    if (text)
-        *text = NULL;
-    if (res)
-        *res = (ia_lm_result){.finish_reason = ""};
+    begin(text, res);
     IA_NEED(s);
     IA_NEED(prompt);
     return run(__func__, s, prompt, NULL, 0, NULL, NULL, opt, on_text, user, text, res);
@@ -404,11 +411,7 @@ ia_status ia_lm_session_generate_ids(ia_lm_session *s, const int32_t *ids, size_
                                      const ia_lm_gen_options *opt, ia_lm_text_fn on_text, void *user, char **text,
                                      ia_lm_result *res)
 {
-    ia__error_clear();
-    if (text)
-        *text = NULL;
-    if (res)
-        *res = (ia_lm_result){.finish_reason = ""};
+    begin(text, res);
     IA_NEED(s);
     IA_NEED(ids);
     return run(__func__, s, NULL, ids, n_ids, NULL, NULL, opt, on_text, user, text, res);
@@ -418,11 +421,7 @@ ia_status ia_lm_session_chat(ia_lm_session *s, const char *messages_json, const 
                              const ia_lm_gen_options *opt, ia_lm_text_fn on_text, void *user, char **text,
                              ia_lm_result *res)
 {
-    ia__error_clear();
-    if (text)
-        *text = NULL;
-    if (res)
-        *res = (ia_lm_result){.finish_reason = ""};
+    begin(text, res);
     IA_NEED(s);
     IA_NEED(messages_json);
     return run(__func__, s, NULL, NULL, 0, messages_json, tools_json, opt, on_text, user, text, res);
