@@ -32,8 +32,9 @@ struct ia_arch_i {
                       const ia_backend *be, void *bctx, void **state, size_t *n_params,
                       const char **weights_dtype);
     void (*free)(void *state);
-    /* Hidden states (n_tok, hidden) of packed sequences (ids, offsets). */
-    ia_status (*forward)(const void *state, const int32_t *ids, const int *offsets,
+    /* Hidden states (n_tok, hidden) of packed sequences (ids, offsets);
+     * types: each token's segment (token type), NULL for all 0. */
+    ia_status (*forward)(const void *state, const int32_t *ids, const int32_t *types, const int *offsets,
                          int n_seqs, float *hidden);
 };
 

@@ -443,7 +443,7 @@ static ia_status distilbert_load(const ia_encoder_config *cfg, const ia_safetens
 
 /* forward --------------------------------------------------------------- */
 
-enum { EMB_NODES = 5, LAYER_NODES = 7, VIEWS = 13 };
+enum { EMB_NODES = 6, LAYER_NODES = 7, VIEWS = 14 };
 
 /* A view of rows of the (T, 3H) QKV matrix as (head_dim, heads, T): Q at
  * column block 0, K at 1, V at 2. */
@@ -455,7 +455,7 @@ static ia_tensor qkv_view(float *qkv, int part, int64_t hd, int64_t heads, int64
     return t;
 }
 
-static ia_status bert_forward(const void *state, const int32_t *ids, const int *offsets,
+static ia_status bert_forward(const void *state, const int32_t *ids, const int32_t *types, const int *offsets,
                               int n_seqs, float *x)
 {
     const bert *m = state;
@@ -475,10 +475,18 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int *
         if (ids[t] < 0 || ids[t] >= m->cfg.vocab_size)
             return ia__error(IA_ERR_INVALID, "bert: token id %d is outside the vocabulary (vocab_size %d)",
                              (int)ids[t], m->cfg.vocab_size);
+    const int n_types = m->names->type ? m->cfg.type_vocab_size : 1;
+    for (int64_t t = 0; types && t < T; t++)
+        if (types[t] < 0 || types[t] >= n_types)
+            return ia__error(IA_ERR_INVALID, "%s: token type %d is outside the model's %d (type_vocab_size)",
+                             m->names->head_prefix, (int)types[t], n_types);
+    if (!m->names->type)
+        types = NULL; /* all 0: no table to read */
 
     /* Scratch in backend memory: qkv (T, 3H), ctx (T, H), ffn (T, I);
-     * inputs: ids, positions (T) and sequence offsets (n_seqs + 1). */
-    const size_t n_in = (size_t)(2 * T + n_seqs + 1);
+     * inputs: ids, positions (T), sequence offsets (n_seqs + 1) and the
+     * token types (T) when given. */
+    const size_t n_in = (size_t)(2 * T + n_seqs + 1 + (types ? T : 0));
     float *qkv = op->buf_alloc(bc, (size_t)(T * 3 * H) * sizeof(float));
     float *ctx = op->buf_alloc(bc, (size_t)(T * H) * sizeof(float));
     float *ffn = op->buf_alloc(bc, (size_t)(T * I) * sizeof(float));
@@ -496,6 +504,8 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int *
                 host[T + t] = t - offsets[s];
         for (int s = 0; s <= n_seqs; s++)
             host[2 * T + s] = offsets[s];
+        if (types)
+            memcpy(host + 2 * T + n_seqs + 1, types, (size_t)T * sizeof(int32_t));
         if (op->upload)
             rc = op->upload(bc, in, host, n_in * sizeof(int32_t));
         else
@@ -504,7 +514,7 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int *
     if (!rc) {
         ia_tensor *v = views;
         ia_tensor *tid = v++, *tpos = v++, *toff = v++, *tx = v++, *tctx = v++, *tqkv = v++, *tffn = v++,
-                  *tq = v++, *tk = v++, *tv = v++, *tatt = v++, *tproj = v++, *type0 = v++;
+                  *tq = v++, *tk = v++, *tv = v++, *tatt = v++, *tproj = v++, *type0 = v++, *ttype = v++;
         *tid = ia__tensor(IA_DTYPE_I32, T, 1, 1, 1, in);
         *tpos = ia__tensor(IA_DTYPE_I32, T, 1, 1, 1, in + T);
         *toff = ia__tensor(IA_DTYPE_I32, n_seqs + 1, 1, 1, 1, in + 2 * T);
@@ -519,16 +529,22 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int *
         *tproj = ia__tensor(IA_DTYPE_F32, H, T, 1, 1, qkv);    /* qkv's memory, reused */
         if (m->names->type)
             *type0 = ia__tensor_rows(&m->type, 0, 1);
+        *ttype = ia__tensor(IA_DTYPE_I32, T, 1, 1, 1, in + 2 * T + n_seqs + 1);
         const ia_attn_params ap = {.mask = IA_MASK_NONE, .scale = 1.0f / sqrtf((float)hd)};
 
         ia_node *n = g;
-        /* x = LayerNorm(word[ids] + pos[positions] + type[0]); the
-         * positions' rows go through ctx */
+        /* x = LayerNorm(word[ids] + pos[positions] + type[types]); the
+         * positions' and types' rows go through ctx (type 0 for all:
+         * one row, broadcast) */
         *n++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = tx, .src = {&m->word, tid}};
         *n++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = tctx, .src = {&m->pos, tpos}};
         *n++ = (ia_node){.op = IA_OP_ADD, .dst = tx, .src = {tx, tctx}};
-        if (m->names->type)
+        if (types) {
+            *n++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = tctx, .src = {&m->type, ttype}};
+            *n++ = (ia_node){.op = IA_OP_ADD, .dst = tx, .src = {tx, tctx}};
+        } else if (m->names->type) {
             *n++ = (ia_node){.op = IA_OP_ADD, .dst = tx, .src = {tx, type0}};
+        }
         *n++ = (ia_node){.op = IA_OP_LAYERNORM, .dst = tx, .src = {tx, NULL, &m->emb_ln_g, &m->emb_ln_b},
                          .p.eps = eps};
         for (int l = 0; l < m->cfg.n_layers; l++) {

@@ -587,7 +587,7 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
             memcpy(ids + offsets[s], e->ids, e->n * sizeof(int32_t));
             offsets[s + 1] = offsets[s] + (int)e->n;
         }
-        rc = m->arch->iface.forward(m->state, ids, offsets, ns, x);
+        rc = m->arch->iface.forward(m->state, ids, NULL, offsets, ns, x);
     }
     if (!rc && op->download)
         rc = op->download(m->bctx, host, x, T * H * sizeof(float));
@@ -805,7 +805,7 @@ ia_status ia__model_token_states(const ia_model *m, const char *text, float **st
     if (!rc && !x)
         rc = ia__error(IA_ERR_NOMEM, "out of memory");
     if (!rc && !m->be->iface.upload)
-        rc = m->arch->iface.forward(m->state, e.ids, offsets, 1, x);
+        rc = m->arch->iface.forward(m->state, e.ids, NULL, offsets, 1, x);
     else if (!rc)
         rc = ia__error(IA_ERR_UNSUPPORTED, "token states are read from host-memory backends only");
     ia__free(e.ids);
