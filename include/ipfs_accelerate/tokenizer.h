@@ -43,6 +43,19 @@ IA_API ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text,
                                      int32_t *ids, size_t cap, size_t *n_ids,
                                      ia_encoding_stats *stats);
 
+/* Encode a pair of texts (a query and a document, a sentence pair) with
+ * the template for pairs ([CLS] A [SEP] B [SEP] for BERT, <s> A </s></s> B
+ * </s> for RoBERTa), as ia_tokenizer_encode does one text. Over
+ * max_tokens, the longer text loses tokens first (Hugging Face's
+ * longest_first). types, when not NULL, receives each id's token type
+ * (segment: 0 for A's part, 1 for B's in BERT), cap entries. b NULL
+ * encodes a alone. IA_ERR_UNSUPPORTED when the tokenizer has no template
+ * for pairs. */
+IA_API ia_status ia_tokenizer_encode_pair(const ia_tokenizer *tok, const char *a, size_t alen,
+                                          const char *b, size_t blen, size_t max_tokens,
+                                          int32_t *ids, int32_t *types, size_t cap, size_t *n_ids,
+                                          ia_encoding_stats *stats);
+
 /* Vocabulary size, and the id of a token string (-1 if absent). */
 IA_API size_t ia_tokenizer_vocab_size(const ia_tokenizer *tok);
 IA_API int32_t ia_tokenizer_token_id(const ia_tokenizer *tok, const char *token);

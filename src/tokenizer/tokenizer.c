@@ -20,6 +20,19 @@
 #include "ipfs_accelerate/tokenizer.h"
 #include "tokenizer/tokenizer-impl.h"
 
+/* A post-processor template: the special tokens and the sequences in
+ * their order, each with its token type (segment). */
+typedef struct tmpl_item {
+    int32_t id;   /* the special token's id, when seq < 0 */
+    int8_t seq;   /* -1: a special token; 0: sequence A; 1: sequence B */
+    uint8_t type; /* token type id */
+} tmpl_item;
+
+typedef struct tmpl {
+    tmpl_item *v;
+    size_t n, n_special; /* n 0: none (a pair without a pair template) */
+} tmpl;
+
 typedef struct added_token {
     char *content;
     size_t len;
@@ -33,8 +46,7 @@ struct ia_tokenizer {
     ia_bert_text bt;
     added_token *added; /* (n_added) matched in the raw text */
     size_t n_added;
-    int32_t *prefix, *suffix; /* template ids around the sequence */
-    size_t n_prefix, n_suffix;
+    tmpl single, pair; /* the post-processor's templates */
     size_t max_length; /* the files' truncation limit; 0: none */
     const char *describe;
     /* the WordPiece decoder: continuation prefix, and tokenizers' cleanup
@@ -52,8 +64,8 @@ void ia_tokenizer_free(ia_tokenizer *tok)
     for (size_t i = 0; i < tok->n_added; i++)
         ia__free(tok->added[i].content);
     ia__free(tok->added);
-    ia__free(tok->prefix);
-    ia__free(tok->suffix);
+    ia__free(tok->single.v);
+    ia__free(tok->pair.v);
     ia__free(tok);
 }
 
@@ -75,14 +87,30 @@ static ia_status add_token(ia_tokenizer *t, const char *content, int32_t id, boo
     return IA_OK;
 }
 
-static ia_status push_id(int32_t **arr, size_t *n, int32_t id)
+static ia_status tmpl_push(tmpl *t, int32_t id, int seq, int type)
 {
-    int32_t *a = ia__realloc(*arr, (*n + 1) * sizeof *a);
-    if (!a)
+    tmpl_item *v = ia__realloc(t->v, (t->n + 1) * sizeof *v);
+    if (!v)
         return ia__error(IA_ERR_NOMEM, "out of memory");
-    a[(*n)++] = id;
-    *arr = a;
+    v[t->n++] = (tmpl_item){.id = id, .seq = (int8_t)seq, .type = (uint8_t)type};
+    t->n_special += seq < 0;
+    t->v = v;
     return IA_OK;
+}
+
+/* BERT's templates, [CLS] A [SEP] and [CLS] A [SEP] B [SEP] with B's part
+ * of type 1; RoBERTa's (roberta: true) <s> A </s> and <s> A </s></s> B
+ * </s>, all of type 0. */
+static ia_status tmpl_bert(ia_tokenizer *t, int32_t cls, int32_t sep, bool roberta)
+{
+    const int tb = roberta ? 0 : 1;
+    ia_status rc;
+    if ((rc = tmpl_push(&t->single, cls, -1, 0)) || (rc = tmpl_push(&t->single, 0, 0, 0)) ||
+        (rc = tmpl_push(&t->single, sep, -1, 0)) || (rc = tmpl_push(&t->pair, cls, -1, 0)) ||
+        (rc = tmpl_push(&t->pair, 0, 0, 0)) || (rc = tmpl_push(&t->pair, sep, -1, 0)) ||
+        (roberta && (rc = tmpl_push(&t->pair, sep, -1, 0))) || (rc = tmpl_push(&t->pair, 0, 1, tb)))
+        return rc;
+    return tmpl_push(&t->pair, sep, -1, tb);
 }
 
 /* tokenizer.json ------------------------------------------------------- */
@@ -156,63 +184,94 @@ static ia_status json_normalizer(ia_tokenizer *t, const cJSON *n, const char *pa
     return IA_OK;
 }
 
-static ia_status special_ids(ia_tokenizer *t, const cJSON *specials, const char *name,
-                             int32_t **arr, size_t *n, const char *path)
+/* The ids of the template's special token `name`, pushed onto t with
+ * their type. */
+static ia_status special_ids(const ia_tokenizer *tok, const cJSON *specials, const char *name, int type, tmpl *t,
+                             const char *path)
 {
     const cJSON *sp = get(specials, name), *ids = get(sp, "ids"), *id;
     if (!cJSON_IsArray(ids))
         return ia__error(IA_ERR_FORMAT, "%s: post_processor special token \"%s\" is not defined", path, name);
     cJSON_ArrayForEach(id, ids) {
-        if (!cJSON_IsNumber(id) || id->valueint < 0 || (size_t)id->valueint >= t->vocab.n)
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (double)tok->vocab.n)
             return ia__error(IA_ERR_FORMAT, "%s: special token \"%s\" has a bad id", path, name);
-        ia_status rc = push_id(arr, n, id->valueint);
+        ia_status rc = tmpl_push(t, id->valueint, -1, type);
         if (rc)
             return rc;
     }
     return IA_OK;
 }
 
+/* TemplateProcessing's "single" or "pair" list into t. */
+static ia_status json_template(ia_tokenizer *tok, const cJSON *list, const cJSON *specials, bool pair, tmpl *t,
+                               const char *path)
+{
+    const char *which = pair ? "pair" : "single";
+    const cJSON *item;
+    bool seen[2] = {false, false};
+    cJSON_ArrayForEach(item, list) {
+        const cJSON *st = get(item, "SpecialToken"), *seq = get(item, "Sequence");
+        const cJSON *body = st ? st : seq, *type = get(body, "type_id"), *id = get(body, "id");
+        const int ty = cJSON_IsNumber(type) && type->valuedouble >= 0 && type->valuedouble < 256 ? type->valueint : 0;
+        ia_status rc;
+        if (st && cJSON_IsString(id)) {
+            rc = special_ids(tok, specials, id->valuestring, ty, t, path);
+        } else if (seq && cJSON_IsString(id) && (!strcmp(id->valuestring, "A") ||
+                                                 (pair && !strcmp(id->valuestring, "B")))) {
+            const int which_seq = id->valuestring[0] == 'B';
+            if (seen[which_seq])
+                return ia__error(IA_ERR_UNSUPPORTED, "%s: post_processor.%s repeats sequence %s", path, which,
+                                 id->valuestring);
+            seen[which_seq] = true;
+            rc = tmpl_push(t, 0, which_seq, ty);
+        } else {
+            rc = ia__error(IA_ERR_FORMAT, "%s: post_processor.%s has an item that is neither a SpecialToken nor "
+                           "Sequence A%s", path, which, pair ? " or B" : "");
+        }
+        if (rc)
+            return rc;
+    }
+    if (!seen[0] || (pair && !seen[1]))
+        return ia__error(IA_ERR_FORMAT, "%s: post_processor.%s lacks sequence %s", path, which, seen[0] ? "B" : "A");
+    return IA_OK;
+}
+
+/* A text without template: the sequence alone (and a pair, A then B
+ * with B of type 1, as tokenizers merges them). */
+static ia_status tmpl_plain(ia_tokenizer *t)
+{
+    ia_status rc = tmpl_push(&t->single, 0, 0, 0);
+    if (!rc)
+        rc = tmpl_push(&t->pair, 0, 0, 0);
+    return rc ? rc : tmpl_push(&t->pair, 0, 1, 1);
+}
+
 static ia_status json_post_processor(ia_tokenizer *t, const cJSON *pp, const char *path)
 {
     if (!pp || cJSON_IsNull(pp))
-        return IA_OK;
+        return tmpl_plain(t);
     const cJSON *type = get(pp, "type");
     const char *ty = cJSON_IsString(type) ? type->valuestring : "?";
-    ia_status rc = IA_OK;
     if (!strcmp(ty, "TemplateProcessing")) {
-        const cJSON *single = get(pp, "single"), *specials = get(pp, "special_tokens"), *item;
-        bool seen_a = false;
-        cJSON_ArrayForEach(item, single) {
-            const cJSON *st = get(item, "SpecialToken"), *seq = get(item, "Sequence");
-            if (st && cJSON_IsString(get(st, "id")))
-                rc = special_ids(t, specials, get(st, "id")->valuestring,
-                                 seen_a ? &t->suffix : &t->prefix, seen_a ? &t->n_suffix : &t->n_prefix, path);
-            else if (seq)
-                seen_a = true;
-            else
-                rc = ia__error(IA_ERR_FORMAT, "%s: post_processor.single has an item that is neither SpecialToken nor Sequence", path);
-            if (rc)
-                return rc;
-        }
-        if (!seen_a)
-            return ia__error(IA_ERR_FORMAT, "%s: post_processor.single has no Sequence", path);
-        return IA_OK;
+        const cJSON *specials = get(pp, "special_tokens"), *pair = get(pp, "pair");
+        ia_status rc = json_template(t, get(pp, "single"), specials, false, &t->single, path);
+        if (!rc && cJSON_IsArray(pair))
+            rc = json_template(t, pair, specials, true, &t->pair, path);
+        return rc;
     }
-    if (!strcmp(ty, "BertProcessing")) {
+    if (!strcmp(ty, "BertProcessing") || !strcmp(ty, "RobertaProcessing")) {
         const cJSON *cls = cJSON_GetArrayItem(get(pp, "cls"), 1), *sep = cJSON_GetArrayItem(get(pp, "sep"), 1);
         if (!cJSON_IsNumber(cls) || !cJSON_IsNumber(sep))
-            return ia__error(IA_ERR_FORMAT, "%s: BertProcessing needs cls and sep as [token, id]", path);
+            return ia__error(IA_ERR_FORMAT, "%s: %s needs cls and sep as [token, id]", path, ty);
         /* the ids index the model's embedding table */
         if (cls->valuedouble < 0 || cls->valuedouble >= (double)t->vocab.n || sep->valuedouble < 0 ||
             sep->valuedouble >= (double)t->vocab.n)
-            return ia__error(IA_ERR_FORMAT, "%s: BertProcessing cls id %g or sep id %g is outside the vocabulary "
-                             "(%zu tokens)", path, cls->valuedouble, sep->valuedouble, t->vocab.n);
-        if ((rc = push_id(&t->prefix, &t->n_prefix, cls->valueint)))
-            return rc;
-        return push_id(&t->suffix, &t->n_suffix, sep->valueint);
+            return ia__error(IA_ERR_FORMAT, "%s: %s cls id %g or sep id %g is outside the vocabulary "
+                             "(%zu tokens)", path, ty, cls->valuedouble, sep->valuedouble, t->vocab.n);
+        return tmpl_bert(t, cls->valueint, sep->valueint, ty[0] == 'R');
     }
     return ia__error(IA_ERR_UNSUPPORTED, "%s: post_processor \"%s\" is not supported "
-                     "(supported: TemplateProcessing, BertProcessing)", path, ty);
+                     "(supported: TemplateProcessing, BertProcessing, RobertaProcessing)", path, ty);
 }
 
 static ia_status load_json(ia_tokenizer *t, const char *path)
@@ -327,8 +386,7 @@ static ia_status load_vocab_txt(ia_tokenizer *t, const char *dir, const char *pa
         const cJSON *ml = get(cfg, "model_max_length");
         if (cJSON_IsNumber(ml) && ml->valuedouble >= 2 && ml->valuedouble < 1e6)
             t->max_length = (size_t)ml->valuedouble;
-        if (!(rc = push_id(&t->prefix, &t->n_prefix, ids[3])))
-            rc = push_id(&t->suffix, &t->n_suffix, ids[1]);
+        rc = tmpl_bert(t, ids[3], ids[1], false);
     }
     cJSON_Delete(cfg);
     ia__free(cpath);
@@ -396,20 +454,13 @@ static atomic_long encode_calls;
 
 long ia__tokenizer_encode_calls(void) { return atomic_load(&encode_calls); }
 
-ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t len,
-                              size_t max_tokens, int32_t *ids, size_t cap, size_t *n_ids,
-                              ia_encoding_stats *stats)
+/* The ids of a text before the template: the added tokens cut out of the
+ * raw text, the pieces between them through the BERT pipeline. */
+static ia_status encode_raw(const ia_tokenizer *tok, const char *text, size_t len, ia_i32vec *seq,
+                            size_t *n_invalid)
 {
-    atomic_fetch_add_explicit(&encode_calls, 1, memory_order_relaxed);
-    ia__error_clear();
-    IA_NEED(tok);
-    IA_NEED(n_ids);
-    if (!text && len)
-        return ia__error(IA_ERR_INVALID, "%s: text is NULL with len %zu", __func__, len);
-    if (!ids && cap)
-        return ia__error(IA_ERR_INVALID, "%s: ids is NULL with cap %zu", __func__, cap);
-    ia_i32vec cps = {0}, seq = {0};
-    size_t n_invalid = 0, piece = 0, i = 0;
+    ia_i32vec cps = {0};
+    size_t piece = 0, i = 0;
     ia_status rc = IA_OK;
     while (i <= len && !rc) {
         const added_token *a = i < len ? added_at(tok, text, len, i) : NULL;
@@ -422,8 +473,8 @@ ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t 
             while (end > piece && is_ascii_space(text[end - 1]))
                 end--;
         if (end > piece)
-            rc = encode_piece(tok, text + piece, end - piece, &cps, &seq, &n_invalid);
-        if (!rc && a && !ia__i32vec_push(&seq, a->id))
+            rc = encode_piece(tok, text + piece, end - piece, &cps, seq, n_invalid);
+        if (!rc && a && !ia__i32vec_push(seq, a->id))
             rc = ia__error(IA_ERR_NOMEM, "out of memory");
         if (a && a->rstrip)
             while (next < len && is_ascii_space(text[next]))
@@ -431,37 +482,100 @@ ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t 
         piece = i = next;
     }
     ia__i32vec_free(&cps);
+    return rc;
+}
+
+/* How many ids of A (na) and B (nb) to keep within `budget`: tokenizers'
+ * longest_first truncation (the longer one loses tokens first; when both
+ * are long, they get half each, the extra one to the longer). */
+static void longest_first(size_t na, size_t nb, size_t budget, size_t *ka, size_t *kb)
+{
+    if (na + nb <= budget) {
+        *ka = na;
+        *kb = nb;
+        return;
+    }
+    const bool swap = na > nb;
+    size_t n_short = swap ? nb : na, n_long;
+    n_long = n_short > budget ? n_short : IA_MAX(n_short, budget - n_short);
+    if (n_short + n_long > budget) {
+        n_short = budget / 2;
+        n_long = n_short + budget % 2;
+    }
+    *ka = IA_MIN(na, swap ? n_long : n_short);
+    *kb = IA_MIN(nb, swap ? n_short : n_long);
+}
+
+static ia_status check_encode_args(const char *text, size_t len, const int32_t *ids, size_t cap)
+{
+    if (!text && len)
+        return ia__error(IA_ERR_INVALID, "ia_tokenizer_encode: text is NULL with len %zu", len);
+    if (!ids && cap)
+        return ia__error(IA_ERR_INVALID, "ia_tokenizer_encode: ids is NULL with cap %zu", cap);
+    return IA_OK;
+}
+
+ia_status ia_tokenizer_encode_pair(const ia_tokenizer *tok, const char *a, size_t alen, const char *b,
+                                   size_t blen, size_t max_tokens, int32_t *ids, int32_t *types, size_t cap,
+                                   size_t *n_ids, ia_encoding_stats *stats)
+{
+    atomic_fetch_add_explicit(&encode_calls, 1, memory_order_relaxed);
+    ia__error_clear();
+    IA_NEED(tok);
+    IA_NEED(n_ids);
+    ia_status rc = check_encode_args(a, alen, ids, cap);
+    if (!rc && b)
+        rc = check_encode_args(b, blen, ids, cap);
+    const tmpl *t = b ? &tok->pair : &tok->single;
+    if (!rc && !t->n)
+        rc = ia__error(IA_ERR_UNSUPPORTED, "this tokenizer has no template for text pairs (its tokenizer.json "
+                       "post_processor defines none)");
+    if (rc)
+        return rc;
+    ia_i32vec seq[2] = {{0}, {0}};
+    size_t n_invalid = 0;
+    rc = encode_raw(tok, a, alen, &seq[0], &n_invalid);
+    if (!rc && b)
+        rc = encode_raw(tok, b, blen, &seq[1], &n_invalid);
+    const size_t specials = t->n_special, limit = max_tokens ? max_tokens : tok->max_length;
+    if (!rc && limit && limit < specials)
+        rc = ia__error(IA_ERR_INVALID, "max_tokens %zu is less than the tokenizer's %zu special tokens", limit,
+                       specials);
     if (rc) {
-        ia__i32vec_free(&seq);
+        ia__i32vec_free(&seq[0]);
+        ia__i32vec_free(&seq[1]);
         return rc;
     }
-    size_t specials = tok->n_prefix + tok->n_suffix;
-    size_t limit = max_tokens ? max_tokens : tok->max_length;
-    if (limit && limit < specials) {
-        ia__i32vec_free(&seq);
-        return ia__error(IA_ERR_INVALID, "max_tokens %zu is less than the tokenizer's %zu special tokens", limit,
-                         specials);
-    }
-    size_t keep = seq.n;
+    size_t keep[2] = {seq[0].n, seq[1].n};
     if (limit)
-        keep = IA_MIN(seq.n, limit > specials ? limit - specials : 0);
-    size_t total = keep + specials, w = 0;
-    for (size_t k = 0; k < tok->n_prefix; k++, w++)
-        if (w < cap)
-            ids[w] = tok->prefix[k];
-    for (size_t k = 0; k < keep; k++, w++)
-        if (w < cap)
-            ids[w] = seq.v[k];
-    for (size_t k = 0; k < tok->n_suffix; k++, w++)
-        if (w < cap)
-            ids[w] = tok->suffix[k];
-    *n_ids = total;
+        longest_first(seq[0].n, seq[1].n, limit - specials, &keep[0], &keep[1]);
+    size_t w = 0;
+    for (size_t k = 0; k < t->n; k++) {
+        const tmpl_item *it = &t->v[k];
+        const size_t n = it->seq < 0 ? 1 : keep[it->seq];
+        for (size_t j = 0; j < n; j++, w++) {
+            if (w >= cap)
+                continue;
+            ids[w] = it->seq < 0 ? it->id : seq[it->seq].v[j];
+            if (types)
+                types[w] = it->type;
+        }
+    }
+    *n_ids = w;
     if (stats) {
         stats->n_invalid_utf8 += n_invalid;
-        stats->n_truncated += seq.n - keep;
+        stats->n_truncated += seq[0].n - keep[0] + seq[1].n - keep[1];
     }
-    ia__i32vec_free(&seq);
+    ia__i32vec_free(&seq[0]);
+    ia__i32vec_free(&seq[1]);
     return IA_OK;
+}
+
+ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t len,
+                              size_t max_tokens, int32_t *ids, size_t cap, size_t *n_ids,
+                              ia_encoding_stats *stats)
+{
+    return ia_tokenizer_encode_pair(tok, text, len, NULL, 0, max_tokens, ids, NULL, cap, n_ids, stats);
 }
 
 size_t ia_tokenizer_vocab_size(const ia_tokenizer *tok) { return tok ? tok->vocab.n : 0; }
@@ -543,4 +657,5 @@ const char *ia_tokenizer_describe(const ia_tokenizer *tok) { return tok ? tok->d
 
 size_t ia_tokenizer_max_length(const ia_tokenizer *tok) { return tok ? tok->max_length : 0; }
 
-size_t ia__tokenizer_n_specials(const ia_tokenizer *tok) { return tok->n_prefix + tok->n_suffix; }
+size_t ia__tokenizer_n_specials(const ia_tokenizer *tok) { return tok->single.n_special; }
+size_t ia__tokenizer_n_specials_pair(const ia_tokenizer *tok) { return tok->pair.n ? tok->pair.n_special : 0; }
