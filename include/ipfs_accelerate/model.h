@@ -143,6 +143,37 @@ IA_API ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts
                                      const ia_embed_options *opt, float *out,
                                      ia_embed_stats *stats);
 
+/* Classification and reranking: a model whose config.json names a
+ * *ForSequenceClassification architecture (a cross-encoder such as
+ * ms-marco-MiniLM, a bge reranker, a sentiment classifier) has a head that
+ * scores each text, or each pair of texts (query, document), per label.
+ * The number of labels (0: no head; such a model computes embeddings), and
+ * a label's name from config.json's id2label (borrowed; NULL when out of
+ * range). */
+IA_API int ia_model_num_labels(const ia_model *m);
+IA_API const char *ia_model_label(const ia_model *m, int i);
+
+typedef struct ia_classify_options {
+    size_t size;       /* sizeof(ia_classify_options) (IA_CLASSIFY_OPTIONS_INIT) */
+    size_t max_tokens; /* truncate each text or pair to this many tokens, specials
+                          included (a pair: the longer text first); 0 or above the
+                          model's limit: the model's limit */
+    bool raw_scores;   /* the head's logits; false: the sigmoid of a single label
+                          (a relevance score in (0, 1)) or the softmax over several,
+                          as text-embeddings-inference reports them */
+} ia_classify_options;
+
+#define IA_CLASSIFY_OPTIONS_INIT {.size = sizeof(ia_classify_options)}
+
+/* Score n texts, or n pairs (texts[i], pairs[i]) when pairs is not NULL,
+ * into out (n x ia_model_num_labels). lens and pair_lens may be NULL for
+ * NUL-terminated texts; opt NULL: defaults. IA_ERR_UNSUPPORTED when the
+ * model has no classification head, or its tokenizer no template for
+ * pairs. Safe to call from several threads at once. */
+IA_API ia_status ia_model_classify(const ia_model *m, const char *const *texts, const size_t *lens,
+                                   const char *const *pairs, const size_t *pair_lens, size_t n,
+                                   const ia_classify_options *opt, float *out, ia_embed_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -475,13 +475,12 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int32
         if (ids[t] < 0 || ids[t] >= m->cfg.vocab_size)
             return ia__error(IA_ERR_INVALID, "bert: token id %d is outside the vocabulary (vocab_size %d)",
                              (int)ids[t], m->cfg.vocab_size);
-    const int n_types = m->names->type ? m->cfg.type_vocab_size : 1;
-    for (int64_t t = 0; types && t < T; t++)
-        if (types[t] < 0 || types[t] >= n_types)
-            return ia__error(IA_ERR_INVALID, "%s: token type %d is outside the model's %d (type_vocab_size)",
-                             m->names->head_prefix, (int)types[t], n_types);
     if (!m->names->type)
-        types = NULL; /* all 0: no table to read */
+        types = NULL; /* no token-type table: the types are not used (as DistilBERT) */
+    for (int64_t t = 0; types && t < T; t++)
+        if (types[t] < 0 || types[t] >= m->cfg.type_vocab_size)
+            return ia__error(IA_ERR_INVALID, "bert: token type %d is outside the model's %d (type_vocab_size)",
+                             (int)types[t], m->cfg.type_vocab_size);
 
     /* Scratch in backend memory: qkv (T, 3H), ctx (T, H), ffn (T, I);
      * inputs: ids, positions (T), sequence offsets (n_seqs + 1) and the

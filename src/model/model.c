@@ -20,6 +20,7 @@
 #include "hw/hw-impl.h"
 #include "core/config-impl.h"
 #include "tokenizer/tokenizer-impl.h"
+#include "model/heads-impl.h"
 
 #define DEFAULT_BATCH_TOKENS 8192
 
@@ -73,6 +74,7 @@ struct ia_model {
     ia_selection sel; /* backend, device and precision chosen at load */
     uint64_t memory_limit, weight_bytes; /* hardware.memory_limit (0: none); weights' estimate */
     bool profile;     /* performance.enable_profiling */
+    ia_cls_head head; /* of *ForSequenceClassification models (n_labels 0: none) */
 };
 
 /* Bytes of activations a forward over n_tok tokens in sequences of at most
@@ -314,6 +316,7 @@ void ia_model_free(ia_model *m)
     if (m->bctx)
         m->be->iface.close(m->bctx);
     ia_tokenizer_free(m->tok);
+    ia__cls_head_free(&m->head);
     for (int i = 0; i < m->n_dense; i++) {
         ia__free(m->dense[i].W);
         ia__free(m->dense[i].b);
@@ -429,6 +432,12 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
     }
     if (!rc)
         rc = m->arch->iface.load(&m->cfg, st, m->be, m->bctx, &m->state, &m->n_params, &m->weights_dtype);
+    if (!rc && ia__cls_head_wanted(config)) {
+        char *cp = ia__path_join(dir, "config.json");
+        rc = cp ? ia__cls_head_load(st, config, cp, m->cfg.hidden_size, &m->head)
+                : ia__error(IA_ERR_NOMEM, "out of memory");
+        ia__free(cp);
+    }
     ia__st_close(st);
     cJSON_Delete(config);
     if (rc) {
@@ -486,6 +495,7 @@ void ia_model_get_info(const ia_model *m, ia_model_info *info)
 
 typedef struct encoded {
     int32_t *ids;
+    int32_t *types; /* token types (pairs), or NULL for all 0 */
     size_t n;
 } encoded;
 
@@ -496,7 +506,10 @@ static int by_length(const void *a, const void *b, void *arg)
     return la < lb ? -1 : la > lb;
 }
 
+/* Tokenize n texts, or n pairs (texts[i], pairs[i]) with their token
+ * types when pairs is not NULL, at most cap tokens each. */
 static ia_status encode_all(const ia_model *m, const char *const *texts, const size_t *lens,
+                            const char *const *pairs, const size_t *pair_lens,
                             size_t n, size_t cap, encoded *enc, ia_embed_stats *stats)
 {
     size_t n_invalid = 0, n_trunc = 0;
@@ -506,11 +519,16 @@ static ia_status encode_all(const ia_model *m, const char *const *texts, const s
     for (size_t i = 0; i < n; i++) {
         ia_encoding_stats es = {0};
         size_t len = lens ? lens[i] : strlen(texts[i]), got = 0;
+        const char *b = pairs ? pairs[i] : NULL;
+        const size_t blen = !b ? 0 : pair_lens ? pair_lens[i] : strlen(b);
         enc[i].ids = ia__malloc(cap * sizeof(int32_t));
+        enc[i].types = b ? ia__malloc(cap * sizeof(int32_t)) : NULL;
         /* got <= cap: the tokenizer refuses a cap below its specials, and
          * the load refused a max_seq_length without room for text */
-        if (!enc[i].ids ||
-            ia_tokenizer_encode(m->tok, texts[i], len, cap, enc[i].ids, cap, &got, &es) != IA_OK || got > cap) {
+        if (!enc[i].ids || (b && !enc[i].types) ||
+            ia_tokenizer_encode_pair(m->tok, texts[i], len, b, blen, cap, enc[i].ids, enc[i].types, cap, &got,
+                                     &es) != IA_OK ||
+            got > cap) {
             failed++;
             continue;
         }
@@ -519,7 +537,7 @@ static ia_status encode_all(const ia_model *m, const char *const *texts, const s
         n_trunc += es.n_truncated > 0;
     }
     if (failed)
-        return ia__error(IA_ERR_NOMEM, "tokenizing %zu texts failed", (size_t)failed);
+        return ia__error(IA_ERR_NOMEM, "tokenizing %zu %s failed", (size_t)failed, pairs ? "text pairs" : "texts");
     if (stats) {
         stats->n_invalid_utf8 += n_invalid;
         stats->n_truncated_texts += n_trunc;
@@ -559,63 +577,88 @@ static void pool(const float *x, const int *offsets, int n_seqs, int dim, ia_poo
     }
 }
 
-/* Run one batch: texts order[lo..hi) packed; write their vectors (pooled,
- * through the Dense modules, the first od values, normalized if asked) to
- * out, od apart. */
+/* What the batches write to out, od values per text: sentence vectors
+ * (pooled, through the Dense modules, the first od values, normalized if
+ * asked), or with cls the classification head's scores. */
+typedef struct batch_job {
+    bool normalize;
+    int od;
+    const ia_classify_options *cls; /* NULL: embeddings */
+    float *out;
+} batch_job;
+
+/* One text's vector from its pooled hidden state src: through the Dense
+ * modules (tmp: 2 x their widest output), the first od values, normalized
+ * if asked. */
+static void finish_vector(const ia_model *m, const float *src, int D, float *tmp, bool normalize, int od, float *dst)
+{
+    for (int i = 0; i < m->n_dense; i++) { /* src -> one half of tmp, then the other */
+        const struct st_dense *d = &m->dense[i];
+        float *y = tmp + (size_t)(i % 2) * D;
+        for (int o = 0; o < d->n_out; o++) {
+            const float *w = d->W + (size_t)o * d->n_in;
+            double acc = d->b[o];
+            for (int j = 0; j < d->n_in; j++)
+                acc += (double)w[j] * src[j];
+            y[o] = d->tanh ? tanhf((float)acc) : (float)acc;
+        }
+        src = y;
+    }
+    float scale = 1.0f;
+    if (normalize) { /* as torch.nn.functional.normalize: x / max(|x|, 1e-12) */
+        double ss = 0;
+        for (int j = 0; j < od; j++)
+            ss += (double)src[j] * src[j];
+        scale = (float)(1.0 / fmax(sqrt(ss), 1e-12));
+    }
+    for (int j = 0; j < od; j++)
+        dst[j] = src[j] * scale;
+}
+
+/* Run one batch: texts order[lo..hi) packed, their results to job->out. */
 static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *order,
-                           size_t lo, size_t hi, bool normalize, int od, float *out, ia_embed_stats *stats)
+                           size_t lo, size_t hi, const batch_job *job, ia_embed_stats *stats)
 {
     const int H = m->cfg.hidden_size, ns = (int)(hi - lo);
     const struct ia_backend_i *op = &m->be->iface;
     int *offsets = ia__malloc((size_t)(ns + 1) * sizeof(int));
     size_t T = 0;
-    for (size_t i = lo; i < hi; i++)
+    bool typed = false;
+    for (size_t i = lo; i < hi; i++) {
         T += enc[order[i]].n;
-    int32_t *ids = ia__malloc(T * sizeof(int32_t));
+        typed |= enc[order[i]].types != NULL;
+    }
+    int32_t *ids = ia__malloc(T * sizeof(int32_t)), *types = typed ? ia__calloc(T, sizeof(int32_t)) : NULL;
     float *x = op->buf_alloc(m->bctx, T * H * sizeof(float));
     float *host = op->download ? ia__malloc(T * H * sizeof(float)) : x; /* x, readable here */
-    int D = 1; /* the widest Dense output */
+    int D = H; /* the widest Dense output, or the head's scratch */
     for (int i = 0; i < m->n_dense; i++)
         D = m->dense[i].n_out > D ? m->dense[i].n_out : D;
     float *pooled = ia__malloc((size_t)ns * H * sizeof(float)), *tmp = ia__malloc((size_t)2 * D * sizeof(float));
-    ia_status rc = offsets && ids && x && host && pooled && tmp
+    ia_status rc = offsets && ids && x && host && pooled && tmp && (types || !typed)
                  ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %zu tokens", T);
     if (!rc) {
         offsets[0] = 0;
         for (int s = 0; s < ns; s++) {
             const encoded *e = &enc[order[lo + s]];
             memcpy(ids + offsets[s], e->ids, e->n * sizeof(int32_t));
+            if (e->types)
+                memcpy(types + offsets[s], e->types, e->n * sizeof(int32_t));
             offsets[s + 1] = offsets[s] + (int)e->n;
         }
-        rc = m->arch->iface.forward(m->state, ids, NULL, offsets, ns, x);
+        rc = m->arch->iface.forward(m->state, ids, types, offsets, ns, x);
     }
     if (!rc && op->download)
         rc = op->download(m->bctx, host, x, T * H * sizeof(float));
     if (!rc) {
-        pool(host, offsets, ns, H, m->pooling, pooled);
+        if (!job->cls)
+            pool(host, offsets, ns, H, m->pooling, pooled);
         for (int s = 0; s < ns; s++) {
-            float *dst = out + order[lo + s] * (size_t)od, *src = pooled + (size_t)s * H;
-            for (int i = 0; i < m->n_dense; i++) { /* src -> one half of tmp, then the other */
-                const struct st_dense *d = &m->dense[i];
-                float *y = tmp + (size_t)(i % 2) * D;
-                for (int o = 0; o < d->n_out; o++) {
-                    const float *w = d->W + (size_t)o * d->n_in;
-                    double acc = d->b[o];
-                    for (int j = 0; j < d->n_in; j++)
-                        acc += (double)w[j] * src[j];
-                    y[o] = d->tanh ? tanhf((float)acc) : (float)acc;
-                }
-                src = y;
-            }
-            float scale = 1.0f;
-            if (normalize) { /* as torch.nn.functional.normalize: x / max(|x|, 1e-12) */
-                double ss = 0;
-                for (int j = 0; j < od; j++)
-                    ss += (double)src[j] * src[j];
-                scale = (float)(1.0 / fmax(sqrt(ss), 1e-12));
-            }
-            for (int j = 0; j < od; j++)
-                dst[j] = src[j] * scale;
+            float *dst = job->out + order[lo + s] * (size_t)job->od;
+            if (job->cls) /* on the first token: [CLS] or <s> */
+                ia__cls_head_apply(&m->head, host + (size_t)offsets[s] * H, job->cls->raw_scores, tmp, dst);
+            else
+                finish_vector(m, pooled + (size_t)s * H, D, tmp, job->normalize, job->od, dst);
         }
         if (stats)
             stats->n_tokens += T;
@@ -627,6 +670,7 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
     ia__free(pooled);
     ia__free(tmp);
     ia__free(ids);
+    ia__free(types);
     ia__free(offsets);
     return rc;
 }
@@ -657,10 +701,10 @@ static void log_profile(const ia_model *m, const ia_backend_profile *before, siz
             (p.attention_s - before->attention_s) * 1e3, (p.other_s - before->other_s) * 1e3);
 }
 
-/* Embed n encoded texts into out (n, od): sorted by length, packed into
- * batches under the token budget and the memory limit. */
-static ia_status embed_encoded(const ia_model *m, const encoded *enc, size_t n, bool normalize, int od,
-                               float *out, ia_embed_stats *stats)
+/* Run n encoded texts into job->out (n, od): sorted by length, packed
+ * into batches under the token budget and the memory limit. */
+static ia_status run_encoded(const ia_model *m, const encoded *enc, size_t n, const batch_job *job,
+                             ia_embed_stats *stats)
 {
     ia_backend_profile prof0 = {0};
     const double t0 = ia__now();
@@ -677,7 +721,7 @@ static ia_status embed_encoded(const ia_model *m, const encoded *enc, size_t n, 
      * Sorted first. */
     size_t first = 0;
     for (; first < n && !enc[order[first]].n; first++)
-        memset(out + order[first] * (size_t)od, 0, sizeof(float) * (size_t)od);
+        memset(job->out + order[first] * (size_t)job->od, 0, sizeof(float) * (size_t)job->od);
     /* Batches of similar length under the token budget (and the memory
      * limit: one text always fits, the load checked it). */
     ia_status rc = IA_OK;
@@ -686,13 +730,22 @@ static ia_status embed_encoded(const ia_model *m, const encoded *enc, size_t n, 
         while (hi < n && (hi == lo || (tokens + enc[order[hi]].n <= m->batch_tokens &&
                                        batch_fits(m, tokens + enc[order[hi]].n, enc[order[hi]].n))))
             tokens += enc[order[hi++]].n;
-        rc = run_batch(m, enc, order, lo, hi, normalize, od, out, stats);
+        rc = run_batch(m, enc, order, lo, hi, job, stats);
         lo = hi;
     }
     if (m->profile)
         log_profile(m, &prof0, n, t0);
     ia__free(order);
     return rc;
+}
+
+static void free_encoded(encoded *enc, size_t n)
+{
+    for (size_t i = 0; enc && i < n; i++) {
+        ia__free(enc[i].ids);
+        ia__free(enc[i].types);
+    }
+    ia__free(enc);
 }
 
 ia_status ia_model_embed(const ia_model *m, const char *const *texts, const size_t *lens,
@@ -762,13 +815,11 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
     if (!rc && !enc)
         rc = ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
     if (!rc)
-        rc = encode_all(m, texts, lens, n, max_tokens, enc, stats);
+        rc = encode_all(m, texts, lens, NULL, NULL, n, max_tokens, enc, stats);
+    const batch_job job = {.normalize = normalize, .od = opt->dimensions ? opt->dimensions : out_dim(m), .out = out};
     if (!rc)
-        rc = embed_encoded(m, enc, n, normalize, opt->dimensions ? opt->dimensions : out_dim(m), out, stats);
-    if (enc)
-        for (size_t i = 0; i < n; i++)
-            ia__free(enc[i].ids);
-    ia__free(enc);
+        rc = run_encoded(m, enc, n, &job, stats);
+    free_encoded(enc, n);
     for (size_t i = 0; prompted && i < n; i++)
         ia__free(prompted[i]);
     ia__free(prompted);
@@ -787,10 +838,11 @@ ia_status ia__model_embed_ids(const ia_model *m, const int32_t *const *ids, cons
         if (n_ids[i] > m->max_seq_length)
             rc = ia__error(IA_ERR_INVALID, "text %zu has %zu tokens, more than max_seq_length %zu", i, n_ids[i],
                            m->max_seq_length);
-        enc[i] = (encoded){(int32_t *)ids[i], n_ids[i]}; /* borrowed: not freed here */
+        enc[i] = (encoded){.ids = (int32_t *)ids[i], .n = n_ids[i]}; /* borrowed: not freed here */
     }
+    const batch_job job = {.normalize = normalize, .od = out_dim(m), .out = out};
     if (!rc)
-        rc = embed_encoded(m, enc, n, normalize, out_dim(m), out, stats);
+        rc = run_encoded(m, enc, n, &job, stats);
     ia__free(enc);
     return rc;
 }
@@ -799,7 +851,7 @@ ia_status ia__model_token_states(const ia_model *m, const char *text, float **st
                                  size_t *n_tokens)
 {
     encoded e = {0};
-    ia_status rc = encode_all(m, &text, NULL, 1, m->max_seq_length, &e, NULL);
+    ia_status rc = encode_all(m, &text, NULL, NULL, NULL, 1, m->max_seq_length, &e, NULL);
     int offsets[2] = {0, (int)e.n};
     float *x = rc ? NULL : ia__malloc(e.n * m->cfg.hidden_size * sizeof(float));
     if (!rc && !x)
@@ -816,4 +868,51 @@ ia_status ia__model_token_states(const ia_model *m, const char *text, float **st
     *states = x;
     *n_tokens = e.n;
     return IA_OK;
+}
+
+/* classification -------------------------------------------------------- */
+
+int ia_model_num_labels(const ia_model *m) { return m ? m->head.n_labels : 0; }
+
+const char *ia_model_label(const ia_model *m, int i)
+{
+    return m && i >= 0 && i < m->head.n_labels ? m->head.labels[i] : NULL;
+}
+
+ia_status ia_model_classify(const ia_model *m, const char *const *texts, const size_t *lens,
+                            const char *const *pairs, const size_t *pair_lens, size_t n,
+                            const ia_classify_options *opt, float *out, ia_embed_stats *stats)
+{
+    ia__error_clear();
+    IA_NEED(m);
+    if (n) {
+        IA_NEED(texts);
+        IA_NEED(out);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!texts[i] || (pairs && !pairs[i]))
+            return ia__error(IA_ERR_INVALID, "%s: text %zu%s is NULL", __func__, i, texts[i] ? " of the pairs" : "");
+    if (!m->head.n_labels)
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: the model has no classification head (config.json names no "
+                         "*ForSequenceClassification architecture); it computes embeddings", m->path);
+    ia_classify_options co;
+    ia__opts_copy(&co, sizeof co, opt);
+    const size_t specials = pairs ? ia__tokenizer_n_specials_pair(m->tok) : ia__tokenizer_n_specials(m->tok);
+    if (pairs && !ia__tokenizer_has_pairs(m->tok))
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: the tokenizer has no template for text pairs", m->path);
+    if (co.max_tokens && co.max_tokens <= specials)
+        return ia__error(IA_ERR_INVALID, "max_tokens %zu leaves no room for text: the tokenizer adds %zu special "
+                         "tokens", co.max_tokens, specials);
+    if (n == 0)
+        return IA_OK;
+    const size_t max_tokens = co.max_tokens && co.max_tokens < m->max_seq_length ? co.max_tokens : m->max_seq_length;
+    encoded *enc = ia__calloc(n, sizeof *enc);
+    ia_status rc = enc ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
+    if (!rc)
+        rc = encode_all(m, texts, lens, pairs, pair_lens, n, max_tokens, enc, stats);
+    const batch_job job = {.od = m->head.n_labels, .cls = &co, .out = out};
+    if (!rc)
+        rc = run_encoded(m, enc, n, &job, stats);
+    free_encoded(enc, n);
+    return rc;
 }

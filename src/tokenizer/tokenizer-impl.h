@@ -61,8 +61,9 @@ ia_status ia__bert_encode(const ia_bert_text *bt, const ia_vocab *v, const int32
 /* Special tokens the template adds around every text ([CLS], [SEP]). */
 struct ia_tokenizer;
 size_t ia__tokenizer_n_specials(const struct ia_tokenizer *tok);
-/* The special tokens of the template for pairs (0: no such template). */
+/* The special tokens of the template for pairs, and whether there is one. */
 size_t ia__tokenizer_n_specials_pair(const struct ia_tokenizer *tok);
+bool ia__tokenizer_has_pairs(const struct ia_tokenizer *tok);
 
 /* The text of ids as Hugging Face tokenizers' decode gives it with the
  * WordPiece decoder: pieces joined by spaces, continuation pieces (the

@@ -658,4 +658,5 @@ const char *ia_tokenizer_describe(const ia_tokenizer *tok) { return tok ? tok->d
 size_t ia_tokenizer_max_length(const ia_tokenizer *tok) { return tok ? tok->max_length : 0; }
 
 size_t ia__tokenizer_n_specials(const ia_tokenizer *tok) { return tok->single.n_special; }
-size_t ia__tokenizer_n_specials_pair(const ia_tokenizer *tok) { return tok->pair.n ? tok->pair.n_special : 0; }
+size_t ia__tokenizer_n_specials_pair(const ia_tokenizer *tok) { return tok->pair.n_special; }
+bool ia__tokenizer_has_pairs(const ia_tokenizer *tok) { return tok->pair.n > 0; }

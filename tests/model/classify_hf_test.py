@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Sequence classification (cross-encoders and classifiers,
+src/model/heads.c) against transformers itself.
+
+Small checkpoints with fresh random weights are saved as Hugging Face
+folders with a WordPiece tokenizer made by transformers:
+BertForSequenceClassification with one label (a cross-encoder, as
+ms-marco-MiniLM) and with three named labels, and
+DistilBertForSequenceClassification with two. For fresh random texts and
+text pairs of many lengths, `ipfs-accelerate rerank` and `classify` must
+give transformers' logits (--raw-scores), their sigmoid (one label) or
+softmax (several): max abs error <= 1e-4; the ranking must follow the
+scores; pairs longer than --max-seq-length are truncated as the
+tokenizer's longest_first does.
+
+Usage: classify_hf_test.py CLI WORKDIR
+Exit 77 (skipped) when torch/transformers are not installed (the
+.cache/hf-venv of scripts/install-deps.sh).
+"""
+import json, os, random, shutil, subprocess, sys
+
+try:
+    import torch
+    import transformers
+except ImportError as e:
+    print(f"SKIP: {e} (scripts/install-deps.sh makes .cache/hf-venv)")
+    sys.exit(77)
+
+cli, work = sys.argv[1:3]
+seed = int(os.environ.get("IA_TEST_SEED", int.from_bytes(os.urandom(4), "little")))
+print(f"seed {seed} (IA_TEST_SEED={seed} repeats this run); transformers {transformers.__version__}")
+rng = random.Random(seed)
+torch.manual_seed(seed)
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+
+words = ["the", "a", "of", "river", "stone", "bridge", "light", "paris", "city", "old", "new", "water", "run",
+         "##s", "##ing", "##ed", "un", "##able", "house", "green", "sky", "over", "and", "or", ",", ".", "?"] + \
+        [chr(c) for c in range(ord("a"), ord("z") + 1)]
+vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(words))
+vocab_file = os.path.join(work, "vocab.txt")
+with open(vocab_file, "w") as f:
+    f.write("\n".join(vocab) + "\n")
+plain = [w for w in words if not w.startswith("##")]
+
+
+def text(lo, hi):
+    return " ".join(rng.choice(plain) for _ in range(rng.randint(lo, hi)))
+
+
+def perturb(model):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "LayerNorm" in name or "layer_norm" in name:
+                p.copy_(1 + 0.2 * torch.randn_like(p) if name.endswith("weight") else 0.1 * torch.randn_like(p))
+            elif name.endswith("bias"):
+                p.copy_(0.1 * torch.randn_like(p))
+            else:
+                p.copy_(1.2 * torch.randn_like(p) / p.shape[-1] ** 0.5)
+
+
+def make(kind, labels):
+    folder = os.path.join(work, f"{kind}-{len(labels)}")
+    common = dict(vocab_size=len(vocab), max_position_embeddings=64, num_labels=len(labels),
+                  id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    if kind == "bert":
+        cfg = transformers.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                      intermediate_size=64, **common)
+        model, tok = transformers.BertForSequenceClassification(cfg), transformers.BertTokenizerFast(vocab_file)
+    else:
+        cfg = transformers.DistilBertConfig(dim=32, n_layers=2, n_heads=4, hidden_dim=64, **common)
+        model = transformers.DistilBertForSequenceClassification(cfg)
+        tok = transformers.DistilBertTokenizerFast(vocab_file)
+    perturb(model)
+    model.eval()
+    model.save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    return folder, model, tok
+
+
+def reference(model, tok, a, b=None, max_length=None):
+    enc = tok(a, b, padding=True, truncation="longest_first" if max_length else False, max_length=max_length,
+              return_tensors="pt")
+    if "token_type_ids" in enc and not isinstance(model, transformers.BertForSequenceClassification):
+        del enc["token_type_ids"]
+    with torch.no_grad():
+        return model(**enc).logits.double()
+
+
+def run(args, lines=None):
+    p = subprocess.run([cli] + args, input="".join(l + "\n" for l in lines).encode() if lines else None,
+                       capture_output=True)
+    if p.returncode:
+        sys.exit(f"FAIL: {' '.join(args[:3])}...: {p.stderr.decode()}")
+    return [json.loads(l) for l in p.stdout.decode().splitlines()]
+
+
+failures = 0
+
+
+def check(what, got, want):
+    global failures
+    err = (torch.tensor(got, dtype=torch.float64) - want).abs().max().item()
+    ok = err <= 1e-4
+    failures += not ok
+    print(f"{'ok' if ok else 'FAIL'}: {what}: max abs error {err:.2e}")
+
+
+# A cross-encoder: rerank a query against documents of many lengths.
+folder, model, tok = make("bert", ["LABEL_0"])
+for trial in range(3):
+    query = text(1, 8)
+    docs = [text(0 if trial == 0 else 1, 40) for _ in range(rng.randint(5, 30))]
+    max_len = rng.choice([None, 12, 33])
+    extra = ["--max-seq-length", str(max_len)] if max_len else []
+    want = reference(model, tok, [query] * len(docs), docs, max_len)[:, 0]
+    for raw in (True, False):
+        got = run(["rerank", "--model", folder, "--query", query, "-"] + extra + (["--raw-scores"] if raw else []),
+                  docs)
+        by_index = {r["index"]: r["score"] for r in got}
+        ref = want if raw else torch.sigmoid(want)
+        check(f"rerank {len(docs)} documents ({'logits' if raw else 'sigmoid'}, max length {max_len})",
+              [by_index[i] for i in range(len(docs))], ref)
+        scores = [r["score"] for r in got]
+        if scores != sorted(scores, reverse=True) or sorted(by_index) != list(range(len(docs))):
+            failures += 1
+            print("FAIL: rerank output is not every document once, best first")
+top = run(["rerank", "--model", folder, "--query", "river", "--top-n", "2", "--return-text",
+           "--text", "old stone bridge", "--text", "green sky", "--text", "river water"])
+if len(top) != 2 or any("text" not in r for r in top):
+    failures += 1
+    print(f"FAIL: --top-n 2 --return-text gave {top}")
+
+# Classifiers: named labels, single texts and pairs, softmax and logits.
+for kind, labels in (("bert", ["negative", "neutral", "positive"]), ("distilbert", ["no", "yes"])):
+    folder, model, tok = make(kind, labels)
+    singles = [text(1, 40) for _ in range(25)]
+    pairs = [(text(1, 20), text(1, 30)) for _ in range(25)]
+    for raw in (True, False):
+        flag = ["--raw-scores"] if raw else []
+        want = reference(model, tok, singles)
+        got = run(["classify", "--model", folder, "-"] + flag, singles)
+        ref = want if raw else torch.softmax(want, dim=-1)
+        check(f"{kind} classify {len(singles)} texts ({'logits' if raw else 'softmax'})",
+              [[r["scores"][l] for l in labels] for r in got], ref)
+        best = [labels[i] for i in ref.argmax(dim=-1).tolist()]
+        if [r["label"] for r in got] != best:
+            failures += 1
+            print("FAIL: the best labels differ")
+        want = reference(model, tok, [a for a, _ in pairs], [b for _, b in pairs])
+        got = run(["classify", "--model", folder, "--pairs", "-"] + flag, [a + "\t" + b for a, b in pairs])
+        ref = want if raw else torch.softmax(want, dim=-1)
+        check(f"{kind} classify {len(pairs)} pairs ({'logits' if raw else 'softmax'})",
+              [[r["scores"][l] for l in labels] for r in got], ref)
+
+# A model without a head is refused with a clear message.
+base = os.path.join(work, "base")
+transformers.BertModel(transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1,
+                                               num_attention_heads=4, intermediate_size=64)).save_pretrained(base)
+transformers.BertTokenizerFast(vocab_file).save_pretrained(base)
+p = subprocess.run([cli, "rerank", "--model", base, "--query", "q", "--text", "d"], capture_output=True)
+if p.returncode == 0 or b"not a classification model" not in p.stderr:
+    failures += 1
+    print(f"FAIL: a model without a head: exit {p.returncode}, {p.stderr.decode().strip()}")
+
+print("all passed" if not failures else f"{failures} failed")
+sys.exit(1 if failures else 0)
