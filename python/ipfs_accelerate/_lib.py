@@ -75,6 +75,10 @@ class EmbedStats(ctypes.Structure):
                 ("n_invalid_utf8", c_size_t)]
 
 
+class ClassifyOptions(ctypes.Structure):
+    _fields_ = [("size", c_size_t), ("max_tokens", c_size_t), ("raw_scores", c_bool)]
+
+
 class EmbedOptions(ctypes.Structure):
     _fields_ = [("size", c_size_t), ("normalize", c_int), ("max_tokens", c_size_t), ("prompt_name", c_char_p),
                 ("dimensions", c_int)]
@@ -136,6 +140,7 @@ class LmResult(ctypes.Structure):
 # C struct name -> mirror: every struct the library describes.
 MIRRORS = {"ia_model_options": ModelOptions, "ia_model_info": ModelInfo,
            "ia_embed_options": EmbedOptions, "ia_embed_stats": EmbedStats,
+           "ia_classify_options": ClassifyOptions,
            "ia_hub_options": HubOptions, "ia_selection": Selection,
            "ia_lm_options": LmOptions, "ia_lm_info": LmInfo, "ia_lm_gen_options": LmGenOptions,
            "ia_lm_logit_bias": LmLogitBias,
@@ -212,6 +217,10 @@ def _declare(lib):
     fn("ia_model_dim", c_int, c_void_p)
     fn("ia_model_get_info", None, c_void_p, c_void_p)
     fn("ia_model_embed_opts", c_int, c_void_p, c_void_p, c_void_p, c_size_t,
+       c_void_p, c_void_p, c_void_p)
+    fn("ia_model_num_labels", c_int, c_void_p)
+    fn("ia_model_label", c_char_p, c_void_p, c_int)
+    fn("ia_model_classify", c_int, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_size_t,
        c_void_p, c_void_p, c_void_p)
     # Text generation (generate.h)
     fn("ia_lm_load", c_int, c_char_p, c_void_p, ctypes.POINTER(c_void_p))

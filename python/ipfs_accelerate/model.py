@@ -337,6 +337,95 @@ class Model:
         flat = list(out)
         return [flat[i * dim:(i + 1) * dim] for i in range(n)]
 
+    # -- classification and reranking ------------------------------------------
+    @property
+    def num_labels(self) -> int:
+        """Labels of the model's classification head (0: none, an embedding
+        model; 1: a reranker / cross-encoder)."""
+        return 0 if self._lm is not None else self._lib.ia_model_num_labels(self._handle)
+
+    @property
+    def labels(self) -> list:
+        """The head's label names (config.json id2label), by id."""
+        return [self._lib.ia_model_label(self._handle, i).decode() for i in range(self.num_labels)]
+
+    def _classify(self, firsts, seconds, raw_scores, max_tokens):
+        if not self.num_labels:
+            raise UnsupportedError(f"'{self.name}' has no classification head (config.json names no "
+                                   "*ForSequenceClassification architecture); use embed()")
+        if not isinstance(max_tokens, int) or max_tokens < 0:
+            raise InvalidInputError(f"max_tokens must be an int >= 0, not {max_tokens!r}")
+        a, n, L = _as_bytes(firsts), len(firsts), self.num_labels
+        b = _as_bytes(seconds) if seconds is not None else None
+        out = (ctypes.c_float * (n * L))()
+        if n:
+            opts = _lib.new(_lib.ClassifyOptions)
+            opts.raw_scores = bool(raw_scores)
+            opts.max_tokens = max_tokens
+            a_ptrs, a_lens = (ctypes.c_char_p * n)(*a), (ctypes.c_size_t * n)(*map(len, a))
+            b_ptrs = (ctypes.c_char_p * n)(*b) if b is not None else None
+            b_lens = (ctypes.c_size_t * n)(*map(len, b)) if b is not None else None
+            with self._cv:
+                if self._handle is None:
+                    raise Error(f"model '{self.name}' is closed")
+                self._busy += 1
+                h = self._handle
+            try:
+                _lib.check(self._lib.ia_model_classify(h, a_ptrs, a_lens, b_ptrs, b_lens, n, ctypes.byref(opts),
+                                                       out, None))
+            finally:
+                with self._cv:
+                    self._busy -= 1
+                    if not self._busy:
+                        self._cv.notify_all()
+        flat = list(out)
+        return [flat[i * L:(i + 1) * L] for i in range(n)]
+
+    def predict(self, inputs, raw_scores: bool = False, max_tokens: int = 0):
+        """Scores of texts or text pairs, like sentence-transformers'
+        ``CrossEncoder.predict``: ``inputs`` is a list of str or of (a, b)
+        pairs (not mixed). Returns a float32 numpy array (n, num_labels),
+        (n,) for a one-label model, or lists without numpy. Scores are the
+        sigmoid of one label or the softmax over several (``raw_scores``:
+        the logits); pairs over the model's limit are truncated, the longer
+        text first."""
+        items = _as_list(inputs)
+        pairs = bool(items) and not isinstance(items[0], (str, bytes))
+        if pairs and any(isinstance(x, (str, bytes)) or len(x) != 2 for x in items):
+            raise InvalidInputError("inputs must all be texts or all be (text, text) pairs")
+        rows = self._classify([x[0] for x in items] if pairs else items,
+                              [x[1] for x in items] if pairs else None, raw_scores, max_tokens)
+        if self.num_labels == 1:
+            rows = [r[0] for r in rows]
+        return _np.asarray(rows, dtype=_np.float32) if _np is not None else rows
+
+    def rerank(self, query: str, documents, top_n: int | None = None, return_documents: bool = False,
+               raw_scores: bool = False, max_tokens: int = 0) -> list:
+        """Order documents by relevance to query with a reranker
+        (cross-encoder): a list of {"index", "score"[, "document"]}, the
+        most relevant first, the best ``top_n`` only when given."""
+        if self.num_labels != 1:
+            raise UnsupportedError(f"'{self.name}' is not a reranker (a *ForSequenceClassification model "
+                                   f"with one label; it has {self.num_labels})")
+        docs = _as_list(documents)
+        scores = [r[0] for r in self._classify([query] * len(docs), docs, raw_scores, max_tokens)]
+        order = sorted(range(len(docs)), key=lambda i: (-scores[i], i))[:top_n]
+        return [dict(index=i, score=scores[i], **({"document": docs[i]} if return_documents else {}))
+                for i in order]
+
+    def classify(self, inputs, raw_scores: bool = False, max_tokens: int = 0) -> list:
+        """Label texts or (a, b) pairs with a classifier: for each input a
+        dict {label: score} over every label (softmax, or sigmoid for one
+        label; ``raw_scores``: the logits)."""
+        items = _as_list(inputs)
+        pairs = bool(items) and not isinstance(items[0], (str, bytes))
+        if pairs and any(isinstance(x, (str, bytes)) or len(x) != 2 for x in items):
+            raise InvalidInputError("inputs must all be texts or all be (text, text) pairs")
+        rows = self._classify([x[0] for x in items] if pairs else items,
+                              [x[1] for x in items] if pairs else None, raw_scores, max_tokens)
+        labels = self.labels
+        return [dict(zip(labels, r)) for r in rows]
+
     def encode(self, sentences, batch_size: int = 32, show_progress_bar: bool | None = None,
                output_value: str = "sentence_embedding", convert_to_numpy: bool = True,
                convert_to_tensor: bool = False, device: str | None = None,

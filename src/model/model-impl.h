@@ -17,6 +17,11 @@ ia_status ia__model_token_states(const ia_model *m, const char *text, float **st
 ia_status ia__model_embed_ids(const ia_model *m, const int32_t *const *ids, const size_t *n_ids, size_t n,
                               bool normalize, float *out, ia_embed_stats *stats);
 
+/* ia_model_classify on texts or pairs already tokenized (types: each
+ * input's token types, or NULL): the server's reranking and /predict. */
+ia_status ia__model_classify_ids(const ia_model *m, const int32_t *const *ids, const int32_t *const *types,
+                                 const size_t *n_ids, size_t n, bool raw, float *out, ia_embed_stats *stats);
+
 /* ia_model_resolve's resolution; allow_file: an existing file is taken
  * too (a GGUF decoder is one file), made absolute. */
 ia_status ia__model_resolve_path(const char *ref, bool allow_file, const struct ia_hub_options *hub, char **path);

@@ -847,6 +847,30 @@ ia_status ia__model_embed_ids(const ia_model *m, const int32_t *const *ids, cons
     return rc;
 }
 
+ia_status ia__model_classify_ids(const ia_model *m, const int32_t *const *ids, const int32_t *const *types,
+                                 const size_t *n_ids, size_t n, bool raw, float *out, ia_embed_stats *stats)
+{
+    if (!m->head.n_labels)
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: the model has no classification head", m->path);
+    encoded *enc = ia__malloc((n ? n : 1) * sizeof *enc);
+    if (!enc)
+        return ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
+    ia_status rc = IA_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (n_ids[i] > m->max_seq_length)
+            rc = ia__error(IA_ERR_INVALID, "text %zu has %zu tokens, more than max_seq_length %zu", i, n_ids[i],
+                           m->max_seq_length);
+        /* borrowed: not freed here */
+        enc[i] = (encoded){.ids = (int32_t *)ids[i], .types = types ? (int32_t *)types[i] : NULL, .n = n_ids[i]};
+    }
+    const ia_classify_options co = {.size = sizeof co, .raw_scores = raw};
+    const batch_job job = {.od = m->head.n_labels, .cls = &co, .out = out};
+    if (!rc)
+        rc = run_encoded(m, enc, n, &job, stats);
+    ia__free(enc);
+    return rc;
+}
+
 ia_status ia__model_token_states(const ia_model *m, const char *text, float **states,
                                  size_t *n_tokens)
 {

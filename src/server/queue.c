@@ -18,7 +18,7 @@
 
 static bool same_options(const srv_job *a, const srv_job *b)
 {
-    return a->normalize == b->normalize;
+    return a->normalize == b->normalize && a->classify == b->classify && a->raw == b->raw;
 }
 
 /* Embed jobs[0..n) that share a model and options; fill each job's out. */
@@ -29,13 +29,14 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
         total += jobs[i]->n;
     const int dim = jobs[0]->dim;
     const int32_t **ids = ia__malloc(total * sizeof *ids);
+    const int32_t **types = jobs[0]->classify ? ia__calloc(total, sizeof *types) : NULL;
     size_t *n_ids = ia__malloc(total * sizeof *n_ids);
     float *out = ia__malloc(total * (size_t)dim * sizeof *out);
     ia_status st = IA_OK;
     char msg[256] = "";
     ia_embed_stats stats = {0};
     double t0 = ia__now();
-    if (!ids || !n_ids || !out) {
+    if (!ids || !n_ids || !out || (jobs[0]->classify && !types)) {
         st = IA_ERR_NOMEM;
         snprintf(msg, sizeof msg, "out of memory for a batch of %zu texts", total);
     } else {
@@ -44,8 +45,12 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
             for (size_t j = 0; j < jobs[i]->n; j++, k++) {
                 ids[k] = jobs[i]->ids[j];
                 n_ids[k] = jobs[i]->n_ids[j];
+                if (types && jobs[i]->types)
+                    types[k] = jobs[i]->types[j];
             }
-        st = ia__model_embed_ids(jobs[0]->model, ids, n_ids, total, jobs[0]->normalize, out, &stats);
+        st = jobs[0]->classify
+           ? ia__model_classify_ids(jobs[0]->model, ids, types, n_ids, total, jobs[0]->raw, out, &stats)
+           : ia__model_embed_ids(jobs[0]->model, ids, n_ids, total, jobs[0]->normalize, out, &stats);
         if (st)
             snprintf(msg, sizeof msg, "%s", ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st));
     }
@@ -72,6 +77,7 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
         k += job->n;
     }
     ia__free(ids);
+    ia__free(types);
     ia__free(n_ids);
     ia__free(out);
 }

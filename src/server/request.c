@@ -249,10 +249,9 @@ static int parse_tei(const cJSON *root, srv_body_kind kind, size_t max_inputs, s
     return 0;
 }
 
-int ia__srv_parse_request(srv_body_kind kind, const char *body, size_t len, size_t max_inputs,
-                          srv_input_req *out, srv_error *err)
+int ia__srv_parse_object(const char *body, size_t len, cJSON **root, srv_error *err)
 {
-    memset(out, 0, sizeof *out);
+    *root = NULL;
     size_t bad;
     if (len == 0) {
         ia__srv_error_set(err, 400, "", "empty request body: expected a JSON object");
@@ -263,8 +262,8 @@ int ia__srv_parse_request(srv_body_kind kind, const char *body, size_t len, size
         return 400;
     }
     const char *end = NULL;
-    out->root = cJSON_ParseWithLengthOpts(body, len, &end, false);
-    if (!out->root) {
+    cJSON *v = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    if (!v) {
         size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
         ia__srv_error_set(err, 400, "", "malformed JSON in the request body near byte %zu", at);
         return 400;
@@ -274,14 +273,25 @@ int ia__srv_parse_request(srv_body_kind kind, const char *body, size_t len, size
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
             ia__srv_error_set(err, 400, "", "malformed JSON: data after the value at byte %zu",
                               (size_t)(p - body));
-            ia__srv_input_req_free(out);
+            cJSON_Delete(v);
             return 400;
         }
-    if (!cJSON_IsObject(out->root)) {
+    if (!cJSON_IsObject(v)) {
         ia__srv_error_set(err, 422, "", "the request body must be a JSON object");
-        ia__srv_input_req_free(out);
+        cJSON_Delete(v);
         return 422;
     }
+    *root = v;
+    return 0;
+}
+
+int ia__srv_parse_request(srv_body_kind kind, const char *body, size_t len, size_t max_inputs,
+                          srv_input_req *out, srv_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int code = ia__srv_parse_object(body, len, &out->root, err);
+    if (code)
+        return code;
     out->normalize = true;
     out->add_special_tokens = true;
     int st = kind == SRV_BODY_EMBEDDINGS ? parse_openai(out->root, max_inputs, out, err)

@@ -39,6 +39,9 @@ static const struct {
     [SRV_ROUTE_APPLY_TEMPLATE] = {"/apply-template", "POST", true},
     [SRV_ROUTE_SIMILARITY] = {"/similarity", "POST", true},
     [SRV_ROUTE_DECODE] = {"/decode", "POST", true},
+    [SRV_ROUTE_RERANK] = {"/rerank", "POST", true},
+    [SRV_ROUTE_V1_RERANK] = {"/v1/rerank", "POST", true},
+    [SRV_ROUTE_PREDICT] = {"/predict", "POST", true},
     [SRV_ROUTE_OTHER] = {"", "", false},
 };
 
@@ -104,10 +107,19 @@ static bool is_gen_route(int route)
     return route == SRV_ROUTE_CHAT || route == SRV_ROUTE_COMPLETIONS;
 }
 
+static bool is_rank_route(int route)
+{
+    return route == SRV_ROUTE_RERANK || route == SRV_ROUTE_V1_RERANK || route == SRV_ROUTE_PREDICT;
+}
+
 void ia__srv_route_cleanup(srv_request *r)
 {
     if (is_gen_route(ia__srv_req_route(r))) {
         ia__srv_gen_route_cleanup(r);
+        return;
+    }
+    if (is_rank_route(ia__srv_req_route(r))) {
+        ia__srv_rank_route_cleanup(r);
         return;
     }
     void **state = ia__srv_req_state(r);
@@ -322,6 +334,10 @@ void ia__srv_route_job_done(ia_server *s, srv_request *r)
         ia__srv_gen_route_done(s, r);
         return;
     }
+    if (is_rank_route(ia__srv_req_route(r))) {
+        ia__srv_rank_route_done(s, r);
+        return;
+    }
     embed_state *st = *ia__srv_req_state(r);
     srv_job *job = &st->job;
     if (job->status) {
@@ -507,6 +523,13 @@ static void run_decode(ia_server *s, srv_request *r)
     respond_sbuf(r, 200, "application/json", &b, SRV_TEI);
 }
 
+/* What /v1/models says a model does. */
+static const char *model_task(const srv_model *m)
+{
+    const int labels = m->model ? ia_model_num_labels(m->model) : 0;
+    return labels == 1 ? "rerank" : labels ? "classification" : "embeddings";
+}
+
 static void run_models(ia_server *s, srv_request *r)
 {
     sbuf b = {0};
@@ -518,7 +541,7 @@ static void run_models(ia_server *s, srv_request *r)
         ia__sbuf_json_str(&b, m->name, strlen(m->name));
         ia__sbuf_printf(&b, ",\"object\":\"model\",\"created\":%.0f,\"owned_by\":\"ipfs-accelerate\","
                             "\"task\":\"%s\",\"max_model_len\":%zu}",
-                        m->created, m->lm ? "text-generation" : "embeddings", m->info.max_seq_length);
+                        m->created, m->lm ? "text-generation" : model_task(m), m->info.max_seq_length);
     }
     ia__sbuf_puts(&b, "]}");
     respond_sbuf(r, 200, "application/json", &b, SRV_OPENAI);
@@ -803,6 +826,9 @@ void ia__srv_route_run(ia_server *s, srv_request *r, int route)
     case SRV_ROUTE_EMBED: run_embed(s, r, SRV_TEI, false); break;
     case SRV_ROUTE_SIMILARITY: run_embed(s, r, SRV_TEI, true); break;
     case SRV_ROUTE_DECODE: run_decode(s, r); break;
+    case SRV_ROUTE_RERANK: ia__srv_rank_route_run(s, r, SRV_RANK_TEI); break;
+    case SRV_ROUTE_V1_RERANK: ia__srv_rank_route_run(s, r, SRV_RANK_COHERE); break;
+    case SRV_ROUTE_PREDICT: ia__srv_rank_route_run(s, r, SRV_PREDICT); break;
     case SRV_ROUTE_TOKENIZE: run_tokenize(s, r); break;
     case SRV_ROUTE_MODELS: run_models(s, r); break;
     case SRV_ROUTE_INFO: run_info(s, r); break;

@@ -96,6 +96,34 @@ typedef struct srv_input_req {
 int ia__srv_parse_request(srv_body_kind kind, const char *body, size_t len, size_t max_inputs,
                           srv_input_req *out, srv_error *err);
 void ia__srv_input_req_free(srv_input_req *r);
+/* The body as a JSON object (valid UTF-8, nothing after the value): 0 and
+ * *root (cJSON_Delete it), or the status with *err (400, 422). */
+int ia__srv_parse_object(const char *body, size_t len, cJSON **root, srv_error *err);
+
+/* The bodies of the classification routes (request_rank.c): TEI's
+ * /rerank {query, texts, raw_scores, return_text, truncate}, the
+ * Cohere/Jina-style /v1/rerank {model, query, documents (strings or
+ * {"text"}), top_n, return_documents} and TEI's /predict {inputs: a text,
+ * a pair [a, b], or a list of texts and pairs; raw_scores, truncate}. */
+typedef enum srv_rank_kind { SRV_RANK_TEI, SRV_RANK_COHERE, SRV_PREDICT } srv_rank_kind;
+
+typedef struct srv_rank_req {
+    cJSON *root;            /* owns the strings below */
+    const char *query;      /* rerank: the query */
+    size_t query_len;
+    const char **texts;     /* n documents (rerank) or inputs (predict) */
+    const char **seconds;   /* predict: each input's second text, or NULL (a single text) */
+    size_t *lens, *second_lens;
+    size_t n;
+    bool single;            /* predict: one input, not a list */
+    const char *model;      /* Cohere "model", NULL if absent */
+    bool raw_scores, return_text, truncate;
+    size_t top_n;           /* Cohere top_n; 0: all */
+} srv_rank_req;
+
+int ia__srv_parse_rank_request(srv_rank_kind kind, const char *body, size_t len, size_t max_inputs,
+                               srv_rank_req *out, srv_error *err);
+void ia__srv_rank_req_free(srv_rank_req *r);
 
 /* The body of /v1/chat/completions (chat) or /v1/completions. */
 #define SRV_MAX_STOP 4
@@ -150,6 +178,9 @@ enum {
     SRV_ROUTE_APPLY_TEMPLATE,
     SRV_ROUTE_SIMILARITY,
     SRV_ROUTE_DECODE,
+    SRV_ROUTE_RERANK,
+    SRV_ROUTE_V1_RERANK,
+    SRV_ROUTE_PREDICT,
     SRV_ROUTE_OTHER,  /* unknown paths */
     SRV_ROUTE_MOUNT0, /* mounted prefixes follow */
     SRV_MAX_MOUNTS = 16,
@@ -197,9 +228,11 @@ struct srv_job {
     const int32_t *const *ids; /* each input's token ids, tokenized once by
                                   the route (borrowed from the request) */
     const size_t *n_ids;
+    const int32_t *const *types; /* classify: each input's token types, or NULL */
     size_t n, tokens;
     int normalize;      /* 0 or 1 */
-    int dim;
+    bool classify, raw; /* the classification head's scores (raw: logits), not embeddings */
+    int dim;            /* values per input in out */
     float *out;         /* (n, dim), owned by the job */
     ia_status status;
     char errmsg[256];
@@ -400,6 +433,10 @@ void ia__srv_route_cleanup(srv_request *r);
 void ia__srv_gen_route_run(ia_server *s, srv_request *r, int route);
 void ia__srv_gen_route_done(ia_server *s, srv_request *r);
 void ia__srv_gen_route_cleanup(srv_request *r);
+/* routes_rank.c: reranking and classification. */
+void ia__srv_rank_route_run(ia_server *s, srv_request *r, srv_rank_kind kind);
+void ia__srv_rank_route_done(ia_server *s, srv_request *r);
+void ia__srv_rank_route_cleanup(srv_request *r);
 /* /tokenize for a language model (llama-server's shape); false: the
  * request is not for one. */
 bool ia__srv_gen_tokenize(ia_server *s, srv_request *r);

@@ -443,7 +443,8 @@ void ia__srv_respond_error(srv_request *r, srv_api api, const srv_error *e)
 
 static srv_api route_api(int route)
 {
-    return route == SRV_ROUTE_EMBEDDINGS || route == SRV_ROUTE_MODELS ? SRV_OPENAI : SRV_TEI;
+    return route == SRV_ROUTE_EMBEDDINGS || route == SRV_ROUTE_MODELS || route == SRV_ROUTE_V1_RERANK ? SRV_OPENAI
+                                                                                                   : SRV_TEI;
 }
 
 static void early_error(srv_request *r, int status, const char *fmt, const char *arg)

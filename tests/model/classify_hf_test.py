@@ -12,12 +12,21 @@ give transformers' logits (--raw-scores), their sigmoid (one label) or
 softmax (several): max abs error <= 1e-4; the ranking must follow the
 scores; pairs longer than --max-seq-length are truncated as the
 tokenizer's longest_first does.
+The server answers TEI's /rerank and /predict and the Cohere-style
+/v1/rerank with the same scores, shapes and order, with both models
+served at once (each route finds the model that fits, /v1/rerank by
+name), and refuses bad bodies and over-long inputs as TEI does. The
+Python binding's rerank, predict and classify give the same scores (not
+under the sanitizer build, whose library Python cannot load).
 
 Usage: classify_hf_test.py CLI WORKDIR
 Exit 77 (skipped) when torch/transformers are not installed (the
 .cache/hf-venv of scripts/install-deps.sh).
 """
 import json, os, random, shutil, subprocess, sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+import srvutil
 
 try:
     import torch
@@ -131,6 +140,8 @@ if len(top) != 2 or any("text" not in r for r in top):
     failures += 1
     print(f"FAIL: --top-n 2 --return-text gave {top}")
 
+reranker = (folder, model, tok)
+
 # Classifiers: named labels, single texts and pairs, softmax and logits.
 for kind, labels in (("bert", ["negative", "neutral", "positive"]), ("distilbert", ["no", "yes"])):
     folder, model, tok = make(kind, labels)
@@ -152,6 +163,99 @@ for kind, labels in (("bert", ["negative", "neutral", "positive"]), ("distilbert
         ref = want if raw else torch.softmax(want, dim=-1)
         check(f"{kind} classify {len(pairs)} pairs ({'logits' if raw else 'softmax'})",
               [[r["scores"][l] for l in labels] for r in got], ref)
+    if kind == "bert":
+        classifier = (folder, model, tok, labels)
+
+# The server, with the reranker and the 3-label classifier.
+srv = srvutil.Server(cli, [reranker[0], classifier[0]])
+try:
+    query, docs = text(1, 8), [text(1, 30) for _ in range(12)]
+    want = reference(reranker[1], reranker[2], [query] * len(docs), docs)[:, 0]
+    st, _, body = srv.request("POST", "/rerank", {"query": query, "texts": docs, "return_text": True})
+    got = json.loads(body)
+    check("POST /rerank", [next(r["score"] for r in got if r["index"] == i) for i in range(len(docs))],
+          torch.sigmoid(want))
+    if st != 200 or [r["index"] for r in got] != torch.sigmoid(want).argsort(descending=True).tolist() or \
+            any(r["text"] != docs[r["index"]] for r in got):
+        failures += 1
+        print(f"FAIL: /rerank order or texts: {st} {got}")
+    st, _, body = srv.request("POST", "/v1/rerank", {"model": os.path.basename(reranker[0]), "query": query,
+                                                     "documents": [{"text": d} for d in docs], "top_n": 3})
+    got = json.loads(body)
+    best = torch.sigmoid(want).argsort(descending=True)[:3].tolist()
+    if st != 200 or [r["index"] for r in got["results"]] != best or \
+            any(r["document"]["text"] != docs[r["index"]] for r in got["results"]) or \
+            got["usage"]["total_tokens"] <= 0:
+        failures += 1
+        print(f"FAIL: /v1/rerank: {st} {got}")
+    check("POST /v1/rerank (top 3)", [r["relevance_score"] for r in got["results"]], torch.sigmoid(want)[best])
+    _, _, model, tok, labels = (None,) + classifier
+    singles, pairs = [text(1, 20) for _ in range(6)], [[text(1, 10), text(1, 10)] for _ in range(6)]
+    st, _, body = srv.request("POST", "/predict", {"inputs": singles + pairs, "raw_scores": True})
+    got = json.loads(body)
+    want = torch.cat([reference(model, tok, singles), reference(model, tok, [a for a, _ in pairs],
+                                                                [b for _, b in pairs])])
+    check("POST /predict (texts and pairs, logits)",
+          [[next(x["score"] for x in g if x["label"] == l) for l in labels] for g in got], want)
+    if any([x["score"] for x in g] != sorted([x["score"] for x in g], reverse=True) for g in got):
+        failures += 1
+        print("FAIL: /predict labels are not sorted by score")
+    st, _, body = srv.request("POST", "/predict", {"inputs": singles[:2]})  # two strings: one pair
+    got = json.loads(body)
+    check("POST /predict (one pair, softmax)",
+          [[next(x["score"] for x in got if x["label"] == l) for l in labels]],
+          torch.softmax(reference(model, tok, [singles[0]], [singles[1]]), dim=-1))
+    long_doc = " ".join(["river"] * 100)
+    for path, body, status in (("/rerank", {"query": "q", "texts": []}, 400),
+                               ("/rerank", {"query": "q", "texts": [long_doc]}, 413),
+                               ("/rerank", {"query": 3, "texts": ["a"]}, 422),
+                               ("/v1/rerank", {"query": "q", "documents": ["a"], "top_n": 0}, 422),
+                               ("/v1/rerank", {"model": os.path.basename(classifier[0]), "query": "q",
+                                               "documents": ["a"]}, 400),
+                               ("/predict", {"inputs": [["a", "b", "c"]]}, 422)):
+        st, _, resp = srv.request("POST", path, body)
+        if st != status or b"error" not in resp:
+            failures += 1
+            print(f"FAIL: {path} {json.dumps(body)[:60]}: {st} (expected {status}) {resp[:200]}")
+    st, _, resp = srv.request("POST", "/rerank", {"query": "q", "texts": [long_doc], "truncate": True})
+    if st != 200:
+        failures += 1
+        print(f"FAIL: /rerank with truncate: {st} {resp[:200]}")
+    models = {m["id"]: m["task"] for m in json.loads(srv.request("GET", "/v1/models")[2])["data"]}
+    if sorted(models.values()) != ["classification", "rerank"]:
+        failures += 1
+        print(f"FAIL: /v1/models tasks: {models}")
+finally:
+    srv.stop()
+
+# The Python binding, on the library next to the CLI.
+build = os.path.dirname(os.path.abspath(cli))
+with open(os.path.join(build, "CMakeCache.txt")) as f:
+    sanitized = "IA_SANITIZE:BOOL=ON" in f.read().split()
+if sanitized:
+    print("Python binding: not checked under the sanitizer build")
+else:
+    os.environ["IPFS_ACCELERATE_LIB"] = os.path.join(build, "libipfs_accelerate.so")
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+    import ipfs_accelerate
+    folder, model, tok = reranker
+    m = ipfs_accelerate.Model(folder)
+    query, docs = text(1, 8), [text(1, 30) for _ in range(10)]
+    want = torch.sigmoid(reference(model, tok, [query] * len(docs), docs)[:, 0])
+    got = m.rerank(query, docs, top_n=4, return_documents=True)
+    if [r["index"] for r in got] != want.argsort(descending=True)[:4].tolist() or \
+            any(r["document"] != docs[r["index"]] for r in got):
+        failures += 1
+        print(f"FAIL: Model.rerank: {got}")
+    check("Model.predict (pairs, one label)", m.predict([(query, d) for d in docs]).tolist(), want)
+    folder, model, tok, labels = classifier
+    m = ipfs_accelerate.Model(folder)
+    singles = [text(1, 20) for _ in range(8)]
+    got = m.classify(singles, raw_scores=True)
+    check("Model.classify (texts, logits)", [[g[l] for l in labels] for g in got], reference(model, tok, singles))
+    if m.labels != labels or m.num_labels != 3:
+        failures += 1
+        print(f"FAIL: Model.labels {m.labels}")
 
 # A model without a head is refused with a clear message.
 base = os.path.join(work, "base")
