@@ -39,6 +39,12 @@ typedef struct ia_model_options {
                               "bf16" (needs AVX512_BF16); where the CPU lacks
                               them the model computes in fp32, and
                               ia_model_info.precision says which ran */
+    const char *pooling;   /* NULL: as the folder's modules.json says; else
+                              "mean", "cls", "max", "mean_sqrt_len_tokens",
+                              "weightedmean", "lasttoken", or "splade" (a
+                              *ForMaskedLM model's logits, max over tokens of
+                              log(1 + relu): vocabulary-sized sparse vectors,
+                              as text-embeddings-inference's --pooling splade) */
 } ia_model_options;
 
 #define IA_MODEL_OPTIONS_INIT {.size = sizeof(ia_model_options)}

@@ -55,7 +55,7 @@ IA_ERR_NOT_FOUND = -6
 class ModelOptions(ctypes.Structure):
     _fields_ = [("size", c_size_t), ("n_threads", c_int), ("device", c_char_p),
                 ("max_seq_length", c_size_t), ("batch_tokens", c_size_t),
-                ("precision", c_char_p)]
+                ("precision", c_char_p), ("pooling", c_char_p)]
 
 
 class ModelInfo(ctypes.Structure):

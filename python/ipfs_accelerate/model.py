@@ -97,14 +97,16 @@ class Model:
     instead: ``generate()`` and ``chat()`` (see
     :class:`~ipfs_accelerate.generate.LanguageModel`); ``task``
     ("embedding", "text-generation"; None: from the files) says which
-    explicitly. ``max_seq_length`` and ``precision`` other than "fp32" are
-    embedding options only.
+    explicitly. ``max_seq_length``, ``precision`` other than "fp32" and
+    ``pooling`` are embedding options only; ``pooling`` overrides the
+    folder's (mean, cls, max, mean_sqrt_len_tokens, weightedmean,
+    lasttoken, or "splade" for a *ForMaskedLM model: see embed_sparse).
     """
 
     def __init__(self, name_or_path=DEFAULT_MODEL, device: str | None = None,
                  n_threads: int = 0, max_seq_length: int | None = None,
                  revision: str | None = None, cache_dir: str | None = None,
-                 precision: str | None = None, task: str | None = None):
+                 precision: str | None = None, task: str | None = None, pooling: str | None = None):
         self._handle = None
         self._lm = None
         self._cv = threading.Condition()
@@ -116,8 +118,9 @@ class Model:
             raise InvalidInputError(f"max_seq_length must be a positive int, not {max_seq_length!r}")
         if device is not None and not isinstance(device, str):
             raise TypeError(f"device must be a str, not {type(device).__name__}")
-        if precision is not None and not isinstance(precision, str):
-            raise TypeError(f"precision must be a str, not {type(precision).__name__}")
+        for name, v in (("precision", precision), ("pooling", pooling)):
+            if v is not None and not isinstance(v, str):
+                raise TypeError(f"{name} must be a str, not {type(v).__name__}")
         task = task_name(task)
         self.path = hub.resolve(name_or_path, revision, cache_dir, allow_file=task != EMBEDDING)
         self.task = task or detect_task(self.path)
@@ -135,6 +138,7 @@ class Model:
         opts.device = device.encode() if device else None
         opts.max_seq_length = max_seq_length or 0
         opts.precision = precision.encode() if precision else None
+        opts.pooling = pooling.encode() if pooling else None
         handle = ctypes.c_void_p()
         _lib.check(lib.ia_model_load(self.path.encode("utf-8"), ctypes.byref(opts), ctypes.byref(handle)))
         self._handle = handle
@@ -336,6 +340,22 @@ class Model:
             return out
         flat = list(out)
         return [flat[i * dim:(i + 1) * dim] for i in range(n)]
+
+    def embed_sparse(self, texts, max_tokens: int = 0, stats: dict | None = None) -> list:
+        """SPLADE vectors of texts (a model loaded with pooling="splade", or
+        whose folder says SpladePooling): for each text a dict
+        {token id: weight} of its non-zero entries, as TEI's /embed_sparse."""
+        if self.info.get("pooling") != "splade":
+            raise UnsupportedError(f"'{self.name}' does not use SPLADE pooling (load it with pooling=\"splade\")")
+        dense = self.embed(texts, normalize=False, max_tokens=max_tokens, stats=stats)
+        out = []
+        for row in dense:
+            if _np is not None:
+                idx = _np.flatnonzero(row)
+                out.append(dict(zip(idx.tolist(), row[idx].tolist())))
+            else:
+                out.append({i: v for i, v in enumerate(row) if v})
+        return out
 
     # -- classification and reranking ------------------------------------------
     @property

@@ -20,7 +20,7 @@ static const layout layouts[] = {
     {"ia_model_options", sizeof(ia_model_options),
      {FIELD(ia_model_options, size), FIELD(ia_model_options, n_threads), FIELD(ia_model_options, device),
       FIELD(ia_model_options, max_seq_length), FIELD(ia_model_options, batch_tokens),
-      FIELD(ia_model_options, precision)}},
+      FIELD(ia_model_options, precision), FIELD(ia_model_options, pooling)}},
     {"ia_model_info", sizeof(ia_model_info),
      {FIELD(ia_model_info, path), FIELD(ia_model_info, architecture),
       FIELD(ia_model_info, n_params), FIELD(ia_model_info, dim), FIELD(ia_model_info, n_layers),

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/core-impl.h"
+#include "model/arch-impl.h"
 #include "model/safetensors-impl.h"
 
 /* logits = W2 act(W1 x + b1) + b2 on the first token's hidden state x. */
@@ -27,5 +28,26 @@ void ia__cls_head_free(ia_cls_head *h);
  * sigmoid of one label or the softmax of several (as TEI). scratch holds
  * hidden floats. */
 void ia__cls_head_apply(const ia_cls_head *h, const float *x, bool raw, float *scratch, float *out);
+
+/* BertForMaskedLM's head, in backend memory: logits = W_dec
+ * LayerNorm(act(W x + b)) + b_dec over the vocabulary (W_dec: the stored
+ * decoder, or the word embeddings it is tied to). */
+typedef struct ia_mlm_head {
+    const ia_backend *be;
+    void *bctx;
+    int hidden, vocab;
+    ia_act act;
+    float eps;
+    ia_tensor dense_w, dense_b, ln_g, ln_b, dec_w, dec_b;
+    void *bufs[6];
+} ia_mlm_head;
+
+ia_status ia__mlm_head_load(const ia_safetensors *st, const ia_encoder_config *cfg, const ia_backend *be,
+                            void *bctx, ia_mlm_head *h);
+void ia__mlm_head_free(ia_mlm_head *h);
+/* SPLADE: out (n_seqs, vocab), host memory = for each packed sequence of
+ * the hidden states x (backend memory, offsets), the max over its tokens
+ * of log(1 + relu(logits)). */
+ia_status ia__mlm_head_splade(const ia_mlm_head *h, float *x, const int *offsets, int n_seqs, float *out);
 
 #endif

@@ -157,3 +157,146 @@ void ia__cls_head_apply(const ia_cls_head *h, const float *x, bool raw, float *s
     for (int o = 0; o < L; o++)
         out[o] = (float)(exp((double)out[o] - mx) / sum);
 }
+
+/* Masked-LM head and SPLADE ----------------------------------------------- */
+
+/* A tensor of `name` (or its legacy gamma/beta name) as f32 host memory of
+ * d0 (x d1) values. */
+static ia_status fetch_f32(const ia_safetensors *st, const char *name, int64_t d0, int64_t d1, float **out)
+{
+    const ia_st_tensor *t = ia__st_find(st, name);
+    char alt[160];
+    const size_t n = strlen(name);
+    if (!t && n > 7 && !strcmp(name + n - 7, ".weight")) { /* TensorFlow-converted LayerNorms */
+        snprintf(alt, sizeof alt, "%.*s.gamma", (int)(n - 7), name);
+        t = strstr(name, "LayerNorm") ? ia__st_find(st, alt) : NULL;
+    } else if (!t && n > 5 && !strcmp(name + n - 5, ".bias") && strstr(name, "LayerNorm")) {
+        snprintf(alt, sizeof alt, "%.*s.beta", (int)(n - 5), name);
+        t = ia__st_find(st, alt);
+    }
+    if (!t)
+        return ia__error(IA_ERR_NOT_FOUND, "weights: masked-LM head tensor '%s' is missing", name);
+    if (t->n_dims != (d1 ? 2 : 1) || t->shape[0] != d0 || (d1 && t->shape[1] != d1))
+        return ia__error(IA_ERR_FORMAT, "%s: tensor '%s' must be [%lld%s%lld]", t->file, name, (long long)d0,
+                         d1 ? ", " : "", d1 ? (long long)d1 : 0LL);
+    if (t->dtype != IA_DTYPE_F32 && t->dtype != IA_DTYPE_F16 && t->dtype != IA_DTYPE_BF16)
+        return ia__error(IA_ERR_FORMAT, "%s: tensor '%s': expected dtype F32, F16 or BF16, found %s", t->file, name,
+                         t->dtype_name);
+    if (!(*out = ia__malloc((size_t)ia__st_numel(t) * sizeof(float))))
+        return ia__error(IA_ERR_NOMEM, "out of memory loading '%s'", name);
+    ia__st_to_f32(t, *out);
+    return IA_OK;
+}
+
+/* *t = host data (ne0, ne1) f32, copied into backend memory. */
+static ia_status put(ia_mlm_head *h, int slot, const float *host, int64_t ne0, int64_t ne1, ia_tensor *t)
+{
+    *t = ia__tensor(IA_DTYPE_F32, ne0, ne1, 1, 1, NULL);
+    const size_t bytes = (size_t)(ne0 * ne1) * sizeof(float);
+    if (!(h->bufs[slot] = h->be->iface.buf_alloc(h->bctx, bytes)))
+        return ia__error(IA_ERR_NOMEM, "backend %s: out of memory for the masked-LM head", h->be->name);
+    t->data = h->bufs[slot];
+    if (h->be->iface.upload)
+        return h->be->iface.upload(h->bctx, t->data, host, bytes);
+    memcpy(t->data, host, bytes);
+    return IA_OK;
+}
+
+void ia__mlm_head_free(ia_mlm_head *h)
+{
+    for (size_t i = 0; h && h->be && i < IA_ARRAY_LEN(h->bufs); i++)
+        if (h->bufs[i])
+            h->be->iface.buf_free(h->bctx, h->bufs[i]);
+    if (h)
+        memset(h, 0, sizeof *h);
+}
+
+ia_status ia__mlm_head_load(const ia_safetensors *st, const ia_encoder_config *cfg, const ia_backend *be,
+                            void *bctx, ia_mlm_head *h)
+{
+    memset(h, 0, sizeof *h);
+    h->be = be;
+    h->bctx = bctx;
+    h->hidden = cfg->hidden_size;
+    h->vocab = cfg->vocab_size;
+    h->act = cfg->act;
+    h->eps = cfg->layer_norm_eps;
+    const int64_t H = h->hidden, V = h->vocab;
+    /* BertForMaskedLM's names; the decoder is usually tied to the word
+     * embeddings and then not stored */
+    static const char *const tables[] = {"cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight",
+                                         "embeddings.word_embeddings.weight"};
+    const char *dec = NULL;
+    for (size_t i = 0; i < IA_ARRAY_LEN(tables) && !dec; i++)
+        dec = ia__st_find(st, tables[i]) ? tables[i] : NULL;
+    const char *bias = ia__st_find(st, "cls.predictions.bias") ? "cls.predictions.bias" : "cls.predictions.decoder.bias";
+    struct { const char *name; int64_t d0, d1; ia_tensor *t; } parts[] = {
+        {"cls.predictions.transform.dense.weight", H, H, &h->dense_w},
+        {"cls.predictions.transform.dense.bias", H, 0, &h->dense_b},
+        {"cls.predictions.transform.LayerNorm.weight", H, 0, &h->ln_g},
+        {"cls.predictions.transform.LayerNorm.bias", H, 0, &h->ln_b},
+        {dec ? dec : tables[0], V, H, &h->dec_w},
+        {bias, V, 0, &h->dec_b},
+    };
+    ia_status rc = IA_OK;
+    for (size_t i = 0; i < IA_ARRAY_LEN(parts) && !rc; i++) {
+        float *f = NULL;
+        rc = fetch_f32(st, parts[i].name, parts[i].d0, parts[i].d1, &f);
+        /* a weight (out, in) is the matmul's W (in, out): ne0 = in */
+        if (!rc)
+            rc = put(h, (int)i, f, parts[i].d1 ? parts[i].d1 : parts[i].d0, parts[i].d1 ? parts[i].d0 : 1, parts[i].t);
+        ia__free(f);
+    }
+    if (rc)
+        ia__mlm_head_free(h);
+    return rc;
+}
+
+/* Tokens run through the head at a time: their logits (chunk x vocab)
+ * are the largest buffer. */
+enum { MLM_CHUNK = 256 };
+
+ia_status ia__mlm_head_splade(const ia_mlm_head *h, float *x, const int *offsets, int n_seqs, float *out)
+{
+    const struct ia_backend_i *op = &h->be->iface;
+    const int64_t H = h->hidden, V = h->vocab, T = offsets[n_seqs];
+    float *t1 = op->buf_alloc(h->bctx, (size_t)(MLM_CHUNK * H) * sizeof(float));
+    float *logits = op->buf_alloc(h->bctx, (size_t)(MLM_CHUNK * V) * sizeof(float));
+    float *host = op->download ? ia__malloc((size_t)(MLM_CHUNK * V) * sizeof(float)) : logits;
+    ia_status rc = t1 && logits && host ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for SPLADE's logits");
+    for (size_t i = 0; i < (size_t)n_seqs * (size_t)V; i++)
+        out[i] = 0; /* the max of log(1 + relu(.)) over no tokens */
+    int s = 0;
+    for (int64_t t0 = 0; t0 < T && !rc; t0 += MLM_CHUNK) {
+        const int64_t n = T - t0 < MLM_CHUNK ? T - t0 : MLM_CHUNK;
+        ia_tensor tx = ia__tensor(IA_DTYPE_F32, H, n, 1, 1, x + t0 * H);
+        ia_tensor tt = ia__tensor(IA_DTYPE_F32, H, n, 1, 1, t1);
+        ia_tensor tl = ia__tensor(IA_DTYPE_F32, V, n, 1, 1, logits);
+        const ia_node g[] = {
+            {.op = IA_OP_MATMUL, .dst = &tt, .src = {&tx, &h->dense_w, &h->dense_b}, .p.act = h->act},
+            {.op = IA_OP_LAYERNORM, .dst = &tt, .src = {&tt, NULL, &h->ln_g, &h->ln_b}, .p.eps = h->eps},
+            {.op = IA_OP_MATMUL, .dst = &tl, .src = {&tt, &h->dec_w, &h->dec_b}},
+        };
+        rc = ia__graph_run(h->be, h->bctx, g, (int)IA_ARRAY_LEN(g), NULL);
+        if (!rc && op->download)
+            rc = op->download(h->bctx, host, logits, (size_t)(n * V) * sizeof(float));
+        /* log(1 + relu(.)) is increasing: take each sequence's max logit */
+        for (int64_t t = t0; t < t0 + n && !rc; t++) {
+            while (t >= offsets[s + 1])
+                s++;
+            const float *row = host + (t - t0) * V;
+            float *o = out + (size_t)s * (size_t)V;
+            for (int64_t v = 0; v < V; v++)
+                o[v] = row[v] > o[v] ? row[v] : o[v];
+        }
+    }
+    for (size_t i = 0; !rc && i < (size_t)n_seqs * (size_t)V; i++)
+        out[i] = log1pf(out[i]);
+    if (host && host != logits)
+        ia__free(host);
+    if (logits)
+        op->buf_free(h->bctx, logits);
+    if (t1)
+        op->buf_free(h->bctx, t1);
+    return rc;
+}

@@ -33,6 +33,7 @@ typedef enum ia_pool_mode {
     IA_POOL_MEAN_SQRT_LEN, /* the sum over sqrt(tokens) */
     IA_POOL_WEIGHTED_MEAN, /* token t (from 0) weighs t + 1 */
     IA_POOL_LAST_TOKEN,
+    IA_POOL_SPLADE,        /* the masked-LM head's logits: max over tokens of log(1 + relu) */
 } ia_pool_mode;
 
 static const struct {
@@ -45,6 +46,7 @@ static const struct {
     {IA_POOL_MEAN_SQRT_LEN, "mean_sqrt_len_tokens", "pooling_mode_mean_sqrt_len_tokens"},
     {IA_POOL_WEIGHTED_MEAN, "weightedmean", "pooling_mode_weightedmean_tokens"},
     {IA_POOL_LAST_TOKEN, "lasttoken", "pooling_mode_lasttoken"},
+    {IA_POOL_SPLADE, "splade", NULL}, /* sentence-transformers' SpladePooling module, or chosen */
 };
 
 struct ia_model {
@@ -75,6 +77,7 @@ struct ia_model {
     uint64_t memory_limit, weight_bytes; /* hardware.memory_limit (0: none); weights' estimate */
     bool profile;     /* performance.enable_profiling */
     ia_cls_head head; /* of *ForSequenceClassification models (n_labels 0: none) */
+    ia_mlm_head mlm;  /* the masked-LM head of SPLADE pooling */
 };
 
 /* Bytes of activations a forward over n_tok tokens in sequences of at most
@@ -243,6 +246,8 @@ static ia_status load_st_modules(ia_model *m, const char *dir)
         if (cJSON_IsString(path) && !inside)
             rc = ia__error(IA_ERR_FORMAT, "%s/modules.json: path \"%s\" leaves the model folder", dir,
                            path->valuestring);
+        else if (strstr(t, "SpladePooling"))
+            m->pooling = IA_POOL_SPLADE; /* sentence-transformers' SparseEncoder: max of log(1 + relu) */
         else if (strstr(t, "Pooling") && inside)
             pool_dir = path->valuestring;
         else if (strstr(t, "Dense") && inside && m->n_dense < (int)IA_ARRAY_LEN(m->dense)) {
@@ -267,7 +272,7 @@ static ia_status load_st_modules(ia_model *m, const char *dir)
         int n = 0;
         for (size_t i = 0; i < IA_ARRAY_LEN(pool_modes); i++)
             if (cJSON_IsString(mode) ? !strcmp(mode->valuestring, pool_modes[i].name)
-                                     : json_true(pool_cfg, pool_modes[i].flag))
+                                     : pool_modes[i].flag && json_true(pool_cfg, pool_modes[i].flag))
                 n++, m->pooling = pool_modes[i].mode;
         if (n != 1)
             rc = ia__error(IA_ERR_UNSUPPORTED, "%s/%s/config.json: pooling must be exactly one of mean, cls, max, "
@@ -276,6 +281,18 @@ static ia_status load_st_modules(ia_model *m, const char *dir)
     cJSON_Delete(pool_cfg);
     cJSON_Delete(mods);
     return rc;
+}
+
+/* ia_model_options.pooling: a pooling mode's name, over modules.json's. */
+static ia_status choose_pooling(ia_model *m, const char *name)
+{
+    for (size_t i = 0; i < IA_ARRAY_LEN(pool_modes); i++)
+        if (!strcmp(name, pool_modes[i].name)) {
+            m->pooling = pool_modes[i].mode;
+            return IA_OK;
+        }
+    return ia__error(IA_ERR_INVALID, "pooling \"%s\" is not one of mean, cls, max, mean_sqrt_len_tokens, "
+                     "weightedmean, lasttoken, splade", name);
 }
 
 static ia_status load_max_seq_length(ia_model *m, const char *dir, const ia_model_options *opt)
@@ -317,6 +334,7 @@ void ia_model_free(ia_model *m)
         m->be->iface.close(m->bctx);
     ia_tokenizer_free(m->tok);
     ia__cls_head_free(&m->head);
+    ia__mlm_head_free(&m->mlm);
     for (int i = 0; i < m->n_dense; i++) {
         ia__free(m->dense[i].W);
         ia__free(m->dense[i].b);
@@ -407,6 +425,8 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
                        dir, ia_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
     if (!rc)
         rc = load_st_modules(m, dir);
+    if (!rc && opt && opt->pooling)
+        rc = choose_pooling(m, opt->pooling);
     if (!rc)
         rc = load_st_prompts(m, dir);
     if (!rc)
@@ -432,6 +452,9 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
     }
     if (!rc)
         rc = m->arch->iface.load(&m->cfg, st, m->be, m->bctx, &m->state, &m->n_params, &m->weights_dtype);
+    if (!rc && m->pooling == IA_POOL_SPLADE)
+        rc = ia__error_wrap(ia__mlm_head_load(st, &m->cfg, m->be, m->bctx, &m->mlm),
+                            "%s: SPLADE pooling needs a masked-LM head (a *ForMaskedLM folder)", dir);
     if (!rc && ia__cls_head_wanted(config)) {
         char *cp = ia__path_join(dir, "config.json");
         rc = cp ? ia__cls_head_load(st, config, cp, m->cfg.hidden_size, &m->head)
@@ -450,7 +473,11 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
 
 /* The width of the sentence vectors: the last Dense module's, else the
  * hidden size. */
-static int out_dim(const ia_model *m) { return m->n_dense ? m->dense[m->n_dense - 1].n_out : m->cfg.hidden_size; }
+static int out_dim(const ia_model *m)
+{
+    return m->n_dense ? m->dense[m->n_dense - 1].n_out : m->pooling == IA_POOL_SPLADE ? m->cfg.vocab_size
+                                                                                     : m->cfg.hidden_size;
+}
 
 int ia_model_dim(const ia_model *m) { return m ? out_dim(m) : 0; }
 const ia_tokenizer *ia_model_tokenizer(const ia_model *m) { return m ? m->tok : NULL; }
@@ -634,7 +661,9 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
     int D = H; /* the widest Dense output, or the head's scratch */
     for (int i = 0; i < m->n_dense; i++)
         D = m->dense[i].n_out > D ? m->dense[i].n_out : D;
-    float *pooled = ia__malloc((size_t)ns * H * sizeof(float)), *tmp = ia__malloc((size_t)2 * D * sizeof(float));
+    const bool splade = !job->cls && m->pooling == IA_POOL_SPLADE;
+    const int P = splade ? m->cfg.vocab_size : H; /* pooled width */
+    float *pooled = ia__malloc((size_t)ns * P * sizeof(float)), *tmp = ia__malloc((size_t)2 * D * sizeof(float));
     ia_status rc = offsets && ids && x && host && pooled && tmp && (types || !typed)
                  ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %zu tokens", T);
     if (!rc) {
@@ -648,17 +677,19 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
         }
         rc = m->arch->iface.forward(m->state, ids, types, offsets, ns, x);
     }
-    if (!rc && op->download)
+    if (!rc && splade) /* the head reads the hidden states where they are */
+        rc = ia__mlm_head_splade(&m->mlm, x, offsets, ns, pooled);
+    else if (!rc && op->download)
         rc = op->download(m->bctx, host, x, T * H * sizeof(float));
     if (!rc) {
-        if (!job->cls)
+        if (!job->cls && !splade)
             pool(host, offsets, ns, H, m->pooling, pooled);
         for (int s = 0; s < ns; s++) {
             float *dst = job->out + order[lo + s] * (size_t)job->od;
             if (job->cls) /* on the first token: [CLS] or <s> */
                 ia__cls_head_apply(&m->head, host + (size_t)offsets[s] * H, job->cls->raw_scores, tmp, dst);
             else
-                finish_vector(m, pooled + (size_t)s * H, D, tmp, job->normalize, job->od, dst);
+                finish_vector(m, pooled + (size_t)s * P, D, tmp, job->normalize, job->od, dst);
         }
         if (stats)
             stats->n_tokens += T;

@@ -42,6 +42,7 @@ static const struct {
     [SRV_ROUTE_RERANK] = {"/rerank", "POST", true},
     [SRV_ROUTE_V1_RERANK] = {"/v1/rerank", "POST", true},
     [SRV_ROUTE_PREDICT] = {"/predict", "POST", true},
+    [SRV_ROUTE_EMBED_SPARSE] = {"/embed_sparse", "POST", true},
     [SRV_ROUTE_OTHER] = {"", "", false},
 };
 
@@ -70,9 +71,16 @@ bool ia__srv_route_needs_auth(int route)
 
 /* ---- embedding requests ------------------------------------------------------ */
 
+/* What an embedding request answers with. */
+typedef enum embed_kind {
+    EMBED_DENSE,      /* the vectors */
+    EMBED_SIMILARITY, /* TEI /similarity: cosines of the first text's vector with the others' */
+    EMBED_SPARSE,     /* TEI /embed_sparse: each SPLADE vector's non-zero entries */
+} embed_kind;
+
 typedef struct embed_state {
     srv_api api;
-    bool similarity; /* TEI /similarity: cosines of the first text's vector with the others' */
+    embed_kind kind;
     srv_input_req in;
     const srv_model *model;
     srv_job job;
@@ -193,8 +201,9 @@ static int tokenize_inputs(const srv_model *m, embed_state *st, const char *prom
     return 0;
 }
 
-static void run_embed(ia_server *s, srv_request *r, srv_api api, bool similarity)
+static void run_embed(ia_server *s, srv_request *r, srv_api api, embed_kind kind)
 {
+    const bool similarity = kind == EMBED_SIMILARITY;
     if (!need_model(s, r, api))
         return;
     embed_state *st = ia__calloc(1, sizeof *st);
@@ -204,7 +213,7 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api, bool similarity
     }
     *ia__srv_req_state(r) = st;
     st->api = api;
-    st->similarity = similarity;
+    st->kind = kind;
     size_t len;
     const char *body = ia__srv_req_body(r, &len);
     srv_error err;
@@ -222,6 +231,13 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api, bool similarity
         return;
     }
     const srv_model *m = st->model;
+    if ((kind == EMBED_SPARSE) != !strcmp(m->info.pooling, "splade")) {
+        ia__srv_error_set(&err, 400, "", kind == EMBED_SPARSE
+                          ? "/embed_sparse needs a model served with SPLADE pooling (serve --pooling splade)"
+                          : "this model has SPLADE pooling: use /embed_sparse");
+        ia__srv_respond_error(r, api, &err);
+        return;
+    }
     if (st->in.dimensions > m->info.dim) {
         ia__srv_error_set(&err, 422, "dimensions", "dimensions %d is more than the model's %d",
                           st->in.dimensions, m->info.dim);
@@ -244,7 +260,9 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api, bool similarity
     job->n_ids = st->n_ids;
     job->n = st->in.n;
     job->tokens = st->tokens;
-    job->normalize = similarity || (api == SRV_OPENAI ? m->info.normalize : st->in.normalize);
+    job->normalize = similarity || (api == SRV_OPENAI    ? m->info.normalize
+                                    : kind == EMBED_SPARSE ? false
+                                                           : st->in.normalize);
     job->dim = m->info.dim;
     job->out = ia__malloc(st->in.n * (size_t)m->info.dim * sizeof(float));
     if (!job->out) {
@@ -328,6 +346,25 @@ static void write_similarity(sbuf *b, embed_state *st)
     ia__free(cos);
 }
 
+/* /embed_sparse: [[{"index", "value"}, ...], ...], the non-zero entries. */
+static void write_sparse(sbuf *b, embed_state *st)
+{
+    const int dim = st->model->info.dim;
+    ia__sbuf_puts(b, "[");
+    for (size_t i = 0; i < st->in.n && !b->oom; i++) {
+        const float *v = st->job.out + i * (size_t)dim;
+        ia__sbuf_puts(b, i ? ",[" : "[");
+        const char *sep = "";
+        for (int k = 0; k < dim; k++)
+            if (v[k] != 0.0f) {
+                ia__sbuf_printf(b, "%s{\"index\":%d,\"value\":%.9g}", sep, k, v[k]);
+                sep = ",";
+            }
+        ia__sbuf_puts(b, "]");
+    }
+    ia__sbuf_puts(b, "]");
+}
+
 void ia__srv_route_job_done(ia_server *s, srv_request *r)
 {
     if (is_gen_route(ia__srv_req_route(r))) {
@@ -349,8 +386,10 @@ void ia__srv_route_job_done(ia_server *s, srv_request *r)
     sbuf b = {0};
     if (st->api == SRV_OPENAI)
         write_openai(&b, st);
-    else if (st->similarity)
+    else if (st->kind == EMBED_SIMILARITY)
         write_similarity(&b, st);
+    else if (st->kind == EMBED_SPARSE)
+        write_sparse(&b, st);
     else
         write_tei(&b, st);
     size_t len = 0;
@@ -822,9 +861,10 @@ static void run_metrics(ia_server *s, srv_request *r)
 void ia__srv_route_run(ia_server *s, srv_request *r, int route)
 {
     switch (route) {
-    case SRV_ROUTE_EMBEDDINGS: run_embed(s, r, SRV_OPENAI, false); break;
-    case SRV_ROUTE_EMBED: run_embed(s, r, SRV_TEI, false); break;
-    case SRV_ROUTE_SIMILARITY: run_embed(s, r, SRV_TEI, true); break;
+    case SRV_ROUTE_EMBEDDINGS: run_embed(s, r, SRV_OPENAI, EMBED_DENSE); break;
+    case SRV_ROUTE_EMBED: run_embed(s, r, SRV_TEI, EMBED_DENSE); break;
+    case SRV_ROUTE_SIMILARITY: run_embed(s, r, SRV_TEI, EMBED_SIMILARITY); break;
+    case SRV_ROUTE_EMBED_SPARSE: run_embed(s, r, SRV_TEI, EMBED_SPARSE); break;
     case SRV_ROUTE_DECODE: run_decode(s, r); break;
     case SRV_ROUTE_RERANK: ia__srv_rank_route_run(s, r, SRV_RANK_TEI); break;
     case SRV_ROUTE_V1_RERANK: ia__srv_rank_route_run(s, r, SRV_RANK_COHERE); break;

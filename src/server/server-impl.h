@@ -181,6 +181,7 @@ enum {
     SRV_ROUTE_RERANK,
     SRV_ROUTE_V1_RERANK,
     SRV_ROUTE_PREDICT,
+    SRV_ROUTE_EMBED_SPARSE,
     SRV_ROUTE_OTHER,  /* unknown paths */
     SRV_ROUTE_MOUNT0, /* mounted prefixes follow */
     SRV_MAX_MOUNTS = 16,

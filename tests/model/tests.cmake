@@ -85,3 +85,10 @@ set_tests_properties(model_encoders_hf PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 30
 add_test(NAME model_classify_hf
          COMMAND sh -c "[ -x '${IA_HF_VENV_PYTHON}' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF_VENV_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/classify_hf_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/classify-hf-work'")
 set_tests_properties(model_classify_hf PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# SPLADE vectors (the masked-LM head, pooling "splade") against
+# transformers: the real SPLADE-tiny (scripts/fetch-splade.sh) and random
+# checkpoints, through embed-sparse, /embed_sparse and Python.
+add_test(NAME model_splade_hf
+         COMMAND sh -c "[ -x '${IA_HF_VENV_PYTHON}' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF_VENV_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/splade_hf_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/splade-hf-work' '${PROJECT_SOURCE_DIR}/scripts/fetch-splade.sh'")
+set_tests_properties(model_splade_hf PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)

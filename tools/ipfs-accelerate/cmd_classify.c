@@ -1,8 +1,9 @@
 /*
- * `ipfs-accelerate rerank` and `ipfs-accelerate classify`: the CLI face of
- * sequence-classification models (cross-encoders and classifiers,
- * ia_model_classify). Texts come one per line from a file or stdin and/or
- * from --text; results go out as JSON Lines.
+ * `ipfs-accelerate rerank`, `classify` and `embed-sparse`: the CLI face of
+ * the models with a task head: sequence classification (cross-encoders
+ * and classifiers, ia_model_classify) and masked-LM SPLADE vectors. Texts
+ * come one per line from a file or stdin and/or from --text; results go
+ * out as JSON Lines.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,6 +42,19 @@ static const char classify_help[] =
     "  -t, --text TEXT         a text (repeatable)\n"
     "      --pairs             each line is TEXT<tab>TEXT, classified as a pair\n"
     "      --raw-scores        the model's logits instead of softmax (sigmoid for one label)\n"
+    "      --max-seq-length N  truncate to N tokens (default: the model's)\n"
+    "  -j, --threads N         worker threads (default: all cores)\n"
+    "      --device NAME       as for embed\n";
+
+static const char sparse_help[] =
+    "Usage: ipfs-accelerate embed-sparse --model DIR [FILE|-] [--text TEXT]...\n"
+    "\n"
+    "SPLADE vectors of texts (one per line of FILE, or stdin with '-' or when no\n"
+    "--text is given, plus each --text) from a *ForMaskedLM model: JSON Lines\n"
+    "{\"index\", \"indices\", \"values\"} with the non-zero token weights, in input order.\n"
+    "\n"
+    "  -m, --model DIR         masked-LM model folder (e.g. a SPLADE model)\n"
+    "  -t, --text TEXT         a text (repeatable)\n"
     "      --max-seq-length N  truncate to N tokens (default: the model's)\n"
     "  -j, --threads N         worker threads (default: all cores)\n"
     "      --device NAME       as for embed\n";
@@ -117,14 +131,15 @@ static void print_json_string(const char *s)
 
 /* What both commands share: options, inputs and the model. */
 typedef struct run {
-    const char *model_dir, *query, *device;
+    const char *model_dir, *query, *device, *pooling;
     long threads, max_seq, top_n;
     bool raw, return_text, pairs;
     texts in;
     ia_model *model;
 } run;
 
-static int parse(const char *cmd, const char *help, bool rerank, int argc, char **argv, run *r)
+/* kind: 'r' rerank, 'c' classify, 's' embed-sparse */
+static int parse(const char *cmd, const char *help, char kind, int argc, char **argv, run *r)
 {
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"query", required_argument, 0, 'Q'},
@@ -168,10 +183,13 @@ static int parse(const char *cmd, const char *help, bool rerank, int argc, char 
     }
     if (!r->model_dir)
         return cli_usage(cmd, "--model DIR is required");
+    const bool rerank = kind == 'r';
     if (rerank && !r->query)
         return cli_usage(cmd, "--query TEXT is required");
-    if ((rerank && r->pairs) || (!rerank && (r->query || r->top_n || r->return_text)))
-        return cli_usage(cmd, "%s", rerank ? "--pairs is for classify" : "--query, --top-n and --return-text are for rerank");
+    if ((kind != 'c' && r->pairs) || (!rerank && (r->query || r->top_n || r->return_text)) || (kind == 's' && r->raw))
+        return cli_usage(cmd, "%s", rerank ? "--pairs is for classify"
+                                    : "--query, --top-n and --return-text are for rerank, --raw-scores and --pairs "
+                                      "for rerank and classify");
     if (argc - optind > 1)
         return cli_usage(cmd, "at most one input FILE, got %d", argc - optind);
     const char *path = optind < argc ? argv[optind] : from_text ? NULL : "-";
@@ -181,10 +199,13 @@ static int parse(const char *cmd, const char *help, bool rerank, int argc, char 
     if (rc || (rc = cli_config_load(cmd, &ca, &cfg)))
         return rc;
     ia_config_free(cfg);
-    ia_model_options mo = {.n_threads = (int)r->threads, .device = r->device, .max_seq_length = (size_t)r->max_seq};
+    ia_model_options mo = {.n_threads = (int)r->threads, .device = r->device, .max_seq_length = (size_t)r->max_seq,
+                           .pooling = kind == 's' ? "splade" : NULL};
     ia_status st = ia_model_load(r->model_dir, &mo, &r->model);
     if (st)
         return cli_fail(st, "cannot load model");
+    if (kind == 's')
+        return 0;
     if (!ia_model_num_labels(r->model))
         return cli_fail(0, "%s: not a classification model (config.json names no *ForSequenceClassification "
                         "architecture); use embed", r->model_dir);
@@ -211,7 +232,7 @@ static int by_score_desc(const void *a, const void *b)
 int cmd_rerank(int argc, char **argv)
 {
     run r = {0};
-    int rc = parse("rerank", rerank_help, true, argc, argv, &r);
+    int rc = parse("rerank", rerank_help, 'r', argc, argv, &r);
     if (rc) {
         run_free(&r);
         return rc == -2 ? 0 : rc;
@@ -255,7 +276,7 @@ int cmd_rerank(int argc, char **argv)
 int cmd_classify(int argc, char **argv)
 {
     run r = {0};
-    int rc = parse("classify", classify_help, false, argc, argv, &r);
+    int rc = parse("classify", classify_help, 'c', argc, argv, &r);
     if (rc) {
         run_free(&r);
         return rc == -2 ? 0 : rc;
@@ -298,6 +319,48 @@ int cmd_classify(int argc, char **argv)
     }
     free(seconds);
     free(scores);
+    run_free(&r);
+    return rc;
+}
+
+int cmd_embed_sparse(int argc, char **argv)
+{
+    run r = {0};
+    int rc = parse("embed-sparse", sparse_help, 's', argc, argv, &r);
+    if (rc) {
+        run_free(&r);
+        return rc == -2 ? 0 : rc;
+    }
+    enum { CHUNK = 64 }; /* texts per call: their vectors are vocabulary-sized */
+    const size_t n = r.in.n, V = (size_t)ia_model_dim(r.model);
+    float *vec = malloc(CHUNK * V * sizeof *vec);
+    ia_embed_options eo = IA_EMBED_OPTIONS_INIT;
+    eo.normalize = IA_NORMALIZE_NO;
+    if (!vec)
+        rc = cli_fail(0, "out of memory");
+    for (size_t i0 = 0; !rc && i0 < n; i0 += CHUNK) {
+        const size_t m = n - i0 < CHUNK ? n - i0 : CHUNK;
+        ia_status st = ia_model_embed_opts(r.model, (const char *const *)r.in.v + i0, NULL, m, &eo, vec, NULL);
+        if (st) {
+            rc = cli_fail(st, "embedding failed");
+            break;
+        }
+        for (size_t i = 0; i < m; i++) {
+            const float *v = vec + i * V;
+            printf("{\"index\":%zu,\"indices\":[", i0 + i);
+            const char *sep = "";
+            for (size_t k = 0; k < V; k++)
+                if (v[k] != 0.0f)
+                    printf("%s%zu", sep, k), sep = ",";
+            fputs("],\"values\":[", stdout);
+            sep = "";
+            for (size_t k = 0; k < V; k++)
+                if (v[k] != 0.0f)
+                    printf("%s%.9g", sep, v[k]), sep = ",";
+            puts("]}");
+        }
+    }
+    free(vec);
     run_free(&r);
     return rc;
 }

@@ -27,7 +27,8 @@ static const char serve_help[] =
     "\n"
     "Serve embeddings and text generation over HTTP: OpenAI POST /v1/embeddings,\n"
     "POST /v1/chat/completions, POST /v1/completions and GET /v1/models;\n"
-    "text-embeddings-inference POST /embed, POST /tokenize and GET /info;\n"
+    "text-embeddings-inference POST /embed, /embed_sparse, /similarity, /rerank,\n"
+    "/predict, /tokenize, /decode and GET /info; Cohere-style POST /v1/rerank;\n"
     "POST /detokenize and POST /apply-template for language models; plus\n"
     "GET /health and GET /metrics (Prometheus). See docs/server.md.\n"
     "\n"
@@ -52,6 +53,9 @@ static const char serve_help[] =
     "      --no-fallback               fail instead of falling back to the CPU\n"
     "      --set KEY=VALUE             override a configuration key (see 'config show')\n"
     "      --max-seq-length N          truncate texts to N tokens (default: the model's)\n"
+    "      --pooling MODE              the embedding models' pooling over their folders': mean,\n"
+    "                                  cls, max, lasttoken, ..., or splade (a *ForMaskedLM\n"
+    "                                  model's SPLADE vectors: POST /embed_sparse)\n"
     "      --max-running N             generations decoded together per language model;\n"
     "                                  more wait (default 16)\n"
     "      --kv-cache-mb N             KV cache per language model, kept for running and\n"
@@ -82,7 +86,7 @@ static bool is_language_model(const char *path)
 int cmd_serve(int argc, char **argv)
 {
     enum { O_MBT = 256, O_MCBS, O_MCR, O_MBB, O_TIMEOUT, O_MAXCONN, O_HTTPT, O_KEY, O_DEVICE,
-           O_SEQ, O_PORTFILE, O_NOGW, O_RUNNING, O_KV };
+           O_SEQ, O_PORTFILE, O_NOGW, O_RUNNING, O_KV, O_POOLING };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"listen", required_argument, 0, 'l'},
         {"max-batch-tokens", required_argument, 0, O_MBT},
@@ -94,14 +98,14 @@ int cmd_serve(int argc, char **argv)
         {"threads", required_argument, 0, 'j'}, {"device", required_argument, 0, O_DEVICE},
         {"max-seq-length", required_argument, 0, O_SEQ}, {"port-file", required_argument, 0, O_PORTFILE},
         {"no-gateway", no_argument, 0, O_NOGW}, {"max-running", required_argument, 0, O_RUNNING},
-        {"kv-cache-mb", required_argument, 0, O_KV},
+        {"kv-cache-mb", required_argument, 0, O_KV}, {"pooling", required_argument, 0, O_POOLING},
         {"set", required_argument, 0, CLI_OPT_SET}, {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *models[16];
     int n_models = 0;
     ia_server_options so = {0};
-    const char *device = NULL, *port_file = NULL, *key = NULL;
+    const char *device = NULL, *port_file = NULL, *key = NULL, *pooling = NULL;
     long threads = 0, max_seq = 0, v;
     bool verbose = false, gateway = true;
     cli_config_args ca = {0};
@@ -134,6 +138,7 @@ int cmd_serve(int argc, char **argv)
         case O_DEVICE: device = ca.device = optarg; break;
         case O_SEQ: NUM("max-seq-length", 2, 1L << 20, max_seq); break;
         case O_PORTFILE: port_file = optarg; break;
+        case O_POOLING: pooling = optarg; break;
         case O_NOGW: gateway = false; break;
         case O_RUNNING: NUM("max-running", 1, 256, so.max_running_generations); break;
         case O_KV: NUM("kv-cache-mb", 16, 1L << 24, so.kv_cache_bytes); so.kv_cache_bytes <<= 20; break;
@@ -228,7 +233,7 @@ int cmd_serve(int argc, char **argv)
             so.listen ? so.listen : "127.0.0.1:8080", port, n_models, n_models == 1 ? "" : "s");
 
     ia_model_options mo = {.n_threads = (int)threads, .device = device,
-                           .max_seq_length = (size_t)max_seq};
+                           .max_seq_length = (size_t)max_seq, .pooling = pooling};
     for (int i = 0; i < n_models; i++) {
         char *name = NULL;
         const char *dir = models[i], *eq = strchr(models[i], '=');

@@ -22,6 +22,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_rerank(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
+int cmd_embed_sparse(int argc, char **argv);
 int cmd_model_pull(int argc, char **argv);
 int cmd_hw(int argc, char **argv);
 int cmd_status(int argc, char **argv);
@@ -51,6 +52,7 @@ static const struct cli_command commands[] = {
     {"serve", cmd_serve, "serve embeddings over HTTP (OpenAI and TEI APIs)"},
     {"rerank", cmd_rerank, "order documents by relevance to a query (cross-encoder)"},
     {"classify", cmd_classify, "label texts or text pairs with a classifier model"},
+    {"embed-sparse", cmd_embed_sparse, "SPLADE vectors of texts with a masked-LM model"},
     {"tokenize", cmd_tokenize, "print the token ids of texts"},
     {"model pull", cmd_model_pull, "download a Hugging Face model into the shared cache"},
     {"hw", cmd_hw, "what hardware this machine has and what the engine can use"},
