@@ -1,9 +1,11 @@
 /*
  * Tokenizers of Hugging Face model folders. tokenizer.json is read as
- * `tokenizers` writes it (a WordPiece model with BertNormalizer,
- * BertPreTokenizer and a TemplateProcessing or BertProcessing
- * post-processor); without it, vocab.txt and tokenizer_config.json give
- * the same pipeline, as transformers' BertTokenizerFast builds it.
+ * `tokenizers` writes it: a WordPiece model with BertNormalizer and
+ * BertPreTokenizer, or a BPE model (RoBERTa's byte-level BPE, ModernBERT's),
+ * which the decoders' BPE tokenizer (bpe.c) runs; then a TemplateProcessing,
+ * BertProcessing or RobertaProcessing post-processor. Without it, vocab.txt
+ * and tokenizer_config.json give BERT's pipeline, as transformers'
+ * BertTokenizerFast builds it.
  *
  * Encoding a text: the added tokens ([CLS], [SEP], [MASK], ...) are cut out
  * of the raw text first (leftmost, longest match; they are never
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "ipfs_accelerate/tokenizer.h"
+#include "tokenizer/bpe.h"
 #include "tokenizer/tokenizer-impl.h"
 
 /* A post-processor template: the special tokens and the sequences in
@@ -42,6 +45,7 @@ typedef struct added_token {
 } added_token;
 
 struct ia_tokenizer {
+    ia_bpe *bpe; /* a BPE model: it encodes and decodes; else WordPiece: */
     ia_vocab vocab;
     ia_bert_text bt;
     added_token *added; /* (n_added) matched in the raw text */
@@ -61,6 +65,7 @@ void ia_tokenizer_free(ia_tokenizer *tok)
     if (!tok)
         return;
     ia__vocab_free(&tok->vocab);
+    ia__bpe_free(tok->bpe);
     for (size_t i = 0; i < tok->n_added; i++)
         ia__free(tok->added[i].content);
     ia__free(tok->added);
@@ -86,6 +91,8 @@ static ia_status add_token(ia_tokenizer *t, const char *content, int32_t id, boo
     t->n_added++;
     return IA_OK;
 }
+
+static size_t n_vocab(const ia_tokenizer *t) { return t->bpe ? ia__bpe_n_vocab(t->bpe) : t->vocab.n; }
 
 static ia_status tmpl_push(tmpl *t, int32_t id, int seq, int type)
 {
@@ -193,7 +200,7 @@ static ia_status special_ids(const ia_tokenizer *tok, const cJSON *specials, con
     if (!cJSON_IsArray(ids))
         return ia__error(IA_ERR_FORMAT, "%s: post_processor special token \"%s\" is not defined", path, name);
     cJSON_ArrayForEach(id, ids) {
-        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (double)tok->vocab.n)
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (double)n_vocab(tok))
             return ia__error(IA_ERR_FORMAT, "%s: special token \"%s\" has a bad id", path, name);
         ia_status rc = tmpl_push(t, id->valueint, -1, type);
         if (rc)
@@ -264,10 +271,10 @@ static ia_status json_post_processor(ia_tokenizer *t, const cJSON *pp, const cha
         if (!cJSON_IsNumber(cls) || !cJSON_IsNumber(sep))
             return ia__error(IA_ERR_FORMAT, "%s: %s needs cls and sep as [token, id]", path, ty);
         /* the ids index the model's embedding table */
-        if (cls->valuedouble < 0 || cls->valuedouble >= (double)t->vocab.n || sep->valuedouble < 0 ||
-            sep->valuedouble >= (double)t->vocab.n)
+        if (cls->valuedouble < 0 || cls->valuedouble >= (double)n_vocab(t) || sep->valuedouble < 0 ||
+            sep->valuedouble >= (double)n_vocab(t))
             return ia__error(IA_ERR_FORMAT, "%s: %s cls id %g or sep id %g is outside the vocabulary "
-                             "(%zu tokens)", path, ty, cls->valuedouble, sep->valuedouble, t->vocab.n);
+                             "(%zu tokens)", path, ty, cls->valuedouble, sep->valuedouble, n_vocab(t));
         return tmpl_bert(t, cls->valueint, sep->valueint, ty[0] == 'R');
     }
     return ia__error(IA_ERR_UNSUPPORTED, "%s: post_processor \"%s\" is not supported "
@@ -284,6 +291,20 @@ static ia_status load_json(ia_tokenizer *t, const char *path)
         cJSON_Delete(root);
         return ia__error(IA_ERR_FORMAT, "%s: not a JSON object", path);
     }
+    const cJSON *mtype = get(get(root, "model"), "type");
+    if (cJSON_IsString(mtype) && !strcmp(mtype->valuestring, "BPE")) {
+        /* the BPE tokenizer reads its model, normalizer, pre-tokenizer and
+         * added tokens; the post-processor's templates are ours */
+        rc = ia__bpe_from_json(path, &t->bpe);
+        if (!rc)
+            rc = json_post_processor(t, get(root, "post_processor"), path);
+        const cJSON *ml = get(get(root, "truncation"), "max_length");
+        if (cJSON_IsNumber(ml) && ml->valuedouble >= 1)
+            t->max_length = (size_t)ml->valuedouble;
+        cJSON_Delete(root);
+        t->describe = "byte-level BPE (tokenizer.json)";
+        return rc;
+    }
     rc = json_model(t, get(root, "model"), path);
     if (!rc)
         rc = json_normalizer(t, get(root, "normalizer"), path);
@@ -299,7 +320,7 @@ static ia_status load_json(ia_tokenizer *t, const char *path)
         if (rc)
             break;
         if (!cJSON_IsString(content) || !cJSON_IsNumber(id) || id->valueint < 0 ||
-            (size_t)id->valueint >= t->vocab.n) {
+            (size_t)id->valueint >= n_vocab(t)) {
             rc = ia__error(IA_ERR_FORMAT, "%s: added_tokens entry without a valid content and id", path);
             break;
         }
@@ -459,6 +480,15 @@ long ia__tokenizer_encode_calls(void) { return atomic_load(&encode_calls); }
 static ia_status encode_raw(const ia_tokenizer *tok, const char *text, size_t len, ia_i32vec *seq,
                             size_t *n_invalid)
 {
+    if (tok->bpe) { /* special tokens in the text are matched, as tokenizers does */
+        ia_i32vec cps = {0};
+        const long bad = ia__utf8_decode(text, len, &cps); /* to count what BPE replaces */
+        ia__i32vec_free(&cps);
+        if (bad < 0)
+            return ia__error(IA_ERR_NOMEM, "out of memory");
+        *n_invalid += (size_t)bad;
+        return ia__bpe_encode(tok->bpe, text, len, false, true, seq);
+    }
     ia_i32vec cps = {0};
     size_t piece = 0, i = 0;
     ia_status rc = IA_OK;
@@ -578,13 +608,13 @@ ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t 
     return ia_tokenizer_encode_pair(tok, text, len, NULL, 0, max_tokens, ids, NULL, cap, n_ids, stats);
 }
 
-size_t ia_tokenizer_vocab_size(const ia_tokenizer *tok) { return tok ? tok->vocab.n : 0; }
+size_t ia_tokenizer_vocab_size(const ia_tokenizer *tok) { return tok ? n_vocab(tok) : 0; }
 
 int32_t ia_tokenizer_token_id(const ia_tokenizer *tok, const char *token)
 {
     if (!tok || !token)
         return -1;
-    return ia__vocab_find(&tok->vocab, token, strlen(token));
+    return tok->bpe ? ia__bpe_find(tok->bpe, token, strlen(token)) : ia__vocab_find(&tok->vocab, token, strlen(token));
 }
 
 /* tokenizers' WordPiece cleanup of one decoded piece, in place. */
@@ -610,6 +640,21 @@ static void dec_cleanup(char *s)
 ia_status ia__tokenizer_decode(const ia_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out)
 {
     *out = NULL;
+    if (tok->bpe) { /* its byte-level decoder */
+        size_t len = 0;
+        ia_status rc = ia__bpe_decode(tok->bpe, ids, n, skip_special, NULL, 0, &len);
+        char *text = rc ? NULL : ia__malloc(len + 1);
+        if (!rc && !text)
+            rc = ia__error(IA_ERR_NOMEM, "out of memory");
+        if (!rc)
+            rc = ia__bpe_decode(tok->bpe, ids, n, skip_special, text, len + 1, &len);
+        if (rc) {
+            ia__free(text);
+            return rc;
+        }
+        *out = text;
+        return IA_OK;
+    }
     if (tok->dec_unsupported)
         return ia__error(IA_ERR_UNSUPPORTED, "decoding: the tokenizer has %s", tok->dec_unsupported);
     size_t cap = 1;
@@ -650,6 +695,8 @@ ia_status ia__tokenizer_decode(const ia_tokenizer *tok, const int32_t *ids, size
 
 const char *ia_tokenizer_id_token(const ia_tokenizer *tok, int32_t id)
 {
+    if (tok && tok->bpe)
+        return ia__bpe_token(tok->bpe, id);
     return tok && id >= 0 && (size_t)id < tok->vocab.n ? tok->vocab.tokens[id] : NULL;
 }
 
