@@ -127,9 +127,12 @@ int main(void)
     write_file(json, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": ");
     CHECK(ia_tokenizer_load(dir, &tok) == IA_ERR_FORMAT);
     CHECK_STR_CONTAINS(ia_errmsg(), "tokenizer.json");
-    write_file(json, "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}}");
+    write_file(json, "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}}"); /* BPE without merges */
+    CHECK(ia_tokenizer_load(dir, &tok) == IA_ERR_FORMAT);
+    CHECK_STR_CONTAINS(ia_errmsg(), "merges");
+    write_file(json, "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
     CHECK(ia_tokenizer_load(dir, &tok) == IA_ERR_UNSUPPORTED);
-    CHECK_STR_CONTAINS(ia_errmsg(), "BPE");
+    CHECK_STR_CONTAINS(ia_errmsg(), "Unigram");
     write_file(json, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0, \"b\": 0}}}");
     CHECK(ia_tokenizer_load(dir, &tok) == IA_ERR_FORMAT);
     unlink(json);
