@@ -137,7 +137,7 @@ static ia_status json_model(ia_tokenizer *t, const cJSON *model, const char *pat
 {
     const cJSON *type = get(model, "type"), *vocab = get(model, "vocab");
     if (!cJSON_IsString(type) || strcmp(type->valuestring, "WordPiece"))
-        return ia__error(IA_ERR_UNSUPPORTED, "%s: model type \"%s\" is not supported (supported: WordPiece)",
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: model type \"%s\" is not supported (supported: WordPiece, BPE)",
                          path, cJSON_IsString(type) ? type->valuestring : "?");
     if (!cJSON_IsObject(vocab))
         return ia__error(IA_ERR_FORMAT, "%s: model.vocab must be an object", path);
