@@ -16,8 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         srv_error err;
         int st = ia__srv_parse_request(kinds[k], (const char *)data, size, 64, &req, &err);
         if (st == 0) {
-            for (size_t i = 0; i < req.n; i++) /* every text is readable */
-                if (req.lens[i] == 0 || strlen(req.texts[i]) != req.lens[i])
+            for (size_t i = 0; i < req.n; i++) /* every text is readable, every id list not empty */
+                if (req.ids && req.ids[i] ? req.n_ids[i] == 0 || req.ids[i][req.n_ids[i] - 1] < 0
+                                          : req.lens[i] == 0 || strlen(req.texts[i]) != req.lens[i])
                     __builtin_trap();
             ia__srv_input_req_free(&req);
         } else if (st < 400 || st > 599 || !err.msg[0]) {

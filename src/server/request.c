@@ -34,6 +34,10 @@ void ia__srv_input_req_free(srv_input_req *r)
     if (!r)
         return;
     cJSON_Delete(r->root);
+    for (size_t i = 0; r->ids && i < r->n; i++)
+        ia__free(r->ids[i]);
+    ia__free(r->ids);
+    ia__free(r->n_ids);
     ia__free(r->texts);
     ia__free(r->lens);
     memset(r, 0, sizeof *r);
@@ -60,6 +64,41 @@ static int opt_bool(const cJSON *root, const char *name, bool def, bool *out, sr
     return 0;
 }
 
+/* A token-id input: a non-empty array of integers in [0, 2^31). */
+static bool is_ids(const cJSON *v)
+{
+    if (!cJSON_IsArray(v) || !v->child)
+        return false;
+    for (const cJSON *e = v->child; e; e = e->next)
+        if (!cJSON_IsNumber(e))
+            return false;
+    return true;
+}
+
+static int take_ids(const cJSON *v, const char *where, srv_input_req *out, size_t i, srv_error *err)
+{
+    const size_t n = (size_t)cJSON_GetArraySize(v);
+    int32_t *ids = ia__malloc(n * sizeof *ids);
+    if (!ids) {
+        ia__srv_error_set(err, 500, "", "out of memory for %zu token ids", n);
+        return 500;
+    }
+    size_t k = 0;
+    for (const cJSON *e = v->child; e; e = e->next, k++) {
+        if (e->valuedouble != floor(e->valuedouble) || e->valuedouble < 0 || e->valuedouble > 2147483647.0) {
+            ia__srv_error_set(err, 422, where, "%s[%zu] must be a token id (an integer >= 0)", where, k);
+            ia__free(ids);
+            return 422;
+        }
+        ids[k] = (int32_t)e->valuedouble;
+    }
+    out->ids[i] = ids;
+    out->n_ids[i] = n;
+    return 0;
+}
+
+/* The inputs: a text, an array of token ids, or an array of texts and
+ * token-id arrays (as TEI and OpenAI take them). */
 static int parse_inputs(const cJSON *root, const char *name, bool openai, size_t max_inputs,
                         srv_input_req *out, srv_error *err)
 {
@@ -69,7 +108,7 @@ static int parse_inputs(const cJSON *root, const char *name, bool openai, size_t
         return 422;
     }
     size_t n;
-    if (cJSON_IsString(in)) {
+    if (cJSON_IsString(in) || is_ids(in)) {
         n = 1;
         out->single = true;
     } else if (cJSON_IsArray(in)) {
@@ -91,10 +130,13 @@ static int parse_inputs(const cJSON *root, const char *name, bool openai, size_t
     }
     out->texts = ia__calloc(n, sizeof *out->texts);
     out->lens = ia__calloc(n, sizeof *out->lens);
-    if (!out->texts || !out->lens) {
+    out->ids = ia__calloc(n, sizeof *out->ids);
+    out->n_ids = ia__calloc(n, sizeof *out->n_ids);
+    if (!out->texts || !out->lens || !out->ids || !out->n_ids) {
         ia__srv_error_set(err, 500, "", "out of memory for %zu inputs", n);
         return 500;
     }
+    out->n = n; /* set now: the ids taken so far are freed on failure */
     const cJSON *item = out->single ? in : in->child;
     for (size_t i = 0; i < n; i++, item = item->next) {
         char where[48];
@@ -102,13 +144,15 @@ static int parse_inputs(const cJSON *root, const char *name, bool openai, size_t
             snprintf(where, sizeof where, "%s", name);
         else
             snprintf(where, sizeof where, "%s[%zu]", name, i);
+        if (is_ids(item)) {
+            int st = take_ids(item, where, out, i, err);
+            if (st)
+                return st;
+            out->texts[i] = "";
+            continue;
+        }
         if (!cJSON_IsString(item)) {
-            if (cJSON_IsNumber(item) || cJSON_IsArray(item))
-                ia__srv_error_set(err, 422, where,
-                                  "%s: token-id input is not supported; send the text as a string",
-                                  where);
-            else
-                ia__srv_error_set(err, 422, where, "%s must be a string", where);
+            ia__srv_error_set(err, 422, where, "%s must be a string or an array of token ids", where);
             return 422;
         }
         size_t len = strlen(item->valuestring);
@@ -120,7 +164,6 @@ static int parse_inputs(const cJSON *root, const char *name, bool openai, size_t
         out->texts[i] = item->valuestring;
         out->lens[i] = len;
     }
-    out->n = n;
     return 0;
 }
 
@@ -227,8 +270,14 @@ static int parse_tei(const cJSON *root, srv_body_kind kind, size_t max_inputs, s
                                          : parse_inputs(root, "inputs", false, max_inputs, out, err);
     if (st || (st = parse_prompt_name(root, kind, out, err)))
         return st;
-    if (kind == SRV_BODY_TOKENIZE)
+    if (kind == SRV_BODY_TOKENIZE) {
+        for (size_t i = 0; out->ids && i < out->n; i++)
+            if (out->ids[i]) {
+                ia__srv_error_set(err, 422, "inputs", "/tokenize takes texts, not token ids");
+                return 422;
+            }
         return opt_bool(root, "add_special_tokens", true, &out->add_special_tokens, err);
+    }
     if ((st = opt_bool(root, "normalize", true, &out->normalize, err)) ||
         (st = opt_bool(root, "truncate", false, &out->truncate, err)))
         return st;

@@ -150,6 +150,38 @@ static bool need_model(ia_server *s, srv_request *r, srv_api api)
     return false;
 }
 
+/* An input given as token ids: checked against the vocabulary and the
+ * model's limit (over it: 413, or cut when truncating), used as it is. */
+static int take_ids(const ia_tokenizer *tok, size_t limit, embed_state *st, size_t i, bool refuse_long,
+                    srv_error *err)
+{
+    const int32_t *ids = st->in.ids[i];
+    size_t n = st->in.n_ids[i];
+    const size_t vocab = ia_tokenizer_vocab_size(tok);
+    char where[48];
+    snprintf(where, sizeof where, st->in.single ? "inputs" : "inputs[%zu]", i);
+    for (size_t k = 0; k < n; k++)
+        if ((size_t)ids[k] >= vocab) {
+            ia__srv_error_set(err, 422, where, "%s[%zu]: token id %d is outside the vocabulary (%zu tokens)", where,
+                              k, (int)ids[k], vocab);
+            return 422;
+        }
+    if (n > limit && refuse_long) {
+        ia__srv_error_set(err, 413, where, "%s has %zu tokens, more than the model's limit %zu; send \"truncate\": "
+                          "true to cut it", where, n, limit);
+        return 413;
+    }
+    n = n < limit ? n : limit;
+    if (!(st->ids[i] = ia__malloc((n ? n : 1) * sizeof **st->ids))) {
+        ia__srv_error_set(err, 500, "", "out of memory");
+        return 500;
+    }
+    memcpy(st->ids[i], ids, n * sizeof *ids);
+    st->n_ids[i] = n;
+    st->tokens += n;
+    return 0;
+}
+
 /* Tokenize each input once, under the model's limit: the ids count the
  * tokens for batching and usage, and the engine embeds them as they are.
  * TEI without `truncate` refuses over-long inputs (413), as TEI does. */
@@ -168,6 +200,12 @@ static int tokenize_inputs(const srv_model *m, embed_state *st, const char *prom
     }
     st->tokens = 0;
     for (size_t i = 0; i < n; i++) {
+        if (st->in.ids && st->in.ids[i]) {
+            int code = take_ids(tok, limit, st, i, refuse_long, err);
+            if (code)
+                return code;
+            continue;
+        }
         ia_encoding_stats es = {0};
         size_t got = 0;
         char *text = pl ? ia__malloc(pl + st->in.lens[i] + 1) : NULL;

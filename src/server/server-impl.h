@@ -79,6 +79,9 @@ typedef struct srv_input_req {
     cJSON *root;           /* owns the strings below */
     const char **texts;    /* n inputs */
     size_t *lens;
+    int32_t **ids;         /* (n) an input given as token ids (texts[i] ""), else NULL;
+                              used as they are, special tokens not added */
+    size_t *n_ids;
     size_t n;
     bool single;           /* the input was one string, not an array */
     const char *model;     /* OpenAI "model", NULL if absent */

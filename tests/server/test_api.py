@@ -138,6 +138,20 @@ try:
         if cli.strip():
             check("tokenize ids equal the CLI's", json.loads(cli.splitlines()[0])["ids"]
                   == [x["id"] for x in toks], cli)
+        # token-id inputs: the same ids as the text, the same vector
+        ids = [x["id"] for x in toks]
+        st, h, body = s.post("/embed", {"inputs": [ids, "hello world"]})
+        check("embed of token ids equals the text's", st == 200 and close([body[0]], [body[1]]), (st, str(body)[:200]))
+        st, h, body = s.post("/v1/embeddings", {"input": ids})
+        check("OpenAI: token ids, one input", st == 200 and len(body["data"]) == 1
+              and body["usage"]["prompt_tokens"] == len(ids), (st, str(body)[:200]))
+        st, h, body = s.post("/embed", {"inputs": [[ids[0], 10**8]]})
+        check("token id outside the vocabulary: 422 naming it", st == 422 and "inputs[0][1]" in body.get("error", ""),
+              (st, body))
+        st, h, body = s.post("/embed", {"inputs": [[1.5]]})
+        check("token id not an integer: 422", st == 422, (st, body))
+        st, h, body = s.post("/embed", {"inputs": [ids[0]] * 1000})
+        check("too many token ids without truncate: 413", st == 413, (st, body))
     st, h, body = s.post("/tokenize", {"inputs": ["hello world"], "add_special_tokens": False})
     check("tokenize without specials", st == 200 and [x["text"] for x in body[0]] == ["hello", "world"],
           body)
