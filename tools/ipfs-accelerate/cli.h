@@ -60,4 +60,24 @@ int cli_config_load(const char *cmd, const cli_config_args *args, ia_config **ou
 int cli_parse_json_opts(const char *cmd, const char *help, int argc, char **argv, bool *json,
                         cli_config_args *ca);
 
+/* embed --cluster (cmd_cluster.c): the texts (the --text values, then the
+ * lines of in) in shards of batch_size, queued on the NATS server at url
+ * for workers of model; rows gets the vectors in input order. Returns the
+ * exit status, after printing why on failure. */
+typedef struct cli_cluster_embed {
+    const char *url, *model, *prompt_name;
+    int dimensions;
+    size_t batch_size;
+    char **extra;       /* --text values */
+    size_t *extra_lens;
+    size_t n_extra;
+    FILE *in;           /* or NULL */
+    const char *in_path;
+    double timeout_s;   /* give up after this long without progress; 0: never */
+    bool quiet;
+    void (*rows)(void *ud, const float *vecs, size_t n, int dim);
+    void *ud;
+} cli_cluster_embed;
+int cli_embed_cluster(const cli_cluster_embed *a);
+
 #endif

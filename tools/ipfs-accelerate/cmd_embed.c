@@ -39,7 +39,10 @@ static const char embed_help[] =
     "      --precision P       fp32 (default), int8 or bf16: opt-in, faster, cosine\n"
     "                          >= 0.995 to fp32; fp32 where the CPU lacks VNNI/BF16\n"
     "  -q, --quiet             no progress or summary on stderr\n"
-    "  -v, --verbose           say which backend and precision computed\n";
+    "  -v, --verbose           say which backend and precision computed\n"
+    "      --cluster URL       have the workers of a NATS JetStream cluster embed\n"
+    "                          (nats://HOST:PORT; docs/distributed.md): same output,\n"
+    "                          shards of --batch-size texts, resumable by rerunning\n";
 
 typedef struct text_batch {
     char **texts;
@@ -162,6 +165,35 @@ static void progress(size_t done, size_t total, double secs, bool final)
     fflush(stderr);
 }
 
+/* The --cluster hook: the workers embed (cmd_cluster.c), this process
+ * writes their vectors as a local run would. */
+static void cluster_rows(void *ud, const float *vecs, size_t n, int dim)
+{
+    output *o = ud;
+    o->dim = dim;
+    write_rows(o, vecs, n, o->rows);
+}
+
+static int embed_cluster(cli_cluster_embed *a, const char *out_path, bool npy)
+{
+    output out = {.f = stdout, .npy = npy};
+    if (out_path && !(out.f = fopen(out_path, "wb")))
+        return cli_fail(0, "%s: %s", out_path, strerror(errno));
+    if (npy)
+        npy_header(&out);
+    a->rows = cluster_rows;
+    a->ud = &out;
+    int rc = cli_embed_cluster(a);
+    if (npy && !rc) { /* final shape */
+        fflush(out.f);
+        if (fseek(out.f, 0, SEEK_SET) == 0)
+            npy_header(&out);
+    }
+    if (out.f != stdout && fclose(out.f) != 0 && !rc)
+        rc = cli_fail(0, "%s: %s", out_path, strerror(errno));
+    return rc;
+}
+
 /* A usage error after --text has allocated: free, then report. */
 #define EMBED_USAGE(...)                                                   \
     do {                                                                   \
@@ -179,11 +211,11 @@ int cmd_embed(int argc, char **argv)
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
         {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
         {"precision", required_argument, 0, 'P'}, {"prompt-name", required_argument, 0, 'N'},
-        {"dimensions", required_argument, 0, 'M'},
+        {"dimensions", required_argument, 0, 'M'}, {"cluster", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model_dir = NULL, *out_path = NULL, *format = NULL, *device = NULL;
-    const char *precision = NULL, *prompt_name = NULL;
+    const char *precision = NULL, *prompt_name = NULL, *cluster = NULL;
     cli_config_args ca = {0};
     long batch_size = 256, threads = 0, max_seq = 0, dims = 0;
     bool quiet = false, verbose = false;
@@ -225,6 +257,7 @@ int cmd_embed(int argc, char **argv)
             break;
         case 'q': quiet = true; break;
         case 'v': verbose = true; break;
+        case 'C': cluster = optarg; break;
         case 'h': fputs(embed_help, stdout); return 0;
         default: EMBED_USAGE("bad option");
         }
@@ -243,6 +276,9 @@ int cmd_embed(int argc, char **argv)
         EMBED_USAGE("--format must be jsonl or npy, not '%s'", format);
     if (npy && !out_path)
         EMBED_USAGE(".npy output needs --output FILE");
+    if (cluster && (precision || max_seq || device || ca.no_fallback || threads))
+        EMBED_USAGE("with --cluster the workers choose --threads, --precision, --max-seq-length, --device and "
+                    "--no-fallback (see 'ipfs-accelerate worker --help')");
 
     FILE *in = NULL;
     size_t total = extra.n;
@@ -255,6 +291,17 @@ int cmd_embed(int argc, char **argv)
             return cli_fail(0, "%s: %s", in_path, strerror(errno));
         }
         total += count_lines(in_path);
+    }
+    if (cluster) {
+        cli_cluster_embed a = {.url = cluster, .model = model_dir, .prompt_name = prompt_name,
+                               .dimensions = (int)dims, .batch_size = (size_t)batch_size, .extra = extra.texts,
+                               .extra_lens = extra.lens, .n_extra = extra.n, .in = in, .in_path = in_path,
+                               .quiet = quiet};
+        int rc = embed_cluster(&a, out_path, npy);
+        if (in && in != stdin)
+            fclose(in);
+        batch_free(&extra);
+        return rc;
     }
 
     ia_config *cfg; /* configuration files, environment, --device, --no-fallback */

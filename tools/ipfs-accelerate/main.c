@@ -28,6 +28,8 @@ int cmd_hw(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_config_show(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_cluster_status(int argc, char **argv);
 
 int cmd_ipfs_add(int argc, char **argv);
 int cmd_ipfs_cat(int argc, char **argv);
@@ -73,6 +75,8 @@ static const struct cli_command commands[] = {
     {"store verify", cmd_ipfs_store_verify, "re-hash every stored block, report damage"},
     {"gateway", cmd_ipfs_gateway, "serve the store as a trustless HTTP gateway"},
     {"model add", cmd_ipfs_model_add, "add a model folder to IPFS and print its CID"},
+    {"worker", cmd_worker, "embed tasks from a NATS JetStream cluster (docs/distributed.md)"},
+    {"cluster status", cmd_cluster_status, "a cluster's workers, queue depth and oldest task"},
 };
 
 static int log_min = IA_LOG_WARN;

@@ -1,0 +1,143 @@
+/*
+ * Distributed embedding on NATS JetStream (docs/distributed.md): workers
+ * anywhere pull tasks from a work-queue stream, store each result durably,
+ * and only then acknowledge the task; submitters split their input into
+ * shards, queue them and read the results back in input order.
+ *
+ * protocol.c holds what needs no NATS: names, content-derived shard ids and
+ * the task and result wire formats. nats.c is the NATS side, built when
+ * libnats is found (IA_HAVE_NATS); nats-none.c stands in for it otherwise
+ * and fails every call with IA_ERR_UNSUPPORTED, saying why. The CLI
+ * (tools/ipfs-accelerate/cmd_cluster.c) is the only caller. Never installed.
+ *
+ * The design, in one place (names are fixed; see docs/distributed.md):
+ *   stream IA_TASKS    subjects ia.task.>      work queue, file storage
+ *     task subject     ia.task.embed.<model>.<shard id>   Nats-Msg-Id = shard id
+ *     consumer         embed-<model>, ia.task.embed.<model>.*, durable pull,
+ *                      explicit ack
+ *   stream IA_RESULTS  subjects ia.result.>    limits, one message per subject
+ *     result subject   ia.result.<shard id>    Nats-Msg-Id = r-<shard id>
+ *   stream IA_DEAD     subjects ia.dead.>      dead letters (Ia-Error header)
+ *   KV bucket          ia_workers              worker adverts, with a TTL
+ */
+#ifndef IA_CLUSTER_IMPL_H
+#define IA_CLUSTER_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipfs_accelerate/ipfs_accelerate.h"
+
+#define IA_CLUSTER_STREAM_TASKS "IA_TASKS"
+#define IA_CLUSTER_STREAM_RESULTS "IA_RESULTS"
+#define IA_CLUSTER_STREAM_DEAD "IA_DEAD"
+#define IA_CLUSTER_KV_WORKERS "ia_workers"
+#define IA_CLUSTER_ID_LEN 32 /* hex characters of a shard id (128 bits) */
+
+/* ---- protocol.c: no NATS needed ---- */
+
+/* The name tasks use for a model: the last path component of its folder,
+ * with every character outside [A-Za-z0-9_-] made '_' (a subject token).
+ * Submitter and workers derive it the same way, so `--model X` on both
+ * sides meets on ia.task.embed.<name>.*. Fails (IA_ERR_INVALID) on an empty
+ * name; out has room for 64 bytes. */
+ia_status ia__cluster_model_name(const char *model, char out[64]);
+
+/* What a task asks of the model besides its texts. */
+typedef struct ia_cluster_task_opts {
+    int dimensions;          /* 0: all */
+    const char *prompt_name; /* NULL: the model's default; "": none */
+} ia_cluster_task_opts;
+
+/* The shard id: SHA-256 over the format version, the model name, the
+ * options and the texts, as IA_CLUSTER_ID_LEN hex digits. Equal inputs give
+ * equal ids on every machine, so a rerun finds the results it already has
+ * and JetStream's Nats-Msg-Id dedupes a task queued twice. */
+ia_status ia__cluster_shard_id(const char *model_name, const ia_cluster_task_opts *o,
+                               const char *const *texts, const size_t *lens, size_t n,
+                               char id[IA_CLUSTER_ID_LEN + 1]);
+
+/* Task body: "IAT1", u32 dimensions, i32 prompt length (-1: NULL), the
+ * prompt, u32 n, then n times (u32 length, bytes); little-endian. *out is
+ * the caller's (ia__free). */
+ia_status ia__cluster_task_encode(const ia_cluster_task_opts *o, const char *const *texts,
+                                  const size_t *lens, size_t n, uint8_t **out, size_t *out_len);
+/* A decoded task points into the body it came from (which must outlive
+ * it); texts/lens are owned by it (ia__cluster_task_close). IA_ERR_FORMAT
+ * when the body is not a well-formed task. */
+typedef struct ia_cluster_task {
+    ia_cluster_task_opts opts;
+    char *prompt; /* NUL-terminated copy of the prompt name, or NULL */
+    const char **texts;
+    size_t *lens;
+    size_t n;
+} ia_cluster_task;
+ia_status ia__cluster_task_decode(const uint8_t *body, size_t len, ia_cluster_task *t);
+void ia__cluster_task_close(ia_cluster_task *t);
+
+/* Result body: "IAR1", u32 n, u32 dim, n*dim float32 little-endian (the
+ * vectors' exact bits). decode: *vecs is a copy, the caller's (ia__free). */
+ia_status ia__cluster_result_encode(const float *vecs, size_t n, int dim, uint8_t **out, size_t *out_len);
+ia_status ia__cluster_result_decode(const uint8_t *body, size_t len, float **vecs, size_t *n, int *dim);
+
+/* ---- nats.c (or nats-none.c) ---- */
+
+/* A connection to a NATS server with JetStream, its streams and bucket
+ * made if missing. url: nats://HOST:PORT, or several separated by commas.
+ * Reconnects for ever once connected; the first connection is tried for
+ * up to 10 s. IA_ERR_IO names the URL; IA_ERR_UNSUPPORTED in a build
+ * without NATS. */
+typedef struct ia_cluster ia_cluster;
+ia_status ia__cluster_connect(const char *url, const char *client_name, ia_cluster **out);
+void ia__cluster_free(ia_cluster *c);
+
+typedef struct ia_cluster_worker_config {
+    const char *name;       /* advertised in ia_workers; unique per worker */
+    const char *model_name; /* ia__cluster_model_name of the model */
+    ia_model *model;        /* loaded by the caller, used by this thread only */
+    int threads;            /* advertised */
+    int ack_wait_s;         /* the consumer's ack wait, when this worker creates it */
+    int max_deliver;        /* a failing task goes to the dead letters at this delivery */
+    volatile int *stop;     /* non-zero: return after the task in hand */
+} ia_cluster_worker_config;
+/* Pull and run tasks until *stop. Logs each task at IA_LOG_INFO. Returns
+ * 0 when stopped, or a failure to bind the consumer. */
+ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *cfg);
+
+/* A submitter's job: shards added in input order, results read back in
+ * that order. Not thread-safe. */
+typedef struct ia_cluster_job ia_cluster_job;
+ia_status ia__cluster_job_new(ia_cluster *c, const char *model_name, const ia_cluster_task_opts *o,
+                              ia_cluster_job **out);
+/* One shard: its result is looked up first (a rerun does not queue what is
+ * done), else the task is queued, durably (after JetStream's ack). The
+ * task body is kept until the result is in, to queue it again should the
+ * server lose it. */
+ia_status ia__cluster_job_add(ia_cluster_job *j, const char *const *texts, const size_t *lens, size_t n);
+
+typedef struct ia_cluster_progress {
+    size_t shards, shards_done, shards_found; /* found: had a result before this run */
+    size_t texts, texts_done;
+} ia_cluster_progress;
+/* rows: the vectors of the next shard in input order (n x dim). progress:
+ * about twice a second, and once at the end. Returns 0 when every shard
+ * was handed to rows; IA_ERR_BACKEND naming the shard, its texts and the
+ * worker's error when a shard reached the dead letters; IA_ERR_TIMEOUT
+ * after timeout_s without any progress (0: wait for ever). */
+typedef void (*ia_cluster_rows_fn)(void *ud, const float *vecs, size_t n, int dim);
+typedef void (*ia_cluster_progress_fn)(void *ud, const ia_cluster_progress *p);
+ia_status ia__cluster_job_wait(ia_cluster_job *j, double timeout_s, ia_cluster_rows_fn rows,
+                               ia_cluster_progress_fn progress, void *ud);
+/* The job's id: a hash of its shard ids, for messages. */
+const char *ia__cluster_job_id(ia_cluster_job *j);
+void ia__cluster_job_free(ia_cluster_job *j);
+
+/* The cluster at a glance, as JSON owned by the caller (cJSON_Delete):
+ * {"workers":[{name,host,model,threads,tasks_done,tasks_failed,
+ *  last_seen_s}], "queue":{"tasks","oldest_age_s","in_flight",
+ *  "redelivered"}, "results", "dead_letters"}. */
+struct cJSON;
+ia_status ia__cluster_status(ia_cluster *c, struct cJSON **out);
+
+#endif

@@ -1,0 +1,928 @@
+/*
+ * The cluster over NATS JetStream (cluster-impl.h has the stream and
+ * subject map): the connection and the streams it makes, the worker loop,
+ * the submitter's jobs and `cluster status`. Built only when libnats is
+ * found; nats-none.c stands in otherwise.
+ *
+ * Delivery is at least once and results are idempotent: a worker stores
+ * the result (waiting for JetStream's ack) before it acks the task, so a
+ * crash between the two redelivers a task whose result exists, which the
+ * next worker only acks. Results are keyed by the shard's content hash, so
+ * a second copy of a result is the same bytes under the same key.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <nats/nats.h>
+
+#include "cluster/cluster-impl.h"
+#include "core/core-impl.h"
+
+#define NS_PER_S 1000000000LL
+#define WORKER_TTL_S 30    /* an advert outlives its worker by this much */
+#define ADVERT_EVERY_S 5.0 /* how often a worker refreshes its advert */
+
+struct ia_cluster {
+    natsConnection *nc;
+    jsCtx *js;
+    kvStore *workers;
+    char url[512];
+};
+
+static ia_status nats_fail(ia_status st, natsStatus s, jsErrCode jerr, const char *what)
+{
+    if (jerr)
+        return ia__error(st, "%s: %s (JetStream error %d)", what, natsStatus_GetText(s), (int)jerr);
+    /* The client's detail reads "(file.c:N): text"; keep the text when it
+     * says more than the status. */
+    const char *last = nats_GetLastError(NULL), *text = last ? strstr(last, "): ") : NULL;
+    text = text ? text + 3 : last;
+    if (text && *text && strcmp(text, natsStatus_GetText(s)))
+        return ia__error(st, "%s: %s: %s", what, natsStatus_GetText(s), text);
+    return ia__error(st, "%s: %s", what, natsStatus_GetText(s));
+}
+
+/* The stream if it exists, else made; two processes making it at once is fine. */
+static ia_status ensure_stream(ia_cluster *c, const char *name, const char *subject, jsRetentionPolicy ret,
+                               int64_t max_age_s, int64_t per_subject)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, c->js, name, NULL, &jerr);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return IA_OK;
+    }
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    const char *subjects[] = {subject};
+    sc.Name = name;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Retention = ret;
+    sc.Storage = js_FileStorage;
+    sc.MaxAge = max_age_s * NS_PER_S;
+    sc.MaxMsgsPerSubject = per_subject;
+    sc.Duplicates = 10 * 60 * NS_PER_S; /* Nats-Msg-Id dedupe window */
+    sc.AllowDirect = true;
+    s = js_AddStream(&si, c->js, &sc, NULL, &jerr);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return IA_OK;
+    }
+    if (js_GetStreamInfo(&si, c->js, name, NULL, NULL) == NATS_OK) { /* another process won */
+        jsStreamInfo_Destroy(si);
+        return IA_OK;
+    }
+    char what[128];
+    snprintf(what, sizeof what, "%s: making stream %s", c->url, name);
+    return nats_fail(IA_ERR_IO, s, jerr, what);
+}
+
+ia_status ia__cluster_connect(const char *url, const char *client_name, ia_cluster **out)
+{
+    IA_NEED(url);
+    IA_NEED(out);
+    *out = NULL;
+    ia_cluster *c = ia__calloc(1, sizeof *c);
+    if (!c)
+        return ia__error(IA_ERR_NOMEM, "cluster: out of memory");
+    snprintf(c->url, sizeof c->url, "%s", url);
+    natsOptions *opts = NULL;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(opts, url);
+    if (s == NATS_OK && client_name)
+        s = natsOptions_SetName(opts, client_name);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(opts, -1); /* a server restart is survived */
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(opts, 200);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(opts, 2000);
+    if (s != NATS_OK) {
+        natsOptions_Destroy(opts);
+        ia__free(c);
+        return nats_fail(IA_ERR_INVALID, s, 0, url);
+    }
+    double t0 = ia__now();
+    while ((s = natsConnection_Connect(&c->nc, opts)) == NATS_NO_SERVER && ia__now() - t0 < 10)
+        nats_Sleep(250);
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) {
+        ia__free(c);
+        char what[600];
+        snprintf(what, sizeof what, "cannot connect to NATS at %s", url);
+        return nats_fail(IA_ERR_IO, s, 0, what);
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 5000;
+    s = natsConnection_JetStream(&c->js, c->nc, &jo);
+    ia_status st = IA_OK;
+    if (s != NATS_OK)
+        st = nats_fail(IA_ERR_IO, s, 0, url);
+    if (!st)
+        st = ensure_stream(c, IA_CLUSTER_STREAM_TASKS, "ia.task.>", js_WorkQueuePolicy, 7 * 86400, -1);
+    if (!st)
+        st = ensure_stream(c, IA_CLUSTER_STREAM_RESULTS, "ia.result.>", js_LimitsPolicy, 86400, 1);
+    if (!st)
+        st = ensure_stream(c, IA_CLUSTER_STREAM_DEAD, "ia.dead.>", js_LimitsPolicy, 7 * 86400, 1);
+    if (!st) {
+        s = js_KeyValue(&c->workers, c->js, IA_CLUSTER_KV_WORKERS);
+        if (s != NATS_OK) {
+            kvConfig kc;
+            kvConfig_Init(&kc);
+            kc.Bucket = IA_CLUSTER_KV_WORKERS;
+            kc.TTL = WORKER_TTL_S * NS_PER_S;
+            kc.History = 1;
+            s = js_CreateKeyValue(&c->workers, c->js, &kc);
+            if (s != NATS_OK)
+                s = js_KeyValue(&c->workers, c->js, IA_CLUSTER_KV_WORKERS);
+        }
+        if (s != NATS_OK) {
+            char what[600];
+            snprintf(what, sizeof what, "%s: key-value bucket %s (is JetStream on? nats-server -js)", url,
+                     IA_CLUSTER_KV_WORKERS);
+            st = nats_fail(IA_ERR_IO, s, 0, what);
+        }
+    }
+    if (st) {
+        ia__cluster_free(c);
+        return st;
+    }
+    *out = c;
+    return IA_OK;
+}
+
+void ia__cluster_free(ia_cluster *c)
+{
+    if (!c)
+        return;
+    kvStore_Destroy(c->workers);
+    jsCtx_Destroy(c->js);
+    if (c->nc) {
+        natsConnection_FlushTimeout(c->nc, 1000);
+        natsConnection_Destroy(c->nc);
+    }
+    ia__free(c);
+}
+
+/* The last message on subject in stream, or NULL (absent, or unreachable:
+ * *err tells which). */
+static natsMsg *last_msg(ia_cluster *c, const char *stream, const char *subject, bool *err)
+{
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetLastMsg(&m, c->js, stream, subject, NULL, &jerr);
+    *err = s != NATS_OK && s != NATS_NOT_FOUND && jerr != JSNoMessageFoundErr;
+    return s == NATS_OK ? m : NULL;
+}
+
+/* ---- worker ---- */
+
+typedef struct worker {
+    ia_cluster *c;
+    const ia_cluster_worker_config *cfg;
+    int64_t ack_wait_ns;
+    long done, skipped, failed, dead;
+    double started, last_advert;
+    long advertised; /* tasks in the last advert */
+    char host[128];
+    /* the in-progress ticker */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    natsMsg *busy; /* the task being computed, NULL when idle */
+    bool quit;
+} worker;
+
+static void advertise(worker *w)
+{
+    time_t now = time(NULL);
+    char v[1024];
+    snprintf(v, sizeof v,
+             "{\"name\":\"%s\",\"host\":\"%s\",\"pid\":%ld,\"model\":\"%s\",\"threads\":%d,"
+             "\"tasks_done\":%ld,\"tasks_skipped\":%ld,\"tasks_failed\":%ld,\"dead_letters\":%ld,"
+             "\"uptime_s\":%.0f,\"last_seen\":%lld}",
+             w->cfg->name, w->host, (long)getpid(), w->cfg->model_name, w->cfg->threads, w->done, w->skipped,
+             w->failed, w->dead, ia__now() - w->started, (long long)now);
+    kvStore_PutString(NULL, w->c->workers, w->cfg->name, v); /* best effort: refreshed every few seconds */
+    w->last_advert = ia__now();
+}
+
+/* While a task computes, tell JetStream every third of the ack wait that
+ * it is still in progress, so a long task is not redelivered. */
+static void *ticker(void *arg)
+{
+    worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + w->ack_wait_ns / 3;
+        ts.tv_sec += ns / NS_PER_S;
+        ts.tv_nsec = ns % NS_PER_S;
+        int rc = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        if (rc && w->busy)
+            natsMsg_InProgress(w->busy, NULL);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void set_busy(worker *w, natsMsg *m)
+{
+    pthread_mutex_lock(&w->mu);
+    w->busy = m;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* One line: NATS headers cannot hold line breaks. */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if (*s == '\r' || *s == '\n')
+            *s = ' ';
+}
+
+/* The task with its error on ia.dead.<shard>, then terminated: it is not
+ * delivered again. */
+static void dead_letter(worker *w, natsMsg *m, const char *shard, uint64_t deliveries, const char *error)
+{
+    char subj[64 + IA_CLUSTER_ID_LEN], err[512], count[32];
+    snprintf(subj, sizeof subj, "ia.dead.%s", shard);
+    snprintf(err, sizeof err, "%s", error);
+    one_line(err);
+    snprintf(count, sizeof count, "%llu", (unsigned long long)deliveries);
+    natsMsg *d = NULL;
+    natsStatus s = natsMsg_Create(&d, subj, NULL, natsMsg_GetData(m), natsMsg_GetDataLength(m));
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(d, "Ia-Error", err);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(d, "Ia-Worker", w->cfg->name);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(d, "Ia-Deliveries", count);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(d, "Ia-Model", w->cfg->model_name);
+    if (s == NATS_OK)
+        s = js_PublishMsg(NULL, w->c->js, d, NULL, NULL);
+    natsMsg_Destroy(d);
+    if (s != NATS_OK) { /* not stored: leave the task to be redelivered and tried again */
+        ia__log(IA_LOG_WARN, "worker %s: shard %s: storing the dead letter failed: %s", w->cfg->name, shard,
+                natsStatus_GetText(s));
+        return;
+    }
+    natsMsg_Term(m, NULL);
+    w->dead++;
+    ia__log(IA_LOG_WARN, "worker %s: shard %s: dead letter after %llu deliveries: %s", w->cfg->name, shard,
+            (unsigned long long)deliveries, err);
+}
+
+static void handle(worker *w, natsMsg *m)
+{
+    const ia_cluster_worker_config *cfg = w->cfg;
+    const char *shard = NULL;
+    if (natsMsgHeader_Get(m, "Ia-Shard", &shard) != NATS_OK || !shard ||
+        strlen(shard) != IA_CLUSTER_ID_LEN || strspn(shard, "0123456789abcdef") != IA_CLUSTER_ID_LEN) {
+        dead_letter(w, m, "unknown", 1, "task without a valid Ia-Shard header");
+        return;
+    }
+    jsMsgMetaData *meta = NULL;
+    uint64_t delivered = 1;
+    if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+        delivered = meta->NumDelivered;
+        jsMsgMetaData_Destroy(meta);
+    }
+    char rsubj[64 + IA_CLUSTER_ID_LEN];
+    snprintf(rsubj, sizeof rsubj, "ia.result.%s", shard);
+    bool err;
+    natsMsg *have = last_msg(w->c, IA_CLUSTER_STREAM_RESULTS, rsubj, &err);
+    if (have) { /* a redelivery after its result was stored: ack, nothing more */
+        natsMsg_Destroy(have);
+        natsMsg_AckSync(m, NULL, NULL);
+        w->skipped++;
+        ia__log(IA_LOG_INFO, "worker %s: shard %s already has a result: acked", cfg->name, shard);
+        return;
+    }
+    if (err) { /* cannot tell: leave the task for later */
+        natsMsg_NakWithDelay(m, 1000, NULL);
+        return;
+    }
+    if ((int64_t)delivered > cfg->max_deliver) {
+        char e[128];
+        snprintf(e, sizeof e, "delivered %llu times without a result (workers crashed or stalled on it)",
+                 (unsigned long long)delivered);
+        dead_letter(w, m, shard, delivered, e);
+        return;
+    }
+    ia_cluster_task t;
+    ia_status st = ia__cluster_task_decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &t);
+    if (st) { /* malformed is for ever: no point in retrying */
+        dead_letter(w, m, shard, delivered, ia_errmsg());
+        return;
+    }
+    /* Results are filed under the shard id: it must be this content's. */
+    char id[IA_CLUSTER_ID_LEN + 1];
+    if (!ia__cluster_shard_id(cfg->model_name, &t.opts, t.texts, t.lens, t.n, id) && strcmp(id, shard)) {
+        ia__cluster_task_close(&t);
+        dead_letter(w, m, shard, delivered, "the task's Ia-Shard is not the hash of its model, options and texts");
+        return;
+    }
+    ia_model_info info;
+    ia_model_get_info(cfg->model, &info);
+    int dim = t.opts.dimensions ? t.opts.dimensions : info.dim;
+    float *vecs = NULL;
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    double t0 = ia__now();
+    if (dim <= 0 || dim > info.dim)
+        st = ia__error(IA_ERR_INVALID, "dimensions %d must be from 1 to the model's %d", t.opts.dimensions, info.dim);
+    else if (!(vecs = ia__malloc((t.n ? t.n : 1) * (size_t)dim * sizeof *vecs)))
+        st = ia__error(IA_ERR_NOMEM, "%zu texts: out of memory", t.n);
+    if (!st) {
+        ia_embed_options eo = IA_EMBED_OPTIONS_INIT;
+        eo.dimensions = t.opts.dimensions;
+        eo.prompt_name = t.opts.prompt_name;
+        set_busy(w, m);
+        st = t.n ? ia_model_embed_opts(cfg->model, t.texts, t.lens, t.n, &eo, vecs, NULL) : IA_OK;
+        set_busy(w, NULL);
+    }
+    if (!st)
+        st = ia__cluster_result_encode(vecs, t.n, dim, &body, &body_len);
+    if (!st && (int64_t)body_len + 1024 > natsConnection_GetMaxPayload(w->c->nc))
+        st = ia__error(IA_ERR_UNSUPPORTED, "the result (%zu x %d floats, %zu bytes) exceeds the server's max_payload "
+                       "(%lld bytes): submit smaller shards (--batch-size)", t.n, dim, body_len,
+                       (long long)natsConnection_GetMaxPayload(w->c->nc));
+    size_t n = t.n;
+    ia__cluster_task_close(&t);
+    ia__free(vecs);
+    if (st) {
+        w->failed++;
+        char e[512];
+        snprintf(e, sizeof e, "%s", ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st));
+        if ((int64_t)delivered >= cfg->max_deliver) {
+            dead_letter(w, m, shard, delivered, e);
+        } else {
+            ia__log(IA_LOG_WARN, "worker %s: shard %s failed (delivery %llu of %d): %s", cfg->name, shard,
+                    (unsigned long long)delivered, cfg->max_deliver, e);
+            natsMsg_Nak(m, NULL);
+        }
+        return;
+    }
+    /* Store the result; only a stored result is acked. */
+    natsMsg *r = NULL;
+    char rid[8 + IA_CLUSTER_ID_LEN];
+    snprintf(rid, sizeof rid, "r-%s", shard);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = rid;
+    jsErrCode jerr = 0;
+    natsStatus s = natsMsg_Create(&r, rsubj, NULL, (const char *)body, (int)body_len);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(r, "Ia-Worker", cfg->name);
+    jsPubAck *pa = NULL;
+    if (s == NATS_OK)
+        s = js_PublishMsg(&pa, w->c->js, r, &po, &jerr);
+    bool duplicate = pa && pa->Duplicate; /* another delivery stored it first */
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(r);
+    ia__free(body);
+    if (s != NATS_OK) {
+        ia__log(IA_LOG_WARN, "worker %s: shard %s: storing the result failed (%s): the task will be redelivered",
+                cfg->name, shard, natsStatus_GetText(s));
+        natsMsg_NakWithDelay(m, 500, NULL);
+        return;
+    }
+    s = natsMsg_AckSync(m, NULL, &jerr);
+    if (duplicate)
+        w->skipped++;
+    else
+        w->done++;
+    ia__log(IA_LOG_INFO, "worker %s: shard %s %s (%zu texts, %.1f ms)%s", cfg->name, shard,
+            duplicate ? "computed again, its result was already stored" : "stored", n, (ia__now() - t0) * 1e3,
+            s == NATS_OK ? "" : "; the ack was lost, a redelivery will find the result");
+}
+
+/* The durable pull consumer of the model's tasks, made if missing. */
+static ia_status bind_consumer(worker *w, natsSubscription **sub)
+{
+    ia_cluster *c = w->c;
+    char durable[96], subject[128];
+    snprintf(durable, sizeof durable, "embed-%s", w->cfg->model_name);
+    snprintf(subject, sizeof subject, "ia.task.embed.%s.*", w->cfg->model_name);
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, c->js, IA_CLUSTER_STREAM_TASKS, durable, NULL, &jerr);
+    if (s != NATS_OK) {
+        jsConsumerConfig cc;
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = durable;
+        cc.FilterSubject = subject;
+        cc.AckPolicy = js_AckExplicit;
+        cc.AckWait = (int64_t)w->cfg->ack_wait_s * NS_PER_S;
+        cc.MaxDeliver = -1; /* the worker counts deliveries and dead-letters */
+        cc.MaxAckPending = 10000;
+        s = js_AddConsumer(&ci, c->js, IA_CLUSTER_STREAM_TASKS, &cc, NULL, &jerr);
+        if (s != NATS_OK)
+            s = js_GetConsumerInfo(&ci, c->js, IA_CLUSTER_STREAM_TASKS, durable, NULL, &jerr);
+    }
+    if (s != NATS_OK) {
+        char what[256];
+        snprintf(what, sizeof what, "%s: consumer %s on %s", c->url, durable, IA_CLUSTER_STREAM_TASKS);
+        return nats_fail(IA_ERR_IO, s, jerr, what);
+    }
+    w->ack_wait_ns = ci->Config && ci->Config->AckWait > 0 ? ci->Config->AckWait : 30 * NS_PER_S;
+    jsConsumerInfo_Destroy(ci);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = IA_CLUSTER_STREAM_TASKS;
+    so.Consumer = durable;
+    s = js_PullSubscribe(sub, c->js, subject, durable, NULL, &so, &jerr);
+    if (s != NATS_OK) {
+        char what[256];
+        snprintf(what, sizeof what, "%s: binding consumer %s", c->url, durable);
+        return nats_fail(IA_ERR_IO, s, jerr, what);
+    }
+    return IA_OK;
+}
+
+ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *cfg)
+{
+    IA_NEED(c);
+    IA_NEED(cfg);
+    IA_NEED(cfg->model);
+    IA_NEED(cfg->stop);
+    worker w = {.c = c, .cfg = cfg, .started = ia__now()};
+    if (gethostname(w.host, sizeof w.host) != 0)
+        snprintf(w.host, sizeof w.host, "unknown");
+    w.host[sizeof w.host - 1] = '\0';
+    natsSubscription *sub = NULL;
+    ia_status st = bind_consumer(&w, &sub);
+    if (st)
+        return st;
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    pthread_t tick;
+    if (pthread_create(&tick, NULL, ticker, &w) != 0) {
+        natsSubscription_Destroy(sub);
+        return ia__error(IA_ERR_NOMEM, "worker %s: cannot start a thread", cfg->name);
+    }
+    advertise(&w);
+    ia__log(IA_LOG_INFO, "worker %s: model %s, %d threads, ack wait %.0f s, taking ia.task.embed.%s.*",
+            cfg->name, cfg->model_name, cfg->threads, (double)w.ack_wait_ns / NS_PER_S, cfg->model_name);
+    bool down = false;
+    while (!*cfg->stop) {
+        long tasks = w.done + w.skipped + w.failed;
+        if (ia__now() - w.last_advert >= (tasks != w.advertised ? 1.0 : ADVERT_EVERY_S)) {
+            w.advertised = tasks;
+            advertise(&w);
+        }
+        natsMsgList list = {0};
+        jsErrCode jerr = 0;
+        natsStatus s = natsSubscription_Fetch(&list, sub, 1, 1000, &jerr);
+        if (s == NATS_TIMEOUT)
+            continue;
+        if (s != NATS_OK) { /* the server is away: wait for the reconnect */
+            if (!down)
+                ia__log(IA_LOG_WARN, "worker %s: fetching tasks: %s; retrying", cfg->name, natsStatus_GetText(s));
+            down = true;
+            nats_Sleep(250);
+            continue;
+        }
+        if (down)
+            ia__log(IA_LOG_INFO, "worker %s: fetching tasks again", cfg->name);
+        down = false;
+        for (int i = 0; i < list.Count; i++)
+            handle(&w, list.Msgs[i]);
+        natsMsgList_Destroy(&list);
+    }
+    pthread_mutex_lock(&w.mu);
+    w.quit = true;
+    pthread_cond_signal(&w.cv);
+    pthread_mutex_unlock(&w.mu);
+    pthread_join(tick, NULL);
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    natsSubscription_Unsubscribe(sub); /* the durable consumer stays */
+    natsSubscription_Destroy(sub);
+    kvStore_Delete(c->workers, cfg->name);
+    ia__log(IA_LOG_INFO, "worker %s: stopped after %ld tasks (%ld already done, %ld failed, %ld dead letters)",
+            cfg->name, w.done, w.skipped, w.failed, w.dead);
+    return IA_OK;
+}
+
+/* ---- submitter ---- */
+
+typedef struct shard {
+    char id[IA_CLUSTER_ID_LEN + 1];
+    size_t first, n; /* its texts: [first, first + n) of the job */
+    float *vecs;     /* n x dim once its result is in */
+    int dim;
+    bool done;
+    uint8_t *task;   /* the task body until the result is in: to queue it again */
+    size_t task_len;
+    int requeued;    /* times queued again after its task was lost */
+} shard;
+
+struct ia_cluster_job {
+    ia_cluster *c;
+    char model[64];
+    ia_cluster_task_opts opts;
+    char *prompt;
+    shard *shards;
+    size_t n_shards, cap, texts;
+    size_t emitted, done, found, texts_done;
+    natsSubscription *results, *dead;
+    size_t *index; /* open addressing: shard id -> shard + 1 */
+    size_t index_cap;
+    char id[17];
+};
+
+ia_status ia__cluster_job_new(ia_cluster *c, const char *model_name, const ia_cluster_task_opts *o,
+                              ia_cluster_job **out)
+{
+    IA_NEED(c);
+    IA_NEED(model_name);
+    IA_NEED(o);
+    ia_cluster_job *j = ia__calloc(1, sizeof *j);
+    if (!j)
+        return ia__error(IA_ERR_NOMEM, "job: out of memory");
+    j->c = c;
+    snprintf(j->model, sizeof j->model, "%s", model_name);
+    j->opts = *o;
+    if (o->prompt_name && !(j->prompt = ia__strdup(o->prompt_name))) {
+        ia__free(j);
+        return ia__error(IA_ERR_NOMEM, "job: out of memory");
+    }
+    j->opts.prompt_name = j->prompt;
+    /* Subscribed before any task is queued, so no result is missed; what
+     * is missed anyway (a reconnect) is read from the streams on a stall. */
+    natsStatus s = natsConnection_SubscribeSync(&j->results, c->nc, "ia.result.*");
+    if (s == NATS_OK)
+        s = natsConnection_SubscribeSync(&j->dead, c->nc, "ia.dead.*");
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(j->results, 1 << 22, 1 << 30);
+    if (s != NATS_OK) {
+        ia__cluster_job_free(j);
+        return nats_fail(IA_ERR_IO, s, 0, "subscribing to results");
+    }
+    *out = j;
+    return IA_OK;
+}
+
+void ia__cluster_job_free(ia_cluster_job *j)
+{
+    if (!j)
+        return;
+    natsSubscription_Destroy(j->results);
+    natsSubscription_Destroy(j->dead);
+    for (size_t i = 0; i < j->n_shards; i++) {
+        ia__free(j->shards[i].vecs);
+        ia__free(j->shards[i].task);
+    }
+    ia__free(j->shards);
+    ia__free(j->index);
+    ia__free(j->prompt);
+    ia__free(j);
+}
+
+static bool take_result(ia_cluster_job *j, shard *sh, natsMsg *m)
+{
+    float *v;
+    size_t n;
+    int dim;
+    if (ia__cluster_result_decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &v, &n,
+                                  &dim))
+        return false;
+    if (n != sh->n) {
+        ia__free(v);
+        return false;
+    }
+    sh->vecs = v;
+    sh->dim = dim;
+    sh->done = true;
+    ia__free(sh->task);
+    sh->task = NULL;
+    j->done++;
+    j->texts_done += n;
+    return true;
+}
+
+/* Publish shard i's task on ia.task.embed.<model>.<id> and wait for
+ * JetStream's ack; the Nats-Msg-Id (the shard id, with a suffix when it is
+ * queued again) makes a second publish of the same task a no-op. */
+static ia_status queue_task(ia_cluster_job *j, size_t i)
+{
+    shard *sh = &j->shards[i];
+    char subj[128], msg_id[IA_CLUSTER_ID_LEN + 16];
+    snprintf(subj, sizeof subj, "ia.task.embed.%s.%s", j->model, sh->id);
+    if (sh->requeued)
+        snprintf(msg_id, sizeof msg_id, "%s-%d", sh->id, sh->requeued);
+    else
+        snprintf(msg_id, sizeof msg_id, "%s", sh->id);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = msg_id;
+    natsStatus s;
+    jsErrCode jerr = 0;
+    double t0 = ia__now();
+    for (;;) { /* a server restart: retry until it is back */
+        natsMsg *m = NULL;
+        s = natsMsg_Create(&m, subj, NULL, (const char *)sh->task, (int)sh->task_len);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(m, "Ia-Shard", sh->id);
+        if (s == NATS_OK)
+            s = js_PublishMsg(NULL, j->c->js, m, &po, &jerr);
+        natsMsg_Destroy(m);
+        if (s == NATS_OK || jerr || ia__now() - t0 > 60)
+            break;
+        nats_Sleep(250);
+    }
+    if (s != NATS_OK) {
+        char what[128];
+        snprintf(what, sizeof what, "queueing shard %zu (texts %zu-%zu)", i, sh->first, sh->first + sh->n - 1);
+        return nats_fail(IA_ERR_IO, s, jerr, what);
+    }
+    return IA_OK;
+}
+
+ia_status ia__cluster_job_add(ia_cluster_job *j, const char *const *texts, const size_t *lens, size_t n)
+{
+    IA_NEED(j);
+    shard *grown = ia__grow(j->shards, j->n_shards, &j->cap, sizeof *j->shards, 64);
+    if (!grown)
+        return ia__error(IA_ERR_NOMEM, "job: out of memory");
+    j->shards = grown;
+    shard *sh = &j->shards[j->n_shards];
+    memset(sh, 0, sizeof *sh);
+    ia_status st = ia__cluster_shard_id(j->model, &j->opts, texts, lens, n, sh->id);
+    if (st)
+        return st;
+    sh->first = j->texts;
+    sh->n = n;
+    j->n_shards++;
+    j->texts += n;
+
+    char subj[64 + IA_CLUSTER_ID_LEN];
+    snprintf(subj, sizeof subj, "ia.result.%s", sh->id);
+    bool err;
+    natsMsg *have = last_msg(j->c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
+    if (have) { /* done in an earlier run (or by another submitter) */
+        bool ok = take_result(j, sh, have);
+        natsMsg_Destroy(have);
+        if (ok) {
+            j->found++;
+            return IA_OK;
+        }
+    }
+    if ((st = ia__cluster_task_encode(&j->opts, texts, lens, n, &sh->task, &sh->task_len)))
+        return st;
+    return queue_task(j, j->n_shards - 1);
+}
+
+static uint64_t id_hash(const char *id)
+{
+    return ia__hash(id, IA_CLUSTER_ID_LEN);
+}
+
+static ia_status build_index(ia_cluster_job *j)
+{
+    size_t cap = 16;
+    while (cap < 2 * j->n_shards)
+        cap *= 2;
+    ia__free(j->index);
+    if (!(j->index = ia__calloc(cap, sizeof *j->index)))
+        return ia__error(IA_ERR_NOMEM, "job: out of memory");
+    j->index_cap = cap;
+    for (size_t i = 0; i < j->n_shards; i++) {
+        size_t k = id_hash(j->shards[i].id) & (cap - 1);
+        while (j->index[k]) { /* equal shards (repeated input) all get their slot */
+            k = (k + 1) & (cap - 1);
+        }
+        j->index[k] = i + 1;
+    }
+    /* the job's id: a hash of its shard ids */
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < j->n_shards; i++)
+        h = h * 1099511628211ULL ^ id_hash(j->shards[i].id);
+    snprintf(j->id, sizeof j->id, "%016llx", (unsigned long long)h);
+    return IA_OK;
+}
+
+const char *ia__cluster_job_id(ia_cluster_job *j) { return j->id; }
+
+/* A result or dead letter for subject ia.<kind>.<id>: every shard of the
+ * job with that id (inputs may repeat). Returns how many shards it made done. */
+static int on_result(ia_cluster_job *j, natsMsg *m, const char *id)
+{
+    if (strlen(id) != IA_CLUSTER_ID_LEN)
+        return 0;
+    int got = 0;
+    size_t k = id_hash(id) & (j->index_cap - 1);
+    for (; j->index[k]; k = (k + 1) & (j->index_cap - 1)) {
+        shard *sh = &j->shards[j->index[k] - 1];
+        if (!sh->done && !memcmp(sh->id, id, IA_CLUSTER_ID_LEN))
+            got += take_result(j, sh, m);
+    }
+    return got;
+}
+
+static ia_status dead_error(ia_cluster_job *j, natsMsg *m, const char *id)
+{
+    if (strlen(id) != IA_CLUSTER_ID_LEN)
+        return IA_OK;
+    for (size_t k = id_hash(id) & (j->index_cap - 1); j->index[k]; k = (k + 1) & (j->index_cap - 1)) {
+        size_t i = j->index[k] - 1;
+        shard *sh = &j->shards[i];
+        if (sh->done || memcmp(sh->id, id, IA_CLUSTER_ID_LEN))
+            continue;
+        const char *err = NULL, *who = NULL, *count = NULL;
+        natsMsgHeader_Get(m, "Ia-Error", &err);
+        natsMsgHeader_Get(m, "Ia-Worker", &who);
+        natsMsgHeader_Get(m, "Ia-Deliveries", &count);
+        return ia__error(IA_ERR_BACKEND, "shard %zu (texts %zu-%zu, id %s) failed on worker %s after %s deliveries "
+                         "and is in the dead letters (ia.dead.%s): %s", i, sh->first, sh->first + sh->n - 1,
+                         sh->id, who ? who : "?", count ? count : "?", sh->id, err ? err : "unknown error");
+    }
+    return IA_OK;
+}
+
+/* After a stall (a reconnect can lose core messages): read the streams,
+ * for the next 256 shards not yet written (a bounded load on the server;
+ * the window moves on as they complete). A shard with neither a task in
+ * the queue, nor a result, nor a dead letter lost its task (a server that
+ * crashed before writing what it had acknowledged): it is queued again.
+ * The task is looked at first: a worker stores the result before it acks
+ * the task, so a task gone before a result was looked for means a result
+ * stored before it, unless it was lost too. */
+static ia_status poll_missing(ia_cluster_job *j)
+{
+    char subj[128];
+    for (size_t i = j->emitted; i < j->n_shards && i < j->emitted + 256; i++) {
+        shard *sh = &j->shards[i];
+        if (sh->done)
+            continue;
+        bool err, task_err;
+        snprintf(subj, sizeof subj, "ia.task.embed.%s.%s", j->model, sh->id);
+        natsMsg *task = last_msg(j->c, IA_CLUSTER_STREAM_TASKS, subj, &task_err);
+        bool queued = task != NULL;
+        natsMsg_Destroy(task);
+        snprintf(subj, sizeof subj, "ia.result.%s", sh->id);
+        natsMsg *m = last_msg(j->c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
+        if (m) {
+            on_result(j, m, sh->id);
+            natsMsg_Destroy(m);
+            continue;
+        }
+        if (err || task_err)
+            return IA_OK; /* the server is away; the next stall tries again */
+        snprintf(subj, sizeof subj, "ia.dead.%s", sh->id);
+        if ((m = last_msg(j->c, IA_CLUSTER_STREAM_DEAD, subj, &err))) {
+            ia_status st = dead_error(j, m, sh->id);
+            natsMsg_Destroy(m);
+            if (st)
+                return st;
+            continue;
+        }
+        if (!queued && !err && sh->task) {
+            sh->requeued++;
+            ia__log(IA_LOG_WARN, "job %s: shard %zu (id %s) has no task, result or dead letter: queueing it again",
+                    j->id, i, sh->id);
+            ia_status st = queue_task(j, i);
+            if (st)
+                return st;
+        }
+    }
+    return IA_OK;
+}
+
+ia_status ia__cluster_job_wait(ia_cluster_job *j, double timeout_s, ia_cluster_rows_fn rows,
+                               ia_cluster_progress_fn progress, void *ud)
+{
+    IA_NEED(j);
+    IA_NEED(rows);
+    ia_status st = build_index(j);
+    if (st)
+        return st;
+    double last_progress = ia__now(), last_report = 0, last_poll = ia__now();
+    size_t seen_done = j->done;
+    for (;;) {
+        while (j->emitted < j->n_shards && j->shards[j->emitted].done) {
+            shard *sh = &j->shards[j->emitted++];
+            rows(ud, sh->vecs, sh->n, sh->dim);
+            ia__free(sh->vecs);
+            sh->vecs = NULL;
+        }
+        double now = ia__now();
+        if (progress && (now - last_report >= 0.5 || j->emitted == j->n_shards)) {
+            ia_cluster_progress p = {j->n_shards, j->done, j->found, j->texts, j->texts_done};
+            progress(ud, &p);
+            last_report = now;
+        }
+        if (j->emitted == j->n_shards)
+            return IA_OK;
+        if (j->done != seen_done) {
+            seen_done = j->done;
+            last_progress = now;
+        }
+        if (timeout_s > 0 && now - last_progress > timeout_s)
+            return ia__error(IA_ERR_TIMEOUT, "job %s: no shard finished in %.0f s (%zu of %zu done); are workers "
+                             "running for model %s? (ipfs-accelerate cluster status)", j->id, timeout_s, j->done,
+                             j->n_shards, j->model);
+        if (now - last_progress > 2 && now - last_poll > 2) {
+            if ((st = poll_missing(j)))
+                return st;
+            last_poll = ia__now();
+            continue;
+        }
+        natsMsg *m = NULL;
+        while (natsSubscription_NextMsg(&m, j->dead, 0) == NATS_OK) {
+            const char *subj = natsMsg_GetSubject(m);
+            st = dead_error(j, m, subj + strlen("ia.dead."));
+            natsMsg_Destroy(m);
+            if (st)
+                return st;
+        }
+        natsStatus s = natsSubscription_NextMsg(&m, j->results, 200);
+        if (s == NATS_OK) {
+            on_result(j, m, natsMsg_GetSubject(m) + strlen("ia.result."));
+            natsMsg_Destroy(m);
+        } else if (s != NATS_TIMEOUT) {
+            nats_Sleep(100);
+        }
+    }
+}
+
+/* ---- status ---- */
+
+ia_status ia__cluster_status(ia_cluster *c, cJSON **out)
+{
+    IA_NEED(c);
+    IA_NEED(out);
+    cJSON *root = cJSON_CreateObject(), *workers = cJSON_AddArrayToObject(root, "workers");
+    kvKeysList keys = {0};
+    natsStatus s = kvStore_Keys(&keys, c->workers, NULL);
+    time_t now = time(NULL);
+    for (int i = 0; s == NATS_OK && i < keys.Count; i++) {
+        kvEntry *e = NULL;
+        if (kvStore_Get(&e, c->workers, keys.Keys[i]) != NATS_OK)
+            continue;
+        cJSON *w = cJSON_ParseWithLength(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
+        kvEntry_Destroy(e);
+        if (!w)
+            continue;
+        cJSON *seen = cJSON_GetObjectItem(w, "last_seen");
+        if (cJSON_IsNumber(seen))
+            cJSON_AddNumberToObject(w, "last_seen_s", (double)now - seen->valuedouble);
+        cJSON_AddItemToArray(workers, w);
+    }
+    kvKeysList_Destroy(&keys);
+    if (s != NATS_OK && s != NATS_NOT_FOUND) {
+        cJSON_Delete(root);
+        return nats_fail(IA_ERR_IO, s, 0, "listing workers");
+    }
+    cJSON *q = cJSON_AddObjectToObject(root, "queue");
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    if ((s = js_GetStreamInfo(&si, c->js, IA_CLUSTER_STREAM_TASKS, NULL, &jerr)) != NATS_OK) {
+        cJSON_Delete(root);
+        return nats_fail(IA_ERR_IO, s, jerr, "stream " IA_CLUSTER_STREAM_TASKS);
+    }
+    cJSON_AddNumberToObject(q, "tasks", (double)si->State.Msgs);
+    double age = 0;
+    if (si->State.Msgs && si->State.FirstTime > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        age = ((double)ts.tv_sec * 1e9 + (double)ts.tv_nsec - (double)si->State.FirstTime) / 1e9;
+    }
+    cJSON_AddNumberToObject(q, "oldest_age_s", age < 0 ? 0 : age);
+    jsStreamInfo_Destroy(si);
+    jsConsumerInfoList *cl = NULL;
+    double in_flight = 0, redelivered = 0;
+    if (js_Consumers(&cl, c->js, IA_CLUSTER_STREAM_TASKS, NULL, NULL) == NATS_OK) {
+        for (int i = 0; i < cl->Count; i++) {
+            in_flight += (double)cl->List[i]->NumAckPending;
+            redelivered += (double)cl->List[i]->NumRedelivered;
+        }
+        jsConsumerInfoList_Destroy(cl);
+    }
+    cJSON_AddNumberToObject(q, "in_flight", in_flight);
+    cJSON_AddNumberToObject(q, "redelivered", redelivered);
+    const char *counted[][2] = {{"results", IA_CLUSTER_STREAM_RESULTS}, {"dead_letters", IA_CLUSTER_STREAM_DEAD}};
+    for (size_t i = 0; i < 2; i++) {
+        double msgs = 0;
+        if (js_GetStreamInfo(&si, c->js, counted[i][1], NULL, NULL) == NATS_OK) {
+            msgs = (double)si->State.Msgs;
+            jsStreamInfo_Destroy(si);
+        }
+        cJSON_AddNumberToObject(root, counted[i][0], msgs);
+    }
+    *out = root;
+    return IA_OK;
+}

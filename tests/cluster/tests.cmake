@@ -1,0 +1,14 @@
+# Distributed embedding on NATS JetStream (src/cluster/, docs/distributed.md):
+# a nats-server on a free loopback port in a temporary directory, three
+# workers on the tiny synthetic model, a worker killed and the server
+# restarted mid-run, a poisoned task, a submitter killed and rerun. Skips
+# (77) only where nats-server is not installed (scripts/install-deps.sh
+# installs it).
+add_test(NAME cluster_embed
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/cluster_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
+set_tests_properties(cluster_embed PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
+                     SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+
+# The wire formats and ids, without NATS.
+ia_add_test(test_cluster_protocol ${CMAKE_CURRENT_LIST_DIR}/test_cluster_protocol.c)

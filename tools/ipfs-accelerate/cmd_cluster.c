@@ -1,0 +1,330 @@
+/*
+ * The cluster's command line (src/cluster/, docs/distributed.md):
+ * `ipfs-accelerate worker` pulls embedding tasks from NATS JetStream,
+ * `ipfs-accelerate cluster status` shows workers and the queue, and
+ * cli_embed_cluster() is `embed --cluster`: cmd_embed.c reads the options
+ * and writes the output, this file shards, submits and waits.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "cluster/cluster-impl.h"
+
+static volatile int stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static const char worker_help[] =
+    "Usage: ipfs-accelerate worker --nats URL --model DIR [OPTIONS]\n"
+    "\n"
+    "Join a cluster: load the model, then embed the tasks queued for it on the\n"
+    "NATS JetStream server at URL until SIGINT or SIGTERM. Each result is stored\n"
+    "before its task is acknowledged; see docs/distributed.md.\n"
+    "\n"
+    "  -n, --nats URL          nats://HOST:PORT (several: comma-separated)\n"
+    "  -m, --model DIR         model folder; tasks name it by its last path component\n"
+    "  -j, --threads N         compute threads (default: all cores)\n"
+    "      --name NAME         advertised name (default: HOST-PID)\n"
+    "      --device NAME       as for embed (default: hardware.device, else auto)\n"
+    "      --ack-wait SECONDS  redelivery delay of an unacknowledged task, set when\n"
+    "                          this worker creates the consumer (default 30)\n"
+    "      --max-deliver N     a failing task goes to the dead letters at its N-th\n"
+    "                          delivery (default 5)\n"
+    "  -q, --quiet             log warnings only, not every task\n";
+
+enum { OPT_NAME = 0x2000, OPT_ACK_WAIT, OPT_MAX_DELIVER };
+
+int cmd_worker(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"nats", required_argument, 0, 'n'}, {"model", required_argument, 0, 'm'},
+        {"threads", required_argument, 0, 'j'}, {"name", required_argument, 0, OPT_NAME},
+        {"device", required_argument, 0, CLI_OPT_DEVICE}, {"ack-wait", required_argument, 0, OPT_ACK_WAIT},
+        {"max-deliver", required_argument, 0, OPT_MAX_DELIVER}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    const char *url = NULL, *model_dir = NULL, *name = NULL;
+    cli_config_args ca = {0};
+    long threads = 0, ack_wait = 30, max_deliver = 5;
+    bool quiet = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "n:m:j:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': url = optarg; break;
+        case 'm': model_dir = optarg; break;
+        case 'j':
+            if (!cli_parse_long(optarg, 0, 4096, &threads))
+                return cli_usage("worker", "--threads must be a whole number from 0 to 4096, not '%s'", optarg);
+            break;
+        case OPT_NAME: name = optarg; break;
+        case CLI_OPT_DEVICE: ca.device = optarg; break;
+        case OPT_ACK_WAIT:
+            if (!cli_parse_long(optarg, 1, 86400, &ack_wait))
+                return cli_usage("worker", "--ack-wait must be whole seconds from 1 to 86400, not '%s'", optarg);
+            break;
+        case OPT_MAX_DELIVER:
+            if (!cli_parse_long(optarg, 1, 1000, &max_deliver))
+                return cli_usage("worker", "--max-deliver must be a whole number from 1 to 1000, not '%s'", optarg);
+            break;
+        case 'q': quiet = true; break;
+        case 'h': fputs(worker_help, stdout); return 0;
+        default: return cli_usage("worker", "bad option");
+        }
+    }
+    if (!url)
+        return cli_usage("worker", "--nats URL is required");
+    if (!model_dir)
+        return cli_usage("worker", "--model DIR is required");
+    if (optind < argc)
+        return cli_usage("worker", "unexpected argument '%s'", argv[optind]);
+    char model_name[64], host[64], default_name[96];
+    ia_status st = ia__cluster_model_name(model_dir, model_name);
+    if (st)
+        return cli_fail(st, "--model");
+    if (!name) {
+        if (gethostname(host, sizeof host) != 0)
+            snprintf(host, sizeof host, "worker");
+        host[sizeof host - 1] = '\0';
+        snprintf(default_name, sizeof default_name, "%s-%ld", host, (long)getpid());
+        name = default_name;
+    }
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              *p == '_' || *p == '.'))
+            return cli_usage("worker", "--name may hold letters, digits, '-', '_' and '.', not '%s'", name);
+
+    ia_config *cfg;
+    int crc = cli_config_load("worker", &ca, &cfg);
+    if (crc)
+        return crc;
+    ia_config_free(cfg);
+    if (!quiet)
+        cli_log_init(IA_LOG_INFO);
+    ia_cluster *cl; /* first: a wrong URL fails before a large model loads */
+    if ((st = ia__cluster_connect(url, name, &cl)))
+        return cli_fail(st, "worker %s", name);
+    ia_model_options mo = {.n_threads = (int)threads, .device = ca.device};
+    ia_model *model;
+    if ((st = ia_model_load(model_dir, &mo, &model))) {
+        ia__cluster_free(cl);
+        return cli_fail(st, "cannot load model");
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    ia_cluster_worker_config wc = {
+        .name = name, .model_name = model_name, .model = model,
+        .threads = threads ? (int)threads : (int)sysconf(_SC_NPROCESSORS_ONLN),
+        .ack_wait_s = (int)ack_wait, .max_deliver = (int)max_deliver, .stop = &stop_requested,
+    };
+    st = ia__cluster_worker_run(cl, &wc);
+    int rc = st ? cli_fail(st, "worker %s", name) : 0;
+    ia__cluster_free(cl);
+    ia_model_free(model);
+    return rc;
+}
+
+static const char status_help[] =
+    "Usage: ipfs-accelerate cluster status --nats URL [--json]\n"
+    "\n"
+    "The workers advertised in the cluster (name, host, model, threads, tasks,\n"
+    "last seen), the task queue's depth and its oldest task's age, and the\n"
+    "counts of stored results and dead letters.\n";
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "?";
+}
+
+int cmd_cluster_status(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"nats", required_argument, 0, 'n'}, {"json", no_argument, 0, 'J'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    const char *url = NULL;
+    bool json = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': url = optarg; break;
+        case 'J': json = true; break;
+        case 'h': fputs(status_help, stdout); return 0;
+        default: return cli_usage("cluster status", "bad option");
+        }
+    }
+    if (!url)
+        return cli_usage("cluster status", "--nats URL is required");
+    ia_cluster *cl;
+    ia_status st = ia__cluster_connect(url, "ipfs-accelerate cluster status", &cl);
+    if (st)
+        return cli_fail(st, "cluster status");
+    cJSON *s;
+    st = ia__cluster_status(cl, &s);
+    ia__cluster_free(cl);
+    if (st)
+        return cli_fail(st, "cluster status");
+    if (json) {
+        char *text = cJSON_PrintUnformatted(s);
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        cJSON_Delete(s);
+        return 0;
+    }
+    const cJSON *workers = cJSON_GetObjectItem(s, "workers"), *w;
+    printf("workers: %d\n", cJSON_GetArraySize(workers));
+    if (cJSON_GetArraySize(workers))
+        printf("  %-24s %-16s %-20s %7s %6s %6s %6s %9s\n", "NAME", "HOST", "MODEL", "THREADS", "DONE", "FAILED",
+               "DEAD", "LAST SEEN");
+    cJSON_ArrayForEach(w, workers)
+        printf("  %-24s %-16s %-20s %7.0f %6.0f %6.0f %6.0f %7.0f s\n", str(w, "name"), str(w, "host"),
+               str(w, "model"), num(w, "threads"), num(w, "tasks_done"), num(w, "tasks_failed"),
+               num(w, "dead_letters"), num(w, "last_seen_s"));
+    const cJSON *q = cJSON_GetObjectItem(s, "queue");
+    printf("queue: %.0f tasks waiting (oldest %.1f s), %.0f in flight, %.0f redelivered\n", num(q, "tasks"),
+           num(q, "oldest_age_s"), num(q, "in_flight"), num(q, "redelivered"));
+    printf("results stored: %.0f; dead letters: %.0f\n", num(s, "results"), num(s, "dead_letters"));
+    cJSON_Delete(s);
+    return 0;
+}
+
+/* ---- embed --cluster ---- */
+
+typedef struct submit_state {
+    const cli_cluster_embed *a;
+    double t0;
+    bool tty;
+    double last_line;
+    double base_t; /* the first progress report: results found done by then */
+    size_t base_texts; /* do not count towards the rate */
+    bool based;
+} submit_state;
+
+static void on_rows(void *ud, const float *vecs, size_t n, int dim)
+{
+    submit_state *s = ud;
+    s->a->rows(s->a->ud, vecs, n, dim);
+}
+
+static void on_progress(void *ud, const ia_cluster_progress *p)
+{
+    submit_state *s = ud;
+    if (s->a->quiet)
+        return;
+    double now = cli_now();
+    if (!s->based) {
+        s->based = true;
+        s->base_t = now;
+        s->base_texts = p->texts_done;
+    }
+    bool final = p->shards_done == p->shards;
+    if (!s->tty && !final && now - s->last_line < 2)
+        return;
+    s->last_line = now;
+    double secs = now - s->base_t;
+    double rate = secs > 0 ? (double)(p->texts_done - s->base_texts) / secs : 0;
+    char eta[32] = "ETA ? (no result yet)";
+    if (rate > 0)
+        snprintf(eta, sizeof eta, "ETA %.0f s", (double)(p->texts - p->texts_done) / rate);
+    fprintf(stderr, "%scluster: %zu/%zu shards (%zu found done), %zu/%zu texts, %.1f texts/s, %s%s",
+            s->tty ? "\r" : "ipfs-accelerate: ", p->shards_done, p->shards, p->shards_found, p->texts_done, p->texts,
+            rate, final ? "done" : eta, s->tty && !final ? "\033[K" : "\n");
+    fflush(stderr);
+}
+
+/* The shards: one per batch of the local embed, in the same order and with
+ * the same boundaries (the --text values, then the input's lines, each
+ * batch_size at a time), so each shard is computed exactly as the local
+ * embed computes that batch. */
+int cli_embed_cluster(const cli_cluster_embed *a)
+{
+    char model_name[64];
+    ia_status st = ia__cluster_model_name(a->model, model_name);
+    if (st)
+        return cli_fail(st, "--model");
+    ia_cluster *cl;
+    if ((st = ia__cluster_connect(a->url, "ipfs-accelerate embed", &cl)))
+        return cli_fail(st, "embed --cluster");
+    ia_cluster_task_opts to = {.dimensions = a->dimensions, .prompt_name = a->prompt_name};
+    ia_cluster_job *job;
+    if ((st = ia__cluster_job_new(cl, model_name, &to, &job))) {
+        ia__cluster_free(cl);
+        return cli_fail(st, "embed --cluster");
+    }
+    submit_state s = {.a = a, .t0 = cli_now(), .tty = cli_stderr_is_tty()};
+    int rc = 0;
+    for (size_t k = 0; k < a->n_extra && !rc; k += a->batch_size) {
+        size_t n = IA_CLI_MIN(a->n_extra - k, a->batch_size);
+        if ((st = ia__cluster_job_add(job, (const char *const *)a->extra + k, a->extra_lens + k, n)))
+            rc = cli_fail(st, "embed --cluster");
+    }
+    char **texts = malloc(a->batch_size * sizeof *texts);
+    size_t *lens = malloc(a->batch_size * sizeof *lens), nb = 0, texts_total = a->n_extra;
+    char *line = NULL;
+    size_t line_cap = 0;
+    if ((!texts || !lens) && !rc)
+        rc = cli_fail(0, "out of memory");
+    while (a->in && !rc) {
+        ssize_t len;
+        while (nb < a->batch_size && (len = getline(&line, &line_cap, a->in)) >= 0) {
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                len--;
+            if (!(texts[nb] = malloc((size_t)len + 1))) {
+                rc = cli_fail(0, "out of memory");
+                break;
+            }
+            memcpy(texts[nb], line, (size_t)len);
+            texts[nb][len] = '\0';
+            lens[nb++] = (size_t)len;
+        }
+        if (rc || nb == 0)
+            break;
+        if ((st = ia__cluster_job_add(job, (const char *const *)texts, lens, nb)))
+            rc = cli_fail(st, "embed --cluster");
+        texts_total += nb;
+        for (size_t i = 0; i < nb; i++)
+            free(texts[i]);
+        nb = 0;
+    }
+    for (size_t i = 0; i < nb; i++)
+        free(texts[i]);
+    free(line);
+    free(texts);
+    free(lens);
+    if (a->in && ferror(a->in) && !rc)
+        rc = cli_fail(0, "%s: read error", a->in_path ? a->in_path : "stdin");
+    if (!rc) {
+        st = ia__cluster_job_wait(job, a->timeout_s, on_rows, on_progress, &s);
+        if (st)
+            rc = cli_fail(st, "embed --cluster (job %s)", ia__cluster_job_id(job));
+    }
+    double secs = cli_now() - s.t0;
+    if (!rc && !a->quiet)
+        fprintf(stderr, "ipfs-accelerate: embedded %zu texts in %.2f s on the cluster at %s: %.1f sentences/s "
+                "[job %s]\n", texts_total, secs, a->url, secs > 0 ? (double)texts_total / secs : 0,
+                ia__cluster_job_id(job));
+    ia__cluster_job_free(job);
+    ia__cluster_free(cl);
+    return rc;
+}
