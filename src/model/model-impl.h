@@ -17,6 +17,12 @@ ia_status ia__model_token_states(const ia_model *m, const char *text, float **st
 ia_status ia__model_embed_ids(const ia_model *m, const int32_t *const *ids, const size_t *n_ids, size_t n,
                               bool normalize, float *out, ia_embed_stats *stats);
 
+/* The last layer's hidden states of texts already tokenized: out gets
+ * n_ids[0] + n_ids[1] + ... rows of hidden_size floats, input by input
+ * (TEI's /embed_all; sentence-transformers' token_embeddings). */
+ia_status ia__model_token_states_ids(const ia_model *m, const int32_t *const *ids, const size_t *n_ids, size_t n,
+                                    float *out, ia_embed_stats *stats);
+
 /* ia_model_classify on texts or pairs already tokenized (types: each
  * input's token types, or NULL): the server's reranking and /predict. */
 ia_status ia__model_classify_ids(const ia_model *m, const int32_t *const *ids, const int32_t *const *types,

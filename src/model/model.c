@@ -611,6 +611,7 @@ typedef struct batch_job {
     bool normalize;
     int od;
     const ia_classify_options *cls; /* NULL: embeddings */
+    const size_t *rows; /* token states, not vectors: input i's first row (od = hidden) in out */
     float *out;
 } batch_job;
 
@@ -682,9 +683,12 @@ static ia_status run_batch(const ia_model *m, const encoded *enc, const size_t *
     else if (!rc && op->download)
         rc = op->download(m->bctx, host, x, T * H * sizeof(float));
     if (!rc) {
-        if (!job->cls && !splade)
+        if (!job->cls && !splade && !job->rows)
             pool(host, offsets, ns, H, m->pooling, pooled);
-        for (int s = 0; s < ns; s++) {
+        for (int s = 0; s < ns && job->rows; s++) /* the last layer's states as they are */
+            memcpy(job->out + job->rows[order[lo + s]] * (size_t)H, host + (size_t)offsets[s] * H,
+                   (size_t)(offsets[s + 1] - offsets[s]) * H * sizeof(float));
+        for (int s = 0; s < ns && !job->rows; s++) {
             float *dst = job->out + order[lo + s] * (size_t)job->od;
             if (job->cls) /* on the first token: [CLS] or <s> */
                 ia__cls_head_apply(&m->head, host + (size_t)offsets[s] * H, job->cls->raw_scores, tmp, dst);
@@ -752,7 +756,8 @@ static ia_status run_encoded(const ia_model *m, const encoded *enc, size_t n, co
      * Sorted first. */
     size_t first = 0;
     for (; first < n && !enc[order[first]].n; first++)
-        memset(job->out + order[first] * (size_t)job->od, 0, sizeof(float) * (size_t)job->od);
+        if (!job->rows)
+            memset(job->out + order[first] * (size_t)job->od, 0, sizeof(float) * (size_t)job->od);
     /* Batches of similar length under the token budget (and the memory
      * limit: one text always fits, the load checked it). */
     ia_status rc = IA_OK;
@@ -874,6 +879,27 @@ ia_status ia__model_embed_ids(const ia_model *m, const int32_t *const *ids, cons
     const batch_job job = {.normalize = normalize, .od = out_dim(m), .out = out};
     if (!rc)
         rc = run_encoded(m, enc, n, &job, stats);
+    ia__free(enc);
+    return rc;
+}
+
+ia_status ia__model_token_states_ids(const ia_model *m, const int32_t *const *ids, const size_t *n_ids, size_t n,
+                                    float *out, ia_embed_stats *stats)
+{
+    encoded *enc = ia__malloc((n ? n : 1) * sizeof *enc);
+    size_t *rows = ia__malloc((n ? n : 1) * sizeof *rows);
+    ia_status rc = enc && rows ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
+    for (size_t i = 0, r = 0; i < n && !rc; r += n_ids[i++]) {
+        if (n_ids[i] > m->max_seq_length)
+            rc = ia__error(IA_ERR_INVALID, "text %zu has %zu tokens, more than max_seq_length %zu", i, n_ids[i],
+                           m->max_seq_length);
+        enc[i] = (encoded){.ids = (int32_t *)ids[i], .n = n_ids[i]}; /* borrowed: not freed here */
+        rows[i] = r;
+    }
+    const batch_job job = {.od = m->cfg.hidden_size, .rows = rows, .out = out};
+    if (!rc)
+        rc = run_encoded(m, enc, n, &job, stats);
+    ia__free(rows);
     ia__free(enc);
     return rc;
 }

@@ -18,20 +18,31 @@
 
 static bool same_options(const srv_job *a, const srv_job *b)
 {
-    return a->normalize == b->normalize && a->classify == b->classify && a->raw == b->raw;
+    return a->normalize == b->normalize && a->classify == b->classify && a->raw == b->raw && a->states == b->states;
+}
+
+/* Rows of out a job fills: one per input, or with token states one per token. */
+static size_t job_rows(const srv_job *job)
+{
+    size_t rows = job->states ? 0 : job->n;
+    for (size_t j = 0; job->states && j < job->n; j++)
+        rows += job->n_ids[j];
+    return rows;
 }
 
 /* Embed jobs[0..n) that share a model and options; fill each job's out. */
 static void run_group(srv_queue *q, srv_job **jobs, size_t n)
 {
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
+    size_t total = 0, rows = 0;
+    for (size_t i = 0; i < n; i++) {
         total += jobs[i]->n;
+        rows += job_rows(jobs[i]);
+    }
     const int dim = jobs[0]->dim;
     const int32_t **ids = ia__malloc(total * sizeof *ids);
     const int32_t **types = jobs[0]->classify ? ia__calloc(total, sizeof *types) : NULL;
     size_t *n_ids = ia__malloc(total * sizeof *n_ids);
-    float *out = ia__malloc(total * (size_t)dim * sizeof *out);
+    float *out = ia__malloc((rows ? rows : 1) * (size_t)dim * sizeof *out);
     ia_status st = IA_OK;
     char msg[256] = "";
     ia_embed_stats stats = {0};
@@ -48,9 +59,10 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
                 if (types && jobs[i]->types)
                     types[k] = jobs[i]->types[j];
             }
-        st = jobs[0]->classify
-           ? ia__model_classify_ids(jobs[0]->model, ids, types, n_ids, total, jobs[0]->raw, out, &stats)
-           : ia__model_embed_ids(jobs[0]->model, ids, n_ids, total, jobs[0]->normalize, out, &stats);
+        st = jobs[0]->classify ? ia__model_classify_ids(jobs[0]->model, ids, types, n_ids, total, jobs[0]->raw, out,
+                                                        &stats)
+           : jobs[0]->states ? ia__model_token_states_ids(jobs[0]->model, ids, n_ids, total, out, &stats)
+                             : ia__model_embed_ids(jobs[0]->model, ids, n_ids, total, jobs[0]->normalize, out, &stats);
         if (st)
             snprintf(msg, sizeof msg, "%s", ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st));
     }
@@ -63,18 +75,18 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
         job->t_done = t1;
         job->status = st;
         snprintf(job->errmsg, sizeof job->errmsg, "%s", msg);
+        const size_t cnt = job_rows(job) * (size_t)dim;
         if (!st) {
-            size_t cnt = job->n * (size_t)dim;
-            memcpy(job->out, out + k * (size_t)dim, cnt * sizeof(float));
+            memcpy(job->out, out + k, cnt * sizeof(float));
             for (size_t j = 0; j < cnt; j++)
                 if (!isfinite(job->out[j])) {
                     job->status = IA_ERR_BACKEND;
-                    snprintf(job->errmsg, sizeof job->errmsg,
-                             "the engine produced a non-finite value for input %zu", j / (size_t)dim);
+                    snprintf(job->errmsg, sizeof job->errmsg, "the engine produced a non-finite value (row %zu)",
+                             j / (size_t)dim);
                     break;
                 }
         }
-        k += job->n;
+        k += cnt;
     }
     ia__free(ids);
     ia__free(types);

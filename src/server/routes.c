@@ -43,6 +43,7 @@ static const struct {
     [SRV_ROUTE_V1_RERANK] = {"/v1/rerank", "POST", true},
     [SRV_ROUTE_PREDICT] = {"/predict", "POST", true},
     [SRV_ROUTE_EMBED_SPARSE] = {"/embed_sparse", "POST", true},
+    [SRV_ROUTE_EMBED_ALL] = {"/embed_all", "POST", true},
     [SRV_ROUTE_OTHER] = {"", "", false},
 };
 
@@ -76,6 +77,7 @@ typedef enum embed_kind {
     EMBED_DENSE,      /* the vectors */
     EMBED_SIMILARITY, /* TEI /similarity: cosines of the first text's vector with the others' */
     EMBED_SPARSE,     /* TEI /embed_sparse: each SPLADE vector's non-zero entries */
+    EMBED_ALL,        /* TEI /embed_all: every token's hidden state */
 } embed_kind;
 
 typedef struct embed_state {
@@ -269,7 +271,7 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api, embed_kind kind
         return;
     }
     const srv_model *m = st->model;
-    if ((kind == EMBED_SPARSE) != !strcmp(m->info.pooling, "splade")) {
+    if (kind != EMBED_ALL && (kind == EMBED_SPARSE) != !strcmp(m->info.pooling, "splade")) {
         ia__srv_error_set(&err, 400, "", kind == EMBED_SPARSE
                           ? "/embed_sparse needs a model served with SPLADE pooling (serve --pooling splade)"
                           : "this model has SPLADE pooling: use /embed_sparse");
@@ -301,8 +303,9 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api, embed_kind kind
     job->normalize = similarity || (api == SRV_OPENAI    ? m->info.normalize
                                     : kind == EMBED_SPARSE ? false
                                                            : st->in.normalize);
-    job->dim = m->info.dim;
-    job->out = ia__malloc(st->in.n * (size_t)m->info.dim * sizeof(float));
+    job->states = kind == EMBED_ALL;
+    job->dim = job->states ? m->info.hidden_size : m->info.dim;
+    job->out = ia__malloc((job->states ? st->tokens : st->in.n) * (size_t)job->dim * sizeof(float) + 1);
     if (!job->out) {
         fail(r, api, 500, "", "out of memory for the embeddings");
         return;
@@ -384,6 +387,23 @@ static void write_similarity(sbuf *b, embed_state *st)
     ia__free(cos);
 }
 
+/* /embed_all: [[[float, ...] per token] per input]. */
+static void write_all(sbuf *b, embed_state *st)
+{
+    const size_t H = (size_t)st->job.dim;
+    const float *row = st->job.out;
+    ia__sbuf_puts(b, "[");
+    for (size_t i = 0; i < st->in.n && !b->oom; i++) {
+        ia__sbuf_puts(b, i ? ",[" : "[");
+        for (size_t t = 0; t < st->n_ids[i]; t++, row += H) {
+            ia__sbuf_puts(b, t ? "," : "");
+            ia__sbuf_json_floats(b, row, H);
+        }
+        ia__sbuf_puts(b, "]");
+    }
+    ia__sbuf_puts(b, "]");
+}
+
 /* /embed_sparse: [[{"index", "value"}, ...], ...], the non-zero entries. */
 static void write_sparse(sbuf *b, embed_state *st)
 {
@@ -428,6 +448,8 @@ void ia__srv_route_job_done(ia_server *s, srv_request *r)
         write_similarity(&b, st);
     else if (st->kind == EMBED_SPARSE)
         write_sparse(&b, st);
+    else if (st->kind == EMBED_ALL)
+        write_all(&b, st);
     else
         write_tei(&b, st);
     size_t len = 0;
@@ -903,6 +925,7 @@ void ia__srv_route_run(ia_server *s, srv_request *r, int route)
     case SRV_ROUTE_EMBED: run_embed(s, r, SRV_TEI, EMBED_DENSE); break;
     case SRV_ROUTE_SIMILARITY: run_embed(s, r, SRV_TEI, EMBED_SIMILARITY); break;
     case SRV_ROUTE_EMBED_SPARSE: run_embed(s, r, SRV_TEI, EMBED_SPARSE); break;
+    case SRV_ROUTE_EMBED_ALL: run_embed(s, r, SRV_TEI, EMBED_ALL); break;
     case SRV_ROUTE_DECODE: run_decode(s, r); break;
     case SRV_ROUTE_RERANK: ia__srv_rank_route_run(s, r, SRV_RANK_TEI); break;
     case SRV_ROUTE_V1_RERANK: ia__srv_rank_route_run(s, r, SRV_RANK_COHERE); break;

@@ -185,6 +185,7 @@ enum {
     SRV_ROUTE_V1_RERANK,
     SRV_ROUTE_PREDICT,
     SRV_ROUTE_EMBED_SPARSE,
+    SRV_ROUTE_EMBED_ALL,
     SRV_ROUTE_OTHER,  /* unknown paths */
     SRV_ROUTE_MOUNT0, /* mounted prefixes follow */
     SRV_MAX_MOUNTS = 16,
@@ -236,6 +237,7 @@ struct srv_job {
     size_t n, tokens;
     int normalize;      /* 0 or 1 */
     bool classify, raw; /* the classification head's scores (raw: logits), not embeddings */
+    bool states;        /* every token's hidden state (one row per token), not embeddings */
     int dim;            /* values per input in out */
     float *out;         /* (n, dim), owned by the job */
     ia_status status;

@@ -119,6 +119,13 @@ try:
     check("normalize false: raw pooled vector", st == 200 and abs(norm(body[0]) - 1) > 1e-3
           and all(abs(a / norm(body[0]) - b) < 1e-5 for a, b in zip(body[0], ref[0])),
           norm(body[0]) if st == 200 else body)
+    st, h, body = s.post("/embed_all", {"inputs": TEXTS[:3]})
+    st2, h, raw = s.post("/embed", {"inputs": TEXTS[:3], "normalize": False})
+    if check("embed_all 200", st == 200 and st2 == 200, (st, st2)):
+        means = [[sum(col) / len(rows) for col in zip(*rows)] for rows in body]
+        check("embed_all: every token's state, whose mean is the mean-pooled vector",
+              len(body) == 3 and all(len(r[0]) == 32 for r in body) and close(means, raw, 1e-5),
+              (len(body), means[0][:3], raw[0][:3]))
     st, h, body = s.post("/embed", {"inputs": LONG})
     check("TEI: over-long input without truncate is 413", st == 413
           and body.get("error_type") == "Validation" and "truncate" in body.get("error", ""), (st, body))
