@@ -48,11 +48,19 @@ void ia__srv_metrics_request(srv_metrics *m, int route, int status, double secon
     pthread_mutex_unlock(&m->lock);
 }
 
-void ia__srv_metrics_batch(srv_metrics *m, size_t texts, size_t tokens, double seconds, bool ok)
+void ia__srv_metrics_batch(srv_metrics *m, int model, size_t texts, size_t tokens, double seconds, bool ok)
 {
     long now = (long)time(NULL);
     int slot = (int)(now % SRV_TPS_WINDOW);
+    struct srv_model_counters *pm = model >= 0 && model < SRV_MAX_MODELS ? &m->per_model[model] : NULL;
     pthread_mutex_lock(&m->lock);
+    if (pm) {
+        pm->failures += !ok;
+        pm->batches += ok;
+        pm->texts += ok ? texts : 0;
+        pm->tokens += ok ? tokens : 0;
+        pm->seconds += ok ? seconds : 0;
+    }
     if (!ok) {
         m->engine_failures++;
     } else {

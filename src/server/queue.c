@@ -67,7 +67,7 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
             snprintf(msg, sizeof msg, "%s", ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st));
     }
     double t1 = ia__now();
-    ia__srv_metrics_batch(q->metrics, total, stats.n_tokens, t1 - t0, st == IA_OK);
+    ia__srv_metrics_batch(q->metrics, jobs[0]->model_index, total, stats.n_tokens, t1 - t0, st == IA_OK);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         srv_job *job = jobs[i];

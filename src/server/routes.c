@@ -296,6 +296,7 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api, embed_kind kind
     }
     srv_job *job = &st->job;
     job->model = m->model;
+    job->model_index = (int)(m - s->models);
     job->ids = (const int32_t *const *)st->ids;
     job->n_ids = st->n_ids;
     job->n = st->in.n;
@@ -907,6 +908,29 @@ static void run_metrics(ia_server *s, srv_request *r)
         label(&b, m->info.precision);
         ia__sbuf_printf(&b, "\",dim=\"%d\",max_input_length=\"%zu\"} 1\n", m->info.dim,
                         m->info.max_seq_length);
+    }
+    static const struct {
+        const char *name, *type, *help;
+    } pm[] = {
+        {"model_texts_total", "counter", "Texts (or pairs) computed, by embedding or classification model."},
+        {"model_tokens_total", "counter", "Tokens computed, by model."},
+        {"model_batches_total", "counter", "Engine calls, by model."},
+        {"model_engine_seconds_total", "counter", "Time the engine spent, by model."},
+        {"model_engine_failures_total", "counter", "Engine calls that failed, by model."},
+    };
+    for (size_t k = 0; k < IA_ARRAY_LEN(pm); k++) {
+        ia__sbuf_printf(&b, "# HELP %s%s %s\n# TYPE %s%s %s\n", p, pm[k].name, pm[k].help, p, pm[k].name,
+                        pm[k].type);
+        for (int i = 0; i < nm; i++) {
+            const struct srv_model_counters *mc = &c->per_model[i];
+            if (s->models[i].lm)
+                continue;
+            const double v[] = {(double)mc->texts, (double)mc->tokens, (double)mc->batches, mc->seconds,
+                                (double)mc->failures};
+            ia__sbuf_printf(&b, "%s%s{model=\"", p, pm[k].name);
+            label(&b, s->models[i].name);
+            ia__sbuf_printf(&b, "\"} %.6g\n", v[k]);
+        }
     }
     gen_metrics(s, &b, p);
     ia__sbuf_printf(&b, "# HELP %shealthy 1 when /health answers 200.\n# TYPE %shealthy gauge\n"

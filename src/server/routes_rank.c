@@ -149,6 +149,7 @@ void ia__srv_rank_route_run(ia_server *s, srv_request *r, srv_rank_kind kind)
         }
     srv_job *job = &st->job;
     job->model = st->model->model;
+    job->model_index = (int)(st->model - s->models);
     job->ids = (const int32_t *const *)st->ids;
     job->types = (const int32_t *const *)st->types;
     job->n_ids = st->n_ids;

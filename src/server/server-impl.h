@@ -192,6 +192,7 @@ enum {
     SRV_N_ROUTES = SRV_ROUTE_MOUNT0 + SRV_MAX_MOUNTS,
 };
 
+#define SRV_MAX_MODELS 16 /* served at once */
 #define SRV_N_LAT_BUCKETS 14
 #define SRV_N_BATCH_BUCKETS 12
 #define SRV_TPS_WINDOW 10 /* seconds averaged by the tokens/s gauge */
@@ -210,6 +211,10 @@ typedef struct srv_metrics {
     unsigned long queue_wait_count;
     long tps_second[SRV_TPS_WINDOW]; /* tokens finished in each of the last seconds */
     long tps_stamp[SRV_TPS_WINDOW];
+    struct srv_model_counters { /* the same, per served model (its index) */
+        unsigned long batches, texts, tokens, failures;
+        double seconds;
+    } per_model[SRV_MAX_MODELS];
 } srv_metrics;
 
 extern const double ia__srv_lat_bounds[SRV_N_LAT_BUCKETS];
@@ -219,7 +224,7 @@ extern const double ia__srv_token_bounds[SRV_N_BATCH_BUCKETS];
 void ia__srv_metrics_init(srv_metrics *m);
 void ia__srv_metrics_close(srv_metrics *m);
 void ia__srv_metrics_request(srv_metrics *m, int route, int status, double seconds);
-void ia__srv_metrics_batch(srv_metrics *m, size_t texts, size_t tokens, double seconds, bool ok);
+void ia__srv_metrics_batch(srv_metrics *m, int model, size_t texts, size_t tokens, double seconds, bool ok);
 void ia__srv_metrics_queue_wait(srv_metrics *m, double seconds);
 
 /* ---- batching queue ------------------------------------------------------- */
@@ -230,6 +235,7 @@ typedef void (*srv_job_done_fn)(srv_job *job, void *user);
 struct srv_job {
     srv_job *next;
     const ia_model *model;
+    int model_index;           /* in the server's models: its metrics */
     const int32_t *const *ids; /* each input's token ids, tokenized once by
                                   the route (borrowed from the request) */
     const size_t *n_ids;
@@ -383,7 +389,6 @@ void ia__srv_gen_stats(srv_gen *g, srv_gen_stats *st);
 
 /* ---- the server ------------------------------------------------------------ */
 
-#define SRV_MAX_MODELS 16
 
 typedef struct srv_model {
     char *name;

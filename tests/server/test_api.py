@@ -6,6 +6,7 @@ requests, and graceful shutdown.
 Usage: test_api.py IPFS_ACCELERATE MODEL_DIR"""
 import base64
 import json
+import re
 import math
 import os
 import socket
@@ -289,6 +290,9 @@ try:
                    'ipfs_accelerate_http_requests_total{route="/ipfs/",status="406"}',
                    'ipfs_accelerate_model_info{model="%s",backend="cpu",precision="fp32"' % NAME]:
         check("metrics has " + needle, needle in m, needle)
+    per_model = re.search(r'ipfs_accelerate_model_texts_total\{model="%s"\} (\d+)' % re.escape(NAME), m)
+    check("metrics count the model's texts", per_model and int(per_model.group(1)) > 0,
+          per_model.group(0) if per_model else m[-600:])
 finally:
     rc = s.stop()
 check("server exits 0 on SIGTERM", rc == 0, "%s\n%s" % (rc, s.output()[-3000:]))
