@@ -16,7 +16,7 @@
 #include "core/core-impl.h"
 #include "tensor/tensor.h"
 
-#define IA_BACKEND_API_VERSION 4
+#define IA_BACKEND_API_VERSION 5 /* 5: ia_attn_params grew a position bias (ia_node larger) */
 
 /* weight_prepare flags. */
 enum {

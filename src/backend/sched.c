@@ -33,11 +33,14 @@ static ia_status run_moved(const ia_backend *be, void *ctx, const ia_backend *cp
 {
     const bool device = be->iface.upload || be->iface.download;
     ia_node n = *node;
-    ia_tensor ts[5];
-    void *host[5] = {0};
-    const ia_tensor *orig[5] = {node->src[0], node->src[1], node->src[2], node->src[3], node->dst};
+    /* operands: src0..3, dst, and an attention's bias table (an input) */
+    enum { OPS = 6 };
+    ia_tensor ts[OPS];
+    void *host[OPS] = {0};
+    const ia_tensor *orig[OPS] = {node->src[0], node->src[1], node->src[2], node->src[3], node->dst,
+                                  node->op == IA_OP_ATTENTION ? node->p.attn.bias_table : NULL};
     ia_status rc = IA_OK;
-    for (int k = 0; k < 5 && !rc; k++) {
+    for (int k = 0; k < OPS && !rc; k++) {
         if (!orig[k])
             continue;
         ts[k] = *orig[k];
@@ -72,8 +75,10 @@ static ia_status run_moved(const ia_backend *be, void *ctx, const ia_backend *cp
         }
         if (k < 4)
             n.src[k] = &ts[k];
-        else
+        else if (k == 4)
             n.dst = &ts[k];
+        else
+            n.p.attn.bias_table = &ts[k];
     }
     if (!rc)
         rc = run_split(cpu, cpu_ctx, &n, 0, 1);
@@ -81,7 +86,7 @@ static ia_status run_moved(const ia_backend *be, void *ctx, const ia_backend *cp
         rc = be->iface.upload(ctx, node->dst->data, n.dst->data, ia__tensor_span(n.dst));
         ++*copies;
     }
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < OPS; k++)
         free(host[k]);
     if (rc)
         return ia__error_wrap(rc, "scheduler: graph node %d (%s) moved to the cpu", i, ia__op_name(node->op));
@@ -91,10 +96,13 @@ static ia_status run_moved(const ia_backend *be, void *ctx, const ia_backend *cp
 /* Does a node of the list read a prepared weight? */
 static bool prepared_in(const ia_node *nodes, int n)
 {
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         for (int k = 0; k < 4; k++)
             if (nodes[i].src[k] && nodes[i].src[k]->extra)
                 return true;
+        if (nodes[i].op == IA_OP_ATTENTION && nodes[i].p.attn.bias_table && nodes[i].p.attn.bias_table->extra)
+            return true;
+    }
     return false;
 }
 

@@ -14,7 +14,14 @@
 /* The hyperparameters of an encoder, read from config.json. */
 typedef struct ia_encoder_config {
     int vocab_size, hidden_size, n_layers, n_heads, intermediate_size;
+    /* max_position: the longest sequence, in tokens; the position table
+     * has max_position + pos_offset rows (RoBERTa-style models number
+     * positions from pos_offset = padding_idx + 1, BERT from 0). */
     int max_position, type_vocab_size, pad_token_id;
+    int pos_offset;
+    /* Relative-position attention bias (MPNet): rel_buckets rows in the
+     * table (0: none), buckets as T5's up to rel_max_distance. */
+    int rel_buckets, rel_max_distance;
     float layer_norm_eps;
     ia_act act;
     char act_name[32];
@@ -51,5 +58,6 @@ const char *ia__arch_names(void);
 
 const ia_arch *ia__arch_bert(void);
 const ia_arch *ia__arch_distilbert(void);
+const ia_arch *ia__arch_mpnet(void);
 
 #endif

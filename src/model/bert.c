@@ -1,13 +1,17 @@
 /*
  * BERT encoders (model_type "bert", and "distilbert": the same layers
- * under other names, without token types): embeddings + LayerNorm, then
+ * under other names, without token types; "mpnet": the same again without
+ * token types, positions numbered from 2 as RoBERTa's, and a relative-
+ * position bias in every layer's attention scores, T5's buckets of key -
+ * query from one table shared by the layers, which the attention op
+ * computes itself): embeddings + LayerNorm, then
  * post-LN layers of multi-head self-attention and a GELU feed-forward
  * network, built as one graph of engine-core ops (src/tensor/tensor.h) per
  * forward. Q, K and V are fused into one matmul so a layer does four; the
  * matmuls that feed a residual LayerNorm mark their output as scratch so a
  * backend may fuse the two. Weight names follow Hugging Face's BertModel
- * and DistilBertModel, with or without the "bert." / "distilbert." prefix
- * of task heads.
+ * DistilBertModel and MPNetModel, with or without the "bert." /
+ * "distilbert." / "mpnet." prefix of task heads.
  */
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +31,7 @@ typedef struct bert_names {
     const char *word, *pos, *type, *emb_ln; /* type NULL: no token types */
     const char *layer;                      /* printf format of a layer's base, %d its index */
     const char *q, *k, *v, *out, *ln1, *ffn_in, *ffn_out, *ln2; /* under the base */
+    const char *rel_bias; /* the relative-position bias table (buckets, heads), or NULL */
 } bert_names;
 
 static const bert_names bert_names_hf = {
@@ -44,13 +49,29 @@ static const bert_names distilbert_names = {
     .ffn_in = "ffn.lin1", .ffn_out = "ffn.lin2", .ln2 = "output_layer_norm",
 };
 
+static const bert_names mpnet_names = {
+    .head_prefix = "mpnet.", .word = "embeddings.word_embeddings", .pos = "embeddings.position_embeddings",
+    .type = NULL, .emb_ln = "embeddings.LayerNorm", .layer = "encoder.layer.%d", .q = "attention.attn.q",
+    .k = "attention.attn.k", .v = "attention.attn.v", .out = "attention.attn.o", .ln1 = "attention.LayerNorm",
+    .ffn_in = "intermediate.dense", .ffn_out = "output.dense", .ln2 = "output.LayerNorm",
+    .rel_bias = "encoder.relative_attention_bias",
+};
+
+/* MPNet's bucketing: Hugging Face's MPNetEncoder.compute_position_bias
+ * uses 32 buckets and max_distance 128 whatever the config's
+ * relative_attention_num_buckets (the table's rows, at least 32 then);
+ * its embeddings' padding_idx is 1 whatever pad_token_id, so positions
+ * start at 2. */
+enum { MPNET_BUCKETS = 32, MPNET_MAX_DISTANCE = 128, MPNET_POS_OFFSET = 2 };
+
 typedef struct bert {
     ia_encoder_config cfg;
     const bert_names *names;
     const ia_backend *be;
     void *bctx;                 /* the backend instance */
-    ia_tensor word, pos, type;  /* (hidden, vocab), (hidden, max_pos), (hidden, types), as stored */
+    ia_tensor word, pos, type;  /* (hidden, vocab), (hidden, max_pos + pos_offset), (hidden, types), as stored */
     ia_tensor emb_ln_g, emb_ln_b;
+    ia_tensor rel, rel_used;    /* (heads, rel_buckets) f32; its first MPNET_BUCKETS rows */
     bert_layer *layers;
     void **bufs;                /* backend memory holding the tensors */
     size_t n_bufs;
@@ -117,6 +138,7 @@ static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_confi
     if (eps && (!cJSON_IsNumber(eps) || eps->valuedouble <= 0 || eps->valuedouble > 1))
         return ia__error(IA_ERR_FORMAT, "%s: \"layer_norm_eps\" must be a number in (0, 1]", path);
     cfg->layer_norm_eps = eps ? (float)eps->valuedouble : 1e-12f;
+    cfg->pos_offset = cfg->rel_buckets = cfg->rel_max_distance = 0;
 
     const cJSON *pet = cJSON_GetObjectItemCaseSensitive(c, "position_embedding_type");
     if (cJSON_IsString(pet) && strcmp(pet->valuestring, "absolute"))
@@ -144,7 +166,39 @@ static ia_status parse_config_distil(const cJSON *c, const char *path, ia_encode
                          cfg->n_heads);
     cfg->type_vocab_size = 0;
     cfg->layer_norm_eps = 1e-12f;
+    cfg->pos_offset = cfg->rel_buckets = cfg->rel_max_distance = 0;
     return parse_act(c, path, "activation", cfg);
+}
+
+/* MPNetConfig's names (as BertConfig's, less token types, plus the
+ * relative-position buckets); max_position comes out as the longest
+ * sequence, max_position_embeddings less the 2 positions before the
+ * first. */
+static ia_status parse_config_mpnet(const cJSON *c, const char *path, ia_encoder_config *cfg)
+{
+    static const int one = 1, buckets = MPNET_BUCKETS;
+    ia_status rc;
+    if ((rc = get_int(c, path, "vocab_size", 1, &cfg->vocab_size, NULL)) ||
+        (rc = get_int(c, path, "hidden_size", 1, &cfg->hidden_size, NULL)) ||
+        (rc = get_int(c, path, "num_hidden_layers", 1, &cfg->n_layers, NULL)) ||
+        (rc = get_int(c, path, "num_attention_heads", 1, &cfg->n_heads, NULL)) ||
+        (rc = get_int(c, path, "intermediate_size", 1, &cfg->intermediate_size, NULL)) ||
+        (rc = get_int(c, path, "max_position_embeddings", MPNET_POS_OFFSET + 1, &cfg->max_position, NULL)) ||
+        (rc = get_int(c, path, "pad_token_id", 0, &cfg->pad_token_id, &one)) ||
+        (rc = get_int(c, path, "relative_attention_num_buckets", MPNET_BUCKETS, &cfg->rel_buckets, &buckets)))
+        return rc;
+    if (cfg->hidden_size % cfg->n_heads)
+        return ia__error(IA_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d",
+                         path, cfg->hidden_size, cfg->n_heads);
+    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(c, "layer_norm_eps");
+    if (eps && (!cJSON_IsNumber(eps) || eps->valuedouble <= 0 || eps->valuedouble > 1))
+        return ia__error(IA_ERR_FORMAT, "%s: \"layer_norm_eps\" must be a number in (0, 1]", path);
+    cfg->layer_norm_eps = eps ? (float)eps->valuedouble : 1e-12f;
+    cfg->type_vocab_size = 0;
+    cfg->pos_offset = MPNET_POS_OFFSET;
+    cfg->max_position -= MPNET_POS_OFFSET;
+    cfg->rel_max_distance = MPNET_MAX_DISTANCE;
+    return parse_act(c, path, "hidden_act", cfg);
 }
 
 /* weights --------------------------------------------------------------- */
@@ -373,17 +427,20 @@ static ia_status load_named(const bert_names *nm, const ia_encoder_config *cfg, 
     /* The tables stay in their stored dtype (get_rows converts rows). */
     struct { const char *name, *part; ia_tensor *dst; int64_t d0, d1; bool stored; } emb[] = {
         {nm->word, "weight", &m->word, cfg->vocab_size, H, true},
-        {nm->pos, "weight", &m->pos, cfg->max_position, H, true},
+        {nm->pos, "weight", &m->pos, (int64_t)cfg->max_position + cfg->pos_offset, H, true},
         {nm->type, "weight", &m->type, cfg->type_vocab_size, H, false},
         {nm->emb_ln, "weight", &m->emb_ln_g, H, 0, false},
         {nm->emb_ln, "bias", &m->emb_ln_b, H, 0, false},
+        {nm->rel_bias, "weight", &m->rel, cfg->rel_buckets, cfg->n_heads, false},
     };
     for (size_t i = 0; i < IA_ARRAY_LEN(emb) && !rc; i++) {
         char name[200];
         snprintf(name, sizeof name, "%s.%s", emb[i].name ? emb[i].name : "", emb[i].part);
-        if (emb[i].name) /* distilbert has no token types */
+        if (emb[i].name) /* distilbert has no token types, only mpnet a relative bias */
             rc = load_tensor(&ld, m, name, emb[i].d0, emb[i].d1, emb[i].stored, emb[i].dst);
     }
+    if (!rc && nm->rel_bias)
+        m->rel_used = ia__tensor_rows(&m->rel, 0, MPNET_BUCKETS);
     /* Hints for quantizing backends: the size of each channel entering
      * the QKV projection (the previous LayerNorm) and the FFN (LN 1). */
     float *hint_in = rc ? NULL : ln_hint(m, &m->emb_ln_g, &m->emb_ln_b);
@@ -439,6 +496,12 @@ static ia_status distilbert_load(const ia_encoder_config *cfg, const ia_safetens
                                  void *bctx, void **state, size_t *n_params, const char **weights_dtype)
 {
     return load_named(&distilbert_names, cfg, st, be, bctx, state, n_params, weights_dtype);
+}
+
+static ia_status mpnet_load(const ia_encoder_config *cfg, const ia_safetensors *st, const ia_backend *be,
+                            void *bctx, void **state, size_t *n_params, const char **weights_dtype)
+{
+    return load_named(&mpnet_names, cfg, st, be, bctx, state, n_params, weights_dtype);
 }
 
 /* forward --------------------------------------------------------------- */
@@ -500,7 +563,7 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int32
         memcpy(host, ids, (size_t)T * sizeof(int32_t));
         for (int s = 0; s < n_seqs; s++)
             for (int t = offsets[s]; t < offsets[s + 1]; t++)
-                host[T + t] = t - offsets[s];
+                host[T + t] = t - offsets[s] + m->cfg.pos_offset;
         for (int s = 0; s <= n_seqs; s++)
             host[2 * T + s] = offsets[s];
         if (types)
@@ -529,7 +592,13 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int32
         if (m->names->type)
             *type0 = ia__tensor_rows(&m->type, 0, 1);
         *ttype = ia__tensor(IA_DTYPE_I32, T, 1, 1, 1, in + 2 * T + n_seqs + 1);
-        const ia_attn_params ap = {.mask = IA_MASK_NONE, .scale = 1.0f / sqrtf((float)hd)};
+        ia_attn_params ap = {.mask = IA_MASK_NONE, .scale = 1.0f / sqrtf((float)hd)};
+        if (m->names->rel_bias) {
+            ap.bias = IA_ATTN_BIAS_REL_BUCKET;
+            ap.num_buckets = MPNET_BUCKETS;
+            ap.max_distance = m->cfg.rel_max_distance;
+            ap.bias_table = &m->rel_used;
+        }
 
         ia_node *n = g;
         /* x = LayerNorm(word[ids] + pos[positions] + type[types]); the
@@ -602,3 +671,16 @@ static const ia_arch distilbert_arch = {
 };
 
 const ia_arch *ia__arch_distilbert(void) { return &distilbert_arch; }
+
+static const ia_arch mpnet_arch = {
+    .api_version = IA_ARCH_API_VERSION,
+    .model_type = "mpnet",
+    .iface = {
+        .parse_config = parse_config_mpnet,
+        .load = mpnet_load,
+        .free = bert_free,
+        .forward = bert_forward,
+    },
+};
+
+const ia_arch *ia__arch_mpnet(void) { return &mpnet_arch; }

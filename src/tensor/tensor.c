@@ -1,5 +1,6 @@
 /* Tensor views and the rules of each op (tensor.h), checked once here so
  * every backend refuses the same malformed nodes with the same message. */
+#include <math.h>
 #include <stdio.h>
 
 #include "tensor/tensor.h"
@@ -254,6 +255,22 @@ ia_status ia__node_check(const ia_node *n)
         if (p->mask != IA_MASK_NONE && p->pos_q0 + a->ne[2] > k->ne[2])
             BAD("attention: queries at positions %lld..%lld but only %lld keys", (long long)p->pos_q0,
                 (long long)(p->pos_q0 + a->ne[2] - 1), (long long)k->ne[2]);
+        const ia_tensor *bt = p->bias_table;
+        if (p->bias == IA_ATTN_BIAS_NONE) {
+            if (bt)
+                BAD("attention: a bias table without a bias kind");
+            return IA_OK;
+        }
+        if (p->bias != IA_ATTN_BIAS_REL_BUCKET)
+            BAD("attention: unknown position bias %d", (int)p->bias);
+        if (p->num_buckets < 4 || p->num_buckets % 2 || p->num_buckets > 1 << 20 ||
+            p->max_distance <= p->num_buckets / 4)
+            BAD("attention: relative-position buckets %d must be even and >= 4, max_distance %d above a quarter "
+                "of them", p->num_buckets, p->max_distance);
+        if (!bt || !bt->data || bt->dtype != IA_DTYPE_F32 || bt->ne[0] != a->ne[1] || bt->ne[1] != p->num_buckets ||
+            bt->ne[2] != 1 || bt->ne[3] != 1)
+            BAD("attention: the relative-position bias table must be f32 [%lld heads, %d buckets]",
+                (long long)a->ne[1], p->num_buckets);
         return IA_OK;
     }
     case IA_OP_GET_ROWS:
@@ -274,4 +291,18 @@ ia_status ia__node_check(const ia_node *n)
         break;
     }
     BAD("graph: a node with an unknown op");
+}
+
+int ia__attn_rel_bucket(int64_t r, int num_buckets, int max_distance)
+{
+    const int half = num_buckets / 2, exact = half / 2, base = r > 0 ? half : 0;
+    const int64_t n = r < 0 ? -r : r;
+    if (n < exact)
+        return base + (int)n;
+    /* exact + floor(log(n / exact) / log(max_distance / exact) (half -
+     * exact)); the tiny nudge keeps the log steps' edges (n = 16, 32, 64
+     * for 32 buckets and 128) in the upper bucket, where PyTorch's float
+     * arithmetic puts them. */
+    const double v = log((double)n / exact) / log((double)max_distance / exact) * (half - exact) + 1e-9;
+    return base + (v >= half - exact ? half - 1 : exact + (int)v);
 }

@@ -87,7 +87,9 @@ typedef enum ia_op {
      * pos_q0 + i, key j at j. With src3, an i32 (n_seqs + 1) of offsets,
      * the tokens are packed sequences (self-attention, n_q = n_kv,
      * pos_q0 0): sequence s is tokens [off[s], off[s+1]), its tokens see
-     * only each other and positions count from its start. Params: attn. */
+     * only each other and positions count from its start. With
+     * p.attn.bias set, a per-head position bias is added to each score
+     * after the scale (ia_attn_bias below). Params: attn. */
     IA_OP_ATTENTION,
     /* dst (ne0, n) f32 = rows src1 (n) i32 of src0 (ne0, rows), any dtype. */
     IA_OP_GET_ROWS,
@@ -131,12 +133,40 @@ typedef enum ia_mask {
     IA_MASK_SLIDING, /* causal, and only the last `window` positions */
 } ia_mask;
 
+/* An additive bias on attention scores that depends only on the head and
+ * the relative position r = key position - query position (positions as
+ * IA_OP_ATTENTION counts them), computed by the backend from a small
+ * per-head table: never a (queries x keys) matrix in memory. score(h, i,
+ * j) = scale q_i.k_j + bias(h, r). */
+typedef enum ia_attn_bias {
+    IA_ATTN_BIAS_NONE,
+    /* T5's bidirectional relative-position buckets (MPNet): bias(h, r) =
+     * table[ia__attn_rel_bucket(r, num_buckets, max_distance)][h], table
+     * f32 (n_heads, num_buckets) as ne = {n_heads, num_buckets} (Hugging
+     * Face's relative_attention_bias.weight as stored). */
+    IA_ATTN_BIAS_REL_BUCKET,
+    /* Room for ALiBi (Jina BERT, BLOOM, MPT): bias(h, r) = -table[h] |r|,
+     * table the per-head slopes f32 (n_heads); same operand, no buckets. */
+} ia_attn_bias;
+
 typedef struct ia_attn_params {
     ia_mask mask;
     int window;       /* IA_MASK_SLIDING */
     float scale;      /* usually 1 / sqrt(head_dim) */
     int64_t pos_q0;   /* position of the first query (KV-cache decoding) */
+    ia_attn_bias bias;            /* IA_ATTN_BIAS_NONE (0): no bias */
+    int num_buckets, max_distance; /* IA_ATTN_BIAS_REL_BUCKET: even >= 4; > num_buckets / 4 */
+    /* The bias table (see ia_attn_bias): an operand like the srcs, in the
+     * backend's memory, read only; NULL when bias is NONE. */
+    const ia_tensor *bias_table;
 } ia_attn_params;
+
+/* T5's bidirectional bucket of relative position r (key - query) among
+ * num_buckets (even): half for each sign (r > 0 in the upper half),
+ * |r| < num_buckets / 4 exact, then logarithmic up to max_distance, where
+ * the last bucket of the half takes everything beyond. As Hugging Face's
+ * MPNet / T5 relative_position_bucket (exact at the log steps' edges). */
+int ia__attn_rel_bucket(int64_t r, int num_buckets, int max_distance);
 
 /* ia_node flags. */
 enum {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ipfs_accelerate/tokenizer.h"
 #include "tokenizer/bpe.h"
@@ -42,6 +43,7 @@ typedef struct added_token {
     int32_t id;
     bool lstrip, rstrip;
     bool special; /* left out of a decode that skips special tokens */
+    bool fold;    /* "normalized" under a lowercasing normalizer: ASCII case ignored */
 } added_token;
 
 struct ia_tokenizer {
@@ -75,7 +77,7 @@ void ia_tokenizer_free(ia_tokenizer *tok)
 }
 
 static ia_status add_token(ia_tokenizer *t, const char *content, int32_t id, bool lstrip, bool rstrip,
-                           bool special)
+                           bool special, bool fold)
 {
     if (!content[0])
         return IA_OK;
@@ -85,7 +87,7 @@ static ia_status add_token(ia_tokenizer *t, const char *content, int32_t id, boo
     t->added = a;
     a += t->n_added;
     *a = (added_token){.content = ia__strdup(content), .len = strlen(content), .id = id,
-                       .lstrip = lstrip, .rstrip = rstrip, .special = special};
+                       .lstrip = lstrip, .rstrip = rstrip, .special = special, .fold = fold};
     if (!a->content)
         return ia__error(IA_ERR_NOMEM, "out of memory");
     t->n_added++;
@@ -324,12 +326,19 @@ static ia_status load_json(ia_tokenizer *t, const char *path)
             rc = ia__error(IA_ERR_FORMAT, "%s: added_tokens entry without a valid content and id", path);
             break;
         }
-        if (flag(a, "normalized", false)) /* matched after normalization: not used by BERT files */
-            rc = ia__error(IA_ERR_UNSUPPORTED, "%s: added token \"%s\" is normalized; only raw added tokens are supported",
-                           path, content->valuestring);
+        /* A "normalized" token is matched in the normalized text: for the
+         * ASCII tokens of BERT files (MPNet's <unk>) that means ignoring
+         * case where the normalizer lowercases. */
+        const bool normalized = flag(a, "normalized", false);
+        bool ascii = true;
+        for (const char *c = content->valuestring; *c; c++)
+            ascii &= (unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f;
+        if (normalized && !ascii)
+            rc = ia__error(IA_ERR_UNSUPPORTED, "%s: added token \"%s\" is normalized and not ASCII; such tokens are "
+                           "not supported", path, content->valuestring);
         else
             rc = add_token(t, content->valuestring, id->valueint, flag(a, "lstrip", false), flag(a, "rstrip", false),
-                           flag(a, "special", false));
+                           flag(a, "special", false), normalized && t->bt.lowercase);
     }
     const cJSON *trunc = get(root, "truncation"), *ml = get(trunc, "max_length");
     if (cJSON_IsNumber(ml) && ml->valuedouble >= 1)
@@ -393,7 +402,7 @@ static ia_status load_vocab_txt(ia_tokenizer *t, const char *dir, const char *pa
     int32_t ids[5];
     for (int i = 0; i < 5 && !rc; i++)
         if ((ids[i] = ia__vocab_find(&t->vocab, names[i], strlen(names[i]))) >= 0)
-            rc = add_token(t, names[i], ids[i], false, false, true);
+            rc = add_token(t, names[i], ids[i], false, false, true, false);
     if (!rc && (ids[0] < 0 || ids[1] < 0 || ids[3] < 0))
         rc = ia__error(IA_ERR_FORMAT, "%s: the vocabulary lacks %s, %s or %s", path, names[0], names[1], names[3]);
     if (!rc) {
@@ -454,7 +463,8 @@ static const added_token *added_at(const ia_tokenizer *t, const char *s, size_t 
     const added_token *best = NULL;
     for (size_t k = 0; k < t->n_added; k++) {
         const added_token *a = &t->added[k];
-        if (a->len <= len - i && (!best || a->len > best->len) && !memcmp(s + i, a->content, a->len))
+        if (a->len <= len - i && (!best || a->len > best->len) &&
+            !(a->fold ? strncasecmp(s + i, a->content, a->len) : memcmp(s + i, a->content, a->len)))
             best = a;
     }
     return best;

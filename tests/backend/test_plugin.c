@@ -65,8 +65,8 @@ static void test_startup(void)
         const char *file, *reason;
     } skipped[] = {
         {"bad_nosym.so", "no entry point ia_backend_plugin()"},
-        {"bad_null.so", "returned NULL: it cannot serve backend interface version 4"},
-        {"bad_oldtable.so", "interface version 3, this library speaks 4"},
+        {"bad_null.so", "returned NULL: it cannot serve backend interface version 5"},
+        {"bad_oldtable.so", "interface version 4, this library speaks 5"},
         {"bad_dup.so", "backend 'example' is already registered"},
         {"bad_missing.so", "lacks the required slot open"},
         {"junk.so", "dlopen failed"},

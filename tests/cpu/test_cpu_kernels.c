@@ -114,7 +114,7 @@ static void check_table(const ia__cpu_kernels *k)
                     want[i * hd + c] = o;
                 }
             }
-            k->attention_head(qkv, qkv + hd, qkv + 2 * hd, ld, len, hd, scale, out, hd, sc);
+            k->attention_head(qkv, qkv + hd, qkv + 2 * hd, ld, len, hd, scale, out, hd, sc, NULL);
             double ea = 0;
             for (int i = 0; i < len * hd; i++)
                 ea = fmax(ea, fabs(out[i] - want[i]));

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Encoder families other than BERT against transformers itself
-(src/model/bert.c): DistilBERT.
+(src/model/bert.c): DistilBERT and MPNet.
 
 A small DistilBertModel with fresh random weights (larger than
 transformers' initialization, so that every part shows: LayerNorm weights
@@ -20,6 +20,11 @@ mean pooling, as sentence-transformers' Dense computes them; and with
 prompts (config_sentence_transformers.json: "query" the default, and
 "doc"), `--prompt-name` choosing one, none ("") or the default, against
 transformers on the texts with the prompt in front.
+MPNet the same way (MPNetModel, and MPNetForMaskedLM with its "mpnet."
+prefix): 2 layers, hidden 64, 4 heads, 318 positions, an MPNet WordPiece
+tokenizer (<s> ... </s>, <pad> id 1 as MPNet's position numbering wants),
+texts of up to 150 words so that tokens sit past the exact relative
+buckets (16) and past max_distance (128) from each other.
 
 Usage: encoders_hf_test.py CLI WORKDIR
 Exit 77 (skipped) when torch/transformers are not installed (the
@@ -66,12 +71,12 @@ def perturb(model):
                 p.copy_(0.3 * torch.randn_like(p) / p.shape[-1] ** 0.5 * 4)
 
 
-def save_folder(folder, model, pooling="mean", dense=()):
+def save_folder(folder, model, pooling="mean", dense=(), tokenizer=None):
     model.save_pretrained(folder, safe_serialization=True)
-    tok.save_pretrained(folder)
+    (tokenizer or tok).save_pretrained(folder)
     os.makedirs(os.path.join(folder, "1_Pooling"))
     with open(os.path.join(folder, "1_Pooling", "config.json"), "w") as f:
-        json.dump({"word_embedding_dimension": model.config.dim, "pooling_mode": pooling}, f)
+        json.dump({"word_embedding_dimension": model.config.hidden_size, "pooling_mode": pooling}, f)
     mods = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
     for i, (lin, act) in enumerate(dense):  # torch.nn.Linear, activation name
@@ -139,16 +144,46 @@ def pooled(h, mask, mode):
     return v
 
 
+# MPNet: the same words, its own special tokens (<pad> must be id 1: MPNet
+# numbers positions from padding_idx 1 + 1 and skips ids equal to it)
+mvocab = ["<s>", "<pad>", "</s>", "[UNK]", "<mask>"] + sorted(set(words))
+mvocab_file = os.path.join(work, "mpnet-vocab.txt")
+with open(mvocab_file, "w") as f:
+    f.write("\n".join(mvocab) + "\n")
+mtok = transformers.MPNetTokenizerFast(mvocab_file, do_lower_case=True)
+mtok_dir = os.path.join(work, "mpnet-tokenizer")
+mtok.save_pretrained(mtok_dir)
+with open(os.path.join(mtok_dir, "tokenizer.json")) as f:
+    tj = json.load(f)
+print(f"MPNet tokenizer: post-processor {tj['post_processor']['type']}")
+mcfg = transformers.MPNetConfig(vocab_size=len(mvocab), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                intermediate_size=160, max_position_embeddings=320, hidden_act="gelu",
+                                layer_norm_eps=1e-5, relative_attention_num_buckets=32, pad_token_id=1)
+mplain = transformers.MPNetModel(mcfg).eval()
+perturb(mplain)
+mmlm = transformers.MPNetForMaskedLM(mcfg).eval()
+perturb(mmlm)
+for name, model in (("mpnet", mplain), ("mpnet-mlm", mmlm)):
+    save_folder(os.path.join(work, name), model, tokenizer=mtok)
+    shutil.copy(os.path.join(mtok_dir, "tokenizer.json"), os.path.join(work, name, "tokenizer.json"))
+mtexts = []
+for i in range(24):
+    n = rng.choice([1, 2, 5, 13, 18, 40, 90, 120, 150])
+    mtexts.append(" ".join(rng.choice(words[:31]).replace("##", "") for _ in range(n)))
+
 failures = []
 runs = [("distilbert", plain, "mean", None), ("distilbert-mlm", mlm.distilbert, "mean", None)] + \
        [("distilbert-" + mode, plain, mode, None) for mode in modes] + \
        [("distilbert-dense", plain, "mean+dense", None)] + \
-       [("distilbert-prompts", plain, "mean", p) for p in (None, "doc", "")]
+       [("distilbert-prompts", plain, "mean", p) for p in (None, "doc", "")] + \
+       [("mpnet", mplain, "mean", None), ("mpnet-mlm", mmlm.mpnet, "mean", None)]
 for name, model, mode, prompt in runs:
+    is_mpnet = name.startswith("mpnet")
+    texts_now, tok_now = (mtexts, mtok) if is_mpnet else (texts, tok)
     folder = os.path.join(work, name)
     inp = os.path.join(work, name + ".txt")
     with open(inp, "w") as f:
-        f.write("\n".join(texts) + "\n")
+        f.write("\n".join(texts_now) + "\n")
     out = os.path.join(work, name + ".npy")
     extra = [] if prompt is None else ["--prompt-name", prompt]
     p = subprocess.run([cli, "embed", "-q", "--model", folder, inp, "--output", out] + extra, capture_output=True,
@@ -158,7 +193,7 @@ for name, model, mode, prompt in runs:
         continue
     got = np.load(out)
     front = prompts["query" if prompt is None else prompt] if prompt != "" and name.endswith("prompts") else ""
-    enc = tok([front + t for t in texts], padding=True, return_tensors="pt")
+    enc = tok_now([front + t for t in texts_now], padding=True, return_tensors="pt")
     with torch.no_grad():
         h = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
     with torch.no_grad():
@@ -170,7 +205,9 @@ for name, model, mode, prompt in runs:
     rel = np.linalg.norm(got - want, axis=1) / np.linalg.norm(want, axis=1)  # scale too (mean vs sqrt)
     if prompt is not None:
         name += f" (--prompt-name '{prompt}')"
-    print(f"{name}: {len(texts)} texts, cosine min {cos.min():.8f}, relative error max {rel.max():.2e}")
+    lens = enc["attention_mask"].sum(1)
+    print(f"{name}: {len(texts_now)} texts of {lens.min()}-{lens.max()} tokens, cosine min {cos.min():.8f}, "
+          f"relative error max {rel.max():.2e}")
     if cos.min() < 0.99999 or rel.max() > 1e-4:
         failures.append(f"{name}: cosine min {cos.min():.8f}, relative error max {rel.max():.2e}")
 p = subprocess.run([cli, "embed", "-q", "--model", os.path.join(work, "distilbert-prompts"), "--text", "x",

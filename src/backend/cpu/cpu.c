@@ -932,7 +932,8 @@ ia_status ia__cpu_linear_add_ln(void *ctx, const ia_linear *lin, const float *x,
 /* other ops ------------------------------------------------------------- */
 
 ia_status ia__cpu_attention_packed(void *ctx, const float *qkv, float *out, const int32_t *offsets,
-                                   int n_seqs, int n_heads, int head_dim, float scale)
+                                   int n_seqs, int n_heads, int head_dim, float scale, const float *bias,
+                                   size_t bias_stride)
 {
     cpu_ctx *c = ctx;
     const int dim = n_heads * head_dim, stride = 3 * dim;
@@ -962,7 +963,7 @@ ia_status ia__cpu_attention_packed(void *ctx, const float *qkv, float *out, cons
             for (int h = 0; h < n_heads; h++) {
                 const float *q = local + h * head_dim;
                 k->attention_head(q, q + dim, q + 2 * dim, stride, len, head_dim, scale,
-                                  lout + h * head_dim, dim, sc);
+                                  lout + h * head_dim, dim, sc, bias ? bias + (size_t)h * bias_stride : NULL);
             }
             memcpy(out + (size_t)start * dim, lout, (size_t)len * dim * sizeof(float));
         }

@@ -8,7 +8,7 @@
 #include <immintrin.h>
 
 static void attention_head_avx2x(const float *q, const float *k, const float *v, int ld, int len, int hd,
-                                 float scale, float *out, int ldo, float *scratch);
+                                 float scale, float *out, int ldo, float *scratch, const float *bias);
 #define KAVX2 1
 #define KSUF avx2
 #define KNAME "avx2"
@@ -51,11 +51,10 @@ static inline float hmax8(__m256 v)
     return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
 }
 
-/* Rows i0 .. i0 + ni - 1 (ni <= AR2) of one head of hd = 16 nb. */
-static void attention_rows2(const float *q, const float *v, int ld, int len,
-                                                                  int lp, int nb, float scale,
-                                                                  const float *kt, float *s, float *out, int ldo,
-                                                                  int i0, int ni)
+/* Rows i0 .. i0 + ni - 1 (ni <= AR2) of one head of hd = 16 nb; bias as
+ * attention_head's (NULL: none). */
+static void attention_rows2(const float *q, const float *v, int ld, int len, int lp, int nb, float scale,
+                            const float *kt, float *s, float *out, int ldo, int i0, int ni, const float *bias)
 {
     const int hd = 16 * nb;
     const float *qr[AR2];
@@ -88,16 +87,32 @@ static void attention_rows2(const float *q, const float *v, int ld, int len,
     float inv[AR2];
     for (int r = 0; r < ni; r++) {
         float *p = s + (size_t)r * lp;
-        __m256 mx = _mm256_set1_ps(-3.0e38f);
-        for (int j = 0; j < l8; j += 8)
-            mx = _mm256_max_ps(mx, _mm256_loadu_ps(p + j));
-        float m = hmax8(mx);
-        for (int j = l8; j < len; j++)
-            m = p[j] > m ? p[j] : m;
+        __m256 mx = _mm256_set1_ps(-3.0e38f), wscale = vscale;
+        float m;
+        if (bias) { /* p = scale s + b first (b[j]: key j's bias), then exp(p - max) */
+            const float *b = bias - (i0 + r);
+            for (int j = 0; j < l8; j += 8) {
+                const __m256 x = _mm256_fmadd_ps(_mm256_loadu_ps(p + j), vscale, _mm256_loadu_ps(b + j));
+                _mm256_storeu_ps(p + j, x);
+                mx = _mm256_max_ps(mx, x);
+            }
+            m = hmax8(mx);
+            for (int j = l8; j < len; j++) {
+                p[j] = p[j] * scale + b[j];
+                m = p[j] > m ? p[j] : m;
+            }
+            wscale = _mm256_set1_ps(1.0f);
+        } else {
+            for (int j = 0; j < l8; j += 8)
+                mx = _mm256_max_ps(mx, _mm256_loadu_ps(p + j));
+            m = hmax8(mx);
+            for (int j = l8; j < len; j++)
+                m = p[j] > m ? p[j] : m;
+        }
         const __m256 vmx = _mm256_set1_ps(m);
         __m256 sum = _mm256_setzero_ps();
         for (int j = 0; j < lp; j += 8) {
-            __m256 e = exp256(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(p + j), vmx), vscale));
+            __m256 e = exp256(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(p + j), vmx), wscale));
             if (j + 8 > len) /* the last, partial block: zero past len */
                 e = _mm256_and_ps(e, _mm256_castsi256_ps(_mm256_cmpgt_epi32(
                                          _mm256_set1_epi32(len - j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
@@ -133,10 +148,10 @@ static void attention_rows2(const float *q, const float *v, int ld, int len,
 }
 
 static void attention_head_avx2x(const float *q, const float *k, const float *v, int ld, int len, int hd,
-                                 float scale, float *out, int ldo, float *scratch)
+                                 float scale, float *out, int ldo, float *scratch, const float *bias)
 {
     if (hd % 16 || hd > 128) {
-        attention_head_avx2(q, k, v, ld, len, hd, scale, out, ldo, scratch);
+        attention_head_avx2(q, k, v, ld, len, hd, scale, out, ldo, scratch, bias);
         return;
     }
     const int lp = (len + 15) & ~15;
@@ -167,7 +182,7 @@ static void attention_head_avx2x(const float *q, const float *k, const float *v,
     }
     for (int i0 = 0; i0 < len; i0 += AR2) {
         const int ni = len - i0 < AR2 ? len - i0 : AR2;
-        attention_rows2(q, v, ld, len, lp, hd / 16, scale, kt, s, out, ldo, i0, ni);
+        attention_rows2(q, v, ld, len, lp, hd / 16, scale, kt, s, out, ldo, i0, ni, bias);
     }
 }
 

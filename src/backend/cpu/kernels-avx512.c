@@ -1,6 +1,8 @@
 /* The CPU kernels compiled for avx512 (see kernels.inc), plus an attention
  * head written with AVX-512 intrinsics for head sizes of 16, 32, 48 and 64
- * (the compiler keeps the portable version's accumulators in memory). */
+ * (the compiler keeps the portable version's accumulators in memory). A
+ * head with a position bias is not this kernel's: it goes to the AVX2
+ * one (kernels-avx2.c), which adds it. */
 /* Clang ignores GCC's pragma; its own attribute pragma does the same. */
 #ifdef __clang__
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))), apply_to = function)
@@ -10,7 +12,7 @@
 #include <immintrin.h>
 
 static void attention_head_avx512x(const float *q, const float *k, const float *v, int ld, int len,
-                                   int hd, float scale, float *out, int ldo, float *scratch);
+                                   int hd, float scale, float *out, int ldo, float *scratch, const float *bias);
 #define KAVX2 1
 #define KSUF avx512
 #define KNAME "avx512"
@@ -140,10 +142,14 @@ attention_rows(const float *q, const float *v, int ld, int len, int lp, const in
 }
 
 static void attention_head_avx512x(const float *q, const float *k, const float *v, int ld, int len,
-                                   int hd, float scale, float *out, int ldo, float *scratch)
+                                   int hd, float scale, float *out, int ldo, float *scratch, const float *bias)
 {
+    if (bias) { /* not written (nor testable) here: the AVX2 kernel, same scratch */
+        ia__cpu_kernels_avx2.attention_head(q, k, v, ld, len, hd, scale, out, ldo, scratch, bias);
+        return;
+    }
     if (hd % 16 || hd > 64) {
-        attention_head_avx512(q, k, v, ld, len, hd, scale, out, ldo, scratch);
+        attention_head_avx512(q, k, v, ld, len, hd, scale, out, ldo, scratch, NULL);
         return;
     }
     const int lp = (len + 15) & ~15;

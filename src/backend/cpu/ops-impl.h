@@ -31,9 +31,11 @@ ia_status ia__cpu_linear_add_ln(void *ctx, const ia_linear *lin, const float *x,
                                 int n_rows, const float *gamma, const float *beta, float eps);
 /* Bidirectional attention inside packed sequences whose Q, K and V are
  * one contiguous (n_tok, 3 * dim) matrix, Q|K|V per token; out (n_tok,
- * dim). The tuned path of a BERT layer. */
+ * dim). The tuned path of a BERT layer. bias (NULL: none): head h's
+ * position bias at relative position r (key - query) is bias[h * bias_stride
+ * + r], for |r| below the longest sequence. */
 ia_status ia__cpu_attention_packed(void *ctx, const float *qkv, float *out, const int32_t *offsets, int n_seqs,
-                                   int n_heads, int head_dim, float scale);
+                                   int n_heads, int head_dim, float scale, const float *bias, size_t bias_stride);
 
 /* Can the CPU backend compute this node? False for a node that fails
  * ia__node_check and for the layouts ops.c does not handle: tensors

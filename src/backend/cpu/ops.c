@@ -228,6 +228,13 @@ static const char *why_not(const ia_node *n, char *buf, size_t cap)
     }
     if (n->op == IA_OP_GET_ROWS && n->src[0]->ne[2] * n->src[0]->ne[3] != 1)
         return "get_rows takes a table of one matrix (ne[2] = ne[3] = 1)";
+    const ia_tensor *bt = n->op == IA_OP_ATTENTION ? n->p.attn.bias_table : NULL;
+    if (bt && (w = placement(bt))) {
+        snprintf(buf, cap, "the attention bias table %s", w);
+        return buf;
+    }
+    if (bt && overlap(d, bt))
+        return "dst overlaps the attention bias table";
     for (int i = 0; i < 4; i++)
         if (n->src[i] && overlap(d, n->src[i]) && !(row_wise(n->op) && same_view(d, n->src[i]))) {
             snprintf(buf, cap,
@@ -612,10 +619,31 @@ static bool fused_qkv(const ia_node *n)
            ia__tensor_contiguous(d);
 }
 
+/* The position bias of every head at every relative position r (key -
+ * query) in [rmin, rmax]: rb[h * span + r - rmin], span = rmax - rmin + 1
+ * (a few thousand floats, where the scores they bias are queries x keys). */
+static ia_status rel_bias_new(const ia_attn_params *p, int64_t H, int64_t rmin, int64_t rmax, float **out)
+{
+    const int64_t span = rmax - rmin + 1;
+    const ia_tensor *t = p->bias_table;
+    float *rb = ia__malloc((size_t)(H * span) * sizeof *rb);
+    if (!rb)
+        return NOMEM("the attention position bias");
+    for (int64_t r = rmin; r <= rmax; r++) {
+        const int b = ia__attn_rel_bucket(r, p->num_buckets, p->max_distance);
+        const char *row = (const char *)t->data + (size_t)b * t->nb[1];
+        for (int64_t h = 0; h < H; h++)
+            memcpy(&rb[h * span + r - rmin], row + (size_t)h * t->nb[0], sizeof(float));
+    }
+    *out = rb;
+    return IA_OK;
+}
+
 /* One task per (head, query): scores against the keys its mask lets it
- * see (inside its own sequence when src3 packs several), a max-subtracted
- * softmax, then the weighted sum of values. K and V rows are read through
- * their strides (f16 widened per row). */
+ * see (inside its own sequence when src3 packs several), plus the
+ * position bias, a max-subtracted softmax, then the weighted sum of
+ * values. K and V rows are read through their strides (f16 widened per
+ * row). */
 static ia_status op_attention(void *ctx, const ia_node *n, int nt)
 {
     const ia_tensor *q = n->src[0], *k = n->src[1], *v = n->src[2], *d = n->dst;
@@ -624,16 +652,37 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
     const int64_t group = H / Hk;
     int32_t *off = NULL;
     int64_t n_seqs = 1;
+    /* relative positions met: key 0 .. nkv - 1 against query pos_q0 ..
+     * pos_q0 + nq - 1, or inside the longest packed sequence */
+    int64_t rmin = -(p->pos_q0 + nq - 1), rmax = nkv - 1 - p->pos_q0;
+    float *rb = NULL;
     if (n->src[3]) {
         ia_status rc = read_offsets(n->src[3], nq, &off);
         if (rc)
             return rc;
         n_seqs = ia__tensor_nelements(n->src[3]) - 1;
-        if (fused_qkv(n)) {
-            rc = ia__cpu_attention_packed(ctx, q->data, d->data, off, (int)n_seqs, (int)H, (int)hd, p->scale);
+        int64_t longest = 1;
+        for (int64_t s = 0; s < n_seqs; s++)
+            longest = IA_MAX(longest, (int64_t)(off[s + 1] - off[s]));
+        rmin = -(longest - 1), rmax = longest - 1;
+    }
+    if (rmax < rmin)
+        rmax = rmin;
+    const int64_t span = rmax - rmin + 1;
+    if (p->bias != IA_ATTN_BIAS_NONE) {
+        ia_status rc = rel_bias_new(p, H, rmin, rmax, &rb);
+        if (rc) {
             ia__free(off);
             return rc;
         }
+    }
+    if (off && fused_qkv(n)) {
+        /* rb - rmin: each head's vector at relative position 0 */
+        ia_status rc = ia__cpu_attention_packed(ctx, q->data, d->data, off, (int)n_seqs, (int)H, (int)hd, p->scale,
+                                                rb ? rb - rmin : NULL, (size_t)span);
+        ia__free(off);
+        ia__free(rb);
+        return rc;
     }
     /* f32 rows of adjacent elements go to the ISA kernel, up to four heads
      * of one key/value group (same position, same keys) per call */
@@ -650,6 +699,7 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
     if (!scr) {
         ia__free(off);
         ia__free(seq_of);
+        ia__free(rb);
         return NOMEM("attention scores");
     }
     for (int64_t s = 0, i = 0; i < nq; i++) {
@@ -674,6 +724,8 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
         if (p->mask == IA_MASK_SLIDING)
             j0 = IA_MAX(first, first + qpos - p->window + 1);
         float *o = (float *)(void *)((char *)d->data + (size_t)h * d->nb[1] + (size_t)i * d->nb[2]);
+        /* head h's bias of key j0 (relative position j0 - first - qpos); the next head's span further */
+        const float *bj = rb ? rb + h * span + (j0 - first - qpos - rmin) : NULL;
         if (plain) {
             if (j1 >= j0)
                 kern->attend_rows(
@@ -682,7 +734,8 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
                     (const float *)(const void *)((const char *)k->data + (size_t)g * k->nb[1] + (size_t)j0 * k->nb[2]),
                     k->nb[2] / sizeof(float),
                     (const float *)(const void *)((const char *)v->data + (size_t)g * v->nb[1] + (size_t)j0 * v->nb[2]),
-                    v->nb[2] / sizeof(float), (int)(j1 - j0 + 1), (int)hd, scale, s, o, d->nb[1] / sizeof(float));
+                    v->nb[2] / sizeof(float), (int)(j1 - j0 + 1), (int)hd, scale, s, o, d->nb[1] / sizeof(float),
+                    bj, (size_t)span);
             else
                 for (int r = 0; r < G; r++)
                     memset((char *)o + (size_t)r * d->nb[1], 0, (size_t)hd * sizeof(float));
@@ -697,7 +750,7 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
 #pragma omp simd reduction(+ : dot)
             for (int64_t e = 0; e < hd; e++)
                 dot += qr[e] * kr[e];
-            s[j - j0] = dot * scale;
+            s[j - j0] = dot * scale + (bj ? bj[j - j0] : 0.0f);
             mx = fmaxf(mx, s[j - j0]);
         }
         for (int64_t e = 0; e < hd; e++)
@@ -719,6 +772,7 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
     ia__free(scr);
     ia__free(seq_of);
     ia__free(off);
+    ia__free(rb);
     return IA_OK;
 }
 
