@@ -59,5 +59,8 @@ const char *ia__arch_names(void);
 const ia_arch *ia__arch_bert(void);
 const ia_arch *ia__arch_distilbert(void);
 const ia_arch *ia__arch_mpnet(void);
+const ia_arch *ia__arch_roberta(void);
+const ia_arch *ia__arch_xlm_roberta(void);
+const ia_arch *ia__arch_camembert(void);
 
 #endif

@@ -57,6 +57,14 @@ static const bert_names mpnet_names = {
     .rel_bias = "encoder.relative_attention_bias",
 };
 
+static const bert_names roberta_names = {
+    .head_prefix = "roberta.", .word = "embeddings.word_embeddings", .pos = "embeddings.position_embeddings",
+    .type = "embeddings.token_type_embeddings", .emb_ln = "embeddings.LayerNorm", .layer = "encoder.layer.%d",
+    .q = "attention.self.query", .k = "attention.self.key", .v = "attention.self.value",
+    .out = "attention.output.dense", .ln1 = "attention.output.LayerNorm", .ffn_in = "intermediate.dense",
+    .ffn_out = "output.dense", .ln2 = "output.LayerNorm",
+};
+
 /* MPNet's bucketing: Hugging Face's MPNetEncoder.compute_position_bias
  * uses 32 buckets and max_distance 128 whatever the config's
  * relative_attention_num_buckets (the table's rows, at least 32 then);
@@ -118,9 +126,11 @@ static ia_status parse_act(const cJSON *c, const char *path, const char *key, ia
                      path, key, a);
 }
 
-static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_config *cfg)
+/* BertConfig's keys, which RobertaConfig and MPNetConfig share; the
+ * defaults of pad_token_id and type_vocab_size are the family's. */
+static ia_status parse_bert_keys(const cJSON *c, const char *path, int pad_default, int types_default,
+                                 ia_encoder_config *cfg)
 {
-    static const int two = 2, zero = 0;
     ia_status rc;
     if ((rc = get_int(c, path, "vocab_size", 1, &cfg->vocab_size, NULL)) ||
         (rc = get_int(c, path, "hidden_size", 1, &cfg->hidden_size, NULL)) ||
@@ -128,8 +138,8 @@ static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_confi
         (rc = get_int(c, path, "num_attention_heads", 1, &cfg->n_heads, NULL)) ||
         (rc = get_int(c, path, "intermediate_size", 1, &cfg->intermediate_size, NULL)) ||
         (rc = get_int(c, path, "max_position_embeddings", 1, &cfg->max_position, NULL)) ||
-        (rc = get_int(c, path, "type_vocab_size", 1, &cfg->type_vocab_size, &two)) ||
-        (rc = get_int(c, path, "pad_token_id", 0, &cfg->pad_token_id, &zero)))
+        (rc = get_int(c, path, "type_vocab_size", types_default ? 1 : 0, &cfg->type_vocab_size, &types_default)) ||
+        (rc = get_int(c, path, "pad_token_id", 0, &cfg->pad_token_id, &pad_default)))
         return rc;
     if (cfg->hidden_size % cfg->n_heads)
         return ia__error(IA_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d",
@@ -139,13 +149,36 @@ static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_confi
         return ia__error(IA_ERR_FORMAT, "%s: \"layer_norm_eps\" must be a number in (0, 1]", path);
     cfg->layer_norm_eps = eps ? (float)eps->valuedouble : 1e-12f;
     cfg->pos_offset = cfg->rel_buckets = cfg->rel_max_distance = 0;
-
     const cJSON *pet = cJSON_GetObjectItemCaseSensitive(c, "position_embedding_type");
     if (cJSON_IsString(pet) && strcmp(pet->valuestring, "absolute"))
         return ia__error(IA_ERR_UNSUPPORTED, "%s: position_embedding_type \"%s\" (only \"absolute\")",
                          path, pet->valuestring);
-
     return parse_act(c, path, "hidden_act", cfg);
+}
+
+/* Positions numbered from padding_idx + 1 (RoBERTa's and MPNet's
+ * embeddings): max_position becomes the longest usable sequence. */
+static ia_status offset_positions(const char *path, int padding_idx, ia_encoder_config *cfg)
+{
+    cfg->pos_offset = padding_idx + 1;
+    if (cfg->max_position <= cfg->pos_offset)
+        return ia__error(IA_ERR_FORMAT, "%s: max_position_embeddings %d leaves no position after the %d before "
+                         "the first", path, cfg->max_position, cfg->pos_offset);
+    cfg->max_position -= cfg->pos_offset;
+    return IA_OK;
+}
+
+static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_config *cfg)
+{
+    return parse_bert_keys(c, path, 0, 2, cfg);
+}
+
+/* RobertaConfig (roberta, xlm-roberta, camembert): BERT's keys, pad 1,
+ * positions after the padding index. */
+static ia_status parse_config_roberta(const cJSON *c, const char *path, ia_encoder_config *cfg)
+{
+    ia_status rc = parse_bert_keys(c, path, 1, 1, cfg);
+    return rc ? rc : offset_positions(path, cfg->pad_token_id, cfg);
 }
 
 /* DistilBertConfig's names; no token types, LayerNorm eps 1e-12. */
@@ -170,35 +203,19 @@ static ia_status parse_config_distil(const cJSON *c, const char *path, ia_encode
     return parse_act(c, path, "activation", cfg);
 }
 
-/* MPNetConfig's names (as BertConfig's, less token types, plus the
- * relative-position buckets); max_position comes out as the longest
- * sequence, max_position_embeddings less the 2 positions before the
- * first. */
+/* MPNetConfig: BERT's keys less token types, plus the relative-position
+ * buckets. */
 static ia_status parse_config_mpnet(const cJSON *c, const char *path, ia_encoder_config *cfg)
 {
-    static const int one = 1, buckets = MPNET_BUCKETS;
-    ia_status rc;
-    if ((rc = get_int(c, path, "vocab_size", 1, &cfg->vocab_size, NULL)) ||
-        (rc = get_int(c, path, "hidden_size", 1, &cfg->hidden_size, NULL)) ||
-        (rc = get_int(c, path, "num_hidden_layers", 1, &cfg->n_layers, NULL)) ||
-        (rc = get_int(c, path, "num_attention_heads", 1, &cfg->n_heads, NULL)) ||
-        (rc = get_int(c, path, "intermediate_size", 1, &cfg->intermediate_size, NULL)) ||
-        (rc = get_int(c, path, "max_position_embeddings", MPNET_POS_OFFSET + 1, &cfg->max_position, NULL)) ||
-        (rc = get_int(c, path, "pad_token_id", 0, &cfg->pad_token_id, &one)) ||
-        (rc = get_int(c, path, "relative_attention_num_buckets", MPNET_BUCKETS, &cfg->rel_buckets, &buckets)))
-        return rc;
-    if (cfg->hidden_size % cfg->n_heads)
-        return ia__error(IA_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d",
-                         path, cfg->hidden_size, cfg->n_heads);
-    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(c, "layer_norm_eps");
-    if (eps && (!cJSON_IsNumber(eps) || eps->valuedouble <= 0 || eps->valuedouble > 1))
-        return ia__error(IA_ERR_FORMAT, "%s: \"layer_norm_eps\" must be a number in (0, 1]", path);
-    cfg->layer_norm_eps = eps ? (float)eps->valuedouble : 1e-12f;
+    static const int buckets = MPNET_BUCKETS;
+    ia_status rc = parse_bert_keys(c, path, 1, 0, cfg);
+    if (!rc)
+        rc = get_int(c, path, "relative_attention_num_buckets", MPNET_BUCKETS, &cfg->rel_buckets, &buckets);
+    if (!rc)
+        rc = offset_positions(path, MPNET_POS_OFFSET - 1, cfg);
     cfg->type_vocab_size = 0;
-    cfg->pos_offset = MPNET_POS_OFFSET;
-    cfg->max_position -= MPNET_POS_OFFSET;
     cfg->rel_max_distance = MPNET_MAX_DISTANCE;
-    return parse_act(c, path, "hidden_act", cfg);
+    return rc;
 }
 
 /* weights --------------------------------------------------------------- */
@@ -498,6 +515,12 @@ static ia_status distilbert_load(const ia_encoder_config *cfg, const ia_safetens
     return load_named(&distilbert_names, cfg, st, be, bctx, state, n_params, weights_dtype);
 }
 
+static ia_status roberta_load(const ia_encoder_config *cfg, const ia_safetensors *st, const ia_backend *be,
+                              void *bctx, void **state, size_t *n_params, const char **weights_dtype)
+{
+    return load_named(&roberta_names, cfg, st, be, bctx, state, n_params, weights_dtype);
+}
+
 static ia_status mpnet_load(const ia_encoder_config *cfg, const ia_safetensors *st, const ia_backend *be,
                             void *bctx, void **state, size_t *n_params, const char **weights_dtype)
 {
@@ -561,9 +584,13 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int32
                  ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %lld tokens", (long long)T);
     if (!rc) {
         memcpy(host, ids, (size_t)T * sizeof(int32_t));
+        /* Positions from 0, or after padding_idx (RoBERTa, MPNet) where,
+         * as in Hugging Face, a padding token sits at padding_idx and does
+         * not advance the count. */
+        const int pad = m->cfg.pos_offset - 1;
         for (int s = 0; s < n_seqs; s++)
-            for (int t = offsets[s]; t < offsets[s + 1]; t++)
-                host[T + t] = t - offsets[s] + m->cfg.pos_offset;
+            for (int t = offsets[s], next = m->cfg.pos_offset; t < offsets[s + 1]; t++)
+                host[T + t] = pad < 0 ? t - offsets[s] : ids[t] == pad ? pad : next++;
         for (int s = 0; s <= n_seqs; s++)
             host[2 * T + s] = offsets[s];
         if (types)
@@ -684,3 +711,20 @@ static const ia_arch mpnet_arch = {
 };
 
 const ia_arch *ia__arch_mpnet(void) { return &mpnet_arch; }
+
+/* RoBERTa and the models built on it: the same layers and configuration
+ * (XLM-RoBERTa and CamemBERT differ only in their Unigram tokenizers). */
+#define ROBERTA_ARCH(var, type)                                                                   \
+    static const ia_arch var = {                                                                  \
+        .api_version = IA_ARCH_API_VERSION,                                                       \
+        .model_type = type,                                                                       \
+        .iface = {.parse_config = parse_config_roberta, .load = roberta_load, .free = bert_free,   \
+                  .forward = bert_forward},                                                       \
+    }
+ROBERTA_ARCH(roberta_arch, "roberta");
+ROBERTA_ARCH(xlm_roberta_arch, "xlm-roberta");
+ROBERTA_ARCH(camembert_arch, "camembert");
+
+const ia_arch *ia__arch_roberta(void) { return &roberta_arch; }
+const ia_arch *ia__arch_xlm_roberta(void) { return &xlm_roberta_arch; }
+const ia_arch *ia__arch_camembert(void) { return &camembert_arch; }

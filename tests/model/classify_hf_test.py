@@ -6,7 +6,8 @@ Small checkpoints with fresh random weights are saved as Hugging Face
 folders with a WordPiece tokenizer made by transformers:
 BertForSequenceClassification with one label (a cross-encoder, as
 ms-marco-MiniLM) and with three named labels, and
-DistilBertForSequenceClassification with two. For fresh random texts and
+DistilBertForSequenceClassification and RobertaForSequenceClassification
+(a byte-level BPE tokenizer trained here) with two. For fresh random texts and
 text pairs of many lengths, `ipfs-accelerate rerank` and `classify` must
 give transformers' logits (--raw-scores), their sigmoid (one label) or
 softmax (several): max abs error <= 1e-4; the ranking must follow the
@@ -68,6 +69,20 @@ def perturb(model):
                 p.copy_(1.2 * torch.randn_like(p) / p.shape[-1] ** 0.5)
 
 
+def roberta_tokenizer():
+    """A RoBERTa-style byte-level BPE tokenizer trained by `tokenizers` on
+    the test's words (RobertaProcessing: <s> A </s></s> B </s>)."""
+    from tokenizers import AddedToken, ByteLevelBPETokenizer, processors
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator((text(5, 12) for _ in range(300)), vocab_size=300, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False)
+    bpe._tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    bpe._tokenizer.add_special_tokens([AddedToken("<mask>", lstrip=True, special=True)])
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
+                                                pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
+                                                model_max_length=64)
+
+
 def make(kind, labels):
     folder = os.path.join(work, f"{kind}-{len(labels)}")
     common = dict(vocab_size=len(vocab), max_position_embeddings=64, num_labels=len(labels),
@@ -76,6 +91,12 @@ def make(kind, labels):
         cfg = transformers.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=64, **common)
         model, tok = transformers.BertForSequenceClassification(cfg), transformers.BertTokenizerFast(vocab_file)
+    elif kind == "roberta":
+        tok = roberta_tokenizer()
+        common.update(vocab_size=len(tok), max_position_embeddings=66, pad_token_id=1)
+        cfg = transformers.RobertaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                         intermediate_size=64, type_vocab_size=1, **common)
+        model = transformers.RobertaForSequenceClassification(cfg)
     else:
         cfg = transformers.DistilBertConfig(dim=32, n_layers=2, n_heads=4, hidden_dim=64, **common)
         model = transformers.DistilBertForSequenceClassification(cfg)
@@ -88,8 +109,8 @@ def make(kind, labels):
 
 
 def reference(model, tok, a, b=None, max_length=None):
-    enc = tok(a, b, padding=True, truncation="longest_first" if max_length else False, max_length=max_length,
-              return_tensors="pt")
+    # every model here has 64 positions: longer input is cut as our side cuts it
+    enc = tok(a, b, padding=True, truncation="longest_first", max_length=max_length or 64, return_tensors="pt")
     if "token_type_ids" in enc and not isinstance(model, transformers.BertForSequenceClassification):
         del enc["token_type_ids"]
     with torch.no_grad():
@@ -143,7 +164,8 @@ if len(top) != 2 or any("text" not in r for r in top):
 reranker = (folder, model, tok)
 
 # Classifiers: named labels, single texts and pairs, softmax and logits.
-for kind, labels in (("bert", ["negative", "neutral", "positive"]), ("distilbert", ["no", "yes"])):
+for kind, labels in (("bert", ["negative", "neutral", "positive"]), ("distilbert", ["no", "yes"]),
+                     ("roberta", ["contradiction", "entailment"])):
     folder, model, tok = make(kind, labels)
     singles = [text(1, 40) for _ in range(25)]
     pairs = [(text(1, 20), text(1, 30)) for _ in range(25)]

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Encoder families other than BERT against transformers itself
-(src/model/bert.c): DistilBERT and MPNet.
+(src/model/bert.c): DistilBERT, MPNet, RoBERTa and XLM-RoBERTa (the
+last two with a byte-level BPE tokenizer trained here).
 
 A small DistilBertModel with fresh random weights (larger than
 transformers' initialization, so that every part shows: LayerNorm weights
@@ -171,15 +172,39 @@ for i in range(24):
     n = rng.choice([1, 2, 5, 13, 18, 40, 90, 120, 150])
     mtexts.append(" ".join(rng.choice(words[:31]).replace("##", "") for _ in range(n)))
 
+# RoBERTa and XLM-RoBERTa: a byte-level BPE tokenizer trained here by
+# `tokenizers` (RobertaProcessing, <pad> id 1: positions start after it and
+# a <pad> inside a text does not advance them), random weights
+from tokenizers import AddedToken, ByteLevelBPETokenizer, processors
+bpe = ByteLevelBPETokenizer()
+bpe.train_from_iterator((" ".join(rng.choice(words[:31]).replace("##", "") for _ in range(12)) for _ in range(500)),
+                        vocab_size=300, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+                        show_progress=False)
+bpe._tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+bpe._tokenizer.add_special_tokens([AddedToken("<mask>", lstrip=True, special=True)])
+rtok = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
+                                            pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")
+rtexts = [m + " <pad> " + m if i % 5 == 0 and len(m.split()) < 40 else m for i, m in enumerate(mtexts)]
+rmodels = {}
+for name, cls_cfg, cls_model in (("roberta", transformers.RobertaConfig, transformers.RobertaModel),
+                                 ("xlm-roberta", transformers.XLMRobertaConfig, transformers.XLMRobertaModel)):
+    rcfg = cls_cfg(vocab_size=len(rtok), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                   intermediate_size=128, max_position_embeddings=400, type_vocab_size=1, pad_token_id=1,
+                   layer_norm_eps=1e-5)
+    rmodels[name] = cls_model(rcfg, add_pooling_layer=False).eval()
+    perturb(rmodels[name])
+    save_folder(os.path.join(work, name), rmodels[name], tokenizer=rtok)
+
 failures = []
 runs = [("distilbert", plain, "mean", None), ("distilbert-mlm", mlm.distilbert, "mean", None)] + \
        [("distilbert-" + mode, plain, mode, None) for mode in modes] + \
        [("distilbert-dense", plain, "mean+dense", None)] + \
        [("distilbert-prompts", plain, "mean", p) for p in (None, "doc", "")] + \
-       [("mpnet", mplain, "mean", None), ("mpnet-mlm", mmlm.mpnet, "mean", None)]
+       [("mpnet", mplain, "mean", None), ("mpnet-mlm", mmlm.mpnet, "mean", None)] + \
+       [(name, model, "mean", None) for name, model in rmodels.items()]
 for name, model, mode, prompt in runs:
-    is_mpnet = name.startswith("mpnet")
-    texts_now, tok_now = (mtexts, mtok) if is_mpnet else (texts, tok)
+    texts_now, tok_now = (mtexts, mtok) if name.startswith("mpnet") else (rtexts, rtok) if name in rmodels \
+        else (texts, tok)
     folder = os.path.join(work, name)
     inp = os.path.join(work, name + ".txt")
     with open(inp, "w") as f:
