@@ -134,6 +134,11 @@ typedef struct ia_embed_options {
     int dimensions;         /* Matryoshka: the first this many of each vector
                                (then out is n x dimensions), L2-normalized
                                again when the output is normalized; 0: all */
+    size_t chunk_tokens;    /* long texts: 0 truncates at the limit; else a text
+                               over this many tokens (specials included) is cut
+                               into windows of it, embedded apart, its vector the
+                               token-weighted mean of theirs (then normalized) */
+    size_t chunk_overlap;   /* tokens each window repeats of the one before */
 } ia_embed_options;
 
 #define IA_EMBED_OPTIONS_INIT {.size = sizeof(ia_embed_options)}

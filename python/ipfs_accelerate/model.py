@@ -274,7 +274,7 @@ class Model:
                                    "(use generate() or chat())")
 
     def embed(self, texts, normalize=None, max_tokens: int = 0, stats: dict | None = None,
-              prompt_name: str | None = None, dimensions: int = 0):
+              prompt_name: str | None = None, dimensions: int = 0, chunk_size: int = 0, chunk_overlap: int = 0):
         """Embed a list of texts in one library call.
 
         Returns a float32 numpy array (n, dim), or a list of n lists of
@@ -284,6 +284,9 @@ class Model:
         put before every text; None: its default prompt, if any; "": none.
         ``dimensions``: Matryoshka, the first this many values of each vector
         (normalized again when the output is normalized); 0: all.
+        ``chunk_size``: a text longer than this many tokens is embedded in
+        windows of it overlapping by ``chunk_overlap`` tokens, its vector the
+        token-weighted mean of theirs (0: truncated at the model's limit).
         """
         self._need_embedding()
         data = _as_bytes(_as_list(texts))
@@ -309,6 +312,11 @@ class Model:
                           _lib.IA_NORMALIZE_YES if normalize else _lib.IA_NORMALIZE_NO)
         opts.max_tokens = max_tokens
         opts.dimensions = dimensions
+        for name, v in (("chunk_size", chunk_size), ("chunk_overlap", chunk_overlap)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise InvalidInputError(f"{name} must be an int >= 0, not {v!r}")
+        opts.chunk_tokens = chunk_size
+        opts.chunk_overlap = chunk_overlap
         if prompt_name is not None:
             if not isinstance(prompt_name, str) or "\0" in prompt_name:
                 raise InvalidInputError(f"prompt_name must be a str (a prompt's name) or None, not {prompt_name!r}")

@@ -784,6 +784,84 @@ static void free_encoded(encoded *enc, size_t n)
     ia__free(enc);
 }
 
+/* Chunking (ia_embed_options.chunk_tokens): each text tokenized whole;
+ * one longer than chunk_tokens is cut into windows of that many tokens
+ * (its specials around each), overlapping by chunk_overlap, which are
+ * embedded like texts; the text's vector is the mean of its windows'
+ * (through the Dense modules, before normalization) weighted by their
+ * tokens, then the first od values, normalized if asked. */
+static ia_status embed_chunked(const ia_model *m, const char *const *texts, const size_t *lens, size_t n,
+                               const ia_embed_options *opt, bool normalize, int od, float *out,
+                               ia_embed_stats *stats)
+{
+    const size_t pre = ia__tokenizer_n_prefix(m->tok), specials = ia__tokenizer_n_specials(m->tok);
+    const size_t C = opt->chunk_tokens - specials, step = C - opt->chunk_overlap;
+    size_t longest = 0;
+    for (size_t i = 0; i < n; i++)
+        longest = IA_MAX(longest, lens ? lens[i] : strlen(texts[i]));
+    /* a token takes at least a byte, but for the space marker before a
+     * word (Metaspace's "▁") */
+    const size_t cap = 2 * longest + specials + 2;
+    encoded *whole = ia__calloc(n, sizeof *whole);
+    size_t *first = ia__malloc((n + 1) * sizeof *first), n_win = 0;
+    ia_status rc = whole && first ? encode_all(m, texts, lens, NULL, NULL, n, cap, whole, stats)
+                                  : ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
+    for (size_t i = 0; !rc && i < n; i++) { /* windows of text i: first[i] .. first[i + 1] */
+        const size_t L = whole[i].n - specials;
+        first[i] = n_win;
+        n_win += L <= C ? 1 : 1 + (L - C + step - 1) / step;
+    }
+    const int D = out_dim(m);
+    encoded *win = rc ? NULL : ia__calloc(n_win ? n_win : 1, sizeof *win);
+    float *vec = rc ? NULL : ia__malloc((n_win ? n_win : 1) * (size_t)D * sizeof *vec);
+    double *acc = rc ? NULL : ia__malloc((size_t)D * sizeof *acc);
+    if (!rc && (!win || !vec || !acc))
+        rc = ia__error(IA_ERR_NOMEM, "out of memory for %zu chunks", n_win);
+    if (!rc)
+        first[n] = n_win;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const size_t L = whole[i].n - specials;
+        for (size_t w = first[i], start = 0; w < first[i + 1] && !rc; w++, start += step) {
+            const size_t len = IA_MIN(C, L - start);
+            if (!(win[w].ids = ia__malloc((len + specials) * sizeof(int32_t)))) {
+                rc = ia__error(IA_ERR_NOMEM, "out of memory for %zu chunks", n_win);
+                break;
+            }
+            memcpy(win[w].ids, whole[i].ids, pre * sizeof(int32_t));
+            memcpy(win[w].ids + pre, whole[i].ids + pre + start, len * sizeof(int32_t));
+            memcpy(win[w].ids + pre + len, whole[i].ids + pre + L, (specials - pre) * sizeof(int32_t));
+            win[w].n = len + specials;
+        }
+    }
+    const batch_job job = {.od = D, .out = vec};
+    if (!rc)
+        rc = run_encoded(m, win, n_win, &job, stats);
+    for (size_t i = 0; !rc && i < n; i++) {
+        double total = 0;
+        memset(acc, 0, (size_t)D * sizeof *acc);
+        for (size_t w = first[i]; w < first[i + 1]; w++) {
+            const double weight = (double)(win[w].n - specials);
+            for (int j = 0; j < D; j++)
+                acc[j] += weight * vec[w * (size_t)D + j];
+            total += weight;
+        }
+        double ss = 0;
+        for (int j = 0; j < od; j++) {
+            acc[j] = total > 0 ? acc[j] / total : 0;
+            ss += acc[j] * acc[j];
+        }
+        const double scale = normalize ? 1.0 / fmax(sqrt(ss), 1e-12) : 1.0;
+        for (int j = 0; j < od; j++)
+            out[i * (size_t)od + j] = (float)(acc[j] * scale);
+    }
+    free_encoded(whole, n);
+    free_encoded(win, n_win);
+    ia__free(acc);
+    ia__free(vec);
+    ia__free(first);
+    return rc;
+}
+
 ia_status ia_model_embed(const ia_model *m, const char *const *texts, const size_t *lens,
                          size_t n, float *out, ia_embed_stats *stats)
 {
@@ -814,9 +892,15 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
     if (opt->dimensions < 0 || opt->dimensions > out_dim(m))
         return ia__error(IA_ERR_INVALID, "%s: dimensions %d must be from 1 to the model's %d (0: all)", __func__,
                          opt->dimensions, out_dim(m));
+    const size_t specials = ia__tokenizer_n_specials(m->tok);
+    if (opt->chunk_tokens && (opt->chunk_tokens <= specials || opt->chunk_tokens > m->max_seq_length ||
+                              opt->chunk_overlap >= opt->chunk_tokens - specials))
+        return ia__error(IA_ERR_INVALID, "%s: chunk_tokens %zu must be from %zu (the %zu special tokens and one "
+                         "more) to max_seq_length %zu, and chunk_overlap %zu less than chunk_tokens less the "
+                         "specials", __func__, opt->chunk_tokens, specials + 1, specials, m->max_seq_length,
+                         opt->chunk_overlap);
     if (n == 0)
         return IA_OK;
-    const size_t specials = ia__tokenizer_n_specials(m->tok);
     if (opt->max_tokens && opt->max_tokens <= specials)
         return ia__error(IA_ERR_INVALID, "max_tokens %zu leaves no room for text: the tokenizer adds %zu special "
                          "tokens to every text", opt->max_tokens, specials);
@@ -847,13 +931,16 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
         texts = (const char *const *)prompted;
         lens = plens;
     }
-    encoded *enc = rc ? NULL : ia__calloc(n, sizeof *enc);
-    if (!rc && !enc)
+    const int od = opt->dimensions ? opt->dimensions : out_dim(m);
+    encoded *enc = rc || opt->chunk_tokens ? NULL : ia__calloc(n, sizeof *enc);
+    if (!rc && !opt->chunk_tokens && !enc)
         rc = ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
-    if (!rc)
+    if (!rc && opt->chunk_tokens)
+        rc = embed_chunked(m, texts, lens, n, opt, normalize, od, out, stats);
+    else if (!rc)
         rc = encode_all(m, texts, lens, NULL, NULL, n, max_tokens, enc, stats);
-    const batch_job job = {.normalize = normalize, .od = opt->dimensions ? opt->dimensions : out_dim(m), .out = out};
-    if (!rc)
+    const batch_job job = {.normalize = normalize, .od = od, .out = out};
+    if (!rc && enc)
         rc = run_encoded(m, enc, n, &job, stats);
     free_encoded(enc, n);
     for (size_t i = 0; prompted && i < n; i++)

@@ -64,6 +64,8 @@ size_t ia__tokenizer_n_specials(const struct ia_tokenizer *tok);
 /* The special tokens of the template for pairs, and whether there is one. */
 size_t ia__tokenizer_n_specials_pair(const struct ia_tokenizer *tok);
 bool ia__tokenizer_has_pairs(const struct ia_tokenizer *tok);
+/* Of a single text's special tokens, how many come before the text. */
+size_t ia__tokenizer_n_prefix(const struct ia_tokenizer *tok);
 
 /* The text of ids as Hugging Face tokenizers' decode gives it with the
  * WordPiece decoder: pieces joined by spaces, continuation pieces (the

@@ -717,3 +717,11 @@ size_t ia_tokenizer_max_length(const ia_tokenizer *tok) { return tok ? tok->max_
 size_t ia__tokenizer_n_specials(const ia_tokenizer *tok) { return tok->single.n_special; }
 size_t ia__tokenizer_n_specials_pair(const ia_tokenizer *tok) { return tok->pair.n_special; }
 bool ia__tokenizer_has_pairs(const ia_tokenizer *tok) { return tok->pair.n > 0; }
+
+size_t ia__tokenizer_n_prefix(const ia_tokenizer *tok)
+{
+    size_t n = 0;
+    while (n < tok->single.n && tok->single.v[n].seq < 0)
+        n++;
+    return n;
+}

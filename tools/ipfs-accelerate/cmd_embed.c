@@ -29,6 +29,9 @@ static const char embed_help[] =
     "      --max-seq-length N  truncate texts to N tokens (default: the model's)\n"
     "      --dimensions N      Matryoshka: the first N values of each vector\n"
     "                          (normalized again when the model normalizes)\n"
+    "      --chunk-tokens N    cut a text over N tokens into windows of N, embedded\n"
+    "                          apart and averaged (default: truncate at the limit)\n"
+    "      --chunk-overlap N   tokens each window repeats of the one before (default 0)\n"
     "      --prompt-name NAME  put the model's prompt NAME before every text\n"
     "                          (config_sentence_transformers.json; default: its\n"
     "                          default_prompt_name, \"\" for none)\n"
@@ -211,13 +214,14 @@ int cmd_embed(int argc, char **argv)
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
         {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
         {"precision", required_argument, 0, 'P'}, {"prompt-name", required_argument, 0, 'N'},
-        {"dimensions", required_argument, 0, 'M'}, {"cluster", required_argument, 0, 'C'},
+        {"dimensions", required_argument, 0, 'M'}, {"chunk-tokens", required_argument, 0, 'K'},
+        {"chunk-overlap", required_argument, 0, 'O'}, {"cluster", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model_dir = NULL, *out_path = NULL, *format = NULL, *device = NULL;
     const char *precision = NULL, *prompt_name = NULL, *cluster = NULL;
     cli_config_args ca = {0};
-    long batch_size = 256, threads = 0, max_seq = 0, dims = 0;
+    long batch_size = 256, threads = 0, max_seq = 0, dims = 0, chunk = 0, overlap = 0;
     bool quiet = false, verbose = false;
     text_batch extra = {0};
     int c;
@@ -255,6 +259,14 @@ int cmd_embed(int argc, char **argv)
             if (!cli_parse_long(optarg, 1, 1 << 20, &dims))
                 EMBED_USAGE("--dimensions must be a whole number >= 1, not '%s'", optarg);
             break;
+        case 'K':
+            if (!cli_parse_long(optarg, 2, 1 << 20, &chunk))
+                EMBED_USAGE("--chunk-tokens must be a whole number >= 2, not '%s'", optarg);
+            break;
+        case 'O':
+            if (!cli_parse_long(optarg, 0, 1 << 20, &overlap))
+                EMBED_USAGE("--chunk-overlap must be a whole number >= 0, not '%s'", optarg);
+            break;
         case 'q': quiet = true; break;
         case 'v': verbose = true; break;
         case 'C': cluster = optarg; break;
@@ -264,6 +276,8 @@ int cmd_embed(int argc, char **argv)
     }
     if (!model_dir)
         EMBED_USAGE("--model DIR is required");
+    if (cluster && chunk)
+        EMBED_USAGE("--chunk-tokens does not go with --cluster yet");
     if (argc - optind > 1)
         EMBED_USAGE("at most one input FILE, got %d", argc - optind);
     const char *in_path = optind < argc ? argv[optind] : (extra.n ? NULL : "-");
@@ -359,6 +373,8 @@ int cmd_embed(int argc, char **argv)
     ia_embed_options eo = IA_EMBED_OPTIONS_INIT;
     eo.prompt_name = prompt_name;
     eo.dimensions = (int)dims;
+    eo.chunk_tokens = (size_t)chunk;
+    eo.chunk_overlap = (size_t)overlap;
     const char *prompt_text;
     int rc = !vecs                                            ? cli_fail(0, "out of memory")
              : ia_model_prompt(model, prompt_name, &prompt_text) ? cli_fail(0, "%s", ia_errmsg())
