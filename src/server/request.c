@@ -179,11 +179,17 @@ static int parse_openai(const cJSON *root, size_t max_inputs, srv_input_req *out
     }
     out->model = f ? f->valuestring : NULL;
     if ((f = field(root, "encoding_format"))) {
-        if (!cJSON_IsString(f) || (strcmp(f->valuestring, "float") && strcmp(f->valuestring, "base64"))) {
-            ia__srv_error_set(err, 422, "encoding_format", "encoding_format must be \"float\" or \"base64\"");
+        static const char *const names[] = {[SRV_ENC_FLOAT] = "float", [SRV_ENC_BASE64] = "base64",
+                                            [SRV_ENC_BINARY] = "binary", [SRV_ENC_UBINARY] = "ubinary"};
+        size_t k = 0;
+        while (k < IA_ARRAY_LEN(names) && !(cJSON_IsString(f) && !strcmp(f->valuestring, names[k])))
+            k++;
+        if (k == IA_ARRAY_LEN(names)) {
+            ia__srv_error_set(err, 422, "encoding_format",
+                              "encoding_format must be \"float\", \"base64\", \"binary\" or \"ubinary\"");
             return 422;
         }
-        out->base64 = !strcmp(f->valuestring, "base64");
+        out->encoding = (srv_encoding)k;
     }
     if ((f = field(root, "dimensions"))) {
         double d = cJSON_IsNumber(f) ? f->valuedouble : -1;

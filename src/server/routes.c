@@ -1,6 +1,6 @@
 /*
  * The server's API routes:
- *   POST /v1/embeddings  OpenAI embeddings (float or base64, dimensions)
+ *   POST /v1/embeddings  OpenAI embeddings (float, base64, or packed sign bits; dimensions)
  *   GET  /v1/models      OpenAI model list
  *   POST /embed          text-embeddings-inference embeddings
  *   POST /tokenize       text-embeddings-inference tokenization
@@ -319,6 +319,19 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api, embed_kind kind
     }
 }
 
+/* A vector as its sign bits (see srv_encoding): ceil(d / 8) bytes. */
+static void write_bits(sbuf *b, const float *v, int d, bool is_signed)
+{
+    ia__sbuf_puts(b, "[");
+    for (int j = 0; j < d; j += 8) {
+        int byte = 0;
+        for (int k = 0; k < 8; k++)
+            byte |= (j + k < d && v[j + k] > 0) << (7 - k);
+        ia__sbuf_printf(b, "%s%d", j ? "," : "", is_signed ? byte - 128 : byte);
+    }
+    ia__sbuf_puts(b, "]");
+}
+
 static void write_openai(sbuf *b, embed_state *st)
 {
     const srv_model *m = st->model;
@@ -341,8 +354,10 @@ static void write_openai(sbuf *b, embed_state *st)
             v = tmp;
         }
         ia__sbuf_printf(b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
-        if (st->in.base64)
+        if (st->in.encoding == SRV_ENC_BASE64)
             ia__sbuf_base64_floats(b, v, (size_t)d);
+        else if (st->in.encoding != SRV_ENC_FLOAT)
+            write_bits(b, v, d, st->in.encoding == SRV_ENC_BINARY);
         else
             ia__sbuf_json_floats(b, v, (size_t)d);
         ia__sbuf_puts(b, "}");

@@ -75,6 +75,12 @@ typedef enum srv_body_kind {
     SRV_BODY_SIMILARITY, /* TEI: inputs {source_sentence, sentences}: texts = the source, then the sentences */
 } srv_body_kind;
 
+/* How /v1/embeddings writes a vector: float32 numbers, their bytes in
+ * base64, or 1 bit a dimension (> 0), packed 8 to a byte, most significant
+ * first (as numpy.packbits), written as unsigned bytes or as signed ones
+ * less 128 (sentence-transformers' "ubinary" and "binary"). */
+typedef enum srv_encoding { SRV_ENC_FLOAT, SRV_ENC_BASE64, SRV_ENC_BINARY, SRV_ENC_UBINARY } srv_encoding;
+
 typedef struct srv_input_req {
     cJSON *root;           /* owns the strings below */
     const char **texts;    /* n inputs */
@@ -85,7 +91,7 @@ typedef struct srv_input_req {
     size_t n;
     bool single;           /* the input was one string, not an array */
     const char *model;     /* OpenAI "model", NULL if absent */
-    bool base64;           /* OpenAI encoding_format "base64" */
+    srv_encoding encoding; /* OpenAI encoding_format */
     int dimensions;        /* OpenAI dimensions; 0: all */
     bool normalize;        /* TEI normalize (default true) */
     bool truncate;         /* TEI truncate (default false) */

@@ -99,6 +99,12 @@ try:
     if check("base64 200", st == 200, (st, body)):
         dec = [list(struct.unpack("<32f", base64.b64decode(d["embedding"]))) for d in body["data"]]
         check("base64 decodes to the float32 values", close(dec, [f32(v) for v in ref[:2]]), dec[0][:3])
+    for enc, offset in (("ubinary", 0), ("binary", -128)):
+        st, h, body = s.post("/v1/embeddings", {"input": TEXTS[:2], "encoding_format": enc})
+        # numpy.packbits(v > 0) (minus 128 for binary), as sentence-transformers quantizes
+        want = [[sum((v[j + k] > 0) << (7 - k) for k in range(8)) + offset for j in range(0, 32, 8)] for v in ref[:2]]
+        check(enc + ": the sign bits, 8 a byte, most significant first",
+              st == 200 and [d["embedding"] for d in body["data"]] == want, (st, str(body)[:200], want))
     st, h, body = s.post("/v1/embeddings", {"input": TEXTS[1], "dimensions": 8})
     if check("dimensions 200", st == 200, (st, body)):
         v = body["data"][0]["embedding"]
