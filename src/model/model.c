@@ -950,19 +950,31 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
     return rc;
 }
 
+/* Texts the caller tokenized (ids[i], n_ids[i], types[i] or NULL), borrowed
+ * as encoded texts (free the array only); *out NULL on failure. */
+static ia_status borrow_ids(const ia_model *m, const int32_t *const *ids, const int32_t *const *types,
+                            const size_t *n_ids, size_t n, encoded **out)
+{
+    encoded *enc = *out = ia__malloc((n ? n : 1) * sizeof *enc);
+    if (!enc)
+        return ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
+    for (size_t i = 0; i < n; i++) {
+        if (n_ids[i] > m->max_seq_length) {
+            ia__free(enc);
+            *out = NULL;
+            return ia__error(IA_ERR_INVALID, "text %zu has %zu tokens, more than max_seq_length %zu", i, n_ids[i],
+                             m->max_seq_length);
+        }
+        enc[i] = (encoded){.ids = (int32_t *)ids[i], .types = types ? (int32_t *)types[i] : NULL, .n = n_ids[i]};
+    }
+    return IA_OK;
+}
+
 ia_status ia__model_embed_ids(const ia_model *m, const int32_t *const *ids, const size_t *n_ids, size_t n,
                               bool normalize, float *out, ia_embed_stats *stats)
 {
-    encoded *enc = ia__malloc((n ? n : 1) * sizeof *enc);
-    if (!enc)
-        return ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
-    ia_status rc = IA_OK;
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (n_ids[i] > m->max_seq_length)
-            rc = ia__error(IA_ERR_INVALID, "text %zu has %zu tokens, more than max_seq_length %zu", i, n_ids[i],
-                           m->max_seq_length);
-        enc[i] = (encoded){.ids = (int32_t *)ids[i], .n = n_ids[i]}; /* borrowed: not freed here */
-    }
+    encoded *enc;
+    ia_status rc = borrow_ids(m, ids, NULL, n_ids, n, &enc);
     const batch_job job = {.normalize = normalize, .od = out_dim(m), .out = out};
     if (!rc)
         rc = run_encoded(m, enc, n, &job, stats);
@@ -973,16 +985,13 @@ ia_status ia__model_embed_ids(const ia_model *m, const int32_t *const *ids, cons
 ia_status ia__model_token_states_ids(const ia_model *m, const int32_t *const *ids, const size_t *n_ids, size_t n,
                                     float *out, ia_embed_stats *stats)
 {
-    encoded *enc = ia__malloc((n ? n : 1) * sizeof *enc);
-    size_t *rows = ia__malloc((n ? n : 1) * sizeof *rows);
-    ia_status rc = enc && rows ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
-    for (size_t i = 0, r = 0; i < n && !rc; r += n_ids[i++]) {
-        if (n_ids[i] > m->max_seq_length)
-            rc = ia__error(IA_ERR_INVALID, "text %zu has %zu tokens, more than max_seq_length %zu", i, n_ids[i],
-                           m->max_seq_length);
-        enc[i] = (encoded){.ids = (int32_t *)ids[i], .n = n_ids[i]}; /* borrowed: not freed here */
+    encoded *enc;
+    ia_status rc = borrow_ids(m, ids, NULL, n_ids, n, &enc);
+    size_t *rows = rc ? NULL : ia__malloc((n ? n : 1) * sizeof *rows);
+    if (!rc && !rows)
+        rc = ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
+    for (size_t i = 0, r = 0; !rc && i < n; r += n_ids[i++])
         rows[i] = r;
-    }
     const batch_job job = {.od = m->cfg.hidden_size, .rows = rows, .out = out};
     if (!rc)
         rc = run_encoded(m, enc, n, &job, stats);
@@ -996,17 +1005,8 @@ ia_status ia__model_classify_ids(const ia_model *m, const int32_t *const *ids, c
 {
     if (!m->head.n_labels)
         return ia__error(IA_ERR_UNSUPPORTED, "%s: the model has no classification head", m->path);
-    encoded *enc = ia__malloc((n ? n : 1) * sizeof *enc);
-    if (!enc)
-        return ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
-    ia_status rc = IA_OK;
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (n_ids[i] > m->max_seq_length)
-            rc = ia__error(IA_ERR_INVALID, "text %zu has %zu tokens, more than max_seq_length %zu", i, n_ids[i],
-                           m->max_seq_length);
-        /* borrowed: not freed here */
-        enc[i] = (encoded){.ids = (int32_t *)ids[i], .types = types ? (int32_t *)types[i] : NULL, .n = n_ids[i]};
-    }
+    encoded *enc;
+    ia_status rc = borrow_ids(m, ids, types, n_ids, n, &enc);
     const ia_classify_options co = {.size = sizeof co, .raw_scores = raw};
     const batch_job job = {.od = m->head.n_labels, .cls = &co, .out = out};
     if (!rc)

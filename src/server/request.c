@@ -43,16 +43,15 @@ void ia__srv_input_req_free(srv_input_req *r)
     memset(r, 0, sizeof *r);
 }
 
-/* An optional field: absent or JSON null give NULL. */
-static const cJSON *field(const cJSON *root, const char *name)
+const cJSON *ia__srv_field(const cJSON *root, const char *name)
 {
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, name);
     return f && !cJSON_IsNull(f) ? f : NULL;
 }
 
-static int opt_bool(const cJSON *root, const char *name, bool def, bool *out, srv_error *err)
+int ia__srv_opt_bool(const cJSON *root, const char *name, bool def, bool *out, srv_error *err)
 {
-    const cJSON *f = field(root, name);
+    const cJSON *f = ia__srv_field(root, name);
     *out = def;
     if (!f)
         return 0;
@@ -172,13 +171,13 @@ static int parse_openai(const cJSON *root, size_t max_inputs, srv_input_req *out
     int st = parse_inputs(root, "input", true, max_inputs, out, err);
     if (st)
         return st;
-    const cJSON *f = field(root, "model");
+    const cJSON *f = ia__srv_field(root, "model");
     if (f && !cJSON_IsString(f)) {
         ia__srv_error_set(err, 422, "model", "model must be a string (a name from GET /v1/models)");
         return 422;
     }
     out->model = f ? f->valuestring : NULL;
-    if ((f = field(root, "encoding_format"))) {
+    if ((f = ia__srv_field(root, "encoding_format"))) {
         static const char *const names[] = {[SRV_ENC_FLOAT] = "float", [SRV_ENC_BASE64] = "base64",
                                             [SRV_ENC_BINARY] = "binary", [SRV_ENC_UBINARY] = "ubinary"};
         size_t k = 0;
@@ -191,7 +190,7 @@ static int parse_openai(const cJSON *root, size_t max_inputs, srv_input_req *out
         }
         out->encoding = (srv_encoding)k;
     }
-    if ((f = field(root, "dimensions"))) {
+    if ((f = ia__srv_field(root, "dimensions"))) {
         double d = cJSON_IsNumber(f) ? f->valuedouble : -1;
         if (!cJSON_IsNumber(f) || d != floor(d) || d < 1 || d > 1e6) {
             ia__srv_error_set(err, 422, "dimensions", "dimensions must be a whole number >= 1");
@@ -199,7 +198,7 @@ static int parse_openai(const cJSON *root, size_t max_inputs, srv_input_req *out
         }
         out->dimensions = (int)d;
     }
-    if ((f = field(root, "user")) && !cJSON_IsString(f)) {
+    if ((f = ia__srv_field(root, "user")) && !cJSON_IsString(f)) {
         ia__srv_error_set(err, 422, "user", "user must be a string");
         return 422;
     }
@@ -210,7 +209,7 @@ static int parse_openai(const cJSON *root, size_t max_inputs, srv_input_req *out
  * checks the name against the model's prompts. */
 static int parse_prompt_name(const cJSON *root, srv_body_kind kind, srv_input_req *out, srv_error *err)
 {
-    const cJSON *f = field(root, "prompt_name");
+    const cJSON *f = ia__srv_field(root, "prompt_name");
     if (!f)
         return 0;
     if (!cJSON_IsString(f))
@@ -226,9 +225,9 @@ static int parse_prompt_name(const cJSON *root, srv_body_kind kind, srv_input_re
  * as the texts source, sentences... */
 static int parse_similarity(const cJSON *root, size_t max_inputs, srv_input_req *out, srv_error *err)
 {
-    const cJSON *in = field(root, "inputs");
-    const cJSON *src = cJSON_IsObject(in) ? field(in, "source_sentence") : NULL;
-    const cJSON *list = cJSON_IsObject(in) ? field(in, "sentences") : NULL;
+    const cJSON *in = ia__srv_field(root, "inputs");
+    const cJSON *src = cJSON_IsObject(in) ? ia__srv_field(in, "source_sentence") : NULL;
+    const cJSON *list = cJSON_IsObject(in) ? ia__srv_field(in, "sentences") : NULL;
     if (!cJSON_IsString(src) || !cJSON_IsArray(list)) {
         ia__srv_error_set(err, 422, "inputs",
                           "inputs must be {\"source_sentence\": a string, \"sentences\": an array of strings}");
@@ -282,12 +281,12 @@ static int parse_tei(const cJSON *root, srv_body_kind kind, size_t max_inputs, s
                 ia__srv_error_set(err, 422, "inputs", "/tokenize takes texts, not token ids");
                 return 422;
             }
-        return opt_bool(root, "add_special_tokens", true, &out->add_special_tokens, err);
+        return ia__srv_opt_bool(root, "add_special_tokens", true, &out->add_special_tokens, err);
     }
-    if ((st = opt_bool(root, "normalize", true, &out->normalize, err)) ||
-        (st = opt_bool(root, "truncate", false, &out->truncate, err)))
+    if ((st = ia__srv_opt_bool(root, "normalize", true, &out->normalize, err)) ||
+        (st = ia__srv_opt_bool(root, "truncate", false, &out->truncate, err)))
         return st;
-    const cJSON *f = field(root, "truncation_direction");
+    const cJSON *f = ia__srv_field(root, "truncation_direction");
     if (f) {
         if (!cJSON_IsString(f) || (strcmp(f->valuestring, "Right") && strcmp(f->valuestring, "Left"))) {
             ia__srv_error_set(err, 422, "truncation_direction",

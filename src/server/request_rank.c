@@ -23,23 +23,6 @@ void ia__srv_rank_req_free(srv_rank_req *r)
     memset(r, 0, sizeof *r);
 }
 
-static const cJSON *field(const cJSON *root, const char *name)
-{
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, name);
-    return f && !cJSON_IsNull(f) ? f : NULL;
-}
-
-static int opt_bool(const cJSON *root, const char *name, bool def, bool *out, srv_error *err)
-{
-    const cJSON *f = field(root, name);
-    *out = f ? cJSON_IsTrue(f) : def;
-    if (f && !cJSON_IsBool(f)) {
-        ia__srv_error_set(err, 422, name, "%s must be true or false", name);
-        return 422;
-    }
-    return 0;
-}
-
 /* A non-empty string, or 400/422 naming `where`. */
 static int text_at(const cJSON *v, const char *where, const char **s, size_t *len, srv_error *err)
 {
@@ -61,7 +44,7 @@ static int text_at(const cJSON *v, const char *where, const char **s, size_t *le
 static int list_at(const cJSON *root, const char *name, size_t max_inputs, const cJSON **list, size_t *n,
                    srv_error *err)
 {
-    const cJSON *l = field(root, name);
+    const cJSON *l = ia__srv_field(root, name);
     if (!cJSON_IsArray(l)) {
         ia__srv_error_set(err, 422, name, "%s must be an array of strings", name);
         return 422;
@@ -102,7 +85,7 @@ static int parse_rerank(const cJSON *root, bool cohere, size_t max_inputs, srv_r
     const char *name = cohere ? "documents" : "texts";
     const cJSON *list, *item;
     size_t n;
-    int st = text_at(field(root, "query"), "query", &out->query, &out->query_len, err);
+    int st = text_at(ia__srv_field(root, "query"), "query", &out->query, &out->query_len, err);
     if (st || (st = list_at(root, name, max_inputs, &list, &n, err)) || (st = alloc_inputs(out, n, false, err)))
         return st;
     size_t i = 0;
@@ -112,24 +95,24 @@ static int parse_rerank(const cJSON *root, bool cohere, size_t max_inputs, srv_r
         const cJSON *doc = item;
         if (cohere && cJSON_IsObject(item)) { /* {"text": ...} as Cohere's v1 API allows */
             snprintf(where, sizeof where, "%s[%zu].text", name, i);
-            doc = field(item, "text");
+            doc = ia__srv_field(item, "text");
         }
         if ((st = text_at(doc, where, &out->texts[i], &out->lens[i], err)))
             return st;
         i++;
     }
     if (!cohere)
-        return (st = opt_bool(root, "raw_scores", false, &out->raw_scores, err)) ||
-               (st = opt_bool(root, "return_text", false, &out->return_text, err)) ||
-               (st = opt_bool(root, "truncate", false, &out->truncate, err)) ? st : 0;
+        return (st = ia__srv_opt_bool(root, "raw_scores", false, &out->raw_scores, err)) ||
+               (st = ia__srv_opt_bool(root, "return_text", false, &out->return_text, err)) ||
+               (st = ia__srv_opt_bool(root, "truncate", false, &out->truncate, err)) ? st : 0;
     out->truncate = true; /* Cohere truncates long documents */
-    const cJSON *f = field(root, "model");
+    const cJSON *f = ia__srv_field(root, "model");
     if (f && !cJSON_IsString(f)) {
         ia__srv_error_set(err, 422, "model", "model must be a string (a name from GET /v1/models)");
         return 422;
     }
     out->model = f ? f->valuestring : NULL;
-    if ((f = field(root, "top_n"))) {
+    if ((f = ia__srv_field(root, "top_n"))) {
         if (!cJSON_IsNumber(f) || f->valuedouble != floor(f->valuedouble) || f->valuedouble < 1 ||
             f->valuedouble > 1e9) {
             ia__srv_error_set(err, 422, "top_n", "top_n must be a whole number >= 1");
@@ -137,7 +120,7 @@ static int parse_rerank(const cJSON *root, bool cohere, size_t max_inputs, srv_r
         }
         out->top_n = (size_t)f->valuedouble;
     }
-    return opt_bool(root, "return_documents", true, &out->return_text, err);
+    return ia__srv_opt_bool(root, "return_documents", true, &out->return_text, err);
 }
 
 /* One /predict input: a text, or a pair [a, b]. */
@@ -158,7 +141,7 @@ static int predict_input(const cJSON *v, const char *where, srv_rank_req *out, s
 
 static int parse_predict(const cJSON *root, size_t max_inputs, srv_rank_req *out, srv_error *err)
 {
-    const cJSON *in = field(root, "inputs"), *item;
+    const cJSON *in = ia__srv_field(root, "inputs"), *item;
     int st;
     /* TEI reads a string, or two strings, as one input; else a list */
     out->single = cJSON_IsString(in) ||
@@ -179,8 +162,8 @@ static int parse_predict(const cJSON *root, size_t max_inputs, srv_rank_req *out
                 return st;
         }
     }
-    return (st = opt_bool(root, "raw_scores", false, &out->raw_scores, err)) ? st
-         : opt_bool(root, "truncate", false, &out->truncate, err);
+    return (st = ia__srv_opt_bool(root, "raw_scores", false, &out->raw_scores, err)) ? st
+         : ia__srv_opt_bool(root, "truncate", false, &out->truncate, err);
 }
 
 int ia__srv_parse_rank_request(srv_rank_kind kind, const char *body, size_t len, size_t max_inputs,
@@ -192,7 +175,7 @@ int ia__srv_parse_rank_request(srv_rank_kind kind, const char *body, size_t len,
         st = kind == SRV_PREDICT ? parse_predict(out->root, max_inputs, out, err)
                                  : parse_rerank(out->root, kind == SRV_RANK_COHERE, max_inputs, out, err);
     if (!st) {
-        const cJSON *f = field(out->root, "truncation_direction");
+        const cJSON *f = ia__srv_field(out->root, "truncation_direction");
         if (f && !(cJSON_IsString(f) && !strcmp(f->valuestring, "Right"))) {
             ia__srv_error_set(err, 422, "truncation_direction", "truncation_direction must be \"Right\" "
                               "(the tokenizer truncates at the right)");

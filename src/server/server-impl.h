@@ -105,6 +105,12 @@ typedef struct srv_input_req {
 int ia__srv_parse_request(srv_body_kind kind, const char *body, size_t len, size_t max_inputs,
                           srv_input_req *out, srv_error *err);
 void ia__srv_input_req_free(srv_input_req *r);
+/* An optional field of a request body: absent or JSON null give NULL. */
+const cJSON *ia__srv_field(const cJSON *root, const char *name);
+/* An optional boolean field (def when absent or null): 0, or 422 naming
+ * it when it is not a boolean. */
+int ia__srv_opt_bool(const cJSON *root, const char *name, bool def, bool *out, srv_error *err);
+
 /* The body as a JSON object (valid UTF-8, nothing after the value): 0 and
  * *root (cJSON_Delete it), or the status with *err (400, 422). */
 int ia__srv_parse_object(const char *body, size_t len, cJSON **root, srv_error *err);

@@ -29,6 +29,9 @@ void cli_log_init(ia_log_level min_level);
 bool cli_stderr_is_tty(void);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
+/* s as a JSON string literal on stdout (quotes, backslashes and control
+ * characters escaped; other bytes as they are). */
+void cli_print_json_string(const char *s);
 /* A whole number in [lo, hi], all of s; false otherwise. */
 bool cli_parse_long(const char *s, long lo, long hi, long *out);
 

@@ -115,20 +115,6 @@ static int read_lines(const char *path, texts *t)
     return rc;
 }
 
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
-}
-
 /* What both commands share: options, inputs and the model. */
 typedef struct run {
     const char *model_dir, *query, *device, *pooling;
@@ -261,7 +247,7 @@ int cmd_rerank(int argc, char **argv)
             printf("{\"index\":%zu,\"score\":%.9g", order[k], scores[order[k]]);
             if (r.return_text) {
                 fputs(",\"text\":", stdout);
-                print_json_string(r.in.v[order[k]]);
+                cli_print_json_string(r.in.v[order[k]]);
             }
             puts("}");
         }
@@ -307,12 +293,12 @@ int cmd_classify(int argc, char **argv)
         for (int k = 1; k < L; k++)
             best = s[k] > s[best] ? k : best;
         printf("{\"index\":%zu,\"label\":", i);
-        print_json_string(ia_model_label(r.model, best));
+        cli_print_json_string(ia_model_label(r.model, best));
         fputs(",\"scores\":{", stdout);
         for (int k = 0; k < L; k++) {
             if (k)
                 putchar(',');
-            print_json_string(ia_model_label(r.model, k));
+            cli_print_json_string(ia_model_label(r.model, k));
             printf(":%.9g", s[k]);
         }
         puts("}}");

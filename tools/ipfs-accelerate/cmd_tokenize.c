@@ -23,20 +23,6 @@ static const char tokenize_help[] =
     "      --tokens          also print the token strings\n"
     "      --pairs           lines are TEXT<tab>TEXT pairs\n";
 
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
-}
-
 /* One text, or with `pairs` a line A<tab>B. */
 static int emit(const ia_tokenizer *tok, size_t index, const char *text, size_t len,
                 size_t max_len, bool tokens, bool pairs, size_t *n_invalid)
@@ -90,7 +76,7 @@ static int emit(const ia_tokenizer *tok, size_t index, const char *text, size_t 
             if (i)
                 putchar(',');
             const char *t = ia_tokenizer_id_token(tok, ids[i]);
-            print_json_string(t ? t : "");
+            cli_print_json_string(t ? t : "");
         }
         putchar(']');
     }

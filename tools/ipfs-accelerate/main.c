@@ -113,6 +113,20 @@ bool cli_parse_long(const char *s, long lo, long hi, long *out)
     return true;
 }
 
+void cli_print_json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
 int cli_fail(int status, const char *fmt, ...)
 {
     va_list ap;
