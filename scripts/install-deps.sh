@@ -11,6 +11,7 @@ packages=(
   libcjson-dev libutf8proc-dev libssl-dev libdnnl-dev libcurl4-openssl-dev
   libmicrohttpd-dev libpcre2-dev wrk hey
   nats-server libnats-dev  # the cluster (src/cluster/, docs/distributed.md)
+  libsqlite3-dev  # the benchmark database (src/benchdb/, docs/benchmarks.md)
   libvulkan1 mesa-vulkan-drivers ocl-icd-libopencl1 pocl-opencl-icd  # GPU drivers on the CPU, for the hw tests
   python3 python3-venv python3-pip
   python3-torch  # the decoder tests' transformers oracle (.cache/hf-venv below)

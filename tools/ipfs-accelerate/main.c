@@ -30,6 +30,7 @@ int cmd_config(int argc, char **argv);
 int cmd_config_show(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_cluster_status(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 int cmd_ipfs_add(int argc, char **argv);
 int cmd_ipfs_cat(int argc, char **argv);
@@ -77,6 +78,7 @@ static const struct cli_command commands[] = {
     {"model add", cmd_ipfs_model_add, "add a model folder to IPFS and print its CID"},
     {"worker", cmd_worker, "embed tasks from a NATS JetStream cluster (docs/distributed.md)"},
     {"cluster status", cmd_cluster_status, "a cluster's workers, queue depth and oldest task"},
+    {"bench", cmd_bench, "benchmark a model over a matrix, stored in a database ('bench list')"},
 };
 
 static int log_min = IA_LOG_WARN;

@@ -1,0 +1,20 @@
+# The benchmark database (src/benchdb/, docs/benchmarks.md): statistics on
+# known distributions, migrations and concurrent writers, and `bench` end to
+# end on the synthetic tiny model with the file read back from Python.
+ia_add_test(test_benchdb_stats ${CMAKE_CURRENT_LIST_DIR}/test_benchdb_stats.c)
+target_link_libraries(test_benchdb_stats PRIVATE ia_benchdb)
+set_tests_properties(test_benchdb_stats PROPERTIES TIMEOUT 60)
+
+ia_add_test_program(test_benchdb_db ${CMAKE_CURRENT_LIST_DIR}/test_benchdb_db.c)
+target_link_libraries(test_benchdb_db PRIVATE ia_benchdb)
+foreach(mode migrate concurrent)
+  add_test(NAME benchdb_db_${mode}
+           COMMAND test_benchdb_db ${mode} ${CMAKE_CURRENT_BINARY_DIR}/benchdb-${mode})
+  set_tests_properties(benchdb_db_${mode} PROPERTIES TIMEOUT 60)
+endforeach()
+
+add_test(NAME benchdb_bench_e2e
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/bench_e2e_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32
+                 ${CMAKE_CURRENT_BINARY_DIR}/benchdb-e2e)
+set_tests_properties(benchdb_bench_e2e PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120)

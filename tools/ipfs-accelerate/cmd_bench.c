@@ -1,0 +1,814 @@
+/*
+ * `ipfs-accelerate bench`: measure a model over a matrix of batch sizes,
+ * sequence lengths and precisions, with statistics, and store every run in
+ * the benchmark database (src/benchdb/, docs/benchmarks.md);
+ * `ipfs-accelerate bench list` prints what is stored. Inputs are built from
+ * the model's own tokenizer to exactly the requested token count (checked
+ * by encoding them, and again by the engine's token count). Each point is
+ * warmed up, then timed call by call until the 95% confidence interval of
+ * the mean latency is within --target-ci of it, or --time-limit passes.
+ */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include "benchdb/benchdb.h"
+#include "cli.h"
+
+static const char bench_help[] =
+    "Usage: ipfs-accelerate bench --model M [options]\n"
+    "       ipfs-accelerate bench list [--db PATH] [--json]\n"
+    "\n"
+    "Measure embedding throughput and latency of model M (a folder, a Hugging\n"
+    "Face id or ipfs://CID) at every point of the matrix batch size x sequence\n"
+    "length x precision, and store each run in the benchmark database.\n"
+    "Each point is warmed up, then timed call by call until the 95% confidence\n"
+    "interval (Student t) of the mean latency is within --target-ci of it, or\n"
+    "its time limit passes. Outliers (beyond 1.5 IQR) are counted, not dropped.\n"
+    "\n"
+    "  -m, --model M           the model\n"
+    "  -b, --batch-sizes LIST  texts per call, e.g. 1,8,32 (default 1,8,32)\n"
+    "  -s, --seq-lens LIST     tokens per text, specials included (default 16,128)\n"
+    "      --precision LIST    fp32, int8, bf16 (default fp32)\n"
+    "  -j, --threads N         worker threads (default: one per core)\n"
+    "      --target-ci F       relative half-width of the 95% CI to reach (default 0.05)\n"
+    "      --time-limit S      seconds of timed calls per point at most (default 10)\n"
+    "      --warmup N          untimed calls before each point (default 2)\n"
+    "      --min-samples N     timed calls per point at least (default 5)\n"
+    "      --db PATH           the database (default $IPFS_ACCELERATE_HOME/bench.db,\n"
+    "                          else ~/.ipfs_accelerate/bench.db)\n"
+    "      --no-store          measure and print only\n"
+    "      --cid               record the model folder's CID (hashes every file, as\n"
+    "                          'model add --only-hash'); a model loaded by ipfs://CID\n"
+    "                          has it recorded anyway\n"
+    "      --json              one JSON document on stdout: {\"db\", \"runs\": [...]}\n"
+    "  -q, --quiet             no progress line (it is shown only on a terminal)\n"
+    "\n"
+    "Recorded per run: texts/s and tokens/s, latency mean, CI, p50/p90/p99,\n"
+    "peak resident memory, and RAPL package energy where readable (else null;\n"
+    "IPFS_ACCELERATE_POWERCAP_DIR replaces /sys/class/powercap, for tests).\n";
+
+enum { OPT_PRECISION = 0x2000, OPT_TARGET_CI, OPT_TIME_LIMIT, OPT_WARMUP, OPT_MIN_SAMPLES, OPT_DB, OPT_JSON,
+       OPT_NO_STORE, OPT_CID };
+
+#define MAX_LIST 32
+
+typedef struct bench_args {
+    const char *model, *db_path;
+    long batches[MAX_LIST], seqs[MAX_LIST];
+    size_t n_batches, n_seqs;
+    char *precisions[MAX_LIST];
+    size_t n_precisions;
+    char *precision_buf;
+    long threads, warmup, min_samples;
+    double target_ci, time_limit;
+    bool json, quiet, store, cid;
+} bench_args;
+
+static bool parse_longs(const char *s, long lo, long hi, long *out, size_t *n)
+{
+    *n = 0;
+    const char *p = s;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t l = comma ? (size_t)(comma - p) : strlen(p);
+        char tmp[32];
+        if (l == 0 || l >= sizeof tmp || *n >= MAX_LIST)
+            return false;
+        memcpy(tmp, p, l);
+        tmp[l] = 0;
+        if (!cli_parse_long(tmp, lo, hi, &out[(*n)++]))
+            return false;
+        p += l + (comma ? 1 : 0);
+        if (comma && !*p)
+            return false;
+    }
+    return *n > 0;
+}
+
+static bool parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi))
+        return false;
+    *out = v;
+    return true;
+}
+
+/* ---- the context of a run: hardware and software ------------------------ */
+
+typedef struct bench_ctx {
+    char *detect_json;
+    cJSON *detect;
+    char *flags, *gpus;
+    char os[256];
+    ia_bench_hardware hw;
+    ia_bench_software sw;
+} bench_ctx;
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(j) ? j->valuestring : NULL;
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(j) ? j->valuedouble : 0;
+}
+
+/* The fingerprint from the library's own hardware detection. */
+static int ctx_init(bench_ctx *c)
+{
+    memset(c, 0, sizeof *c);
+    ia_status st = ia_hardware_detect_json(&c->detect_json);
+    if (st)
+        return cli_fail(st, "hardware detection");
+    c->detect = cJSON_Parse(c->detect_json);
+    cJSON *gpus = cJSON_CreateArray();
+    size_t flags_cap = 1024;
+    c->flags = calloc(1, flags_cap);
+    if (!c->detect || !gpus || !c->flags) {
+        cJSON_Delete(gpus);
+        return cli_fail(IA_ERR_NOMEM, "hardware detection");
+    }
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c->detect, "platforms"))
+    {
+        const char *id = jstr(p, "id");
+        if (id && !strcmp(id, "cpu")) {
+            const cJSON *cpu = cJSON_GetObjectItemCaseSensitive(p, "cpu");
+            c->hw.cpu_model = jstr(cpu, "model");
+            c->hw.cpu_vendor = jstr(cpu, "vendor");
+            c->hw.arch = jstr(cpu, "arch");
+            c->hw.cores = (int)jnum(cpu, "cores");
+            c->hw.logical_cpus = (int)jnum(cpu, "logical_cpus");
+            c->hw.memory_bytes = (int64_t)jnum(cpu, "memory_total");
+            const cJSON *f;
+            cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(cpu, "features"))
+            {
+                if (!cJSON_IsTrue(f))
+                    continue;
+                size_t l = strlen(c->flags);
+                snprintf(c->flags + l, flags_cap - l, "%s%s", l ? " " : "", f->string);
+            }
+            continue;
+        }
+        const char *state = jstr(p, "state");
+        if (!state || !strcmp(state, "not_present") || !strcmp(state, "not present"))
+            continue;
+        const cJSON *d;
+        cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(p, "devices"))
+        {
+            cJSON *g = cJSON_CreateObject();
+            cJSON_AddStringToObject(g, "platform", id ? id : "");
+            cJSON_AddStringToObject(g, "name", jstr(d, "name") ? jstr(d, "name") : "");
+            cJSON_AddNumberToObject(g, "memory", jnum(d, "memory"));
+            if (jstr(d, "driver"))
+                cJSON_AddStringToObject(g, "driver", jstr(d, "driver"));
+            if (jstr(d, "detail"))
+                cJSON_AddStringToObject(g, "detail", jstr(d, "detail"));
+            cJSON_AddItemToArray(gpus, g);
+        }
+    }
+    c->gpus = cJSON_PrintUnformatted(gpus);
+    cJSON_Delete(gpus);
+    c->hw.cpu_flags = c->flags;
+    c->hw.gpus = c->gpus;
+    c->hw.detect_json = c->detect_json;
+
+    struct utsname u;
+    if (uname(&u) == 0)
+        snprintf(c->os, sizeof c->os, "%s %s %s", u.sysname, u.release, u.machine);
+    c->sw.engine_version = ia_version();
+#if defined(__clang__)
+    c->sw.compiler = "clang " __clang_version__;
+#elif defined(__GNUC__)
+    c->sw.compiler = "gcc " __VERSION__;
+#else
+    c->sw.compiler = "unknown";
+#endif
+    c->sw.os = c->os;
+    return 0;
+}
+
+static void ctx_close(bench_ctx *c)
+{
+    cJSON_Delete(c->detect);
+    ia_free(c->detect_json);
+    free(c->flags);
+    cJSON_free(c->gpus);
+}
+
+/* ---- inputs of an exact token length ------------------------------------ */
+
+static size_t count_tokens(const ia_tokenizer *tok, const char *text, size_t len, size_t limit, bool *trunc)
+{
+    size_t cap = limit + 8, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids)
+        return 0;
+    ia_encoding_stats es = {0};
+    if (ia_tokenizer_encode(tok, text, len, limit, ids, cap, &n, &es))
+        n = 0;
+    free(ids);
+    if (trunc)
+        *trunc = es.n_truncated > 0;
+    return n;
+}
+
+/* A word the tokenizer keeps as one token each time it is repeated. */
+static const char *one_token_word(const ia_tokenizer *tok, size_t n_special)
+{
+    static const char *const words[] = {"hello", "the", "a", "word", "test", "time", "x", "and"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        char four[64];
+        int l = snprintf(four, sizeof four, "%s %s %s %s", words[i], words[i], words[i], words[i]);
+        if (count_tokens(tok, four, (size_t)l, 64, NULL) == n_special + 4)
+            return words[i];
+    }
+    return NULL;
+}
+
+/* Text of exactly seq_len tokens (specials included), checked by encoding;
+ * NULL with *why filled when it cannot be built. Caller frees. */
+static char *exact_text(const ia_tokenizer *tok, long seq_len, const char **why)
+{
+    size_t n_special = count_tokens(tok, "", 0, 64, NULL);
+    if ((size_t)seq_len <= n_special) {
+        *why = "is not above the tokenizer's special tokens";
+        return NULL;
+    }
+    const char *w = one_token_word(tok, n_special);
+    if (!w) {
+        *why = "cannot be built: no plain word of the vocabulary encodes as one token";
+        return NULL;
+    }
+    size_t k = (size_t)seq_len - n_special, wl = strlen(w);
+    char *text = malloc(k * (wl + 1) + 1);
+    if (!text) {
+        *why = "out of memory";
+        return NULL;
+    }
+    char *p = text;
+    for (size_t i = 0; i < k; i++) {
+        if (i)
+            *p++ = ' ';
+        memcpy(p, w, wl);
+        p += wl;
+    }
+    *p = 0;
+    bool trunc = false;
+    size_t n = count_tokens(tok, text, (size_t)(p - text), (size_t)seq_len + 4, &trunc);
+    if (n != (size_t)seq_len || trunc) {
+        free(text);
+        *why = "cannot be reached exactly with this tokenizer";
+        return NULL;
+    }
+    return text;
+}
+
+/* ---- one point of the matrix --------------------------------------------- */
+
+typedef struct progress {
+    bool on;
+    size_t done, total;
+    double start, limit;
+    const char *label;
+} progress;
+
+static void progress_show(const progress *pg, size_t n, double elapsed, double rel_ci)
+{
+    if (!pg->on)
+        return;
+    /* ETA: the rest of this point's time limit (an upper bound: it may
+     * converge sooner), then the points left at the average pace of the
+     * finished ones (the time limit before any has finished). */
+    double spent = cli_now() - pg->start;
+    double per_point = pg->done ? (spent - elapsed) / (double)pg->done : pg->limit;
+    double eta = (pg->limit > elapsed ? pg->limit - elapsed : 0) + per_point * (double)(pg->total - pg->done - 1);
+    int width = 20, fill = (int)((double)width * ((double)pg->done + (pg->limit > 0 ? elapsed / pg->limit : 0)) /
+                                 (double)pg->total);
+    if (fill > width)
+        fill = width;
+    char bar[32];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r\033[K[%s] %zu/%zu %s: %zu calls, CI %s%.1f%%, ETA %d:%02d", bar, pg->done + 1, pg->total,
+            pg->label, n, rel_ci > 0 ? "\xc2\xb1" : "", rel_ci * 100, (int)eta / 60, (int)eta % 60);
+    fflush(stderr);
+}
+
+typedef struct point_result {
+    ia_bench_run run;
+} point_result;
+
+static int measure_point(const ia_model *m, const char *text, long batch, long seq_len, const bench_args *a,
+                         progress *pg, point_result *pr)
+{
+    int dim = ia_model_dim(m);
+    const char **texts = malloc((size_t)batch * sizeof *texts);
+    size_t *lens = malloc((size_t)batch * sizeof *lens);
+    float *out = malloc((size_t)batch * (size_t)dim * sizeof *out);
+    size_t cap = 1024, n = 0;
+    double *samples = malloc(cap * sizeof *samples);
+    int rc = 0;
+    if (!texts || !lens || !out || !samples) {
+        rc = cli_fail(IA_ERR_NOMEM, "bench");
+        goto done;
+    }
+    size_t tl = strlen(text);
+    for (long i = 0; i < batch; i++) {
+        texts[i] = text;
+        lens[i] = tl;
+    }
+    ia_embed_options eo = IA_EMBED_OPTIONS_INIT;
+    eo.prompt_name = ""; /* the text as built: a prompt would add tokens */
+    for (long w = 0; w < (a->warmup > 0 ? a->warmup : 1); w++) {
+        ia_embed_stats es = {0};
+        ia_status st = ia_model_embed_opts(m, texts, lens, (size_t)batch, &eo, out, &es);
+        if (st) {
+            rc = cli_fail(st, "embedding (batch %ld, %ld tokens)", batch, seq_len);
+            goto done;
+        }
+        /* The engine's own count: every text reached it whole. */
+        if (es.n_tokens != (size_t)(batch * seq_len) || es.n_truncated_texts) {
+            rc = cli_fail(IA_ERR_INVALID, "the engine computed %zu tokens for %ld texts of %ld (%zu truncated)",
+                          es.n_tokens, batch, seq_len, es.n_truncated_texts);
+            goto done;
+        }
+    }
+    pr->run.n_warmup = (size_t)(a->warmup > 0 ? a->warmup : 1);
+
+    bool rss_reset = ia__bench_rss_reset();
+    ia_bench_energy en;
+    ia__bench_energy_start(&en, getenv("IPFS_ACCELERATE_POWERCAP_DIR"));
+    double t_start = cli_now(), last_show = 0, rel = 0;
+    double mean = 0, m2 = 0;
+    bool converged = false;
+    for (;;) {
+        double t0 = cli_now();
+        ia_status st = ia_model_embed_opts(m, texts, lens, (size_t)batch, &eo, out, NULL);
+        double dt = cli_now() - t0;
+        if (st) {
+            rc = cli_fail(st, "embedding (batch %ld, %ld tokens)", batch, seq_len);
+            goto done;
+        }
+        if (n == cap) {
+            double *g = realloc(samples, 2 * cap * sizeof *samples);
+            if (!g) {
+                rc = cli_fail(IA_ERR_NOMEM, "bench samples");
+                goto done;
+            }
+            samples = g;
+            cap *= 2;
+        }
+        samples[n++] = dt;
+        double d = dt - mean;
+        mean += d / (double)n;
+        m2 += d * (dt - mean);
+        double elapsed = cli_now() - t_start;
+        /* The t quantile is computed, not tabled: check every call while
+         * samples are few, then every tenth. */
+        if (n >= 2 && (n <= 50 || n % 10 == 0)) {
+            double ci = ia__bench_t95((double)(n - 1)) * sqrt(m2 / (double)(n - 1)) / sqrt((double)n);
+            rel = mean > 0 ? ci / mean : 0;
+            if (n >= (size_t)a->min_samples && ci <= a->target_ci * mean) {
+                converged = true;
+                break;
+            }
+        }
+        if (elapsed >= a->time_limit && n >= 2)
+            break;
+        if (pg->on && elapsed - last_show >= 0.2) {
+            progress_show(pg, n, elapsed, rel);
+            last_show = elapsed;
+        }
+    }
+    pr->run.duration_s = cli_now() - t_start;
+    pr->run.energy_j = ia__bench_energy_joules(&en);
+    pr->run.peak_rss = ia__bench_peak_rss();
+    pr->run.rss_scope = rss_reset ? "run" : "process";
+    if (ia__bench_summarize(samples, n, &pr->run.lat, NULL)) {
+        rc = cli_fail(IA_ERR_NOMEM, "bench statistics");
+        goto done;
+    }
+    pr->run.converged = converged;
+    pr->run.target_ci = a->target_ci;
+    double total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += samples[i];
+    pr->run.texts_per_s = total > 0 ? (double)n * (double)batch / total : 0;
+    pr->run.tokens_per_s = pr->run.texts_per_s * (double)seq_len;
+done:
+    free(texts);
+    free(lens);
+    free(out);
+    free(samples);
+    return rc;
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+static void print_header(void)
+{
+    printf("%-5s %5s %-5s %-5s %6s %10s %7s %10s %10s %10s %10s %11s %8s %9s %s\n", "batch", "seq", "prec",
+           "ran", "calls", "mean_ms", "ci95", "p50_ms", "p90_ms", "p99_ms", "texts/s", "tokens/s", "rss_MiB",
+           "energy_J", "flags");
+}
+
+static void print_row(const ia_bench_shape *s, const ia_bench_run *r)
+{
+    char energy[32];
+    if (r->energy_j >= 0)
+        snprintf(energy, sizeof energy, "%.3f", r->energy_j);
+    else
+        snprintf(energy, sizeof energy, "null");
+    char flags[64] = "";
+    if (!r->converged)
+        snprintf(flags, sizeof flags, "time-limit");
+    if (r->lat.n_outliers) {
+        size_t l = strlen(flags);
+        snprintf(flags + l, sizeof flags - l, "%s%zu outlier%s", l ? "," : "", r->lat.n_outliers,
+                 r->lat.n_outliers == 1 ? "" : "s");
+    }
+    printf("%-5d %5d %-5s %-5s %6zu %10.3f %6.1f%% %10.3f %10.3f %10.3f %10.1f %11.1f %8.1f %9s %s\n",
+           s->batch_size, s->seq_len, s->precision, r->precision_used ? r->precision_used : "?", r->lat.n,
+           r->lat.mean * 1e3, r->lat.mean > 0 ? 100 * r->lat.ci95 / r->lat.mean : 0, r->lat.p50 * 1e3,
+           r->lat.p90 * 1e3, r->lat.p99 * 1e3, r->texts_per_s, r->tokens_per_s,
+           (double)r->peak_rss / (1024.0 * 1024.0), energy, flags);
+    fflush(stdout);
+}
+
+static cJSON *run_json(int64_t id, const ia_bench_model *bm, const ia_bench_hardware *hw,
+                       const ia_bench_shape *s, const ia_bench_run *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    if (id > 0)
+        cJSON_AddNumberToObject(o, "id", (double)id);
+    else
+        cJSON_AddNullToObject(o, "id");
+    cJSON_AddStringToObject(o, "model", bm->name);
+    if (bm->cid)
+        cJSON_AddStringToObject(o, "model_cid", bm->cid);
+    else
+        cJSON_AddNullToObject(o, "model_cid");
+    cJSON_AddStringToObject(o, "hardware_type", hw->type ? hw->type : "cpu");
+    cJSON_AddStringToObject(o, "device", hw->device ? hw->device : "");
+    cJSON_AddNumberToObject(o, "batch_size", s->batch_size);
+    cJSON_AddNumberToObject(o, "seq_len", s->seq_len);
+    cJSON_AddStringToObject(o, "precision", s->precision);
+    cJSON_AddStringToObject(o, "precision_used", r->precision_used ? r->precision_used : "");
+    cJSON_AddNumberToObject(o, "threads", s->threads);
+    cJSON_AddNumberToObject(o, "n_warmup", (double)r->n_warmup);
+    cJSON_AddNumberToObject(o, "n_samples", (double)r->lat.n);
+    cJSON_AddNumberToObject(o, "n_outliers", (double)r->lat.n_outliers);
+    cJSON_AddBoolToObject(o, "converged", r->converged);
+    cJSON_AddNumberToObject(o, "target_ci", r->target_ci);
+    cJSON *l = cJSON_AddObjectToObject(o, "latency_s");
+    cJSON_AddNumberToObject(l, "mean", r->lat.mean);
+    cJSON_AddNumberToObject(l, "stddev", r->lat.stddev);
+    cJSON_AddNumberToObject(l, "ci95", r->lat.ci95);
+    cJSON_AddNumberToObject(l, "min", r->lat.min);
+    cJSON_AddNumberToObject(l, "p50", r->lat.p50);
+    cJSON_AddNumberToObject(l, "p90", r->lat.p90);
+    cJSON_AddNumberToObject(l, "p99", r->lat.p99);
+    cJSON_AddNumberToObject(l, "max", r->lat.max);
+    cJSON_AddNumberToObject(o, "texts_per_s", r->texts_per_s);
+    cJSON_AddNumberToObject(o, "tokens_per_s", r->tokens_per_s);
+    cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)r->peak_rss);
+    cJSON_AddStringToObject(o, "rss_scope", r->rss_scope);
+    if (r->energy_j >= 0)
+        cJSON_AddNumberToObject(o, "energy_j", r->energy_j);
+    else
+        cJSON_AddNullToObject(o, "energy_j");
+    cJSON_AddNumberToObject(o, "duration_s", r->duration_s);
+    return o;
+}
+
+/* ---- bench list ------------------------------------------------------------ */
+
+static int open_db(const char *path_opt, char *path, size_t cap, ia_benchdb **db)
+{
+    if (path_opt)
+        snprintf(path, cap, "%s", path_opt);
+    else {
+        ia_status st = ia__benchdb_default_path(path, cap);
+        if (st)
+            return cli_fail(st, "benchmark database");
+    }
+    ia_status st = ia__benchdb_open(path, db);
+    return st ? cli_fail(st, "opening the benchmark database") : 0;
+}
+
+static int bench_list(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, 0, OPT_DB}, {"json", no_argument, 0, OPT_JSON},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+    };
+    const char *db_opt = NULL;
+    bool json = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_DB: db_opt = optarg; break;
+        case OPT_JSON: json = true; break;
+        case 'h': fputs(bench_help, stdout); return 0;
+        default: return cli_usage("bench", "bad option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("bench", "bench list takes no operands");
+    char path[4096];
+    if (db_opt)
+        snprintf(path, sizeof path, "%s", db_opt);
+    else if (ia__benchdb_default_path(path, sizeof path))
+        return cli_fail(IA_ERR_INVALID, "benchmark database");
+    struct stat sb;
+    if (stat(path, &sb) != 0) { /* listing creates nothing */
+        if (json)
+            puts("[]");
+        fprintf(stderr, "ipfs-accelerate: no runs stored: %s does not exist\n", path);
+        return 0;
+    }
+    ia_benchdb *db;
+    ia_status st = ia__benchdb_open(path, &db);
+    if (st)
+        return cli_fail(st, "opening the benchmark database");
+    char *txt;
+    st = ia__benchdb_list_json(db, &txt);
+    ia__benchdb_close(db);
+    if (st)
+        return cli_fail(st, "listing %s", path);
+    if (json) {
+        printf("%s\n", txt);
+        ia_free(txt);
+        return 0;
+    }
+    cJSON *arr = cJSON_Parse(txt);
+    ia_free(txt);
+    if (!arr)
+        return cli_fail(IA_ERR_NOMEM, "listing %s", path);
+    printf("%-5s %-20s %-24s %-4s %5s %5s %-5s %6s %10s %7s %10s %11s %8s %s\n", "id", "timestamp", "model", "hw",
+           "batch", "seq", "prec", "calls", "mean_ms", "ci95", "texts/s", "tokens/s", "rss_MiB", "energy_J");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, arr)
+    {
+        const char *model = jstr(r, "model_name");
+        size_t ml = model ? strlen(model) : 0;
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "energy_j");
+        char energy[32] = "null";
+        if (cJSON_IsNumber(e))
+            snprintf(energy, sizeof energy, "%.3f", e->valuedouble);
+        double mean = jnum(r, "latency_mean_s");
+        printf("%-5.0f %-20s %-24s %-4s %5.0f %5.0f %-5s %6.0f %10.3f %6.1f%% %10.1f %11.1f %8.1f %s\n",
+               jnum(r, "id"), jstr(r, "timestamp") ? jstr(r, "timestamp") : "",
+               ml > 24 ? model + ml - 24 : (model ? model : ""), jstr(r, "hardware_type") ? jstr(r, "hardware_type") : "",
+               jnum(r, "batch_size"), jnum(r, "seq_len"), jstr(r, "precision") ? jstr(r, "precision") : "",
+               jnum(r, "n_samples"), mean * 1e3, mean > 0 ? 100 * jnum(r, "latency_ci95_s") / mean : 0,
+               jnum(r, "texts_per_s"), jnum(r, "tokens_per_s"), jnum(r, "peak_rss_bytes") / (1024.0 * 1024.0),
+               energy);
+    }
+    if (!cJSON_GetArraySize(arr))
+        fprintf(stderr, "ipfs-accelerate: no runs stored in %s\n", path);
+    cJSON_Delete(arr);
+    return 0;
+}
+
+/* ---- bench ------------------------------------------------------------------ */
+
+static int parse_args(int argc, char **argv, bench_args *a)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},
+        {"batch-sizes", required_argument, 0, 'b'},
+        {"seq-lens", required_argument, 0, 's'},
+        {"precision", required_argument, 0, OPT_PRECISION},
+        {"threads", required_argument, 0, 'j'},
+        {"target-ci", required_argument, 0, OPT_TARGET_CI},
+        {"time-limit", required_argument, 0, OPT_TIME_LIMIT},
+        {"warmup", required_argument, 0, OPT_WARMUP},
+        {"min-samples", required_argument, 0, OPT_MIN_SAMPLES},
+        {"db", required_argument, 0, OPT_DB},
+        {"no-store", no_argument, 0, OPT_NO_STORE},
+        {"cid", no_argument, 0, OPT_CID},
+        {"json", no_argument, 0, OPT_JSON},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *precisions = "fp32";
+    a->batches[0] = 1, a->batches[1] = 8, a->batches[2] = 32, a->n_batches = 3;
+    a->seqs[0] = 16, a->seqs[1] = 128, a->n_seqs = 2;
+    a->target_ci = 0.05, a->time_limit = 10, a->warmup = 2, a->min_samples = 5, a->store = true;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:b:s:j:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': a->model = optarg; break;
+        case 'b':
+            if (!parse_longs(optarg, 1, 1 << 16, a->batches, &a->n_batches))
+                return cli_usage("bench", "--batch-sizes: a comma-separated list of 1..65536 (at most %d)", MAX_LIST);
+            break;
+        case 's':
+            if (!parse_longs(optarg, 1, 1 << 20, a->seqs, &a->n_seqs))
+                return cli_usage("bench", "--seq-lens: a comma-separated list of token counts (at most %d)", MAX_LIST);
+            break;
+        case OPT_PRECISION: precisions = optarg; break;
+        case 'j':
+            if (!cli_parse_long(optarg, 0, 4096, &a->threads))
+                return cli_usage("bench", "--threads: a number from 0 to 4096");
+            break;
+        case OPT_TARGET_CI:
+            if (!parse_double(optarg, 1e-6, 10, &a->target_ci))
+                return cli_usage("bench", "--target-ci: a relative half-width such as 0.05");
+            break;
+        case OPT_TIME_LIMIT:
+            if (!parse_double(optarg, 0, 86400, &a->time_limit))
+                return cli_usage("bench", "--time-limit: seconds, 0 to 86400");
+            break;
+        case OPT_WARMUP:
+            if (!cli_parse_long(optarg, 1, 1000000, &a->warmup))
+                return cli_usage("bench", "--warmup: at least 1 (the first call also checks the token count)");
+            break;
+        case OPT_MIN_SAMPLES:
+            if (!cli_parse_long(optarg, 2, 1000000, &a->min_samples))
+                return cli_usage("bench", "--min-samples: at least 2");
+            break;
+        case OPT_DB: a->db_path = optarg; break;
+        case OPT_NO_STORE: a->store = false; break;
+        case OPT_CID: a->cid = true; break;
+        case OPT_JSON: a->json = true; break;
+        case 'q': a->quiet = true; break;
+        case 'h': fputs(bench_help, stdout); return 0;
+        default: return cli_usage("bench", "bad option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("bench", "unexpected operand '%s'", argv[optind]);
+    if (!a->model)
+        return cli_usage("bench", "--model is required");
+    a->precision_buf = strdup(precisions);
+    if (!a->precision_buf)
+        return cli_fail(IA_ERR_NOMEM, "bench");
+    char *save = NULL;
+    for (char *t = strtok_r(a->precision_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "fp32") && strcmp(t, "int8") && strcmp(t, "bf16"))
+            return cli_usage("bench", "--precision: fp32, int8 or bf16, not '%s'", t);
+        if (a->n_precisions == MAX_LIST)
+            return cli_usage("bench", "--precision: at most %d", MAX_LIST);
+        a->precisions[a->n_precisions++] = t;
+    }
+    if (!a->n_precisions)
+        return cli_usage("bench", "--precision: empty list");
+    return -1;
+}
+
+/* The CID of a model named by IPFS reference; NULL otherwise (a folder's
+ * CID would mean hashing it all: `ipfs-accelerate model add` does that). */
+static char *model_cid(const char *ref)
+{
+    const char *p = NULL;
+    if (!strncmp(ref, "ipfs://", 7))
+        p = ref + 7;
+    else if (!strncmp(ref, "/ipfs/", 6))
+        p = ref + 6;
+    if (!p || !*p)
+        return NULL;
+    return strndup(p, strcspn(p, "/?#"));
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "list"))
+        return bench_list(argc - 1, argv + 1);
+    bench_args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) {
+        free(a.precision_buf);
+        return rc;
+    }
+    cli_log_init(IA_LOG_WARN);
+
+    bench_ctx ctx = {0};
+    ia_benchdb *db = NULL;
+    char db_path[4096] = "";
+    cJSON *doc = cJSON_CreateObject(), *runs = cJSON_AddArrayToObject(doc, "runs");
+    char *cid = model_cid(a.model);
+    rc = ctx_init(&ctx);
+    if (!rc && a.store)
+        rc = open_db(a.db_path, db_path, sizeof db_path, &db);
+    if (rc)
+        goto out;
+    progress pg = {.on = !a.quiet && cli_stderr_is_tty(), .total = a.n_precisions * a.n_seqs * a.n_batches,
+                   .start = cli_now(), .limit = a.time_limit};
+    for (size_t pi = 0; pi < a.n_precisions && !rc; pi++) {
+        ia_model_options mo = IA_MODEL_OPTIONS_INIT;
+        mo.n_threads = (int)a.threads;
+        mo.precision = a.precisions[pi];
+        ia_model *m;
+        ia_status st = ia_model_load(a.model, &mo, &m);
+        if (st) {
+            rc = cli_fail(st, "loading %s", a.model);
+            break;
+        }
+        ia_model_info info;
+        ia_model_get_info(m, &info);
+        /* A folder is named by its last component, as a hub id names it. */
+        struct stat sb;
+        const char *slash = strrchr(info.path, '/');
+        const char *name = stat(a.model, &sb) == 0 && S_ISDIR(sb.st_mode) && slash && slash[1] ? slash + 1 : a.model;
+        if (!cid && a.cid) {
+            ia_cid root;
+            char cs[IA_CID_STR_MAX];
+            st = ia_unixfs_add_path(info.path, true, NULL, NULL, NULL, NULL, &root);
+            if (st || !(cid = strdup(ia_cid_str(&root, cs)))) {
+                rc = cli_fail(st ? st : IA_ERR_NOMEM, "the CID of %s", info.path);
+                ia_model_free(m);
+                break;
+            }
+        }
+        ia_bench_model bm = {.name = name, .path = info.path, .architecture = info.architecture,
+                             .n_params = (int64_t)info.n_params, .dim = info.dim, .n_layers = info.n_layers,
+                             .hidden_size = info.hidden_size, .weights_dtype = info.weights_dtype, .cid = cid};
+        ctx.hw.type = info.backend;
+        ctx.hw.device = info.device;
+        ctx.hw.device_name = info.backend && !strcmp(info.backend, "cpu") ? ctx.hw.cpu_model : info.device;
+        for (size_t si = 0; si < a.n_seqs && !rc; si++) {
+            const char *why = NULL;
+            char *text = NULL;
+            if ((size_t)a.seqs[si] > info.max_seq_length) {
+                rc = cli_fail(IA_ERR_INVALID, "--seq-lens %ld: above the model's limit of %zu tokens", a.seqs[si],
+                              info.max_seq_length);
+                break;
+            }
+            text = exact_text(ia_model_tokenizer(m), a.seqs[si], &why);
+            if (!text) {
+                rc = cli_fail(IA_ERR_INVALID, "--seq-lens %ld: a text of that many tokens %s", a.seqs[si], why);
+                break;
+            }
+            for (size_t bi = 0; bi < a.n_batches && !rc; bi++) {
+                char label[96];
+                snprintf(label, sizeof label, "%s b=%ld s=%ld", a.precisions[pi], a.batches[bi], a.seqs[si]);
+                pg.label = label;
+                point_result pr = {0};
+                pr.run.precision_used = info.precision;
+                rc = measure_point(m, text, a.batches[bi], a.seqs[si], &a, &pg, &pr);
+                if (rc)
+                    break;
+                pg.done++;
+                if (pg.on)
+                    fputs("\r\033[K", stderr);
+                ia_bench_shape shape = {.batch_size = (int)a.batches[bi], .seq_len = (int)a.seqs[si],
+                                        .precision = a.precisions[pi], .threads = (int)a.threads};
+                int64_t id = 0;
+                if (db) {
+                    st = ia__benchdb_insert(db, &ctx.hw, &ctx.sw, &bm, &shape, &pr.run, &id);
+                    if (st) {
+                        rc = cli_fail(st, "storing the run in %s", db_path);
+                        break;
+                    }
+                }
+                if (a.json) {
+                    cJSON_AddItemToArray(runs, run_json(id, &bm, &ctx.hw, &shape, &pr.run));
+                } else {
+                    if (pg.done == 1)
+                        print_header();
+                    print_row(&shape, &pr.run);
+                }
+            }
+            free(text);
+        }
+        ia_model_free(m);
+    }
+    if (!rc && a.json) {
+        if (db)
+            cJSON_AddStringToObject(doc, "db", db_path);
+        else
+            cJSON_AddNullToObject(doc, "db");
+        char *txt = cJSON_PrintUnformatted(doc);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+    } else if (!rc && db) {
+        fprintf(stderr, "ipfs-accelerate: %zu run%s stored in %s\n", pg.done, pg.done == 1 ? "" : "s", db_path);
+    }
+out:
+    ctx_close(&ctx);
+    ia__benchdb_close(db);
+    cJSON_Delete(doc);
+    free(cid);
+    free(a.precision_buf);
+    return rc;
+}
