@@ -1,8 +1,10 @@
 /*
  * Tokenizers of Hugging Face model folders: tokenizer.json (WordPiece with
- * BertNormalizer, BertPreTokenizer and TemplateProcessing) or, where that
- * file is absent, vocab.txt with tokenizer_config.json. The ids equal those
- * of Hugging Face's `tokenizers` for the same files.
+ * BertNormalizer and BertPreTokenizer; byte-level BPE as RoBERTa's;
+ * SentencePiece Unigram as XLM-RoBERTa's and CamemBERT's; the
+ * TemplateProcessing, BertProcessing or RobertaProcessing post-processor)
+ * or, where that file is absent, vocab.txt with tokenizer_config.json. The
+ * ids equal those of Hugging Face's `tokenizers` for the same files.
  *
  * A loaded tokenizer is immutable: encoding from several threads at once is
  * safe.

@@ -1,8 +1,9 @@
 /*
  * Tokenizers of Hugging Face model folders. tokenizer.json is read as
  * `tokenizers` writes it: a WordPiece model with BertNormalizer and
- * BertPreTokenizer, or a BPE model (RoBERTa's byte-level BPE, ModernBERT's),
- * which the decoders' BPE tokenizer (bpe.c) runs; then a TemplateProcessing,
+ * BertPreTokenizer, a BPE model (RoBERTa's byte-level BPE, ModernBERT's),
+ * which the decoders' BPE tokenizer (bpe.c) runs, or a Unigram model
+ * (XLM-RoBERTa's SentencePiece, unigram.c); then a TemplateProcessing,
  * BertProcessing or RobertaProcessing post-processor. Without it, vocab.txt
  * and tokenizer_config.json give BERT's pipeline, as transformers'
  * BertTokenizerFast builds it.
@@ -10,8 +11,9 @@
  * Encoding a text: the added tokens ([CLS], [SEP], [MASK], ...) are cut out
  * of the raw text first (leftmost, longest match; they are never
  * normalized), each piece between them goes through the BERT pipeline
- * (bert_text.c), the result is truncated at the right to leave room for
- * the template's special tokens, and the template wraps it.
+ * (bert_text.c) or the Unigram one (unigram.c), the result is truncated at
+ * the right to leave room for the template's special tokens, and the
+ * template wraps it.
  */
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
@@ -19,10 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <utf8proc.h>
 
 #include "ipfs_accelerate/tokenizer.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/tokenizer-impl.h"
+#include "tokenizer/unigram.h"
 
 /* A post-processor template: the special tokens and the sequences in
  * their order, each with its token type (segment). */
@@ -47,7 +51,8 @@ typedef struct added_token {
 } added_token;
 
 struct ia_tokenizer {
-    ia_bpe *bpe; /* a BPE model: it encodes and decodes; else WordPiece: */
+    ia_bpe *bpe; /* a BPE model: it encodes and decodes */
+    ia_unigram *ug; /* a Unigram model: it encodes and decodes the pieces; else WordPiece: */
     ia_vocab vocab;
     ia_bert_text bt;
     added_token *added; /* (n_added) matched in the raw text */
@@ -68,6 +73,7 @@ void ia_tokenizer_free(ia_tokenizer *tok)
         return;
     ia__vocab_free(&tok->vocab);
     ia__bpe_free(tok->bpe);
+    ia__unigram_free(tok->ug);
     for (size_t i = 0; i < tok->n_added; i++)
         ia__free(tok->added[i].content);
     ia__free(tok->added);
@@ -94,7 +100,10 @@ static ia_status add_token(ia_tokenizer *t, const char *content, int32_t id, boo
     return IA_OK;
 }
 
-static size_t n_vocab(const ia_tokenizer *t) { return t->bpe ? ia__bpe_n_vocab(t->bpe) : t->vocab.n; }
+static size_t n_vocab(const ia_tokenizer *t)
+{
+    return t->bpe ? ia__bpe_n_vocab(t->bpe) : t->ug ? ia__unigram_n_vocab(t->ug) : t->vocab.n;
+}
 
 static ia_status tmpl_push(tmpl *t, int32_t id, int seq, int type)
 {
@@ -139,7 +148,8 @@ static ia_status json_model(ia_tokenizer *t, const cJSON *model, const char *pat
 {
     const cJSON *type = get(model, "type"), *vocab = get(model, "vocab");
     if (!cJSON_IsString(type) || strcmp(type->valuestring, "WordPiece"))
-        return ia__error(IA_ERR_UNSUPPORTED, "%s: model type \"%s\" is not supported (supported: WordPiece, BPE)",
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: model type \"%s\" is not supported (supported: WordPiece, BPE, "
+                         "Unigram)",
                          path, cJSON_IsString(type) ? type->valuestring : "?");
     if (!cJSON_IsObject(vocab))
         return ia__error(IA_ERR_FORMAT, "%s: model.vocab must be an object", path);
@@ -307,13 +317,18 @@ static ia_status load_json(ia_tokenizer *t, const char *path)
         t->describe = "byte-level BPE (tokenizer.json)";
         return rc;
     }
-    rc = json_model(t, get(root, "model"), path);
-    if (!rc)
-        rc = json_normalizer(t, get(root, "normalizer"), path);
-    const cJSON *pre = get(root, "pre_tokenizer"), *pt = get(pre, "type");
-    if (!rc && !(cJSON_IsString(pt) && !strcmp(pt->valuestring, "BertPreTokenizer")))
-        rc = ia__error(IA_ERR_UNSUPPORTED, "%s: pre_tokenizer \"%s\" is not supported (supported: BertPreTokenizer)",
-                       path, cJSON_IsString(pt) ? pt->valuestring : "null");
+    const bool unigram = cJSON_IsString(mtype) && !strcmp(mtype->valuestring, "Unigram");
+    if (unigram) { /* its model, normalizer, pre-tokenizer and decoder */
+        rc = ia__unigram_from_json(root, path, &t->ug);
+    } else {
+        rc = json_model(t, get(root, "model"), path);
+        if (!rc)
+            rc = json_normalizer(t, get(root, "normalizer"), path);
+        const cJSON *pre = get(root, "pre_tokenizer"), *pt = get(pre, "type");
+        if (!rc && !(cJSON_IsString(pt) && !strcmp(pt->valuestring, "BertPreTokenizer")))
+            rc = ia__error(IA_ERR_UNSUPPORTED, "%s: pre_tokenizer \"%s\" is not supported (supported: "
+                           "BertPreTokenizer)", path, cJSON_IsString(pt) ? pt->valuestring : "null");
+    }
     if (!rc)
         rc = json_post_processor(t, get(root, "post_processor"), path);
     const cJSON *added = get(root, "added_tokens"), *a;
@@ -333,7 +348,11 @@ static ia_status load_json(ia_tokenizer *t, const char *path)
         bool ascii = true;
         for (const char *c = content->valuestring; *c; c++)
             ascii &= (unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f;
-        if (normalized && !ascii)
+        if (unigram && flag(a, "normalized", !flag(a, "special", false))) /* XLM-R's <mask> */
+            rc = ia__unigram_add_token(t->ug, content->valuestring, id->valueint, flag(a, "lstrip", false),
+                                       flag(a, "rstrip", false), flag(a, "single_word", false),
+                                       flag(a, "special", false));
+        else if (normalized && !ascii)
             rc = ia__error(IA_ERR_UNSUPPORTED, "%s: added token \"%s\" is normalized and not ASCII; such tokens are "
                            "not supported", path, content->valuestring);
         else
@@ -344,13 +363,13 @@ static ia_status load_json(ia_tokenizer *t, const char *path)
     if (cJSON_IsNumber(ml) && ml->valuedouble >= 1)
         t->max_length = (size_t)ml->valuedouble;
     const cJSON *dec = get(root, "decoder"), *dt = get(dec, "type"), *pfx = get(dec, "prefix");
-    if (cJSON_IsString(dt) && strcmp(dt->valuestring, "WordPiece"))
+    if (!unigram && cJSON_IsString(dt) && strcmp(dt->valuestring, "WordPiece"))
         t->dec_unsupported = "a decoder other than WordPiece";
     if (cJSON_IsString(pfx) && strlen(pfx->valuestring) < sizeof t->dec_prefix)
         snprintf(t->dec_prefix, sizeof t->dec_prefix, "%s", pfx->valuestring);
     t->dec_cleanup = flag(dec, "cleanup", true);
     cJSON_Delete(root);
-    t->describe = "wordpiece (tokenizer.json)";
+    t->describe = unigram ? "unigram (tokenizer.json)" : "wordpiece (tokenizer.json)";
     return rc;
 }
 
@@ -455,7 +474,28 @@ ia_status ia_tokenizer_load(const char *dir, ia_tokenizer **out)
 
 /* encoding -------------------------------------------------------------- */
 
-static bool is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+/* Unigram's pieces must be valid UTF-8: when text[0..len) is not, *out
+ * is a copy with each maximal invalid subsequence replaced by U+FFFD
+ * (counted in *n_invalid); else *out stays NULL. */
+static ia_status utf8_valid_copy(const char *text, size_t len, ia_i32vec *cps, size_t *n_invalid, char **out)
+{
+    cps->n = 0;
+    const long bad = ia__utf8_decode(text, len, cps);
+    if (bad < 0)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    *n_invalid += (size_t)bad;
+    if (!bad)
+        return IA_OK;
+    char *s = ia__malloc(cps->n * 4 + 1);
+    if (!s)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    size_t w = 0;
+    for (size_t k = 0; k < cps->n; k++)
+        w += (size_t)utf8proc_encode_char(cps->v[k], (utf8proc_uint8_t *)s + w);
+    s[w] = '\0';
+    *out = s;
+    return IA_OK;
+}
 
 /* The added token that starts at s[i] (longest), or NULL. */
 static const added_token *added_at(const ia_tokenizer *t, const char *s, size_t len, size_t i)
@@ -502,6 +542,11 @@ static ia_status encode_raw(const ia_tokenizer *tok, const char *text, size_t le
     ia_i32vec cps = {0};
     size_t piece = 0, i = 0;
     ia_status rc = IA_OK;
+    char *valid = NULL; /* Unigram: the text as valid UTF-8 (invalid sequences as U+FFFD) */
+    if (tok->ug && (rc = utf8_valid_copy(text, len, &cps, n_invalid, &valid)) == IA_OK && valid) {
+        text = valid;
+        len = strlen(valid);
+    }
     while (i <= len && !rc) {
         const added_token *a = i < len ? added_at(tok, text, len, i) : NULL;
         if (!a && i < len) {
@@ -509,19 +554,19 @@ static ia_status encode_raw(const ia_tokenizer *tok, const char *text, size_t le
             continue;
         }
         size_t end = i, next = a ? i + a->len : len + 1;
-        if (a && a->lstrip)
-            while (end > piece && is_ascii_space(text[end - 1]))
-                end--;
+        if (a && a->lstrip) /* Unicode White_Space, as tokenizers' \s */
+            end -= ia__ws_before(text, piece, end);
         if (end > piece)
-            rc = encode_piece(tok, text + piece, end - piece, &cps, seq, n_invalid);
+            rc = tok->ug ? ia__unigram_encode(tok->ug, text + piece, end - piece, piece == 0, seq)
+                         : encode_piece(tok, text + piece, end - piece, &cps, seq, n_invalid);
         if (!rc && a && !ia__i32vec_push(seq, a->id))
             rc = ia__error(IA_ERR_NOMEM, "out of memory");
-        if (a && a->rstrip)
-            while (next < len && is_ascii_space(text[next]))
-                next++;
+        if (a && a->rstrip && next < len)
+            next += ia__ws_after(text, next, len);
         piece = i = next;
     }
     ia__i32vec_free(&cps);
+    ia__free(valid);
     return rc;
 }
 
@@ -624,6 +669,8 @@ int32_t ia_tokenizer_token_id(const ia_tokenizer *tok, const char *token)
 {
     if (!tok || !token)
         return -1;
+    if (tok->ug)
+        return ia__unigram_find(tok->ug, token, strlen(token));
     return tok->bpe ? ia__bpe_find(tok->bpe, token, strlen(token)) : ia__vocab_find(&tok->vocab, token, strlen(token));
 }
 
@@ -647,6 +694,31 @@ static void dec_cleanup(char *s)
     }
 }
 
+/* Unigram: the tokens of ids (added tokens' content first, as tokenizers
+ * looks them up; special ones left out with skip_special) through its
+ * decoder. */
+static ia_status decode_unigram(const ia_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out)
+{
+    const char **toks = ia__malloc((n + 1) * sizeof *toks);
+    if (!toks)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *t = ia_tokenizer_id_token(tok, ids[i]);
+        bool skip = skip_special && ia__unigram_special(tok->ug, ids[i]);
+        for (size_t a = 0; a < tok->n_added; a++)
+            if (tok->added[a].id == ids[i]) {
+                t = tok->added[a].content;
+                skip = skip_special && tok->added[a].special;
+            }
+        if (t && !skip)
+            toks[k++] = t;
+    }
+    ia_status rc = ia__unigram_decode(tok->ug, toks, k, out);
+    ia__free(toks);
+    return rc;
+}
+
 ia_status ia__tokenizer_decode(const ia_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out)
 {
     *out = NULL;
@@ -667,6 +739,8 @@ ia_status ia__tokenizer_decode(const ia_tokenizer *tok, const int32_t *ids, size
     }
     if (tok->dec_unsupported)
         return ia__error(IA_ERR_UNSUPPORTED, "decoding: the tokenizer has %s", tok->dec_unsupported);
+    if (tok->ug)
+        return decode_unigram(tok, ids, n, skip_special, out);
     size_t cap = 1;
     for (size_t i = 0; i < n; i++) {
         const char *t = ia_tokenizer_id_token(tok, ids[i]);
@@ -707,6 +781,8 @@ const char *ia_tokenizer_id_token(const ia_tokenizer *tok, int32_t id)
 {
     if (tok && tok->bpe)
         return ia__bpe_token(tok->bpe, id);
+    if (tok && tok->ug)
+        return ia__unigram_token(tok->ug, id);
     return tok && id >= 0 && (size_t)id < tok->vocab.n ? tok->vocab.tokens[id] : NULL;
 }
 

@@ -131,8 +131,11 @@ int main(void)
     CHECK(ia_tokenizer_load(dir, &tok) == IA_ERR_FORMAT);
     CHECK_STR_CONTAINS(ia_errmsg(), "merges");
     write_file(json, "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
+    CHECK(ia_tokenizer_load(dir, &tok) == IA_ERR_FORMAT);
+    CHECK_STR_CONTAINS(ia_errmsg(), "model.vocab");
+    write_file(json, "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {}}}");
     CHECK(ia_tokenizer_load(dir, &tok) == IA_ERR_UNSUPPORTED);
-    CHECK_STR_CONTAINS(ia_errmsg(), "Unigram");
+    CHECK_STR_CONTAINS(ia_errmsg(), "WordLevel");
     write_file(json, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0, \"b\": 0}}}");
     CHECK(ia_tokenizer_load(dir, &tok) == IA_ERR_FORMAT);
     unlink(json);

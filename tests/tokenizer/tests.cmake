@@ -26,3 +26,18 @@ add_test(NAME bpe_hf_oracle
                  ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh ${CMAKE_CURRENT_BINARY_DIR}/bpe-oracle)
 set_tests_properties(bpe_vocab PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 set_tests_properties(bpe_hf_oracle PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+
+# Unigram (SentencePiece) tokenizers: XLM-RoBERTa, multilingual-e5, bge-m3,
+# CamemBERT (src/tokenizer/unigram.c, docs/tokenizers.md).
+#  test_unigram: a hand-made tokenizer.json (tiny charsmap), ids and decoded
+#    text as tokenizers gives them; malformed files.
+#  unigram_hf_oracle: fresh random multilingual inputs against Hugging Face
+#    `tokenizers` on SentencePiece models trained and converted in the test
+#    (XLM-R and CamemBERT layouts plus variants); skips (77) without the
+#    hf-venv's sentencepiece/transformers/tokenizers.
+ia_add_test(test_unigram ${CMAKE_CURRENT_LIST_DIR}/test_unigram.c)
+add_test(NAME unigram_hf_oracle
+         COMMAND sh -c "test -x \"$0\" || exit 77; exec \"$0\" \"$@\""
+                 ${PROJECT_SOURCE_DIR}/.cache/hf-venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/unigram_oracle.py
+                 $<TARGET_FILE:ipfs-accelerate>)
+set_tests_properties(unigram_hf_oracle PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
