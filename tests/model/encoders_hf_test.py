@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Encoder families other than BERT against transformers itself
-(src/model/bert.c): DistilBERT, MPNet, RoBERTa and XLM-RoBERTa (the
-last two with a byte-level BPE tokenizer trained here).
+(src/model/bert.c): DistilBERT, MPNet, RoBERTa and XLM-RoBERTa (with a
+byte-level BPE tokenizer trained here, and XLM-RoBERTa also with a
+SentencePiece Unigram one on multilingual text).
 
 A small DistilBertModel with fresh random weights (larger than
 transformers' initialization, so that every part shows: LayerNorm weights
@@ -195,6 +196,20 @@ for name, cls_cfg, cls_model in (("roberta", transformers.RobertaConfig, transfo
     perturb(rmodels[name])
     save_folder(os.path.join(work, name), rmodels[name], tokenizer=rtok)
 
+# XLM-RoBERTa as multilingual-e5 and bge-m3 ship it: a SentencePiece
+# Unigram tokenizer (trained here, converted by transformers; see
+# tests/tokenizer/unigram_oracle.py) on multilingual text
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tokenizer"))
+uo = __import__("unigram_oracle")
+xtok = transformers.XLMRobertaTokenizerFast(vocab_file=uo.train(work, "xlmr-sp"))
+xcfg = transformers.XLMRobertaConfig(vocab_size=len(xtok), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=128, max_position_embeddings=400, type_vocab_size=1,
+                                     pad_token_id=1, layer_norm_eps=1e-5)
+rmodels["xlm-roberta-unigram"] = transformers.XLMRobertaModel(xcfg, add_pooling_layer=False).eval()
+perturb(rmodels["xlm-roberta-unigram"])
+save_folder(os.path.join(work, "xlm-roberta-unigram"), rmodels["xlm-roberta-unigram"], tokenizer=xtok)
+xtexts = [uo.one_line(uo.random_text(rng)).strip() or "x" for _ in range(24)]
+
 failures = []
 runs = [("distilbert", plain, "mean", None), ("distilbert-mlm", mlm.distilbert, "mean", None)] + \
        [("distilbert-" + mode, plain, mode, None) for mode in modes] + \
@@ -203,8 +218,8 @@ runs = [("distilbert", plain, "mean", None), ("distilbert-mlm", mlm.distilbert, 
        [("mpnet", mplain, "mean", None), ("mpnet-mlm", mmlm.mpnet, "mean", None)] + \
        [(name, model, "mean", None) for name, model in rmodels.items()]
 for name, model, mode, prompt in runs:
-    texts_now, tok_now = (mtexts, mtok) if name.startswith("mpnet") else (rtexts, rtok) if name in rmodels \
-        else (texts, tok)
+    texts_now, tok_now = (mtexts, mtok) if name.startswith("mpnet") else (xtexts, xtok) if name.endswith("unigram") \
+        else (rtexts, rtok) if name in rmodels else (texts, tok)
     folder = os.path.join(work, name)
     inp = os.path.join(work, name + ".txt")
     with open(inp, "w") as f:
