@@ -127,6 +127,8 @@ ia_status ia__cluster_task_decode(const uint8_t *body, size_t len, ia_cluster_ta
     if (plen != 0xffffffffu) {
         if (plen > (size_t)(end - r))
             return ia__error(IA_ERR_FORMAT, "task: prompt name runs past the end");
+        if (memchr(r, '\0', plen)) /* a name is a C string */
+            return ia__error(IA_ERR_FORMAT, "task: the prompt name holds a NUL byte");
         if (!(t->prompt = ia__strndup((const char *)r, plen)))
             return ia__error(IA_ERR_NOMEM, "task: out of memory");
         t->opts.prompt_name = t->prompt;
