@@ -18,6 +18,43 @@
 
 #include "tokenizer/tokenizer-impl.h"
 
+ia_status ia__utf8_normalize(const char *s, size_t n, int options, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    /* utf8proc into our own memory: decompose (growing the buffer once if
+     * the text expands), compose, re-encode in place. */
+    size_t cap = n + 4;
+    utf8proc_int32_t *cps = NULL;
+    utf8proc_ssize_t k = 0;
+    while (!cps) {
+        if (!(cps = ia__malloc(cap * sizeof *cps)))
+            return ia__error(IA_ERR_NOMEM, "out of memory");
+        k = n ? utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, cps, (utf8proc_ssize_t)cap,
+                                   options)
+              : 0;
+        if (k < 0) {
+            ia__free(cps);
+            return ia__error(IA_ERR_INVALID, "unicode normalization failed: %s", utf8proc_errmsg(k));
+        }
+        if ((size_t)k > cap) {
+            cap = (size_t)k;
+            ia__free(cps);
+            cps = NULL;
+        }
+    }
+    k = utf8proc_normalize_utf32(cps, k, options);
+    if (k >= 0)
+        k = utf8proc_reencode(cps, k, options);
+    if (k < 0) {
+        ia__free(cps);
+        return ia__error(IA_ERR_INVALID, "unicode normalization failed: %s", utf8proc_errmsg(k));
+    }
+    *out = (char *)cps; /* reencode wrote UTF-8 bytes over the code points */
+    *len = (size_t)k;
+    return IA_OK;
+}
+
 long ia__utf8_decode(const char *str, size_t len, ia_i32vec *out)
 {
     const unsigned char *s = (const unsigned char *)str;

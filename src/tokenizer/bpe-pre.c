@@ -416,40 +416,20 @@ static ia_status rewrite(bpe_work *w, const bpe_op *op, const char *text, const 
         }
         break;
     case BPE_OP_UNICODE: {
-        /* utf8proc into our own memory: decompose (growing the buffer
-         * once if the text expands), compose, re-encode in place. */
-        size_t cap = n + 4, ascii = 0;
+        size_t ascii = 0;
         while (ascii < n && (unsigned char)s[ascii] < 0x80)
             ascii++;
         if (ascii == n) { /* every normalization form leaves ASCII alone */
             ok = ia__bpe_buf_put(dst, s, n);
             break;
         }
-        utf8proc_int32_t *cps = NULL;
-        utf8proc_ssize_t k = 0;
-        while (n && !cps) {
-            if (!(cps = ia__malloc(cap * sizeof *cps)))
-                return ia__error(IA_ERR_NOMEM, "out of memory");
-            k = utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, cps,
-                                   (utf8proc_ssize_t)cap, op->uopts);
-            if (k < 0) {
-                ia__free(cps);
-                return ia__error(IA_ERR_INVALID, "unicode normalization failed: %s",
-                                 utf8proc_errmsg(k));
-            }
-            if ((size_t)k > cap) {
-                cap = (size_t)k;
-                ia__free(cps);
-                cps = NULL;
-            }
-        }
-        if (cps) {
-            k = utf8proc_normalize_utf32(cps, k, op->uopts);
-            if (k >= 0)
-                k = utf8proc_reencode(cps, k, op->uopts);
-            ok = k >= 0 && ia__bpe_buf_put(dst, cps, (size_t)k);
-            ia__free(cps);
-        }
+        char *norm;
+        size_t len;
+        ia_status rc = ia__utf8_normalize(s, n, op->uopts, &norm, &len);
+        if (rc)
+            return rc;
+        ok = ia__bpe_buf_put(dst, norm, len);
+        ia__free(norm);
         break;
     }
     case BPE_OP_BYTES:

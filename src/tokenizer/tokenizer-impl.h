@@ -52,6 +52,12 @@ typedef struct ia_bert_text {
  * number of replacements, or -1 when out of memory. */
 long ia__utf8_decode(const char *s, size_t len, ia_i32vec *out);
 
+/* s[0..n) normalized by utf8proc with `options` (UTF8PROC_STABLE |
+ * UTF8PROC_COMPOSE ...: NFC, NFD, NFKC, NFKD): *out a new buffer of *len
+ * bytes (ia__free). IA_ERR_NOMEM, or IA_ERR_INVALID for text utf8proc
+ * refuses. */
+ia_status ia__utf8_normalize(const char *s, size_t n, int options, char **out, size_t *len);
+
 
 /* Normalize, pre-tokenize and WordPiece-encode code points cps[0..n),
  * appending ids to *ids. */

@@ -443,31 +443,13 @@ static ia_status apply_norm(const ia_unigram *u, const norm_op *op, const char *
         ok = !n || (put(dst, op->str, op->len) && put(dst, s, n));
         break;
     case N_UNICODE: {
-        size_t cap = n + 4;
-        utf8proc_int32_t *cps = NULL;
-        utf8proc_ssize_t k = 0;
-        while (n && !cps) {
-            if (!(cps = ia__malloc(cap * sizeof *cps)))
-                return nomem();
-            k = utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, cps, (utf8proc_ssize_t)cap,
-                                   op->uopts);
-            if (k < 0) {
-                ia__free(cps);
-                return ia__error(IA_ERR_INVALID, "unicode normalization failed: %s", utf8proc_errmsg(k));
-            }
-            if ((size_t)k > cap) {
-                cap = (size_t)k;
-                ia__free(cps);
-                cps = NULL;
-            }
-        }
-        if (cps) {
-            k = utf8proc_normalize_utf32(cps, k, op->uopts);
-            if (k >= 0)
-                k = utf8proc_reencode(cps, k, op->uopts);
-            ok = k >= 0 && put(dst, cps, (size_t)k);
-            ia__free(cps);
-        }
+        char *norm;
+        size_t len;
+        ia_status rc = ia__utf8_normalize(s, n, op->uopts, &norm, &len);
+        if (rc)
+            return rc;
+        ok = put(dst, norm, len);
+        ia__free(norm);
         break;
     }
     }
