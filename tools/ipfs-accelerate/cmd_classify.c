@@ -117,7 +117,7 @@ static int read_lines(const char *path, texts *t)
 
 /* What both commands share: options, inputs and the model. */
 typedef struct run {
-    const char *model_dir, *query, *device, *pooling;
+    const char *model_dir, *query, *device;
     long threads, max_seq, top_n;
     bool raw, return_text, pairs;
     texts in;
@@ -173,9 +173,8 @@ static int parse(const char *cmd, const char *help, char kind, int argc, char **
     if (rerank && !r->query)
         return cli_usage(cmd, "--query TEXT is required");
     if ((kind != 'c' && r->pairs) || (!rerank && (r->query || r->top_n || r->return_text)) || (kind == 's' && r->raw))
-        return cli_usage(cmd, "%s", rerank ? "--pairs is for classify"
-                                    : "--query, --top-n and --return-text are for rerank, --raw-scores and --pairs "
-                                      "for rerank and classify");
+        return cli_usage(cmd, "--query, --top-n and --return-text are for rerank, --pairs for classify, "
+                              "--raw-scores for both");
     if (argc - optind > 1)
         return cli_usage(cmd, "at most one input FILE, got %d", argc - optind);
     const char *path = optind < argc ? argv[optind] : from_text ? NULL : "-";
