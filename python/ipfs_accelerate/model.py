@@ -463,14 +463,20 @@ class Model:
         A single str gives one vector (dim,), a list gives (n, dim).
         ``normalize_embeddings=True`` L2-normalizes; False leaves the model's
         own Normalize module (if any) in place, as sentence-transformers does.
-        Only float32 sentence embeddings are computed here: other
-        ``output_value``/``precision``/``convert_to_tensor`` settings raise.
+        ``precision`` "int8", "uint8", "binary" or "ubinary" quantizes the
+        float32 vectors as sentence-transformers' ``quantize_embeddings`` does
+        without calibration data (int8/uint8: 256 steps between each
+        dimension's min and max over these sentences; binary/ubinary: the sign
+        bits packed 8 to a byte, less 128 for binary); needs numpy. Other
+        ``output_value`` and ``convert_to_tensor`` settings raise.
         """
         if output_value != "sentence_embedding":
             raise InvalidInputError(f"output_value '{output_value}' is not supported "
                                     "(only 'sentence_embedding')")
-        if precision != "float32":
-            raise InvalidInputError(f"precision '{precision}' is not supported (only 'float32')")
+        if precision not in ("float32", "int8", "uint8", "binary", "ubinary"):
+            raise InvalidInputError(f"precision '{precision}' is not one of float32, int8, uint8, binary, ubinary")
+        if precision != "float32" and _np is None:
+            raise InvalidInputError(f"precision '{precision}' needs numpy")
         if convert_to_tensor:
             raise InvalidInputError("convert_to_tensor=True needs torch; this binding returns numpy arrays")
         if device is not None and device not in ("cpu", self.backend):
@@ -479,6 +485,8 @@ class Model:
         single = isinstance(sentences, (str, bytes))
         res = self.embed_batches([sentences] if single else sentences, batch_size,
                                  True if normalize_embeddings else None, bool(show_progress_bar))
+        if precision != "float32":
+            res = _quantize(_np.asarray(res), precision)
         if _np is not None and not convert_to_numpy:
             res = list(res)
         return res[0] if single else res
@@ -505,6 +513,17 @@ class Model:
         return [r for p in parts for r in p]
 
     __call__ = encode
+
+
+def _quantize(emb, precision):
+    """sentence-transformers' quantize_embeddings without calibration data."""
+    if precision in ("binary", "ubinary"):
+        packed = _np.packbits(emb > 0, axis=-1)
+        return (packed.astype(_np.int16) - 128).astype(_np.int8) if precision == "binary" else packed
+    starts = emb.min(axis=0)
+    steps = (emb.max(axis=0) - starts) / 255
+    q = (emb - starts) / steps
+    return (q - 128).astype(_np.int8) if precision == "int8" else q.astype(_np.uint8)
 
 
 class _Progress:

@@ -151,3 +151,21 @@ def test_dimensions(tiny_model, tiny, cli):
                          capture_output=True, text=True, check=True).stdout
     import json
     assert len(json.loads(out)["embedding"]) == 8
+
+
+def test_encode_precisions(tiny_model):
+    """sentence-transformers' quantizations of encode(): sign bits packed
+    most significant first, and 256 steps between each dimension's min and
+    max over the sentences."""
+    texts = ["a few words", "more words here", "and another one", "x"]
+    full = tiny_model.encode(texts)
+    bits = [[int("".join("1" if v > 0 else "0" for v in row[j:j + 8]).ljust(8, "0"), 2)
+             for j in range(0, len(row), 8)] for row in full.tolist()]
+    assert tiny_model.encode(texts, precision="ubinary").tolist() == bits
+    assert tiny_model.encode(texts, precision="binary").tolist() == [[b - 128 for b in r] for r in bits]
+    lo, hi = full.min(0), full.max(0)
+    u8 = tiny_model.encode(texts, precision="uint8")
+    assert u8.dtype == np.uint8 and np.all(np.abs(u8 * (hi - lo) / 255 + lo - full) <= (hi - lo) / 255 + 1e-6)
+    assert tiny_model.encode(texts, precision="int8").dtype == np.int8
+    with pytest.raises(ia.InvalidInputError, match="precision"):
+        tiny_model.encode(texts, precision="float16")

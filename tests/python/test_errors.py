@@ -98,7 +98,7 @@ def test_bad_inputs(tiny_model):
     with pytest.raises(ia.InvalidInputError, match="batch_size"):
         m.encode(["a"], batch_size=0)
     with pytest.raises(ia.InvalidInputError, match="precision"):
-        m.encode(["a"], precision="int8")
+        m.encode(["a"], precision="int4")
     with pytest.raises(ia.InvalidInputError, match="convert_to_tensor"):
         m.encode(["a"], convert_to_tensor=True)
     with pytest.raises(ia.InvalidInputError, match="output_value"):
