@@ -116,7 +116,7 @@ static void exercise(const ia_tokenizer *tok, const char *text, size_t len)
             abort();
         ia__free(out);
     }
-    if (ia_tokenizer_encode_pair(tok, text, len, text, len, 24, ids, types, 512, &n, NULL) == IA_OK && n > 24)
+    if (ia_tokenizer_encode_pair(tok, text, len, text, len, 24, len % 2, ids, types, 512, &n, NULL) == IA_OK && n > 24)
         abort();
 }
 

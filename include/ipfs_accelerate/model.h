@@ -139,6 +139,7 @@ typedef struct ia_embed_options {
                                into windows of it, embedded apart, its vector the
                                token-weighted mean of theirs (then normalized) */
     size_t chunk_overlap;   /* tokens each window repeats of the one before */
+    bool truncate_left;     /* a text over the limit loses its start, not its end */
 } ia_embed_options;
 
 #define IA_EMBED_OPTIONS_INIT {.size = sizeof(ia_embed_options)}

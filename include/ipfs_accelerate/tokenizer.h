@@ -12,6 +12,8 @@
 #ifndef IPFS_ACCELERATE_TOKENIZER_H
 #define IPFS_ACCELERATE_TOKENIZER_H
 
+#include <stdbool.h>
+
 #include "common.h"
 
 #ifdef __cplusplus
@@ -49,12 +51,13 @@ IA_API ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text,
  * the template for pairs ([CLS] A [SEP] B [SEP] for BERT, <s> A </s></s> B
  * </s> for RoBERTa), as ia_tokenizer_encode does one text. Over
  * max_tokens, the longer text loses tokens first (Hugging Face's
- * longest_first). types, when not NULL, receives each id's token type
- * (segment: 0 for A's part, 1 for B's in BERT), cap entries. b NULL
- * encodes a alone. IA_ERR_UNSUPPORTED when the tokenizer has no template
- * for pairs. */
+ * longest_first), at its end, or at its start with truncate_left
+ * (truncation_direction "Left"). types, when not NULL, receives each id's
+ * token type (segment: 0 for A's part, 1 for B's in BERT), cap entries. b
+ * NULL encodes a alone. IA_ERR_UNSUPPORTED when the tokenizer has no
+ * template for pairs. */
 IA_API ia_status ia_tokenizer_encode_pair(const ia_tokenizer *tok, const char *a, size_t alen,
-                                          const char *b, size_t blen, size_t max_tokens,
+                                          const char *b, size_t blen, size_t max_tokens, bool truncate_left,
                                           int32_t *ids, int32_t *types, size_t cap, size_t *n_ids,
                                           ia_encoding_stats *stats);
 

@@ -81,7 +81,8 @@ class ClassifyOptions(ctypes.Structure):
 
 class EmbedOptions(ctypes.Structure):
     _fields_ = [("size", c_size_t), ("normalize", c_int), ("max_tokens", c_size_t), ("prompt_name", c_char_p),
-                ("dimensions", c_int), ("chunk_tokens", c_size_t), ("chunk_overlap", c_size_t)]
+                ("dimensions", c_int), ("chunk_tokens", c_size_t), ("chunk_overlap", c_size_t),
+                ("truncate_left", c_bool)]
 
 
 IA_NORMALIZE_MODEL, IA_NORMALIZE_YES, IA_NORMALIZE_NO = 0, 1, 2

@@ -274,7 +274,8 @@ class Model:
                                    "(use generate() or chat())")
 
     def embed(self, texts, normalize=None, max_tokens: int = 0, stats: dict | None = None,
-              prompt_name: str | None = None, dimensions: int = 0, chunk_size: int = 0, chunk_overlap: int = 0):
+              prompt_name: str | None = None, dimensions: int = 0, chunk_size: int = 0, chunk_overlap: int = 0,
+              truncate_left: bool = False):
         """Embed a list of texts in one library call.
 
         Returns a float32 numpy array (n, dim), or a list of n lists of
@@ -287,6 +288,7 @@ class Model:
         ``chunk_size``: a text longer than this many tokens is embedded in
         windows of it overlapping by ``chunk_overlap`` tokens, its vector the
         token-weighted mean of theirs (0: truncated at the model's limit).
+        ``truncate_left``: a text over the limit loses its start, not its end.
         """
         self._need_embedding()
         data = _as_bytes(_as_list(texts))
@@ -316,6 +318,7 @@ class Model:
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise InvalidInputError(f"{name} must be an int >= 0, not {v!r}")
         opts.chunk_tokens = chunk_size
+        opts.truncate_left = bool(truncate_left)
         opts.chunk_overlap = chunk_overlap
         if prompt_name is not None:
             if not isinstance(prompt_name, str) or "\0" in prompt_name:

@@ -534,10 +534,11 @@ static int by_length(const void *a, const void *b, void *arg)
 }
 
 /* Tokenize n texts, or n pairs (texts[i], pairs[i]) with their token
- * types when pairs is not NULL, at most cap tokens each. */
+ * types when pairs is not NULL, at most cap tokens each (the last ones
+ * with left). */
 static ia_status encode_all(const ia_model *m, const char *const *texts, const size_t *lens,
-                            const char *const *pairs, const size_t *pair_lens,
-                            size_t n, size_t cap, encoded *enc, ia_embed_stats *stats)
+                            const char *const *pairs, const size_t *pair_lens, size_t n, size_t cap, bool left,
+                            encoded *enc, ia_embed_stats *stats)
 {
     size_t n_invalid = 0, n_trunc = 0;
     int failed = 0;
@@ -553,8 +554,8 @@ static ia_status encode_all(const ia_model *m, const char *const *texts, const s
         /* got <= cap: the tokenizer refuses a cap below its specials, and
          * the load refused a max_seq_length without room for text */
         if (!enc[i].ids || (b && !enc[i].types) ||
-            ia_tokenizer_encode_pair(m->tok, texts[i], len, b, blen, cap, enc[i].ids, enc[i].types, cap, &got,
-                                     &es) != IA_OK ||
+            ia_tokenizer_encode_pair(m->tok, texts[i], len, b, blen, cap, left, enc[i].ids, enc[i].types, cap,
+                                     &got, &es) != IA_OK ||
             got > cap) {
             failed++;
             continue;
@@ -804,7 +805,7 @@ static ia_status embed_chunked(const ia_model *m, const char *const *texts, cons
     const size_t cap = 2 * longest + specials + 2;
     encoded *whole = ia__calloc(n, sizeof *whole);
     size_t *first = ia__malloc((n + 1) * sizeof *first), n_win = 0;
-    ia_status rc = whole && first ? encode_all(m, texts, lens, NULL, NULL, n, cap, whole, stats)
+    ia_status rc = whole && first ? encode_all(m, texts, lens, NULL, NULL, n, cap, false, whole, stats)
                                   : ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
     for (size_t i = 0; !rc && i < n; i++) { /* windows of text i: first[i] .. first[i + 1] */
         const size_t L = whole[i].n - specials;
@@ -938,7 +939,7 @@ ia_status ia_model_embed_opts(const ia_model *m, const char *const *texts, const
     if (!rc && opt->chunk_tokens)
         rc = embed_chunked(m, texts, lens, n, opt, normalize, od, out, stats);
     else if (!rc)
-        rc = encode_all(m, texts, lens, NULL, NULL, n, max_tokens, enc, stats);
+        rc = encode_all(m, texts, lens, NULL, NULL, n, max_tokens, opt->truncate_left, enc, stats);
     const batch_job job = {.normalize = normalize, .od = od, .out = out};
     if (!rc && enc)
         rc = run_encoded(m, enc, n, &job, stats);
@@ -1019,7 +1020,7 @@ ia_status ia__model_token_states(const ia_model *m, const char *text, float **st
                                  size_t *n_tokens)
 {
     encoded e = {0};
-    ia_status rc = encode_all(m, &text, NULL, NULL, NULL, 1, m->max_seq_length, &e, NULL);
+    ia_status rc = encode_all(m, &text, NULL, NULL, NULL, 1, m->max_seq_length, false, &e, NULL);
     int offsets[2] = {0, (int)e.n};
     float *x = rc ? NULL : ia__malloc(e.n * m->cfg.hidden_size * sizeof(float));
     if (!rc && !x)
@@ -1077,7 +1078,7 @@ ia_status ia_model_classify(const ia_model *m, const char *const *texts, const s
     encoded *enc = ia__calloc(n, sizeof *enc);
     ia_status rc = enc ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for %zu texts", n);
     if (!rc)
-        rc = encode_all(m, texts, lens, pairs, pair_lens, n, max_tokens, enc, stats);
+        rc = encode_all(m, texts, lens, pairs, pair_lens, n, max_tokens, false, enc, stats);
     const batch_job job = {.od = m->head.n_labels, .cls = &co, .out = out};
     if (!rc)
         rc = run_encoded(m, enc, n, &job, stats);

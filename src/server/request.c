@@ -287,19 +287,11 @@ static int parse_tei(const cJSON *root, srv_body_kind kind, size_t max_inputs, s
         (st = ia__srv_opt_bool(root, "truncate", false, &out->truncate, err)))
         return st;
     const cJSON *f = ia__srv_field(root, "truncation_direction");
-    if (f) {
-        if (!cJSON_IsString(f) || (strcmp(f->valuestring, "Right") && strcmp(f->valuestring, "Left"))) {
-            ia__srv_error_set(err, 422, "truncation_direction",
-                              "truncation_direction must be \"Right\" or \"Left\"");
-            return 422;
-        }
-        if (!strcmp(f->valuestring, "Left")) {
-            ia__srv_error_set(err, 422, "truncation_direction",
-                              "truncation_direction \"Left\" is not supported: the tokenizer "
-                              "truncates at the right");
-            return 422;
-        }
+    if (f && !(cJSON_IsString(f) && (!strcmp(f->valuestring, "Right") || !strcmp(f->valuestring, "Left")))) {
+        ia__srv_error_set(err, 422, "truncation_direction", "truncation_direction must be \"Right\" or \"Left\"");
+        return 422;
     }
+    out->truncate_left = f && !strcmp(f->valuestring, "Left");
     return 0;
 }
 

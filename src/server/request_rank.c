@@ -176,11 +176,11 @@ int ia__srv_parse_rank_request(srv_rank_kind kind, const char *body, size_t len,
                                  : parse_rerank(out->root, kind == SRV_RANK_COHERE, max_inputs, out, err);
     if (!st) {
         const cJSON *f = ia__srv_field(out->root, "truncation_direction");
-        if (f && !(cJSON_IsString(f) && !strcmp(f->valuestring, "Right"))) {
-            ia__srv_error_set(err, 422, "truncation_direction", "truncation_direction must be \"Right\" "
-                              "(the tokenizer truncates at the right)");
+        if (f && !(cJSON_IsString(f) && (!strcmp(f->valuestring, "Right") || !strcmp(f->valuestring, "Left")))) {
+            ia__srv_error_set(err, 422, "truncation_direction", "truncation_direction must be \"Right\" or \"Left\"");
             st = 422;
         }
+        out->truncate_left = f && !st && !strcmp(f->valuestring, "Left");
     }
     if (st)
         ia__srv_rank_req_free(out);

@@ -216,8 +216,8 @@ static int tokenize_inputs(const srv_model *m, embed_state *st, const char *prom
             memcpy(text + pl, st->in.texts[i], st->in.lens[i]);
         }
         ia_status rc = (st->ids[i] = ia__malloc(limit * sizeof **st->ids)) && (text || !pl)
-                     ? ia_tokenizer_encode(tok, text ? text : st->in.texts[i], pl + st->in.lens[i], limit, st->ids[i],
-                                           limit, &got, &es)
+                     ? ia_tokenizer_encode_pair(tok, text ? text : st->in.texts[i], pl + st->in.lens[i], NULL, 0,
+                                                limit, st->in.truncate_left, st->ids[i], NULL, limit, &got, &es)
                      : ia__error(IA_ERR_NOMEM, "out of memory");
         ia__free(text);
         if (rc) {

@@ -94,7 +94,7 @@ static int tokenize(const srv_model *m, rank_state *st, size_t i, srv_error *err
     st->ids[i] = ia__malloc(limit * sizeof **st->ids);
     st->types[i] = ia__malloc(limit * sizeof **st->types);
     ia_status rc = st->ids[i] && st->types[i]
-                 ? ia_tokenizer_encode_pair(tok, a, alen, b, blen, limit, st->ids[i], st->types[i], limit, &got, &es)
+                 ? ia_tokenizer_encode_pair(tok, a, alen, b, blen, limit, in->truncate_left, st->ids[i], st->types[i], limit, &got, &es)
                  : ia__error(IA_ERR_NOMEM, "out of memory");
     const char *name = st->kind == SRV_RANK_COHERE ? "documents" : rerank ? "texts" : "inputs";
     char where[48];

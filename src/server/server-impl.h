@@ -95,6 +95,7 @@ typedef struct srv_input_req {
     int dimensions;        /* OpenAI dimensions; 0: all */
     bool normalize;        /* TEI normalize (default true) */
     bool truncate;         /* TEI truncate (default false) */
+    bool truncate_left;    /* TEI truncation_direction "Left": cut at the start */
     bool add_special_tokens; /* TEI /tokenize (default true) */
     const char *prompt_name; /* TEI /embed: the model's prompt to use; NULL: its default */
 } srv_input_req;
@@ -132,7 +133,7 @@ typedef struct srv_rank_req {
     size_t n;
     bool single;            /* predict: one input, not a list */
     const char *model;      /* Cohere "model", NULL if absent */
-    bool raw_scores, return_text, truncate;
+    bool raw_scores, return_text, truncate, truncate_left; /* truncation_direction "Left" */
     size_t top_n;           /* Cohere top_n; 0: all */
 } srv_rank_req;
 

@@ -601,8 +601,8 @@ static ia_status check_encode_args(const char *text, size_t len, const int32_t *
 }
 
 ia_status ia_tokenizer_encode_pair(const ia_tokenizer *tok, const char *a, size_t alen, const char *b,
-                                   size_t blen, size_t max_tokens, int32_t *ids, int32_t *types, size_t cap,
-                                   size_t *n_ids, ia_encoding_stats *stats)
+                                   size_t blen, size_t max_tokens, bool truncate_left, int32_t *ids, int32_t *types,
+                                   size_t cap, size_t *n_ids, ia_encoding_stats *stats)
 {
     atomic_fetch_add_explicit(&encode_calls, 1, memory_order_relaxed);
     ia__error_clear();
@@ -641,7 +641,9 @@ ia_status ia_tokenizer_encode_pair(const ia_tokenizer *tok, const char *a, size_
         for (size_t j = 0; j < n; j++, w++) {
             if (w >= cap)
                 continue;
-            ids[w] = it->seq < 0 ? it->id : seq[it->seq].v[j];
+            ids[w] = it->seq < 0              ? it->id
+                   : truncate_left ? seq[it->seq].v[seq[it->seq].n - n + j] /* the last n */
+                                   : seq[it->seq].v[j];
             if (types)
                 types[w] = it->type;
         }
@@ -660,7 +662,7 @@ ia_status ia_tokenizer_encode(const ia_tokenizer *tok, const char *text, size_t 
                               size_t max_tokens, int32_t *ids, size_t cap, size_t *n_ids,
                               ia_encoding_stats *stats)
 {
-    return ia_tokenizer_encode_pair(tok, text, len, NULL, 0, max_tokens, ids, NULL, cap, n_ids, stats);
+    return ia_tokenizer_encode_pair(tok, text, len, NULL, 0, max_tokens, false, ids, NULL, cap, n_ids, stats);
 }
 
 size_t ia_tokenizer_vocab_size(const ia_tokenizer *tok) { return tok ? n_vocab(tok) : 0; }

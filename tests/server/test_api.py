@@ -138,8 +138,16 @@ try:
           and body.get("error_type") == "Validation" and "truncate" in body.get("error", ""), (st, body))
     st, h, body = s.post("/embed", {"inputs": LONG, "truncate": True})
     check("TEI: truncate true embeds", st == 200 and len(body[0]) == 32, st)
-    st, h, body = s.post("/embed", {"inputs": "x", "truncation_direction": "Left"})
-    check("truncation_direction Left: 422 naming it", st == 422
+    two_parts = " ".join(["cat"] * 200 + ["dog"] * 200)  # over the limit: each end is different
+    st, h, body = s.post("/embed", {"inputs": two_parts, "truncate": True, "truncation_direction": "Left"})
+    left_ids = subprocess.run([BIN, "tokenize", "--model", MODEL, "--max-length", "256", "--truncate-left", "--text",
+                               two_parts], capture_output=True, text=True).stdout
+    st2, h, want = s.post("/embed", {"inputs": [json.loads(left_ids)["ids"]]}) if left_ids else (0, None, None)
+    st3, h, right = s.post("/embed", {"inputs": two_parts, "truncate": True})
+    check("truncation_direction Left keeps the end of the text", st == 200 and st2 == 200 and close(body, want)
+          and not close(body, right), (st, st2, str(body)[:100]))
+    st, h, body = s.post("/embed", {"inputs": "x", "truncation_direction": "Up"})
+    check("truncation_direction Up: 422 naming it", st == 422
           and error_names(body, "truncation_direction"), (st, body))
     st, h, body = s.post("/tokenize", {"inputs": "hello world"})
     if check("tokenize 200", st == 200, (st, body)):

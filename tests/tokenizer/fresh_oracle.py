@@ -54,10 +54,15 @@ with tempfile.TemporaryDirectory() as d:
             json.dump(dict(base, post_processor=pp), f)
         hf = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
         hf.no_padding()
-        for max_len in (0, rng.randint(6, 12), rng.randint(16, 40)):
-            hf.enable_truncation(max_len) if max_len else hf.no_truncation()
+        for max_len, left in ((0, False), (rng.randint(6, 12), False), (rng.randint(16, 40), False),
+                              (rng.randint(6, 30), True)):
+            if max_len:
+                hf.enable_truncation(max_len, direction="left" if left else "right")
+            else:
+                hf.no_truncation()
             want = [hf.encode(a, b) for a, b in pairs]
-            args = [cli, "tokenize", "--model", d, "--pairs", "-"] + (["--max-length", str(max_len)] if max_len else [])
+            args = [cli, "tokenize", "--model", d, "--pairs", "-"] + (["--max-length", str(max_len)] if max_len else []) \
+                + (["--truncate-left"] if left else [])
             got = [json.loads(l) for l in subprocess.run(args, input=data, capture_output=True,
                                                          check=True).stdout.decode().splitlines()]
             bad = [i for i in range(len(pairs)) if i >= len(got) or got[i]["ids"] != want[i].ids
@@ -65,7 +70,8 @@ with tempfile.TemporaryDirectory() as d:
             for i in bad[:3]:
                 print(f"pair differs ({name}, max length {max_len}): {pairs[i]!r}\n"
                       f"  ours {got[i] if i < len(got) else None}\n  hf   {want[i].ids} {want[i].type_ids}")
-            print(f"pairs, {name}, max length {max_len or 'none'}: {len(pairs) - len(bad)} passed, {len(bad)} failed")
+            print(f"pairs, {name}, max length {max_len or 'none'}{' (left)' if left else ''}: "
+                  f"{len(pairs) - len(bad)} passed, {len(bad)} failed")
             failed += len(bad)
 
 

@@ -21,11 +21,12 @@ static const char tokenize_help[] =
     "  -t, --text TEXT       a text to tokenize (repeatable)\n"
     "      --max-length N    truncate to N ids, specials included (default: none)\n"
     "      --tokens          also print the token strings\n"
-    "      --pairs           lines are TEXT<tab>TEXT pairs\n";
+    "      --pairs           lines are TEXT<tab>TEXT pairs\n"
+    "      --truncate-left   cut long input at its start (default: its end)\n";
 
 /* One text, or with `pairs` a line A<tab>B. */
 static int emit(const ia_tokenizer *tok, size_t index, const char *text, size_t len,
-                size_t max_len, bool tokens, bool pairs, size_t *n_invalid)
+                size_t max_len, bool left, bool tokens, bool pairs, size_t *n_invalid)
 {
     size_t n = 0, cap = 256, alen = len;
     const char *b = NULL, *tab = pairs ? memchr(text, '\t', len) : NULL;
@@ -48,8 +49,8 @@ static int emit(const ia_tokenizer *tok, size_t index, const char *text, size_t 
             free(types);
             return cli_fail(0, "out of memory");
         }
-        ia_status rc = ia_tokenizer_encode_pair(tok, text, alen, b, b ? len - alen - 1 : 0, max_len, ids, types, cap,
-                                                &n, &st);
+        ia_status rc = ia_tokenizer_encode_pair(tok, text, alen, b, b ? len - alen - 1 : 0, max_len, left, ids, types,
+                                                cap, &n, &st);
         if (rc) {
             free(ids);
             free(types);
@@ -91,13 +92,13 @@ int cmd_tokenize(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"text", required_argument, 0, 't'},
         {"max-length", required_argument, 0, 'L'}, {"tokens", no_argument, 0, 'T'},
-        {"pairs", no_argument, 0, 'P'},
+        {"pairs", no_argument, 0, 'P'}, {"truncate-left", no_argument, 0, 'E'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *dir = NULL;
     char **texts = NULL;
     size_t n_texts = 0, max_len = 1u << 30;
-    bool tokens = false, pairs = false;
+    bool tokens = false, pairs = false, left = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
@@ -120,6 +121,7 @@ int cmd_tokenize(int argc, char **argv)
         }
         case 'T': tokens = true; break;
         case 'P': pairs = true; break;
+        case 'E': left = true; break;
         case 'h': fputs(tokenize_help, stdout); return 0;
         default: return cli_usage("tokenize", "bad option");
         }
@@ -145,14 +147,14 @@ int cmd_tokenize(int argc, char **argv)
     int status = 0;
     size_t index = 0, n_invalid = 0;
     for (size_t i = 0; i < n_texts && !status; i++)
-        status = emit(tok, index++, texts[i], strlen(texts[i]), max_len, tokens, pairs, &n_invalid);
+        status = emit(tok, index++, texts[i], strlen(texts[i]), max_len, left, tokens, pairs, &n_invalid);
     char *line = NULL;
     size_t line_cap = 0;
     ssize_t len;
     while (in && !status && (len = getline(&line, &line_cap, in)) >= 0) {
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             len--;
-        status = emit(tok, index++, line, (size_t)len, max_len, tokens, pairs, &n_invalid);
+        status = emit(tok, index++, line, (size_t)len, max_len, left, tokens, pairs, &n_invalid);
     }
     if (n_invalid)
         fprintf(stderr, "ipfs-accelerate: warning: %zu invalid UTF-8 sequences replaced by U+FFFD\n", n_invalid);
