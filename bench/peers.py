@@ -47,15 +47,19 @@ if a.engine == "ort":
     sess = ort.InferenceSession(a.onnx, so, providers=["CPUExecutionProvider"])
     tok = Tokenizer.from_file(os.path.join(a.model, "tokenizer.json"))
     tok.enable_truncation(max_length=a.max_len)
-    tok.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest in the batch
+    pad = next(t for t in ("[PAD]", "<pad>") if tok.token_to_id(t) is not None)
+    tok.enable_padding(pad_id=tok.token_to_id(pad), pad_token=pad)  # to the longest in the batch
+    typed = any(i.name == "token_type_ids" for i in sess.get_inputs())
     info["version"] = ort.__version__
 
     def embed(batch):
         enc = tok.encode_batch(batch)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-        out = sess.run(None, {"input_ids": ids, "attention_mask": mask,
-                              "token_type_ids": np.zeros_like(ids)})[0]
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if typed:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        out = sess.run(None, feed)[0]
         return out, int(mask.sum()), int(ids.size)
 
 elif a.engine == "st":

@@ -51,6 +51,8 @@ model = a.model or subprocess.run([os.path.join(ROOT, "scripts", "fetch-model.sh
 exp = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "export_models.py"), model,
                       os.path.join(work, "models")], check=True, capture_output=True, text=True)
 onnx_path, gguf_path = exp.stdout.split()
+if gguf_path == "-":  # llama.cpp cannot convert this architecture
+    a.engines = ",".join(e for e in a.engines.split(",") if e != "llama")
 env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads),
            TOKENIZERS_PARALLELISM="false")
 
@@ -238,7 +240,7 @@ is_ours = lambda n: n.startswith("ours") or n.startswith("before")
 vers = {n: results["runs"][n][next(iter(results["runs"][n]))].get("version", "") for n in names}
 lines = []
 P = lines.append
-P(f"Machine: {os.cpu_count()} cores, {a.threads} threads per engine; model all-MiniLM-L6-v2; "
+P(f"Machine: {os.cpu_count()} cores, {a.threads} threads per engine; model {os.path.basename(model.rstrip('/'))}; "
   f"corpus {len(corpus)} sentences ({real_tokens['b']} real tokens, "
   f"{sum(lens) / len(lens):.1f} per sentence); medians of {a.repeat} rounds, engines taking turns. "
   f"Load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} "
