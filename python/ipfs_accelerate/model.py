@@ -18,6 +18,7 @@ foreign call), and each call uses its own output memory.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import sys
 import threading
@@ -267,6 +268,22 @@ class Model:
         """A ChatSession: one conversation whose tokens carry over between calls."""
         return self.language_model.session(n_ctx)
 
+    @contextlib.contextmanager
+    def _handle_in_use(self):
+        """The C handle for one call; close() waits until no call holds it."""
+        with self._cv:
+            if self._handle is None:
+                raise Error(f"model '{self.name}' is closed")
+            self._busy += 1
+            h = self._handle
+        try:
+            yield h
+        finally:
+            with self._cv:
+                self._busy -= 1
+                if not self._busy:
+                    self._cv.notify_all()
+
     # -- embedding ----------------------------------------------------------
     def _need_embedding(self):
         if self._lm is not None:
@@ -325,20 +342,9 @@ class Model:
                 raise InvalidInputError(f"prompt_name must be a str (a prompt's name) or None, not {prompt_name!r}")
             opts.prompt_name = prompt_name.encode("utf-8")
         c_stats = _lib.new(_lib.EmbedStats)
-        with self._cv:
-            if self._handle is None:
-                raise Error(f"model '{self.name}' is closed")
-            self._busy += 1
-            h = self._handle
-        try:
-            st = self._lib.ia_model_embed_opts(h, ptrs, lens, n, ctypes.byref(opts),
-                                               out_ptr, ctypes.byref(c_stats))
-            _lib.check(st)
-        finally:
-            with self._cv:
-                self._busy -= 1
-                if not self._busy:
-                    self._cv.notify_all()
+        with self._handle_in_use() as h:
+            _lib.check(self._lib.ia_model_embed_opts(h, ptrs, lens, n, ctypes.byref(opts), out_ptr,
+                                                     ctypes.byref(c_stats)))
         counts = {"n_tokens": c_stats.n_tokens, "n_truncated_texts": c_stats.n_truncated_texts,
                   "n_invalid_utf8": c_stats.n_invalid_utf8}
         with self._stats_lock:
@@ -396,19 +402,9 @@ class Model:
             a_ptrs, a_lens = (ctypes.c_char_p * n)(*a), (ctypes.c_size_t * n)(*map(len, a))
             b_ptrs = (ctypes.c_char_p * n)(*b) if b is not None else None
             b_lens = (ctypes.c_size_t * n)(*map(len, b)) if b is not None else None
-            with self._cv:
-                if self._handle is None:
-                    raise Error(f"model '{self.name}' is closed")
-                self._busy += 1
-                h = self._handle
-            try:
+            with self._handle_in_use() as h:
                 _lib.check(self._lib.ia_model_classify(h, a_ptrs, a_lens, b_ptrs, b_lens, n, ctypes.byref(opts),
                                                        out, None))
-            finally:
-                with self._cv:
-                    self._busy -= 1
-                    if not self._busy:
-                        self._cv.notify_all()
         flat = list(out)
         return [flat[i * L:(i + 1) * L] for i in range(n)]
 
