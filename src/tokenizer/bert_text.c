@@ -13,10 +13,33 @@
  * Unicode properties come from utf8proc. Character classes follow Rust's
  * definitions (char::is_whitespace is the White_Space property).
  */
+#include <stdint.h>
 #include <string.h>
 #include <utf8proc.h>
 
 #include "tokenizer/tokenizer-impl.h"
+
+bool ia__textbuf_put(ia_textbuf *b, const void *p, size_t n)
+{
+    if (b->cap - b->n < n + 1) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap - b->n < n + 1) {
+            if (cap > SIZE_MAX / 2)
+                return false;
+            cap *= 2;
+        }
+        char *q = ia__realloc(b->p, cap);
+        if (!q)
+            return false;
+        b->p = q;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->p + b->n, p, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return true;
+}
 
 ia_status ia__utf8_normalize(const char *s, size_t n, int options, char **out, size_t *len)
 {

@@ -120,13 +120,6 @@ struct ia_bpe {
     char describe[96];
 };
 
-/* A growable byte buffer (scratch of one encode call). */
-typedef struct bpe_buf {
-    char *p;
-    size_t n, cap;
-} bpe_buf;
-
-bool ia__bpe_buf_put(bpe_buf *b, const void *p, size_t n);
 
 /* A piece of the current text: bytes [off, off + len); `first` when it
  * starts the whole text (for Metaspace's "first" scheme). */
@@ -143,7 +136,7 @@ typedef struct bpe_pieces {
 /* Scratch of one encode call on one thread. */
 typedef struct bpe_work {
     const ia_bpe *b;
-    bpe_buf text[2];     /* the segment as the steps rewrite it */
+    ia_textbuf text[2];     /* the segment as the steps rewrite it */
     bpe_pieces pcs[2];
     bpe_pieces segs;     /* split: the pattern's matches and gaps */
     pcre2_match_data *md;

@@ -91,14 +91,14 @@ static void merge_add(ia_bpe *b, int32_t l, int32_t r, uint32_t rank, int32_t id
 /* Merge "left right" given as two strings: look both and their
  * concatenation up. `what` names the merge in messages. */
 static ia_status merge_strings(ia_bpe *b, const char *l, size_t ln, const char *r, size_t rn,
-                               uint32_t rank, bpe_buf *tmp, const char *what)
+                               uint32_t rank, ia_textbuf *tmp, const char *what)
 {
     int32_t li = ia__vocab_find(&b->vocab, l, ln), ri = ia__vocab_find(&b->vocab, r, rn);
     if (li < 0 || ri < 0)
         return ia__error(IA_ERR_FORMAT, "%s: unknown token '%.*s'", what,
                          (int)IA_MIN(li < 0 ? ln : rn, 100), li < 0 ? l : r);
     tmp->n = 0;
-    if (!ia__bpe_buf_put(tmp, l, ln) || !ia__bpe_buf_put(tmp, r, rn))
+    if (!ia__textbuf_put(tmp, l, ln) || !ia__textbuf_put(tmp, r, rn))
         return nomem();
     int32_t id = ia__vocab_find(&b->vocab, tmp->p, tmp->n);
     if (id < 0)
@@ -160,7 +160,7 @@ static void eog_add(ia_bpe *b, int32_t id)
 }
 
 /* The decoded bytes of token id into out. */
-static bool piece_of(const ia_bpe *b, int32_t id, bpe_buf *out)
+static bool piece_of(const ia_bpe *b, int32_t id, ia_textbuf *out)
 {
     const char *t = b->vocab.tokens[id];
     size_t n = b->vocab.lens[id];
@@ -170,12 +170,12 @@ static bool piece_of(const ia_bpe *b, int32_t id, bpe_buf *out)
         unsigned v = 0;
         sscanf(t + 3, "%2x", &v);
         char c = (char)v;
-        return ia__bpe_buf_put(out, &c, 1);
+        return ia__textbuf_put(out, &c, 1);
     }
     /* Added tokens are plain text (GGUF stores them so, and llama.cpp
      * prints them as they are). */
     if (b->flags[id] & BPE_ADDED)
-        return ia__bpe_buf_put(out, t, n);
+        return ia__textbuf_put(out, t, n);
     if (b->byte_level) {
         /* Every character back to its byte; a token with any other
          * character stands for itself, as tokenizers' ByteLevel decoder has it. */
@@ -187,10 +187,10 @@ static bool piece_of(const ia_bpe *b, int32_t id, bpe_buf *out)
             int byte = k > 0 ? ia__bpe_char_byte(c) : -1;
             if (byte < 0) {
                 out->n = at;
-                return ia__bpe_buf_put(out, t, n);
+                return ia__textbuf_put(out, t, n);
             }
             char ch = (char)byte;
-            if (!ia__bpe_buf_put(out, &ch, 1))
+            if (!ia__textbuf_put(out, &ch, 1))
                 return false;
             i += (size_t)k;
         }
@@ -199,11 +199,11 @@ static bool piece_of(const ia_bpe *b, int32_t id, bpe_buf *out)
     /* SentencePiece: "▁" stands for a space. */
     for (size_t i = 0; i < n;) {
         if (n - i >= 3 && !memcmp(t + i, "\xe2\x96\x81", 3)) {
-            if (!ia__bpe_buf_put(out, " ", 1))
+            if (!ia__textbuf_put(out, " ", 1))
                 return false;
             i += 3;
         } else {
-            if (!ia__bpe_buf_put(out, t + i, 1))
+            if (!ia__textbuf_put(out, t + i, 1))
                 return false;
             i++;
         }
@@ -293,7 +293,7 @@ static ia_status finish(ia_bpe *b, const float *scores)
     }
     b->added_at[256] = (uint32_t)b->n_added;
     /* Decoded pieces. */
-    bpe_buf arena = {0};
+    ia_textbuf arena = {0};
     if (!(b->piece_at = ia__malloc((n + 1) * sizeof *b->piece_at)))
         return nomem();
     for (size_t id = 0; id < n; id++) {
@@ -550,7 +550,7 @@ static ia_status gguf_load(ia_bpe *b, const ia_gguf *g)
             return rc;
         if ((rc = merges_init(b, (size_t)merges.n)))
             return rc;
-        bpe_buf tmp = {0};
+        ia_textbuf tmp = {0};
         it = ia__gguf_iter(&merges);
         for (uint64_t i = 0; !rc && ia__gguf_next(&it, &e); i++) {
             const char *s;
@@ -1013,7 +1013,7 @@ static ia_status json_model(json_ctx *c, const cJSON *root)
     size_t n_merges = (size_t)cJSON_GetArraySize(merges);
     if ((rc = merges_init(b, n_merges)))
         return rc;
-    bpe_buf tmp = {0};
+    ia_textbuf tmp = {0};
     idx = 0;
     cJSON_ArrayForEach(e, merges) {
         char what[300];

@@ -148,28 +148,6 @@ void ia__bpe_pre_names(char *buf, size_t cap)
 
 /* ---- compiling patterns ----------------------------------------------- */
 
-bool ia__bpe_buf_put(bpe_buf *b, const void *p, size_t n)
-{
-    if (b->cap - b->n < n + 1) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap - b->n < n + 1) {
-            if (cap > SIZE_MAX / 2)
-                return false;
-            cap *= 2;
-        }
-        char *q = ia__realloc(b->p, cap);
-        if (!q)
-            return false;
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->n, p, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return true;
-}
-
 ia_status ia__bpe_add_op(ia_bpe *b, bpe_op *op)
 {
     bpe_op *ops = ia__realloc(b->ops, (b->n_ops + 1) * sizeof *ops);
@@ -189,19 +167,19 @@ ia_status ia__bpe_op_split(ia_bpe *b, bpe_op *op, const char *pattern, size_t le
                            bpe_split_behavior behavior, bool invert, const char *what)
 {
     /* \s -> \p{WSpace}, \S -> \P{WSpace}; other escapes stay as they are. */
-    bpe_buf pat = {0};
+    ia_textbuf pat = {0};
     bool ok = true;
     for (size_t i = 0; ok && i < len; i++) {
         if (!literal && pattern[i] == '\\' && i + 1 < len) {
             char c = pattern[++i];
             if (c == 's')
-                ok = ia__bpe_buf_put(&pat, "\\p{WSpace}", 10);
+                ok = ia__textbuf_put(&pat, "\\p{WSpace}", 10);
             else if (c == 'S')
-                ok = ia__bpe_buf_put(&pat, "\\P{WSpace}", 10);
+                ok = ia__textbuf_put(&pat, "\\P{WSpace}", 10);
             else
-                ok = ia__bpe_buf_put(&pat, pattern + i - 1, 2);
+                ok = ia__textbuf_put(&pat, pattern + i - 1, 2);
         } else {
-            ok = ia__bpe_buf_put(&pat, pattern + i, 1);
+            ok = ia__textbuf_put(&pat, pattern + i, 1);
         }
     }
     if (!ok) {
@@ -388,7 +366,7 @@ static bool starts_with(const char *s, size_t n, const char *pre, size_t pn)
 
 /* Rewrite piece p of text into dst (PREPEND, REPLACE, UNICODE). */
 static ia_status rewrite(bpe_work *w, const bpe_op *op, const char *text, const bpe_piece *p,
-                         bpe_buf *dst, bpe_pieces *out)
+                         ia_textbuf *dst, bpe_pieces *out)
 {
     const char *s = text + p->off;
     size_t n = p->len, at = dst->n;
@@ -399,18 +377,18 @@ static ia_status rewrite(bpe_work *w, const bpe_op *op, const char *text, const 
         if (op->when != BPE_PREPEND_ALWAYS)
             add = !starts_with(s, n, op->str, op->len) && (op->when != BPE_PREPEND_FIRST || p->first);
         if (add)
-            ok = ia__bpe_buf_put(dst, op->str, op->len);
-        ok = ok && ia__bpe_buf_put(dst, s, n);
+            ok = ia__textbuf_put(dst, op->str, op->len);
+        ok = ok && ia__textbuf_put(dst, s, n);
         break;
     }
     case BPE_OP_REPLACE:
         for (size_t i = 0; ok && i < n;) {
             if (op->from_len && starts_with(s + i, n - i, op->from, op->from_len)) {
-                ok = ia__bpe_buf_put(dst, op->str, op->len);
+                ok = ia__textbuf_put(dst, op->str, op->len);
                 i += op->from_len;
             } else {
                 size_t j = utf8_next(s, n, i);
-                ok = ia__bpe_buf_put(dst, s + i, j - i);
+                ok = ia__textbuf_put(dst, s + i, j - i);
                 i = j;
             }
         }
@@ -420,7 +398,7 @@ static ia_status rewrite(bpe_work *w, const bpe_op *op, const char *text, const 
         while (ascii < n && (unsigned char)s[ascii] < 0x80)
             ascii++;
         if (ascii == n) { /* every normalization form leaves ASCII alone */
-            ok = ia__bpe_buf_put(dst, s, n);
+            ok = ia__textbuf_put(dst, s, n);
             break;
         }
         char *norm;
@@ -428,7 +406,7 @@ static ia_status rewrite(bpe_work *w, const bpe_op *op, const char *text, const 
         ia_status rc = ia__utf8_normalize(s, n, op->uopts, &norm, &len);
         if (rc)
             return rc;
-        ok = ia__bpe_buf_put(dst, norm, len);
+        ok = ia__textbuf_put(dst, norm, len);
         ia__free(norm);
         break;
     }
@@ -436,7 +414,7 @@ static ia_status rewrite(bpe_work *w, const bpe_op *op, const char *text, const 
         for (size_t i = 0; ok && i < n; i++) {
             int32_t c = ia__bpe_byte_char((unsigned char)s[i]);
             char u[2] = {(char)(c < 0x80 ? c : 0xc0 | (c >> 6)), (char)(0x80 | (c & 0x3f))};
-            ok = ia__bpe_buf_put(dst, u, c < 0x80 ? 1 : 2);
+            ok = ia__textbuf_put(dst, u, c < 0x80 ? 1 : 2);
         }
         break;
     case BPE_OP_SPLIT:
@@ -472,7 +450,7 @@ ia_status ia__bpe_steps(bpe_work *w, const char *seg, size_t len, bool at_start,
                     return ia__error(IA_ERR_NOMEM, "out of memory");
             }
         } else {
-            bpe_buf *dst = &w->text[1 - t];
+            ia_textbuf *dst = &w->text[1 - t];
             dst->n = 0;
             for (size_t k = 0; k < in->n; k++) {
                 ia_status rc = rewrite(w, op, cur, &in->v[k], dst, out);

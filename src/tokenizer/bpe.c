@@ -71,14 +71,14 @@ static const char REPLACEMENT[] = "\xef\xbf\xbd";
 
 /* s[0..n) as valid UTF-8 in *out (each maximal invalid subpart one
  * U+FFFD). Returns false when out of memory. Only called on invalid text. */
-static bool utf8_clean(const char *s, size_t n, bpe_buf *out)
+static bool utf8_clean(const char *s, size_t n, ia_textbuf *out)
 {
     const unsigned char *u = (const unsigned char *)s;
     bool ok = true;
     for (size_t i = 0; ok && i < n;) {
         int st;
         size_t k = utf8_seq(u + i, n - i, &st);
-        ok = st == SEQ_OK ? ia__bpe_buf_put(out, s + i, k) : ia__bpe_buf_put(out, REPLACEMENT, 3);
+        ok = st == SEQ_OK ? ia__textbuf_put(out, s + i, k) : ia__textbuf_put(out, REPLACEMENT, 3);
         i += k;
     }
     return ok;
@@ -437,7 +437,7 @@ static ia_status encode(const ia_bpe *b, const char *text, size_t len, bool add_
         return ia__error(IA_ERR_INVALID, "a text of %zu bytes is longer than the 2 GiB one encode takes",
                          len);
     bpe_enc e = {.w.b = b};
-    bpe_buf clean = {0};
+    ia_textbuf clean = {0};
     const char *s = text ? text : "";
     size_t n = len;
     ia_status rc = IA_OK;
@@ -556,8 +556,8 @@ struct ia_bpe_stream {
     const ia_bpe *b;
     bool skip_special;
     bool strip;    /* the next non-empty piece loses a leading ' ' */
-    bpe_buf held;  /* bytes of an unfinished character */
-    bpe_buf out;
+    ia_textbuf held;  /* bytes of an unfinished character */
+    ia_textbuf out;
 };
 
 ia_status ia__bpe_stream_new(const ia_bpe *b, bool skip_special, ia_bpe_stream **out)
@@ -590,7 +590,7 @@ ia_status ia__bpe_stream_push(ia_bpe_stream *s, int32_t id, const char **text, s
         return IA_OK;
     size_t held = s->held.n;
     bool was_strip = s->strip, strip = s->strip && p[0] == ' ';
-    if (!ia__bpe_buf_put(&s->held, p + strip, pl - strip))
+    if (!ia__textbuf_put(&s->held, p + strip, pl - strip))
         return nomem();
     s->strip = false;
     s->out.n = 0;
@@ -602,8 +602,8 @@ ia_status ia__bpe_stream_push(ia_bpe_stream *s, int32_t id, const char **text, s
         size_t k = utf8_seq(u + i, n - i, &st);
         if (st == SEQ_SHORT)
             break;
-        ok = st == SEQ_OK ? ia__bpe_buf_put(&s->out, u + i, k)
-                          : ia__bpe_buf_put(&s->out, REPLACEMENT, 3);
+        ok = st == SEQ_OK ? ia__textbuf_put(&s->out, u + i, k)
+                          : ia__textbuf_put(&s->out, REPLACEMENT, 3);
         i += k;
     }
     if (!ok) {
@@ -623,7 +623,7 @@ ia_status ia__bpe_stream_flush(ia_bpe_stream *s, const char **text, size_t *len)
     if (!s || !text || !len)
         return ia__error(IA_ERR_INVALID, "ia__bpe_stream_flush: NULL argument");
     s->out.n = 0;
-    if (s->held.n && !ia__bpe_buf_put(&s->out, REPLACEMENT, 3))
+    if (s->held.n && !ia__textbuf_put(&s->out, REPLACEMENT, 3))
         return nomem();
     s->held.n = 0;
     s->strip = s->b->strip_space;

@@ -18,6 +18,15 @@ typedef struct ia_i32vec {
     size_t n, cap;
 } ia_i32vec;
 
+/* A growable, NUL-terminated byte buffer (scratch of one encode call). */
+typedef struct ia_textbuf {
+    char *p;
+    size_t n, cap;
+} ia_textbuf;
+
+/* Append n bytes; false when out of memory. */
+bool ia__textbuf_put(ia_textbuf *b, const void *p, size_t n);
+
 bool ia__i32vec_push(ia_i32vec *a, int32_t x);
 void ia__i32vec_free(ia_i32vec *a);
 

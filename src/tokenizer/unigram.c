@@ -96,30 +96,6 @@ struct ia_unigram {
 
 /* small helpers ---------------------------------------------------------- */
 
-typedef struct ubuf {
-    char *p;
-    size_t n, cap;
-} ubuf;
-
-static bool put(ubuf *b, const void *p, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *q = ia__realloc(b->p, cap);
-        if (!q)
-            return false;
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->n, p, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return true;
-}
-
 static ia_status nomem(void) { return ia__error(IA_ERR_NOMEM, "out of memory"); }
 
 /* The byte length of the (valid) UTF-8 character at s[i]. */
@@ -138,10 +114,10 @@ static int32_t char_at(const char *s, size_t n, size_t i, size_t *l)
     return k > 0 ? c : -1;
 }
 
-static bool put_char(ubuf *b, int32_t c)
+static bool put_char(ia_textbuf *b, int32_t c)
 {
     utf8proc_uint8_t u[4];
-    return put(b, u, (size_t)utf8proc_encode_char(c, u));
+    return ia__textbuf_put(b, u, (size_t)utf8proc_encode_char(c, u));
 }
 
 static bool valid_utf8(const char *s, size_t n)
@@ -350,7 +326,7 @@ static const char *charsmap_lookup(const norm_op *op, const char *s, size_t n, s
     return NULL;
 }
 
-static bool precompiled(const norm_op *op, const char *s, size_t n, ubuf *dst)
+static bool precompiled(const norm_op *op, const char *s, size_t n, ia_textbuf *dst)
 {
     utf8proc_int32_t state = 0;
     size_t i = 0;
@@ -368,13 +344,13 @@ static bool precompiled(const norm_op *op, const char *s, size_t n, ubuf *dst)
         size_t rl;
         const char *r = e - i < 6 ? charsmap_lookup(op, s + i, e - i, &rl) : NULL;
         if (r) {
-            if (!put(dst, r, rl))
+            if (!ia__textbuf_put(dst, r, rl))
                 return false;
         } else {
             for (size_t k = i; k < e; k += l) {
                 l = char_len(s, e, k);
                 r = charsmap_lookup(op, s + k, l, &rl);
-                if (!(r ? put(dst, r, rl) : put(dst, s + k, l)))
+                if (!(r ? ia__textbuf_put(dst, r, rl) : ia__textbuf_put(dst, s + k, l)))
                     return false;
             }
         }
@@ -385,7 +361,7 @@ static bool precompiled(const norm_op *op, const char *s, size_t n, ubuf *dst)
 
 /* normalizers -------------------------------------------------------------- */
 
-static ia_status apply_norm(const ia_unigram *u, const norm_op *op, const char *s, size_t n, ubuf *dst)
+static ia_status apply_norm(const ia_unigram *u, const norm_op *op, const char *s, size_t n, ia_textbuf *dst)
 {
     bool ok = true;
     size_t l;
@@ -399,7 +375,7 @@ static ia_status apply_norm(const ia_unigram *u, const norm_op *op, const char *
             a = ia__ws_after(s, 0, n);
         if (op->right)
             b -= ia__ws_before(s, a, n);
-        ok = put(dst, s + a, b - a);
+        ok = ia__textbuf_put(dst, s + a, b - a);
         break;
     }
     case N_REPLACE: {
@@ -417,7 +393,7 @@ static ia_status apply_norm(const ia_unigram *u, const norm_op *op, const char *
                 pos = ov[0] < n ? ov[0] + char_len(s, n, ov[0]) : n + 1;
                 continue;
             }
-            ok = put(dst, s + last, ov[0] - last) && put(dst, op->str, op->len);
+            ok = ia__textbuf_put(dst, s + last, ov[0] - last) && ia__textbuf_put(dst, op->str, op->len);
             last = pos = ov[1];
         }
         pcre2_match_data_free(md);
@@ -427,20 +403,20 @@ static ia_status apply_norm(const ia_unigram *u, const norm_op *op, const char *
             return ia__error(IA_ERR_INVALID, "normalizer Replace: the pattern could not be matched (PCRE2 error %d)",
                              r);
         }
-        ok = ok && put(dst, s + last, n - last);
+        ok = ok && ia__textbuf_put(dst, s + last, n - last);
         break;
     }
     case N_LOWERCASE:
         for (size_t i = 0; ok && i < n; i += l) {
             int32_t c = char_at(s, n, i, &l);
             if (c == 0x130) /* the one unconditional multi-character lowercase */
-                ok = put(dst, "i\xcc\x87", 3);
+                ok = ia__textbuf_put(dst, "i\xcc\x87", 3);
             else
                 ok = put_char(dst, utf8proc_tolower(c));
         }
         break;
     case N_PREPEND:
-        ok = !n || (put(dst, op->str, op->len) && put(dst, s, n));
+        ok = !n || (ia__textbuf_put(dst, op->str, op->len) && ia__textbuf_put(dst, s, n));
         break;
     case N_UNICODE: {
         char *norm;
@@ -448,7 +424,7 @@ static ia_status apply_norm(const ia_unigram *u, const norm_op *op, const char *
         ia_status rc = ia__utf8_normalize(s, n, op->uopts, &norm, &len);
         if (rc)
             return rc;
-        ok = put(dst, norm, len);
+        ok = ia__textbuf_put(dst, norm, len);
         ia__free(norm);
         break;
     }
@@ -458,16 +434,16 @@ static ia_status apply_norm(const ia_unigram *u, const norm_op *op, const char *
 
 /* Run the normalizers over s[0..n); the result is *out (in one of bufs, or
  * s itself when there are none). */
-static ia_status normalize(const ia_unigram *u, const char *s, size_t n, ubuf bufs[2], const char **out,
+static ia_status normalize(const ia_unigram *u, const char *s, size_t n, ia_textbuf bufs[2], const char **out,
                            size_t *out_n)
 {
     for (size_t k = 0; k < u->n_norms; k++) {
-        ubuf *dst = &bufs[k & 1];
+        ia_textbuf *dst = &bufs[k & 1];
         dst->n = 0;
         ia_status rc = apply_norm(u, &u->norms[k], s, n, dst);
         if (rc)
             return rc;
-        if (!dst->p && !put(dst, "", 0))
+        if (!dst->p && !ia__textbuf_put(dst, "", 0))
             return nomem();
         s = dst->p;
         n = dst->n;
@@ -505,16 +481,16 @@ static bool push_piece(upieces *p, size_t off, size_t len, bool first)
     return true;
 }
 
-static bool metaspace(const pre_op *op, const char *s, const upiece *p, ubuf *dst, upieces *out)
+static bool metaspace(const pre_op *op, const char *s, const upiece *p, ia_textbuf *dst, upieces *out)
 {
     const size_t at = dst->n, rl = op->repl_len;
     const char *t = s + p->off;
     const bool starts = p->len && (t[0] == ' ' || (p->len >= rl && !memcmp(t, op->repl, rl)));
     if (p->len && !starts && (op->scheme == SCHEME_ALWAYS || (op->scheme == SCHEME_FIRST && p->first)) &&
-        !put(dst, op->repl, rl))
+        !ia__textbuf_put(dst, op->repl, rl))
         return false;
     for (size_t i = 0; i < p->len; i++)
-        if (!(t[i] == ' ' ? put(dst, op->repl, rl) : put(dst, t + i, 1)))
+        if (!(t[i] == ' ' ? ia__textbuf_put(dst, op->repl, rl) : ia__textbuf_put(dst, t + i, 1)))
             return false;
     if (!op->split)
         return push_piece(out, at, dst->n - at, p->first);
@@ -531,10 +507,10 @@ static bool metaspace(const pre_op *op, const char *s, const upiece *p, ubuf *ds
     return push_piece(out, start, dst->n - start, p->first && start == at);
 }
 
-static bool whitespace_split(const char *s, const upiece *p, ubuf *dst, upieces *out)
+static bool whitespace_split(const char *s, const upiece *p, ia_textbuf *dst, upieces *out)
 {
     const size_t at = dst->n;
-    if (!put(dst, s + p->off, p->len))
+    if (!ia__textbuf_put(dst, s + p->off, p->len))
         return false;
     size_t start = at, l;
     for (size_t i = at; i <= dst->n; i += l) {
@@ -552,7 +528,7 @@ static bool whitespace_split(const char *s, const upiece *p, ubuf *dst, upieces 
 /* the model ---------------------------------------------------------------- */
 
 typedef struct uwork {
-    ubuf nb[2], pb[2];
+    ia_textbuf nb[2], pb[2];
     upieces pp[2];
     double *sc;
     int32_t *from, *id; /* best path ending at each byte: start, token */
@@ -681,10 +657,10 @@ static ia_status encode_segment(const ia_unigram *u, const char *s, size_t n, bo
     int cur = 0;
     for (size_t k = 0; k < u->n_pres; k++) {
         const int nx = cur ^ 1;
-        ubuf *dst = &w->pb[nx];
+        ia_textbuf *dst = &w->pb[nx];
         dst->n = 0;
         w->pp[nx].n = 0;
-        if (!put(dst, "", 0))
+        if (!ia__textbuf_put(dst, "", 0))
             return nomem();
         for (size_t i = 0; i < w->pp[cur].n; i++) {
             const upiece *p = &w->pp[cur].v[i];
@@ -770,22 +746,22 @@ ia_status ia__unigram_decode(const ia_unigram *u, const char *const *tokens, siz
     if (!u->dec_metaspace && !u->dec_none)
         return ia__error(IA_ERR_UNSUPPORTED, "decoding: the tokenizer's decoder \"%s\" is not supported "
                          "(supported: Metaspace, none)", u->dec_name);
-    ubuf b = {0};
-    bool ok = put(&b, "", 0);
+    ia_textbuf b = {0};
+    bool ok = ia__textbuf_put(&b, "", 0);
     for (size_t i = 0; ok && i < n; i++) {
         const char *t = tokens[i];
         const size_t tl = strlen(t);
         if (u->dec_none) {
-            ok = (!i || put(&b, " ", 1)) && put(&b, t, tl);
+            ok = (!i || ia__textbuf_put(&b, " ", 1)) && ia__textbuf_put(&b, t, tl);
             continue;
         }
         const pre_op *d = &u->dec;
         for (size_t k = 0; ok && k < tl;) {
             const size_t l = char_len(t, tl, k);
             if (l == d->repl_len && !memcmp(t + k, d->repl, l))
-                ok = (i == 0 && d->scheme != SCHEME_NEVER) || put(&b, " ", 1);
+                ok = (i == 0 && d->scheme != SCHEME_NEVER) || ia__textbuf_put(&b, " ", 1);
             else
-                ok = put(&b, t + k, l);
+                ok = ia__textbuf_put(&b, t + k, l);
             k += l;
         }
     }
@@ -1229,7 +1205,7 @@ bool ia__unigram_special(const ia_unigram *u, int32_t id)
 ia_status ia__unigram_add_token(ia_unigram *u, const char *content, int32_t id, bool lstrip, bool rstrip,
                                 bool single_word, bool special)
 {
-    ubuf bufs[2] = {{0}, {0}};
+    ia_textbuf bufs[2] = {{0}, {0}};
     const char *s = content;
     size_t n = 0;
     if (!valid_utf8(content, strlen(content)))
