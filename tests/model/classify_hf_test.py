@@ -32,6 +32,7 @@ import srvutil
 try:
     import torch
     import transformers
+    import hfutil
 except ImportError as e:
     print(f"SKIP: {e} (scripts/install-deps.sh makes .cache/hf-venv)")
     sys.exit(77)
@@ -69,20 +70,6 @@ def perturb(model):
                 p.copy_(1.2 * torch.randn_like(p) / p.shape[-1] ** 0.5)
 
 
-def roberta_tokenizer():
-    """A RoBERTa-style byte-level BPE tokenizer trained by `tokenizers` on
-    the test's words (RobertaProcessing: <s> A </s></s> B </s>)."""
-    from tokenizers import AddedToken, ByteLevelBPETokenizer, processors
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator((text(5, 12) for _ in range(300)), vocab_size=300, min_frequency=1,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False)
-    bpe._tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
-    bpe._tokenizer.add_special_tokens([AddedToken("<mask>", lstrip=True, special=True)])
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
-                                                pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
-                                                model_max_length=64)
-
-
 def make(kind, labels):
     folder = os.path.join(work, f"{kind}-{len(labels)}")
     common = dict(vocab_size=len(vocab), max_position_embeddings=64, num_labels=len(labels),
@@ -92,7 +79,7 @@ def make(kind, labels):
                                       intermediate_size=64, **common)
         model, tok = transformers.BertForSequenceClassification(cfg), transformers.BertTokenizerFast(vocab_file)
     elif kind == "roberta":
-        tok = roberta_tokenizer()
+        tok = hfutil.roberta_tokenizer((text(5, 12) for _ in range(300)), model_max_length=64)
         common.update(vocab_size=len(tok), max_position_embeddings=66, pad_token_id=1)
         cfg = transformers.RobertaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                          intermediate_size=64, type_vocab_size=1, **common)
@@ -251,15 +238,8 @@ finally:
     srv.stop()
 
 # The Python binding, on the library next to the CLI.
-build = os.path.dirname(os.path.abspath(cli))
-with open(os.path.join(build, "CMakeCache.txt")) as f:
-    sanitized = "IA_SANITIZE:BOOL=ON" in f.read().split()
-if sanitized:
-    print("Python binding: not checked under the sanitizer build")
-else:
-    os.environ["IPFS_ACCELERATE_LIB"] = os.path.join(build, "libipfs_accelerate.so")
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
-    import ipfs_accelerate
+ipfs_accelerate = hfutil.python_binding(cli)
+if ipfs_accelerate:
     folder, model, tok = reranker
     m = ipfs_accelerate.Model(folder)
     query, docs = text(1, 8), [text(1, 30) for _ in range(10)]

@@ -176,15 +176,9 @@ for i in range(24):
 # RoBERTa and XLM-RoBERTa: a byte-level BPE tokenizer trained here by
 # `tokenizers` (RobertaProcessing, <pad> id 1: positions start after it and
 # a <pad> inside a text does not advance them), random weights
-from tokenizers import AddedToken, ByteLevelBPETokenizer, processors
-bpe = ByteLevelBPETokenizer()
-bpe.train_from_iterator((" ".join(rng.choice(words[:31]).replace("##", "") for _ in range(12)) for _ in range(500)),
-                        vocab_size=300, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-                        show_progress=False)
-bpe._tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
-bpe._tokenizer.add_special_tokens([AddedToken("<mask>", lstrip=True, special=True)])
-rtok = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
-                                            pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")
+import hfutil
+rtok = hfutil.roberta_tokenizer(" ".join(rng.choice(words[:31]).replace("##", "") for _ in range(12))
+                                for _ in range(500))
 rtexts = [m + " <pad> " + m if i % 5 == 0 and len(m.split()) < 40 else m for i, m in enumerate(mtexts)]
 rmodels = {}
 for name, cls_cfg, cls_model in (("roberta", transformers.RobertaConfig, transformers.RobertaModel),

@@ -25,6 +25,7 @@ import srvutil
 try:
     import torch
     import transformers
+    import hfutil
 except ImportError as e:
     print(f"SKIP: {e} (scripts/install-deps.sh makes .cache/hf-venv)")
     sys.exit(77)
@@ -133,13 +134,8 @@ try:
         print(f"FAIL: /embed on a SPLADE model: {st} {body[:200]}")
 finally:
     srv.stop()
-build = os.path.dirname(os.path.abspath(cli))
-with open(os.path.join(build, "CMakeCache.txt")) as f:
-    sanitized = "IA_SANITIZE:BOOL=ON" in f.read().split()
-if not sanitized:  # Python cannot load the sanitizer build's library
-    os.environ["IPFS_ACCELERATE_LIB"] = os.path.join(build, "libipfs_accelerate.so")
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
-    import ipfs_accelerate
+ipfs_accelerate = hfutil.python_binding(cli)
+if ipfs_accelerate:
     check("Model.embed_sparse", ipfs_accelerate.Model(folder, pooling="splade").embed_sparse(texts), want)
 
 # A model without a masked-LM head is refused with the reason.
