@@ -488,7 +488,7 @@ static ia_status load_named(const bert_names *nm, const ia_encoder_config *cfg, 
         ia__free(hint_mid);
         snprintf(name, sizeof name, "%s.%s", base, nm->ffn_out);
         if (!rc)
-            rc = make_linear(&ld, m, name, H, I, NULL, IA_WEIGHT_INT8_SENSITIVE, &L->ffn_out_w, &L->ffn_out_b);
+            rc = make_linear(&ld, m, name, H, I, NULL, IA_WEIGHT_INT8_PREFER_BF16, &L->ffn_out_w, &L->ffn_out_b);
         ia__free(hint_in);
         hint_in = rc ? NULL : ln_hint(m, &L->ln2_g, &L->ln2_b);
     }

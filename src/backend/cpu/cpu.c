@@ -1,7 +1,7 @@
 /*
  * The CPU backend: host memory; linear layers through oneDNN's GEMMs (f32
- * sgemm, u8 x s8 int8 GEMM with VNNI), which measure fastest here and do not
- * depend on OPENBLAS_CORETYPE; the other ops as kernels picked at run time
+ * sgemm, u8 x s8 int8 with VNNI or AVX2), which measure fastest here and do
+ * not depend on OPENBLAS_CORETYPE; the other ops as kernels picked at run time
  * for the CPU's instruction set (kernels.inc: AVX-512, AVX2, portable C).
  *
  * Threads: one OpenMP pool shared with oneDNN (built on OpenMP too), never
@@ -522,8 +522,8 @@ static bool layer_selected(int idx)
 static int effective_prec(int p)
 {
     pthread_once(&isa_once, isa_init);
-    if (p == PREC_INT8 && !have_vnni)
-        return PREC_FP32; /* u8 x s8 without VNNI saturates in 16 bits */
+    if (p == PREC_INT8 && isa_level < IA_CPU_ISA_AVX2)
+        return PREC_FP32;
     if (p == PREC_BF16 && !have_bf16)
         return PREC_FP32;
     return p;
@@ -579,7 +579,8 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
     lin->n_out = n_out;
     lin->n_in = n_in;
     lin->prec = c->prec;
-    if (lin->prec == PREC_INT8 && (flags & IA_WEIGHT_INT8_SENSITIVE) && !getenv("IA_CPU_INT8_ALL"))
+    if (lin->prec == PREC_INT8 && !getenv("IA_CPU_INT8_ALL") &&
+        ((flags & IA_WEIGHT_INT8_SENSITIVE) || (have_bf16 && (flags & IA_WEIGHT_INT8_PREFER_BF16))))
         lin->prec = have_bf16 ? PREC_BF16 : PREC_FP32;
     if (lin->prec != PREC_FP32 && !layer_selected(__atomic_fetch_add(&c->layer_counter, 1, __ATOMIC_RELAXED)))
         lin->prec = PREC_FP32;
@@ -620,21 +621,31 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
         }
         float *row = ok ? ia__malloc((size_t)n_in * sizeof(float)) : NULL;
         ok = ok && row;
+        /* Without VNNI, oneDNN's int8 kernels add the u8 x s8 products of
+         * inputs k and k+1 (k even) in 16 bits with saturation. A row's
+         * scale then also keeps |q_k| + |q_k+1| <= 128, which makes every
+         * pair sum exact (255 x 128 < 32768) at 7 to 8 bits a weight. */
         for (int j = 0; ok && j < n_out; j++) {
             for (int k = 0; k < n_in; k++)
                 row[k] = W[(size_t)j * n_in + k] * (ws ? ws[k] : 1.0f);
-            float mx = 0;
+            float mx = 0, pair = 0;
             for (int k = 0; k < n_in; k++)
                 mx = fmaxf(mx, fabsf(row[k]));
-            const float inv = mx > 0 ? 127.0f / mx : 0.0f;
+            for (int k = 0; k + 1 < n_in; k += 2)
+                pair = fmaxf(pair, fabsf(row[k]) + fabsf(row[k + 1]));
+            float inv = mx > 0 ? 127.0f / mx : 0.0f;
+            if (!have_vnni && pair * inv > 128.0f)
+                inv = 128.0f / pair;
             int32_t sum = 0;
             for (int k = 0; k < n_in; k++) {
                 int q = (int)lrintf(row[k] * inv);
+                if (!have_vnni && k % 2 && abs(q) + abs(lin->wq[(size_t)j * n_in + k - 1]) > 128)
+                    q += q > 0 ? -1 : 1; /* both rounded up past the bound */
                 q = q > 127 ? 127 : q < -127 ? -127 : q;
                 lin->wq[(size_t)j * n_in + k] = (int8_t)q;
                 sum += q;
             }
-            lin->wscale[j] = mx / 127.0f;
+            lin->wscale[j] = inv > 0 ? 1.0f / inv : 0.0f;
             lin->wsum[j] = lin->wscale[j] * (float)sum;
         }
         ia__free(row);
@@ -1008,7 +1019,7 @@ static ia_status open_instance(int device, int n_threads, const char *precision,
     pthread_mutex_init(&c->prof_lock, NULL);
     if (c->prec != p)
         ia__log(IA_LOG_INFO, "precision %s: this CPU (or IA_CPU_ISA) lacks %s; computing in fp32", precision,
-                p == PREC_INT8 ? "AVX-512 VNNI" : "AVX512_BF16");
+                p == PREC_INT8 ? "AVX2" : "AVX512_BF16");
     *out = c;
     return IA_OK;
 }
