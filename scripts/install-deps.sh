@@ -13,6 +13,7 @@ packages=(
   nats-server libnats-dev  # the cluster (src/cluster/, docs/distributed.md)
   libsqlite3-dev  # the benchmark database (src/benchdb/, docs/benchmarks.md)
   libvulkan1 mesa-vulkan-drivers ocl-icd-libopencl1 pocl-opencl-icd  # GPU drivers on the CPU, for the hw tests
+  libvulkan-dev glslc  # the vulkan backend (src/backend/vulkan/), tested on lavapipe
   python3 python3-venv python3-pip
   python3-torch  # the decoder tests' transformers oracle (.cache/hf-venv below)
 )

@@ -224,5 +224,6 @@ ia_status ia__graph_run(const ia_backend *be, void *ctx, const ia_node *nodes, i
 
 /* Built-in backends' constructors (one per folder under src/backend/). */
 const ia_backend *ia__backend_cpu(void);
+const ia_backend *ia__backend_vulkan(void); /* where built (IA_HAVE_VULKAN) */
 
 #endif

@@ -2,9 +2,9 @@
  * Backend registry and selection: the built-in backends are registered
  * once, on first use, followed by the plugins of IPFS_ACCELERATE_BACKEND_PATH
  * (plugin.c); others register the same way. Lookup is by name; "auto" takes
- * the first usable backend in priority order. A backend without the legacy
- * encoder slots (a plugin that only computes engine-core graphs) is never
- * given a model: auto skips it, an explicit request falls back to the CPU.
+ * the first usable backend in priority order, except those that compute
+ * only part of a model so far (explicit_only: vulkan), which are used only
+ * when named.
  * Selection (ia_backend_select) turns a device request and the hardware.*
  * configuration into one backend, falling back to the CPU with a reason,
  * or failing in strict mode.
@@ -53,6 +53,9 @@ static void register_builtins(void)
 {
     pthread_mutex_lock(&reg_lock);
     register_locked(ia__backend_cpu());
+#ifdef IA_HAVE_VULKAN
+    register_locked(ia__backend_vulkan());
+#endif
     pthread_mutex_unlock(&reg_lock);
     /* Plugins come after the built-ins, so a plugin cannot take a
      * built-in's name. The registry is not yet usable from other threads
@@ -111,6 +114,13 @@ bool ia__backend_device_parse(const char *text, const char **id, int *index)
 /* Default priority; the configuration moves cuda and drops openvino. */
 static const char *const priority[] = {"cuda", "rocm", "mps", "openvino", "vulkan", "opencl", "cpu"};
 
+/* Backends that compute only part of a model so far (the rest moves to
+ * the CPU, node by node): used when asked for by name, never by auto. */
+static bool explicit_only(const char *id)
+{
+    return !strcmp(id, "vulkan");
+}
+
 static const ia_backend *first_usable(const ia_hw_settings *hw, char *order, size_t cap)
 {
     const char *list[IA_ARRAY_LEN(priority)];
@@ -132,7 +142,7 @@ static const ia_backend *first_usable(const ia_hw_settings *hw, char *order, siz
         if (order && len < cap)
             len += (size_t)snprintf(order + len, cap - len, "%s%s", i ? " > " : "", list[i]);
         const ia_backend *be = find_exact(list[i]);
-        if (!found && usable(be))
+        if (!found && !explicit_only(list[i]) && usable(be))
             found = be;
     }
     return found;

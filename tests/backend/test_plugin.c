@@ -47,9 +47,11 @@ static const char *warning_for(const char *file)
 static void test_startup(void)
 {
     /* registry start-up: only through the first call below */
-    CHECK(ia__backend_count() == 2);
+    /* the built-ins (cpu, and vulkan where built), then the plugin */
+    const int n = ia__backend_count();
     const ia_backend *ex = ia__backend_find("example");
-    CHECK(ex && ia__backend_at(1) == ex && !strcmp(ia__backend_at(0)->name, "cpu"));
+    CHECK(n == 2 || (n == 3 && ia__backend_find("vulkan")));
+    CHECK(ex && ia__backend_at(n - 1) == ex && !strcmp(ia__backend_at(0)->name, "cpu"));
     if (ex) {
         CHECK(ex->iface.device_count() == 1);
         CHECK(!strcmp(ex->iface.device_name(0), "example device (plain C)"));
@@ -117,10 +119,10 @@ static ia_backend renamed(const char *name, int (*count)(void))
 
 static void test_selection(void)
 {
-    static ia_backend vulkan, cuda;
-    vulkan = renamed("vulkan", none);
+    static ia_backend opencl, cuda;
+    opencl = renamed("opencl", none);
     cuda = renamed("cuda", one);
-    CHECK_OK(ia__backend_register(&vulkan));
+    CHECK_OK(ia__backend_register(&opencl));
     CHECK_OK(ia__backend_register(&cuda));
 
     ia_config *cfg = NULL;
@@ -133,10 +135,10 @@ static void test_selection(void)
     /* explicit, without a device: fall back, saying why */
     warn_len = 0;
     warnings[0] = '\0';
-    CHECK_OK(ia_backend_select("vulkan", &s));
+    CHECK_OK(ia_backend_select("opencl", &s));
     CHECK(!strcmp(s.backend, "cpu") && s.fallback);
-    CHECK_STR_CONTAINS(s.reason, "the vulkan backend has no usable device");
-    CHECK_STR_CONTAINS(warnings, "vulkan");
+    CHECK_STR_CONTAINS(s.reason, "the opencl backend has no usable device");
+    CHECK_STR_CONTAINS(warnings, "opencl");
     const ia_backend *be = NULL;
     CHECK_OK(ia__backend_select("cuda:0", &s, &be));
     CHECK(be == &cuda && !s.fallback);
@@ -146,7 +148,7 @@ static void test_selection(void)
     CHECK_OK(ia_config_new(&cfg));
     CHECK_OK(ia_config_set(cfg, "hardware.fallback", "false"));
     CHECK_OK(ia_config_use(cfg));
-    CHECK(ia_backend_select("vulkan", &s) == IA_ERR_BACKEND);
+    CHECK(ia_backend_select("opencl", &s) == IA_ERR_BACKEND);
     CHECK_STR_CONTAINS(ia_errmsg(), "has no usable device");
     CHECK_STR_CONTAINS(ia_errmsg(), "fallback is off");
     ia_config_free(cfg);

@@ -49,3 +49,21 @@ add_dependencies(test_sched example_backend)
 add_test(NAME test_sched COMMAND test_sched)
 set_tests_properties(test_sched PROPERTIES ENVIRONMENT "IPFS_ACCELERATE_BACKEND_PATH=${IA_EXAMPLE_PLUGIN_DIR}")
 set_tests_properties(test_plugin test_sched PROPERTIES TIMEOUT 60)
+
+# test_vulkan: the Vulkan backend on lavapipe, a BERT-like layer through the
+# scheduler against the CPU (where the build has the backend).
+if(IA_HAVE_VULKAN)
+  ia_add_test_program(test_vulkan ${CMAKE_CURRENT_LIST_DIR}/test_vulkan.c)
+  add_test(NAME test_vulkan COMMAND test_vulkan)
+  # all-MiniLM-L6-v2 end to end (what the backend does not compute moves
+  # to the CPU), against the CPU, on the first test sentences (the short
+  # ones; on lavapipe 32 texts take 15 s, all 208 two minutes), fewer
+  # under the sanitizers
+  if(IA_SANITIZE)
+    set(ia_vk_texts 8)
+  else()
+    set(ia_vk_texts 32)
+  endif()
+  add_test(NAME test_vulkan_minilm COMMAND test_vulkan model @real ${ia_vk_texts})
+  set_tests_properties(test_vulkan test_vulkan_minilm PROPERTIES TIMEOUT 300)
+endif()

@@ -1,0 +1,702 @@
+/*
+ * The Vulkan backend: compute shaders (GLSL in shaders/, compiled to SPIR-V
+ * by glslc at build time and embedded) on every Vulkan 1.2 device the
+ * loader reports, Mesa's lavapipe included. The loader (libvulkan.so.1) is
+ * opened at run time, so a machine without it runs everything else and
+ * this backend reports no device.
+ *
+ * This first slice computes matmul (f32 weights), add, mul, scale, the
+ * activations, softmax and LayerNorm on contiguous f32 tensors; the
+ * scheduler (sched.c) runs the other nodes on the CPU. Memory is
+ * host-visible and mapped (a tensor's data pointer is its place in the
+ * mapping), so no copies are needed; device-local memory with staging is
+ * the next step for discrete GPUs. One graph_compute records every node of
+ * the graph in one command buffer, with a barrier between nodes, and
+ * submits it once.
+ */
+#define VK_NO_PROTOTYPES
+#include <vulkan/vulkan.h>
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend-impl.h"
+#include "core/core-impl.h"
+
+static const uint32_t spv_eltwise[] =
+#include "eltwise.spv.inc"
+    ;
+static const uint32_t spv_matmul[] =
+#include "matmul.spv.inc"
+    ;
+static const uint32_t spv_rows[] =
+#include "rows.spv.inc"
+    ;
+
+enum { K_ELTWISE, K_MATMUL, K_ROWS, K_COUNT };
+static const struct {
+    const uint32_t *code;
+    size_t size;
+} kernels[K_COUNT] = {
+    {spv_eltwise, sizeof spv_eltwise},
+    {spv_matmul, sizeof spv_matmul},
+    {spv_rows, sizeof spv_rows},
+};
+
+/* The push constants of shaders/common.glsl. */
+typedef struct push {
+    uint32_t off[5];
+    uint32_t ne[4];
+    uint32_t bn[4];
+    uint32_t op, act;
+    float f;
+    uint32_t flags;
+} push;
+
+enum { N_BIND = 5, MAX_DEVICES = 8 };
+
+/* Instance-level state: loaded once, kept for the process (the loader and
+ * its drivers are never unloaded; see src/hw/gpu_api.c for why). */
+static struct {
+    pthread_once_t once;
+    PFN_vkGetInstanceProcAddr gipa;
+    VkInstance instance;
+    uint32_t n_dev;
+    VkPhysicalDevice dev[MAX_DEVICES];
+    char name[MAX_DEVICES][VK_MAX_PHYSICAL_DEVICE_NAME_SIZE + 32];
+    char why[256]; /* why there is no device */
+#define VKI(f) PFN_##f f;
+    VKI(vkEnumeratePhysicalDevices)
+    VKI(vkGetPhysicalDeviceProperties)
+    VKI(vkGetPhysicalDeviceMemoryProperties)
+    VKI(vkGetPhysicalDeviceQueueFamilyProperties)
+    VKI(vkCreateDevice)
+    VKI(vkGetDeviceProcAddr)
+#undef VKI
+} vk = {.once = PTHREAD_ONCE_INIT};
+
+static void vk_init(void)
+{
+    void *lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!lib) {
+        snprintf(vk.why, sizeof vk.why, "no Vulkan loader (libvulkan.so.1): %s", dlerror());
+        return;
+    }
+    vk.gipa = (PFN_vkGetInstanceProcAddr)dlsym(lib, "vkGetInstanceProcAddr");
+    PFN_vkCreateInstance create = vk.gipa ? (PFN_vkCreateInstance)vk.gipa(NULL, "vkCreateInstance") : NULL;
+    if (!create) {
+        snprintf(vk.why, sizeof vk.why, "libvulkan.so.1 lacks vkGetInstanceProcAddr / vkCreateInstance");
+        return;
+    }
+    const VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+                                   .pApplicationName = "ipfs-accelerate",
+                                   .pEngineName = "ipfs-accelerate",
+                                   .apiVersion = VK_API_VERSION_1_2};
+    const VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
+    VkResult r = create(&ci, NULL, &vk.instance);
+    if (r != VK_SUCCESS) {
+        snprintf(vk.why, sizeof vk.why, "vkCreateInstance failed (VkResult %d%s)", (int)r,
+                 r == VK_ERROR_INCOMPATIBLE_DRIVER ? ": no Vulkan 1.2 driver installed" : "");
+        return;
+    }
+#define VKI(f) vk.f = (PFN_##f)vk.gipa(vk.instance, #f);
+    VKI(vkEnumeratePhysicalDevices)
+    VKI(vkGetPhysicalDeviceProperties)
+    VKI(vkGetPhysicalDeviceMemoryProperties)
+    VKI(vkGetPhysicalDeviceQueueFamilyProperties)
+    VKI(vkCreateDevice)
+    VKI(vkGetDeviceProcAddr)
+#undef VKI
+    uint32_t n = MAX_DEVICES;
+    r = vk.vkEnumeratePhysicalDevices(vk.instance, &n, vk.dev);
+    if ((r != VK_SUCCESS && r != VK_INCOMPLETE) || !n) {
+        snprintf(vk.why, sizeof vk.why, "no Vulkan physical device (VkResult %d)", (int)r);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        VkPhysicalDeviceProperties pr;
+        vk.vkGetPhysicalDeviceProperties(vk.dev[i], &pr);
+        if (pr.apiVersion < VK_API_VERSION_1_2)
+            continue; /* the shaders target Vulkan 1.2 */
+        static const char *const types[] = {"other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU"};
+        vk.dev[vk.n_dev] = vk.dev[i];
+        snprintf(vk.name[vk.n_dev], sizeof vk.name[0], "%s (%s)", pr.deviceName,
+                 pr.deviceType <= 4 ? types[pr.deviceType] : "unknown type");
+        vk.n_dev++;
+    }
+    if (!vk.n_dev)
+        snprintf(vk.why, sizeof vk.why, "%u Vulkan device%s, none with Vulkan 1.2", n, n == 1 ? "" : "s");
+}
+
+static int device_count(void)
+{
+    pthread_once(&vk.once, vk_init);
+    return (int)vk.n_dev;
+}
+
+static const char *device_name(int d)
+{
+    return d >= 0 && d < device_count() ? vk.name[d] : NULL;
+}
+
+static const char *resolve_precision(const char *want)
+{
+    return want ? "fp32" : NULL; /* fp32 only in this slice */
+}
+
+/* One allocation: a buffer bound to host-visible memory, mapped. */
+typedef struct vbuf {
+    char *map;
+    size_t size;
+    VkBuffer buf;
+    VkDeviceMemory mem;
+} vbuf;
+
+typedef struct ctx {
+    pthread_mutex_t lock; /* one graph at a time; the buffer table */
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t mem_type;
+    VkCommandPool pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkDescriptorPool dpool;
+    uint32_t dpool_sets;
+    VkPipeline pipe[K_COUNT];
+    vbuf *bufs;
+    int n_bufs, cap_bufs;
+#define VKD(f) PFN_##f f;
+    VKD(vkDestroyDevice)
+    VKD(vkGetDeviceQueue)
+    VKD(vkCreateBuffer)
+    VKD(vkDestroyBuffer)
+    VKD(vkGetBufferMemoryRequirements)
+    VKD(vkAllocateMemory)
+    VKD(vkFreeMemory)
+    VKD(vkBindBufferMemory)
+    VKD(vkMapMemory)
+    VKD(vkCreateCommandPool)
+    VKD(vkDestroyCommandPool)
+    VKD(vkAllocateCommandBuffers)
+    VKD(vkBeginCommandBuffer)
+    VKD(vkEndCommandBuffer)
+    VKD(vkResetCommandBuffer)
+    VKD(vkCreateFence)
+    VKD(vkDestroyFence)
+    VKD(vkResetFences)
+    VKD(vkWaitForFences)
+    VKD(vkQueueSubmit)
+    VKD(vkCreateShaderModule)
+    VKD(vkDestroyShaderModule)
+    VKD(vkCreateDescriptorSetLayout)
+    VKD(vkDestroyDescriptorSetLayout)
+    VKD(vkCreatePipelineLayout)
+    VKD(vkDestroyPipelineLayout)
+    VKD(vkCreateComputePipelines)
+    VKD(vkDestroyPipeline)
+    VKD(vkCreateDescriptorPool)
+    VKD(vkDestroyDescriptorPool)
+    VKD(vkResetDescriptorPool)
+    VKD(vkAllocateDescriptorSets)
+    VKD(vkUpdateDescriptorSets)
+    VKD(vkCmdBindPipeline)
+    VKD(vkCmdBindDescriptorSets)
+    VKD(vkCmdPushConstants)
+    VKD(vkCmdDispatch)
+    VKD(vkCmdPipelineBarrier)
+#undef VKD
+} ctx;
+
+static void close_instance(void *p)
+{
+    ctx *c = p;
+    if (!c)
+        return;
+    if (c->dev && c->vkDestroyDevice) { /* the device's functions are loaded */
+        for (int i = 0; i < c->n_bufs; i++) {
+            c->vkDestroyBuffer(c->dev, c->bufs[i].buf, NULL);
+            c->vkFreeMemory(c->dev, c->bufs[i].mem, NULL);
+        }
+        for (int k = 0; k < K_COUNT; k++)
+            if (c->pipe[k])
+                c->vkDestroyPipeline(c->dev, c->pipe[k], NULL);
+        if (c->dpool)
+            c->vkDestroyDescriptorPool(c->dev, c->dpool, NULL);
+        if (c->layout)
+            c->vkDestroyPipelineLayout(c->dev, c->layout, NULL);
+        if (c->dsl)
+            c->vkDestroyDescriptorSetLayout(c->dev, c->dsl, NULL);
+        if (c->fence)
+            c->vkDestroyFence(c->dev, c->fence, NULL);
+        if (c->pool)
+            c->vkDestroyCommandPool(c->dev, c->pool, NULL);
+        c->vkDestroyDevice(c->dev, NULL);
+    }
+    free(c->bufs);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static ia_status vk_fail(ctx *c, VkResult r, const char *what)
+{
+    close_instance(c);
+    return ia__error(r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? IA_ERR_NOMEM
+                                                                                           : IA_ERR_BACKEND,
+                     "vulkan backend: %s failed (VkResult %d)", what, (int)r);
+}
+
+static ia_status open_instance(int device, int n_threads, const char *precision, bool profile, void **out)
+{
+    (void)n_threads;
+    (void)profile;
+    *out = NULL;
+    if (device < 0 || device >= device_count())
+        return ia__error(IA_ERR_INVALID, "vulkan backend: no device %d (%d here%s%s)", device, device_count(),
+                         vk.n_dev ? "" : ": ", vk.n_dev ? "" : vk.why);
+    if (precision && strcmp(precision, "fp32"))
+        return ia__error(IA_ERR_INVALID, "vulkan backend: precision %s: fp32 only", precision);
+    VkPhysicalDevice pd = vk.dev[device];
+    uint32_t nq = 16;
+    VkQueueFamilyProperties qf[16];
+    vk.vkGetPhysicalDeviceQueueFamilyProperties(pd, &nq, qf);
+    uint32_t family = UINT32_MAX;
+    for (uint32_t i = 0; i < nq && family == UINT32_MAX; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT)
+            family = i;
+    if (family == UINT32_MAX)
+        return ia__error(IA_ERR_UNSUPPORTED, "vulkan backend: %s has no compute queue", vk.name[device]);
+    VkPhysicalDeviceMemoryProperties mp;
+    vk.vkGetPhysicalDeviceMemoryProperties(pd, &mp);
+    const VkMemoryPropertyFlags want = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    uint32_t mem_type = UINT32_MAX;
+    for (uint32_t i = 0; i < mp.memoryTypeCount && mem_type == UINT32_MAX; i++)
+        if ((mp.memoryTypes[i].propertyFlags & want) == want)
+            mem_type = i;
+    if (mem_type == UINT32_MAX)
+        return ia__error(IA_ERR_UNSUPPORTED, "vulkan backend: %s has no host-visible coherent memory",
+                         vk.name[device]);
+
+    ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&c->lock, NULL);
+    c->mem_type = mem_type;
+    const float prio = 1.0f;
+    const VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+                                        .queueFamilyIndex = family,
+                                        .queueCount = 1,
+                                        .pQueuePriorities = &prio};
+    const VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                                   .queueCreateInfoCount = 1,
+                                   .pQueueCreateInfos = &qi};
+    VkResult r = vk.vkCreateDevice(pd, &di, NULL, &c->dev);
+    if (r != VK_SUCCESS) {
+        c->dev = NULL;
+        return vk_fail(c, r, "vkCreateDevice");
+    }
+#define VKD(f)                                                                                                \
+    if (!(c->f = (PFN_##f)vk.vkGetDeviceProcAddr(c->dev, #f)))                                                 \
+        return vk_fail(c, VK_ERROR_INITIALIZATION_FAILED, "loading " #f);
+    VKD(vkDestroyDevice)
+    VKD(vkGetDeviceQueue)
+    VKD(vkCreateBuffer)
+    VKD(vkDestroyBuffer)
+    VKD(vkGetBufferMemoryRequirements)
+    VKD(vkAllocateMemory)
+    VKD(vkFreeMemory)
+    VKD(vkBindBufferMemory)
+    VKD(vkMapMemory)
+    VKD(vkCreateCommandPool)
+    VKD(vkDestroyCommandPool)
+    VKD(vkAllocateCommandBuffers)
+    VKD(vkBeginCommandBuffer)
+    VKD(vkEndCommandBuffer)
+    VKD(vkResetCommandBuffer)
+    VKD(vkCreateFence)
+    VKD(vkDestroyFence)
+    VKD(vkResetFences)
+    VKD(vkWaitForFences)
+    VKD(vkQueueSubmit)
+    VKD(vkCreateShaderModule)
+    VKD(vkDestroyShaderModule)
+    VKD(vkCreateDescriptorSetLayout)
+    VKD(vkDestroyDescriptorSetLayout)
+    VKD(vkCreatePipelineLayout)
+    VKD(vkDestroyPipelineLayout)
+    VKD(vkCreateComputePipelines)
+    VKD(vkDestroyPipeline)
+    VKD(vkCreateDescriptorPool)
+    VKD(vkDestroyDescriptorPool)
+    VKD(vkResetDescriptorPool)
+    VKD(vkAllocateDescriptorSets)
+    VKD(vkUpdateDescriptorSets)
+    VKD(vkCmdBindPipeline)
+    VKD(vkCmdBindDescriptorSets)
+    VKD(vkCmdPushConstants)
+    VKD(vkCmdDispatch)
+    VKD(vkCmdPipelineBarrier)
+#undef VKD
+    c->vkGetDeviceQueue(c->dev, family, 0, &c->queue);
+    const VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                        .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                        .queueFamilyIndex = family};
+    if ((r = c->vkCreateCommandPool(c->dev, &pi, NULL, &c->pool)) != VK_SUCCESS)
+        return vk_fail(c, r, "vkCreateCommandPool");
+    const VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                            .commandPool = c->pool,
+                                            .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                            .commandBufferCount = 1};
+    if ((r = c->vkAllocateCommandBuffers(c->dev, &ai, &c->cmd)) != VK_SUCCESS)
+        return vk_fail(c, r, "vkAllocateCommandBuffers");
+    const VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if ((r = c->vkCreateFence(c->dev, &fi, NULL, &c->fence)) != VK_SUCCESS)
+        return vk_fail(c, r, "vkCreateFence");
+    VkDescriptorSetLayoutBinding b[N_BIND];
+    for (int i = 0; i < N_BIND; i++)
+        b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i,
+                                              .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                              .descriptorCount = 1,
+                                              .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    const VkDescriptorSetLayoutCreateInfo li = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                                                .bindingCount = N_BIND,
+                                                .pBindings = b};
+    if ((r = c->vkCreateDescriptorSetLayout(c->dev, &li, NULL, &c->dsl)) != VK_SUCCESS)
+        return vk_fail(c, r, "vkCreateDescriptorSetLayout");
+    const VkPushConstantRange pcr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(push)};
+    const VkPipelineLayoutCreateInfo pli = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+                                            .setLayoutCount = 1,
+                                            .pSetLayouts = &c->dsl,
+                                            .pushConstantRangeCount = 1,
+                                            .pPushConstantRanges = &pcr};
+    if ((r = c->vkCreatePipelineLayout(c->dev, &pli, NULL, &c->layout)) != VK_SUCCESS)
+        return vk_fail(c, r, "vkCreatePipelineLayout");
+    for (int k = 0; k < K_COUNT; k++) {
+        const VkShaderModuleCreateInfo si = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                             .codeSize = kernels[k].size,
+                                             .pCode = kernels[k].code};
+        VkShaderModule mod;
+        if ((r = c->vkCreateShaderModule(c->dev, &si, NULL, &mod)) != VK_SUCCESS)
+            return vk_fail(c, r, "vkCreateShaderModule");
+        const VkComputePipelineCreateInfo ci = {
+            .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+            .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                      .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                      .module = mod,
+                      .pName = "main"},
+            .layout = c->layout};
+        r = c->vkCreateComputePipelines(c->dev, VK_NULL_HANDLE, 1, &ci, NULL, &c->pipe[k]);
+        c->vkDestroyShaderModule(c->dev, mod, NULL);
+        if (r != VK_SUCCESS) {
+            c->pipe[k] = VK_NULL_HANDLE;
+            return vk_fail(c, r, "vkCreateComputePipelines");
+        }
+    }
+    *out = c;
+    return IA_OK;
+}
+
+static const char *precision(void *c)
+{
+    (void)c;
+    return "fp32";
+}
+
+static void *buf_alloc(void *p, size_t bytes)
+{
+    ctx *c = p;
+    vbuf nb = {.size = bytes ? bytes : 4};
+    const VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+                                   .size = nb.size,
+                                   .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                                   .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    if (c->vkCreateBuffer(c->dev, &bi, NULL, &nb.buf) != VK_SUCCESS)
+        return NULL;
+    VkMemoryRequirements mr;
+    c->vkGetBufferMemoryRequirements(c->dev, nb.buf, &mr);
+    const VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+                                     .allocationSize = mr.size,
+                                     .memoryTypeIndex = c->mem_type};
+    void *map = NULL;
+    if (!(mr.memoryTypeBits & (1u << c->mem_type)) || c->vkAllocateMemory(c->dev, &ai, NULL, &nb.mem) != VK_SUCCESS) {
+        c->vkDestroyBuffer(c->dev, nb.buf, NULL);
+        return NULL;
+    }
+    if (c->vkBindBufferMemory(c->dev, nb.buf, nb.mem, 0) != VK_SUCCESS ||
+        c->vkMapMemory(c->dev, nb.mem, 0, VK_WHOLE_SIZE, 0, &map) != VK_SUCCESS)
+        goto fail;
+    nb.map = map;
+    pthread_mutex_lock(&c->lock);
+    if (c->n_bufs == c->cap_bufs) {
+        const int cap = c->cap_bufs ? 2 * c->cap_bufs : 16;
+        vbuf *grown = realloc(c->bufs, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&c->lock);
+            goto fail;
+        }
+        c->bufs = grown;
+        c->cap_bufs = cap;
+    }
+    c->bufs[c->n_bufs++] = nb;
+    pthread_mutex_unlock(&c->lock);
+    return nb.map;
+fail:
+    c->vkDestroyBuffer(c->dev, nb.buf, NULL);
+    c->vkFreeMemory(c->dev, nb.mem, NULL);
+    return NULL;
+}
+
+static void buf_free(void *p, void *ptr)
+{
+    ctx *c = p;
+    if (!ptr)
+        return;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < c->n_bufs; i++)
+        if (c->bufs[i].map == ptr) {
+            c->vkDestroyBuffer(c->dev, c->bufs[i].buf, NULL);
+            c->vkFreeMemory(c->dev, c->bufs[i].mem, NULL);
+            c->bufs[i] = c->bufs[--c->n_bufs];
+            break;
+        }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The allocation holding [data, data + bytes), or NULL (lock held). */
+static const vbuf *find_buf(const ctx *c, const void *data, size_t bytes)
+{
+    const char *d = data;
+    for (int i = 0; i < c->n_bufs; i++)
+        if (d >= c->bufs[i].map && d + bytes <= c->bufs[i].map + c->bufs[i].size)
+            return &c->bufs[i];
+    return NULL;
+}
+
+/* Why this backend does not compute a node ia__node_check accepted, or
+ * NULL (lock held). */
+static const char *why_not(const ctx *c, const ia_node *n)
+{
+    switch (n->op) {
+    case IA_OP_MATMUL:
+        if (n->src[1]->extra)
+            return "a prepared weight";
+        break;
+    case IA_OP_ADD:
+    case IA_OP_MUL:
+    case IA_OP_SCALE:
+    case IA_OP_UNARY:
+    case IA_OP_SOFTMAX:
+    case IA_OP_LAYERNORM:
+        break;
+    default:
+        return "not in this slice (matmul, add, mul, scale, unary, softmax, layernorm)";
+    }
+    if (n->op == IA_OP_UNARY || n->op == IA_OP_MATMUL)
+        if (n->p.act > IA_ACT_SILU)
+            return "an activation it does not know";
+    const ia_tensor *t[5] = {n->dst, n->src[0], n->src[1], n->src[2], n->src[3]};
+    for (int i = 0; i < 5; i++) {
+        if (!t[i])
+            continue;
+        if (t[i]->dtype != IA_DTYPE_F32)
+            return "f32 tensors only";
+        if (!ia__tensor_contiguous(t[i]))
+            return "contiguous tensors only";
+        const size_t bytes = (size_t)ia__tensor_nelements(t[i]) * sizeof(float);
+        const vbuf *b = t[i]->data ? find_buf(c, t[i]->data, bytes) : NULL;
+        if (!b || ((const char *)t[i]->data - b->map) % sizeof(float))
+            return "a tensor outside this backend's memory";
+        if ((size_t)((const char *)t[i]->data - b->map) / sizeof(float) > UINT32_MAX || bytes / 4 > UINT32_MAX)
+            return "a tensor past 2^32 elements";
+    }
+    return NULL;
+}
+
+static bool supports(void *p, const ia_node *node)
+{
+    ctx *c = p;
+    if (!c || !node || ia__node_check(node) != IA_OK)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    const bool ok = !why_not(c, node);
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+/* Record one node (lock held, checked). */
+static VkResult record(ctx *c, const ia_node *n)
+{
+    push pc = {0};
+    VkDescriptorBufferInfo bi[N_BIND];
+    const ia_tensor *t[N_BIND] = {n->dst, n->src[0], n->src[1], n->src[2], n->src[3]};
+    for (int i = 0; i < N_BIND; i++) {
+        const ia_tensor *x = t[i] ? t[i] : n->dst; /* unused bindings point at dst */
+        const vbuf *b = find_buf(c, x->data, 1);
+        bi[i] = (VkDescriptorBufferInfo){.buffer = b->buf, .offset = 0, .range = VK_WHOLE_SIZE};
+        pc.off[i] = (uint32_t)(((const char *)x->data - b->map) / sizeof(float));
+    }
+    for (int d = 0; d < 4; d++)
+        pc.ne[d] = (uint32_t)n->dst->ne[d];
+    const uint64_t total = (uint64_t)ia__tensor_nelements(n->dst);
+    int k;
+    uint32_t gx, gy = 1;
+    switch (n->op) {
+    case IA_OP_MATMUL:
+        k = K_MATMUL;
+        pc.ne[2] = (uint32_t)n->src[0]->ne[0]; /* K */
+        pc.act = (uint32_t)n->p.act;
+        pc.flags = n->src[2] ? 1u : 0u;
+        gx = (uint32_t)((n->dst->ne[0] + 15) / 16);
+        gy = (uint32_t)((ia__tensor_nrows(n->dst) + 15) / 16);
+        pc.ne[1] = (uint32_t)ia__tensor_nrows(n->dst);
+        break;
+    case IA_OP_SOFTMAX:
+    case IA_OP_LAYERNORM: {
+        k = K_ROWS;
+        pc.op = n->op == IA_OP_SOFTMAX ? 0u : 1u;
+        pc.f = n->op == IA_OP_SOFTMAX ? n->p.scale : n->p.eps;
+        pc.flags = (n->src[1] ? 1u : 0u) | (n->src[2] ? 2u : 0u) | (n->src[3] ? 4u : 0u);
+        const uint64_t rows = (uint64_t)ia__tensor_nrows(n->dst);
+        gx = (uint32_t)(rows < 65535 ? rows : 65535);
+        gy = (uint32_t)((rows + gx - 1) / gx);
+        break;
+    }
+    default:
+        k = K_ELTWISE;
+        pc.op = n->op == IA_OP_ADD ? 0u : n->op == IA_OP_MUL ? 1u : n->op == IA_OP_SCALE ? 2u : 3u;
+        pc.act = (uint32_t)n->p.act;
+        pc.f = n->op == IA_OP_SCALE ? n->p.scale : 0.0f;
+        if (n->src[1])
+            for (int d = 0; d < 4; d++)
+                pc.bn[d] = (uint32_t)n->src[1]->ne[d];
+        const uint64_t groups = (total + 255) / 256;
+        gx = (uint32_t)(groups < 65535 ? groups : 65535);
+        gy = (uint32_t)((groups + gx - 1) / gx);
+        break;
+    }
+    if (!gx || !gy)
+        return VK_SUCCESS; /* an empty tensor: nothing to do */
+    VkDescriptorSet set;
+    const VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                            .descriptorPool = c->dpool,
+                                            .descriptorSetCount = 1,
+                                            .pSetLayouts = &c->dsl};
+    VkResult r = c->vkAllocateDescriptorSets(c->dev, &ai, &set);
+    if (r != VK_SUCCESS)
+        return r;
+    VkWriteDescriptorSet w[N_BIND];
+    for (int i = 0; i < N_BIND; i++)
+        w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                      .dstSet = set,
+                                      .dstBinding = (uint32_t)i,
+                                      .descriptorCount = 1,
+                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                      .pBufferInfo = &bi[i]};
+    c->vkUpdateDescriptorSets(c->dev, N_BIND, w, 0, NULL);
+    c->vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->pipe[k]);
+    c->vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->layout, 0, 1, &set, 0, NULL);
+    c->vkCmdPushConstants(c->cmd, c->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof pc, &pc);
+    c->vkCmdDispatch(c->cmd, gx, gy, 1);
+    /* the next node may read what this one wrote */
+    const VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                                .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                                .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+    c->vkCmdPipelineBarrier(c->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0,
+                            1, &mb, 0, NULL, 0, NULL);
+    return VK_SUCCESS;
+}
+
+/* A descriptor pool with room for n sets (lock held). */
+static VkResult ensure_pool(ctx *c, uint32_t n)
+{
+    if (c->dpool && c->dpool_sets >= n)
+        return c->vkResetDescriptorPool(c->dev, c->dpool, 0);
+    if (c->dpool)
+        c->vkDestroyDescriptorPool(c->dev, c->dpool, NULL);
+    c->dpool = VK_NULL_HANDLE;
+    const uint32_t sets = n < 64 ? 64 : n;
+    const VkDescriptorPoolSize ps = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = sets * N_BIND};
+    const VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                           .maxSets = sets,
+                                           .poolSizeCount = 1,
+                                           .pPoolSizes = &ps};
+    VkResult r = c->vkCreateDescriptorPool(c->dev, &pi, NULL, &c->dpool);
+    c->dpool_sets = r == VK_SUCCESS ? sets : 0;
+    return r;
+}
+
+static ia_status graph_compute(void *p, const ia_node *nodes, int n_nodes)
+{
+    ctx *c = p;
+    if (!c || n_nodes < 0 || (n_nodes && !nodes))
+        return ia__error(IA_ERR_INVALID, "vulkan graph_compute: %s", !c ? "no instance" : "bad node list");
+    pthread_mutex_lock(&c->lock);
+    ia_status rc = IA_OK;
+    /* Every node is checked before any runs: malformed first (the same
+     * message as every backend), then this backend's limits. */
+    for (int i = 0; i < n_nodes && !rc; i++)
+        if ((rc = ia__node_check(&nodes[i])) != IA_OK)
+            rc = ia__error_wrap(rc, "graph node %d (%s)", i, ia__op_name(nodes[i].op));
+    for (int i = 0; i < n_nodes && !rc; i++) {
+        const char *why = why_not(c, &nodes[i]);
+        if (why)
+            rc = ia__error(IA_ERR_UNSUPPORTED, "graph node %d (%s): the vulkan backend does not compute it: %s", i,
+                           ia__op_name(nodes[i].op), why);
+    }
+    const char *what = NULL;
+    VkResult r = VK_SUCCESS;
+    if (!rc && n_nodes) {
+        const VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                             .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+        if ((r = ensure_pool(c, (uint32_t)n_nodes)) != VK_SUCCESS)
+            what = "creating a descriptor pool";
+        else if ((r = c->vkResetCommandBuffer(c->cmd, 0)) != VK_SUCCESS ||
+                 (r = c->vkBeginCommandBuffer(c->cmd, &bi)) != VK_SUCCESS)
+            what = "starting a command buffer";
+        for (int i = 0; i < n_nodes && !what; i++)
+            if ((r = record(c, &nodes[i])) != VK_SUCCESS)
+                what = "recording a node";
+        const VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
+                                 .pCommandBuffers = &c->cmd};
+        if (!what && (r = c->vkEndCommandBuffer(c->cmd)) != VK_SUCCESS)
+            what = "ending the command buffer";
+        if (!what && ((r = c->vkResetFences(c->dev, 1, &c->fence)) != VK_SUCCESS ||
+                      (r = c->vkQueueSubmit(c->queue, 1, &si, c->fence)) != VK_SUCCESS))
+            what = "submitting";
+        if (!what && (r = c->vkWaitForFences(c->dev, 1, &c->fence, VK_TRUE, UINT64_MAX)) != VK_SUCCESS)
+            what = "waiting for the device";
+        if (what)
+            rc = ia__error(r == VK_ERROR_OUT_OF_DEVICE_MEMORY ? IA_ERR_NOMEM : IA_ERR_BACKEND,
+                           "vulkan backend: %s: VkResult %d%s", what, (int)r,
+                           r == VK_ERROR_DEVICE_LOST ? " (device lost)" : "");
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static const ia_backend vulkan_backend = {
+    .api_version = IA_BACKEND_API_VERSION,
+    .name = "vulkan",
+    .iface = {
+        .device_count = device_count,
+        .device_name = device_name,
+        .resolve_precision = resolve_precision,
+        .open = open_instance,
+        .close = close_instance,
+        .precision = precision,
+        .buf_alloc = buf_alloc,
+        .buf_free = buf_free,
+        /* mapped host-visible memory: upload/download NULL */
+        .supports = supports,
+        .graph_compute = graph_compute,
+    },
+};
+
+const ia_backend *ia__backend_vulkan(void)
+{
+    return &vulkan_backend;
+}

@@ -1,0 +1,191 @@
+/*
+ * The Vulkan backend (src/backend/vulkan/) on the machine's Vulkan device
+ * (Mesa's lavapipe here; scripts/install-deps.sh installs it, so finding
+ * no device fails): one BERT-like layer, matmul with bias and GELU, a
+ * second matmul, the residual add and LayerNorm, then attention (which
+ * this slice leaves to the CPU) and a softmax, run through the scheduler
+ * in the backend's memory, against the same graph on the CPU. Also: what
+ * it refuses and how it says so. The op harness (test_ops) checks every
+ * op and shape it computes against the double reference.
+ *
+ *   test_vulkan model MODEL_DIR|@real [N]
+ * embeds the first N (default all) test sentences with the model on the
+ * Vulkan device and on the CPU: cosine >= 0.99999 for every text.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend-impl.h"
+#include "ipfs_accelerate/ipfs_accelerate.h"
+#include "test.h"
+#include "test_data.h"
+
+enum { H = 32, I = 64, T = 12, HEADS = 4, N_NODES = 6 };
+
+typedef struct graph {
+    ia_tensor x, w1, b1, h1, w2, b2, h2, g, beta, y, att, out;
+    ia_tensor qkv; /* y seen as heads: queries, keys and values */
+    ia_node nodes[N_NODES];
+} graph;
+
+static float frand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) % 2001) / 1000.0f - 1.0f;
+}
+
+/* Tensors in memory from alloc(ctx, bytes), inputs from the same seed. */
+static bool build(graph *gr, void *(*alloc)(void *, size_t), void *ctx)
+{
+    struct { ia_tensor *t; int64_t ne0, ne1; } ts[] = {
+        {&gr->x, H, T},  {&gr->w1, H, I},  {&gr->b1, I, 1}, {&gr->h1, I, T},
+        {&gr->w2, I, H}, {&gr->b2, H, 1},  {&gr->h2, H, T}, {&gr->g, H, 1},
+        {&gr->beta, H, 1}, {&gr->y, H, T}, {&gr->att, H, T}, {&gr->out, H, T},
+    };
+    unsigned s = 7;
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        float *d = alloc(ctx, (size_t)(ts[i].ne0 * ts[i].ne1) * sizeof(float));
+        if (!d)
+            return false;
+        for (int64_t k = 0; k < ts[i].ne0 * ts[i].ne1; k++)
+            d[k] = i < 9 ? frand(&s) * (i == 1 || i == 4 ? 0.3f : 1.0f) : NAN;
+        *ts[i].t = ia__tensor(IA_DTYPE_F32, ts[i].ne0, ts[i].ne1, 1, 1, d);
+    }
+    gr->att = ia__tensor(IA_DTYPE_F32, H / HEADS, HEADS, T, 1, gr->att.data);
+    gr->out = ia__tensor(IA_DTYPE_F32, H / HEADS, HEADS, T, 1, gr->out.data);
+    gr->qkv = ia__tensor(IA_DTYPE_F32, H / HEADS, HEADS, T, 1, gr->y.data);
+    const ia_node g[N_NODES] = {
+        {.op = IA_OP_MATMUL, .dst = &gr->h1, .src = {&gr->x, &gr->w1, &gr->b1}, .p.act = IA_ACT_GELU},
+        {.op = IA_OP_MATMUL, .dst = &gr->h2, .src = {&gr->h1, &gr->w2, &gr->b2}},
+        {.op = IA_OP_LAYERNORM, .dst = &gr->y, .src = {&gr->h2, &gr->x, &gr->g, &gr->beta}, .p.eps = 1e-12f},
+        {.op = IA_OP_ATTENTION, .dst = &gr->att, .src = {&gr->qkv, &gr->qkv, &gr->qkv},
+         .p.attn = {.mask = IA_MASK_NONE, .scale = 0.5f}},
+        {.op = IA_OP_SCALE, .dst = &gr->out, .src = {&gr->att}, .p.scale = 1.5f},
+        {.op = IA_OP_SOFTMAX, .dst = &gr->out, .src = {&gr->out}, .p.scale = 1.0f},
+    };
+    memcpy(gr->nodes, g, sizeof g);
+    return true;
+}
+
+static float *embed(const char *dir, const char *device, char **texts, size_t n, int *dim)
+{
+    ia_model_options mo = {.device = device, .precision = "fp32"};
+    ia_model *m = NULL;
+    CHECK_OK(ia_model_load(dir, &mo, &m));
+    if (!m)
+        return NULL;
+    ia_model_info info = {0};
+    ia_model_get_info(m, &info);
+    CHECK_MSG(!strcmp(info.backend, device), "asked for %s, the model runs on %s", device, info.backend);
+    *dim = ia_model_dim(m);
+    float *out = malloc(sizeof(float) * n * (size_t)*dim);
+    CHECK_OK(ia_model_embed(m, (const char *const *)texts, NULL, n, out, NULL));
+    ia_model_free(m);
+    return out;
+}
+
+static int model_test(const char *dir, long limit)
+{
+    size_t n;
+    char **texts = read_sentences(&n);
+    CHECK(texts != NULL);
+    if (!texts)
+        return test_summary("test_vulkan");
+    const size_t n_all = n;
+    if (limit > 0 && (size_t)limit < n)
+        n = (size_t)limit;
+    int dv = 0, dc = 0;
+    float *v = embed(dir, "vulkan", texts, n, &dv), *c = embed(dir, "cpu", texts, n, &dc);
+    CHECK(v && c && dv == dc);
+    if (v && c && dv == dc) {
+        double worst = 1;
+        for (size_t i = 0; i < n; i++)
+            worst = fmin(worst, cosine(v + i * dv, c + i * dv, dv));
+        printf("%s: %zu texts on vulkan and cpu, worst cosine %.8f\n", dir, n, worst);
+        CHECK_MSG(worst >= 0.99999, "worst cosine %.8f < 0.99999", worst);
+    }
+    free(v);
+    free(c);
+    free_sentences(texts, n_all);
+    return test_summary("test_vulkan");
+}
+
+static void *host_alloc(void *ctx, size_t bytes)
+{
+    (void)ctx;
+    return malloc(bytes);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 2 && !strcmp(argv[1], "model"))
+        return model_test(!strcmp(argv[2], "@real") ? real_model_dir() : argv[2], argc > 3 ? atol(argv[3]) : 0);
+    const ia_backend *vk = ia__backend_find("vulkan"), *cpu = ia__backend_find("cpu");
+    CHECK_MSG(vk != NULL, "the vulkan backend is not registered in a build with IA_HAVE_VULKAN");
+    if (!vk)
+        return test_summary("test_vulkan");
+    const int n = vk->iface.device_count();
+    CHECK_MSG(n >= 1, "no Vulkan device: is mesa-vulkan-drivers (lavapipe) installed? (scripts/install-deps.sh)");
+    if (n < 1)
+        return test_summary("test_vulkan");
+    for (int d = 0; d < n; d++)
+        printf("vulkan device %d: %s\n", d, vk->iface.device_name(d));
+    CHECK(vk->iface.device_name(n) == NULL);
+
+    void *vctx = NULL, *cctx = NULL;
+    CHECK_OK(cpu->iface.open(0, 2, "fp32", false, &cctx));
+    CHECK(vk->iface.open(n, 1, "fp32", false, &vctx) == IA_ERR_INVALID && !vctx);
+    CHECK(strstr(ia_errmsg(), "no device"));
+    CHECK(vk->iface.open(0, 1, "bf16", false, &vctx) == IA_ERR_INVALID && !vctx);
+    CHECK(!strcmp(vk->iface.resolve_precision("bf16"), "fp32"));
+    CHECK_OK(vk->iface.open(0, 2, "fp32", false, &vctx));
+    if (!vctx)
+        return test_summary("test_vulkan");
+
+    /* The same graph on the CPU (host memory) and through the scheduler on
+     * the Vulkan device (its memory; attention moves to the CPU). */
+    static graph ref, dev;
+    CHECK(build(&ref, host_alloc, NULL));
+    CHECK_OK(ia__graph_run_on(cpu, cctx, NULL, 2, ref.nodes, N_NODES, NULL));
+    CHECK(build(&dev, vk->iface.buf_alloc, vctx));
+    const bool on_vk[N_NODES] = {1, 1, 1, 0, 1, 1};
+    for (int i = 0; i < N_NODES; i++)
+        CHECK_MSG(vk->iface.supports(vctx, &dev.nodes[i]) == on_vk[i], "vulkan supports node %d (%s)", i,
+                  ia__op_name(dev.nodes[i].op));
+    ia_sched_stats st;
+    CHECK_OK(ia__graph_run_on(vk, vctx, cctx, 2, dev.nodes, N_NODES, &st));
+    printf("%d nodes on vulkan, %d on cpu, %d splits, %d copies\n", st.nodes_backend, st.nodes_cpu, st.splits,
+           st.copies);
+    CHECK(st.nodes_backend == 5 && st.nodes_cpu == 1 && st.splits == 3 && st.copies == 0);
+    const ia_tensor *cmp[][2] = {{&ref.h1, &dev.h1}, {&ref.y, &dev.y}, {&ref.out, &dev.out}};
+    for (int k = 0; k < 3; k++) {
+        const float *a = cmp[k][0]->data, *b = cmp[k][1]->data;
+        double err = 0, mx = 0;
+        for (int64_t i = 0; i < ia__tensor_nelements(cmp[k][0]); i++) {
+            err = fmax(err, fabs((double)a[i] - b[i]));
+            mx = fmax(mx, fabs((double)a[i]));
+        }
+        printf("output %d: max |vulkan - cpu| %.3g (max |cpu| %.3g)\n", k, err, mx);
+        CHECK_MSG(mx > 0 && err <= 1e-5 * mx, "output %d: vulkan differs from the cpu by %.3g", k, err);
+    }
+
+    /* Refusals: host memory, and ops outside this slice, by name. */
+    CHECK(!vk->iface.supports(vctx, &ref.nodes[0]));
+    CHECK(vk->iface.graph_compute(vctx, &ref.nodes[0], 1) == IA_ERR_UNSUPPORTED);
+    CHECK(strstr(ia_errmsg(), "outside this backend's memory"));
+    CHECK(vk->iface.graph_compute(vctx, dev.nodes, N_NODES) == IA_ERR_UNSUPPORTED);
+    CHECK(strstr(ia_errmsg(), "node 3") && strstr(ia_errmsg(), "attention"));
+
+    graph *gs[2] = {&ref, &dev};
+    for (int k = 0; k < 2; k++) {
+        ia_tensor *ts[] = {&gs[k]->x, &gs[k]->w1, &gs[k]->b1, &gs[k]->h1, &gs[k]->w2, &gs[k]->b2,
+                           &gs[k]->h2, &gs[k]->g, &gs[k]->beta, &gs[k]->y, &gs[k]->att, &gs[k]->out};
+        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+            k ? vk->iface.buf_free(vctx, ts[i]->data) : free(ts[i]->data);
+    }
+    vk->iface.close(vctx);
+    cpu->iface.close(cctx);
+    return test_summary("test_vulkan");
+}
