@@ -6,8 +6,9 @@
  * this backend reports no device.
  *
  * This first slice computes matmul (f32 weights), add, mul, scale, the
- * activations, softmax and LayerNorm on contiguous f32 tensors; the
- * scheduler (sched.c) runs the other nodes on the CPU. Memory is
+ * activations, softmax, LayerNorm, attention (f32, packed sequences, any
+ * mask, grouped heads, no position bias) and get_rows (f32 tables) on f32
+ * tensors; the scheduler (sched.c) runs the other nodes on the CPU. Memory is
  * host-visible and mapped (a tensor's data pointer is its place in the
  * mapping), so no copies are needed; device-local memory with staging is
  * the next step for discrete GPUs. One graph_compute records every node of
@@ -35,8 +36,14 @@ static const uint32_t spv_matmul[] =
 static const uint32_t spv_rows[] =
 #include "rows.spv.inc"
     ;
+static const uint32_t spv_attention[] =
+#include "attention.spv.inc"
+    ;
+static const uint32_t spv_get_rows[] =
+#include "get_rows.spv.inc"
+    ;
 
-enum { K_ELTWISE, K_MATMUL, K_ROWS, K_COUNT };
+enum { K_ELTWISE, K_MATMUL, K_ROWS, K_ATTENTION, K_GET_ROWS, K_COUNT };
 static const struct {
     const uint32_t *code;
     size_t size;
@@ -44,9 +51,12 @@ static const struct {
     {spv_eltwise, sizeof spv_eltwise},
     {spv_matmul, sizeof spv_matmul},
     {spv_rows, sizeof spv_rows},
+    {spv_attention, sizeof spv_attention},
+    {spv_get_rows, sizeof spv_get_rows},
 };
 
-/* The push constants of shaders/common.glsl. */
+/* The push constants of shaders/common.glsl, attention.comp and
+ * get_rows.comp. */
 typedef struct push {
     uint32_t off[5];
     uint32_t ne[4];
@@ -55,8 +65,20 @@ typedef struct push {
     float f;
     uint32_t flags;
 } push;
+typedef struct push_attn {
+    uint32_t off[5];
+    uint32_t hd, H, Hk, nq, nkv;
+    uint32_t qs1, qs2, ks1, ks2, vs1, vs2;
+    uint32_t mask, window, n_seqs;
+    int32_t pos_q0;
+    float scale;
+} push_attn;
+typedef struct push_rows {
+    uint32_t od, ot, oi, ne0, n, rows;
+} push_rows;
 
-enum { N_BIND = 5, MAX_DEVICES = 8 };
+/* Keys a query sees at most (attention.comp's shared scores). */
+enum { N_BIND = 5, MAX_DEVICES = 8, MAX_KEYS = 2048, PUSH_BYTES = 128 };
 
 /* Instance-level state: loaded once, kept for the process (the loader and
  * its drivers are never unloaded; see src/hw/gpu_api.c for why). */
@@ -367,7 +389,7 @@ static ia_status open_instance(int device, int n_threads, const char *precision,
                                                 .pBindings = b};
     if ((r = c->vkCreateDescriptorSetLayout(c->dev, &li, NULL, &c->dsl)) != VK_SUCCESS)
         return vk_fail(c, r, "vkCreateDescriptorSetLayout");
-    const VkPushConstantRange pcr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(push)};
+    const VkPushConstantRange pcr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = PUSH_BYTES};
     const VkPipelineLayoutCreateInfo pli = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
                                             .setLayoutCount = 1,
                                             .pSetLayouts = &c->dsl,
@@ -485,33 +507,68 @@ static const char *why_not(const ctx *c, const ia_node *n)
         if (n->src[1]->extra)
             return "a prepared weight";
         break;
+    case IA_OP_ATTENTION:
+        if (n->p.attn.bias != IA_ATTN_BIAS_NONE)
+            return "a position bias";
+        if (n->src[0]->ne[1] > 65535 || n->src[0]->ne[2] > 65535)
+            return "more than 65535 heads or queries";
+        break;
     case IA_OP_ADD:
     case IA_OP_MUL:
     case IA_OP_SCALE:
     case IA_OP_UNARY:
     case IA_OP_SOFTMAX:
     case IA_OP_LAYERNORM:
+    case IA_OP_GET_ROWS:
         break;
     default:
-        return "not in this slice (matmul, add, mul, scale, unary, softmax, layernorm)";
+        return "not in this slice (matmul, add, mul, scale, unary, softmax, layernorm, attention, get_rows)";
     }
-    if (n->op == IA_OP_UNARY || n->op == IA_OP_MATMUL)
-        if (n->p.act > IA_ACT_SILU)
-            return "an activation it does not know";
+    if ((n->op == IA_OP_UNARY || n->op == IA_OP_MATMUL) && n->p.act > IA_ACT_SILU)
+        return "an activation it does not know";
     const ia_tensor *t[5] = {n->dst, n->src[0], n->src[1], n->src[2], n->src[3]};
     for (int i = 0; i < 5; i++) {
         if (!t[i])
             continue;
-        if (t[i]->dtype != IA_DTYPE_F32)
-            return "f32 tensors only";
-        if (!ia__tensor_contiguous(t[i]))
-            return "contiguous tensors only";
-        const size_t bytes = (size_t)ia__tensor_nelements(t[i]) * sizeof(float);
+        /* i32: the ids of get_rows, the sequence offsets of attention */
+        const bool ints = (n->op == IA_OP_GET_ROWS && i == 2) || (n->op == IA_OP_ATTENTION && i == 4);
+        if (t[i]->dtype != (ints ? IA_DTYPE_I32 : IA_DTYPE_F32))
+            return "f32 tensors only (i32 ids and offsets)";
+        /* attention reads q, k and v with any head and token strides */
+        const bool strided = n->op == IA_OP_ATTENTION && i >= 1 && i <= 3;
+        if (strided ? t[i]->nb[0] != sizeof(float) || t[i]->nb[1] % 4 || t[i]->nb[2] % 4 || t[i]->ne[3] != 1
+                    : !ia__tensor_contiguous(t[i]))
+            return "contiguous tensors only (attention: rows of adjacent elements)";
+        const size_t bytes = ia__tensor_span(t[i]);
         const vbuf *b = t[i]->data ? find_buf(c, t[i]->data, bytes) : NULL;
         if (!b || ((const char *)t[i]->data - b->map) % sizeof(float))
             return "a tensor outside this backend's memory";
         if ((size_t)((const char *)t[i]->data - b->map) / sizeof(float) > UINT32_MAX || bytes / 4 > UINT32_MAX)
             return "a tensor past 2^32 elements";
+    }
+    /* Values the shaders index with, read here (the memory is mapped). */
+    if (n->op == IA_OP_GET_ROWS) {
+        const int32_t *id = n->src[1]->data;
+        for (int64_t i = 0; i < ia__tensor_nelements(n->src[1]); i++)
+            if (id[i] < 0 || id[i] >= n->src[0]->ne[1])
+                return "a row id out of range";
+    }
+    if (n->op == IA_OP_ATTENTION) {
+        int64_t longest = n->src[1]->ne[2];
+        if (n->src[3]) {
+            const int32_t *off = n->src[3]->data;
+            const int64_t ns = ia__tensor_nelements(n->src[3]) - 1;
+            if (off[0] != 0 || off[ns] != n->src[0]->ne[2])
+                return "sequence offsets that do not run from 0 to the number of tokens";
+            longest = 0;
+            for (int64_t s = 0; s < ns; s++) {
+                if (off[s + 1] < off[s])
+                    return "decreasing sequence offsets";
+                longest = off[s + 1] - off[s] > longest ? off[s + 1] - off[s] : longest;
+            }
+        }
+        if (longest > MAX_KEYS)
+            return "more than 2048 keys for a query";
     }
     return NULL;
 }
@@ -526,6 +583,45 @@ static bool supports(void *p, const ia_node *node)
     pthread_mutex_unlock(&c->lock);
     return ok;
 }
+
+/* Bind kernel k with the node's buffers and push constants, dispatch
+ * gx x gy workgroups and a barrier before the next node (lock held). */
+static VkResult dispatch(ctx *c, int k, const VkDescriptorBufferInfo bi[N_BIND], const void *pc, uint32_t pc_size,
+                         uint32_t gx, uint32_t gy)
+{
+    if (!gx || !gy)
+        return VK_SUCCESS; /* an empty tensor: nothing to do */
+    VkDescriptorSet set;
+    const VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                            .descriptorPool = c->dpool,
+                                            .descriptorSetCount = 1,
+                                            .pSetLayouts = &c->dsl};
+    VkResult r = c->vkAllocateDescriptorSets(c->dev, &ai, &set);
+    if (r != VK_SUCCESS)
+        return r;
+    VkWriteDescriptorSet w[N_BIND];
+    for (int i = 0; i < N_BIND; i++)
+        w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                      .dstSet = set,
+                                      .dstBinding = (uint32_t)i,
+                                      .descriptorCount = 1,
+                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                      .pBufferInfo = &bi[i]};
+    c->vkUpdateDescriptorSets(c->dev, N_BIND, w, 0, NULL);
+    c->vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->pipe[k]);
+    c->vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->layout, 0, 1, &set, 0, NULL);
+    c->vkCmdPushConstants(c->cmd, c->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pc_size, pc);
+    c->vkCmdDispatch(c->cmd, gx, gy, 1);
+    /* the next node may read what this one wrote */
+    const VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                                .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                                .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+    c->vkCmdPipelineBarrier(c->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0,
+                            1, &mb, 0, NULL, 0, NULL);
+    return VK_SUCCESS;
+}
+
+
 
 /* Record one node (lock held, checked). */
 static VkResult record(ctx *c, const ia_node *n)
@@ -554,6 +650,26 @@ static VkResult record(ctx *c, const ia_node *n)
         gy = (uint32_t)((ia__tensor_nrows(n->dst) + 15) / 16);
         pc.ne[1] = (uint32_t)ia__tensor_nrows(n->dst);
         break;
+    case IA_OP_ATTENTION: {
+        const ia_tensor *q = n->src[0], *kt = n->src[1], *v = n->src[2];
+        push_attn pa = {.hd = (uint32_t)q->ne[0], .H = (uint32_t)q->ne[1], .Hk = (uint32_t)kt->ne[1],
+                        .nq = (uint32_t)q->ne[2], .nkv = (uint32_t)kt->ne[2],
+                        .qs1 = (uint32_t)(q->nb[1] / 4), .qs2 = (uint32_t)(q->nb[2] / 4),
+                        .ks1 = (uint32_t)(kt->nb[1] / 4), .ks2 = (uint32_t)(kt->nb[2] / 4),
+                        .vs1 = (uint32_t)(v->nb[1] / 4), .vs2 = (uint32_t)(v->nb[2] / 4),
+                        .mask = (uint32_t)n->p.attn.mask, .window = (uint32_t)n->p.attn.window,
+                        .n_seqs = n->src[3] ? (uint32_t)(ia__tensor_nelements(n->src[3]) - 1) : 0,
+                        .pos_q0 = (int32_t)n->p.attn.pos_q0, .scale = n->p.attn.scale};
+        memcpy(pa.off, pc.off, sizeof pa.off);
+        return dispatch(c, K_ATTENTION, bi, &pa, sizeof pa, pa.H, pa.nq);
+    }
+    case IA_OP_GET_ROWS: {
+        push_rows pr = {.od = pc.off[0], .ot = pc.off[1], .oi = pc.off[2], .ne0 = (uint32_t)n->dst->ne[0],
+                        .n = (uint32_t)ia__tensor_nelements(n->src[1]), .rows = (uint32_t)n->src[0]->ne[1]};
+        const uint64_t groups = (total + 255) / 256;
+        gx = (uint32_t)(groups < 65535 ? groups : 65535);
+        return dispatch(c, K_GET_ROWS, bi, &pr, sizeof pr, gx, (uint32_t)((groups + gx - 1) / gx));
+    }
     case IA_OP_SOFTMAX:
     case IA_OP_LAYERNORM: {
         k = K_ROWS;
@@ -578,36 +694,7 @@ static VkResult record(ctx *c, const ia_node *n)
         gy = (uint32_t)((groups + gx - 1) / gx);
         break;
     }
-    if (!gx || !gy)
-        return VK_SUCCESS; /* an empty tensor: nothing to do */
-    VkDescriptorSet set;
-    const VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-                                            .descriptorPool = c->dpool,
-                                            .descriptorSetCount = 1,
-                                            .pSetLayouts = &c->dsl};
-    VkResult r = c->vkAllocateDescriptorSets(c->dev, &ai, &set);
-    if (r != VK_SUCCESS)
-        return r;
-    VkWriteDescriptorSet w[N_BIND];
-    for (int i = 0; i < N_BIND; i++)
-        w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
-                                      .dstSet = set,
-                                      .dstBinding = (uint32_t)i,
-                                      .descriptorCount = 1,
-                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                      .pBufferInfo = &bi[i]};
-    c->vkUpdateDescriptorSets(c->dev, N_BIND, w, 0, NULL);
-    c->vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->pipe[k]);
-    c->vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->layout, 0, 1, &set, 0, NULL);
-    c->vkCmdPushConstants(c->cmd, c->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof pc, &pc);
-    c->vkCmdDispatch(c->cmd, gx, gy, 1);
-    /* the next node may read what this one wrote */
-    const VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-                                .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
-                                .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
-    c->vkCmdPipelineBarrier(c->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0,
-                            1, &mb, 0, NULL, 0, NULL);
-    return VK_SUCCESS;
+    return dispatch(c, k, bi, &pc, sizeof pc, gx, gy);
 }
 
 /* A descriptor pool with room for n sets (lock held). */
