@@ -88,7 +88,7 @@ static struct {
     VkInstance instance;
     uint32_t n_dev;
     VkPhysicalDevice dev[MAX_DEVICES];
-    char name[MAX_DEVICES][VK_MAX_PHYSICAL_DEVICE_NAME_SIZE + 32];
+    char name[MAX_DEVICES][VK_MAX_PHYSICAL_DEVICE_NAME_SIZE + 128];
     char why[256]; /* why there is no device */
 #define VKI(f) PFN_##f f;
     VKI(vkEnumeratePhysicalDevices)
@@ -97,8 +97,25 @@ static struct {
     VKI(vkGetPhysicalDeviceQueueFamilyProperties)
     VKI(vkCreateDevice)
     VKI(vkGetDeviceProcAddr)
+    VKI(vkGetPhysicalDeviceProperties2)
+    VKI(vkGetPhysicalDeviceFeatures2)
+    VKI(vkEnumerateDeviceExtensionProperties)
 #undef VKI
 } vk = {.once = PTHREAD_ONCE_INIT};
+
+static bool has_extension(VkPhysicalDevice d, const char *name)
+{
+    uint32_t n = 0;
+    if (vk.vkEnumerateDeviceExtensionProperties(d, NULL, &n, NULL) != VK_SUCCESS || !n)
+        return false;
+    VkExtensionProperties *e = malloc(n * sizeof *e);
+    bool found = false;
+    if (e && vk.vkEnumerateDeviceExtensionProperties(d, NULL, &n, e) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++)
+            found = !strcmp(e[i].extensionName, name);
+    free(e);
+    return found;
+}
 
 static void vk_init(void)
 {
@@ -131,6 +148,9 @@ static void vk_init(void)
     VKI(vkGetPhysicalDeviceQueueFamilyProperties)
     VKI(vkCreateDevice)
     VKI(vkGetDeviceProcAddr)
+    VKI(vkGetPhysicalDeviceProperties2)
+    VKI(vkGetPhysicalDeviceFeatures2)
+    VKI(vkEnumerateDeviceExtensionProperties)
 #undef VKI
     uint32_t n = MAX_DEVICES;
     r = vk.vkEnumeratePhysicalDevices(vk.instance, &n, vk.dev);
@@ -143,10 +163,24 @@ static void vk_init(void)
         vk.vkGetPhysicalDeviceProperties(vk.dev[i], &pr);
         if (pr.apiVersion < VK_API_VERSION_1_2)
             continue; /* the shaders target Vulkan 1.2 */
+        /* what later kernels can use: subgroup size, f16 and int8 in
+         * shaders, int8 dot products, cooperative matrices */
+        VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+        VkPhysicalDeviceProperties2 pr2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
+        VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+        VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
+        if (vk.vkGetPhysicalDeviceProperties2 && vk.vkGetPhysicalDeviceFeatures2) {
+            vk.vkGetPhysicalDeviceProperties2(vk.dev[i], &pr2);
+            vk.vkGetPhysicalDeviceFeatures2(vk.dev[i], &f2);
+        }
         static const char *const types[] = {"other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU"};
         vk.dev[vk.n_dev] = vk.dev[i];
-        snprintf(vk.name[vk.n_dev], sizeof vk.name[0], "%s (%s)", pr.deviceName,
-                 pr.deviceType <= 4 ? types[pr.deviceType] : "unknown type");
+        snprintf(vk.name[vk.n_dev], sizeof vk.name[0],
+                 "%s (%s; subgroup %u, fp16 %s, int8 %s, int8 dot %s, coopmat %s)", pr.deviceName,
+                 pr.deviceType <= 4 ? types[pr.deviceType] : "unknown type", sg.subgroupSize,
+                 f12.shaderFloat16 ? "yes" : "no", f12.shaderInt8 ? "yes" : "no",
+                 has_extension(vk.dev[i], "VK_KHR_shader_integer_dot_product") ? "yes" : "no",
+                 has_extension(vk.dev[i], "VK_KHR_cooperative_matrix") ? "yes" : "no");
         vk.n_dev++;
     }
     if (!vk.n_dev)
