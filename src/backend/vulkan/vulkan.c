@@ -77,8 +77,20 @@ typedef struct push_rows {
     uint32_t od, ot, oi, ne0, n, rows;
 } push_rows;
 
-/* Keys a query sees at most (attention.comp's shared scores). */
+/* MAX_KEYS: the keys a query sees at most (attention.comp's shared scores). */
 enum { N_BIND = 5, MAX_DEVICES = 8, MAX_KEYS = 2048, PUSH_BYTES = 128 };
+
+/* The instance-level functions (vkGetInstanceProcAddr). */
+#define INSTANCE_FNS(X) \
+    X(vkEnumeratePhysicalDevices) \
+    X(vkGetPhysicalDeviceProperties) \
+    X(vkGetPhysicalDeviceMemoryProperties) \
+    X(vkGetPhysicalDeviceQueueFamilyProperties) \
+    X(vkCreateDevice) \
+    X(vkGetDeviceProcAddr) \
+    X(vkGetPhysicalDeviceProperties2) \
+    X(vkGetPhysicalDeviceFeatures2) \
+    X(vkEnumerateDeviceExtensionProperties)
 
 /* Instance-level state: loaded once, kept for the process (the loader and
  * its drivers are never unloaded; see src/hw/gpu_api.c for why). */
@@ -90,17 +102,9 @@ static struct {
     VkPhysicalDevice dev[MAX_DEVICES];
     char name[MAX_DEVICES][VK_MAX_PHYSICAL_DEVICE_NAME_SIZE + 128];
     char why[256]; /* why there is no device */
-#define VKI(f) PFN_##f f;
-    VKI(vkEnumeratePhysicalDevices)
-    VKI(vkGetPhysicalDeviceProperties)
-    VKI(vkGetPhysicalDeviceMemoryProperties)
-    VKI(vkGetPhysicalDeviceQueueFamilyProperties)
-    VKI(vkCreateDevice)
-    VKI(vkGetDeviceProcAddr)
-    VKI(vkGetPhysicalDeviceProperties2)
-    VKI(vkGetPhysicalDeviceFeatures2)
-    VKI(vkEnumerateDeviceExtensionProperties)
-#undef VKI
+#define DECLARE(f) PFN_##f f;
+    INSTANCE_FNS(DECLARE)
+#undef DECLARE
 } vk = {.once = PTHREAD_ONCE_INIT};
 
 static bool has_extension(VkPhysicalDevice d, const char *name)
@@ -117,7 +121,7 @@ static bool has_extension(VkPhysicalDevice d, const char *name)
     return found;
 }
 
-static void vk_init(void)
+static void vk_probe(void)
 {
     void *lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!lib) {
@@ -141,17 +145,9 @@ static void vk_init(void)
                  r == VK_ERROR_INCOMPATIBLE_DRIVER ? ": no Vulkan 1.2 driver installed" : "");
         return;
     }
-#define VKI(f) vk.f = (PFN_##f)vk.gipa(vk.instance, #f);
-    VKI(vkEnumeratePhysicalDevices)
-    VKI(vkGetPhysicalDeviceProperties)
-    VKI(vkGetPhysicalDeviceMemoryProperties)
-    VKI(vkGetPhysicalDeviceQueueFamilyProperties)
-    VKI(vkCreateDevice)
-    VKI(vkGetDeviceProcAddr)
-    VKI(vkGetPhysicalDeviceProperties2)
-    VKI(vkGetPhysicalDeviceFeatures2)
-    VKI(vkEnumerateDeviceExtensionProperties)
-#undef VKI
+#define LOAD(f) vk.f = (PFN_##f)vk.gipa(vk.instance, #f);
+    INSTANCE_FNS(LOAD)
+#undef LOAD
     uint32_t n = MAX_DEVICES;
     r = vk.vkEnumeratePhysicalDevices(vk.instance, &n, vk.dev);
     if ((r != VK_SUCCESS && r != VK_INCOMPLETE) || !n) {
@@ -187,6 +183,13 @@ static void vk_init(void)
         snprintf(vk.why, sizeof vk.why, "%u Vulkan device%s, none with Vulkan 1.2", n, n == 1 ? "" : "s");
 }
 
+static void vk_init(void)
+{
+    vk_probe();
+    if (!vk.n_dev)
+        ia__log(IA_LOG_INFO, "vulkan backend: %s", vk.why);
+}
+
 static int device_count(void)
 {
     pthread_once(&vk.once, vk_init);
@@ -211,6 +214,47 @@ typedef struct vbuf {
     VkDeviceMemory mem;
 } vbuf;
 
+/* The device-level functions, loaded per device (vkGetDeviceProcAddr). */
+#define DEVICE_FNS(X) \
+    X(vkDestroyDevice) \
+    X(vkGetDeviceQueue) \
+    X(vkCreateBuffer) \
+    X(vkDestroyBuffer) \
+    X(vkGetBufferMemoryRequirements) \
+    X(vkAllocateMemory) \
+    X(vkFreeMemory) \
+    X(vkBindBufferMemory) \
+    X(vkMapMemory) \
+    X(vkCreateCommandPool) \
+    X(vkDestroyCommandPool) \
+    X(vkAllocateCommandBuffers) \
+    X(vkBeginCommandBuffer) \
+    X(vkEndCommandBuffer) \
+    X(vkResetCommandBuffer) \
+    X(vkCreateFence) \
+    X(vkDestroyFence) \
+    X(vkResetFences) \
+    X(vkWaitForFences) \
+    X(vkQueueSubmit) \
+    X(vkCreateShaderModule) \
+    X(vkDestroyShaderModule) \
+    X(vkCreateDescriptorSetLayout) \
+    X(vkDestroyDescriptorSetLayout) \
+    X(vkCreatePipelineLayout) \
+    X(vkDestroyPipelineLayout) \
+    X(vkCreateComputePipelines) \
+    X(vkDestroyPipeline) \
+    X(vkCreateDescriptorPool) \
+    X(vkDestroyDescriptorPool) \
+    X(vkResetDescriptorPool) \
+    X(vkAllocateDescriptorSets) \
+    X(vkUpdateDescriptorSets) \
+    X(vkCmdBindPipeline) \
+    X(vkCmdBindDescriptorSets) \
+    X(vkCmdPushConstants) \
+    X(vkCmdDispatch) \
+    X(vkCmdPipelineBarrier)
+
 typedef struct ctx {
     pthread_mutex_t lock; /* one graph at a time; the buffer table */
     VkDevice dev;
@@ -226,46 +270,9 @@ typedef struct ctx {
     VkPipeline pipe[K_COUNT];
     vbuf *bufs;
     int n_bufs, cap_bufs;
-#define VKD(f) PFN_##f f;
-    VKD(vkDestroyDevice)
-    VKD(vkGetDeviceQueue)
-    VKD(vkCreateBuffer)
-    VKD(vkDestroyBuffer)
-    VKD(vkGetBufferMemoryRequirements)
-    VKD(vkAllocateMemory)
-    VKD(vkFreeMemory)
-    VKD(vkBindBufferMemory)
-    VKD(vkMapMemory)
-    VKD(vkCreateCommandPool)
-    VKD(vkDestroyCommandPool)
-    VKD(vkAllocateCommandBuffers)
-    VKD(vkBeginCommandBuffer)
-    VKD(vkEndCommandBuffer)
-    VKD(vkResetCommandBuffer)
-    VKD(vkCreateFence)
-    VKD(vkDestroyFence)
-    VKD(vkResetFences)
-    VKD(vkWaitForFences)
-    VKD(vkQueueSubmit)
-    VKD(vkCreateShaderModule)
-    VKD(vkDestroyShaderModule)
-    VKD(vkCreateDescriptorSetLayout)
-    VKD(vkDestroyDescriptorSetLayout)
-    VKD(vkCreatePipelineLayout)
-    VKD(vkDestroyPipelineLayout)
-    VKD(vkCreateComputePipelines)
-    VKD(vkDestroyPipeline)
-    VKD(vkCreateDescriptorPool)
-    VKD(vkDestroyDescriptorPool)
-    VKD(vkResetDescriptorPool)
-    VKD(vkAllocateDescriptorSets)
-    VKD(vkUpdateDescriptorSets)
-    VKD(vkCmdBindPipeline)
-    VKD(vkCmdBindDescriptorSets)
-    VKD(vkCmdPushConstants)
-    VKD(vkCmdDispatch)
-    VKD(vkCmdPipelineBarrier)
-#undef VKD
+#define DECLARE(f) PFN_##f f;
+    DEVICE_FNS(DECLARE)
+#undef DECLARE
 } ctx;
 
 static void close_instance(void *p)
@@ -355,48 +362,11 @@ static ia_status open_instance(int device, int n_threads, const char *precision,
         c->dev = NULL;
         return vk_fail(c, r, "vkCreateDevice");
     }
-#define VKD(f)                                                                                                \
+#define LOAD(f)                                                                                                \
     if (!(c->f = (PFN_##f)vk.vkGetDeviceProcAddr(c->dev, #f)))                                                 \
         return vk_fail(c, VK_ERROR_INITIALIZATION_FAILED, "loading " #f);
-    VKD(vkDestroyDevice)
-    VKD(vkGetDeviceQueue)
-    VKD(vkCreateBuffer)
-    VKD(vkDestroyBuffer)
-    VKD(vkGetBufferMemoryRequirements)
-    VKD(vkAllocateMemory)
-    VKD(vkFreeMemory)
-    VKD(vkBindBufferMemory)
-    VKD(vkMapMemory)
-    VKD(vkCreateCommandPool)
-    VKD(vkDestroyCommandPool)
-    VKD(vkAllocateCommandBuffers)
-    VKD(vkBeginCommandBuffer)
-    VKD(vkEndCommandBuffer)
-    VKD(vkResetCommandBuffer)
-    VKD(vkCreateFence)
-    VKD(vkDestroyFence)
-    VKD(vkResetFences)
-    VKD(vkWaitForFences)
-    VKD(vkQueueSubmit)
-    VKD(vkCreateShaderModule)
-    VKD(vkDestroyShaderModule)
-    VKD(vkCreateDescriptorSetLayout)
-    VKD(vkDestroyDescriptorSetLayout)
-    VKD(vkCreatePipelineLayout)
-    VKD(vkDestroyPipelineLayout)
-    VKD(vkCreateComputePipelines)
-    VKD(vkDestroyPipeline)
-    VKD(vkCreateDescriptorPool)
-    VKD(vkDestroyDescriptorPool)
-    VKD(vkResetDescriptorPool)
-    VKD(vkAllocateDescriptorSets)
-    VKD(vkUpdateDescriptorSets)
-    VKD(vkCmdBindPipeline)
-    VKD(vkCmdBindDescriptorSets)
-    VKD(vkCmdPushConstants)
-    VKD(vkCmdDispatch)
-    VKD(vkCmdPipelineBarrier)
-#undef VKD
+    DEVICE_FNS(LOAD)
+#undef LOAD
     c->vkGetDeviceQueue(c->dev, family, 0, &c->queue);
     const VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                         .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
