@@ -293,6 +293,29 @@ ia_status ia__node_check(const ia_node *n)
     BAD("graph: a node with an unknown op");
 }
 
+/* The frequency of rotated pair i (of n_dims / 2), as Hugging Face computes
+ * inv_freq: base^(-2i / n_dims), divided by the factor for linear scaling,
+ * and for Llama 3.1 (`_compute_llama3_parameters`) divided by the factor
+ * for wavelengths above original_max_position / low_freq_factor, kept for
+ * those below original_max_position / high_freq_factor, and blended in
+ * between. In double: positions in the thousands need the digits. */
+double ia__rope_inv_freq(const ia_rope_params *p, int i)
+{
+    const double inv = 1.0 / pow((double)p->theta, 2.0 * i / p->n_dims);
+    if (p->scaling == IA_ROPE_SCALE_LINEAR)
+        return inv / p->factor;
+    if (p->scaling != IA_ROPE_SCALE_LLAMA3)
+        return inv;
+    const double old = p->original_max_position, lo = p->low_freq_factor, hi = p->high_freq_factor;
+    const double wavelen = 2 * M_PI / inv;
+    if (wavelen < old / hi)
+        return inv;
+    if (wavelen > old / lo)
+        return inv / p->factor;
+    const double smooth = (old / wavelen - lo) / (hi - lo);
+    return (1 - smooth) * inv / p->factor + smooth * inv;
+}
+
 int ia__attn_rel_bucket(int64_t r, int num_buckets, int max_distance)
 {
     const int half = num_buckets / 2, exact = half / 2, base = r > 0 ? half : 0;

@@ -168,6 +168,11 @@ typedef struct ia_attn_params {
  * MPNet / T5 relative_position_bucket (exact at the log steps' edges). */
 int ia__attn_rel_bucket(int64_t r, int num_buckets, int max_distance);
 
+/* Rotary pair i's frequency (of n_dims / 2) under p's scaling, in double
+ * (positions in the thousands need the digits); a rope node divides it by
+ * its src2 factor. */
+double ia__rope_inv_freq(const ia_rope_params *p, int i);
+
 /* ia_node flags. */
 enum {
     /* Nothing reads dst after the node that follows this one, which reads

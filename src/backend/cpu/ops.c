@@ -508,29 +508,6 @@ static ia_status op_rows(const ia_node *n, int nt)
 
 /* rope ---------------------------------------------------------------------- */
 
-/* The frequency of rotated pair i (of n_dims / 2), as Hugging Face computes
- * inv_freq: base^(-2i / n_dims), divided by the factor for linear scaling,
- * and for Llama 3.1 (`_compute_llama3_parameters`) divided by the factor
- * for wavelengths above original_max_position / low_freq_factor, kept for
- * those below original_max_position / high_freq_factor, and blended in
- * between. In double: positions in the thousands need the digits. */
-static double rope_freq(const ia_rope_params *p, int i)
-{
-    const double inv = 1.0 / pow((double)p->theta, 2.0 * i / p->n_dims);
-    if (p->scaling == IA_ROPE_SCALE_LINEAR)
-        return inv / p->factor;
-    if (p->scaling != IA_ROPE_SCALE_LLAMA3)
-        return inv;
-    const double old = p->original_max_position, lo = p->low_freq_factor, hi = p->high_freq_factor;
-    const double wavelen = 2 * M_PI / inv;
-    if (wavelen < old / hi)
-        return inv;
-    if (wavelen > old / lo)
-        return inv / p->factor;
-    const double smooth = (old / wavelen - lo) / (hi - lo);
-    return (1 - smooth) * inv / p->factor + smooth * inv;
-}
-
 static ia_status op_rope(const ia_node *n, int nt)
 {
     const ia_tensor *a = n->src[0], *pos = n->src[1], *d = n->dst;
@@ -550,7 +527,7 @@ static ia_status op_rope(const ia_node *n, int nt)
     }
     const float *ff = n->src[2] ? load_row(n->src[2], n->src[2]->data, half, scr) : NULL;
     for (int i = 0; i < half; i++)
-        freq[i] = rope_freq(p, i) / (ff ? ff[i] : 1.0);
+        freq[i] = ia__rope_inv_freq(p, i) / (ff ? ff[i] : 1.0);
     const int tt = threads_for(nt, ntok);
 #pragma omp parallel for num_threads(tt) schedule(static) if (tt > 1)
     for (int64_t t = 0; t < ntok; t++) {

@@ -42,8 +42,11 @@ static const uint32_t spv_attention[] =
 static const uint32_t spv_get_rows[] =
 #include "get_rows.spv.inc"
     ;
+static const uint32_t spv_rope[] =
+#include "rope.spv.inc"
+    ;
 
-enum { K_ELTWISE, K_MATMUL, K_ROWS, K_ATTENTION, K_GET_ROWS, K_COUNT };
+enum { K_ELTWISE, K_MATMUL, K_ROWS, K_ATTENTION, K_GET_ROWS, K_ROPE, K_COUNT };
 static const struct {
     const uint32_t *code;
     size_t size;
@@ -53,6 +56,7 @@ static const struct {
     {spv_rows, sizeof spv_rows},
     {spv_attention, sizeof spv_attention},
     {spv_get_rows, sizeof spv_get_rows},
+    {spv_rope, sizeof spv_rope},
 };
 
 /* The push constants of shaders/common.glsl, attention.comp and
@@ -76,6 +80,11 @@ typedef struct push_attn {
 typedef struct push_rows {
     uint32_t od, ot, oi, ne0, n, rows;
 } push_rows;
+typedef struct push_rope {
+    uint32_t od, oa, op, of;
+    uint32_t nh, nt, half_dims, n_dims, hd, neox;
+    uint32_t as1, as2, ds1, ds2;
+} push_rope;
 
 /* MAX_KEYS: the keys a query sees at most (attention.comp's shared scores). */
 enum { N_BIND = 5, MAX_DEVICES = 8, MAX_KEYS = 2048, PUSH_BYTES = 128 };
@@ -270,10 +279,18 @@ typedef struct ctx {
     VkPipeline pipe[K_COUNT];
     vbuf *bufs;
     int n_bufs, cap_bufs;
+    vbuf consts;        /* per graph: tables the host computes (rope's frequencies) */
+    size_t consts_used; /* bytes */
 #define DECLARE(f) PFN_##f f;
     DEVICE_FNS(DECLARE)
 #undef DECLARE
 } ctx;
+
+static void vbuf_free(const ctx *c, const vbuf *b)
+{
+    c->vkDestroyBuffer(c->dev, b->buf, NULL);
+    c->vkFreeMemory(c->dev, b->mem, NULL);
+}
 
 static void close_instance(void *p)
 {
@@ -281,10 +298,10 @@ static void close_instance(void *p)
     if (!c)
         return;
     if (c->dev && c->vkDestroyDevice) { /* the device's functions are loaded */
-        for (int i = 0; i < c->n_bufs; i++) {
-            c->vkDestroyBuffer(c->dev, c->bufs[i].buf, NULL);
-            c->vkFreeMemory(c->dev, c->bufs[i].mem, NULL);
-        }
+        for (int i = 0; i < c->n_bufs; i++)
+            vbuf_free(c, &c->bufs[i]);
+        if (c->consts.buf)
+            vbuf_free(c, &c->consts);
         for (int k = 0; k < K_COUNT; k++)
             if (c->pipe[k])
                 c->vkDestroyPipeline(c->dev, c->pipe[k], NULL);
@@ -432,16 +449,16 @@ static const char *precision(void *c)
     return "fp32";
 }
 
-static void *buf_alloc(void *p, size_t bytes)
+/* A buffer of `bytes` in mapped host-visible memory. */
+static bool vbuf_make(const ctx *c, size_t bytes, vbuf *out)
 {
-    ctx *c = p;
     vbuf nb = {.size = bytes ? bytes : 4};
     const VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                                    .size = nb.size,
                                    .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                                    .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     if (c->vkCreateBuffer(c->dev, &bi, NULL, &nb.buf) != VK_SUCCESS)
-        return NULL;
+        return false;
     VkMemoryRequirements mr;
     c->vkGetBufferMemoryRequirements(c->dev, nb.buf, &mr);
     const VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
@@ -450,12 +467,24 @@ static void *buf_alloc(void *p, size_t bytes)
     void *map = NULL;
     if (!(mr.memoryTypeBits & (1u << c->mem_type)) || c->vkAllocateMemory(c->dev, &ai, NULL, &nb.mem) != VK_SUCCESS) {
         c->vkDestroyBuffer(c->dev, nb.buf, NULL);
-        return NULL;
+        return false;
     }
     if (c->vkBindBufferMemory(c->dev, nb.buf, nb.mem, 0) != VK_SUCCESS ||
-        c->vkMapMemory(c->dev, nb.mem, 0, VK_WHOLE_SIZE, 0, &map) != VK_SUCCESS)
-        goto fail;
+        c->vkMapMemory(c->dev, nb.mem, 0, VK_WHOLE_SIZE, 0, &map) != VK_SUCCESS) {
+        vbuf_free(c, &nb);
+        return false;
+    }
     nb.map = map;
+    *out = nb;
+    return true;
+}
+
+static void *buf_alloc(void *p, size_t bytes)
+{
+    ctx *c = p;
+    vbuf nb;
+    if (!vbuf_make(c, bytes, &nb))
+        return NULL;
     pthread_mutex_lock(&c->lock);
     if (c->n_bufs == c->cap_bufs) {
         const int cap = c->cap_bufs ? 2 * c->cap_bufs : 16;
@@ -471,8 +500,7 @@ static void *buf_alloc(void *p, size_t bytes)
     pthread_mutex_unlock(&c->lock);
     return nb.map;
 fail:
-    c->vkDestroyBuffer(c->dev, nb.buf, NULL);
-    c->vkFreeMemory(c->dev, nb.mem, NULL);
+    vbuf_free(c, &nb);
     return NULL;
 }
 
@@ -484,8 +512,7 @@ static void buf_free(void *p, void *ptr)
     pthread_mutex_lock(&c->lock);
     for (int i = 0; i < c->n_bufs; i++)
         if (c->bufs[i].map == ptr) {
-            c->vkDestroyBuffer(c->dev, c->bufs[i].buf, NULL);
-            c->vkFreeMemory(c->dev, c->bufs[i].mem, NULL);
+            vbuf_free(c, &c->bufs[i]);
             c->bufs[i] = c->bufs[--c->n_bufs];
             break;
         }
@@ -523,23 +550,29 @@ static const char *why_not(const ctx *c, const ia_node *n)
     case IA_OP_UNARY:
     case IA_OP_SOFTMAX:
     case IA_OP_LAYERNORM:
+    case IA_OP_RMSNORM:
+    case IA_OP_GLU:
     case IA_OP_GET_ROWS:
+    case IA_OP_ROPE:
         break;
     default:
-        return "not in this slice (matmul, add, mul, scale, unary, softmax, layernorm, attention, get_rows)";
+        return "not in this slice (matmul, add, mul, scale, unary, glu, softmax, layernorm, rmsnorm, attention, "
+               "rope, get_rows)";
     }
-    if ((n->op == IA_OP_UNARY || n->op == IA_OP_MATMUL) && n->p.act > IA_ACT_SILU)
+    if ((n->op == IA_OP_UNARY || n->op == IA_OP_MATMUL || n->op == IA_OP_GLU) && n->p.act > IA_ACT_SILU)
         return "an activation it does not know";
     const ia_tensor *t[5] = {n->dst, n->src[0], n->src[1], n->src[2], n->src[3]};
     for (int i = 0; i < 5; i++) {
         if (!t[i])
             continue;
-        /* i32: the ids of get_rows, the sequence offsets of attention */
-        const bool ints = (n->op == IA_OP_GET_ROWS && i == 2) || (n->op == IA_OP_ATTENTION && i == 4);
+        /* i32: the ids of get_rows, rope's positions, attention's sequence offsets */
+        const bool ints = ((n->op == IA_OP_GET_ROWS || n->op == IA_OP_ROPE) && i == 2) ||
+                          (n->op == IA_OP_ATTENTION && i == 4);
         if (t[i]->dtype != (ints ? IA_DTYPE_I32 : IA_DTYPE_F32))
             return "f32 tensors only (i32 ids and offsets)";
-        /* attention reads q, k and v with any head and token strides */
-        const bool strided = n->op == IA_OP_ATTENTION && i >= 1 && i <= 3;
+        /* attention reads q, k and v with any head and token strides, rope
+         * its input and output */
+        const bool strided = (n->op == IA_OP_ATTENTION && i >= 1 && i <= 3) || (n->op == IA_OP_ROPE && i <= 1);
         if (strided ? t[i]->nb[0] != sizeof(float) || t[i]->nb[1] % 4 || t[i]->nb[2] % 4 || t[i]->ne[3] != 1
                     : !ia__tensor_contiguous(t[i]))
             return "contiguous tensors only (attention: rows of adjacent elements)";
@@ -667,6 +700,26 @@ static VkResult record(ctx *c, const ia_node *n)
         memcpy(pa.off, pc.off, sizeof pa.off);
         return dispatch(c, K_ATTENTION, bi, &pa, sizeof pa, pa.H, pa.nq);
     }
+    case IA_OP_ROPE: {
+        const ia_tensor *a = n->src[0], *d = n->dst;
+        const ia_rope_params *rp = &n->p.rope;
+        const int half = rp->n_dims / 2;
+        float *f = (float *)(void *)(c->consts.map + c->consts_used);
+        const float *ff = n->src[2] ? n->src[2]->data : NULL;
+        for (int i = 0; i < half; i++)
+            f[i] = (float)(ia__rope_inv_freq(rp, i) / (ff ? ff[i] : 1.0));
+        bi[3] = (VkDescriptorBufferInfo){.buffer = c->consts.buf, .offset = 0, .range = VK_WHOLE_SIZE};
+        push_rope pr = {.od = pc.off[0], .oa = pc.off[1], .op = pc.off[2], .of = (uint32_t)(c->consts_used / 4),
+                        .nh = (uint32_t)a->ne[1], .nt = (uint32_t)a->ne[2], .half_dims = (uint32_t)half,
+                        .n_dims = (uint32_t)rp->n_dims, .hd = (uint32_t)a->ne[0], .neox = rp->mode == IA_ROPE_NEOX,
+                        .as1 = (uint32_t)(a->nb[1] / 4), .as2 = (uint32_t)(a->nb[2] / 4),
+                        .ds1 = (uint32_t)(d->nb[1] / 4), .ds2 = (uint32_t)(d->nb[2] / 4)};
+        c->consts_used += (size_t)half * sizeof(float);
+        const uint64_t work = (uint64_t)(half + a->ne[0] - rp->n_dims) * (uint64_t)(a->ne[1] * a->ne[2]);
+        const uint64_t groups = (work + 255) / 256;
+        gx = (uint32_t)(groups < 65535 ? groups : 65535);
+        return dispatch(c, K_ROPE, bi, &pr, sizeof pr, gx, (uint32_t)((groups + gx - 1) / gx));
+    }
     case IA_OP_GET_ROWS: {
         push_rows pr = {.od = pc.off[0], .ot = pc.off[1], .oi = pc.off[2], .ne0 = (uint32_t)n->dst->ne[0],
                         .n = (uint32_t)ia__tensor_nelements(n->src[1]), .rows = (uint32_t)n->src[0]->ne[1]};
@@ -675,9 +728,10 @@ static VkResult record(ctx *c, const ia_node *n)
         return dispatch(c, K_GET_ROWS, bi, &pr, sizeof pr, gx, (uint32_t)((groups + gx - 1) / gx));
     }
     case IA_OP_SOFTMAX:
-    case IA_OP_LAYERNORM: {
+    case IA_OP_LAYERNORM:
+    case IA_OP_RMSNORM: {
         k = K_ROWS;
-        pc.op = n->op == IA_OP_SOFTMAX ? 0u : 1u;
+        pc.op = n->op == IA_OP_SOFTMAX ? 0u : n->op == IA_OP_LAYERNORM ? 1u : 2u;
         pc.f = n->op == IA_OP_SOFTMAX ? n->p.scale : n->p.eps;
         pc.flags = (n->src[1] ? 1u : 0u) | (n->src[2] ? 2u : 0u) | (n->src[3] ? 4u : 0u);
         const uint64_t rows = (uint64_t)ia__tensor_nrows(n->dst);
@@ -687,7 +741,10 @@ static VkResult record(ctx *c, const ia_node *n)
     }
     default:
         k = K_ELTWISE;
-        pc.op = n->op == IA_OP_ADD ? 0u : n->op == IA_OP_MUL ? 1u : n->op == IA_OP_SCALE ? 2u : 3u;
+        pc.op = n->op == IA_OP_ADD ? 0u : n->op == IA_OP_MUL ? 1u : n->op == IA_OP_SCALE ? 2u
+              : n->op == IA_OP_UNARY ? 3u : 4u;
+        if (n->op == IA_OP_GLU)
+            pc.flags = n->src[1] ? 1u : 0u;
         pc.act = (uint32_t)n->p.act;
         pc.f = n->op == IA_OP_SCALE ? n->p.scale : 0.0f;
         if (n->src[1])
@@ -720,6 +777,19 @@ static VkResult ensure_pool(ctx *c, uint32_t n)
     return r;
 }
 
+/* Room for `bytes` of host tables this graph (lock held; the previous
+ * graph has finished with them). */
+static VkResult ensure_consts(ctx *c, size_t bytes)
+{
+    c->consts_used = 0;
+    if (bytes <= c->consts.size)
+        return VK_SUCCESS;
+    if (c->consts.buf)
+        vbuf_free(c, &c->consts);
+    c->consts = (vbuf){0};
+    return vbuf_make(c, bytes < 4096 ? 4096 : 2 * bytes, &c->consts) ? VK_SUCCESS : VK_ERROR_OUT_OF_DEVICE_MEMORY;
+}
+
 static ia_status graph_compute(void *p, const ia_node *nodes, int n_nodes)
 {
     ctx *c = p;
@@ -743,8 +813,14 @@ static ia_status graph_compute(void *p, const ia_node *nodes, int n_nodes)
     if (!rc && n_nodes) {
         const VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                              .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+        size_t consts = 0;
+        for (int i = 0; i < n_nodes; i++)
+            if (nodes[i].op == IA_OP_ROPE)
+                consts += (size_t)(nodes[i].p.rope.n_dims / 2) * sizeof(float);
         if ((r = ensure_pool(c, (uint32_t)n_nodes)) != VK_SUCCESS)
             what = "creating a descriptor pool";
+        else if ((r = ensure_consts(c, consts)) != VK_SUCCESS)
+            what = "allocating the host tables";
         else if ((r = c->vkResetCommandBuffer(c->cmd, 0)) != VK_SUCCESS ||
                  (r = c->vkBeginCommandBuffer(c->cmd, &bi)) != VK_SUCCESS)
             what = "starting a command buffer";

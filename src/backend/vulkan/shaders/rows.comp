@@ -1,7 +1,8 @@
 #version 450
-// One workgroup per row of ne0 elements: softmax(src0 * f) (op 0), or
-// LayerNorm(src0 + src1) * src2 + src3 with eps f (op 1; flags bit 0:
-// src1, bit 1: src2, bit 2: src3 present).
+// One workgroup per row of ne0 elements: softmax(src0 * f) (op 0),
+// LayerNorm(src0 + src1) * src2 + src3 with eps f (op 1), or RMSNorm
+// src0 / sqrt(mean(src0^2) + f) * src2 (op 2); flags bit 0: src1, bit 1:
+// src2, bit 2: src3 present.
 layout(local_size_x = 128) in;
 #include "common.glsl"
 
@@ -58,6 +59,15 @@ void main()
         s = reduce_sum(s);
         for (uint j = t; j < n; j += 128u)
             b0[d + j] /= s;
+        return;
+    }
+    if (p.op == 2u) {
+        float q = 0.0;
+        for (uint j = t; j < n; j += 128u)
+            q += b1[a + j] * b1[a + j];
+        float inv = inversesqrt(reduce_sum(q) / float(n) + p.f);
+        for (uint j = t; j < n; j += 128u)
+            b0[d + j] = b1[a + j] * inv * ((p.flags & 2u) != 0u ? b3[p.off3 + j] : 1.0);
         return;
     }
     float s = 0.0;
