@@ -33,11 +33,17 @@ static const uint32_t spv_eltwise[] =
 static const uint32_t spv_matmul[] =
 #include "matmul.spv.inc"
     ;
+static const uint32_t spv_matmul_f16[] =
+#include "matmul_f16.spv.inc"
+    ;
 static const uint32_t spv_rows[] =
 #include "rows.spv.inc"
     ;
 static const uint32_t spv_attention[] =
 #include "attention.spv.inc"
+    ;
+static const uint32_t spv_attention_f16[] =
+#include "attention_f16.spv.inc"
     ;
 static const uint32_t spv_get_rows[] =
 #include "get_rows.spv.inc"
@@ -46,15 +52,17 @@ static const uint32_t spv_rope[] =
 #include "rope.spv.inc"
     ;
 
-enum { K_ELTWISE, K_MATMUL, K_ROWS, K_ATTENTION, K_GET_ROWS, K_ROPE, K_COUNT };
+enum { K_ELTWISE, K_MATMUL, K_MATMUL_F16, K_ROWS, K_ATTENTION, K_ATTENTION_F16, K_GET_ROWS, K_ROPE, K_COUNT };
 static const struct {
     const uint32_t *code;
     size_t size;
 } kernels[K_COUNT] = {
     {spv_eltwise, sizeof spv_eltwise},
     {spv_matmul, sizeof spv_matmul},
+    {spv_matmul_f16, sizeof spv_matmul_f16},
     {spv_rows, sizeof spv_rows},
     {spv_attention, sizeof spv_attention},
+    {spv_attention_f16, sizeof spv_attention_f16},
     {spv_get_rows, sizeof spv_get_rows},
     {spv_rope, sizeof spv_rope},
 };
@@ -565,22 +573,28 @@ static const char *why_not(const ctx *c, const ia_node *n)
     for (int i = 0; i < 5; i++) {
         if (!t[i])
             continue;
-        /* i32: the ids of get_rows, rope's positions, attention's sequence offsets */
+        /* i32: the ids of get_rows, rope's positions, attention's sequence
+         * offsets; f16 also: matmul weights, attention's keys and values
+         * (both or neither) */
         const bool ints = ((n->op == IA_OP_GET_ROWS || n->op == IA_OP_ROPE) && i == 2) ||
                           (n->op == IA_OP_ATTENTION && i == 4);
-        if (t[i]->dtype != (ints ? IA_DTYPE_I32 : IA_DTYPE_F32))
-            return "f32 tensors only (i32 ids and offsets)";
+        const bool f16 = t[i]->dtype == IA_DTYPE_F16 &&
+                         ((n->op == IA_OP_MATMUL && i == 2) ||
+                          (n->op == IA_OP_ATTENTION && (i == 2 || i == 3) && n->src[1]->dtype == n->src[2]->dtype));
+        if (t[i]->dtype != (ints ? IA_DTYPE_I32 : IA_DTYPE_F32) && !f16)
+            return "f32 tensors only (i32 ids and offsets; f16 matmul weights, keys and values)";
         /* attention reads q, k and v with any head and token strides, rope
          * its input and output */
         const bool strided = (n->op == IA_OP_ATTENTION && i >= 1 && i <= 3) || (n->op == IA_OP_ROPE && i <= 1);
-        if (strided ? t[i]->nb[0] != sizeof(float) || t[i]->nb[1] % 4 || t[i]->nb[2] % 4 || t[i]->ne[3] != 1
+        const size_t esz = f16 ? 2 : 4;
+        if (strided ? t[i]->nb[0] != esz || t[i]->nb[1] % esz || t[i]->nb[2] % esz || t[i]->ne[3] != 1
                     : !ia__tensor_contiguous(t[i]))
             return "contiguous tensors only (attention: rows of adjacent elements)";
         const size_t bytes = ia__tensor_span(t[i]);
         const vbuf *b = t[i]->data ? find_buf(c, t[i]->data, bytes) : NULL;
-        if (!b || ((const char *)t[i]->data - b->map) % sizeof(float))
+        if (!b || ((const char *)t[i]->data - b->map) % esz)
             return "a tensor outside this backend's memory";
-        if ((size_t)((const char *)t[i]->data - b->map) / sizeof(float) > UINT32_MAX || bytes / 4 > UINT32_MAX)
+        if ((size_t)((const char *)t[i]->data - b->map) / esz > UINT32_MAX || bytes / esz > UINT32_MAX)
             return "a tensor past 2^32 elements";
     }
     /* Values the shaders index with, read here (the memory is mapped). */
@@ -680,6 +694,10 @@ static VkResult record(ctx *c, const ia_node *n)
     switch (n->op) {
     case IA_OP_MATMUL:
         k = K_MATMUL;
+        if (n->src[1]->dtype == IA_DTYPE_F16) { /* W's first element counted in halves */
+            k = K_MATMUL_F16;
+            pc.off[2] = (uint32_t)(((const char *)n->src[1]->data - find_buf(c, n->src[1]->data, 1)->map) / 2);
+        }
         pc.ne[2] = (uint32_t)n->src[0]->ne[0]; /* K */
         pc.act = (uint32_t)n->p.act;
         pc.flags = n->src[2] ? 1u : 0u;
@@ -689,16 +707,20 @@ static VkResult record(ctx *c, const ia_node *n)
         break;
     case IA_OP_ATTENTION: {
         const ia_tensor *q = n->src[0], *kt = n->src[1], *v = n->src[2];
+        const uint32_t kvsz = kt->dtype == IA_DTYPE_F16 ? 2 : 4; /* f16: counted in halves */
         push_attn pa = {.hd = (uint32_t)q->ne[0], .H = (uint32_t)q->ne[1], .Hk = (uint32_t)kt->ne[1],
                         .nq = (uint32_t)q->ne[2], .nkv = (uint32_t)kt->ne[2],
                         .qs1 = (uint32_t)(q->nb[1] / 4), .qs2 = (uint32_t)(q->nb[2] / 4),
-                        .ks1 = (uint32_t)(kt->nb[1] / 4), .ks2 = (uint32_t)(kt->nb[2] / 4),
-                        .vs1 = (uint32_t)(v->nb[1] / 4), .vs2 = (uint32_t)(v->nb[2] / 4),
+                        .ks1 = (uint32_t)(kt->nb[1] / kvsz), .ks2 = (uint32_t)(kt->nb[2] / kvsz),
+                        .vs1 = (uint32_t)(v->nb[1] / kvsz), .vs2 = (uint32_t)(v->nb[2] / kvsz),
                         .mask = (uint32_t)n->p.attn.mask, .window = (uint32_t)n->p.attn.window,
                         .n_seqs = n->src[3] ? (uint32_t)(ia__tensor_nelements(n->src[3]) - 1) : 0,
                         .pos_q0 = (int32_t)n->p.attn.pos_q0, .scale = n->p.attn.scale};
         memcpy(pa.off, pc.off, sizeof pa.off);
-        return dispatch(c, K_ATTENTION, bi, &pa, sizeof pa, pa.H, pa.nq);
+        if (kvsz == 2)
+            for (int i = 2; i <= 3; i++)
+                pa.off[i] = (uint32_t)(((const char *)t[i]->data - find_buf(c, t[i]->data, 1)->map) / 2);
+        return dispatch(c, kvsz == 2 ? K_ATTENTION_F16 : K_ATTENTION, bi, &pa, sizeof pa, pa.H, pa.nq);
     }
     case IA_OP_ROPE: {
         const ia_tensor *a = n->src[0], *d = n->dst;

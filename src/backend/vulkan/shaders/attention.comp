@@ -3,13 +3,31 @@
 // keys into shared memory, softmax, then the weighted sum of the values.
 // q (hd, H, nq), k and v (hd, Hk, nkv) f32 with any head and token strides
 // (views of a fused QKV); dst (hd, H, nq) contiguous. With n_seqs > 0 the
-// tokens are packed sequences, offs (n_seqs + 1) i32 their bounds.
+// tokens are packed sequences, offs (n_seqs + 1) i32 their bounds. With
+// KV_F16, k and v are f16 (a KV cache), offsets and strides in halves.
 layout(local_size_x = 64) in;
 
 layout(std430, binding = 0) buffer D { float d[]; };
 layout(std430, binding = 1) readonly buffer Q { float q[]; };
+#ifdef KV_F16
+layout(std430, binding = 2) readonly buffer K { uint k16[]; };
+layout(std430, binding = 3) readonly buffer V { uint v16[]; };
+float kload(uint i)
+{
+    vec2 h = unpackHalf2x16(k16[i >> 1]);
+    return (i & 1u) != 0u ? h.y : h.x;
+}
+float vload(uint i)
+{
+    vec2 h = unpackHalf2x16(v16[i >> 1]);
+    return (i & 1u) != 0u ? h.y : h.x;
+}
+#else
 layout(std430, binding = 2) readonly buffer K { float k[]; };
 layout(std430, binding = 3) readonly buffer V { float v[]; };
+float kload(uint i) { return k[i]; }
+float vload(uint i) { return v[i]; }
+#endif
 layout(std430, binding = 4) readonly buffer O { int offs[]; };
 
 layout(push_constant) uniform Params {
@@ -69,7 +87,7 @@ void main()
             uint kb = p.ok + j * p.ks2 + g * p.ks1;
             float dot = 0.0;
             for (uint e = 0u; e < p.hd; e++)
-                dot += q[qb + e] * k[kb + e];
+                dot += q[qb + e] * kload(kb + e);
             s = dot * p.scale;
         }
         sc[j - first] = s;
@@ -88,7 +106,7 @@ void main()
     for (uint e = t; e < p.hd; e += 64u) {
         float o = 0.0;
         for (uint j = first; j < last; j++)
-            o += sc[j - first] * v[p.ov + j * p.vs2 + g * p.vs1 + e];
+            o += sc[j - first] * vload(p.ov + j * p.vs2 + g * p.vs1 + e);
         d[db + e] = o / sum;
     }
 }

@@ -1,9 +1,20 @@
 #version 450
 // dst (N, M) = act(x (K, M) . W (K, N)^T + bias): 16 x 16 tiles of dst per
-// workgroup, K in steps of 16 through shared memory. x in b1, W in b2, the
-// bias in b3 (flags bit 0).
+// workgroup, K in steps of 16 through shared memory. x in b1, W in b2 (f32,
+// or with W_F16 f16 pairs in 32-bit words), the bias in b3 (flags bit 0).
 layout(local_size_x = 16, local_size_y = 16) in;
 #include "common.glsl"
+
+#ifdef W_F16
+layout(std430, binding = 2) readonly buffer W16 { uint w16[]; };
+float wload(uint i)
+{
+    vec2 h = unpackHalf2x16(w16[i >> 1]);
+    return (i & 1u) != 0u ? h.y : h.x;
+}
+#else
+float wload(uint i) { return b2[i]; }
+#endif
 
 shared float xs[16][17];
 shared float ws[16][17];
@@ -19,7 +30,7 @@ void main()
     for (uint k0 = 0u; k0 < K; k0 += 16u) {
         uint k = k0 + tx;
         xs[ty][tx] = row < M && k < K ? b1[p.off1 + row * K + k] : 0.0;
-        ws[ty][tx] = wrow < N && k < K ? b2[p.off2 + wrow * K + k] : 0.0;
+        ws[ty][tx] = wrow < N && k < K ? wload(p.off2 + wrow * K + k) : 0.0;
         barrier();
         for (uint kk = 0u; kk < 16u; kk++)
             acc += xs[ty][kk] * ws[tx][kk];
