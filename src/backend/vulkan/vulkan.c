@@ -684,7 +684,8 @@ static VkResult record(ctx *c, const ia_node *n)
         const ia_tensor *x = t[i] ? t[i] : n->dst; /* unused bindings point at dst */
         const vbuf *b = find_buf(c, x->data, 1);
         bi[i] = (VkDescriptorBufferInfo){.buffer = b->buf, .offset = 0, .range = VK_WHOLE_SIZE};
-        pc.off[i] = (uint32_t)(((const char *)x->data - b->map) / sizeof(float));
+        /* the first element's index in the buffer, f16 counted in halves */
+        pc.off[i] = (uint32_t)(((const char *)x->data - b->map) / (x->dtype == IA_DTYPE_F16 ? 2 : 4));
     }
     for (int d = 0; d < 4; d++)
         pc.ne[d] = (uint32_t)n->dst->ne[d];
@@ -693,11 +694,7 @@ static VkResult record(ctx *c, const ia_node *n)
     uint32_t gx, gy = 1;
     switch (n->op) {
     case IA_OP_MATMUL:
-        k = K_MATMUL;
-        if (n->src[1]->dtype == IA_DTYPE_F16) { /* W's first element counted in halves */
-            k = K_MATMUL_F16;
-            pc.off[2] = (uint32_t)(((const char *)n->src[1]->data - find_buf(c, n->src[1]->data, 1)->map) / 2);
-        }
+        k = n->src[1]->dtype == IA_DTYPE_F16 ? K_MATMUL_F16 : K_MATMUL;
         pc.ne[2] = (uint32_t)n->src[0]->ne[0]; /* K */
         pc.act = (uint32_t)n->p.act;
         pc.flags = n->src[2] ? 1u : 0u;
@@ -717,9 +714,6 @@ static VkResult record(ctx *c, const ia_node *n)
                         .n_seqs = n->src[3] ? (uint32_t)(ia__tensor_nelements(n->src[3]) - 1) : 0,
                         .pos_q0 = (int32_t)n->p.attn.pos_q0, .scale = n->p.attn.scale};
         memcpy(pa.off, pc.off, sizeof pa.off);
-        if (kvsz == 2)
-            for (int i = 2; i <= 3; i++)
-                pa.off[i] = (uint32_t)(((const char *)t[i]->data - find_buf(c, t[i]->data, 1)->map) / 2);
         return dispatch(c, kvsz == 2 ? K_ATTENTION_F16 : K_ATTENTION, bi, &pa, sizeof pa, pa.H, pa.nq);
     }
     case IA_OP_ROPE: {
