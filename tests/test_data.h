@@ -1,8 +1,8 @@
 /*
  * Test data shared by the model and CPU tests: where the real
  * all-MiniLM-L6-v2 is (scripts/fetch-model.sh puts it there), the test
- * sentences (tests/data/sentences.jsonl, one JSON string a line), and the
- * cosine they are compared by.
+ * sentences (tests/data/sentences.jsonl, one JSON string a line), their
+ * embedding through the public API, and the cosine they are compared by.
  */
 #ifndef IA_TEST_DATA_H
 #define IA_TEST_DATA_H
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/core-impl.h"
+#include "ipfs_accelerate/ipfs_accelerate.h"
 
 static inline const char *real_model_dir(void)
 {
@@ -44,6 +45,34 @@ static inline char **read_sentences(size_t *n)
         cJSON_Delete(s);
     }
     ia__free(text);
+    return out;
+}
+
+/* What a model reported it ran on (copied: its info lives with it). */
+typedef struct embed_ran {
+    char backend[32], precision[16];
+} embed_ran;
+
+/* texts[0..n) embedded by the model in dir on `device` in `precision`: a
+ * malloc'd n x *dim array, or NULL with ia_errmsg() saying why. */
+static inline float *embed_texts(const char *dir, const char *device, const char *precision, char **texts,
+                                 size_t n, int *dim, embed_ran *ran)
+{
+    ia_model_options mo = {.device = device, .precision = precision};
+    ia_model *m = NULL;
+    if (ia_model_load(dir, &mo, &m) != IA_OK)
+        return NULL;
+    ia_model_info info = {0};
+    ia_model_get_info(m, &info);
+    snprintf(ran->backend, sizeof ran->backend, "%s", info.backend);
+    snprintf(ran->precision, sizeof ran->precision, "%s", info.precision);
+    *dim = ia_model_dim(m);
+    float *out = malloc(sizeof(float) * n * (size_t)*dim);
+    if (out && ia_model_embed(m, (const char *const *)texts, NULL, n, out, NULL) != IA_OK) {
+        free(out);
+        out = NULL;
+    }
+    ia_model_free(m);
     return out;
 }
 

@@ -120,7 +120,6 @@ struct ia_bpe {
     char describe[96];
 };
 
-
 /* A piece of the current text: bytes [off, off + len); `first` when it
  * starts the whole text (for Metaspace's "first" scheme). */
 typedef struct bpe_piece {
@@ -136,7 +135,7 @@ typedef struct bpe_pieces {
 /* Scratch of one encode call on one thread. */
 typedef struct bpe_work {
     const ia_bpe *b;
-    ia_textbuf text[2];     /* the segment as the steps rewrite it */
+    ia_textbuf text[2];  /* the segment as the steps rewrite it */
     bpe_pieces pcs[2];
     bpe_pieces segs;     /* split: the pattern's matches and gaps */
     pcre2_match_data *md;

@@ -68,23 +68,6 @@ static bool build(graph *gr, void *(*alloc)(void *, size_t), void *ctx)
     return true;
 }
 
-static float *embed(const char *dir, const char *device, char **texts, size_t n, int *dim)
-{
-    ia_model_options mo = {.device = device, .precision = "fp32"};
-    ia_model *m = NULL;
-    CHECK_OK(ia_model_load(dir, &mo, &m));
-    if (!m)
-        return NULL;
-    ia_model_info info = {0};
-    ia_model_get_info(m, &info);
-    CHECK_MSG(!strcmp(info.backend, device), "asked for %s, the model runs on %s", device, info.backend);
-    *dim = ia_model_dim(m);
-    float *out = malloc(sizeof(float) * n * (size_t)*dim);
-    CHECK_OK(ia_model_embed(m, (const char *const *)texts, NULL, n, out, NULL));
-    ia_model_free(m);
-    return out;
-}
-
 static int model_test(const char *dir, long limit)
 {
     size_t n;
@@ -96,7 +79,12 @@ static int model_test(const char *dir, long limit)
     if (limit > 0 && (size_t)limit < n)
         n = (size_t)limit;
     int dv = 0, dc = 0;
-    float *v = embed(dir, "vulkan", texts, n, &dv), *c = embed(dir, "cpu", texts, n, &dc);
+    embed_ran iv, ic;
+    float *v = embed_texts(dir, "vulkan", "fp32", texts, n, &dv, &iv);
+    CHECK_MSG(v, "on vulkan: %s", ia_errmsg());
+    CHECK_MSG(!v || !strcmp(iv.backend, "vulkan"), "asked for vulkan, the model runs on %s", iv.backend);
+    float *c = embed_texts(dir, "cpu", "fp32", texts, n, &dc, &ic);
+    CHECK_MSG(c, "on the cpu: %s", ia_errmsg());
     CHECK(v && c && dv == dc);
     if (v && c && dv == dc) {
         double worst = 1;

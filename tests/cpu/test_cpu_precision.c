@@ -22,24 +22,6 @@
 #include "test.h"
 #include "test_data.h"
 
-static float *embed(const char *dir, const char *prec, char **texts, size_t n, int *dim,
-                    char got[16])
-{
-    ia_model_options mo = {.device = "cpu", .precision = prec};
-    ia_model *m = NULL;
-    CHECK_OK(ia_model_load(dir, &mo, &m));
-    if (!m)
-        return NULL;
-    ia_model_info info = {0};
-    ia_model_get_info(m, &info);
-    snprintf(got, 16, "%s", info.precision);
-    *dim = ia_model_dim(m);
-    float *out = malloc(sizeof(float) * n * *dim);
-    CHECK_OK(ia_model_embed(m, (const char *const *)texts, NULL, n, out, NULL));
-    ia_model_free(m);
-    return out;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -94,9 +76,12 @@ int main(int argc, char **argv)
     if (argc > 4 && atol(argv[4]) > 0 && (size_t)atol(argv[4]) < n)
         n = (size_t)atol(argv[4]);
     int dim = 0, dim2 = 0;
-    char p32[16], pq[16];
-    float *ref = embed(dir, "fp32", texts, n, &dim, p32);
-    float *q = embed(dir, prec, texts, n, &dim2, pq);
+    embed_ran i32, iq;
+    float *ref = embed_texts(dir, "cpu", "fp32", texts, n, &dim, &i32);
+    CHECK_MSG(ref, "fp32: %s", ia_errmsg());
+    float *q = embed_texts(dir, "cpu", prec, texts, n, &dim2, &iq);
+    CHECK_MSG(q, "%s: %s", prec, ia_errmsg());
+    const char *p32 = i32.precision, *pq = iq.precision;
     CHECK(ref && q && dim == dim2);
     if (ref && q && dim == dim2) {
         double worst = 1, sum = 0;

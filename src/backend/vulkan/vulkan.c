@@ -5,10 +5,11 @@
  * opened at run time, so a machine without it runs everything else and
  * this backend reports no device.
  *
- * This first slice computes matmul (f32 weights), add, mul, scale, the
- * activations, softmax, LayerNorm, attention (f32, packed sequences, any
- * mask, grouped heads, no position bias) and get_rows (f32 tables) on f32
- * tensors; the scheduler (sched.c) runs the other nodes on the CPU. Memory is
+ * This first slice computes, in f32: matmul (f32 or f16 weights), add, mul,
+ * scale, the activations, GLU, softmax, LayerNorm, RMSNorm, rope, attention
+ * (packed sequences, any mask, grouped heads, f32 or f16 keys and values,
+ * no position bias) and get_rows (f32 tables); the scheduler (sched.c)
+ * runs the other nodes on the CPU. Memory is
  * host-visible and mapped (a tensor's data pointer is its place in the
  * mapping), so no copies are needed; device-local memory with staging is
  * the next step for discrete GPUs. One graph_compute records every node of
@@ -67,8 +68,8 @@ static const struct {
     {spv_rope, sizeof spv_rope},
 };
 
-/* The push constants of shaders/common.glsl, attention.comp and
- * get_rows.comp. */
+/* The push constants of shaders/common.glsl, attention.comp, get_rows.comp
+ * and rope.comp. */
 typedef struct push {
     uint32_t off[5];
     uint32_t ne[4];
