@@ -43,7 +43,7 @@ endforeach()
 
 # int8 / bf16 vs fp32 (tests/cpu/test_cpu_precision.c): every test
 # sentence on the real model, at the worst cosines README.md states less a
-# small margin (measured on AVX-512 VNNI + BF16: int8 0.9985, bf16 0.99994;
+# small margin (measured on AVX-512 VNNI + BF16: int8 0.9986, bf16 0.99994;
 # int8 without bf16, AVX2 forced: 0.9953), and the synthetic MiniLM-shaped
 # model (random weights, no stated figure: 0.995). Where the CPU has the
 # instructions the model must report int8 / bf16; where it lacks them these
