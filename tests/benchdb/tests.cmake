@@ -18,3 +18,8 @@ add_test(NAME benchdb_bench_e2e
                  $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32
                  ${CMAKE_CURRENT_BINARY_DIR}/benchdb-e2e)
 set_tests_properties(benchdb_bench_e2e PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120)
+
+# The performance model's arithmetic against hand calculation.
+ia_add_test(test_benchdb_perfmodel ${CMAKE_CURRENT_LIST_DIR}/test_benchdb_perfmodel.c)
+target_link_libraries(test_benchdb_perfmodel PRIVATE ia_benchdb)
+set_tests_properties(test_benchdb_perfmodel PROPERTIES TIMEOUT 60)

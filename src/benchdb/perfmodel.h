@@ -1,0 +1,134 @@
+/*
+ * The performance model of the benchmark database (docs/benchmarks.md):
+ * what a forward pass costs, counted from the architecture (FLOPs and
+ * bytes moved per op class), the machine's measured peaks (GEMM throughput
+ * per precision, memory bandwidth), and a roofline per op class summed and
+ * calibrated on stored runs. Counts are exact arithmetic on the shapes of
+ * the ops the engine runs (src/model/bert.c, decoder.c); what they leave
+ * out (biases fused into epilogues, softmax's exponentials, the tokenizer)
+ * is said where it is counted. Internal: never installed.
+ */
+#ifndef IA_BENCHDB_PERFMODEL_H
+#define IA_BENCHDB_PERFMODEL_H
+
+#include <stdbool.h>
+
+#include "ipfs_accelerate/common.h"
+
+/* ---- op counts (perfmodel.c) -------------------------------------------- */
+
+typedef enum ia_pm_class {
+    IA_PM_LINEAR,    /* matmuls with a weight (projections, FFN, LM head) */
+    IA_PM_ATTENTION, /* scores and weighted values over keys (and the KV cache) */
+    IA_PM_OTHER,     /* norms, activations, residual adds, rope, embeddings, pooling */
+    IA_PM_N_CLASSES
+} ia_pm_class;
+
+const char *ia__pm_class_name(ia_pm_class c);
+
+typedef struct ia_pm_arch {
+    bool decoder;        /* Llama-style decoder; false: BERT-style encoder */
+    int n_layers, hidden, n_heads;
+    int n_kv_heads;      /* decoder; an encoder has n_heads */
+    int head_dim;        /* decoder (may differ from hidden / n_heads); encoder: hidden / n_heads */
+    int intermediate, vocab;
+    int max_position, type_vocab; /* encoder: rows of its position and token-type tables (memory only) */
+    bool tied;           /* decoder: the LM head is the token table (stored once) */
+} ia_pm_arch;
+
+typedef struct ia_pm_cost {
+    double flops[IA_PM_N_CLASSES]; /* multiply-adds count 2 */
+    double bytes[IA_PM_N_CLASSES]; /* moved to or from memory in one call */
+    double weight_bytes;           /* resident: every parameter at its stored size */
+    double act_bytes;              /* resident: the activations live at once in one call (f32) */
+    double kv_bytes;               /* resident: the KV cache (f32), decoders */
+} ia_pm_cost;
+
+/* Bytes per weight of a linear layer stored in `precision`: fp32/f32 4,
+ * bf16/f16 2, int8 1, q8_0 34/32, q4_1 20/32 (blocks of 32 with their
+ * scales); -1 for a name not known. */
+double ia__pm_weight_bytes(const char *precision);
+
+/* An encoder (BERT: post-LayerNorm, GELU FFN, biases, mean pooling) over
+ * batch sequences of seq tokens each, linear weights in precision, every
+ * other parameter f32. IA_ERR_INVALID names the field at fault. */
+ia_status ia__pm_encoder(const ia_pm_arch *a, const char *precision, int batch, int seq, ia_pm_cost *c);
+/* A decoder (Llama: RMSNorm, rope, GQA, SwiGLU) prefilling n_tokens of one
+ * sequence from an empty cache, logits for the last token only. */
+ia_status ia__pm_prefill(const ia_pm_arch *a, const char *precision, int n_tokens, ia_pm_cost *c);
+/* One decode step of one sequence: one new token attending to kv_len
+ * positions (itself included), logits for it. */
+ia_status ia__pm_decode(const ia_pm_arch *a, const char *precision, int kv_len, ia_pm_cost *c);
+
+/* The architecture of a loaded embedding model (ia_model_get_info) or
+ * decoder (its config): IA_ERR_UNSUPPORTED naming an architecture these
+ * counts do not describe (gpt2, a model_type not BERT-like). */
+struct ia_model_info;
+struct ia_decoder_config;
+ia_status ia__pm_arch_from_model(const struct ia_model_info *info, ia_pm_arch *a);
+ia_status ia__pm_arch_from_decoder(const struct ia_decoder_config *c, ia_pm_arch *a);
+
+double ia__pm_total_flops(const ia_pm_cost *c);
+double ia__pm_total_bytes(const ia_pm_cost *c);
+
+/* ---- machine peaks (peaks.c) -------------------------------------------- */
+
+#define IA_PM_MAX_PREC 3 /* fp32, int8, bf16: the CPU backend's precisions */
+
+typedef struct ia_pm_peaks {
+    int n_gemm;
+    struct {
+        char precision[8]; /* as the backend names it */
+        double flops;      /* per second (int8: integer multiply-adds count 2 too) */
+        double seconds;    /* spent measuring */
+        int m, n, k;       /* the GEMM's shape: x (m, k) times W (k, n) */
+    } gemm[IA_PM_MAX_PREC];
+    double mem_bw;         /* bytes per second, streaming read */
+    double mem_bytes;      /* the buffer read */
+    int threads;           /* worker threads measured with (0 asked: one per core) */
+} ia_pm_peaks;
+
+/* The GEMM peak of `precision` on the CPU backend with n_threads (0: one
+ * per core): a (m x k) x (k x n) matmul through the backend's own prepared
+ * linear layer, repeated for about `seconds`. IA_ERR_UNSUPPORTED when the
+ * CPU computes that precision as another (no VNNI, no AVX512_BF16). */
+ia_status ia__pm_measure_gemm(const char *precision, int n_threads, double seconds, double *flops, int *m, int *n,
+                              int *k);
+/* Streaming read bandwidth (bytes/s) of a buffer well above the last-level
+ * cache, read by n_threads OpenMP threads (0: one per core). */
+ia_status ia__pm_measure_bandwidth(int n_threads, double seconds, double *bytes_per_s, double *buffer_bytes);
+/* Every peak: fp32 always, int8 and bf16 where the backend computes them. */
+ia_status ia__pm_measure_peaks(int n_threads, double seconds_each, ia_pm_peaks *p);
+/* The GEMM peak of precision in p, or 0 when not measured. */
+double ia__pm_peak_flops(const ia_pm_peaks *p, const char *precision);
+
+/* ---- prediction (perfmodel.c) -------------------------------------------- */
+
+/* Roofline seconds per class: max(flops / peak, bytes / bandwidth); the
+ * total returned. t may be NULL. */
+double ia__pm_roofline(const ia_pm_cost *c, double peak_flops, double bw, double t[IA_PM_N_CLASSES]);
+
+/* The calibration of one (model, device, precision): measured latency
+ * = k_roof * roofline + k_tok * tokens + k_call (seconds), non-negative
+ * coefficients fitted by least squares on relative error. The roofline
+ * alone leaves out per-token work it does not model (tokenizing,
+ * packing, the thread pool's fork and join per op) which dominates small
+ * models; the two terms take it up. */
+typedef struct ia_pm_calib {
+    double k_roof, k_tok, k_call;
+    int n_runs;        /* runs fitted */
+    double rms_rel;    /* root-mean-square relative error on them */
+} ia_pm_calib;
+
+typedef struct ia_pm_sample {
+    double roofline_s; /* the model's roofline time */
+    double tokens;     /* tokens in the call */
+    double measured_s; /* mean latency measured */
+} ia_pm_sample;
+
+/* Fit from n >= 1 samples (with fewer than three the fit drops terms:
+ * k_roof alone from one). IA_ERR_INVALID when a sample is not positive. */
+ia_status ia__pm_calibrate(const ia_pm_sample *s, int n, ia_pm_calib *out);
+double ia__pm_predict(const ia_pm_calib *k, double roofline_s, double tokens);
+
+#endif

@@ -1,0 +1,220 @@
+/*
+ * The performance model's arithmetic (src/benchdb/perfmodel.c) against
+ * hand calculation: op counts for all-MiniLM-L6-v2's shapes (a BERT
+ * encoder) and SmolLM2-135M's (a Llama decoder), each expected figure
+ * written out below as the arithmetic on the shapes, not through the
+ * code's helpers; the parameter totals against the models' published
+ * sizes; the roofline; the calibration's fit on samples made from known
+ * coefficients; errors naming the input at fault. Nothing is timed.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "benchdb/perfmodel.h"
+#include "ipfs_accelerate/model.h"
+#include "model/decoder.h"
+#include "test.h"
+
+#define REL_EQ(a, b) CHECK_MSG(fabs((a) - (b)) <= 1e-12 * fabs(b), "%s = %.17g, expected %s = %.17g", #a, (double)(a), #b, (double)(b))
+
+/* all-MiniLM-L6-v2: 6 layers, hidden 384, 12 heads, intermediate 1536,
+ * vocabulary 30522, 512 positions, 2 token types. Batch 2 x 128 tokens:
+ * T = 256 token rows. Per layer, the linear weights are
+ *   QKV 384 x 1152 + output 384 x 384 + FFN 384 x 1536 + 1536 x 384
+ *   = 4 * 384^2 + 2 * 384 * 1536 = 589824 + 1179648 = 1769472. */
+static void minilm(void)
+{
+    ia_pm_arch a = {.n_layers = 6, .hidden = 384, .n_heads = 12, .n_kv_heads = 12, .head_dim = 32,
+                    .intermediate = 1536, .vocab = 30522, .max_position = 512, .type_vocab = 2};
+    ia_pm_cost c;
+    CHECK_OK(ia__pm_encoder(&a, "fp32", 2, 128, &c));
+    /* 2 FLOPs per multiply-add: 2 * 256 rows * 6 layers * 1769472 = 5435817984. */
+    REL_EQ(c.flops[IA_PM_LINEAR], 5435817984.0);
+    REL_EQ(c.flops[IA_PM_LINEAR], 2.0 * 256 * 6 * 1769472);
+    /* Weights 4 B each, biases (1152 + 384 + 1536 + 384 = 3456 f32), and
+     * each matmul's input and output rows in f32:
+     * (384 + 1152) + (384 + 384) + (384 + 1536) + (1536 + 384) = 6144 per row.
+     * 6 * (4 * 1769472 + 4 * 3456 + 4 * 256 * 6144) = 6 * 13383168 = 80299008. */
+    REL_EQ(c.bytes[IA_PM_LINEAR], 6.0 * (4 * 1769472 + 4 * 3456 + 4 * 256 * 6144));
+    REL_EQ(c.bytes[IA_PM_LINEAR], 80299008.0);
+    /* QK^T and PV within each sequence: 2 * 2 * batch 2 * 128^2 * 384 per
+     * layer = 50331648; 6 layers 301989888. */
+    REL_EQ(c.flops[IA_PM_ATTENTION], 301989888.0);
+    /* Q, K, V read and the context written, f32: 4 * 256 * 4 * 384 = 1572864
+     * per layer; 6 layers 9437184. */
+    REL_EQ(c.bytes[IA_PM_ATTENTION], 9437184.0);
+    /* Elementwise, over T * H = 98304 values: embeddings' sum 2 and
+     * LayerNorm 8 (983040); per layer two LayerNorms 16 * 98304 = 1572864
+     * and GELU 8 * 256 * 1536 = 3145728 (4718592, x6 = 28311552); mean
+     * pooling 98304. Total 983040 + 28311552 + 98304 = 29392896. */
+    REL_EQ(c.flops[IA_PM_OTHER], 29392896.0);
+    /* Bytes: three embedding rows read and the sum written (4 * 98304 * 4 =
+     * 1572864), its LayerNorm read and written (786432) with gamma and beta
+     * (3072); per layer two LayerNorms each reading x and the residual and
+     * writing x (2 * 4 * 98304 * 3 = 2359296) with their parameters (6144),
+     * x6 = 14192640; pooling reads 393216. 1572864 + 786432 + 3072 +
+     * 14192640 + 393216 = 16948224. */
+    REL_EQ(c.bytes[IA_PM_OTHER], 16948224.0);
+    /* Parameters: embeddings 384 * (30522 + 512 + 2) = 11917824 and their
+     * LayerNorm 768; per layer 1769472 + 3456 biases + 1536 LayerNorm =
+     * 1774464, x6 = 10646784. 22565376 parameters: the published 22713216
+     * less the pooler (384 * 384 + 384 = 147840) sentence-transformers
+     * does not use. At 4 B: 90261504 bytes. */
+    REL_EQ(c.weight_bytes, 4.0 * 22565376);
+    REL_EQ(22565376.0 + 147840, 22713216.0);
+    /* Live activations: 4 * 256 * (5 * 384 + 1536) = 3538944. */
+    REL_EQ(c.act_bytes, 3538944.0);
+    REL_EQ(c.kv_bytes, 0.0);
+
+    /* int8 weights: only the linear weights shrink, to 1 B each:
+     * 6 * 1769472 * 3 bytes fewer. */
+    ia_pm_cost c8;
+    CHECK_OK(ia__pm_encoder(&a, "int8", 2, 128, &c8));
+    REL_EQ(c.bytes[IA_PM_LINEAR] - c8.bytes[IA_PM_LINEAR], 6.0 * 1769472 * 3);
+    REL_EQ(c8.flops[IA_PM_LINEAR], c.flops[IA_PM_LINEAR]);
+}
+
+/* SmolLM2-135M: 30 layers, hidden 576, 9 heads and 3 KV heads of 64,
+ * intermediate 1536, vocabulary 49152, tied embeddings. Per layer:
+ *   Q 576 x 576 = 331776, K and V 576 x 192 = 110592 each, O 331776:
+ *   884736; gate, up 576 x 1536 and down 1536 x 576: 3 * 884736 = 2654208;
+ *   3538944 in all. LM head 576 x 49152 = 28311552. */
+static void smollm2(void)
+{
+    ia_pm_arch a = {.decoder = true, .n_layers = 30, .hidden = 576, .n_heads = 9, .n_kv_heads = 3,
+                    .head_dim = 64, .intermediate = 1536, .vocab = 49152, .tied = true};
+    ia_pm_cost c;
+    /* Prefill of 100 tokens, bf16 weights. */
+    CHECK_OK(ia__pm_prefill(&a, "bf16", 100, &c));
+    /* 2 * 100 * 30 * 3538944 + 2 * 1 * 28311552 (the last token's logits)
+     * = 21233664000 + 56623104 = 21290287104. */
+    REL_EQ(c.flops[IA_PM_LINEAR], 21290287104.0);
+    /* Weights 2 B: 30 * 3538944 * 2 + 28311552 * 2 = 268959744; rows in f32,
+     * per token and layer (576 + 576) + 2 * (576 + 192) + (576 + 576) +
+     * 2 * (576 + 1536) + (1536 + 576) = 10176 values: 4 * 100 * 30 * 10176 =
+     * 122112000; the head's row in and out 4 * (576 + 49152) = 198912.
+     * 268959744 + 122112000 + 198912 = 391270656. */
+    REL_EQ(c.bytes[IA_PM_LINEAR], 391270656.0);
+    /* Causal: token i sees i + 1 keys, sum 100 * 101 / 2 = 5050 query-key
+     * pairs per head; QK^T and PV over 9 heads of 64: 2 * 2 * 5050 * 576 =
+     * 11635200 per layer, 30 layers 349056000. */
+    REL_EQ(c.flops[IA_PM_ATTENTION], 349056000.0);
+    /* f32: Q read and output written 2 * 100 * 576, K and V written 2 * 100
+     * * 192, the cache's 100 positions of K and V read 2 * 100 * 192:
+     * 4 * (115200 + 38400 + 38400) = 768000 per layer, 23040000. */
+    REL_EQ(c.bytes[IA_PM_ATTENTION], 23040000.0);
+    /* Resident: the token table once (tied) 49152 * 576 * 2 = 56623104,
+     * layers 30 * 3538944 * 2 = 212336640, RMSNorm weights f32
+     * 4 * (30 * 2 * 576 + 576) = 140544: 269100288 bytes. In parameters:
+     * 28311552 + 106168320 + 35136 = 134515008, SmolLM2-135M's published
+     * 134.5M. */
+    REL_EQ(c.weight_bytes, 269100288.0);
+    REL_EQ(28311552.0 + 30 * 3538944 + 30 * 2 * 576 + 576, 134515008.0);
+    /* KV cache: 100 positions * K and V * 192 * 30 layers * 4 B = 4608000. */
+    REL_EQ(c.kv_bytes, 4608000.0);
+
+    /* One decode step at KV length 1024, q8_0 weights (34 B per 32). */
+    CHECK_OK(ia__pm_decode(&a, "q8_0", 1024, &c));
+    /* 2 * 1 * (30 * 3538944 + 28311552) = 268959744. */
+    REL_EQ(c.flops[IA_PM_LINEAR], 268959744.0);
+    /* 1024 keys per head: 2 * 2 * 1024 * 576 * 30 = 70778880. */
+    REL_EQ(c.flops[IA_PM_ATTENTION], 70778880.0);
+    /* Weights (30 * 3538944 + 28311552) * 34 / 32 = 142884864 read; rows
+     * 4 * (30 * 10176 + 576 + 49152) = 1420032. */
+    REL_EQ(c.bytes[IA_PM_LINEAR], (30.0 * 3538944 + 28311552) * 34 / 32 + 4.0 * (30 * 10176 + 576 + 49152));
+    /* Attention reads the cache: 4 * (2 * 576 + 2 * 192 + 2 * 1024 * 192) =
+     * 1579008 per layer, 47370240: decode is memory-bound. */
+    REL_EQ(c.bytes[IA_PM_ATTENTION], 47370240.0);
+    REL_EQ(c.kv_bytes, 4.0 * 2 * 1024 * 192 * 30);
+    /* A prefill of one token is a decode step at KV length 1. */
+    ia_pm_cost p1, d1;
+    CHECK_OK(ia__pm_prefill(&a, "fp32", 1, &p1));
+    CHECK_OK(ia__pm_decode(&a, "fp32", 1, &d1));
+    CHECK(!memcmp(&p1, &d1, sizeof p1));
+}
+
+static void roofline_and_errors(void)
+{
+    ia_pm_cost c = {.flops = {100, 10, 1}, .bytes = {10, 50, 20}};
+    double t[IA_PM_N_CLASSES];
+    /* 10 FLOP/s, 5 B/s: linear max(10, 2) = 10, attention max(1, 10) = 10,
+     * other max(0.1, 4) = 4. */
+    REL_EQ(ia__pm_roofline(&c, 10, 5, t), 24.0);
+    REL_EQ(t[IA_PM_LINEAR], 10.0);
+    REL_EQ(t[IA_PM_ATTENTION], 10.0);
+    REL_EQ(t[IA_PM_OTHER], 4.0);
+
+    ia_pm_arch a = {.n_layers = 6, .hidden = 384, .n_heads = 12, .n_kv_heads = 12, .head_dim = 32,
+                    .intermediate = 1536, .vocab = 30522};
+    CHECK(ia__pm_encoder(&a, "fp8", 1, 8, &c) == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "\"fp8\"");
+    CHECK(ia__pm_encoder(&a, "fp32", 0, 8, &c) == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "batch 0");
+    a.intermediate = 0;
+    CHECK(ia__pm_encoder(&a, "fp32", 1, 8, &c) == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "intermediate is 0");
+    a.intermediate = 1536;
+    CHECK(ia__pm_prefill(&a, "fp32", 8, &c) == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "not a decoder");
+    a.decoder = true;
+    a.n_kv_heads = 5;
+    CHECK(ia__pm_decode(&a, "fp32", 8, &c) == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "n_kv_heads 5");
+    REL_EQ(ia__pm_weight_bytes("q4_1"), 0.625);
+    REL_EQ(ia__pm_weight_bytes("q8_0"), 1.0625);
+}
+
+/* Samples made exactly from k_roof 1.5, k_tok 2e-6 s, k_call 1e-3 s: the
+ * fit finds them; from one sample, k_roof alone; a non-positive sample is
+ * refused by its index. */
+static void calibration(void)
+{
+    ia_pm_sample s[6];
+    const double roof[] = {1e-3, 5e-3, 2e-2, 1e-3, 4e-2, 8e-3}, tok[] = {16, 64, 512, 2048, 1024, 128};
+    for (int i = 0; i < 6; i++)
+        s[i] = (ia_pm_sample){roof[i], tok[i], 1.5 * roof[i] + 2e-6 * tok[i] + 1e-3};
+    ia_pm_calib k;
+    CHECK_OK(ia__pm_calibrate(s, 6, &k));
+    CHECK_MSG(fabs(k.k_roof - 1.5) < 1e-9 && fabs(k.k_tok - 2e-6) < 1e-12 && fabs(k.k_call - 1e-3) < 1e-12,
+              "k = %g %g %g", k.k_roof, k.k_tok, k.k_call);
+    CHECK(k.n_runs == 6 && k.rms_rel < 1e-9);
+    REL_EQ(ia__pm_predict(&k, 0.1, 100), 1.5 * 0.1 + 2e-6 * 100 + 1e-3);
+    CHECK_OK(ia__pm_calibrate(s, 1, &k));
+    REL_EQ(k.k_roof, s[0].measured_s / s[0].roofline_s);
+    CHECK(k.k_tok == 0 && k.k_call == 0);
+    s[2].measured_s = 0;
+    CHECK(ia__pm_calibrate(s, 6, &k) == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "run 2");
+}
+
+/* The architecture as the engine reports it: MiniLM's ia_model_info and
+ * SmolLM2's decoder config give the shapes counted above. */
+static void arch_from_engine(void)
+{
+    ia_model_info info = {.path = "minilm", .architecture = "bert", .n_layers = 6, .n_heads = 12,
+                          .hidden_size = 384, .intermediate_size = 1536, .vocab_size = 30522,
+                          .max_position = 512};
+    ia_pm_arch a;
+    CHECK_OK(ia__pm_arch_from_model(&info, &a));
+    CHECK(!a.decoder && a.head_dim == 32 && a.n_kv_heads == 12 && a.type_vocab == 2 && a.intermediate == 1536);
+    info.architecture = "t5";
+    CHECK(ia__pm_arch_from_model(&info, &a) == IA_ERR_UNSUPPORTED);
+    CHECK_STR_CONTAINS(ia_errmsg(), "\"t5\"");
+    ia_decoder_config dc = {.arch = "llama", .kind = IA_DEC_LLAMA, .n_vocab = 49152, .n_embd = 576, .n_layer = 30,
+                            .n_head = 9, .n_head_kv = 3, .head_dim = 64, .n_ff = 1536, .tied_embeddings = true};
+    CHECK_OK(ia__pm_arch_from_decoder(&dc, &a));
+    CHECK(a.decoder && a.n_kv_heads == 3 && a.head_dim == 64 && a.tied);
+    dc.kind = IA_DEC_GPT2;
+    CHECK(ia__pm_arch_from_decoder(&dc, &a) == IA_ERR_UNSUPPORTED);
+}
+
+int main(void)
+{
+    arch_from_engine();
+    minilm();
+    smollm2();
+    roofline_and_errors();
+    calibration();
+    return test_summary("test_benchdb_perfmodel");
+}
