@@ -16,5 +16,6 @@
 #include "car.h"
 #include "store.h"
 #include "gateway.h"
+#include "cluster.h"
 
 #endif

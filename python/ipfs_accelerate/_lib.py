@@ -138,6 +138,16 @@ class LmResult(ctypes.Structure):
                 ("total_s", ctypes.c_double)]
 
 
+class ClusterOptions(ctypes.Structure):
+    _fields_ = [("size", c_size_t), ("client_name", c_char_p)]
+
+
+class ClusterSubmitOptions(ctypes.Structure):
+    _fields_ = [("size", c_size_t), ("dimensions", c_int), ("prompt_name", c_char_p)]
+
+
+IA_CLUSTER_TASK_ID_LEN = 32
+
 # C struct name -> mirror: every struct the library describes.
 MIRRORS = {"ia_model_options": ModelOptions, "ia_model_info": ModelInfo,
            "ia_embed_options": EmbedOptions, "ia_embed_stats": EmbedStats,
@@ -145,7 +155,8 @@ MIRRORS = {"ia_model_options": ModelOptions, "ia_model_info": ModelInfo,
            "ia_hub_options": HubOptions, "ia_selection": Selection,
            "ia_lm_options": LmOptions, "ia_lm_info": LmInfo, "ia_lm_gen_options": LmGenOptions,
            "ia_lm_logit_bias": LmLogitBias,
-           "ia_lm_result": LmResult}
+           "ia_lm_result": LmResult,
+           "ia_cluster_options": ClusterOptions, "ia_cluster_submit_options": ClusterSubmitOptions}
 
 
 def new(struct_type):
@@ -244,6 +255,14 @@ def _declare(lib):
        LM_TEXT_FN, c_void_p, ctypes.POINTER(c_void_p), c_void_p)
     fn("ia_lm_session_chat", c_int, c_void_p, c_char_p, c_char_p, c_void_p, LM_TEXT_FN, c_void_p,
        ctypes.POINTER(c_void_p), c_void_p)
+    # The cluster (cluster.h): every build has these; without libnats they
+    # fail with IA_ERR_UNSUPPORTED, saying so.
+    fn("ia_cluster_connect", c_int, c_char_p, c_void_p, ctypes.POINTER(c_void_p))
+    fn("ia_cluster_free", None, c_void_p)
+    fn("ia_cluster_submit", c_int, c_void_p, c_char_p, c_void_p, c_void_p, c_size_t, c_void_p, c_char_p)
+    fn("ia_cluster_result", c_int, c_void_p, c_char_p, ctypes.c_double, ctypes.POINTER(c_void_p),
+       ctypes.POINTER(c_size_t), ctypes.POINTER(c_int))
+    fn("ia_cluster_status_json", c_int, c_void_p, ctypes.POINTER(c_void_p))
     # Optional: present once the hardware/config layer is in the library.
     for name in ("ia_accelerate_status_json", "ia_hardware_detect_json"):
         if hasattr(lib, name):

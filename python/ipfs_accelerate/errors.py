@@ -47,6 +47,11 @@ class BackendError(Error):
     """The compute backend failed or is unusable (IA_ERR_BACKEND)."""
 
 
+class TimedOutError(Error, TimeoutError):
+    """Waited as long as asked and the thing did not come (IA_ERR_TIMEOUT):
+    a cluster task's result, a download."""
+
+
 class LibraryNotFoundError(Error, ImportError):
     """libipfs_accelerate could not be found or loaded."""
 
@@ -60,7 +65,7 @@ _BY_STATUS = {
     -5: UnsupportedError,
     -6: NotFoundError,
     -7: Error,  # IA_ERR_VERIFY
-    -8: Error,  # IA_ERR_TIMEOUT
+    -8: TimedOutError,
     -9: BackendError,
 }
 

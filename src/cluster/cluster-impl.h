@@ -83,14 +83,9 @@ ia_status ia__cluster_result_decode(const uint8_t *body, size_t len, float **vec
 
 /* ---- nats.c (or nats-none.c) ---- */
 
-/* A connection to a NATS server with JetStream, its streams and bucket
- * made if missing. url: nats://HOST:PORT, or several separated by commas.
- * Reconnects for ever once connected; the first connection is tried for
- * up to 10 s. IA_ERR_IO names the URL; IA_ERR_UNSUPPORTED in a build
- * without NATS. */
-typedef struct ia_cluster ia_cluster;
-ia_status ia__cluster_connect(const char *url, const char *client_name, ia_cluster **out);
-void ia__cluster_free(ia_cluster *c);
+/* The connection is public (ia_cluster_connect, ia_cluster_free in
+ * include/ipfs_accelerate/cluster.h), as are single tasks
+ * (ia_cluster_submit, ia_cluster_result) for the Python binding. */
 
 typedef struct ia_cluster_worker_config {
     const char *name;       /* advertised in ia_workers; unique per worker */

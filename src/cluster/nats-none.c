@@ -14,15 +14,44 @@ static ia_status no_nats(void)
                      "and configure again");
 }
 
-ia_status ia__cluster_connect(const char *url, const char *client_name, ia_cluster **out)
+ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_cluster **out)
 {
-    (void)url, (void)client_name;
+    (void)url, (void)opt;
     if (out)
         *out = NULL;
     return no_nats();
 }
 
-void ia__cluster_free(ia_cluster *c) { (void)c; }
+void ia_cluster_free(ia_cluster *c) { (void)c; }
+
+ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const *texts, const size_t *lens,
+                           size_t n, const ia_cluster_submit_options *opt, char task_id[IA_CLUSTER_TASK_ID_LEN + 1])
+{
+    (void)c, (void)model, (void)texts, (void)lens, (void)n, (void)opt;
+    if (task_id)
+        task_id[0] = '\0';
+    return no_nats();
+}
+
+ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double timeout_s, float **vecs, size_t *n, int *dim)
+{
+    (void)c, (void)task_id, (void)timeout_s;
+    if (vecs)
+        *vecs = NULL;
+    if (n)
+        *n = 0;
+    if (dim)
+        *dim = 0;
+    return no_nats();
+}
+
+ia_status ia_cluster_status_json(ia_cluster *c, char **out)
+{
+    (void)c;
+    if (out)
+        *out = NULL;
+    return no_nats();
+}
 
 ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *cfg)
 {

@@ -84,11 +84,14 @@ static ia_status ensure_stream(ia_cluster *c, const char *name, const char *subj
     return nats_fail(IA_ERR_IO, s, jerr, what);
 }
 
-ia_status ia__cluster_connect(const char *url, const char *client_name, ia_cluster **out)
+ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_cluster **out)
 {
     IA_NEED(url);
     IA_NEED(out);
     *out = NULL;
+    ia_cluster_options o;
+    ia__opts_copy(&o, sizeof o, opt);
+    const char *client_name = o.client_name ? o.client_name : "ipfs-accelerate";
     ia_cluster *c = ia__calloc(1, sizeof *c);
     if (!c)
         return ia__error(IA_ERR_NOMEM, "cluster: out of memory");
@@ -97,7 +100,7 @@ ia_status ia__cluster_connect(const char *url, const char *client_name, ia_clust
     natsStatus s = natsOptions_Create(&opts);
     if (s == NATS_OK)
         s = natsOptions_SetURL(opts, url);
-    if (s == NATS_OK && client_name)
+    if (s == NATS_OK)
         s = natsOptions_SetName(opts, client_name);
     if (s == NATS_OK)
         s = natsOptions_SetMaxReconnect(opts, -1); /* a server restart is survived */
@@ -153,14 +156,14 @@ ia_status ia__cluster_connect(const char *url, const char *client_name, ia_clust
         }
     }
     if (st) {
-        ia__cluster_free(c);
+        ia_cluster_free(c);
         return st;
     }
     *out = c;
     return IA_OK;
 }
 
-void ia__cluster_free(ia_cluster *c)
+void ia_cluster_free(ia_cluster *c)
 {
     if (!c)
         return;
@@ -614,36 +617,46 @@ static bool take_result(ia_cluster_job *j, shard *sh, natsMsg *m)
     return true;
 }
 
-/* Publish shard i's task on ia.task.embed.<model>.<id> and wait for
- * JetStream's ack; the Nats-Msg-Id (the shard id, with a suffix when it is
- * queued again) makes a second publish of the same task a no-op. */
-static ia_status queue_task(ia_cluster_job *j, size_t i)
+/* Publish a task on ia.task.embed.<model>.<id> and wait for JetStream's
+ * ack, retrying while the server is away (a restart) for up to 60 s. The
+ * Nats-Msg-Id makes a second publish of the same task a no-op. */
+static natsStatus publish_task(ia_cluster *c, const char *model, const char *id, const char *msg_id,
+                               const uint8_t *body, size_t len, jsErrCode *jerr)
 {
-    shard *sh = &j->shards[i];
-    char subj[128], msg_id[IA_CLUSTER_ID_LEN + 16];
-    snprintf(subj, sizeof subj, "ia.task.embed.%s.%s", j->model, sh->id);
-    if (sh->requeued)
-        snprintf(msg_id, sizeof msg_id, "%s-%d", sh->id, sh->requeued);
-    else
-        snprintf(msg_id, sizeof msg_id, "%s", sh->id);
+    char subj[128];
+    snprintf(subj, sizeof subj, "ia.task.embed.%s.%s", model, id);
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = msg_id;
     natsStatus s;
-    jsErrCode jerr = 0;
     double t0 = ia__now();
-    for (;;) { /* a server restart: retry until it is back */
+    for (;;) {
         natsMsg *m = NULL;
-        s = natsMsg_Create(&m, subj, NULL, (const char *)sh->task, (int)sh->task_len);
+        *jerr = 0;
+        s = natsMsg_Create(&m, subj, NULL, (const char *)body, (int)len);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, "Ia-Shard", sh->id);
+            s = natsMsgHeader_Set(m, "Ia-Shard", id);
         if (s == NATS_OK)
-            s = js_PublishMsg(NULL, j->c->js, m, &po, &jerr);
+            s = js_PublishMsg(NULL, c->js, m, &po, jerr);
         natsMsg_Destroy(m);
-        if (s == NATS_OK || jerr || ia__now() - t0 > 60)
-            break;
+        if (s == NATS_OK || *jerr || ia__now() - t0 > 60)
+            return s;
         nats_Sleep(250);
     }
+}
+
+/* Shard i's task (the shard id as Nats-Msg-Id, with a suffix when it is
+ * queued again after the server lost it). */
+static ia_status queue_task(ia_cluster_job *j, size_t i)
+{
+    shard *sh = &j->shards[i];
+    char msg_id[IA_CLUSTER_ID_LEN + 16];
+    if (sh->requeued)
+        snprintf(msg_id, sizeof msg_id, "%s-%d", sh->id, sh->requeued);
+    else
+        snprintf(msg_id, sizeof msg_id, "%s", sh->id);
+    jsErrCode jerr = 0;
+    natsStatus s = publish_task(j->c, j->model, sh->id, msg_id, sh->task, sh->task_len, &jerr);
     if (s != NATS_OK) {
         char what[128];
         snprintf(what, sizeof what, "queueing shard %zu (texts %zu-%zu)", i, sh->first, sh->first + sh->n - 1);
@@ -857,6 +870,157 @@ ia_status ia__cluster_job_wait(ia_cluster_job *j, double timeout_s, ia_cluster_r
             nats_Sleep(100);
         }
     }
+}
+
+/* ---- single tasks (the public API, for the Python coordinator) ---- */
+
+ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const *texts, const size_t *lens,
+                           size_t n, const ia_cluster_submit_options *opt, char task_id[IA_CLUSTER_TASK_ID_LEN + 1])
+{
+    IA_NEED(c);
+    IA_NEED(model);
+    IA_NEED(task_id);
+    if (n && (!texts || !lens))
+        return ia__error(IA_ERR_INVALID, "ia_cluster_submit: texts and lens are required for %zu texts", n);
+    task_id[0] = '\0';
+    ia_cluster_submit_options o;
+    ia__opts_copy(&o, sizeof o, opt);
+    if (o.dimensions < 0)
+        return ia__error(IA_ERR_INVALID, "ia_cluster_submit: dimensions %d is negative", o.dimensions);
+    char name[64];
+    ia_status st = ia__cluster_model_name(model, name);
+    if (st)
+        return st;
+    ia_cluster_task_opts to = {.dimensions = o.dimensions, .prompt_name = o.prompt_name};
+    char id[IA_CLUSTER_ID_LEN + 1];
+    if ((st = ia__cluster_shard_id(name, &to, texts, lens, n, id)))
+        return st;
+    char subj[64 + IA_CLUSTER_ID_LEN];
+    snprintf(subj, sizeof subj, "ia.result.%s", id);
+    bool err;
+    natsMsg *have = last_msg(c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
+    if (have) { /* computed before: nothing to queue */
+        natsMsg_Destroy(have);
+        memcpy(task_id, id, sizeof id);
+        return IA_OK;
+    }
+    uint8_t *body;
+    size_t len;
+    if ((st = ia__cluster_task_encode(&to, texts, lens, n, &body, &len)))
+        return st;
+    jsErrCode jerr = 0;
+    natsStatus s = publish_task(c, name, id, id, body, len, &jerr);
+    ia__free(body);
+    if (s != NATS_OK) {
+        char what[160];
+        snprintf(what, sizeof what, "%s: queueing task %s for model %s", c->url, id, name);
+        return nats_fail(IA_ERR_IO, s, jerr, what);
+    }
+    memcpy(task_id, id, sizeof id);
+    return IA_OK;
+}
+
+/* The result or the dead letter of task id, if either is stored: IA_OK
+ * with *vecs set, IA_ERR_BACKEND for a dead letter, IA_ERR_NOT_FOUND for
+ * neither (or the server away). */
+static ia_status stored_result(ia_cluster *c, const char *id, float **vecs, size_t *n, int *dim)
+{
+    char subj[64 + IA_CLUSTER_ID_LEN];
+    snprintf(subj, sizeof subj, "ia.result.%s", id);
+    bool err;
+    natsMsg *m = last_msg(c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
+    if (m) {
+        ia_status st = ia__cluster_result_decode((const uint8_t *)natsMsg_GetData(m),
+                                                 (size_t)natsMsg_GetDataLength(m), vecs, n, dim);
+        natsMsg_Destroy(m);
+        return st;
+    }
+    snprintf(subj, sizeof subj, "ia.dead.%s", id);
+    if ((m = last_msg(c, IA_CLUSTER_STREAM_DEAD, subj, &err))) {
+        const char *e = NULL, *who = NULL, *count = NULL;
+        natsMsgHeader_Get(m, "Ia-Error", &e);
+        natsMsgHeader_Get(m, "Ia-Worker", &who);
+        natsMsgHeader_Get(m, "Ia-Deliveries", &count);
+        ia_status st = ia__error(IA_ERR_BACKEND, "task %s failed on worker %s after %s deliveries and is in the "
+                                 "dead letters (ia.dead.%s): %s", id, who ? who : "?", count ? count : "?", id,
+                                 e ? e : "unknown error");
+        natsMsg_Destroy(m);
+        return st;
+    }
+    return IA_ERR_NOT_FOUND;
+}
+
+ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double timeout_s, float **vecs, size_t *n, int *dim)
+{
+    IA_NEED(c);
+    IA_NEED(task_id);
+    IA_NEED(vecs);
+    IA_NEED(n);
+    IA_NEED(dim);
+    *vecs = NULL;
+    *n = 0;
+    *dim = 0;
+    if (strlen(task_id) != IA_CLUSTER_ID_LEN || strspn(task_id, "0123456789abcdef") != IA_CLUSTER_ID_LEN)
+        return ia__error(IA_ERR_INVALID, "ia_cluster_result: '%s' is not a task id (%d hex digits)", task_id,
+                         IA_CLUSTER_ID_LEN);
+    /* Subscribed before looking, so a result stored in between is heard. */
+    char subj[64 + IA_CLUSTER_ID_LEN];
+    natsSubscription *sub = NULL;
+    snprintf(subj, sizeof subj, "ia.*.%s", task_id); /* ia.result.<id> and ia.dead.<id> */
+    natsStatus s = natsConnection_SubscribeSync(&sub, c->nc, subj);
+    if (s != NATS_OK)
+        return nats_fail(IA_ERR_IO, s, 0, "subscribing to the result");
+    double t0 = ia__now(), last_look = 0;
+    ia_status st;
+    for (;;) {
+        /* Look in the streams at first and every 2 s: a reconnect can lose
+         * the core message that announced the result. */
+        double now = ia__now();
+        if (now - last_look >= 2) {
+            last_look = now;
+            if ((st = stored_result(c, task_id, vecs, n, dim)) != IA_ERR_NOT_FOUND)
+                break;
+        }
+        double left = timeout_s < 0 ? 2 : t0 + timeout_s - ia__now();
+        if (left <= 0) {
+            st = ia__error(IA_ERR_TIMEOUT, "task %s: no result after %.1f s; are workers running for its model? "
+                           "(ipfs-accelerate cluster status)", task_id, timeout_s);
+            break;
+        }
+        natsMsg *m = NULL;
+        s = natsSubscription_NextMsg(&m, sub, (int64_t)(IA_MIN(left, 2.0) * 1000) + 1);
+        if (s == NATS_OK && !strncmp(natsMsg_GetSubject(m), "ia.result.", 10)) {
+            st = ia__cluster_result_decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
+                                           vecs, n, dim);
+            natsMsg_Destroy(m);
+            break;
+        } else if (s == NATS_OK) { /* a dead letter: its headers, as stored */
+            natsMsg_Destroy(m);
+            last_look = 0;
+        } else if (s != NATS_TIMEOUT) {
+            nats_Sleep(100);
+        }
+    }
+    natsSubscription_Destroy(sub);
+    return st;
+}
+
+ia_status ia_cluster_status_json(ia_cluster *c, char **out)
+{
+    IA_NEED(c);
+    IA_NEED(out);
+    *out = NULL;
+    cJSON *j;
+    ia_status st = ia__cluster_status(c, &j);
+    if (st)
+        return st;
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!text)
+        return ia__error(IA_ERR_NOMEM, "cluster status: out of memory");
+    *out = ia__strdup(text);
+    cJSON_free(text);
+    return *out ? IA_OK : ia__error(IA_ERR_NOMEM, "cluster status: out of memory");
 }
 
 /* ---- status ---- */

@@ -69,6 +69,11 @@ static const layout layouts[] = {
      {FIELD(ia_selection, backend), FIELD(ia_selection, device), FIELD(ia_selection, device_name),
       FIELD(ia_selection, precision), FIELD(ia_selection, precision_requested), FIELD(ia_selection, requested),
       FIELD(ia_selection, fallback), FIELD(ia_selection, reason)}},
+    {"ia_cluster_options", sizeof(ia_cluster_options),
+     {FIELD(ia_cluster_options, size), FIELD(ia_cluster_options, client_name)}},
+    {"ia_cluster_submit_options", sizeof(ia_cluster_submit_options),
+     {FIELD(ia_cluster_submit_options, size), FIELD(ia_cluster_submit_options, dimensions),
+      FIELD(ia_cluster_submit_options, prompt_name)}},
 };
 
 static char json[8192];

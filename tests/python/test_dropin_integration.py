@@ -6,8 +6,7 @@ sentence-transformers/all-MiniLM-L6-v2, as a user's machine has.)
 
 Where the original skips when an export is None, this one fails: every
 name is ours to provide. DistributedComputeCoordinator is imported, as
-users' modules do, but None: distributed compute does not exist yet
-(test_errors.py checks that enable_distributed=True says so).
+users' modules do; test_distributed.py runs it against workers.
 """
 
 import os

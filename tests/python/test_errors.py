@@ -120,7 +120,7 @@ def test_unsupported_task(tiny):
             mgr.run_inference(tiny, "x", temperature=0.7)
         with pytest.raises(ia.ModelNotFoundError):
             mgr.run_inference("./missing-model", "x")
-    with pytest.raises(ia.UnsupportedError, match="distributed"):
+    with pytest.raises(ia.InvalidInputError, match="nats_url"):
         ia.AccelerateManager(enable_distributed=True)
     with pytest.raises(ia.InvalidInputError, match="unknown hardware"):
         ia.get_compute_backend("tpu")

@@ -24,6 +24,13 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+static ia_status cluster_connect(const char *url, const char *client_name, ia_cluster **out)
+{
+    ia_cluster_options o = IA_CLUSTER_OPTIONS_INIT;
+    o.client_name = client_name;
+    return ia_cluster_connect(url, &o, out);
+}
+
 static const char worker_help[] =
     "Usage: ipfs-accelerate worker --nats URL --model DIR [OPTIONS]\n"
     "\n"
@@ -112,12 +119,12 @@ int cmd_worker(int argc, char **argv)
     if (!quiet)
         cli_log_init(IA_LOG_INFO);
     ia_cluster *cl; /* first: a wrong URL fails before a large model loads */
-    if ((st = ia__cluster_connect(url, name, &cl)))
+    if ((st = cluster_connect(url, name, &cl)))
         return cli_fail(st, "worker %s", name);
     ia_model_options mo = {.n_threads = (int)threads, .device = ca.device};
     ia_model *model;
     if ((st = ia_model_load(model_dir, &mo, &model))) {
-        ia__cluster_free(cl);
+        ia_cluster_free(cl);
         return cli_fail(st, "cannot load model");
     }
     struct sigaction sa = {.sa_handler = on_signal};
@@ -131,7 +138,7 @@ int cmd_worker(int argc, char **argv)
     };
     st = ia__cluster_worker_run(cl, &wc);
     int rc = st ? cli_fail(st, "worker %s", name) : 0;
-    ia__cluster_free(cl);
+    ia_cluster_free(cl);
     ia_model_free(model);
     return rc;
 }
@@ -176,12 +183,12 @@ int cmd_cluster_status(int argc, char **argv)
     if (!url)
         return cli_usage("cluster status", "--nats URL is required");
     ia_cluster *cl;
-    ia_status st = ia__cluster_connect(url, "ipfs-accelerate cluster status", &cl);
+    ia_status st = cluster_connect(url, "ipfs-accelerate cluster status", &cl);
     if (st)
         return cli_fail(st, "cluster status");
     cJSON *s;
     st = ia__cluster_status(cl, &s);
-    ia__cluster_free(cl);
+    ia_cluster_free(cl);
     if (st)
         return cli_fail(st, "cluster status");
     if (json) {
@@ -264,12 +271,12 @@ int cli_embed_cluster(const cli_cluster_embed *a)
     if (st)
         return cli_fail(st, "--model");
     ia_cluster *cl;
-    if ((st = ia__cluster_connect(a->url, "ipfs-accelerate embed", &cl)))
+    if ((st = cluster_connect(a->url, "ipfs-accelerate embed", &cl)))
         return cli_fail(st, "embed --cluster");
     ia_cluster_task_opts to = {.dimensions = a->dimensions, .prompt_name = a->prompt_name};
     ia_cluster_job *job;
     if ((st = ia__cluster_job_new(cl, model_name, &to, &job))) {
-        ia__cluster_free(cl);
+        ia_cluster_free(cl);
         return cli_fail(st, "embed --cluster");
     }
     submit_state s = {.a = a, .t0 = cli_now(), .tty = cli_stderr_is_tty()};
@@ -325,6 +332,6 @@ int cli_embed_cluster(const cli_cluster_embed *a)
                 "[job %s]\n", texts_total, secs, a->url, secs > 0 ? (double)texts_total / secs : 0,
                 ia__cluster_job_id(job));
     ia__cluster_job_free(job);
-    ia__cluster_free(cl);
+    ia_cluster_free(cl);
     return rc;
 }

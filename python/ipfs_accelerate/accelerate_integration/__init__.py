@@ -8,21 +8,20 @@ package by swapping the import::
         get_compute_backend, HardwareType)
 
 Differences, all on the side of saying what really happens: inference
-computes real embeddings (no placeholders), failures raise exceptions, and
-``DistributedComputeCoordinator`` is None because distributed compute is not
-in this build (code that checks for None, as ipfs_datasets_py's own does,
-skips it).
+computes real embeddings (no placeholders) and failures raise exceptions.
+``DistributedComputeCoordinator`` submits to workers on NATS JetStream
+(``ipfs-accelerate worker``; docs/distributed.md).
 """
 
 from ..status import get_accelerate_status, is_accelerate_available
 from .compute_backend import (ComputeBackend, HardwareType, detect_available_hardware,
                               get_compute_backend)
 from .manager import AccelerateManager
+from ..distributed import DistributedComputeCoordinator
 
 __version__ = "0.1.0"
 
 HAVE_ACCELERATE_MANAGER = True
-DistributedComputeCoordinator = None  # not in this build
 
 __all__ = [
     "is_accelerate_available", "get_accelerate_status", "AccelerateManager",

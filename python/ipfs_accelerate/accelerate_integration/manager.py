@@ -11,17 +11,24 @@ that cannot be used here falls back to the CPU, and the result says so
 plain local CPU path computes and ``accelerate_enabled`` is False.
 Failures raise exceptions (unknown model, bad input, unsupported task); a
 result is never made up.
+
+``AccelerateManager(enable_distributed=True, nats_url=...)`` sends
+embedding work to the workers of a NATS JetStream cluster through a
+DistributedComputeCoordinator instead of computing here.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import threading
 import time
 from typing import Any, Dict, List, Optional
 
 from .. import _lib
 from .. import status as _status
+from ..distributed import DistributedComputeCoordinator
 from ..errors import Error, InvalidInputError, UnsupportedError
 from ..model import Model, have_numpy
 from .compute_backend import (HardwareType, check_model_task, check_task, detect_available_hardware,
@@ -38,20 +45,31 @@ class AccelerateManager:
     ``max_seq_length``, ``batch_size`` (texts per library call, 256),
     ``device`` (default hardware request, "auto"). ``ipfs_gateway`` is kept
     for ``ipfs://`` models (used once the content layer is in the build).
-    ``enable_distributed=True`` is refused: distributed compute is not in
-    this build.
+
+    ``enable_distributed=True``: embeddings are computed by the workers of
+    the NATS JetStream cluster at ``nats_url`` (or ``resources["nats_url"]``,
+    or ``$IPFS_ACCELERATE_NATS_URL``), in tasks of ``batch_size`` texts,
+    each waited for up to ``resources["task_timeout"]`` seconds (default
+    600; :class:`TimedOutError` after). ``self.coordinator`` is the
+    DistributedComputeCoordinator. Text generation stays local.
     """
 
     def __init__(self, resources: Optional[Dict[str, Any]] = None,
-                 ipfs_gateway: Optional[str] = None, enable_distributed: bool = False):
-        if enable_distributed:
-            raise UnsupportedError("enable_distributed=True: distributed compute is not in this "
-                                   "build of ipfs_accelerate; use enable_distributed=False")
+                 ipfs_gateway: Optional[str] = None, enable_distributed: bool = False,
+                 nats_url: Optional[str] = None):
         if resources is not None and not isinstance(resources, dict):
             raise TypeError(f"resources must be a dict, not {type(resources).__name__}")
         self.resources = dict(resources or {})
         self.ipfs_gateway = ipfs_gateway
-        self.enable_distributed = False
+        self.enable_distributed = bool(enable_distributed)
+        self.coordinator: Optional[DistributedComputeCoordinator] = None
+        self._task_seq = itertools.count()
+        if enable_distributed:
+            url = nats_url or self.resources.get("nats_url") or os.environ.get("IPFS_ACCELERATE_NATS_URL")
+            if not url:
+                raise InvalidInputError("enable_distributed=True needs the cluster's address: nats_url="
+                                        "'nats://HOST:4222' (or resources['nats_url'], $IPFS_ACCELERATE_NATS_URL)")
+            self.coordinator = DistributedComputeCoordinator(url)
         self._models: Dict[tuple, Model] = {}
         self._lock = threading.Lock()
         self._lib, self._load_error = _lib.try_load()
@@ -78,6 +96,7 @@ class AccelerateManager:
             "accelerate_initialized": self._lib is not None,
             "import_error": self._load_error,
             "distributed_enabled": self.enable_distributed,
+            "nats_url": self.coordinator.nats_url if self.coordinator else None,
             "ipfs_gateway": self.ipfs_gateway,
             "available_hardware": self.get_available_hardware(),
             "selected": st.get("selected"),
@@ -180,6 +199,11 @@ class AccelerateManager:
             raise InvalidInputError("input_data is None: give a str or a list of str")
         single = isinstance(input_data, (str, bytes))
         texts = [input_data] if single else input_data
+        if self.coordinator is not None:
+            if normalize is not None or hardware is not None:
+                raise InvalidInputError("with enable_distributed=True the workers choose the device and the "
+                                        "model's normalization: do not pass hardware or normalize")
+            return self._run_distributed(model_name, texts, single, task, batch_size)
         request = self._request(hardware)
         t0 = time.perf_counter()
         m = self._model(model_name, request)
@@ -210,6 +234,51 @@ class AccelerateManager:
             "n_truncated_texts": counts.get("n_truncated_texts", 0),
             "elapsed_ms": round(elapsed, 3),
             "numpy": have_numpy(),
+        }
+
+    def _run_distributed(self, model_name, texts, single, task, batch_size) -> Dict[str, Any]:
+        """One task per batch_size texts, queued at once, then collected in
+        order: the same batches as a local run, so the same vectors."""
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be an int >= 1, not {batch_size!r}")
+        texts = list(texts)
+        timeout = float(self.resources.get("task_timeout", 600))
+        t0 = time.perf_counter()
+        ids = []
+        for k in range(0, max(len(texts), 1), batch_size):
+            tid = f"run_inference-{os.getpid()}-{next(self._task_seq)}"
+            ids.append(self.coordinator.submit_task(tid, model_name, texts[k:k + batch_size], task))
+        parts = [self.coordinator.get_task_result(tid, timeout) for tid in ids]
+        if have_numpy():
+            import numpy as np
+            emb = np.concatenate(parts) if parts else parts
+        else:
+            emb = [row for p in parts for row in p]
+        self._calls += 1
+        dim = len(emb[0]) if len(emb) else 0
+        return {
+            "status": "success",
+            "backend": "cluster",
+            "device": "cluster",
+            "device_name": None,
+            "model": model_name,
+            "model_path": None,
+            "task_type": task,
+            "embeddings": emb[0] if single else emb,
+            "dim": dim,
+            "precision": None,
+            "accelerate_enabled": _status.is_accelerate_available(),
+            "requested_hardware": None,
+            "fallback": False,
+            "fallback_reason": None,
+            "selection_reason": "enable_distributed=True: computed by the cluster's workers at "
+                                + self.coordinator.nats_url,
+            "n_tokens": None,
+            "n_truncated_texts": None,
+            "elapsed_ms": round((time.perf_counter() - t0) * 1e3, 3),
+            "numpy": have_numpy(),
+            "distributed": True,
+            "tasks": len(ids),
         }
 
     def _request(self, hardware) -> str:
@@ -267,6 +336,8 @@ class AccelerateManager:
             models, self._models = list(self._models.values()), {}
         for m in models:
             m.close()
+        if self.coordinator is not None:
+            self.coordinator.close()
 
     cleanup = close
 

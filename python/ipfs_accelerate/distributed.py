@@ -1,0 +1,227 @@
+"""DistributedComputeCoordinator: embedding tasks for a cluster of workers.
+
+The seed's API over the library's cluster client (include/ipfs_accelerate/
+cluster.h, docs/distributed.md): tasks go to the NATS JetStream work queue
+that ``ipfs-accelerate worker`` processes pull from, and results come back
+from the result stream, exactly as ``ipfs-accelerate embed --cluster``
+does. Nothing of the protocol is in Python::
+
+    coord = DistributedComputeCoordinator("nats://127.0.0.1:4222")
+    coord.submit_task("t1", "all-MiniLM-L6-v2", ["first text", "second"])
+    vectors = coord.get_task_result("t1", timeout=60)   # (2, 384) float32
+    coord.get_stats()
+
+A task is one batch: its texts are embedded by one library call on one
+worker, so its vectors equal a local ``Model.embed`` of the same list with
+the workers' thread count (``worker --threads``), bit for bit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import threading
+from typing import Any, Dict, Optional
+
+from . import _lib
+from .errors import Error, InvalidInputError, UnsupportedError
+from .model import _as_bytes, _as_list, _np
+
+_EMBEDDING_TASKS = ("embedding", "embeddings", "feature-extraction", "sentence-similarity")
+
+
+class DistributedComputeCoordinator:
+    """Submits embedding tasks to the workers of a NATS JetStream cluster
+    and collects their results.
+
+    ``nats_url``: ``nats://HOST:PORT`` (several: comma-separated). The
+    connection is made here (up to 10 s; a failure raises :class:`Error`
+    naming the URL) and the cluster's streams are created if missing. The
+    methods may be called from several threads; ``close()`` only once none
+    is running.
+    """
+
+    def __init__(self, nats_url: str = "nats://127.0.0.1:4222", client_name: str = "ipfs-accelerate python"):
+        if not isinstance(nats_url, str) or not nats_url:
+            raise InvalidInputError(f"nats_url must be a non-empty str, not {nats_url!r}")
+        self.nats_url = nats_url
+        self._lib = _lib.load()
+        opts = _lib.new(_lib.ClusterOptions)
+        opts.client_name = client_name.encode("utf-8")
+        handle = ctypes.c_void_p()
+        _lib.check(self._lib.ia_cluster_connect(nats_url.encode("utf-8"), ctypes.byref(opts),
+                                                ctypes.byref(handle)))
+        self._handle = handle
+        self._lock = threading.Condition()
+        self._busy = 0
+        self._tasks: Dict[str, Dict[str, Any]] = {}
+        self._submitted = self._completed = self._failed = 0
+
+    # -- the handle, kept alive while calls use it ---------------------------
+    def _enter(self):
+        with self._lock:
+            if self._handle is None:
+                raise Error("this DistributedComputeCoordinator is closed")
+            self._busy += 1
+            return self._handle
+
+    def _leave(self):
+        with self._lock:
+            self._busy -= 1
+            self._lock.notify_all()
+
+    def close(self):
+        """Disconnect (after the calls in progress return). Idempotent."""
+        with self._lock:
+            while self._busy:
+                self._lock.wait()
+            handle, self._handle = self._handle, None
+        if handle is not None:
+            self._lib.ia_cluster_free(handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- the seed's API -----------------------------------------------------
+    def submit_task(self, task_id: str, model_name: str, input_data, task_type: str = "embedding",
+                    priority: int = 0, dimensions: int = 0, prompt_name: Optional[str] = None) -> str:
+        """Queue input_data (a str or a list of str) for the workers of
+        model_name and return task_id.
+
+        model_name: a model name or folder; workers meet on its last path
+        component (``worker --model ~/models/all-MiniLM-L6-v2`` takes
+        ``sentence-transformers/all-MiniLM-L6-v2``). Returns once the
+        server has stored the task (or at once when the same input's result
+        is stored already: it is not computed twice). task_id is the
+        caller's name for it and must be new to this coordinator.
+        ``dimensions`` and ``prompt_name`` are as for ``Model.embed``.
+        """
+        if not isinstance(task_id, str) or not task_id:
+            raise InvalidInputError(f"task_id must be a non-empty str, not {task_id!r}")
+        if task_type not in _EMBEDDING_TASKS:
+            raise UnsupportedError(f"task_type '{task_type}': the workers embed only ("
+                                   + ", ".join(_EMBEDDING_TASKS) + ")")
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise InvalidInputError(f"priority must be an int, not {priority!r}")
+        if priority != 0:
+            raise UnsupportedError("priority: only 0 is supported by this build's cluster")
+        if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 0:
+            raise InvalidInputError(f"dimensions must be an int >= 0 (0: all), not {dimensions!r}")
+        if input_data is None:
+            raise InvalidInputError("input_data is None: give a str or a list of str")
+        single = isinstance(input_data, (str, bytes))
+        data = _as_bytes([input_data] if single else _as_list(input_data))
+        with self._lock:
+            if task_id in self._tasks:
+                raise InvalidInputError(f"task_id '{task_id}' was submitted already")
+        opts = _lib.new(_lib.ClusterSubmitOptions)
+        opts.dimensions = dimensions
+        if prompt_name is not None:
+            opts.prompt_name = prompt_name.encode("utf-8")
+        n = len(data)
+        ptrs = (ctypes.c_char_p * max(n, 1))(*data)
+        lens = (ctypes.c_size_t * max(n, 1))(*map(len, data))
+        cid = ctypes.create_string_buffer(_lib.IA_CLUSTER_TASK_ID_LEN + 1)
+        h = self._enter()
+        try:
+            _lib.check(self._lib.ia_cluster_submit(h, str(model_name).encode("utf-8"), ptrs, lens, n,
+                                                   ctypes.byref(opts), cid))
+        finally:
+            self._leave()
+        with self._lock:
+            if task_id in self._tasks:  # a racing submit of the same name
+                raise InvalidInputError(f"task_id '{task_id}' was submitted already")
+            self._tasks[task_id] = {"id": cid.value.decode(), "single": single, "n": n,
+                                    "state": "pending", "result": None, "error": None}
+            self._submitted += 1
+        return task_id
+
+    def get_task_result(self, task_id: str, timeout: Optional[float] = None):
+        """The task's embeddings: a float32 array (dim,) for a str input,
+        (n, dim) for a list (lists of floats without numpy).
+
+        Waits up to ``timeout`` seconds (None: for ever; 0: only looks) and
+        raises :class:`TimedOutError` (a ``TimeoutError``) when the result
+        has not come by then; the task stays queued and can be asked for
+        again. A task that failed on every delivery (it is in the dead
+        letters) raises :class:`BackendError` with the worker's error, and
+        an unknown task_id :class:`InvalidInputError`. A result once
+        received is kept and returned again.
+        """
+        with self._lock:
+            t = self._tasks.get(task_id)
+            if t is None:
+                raise InvalidInputError(f"unknown task_id '{task_id}': submit_task it first")
+            if t["state"] == "completed":
+                return t["result"]
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
+            raise InvalidInputError(f"timeout must be a number of seconds >= 0 or None, not {timeout!r}")
+        vecs, n, dim = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_int()
+        h = self._enter()
+        try:
+            st = self._lib.ia_cluster_result(h, t["id"].encode(), -1.0 if timeout is None else float(timeout),
+                                             ctypes.byref(vecs), ctypes.byref(n), ctypes.byref(dim))
+            try:
+                if st == -9:  # IA_ERR_BACKEND: in the dead letters, for good
+                    with self._lock:
+                        if t["state"] != "failed":
+                            t["state"] = "failed"
+                            self._failed += 1
+                _lib.check(st)
+                rows = _rows(vecs, n.value, dim.value)
+            finally:
+                if vecs.value:
+                    self._lib.ia_free(vecs)
+        finally:
+            self._leave()
+        result = rows[0] if t["single"] and rows is not None and len(rows) else rows
+        with self._lock:
+            if t["state"] != "completed":
+                t["state"], t["result"] = "completed", result
+                self._completed += 1
+        return result
+
+    def get_stats(self) -> Dict[str, Any]:
+        """This coordinator's counts and the cluster's state: submitted,
+        completed, failed, pending (submitted, neither completed nor failed
+        as far as get_task_result has seen), workers (live adverts: name,
+        model, threads, tasks done ...), workers_seen, queue_depth (tasks
+        waiting on the server, all submitters), in_flight (delivered, not
+        yet acknowledged), results_stored, dead_letters."""
+        h = self._enter()
+        try:
+            out = ctypes.c_void_p()
+            _lib.check(self._lib.ia_cluster_status_json(h, ctypes.byref(out)))
+            status = json.loads(_lib.take_string(out))
+        finally:
+            self._leave()
+        with self._lock:
+            submitted, completed, failed = self._submitted, self._completed, self._failed
+        q = status.get("queue", {})
+        return {"submitted": submitted, "completed": completed, "failed": failed,
+                "pending": submitted - completed - failed,
+                "workers": status.get("workers", []), "workers_seen": len(status.get("workers", [])),
+                "queue_depth": int(q.get("tasks", 0)), "in_flight": int(q.get("in_flight", 0)),
+                "oldest_task_age_s": q.get("oldest_age_s", 0),
+                "results_stored": int(status.get("results", 0)),
+                "dead_letters": int(status.get("dead_letters", 0)),
+                "nats_url": self.nats_url}
+
+
+def _rows(vecs: ctypes.c_void_p, n: int, dim: int):
+    """A copy of the library's n x dim float32 block."""
+    if _np is not None:
+        if n == 0:
+            return _np.empty((0, dim), dtype=_np.float32)
+        return _np.frombuffer(ctypes.string_at(vecs.value, n * dim * 4), dtype=_np.float32).reshape(n, dim).copy()
+    flat = list((ctypes.c_float * (n * dim)).from_address(vecs.value)) if n else []
+    return [flat[i * dim:(i + 1) * dim] for i in range(n)]

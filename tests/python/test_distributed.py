@@ -1,0 +1,172 @@
+"""DistributedComputeCoordinator and AccelerateManager(enable_distributed=True)
+against real workers: a nats-server with JetStream on a free loopback port
+in a temporary folder and two single-thread `ipfs-accelerate worker`s on
+the tiny synthetic model, all started here. The vectors must equal, bit for
+bit, the CLI's local `embed --threads 1` and `embed --cluster` on the same
+batches. Every wait is bounded; skipped only without nats-server.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+import ipfs_accelerate as ia
+from ipfs_accelerate.accelerate_integration import DistributedComputeCoordinator
+
+BATCH = 8
+
+
+def _nats_server():
+    return shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server")
+                                           else None)
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _wait_port(port, timeout=15):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"nats-server did not listen on port {port} within {timeout} s")
+
+
+class Cluster:
+    """A nats-server and workers, each a process stopped at teardown."""
+
+    def __init__(self, tmp, cli, server_args=()):
+        self.tmp, self.cli, self.procs = str(tmp), cli, []
+        self.port = _free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.server = self.spawn([_nats_server(), "-js", "-sd", os.path.join(self.tmp, "js"), "-a", "127.0.0.1",
+                                  "-p", str(self.port), *server_args], "nats.log")
+        _wait_port(self.port)
+
+    def spawn(self, args, log):
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, log), "wb"))
+        self.procs.append(p)
+        return p
+
+    def worker(self, model, name, *extra):
+        return self.spawn([self.cli, "worker", "--nats", self.url, "--model", model, "--threads", "1",
+                           "--name", name, "--ack-wait", "2", "--max-deliver", "2", *extra], name + ".log")
+
+    def log(self, name):
+        with open(os.path.join(self.tmp, name), errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, cli, tiny):
+    if not _nats_server():
+        pytest.skip("nats-server is not installed (scripts/install-deps.sh installs it)")
+    c = Cluster(tmp_path_factory.mktemp("cluster"), cli)
+    c.worker(tiny, "w1")
+    c.worker(tiny, "w2")
+    yield c
+    c.stop()
+
+
+def _texts(n, seed=0):
+    words = "the a cat dog runs over lazy quick brown fox jumps tree river data vector queue".split()
+    rnd = np.random.default_rng(seed)
+    return [" ".join(words[k] for k in rnd.integers(0, len(words), 1 + i % 11)) + f" {i}" for i in range(n)]
+
+
+def _cli_npy(cli, tiny, texts, tmp, *args):
+    inp, out = os.path.join(tmp, "in.txt"), os.path.join(tmp, "out.npy")
+    with open(inp, "w") as f:
+        f.write("\n".join(texts) + "\n")
+    r = subprocess.run([cli, "embed", "-q", "-m", tiny, inp, "--batch-size", str(BATCH), "-o", out, *args],
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    return np.load(out)
+
+
+def test_coordinator_equals_local_and_cli(cluster, cli, tiny, tmp_path):
+    texts = _texts(37)
+    local = _cli_npy(cli, tiny, texts, str(tmp_path), "--threads", "1")
+    with DistributedComputeCoordinator(cluster.url) as coord:
+        for k in range(0, len(texts), BATCH):
+            assert coord.submit_task(f"t{k}", tiny, texts[k:k + BATCH]) == f"t{k}"
+        got = np.concatenate([coord.get_task_result(f"t{k}", timeout=60) for k in range(0, len(texts), BATCH)])
+        assert got.dtype == np.float32 and got.shape == local.shape
+        assert got.tobytes() == local.tobytes()
+        # a single str gives one vector, the same as a batch of one locally
+        coord.submit_task("one", os.path.basename(tiny), texts[0])
+        one = coord.get_task_result("one", timeout=60)
+        m = ia.Model(tiny, n_threads=1)
+        assert one.shape == (m.dim,) and one.tobytes() == m.embed([texts[0]])[0].tobytes()
+        m.close()
+        # asked again: the same object, not a second wait
+        assert coord.get_task_result("one") is one
+        with pytest.raises(ia.InvalidInputError, match="submitted already"):
+            coord.submit_task("one", tiny, "x")
+        with pytest.raises(ia.InvalidInputError, match="unknown task_id"):
+            coord.get_task_result("never")
+        with pytest.raises(ia.UnsupportedError, match="task_type"):
+            coord.submit_task("gen", tiny, "x", task_type="text-generation")
+        st = coord.get_stats()
+        assert (st["submitted"], st["completed"], st["failed"], st["pending"]) == (6, 6, 0, 0)
+        assert st["workers_seen"] == 2 and {w["name"] for w in st["workers"]} == {"w1", "w2"}
+        assert st["results_stored"] >= 6
+    # the CLI's cluster front-end agrees (its shards are these tasks: found done)
+    clustered = _cli_npy(cli, tiny, texts, str(tmp_path), "--cluster", cluster.url)
+    assert clustered.tobytes() == local.tobytes()
+
+
+def test_timeout_and_dead_letter(cluster, tiny):
+    with DistributedComputeCoordinator(cluster.url) as coord:
+        coord.submit_task("nobody", "model-no-worker-has", ["x"])
+        t0 = time.time()
+        with pytest.raises(ia.TimedOutError, match="no result after"):
+            coord.get_task_result("nobody", timeout=0.5)
+        assert time.time() - t0 < 5
+        assert coord.get_stats()["queue_depth"] >= 1
+        # a task the model refuses: in the dead letters after --max-deliver 2
+        coord.submit_task("poison", tiny, ["poison"], dimensions=100000)
+        with pytest.raises(ia.BackendError, match="dead letters.*dimensions 100000"):
+            coord.get_task_result("poison", timeout=60)
+        st = coord.get_stats()
+        assert st["failed"] == 1 and st["dead_letters"] >= 1
+
+
+def test_manager_distributed(cluster, cli, tiny, tmp_path):
+    texts = _texts(21, seed=5)
+    local = _cli_npy(cli, tiny, texts, str(tmp_path), "--threads", "1")
+    with ia.AccelerateManager(enable_distributed=True, nats_url=cluster.url,
+                              resources={"batch_size": BATCH, "task_timeout": 60}) as mgr:
+        r = mgr.run_inference(tiny, texts)
+        assert r["status"] == "success" and r["distributed"] and r["tasks"] == 3
+        assert r["embeddings"].tobytes() == local.tobytes()
+        one = mgr.run_inference(tiny, texts[0])["embeddings"]
+        assert one.shape == (local.shape[1],)
+        assert mgr.get_status()["nats_url"] == cluster.url
+        with pytest.raises(ia.InvalidInputError, match="normalize"):
+            mgr.run_inference(tiny, texts, normalize=False)
