@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "benchdb/perfmodel.h"
 #include "ipfs_accelerate/common.h"
 
 /* ---- statistics (stats.c) --------------------------------------------- */
@@ -73,7 +74,7 @@ double ia__bench_energy_joules(const ia_bench_energy *e);
 typedef struct ia_benchdb ia_benchdb;
 
 /* The newest schema version this build knows. */
-#define IA_BENCHDB_SCHEMA_VERSION 2
+#define IA_BENCHDB_SCHEMA_VERSION 3
 
 /* The default database: $IPFS_ACCELERATE_HOME/bench.db (the store's home,
  * ia_store_home: else ~/.ipfs_accelerate). */
@@ -146,6 +147,14 @@ typedef struct ia_bench_run {
 ia_status ia__benchdb_insert(ia_benchdb *db, const ia_bench_hardware *hw, const ia_bench_software *sw,
                              const ia_bench_model *m, const ia_bench_shape *shape,
                              const ia_bench_run *run, int64_t *id);
+
+/* The machine's measured peaks (perfmodel.h), keyed by its hardware
+ * fingerprint and the thread count asked for (0: one per core): put
+ * replaces what was stored in one transaction; get fills *p or answers
+ * IA_ERR_NOT_FOUND (nothing measured here yet, the message says so). */
+ia_status ia__benchdb_peaks_put(ia_benchdb *db, const ia_bench_hardware *hw, const char *engine_version,
+                                const ia_pm_peaks *p);
+ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int threads, ia_pm_peaks *p);
 
 /* The stored runs, oldest first, as a JSON array of objects (one per run,
  * with its model, shape, hardware and figures). *out owned by the caller

@@ -119,10 +119,22 @@ static const struct migration {
      "JOIN models m ON m.id = x.model_id\n"
      "JOIN hardware h ON h.id = x.hardware_id\n"
      "JOIN software w ON w.id = x.software_id;\n"},
+    {3, "measured machine peaks",
+     "CREATE TABLE machine_peaks (\n"
+     "  hardware_id INTEGER NOT NULL REFERENCES hardware(id),\n"
+     "  kind TEXT NOT NULL,            -- gemm: FLOP/s (a multiply-add is 2); memory: bytes/s\n"
+     "  precision TEXT NOT NULL,       -- gemm: fp32, int8, bf16; memory: ''\n"
+     "  threads INTEGER NOT NULL,      -- requested; 0: one per core\n"
+     "  value REAL NOT NULL,\n"
+     "  detail TEXT,                   -- JSON: the GEMM's shape and seconds, or the buffer read\n"
+     "  engine_version TEXT,\n"
+     "  measured_at TEXT NOT NULL,     -- ISO 8601, UTC\n"
+     "  PRIMARY KEY (hardware_id, kind, precision, threads)\n"
+     ");\n"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
-_Static_assert(IA_BENCHDB_SCHEMA_VERSION == 2, "add the migration to migrations[] too");
+_Static_assert(IA_BENCHDB_SCHEMA_VERSION == 3, "add the migration to migrations[] too");
 
 static ia_status db_error(ia_benchdb *db, int rc, const char *what)
 {
@@ -429,6 +441,38 @@ static void bind_hw(sqlite3_stmt *q, const void *ud)
     bind_text(q, 10, hw->detect_json);
 }
 
+/* The hardware row of hw's fingerprint: added when `add`, else
+ * IA_ERR_NOT_FOUND when absent. */
+static ia_status hardware_id(ia_benchdb *db, const ia_bench_hardware *hw, bool add, int64_t *id)
+{
+    char hkey[2048];
+    hw_key(hw, hkey, sizeof hkey);
+    struct keyed hwk = {hw, hkey};
+    *id = 0;
+    ia_status st = IA_OK;
+    if (add)
+        st = run_stmt(db,
+                      "INSERT INTO hardware (fingerprint, cpu_model, cpu_vendor, arch, cpu_flags, cores,"
+                      " logical_cpus, memory_bytes, gpus, detect_json) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                      " ON CONFLICT (fingerprint) DO NOTHING",
+                      bind_hw, &hwk, NULL, "storing the hardware");
+    if (st)
+        return st;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(db->db, "SELECT id FROM hardware WHERE fingerprint = ?", -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(db, rc, "finding the hardware");
+    bind_key(q, &hwk);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    if (rc == SQLITE_DONE)
+        return ia__error(IA_ERR_NOT_FOUND, "%s: this machine (%s) has no row in hardware", db->path,
+                         hw->cpu_model ? hw->cpu_model : "unknown CPU");
+    return rc == SQLITE_ROW ? IA_OK : db_error(db, rc, "finding the hardware");
+}
+
 static void bind_sw(sqlite3_stmt *q, const void *ud)
 {
     const ia_bench_software *sw = ud;
@@ -606,22 +650,13 @@ ia_status ia__benchdb_insert(ia_benchdb *db, const ia_bench_hardware *hw, const 
     struct run_row rr = {.hw = hw, .run = run};
     struct result_row res = {now, m->name ? m->name : "", hw->type ? hw->type : "cpu", meta, run};
 
-    char hkey[2048], mkey[8192];
-    hw_key(hw, hkey, sizeof hkey);
+    char mkey[8192];
     model_key(m, mkey, sizeof mkey);
-    struct keyed hwk = {hw, hkey}, mk = {m, mkey};
+    struct keyed mk = {m, mkey};
 
     ia_status st = exec(db, "BEGIN IMMEDIATE", "starting the insert");
     if (!st)
-        st = run_stmt(db,
-                      "INSERT INTO hardware (fingerprint, cpu_model, cpu_vendor, arch, cpu_flags, cores,"
-                      " logical_cpus, memory_bytes, gpus, detect_json) VALUES (?,?,?,?,?,?,?,?,?,?)"
-                      " ON CONFLICT (fingerprint) DO NOTHING",
-                      bind_hw, &hwk, NULL, "storing the hardware");
-    if (!st)
-        st = run_stmt(db,
-                      "SELECT id FROM hardware WHERE fingerprint = ?", bind_key, &hwk, &rr.hw_id,
-                      "finding the hardware");
+        st = hardware_id(db, hw, true, &rr.hw_id);
     if (!st)
         st = run_stmt(db,
                       "INSERT INTO software (engine_version, compiler, sqlite_version, os) VALUES (?,?,?,?)"
@@ -674,6 +709,109 @@ ia_status ia__benchdb_insert(ia_benchdb *db, const ia_bench_hardware *hw, const 
     if (!st && id)
         *id = rr.result_id;
     return st;
+}
+
+/* ---- machine peaks --------------------------------------------------------- */
+
+ia_status ia__benchdb_peaks_put(ia_benchdb *db, const ia_bench_hardware *hw, const char *engine_version,
+                                const ia_pm_peaks *p)
+{
+    ia__error_clear();
+    IA_NEED(db);
+    IA_NEED(hw);
+    IA_NEED(p);
+    char now[32];
+    utc_now(now, sizeof now);
+    int64_t hw_id = 0;
+    ia_status st = exec(db, "BEGIN IMMEDIATE", "starting to store the peaks");
+    if (!st)
+        st = hardware_id(db, hw, true, &hw_id);
+    /* The GEMMs, then the bandwidth (index n_gemm). */
+    for (int i = 0; !st && i <= p->n_gemm; i++) {
+        char detail[160];
+        if (i < p->n_gemm)
+            snprintf(detail, sizeof detail, "{\"m\":%d,\"n\":%d,\"k\":%d,\"seconds\":%.3f}", p->gemm[i].m,
+                     p->gemm[i].n, p->gemm[i].k, p->gemm[i].seconds);
+        else
+            snprintf(detail, sizeof detail, "{\"buffer_bytes\":%.0f}", p->mem_bytes);
+        sqlite3_stmt *q;
+        int rc = sqlite3_prepare_v2(db->db,
+                                    "INSERT OR REPLACE INTO machine_peaks (hardware_id, kind, precision, threads,"
+                                    " value, detail, engine_version, measured_at) VALUES (?,?,?,?,?,?,?,?)",
+                                    -1, &q, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(q, 1, hw_id);
+            bind_text(q, 2, i < p->n_gemm ? "gemm" : "memory");
+            bind_text(q, 3, i < p->n_gemm ? p->gemm[i].precision : "");
+            sqlite3_bind_int(q, 4, p->threads);
+            sqlite3_bind_double(q, 5, i < p->n_gemm ? p->gemm[i].flops : p->mem_bw);
+            bind_text(q, 6, detail);
+            bind_text(q, 7, engine_version);
+            bind_text(q, 8, now);
+            rc = sqlite3_step(q);
+            sqlite3_finalize(q);
+            rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        }
+        if (rc != SQLITE_OK)
+            st = db_error(db, rc, "storing the peaks");
+    }
+    if (!st)
+        st = exec(db, "COMMIT", "committing the peaks");
+    else
+        rollback(db);
+    return st;
+}
+
+ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int threads, ia_pm_peaks *p)
+{
+    ia__error_clear();
+    IA_NEED(db);
+    IA_NEED(hw);
+    IA_NEED(p);
+    memset(p, 0, sizeof *p);
+    p->threads = threads;
+    int64_t hw_id;
+    ia_status st = hardware_id(db, hw, false, &hw_id);
+    if (st)
+        return st;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(db->db,
+                                "SELECT kind, precision, value, measured_at, json_extract(detail, '$.m'),"
+                                " json_extract(detail, '$.n'), json_extract(detail, '$.k'),"
+                                " json_extract(detail, '$.buffer_bytes') FROM machine_peaks"
+                                " WHERE hardware_id = ? AND threads = ? ORDER BY kind, precision",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(db, rc, "reading the peaks");
+    sqlite3_bind_int64(q, 1, hw_id);
+    sqlite3_bind_int(q, 2, threads);
+    bool have_mem = false;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(q, 0);
+        const char *prec = (const char *)sqlite3_column_text(q, 1);
+        const char *at = (const char *)sqlite3_column_text(q, 3);
+        if (at)
+            snprintf(p->measured_at, sizeof p->measured_at, "%s", at);
+        if (kind && !strcmp(kind, "memory")) {
+            p->mem_bw = sqlite3_column_double(q, 2);
+            p->mem_bytes = sqlite3_column_double(q, 7);
+            have_mem = true;
+        } else if (kind && !strcmp(kind, "gemm") && prec && p->n_gemm < IA_PM_MAX_PREC) {
+            snprintf(p->gemm[p->n_gemm].precision, sizeof p->gemm[0].precision, "%s", prec);
+            p->gemm[p->n_gemm].flops = sqlite3_column_double(q, 2);
+            p->gemm[p->n_gemm].m = sqlite3_column_int(q, 4);
+            p->gemm[p->n_gemm].n = sqlite3_column_int(q, 5);
+            p->gemm[p->n_gemm].k = sqlite3_column_int(q, 6);
+            p->n_gemm++;
+        }
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return db_error(db, rc, "reading the peaks");
+    if (!have_mem || !p->n_gemm)
+        return ia__error(IA_ERR_NOT_FOUND, "%s: no peaks measured on this machine with %d threads%s", db->path,
+                         threads, threads ? "" : " (one per core)");
+    return IA_OK;
 }
 
 /* ---- reading ------------------------------------------------------------- */

@@ -75,17 +75,20 @@ double ia__pm_total_bytes(const ia_pm_cost *c);
 
 #define IA_PM_MAX_PREC 3 /* fp32, int8, bf16: the CPU backend's precisions */
 
+typedef struct ia_pm_gemm_peak {
+    char precision[8]; /* as the backend names it */
+    double flops;      /* per second (int8: integer multiply-adds count 2 too) */
+    double seconds;    /* spent measuring */
+    int m, n, k;       /* the GEMM's shape: x (m, k) times W (k, n) */
+} ia_pm_gemm_peak;
+
 typedef struct ia_pm_peaks {
     int n_gemm;
-    struct {
-        char precision[8]; /* as the backend names it */
-        double flops;      /* per second (int8: integer multiply-adds count 2 too) */
-        double seconds;    /* spent measuring */
-        int m, n, k;       /* the GEMM's shape: x (m, k) times W (k, n) */
-    } gemm[IA_PM_MAX_PREC];
+    ia_pm_gemm_peak gemm[IA_PM_MAX_PREC];
     double mem_bw;         /* bytes per second, streaming read */
     double mem_bytes;      /* the buffer read */
     int threads;           /* worker threads measured with (0 asked: one per core) */
+    char measured_at[32];  /* ISO 8601, when read from the database */
 } ia_pm_peaks;
 
 /* The GEMM peak of `precision` on the CPU backend with n_threads (0: one

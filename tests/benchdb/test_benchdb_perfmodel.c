@@ -5,12 +5,19 @@
  * written out below as the arithmetic on the shapes, not through the
  * code's helpers; the parameter totals against the models' published
  * sizes; the roofline; the calibration's fit on samples made from known
- * coefficients; errors naming the input at fault. Nothing is timed.
+ * coefficients; errors naming the input at fault; the peaks' table in
+ * the database (stored, read back, keyed by the hardware fingerprint and
+ * threads). Only the last check times anything: the peak measurements
+ * run briefly and must give positive figures.
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "benchdb/benchdb.h"
 #include "benchdb/perfmodel.h"
 #include "ipfs_accelerate/model.h"
 #include "model/decoder.h"
@@ -209,8 +216,55 @@ static void arch_from_engine(void)
     CHECK(ia__pm_arch_from_decoder(&dc, &a) == IA_ERR_UNSUPPORTED);
 }
 
+static void peaks_db(void)
+{
+    char dir[] = "/tmp/ia-perfmodel-XXXXXX", path[256];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/bench.db", dir);
+    ia_benchdb *db;
+    CHECK_OK(ia__benchdb_open(path, &db));
+    if (!db)
+        return;
+    ia_bench_hardware hw = {.cpu_model = "Test CPU", .cpu_vendor = "Test", .arch = "x86_64", .cpu_flags = "avx2",
+                            .cores = 2, .logical_cpus = 2, .memory_bytes = 1 << 30, .gpus = "[]"};
+    ia_pm_peaks p = {.n_gemm = 2, .mem_bw = 2e10, .mem_bytes = 1 << 28, .threads = 0};
+    p.gemm[0] = (ia_pm_gemm_peak){"fp32", 1e11, 0.5, 512, 1024, 1024};
+    p.gemm[1] = (ia_pm_gemm_peak){"int8", 3e11, 0.5, 512, 1024, 1024};
+    ia_pm_peaks q;
+    CHECK(ia__benchdb_peaks_get(db, &hw, 0, &q) == IA_ERR_NOT_FOUND); /* no such machine yet */
+    CHECK_STR_CONTAINS(ia_errmsg(), "Test CPU");
+    CHECK_OK(ia__benchdb_peaks_put(db, &hw, "0.0.0-test", &p));
+    CHECK_OK(ia__benchdb_peaks_get(db, &hw, 0, &q));
+    CHECK(q.n_gemm == 2 && q.mem_bw == 2e10 && q.mem_bytes == 1 << 28 && q.measured_at[0]);
+    CHECK(ia__pm_peak_flops(&q, "fp32") == 1e11 && ia__pm_peak_flops(&q, "int8") == 3e11);
+    CHECK(ia__pm_peak_flops(&q, "bf16") == 0 && q.gemm[0].m == 512);
+    CHECK(ia__benchdb_peaks_get(db, &hw, 4, &q) == IA_ERR_NOT_FOUND); /* measured with 0 threads only */
+    CHECK_STR_CONTAINS(ia_errmsg(), "4 threads");
+    p.gemm[0].flops = 2e11; /* a remeasurement replaces */
+    CHECK_OK(ia__benchdb_peaks_put(db, &hw, "0.0.0-test", &p));
+    CHECK_OK(ia__benchdb_peaks_get(db, &hw, 0, &q));
+    CHECK(ia__pm_peak_flops(&q, "fp32") == 2e11);
+    ia__benchdb_close(db);
+    unlink(path);
+    char side[300];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    rmdir(dir);
+
+    double f = 0, bw = 0, bytes = 0;
+    int m, n, k;
+    CHECK_OK(ia__pm_measure_gemm("fp32", 1, 0.01, &f, &m, &n, &k));
+    CHECK(f > 0 && isfinite(f) && m > 0 && n > 0 && k > 0);
+    CHECK(ia__pm_measure_gemm("fp64", 1, 0.01, &f, &m, &n, &k) == IA_ERR_INVALID);
+    CHECK_OK(ia__pm_measure_bandwidth(1, 0.01, &bw, &bytes));
+    CHECK(bw > 0 && isfinite(bw) && bytes >= 256.0 * 1024 * 1024);
+}
+
 int main(void)
 {
+    peaks_db();
     arch_from_engine();
     minilm();
     smollm2();
