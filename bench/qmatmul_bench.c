@@ -1,7 +1,8 @@
 /*
  * The CPU matmul on every weight dtype (src/backend/cpu/qmatmul-impl.h) on
  * SmolLM2-135M's FFN shapes: x (M, K) . W^T with (K, N) = (576, 1536) (up /
- * gate) and (1536, 576) (down), M = 1 (decode) and M = 16 (prompt rows).
+ * gate) and (1536, 576) (down), M = 1 (decode), M = 16 (prompt rows) and
+ * M = 512 (a prompt of 512 tokens, which the default run leaves out).
  * Per dtype: the time of a call (median of many), weight bytes read per second, the
  * speed against our own f32 kernel and against oneDNN's dnnl_sgemm on the
  * same f32 weights (both ratios: their time / this time), and the error of
@@ -22,7 +23,7 @@
  *        env QMM_BENCH_SECONDS: time spent per measurement (default 0.25)
  *            QMM_BENCH_TYPES: only these dtypes (comma-separated names;
  *            f32 always runs, the ratios need it)
- *            QMM_BENCH_M: only the shapes with this many rows (1 or 16)
+ *            QMM_BENCH_M: only the shapes with this many rows (1, 16 or 512)
  */
 #include <dnnl.h>
 #include <math.h>
@@ -326,9 +327,10 @@ int main(int argc, char **argv)
     printf("qmatmul_bench: kernels %s, backend ISA %s; median of many calls; ratios are the other's time / this time\n",
            ia__qmm_kernels_get()->name, ia__cpu_isa_name());
     print_loadavg("at start");
-    static const int64_t shapes[][3] = {{1, 576, 1536}, {1, 1536, 576}, {16, 576, 1536}, {16, 1536, 576}};
+    static const int64_t shapes[][3] = {{1, 576, 1536}, {1, 1536, 576}, {16, 576, 1536}, {16, 1536, 576},
+                                        {512, 576, 1536}, {512, 1536, 576}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        if (!only_m || atol(only_m) == shapes[i][0])
+        if (only_m ? atol(only_m) == shapes[i][0] : shapes[i][0] < 512)
             bench_shape(shapes[i][0], shapes[i][1], shapes[i][2], threads, nthreads);
     printf("\n");
     print_loadavg("at end");

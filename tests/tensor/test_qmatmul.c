@@ -26,7 +26,8 @@
  *
  * The kernels are those the backend picks (IA_CPU_ISA=portable forces the
  * plain C ones; CTest runs both); where both tables can run here, their
- * quantizers must give the same bytes and their dot products agree.
+ * quantizers must give the same bytes and their dot products agree; the
+ * AVX-512 additions must give the AVX2 kernels' bits.
  * Exits 77 where IA_CPU_ISA asks for kernels this CPU cannot run.
  */
 #include <math.h>
@@ -391,6 +392,81 @@ static void check_tables_agree(void)
     }
 }
 
+/* Where the backend runs at AVX-512: its tiles and VNNI kernels give the
+ * AVX2 kernels' bits, for every tile shape, odd K (vector tails) and both
+ * group counts, random weight bytes (q8_0's -128 included). */
+static void check_avx512_same_bits(const ia__qmm_kernels *kt)
+{
+    const ia__qmm_kernels *v = &ia__qmm_kernels_avx2;
+    enum { K = 800, R = IA_QMM_TR, TW = IA_QMM_TW };
+    static float xr[R * K];
+    static ia__qmm_q8 qx[R][K / IA_QK];
+    _Static_assert(IA_QMM_TR >= IA_QMM_NR, "enough rows for both kernels");
+    for (int k = 0; k < R * K; k++)
+        xr[k] = (k % 89 == 0 ? 50.0f : 1.0f) * grand();
+    for (int r = 0; r < R; r++)
+        v->quantize_q8(xr + r * K, qx[r], K);
+    long compared = 0;
+    for (int ti = 0; ti < 3; ti++) { /* f32, f16, bf16 */
+        const ia_dtype t = types[ti];
+        CHECK_MSG(kt->tile[t], "%s: no AVX-512 tile", ia__dtype_name(t));
+        if (!kt->tile[t])
+            continue;
+        for (int64_t Kt = K - 27; Kt <= K; Kt += 27) { /* 773: tails of 8 and 5; 800: none */
+            const size_t wrow = ia__dtype_row_bytes(t, Kt);
+            float wf[TW * K];
+            for (int k = 0; k < TW * Kt; k++)
+                wf[k] = grand();
+            uint8_t *w = xmalloc(TW * wrow);
+            ia__dtype(t)->from_f32(wf, w, TW * Kt);
+            for (int nw = 1; nw <= TW; nw++)
+                for (int nr = 1; nr <= R; nr++) {
+                    float st[TW * R], sv[R];
+                    kt->tile[t](Kt, w, wrow, nw, xr, K * sizeof(float), nr, st);
+                    for (int i = 0; i < nw; i++) {
+                        for (int r0 = 0; r0 < nr; r0 += IA_QMM_NR) /* the dot kernel takes 4 rows */
+                            v->dot[t](Kt, w + i * wrow, xr + r0 * K, K * sizeof(float), IA_MIN(IA_QMM_NR, nr - r0), sv + r0);
+                        for (int r = 0; r < nr; r++, compared++)
+                            CHECK_MSG(!memcmp(&st[TW * r + i], &sv[r], 4), "%s tile %dx%d K=%lld [%d][%d]: %.9g, avx2 %.9g",
+                                      ia__dtype_name(t), nw, nr, (long long)Kt, r, i, st[TW * r + i], sv[r]);
+                    }
+                }
+            free(w);
+        }
+    }
+    if (!ia__cpu_has_vnni())
+        return;
+    for (int q = 0; q < 3; q++) {
+        const ia_dtype t = q == 2 ? IA_DTYPE_Q8_0 : q ? IA_DTYPE_Q4_1 : IA_DTYPE_Q4_0;
+        const size_t wrow = ia__dtype_row_bytes(t, K);
+        uint8_t *w = xmalloc(16 * wrow);
+        random_blocks(t, w, 16 * wrow);
+        CHECK(ia__dtype_interleave8(t, w, 16, K));
+        const ia__qmm_dot8_fn d8 = q == 2 ? kt->dot8_q8_0 : q ? kt->dot8_q4_1 : kt->dot8_q4_0;
+        const ia__qmm_dot8_fn v8 = q == 2 ? v->dot8_q8_0 : q ? v->dot8_q4_1 : v->dot8_q4_0;
+        const ia__qmm_dot16_fn d16 = q == 2 ? kt->dot16_q8_0 : q ? kt->dot16_q4_1 : kt->dot16_q4_0;
+        CHECK_MSG(d8 != v8 && d16, "%s: no VNNI kernels", ia__dtype_name(t));
+        for (int nr = 1; nr <= IA_QMM_NR && d16; nr++) {
+            float s16[16 * R], s8[8 * R], sv[8 * R];
+            d16(K, w, 8 * wrow, qx, sizeof qx[0], nr, s16);
+            for (int g = 0; g < 2; g++) {
+                d8(K, w + g * 8 * wrow, qx, sizeof qx[0], nr, s8);
+                v8(K, w + g * 8 * wrow, qx, sizeof qx[0], nr, sv);
+                for (int r = 0; r < nr; r++)
+                    for (int i = 0; i < 8; i++, compared++) {
+                        CHECK_MSG(!memcmp(&s8[8 * r + i], &sv[8 * r + i], 4), "%s VNNI dot8 nr=%d [%d][%d]: %.9g, avx2 %.9g",
+                                  ia__dtype_name(t), nr, r, i, s8[8 * r + i], sv[8 * r + i]);
+                        CHECK_MSG(!memcmp(&s16[8 * (2 * r + g) + i], &sv[8 * r + i], 4),
+                                  "%s VNNI dot16 nr=%d group %d [%d][%d]: %.9g, avx2 %.9g", ia__dtype_name(t), nr, g,
+                                  r, i, s16[8 * (2 * r + g) + i], sv[8 * r + i]);
+                    }
+            }
+        }
+        free(w);
+    }
+    printf("test_qmatmul: %s kernels give the avx2 kernels' bits (%ld outputs)\n", kt->name, compared);
+}
+
 static void check_errors(void)
 {
     {
@@ -457,7 +533,7 @@ static void check_errors(void)
  * do not depend on the batch a token was evaluated in. */
 static void check_batch_invariance(void)
 {
-    enum { K = 768, N = 19, M = 7 };
+    enum { K = 768, N = 19, M = 80 }; /* M: past a tile block of rows (qmatmul.c) */
     for (int ti = 0; ti < NTYPES; ti++) {
         const ia_dtype t = types[ti];
         const size_t wrow = ia__dtype_row_bytes(t, K);
@@ -502,7 +578,9 @@ int main(void)
     }
     /* the backend's level picks the table (its detection has its own
      * tests in tests/cpu) */
-    const char *expect = ia__cpu_isa_level() >= IA_CPU_ISA_AVX2 ? "avx2" : "portable";
+    const char *expect = ia__cpu_isa_level() >= IA_CPU_ISA_AVX512 ? (ia__cpu_has_vnni() ? "avx512-vnni" : "avx512")
+                       : ia__cpu_isa_level() >= IA_CPU_ISA_AVX2 ? "avx2"
+                                                                : "portable";
     CHECK_MSG(!strcmp(kt->name, expect), "kernels %s at ISA level %s", kt->name, ia__cpu_isa_name());
     if (want && !strcmp(want, "portable"))
         CHECK_MSG(!strcmp(kt->name, "portable"), "IA_CPU_ISA=portable, kernels %s", kt->name);
@@ -510,6 +588,8 @@ int main(void)
 
     if (cpu_avx2)
         check_tables_agree();
+    if (ia__cpu_isa_level() >= IA_CPU_ISA_AVX512)
+        check_avx512_same_bits(kt);
     check_errors();
     check_batch_invariance();
 

@@ -60,6 +60,8 @@ extern const ia__cpu_kernels ia__cpu_kernels_avx512;
  * lower paths with it). */
 ia__cpu_isa ia__cpu_isa_level(void);
 const char *ia__cpu_isa_name(void);
+/* Whether the backend runs at AVX-512 on a CPU with AVX512-VNNI. */
+bool ia__cpu_has_vnni(void);
 /* The kernel table of that level. */
 const ia__cpu_kernels *ia__cpu_kernels_active(void);
 

@@ -107,6 +107,12 @@ ia__cpu_isa ia__cpu_isa_level(void)
     return isa_level;
 }
 
+bool ia__cpu_has_vnni(void)
+{
+    pthread_once(&isa_once, isa_init);
+    return have_vnni;
+}
+
 const char *ia__cpu_isa_name(void)
 {
     static const char *const names[] = {"portable", "avx2", "avx512"};

@@ -12,8 +12,10 @@
  * activations as they are. Kernels: AVX2 + FMA + F16C and portable C,
  * picked at run time with the rest of the backend (ia__cpu_isa_level(), so
  * IA_CPU_ISA=portable forces the plain path; an AVX-512 CPU runs the AVX2
- * kernels). Each kernel call multiplies one weight row with up to
- * IA_QMM_NR activation rows, so a weight block is decoded once for them.
+ * kernels, with AVX-512 tiles for f32 / f16 / bf16 and VNNI for the
+ * interleaved rows, which give the same bits). Each kernel call multiplies
+ * one weight row with up to IA_QMM_NR activation rows, so a weight block
+ * is decoded once for them.
  *
  * Precision: the weights are used exactly as stored; an activation x in a
  * block of largest magnitude a is replaced by d * q with d = a / 127 and q
@@ -28,6 +30,7 @@
 #ifndef IA_BACKEND_CPU_QMATMUL_IMPL_H
 #define IA_BACKEND_CPU_QMATMUL_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,8 +77,10 @@ ia_status ia__cpu_qmatmul_x8(const void *W, ia_dtype t, int64_t N, int64_t K, co
  * kernel files and the tests).
  */
 
-/* Activation rows are multiplied with a weight row this many at a time. */
-enum { IA_QMM_NR = 4 };
+/* Activation rows are multiplied with a weight row this many at a time;
+ * tiles (below) take up to IA_QMM_TW weight rows by IA_QMM_TR activation
+ * rows at once. */
+enum { IA_QMM_NR = 4, IA_QMM_TW = 4, IA_QMM_TR = 6 };
 
 /* 32 activations for q8_0, q4_0 and q4_1 weights: x[j] ~ d * qs[j], qs in
  * -127..127. s = d * sum(qs), which q4_1's min multiplies. The scale is
@@ -114,10 +119,24 @@ typedef void (*ia__qmm_dot_fn)(int64_t K, const void *w, const void *x, size_t x
  * rows x_stride bytes apart). */
 typedef void (*ia__qmm_dot8_fn)(int64_t K, const void *w, const void *x, size_t x_stride, int nr, float *s);
 
+/* s[IA_QMM_TW r + i] = the dot product of weight row i < nw (1..IA_QMM_TW;
+ * rows w_stride bytes apart) with f32 activation row r < nr (1..IA_QMM_TR),
+ * each summed exactly as dot sums it. */
+typedef void (*ia__qmm_tile_fn)(int64_t K, const void *w, size_t w_stride, int nw, const void *x,
+                                size_t x_stride, int nr, float *s);
+
+/* dot8 on two groups of interleaved rows, the second group_stride bytes
+ * after the first: s[8 (2 r + g) + i], each as dot8 computes it. */
+typedef void (*ia__qmm_dot16_fn)(int64_t K, const void *w, size_t group_stride, const void *x,
+                                 size_t x_stride, int nr, float *s);
+
 typedef struct ia__qmm_kernels {
-    const char *name;                   /* "avx2", "portable" */
+    const char *name;                   /* "avx512-vnni", "avx512", "avx2", "portable" */
     ia__qmm_dot_fn dot[IA_DTYPE_COUNT]; /* NULL: no kernel for that dtype */
     ia__qmm_dot8_fn dot8_q8_0, dot8_q4_0, dot8_q4_1; /* interleaved rows */
+    /* Optional (NULL: none), used in their place where present. */
+    ia__qmm_tile_fn tile[IA_DTYPE_COUNT];
+    ia__qmm_dot16_fn dot16_q8_0, dot16_q4_0, dot16_q4_1;
     /* One activation row of K (a multiple of the block) into blocks: d =
      * max |x| / 127 per block, q = x / d rounded to nearest, ties to even.
      * A block below 1e-30 in magnitude becomes zeros (d = 0); one holding
@@ -142,8 +161,12 @@ typedef struct ia__qmm_kernels {
 extern const ia__qmm_kernels ia__qmm_kernels_portable;
 extern const ia__qmm_kernels ia__qmm_kernels_avx2;
 
-/* The table ia__cpu_qmatmul uses: AVX2 where the backend runs at AVX2 or
- * above, else portable. */
+/* Sets the kernels AVX-512 (and with vnni, AVX512-VNNI) adds in a copy of
+ * the AVX2 table (qmatmul-avx512.c). */
+void ia__qmm_kernels_add_avx512(ia__qmm_kernels *kt, bool vnni);
+
+/* The table ia__cpu_qmatmul uses: the AVX2 one with the AVX-512 additions
+ * where the backend runs at AVX-512, AVX2 at AVX2, else portable. */
 const ia__qmm_kernels *ia__qmm_kernels_get(void);
 
 #endif

@@ -6,6 +6,8 @@
  * per block an exact integer dot product of the weight's and the
  * activation's quants, times the product of their scales, summed in f32.
  */
+#include <omp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -22,6 +24,10 @@
  * once and from cache M / IA_QMM_NR - 1 times. Rows are read one after
  * the other, front to back (see BLOCK_DOT in qmatmul-avx2.c). */
 enum { QMM_NC = 16 };
+/* Activation rows per block of the tile kernels' loop (qmatmul-impl.h), a
+ * multiple of IA_QMM_TR: 72 rows of K <= 1536 floats (432 KiB) stay in a
+ * 1 MiB L2 with the weight rows passing. */
+enum { QMM_MB = 72, QMM_TILE_MIN_M = 8 };
 
 ia__qmm_act ia__qmm_act_of(ia_dtype t)
 {
@@ -62,10 +68,23 @@ size_t ia__cpu_qmatmul_scratch(ia_dtype t, int64_t K, int64_t M)
     return row * (size_t)M;
 }
 
+static ia__qmm_kernels kernels_avx512;
+static pthread_once_t avx512_once = PTHREAD_ONCE_INIT;
+
+static void avx512_init(void)
+{
+    kernels_avx512 = ia__qmm_kernels_avx2;
+    ia__qmm_kernels_add_avx512(&kernels_avx512, ia__cpu_has_vnni());
+}
+
 const ia__qmm_kernels *ia__qmm_kernels_get(void)
 {
-    return ia__cpu_isa_level() >= IA_CPU_ISA_AVX2 ? &ia__qmm_kernels_avx2
-                                                  : &ia__qmm_kernels_portable;
+    const ia__cpu_isa isa = ia__cpu_isa_level();
+    if (isa >= IA_CPU_ISA_AVX512) {
+        pthread_once(&avx512_once, avx512_init);
+        return &kernels_avx512;
+    }
+    return isa >= IA_CPU_ISA_AVX2 ? &ia__qmm_kernels_avx2 : &ia__qmm_kernels_portable;
 }
 
 static ia_status qmatmul(const char *fn, const void *W, ia_dtype t, int64_t N, int64_t K, const float *x,
@@ -101,6 +120,13 @@ static ia_status qmatmul(const char *fn, const void *W, ia_dtype t, int64_t N, i
     const ia__qmm_kernels *kt = ia__qmm_kernels_get();
     const ia__qmm_dot_fn dot = kt->dot[t];
     const ia__qmm_dot8_fn dot8 = t == IA_DTYPE_Q8_0 ? kt->dot8_q8_0 : t == IA_DTYPE_Q4_0 ? kt->dot8_q4_0 : kt->dot8_q4_1;
+    const ia__qmm_dot16_fn dot16 = t == IA_DTYPE_Q8_0 ? kt->dot16_q8_0 : t == IA_DTYPE_Q4_0 ? kt->dot16_q4_0 : kt->dot16_q4_1;
+    /* Tiles read 4 weight rows side by side, which DRAM streams worse than
+     * one row after the other: a decode step's few rows, whose time is the
+     * weights' reading, keep the dot kernel (measured by bench/
+     * qmatmul_bench: tiles 1.3x slower at M = 1 from DRAM, 1.3x faster at
+     * M = 16). */
+    const ia__qmm_tile_fn tile = x8 || M < QMM_TILE_MIN_M ? NULL : kt->tile[t];
     size_t xs = (size_t)K * sizeof(float); /* bytes between activation rows */
     const char *xa = (const char *)x;
     void *own = NULL;
@@ -139,17 +165,41 @@ static ia_status qmatmul(const char *fn, const void *W, ia_dtype t, int64_t N, i
                     kt->quantize_q8K(xr, (ia__qmm_q8K *)(void *)dst + b0, nb * IA_QK_K);
             }
         }
+        if (tile) {
+            /* The static schedule's share of the outputs, IA_QMM_TW weight
+             * rows at a time, against a block of QMM_MB activation rows,
+             * which stays in L2 while every weight row of the share passes. */
+            const int nth = omp_get_num_threads(), tid = omp_get_thread_num();
+            const int64_t j0 = nchunks * tid / nth * QMM_NC, j1 = IA_MIN(N, nchunks * (tid + 1) / nth * QMM_NC);
+            for (int64_t m0 = 0; m0 < M; m0 += QMM_MB)
+                for (int64_t j = j0; j < j1; j += IA_QMM_TW) {
+                    const int nw = (int)IA_MIN((int64_t)IA_QMM_TW, j1 - j);
+                    for (int64_t r0 = m0; r0 < IA_MIN(M, m0 + QMM_MB); r0 += IA_QMM_TR) {
+                        const int nr = (int)IA_MIN((int64_t)IA_QMM_TR, IA_MIN(M, m0 + QMM_MB) - r0);
+                        float s[IA_QMM_TW * IA_QMM_TR];
+                        tile(K, wb + (size_t)j * wrow, wrow, nw, xa + (size_t)r0 * xs, xs, nr, s);
+                        for (int r = 0; r < nr; r++)
+                            for (int i = 0; i < nw; i++)
+                                y[(r0 + r) * N + j + i] = s[IA_QMM_TW * r + i] + (bias ? bias[j + i] : 0.0f);
+                    }
+                }
+        }
 #pragma omp for schedule(static)
-        for (int64_t c = 0; c < nchunks; c++) {
+        for (int64_t c = 0; c < (tile ? 0 : nchunks); c++) {
             const int64_t j0 = c * QMM_NC, j1 = IA_MIN(N, j0 + QMM_NC);
             for (int64_t r0 = 0; r0 < M; r0 += IA_QMM_NR) {
                 const int nr = (int)IA_MIN((int64_t)IA_QMM_NR, M - r0);
-                for (int64_t g = j0; x8 && g < j1; g += 8) { /* j0, j1: multiples of 8 */
-                    float s[8 * IA_QMM_NR];
-                    dot8(K, wb + (size_t)g * wrow, xa + (size_t)r0 * xs, xs, nr, s);
+                for (int64_t g = j0; x8 && g < j1;) { /* j0, j1: multiples of 8 */
+                    float s[16 * IA_QMM_NR];
+                    const int G = dot16 && g + 16 <= j1 ? 2 : 1;
+                    if (G == 2)
+                        dot16(K, wb + (size_t)g * wrow, 8 * wrow, xa + (size_t)r0 * xs, xs, nr, s);
+                    else
+                        dot8(K, wb + (size_t)g * wrow, xa + (size_t)r0 * xs, xs, nr, s);
                     for (int r = 0; r < nr; r++)
-                        for (int i = 0; i < 8; i++)
-                            y[(r0 + r) * N + g + i] = s[8 * r + i] + (bias ? bias[g + i] : 0.0f);
+                        for (int i = 0; i < 8 * G; i++)
+                            y[(r0 + r) * N + g + i] = s[8 * G * r + i] + (bias ? bias[g + i] : 0.0f);
+                    g += 8 * G;
                 }
                 for (int64_t j = j0; !x8 && j < j1; j++) {
                     float s[IA_QMM_NR];
