@@ -156,6 +156,19 @@ ia_status ia__benchdb_peaks_put(ia_benchdb *db, const ia_bench_hardware *hw, con
                                 const ia_pm_peaks *p);
 ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int threads, ia_pm_peaks *p);
 
+/* The newest stored run of each (batch, seq_len) of one model (by the
+ * folder it was loaded from), precision requested and thread count on
+ * this machine (its hardware fingerprint), in order of batch then
+ * seq_len. *out owned by the caller (ia_free); *n may be 0. */
+typedef struct ia_bench_point {
+    int64_t id;
+    int batch_size, seq_len;
+    double latency_mean_s, latency_p50_s;
+    double peak_rss_bytes; /* 0: not recorded */
+} ia_bench_point;
+ia_status ia__benchdb_points(ia_benchdb *db, const ia_bench_hardware *hw, const char *model_path,
+                             const char *precision, int threads, ia_bench_point **out, size_t *n);
+
 /* The stored runs, oldest first, as a JSON array of objects (one per run,
  * with its model, shape, hardware and figures). *out owned by the caller
  * (ia_free). */

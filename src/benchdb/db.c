@@ -779,7 +779,8 @@ ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int
                                 "SELECT kind, precision, value, measured_at, json_extract(detail, '$.m'),"
                                 " json_extract(detail, '$.n'), json_extract(detail, '$.k'),"
                                 " json_extract(detail, '$.buffer_bytes') FROM machine_peaks"
-                                " WHERE hardware_id = ? AND threads = ? ORDER BY kind, precision",
+                                " WHERE hardware_id = ? AND threads = ?"
+                                " ORDER BY kind, CASE precision WHEN 'fp32' THEN 0 WHEN 'int8' THEN 1 ELSE 2 END",
                                 -1, &q, NULL);
     if (rc != SQLITE_OK)
         return db_error(db, rc, "reading the peaks");
@@ -812,6 +813,75 @@ ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int
         return ia__error(IA_ERR_NOT_FOUND, "%s: no peaks measured on this machine with %d threads%s", db->path,
                          threads, threads ? "" : " (one per core)");
     return IA_OK;
+}
+
+ia_status ia__benchdb_points(ia_benchdb *db, const ia_bench_hardware *hw, const char *model_path,
+                             const char *precision, int threads, ia_bench_point **out, size_t *n)
+{
+    ia__error_clear();
+    IA_NEED(db);
+    IA_NEED(hw);
+    IA_NEED(model_path);
+    IA_NEED(precision);
+    IA_NEED(out);
+    IA_NEED(n);
+    *out = NULL;
+    *n = 0;
+    int64_t hw_id;
+    ia_status st = hardware_id(db, hw, false, &hw_id);
+    if (st == IA_ERR_NOT_FOUND) {
+        ia__error_clear();
+        return IA_OK; /* nothing measured on this machine */
+    }
+    if (st)
+        return st;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(db->db,
+                                "SELECT x.result_id, s.batch_size, s.seq_len, x.latency_mean_s, x.latency_p50_s,"
+                                " x.peak_rss_bytes FROM runs x"
+                                " JOIN shapes s ON s.id = x.shape_id JOIN models m ON m.id = x.model_id"
+                                " WHERE x.hardware_id = ?1 AND m.path = ?2 AND s.precision = ?3 AND s.threads = ?4"
+                                " AND x.latency_mean_s > 0 AND x.result_id = (SELECT MAX(y.result_id) FROM runs y"
+                                "  JOIN models m2 ON m2.id = y.model_id WHERE y.hardware_id = x.hardware_id"
+                                "  AND y.shape_id = x.shape_id AND m2.path = m.path AND y.latency_mean_s > 0)"
+                                " ORDER BY s.batch_size, s.seq_len",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(db, rc, "reading the runs");
+    sqlite3_bind_int64(q, 1, hw_id);
+    sqlite3_bind_text(q, 2, model_path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, precision, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 4, threads);
+    size_t cap = 0;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            ia_bench_point *g = ia__realloc(*out, nc * sizeof *g);
+            if (!g) {
+                st = ia__error(IA_ERR_NOMEM, "reading the runs");
+                break;
+            }
+            *out = g;
+            cap = nc;
+        }
+        ia_bench_point *pt = &(*out)[(*n)++];
+        memset(pt, 0, sizeof *pt);
+        pt->id = sqlite3_column_int64(q, 0);
+        pt->batch_size = sqlite3_column_int(q, 1);
+        pt->seq_len = sqlite3_column_int(q, 2);
+        pt->latency_mean_s = sqlite3_column_double(q, 3);
+        pt->latency_p50_s = sqlite3_column_double(q, 4);
+        pt->peak_rss_bytes = sqlite3_column_double(q, 5);
+    }
+    sqlite3_finalize(q);
+    if (!st && rc != SQLITE_DONE)
+        st = db_error(db, rc, "reading the runs");
+    if (st) {
+        ia__free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return st;
 }
 
 /* ---- reading ------------------------------------------------------------- */

@@ -253,20 +253,25 @@ double ia__pm_roofline(const ia_pm_cost *c, double peak_flops, double bw, double
     return sum;
 }
 
-double ia__pm_predict(const ia_pm_calib *k, double roofline_s, double tokens)
+double ia__pm_predict(const ia_pm_calib *k, const double t[IA_PM_N_CLASSES])
 {
-    return k->k_roof * roofline_s + k->k_tok * tokens + k->k_call;
+    double s = k->k_call;
+    for (int c = 0; c < IA_PM_N_CLASSES; c++)
+        s += k->k[c] * t[c];
+    return s;
 }
 
-/* Solve the normal equations of the columns in `mask` (a 3x3 system at
- * most, Gaussian elimination with partial pivoting). false when singular. */
-static bool solve_subset(const double X[][3], const double *y, int n, unsigned mask, double beta[3])
+enum { N_TERMS = IA_PM_N_CLASSES + 1 }; /* the classes, then the per-call constant */
+
+/* Solve the normal equations of the columns in `mask` (Gaussian
+ * elimination with partial pivoting). false when singular. */
+static bool solve_subset(const double (*X)[N_TERMS], const double *y, int n, unsigned mask, double beta[N_TERMS])
 {
-    int idx[3], m = 0;
-    for (int j = 0; j < 3; j++)
+    int idx[N_TERMS], m = 0;
+    for (int j = 0; j < N_TERMS; j++)
         if (mask & (1u << j))
             idx[m++] = j;
-    double A[3][4] = {{0}};
+    double A[N_TERMS][N_TERMS + 1] = {{0}};
     for (int r = 0; r < m; r++) {
         for (int s = 0; s < m; s++)
             for (int i = 0; i < n; i++)
@@ -279,7 +284,9 @@ static bool solve_subset(const double X[][3], const double *y, int n, unsigned m
         for (int r = col + 1; r < m; r++)
             if (fabs(A[r][col]) > fabs(A[piv][col]))
                 piv = r;
-        if (fabs(A[piv][col]) < 1e-300)
+        /* Relative to the diagonal's scale: a column that is a multiple
+         * of others leaves a pivot at rounding level. */
+        if (fabs(A[piv][col]) < 1e-12 * (fabs(A[col][col]) + 1e-300) || A[piv][col] == 0)
             return false;
         for (int s = 0; s <= m; s++) {
             double tmp = A[col][s];
@@ -294,7 +301,8 @@ static bool solve_subset(const double X[][3], const double *y, int n, unsigned m
                 A[r][s] -= f * A[col][s];
         }
     }
-    beta[0] = beta[1] = beta[2] = 0;
+    for (int j = 0; j < N_TERMS; j++)
+        beta[j] = 0;
     for (int r = 0; r < m; r++)
         beta[idx[r]] = A[r][m] / A[r][r];
     return true;
@@ -306,7 +314,7 @@ ia_status ia__pm_calibrate(const ia_pm_sample *s, int n, ia_pm_calib *out)
     memset(out, 0, sizeof *out);
     if (!s || n < 1)
         return ia__error(IA_ERR_INVALID, "calibration: no runs to fit");
-    double (*X)[3] = ia__malloc((size_t)n * sizeof *X);
+    double (*X)[N_TERMS] = ia__malloc((size_t)n * sizeof *X);
     double *y = ia__malloc((size_t)n * sizeof *y);
     if (!X || !y) {
         ia__free(X);
@@ -315,43 +323,77 @@ ia_status ia__pm_calibrate(const ia_pm_sample *s, int n, ia_pm_calib *out)
     }
     ia_status st = IA_OK;
     /* Relative error: each row divided by its measured time, so that a
-     * 5 ms run counts as much as a 500 ms one. */
+     * 0.1 ms run counts as much as a 500 ms one. */
     for (int i = 0; i < n && !st; i++) {
-        if (!(s[i].roofline_s > 0) || !(s[i].measured_s > 0) || !(s[i].tokens > 0) || !isfinite(s[i].roofline_s) ||
-            !isfinite(s[i].measured_s))
-            st = ia__error(IA_ERR_INVALID, "calibration: run %d has roofline %g s, %g tokens, measured %g s", i,
-                           s[i].roofline_s, s[i].tokens, s[i].measured_s);
-        else {
-            X[i][0] = s[i].roofline_s / s[i].measured_s;
-            X[i][1] = s[i].tokens / s[i].measured_s;
-            X[i][2] = 1 / s[i].measured_s;
-            y[i] = 1;
+        double sum = 0;
+        bool ok = s[i].measured_s > 0 && isfinite(s[i].measured_s);
+        for (int c = 0; c < IA_PM_N_CLASSES; c++) {
+            ok = ok && s[i].t[c] >= 0 && isfinite(s[i].t[c]);
+            sum += s[i].t[c];
         }
+        if (!ok || !(sum > 0)) {
+            st = ia__error(IA_ERR_INVALID, "calibration: run %d has roofline %g s, measured %g s", i, sum,
+                           s[i].measured_s);
+            break;
+        }
+        for (int c = 0; c < IA_PM_N_CLASSES; c++)
+            X[i][c] = s[i].t[c] / s[i].measured_s;
+        X[i][IA_PM_N_CLASSES] = 1 / s[i].measured_s;
+        y[i] = 1;
     }
-    /* Non-negative least squares over three columns: every subset of
-     * them solved, the best with no negative coefficient kept. A subset
-     * has no more columns than runs; k_roof is always in (the roofline
-     * carries the shape's dependence). */
-    double best = INFINITY, beta[3];
-    for (unsigned mask = 1; !st && mask < 8; mask++) {
-        int m = (mask & 1) + (mask >> 1 & 1) + (mask >> 2 & 1);
-        if (!(mask & 1) || m > n || !solve_subset((const double(*)[3])X, y, n, mask, beta))
+    double best = INFINITY, beta[N_TERMS];
+    for (unsigned mask = 1; !st && mask < (1u << N_TERMS); mask++) {
+        int m = 0;
+        for (int j = 0; j < N_TERMS; j++)
+            m += mask >> j & 1;
+        if (!(mask & ((1u << IA_PM_N_CLASSES) - 1)) || m > n || !solve_subset(X, y, n, mask, beta))
             continue;
-        if (beta[0] <= 0 || beta[1] < 0 || beta[2] < 0)
+        bool neg = false;
+        for (int j = 0; j < N_TERMS; j++)
+            neg = neg || beta[j] < 0;
+        if (neg)
             continue;
         double rss = 0;
         for (int i = 0; i < n; i++) {
-            double r = X[i][0] * beta[0] + X[i][1] * beta[1] + X[i][2] * beta[2] - 1;
+            double r = -1;
+            for (int j = 0; j < N_TERMS; j++)
+                r += X[i][j] * beta[j];
             rss += r * r;
         }
-        if (rss < best - 1e-15) {
+        if (rss < best * (1 - 1e-9) - 1e-18) {
             best = rss;
-            *out = (ia_pm_calib){beta[0], beta[1], beta[2], n, sqrt(rss / n)};
+            for (int c = 0; c < IA_PM_N_CLASSES; c++)
+                out->k[c] = beta[c];
+            out->k_call = beta[IA_PM_N_CLASSES];
+            out->n_runs = n;
+            out->rms_rel = sqrt(rss / n);
         }
     }
     if (!st && !isfinite(best))
-        st = ia__error(IA_ERR_INVALID, "calibration: no fit with positive coefficients from %d runs", n);
+        st = ia__error(IA_ERR_INVALID, "calibration: no fit with non-negative coefficients from %d runs", n);
     ia__free(X);
     ia__free(y);
     return st;
+}
+
+ia_status ia__pm_predict_encoder(const ia_pm_arch *a, const char *precision, const ia_pm_peaks *pk,
+                                 const ia_pm_calib *k, int batch, int seq, ia_pm_prediction *out)
+{
+    IA_NEED(pk);
+    IA_NEED(out);
+    memset(out, 0, sizeof *out);
+    ia_status st = ia__pm_encoder(a, precision, batch, seq, &out->cost);
+    if (st)
+        return st;
+    double peak = ia__pm_peak_flops(pk, precision);
+    if (!(peak > 0) || !(pk->mem_bw > 0))
+        return ia__error(IA_ERR_INVALID, "performance model: no measured %s GEMM peak and bandwidth on this machine",
+                         precision);
+    out->roofline_s = ia__pm_roofline(&out->cost, peak, pk->mem_bw, out->t);
+    const double tokens = (double)batch * seq;
+    out->latency_s = k ? ia__pm_predict(k, out->t) : out->roofline_s;
+    out->texts_per_s = batch / out->latency_s;
+    out->tokens_per_s = tokens / out->latency_s;
+    out->memory_bytes = out->cost.weight_bytes + out->cost.act_bytes + out->cost.kv_bytes + (k ? k->mem_base : 0);
+    return IA_OK;
 }

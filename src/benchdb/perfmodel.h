@@ -112,26 +112,46 @@ double ia__pm_peak_flops(const ia_pm_peaks *p, const char *precision);
 double ia__pm_roofline(const ia_pm_cost *c, double peak_flops, double bw, double t[IA_PM_N_CLASSES]);
 
 /* The calibration of one (model, device, precision): measured latency
- * = k_roof * roofline + k_tok * tokens + k_call (seconds), non-negative
- * coefficients fitted by least squares on relative error. The roofline
- * alone leaves out per-token work it does not model (tokenizing,
- * packing, the thread pool's fork and join per op) which dominates small
- * models; the two terms take it up. */
+ * = sum over classes of k[c] * roofline seconds of c, + k_call seconds.
+ * k[c] is the inverse of the efficiency the engine reaches on that class
+ * (a small model's attention runs far below the GEMM peak); k_call takes
+ * up the fixed work of a call (tokenizing, packing, the thread pool's
+ * start). Non-negative, fitted by least squares on relative error. */
 typedef struct ia_pm_calib {
-    double k_roof, k_tok, k_call;
+    double k[IA_PM_N_CLASSES], k_call;
     int n_runs;        /* runs fitted */
     double rms_rel;    /* root-mean-square relative error on them */
+    double mem_base;   /* bytes: the process's own (code, tokenizer, runtime) over the
+                          model's weights and activations, the median over the runs
+                          fitted with a peak RSS (0: none) */
 } ia_pm_calib;
 
 typedef struct ia_pm_sample {
-    double roofline_s; /* the model's roofline time */
-    double tokens;     /* tokens in the call */
-    double measured_s; /* mean latency measured */
+    double t[IA_PM_N_CLASSES]; /* the roofline seconds per class */
+    double measured_s;         /* the latency measured */
 } ia_pm_sample;
 
-/* Fit from n >= 1 samples (with fewer than three the fit drops terms:
- * k_roof alone from one). IA_ERR_INVALID when a sample is not positive. */
+/* Fit from n >= 1 samples: every subset of the four terms with no more
+ * terms than samples (and at least one class) is solved, the best with
+ * no negative coefficient kept. IA_ERR_INVALID when a sample is not
+ * positive or no subset fits. */
 ia_status ia__pm_calibrate(const ia_pm_sample *s, int n, ia_pm_calib *out);
-double ia__pm_predict(const ia_pm_calib *k, double roofline_s, double tokens);
+double ia__pm_predict(const ia_pm_calib *k, const double t[IA_PM_N_CLASSES]);
+
+/* A prediction for an encoder call of batch texts of seq tokens computed
+ * in precision (fp32, int8, bf16: the weights' bytes and the GEMM peak of
+ * that name) on a machine of peaks pk, calibrated by k (NULL: the bare
+ * roofline). IA_ERR_INVALID names a precision without a measured peak. */
+typedef struct ia_pm_prediction {
+    ia_pm_cost cost;
+    double t[IA_PM_N_CLASSES]; /* roofline seconds per class */
+    double roofline_s;
+    double latency_s;          /* calibrated */
+    double texts_per_s, tokens_per_s;
+    double memory_bytes;       /* weights + activations + KV (+ k->mem_base) */
+} ia_pm_prediction;
+
+ia_status ia__pm_predict_encoder(const ia_pm_arch *a, const char *precision, const ia_pm_peaks *pk,
+                                 const ia_pm_calib *k, int batch, int seq, ia_pm_prediction *out);
 
 #endif

@@ -172,24 +172,30 @@ static void roofline_and_errors(void)
     REL_EQ(ia__pm_weight_bytes("q8_0"), 1.0625);
 }
 
-/* Samples made exactly from k_roof 1.5, k_tok 2e-6 s, k_call 1e-3 s: the
- * fit finds them; from one sample, k_roof alone; a non-positive sample is
- * refused by its index. */
+/* Samples made exactly from efficiencies k = {1.5, 4, 10} (linear,
+ * attention, other) and k_call 1 ms: the fit finds them; from one
+ * sample, a single class's coefficient; a non-positive sample is refused
+ * by its index. */
 static void calibration(void)
 {
     ia_pm_sample s[6];
-    const double roof[] = {1e-3, 5e-3, 2e-2, 1e-3, 4e-2, 8e-3}, tok[] = {16, 64, 512, 2048, 1024, 128};
-    for (int i = 0; i < 6; i++)
-        s[i] = (ia_pm_sample){roof[i], tok[i], 1.5 * roof[i] + 2e-6 * tok[i] + 1e-3};
+    const double t[6][3] = {{1e-3, 1e-5, 2e-5},  {5e-3, 8e-5, 1e-4}, {2e-2, 1e-3, 4e-4},
+                            {1e-3, 4e-4, 1e-5},  {4e-2, 2e-4, 9e-4}, {8e-3, 3e-3, 2e-4}};
+    for (int i = 0; i < 6; i++) {
+        memcpy(s[i].t, t[i], sizeof t[i]);
+        s[i].measured_s = 1.5 * t[i][0] + 4 * t[i][1] + 10 * t[i][2] + 1e-3;
+    }
     ia_pm_calib k;
     CHECK_OK(ia__pm_calibrate(s, 6, &k));
-    CHECK_MSG(fabs(k.k_roof - 1.5) < 1e-9 && fabs(k.k_tok - 2e-6) < 1e-12 && fabs(k.k_call - 1e-3) < 1e-12,
-              "k = %g %g %g", k.k_roof, k.k_tok, k.k_call);
-    CHECK(k.n_runs == 6 && k.rms_rel < 1e-9);
-    REL_EQ(ia__pm_predict(&k, 0.1, 100), 1.5 * 0.1 + 2e-6 * 100 + 1e-3);
+    CHECK_MSG(fabs(k.k[0] - 1.5) < 1e-6 && fabs(k.k[1] - 4) < 1e-6 && fabs(k.k[2] - 10) < 1e-6 &&
+                  fabs(k.k_call - 1e-3) < 1e-9,
+              "k = %g %g %g %g", k.k[0], k.k[1], k.k[2], k.k_call);
+    CHECK(k.n_runs == 6 && k.rms_rel < 1e-6);
+    const double tp[3] = {0.1, 0.01, 0.001};
+    CHECK(fabs(ia__pm_predict(&k, tp) - (1.5 * 0.1 + 4 * 0.01 + 10 * 0.001 + 1e-3)) < 1e-6);
     CHECK_OK(ia__pm_calibrate(s, 1, &k));
-    REL_EQ(k.k_roof, s[0].measured_s / s[0].roofline_s);
-    CHECK(k.k_tok == 0 && k.k_call == 0);
+    int nonzero = (k.k[0] > 0) + (k.k[1] > 0) + (k.k[2] > 0) + (k.k_call > 0);
+    CHECK(nonzero == 1 && k.rms_rel < 1e-9);
     s[2].measured_s = 0;
     CHECK(ia__pm_calibrate(s, 6, &k) == IA_ERR_INVALID);
     CHECK_STR_CONTAINS(ia_errmsg(), "run 2");
