@@ -23,3 +23,10 @@ set_tests_properties(benchdb_bench_e2e PROPERTIES FIXTURES_REQUIRED synth_models
 ia_add_test(test_benchdb_perfmodel ${CMAKE_CURRENT_LIST_DIR}/test_benchdb_perfmodel.c)
 target_link_libraries(test_benchdb_perfmodel PRIVATE ia_benchdb)
 set_tests_properties(test_benchdb_perfmodel PROPERTIES TIMEOUT 60)
+
+# `bench peaks` and `bench validate` on the tiny model: structure only.
+add_test(NAME benchdb_validate_e2e
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/bench_validate_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32
+                 ${CMAKE_CURRENT_BINARY_DIR}/benchdb-validate)
+set_tests_properties(benchdb_validate_e2e PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 180)

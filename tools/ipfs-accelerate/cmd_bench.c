@@ -23,6 +23,7 @@ static const char bench_help[] =
     "Usage: ipfs-accelerate bench --model M [options]\n"
     "       ipfs-accelerate bench list [--db PATH] [--json]\n"
     "       ipfs-accelerate bench peaks [--db PATH] [--remeasure] [--json]\n"
+    "       ipfs-accelerate bench validate --model M [--db PATH] [--json]\n"
     "\n"
     "Measure embedding throughput and latency of model M (a folder, a Hugging\n"
     "Face id or ipfs://CID) at every point of the matrix batch size x sequence\n"
@@ -685,7 +686,7 @@ static int bench_peaks(int argc, char **argv)
         cJSON_free(txt);
         cJSON_Delete(o);
     } else if (!rc) {
-        printf("%-10s %14s  %s\n", "peak", "value", "");
+        printf("%-10s %10s\n", "peak", "value");
         for (int i = 0; i < p.n_gemm; i++)
             printf("gemm %-5s %10.1f GFLOP/s  (%dx%dx%d)\n", p.gemm[i].precision, p.gemm[i].flops / 1e9, p.gemm[i].m,
                    p.gemm[i].k, p.gemm[i].n);
@@ -694,6 +695,351 @@ static int bench_peaks(int argc, char **argv)
         fprintf(stderr, "ipfs-accelerate: %s %s (threads %ld%s)\n", measured ? "measured now, stored in" : "stored in",
                 path, threads, threads ? "" : ": one per core");
     }
+    ia__benchdb_close(db);
+    ctx_close(&ctx);
+    return rc;
+}
+
+/* ---- bench validate ------------------------------------------------------------ */
+
+static const char validate_help[] =
+    "Usage: ipfs-accelerate bench validate --model M [--model M2 ...] [options]\n"
+    "\n"
+    "Check the performance model against measurements: every point of the grid\n"
+    "batch size x sequence length of each model is measured (as bench does) and\n"
+    "stored, or with --reuse read back when stored. The calibration is fitted on\n"
+    "the stored runs of half the grid (a checkerboard: batch index + length\n"
+    "index even) and the other half, which the fit never saw, is predicted.\n"
+    "Prints the table (config, predicted ms, measured ms, error %) and the share\n"
+    "of held-out points within +-20%. Latency is the median of the calls (robust\n"
+    "to other processes on the machine); the peaks come from 'bench peaks' (measured\n"
+    "first when absent).\n"
+    "\n"
+    "  -m, --model M           a model (repeatable, up to 8)\n"
+    "  -b, --batch-sizes LIST  default 1,4,8\n"
+    "  -s, --seq-lens LIST     default 16,32,64,128 (capped at the model's limit)\n"
+    "      --precision P       fp32, int8 or bf16 (default fp32)\n"
+    "  -j, --threads N         worker threads (default 1: steadier on a shared machine)\n"
+    "      --time-limit S      seconds of timed calls per point at most (default 1)\n"
+    "      --reuse             use stored runs of the grid where present\n"
+    "      --db PATH           the database (default as bench)\n"
+    "      --json              one JSON document on stdout\n"
+    "  -q, --quiet             no progress line\n";
+
+enum { OPT_REUSE = 0x2100 };
+
+typedef struct vrow {
+    int batch, seq;
+    bool held_out;
+    double pred_s, meas_s, err_pct, pred_mem, meas_rss;
+} vrow;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static const ia_bench_point *find_point(const ia_bench_point *pts, size_t n, int batch, int seq)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pts[i].batch_size == batch && pts[i].seq_len == seq)
+            return &pts[i];
+    return NULL;
+}
+
+/* One model: measure (or reuse) the grid, calibrate on half, predict the
+ * rest. Rows go to rows[0..*n_rows). */
+static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb *db, const char *db_path,
+                          bench_ctx *ctx, const ia_pm_peaks *pk, progress *pg, cJSON *jmodels, vrow *rows,
+                          size_t *n_rows)
+{
+    const char *prec = a->precisions[0];
+    ia_model_options mo = IA_MODEL_OPTIONS_INIT;
+    mo.n_threads = (int)a->threads;
+    mo.precision = prec;
+    ia_model *m;
+    ia_status st = ia_model_load(ref, &mo, &m);
+    if (st)
+        return cli_fail(st, "loading %s", ref);
+    ia_model_info info;
+    ia_model_get_info(m, &info);
+    ia_pm_arch arch;
+    int rc = 0;
+    st = ia__pm_arch_from_model(&info, &arch);
+    if (st) {
+        ia_model_free(m);
+        return cli_fail(st, "--model %s", ref);
+    }
+    if (strcmp(info.precision, prec)) {
+        ia_model_free(m);
+        return cli_fail(IA_ERR_UNSUPPORTED, "--precision %s: this CPU computes it as %s", prec, info.precision);
+    }
+    struct stat sb;
+    const char *slash = strrchr(info.path, '/');
+    const char *name = stat(ref, &sb) == 0 && S_ISDIR(sb.st_mode) && slash && slash[1] ? slash + 1 : ref;
+    ia_bench_model bm = {.name = name, .path = info.path, .architecture = info.architecture,
+                         .n_params = (int64_t)info.n_params, .dim = info.dim, .n_layers = info.n_layers,
+                         .hidden_size = info.hidden_size, .weights_dtype = info.weights_dtype};
+    ctx->hw.type = info.backend;
+    ctx->hw.device = info.device;
+    ctx->hw.device_name = info.backend && !strcmp(info.backend, "cpu") ? ctx->hw.cpu_model : info.device;
+
+    ia_bench_point *pts = NULL;
+    size_t npts = 0;
+    if (reuse && (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, &pts, &npts)))
+        rc = cli_fail(st, "reading %s", db_path);
+    for (size_t si = 0; si < a->n_seqs && !rc; si++) {
+        if ((size_t)a->seqs[si] > info.max_seq_length) {
+            rc = cli_fail(IA_ERR_INVALID, "--seq-lens %ld: above %s's limit of %zu tokens", a->seqs[si], name,
+                          info.max_seq_length);
+            break;
+        }
+        const char *why = NULL;
+        char *text = exact_text(ia_model_tokenizer(m), a->seqs[si], &why);
+        if (!text) {
+            rc = cli_fail(IA_ERR_INVALID, "--seq-lens %ld: a text of that many tokens %s", a->seqs[si], why);
+            break;
+        }
+        for (size_t bi = 0; bi < a->n_batches && !rc; bi++) {
+            if (reuse && find_point(pts, npts, (int)a->batches[bi], (int)a->seqs[si])) {
+                pg->done++;
+                continue;
+            }
+            char label[128];
+            snprintf(label, sizeof label, "%s b=%ld s=%ld", name, a->batches[bi], a->seqs[si]);
+            pg->label = label;
+            point_result pr = {0};
+            pr.run.precision_used = info.precision;
+            rc = measure_point(m, text, a->batches[bi], a->seqs[si], a, pg, &pr);
+            if (rc)
+                break;
+            pg->done++;
+            if (pg->on)
+                fputs("\r\033[K", stderr);
+            ia_bench_shape shape = {.batch_size = (int)a->batches[bi], .seq_len = (int)a->seqs[si],
+                                    .precision = prec, .threads = (int)a->threads};
+            st = ia__benchdb_insert(db, &ctx->hw, &ctx->sw, &bm, &shape, &pr.run, NULL);
+            if (st)
+                rc = cli_fail(st, "storing the run in %s", db_path);
+        }
+        free(text);
+    }
+    ia_free(pts);
+    pts = NULL;
+    /* The calibration reads what is stored, like any later prediction. */
+    if (!rc && (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, &pts, &npts)))
+        rc = cli_fail(st, "reading %s", db_path);
+    size_t ng = a->n_batches * a->n_seqs, nc = 0, nm = 0;
+    ia_pm_sample *cal = rc ? NULL : calloc(ng, sizeof *cal);
+    double *mem = rc ? NULL : calloc(ng, sizeof *mem);
+    if (!rc && (!cal || !mem))
+        rc = cli_fail(IA_ERR_NOMEM, "bench validate");
+    for (size_t si = 0; si < a->n_seqs && !rc; si++)
+        for (size_t bi = 0; bi < a->n_batches && !rc; bi++) {
+            if ((bi + si) % 2)
+                continue; /* held out */
+            int b = (int)a->batches[bi], sq = (int)a->seqs[si];
+            const ia_bench_point *pt = find_point(pts, npts, b, sq);
+            ia_pm_prediction pp;
+            if (!pt)
+                continue;
+            if ((st = ia__pm_predict_encoder(&arch, prec, pk, NULL, b, sq, &pp))) {
+                rc = cli_fail(st, "%s", name);
+                break;
+            }
+            cal[nc] = (ia_pm_sample){.measured_s = pt->latency_p50_s};
+            memcpy(cal[nc++].t, pp.t, sizeof pp.t);
+            if (pt->peak_rss_bytes > 0)
+                mem[nm++] = pt->peak_rss_bytes - (pp.memory_bytes);
+        }
+    ia_pm_calib k = {0};
+    if (!rc && (st = ia__pm_calibrate(cal, (int)nc, &k)))
+        rc = cli_fail(st, "calibrating %s", name);
+    if (!rc && nm) {
+        qsort(mem, nm, sizeof *mem, cmp_double);
+        k.mem_base = nm % 2 ? mem[nm / 2] : (mem[nm / 2 - 1] + mem[nm / 2]) / 2;
+    }
+    cJSON *jm = cJSON_CreateObject(), *jrows = cJSON_AddArrayToObject(jm, "rows");
+    cJSON_AddStringToObject(jm, "model", name);
+    cJSON_AddStringToObject(jm, "path", info.path);
+    cJSON *jk = cJSON_AddObjectToObject(jm, "calibration");
+    cJSON_AddNumberToObject(jk, "k_linear", k.k[IA_PM_LINEAR]);
+    cJSON_AddNumberToObject(jk, "k_attention", k.k[IA_PM_ATTENTION]);
+    cJSON_AddNumberToObject(jk, "k_other", k.k[IA_PM_OTHER]);
+    cJSON_AddNumberToObject(jk, "k_call_s", k.k_call);
+    cJSON_AddNumberToObject(jk, "memory_base_bytes", k.mem_base);
+    cJSON_AddNumberToObject(jk, "runs", k.n_runs);
+    cJSON_AddNumberToObject(jk, "rms_relative_error", k.rms_rel);
+    cJSON_AddItemToArray(jmodels, jm);
+    for (size_t si = 0; si < a->n_seqs && !rc; si++)
+        for (size_t bi = 0; bi < a->n_batches && !rc; bi++) {
+            int b = (int)a->batches[bi], sq = (int)a->seqs[si];
+            const ia_bench_point *pt = find_point(pts, npts, b, sq);
+            ia_pm_prediction pp;
+            if (!pt)
+                continue;
+            if ((st = ia__pm_predict_encoder(&arch, prec, pk, &k, b, sq, &pp))) {
+                rc = cli_fail(st, "%s", name);
+                break;
+            }
+            vrow *r = &rows[(*n_rows)++];
+            *r = (vrow){b, sq, (bi + si) % 2 == 1, pp.latency_s, pt->latency_p50_s,
+                        100 * (pp.latency_s - pt->latency_p50_s) / pt->latency_p50_s, pp.memory_bytes,
+                        pt->peak_rss_bytes};
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "batch_size", b);
+            cJSON_AddNumberToObject(o, "seq_len", sq);
+            cJSON_AddStringToObject(o, "role", r->held_out ? "held-out" : "calibration");
+            cJSON_AddNumberToObject(o, "roofline_ms", pp.roofline_s * 1e3);
+            cJSON_AddNumberToObject(o, "predicted_ms", r->pred_s * 1e3);
+            cJSON_AddNumberToObject(o, "measured_ms", r->meas_s * 1e3);
+            cJSON_AddNumberToObject(o, "error_pct", r->err_pct);
+            cJSON_AddNumberToObject(o, "predicted_texts_per_s", pp.texts_per_s);
+            cJSON_AddNumberToObject(o, "predicted_memory_bytes", pp.memory_bytes);
+            cJSON_AddNumberToObject(o, "measured_peak_rss_bytes", pt->peak_rss_bytes);
+            cJSON_AddNumberToObject(o, "run_id", (double)pt->id);
+            cJSON_AddItemToArray(jrows, o);
+        }
+    if (!rc && !a->json) {
+        printf("%s (%s, %d threads%s): fitted on %d runs: latency = %.3g x linear + %.3g x attention + %.3g x other"
+               " roofline + %.3f ms/call (rms %.1f%%); memory base %.1f MiB\n",
+               name, prec, (int)a->threads, a->threads ? "" : ": one per core", k.n_runs, k.k[IA_PM_LINEAR],
+               k.k[IA_PM_ATTENTION], k.k[IA_PM_OTHER], k.k_call * 1e3, 100 * k.rms_rel, k.mem_base / (1024.0 * 1024.0));
+        printf("  %-5s %5s %-11s %10s %12s %12s %8s %10s %10s\n", "batch", "seq", "role", "roofline_ms",
+               "predicted_ms", "measured_ms", "error", "pred_MiB", "rss_MiB");
+        for (size_t i = 0; i < *n_rows; i++) {
+            const vrow *r = &rows[i];
+            printf("  %-5d %5d %-11s %10.3f %12.3f %12.3f %+7.1f%% %10.1f %10.1f\n", r->batch, r->seq,
+                   r->held_out ? "held-out" : "calibration",
+                   cJSON_GetArrayItem(jrows, (int)i) ? jnum(cJSON_GetArrayItem(jrows, (int)i), "roofline_ms") : 0,
+                   r->pred_s * 1e3, r->meas_s * 1e3, r->err_pct, r->pred_mem / (1024.0 * 1024.0),
+                   r->meas_rss / (1024.0 * 1024.0));
+        }
+    }
+    free(cal);
+    free(mem);
+    ia_free(pts);
+    ia_model_free(m); /* last: name and info's strings are its own */
+    return rc;
+}
+
+static int bench_validate(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},     {"batch-sizes", required_argument, 0, 'b'},
+        {"seq-lens", required_argument, 0, 's'},  {"precision", required_argument, 0, OPT_PRECISION},
+        {"threads", required_argument, 0, 'j'},   {"time-limit", required_argument, 0, OPT_TIME_LIMIT},
+        {"reuse", no_argument, 0, OPT_REUSE},     {"db", required_argument, 0, OPT_DB},
+        {"json", no_argument, 0, OPT_JSON},       {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+    };
+    enum { MAX_MODELS = 8 };
+    const char *models[MAX_MODELS];
+    size_t n_models = 0;
+    bench_args a = {0};
+    char *prec = "fp32";
+    bool reuse = false;
+    a.batches[0] = 1, a.batches[1] = 4, a.batches[2] = 8, a.n_batches = 3;
+    a.seqs[0] = 16, a.seqs[1] = 32, a.seqs[2] = 64, a.seqs[3] = 128, a.n_seqs = 4;
+    a.threads = 1, a.time_limit = 1, a.warmup = 1, a.min_samples = 3, a.target_ci = 0.05;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:b:s:j:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            if (n_models == MAX_MODELS)
+                return cli_usage("bench", "--model: at most %d", MAX_MODELS);
+            models[n_models++] = optarg;
+            break;
+        case 'b':
+            if (!parse_longs(optarg, 1, 1 << 16, a.batches, &a.n_batches))
+                return cli_usage("bench", "--batch-sizes: a comma-separated list of 1..65536 (at most %d)", MAX_LIST);
+            break;
+        case 's':
+            if (!parse_longs(optarg, 1, 1 << 20, a.seqs, &a.n_seqs))
+                return cli_usage("bench", "--seq-lens: a comma-separated list of token counts (at most %d)", MAX_LIST);
+            break;
+        case OPT_PRECISION:
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "int8") && strcmp(optarg, "bf16"))
+                return cli_usage("bench", "--precision: fp32, int8 or bf16, not '%s'", optarg);
+            prec = optarg;
+            break;
+        case 'j':
+            if (!cli_parse_long(optarg, 0, 4096, &a.threads))
+                return cli_usage("bench", "--threads: a number from 0 to 4096");
+            break;
+        case OPT_TIME_LIMIT:
+            if (!parse_double(optarg, 0, 86400, &a.time_limit))
+                return cli_usage("bench", "--time-limit: seconds, 0 to 86400");
+            break;
+        case OPT_REUSE: reuse = true; break;
+        case OPT_DB: a.db_path = optarg; break;
+        case OPT_JSON: a.json = true; break;
+        case 'q': a.quiet = true; break;
+        case 'h': fputs(validate_help, stdout); return 0;
+        default: return cli_usage("bench", "bad option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("bench", "unexpected operand '%s'", argv[optind]);
+    if (!n_models)
+        return cli_usage("bench", "bench validate: --model is required");
+    if (a.n_batches * a.n_seqs < 4)
+        return cli_usage("bench", "bench validate: the grid needs at least 4 points (2 to fit, 2 held out)");
+    a.precisions[0] = prec;
+    a.n_precisions = 1;
+    cli_log_init(IA_LOG_WARN);
+
+    bench_ctx ctx;
+    char path[4096];
+    ia_benchdb *db = NULL;
+    ia_pm_peaks pk;
+    bool measured = false;
+    vrow *rows = calloc(MAX_LIST * MAX_LIST, sizeof *rows);
+    cJSON *doc = cJSON_CreateObject(), *jmodels = cJSON_AddArrayToObject(doc, "models");
+    int rc = ctx_init(&ctx);
+    if (!rc && !rows)
+        rc = cli_fail(IA_ERR_NOMEM, "bench validate");
+    if (!rc)
+        rc = open_db(a.db_path, path, sizeof path, &db);
+    if (!rc)
+        rc = get_peaks(db, path, &ctx, (int)a.threads, false, a.json || a.quiet, &pk, &measured);
+    progress pg = {.on = !a.quiet && !a.json && cli_stderr_is_tty(), .total = n_models * a.n_batches * a.n_seqs,
+                   .start = cli_now(), .limit = a.time_limit};
+    size_t held = 0, within = 0;
+    for (size_t i = 0; i < n_models && !rc; i++) {
+        size_t n_rows = 0;
+        if (!a.json && i)
+            putchar('\n');
+        rc = validate_model(models[i], &a, reuse, db, path, &ctx, &pk, &pg, jmodels, rows, &n_rows);
+        for (size_t r = 0; r < n_rows; r++)
+            if (rows[r].held_out) {
+                held++;
+                within += fabs(rows[r].err_pct) <= 20;
+            }
+    }
+    if (!rc) {
+        if (a.json) {
+            cJSON_AddStringToObject(doc, "db", path);
+            cJSON_AddStringToObject(doc, "precision", prec);
+            cJSON_AddNumberToObject(doc, "threads", (double)a.threads);
+            cJSON_AddItemToObject(doc, "peaks", peaks_json(&pk, measured));
+            cJSON_AddNumberToObject(doc, "held_out", (double)held);
+            cJSON_AddNumberToObject(doc, "within_20pct", (double)within);
+            cJSON_AddNumberToObject(doc, "share_within_20pct", held ? (double)within / (double)held : 0);
+            char *txt = cJSON_PrintUnformatted(doc);
+            if (txt)
+                printf("%s\n", txt);
+            cJSON_free(txt);
+        } else {
+            printf("\nheld out: %zu, within +-20%%: %zu (%.0f%%); peaks: %s %.1f GFLOP/s, memory %.2f GB/s\n", held,
+                   within, held ? 100.0 * (double)within / (double)held : 0.0, prec,
+                   ia__pm_peak_flops(&pk, prec) / 1e9, pk.mem_bw / 1e9);
+        }
+    }
+    cJSON_Delete(doc);
+    free(rows);
     ia__benchdb_close(db);
     ctx_close(&ctx);
     return rc;
@@ -808,6 +1154,8 @@ int cmd_bench(int argc, char **argv)
         return bench_list(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "peaks"))
         return bench_peaks(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "validate"))
+        return bench_validate(argc - 1, argv + 1);
     bench_args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) {
