@@ -33,6 +33,12 @@ typedef struct ia_cluster ia_cluster;
 typedef struct ia_cluster_options {
     size_t size;
     const char *client_name; /* shown by the server (connz); NULL: "ipfs-accelerate" */
+    /* The task queue's bound, set when this connection creates the stream
+     * (the first client of a server does): tasks waiting or in flight, and
+     * their bytes. Beyond it a submit waits or fails with IA_ERR_BUSY.
+     * 0: 100,000 tasks, 1 GiB. */
+    long max_tasks;
+    long long max_task_bytes;
 } ia_cluster_options;
 
 #define IA_CLUSTER_OPTIONS_INIT {.size = sizeof(ia_cluster_options)}
@@ -49,7 +55,11 @@ typedef struct ia_cluster_submit_options {
     size_t size;
     int dimensions;          /* 0: all the model's dimensions (Matryoshka truncation otherwise) */
     const char *prompt_name; /* NULL: the model's default prompt; "": none */
+    int priority;            /* 0 (default) to IA_CLUSTER_PRIORITIES - 1: higher levels are taken first */
+    double wait_s;           /* the queue is full: wait this long for room (< 0: for ever), then IA_ERR_BUSY */
 } ia_cluster_submit_options;
+
+#define IA_CLUSTER_PRIORITIES 3
 
 #define IA_CLUSTER_SUBMIT_OPTIONS_INIT {.size = sizeof(ia_cluster_submit_options)}
 
@@ -59,7 +69,9 @@ typedef struct ia_cluster_submit_options {
  * of model (a folder path or name: workers meet on its last component, as
  * `worker --model DIR` takes it). Returns once JetStream has stored the
  * task, or at once when its result is stored already; task_id receives the
- * task's content-derived id. */
+ * task's content-derived id. IA_ERR_BUSY when the queue stayed full for
+ * opt->wait_s (it names the bound); IA_ERR_INVALID for a priority out of
+ * range. */
 IA_API ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const *texts, const size_t *lens,
                                    size_t n, const ia_cluster_submit_options *opt,
                                    char task_id[IA_CLUSTER_TASK_ID_LEN + 1]);
@@ -74,7 +86,8 @@ IA_API ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double ti
 
 /* The cluster at a glance as JSON (the caller's, ia_free): {"workers":
  * [{name, host, model, threads, tasks_done, tasks_failed, last_seen_s, ...}],
- * "queue": {"tasks", "oldest_age_s", "in_flight", "redelivered"},
+ * "queue": {"tasks", "oldest_age_s", "in_flight", "redelivered",
+ * "max_tasks", "max_bytes", "bytes", "by_priority": [waiting at level 0, 1, 2]},
  * "results", "dead_letters"}, as `ipfs-accelerate cluster status --json`. */
 IA_API ia_status ia_cluster_status_json(ia_cluster *c, char **out);
 

@@ -39,6 +39,7 @@ typedef enum ia_status {
     IA_ERR_VERIFY = -7,      /* content does not match its hash */
     IA_ERR_TIMEOUT = -8,
     IA_ERR_BACKEND = -9,     /* the compute backend failed or is unusable */
+    IA_ERR_BUSY = -10,       /* a bounded queue is full: retry later (HTTP 429) */
 } ia_status;
 
 /* Short constant description of a status ("invalid argument"). */

@@ -30,7 +30,8 @@ from .accelerate_integration import (HAVE_ACCELERATE_MANAGER, AccelerateManager,
 from .embeddings import (MultiModelEmbeddingGenerator, chunk_text, clear_model_cache,
                          create_embeddings)
 from .errors import (BackendError, Error, FormatError, InvalidInputError, LibraryNotFoundError,
-                     ModelNotFoundError, NotFoundError, TimedOutError, UnsupportedError)
+                     ModelNotFoundError, NotFoundError, QueueFullError, TimedOutError,
+                     UnsupportedError)
 from .generate import ChatSession, GeneratedText, LanguageModel, TextStream
 from .hub import hf_hub_cache, resolve as resolve_model
 from .model import DEFAULT_MODEL, Model
@@ -51,5 +52,5 @@ __all__ = [
     "create_embeddings", "MultiModelEmbeddingGenerator", "chunk_text", "clear_model_cache",
     "resolve_model", "hf_hub_cache", "library_version", "library_path", "set_log_level",
     "Error", "InvalidInputError", "FormatError", "NotFoundError", "ModelNotFoundError",
-    "UnsupportedError", "BackendError", "LibraryNotFoundError", "TimedOutError",
+    "UnsupportedError", "BackendError", "LibraryNotFoundError", "TimedOutError", "QueueFullError",
 ]

@@ -139,14 +139,17 @@ class LmResult(ctypes.Structure):
 
 
 class ClusterOptions(ctypes.Structure):
-    _fields_ = [("size", c_size_t), ("client_name", c_char_p)]
+    _fields_ = [("size", c_size_t), ("client_name", c_char_p), ("max_tasks", ctypes.c_long),
+                ("max_task_bytes", ctypes.c_longlong)]
 
 
 class ClusterSubmitOptions(ctypes.Structure):
-    _fields_ = [("size", c_size_t), ("dimensions", c_int), ("prompt_name", c_char_p)]
+    _fields_ = [("size", c_size_t), ("dimensions", c_int), ("prompt_name", c_char_p), ("priority", c_int),
+                ("wait_s", ctypes.c_double)]
 
 
 IA_CLUSTER_TASK_ID_LEN = 32
+IA_CLUSTER_PRIORITIES = 3
 
 # C struct name -> mirror: every struct the library describes.
 MIRRORS = {"ia_model_options": ModelOptions, "ia_model_info": ModelInfo,

@@ -36,18 +36,24 @@ class DistributedComputeCoordinator:
 
     ``nats_url``: ``nats://HOST:PORT`` (several: comma-separated). The
     connection is made here (up to 10 s; a failure raises :class:`Error`
-    naming the URL) and the cluster's streams are created if missing. The
+    naming the URL) and the cluster's streams are created if missing, the
+    task queue bounded to ``max_queue`` tasks (0: 100,000) when this
+    connection creates it. The
     methods may be called from several threads; ``close()`` only once none
     is running.
     """
 
-    def __init__(self, nats_url: str = "nats://127.0.0.1:4222", client_name: str = "ipfs-accelerate python"):
+    def __init__(self, nats_url: str = "nats://127.0.0.1:4222", client_name: str = "ipfs-accelerate python",
+                 max_queue: int = 0):
         if not isinstance(nats_url, str) or not nats_url:
             raise InvalidInputError(f"nats_url must be a non-empty str, not {nats_url!r}")
         self.nats_url = nats_url
         self._lib = _lib.load()
         opts = _lib.new(_lib.ClusterOptions)
         opts.client_name = client_name.encode("utf-8")
+        if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 0:
+            raise InvalidInputError(f"max_queue must be an int >= 0 (0: the default), not {max_queue!r}")
+        opts.max_tasks = max_queue
         handle = ctypes.c_void_p()
         _lib.check(self._lib.ia_cluster_connect(nats_url.encode("utf-8"), ctypes.byref(opts),
                                                 ctypes.byref(handle)))
@@ -93,7 +99,8 @@ class DistributedComputeCoordinator:
 
     # -- the seed's API -----------------------------------------------------
     def submit_task(self, task_id: str, model_name: str, input_data, task_type: str = "embedding",
-                    priority: int = 0, dimensions: int = 0, prompt_name: Optional[str] = None) -> str:
+                    priority: int = 0, dimensions: int = 0, prompt_name: Optional[str] = None,
+                    queue_wait: Optional[float] = 0) -> str:
         """Queue input_data (a str or a list of str) for the workers of
         model_name and return task_id.
 
@@ -103,7 +110,12 @@ class DistributedComputeCoordinator:
         server has stored the task (or at once when the same input's result
         is stored already: it is not computed twice). task_id is the
         caller's name for it and must be new to this coordinator.
-        ``dimensions`` and ``prompt_name`` are as for ``Model.embed``.
+        ``priority``: 0 (default) to 2; workers take the highest level's
+        tasks first. The task queue is bounded: when it is full the call
+        waits up to ``queue_wait`` seconds for room (None: for ever; 0, the
+        default: not at all) and then raises :class:`QueueFullError` (an
+        HTTP front-end's 429). ``dimensions`` and ``prompt_name`` are as for
+        ``Model.embed``.
         """
         if not isinstance(task_id, str) or not task_id:
             raise InvalidInputError(f"task_id must be a non-empty str, not {task_id!r}")
@@ -112,8 +124,12 @@ class DistributedComputeCoordinator:
                                    + ", ".join(_EMBEDDING_TASKS) + ")")
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise InvalidInputError(f"priority must be an int, not {priority!r}")
-        if priority != 0:
-            raise UnsupportedError("priority: only 0 is supported by this build's cluster")
+        if not 0 <= priority < _lib.IA_CLUSTER_PRIORITIES:
+            raise InvalidInputError(f"priority {priority}: the levels are 0 (default) to "
+                                    f"{_lib.IA_CLUSTER_PRIORITIES - 1} (taken first)")
+        if queue_wait is not None and (isinstance(queue_wait, bool) or not isinstance(queue_wait, (int, float))
+                                       or queue_wait < 0):
+            raise InvalidInputError(f"queue_wait must be seconds >= 0 or None, not {queue_wait!r}")
         if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 0:
             raise InvalidInputError(f"dimensions must be an int >= 0 (0: all), not {dimensions!r}")
         if input_data is None:
@@ -125,6 +141,8 @@ class DistributedComputeCoordinator:
                 raise InvalidInputError(f"task_id '{task_id}' was submitted already")
         opts = _lib.new(_lib.ClusterSubmitOptions)
         opts.dimensions = dimensions
+        opts.priority = priority
+        opts.wait_s = -1.0 if queue_wait is None else float(queue_wait)
         if prompt_name is not None:
             opts.prompt_name = prompt_name.encode("utf-8")
         n = len(data)
@@ -195,8 +213,10 @@ class DistributedComputeCoordinator:
         completed, failed, pending (submitted, neither completed nor failed
         as far as get_task_result has seen), workers (live adverts: name,
         model, threads, tasks done ...), workers_seen, queue_depth (tasks
-        waiting on the server, all submitters), in_flight (delivered, not
-        yet acknowledged), results_stored, dead_letters."""
+        waiting or in flight on the server, all submitters), in_flight
+        (delivered, not yet acknowledged), queue_by_priority (waiting at
+        each level), queue_bound (the queue's bound in tasks),
+        results_stored, dead_letters."""
         h = self._enter()
         try:
             out = ctypes.c_void_p()
@@ -211,6 +231,8 @@ class DistributedComputeCoordinator:
                 "pending": submitted - completed - failed,
                 "workers": status.get("workers", []), "workers_seen": len(status.get("workers", [])),
                 "queue_depth": int(q.get("tasks", 0)), "in_flight": int(q.get("in_flight", 0)),
+                "queue_by_priority": [int(x) for x in q.get("by_priority", [])],
+                "queue_bound": int(q.get("max_tasks", 0)),
                 "oldest_task_age_s": q.get("oldest_age_s", 0),
                 "results_stored": int(status.get("results", 0)),
                 "dead_letters": int(status.get("dead_letters", 0)),

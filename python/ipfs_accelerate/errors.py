@@ -52,6 +52,12 @@ class TimedOutError(Error, TimeoutError):
     a cluster task's result, a download."""
 
 
+class QueueFullError(Error):
+    """A bounded queue is full (IA_ERR_BUSY): retry later. The cluster's
+    task queue after the submit's ``queue_wait``; an HTTP front-end answers
+    429 Too Many Requests for it."""
+
+
 class LibraryNotFoundError(Error, ImportError):
     """libipfs_accelerate could not be found or loaded."""
 
@@ -67,6 +73,7 @@ _BY_STATUS = {
     -7: Error,  # IA_ERR_VERIFY
     -8: TimedOutError,
     -9: BackendError,
+    -10: QueueFullError,
 }
 
 

@@ -11,10 +11,12 @@
  * (tools/ipfs-accelerate/cmd_cluster.c) is the only caller. Never installed.
  *
  * The design, in one place (names are fixed; see docs/distributed.md):
- *   stream IA_TASKS    subjects ia.task.>      work queue, file storage
- *     task subject     ia.task.embed.<model>.<shard id>   Nats-Msg-Id = shard id
- *     consumer         embed-<model>, ia.task.embed.<model>.*, durable pull,
- *                      explicit ack
+ *   stream IA_TASKS    subjects ia.task.>      work queue, file storage,
+ *                      bounded (max messages and bytes, discard new)
+ *     task subject     ia.task.embed.<model>.p<priority>.<shard id>   Nats-Msg-Id = shard id
+ *     consumers        embed-<model>-p<priority>, ia.task.embed.<model>.p<priority>.*,
+ *                      durable pull, explicit ack: one per level, the
+ *                      highest non-empty one fetched first
  *   stream IA_RESULTS  subjects ia.result.>    limits, one message per subject
  *     result subject   ia.result.<shard id>    Nats-Msg-Id = r-<shard id>
  *   stream IA_DEAD     subjects ia.dead.>      dead letters (Ia-Error header)
@@ -40,7 +42,7 @@
 /* The name tasks use for a model: the last path component of its folder,
  * with every character outside [A-Za-z0-9_-] made '_' (a subject token).
  * Submitter and workers derive it the same way, so `--model X` on both
- * sides meets on ia.task.embed.<name>.*. Fails (IA_ERR_INVALID) on an empty
+ * sides meets on ia.task.embed.<name>.>. Fails (IA_ERR_INVALID) on an empty
  * name; out has room for 64 bytes. */
 ia_status ia__cluster_model_name(const char *model, char out[64]);
 
@@ -48,6 +50,7 @@ ia_status ia__cluster_model_name(const char *model, char out[64]);
 typedef struct ia_cluster_task_opts {
     int dimensions;          /* 0: all */
     const char *prompt_name; /* NULL: the model's default; "": none */
+    int priority;            /* the subject's level; not in the task or its id (same input, same result) */
 } ia_cluster_task_opts;
 
 /* The shard id: SHA-256 over the format version, the model name, the

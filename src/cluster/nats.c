@@ -26,6 +26,10 @@
 #define NS_PER_S 1000000000LL
 #define WORKER_TTL_S 30    /* an advert outlives its worker by this much */
 #define ADVERT_EVERY_S 5.0 /* how often a worker refreshes its advert */
+#define IDLE_WAIT_MS 500   /* an idle worker's long poll on level 0; higher levels are looked at after it */
+#define SWEEP_S 5.0        /* how often a level above 0 is fetched from unasked (its redeliveries) */
+#define DEFAULT_MAX_TASKS 100000
+#define DEFAULT_MAX_TASK_BYTES (1LL << 30)
 
 struct ia_cluster {
     natsConnection *nc;
@@ -47,9 +51,10 @@ static ia_status nats_fail(ia_status st, natsStatus s, jsErrCode jerr, const cha
     return ia__error(st, "%s: %s", what, natsStatus_GetText(s));
 }
 
-/* The stream if it exists, else made; two processes making it at once is fine. */
+/* The stream if it exists, else made; two processes making it at once is
+ * fine. max_msgs, max_bytes > 0: bounded, refusing new messages beyond. */
 static ia_status ensure_stream(ia_cluster *c, const char *name, const char *subject, jsRetentionPolicy ret,
-                               int64_t max_age_s, int64_t per_subject)
+                               int64_t max_age_s, int64_t per_subject, int64_t max_msgs, int64_t max_bytes)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
@@ -70,6 +75,11 @@ static ia_status ensure_stream(ia_cluster *c, const char *name, const char *subj
     sc.MaxMsgsPerSubject = per_subject;
     sc.Duplicates = 10 * 60 * NS_PER_S; /* Nats-Msg-Id dedupe window */
     sc.AllowDirect = true;
+    if (max_msgs > 0 || max_bytes > 0) {
+        sc.MaxMsgs = max_msgs > 0 ? max_msgs : -1;
+        sc.MaxBytes = max_bytes > 0 ? max_bytes : -1;
+        sc.Discard = js_DiscardNew; /* a full queue pushes back on the submitter */
+    }
     s = js_AddStream(&si, c->js, &sc, NULL, &jerr);
     if (s == NATS_OK) {
         jsStreamInfo_Destroy(si);
@@ -131,11 +141,13 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
     if (s != NATS_OK)
         st = nats_fail(IA_ERR_IO, s, 0, url);
     if (!st)
-        st = ensure_stream(c, IA_CLUSTER_STREAM_TASKS, "ia.task.>", js_WorkQueuePolicy, 7 * 86400, -1);
+        st = ensure_stream(c, IA_CLUSTER_STREAM_TASKS, "ia.task.>", js_WorkQueuePolicy, 7 * 86400, -1,
+                           o.max_tasks > 0 ? o.max_tasks : DEFAULT_MAX_TASKS,
+                           o.max_task_bytes > 0 ? o.max_task_bytes : DEFAULT_MAX_TASK_BYTES);
     if (!st)
-        st = ensure_stream(c, IA_CLUSTER_STREAM_RESULTS, "ia.result.>", js_LimitsPolicy, 86400, 1);
+        st = ensure_stream(c, IA_CLUSTER_STREAM_RESULTS, "ia.result.>", js_LimitsPolicy, 86400, 1, 0, 0);
     if (!st)
-        st = ensure_stream(c, IA_CLUSTER_STREAM_DEAD, "ia.dead.>", js_LimitsPolicy, 7 * 86400, 1);
+        st = ensure_stream(c, IA_CLUSTER_STREAM_DEAD, "ia.dead.>", js_LimitsPolicy, 7 * 86400, 1, 0, 0);
     if (!st) {
         s = js_KeyValue(&c->workers, c->js, IA_CLUSTER_KV_WORKERS);
         if (s != NATS_OK) {
@@ -197,6 +209,8 @@ typedef struct worker {
     double started, last_advert;
     long advertised; /* tasks in the last advert */
     char host[128];
+    char durable[IA_CLUSTER_PRIORITIES][96]; /* the consumer of each priority level */
+    double swept[IA_CLUSTER_PRIORITIES];     /* when each level was last fetched from unasked */
     /* the in-progress ticker */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -412,13 +426,29 @@ static void handle(worker *w, natsMsg *m)
             s == NATS_OK ? "" : "; the ack was lost, a redelivery will find the result");
 }
 
-/* The durable pull consumer of the model's tasks, made if missing. */
-static ia_status bind_consumer(worker *w, natsSubscription **sub)
+/* Tasks waiting (not yet delivered) at a priority level, from its
+ * consumer's info, which the server answers at once: an empty fetch waits
+ * its whole timeout instead (libnats 3.4 ignores the no-wait reply). */
+static uint64_t waiting(worker *w, int level, int64_t *in_flight)
+{
+    jsConsumerInfo *ci = NULL;
+    *in_flight = 0;
+    if (js_GetConsumerInfo(&ci, w->c->js, IA_CLUSTER_STREAM_TASKS, w->durable[level], NULL, NULL) != NATS_OK)
+        return 0;
+    uint64_t n = ci->NumPending;
+    *in_flight = ci->NumAckPending;
+    jsConsumerInfo_Destroy(ci);
+    return n;
+}
+
+/* The durable pull consumer of the model's tasks of one priority level,
+ * made if missing. */
+static ia_status bind_consumer(worker *w, int level, natsSubscription **sub)
 {
     ia_cluster *c = w->c;
-    char durable[96], subject[128];
-    snprintf(durable, sizeof durable, "embed-%s", w->cfg->model_name);
-    snprintf(subject, sizeof subject, "ia.task.embed.%s.*", w->cfg->model_name);
+    char *durable = w->durable[level], subject[128];
+    snprintf(durable, sizeof w->durable[level], "embed-%s-p%d", w->cfg->model_name, level);
+    snprintf(subject, sizeof subject, "ia.task.embed.%s.p%d.*", w->cfg->model_name, level);
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_GetConsumerInfo(&ci, c->js, IA_CLUSTER_STREAM_TASKS, durable, NULL, &jerr);
@@ -440,7 +470,8 @@ static ia_status bind_consumer(worker *w, natsSubscription **sub)
         snprintf(what, sizeof what, "%s: consumer %s on %s", c->url, durable, IA_CLUSTER_STREAM_TASKS);
         return nats_fail(IA_ERR_IO, s, jerr, what);
     }
-    w->ack_wait_ns = ci->Config && ci->Config->AckWait > 0 ? ci->Config->AckWait : 30 * NS_PER_S;
+    if (level == 0)
+        w->ack_wait_ns = ci->Config && ci->Config->AckWait > 0 ? ci->Config->AckWait : 30 * NS_PER_S;
     jsConsumerInfo_Destroy(ci);
     jsSubOptions so;
     jsSubOptions_Init(&so);
@@ -465,20 +496,27 @@ ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *
     if (gethostname(w.host, sizeof w.host) != 0)
         snprintf(w.host, sizeof w.host, "unknown");
     w.host[sizeof w.host - 1] = '\0';
-    natsSubscription *sub = NULL;
-    ia_status st = bind_consumer(&w, &sub);
-    if (st)
+    natsSubscription *subs[IA_CLUSTER_PRIORITIES] = {0};
+    ia_status st = IA_OK;
+    for (int p = 0; p < IA_CLUSTER_PRIORITIES && !st; p++)
+        st = bind_consumer(&w, p, &subs[p]);
+    if (st) {
+        for (int p = 0; p < IA_CLUSTER_PRIORITIES; p++)
+            natsSubscription_Destroy(subs[p]);
         return st;
+    }
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     pthread_t tick;
     if (pthread_create(&tick, NULL, ticker, &w) != 0) {
-        natsSubscription_Destroy(sub);
+        for (int p = 0; p < IA_CLUSTER_PRIORITIES; p++)
+            natsSubscription_Destroy(subs[p]);
         return ia__error(IA_ERR_NOMEM, "worker %s: cannot start a thread", cfg->name);
     }
     advertise(&w);
-    ia__log(IA_LOG_INFO, "worker %s: model %s, %d threads, ack wait %.0f s, taking ia.task.embed.%s.*",
-            cfg->name, cfg->model_name, cfg->threads, (double)w.ack_wait_ns / NS_PER_S, cfg->model_name);
+    ia__log(IA_LOG_INFO, "worker %s: model %s, %d threads, ack wait %.0f s, taking ia.task.embed.%s.p{0..%d}.*",
+            cfg->name, cfg->model_name, cfg->threads, (double)w.ack_wait_ns / NS_PER_S, cfg->model_name,
+            IA_CLUSTER_PRIORITIES - 1);
     bool down = false;
     while (!*cfg->stop) {
         long tasks = w.done + w.skipped + w.failed;
@@ -486,9 +524,30 @@ ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *
             w.advertised = tasks;
             advertise(&w);
         }
+        /* Before each task, the highest level above 0 with tasks waiting
+         * (one consumer-info request a level), so a backlog is taken in
+         * priority order; else a long poll on level 0, where most tasks
+         * are. An idle worker sees a higher-level task when its long poll
+         * ends (IDLE_WAIT_MS). A task due for redelivery is counted as in
+         * flight, not waiting, so a level with tasks in flight is also
+         * fetched from every SWEEP_S, briefly. */
         natsMsgList list = {0};
         jsErrCode jerr = 0;
-        natsStatus s = natsSubscription_Fetch(&list, sub, 1, 1000, &jerr);
+        natsStatus s = NATS_TIMEOUT;
+        for (int p = IA_CLUSTER_PRIORITIES - 1; p > 0 && s == NATS_TIMEOUT; p--) {
+            int64_t in_flight;
+            bool sweep = false;
+            if (!waiting(&w, p, &in_flight)) {
+                double now = ia__now();
+                if (!in_flight || now - w.swept[p] < SWEEP_S)
+                    continue;
+                w.swept[p] = now;
+                sweep = true;
+            }
+            s = natsSubscription_Fetch(&list, subs[p], 1, sweep ? 50 : 250, &jerr);
+        }
+        if (s == NATS_TIMEOUT)
+            s = natsSubscription_Fetch(&list, subs[0], 1, IDLE_WAIT_MS, &jerr);
         if (s == NATS_TIMEOUT)
             continue;
         if (s != NATS_OK) { /* the server is away: wait for the reconnect */
@@ -512,8 +571,10 @@ ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *
     pthread_join(tick, NULL);
     pthread_cond_destroy(&w.cv);
     pthread_mutex_destroy(&w.mu);
-    natsSubscription_Unsubscribe(sub); /* the durable consumer stays */
-    natsSubscription_Destroy(sub);
+    for (int p = 0; p < IA_CLUSTER_PRIORITIES; p++) {
+        natsSubscription_Unsubscribe(subs[p]); /* the durable consumers stay */
+        natsSubscription_Destroy(subs[p]);
+    }
     kvStore_Delete(c->workers, cfg->name);
     ia__log(IA_LOG_INFO, "worker %s: stopped after %ld tasks (%ld already done, %ld failed, %ld dead letters)",
             cfg->name, w.done, w.skipped, w.failed, w.dead);
@@ -545,6 +606,7 @@ struct ia_cluster_job {
     size_t *index; /* open addressing: shard id -> shard + 1 */
     size_t index_cap;
     char id[17];
+    bool warned_full; /* the queue was full once: said once */
 };
 
 ia_status ia__cluster_job_new(ia_cluster *c, const char *model_name, const ia_cluster_task_opts *o,
@@ -553,6 +615,9 @@ ia_status ia__cluster_job_new(ia_cluster *c, const char *model_name, const ia_cl
     IA_NEED(c);
     IA_NEED(model_name);
     IA_NEED(o);
+    if (o->priority < 0 || o->priority >= IA_CLUSTER_PRIORITIES)
+        return ia__error(IA_ERR_INVALID, "priority %d: the levels are 0 (default) to %d (taken first)", o->priority,
+                         IA_CLUSTER_PRIORITIES - 1);
     ia_cluster_job *j = ia__calloc(1, sizeof *j);
     if (!j)
         return ia__error(IA_ERR_NOMEM, "job: out of memory");
@@ -617,30 +682,77 @@ static bool take_result(ia_cluster_job *j, shard *sh, natsMsg *m)
     return true;
 }
 
-/* Publish a task on ia.task.embed.<model>.<id> and wait for JetStream's
- * ack, retrying while the server is away (a restart) for up to 60 s. The
- * Nats-Msg-Id makes a second publish of the same task a no-op. */
-static natsStatus publish_task(ia_cluster *c, const char *model, const char *id, const char *msg_id,
-                               const uint8_t *body, size_t len, jsErrCode *jerr)
+static void task_subject(char *buf, size_t size, const char *model, int priority, const char *id)
 {
-    char subj[128];
-    snprintf(subj, sizeof subj, "ia.task.embed.%s.%s", model, id);
+    snprintf(buf, size, "ia.task.embed.%s.p%d.%s", model, priority, id);
+}
+
+/* JetStream refused the task for the task stream's bound (discard new). */
+static bool queue_full(natsStatus s, jsErrCode jerr)
+{
+    if (s == NATS_OK || jerr != JSStreamStoreFailedErr)
+        return false;
+    const char *e = nats_GetLastError(NULL);
+    return e && (strstr(e, "maximum messages") || strstr(e, "maximum bytes"));
+}
+
+/* IA_ERR_BUSY naming the bound the task queue is at. */
+static ia_status busy_error(ia_cluster *c, const char *what, double waited)
+{
+    jsStreamInfo *si = NULL;
+    char state[160] = "";
+    if (js_GetStreamInfo(&si, c->js, IA_CLUSTER_STREAM_TASKS, NULL, NULL) == NATS_OK) {
+        snprintf(state, sizeof state, " (%llu tasks, %llu bytes; bound %lld tasks, %lld bytes)",
+                 (unsigned long long)si->State.Msgs, (unsigned long long)si->State.Bytes,
+                 (long long)si->Config->MaxMsgs, (long long)si->Config->MaxBytes);
+        jsStreamInfo_Destroy(si);
+    }
+    return ia__error(IA_ERR_BUSY, "%s: the task queue %s at %s is full%s after waiting %.1f s for room: retry "
+                     "later, start more workers, or raise the bound", what, IA_CLUSTER_STREAM_TASKS, c->url, state,
+                     waited);
+}
+
+/* Publish a task on ia.task.embed.<model>.p<priority>.<id> and wait for
+ * JetStream's ack, retrying while the server is away (a restart) for up
+ * to 60 s, and while the queue is full for up to wait_s (< 0: for ever;
+ * *warned: it was said once). The Nats-Msg-Id makes a second publish of
+ * the same task a no-op. */
+static ia_status publish_task(ia_cluster *c, const char *model, int priority, const char *id, const char *msg_id,
+                              const uint8_t *body, size_t len, double wait_s, bool *warned, const char *what)
+{
+    char subj[160];
+    task_subject(subj, sizeof subj, model, priority, id);
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = msg_id;
-    natsStatus s;
-    double t0 = ia__now();
+    double t0 = ia__now(), t_full = 0;
     for (;;) {
         natsMsg *m = NULL;
-        *jerr = 0;
-        s = natsMsg_Create(&m, subj, NULL, (const char *)body, (int)len);
+        jsErrCode jerr = 0;
+        natsStatus s = natsMsg_Create(&m, subj, NULL, (const char *)body, (int)len);
         if (s == NATS_OK)
             s = natsMsgHeader_Set(m, "Ia-Shard", id);
         if (s == NATS_OK)
-            s = js_PublishMsg(NULL, c->js, m, &po, jerr);
+            s = js_PublishMsg(NULL, c->js, m, &po, &jerr);
         natsMsg_Destroy(m);
-        if (s == NATS_OK || *jerr || ia__now() - t0 > 60)
-            return s;
+        if (s == NATS_OK)
+            return IA_OK;
+        double now = ia__now();
+        if (queue_full(s, jerr)) {
+            if (!t_full)
+                t_full = now;
+            if (wait_s >= 0 && now - t_full >= wait_s)
+                return busy_error(c, what, now - t_full);
+            if (!*warned)
+                ia__log(IA_LOG_WARN, "%s: the task queue %s is full: waiting for the workers to make room", what,
+                        IA_CLUSTER_STREAM_TASKS);
+            *warned = true;
+            nats_Sleep(wait_s >= 0 ? (int64_t)IA_MIN(250, wait_s * 1000 + 1) : 250);
+            t0 = ia__now(); /* the server is there: restart the outage clock */
+            continue;
+        }
+        if (jerr || now - t0 > 60)
+            return nats_fail(IA_ERR_IO, s, jerr, what);
         nats_Sleep(250);
     }
 }
@@ -655,14 +767,11 @@ static ia_status queue_task(ia_cluster_job *j, size_t i)
         snprintf(msg_id, sizeof msg_id, "%s-%d", sh->id, sh->requeued);
     else
         snprintf(msg_id, sizeof msg_id, "%s", sh->id);
-    jsErrCode jerr = 0;
-    natsStatus s = publish_task(j->c, j->model, sh->id, msg_id, sh->task, sh->task_len, &jerr);
-    if (s != NATS_OK) {
-        char what[128];
-        snprintf(what, sizeof what, "queueing shard %zu (texts %zu-%zu)", i, sh->first, sh->first + sh->n - 1);
-        return nats_fail(IA_ERR_IO, s, jerr, what);
-    }
-    return IA_OK;
+    char what[128];
+    snprintf(what, sizeof what, "job %s: queueing shard %zu (texts %zu-%zu)", j->id[0] ? j->id : "(new)", i,
+             sh->first, sh->first + sh->n - 1);
+    return publish_task(j->c, j->model, j->opts.priority, sh->id, msg_id, sh->task, sh->task_len, -1,
+                        &j->warned_full, what);
 }
 
 ia_status ia__cluster_job_add(ia_cluster_job *j, const char *const *texts, const size_t *lens, size_t n)
@@ -782,7 +891,7 @@ static ia_status poll_missing(ia_cluster_job *j)
         if (sh->done)
             continue;
         bool err, task_err;
-        snprintf(subj, sizeof subj, "ia.task.embed.%s.%s", j->model, sh->id);
+        task_subject(subj, sizeof subj, j->model, j->opts.priority, sh->id);
         natsMsg *task = last_msg(j->c, IA_CLUSTER_STREAM_TASKS, subj, &task_err);
         bool queued = task != NULL;
         natsMsg_Destroy(task);
@@ -891,7 +1000,10 @@ ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const 
     ia_status st = ia__cluster_model_name(model, name);
     if (st)
         return st;
-    ia_cluster_task_opts to = {.dimensions = o.dimensions, .prompt_name = o.prompt_name};
+    if (o.priority < 0 || o.priority >= IA_CLUSTER_PRIORITIES)
+        return ia__error(IA_ERR_INVALID, "ia_cluster_submit: priority %d: the levels are 0 (default) to %d "
+                         "(taken first)", o.priority, IA_CLUSTER_PRIORITIES - 1);
+    ia_cluster_task_opts to = {.dimensions = o.dimensions, .prompt_name = o.prompt_name, .priority = o.priority};
     char id[IA_CLUSTER_ID_LEN + 1];
     if ((st = ia__cluster_shard_id(name, &to, texts, lens, n, id)))
         return st;
@@ -908,16 +1020,14 @@ ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const 
     size_t len;
     if ((st = ia__cluster_task_encode(&to, texts, lens, n, &body, &len)))
         return st;
-    jsErrCode jerr = 0;
-    natsStatus s = publish_task(c, name, id, id, body, len, &jerr);
+    char what[160];
+    snprintf(what, sizeof what, "%s: queueing task %s for model %s", c->url, id, name);
+    bool warned = true; /* the caller hears IA_ERR_BUSY; no log line */
+    st = publish_task(c, name, o.priority, id, id, body, len, o.wait_s, &warned, what);
     ia__free(body);
-    if (s != NATS_OK) {
-        char what[160];
-        snprintf(what, sizeof what, "%s: queueing task %s for model %s", c->url, id, name);
-        return nats_fail(IA_ERR_IO, s, jerr, what);
-    }
-    memcpy(task_id, id, sizeof id);
-    return IA_OK;
+    if (!st)
+        memcpy(task_id, id, sizeof id);
+    return st;
 }
 
 /* The result or the dead letter of task id, if either is stored: IA_OK
@@ -1066,18 +1176,26 @@ ia_status ia__cluster_status(ia_cluster *c, cJSON **out)
         age = ((double)ts.tv_sec * 1e9 + (double)ts.tv_nsec - (double)si->State.FirstTime) / 1e9;
     }
     cJSON_AddNumberToObject(q, "oldest_age_s", age < 0 ? 0 : age);
+    cJSON_AddNumberToObject(q, "bytes", (double)si->State.Bytes);
+    cJSON_AddNumberToObject(q, "max_tasks", (double)si->Config->MaxMsgs);
+    cJSON_AddNumberToObject(q, "max_bytes", (double)si->Config->MaxBytes);
     jsStreamInfo_Destroy(si);
     jsConsumerInfoList *cl = NULL;
-    double in_flight = 0, redelivered = 0;
+    double in_flight = 0, redelivered = 0, by_priority[IA_CLUSTER_PRIORITIES] = {0};
     if (js_Consumers(&cl, c->js, IA_CLUSTER_STREAM_TASKS, NULL, NULL) == NATS_OK) {
         for (int i = 0; i < cl->Count; i++) {
             in_flight += (double)cl->List[i]->NumAckPending;
             redelivered += (double)cl->List[i]->NumRedelivered;
+            /* embed-<model>-p<level>: its waiting tasks count at that level */
+            const char *name = cl->List[i]->Name, *p = name ? strrchr(name, '-') : NULL;
+            if (p && p[1] == 'p' && p[2] >= '0' && p[2] < '0' + IA_CLUSTER_PRIORITIES && !p[3])
+                by_priority[p[2] - '0'] += (double)cl->List[i]->NumPending;
         }
         jsConsumerInfoList_Destroy(cl);
     }
     cJSON_AddNumberToObject(q, "in_flight", in_flight);
     cJSON_AddNumberToObject(q, "redelivered", redelivered);
+    cJSON_AddItemToObject(q, "by_priority", cJSON_CreateDoubleArray(by_priority, IA_CLUSTER_PRIORITIES));
     const char *counted[][2] = {{"results", IA_CLUSTER_STREAM_RESULTS}, {"dead_letters", IA_CLUSTER_STREAM_DEAD}};
     for (size_t i = 0; i < 2; i++) {
         double msgs = 0;

@@ -70,10 +70,12 @@ static const layout layouts[] = {
       FIELD(ia_selection, precision), FIELD(ia_selection, precision_requested), FIELD(ia_selection, requested),
       FIELD(ia_selection, fallback), FIELD(ia_selection, reason)}},
     {"ia_cluster_options", sizeof(ia_cluster_options),
-     {FIELD(ia_cluster_options, size), FIELD(ia_cluster_options, client_name)}},
+     {FIELD(ia_cluster_options, size), FIELD(ia_cluster_options, client_name), FIELD(ia_cluster_options, max_tasks),
+      FIELD(ia_cluster_options, max_task_bytes)}},
     {"ia_cluster_submit_options", sizeof(ia_cluster_submit_options),
      {FIELD(ia_cluster_submit_options, size), FIELD(ia_cluster_submit_options, dimensions),
-      FIELD(ia_cluster_submit_options, prompt_name)}},
+      FIELD(ia_cluster_submit_options, prompt_name), FIELD(ia_cluster_submit_options, priority),
+      FIELD(ia_cluster_submit_options, wait_s)}},
 };
 
 static char json[8192];

@@ -19,6 +19,7 @@ const char *ia_strerror(ia_status st)
     case IA_ERR_VERIFY: return "verification failed";
     case IA_ERR_TIMEOUT: return "timed out";
     case IA_ERR_BACKEND: return "backend failure";
+    case IA_ERR_BUSY: return "busy: the queue is full";
     }
     return "unknown error";
 }

@@ -3,7 +3,11 @@ against real workers: a nats-server with JetStream on a free loopback port
 in a temporary folder and two single-thread `ipfs-accelerate worker`s on
 the tiny synthetic model, all started here. The vectors must equal, bit for
 bit, the CLI's local `embed --threads 1` and `embed --cluster` on the same
-batches. Every wait is bounded; skipped only without nats-server.
+batches. Then, each on a server of its own: tasks queued at three priority
+levels before any worker runs are stored highest level first; a queue
+bounded to 5 tasks refuses a sixth (QueueFullError, at once or after
+queue_wait) and makes `embed --cluster` wait, saying so, until a worker
+makes room. Every wait is bounded; skipped only without nats-server.
 """
 
 import os
@@ -170,3 +174,90 @@ def test_manager_distributed(cluster, cli, tiny, tmp_path):
         assert mgr.get_status()["nats_url"] == cluster.url
         with pytest.raises(ia.InvalidInputError, match="normalize"):
             mgr.run_inference(tiny, texts, normalize=False)
+
+
+@pytest.fixture
+def own_cluster(tmp_path, cli):
+    """A server of this test's own, with no worker yet."""
+    if not _nats_server():
+        pytest.skip("nats-server is not installed (scripts/install-deps.sh installs it)")
+    c = Cluster(tmp_path, cli)
+    yield c
+    c.stop()
+
+
+def _stored_order(log):
+    import re
+    return re.findall(r"shard ([0-9a-f]{32}) stored", log)
+
+
+def test_priorities(own_cluster, tiny):
+    c = own_cluster
+    with DistributedComputeCoordinator(c.url) as coord:
+        # queued while no worker runs: low first, then high, then middle
+        for i in range(10):
+            coord.submit_task(f"low{i}", tiny, [f"low priority text {i}"])
+        for i in range(4):
+            coord.submit_task(f"high{i}", tiny, [f"high priority text {i}"], priority=2)
+        for i in range(4):
+            coord.submit_task(f"mid{i}", tiny, [f"middle priority text {i}"], priority=1)
+        with pytest.raises(ia.InvalidInputError, match="priority 3"):
+            coord.submit_task("bad", tiny, ["x"], priority=3)
+        assert coord.get_stats()["queue_depth"] == 18
+        c.worker(tiny, "wp")
+        for name in list(coord._tasks):
+            coord.get_task_result(name, timeout=60)
+        ids = {name: t["id"] for name, t in coord._tasks.items()}
+        st = coord.get_stats()
+        assert st["completed"] == 18 and st["queue_depth"] == 0 and st["queue_by_priority"] == [0, 0, 0]
+    # the order the worker stored them in: every high one, then middle, then low
+    order = _stored_order(c.log("wp.log"))
+    assert len(order) == 18, order
+    levels = [next(n for n, i in ids.items() if i == sid).rstrip("0123456789") for sid in order]
+    assert levels == ["high"] * 4 + ["mid"] * 4 + ["low"] * 10, levels
+
+
+def test_bounded_queue_pushes_back(own_cluster, cli, tiny, tmp_path):
+    c = own_cluster
+    with DistributedComputeCoordinator(c.url, max_queue=5) as coord:
+        for i in range(5):
+            coord.submit_task(f"t{i}", tiny, [f"bounded {i}"])
+        t0 = time.time()
+        with pytest.raises(ia.QueueFullError, match=r"IA_TASKS .* is full \(5 tasks.*bound 5 tasks") as e:
+            coord.submit_task("t5", tiny, ["bounded 5"])
+        assert e.value.status == -10 and time.time() - t0 < 2
+        t0 = time.time()
+        with pytest.raises(ia.QueueFullError):
+            coord.submit_task("t5", tiny, ["bounded 5"], queue_wait=0.6)
+        assert 0.6 <= time.time() - t0 < 3
+        assert coord.get_stats()["queue_bound"] == 5
+        # the same task again is not a new one: JetStream's dedupe answers, the queue is not asked
+        coord.submit_task("t0-again", tiny, ["bounded 0"])
+
+        # the CLI waits, saying so, until a worker makes room
+        texts = [f"cli text {i}" for i in range(4)]
+        inp = os.path.join(str(tmp_path), "cli.txt")
+        with open(inp, "w") as f:
+            f.write("\n".join(texts) + "\n")
+        err_path = os.path.join(str(tmp_path), "submit.log")
+        sub = subprocess.Popen([cli, "embed", "--cluster", c.url, "-m", tiny, inp, "--batch-size", "1",
+                                "-o", os.path.join(str(tmp_path), "cli.npy")],
+                               stdout=subprocess.DEVNULL, stderr=open(err_path, "wb"))
+        c.procs.append(sub)
+        t0 = time.time()
+        while "is full: waiting" not in open(err_path, errors="replace").read():
+            assert time.time() - t0 < 15 and sub.poll() is None, open(err_path).read()
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert sub.poll() is None  # still waiting for room
+        c.worker(tiny, "wq")
+        assert sub.wait(60) == 0, open(err_path).read()
+        for i in range(5):
+            coord.get_task_result(f"t{i}", timeout=60)
+        coord.submit_task("t5", tiny, ["bounded 5"])  # room again
+        coord.get_task_result("t5", timeout=60)
+    got = np.load(os.path.join(str(tmp_path), "cli.npy"))
+    m = ia.Model(tiny, n_threads=1)
+    want = np.concatenate([m.embed([t]) for t in texts])
+    m.close()
+    assert got.tobytes() == want.tobytes()

@@ -70,6 +70,8 @@ int cli_parse_json_opts(const char *cmd, const char *help, int argc, char **argv
 typedef struct cli_cluster_embed {
     const char *url, *model, *prompt_name;
     int dimensions;
+    int priority;       /* 0 .. IA_CLUSTER_PRIORITIES - 1 */
+    long max_queue;     /* the task queue's bound if this run creates it; 0: the default */
     size_t batch_size;
     char **extra;       /* --text values */
     size_t *extra_lens;

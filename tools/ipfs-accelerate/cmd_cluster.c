@@ -24,10 +24,11 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static ia_status cluster_connect(const char *url, const char *client_name, ia_cluster **out)
+static ia_status cluster_connect(const char *url, const char *client_name, long max_queue, ia_cluster **out)
 {
     ia_cluster_options o = IA_CLUSTER_OPTIONS_INIT;
     o.client_name = client_name;
+    o.max_tasks = max_queue;
     return ia_cluster_connect(url, &o, out);
 }
 
@@ -47,9 +48,11 @@ static const char worker_help[] =
     "                          this worker creates the consumer (default 30)\n"
     "      --max-deliver N     a failing task goes to the dead letters at its N-th\n"
     "                          delivery (default 5)\n"
+    "      --max-queue N       the task queue's bound, set when this worker creates\n"
+    "                          the stream (default 100000 tasks, 1 GiB)\n"
     "  -q, --quiet             log warnings only, not every task\n";
 
-enum { OPT_NAME = 0x2000, OPT_ACK_WAIT, OPT_MAX_DELIVER };
+enum { OPT_NAME = 0x2000, OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_QUEUE };
 
 int cmd_worker(int argc, char **argv)
 {
@@ -58,11 +61,12 @@ int cmd_worker(int argc, char **argv)
         {"threads", required_argument, 0, 'j'}, {"name", required_argument, 0, OPT_NAME},
         {"device", required_argument, 0, CLI_OPT_DEVICE}, {"ack-wait", required_argument, 0, OPT_ACK_WAIT},
         {"max-deliver", required_argument, 0, OPT_MAX_DELIVER}, {"quiet", no_argument, 0, 'q'},
+        {"max-queue", required_argument, 0, OPT_MAX_QUEUE},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *url = NULL, *model_dir = NULL, *name = NULL;
     cli_config_args ca = {0};
-    long threads = 0, ack_wait = 30, max_deliver = 5;
+    long threads = 0, ack_wait = 30, max_deliver = 5, max_queue = 0;
     bool quiet = false;
     int c;
     optind = 1;
@@ -83,6 +87,10 @@ int cmd_worker(int argc, char **argv)
         case OPT_MAX_DELIVER:
             if (!cli_parse_long(optarg, 1, 1000, &max_deliver))
                 return cli_usage("worker", "--max-deliver must be a whole number from 1 to 1000, not '%s'", optarg);
+            break;
+        case OPT_MAX_QUEUE:
+            if (!cli_parse_long(optarg, 1, 1L << 40, &max_queue))
+                return cli_usage("worker", "--max-queue must be a whole number >= 1, not '%s'", optarg);
             break;
         case 'q': quiet = true; break;
         case 'h': fputs(worker_help, stdout); return 0;
@@ -119,7 +127,7 @@ int cmd_worker(int argc, char **argv)
     if (!quiet)
         cli_log_init(IA_LOG_INFO);
     ia_cluster *cl; /* first: a wrong URL fails before a large model loads */
-    if ((st = cluster_connect(url, name, &cl)))
+    if ((st = cluster_connect(url, name, max_queue, &cl)))
         return cli_fail(st, "worker %s", name);
     ia_model_options mo = {.n_threads = (int)threads, .device = ca.device};
     ia_model *model;
@@ -183,7 +191,7 @@ int cmd_cluster_status(int argc, char **argv)
     if (!url)
         return cli_usage("cluster status", "--nats URL is required");
     ia_cluster *cl;
-    ia_status st = cluster_connect(url, "ipfs-accelerate cluster status", &cl);
+    ia_status st = cluster_connect(url, "ipfs-accelerate cluster status", 0, &cl);
     if (st)
         return cli_fail(st, "cluster status");
     cJSON *s;
@@ -211,6 +219,12 @@ int cmd_cluster_status(int argc, char **argv)
     const cJSON *q = cJSON_GetObjectItem(s, "queue");
     printf("queue: %.0f tasks waiting (oldest %.1f s), %.0f in flight, %.0f redelivered\n", num(q, "tasks"),
            num(q, "oldest_age_s"), num(q, "in_flight"), num(q, "redelivered"));
+    const cJSON *bp = cJSON_GetObjectItem(q, "by_priority"), *lv;
+    int level = 0;
+    printf("  waiting by priority:");
+    cJSON_ArrayForEach(lv, bp)
+        printf("%s p%d %.0f", level ? "," : "", level, cJSON_IsNumber(lv) ? lv->valuedouble : 0), level++;
+    printf("; bound %.0f tasks, %.0f bytes (%.0f used)\n", num(q, "max_tasks"), num(q, "max_bytes"), num(q, "bytes"));
     printf("results stored: %.0f; dead letters: %.0f\n", num(s, "results"), num(s, "dead_letters"));
     cJSON_Delete(s);
     return 0;
@@ -271,9 +285,9 @@ int cli_embed_cluster(const cli_cluster_embed *a)
     if (st)
         return cli_fail(st, "--model");
     ia_cluster *cl;
-    if ((st = cluster_connect(a->url, "ipfs-accelerate embed", &cl)))
+    if ((st = cluster_connect(a->url, "ipfs-accelerate embed", a->max_queue, &cl)))
         return cli_fail(st, "embed --cluster");
-    ia_cluster_task_opts to = {.dimensions = a->dimensions, .prompt_name = a->prompt_name};
+    ia_cluster_task_opts to = {.dimensions = a->dimensions, .prompt_name = a->prompt_name, .priority = a->priority};
     ia_cluster_job *job;
     if ((st = ia__cluster_job_new(cl, model_name, &to, &job))) {
         ia_cluster_free(cl);

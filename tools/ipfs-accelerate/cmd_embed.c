@@ -45,7 +45,11 @@ static const char embed_help[] =
     "  -v, --verbose           say which backend and precision computed\n"
     "      --cluster URL       have the workers of a NATS JetStream cluster embed\n"
     "                          (nats://HOST:PORT; docs/distributed.md): same output,\n"
-    "                          shards of --batch-size texts, resumable by rerunning\n";
+    "                          shards of --batch-size texts, resumable by rerunning\n"
+    "      --priority N        with --cluster: 0 (default) to 2, higher levels are\n"
+    "                          taken first\n"
+    "      --max-queue N       with --cluster: the task queue's bound when this run\n"
+    "                          creates it (default 100000); a full queue is waited on\n";
 
 typedef struct text_batch {
     char **texts;
@@ -216,12 +220,13 @@ int cmd_embed(int argc, char **argv)
         {"precision", required_argument, 0, 'P'}, {"prompt-name", required_argument, 0, 'N'},
         {"dimensions", required_argument, 0, 'M'}, {"chunk-tokens", required_argument, 0, 'K'},
         {"chunk-overlap", required_argument, 0, 'O'}, {"cluster", required_argument, 0, 'C'},
+        {"priority", required_argument, 0, 'R'}, {"max-queue", required_argument, 0, 'Q'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model_dir = NULL, *out_path = NULL, *format = NULL, *device = NULL;
     const char *precision = NULL, *prompt_name = NULL, *cluster = NULL;
     cli_config_args ca = {0};
-    long batch_size = 256, threads = 0, max_seq = 0, dims = 0, chunk = 0, overlap = 0;
+    long batch_size = 256, threads = 0, max_seq = 0, dims = 0, chunk = 0, overlap = 0, priority = -1, max_queue = 0;
     bool quiet = false, verbose = false;
     text_batch extra = {0};
     int c;
@@ -270,12 +275,23 @@ int cmd_embed(int argc, char **argv)
         case 'q': quiet = true; break;
         case 'v': verbose = true; break;
         case 'C': cluster = optarg; break;
+        case 'R':
+            if (!cli_parse_long(optarg, 0, IA_CLUSTER_PRIORITIES - 1, &priority))
+                EMBED_USAGE("--priority must be a whole number from 0 to %d, not '%s'", IA_CLUSTER_PRIORITIES - 1,
+                            optarg);
+            break;
+        case 'Q':
+            if (!cli_parse_long(optarg, 1, 1L << 40, &max_queue))
+                EMBED_USAGE("--max-queue must be a whole number >= 1, not '%s'", optarg);
+            break;
         case 'h': fputs(embed_help, stdout); return 0;
         default: EMBED_USAGE("bad option");
         }
     }
     if (!model_dir)
         EMBED_USAGE("--model DIR is required");
+    if (!cluster && (priority >= 0 || max_queue))
+        EMBED_USAGE("--priority and --max-queue go with --cluster");
     if (cluster && chunk)
         EMBED_USAGE("--chunk-tokens does not go with --cluster yet");
     if (argc - optind > 1)
@@ -308,7 +324,8 @@ int cmd_embed(int argc, char **argv)
     }
     if (cluster) {
         cli_cluster_embed a = {.url = cluster, .model = model_dir, .prompt_name = prompt_name,
-                               .dimensions = (int)dims, .batch_size = (size_t)batch_size, .extra = extra.texts,
+                               .dimensions = (int)dims, .priority = priority > 0 ? (int)priority : 0,
+                               .max_queue = max_queue, .batch_size = (size_t)batch_size, .extra = extra.texts,
                                .extra_lens = extra.lens, .n_extra = extra.n, .in = in, .in_path = in_path,
                                .quiet = quiet};
         int rc = embed_cluster(&a, out_path, npy);
