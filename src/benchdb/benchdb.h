@@ -165,6 +165,11 @@ typedef struct ia_bench_point {
     int batch_size, seq_len;
     double latency_mean_s, latency_p50_s;
     double peak_rss_bytes; /* 0: not recorded */
+    /* Seconds per call in linear, attention and other ops, from the
+     * backend's profile when the run recorded it (metadata "op_seconds",
+     * as `bench validate` does); negative: not recorded. */
+    double op_s[3];
+    double linear_flop;    /* the backend's count per call; 0: not recorded */
 } ia_bench_point;
 ia_status ia__benchdb_points(ia_benchdb *db, const ia_bench_hardware *hw, const char *model_path,
                              const char *precision, int threads, ia_bench_point **out, size_t *n);

@@ -838,7 +838,11 @@ ia_status ia__benchdb_points(ia_benchdb *db, const ia_bench_hardware *hw, const 
     sqlite3_stmt *q;
     int rc = sqlite3_prepare_v2(db->db,
                                 "SELECT x.result_id, s.batch_size, s.seq_len, x.latency_mean_s, x.latency_p50_s,"
-                                " x.peak_rss_bytes FROM runs x"
+                                " x.peak_rss_bytes, json_extract(r.metadata, '$.op_seconds.linear'),"
+                                " json_extract(r.metadata, '$.op_seconds.attention'),"
+                                " json_extract(r.metadata, '$.op_seconds.other'),"
+                                " json_extract(r.metadata, '$.linear_flop') FROM runs x"
+                                " JOIN benchmark_results r ON r.id = x.result_id"
                                 " JOIN shapes s ON s.id = x.shape_id JOIN models m ON m.id = x.model_id"
                                 " WHERE x.hardware_id = ?1 AND m.path = ?2 AND s.precision = ?3 AND s.threads = ?4"
                                 " AND x.latency_mean_s > 0 AND x.result_id = (SELECT MAX(y.result_id) FROM runs y"
@@ -872,6 +876,9 @@ ia_status ia__benchdb_points(ia_benchdb *db, const ia_bench_hardware *hw, const 
         pt->latency_mean_s = sqlite3_column_double(q, 3);
         pt->latency_p50_s = sqlite3_column_double(q, 4);
         pt->peak_rss_bytes = sqlite3_column_double(q, 5);
+        for (int c = 0; c < 3; c++)
+            pt->op_s[c] = sqlite3_column_type(q, 6 + c) == SQLITE_NULL ? -1 : sqlite3_column_double(q, 6 + c);
+        pt->linear_flop = sqlite3_column_double(q, 9);
     }
     sqlite3_finalize(q);
     if (!st && rc != SQLITE_DONE)

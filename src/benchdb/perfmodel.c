@@ -253,40 +253,38 @@ double ia__pm_roofline(const ia_pm_cost *c, double peak_flops, double bw, double
     return sum;
 }
 
-double ia__pm_predict(const ia_pm_calib *k, const double t[IA_PM_N_CLASSES])
+double ia__pm_predict(const ia_pm_calib *k, const double t[IA_PM_N_CLASSES], double tokens)
 {
-    double s = k->k_call;
+    double s = k->k_tok * tokens + k->k_call;
     for (int c = 0; c < IA_PM_N_CLASSES; c++)
         s += k->k[c] * t[c];
     return s;
 }
 
-enum { N_TERMS = IA_PM_N_CLASSES + 1 }; /* the classes, then the per-call constant */
+enum { MAX_TERMS = IA_PM_N_CLASSES + 2 };
 
-/* Solve the normal equations of the columns in `mask` (Gaussian
- * elimination with partial pivoting). false when singular. */
-static bool solve_subset(const double (*X)[N_TERMS], const double *y, int n, unsigned mask, double beta[N_TERMS])
+/* Solve the normal equations of the m columns idx of X (rows of `stride`
+ * values) against y (Gaussian elimination with partial pivoting). false
+ * when singular: a column that is (nearly) a multiple of the others. */
+static bool solve_cols(const double *X, int stride, const double *y, int n, const int *idx, int m, double *beta)
 {
-    int idx[N_TERMS], m = 0;
-    for (int j = 0; j < N_TERMS; j++)
-        if (mask & (1u << j))
-            idx[m++] = j;
-    double A[N_TERMS][N_TERMS + 1] = {{0}};
+    double A[MAX_TERMS][MAX_TERMS + 1] = {{0}};
     for (int r = 0; r < m; r++) {
         for (int s = 0; s < m; s++)
             for (int i = 0; i < n; i++)
-                A[r][s] += X[i][idx[r]] * X[i][idx[s]];
+                A[r][s] += X[i * stride + idx[r]] * X[i * stride + idx[s]];
         for (int i = 0; i < n; i++)
-            A[r][m] += X[i][idx[r]] * y[i];
+            A[r][m] += X[i * stride + idx[r]] * y[i];
     }
+    double scale = 0;
+    for (int r = 0; r < m; r++)
+        scale = fmax(scale, A[r][r]);
     for (int col = 0; col < m; col++) {
         int piv = col;
         for (int r = col + 1; r < m; r++)
             if (fabs(A[r][col]) > fabs(A[piv][col]))
                 piv = r;
-        /* Relative to the diagonal's scale: a column that is a multiple
-         * of others leaves a pivot at rounding level. */
-        if (fabs(A[piv][col]) < 1e-12 * (fabs(A[col][col]) + 1e-300) || A[piv][col] == 0)
+        if (!(fabs(A[piv][col]) > 1e-12 * scale))
             return false;
         for (int s = 0; s <= m; s++) {
             double tmp = A[col][s];
@@ -301,11 +299,52 @@ static bool solve_subset(const double (*X)[N_TERMS], const double *y, int n, uns
                 A[r][s] -= f * A[col][s];
         }
     }
-    for (int j = 0; j < N_TERMS; j++)
-        beta[j] = 0;
     for (int r = 0; r < m; r++)
-        beta[idx[r]] = A[r][m] / A[r][r];
+        beta[r] = A[r][m] / A[r][r];
     return true;
+}
+
+/* Non-negative least squares of y on the columns of X (n rows of `cols`),
+ * by trying every subset of columns no larger than n, `need` (a mask)
+ * among them when not 0: the best fit with no negative coefficient. The
+ * empty subset (all zero) competes when need is 0. Returns its residual
+ * sum of squares (INFINITY: none). */
+static double nnls(const double *X, int cols, const double *y, int n, unsigned need, double *beta)
+{
+    double best = INFINITY;
+    for (int j = 0; j < cols; j++)
+        beta[j] = 0;
+    for (unsigned mask = 0; mask < (1u << cols); mask++) {
+        int idx[MAX_TERMS], m = 0;
+        double b[MAX_TERMS];
+        for (int j = 0; j < cols; j++)
+            if (mask >> j & 1)
+                idx[m++] = j;
+        if ((need && !(mask & need)) || m > n || (m && !solve_cols(X, cols, y, n, idx, m, b)))
+            continue;
+        bool neg = false;
+        for (int r = 0; r < m; r++)
+            neg = neg || b[r] < 0;
+        if (neg)
+            continue;
+        double rss = 0;
+        for (int i = 0; i < n; i++) {
+            double r = -y[i];
+            for (int q = 0; q < m; q++)
+                r += X[i * cols + idx[q]] * b[q];
+            rss += r * r;
+        }
+        /* Fewer terms win ties (subsets come in increasing masks, not size:
+         * only a clearly better fit replaces). */
+        if (rss < best * (1 - 1e-9) - 1e-18) {
+            best = rss;
+            for (int j = 0; j < cols; j++)
+                beta[j] = 0;
+            for (int q = 0; q < m; q++)
+                beta[idx[q]] = b[q];
+        }
+    }
+    return best;
 }
 
 ia_status ia__pm_calibrate(const ia_pm_sample *s, int n, ia_pm_calib *out)
@@ -314,66 +353,90 @@ ia_status ia__pm_calibrate(const ia_pm_sample *s, int n, ia_pm_calib *out)
     memset(out, 0, sizeof *out);
     if (!s || n < 1)
         return ia__error(IA_ERR_INVALID, "calibration: no runs to fit");
-    double (*X)[N_TERMS] = ia__malloc((size_t)n * sizeof *X);
-    double *y = ia__malloc((size_t)n * sizeof *y);
+    bool per_class = true;
+    for (int i = 0; i < n; i++) {
+        double sum = 0;
+        bool ok = s[i].measured_s > 0 && isfinite(s[i].measured_s) && s[i].tokens > 0;
+        for (int c = 0; c < IA_PM_N_CLASSES; c++) {
+            ok = ok && s[i].t[c] >= 0 && isfinite(s[i].t[c]);
+            sum += s[i].t[c];
+            per_class = per_class && s[i].op_s[c] >= 0 && isfinite(s[i].op_s[c]);
+        }
+        if (!ok || !(sum > 0))
+            return ia__error(IA_ERR_INVALID, "calibration: run %d has roofline %g s, %g tokens, measured %g s", i, sum,
+                             s[i].tokens, s[i].measured_s);
+    }
+    const int cols = IA_PM_N_CLASSES + 2; /* the classes, tokens, the call */
+    double *X = ia__malloc((size_t)n * cols * sizeof *X), *y = ia__malloc((size_t)n * sizeof *y);
     if (!X || !y) {
         ia__free(X);
         ia__free(y);
         return ia__error(IA_ERR_NOMEM, "calibration");
     }
-    ia_status st = IA_OK;
-    /* Relative error: each row divided by its measured time, so that a
-     * 0.1 ms run counts as much as a 500 ms one. */
-    for (int i = 0; i < n && !st; i++) {
-        double sum = 0;
-        bool ok = s[i].measured_s > 0 && isfinite(s[i].measured_s);
+    /* Relative error: each row divided by what it fits, so that a 0.1 ms
+     * run counts as much as a 500 ms one. */
+    double beta[MAX_TERMS] = {0};
+    if (per_class) {
         for (int c = 0; c < IA_PM_N_CLASSES; c++) {
-            ok = ok && s[i].t[c] >= 0 && isfinite(s[i].t[c]);
-            sum += s[i].t[c];
+            /* k minimizing sum ((k t - m) / m)^2: sum(t/m) / sum((t/m)^2),
+             * over the runs where the class took time. */
+            double num = 0, den = 0;
+            for (int i = 0; i < n; i++)
+                if (s[i].op_s[c] > 0) {
+                    double r = s[i].t[c] / s[i].op_s[c];
+                    num += r;
+                    den += r * r;
+                }
+            beta[c] = den > 0 ? num / den : 0;
         }
-        if (!ok || !(sum > 0)) {
-            st = ia__error(IA_ERR_INVALID, "calibration: run %d has roofline %g s, measured %g s", i, sum,
-                           s[i].measured_s);
-            break;
-        }
-        for (int c = 0; c < IA_PM_N_CLASSES; c++)
-            X[i][c] = s[i].t[c] / s[i].measured_s;
-        X[i][IA_PM_N_CLASSES] = 1 / s[i].measured_s;
-        y[i] = 1;
-    }
-    double best = INFINITY, beta[N_TERMS];
-    for (unsigned mask = 1; !st && mask < (1u << N_TERMS); mask++) {
-        int m = 0;
-        for (int j = 0; j < N_TERMS; j++)
-            m += mask >> j & 1;
-        if (!(mask & ((1u << IA_PM_N_CLASSES) - 1)) || m > n || !solve_subset(X, y, n, mask, beta))
-            continue;
-        bool neg = false;
-        for (int j = 0; j < N_TERMS; j++)
-            neg = neg || beta[j] < 0;
-        if (neg)
-            continue;
-        double rss = 0;
+        /* What the classes leave, per token and per call. */
         for (int i = 0; i < n; i++) {
-            double r = -1;
-            for (int j = 0; j < N_TERMS; j++)
-                r += X[i][j] * beta[j];
-            rss += r * r;
-        }
-        if (rss < best * (1 - 1e-9) - 1e-18) {
-            best = rss;
+            double rest = s[i].measured_s;
             for (int c = 0; c < IA_PM_N_CLASSES; c++)
-                out->k[c] = beta[c];
-            out->k_call = beta[IA_PM_N_CLASSES];
-            out->n_runs = n;
-            out->rms_rel = sqrt(rss / n);
+                rest -= beta[c] * s[i].t[c];
+            X[i * 2] = s[i].tokens / s[i].measured_s;
+            X[i * 2 + 1] = 1 / s[i].measured_s;
+            y[i] = rest / s[i].measured_s;
+        }
+        nnls(X, 2, y, n, 0, beta + IA_PM_N_CLASSES);
+    } else {
+        /* Classes and the call together on the latency (tokens left out:
+         * they grow as linear and other do). */
+        for (int i = 0; i < n; i++) {
+            for (int c = 0; c < IA_PM_N_CLASSES; c++)
+                X[i * (cols - 1) + c] = s[i].t[c] / s[i].measured_s;
+            X[i * (cols - 1) + IA_PM_N_CLASSES] = 1 / s[i].measured_s;
+            y[i] = 1;
+        }
+        double b[MAX_TERMS];
+        if (isfinite(nnls(X, cols - 1, y, n, (1u << IA_PM_N_CLASSES) - 1, b))) {
+            for (int c = 0; c < IA_PM_N_CLASSES; c++)
+                beta[c] = b[c];
+            beta[IA_PM_N_CLASSES + 1] = b[IA_PM_N_CLASSES];
+        } else {
+            beta[0] = -1;
         }
     }
-    if (!st && !isfinite(best))
-        st = ia__error(IA_ERR_INVALID, "calibration: no fit with non-negative coefficients from %d runs", n);
     ia__free(X);
     ia__free(y);
-    return st;
+    double k_sum = 0;
+    for (int c = 0; c < IA_PM_N_CLASSES; c++)
+        k_sum += beta[c];
+    if (!(k_sum > 0) || beta[0] < 0)
+        return ia__error(IA_ERR_INVALID, "calibration: no fit with non-negative coefficients from %d runs", n);
+    for (int c = 0; c < IA_PM_N_CLASSES; c++)
+        out->k[c] = beta[c];
+    out->k_tok = beta[IA_PM_N_CLASSES];
+    out->k_call = beta[IA_PM_N_CLASSES + 1];
+    out->per_class = per_class;
+    out->n_runs = n;
+    double rss = 0;
+    for (int i = 0; i < n; i++) {
+        double r = ia__pm_predict(out, s[i].t, s[i].tokens) / s[i].measured_s - 1;
+        rss += r * r;
+    }
+    out->rms_rel = sqrt(rss / n);
+    return IA_OK;
 }
 
 ia_status ia__pm_predict_encoder(const ia_pm_arch *a, const char *precision, const ia_pm_peaks *pk,
@@ -391,7 +454,7 @@ ia_status ia__pm_predict_encoder(const ia_pm_arch *a, const char *precision, con
                          precision);
     out->roofline_s = ia__pm_roofline(&out->cost, peak, pk->mem_bw, out->t);
     const double tokens = (double)batch * seq;
-    out->latency_s = k ? ia__pm_predict(k, out->t) : out->roofline_s;
+    out->latency_s = k ? ia__pm_predict(k, out->t, tokens) : out->roofline_s;
     out->texts_per_s = batch / out->latency_s;
     out->tokens_per_s = tokens / out->latency_s;
     out->memory_bytes = out->cost.weight_bytes + out->cost.act_bytes + out->cost.kv_bytes + (k ? k->mem_base : 0);

@@ -111,32 +111,44 @@ double ia__pm_peak_flops(const ia_pm_peaks *p, const char *precision);
  * total returned. t may be NULL. */
 double ia__pm_roofline(const ia_pm_cost *c, double peak_flops, double bw, double t[IA_PM_N_CLASSES]);
 
-/* The calibration of one (model, device, precision): measured latency
- * = sum over classes of k[c] * roofline seconds of c, + k_call seconds.
- * k[c] is the inverse of the efficiency the engine reaches on that class
- * (a small model's attention runs far below the GEMM peak); k_call takes
- * up the fixed work of a call (tokenizing, packing, the thread pool's
- * start). Non-negative, fitted by least squares on relative error. */
+/* The calibration of one (model, device, precision): predicted latency
+ * = sum over classes of k[c] * roofline seconds of c
+ *   + k_tok * tokens + k_call.
+ * 1 / k[c] is the efficiency the engine reaches on class c against the
+ * roofline (a small model's attention runs far below the GEMM peak);
+ * k_tok and k_call take up what no op accounts for (tokenizing, packing,
+ * the thread pool's start, per token and per call).
+ *
+ * With each run's measured time per class (the backend's profile), k[c]
+ * is fitted per class on it and k_tok, k_call on what the classes leave
+ * of the latency: every coefficient a measured figure. Without, the
+ * classes and k_call are fitted together on the latency (k_tok 0), and
+ * classes that grow alike with the shape (linear and other both with the
+ * tokens) cannot be told apart: their coefficients then describe the
+ * fit, not the classes. All non-negative, least squares on relative
+ * error. */
 typedef struct ia_pm_calib {
-    double k[IA_PM_N_CLASSES], k_call;
+    double k[IA_PM_N_CLASSES], k_tok, k_call;
+    bool per_class;    /* fitted on measured class times */
     int n_runs;        /* runs fitted */
-    double rms_rel;    /* root-mean-square relative error on them */
+    double rms_rel;    /* root-mean-square relative error of the latency on them */
     double mem_base;   /* bytes: the process's own (code, tokenizer, runtime) over the
                           model's weights and activations, the median over the runs
                           fitted with a peak RSS (0: none) */
 } ia_pm_calib;
 
 typedef struct ia_pm_sample {
-    double t[IA_PM_N_CLASSES]; /* the roofline seconds per class */
-    double measured_s;         /* the latency measured */
+    double t[IA_PM_N_CLASSES];    /* the roofline seconds per class */
+    double tokens;                /* tokens in the call */
+    double measured_s;            /* the latency measured */
+    double op_s[IA_PM_N_CLASSES]; /* measured seconds per class; negative: not measured */
 } ia_pm_sample;
 
-/* Fit from n >= 1 samples: every subset of the four terms with no more
- * terms than samples (and at least one class) is solved, the best with
- * no negative coefficient kept. IA_ERR_INVALID when a sample is not
- * positive or no subset fits. */
+/* Fit from n >= 1 samples (per class when every sample has op_s).
+ * IA_ERR_INVALID names a sample that is not positive, or says no fit has
+ * non-negative coefficients. */
 ia_status ia__pm_calibrate(const ia_pm_sample *s, int n, ia_pm_calib *out);
-double ia__pm_predict(const ia_pm_calib *k, const double t[IA_PM_N_CLASSES]);
+double ia__pm_predict(const ia_pm_calib *k, const double t[IA_PM_N_CLASSES], double tokens);
 
 /* A prediction for an encoder call of batch texts of seq tokens computed
  * in precision (fp32, int8, bf16: the weights' bytes and the GEMM peak of

@@ -5,7 +5,8 @@ Only structure and consistency are checked: the peaks are stored once and
 read back; the validation table has every grid point once, half of them
 held out of the fit (a checkerboard), predictions finite and positive, the
 error column equal to (predicted - measured) / measured, the held-out share
-counted as the rows say. How close the predictions are is a measurement
+counted as the rows say; every run profiled per op class, and the model's
+linear FLOPs equal to the backend's own count. How close the predictions are is a measurement
 for docs/benchmarks.md, not asserted here (it depends on the machine and
 what else runs on it).
 
@@ -66,8 +67,16 @@ for r in rows:
     assert math.isclose(r["error_pct"], 100 * (r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"],
                         rel_tol=1e-9, abs_tol=1e-9), r
     assert r["predicted_memory_bytes"] > r["measured_peak_rss_bytes"] * 0.1, r
+    # Each run was profiled: per-class times recorded, and the model's
+    # linear FLOPs are the backend's own count exactly.
+    assert set(r["measured_op_ms"]) == {"linear", "attention", "other"}, r
+    assert all(v >= 0 for v in r["measured_op_ms"].values()) and r["measured_op_ms"]["linear"] > 0, r
+    assert all(v > 0 for v in r["roofline_op_ms"].values()), r
+    assert r["linear_flop_engine"] == r["linear_flop_model"], r
 k = m["calibration"]
-assert k["runs"] == 3 and all(k[c] >= 0 for c in ("k_linear", "k_attention", "k_other", "k_call_s")), k
+assert k["runs"] == 3 and k["per_class"] is True, k
+assert all(k[c] >= 0 for c in ("k_linear", "k_attention", "k_other", "k_token_s", "k_call_s")), k
+assert k["k_linear"] > 0, k
 assert doc["held_out"] == 3 and doc["within_20pct"] == sum(abs(r["error_pct"]) <= 20 for r in held), doc
 assert math.isclose(doc["share_within_20pct"], doc["within_20pct"] / 3), doc
 
@@ -79,7 +88,7 @@ assert con.execute("SELECT COUNT(*) FROM machine_peaks WHERE threads = 1").fetch
 con.close()
 p = run(*args, "--reuse")
 lines = p.stdout.splitlines()
-assert "fitted on 3 runs" in lines[0], lines[0]
+assert "fitted on 3 runs and their profiles" in lines[0], lines[0]
 assert lines[1].split() == ["batch", "seq", "role", "roofline_ms", "predicted_ms", "measured_ms", "error",
                             "pred_MiB", "rss_MiB"], lines[1]
 assert len([ln for ln in lines if "held-out" in ln]) == 3, p.stdout

@@ -172,30 +172,50 @@ static void roofline_and_errors(void)
     REL_EQ(ia__pm_weight_bytes("q8_0"), 1.0625);
 }
 
-/* Samples made exactly from efficiencies k = {1.5, 4, 10} (linear,
- * attention, other) and k_call 1 ms: the fit finds them; from one
- * sample, a single class's coefficient; a non-positive sample is refused
- * by its index. */
+/* Samples made exactly from k = {1.5, 4, 10} (linear, attention, other),
+ * 2 us per token and 1 ms per call. Without measured class times the
+ * classes and the call are found from the latency alone (tokens left
+ * out, so none here); with them, every coefficient; from one sample, a
+ * single term; a non-positive sample is refused by its index. */
 static void calibration(void)
 {
     ia_pm_sample s[6];
     const double t[6][3] = {{1e-3, 1e-5, 2e-5},  {5e-3, 8e-5, 1e-4}, {2e-2, 1e-3, 4e-4},
                             {1e-3, 4e-4, 1e-5},  {4e-2, 2e-4, 9e-4}, {8e-3, 3e-3, 2e-4}};
+    const double tok[6] = {16, 64, 512, 32, 1024, 256}, k3[3] = {1.5, 4, 10};
     for (int i = 0; i < 6; i++) {
         memcpy(s[i].t, t[i], sizeof t[i]);
+        s[i].tokens = tok[i];
         s[i].measured_s = 1.5 * t[i][0] + 4 * t[i][1] + 10 * t[i][2] + 1e-3;
+        for (int c = 0; c < 3; c++)
+            s[i].op_s[c] = -1;
     }
     ia_pm_calib k;
     CHECK_OK(ia__pm_calibrate(s, 6, &k));
-    CHECK_MSG(fabs(k.k[0] - 1.5) < 1e-6 && fabs(k.k[1] - 4) < 1e-6 && fabs(k.k[2] - 10) < 1e-6 &&
-                  fabs(k.k_call - 1e-3) < 1e-9,
-              "k = %g %g %g %g", k.k[0], k.k[1], k.k[2], k.k_call);
+    CHECK_MSG(!k.per_class && fabs(k.k[0] - 1.5) < 1e-6 && fabs(k.k[1] - 4) < 1e-6 && fabs(k.k[2] - 10) < 1e-6 &&
+                  k.k_tok == 0 && fabs(k.k_call - 1e-3) < 1e-9,
+              "k = %g %g %g %g %g", k.k[0], k.k[1], k.k[2], k.k_tok, k.k_call);
     CHECK(k.n_runs == 6 && k.rms_rel < 1e-6);
     const double tp[3] = {0.1, 0.01, 0.001};
-    CHECK(fabs(ia__pm_predict(&k, tp) - (1.5 * 0.1 + 4 * 0.01 + 10 * 0.001 + 1e-3)) < 1e-6);
+    CHECK(fabs(ia__pm_predict(&k, tp, 100) - (1.5 * 0.1 + 4 * 0.01 + 10 * 0.001 + 1e-3)) < 1e-6);
+
+    for (int i = 0; i < 6; i++) {
+        for (int c = 0; c < 3; c++)
+            s[i].op_s[c] = k3[c] * t[i][c];
+        s[i].measured_s += 2e-6 * tok[i];
+    }
+    CHECK_OK(ia__pm_calibrate(s, 6, &k));
+    CHECK_MSG(k.per_class && fabs(k.k[0] - 1.5) < 1e-9 && fabs(k.k[1] - 4) < 1e-9 && fabs(k.k[2] - 10) < 1e-9 &&
+                  fabs(k.k_tok - 2e-6) < 1e-12 && fabs(k.k_call - 1e-3) < 1e-9,
+              "k = %g %g %g %g %g", k.k[0], k.k[1], k.k[2], k.k_tok, k.k_call);
+    CHECK(k.rms_rel < 1e-9);
+    CHECK(fabs(ia__pm_predict(&k, tp, 100) - (1.5 * 0.1 + 4 * 0.01 + 10 * 0.001 + 2e-6 * 100 + 1e-3)) < 1e-9);
+
+    for (int c = 0; c < 3; c++)
+        s[0].op_s[c] = -1;
     CHECK_OK(ia__pm_calibrate(s, 1, &k));
-    int nonzero = (k.k[0] > 0) + (k.k[1] > 0) + (k.k[2] > 0) + (k.k_call > 0);
-    CHECK(nonzero == 1 && k.rms_rel < 1e-9);
+    int nonzero = (k.k[0] > 0) + (k.k[1] > 0) + (k.k[2] > 0) + (k.k_tok > 0) + (k.k_call > 0);
+    CHECK(!k.per_class && nonzero == 1 && k.rms_rel < 1e-9);
     s[2].measured_s = 0;
     CHECK(ia__pm_calibrate(s, 6, &k) == IA_ERR_INVALID);
     CHECK_STR_CONTAINS(ia_errmsg(), "run 2");

@@ -18,6 +18,7 @@
 
 #include "benchdb/benchdb.h"
 #include "cli.h"
+#include "model/model-impl.h"
 
 static const char bench_help[] =
     "Usage: ipfs-accelerate bench --model M [options]\n"
@@ -748,8 +749,69 @@ static const ia_bench_point *find_point(const ia_bench_point *pts, size_t n, int
     return NULL;
 }
 
+/* Per-call seconds of each op class and the backend's linear FLOPs, from
+ * a model instance loaded with the backend's profile on. */
+typedef struct op_profile {
+    bool have;
+    double op_s[IA_PM_N_CLASSES], linear_flop;
+    long calls;
+} op_profile;
+
+static ia_status profile_point(const ia_model *mp, const char *text, long batch, double budget_s, op_profile *op)
+{
+    const char **texts = malloc((size_t)batch * sizeof *texts);
+    float *out = malloc((size_t)batch * (size_t)ia_model_dim(mp) * sizeof *out);
+    ia_status st = texts && out ? IA_OK : IA_ERR_NOMEM;
+    for (long i = 0; !st && i < batch; i++)
+        texts[i] = text;
+    ia_embed_options eo = IA_EMBED_OPTIONS_INIT;
+    eo.prompt_name = "";
+    if (!st)
+        st = ia_model_embed_opts(mp, texts, NULL, (size_t)batch, &eo, out, NULL); /* warm-up */
+    ia_backend_profile p0, p1;
+    ia__model_profile(mp, &p0);
+    double t0 = cli_now();
+    long n = 0;
+    while (!st && (n < 3 || cli_now() - t0 < budget_s)) {
+        st = ia_model_embed_opts(mp, texts, NULL, (size_t)batch, &eo, out, NULL);
+        n++;
+    }
+    ia__model_profile(mp, &p1);
+    if (!st) {
+        op->have = true;
+        op->calls = n;
+        op->op_s[IA_PM_LINEAR] = (p1.linear_s - p0.linear_s) / (double)n;
+        op->op_s[IA_PM_ATTENTION] = (p1.attention_s - p0.attention_s) / (double)n;
+        op->op_s[IA_PM_OTHER] = (p1.other_s - p0.other_s) / (double)n;
+        op->linear_flop = (p1.linear_flop - p0.linear_flop) / (double)n;
+    }
+    free(texts);
+    free(out);
+    return st;
+}
+
+/* A second instance of the model with the backend's profile on
+ * (performance.enable_profiling, set for this load only). */
+static ia_status load_profiled(const char *ref, const ia_model_options *mo, ia_model **mp)
+{
+    static const char var[] = "IPFS_ACCELERATE_PERFORMANCE_ENABLE_PROFILING";
+    const char *old = getenv(var);
+    char *saved = old ? strdup(old) : NULL;
+    setenv(var, "true", 1);
+    ia_status st = ia_model_load(ref, mo, mp);
+    if (saved)
+        setenv(var, saved, 1);
+    else
+        unsetenv(var);
+    free(saved);
+    return st;
+}
+
 /* One model: measure (or reuse) the grid, calibrate on half, predict the
- * rest. Rows go to rows[0..*n_rows). */
+ * rest. The measured points are timed first, then profiled on a second
+ * instance loaded only then (so that the timed calls' peak RSS is this
+ * instance's alone), and stored with their per-class times in the run's
+ * metadata. Rows go to rows[0..*n_rows). */
 static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb *db, const char *db_path,
                           bench_ctx *ctx, const ia_pm_peaks *pk, progress *pg, cJSON *jmodels, vrow *rows,
                           size_t *n_rows)
@@ -758,7 +820,7 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
     ia_model_options mo = IA_MODEL_OPTIONS_INIT;
     mo.n_threads = (int)a->threads;
     mo.precision = prec;
-    ia_model *m;
+    ia_model *m, *mp = NULL;
     ia_status st = ia_model_load(ref, &mo, &m);
     if (st)
         return cli_fail(st, "loading %s", ref);
@@ -785,52 +847,76 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
     ctx->hw.device = info.device;
     ctx->hw.device_name = info.backend && !strcmp(info.backend, "cpu") ? ctx->hw.cpu_model : info.device;
 
+    const size_t ng = a->n_batches * a->n_seqs;
+    char *texts[MAX_LIST] = {0};
+    op_profile *ops = calloc(ng, sizeof *ops);
+    point_result *prs = calloc(ng, sizeof *prs);
+    bool *todo = calloc(ng, sizeof *todo);
     ia_bench_point *pts = NULL;
-    size_t npts = 0;
-    if (reuse && (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, &pts, &npts)))
+    size_t npts = 0, n_todo = 0;
+    if (!ops || !prs || !todo)
+        rc = cli_fail(IA_ERR_NOMEM, "bench validate");
+    if (!rc && reuse && (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, &pts, &npts)))
         rc = cli_fail(st, "reading %s", db_path);
     for (size_t si = 0; si < a->n_seqs && !rc; si++) {
-        if ((size_t)a->seqs[si] > info.max_seq_length) {
+        const char *why = NULL;
+        if ((size_t)a->seqs[si] > info.max_seq_length)
             rc = cli_fail(IA_ERR_INVALID, "--seq-lens %ld: above %s's limit of %zu tokens", a->seqs[si], name,
                           info.max_seq_length);
-            break;
-        }
-        const char *why = NULL;
-        char *text = exact_text(ia_model_tokenizer(m), a->seqs[si], &why);
-        if (!text) {
+        else if (!(texts[si] = exact_text(ia_model_tokenizer(m), a->seqs[si], &why)))
             rc = cli_fail(IA_ERR_INVALID, "--seq-lens %ld: a text of that many tokens %s", a->seqs[si], why);
-            break;
-        }
         for (size_t bi = 0; bi < a->n_batches && !rc; bi++) {
-            if (reuse && find_point(pts, npts, (int)a->batches[bi], (int)a->seqs[si])) {
-                pg->done++;
-                continue;
-            }
-            char label[128];
-            snprintf(label, sizeof label, "%s b=%ld s=%ld", name, a->batches[bi], a->seqs[si]);
-            pg->label = label;
-            point_result pr = {0};
-            pr.run.precision_used = info.precision;
-            rc = measure_point(m, text, a->batches[bi], a->seqs[si], a, pg, &pr);
-            if (rc)
-                break;
-            pg->done++;
-            if (pg->on)
-                fputs("\r\033[K", stderr);
-            ia_bench_shape shape = {.batch_size = (int)a->batches[bi], .seq_len = (int)a->seqs[si],
-                                    .precision = prec, .threads = (int)a->threads};
-            st = ia__benchdb_insert(db, &ctx->hw, &ctx->sw, &bm, &shape, &pr.run, NULL);
-            if (st)
-                rc = cli_fail(st, "storing the run in %s", db_path);
+            todo[si * a->n_batches + bi] = !(reuse && find_point(pts, npts, (int)a->batches[bi], (int)a->seqs[si]));
+            n_todo += todo[si * a->n_batches + bi];
         }
-        free(text);
+    }
+    /* The timed calls first, with this instance alone in memory. */
+    for (size_t g = 0; g < ng && !rc; g++) {
+        long b = a->batches[g % a->n_batches], sq = a->seqs[g / a->n_batches];
+        if (!todo[g]) {
+            pg->done++;
+            continue;
+        }
+        char label[128];
+        snprintf(label, sizeof label, "%s b=%ld s=%ld", name, b, sq);
+        pg->label = label;
+        prs[g].run.precision_used = info.precision;
+        rc = measure_point(m, texts[g / a->n_batches], b, sq, a, pg, &prs[g]);
+        pg->done++;
+        if (pg->on)
+            fputs("\r\033[K", stderr);
+    }
+    if (!rc && n_todo && (st = load_profiled(ref, &mo, &mp)))
+        rc = cli_fail(st, "loading %s with the profile on", ref);
+    for (size_t g = 0; g < ng && !rc; g++)
+        if (todo[g] && (st = profile_point(mp, texts[g / a->n_batches], a->batches[g % a->n_batches],
+                                           0.25 * a->time_limit, &ops[g])))
+            rc = cli_fail(st, "profiling %s (batch %ld, %ld tokens)", name, a->batches[g % a->n_batches],
+                          a->seqs[g / a->n_batches]);
+    ia_model_free(mp);
+    for (size_t g = 0; g < ng && !rc; g++) {
+        if (!todo[g])
+            continue;
+        char meta[512];
+        snprintf(meta, sizeof meta,
+                 "{\"op_seconds\":{\"linear\":%.9g,\"attention\":%.9g,\"other\":%.9g},\"linear_flop\":%.17g,"
+                 "\"op_profile_calls\":%ld}",
+                 ops[g].op_s[IA_PM_LINEAR], ops[g].op_s[IA_PM_ATTENTION], ops[g].op_s[IA_PM_OTHER],
+                 ops[g].linear_flop, ops[g].calls);
+        prs[g].run.metadata = meta;
+        ia_bench_shape shape = {.batch_size = (int)a->batches[g % a->n_batches],
+                                .seq_len = (int)a->seqs[g / a->n_batches], .precision = prec,
+                                .threads = (int)a->threads};
+        st = ia__benchdb_insert(db, &ctx->hw, &ctx->sw, &bm, &shape, &prs[g].run, NULL);
+        if (st)
+            rc = cli_fail(st, "storing the run in %s", db_path);
     }
     ia_free(pts);
     pts = NULL;
     /* The calibration reads what is stored, like any later prediction. */
     if (!rc && (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, &pts, &npts)))
         rc = cli_fail(st, "reading %s", db_path);
-    size_t ng = a->n_batches * a->n_seqs, nc = 0, nm = 0;
+    size_t nc = 0, nm = 0;
     ia_pm_sample *cal = rc ? NULL : calloc(ng, sizeof *cal);
     double *mem = rc ? NULL : calloc(ng, sizeof *mem);
     if (!rc && (!cal || !mem))
@@ -848,8 +934,9 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
                 rc = cli_fail(st, "%s", name);
                 break;
             }
-            cal[nc] = (ia_pm_sample){.measured_s = pt->latency_p50_s};
-            memcpy(cal[nc++].t, pp.t, sizeof pp.t);
+            cal[nc] = (ia_pm_sample){.tokens = (double)b * sq, .measured_s = pt->latency_p50_s};
+            memcpy(cal[nc].t, pp.t, sizeof pp.t);
+            memcpy(cal[nc++].op_s, pt->op_s, sizeof pt->op_s);
             if (pt->peak_rss_bytes > 0)
                 mem[nm++] = pt->peak_rss_bytes - (pp.memory_bytes);
         }
@@ -864,14 +951,17 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
     cJSON_AddStringToObject(jm, "model", name);
     cJSON_AddStringToObject(jm, "path", info.path);
     cJSON *jk = cJSON_AddObjectToObject(jm, "calibration");
+    cJSON_AddBoolToObject(jk, "per_class", k.per_class);
     cJSON_AddNumberToObject(jk, "k_linear", k.k[IA_PM_LINEAR]);
     cJSON_AddNumberToObject(jk, "k_attention", k.k[IA_PM_ATTENTION]);
     cJSON_AddNumberToObject(jk, "k_other", k.k[IA_PM_OTHER]);
+    cJSON_AddNumberToObject(jk, "k_token_s", k.k_tok);
     cJSON_AddNumberToObject(jk, "k_call_s", k.k_call);
     cJSON_AddNumberToObject(jk, "memory_base_bytes", k.mem_base);
     cJSON_AddNumberToObject(jk, "runs", k.n_runs);
     cJSON_AddNumberToObject(jk, "rms_relative_error", k.rms_rel);
     cJSON_AddItemToArray(jmodels, jm);
+    double roof[MAX_LIST * MAX_LIST];
     for (size_t si = 0; si < a->n_seqs && !rc; si++)
         for (size_t bi = 0; bi < a->n_batches && !rc; bi++) {
             int b = (int)a->batches[bi], sq = (int)a->seqs[si];
@@ -883,6 +973,7 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
                 rc = cli_fail(st, "%s", name);
                 break;
             }
+            roof[*n_rows] = pp.roofline_s;
             vrow *r = &rows[(*n_rows)++];
             *r = (vrow){b, sq, (bi + si) % 2 == 1, pp.latency_s, pt->latency_p50_s,
                         100 * (pp.latency_s - pt->latency_p50_s) / pt->latency_p50_s, pp.memory_bytes,
@@ -898,25 +989,41 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
             cJSON_AddNumberToObject(o, "predicted_texts_per_s", pp.texts_per_s);
             cJSON_AddNumberToObject(o, "predicted_memory_bytes", pp.memory_bytes);
             cJSON_AddNumberToObject(o, "measured_peak_rss_bytes", pt->peak_rss_bytes);
+            cJSON *cr = cJSON_AddObjectToObject(o, "roofline_op_ms"), *cm = cJSON_AddObjectToObject(o, "measured_op_ms");
+            for (int c = 0; c < IA_PM_N_CLASSES; c++) {
+                cJSON_AddNumberToObject(cr, ia__pm_class_name(c), pp.t[c] * 1e3);
+                if (pt->op_s[c] >= 0)
+                    cJSON_AddNumberToObject(cm, ia__pm_class_name(c), pt->op_s[c] * 1e3);
+            }
+            /* The op count against the backend's own, where profiled. */
+            cJSON_AddNumberToObject(o, "linear_flop_model", pp.cost.flops[IA_PM_LINEAR]);
+            if (pt->linear_flop > 0)
+                cJSON_AddNumberToObject(o, "linear_flop_engine", pt->linear_flop);
+            else
+                cJSON_AddNullToObject(o, "linear_flop_engine");
             cJSON_AddNumberToObject(o, "run_id", (double)pt->id);
             cJSON_AddItemToArray(jrows, o);
         }
     if (!rc && !a->json) {
-        printf("%s (%s, %d threads%s): fitted on %d runs: latency = %.3g x linear + %.3g x attention + %.3g x other"
-               " roofline + %.3f ms/call (rms %.1f%%); memory base %.1f MiB\n",
-               name, prec, (int)a->threads, a->threads ? "" : ": one per core", k.n_runs, k.k[IA_PM_LINEAR],
-               k.k[IA_PM_ATTENTION], k.k[IA_PM_OTHER], k.k_call * 1e3, 100 * k.rms_rel, k.mem_base / (1024.0 * 1024.0));
-        printf("  %-5s %5s %-11s %10s %12s %12s %8s %10s %10s\n", "batch", "seq", "role", "roofline_ms",
+        printf("%s (%s, %d thread%s): fitted on %d runs%s: latency = %.3g x linear + %.3g x attention + %.3g x "
+               "other roofline + %.3g us/token + %.3f ms/call (rms %.1f%%); memory base %.1f MiB\n",
+               name, prec, (int)a->threads, a->threads == 1 ? "" : a->threads ? "s" : "s: one per core", k.n_runs,
+               k.per_class ? " and their profiles" : "", k.k[IA_PM_LINEAR], k.k[IA_PM_ATTENTION], k.k[IA_PM_OTHER],
+               k.k_tok * 1e6, k.k_call * 1e3, 100 * k.rms_rel, k.mem_base / (1024.0 * 1024.0));
+        printf("  %-5s %5s %-11s %11s %12s %12s %8s %10s %10s\n", "batch", "seq", "role", "roofline_ms",
                "predicted_ms", "measured_ms", "error", "pred_MiB", "rss_MiB");
         for (size_t i = 0; i < *n_rows; i++) {
             const vrow *r = &rows[i];
-            printf("  %-5d %5d %-11s %10.3f %12.3f %12.3f %+7.1f%% %10.1f %10.1f\n", r->batch, r->seq,
-                   r->held_out ? "held-out" : "calibration",
-                   cJSON_GetArrayItem(jrows, (int)i) ? jnum(cJSON_GetArrayItem(jrows, (int)i), "roofline_ms") : 0,
-                   r->pred_s * 1e3, r->meas_s * 1e3, r->err_pct, r->pred_mem / (1024.0 * 1024.0),
-                   r->meas_rss / (1024.0 * 1024.0));
+            printf("  %-5d %5d %-11s %11.3f %12.3f %12.3f %+7.1f%% %10.1f %10.1f\n", r->batch, r->seq,
+                   r->held_out ? "held-out" : "calibration", roof[i] * 1e3, r->pred_s * 1e3, r->meas_s * 1e3,
+                   r->err_pct, r->pred_mem / (1024.0 * 1024.0), r->meas_rss / (1024.0 * 1024.0));
         }
     }
+    for (size_t si = 0; si < a->n_seqs; si++)
+        free(texts[si]);
+    free(ops);
+    free(prs);
+    free(todo);
     free(cal);
     free(mem);
     ia_free(pts);
