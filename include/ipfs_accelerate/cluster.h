@@ -39,6 +39,22 @@ typedef struct ia_cluster_options {
      * 0: 100,000 tasks, 1 GiB. */
     long max_tasks;
     long long max_task_bytes;
+    /* Credentials, as the server's authorization block asks (NULL: none;
+     * a nats://user:password@host URL works too): a user and password, or
+     * a token, or a .creds file (a JWT and nkey seed, for decentralized
+     * auth). A server that refuses them fails the connect (IA_ERR_IO
+     * naming the server's "Authorization Violation"). */
+    const char *user;
+    const char *password;
+    const char *token;
+    const char *creds_file;
+    /* TLS: tls_ca, the PEM file of the CA that signed the server's
+     * certificate (setting it requires TLS; NULL: the system's CAs when
+     * the URL is tls://); tls_cert and tls_key, this client's PEM
+     * certificate and key when the server verifies clients. */
+    const char *tls_ca;
+    const char *tls_cert;
+    const char *tls_key;
 } ia_cluster_options;
 
 #define IA_CLUSTER_OPTIONS_INIT {.size = sizeof(ia_cluster_options)}

@@ -38,13 +38,19 @@ class DistributedComputeCoordinator:
     connection is made here (up to 10 s; a failure raises :class:`Error`
     naming the URL) and the cluster's streams are created if missing, the
     task queue bounded to ``max_queue`` tasks (0: 100,000) when this
-    connection creates it. The
+    connection creates it. Credentials, as the server asks: ``user`` and
+    ``password``, or ``token``, or ``creds_file`` (a .creds file); TLS:
+    ``tls_ca`` (the PEM CA of the server's certificate; turns TLS on),
+    ``tls_cert`` and ``tls_key`` (this client's, when the server verifies
+    clients). Refused credentials raise :class:`Error` saying so. The
     methods may be called from several threads; ``close()`` only once none
     is running.
     """
 
     def __init__(self, nats_url: str = "nats://127.0.0.1:4222", client_name: str = "ipfs-accelerate python",
-                 max_queue: int = 0):
+                 max_queue: int = 0, user: Optional[str] = None, password: Optional[str] = None,
+                 token: Optional[str] = None, creds_file: Optional[str] = None, tls_ca: Optional[str] = None,
+                 tls_cert: Optional[str] = None, tls_key: Optional[str] = None):
         if not isinstance(nats_url, str) or not nats_url:
             raise InvalidInputError(f"nats_url must be a non-empty str, not {nats_url!r}")
         self.nats_url = nats_url
@@ -54,6 +60,13 @@ class DistributedComputeCoordinator:
         if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 0:
             raise InvalidInputError(f"max_queue must be an int >= 0 (0: the default), not {max_queue!r}")
         opts.max_tasks = max_queue
+        for field, value in (("user", user), ("password", password), ("token", token),
+                             ("creds_file", creds_file), ("tls_ca", tls_ca), ("tls_cert", tls_cert),
+                             ("tls_key", tls_key)):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise InvalidInputError(f"{field} must be a str or None, not {type(value).__name__}")
+                setattr(opts, field, value.encode("utf-8"))
         handle = ctypes.c_void_p()
         _lib.check(self._lib.ia_cluster_connect(nats_url.encode("utf-8"), ctypes.byref(opts),
                                                 ctypes.byref(handle)))

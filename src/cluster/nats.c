@@ -112,6 +112,20 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
         s = natsOptions_SetURL(opts, url);
     if (s == NATS_OK)
         s = natsOptions_SetName(opts, client_name);
+    const char *bad = NULL; /* which credential or TLS option the client refused */
+    if (s == NATS_OK && (o.user || o.password) && (s = natsOptions_SetUserInfo(opts, o.user, o.password)))
+        bad = "user and password";
+    if (s == NATS_OK && o.token && (s = natsOptions_SetToken(opts, o.token)))
+        bad = "token";
+    if (s == NATS_OK && o.creds_file && (s = natsOptions_SetUserCredentialsFromFiles(opts, o.creds_file, NULL)))
+        bad = o.creds_file;
+    if (s == NATS_OK && (o.tls_ca || o.tls_cert || o.tls_key) && (s = natsOptions_SetSecure(opts, true)))
+        bad = "TLS (is the NATS client built with it?)";
+    if (s == NATS_OK && o.tls_ca && (s = natsOptions_LoadCATrustedCertificates(opts, o.tls_ca)))
+        bad = o.tls_ca;
+    if (s == NATS_OK && (o.tls_cert || o.tls_key) &&
+        (s = natsOptions_LoadCertificatesChain(opts, o.tls_cert, o.tls_key)))
+        bad = o.tls_cert ? o.tls_cert : "tls_key without tls_cert";
     if (s == NATS_OK)
         s = natsOptions_SetMaxReconnect(opts, -1); /* a server restart is survived */
     if (s == NATS_OK)
@@ -121,7 +135,9 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
     if (s != NATS_OK) {
         natsOptions_Destroy(opts);
         ia__free(c);
-        return nats_fail(IA_ERR_INVALID, s, 0, url);
+        char what[600];
+        snprintf(what, sizeof what, "NATS connection options for %s%s%s", url, bad ? ": " : "", bad ? bad : "");
+        return nats_fail(IA_ERR_INVALID, s, 0, what);
     }
     double t0 = ia__now();
     while ((s = natsConnection_Connect(&c->nc, opts)) == NATS_NO_SERVER && ia__now() - t0 < 10)
@@ -129,8 +145,14 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
     natsOptions_Destroy(opts);
     if (s != NATS_OK) {
         ia__free(c);
-        char what[600];
-        snprintf(what, sizeof what, "cannot connect to NATS at %s", url);
+        char what[700];
+        const char *last = nats_GetLastError(NULL);
+        bool auth = s == NATS_NOT_PERMITTED || (last && strstr(last, "uthorization"));
+        snprintf(what, sizeof what, "cannot connect to NATS at %s%s", url,
+                 auth ? (o.user || o.password || o.token || o.creds_file
+                             ? " (the server refused these credentials)"
+                             : " (the server asks for credentials: user and password, token or .creds file)")
+                      : "");
         return nats_fail(IA_ERR_IO, s, 0, what);
     }
     jsOptions jo;

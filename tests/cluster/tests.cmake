@@ -10,5 +10,14 @@ add_test(NAME cluster_embed
 set_tests_properties(cluster_embed PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
                      SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 
+# Credentials and TLS: nats-servers with an authorization block (user and
+# password, token) and with TLS (certificates made by openssl); a worker
+# with wrong or no credentials cannot join, the right ones embed.
+add_test(NAME cluster_auth
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/auth_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
+set_tests_properties(cluster_auth PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
+                     SKIP_RETURN_CODE 77)
+
 # The wire formats and ids, without NATS.
 ia_add_test(test_cluster_protocol ${CMAKE_CURRENT_LIST_DIR}/test_cluster_protocol.c)

@@ -261,3 +261,22 @@ def test_bounded_queue_pushes_back(own_cluster, cli, tiny, tmp_path):
     want = np.concatenate([m.embed([t]) for t in texts])
     m.close()
     assert got.tobytes() == want.tobytes()
+
+
+def test_credentials(tmp_path, cli, tiny):
+    if not _nats_server():
+        pytest.skip("nats-server is not installed (scripts/install-deps.sh installs it)")
+    c = Cluster(tmp_path, cli, ("--user", "ia", "--pass", "s3cret-pw"))
+    try:
+        with pytest.raises(ia.Error, match="refused these credentials.*Authorization Violation"):
+            DistributedComputeCoordinator(c.url, user="ia", password="wrong")
+        with pytest.raises(ia.Error, match="asks for credentials"):
+            DistributedComputeCoordinator(c.url)
+        c.worker(tiny, "wa", "--nats-user", "ia", "--nats-password", "s3cret-pw")
+        with DistributedComputeCoordinator(c.url, user="ia", password="s3cret-pw") as coord:
+            coord.submit_task("a", tiny, ["with credentials"])
+            m = ia.Model(tiny, n_threads=1)
+            assert coord.get_task_result("a", timeout=60).tobytes() == m.embed(["with credentials"]).tobytes()
+            m.close()
+    finally:
+        c.stop()

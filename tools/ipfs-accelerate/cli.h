@@ -63,6 +63,35 @@ int cli_config_load(const char *cmd, const cli_config_args *args, ia_config **ou
 int cli_parse_json_opts(const char *cmd, const char *help, int argc, char **argv, bool *json,
                         cli_config_args *ca);
 
+/* NATS credentials and TLS (cmd_cluster.c), for worker, embed --cluster
+ * and cluster status: each --nats-* option, else its environment variable
+ * (IPFS_ACCELERATE_NATS_USER, _PASSWORD, _TOKEN, _CREDS, _TLS_CA,
+ * _TLS_CERT, _TLS_KEY), which keeps secrets off the process list. */
+enum {
+    CLI_OPT_NATS_USER = 0x1100, CLI_OPT_NATS_PASSWORD, CLI_OPT_NATS_TOKEN, CLI_OPT_NATS_CREDS,
+    CLI_OPT_NATS_TLS_CA, CLI_OPT_NATS_TLS_CERT, CLI_OPT_NATS_TLS_KEY,
+};
+#define CLI_NATS_LONGOPTS                                                              \
+    {"nats-user", required_argument, 0, CLI_OPT_NATS_USER},                            \
+    {"nats-password", required_argument, 0, CLI_OPT_NATS_PASSWORD},                    \
+    {"nats-token", required_argument, 0, CLI_OPT_NATS_TOKEN},                          \
+    {"nats-creds", required_argument, 0, CLI_OPT_NATS_CREDS},                          \
+    {"nats-tls-ca", required_argument, 0, CLI_OPT_NATS_TLS_CA},                        \
+    {"nats-tls-cert", required_argument, 0, CLI_OPT_NATS_TLS_CERT},                    \
+    {"nats-tls-key", required_argument, 0, CLI_OPT_NATS_TLS_KEY}
+#define CLI_NATS_HELP                                                                    \
+    "      --nats-user USER    NATS user (with --nats-password); env IPFS_ACCELERATE_NATS_USER\n" \
+    "      --nats-password PW  env IPFS_ACCELERATE_NATS_PASSWORD (keeps it out of ps)\n"   \
+    "      --nats-token TOKEN  NATS token; env IPFS_ACCELERATE_NATS_TOKEN\n"              \
+    "      --nats-creds FILE   NATS .creds file (JWT and nkey); env IPFS_ACCELERATE_NATS_CREDS\n" \
+    "      --nats-tls-ca FILE  PEM CA of the server's certificate (turns TLS on)\n"       \
+    "      --nats-tls-cert FILE, --nats-tls-key FILE  this client's certificate and key\n"
+typedef struct cli_nats_auth {
+    const char *user, *password, *token, *creds, *tls_ca, *tls_cert, *tls_key;
+} cli_nats_auth;
+/* true when c is one of CLI_NATS_LONGOPTS (arg stored in a). */
+bool cli_nats_option(int c, const char *arg, cli_nats_auth *a);
+
 /* embed --cluster (cmd_cluster.c): the texts (the --text values, then the
  * lines of in) in shards of batch_size, queued on the NATS server at url
  * for workers of model; rows gets the vectors in input order. Returns the
@@ -72,6 +101,7 @@ typedef struct cli_cluster_embed {
     int dimensions;
     int priority;       /* 0 .. IA_CLUSTER_PRIORITIES - 1 */
     long max_queue;     /* the task queue's bound if this run creates it; 0: the default */
+    cli_nats_auth auth;
     size_t batch_size;
     char **extra;       /* --text values */
     size_t *extra_lens;

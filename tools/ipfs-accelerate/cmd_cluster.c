@@ -24,11 +24,40 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static ia_status cluster_connect(const char *url, const char *client_name, long max_queue, ia_cluster **out)
+bool cli_nats_option(int c, const char *arg, cli_nats_auth *a)
+{
+    switch (c) {
+    case CLI_OPT_NATS_USER: a->user = arg; return true;
+    case CLI_OPT_NATS_PASSWORD: a->password = arg; return true;
+    case CLI_OPT_NATS_TOKEN: a->token = arg; return true;
+    case CLI_OPT_NATS_CREDS: a->creds = arg; return true;
+    case CLI_OPT_NATS_TLS_CA: a->tls_ca = arg; return true;
+    case CLI_OPT_NATS_TLS_CERT: a->tls_cert = arg; return true;
+    case CLI_OPT_NATS_TLS_KEY: a->tls_key = arg; return true;
+    default: return false;
+    }
+}
+
+/* The option, else its environment variable, else NULL. */
+static const char *opt_or_env(const char *opt, const char *var)
+{
+    const char *v = opt ? opt : getenv(var);
+    return v && *v ? v : NULL;
+}
+
+static ia_status cluster_connect(const char *url, const char *client_name, long max_queue, const cli_nats_auth *a,
+                                 ia_cluster **out)
 {
     ia_cluster_options o = IA_CLUSTER_OPTIONS_INIT;
     o.client_name = client_name;
     o.max_tasks = max_queue;
+    o.user = opt_or_env(a->user, "IPFS_ACCELERATE_NATS_USER");
+    o.password = opt_or_env(a->password, "IPFS_ACCELERATE_NATS_PASSWORD");
+    o.token = opt_or_env(a->token, "IPFS_ACCELERATE_NATS_TOKEN");
+    o.creds_file = opt_or_env(a->creds, "IPFS_ACCELERATE_NATS_CREDS");
+    o.tls_ca = opt_or_env(a->tls_ca, "IPFS_ACCELERATE_NATS_TLS_CA");
+    o.tls_cert = opt_or_env(a->tls_cert, "IPFS_ACCELERATE_NATS_TLS_CERT");
+    o.tls_key = opt_or_env(a->tls_key, "IPFS_ACCELERATE_NATS_TLS_KEY");
     return ia_cluster_connect(url, &o, out);
 }
 
@@ -50,6 +79,7 @@ static const char worker_help[] =
     "                          delivery (default 5)\n"
     "      --max-queue N       the task queue's bound, set when this worker creates\n"
     "                          the stream (default 100000 tasks, 1 GiB)\n"
+    CLI_NATS_HELP
     "  -q, --quiet             log warnings only, not every task\n";
 
 enum { OPT_NAME = 0x2000, OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_QUEUE };
@@ -61,12 +91,13 @@ int cmd_worker(int argc, char **argv)
         {"threads", required_argument, 0, 'j'}, {"name", required_argument, 0, OPT_NAME},
         {"device", required_argument, 0, CLI_OPT_DEVICE}, {"ack-wait", required_argument, 0, OPT_ACK_WAIT},
         {"max-deliver", required_argument, 0, OPT_MAX_DELIVER}, {"quiet", no_argument, 0, 'q'},
-        {"max-queue", required_argument, 0, OPT_MAX_QUEUE},
+        {"max-queue", required_argument, 0, OPT_MAX_QUEUE}, CLI_NATS_LONGOPTS,
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *url = NULL, *model_dir = NULL, *name = NULL;
     cli_config_args ca = {0};
     long threads = 0, ack_wait = 30, max_deliver = 5, max_queue = 0;
+    cli_nats_auth auth = {0};
     bool quiet = false;
     int c;
     optind = 1;
@@ -94,7 +125,10 @@ int cmd_worker(int argc, char **argv)
             break;
         case 'q': quiet = true; break;
         case 'h': fputs(worker_help, stdout); return 0;
-        default: return cli_usage("worker", "bad option");
+        default:
+            if (cli_nats_option(c, optarg, &auth))
+                break;
+            return cli_usage("worker", "bad option");
         }
     }
     if (!url)
@@ -127,7 +161,7 @@ int cmd_worker(int argc, char **argv)
     if (!quiet)
         cli_log_init(IA_LOG_INFO);
     ia_cluster *cl; /* first: a wrong URL fails before a large model loads */
-    if ((st = cluster_connect(url, name, max_queue, &cl)))
+    if ((st = cluster_connect(url, name, max_queue, &auth, &cl)))
         return cli_fail(st, "worker %s", name);
     ia_model_options mo = {.n_threads = (int)threads, .device = ca.device};
     ia_model *model;
@@ -156,7 +190,11 @@ static const char status_help[] =
     "\n"
     "The workers advertised in the cluster (name, host, model, threads, tasks,\n"
     "last seen), the task queue's depth and its oldest task's age, and the\n"
-    "counts of stored results and dead letters.\n";
+    "counts of stored results and dead letters.\n"
+    "\n"
+    "  -n, --nats URL          nats://HOST:PORT (several: comma-separated)\n"
+    "      --json              the same as one JSON object\n"
+    CLI_NATS_HELP;
 
 static double num(const cJSON *o, const char *key)
 {
@@ -173,10 +211,11 @@ static const char *str(const cJSON *o, const char *key)
 int cmd_cluster_status(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"nats", required_argument, 0, 'n'}, {"json", no_argument, 0, 'J'},
+        {"nats", required_argument, 0, 'n'}, {"json", no_argument, 0, 'J'}, CLI_NATS_LONGOPTS,
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *url = NULL;
+    cli_nats_auth auth = {0};
     bool json = false;
     int c;
     optind = 1;
@@ -185,13 +224,16 @@ int cmd_cluster_status(int argc, char **argv)
         case 'n': url = optarg; break;
         case 'J': json = true; break;
         case 'h': fputs(status_help, stdout); return 0;
-        default: return cli_usage("cluster status", "bad option");
+        default:
+            if (cli_nats_option(c, optarg, &auth))
+                break;
+            return cli_usage("cluster status", "bad option");
         }
     }
     if (!url)
         return cli_usage("cluster status", "--nats URL is required");
     ia_cluster *cl;
-    ia_status st = cluster_connect(url, "ipfs-accelerate cluster status", 0, &cl);
+    ia_status st = cluster_connect(url, "ipfs-accelerate cluster status", 0, &auth, &cl);
     if (st)
         return cli_fail(st, "cluster status");
     cJSON *s;
@@ -285,7 +327,7 @@ int cli_embed_cluster(const cli_cluster_embed *a)
     if (st)
         return cli_fail(st, "--model");
     ia_cluster *cl;
-    if ((st = cluster_connect(a->url, "ipfs-accelerate embed", a->max_queue, &cl)))
+    if ((st = cluster_connect(a->url, "ipfs-accelerate embed", a->max_queue, &a->auth, &cl)))
         return cli_fail(st, "embed --cluster");
     ia_cluster_task_opts to = {.dimensions = a->dimensions, .prompt_name = a->prompt_name, .priority = a->priority};
     ia_cluster_job *job;

@@ -49,7 +49,8 @@ static const char embed_help[] =
     "      --priority N        with --cluster: 0 (default) to 2, higher levels are\n"
     "                          taken first\n"
     "      --max-queue N       with --cluster: the task queue's bound when this run\n"
-    "                          creates it (default 100000); a full queue is waited on\n";
+    "                          creates it (default 100000); a full queue is waited on\n"
+    CLI_NATS_HELP;
 
 typedef struct text_batch {
     char **texts;
@@ -221,6 +222,7 @@ int cmd_embed(int argc, char **argv)
         {"dimensions", required_argument, 0, 'M'}, {"chunk-tokens", required_argument, 0, 'K'},
         {"chunk-overlap", required_argument, 0, 'O'}, {"cluster", required_argument, 0, 'C'},
         {"priority", required_argument, 0, 'R'}, {"max-queue", required_argument, 0, 'Q'},
+        CLI_NATS_LONGOPTS,
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model_dir = NULL, *out_path = NULL, *format = NULL, *device = NULL;
@@ -229,6 +231,8 @@ int cmd_embed(int argc, char **argv)
     long batch_size = 256, threads = 0, max_seq = 0, dims = 0, chunk = 0, overlap = 0, priority = -1, max_queue = 0;
     bool quiet = false, verbose = false;
     text_batch extra = {0};
+    cli_nats_auth auth = {0};
+    bool auth_given = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:o:b:j:qvh", opts, NULL)) != -1) {
@@ -285,13 +289,18 @@ int cmd_embed(int argc, char **argv)
                 EMBED_USAGE("--max-queue must be a whole number >= 1, not '%s'", optarg);
             break;
         case 'h': fputs(embed_help, stdout); return 0;
-        default: EMBED_USAGE("bad option");
+        default:
+            if (cli_nats_option(c, optarg, &auth)) {
+                auth_given = true;
+                break;
+            }
+            EMBED_USAGE("bad option");
         }
     }
     if (!model_dir)
         EMBED_USAGE("--model DIR is required");
-    if (!cluster && (priority >= 0 || max_queue))
-        EMBED_USAGE("--priority and --max-queue go with --cluster");
+    if (!cluster && (priority >= 0 || max_queue || auth_given))
+        EMBED_USAGE("--priority, --max-queue and the --nats-* options go with --cluster");
     if (cluster && chunk)
         EMBED_USAGE("--chunk-tokens does not go with --cluster yet");
     if (argc - optind > 1)
@@ -325,7 +334,7 @@ int cmd_embed(int argc, char **argv)
     if (cluster) {
         cli_cluster_embed a = {.url = cluster, .model = model_dir, .prompt_name = prompt_name,
                                .dimensions = (int)dims, .priority = priority > 0 ? (int)priority : 0,
-                               .max_queue = max_queue, .batch_size = (size_t)batch_size, .extra = extra.texts,
+                               .max_queue = max_queue, .auth = auth, .batch_size = (size_t)batch_size, .extra = extra.texts,
                                .extra_lens = extra.lens, .n_extra = extra.n, .in = in, .in_path = in_path,
                                .quiet = quiet};
         int rc = embed_cluster(&a, out_path, npy);
