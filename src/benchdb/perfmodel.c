@@ -240,11 +240,12 @@ double ia__pm_total_bytes(const ia_pm_cost *c)
 
 /* ---- prediction ------------------------------------------------------------ */
 
-double ia__pm_roofline(const ia_pm_cost *c, double peak_flops, double bw, double t[IA_PM_N_CLASSES])
+double ia__pm_roofline(const ia_pm_cost *c, const double peak[IA_PM_N_CLASSES], double bw,
+                       double t[IA_PM_N_CLASSES])
 {
     double sum = 0;
     for (int i = 0; i < IA_PM_N_CLASSES; i++) {
-        double tf = peak_flops > 0 ? c->flops[i] / peak_flops : 0, tb = bw > 0 ? c->bytes[i] / bw : 0;
+        double tf = peak[i] > 0 ? c->flops[i] / peak[i] : 0, tb = bw > 0 ? c->bytes[i] / bw : 0;
         double ti = tf > tb ? tf : tb;
         if (t)
             t[i] = ti;
@@ -253,11 +254,23 @@ double ia__pm_roofline(const ia_pm_cost *c, double peak_flops, double bw, double
     return sum;
 }
 
-double ia__pm_predict(const ia_pm_calib *k, const double t[IA_PM_N_CLASSES], double tokens)
+const char *ia__pm_basis_name(ia_pm_basis b)
+{
+    static const char *const names[] = {"roofline", "flops", "bytes"};
+    return b >= 0 && b <= IA_PM_BASIS_BYTES ? names[b] : "?";
+}
+
+static double basis_time(ia_pm_basis b, int c, const double *t, const double *tf, const double *tb)
+{
+    return b == IA_PM_BASIS_FLOPS ? tf[c] : b == IA_PM_BASIS_BYTES ? tb[c] : t[c];
+}
+
+double ia__pm_predict(const ia_pm_calib *k, const double t[IA_PM_N_CLASSES], const double tf[IA_PM_N_CLASSES],
+                      const double tb[IA_PM_N_CLASSES], double tokens)
 {
     double s = k->k_tok * tokens + k->k_call;
     for (int c = 0; c < IA_PM_N_CLASSES; c++)
-        s += k->k[c] * t[c];
+        s += k->k[c] * basis_time(k->basis[c], c, t, tf, tb);
     return s;
 }
 
@@ -378,22 +391,39 @@ ia_status ia__pm_calibrate(const ia_pm_sample *s, int n, ia_pm_calib *out)
     double beta[MAX_TERMS] = {0};
     if (per_class) {
         for (int c = 0; c < IA_PM_N_CLASSES; c++) {
-            /* k minimizing sum ((k t - m) / m)^2: sum(t/m) / sum((t/m)^2),
-             * over the runs where the class took time. */
-            double num = 0, den = 0;
-            for (int i = 0; i < n; i++)
-                if (s[i].op_s[c] > 0) {
-                    double r = s[i].t[c] / s[i].op_s[c];
-                    num += r;
-                    den += r * r;
+            /* Per basis, k minimizing sum ((k x - m) / m)^2 is
+             * sum(x/m) / sum((x/m)^2) over the runs where the class took
+             * time; the basis with the least residual kept (the roofline
+             * on ties). */
+            double best = INFINITY;
+            for (int b = IA_PM_BASIS_ROOFLINE; b <= IA_PM_BASIS_BYTES; b++) {
+                double num = 0, den = 0, kb, rss = 0;
+                for (int i = 0; i < n; i++)
+                    if (s[i].op_s[c] > 0) {
+                        double r = basis_time(b, c, s[i].t, s[i].tf, s[i].tb) / s[i].op_s[c];
+                        num += r;
+                        den += r * r;
+                    }
+                if (!(den > 0))
+                    continue;
+                kb = num / den;
+                for (int i = 0; i < n; i++)
+                    if (s[i].op_s[c] > 0) {
+                        double r = kb * basis_time(b, c, s[i].t, s[i].tf, s[i].tb) / s[i].op_s[c] - 1;
+                        rss += r * r;
+                    }
+                if (rss < best * (1 - 1e-9) - 1e-18) {
+                    best = rss;
+                    beta[c] = kb;
+                    out->basis[c] = b;
                 }
-            beta[c] = den > 0 ? num / den : 0;
+            }
         }
         /* What the classes leave, per token and per call. */
         for (int i = 0; i < n; i++) {
             double rest = s[i].measured_s;
             for (int c = 0; c < IA_PM_N_CLASSES; c++)
-                rest -= beta[c] * s[i].t[c];
+                rest -= beta[c] * basis_time(out->basis[c], c, s[i].t, s[i].tf, s[i].tb);
             X[i * 2] = s[i].tokens / s[i].measured_s;
             X[i * 2 + 1] = 1 / s[i].measured_s;
             y[i] = rest / s[i].measured_s;
@@ -426,13 +456,15 @@ ia_status ia__pm_calibrate(const ia_pm_sample *s, int n, ia_pm_calib *out)
         return ia__error(IA_ERR_INVALID, "calibration: no fit with non-negative coefficients from %d runs", n);
     for (int c = 0; c < IA_PM_N_CLASSES; c++)
         out->k[c] = beta[c];
+    if (!per_class)
+        memset(out->basis, 0, sizeof out->basis);
     out->k_tok = beta[IA_PM_N_CLASSES];
     out->k_call = beta[IA_PM_N_CLASSES + 1];
     out->per_class = per_class;
     out->n_runs = n;
     double rss = 0;
     for (int i = 0; i < n; i++) {
-        double r = ia__pm_predict(out, s[i].t, s[i].tokens) / s[i].measured_s - 1;
+        double r = ia__pm_predict(out, s[i].t, s[i].tf, s[i].tb, s[i].tokens) / s[i].measured_s - 1;
         rss += r * r;
     }
     out->rms_rel = sqrt(rss / n);
@@ -448,13 +480,19 @@ ia_status ia__pm_predict_encoder(const ia_pm_arch *a, const char *precision, con
     ia_status st = ia__pm_encoder(a, precision, batch, seq, &out->cost);
     if (st)
         return st;
-    double peak = ia__pm_peak_flops(pk, precision);
-    if (!(peak > 0) || !(pk->mem_bw > 0))
-        return ia__error(IA_ERR_INVALID, "performance model: no measured %s GEMM peak and bandwidth on this machine",
+    const double lin = ia__pm_peak_flops(pk, precision), f32 = ia__pm_peak_flops(pk, "fp32");
+    if (!(lin > 0) || !(f32 > 0) || !(pk->mem_bw > 0))
+        return ia__error(IA_ERR_INVALID,
+                         "performance model: no measured %s and fp32 GEMM peaks and bandwidth on this machine",
                          precision);
+    const double peak[IA_PM_N_CLASSES] = {[IA_PM_LINEAR] = lin, [IA_PM_ATTENTION] = f32, [IA_PM_OTHER] = f32};
     out->roofline_s = ia__pm_roofline(&out->cost, peak, pk->mem_bw, out->t);
+    for (int c = 0; c < IA_PM_N_CLASSES; c++) {
+        out->tf[c] = out->cost.flops[c] / peak[c];
+        out->tb[c] = out->cost.bytes[c] / pk->mem_bw;
+    }
     const double tokens = (double)batch * seq;
-    out->latency_s = k ? ia__pm_predict(k, out->t, tokens) : out->roofline_s;
+    out->latency_s = k ? ia__pm_predict(k, out->t, out->tf, out->tb, tokens) : out->roofline_s;
     out->texts_per_s = batch / out->latency_s;
     out->tokens_per_s = tokens / out->latency_s;
     out->memory_bytes = out->cost.weight_bytes + out->cost.act_bytes + out->cost.kv_bytes + (k ? k->mem_base : 0);

@@ -107,9 +107,10 @@ double ia__pm_peak_flops(const ia_pm_peaks *p, const char *precision);
 
 /* ---- prediction (perfmodel.c) -------------------------------------------- */
 
-/* Roofline seconds per class: max(flops / peak, bytes / bandwidth); the
- * total returned. t may be NULL. */
-double ia__pm_roofline(const ia_pm_cost *c, double peak_flops, double bw, double t[IA_PM_N_CLASSES]);
+/* Roofline seconds per class: max(flops / peak[class], bytes /
+ * bandwidth); the total returned. t may be NULL. */
+double ia__pm_roofline(const ia_pm_cost *c, const double peak[IA_PM_N_CLASSES], double bw,
+                       double t[IA_PM_N_CLASSES]);
 
 /* The calibration of one (model, device, precision): predicted latency
  * = sum over classes of k[c] * roofline seconds of c
@@ -127,8 +128,16 @@ double ia__pm_roofline(const ia_pm_cost *c, double peak_flops, double bw, double
  * tokens) cannot be told apart: their coefficients then describe the
  * fit, not the classes. All non-negative, least squares on relative
  * error. */
+/* What a class's measured time is fitted against: the roofline's max of
+ * its compute and memory times, or one of them alone (a small model's
+ * attention follows its FLOPs, not the bytes, even where the roofline
+ * says memory; activations that stay in cache follow neither bound). */
+typedef enum ia_pm_basis { IA_PM_BASIS_ROOFLINE, IA_PM_BASIS_FLOPS, IA_PM_BASIS_BYTES } ia_pm_basis;
+const char *ia__pm_basis_name(ia_pm_basis b);
+
 typedef struct ia_pm_calib {
     double k[IA_PM_N_CLASSES], k_tok, k_call;
+    ia_pm_basis basis[IA_PM_N_CLASSES]; /* per class, from the profiles (else the roofline) */
     bool per_class;    /* fitted on measured class times */
     int n_runs;        /* runs fitted */
     double rms_rel;    /* root-mean-square relative error of the latency on them */
@@ -139,24 +148,32 @@ typedef struct ia_pm_calib {
 
 typedef struct ia_pm_sample {
     double t[IA_PM_N_CLASSES];    /* the roofline seconds per class */
+    double tf[IA_PM_N_CLASSES];   /* its compute time: flops / peak */
+    double tb[IA_PM_N_CLASSES];   /* its memory time: bytes / bandwidth */
     double tokens;                /* tokens in the call */
     double measured_s;            /* the latency measured */
     double op_s[IA_PM_N_CLASSES]; /* measured seconds per class; negative: not measured */
 } ia_pm_sample;
 
-/* Fit from n >= 1 samples (per class when every sample has op_s).
+/* Fit from n >= 1 samples (per class when every sample has op_s: each
+ * class's basis the one its measured times fit best, relative error).
  * IA_ERR_INVALID names a sample that is not positive, or says no fit has
  * non-negative coefficients. */
 ia_status ia__pm_calibrate(const ia_pm_sample *s, int n, ia_pm_calib *out);
-double ia__pm_predict(const ia_pm_calib *k, const double t[IA_PM_N_CLASSES], double tokens);
+/* The calibrated latency of a call: t, tf, tb as in ia_pm_sample. */
+double ia__pm_predict(const ia_pm_calib *k, const double t[IA_PM_N_CLASSES], const double tf[IA_PM_N_CLASSES],
+                      const double tb[IA_PM_N_CLASSES], double tokens);
 
 /* A prediction for an encoder call of batch texts of seq tokens computed
- * in precision (fp32, int8, bf16: the weights' bytes and the GEMM peak of
- * that name) on a machine of peaks pk, calibrated by k (NULL: the bare
- * roofline). IA_ERR_INVALID names a precision without a measured peak. */
+ * in precision (fp32, int8, bf16: the linear weights' bytes and the GEMM
+ * peak of that name; attention and the other ops compute in f32 whatever
+ * the precision, against the fp32 peak) on a machine of peaks pk,
+ * calibrated by k (NULL: the bare roofline). IA_ERR_INVALID names a
+ * precision without a measured peak. */
 typedef struct ia_pm_prediction {
     ia_pm_cost cost;
     double t[IA_PM_N_CLASSES]; /* roofline seconds per class */
+    double tf[IA_PM_N_CLASSES], tb[IA_PM_N_CLASSES]; /* its compute and memory times */
     double roofline_s;
     double latency_s;          /* calibrated */
     double texts_per_s, tokens_per_s;

@@ -145,11 +145,12 @@ static void roofline_and_errors(void)
 {
     ia_pm_cost c = {.flops = {100, 10, 1}, .bytes = {10, 50, 20}};
     double t[IA_PM_N_CLASSES];
-    /* 10 FLOP/s, 5 B/s: linear max(10, 2) = 10, attention max(1, 10) = 10,
-     * other max(0.1, 4) = 4. */
-    REL_EQ(ia__pm_roofline(&c, 10, 5, t), 24.0);
+    /* 10 FLOP/s (attention 0.5), 5 B/s: linear max(10, 2) = 10, attention
+     * max(20, 10) = 20, other max(0.1, 4) = 4. */
+    const double peak[3] = {10, 0.5, 10};
+    REL_EQ(ia__pm_roofline(&c, peak, 5, t), 34.0);
     REL_EQ(t[IA_PM_LINEAR], 10.0);
-    REL_EQ(t[IA_PM_ATTENTION], 10.0);
+    REL_EQ(t[IA_PM_ATTENTION], 20.0);
     REL_EQ(t[IA_PM_OTHER], 4.0);
 
     ia_pm_arch a = {.n_layers = 6, .hidden = 384, .n_heads = 12, .n_kv_heads = 12, .head_dim = 32,
@@ -185,6 +186,7 @@ static void calibration(void)
     const double tok[6] = {16, 64, 512, 32, 1024, 256}, k3[3] = {1.5, 4, 10};
     for (int i = 0; i < 6; i++) {
         memcpy(s[i].t, t[i], sizeof t[i]);
+        memcpy(s[i].tf, t[i], sizeof t[i]); /* compute-bound: tb 0 */
         s[i].tokens = tok[i];
         s[i].measured_s = 1.5 * t[i][0] + 4 * t[i][1] + 10 * t[i][2] + 1e-3;
         for (int c = 0; c < 3; c++)
@@ -197,7 +199,8 @@ static void calibration(void)
               "k = %g %g %g %g %g", k.k[0], k.k[1], k.k[2], k.k_tok, k.k_call);
     CHECK(k.n_runs == 6 && k.rms_rel < 1e-6);
     const double tp[3] = {0.1, 0.01, 0.001};
-    CHECK(fabs(ia__pm_predict(&k, tp, 100) - (1.5 * 0.1 + 4 * 0.01 + 10 * 0.001 + 1e-3)) < 1e-6);
+    const double zero[3] = {0};
+    CHECK(fabs(ia__pm_predict(&k, tp, tp, zero, 100) - (1.5 * 0.1 + 4 * 0.01 + 10 * 0.001 + 1e-3)) < 1e-6);
 
     for (int i = 0; i < 6; i++) {
         for (int c = 0; c < 3; c++)
@@ -209,7 +212,24 @@ static void calibration(void)
                   fabs(k.k_tok - 2e-6) < 1e-12 && fabs(k.k_call - 1e-3) < 1e-9,
               "k = %g %g %g %g %g", k.k[0], k.k[1], k.k[2], k.k_tok, k.k_call);
     CHECK(k.rms_rel < 1e-9);
-    CHECK(fabs(ia__pm_predict(&k, tp, 100) - (1.5 * 0.1 + 4 * 0.01 + 10 * 0.001 + 2e-6 * 100 + 1e-3)) < 1e-9);
+    CHECK(fabs(ia__pm_predict(&k, tp, tp, zero, 100) - (1.5 * 0.1 + 4 * 0.01 + 10 * 0.001 + 2e-6 * 100 + 1e-3)) <
+          1e-9);
+    CHECK(k.basis[0] == IA_PM_BASIS_ROOFLINE && k.basis[1] == IA_PM_BASIS_ROOFLINE); /* ties: the roofline */
+
+    /* Attention measured in proportion to its memory time, which the
+     * roofline's max hides where compute is larger: the bytes basis. */
+    ia_pm_sample a[6];
+    memcpy(a, s, sizeof a);
+    const double tb_att[6] = {1e-6, 5e-6, 9e-6, 2e-6, 3e-6, 7e-6};
+    for (int i = 0; i < 6; i++) {
+        a[i].tb[1] = tb_att[i];
+        a[i].op_s[1] = 50 * tb_att[i];
+        a[i].measured_s = a[i].op_s[0] + a[i].op_s[1] + a[i].op_s[2] + 2e-6 * tok[i] + 1e-3;
+    }
+    CHECK_OK(ia__pm_calibrate(a, 6, &k));
+    CHECK_MSG(k.basis[1] == IA_PM_BASIS_BYTES && fabs(k.k[1] - 50) < 1e-6 && k.basis[0] == IA_PM_BASIS_ROOFLINE,
+              "basis %s, k %g", ia__pm_basis_name(k.basis[1]), k.k[1]);
+    CHECK(k.rms_rel < 1e-9);
 
     for (int c = 0; c < 3; c++)
         s[0].op_s[c] = -1;

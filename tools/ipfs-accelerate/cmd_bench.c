@@ -936,6 +936,8 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
             }
             cal[nc] = (ia_pm_sample){.tokens = (double)b * sq, .measured_s = pt->latency_p50_s};
             memcpy(cal[nc].t, pp.t, sizeof pp.t);
+            memcpy(cal[nc].tf, pp.tf, sizeof pp.tf);
+            memcpy(cal[nc].tb, pp.tb, sizeof pp.tb);
             memcpy(cal[nc++].op_s, pt->op_s, sizeof pt->op_s);
             if (pt->peak_rss_bytes > 0)
                 mem[nm++] = pt->peak_rss_bytes - (pp.memory_bytes);
@@ -955,6 +957,9 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
     cJSON_AddNumberToObject(jk, "k_linear", k.k[IA_PM_LINEAR]);
     cJSON_AddNumberToObject(jk, "k_attention", k.k[IA_PM_ATTENTION]);
     cJSON_AddNumberToObject(jk, "k_other", k.k[IA_PM_OTHER]);
+    cJSON *jb = cJSON_AddObjectToObject(jk, "basis");
+    for (int c = 0; c < IA_PM_N_CLASSES; c++)
+        cJSON_AddStringToObject(jb, ia__pm_class_name(c), ia__pm_basis_name(k.basis[c]));
     cJSON_AddNumberToObject(jk, "k_token_s", k.k_tok);
     cJSON_AddNumberToObject(jk, "k_call_s", k.k_call);
     cJSON_AddNumberToObject(jk, "memory_base_bytes", k.mem_base);
@@ -1005,11 +1010,13 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
             cJSON_AddItemToArray(jrows, o);
         }
     if (!rc && !a->json) {
-        printf("%s (%s, %d thread%s): fitted on %d runs%s: latency = %.3g x linear + %.3g x attention + %.3g x "
-               "other roofline + %.3g us/token + %.3f ms/call (rms %.1f%%); memory base %.1f MiB\n",
+        printf("%s (%s, %d thread%s): fitted on %d runs%s: latency = %.3g x linear (%s) + %.3g x attention (%s) + "
+               "%.3g x other (%s) + %.3g us/token + %.3f ms/call (rms %.1f%%); memory base %.1f MiB\n",
                name, prec, (int)a->threads, a->threads == 1 ? "" : a->threads ? "s" : "s: one per core", k.n_runs,
-               k.per_class ? " and their profiles" : "", k.k[IA_PM_LINEAR], k.k[IA_PM_ATTENTION], k.k[IA_PM_OTHER],
-               k.k_tok * 1e6, k.k_call * 1e3, 100 * k.rms_rel, k.mem_base / (1024.0 * 1024.0));
+               k.per_class ? " and their profiles" : "", k.k[IA_PM_LINEAR], ia__pm_basis_name(k.basis[IA_PM_LINEAR]),
+               k.k[IA_PM_ATTENTION], ia__pm_basis_name(k.basis[IA_PM_ATTENTION]), k.k[IA_PM_OTHER],
+               ia__pm_basis_name(k.basis[IA_PM_OTHER]), k.k_tok * 1e6, k.k_call * 1e3, 100 * k.rms_rel,
+               k.mem_base / (1024.0 * 1024.0));
         printf("  %-5s %5s %-11s %11s %12s %12s %8s %10s %10s\n", "batch", "seq", "role", "roofline_ms",
                "predicted_ms", "measured_ms", "error", "pred_MiB", "rss_MiB");
         for (size_t i = 0; i < *n_rows; i++) {
