@@ -19,5 +19,16 @@ add_test(NAME cluster_auth
 set_tests_properties(cluster_auth PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
                      SKIP_RETURN_CODE 77)
 
+# The public C API (cluster.h) against a server started by api_test.py:
+# a bounded queue's IA_ERR_BUSY, timeouts and bad arguments with no worker,
+# then one worker's vectors equal to an in-process embed, a dead letter.
+ia_add_test_program(test_cluster_api ${CMAKE_CURRENT_LIST_DIR}/test_cluster_api.c)
+add_test(NAME cluster_api
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/api_test.py
+                 $<TARGET_FILE:test_cluster_api> $<TARGET_FILE:ipfs-accelerate>
+                 ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
+set_tests_properties(cluster_api PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
+                     SKIP_RETURN_CODE 77)
+
 # The wire formats and ids, without NATS.
 ia_add_test(test_cluster_protocol ${CMAKE_CURRENT_LIST_DIR}/test_cluster_protocol.c)
