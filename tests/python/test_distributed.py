@@ -215,6 +215,10 @@ def test_priorities(own_cluster, tiny):
     assert len(order) == 18, order
     levels = [next(n for n, i in ids.items() if i == sid).rstrip("0123456789") for sid in order]
     assert levels == ["high"] * 4 + ["mid"] * 4 + ["low"] * 10, levels
+    # the CLI's --priority reaches the same worker, with the local output
+    texts = ["an urgent text", "and another"]
+    got = _cli_npy(c.cli, tiny, texts, c.tmp, "--cluster", c.url, "--priority", "2")
+    assert got.tobytes() == _cli_npy(c.cli, tiny, texts, c.tmp, "--threads", "1").tobytes()
 
 
 def test_bounded_queue_pushes_back(own_cluster, cli, tiny, tmp_path):
