@@ -1,5 +1,6 @@
-"""`ipfs-accelerate bench peaks` and `bench validate` end to end on the
-synthetic tiny model, into a fresh database, with short time limits.
+"""`ipfs-accelerate bench peaks`, `bench validate` and `bench predict` end
+to end on the synthetic tiny model, into a fresh database, with short time
+limits.
 
 Only structure and consistency are checked: the peaks are stored once and
 read back; the validation table has every grid point once, half of them
@@ -96,6 +97,32 @@ assert lines[-1].startswith("held out: 3, within +-20%:"), lines[-1]
 con = sqlite3.connect(db)
 assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == n_runs
 con.close()
+
+# Prediction at any shape from what is stored: calibrated on the profiled
+# runs; without runs, the bare roofline, marked so.
+pred = json.loads(run("bench", "predict", "--model", model, "--batch-sizes", "1,5", "--seq-lens", "8,40",
+                      "--threads", "1", "--db", db, "--json").stdout)
+assert pred["calibrated"] is True and pred["per_class"] is True and pred["calibration_runs"] == len(rows), pred
+assert [(r["batch_size"], r["seq_len"]) for r in pred["predictions"]] == [(1, 8), (5, 8), (1, 40), (5, 40)]
+for r in pred["predictions"]:
+    for key in ("latency_ms", "texts_per_s", "tokens_per_s", "memory_bytes", "roofline_ms"):
+        assert math.isfinite(r[key]) and r[key] > 0, (key, r)
+    assert math.isclose(r["texts_per_s"], r["batch_size"] / (r["latency_ms"] / 1e3), rel_tol=1e-9), r
+    assert r["flops"]["linear"] > 0 and r["bytes"]["other"] > 0, r
+assert pred["predictions"][0]["measured_ms"] > 0 and pred["predictions"][3]["measured_ms"] is None, pred
+bare = os.path.join(work, "bare.db")
+shutil.copy(db, bare)
+con = sqlite3.connect(bare)
+con.execute("DELETE FROM runs")
+con.execute("DELETE FROM benchmark_results")
+con.commit()
+con.close()
+p = run("bench", "predict", "--model", model, "--threads", "1", "--db", bare, "--json")
+doc2 = json.loads(p.stdout)
+assert doc2["calibrated"] is False and "uncalibrated" in p.stderr, p.stderr
+assert all(math.isclose(r["latency_ms"], r["roofline_ms"]) for r in doc2["predictions"]), doc2
+text = run("bench", "predict", "--model", model, "--threads", "1", "--db", db).stdout.splitlines()
+assert text[0].split() == ["batch", "seq", "latency_ms", "texts/s", "tokens/s", "mem_MiB", "measured_ms"], text
 
 # Errors name the input at fault.
 p = run("bench", "validate", "--model", os.path.join(work, "no-such-model"), "--db", db, check=False)

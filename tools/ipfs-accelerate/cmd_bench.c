@@ -25,6 +25,7 @@ static const char bench_help[] =
     "       ipfs-accelerate bench list [--db PATH] [--json]\n"
     "       ipfs-accelerate bench peaks [--db PATH] [--remeasure] [--json]\n"
     "       ipfs-accelerate bench validate --model M [--db PATH] [--json]\n"
+    "       ipfs-accelerate bench predict --model M [-b LIST] [-s LIST] [--db PATH] [--json]\n"
     "\n"
     "Measure embedding throughput and latency of model M (a folder, a Hugging\n"
     "Face id or ipfs://CID) at every point of the matrix batch size x sequence\n"
@@ -807,6 +808,45 @@ static ia_status load_profiled(const char *ref, const ia_model_options *mo, ia_m
     return st;
 }
 
+/* The calibration of a model from the stored points where use[i] (NULL:
+ * all of them), with the memory base their peak RSS gives. */
+static int fit_points(const ia_pm_arch *arch, const char *prec, const ia_pm_peaks *pk, const ia_bench_point *pts,
+                      size_t npts, const bool *use, const char *name, ia_pm_calib *k)
+{
+    ia_pm_sample *cal = calloc(npts ? npts : 1, sizeof *cal);
+    double *mem = calloc(npts ? npts : 1, sizeof *mem);
+    size_t nc = 0, nm = 0;
+    int rc = cal && mem ? 0 : cli_fail(IA_ERR_NOMEM, "calibration");
+    for (size_t i = 0; i < npts && !rc; i++) {
+        if (use && !use[i])
+            continue;
+        const ia_bench_point *pt = &pts[i];
+        ia_pm_prediction pp;
+        ia_status st = ia__pm_predict_encoder(arch, prec, pk, NULL, pt->batch_size, pt->seq_len, &pp);
+        if (st) {
+            rc = cli_fail(st, "%s", name);
+            break;
+        }
+        cal[nc] = (ia_pm_sample){.tokens = (double)pt->batch_size * pt->seq_len, .measured_s = pt->latency_p50_s};
+        memcpy(cal[nc].t, pp.t, sizeof pp.t);
+        memcpy(cal[nc].tf, pp.tf, sizeof pp.tf);
+        memcpy(cal[nc].tb, pp.tb, sizeof pp.tb);
+        memcpy(cal[nc++].op_s, pt->op_s, sizeof pt->op_s);
+        if (pt->peak_rss_bytes > 0)
+            mem[nm++] = pt->peak_rss_bytes - pp.memory_bytes;
+    }
+    ia_status st;
+    if (!rc && (st = ia__pm_calibrate(cal, (int)nc, k)))
+        rc = cli_fail(st, "calibrating %s", name);
+    if (!rc && nm) {
+        qsort(mem, nm, sizeof *mem, cmp_double);
+        k->mem_base = nm % 2 ? mem[nm / 2] : (mem[nm / 2 - 1] + mem[nm / 2]) / 2;
+    }
+    free(cal);
+    free(mem);
+    return rc;
+}
+
 /* One model: measure (or reuse) the grid, calibrate on half, predict the
  * rest. The measured points are timed first, then profiled on a second
  * instance loaded only then (so that the timed calls' peak RSS is this
@@ -916,39 +956,20 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
     /* The calibration reads what is stored, like any later prediction. */
     if (!rc && (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, &pts, &npts)))
         rc = cli_fail(st, "reading %s", db_path);
-    size_t nc = 0, nm = 0;
-    ia_pm_sample *cal = rc ? NULL : calloc(ng, sizeof *cal);
-    double *mem = rc ? NULL : calloc(ng, sizeof *mem);
-    if (!rc && (!cal || !mem))
+    /* The fit sees the checkerboard's stored runs only. */
+    bool *fit = rc ? NULL : calloc(npts ? npts : 1, sizeof *fit);
+    if (!rc && !fit)
         rc = cli_fail(IA_ERR_NOMEM, "bench validate");
-    for (size_t si = 0; si < a->n_seqs && !rc; si++)
-        for (size_t bi = 0; bi < a->n_batches && !rc; bi++) {
-            if ((bi + si) % 2)
-                continue; /* held out */
-            int b = (int)a->batches[bi], sq = (int)a->seqs[si];
-            const ia_bench_point *pt = find_point(pts, npts, b, sq);
-            ia_pm_prediction pp;
-            if (!pt)
-                continue;
-            if ((st = ia__pm_predict_encoder(&arch, prec, pk, NULL, b, sq, &pp))) {
-                rc = cli_fail(st, "%s", name);
-                break;
-            }
-            cal[nc] = (ia_pm_sample){.tokens = (double)b * sq, .measured_s = pt->latency_p50_s};
-            memcpy(cal[nc].t, pp.t, sizeof pp.t);
-            memcpy(cal[nc].tf, pp.tf, sizeof pp.tf);
-            memcpy(cal[nc].tb, pp.tb, sizeof pp.tb);
-            memcpy(cal[nc++].op_s, pt->op_s, sizeof pt->op_s);
-            if (pt->peak_rss_bytes > 0)
-                mem[nm++] = pt->peak_rss_bytes - (pp.memory_bytes);
-        }
-    ia_pm_calib k = {0};
-    if (!rc && (st = ia__pm_calibrate(cal, (int)nc, &k)))
-        rc = cli_fail(st, "calibrating %s", name);
-    if (!rc && nm) {
-        qsort(mem, nm, sizeof *mem, cmp_double);
-        k.mem_base = nm % 2 ? mem[nm / 2] : (mem[nm / 2 - 1] + mem[nm / 2]) / 2;
+    for (size_t g = 0; g < ng && !rc; g++) {
+        size_t bi = g % a->n_batches, si = g / a->n_batches;
+        const ia_bench_point *pt = find_point(pts, npts, (int)a->batches[bi], (int)a->seqs[si]);
+        if (pt && (bi + si) % 2 == 0)
+            fit[pt - pts] = true;
     }
+    ia_pm_calib k = {0};
+    if (!rc)
+        rc = fit_points(&arch, prec, pk, pts, npts, fit, name, &k);
+    free(fit);
     cJSON *jm = cJSON_CreateObject(), *jrows = cJSON_AddArrayToObject(jm, "rows");
     cJSON_AddStringToObject(jm, "model", name);
     cJSON_AddStringToObject(jm, "path", info.path);
@@ -1031,8 +1052,6 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
     free(ops);
     free(prs);
     free(todo);
-    free(cal);
-    free(mem);
     ia_free(pts);
     ia_model_free(m); /* last: name and info's strings are its own */
     return rc;
@@ -1159,6 +1178,187 @@ static int bench_validate(int argc, char **argv)
     return rc;
 }
 
+/* ---- bench predict ------------------------------------------------------------- */
+
+static const char predict_help[] =
+    "Usage: ipfs-accelerate bench predict --model M [-b LIST] [-s LIST] [options]\n"
+    "\n"
+    "Predict latency, throughput and memory of model M on this machine at each\n"
+    "batch size x sequence length, from its op counts, this machine's peaks\n"
+    "('bench peaks'; measured first when absent) and a calibration fitted on the\n"
+    "runs of M stored for this precision and thread count (the profiled ones\n"
+    "that 'bench validate' stores when there are any, else every stored run).\n"
+    "With none stored, the bare roofline is printed, marked uncalibrated.\n"
+    "\n"
+    "  -m, --model M           the model (an embedding model)\n"
+    "  -b, --batch-sizes LIST  default 1,8,32\n"
+    "  -s, --seq-lens LIST     default 128\n"
+    "      --precision P       fp32, int8 or bf16 (default fp32)\n"
+    "  -j, --threads N         as the runs to calibrate on were measured (default 1)\n"
+    "      --db PATH           the database (default as bench)\n"
+    "      --json              one JSON document on stdout\n";
+
+static int bench_predict(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},    {"batch-sizes", required_argument, 0, 'b'},
+        {"seq-lens", required_argument, 0, 's'}, {"precision", required_argument, 0, OPT_PRECISION},
+        {"threads", required_argument, 0, 'j'},  {"db", required_argument, 0, OPT_DB},
+        {"json", no_argument, 0, OPT_JSON},      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    bench_args a = {0};
+    const char *prec = "fp32";
+    a.batches[0] = 1, a.batches[1] = 8, a.batches[2] = 32, a.n_batches = 3;
+    a.seqs[0] = 128, a.n_seqs = 1;
+    a.threads = 1;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:b:s:j:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': a.model = optarg; break;
+        case 'b':
+            if (!parse_longs(optarg, 1, 1 << 16, a.batches, &a.n_batches))
+                return cli_usage("bench", "--batch-sizes: a comma-separated list of 1..65536 (at most %d)", MAX_LIST);
+            break;
+        case 's':
+            if (!parse_longs(optarg, 1, 1 << 20, a.seqs, &a.n_seqs))
+                return cli_usage("bench", "--seq-lens: a comma-separated list of token counts (at most %d)", MAX_LIST);
+            break;
+        case OPT_PRECISION:
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "int8") && strcmp(optarg, "bf16"))
+                return cli_usage("bench", "--precision: fp32, int8 or bf16, not '%s'", optarg);
+            prec = optarg;
+            break;
+        case 'j':
+            if (!cli_parse_long(optarg, 0, 4096, &a.threads))
+                return cli_usage("bench", "--threads: a number from 0 to 4096");
+            break;
+        case OPT_DB: a.db_path = optarg; break;
+        case OPT_JSON: a.json = true; break;
+        case 'h': fputs(predict_help, stdout); return 0;
+        default: return cli_usage("bench", "bad option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("bench", "unexpected operand '%s'", argv[optind]);
+    if (!a.model)
+        return cli_usage("bench", "bench predict: --model is required");
+    cli_log_init(IA_LOG_WARN);
+
+    bench_ctx ctx;
+    char path[4096];
+    ia_benchdb *db = NULL;
+    ia_model *m = NULL;
+    ia_bench_point *pts = NULL;
+    bool *use = NULL;
+    size_t npts = 0;
+    ia_pm_peaks pk;
+    ia_pm_arch arch;
+    ia_model_info info;
+    bool measured = false, calibrated = false;
+    ia_pm_calib k = {0};
+    ia_status st;
+    ia_model_options mo = IA_MODEL_OPTIONS_INIT;
+    mo.n_threads = (int)a.threads;
+    mo.precision = prec;
+    int rc = ctx_init(&ctx);
+    if (!rc)
+        rc = open_db(a.db_path, path, sizeof path, &db);
+    if (!rc && (st = ia_model_load(a.model, &mo, &m)))
+        rc = cli_fail(st, "loading %s", a.model);
+    if (!rc) {
+        ia_model_get_info(m, &info);
+        if ((st = ia__pm_arch_from_model(&info, &arch)))
+            rc = cli_fail(st, "--model %s", a.model);
+        else if (strcmp(info.precision, prec))
+            rc = cli_fail(IA_ERR_UNSUPPORTED, "--precision %s: this CPU computes it as %s", prec, info.precision);
+    }
+    if (!rc)
+        rc = get_peaks(db, path, &ctx, (int)a.threads, false, true, &pk, &measured);
+    if (!rc && (st = ia__benchdb_points(db, &ctx.hw, info.path, prec, (int)a.threads, &pts, &npts)))
+        rc = cli_fail(st, "reading %s", path);
+    if (!rc && npts) {
+        /* The profiled runs when there are any: a fit per class. */
+        size_t n_prof = 0;
+        use = calloc(npts, sizeof *use);
+        for (size_t i = 0; use && i < npts; i++)
+            n_prof += use[i] = pts[i].op_s[0] >= 0;
+        if (!use)
+            rc = cli_fail(IA_ERR_NOMEM, "bench predict");
+        else
+            rc = fit_points(&arch, prec, &pk, pts, npts, n_prof ? use : NULL, info.path, &k);
+        calibrated = !rc;
+    }
+    if (!rc && !calibrated)
+        fprintf(stderr,
+                "ipfs-accelerate: no runs of %s stored for %s with %ld thread%s on this machine: the bare roofline, "
+                "uncalibrated (run 'bench validate --model %s' to calibrate)\n",
+                info.path, prec, a.threads, a.threads == 1 ? "" : "s", a.model);
+    cJSON *doc = cJSON_CreateObject(), *jrows = cJSON_AddArrayToObject(doc, "predictions");
+    if (!rc && !a.json)
+        printf("%-5s %6s %12s %12s %12s %10s %12s\n", "batch", "seq", "latency_ms", "texts/s", "tokens/s", "mem_MiB",
+               "measured_ms");
+    for (size_t si = 0; si < a.n_seqs && !rc; si++)
+        for (size_t bi = 0; bi < a.n_batches && !rc; bi++) {
+            int b = (int)a.batches[bi], sq = (int)a.seqs[si];
+            ia_pm_prediction pp;
+            if ((st = ia__pm_predict_encoder(&arch, prec, &pk, calibrated ? &k : NULL, b, sq, &pp))) {
+                rc = cli_fail(st, "%s", a.model);
+                break;
+            }
+            const ia_bench_point *pt = find_point(pts, npts, b, sq);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "batch_size", b);
+            cJSON_AddNumberToObject(o, "seq_len", sq);
+            cJSON_AddNumberToObject(o, "latency_ms", pp.latency_s * 1e3);
+            cJSON_AddNumberToObject(o, "texts_per_s", pp.texts_per_s);
+            cJSON_AddNumberToObject(o, "tokens_per_s", pp.tokens_per_s);
+            cJSON_AddNumberToObject(o, "memory_bytes", pp.memory_bytes);
+            cJSON_AddNumberToObject(o, "roofline_ms", pp.roofline_s * 1e3);
+            cJSON *f = cJSON_AddObjectToObject(o, "flops"), *by = cJSON_AddObjectToObject(o, "bytes");
+            for (int cl = 0; cl < IA_PM_N_CLASSES; cl++) {
+                cJSON_AddNumberToObject(f, ia__pm_class_name(cl), pp.cost.flops[cl]);
+                cJSON_AddNumberToObject(by, ia__pm_class_name(cl), pp.cost.bytes[cl]);
+            }
+            if (pt)
+                cJSON_AddNumberToObject(o, "measured_ms", pt->latency_p50_s * 1e3);
+            else
+                cJSON_AddNullToObject(o, "measured_ms");
+            cJSON_AddItemToArray(jrows, o);
+            if (!a.json) {
+                char meas[32] = "-";
+                if (pt)
+                    snprintf(meas, sizeof meas, "%.3f", pt->latency_p50_s * 1e3);
+                printf("%-5d %6d %12.3f %12.1f %12.1f %10.1f %12s\n", b, sq, pp.latency_s * 1e3, pp.texts_per_s,
+                       pp.tokens_per_s, pp.memory_bytes / (1024.0 * 1024.0), meas);
+            }
+        }
+    if (!rc && a.json) {
+        cJSON_AddStringToObject(doc, "db", path);
+        cJSON_AddStringToObject(doc, "model", info.path);
+        cJSON_AddStringToObject(doc, "precision", prec);
+        cJSON_AddNumberToObject(doc, "threads", (double)a.threads);
+        cJSON_AddBoolToObject(doc, "calibrated", calibrated);
+        cJSON_AddNumberToObject(doc, "calibration_runs", calibrated ? k.n_runs : 0);
+        cJSON_AddBoolToObject(doc, "per_class", calibrated && k.per_class);
+        char *txt = cJSON_PrintUnformatted(doc);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+    } else if (!rc && calibrated) {
+        fprintf(stderr, "ipfs-accelerate: calibrated on %d stored run%s%s (rms %.1f%%)\n", k.n_runs,
+                k.n_runs == 1 ? "" : "s", k.per_class ? " and their profiles" : "", 100 * k.rms_rel);
+    }
+    cJSON_Delete(doc);
+    free(use);
+    ia_free(pts);
+    ia_model_free(m);
+    ia__benchdb_close(db);
+    ctx_close(&ctx);
+    return rc;
+}
+
 /* ---- bench ------------------------------------------------------------------ */
 
 static int parse_args(int argc, char **argv, bench_args *a)
@@ -1270,6 +1470,8 @@ int cmd_bench(int argc, char **argv)
         return bench_peaks(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "validate"))
         return bench_validate(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "predict"))
+        return bench_predict(argc - 1, argv + 1);
     bench_args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) {
