@@ -593,12 +593,13 @@ static ia_status weight(ia_decoder *d, const char *name, int64_t ne0, int64_t ne
     return place(d, name, out);
 }
 
-/* t's data in the backend's memory: where it lies on host memory, else a
- * copy. */
+/* t's data in the backend's memory: where it lies for the CPU, else a
+ * copy (uploaded, or copied into the backend's host-visible buffers,
+ * which are all another backend can read). */
 static ia_status place(ia_decoder *d, const char *name, ia_tensor *out)
 {
-    if (!d->be->iface.upload)
-        return IA_OK; /* host memory: used where it lies */
+    if (!d->be->iface.upload && !strcmp(d->be->name, "cpu"))
+        return IA_OK;
     const size_t bytes = ia__tensor_nbytes(out);
     void *buf = d->be->iface.buf_alloc(d->bctx, bytes);
     void **l = buf ? ia__realloc(d->bufs, (d->n_bufs + 1) * sizeof *l) : NULL;
@@ -609,7 +610,11 @@ static ia_status place(ia_decoder *d, const char *name, ia_tensor *out)
     }
     d->bufs = l;
     d->bufs[d->n_bufs++] = buf;
-    const ia_status rc = d->be->iface.upload(d->bctx, buf, out->data, bytes);
+    ia_status rc = IA_OK;
+    if (d->be->iface.upload)
+        rc = d->be->iface.upload(d->bctx, buf, out->data, bytes);
+    else
+        memcpy(buf, out->data, bytes);
     out->data = buf;
     return rc;
 }

@@ -65,7 +65,11 @@ if(IA_HAVE_VULKAN)
     set(ia_vk_texts 32)
   endif()
   add_test(NAME test_vulkan_minilm COMMAND test_vulkan model @real ${ia_vk_texts})
-  set_tests_properties(test_vulkan test_vulkan_minilm PROPERTIES TIMEOUT 300)
+  # SmolLM2 (Q4_1) on the device against the CPU: 5 prompts, 16 greedy
+  # tokens each (about 25 s on lavapipe)
+  add_test(NAME test_vulkan_smollm2
+           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> smollm2 \"$f\"")
+  set_tests_properties(test_vulkan test_vulkan_minilm test_vulkan_smollm2 PROPERTIES TIMEOUT 300)
 else() # reported as skipped, not passed
   add_test(NAME test_vulkan COMMAND sh -c "echo 'no vulkan backend in this build (libvulkan-dev or glslc missing)'; exit 77")
   set_tests_properties(test_vulkan PROPERTIES SKIP_RETURN_CODE 77)

@@ -5,10 +5,12 @@
  * opened at run time, so a machine without it runs everything else and
  * this backend reports no device.
  *
- * This first slice computes, in f32: matmul (f32 or f16 weights), add, mul,
+ * This first slice computes, in f32: matmul (weights in f32, f16, bf16, or
+ * q8_0, q4_0 and q4_1 blocks against activations quantized as the CPU
+ * backend quantizes them, so the two multiply the same integers), add, mul,
  * scale, the activations, GLU, softmax, LayerNorm, RMSNorm, rope, attention
  * (packed sequences, any mask, grouped heads, f32 or f16 keys and values,
- * no position bias) and get_rows (f32 tables); the scheduler (sched.c)
+ * no position bias), get_rows (f32 tables) and f32 copies; the scheduler (sched.c)
  * runs the other nodes on the CPU. Memory is
  * host-visible and mapped (a tensor's data pointer is its place in the
  * mapping), so no copies are needed; device-local memory with staging is
@@ -20,6 +22,7 @@
 #include <vulkan/vulkan.h>
 
 #include <dlfcn.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,7 @@
 
 #include "backend/backend-impl.h"
 #include "core/core-impl.h"
+#include "tensor/dtype.h"
 
 static const uint32_t spv_eltwise[] =
 #include "eltwise.spv.inc"
@@ -36,6 +40,21 @@ static const uint32_t spv_matmul[] =
     ;
 static const uint32_t spv_matmul_f16[] =
 #include "matmul_f16.spv.inc"
+    ;
+static const uint32_t spv_matmul_bf16[] =
+#include "matmul_bf16.spv.inc"
+    ;
+static const uint32_t spv_quant_q8[] =
+#include "quant_q8.spv.inc"
+    ;
+static const uint32_t spv_matmul_q8_0[] =
+#include "matmul_q8_0.spv.inc"
+    ;
+static const uint32_t spv_matmul_q4_0[] =
+#include "matmul_q4_0.spv.inc"
+    ;
+static const uint32_t spv_matmul_q4_1[] =
+#include "matmul_q.spv.inc"
     ;
 static const uint32_t spv_rows[] =
 #include "rows.spv.inc"
@@ -53,7 +72,10 @@ static const uint32_t spv_rope[] =
 #include "rope.spv.inc"
     ;
 
-enum { K_ELTWISE, K_MATMUL, K_MATMUL_F16, K_ROWS, K_ATTENTION, K_ATTENTION_F16, K_GET_ROWS, K_ROPE, K_COUNT };
+enum {
+    K_ELTWISE, K_MATMUL, K_MATMUL_F16, K_MATMUL_BF16, K_QUANT_Q8, K_MATMUL_Q8_0, K_MATMUL_Q4_0, K_MATMUL_Q4_1,
+    K_ROWS, K_ATTENTION, K_ATTENTION_F16, K_GET_ROWS, K_ROPE, K_COUNT
+};
 static const struct {
     const uint32_t *code;
     size_t size;
@@ -61,6 +83,11 @@ static const struct {
     {spv_eltwise, sizeof spv_eltwise},
     {spv_matmul, sizeof spv_matmul},
     {spv_matmul_f16, sizeof spv_matmul_f16},
+    {spv_matmul_bf16, sizeof spv_matmul_bf16},
+    {spv_quant_q8, sizeof spv_quant_q8},
+    {spv_matmul_q8_0, sizeof spv_matmul_q8_0},
+    {spv_matmul_q4_0, sizeof spv_matmul_q4_0},
+    {spv_matmul_q4_1, sizeof spv_matmul_q4_1},
     {spv_rows, sizeof spv_rows},
     {spv_attention, sizeof spv_attention},
     {spv_attention_f16, sizeof spv_attention_f16},
@@ -96,7 +123,8 @@ typedef struct push_rope {
 } push_rope;
 
 /* MAX_KEYS: the keys a query sees at most (attention.comp's shared scores). */
-enum { N_BIND = 5, MAX_DEVICES = 8, MAX_KEYS = 2048, PUSH_BYTES = 128 };
+/* MAX_ROPE_PAIRS: rope's frequencies the host computes at most. */
+enum { N_BIND = 5, MAX_DEVICES = 8, MAX_KEYS = 2048, MAX_ROPE_PAIRS = 512, PUSH_BYTES = 128 };
 
 /* The instance-level functions (vkGetInstanceProcAddr). */
 #define INSTANCE_FNS(X) \
@@ -290,6 +318,7 @@ typedef struct ctx {
     int n_bufs, cap_bufs;
     vbuf consts;        /* per graph: tables the host computes (rope's frequencies) */
     size_t consts_used; /* bytes */
+    vbuf qact;          /* a matmul's activations quantized for block weights (quant_q8.comp) */
 #define DECLARE(f) PFN_##f f;
     DEVICE_FNS(DECLARE)
 #undef DECLARE
@@ -311,6 +340,8 @@ static void close_instance(void *p)
             vbuf_free(c, &c->bufs[i]);
         if (c->consts.buf)
             vbuf_free(c, &c->consts);
+        if (c->qact.buf)
+            vbuf_free(c, &c->qact);
         for (int k = 0; k < K_COUNT; k++)
             if (c->pipe[k])
                 c->vkDestroyPipeline(c->dev, c->pipe[k], NULL);
@@ -458,10 +489,11 @@ static const char *precision(void *c)
     return "fp32";
 }
 
-/* A buffer of `bytes` in mapped host-visible memory. */
+/* A buffer of `bytes` in mapped host-visible memory, sized up to whole
+ * words (the shaders read block weights a word at a time). */
 static bool vbuf_make(const ctx *c, size_t bytes, vbuf *out)
 {
-    vbuf nb = {.size = bytes ? bytes : 4};
+    vbuf nb = {.size = bytes ? (bytes + 3) & ~(size_t)3 : 4};
     const VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                                    .size = nb.size,
                                    .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
@@ -538,6 +570,33 @@ static const vbuf *find_buf(const ctx *c, const void *data, size_t bytes)
     return NULL;
 }
 
+/* The matmul kernel for weights of dtype t, or -1. */
+static int matmul_kernel(ia_dtype t)
+{
+    switch (t) {
+    case IA_DTYPE_F32: return K_MATMUL;
+    case IA_DTYPE_F16: return K_MATMUL_F16;
+    case IA_DTYPE_BF16: return K_MATMUL_BF16;
+    case IA_DTYPE_Q8_0: return K_MATMUL_Q8_0;
+    case IA_DTYPE_Q4_0: return K_MATMUL_Q4_0;
+    case IA_DTYPE_Q4_1: return K_MATMUL_Q4_1;
+    default: return -1;
+    }
+}
+
+/* The unit the shaders count a tensor's first element in: its element,
+ * bytes for block types (read as words). */
+static size_t elem_size(ia_dtype t)
+{
+    return t == IA_DTYPE_F16 || t == IA_DTYPE_BF16 ? 2 : ia__dtype(t)->quantized ? 1 : 4;
+}
+
+/* Words of quant_q8.comp's blocks for M rows of K. */
+static size_t qact_words(int64_t M, int64_t K)
+{
+    return (size_t)(M * (K / IA_QK)) * 10;
+}
+
 /* Why this backend does not compute a node ia__node_check accepted, or
  * NULL (lock held). */
 static const char *why_not(const ctx *c, const ia_node *n)
@@ -561,12 +620,16 @@ static const char *why_not(const ctx *c, const ia_node *n)
     case IA_OP_LAYERNORM:
     case IA_OP_RMSNORM:
     case IA_OP_GLU:
-    case IA_OP_GET_ROWS:
     case IA_OP_ROPE:
+        if (n->p.rope.n_dims > 2 * MAX_ROPE_PAIRS)
+            return "more than 1024 rotated dimensions";
+        break;
+    case IA_OP_GET_ROWS:
+    case IA_OP_CPY:
         break;
     default:
         return "not in this slice (matmul, add, mul, scale, unary, glu, softmax, layernorm, rmsnorm, attention, "
-               "rope, get_rows)";
+               "rope, get_rows, cpy)";
     }
     if ((n->op == IA_OP_UNARY || n->op == IA_OP_MATMUL || n->op == IA_OP_GLU) && n->p.act > IA_ACT_SILU)
         return "an activation it does not know";
@@ -575,19 +638,20 @@ static const char *why_not(const ctx *c, const ia_node *n)
         if (!t[i])
             continue;
         /* i32: the ids of get_rows, rope's positions, attention's sequence
-         * offsets; f16 also: matmul weights, attention's keys and values
-         * (both or neither) */
+         * offsets; f16 also: attention's keys and values (both or
+         * neither); matmul weights in f16, bf16, q8_0, q4_0 or q4_1 */
         const bool ints = ((n->op == IA_OP_GET_ROWS || n->op == IA_OP_ROPE) && i == 2) ||
                           (n->op == IA_OP_ATTENTION && i == 4);
+        const bool weight = n->op == IA_OP_MATMUL && i == 2 && matmul_kernel(t[i]->dtype) >= 0;
         const bool f16 = t[i]->dtype == IA_DTYPE_F16 &&
-                         ((n->op == IA_OP_MATMUL && i == 2) ||
-                          (n->op == IA_OP_ATTENTION && (i == 2 || i == 3) && n->src[1]->dtype == n->src[2]->dtype));
-        if (t[i]->dtype != (ints ? IA_DTYPE_I32 : IA_DTYPE_F32) && !f16)
-            return "f32 tensors only (i32 ids and offsets; f16 matmul weights, keys and values)";
+                         (n->op == IA_OP_ATTENTION && (i == 2 || i == 3) && n->src[1]->dtype == n->src[2]->dtype);
+        if (t[i]->dtype != (ints ? IA_DTYPE_I32 : IA_DTYPE_F32) && !f16 && !weight)
+            return "f32 tensors only (i32 ids and offsets; f16 keys and values; matmul weights in f32, f16, bf16, "
+                   "q8_0, q4_0 or q4_1)";
         /* attention reads q, k and v with any head and token strides, rope
          * its input and output */
         const bool strided = (n->op == IA_OP_ATTENTION && i >= 1 && i <= 3) || (n->op == IA_OP_ROPE && i <= 1);
-        const size_t esz = f16 ? 2 : 4;
+        const size_t esz = elem_size(t[i]->dtype);
         if (strided ? t[i]->nb[0] != esz || t[i]->nb[1] % esz || t[i]->nb[2] % esz || t[i]->ne[3] != 1
                     : !ia__tensor_contiguous(t[i]))
             return "contiguous tensors only (attention: rows of adjacent elements)";
@@ -685,8 +749,8 @@ static VkResult record(ctx *c, const ia_node *n)
         const ia_tensor *x = t[i] ? t[i] : n->dst; /* unused bindings point at dst */
         const vbuf *b = find_buf(c, x->data, 1);
         bi[i] = (VkDescriptorBufferInfo){.buffer = b->buf, .offset = 0, .range = VK_WHOLE_SIZE};
-        /* the first element's index in the buffer, f16 counted in halves */
-        pc.off[i] = (uint32_t)(((const char *)x->data - b->map) / (x->dtype == IA_DTYPE_F16 ? 2 : 4));
+        /* the first element's index in the buffer (elem_size) */
+        pc.off[i] = (uint32_t)((size_t)((const char *)x->data - b->map) / elem_size(x->dtype));
     }
     for (int d = 0; d < 4; d++)
         pc.ne[d] = (uint32_t)n->dst->ne[d];
@@ -695,13 +759,28 @@ static VkResult record(ctx *c, const ia_node *n)
     uint32_t gx, gy = 1;
     switch (n->op) {
     case IA_OP_MATMUL:
-        k = n->src[1]->dtype == IA_DTYPE_F16 ? K_MATMUL_F16 : K_MATMUL;
+        k = matmul_kernel(n->src[1]->dtype);
         pc.ne[2] = (uint32_t)n->src[0]->ne[0]; /* K */
         pc.act = (uint32_t)n->p.act;
         pc.flags = n->src[2] ? 1u : 0u;
+        pc.ne[1] = (uint32_t)ia__tensor_nrows(n->dst);
+        if (ia__dtype(n->src[1]->dtype)->quantized) {
+            /* the activations quantized into qact, then read from there */
+            push pq = pc;
+            VkDescriptorBufferInfo bq[N_BIND];
+            memcpy(bq, bi, sizeof bq);
+            bq[0] = (VkDescriptorBufferInfo){.buffer = c->qact.buf, .offset = 0, .range = VK_WHOLE_SIZE};
+            const uint64_t blocks = (uint64_t)pc.ne[1] * (pc.ne[2] / IA_QK), groups = (blocks + 63) / 64;
+            gx = (uint32_t)(groups < 65535 ? groups : 65535);
+            VkResult r = dispatch(c, K_QUANT_Q8, bq, &pq, sizeof pq, gx, (uint32_t)((groups + gx - 1) / gx));
+            if (r != VK_SUCCESS)
+                return r;
+            bi[1] = bq[0];
+            pc.off[1] = 0;
+            return dispatch(c, k, bi, &pc, sizeof pc, (uint32_t)((n->dst->ne[0] + 63) / 64), pc.ne[1]);
+        }
         gx = (uint32_t)((n->dst->ne[0] + 15) / 16);
         gy = (uint32_t)((ia__tensor_nrows(n->dst) + 15) / 16);
-        pc.ne[1] = (uint32_t)ia__tensor_nrows(n->dst);
         break;
     case IA_OP_ATTENTION: {
         const ia_tensor *q = n->src[0], *kt = n->src[1], *v = n->src[2];
@@ -721,17 +800,28 @@ static VkResult record(ctx *c, const ia_node *n)
         const ia_tensor *a = n->src[0], *d = n->dst;
         const ia_rope_params *rp = &n->p.rope;
         const int half = rp->n_dims / 2;
+        /* cos and sin of every (token, pair), as the CPU backend computes
+         * them (ops.c op_rope); the positions are inputs in mapped memory */
         float *f = (float *)(void *)(c->consts.map + c->consts_used);
         const float *ff = n->src[2] ? n->src[2]->data : NULL;
+        const int32_t *ps = n->src[1]->data;
+        const int64_t nt = a->ne[2];
+        double freq[MAX_ROPE_PAIRS];
         for (int i = 0; i < half; i++)
-            f[i] = (float)(ia__rope_inv_freq(rp, i) / (ff ? ff[i] : 1.0));
+            freq[i] = ia__rope_inv_freq(rp, i) / (ff ? ff[i] : 1.0);
+        for (int64_t tok = 0; tok < nt; tok++)
+            for (int i = 0; i < half; i++) {
+                const double th = (double)ps[tok] * freq[i];
+                f[2 * (tok * half + i)] = (float)cos(th);
+                f[2 * (tok * half + i) + 1] = (float)sin(th);
+            }
         bi[3] = (VkDescriptorBufferInfo){.buffer = c->consts.buf, .offset = 0, .range = VK_WHOLE_SIZE};
         push_rope pr = {.od = pc.off[0], .oa = pc.off[1], .op = pc.off[2], .of = (uint32_t)(c->consts_used / 4),
                         .nh = (uint32_t)a->ne[1], .nt = (uint32_t)a->ne[2], .half_dims = (uint32_t)half,
                         .n_dims = (uint32_t)rp->n_dims, .hd = (uint32_t)a->ne[0], .neox = rp->mode == IA_ROPE_NEOX,
                         .as1 = (uint32_t)(a->nb[1] / 4), .as2 = (uint32_t)(a->nb[2] / 4),
                         .ds1 = (uint32_t)(d->nb[1] / 4), .ds2 = (uint32_t)(d->nb[2] / 4)};
-        c->consts_used += (size_t)half * sizeof(float);
+        c->consts_used += (size_t)(2 * nt * half) * sizeof(float);
         const uint64_t work = (uint64_t)(half + a->ne[0] - rp->n_dims) * (uint64_t)(a->ne[1] * a->ne[2]);
         const uint64_t groups = (work + 255) / 256;
         gx = (uint32_t)(groups < 65535 ? groups : 65535);
@@ -759,10 +849,10 @@ static VkResult record(ctx *c, const ia_node *n)
     default:
         k = K_ELTWISE;
         pc.op = n->op == IA_OP_ADD ? 0u : n->op == IA_OP_MUL ? 1u : n->op == IA_OP_SCALE ? 2u
-              : n->op == IA_OP_UNARY ? 3u : 4u;
+              : n->op == IA_OP_UNARY || n->op == IA_OP_CPY ? 3u : 4u;
         if (n->op == IA_OP_GLU)
             pc.flags = n->src[1] ? 1u : 0u;
-        pc.act = (uint32_t)n->p.act;
+        pc.act = n->op == IA_OP_CPY ? 0u : (uint32_t)n->p.act; /* a copy: no activation */
         pc.f = n->op == IA_OP_SCALE ? n->p.scale : 0.0f;
         if (n->src[1])
             for (int d = 0; d < 4; d++)
@@ -807,6 +897,18 @@ static VkResult ensure_consts(ctx *c, size_t bytes)
     return vbuf_make(c, bytes < 4096 ? 4096 : 2 * bytes, &c->consts) ? VK_SUCCESS : VK_ERROR_OUT_OF_DEVICE_MEMORY;
 }
 
+/* Room for `bytes` of quantized activations (lock held). Grown, never
+ * shrunk: the largest matmul's is a few MB. */
+static VkResult ensure_qact(ctx *c, size_t bytes)
+{
+    if (!bytes || bytes <= c->qact.size)
+        return VK_SUCCESS;
+    if (c->qact.buf)
+        vbuf_free(c, &c->qact);
+    c->qact = (vbuf){0};
+    return vbuf_make(c, bytes, &c->qact) ? VK_SUCCESS : VK_ERROR_OUT_OF_DEVICE_MEMORY;
+}
+
 static ia_status graph_compute(void *p, const ia_node *nodes, int n_nodes)
 {
     ctx *c = p;
@@ -830,14 +932,23 @@ static ia_status graph_compute(void *p, const ia_node *nodes, int n_nodes)
     if (!rc && n_nodes) {
         const VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                              .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-        size_t consts = 0;
-        for (int i = 0; i < n_nodes; i++)
-            if (nodes[i].op == IA_OP_ROPE)
-                consts += (size_t)(nodes[i].p.rope.n_dims / 2) * sizeof(float);
-        if ((r = ensure_pool(c, (uint32_t)n_nodes)) != VK_SUCCESS)
+        size_t consts = 0, qact = 0;
+        uint32_t sets = 0;
+        for (int i = 0; i < n_nodes; i++) {
+            const ia_node *nd = &nodes[i];
+            if (nd->op == IA_OP_ROPE)
+                consts += (size_t)(2 * nd->src[0]->ne[2] * (nd->p.rope.n_dims / 2)) * sizeof(float);
+            const bool quantized = nd->op == IA_OP_MATMUL && ia__dtype(nd->src[1]->dtype)->quantized;
+            if (quantized)
+                qact = IA_MAX(qact, qact_words(ia__tensor_nrows(nd->dst), nd->src[0]->ne[0]) * 4);
+            sets += quantized ? 2 : 1;
+        }
+        if ((r = ensure_pool(c, sets)) != VK_SUCCESS)
             what = "creating a descriptor pool";
         else if ((r = ensure_consts(c, consts)) != VK_SUCCESS)
             what = "allocating the host tables";
+        else if ((r = ensure_qact(c, qact)) != VK_SUCCESS)
+            what = "allocating the quantized activations";
         else if ((r = c->vkResetCommandBuffer(c->cmd, 0)) != VK_SUCCESS ||
                  (r = c->vkBeginCommandBuffer(c->cmd, &bi)) != VK_SUCCESS)
             what = "starting a command buffer";

@@ -1,7 +1,8 @@
 #version 450
 // dst (N, M) = act(x (K, M) . W (K, N)^T + bias): 16 x 16 tiles of dst per
 // workgroup, K in steps of 16 through shared memory. x in b1, W in b2 (f32,
-// or with W_F16 f16 pairs in 32-bit words), the bias in b3 (flags bit 0).
+// or with W_F16 / W_BF16 f16 / bf16 pairs in 32-bit words), the bias in b3
+// (flags bit 0).
 layout(local_size_x = 16, local_size_y = 16) in;
 #include "common.glsl"
 
@@ -12,6 +13,9 @@ float wload(uint i)
     vec2 h = unpackHalf2x16(w16[i >> 1]);
     return (i & 1u) != 0u ? h.y : h.x;
 }
+#elif defined(W_BF16)
+layout(std430, binding = 2) readonly buffer W16 { uint w16[]; };
+float wload(uint i) { return uintBitsToFloat(((w16[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu) << 16); }
 #else
 float wload(uint i) { return b2[i]; }
 #endif
