@@ -68,7 +68,7 @@ static ia_status check(const ia_pm_arch *a, const char *precision, bool decoder,
     if (a->decoder != decoder)
         return ia__error(IA_ERR_INVALID, "performance model: the architecture is %s, not %s",
                          a->decoder ? "a decoder" : "an encoder", decoder ? "a decoder" : "an encoder");
-    *wb = ia__pm_weight_bytes(precision);
+    *wb = a->weight_bytes > 0 ? a->weight_bytes : ia__pm_weight_bytes(precision);
     if (*wb < 0)
         return ia__error(IA_ERR_INVALID,
                          "performance model: precision \"%s\": unknown (fp32, bf16, f16, int8, q8_0, q4_1)",
@@ -471,16 +471,14 @@ ia_status ia__pm_calibrate(const ia_pm_sample *s, int n, ia_pm_calib *out)
     return IA_OK;
 }
 
-ia_status ia__pm_predict_encoder(const ia_pm_arch *a, const char *precision, const ia_pm_peaks *pk,
-                                 const ia_pm_calib *k, int batch, int seq, ia_pm_prediction *out)
+/* The roofline, calibrated latency and figures of a counted call. */
+static ia_status predict(const char *precision, const ia_pm_peaks *pk, const ia_pm_calib *k, double tokens,
+                         ia_pm_prediction *out)
 {
-    IA_NEED(pk);
-    IA_NEED(out);
-    memset(out, 0, sizeof *out);
-    ia_status st = ia__pm_encoder(a, precision, batch, seq, &out->cost);
-    if (st)
-        return st;
-    const double lin = ia__pm_peak_flops(pk, precision), f32 = ia__pm_peak_flops(pk, "fp32");
+    double lin = ia__pm_peak_flops(pk, precision);
+    const double f32 = ia__pm_peak_flops(pk, "fp32");
+    if (!(lin > 0) && ia__pm_weight_bytes(precision) >= 0 && strcmp(precision, "int8") && strcmp(precision, "bf16"))
+        lin = f32; /* a storage type (f16, q8_0, q4_1): fp32's peak */
     if (!(lin > 0) || !(f32 > 0) || !(pk->mem_bw > 0))
         return ia__error(IA_ERR_INVALID,
                          "performance model: no measured %s and fp32 GEMM peaks and bandwidth on this machine",
@@ -491,10 +489,33 @@ ia_status ia__pm_predict_encoder(const ia_pm_arch *a, const char *precision, con
         out->tf[c] = out->cost.flops[c] / peak[c];
         out->tb[c] = out->cost.bytes[c] / pk->mem_bw;
     }
-    const double tokens = (double)batch * seq;
     out->latency_s = k ? ia__pm_predict(k, out->t, out->tf, out->tb, tokens) : out->roofline_s;
-    out->texts_per_s = batch / out->latency_s;
     out->tokens_per_s = tokens / out->latency_s;
     out->memory_bytes = out->cost.weight_bytes + out->cost.act_bytes + out->cost.kv_bytes + (k ? k->mem_base : 0);
     return IA_OK;
+}
+
+ia_status ia__pm_predict_encoder(const ia_pm_arch *a, const char *precision, const ia_pm_peaks *pk,
+                                 const ia_pm_calib *k, int batch, int seq, ia_pm_prediction *out)
+{
+    IA_NEED(pk);
+    IA_NEED(out);
+    memset(out, 0, sizeof *out);
+    ia_status st = ia__pm_encoder(a, precision, batch, seq, &out->cost);
+    if (!st)
+        st = predict(precision, pk, k, (double)batch * seq, out);
+    if (!st)
+        out->texts_per_s = batch / out->latency_s;
+    return st;
+}
+
+ia_status ia__pm_predict_decoder(const ia_pm_arch *a, const char *precision, const ia_pm_peaks *pk,
+                                 const ia_pm_calib *k, bool decode, int n, ia_pm_prediction *out)
+{
+    IA_NEED(pk);
+    IA_NEED(out);
+    IA_NEED(precision);
+    memset(out, 0, sizeof *out);
+    ia_status st = decode ? ia__pm_decode(a, precision, n, &out->cost) : ia__pm_prefill(a, precision, n, &out->cost);
+    return st ? st : predict(precision, pk, k, decode ? 1 : n, out);
 }

@@ -34,6 +34,8 @@ typedef struct ia_pm_arch {
     int intermediate, vocab;
     int max_position, type_vocab; /* encoder: rows of its position and token-type tables (memory only) */
     bool tied;           /* decoder: the LM head is the token table (stored once) */
+    double weight_bytes; /* bytes per matrix weight, when not 0 (a GGUF file of mixed
+                            types: their average); else the precision's */
 } ia_pm_arch;
 
 typedef struct ia_pm_cost {
@@ -182,5 +184,12 @@ typedef struct ia_pm_prediction {
 
 ia_status ia__pm_predict_encoder(const ia_pm_arch *a, const char *precision, const ia_pm_peaks *pk,
                                  const ia_pm_calib *k, int batch, int seq, ia_pm_prediction *out);
+/* The same for a decoder: a prefill of n tokens (decode false) or one
+ * decode step at KV length n. The linear layers against the precision's
+ * GEMM peak where one was measured under that name, else fp32's (GGUF
+ * block types run through the engine's own kernels, not measured as
+ * peaks). texts_per_s is 0; tokens_per_s counts the tokens computed. */
+ia_status ia__pm_predict_decoder(const ia_pm_arch *a, const char *precision, const ia_pm_peaks *pk,
+                                 const ia_pm_calib *k, bool decode, int n, ia_pm_prediction *out);
 
 #endif

@@ -134,6 +134,29 @@ static void smollm2(void)
      * 1579008 per layer, 47370240: decode is memory-bound. */
     REL_EQ(c.bytes[IA_PM_ATTENTION], 47370240.0);
     REL_EQ(c.kv_bytes, 4.0 * 2 * 1024 * 192 * 30);
+    /* A file of mixed types gives its average bytes per weight: the same
+     * counts as the precision of that size. */
+    ia_pm_cost avg;
+    a.weight_bytes = 34.0 / 32;
+    CHECK_OK(ia__pm_decode(&a, "fp32", 1024, &avg));
+    REL_EQ(avg.bytes[IA_PM_LINEAR], c.bytes[IA_PM_LINEAR]);
+    REL_EQ(avg.weight_bytes, c.weight_bytes);
+    a.weight_bytes = 0;
+
+    /* Predictions: decode against the bandwidth, a storage type's
+     * linear layers against the fp32 peak, int8 only with its own. */
+    ia_pm_peaks pk = {.n_gemm = 1, .mem_bw = 2e10};
+    pk.gemm[0] = (ia_pm_gemm_peak){"fp32", 2e11, 0.5, 512, 1024, 1024};
+    ia_pm_prediction pd;
+    CHECK_OK(ia__pm_predict_decoder(&a, "q8_0", &pk, NULL, true, 1024, &pd));
+    REL_EQ(pd.t[IA_PM_LINEAR], fmax(c.flops[IA_PM_LINEAR] / 2e11, c.bytes[IA_PM_LINEAR] / 2e10));
+    REL_EQ(pd.t[IA_PM_LINEAR], c.bytes[IA_PM_LINEAR] / 2e10); /* memory-bound */
+    REL_EQ(pd.latency_s, pd.roofline_s);
+    REL_EQ(pd.tokens_per_s, 1 / pd.latency_s);
+    REL_EQ(pd.memory_bytes, c.weight_bytes + c.act_bytes + c.kv_bytes);
+    CHECK(ia__pm_predict_decoder(&a, "int8", &pk, NULL, false, 64, &pd) == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "int8");
+
     /* A prefill of one token is a decode step at KV length 1. */
     ia_pm_cost p1, d1;
     CHECK_OK(ia__pm_prefill(&a, "fp32", 1, &p1));

@@ -18,6 +18,9 @@
 
 #include "benchdb/benchdb.h"
 #include "cli.h"
+#include "model/decoder.h"
+#include "model/gguf-impl.h"
+#include "model/lm.h"
 #include "model/model-impl.h"
 
 static const char bench_help[] =
@@ -728,7 +731,7 @@ static const char validate_help[] =
     "      --json              one JSON document on stdout\n"
     "  -q, --quiet             no progress line\n";
 
-enum { OPT_REUSE = 0x2100 };
+enum { OPT_REUSE = 0x2100, OPT_PREFILL, OPT_KV_LEN, OPT_MEASURE };
 
 typedef struct vrow {
     int batch, seq;
@@ -1190,13 +1193,194 @@ static const char predict_help[] =
     "that 'bench validate' stores when there are any, else every stored run).\n"
     "With none stored, the bare roofline is printed, marked uncalibrated.\n"
     "\n"
-    "  -m, --model M           the model (an embedding model)\n"
+    "A decoder (a .gguf file): prefill and one decode step from the op counts\n"
+    "and the peaks alone (bench stores no decoder runs yet, so uncalibrated),\n"
+    "with --measure each timed beside it (the median of the calls).\n"
+    "\n"
+    "  -m, --model M           the model\n"
     "  -b, --batch-sizes LIST  default 1,8,32\n"
     "  -s, --seq-lens LIST     default 128\n"
+    "      --prefill LIST      decoder: prompt lengths (default 128,512)\n"
+    "      --kv-len LIST       decoder: KV lengths of a decode step (default 128,1024)\n"
+    "      --measure           decoder: time each point too\n"
     "      --precision P       fp32, int8 or bf16 (default fp32)\n"
     "  -j, --threads N         as the runs to calibrate on were measured (default 1)\n"
     "      --db PATH           the database (default as bench)\n"
     "      --json              one JSON document on stdout\n";
+
+/* Median seconds of `fn` over calls until 3 and `budget` seconds. */
+typedef ia_status (*timed_fn)(void *ud);
+static ia_status time_median(timed_fn fn, void *ud, double budget, double *median, int *n_calls)
+{
+    double t[256];
+    int n = 0;
+    ia_status st = fn(ud); /* warm-up */
+    double t0 = cli_now();
+    while (!st && n < 256 && (n < 3 || cli_now() - t0 < budget)) {
+        double c0 = cli_now();
+        st = fn(ud);
+        t[n++] = cli_now() - c0;
+    }
+    if (!st) {
+        qsort(t, (size_t)n, sizeof *t, cmp_double);
+        *median = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+        *n_calls = n;
+    }
+    return st;
+}
+
+typedef struct dec_run {
+    ia_session *s;
+    int32_t *ids;
+    int n, start; /* evaluate ids[0..n) at position start */
+} dec_run;
+
+static ia_status dec_step(void *ud)
+{
+    dec_run *r = ud;
+    ia__session_truncate(r->s, r->start);
+    return ia__session_eval(r->s, r->ids, r->n, NULL, NULL);
+}
+
+/* bench predict for a decoder (a GGUF file): prefill and decode from the
+ * op counts and the peaks, uncalibrated (bench stores no decoder runs
+ * yet); with measure, each point timed beside it. */
+static int predict_decoder(const bench_args *a, const long *kv, size_t n_kv, bool measure)
+{
+    bench_ctx ctx;
+    char path[4096];
+    ia_benchdb *db = NULL;
+    ia_lm *lm = NULL;
+    ia_session *sess = NULL;
+    int32_t *ids = NULL;
+    ia_pm_peaks pk;
+    ia_pm_arch arch;
+    bool measured = false;
+    ia_status st;
+    ia_lm_options lo = IA_LM_OPTIONS_INIT;
+    lo.n_threads = (int)a->threads;
+    int rc = ctx_init(&ctx);
+    if (!rc)
+        rc = open_db(a->db_path, path, sizeof path, &db);
+    if (!rc && (st = ia_lm_load(a->model, &lo, &lm)))
+        rc = cli_fail(st, "loading %s", a->model);
+    const ia_gguf *g = rc ? NULL : ia__decoder_gguf(lm->dec);
+    if (!rc && !g)
+        rc = cli_fail(IA_ERR_UNSUPPORTED, "--model %s: decoders from GGUF files only", a->model);
+    if (!rc && (st = ia__pm_arch_from_decoder(ia__decoder_config(lm->dec), &arch)))
+        rc = cli_fail(st, "--model %s", a->model);
+    /* The matrices' bytes per weight as stored (a file mixes types: the
+     * token table often q8_0 or q6_K beside q4_1 layers). */
+    double wbytes = 0, welems = 0;
+    char types[128] = "";
+    for (size_t i = 0; !rc && i < ia__gguf_tensor_count(g); i++) {
+        const ia_gguf_tensor_info *t = ia__gguf_tensor_at(g, i);
+        if (t->n_dims < 2)
+            continue;
+        wbytes += (double)t->nbytes;
+        welems += (double)t->ne[0] * (double)t->ne[1] * (double)t->ne[2] * (double)t->ne[3];
+        if (!strstr(types, t->type_name)) {
+            size_t l = strlen(types);
+            snprintf(types + l, sizeof types - l, "%s%s", l ? "," : "", t->type_name);
+        }
+    }
+    if (!rc && !(welems > 0))
+        rc = cli_fail(IA_ERR_FORMAT, "--model %s: no weight matrices", a->model);
+    arch.weight_bytes = rc ? 0 : wbytes / welems;
+    if (!rc)
+        rc = get_peaks(db, path, &ctx, (int)a->threads, false, true, &pk, &measured);
+    int n_max = 1;
+    for (size_t i = 0; i < a->n_seqs; i++)
+        n_max = a->seqs[i] > n_max ? (int)a->seqs[i] : n_max;
+    for (size_t i = 0; i < n_kv; i++)
+        n_max = kv[i] > n_max ? (int)kv[i] : n_max;
+    if (!rc && measure && (st = ia__session_new(lm->dec, n_max, &sess)))
+        rc = cli_fail(st, "a session of %d positions", n_max);
+    if (!rc && measure && !(ids = malloc((size_t)n_max * sizeof *ids)))
+        rc = cli_fail(IA_ERR_NOMEM, "bench predict");
+    for (int i = 0; ids && i < n_max; i++)
+        ids[i] = 100 + i % 1000; /* ordinary tokens; the cost does not depend on which */
+    cJSON *doc = cJSON_CreateObject(), *jrows = cJSON_AddArrayToObject(doc, "predictions");
+    if (!rc && !a->json)
+        printf("%-8s %6s %12s %12s %10s %12s %8s\n", "phase", "tokens", "latency_ms", "tokens/s", "mem_MiB",
+               "measured_ms", "ratio");
+    for (int phase = 0; phase < 2 && !rc; phase++) {
+        size_t n_pts = phase ? n_kv : a->n_seqs;
+        for (size_t i = 0; i < n_pts && !rc; i++) {
+            int n = (int)(phase ? kv[i] : a->seqs[i]);
+            ia_pm_prediction pp;
+            if ((st = ia__pm_predict_decoder(&arch, "fp32", &pk, NULL, phase == 1, n, &pp))) {
+                rc = cli_fail(st, "%s", a->model);
+                break;
+            }
+            double meas = 0;
+            int calls = 0;
+            if (sess) {
+                dec_run r = {sess, ids, phase ? 1 : n, phase ? n - 1 : 0};
+                if (phase) { /* the cache filled up to n - 1 once */
+                    ia__session_truncate(sess, 0);
+                    st = ia__session_eval(sess, ids, n - 1, NULL, NULL);
+                }
+                if (!st)
+                    st = time_median(dec_step, &r, phase ? 0.3 : 1.0, &meas, &calls);
+                if (st) {
+                    rc = cli_fail(st, "%s %d tokens", phase ? "decoding at" : "prefilling", n);
+                    break;
+                }
+            }
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "phase", phase ? "decode" : "prefill");
+            cJSON_AddNumberToObject(o, phase ? "kv_len" : "tokens", n);
+            cJSON_AddNumberToObject(o, "latency_ms", pp.latency_s * 1e3);
+            cJSON_AddNumberToObject(o, "tokens_per_s", pp.tokens_per_s);
+            cJSON_AddNumberToObject(o, "memory_bytes", pp.memory_bytes);
+            cJSON_AddNumberToObject(o, "kv_bytes", pp.cost.kv_bytes);
+            cJSON *f = cJSON_AddObjectToObject(o, "flops"), *by = cJSON_AddObjectToObject(o, "bytes");
+            for (int cl = 0; cl < IA_PM_N_CLASSES; cl++) {
+                cJSON_AddNumberToObject(f, ia__pm_class_name(cl), pp.cost.flops[cl]);
+                cJSON_AddNumberToObject(by, ia__pm_class_name(cl), pp.cost.bytes[cl]);
+            }
+            if (sess)
+                cJSON_AddNumberToObject(o, "measured_ms", meas * 1e3);
+            else
+                cJSON_AddNullToObject(o, "measured_ms");
+            cJSON_AddItemToArray(jrows, o);
+            if (!a->json) {
+                char m1[32] = "-", m2[32] = "-";
+                if (sess) {
+                    snprintf(m1, sizeof m1, "%.3f", meas * 1e3);
+                    snprintf(m2, sizeof m2, "%.2f", meas / pp.latency_s);
+                }
+                printf("%-8s %6d %12.3f %12.1f %10.1f %12s %8s\n", phase ? "decode" : "prefill", n,
+                       pp.latency_s * 1e3, pp.tokens_per_s, pp.memory_bytes / (1024.0 * 1024.0), m1, m2);
+            }
+        }
+    }
+    if (!rc && a->json) {
+        cJSON_AddStringToObject(doc, "db", path);
+        cJSON_AddStringToObject(doc, "model", a->model);
+        cJSON_AddStringToObject(doc, "weight_types", types);
+        cJSON_AddNumberToObject(doc, "weight_bytes_per_param", arch.weight_bytes);
+        cJSON_AddNumberToObject(doc, "threads", (double)a->threads);
+        cJSON_AddBoolToObject(doc, "calibrated", false);
+        char *txt = cJSON_PrintUnformatted(doc);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+    } else if (!rc) {
+        fprintf(stderr,
+                "ipfs-accelerate: %s (%s, %.3f bytes per weight): the bare roofline, uncalibrated (no decoder runs "
+                "are stored yet)%s\n",
+                a->model, types, arch.weight_bytes, sess ? "; measured: the median of the calls" : "");
+    }
+    cJSON_Delete(doc);
+    free(ids);
+    ia__session_free(sess);
+    ia_lm_free(lm);
+    ia__benchdb_close(db);
+    ctx_close(&ctx);
+    return rc;
+}
 
 static int bench_predict(int argc, char **argv)
 {
@@ -1205,10 +1389,14 @@ static int bench_predict(int argc, char **argv)
         {"seq-lens", required_argument, 0, 's'}, {"precision", required_argument, 0, OPT_PRECISION},
         {"threads", required_argument, 0, 'j'},  {"db", required_argument, 0, OPT_DB},
         {"json", no_argument, 0, OPT_JSON},      {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"prefill", required_argument, 0, OPT_PREFILL}, {"kv-len", required_argument, 0, OPT_KV_LEN},
+        {"measure", no_argument, 0, OPT_MEASURE}, {0, 0, 0, 0},
     };
     bench_args a = {0};
     const char *prec = "fp32";
+    long kv[MAX_LIST] = {128, 1024}, prefill[MAX_LIST] = {128, 512};
+    size_t n_kv = 2, n_prefill = 2;
+    bool measure = false;
     a.batches[0] = 1, a.batches[1] = 8, a.batches[2] = 32, a.n_batches = 3;
     a.seqs[0] = 128, a.n_seqs = 1;
     a.threads = 1;
@@ -1236,6 +1424,15 @@ static int bench_predict(int argc, char **argv)
             break;
         case OPT_DB: a.db_path = optarg; break;
         case OPT_JSON: a.json = true; break;
+        case OPT_PREFILL:
+            if (!parse_longs(optarg, 1, 1 << 20, prefill, &n_prefill))
+                return cli_usage("bench", "--prefill: a comma-separated list of token counts (at most %d)", MAX_LIST);
+            break;
+        case OPT_KV_LEN:
+            if (!parse_longs(optarg, 1, 1 << 20, kv, &n_kv))
+                return cli_usage("bench", "--kv-len: a comma-separated list of KV lengths (at most %d)", MAX_LIST);
+            break;
+        case OPT_MEASURE: measure = true; break;
         case 'h': fputs(predict_help, stdout); return 0;
         default: return cli_usage("bench", "bad option");
         }
@@ -1245,6 +1442,12 @@ static int bench_predict(int argc, char **argv)
     if (!a.model)
         return cli_usage("bench", "bench predict: --model is required");
     cli_log_init(IA_LOG_WARN);
+    size_t ml = strlen(a.model);
+    if (ml > 5 && !strcmp(a.model + ml - 5, ".gguf")) {
+        memcpy(a.seqs, prefill, sizeof prefill);
+        a.n_seqs = n_prefill;
+        return predict_decoder(&a, kv, n_kv, measure);
+    }
 
     bench_ctx ctx;
     char path[4096];
