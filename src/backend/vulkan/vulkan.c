@@ -71,10 +71,85 @@ static const uint32_t spv_get_rows[] =
 static const uint32_t spv_rope[] =
 #include "rope.spv.inc"
     ;
+static const uint32_t spv_matmul_i8[] =
+#include "matmul_i8.spv.inc"
+    ;
+static const uint32_t spv_matmul_q4_K[] =
+#include "matmul_q4_K.spv.inc"
+    ;
+static const uint32_t spv_matmul_q5_K[] =
+#include "matmul_q5_K.spv.inc"
+    ;
+static const uint32_t spv_matmul_q6_K[] =
+#include "matmul_q6_K.spv.inc"
+    ;
+static const uint32_t spv_get_rows_f16[] =
+#include "get_rows_f16.spv.inc"
+    ;
+static const uint32_t spv_get_rows_bf16[] =
+#include "get_rows_bf16.spv.inc"
+    ;
+static const uint32_t spv_get_rows_q8_0[] =
+#include "get_rows_q8_0.spv.inc"
+    ;
+static const uint32_t spv_get_rows_q4_0[] =
+#include "get_rows_q4_0.spv.inc"
+    ;
+static const uint32_t spv_get_rows_q4_1[] =
+#include "get_rows_q4_1.spv.inc"
+    ;
+static const uint32_t spv_get_rows_q4_K[] =
+#include "get_rows_q4_K.spv.inc"
+    ;
+static const uint32_t spv_get_rows_q5_K[] =
+#include "get_rows_q5_K.spv.inc"
+    ;
+static const uint32_t spv_get_rows_q6_K[] =
+#include "get_rows_q6_K.spv.inc"
+    ;
+static const uint32_t spv_get_rows_i8[] =
+#include "get_rows_i8.spv.inc"
+    ;
+static const uint32_t spv_cpy_f16[] =
+#include "cpy_f16.spv.inc"
+    ;
+static const uint32_t spv_cpy_bf16[] =
+#include "cpy_bf16.spv.inc"
+    ;
+static const uint32_t spv_cpy_i8[] =
+#include "cpy_i8.spv.inc"
+    ;
+static const uint32_t spv_cpy_q8_0[] =
+#include "cpy_q8_0.spv.inc"
+    ;
+static const uint32_t spv_cpy_q4_0[] =
+#include "cpy_q4_0.spv.inc"
+    ;
+static const uint32_t spv_cpy_q4_1[] =
+#include "cpy_q4_1.spv.inc"
+    ;
+static const uint32_t spv_cpy_q4_K[] =
+#include "cpy_q4_K.spv.inc"
+    ;
+static const uint32_t spv_cpy_q5_K[] =
+#include "cpy_q5_K.spv.inc"
+    ;
+static const uint32_t spv_cpy_q6_K[] =
+#include "cpy_q6_K.spv.inc"
+    ;
+static const uint32_t spv_cpy_half[] =
+#include "cpy_half.spv.inc"
+    ;
+static const uint32_t spv_cpy_bf16_out[] =
+#include "cpy_bf16_out.spv.inc"
+    ;
 
 enum {
     K_ELTWISE, K_MATMUL, K_MATMUL_F16, K_MATMUL_BF16, K_QUANT_Q8, K_MATMUL_Q8_0, K_MATMUL_Q4_0, K_MATMUL_Q4_1,
-    K_ROWS, K_ATTENTION, K_ATTENTION_F16, K_GET_ROWS, K_ROPE, K_COUNT
+    K_MATMUL_I8, K_MATMUL_Q4_K, K_MATMUL_Q5_K, K_MATMUL_Q6_K, K_ROWS, K_ATTENTION, K_ATTENTION_F16, K_GET_ROWS,
+    K_GET_ROWS_F16, K_GET_ROWS_BF16, K_GET_ROWS_Q8_0, K_GET_ROWS_Q4_0, K_GET_ROWS_Q4_1, K_GET_ROWS_Q4_K,
+    K_GET_ROWS_Q5_K, K_GET_ROWS_Q6_K, K_GET_ROWS_I8, K_CPY_F16, K_CPY_BF16, K_CPY_I8, K_CPY_Q8_0, K_CPY_Q4_0,
+    K_CPY_Q4_1, K_CPY_Q4_K, K_CPY_Q5_K, K_CPY_Q6_K, K_CPY_TO_F16, K_CPY_TO_BF16, K_ROPE, K_COUNT
 };
 static const struct {
     const uint32_t *code;
@@ -88,10 +163,34 @@ static const struct {
     {spv_matmul_q8_0, sizeof spv_matmul_q8_0},
     {spv_matmul_q4_0, sizeof spv_matmul_q4_0},
     {spv_matmul_q4_1, sizeof spv_matmul_q4_1},
+    {spv_matmul_i8, sizeof spv_matmul_i8},
+    {spv_matmul_q4_K, sizeof spv_matmul_q4_K},
+    {spv_matmul_q5_K, sizeof spv_matmul_q5_K},
+    {spv_matmul_q6_K, sizeof spv_matmul_q6_K},
     {spv_rows, sizeof spv_rows},
     {spv_attention, sizeof spv_attention},
     {spv_attention_f16, sizeof spv_attention_f16},
     {spv_get_rows, sizeof spv_get_rows},
+    {spv_get_rows_f16, sizeof spv_get_rows_f16},
+    {spv_get_rows_bf16, sizeof spv_get_rows_bf16},
+    {spv_get_rows_q8_0, sizeof spv_get_rows_q8_0},
+    {spv_get_rows_q4_0, sizeof spv_get_rows_q4_0},
+    {spv_get_rows_q4_1, sizeof spv_get_rows_q4_1},
+    {spv_get_rows_q4_K, sizeof spv_get_rows_q4_K},
+    {spv_get_rows_q5_K, sizeof spv_get_rows_q5_K},
+    {spv_get_rows_q6_K, sizeof spv_get_rows_q6_K},
+    {spv_get_rows_i8, sizeof spv_get_rows_i8},
+    {spv_cpy_f16, sizeof spv_cpy_f16},
+    {spv_cpy_bf16, sizeof spv_cpy_bf16},
+    {spv_cpy_i8, sizeof spv_cpy_i8},
+    {spv_cpy_q8_0, sizeof spv_cpy_q8_0},
+    {spv_cpy_q4_0, sizeof spv_cpy_q4_0},
+    {spv_cpy_q4_1, sizeof spv_cpy_q4_1},
+    {spv_cpy_q4_K, sizeof spv_cpy_q4_K},
+    {spv_cpy_q5_K, sizeof spv_cpy_q5_K},
+    {spv_cpy_q6_K, sizeof spv_cpy_q6_K},
+    {spv_cpy_half, sizeof spv_cpy_half},
+    {spv_cpy_bf16_out, sizeof spv_cpy_bf16_out},
     {spv_rope, sizeof spv_rope},
 };
 
@@ -114,7 +213,7 @@ typedef struct push_attn {
     float scale;
 } push_attn;
 typedef struct push_rows {
-    uint32_t od, ot, oi, ne0, n, rows;
+    uint32_t od, ot, oi, ne0, n, rows, rb;
 } push_rows;
 typedef struct push_rope {
     uint32_t od, oa, op, of;
@@ -580,15 +679,67 @@ static int matmul_kernel(ia_dtype t)
     case IA_DTYPE_Q8_0: return K_MATMUL_Q8_0;
     case IA_DTYPE_Q4_0: return K_MATMUL_Q4_0;
     case IA_DTYPE_Q4_1: return K_MATMUL_Q4_1;
+    case IA_DTYPE_I8: return K_MATMUL_I8;
+    case IA_DTYPE_Q4_K: return K_MATMUL_Q4_K;
+    case IA_DTYPE_Q5_K: return K_MATMUL_Q5_K;
+    case IA_DTYPE_Q6_K: return K_MATMUL_Q6_K;
     default: return -1;
     }
+}
+
+/* The get_rows kernel for a table of dtype t, or -1. */
+static int get_rows_kernel(ia_dtype t)
+{
+    switch (t) {
+    case IA_DTYPE_F32: return K_GET_ROWS;
+    case IA_DTYPE_F16: return K_GET_ROWS_F16;
+    case IA_DTYPE_BF16: return K_GET_ROWS_BF16;
+    case IA_DTYPE_Q8_0: return K_GET_ROWS_Q8_0;
+    case IA_DTYPE_Q4_0: return K_GET_ROWS_Q4_0;
+    case IA_DTYPE_Q4_1: return K_GET_ROWS_Q4_1;
+    case IA_DTYPE_Q4_K: return K_GET_ROWS_Q4_K;
+    case IA_DTYPE_Q5_K: return K_GET_ROWS_Q5_K;
+    case IA_DTYPE_Q6_K: return K_GET_ROWS_Q6_K;
+    case IA_DTYPE_I8: return K_GET_ROWS_I8;
+    default: return -1;
+    }
+}
+
+/* The kernel of a copy from dtype s to dtype d (both contiguous), or -1:
+ * into f32 from any storage type, from f32 into f16 or bf16. */
+static int cpy_kernel(ia_dtype s, ia_dtype d)
+{
+    if (d == IA_DTYPE_F32)
+        switch (s) {
+        case IA_DTYPE_F32: return K_ELTWISE;
+        case IA_DTYPE_F16: return K_CPY_F16;
+        case IA_DTYPE_BF16: return K_CPY_BF16;
+        case IA_DTYPE_I8: return K_CPY_I8;
+        case IA_DTYPE_Q8_0: return K_CPY_Q8_0;
+        case IA_DTYPE_Q4_0: return K_CPY_Q4_0;
+        case IA_DTYPE_Q4_1: return K_CPY_Q4_1;
+        case IA_DTYPE_Q4_K: return K_CPY_Q4_K;
+        case IA_DTYPE_Q5_K: return K_CPY_Q5_K;
+        case IA_DTYPE_Q6_K: return K_CPY_Q6_K;
+        default: return -1;
+        }
+    if (s == IA_DTYPE_F32)
+        return d == IA_DTYPE_F16 ? K_CPY_TO_F16 : d == IA_DTYPE_BF16 ? K_CPY_TO_BF16 : -1;
+    return -1;
+}
+
+/* Whether matmul quantizes the activations for weights of dtype t first
+ * (quant_q8.comp, then matmul_q.comp). */
+static bool quantizes_x(ia_dtype t)
+{
+    return t == IA_DTYPE_Q8_0 || t == IA_DTYPE_Q4_0 || t == IA_DTYPE_Q4_1;
 }
 
 /* The unit the shaders count a tensor's first element in: its element,
  * bytes for block types (read as words). */
 static size_t elem_size(ia_dtype t)
 {
-    return t == IA_DTYPE_F16 || t == IA_DTYPE_BF16 ? 2 : ia__dtype(t)->quantized ? 1 : 4;
+    return t == IA_DTYPE_F16 || t == IA_DTYPE_BF16 ? 2 : t == IA_DTYPE_I8 || ia__dtype(t)->quantized ? 1 : 4;
 }
 
 /* Words of quant_q8.comp's blocks for M rows of K. */
@@ -601,10 +752,14 @@ static size_t qact_words(int64_t M, int64_t K)
  * NULL (lock held). */
 static const char *why_not(const ctx *c, const ia_node *n)
 {
+    if (n->flags & IA_NODE_W_INTERLEAVED8)
+        return "weight rows interleaved in 8s (the CPU backend's layout)";
     switch (n->op) {
     case IA_OP_MATMUL:
         if (n->src[1]->extra)
             return "a prepared weight";
+        if (quantizes_x(n->src[1]->dtype) && ia__tensor_nrows(n->dst) > 65535)
+            return "more than 65535 rows against q8_0, q4_0 or q4_1 weights";
         break;
     case IA_OP_ATTENTION:
         if (n->p.attn.bias != IA_ATTN_BIAS_NONE)
@@ -620,12 +775,19 @@ static const char *why_not(const ctx *c, const ia_node *n)
     case IA_OP_LAYERNORM:
     case IA_OP_RMSNORM:
     case IA_OP_GLU:
+    case IA_OP_GET_ROWS:
+        break;
     case IA_OP_ROPE:
         if (n->p.rope.n_dims > 2 * MAX_ROPE_PAIRS)
             return "more than 1024 rotated dimensions";
         break;
-    case IA_OP_GET_ROWS:
     case IA_OP_CPY:
+        if (cpy_kernel(n->src[0]->dtype, n->dst->dtype) < 0)
+            return "a copy other than into f32, or from f32 into f16 or bf16";
+        if ((n->dst->dtype == IA_DTYPE_F16 || n->dst->dtype == IA_DTYPE_BF16) &&
+            (find_buf(c, n->dst->data, 1) == NULL ||
+             ((const char *)n->dst->data - find_buf(c, n->dst->data, 1)->map) % 4))
+            return "a half-type destination not starting on a 4-byte boundary";
         break;
     default:
         return "not in this slice (matmul, add, mul, scale, unary, glu, softmax, layernorm, rmsnorm, attention, "
@@ -639,15 +801,17 @@ static const char *why_not(const ctx *c, const ia_node *n)
             continue;
         /* i32: the ids of get_rows, rope's positions, attention's sequence
          * offsets; f16 also: attention's keys and values (both or
-         * neither); matmul weights in f16, bf16, q8_0, q4_0 or q4_1 */
+         * neither); matmul weights and get_rows tables in other types */
         const bool ints = ((n->op == IA_OP_GET_ROWS || n->op == IA_OP_ROPE) && i == 2) ||
                           (n->op == IA_OP_ATTENTION && i == 4);
-        const bool weight = n->op == IA_OP_MATMUL && i == 2 && matmul_kernel(t[i]->dtype) >= 0;
+        const bool weight = (n->op == IA_OP_MATMUL && i == 2 && matmul_kernel(t[i]->dtype) >= 0) ||
+                            (n->op == IA_OP_GET_ROWS && i == 1 && get_rows_kernel(t[i]->dtype) >= 0) ||
+                            (n->op == IA_OP_CPY && i <= 1); /* cpy_kernel checked them */
         const bool f16 = t[i]->dtype == IA_DTYPE_F16 &&
                          (n->op == IA_OP_ATTENTION && (i == 2 || i == 3) && n->src[1]->dtype == n->src[2]->dtype);
         if (t[i]->dtype != (ints ? IA_DTYPE_I32 : IA_DTYPE_F32) && !f16 && !weight)
-            return "f32 tensors only (i32 ids and offsets; f16 keys and values; matmul weights in f32, f16, bf16, "
-                   "q8_0, q4_0 or q4_1)";
+            return "f32 tensors only (i32 ids and offsets; f16 keys and values; matmul weights and get_rows "
+                   "tables in f16, bf16, i8, q8_0, q4_0, q4_1, q4_K, q5_K or q6_K; copies between those and f32)";
         /* attention reads q, k and v with any head and token strides, rope
          * its input and output */
         const bool strided = (n->op == IA_OP_ATTENTION && i >= 1 && i <= 3) || (n->op == IA_OP_ROPE && i <= 1);
@@ -764,7 +928,9 @@ static VkResult record(ctx *c, const ia_node *n)
         pc.act = (uint32_t)n->p.act;
         pc.flags = n->src[2] ? 1u : 0u;
         pc.ne[1] = (uint32_t)ia__tensor_nrows(n->dst);
-        if (ia__dtype(n->src[1]->dtype)->quantized) {
+        if (k >= K_MATMUL_I8 && k <= K_MATMUL_Q6_K) { /* dequantized as read */
+            pc.bn[0] = (uint32_t)ia__dtype_row_bytes(n->src[1]->dtype, n->src[1]->ne[0]);
+        } else if (quantizes_x(n->src[1]->dtype)) {
             /* the activations quantized into qact, then read from there */
             push pq = pc;
             VkDescriptorBufferInfo bq[N_BIND];
@@ -828,11 +994,15 @@ static VkResult record(ctx *c, const ia_node *n)
         return dispatch(c, K_ROPE, bi, &pr, sizeof pr, gx, (uint32_t)((groups + gx - 1) / gx));
     }
     case IA_OP_GET_ROWS: {
+        const ia_dtype tt = n->src[0]->dtype;
         push_rows pr = {.od = pc.off[0], .ot = pc.off[1], .oi = pc.off[2], .ne0 = (uint32_t)n->dst->ne[0],
-                        .n = (uint32_t)ia__tensor_nelements(n->src[1]), .rows = (uint32_t)n->src[0]->ne[1]};
+                        .n = (uint32_t)ia__tensor_nelements(n->src[1]), .rows = (uint32_t)n->src[0]->ne[1],
+                        .rb = (uint32_t)ia__dtype_row_bytes(tt, n->src[0]->ne[0])};
+        if (tt != IA_DTYPE_F32) /* dequant.glsl counts bytes */
+            pr.ot *= (uint32_t)elem_size(tt);
         const uint64_t groups = (total + 255) / 256;
         gx = (uint32_t)(groups < 65535 ? groups : 65535);
-        return dispatch(c, K_GET_ROWS, bi, &pr, sizeof pr, gx, (uint32_t)((groups + gx - 1) / gx));
+        return dispatch(c, get_rows_kernel(tt), bi, &pr, sizeof pr, gx, (uint32_t)((groups + gx - 1) / gx));
     }
     case IA_OP_SOFTMAX:
     case IA_OP_LAYERNORM:
@@ -846,7 +1016,27 @@ static VkResult record(ctx *c, const ia_node *n)
         gy = (uint32_t)((rows + gx - 1) / gx);
         break;
     }
+    case IA_OP_CPY: {
+        const int kc = cpy_kernel(n->src[0]->dtype, n->dst->dtype);
+        if (kc == K_ELTWISE)
+            goto eltwise; /* f32 to f32: a unary op without activation */
+        const ia_dtype st = n->src[0]->dtype;
+        const uint32_t ne = (uint32_t)total;
+        if (kc == K_CPY_TO_F16 || kc == K_CPY_TO_BF16) {
+            const struct { uint32_t od, os, n; } ph = {pc.off[0], pc.off[1], ne};
+            const uint64_t groups = ((uint64_t)ne / 2 + 1 + 255) / 256;
+            gx = (uint32_t)(groups < 65535 ? groups : 65535);
+            return dispatch(c, kc, bi, &ph, sizeof ph, gx, (uint32_t)((groups + gx - 1) / gx));
+        }
+        const struct { uint32_t od, ot, ne0, n, rb; } pd = {
+            pc.off[0], pc.off[1] * (uint32_t)elem_size(st), (uint32_t)n->src[0]->ne[0], ne,
+            (uint32_t)ia__dtype_row_bytes(st, n->src[0]->ne[0])};
+        const uint64_t groups = ((uint64_t)ne + 255) / 256;
+        gx = (uint32_t)(groups < 65535 ? groups : 65535);
+        return dispatch(c, kc, bi, &pd, sizeof pd, gx, (uint32_t)((groups + gx - 1) / gx));
+    }
     default:
+    eltwise:
         k = K_ELTWISE;
         pc.op = n->op == IA_OP_ADD ? 0u : n->op == IA_OP_MUL ? 1u : n->op == IA_OP_SCALE ? 2u
               : n->op == IA_OP_UNARY || n->op == IA_OP_CPY ? 3u : 4u;
@@ -938,7 +1128,7 @@ static ia_status graph_compute(void *p, const ia_node *nodes, int n_nodes)
             const ia_node *nd = &nodes[i];
             if (nd->op == IA_OP_ROPE)
                 consts += (size_t)(2 * nd->src[0]->ne[2] * (nd->p.rope.n_dims / 2)) * sizeof(float);
-            const bool quantized = nd->op == IA_OP_MATMUL && ia__dtype(nd->src[1]->dtype)->quantized;
+            const bool quantized = nd->op == IA_OP_MATMUL && quantizes_x(nd->src[1]->dtype);
             if (quantized)
                 qact = IA_MAX(qact, qact_words(ia__tensor_nrows(nd->dst), nd->src[0]->ne[0]) * 4);
             sets += quantized ? 2 : 1;
