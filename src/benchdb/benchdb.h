@@ -74,7 +74,7 @@ double ia__bench_energy_joules(const ia_bench_energy *e);
 typedef struct ia_benchdb ia_benchdb;
 
 /* The newest schema version this build knows. */
-#define IA_BENCHDB_SCHEMA_VERSION 3
+#define IA_BENCHDB_SCHEMA_VERSION 4
 
 /* The default database: $IPFS_ACCELERATE_HOME/bench.db (the store's home,
  * ia_store_home: else ~/.ipfs_accelerate). */
@@ -140,6 +140,8 @@ typedef struct ia_bench_run {
     const char *rss_scope;  /* "run" (peak reset before it) or "process" */
     double energy_j;        /* < 0: not available (stored as NULL) */
     const char *metadata;   /* extra JSON object, or NULL */
+    const char *phase;      /* NULL: embedding; a decoder's "prefill" (seq_len tokens) or
+                               "decode" (one step at KV length seq_len) */
 } ia_bench_run;
 
 /* Store one run and its context in one transaction; *id (may be NULL)
@@ -157,9 +159,10 @@ ia_status ia__benchdb_peaks_put(ia_benchdb *db, const ia_bench_hardware *hw, con
 ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int threads, ia_pm_peaks *p);
 
 /* The newest stored run of each (batch, seq_len) of one model (by the
- * folder it was loaded from), precision requested and thread count on
- * this machine (its hardware fingerprint), in order of batch then
- * seq_len. *out owned by the caller (ia_free); *n may be 0. */
+ * folder or file it was loaded from), precision requested, thread count
+ * and phase (NULL: embedding runs) on this machine (its hardware
+ * fingerprint), in order of batch then seq_len. *out owned by the caller
+ * (ia_free); *n may be 0. */
 typedef struct ia_bench_point {
     int64_t id;
     int batch_size, seq_len;
@@ -172,7 +175,8 @@ typedef struct ia_bench_point {
     double linear_flop;    /* the backend's count per call; 0: not recorded */
 } ia_bench_point;
 ia_status ia__benchdb_points(ia_benchdb *db, const ia_bench_hardware *hw, const char *model_path,
-                             const char *precision, int threads, ia_bench_point **out, size_t *n);
+                             const char *precision, int threads, const char *phase, ia_bench_point **out,
+                             size_t *n);
 
 /* The stored runs, oldest first, as a JSON array of objects (one per run,
  * with its model, shape, hardware and figures). *out owned by the caller

@@ -131,10 +131,12 @@ static const struct migration {
      "  measured_at TEXT NOT NULL,     -- ISO 8601, UTC\n"
      "  PRIMARY KEY (hardware_id, kind, precision, threads)\n"
      ");\n"},
+    {4, "the phase of a decoder's run",
+     "ALTER TABLE runs ADD COLUMN phase TEXT;  -- NULL: embedding; prefill (seq_len tokens) or decode (one step at KV length seq_len)\n"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
-_Static_assert(IA_BENCHDB_SCHEMA_VERSION == 3, "add the migration to migrations[] too");
+_Static_assert(IA_BENCHDB_SCHEMA_VERSION == 4, "add the migration to migrations[] too");
 
 static ia_status db_error(ia_benchdb *db, int rc, const char *what)
 {
@@ -580,6 +582,7 @@ static void bind_run(sqlite3_stmt *q, const void *ud)
     bind_text(q, i++, x->rss_scope);
     bind_real(q, i++, x->energy_j, x->energy_j >= 0);
     sqlite3_bind_double(q, i++, x->duration_s);
+    bind_text(q, i++, x->phase);
 }
 
 /* The seed-compatible metadata: everything a reader of benchmark_results
@@ -698,8 +701,8 @@ ia_status ia__benchdb_insert(ia_benchdb *db, const ia_bench_hardware *hw, const 
                       " device_name, precision_used, n_warmup, n_samples, n_outliers, converged, target_ci,"
                       " latency_mean_s, latency_stddev_s, latency_ci95_s, latency_min_s, latency_p50_s,"
                       " latency_p90_s, latency_p99_s, latency_max_s, texts_per_s, tokens_per_s,"
-                      " peak_rss_bytes, rss_scope, energy_j, duration_s)"
-                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      " peak_rss_bytes, rss_scope, energy_j, duration_s, phase)"
+                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                       bind_run, &rr, NULL, "storing the run");
     if (!st)
         st = exec(db, "COMMIT", "committing the run");
@@ -816,7 +819,7 @@ ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int
 }
 
 ia_status ia__benchdb_points(ia_benchdb *db, const ia_bench_hardware *hw, const char *model_path,
-                             const char *precision, int threads, ia_bench_point **out, size_t *n)
+                             const char *precision, int threads, const char *phase, ia_bench_point **out, size_t *n)
 {
     ia__error_clear();
     IA_NEED(db);
@@ -845,9 +848,11 @@ ia_status ia__benchdb_points(ia_benchdb *db, const ia_bench_hardware *hw, const 
                                 " JOIN benchmark_results r ON r.id = x.result_id"
                                 " JOIN shapes s ON s.id = x.shape_id JOIN models m ON m.id = x.model_id"
                                 " WHERE x.hardware_id = ?1 AND m.path = ?2 AND s.precision = ?3 AND s.threads = ?4"
+                                " AND x.phase IS ?5"
                                 " AND x.latency_mean_s > 0 AND x.result_id = (SELECT MAX(y.result_id) FROM runs y"
                                 "  JOIN models m2 ON m2.id = y.model_id WHERE y.hardware_id = x.hardware_id"
-                                "  AND y.shape_id = x.shape_id AND m2.path = m.path AND y.latency_mean_s > 0)"
+                                "  AND y.shape_id = x.shape_id AND m2.path = m.path AND y.phase IS ?5"
+                                "  AND y.latency_mean_s > 0)"
                                 " ORDER BY s.batch_size, s.seq_len",
                                 -1, &q, NULL);
     if (rc != SQLITE_OK)
@@ -856,6 +861,7 @@ ia_status ia__benchdb_points(ia_benchdb *db, const ia_bench_hardware *hw, const 
     sqlite3_bind_text(q, 2, model_path, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, precision, -1, SQLITE_STATIC);
     sqlite3_bind_int(q, 4, threads);
+    bind_text(q, 5, phase);
     size_t cap = 0;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         if (*n == cap) {

@@ -1,17 +1,22 @@
-"""`ipfs-accelerate bench predict` on a decoder: the real SmolLM2-135M-Instruct
-Q4_1 GGUF, prefill and decode points predicted from the op counts and this
-machine's peaks (uncalibrated) and measured beside them with --measure.
-Checked: the counts are SmolLM2's (the linear FLOPs and the KV cache in
-bytes, as test_benchdb_perfmodel derives them by hand), the file's mixed
-weight types give their average bytes per weight, every figure is finite
-and positive. How close the bare roofline comes is for docs/benchmarks.md.
+"""`ipfs-accelerate bench predict` and `bench validate` on a decoder: the
+real SmolLM2-135M-Instruct Q4_1 GGUF.
 
-Usage: bench_predict_decoder_test.py IPFS_ACCELERATE GGUF WORKDIR
+predict: prefill and decode points from the op counts and this machine's
+peaks (uncalibrated), measured beside them with --measure; the counts are
+SmolLM2's (the linear FLOPs and the KV cache in bytes, as
+test_benchdb_perfmodel derives them by hand), the file's mixed weight types
+give their average bytes per weight, every figure is finite and positive.
+validate: both phases measured and stored with their phase, each
+calibrated on half its points and checked on the rest: the table's
+structure, not its accuracy (docs/benchmarks.md has the figures).
+
+Usage: bench_decoder_test.py IPFS_ACCELERATE GGUF WORKDIR
 """
 import json
 import math
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 
@@ -44,3 +49,37 @@ d = rows[2]
 assert d["bytes"]["linear"] > doc["weight_bytes_per_param"] * (30 * LAYER + HEAD), d
 print(f"decoder predict: {len(rows)} points, decode at 64 predicted {rows[3]['latency_ms']:.2f} ms, "
       f"measured {rows[3]['measured_ms']:.2f} ms")
+
+args = [cli, "bench", "validate", "--model", gguf, "--prefill", "8,16,32,64", "--kv-len", "16,32,64,128",
+        "--threads", "1", "--time-limit", "0.2", "--db", db]
+p = subprocess.run(args + ["--json"], capture_output=True, text=True, timeout=300)
+assert p.returncode == 0, p.stderr
+doc = json.loads(p.stdout)
+[m] = doc["models"]
+assert m["decoder"] is True and set(m["calibration"]) == {"prefill", "decode"}, m
+for ph in ("prefill", "decode"):
+    assert m["calibration"][ph]["runs"] == 2, m["calibration"]
+rows = m["rows"]
+assert [(r["phase"], r.get("tokens", r.get("kv_len")), r["role"]) for r in rows] == [
+    ("prefill", 8, "calibration"), ("prefill", 16, "held-out"), ("prefill", 32, "calibration"),
+    ("prefill", 64, "held-out"), ("decode", 16, "calibration"), ("decode", 32, "held-out"),
+    ("decode", 64, "calibration"), ("decode", 128, "held-out")], rows
+for r in rows:
+    for k in ("roofline_ms", "predicted_ms", "measured_ms", "predicted_tokens_per_s", "predicted_memory_bytes"):
+        assert math.isfinite(r[k]) and r[k] > 0, (k, r)
+    assert math.isclose(r["error_pct"], 100 * (r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"],
+                        rel_tol=1e-9, abs_tol=1e-9), r
+assert doc["held_out"] == 4 and doc["within_20pct"] == sum(
+    abs(r["error_pct"]) <= 20 for r in rows if r["role"] == "held-out"), doc
+con = sqlite3.connect(db)
+phases = dict(con.execute("SELECT phase, COUNT(*) FROM runs GROUP BY phase").fetchall())
+assert phases == {"prefill": 4, "decode": 4}, phases
+con.close()
+p = subprocess.run(args + ["--reuse", "-q"], capture_output=True, text=True, timeout=300)
+assert p.returncode == 0, p.stderr
+lines = p.stdout.splitlines()
+assert "prefill: fitted on 2 runs" in lines[0] and lines[-1].startswith("held out: 4,"), p.stdout
+con = sqlite3.connect(db)
+assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 8  # --reuse measured nothing
+con.close()
+print(f"decoder validate: {len(rows)} points, {doc['within_20pct']}/4 held out within +-20%")

@@ -154,7 +154,7 @@ rows, reader = read_duckdb()
 if rows is None:
     print(f"reading with Python's sqlite3: {reader}")
     rows, reader = read_sqlite3(), "sqlite3"
-assert [v for (v,) in rows["versions"]] == [1, 2, 3], rows["versions"]
+assert [v for (v,) in rows["versions"]] == [1, 2, 3, 4], rows["versions"]
 seed = rows["seed"]
 assert len(seed) == len(runs), len(seed)
 for (rid, name, hw, inf_ms, thr, mem, acc, meta), r in zip(seed, sorted(runs, key=lambda r: r["id"])):

@@ -31,8 +31,9 @@ add_test(NAME benchdb_validate_e2e
                  ${CMAKE_CURRENT_BINARY_DIR}/benchdb-validate)
 set_tests_properties(benchdb_validate_e2e PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 180)
 
-# `bench predict` on the real SmolLM2 GGUF (skipped, 77, only when it
-# cannot be fetched): the decoder's counts and a measured point beside each.
-add_test(NAME benchdb_predict_decoder
-         COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/bench_predict_decoder_test.py $<TARGET_FILE:ipfs-accelerate> \"$f\" ${CMAKE_CURRENT_BINARY_DIR}/benchdb-predict-decoder")
-set_tests_properties(benchdb_predict_decoder PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180)
+# `bench predict` and `bench validate` on the real SmolLM2 GGUF (skipped,
+# 77, only when it cannot be fetched): the decoder's counts, measured
+# points beside predicted ones, both phases stored and checked.
+add_test(NAME benchdb_decoder
+         COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/bench_decoder_test.py $<TARGET_FILE:ipfs-accelerate> \"$f\" ${CMAKE_CURRENT_BINARY_DIR}/benchdb-decoder")
+set_tests_properties(benchdb_decoder PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180)

@@ -705,6 +705,78 @@ static int bench_peaks(int argc, char **argv)
     return rc;
 }
 
+/* ---- decoders ------------------------------------------------------------------ */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median seconds of `fn` over calls until 3 and `budget` seconds. */
+typedef ia_status (*timed_fn)(void *ud);
+static ia_status time_median(timed_fn fn, void *ud, double budget, double *median, int *n_calls)
+{
+    double t[256];
+    int n = 0;
+    ia_status st = fn(ud); /* warm-up */
+    double t0 = cli_now();
+    while (!st && n < 256 && (n < 3 || cli_now() - t0 < budget)) {
+        double c0 = cli_now();
+        st = fn(ud);
+        t[n++] = cli_now() - c0;
+    }
+    if (!st) {
+        qsort(t, (size_t)n, sizeof *t, cmp_double);
+        *median = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+        *n_calls = n;
+    }
+    return st;
+}
+
+typedef struct dec_run {
+    ia_session *s;
+    int32_t *ids;
+    int n, start; /* evaluate ids[0..n) at position start */
+} dec_run;
+
+static ia_status dec_step(void *ud)
+{
+    dec_run *r = ud;
+    ia__session_truncate(r->s, r->start);
+    return ia__session_eval(r->s, r->ids, r->n, NULL, NULL);
+}
+
+/* A decoder's architecture, and its matrices' bytes per weight as stored
+ * (a file mixes types: the token table often q8_0 or q6_K beside q4_1
+ * layers) into arch->weight_bytes; types gets their names ("q8_0,q4_1"). */
+static int decoder_arch(const ia_lm *lm, const char *ref, ia_pm_arch *arch, char *types, size_t cap)
+{
+    const ia_gguf *g = ia__decoder_gguf(lm->dec);
+    if (!g)
+        return cli_fail(IA_ERR_UNSUPPORTED, "--model %s: decoders from GGUF files only", ref);
+    ia_status st = ia__pm_arch_from_decoder(ia__decoder_config(lm->dec), arch);
+    if (st)
+        return cli_fail(st, "--model %s", ref);
+    double wbytes = 0, welems = 0;
+    types[0] = 0;
+    for (size_t i = 0; i < ia__gguf_tensor_count(g); i++) {
+        const ia_gguf_tensor_info *t = ia__gguf_tensor_at(g, i);
+        if (t->n_dims < 2)
+            continue;
+        wbytes += (double)t->nbytes;
+        welems += (double)t->ne[0] * (double)t->ne[1] * (double)t->ne[2] * (double)t->ne[3];
+        if (!strstr(types, t->type_name)) {
+            size_t l = strlen(types);
+            snprintf(types + l, cap - l, "%s%s", l ? "," : "", t->type_name);
+        }
+    }
+    if (!(welems > 0))
+        return cli_fail(IA_ERR_FORMAT, "--model %s: no weight matrices", ref);
+    arch->weight_bytes = wbytes / welems;
+    return 0;
+}
+
 /* ---- bench validate ------------------------------------------------------------ */
 
 static const char validate_help[] =
@@ -720,9 +792,15 @@ static const char validate_help[] =
     "to other processes on the machine); the peaks come from 'bench peaks' (measured\n"
     "first when absent).\n"
     "\n"
+    "A decoder (a .gguf file) is validated on prefill lengths and decode KV\n"
+    "lengths instead, each phase fitted on its 1st, 3rd... points and checked on\n"
+    "the others (stored as runs with their phase).\n"
+    "\n"
     "  -m, --model M           a model (repeatable, up to 8)\n"
     "  -b, --batch-sizes LIST  default 1,4,8\n"
     "  -s, --seq-lens LIST     default 16,32,64,128 (capped at the model's limit)\n"
+    "      --prefill LIST      decoders: prompt lengths (default 8,16,32,64,128,256)\n"
+    "      --kv-len LIST       decoders: KV lengths of a decode step (default 16,64,128,256,512,1024)\n"
     "      --precision P       fp32, int8 or bf16 (default fp32)\n"
     "  -j, --threads N         worker threads (default 1: steadier on a shared machine)\n"
     "      --time-limit S      seconds of timed calls per point at most (default 1)\n"
@@ -738,12 +816,6 @@ typedef struct vrow {
     bool held_out;
     double pred_s, meas_s, err_pct, pred_mem, meas_rss;
 } vrow;
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static const ia_bench_point *find_point(const ia_bench_point *pts, size_t n, int batch, int seq)
 {
@@ -814,7 +886,7 @@ static ia_status load_profiled(const char *ref, const ia_model_options *mo, ia_m
 /* The calibration of a model from the stored points where use[i] (NULL:
  * all of them), with the memory base their peak RSS gives. */
 static int fit_points(const ia_pm_arch *arch, const char *prec, const ia_pm_peaks *pk, const ia_bench_point *pts,
-                      size_t npts, const bool *use, const char *name, ia_pm_calib *k)
+                      size_t npts, const bool *use, const char *name, const char *phase, ia_pm_calib *k)
 {
     ia_pm_sample *cal = calloc(npts ? npts : 1, sizeof *cal);
     double *mem = calloc(npts ? npts : 1, sizeof *mem);
@@ -825,12 +897,15 @@ static int fit_points(const ia_pm_arch *arch, const char *prec, const ia_pm_peak
             continue;
         const ia_bench_point *pt = &pts[i];
         ia_pm_prediction pp;
-        ia_status st = ia__pm_predict_encoder(arch, prec, pk, NULL, pt->batch_size, pt->seq_len, &pp);
+        const bool decode = phase && !strcmp(phase, "decode");
+        ia_status st = phase ? ia__pm_predict_decoder(arch, "fp32", pk, NULL, decode, pt->seq_len, &pp)
+                             : ia__pm_predict_encoder(arch, prec, pk, NULL, pt->batch_size, pt->seq_len, &pp);
         if (st) {
             rc = cli_fail(st, "%s", name);
             break;
         }
-        cal[nc] = (ia_pm_sample){.tokens = (double)pt->batch_size * pt->seq_len, .measured_s = pt->latency_p50_s};
+        cal[nc] = (ia_pm_sample){.tokens = decode ? 1 : (double)pt->batch_size * pt->seq_len,
+                                 .measured_s = pt->latency_p50_s};
         memcpy(cal[nc].t, pp.t, sizeof pp.t);
         memcpy(cal[nc].tf, pp.tf, sizeof pp.tf);
         memcpy(cal[nc].tb, pp.tb, sizeof pp.tb);
@@ -899,7 +974,7 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
     size_t npts = 0, n_todo = 0;
     if (!ops || !prs || !todo)
         rc = cli_fail(IA_ERR_NOMEM, "bench validate");
-    if (!rc && reuse && (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, &pts, &npts)))
+    if (!rc && reuse && (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, NULL, &pts, &npts)))
         rc = cli_fail(st, "reading %s", db_path);
     for (size_t si = 0; si < a->n_seqs && !rc; si++) {
         const char *why = NULL;
@@ -957,7 +1032,7 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
     ia_free(pts);
     pts = NULL;
     /* The calibration reads what is stored, like any later prediction. */
-    if (!rc && (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, &pts, &npts)))
+    if (!rc && (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, NULL, &pts, &npts)))
         rc = cli_fail(st, "reading %s", db_path);
     /* The fit sees the checkerboard's stored runs only. */
     bool *fit = rc ? NULL : calloc(npts ? npts : 1, sizeof *fit);
@@ -971,7 +1046,7 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
     }
     ia_pm_calib k = {0};
     if (!rc)
-        rc = fit_points(&arch, prec, pk, pts, npts, fit, name, &k);
+        rc = fit_points(&arch, prec, pk, pts, npts, fit, name, NULL, &k);
     free(fit);
     cJSON *jm = cJSON_CreateObject(), *jrows = cJSON_AddArrayToObject(jm, "rows");
     cJSON_AddStringToObject(jm, "model", name);
@@ -1060,6 +1135,219 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
     return rc;
 }
 
+/* Time one decoder point on sess: a prefill of n tokens from an empty
+ * cache, or one decode step at KV length n (the cache filled to n - 1
+ * once), call by call as measure_point does. */
+static int measure_decoder(ia_session *sess, int32_t *ids, bool decode, int n, const bench_args *a,
+                           ia_bench_run *run, double **samples_out)
+{
+    dec_run r = {sess, ids, decode ? 1 : n, decode ? n - 1 : 0};
+    size_t cap = 256, ns = 0;
+    double *samples = malloc(cap * sizeof *samples);
+    ia_status st = samples ? IA_OK : IA_ERR_NOMEM;
+    if (!st && decode) {
+        ia__session_truncate(sess, 0);
+        st = ia__session_eval(sess, ids, n - 1, NULL, NULL);
+    }
+    if (!st)
+        st = dec_step(&r); /* warm-up */
+    bool rss_reset = ia__bench_rss_reset();
+    double t_start = cli_now();
+    while (!st) {
+        double t0 = cli_now();
+        st = dec_step(&r);
+        double dt = cli_now() - t0;
+        if (ns == cap) {
+            double *g = realloc(samples, 2 * cap * sizeof *samples);
+            if (!g) {
+                st = IA_ERR_NOMEM;
+                break;
+            }
+            samples = g, cap *= 2;
+        }
+        samples[ns++] = dt;
+        if (ns >= (size_t)a->min_samples) {
+            ia_bench_summary sm;
+            if (ia__bench_summarize(samples, ns, &sm, NULL) == IA_OK && sm.ci95 <= a->target_ci * sm.mean) {
+                run->converged = true;
+                break;
+            }
+        }
+        if (cli_now() - t_start >= a->time_limit && ns >= 2)
+            break;
+    }
+    if (!st)
+        st = ia__bench_summarize(samples, ns, &run->lat, NULL);
+    if (st) {
+        free(samples);
+        return cli_fail(st, "%s %d tokens", decode ? "decoding at" : "prefilling", n);
+    }
+    run->duration_s = cli_now() - t_start;
+    run->n_warmup = 1;
+    run->target_ci = a->target_ci;
+    run->texts_per_s = 1 / run->lat.mean;
+    run->tokens_per_s = (decode ? 1 : n) / run->lat.mean;
+    run->peak_rss = ia__bench_peak_rss();
+    run->rss_scope = rss_reset ? "run" : "process";
+    run->energy_j = -1;
+    run->phase = decode ? "decode" : "prefill";
+    *samples_out = samples;
+    return 0;
+}
+
+/* validate_model for a decoder (a GGUF file): prefill lengths and decode
+ * KV lengths, each phase calibrated on its even-indexed points and
+ * checked on the odd ones; no profile (the decoder's instance has none),
+ * so the classes and the call fitted together on the latency. */
+static int validate_decoder(const char *ref, bench_args *a, const long *kv, size_t n_kv, bool reuse,
+                            ia_benchdb *db, const char *db_path, bench_ctx *ctx, const ia_pm_peaks *pk,
+                            cJSON *jmodels, size_t *held, size_t *within)
+{
+    ia_lm_options lo = IA_LM_OPTIONS_INIT;
+    lo.n_threads = (int)a->threads;
+    ia_lm *lm = NULL;
+    ia_session *sess = NULL;
+    int32_t *ids = NULL;
+    ia_pm_arch arch;
+    char types[128] = "";
+    ia_status st = ia_lm_load(ref, &lo, &lm);
+    if (st)
+        return cli_fail(st, "loading %s", ref);
+    int rc = decoder_arch(lm, ref, &arch, types, sizeof types);
+    ia_lm_info li;
+    ia_lm_get_info(lm, &li);
+    const char *slash = strrchr(ref, '/');
+    const char *name = slash && slash[1] ? slash + 1 : ref;
+    const ia_decoder_config *cfg = ia__decoder_config(lm->dec);
+    /* Parameters: the counted weights at 4 bytes each. */
+    ia_pm_arch a4 = arch;
+    ia_pm_cost c4 = {0};
+    a4.weight_bytes = 4;
+    if (!rc && (st = ia__pm_prefill(&a4, "fp32", 1, &c4)))
+        rc = cli_fail(st, "--model %s", ref);
+    ia_bench_model bm = {.name = name, .path = li.path, .architecture = li.architecture,
+                         .n_params = (int64_t)(c4.weight_bytes / 4), .dim = cfg->n_embd, .n_layers = cfg->n_layer,
+                         .hidden_size = cfg->n_embd, .weights_dtype = types};
+    ctx->hw.type = li.backend;
+    ctx->hw.device = "cpu:0";
+    ctx->hw.device_name = ctx->hw.cpu_model;
+    int n_max = 1;
+    for (size_t i = 0; i < a->n_seqs; i++)
+        n_max = a->seqs[i] > n_max ? (int)a->seqs[i] : n_max;
+    for (size_t i = 0; i < n_kv; i++)
+        n_max = kv[i] > n_max ? (int)kv[i] : n_max;
+    if (!rc && (st = ia__session_new(lm->dec, n_max, &sess)))
+        rc = cli_fail(st, "a session of %d positions", n_max);
+    if (!rc && !(ids = malloc((size_t)n_max * sizeof *ids)))
+        rc = cli_fail(IA_ERR_NOMEM, "bench validate");
+    for (int i = 0; ids && i < n_max; i++)
+        ids[i] = 100 + i % 1000; /* ordinary tokens; the cost does not depend on which */
+    cJSON *jm = cJSON_CreateObject(), *jrows = cJSON_AddArrayToObject(jm, "rows");
+    cJSON_AddStringToObject(jm, "model", name);
+    cJSON_AddStringToObject(jm, "path", li.path);
+    cJSON_AddStringToObject(jm, "weight_types", types);
+    cJSON_AddBoolToObject(jm, "decoder", true);
+    cJSON *jcal = cJSON_AddObjectToObject(jm, "calibration");
+    cJSON_AddItemToArray(jmodels, jm);
+    for (int phase = 0; phase < 2 && !rc; phase++) {
+        const char *ph = phase ? "decode" : "prefill";
+        const long *lens = phase ? kv : a->seqs;
+        size_t nl = phase ? n_kv : a->n_seqs;
+        ia_bench_point *pts = NULL;
+        size_t npts = 0;
+        if (reuse && (st = ia__benchdb_points(db, &ctx->hw, li.path, types, (int)a->threads, ph, &pts, &npts)))
+            rc = cli_fail(st, "reading %s", db_path);
+        for (size_t i = 0; i < nl && !rc; i++) {
+            if (reuse && find_point(pts, npts, 1, (int)lens[i]))
+                continue;
+            ia_bench_run run = {.precision_used = types};
+            double *samples = NULL;
+            rc = measure_decoder(sess, ids, phase == 1, (int)lens[i], a, &run, &samples);
+            if (rc)
+                break;
+            ia_bench_shape shape = {.batch_size = 1, .seq_len = (int)lens[i], .precision = types,
+                                    .threads = (int)a->threads};
+            st = ia__benchdb_insert(db, &ctx->hw, &ctx->sw, &bm, &shape, &run, NULL);
+            free(samples);
+            if (st)
+                rc = cli_fail(st, "storing the run in %s", db_path);
+        }
+        ia_free(pts);
+        pts = NULL;
+        if (!rc && (st = ia__benchdb_points(db, &ctx->hw, li.path, types, (int)a->threads, ph, &pts, &npts)))
+            rc = cli_fail(st, "reading %s", db_path);
+        bool *fit = rc ? NULL : calloc(npts ? npts : 1, sizeof *fit);
+        if (!rc && !fit)
+            rc = cli_fail(IA_ERR_NOMEM, "bench validate");
+        for (size_t i = 0; i < nl && !rc; i++) {
+            const ia_bench_point *pt = find_point(pts, npts, 1, (int)lens[i]);
+            if (pt && i % 2 == 0)
+                fit[pt - pts] = true;
+        }
+        ia_pm_calib k = {0};
+        if (!rc)
+            rc = fit_points(&arch, "fp32", pk, pts, npts, fit, name, ph, &k);
+        free(fit);
+        if (!rc) {
+            cJSON *jk = cJSON_AddObjectToObject(jcal, ph);
+            cJSON_AddNumberToObject(jk, "k_linear", k.k[IA_PM_LINEAR]);
+            cJSON_AddNumberToObject(jk, "k_attention", k.k[IA_PM_ATTENTION]);
+            cJSON_AddNumberToObject(jk, "k_other", k.k[IA_PM_OTHER]);
+            cJSON_AddNumberToObject(jk, "k_call_s", k.k_call);
+            cJSON_AddNumberToObject(jk, "runs", k.n_runs);
+            cJSON_AddNumberToObject(jk, "rms_relative_error", k.rms_rel);
+            if (!a->json) {
+                printf("%s%s (%s, %d thread%s) %s: fitted on %d runs: latency = %.3g x linear + %.3g x attention + "
+                       "%.3g x other roofline + %.3f ms/call (rms %.1f%%)\n",
+                       phase ? "\n" : "", name, types, (int)a->threads, a->threads == 1 ? "" : "s", ph, k.n_runs,
+                       k.k[IA_PM_LINEAR], k.k[IA_PM_ATTENTION], k.k[IA_PM_OTHER], k.k_call * 1e3, 100 * k.rms_rel);
+                printf("  %-7s %6s %-11s %11s %12s %12s %8s %10s %10s\n", ph, phase ? "kv_len" : "tokens", "role",
+                       "roofline_ms", "predicted_ms", "measured_ms", "error", "pred_MiB", "rss_MiB");
+            }
+        }
+        for (size_t i = 0; i < nl && !rc; i++) {
+            const ia_bench_point *pt = find_point(pts, npts, 1, (int)lens[i]);
+            ia_pm_prediction pp;
+            if (!pt)
+                continue;
+            if ((st = ia__pm_predict_decoder(&arch, "fp32", pk, &k, phase == 1, (int)lens[i], &pp))) {
+                rc = cli_fail(st, "%s", name);
+                break;
+            }
+            bool ho = i % 2 == 1;
+            double err = 100 * (pp.latency_s - pt->latency_p50_s) / pt->latency_p50_s;
+            if (ho) {
+                (*held)++;
+                *within += fabs(err) <= 20;
+            }
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "phase", ph);
+            cJSON_AddNumberToObject(o, phase ? "kv_len" : "tokens", (double)lens[i]);
+            cJSON_AddStringToObject(o, "role", ho ? "held-out" : "calibration");
+            cJSON_AddNumberToObject(o, "roofline_ms", pp.roofline_s * 1e3);
+            cJSON_AddNumberToObject(o, "predicted_ms", pp.latency_s * 1e3);
+            cJSON_AddNumberToObject(o, "measured_ms", pt->latency_p50_s * 1e3);
+            cJSON_AddNumberToObject(o, "error_pct", err);
+            cJSON_AddNumberToObject(o, "predicted_tokens_per_s", pp.tokens_per_s);
+            cJSON_AddNumberToObject(o, "predicted_memory_bytes", pp.memory_bytes);
+            cJSON_AddNumberToObject(o, "kv_bytes", pp.cost.kv_bytes);
+            cJSON_AddNumberToObject(o, "measured_peak_rss_bytes", pt->peak_rss_bytes);
+            cJSON_AddNumberToObject(o, "run_id", (double)pt->id);
+            cJSON_AddItemToArray(jrows, o);
+            if (!a->json)
+                printf("  %-7s %6ld %-11s %11.3f %12.3f %12.3f %+7.1f%% %10.1f %10.1f\n", "", lens[i],
+                       ho ? "held-out" : "calibration", pp.roofline_s * 1e3, pp.latency_s * 1e3,
+                       pt->latency_p50_s * 1e3, err, pp.memory_bytes / (1024.0 * 1024.0),
+                       pt->peak_rss_bytes / (1024.0 * 1024.0));
+        }
+        ia_free(pts);
+    }
+    free(ids);
+    ia__session_free(sess);
+    ia_lm_free(lm);
+    return rc;
+}
+
 static int bench_validate(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -1068,9 +1356,12 @@ static int bench_validate(int argc, char **argv)
         {"threads", required_argument, 0, 'j'},   {"time-limit", required_argument, 0, OPT_TIME_LIMIT},
         {"reuse", no_argument, 0, OPT_REUSE},     {"db", required_argument, 0, OPT_DB},
         {"json", no_argument, 0, OPT_JSON},       {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+        {"help", no_argument, 0, 'h'},            {"prefill", required_argument, 0, OPT_PREFILL},
+        {"kv-len", required_argument, 0, OPT_KV_LEN}, {0, 0, 0, 0},
     };
     enum { MAX_MODELS = 8 };
+    long prefill[MAX_LIST] = {8, 16, 32, 64, 128, 256}, kv[MAX_LIST] = {16, 64, 128, 256, 512, 1024};
+    size_t n_prefill = 6, n_kv = 6;
     const char *models[MAX_MODELS];
     size_t n_models = 0;
     bench_args a = {0};
@@ -1113,6 +1404,14 @@ static int bench_validate(int argc, char **argv)
         case OPT_DB: a.db_path = optarg; break;
         case OPT_JSON: a.json = true; break;
         case 'q': a.quiet = true; break;
+        case OPT_PREFILL:
+            if (!parse_longs(optarg, 1, 1 << 20, prefill, &n_prefill) || n_prefill < 2)
+                return cli_usage("bench", "--prefill: a comma-separated list of at least 2 token counts");
+            break;
+        case OPT_KV_LEN:
+            if (!parse_longs(optarg, 1, 1 << 20, kv, &n_kv) || n_kv < 2)
+                return cli_usage("bench", "--kv-len: a comma-separated list of at least 2 KV lengths");
+            break;
         case 'h': fputs(validate_help, stdout); return 0;
         default: return cli_usage("bench", "bad option");
         }
@@ -1148,6 +1447,14 @@ static int bench_validate(int argc, char **argv)
         size_t n_rows = 0;
         if (!a.json && i)
             putchar('\n');
+        size_t ml = strlen(models[i]);
+        if (ml > 5 && !strcmp(models[i] + ml - 5, ".gguf")) {
+            bench_args da = a;
+            memcpy(da.seqs, prefill, sizeof prefill);
+            da.n_seqs = n_prefill;
+            rc = validate_decoder(models[i], &da, kv, n_kv, reuse, db, path, &ctx, &pk, jmodels, &held, &within);
+            continue;
+        }
         rc = validate_model(models[i], &a, reuse, db, path, &ctx, &pk, &pg, jmodels, rows, &n_rows);
         for (size_t r = 0; r < n_rows; r++)
             if (rows[r].held_out) {
@@ -1208,40 +1515,6 @@ static const char predict_help[] =
     "      --db PATH           the database (default as bench)\n"
     "      --json              one JSON document on stdout\n";
 
-/* Median seconds of `fn` over calls until 3 and `budget` seconds. */
-typedef ia_status (*timed_fn)(void *ud);
-static ia_status time_median(timed_fn fn, void *ud, double budget, double *median, int *n_calls)
-{
-    double t[256];
-    int n = 0;
-    ia_status st = fn(ud); /* warm-up */
-    double t0 = cli_now();
-    while (!st && n < 256 && (n < 3 || cli_now() - t0 < budget)) {
-        double c0 = cli_now();
-        st = fn(ud);
-        t[n++] = cli_now() - c0;
-    }
-    if (!st) {
-        qsort(t, (size_t)n, sizeof *t, cmp_double);
-        *median = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-        *n_calls = n;
-    }
-    return st;
-}
-
-typedef struct dec_run {
-    ia_session *s;
-    int32_t *ids;
-    int n, start; /* evaluate ids[0..n) at position start */
-} dec_run;
-
-static ia_status dec_step(void *ud)
-{
-    dec_run *r = ud;
-    ia__session_truncate(r->s, r->start);
-    return ia__session_eval(r->s, r->ids, r->n, NULL, NULL);
-}
-
 /* bench predict for a decoder (a GGUF file): prefill and decode from the
  * op counts and the peaks, uncalibrated (bench stores no decoder runs
  * yet); with measure, each point timed beside it. */
@@ -1264,29 +1537,9 @@ static int predict_decoder(const bench_args *a, const long *kv, size_t n_kv, boo
         rc = open_db(a->db_path, path, sizeof path, &db);
     if (!rc && (st = ia_lm_load(a->model, &lo, &lm)))
         rc = cli_fail(st, "loading %s", a->model);
-    const ia_gguf *g = rc ? NULL : ia__decoder_gguf(lm->dec);
-    if (!rc && !g)
-        rc = cli_fail(IA_ERR_UNSUPPORTED, "--model %s: decoders from GGUF files only", a->model);
-    if (!rc && (st = ia__pm_arch_from_decoder(ia__decoder_config(lm->dec), &arch)))
-        rc = cli_fail(st, "--model %s", a->model);
-    /* The matrices' bytes per weight as stored (a file mixes types: the
-     * token table often q8_0 or q6_K beside q4_1 layers). */
-    double wbytes = 0, welems = 0;
     char types[128] = "";
-    for (size_t i = 0; !rc && i < ia__gguf_tensor_count(g); i++) {
-        const ia_gguf_tensor_info *t = ia__gguf_tensor_at(g, i);
-        if (t->n_dims < 2)
-            continue;
-        wbytes += (double)t->nbytes;
-        welems += (double)t->ne[0] * (double)t->ne[1] * (double)t->ne[2] * (double)t->ne[3];
-        if (!strstr(types, t->type_name)) {
-            size_t l = strlen(types);
-            snprintf(types + l, sizeof types - l, "%s%s", l ? "," : "", t->type_name);
-        }
-    }
-    if (!rc && !(welems > 0))
-        rc = cli_fail(IA_ERR_FORMAT, "--model %s: no weight matrices", a->model);
-    arch.weight_bytes = rc ? 0 : wbytes / welems;
+    if (!rc)
+        rc = decoder_arch(lm, a->model, &arch, types, sizeof types);
     if (!rc)
         rc = get_peaks(db, path, &ctx, (int)a->threads, false, true, &pk, &measured);
     int n_max = 1;
@@ -1479,7 +1732,7 @@ static int bench_predict(int argc, char **argv)
     }
     if (!rc)
         rc = get_peaks(db, path, &ctx, (int)a.threads, false, true, &pk, &measured);
-    if (!rc && (st = ia__benchdb_points(db, &ctx.hw, info.path, prec, (int)a.threads, &pts, &npts)))
+    if (!rc && (st = ia__benchdb_points(db, &ctx.hw, info.path, prec, (int)a.threads, NULL, &pts, &npts)))
         rc = cli_fail(st, "reading %s", path);
     if (!rc && npts) {
         /* The profiled runs when there are any: a fit per class. */
@@ -1490,7 +1743,7 @@ static int bench_predict(int argc, char **argv)
         if (!use)
             rc = cli_fail(IA_ERR_NOMEM, "bench predict");
         else
-            rc = fit_points(&arch, prec, &pk, pts, npts, n_prof ? use : NULL, info.path, &k);
+            rc = fit_points(&arch, prec, &pk, pts, npts, n_prof ? use : NULL, info.path, NULL, &k);
         calibrated = !rc;
     }
     if (!rc && !calibrated)
