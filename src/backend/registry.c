@@ -333,6 +333,28 @@ ia_status ia_backend_select(const char *request, ia_selection *out)
     return select_impl(request, NULL, out, NULL, false);
 }
 
+bool ia__backend_fallback(ia_status rc, ia_selection *sel, const ia_backend **be)
+{
+    ia_hw_settings hw;
+    const ia_backend *cpu = find_exact("cpu");
+    if (!cpu || *be == cpu || (rc != IA_ERR_NOMEM && rc != IA_ERR_BACKEND && rc != IA_ERR_UNSUPPORTED) ||
+        ia__config_hw_settings(&hw) || !hw.fallback)
+        return false;
+    char why[400], req[64];
+    snprintf(why, sizeof why, "%s", ia_errmsg());
+    snprintf(req, sizeof req, "%s", sel->requested);
+    const char *device = sel->device;
+    char was[48];
+    snprintf(was, sizeof was, "%s", device);
+    fill(sel, cpu, 0, req);
+    sel->fallback = true;
+    snprintf(sel->reason, sizeof sel->reason, "device %s failed: %s; falling back to cpu", was, why);
+    ia__log(IA_LOG_WARN, "%s", sel->reason);
+    ia__error_clear();
+    *be = cpu;
+    return true;
+}
+
 ia_status ia__backend_select(const char *request, ia_selection *out, const ia_backend **be)
 {
     return select_impl(request, NULL, out, be, true);

@@ -144,6 +144,15 @@ ia_status ia__backend_select(const char *request, ia_selection *out, const struc
 ia_status ia__backend_select_precision(const char *request, const char *precision, ia_selection *out,
                                        const struct ia_backend **be);
 
+/* A model's load failed with rc on the selected backend *be (opening the
+ * device or placing the weights: out of device memory, a lost device).
+ * Unless *be is already the CPU, rc is no device's fault (a bad file, an
+ * invalid argument) or fallback is off (--no-fallback /
+ * hardware.fallback=false): *sel and *be become the CPU's, with the
+ * reason (the device's error) noted in sel and logged, and true comes
+ * back for the caller to load again. */
+bool ia__backend_fallback(ia_status rc, ia_selection *sel, const struct ia_backend **be);
+
 /* Acceleration switch: false when IPFS_ACCELERATE_ENABLED disables it;
  * value gets the lower-cased value ("1" when unset). */
 bool ia__accelerate_enabled_env(char *value, size_t cap);

@@ -145,14 +145,24 @@ ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm
     const bool folder = is_dir(path);
     ia_selection sel;
     ia_status rc = ia__backend_select_precision(device, "fp32", &sel, &lm->be);
-    if (!rc) {
+    /* a device that fails (out of its memory, lost) hands over to the CPU
+     * unless fallback is off */
+    for (bool again = !rc; again;) {
         const char *colon = strchr(sel.device, ':');
         rc = lm->be->iface.open(colon ? (int)strtol(colon + 1, NULL, 10) : 0, n_threads, sel.precision, false,
                                 &lm->bctx);
+        if (!rc)
+            rc = folder ? ia__decoder_load_hf(path, lm->be, lm->bctx, &lm->dec)
+                        : ia__decoder_load_gguf(path, lm->be, lm->bctx, &lm->dec);
+        const ia_backend *failed = lm->be;
+        again = rc && ia__backend_fallback(rc, &sel, &lm->be);
+        if (again) {
+            ia__decoder_free(lm->dec);
+            if (lm->bctx)
+                failed->iface.close(lm->bctx);
+            lm->dec = NULL, lm->bctx = NULL;
+        }
     }
-    if (!rc)
-        rc = folder ? ia__decoder_load_hf(path, lm->be, lm->bctx, &lm->dec)
-                    : ia__decoder_load_gguf(path, lm->be, lm->bctx, &lm->dec);
     if (!rc && folder) {
         char *tj = ia__path_join(path, "tokenizer.json");
         rc = tj ? ia__bpe_from_json(tj, &lm->tok) : ia__error(IA_ERR_NOMEM, "out of memory");

@@ -443,15 +443,26 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
         m->profile = hw.profiling;
         rc = check_memory(m, dir, st);
     }
-    if (!rc) {
+    /* the device, then the weights on it; a device that fails either
+     * (out of its memory, lost) hands over to the CPU unless fallback is off */
+    for (bool again = !rc; again;) {
         int device = 0;
         const char *colon = strchr(m->sel.device, ':');
         if (colon)
             device = (int)strtol(colon + 1, NULL, 10);
         rc = m->be->iface.open(device, m->n_threads, m->sel.precision, m->profile, &m->bctx);
+        if (!rc)
+            rc = m->arch->iface.load(&m->cfg, st, m->be, m->bctx, &m->state, &m->n_params, &m->weights_dtype);
+        const ia_backend *failed = m->be;
+        again = rc && ia__backend_fallback(rc, &m->sel, &m->be);
+        if (again) {
+            if (m->state)
+                m->arch->iface.free(m->state);
+            if (m->bctx)
+                failed->iface.close(m->bctx);
+            m->state = NULL, m->bctx = NULL;
+        }
     }
-    if (!rc)
-        rc = m->arch->iface.load(&m->cfg, st, m->be, m->bctx, &m->state, &m->n_params, &m->weights_dtype);
     if (!rc && m->pooling == IA_POOL_SPLADE)
         rc = ia__error_wrap(ia__mlm_head_load(st, &m->cfg, m->be, m->bctx, &m->mlm),
                             "%s: SPLADE pooling needs a masked-LM head (a *ForMaskedLM folder)", dir);

@@ -418,6 +418,10 @@ typedef struct ctx {
     vbuf consts;        /* per graph: tables the host computes (rope's frequencies) */
     size_t consts_used; /* bytes */
     vbuf qact;          /* a matmul's activations quantized for block weights (quant_q8.comp) */
+    /* Fault injection for the tests of the callers' fallback (env
+     * IA_VULKAN_FAULT=alloc:N or submit:N): the Nth buffer allocation
+     * fails as out of device memory, or the Nth graph as a lost device. */
+    unsigned long fault_alloc, fault_submit, n_alloc, n_submit;
 #define DECLARE(f) PFN_##f f;
     DEVICE_FNS(DECLARE)
 #undef DECLARE
@@ -578,6 +582,11 @@ static ia_status open_instance(int device, int n_threads, const char *precision,
             return vk_fail(c, r, "vkCreateComputePipelines");
         }
     }
+    const char *fault = getenv("IA_VULKAN_FAULT");
+    if (fault && !strncmp(fault, "alloc:", 6))
+        c->fault_alloc = strtoul(fault + 6, NULL, 10);
+    else if (fault && !strncmp(fault, "submit:", 7))
+        c->fault_submit = strtoul(fault + 7, NULL, 10);
     *out = c;
     return IA_OK;
 }
@@ -623,7 +632,10 @@ static void *buf_alloc(void *p, size_t bytes)
 {
     ctx *c = p;
     vbuf nb;
-    if (!vbuf_make(c, bytes, &nb))
+    pthread_mutex_lock(&c->lock);
+    const bool fault = c->fault_alloc && ++c->n_alloc == c->fault_alloc;
+    pthread_mutex_unlock(&c->lock);
+    if (fault || !vbuf_make(c, bytes, &nb))
         return NULL;
     pthread_mutex_lock(&c->lock);
     if (c->n_bufs == c->cap_bufs) {
@@ -1149,6 +1161,8 @@ static ia_status graph_compute(void *p, const ia_node *nodes, int n_nodes)
                                  .pCommandBuffers = &c->cmd};
         if (!what && (r = c->vkEndCommandBuffer(c->cmd)) != VK_SUCCESS)
             what = "ending the command buffer";
+        if (!what && c->fault_submit && ++c->n_submit == c->fault_submit)
+            r = VK_ERROR_DEVICE_LOST, what = "submitting (IA_VULKAN_FAULT)";
         if (!what && ((r = c->vkResetFences(c->dev, 1, &c->fence)) != VK_SUCCESS ||
                       (r = c->vkQueueSubmit(c->queue, 1, &si, c->fence)) != VK_SUCCESS))
             what = "submitting";
