@@ -132,7 +132,9 @@ static const struct migration {
      "  PRIMARY KEY (hardware_id, kind, precision, threads)\n"
      ");\n"},
     {4, "the phase of a decoder's run",
-     "ALTER TABLE runs ADD COLUMN phase TEXT;  -- NULL: embedding; prefill (seq_len tokens) or decode (one step at KV length seq_len)\n"},
+     "-- NULL: an embedding run; a decoder's prefill (seq_len tokens) or decode\n"
+     "-- (one step at KV length seq_len)\n"
+     "ALTER TABLE runs ADD COLUMN phase TEXT;\n"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -23,7 +23,9 @@
 #include "model/decoder.h"
 #include "test.h"
 
-#define REL_EQ(a, b) CHECK_MSG(fabs((a) - (b)) <= 1e-12 * fabs(b), "%s = %.17g, expected %s = %.17g", #a, (double)(a), #b, (double)(b))
+#define REL_EQ(a, b)                                                                                      \
+    CHECK_MSG(fabs((a) - (b)) <= 1e-12 * fabs(b), "%s = %.17g, expected %s = %.17g", #a, (double)(a), #b, \
+              (double)(b))
 
 /* all-MiniLM-L6-v2: 6 layers, hidden 384, 12 heads, intermediate 1536,
  * vocabulary 30522, 512 positions, 2 token types. Batch 2 x 128 tokens:

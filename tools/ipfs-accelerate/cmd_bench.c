@@ -974,7 +974,8 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
     size_t npts = 0, n_todo = 0;
     if (!ops || !prs || !todo)
         rc = cli_fail(IA_ERR_NOMEM, "bench validate");
-    if (!rc && reuse && (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, NULL, &pts, &npts)))
+    if (!rc && reuse &&
+        (st = ia__benchdb_points(db, &ctx->hw, info.path, prec, (int)a->threads, NULL, &pts, &npts)))
         rc = cli_fail(st, "reading %s", db_path);
     for (size_t si = 0; si < a->n_seqs && !rc; si++) {
         const char *why = NULL;
@@ -1093,7 +1094,8 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
             cJSON_AddNumberToObject(o, "predicted_texts_per_s", pp.texts_per_s);
             cJSON_AddNumberToObject(o, "predicted_memory_bytes", pp.memory_bytes);
             cJSON_AddNumberToObject(o, "measured_peak_rss_bytes", pt->peak_rss_bytes);
-            cJSON *cr = cJSON_AddObjectToObject(o, "roofline_op_ms"), *cm = cJSON_AddObjectToObject(o, "measured_op_ms");
+            cJSON *cr = cJSON_AddObjectToObject(o, "roofline_op_ms");
+            cJSON *cm = cJSON_AddObjectToObject(o, "measured_op_ms");
             for (int c = 0; c < IA_PM_N_CLASSES; c++) {
                 cJSON_AddNumberToObject(cr, ia__pm_class_name(c), pp.t[c] * 1e3);
                 if (pt->op_s[c] >= 0)
