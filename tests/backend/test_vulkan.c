@@ -100,6 +100,20 @@ static int model_test(const char *dir, long limit)
         printf("%s: %zu texts on vulkan and cpu, worst cosine %.8f\n", dir, n, worst);
         CHECK_MSG(worst >= 0.99999, "worst cosine %.8f < 0.99999", worst);
     }
+    /* precision fp16 (f16 weights, activations rounded to f16 into the
+     * matmuls) against the CPU's fp32 */
+    int dh = 0;
+    embed_ran ih;
+    float *h = embed_texts(dir, "vulkan", "fp16", texts, n, &dh, &ih);
+    CHECK_MSG(h && !strcmp(ih.precision, "fp16"), "vulkan fp16: %s", h ? ih.precision : ia_errmsg());
+    if (h && c && dh == dc) {
+        double worst = 1;
+        for (size_t i = 0; i < n; i++)
+            worst = fmin(worst, cosine(h + i * dh, c + i * dh, dh));
+        printf("%s: %zu texts on vulkan in fp16 and cpu in fp32, worst cosine %.8f\n", dir, n, worst);
+        CHECK_MSG(worst >= 0.9999, "fp16: worst cosine %.8f < 0.9999", worst);
+    }
+    free(h);
     free(v);
     free(c);
     free_sentences(texts, n_all);

@@ -41,6 +41,9 @@ static const uint32_t spv_matmul[] =
 static const uint32_t spv_matmul_f16[] =
 #include "matmul_f16.spv.inc"
     ;
+static const uint32_t spv_matmul_f16_x16[] =
+#include "matmul_f16_x16.spv.inc"
+    ;
 static const uint32_t spv_matmul_bf16[] =
 #include "matmul_bf16.spv.inc"
     ;
@@ -145,7 +148,7 @@ static const uint32_t spv_cpy_bf16_out[] =
     ;
 
 enum {
-    K_ELTWISE, K_MATMUL, K_MATMUL_F16, K_MATMUL_BF16, K_QUANT_Q8, K_MATMUL_Q8_0, K_MATMUL_Q4_0, K_MATMUL_Q4_1,
+    K_ELTWISE, K_MATMUL, K_MATMUL_F16, K_MATMUL_F16_X16, K_MATMUL_BF16, K_QUANT_Q8, K_MATMUL_Q8_0, K_MATMUL_Q4_0, K_MATMUL_Q4_1,
     K_MATMUL_I8, K_MATMUL_Q4_K, K_MATMUL_Q5_K, K_MATMUL_Q6_K, K_ROWS, K_ATTENTION, K_ATTENTION_F16, K_GET_ROWS,
     K_GET_ROWS_F16, K_GET_ROWS_BF16, K_GET_ROWS_Q8_0, K_GET_ROWS_Q4_0, K_GET_ROWS_Q4_1, K_GET_ROWS_Q4_K,
     K_GET_ROWS_Q5_K, K_GET_ROWS_Q6_K, K_GET_ROWS_I8, K_CPY_F16, K_CPY_BF16, K_CPY_I8, K_CPY_Q8_0, K_CPY_Q4_0,
@@ -158,6 +161,7 @@ static const struct {
     {spv_eltwise, sizeof spv_eltwise},
     {spv_matmul, sizeof spv_matmul},
     {spv_matmul_f16, sizeof spv_matmul_f16},
+    {spv_matmul_f16_x16, sizeof spv_matmul_f16_x16},
     {spv_matmul_bf16, sizeof spv_matmul_bf16},
     {spv_quant_q8, sizeof spv_quant_q8},
     {spv_matmul_q8_0, sizeof spv_matmul_q8_0},
@@ -346,9 +350,12 @@ static const char *device_name(int d)
     return d >= 0 && d < device_count() ? vk.name[d] : NULL;
 }
 
+/* fp32, or fp16: matmul weights stored in f16 and the activations rounded
+ * to f16 where they enter a matmul, products summed in f32 (the numerics
+ * of f16 matrix units); the other ops in f32. */
 static const char *resolve_precision(const char *want)
 {
-    return want ? "fp32" : NULL; /* fp32 only in this slice */
+    return !want ? NULL : !strcmp(want, "fp16") ? "fp16" : "fp32";
 }
 
 /* One allocation: a buffer bound to host-visible memory, mapped. */
@@ -422,6 +429,7 @@ typedef struct ctx {
      * IA_VULKAN_FAULT=alloc:N or submit:N): the Nth buffer allocation
      * fails as out of device memory, or the Nth graph as a lost device. */
     unsigned long fault_alloc, fault_submit, n_alloc, n_submit;
+    bool fp16; /* precision fp16 (resolve_precision) */
 #define DECLARE(f) PFN_##f f;
     DEVICE_FNS(DECLARE)
 #undef DECLARE
@@ -481,8 +489,8 @@ static ia_status open_instance(int device, int n_threads, const char *precision,
     if (device < 0 || device >= device_count())
         return ia__error(IA_ERR_INVALID, "vulkan backend: no device %d (%d here%s%s)", device, device_count(),
                          vk.n_dev ? "" : ": ", vk.n_dev ? "" : vk.why);
-    if (precision && strcmp(precision, "fp32"))
-        return ia__error(IA_ERR_INVALID, "vulkan backend: precision %s: fp32 only", precision);
+    if (precision && strcmp(precision, "fp32") && strcmp(precision, "fp16"))
+        return ia__error(IA_ERR_INVALID, "vulkan backend: precision %s: fp32 or fp16 only", precision);
     VkPhysicalDevice pd = vk.dev[device];
     uint32_t nq = 16;
     VkQueueFamilyProperties qf[16];
@@ -582,6 +590,7 @@ static ia_status open_instance(int device, int n_threads, const char *precision,
             return vk_fail(c, r, "vkCreateComputePipelines");
         }
     }
+    c->fp16 = precision && !strcmp(precision, "fp16");
     const char *fault = getenv("IA_VULKAN_FAULT");
     if (fault && !strncmp(fault, "alloc:", 6))
         c->fault_alloc = strtoul(fault + 6, NULL, 10);
@@ -591,10 +600,10 @@ static ia_status open_instance(int device, int n_threads, const char *precision,
     return IA_OK;
 }
 
-static const char *precision(void *c)
+static const char *precision(void *p)
 {
-    (void)c;
-    return "fp32";
+    const ctx *c = p;
+    return c && c->fp16 ? "fp16" : "fp32";
 }
 
 /* A buffer of `bytes` in mapped host-visible memory, sized up to whole
@@ -669,6 +678,55 @@ static void buf_free(void *p, void *ptr)
             break;
         }
     pthread_mutex_unlock(&c->lock);
+}
+
+/* A matmul weight in the instance's memory and precision (weight_prepare):
+ * f32, or f16 at precision fp16. */
+typedef struct prepared {
+    ia_tensor w;
+} prepared;
+
+static ia_status weight_prepare(void *p, const ia_tensor *W, const ia_tensor *bias, const float *in_scale,
+                                unsigned flags, void **out)
+{
+    ctx *c = p;
+    (void)bias, (void)in_scale, (void)flags;
+    *out = NULL;
+    const int64_t n_in = W->ne[0], n_out = W->ne[1];
+    const ia_dtype t = c->fp16 ? IA_DTYPE_F16 : IA_DTYPE_F32;
+    const size_t row = ia__dtype_row_bytes(t, n_in);
+    prepared *pr = ia__calloc(1, sizeof *pr);
+    float *tmp = ia__malloc((size_t)n_in * sizeof *tmp + 1);
+    char *buf = pr && tmp ? buf_alloc(c, row * (size_t)n_out) : NULL;
+    if (!buf) {
+        ia__free(pr);
+        ia__free(tmp);
+        return ia__error(IA_ERR_NOMEM, "backend vulkan: out of memory for a [%lld, %lld] weight", (long long)n_in,
+                         (long long)n_out);
+    }
+    for (int64_t r = 0; r < n_out; r++) { /* any dtype and row stride, to f32, to the compute type */
+        ia__dtype(W->dtype)->to_f32((const char *)W->data + (size_t)r * W->nb[1], tmp, n_in);
+        ia__dtype(t)->from_f32(tmp, buf + (size_t)r * row, n_in);
+    }
+    ia__free(tmp);
+    pr->w = ia__tensor(t, n_in, n_out, 1, 1, buf);
+    *out = pr;
+    return IA_OK;
+}
+
+static void weight_release(void *p, void *prep)
+{
+    prepared *pr = prep;
+    if (pr)
+        buf_free(p, pr->w.data);
+    ia__free(pr);
+}
+
+/* A matmul's weight as the shaders read it: its prepared form where it
+ * has one. */
+static const ia_tensor *weight_of(const ia_node *n)
+{
+    return n->src[1]->extra ? &((const prepared *)n->src[1]->extra)->w : n->src[1];
 }
 
 /* The allocation holding [data, data + bytes), or NULL (lock held). */
@@ -768,8 +826,6 @@ static const char *why_not(const ctx *c, const ia_node *n)
         return "weight rows interleaved in 8s (the CPU backend's layout)";
     switch (n->op) {
     case IA_OP_MATMUL:
-        if (n->src[1]->extra)
-            return "a prepared weight";
         if (quantizes_x(n->src[1]->dtype) && ia__tensor_nrows(n->dst) > 65535)
             return "more than 65535 rows against q8_0, q4_0 or q4_1 weights";
         break;
@@ -807,7 +863,8 @@ static const char *why_not(const ctx *c, const ia_node *n)
     }
     if ((n->op == IA_OP_UNARY || n->op == IA_OP_MATMUL || n->op == IA_OP_GLU) && n->p.act > IA_ACT_SILU)
         return "an activation it does not know";
-    const ia_tensor *t[5] = {n->dst, n->src[0], n->src[1], n->src[2], n->src[3]};
+    const ia_tensor *t[5] = {n->dst, n->src[0], n->op == IA_OP_MATMUL ? weight_of(n) : n->src[1], n->src[2],
+                             n->src[3]};
     for (int i = 0; i < 5; i++) {
         if (!t[i])
             continue;
@@ -920,7 +977,8 @@ static VkResult record(ctx *c, const ia_node *n)
 {
     push pc = {0};
     VkDescriptorBufferInfo bi[N_BIND];
-    const ia_tensor *t[N_BIND] = {n->dst, n->src[0], n->src[1], n->src[2], n->src[3]};
+    const ia_tensor *t[N_BIND] = {n->dst, n->src[0], n->op == IA_OP_MATMUL ? weight_of(n) : n->src[1], n->src[2],
+                                  n->src[3]};
     for (int i = 0; i < N_BIND; i++) {
         const ia_tensor *x = t[i] ? t[i] : n->dst; /* unused bindings point at dst */
         const vbuf *b = find_buf(c, x->data, 1);
@@ -935,14 +993,16 @@ static VkResult record(ctx *c, const ia_node *n)
     uint32_t gx, gy = 1;
     switch (n->op) {
     case IA_OP_MATMUL:
-        k = matmul_kernel(n->src[1]->dtype);
+        k = matmul_kernel(t[2]->dtype);
+        if (k == K_MATMUL_F16 && c->fp16)
+            k = K_MATMUL_F16_X16; /* fp16: the activations rounded too */
         pc.ne[2] = (uint32_t)n->src[0]->ne[0]; /* K */
         pc.act = (uint32_t)n->p.act;
         pc.flags = n->src[2] ? 1u : 0u;
         pc.ne[1] = (uint32_t)ia__tensor_nrows(n->dst);
         if (k >= K_MATMUL_I8 && k <= K_MATMUL_Q6_K) { /* dequantized as read */
-            pc.bn[0] = (uint32_t)ia__dtype_row_bytes(n->src[1]->dtype, n->src[1]->ne[0]);
-        } else if (quantizes_x(n->src[1]->dtype)) {
+            pc.bn[0] = (uint32_t)ia__dtype_row_bytes(t[2]->dtype, t[2]->ne[0]);
+        } else if (quantizes_x(t[2]->dtype)) {
             /* the activations quantized into qact, then read from there */
             push pq = pc;
             VkDescriptorBufferInfo bq[N_BIND];
@@ -1192,6 +1252,8 @@ static const ia_backend vulkan_backend = {
         /* mapped host-visible memory: upload/download NULL */
         .supports = supports,
         .graph_compute = graph_compute,
+        .weight_prepare = weight_prepare,
+        .weight_release = weight_release,
     },
 };
 
