@@ -1,7 +1,8 @@
 /* Fuzz target: the cluster's task and result bodies as a worker and a
  * submitter decode them (src/cluster/protocol.c): any bytes from the
  * network give a well-formed task or result, or IA_ERR_FORMAT; a decoded
- * task encodes back to the same bytes. */
+ * task (texts, or serve --cluster's token ids) encodes back to the same
+ * bytes. */
 #include <stdint.h>
 #include <string.h>
 
@@ -20,6 +21,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         ia__free(again);
         ia__cluster_task_close(&t);
+    } else if (st != IA_ERR_FORMAT && st != IA_ERR_NOMEM) {
+        __builtin_trap();
+    }
+    ia_cluster_ids_task it;
+    st = ia__cluster_ids_decode(data, size, &it);
+    if (st == IA_OK) {
+        uint8_t *again = NULL;
+        size_t len = 0;
+        if (ia__cluster_ids_encode(&it, &again, &len) == IA_OK && (len != size || memcmp(again, data, size)))
+            __builtin_trap();
+        ia__free(again);
+        ia__cluster_ids_close(&it);
     } else if (st != IA_ERR_FORMAT && st != IA_ERR_NOMEM) {
         __builtin_trap();
     }

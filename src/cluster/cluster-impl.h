@@ -84,6 +84,37 @@ void ia__cluster_task_close(ia_cluster_task *t);
 ia_status ia__cluster_result_encode(const float *vecs, size_t n, int dim, uint8_t **out, size_t *out_len);
 ia_status ia__cluster_result_decode(const uint8_t *body, size_t len, float **vecs, size_t *n, int *dim);
 
+/* A task given as token ids (what `serve --cluster` sends: its routes
+ * tokenize, truncate and prompt as a local server does, so the workers
+ * compute exactly the local engine call). Body: "IAI1", u32 length and the
+ * model's CID (the worker checks it is its own), u32 kind, u32 normalize,
+ * u32 dim (values per row the sender expects), u32 n, u32 has_types, then
+ * n times (u32 count, count i32 ids, and count i32 types if has_types);
+ * little-endian. A decoded task points into its body. */
+enum { IA_IDS_EMBED = 0, IA_IDS_STATES = 1, IA_IDS_CLASSIFY = 2, IA_IDS_CLASSIFY_RAW = 3 };
+typedef struct ia_cluster_ids_task {
+    char model_cid[IA_CID_STR_MAX];
+    int kind;       /* IA_IDS_* */
+    bool normalize; /* IA_IDS_EMBED: L2-normalize the vectors */
+    int dim;        /* values per output row */
+    size_t n;       /* inputs */
+    const int32_t **ids, **types; /* (n) types NULL when the task has none */
+    size_t *n_ids;
+} ia_cluster_ids_task;
+ia_status ia__cluster_ids_encode(const ia_cluster_ids_task *t, uint8_t **out, size_t *out_len);
+/* Decoded ids are copies (ia__cluster_ids_close frees them). */
+ia_status ia__cluster_ids_decode(const uint8_t *body, size_t len, ia_cluster_ids_task *t);
+void ia__cluster_ids_close(ia_cluster_ids_task *t);
+/* The id of an ids task: SHA-256 of a format version, the model name and
+ * the whole body (which holds the model's CID), so a result is found only
+ * for the same weights and the same inputs. */
+ia_status ia__cluster_ids_shard_id(const char *model_name, const uint8_t *body, size_t len,
+                                   char id[IA_CLUSTER_ID_LEN + 1]);
+/* The model folder's CID, as `ipfs add -r --only-hash DIR` gives it
+ * (kubo's defaults, CIDv0): the identity of its weights, tokenizer and
+ * configuration. Reads every file once. */
+ia_status ia__cluster_model_cid(const char *dir, char out[IA_CID_STR_MAX]);
+
 /* ---- nats.c (or nats-none.c) ---- */
 
 /* The connection is public (ia_cluster_connect, ia_cluster_free in
@@ -97,6 +128,7 @@ typedef struct ia_cluster_worker_config {
     int threads;            /* advertised */
     int ack_wait_s;         /* the consumer's ack wait, when this worker creates it */
     int max_deliver;        /* a failing task goes to the dead letters at this delivery */
+    const char *model_cid;  /* ia__cluster_model_cid of the model: ids tasks for other weights are refused */
     volatile int *stop;     /* non-zero: return after the task in hand */
 } ia_cluster_worker_config;
 /* Pull and run tasks until *stop. Logs each task at IA_LOG_INFO. Returns
@@ -130,6 +162,14 @@ ia_status ia__cluster_job_wait(ia_cluster_job *j, double timeout_s, ia_cluster_r
 /* The job's id: a hash of its shard ids, for messages. */
 const char *ia__cluster_job_id(ia_cluster_job *j);
 void ia__cluster_job_free(ia_cluster_job *j);
+
+/* Queue an ids task (body from ia__cluster_ids_encode) for the workers of
+ * model_name at a priority level, as ia_cluster_submit does a text task:
+ * at once when its result is stored (*stored true), IA_ERR_BUSY when the
+ * queue stayed full for wait_s. id receives the task's id, for
+ * ia_cluster_result. */
+ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const uint8_t *body, size_t len,
+                                 int priority, double wait_s, char id[IA_CLUSTER_ID_LEN + 1], bool *stored);
 
 /* The cluster at a glance, as JSON owned by the caller (cJSON_Delete):
  * {"workers":[{name,host,model,threads,tasks_done,tasks_failed,

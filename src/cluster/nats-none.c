@@ -96,3 +96,11 @@ ia_status ia__cluster_status(ia_cluster *c, struct cJSON **out)
         *out = NULL;
     return no_nats();
 }
+
+ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const uint8_t *body, size_t len,
+                                 int priority, double wait_s, char id[IA_CLUSTER_ID_LEN + 1], bool *stored)
+{
+    (void)c, (void)model_name, (void)body, (void)len, (void)priority, (void)wait_s, (void)id;
+    *stored = false;
+    return no_nats();
+}

@@ -22,6 +22,7 @@
 
 #include "cluster/cluster-impl.h"
 #include "core/core-impl.h"
+#include "model/model-impl.h"
 
 #define NS_PER_S 1000000000LL
 #define WORKER_TTL_S 30    /* an advert outlives its worker by this much */
@@ -245,10 +246,11 @@ static void advertise(worker *w)
     time_t now = time(NULL);
     char v[1024];
     snprintf(v, sizeof v,
-             "{\"name\":\"%s\",\"host\":\"%s\",\"pid\":%ld,\"model\":\"%s\",\"threads\":%d,"
+             "{\"name\":\"%s\",\"host\":\"%s\",\"pid\":%ld,\"model\":\"%s\",\"model_cid\":\"%s\",\"threads\":%d,"
              "\"tasks_done\":%ld,\"tasks_skipped\":%ld,\"tasks_failed\":%ld,\"dead_letters\":%ld,"
              "\"uptime_s\":%.0f,\"last_seen\":%lld}",
-             w->cfg->name, w->host, (long)getpid(), w->cfg->model_name, w->cfg->threads, w->done, w->skipped,
+             w->cfg->name, w->host, (long)getpid(), w->cfg->model_name,
+             w->cfg->model_cid ? w->cfg->model_cid : "", w->cfg->threads, w->done, w->skipped,
              w->failed, w->dead, ia__now() - w->started, (long long)now);
     kvStore_PutString(NULL, w->c->workers, w->cfg->name, v); /* best effort: refreshed every few seconds */
     w->last_advert = ia__now();
@@ -323,6 +325,109 @@ static void dead_letter(worker *w, natsMsg *m, const char *shard, uint64_t deliv
             (unsigned long long)deliveries, err);
 }
 
+/* An IAT1 task (texts): its rows (*vecs, *n x *dim). *forever: the task
+ * is malformed, not the worker at fault. */
+static ia_status compute_texts(worker *w, natsMsg *m, const uint8_t *body, size_t len, const char *shard,
+                               float **vecs, size_t *n, int *dim, bool *forever)
+{
+    const ia_cluster_worker_config *cfg = w->cfg;
+    ia_cluster_task t;
+    ia_status st = ia__cluster_task_decode(body, len, &t);
+    if (st) {
+        *forever = true;
+        return st;
+    }
+    /* Results are filed under the shard id: it must be this content's. */
+    char id[IA_CLUSTER_ID_LEN + 1];
+    if (!ia__cluster_shard_id(cfg->model_name, &t.opts, t.texts, t.lens, t.n, id) && strcmp(id, shard)) {
+        ia__cluster_task_close(&t);
+        *forever = true;
+        return ia__error(IA_ERR_INVALID, "the task's Ia-Shard is not the hash of its model, options and texts");
+    }
+    ia_model_info info;
+    ia_model_get_info(cfg->model, &info);
+    int d = t.opts.dimensions ? t.opts.dimensions : info.dim;
+    float *v = NULL;
+    if (d <= 0 || d > info.dim)
+        st = ia__error(IA_ERR_INVALID, "dimensions %d must be from 1 to the model's %d", t.opts.dimensions, info.dim);
+    else if (!(v = ia__malloc((t.n ? t.n : 1) * (size_t)d * sizeof *v)))
+        st = ia__error(IA_ERR_NOMEM, "%zu texts: out of memory", t.n);
+    if (!st) {
+        ia_embed_options eo = IA_EMBED_OPTIONS_INIT;
+        eo.dimensions = t.opts.dimensions;
+        eo.prompt_name = t.opts.prompt_name;
+        set_busy(w, m);
+        st = t.n ? ia_model_embed_opts(cfg->model, t.texts, t.lens, t.n, &eo, v, NULL) : IA_OK;
+        set_busy(w, NULL);
+    }
+    *n = t.n;
+    ia__cluster_task_close(&t);
+    if (st) {
+        ia__free(v);
+        return st;
+    }
+    *vecs = v;
+    *dim = d;
+    return IA_OK;
+}
+
+/* An IAI1 task (token ids, from serve --cluster): the engine call the
+ * sending server would have made, on these weights only. */
+static ia_status compute_ids(worker *w, natsMsg *m, const uint8_t *body, size_t len, const char *shard,
+                             float **vecs, size_t *n, int *dim, bool *forever)
+{
+    const ia_cluster_worker_config *cfg = w->cfg;
+    char id[IA_CLUSTER_ID_LEN + 1];
+    ia_cluster_ids_task t;
+    ia_status st = ia__cluster_ids_shard_id(cfg->model_name, body, len, id);
+    if (!st && strcmp(id, shard))
+        st = ia__error(IA_ERR_INVALID, "the task's Ia-Shard is not the hash of its model and body");
+    if (!st)
+        st = ia__cluster_ids_decode(body, len, &t);
+    if (st) {
+        *forever = true;
+        return st;
+    }
+    ia_model_info info;
+    ia_model_get_info(cfg->model, &info);
+    const int want = t.kind == IA_IDS_STATES ? info.hidden_size
+                   : t.kind == IA_IDS_EMBED  ? info.dim
+                                             : ia_model_num_labels(cfg->model);
+    size_t rows = t.kind == IA_IDS_STATES ? 0 : t.n;
+    for (size_t i = 0; t.kind == IA_IDS_STATES && i < t.n; i++)
+        rows += t.n_ids[i];
+    float *v = NULL;
+    ia_embed_stats stats = {0};
+    /* Another worker may hold the weights asked for: not for ever. */
+    if (!cfg->model_cid || strcmp(cfg->model_cid, t.model_cid))
+        st = ia__error(IA_ERR_INVALID, "worker %s has model %s as %s, the task asks for %s (other weights or "
+                       "files under the same folder name)", cfg->name, cfg->model_name,
+                       cfg->model_cid ? cfg->model_cid : "(no CID)", t.model_cid);
+    else if (want != t.dim)
+        st = ia__error(IA_ERR_INVALID, "worker %s's model gives %d values a row, the task expects %d (a different "
+                       "pooling or head?)", cfg->name, want, t.dim);
+    else if (!(v = ia__malloc((rows ? rows : 1) * (size_t)t.dim * sizeof *v)))
+        st = ia__error(IA_ERR_NOMEM, "%zu rows: out of memory", rows);
+    else if (t.n) {
+        const int32_t *const *ids = (const int32_t *const *)t.ids;
+        set_busy(w, m);
+        st = t.kind == IA_IDS_STATES ? ia__model_token_states_ids(cfg->model, ids, t.n_ids, t.n, v, &stats)
+           : t.kind == IA_IDS_EMBED  ? ia__model_embed_ids(cfg->model, ids, t.n_ids, t.n, t.normalize, v, &stats)
+                                     : ia__model_classify_ids(cfg->model, ids, (const int32_t *const *)t.types,
+                                                              t.n_ids, t.n, t.kind == IA_IDS_CLASSIFY_RAW, v, &stats);
+        set_busy(w, NULL);
+    }
+    *dim = t.dim;
+    ia__cluster_ids_close(&t);
+    if (st) {
+        ia__free(v);
+        return st;
+    }
+    *vecs = v;
+    *n = rows;
+    return IA_OK;
+}
+
 static void handle(worker *w, natsMsg *m)
 {
     const ia_cluster_worker_config *cfg = w->cfg;
@@ -360,52 +465,30 @@ static void handle(worker *w, natsMsg *m)
         dead_letter(w, m, shard, delivered, e);
         return;
     }
-    ia_cluster_task t;
-    ia_status st = ia__cluster_task_decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &t);
-    if (st) { /* malformed is for ever: no point in retrying */
-        dead_letter(w, m, shard, delivered, ia_errmsg());
-        return;
-    }
-    /* Results are filed under the shard id: it must be this content's. */
-    char id[IA_CLUSTER_ID_LEN + 1];
-    if (!ia__cluster_shard_id(cfg->model_name, &t.opts, t.texts, t.lens, t.n, id) && strcmp(id, shard)) {
-        ia__cluster_task_close(&t);
-        dead_letter(w, m, shard, delivered, "the task's Ia-Shard is not the hash of its model, options and texts");
-        return;
-    }
-    ia_model_info info;
-    ia_model_get_info(cfg->model, &info);
-    int dim = t.opts.dimensions ? t.opts.dimensions : info.dim;
+    const uint8_t *body_in = (const uint8_t *)natsMsg_GetData(m);
+    size_t in_len = (size_t)natsMsg_GetDataLength(m), n = 0;
     float *vecs = NULL;
+    int dim = 0;
+    bool forever = false; /* the task itself is at fault: retrying cannot help */
+    double t0 = ia__now();
+    ia_status st = in_len >= 4 && !memcmp(body_in, "IAI1", 4)
+                 ? compute_ids(w, m, body_in, in_len, shard, &vecs, &n, &dim, &forever)
+                 : compute_texts(w, m, body_in, in_len, shard, &vecs, &n, &dim, &forever);
     uint8_t *body = NULL;
     size_t body_len = 0;
-    double t0 = ia__now();
-    if (dim <= 0 || dim > info.dim)
-        st = ia__error(IA_ERR_INVALID, "dimensions %d must be from 1 to the model's %d", t.opts.dimensions, info.dim);
-    else if (!(vecs = ia__malloc((t.n ? t.n : 1) * (size_t)dim * sizeof *vecs)))
-        st = ia__error(IA_ERR_NOMEM, "%zu texts: out of memory", t.n);
-    if (!st) {
-        ia_embed_options eo = IA_EMBED_OPTIONS_INIT;
-        eo.dimensions = t.opts.dimensions;
-        eo.prompt_name = t.opts.prompt_name;
-        set_busy(w, m);
-        st = t.n ? ia_model_embed_opts(cfg->model, t.texts, t.lens, t.n, &eo, vecs, NULL) : IA_OK;
-        set_busy(w, NULL);
-    }
     if (!st)
-        st = ia__cluster_result_encode(vecs, t.n, dim, &body, &body_len);
+        st = ia__cluster_result_encode(vecs, n, dim, &body, &body_len);
     if (!st && (int64_t)body_len + 1024 > natsConnection_GetMaxPayload(w->c->nc))
         st = ia__error(IA_ERR_UNSUPPORTED, "the result (%zu x %d floats, %zu bytes) exceeds the server's max_payload "
-                       "(%lld bytes): submit smaller shards (--batch-size)", t.n, dim, body_len,
+                       "(%lld bytes): submit smaller shards (--batch-size)", n, dim, body_len,
                        (long long)natsConnection_GetMaxPayload(w->c->nc));
-    size_t n = t.n;
-    ia__cluster_task_close(&t);
     ia__free(vecs);
     if (st) {
         w->failed++;
         char e[512];
         snprintf(e, sizeof e, "%s", ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st));
-        if ((int64_t)delivered >= cfg->max_deliver) {
+        ia__free(body);
+        if (forever || (int64_t)delivered >= cfg->max_deliver) {
             dead_letter(w, m, shard, delivered, e);
         } else {
             ia__log(IA_LOG_WARN, "worker %s: shard %s failed (delivery %llu of %d): %s", cfg->name, shard,
@@ -1050,6 +1133,34 @@ ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const 
     if (!st)
         memcpy(task_id, id, sizeof id);
     return st;
+}
+
+ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const uint8_t *body, size_t len,
+                                 int priority, double wait_s, char id[IA_CLUSTER_ID_LEN + 1], bool *stored)
+{
+    IA_NEED(c);
+    IA_NEED(model_name);
+    IA_NEED(body);
+    *stored = false;
+    if (priority < 0 || priority >= IA_CLUSTER_PRIORITIES)
+        return ia__error(IA_ERR_INVALID, "priority %d: the levels are 0 (default) to %d", priority,
+                         IA_CLUSTER_PRIORITIES - 1);
+    ia_status st = ia__cluster_ids_shard_id(model_name, body, len, id);
+    if (st)
+        return st;
+    char subj[64 + IA_CLUSTER_ID_LEN];
+    snprintf(subj, sizeof subj, "ia.result.%s", id);
+    bool err;
+    natsMsg *have = last_msg(c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
+    if (have) {
+        natsMsg_Destroy(have);
+        *stored = true;
+        return IA_OK;
+    }
+    char what[160];
+    snprintf(what, sizeof what, "%s: queueing task %s for model %s", c->url, id, model_name);
+    bool warned = true; /* the caller answers IA_ERR_BUSY; no log line */
+    return publish_task(c, model_name, priority, id, id, body, len, wait_s, &warned, what);
 }
 
 /* The result or the dead letter of task id, if either is stored: IA_OK

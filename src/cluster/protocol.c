@@ -214,3 +214,149 @@ ia_status ia__cluster_result_decode(const uint8_t *body, size_t len, float **vec
     *dim = (int)rd;
     return IA_OK;
 }
+
+/* ---- ids tasks (serve --cluster) ---- */
+
+ia_status ia__cluster_ids_encode(const ia_cluster_ids_task *t, uint8_t **out, size_t *out_len)
+{
+    size_t clen = strlen(t->model_cid), total = 4 + 4 + clen + 5 * 4;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->n_ids[i] > (1u << 24))
+            return ia__error(IA_ERR_INVALID, "input %zu of the task has %zu tokens, too many", i, t->n_ids[i]);
+        total += 4 + t->n_ids[i] * 4 * (t->types ? 2 : 1);
+    }
+    uint8_t *p = ia__malloc(total);
+    if (!p)
+        return ia__error(IA_ERR_NOMEM, "task of %zu bytes: out of memory", total);
+    uint8_t *w = p;
+    memcpy(w, "IAI1", 4), w += 4;
+    put_u32(w, (uint32_t)clen), w += 4;
+    memcpy(w, t->model_cid, clen), w += clen;
+    put_u32(w, (uint32_t)t->kind), w += 4;
+    put_u32(w, t->normalize ? 1 : 0), w += 4;
+    put_u32(w, (uint32_t)t->dim), w += 4;
+    put_u32(w, (uint32_t)t->n), w += 4;
+    put_u32(w, t->types ? 1 : 0), w += 4;
+    for (size_t i = 0; i < t->n; i++) {
+        put_u32(w, (uint32_t)t->n_ids[i]), w += 4;
+        for (size_t k = 0; k < t->n_ids[i]; k++, w += 4)
+            put_u32(w, (uint32_t)t->ids[i][k]);
+        for (size_t k = 0; t->types && k < t->n_ids[i]; k++, w += 4)
+            put_u32(w, (uint32_t)(t->types[i] ? t->types[i][k] : 0));
+    }
+    *out = p;
+    *out_len = total;
+    return IA_OK;
+}
+
+void ia__cluster_ids_close(ia_cluster_ids_task *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->ids)
+            ia__free((void *)t->ids[i]);
+        if (t->types)
+            ia__free((void *)t->types[i]);
+    }
+    ia__free(t->ids);
+    ia__free(t->types);
+    ia__free(t->n_ids);
+    memset(t, 0, sizeof *t);
+}
+
+ia_status ia__cluster_ids_decode(const uint8_t *body, size_t len, ia_cluster_ids_task *t)
+{
+    memset(t, 0, sizeof *t);
+    if (len < 8 || memcmp(body, "IAI1", 4))
+        return ia__error(IA_ERR_FORMAT, "task: not an IAI1 task body (%zu bytes)", len);
+    const uint8_t *r = body + 4, *end = body + len;
+    uint32_t clen = get_u32(r);
+    r += 4;
+    if (clen >= IA_CID_STR_MAX || clen > (size_t)(end - r) || (size_t)(end - r) - clen < 20)
+        return ia__error(IA_ERR_FORMAT, "task: the model CID runs past the end");
+    if (memchr(r, '\0', clen))
+        return ia__error(IA_ERR_FORMAT, "task: the model CID holds a NUL byte");
+    memcpy(t->model_cid, r, clen);
+    t->model_cid[clen] = '\0';
+    r += clen;
+    uint32_t kind = get_u32(r), norm = get_u32(r + 4), dim = get_u32(r + 8), n = get_u32(r + 12),
+             has_types = get_u32(r + 16);
+    r += 20;
+    if (kind > IA_IDS_CLASSIFY_RAW || norm > 1 || has_types > 1 || dim == 0 || dim > (1u << 20))
+        return ia__error(IA_ERR_FORMAT, "task: kind %u, normalize %u, dim %u or types %u out of range", kind, norm,
+                         dim, has_types);
+    if (n > (size_t)(end - r) / 4)
+        return ia__error(IA_ERR_FORMAT, "task: %u inputs cannot fit in %zu bytes", n, (size_t)(end - r));
+    t->kind = (int)kind;
+    t->normalize = norm;
+    t->dim = (int)dim;
+    t->ids = ia__calloc(n ? n : 1, sizeof *t->ids);
+    t->n_ids = ia__calloc(n ? n : 1, sizeof *t->n_ids);
+    t->types = has_types ? ia__calloc(n ? n : 1, sizeof *t->types) : NULL;
+    if (!t->ids || !t->n_ids || (has_types && !t->types)) {
+        ia__cluster_ids_close(t);
+        return ia__error(IA_ERR_NOMEM, "task: out of memory");
+    }
+    t->n = n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t cnt = end - r >= 4 ? get_u32(r) : UINT32_MAX;
+        size_t need = (size_t)cnt * 4 * (has_types ? 2 : 1);
+        if (cnt == UINT32_MAX || cnt > (1u << 24) || need > (size_t)(end - r - 4)) {
+            ia__cluster_ids_close(t);
+            return ia__error(IA_ERR_FORMAT, "task: input %u runs past the end", i);
+        }
+        r += 4;
+        int32_t *ids = ia__malloc((cnt ? cnt : 1) * sizeof *ids), *types = NULL;
+        if (has_types)
+            types = ia__malloc((cnt ? cnt : 1) * sizeof *types);
+        t->ids[i] = ids;
+        if (has_types)
+            t->types[i] = types;
+        if (!ids || (has_types && !types)) {
+            ia__cluster_ids_close(t);
+            return ia__error(IA_ERR_NOMEM, "task: out of memory");
+        }
+        for (uint32_t k = 0; k < cnt; k++, r += 4)
+            ids[k] = (int32_t)get_u32(r);
+        for (uint32_t k = 0; has_types && k < cnt; k++, r += 4)
+            types[k] = (int32_t)get_u32(r);
+        t->n_ids[i] = cnt;
+    }
+    if (r != end) {
+        ia__cluster_ids_close(t);
+        return ia__error(IA_ERR_FORMAT, "task: %zu bytes after the last input", (size_t)(end - r));
+    }
+    return IA_OK;
+}
+
+ia_status ia__cluster_ids_shard_id(const char *model_name, const uint8_t *body, size_t len,
+                                   char id[IA_CLUSTER_ID_LEN + 1])
+{
+    IA_NEED(model_name);
+    uint8_t md[32];
+    unsigned mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, "ia-ids-v1", 10) &&
+              EVP_DigestUpdate(ctx, model_name, strlen(model_name) + 1) && EVP_DigestUpdate(ctx, body, len) &&
+              EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return ia__error(IA_ERR_BACKEND, "task id: SHA-256 failed");
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < IA_CLUSTER_ID_LEN / 2; i++) {
+        id[2 * i] = hex[md[i] >> 4];
+        id[2 * i + 1] = hex[md[i] & 15];
+    }
+    id[IA_CLUSTER_ID_LEN] = '\0';
+    return IA_OK;
+}
+
+ia_status ia__cluster_model_cid(const char *dir, char out[IA_CID_STR_MAX])
+{
+    IA_NEED(dir);
+    ia_cid root;
+    ia_status st = ia_unixfs_add_path(dir, true, NULL, NULL, NULL, NULL, &root);
+    if (st)
+        return ia__error_wrap(st, "the CID of model folder %s", dir);
+    ia_cid_str(&root, out);
+    return IA_OK;
+}

@@ -44,7 +44,8 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
     size_t *n_ids = ia__malloc(total * sizeof *n_ids);
     float *out = ia__malloc((rows ? rows : 1) * (size_t)dim * sizeof *out);
     ia_status st = IA_OK;
-    char msg[256] = "";
+    char msg[512] = "";
+    int http_status = 0;
     ia_embed_stats stats = {0};
     double t0 = ia__now();
     if (!ids || !n_ids || !out || (jobs[0]->classify && !types)) {
@@ -59,11 +60,19 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
                 if (types && jobs[i]->types)
                     types[k] = jobs[i]->types[j];
             }
-        st = jobs[0]->classify ? ia__model_classify_ids(jobs[0]->model, ids, types, n_ids, total, jobs[0]->raw, out,
-                                                        &stats)
-           : jobs[0]->states ? ia__model_token_states_ids(jobs[0]->model, ids, n_ids, total, out, &stats)
-                             : ia__model_embed_ids(jobs[0]->model, ids, n_ids, total, jobs[0]->normalize, out, &stats);
-        if (st)
+        if (q->dispatch) {
+            for (size_t i = 0; i < total; i++)
+                stats.n_tokens += n_ids[i];
+            st = ia__srv_dispatch_run(q->dispatch, q->metrics, jobs[0], ids, types, n_ids, total, rows, out,
+                                      &http_status, msg, sizeof msg);
+        } else {
+            st = jobs[0]->classify ? ia__model_classify_ids(jobs[0]->model, ids, types, n_ids, total, jobs[0]->raw,
+                                                            out, &stats)
+               : jobs[0]->states ? ia__model_token_states_ids(jobs[0]->model, ids, n_ids, total, out, &stats)
+                                 : ia__model_embed_ids(jobs[0]->model, ids, n_ids, total, jobs[0]->normalize, out,
+                                                       &stats);
+        }
+        if (st && !msg[0])
             snprintf(msg, sizeof msg, "%s", ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st));
     }
     double t1 = ia__now();
@@ -74,6 +83,7 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
         job->t_started = t0;
         job->t_done = t1;
         job->status = st;
+        job->http_status = http_status;
         snprintf(job->errmsg, sizeof job->errmsg, "%s", msg);
         const size_t cnt = job_rows(job) * (size_t)dim;
         if (!st) {
@@ -126,9 +136,10 @@ static void run_batch(srv_queue *q, srv_job **jobs, size_t n)
         jobs[i]->done(jobs[i], jobs[i]->user);
 }
 
-static void *engine_thread(void *arg)
+/* One engine thread: batch is its own (max_in_system slots). Locally there
+ * is one; serve --cluster runs several, each waiting on its own task. */
+static void engine_loop(srv_queue *q, srv_job **batch)
 {
-    srv_queue *q = arg;
     pthread_mutex_lock(&q->lock);
     for (;;) {
         while (!q->head && !q->stop)
@@ -145,7 +156,7 @@ static void *engine_thread(void *arg)
             srv_job *j = q->head;
             q->head = j->next;
             j->next = NULL;
-            q->batch[n++] = j;
+            batch[n++] = j;
             tokens += j->tokens;
             q->depth--;
         }
@@ -155,15 +166,45 @@ static void *engine_thread(void *arg)
         pthread_mutex_unlock(&q->lock);
         double now = ia__now();
         for (size_t i = 0; i < n; i++)
-            ia__srv_metrics_queue_wait(q->metrics, now - q->batch[i]->t_queued);
-        run_batch(q, q->batch, n);
+            ia__srv_metrics_queue_wait(q->metrics, now - batch[i]->t_queued);
+        run_batch(q, batch, n);
         pthread_mutex_lock(&q->lock);
         q->busy = false;
         if (q->in_system == 0)
             pthread_cond_broadcast(&q->idle);
     }
     pthread_mutex_unlock(&q->lock);
+}
+
+static void *engine_thread(void *arg)
+{
+    srv_queue *q = arg;
+    engine_loop(q, q->batch);
     return NULL;
+}
+
+static void *extra_engine_thread(void *arg)
+{
+    struct srv_engine *e = arg;
+    engine_loop(e->q, e->batch);
+    return NULL;
+}
+
+ia_status ia__srv_queue_set_dispatch(srv_queue *q, srv_dispatch *d, int n_threads)
+{
+    q->dispatch = d;
+    for (int i = 1; i < n_threads && q->n_engines < SRV_MAX_ENGINES; i++) {
+        struct srv_engine *e = &q->engines[q->n_engines];
+        e->q = q;
+        e->batch = ia__malloc((q->max_in_system ? q->max_in_system : 1) * sizeof *e->batch);
+        if (!e->batch || pthread_create(&e->thread, NULL, extra_engine_thread, e)) {
+            ia__free(e->batch);
+            e->batch = NULL;
+            return ia__error(IA_ERR_NOMEM, "cannot start the server's engine threads");
+        }
+        q->n_engines++;
+    }
+    return IA_OK;
 }
 
 ia_status ia__srv_queue_start(srv_queue *q, size_t max_in_system, size_t max_batch_tokens,
@@ -239,6 +280,8 @@ void ia__srv_queue_stop(srv_queue *q)
     pthread_cond_broadcast(&q->wake);
     pthread_mutex_unlock(&q->lock);
     pthread_join(q->thread, NULL);
+    for (int i = 0; i < q->n_engines; i++)
+        pthread_join(q->engines[i].thread, NULL);
     q->running = false;
 }
 
@@ -248,6 +291,9 @@ void ia__srv_queue_close(srv_queue *q)
         return;
     ia__free(q->batch);
     q->batch = NULL;
+    for (int i = 0; i < q->n_engines; i++)
+        ia__free(q->engines[i].batch);
+    q->n_engines = 0;
     pthread_cond_destroy(&q->idle);
     pthread_cond_destroy(&q->wake);
     pthread_mutex_destroy(&q->lock);

@@ -453,7 +453,10 @@ void ia__srv_route_job_done(ia_server *s, srv_request *r)
     srv_job *job = &st->job;
     if (job->status) {
         srv_error e;
-        ia__srv_error_set(&e, 500, "", "inference failed: %s", job->errmsg);
+        if (job->http_status) /* serve --cluster: the cluster's answer */
+            ia__srv_error_set(&e, job->http_status, "", "%s", job->errmsg);
+        else
+            ia__srv_error_set(&e, 500, "", "inference failed: %s", job->errmsg);
         ia__srv_respond_error(r, st->api, &e);
         return;
     }
@@ -946,6 +949,20 @@ static void run_metrics(ia_server *s, srv_request *r)
             label(&b, s->models[i].name);
             ia__sbuf_printf(&b, "\"} %.6g\n", v[k]);
         }
+    }
+    if (s->dispatch) { /* serve --cluster */
+        ia__sbuf_printf(&b, "# HELP %scluster_tasks_total Engine calls sent to the cluster's workers, by outcome "
+                            "(computed; stored: its result was in the cluster already; busy: the task queue was "
+                            "full, 429; failed: dead letter, 502; timeout: 504; error: NATS unreachable, 503).\n"
+                            "# TYPE %scluster_tasks_total counter\n", p, p);
+        const char *outcome[] = {"computed", "stored", "busy", "failed", "timeout", "error"};
+        const unsigned long v[] = {c->cluster_tasks,   c->cluster_stored,   c->cluster_busy,
+                                   c->cluster_failed, c->cluster_timeouts, c->cluster_errors};
+        for (size_t k = 0; k < IA_ARRAY_LEN(v); k++)
+            ia__sbuf_printf(&b, "%scluster_tasks_total{outcome=\"%s\"} %lu\n", p, outcome[k], v[k]);
+        ia__sbuf_printf(&b, "# HELP %scluster_seconds_total Time engine calls waited on the cluster.\n"
+                            "# TYPE %scluster_seconds_total counter\n%scluster_seconds_total %.6f\n", p, p, p,
+                        c->cluster_seconds);
     }
     gen_metrics(s, &b, p);
     ia__sbuf_printf(&b, "# HELP %shealthy 1 when /health answers 200.\n# TYPE %shealthy gauge\n"

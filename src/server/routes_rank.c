@@ -258,7 +258,10 @@ void ia__srv_rank_route_done(ia_server *s, srv_request *r)
     const srv_api api = api_of(st->kind);
     srv_error e;
     if (st->job.status) {
-        ia__srv_error_set(&e, 500, "", "inference failed: %s", st->job.errmsg);
+        if (st->job.http_status) /* serve --cluster: the cluster's answer */
+            ia__srv_error_set(&e, st->job.http_status, "", "%s", st->job.errmsg);
+        else
+            ia__srv_error_set(&e, 500, "", "inference failed: %s", st->job.errmsg);
         ia__srv_respond_error(r, api, &e);
         return;
     }

@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/core-impl.h"
+#include "ipfs_accelerate/cid.h"
 #include "ipfs_accelerate/server.h"
 #include "model/lm.h"
 
@@ -62,7 +63,7 @@ typedef struct srv_error {
     const char *openai_type; /* "invalid_request_error", ... */
     const char *code;        /* OpenAI "code" or NULL */
     char param[64];
-    char msg[320];
+    char msg[512];
 } srv_error;
 
 void ia__srv_error_set(srv_error *e, int status, const char *param, const char *fmt, ...)
@@ -228,6 +229,9 @@ typedef struct srv_metrics {
         unsigned long batches, texts, tokens, failures;
         double seconds;
     } per_model[SRV_MAX_MODELS];
+    /* serve --cluster: engine calls sent to workers as tasks, by outcome */
+    unsigned long cluster_tasks, cluster_stored, cluster_failed, cluster_busy, cluster_timeouts, cluster_errors;
+    double cluster_seconds;
 } srv_metrics;
 
 extern const double ia__srv_lat_bounds[SRV_N_LAT_BUCKETS];
@@ -260,11 +264,36 @@ struct srv_job {
     int dim;            /* values per input in out */
     float *out;         /* (n, dim), owned by the job */
     ia_status status;
-    char errmsg[256];
+    int http_status;    /* the answer to a failure (0: 500); serve --cluster sets 429, 502, 503, 504 */
+    char errmsg[512];
     double t_queued, t_started, t_done;
     srv_job_done_fn done;
     void *user;
 };
+
+/* serve --cluster (cluster.c): the queue's engine calls become tasks for
+ * the workers of each model (ids tasks: the routes' token ids, so a worker
+ * makes exactly the local engine call), sent by several engine threads so
+ * that several workers compute at once. */
+#define SRV_MAX_ENGINES 64
+typedef struct srv_dispatch {
+    struct ia_cluster *cluster; /* borrowed */
+    double timeout_s;           /* a task's result waited for this long: 504 */
+    int priority;
+    char names[SRV_MAX_MODELS][64];              /* each model's task name (its folder's) */
+    char cids[SRV_MAX_MODELS][IA_CID_STR_MAX];   /* and its folder's CID */
+} srv_dispatch;
+
+struct srv_job;
+struct srv_metrics;
+/* One engine call on a worker: the group's inputs (total, with their ids,
+ * types and counts) into out (rows x jobs[0]->dim). Sets job->http_status
+ * and msg on failure. */
+ia_status ia__srv_dispatch_run(srv_dispatch *d, struct srv_metrics *m, struct srv_job *job0, const int32_t **ids,
+                               const int32_t **types, const size_t *n_ids, size_t total, size_t rows, float *out,
+                               int *http_status, char *msg, size_t cap);
+/* The model's task name and CID, for a model added at index i. */
+ia_status ia__srv_dispatch_model(srv_dispatch *d, int i, const char *path);
 
 typedef struct srv_queue {
     pthread_mutex_t lock;
@@ -277,6 +306,13 @@ typedef struct srv_queue {
     pthread_t thread;
     srv_job **batch; /* the engine thread's current batch */
     srv_metrics *metrics;
+    srv_dispatch *dispatch; /* serve --cluster, else NULL: the local engine */
+    struct srv_engine {      /* the engine threads beyond the first (cluster) */
+        struct srv_queue *q;
+        srv_job **batch;
+        pthread_t thread;
+    } engines[SRV_MAX_ENGINES];
+    int n_engines;
 } srv_queue;
 
 ia_status ia__srv_queue_start(srv_queue *q, size_t max_in_system, size_t max_batch_tokens,
@@ -292,6 +328,9 @@ void ia__srv_queue_stop(srv_queue *q);
 /* Free what start made; only once no HTTP thread is left (after stop). */
 void ia__srv_queue_close(srv_queue *q);
 void ia__srv_queue_stats(srv_queue *q, size_t *depth, size_t *in_system);
+/* serve --cluster: send engine calls to d with n_threads engine threads
+ * (the first one included); before any job is queued. */
+ia_status ia__srv_queue_set_dispatch(srv_queue *q, srv_dispatch *d, int n_threads);
 
 /* ---- the handler pool -------------------------------------------------------
  * Mounted handlers (the IPFS gateway) may block on disk for long: they run
@@ -438,6 +477,7 @@ struct ia_server {
     srv_queue queue;
     srv_pool pool; /* runs the mounted handlers */
     srv_metrics metrics;
+    srv_dispatch *dispatch; /* serve --cluster, or NULL */
     double t_start;
 };
 
@@ -502,5 +542,10 @@ void ia__srv_wake(srv_request *r);
 /* Undo ia__srv_suspend at once, on the request's own HTTP thread. */
 void ia__srv_unsuspend(srv_request *r);
 int ia__srv_model_count(const ia_server *s);
+/* serve --cluster: embedding models' engine calls go to the workers on
+ * cluster (borrowed: freed after the server) with n_threads tasks in
+ * flight, each waited for up to timeout_s; before any model is added. */
+ia_status ia__server_set_cluster(ia_server *s, struct ia_cluster *cluster, double timeout_s, int priority,
+                                 int n_threads);
 
 #endif

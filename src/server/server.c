@@ -180,6 +180,14 @@ ia_status ia_server_add_model(ia_server *s, const char *name, ia_model *m)
             memset(sm, 0, sizeof *sm);
             return st;
         }
+    if (s->dispatch) { /* serve --cluster: the name and CID its tasks carry */
+        ia_status st = ia__srv_dispatch_model(s->dispatch, n, sm->info.path);
+        if (st) {
+            ia_model_free(m);
+            memset(sm, 0, sizeof *sm);
+            return st;
+        }
+    }
     sm->model = m;
     sm->name = ia__strdup(name);
     sm->created = (double)time(NULL);
@@ -194,6 +202,19 @@ ia_status ia_server_add_model(ia_server *s, const char *name, ia_model *m)
     ia__log(IA_LOG_INFO, "serving model %s (%s, %d dims, %s/%s)", sm->name, sm->info.path,
             sm->info.dim, sm->info.backend, sm->info.precision);
     return IA_OK;
+}
+
+ia_status ia__server_set_cluster(ia_server *s, struct ia_cluster *cluster, double timeout_s, int priority,
+                                 int n_threads)
+{
+    if (!s || !cluster || s->dispatch || ia__srv_model_count(s) > 0)
+        return ia__error(IA_ERR_INVALID, "ia__server_set_cluster: once, before any model is added");
+    if (!(s->dispatch = ia__calloc(1, sizeof *s->dispatch)))
+        return ia__error(IA_ERR_NOMEM, "out of memory");
+    s->dispatch->cluster = cluster;
+    s->dispatch->timeout_s = timeout_s;
+    s->dispatch->priority = priority;
+    return ia__srv_queue_set_dispatch(&s->queue, s->dispatch, n_threads);
 }
 
 /* A forward of one token gives finite logits. */
@@ -1096,6 +1117,7 @@ void ia_server_free(ia_server *s)
     /* No HTTP thread is left to use them. */
     ia__srv_pool_close(&s->pool);
     ia__srv_queue_close(&s->queue);
+    ia__free(s->dispatch);
     ia__srv_metrics_close(&s->metrics);
     ia__free(s->listen);
     ia__free(s->api_key);

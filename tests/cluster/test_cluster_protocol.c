@@ -98,11 +98,49 @@ static void test_result(void)
     ia__free(body);
 }
 
+/* serve --cluster's tasks: token ids (and types) round-trip, every cut
+ * is refused, and the id depends on the model's CID and the ids. */
+static void test_ids_task(void)
+{
+    const int32_t a[] = {101, 7, 102}, b[] = {101, 102}, ta[] = {0, 0, 1}, tb[] = {0, 1};
+    const int32_t *ids[] = {a, b}, *types[] = {ta, tb};
+    size_t n_ids[] = {3, 2};
+    ia_cluster_ids_task t = {.model_cid = "QmModel", .kind = IA_IDS_CLASSIFY, .dim = 2, .n = 2, .ids = ids,
+                             .types = types, .n_ids = n_ids};
+    uint8_t *body;
+    size_t len;
+    CHECK_OK(ia__cluster_ids_encode(&t, &body, &len));
+    ia_cluster_ids_task d;
+    CHECK_OK(ia__cluster_ids_decode(body, len, &d));
+    CHECK(!strcmp(d.model_cid, "QmModel") && d.kind == IA_IDS_CLASSIFY && d.dim == 2 && d.n == 2 && d.types);
+    CHECK(d.n_ids[0] == 3 && d.n_ids[1] == 2 && !memcmp(d.ids[0], a, sizeof a) && !memcmp(d.types[1], tb, sizeof tb));
+    ia__cluster_ids_close(&d);
+    for (size_t cut = 0; cut < len; cut++)
+        CHECK_MSG(ia__cluster_ids_decode(body, cut, &d) != IA_OK, "cut at %zu", cut);
+    char id1[IA_CLUSTER_ID_LEN + 1], id2[IA_CLUSTER_ID_LEN + 1];
+    CHECK_OK(ia__cluster_ids_shard_id("m", body, len, id1));
+    ia__free(body);
+    snprintf(t.model_cid, sizeof t.model_cid, "QmOther");
+    CHECK_OK(ia__cluster_ids_encode(&t, &body, &len));
+    CHECK_OK(ia__cluster_ids_shard_id("m", body, len, id2));
+    CHECK(strcmp(id1, id2)); /* other weights: another task */
+    ia__free(body);
+    t.types = NULL;
+    t.kind = IA_IDS_EMBED;
+    t.normalize = true;
+    CHECK_OK(ia__cluster_ids_encode(&t, &body, &len));
+    CHECK_OK(ia__cluster_ids_decode(body, len, &d));
+    CHECK(!d.types && d.normalize && d.kind == IA_IDS_EMBED);
+    ia__cluster_ids_close(&d);
+    ia__free(body);
+}
+
 int main(void)
 {
     test_model_name();
     test_ids();
     test_task();
     test_result();
+    test_ids_task();
     return test_summary("test_cluster_protocol");
 }

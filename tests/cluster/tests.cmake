@@ -32,3 +32,11 @@ set_tests_properties(cluster_api PROPERTIES FIXTURES_REQUIRED synth_models TIMEO
 
 # The wire formats and ids, without NATS.
 ia_add_test(test_cluster_protocol ${CMAKE_CURRENT_LIST_DIR}/test_cluster_protocol.c)
+
+# serve --cluster: two workers, a local serve and a serve --cluster give the
+# same response bytes; a dead letter is 502, a full queue 429, no worker 504.
+add_test(NAME cluster_serve
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/serve_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
+set_tests_properties(cluster_serve PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
+                     SKIP_RETURN_CODE 77)

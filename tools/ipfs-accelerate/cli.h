@@ -91,6 +91,11 @@ typedef struct cli_nats_auth {
 } cli_nats_auth;
 /* true when c is one of CLI_NATS_LONGOPTS (arg stored in a). */
 bool cli_nats_option(int c, const char *arg, cli_nats_auth *a);
+/* Connect with a's credentials (each else from its IPFS_ACCELERATE_NATS_*
+ * variable); max_queue bounds the task queue when this makes it. */
+struct ia_cluster;
+ia_status cli_cluster_connect(const char *url, const char *client_name, long max_queue, const cli_nats_auth *a,
+                              struct ia_cluster **out);
 
 /* embed --cluster (cmd_cluster.c): the texts (the --text values, then the
  * lines of in) in shards of batch_size, queued on the NATS server at url

@@ -45,7 +45,7 @@ static const char *opt_or_env(const char *opt, const char *var)
     return v && *v ? v : NULL;
 }
 
-static ia_status cluster_connect(const char *url, const char *client_name, long max_queue, const cli_nats_auth *a,
+ia_status cli_cluster_connect(const char *url, const char *client_name, long max_queue, const cli_nats_auth *a,
                                  ia_cluster **out)
 {
     ia_cluster_options o = IA_CLUSTER_OPTIONS_INIT;
@@ -161,7 +161,7 @@ int cmd_worker(int argc, char **argv)
     if (!quiet)
         cli_log_init(IA_LOG_INFO);
     ia_cluster *cl; /* first: a wrong URL fails before a large model loads */
-    if ((st = cluster_connect(url, name, max_queue, &auth, &cl)))
+    if ((st = cli_cluster_connect(url, name, max_queue, &auth, &cl)))
         return cli_fail(st, "worker %s", name);
     ia_model_options mo = {.n_threads = (int)threads, .device = ca.device};
     ia_model *model;
@@ -169,12 +169,22 @@ int cmd_worker(int argc, char **argv)
         ia_cluster_free(cl);
         return cli_fail(st, "cannot load model");
     }
+    /* The weights' identity: serve --cluster's tasks name the CID they
+     * were tokenized for, and only a worker with those files takes them. */
+    char cid[IA_CID_STR_MAX];
+    ia_model_info info;
+    ia_model_get_info(model, &info);
+    if ((st = ia__cluster_model_cid(info.path, cid))) {
+        ia_cluster_free(cl);
+        ia_model_free(model);
+        return cli_fail(st, "worker %s", name);
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     ia_cluster_worker_config wc = {
-        .name = name, .model_name = model_name, .model = model,
+        .name = name, .model_name = model_name, .model = model, .model_cid = cid,
         .threads = threads ? (int)threads : (int)sysconf(_SC_NPROCESSORS_ONLN),
         .ack_wait_s = (int)ack_wait, .max_deliver = (int)max_deliver, .stop = &stop_requested,
     };
@@ -233,7 +243,7 @@ int cmd_cluster_status(int argc, char **argv)
     if (!url)
         return cli_usage("cluster status", "--nats URL is required");
     ia_cluster *cl;
-    ia_status st = cluster_connect(url, "ipfs-accelerate cluster status", 0, &auth, &cl);
+    ia_status st = cli_cluster_connect(url, "ipfs-accelerate cluster status", 0, &auth, &cl);
     if (st)
         return cli_fail(st, "cluster status");
     cJSON *s;
@@ -327,7 +337,7 @@ int cli_embed_cluster(const cli_cluster_embed *a)
     if (st)
         return cli_fail(st, "--model");
     ia_cluster *cl;
-    if ((st = cluster_connect(a->url, "ipfs-accelerate embed", a->max_queue, &a->auth, &cl)))
+    if ((st = cli_cluster_connect(a->url, "ipfs-accelerate embed", a->max_queue, &a->auth, &cl)))
         return cli_fail(st, "embed --cluster");
     ia_cluster_task_opts to = {.dimensions = a->dimensions, .prompt_name = a->prompt_name, .priority = a->priority};
     ia_cluster_job *job;

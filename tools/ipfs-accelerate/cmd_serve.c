@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 
 #include "cli.h"
+#include "ipfs_accelerate/cluster.h"
 #include "ipfs_accelerate/gateway.h"
 #include "ipfs_accelerate/server.h"
 #include "ipfs_accelerate/store.h"
@@ -63,6 +64,15 @@ static const char serve_help[] =
     "      --port-file FILE            write the bound port to FILE once listening\n"
     "      --no-gateway                do not serve the local store's blocks at /ipfs/\n"
     "                                  and /routing/v1/ (trustless gateway, read-only)\n"
+    "      --cluster URL               send the embedding models' engine calls to workers on\n"
+    "                                  the NATS JetStream server at URL (ipfs-accelerate worker\n"
+    "                                  --model with the same folder); the models are still\n"
+    "                                  loaded here for their tokenizers (docs/distributed.md)\n"
+    "      --cluster-timeout SECONDS   wait this long for a task's result, then 504 (default 60)\n"
+    "      --cluster-tasks N           tasks in flight at once (default 8)\n"
+    "      --priority N                the tasks' priority level, 0 to 2 (default 0)\n"
+    "      --max-queue N               the task queue's bound when this server creates it\n"
+    CLI_NATS_HELP
     "  -v, --verbose                   log what the server does, a line per request\n";
 
 /* A .gguf file or a folder whose config.json names a *ForCausalLM. */
@@ -86,7 +96,8 @@ static bool is_language_model(const char *path)
 int cmd_serve(int argc, char **argv)
 {
     enum { O_MBT = 256, O_MCBS, O_MCR, O_MBB, O_TIMEOUT, O_MAXCONN, O_HTTPT, O_KEY, O_DEVICE,
-           O_SEQ, O_PORTFILE, O_NOGW, O_RUNNING, O_KV, O_POOLING };
+           O_SEQ, O_PORTFILE, O_NOGW, O_RUNNING, O_KV, O_POOLING, O_CLUSTER, O_CTIMEOUT, O_CTASKS,
+           O_PRIORITY, O_MAXQUEUE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"listen", required_argument, 0, 'l'},
         {"max-batch-tokens", required_argument, 0, O_MBT},
@@ -99,6 +110,9 @@ int cmd_serve(int argc, char **argv)
         {"max-seq-length", required_argument, 0, O_SEQ}, {"port-file", required_argument, 0, O_PORTFILE},
         {"no-gateway", no_argument, 0, O_NOGW}, {"max-running", required_argument, 0, O_RUNNING},
         {"kv-cache-mb", required_argument, 0, O_KV}, {"pooling", required_argument, 0, O_POOLING},
+        {"cluster", required_argument, 0, O_CLUSTER}, {"cluster-timeout", required_argument, 0, O_CTIMEOUT},
+        {"cluster-tasks", required_argument, 0, O_CTASKS}, {"priority", required_argument, 0, O_PRIORITY},
+        {"max-queue", required_argument, 0, O_MAXQUEUE}, CLI_NATS_LONGOPTS,
         {"set", required_argument, 0, CLI_OPT_SET}, {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
@@ -108,6 +122,9 @@ int cmd_serve(int argc, char **argv)
     const char *device = NULL, *port_file = NULL, *key = NULL, *pooling = NULL;
     long threads = 0, max_seq = 0, v;
     bool verbose = false, gateway = true;
+    const char *cluster_url = NULL;
+    long cluster_timeout = 60, cluster_tasks = 8, priority = 0, max_queue = 0;
+    cli_nats_auth auth = {0};
     cli_config_args ca = {0};
     int c;
     optind = 1;
@@ -142,9 +159,16 @@ int cmd_serve(int argc, char **argv)
         case O_NOGW: gateway = false; break;
         case O_RUNNING: NUM("max-running", 1, 256, so.max_running_generations); break;
         case O_KV: NUM("kv-cache-mb", 16, 1L << 24, so.kv_cache_bytes); so.kv_cache_bytes <<= 20; break;
+        case O_CLUSTER: cluster_url = optarg; break;
+        case O_CTIMEOUT: NUM("cluster-timeout", 1, 86400, cluster_timeout); break;
+        case O_CTASKS: NUM("cluster-tasks", 1, SRV_MAX_ENGINES, cluster_tasks); break;
+        case O_PRIORITY: NUM("priority", 0, IA_CLUSTER_PRIORITIES - 1, priority); break;
+        case O_MAXQUEUE: NUM("max-queue", 1, 1L << 40, max_queue); break;
         case 'v': verbose = true; break;
         case 'h': fputs(serve_help, stdout); return 0;
         default:
+            if (cli_nats_option(c, optarg, &auth))
+                break;
             if (!cli_config_option(c, optarg, &ca))
                 return cli_usage("serve", "bad option");
         }
@@ -185,6 +209,16 @@ int cmd_serve(int argc, char **argv)
     ia_status st = ia_server_new(&so, &srv);
     if (st)
         return cli_fail(st, "cannot make the server");
+    ia_cluster *cluster = NULL; /* freed after the server, which borrows it */
+    if (cluster_url) {
+        if ((st = cli_cluster_connect(cluster_url, "serve", max_queue, &auth, &cluster)) ||
+            (st = ia__server_set_cluster(srv, cluster, (double)cluster_timeout, (int)priority, (int)cluster_tasks))) {
+            ia_server_free(srv);
+            ia_cluster_free(cluster);
+            return cli_fail(st, "serve --cluster %s", cluster_url);
+        }
+        fprintf(stderr, "ipfs-accelerate: embedding requests go to the workers at %s\n", cluster_url);
+    }
     /* The gateway serves what the local store holds, offline, read-only. */
     ia_store *store = NULL;
     ia_gateway *gw = NULL;
@@ -209,6 +243,7 @@ int cmd_serve(int argc, char **argv)
     ia_server_set_loading(srv, true); /* /health: 503 until every model is in */
     if ((st = ia_server_start(srv))) {
         ia_server_free(srv);
+        ia_cluster_free(cluster);
         ia_gateway_free(gw);
         ia_store_close(store);
         return cli_fail(st, "cannot start the server");
@@ -226,6 +261,7 @@ int cmd_serve(int argc, char **argv)
         FILE *f = fopen(port_file, "w");
         if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f)) {
             ia_server_free(srv);
+            ia_cluster_free(cluster);
             return cli_fail(0, "%s: %s", port_file, strerror(errno));
         }
     }
@@ -246,6 +282,7 @@ int cmd_serve(int argc, char **argv)
             fprintf(stderr, "ipfs-accelerate: stopped while loading models\n");
             free(name);
             ia_server_free(srv);
+            ia_cluster_free(cluster);
             ia_gateway_free(gw);
             ia_store_close(store);
             return 0;
@@ -267,6 +304,7 @@ int cmd_serve(int argc, char **argv)
             int rc = cli_fail(st, "cannot serve model %s", dir);
             free(name);
             ia_server_free(srv);
+            ia_cluster_free(cluster);
             ia_gateway_free(gw);
             ia_store_close(store);
             return rc;
@@ -298,6 +336,7 @@ int cmd_serve(int argc, char **argv)
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     ia_server_shutdown(srv, 30);
     ia_server_free(srv);
+    ia_cluster_free(cluster);
     ia_gateway_free(gw);
     ia_store_close(store);
     fprintf(stderr, "ipfs-accelerate: stopped\n");

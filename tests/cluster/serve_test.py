@@ -1,0 +1,218 @@
+"""`serve --cluster` against a local `serve` of the same model.
+
+usage: serve_test.py IPFS_ACCELERATE MODEL_DIR
+
+Starts nats-server with JetStream in a temporary directory on a free
+127.0.0.1 port, two single-thread workers on MODEL_DIR, a local
+`serve -j 1` and a `serve -j 1 --cluster`, then:
+
+1. same bytes: /v1/embeddings (floats, base64 with dimensions, token ids),
+   /embed (normalize false, truncate), /similarity and /embed_all answer
+   the same body from both servers; the cluster server's /metrics counts
+   the tasks; a request repeated is answered from the stored result.
+2. dead letter: with the workers stopped, a worker on a copy of the model
+   whose files differ (another CID under the same folder name) refuses the
+   task; the server answers 502 naming the worker's error.
+3. backpressure: on a second nats-server, a `serve --cluster --max-queue 1`
+   with no worker: a first request waits and times out (504), a second one
+   finds the queue full: 429 at once.
+
+Every wait has a timeout. Exit 77 (skip) only when nats-server is absent.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+EXE, MODEL = sys.argv[1], sys.argv[2]
+procs = []
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(what, cond, timeout):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if cond():
+            return
+        time.sleep(0.05)
+    fail("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+def start(args, log):
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    procs.append(p)
+    return p
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def nats(server, tmp, name):
+    port = free_port()
+    start([server, "-js", "-sd", os.path.join(tmp, name), "-a", "127.0.0.1", "-p", str(port)],
+          os.path.join(tmp, name + ".log"))
+
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            return False
+    wait_for("nats-server", up, 15)
+    return "nats://127.0.0.1:%d" % port
+
+
+def post(port, path, body, timeout=60):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def get(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=30) as r:
+        return r.read().decode()
+
+
+def serve(tmp, name, extra):
+    pf = os.path.join(tmp, name + ".port")
+    start([EXE, "serve", "--model", MODEL, "-j", "1", "--listen", "127.0.0.1:0", "--port-file", pf,
+           "--no-gateway"] + extra, os.path.join(tmp, name + ".log"))
+    wait_for(name + "'s port file", lambda: os.path.exists(pf) and open(pf).read().strip(), 30)
+    port = int(open(pf).read())
+
+    def healthy():
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2)
+            return True
+        except (urllib.error.URLError, OSError):
+            return False
+    wait_for(name + " to be healthy", healthy, 60)
+    return port
+
+
+def metric(port, line_start):
+    for line in get(port, "/metrics").splitlines():
+        if line.startswith(line_start):
+            return float(line.split()[-1])
+    fail("no %s in /metrics" % line_start)
+
+
+def main():
+    server = shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None)
+    if not server:
+        print("SKIP: nats-server is not installed (scripts/install-deps.sh installs it)")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="ia-serve-cluster-")
+    try:
+        url = nats(server, tmp, "js")
+        workers = [start([EXE, "worker", "--nats", url, "--model", MODEL, "--threads", "1", "--name", "w%d" % i,
+                          "-q"], os.path.join(tmp, "w%d.log" % i)) for i in range(2)]
+        local = serve(tmp, "local", [])
+        remote = serve(tmp, "remote", ["--cluster", url, "--cluster-timeout", "30"])
+        name = os.path.basename(MODEL.rstrip("/"))
+
+        # 1. the same bytes
+        long_text = " ".join(["word"] * 2000)
+        cases = [
+            ("/v1/embeddings", {"input": ["hello world", "a second sentence, longer than the first"], "model": name}),
+            ("/v1/embeddings", {"input": "one text", "encoding_format": "base64", "dimensions": 8}),
+            ("/v1/embeddings", {"input": [[5, 6, 7, 8], [9, 10]]}),
+            ("/embed", {"inputs": ["what is the capital of France?", "Paris"]}),
+            ("/embed", {"inputs": "not normalized", "normalize": False}),
+            ("/embed", {"inputs": [long_text], "truncate": True}),
+            ("/similarity", {"inputs": {"source_sentence": "a cat", "sentences": ["a dog", "a kitten", "stocks"]}}),
+            ("/embed_all", {"inputs": ["every token's state"]}),
+        ]
+        for path, body in cases:
+            a, b = post(local, path, body), post(remote, path, body)
+            if a[0] != 200 or a != b:
+                fail("%s %s: local %d %r, cluster %d %r" % (path, json.dumps(body)[:80], a[0], a[1][:200], b[0],
+                                                            b[1][:200]))
+        computed = metric(remote, 'ipfs_accelerate_cluster_tasks_total{outcome="computed"}')
+        if computed != len(cases):
+            fail("/metrics counts %g computed cluster tasks, %d were sent" % (computed, len(cases)))
+        again = post(remote, cases[0][0], cases[0][1])
+        if again != post(local, cases[0][0], cases[0][1]):
+            fail("a repeated request gave other bytes")
+        if metric(remote, 'ipfs_accelerate_cluster_tasks_total{outcome="stored"}') != 1:
+            fail("a repeated request was not answered from its stored result")
+        print("same bytes: %d requests on /v1/embeddings, /embed, /similarity, /embed_all" % len(cases), flush=True)
+
+        # 2. a dead letter: other files under the same folder name
+        for w in workers:
+            stop(w)
+        other = os.path.join(tmp, "other", name)
+        shutil.copytree(MODEL, other)
+        with open(os.path.join(other, "config.json"), "a") as f:
+            f.write("\n")  # the same model, other bytes: another CID
+        start([EXE, "worker", "--nats", url, "--model", other, "--threads", "1", "--name", "odd", "--max-deliver",
+               "1", "-q"], os.path.join(tmp, "odd.log"))
+        st, body = post(remote, "/embed", {"inputs": "never computed before"})
+        if st != 502 or b"asks for" not in body or b"odd" not in body:
+            fail("a dead letter: %d %r" % (st, body[:400]))
+        print("dead letter: 502 %s" % json.loads(body)["error"][:160], flush=True)
+
+        # 3. a full queue: 429 at once; no worker: 504 after the timeout
+        url2 = nats(server, tmp, "js2")
+        bounded = serve(tmp, "bounded", ["--cluster", url2, "--max-queue", "1", "--cluster-timeout", "3"])
+        first = {}
+        t = threading.Thread(target=lambda: first.update(r=post(bounded, "/embed", {"inputs": "first"})))
+        t.start()
+        time.sleep(0.5)
+        t0 = time.time()
+        st, body = post(bounded, "/embed", {"inputs": "second"})
+        took = time.time() - t0
+        t.join(30)
+        if st != 429 or b"full" not in body or took > 2:
+            fail("a full queue: %d after %.2f s: %r" % (st, took, body[:300]))
+        if first.get("r", (0,))[0] != 504:
+            fail("no worker: %r" % (first.get("r"),))
+        if metric(bounded, 'ipfs_accelerate_cluster_tasks_total{outcome="busy"}') != 1:
+            fail("/metrics does not count the refused task")
+        print("backpressure: 429 in %.3f s (%s); no worker: 504" % (took, json.loads(body)["error"][:100]))
+        for p in reversed(procs):  # a sanitizer build reports at exit
+            if p.poll() is None:
+                stop(p)
+        for log in sorted(os.listdir(tmp)):
+            if log.endswith(".log") and b"Sanitizer" in open(os.path.join(tmp, log), "rb").read():
+                fail("%s: %s" % (log, open(os.path.join(tmp, log), "rb").read()[-3000:].decode(errors="replace")))
+        return 0
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                stop(p)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
