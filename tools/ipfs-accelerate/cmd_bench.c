@@ -1141,7 +1141,7 @@ static int validate_model(const char *ref, bench_args *a, bool reuse, ia_benchdb
  * cache, or one decode step at KV length n (the cache filled to n - 1
  * once), call by call as measure_point does. */
 static int measure_decoder(ia_session *sess, int32_t *ids, bool decode, int n, const bench_args *a,
-                           ia_bench_run *run, double **samples_out)
+                           ia_bench_run *run)
 {
     dec_run r = {sess, ids, decode ? 1 : n, decode ? n - 1 : 0};
     size_t cap = 256, ns = 0;
@@ -1180,10 +1180,9 @@ static int measure_decoder(ia_session *sess, int32_t *ids, bool decode, int n, c
     }
     if (!st)
         st = ia__bench_summarize(samples, ns, &run->lat, NULL);
-    if (st) {
-        free(samples);
+    free(samples);
+    if (st)
         return cli_fail(st, "%s %d tokens", decode ? "decoding at" : "prefilling", n);
-    }
     run->duration_s = cli_now() - t_start;
     run->n_warmup = 1;
     run->target_ci = a->target_ci;
@@ -1193,7 +1192,6 @@ static int measure_decoder(ia_session *sess, int32_t *ids, bool decode, int n, c
     run->rss_scope = rss_reset ? "run" : "process";
     run->energy_j = -1;
     run->phase = decode ? "decode" : "prefill";
-    *samples_out = samples;
     return 0;
 }
 
@@ -1263,14 +1261,12 @@ static int validate_decoder(const char *ref, bench_args *a, const long *kv, size
             if (reuse && find_point(pts, npts, 1, (int)lens[i]))
                 continue;
             ia_bench_run run = {.precision_used = types};
-            double *samples = NULL;
-            rc = measure_decoder(sess, ids, phase == 1, (int)lens[i], a, &run, &samples);
+            rc = measure_decoder(sess, ids, phase == 1, (int)lens[i], a, &run);
             if (rc)
                 break;
             ia_bench_shape shape = {.batch_size = 1, .seq_len = (int)lens[i], .precision = types,
                                     .threads = (int)a->threads};
             st = ia__benchdb_insert(db, &ctx->hw, &ctx->sw, &bm, &shape, &run, NULL);
-            free(samples);
             if (st)
                 rc = cli_fail(st, "storing the run in %s", db_path);
         }
