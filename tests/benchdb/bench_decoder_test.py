@@ -8,7 +8,8 @@ test_benchdb_perfmodel derives them by hand), the file's mixed weight types
 give their average bytes per weight, every figure is finite and positive.
 validate: both phases measured and stored with their phase, each
 calibrated on half its points and checked on the rest: the table's
-structure, not its accuracy (docs/benchmarks.md has the figures).
+structure, not its accuracy (docs/benchmarks.md has the figures); predict
+then calibrated per phase on those runs.
 
 Usage: bench_decoder_test.py IPFS_ACCELERATE GGUF WORKDIR
 """
@@ -29,7 +30,8 @@ p = subprocess.run([cli, "bench", "predict", "--model", gguf, "--prefill", "8,32
                    capture_output=True, text=True, timeout=300)
 assert p.returncode == 0, p.stderr
 doc = json.loads(p.stdout)
-assert doc["calibrated"] is False and doc["threads"] == 1, doc
+assert doc["calibration_runs"] == {"prefill": 0, "decode": 0} and doc["threads"] == 1, doc
+assert not any(r["calibrated"] for r in doc["predictions"]), doc
 assert "q4_1" in doc["weight_types"].split(","), doc["weight_types"]
 # Between q4_1 (0.625 B) and q8_0 (1.0625 B): the layers q4_1, the token table q8_0.
 assert 0.625 < doc["weight_bytes_per_param"] < 1.0625, doc
@@ -82,4 +84,12 @@ assert "prefill: fitted on 2 runs" in lines[0] and lines[-1].startswith("held ou
 con = sqlite3.connect(db)
 assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 8  # --reuse measured nothing
 con.close()
+
+# predict now calibrates each phase on the stored runs.
+p = subprocess.run([cli, "bench", "predict", "--model", gguf, "--prefill", "100", "--kv-len", "300",
+                    "--threads", "1", "--db", db, "--json"], capture_output=True, text=True, timeout=300)
+assert p.returncode == 0, p.stderr
+pred = json.loads(p.stdout)
+assert pred["calibration_runs"] == {"prefill": 4, "decode": 4}, pred
+assert all(r["calibrated"] and r["latency_ms"] > 0 and r["measured_ms"] is None for r in pred["predictions"]), pred
 print(f"decoder validate: {len(rows)} points, {doc['within_20pct']}/4 held out within +-20%")

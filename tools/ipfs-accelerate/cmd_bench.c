@@ -1498,9 +1498,9 @@ static const char predict_help[] =
     "that 'bench validate' stores when there are any, else every stored run).\n"
     "With none stored, the bare roofline is printed, marked uncalibrated.\n"
     "\n"
-    "A decoder (a .gguf file): prefill and one decode step from the op counts\n"
-    "and the peaks alone (bench stores no decoder runs yet, so uncalibrated),\n"
-    "with --measure each timed beside it (the median of the calls).\n"
+    "A decoder (a .gguf file): prefill and one decode step, each phase calibrated\n"
+    "on the runs 'bench validate' stored for it (else the bare roofline); with\n"
+    "--measure each point timed beside it (the median of the calls).\n"
     "\n"
     "  -m, --model M           the model\n"
     "  -b, --batch-sizes LIST  default 1,8,32\n"
@@ -1514,8 +1514,9 @@ static const char predict_help[] =
     "      --json              one JSON document on stdout\n";
 
 /* bench predict for a decoder (a GGUF file): prefill and decode from the
- * op counts and the peaks, uncalibrated (bench stores no decoder runs
- * yet); with measure, each point timed beside it. */
+ * op counts and the peaks, each phase calibrated on the runs `bench
+ * validate` stored for it (else the bare roofline); with measure, each
+ * point timed beside it. */
 static int predict_decoder(const bench_args *a, const long *kv, size_t n_kv, bool measure)
 {
     bench_ctx ctx;
@@ -1540,6 +1541,24 @@ static int predict_decoder(const bench_args *a, const long *kv, size_t n_kv, boo
         rc = decoder_arch(lm, a->model, &arch, types, sizeof types);
     if (!rc)
         rc = get_peaks(db, path, &ctx, (int)a->threads, false, true, &pk, &measured);
+    /* Per phase, the calibration from the runs `bench validate` stored
+     * (the file's types as their precision), else the bare roofline. */
+    static const char *const phases[2] = {"prefill", "decode"};
+    ia_pm_calib k[2];
+    memset(k, 0, sizeof k);
+    bool cal[2] = {false, false};
+    ia_lm_info li;
+    if (!rc)
+        ia_lm_get_info(lm, &li);
+    for (int ph = 0; ph < 2 && !rc; ph++) {
+        ia_bench_point *pts = NULL;
+        size_t npts = 0;
+        if ((st = ia__benchdb_points(db, &ctx.hw, li.path, types, (int)a->threads, phases[ph], &pts, &npts)))
+            rc = cli_fail(st, "reading %s", path);
+        else if (npts)
+            cal[ph] = !(rc = fit_points(&arch, "fp32", &pk, pts, npts, NULL, a->model, phases[ph], &k[ph]));
+        ia_free(pts);
+    }
     int n_max = 1;
     for (size_t i = 0; i < a->n_seqs; i++)
         n_max = a->seqs[i] > n_max ? (int)a->seqs[i] : n_max;
@@ -1560,7 +1579,8 @@ static int predict_decoder(const bench_args *a, const long *kv, size_t n_kv, boo
         for (size_t i = 0; i < n_pts && !rc; i++) {
             int n = (int)(phase ? kv[i] : a->seqs[i]);
             ia_pm_prediction pp;
-            if ((st = ia__pm_predict_decoder(&arch, "fp32", &pk, NULL, phase == 1, n, &pp))) {
+            if ((st = ia__pm_predict_decoder(&arch, "fp32", &pk, cal[phase] ? &k[phase] : NULL, phase == 1, n,
+                                             &pp))) {
                 rc = cli_fail(st, "%s", a->model);
                 break;
             }
@@ -1581,6 +1601,7 @@ static int predict_decoder(const bench_args *a, const long *kv, size_t n_kv, boo
             }
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "phase", phase ? "decode" : "prefill");
+            cJSON_AddBoolToObject(o, "calibrated", cal[phase]);
             cJSON_AddNumberToObject(o, phase ? "kv_len" : "tokens", n);
             cJSON_AddNumberToObject(o, "latency_ms", pp.latency_s * 1e3);
             cJSON_AddNumberToObject(o, "tokens_per_s", pp.tokens_per_s);
@@ -1613,16 +1634,25 @@ static int predict_decoder(const bench_args *a, const long *kv, size_t n_kv, boo
         cJSON_AddStringToObject(doc, "weight_types", types);
         cJSON_AddNumberToObject(doc, "weight_bytes_per_param", arch.weight_bytes);
         cJSON_AddNumberToObject(doc, "threads", (double)a->threads);
-        cJSON_AddBoolToObject(doc, "calibrated", false);
+        cJSON *jc = cJSON_AddObjectToObject(doc, "calibration_runs");
+        for (int ph = 0; ph < 2; ph++)
+            cJSON_AddNumberToObject(jc, phases[ph], cal[ph] ? k[ph].n_runs : 0);
         char *txt = cJSON_PrintUnformatted(doc);
         if (txt)
             printf("%s\n", txt);
         cJSON_free(txt);
     } else if (!rc) {
-        fprintf(stderr,
-                "ipfs-accelerate: %s (%s, %.3f bytes per weight): the bare roofline, uncalibrated (no decoder runs "
-                "are stored yet)%s\n",
-                a->model, types, arch.weight_bytes, sess ? "; measured: the median of the calls" : "");
+        for (int ph = 0; ph < 2; ph++)
+            if (cal[ph])
+                fprintf(stderr, "ipfs-accelerate: %s calibrated on %d stored run%s (rms %.1f%%)\n", phases[ph],
+                        k[ph].n_runs, k[ph].n_runs == 1 ? "" : "s", 100 * k[ph].rms_rel);
+            else
+                fprintf(stderr,
+                        "ipfs-accelerate: %s: the bare roofline, uncalibrated (no runs stored for %s with %ld "
+                        "thread%s: 'bench validate --model %s' stores them)\n",
+                        phases[ph], types, a->threads, a->threads == 1 ? "" : "s", a->model);
+        fprintf(stderr, "ipfs-accelerate: %s (%s, %.3f bytes per weight)%s\n", a->model, types, arch.weight_bytes,
+                sess ? "; measured: the median of the calls" : "");
     }
     cJSON_Delete(doc);
     free(ids);
