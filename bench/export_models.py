@@ -3,8 +3,11 @@
 all-mpnet-base-v2 and others with --model) for the peers of `make bench`:
 ONNX (torch.onnx.export of the Hugging Face model + mean pooling + L2
 normalize, dynamic batch and sequence; token_type_ids only where the model
-takes them) and GGUF f32 (llama.cpp's own convert_hf_to_gguf.py from the
-llama-cpp-python sdist; "-" when it cannot convert the architecture).
+takes them), the same ONNX with ONNX Runtime's own dynamic int8
+quantization (quantize_dynamic: int8 weights per channel, activations
+quantized per call; what ORT users run for int8 on CPUs) and GGUF f32
+(llama.cpp's own convert_hf_to_gguf.py from the llama-cpp-python sdist;
+"-" when it cannot convert the architecture).
 
 Usage: export_models.py MODEL_DIR OUT_DIR   (skips what already exists)
 """
@@ -14,6 +17,7 @@ model_dir, out_dir = sys.argv[1], sys.argv[2]
 os.makedirs(out_dir, exist_ok=True)
 name = os.path.basename(os.path.normpath(model_dir))
 onnx_path = os.path.join(out_dir, name + ".onnx")
+onnx_int8_path = os.path.join(out_dir, name + "-int8.onnx")
 gguf_path = os.path.join(out_dir, name + "-f32.gguf")
 
 if not os.path.exists(onnx_path):
@@ -56,6 +60,14 @@ if not os.path.exists(onnx_path):
     os.replace(tmp, onnx_path)
     print(f"export: wrote {onnx_path}", file=sys.stderr)
 
+if not os.path.exists(onnx_int8_path):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = onnx_int8_path + ".tmp.onnx"
+    quantize_dynamic(onnx_path, tmp, weight_type=QuantType.QInt8, per_channel=True)
+    os.replace(tmp, onnx_int8_path)
+    print(f"export: wrote {onnx_int8_path}", file=sys.stderr)
+
 if not os.path.exists(gguf_path):
     venv = os.path.dirname(os.path.dirname(sys.executable))
     conv = sorted(glob.glob(os.path.join(venv, "src", "llama_cpp_python-*", "vendor", "llama.cpp",
@@ -75,3 +87,4 @@ if not os.path.exists(gguf_path):
         gguf_path = "-"
 print(onnx_path)
 print(gguf_path)
+print(onnx_int8_path)

@@ -35,7 +35,7 @@ ap.add_argument("--repeat", type=int, default=3)
 ap.add_argument("--corpus-n", type=int, default=2000)
 ap.add_argument("--queries", type=int, default=100)
 ap.add_argument("--threads", type=int, default=2)
-ap.add_argument("--engines", default="ours,ort,st,llama")
+ap.add_argument("--engines", default="ours,ort,ort-int8,st,llama")
 ap.add_argument("--precisions", default="fp32,int8,bf16")
 ap.add_argument("--workloads", default="a,b,b',c")
 ap.add_argument("--no-per-layer", dest="per_layer", action="store_false")
@@ -50,7 +50,7 @@ model = a.model or subprocess.run([os.path.join(ROOT, "scripts", "fetch-model.sh
                                   capture_output=True, text=True).stdout.strip()
 exp = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "export_models.py"), model,
                       os.path.join(work, "models")], check=True, capture_output=True, text=True)
-onnx_path, gguf_path = exp.stdout.split()
+onnx_path, gguf_path, onnx_int8_path = exp.stdout.split()
 if gguf_path == "-":  # llama.cpp cannot convert this architecture
     a.engines = ",".join(e for e in a.engines.split(",") if e != "llama")
 env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads),
@@ -141,10 +141,11 @@ for w in wl:
                            "--max-tokens", str(maxlen), "--group", "0", "--repeat", str(inner),
                            "--threads", str(a.threads), "--precision", prec]
                     jobs.append((name, cmd, None, prec))
-        else:
-            cmd = [py, peers_py, e, mode, paths[w], "--group", "32", "--max-len", str(maxlen),
-                   "--repeat", str(inner), "--threads", str(a.threads), "--model", model,
-                   "--onnx", onnx_path, "--gguf", gguf_path]
+        else:  # ort-int8: ONNX Runtime on its own int8 quantization of the same model
+            cmd = [py, peers_py, "ort" if e == "ort-int8" else e, mode, paths[w], "--group", "32",
+                   "--max-len", str(maxlen), "--repeat", str(inner), "--threads", str(a.threads),
+                   "--model", model, "--onnx", onnx_int8_path if e == "ort-int8" else onnx_path,
+                   "--gguf", gguf_path]
             jobs.append((e, cmd, None, None))
     got = {name: [] for name, _, _, _ in jobs}
     for rnd in range(a.repeat):
@@ -216,9 +217,11 @@ for (name, w) in dumps:
     if ref and w == "b" and name != ref:
         cos[name] = float((load(name, "b") * load(ref, "b")).sum(1).min())
 if ("ours", "b") in dumps:
-    for name in ("ours-int8", "ours-bf16"):
+    for name in ("ours-int8", "ours-bf16", "ort-int8"):
         if (name, "b") in dumps:
             cos[name + " vs ours"] = float((load(name, "b") * load("ours", "b")).sum(1).min())
+if ("ort", "b") in dumps and ("ort-int8", "b") in dumps:
+    cos["ort-int8 vs ort"] = float((load("ort-int8", "b") * load("ort", "b")).sum(1).min())
 results["min_cosine"] = cos
 
 # ---- table ----------------------------------------------------------------
@@ -230,9 +233,10 @@ def sps(name, w):
     return None if not r or w == "c" else r["n_texts"] / med(r)
 
 names = [n for n in ["ours", "ours-int8", "ours-bf16", "before", "before-int8", "before-bf16",
-                      "ort", "llama", "st"] if n in results["runs"]]
+                      "ort", "ort-int8", "llama", "st"] if n in results["runs"]]
 label = {"ours": "ipfs-accelerate fp32", "ours-int8": "ipfs-accelerate int8 (int8 + bf16 mix)",
          "ours-bf16": "ipfs-accelerate bf16", "ort": "ONNX Runtime fp32",
+         "ort-int8": "ONNX Runtime int8 (its quantize_dynamic)",
          "llama": "llama.cpp f32", "st": "sentence-transformers fp32"}
 for p_ in ("fp32", "int8", "bf16"):
     label["before" if p_ == "fp32" else f"before-{p_}"] = f"{a.baseline_name} {p_}"
@@ -296,8 +300,14 @@ for n, pk, unit in (("ours", peak_f32, "GFLOP/s"), ("ours-bf16", peak_bf16, "GFL
               f"{100 * ach / pk:.0f}% of peak; all linears {allr:.0f} {unit} = {100 * allr / pk:.0f}%; "
               f"linears take {100 * r['gemm_s'] / min(r['times']):.0f}% of the run.")
 for k, v in cos.items():
-    if "vs ours" in k:
+    if " vs " in k:
         P(f"Min cosine {k} fp32 over the corpus: {v:.5f}")
+for w in ("a", "b"):  # our int8 path against the int8 GEMM peak
+    r = results["runs"].get("ours-int8", {}).get(w)
+    if r and r.get("gemm_s"):
+        allr = r["gemm_flop"] / r["gemm_s"] * 1e-9
+        P(f"int8 linears, {label['ours-int8']} ({w}), end to end: {allr:.0f} GOP/s = {100 * allr / peak_i8:.0f}% "
+          f"of the int8 peak (the bf16/fp32 layers of the mix counted alike)")
 for prec, rows in per_layer.items():
     P("")
     P(f"Per-layer error, {prec} (only the named layers in {prec}, the rest fp32; cosine to fp32 over the "
