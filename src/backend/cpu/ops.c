@@ -69,10 +69,21 @@ static int32_t read_i32(const ia_tensor *t, int64_t k)
 /* Threads for `units` independent pieces of work. */
 static int threads_for(int nt, int64_t units) { return units < nt ? (units < 1 ? 1 : (int)units) : nt; }
 
+/* The same for `units` holding `work` elements (or multiply-adds) in all:
+ * one thread below SMALL_WORK, where waking the others costs more than it
+ * saves (a decode step has hundreds of such ops: a norm, a rope or a copy
+ * of one row per sequence). Each unit's result does not depend on the
+ * thread count, so neither does the op's. */
+enum { SMALL_WORK = 16384 };
+static int threads_for_work(int nt, int64_t units, int64_t work)
+{
+    return work < SMALL_WORK ? 1 : threads_for(nt, units);
+}
+
 /* The first `rows` rows (n0 elements each) of t as packed f32 rows in dst. */
 static void pack_rows(const ia_tensor *t, int64_t rows, int64_t n0, float *dst, int nt)
 {
-    const int tn = threads_for(nt, rows);
+    const int tn = threads_for_work(nt, rows, rows * n0);
 #pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
     for (int64_t r = 0; r < rows; r++) {
         const float *s = load_row(t, row_at(t, r), n0, dst + r * n0);
@@ -341,7 +352,7 @@ static ia_status op_matmul(void *ctx, const ia_node *n, int nt)
     if (!rc && (n->p.act != IA_ACT_NONE || (bias && !bias_done))) {
         const ia__cpu_kernels *k = ia__cpu_kernels_active();
         const float *b = bias_done ? NULL : bias;
-        const int tn = threads_for(nt, M);
+        const int tn = threads_for_work(nt, M, M * N);
 #pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
         for (int64_t r = 0; r < M; r++)
             k->bias_act(y + r * N, 1, (int)N, b, n->p.act);
@@ -360,7 +371,7 @@ static ia_status op_norm(const ia_node *n, int nt)
     float *wown = NULL, *bown = NULL;
     const float *w = flat_f32(n->src[2], &wown);
     const float *b = n->op == IA_OP_LAYERNORM ? flat_f32(n->src[3], &bown) : NULL;
-    const int tn = threads_for(nt, rows);
+    const int tn = threads_for_work(nt, rows, rows * ne0);
     if (n->op == IA_OP_LAYERNORM && w && b && same_view(a, d) && ia__tensor_contiguous(d) &&
         (!res || ia__tensor_contiguous(res)) && ne0 <= INT_MAX) {
         /* in place on contiguous rows: the ISA kernel of the fused linear
@@ -437,7 +448,7 @@ static ia_status op_rows(const ia_node *n, int nt)
     const int64_t ne0 = d->ne[0], rows = ia__tensor_nrows(d);
     const int64_t an = a->ne[0]; /* glu without src1: 2 ne0 */
     const ia__cpu_kernels *k = ia__cpu_kernels_active();
-    const int tn = threads_for(nt, rows);
+    const int tn = threads_for_work(nt, rows, rows * ne0);
     const size_t per = 2 * (size_t)an + (size_t)ne0;
     float *scr = scratch_new(tn, per);
     if (!scr)
@@ -517,7 +528,7 @@ static ia_status op_rope(const ia_node *n, int nt)
     /* cos and sin per (token, pair), shared by the heads */
     float *cs = ia__malloc((size_t)(2 * ntok * half) * sizeof *cs + 1);
     double *freq = ia__malloc((size_t)half * sizeof *freq + 1);
-    const int tn = threads_for(nt, rows);
+    const int tn = threads_for_work(nt, rows, rows * hd);
     float *scr = scratch_new(tn, (size_t)(hd > half ? hd : half));
     if (!cs || !freq || !scr) {
         ia__free(cs);
@@ -528,7 +539,7 @@ static ia_status op_rope(const ia_node *n, int nt)
     const float *ff = n->src[2] ? load_row(n->src[2], n->src[2]->data, half, scr) : NULL;
     for (int i = 0; i < half; i++)
         freq[i] = ia__rope_inv_freq(p, i) / (ff ? ff[i] : 1.0);
-    const int tt = threads_for(nt, ntok);
+    const int tt = threads_for_work(nt, ntok, 16 * ntok * half); /* a cos and a sin in double: ~16 */
 #pragma omp parallel for num_threads(tt) schedule(static) if (tt > 1)
     for (int64_t t = 0; t < ntok; t++) {
         const double ps = read_i32(pos, t);
@@ -670,7 +681,7 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
     const int64_t tasks = Hk * per_group * nq;
     /* each token's sequence: [first, end) */
     int32_t *seq_of = ia__malloc((size_t)(nq + 1) * sizeof *seq_of);
-    const int tn = threads_for(nt, tasks);
+    const int tn = threads_for_work(nt, tasks, H * nq * nkv * hd); /* q.k and p v: at most that, twice */
     const size_t per = 4 * (size_t)nkv + 4 * (size_t)hd;
     float *scr = seq_of ? scratch_new(tn, per) : NULL;
     if (!scr) {
@@ -767,7 +778,7 @@ static ia_status op_get_rows(const ia_node *n, int nt)
             return ia__error(IA_ERR_INVALID, "get_rows: id %d (ids[%lld]) is out of range: the table has %lld rows",
                              (int)id, (long long)i, (long long)tab->ne[1]);
     }
-    const int tn = threads_for(nt, nid);
+    const int tn = threads_for_work(nt, nid, nid * tab->ne[0]);
 #pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
     for (int64_t i = 0; i < nid; i++) {
         float *o = (float *)(void *)((char *)d->data + row_off(d, i));
@@ -787,7 +798,7 @@ static ia_status op_cpy(const ia_node *n, int nt)
     const ia_tensor *a = n->src[0], *d = n->dst;
     const int64_t ne0 = a->ne[0], rows = ia__tensor_nrows(a);
     const ia_dtype_traits *dt = ia__dtype(d->dtype);
-    const int tn = threads_for(nt, rows);
+    const int tn = threads_for_work(nt, rows, rows * ne0);
     float *scr = scratch_new(tn, (size_t)ne0);
     if (!scr)
         return NOMEM("cpy rows");
