@@ -289,8 +289,25 @@ static ia_status json_post_processor(ia_tokenizer *t, const cJSON *pp, const cha
                              "(%zu tokens)", path, ty, cls->valuedouble, sep->valuedouble, n_vocab(t));
         return tmpl_bert(t, cls->valueint, sep->valueint, ty[0] == 'R');
     }
-    return ia__error(IA_ERR_UNSUPPORTED, "%s: post_processor \"%s\" is not supported "
-                     "(supported: TemplateProcessing, BertProcessing, RobertaProcessing)", path, ty);
+    if (!strcmp(ty, "ByteLevel")) /* it trims offsets, adds no tokens (Qwen2's) */
+        return tmpl_plain(t);
+    if (!strcmp(ty, "Sequence")) { /* ByteLevel (offsets) and at most one that adds tokens: gte-Qwen2 */
+        const cJSON *list = get(pp, "processors"), *p, *adds = NULL;
+        if (!cJSON_IsArray(list))
+            return ia__error(IA_ERR_FORMAT, "%s: post_processor.processors must be an array", path);
+        cJSON_ArrayForEach(p, list) {
+            const cJSON *pt = get(p, "type");
+            if (cJSON_IsString(pt) && !strcmp(pt->valuestring, "ByteLevel"))
+                continue;
+            if (adds)
+                return ia__error(IA_ERR_UNSUPPORTED, "%s: post_processor Sequence: more than one processor that "
+                                 "adds tokens is not supported", path);
+            adds = p;
+        }
+        return json_post_processor(t, adds, path);
+    }
+    return ia__error(IA_ERR_UNSUPPORTED, "%s: post_processor \"%s\" is not supported (supported: "
+                     "TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence)", path, ty);
 }
 
 static ia_status load_json(ia_tokenizer *t, const char *path)
