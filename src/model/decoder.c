@@ -57,6 +57,7 @@ struct ia_decoder {
     size_t n_bufs;
     void **host;           /* weights converted at load (f32 norms, transposes) */
     size_t n_host;
+    bool base;             /* the base model alone: hidden states, no vocabulary projection */
 };
 
 /* The node flag of a layer's weight marked X8_* `bit`. */
@@ -417,6 +418,17 @@ static ia_status hf_config_llama(ia_decoder *d, const cJSON *j, const char *path
         return rc;
     if (mistral && (rc = js_int(j, path, "sliding_window", 1, INT32_MAX, false, 0, &c->sliding_window)))
         return rc;
+    /* embedders trained without the causal mask say so (gte-Qwen2's
+     * "is_causal", transformers' later "use_bidirectional_attention") */
+    bool causal = true, bidir = false;
+    if ((rc = js_bool(j, path, "is_causal", true, &causal)) ||
+        (rc = js_bool(j, path, "use_bidirectional_attention", false, &bidir)))
+        return rc;
+    c->bidirectional = !causal || bidir;
+    if (c->bidirectional && !d->base)
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: %s: bidirectional attention is for embedding (a "
+                         "sentence-transformers folder), not text generation", path,
+                         causal ? "\"use_bidirectional_attention\": true" : "\"is_causal\": false");
     /* transformers 4.4x runs qwen2's window only in flash-attention, later
      * ones per layer from max_window_layers: no single meaning to match */
     if (qwen2 && swa)
@@ -654,16 +666,20 @@ static ia_status load_weights(ia_decoder *d, unsigned biases)
     const bool gpt2 = c->kind == IA_DEC_GPT2;
     const int64_t E = c->n_embd, Eq = (int64_t)c->n_head * c->head_dim, Ekv = (int64_t)c->n_head_kv * c->head_dim,
                   F = c->n_ff, V = c->n_vocab;
-    /* GPT-2 folders: GPT2LMHeadModel's "transformer." prefix, or GPT2Model's none */
-    const char *pre = gpt2 && d->st && ia__st_find(d->st, "transformer.wte.weight") ? "transformer." : "";
+    /* GPT-2 folders: GPT2LMHeadModel's "transformer." prefix, or GPT2Model's
+     * none; llama's "model.", or none in a base model's folder (the
+     * Qwen2Model of a sentence-transformers embedder) */
+    const char *pre = gpt2 ? (d->st && ia__st_find(d->st, "transformer.wte.weight") ? "transformer." : "")
+                    : d->base && d->st && !ia__st_find(d->st, "model.embed_tokens.weight") ? "" : "model.";
     if (!(d->layers = ia__calloc((size_t)c->n_layer, sizeof *d->layers)))
         return ia__error(IA_ERR_NOMEM, "out of memory");
     const bool rope_file = d->g && !gpt2 && !opt(&d->rope_ff); /* llama3's factors, unless yarn's are made */
     const wspec global[] = {
-        {"token_embd.weight", gpt2 ? "wte.weight" : "model.embed_tokens.weight", &d->tok_embd, E, V, 0},
-        {"output_norm.weight", gpt2 ? "ln_f.weight" : "model.norm.weight", &d->out_norm, E, 0, 0},
+        {"token_embd.weight", gpt2 ? "wte.weight" : "embed_tokens.weight", &d->tok_embd, E, V, 0},
+        {"output_norm.weight", gpt2 ? "ln_f.weight" : "norm.weight", &d->out_norm, E, 0, 0},
         {"output_norm.bias", "ln_f.bias", &d->out_norm_b, E, 0, gpt2 ? 0 : W_SKIP},
-        {"output.weight", "lm_head.weight", &d->output, E, V, W_NOPREFIX | (c->tied_embeddings ? W_SKIP : 0)},
+        {"output.weight", "lm_head.weight", &d->output, E, V,
+         W_NOPREFIX | (c->tied_embeddings || d->base ? W_SKIP : 0)},
         {"position_embd.weight", "wpe.weight", &d->pos_embd, E, c->n_ctx_train, gpt2 ? 0 : W_SKIP},
         {"rope_freqs.weight", NULL, &d->rope_ff, c->rope.n_dims / 2, 0, rope_file ? W_OPT : W_SKIP},
     };
@@ -725,7 +741,7 @@ static ia_status load_weights(ia_decoder *d, unsigned biases)
             if (d->g)
                 snprintf(name, sizeof name, "blk.%d.%s", l, w[i].gguf);
             else
-                snprintf(name, sizeof name, "%s%s.%d.%s", pre, gpt2 ? "h" : "model.layers", l, w[i].hf);
+                snprintf(name, sizeof name, "%s%s.%d.%s", pre, gpt2 ? "h" : "layers", l, w[i].hf);
             rc = weight(d, name, w[i].ne0, w[i].ne1, fl, w[i].t);
         }
         if (rc)
@@ -831,13 +847,15 @@ ia_status ia__decoder_load_gguf(const char *path, const ia_backend *be, void *bc
     return IA_OK;
 }
 
-ia_status ia__decoder_load_hf(const char *dir, const ia_backend *be, void *bctx, ia_decoder **out)
+static ia_status load_hf(const char *dir, bool base, const ia_backend *be, void *bctx, ia_decoder **out)
 {
     ia_decoder *d;
     unsigned biases = 0;
     ia_status rc = decoder_new(dir, be, bctx, &d);
-    if (!rc)
+    if (!rc) {
+        d->base = base;
         rc = hf_config(d, dir, &biases);
+    }
     if (!rc)
         rc = ia__st_open_dir(dir, &d->st);
     if (!rc)
@@ -848,6 +866,16 @@ ia_status ia__decoder_load_hf(const char *dir, const ia_backend *be, void *bctx,
     }
     *out = d;
     return IA_OK;
+}
+
+ia_status ia__decoder_load_hf(const char *dir, const ia_backend *be, void *bctx, ia_decoder **out)
+{
+    return load_hf(dir, false, be, bctx, out);
+}
+
+ia_status ia__decoder_load_hf_base(const char *dir, const ia_backend *be, void *bctx, ia_decoder **out)
+{
+    return load_hf(dir, true, be, bctx, out);
 }
 
 const ia_decoder_config *ia__decoder_config(const ia_decoder *d) { return &d->cfg; }
@@ -994,9 +1022,10 @@ static ia_node norm(const ia_decoder_config *c, ia_tensor *dst, const ia_tensor 
  * positions of session ss[i] (distinct sessions, caches reserved). The
  * matmuls run on all rows at once; positions, cache writes and attention
  * per sequence. Logits of the concatenated rows rows[0..nl) go to logits
- * (nl, n_vocab). */
+ * (nl, n_vocab); or, with states (backend memory, nl 0), every row's
+ * hidden state after the final norm (n, n_embd). */
 static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, const int *ns, int n_seq,
-                           const int32_t *rows, int nl, float *logits)
+                           const int32_t *rows, int nl, float *logits, void *states)
 {
     const ia_decoder *d = ss[0]->d;
     const ia_decoder_config *c = &d->cfg;
@@ -1008,6 +1037,9 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
     int n = 0;
     for (int i = 0; i < n_seq; i++)
         n += ns[i];
+    if (nl && !d->output.data)
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: loaded as a base model, without the vocabulary projection: no "
+                         "logits", d->path);
 
     /* scratch: x, h (E); q, att (H hd); k, v (Hk hd); gate, up (F); ids,
      * positions, logit rows; logits; the logit rows' states */
@@ -1034,7 +1066,8 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
                 host_in[r] = tok[i][j];
                 host_in[n + r] = ss[i]->pos + j;
             }
-        memcpy(host_in + 2 * n, rows, (size_t)nl * sizeof *rows);
+        if (nl) /* rows may be NULL without */
+            memcpy(host_in + 2 * n, rows, (size_t)nl * sizeof *rows);
         if (op->upload)
             rc = op->upload(bc, buf[8], host_in, sizes[8]);
         else
@@ -1088,7 +1121,8 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
                 *vc = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, s->v[l] + (size_t)s->pos * Hk * hd);
                 *kall = ia__tensor(IA_DTYPE_F32, hd, Hk, s->pos + m, 1, s->k[l]);
                 *vall = ia__tensor(IA_DTYPE_F32, hd, Hk, s->pos + m, 1, s->v[l]);
-                const ia_attn_params ap = {.mask = c->sliding_window ? IA_MASK_SLIDING : IA_MASK_CAUSAL,
+                const ia_attn_params ap = {.mask = c->bidirectional ? IA_MASK_NONE
+                                                 : c->sliding_window ? IA_MASK_SLIDING : IA_MASK_CAUSAL,
                                            .window = c->sliding_window, .scale = c->attn_scale, .pos_q0 = s->pos};
                 if (gpt2) {
                     *nd++ = (ia_node){.op = IA_OP_CPY, .dst = kc, .src = {k3}};
@@ -1115,7 +1149,10 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
                               .flags = X8(L, X8_DOWN)};
             *nd++ = (ia_node){.op = IA_OP_ADD, .dst = x, .src = {x, h}};
         }
-        if (nl) {
+        if (states) { /* every row, normed into the caller's buffer */
+            *hl = ia__tensor(IA_DTYPE_F32, E, n, 1, 1, states);
+            *nd++ = norm(c, hl, x, &d->out_norm, opt(&d->out_norm_b));
+        } else if (nl) {
             *nd++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = xl, .src = {x, lrows}};
             *nd++ = norm(c, hl, xl, &d->out_norm, opt(&d->out_norm_b));
             *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = lg, .src = {hl, &d->output},
@@ -1176,7 +1213,7 @@ ia_status ia__session_eval(ia_session *s, const int32_t *tokens, int n, float *l
             rows[nl++] = m - 1;
         float *dst = all_logits ? all_logits + (size_t)done * c->n_vocab : last ? logits : NULL;
         const int32_t *tk = tokens + done;
-        rc = eval_seqs(&s, &tk, &m, 1, rows, nl, dst);
+        rc = eval_seqs(&s, &tk, &m, 1, rows, nl, dst, NULL);
         done += m;
     }
     ia__free(rows);
@@ -1214,7 +1251,7 @@ ia_status ia__session_eval_batch(ia_session *const *ss, const int32_t *const *to
         if (want_logits[i])
             rows[k++] = r + n[i] - 1;
     if (!rc)
-        rc = eval_seqs(ss, tokens, n, n_seq, rows, nl, logits);
+        rc = eval_seqs(ss, tokens, n, n_seq, rows, nl, logits, NULL);
     ia__free(rows);
     return rc;
 }
@@ -1248,5 +1285,35 @@ ia_status ia__session_copy_prefix(ia_session *dst, const ia_session *src, int n)
     }
     ia__free(cp);
     ia__free(ts);
+    return rc;
+}
+
+ia_status ia__decoder_hidden(const ia_decoder *d, const int32_t *ids, const int *offsets, int n_seqs, float *hidden)
+{
+    /* each text in a session of its own length, from position 0: the KV
+     * cache is the attention's scratch, dropped after */
+    ia_session **ss = ia__calloc((size_t)(n_seqs > 0 ? n_seqs : 1), sizeof *ss);
+    const int32_t **tok = ia__malloc((size_t)(n_seqs > 0 ? n_seqs : 1) * sizeof *tok);
+    int *ns = ia__malloc((size_t)(n_seqs > 0 ? n_seqs : 1) * sizeof *ns);
+    ia_status rc = ss && tok && ns ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for %d texts", n_seqs);
+    for (int i = 0; i < n_seqs && !rc; i++) {
+        tok[i] = ids + offsets[i];
+        ns[i] = offsets[i + 1] - offsets[i];
+        if (ns[i] < 1)
+            rc = ia__error(IA_ERR_INVALID, "%s: text %d has no tokens", d->path, i);
+        if (!rc)
+            rc = ia__session_new(d, ns[i], &ss[i]);
+        if (!rc)
+            rc = check_tokens(ss[i], tok[i], ns[i]);
+        if (!rc)
+            rc = kv_reserve(ss[i], ns[i]);
+    }
+    if (!rc && n_seqs > 0)
+        rc = eval_seqs(ss, tok, ns, n_seqs, NULL, 0, NULL, hidden);
+    for (int i = 0; ss && i < n_seqs; i++)
+        ia__session_free(ss[i]);
+    ia__free(ss);
+    ia__free(tok);
+    ia__free(ns);
     return rc;
 }

@@ -40,6 +40,8 @@ typedef struct ia_decoder_config {
     ia_rope_params rope;     /* IA_DEC_LLAMA */
     float attn_scale;        /* of the scores: 1/sqrt(head_dim), YaRN's attention factor squared */
     int sliding_window;      /* 0: none */
+    bool bidirectional;      /* every token attends to every other (embedders whose config.json says
+                              * "is_causal": false or "use_bidirectional_attention": true) */
     bool tied_embeddings;    /* the output projection is the token table */
 } ia_decoder_config;
 
@@ -52,6 +54,10 @@ typedef struct ia_decoder ia_decoder;
  * for architectures, rope scalings and dtypes this build does not run. */
 ia_status ia__decoder_load_gguf(const char *path, const ia_backend *be, void *bctx, ia_decoder **out);
 ia_status ia__decoder_load_hf(const char *dir, const ia_backend *be, void *bctx, ia_decoder **out);
+/* The base model alone, as a sentence-transformers embedder's folder holds
+ * it (Qwen2Model: weight names with or without the "model." prefix, no
+ * lm_head): ia__decoder_hidden only, its sessions give no logits. */
+ia_status ia__decoder_load_hf_base(const char *dir, const ia_backend *be, void *bctx, ia_decoder **out);
 void ia__decoder_free(ia_decoder *d);
 const ia_decoder_config *ia__decoder_config(const ia_decoder *d);
 /* The GGUF file the decoder reads its weights (and tokenizer) from; NULL
@@ -93,6 +99,14 @@ ia_status ia__session_eval(ia_session *s, const int32_t *tokens, int n, float *l
  * sessions must be distinct; on an error none of them moved. */
 ia_status ia__session_eval_batch(ia_session *const *sessions, const int32_t *const *tokens, const int *n, int n_seq,
                                  const bool *want_logits, float *logits);
+
+/* The hidden states after the final norm (n_tok, n_embd), in backend
+ * memory, of packed texts (ids, offsets: text i is ids[offsets[i] ..
+ * offsets[i + 1])), each from position 0 and attending causally to itself
+ * alone, as the base model computes them for one text: what last-token
+ * pooling of decoder embedders reads. IA_ERR_INVALID for an empty text or
+ * an id outside the vocabulary. */
+ia_status ia__decoder_hidden(const ia_decoder *d, const int32_t *ids, const int *offsets, int n_seqs, float *hidden);
 
 /* Make dst hold src's first n positions (KV rows and tokens), as if it had
  * evaluated them: a prefix shared between requests is computed once. */
