@@ -628,9 +628,13 @@ def detect_task(path: str) -> str:
     """'text-generation' for what looks like a decoder model, else 'embedding':
     a file (a GGUF decoder is one file), a folder whose config.json names
     a causal LM (architectures "*ForCausalLM", or a llama/qwen2/mistral
-    model_type), or a folder of .gguf files without config.json."""
+    model_type), or a folder of .gguf files without config.json. A
+    sentence-transformers folder (modules.json) embeds, decoder or not
+    (gte-Qwen2: a Qwen2ForCausalLM config, last-token pooling)."""
     if os.path.isfile(path):
         return "text-generation"
+    if os.path.isfile(os.path.join(path, "modules.json")):
+        return "embedding"
     cfg = os.path.join(path, "config.json")
     if os.path.isfile(cfg):
         try:

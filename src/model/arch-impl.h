@@ -27,7 +27,7 @@ typedef struct ia_encoder_config {
     char act_name[32];
 } ia_encoder_config;
 
-#define IA_ARCH_API_VERSION 2
+#define IA_ARCH_API_VERSION 3
 
 struct ia_arch_i {
     /* Read config.json into *cfg; errors name `config_path` and the key. */
@@ -43,6 +43,13 @@ struct ia_arch_i {
      * types: each token's segment (token type), NULL for all 0. */
     ia_status (*forward)(const void *state, const int32_t *ids, const int32_t *types, const int *offsets,
                          int n_seqs, float *hidden);
+    /* Optional (NULL: load is called): load given the model's folder too,
+     * for weights that stay mapped from the folder's own files while the
+     * model lives (the decoders'); st is closed after the call. When set,
+     * it is called instead of load. Since api_version 3. */
+    ia_status (*load_dir)(const ia_encoder_config *cfg, const char *dir, const ia_safetensors *st,
+                          const ia_backend *be, void *bctx, void **state, size_t *n_params,
+                          const char **weights_dtype);
 };
 
 typedef struct ia_arch {
@@ -62,5 +69,6 @@ const ia_arch *ia__arch_mpnet(void);
 const ia_arch *ia__arch_roberta(void);
 const ia_arch *ia__arch_xlm_roberta(void);
 const ia_arch *ia__arch_camembert(void);
+const ia_arch *ia__arch_qwen2(void); /* decoder embedders, src/model/embed_decoder.c */
 
 #endif

@@ -451,7 +451,10 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
         if (colon)
             device = (int)strtol(colon + 1, NULL, 10);
         rc = m->be->iface.open(device, m->n_threads, m->sel.precision, m->profile, &m->bctx);
-        if (!rc)
+        if (!rc && m->arch->iface.load_dir)
+            rc = m->arch->iface.load_dir(&m->cfg, dir, st, m->be, m->bctx, &m->state, &m->n_params,
+                                         &m->weights_dtype);
+        else if (!rc)
             rc = m->arch->iface.load(&m->cfg, st, m->be, m->bctx, &m->state, &m->n_params, &m->weights_dtype);
         const ia_backend *failed = m->be;
         again = rc && ia__backend_fallback(rc, &m->sel, &m->be);

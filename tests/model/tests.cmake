@@ -80,6 +80,13 @@ add_test(NAME model_encoders_hf
          COMMAND sh -c "[ -x '${IA_HF_VENV_PYTHON}' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF_VENV_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/encoders_hf_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/encoders-hf-work'")
 set_tests_properties(model_encoders_hf PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 
+# Decoder embedders (src/model/embed_decoder.c: Qwen2 with last-token
+# pooling, as gte-Qwen2) against transformers on a random checkpoint,
+# through `embed`, /v1/embeddings and Python; in .cache/hf-venv.
+add_test(NAME model_decoder_embed_hf
+         COMMAND sh -c "[ -x '${IA_HF_VENV_PYTHON}' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF_VENV_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/decoder_embed_hf_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/decoder-embed-hf-work'")
+set_tests_properties(model_decoder_embed_hf PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+
 # Cross-encoders and classifiers (src/model/heads.c) against transformers
 # on random checkpoints, through `rerank` and `classify`; in .cache/hf-venv.
 add_test(NAME model_classify_hf

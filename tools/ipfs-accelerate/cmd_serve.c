@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ipfs_accelerate/cluster.h"
@@ -75,13 +76,18 @@ static const char serve_help[] =
     CLI_NATS_HELP
     "  -v, --verbose                   log what the server does, a line per request\n";
 
-/* A .gguf file or a folder whose config.json names a *ForCausalLM. */
+/* A .gguf file or a folder whose config.json names a *ForCausalLM, unless
+ * it is a sentence-transformers folder (modules.json: a decoder embedder
+ * such as gte-Qwen2). */
 static bool is_language_model(const char *path)
 {
     const size_t n = strlen(path);
     if (n > 5 && !strcasecmp(path + n - 5, ".gguf"))
         return true;
     char cfg[4096];
+    snprintf(cfg, sizeof cfg, "%s/modules.json", path);
+    if (access(cfg, F_OK) == 0)
+        return false;
     snprintf(cfg, sizeof cfg, "%s/config.json", path);
     FILE *f = fopen(cfg, "rb");
     if (!f)

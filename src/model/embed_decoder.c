@@ -1,0 +1,94 @@
+/*
+ * Decoders as sentence embedders (gte-Qwen2-*-instruct and the like): the
+ * sentence-transformers folder holds the base model (Qwen2Model) whose
+ * final hidden states, after the last RMSNorm, are pooled, usually from
+ * the last token (Pooling's lasttoken): with causal attention only the
+ * last token has seen the whole text. The forward is the decoder's
+ * (src/model/decoder.c), run for hidden states instead of logits; every
+ * text starts at position 0 and sees only itself, so texts are packed
+ * without padding like the encoders' and each keeps its own last token,
+ * whatever side the original tokenizer pads. The tokenizer's post-processor
+ * is followed as tokenizer.json states it (gte-Qwen2 appends
+ * <|endoftext|>).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "model/arch-impl.h"
+#include "model/decoder.h"
+
+/* An integer key of config.json in [1, hi]. */
+static ia_status get_int(const cJSON *c, const char *path, const char *key, int hi, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > hi || v->valuedouble != (int)v->valuedouble)
+        return ia__error(IA_ERR_FORMAT, "%s: \"%s\" must be an integer from 1 to %d", path, key, hi);
+    *out = (int)v->valuedouble;
+    return IA_OK;
+}
+
+/* What model.c needs of config.json (sizes, positions); the decoder's load
+ * reads and checks the rest (rope, biases, sliding window) itself. */
+static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(c, "architectures"), *a;
+    cJSON_ArrayForEach(a, archs)
+        if (cJSON_IsString(a) && strstr(a->valuestring, "ForSequenceClassification"))
+            return ia__error(IA_ERR_UNSUPPORTED, "%s: architectures \"%s\": classification heads on decoders "
+                             "(scored on the last token) are not supported; decoders embed", path, a->valuestring);
+    ia_status rc;
+    if ((rc = get_int(c, path, "vocab_size", 1 << 24, &cfg->vocab_size)) ||
+        (rc = get_int(c, path, "hidden_size", 1 << 20, &cfg->hidden_size)) ||
+        (rc = get_int(c, path, "num_hidden_layers", 1024, &cfg->n_layers)) ||
+        (rc = get_int(c, path, "num_attention_heads", 4096, &cfg->n_heads)) ||
+        (rc = get_int(c, path, "intermediate_size", 1 << 22, &cfg->intermediate_size)) ||
+        (rc = get_int(c, path, "max_position_embeddings", 1 << 24, &cfg->max_position)))
+        return rc;
+    cfg->pad_token_id = -1; /* no position numbering from a padding id */
+    cfg->act = IA_ACT_SILU;
+    snprintf(cfg->act_name, sizeof cfg->act_name, "silu");
+    return IA_OK;
+}
+
+static ia_status load_dir(const ia_encoder_config *cfg, const char *dir, const ia_safetensors *st,
+                          const ia_backend *be, void *bctx, void **state, size_t *n_params, const char **weights_dtype)
+{
+    ia_decoder *d;
+    ia_status rc = ia__decoder_load_hf_base(dir, be, bctx, &d);
+    if (rc)
+        return rc;
+    (void)cfg; /* the decoder read the same config.json */
+    *n_params = 0;
+    for (size_t i = 0; i < ia__st_count(st); i++)
+        *n_params += ia__st_numel(ia__st_at(st, i));
+    const ia_st_tensor *emb = ia__st_find(st, "embed_tokens.weight");
+    if (!emb)
+        emb = ia__st_find(st, "model.embed_tokens.weight");
+    *weights_dtype = emb ? ia__st_dtype_name(emb->dtype) : "F32";
+    *state = d;
+    return IA_OK;
+}
+
+static void dec_free(void *state) { ia__decoder_free(state); }
+
+/* types: a decoder has none (and no pair classifier reaches it). */
+static ia_status forward(const void *state, const int32_t *ids, const int32_t *types, const int *offsets, int n_seqs,
+                         float *hidden)
+{
+    (void)types;
+    return ia__decoder_hidden(state, ids, offsets, n_seqs, hidden);
+}
+
+static const ia_arch qwen2_arch = {
+    .api_version = IA_ARCH_API_VERSION,
+    .model_type = "qwen2",
+    .iface = {
+        .parse_config = parse_config,
+        .free = dec_free,
+        .forward = forward,
+        .load_dir = load_dir,
+    },
+};
+
+const ia_arch *ia__arch_qwen2(void) { return &qwen2_arch; }
