@@ -55,6 +55,16 @@ typedef struct ia_cluster_options {
     const char *tls_ca;
     const char *tls_cert;
     const char *tls_key;
+    /* Result cache tiers: results are kept by task id (the model and the
+     * input's hash) in this process's memory, least recently used dropped
+     * beyond cache_bytes (0: 64 MiB, < 0: none), and cluster-wide in the
+     * key-value bucket ia_results, made by the first client of a server
+     * with result_ttl_s (0: 24 h) and result_max_bytes (0: 1 GiB; the
+     * oldest results are dropped beyond it). A cached result is the stored
+     * bytes of the first computation. */
+    long long cache_bytes;
+    double result_ttl_s;
+    long long result_max_bytes;
 } ia_cluster_options;
 
 #define IA_CLUSTER_OPTIONS_INIT {.size = sizeof(ia_cluster_options)}
@@ -104,7 +114,10 @@ IA_API ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double ti
  * [{name, host, model, threads, tasks_done, tasks_failed, last_seen_s, ...}],
  * "queue": {"tasks", "oldest_age_s", "in_flight", "redelivered",
  * "max_tasks", "max_bytes", "bytes", "by_priority": [waiting at level 0, 1, 2]},
- * "results", "dead_letters"}, as `ipfs-accelerate cluster status --json`. */
+ * "results", "dead_letters", "cache": {"entries", "bytes", "max_bytes",
+ * "ttl_s", "hits_memory", "hits_cluster", "misses", "hit_rate"}}, as
+ * `ipfs-accelerate cluster status --json`; the hits and misses are summed
+ * over the submitters that reported them (bucket ia_clients, 24 h). */
 IA_API ia_status ia_cluster_status_json(ia_cluster *c, char **out);
 
 #ifdef __cplusplus

@@ -142,7 +142,8 @@ class ClusterOptions(ctypes.Structure):
     _fields_ = [("size", c_size_t), ("client_name", c_char_p), ("max_tasks", ctypes.c_long),
                 ("max_task_bytes", ctypes.c_longlong), ("user", c_char_p), ("password", c_char_p),
                 ("token", c_char_p), ("creds_file", c_char_p), ("tls_ca", c_char_p), ("tls_cert", c_char_p),
-                ("tls_key", c_char_p)]
+                ("tls_key", c_char_p), ("cache_bytes", ctypes.c_longlong), ("result_ttl_s", ctypes.c_double),
+                ("result_max_bytes", ctypes.c_longlong)]
 
 
 class ClusterSubmitOptions(ctypes.Structure):

@@ -17,10 +17,12 @@
  *     consumers        embed-<model>-p<priority>, ia.task.embed.<model>.p<priority>.*,
  *                      durable pull, explicit ack: one per level, the
  *                      highest non-empty one fetched first
- *   stream IA_RESULTS  subjects ia.result.>    limits, one message per subject
- *     result subject   ia.result.<shard id>    Nats-Msg-Id = r-<shard id>
+ *   KV bucket          ia_results (stream KV_ia_results), key = shard id,
+ *                      subject $KV.ia_results.<shard id>, Nats-Msg-Id = r-<shard id>;
+ *                      TTL and size bound (oldest dropped): the cluster's result cache
  *   stream IA_DEAD     subjects ia.dead.>      dead letters (Ia-Error header)
  *   KV bucket          ia_workers              worker adverts, with a TTL
+ *   KV bucket          ia_clients              submitters' cache hit counts
  */
 #ifndef IA_CLUSTER_IMPL_H
 #define IA_CLUSTER_IMPL_H
@@ -32,7 +34,11 @@
 #include "ipfs_accelerate/ipfs_accelerate.h"
 
 #define IA_CLUSTER_STREAM_TASKS "IA_TASKS"
-#define IA_CLUSTER_STREAM_RESULTS "IA_RESULTS"
+/* Results: a key-value bucket (the cluster-wide cache tier), key = task id */
+#define IA_CLUSTER_KV_RESULTS "ia_results"
+#define IA_CLUSTER_STREAM_RESULTS "KV_ia_results"     /* the bucket's stream */
+#define IA_CLUSTER_RESULT_PREFIX "$KV.ia_results."     /* + task id: its subject */
+#define IA_CLUSTER_KV_CLIENTS "ia_clients"             /* submitters' cache counters */
 #define IA_CLUSTER_STREAM_DEAD "IA_DEAD"
 #define IA_CLUSTER_KV_WORKERS "ia_workers"
 #define IA_CLUSTER_ID_LEN 32 /* hex characters of a shard id (128 bits) */
@@ -165,11 +171,22 @@ void ia__cluster_job_free(ia_cluster_job *j);
 
 /* Queue an ids task (body from ia__cluster_ids_encode) for the workers of
  * model_name at a priority level, as ia_cluster_submit does a text task:
- * at once when its result is stored (*stored true), IA_ERR_BUSY when the
+ * not when its result is cached (*found: IA_FOUND_*), IA_ERR_BUSY when the
  * queue stayed full for wait_s. id receives the task's id, for
  * ia_cluster_result. */
 ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const uint8_t *body, size_t len,
-                                 int priority, double wait_s, char id[IA_CLUSTER_ID_LEN + 1], bool *stored);
+                                 int priority, double wait_s, char id[IA_CLUSTER_ID_LEN + 1], int *found);
+
+/* Where a submitted task's result was found: not yet (queued), in this
+ * process's memory, in the cluster's result bucket. */
+enum { IA_FOUND_NONE = 0, IA_FOUND_MEMORY = 1, IA_FOUND_CLUSTER = 2 };
+
+/* This process's result cache counters (all submits on this connection). */
+typedef struct ia_cluster_cache_stats {
+    unsigned long hits_memory, hits_cluster, misses;
+    size_t entries, bytes; /* the in-memory tier now */
+} ia_cluster_cache_stats;
+void ia__cluster_cache_stats(ia_cluster *c, ia_cluster_cache_stats *out);
 
 /* The cluster at a glance, as JSON owned by the caller (cJSON_Delete):
  * {"workers":[{name,host,model,threads,tasks_done,tasks_failed,

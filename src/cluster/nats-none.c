@@ -4,6 +4,8 @@
  * IA_ERR_UNSUPPORTED and says how to get one, so the CLI's cluster
  * commands explain themselves instead of being absent.
  */
+#include <string.h>
+
 #include "cluster/cluster-impl.h"
 #include "core/core-impl.h"
 
@@ -98,9 +100,15 @@ ia_status ia__cluster_status(ia_cluster *c, struct cJSON **out)
 }
 
 ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const uint8_t *body, size_t len,
-                                 int priority, double wait_s, char id[IA_CLUSTER_ID_LEN + 1], bool *stored)
+                                 int priority, double wait_s, char id[IA_CLUSTER_ID_LEN + 1], int *found)
 {
     (void)c, (void)model_name, (void)body, (void)len, (void)priority, (void)wait_s, (void)id;
-    *stored = false;
+    *found = IA_FOUND_NONE;
     return no_nats();
+}
+
+void ia__cluster_cache_stats(ia_cluster *c, ia_cluster_cache_stats *out)
+{
+    (void)c;
+    memset(out, 0, sizeof *out);
 }

@@ -32,12 +32,156 @@
 #define DEFAULT_MAX_TASKS 100000
 #define DEFAULT_MAX_TASK_BYTES (1LL << 30)
 
+#define DEFAULT_CACHE_BYTES (64LL << 20)
+#define DEFAULT_RESULT_TTL_S 86400.0
+#define DEFAULT_RESULT_MAX_BYTES (1LL << 30)
+#define CACHE_MAX_ENTRIES 4096 /* the memory tier is searched linearly: keep it short */
+#define REPORT_EVERY_S 1.0     /* a submitter's counters, to ia_clients, at most this often */
+
+/* One result in the memory tier: rows x dim floats, most recent first. */
+typedef struct cached {
+    struct cached *prev, *next;
+    char id[IA_CLUSTER_ID_LEN + 1];
+    float *vecs;
+    size_t n;
+    int dim;
+} cached;
+
 struct ia_cluster {
     natsConnection *nc;
     jsCtx *js;
-    kvStore *workers;
+    kvStore *workers, *clients;
     char url[512];
+    char name[160]; /* this process's key in ia_clients */
+    /* the memory tier and the counters, under lock */
+    pthread_mutex_t lock;
+    cached *head, *tail;
+    size_t entries, bytes, max_bytes;
+    unsigned long hits_memory, hits_cluster, misses;
+    double reported;       /* when the counters were last put in ia_clients */
+    unsigned long changes; /* counted since */
 };
+
+/* A copy of task id's result from this process's memory, moved to the
+ * front; false if it is not there. */
+static bool cache_get(ia_cluster *c, const char *id, float **vecs, size_t *n, int *dim)
+{
+    bool hit = false;
+    pthread_mutex_lock(&c->lock);
+    for (cached *e = c->head; e; e = e->next) {
+        if (memcmp(e->id, id, IA_CLUSTER_ID_LEN))
+            continue;
+        size_t bytes = e->n * (size_t)e->dim * sizeof *e->vecs;
+        float *v = ia__malloc(bytes ? bytes : 1);
+        if (v) {
+            memcpy(v, e->vecs, bytes);
+            *vecs = v;
+            *n = e->n;
+            *dim = e->dim;
+            hit = true;
+            if (e != c->head) { /* most recently used first */
+                e->prev->next = e->next;
+                if (e->next)
+                    e->next->prev = e->prev;
+                else
+                    c->tail = e->prev;
+                e->prev = NULL;
+                e->next = c->head;
+                c->head->prev = e;
+                c->head = e;
+            }
+        }
+        break;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return hit;
+}
+
+static bool cache_has(ia_cluster *c, const char *id)
+{
+    pthread_mutex_lock(&c->lock);
+    cached *e = c->head;
+    while (e && memcmp(e->id, id, IA_CLUSTER_ID_LEN))
+        e = e->next;
+    pthread_mutex_unlock(&c->lock);
+    return e != NULL;
+}
+
+/* Keep a copy of a result; the least recently used go beyond the bound. */
+static void cache_put(ia_cluster *c, const char *id, const float *vecs, size_t n, int dim)
+{
+    size_t bytes = n * (size_t)dim * sizeof *vecs;
+    if (!c->max_bytes || bytes > c->max_bytes || cache_has(c, id))
+        return;
+    cached *e = ia__calloc(1, sizeof *e);
+    if (!e || !(e->vecs = ia__malloc(bytes ? bytes : 1))) {
+        ia__free(e);
+        return; /* a cache: nothing lost but the copy */
+    }
+    memcpy(e->id, id, IA_CLUSTER_ID_LEN);
+    memcpy(e->vecs, vecs, bytes);
+    e->n = n;
+    e->dim = dim;
+    pthread_mutex_lock(&c->lock);
+    e->next = c->head;
+    if (c->head)
+        c->head->prev = e;
+    c->head = e;
+    if (!c->tail)
+        c->tail = e;
+    c->entries++;
+    c->bytes += bytes;
+    while (c->tail && c->tail != e && (c->bytes > c->max_bytes || c->entries > CACHE_MAX_ENTRIES)) {
+        cached *old = c->tail;
+        c->tail = old->prev;
+        c->tail->next = NULL;
+        c->entries--;
+        c->bytes -= old->n * (size_t)old->dim * sizeof *old->vecs;
+        ia__free(old->vecs);
+        ia__free(old);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* This process's counters, for `cluster status`: put in ia_clients (a
+ * submit takes a KV put at most every REPORT_EVERY_S; the last counts
+ * when the connection is freed). */
+static void report(ia_cluster *c, bool now)
+{
+    pthread_mutex_lock(&c->lock);
+    bool due = c->changes && (now || ia__now() - c->reported >= REPORT_EVERY_S);
+    char v[256];
+    if (due) {
+        snprintf(v, sizeof v, "{\"hits_memory\":%lu,\"hits_cluster\":%lu,\"misses\":%lu,\"last_seen\":%lld}",
+                 c->hits_memory, c->hits_cluster, c->misses, (long long)time(NULL));
+        c->reported = ia__now();
+        c->changes = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (due && c->clients)
+        kvStore_PutString(NULL, c->clients, c->name, v); /* best effort: counters, not results */
+}
+
+static void count(ia_cluster *c, int found)
+{
+    pthread_mutex_lock(&c->lock);
+    if (found == IA_FOUND_MEMORY)
+        c->hits_memory++;
+    else if (found == IA_FOUND_CLUSTER)
+        c->hits_cluster++;
+    else
+        c->misses++;
+    c->changes++;
+    pthread_mutex_unlock(&c->lock);
+    report(c, false);
+}
+
+void ia__cluster_cache_stats(ia_cluster *c, ia_cluster_cache_stats *out)
+{
+    pthread_mutex_lock(&c->lock);
+    *out = (ia_cluster_cache_stats){c->hits_memory, c->hits_cluster, c->misses, c->entries, c->bytes};
+    pthread_mutex_unlock(&c->lock);
+}
 
 static ia_status nats_fail(ia_status st, natsStatus s, jsErrCode jerr, const char *what)
 {
@@ -95,6 +239,65 @@ static ia_status ensure_stream(ia_cluster *c, const char *name, const char *subj
     return nats_fail(IA_ERR_IO, s, jerr, what);
 }
 
+/* A key-value bucket, made if missing, with a TTL. */
+static ia_status ensure_kv(ia_cluster *c, const char *bucket, int64_t ttl_s, kvStore **kv)
+{
+    natsStatus s = js_KeyValue(kv, c->js, bucket);
+    if (s != NATS_OK) {
+        kvConfig kc;
+        kvConfig_Init(&kc);
+        kc.Bucket = bucket;
+        kc.TTL = ttl_s * NS_PER_S;
+        kc.History = 1;
+        s = js_CreateKeyValue(kv, c->js, &kc);
+        if (s != NATS_OK)
+            s = js_KeyValue(kv, c->js, bucket);
+    }
+    if (s == NATS_OK)
+        return IA_OK;
+    char what[600];
+    snprintf(what, sizeof what, "%s: key-value bucket %s (is JetStream on? nats-server -js)", c->url, bucket);
+    return nats_fail(IA_ERR_IO, s, 0, what);
+}
+
+/* The result bucket ia_results: a key-value bucket's stream (one value per
+ * key, direct get, rollups, no deletes), made here rather than with
+ * js_CreateKeyValue because a cache must drop its oldest values when full
+ * (discard old), where a bucket made by the client refuses new ones. */
+static ia_status ensure_results(ia_cluster *c, double ttl_s, int64_t max_bytes)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetStreamInfo(&si, c->js, IA_CLUSTER_STREAM_RESULTS, NULL, NULL) == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return IA_OK;
+    }
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    const char *subjects[] = {IA_CLUSTER_RESULT_PREFIX ">"};
+    sc.Name = IA_CLUSTER_STREAM_RESULTS;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Retention = js_LimitsPolicy;
+    sc.Storage = js_FileStorage;
+    sc.MaxAge = (int64_t)(ttl_s * NS_PER_S);
+    sc.MaxBytes = max_bytes;
+    sc.MaxMsgsPerSubject = 1;
+    sc.Discard = js_DiscardOld;
+    sc.Duplicates = IA_MIN(sc.MaxAge, 2 * 60 * NS_PER_S); /* Nats-Msg-Id dedupe, within the TTL */
+    sc.AllowRollup = true;
+    sc.DenyDelete = true;
+    sc.AllowDirect = true;
+    natsStatus s = js_AddStream(&si, c->js, &sc, NULL, &jerr);
+    if (s == NATS_OK || js_GetStreamInfo(&si, c->js, IA_CLUSTER_STREAM_RESULTS, NULL, NULL) == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return IA_OK;
+    }
+    char what[600];
+    snprintf(what, sizeof what, "%s: making the result bucket %s", c->url, IA_CLUSTER_KV_RESULTS);
+    return nats_fail(IA_ERR_IO, s, jerr, what);
+}
+
 ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_cluster **out)
 {
     IA_NEED(url);
@@ -107,6 +310,14 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
     if (!c)
         return ia__error(IA_ERR_NOMEM, "cluster: out of memory");
     snprintf(c->url, sizeof c->url, "%s", url);
+    pthread_mutex_init(&c->lock, NULL);
+    c->max_bytes = o.cache_bytes < 0 ? 0 : o.cache_bytes ? (size_t)o.cache_bytes : (size_t)DEFAULT_CACHE_BYTES;
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    snprintf(c->name, sizeof c->name, "%s-%ld", host, (long)getpid());
+    for (char *p = c->name; *p; p++) /* a key: letters, digits, '-', '_' */
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            *p = '_';
     natsOptions *opts = NULL;
     natsStatus s = natsOptions_Create(&opts);
     if (s == NATS_OK)
@@ -135,7 +346,7 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
         s = natsOptions_SetTimeout(opts, 2000);
     if (s != NATS_OK) {
         natsOptions_Destroy(opts);
-        ia__free(c);
+        ia_cluster_free(c);
         char what[600];
         snprintf(what, sizeof what, "NATS connection options for %s%s%s", url, bad ? ": " : "", bad ? bad : "");
         return nats_fail(IA_ERR_INVALID, s, 0, what);
@@ -145,7 +356,7 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
         nats_Sleep(250);
     natsOptions_Destroy(opts);
     if (s != NATS_OK) {
-        ia__free(c);
+        ia_cluster_free(c);
         char what[700];
         const char *last = nats_GetLastError(NULL);
         bool auth = s == NATS_NOT_PERMITTED || (last && strstr(last, "uthorization"));
@@ -168,28 +379,14 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
                            o.max_tasks > 0 ? o.max_tasks : DEFAULT_MAX_TASKS,
                            o.max_task_bytes > 0 ? o.max_task_bytes : DEFAULT_MAX_TASK_BYTES);
     if (!st)
-        st = ensure_stream(c, IA_CLUSTER_STREAM_RESULTS, "ia.result.>", js_LimitsPolicy, 86400, 1, 0, 0);
+        st = ensure_results(c, o.result_ttl_s > 0 ? o.result_ttl_s : DEFAULT_RESULT_TTL_S,
+                            o.result_max_bytes > 0 ? o.result_max_bytes : DEFAULT_RESULT_MAX_BYTES);
     if (!st)
         st = ensure_stream(c, IA_CLUSTER_STREAM_DEAD, "ia.dead.>", js_LimitsPolicy, 7 * 86400, 1, 0, 0);
-    if (!st) {
-        s = js_KeyValue(&c->workers, c->js, IA_CLUSTER_KV_WORKERS);
-        if (s != NATS_OK) {
-            kvConfig kc;
-            kvConfig_Init(&kc);
-            kc.Bucket = IA_CLUSTER_KV_WORKERS;
-            kc.TTL = WORKER_TTL_S * NS_PER_S;
-            kc.History = 1;
-            s = js_CreateKeyValue(&c->workers, c->js, &kc);
-            if (s != NATS_OK)
-                s = js_KeyValue(&c->workers, c->js, IA_CLUSTER_KV_WORKERS);
-        }
-        if (s != NATS_OK) {
-            char what[600];
-            snprintf(what, sizeof what, "%s: key-value bucket %s (is JetStream on? nats-server -js)", url,
-                     IA_CLUSTER_KV_WORKERS);
-            st = nats_fail(IA_ERR_IO, s, 0, what);
-        }
-    }
+    if (!st)
+        st = ensure_kv(c, IA_CLUSTER_KV_WORKERS, WORKER_TTL_S, &c->workers);
+    if (!st)
+        st = ensure_kv(c, IA_CLUSTER_KV_CLIENTS, (int64_t)DEFAULT_RESULT_TTL_S, &c->clients);
     if (st) {
         ia_cluster_free(c);
         return st;
@@ -202,6 +399,15 @@ void ia_cluster_free(ia_cluster *c)
 {
     if (!c)
         return;
+    if (c->nc)
+        report(c, true);
+    for (cached *e = c->head, *next; e; e = next) {
+        next = e->next;
+        ia__free(e->vecs);
+        ia__free(e);
+    }
+    pthread_mutex_destroy(&c->lock);
+    kvStore_Destroy(c->clients);
     kvStore_Destroy(c->workers);
     jsCtx_Destroy(c->js);
     if (c->nc) {
@@ -444,7 +650,7 @@ static void handle(worker *w, natsMsg *m)
         jsMsgMetaData_Destroy(meta);
     }
     char rsubj[64 + IA_CLUSTER_ID_LEN];
-    snprintf(rsubj, sizeof rsubj, "ia.result.%s", shard);
+    snprintf(rsubj, sizeof rsubj, IA_CLUSTER_RESULT_PREFIX "%s", shard);
     bool err;
     natsMsg *have = last_msg(w->c, IA_CLUSTER_STREAM_RESULTS, rsubj, &err);
     if (have) { /* a redelivery after its result was stored: ack, nothing more */
@@ -736,7 +942,7 @@ ia_status ia__cluster_job_new(ia_cluster *c, const char *model_name, const ia_cl
     j->opts.prompt_name = j->prompt;
     /* Subscribed before any task is queued, so no result is missed; what
      * is missed anyway (a reconnect) is read from the streams on a stall. */
-    natsStatus s = natsConnection_SubscribeSync(&j->results, c->nc, "ia.result.*");
+    natsStatus s = natsConnection_SubscribeSync(&j->results, c->nc, IA_CLUSTER_RESULT_PREFIX "*");
     if (s == NATS_OK)
         s = natsConnection_SubscribeSync(&j->dead, c->nc, "ia.dead.*");
     if (s == NATS_OK)
@@ -896,8 +1102,24 @@ ia_status ia__cluster_job_add(ia_cluster_job *j, const char *const *texts, const
     j->n_shards++;
     j->texts += n;
 
+    float *v;
+    size_t vn;
+    int vd;
+    if (cache_get(j->c, sh->id, &v, &vn, &vd)) { /* this process computed it */
+        if (vn == n) {
+            sh->vecs = v;
+            sh->dim = vd;
+            sh->done = true;
+            j->done++;
+            j->texts_done += n;
+            j->found++;
+            count(j->c, IA_FOUND_MEMORY);
+            return IA_OK;
+        }
+        ia__free(v);
+    }
     char subj[64 + IA_CLUSTER_ID_LEN];
-    snprintf(subj, sizeof subj, "ia.result.%s", sh->id);
+    snprintf(subj, sizeof subj, IA_CLUSTER_RESULT_PREFIX "%s", sh->id);
     bool err;
     natsMsg *have = last_msg(j->c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
     if (have) { /* done in an earlier run (or by another submitter) */
@@ -905,12 +1127,16 @@ ia_status ia__cluster_job_add(ia_cluster_job *j, const char *const *texts, const
         natsMsg_Destroy(have);
         if (ok) {
             j->found++;
+            count(j->c, IA_FOUND_CLUSTER);
             return IA_OK;
         }
     }
     if ((st = ia__cluster_task_encode(&j->opts, texts, lens, n, &sh->task, &sh->task_len)))
         return st;
-    return queue_task(j, j->n_shards - 1);
+    if ((st = queue_task(j, j->n_shards - 1)))
+        return st;
+    count(j->c, IA_FOUND_NONE);
+    return IA_OK;
 }
 
 static uint64_t id_hash(const char *id)
@@ -1000,7 +1226,7 @@ static ia_status poll_missing(ia_cluster_job *j)
         natsMsg *task = last_msg(j->c, IA_CLUSTER_STREAM_TASKS, subj, &task_err);
         bool queued = task != NULL;
         natsMsg_Destroy(task);
-        snprintf(subj, sizeof subj, "ia.result.%s", sh->id);
+        snprintf(subj, sizeof subj, IA_CLUSTER_RESULT_PREFIX "%s", sh->id);
         natsMsg *m = last_msg(j->c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
         if (m) {
             on_result(j, m, sh->id);
@@ -1078,7 +1304,7 @@ ia_status ia__cluster_job_wait(ia_cluster_job *j, double timeout_s, ia_cluster_r
         }
         natsStatus s = natsSubscription_NextMsg(&m, j->results, 200);
         if (s == NATS_OK) {
-            on_result(j, m, natsMsg_GetSubject(m) + strlen("ia.result."));
+            on_result(j, m, natsMsg_GetSubject(m) + strlen(IA_CLUSTER_RESULT_PREFIX));
             natsMsg_Destroy(m);
         } else if (s != NATS_TIMEOUT) {
             nats_Sleep(100);
@@ -1087,6 +1313,31 @@ ia_status ia__cluster_job_wait(ia_cluster_job *j, double timeout_s, ia_cluster_r
 }
 
 /* ---- single tasks (the public API, for the Python coordinator) ---- */
+
+/* Where task id's result is: in this process's memory, or in the result
+ * bucket (then copied to memory, for the ia_cluster_result that follows),
+ * or nowhere yet (IA_FOUND_*). */
+static int cached_result(ia_cluster *c, const char *id)
+{
+    if (cache_has(c, id))
+        return IA_FOUND_MEMORY;
+    char subj[64 + IA_CLUSTER_ID_LEN];
+    snprintf(subj, sizeof subj, IA_CLUSTER_RESULT_PREFIX "%s", id);
+    bool err;
+    natsMsg *m = last_msg(c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
+    if (!m)
+        return IA_FOUND_NONE;
+    float *v;
+    size_t n;
+    int dim;
+    if (!ia__cluster_result_decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &v, &n,
+                                   &dim)) {
+        cache_put(c, id, v, n, dim);
+        ia__free(v);
+    }
+    natsMsg_Destroy(m);
+    return IA_FOUND_CLUSTER;
+}
 
 ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const *texts, const size_t *lens,
                            size_t n, const ia_cluster_submit_options *opt, char task_id[IA_CLUSTER_TASK_ID_LEN + 1])
@@ -1112,12 +1363,9 @@ ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const 
     char id[IA_CLUSTER_ID_LEN + 1];
     if ((st = ia__cluster_shard_id(name, &to, texts, lens, n, id)))
         return st;
-    char subj[64 + IA_CLUSTER_ID_LEN];
-    snprintf(subj, sizeof subj, "ia.result.%s", id);
-    bool err;
-    natsMsg *have = last_msg(c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
-    if (have) { /* computed before: nothing to queue */
-        natsMsg_Destroy(have);
+    int found = cached_result(c, id);
+    if (found) { /* computed before: nothing to queue */
+        count(c, found);
         memcpy(task_id, id, sizeof id);
         return IA_OK;
     }
@@ -1130,37 +1378,37 @@ ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const 
     bool warned = true; /* the caller hears IA_ERR_BUSY; no log line */
     st = publish_task(c, name, o.priority, id, id, body, len, o.wait_s, &warned, what);
     ia__free(body);
-    if (!st)
+    if (!st) {
+        count(c, IA_FOUND_NONE);
         memcpy(task_id, id, sizeof id);
+    }
     return st;
 }
 
 ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const uint8_t *body, size_t len,
-                                 int priority, double wait_s, char id[IA_CLUSTER_ID_LEN + 1], bool *stored)
+                                 int priority, double wait_s, char id[IA_CLUSTER_ID_LEN + 1], int *found)
 {
     IA_NEED(c);
     IA_NEED(model_name);
     IA_NEED(body);
-    *stored = false;
+    *found = IA_FOUND_NONE;
     if (priority < 0 || priority >= IA_CLUSTER_PRIORITIES)
         return ia__error(IA_ERR_INVALID, "priority %d: the levels are 0 (default) to %d", priority,
                          IA_CLUSTER_PRIORITIES - 1);
     ia_status st = ia__cluster_ids_shard_id(model_name, body, len, id);
     if (st)
         return st;
-    char subj[64 + IA_CLUSTER_ID_LEN];
-    snprintf(subj, sizeof subj, "ia.result.%s", id);
-    bool err;
-    natsMsg *have = last_msg(c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
-    if (have) {
-        natsMsg_Destroy(have);
-        *stored = true;
+    if ((*found = cached_result(c, id))) {
+        count(c, *found);
         return IA_OK;
     }
     char what[160];
     snprintf(what, sizeof what, "%s: queueing task %s for model %s", c->url, id, model_name);
     bool warned = true; /* the caller answers IA_ERR_BUSY; no log line */
-    return publish_task(c, model_name, priority, id, id, body, len, wait_s, &warned, what);
+    st = publish_task(c, model_name, priority, id, id, body, len, wait_s, &warned, what);
+    if (!st)
+        count(c, IA_FOUND_NONE);
+    return st;
 }
 
 /* The result or the dead letter of task id, if either is stored: IA_OK
@@ -1169,7 +1417,7 @@ ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const ui
 static ia_status stored_result(ia_cluster *c, const char *id, float **vecs, size_t *n, int *dim)
 {
     char subj[64 + IA_CLUSTER_ID_LEN];
-    snprintf(subj, sizeof subj, "ia.result.%s", id);
+    snprintf(subj, sizeof subj, IA_CLUSTER_RESULT_PREFIX "%s", id);
     bool err;
     natsMsg *m = last_msg(c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
     if (m) {
@@ -1206,13 +1454,20 @@ ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double timeout_s
     if (strlen(task_id) != IA_CLUSTER_ID_LEN || strspn(task_id, "0123456789abcdef") != IA_CLUSTER_ID_LEN)
         return ia__error(IA_ERR_INVALID, "ia_cluster_result: '%s' is not a task id (%d hex digits)", task_id,
                          IA_CLUSTER_ID_LEN);
+    if (cache_get(c, task_id, vecs, n, dim))
+        return IA_OK;
     /* Subscribed before looking, so a result stored in between is heard. */
     char subj[64 + IA_CLUSTER_ID_LEN];
-    natsSubscription *sub = NULL;
-    snprintf(subj, sizeof subj, "ia.*.%s", task_id); /* ia.result.<id> and ia.dead.<id> */
+    natsSubscription *sub = NULL, *dead = NULL;
+    snprintf(subj, sizeof subj, IA_CLUSTER_RESULT_PREFIX "%s", task_id);
     natsStatus s = natsConnection_SubscribeSync(&sub, c->nc, subj);
-    if (s != NATS_OK)
+    snprintf(subj, sizeof subj, "ia.dead.%s", task_id);
+    if (s == NATS_OK)
+        s = natsConnection_SubscribeSync(&dead, c->nc, subj);
+    if (s != NATS_OK) {
+        natsSubscription_Destroy(sub);
         return nats_fail(IA_ERR_IO, s, 0, "subscribing to the result");
+    }
     double t0 = ia__now(), last_look = 0;
     ia_status st;
     for (;;) {
@@ -1231,20 +1486,26 @@ ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double timeout_s
             break;
         }
         natsMsg *m = NULL;
-        s = natsSubscription_NextMsg(&m, sub, (int64_t)(IA_MIN(left, 2.0) * 1000) + 1);
-        if (s == NATS_OK && !strncmp(natsMsg_GetSubject(m), "ia.result.", 10)) {
+        if (natsSubscription_NextMsg(&m, dead, 0) == NATS_OK) { /* a dead letter: its headers, as stored */
+            natsMsg_Destroy(m);
+            last_look = 0;
+            continue;
+        }
+        /* short waits, so a dead letter is seen soon */
+        s = natsSubscription_NextMsg(&m, sub, (int64_t)(IA_MIN(left, 0.1) * 1000) + 1);
+        if (s == NATS_OK) {
             st = ia__cluster_result_decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
                                            vecs, n, dim);
             natsMsg_Destroy(m);
             break;
-        } else if (s == NATS_OK) { /* a dead letter: its headers, as stored */
-            natsMsg_Destroy(m);
-            last_look = 0;
         } else if (s != NATS_TIMEOUT) {
             nats_Sleep(100);
         }
     }
     natsSubscription_Destroy(sub);
+    natsSubscription_Destroy(dead);
+    if (!st)
+        cache_put(c, task_id, *vecs, *n, *dim);
     return st;
 }
 
@@ -1338,6 +1599,38 @@ ia_status ia__cluster_status(ia_cluster *c, cJSON **out)
         }
         cJSON_AddNumberToObject(root, counted[i][0], msgs);
     }
+    /* The result cache: the bucket's state, and the hits and misses the
+     * submitters reported (ia_clients). */
+    cJSON *cache = cJSON_AddObjectToObject(root, "cache");
+    if (js_GetStreamInfo(&si, c->js, IA_CLUSTER_STREAM_RESULTS, NULL, NULL) == NATS_OK) {
+        cJSON_AddNumberToObject(cache, "entries", (double)si->State.Msgs);
+        cJSON_AddNumberToObject(cache, "bytes", (double)si->State.Bytes);
+        cJSON_AddNumberToObject(cache, "max_bytes", (double)si->Config->MaxBytes);
+        cJSON_AddNumberToObject(cache, "ttl_s", (double)si->Config->MaxAge / NS_PER_S);
+        jsStreamInfo_Destroy(si);
+    }
+    double sums[3] = {0};
+    const char *fields[3] = {"hits_memory", "hits_cluster", "misses"};
+    kvKeysList ck = {0};
+    if (kvStore_Keys(&ck, c->clients, NULL) == NATS_OK) {
+        for (int i = 0; i < ck.Count; i++) {
+            kvEntry *e = NULL;
+            if (kvStore_Get(&e, c->clients, ck.Keys[i]) != NATS_OK)
+                continue;
+            cJSON *v = cJSON_ParseWithLength(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
+            kvEntry_Destroy(e);
+            for (int k = 0; k < 3; k++) {
+                const cJSON *f = cJSON_GetObjectItem(v, fields[k]);
+                sums[k] += cJSON_IsNumber(f) ? f->valuedouble : 0;
+            }
+            cJSON_Delete(v);
+        }
+        kvKeysList_Destroy(&ck);
+    }
+    for (int k = 0; k < 3; k++)
+        cJSON_AddNumberToObject(cache, fields[k], sums[k]);
+    double lookups = sums[0] + sums[1] + sums[2];
+    cJSON_AddNumberToObject(cache, "hit_rate", lookups > 0 ? (sums[0] + sums[1]) / lookups : 0);
     *out = root;
     return IA_OK;
 }

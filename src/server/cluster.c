@@ -54,10 +54,10 @@ ia_status ia__srv_dispatch_run(srv_dispatch *d, srv_metrics *m, srv_job *job0, c
     uint8_t *body = NULL;
     size_t len = 0;
     char id[IA_CLUSTER_ID_LEN + 1];
-    bool stored = false;
+    int found = IA_FOUND_NONE;
     ia_status st = ia__cluster_ids_encode(&t, &body, &len);
     if (!st)
-        st = ia__cluster_submit_ids(d->cluster, d->names[i], body, len, d->priority, 0, id, &stored);
+        st = ia__cluster_submit_ids(d->cluster, d->names[i], body, len, d->priority, 0, id, &found);
     ia__free(body);
     float *v = NULL;
     size_t n = 0;
@@ -72,7 +72,10 @@ ia_status ia__srv_dispatch_run(srv_dispatch *d, srv_metrics *m, srv_job *job0, c
     ia__free(v);
     double dt = ia__now() - t0;
     if (!st) {
-        count(m, stored ? &m->cluster_stored : &m->cluster_tasks, dt);
+        count(m, found == IA_FOUND_MEMORY    ? &m->cluster_cached
+                 : found == IA_FOUND_CLUSTER ? &m->cluster_stored
+                                             : &m->cluster_tasks,
+              dt);
         return IA_OK;
     }
     const char *e = ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st);

@@ -230,7 +230,8 @@ typedef struct srv_metrics {
         double seconds;
     } per_model[SRV_MAX_MODELS];
     /* serve --cluster: engine calls sent to workers as tasks, by outcome */
-    unsigned long cluster_tasks, cluster_stored, cluster_failed, cluster_busy, cluster_timeouts, cluster_errors;
+    unsigned long cluster_tasks, cluster_stored, cluster_cached, cluster_failed, cluster_busy, cluster_timeouts,
+        cluster_errors;
     double cluster_seconds;
 } srv_metrics;
 

@@ -9,11 +9,15 @@ Starts nats-server with JetStream in a temporary directory on a free
 1. same bytes: /v1/embeddings (floats, base64 with dimensions, token ids),
    /embed (normalize false, truncate), /similarity and /embed_all answer
    the same body from both servers; the cluster server's /metrics counts
-   the tasks; a request repeated is answered from the stored result.
-2. dead letter: with the workers stopped, a worker on a copy of the model
+   the tasks; a request repeated is answered from the server's memory.
+2. cache tiers: with the workers stopped, the same requests are answered
+   from the server's memory, and by a new server from the cluster's result
+   bucket, with the same bytes; /metrics and `cluster status` count the
+   hits and misses.
+3. dead letter: with the workers stopped, a worker on a copy of the model
    whose files differ (another CID under the same folder name) refuses the
    task; the server answers 502 naming the worker's error.
-3. backpressure: on a second nats-server, a `serve --cluster --max-queue 1`
+4. backpressure: on a second nats-server, a `serve --cluster --max-queue 1`
    with no worker: a first request waits and times out (504), a second one
    finds the queue full: 429 at once.
 
@@ -164,13 +168,39 @@ def main():
         again = post(remote, cases[0][0], cases[0][1])
         if again != post(local, cases[0][0], cases[0][1]):
             fail("a repeated request gave other bytes")
-        if metric(remote, 'ipfs_accelerate_cluster_tasks_total{outcome="stored"}') != 1:
-            fail("a repeated request was not answered from its stored result")
+        if metric(remote, 'ipfs_accelerate_cluster_tasks_total{outcome="memory"}') != 1:
+            fail("a repeated request was not answered from the server's memory")
         print("same bytes: %d requests on /v1/embeddings, /embed, /similarity, /embed_all" % len(cases), flush=True)
 
-        # 2. a dead letter: other files under the same folder name
+        # 2. the cache tiers, with no worker left: this server's memory, then
+        # a new server's lookups in the cluster's result bucket
         for w in workers:
             stop(w)
+        for path, body in cases:
+            if post(remote, path, body) != post(local, path, body):
+                fail("%s from the memory tier: other bytes" % path)
+        if metric(remote, 'ipfs_accelerate_cache_hits_total{tier="memory"}') != len(cases) + 1:
+            fail("/metrics: %g memory hits" % metric(remote, 'ipfs_accelerate_cache_hits_total{tier="memory"}'))
+        fresh = serve(tmp, "fresh", ["--cluster", url, "--cluster-timeout", "5"])
+        fresh_proc = procs[-1]
+        for path, body in cases:
+            a, b = post(local, path, body), post(fresh, path, body)
+            if a != b:
+                fail("%s from the cluster tier: local %r, cluster %r" % (path, a[:120], b[:120]))
+        hits = metric(fresh, 'ipfs_accelerate_cache_hits_total{tier="cluster"}')
+        if hits != len(cases) or metric(fresh, "ipfs_accelerate_cache_misses_total") != 0:
+            fail("/metrics of a new server: %g cluster hits, %d expected, and misses" % (hits, len(cases)))
+        stop(fresh_proc)  # its last counts are reported as it leaves
+        status = json.loads(subprocess.run([EXE, "cluster", "status", "--nats", url, "--json"], capture_output=True,
+                                           timeout=30).stdout)
+        cache = status["cache"]
+        if (cache["hits_cluster"] != len(cases) or cache["hits_memory"] < 1 or cache["misses"] < 1
+                or cache["entries"] < len(cases) or not 0 < cache["hit_rate"] < 1):
+            fail("cluster status: cache %r" % cache)
+        print("cache: %d answers from memory, %d from the result bucket, no worker, the same bytes; cluster "
+              "status: %r" % (len(cases) + 1, len(cases), cache), flush=True)
+
+        # 3. a dead letter: other files under the same folder name
         other = os.path.join(tmp, "other", name)
         shutil.copytree(MODEL, other)
         with open(os.path.join(other, "config.json"), "a") as f:
@@ -182,7 +212,7 @@ def main():
             fail("a dead letter: %d %r" % (st, body[:400]))
         print("dead letter: 502 %s" % json.loads(body)["error"][:160], flush=True)
 
-        # 3. a full queue: 429 at once; no worker: 504 after the timeout
+        # 4. a full queue: 429 at once; no worker: 504 after the timeout
         url2 = nats(server, tmp, "js2")
         bounded = serve(tmp, "bounded", ["--cluster", url2, "--max-queue", "1", "--cluster-timeout", "3"])
         first = {}

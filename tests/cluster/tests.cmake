@@ -34,7 +34,9 @@ set_tests_properties(cluster_api PROPERTIES FIXTURES_REQUIRED synth_models TIMEO
 ia_add_test(test_cluster_protocol ${CMAKE_CURRENT_LIST_DIR}/test_cluster_protocol.c)
 
 # serve --cluster: two workers, a local serve and a serve --cluster give the
-# same response bytes; a dead letter is 502, a full queue 429, no worker 504.
+# same response bytes; with the workers stopped, the same requests come from
+# the memory and result-bucket cache tiers (hits counted); a dead letter is
+# 502, a full queue 429, no worker 504.
 add_test(NAME cluster_serve
          COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/serve_test.py
                  $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)

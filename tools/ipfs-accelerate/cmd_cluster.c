@@ -199,8 +199,9 @@ static const char status_help[] =
     "Usage: ipfs-accelerate cluster status --nats URL [--json]\n"
     "\n"
     "The workers advertised in the cluster (name, host, model, threads, tasks,\n"
-    "last seen), the task queue's depth and its oldest task's age, and the\n"
-    "counts of stored results and dead letters.\n"
+    "last seen), the task queue's depth and its oldest task's age, the\n"
+    "counts of stored results and dead letters, and the result cache (its\n"
+    "bucket, and the hits and misses the submitters reported).\n"
     "\n"
     "  -n, --nats URL          nats://HOST:PORT (several: comma-separated)\n"
     "      --json              the same as one JSON object\n"
@@ -278,6 +279,11 @@ int cmd_cluster_status(int argc, char **argv)
         printf("%s p%d %.0f", level ? "," : "", level, cJSON_IsNumber(lv) ? lv->valuedouble : 0), level++;
     printf("; bound %.0f tasks, %.0f bytes (%.0f used)\n", num(q, "max_tasks"), num(q, "max_bytes"), num(q, "bytes"));
     printf("results stored: %.0f; dead letters: %.0f\n", num(s, "results"), num(s, "dead_letters"));
+    const cJSON *ca = cJSON_GetObjectItem(s, "cache");
+    printf("result cache: %.0f results, %.0f of %.0f bytes, kept %.0f s; hits %.0f in memory, %.0f in the cluster, "
+           "misses %.0f (hit rate %.1f %%)\n", num(ca, "entries"), num(ca, "bytes"), num(ca, "max_bytes"),
+           num(ca, "ttl_s"), num(ca, "hits_memory"), num(ca, "hits_cluster"), num(ca, "misses"),
+           100 * num(ca, "hit_rate"));
     cJSON_Delete(s);
     return 0;
 }
