@@ -37,3 +37,13 @@ set_tests_properties(benchdb_validate_e2e PROPERTIES FIXTURES_REQUIRED synth_mod
 add_test(NAME benchdb_decoder
          COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/bench_decoder_test.py $<TARGET_FILE:ipfs-accelerate> \"$f\" ${CMAKE_CURRENT_BINARY_DIR}/benchdb-decoder")
 set_tests_properties(benchdb_decoder PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180)
+
+# The advisor's choices on faked device tables.
+ia_add_test(test_benchdb_advise ${CMAKE_CURRENT_LIST_DIR}/test_benchdb_advise.c)
+target_link_libraries(test_benchdb_advise PRIVATE ia_benchdb)
+set_tests_properties(test_benchdb_advise PROPERTIES TIMEOUT 60)
+add_test(NAME benchdb_advise_e2e
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/advise_e2e_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32
+                 ${CMAKE_CURRENT_BINARY_DIR}/benchdb-advise)
+set_tests_properties(benchdb_advise_e2e PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "benchdb/advise.h"
 #include "benchdb/benchdb.h"
 #include "cli.h"
 #include "model/decoder.h"
@@ -2073,5 +2074,315 @@ out:
     cJSON_Delete(doc);
     free(cid);
     free(a.precision_buf);
+    return rc;
+}
+
+/* ---- advise ------------------------------------------------------------------ */
+
+static const char advise_help[] =
+    "Usage: ipfs-accelerate advise --model M [--latency-ms X | --throughput] [--context N]\n"
+    "                              [--db PATH] [--json]\n"
+    "\n"
+    "Which devices and precisions of this machine can run model M (memory fit,\n"
+    "with a decoder's KV cache at the context length; the precisions each built\n"
+    "backend computes), and which to use: device, precision, batch size and\n"
+    "threads, with latency, throughput and memory predicted by the performance\n"
+    "model ('bench predict': calibrated on the runs stored for it, else the bare\n"
+    "roofline, said so) and the reasons. The CPU's peaks are measured first when\n"
+    "none are stored ('bench peaks', about 2 s). Devices without measured peaks\n"
+    "are listed as usable but not predicted.\n"
+    "\n"
+    "  -m, --model M        a model folder, hub id or ipfs://CID, or a .gguf decoder\n"
+    "      --latency-ms X   the most throughput whose call stays within X ms\n"
+    "      --throughput     the most texts (decoder: tokens) per second\n"
+    "                       (default: the lowest latency of one call)\n"
+    "      --context N      tokens per text (default 128), decoder: KV positions\n"
+    "                       (default 2048)\n"
+    "      --db PATH        the benchmark database (default as bench)\n"
+    "      --json           one JSON document on stdout\n";
+
+enum { OPT_LATENCY_MS = 0x2200, OPT_THROUGHPUT, OPT_CONTEXT };
+
+/* The device table from hardware detection: the CPU (all cores, and one
+ * thread where peaks for it are stored), then every other device seen. */
+typedef struct advise_table {
+    ia_adv_device dev[16];
+    int n;
+    ia_pm_peaks peaks[2];
+    ia_pm_calib calib[2][IA_ADV_MAX_PREC];
+} advise_table;
+
+static int advise_devices(bench_ctx *ctx, ia_benchdb *db, const char *path, advise_table *t)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(ctx->detect, "platforms"))
+    {
+        const char *id = jstr(p, "id"), *state = jstr(p, "state");
+        if (!id || !state || !strcmp(state, "not_present"))
+            continue;
+        if (!strcmp(id, "cpu")) {
+            const cJSON *cpu = cJSON_GetObjectItemCaseSensitive(p, "cpu");
+            for (int th = 0; th < 2 && t->n < 16; th++) {
+                bool measured = false;
+                if (th == 0) {
+                    int rc = get_peaks(db, path, ctx, 0, false, false, &t->peaks[0], &measured);
+                    if (rc)
+                        return rc;
+                } else if (ctx->hw.cores <= 1 || ia__benchdb_peaks_get(db, &ctx->hw, 1, &t->peaks[1])) {
+                    continue; /* one thread only where its peaks are stored */
+                }
+                ia_adv_device *d = &t->dev[t->n++];
+                memset(d, 0, sizeof *d);
+                snprintf(d->id, sizeof d->id, "cpu:0");
+                snprintf(d->platform, sizeof d->platform, "cpu");
+                snprintf(d->name, sizeof d->name, "%s", ctx->hw.cpu_model ? ctx->hw.cpu_model : "CPU");
+                d->backend_built = true;
+                d->memory_bytes = jnum(cpu, "memory_available");
+                d->threads = th; /* 0: one per core */
+                d->cores = ctx->hw.cores;
+                d->n_prec = ia__adv_cpu_precisions(ctx->hw.cpu_flags, d->precisions);
+                d->peaks = &t->peaks[th];
+            }
+            continue;
+        }
+        const cJSON *jd;
+        cJSON_ArrayForEach(jd, cJSON_GetObjectItemCaseSensitive(p, "devices"))
+        {
+            if (t->n >= 16)
+                break;
+            ia_adv_device *d = &t->dev[t->n++];
+            memset(d, 0, sizeof *d);
+            snprintf(d->id, sizeof d->id, "%s:%d", id, (int)jnum(jd, "index"));
+            snprintf(d->platform, sizeof d->platform, "%s", id);
+            snprintf(d->name, sizeof d->name, "%s", jstr(jd, "name") ? jstr(jd, "name") : id);
+            d->backend_built = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "backend_built"));
+            d->explicit_only = !strcmp(id, "vulkan"); /* as the backend registry */
+            d->memory_bytes = jnum(jd, "memory");
+            /* The Vulkan backend computes fp32 and fp16; the others are
+             * not built, so what they would offer is not claimed. */
+            d->n_prec = 1;
+            snprintf(d->precisions[0], 8, "fp32");
+            if (!strcmp(id, "vulkan"))
+                snprintf(d->precisions[d->n_prec++], 8, "fp16");
+        }
+    }
+    return 0;
+}
+
+/* The calibration of each CPU row and precision from the runs stored for
+ * the model (the profiled ones when any), as bench predict does. */
+static int advise_calibrate(bench_ctx *ctx, ia_benchdb *db, const char *path, const ia_pm_arch *arch,
+                            const char *model_path, const char *types, advise_table *t)
+{
+    for (int i = 0; i < t->n; i++) {
+        ia_adv_device *d = &t->dev[i];
+        if (strcmp(d->platform, "cpu"))
+            continue;
+        int row = d->threads ? 1 : 0;
+        int np = arch->decoder ? 1 : d->n_prec;
+        for (int pi = 0; pi < np; pi++) {
+            const char *prec = arch->decoder ? types : d->precisions[pi];
+            ia_bench_point *pts = NULL;
+            size_t n = 0;
+            ia_status st = ia__benchdb_points(db, &ctx->hw, model_path, prec, d->threads,
+                                              arch->decoder ? "decode" : NULL, &pts, &n);
+            if (st)
+                return cli_fail(st, "reading %s", path);
+            bool *use = n ? calloc(n, sizeof *use) : NULL;
+            size_t n_prof = 0;
+            for (size_t j = 0; use && j < n; j++)
+                n_prof += use[j] = pts[j].op_s[0] >= 0;
+            int rc = n && !use ? cli_fail(IA_ERR_NOMEM, "advise") : 0;
+            if (!rc && n)
+                rc = fit_points(arch, prec, d->peaks, pts, n, n_prof ? use : NULL, model_path,
+                                arch->decoder ? "decode" : NULL, &t->calib[row][pi]);
+            if (!rc && n)
+                d->calib[pi] = &t->calib[row][pi];
+            free(use);
+            ia_free(pts);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static cJSON *option_json(const ia_adv_result *r, const ia_adv_option *o, const ia_adv_device *dev, bool decoder)
+{
+    const ia_adv_device *d = &dev[o->device];
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "device", d->id);
+    cJSON_AddStringToObject(j, "device_name", d->name);
+    cJSON_AddStringToObject(j, "platform", d->platform);
+    if (!strcmp(d->platform, "cpu"))
+        cJSON_AddNumberToObject(j, "threads", d->threads ? d->threads : d->cores);
+    cJSON_AddStringToObject(j, "precision", o->precision);
+    cJSON_AddBoolToObject(j, "usable", o->usable);
+    cJSON_AddBoolToObject(j, "predicted", o->predicted);
+    cJSON_AddBoolToObject(j, "calibrated", o->calibrated);
+    cJSON_AddBoolToObject(j, "recommended", r->best >= 0 && &r->opt[r->best] == o);
+    cJSON_AddNumberToObject(j, "batch_size", o->batch);
+    if (o->predicted) {
+        cJSON_AddNumberToObject(j, "latency_ms", o->latency_s * 1e3);
+        cJSON_AddNumberToObject(j, decoder ? "tokens_per_s" : "texts_per_s", o->throughput);
+        if (decoder)
+            cJSON_AddNumberToObject(j, "prefill_ms", o->prefill_s * 1e3);
+    }
+    if (o->memory_bytes > 0)
+        cJSON_AddNumberToObject(j, "memory_bytes", o->memory_bytes);
+    cJSON_AddStringToObject(j, "why", o->why);
+    return j;
+}
+
+int cmd_advise(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},         {"latency-ms", required_argument, 0, OPT_LATENCY_MS},
+        {"throughput", no_argument, 0, OPT_THROUGHPUT}, {"context", required_argument, 0, OPT_CONTEXT},
+        {"db", required_argument, 0, OPT_DB},          {"json", no_argument, 0, OPT_JSON},
+        {"help", no_argument, 0, 'h'},                 {0, 0, 0, 0},
+    };
+    const char *model = NULL, *db_opt = NULL;
+    bool json = false;
+    long context = 0;
+    ia_adv_request rq = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case OPT_LATENCY_MS:
+            if (!parse_double(optarg, 1e-6, 1e9, &rq.latency_budget_s))
+                return cli_usage("advise", "--latency-ms: a positive number of milliseconds, not '%s'", optarg);
+            rq.latency_budget_s /= 1e3;
+            break;
+        case OPT_THROUGHPUT: rq.throughput = true; break;
+        case OPT_CONTEXT:
+            if (!cli_parse_long(optarg, 1, 1 << 20, &context))
+                return cli_usage("advise", "--context: a token count from 1 to 1048576, not '%s'", optarg);
+            break;
+        case OPT_DB: db_opt = optarg; break;
+        case OPT_JSON: json = true; break;
+        case 'h': fputs(advise_help, stdout); return 0;
+        default: return cli_usage("advise", "bad option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("advise", "unexpected operand '%s'", argv[optind]);
+    if (!model)
+        return cli_usage("advise", "--model is required");
+    if (rq.throughput && rq.latency_budget_s > 0)
+        return cli_usage("advise", "--latency-ms and --throughput: one goal, not both");
+    cli_log_init(IA_LOG_WARN);
+    size_t ml = strlen(model);
+    bool decoder = ml > 5 && !strcmp(model + ml - 5, ".gguf");
+
+    bench_ctx ctx;
+    char path[4096], types[128] = "";
+    ia_benchdb *db = NULL;
+    ia_model *m = NULL;
+    ia_lm *lm = NULL;
+    const char *model_path = model;
+    advise_table *t = calloc(1, sizeof *t);
+    ia_adv_result *r = calloc(1, sizeof *r);
+    ia_status st;
+    int rc = t && r ? ctx_init(&ctx) : cli_fail(IA_ERR_NOMEM, "advise");
+    bool ctx_ok = !rc;
+    if (!rc)
+        rc = open_db(db_opt, path, sizeof path, &db);
+    /* The architecture from the model itself, loaded on the CPU in fp32. */
+    if (!rc && decoder) {
+        ia_lm_options lo = IA_LM_OPTIONS_INIT;
+        if ((st = ia_lm_load(model, &lo, &lm)))
+            rc = cli_fail(st, "loading --model %s", model);
+        else if (!(rc = decoder_arch(lm, model, &rq.arch, types, sizeof types))) {
+            ia_lm_info li;
+            ia_lm_get_info(lm, &li);
+            model_path = li.path;
+            rq.fixed_precision = types;
+        }
+    } else if (!rc) {
+        ia_model_options mo = IA_MODEL_OPTIONS_INIT;
+        ia_model_info info;
+        if ((st = ia_model_load(model, &mo, &m)))
+            rc = cli_fail(st, "loading --model %s", model);
+        else {
+            ia_model_get_info(m, &info);
+            model_path = info.path;
+            if ((st = ia__pm_arch_from_model(&info, &rq.arch)))
+                rc = cli_fail(st, "--model %s", model);
+        }
+    }
+    rq.context = context ? (int)context : decoder ? 2048 : 128;
+    if (!rc && !context && rq.arch.max_position > 0 && rq.context > rq.arch.max_position)
+        rq.context = rq.arch.max_position;
+    if (!rc)
+        rc = advise_devices(&ctx, db, path, t);
+    if (!rc)
+        rc = advise_calibrate(&ctx, db, path, &rq.arch, model_path, types, t);
+    if (!rc && (st = ia__advise(t->dev, t->n, &rq, r)))
+        rc = cli_fail(st, "--model %s --context %d", model, rq.context);
+    if (!rc && json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddStringToObject(doc, "model", model_path);
+        cJSON_AddStringToObject(doc, "kind", decoder ? "decoder" : "encoder");
+        cJSON_AddStringToObject(doc, "goal", rq.throughput ? "throughput" : rq.latency_budget_s > 0 ? "latency_budget"
+                                                                                                     : "latency");
+        if (rq.latency_budget_s > 0)
+            cJSON_AddNumberToObject(doc, "latency_budget_ms", rq.latency_budget_s * 1e3);
+        cJSON_AddNumberToObject(doc, "context", rq.context);
+        cJSON_AddStringToObject(doc, "db", path);
+        cJSON *opts_j = cJSON_AddArrayToObject(doc, "options");
+        for (int i = 0; i < r->n_opts; i++)
+            cJSON_AddItemToArray(opts_j, option_json(r, &r->opt[i], t->dev, decoder));
+        if (r->best >= 0) {
+            cJSON *rec = option_json(r, &r->opt[r->best], t->dev, decoder);
+            cJSON_AddNumberToObject(rec, "threads", r->threads);
+            cJSON_AddItemToObject(doc, "recommendation", rec);
+        } else {
+            cJSON_AddNullToObject(doc, "recommendation");
+        }
+        cJSON *rs = cJSON_AddArrayToObject(doc, "reasons");
+        for (int i = 0; i < r->n_reasons; i++)
+            cJSON_AddItemToArray(rs, cJSON_CreateString(r->reasons[i]));
+        char *txt = cJSON_PrintUnformatted(doc);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+        cJSON_Delete(doc);
+    } else if (!rc) {
+        printf("%-10s %-4s %-10s %5s %6s %12s %14s %10s  %s\n", "device", "thr", "precision", "fits", "batch",
+               "latency_ms", decoder ? "tokens/s" : "texts/s", "mem_MiB", "");
+        for (int i = 0; i < r->n_opts; i++) {
+            const ia_adv_option *o = &r->opt[i];
+            const ia_adv_device *d = &t->dev[o->device];
+            char lat[32] = "-", thr[32] = "-", th[16] = "-";
+            if (o->predicted) {
+                snprintf(lat, sizeof lat, "%.3f", o->latency_s * 1e3);
+                snprintf(thr, sizeof thr, "%.1f", o->throughput);
+            }
+            if (!strcmp(d->platform, "cpu"))
+                snprintf(th, sizeof th, "%d", d->threads ? d->threads : d->cores);
+            printf("%-10s %-4s %-10s %5s %6d %12s %14s %10.1f  %s%s\n", d->id, th, o->precision,
+                   o->usable ? "yes" : "no", o->batch, lat, thr, o->memory_bytes / (1024.0 * 1024.0),
+                   i == r->best ? "<- recommended; " : "", o->why);
+        }
+        if (r->best >= 0) {
+            const ia_adv_option *b = &r->opt[r->best];
+            printf("\nrecommended: %s, %s, batch %d", t->dev[b->device].id, b->precision, b->batch);
+            if (r->threads)
+                printf(", %d thread%s", r->threads, r->threads == 1 ? "" : "s");
+            putchar('\n');
+        }
+        for (int i = 0; i < r->n_reasons; i++)
+            printf("  - %s\n", r->reasons[i]);
+    }
+    free(t);
+    free(r);
+    ia_model_free(m);
+    ia_lm_free(lm);
+    ia__benchdb_close(db);
+    if (ctx_ok)
+        ctx_close(&ctx);
     return rc;
 }

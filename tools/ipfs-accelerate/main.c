@@ -31,6 +31,7 @@ int cmd_config_show(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_cluster_status(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_advise(int argc, char **argv);
 
 int cmd_ipfs_add(int argc, char **argv);
 int cmd_ipfs_cat(int argc, char **argv);
@@ -79,6 +80,7 @@ static const struct cli_command commands[] = {
     {"worker", cmd_worker, "embed tasks from a NATS JetStream cluster (docs/distributed.md)"},
     {"cluster status", cmd_cluster_status, "a cluster's workers, queue depth and oldest task"},
     {"bench", cmd_bench, "benchmark a model over a matrix, stored in a database ('bench list')"},
+    {"advise", cmd_advise, "which device, precision, batch and threads to run a model with, and why"},
 };
 
 static int log_min = IA_LOG_WARN;

@@ -1,0 +1,53 @@
+"""`ipfs-accelerate advise` end to end on the synthetic tiny model: the
+JSON document's structure, the CPU recommended with its threads and
+figures (the bare roofline: no runs stored, said so), the goals, and errors
+naming the input at fault. Usage: advise_e2e_test.py CLI MODEL WORKDIR"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+cli, model, work = sys.argv[1:4]
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+db = os.path.join(work, "bench.db")
+
+
+def run(*args, ok=True):
+    p = subprocess.run([cli, "advise", "--db", db, *args], capture_output=True, text=True, timeout=120)
+    if ok and p.returncode != 0:
+        sys.exit(f"advise {args} failed ({p.returncode}): {p.stderr}")
+    return p
+
+
+doc = json.loads(run("--model", model, "--json").stdout)
+assert doc["kind"] == "encoder" and doc["goal"] == "latency" and doc["context"] == 128, doc
+rec = doc["recommendation"]
+assert rec and rec["device"] == "cpu:0" and rec["usable"] and rec["predicted"], rec
+assert rec["batch_size"] == 1 and rec["threads"] >= 1 and rec["latency_ms"] > 0 and rec["memory_bytes"] > 0, rec
+assert not rec["calibrated"] and any("bare roofline" in r for r in doc["reasons"]), doc["reasons"]
+cpu = [o for o in doc["options"] if o["device"] == "cpu:0"]
+assert cpu and cpu[0]["precision"] == "fp32", cpu
+assert sum(o["recommended"] for o in doc["options"]) == 1
+for o in doc["options"]:
+    assert o["why"], o
+    if o["platform"] != "cpu" and o["usable"]:
+        assert not o["predicted"], o  # no peaks measured for other devices
+
+thr = json.loads(run("--model", model, "--throughput", "--context", "16", "--json").stdout)
+assert thr["goal"] == "throughput" and thr["context"] == 16
+assert thr["recommendation"]["texts_per_s"] >= rec["texts_per_s"] * 0.95
+bud = json.loads(run("--model", model, "--latency-ms", "1000", "--json").stdout)
+assert bud["goal"] == "latency_budget" and bud["recommendation"]["latency_ms"] <= 1000
+
+text = run("--model", model).stdout
+assert "recommended: cpu:0" in text and "  - " in text, text
+
+p = run("--model", model, "--throughput", "--latency-ms", "5", ok=False)
+assert p.returncode == 2 and "one goal" in p.stderr, p.stderr
+p = run("--model", os.path.join(work, "no-such-model"), ok=False)
+assert p.returncode == 1 and "no-such-model" in p.stderr, p.stderr
+p = run("--model", model, "--context", "100000", ok=False)
+assert p.returncode == 1 and "context" in p.stderr, p.stderr
+print("advise_e2e: ok")
