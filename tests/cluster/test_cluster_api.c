@@ -10,7 +10,10 @@
  *   test_cluster_api URL MODEL_DIR results   a worker (--threads 1) runs:
  *       the queued tasks' vectors equal an in-process embed of the same
  *       texts with one thread, bit for bit; a task the model refuses
- *       fails with IA_ERR_BACKEND naming the dead letters; the status JSON.
+ *       fails with IA_ERR_BACKEND naming the dead letters; the result
+ *       cache: a connection whose memory holds one result finds the others
+ *       in the cluster's bucket, evicts the least recently used, and gives
+ *       the same bytes; the status JSON.
  *
  * In the sanitizer build it runs under ASan/UBSan like every C test.
  */
@@ -18,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cluster/cluster-impl.h"
 #include "core/core-impl.h"
 #include "ipfs_accelerate/ipfs_accelerate.h"
 #include "test.h"
@@ -119,6 +123,37 @@ static void phase_results(const char *url, const char *model_dir)
         ia_free(vecs);
         free(want);
     }
+    /* The cache tiers on a second connection whose memory holds one
+     * result: lookups go memory, then the bucket; the same bytes. */
+    ia_cluster_options co = IA_CLUSTER_OPTIONS_INIT;
+    co.cache_bytes = 2 * (long long)d * (long long)sizeof(float);
+    ia_cluster *c2 = NULL;
+    CHECK_OK(ia_cluster_connect(url, &co, &c2));
+    const int order[] = {0, 0, 1, 1, 0};
+    const int tier[] = {IA_FOUND_CLUSTER, IA_FOUND_MEMORY, IA_FOUND_CLUSTER, IA_FOUND_MEMORY, IA_FOUND_CLUSTER};
+    unsigned long want_hits[3] = {0};
+    for (int k = 0; c2 && k < 5; k++) {
+        char id[IA_CLUSTER_TASK_ID_LEN + 1], id1[IA_CLUSTER_TASK_ID_LEN + 1];
+        CHECK_OK(submit(c2, model_dir, order[k], &so, id));
+        want_hits[tier[k]]++;
+        ia_cluster_cache_stats cs;
+        ia__cluster_cache_stats(c2, &cs);
+        CHECK_MSG(cs.hits_memory == want_hits[IA_FOUND_MEMORY] && cs.hits_cluster == want_hits[IA_FOUND_CLUSTER] &&
+                  cs.misses == 0, "lookup %d: %lu memory and %lu cluster hits, %lu misses", k, cs.hits_memory,
+                  cs.hits_cluster, cs.misses);
+        CHECK(cs.entries == 1 && cs.bytes <= (size_t)co.cache_bytes); /* the bound: the older one went */
+        float *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        int da = 0, db = 0;
+        CHECK_OK(ia_cluster_result(c2, id, 10, &a, &na, &da));
+        CHECK_OK(submit(c, model_dir, order[k], &so, id1));
+        CHECK_OK(ia_cluster_result(c, id1, 10, &b, &nb, &db));
+        CHECK(!strcmp(id, id1) && a && b && na == nb && da == db && !memcmp(a, b, na * (size_t)da * sizeof *a));
+        ia_free(a);
+        ia_free(b);
+    }
+    ia_cluster_free(c2);
+
     /* a task the model refuses ends in the dead letters, with its error */
     so.dimensions = 100000;
     char id[IA_CLUSTER_TASK_ID_LEN + 1];
