@@ -69,6 +69,9 @@ const ia_arch *ia__arch_mpnet(void);
 const ia_arch *ia__arch_roberta(void);
 const ia_arch *ia__arch_xlm_roberta(void);
 const ia_arch *ia__arch_camembert(void);
-const ia_arch *ia__arch_qwen2(void); /* decoder embedders, src/model/embed_decoder.c */
+/* decoder embedders, src/model/embed_decoder.c */
+const ia_arch *ia__arch_qwen2(void);
+const ia_arch *ia__arch_mistral(void);
+const ia_arch *ia__arch_llama(void);
 
 #endif

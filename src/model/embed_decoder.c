@@ -1,15 +1,15 @@
 /*
- * Decoders as sentence embedders (gte-Qwen2-*-instruct and the like): the
- * sentence-transformers folder holds the base model (Qwen2Model) whose
- * final hidden states, after the last RMSNorm, are pooled, usually from
- * the last token (Pooling's lasttoken): with causal attention only the
- * last token has seen the whole text. The forward is the decoder's
- * (src/model/decoder.c), run for hidden states instead of logits; every
- * text starts at position 0 and sees only itself, so texts are packed
- * without padding like the encoders' and each keeps its own last token,
- * whatever side the original tokenizer pads. The tokenizer's post-processor
- * is followed as tokenizer.json states it (gte-Qwen2 appends
- * <|endoftext|>).
+ * Decoders as sentence embedders (gte-Qwen2-*-instruct, e5-mistral-7b-
+ * instruct and the like): the sentence-transformers folder holds the base
+ * model (Qwen2Model, MistralModel, LlamaModel) whose final hidden states,
+ * after the last RMSNorm, are pooled, usually from the last token
+ * (Pooling's lasttoken): with causal attention only the last token has
+ * seen the whole text. The forward is the decoder's (src/model/decoder.c),
+ * run for hidden states instead of logits; every text starts at position 0
+ * and sees only itself, so texts are packed without padding like the
+ * encoders' and each keeps its own last token, whatever side the original
+ * tokenizer pads. The tokenizer's post-processor is followed as
+ * tokenizer.json states it (gte-Qwen2 appends <|endoftext|>).
  */
 #include <stdio.h>
 #include <string.h>
@@ -80,15 +80,18 @@ static ia_status forward(const void *state, const int32_t *ids, const int32_t *t
     return ia__decoder_hidden(state, ids, offsets, n_seqs, hidden);
 }
 
-static const ia_arch qwen2_arch = {
-    .api_version = IA_ARCH_API_VERSION,
-    .model_type = "qwen2",
-    .iface = {
-        .parse_config = parse_config,
-        .free = dec_free,
-        .forward = forward,
-        .load_dir = load_dir,
-    },
-};
+/* The decoder reads each family's differences (qwen2's Q/K/V biases,
+ * mistral's sliding window) from config.json itself. */
+#define DECODER_ARCH(var, type)                                                                        \
+    static const ia_arch var = {                                                                       \
+        .api_version = IA_ARCH_API_VERSION,                                                            \
+        .model_type = type,                                                                            \
+        .iface = {.parse_config = parse_config, .free = dec_free, .forward = forward, .load_dir = load_dir}, \
+    }
+DECODER_ARCH(qwen2_arch, "qwen2");
+DECODER_ARCH(mistral_arch, "mistral");
+DECODER_ARCH(llama_arch, "llama");
 
 const ia_arch *ia__arch_qwen2(void) { return &qwen2_arch; }
+const ia_arch *ia__arch_mistral(void) { return &mistral_arch; }
+const ia_arch *ia__arch_llama(void) { return &llama_arch; }

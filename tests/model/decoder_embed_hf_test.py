@@ -15,6 +15,9 @@ as an embedder all the same (modules.json says so, as gte-Qwen2's
 Qwen2ForCausalLM config does). A third says "is_causal": false (gte-Qwen2
 was trained with bidirectional attention and says so in its config.json):
 its reference is Qwen2Model given an all-zeros 4-D mask, text by text.
+MistralModel (e5-mistral-7b-instruct's family; one KV head, a sliding
+window of 8 tokens, shorter than most texts) and LlamaModel (no biases)
+the same way through `embed`.
 
 The reference is what sentence-transformers computes: the texts tokenized
 in one batch, padded on the left as gte-Qwen2's tokenizer pads, the final
@@ -202,6 +205,30 @@ finally:
 ia = hfutil.python_binding(cli)
 if ia:
     check("Python Model.embed", ia.Model(causal_dir).embed(texts))
+
+# mistral and llama: the same texts, tokenizer and modules
+for name, cfg_cls, model_cls, extra in (
+        ("mistral", transformers.MistralConfig, transformers.MistralModel, dict(num_key_value_heads=1,
+                                                                               sliding_window=8)),
+        ("llama", transformers.LlamaConfig, transformers.LlamaModel, dict(num_key_value_heads=2))):
+    fcfg = cfg_cls(vocab_size=448, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
+                   max_position_embeddings=1024, rms_norm_eps=1e-5, bos_token_id=eos, eos_token_id=eos, **extra)
+    fmodel = model_cls(fcfg).eval()
+    with torch.no_grad():
+        for pname, w in fmodel.named_parameters():
+            w.copy_(1 + 0.2 * torch.randn_like(w) if w.dim() == 1 else
+                    torch.randn_like(w) if "embed" in pname else torch.randn_like(w) / math.sqrt(64))
+    folder = os.path.join(work, name + "-embed")
+    save_folder(folder, fmodel)
+    with torch.no_grad():
+        h = fmodel(input_ids=enc["input_ids"], attention_mask=mask).last_hidden_state
+        fwant = torch.nn.functional.normalize(h[torch.arange(h.shape[0]), last], dim=1).double().numpy()
+    out = os.path.join(work, name + ".npy")
+    p = subprocess.run([cli, "embed", "-q", "--model", folder, inp, "--output", out], capture_output=True, text=True)
+    if p.returncode:
+        failures.append(f"{name}: embed failed: {p.stderr.strip()[-400:]}")
+    else:
+        check(f"embed {name}-embed", np.load(out), fwant)
 
 # a decoder's classification head is refused, naming the file and key
 cls_dir = os.path.join(work, "qwen2-cls")
