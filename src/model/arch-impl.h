@@ -23,6 +23,10 @@ typedef struct ia_encoder_config {
      * table (0: none), buckets as T5's up to rel_max_distance. */
     int rel_buckets, rel_max_distance;
     float layer_norm_eps;
+    /* Decoders: floats per token of the per-text KV caches (K and V of
+     * every layer) and of their second feed-forward buffer (gate and up);
+     * 0 for encoders. For the memory limit's estimate. */
+    int extra_per_token;
     ia_act act;
     char act_name[32];
 } ia_encoder_config;

@@ -11,16 +11,20 @@
  * tokenizer pads. The tokenizer's post-processor is followed as
  * tokenizer.json states it (gte-Qwen2 appends <|endoftext|>).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "model/arch-impl.h"
 #include "model/decoder.h"
 
-/* An integer key of config.json in [1, hi]. */
-static ia_status get_int(const cJSON *c, const char *path, const char *key, int hi, int *out)
+/* An integer key of config.json in [1, hi]; absent or null: *out stays
+ * unless need. */
+static ia_status get_int(const cJSON *c, const char *path, const char *key, int hi, bool need, int *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
+    if (!need && (!v || cJSON_IsNull(v)))
+        return IA_OK;
     if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > hi || v->valuedouble != (int)v->valuedouble)
         return ia__error(IA_ERR_FORMAT, "%s: \"%s\" must be an integer from 1 to %d", path, key, hi);
     *out = (int)v->valuedouble;
@@ -38,13 +42,20 @@ static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_confi
             return ia__error(IA_ERR_UNSUPPORTED, "%s: architectures \"%s\": classification heads on decoders "
                              "(scored on the last token) are not supported; decoders embed", path, a->valuestring);
     ia_status rc;
-    if ((rc = get_int(c, path, "vocab_size", 1 << 24, &cfg->vocab_size)) ||
-        (rc = get_int(c, path, "hidden_size", 1 << 20, &cfg->hidden_size)) ||
-        (rc = get_int(c, path, "num_hidden_layers", 1024, &cfg->n_layers)) ||
-        (rc = get_int(c, path, "num_attention_heads", 4096, &cfg->n_heads)) ||
-        (rc = get_int(c, path, "intermediate_size", 1 << 22, &cfg->intermediate_size)) ||
-        (rc = get_int(c, path, "max_position_embeddings", 1 << 24, &cfg->max_position)))
+    if ((rc = get_int(c, path, "vocab_size", 1 << 24, true, &cfg->vocab_size)) ||
+        (rc = get_int(c, path, "hidden_size", 1 << 20, true, &cfg->hidden_size)) ||
+        (rc = get_int(c, path, "num_hidden_layers", 1024, true, &cfg->n_layers)) ||
+        (rc = get_int(c, path, "num_attention_heads", 4096, true, &cfg->n_heads)) ||
+        (rc = get_int(c, path, "intermediate_size", 1 << 22, true, &cfg->intermediate_size)) ||
+        (rc = get_int(c, path, "max_position_embeddings", 1 << 24, true, &cfg->max_position)))
         return rc;
+    /* the caches' width: num_key_value_heads x head_dim (checked again at load) */
+    int kv_heads = cfg->n_heads, head_dim = cfg->hidden_size / cfg->n_heads;
+    if ((rc = get_int(c, path, "num_key_value_heads", 4096, false, &kv_heads)) ||
+        (rc = get_int(c, path, "head_dim", 1 << 16, false, &head_dim)))
+        return rc;
+    const int64_t extra = 2 * (int64_t)cfg->n_layers * kv_heads * head_dim + cfg->intermediate_size;
+    cfg->extra_per_token = extra > INT32_MAX ? INT32_MAX : (int)extra;
     cfg->pad_token_id = -1; /* no position numbering from a padding id */
     cfg->act = IA_ACT_SILU;
     snprintf(cfg->act_name, sizeof cfg->act_name, "silu");

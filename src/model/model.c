@@ -82,13 +82,14 @@ struct ia_model {
 
 /* Bytes of activations a forward over n_tok tokens in sequences of at most
  * max_len needs: the hidden states and the layer scratch (x, qkv, ctx,
- * ffn) and the attention's per-thread rows. */
+ * ffn) and the attention's per-thread rows; a decoder's KV caches too. */
 static uint64_t activation_bytes(const ia_model *m, size_t n_tok, size_t max_len)
 {
     const uint64_t H = (uint64_t)m->cfg.hidden_size, I = (uint64_t)m->cfg.intermediate_size;
     const uint64_t nt = m->n_threads > 0 ? (uint64_t)m->n_threads : (uint64_t)omp_get_num_procs();
     const uint64_t hd = H / (uint64_t)m->cfg.n_heads, lp = (max_len + 15) & ~(uint64_t)15;
-    return 4 * ((uint64_t)n_tok * (5 * H + I) + nt * ((hd + 8) * lp + max_len * 4 * H));
+    return 4 * ((uint64_t)n_tok * (5 * H + I + (uint64_t)m->cfg.extra_per_token) +
+                nt * ((hd + 8) * lp + max_len * 4 * H));
 }
 
 static ia_status load_json(const char *dir, const char *name, bool required, cJSON **out)
