@@ -15,11 +15,11 @@
 #include "cluster/cluster-impl.h"
 #include "server/server-impl.h"
 
-ia_status ia__srv_dispatch_model(srv_dispatch *d, int i, const char *path)
+ia_status ia__srv_dispatch_model(srv_dispatch *d, int i, const char *ref, const char *path)
 {
     if (i < 0 || i >= SRV_MAX_MODELS)
         return ia__error(IA_ERR_INVALID, "model index %d", i);
-    ia_status st = ia__cluster_model_name(path, d->names[i]);
+    ia_status st = ia__cluster_model_name(ref, d->names[i]);
     if (!st)
         st = ia__cluster_model_cid(path, d->cids[i]);
     return st;

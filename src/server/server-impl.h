@@ -293,8 +293,9 @@ struct srv_metrics;
 ia_status ia__srv_dispatch_run(srv_dispatch *d, struct srv_metrics *m, struct srv_job *job0, const int32_t **ids,
                                const int32_t **types, const size_t *n_ids, size_t total, size_t rows, float *out,
                                int *http_status, char *msg, size_t cap);
-/* The model's task name and CID, for a model added at index i. */
-ia_status ia__srv_dispatch_model(srv_dispatch *d, int i, const char *path);
+/* The model's task name (from ref, as `worker --model REF` names it) and
+ * its folder's CID, for a model added at index i. */
+ia_status ia__srv_dispatch_model(srv_dispatch *d, int i, const char *ref, const char *path);
 
 typedef struct srv_queue {
     pthread_mutex_t lock;
@@ -522,6 +523,10 @@ const srv_model *ia__srv_model_find(ia_server *s, const char *name);
 /* The model `name` (NULL: the first) of a kind: language models (lm) or
  * embedding models. NULL with *err set (404 unknown, 400 the other kind). */
 const srv_model *ia__srv_model_find_kind(ia_server *s, const char *name, bool lm, srv_error *err);
+/* ia_server_add_model for a model loaded from ref (a folder, org/name or
+ * ipfs:// reference, as given): serve --cluster names its tasks as a
+ * worker given the same reference does. */
+ia_status ia__server_add_model_ref(ia_server *s, const char *name, ia_model *m, const char *ref);
 /* Serve a language model (taken, freed with the server, also on failure). */
 ia_status ia__server_add_lm(ia_server *s, const char *name, ia_lm *lm);
 /* Streaming answers: status and headers now, then the body from read()

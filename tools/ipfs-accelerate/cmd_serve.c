@@ -16,6 +16,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 #include "ipfs_accelerate/cluster.h"
 #include "ipfs_accelerate/gateway.h"
@@ -97,6 +99,121 @@ static bool is_language_model(const char *path)
     fclose(f);
     buf[got] = '\0';
     return strstr(buf, "ForCausalLM\"") != NULL || strstr(buf, "LMHeadModel\"") != NULL;
+}
+
+/* ---- /v1/advise ------------------------------------------------------------ */
+
+static void advise_error(ia_http_response *res, int status, const char *param, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "message", msg);
+    cJSON_AddStringToObject(e, "type", status == 400 ? "invalid_request_error" : "server_error");
+    if (param)
+        cJSON_AddStringToObject(e, "param", param);
+    else
+        cJSON_AddNullToObject(e, "param");
+    char *txt = cJSON_PrintUnformatted(o);
+    ia_http_respond(res, status, "application/json", txt ? txt : "{}", txt ? strlen(txt) : 2);
+    cJSON_free(txt);
+    cJSON_Delete(o);
+}
+
+/* `advise` over HTTP: GET /v1/advise?model=M[&latency_ms=X|&throughput=1][&context=N]
+ * or POST with those fields as a JSON object; the CLI's --json document.
+ * Peaks are read from the benchmark database, never measured here. */
+static void advise_route(const ia_http_request *req, ia_http_response *res, void *user)
+{
+    (void)user;
+    const char *method = ia_http_request_method(req);
+    if (strcmp(ia_http_request_path(req), "/v1/advise")) {
+        advise_error(res, 404, NULL, "no such route");
+        return;
+    }
+    cli_advise_args a = {0}; /* the default database: $IPFS_ACCELERATE_HOME/bench.db */
+    cJSON *body = NULL;
+    char num[64];
+    const char *model = NULL, *lat = NULL, *thr = NULL, *ctxs = NULL;
+    if (!strcmp(method, "POST")) {
+        size_t len = 0;
+        const char *b = ia_http_request_body(req, &len);
+        body = b ? cJSON_ParseWithLength(b, len) : NULL;
+        if (!cJSON_IsObject(body)) {
+            cJSON_Delete(body);
+            advise_error(res, 400, NULL, "the body must be a JSON object: {\"model\": ..., \"latency_ms\" or "
+                                         "\"throughput\", \"context\"}");
+            return;
+        }
+        const cJSON *j = cJSON_GetObjectItemCaseSensitive(body, "model");
+        model = cJSON_IsString(j) ? j->valuestring : NULL;
+        a.throughput = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "throughput"));
+        j = cJSON_GetObjectItemCaseSensitive(body, "latency_ms");
+        if (j && !(cJSON_IsNumber(j) && j->valuedouble > 0)) {
+            cJSON_Delete(body);
+            advise_error(res, 400, "latency_ms", "latency_ms: a positive number of milliseconds");
+            return;
+        }
+        a.latency_ms = j ? j->valuedouble : 0;
+        j = cJSON_GetObjectItemCaseSensitive(body, "context");
+        if (j && !(cJSON_IsNumber(j) && j->valuedouble >= 1 && j->valuedouble <= (1 << 20))) {
+            cJSON_Delete(body);
+            advise_error(res, 400, "context", "context: a token count from 1 to 1048576");
+            return;
+        }
+        a.context = j ? (long)j->valuedouble : 0;
+    } else if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
+        model = ia_http_request_query(req, "model");
+        lat = ia_http_request_query(req, "latency_ms");
+        thr = ia_http_request_query(req, "throughput");
+        ctxs = ia_http_request_query(req, "context");
+        a.throughput = thr && (!*thr || !strcmp(thr, "1") || !strcmp(thr, "true"));
+        char *end;
+        if (lat) {
+            a.latency_ms = strtod(lat, &end);
+            if (end == lat || *end || !(a.latency_ms > 0)) {
+                snprintf(num, sizeof num, "latency_ms=%.20s: not a positive number of milliseconds", lat);
+                advise_error(res, 400, "latency_ms", num);
+                return;
+            }
+        }
+        if (ctxs && !cli_parse_long(ctxs, 1, 1 << 20, &a.context)) {
+            snprintf(num, sizeof num, "context=%.20s: not a token count", ctxs);
+            advise_error(res, 400, "context", num);
+            return;
+        }
+    } else {
+        ia_http_response_header(res, "Allow", "GET, HEAD, POST");
+        advise_error(res, 405, NULL, "/v1/advise takes GET or POST");
+        return;
+    }
+    if (!model || !*model) {
+        cJSON_Delete(body);
+        advise_error(res, 400, "model", "model is required");
+        return;
+    }
+    if (a.throughput && a.latency_ms > 0) {
+        cJSON_Delete(body);
+        advise_error(res, 400, "throughput", "latency_ms and throughput: one goal, not both");
+        return;
+    }
+    a.model = model;
+    cJSON *doc = NULL;
+    int rc = cli_advise_json(&a, &doc);
+    if (rc) {
+        char msg[768];
+        snprintf(msg, sizeof msg, "model %.200s: %s", model, ia_errmsg()[0] ? ia_errmsg() : "cannot be advised on");
+        cJSON_Delete(body); /* model was borrowed from it */
+        advise_error(res, 400, "model", msg);
+        return;
+    }
+    cJSON_Delete(body);
+    char *txt = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    if (!txt) {
+        advise_error(res, 500, NULL, "out of memory");
+        return;
+    }
+    ia_http_respond(res, 200, "application/json", txt, strlen(txt));
+    cJSON_free(txt);
 }
 
 int cmd_serve(int argc, char **argv)
@@ -246,6 +363,13 @@ int cmd_serve(int argc, char **argv)
             store = NULL;
         }
     }
+    if ((st = ia_server_mount(srv, "/v1/advise", advise_route, NULL, 0))) {
+        ia_server_free(srv);
+        ia_cluster_free(cluster);
+        ia_gateway_free(gw);
+        ia_store_close(store);
+        return cli_fail(st, "mounting /v1/advise");
+    }
     ia_server_set_loading(srv, true); /* /health: 503 until every model is in */
     if ((st = ia_server_start(srv))) {
         ia_server_free(srv);
@@ -304,7 +428,7 @@ int cmd_serve(int argc, char **argv)
         } else {
             st = ia_model_load(dir, &mo, &m);
             if (!st)
-                st = ia_server_add_model(srv, name, m);
+                st = ia__server_add_model_ref(srv, name, m, dir);
         }
         if (st) {
             int rc = cli_fail(st, "cannot serve model %s", dir);
@@ -330,6 +454,11 @@ int cmd_serve(int argc, char **argv)
                         "loaded in %.2f s\n",
                 name ? name : dir, info.architecture, info.dim, info.max_seq_length, info.backend,
                 info.precision, cli_now() - t0);
+        if (srv->dispatch) { /* what a worker must be started with */
+            const int k = ia__srv_model_count(srv) - 1;
+            fprintf(stderr, "ipfs-accelerate: its requests go to the workers of %s whose folder's CID is %s\n",
+                    srv->dispatch->names[k], srv->dispatch->cids[k]);
+        }
         free(name);
     }
     ia_server_set_loading(srv, false);
