@@ -69,12 +69,16 @@ if(IA_HAVE_VULKAN)
   # tokens each (about 25 s on lavapipe)
   add_test(NAME test_vulkan_smollm2
            COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> smollm2 \"$f\"")
+  # all-mpnet-base-v2 (relative-position bias in the attention) on 8 texts
+  add_test(NAME test_vulkan_mpnet
+           COMMAND sh -c "d=$(${PROJECT_SOURCE_DIR}/scripts/fetch-mpnet.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> model \"$d\" 8")
   # a failing device: the load falls back to the CPU (or fails with
   # --no-fallback), a lost device is named
   add_test(NAME test_vulkan_fallback
            COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec sh ${CMAKE_CURRENT_LIST_DIR}/vulkan_fallback.sh $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32 \"$f\"")
   set_tests_properties(test_vulkan_fallback PROPERTIES FIXTURES_REQUIRED synth_models)
-  set_tests_properties(test_vulkan test_vulkan_minilm test_vulkan_smollm2 test_vulkan_fallback PROPERTIES TIMEOUT 300)
+  set_tests_properties(test_vulkan test_vulkan_minilm test_vulkan_smollm2 test_vulkan_mpnet test_vulkan_fallback
+                       PROPERTIES TIMEOUT 300)
 else() # reported as skipped, not passed
   add_test(NAME test_vulkan COMMAND sh -c "echo 'no vulkan backend in this build (libvulkan-dev or glslc missing)'; exit 77")
   set_tests_properties(test_vulkan PROPERTIES SKIP_RETURN_CODE 77)

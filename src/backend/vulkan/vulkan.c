@@ -10,7 +10,7 @@
  * backend quantizes them, so the two multiply the same integers), add, mul,
  * scale, the activations, GLU, softmax, LayerNorm, RMSNorm, rope, attention
  * (packed sequences, any mask, grouped heads, f32 or f16 keys and values,
- * no position bias), get_rows (f32 tables) and f32 copies; the scheduler (sched.c)
+ * a relative-position bias), get_rows and copies; the scheduler (sched.c)
  * runs the other nodes on the CPU. Memory is
  * host-visible and mapped (a tensor's data pointer is its place in the
  * mapping), so no copies are needed; device-local memory with staging is
@@ -215,6 +215,8 @@ typedef struct push_attn {
     uint32_t mask, window, n_seqs;
     int32_t pos_q0;
     float scale;
+    uint32_t ob, span, bias; /* the position bias: per head, span floats from ob of binding 5 */
+    int32_t rmin;            /* the relative position of its first */
 } push_attn;
 typedef struct push_rows {
     uint32_t od, ot, oi, ne0, n, rows, rb;
@@ -227,7 +229,9 @@ typedef struct push_rope {
 
 /* MAX_KEYS: the keys a query sees at most (attention.comp's shared scores). */
 /* MAX_ROPE_PAIRS: rope's frequencies the host computes at most. */
-enum { N_BIND = 5, MAX_DEVICES = 8, MAX_KEYS = 2048, MAX_ROPE_PAIRS = 512, PUSH_BYTES = 128 };
+/* N_TENSOR: a node's dst and sources, bound 0..4; binding 5 holds the
+ * host's tables where a kernel reads one (attention's position bias). */
+enum { N_TENSOR = 5, N_BIND = 6, MAX_DEVICES = 8, MAX_KEYS = 2048, MAX_ROPE_PAIRS = 512, PUSH_BYTES = 128 };
 
 /* The instance-level functions (vkGetInstanceProcAddr). */
 #define INSTANCE_FNS(X) \
@@ -739,6 +743,25 @@ static const vbuf *find_buf(const ctx *c, const void *data, size_t bytes)
     return NULL;
 }
 
+/* The relative positions an attention node meets (key minus query
+ * position: *rmin to *rmin + span - 1), as the CPU's op_attention counts
+ * them: inside the longest packed sequence, else over the whole cache.
+ * The offsets are read where they lie (mapped memory). */
+static int64_t attn_span(const ia_node *n, int64_t *rmin)
+{
+    const int64_t nq = n->src[0]->ne[2], nkv = n->src[1]->ne[2], pos_q0 = n->p.attn.pos_q0;
+    int64_t lo = -(pos_q0 + nq - 1), hi = nkv - 1 - pos_q0;
+    if (n->src[3]) {
+        const int32_t *off = n->src[3]->data;
+        int64_t longest = 1;
+        for (int64_t s = 0; s + 1 < ia__tensor_nelements(n->src[3]); s++)
+            longest = IA_MAX(longest, (int64_t)(off[s + 1] - off[s]));
+        lo = -(longest - 1), hi = longest - 1;
+    }
+    *rmin = lo;
+    return (hi < lo ? lo : hi) - lo + 1;
+}
+
 /* The matmul kernel for weights of dtype t, or -1. */
 static int matmul_kernel(ia_dtype t)
 {
@@ -830,8 +853,8 @@ static const char *why_not(const ctx *c, const ia_node *n)
             return "more than 65535 rows against q8_0, q4_0 or q4_1 weights";
         break;
     case IA_OP_ATTENTION:
-        if (n->p.attn.bias != IA_ATTN_BIAS_NONE)
-            return "a position bias";
+        if (n->p.attn.bias != IA_ATTN_BIAS_NONE && n->p.attn.bias_table->dtype != IA_DTYPE_F32)
+            return "a position bias table that is not f32";
         if (n->src[0]->ne[1] > 65535 || n->src[0]->ne[2] > 65535)
             return "more than 65535 heads or queries";
         break;
@@ -977,15 +1000,16 @@ static VkResult record(ctx *c, const ia_node *n)
 {
     push pc = {0};
     VkDescriptorBufferInfo bi[N_BIND];
-    const ia_tensor *t[N_BIND] = {n->dst, n->src[0], n->op == IA_OP_MATMUL ? weight_of(n) : n->src[1], n->src[2],
-                                  n->src[3]};
-    for (int i = 0; i < N_BIND; i++) {
+    const ia_tensor *t[N_TENSOR] = {n->dst, n->src[0], n->op == IA_OP_MATMUL ? weight_of(n) : n->src[1], n->src[2],
+                                    n->src[3]};
+    for (int i = 0; i < N_TENSOR; i++) {
         const ia_tensor *x = t[i] ? t[i] : n->dst; /* unused bindings point at dst */
         const vbuf *b = find_buf(c, x->data, 1);
         bi[i] = (VkDescriptorBufferInfo){.buffer = b->buf, .offset = 0, .range = VK_WHOLE_SIZE};
         /* the first element's index in the buffer (elem_size) */
         pc.off[i] = (uint32_t)((size_t)((const char *)x->data - b->map) / elem_size(x->dtype));
     }
+    bi[N_TENSOR] = bi[0];
     for (int d = 0; d < 4; d++)
         pc.ne[d] = (uint32_t)n->dst->ne[d];
     const uint64_t total = (uint64_t)ia__tensor_nelements(n->dst);
@@ -1032,6 +1056,22 @@ static VkResult record(ctx *c, const ia_node *n)
                         .n_seqs = n->src[3] ? (uint32_t)(ia__tensor_nelements(n->src[3]) - 1) : 0,
                         .pos_q0 = (int32_t)n->p.attn.pos_q0, .scale = n->p.attn.scale};
         memcpy(pa.off, pc.off, sizeof pa.off);
+        if (n->p.attn.bias != IA_ATTN_BIAS_NONE) { /* each head's bias per relative position, as the CPU's */
+            int64_t rmin;
+            const int64_t span = attn_span(n, &rmin), H = q->ne[1];
+            const ia_attn_params *ap = &n->p.attn;
+            float *f = (float *)(void *)(c->consts.map + c->consts_used);
+            for (int64_t r = rmin; r < rmin + span; r++) {
+                const char *row = (const char *)ap->bias_table->data +
+                                  (size_t)ia__attn_rel_bucket(r, ap->num_buckets, ap->max_distance) *
+                                      ap->bias_table->nb[1];
+                for (int64_t h = 0; h < H; h++)
+                    memcpy(&f[h * span + r - rmin], row + (size_t)h * ap->bias_table->nb[0], sizeof(float));
+            }
+            pa.ob = (uint32_t)(c->consts_used / 4), pa.span = (uint32_t)span, pa.bias = 1, pa.rmin = (int32_t)rmin;
+            c->consts_used += (size_t)(H * span) * sizeof(float);
+            bi[N_TENSOR] = (VkDescriptorBufferInfo){.buffer = c->consts.buf, .offset = 0, .range = VK_WHOLE_SIZE};
+        }
         return dispatch(c, kvsz == 2 ? K_ATTENTION_F16 : K_ATTENTION, bi, &pa, sizeof pa, pa.H, pa.nq);
     }
     case IA_OP_ROPE: {
@@ -1200,6 +1240,9 @@ static ia_status graph_compute(void *p, const ia_node *nodes, int n_nodes)
             const ia_node *nd = &nodes[i];
             if (nd->op == IA_OP_ROPE)
                 consts += (size_t)(2 * nd->src[0]->ne[2] * (nd->p.rope.n_dims / 2)) * sizeof(float);
+            int64_t rmin;
+            if (nd->op == IA_OP_ATTENTION && nd->p.attn.bias != IA_ATTN_BIAS_NONE)
+                consts += (size_t)(nd->src[0]->ne[1] * attn_span(nd, &rmin)) * sizeof(float);
             const bool quantized = nd->op == IA_OP_MATMUL && quantizes_x(nd->src[1]->dtype);
             if (quantized)
                 qact = IA_MAX(qact, qact_words(ia__tensor_nrows(nd->dst), nd->src[0]->ne[0]) * 4);

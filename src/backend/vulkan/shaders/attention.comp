@@ -5,6 +5,8 @@
 // (views of a fused QKV); dst (hd, H, nq) contiguous. With n_seqs > 0 the
 // tokens are packed sequences, offs (n_seqs + 1) i32 their bounds. With
 // KV_F16, k and v are f16 (a KV cache), offsets and strides in halves.
+// A relative-position bias (MPNet's), per head and relative position, comes
+// from the host as the CPU backend builds it.
 layout(local_size_x = 64) in;
 
 layout(std430, binding = 0) buffer D { float d[]; };
@@ -29,6 +31,7 @@ float kload(uint i) { return k[i]; }
 float vload(uint i) { return v[i]; }
 #endif
 layout(std430, binding = 4) readonly buffer O { int offs[]; };
+layout(std430, binding = 5) readonly buffer RB { float rb[]; }; // the position bias, from the host
 
 layout(push_constant) uniform Params {
     uint od, oq, ok, ov, oo;      // first elements
@@ -37,6 +40,8 @@ layout(push_constant) uniform Params {
     uint mask, window, n_seqs;
     int pos_q0;
     float scale;
+    uint ob, span, bias; // with bias: head h's bias at relative position r is rb[ob + h span + r - rmin]
+    int rmin;
 } p;
 
 const uint MAX_KEYS = 2048u; // the backend refuses longer (sequences)
@@ -89,6 +94,8 @@ void main()
             for (uint e = 0u; e < p.hd; e++)
                 dot += q[qb + e] * kload(kb + e);
             s = dot * p.scale;
+            if (p.bias != 0u)
+                s += rb[p.ob + h * p.span + uint(kp - qp - p.rmin)];
         }
         sc[j - first] = s;
         mx = max(mx, s);
