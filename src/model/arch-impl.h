@@ -54,6 +54,10 @@ struct ia_arch_i {
     ia_status (*load_dir)(const ia_encoder_config *cfg, const char *dir, const ia_safetensors *st,
                           const ia_backend *be, void *bctx, void **state, size_t *n_params,
                           const char **weights_dtype);
+    /* Optional (NULL: any): the one compute precision the architecture
+     * runs, chosen for it; another one asked for is refused. Since
+     * api_version 3. */
+    const char *precision;
 };
 
 typedef struct ia_arch {

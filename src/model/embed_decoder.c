@@ -97,7 +97,11 @@ static ia_status forward(const void *state, const int32_t *ids, const int32_t *t
     static const ia_arch var = {                                                                       \
         .api_version = IA_ARCH_API_VERSION,                                                            \
         .model_type = type,                                                                            \
-        .iface = {.parse_config = parse_config, .free = dec_free, .forward = forward, .load_dir = load_dir}, \
+        .iface = {.parse_config = parse_config,                                                        \
+                  .free = dec_free,                                                                    \
+                  .forward = forward,                                                                  \
+                  .load_dir = load_dir,                                                                \
+                  .precision = "fp32"}, /* as the decoder computes, on the stored weights */         \
     }
 DECODER_ARCH(qwen2_arch, "qwen2");
 DECODER_ARCH(mistral_arch, "mistral");

@@ -417,8 +417,14 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
     /* device/precision NULL: the configured hardware.device/precision; an
      * unusable device falls back to the CPU with a logged reason unless
      * fallback is off (src/backend/registry.c) */
-    if (!rc)
-        rc = ia__backend_select_precision(opt ? opt->device : NULL, opt ? opt->precision : NULL, &m->sel, &m->be);
+    if (!rc) { /* an architecture with one precision (the decoders: fp32) gets it */
+        const char *want = opt ? opt->precision : NULL, *only = m->arch->iface.precision;
+        if (only && want && strcmp(want, only))
+            rc = ia__error(IA_ERR_UNSUPPORTED, "%s: precision \"%s\": %s models compute in %s (on their weights' "
+                           "stored dtype)", dir, want, m->arch->model_type, only);
+        else
+            rc = ia__backend_select_precision(opt ? opt->device : NULL, only ? only : want, &m->sel, &m->be);
+    }
     if (!rc)
         rc = ia_tokenizer_load(dir, &m->tok);
     if (!rc && ia_tokenizer_vocab_size(m->tok) > (size_t)m->cfg.vocab_size)

@@ -241,6 +241,11 @@ with open(os.path.join(cls_dir, "config.json"), "w") as f:
 p = subprocess.run([cli, "embed", "-q", "--model", cls_dir, "--text", "x"], capture_output=True, text=True)
 if p.returncode == 0 or "config.json" not in p.stderr or "Qwen2ForSequenceClassification" not in p.stderr:
     failures.append(f"Qwen2ForSequenceClassification: exit {p.returncode}, {p.stderr.strip()[:300]!r}")
+# the decoder computes in fp32 on its stored weights: another precision is refused, not misreported
+p = subprocess.run([cli, "embed", "-q", "--model", base_dir, "--text", "x", "--precision", "int8"], capture_output=True,
+                   text=True)
+if p.returncode == 0 or 'precision "int8"' not in p.stderr or "fp32" not in p.stderr:
+    failures.append(f"--precision int8 on qwen2: exit {p.returncode}, {p.stderr.strip()[:300]!r}")
 for f in failures:
     print("FAIL:", f)
 sys.exit(1 if failures else 0)
