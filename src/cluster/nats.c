@@ -60,6 +60,9 @@ struct ia_cluster {
     unsigned long hits_memory, hits_cluster, misses;
     double reported;       /* when the counters were last put in ia_clients */
     unsigned long changes; /* counted since */
+    pthread_cond_t wake;   /* the reporter thread's */
+    pthread_t reporter;
+    bool reporting, quit;
 };
 
 /* A copy of task id's result from this process's memory, moved to the
@@ -143,9 +146,9 @@ static void cache_put(ia_cluster *c, const char *id, const float *vecs, size_t n
     pthread_mutex_unlock(&c->lock);
 }
 
-/* This process's counters, for `cluster status`: put in ia_clients (a
- * submit takes a KV put at most every REPORT_EVERY_S; the last counts
- * when the connection is freed). */
+/* This process's counters, for `cluster status`: put in ia_clients by a
+ * thread of the connection every REPORT_EVERY_S when they changed (so a
+ * submit never waits on it), and when the connection is freed. */
 static void report(ia_cluster *c, bool now)
 {
     pthread_mutex_lock(&c->lock);
@@ -173,7 +176,25 @@ static void count(ia_cluster *c, int found)
         c->misses++;
     c->changes++;
     pthread_mutex_unlock(&c->lock);
-    report(c, false);
+}
+
+static void *reporter_main(void *arg)
+{
+    ia_cluster *c = arg;
+    pthread_mutex_lock(&c->lock);
+    while (!c->quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)REPORT_EVERY_S;
+        pthread_cond_timedwait(&c->wake, &c->lock, &ts);
+        if (c->quit)
+            break;
+        pthread_mutex_unlock(&c->lock);
+        report(c, false);
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
 }
 
 void ia__cluster_cache_stats(ia_cluster *c, ia_cluster_cache_stats *out)
@@ -311,6 +332,7 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
         return ia__error(IA_ERR_NOMEM, "cluster: out of memory");
     snprintf(c->url, sizeof c->url, "%s", url);
     pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->wake, NULL);
     c->max_bytes = o.cache_bytes < 0 ? 0 : o.cache_bytes ? (size_t)o.cache_bytes : (size_t)DEFAULT_CACHE_BYTES;
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
@@ -387,6 +409,8 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
         st = ensure_kv(c, IA_CLUSTER_KV_WORKERS, WORKER_TTL_S, &c->workers);
     if (!st)
         st = ensure_kv(c, IA_CLUSTER_KV_CLIENTS, (int64_t)DEFAULT_RESULT_TTL_S, &c->clients);
+    if (!st && !(c->reporting = pthread_create(&c->reporter, NULL, reporter_main, c) == 0))
+        st = ia__error(IA_ERR_NOMEM, "%s: cannot start a thread", url);
     if (st) {
         ia_cluster_free(c);
         return st;
@@ -399,13 +423,21 @@ void ia_cluster_free(ia_cluster *c)
 {
     if (!c)
         return;
-    if (c->nc)
+    if (c->reporting) {
+        pthread_mutex_lock(&c->lock);
+        c->quit = true;
+        pthread_cond_signal(&c->wake);
+        pthread_mutex_unlock(&c->lock);
+        pthread_join(c->reporter, NULL);
+    }
+    if (c->clients)
         report(c, true);
     for (cached *e = c->head, *next; e; e = next) {
         next = e->next;
         ia__free(e->vecs);
         ia__free(e);
     }
+    pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
     kvStore_Destroy(c->clients);
     kvStore_Destroy(c->workers);
