@@ -97,6 +97,12 @@ bench: bench-ipfs
 # SmolLM2-135M-Instruct Q4_1 and Q8_0/f16 made from it, transformers for
 # scale, the server's concurrent streams and prefix cache (bench/generate.sh).
 # THREADS (default: all cores); BENCH_ARGS go to bench/generate.py.
+# The other encoder families on (b'), ours against ONNX Runtime fp32:
+# all-mpnet-base-v2 and an XLM-R-shaped model (bench/encoders.sh).
+.PHONY: bench-encoders
+bench-encoders: deps
+	@bench/encoders.sh $(BENCH_ARGS)
+
 # Reranking: 100 (query, document) pairs a query, ours against ONNX Runtime
 # on the same cross-encoder shape (bench/rerank.sh).
 .PHONY: bench-rerank

@@ -62,6 +62,7 @@ tok.no_padding()
 tok.no_truncation()
 ntok = lambda t: len(tok.encode(t).ids)
 MAXLEN = 256  # the model's max_seq_length (sentence_bert_config.json)
+DIM = json.load(open(os.path.join(model, "config.json")))["hidden_size"]  # the vectors' width (mean pooling)
 corpus = [l for l in open(os.path.join(ROOT, "data", "corpus.txt"), encoding="utf-8").read().split("\n") if l][: a.corpus_n]
 lens = [min(ntok(t), MAXLEN) for t in corpus]
 
@@ -181,11 +182,12 @@ if a.per_layer and "ours" in engines:
         out = os.path.join(work, "work", "layer.f32")
         run([a.ia_bench, "--model", model, "--input", sp, "--repeat", "1", "--precision", prec,
              "--dump", out], {"IA_CPU_PREC_LAYERS": layers} if layers else None)
-        v = np.fromfile(out, dtype=np.float32).reshape(-1, 384)
+        v = np.fromfile(out, dtype=np.float32).reshape(-1, DIM)
         return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
     ref = emb("fp32", None)
-    groups = [(f"layer {l}", f"{4 * l}-{4 * l + 3}") for l in range(6)]
-    groups += [(t, ",".join(str(4 * l + i) for l in range(6)))
+    L = json.load(open(os.path.join(model, "config.json")))["num_hidden_layers"]
+    groups = [(f"layer {l}", f"{4 * l}-{4 * l + 3}") for l in range(L)]
+    groups += [(t, ",".join(str(4 * l + i) for l in range(L)))
                for i, t in enumerate(["qkv (all layers)", "attn_out (all layers)",
                                       "ffn_in (all layers)", "ffn_out (all layers)"])]
     groups.append(("all", None))
@@ -209,7 +211,7 @@ results["loadavg"] = {"before": load_before, "after": load_after}
 
 # ---- accuracy: cosine to sentence-transformers ----------------------------
 def load(name, w):
-    v = np.fromfile(dumps[(name, w)], dtype=np.float32).reshape(-1, 384)
+    v = np.fromfile(dumps[(name, w)], dtype=np.float32).reshape(-1, DIM)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 ref = "st" if ("st", "b") in dumps else None
 cos = {}
