@@ -42,7 +42,10 @@ class DistributedComputeCoordinator:
     ``password``, or ``token``, or ``creds_file`` (a .creds file); TLS:
     ``tls_ca`` (the PEM CA of the server's certificate; turns TLS on),
     ``tls_cert`` and ``tls_key`` (this client's, when the server verifies
-    clients). Refused credentials raise :class:`Error` saying so. The
+    clients). Refused credentials raise :class:`Error` saying so.
+    ``cache_bytes``: the results this process keeps in memory (0: 64 MiB,
+    < 0: none), besides the cluster's result bucket; a task whose result
+    either holds is not queued again (docs/distributed.md). The
     methods may be called from several threads; ``close()`` only once none
     is running.
     """
@@ -50,7 +53,7 @@ class DistributedComputeCoordinator:
     def __init__(self, nats_url: str = "nats://127.0.0.1:4222", client_name: str = "ipfs-accelerate python",
                  max_queue: int = 0, user: Optional[str] = None, password: Optional[str] = None,
                  token: Optional[str] = None, creds_file: Optional[str] = None, tls_ca: Optional[str] = None,
-                 tls_cert: Optional[str] = None, tls_key: Optional[str] = None):
+                 tls_cert: Optional[str] = None, tls_key: Optional[str] = None, cache_bytes: int = 0):
         if not isinstance(nats_url, str) or not nats_url:
             raise InvalidInputError(f"nats_url must be a non-empty str, not {nats_url!r}")
         self.nats_url = nats_url
@@ -60,6 +63,9 @@ class DistributedComputeCoordinator:
         if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 0:
             raise InvalidInputError(f"max_queue must be an int >= 0 (0: the default), not {max_queue!r}")
         opts.max_tasks = max_queue
+        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int):
+            raise InvalidInputError(f"cache_bytes must be an int (0: 64 MiB, < 0: none), not {cache_bytes!r}")
+        opts.cache_bytes = cache_bytes
         for field, value in (("user", user), ("password", password), ("token", token),
                              ("creds_file", creds_file), ("tls_ca", tls_ca), ("tls_cert", tls_cert),
                              ("tls_key", tls_key)):

@@ -145,6 +145,20 @@ def test_coordinator_equals_local_and_cli(cluster, cli, tiny, tmp_path):
     assert clustered.tobytes() == local.tobytes()
 
 
+def test_result_cache(cluster, tiny):
+    texts = ["computed once", "then read from a cache"]
+    with DistributedComputeCoordinator(cluster.url) as coord:
+        coord.submit_task("c1", tiny, texts)
+        first = coord.get_task_result("c1", timeout=60)
+        coord.submit_task("c2", tiny, texts)  # the same input: this process's memory
+        assert coord.get_task_result("c2", timeout=5).tobytes() == first.tobytes()
+    with DistributedComputeCoordinator(cluster.url, cache_bytes=-1) as coord:  # the cluster's bucket
+        coord.submit_task("c3", tiny, texts)
+        assert coord.get_task_result("c3", timeout=5).tobytes() == first.tobytes()
+    with pytest.raises(ia.InvalidInputError, match="cache_bytes"):
+        DistributedComputeCoordinator(cluster.url, cache_bytes="big")
+
+
 def test_timeout_and_dead_letter(cluster, tiny):
     with DistributedComputeCoordinator(cluster.url) as coord:
         coord.submit_task("nobody", "model-no-worker-has", ["x"])
