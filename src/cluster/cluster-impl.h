@@ -172,10 +172,11 @@ void ia__cluster_job_free(ia_cluster_job *j);
 /* Queue an ids task (body from ia__cluster_ids_encode) for the workers of
  * model_name at a priority level, as ia_cluster_submit does a text task:
  * not when its result is cached (*found: IA_FOUND_*), IA_ERR_BUSY when the
- * queue stayed full for wait_s. id receives the task's id, for
- * ia_cluster_result. */
+ * queue stayed full for wait_s, IA_ERR_IO when the server stayed away for
+ * outage_s. id receives the task's id, for ia_cluster_result. */
 ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const uint8_t *body, size_t len,
-                                 int priority, double wait_s, char id[IA_CLUSTER_ID_LEN + 1], int *found);
+                                 int priority, double wait_s, double outage_s, char id[IA_CLUSTER_ID_LEN + 1],
+                                 int *found);
 
 /* Where a submitted task's result was found: not yet (queued), in this
  * process's memory, in the cluster's result bucket. */

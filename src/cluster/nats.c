@@ -1057,11 +1057,12 @@ static ia_status busy_error(ia_cluster *c, const char *what, double waited)
 
 /* Publish a task on ia.task.embed.<model>.p<priority>.<id> and wait for
  * JetStream's ack, retrying while the server is away (a restart) for up
- * to 60 s, and while the queue is full for up to wait_s (< 0: for ever;
+ * to outage_s, and while the queue is full for up to wait_s (< 0: for ever;
  * *warned: it was said once). The Nats-Msg-Id makes a second publish of
  * the same task a no-op. */
 static ia_status publish_task(ia_cluster *c, const char *model, int priority, const char *id, const char *msg_id,
-                              const uint8_t *body, size_t len, double wait_s, bool *warned, const char *what)
+                              const uint8_t *body, size_t len, double wait_s, double outage_s, bool *warned,
+                              const char *what)
 {
     char subj[160];
     task_subject(subj, sizeof subj, model, priority, id);
@@ -1094,7 +1095,7 @@ static ia_status publish_task(ia_cluster *c, const char *model, int priority, co
             t0 = ia__now(); /* the server is there: restart the outage clock */
             continue;
         }
-        if (jerr || now - t0 > 60)
+        if (jerr || now - t0 > outage_s)
             return nats_fail(IA_ERR_IO, s, jerr, what);
         nats_Sleep(250);
     }
@@ -1113,7 +1114,7 @@ static ia_status queue_task(ia_cluster_job *j, size_t i)
     char what[128];
     snprintf(what, sizeof what, "job %s: queueing shard %zu (texts %zu-%zu)", j->id[0] ? j->id : "(new)", i,
              sh->first, sh->first + sh->n - 1);
-    return publish_task(j->c, j->model, j->opts.priority, sh->id, msg_id, sh->task, sh->task_len, -1,
+    return publish_task(j->c, j->model, j->opts.priority, sh->id, msg_id, sh->task, sh->task_len, -1, 60,
                         &j->warned_full, what);
 }
 
@@ -1408,7 +1409,7 @@ ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const 
     char what[160];
     snprintf(what, sizeof what, "%s: queueing task %s for model %s", c->url, id, name);
     bool warned = true; /* the caller hears IA_ERR_BUSY; no log line */
-    st = publish_task(c, name, o.priority, id, id, body, len, o.wait_s, &warned, what);
+    st = publish_task(c, name, o.priority, id, id, body, len, o.wait_s, 60, &warned, what);
     ia__free(body);
     if (!st) {
         count(c, IA_FOUND_NONE);
@@ -1418,7 +1419,8 @@ ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const 
 }
 
 ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const uint8_t *body, size_t len,
-                                 int priority, double wait_s, char id[IA_CLUSTER_ID_LEN + 1], int *found)
+                                 int priority, double wait_s, double outage_s, char id[IA_CLUSTER_ID_LEN + 1],
+                                 int *found)
 {
     IA_NEED(c);
     IA_NEED(model_name);
@@ -1430,6 +1432,18 @@ ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const ui
     ia_status st = ia__cluster_ids_shard_id(model_name, body, len, id);
     if (st)
         return st;
+    if (cache_has(c, id)) { /* no NATS needed */
+        *found = IA_FOUND_MEMORY;
+        count(c, *found);
+        return IA_OK;
+    }
+    /* Disconnected (a server restart): wait for the reconnect up to
+     * outage_s, rather than let each request below wait out its timeout. */
+    for (double t0 = ia__now(); natsConnection_Status(c->nc) != NATS_CONN_STATUS_CONNECTED;) {
+        if (ia__now() - t0 >= outage_s)
+            return ia__error(IA_ERR_IO, "%s: not connected to NATS for %.1f s (reconnecting)", c->url, outage_s);
+        nats_Sleep(50);
+    }
     if ((*found = cached_result(c, id))) {
         count(c, *found);
         return IA_OK;
@@ -1437,7 +1451,7 @@ ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const ui
     char what[160];
     snprintf(what, sizeof what, "%s: queueing task %s for model %s", c->url, id, model_name);
     bool warned = true; /* the caller answers IA_ERR_BUSY; no log line */
-    st = publish_task(c, model_name, priority, id, id, body, len, wait_s, &warned, what);
+    st = publish_task(c, model_name, priority, id, id, body, len, wait_s, outage_s, &warned, what);
     if (!st)
         count(c, IA_FOUND_NONE);
     return st;

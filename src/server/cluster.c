@@ -57,13 +57,13 @@ ia_status ia__srv_dispatch_run(srv_dispatch *d, srv_metrics *m, srv_job *job0, c
     int found = IA_FOUND_NONE;
     ia_status st = ia__cluster_ids_encode(&t, &body, &len);
     if (!st)
-        st = ia__cluster_submit_ids(d->cluster, d->names[i], body, len, d->priority, 0, id, &found);
+        st = ia__cluster_submit_ids(d->cluster, d->names[i], body, len, d->priority, 0, d->timeout_s, id, &found);
     ia__free(body);
     float *v = NULL;
     size_t n = 0;
     int dim = 0;
-    if (!st)
-        st = ia_cluster_result(d->cluster, id, d->timeout_s, &v, &n, &dim);
+    if (!st) /* the request's whole wait is bounded by the timeout */
+        st = ia_cluster_result(d->cluster, id, IA_MAX(d->timeout_s - (ia__now() - t0), 0.001), &v, &n, &dim);
     if (!st && (n != rows || dim != job0->dim))
         st = ia__error(IA_ERR_BACKEND, "task %s: the worker's result has %zu x %d values, %zu x %d were asked for",
                        id, n, dim, rows, job0->dim);

@@ -19,7 +19,8 @@ Starts nats-server with JetStream in a temporary directory on a free
    task; the server answers 502 naming the worker's error.
 4. backpressure: on a second nats-server, a `serve --cluster --max-queue 1`
    with no worker: a first request waits and times out (504), a second one
-   finds the queue full: 429 at once.
+   finds the queue full: 429 at once; with that nats-server stopped, a
+   request is 503 naming it, after the 3 s timeout.
 
 Every wait has a timeout. Exit 77 (skip) only when nats-server is absent.
 """
@@ -219,6 +220,7 @@ def main():
 
         # 4. a full queue: 429 at once; no worker: 504 after the timeout
         url2 = nats(server, tmp, "js2")
+        js2 = procs[-1]
         bounded = serve(tmp, "bounded", ["--cluster", url2, "--max-queue", "1", "--cluster-timeout", "3"])
         first = {}
         t = threading.Thread(target=lambda: first.update(r=post(bounded, "/embed", {"inputs": "first"})))
@@ -235,6 +237,15 @@ def main():
         if metric(bounded, 'ipfs_accelerate_cluster_tasks_total{outcome="busy"}') != 1:
             fail("/metrics does not count the refused task")
         print("backpressure: 429 in %.3f s (%s); no worker: 504" % (took, json.loads(body)["error"][:100]))
+
+        # 5. NATS gone: 503 naming it, after the timeout (3 s) for a reconnect
+        stop(js2)
+        t0 = time.time()
+        st, body = post(bounded, "/embed", {"inputs": "third"}, timeout=20)
+        took = time.time() - t0
+        if st != 503 or b"cannot be reached" not in body or not 2.5 < took < 6:
+            fail("NATS gone: %d after %.1f s: %r" % (st, took, body[:300]))
+        print("NATS gone: 503 after %.1f s (%s)" % (took, json.loads(body)["error"][:120]), flush=True)
         for p in reversed(procs):  # a sanitizer build reports at exit
             if p.poll() is None:
                 stop(p)
