@@ -6,7 +6,8 @@
  * one engine call per option set, from the token ids the route computed. While the engine works,
  * new requests pile up, so batches grow with load and a lone request runs at
  * once. The engine parallelizes inside a call, so one engine thread keeps
- * every core busy.
+ * every core busy. With serve --cluster (cluster.c) the calls are tasks for
+ * workers, and several engine threads each wait on one.
  */
 #include <math.h>
 #include <stdio.h>

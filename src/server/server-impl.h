@@ -4,6 +4,7 @@
  *   routes.c   the API routes (OpenAI, TEI, health, info, metrics)
  *   request.c  request-body parsing and validation (pure; fuzzed)
  *   queue.c    the batching queue and its engine thread
+ *   cluster.c  serve --cluster: the queue's engine calls sent to workers
  *   routes_gen.c   the text-generation routes (chat, completions, tokens)
  *   request_gen.c  their request bodies (pure; fuzzed)
  *   gen.c      the generation engine: continuous batching, prefix cache
