@@ -72,6 +72,14 @@ if(IA_HAVE_VULKAN)
   # all-mpnet-base-v2 (relative-position bias in the attention) on 8 texts
   add_test(NAME test_vulkan_mpnet
            COMMAND sh -c "d=$(${PROJECT_SOURCE_DIR}/scripts/fetch-mpnet.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> model \"$d\" 8")
+  # the same in device-local memory through staging (what a discrete GPU
+  # gets; IA_VULKAN_MEMORY=device forces it on lavapipe): the graph, the op
+  # harness and all-MiniLM-L6-v2
+  add_test(NAME test_vulkan_device_memory COMMAND test_vulkan)
+  add_test(NAME test_vulkan_minilm_device_memory COMMAND test_vulkan model @real 8)
+  add_test(NAME test_ops_vulkan_device_memory COMMAND test_ops)
+  set_tests_properties(test_vulkan_device_memory test_vulkan_minilm_device_memory test_ops_vulkan_device_memory
+                       PROPERTIES ENVIRONMENT "IA_VULKAN_MEMORY=device" TIMEOUT 300)
   # a failing device: the load falls back to the CPU (or fails with
   # --no-fallback), a lost device is named
   add_test(NAME test_vulkan_fallback

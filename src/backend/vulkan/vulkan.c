@@ -5,23 +5,26 @@
  * opened at run time, so a machine without it runs everything else and
  * this backend reports no device.
  *
- * This first slice computes, in f32: matmul (weights in f32, f16, bf16, or
- * q8_0, q4_0 and q4_1 blocks against activations quantized as the CPU
- * backend quantizes them, so the two multiply the same integers), add, mul,
+ * It computes, in f32 (matmuls also in fp16): matmul (weights in f32, f16,
+ * bf16, i8 and the k-quants dequantized as read, q8_0, q4_0 and q4_1 blocks
+ * against activations quantized as the CPU backend quantizes them, so the
+ * two multiply the same integers), add, mul,
  * scale, the activations, GLU, softmax, LayerNorm, RMSNorm, rope, attention
  * (packed sequences, any mask, grouped heads, f32 or f16 keys and values,
  * a relative-position bias), get_rows and copies; the scheduler (sched.c)
- * runs the other nodes on the CPU. Memory is
- * host-visible and mapped (a tensor's data pointer is its place in the
- * mapping), so no copies are needed; device-local memory with staging is
- * the next step for discrete GPUs. One graph_compute records every node of
- * the graph in one command buffer, with a barrier between nodes, and
- * submits it once.
+ * runs the other nodes on the CPU. Tensors live in device-local memory
+ * (a discrete GPU, or IA_VULKAN_MEMORY=device), named by reserved address
+ * ranges and moved by upload/download through a staging buffer, or in
+ * host-visible mapped memory (a tensor's data pointer is its place in the
+ * mapping). One graph_compute records every node of the graph in one
+ * command buffer, with a barrier between nodes, and submits it once.
  */
 #define VK_NO_PROTOTYPES
 #include <vulkan/vulkan.h>
 
 #include <dlfcn.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -362,12 +365,17 @@ static const char *resolve_precision(const char *want)
     return !want ? NULL : !strcmp(want, "fp16") ? "fp16" : "fp32";
 }
 
-/* One allocation: a buffer bound to host-visible memory, mapped. */
+/* One allocation: a buffer bound to host-visible memory, mapped at map;
+ * or (device) to device-local memory, map then an address range reserved
+ * and inaccessible (PROT_NONE), which names the buffer's bytes to the
+ * rest of the engine: tensors and views point into it, and only upload and
+ * download (through a staging buffer) read or write it. */
 typedef struct vbuf {
     char *map;
     size_t size;
     VkBuffer buf;
     VkDeviceMemory mem;
+    bool device;
 } vbuf;
 
 /* The device-level functions, loaded per device (vkGetDeviceProcAddr). */
@@ -409,16 +417,26 @@ typedef struct vbuf {
     X(vkCmdBindDescriptorSets) \
     X(vkCmdPushConstants) \
     X(vkCmdDispatch) \
-    X(vkCmdPipelineBarrier)
+    X(vkCmdPipelineBarrier) \
+    X(vkCmdCopyBuffer)
 
 typedef struct ctx {
     pthread_mutex_t lock; /* one graph at a time; the buffer table */
     VkDevice dev;
     VkQueue queue;
-    uint32_t mem_type;
+    uint32_t mem_type;  /* host-visible, coherent */
+    uint32_t dev_type;  /* device-local, for device_mem */
+    bool device_mem;    /* tensors in device-local memory (a discrete GPU, or IA_VULKAN_MEMORY=device) */
     VkCommandPool pool;
-    VkCommandBuffer cmd;
-    VkFence fence;
+    VkCommandBuffer cmd, xcmd; /* the graph's; transfers' */
+    VkFence fence, xfence;
+    vbuf staging;       /* transfers to and from device-local buffers */
+    unsigned long n_up, n_down; /* transfers and their bytes, reported at close */
+    uint64_t bytes_up, bytes_down;
+    /* host_view's copies of device tensors, kept until the next upload or
+     * graph: a decoder's 60 ropes read one positions tensor */
+    struct { const void *ptr; size_t bytes; void *copy; } seen[8];
+    int n_seen;
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkDescriptorPool dpool;
@@ -439,10 +457,26 @@ typedef struct ctx {
 #undef DECLARE
 } ctx;
 
+static size_t page_round(size_t n)
+{
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + pg - 1) / pg * pg;
+}
+
 static void vbuf_free(const ctx *c, const vbuf *b)
 {
     c->vkDestroyBuffer(c->dev, b->buf, NULL);
     c->vkFreeMemory(c->dev, b->mem, NULL);
+    if (b->device && b->map)
+        munmap(b->map, page_round(b->size));
+}
+
+/* Forget host_view's copies (lock held). */
+static void forget_seen(ctx *c)
+{
+    for (int i = 0; i < c->n_seen; i++)
+        ia__free(c->seen[i].copy);
+    c->n_seen = 0;
 }
 
 static void close_instance(void *p)
@@ -457,6 +491,13 @@ static void close_instance(void *p)
             vbuf_free(c, &c->consts);
         if (c->qact.buf)
             vbuf_free(c, &c->qact);
+        if (c->staging.buf)
+            vbuf_free(c, &c->staging);
+        forget_seen(c);
+        if (c->n_up || c->n_down)
+            ia__log(IA_LOG_INFO, "vulkan: %lu uploads (%.1f MiB), %lu downloads (%.1f MiB)%s", c->n_up,
+                    c->bytes_up / 1048576.0, c->n_down, c->bytes_down / 1048576.0,
+                    c->device_mem ? ", through staging into device-local memory" : ", copies within mapped memory");
         for (int k = 0; k < K_COUNT; k++)
             if (c->pipe[k])
                 c->vkDestroyPipeline(c->dev, c->pipe[k], NULL);
@@ -468,6 +509,8 @@ static void close_instance(void *p)
             c->vkDestroyDescriptorSetLayout(c->dev, c->dsl, NULL);
         if (c->fence)
             c->vkDestroyFence(c->dev, c->fence, NULL);
+        if (c->xfence)
+            c->vkDestroyFence(c->dev, c->xfence, NULL);
         if (c->pool)
             c->vkDestroyCommandPool(c->dev, c->pool, NULL);
         c->vkDestroyDevice(c->dev, NULL);
@@ -515,12 +558,33 @@ static ia_status open_instance(int device, int n_threads, const char *precision,
     if (mem_type == UINT32_MAX)
         return ia__error(IA_ERR_UNSUPPORTED, "vulkan backend: %s has no host-visible coherent memory",
                          vk.name[device]);
+    /* device-local memory for the tensors: the GPU's own (preferably not
+     * host-visible, the fast VRAM of a discrete GPU) */
+    uint32_t dev_type = UINT32_MAX;
+    for (int pass = 0; pass < 2 && dev_type == UINT32_MAX; pass++)
+        for (uint32_t i = 0; i < mp.memoryTypeCount && dev_type == UINT32_MAX; i++)
+            if ((mp.memoryTypes[i].propertyFlags & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) &&
+                (pass || !(mp.memoryTypes[i].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)))
+                dev_type = i;
+    VkPhysicalDeviceProperties props;
+    vk.vkGetPhysicalDeviceProperties(pd, &props);
+    const char *mem_env = getenv("IA_VULKAN_MEMORY");
+    bool device_mem = props.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU;
+    if (mem_env && *mem_env) {
+        if (strcmp(mem_env, "device") && strcmp(mem_env, "host"))
+            return ia__error(IA_ERR_INVALID, "IA_VULKAN_MEMORY=%s: device or host", mem_env);
+        device_mem = !strcmp(mem_env, "device");
+    }
+    if (device_mem && dev_type == UINT32_MAX)
+        return ia__error(IA_ERR_UNSUPPORTED, "vulkan backend: %s has no device-local memory", vk.name[device]);
 
     ctx *c = calloc(1, sizeof *c);
     if (!c)
         return ia__error(IA_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&c->lock, NULL);
     c->mem_type = mem_type;
+    c->dev_type = dev_type;
+    c->device_mem = device_mem;
     const float prio = 1.0f;
     const VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
                                         .queueFamilyIndex = family,
@@ -549,10 +613,12 @@ static ia_status open_instance(int device, int n_threads, const char *precision,
                                             .commandPool = c->pool,
                                             .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
                                             .commandBufferCount = 1};
-    if ((r = c->vkAllocateCommandBuffers(c->dev, &ai, &c->cmd)) != VK_SUCCESS)
+    if ((r = c->vkAllocateCommandBuffers(c->dev, &ai, &c->cmd)) != VK_SUCCESS ||
+        (r = c->vkAllocateCommandBuffers(c->dev, &ai, &c->xcmd)) != VK_SUCCESS)
         return vk_fail(c, r, "vkAllocateCommandBuffers");
     const VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    if ((r = c->vkCreateFence(c->dev, &fi, NULL, &c->fence)) != VK_SUCCESS)
+    if ((r = c->vkCreateFence(c->dev, &fi, NULL, &c->fence)) != VK_SUCCESS ||
+        (r = c->vkCreateFence(c->dev, &fi, NULL, &c->xfence)) != VK_SUCCESS)
         return vk_fail(c, r, "vkCreateFence");
     VkDescriptorSetLayoutBinding b[N_BIND];
     for (int i = 0; i < N_BIND; i++)
@@ -612,33 +678,44 @@ static const char *precision(void *p)
 
 /* A buffer of `bytes` in mapped host-visible memory, sized up to whole
  * words (the shaders read block weights a word at a time). */
-static bool vbuf_make(const ctx *c, size_t bytes, vbuf *out)
+static bool vbuf_make_in(const ctx *c, size_t bytes, bool device, vbuf *out)
 {
-    vbuf nb = {.size = bytes ? (bytes + 3) & ~(size_t)3 : 4};
+    vbuf nb = {.size = bytes ? (bytes + 3) & ~(size_t)3 : 4, .device = device};
     const VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                                    .size = nb.size,
-                                   .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                                   .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                            VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                                    .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     if (c->vkCreateBuffer(c->dev, &bi, NULL, &nb.buf) != VK_SUCCESS)
         return false;
     VkMemoryRequirements mr;
     c->vkGetBufferMemoryRequirements(c->dev, nb.buf, &mr);
+    const uint32_t type = device ? c->dev_type : c->mem_type;
     const VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                      .allocationSize = mr.size,
-                                     .memoryTypeIndex = c->mem_type};
+                                     .memoryTypeIndex = type};
     void *map = NULL;
-    if (!(mr.memoryTypeBits & (1u << c->mem_type)) || c->vkAllocateMemory(c->dev, &ai, NULL, &nb.mem) != VK_SUCCESS) {
+    if (!(mr.memoryTypeBits & (1u << type)) || c->vkAllocateMemory(c->dev, &ai, NULL, &nb.mem) != VK_SUCCESS) {
         c->vkDestroyBuffer(c->dev, nb.buf, NULL);
         return false;
     }
     if (c->vkBindBufferMemory(c->dev, nb.buf, nb.mem, 0) != VK_SUCCESS ||
-        c->vkMapMemory(c->dev, nb.mem, 0, VK_WHOLE_SIZE, 0, &map) != VK_SUCCESS) {
+        (device ? (map = mmap(NULL, page_round(nb.size), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                              -1, 0)) == MAP_FAILED
+                : c->vkMapMemory(c->dev, nb.mem, 0, VK_WHOLE_SIZE, 0, &map) != VK_SUCCESS)) {
+        nb.map = NULL;
         vbuf_free(c, &nb);
         return false;
     }
     nb.map = map;
     *out = nb;
     return true;
+}
+
+/* Host-visible and mapped: the host's tables, staging. */
+static bool vbuf_make(const ctx *c, size_t bytes, vbuf *out)
+{
+    return vbuf_make_in(c, bytes, false, out);
 }
 
 static void *buf_alloc(void *p, size_t bytes)
@@ -648,7 +725,7 @@ static void *buf_alloc(void *p, size_t bytes)
     pthread_mutex_lock(&c->lock);
     const bool fault = c->fault_alloc && ++c->n_alloc == c->fault_alloc;
     pthread_mutex_unlock(&c->lock);
-    if (fault || !vbuf_make(c, bytes, &nb))
+    if (fault || !vbuf_make_in(c, bytes, c->device_mem, &nb))
         return NULL;
     pthread_mutex_lock(&c->lock);
     if (c->n_bufs == c->cap_bufs) {
@@ -684,6 +761,8 @@ static void buf_free(void *p, void *ptr)
     pthread_mutex_unlock(&c->lock);
 }
 
+static ia_status upload(void *p, void *dst, const void *src, size_t bytes);
+
 /* A matmul weight in the instance's memory and precision (weight_prepare):
  * f32, or f16 at precision fp16. */
 typedef struct prepared {
@@ -701,18 +780,27 @@ static ia_status weight_prepare(void *p, const ia_tensor *W, const ia_tensor *bi
     const size_t row = ia__dtype_row_bytes(t, n_in);
     prepared *pr = ia__calloc(1, sizeof *pr);
     float *tmp = ia__malloc((size_t)n_in * sizeof *tmp + 1);
-    char *buf = pr && tmp ? buf_alloc(c, row * (size_t)n_out) : NULL;
+    char *host = ia__malloc(row * (size_t)n_out + 1);
+    char *buf = pr && tmp && host ? buf_alloc(c, row * (size_t)n_out) : NULL;
     if (!buf) {
         ia__free(pr);
         ia__free(tmp);
+        ia__free(host);
         return ia__error(IA_ERR_NOMEM, "backend vulkan: out of memory for a [%lld, %lld] weight", (long long)n_in,
                          (long long)n_out);
     }
     for (int64_t r = 0; r < n_out; r++) { /* any dtype and row stride, to f32, to the compute type */
         ia__dtype(W->dtype)->to_f32((const char *)W->data + (size_t)r * W->nb[1], tmp, n_in);
-        ia__dtype(t)->from_f32(tmp, buf + (size_t)r * row, n_in);
+        ia__dtype(t)->from_f32(tmp, host + (size_t)r * row, n_in);
     }
     ia__free(tmp);
+    const ia_status rc = upload(c, buf, host, row * (size_t)n_out);
+    ia__free(host);
+    if (rc) {
+        buf_free(c, buf);
+        ia__free(pr);
+        return rc;
+    }
     pr->w = ia__tensor(t, n_in, n_out, 1, 1, buf);
     *out = pr;
     return IA_OK;
@@ -746,13 +834,12 @@ static const vbuf *find_buf(const ctx *c, const void *data, size_t bytes)
 /* The relative positions an attention node meets (key minus query
  * position: *rmin to *rmin + span - 1), as the CPU's op_attention counts
  * them: inside the longest packed sequence, else over the whole cache.
- * The offsets are read where they lie (mapped memory). */
-static int64_t attn_span(const ia_node *n, int64_t *rmin)
+ * off: the node's sequence offsets, readable here (host_view), or NULL. */
+static int64_t attn_span(const ia_node *n, const int32_t *off, int64_t *rmin)
 {
     const int64_t nq = n->src[0]->ne[2], nkv = n->src[1]->ne[2], pos_q0 = n->p.attn.pos_q0;
     int64_t lo = -(pos_q0 + nq - 1), hi = nkv - 1 - pos_q0;
-    if (n->src[3]) {
-        const int32_t *off = n->src[3]->data;
+    if (n->src[3] && off) {
         int64_t longest = 1;
         for (int64_t s = 0; s + 1 < ia__tensor_nelements(n->src[3]); s++)
             longest = IA_MAX(longest, (int64_t)(off[s + 1] - off[s]));
@@ -841,9 +928,110 @@ static size_t qact_words(int64_t M, int64_t K)
     return (size_t)(M * (K / IA_QK)) * 10;
 }
 
+/* Bytes moved through the staging buffer at a time. */
+enum { STAGING_BYTES = 16 << 20 };
+
+/* Copy `bytes` between host memory and the backend's memory at dptr
+ * (lock held): a memcpy in mapped memory; in device-local memory through
+ * the staging buffer, a transfer submitted and waited for per chunk. */
+static ia_status xfer(ctx *c, void *host, const void *dptr, size_t bytes, bool up)
+{
+    const vbuf *b = find_buf(c, dptr, bytes);
+    if (!b)
+        return ia__error(IA_ERR_INVALID, "vulkan backend: %s %zu bytes at %p: not this backend's memory",
+                         up ? "upload of" : "download of", bytes, dptr);
+    if (up)
+        c->n_up++, c->bytes_up += bytes;
+    else
+        c->n_down++, c->bytes_down += bytes;
+    if (!b->device) {
+        memcpy(up ? (void *)(uintptr_t)dptr : host, up ? host : dptr, bytes);
+        return IA_OK;
+    }
+    if (!c->staging.buf && !vbuf_make(c, STAGING_BYTES, &c->staging))
+        return ia__error(IA_ERR_NOMEM, "vulkan backend: out of memory for a %d MiB staging buffer",
+                         STAGING_BYTES >> 20);
+    const size_t at = (size_t)((const char *)dptr - b->map);
+    for (size_t done = 0; done < bytes;) {
+        const size_t n = IA_MIN(bytes - done, (size_t)STAGING_BYTES);
+        if (up)
+            memcpy(c->staging.map, (const char *)host + done, n);
+        const VkBufferCopy region = {.srcOffset = up ? 0 : at + done, .dstOffset = up ? at + done : 0, .size = n};
+        const VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                             .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+        const VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
+                                 .pCommandBuffers = &c->xcmd};
+        VkResult r;
+        if ((r = c->vkResetCommandBuffer(c->xcmd, 0)) != VK_SUCCESS ||
+            (r = c->vkBeginCommandBuffer(c->xcmd, &bi)) != VK_SUCCESS)
+            return ia__error(IA_ERR_BACKEND, "vulkan backend: starting a transfer: VkResult %d", (int)r);
+        c->vkCmdCopyBuffer(c->xcmd, up ? c->staging.buf : b->buf, up ? b->buf : c->staging.buf, 1, &region);
+        if ((r = c->vkEndCommandBuffer(c->xcmd)) != VK_SUCCESS || (r = c->vkResetFences(c->dev, 1, &c->xfence)) ||
+            (r = c->vkQueueSubmit(c->queue, 1, &si, c->xfence)) != VK_SUCCESS ||
+            (r = c->vkWaitForFences(c->dev, 1, &c->xfence, VK_TRUE, UINT64_MAX)) != VK_SUCCESS)
+            return ia__error(r == VK_ERROR_OUT_OF_DEVICE_MEMORY ? IA_ERR_NOMEM : IA_ERR_BACKEND,
+                             "vulkan backend: %s: VkResult %d%s", up ? "uploading" : "downloading", (int)r,
+                             r == VK_ERROR_DEVICE_LOST ? " (device lost)" : "");
+        if (!up)
+            memcpy((char *)host + done, c->staging.map, n);
+        done += n;
+    }
+    return IA_OK;
+}
+
+static ia_status upload(void *p, void *dst, const void *src, size_t bytes)
+{
+    ctx *c = p;
+    pthread_mutex_lock(&c->lock);
+    forget_seen(c);
+    const ia_status rc = xfer(c, (void *)(uintptr_t)src, dst, bytes, true);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static ia_status download(void *p, void *dst, const void *src, size_t bytes)
+{
+    ctx *c = p;
+    pthread_mutex_lock(&c->lock);
+    const ia_status rc = xfer(c, dst, src, bytes, false);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+/* A tensor's bytes readable here (lock held): where they lie in mapped
+ * memory, else downloaded into *own (the caller frees it). The host reads
+ * a few small tensors to check or plan a node (ids, offsets, positions,
+ * tables); they are the graph's inputs or weights, never written by an
+ * earlier node of the same graph. NULL with the error set. */
+static const void *host_view(ctx *c, const ia_tensor *t, void **own)
+{
+    *own = NULL;
+    const size_t bytes = ia__tensor_span(t);
+    const vbuf *b = find_buf(c, t->data, bytes);
+    if (!b || !b->device)
+        return t->data;
+    for (int i = 0; i < c->n_seen; i++)
+        if (c->seen[i].ptr == t->data && c->seen[i].bytes == bytes)
+            return c->seen[i].copy;
+    void *copy = ia__malloc(bytes ? bytes : 1);
+    if (!copy) {
+        ia__error(IA_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (xfer(c, copy, t->data, bytes, false)) {
+        ia__free(copy);
+        return NULL;
+    }
+    if (c->n_seen < (int)IA_ARRAY_LEN(c->seen))
+        c->seen[c->n_seen++] = (__typeof__(c->seen[0])){t->data, bytes, copy};
+    else
+        *own = copy;
+    return copy;
+}
+
 /* Why this backend does not compute a node ia__node_check accepted, or
  * NULL (lock held). */
-static const char *why_not(const ctx *c, const ia_node *n)
+static const char *why_not(ctx *c, const ia_node *n)
 {
     if (n->flags & IA_NODE_W_INTERLEAVED8)
         return "weight rows interleaved in 8s (the CPU backend's layout)";
@@ -918,30 +1106,39 @@ static const char *why_not(const ctx *c, const ia_node *n)
         if ((size_t)((const char *)t[i]->data - b->map) / esz > UINT32_MAX || bytes / esz > UINT32_MAX)
             return "a tensor past 2^32 elements";
     }
-    /* Values the shaders index with, read here (the memory is mapped). */
+    /* Values the shaders index with, read here. */
+    const char *why = NULL;
+    void *own = NULL;
     if (n->op == IA_OP_GET_ROWS) {
-        const int32_t *id = n->src[1]->data;
-        for (int64_t i = 0; i < ia__tensor_nelements(n->src[1]); i++)
+        const int32_t *id = host_view(c, n->src[1], &own);
+        for (int64_t i = 0; id && !why && i < ia__tensor_nelements(n->src[1]); i++)
             if (id[i] < 0 || id[i] >= n->src[0]->ne[1])
-                return "a row id out of range";
+                why = "a row id out of range";
+        if (!id)
+            why = "row ids that could not be read back";
     }
     if (n->op == IA_OP_ATTENTION) {
         int64_t longest = n->src[1]->ne[2];
-        if (n->src[3]) {
-            const int32_t *off = n->src[3]->data;
+        const int32_t *off = n->src[3] ? host_view(c, n->src[3], &own) : NULL;
+        if (n->src[3] && !off)
+            why = "sequence offsets that could not be read back";
+        if (off) {
             const int64_t ns = ia__tensor_nelements(n->src[3]) - 1;
             if (off[0] != 0 || off[ns] != n->src[0]->ne[2])
-                return "sequence offsets that do not run from 0 to the number of tokens";
+                why = "sequence offsets that do not run from 0 to the number of tokens";
             longest = 0;
-            for (int64_t s = 0; s < ns; s++) {
+            for (int64_t s = 0; !why && s < ns; s++) {
                 if (off[s + 1] < off[s])
-                    return "decreasing sequence offsets";
+                    why = "decreasing sequence offsets";
                 longest = off[s + 1] - off[s] > longest ? off[s + 1] - off[s] : longest;
             }
         }
-        if (longest > MAX_KEYS)
-            return "more than 2048 keys for a query";
+        if (!why && longest > MAX_KEYS)
+            why = "more than 2048 keys for a query";
     }
+    ia__free(own);
+    if (why)
+        return why;
     return NULL;
 }
 
@@ -1057,17 +1254,24 @@ static VkResult record(ctx *c, const ia_node *n)
                         .pos_q0 = (int32_t)n->p.attn.pos_q0, .scale = n->p.attn.scale};
         memcpy(pa.off, pc.off, sizeof pa.off);
         if (n->p.attn.bias != IA_ATTN_BIAS_NONE) { /* each head's bias per relative position, as the CPU's */
-            int64_t rmin;
-            const int64_t span = attn_span(n, &rmin), H = q->ne[1];
             const ia_attn_params *ap = &n->p.attn;
+            void *own_off = NULL, *own_tab = NULL;
+            const int32_t *off = n->src[3] ? host_view(c, n->src[3], &own_off) : NULL;
+            const char *tab = host_view(c, ap->bias_table, &own_tab);
+            if ((n->src[3] && !off) || !tab) {
+                ia__free(own_off), ia__free(own_tab);
+                return VK_ERROR_OUT_OF_HOST_MEMORY;
+            }
+            int64_t rmin;
+            const int64_t span = attn_span(n, off, &rmin), H = q->ne[1];
             float *f = (float *)(void *)(c->consts.map + c->consts_used);
             for (int64_t r = rmin; r < rmin + span; r++) {
-                const char *row = (const char *)ap->bias_table->data +
-                                  (size_t)ia__attn_rel_bucket(r, ap->num_buckets, ap->max_distance) *
-                                      ap->bias_table->nb[1];
+                const char *row = tab + (size_t)ia__attn_rel_bucket(r, ap->num_buckets, ap->max_distance) *
+                                            ap->bias_table->nb[1];
                 for (int64_t h = 0; h < H; h++)
                     memcpy(&f[h * span + r - rmin], row + (size_t)h * ap->bias_table->nb[0], sizeof(float));
             }
+            ia__free(own_off), ia__free(own_tab);
             pa.ob = (uint32_t)(c->consts_used / 4), pa.span = (uint32_t)span, pa.bias = 1, pa.rmin = (int32_t)rmin;
             c->consts_used += (size_t)(H * span) * sizeof(float);
             bi[N_TENSOR] = (VkDescriptorBufferInfo){.buffer = c->consts.buf, .offset = 0, .range = VK_WHOLE_SIZE};
@@ -1079,10 +1283,15 @@ static VkResult record(ctx *c, const ia_node *n)
         const ia_rope_params *rp = &n->p.rope;
         const int half = rp->n_dims / 2;
         /* cos and sin of every (token, pair), as the CPU backend computes
-         * them (ops.c op_rope); the positions are inputs in mapped memory */
+         * them (ops.c op_rope), from the positions (an input) */
         float *f = (float *)(void *)(c->consts.map + c->consts_used);
-        const float *ff = n->src[2] ? n->src[2]->data : NULL;
-        const int32_t *ps = n->src[1]->data;
+        void *own_ff = NULL, *own_ps = NULL;
+        const float *ff = n->src[2] ? host_view(c, n->src[2], &own_ff) : NULL;
+        const int32_t *ps = host_view(c, n->src[1], &own_ps);
+        if ((n->src[2] && !ff) || !ps) {
+            ia__free(own_ff), ia__free(own_ps);
+            return VK_ERROR_OUT_OF_HOST_MEMORY;
+        }
         const int64_t nt = a->ne[2];
         double freq[MAX_ROPE_PAIRS];
         for (int i = 0; i < half; i++)
@@ -1093,6 +1302,7 @@ static VkResult record(ctx *c, const ia_node *n)
                 f[2 * (tok * half + i)] = (float)cos(th);
                 f[2 * (tok * half + i) + 1] = (float)sin(th);
             }
+        ia__free(own_ff), ia__free(own_ps);
         bi[3] = (VkDescriptorBufferInfo){.buffer = c->consts.buf, .offset = 0, .range = VK_WHOLE_SIZE};
         push_rope pr = {.od = pc.off[0], .oa = pc.off[1], .op = pc.off[2], .of = (uint32_t)(c->consts_used / 4),
                         .nh = (uint32_t)a->ne[1], .nt = (uint32_t)a->ne[2], .half_dims = (uint32_t)half,
@@ -1217,6 +1427,7 @@ static ia_status graph_compute(void *p, const ia_node *nodes, int n_nodes)
     if (!c || n_nodes < 0 || (n_nodes && !nodes))
         return ia__error(IA_ERR_INVALID, "vulkan graph_compute: %s", !c ? "no instance" : "bad node list");
     pthread_mutex_lock(&c->lock);
+    forget_seen(c); /* the graph's inputs were written since */
     ia_status rc = IA_OK;
     /* Every node is checked before any runs: malformed first (the same
      * message as every backend), then this backend's limits. */
@@ -1240,9 +1451,13 @@ static ia_status graph_compute(void *p, const ia_node *nodes, int n_nodes)
             const ia_node *nd = &nodes[i];
             if (nd->op == IA_OP_ROPE)
                 consts += (size_t)(2 * nd->src[0]->ne[2] * (nd->p.rope.n_dims / 2)) * sizeof(float);
-            int64_t rmin;
-            if (nd->op == IA_OP_ATTENTION && nd->p.attn.bias != IA_ATTN_BIAS_NONE)
-                consts += (size_t)(nd->src[0]->ne[1] * attn_span(nd, &rmin)) * sizeof(float);
+            if (nd->op == IA_OP_ATTENTION && nd->p.attn.bias != IA_ATTN_BIAS_NONE) {
+                void *own = NULL;
+                const int32_t *off = nd->src[3] ? host_view(c, nd->src[3], &own) : NULL;
+                int64_t rmin;
+                consts += (size_t)(nd->src[0]->ne[1] * attn_span(nd, off, &rmin)) * sizeof(float);
+                ia__free(own);
+            }
             const bool quantized = nd->op == IA_OP_MATMUL && quantizes_x(nd->src[1]->dtype);
             if (quantized)
                 qact = IA_MAX(qact, qact_words(ia__tensor_nrows(nd->dst), nd->src[0]->ne[0]) * 4);
@@ -1276,6 +1491,7 @@ static ia_status graph_compute(void *p, const ia_node *nodes, int n_nodes)
                            "vulkan backend: %s: VkResult %d%s", what, (int)r,
                            r == VK_ERROR_DEVICE_LOST ? " (device lost)" : "");
     }
+    forget_seen(c); /* the graph wrote its outputs */
     pthread_mutex_unlock(&c->lock);
     return rc;
 }
@@ -1292,7 +1508,8 @@ static const ia_backend vulkan_backend = {
         .precision = precision,
         .buf_alloc = buf_alloc,
         .buf_free = buf_free,
-        /* mapped host-visible memory: upload/download NULL */
+        .upload = upload,
+        .download = download,
         .supports = supports,
         .graph_compute = graph_compute,
         .weight_prepare = weight_prepare,
