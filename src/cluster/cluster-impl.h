@@ -182,6 +182,15 @@ ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const ui
  * process's memory, in the cluster's result bucket. */
 enum { IA_FOUND_NONE = 0, IA_FOUND_MEMORY = 1, IA_FOUND_CLUSTER = 2 };
 
+/* Who computed a result, from its headers (Ia-Worker, Ia-Backend,
+ * Ia-Precision; "" when a worker of an earlier version did not say). */
+typedef struct ia_cluster_provenance {
+    char worker[96], backend[32], precision[16];
+} ia_cluster_provenance;
+/* ia_cluster_result, and who computed the result (prov may be NULL). */
+ia_status ia__cluster_result_ex(ia_cluster *c, const char *task_id, double timeout_s, float **vecs, size_t *n,
+                                int *dim, ia_cluster_provenance *prov);
+
 /* This process's result cache counters (all submits on this connection). */
 typedef struct ia_cluster_cache_stats {
     unsigned long hits_memory, hits_cluster, misses;

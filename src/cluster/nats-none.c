@@ -113,3 +113,10 @@ void ia__cluster_cache_stats(ia_cluster *c, ia_cluster_cache_stats *out)
     (void)c;
     memset(out, 0, sizeof *out);
 }
+
+ia_status ia__cluster_result_ex(ia_cluster *c, const char *task_id, double timeout_s, float **vecs, size_t *n,
+                                int *dim, ia_cluster_provenance *prov)
+{
+    (void)prov;
+    return ia_cluster_result(c, task_id, timeout_s, vecs, n, dim);
+}

@@ -45,6 +45,7 @@ typedef struct cached {
     float *vecs;
     size_t n;
     int dim;
+    ia_cluster_provenance prov;
 } cached;
 
 struct ia_cluster {
@@ -67,7 +68,7 @@ struct ia_cluster {
 
 /* A copy of task id's result from this process's memory, moved to the
  * front; false if it is not there. */
-static bool cache_get(ia_cluster *c, const char *id, float **vecs, size_t *n, int *dim)
+static bool cache_get(ia_cluster *c, const char *id, float **vecs, size_t *n, int *dim, ia_cluster_provenance *prov)
 {
     bool hit = false;
     pthread_mutex_lock(&c->lock);
@@ -81,6 +82,8 @@ static bool cache_get(ia_cluster *c, const char *id, float **vecs, size_t *n, in
             *vecs = v;
             *n = e->n;
             *dim = e->dim;
+            if (prov)
+                *prov = e->prov;
             hit = true;
             if (e != c->head) { /* most recently used first */
                 e->prev->next = e->next;
@@ -111,7 +114,8 @@ static bool cache_has(ia_cluster *c, const char *id)
 }
 
 /* Keep a copy of a result; the least recently used go beyond the bound. */
-static void cache_put(ia_cluster *c, const char *id, const float *vecs, size_t n, int dim)
+static void cache_put(ia_cluster *c, const char *id, const float *vecs, size_t n, int dim,
+                      const ia_cluster_provenance *prov)
 {
     size_t bytes = n * (size_t)dim * sizeof *vecs;
     if (!c->max_bytes || bytes > c->max_bytes || cache_has(c, id))
@@ -125,6 +129,8 @@ static void cache_put(ia_cluster *c, const char *id, const float *vecs, size_t n
     memcpy(e->vecs, vecs, bytes);
     e->n = n;
     e->dim = dim;
+    if (prov)
+        e->prov = *prov;
     pthread_mutex_lock(&c->lock);
     e->next = c->head;
     if (c->head)
@@ -744,8 +750,14 @@ static void handle(worker *w, natsMsg *m)
     po.MsgId = rid;
     jsErrCode jerr = 0;
     natsStatus s = natsMsg_Create(&r, rsubj, NULL, (const char *)body, (int)body_len);
+    ia_model_info info;
+    ia_model_get_info(cfg->model, &info);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(r, "Ia-Worker", cfg->name);
+    if (s == NATS_OK) /* what computed it: a server says so in its answer */
+        s = natsMsgHeader_Set(r, "Ia-Backend", info.backend);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(r, "Ia-Precision", info.precision);
     jsPubAck *pa = NULL;
     if (s == NATS_OK)
         s = js_PublishMsg(&pa, w->c->js, r, &po, &jerr);
@@ -1138,7 +1150,7 @@ ia_status ia__cluster_job_add(ia_cluster_job *j, const char *const *texts, const
     float *v;
     size_t vn;
     int vd;
-    if (cache_get(j->c, sh->id, &v, &vn, &vd)) { /* this process computed it */
+    if (cache_get(j->c, sh->id, &v, &vn, &vd, NULL)) { /* this process computed it */
         if (vn == n) {
             sh->vecs = v;
             sh->dim = vd;
@@ -1347,6 +1359,17 @@ ia_status ia__cluster_job_wait(ia_cluster_job *j, double timeout_s, ia_cluster_r
 
 /* ---- single tasks (the public API, for the Python coordinator) ---- */
 
+static void provenance(natsMsg *m, ia_cluster_provenance *p)
+{
+    const char *v[3] = {NULL, NULL, NULL};
+    natsMsgHeader_Get(m, "Ia-Worker", &v[0]);
+    natsMsgHeader_Get(m, "Ia-Backend", &v[1]);
+    natsMsgHeader_Get(m, "Ia-Precision", &v[2]);
+    snprintf(p->worker, sizeof p->worker, "%s", v[0] ? v[0] : "");
+    snprintf(p->backend, sizeof p->backend, "%s", v[1] ? v[1] : "");
+    snprintf(p->precision, sizeof p->precision, "%s", v[2] ? v[2] : "");
+}
+
 /* Where task id's result is: in this process's memory, or in the result
  * bucket (then copied to memory, for the ia_cluster_result that follows),
  * or nowhere yet (IA_FOUND_*). */
@@ -1365,7 +1388,9 @@ static int cached_result(ia_cluster *c, const char *id)
     int dim;
     if (!ia__cluster_result_decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &v, &n,
                                    &dim)) {
-        cache_put(c, id, v, n, dim);
+        ia_cluster_provenance p;
+        provenance(m, &p);
+        cache_put(c, id, v, n, dim, &p);
         ia__free(v);
     }
     natsMsg_Destroy(m);
@@ -1460,7 +1485,8 @@ ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const ui
 /* The result or the dead letter of task id, if either is stored: IA_OK
  * with *vecs set, IA_ERR_BACKEND for a dead letter, IA_ERR_NOT_FOUND for
  * neither (or the server away). */
-static ia_status stored_result(ia_cluster *c, const char *id, float **vecs, size_t *n, int *dim)
+static ia_status stored_result(ia_cluster *c, const char *id, float **vecs, size_t *n, int *dim,
+                               ia_cluster_provenance *prov)
 {
     char subj[64 + IA_CLUSTER_ID_LEN];
     snprintf(subj, sizeof subj, IA_CLUSTER_RESULT_PREFIX "%s", id);
@@ -1469,6 +1495,7 @@ static ia_status stored_result(ia_cluster *c, const char *id, float **vecs, size
     if (m) {
         ia_status st = ia__cluster_result_decode((const uint8_t *)natsMsg_GetData(m),
                                                  (size_t)natsMsg_GetDataLength(m), vecs, n, dim);
+        provenance(m, prov);
         natsMsg_Destroy(m);
         return st;
     }
@@ -1489,6 +1516,12 @@ static ia_status stored_result(ia_cluster *c, const char *id, float **vecs, size
 
 ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double timeout_s, float **vecs, size_t *n, int *dim)
 {
+    return ia__cluster_result_ex(c, task_id, timeout_s, vecs, n, dim, NULL);
+}
+
+ia_status ia__cluster_result_ex(ia_cluster *c, const char *task_id, double timeout_s, float **vecs, size_t *n,
+                                int *dim, ia_cluster_provenance *prov_out)
+{
     IA_NEED(c);
     IA_NEED(task_id);
     IA_NEED(vecs);
@@ -1500,8 +1533,13 @@ ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double timeout_s
     if (strlen(task_id) != IA_CLUSTER_ID_LEN || strspn(task_id, "0123456789abcdef") != IA_CLUSTER_ID_LEN)
         return ia__error(IA_ERR_INVALID, "ia_cluster_result: '%s' is not a task id (%d hex digits)", task_id,
                          IA_CLUSTER_ID_LEN);
-    if (cache_get(c, task_id, vecs, n, dim))
+    ia_cluster_provenance prov;
+    memset(&prov, 0, sizeof prov);
+    if (cache_get(c, task_id, vecs, n, dim, &prov)) {
+        if (prov_out)
+            *prov_out = prov;
         return IA_OK;
+    }
     /* Subscribed before looking, so a result stored in between is heard. */
     char subj[64 + IA_CLUSTER_ID_LEN];
     natsSubscription *sub = NULL, *dead = NULL;
@@ -1522,7 +1560,7 @@ ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double timeout_s
         double now = ia__now();
         if (now - last_look >= 2) {
             last_look = now;
-            if ((st = stored_result(c, task_id, vecs, n, dim)) != IA_ERR_NOT_FOUND)
+            if ((st = stored_result(c, task_id, vecs, n, dim, &prov)) != IA_ERR_NOT_FOUND)
                 break;
         }
         double left = timeout_s < 0 ? 2 : t0 + timeout_s - ia__now();
@@ -1542,6 +1580,7 @@ ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double timeout_s
         if (s == NATS_OK) {
             st = ia__cluster_result_decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
                                            vecs, n, dim);
+            provenance(m, &prov);
             natsMsg_Destroy(m);
             break;
         } else if (s != NATS_TIMEOUT) {
@@ -1550,8 +1589,11 @@ ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double timeout_s
     }
     natsSubscription_Destroy(sub);
     natsSubscription_Destroy(dead);
-    if (!st)
-        cache_put(c, task_id, *vecs, *n, *dim);
+    if (!st) {
+        cache_put(c, task_id, *vecs, *n, *dim, &prov);
+        if (prov_out)
+            *prov_out = prov;
+    }
     return st;
 }
 

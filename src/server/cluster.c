@@ -35,7 +35,7 @@ static void count(srv_metrics *m, unsigned long *counter, double seconds)
 
 ia_status ia__srv_dispatch_run(srv_dispatch *d, srv_metrics *m, srv_job *job0, const int32_t **ids,
                                const int32_t **types, const size_t *n_ids, size_t total, size_t rows, float *out,
-                               int *http_status, char *msg, size_t cap)
+                               srv_provenance *prov, int *http_status, char *msg, size_t cap)
 {
     const int i = job0->model_index;
     ia_cluster_ids_task t = {
@@ -62,8 +62,16 @@ ia_status ia__srv_dispatch_run(srv_dispatch *d, srv_metrics *m, srv_job *job0, c
     float *v = NULL;
     size_t n = 0;
     int dim = 0;
+    ia_cluster_provenance p;
+    memset(&p, 0, sizeof p);
     if (!st) /* the request's whole wait is bounded by the timeout */
-        st = ia_cluster_result(d->cluster, id, IA_MAX(d->timeout_s - (ia__now() - t0), 0.001), &v, &n, &dim);
+        st = ia__cluster_result_ex(d->cluster, id, IA_MAX(d->timeout_s - (ia__now() - t0), 0.001), &v, &n, &dim,
+                                   &p);
+    if (!st) { /* a result from a worker of an earlier version does not say */
+        snprintf(prov->worker, sizeof prov->worker, "%s", p.worker[0] ? p.worker : "unknown");
+        snprintf(prov->backend, sizeof prov->backend, "%s", p.backend[0] ? p.backend : "unknown");
+        snprintf(prov->precision, sizeof prov->precision, "%s", p.precision[0] ? p.precision : "unknown");
+    }
     if (!st && (n != rows || dim != job0->dim))
         st = ia__error(IA_ERR_BACKEND, "task %s: the worker's result has %zu x %d values, %zu x %d were asked for",
                        id, n, dim, rows, job0->dim);
@@ -102,4 +110,17 @@ ia_status ia__srv_dispatch_run(srv_dispatch *d, srv_metrics *m, srv_job *job0, c
         break;
     }
     return st;
+}
+
+int ia__srv_provenance_headers(const srv_job *job, const char **hdrs, int at)
+{
+    if (!job->prov.backend[0])
+        return at;
+    hdrs[at++] = "X-Backend";
+    hdrs[at++] = job->prov.backend;
+    hdrs[at++] = "X-Precision";
+    hdrs[at++] = job->prov.precision;
+    hdrs[at++] = "X-Cluster-Worker";
+    hdrs[at++] = job->prov.worker;
+    return at;
 }

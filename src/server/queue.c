@@ -47,6 +47,8 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
     ia_status st = IA_OK;
     char msg[512] = "";
     int http_status = 0;
+    srv_provenance prov;
+    memset(&prov, 0, sizeof prov);
     ia_embed_stats stats = {0};
     double t0 = ia__now();
     if (!ids || !n_ids || !out || (jobs[0]->classify && !types)) {
@@ -64,7 +66,7 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
         if (q->dispatch) {
             for (size_t i = 0; i < total; i++)
                 stats.n_tokens += n_ids[i];
-            st = ia__srv_dispatch_run(q->dispatch, q->metrics, jobs[0], ids, types, n_ids, total, rows, out,
+            st = ia__srv_dispatch_run(q->dispatch, q->metrics, jobs[0], ids, types, n_ids, total, rows, out, &prov,
                                       &http_status, msg, sizeof msg);
         } else {
             st = jobs[0]->classify ? ia__model_classify_ids(jobs[0]->model, ids, types, n_ids, total, jobs[0]->raw,
@@ -85,6 +87,7 @@ static void run_group(srv_queue *q, srv_job **jobs, size_t n)
         job->t_done = t1;
         job->status = st;
         job->http_status = http_status;
+        job->prov = prov;
         snprintf(job->errmsg, sizeof job->errmsg, "%s", msg);
         const size_t cnt = job_rows(job) * (size_t)dim;
         if (!st) {

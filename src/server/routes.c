@@ -481,8 +481,8 @@ void ia__srv_route_job_done(ia_server *s, srv_request *r)
     snprintf(tokens, sizeof tokens, "%zu", st->tokens);
     snprintf(queue_ms, sizeof queue_ms, "%.3f", (job->t_started - job->t_queued) * 1e3);
     snprintf(infer_ms, sizeof infer_ms, "%.3f", (job->t_done - job->t_started) * 1e3);
-    const char *hdrs[] = {"X-Compute-Tokens", tokens, "X-Queue-Time", queue_ms,
-                          "X-Inference-Time", infer_ms, NULL};
+    const char *hdrs[16] = {"X-Compute-Tokens", tokens, "X-Queue-Time", queue_ms, "X-Inference-Time", infer_ms};
+    hdrs[ia__srv_provenance_headers(job, hdrs, 6)] = NULL;
     ia__srv_respond(r, 200, "application/json", body, len, st->model, hdrs);
     ia__srv_input_req_free(&st->in);
     ids_free(st);

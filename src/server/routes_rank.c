@@ -279,6 +279,7 @@ void ia__srv_rank_route_done(ia_server *s, srv_request *r)
     }
     char tokens[24];
     snprintf(tokens, sizeof tokens, "%zu", st->tokens);
-    const char *hdrs[] = {"X-Compute-Tokens", tokens, NULL};
+    const char *hdrs[16] = {"X-Compute-Tokens", tokens};
+    hdrs[ia__srv_provenance_headers(&st->job, hdrs, 2)] = NULL;
     ia__srv_respond(r, 200, "application/json", body, len, st->model, hdrs);
 }

@@ -251,6 +251,11 @@ void ia__srv_metrics_queue_wait(srv_metrics *m, double seconds);
 typedef struct srv_job srv_job;
 typedef void (*srv_job_done_fn)(srv_job *job, void *user);
 
+/* serve --cluster: who computed a job (all "" when computed here). */
+typedef struct srv_provenance {
+    char worker[96], backend[32], precision[16];
+} srv_provenance;
+
 struct srv_job {
     srv_job *next;
     const ia_model *model;
@@ -267,6 +272,7 @@ struct srv_job {
     float *out;         /* (n, dim), owned by the job */
     ia_status status;
     int http_status;    /* the answer to a failure (0: 500); serve --cluster sets 429, 502, 503, 504 */
+    srv_provenance prov; /* serve --cluster: the worker that computed it */
     char errmsg[512];
     double t_queued, t_started, t_done;
     srv_job_done_fn done;
@@ -293,7 +299,11 @@ struct srv_metrics;
  * and msg on failure. */
 ia_status ia__srv_dispatch_run(srv_dispatch *d, struct srv_metrics *m, struct srv_job *job0, const int32_t **ids,
                                const int32_t **types, const size_t *n_ids, size_t total, size_t rows, float *out,
-                               int *http_status, char *msg, size_t cap);
+                               srv_provenance *prov, int *http_status, char *msg, size_t cap);
+/* The response headers naming a job's worker, backend and precision
+ * (X-Cluster-Worker, X-Backend, X-Precision) into hdrs from index at, for
+ * a job computed by the cluster; returns the new index. */
+int ia__srv_provenance_headers(const srv_job *job, const char **hdrs, int at);
 /* The model's task name (from ref, as `worker --model REF` names it) and
  * its folder's CID, for a model added at index i. */
 ia_status ia__srv_dispatch_model(srv_dispatch *d, int i, const char *ref, const char *path);

@@ -382,8 +382,10 @@ static void add_common_headers(ia_server *s, struct MHD_Response *resp, const sr
     if (!m)
         m = default_model(s);
     if (m) {
-        MHD_add_response_header(resp, "X-Backend", m->info.backend);
-        MHD_add_response_header(resp, "X-Precision", m->info.precision);
+        if (!MHD_get_response_header(resp, "X-Backend")) { /* serve --cluster: the worker's, set by the route */
+            MHD_add_response_header(resp, "X-Backend", m->info.backend);
+            MHD_add_response_header(resp, "X-Precision", m->info.precision);
+        }
         MHD_add_response_header(resp, "X-Model", m->name);
     }
     if (atomic_load(&s->draining))

@@ -103,6 +103,14 @@ def post(port, path, body, timeout=60):
         return e.code, e.read()
 
 
+def computed_by(port, path, body):
+    """The headers naming what computed an answer."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.headers.get("X-Cluster-Worker"), r.headers.get("X-Backend"), r.headers.get("X-Precision")
+
+
 def get(port, path):
     with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=30) as r:
         return r.read().decode()
@@ -180,7 +188,11 @@ def main():
         for path, body in cases:
             if post(remote, path, body) != post(local, path, body):
                 fail("%s from the memory tier: other bytes" % path)
-        if metric(remote, 'ipfs_accelerate_cache_hits_total{tier="memory"}') != len(cases) + 1:
+        # answers say which worker, backend and precision computed them, cached or not
+        by = computed_by(remote, cases[0][0], cases[0][1])
+        if by[0] not in ("w0", "w1") or by[1:] != ("cpu", "fp32") or computed_by(local, *cases[0])[0] is not None:
+            fail("X-Cluster-Worker, X-Backend, X-Precision: %r" % (by,))
+        if metric(remote, 'ipfs_accelerate_cache_hits_total{tier="memory"}') != len(cases) + 2:
             fail("/metrics: %g memory hits" % metric(remote, 'ipfs_accelerate_cache_hits_total{tier="memory"}'))
         fresh = serve(tmp, "fresh", ["--cluster", url, "--cluster-timeout", "5"])
         fresh_proc = procs[-1]
@@ -188,6 +200,8 @@ def main():
             a, b = post(local, path, body), post(fresh, path, body)
             if a != b:
                 fail("%s from the cluster tier: local %r, cluster %r" % (path, a[:120], b[:120]))
+        if computed_by(fresh, *cases[0]) != by:  # now from fresh's memory: the provenance kept
+            fail("a cached answer's provenance: %r, not %r" % (computed_by(fresh, *cases[0]), by))
         hits = metric(fresh, 'ipfs_accelerate_cache_hits_total{tier="cluster"}')
         if hits != len(cases) or metric(fresh, "ipfs_accelerate_cache_misses_total") != 0:
             fail("/metrics of a new server: %g cluster hits, %d expected, and misses" % (hits, len(cases)))
@@ -198,13 +212,13 @@ def main():
         def counted():
             cache.update(json.loads(subprocess.run([EXE, "cluster", "status", "--nats", url, "--json"],
                                                    capture_output=True, timeout=30).stdout)["cache"])
-            return cache["hits_memory"] == len(cases) + 1
+            return cache["hits_memory"] == len(cases) + 3
         wait_for("cluster status to count the memory hits", counted, 10)
         if (cache["hits_cluster"] != len(cases) or cache["misses"] != len(cases) or cache["entries"] != len(cases)
-                or abs(cache["hit_rate"] - (2 * len(cases) + 1) / (3 * len(cases) + 1)) > 1e-9):
+                or abs(cache["hit_rate"] - (2 * len(cases) + 3) / (3 * len(cases) + 3)) > 1e-9):
             fail("cluster status: cache %r" % cache)
-        print("cache: %d answers from memory, %d from the result bucket, no worker, the same bytes; cluster "
-              "status: %r" % (len(cases) + 1, len(cases), cache), flush=True)
+        print("cache: %d answers from memory, %d from the result bucket, no worker, the same bytes, computed by "
+              "%r; cluster status: %r" % (len(cases) + 3, len(cases), by, cache), flush=True)
 
         # 3. a dead letter: other files under the same folder name
         other = os.path.join(tmp, "other", name)
