@@ -112,6 +112,7 @@ static void advise_error(ia_http_response *res, int status, const char *param, c
         cJSON_AddStringToObject(e, "param", param);
     else
         cJSON_AddNullToObject(e, "param");
+    cJSON_AddNullToObject(e, "code");
     char *txt = cJSON_PrintUnformatted(o);
     ia_http_respond(res, status, "application/json", txt ? txt : "{}", txt ? strlen(txt) : 2);
     cJSON_free(txt);
@@ -245,7 +246,7 @@ int cmd_serve(int argc, char **argv)
     const char *device = NULL, *port_file = NULL, *key = NULL, *pooling = NULL;
     long threads = 0, max_seq = 0, v;
     bool verbose = false, gateway = true;
-    const char *cluster_url = NULL;
+    const char *cluster_url = NULL, *cluster_opt = NULL; /* the last cluster option given */
     long cluster_timeout = 60, cluster_tasks = 8, priority = 0, max_queue = 0;
     cli_nats_auth auth = {0};
     cli_config_args ca = {0};
@@ -283,15 +284,29 @@ int cmd_serve(int argc, char **argv)
         case O_RUNNING: NUM("max-running", 1, 256, so.max_running_generations); break;
         case O_KV: NUM("kv-cache-mb", 16, 1L << 24, so.kv_cache_bytes); so.kv_cache_bytes <<= 20; break;
         case O_CLUSTER: cluster_url = optarg; break;
-        case O_CTIMEOUT: NUM("cluster-timeout", 1, 86400, cluster_timeout); break;
-        case O_CTASKS: NUM("cluster-tasks", 1, SRV_MAX_ENGINES, cluster_tasks); break;
-        case O_PRIORITY: NUM("priority", 0, IA_CLUSTER_PRIORITIES - 1, priority); break;
-        case O_MAXQUEUE: NUM("max-queue", 1, 1L << 40, max_queue); break;
+        case O_CTIMEOUT:
+            NUM("cluster-timeout", 1, 86400, cluster_timeout);
+            cluster_opt = "--cluster-timeout";
+            break;
+        case O_CTASKS:
+            NUM("cluster-tasks", 1, SRV_MAX_ENGINES, cluster_tasks);
+            cluster_opt = "--cluster-tasks";
+            break;
+        case O_PRIORITY:
+            NUM("priority", 0, IA_CLUSTER_PRIORITIES - 1, priority);
+            cluster_opt = "--priority";
+            break;
+        case O_MAXQUEUE:
+            NUM("max-queue", 1, 1L << 40, max_queue);
+            cluster_opt = "--max-queue";
+            break;
         case 'v': verbose = true; break;
         case 'h': fputs(serve_help, stdout); return 0;
         default:
-            if (cli_nats_option(c, optarg, &auth))
+            if (cli_nats_option(c, optarg, &auth)) {
+                cluster_opt = "the --nats-* options";
                 break;
+            }
             if (!cli_config_option(c, optarg, &ca))
                 return cli_usage("serve", "bad option");
         }
@@ -301,6 +316,8 @@ int cmd_serve(int argc, char **argv)
         return cli_usage("serve", "unexpected argument '%s'", argv[optind]);
     if (n_models == 0)
         return cli_usage("serve", "--model DIR is required");
+    if (cluster_opt && !cluster_url)
+        return cli_usage("serve", "%s: only with --cluster URL", cluster_opt);
     if (!key)
         key = getenv("IPFS_ACCELERATE_API_KEY");
     so.api_key = key;
