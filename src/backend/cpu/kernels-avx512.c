@@ -14,6 +14,7 @@
 static void attention_head_avx512x(const float *q, const float *k, const float *v, int ld, int len,
                                    int hd, float scale, float *out, int ldo, float *scratch, const float *bias);
 #define KAVX2 1
+#define KATTN_WIDE 1 /* attend_rows: four keys a step, 32-float pieces of P V */
 #define KSUF avx512
 #define KNAME "avx512"
 #define KATTENTION attention_head_avx512x
