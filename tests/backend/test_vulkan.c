@@ -13,8 +13,9 @@
  * embeds the first N (default all) test sentences with the model on the
  * Vulkan device and on the CPU: cosine >= 0.99999 for every text.
  *
- *   test_vulkan smollm2 MODEL.gguf
- * greedy tokens of SmolLM2 on the device and the CPU (smollm2_test).
+ *   test_vulkan smollm2 MODEL.gguf [N]
+ * greedy tokens of SmolLM2 on the device and the CPU on the first N
+ * (default all) prompts (smollm2_test).
  */
 #include <math.h>
 #include <stdio.h>
@@ -139,7 +140,7 @@ static int model_test(const char *dir, long limit)
 enum { GEN_TOKENS = 16 };
 #define NEAR_TIE 0.5
 
-static int smollm2_test(const char *gguf)
+static int smollm2_test(const char *gguf, size_t n_prompts)
 {
     static const char *const prompts[] = {"Once upon a time", "The capital of France is", "def fibonacci(n):",
                                           "The three primary colors are", "Water boils at"};
@@ -159,7 +160,9 @@ static int smollm2_test(const char *gguf)
     float *lg[2] = {malloc(sizeof(float) * (size_t)V), malloc(sizeof(float) * (size_t)V)};
     double worst_diff = 0;
     int same = 0, ties = 0, steps = 0;
-    for (size_t p = 0; tok && p < sizeof prompts / sizeof prompts[0]; p++) {
+    if (!n_prompts || n_prompts > sizeof prompts / sizeof prompts[0])
+        n_prompts = sizeof prompts / sizeof prompts[0];
+    for (size_t p = 0; tok && p < n_prompts; p++) {
         ia_i32vec ids = {0};
         CHECK_OK(ia__bpe_encode(tok, prompts[p], strlen(prompts[p]), true, false, &ids));
         ia_session *s[2] = {0};
@@ -205,7 +208,7 @@ static int smollm2_test(const char *gguf)
     printf("smollm2: %d of %d greedy steps the same token on vulkan and cpu, %d differ at a near tie (the cpu's "
            "top two < %.1f apart); largest logit difference %.4f\n",
            same, steps, ties, NEAR_TIE, worst_diff);
-    CHECK(steps == GEN_TOKENS * (int)(sizeof prompts / sizeof prompts[0]));
+    CHECK(steps == GEN_TOKENS * (int)n_prompts);
     free(lg[0]), free(lg[1]);
     ia__bpe_free(tok);
     for (int k = 0; k < 2; k++) {
@@ -224,7 +227,7 @@ static void *host_alloc(void *ctx, size_t bytes)
 int main(int argc, char **argv)
 {
     if (argc > 2 && !strcmp(argv[1], "smollm2"))
-        return smollm2_test(argv[2]);
+        return smollm2_test(argv[2], argc > 3 ? (size_t)atol(argv[3]) : 0);
     if (argc > 2 && !strcmp(argv[1], "model"))
         return model_test(!strcmp(argv[2], "@real") ? real_model_dir() : argv[2], argc > 3 ? atol(argv[3]) : 0);
     const ia_backend *vk = ia__backend_find("vulkan"), *cpu = ia__backend_find("cpu");

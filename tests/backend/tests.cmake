@@ -61,22 +61,27 @@ if(IA_HAVE_VULKAN)
   # under the sanitizers
   if(IA_SANITIZE)
     set(ia_vk_texts 8)
+    set(ia_vk_few 4)
+    set(ia_vk_prompts 2)
   else()
     set(ia_vk_texts 32)
+    set(ia_vk_few 8)
+    set(ia_vk_prompts 5)
   endif()
   add_test(NAME test_vulkan_minilm COMMAND test_vulkan model @real ${ia_vk_texts})
-  # SmolLM2 (Q4_1) on the device against the CPU: 5 prompts, 16 greedy
-  # tokens each (about 25 s on lavapipe)
+  # SmolLM2 (Q4_1) on the device against the CPU: 5 prompts (2 under the
+  # sanitizers), 16 greedy tokens each (about 25 s on lavapipe)
   add_test(NAME test_vulkan_smollm2
-           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> smollm2 \"$f\"")
+           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> smollm2 \"$f\" ${ia_vk_prompts}")
   # all-mpnet-base-v2 (relative-position bias in the attention) on 8 texts
+  # (4 under the sanitizers)
   add_test(NAME test_vulkan_mpnet
-           COMMAND sh -c "d=$(${PROJECT_SOURCE_DIR}/scripts/fetch-mpnet.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> model \"$d\" 8")
+           COMMAND sh -c "d=$(${PROJECT_SOURCE_DIR}/scripts/fetch-mpnet.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> model \"$d\" ${ia_vk_few}")
   # the same in device-local memory through staging (what a discrete GPU
   # gets; IA_VULKAN_MEMORY=device forces it on lavapipe): the graph, the op
   # harness and all-MiniLM-L6-v2
   add_test(NAME test_vulkan_device_memory COMMAND test_vulkan)
-  add_test(NAME test_vulkan_minilm_device_memory COMMAND test_vulkan model @real 8)
+  add_test(NAME test_vulkan_minilm_device_memory COMMAND test_vulkan model @real ${ia_vk_few})
   add_test(NAME test_ops_vulkan_device_memory COMMAND test_ops)
   set_tests_properties(test_vulkan_device_memory test_vulkan_minilm_device_memory test_ops_vulkan_device_memory
                        PROPERTIES ENVIRONMENT "IA_VULKAN_MEMORY=device" TIMEOUT 300)
