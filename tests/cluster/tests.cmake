@@ -42,3 +42,10 @@ add_test(NAME cluster_serve
                  $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
 set_tests_properties(cluster_serve PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
                      SKIP_RETURN_CODE 77)
+
+# serve --cluster for /rerank, /v1/rerank and /predict: random classification
+# checkpoints made by transformers (in .cache/hf-venv; skipped without),
+# the bytes of a local serve, each model computed by its own worker.
+add_test(NAME cluster_serve_rank
+         COMMAND sh -c "[ -x '${PROJECT_SOURCE_DIR}/.cache/hf-venv/bin/python' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${PROJECT_SOURCE_DIR}/.cache/hf-venv/bin/python' '${CMAKE_CURRENT_LIST_DIR}/serve_rank_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/serve-rank-work'")
+set_tests_properties(cluster_serve_rank PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
