@@ -65,3 +65,8 @@ if(IA_SANITIZE OR IA_TSAN)
     ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;PYTHONDONTWRITEBYTECODE=1;IA_TEST_QUICK=1")
 endif()
 set_tests_properties(server_generate PROPERTIES PROCESSORS 2) # both cores, as the decoder tests
+
+# /v1/advise: the advise document over HTTP, predicted once peaks are stored.
+add_test(NAME server_advise
+         COMMAND ${IA_SERVER_PY} ${CMAKE_CURRENT_LIST_DIR}/test_advise.py ${IA_SERVER_CLI} ${IA_SERVER_MODEL})
+set_tests_properties(server_advise PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120)

@@ -35,6 +35,19 @@ void cli_print_json_string(const char *s);
 /* A whole number in [lo, hi], all of s; false otherwise. */
 bool cli_parse_long(const char *s, long lo, long hi, long *out);
 
+/* `advise` (cmd_bench.c), shared with serve's /v1/advise: the advice on
+ * model as a JSON document (*out: cJSON_Delete), 0 or 1 after printing why
+ * to stderr (ia_errmsg() keeps the library's detail). */
+typedef struct cli_advise_args {
+    const char *model, *db; /* db NULL: the default database */
+    double latency_ms;      /* > 0: the most throughput within it */
+    bool throughput;
+    long context;           /* 0: 128 tokens, a decoder 2048 positions */
+    bool measure_peaks;     /* measure the CPU's peaks when none are stored */
+} cli_advise_args;
+struct cJSON;
+int cli_advise_json(const cli_advise_args *a, struct cJSON **out);
+
 #define IA_CLI_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 /* Configuration (cmd_config.c). Commands that honour it parse these long

@@ -2112,7 +2112,7 @@ typedef struct advise_table {
     ia_pm_calib calib[2][IA_ADV_MAX_PREC];
 } advise_table;
 
-static int advise_devices(bench_ctx *ctx, ia_benchdb *db, const char *path, advise_table *t)
+static int advise_devices(bench_ctx *ctx, ia_benchdb *db, const char *path, bool measure, advise_table *t)
 {
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(ctx->detect, "platforms"))
@@ -2124,10 +2124,16 @@ static int advise_devices(bench_ctx *ctx, ia_benchdb *db, const char *path, advi
             const cJSON *cpu = cJSON_GetObjectItemCaseSensitive(p, "cpu");
             for (int th = 0; th < 2 && t->n < 16; th++) {
                 bool measured = false;
-                if (th == 0) {
+                const ia_pm_peaks *pk = &t->peaks[th];
+                if (th == 0 && measure) {
                     int rc = get_peaks(db, path, ctx, 0, false, false, &t->peaks[0], &measured);
                     if (rc)
                         return rc;
+                } else if (th == 0) {
+                    ia_status st = ia__benchdb_peaks_get(db, &ctx->hw, 0, &t->peaks[0]);
+                    if (st && st != IA_ERR_NOT_FOUND)
+                        return cli_fail(st, "reading the peaks from %s", path);
+                    pk = st ? NULL : pk; /* none stored: the CPU unpredicted */
                 } else if (ctx->hw.cores <= 1 || ia__benchdb_peaks_get(db, &ctx->hw, 1, &t->peaks[1])) {
                     continue; /* one thread only where its peaks are stored */
                 }
@@ -2141,7 +2147,7 @@ static int advise_devices(bench_ctx *ctx, ia_benchdb *db, const char *path, advi
                 d->threads = th; /* 0: one per core */
                 d->cores = ctx->hw.cores;
                 d->n_prec = ia__adv_cpu_precisions(ctx->hw.cpu_flags, d->precisions);
-                d->peaks = &t->peaks[th];
+                d->peaks = pk;
             }
             continue;
         }
@@ -2176,8 +2182,8 @@ static int advise_calibrate(bench_ctx *ctx, ia_benchdb *db, const char *path, co
 {
     for (int i = 0; i < t->n; i++) {
         ia_adv_device *d = &t->dev[i];
-        if (strcmp(d->platform, "cpu"))
-            continue;
+        if (strcmp(d->platform, "cpu") || !d->peaks)
+            continue; /* nothing to calibrate a prediction of */
         int row = d->threads ? 1 : 0;
         int np = arch->decoder ? 1 : d->n_prec;
         for (int pi = 0; pi < np; pi++) {
@@ -2234,68 +2240,35 @@ static cJSON *option_json(const ia_adv_result *r, const ia_adv_option *o, const 
     return j;
 }
 
-int cmd_advise(int argc, char **argv)
+/* The advice as a JSON document (*out, the caller's: cJSON_Delete): the
+ * CLI prints it or a table from it, `serve` answers /v1/advise with it.
+ * measure_peaks false (the server): the CPU is left unpredicted when no
+ * peaks are stored, rather than timing GEMMs beside the requests. */
+int cli_advise_json(const cli_advise_args *a, cJSON **out)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},         {"latency-ms", required_argument, 0, OPT_LATENCY_MS},
-        {"throughput", no_argument, 0, OPT_THROUGHPUT}, {"context", required_argument, 0, OPT_CONTEXT},
-        {"db", required_argument, 0, OPT_DB},          {"json", no_argument, 0, OPT_JSON},
-        {"help", no_argument, 0, 'h'},                 {0, 0, 0, 0},
-    };
-    const char *model = NULL, *db_opt = NULL;
-    bool json = false;
-    long context = 0;
-    ia_adv_request rq = {0};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': model = optarg; break;
-        case OPT_LATENCY_MS:
-            if (!parse_double(optarg, 1e-6, 1e9, &rq.latency_budget_s))
-                return cli_usage("advise", "--latency-ms: a positive number of milliseconds, not '%s'", optarg);
-            rq.latency_budget_s /= 1e3;
-            break;
-        case OPT_THROUGHPUT: rq.throughput = true; break;
-        case OPT_CONTEXT:
-            if (!cli_parse_long(optarg, 1, 1 << 20, &context))
-                return cli_usage("advise", "--context: a token count from 1 to 1048576, not '%s'", optarg);
-            break;
-        case OPT_DB: db_opt = optarg; break;
-        case OPT_JSON: json = true; break;
-        case 'h': fputs(advise_help, stdout); return 0;
-        default: return cli_usage("advise", "bad option");
-        }
-    }
-    if (optind < argc)
-        return cli_usage("advise", "unexpected operand '%s'", argv[optind]);
-    if (!model)
-        return cli_usage("advise", "--model is required");
-    if (rq.throughput && rq.latency_budget_s > 0)
-        return cli_usage("advise", "--latency-ms and --throughput: one goal, not both");
-    cli_log_init(IA_LOG_WARN);
-    size_t ml = strlen(model);
-    bool decoder = ml > 5 && !strcmp(model + ml - 5, ".gguf");
-
+    *out = NULL;
+    size_t ml = strlen(a->model);
+    bool decoder = ml > 5 && !strcmp(a->model + ml - 5, ".gguf");
     bench_ctx ctx;
     char path[4096], types[128] = "";
     ia_benchdb *db = NULL;
     ia_model *m = NULL;
     ia_lm *lm = NULL;
-    const char *model_path = model;
+    const char *model_path = a->model;
+    ia_adv_request rq = {.throughput = a->throughput, .latency_budget_s = a->latency_ms / 1e3};
     advise_table *t = calloc(1, sizeof *t);
     ia_adv_result *r = calloc(1, sizeof *r);
     ia_status st;
     int rc = t && r ? ctx_init(&ctx) : cli_fail(IA_ERR_NOMEM, "advise");
     bool ctx_ok = !rc;
     if (!rc)
-        rc = open_db(db_opt, path, sizeof path, &db);
+        rc = open_db(a->db, path, sizeof path, &db);
     /* The architecture from the model itself, loaded on the CPU in fp32. */
     if (!rc && decoder) {
         ia_lm_options lo = IA_LM_OPTIONS_INIT;
-        if ((st = ia_lm_load(model, &lo, &lm)))
-            rc = cli_fail(st, "loading --model %s", model);
-        else if (!(rc = decoder_arch(lm, model, &rq.arch, types, sizeof types))) {
+        if ((st = ia_lm_load(a->model, &lo, &lm)))
+            rc = cli_fail(st, "loading --model %s", a->model);
+        else if (!(rc = decoder_arch(lm, a->model, &rq.arch, types, sizeof types))) {
             ia_lm_info li;
             ia_lm_get_info(lm, &li);
             model_path = li.path;
@@ -2304,26 +2277,26 @@ int cmd_advise(int argc, char **argv)
     } else if (!rc) {
         ia_model_options mo = IA_MODEL_OPTIONS_INIT;
         ia_model_info info;
-        if ((st = ia_model_load(model, &mo, &m)))
-            rc = cli_fail(st, "loading --model %s", model);
+        if ((st = ia_model_load(a->model, &mo, &m)))
+            rc = cli_fail(st, "loading --model %s", a->model);
         else {
             ia_model_get_info(m, &info);
             model_path = info.path;
             if ((st = ia__pm_arch_from_model(&info, &rq.arch)))
-                rc = cli_fail(st, "--model %s", model);
+                rc = cli_fail(st, "--model %s", a->model);
         }
     }
-    rq.context = context ? (int)context : decoder ? 2048 : 128;
-    if (!rc && !context && rq.arch.max_position > 0 && rq.context > rq.arch.max_position)
+    rq.context = a->context ? (int)a->context : decoder ? 2048 : 128;
+    if (!rc && !a->context && rq.arch.max_position > 0 && rq.context > rq.arch.max_position)
         rq.context = rq.arch.max_position;
     if (!rc)
-        rc = advise_devices(&ctx, db, path, t);
+        rc = advise_devices(&ctx, db, path, a->measure_peaks, t);
     if (!rc)
         rc = advise_calibrate(&ctx, db, path, &rq.arch, model_path, types, t);
     if (!rc && (st = ia__advise(t->dev, t->n, &rq, r)))
-        rc = cli_fail(st, "--model %s --context %d", model, rq.context);
-    if (!rc && json) {
-        cJSON *doc = cJSON_CreateObject();
+        rc = cli_fail(st, "--model %s --context %d", a->model, rq.context);
+    cJSON *doc = rc ? NULL : cJSON_CreateObject();
+    if (doc) {
         cJSON_AddStringToObject(doc, "model", model_path);
         cJSON_AddStringToObject(doc, "kind", decoder ? "decoder" : "encoder");
         cJSON_AddStringToObject(doc, "goal", rq.throughput ? "throughput" : rq.latency_budget_s > 0 ? "latency_budget"
@@ -2337,7 +2310,9 @@ int cmd_advise(int argc, char **argv)
             cJSON_AddItemToArray(opts_j, option_json(r, &r->opt[i], t->dev, decoder));
         if (r->best >= 0) {
             cJSON *rec = option_json(r, &r->opt[r->best], t->dev, decoder);
-            cJSON_AddNumberToObject(rec, "threads", r->threads);
+            cJSON_ReplaceItemInObjectCaseSensitive(rec, "threads", cJSON_CreateNumber(r->threads));
+            if (!cJSON_GetObjectItemCaseSensitive(rec, "threads"))
+                cJSON_AddNumberToObject(rec, "threads", r->threads);
             cJSON_AddItemToObject(doc, "recommendation", rec);
         } else {
             cJSON_AddNullToObject(doc, "recommendation");
@@ -2345,38 +2320,8 @@ int cmd_advise(int argc, char **argv)
         cJSON *rs = cJSON_AddArrayToObject(doc, "reasons");
         for (int i = 0; i < r->n_reasons; i++)
             cJSON_AddItemToArray(rs, cJSON_CreateString(r->reasons[i]));
-        char *txt = cJSON_PrintUnformatted(doc);
-        if (txt)
-            printf("%s\n", txt);
-        cJSON_free(txt);
-        cJSON_Delete(doc);
-    } else if (!rc) {
-        printf("%-10s %-4s %-10s %5s %6s %12s %14s %10s  %s\n", "device", "thr", "precision", "fits", "batch",
-               "latency_ms", decoder ? "tokens/s" : "texts/s", "mem_MiB", "");
-        for (int i = 0; i < r->n_opts; i++) {
-            const ia_adv_option *o = &r->opt[i];
-            const ia_adv_device *d = &t->dev[o->device];
-            char lat[32] = "-", thr[32] = "-", th[16] = "-";
-            if (o->predicted) {
-                snprintf(lat, sizeof lat, "%.3f", o->latency_s * 1e3);
-                snprintf(thr, sizeof thr, "%.1f", o->throughput);
-            }
-            if (!strcmp(d->platform, "cpu"))
-                snprintf(th, sizeof th, "%d", d->threads ? d->threads : d->cores);
-            printf("%-10s %-4s %-10s %5s %6d %12s %14s %10.1f  %s%s\n", d->id, th, o->precision,
-                   o->usable ? "yes" : "no", o->batch, lat, thr, o->memory_bytes / (1024.0 * 1024.0),
-                   i == r->best ? "<- recommended; " : "", o->why);
-        }
-        if (r->best >= 0) {
-            const ia_adv_option *b = &r->opt[r->best];
-            printf("\nrecommended: %s, %s, batch %d", t->dev[b->device].id, b->precision, b->batch);
-            if (r->threads)
-                printf(", %d thread%s", r->threads, r->threads == 1 ? "" : "s");
-            putchar('\n');
-        }
-        for (int i = 0; i < r->n_reasons; i++)
-            printf("  - %s\n", r->reasons[i]);
     }
+    *out = doc;
     free(t);
     free(r);
     ia_model_free(m);
@@ -2385,4 +2330,93 @@ int cmd_advise(int argc, char **argv)
     if (ctx_ok)
         ctx_close(&ctx);
     return rc;
+}
+
+static const char *jstr_or(const cJSON *o, const char *k) { return jstr(o, k) ? jstr(o, k) : ""; }
+
+static double jnum_or(const cJSON *o, const char *k, double dflt)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(j) ? j->valuedouble : dflt;
+}
+
+int cmd_advise(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},         {"latency-ms", required_argument, 0, OPT_LATENCY_MS},
+        {"throughput", no_argument, 0, OPT_THROUGHPUT}, {"context", required_argument, 0, OPT_CONTEXT},
+        {"db", required_argument, 0, OPT_DB},          {"json", no_argument, 0, OPT_JSON},
+        {"help", no_argument, 0, 'h'},                 {0, 0, 0, 0},
+    };
+    cli_advise_args a = {.measure_peaks = true};
+    bool json = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': a.model = optarg; break;
+        case OPT_LATENCY_MS:
+            if (!parse_double(optarg, 1e-6, 1e9, &a.latency_ms))
+                return cli_usage("advise", "--latency-ms: a positive number of milliseconds, not '%s'", optarg);
+            break;
+        case OPT_THROUGHPUT: a.throughput = true; break;
+        case OPT_CONTEXT:
+            if (!cli_parse_long(optarg, 1, 1 << 20, &a.context))
+                return cli_usage("advise", "--context: a token count from 1 to 1048576, not '%s'", optarg);
+            break;
+        case OPT_DB: a.db = optarg; break;
+        case OPT_JSON: json = true; break;
+        case 'h': fputs(advise_help, stdout); return 0;
+        default: return cli_usage("advise", "bad option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("advise", "unexpected operand '%s'", argv[optind]);
+    if (!a.model)
+        return cli_usage("advise", "--model is required");
+    if (a.throughput && a.latency_ms > 0)
+        return cli_usage("advise", "--latency-ms and --throughput: one goal, not both");
+    cli_log_init(IA_LOG_WARN);
+    cJSON *doc;
+    int rc = cli_advise_json(&a, &doc);
+    if (rc)
+        return rc;
+    if (json) {
+        char *txt = cJSON_PrintUnformatted(doc);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+        cJSON_Delete(doc);
+        return 0;
+    }
+    bool decoder = !strcmp(jstr_or(doc, "kind"), "decoder");
+    printf("%-10s %-4s %-10s %5s %6s %12s %14s %10s  %s\n", "device", "thr", "precision", "fits", "batch",
+           "latency_ms", decoder ? "tokens/s" : "texts/s", "mem_MiB", "");
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(doc, "options"))
+    {
+        char lat[32] = "-", thr[32] = "-", th[16] = "-";
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "predicted"))) {
+            snprintf(lat, sizeof lat, "%.3f", jnum(o, "latency_ms"));
+            snprintf(thr, sizeof thr, "%.1f", jnum(o, decoder ? "tokens_per_s" : "texts_per_s"));
+        }
+        if (jnum_or(o, "threads", -1) >= 0)
+            snprintf(th, sizeof th, "%.0f", jnum(o, "threads"));
+        bool rec = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "recommended"));
+        printf("%-10s %-4s %-10s %5s %6.0f %12s %14s %10.1f  %s%s\n", jstr_or(o, "device"), th, jstr_or(o, "precision"),
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "usable")) ? "yes" : "no", jnum(o, "batch_size"), lat,
+               thr, jnum(o, "memory_bytes") / (1024.0 * 1024.0), rec ? "<- recommended; " : "", jstr_or(o, "why"));
+    }
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(doc, "recommendation");
+    if (cJSON_IsObject(b)) {
+        printf("\nrecommended: %s, %s, batch %.0f", jstr_or(b, "device"), jstr_or(b, "precision"), jnum(b, "batch_size"));
+        if (jnum(b, "threads") > 0)
+            printf(", %.0f thread%s", jnum(b, "threads"), jnum(b, "threads") == 1 ? "" : "s");
+        putchar('\n');
+    }
+    const cJSON *why;
+    cJSON_ArrayForEach(why, cJSON_GetObjectItemCaseSensitive(doc, "reasons"))
+    printf("  - %s\n", why->valuestring);
+    cJSON_Delete(doc);
+    return 0;
 }
