@@ -79,6 +79,7 @@ const ia_arch *ia__arch_xlm_roberta(void);
 const ia_arch *ia__arch_camembert(void);
 /* decoder embedders, src/model/embed_decoder.c */
 const ia_arch *ia__arch_qwen2(void);
+const ia_arch *ia__arch_qwen3(void);
 const ia_arch *ia__arch_mistral(void);
 const ia_arch *ia__arch_llama(void);
 

@@ -1,7 +1,8 @@
 /*
  * Decoders as graphs of engine-core ops, in two families:
- *   llama (llama, qwen2, mistral): token embeddings; per layer RMSNorm,
- *     Q/K/V projections (with biases where the model has them), rotary
+ *   llama (llama, qwen2, qwen3, mistral): token embeddings; per layer
+ *     RMSNorm, Q/K/V projections (with biases where the model has them),
+ *     qwen3's RMSNorm of each head's q and k (weights of head_dim), rotary
  *     positions, attention over the session's KV cache (causal, or
  *     sliding-window), the output projection and residual, RMSNorm and a
  *     SwiGLU feed-forward network with its residual; a final RMSNorm and
@@ -16,7 +17,8 @@
  * h.N.attn.c_attn...). Rotary pairs: llama.cpp's convert_hf_to_gguf.py
  * permutes GGUF llama and mistral Q and K rows so that pairs are adjacent
  * ("normal" rope); Hugging Face files keep the original order, whose pairs
- * are rotate_half's (i, i + n/2): neox rope, as qwen2's GGUF also has.
+ * are rotate_half's (i, i + n/2): neox rope, as qwen2's and qwen3's GGUF
+ * also have (the converter leaves their rows as they are).
  * Rope scaling: linear, llama3 (config.json's parameters, or GGUF's
  * rope_freqs.weight: per-pair factors) and YaRN (its factors computed
  * here, its attention factor folded into the scores' scale).
@@ -35,6 +37,7 @@
 
 typedef struct dec_layer {
     ia_tensor attn_norm, attn_norm_b, wq, wk, wv, wo, bq, bk, bv, bo;
+    ia_tensor q_norm, k_norm; /* qwen3: (head_dim) per-head RMSNorm weights; else no data */
     ia_tensor ffn_norm, ffn_norm_b, w_gate, w_up, w_down, b_gate, b_up, b_down;
     ia_tensor wqkv, bqkv; /* gpt2: the fused QKV projection; wq, wk, wv, bq, bk, bv are its row blocks */
     unsigned x8;          /* X8_*: the weights interleaved in groups of 8 rows */
@@ -196,10 +199,10 @@ static ia_status gguf_config(ia_decoder *d)
         return rc;
     snprintf(c->arch, sizeof c->arch, "%.*s", (int)IA_MIN(len, sizeof c->arch - 1), arch);
     snprintf(c->format, sizeof c->format, "gguf");
-    const bool qwen2 = !strcmp(c->arch, "qwen2"), gpt2 = !strcmp(c->arch, "gpt2");
-    if (strcmp(c->arch, "llama") && !qwen2 && strcmp(c->arch, "mistral") && !gpt2)
+    const bool qwen = !strcmp(c->arch, "qwen2") || !strcmp(c->arch, "qwen3"), gpt2 = !strcmp(c->arch, "gpt2");
+    if (strcmp(c->arch, "llama") && !qwen && strcmp(c->arch, "mistral") && !gpt2)
         return ia__error(IA_ERR_UNSUPPORTED, "%s: general.architecture \"%s\" is not a decoder this build runs "
-                         "(llama, qwen2, mistral, gpt2)", path, c->arch);
+                         "(llama, qwen2, qwen3, mistral, gpt2)", path, c->arch);
     c->kind = gpt2 ? IA_DEC_GPT2 : IA_DEC_LLAMA;
     const char *a = c->arch;
     double eps = 0, theta = 0;
@@ -246,7 +249,7 @@ static ia_status gguf_config(ia_decoder *d)
     if (!(theta > 0) || n_rot % 2)
         return ia__error(IA_ERR_FORMAT, "%s: rope.freq_base %g or rope.dimension_count %d out of range", path,
                          theta, n_rot);
-    c->rope = (ia_rope_params){.mode = qwen2 ? IA_ROPE_NEOX : IA_ROPE_NORMAL, .n_dims = n_rot, .theta = (float)theta};
+    c->rope = (ia_rope_params){.mode = qwen ? IA_ROPE_NEOX : IA_ROPE_NORMAL, .n_dims = n_rot, .theta = (float)theta};
     /* scaling: rope.scaling.* (llama3's comes as the rope_freqs tensor) */
     rope_spec r = {.type = "none", .beta_fast = 32, .beta_slow = 1, .ext_factor = 1};
     char key[96];
@@ -398,7 +401,8 @@ enum { W_OPT = 1, W_T = 2, W_QKV_BIAS = 4, W_O_BIAS = 8, W_MLP_BIAS = 16, W_SKIP
 static ia_status hf_config_llama(ia_decoder *d, const cJSON *j, const char *path, unsigned *biases)
 {
     ia_decoder_config *c = &d->cfg;
-    const bool qwen2 = !strcmp(c->arch, "qwen2"), mistral = !strcmp(c->arch, "mistral");
+    const bool qwen2 = !strcmp(c->arch, "qwen2"), qwen3 = !strcmp(c->arch, "qwen3");
+    const bool mistral = !strcmp(c->arch, "mistral");
     double eps = 0;
     bool attn_bias = false, mlp_bias = false, swa = false;
     ia_status rc;
@@ -430,9 +434,11 @@ static ia_status hf_config_llama(ia_decoder *d, const cJSON *j, const char *path
                          "sentence-transformers folder), not text generation", path,
                          causal ? "\"use_bidirectional_attention\": true" : "\"is_causal\": false");
     /* transformers 4.4x runs qwen2's window only in flash-attention, later
-     * ones per layer from max_window_layers: no single meaning to match */
-    if (qwen2 && swa)
-        return ia__error(IA_ERR_UNSUPPORTED, "%s: \"use_sliding_window\": true is not supported for qwen2", path);
+     * ones per layer from max_window_layers: no single meaning to match
+     * (qwen3's config has the same keys) */
+    if ((qwen2 || qwen3) && swa)
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: \"use_sliding_window\": true is not supported for %s", path,
+                         c->arch);
     if (c->n_head % c->n_head_kv || (!js(j, "head_dim") && c->n_embd % c->n_head))
         return ia__error(IA_ERR_FORMAT, "%s: \"num_key_value_heads\" %d must divide \"num_attention_heads\" %d, "
                          "which must divide \"hidden_size\" %d", path, c->n_head_kv, c->n_head, c->n_embd);
@@ -514,11 +520,11 @@ static ia_status hf_config(ia_decoder *d, const char *dir, unsigned *biases)
         c->kind = !strcmp(mt, "gpt2") ? IA_DEC_GPT2 : IA_DEC_LLAMA;
         if (c->kind == IA_DEC_GPT2)
             rc = hf_config_gpt2(d, j, path);
-        else if (!strcmp(mt, "llama") || !strcmp(mt, "mistral") || !strcmp(mt, "qwen2"))
+        else if (!strcmp(mt, "llama") || !strcmp(mt, "mistral") || !strcmp(mt, "qwen2") || !strcmp(mt, "qwen3"))
             rc = hf_config_llama(d, j, path, biases);
         else
             rc = ia__error(IA_ERR_UNSUPPORTED, "%s: \"model_type\" \"%s\" is not a decoder this build runs (llama, "
-                           "qwen2, mistral, gpt2)", path, mt);
+                           "qwen2, qwen3, mistral, gpt2)", path, mt);
     }
     cJSON_Delete(j);
     ia__free(path);
@@ -663,7 +669,7 @@ typedef struct wspec {
 static ia_status load_weights(ia_decoder *d, unsigned biases)
 {
     const ia_decoder_config *c = &d->cfg;
-    const bool gpt2 = c->kind == IA_DEC_GPT2;
+    const bool gpt2 = c->kind == IA_DEC_GPT2, qwen3 = !strcmp(c->arch, "qwen3");
     const int64_t E = c->n_embd, Eq = (int64_t)c->n_head * c->head_dim, Ekv = (int64_t)c->n_head_kv * c->head_dim,
                   F = c->n_ff, V = c->n_vocab;
     /* GPT-2 folders: GPT2LMHeadModel's "transformer." prefix, or GPT2Model's
@@ -706,6 +712,8 @@ static ia_status load_weights(ia_decoder *d, unsigned biases)
             {"attn_k.bias", "self_attn.k_proj.bias", &L->bk, Ekv, 0, W_OPT | W_QKV_BIAS},
             {"attn_v.bias", "self_attn.v_proj.bias", &L->bv, Ekv, 0, W_OPT | W_QKV_BIAS},
             {"attn_output.bias", "self_attn.o_proj.bias", &L->bo, E, 0, W_OPT | W_O_BIAS},
+            {"attn_q_norm.weight", "self_attn.q_norm.weight", &L->q_norm, c->head_dim, 0, qwen3 ? 0 : W_SKIP},
+            {"attn_k_norm.weight", "self_attn.k_norm.weight", &L->k_norm, c->head_dim, 0, qwen3 ? 0 : W_SKIP},
             {"ffn_norm.weight", "post_attention_layernorm.weight", &L->ffn_norm, E, 0, 0},
             {"ffn_gate.weight", "mlp.gate_proj.weight", &L->w_gate, E, F, 0},
             {"ffn_up.weight", "mlp.up_proj.weight", &L->w_up, E, F, 0},
@@ -732,6 +740,8 @@ static ia_status load_weights(ia_decoder *d, unsigned biases)
         const size_t nw = gpt2 ? IA_ARRAY_LEN(gpt) : IA_ARRAY_LEN(llama);
         for (size_t i = 0; i < nw && !rc; i++) {
             unsigned fl = w[i].flags;
+            if (fl & W_SKIP)
+                continue;
             if (d->st && (fl & (W_QKV_BIAS | W_O_BIAS | W_MLP_BIAS))) {
                 if (!(fl & biases))
                     continue; /* config.json says the model has none */
@@ -1007,7 +1017,7 @@ static ia_status kv_reserve(ia_session *s, int need)
 
 /* forward ----------------------------------------------------------------- */
 
-enum { HEAD_NODES = 3, LAYER_NODES = 12, SEQ_NODES = 4, TAIL_NODES = 3, SEQ_TENSORS = 9, SCRATCH = 11 };
+enum { HEAD_NODES = 3, LAYER_NODES = 14, SEQ_NODES = 4, TAIL_NODES = 3, SEQ_TENSORS = 9, SCRATCH = 11 };
 
 /* The block's normalization: LayerNorm with its bias (gpt2) or RMSNorm. */
 static ia_node norm(const ia_decoder_config *c, ia_tensor *dst, const ia_tensor *x, const ia_tensor *w,
@@ -1076,7 +1086,7 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
     if (!rc) {
         ia_tensor *x = &t[0], *h = &t[1], *q = &t[2], *att2 = &t[3], *k = &t[4], *v = &t[5], *gate = &t[6],
                   *up = &t[7], *ids = &t[8], *pos = &t[9], *lrows = &t[10], *xl = &t[11], *hl = &t[12],
-                  *lg = &t[13];
+                  *lg = &t[13], *qh = &t[14], *kh = &t[15];
         *x = ia__tensor(IA_DTYPE_F32, E, n, 1, 1, buf[0]);
         *h = ia__tensor(IA_DTYPE_F32, E, n, 1, 1, buf[1]);
         *q = ia__tensor(IA_DTYPE_F32, Eq, n, 1, 1, buf[2]);
@@ -1105,6 +1115,12 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
             *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = q, .src = {h, &L->wq, opt(&L->bq)}, .flags = X8(L, X8_Q)};
             *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = k, .src = {h, &L->wk, opt(&L->bk)}, .flags = X8(L, X8_K)};
             *nd++ = (ia_node){.op = IA_OP_MATMUL, .dst = v, .src = {h, &L->wv, opt(&L->bv)}, .flags = X8(L, X8_V)};
+            if (opt(&L->q_norm)) { /* qwen3: each head's q and k RMS-normed, in place, before rope */
+                *qh = ia__tensor(IA_DTYPE_F32, hd, H * n, 1, 1, buf[2]);
+                *kh = ia__tensor(IA_DTYPE_F32, hd, Hk * n, 1, 1, buf[4]);
+                *nd++ = (ia_node){.op = IA_OP_RMSNORM, .dst = qh, .src = {qh, NULL, &L->q_norm}, .p.eps = c->norm_eps};
+                *nd++ = (ia_node){.op = IA_OP_RMSNORM, .dst = kh, .src = {kh, NULL, &L->k_norm}, .p.eps = c->norm_eps};
+            }
             for (int i = 0, r = 0; i < n_seq; r += ns[i], i++) {
                 ia_session *s = ss[i];
                 const int m = ns[i];

@@ -1,6 +1,6 @@
 /*
  * Decoder language models on the engine core: the Llama family (llama,
- * qwen2, mistral) and GPT-2, from GGUF files or Hugging Face folders
+ * qwen2, qwen3, mistral) and GPT-2, from GGUF files or Hugging Face folders
  * (config.json and model.safetensors, sharded or not). A loaded decoder is
  * immutable and may be shared by any number of threads; everything one
  * conversation changes lives in its session: the KV cache (grown in
@@ -25,12 +25,12 @@
 #include "backend/backend-impl.h"
 
 typedef enum ia_decoder_kind {
-    IA_DEC_LLAMA, /* RMSNorm, rotary positions, SwiGLU: llama, qwen2, mistral */
+    IA_DEC_LLAMA, /* RMSNorm, rotary positions, SwiGLU: llama, qwen2, qwen3, mistral */
     IA_DEC_GPT2,  /* LayerNorm, learned positions, GELU MLP, biases everywhere */
 } ia_decoder_kind;
 
 typedef struct ia_decoder_config {
-    char arch[32];           /* llama, qwen2, mistral, gpt2 */
+    char arch[32];           /* llama, qwen2, qwen3, mistral, gpt2 */
     ia_decoder_kind kind;
     char format[16];         /* where it came from: "gguf" or "safetensors" */
     int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff;

@@ -1,7 +1,7 @@
 /*
- * Decoders as sentence embedders (gte-Qwen2-*-instruct, e5-mistral-7b-
- * instruct and the like): the sentence-transformers folder holds the base
- * model (Qwen2Model, MistralModel, LlamaModel) whose final hidden states,
+ * Decoders as sentence embedders (gte-Qwen2-*-instruct, Qwen3-Embedding,
+ * e5-mistral-7b-instruct and the like): the sentence-transformers folder
+ * holds the base model (Qwen2Model, Qwen3Model, MistralModel, LlamaModel) whose final hidden states,
  * after the last RMSNorm, are pooled, usually from the last token
  * (Pooling's lasttoken): with causal attention only the last token has
  * seen the whole text. The forward is the decoder's (src/model/decoder.c),
@@ -92,7 +92,7 @@ static ia_status forward(const void *state, const int32_t *ids, const int32_t *t
 }
 
 /* The decoder reads each family's differences (qwen2's Q/K/V biases,
- * mistral's sliding window) from config.json itself. */
+ * qwen3's per-head q/k norms, mistral's sliding window) from config.json itself. */
 #define DECODER_ARCH(var, type)                                                                        \
     static const ia_arch var = {                                                                       \
         .api_version = IA_ARCH_API_VERSION,                                                            \
@@ -104,9 +104,11 @@ static ia_status forward(const void *state, const int32_t *ids, const int32_t *t
                   .precision = "fp32"}, /* as the decoder computes, on the stored weights */         \
     }
 DECODER_ARCH(qwen2_arch, "qwen2");
+DECODER_ARCH(qwen3_arch, "qwen3");
 DECODER_ARCH(mistral_arch, "mistral");
 DECODER_ARCH(llama_arch, "llama");
 
 const ia_arch *ia__arch_qwen2(void) { return &qwen2_arch; }
+const ia_arch *ia__arch_qwen3(void) { return &qwen3_arch; }
 const ia_arch *ia__arch_mistral(void) { return &mistral_arch; }
 const ia_arch *ia__arch_llama(void) { return &llama_arch; }

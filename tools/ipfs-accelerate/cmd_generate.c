@@ -35,7 +35,7 @@ static const char generate_help[] =
     "Continue TEXT (raw: no chat template) and stream the continuation to\n"
     "stdout.\n"
     "\n"
-    "  -m, --model MODEL       a decoder (llama, qwen2, mistral, gpt2): a .gguf file or a\n"
+    "  -m, --model MODEL       a decoder (llama, qwen2, qwen3, mistral, gpt2): a .gguf file or a\n"
     "                          Hugging Face folder (config.json, safetensors, tokenizer.json)\n"
     "  -p, --prompt TEXT       the text to continue ('-': read it from stdin)\n" SAMPLING_HELP;
 
