@@ -70,6 +70,14 @@ if(IA_SANITIZE OR IA_TSAN)
   set_tests_properties(decoder_hf_transformers PROPERTIES ENVIRONMENT "IA_TEST_QUICK=1")
 endif()
 
+# Qwen3 (not in transformers 4.47.1): tiny random checkpoints written with
+# the safetensors package, against a NumPy float64 forward of Qwen3's
+# definition: logits from the folder and from llama.cpp's GGUF conversion,
+# 16 greedy tokens, and Qwen3-Embedding-style embeddings through `embed`.
+add_test(NAME decoder_qwen3_ref
+         COMMAND sh -c "[ -x '${IA_HF_PYTHON}' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/qwen3_ref_test.py' '$<TARGET_FILE:hf_run>' '$<TARGET_FILE:ipfs-accelerate>' '${PROJECT_SOURCE_DIR}/scripts/fetch-llama-cpp-src.sh' '${CMAKE_CURRENT_BINARY_DIR}/qwen3-work'")
+set_tests_properties(decoder_qwen3_ref PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+
 # The real SmolLM2-135M-Instruct as a Hugging Face folder made from its
 # Q4_1 GGUF with gguf-py (f16 safetensors, Q/K un-permuted, config.json,
 # tokenizer.json, tokenizer_config.json): its logits against an f16 GGUF of

@@ -25,8 +25,9 @@ hidden states of Qwen2Model (after its last RMSNorm), the last non-padding
 token's (Pooling's lasttoken rule), normalized. 24 fresh texts of 1 to 150
 words in one call; each vector must have cosine >= 0.99999 and relative
 error <= 1e-4. The engine's token ids are checked against the tokenizer's
-too (the server's /tokenize). Qwen3 embedders are not covered: Qwen3 is not
-in transformers 4.47.1, the version that runs on Debian's torch.
+too (the server's /tokenize). Qwen3 embedders (Qwen3 is not in
+transformers 4.47.1, the version that runs on Debian's torch) are checked
+against a NumPy forward in tests/decoder/qwen3_ref_test.py.
 
 Usage: decoder_embed_hf_test.py CLI WORKDIR
 Exit 77 (skipped) when torch/transformers are not installed (the
