@@ -23,7 +23,8 @@ cosine >= 0.99999 and max |error| <= 1e-4 x max |logit| at every position;
 16 greedy tokens of two texts identical to the reference's (a near tie,
 the reference's top two within 1e-6 x max |logit|, ends the comparison
 instead: f32 cannot order those); 24 texts of 1 to 150 words through
-`embed` with cosine >= 0.99999 and relative error <= 1e-4. Then each causal
+`embed` (and Python's Model.embed) with cosine >= 0.99999 and relative
+error <= 1e-4. Then each causal
 folder converted to GGUF by llama.cpp's convert_hf_to_gguf.py (it has
 Qwen3: conversion/qwen.py, arch "qwen3", blk.N.attn_q_norm / attn_k_norm,
 Q/K rows left unpermuted as for qwen2) and its logits held to the same
@@ -324,6 +325,18 @@ else:
               f"{rel.max():.2e}")
         if cos.min() < 0.99999 or rel.max() > 1e-4:
             failures.append(f"qwen3-embed: cosine min {cos.min():.8f}, relative error max {rel.max():.2e}")
+
+# the same vectors through Python's Model.embed (not under the sanitizer build)
+sys.path.insert(0, os.path.join(here, "..", "model"))
+import hfutil  # noqa: E402
+
+ia = hfutil.python_binding(cli)
+if ia:
+    got = np.asarray(ia.Model(emb_dir).embed(texts), dtype=np.float64)
+    rel = np.linalg.norm(got - want, axis=1) / np.linalg.norm(want, axis=1)
+    print(f"Python Model.embed: relative error max {rel.max():.2e}")
+    if rel.max() > 1e-4:
+        failures.append(f"Python Model.embed: relative error max {rel.max():.2e}")
 
 # a missing per-head norm is an error naming the file and tensor
 bad = f"{work}/qwen3-no-qnorm"
