@@ -1,6 +1,6 @@
 /*
  * Text generation with decoder language models (Llama family: llama,
- * qwen2, mistral in GGUF files): load a model, open a session (one
+ * qwen2, qwen3, mistral in GGUF files): load a model, open a session (one
  * conversation: its KV cache and the tokens in it), and generate from a
  * prompt text or from chat messages (the OpenAI shape, rendered with the
  * model's chat template), streaming the text as it is produced. Sampling

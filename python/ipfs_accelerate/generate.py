@@ -346,7 +346,7 @@ class _Generator:
 
 
 class LanguageModel(_Generator):
-    """A decoder language model (a GGUF file: llama, qwen2, mistral).
+    """A decoder language model (a GGUF file: llama, qwen2, qwen3, mistral).
 
     ``name_or_path``: a .gguf file, or what :func:`ipfs_accelerate.resolve_model`
     resolves (a folder, a Hugging Face id in the cache, ``ipfs://CID``, which
@@ -627,7 +627,7 @@ class ChatSession(_Generator):
 def detect_task(path: str) -> str:
     """'text-generation' for what looks like a decoder model, else 'embedding':
     a file (a GGUF decoder is one file), a folder whose config.json names
-    a causal LM (architectures "*ForCausalLM", or a llama/qwen2/mistral
+    a causal LM (architectures "*ForCausalLM", or a llama/qwen2/qwen3/mistral
     model_type), or a folder of .gguf files without config.json. A
     sentence-transformers folder (modules.json) embeds, decoder or not
     (gte-Qwen2: a Qwen2ForCausalLM config, last-token pooling)."""
@@ -646,7 +646,7 @@ def detect_task(path: str) -> str:
             return "embedding"
         archs = c.get("architectures") or []
         if any(isinstance(a, str) and a.endswith("ForCausalLM") for a in archs) or \
-                c.get("model_type") in ("llama", "qwen2", "mistral"):
+                c.get("model_type") in ("llama", "qwen2", "qwen3", "mistral"):
             return "text-generation"
         return "embedding"
     try:
