@@ -12,6 +12,7 @@ packages=(
   libmicrohttpd-dev libpcre2-dev wrk hey
   nats-server libnats-dev  # the cluster (src/cluster/, docs/distributed.md)
   libsqlite3-dev  # the benchmark database (src/benchdb/, docs/benchmarks.md)
+  chromium  # headless, opens `bench report`'s page in its test (tests/benchdb/report_test.py)
   libvulkan1 mesa-vulkan-drivers ocl-icd-libopencl1 pocl-opencl-icd  # GPU drivers on the CPU, for the hw tests
   libvulkan-dev glslc  # the vulkan backend (src/backend/vulkan/), tested on lavapipe
   python3 python3-venv python3-pip

@@ -9,8 +9,10 @@
  * the mean latency is within --target-ci of it, or --time-limit passes.
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +20,7 @@
 
 #include "benchdb/advise.h"
 #include "benchdb/benchdb.h"
+#include "benchdb/report.h"
 #include "cli.h"
 #include "model/decoder.h"
 #include "model/gguf-impl.h"
@@ -30,6 +33,7 @@ static const char bench_help[] =
     "       ipfs-accelerate bench peaks [--db PATH] [--remeasure] [--json]\n"
     "       ipfs-accelerate bench validate --model M [--db PATH] [--json]\n"
     "       ipfs-accelerate bench predict --model M [-b LIST] [-s LIST] [--db PATH] [--json]\n"
+    "       ipfs-accelerate bench report -o report.html [--db PATH]\n"
     "\n"
     "Measure embedding throughput and latency of model M (a folder, a Hugging\n"
     "Face id or ipfs://CID) at every point of the matrix batch size x sequence\n"
@@ -1844,6 +1848,160 @@ static int bench_predict(int argc, char **argv)
     return rc;
 }
 
+/* ---- bench report -------------------------------------------------------------- */
+
+static const char report_help[] =
+    "Usage: ipfs-accelerate bench report -o report.html [--db PATH]\n"
+    "\n"
+    "Write the stored runs as one self-contained HTML page (no scripts or\n"
+    "resources from elsewhere) with SVG plots: throughput against batch size per\n"
+    "model, device, precision and length; the latency distribution (p50, p90,\n"
+    "p99) of the newest runs; predicted against measured latency for the runs\n"
+    "'bench validate' profiled on this machine (each model loaded to count its\n"
+    "operations, calibrated on those runs, with the peaks stored for their\n"
+    "thread count); throughput across engine versions.\n"
+    "\n"
+    "  -o, --output FILE   the page to write\n"
+    "      --db PATH       the database (default as bench)\n";
+
+/* Predicted against measured for each embedding model, precision and
+ * thread count with profiled runs on this machine: calibrated on them as
+ * bench predict is. Models that cannot be loaded here are skipped, said. */
+static int report_predictions(bench_ctx *ctx, ia_benchdb *db, const char *path, ia_report_pred **out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(ia__benchdb_handle(db),
+                           "SELECT DISTINCT m.path, s.precision, s.threads FROM runs x "
+                           "JOIN models m ON m.id = x.model_id JOIN shapes s ON s.id = x.shape_id "
+                           "JOIN benchmark_results r ON r.id = x.result_id "
+                           "WHERE x.phase IS NULL AND r.metadata LIKE '%\"op_seconds\"%' ORDER BY 1, 2, 3",
+                           -1, &q, NULL) != SQLITE_OK)
+        return cli_fail(IA_ERR_FORMAT, "%s: %s", path, sqlite3_errmsg(ia__benchdb_handle(db)));
+    size_t cap = 0;
+    int rc = 0;
+    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+        const char *mp = (const char *)sqlite3_column_text(q, 0), *prec = (const char *)sqlite3_column_text(q, 1);
+        int threads = sqlite3_column_int(q, 2);
+        if (!mp || !prec)
+            continue;
+        ia_pm_peaks pk;
+        ia_pm_arch arch;
+        ia_model_info info;
+        ia_model *m = NULL;
+        ia_model_options mo = IA_MODEL_OPTIONS_INIT;
+        mo.precision = prec;
+        ia_bench_point *pts = NULL;
+        size_t npts = 0;
+        if (ia__benchdb_peaks_get(db, &ctx->hw, threads, &pk) || ia_model_load(mp, &mo, &m)) {
+            fprintf(stderr, "ipfs-accelerate: report: %s (%s, %d threads) not predicted: %s\n", mp, prec, threads,
+                    ia_errmsg());
+            continue;
+        }
+        ia_model_get_info(m, &info);
+        ia_pm_calib k;
+        bool *use = NULL;
+        if (!ia__pm_arch_from_model(&info, &arch) &&
+            !ia__benchdb_points(db, &ctx->hw, mp, prec, threads, NULL, &pts, &npts) && npts &&
+            (use = calloc(npts, sizeof *use))) {
+            for (size_t i = 0; i < npts; i++)
+                use[i] = pts[i].op_s[0] >= 0;
+            if (!fit_points(&arch, prec, &pk, pts, npts, use, mp, NULL, &k)) {
+                for (size_t i = 0; i < npts && !rc; i++) {
+                    ia_pm_prediction pp;
+                    if (!use[i] || ia__pm_predict_encoder(&arch, prec, &pk, &k, pts[i].batch_size, pts[i].seq_len,
+                                                          &pp))
+                        continue;
+                    if (*n_out == cap) {
+                        cap = cap ? cap * 2 : 64;
+                        ia_report_pred *r = realloc(*out, cap * sizeof *r);
+                        if (!r) {
+                            rc = cli_fail(IA_ERR_NOMEM, "bench report");
+                            break;
+                        }
+                        *out = r;
+                    }
+                    ia_report_pred *r = &(*out)[(*n_out)++];
+                    const char *slash = strrchr(mp, '/');
+                    snprintf(r->label, sizeof r->label, "%s %s %dt b=%d s=%d", slash ? slash + 1 : mp, prec, threads,
+                             pts[i].batch_size, pts[i].seq_len);
+                    r->predicted_ms = pp.latency_s * 1e3;
+                    r->measured_ms = pts[i].latency_p50_s * 1e3;
+                }
+            }
+        }
+        free(use);
+        ia_free(pts);
+        ia_model_free(m);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+static int bench_report(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, 0, 'o'}, {"db", required_argument, 0, OPT_DB},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+    };
+    const char *db_opt = NULL, *outp = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': outp = optarg; break;
+        case OPT_DB: db_opt = optarg; break;
+        case 'h': fputs(report_help, stdout); return 0;
+        default: return cli_usage("bench", "bad option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage("bench", "bench report takes no operands");
+    if (!outp)
+        return cli_usage("bench", "bench report: -o FILE is required");
+    cli_log_init(IA_LOG_ERROR);
+    char path[4096];
+    if (db_opt)
+        snprintf(path, sizeof path, "%s", db_opt);
+    else if (ia__benchdb_default_path(path, sizeof path))
+        return cli_fail(IA_ERR_INVALID, "benchmark database");
+    struct stat sb;
+    if (stat(path, &sb) != 0) /* a report creates no database */
+        return cli_fail(IA_ERR_NOT_FOUND, "no benchmark database at %s (--db names one)", path);
+    bench_ctx ctx;
+    ia_benchdb *db = NULL;
+    ia_report_pred *pred = NULL;
+    size_t n_pred = 0;
+    char *html = NULL;
+    ia_status st;
+    int rc = ctx_init(&ctx);
+    bool ctx_ok = !rc;
+    if (!rc && (st = ia__benchdb_open(path, &db)))
+        rc = cli_fail(st, "opening %s", path);
+    if (!rc)
+        rc = report_predictions(&ctx, db, path, &pred, &n_pred);
+    if (!rc && (st = ia__benchdb_report_html(db, path, pred, n_pred, &html)))
+        rc = cli_fail(st, "the report of %s", path);
+    if (!rc) {
+        FILE *f = fopen(outp, "wb");
+        size_t len = strlen(html);
+        if (!f || fwrite(html, 1, len, f) != len || fclose(f) != 0) {
+            if (f)
+                fclose(f);
+            rc = cli_fail(IA_ERR_IO, "writing %s: %s", outp, strerror(errno));
+        } else {
+            fprintf(stderr, "ipfs-accelerate: wrote %s (%zu bytes; %zu predicted points)\n", outp, len, n_pred);
+        }
+    }
+    ia_free(html);
+    free(pred);
+    ia__benchdb_close(db);
+    if (ctx_ok)
+        ctx_close(&ctx);
+    return rc;
+}
+
 /* ---- bench ------------------------------------------------------------------ */
 
 static int parse_args(int argc, char **argv, bench_args *a)
@@ -1957,6 +2115,8 @@ int cmd_bench(int argc, char **argv)
         return bench_validate(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "predict"))
         return bench_predict(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "report"))
+        return bench_report(argc - 1, argv + 1);
     bench_args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) {
