@@ -45,7 +45,7 @@ def load(db: str | None = None):
         have = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'bench_runs'").fetchone()
         if not have:
             raise InvalidInputError(f"{path}: not a benchmark database of this engine (no bench_runs view)")
-        df = pd.read_sql_query("SELECT * FROM bench_runs ORDER BY result_id", con)
+        df = pd.read_sql_query("SELECT * FROM bench_runs ORDER BY id", con)
     finally:
         con.close()
     if "timestamp" in df.columns:
