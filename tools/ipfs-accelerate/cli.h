@@ -44,6 +44,7 @@ typedef struct cli_advise_args {
     bool throughput;
     long context;           /* 0: 128 tokens, a decoder 2048 positions */
     bool measure_peaks;     /* measure the CPU's peaks when none are stored */
+    const char *detect_json; /* ia_hardware_detect_json's document; NULL: detect now */
 } cli_advise_args;
 struct cJSON;
 int cli_advise_json(const cli_advise_args *a, struct cJSON **out);

@@ -115,7 +115,8 @@ static bool parse_double(const char *s, double lo, double hi, double *out)
 /* ---- the context of a run: hardware and software ------------------------ */
 
 typedef struct bench_ctx {
-    char *detect_json;
+    char *detect_json;  /* ia_hardware_detect_json's (ia_free) */
+    char *detect_copy;  /* or a copy of one given (free) */
     cJSON *detect;
     char *flags, *gpus;
     char os[256];
@@ -136,13 +137,24 @@ static double jnum(const cJSON *o, const char *k)
 }
 
 /* The fingerprint from the library's own hardware detection. */
-static int ctx_init(bench_ctx *c)
+/* detect_json: a detection made earlier (serve makes it once, on its main
+ * thread: probing Vulkan and OpenCL from a handler thread leaves LLVM's
+ * signal stack behind in it); NULL: detect now. */
+static int ctx_init_from(bench_ctx *c, const char *detect_json)
 {
     memset(c, 0, sizeof *c);
-    ia_status st = ia_hardware_detect_json(&c->detect_json);
-    if (st)
+    ia_status st = IA_OK;
+    if (detect_json) {
+        size_t n = strlen(detect_json) + 1;
+        c->detect_copy = malloc(n);
+        if (!c->detect_copy)
+            return cli_fail(IA_ERR_NOMEM, "hardware detection");
+        memcpy(c->detect_copy, detect_json, n);
+    } else if ((st = ia_hardware_detect_json(&c->detect_json))) {
         return cli_fail(st, "hardware detection");
-    c->detect = cJSON_Parse(c->detect_json);
+    }
+    const char *json = c->detect_json ? c->detect_json : c->detect_copy;
+    c->detect = cJSON_Parse(json);
     cJSON *gpus = cJSON_CreateArray();
     size_t flags_cap = 1024;
     c->flags = calloc(1, flags_cap);
@@ -193,7 +205,7 @@ static int ctx_init(bench_ctx *c)
     cJSON_Delete(gpus);
     c->hw.cpu_flags = c->flags;
     c->hw.gpus = c->gpus;
-    c->hw.detect_json = c->detect_json;
+    c->hw.detect_json = json;
 
     struct utsname u;
     if (uname(&u) == 0)
@@ -210,10 +222,13 @@ static int ctx_init(bench_ctx *c)
     return 0;
 }
 
+static int ctx_init(bench_ctx *c) { return ctx_init_from(c, NULL); }
+
 static void ctx_close(bench_ctx *c)
 {
     cJSON_Delete(c->detect);
     ia_free(c->detect_json);
+    free(c->detect_copy);
     free(c->flags);
     cJSON_free(c->gpus);
 }
@@ -2419,7 +2434,7 @@ int cli_advise_json(const cli_advise_args *a, cJSON **out)
     advise_table *t = calloc(1, sizeof *t);
     ia_adv_result *r = calloc(1, sizeof *r);
     ia_status st;
-    int rc = t && r ? ctx_init(&ctx) : cli_fail(IA_ERR_NOMEM, "advise");
+    int rc = t && r ? ctx_init_from(&ctx, a->detect_json) : cli_fail(IA_ERR_NOMEM, "advise");
     bool ctx_ok = !rc;
     if (!rc)
         rc = open_db(a->db, path, sizeof path, &db);

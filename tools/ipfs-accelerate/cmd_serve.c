@@ -124,13 +124,14 @@ static void advise_error(ia_http_response *res, int status, const char *param, c
  * Peaks are read from the benchmark database, never measured here. */
 static void advise_route(const ia_http_request *req, ia_http_response *res, void *user)
 {
-    (void)user;
     const char *method = ia_http_request_method(req);
     if (strcmp(ia_http_request_path(req), "/v1/advise")) {
         advise_error(res, 404, NULL, "no such route");
         return;
     }
-    cli_advise_args a = {0}; /* the default database: $IPFS_ACCELERATE_HOME/bench.db */
+    /* The default database ($IPFS_ACCELERATE_HOME/bench.db); the hardware
+     * as detected at start, on the main thread (user). */
+    cli_advise_args a = {.detect_json = user};
     cJSON *body = NULL;
     char num[64];
     const char *model = NULL, *lat = NULL, *thr = NULL, *ctxs = NULL;
@@ -380,7 +381,14 @@ int cmd_serve(int argc, char **argv)
             store = NULL;
         }
     }
-    if ((st = ia_server_mount(srv, "/v1/advise", advise_route, NULL, 0))) {
+    /* /v1/advise's hardware, detected once here: probing Vulkan and OpenCL
+     * on a handler thread leaves an alternate signal stack (LLVM's) that
+     * the thread's exit under ASan cannot unmap. Kept until exit. */
+    static char *advise_hw;
+    if (!advise_hw && (st = ia_hardware_detect_json(&advise_hw)))
+        fprintf(stderr, "ipfs-accelerate: warning: /v1/advise detects the hardware per request: %s\n",
+                ia_strerror(st));
+    if ((st = ia_server_mount(srv, "/v1/advise", advise_route, advise_hw, 0))) {
         ia_server_free(srv);
         ia_cluster_free(cluster);
         ia_gateway_free(gw);
