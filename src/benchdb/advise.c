@@ -225,6 +225,23 @@ ia_status ia__advise(const ia_adv_device *dev, int n_dev, const ia_adv_request *
     if (!strcmp(d->platform, "cpu"))
         reason(out, "%d thread%s: as the peaks%s were measured", out->threads, out->threads == 1 ? "" : "s",
                b->calibrated ? " and calibration runs" : "");
+    /* A bare roofline beside calibrated figures is not a like-for-like
+     * comparison: say how far the roofline was off where it was checked. */
+    int ci = -1; /* the same precision calibrated elsewhere (another thread count) first */
+    for (int i = 0; !b->calibrated && i < out->n_opts; i++)
+        if (out->opt[i].calibrated && (ci < 0 || !strcmp(out->opt[i].precision, b->precision)))
+            ci = ci >= 0 && !strcmp(out->opt[ci].precision, b->precision) ? ci : i;
+    for (int i = ci; i >= 0 && i < out->n_opts; i = out->n_opts) {
+        const ia_adv_option *c = &out->opt[i];
+        ia_adv_option bare = *c;
+        if (!predict_at(rq, &dev[c->device], c->precision, NULL, c->batch, &bare))
+            continue;
+        reason(out, "caution: %s in %s calibrated takes %.3f ms where its bare roofline says %.3f ms (%.2fx); "
+                    "the recommendation's roofline may be as optimistic: 'bench validate --precision %s' checks it",
+               dev[c->device].id, c->precision, c->latency_s * 1e3, bare.latency_s * 1e3,
+               c->latency_s / bare.latency_s, b->precision);
+        break;
+    }
     reason(out, "%s", b->calibrated ? "figures calibrated on the runs stored for it"
                                     : "figures from the bare roofline: no runs stored for it ('bench validate' "
                                       "calibrates)");

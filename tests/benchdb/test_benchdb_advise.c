@@ -119,6 +119,15 @@ static void encoder_choices(void)
     d3.calib[0] = &k;
     CHECK_OK(ia__advise(&d3, 1, &rq, &r));
     CHECK(r.opt[r.best].calibrated && fabs(r.opt[r.best].latency_s - 2 * lat1) < 1e-12);
+    /* fp32 calibrated 2x slower than its roofline, int8 bare: int8 is
+     * recommended on its roofline, with the caution naming the 2x. */
+    ia_adv_device d5 = cpu("avx2", &avx2, 16e9);
+    d5.calib[0] = &k;
+    CHECK_OK(ia__advise(&d5, 1, &rq, &r));
+    said = false;
+    for (int i = 0; i < r.n_reasons; i++)
+        said |= strstr(r.reasons[i], "caution") && strstr(r.reasons[i], "(2.00x)");
+    CHECK(!strcmp(best_prec(&r), "int8") && !r.opt[r.best].calibrated && said);
 
     /* Tiny memory: nothing fits, nothing recommended, the reason names it. */
     ia_adv_device d4 = cpu("avx2", &avx2, 50e6);
