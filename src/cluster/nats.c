@@ -1516,6 +1516,11 @@ static ia_status stored_result(ia_cluster *c, const char *id, float **vecs, size
 
 ia_status ia_cluster_result(ia_cluster *c, const char *task_id, double timeout_s, float **vecs, size_t *n, int *dim)
 {
+    IA_NEED(c); /* here, for messages that name the public function */
+    IA_NEED(task_id);
+    IA_NEED(vecs);
+    IA_NEED(n);
+    IA_NEED(dim);
     return ia__cluster_result_ex(c, task_id, timeout_s, vecs, n, dim, NULL);
 }
 
