@@ -9,45 +9,28 @@ Every wait has a timeout. Exit 77 (skip) only when nats-server is absent.
 """
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+from natsutil import SKIP_NO_NATS, nats_server, spawn, start_nats, stop
 
 PROG, EXE, MODEL = sys.argv[1], sys.argv[2], sys.argv[3]
 
 
 def main():
-    server = shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None)
+    server = nats_server()
     if not server:
-        print("SKIP: nats-server is not installed (scripts/install-deps.sh installs it)")
+        print("SKIP: " + SKIP_NO_NATS)
         return 77
     tmp = tempfile.mkdtemp(prefix="ia-cluster-api-")
     procs = []
     try:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        url = "nats://127.0.0.1:%d" % port
-        procs.append(subprocess.Popen([server, "-js", "-sd", os.path.join(tmp, "js"), "-a", "127.0.0.1",
-                                       "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        t0 = time.time()
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.time() - t0 > 15:
-                    print("FAIL: nats-server did not listen within 15 s")
-                    return 1
-                time.sleep(0.05)
+        url = start_nats(procs, server, os.path.join(tmp, "js"), None)[2]
         for phase in ("queue", "results"):
             if phase == "results":
-                procs.append(subprocess.Popen([EXE, "worker", "--nats", url, "--model", MODEL, "--threads", "1",
-                                               "--name", "api-worker", "--max-deliver", "2", "-q"],
-                                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "w.log"), "wb")))
+                spawn(procs, [EXE, "worker", "--nats", url, "--model", MODEL, "--threads", "1", "--name", "api-worker",
+                              "--max-deliver", "2", "-q"], os.path.join(tmp, "w.log"))
             try:
                 r = subprocess.run([PROG, url, MODEL, phase], timeout=120)
             except subprocess.TimeoutExpired:
@@ -59,12 +42,7 @@ def main():
         return 0
     finally:
         for p in reversed(procs):  # the worker before its server
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop(p, 10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -20,28 +20,14 @@ Every wait has a timeout. Exit 77 (skip) only when nats-server is absent.
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
+
+from natsutil import fail, free_port, listening, run_scenario, spawn, stop, wait_for
 
 EXE, MODEL = sys.argv[1], sys.argv[2]
 procs = []
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def run(args, timeout, env=None):
@@ -57,25 +43,14 @@ def start_server(server, tmp, name, conf):
     path = os.path.join(tmp, name + ".conf")
     with open(path, "w") as f:
         f.write(conf.replace("{port}", str(port)).replace("{store}", os.path.join(tmp, name + "-js")))
-    p = subprocess.Popen([server, "-c", path], stdout=subprocess.DEVNULL,
-                         stderr=open(os.path.join(tmp, name + ".log"), "wb"))
-    procs.append(p)
-    t0 = time.time()
-    while time.time() - t0 < 15:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return port
-        except OSError:
-            time.sleep(0.05)
-    fail("nats-server %s did not listen within 15 s" % name)
+    spawn(procs, [server, "-c", path], os.path.join(tmp, name + ".log"))
+    wait_for("nats-server %s to listen" % name, lambda: listening(port), 15)
+    return port
 
 
 def worker(url, name, tmp, *extra, env=None):
-    p = subprocess.Popen([EXE, "worker", "--nats", url, "--model", MODEL, "--threads", "1", "--name", name,
-                          *extra], stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, name + ".log"), "wb"),
-                         env=env)
-    procs.append(p)
-    return p
+    return spawn(procs, [EXE, "worker", "--nats", url, "--model", MODEL, "--threads", "1", "--name", name, *extra],
+                 os.path.join(tmp, name + ".log"), env=env)
 
 
 def refused(url, name, tmp, *extra, want="refused these credentials"):
@@ -112,24 +87,10 @@ def cluster_embed(url, texts, *extra, what):
         fail("%s: embed --cluster output differs from the local embed" % what)
 
 
-def main():
-    server = shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None)
-    if not server:
-        print("SKIP: nats-server is not installed (scripts/install-deps.sh installs it)")
-        return 77
-    tmp = tempfile.mkdtemp(prefix="ia-cluster-auth-")
-    try:
-        return scenario(server, tmp)
-    finally:
-        for p in reversed(procs):  # workers before their servers
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+def cleanup():
+    for p in reversed(procs):  # workers before their servers
+        if p.poll() is None:
+            stop(p, 10)
 
 
 def scenario(server, tmp):
@@ -193,4 +154,4 @@ def scenario(server, tmp):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_scenario("ia-cluster-auth-", scenario, cleanup))

@@ -22,13 +22,13 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
+
+from natsutil import fail, free_port, start_nats
+import natsutil
 
 EXE, MODEL = sys.argv[1], sys.argv[2]
 WORDS = ("the a cat dog runs over lazy quick brown fox jumps sleeps under tree river mountain "
@@ -36,32 +36,12 @@ WORDS = ("the a cat dog runs over lazy quick brown fox jumps sleeps under tree r
 procs = []
 
 
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wait_for(what, cond, timeout):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if cond():
-            return
-        time.sleep(0.02)
-    fail("timed out after %.0f s waiting for %s" % (timeout, what))
+    natsutil.wait_for(what, cond, timeout, step=0.02)
 
 
 def spawn(args, log):
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
-    procs.append(p)
-    return p
+    return natsutil.spawn(procs, args, log)
 
 
 def sentences(n, seed):
@@ -102,24 +82,15 @@ def stored(logdir):
     return counts
 
 
-def main():
-    server = shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None)
-    if not server:
-        print("SKIP: nats-server is not installed (scripts/install-deps.sh installs it)")
-        return 77
-    tmp = tempfile.mkdtemp(prefix="ia-cluster-")
-    try:
-        return scenario(server, tmp)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                try:
-                    p.send_signal(signal.SIGCONT)
-                    p.kill()
-                except OSError:
-                    pass
-                p.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+def cleanup():
+    for p in procs:
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+            except OSError:
+                pass
+            p.wait()
 
 
 def scenario(server, tmp):
@@ -128,16 +99,7 @@ def scenario(server, tmp):
     store = os.path.join(tmp, "js")
 
     def start_server(log):
-        p = spawn([server, "-js", "-sd", store, "-a", "127.0.0.1", "-p", str(port)], os.path.join(tmp, log))
-
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_for("nats-server on port %d" % port, up, 15)
-        return p
+        return start_nats(procs, server, store, os.path.join(tmp, log), port, "nats-server on port %d" % port)[0]
 
     nats = start_server("nats-1.log")
     t_start = time.time()
@@ -229,4 +191,4 @@ def scenario(server, tmp):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(natsutil.run_scenario("ia-cluster-", scenario, cleanup))

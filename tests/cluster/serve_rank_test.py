@@ -10,16 +10,11 @@ cross-encoder; three: a classifier) are made with transformers, so this
 runs in .cache/hf-venv; exit 77 (skip) without torch/transformers or
 nats-server. Every wait has a timeout.
 """
-import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
+
+from natsutil import SKIP_NO_NATS, fail, nats_server, post, spawn, start_nats, stop, wait_serving
 
 try:
     import torch
@@ -30,28 +25,6 @@ except ImportError as e:
 
 EXE, WORK = sys.argv[1], sys.argv[2]
 procs = []
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
-
-
-def wait_for(what, cond, timeout):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if cond():
-            return
-        time.sleep(0.05)
-    fail("timed out after %.0f s waiting for %s" % (timeout, what))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def make_models():
@@ -77,48 +50,23 @@ def serve(models, extra, name):
     args = [EXE, "serve", "-j", "1", "--listen", "127.0.0.1:0", "--port-file", pf, "--no-gateway"]
     for m in models:
         args += ["--model", m]
-    procs.append(subprocess.Popen(args + extra, stdout=subprocess.DEVNULL,
-                                  stderr=open(os.path.join(WORK, name + ".log"), "wb")))
-    wait_for(name + "'s port file", lambda: os.path.exists(pf) and open(pf).read().strip(), 30)
-    port = int(open(pf).read())
-
-    def healthy():
-        try:
-            urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2)
-            return True
-        except (urllib.error.URLError, OSError):
-            return False
-    wait_for(name + " to be healthy", healthy, 60)
-    return port
-
-
-def post(port, path, body):
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), json.dumps(body).encode(),
-                                 {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, r.read(), r.headers.get("X-Cluster-Worker")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read(), None
+    spawn(procs, args + extra, os.path.join(WORK, name + ".log"))
+    return wait_serving(pf, name)
 
 
 def main():
-    server = shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None)
+    server = nats_server()
     if not server:
-        print("SKIP: nats-server is not installed (scripts/install-deps.sh installs it)")
+        print("SKIP: " + SKIP_NO_NATS)
         return 77
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     try:
         ce, cls3 = make_models()
-        port = free_port()
-        procs.append(subprocess.Popen([server, "-js", "-sd", os.path.join(WORK, "js"), "-a", "127.0.0.1", "-p",
-                                       str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        url = "nats://127.0.0.1:%d" % port
+        url = start_nats(procs, server, os.path.join(WORK, "js"), None)[2]
         for m, name in ((ce, "wce"), (cls3, "wcls")):
-            procs.append(subprocess.Popen([EXE, "worker", "--nats", url, "--model", m, "--threads", "1", "--name", name,
-                                           "-q"], stdout=subprocess.DEVNULL,
-                                          stderr=open(os.path.join(WORK, name + ".log"), "wb")))
+            spawn(procs, [EXE, "worker", "--nats", url, "--model", m, "--threads", "1", "--name", name, "-q"],
+                  os.path.join(WORK, name + ".log"))
         local = serve([ce, cls3], [], "local")
         remote = serve([ce, cls3], ["--cluster", url, "--cluster-timeout", "30"], "remote")
         cases = [
@@ -137,12 +85,7 @@ def main():
         return 0
     finally:
         for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop(p)
 
 
 if __name__ == "__main__":

@@ -27,80 +27,30 @@ Every wait has a timeout. Exit 77 (skip) only when nats-server is absent.
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
+
+from natsutil import SKIP_NO_NATS, fail, nats_server, start_nats, stop, wait_for, wait_serving
+import natsutil
 
 EXE, MODEL = sys.argv[1], sys.argv[2]
 procs = []
 
 
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(what, cond, timeout):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if cond():
-            return
-        time.sleep(0.05)
-    fail("timed out after %.0f s waiting for %s" % (timeout, what))
-
-
 def start(args, log):
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
-    procs.append(p)
-    return p
-
-
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(15)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
+    return natsutil.spawn(procs, args, log)
 
 
 def nats(server, tmp, name):
-    port = free_port()
-    start([server, "-js", "-sd", os.path.join(tmp, name), "-a", "127.0.0.1", "-p", str(port)],
-          os.path.join(tmp, name + ".log"))
-
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            return False
-    wait_for("nats-server", up, 15)
-    return "nats://127.0.0.1:%d" % port
+    return start_nats(procs, server, os.path.join(tmp, name), os.path.join(tmp, name + ".log"))[2]
 
 
 def post(port, path, body, timeout=60):
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), json.dumps(body).encode(),
-                                 {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    return natsutil.post(port, path, body, timeout)[:2]
 
 
 def computed_by(port, path, body):
@@ -120,17 +70,7 @@ def serve(tmp, name, extra):
     pf = os.path.join(tmp, name + ".port")
     start([EXE, "serve", "--model", MODEL, "-j", "1", "--listen", "127.0.0.1:0", "--port-file", pf,
            "--no-gateway"] + extra, os.path.join(tmp, name + ".log"))
-    wait_for(name + "'s port file", lambda: os.path.exists(pf) and open(pf).read().strip(), 30)
-    port = int(open(pf).read())
-
-    def healthy():
-        try:
-            urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2)
-            return True
-        except (urllib.error.URLError, OSError):
-            return False
-    wait_for(name + " to be healthy", healthy, 60)
-    return port
+    return wait_serving(pf, name)
 
 
 def metric(port, line_start):
@@ -141,9 +81,9 @@ def metric(port, line_start):
 
 
 def main():
-    server = shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None)
+    server = nats_server()
     if not server:
-        print("SKIP: nats-server is not installed (scripts/install-deps.sh installs it)")
+        print("SKIP: " + SKIP_NO_NATS)
         return 77
     tmp = tempfile.mkdtemp(prefix="ia-serve-cluster-")
     try:

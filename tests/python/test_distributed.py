@@ -11,10 +11,9 @@ makes room. Every wait is bounded; skipped only without nats-server.
 """
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -23,31 +22,11 @@ import pytest
 import ipfs_accelerate as ia
 from ipfs_accelerate.accelerate_integration import DistributedComputeCoordinator
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
+import natsutil  # noqa: E402
+from natsutil import nats_server as _nats_server  # noqa: E402
+
 BATCH = 8
-
-
-def _nats_server():
-    return shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server")
-                                           else None)
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def _wait_port(port, timeout=15):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"nats-server did not listen on port {port} within {timeout} s")
 
 
 class Cluster:
@@ -55,16 +34,15 @@ class Cluster:
 
     def __init__(self, tmp, cli, server_args=()):
         self.tmp, self.cli, self.procs = str(tmp), cli, []
-        self.port = _free_port()
+        self.port = natsutil.free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
-        self.server = self.spawn([_nats_server(), "-js", "-sd", os.path.join(self.tmp, "js"), "-a", "127.0.0.1",
-                                  "-p", str(self.port), *server_args], "nats.log")
-        _wait_port(self.port)
+        self.server = self.spawn(natsutil.nats_args(_nats_server(), os.path.join(self.tmp, "js"), self.port,
+                                                    *server_args), "nats.log")
+        natsutil.wait_for(f"nats-server on port {self.port}", lambda: natsutil.listening(self.port), 15,
+                          on_fail=pytest.fail)
 
     def spawn(self, args, log):
-        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, log), "wb"))
-        self.procs.append(p)
-        return p
+        return natsutil.spawn(self.procs, args, os.path.join(self.tmp, log))
 
     def worker(self, model, name, *extra):
         return self.spawn([self.cli, "worker", "--nats", self.url, "--model", model, "--threads", "1",
@@ -78,12 +56,7 @@ class Cluster:
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGCONT)
-                p.terminate()
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+                natsutil.stop(p, 10)
 
 
 @pytest.fixture(scope="module")
