@@ -112,6 +112,42 @@ static bool parse_double(const char *s, double lo, double hi, double *out)
     return true;
 }
 
+static bool precision_ok(const char *p)
+{
+    return !strcmp(p, "fp32") || !strcmp(p, "int8") || !strcmp(p, "bf16");
+}
+
+/* The options `bench`, `bench validate` and `bench predict` share, into *a:
+ * --batch-sizes, --seq-lens, --threads, --time-limit, --db, --json and
+ * --quiet (each subcommand's option table says which it takes). 0 when c
+ * is one of them and its value good, cli_usage's status when the value is
+ * bad, -1 when c is none of them. */
+static int grid_option(int c, bench_args *a)
+{
+    switch (c) {
+    case 'b':
+        if (!parse_longs(optarg, 1, 1 << 16, a->batches, &a->n_batches))
+            return cli_usage("bench", "--batch-sizes: a comma-separated list of 1..65536 (at most %d)", MAX_LIST);
+        return 0;
+    case 's':
+        if (!parse_longs(optarg, 1, 1 << 20, a->seqs, &a->n_seqs))
+            return cli_usage("bench", "--seq-lens: a comma-separated list of token counts (at most %d)", MAX_LIST);
+        return 0;
+    case 'j':
+        if (!cli_parse_long(optarg, 0, 4096, &a->threads))
+            return cli_usage("bench", "--threads: a number from 0 to 4096");
+        return 0;
+    case OPT_TIME_LIMIT:
+        if (!parse_double(optarg, 0, 86400, &a->time_limit))
+            return cli_usage("bench", "--time-limit: seconds, 0 to 86400");
+        return 0;
+    case OPT_DB: a->db_path = optarg; return 0;
+    case OPT_JSON: a->json = true; return 0;
+    case 'q': a->quiet = true; return 0;
+    default: return -1;
+    }
+}
+
 /* ---- the context of a run: hardware and software ------------------------ */
 
 typedef struct bench_ctx {
@@ -1391,37 +1427,24 @@ static int bench_validate(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:b:s:j:qh", opts, NULL)) != -1) {
+        int r = grid_option(c, &a);
+        if (r >= 0) {
+            if (r)
+                return r;
+            continue;
+        }
         switch (c) {
         case 'm':
             if (n_models == MAX_MODELS)
                 return cli_usage("bench", "--model: at most %d", MAX_MODELS);
             models[n_models++] = optarg;
             break;
-        case 'b':
-            if (!parse_longs(optarg, 1, 1 << 16, a.batches, &a.n_batches))
-                return cli_usage("bench", "--batch-sizes: a comma-separated list of 1..65536 (at most %d)", MAX_LIST);
-            break;
-        case 's':
-            if (!parse_longs(optarg, 1, 1 << 20, a.seqs, &a.n_seqs))
-                return cli_usage("bench", "--seq-lens: a comma-separated list of token counts (at most %d)", MAX_LIST);
-            break;
         case OPT_PRECISION:
-            if (strcmp(optarg, "fp32") && strcmp(optarg, "int8") && strcmp(optarg, "bf16"))
+            if (!precision_ok(optarg))
                 return cli_usage("bench", "--precision: fp32, int8 or bf16, not '%s'", optarg);
             prec = optarg;
             break;
-        case 'j':
-            if (!cli_parse_long(optarg, 0, 4096, &a.threads))
-                return cli_usage("bench", "--threads: a number from 0 to 4096");
-            break;
-        case OPT_TIME_LIMIT:
-            if (!parse_double(optarg, 0, 86400, &a.time_limit))
-                return cli_usage("bench", "--time-limit: seconds, 0 to 86400");
-            break;
         case OPT_REUSE: reuse = true; break;
-        case OPT_DB: a.db_path = optarg; break;
-        case OPT_JSON: a.json = true; break;
-        case 'q': a.quiet = true; break;
         case OPT_PREFILL:
             if (!parse_longs(optarg, 1, 1 << 20, prefill, &n_prefill) || n_prefill < 2)
                 return cli_usage("bench", "--prefill: a comma-separated list of at least 2 token counts");
@@ -1704,27 +1727,19 @@ static int bench_predict(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:b:s:j:h", opts, NULL)) != -1) {
+        int r = grid_option(c, &a);
+        if (r >= 0) {
+            if (r)
+                return r;
+            continue;
+        }
         switch (c) {
         case 'm': a.model = optarg; break;
-        case 'b':
-            if (!parse_longs(optarg, 1, 1 << 16, a.batches, &a.n_batches))
-                return cli_usage("bench", "--batch-sizes: a comma-separated list of 1..65536 (at most %d)", MAX_LIST);
-            break;
-        case 's':
-            if (!parse_longs(optarg, 1, 1 << 20, a.seqs, &a.n_seqs))
-                return cli_usage("bench", "--seq-lens: a comma-separated list of token counts (at most %d)", MAX_LIST);
-            break;
         case OPT_PRECISION:
-            if (strcmp(optarg, "fp32") && strcmp(optarg, "int8") && strcmp(optarg, "bf16"))
+            if (!precision_ok(optarg))
                 return cli_usage("bench", "--precision: fp32, int8 or bf16, not '%s'", optarg);
             prec = optarg;
             break;
-        case 'j':
-            if (!cli_parse_long(optarg, 0, 4096, &a.threads))
-                return cli_usage("bench", "--threads: a number from 0 to 4096");
-            break;
-        case OPT_DB: a.db_path = optarg; break;
-        case OPT_JSON: a.json = true; break;
         case OPT_PREFILL:
             if (!parse_longs(optarg, 1, 1 << 20, prefill, &n_prefill))
                 return cli_usage("bench", "--prefill: a comma-separated list of token counts (at most %d)", MAX_LIST);
@@ -2046,28 +2061,18 @@ static int parse_args(int argc, char **argv, bench_args *a)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:b:s:j:qh", opts, NULL)) != -1) {
+        int r = grid_option(c, a);
+        if (r >= 0) {
+            if (r)
+                return r;
+            continue;
+        }
         switch (c) {
         case 'm': a->model = optarg; break;
-        case 'b':
-            if (!parse_longs(optarg, 1, 1 << 16, a->batches, &a->n_batches))
-                return cli_usage("bench", "--batch-sizes: a comma-separated list of 1..65536 (at most %d)", MAX_LIST);
-            break;
-        case 's':
-            if (!parse_longs(optarg, 1, 1 << 20, a->seqs, &a->n_seqs))
-                return cli_usage("bench", "--seq-lens: a comma-separated list of token counts (at most %d)", MAX_LIST);
-            break;
         case OPT_PRECISION: precisions = optarg; break;
-        case 'j':
-            if (!cli_parse_long(optarg, 0, 4096, &a->threads))
-                return cli_usage("bench", "--threads: a number from 0 to 4096");
-            break;
         case OPT_TARGET_CI:
             if (!parse_double(optarg, 1e-6, 10, &a->target_ci))
                 return cli_usage("bench", "--target-ci: a relative half-width such as 0.05");
-            break;
-        case OPT_TIME_LIMIT:
-            if (!parse_double(optarg, 0, 86400, &a->time_limit))
-                return cli_usage("bench", "--time-limit: seconds, 0 to 86400");
             break;
         case OPT_WARMUP:
             if (!cli_parse_long(optarg, 1, 1000000, &a->warmup))
@@ -2077,11 +2082,8 @@ static int parse_args(int argc, char **argv, bench_args *a)
             if (!cli_parse_long(optarg, 2, 1000000, &a->min_samples))
                 return cli_usage("bench", "--min-samples: at least 2");
             break;
-        case OPT_DB: a->db_path = optarg; break;
         case OPT_NO_STORE: a->store = false; break;
         case OPT_CID: a->cid = true; break;
-        case OPT_JSON: a->json = true; break;
-        case 'q': a->quiet = true; break;
         case 'h': fputs(bench_help, stdout); return 0;
         default: return cli_usage("bench", "bad option");
         }
@@ -2095,7 +2097,7 @@ static int parse_args(int argc, char **argv, bench_args *a)
         return cli_fail(IA_ERR_NOMEM, "bench");
     char *save = NULL;
     for (char *t = strtok_r(a->precision_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (strcmp(t, "fp32") && strcmp(t, "int8") && strcmp(t, "bf16"))
+        if (!precision_ok(t))
             return cli_usage("bench", "--precision: fp32, int8 or bf16, not '%s'", t);
         if (a->n_precisions == MAX_LIST)
             return cli_usage("bench", "--precision: at most %d", MAX_LIST);
