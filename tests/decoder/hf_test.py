@@ -39,6 +39,8 @@ try:
     import torch
     import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "model"))
+    import hfutil
 except ImportError as e:
     print(f"SKIP: {e} (scripts/install-deps.sh makes .cache/hf-venv)")
     sys.exit(77)
@@ -197,14 +199,10 @@ for name, model in models_.items():
         forms = [("folder", f"{work}/{name}")] + ([("gguf", f"{work}/{name}/model.gguf")] if "16" not in name else [])
         for form, path in forms:
             out = f"{work}/{name}-{form}.f32"
-            p = subprocess.run([run, "logits", path, out, ",".join(map(str, ids[:n_prompt])),
-                                ",".join(map(str, ids[n_prompt:])), ",".join(map(str, other))],
-                               capture_output=True, text=True)
-            if p.returncode:
-                failures.append(f"{name} {form}: hf_run failed: {p.stderr.strip()}")
+            info, got = hfutil.hf_run_logits(run, path, out, ids, n_prompt, other)
+            if got is None:
+                failures.append(f"{name} {form}: hf_run failed: {info}")
                 continue
-            info = json.loads(p.stdout)
-            got = np.fromfile(out, dtype=np.float32).reshape(len(ids), -1).astype(np.float64)
             cos = cosines(got, want)
             rel = np.abs(got - want).max() / np.abs(want).max()
             key = f"{name} {form}"

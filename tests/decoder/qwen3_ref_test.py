@@ -39,8 +39,10 @@ import json, math, os, random, shutil, subprocess, sys
 try:
     import numpy as np
     from safetensors.numpy import save_file
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, processors
     import transformers
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "model"))
+    import hfutil
 except ImportError as e:
     print(f"SKIP: {e} (scripts/install-deps.sh makes .cache/hf-venv)")
     sys.exit(77)
@@ -54,30 +56,13 @@ nrng = np.random.default_rng(seed)
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 
-WORDS = ["the", "river", "stone", "bridge", "light", "Paris", "city", "old", "new", "water", "running", "houses",
-         "green", "sky", "over", "under", "and", "or", ",", ".", "!", "?", "'s", "don't", "42", "2024", "3.14",
-         "café", "naïve", "Zürich", "東京", "数据", "🦙", "(x)", "a-b", "\t", "e.g.", "API", "JSON"]
-
-
 def text(lo, hi):
-    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi)))
+    return " ".join(rng.choice(hfutil.WORDS) for _ in range(rng.randint(lo, hi)))
 
 
 # tokenizer: Qwen2's (and Qwen3's) pipeline on a small trained vocabulary
-QWEN_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
-              r"\s*[\r\n]+|\s+(?!\S)|\s+")
-bpe = Tokenizer(models.BPE())
-bpe.normalizer = normalizers.NFC()
-bpe.pre_tokenizer = pre_tokenizers.Sequence([
-    pre_tokenizers.Split(Regex(QWEN_SPLIT), behavior="isolated", invert=False),
-    pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-bpe.decoder = decoders.ByteLevel()
+bpe = hfutil.qwen_bpe([text(5, 30) for _ in range(400)])
 bpe.post_processor = processors.ByteLevel(trim_offsets=False)
-bpe.train_from_iterator([text(5, 30) for _ in range(400)],
-                        trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>",
-                                                                            "<|im_end|>"],
-                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                            show_progress=False))
 EOS = bpe.token_to_id("<|endoftext|>")
 # the model's vocabulary is the tokenizer's: greedy ids must decode
 VOCAB, E, H, HK, HD, F, EPS, THETA = bpe.get_vocab_size(), 64, 4, 2, 24, 96, 1e-6, 1e6
@@ -248,14 +233,10 @@ for name in causal:
         worst_cos, worst_abs, worst_rel, batch = 1.0, 0.0, 0.0, 0.0
         for n_prompt, ids, other in prompts:
             out = f"{work}/{name}-{form}.f32"
-            p = subprocess.run([run, "logits", path, out, ",".join(map(str, ids[:n_prompt])),
-                                ",".join(map(str, ids[n_prompt:])), ",".join(map(str, other))],
-                               capture_output=True, text=True)
-            if p.returncode:
-                failures.append(f"{name} {form}: hf_run failed: {p.stderr.strip()}")
+            info, got = hfutil.hf_run_logits(run, path, out, ids, n_prompt, other)
+            if got is None:
+                failures.append(f"{name} {form}: hf_run failed: {info}")
                 break
-            info = json.loads(p.stdout)
-            got = np.fromfile(out, dtype=np.float32).reshape(len(ids), -1).astype(np.float64)
             want = forward(weights[name], ids)
             plain = forward(weights[name], ids, qk_norm=False)
             if np.abs(plain - want).max() < 100 * LOGIT_REL * np.abs(want).max():
@@ -327,9 +308,6 @@ else:
             failures.append(f"qwen3-embed: cosine min {cos.min():.8f}, relative error max {rel.max():.2e}")
 
 # the same vectors through Python's Model.embed (not under the sanitizer build)
-sys.path.insert(0, os.path.join(here, "..", "model"))
-import hfutil  # noqa: E402
-
 ia = hfutil.python_binding(cli)
 if ia:
     got = np.asarray(ia.Model(emb_dir).embed(texts), dtype=np.float64)

