@@ -44,6 +44,17 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* A task id: the first bytes of its SHA-256, in lowercase hex. */
+static void id_of_digest(const uint8_t md[32], char id[IA_CLUSTER_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < IA_CLUSTER_ID_LEN / 2; i++) {
+        id[2 * i] = hex[md[i] >> 4];
+        id[2 * i + 1] = hex[md[i] & 15];
+    }
+    id[IA_CLUSTER_ID_LEN] = '\0';
+}
+
 ia_status ia__cluster_shard_id(const char *model_name, const ia_cluster_task_opts *o,
                                const char *const *texts, const size_t *lens, size_t n,
                                char id[IA_CLUSTER_ID_LEN + 1])
@@ -74,12 +85,7 @@ ia_status ia__cluster_shard_id(const char *model_name, const ia_cluster_task_opt
     EVP_MD_CTX_free(ctx);
     if (!ok)
         return ia__error(IA_ERR_BACKEND, "shard id: SHA-256 failed");
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < IA_CLUSTER_ID_LEN / 2; i++) {
-        id[2 * i] = hex[md[i] >> 4];
-        id[2 * i + 1] = hex[md[i] & 15];
-    }
-    id[IA_CLUSTER_ID_LEN] = '\0';
+    id_of_digest(md, id);
     return IA_OK;
 }
 
@@ -341,12 +347,7 @@ ia_status ia__cluster_ids_shard_id(const char *model_name, const uint8_t *body, 
     EVP_MD_CTX_free(ctx);
     if (!ok)
         return ia__error(IA_ERR_BACKEND, "task id: SHA-256 failed");
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < IA_CLUSTER_ID_LEN / 2; i++) {
-        id[2 * i] = hex[md[i] >> 4];
-        id[2 * i + 1] = hex[md[i] & 15];
-    }
-    id[IA_CLUSTER_ID_LEN] = '\0';
+    id_of_digest(md, id);
     return IA_OK;
 }
 
