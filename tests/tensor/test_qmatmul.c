@@ -434,8 +434,11 @@ static void check_avx512_same_bits(const ia__qmm_kernels *kt)
             free(w);
         }
     }
-    if (!ia__cpu_has_vnni())
+    if (!ia__cpu_has_vnni()) {
+        printf("test_qmatmul: %s kernels give the avx2 kernels' bits (%ld outputs); no VNNI here: its kernels "
+               "not checked\n", kt->name, compared);
         return;
+    }
     for (int q = 0; q < 3; q++) {
         const ia_dtype t = q == 2 ? IA_DTYPE_Q8_0 : q ? IA_DTYPE_Q4_1 : IA_DTYPE_Q4_0;
         const size_t wrow = ia__dtype_row_bytes(t, K);
@@ -574,6 +577,10 @@ int main(void)
                           __builtin_cpu_supports("f16c");
     if (want && *want && strcmp(want, "portable") && !cpu_avx2) {
         printf("test_qmatmul: IA_CPU_ISA=%s but this CPU lacks AVX2/FMA/F16C: skipped\n", want);
+        return 77;
+    }
+    if (want && !strcmp(want, "avx512") && ia__cpu_isa_level() < IA_CPU_ISA_AVX512) {
+        printf("test_qmatmul: IA_CPU_ISA=avx512 but this CPU lacks AVX-512: skipped\n");
         return 77;
     }
     /* the backend's level picks the table (its detection has its own
