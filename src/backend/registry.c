@@ -3,8 +3,8 @@
  * once, on first use, followed by the plugins of IPFS_ACCELERATE_BACKEND_PATH
  * (plugin.c); others register the same way. Lookup is by name; "auto" takes
  * the first usable backend in priority order, except those that compute
- * only part of a model so far (explicit_only: vulkan), which are used only
- * when named.
+ * not yet tuned for speed (explicit_only: vulkan, whose plain shaders can
+ * be slower than the CPU), which are used only when named.
  * Selection (ia_backend_select) turns a device request and the hardware.*
  * configuration into one backend, falling back to the CPU with a reason,
  * or failing in strict mode.
@@ -114,8 +114,8 @@ bool ia__backend_device_parse(const char *text, const char **id, int *index)
 /* Default priority; the configuration moves cuda and drops openvino. */
 static const char *const priority[] = {"cuda", "rocm", "mps", "openvino", "vulkan", "opencl", "cpu"};
 
-/* Backends that compute only part of a model so far (the rest moves to
- * the CPU, node by node): used when asked for by name, never by auto. */
+/* Backends not yet tuned for speed (vulkan: plain shaders, no
+ * cooperative matrices): used when asked for by name, never by auto. */
 static bool explicit_only(const char *id)
 {
     return !strcmp(id, "vulkan");
