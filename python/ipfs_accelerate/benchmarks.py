@@ -2,7 +2,8 @@
 
 ``load(db=None)`` reads the runs ``ipfs-accelerate bench`` stored (the
 ``bench_runs`` view: one row per run, with its model, shape, hardware and
-figures) into a pandas DataFrame. ``advise(model, ...)`` answers what
+figures) into a pandas DataFrame; ``open_duckdb(db=None)`` opens the same file
+in DuckDB, read-only, for SQL over the runs. ``advise(model, ...)`` answers what
 ``ipfs-accelerate advise --json`` answers: which device, precision, batch
 size and threads to run a model with, with predicted figures and reasons.
 
@@ -51,6 +52,53 @@ def load(db: str | None = None):
     if "timestamp" in df.columns:
         df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True, errors="coerce")
     return df
+
+
+def _sqlite_extension(duckdb_module) -> str:
+    """The statement that loads DuckDB's sqlite extension: from the PyPI
+    package ``duckdb-extension-sqlite-scanner`` of the same version when it
+    is installed (no download), else DuckDB's own extension directory."""
+    try:
+        import duckdb_extension_sqlite_scanner as ext
+    except ImportError:
+        return "LOAD sqlite"
+    version = "v" + duckdb_module.__version__
+    path = os.path.join(os.path.dirname(ext.__file__), "extensions", version, "sqlite_scanner.duckdb_extension")
+    if not os.path.isfile(path):
+        have = os.listdir(os.path.join(os.path.dirname(ext.__file__), "extensions"))
+        raise ImportError(f"duckdb-extension-sqlite-scanner holds {', '.join(have)}, not {version} for duckdb "
+                          f"{duckdb_module.__version__}: install the same version of both")
+    return "LOAD '" + path.replace("'", "''") + "'"
+
+
+def open_duckdb(db: str | None = None):
+    """A DuckDB connection with the benchmark database attached read-only
+    as ``bench`` and in use, so ``con.sql("SELECT ... FROM bench_runs")``
+    works. Needs ``pip install duckdb duckdb-extension-sqlite-scanner`` (the
+    same version: the extension from PyPI, no download), or DuckDB's sqlite
+    extension installed. Raises ImportError naming what is missing,
+    NotFoundError naming the file when there is no database there."""
+    try:
+        import duckdb as ddb
+    except ImportError as e:
+        raise ImportError("ipfs_accelerate.benchmarks.open_duckdb needs duckdb: "
+                          "pip install duckdb duckdb-extension-sqlite-scanner") from e
+    path = os.fspath(db or default_db())
+    if not os.path.isfile(path):
+        raise NotFoundError(f"no benchmark database at {path} (run 'ipfs-accelerate bench' to make one)")
+    con = ddb.connect()
+    try:
+        try:
+            con.execute(_sqlite_extension(ddb))
+        except ddb.Error as e:
+            raise ImportError("DuckDB's sqlite extension cannot be loaded (" + str(e).splitlines()[0] +
+                              "): pip install duckdb-extension-sqlite-scanner==" + ddb.__version__) from e
+        con.execute("ATTACH '" + path.replace("'", "''") + "' AS bench (TYPE sqlite, READ_ONLY)")
+        con.execute("USE bench")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def _cli() -> str:

@@ -29,18 +29,20 @@ def test_advise(cli, tmp_path, monkeypatch):
 
 
 def test_load(cli, tmp_path):
+    """load() into pandas and open_duckdb() on the same file (the test venv
+    has both: tests/requirements.txt); the same rows either way."""
     db = tmp_path / "runs.db"
-    try:
-        import pandas  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="pandas"):
-            benchmarks.load(db)
-        pytest.skip("pandas is not installed in this venv: load() checked to raise ImportError naming it")
     with pytest.raises(NotFoundError, match="runs.db"):
         benchmarks.load(db)
+    with pytest.raises(NotFoundError, match="runs.db"):
+        benchmarks.open_duckdb(db)
     subprocess.run([cli, "bench", "--model", TINY, "-b", "1,2", "-s", "8", "--threads", "1", "--time-limit",
                     "0.2", "--min-samples", "3", "--db", str(db), "-q"], check=True, capture_output=True)
     df = benchmarks.load(db)
     assert len(df) == 2 and sorted(df["batch_size"]) == [1, 2]
     assert (df["texts_per_s"] > 0).all() and (df["seq_len"] == 8).all()
     assert str(df["timestamp"].dtype).startswith("datetime64")
+    con = benchmarks.open_duckdb(db)
+    got = con.execute("SELECT id, batch_size, texts_per_s FROM bench_runs ORDER BY id").fetchall()
+    con.close()
+    assert got == list(df[["id", "batch_size", "texts_per_s"]].itertuples(index=False, name=None))
