@@ -193,6 +193,10 @@ const ia_backend *ia__backend_find(const char *name);
 /* The registered backends, in registration order (for the op harness). */
 int ia__backend_count(void);
 const ia_backend *ia__backend_at(int i);
+/* How many devices "auto" may choose among (usable backends of the
+ * priority order, not named-only); named_only (may be NULL) gets the
+ * usable backends used only when named, comma-separated. */
+int ia__backend_auto_devices(char *named_only, size_t cap);
 
 /* ------------------------------------------------------------------------
  * The scheduler (sched.c): a graph over one backend, with the nodes it

@@ -148,6 +148,27 @@ static const ia_backend *first_usable(const ia_hw_settings *hw, char *order, siz
     return found;
 }
 
+int ia__backend_auto_devices(char *named_only, size_t cap)
+{
+    ia_hw_settings hw;
+    if (ia__config_hw_settings(&hw))
+        return 0;
+    if (named_only && cap)
+        named_only[0] = '\0';
+    int n = 0;
+    size_t len = 0;
+    for (size_t i = 0; i < IA_ARRAY_LEN(priority); i++) {
+        const ia_backend *be = find_exact(priority[i]);
+        if (!usable(be) || (!hw.allow_openvino && !strcmp(priority[i], "openvino")))
+            continue;
+        if (!explicit_only(priority[i]))
+            n += be->iface.device_count();
+        else if (named_only && len < cap)
+            len += (size_t)snprintf(named_only + len, cap - len, "%s%s", len ? ", " : "", priority[i]);
+    }
+    return n;
+}
+
 int ia__backend_count(void)
 {
     pthread_once(&builtins_once, register_builtins);

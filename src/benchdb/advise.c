@@ -116,8 +116,13 @@ ia_status ia__advise(const ia_adv_device *dev, int n_dev, const ia_adv_request *
 
     for (int di = 0; di < n_dev; di++) {
         const ia_adv_device *d = &dev[di];
-        int np = rq->arch.decoder ? 1 : d->n_prec;
-        for (int pi = 0; pi < np && out->n_opts < IA_ADV_MAX_OPTS; pi++) {
+        int p0 = 0, np = rq->arch.decoder ? 1 : d->n_prec;
+        if (rq->auto_choice && !rq->arch.decoder) { /* the one precision the device would compute in */
+            for (int pi = 0; rq->precision && pi < d->n_prec; pi++)
+                p0 = strcmp(d->precisions[pi], rq->precision) ? p0 : pi;
+            np = p0 + 1;
+        }
+        for (int pi = p0; pi < np && out->n_opts < IA_ADV_MAX_OPTS; pi++) {
             ia_adv_option *o = &out->opt[out->n_opts++];
             memset(o, 0, sizeof *o);
             o->device = di;
@@ -127,6 +132,10 @@ ia_status ia__advise(const ia_adv_device *dev, int n_dev, const ia_adv_request *
             if (!d->backend_built) {
                 snprintf(o->why, sizeof o->why, "%s detected, but this build has no %s backend", d->id,
                          d->platform);
+                continue;
+            }
+            if (rq->auto_choice && d->explicit_only) {
+                snprintf(o->why, sizeof o->why, "not chosen by auto: used only when named (--device %s)", d->id);
                 continue;
             }
             double need;

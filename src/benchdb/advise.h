@@ -47,6 +47,11 @@ typedef struct ia_adv_request {
     double latency_budget_s;     /* > 0: the most throughput whose call stays within it */
     int max_batch;               /* encoder batches tried: 1, 2, 4, ... up to it (0: 128) */
     double mem_headroom;         /* fraction of a device's memory usable (0: 0.9) */
+    /* --device auto (docs/benchmarks.md): only devices auto may use (built,
+     * not named-only), each in one precision: precision when the device
+     * computes it, else its own (its first), as the backend would. */
+    bool auto_choice;
+    const char *precision;       /* auto_choice: the precision asked for; NULL or "auto": each device's own */
 } ia_adv_request;
 
 typedef struct ia_adv_option {

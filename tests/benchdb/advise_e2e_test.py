@@ -1,7 +1,10 @@
 """`ipfs-accelerate advise` end to end on the synthetic tiny model: the
 JSON document's structure, the CPU recommended with its threads and
 figures (the bare roofline: no runs stored, said so), the goals, and errors
-naming the input at fault. Usage: advise_e2e_test.py CLI MODEL WORKDIR"""
+naming the input at fault; then `embed --device auto --verbose`, which asks
+the same advisor where there is more than one device to choose from, says
+why, computes what --device cpu computes here, and makes no database.
+Usage: advise_e2e_test.py CLI MODEL WORKDIR"""
 import json
 import os
 import shutil
@@ -50,4 +53,24 @@ p = run("--model", os.path.join(work, "no-such-model"), ok=False)
 assert p.returncode == 1 and "no-such-model" in p.stderr, p.stderr
 p = run("--model", model, "--context", "100000", ok=False)
 assert p.returncode == 1 and "context" in p.stderr, p.stderr
+# --device auto in embed: the reason on stderr, the CPU's vectors, no
+# database made in IPFS_ACCELERATE_HOME (auto reads what is stored only).
+home = os.path.join(work, "home")
+env = dict(os.environ, IPFS_ACCELERATE_HOME=home)
+
+
+def embed(device):
+    p = subprocess.run([cli, "embed", "--model", model, "--device", device, "--verbose", "--format", "jsonl"],
+                       input="auto chooses a device\n", capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p
+
+
+auto, cpu_run = embed("auto"), embed("cpu")
+said = [line for line in auto.stderr.splitlines() if "--device auto:" in line]
+assert said and ("nothing for the performance model to compare" in said[0]
+                 or "chosen by the performance model" in said[0]), auto.stderr
+assert "--device auto:" not in cpu_run.stderr, cpu_run.stderr
+assert json.loads(auto.stdout)["embedding"] == json.loads(cpu_run.stdout)["embedding"]
+assert not os.path.exists(os.path.join(home, "bench.db")), os.listdir(home)
 print("advise_e2e: ok")

@@ -3,7 +3,7 @@
  * machine with AVX-512 BF16 and VNNI, one with AVX2 only, one without a
  * GPU backend built, one with too little memory for a decoder's KV cache,
  * a GPU without measured peaks; the goal (latency, throughput, a latency
- * budget) moving the batch. The peaks are made up, so the expected choices
+ * budget) moving the batch; --device auto's choice among devices. The peaks are made up, so the expected choices
  * follow from the roofline by hand: int8's GEMM peak is 4x fp32's here.
  */
 #include <math.h>
@@ -168,6 +168,44 @@ static void devices(void)
     CHECK(strstr(r.reasons[1], "priority"));
 }
 
+/* --device auto's choice (auto_choice): only devices auto may use, each
+ * in the one precision it would compute in; the fastest predicted wins. */
+static void auto_choices(void)
+{
+    ia_pm_peaks slow = peaks(true, false), fast = peaks(false, false);
+    fast.gemm[0].flops = 10e12; /* a GPU 40x the CPU's fp32 GEMM, 30x its bandwidth */
+    fast.mem_bw = 900e9;
+    ia_adv_request rq = {.arch = minilm, .context = 128, .auto_choice = true};
+    ia_adv_result r;
+    ia_adv_device d[3] = {
+        cpu("avx2", &slow, 16e9),
+        {.id = "cuda:0", .platform = "cuda", .backend_built = true, .memory_bytes = 24e9, .n_prec = 2,
+         .precisions = {"fp32", "fp16"}, .peaks = &fast},
+        {.id = "vulkan:0", .platform = "vulkan", .backend_built = true, .explicit_only = true, .memory_bytes = 8e9,
+         .n_prec = 1, .precisions = {"fp32"}, .peaks = &fast},
+    };
+    /* One option per device, in its own precision (the CPU's fp32, not
+     * its faster int8: auto changes the device, not the numbers); the
+     * named-only Vulkan device is no candidate, however fast. */
+    CHECK_OK(ia__advise(d, 3, &rq, &r));
+    CHECK(r.n_opts == 3 && r.best == 1 && !strcmp(best_prec(&r), "fp32"));
+    CHECK(!strcmp(r.opt[0].precision, "fp32") && r.opt[0].predicted);
+    CHECK(!r.opt[2].usable && strstr(r.opt[2].why, "used only when named"));
+    /* Asked for int8: the CPU computes it, the GPU does not (its own, fp32). */
+    rq.precision = "int8";
+    CHECK_OK(ia__advise(d, 3, &rq, &r));
+    CHECK(!strcmp(r.opt[0].precision, "int8") && !strcmp(r.opt[1].precision, "fp32") && r.best == 1);
+    /* Without the GPU's peaks the predicted CPU wins over it. */
+    d[1].peaks = NULL;
+    CHECK_OK(ia__advise(d, 3, &rq, &r));
+    CHECK(r.best == 0 && r.opt[1].usable && !r.opt[1].predicted);
+    /* A GPU too small for the model is passed over with the reason. */
+    d[1].peaks = &fast;
+    d[1].memory_bytes = 10e6;
+    CHECK_OK(ia__advise(d, 3, &rq, &r));
+    CHECK(r.best == 0 && !r.opt[1].usable && strstr(r.opt[1].why, "MiB"));
+}
+
 static void decoder_choices(void)
 {
     ia_pm_peaks f32 = peaks(false, false);
@@ -198,6 +236,7 @@ int main(void)
     precisions_from_flags();
     encoder_choices();
     devices();
+    auto_choices();
     decoder_choices();
     return test_summary("test_benchdb_advise");
 }

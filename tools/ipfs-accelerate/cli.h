@@ -22,6 +22,9 @@ struct cli_command {
 /* Print "ipfs-accelerate: <message>" (and the library's detail, if the
  * status is a failure) to stderr. Returns 1 for `return cli_fail(...)`. */
 int cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* While on, cli_fail prints nothing (a step whose failure the caller
+ * handles quietly, e.g. --device auto's advice). */
+void cli_fail_mute(bool on);
 /* Usage error: message and a pointer to `--help`; returns 2. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The library's log messages go to stderr at this level or above. */
@@ -45,9 +48,23 @@ typedef struct cli_advise_args {
     long context;           /* 0: 128 tokens, a decoder 2048 positions */
     bool measure_peaks;     /* measure the CPU's peaks when none are stored */
     const char *detect_json; /* ia_hardware_detect_json's document; NULL: detect now */
+    /* --device auto: only devices auto may use, in precision (NULL: each
+     * device's own); the stored peaks only, no database made where none is. */
+    bool auto_choice;
+    const char *precision;
 } cli_advise_args;
 struct cJSON;
 int cli_advise_json(const cli_advise_args *a, struct cJSON **out);
+
+/* --device auto in embed, generate and serve (docs/benchmarks.md): the
+ * device the performance model predicts fastest for model among those auto
+ * may use, from the stored peaks and runs. device: --device (NULL: the
+ * configuration's hardware.device). Writes the device to load on into out, or "" to leave
+ * the request as it is (not auto, or the advisor could not decide: the
+ * registry's priority order then; never an error). verbose: says why on
+ * stderr. detect_json as in cli_advise_args. */
+void cli_device_choose(const char *model, const char *device, const char *precision, const char *detect_json,
+                       bool verbose, char *out, size_t cap);
 
 #define IA_CLI_MIN(a, b) ((a) < (b) ? (a) : (b))
 

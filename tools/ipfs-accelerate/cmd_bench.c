@@ -18,9 +18,11 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "backend/backend-impl.h"
 #include "benchdb/advise.h"
 #include "benchdb/benchdb.h"
 #include "benchdb/report.h"
+#include "core/config-impl.h"
 #include "cli.h"
 #include "model/decoder.h"
 #include "model/gguf-impl.h"
@@ -2289,7 +2291,8 @@ typedef struct advise_table {
     ia_pm_calib calib[2][IA_ADV_MAX_PREC];
 } advise_table;
 
-static int advise_devices(bench_ctx *ctx, ia_benchdb *db, const char *path, bool measure, advise_table *t)
+static int advise_devices(bench_ctx *ctx, ia_benchdb *db, const char *path, bool measure, bool all_cores_only,
+                          advise_table *t)
 {
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(ctx->detect, "platforms"))
@@ -2307,11 +2310,12 @@ static int advise_devices(bench_ctx *ctx, ia_benchdb *db, const char *path, bool
                     if (rc)
                         return rc;
                 } else if (th == 0) {
-                    ia_status st = ia__benchdb_peaks_get(db, &ctx->hw, 0, &t->peaks[0]);
+                    ia_status st = db ? ia__benchdb_peaks_get(db, &ctx->hw, 0, &t->peaks[0]) : IA_ERR_NOT_FOUND;
                     if (st && st != IA_ERR_NOT_FOUND)
                         return cli_fail(st, "reading the peaks from %s", path);
                     pk = st ? NULL : pk; /* none stored: the CPU unpredicted */
-                } else if (ctx->hw.cores <= 1 || ia__benchdb_peaks_get(db, &ctx->hw, 1, &t->peaks[1])) {
+                } else if (all_cores_only || !db || ctx->hw.cores <= 1 ||
+                           ia__benchdb_peaks_get(db, &ctx->hw, 1, &t->peaks[1])) {
                     continue; /* one thread only where its peaks are stored */
                 }
                 ia_adv_device *d = &t->dev[t->n++];
@@ -2357,7 +2361,7 @@ static int advise_devices(bench_ctx *ctx, ia_benchdb *db, const char *path, bool
 static int advise_calibrate(bench_ctx *ctx, ia_benchdb *db, const char *path, const ia_pm_arch *arch,
                             const char *model_path, const char *types, advise_table *t)
 {
-    for (int i = 0; i < t->n; i++) {
+    for (int i = 0; db && i < t->n; i++) {
         ia_adv_device *d = &t->dev[i];
         if (strcmp(d->platform, "cpu") || !d->peaks)
             continue; /* nothing to calibrate a prediction of */
@@ -2421,53 +2425,80 @@ static cJSON *option_json(const ia_adv_result *r, const ia_adv_option *o, const 
  * CLI prints it or a table from it, `serve` answers /v1/advise with it.
  * measure_peaks false (the server): the CPU is left unpredicted when no
  * peaks are stored, rather than timing GEMMs beside the requests. */
+/* The architecture of the model at a->model (loaded on the CPU in fp32). */
+static int advise_arch(const cli_advise_args *a, bool decoder, ia_adv_request *rq, char *model_path, size_t path_cap,
+                       char *types, size_t types_cap)
+{
+    ia_status st;
+    int rc = 0;
+    if (decoder) {
+        ia_lm *lm = NULL;
+        ia_lm_options lo = IA_LM_OPTIONS_INIT;
+        if ((st = ia_lm_load(a->model, &lo, &lm)))
+            rc = cli_fail(st, "loading --model %s", a->model);
+        else if (!(rc = decoder_arch(lm, a->model, &rq->arch, types, types_cap))) {
+            ia_lm_info li;
+            ia_lm_get_info(lm, &li);
+            snprintf(model_path, path_cap, "%s", li.path);
+            rq->fixed_precision = types;
+        }
+        ia_lm_free(lm);
+        return rc;
+    }
+    ia_model *m = NULL;
+    ia_model_options mo = IA_MODEL_OPTIONS_INIT;
+    mo.device = "cpu";
+    ia_model_info info;
+    if ((st = ia_model_load(a->model, &mo, &m)))
+        rc = cli_fail(st, "loading --model %s", a->model);
+    else {
+        ia_model_get_info(m, &info);
+        snprintf(model_path, path_cap, "%s", info.path);
+        if ((st = ia__pm_arch_from_model(&info, &rq->arch)))
+            rc = cli_fail(st, "--model %s", a->model);
+    }
+    ia_model_free(m);
+    return rc;
+}
+
+/* The advice as a JSON document (*out, the caller's: cJSON_Delete): the
+ * CLI prints it or a table from it, `serve` answers /v1/advise with it.
+ * measure_peaks false (the server): the CPU is left unpredicted when no
+ * peaks are stored, rather than timing GEMMs beside the requests. */
 int cli_advise_json(const cli_advise_args *a, cJSON **out)
 {
     *out = NULL;
     size_t ml = strlen(a->model);
     bool decoder = ml > 5 && !strcmp(a->model + ml - 5, ".gguf");
     bench_ctx ctx;
-    char path[4096], types[128] = "";
+    char path[4096], types[128] = "", model_path[4096];
+    snprintf(model_path, sizeof model_path, "%s", a->model);
     ia_benchdb *db = NULL;
-    ia_model *m = NULL;
-    ia_lm *lm = NULL;
-    const char *model_path = a->model;
-    ia_adv_request rq = {.throughput = a->throughput, .latency_budget_s = a->latency_ms / 1e3};
+    ia_adv_request rq = {.throughput = a->throughput, .latency_budget_s = a->latency_ms / 1e3,
+                         .auto_choice = a->auto_choice, .precision = a->precision};
     advise_table *t = calloc(1, sizeof *t);
     ia_adv_result *r = calloc(1, sizeof *r);
     ia_status st;
     int rc = t && r ? ctx_init_from(&ctx, a->detect_json) : cli_fail(IA_ERR_NOMEM, "advise");
     bool ctx_ok = !rc;
-    if (!rc)
-        rc = open_db(a->db, path, sizeof path, &db);
-    /* The architecture from the model itself, loaded on the CPU in fp32. */
-    if (!rc && decoder) {
-        ia_lm_options lo = IA_LM_OPTIONS_INIT;
-        if ((st = ia_lm_load(a->model, &lo, &lm)))
-            rc = cli_fail(st, "loading --model %s", a->model);
-        else if (!(rc = decoder_arch(lm, a->model, &rq.arch, types, sizeof types))) {
-            ia_lm_info li;
-            ia_lm_get_info(lm, &li);
-            model_path = li.path;
-            rq.fixed_precision = types;
-        }
+    if (!rc && a->auto_choice) { /* read what is stored; make no database */
+        struct stat sb;
+        if (a->db)
+            snprintf(path, sizeof path, "%s", a->db);
+        else if ((st = ia__benchdb_default_path(path, sizeof path)))
+            rc = cli_fail(st, "benchmark database");
+        if (!rc && !stat(path, &sb))
+            rc = open_db(a->db, path, sizeof path, &db);
     } else if (!rc) {
-        ia_model_options mo = IA_MODEL_OPTIONS_INIT;
-        ia_model_info info;
-        if ((st = ia_model_load(a->model, &mo, &m)))
-            rc = cli_fail(st, "loading --model %s", a->model);
-        else {
-            ia_model_get_info(m, &info);
-            model_path = info.path;
-            if ((st = ia__pm_arch_from_model(&info, &rq.arch)))
-                rc = cli_fail(st, "--model %s", a->model);
-        }
+        rc = open_db(a->db, path, sizeof path, &db);
     }
+    if (!rc)
+        rc = advise_devices(&ctx, db, path, a->measure_peaks, a->auto_choice, t);
+    if (!rc)
+        rc = advise_arch(a, decoder, &rq, model_path, sizeof model_path, types, sizeof types);
     rq.context = a->context ? (int)a->context : decoder ? 2048 : 128;
     if (!rc && !a->context && rq.arch.max_position > 0 && rq.context > rq.arch.max_position)
         rq.context = rq.arch.max_position;
-    if (!rc)
-        rc = advise_devices(&ctx, db, path, a->measure_peaks, t);
     if (!rc)
         rc = advise_calibrate(&ctx, db, path, &rq.arch, model_path, types, t);
     if (!rc && (st = ia__advise(t->dev, t->n, &rq, r)))
@@ -2501,12 +2532,53 @@ int cli_advise_json(const cli_advise_args *a, cJSON **out)
     *out = doc;
     free(t);
     free(r);
-    ia_model_free(m);
-    ia_lm_free(lm);
     ia__benchdb_close(db);
     if (ctx_ok)
         ctx_close(&ctx);
     return rc;
+}
+
+void cli_device_choose(const char *model, const char *device, const char *precision, const char *detect_json,
+                       bool verbose, char *out, size_t cap)
+{
+    out[0] = '\0';
+    ia_hw_settings hw;
+    if (!model || ia__config_hw_settings(&hw) || strcmp(device ? device : hw.device, "auto"))
+        return;
+    char named[128];
+    if (ia__backend_auto_devices(named, sizeof named) <= 1) { /* nothing to compare: no detection, no model */
+        if (verbose)
+            fprintf(stderr, "ipfs-accelerate: --device auto: one device to choose from, nothing for the performance "
+                            "model to compare%s%s%s\n", named[0] ? " (used only when named: " : "", named,
+                    named[0] ? ")" : "");
+        return;
+    }
+    if (!precision)
+        precision = hw.precision;
+    cli_advise_args a = {.model = model, .detect_json = detect_json, .auto_choice = true, .precision = precision};
+    cJSON *doc = NULL;
+    /* The advisor's own failures (a model it cannot count, an unreadable
+     * database) leave the choice to the registry, said with --verbose;
+     * loading reports the rest. */
+    cli_fail_mute(!verbose);
+    int rc = cli_advise_json(&a, &doc);
+    cli_fail_mute(false);
+    const cJSON *rec = doc ? cJSON_GetObjectItemCaseSensitive(doc, "recommendation") : NULL;
+    const char *dev = cJSON_IsObject(rec) ? jstr(rec, "device") : NULL;
+    if (dev)
+        snprintf(out, cap, "%s", dev);
+    if (verbose) {
+        if (!dev)
+            fprintf(stderr, "ipfs-accelerate: --device auto: %s; the backends' priority order decides\n",
+                    rc ? "the performance model could not advise (above)" : "no device can run the model");
+        else
+            fprintf(stderr, "ipfs-accelerate: --device auto: %s chosen by the performance model%s\n", dev,
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "predicted")) ? "" : " (nothing predicted)");
+        const cJSON *why, *reasons = doc ? cJSON_GetObjectItemCaseSensitive(doc, "reasons") : NULL;
+        cJSON_ArrayForEach(why, reasons)
+        fprintf(stderr, "  - %s\n", why->valuestring);
+    }
+    cJSON_Delete(doc);
 }
 
 static const char *jstr_or(const cJSON *o, const char *k) { return jstr(o, k) ? jstr(o, k) : ""; }

@@ -353,9 +353,11 @@ int cmd_embed(int argc, char **argv)
         return crc;
     }
     const bool profiling = ia_config_get_bool(cfg, "performance.enable_profiling");
+    char chosen[64];
+    cli_device_choose(model_dir, device, precision, NULL, verbose, chosen, sizeof chosen);
     ia_config_free(cfg);
-    ia_model_options mo = {.n_threads = (int)threads, .device = device, .max_seq_length = (size_t)max_seq,
-                           .precision = precision};
+    ia_model_options mo = {.n_threads = (int)threads, .device = chosen[0] ? chosen : device,
+                           .max_seq_length = (size_t)max_seq, .precision = precision};
     ia_model *model;
     ia_status st = ia_model_load(model_dir, &mo, &model);
     if (st) {

@@ -426,6 +426,7 @@ int cmd_serve(int argc, char **argv)
 
     ia_model_options mo = {.n_threads = (int)threads, .device = device,
                            .max_seq_length = (size_t)max_seq, .pooling = pooling};
+    char chosen[64]; /* --device auto: per model, by the performance model */
     for (int i = 0; i < n_models; i++) {
         char *name = NULL;
         const char *dir = models[i], *eq = strchr(models[i], '=');
@@ -447,13 +448,15 @@ int cmd_serve(int argc, char **argv)
         const bool lang = is_language_model(dir);
         ia_lm *lm = NULL;
         ia_model *m = NULL;
+        cli_device_choose(dir, device, NULL, advise_hw, verbose, chosen, sizeof chosen);
+        mo.device = chosen[0] ? chosen : device;
         if (lang) {
             /* Generation by default on all cores but one: each streamed token
              * wakes an HTTP thread, and on every core it would preempt one of
              * the engine's threads, stalling the rest at the next barrier
              * (2 cores, SmolLM2: one stream 48 -> 214 tok/s, eight 264 -> 617) */
             const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-            st = ia__lm_load(dir, device, threads ? (int)threads : (int)(cores > 1 ? cores - 1 : 1), &lm);
+            st = ia__lm_load(dir, mo.device, threads ? (int)threads : (int)(cores > 1 ? cores - 1 : 1), &lm);
             if (!st)
                 st = ia__server_add_lm(srv, name, lm);
         } else {

@@ -131,8 +131,14 @@ void cli_print_json_string(const char *s)
     putchar('"');
 }
 
+static bool fail_muted;
+
+void cli_fail_mute(bool on) { fail_muted = on; }
+
 int cli_fail(int status, const char *fmt, ...)
 {
+    if (fail_muted)
+        return 1;
     va_list ap;
     va_start(ap, fmt);
     fputs("ipfs-accelerate: ", stderr);
