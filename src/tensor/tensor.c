@@ -244,7 +244,8 @@ ia_status ia__node_check(const ia_node *n)
                 "multiple of the kv heads", (long long)a->ne[0], (long long)a->ne[1], (long long)k->ne[0],
                 (long long)k->ne[1]);
         const ia_attn_params *p = &n->p.attn;
-        if (p->mask < IA_MASK_NONE || p->mask > IA_MASK_SLIDING || (p->mask == IA_MASK_SLIDING && p->window < 1) ||
+        if (p->mask < IA_MASK_NONE || p->mask > IA_MASK_LOCAL || (p->mask == IA_MASK_SLIDING && p->window < 1) ||
+            (p->mask == IA_MASK_LOCAL && p->window < 0) ||
             p->pos_q0 < 0 || !(p->scale > 0))
             BAD("attention: bad mask, window, first position or scale");
         const ia_tensor *off = n->src[3];

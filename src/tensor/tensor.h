@@ -131,6 +131,10 @@ typedef enum ia_mask {
     IA_MASK_NONE,    /* bidirectional (encoders) */
     IA_MASK_CAUSAL,  /* a query sees keys at positions <= its own */
     IA_MASK_SLIDING, /* causal, and only the last `window` positions */
+    /* bidirectional, and only keys at most `window` positions away on
+     * either side, 2 window + 1 in all (ModernBERT's local layers:
+     * window = local_attention / 2) */
+    IA_MASK_LOCAL,
 } ia_mask;
 
 /* An additive bias on attention scores that depends only on the head and
@@ -151,7 +155,7 @@ typedef enum ia_attn_bias {
 
 typedef struct ia_attn_params {
     ia_mask mask;
-    int window;       /* IA_MASK_SLIDING */
+    int window;       /* IA_MASK_SLIDING (>= 1), IA_MASK_LOCAL (>= 0) */
     float scale;      /* usually 1 / sqrt(head_dim) */
     int64_t pos_q0;   /* position of the first query (KV-cache decoding) */
     ia_attn_bias bias;            /* IA_ATTN_BIAS_NONE (0): no bias */

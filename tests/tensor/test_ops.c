@@ -1003,14 +1003,27 @@ static double bias_ref(const double *tab, int64_t H, int64_t h, int64_t r, int b
     return tab ? tab[(int64_t)ref_bucket(r, buckets, md) * H + h] : 0.0;
 }
 
+/* The cases' masks (window 3) by name, and whether key position kp is
+ * seen from query position qp under them. */
+static const char *mask_label(ia_mask mask)
+{
+    return mask == IA_MASK_NONE ? "no mask" : mask == IA_MASK_CAUSAL ? "causal" : mask == IA_MASK_SLIDING ? "sliding 3"
+                                                                                                        : "local 3";
+}
+
+static bool mask_seen(ia_mask mask, int64_t kp, int64_t qp)
+{
+    if (mask == IA_MASK_LOCAL)
+        return kp >= qp - 3 && kp <= qp + 3;
+    return mask == IA_MASK_NONE || (kp <= qp && (mask == IA_MASK_CAUSAL || kp > qp - 3));
+}
+
 static void case_attention(ia_dtype kvt, ia_mask mask, int64_t hd, int64_t H, int64_t Hk, int64_t nq, int64_t pos_q0,
                            int64_t nkv, int layout, int buckets)
 {
     tcase c;
     char label[48];
-    snprintf(label, sizeof label, "%s kv, %s%s", ia__dtype_name(kvt),
-             mask == IA_MASK_NONE ? "no mask" : mask == IA_MASK_CAUSAL ? "causal" : "sliding 3",
-             buckets ? ", rel bias" : "");
+    snprintf(label, sizeof label, "%s kv, %s%s", ia__dtype_name(kvt), mask_label(mask), buckets ? ", rel bias" : "");
     tc_init(&c, "attention", IA_OP_ATTENTION, label);
     const ia_tensor *q = tc_in(&c, 1, F32, hd, H, nq, 1, 2, layout == KV_CACHE_VT);
     const int64_t ne[4] = {hd, Hk, nkv, 1}, nctx = nkv + 5;
@@ -1041,7 +1054,7 @@ static void case_attention(ia_dtype kvt, ia_mask mask, int64_t hd, int64_t H, in
             const int64_t g = h / (H / Hk), qp = pos_q0 + i;
             double mx = -INFINITY, sum = 0;
             for (int64_t j = 0; j < nkv; j++) {
-                const bool seen = mask == IA_MASK_NONE || (j <= qp && (mask == IA_MASK_CAUSAL || j > qp - 3));
+                const bool seen = mask_seen(mask, j, qp);
                 s[j] = -INFINITY;
                 if (!seen)
                     continue;
@@ -1074,7 +1087,7 @@ static void cases_attention(void)
     static const int64_t heads[][2] = {{4, 4}, {4, 2}, {4, 1}, {6, 2}};
     static const int64_t qs[][3] = {{1, 9, 10}, {7, 5, 14}}; /* queries, first position, keys */
     for (int t = 0; t < 2; t++)
-        for (int m = 0; m < 3; m++) {
+        for (int m = 0; m <= IA_MASK_LOCAL; m++) {
             int layout = 0;
             for (int h = 0; h < 4; h++)
                 for (int qi = 0; qi < 2; qi++, layout++)
@@ -1101,9 +1114,8 @@ static void case_attention_seqs(ia_mask mask, int64_t hd, int64_t H, int64_t Hk,
 {
     tcase c;
     char label[48];
-    snprintf(label, sizeof label, "%s, seqs%s%s",
-             mask == IA_MASK_NONE ? "no mask" : mask == IA_MASK_CAUSAL ? "causal" : "sliding 3",
-             fused ? ", fused qkv" : "", buckets ? ", rel bias" : "");
+    snprintf(label, sizeof label, "%s, seqs%s%s", mask_label(mask), fused ? ", fused qkv" : "",
+             buckets ? ", rel bias" : "");
     tc_init(&c, "attention", IA_OP_ATTENTION, label);
     int64_t T = 0;
     for (int s = 0; s < n_seqs; s++)
@@ -1143,7 +1155,7 @@ static void case_attention_seqs(ia_mask mask, int64_t hd, int64_t H, int64_t Hk,
                 double mx = -INFINITY, sum = 0;
                 for (int64_t j = first; j < first + lens[s]; j++) {
                     const int64_t kp = j - first;
-                    const bool seen = mask == IA_MASK_NONE || (kp <= qp && (mask == IA_MASK_CAUSAL || kp > qp - 3));
+                    const bool seen = mask_seen(mask, kp, qp);
                     sc[j] = -INFINITY;
                     if (!seen)
                         continue;
@@ -1170,7 +1182,7 @@ static void case_attention_seqs(ia_mask mask, int64_t hd, int64_t H, int64_t Hk,
 static void cases_attention_seqs(void)
 {
     static const int lens[][4] = {{5, 1, 9, 0}, {1, 0, 17, 2}, {40, 0, 0, 0}}; /* an empty sequence too */
-    for (int m = 0; m < 3; m++)
+    for (int m = 0; m <= IA_MASK_LOCAL; m++)
         for (int l = 0; l < 3; l++) {
             case_attention_seqs((ia_mask)m, 16, 4, 4, lens[l], l == 2 ? 1 : 4, true, 0);
             case_attention_seqs((ia_mask)m, 16, 4, 2, lens[l], l == 2 ? 1 : 4, false, 0);
@@ -1546,6 +1558,9 @@ static void malformed(const be_inst *b)
          {.op = IA_OP_ATTENTION, .dst = &q4, .src = {&q4, &q4, &q4},
           .p.attn = {.scale = 0.25f, .bias = IA_ATTN_BIAS_REL_BUCKET, .num_buckets = 3, .max_distance = 8,
                      .bias_table = &tab}}},
+        {"attention local window < 0",
+         {.op = IA_OP_ATTENTION, .dst = &q4, .src = {&q4, &q4, &q4},
+          .p.attn = {.mask = IA_MASK_LOCAL, .window = -1, .scale = 0.25f}}},
         {"attention bias table without a kind",
          {.op = IA_OP_ATTENTION, .dst = &q4, .src = {&q4, &q4, &q4}, .p.attn = {.scale = 0.25f, .bias_table = &tab}}},
         {"get_rows dst", {.op = IA_OP_GET_ROWS, .dst = &d82, .src = {&tab, &ids3}}},

@@ -707,10 +707,14 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
               *acc = vt + hd;
         const int64_t qpos = p->pos_q0 + i - first; /* positions count from the sequence's start */
         int64_t j0 = first, j1 = end - 1; /* keys j0..j1 */
-        if (p->mask != IA_MASK_NONE)
+        if (p->mask == IA_MASK_CAUSAL || p->mask == IA_MASK_SLIDING)
             j1 = IA_MIN(first + qpos, end - 1);
         if (p->mask == IA_MASK_SLIDING)
             j0 = IA_MAX(first, first + qpos - p->window + 1);
+        if (p->mask == IA_MASK_LOCAL) {
+            j0 = IA_MAX(first, first + qpos - p->window);
+            j1 = IA_MIN(end - 1, first + qpos + p->window);
+        }
         float *o = (float *)(void *)((char *)d->data + (size_t)h * d->nb[1] + (size_t)i * d->nb[2]);
         /* head h's bias of key j0 (relative position j0 - first - qpos); the next head's span further */
         const float *bj = rb ? rb + h * span + (j0 - first - qpos - rmin) : NULL;

@@ -86,7 +86,9 @@ void main()
     float mx = -3.4e38;
     for (uint j = first + t; j < last; j += 64u) {
         int kp = int(j - first);
-        bool seen = p.mask == 0u || (kp <= qp && (p.mask == 1u || kp > qp - int(p.window)));
+        // masks: 0 none, 1 causal, 2 sliding (causal, the last window), 3 local (|kp - qp| <= window)
+        bool seen = p.mask == 0u || (p.mask == 3u ? abs(kp - qp) <= int(p.window)
+                                                  : kp <= qp && (p.mask == 1u || kp > qp - int(p.window)));
         float s = -3.4e38;
         if (seen) {
             uint kb = p.ok + j * p.ks2 + g * p.ks1;
