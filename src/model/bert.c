@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "model/arch-impl.h"
+#include "model/weights-impl.h"
 
 typedef struct bert_layer {
     ia_tensor qkv_w, qkv_b, out_w, out_b, ffn_in_w, ffn_in_b, ffn_out_w, ffn_out_b;
@@ -75,16 +76,11 @@ enum { MPNET_BUCKETS = 32, MPNET_MAX_DISTANCE = 128, MPNET_POS_OFFSET = 2 };
 typedef struct bert {
     ia_encoder_config cfg;
     const bert_names *names;
-    const ia_backend *be;
-    void *bctx;                 /* the backend instance */
+    ia_weights w;               /* the backend instance and the memory of the tensors below */
     ia_tensor word, pos, type;  /* (hidden, vocab), (hidden, max_pos + pos_offset), (hidden, types), as stored */
     ia_tensor emb_ln_g, emb_ln_b;
     ia_tensor rel, rel_used;    /* (heads, rel_buckets) f32; its first MPNET_BUCKETS rows */
     bert_layer *layers;
-    void **bufs;                /* backend memory holding the tensors */
-    size_t n_bufs;
-    void **prepared;            /* weight_prepare results */
-    size_t n_prepared;
 } bert;
 
 /* config.json ----------------------------------------------------------- */
@@ -220,163 +216,9 @@ static ia_status parse_config_mpnet(const cJSON *c, const char *path, ia_encoder
 
 /* weights --------------------------------------------------------------- */
 
-typedef struct loader {
-    const ia_safetensors *st;
-    const char *prefix; /* "" or "bert." */
-    size_t n_params;
-    const char *dtype;  /* of the first tensor, for info */
-    const ia_st_tensor *last; /* the tensor fetch() found last */
-} loader;
-
-/* Find `name` (under the prefix), check its shape and dtype, and return it
- * converted to float32 in a new array. */
-static ia_status fetch(loader *ld, const char *name, int64_t d0, int64_t d1, float **out)
-{
-    char full[256];
-    snprintf(full, sizeof full, "%s%s", ld->prefix, name);
-    const ia_st_tensor *t = ia__st_find(ld->st, full);
-    if (!t) { /* old TensorFlow-converted checkpoints say gamma/beta */
-        char alt[256];
-        size_t n = strlen(full);
-        if (n > 16 && !strcmp(full + n - 16, "LayerNorm.weight"))
-            snprintf(alt, sizeof alt, "%.*sLayerNorm.gamma", (int)(n - 16), full);
-        else if (n > 14 && !strcmp(full + n - 14, "LayerNorm.bias"))
-            snprintf(alt, sizeof alt, "%.*sLayerNorm.beta", (int)(n - 14), full);
-        else
-            alt[0] = '\0';
-        t = alt[0] ? ia__st_find(ld->st, alt) : NULL;
-    }
-    int want_dims = d1 ? 2 : 1;
-    char want[64];
-    if (d1)
-        snprintf(want, sizeof want, "[%lld, %lld]", (long long)d0, (long long)d1);
-    else
-        snprintf(want, sizeof want, "[%lld]", (long long)d0);
-    if (!t)
-        return ia__error(IA_ERR_NOT_FOUND, "weights: tensor '%s' %s is missing", full, want);
-    if (t->n_dims != want_dims || t->shape[0] != d0 || (d1 && t->shape[1] != d1)) {
-        char got[96] = "[";
-        for (int i = 0; i < t->n_dims; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "",
-                     (long long)t->shape[i]);
-        strncat(got, "]", sizeof got - strlen(got) - 1);
-        return ia__error(IA_ERR_FORMAT, "%s: tensor '%s': expected shape %s, found %s", t->file,
-                         full, want, got);
-    }
-    if (t->dtype != IA_DTYPE_F32 && t->dtype != IA_DTYPE_F16 && t->dtype != IA_DTYPE_BF16)
-        return ia__error(IA_ERR_FORMAT, "%s: tensor '%s': expected dtype F32, F16 or BF16, found %s",
-                         t->file, full, t->dtype_name);
-    float *f = ia__malloc(ia__st_numel(t) * sizeof(float));
-    if (!f)
-        return ia__error(IA_ERR_NOMEM, "out of memory loading '%s'", full);
-    ia__st_to_f32(t, f);
-    ld->n_params += ia__st_numel(t);
-    ld->last = t;
-    if (!ld->dtype)
-        ld->dtype = ia__st_dtype_name(t->dtype);
-    *out = f;
-    return IA_OK;
-}
-
-/* Remember backend memory (or a prepared weight) to free with the model. */
-static bool keep(void ***list, size_t *n, void *p)
-{
-    void **l = ia__realloc(*list, (*n + 1) * sizeof *l);
-    if (!l)
-        return false;
-    l[(*n)++] = p;
-    *list = l;
-    return true;
-}
-
-/* *t = a (ne0, ne1) tensor of dtype dt holding `host`, copied into backend
- * memory. */
-static ia_status put(bert *m, ia_tensor *t, ia_dtype dt, int64_t ne0, int64_t ne1, const void *host)
-{
-    *t = ia__tensor(dt, ne0, ne1, 1, 1, NULL);
-    const size_t bytes = ia__tensor_nbytes(t);
-    void *buf = m->be->iface.buf_alloc(m->bctx, bytes ? bytes : 1);
-    if (!buf || !keep(&m->bufs, &m->n_bufs, buf)) {
-        if (buf)
-            m->be->iface.buf_free(m->bctx, buf);
-        return ia__error(IA_ERR_NOMEM, "backend %s: out of memory for a [%lld, %lld] weight", m->be->name,
-                         (long long)ne0, (long long)ne1);
-    }
-    t->data = buf;
-    if (m->be->iface.upload)
-        return m->be->iface.upload(m->bctx, buf, host, bytes);
-    memcpy(buf, host, bytes);
-    return IA_OK;
-}
-
-/* A stored vector or table `name` of shape [d0] or [d0, d1]: in its file
- * dtype (f32, f16, bf16) when as_stored, else as f32. */
-static ia_status load_tensor(loader *ld, bert *m, const char *name, int64_t d0, int64_t d1, bool as_stored,
-                             ia_tensor *t)
-{
-    float *f = NULL;
-    ia_status rc = fetch(ld, name, d0, d1, &f);
-    if (rc)
-        return rc;
-    const int64_t ne0 = d1 ? d1 : d0, ne1 = d1 ? d0 : 1;
-    const ia_dtype dt = as_stored && ld->last ? ld->last->dtype : IA_DTYPE_F32;
-    rc = put(m, t, dt, ne0, ne1, dt == IA_DTYPE_F32 ? (const void *)f : (const void *)ld->last->data);
-    ia__free(f);
-    return rc;
-}
-
-/* |gamma| + |beta| of a LayerNorm (f32 tensors in host memory, or NULL
- * when the backend's are not): its outputs' typical size per channel. */
-static float *ln_hint(const bert *m, const ia_tensor *g, const ia_tensor *b)
-{
-    const int n = (int)g->ne[0];
-    float *out = m->be->iface.upload ? NULL : ia__malloc((size_t)n * sizeof(float));
-    for (int i = 0; out && i < n; i++)
-        out[i] = fabsf(((const float *)g->data)[i]) + fabsf(((const float *)b->data)[i]);
-    return out;
-}
-
-/* A linear layer's f32 weights W (n_out, n_in) from host memory: given to
- * the backend to prepare when it can (packed in its precision; the bias
- * goes with it), else copied into its memory. */
-static ia_status put_linear(bert *m, const float *W, const float *bias, int n_out, int n_in, const float *hint,
-                            unsigned flags, ia_tensor *w, ia_tensor *b)
-{
-    ia_status rc = put(m, b, IA_DTYPE_F32, n_out, 1, bias);
-    if (rc || !m->be->iface.weight_prepare)
-        return rc ? rc : put(m, w, IA_DTYPE_F32, n_in, n_out, W);
-    *w = ia__tensor(IA_DTYPE_F32, n_in, n_out, 1, 1, (void *)W);
-    void *prep = NULL;
-    rc = m->be->iface.weight_prepare(m->bctx, w, b, hint, flags, &prep);
-    if (!rc && !keep(&m->prepared, &m->n_prepared, prep)) {
-        m->be->iface.weight_release(m->bctx, prep);
-        rc = ia__error(IA_ERR_NOMEM, "out of memory");
-    }
-    w->data = NULL; /* only the prepared form is kept */
-    w->extra = rc ? NULL : prep;
-    return rc;
-}
-
-static ia_status make_linear(loader *ld, bert *m, const char *base, int n_out, int n_in, const float *hint,
-                             unsigned flags, ia_tensor *w, ia_tensor *b)
-{
-    char wn[200], bn[200];
-    snprintf(wn, sizeof wn, "%s.weight", base);
-    snprintf(bn, sizeof bn, "%s.bias", base);
-    float *W = NULL, *B = NULL;
-    ia_status rc = fetch(ld, wn, n_out, n_in, &W);
-    if (!rc)
-        rc = fetch(ld, bn, n_out, 0, &B);
-    if (!rc)
-        rc = put_linear(m, W, B, n_out, n_in, hint, flags, w, b);
-    ia__free(W);
-    ia__free(B);
-    return rc;
-}
-
 /* Q, K and V of a layer (base: its prefix) as one (3*hidden, hidden)
  * linear layer. */
-static ia_status make_qkv(loader *ld, bert *m, const char *base, int h, const float *hint, bert_layer *L)
+static ia_status make_qkv(ia_wloader *ld, bert *m, const char *base, int h, const float *hint, bert_layer *L)
 {
     const char *parts[3] = {m->names->q, m->names->k, m->names->v};
     float *w = ia__malloc((size_t)3 * h * h * sizeof(float));
@@ -386,10 +228,10 @@ static ia_status make_qkv(loader *ld, bert *m, const char *base, int h, const fl
         char name[200];
         float *pw = NULL, *pb = NULL;
         snprintf(name, sizeof name, "%s.%s.weight", base, parts[i]);
-        rc = fetch(ld, name, h, h, &pw);
+        rc = ia__wl_fetch(ld, name, h, h, &pw);
         snprintf(name, sizeof name, "%s.%s.bias", base, parts[i]);
         if (!rc)
-            rc = fetch(ld, name, h, 0, &pb);
+            rc = ia__wl_fetch(ld, name, h, 0, &pb);
         if (!rc) {
             memcpy(w + (size_t)i * h * h, pw, (size_t)h * h * sizeof(float));
             memcpy(b + (size_t)i * h, pb, (size_t)h * sizeof(float));
@@ -398,7 +240,7 @@ static ia_status make_qkv(loader *ld, bert *m, const char *base, int h, const fl
         ia__free(pb);
     }
     if (!rc)
-        rc = put_linear(m, w, b, 3 * h, h, hint, IA_WEIGHT_INT8_SENSITIVE, &L->qkv_w, &L->qkv_b);
+        rc = ia__weights_put_linear(&m->w, w, b, 3 * h, h, hint, IA_WEIGHT_INT8_SENSITIVE, &L->qkv_w, &L->qkv_b);
     ia__free(w);
     ia__free(b);
     return rc;
@@ -409,12 +251,7 @@ static void bert_free(void *state)
     bert *m = state;
     if (!m)
         return;
-    for (size_t i = 0; i < m->n_prepared; i++)
-        m->be->iface.weight_release(m->bctx, m->prepared[i]);
-    for (size_t i = 0; i < m->n_bufs; i++)
-        m->be->iface.buf_free(m->bctx, m->bufs[i]);
-    ia__free(m->prepared);
-    ia__free(m->bufs);
+    ia__weights_release(&m->w);
     ia__free(m->layers);
     ia__free(m);
 }
@@ -428,10 +265,10 @@ static ia_status load_named(const bert_names *nm, const ia_encoder_config *cfg, 
         return ia__error(IA_ERR_NOMEM, "out of memory");
     m->cfg = *cfg;
     m->names = nm;
-    m->be = be;
-    m->bctx = bctx;
+    m->w.be = be;
+    m->w.bctx = bctx;
     const int H = cfg->hidden_size, I = cfg->intermediate_size;
-    loader ld = {.st = st, .prefix = ""};
+    ia_wloader ld = {.st = st, .prefix = ""};
     char probe[160];
     snprintf(probe, sizeof probe, "%s%s.weight", nm->head_prefix, nm->word);
     if (!ia__st_find(st, probe + strlen(nm->head_prefix)) && ia__st_find(st, probe))
@@ -454,13 +291,13 @@ static ia_status load_named(const bert_names *nm, const ia_encoder_config *cfg, 
         char name[200];
         snprintf(name, sizeof name, "%s.%s", emb[i].name ? emb[i].name : "", emb[i].part);
         if (emb[i].name) /* distilbert has no token types, only mpnet a relative bias */
-            rc = load_tensor(&ld, m, name, emb[i].d0, emb[i].d1, emb[i].stored, emb[i].dst);
+            rc = ia__weights_load(&m->w, &ld, name, emb[i].d0, emb[i].d1, emb[i].stored, emb[i].dst);
     }
     if (!rc && nm->rel_bias)
         m->rel_used = ia__tensor_rows(&m->rel, 0, MPNET_BUCKETS);
     /* Hints for quantizing backends: the size of each channel entering
      * the QKV projection (the previous LayerNorm) and the FFN (LN 1). */
-    float *hint_in = rc ? NULL : ln_hint(m, &m->emb_ln_g, &m->emb_ln_b);
+    float *hint_in = rc ? NULL : ia__weights_ln_hint(&m->w, &m->emb_ln_g, &m->emb_ln_b);
 
     for (int l = 0; l < cfg->n_layers && !rc; l++) {
         bert_layer *L = &m->layers[l];
@@ -476,21 +313,22 @@ static ia_status load_named(const bert_names *nm, const ia_encoder_config *cfg, 
             rc = make_qkv(&ld, m, base, H, hint_in, L);
         snprintf(name, sizeof name, "%s.%s", base, nm->out);
         if (!rc)
-            rc = make_linear(&ld, m, name, H, H, NULL, 0, &L->out_w, &L->out_b);
+            rc = ia__weights_linear(&m->w, &ld, name, H, H, true, NULL, 0, &L->out_w, &L->out_b);
         for (size_t i = 0; i < IA_ARRAY_LEN(lns) && !rc; i++) {
             snprintf(name, sizeof name, "%s.%s.%s", base, lns[i].ln, lns[i].part);
-            rc = load_tensor(&ld, m, name, H, 0, false, lns[i].dst);
+            rc = ia__weights_load(&m->w, &ld, name, H, 0, false, lns[i].dst);
         }
-        float *hint_mid = rc ? NULL : ln_hint(m, &L->ln1_g, &L->ln1_b);
+        float *hint_mid = rc ? NULL : ia__weights_ln_hint(&m->w, &L->ln1_g, &L->ln1_b);
         snprintf(name, sizeof name, "%s.%s", base, nm->ffn_in);
         if (!rc)
-            rc = make_linear(&ld, m, name, I, H, hint_mid, 0, &L->ffn_in_w, &L->ffn_in_b);
+            rc = ia__weights_linear(&m->w, &ld, name, I, H, true, hint_mid, 0, &L->ffn_in_w, &L->ffn_in_b);
         ia__free(hint_mid);
         snprintf(name, sizeof name, "%s.%s", base, nm->ffn_out);
         if (!rc)
-            rc = make_linear(&ld, m, name, H, I, NULL, IA_WEIGHT_INT8_PREFER_BF16, &L->ffn_out_w, &L->ffn_out_b);
+            rc = ia__weights_linear(&m->w, &ld, name, H, I, true, NULL, IA_WEIGHT_INT8_PREFER_BF16, &L->ffn_out_w,
+                                    &L->ffn_out_b);
         ia__free(hint_in);
-        hint_in = rc ? NULL : ln_hint(m, &L->ln2_g, &L->ln2_b);
+        hint_in = rc ? NULL : ia__weights_ln_hint(&m->w, &L->ln2_g, &L->ln2_b);
     }
     ia__free(hint_in);
     if (rc) {
@@ -545,8 +383,8 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int32
                               int n_seqs, float *x)
 {
     const bert *m = state;
-    const struct ia_backend_i *op = &m->be->iface;
-    void *bc = m->bctx;
+    const struct ia_backend_i *op = &m->w.be->iface;
+    void *bc = m->w.bctx;
     const int64_t H = m->cfg.hidden_size, I = m->cfg.intermediate_size, T = offsets[n_seqs];
     const int64_t heads = m->cfg.n_heads, hd = H / heads;
     const float eps = m->cfg.layer_norm_eps;
@@ -657,7 +495,7 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int32
             *n++ = (ia_node){.op = IA_OP_LAYERNORM, .dst = tx, .src = {tx, tctx, &L->ln2_g, &L->ln2_b},
                              .p.eps = eps};
         }
-        rc = ia__graph_run(m->be, bc, g, (int)(n - g), NULL);
+        rc = ia__graph_run(m->w.be, bc, g, (int)(n - g), NULL);
     }
     ia__free(views);
     ia__free(g);
