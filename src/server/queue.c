@@ -112,10 +112,31 @@ static void run_batch(srv_queue *q, srv_job **jobs, size_t n)
 {
     bool *taken = ia__calloc(n, sizeof *taken);
     srv_job **group = ia__malloc(n * sizeof *group);
-    if (!taken || !group) { /* serve one by one */
-        for (size_t i = 0; i < n; i++)
-            run_group(q, &jobs[i], 1);
+    if (!taken || !group) { /* out of memory: the jobs fail alone */
+        for (size_t i = 0; i < n; i++) {
+            ia_status st = jobs[i]->calib ? ia__srv_calib_ensure(jobs[i]->calib, jobs[i]->model, jobs[i]->errmsg,
+                                                                 sizeof jobs[i]->errmsg)
+                                          : IA_OK;
+            if (st)
+                jobs[i]->status = st;
+            else
+                run_group(q, &jobs[i], 1);
+        }
     } else {
+        /* int8/uint8 answers need their model's calibration: computed here
+         * the first time, alone; a job it fails for fails with it. */
+        for (size_t i = 0; i < n; i++)
+            if (jobs[i]->calib) {
+                char msg[sizeof jobs[i]->errmsg];
+                ia_status st = ia__srv_calib_ensure(jobs[i]->calib, jobs[i]->model, msg, sizeof msg);
+                if (st) {
+                    taken[i] = true;
+                    jobs[i]->status = st;
+                    jobs[i]->http_status = 0;
+                    jobs[i]->t_started = jobs[i]->t_done = ia__now();
+                    memcpy(jobs[i]->errmsg, msg, sizeof msg);
+                }
+            }
         for (size_t i = 0; i < n; i++) {
             if (taken[i])
                 continue;

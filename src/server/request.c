@@ -178,14 +178,15 @@ static int parse_openai(const cJSON *root, size_t max_inputs, srv_input_req *out
     }
     out->model = f ? f->valuestring : NULL;
     if ((f = ia__srv_field(root, "encoding_format"))) {
-        static const char *const names[] = {[SRV_ENC_FLOAT] = "float", [SRV_ENC_BASE64] = "base64",
-                                            [SRV_ENC_BINARY] = "binary", [SRV_ENC_UBINARY] = "ubinary"};
         size_t k = 0;
-        while (k < IA_ARRAY_LEN(names) && !(cJSON_IsString(f) && !strcmp(f->valuestring, names[k])))
+        while (k < SRV_ENC_COUNT && !(cJSON_IsString(f) && !strcmp(f->valuestring, ia__srv_encoding_names[k])))
             k++;
-        if (k == IA_ARRAY_LEN(names)) {
-            ia__srv_error_set(err, 422, "encoding_format",
-                              "encoding_format must be \"float\", \"base64\", \"binary\" or \"ubinary\"");
+        if (k == SRV_ENC_COUNT) {
+            char list[128] = "";
+            for (size_t i = 0; i < SRV_ENC_COUNT; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"",
+                         !i ? "" : i + 1 < SRV_ENC_COUNT ? ", " : " or ", ia__srv_encoding_names[i]);
+            ia__srv_error_set(err, 422, "encoding_format", "encoding_format must be %s", list);
             return 422;
         }
         out->encoding = (srv_encoding)k;

@@ -1,6 +1,7 @@
 /*
  * The server's API routes:
- *   POST /v1/embeddings  OpenAI embeddings (float, base64, or packed sign bits; dimensions)
+ *   POST /v1/embeddings  OpenAI embeddings (float, base64, packed sign bits, or int8/uint8
+ *                        buckets over calibration ranges (calib.c); dimensions)
  *   GET  /v1/models      OpenAI model list
  *   POST /embed          text-embeddings-inference embeddings
  *   POST /tokenize       text-embeddings-inference tokenization
@@ -305,6 +306,8 @@ static void run_embed(ia_server *s, srv_request *r, srv_api api, embed_kind kind
                                     : kind == EMBED_SPARSE ? false
                                                            : st->in.normalize);
     job->states = kind == EMBED_ALL;
+    if (api == SRV_OPENAI && (st->in.encoding == SRV_ENC_INT8 || st->in.encoding == SRV_ENC_UINT8))
+        job->calib = (srv_calib *)&m->calib; /* the ranges, computed once before this job runs */
     job->dim = job->states ? m->info.hidden_size : m->info.dim;
     job->out = ia__malloc((job->states ? st->tokens : st->in.n) * (size_t)job->dim * sizeof(float) + 1);
     if (!job->out) {
@@ -332,32 +335,53 @@ static void write_bits(sbuf *b, const float *v, int d, bool is_signed)
     ia__sbuf_puts(b, "]");
 }
 
+/* A vector as one integer a dimension (see srv_encoding). */
+static void write_bytes(sbuf *b, const float *v, int d, const float *lo, const float *step, bool is_signed,
+                        int *q)
+{
+    ia__srv_quantize(v, d, lo, step, is_signed, q);
+    ia__sbuf_puts(b, "[");
+    for (int j = 0; j < d; j++)
+        ia__sbuf_printf(b, "%s%d", j ? "," : "", q[j]);
+    ia__sbuf_puts(b, "]");
+}
+
 static void write_openai(sbuf *b, embed_state *st)
 {
     const srv_model *m = st->model;
     const int dim = m->info.dim, d = st->in.dimensions ? st->in.dimensions : dim;
-    float *tmp = st->in.dimensions ? ia__malloc((size_t)d * sizeof *tmp) : NULL;
-    if (st->in.dimensions && !tmp) {
+    const srv_encoding enc = st->in.encoding;
+    const bool bytes = enc == SRV_ENC_INT8 || enc == SRV_ENC_UINT8;
+    /* tmp: the shortened vector; with bytes also the ranges and the buckets */
+    const size_t n_tmp = (st->in.dimensions ? (size_t)d : 0) + (bytes ? 3 * (size_t)d + 1 : 0);
+    float *tmp = n_tmp ? ia__malloc(n_tmp * sizeof *tmp) : NULL;
+    int *q = bytes ? ia__malloc((size_t)d * sizeof *q) : NULL;
+    if ((n_tmp && !tmp) || (bytes && !q)) {
+        ia__free(tmp);
+        ia__free(q);
         b->oom = true;
         return;
+    }
+    float *shortv = st->in.dimensions ? tmp : NULL, *lo = NULL, *step = NULL;
+    if (bytes) { /* the job ran after the calibration, which it carried */
+        lo = tmp + (shortv ? d : 0);
+        step = lo + d;
+        ia__srv_calib_ranges(&m->calib, d, st->in.dimensions != 0, lo, step, step + d);
     }
     ia__sbuf_puts(b, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < st->in.n; i++) {
         const float *v = st->job.out + i * (size_t)dim;
-        if (tmp) { /* shortened embeddings are renormalized, as OpenAI's are */
-            double ss = 0;
-            for (int j = 0; j < d; j++)
-                ss += (double)v[j] * v[j];
-            float scale = (float)(1.0 / fmax(sqrt(ss), 1e-12));
-            for (int j = 0; j < d; j++)
-                tmp[j] = v[j] * scale;
-            v = tmp;
+        if (shortv) { /* shortened embeddings are renormalized, as OpenAI's are */
+            ia__srv_shorten(v, d, shortv);
+            v = shortv;
         }
         ia__sbuf_printf(b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
-        if (st->in.encoding == SRV_ENC_BASE64)
+        if (enc == SRV_ENC_BASE64)
             ia__sbuf_base64_floats(b, v, (size_t)d);
-        else if (st->in.encoding != SRV_ENC_FLOAT)
-            write_bits(b, v, d, st->in.encoding == SRV_ENC_BINARY);
+        else if (bytes)
+            write_bytes(b, v, d, lo, step, enc == SRV_ENC_INT8, q);
+        else if (enc != SRV_ENC_FLOAT)
+            write_bits(b, v, d, enc == SRV_ENC_BINARY);
         else
             ia__sbuf_json_floats(b, v, (size_t)d);
         ia__sbuf_puts(b, "}");
@@ -367,6 +391,7 @@ static void write_openai(sbuf *b, embed_state *st)
     ia__sbuf_printf(b, ",\"usage\":{\"prompt_tokens\":%zu,\"total_tokens\":%zu}}", st->tokens,
                     st->tokens);
     ia__free(tmp);
+    ia__free(q);
 }
 
 static void write_tei(sbuf *b, embed_state *st)

@@ -78,10 +78,23 @@ typedef enum srv_body_kind {
 } srv_body_kind;
 
 /* How /v1/embeddings writes a vector: float32 numbers, their bytes in
- * base64, or 1 bit a dimension (> 0), packed 8 to a byte, most significant
+ * base64, 1 bit a dimension (> 0), packed 8 to a byte, most significant
  * first (as numpy.packbits), written as unsigned bytes or as signed ones
- * less 128 (sentence-transformers' "ubinary" and "binary"). */
-typedef enum srv_encoding { SRV_ENC_FLOAT, SRV_ENC_BASE64, SRV_ENC_BINARY, SRV_ENC_UBINARY } srv_encoding;
+ * less 128 (sentence-transformers' "ubinary" and "binary"), or one byte a
+ * dimension: its bucket of 256 between the dimension's min and max over
+ * the model's calibration sentences (calib.c), unsigned or less 128
+ * (sentence-transformers' "uint8" and "int8"). */
+typedef enum srv_encoding {
+    SRV_ENC_FLOAT,
+    SRV_ENC_BASE64,
+    SRV_ENC_BINARY,
+    SRV_ENC_UBINARY,
+    SRV_ENC_INT8,
+    SRV_ENC_UINT8,
+    SRV_ENC_COUNT
+} srv_encoding;
+/* The encoding_format names, by srv_encoding. */
+extern const char *const ia__srv_encoding_names[SRV_ENC_COUNT];
 
 typedef struct srv_input_req {
     cJSON *root;           /* owns the strings below */
@@ -277,6 +290,7 @@ struct srv_job {
     double t_queued, t_started, t_done;
     srv_job_done_fn done;
     void *user;
+    struct srv_calib *calib; /* int8/uint8 answers: computed (calib.c) before the job runs, or NULL */
 };
 
 /* serve --cluster (cluster.c): the queue's engine calls become tasks for
@@ -455,6 +469,41 @@ void ia__srv_gen_stats(srv_gen *g, srv_gen_stats *st);
 /* ---- the server ------------------------------------------------------------ */
 
 
+/* ---- int8/uint8 calibration (calib.c) -------------------------------------- */
+
+/* The calibration sentences (calib_text.c, made by scripts/make-calibration.py). */
+extern const char *const ia__srv_calib_text[];
+extern const int ia__srv_calib_count;
+
+/* A model's calibration: the calibration sentences embedded as
+ * /v1/embeddings embeds (the model's default prompt, its own
+ * normalization), computed by the engine thread for the first int8 or
+ * uint8 request and kept (sentence-transformers' calibration_embeddings;
+ * Infinity likewise embeds a fixed calibration text per model). */
+typedef struct srv_calib {
+    pthread_mutex_t lock;  /* held while computing */
+    _Atomic(float *) rows; /* (ia__srv_calib_count, dim) once computed, else NULL */
+    int dim;
+} srv_calib;
+
+void ia__srv_calib_init(srv_calib *c, int dim);
+void ia__srv_calib_close(srv_calib *c);
+/* Compute c's rows with m unless they are: 0, or a status with the reason
+ * in msg. Thread-safe; the engine threads call it before a job that has
+ * c. */
+ia_status ia__srv_calib_ensure(srv_calib *c, const ia_model *m, char *msg, size_t cap);
+/* The first d values of v as /v1/embeddings' dimensions gives them: L2-
+ * normalized again (as OpenAI's shortened embeddings are) into out. */
+void ia__srv_shorten(const float *v, int d, float *out);
+/* The ranges of sentence-transformers' quantize_embeddings over the
+ * calibration rows (their first d values, shortened as above when
+ * shorten): lo[j] = the minimum, step[j] = (max - min) / 255 in float32,
+ * 1 where that is 0. tmp: d floats of scratch. */
+void ia__srv_calib_ranges(const srv_calib *c, int d, bool shorten, float *lo, float *step, float *tmp);
+/* A vector's bucket per dimension, as quantize_embeddings computes it:
+ * clip(floor((v - lo) / step), 0, 255) in float32, less 128 when is_signed. */
+void ia__srv_quantize(const float *v, int d, const float *lo, const float *step, bool is_signed, int *out);
+
 typedef struct srv_model {
     char *name;
     ia_model *model;      /* an embedding model, or */
@@ -462,6 +511,7 @@ typedef struct srv_model {
     srv_gen *gen;         /* its engine */
     ia_model_info info;
     double created; /* Unix time it was loaded */
+    srv_calib calib; /* embedding models: the int8/uint8 ranges' sentences, embedded */
 } srv_model;
 
 typedef struct srv_mount {

@@ -203,6 +203,7 @@ ia_status ia__server_add_model_ref(ia_server *s, const char *name, ia_model *m, 
         memset(sm, 0, sizeof *sm);
         return st;
     }
+    ia__srv_calib_init(&sm->calib, sm->info.dim);
     atomic_store(&s->n_models, n + 1); /* publishes the entry to the HTTP threads */
     ia__log(IA_LOG_INFO, "serving model %s (%s, %d dims, %s/%s)", sm->name, sm->info.path,
             sm->info.dim, sm->info.backend, sm->info.precision);
@@ -1118,6 +1119,8 @@ void ia_server_free(ia_server *s)
         ia__lm_free(s->models[i].lm);
         ia_model_free(s->models[i].model);
         ia__free(s->models[i].name);
+        if (s->models[i].model)
+            ia__srv_calib_close(&s->models[i].calib);
     }
     for (int i = 0; i < s->n_mounts; i++)
         ia__free(s->mounts[i].prefix);

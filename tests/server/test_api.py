@@ -105,6 +105,29 @@ try:
         want = [[sum((v[j + k] > 0) << (7 - k) for k in range(8)) + offset for j in range(0, 32, 8)] for v in ref[:2]]
         check(enc + ": the sign bits, 8 a byte, most significant first",
               st == 200 and [d["embedding"] for d in body["data"]] == want, (st, str(body)[:200], want))
+    # int8/uint8: one bucket of 256 a dimension over the model's calibration
+    # ranges (tests/server/test_quantized.py checks the buckets against
+    # sentence-transformers on the real model)
+    got = {}
+    for enc, lo, hi in (("int8", -128, 127), ("uint8", 0, 255)):
+        for dims in (None, 8):
+            req = {"input": TEXTS, "encoding_format": enc, **({"dimensions": dims} if dims else {})}
+            st, h, body = s.post("/v1/embeddings", req)
+            if check(f"{enc} dimensions {dims}: 200", st == 200, (st, str(body)[:200])):
+                vs = [d["embedding"] for d in body["data"]]
+                got[enc, dims] = vs
+                check(f"{enc} dimensions {dims}: integers in {lo}..{hi}, one a dimension",
+                      all(len(v) == (dims or 32) and all(type(x) is int and lo <= x <= hi for x in v)
+                          for v in vs), vs[0])
+    for dims in (None, 8):
+        if ("int8", dims) in got and ("uint8", dims) in got:
+            check(f"int8 is uint8 less 128 (dimensions {dims})",
+                  [[x - 128 for x in v] for v in got["uint8", dims]] == got["int8", dims])
+    if ("uint8", None) in got:  # a larger value lands in the same or a higher bucket
+        order_ok = all(
+            (ref[i][j] < ref[k][j]) <= (got["uint8", None][i][j] <= got["uint8", None][k][j])
+            for j in range(32) for i in range(len(TEXTS)) for k in range(len(TEXTS)))
+        check("uint8 buckets keep each dimension's order", order_ok)
     st, h, body = s.post("/v1/embeddings", {"input": TEXTS[1], "dimensions": 8})
     if check("dimensions 200", st == 200, (st, body)):
         v = body["data"][0]["embedding"]
@@ -193,6 +216,9 @@ try:
     check("normalize as a string: 422 naming it", st == 422 and error_names(body, "normalize"), (st, body))
     st, h, body = s.post("/v1/embeddings", {"input": "a", "encoding_format": "hex"})
     check("bad encoding_format: 422", st == 422 and error_names(body, "encoding_format"), (st, body))
+    check("bad encoding_format: the message lists every encoding",
+          st == 422 and all(f'"{e}"' in body["error"]["message"]
+                            for e in ("float", "base64", "binary", "ubinary", "int8", "uint8")), body)
     st, h, body = s.post("/v1/embeddings", {"input": "a", "dimensions": 33})
     check("dimensions above the model's: 422", st == 422 and error_names(body, "dimensions"), (st, body))
     st, h, body = s.post("/v1/embeddings", {"input": "a", "dimensions": 0})

@@ -66,6 +66,15 @@ if(IA_SANITIZE OR IA_TSAN)
 endif()
 set_tests_properties(server_generate PROPERTIES PROCESSORS 2) # both cores, as the decoder tests
 
+# The int8/uint8 encodings on the real all-MiniLM-L6-v2 (scripts/fetch-model.sh)
+# against sentence-transformers' quantize_embeddings (a committed golden made
+# by scripts/gen-quantized-golden.py).
+add_test(NAME server_quantized
+         COMMAND ${IA_SERVER_PY} ${CMAKE_CURRENT_LIST_DIR}/test_quantized.py ${IA_SERVER_CLI}
+                 ${PROJECT_SOURCE_DIR}/tests/data/golden/quantized-minilm.npz)
+set_tests_properties(server_quantized PROPERTIES TIMEOUT 180
+  ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;PYTHONDONTWRITEBYTECODE=1")
+
 # /v1/advise: the advise document over HTTP, predicted once peaks are stored.
 add_test(NAME server_advise
          COMMAND ${IA_SERVER_PY} ${CMAKE_CURRENT_LIST_DIR}/test_advise.py ${IA_SERVER_CLI} ${IA_SERVER_MODEL})
