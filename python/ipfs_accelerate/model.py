@@ -464,8 +464,9 @@ class Model:
         own Normalize module (if any) in place, as sentence-transformers does.
         ``precision`` "int8", "uint8", "binary" or "ubinary" quantizes the
         float32 vectors as sentence-transformers' ``quantize_embeddings`` does
-        without calibration data (int8/uint8: 256 steps between each
-        dimension's min and max over these sentences; binary/ubinary: the sign
+        without calibration data (int8/uint8: each value's bucket of 256
+        between its dimension's min and max over these sentences, floored and
+        clipped, int8 = uint8 - 128; binary/ubinary: the sign
         bits packed 8 to a byte, less 128 for binary); needs numpy. Other
         ``output_value`` and ``convert_to_tensor`` settings raise.
         """
@@ -521,7 +522,8 @@ def _quantize(emb, precision):
         return (packed.astype(_np.int16) - 128).astype(_np.int8) if precision == "binary" else packed
     starts = emb.min(axis=0)
     steps = (emb.max(axis=0) - starts) / 255
-    q = (emb - starts) / steps
+    steps = _np.where(steps == 0, 1, steps).astype(emb.dtype)
+    q = _np.clip(_np.floor((emb - starts) / steps), 0, 255)  # the bucket, as sentence-transformers >= 5
     return (q - 128).astype(_np.int8) if precision == "int8" else q.astype(_np.uint8)
 
 

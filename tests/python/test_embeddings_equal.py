@@ -166,6 +166,10 @@ def test_encode_precisions(tiny_model):
     lo, hi = full.min(0), full.max(0)
     u8 = tiny_model.encode(texts, precision="uint8")
     assert u8.dtype == np.uint8 and np.all(np.abs(u8 * (hi - lo) / 255 + lo - full) <= (hi - lo) / 255 + 1e-6)
-    assert tiny_model.encode(texts, precision="int8").dtype == np.int8
+    i8 = tiny_model.encode(texts, precision="int8")
+    assert i8.dtype == np.int8 and (i8.astype(int) == u8.astype(int) - 128).all()
+    # quantize_embeddings' buckets: floor((x - min) / step), step = (max - min) / 255
+    steps = (hi - lo) / 255
+    assert (u8 == np.clip(np.floor((full - lo) / np.where(steps == 0, 1, steps)), 0, 255)).all()
     with pytest.raises(ia.InvalidInputError, match="precision"):
         tiny_model.encode(texts, precision="float16")
