@@ -57,3 +57,16 @@ if [ ! -f "$stamp" ]; then
   rm -f "$venv"/.installed-*
   touch "$stamp"
 fi
+
+# transformers 4.49 for the ModernBERT test, on Debian's torch likewise
+# (tests/requirements-hf49.txt says why a second version).
+venv=.cache/hf49-venv
+req=tests/requirements-hf49.txt
+stamp=$venv/.installed-$(sha256sum "$req" | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "install-deps: setting up $venv"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  rm -f "$venv"/.installed-*
+  touch "$stamp"
+fi

@@ -23,6 +23,14 @@ typedef struct ia_encoder_config {
      * table (0: none), buckets as T5's up to rel_max_distance. */
     int rel_buckets, rel_max_distance;
     float layer_norm_eps;
+    /* Rotary encoders (ModernBERT): the rope base of the global layers
+     * and of the local ones, whose attention sees keys at most
+     * local_window positions away on either side; every global_every-th
+     * layer, from layer 0, is global. Optional biases of the LayerNorms,
+     * the attention's projections and the feed-forward network's. */
+    float rope_theta, rope_theta_local;
+    int local_window, global_every;
+    bool norm_bias, attn_bias, mlp_bias;
     /* Decoders: floats per token of the per-text KV caches (K and V of
      * every layer) and of their second feed-forward buffer (gate and up);
      * 0 for encoders. For the memory limit's estimate. */
@@ -77,6 +85,8 @@ const ia_arch *ia__arch_mpnet(void);
 const ia_arch *ia__arch_roberta(void);
 const ia_arch *ia__arch_xlm_roberta(void);
 const ia_arch *ia__arch_camembert(void);
+/* src/model/modernbert.c */
+const ia_arch *ia__arch_modernbert(void);
 /* decoder embedders, src/model/embed_decoder.c */
 const ia_arch *ia__arch_qwen2(void);
 const ia_arch *ia__arch_qwen3(void);

@@ -107,3 +107,12 @@ set_tests_properties(model_real_mpnet PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900
 add_test(NAME model_splade_hf
          COMMAND sh -c "[ -x '${IA_HF_VENV_PYTHON}' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF_VENV_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/splade_hf_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/splade-hf-work' '${PROJECT_SOURCE_DIR}/scripts/fetch-splade.sh'")
 set_tests_properties(model_splade_hf PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# ModernBERT (src/model/modernbert.c: rotary positions, GeGLU, local and
+# global layers) against transformers' ModernBertModel on random
+# checkpoints, through `tokenize` and `embed`; in .cache/hf49-venv
+# (transformers 4.49, tests/requirements-hf49.txt), skipped without.
+set(IA_HF49_VENV_PYTHON ${PROJECT_SOURCE_DIR}/.cache/hf49-venv/bin/python)
+add_test(NAME model_modernbert_hf
+         COMMAND sh -c "[ -x '${IA_HF49_VENV_PYTHON}' ] || { echo 'SKIP: no .cache/hf49-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF49_VENV_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/modernbert_hf_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/modernbert-hf-work'")
+set_tests_properties(model_modernbert_hf PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
