@@ -154,7 +154,8 @@ ia_status ia__advise(const ia_adv_device *dev, int n_dev, const ia_adv_request *
             const ia_pm_calib *k = pi < IA_ADV_MAX_PREC && !rq->arch.decoder ? d->calib[pi] : d->calib[0];
             ia_adv_option cand = *o;
             if (!d->peaks || !predict_at(rq, d, prec, k, 1, &cand)) {
-                snprintf(o->why, sizeof o->why, "not predicted: no measured %s peaks for %s", prec, d->id);
+                snprintf(o->why, sizeof o->why, "not predicted: no measured %s peaks for %s ('bench peaks --device %s')",
+                         prec, d->id, d->id);
                 continue;
             }
             /* Batch: 1 for latency; else the smallest whose throughput is
@@ -210,7 +211,7 @@ ia_status ia__advise(const ia_adv_device *dev, int n_dev, const ia_adv_request *
                 "computes)", n_usable, out->n_opts, rq->context, rq->arch.decoder ? "KV positions" : "tokens");
     if (!b->predicted) {
         reason(out, "%s chosen by the engine's priority order: no peaks are measured for any usable device, "
-                    "so nothing is predicted ('bench peaks' measures the CPU)", d->id);
+                    "so nothing is predicted ('bench peaks [--device D]' measures them)", d->id);
         return IA_OK;
     }
     const char *goal = rq->throughput ? "the most throughput"

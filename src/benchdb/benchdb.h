@@ -74,7 +74,7 @@ double ia__bench_energy_joules(const ia_bench_energy *e);
 typedef struct ia_benchdb ia_benchdb;
 
 /* The newest schema version this build knows. */
-#define IA_BENCHDB_SCHEMA_VERSION 4
+#define IA_BENCHDB_SCHEMA_VERSION 5
 
 /* The default database: $IPFS_ACCELERATE_HOME/bench.db (the store's home,
  * ia_store_home: else ~/.ipfs_accelerate). */
@@ -151,12 +151,14 @@ ia_status ia__benchdb_insert(ia_benchdb *db, const ia_bench_hardware *hw, const 
                              const ia_bench_run *run, int64_t *id);
 
 /* The machine's measured peaks (perfmodel.h), keyed by its hardware
- * fingerprint and the thread count asked for (0: one per core): put
- * replaces what was stored in one transaction; get fills *p or answers
- * IA_ERR_NOT_FOUND (nothing measured here yet, the message says so). */
+ * fingerprint, the device (p->device; empty or NULL: cpu:0) and the thread
+ * count asked for (0: one per core; other devices 0): put replaces what
+ * was stored in one transaction; get fills *p or answers IA_ERR_NOT_FOUND
+ * (nothing measured here yet, the message says so). */
 ia_status ia__benchdb_peaks_put(ia_benchdb *db, const ia_bench_hardware *hw, const char *engine_version,
                                 const ia_pm_peaks *p);
-ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int threads, ia_pm_peaks *p);
+ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, const char *device, int threads,
+                                ia_pm_peaks *p);
 
 /* The newest stored run of each (batch, seq_len) of one model (by the
  * folder or file it was loaded from), precision requested, thread count

@@ -135,10 +135,29 @@ static const struct migration {
      "-- NULL: an embedding run; a decoder's prefill (seq_len tokens) or decode\n"
      "-- (one step at KV length seq_len)\n"
      "ALTER TABLE runs ADD COLUMN phase TEXT;\n"},
+    {5, "peaks per device",
+     "-- SQLite cannot change a primary key: the table is rebuilt with the\n"
+     "-- device in it, the CPU's rows kept as cpu:0.\n"
+     "CREATE TABLE machine_peaks_v5 (\n"
+     "  hardware_id INTEGER NOT NULL REFERENCES hardware(id),\n"
+     "  device TEXT NOT NULL,          -- cpu:0, vulkan:0, ...\n"
+     "  kind TEXT NOT NULL,            -- gemm: FLOP/s (a multiply-add is 2); memory: bytes/s\n"
+     "  precision TEXT NOT NULL,       -- gemm: fp32, int8, bf16, fp16; memory: ''\n"
+     "  threads INTEGER NOT NULL,      -- requested; 0: one per core (other devices: 0)\n"
+     "  value REAL NOT NULL,\n"
+     "  detail TEXT,                   -- JSON: the GEMM's shape and seconds, or the buffer read\n"
+     "  engine_version TEXT,\n"
+     "  measured_at TEXT NOT NULL,     -- ISO 8601, UTC\n"
+     "  PRIMARY KEY (hardware_id, device, kind, precision, threads)\n"
+     ");\n"
+     "INSERT INTO machine_peaks_v5 SELECT hardware_id, 'cpu:0', kind, precision, threads, value, detail,\n"
+     "  engine_version, measured_at FROM machine_peaks;\n"
+     "DROP TABLE machine_peaks;\n"
+     "ALTER TABLE machine_peaks_v5 RENAME TO machine_peaks;\n"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
-_Static_assert(IA_BENCHDB_SCHEMA_VERSION == 4, "add the migration to migrations[] too");
+_Static_assert(IA_BENCHDB_SCHEMA_VERSION == 5, "add the migration to migrations[] too");
 
 static ia_status db_error(ia_benchdb *db, int rc, const char *what)
 {
@@ -742,7 +761,8 @@ ia_status ia__benchdb_peaks_put(ia_benchdb *db, const ia_bench_hardware *hw, con
         sqlite3_stmt *q;
         int rc = sqlite3_prepare_v2(db->db,
                                     "INSERT OR REPLACE INTO machine_peaks (hardware_id, kind, precision, threads,"
-                                    " value, detail, engine_version, measured_at) VALUES (?,?,?,?,?,?,?,?)",
+                                    " value, detail, engine_version, measured_at, device)"
+                                    " VALUES (?,?,?,?,?,?,?,?,?)",
                                     -1, &q, NULL);
         if (rc == SQLITE_OK) {
             sqlite3_bind_int64(q, 1, hw_id);
@@ -753,6 +773,7 @@ ia_status ia__benchdb_peaks_put(ia_benchdb *db, const ia_bench_hardware *hw, con
             bind_text(q, 6, detail);
             bind_text(q, 7, engine_version);
             bind_text(q, 8, now);
+            bind_text(q, 9, p->device[0] ? p->device : "cpu:0");
             rc = sqlite3_step(q);
             sqlite3_finalize(q);
             rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -767,7 +788,8 @@ ia_status ia__benchdb_peaks_put(ia_benchdb *db, const ia_bench_hardware *hw, con
     return st;
 }
 
-ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int threads, ia_pm_peaks *p)
+ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, const char *device, int threads,
+                                ia_pm_peaks *p)
 {
     ia__error_clear();
     IA_NEED(db);
@@ -775,6 +797,7 @@ ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int
     IA_NEED(p);
     memset(p, 0, sizeof *p);
     p->threads = threads;
+    snprintf(p->device, sizeof p->device, "%s", device && *device ? device : "cpu:0");
     int64_t hw_id;
     ia_status st = hardware_id(db, hw, false, &hw_id);
     if (st)
@@ -784,13 +807,14 @@ ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int
                                 "SELECT kind, precision, value, measured_at, json_extract(detail, '$.m'),"
                                 " json_extract(detail, '$.n'), json_extract(detail, '$.k'),"
                                 " json_extract(detail, '$.buffer_bytes') FROM machine_peaks"
-                                " WHERE hardware_id = ? AND threads = ?"
+                                " WHERE hardware_id = ? AND threads = ? AND device = ?"
                                 " ORDER BY kind, CASE precision WHEN 'fp32' THEN 0 WHEN 'int8' THEN 1 ELSE 2 END",
                                 -1, &q, NULL);
     if (rc != SQLITE_OK)
         return db_error(db, rc, "reading the peaks");
     sqlite3_bind_int64(q, 1, hw_id);
     sqlite3_bind_int(q, 2, threads);
+    bind_text(q, 3, p->device);
     bool have_mem = false;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         const char *kind = (const char *)sqlite3_column_text(q, 0);
@@ -815,8 +839,10 @@ ia_status ia__benchdb_peaks_get(ia_benchdb *db, const ia_bench_hardware *hw, int
     if (rc != SQLITE_DONE)
         return db_error(db, rc, "reading the peaks");
     if (!have_mem || !p->n_gemm)
-        return ia__error(IA_ERR_NOT_FOUND, "%s: no peaks measured on this machine with %d threads%s", db->path,
-                         threads, threads ? "" : " (one per core)");
+        return strcmp(p->device, "cpu:0")
+                   ? ia__error(IA_ERR_NOT_FOUND, "%s: no peaks measured for %s on this machine", db->path, p->device)
+                   : ia__error(IA_ERR_NOT_FOUND, "%s: no peaks measured on this machine with %d threads%s", db->path,
+                               threads, threads ? "" : " (one per core)");
     return IA_OK;
 }
 

@@ -75,7 +75,7 @@ double ia__pm_total_bytes(const ia_pm_cost *c);
 
 /* ---- machine peaks (peaks.c) -------------------------------------------- */
 
-#define IA_PM_MAX_PREC 3 /* fp32, int8, bf16: the CPU backend's precisions */
+#define IA_PM_MAX_PREC 3 /* the CPU backend's fp32, int8, bf16; a GPU's fp32, fp16 */
 
 typedef struct ia_pm_gemm_peak {
     char precision[8]; /* as the backend names it */
@@ -89,21 +89,27 @@ typedef struct ia_pm_peaks {
     ia_pm_gemm_peak gemm[IA_PM_MAX_PREC];
     double mem_bw;         /* bytes per second, streaming read */
     double mem_bytes;      /* the buffer read */
-    int threads;           /* worker threads measured with (0 asked: one per core) */
+    int threads;           /* worker threads measured with (0 asked: one per core; other devices 0) */
     char measured_at[32];  /* ISO 8601, when read from the database */
+    char device[48];       /* "cpu:0", "vulkan:0"; empty: the CPU */
 } ia_pm_peaks;
 
-/* The GEMM peak of `precision` on the CPU backend with n_threads (0: one
- * per core): a (m x k) x (k x n) matmul through the backend's own prepared
- * linear layer, repeated for about `seconds`. IA_ERR_UNSUPPORTED when the
- * CPU computes that precision as another (no VNNI, no AVX512_BF16). */
-ia_status ia__pm_measure_gemm(const char *precision, int n_threads, double seconds, double *flops, int *m, int *n,
-                              int *k);
+/* The GEMM peak of `precision` on device ("cpu", "vulkan:0"; NULL: the
+ * CPU) with n_threads (the CPU's; 0: one per core): an (m x k) x (k x n)
+ * matmul through the backend's own prepared linear layer, repeated for
+ * about `seconds`; the CPU at 512x1024x1024, another device at the largest
+ * of a doubling series whose call fits a quarter of the time.
+ * IA_ERR_UNSUPPORTED when the backend computes that precision as another
+ * (no VNNI, no AVX512_BF16), IA_ERR_INVALID when it does not know it. */
+ia_status ia__pm_measure_gemm(const char *device, const char *precision, int n_threads, double seconds,
+                              double *flops, int *m, int *n, int *k);
 /* Streaming read bandwidth (bytes/s) of a buffer well above the last-level
  * cache, read by n_threads OpenMP threads (0: one per core). */
 ia_status ia__pm_measure_bandwidth(int n_threads, double seconds, double *bytes_per_s, double *buffer_bytes);
-/* Every peak: fp32 always, int8 and bf16 where the backend computes them. */
-ia_status ia__pm_measure_peaks(int n_threads, double seconds_each, ia_pm_peaks *p);
+/* Every peak of device (NULL: the CPU): fp32 always, int8, bf16 and fp16
+ * where its backend computes them; the memory bandwidth (another device:
+ * an elementwise add over up to 3 x 64 MiB of its memory). */
+ia_status ia__pm_measure_peaks(const char *device, int n_threads, double seconds_each, ia_pm_peaks *p);
 /* The GEMM peak of precision in p, or 0 when not measured. */
 double ia__pm_peak_flops(const ia_pm_peaks *p, const char *precision);
 

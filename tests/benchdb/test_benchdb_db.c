@@ -117,6 +117,24 @@ static void test_migrate(const char *dir)
     ia_free(json);
     ia__benchdb_close(db);
 
+    /* Version 4's peaks (no device column) become the CPU's. */
+    snprintf(path, sizeof path, "%s/v4.db", dir);
+    CHECK(ia__benchdb_open_version(path, 4, &db) == IA_OK, "open at v4: %s", ia_errmsg());
+    CHECK(sqlite3_exec(ia__benchdb_handle(db),
+                       "INSERT INTO hardware (fingerprint, cpu_model) VALUES ('f', 'Old CPU');"
+                       "INSERT INTO machine_peaks VALUES (1, 'gemm', 'fp32', 0, 1e11, '{}', 'v', 'x');"
+                       "INSERT INTO machine_peaks VALUES (1, 'memory', '', 0, 2e10, '{}', 'v', 'x');",
+                       NULL, NULL, NULL) == SQLITE_OK,
+          "v4 peaks: %s", sqlite3_errmsg(ia__benchdb_handle(db)));
+    ia__benchdb_close(db);
+    CHECK(ia__benchdb_open(path, &db) == IA_OK, "migrate v4: %s", ia_errmsg());
+    CHECK(scalar(db, "SELECT COUNT(*) FROM machine_peaks WHERE device = 'cpu:0'") == 2, "peaks kept as cpu:0");
+    CHECK(sqlite3_exec(ia__benchdb_handle(db),
+                       "INSERT INTO machine_peaks VALUES (1, 'vulkan:0', 'gemm', 'fp32', 0, 1e9, '{}', 'v', 'x')", NULL,
+                       NULL, NULL) == SQLITE_OK,
+          "a device's peaks beside the CPU's: %s", sqlite3_errmsg(ia__benchdb_handle(db)));
+    ia__benchdb_close(db);
+
     /* Reopening a current file changes nothing. */
     CHECK(ia__benchdb_open(path, &db) == IA_OK, "reopen");
     CHECK(scalar(db, "SELECT COUNT(*) FROM schema_version") == IA_BENCHDB_SCHEMA_VERSION, "no new versions");

@@ -302,19 +302,30 @@ static void peaks_db(void)
     p.gemm[0] = (ia_pm_gemm_peak){"fp32", 1e11, 0.5, 512, 1024, 1024};
     p.gemm[1] = (ia_pm_gemm_peak){"int8", 3e11, 0.5, 512, 1024, 1024};
     ia_pm_peaks q;
-    CHECK(ia__benchdb_peaks_get(db, &hw, 0, &q) == IA_ERR_NOT_FOUND); /* no such machine yet */
+    CHECK(ia__benchdb_peaks_get(db, &hw, NULL, 0, &q) == IA_ERR_NOT_FOUND); /* no such machine yet */
     CHECK_STR_CONTAINS(ia_errmsg(), "Test CPU");
     CHECK_OK(ia__benchdb_peaks_put(db, &hw, "0.0.0-test", &p));
-    CHECK_OK(ia__benchdb_peaks_get(db, &hw, 0, &q));
+    CHECK_OK(ia__benchdb_peaks_get(db, &hw, NULL, 0, &q));
     CHECK(q.n_gemm == 2 && q.mem_bw == 2e10 && q.mem_bytes == 1 << 28 && q.measured_at[0]);
     CHECK(ia__pm_peak_flops(&q, "fp32") == 1e11 && ia__pm_peak_flops(&q, "int8") == 3e11);
     CHECK(ia__pm_peak_flops(&q, "bf16") == 0 && q.gemm[0].m == 512);
-    CHECK(ia__benchdb_peaks_get(db, &hw, 4, &q) == IA_ERR_NOT_FOUND); /* measured with 0 threads only */
+    CHECK(ia__benchdb_peaks_get(db, &hw, NULL, 4, &q) == IA_ERR_NOT_FOUND); /* measured with 0 threads only */
     CHECK_STR_CONTAINS(ia_errmsg(), "4 threads");
     p.gemm[0].flops = 2e11; /* a remeasurement replaces */
     CHECK_OK(ia__benchdb_peaks_put(db, &hw, "0.0.0-test", &p));
-    CHECK_OK(ia__benchdb_peaks_get(db, &hw, 0, &q));
-    CHECK(ia__pm_peak_flops(&q, "fp32") == 2e11);
+    CHECK_OK(ia__benchdb_peaks_get(db, &hw, NULL, 0, &q));
+    CHECK(ia__pm_peak_flops(&q, "fp32") == 2e11 && !strcmp(q.device, "cpu:0"));
+    /* A GPU's peaks, keyed by its device, beside the CPU's. */
+    CHECK(ia__benchdb_peaks_get(db, &hw, "vulkan:0", 0, &q) == IA_ERR_NOT_FOUND);
+    CHECK_STR_CONTAINS(ia_errmsg(), "vulkan:0");
+    ia_pm_peaks g = {.n_gemm = 2, .mem_bw = 9e11, .mem_bytes = 3 << 26, .device = "vulkan:0"};
+    g.gemm[0] = (ia_pm_gemm_peak){"fp32", 5e13, 0.5, 4096, 4096, 4096};
+    g.gemm[1] = (ia_pm_gemm_peak){"fp16", 2e14, 0.5, 4096, 4096, 4096};
+    CHECK_OK(ia__benchdb_peaks_put(db, &hw, "0.0.0-test", &g));
+    CHECK_OK(ia__benchdb_peaks_get(db, &hw, "vulkan:0", 0, &q));
+    CHECK(ia__pm_peak_flops(&q, "fp16") == 2e14 && q.mem_bw == 9e11 && !strcmp(q.device, "vulkan:0"));
+    CHECK_OK(ia__benchdb_peaks_get(db, &hw, NULL, 0, &q));
+    CHECK(ia__pm_peak_flops(&q, "fp32") == 2e11 && ia__pm_peak_flops(&q, "fp16") == 0);
     ia__benchdb_close(db);
     unlink(path);
     char side[300];
@@ -326,9 +337,12 @@ static void peaks_db(void)
 
     double f = 0, bw = 0, bytes = 0;
     int m, n, k;
-    CHECK_OK(ia__pm_measure_gemm("fp32", 1, 0.01, &f, &m, &n, &k));
+    CHECK_OK(ia__pm_measure_gemm(NULL, "fp32", 1, 0.01, &f, &m, &n, &k));
     CHECK(f > 0 && isfinite(f) && m > 0 && n > 0 && k > 0);
-    CHECK(ia__pm_measure_gemm("fp64", 1, 0.01, &f, &m, &n, &k) == IA_ERR_INVALID);
+    CHECK(ia__pm_measure_gemm(NULL, "fp64", 1, 0.01, &f, &m, &n, &k) == IA_ERR_INVALID);
+    CHECK(ia__pm_measure_gemm("nosuch:0", "fp32", 1, 0.01, &f, &m, &n, &k) == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "nosuch:0");
+    CHECK(ia__pm_measure_gemm("cpu:3", "fp32", 1, 0.01, &f, &m, &n, &k) == IA_ERR_NOT_FOUND);
     CHECK_OK(ia__pm_measure_bandwidth(1, 0.01, &bw, &bytes));
     CHECK(bw > 0 && isfinite(bw) && bytes >= 256.0 * 1024 * 1024);
 }

@@ -653,20 +653,21 @@ static int bench_list(int argc, char **argv)
 
 /* ---- bench peaks -------------------------------------------------------------- */
 
-/* The machine's peaks from db, measured (and stored) when absent or when
- * remeasure. *measured says which. */
-static int get_peaks(ia_benchdb *db, const char *db_path, bench_ctx *ctx, int threads, bool remeasure, bool quiet,
-                     ia_pm_peaks *p, bool *measured)
+/* The peaks of device (NULL: the CPU) from db, measured (and stored) when
+ * absent or when remeasure. *measured says which. */
+static int get_peaks_of(ia_benchdb *db, const char *db_path, bench_ctx *ctx, const char *device, int threads,
+                        bool remeasure, bool quiet, ia_pm_peaks *p, bool *measured)
 {
     *measured = false;
-    ia_status st = remeasure ? IA_ERR_NOT_FOUND : ia__benchdb_peaks_get(db, &ctx->hw, threads, p);
+    ia_status st = remeasure ? IA_ERR_NOT_FOUND : ia__benchdb_peaks_get(db, &ctx->hw, device, threads, p);
     if (st != IA_ERR_NOT_FOUND)
         return st ? cli_fail(st, "reading the peaks from %s", db_path) : 0;
     if (!quiet)
-        fprintf(stderr, "ipfs-accelerate: measuring this machine's peaks (GEMM per precision, memory bandwidth)...\n");
-    st = ia__pm_measure_peaks(threads, 0.5, p);
+        fprintf(stderr, "ipfs-accelerate: measuring the peaks of %s (GEMM per precision, memory bandwidth)...\n",
+                device ? device : "this machine's CPU");
+    st = ia__pm_measure_peaks(device, threads, 0.5, p);
     if (st)
-        return cli_fail(st, "measuring the peaks");
+        return cli_fail(st, "measuring the peaks of %s", device ? device : "the CPU");
     st = ia__benchdb_peaks_put(db, &ctx->hw, ctx->sw.engine_version, p);
     if (st)
         return cli_fail(st, "storing the peaks in %s", db_path);
@@ -674,9 +675,16 @@ static int get_peaks(ia_benchdb *db, const char *db_path, bench_ctx *ctx, int th
     return 0;
 }
 
+static int get_peaks(ia_benchdb *db, const char *db_path, bench_ctx *ctx, int threads, bool remeasure, bool quiet,
+                     ia_pm_peaks *p, bool *measured)
+{
+    return get_peaks_of(db, db_path, ctx, NULL, threads, remeasure, quiet, p, measured);
+}
+
 static cJSON *peaks_json(const ia_pm_peaks *p, bool measured)
 {
     cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "device", p->device);
     cJSON_AddBoolToObject(o, "measured_now", measured);
     cJSON_AddNumberToObject(o, "threads", p->threads);
     if (p->measured_at[0])
@@ -690,7 +698,7 @@ static cJSON *peaks_json(const ia_pm_peaks *p, bool measured)
 }
 
 static const char peaks_help[] =
-    "Usage: ipfs-accelerate bench peaks [--db PATH] [--remeasure] [--threads N] [--json]\n"
+    "Usage: ipfs-accelerate bench peaks [--device D] [--db PATH] [--remeasure] [--threads N] [--json]\n"
     "\n"
     "This machine's peaks for the performance model, stored in the benchmark\n"
     "database under its hardware fingerprint: GEMM throughput per precision the\n"
@@ -698,27 +706,34 @@ static const char peaks_help[] =
     "timed through the engine's own linear layers on a 512x1024x1024 matmul for\n"
     "about 0.5 s each, and memory bandwidth, a streaming read of a buffer four\n"
     "times the last-level cache (256 MiB to 1 GiB). Measured when absent or with\n"
-    "--remeasure; otherwise read back.\n"
+    "--remeasure; otherwise read back. With --device vulkan[:N] (or another\n"
+    "built backend's device): its GEMMs (fp32, and fp16 where it computes it)\n"
+    "through its own matmul at the largest doubling of 64x256x256 whose call\n"
+    "takes under an eighth of a second, and an add over up to 3 x 64 MiB of its\n"
+    "memory (the largest doubling from 3 x 1 MiB under an eighth of a second).\n"
     "\n"
-    "  -j, --threads N   worker threads (default 0: one per core, as bench)\n";
+    "  -d, --device D    the device measured (default cpu)\n"
+    "  -j, --threads N   the CPU's worker threads (default 0: one per core, as bench)\n";
 
 static int bench_peaks(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"db", required_argument, 0, OPT_DB},    {"json", no_argument, 0, OPT_JSON},
         {"remeasure", no_argument, 0, 'r'},      {"threads", required_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+        {"device", required_argument, 0, 'd'},   {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
-    const char *db_opt = NULL;
+    const char *db_opt = NULL, *device = NULL;
     bool json = false, remeasure = false;
     long threads = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:j:h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_DB: db_opt = optarg; break;
         case OPT_JSON: json = true; break;
         case 'r': remeasure = true; break;
+        case 'd': device = optarg; break;
         case 'j':
             if (!cli_parse_long(optarg, 0, 4096, &threads))
                 return cli_usage("bench", "--threads: a number from 0 to 4096");
@@ -729,6 +744,19 @@ static int bench_peaks(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage("bench", "bench peaks takes no operands");
+    char dev[48] = "";
+    if (device) { /* canonical "name:N", as the database keys it */
+        const char *id;
+        int index;
+        if (!ia__backend_device_parse(device, &id, &index))
+            return cli_usage("bench", "--device %s: no such backend in this build", device);
+        if (strcmp(id, "cpu"))
+            snprintf(dev, sizeof dev, "%s:%d", id, index < 0 ? 0 : index);
+        else if (index > 0)
+            return cli_usage("bench", "--device %s: the CPU is cpu:0", device);
+    }
+    if (dev[0] && threads)
+        return cli_usage("bench", "--threads is the CPU's: not with --device %s", dev);
     cli_log_init(IA_LOG_WARN);
     bench_ctx ctx;
     char path[4096];
@@ -739,7 +767,7 @@ static int bench_peaks(int argc, char **argv)
     if (!rc)
         rc = open_db(db_opt, path, sizeof path, &db);
     if (!rc)
-        rc = get_peaks(db, path, &ctx, (int)threads, remeasure, json, &p, &measured);
+        rc = get_peaks_of(db, path, &ctx, dev[0] ? dev : NULL, (int)threads, remeasure, json, &p, &measured);
     if (!rc && json) {
         cJSON *o = peaks_json(&p, measured);
         cJSON_AddStringToObject(o, "db", path);
@@ -753,10 +781,14 @@ static int bench_peaks(int argc, char **argv)
         for (int i = 0; i < p.n_gemm; i++)
             printf("gemm %-5s %10.1f GFLOP/s  (%dx%dx%d)\n", p.gemm[i].precision, p.gemm[i].flops / 1e9, p.gemm[i].m,
                    p.gemm[i].k, p.gemm[i].n);
-        printf("memory     %10.2f GB/s     (streaming read of %.0f MiB)\n", p.mem_bw / 1e9,
-               p.mem_bytes / (1024.0 * 1024.0));
-        fprintf(stderr, "ipfs-accelerate: %s %s (threads %ld%s)\n", measured ? "measured now, stored in" : "stored in",
-                path, threads, threads ? "" : ": one per core");
+        printf(dev[0] ? "memory     %10.2f GB/s     (an add over %.0f MiB in all)\n"
+                      : "memory     %10.2f GB/s     (streaming read of %.0f MiB)\n",
+               p.mem_bw / 1e9, p.mem_bytes / (1024.0 * 1024.0));
+        if (dev[0])
+            fprintf(stderr, "ipfs-accelerate: %s, %s %s\n", dev, measured ? "measured now, stored in" : "stored in", path);
+        else
+            fprintf(stderr, "ipfs-accelerate: %s %s (threads %ld%s)\n",
+                    measured ? "measured now, stored in" : "stored in", path, threads, threads ? "" : ": one per core");
     }
     ia__benchdb_close(db);
     ctx_close(&ctx);
@@ -1926,7 +1958,7 @@ static int report_predictions(bench_ctx *ctx, ia_benchdb *db, const char *path, 
         mo.precision = prec;
         ia_bench_point *pts = NULL;
         size_t npts = 0;
-        if (ia__benchdb_peaks_get(db, &ctx->hw, threads, &pk) || ia_model_load(mp, &mo, &m)) {
+        if (ia__benchdb_peaks_get(db, &ctx->hw, NULL, threads, &pk) || ia_model_load(mp, &mo, &m)) {
             fprintf(stderr, "ipfs-accelerate: report: %s (%s, %d threads) not predicted: %s\n", mp, prec, threads,
                     ia_errmsg());
             continue;
@@ -2268,7 +2300,8 @@ static const char advise_help[] =
     "threads, with latency, throughput and memory predicted by the performance\n"
     "model ('bench predict': calibrated on the runs stored for it, else the bare\n"
     "roofline, said so) and the reasons. The CPU's peaks are measured first when\n"
-    "none are stored ('bench peaks', about 2 s). Devices without measured peaks\n"
+    "none are stored ('bench peaks', about 2 s); another device's only by\n"
+    "'bench peaks --device D'. Devices without measured peaks\n"
     "are listed as usable but not predicted.\n"
     "\n"
     "  -m, --model M        a model folder, hub id or ipfs://CID, or a .gguf decoder\n"
@@ -2287,7 +2320,7 @@ enum { OPT_LATENCY_MS = 0x2200, OPT_THROUGHPUT, OPT_CONTEXT };
 typedef struct advise_table {
     ia_adv_device dev[16];
     int n;
-    ia_pm_peaks peaks[2];
+    ia_pm_peaks peaks[16]; /* each row's */
     ia_pm_calib calib[2][IA_ADV_MAX_PREC];
 } advise_table;
 
@@ -2304,18 +2337,19 @@ static int advise_devices(bench_ctx *ctx, ia_benchdb *db, const char *path, bool
             const cJSON *cpu = cJSON_GetObjectItemCaseSensitive(p, "cpu");
             for (int th = 0; th < 2 && t->n < 16; th++) {
                 bool measured = false;
-                const ia_pm_peaks *pk = &t->peaks[th];
+                ia_pm_peaks *slot = &t->peaks[t->n]; /* the row about to be added */
+                const ia_pm_peaks *pk = slot;
                 if (th == 0 && measure) {
-                    int rc = get_peaks(db, path, ctx, 0, false, false, &t->peaks[0], &measured);
+                    int rc = get_peaks(db, path, ctx, 0, false, false, slot, &measured);
                     if (rc)
                         return rc;
                 } else if (th == 0) {
-                    ia_status st = db ? ia__benchdb_peaks_get(db, &ctx->hw, 0, &t->peaks[0]) : IA_ERR_NOT_FOUND;
+                    ia_status st = db ? ia__benchdb_peaks_get(db, &ctx->hw, NULL, 0, slot) : IA_ERR_NOT_FOUND;
                     if (st && st != IA_ERR_NOT_FOUND)
                         return cli_fail(st, "reading the peaks from %s", path);
                     pk = st ? NULL : pk; /* none stored: the CPU unpredicted */
                 } else if (all_cores_only || !db || ctx->hw.cores <= 1 ||
-                           ia__benchdb_peaks_get(db, &ctx->hw, 1, &t->peaks[1])) {
+                           ia__benchdb_peaks_get(db, &ctx->hw, NULL, 1, slot)) {
                     continue; /* one thread only where its peaks are stored */
                 }
                 ia_adv_device *d = &t->dev[t->n++];
@@ -2351,6 +2385,13 @@ static int advise_devices(bench_ctx *ctx, ia_benchdb *db, const char *path, bool
             snprintf(d->precisions[0], 8, "fp32");
             if (!strcmp(id, "vulkan"))
                 snprintf(d->precisions[d->n_prec++], 8, "fp16");
+            /* Its peaks where 'bench peaks --device' stored them. */
+            ia_pm_peaks *pk = &t->peaks[t->n - 1];
+            ia_status st = db && d->backend_built ? ia__benchdb_peaks_get(db, &ctx->hw, d->id, 0, pk)
+                                                  : IA_ERR_NOT_FOUND;
+            if (st && st != IA_ERR_NOT_FOUND)
+                return cli_fail(st, "reading the peaks from %s", path);
+            d->peaks = st ? NULL : pk;
         }
     }
     return 0;
