@@ -17,11 +17,18 @@
  *     consumers        embed-<model>-p<priority>, ia.task.embed.<model>.p<priority>.*,
  *                      durable pull, explicit ack: one per level, the
  *                      highest non-empty one fetched first
+ *   models by CID (a task with header Ia-Model-Cid: <CID>):
+ *     held             ia.task.cid.<CID>.p<priority>.<shard id>, consumer cid-<CID>-p<priority>:
+ *                      queued there while a live worker advertises the CID
+ *     nobody holds it  ia.task.any.p<priority>.<shard id>, consumer any-p<priority>: any
+ *                      worker with room takes it, fetches the model from a
+ *                      peer's gateway (every block verified), then computes
  *   KV bucket          ia_results (stream KV_ia_results), key = shard id,
  *                      subject $KV.ia_results.<shard id>, Nats-Msg-Id = r-<shard id>;
  *                      TTL and size bound (oldest dropped): the cluster's result cache
  *   stream IA_DEAD     subjects ia.dead.>      dead letters (Ia-Error header)
- *   KV bucket          ia_workers              worker adverts, with a TTL
+ *   KV bucket          ia_workers              worker adverts, with a TTL: models
+ *                      (CIDs) held, gateway URL, hardware, draining
  *   KV bucket          ia_clients              submitters' cache hit counts
  */
 #ifndef IA_CLUSTER_IMPL_H
@@ -57,6 +64,7 @@ typedef struct ia_cluster_task_opts {
     int dimensions;          /* 0: all */
     const char *prompt_name; /* NULL: the model's default; "": none */
     int priority;            /* the subject's level; not in the task or its id (same input, same result) */
+    bool by_cid;             /* the model name is a CID (ia__cluster_cid_key): routed to its holders */
 } ia_cluster_task_opts;
 
 /* The shard id: SHA-256 over the format version, the model name, the
@@ -121,6 +129,12 @@ ia_status ia__cluster_ids_shard_id(const char *model_name, const uint8_t *body, 
  * configuration. Reads every file once. */
 ia_status ia__cluster_model_cid(const char *dir, char out[IA_CID_STR_MAX]);
 
+/* A model reference "ipfs://CID", "/ipfs/CID" or a bare CID as the key
+ * tasks use for it: a dag-pb sha2-256 CID in its v0 spelling (as
+ * ia__cluster_model_cid gives it), any other in base32 v1, so one DAG has
+ * one subject token. IA_ERR_INVALID naming ref otherwise (or with a path). */
+ia_status ia__cluster_cid_key(const char *ref, char out[IA_CID_STR_MAX]);
+
 /* ---- nats.c (or nats-none.c) ---- */
 
 /* The connection is public (ia_cluster_connect, ia_cluster_free in
@@ -136,6 +150,14 @@ typedef struct ia_cluster_worker_config {
     int max_deliver;        /* a failing task goes to the dead letters at this delivery */
     const char *model_cid;  /* ia__cluster_model_cid of the model: ids tasks for other weights are refused */
     volatile int *stop;     /* non-zero: return after the task in hand */
+    /* Models by CID. model may be NULL (a worker that only fetches); then
+     * fetch_cid, if set, is fetched and loaded before the first task. */
+    const char *fetch_cid;     /* an ia__cluster_cid_key */
+    int max_models;            /* models held at once, model included; 0: 2 */
+    const char *device;        /* for models it fetches (NULL: auto) */
+    const char *store_home;    /* the blockstore models are fetched into (NULL: ia_store_home) */
+    const char *gateway_url;   /* advertised: a trustless gateway serving that store (NULL: none) */
+    volatile int *draining;    /* non-zero: take no task, advertise that (the gateway still serves) */
 } ia_cluster_worker_config;
 /* Pull and run tasks until *stop. Logs each task at IA_LOG_INFO. Returns
  * 0 when stopped, or a failure to bind the consumer. */

@@ -22,11 +22,17 @@
 
 #include "cluster/cluster-impl.h"
 #include "core/core-impl.h"
+#include "ipfs_accelerate/store.h"
 #include "model/model-impl.h"
 
 #define NS_PER_S 1000000000LL
 #define WORKER_TTL_S 30    /* an advert outlives its worker by this much */
-#define ADVERT_EVERY_S 5.0 /* how often a worker refreshes its advert */
+#define ADVERT_EVERY_S 2.0 /* how often a worker refreshes its advert */
+#define LIVE_S 6.0         /* an advert newer than this is a live worker (three adverts) */
+#define PROVIDERS_EVERY_S 1.0 /* a submitter's view of who holds which model is at most this old */
+#define FETCH_RETRY_MS 500 /* a task whose model could not be fetched comes back after this */
+#define MAX_SLOTS 8        /* models a worker holds at most */
+#define MAX_SOURCES (MAX_SLOTS * 2 * IA_CLUSTER_PRIORITIES + IA_CLUSTER_PRIORITIES)
 #define IDLE_WAIT_MS 500   /* an idle worker's long poll on level 0; higher levels are looked at after it */
 #define SWEEP_S 5.0        /* how often a level above 0 is fetched from unasked (its redeliveries) */
 #define DEFAULT_MAX_TASKS 100000
@@ -64,6 +70,11 @@ struct ia_cluster {
     pthread_cond_t wake;   /* the reporter thread's */
     pthread_t reporter;
     bool reporting, quit;
+    /* which models live workers hold (their CIDs), as last read */
+    pthread_mutex_t prov_lock;
+    char (*prov)[IA_CID_STR_MAX];
+    size_t n_prov;
+    double prov_at;
 };
 
 /* A copy of task id's result from this process's memory, moved to the
@@ -338,7 +349,9 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
         return ia__error(IA_ERR_NOMEM, "cluster: out of memory");
     snprintf(c->url, sizeof c->url, "%s", url);
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->prov_lock, NULL);
     pthread_cond_init(&c->wake, NULL);
+    c->prov_at = -1e9;
     c->max_bytes = o.cache_bytes < 0 ? 0 : o.cache_bytes ? (size_t)o.cache_bytes : (size_t)DEFAULT_CACHE_BYTES;
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
@@ -445,6 +458,8 @@ void ia_cluster_free(ia_cluster *c)
     }
     pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->prov_lock);
+    ia__free(c->prov);
     kvStore_Destroy(c->clients);
     kvStore_Destroy(c->workers);
     jsCtx_Destroy(c->js);
@@ -466,7 +481,144 @@ static natsMsg *last_msg(ia_cluster *c, const char *stream, const char *subject,
     return s == NATS_OK ? m : NULL;
 }
 
+/* ---- adverts: who holds which model ---- */
+
+/* fn for every worker advert in ia_workers, with its age in seconds. */
+typedef void (*advert_fn)(void *ud, const cJSON *advert, double age_s);
+static natsStatus each_advert(ia_cluster *c, advert_fn fn, void *ud)
+{
+    kvKeysList keys = {0};
+    natsStatus s = kvStore_Keys(&keys, c->workers, NULL);
+    time_t now = time(NULL);
+    for (int i = 0; s == NATS_OK && i < keys.Count; i++) {
+        kvEntry *e = NULL;
+        if (kvStore_Get(&e, c->workers, keys.Keys[i]) != NATS_OK)
+            continue;
+        cJSON *w = cJSON_ParseWithLength(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
+        kvEntry_Destroy(e);
+        if (!w)
+            continue;
+        const cJSON *seen = cJSON_GetObjectItem(w, "last_seen");
+        fn(ud, w, cJSON_IsNumber(seen) ? (double)now - seen->valuedouble : 1e9);
+        cJSON_Delete(w);
+    }
+    kvKeysList_Destroy(&keys);
+    return s == NATS_NOT_FOUND ? NATS_OK : s;
+}
+
+static bool advert_holds(const cJSON *w, const char *cid)
+{
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItem(w, "models")) {
+        const cJSON *v = cJSON_GetObjectItem(m, "cid");
+        if (cJSON_IsString(v) && !strcmp(v->valuestring, cid))
+            return true;
+    }
+    return false;
+}
+
+typedef struct prov_list {
+    char (*cids)[IA_CID_STR_MAX];
+    size_t n, cap;
+} prov_list;
+
+static void collect_providers(void *ud, const cJSON *w, double age)
+{
+    prov_list *pl = ud;
+    if (age > LIVE_S || cJSON_IsTrue(cJSON_GetObjectItem(w, "draining")))
+        return;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItem(w, "models")) {
+        const cJSON *v = cJSON_GetObjectItem(m, "cid");
+        if (!cJSON_IsString(v) || strlen(v->valuestring) >= IA_CID_STR_MAX)
+            continue;
+        void *g = ia__grow(pl->cids, pl->n, &pl->cap, sizeof *pl->cids, 16);
+        if (!g)
+            return;
+        pl->cids = g;
+        snprintf(pl->cids[pl->n++], IA_CID_STR_MAX, "%s", v->valuestring);
+    }
+}
+
+/* Does a live worker (an advert newer than LIVE_S, not draining) hold the
+ * model? From a view of the adverts at most PROVIDERS_EVERY_S old, so a
+ * submit costs no request most of the time. When the bucket cannot be read
+ * the last view is kept. */
+static bool provider_live(ia_cluster *c, const char *cid)
+{
+    pthread_mutex_lock(&c->prov_lock);
+    if (ia__now() - c->prov_at >= PROVIDERS_EVERY_S) {
+        prov_list pl = {0};
+        if (each_advert(c, collect_providers, &pl) == NATS_OK) {
+            ia__free(c->prov);
+            c->prov = pl.cids;
+            c->n_prov = pl.n;
+            c->prov_at = ia__now();
+        } else {
+            ia__free(pl.cids);
+        }
+    }
+    bool live = false;
+    for (size_t i = 0; i < c->n_prov && !live; i++)
+        live = !strcmp(c->prov[i], cid);
+    pthread_mutex_unlock(&c->prov_lock);
+    return live;
+}
+
+typedef struct gw_list {
+    const char *cid, *own;
+    bool holders; /* this pass: gateways of workers that hold cid, else the others */
+    char *buf;
+    size_t cap, len;
+} gw_list;
+
+static void collect_gateways(void *ud, const cJSON *w, double age)
+{
+    (void)age; /* a stopped or draining worker's gateway may still serve: the store skips it if not */
+    gw_list *g = ud;
+    const cJSON *v = cJSON_GetObjectItem(w, "gateway");
+    if (!cJSON_IsString(v) || !v->valuestring[0] || (g->own && !strcmp(v->valuestring, g->own)) ||
+        advert_holds(w, g->cid) != g->holders || strchr(v->valuestring, ','))
+        return;
+    size_t n = strlen(v->valuestring);
+    for (const char *p = g->buf; p && (p = strstr(p, v->valuestring)); p += n)
+        if ((p == g->buf || p[-1] == ',') && (p[n] == ',' || !p[n]))
+            return; /* listed already */
+    if (g->len + n + 2 > g->cap)
+        return;
+    g->len += (size_t)snprintf(g->buf + g->len, g->cap - g->len, "%s%s", g->len ? "," : "", v->valuestring);
+}
+
+/* The trustless gateways of the cluster's workers, those that advertise
+ * the model first, comma-separated into buf ("" if none). */
+static void peer_gateways(ia_cluster *c, const char *cid, const char *own, char *buf, size_t cap)
+{
+    gw_list g = {.cid = cid, .own = own, .holders = true, .buf = buf, .cap = cap};
+    buf[0] = '\0';
+    each_advert(c, collect_gateways, &g);
+    g.holders = false;
+    each_advert(c, collect_gateways, &g);
+}
+
 /* ---- worker ---- */
+
+/* A model the worker holds: the one it was started with, or one it
+ * fetched by CID. */
+typedef struct slot {
+    char cid[IA_CID_STR_MAX]; /* "" : unknown (its tasks are by name only) */
+    char name[64];            /* its name consumers' model name; "" for a fetched model */
+    ia_model *model;
+    bool owned;               /* loaded here: freed here */
+} slot;
+
+/* A consumer the worker pulls from. */
+typedef struct source {
+    natsSubscription *sub;
+    char durable[128];
+    int level;
+    int slot; /* -1: the any consumer (tasks of models nobody holds) */
+    double swept;
+} source;
 
 typedef struct worker {
     ia_cluster *c;
@@ -475,9 +627,12 @@ typedef struct worker {
     long done, skipped, failed, dead;
     double started, last_advert;
     long advertised; /* tasks in the last advert */
+    int advertised_draining;
     char host[128];
-    char durable[IA_CLUSTER_PRIORITIES][96]; /* the consumer of each priority level */
-    double swept[IA_CLUSTER_PRIORITIES];     /* when each level was last fetched from unasked */
+    slot slots[MAX_SLOTS];
+    int n_slots, max_slots;
+    source src[MAX_SOURCES];
+    int n_src;
     /* the in-progress ticker */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -487,17 +642,48 @@ typedef struct worker {
 
 static void advertise(worker *w)
 {
-    time_t now = time(NULL);
-    char v[1024];
-    snprintf(v, sizeof v,
-             "{\"name\":\"%s\",\"host\":\"%s\",\"pid\":%ld,\"model\":\"%s\",\"model_cid\":\"%s\",\"threads\":%d,"
-             "\"tasks_done\":%ld,\"tasks_skipped\":%ld,\"tasks_failed\":%ld,\"dead_letters\":%ld,"
-             "\"uptime_s\":%.0f,\"last_seen\":%lld}",
-             w->cfg->name, w->host, (long)getpid(), w->cfg->model_name,
-             w->cfg->model_cid ? w->cfg->model_cid : "", w->cfg->threads, w->done, w->skipped,
-             w->failed, w->dead, ia__now() - w->started, (long long)now);
-    kvStore_PutString(NULL, w->c->workers, w->cfg->name, v); /* best effort: refreshed every few seconds */
+    const ia_cluster_worker_config *cfg = w->cfg;
+    cJSON *j = cJSON_CreateObject(), *models = cJSON_CreateArray(), *hw = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "name", cfg->name);
+    cJSON_AddStringToObject(j, "host", w->host);
+    cJSON_AddNumberToObject(j, "pid", (double)getpid());
+    /* model, model_cid: the first model, as earlier versions advertised */
+    cJSON_AddStringToObject(j, "model", w->n_slots ? (w->slots[0].name[0] ? w->slots[0].name : w->slots[0].cid) : "");
+    cJSON_AddStringToObject(j, "model_cid", w->n_slots ? w->slots[0].cid : "");
+    for (int i = 0; i < w->n_slots; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "cid", w->slots[i].cid);
+        cJSON_AddStringToObject(m, "name", w->slots[i].name);
+        cJSON_AddBoolToObject(m, "fetched", w->slots[i].owned);
+        cJSON_AddItemToArray(models, m);
+    }
+    cJSON_AddItemToObject(j, "models", models);
+    cJSON_AddNumberToObject(j, "max_models", w->max_slots);
+    cJSON_AddStringToObject(j, "gateway", cfg->gateway_url ? cfg->gateway_url : "");
+    cJSON_AddBoolToObject(j, "draining", cfg->draining && *cfg->draining);
+    if (w->n_slots) {
+        ia_model_info info;
+        ia_model_get_info(w->slots[0].model, &info);
+        cJSON_AddStringToObject(hw, "backend", info.backend ? info.backend : "");
+        cJSON_AddStringToObject(hw, "device", info.device ? info.device : "");
+        cJSON_AddStringToObject(hw, "precision", info.precision ? info.precision : "");
+    }
+    cJSON_AddNumberToObject(hw, "cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    cJSON_AddItemToObject(j, "hardware", hw);
+    cJSON_AddNumberToObject(j, "threads", cfg->threads);
+    cJSON_AddNumberToObject(j, "tasks_done", (double)w->done);
+    cJSON_AddNumberToObject(j, "tasks_skipped", (double)w->skipped);
+    cJSON_AddNumberToObject(j, "tasks_failed", (double)w->failed);
+    cJSON_AddNumberToObject(j, "dead_letters", (double)w->dead);
+    cJSON_AddNumberToObject(j, "uptime_s", (double)(long long)(ia__now() - w->started));
+    cJSON_AddNumberToObject(j, "last_seen", (double)time(NULL));
+    char *v = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (v)
+        kvStore_PutString(NULL, w->c->workers, cfg->name, v); /* best effort: refreshed every few seconds */
+    cJSON_free(v);
     w->last_advert = ia__now();
+    w->advertised_draining = cfg->draining && *cfg->draining;
 }
 
 /* While a task computes, tell JetStream every third of the ack wait that
@@ -538,7 +724,8 @@ static void one_line(char *s)
 
 /* The task with its error on ia.dead.<shard>, then terminated: it is not
  * delivered again. */
-static void dead_letter(worker *w, natsMsg *m, const char *shard, uint64_t deliveries, const char *error)
+static void dead_letter(worker *w, natsMsg *m, const char *shard, const char *model, uint64_t deliveries,
+                        const char *error)
 {
     char subj[64 + IA_CLUSTER_ID_LEN], err[512], count[32];
     snprintf(subj, sizeof subj, "ia.dead.%s", shard);
@@ -554,7 +741,7 @@ static void dead_letter(worker *w, natsMsg *m, const char *shard, uint64_t deliv
     if (s == NATS_OK)
         s = natsMsgHeader_Set(d, "Ia-Deliveries", count);
     if (s == NATS_OK)
-        s = natsMsgHeader_Set(d, "Ia-Model", w->cfg->model_name);
+        s = natsMsgHeader_Set(d, "Ia-Model", model);
     if (s == NATS_OK)
         s = js_PublishMsg(NULL, w->c->js, d, NULL, NULL);
     natsMsg_Destroy(d);
@@ -569,12 +756,12 @@ static void dead_letter(worker *w, natsMsg *m, const char *shard, uint64_t deliv
             (unsigned long long)deliveries, err);
 }
 
-/* An IAT1 task (texts): its rows (*vecs, *n x *dim). *forever: the task
- * is malformed, not the worker at fault. */
-static ia_status compute_texts(worker *w, natsMsg *m, const uint8_t *body, size_t len, const char *shard,
-                               float **vecs, size_t *n, int *dim, bool *forever)
+/* An IAT1 task (texts): its rows (*vecs, *n x *dim). key: the model's name
+ * in the shard id (its CID for a task by CID). *forever: the task is
+ * malformed, not the worker at fault. */
+static ia_status compute_texts(worker *w, natsMsg *m, const slot *sl, const char *key, const uint8_t *body,
+                               size_t len, const char *shard, float **vecs, size_t *n, int *dim, bool *forever)
 {
-    const ia_cluster_worker_config *cfg = w->cfg;
     ia_cluster_task t;
     ia_status st = ia__cluster_task_decode(body, len, &t);
     if (st) {
@@ -583,13 +770,13 @@ static ia_status compute_texts(worker *w, natsMsg *m, const uint8_t *body, size_
     }
     /* Results are filed under the shard id: it must be this content's. */
     char id[IA_CLUSTER_ID_LEN + 1];
-    if (!ia__cluster_shard_id(cfg->model_name, &t.opts, t.texts, t.lens, t.n, id) && strcmp(id, shard)) {
+    if (!ia__cluster_shard_id(key, &t.opts, t.texts, t.lens, t.n, id) && strcmp(id, shard)) {
         ia__cluster_task_close(&t);
         *forever = true;
         return ia__error(IA_ERR_INVALID, "the task's Ia-Shard is not the hash of its model, options and texts");
     }
     ia_model_info info;
-    ia_model_get_info(cfg->model, &info);
+    ia_model_get_info(sl->model, &info);
     int d = t.opts.dimensions ? t.opts.dimensions : info.dim;
     float *v = NULL;
     if (d <= 0 || d > info.dim)
@@ -601,7 +788,7 @@ static ia_status compute_texts(worker *w, natsMsg *m, const uint8_t *body, size_
         eo.dimensions = t.opts.dimensions;
         eo.prompt_name = t.opts.prompt_name;
         set_busy(w, m);
-        st = t.n ? ia_model_embed_opts(cfg->model, t.texts, t.lens, t.n, &eo, v, NULL) : IA_OK;
+        st = t.n ? ia_model_embed_opts(sl->model, t.texts, t.lens, t.n, &eo, v, NULL) : IA_OK;
         set_busy(w, NULL);
     }
     *n = t.n;
@@ -617,13 +804,13 @@ static ia_status compute_texts(worker *w, natsMsg *m, const uint8_t *body, size_
 
 /* An IAI1 task (token ids, from serve --cluster): the engine call the
  * sending server would have made, on these weights only. */
-static ia_status compute_ids(worker *w, natsMsg *m, const uint8_t *body, size_t len, const char *shard,
-                             float **vecs, size_t *n, int *dim, bool *forever)
+static ia_status compute_ids(worker *w, natsMsg *m, const slot *sl, const uint8_t *body, size_t len,
+                             const char *shard, float **vecs, size_t *n, int *dim, bool *forever)
 {
     const ia_cluster_worker_config *cfg = w->cfg;
     char id[IA_CLUSTER_ID_LEN + 1];
     ia_cluster_ids_task t;
-    ia_status st = ia__cluster_ids_shard_id(cfg->model_name, body, len, id);
+    ia_status st = ia__cluster_ids_shard_id(sl->name, body, len, id);
     if (!st && strcmp(id, shard))
         st = ia__error(IA_ERR_INVALID, "the task's Ia-Shard is not the hash of its model and body");
     if (!st)
@@ -633,20 +820,20 @@ static ia_status compute_ids(worker *w, natsMsg *m, const uint8_t *body, size_t 
         return st;
     }
     ia_model_info info;
-    ia_model_get_info(cfg->model, &info);
+    ia_model_get_info(sl->model, &info);
     const int want = t.kind == IA_IDS_STATES ? info.hidden_size
                    : t.kind == IA_IDS_EMBED  ? info.dim
-                                             : ia_model_num_labels(cfg->model);
+                                             : ia_model_num_labels(sl->model);
     size_t rows = t.kind == IA_IDS_STATES ? 0 : t.n;
     for (size_t i = 0; t.kind == IA_IDS_STATES && i < t.n; i++)
         rows += t.n_ids[i];
     float *v = NULL;
     ia_embed_stats stats = {0};
     /* Another worker may hold the weights asked for: not for ever. */
-    if (!cfg->model_cid || strcmp(cfg->model_cid, t.model_cid))
+    if (!sl->cid[0] || strcmp(sl->cid, t.model_cid))
         st = ia__error(IA_ERR_INVALID, "worker %s has model %s as %s, the task asks for %s (other weights or "
-                       "files under the same folder name)", cfg->name, cfg->model_name,
-                       cfg->model_cid ? cfg->model_cid : "(no CID)", t.model_cid);
+                       "files under the same folder name)", cfg->name, sl->name,
+                       sl->cid[0] ? sl->cid : "(no CID)", t.model_cid);
     else if (want != t.dim)
         st = ia__error(IA_ERR_INVALID, "worker %s's model gives %d values a row, the task expects %d (a different "
                        "pooling or head?)", cfg->name, want, t.dim);
@@ -655,9 +842,9 @@ static ia_status compute_ids(worker *w, natsMsg *m, const uint8_t *body, size_t 
     else if (t.n) {
         const int32_t *const *ids = (const int32_t *const *)t.ids;
         set_busy(w, m);
-        st = t.kind == IA_IDS_STATES ? ia__model_token_states_ids(cfg->model, ids, t.n_ids, t.n, v, &stats)
-           : t.kind == IA_IDS_EMBED  ? ia__model_embed_ids(cfg->model, ids, t.n_ids, t.n, t.normalize, v, &stats)
-                                     : ia__model_classify_ids(cfg->model, ids, (const int32_t *const *)t.types,
+        st = t.kind == IA_IDS_STATES ? ia__model_token_states_ids(sl->model, ids, t.n_ids, t.n, v, &stats)
+           : t.kind == IA_IDS_EMBED  ? ia__model_embed_ids(sl->model, ids, t.n_ids, t.n, t.normalize, v, &stats)
+                                     : ia__model_classify_ids(sl->model, ids, (const int32_t *const *)t.types,
                                                               t.n_ids, t.n, t.kind == IA_IDS_CLASSIFY_RAW, v, &stats);
         set_busy(w, NULL);
     }
@@ -672,15 +859,191 @@ static ia_status compute_ids(worker *w, natsMsg *m, const uint8_t *body, size_t 
     return IA_OK;
 }
 
-static void handle(worker *w, natsMsg *m)
+/* The durable pull consumer durable on subject, made if missing, bound. */
+static ia_status bind_consumer(worker *w, const char *durable, const char *subject, natsSubscription **sub)
+{
+    ia_cluster *c = w->c;
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, c->js, IA_CLUSTER_STREAM_TASKS, durable, NULL, &jerr);
+    if (s != NATS_OK) {
+        jsConsumerConfig cc;
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = durable;
+        cc.FilterSubject = subject;
+        cc.AckPolicy = js_AckExplicit;
+        cc.AckWait = (int64_t)w->cfg->ack_wait_s * NS_PER_S;
+        cc.MaxDeliver = -1; /* the worker counts deliveries and dead-letters */
+        cc.MaxAckPending = 10000;
+        s = js_AddConsumer(&ci, c->js, IA_CLUSTER_STREAM_TASKS, &cc, NULL, &jerr);
+        if (s != NATS_OK)
+            s = js_GetConsumerInfo(&ci, c->js, IA_CLUSTER_STREAM_TASKS, durable, NULL, &jerr);
+    }
+    if (s != NATS_OK) {
+        char what[256];
+        snprintf(what, sizeof what, "%s: consumer %s on %s", c->url, durable, IA_CLUSTER_STREAM_TASKS);
+        return nats_fail(IA_ERR_IO, s, jerr, what);
+    }
+    int64_t aw = ci->Config && ci->Config->AckWait > 0 ? ci->Config->AckWait : 30 * NS_PER_S;
+    if (!w->ack_wait_ns || aw < w->ack_wait_ns) /* the ticker keeps the shortest one's tasks alive */
+        w->ack_wait_ns = aw;
+    jsConsumerInfo_Destroy(ci);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = IA_CLUSTER_STREAM_TASKS;
+    so.Consumer = durable;
+    s = js_PullSubscribe(sub, c->js, subject, durable, NULL, &so, &jerr);
+    if (s != NATS_OK) {
+        char what[256];
+        snprintf(what, sizeof what, "%s: binding consumer %s", c->url, durable);
+        return nats_fail(IA_ERR_IO, s, jerr, what);
+    }
+    return IA_OK;
+}
+
+/* The consumers of one kind, a level each: kind 'n' (slot's name), 'c'
+ * (slot's CID), 'a' (any: slot -1). */
+static ia_status add_sources(worker *w, char kind, int slot_i)
+{
+    const slot *sl = slot_i >= 0 ? &w->slots[slot_i] : NULL;
+    for (int p = 0; p < IA_CLUSTER_PRIORITIES; p++) {
+        if (w->n_src >= MAX_SOURCES)
+            return ia__error(IA_ERR_INVALID, "worker %s: too many consumers", w->cfg->name);
+        source *src = &w->src[w->n_src];
+        memset(src, 0, sizeof *src);
+        char subject[160];
+        if (kind == 'n') {
+            snprintf(src->durable, sizeof src->durable, "embed-%s-p%d", sl->name, p);
+            snprintf(subject, sizeof subject, "ia.task.embed.%s.p%d.*", sl->name, p);
+        } else if (kind == 'c') {
+            snprintf(src->durable, sizeof src->durable, "cid-%s-p%d", sl->cid, p);
+            snprintf(subject, sizeof subject, "ia.task.cid.%s.p%d.*", sl->cid, p);
+        } else {
+            snprintf(src->durable, sizeof src->durable, "any-p%d", p);
+            snprintf(subject, sizeof subject, "ia.task.any.p%d.*", p);
+        }
+        src->level = p;
+        src->slot = slot_i;
+        ia_status st = bind_consumer(w, src->durable, subject, &src->sub);
+        if (st)
+            return st;
+        w->n_src++;
+    }
+    return IA_OK;
+}
+
+static int find_slot(const worker *w, const char *cid)
+{
+    for (int i = 0; i < w->n_slots; i++)
+        if (w->slots[i].cid[0] && !strcmp(w->slots[i].cid, cid))
+            return i;
+    return -1;
+}
+
+/* One try at fetching model cid's DAG from the gateways listed (NULL: the
+ * configured sources) into the worker's store, every block verified, and
+ * writing it out as a folder: *dir (ia_blockstore_free). */
+static ia_status fetch_from(worker *w, const ia_cid *root, const char *gateways, char **dir)
+{
+    ia_store_options so;
+    ia_store_options_init(&so);
+    so.home = w->cfg->store_home;
+    so.gateways = gateways;
+    so.kubo_rpc = gateways ? "" : NULL; /* the peers only, or everything configured */
+    so.routers = gateways ? "" : NULL;
+    ia_store *s = NULL;
+    ia_status st = ia_store_open(&so, &s);
+    if (!st && !gateways && !ia_store_online(s)) {
+        ia_blockstore *bs = ia_store_blockstore(s);
+        if (!ia_blockstore_has(bs, root)) /* nothing to ask, and not here */
+            st = ia__error(IA_ERR_NOT_FOUND, "no gateway, kubo node or router is configured (ipfs.gateways, "
+                           "ipfs.local_node)");
+    }
+    if (!st)
+        st = ia_store_materialize(s, root, dir);
+    if (!st)
+        st = ia_pin_add(ia_store_blockstore(s), root, true); /* kept: gc leaves it */
+    ia_store_close(s);
+    return st;
+}
+
+/* Take up model cid: fetched from the peers' gateways (those that hold it
+ * first; then the configured gateways), every block verified, kept and
+ * pinned in the worker's store, loaded, and its consumers bound; then it
+ * is advertised. *out: its slot. */
+static ia_status take_model(worker *w, const char *cid, int *out)
 {
     const ia_cluster_worker_config *cfg = w->cfg;
-    const char *shard = NULL;
+    if ((*out = find_slot(w, cid)) >= 0)
+        return IA_OK;
+    if (w->n_slots >= w->max_slots)
+        return ia__error(IA_ERR_BUSY, "worker %s holds %d models (--max-models %d): no room for model %s",
+                         cfg->name, w->n_slots, w->max_slots, cid);
+    ia_cid root;
+    ia_status st = ia_cid_parse(cid, &root);
+    if (st)
+        return ia__error_wrap(IA_ERR_INVALID, "model %s", cid);
+    char peers[4096], first[1024] = "";
+    peer_gateways(w->c, cid, cfg->gateway_url, peers, sizeof peers);
+    double t0 = ia__now();
+    char *dir = NULL;
+    st = IA_ERR_NOT_FOUND;
+    if (peers[0]) {
+        ia__log(IA_LOG_INFO, "worker %s: fetching model %s from the peers' gateways %s", cfg->name, cid, peers);
+        if ((st = fetch_from(w, &root, peers, &dir)))
+            snprintf(first, sizeof first, "%s", ia_errmsg());
+    }
+    if (st && (st = fetch_from(w, &root, NULL, &dir))) {
+        char second[1024];
+        snprintf(second, sizeof second, "%s", ia_errmsg());
+        return ia__error(st == IA_ERR_VERIFY ? IA_ERR_VERIFY : IA_ERR_NOT_FOUND,
+                         "worker %s: model %s could not be fetched: from the peers' gateways: %s; from the "
+                         "configured sources: %s", cfg->name, cid, peers[0] ? first : "no worker advertises a "
+                         "gateway", second);
+    }
+    double t_fetch = ia__now() - t0;
+    ia_model_options mo = IA_MODEL_OPTIONS_INIT;
+    mo.n_threads = cfg->threads;
+    mo.device = cfg->device;
+    ia_model *model = NULL;
+    st = ia_model_load(dir, &mo, &model);
+    if (st) {
+        st = ia__error_wrap(st, "worker %s: model %s (fetched to %s)", cfg->name, cid, dir);
+        ia_blockstore_free(dir);
+        return st;
+    }
+    ia__log(IA_LOG_INFO, "worker %s: model %s fetched and verified in %.2f s, loaded from %s", cfg->name, cid,
+            t_fetch, dir);
+    ia_blockstore_free(dir);
+    slot *sl = &w->slots[w->n_slots];
+    memset(sl, 0, sizeof *sl);
+    snprintf(sl->cid, sizeof sl->cid, "%s", cid);
+    sl->model = model;
+    sl->owned = true;
+    w->n_slots++;
+    if ((st = add_sources(w, 'c', w->n_slots - 1))) {
+        w->n_slots--;
+        ia_model_free(model);
+        return st;
+    }
+    *out = w->n_slots - 1;
+    advertise(w);
+    return IA_OK;
+}
+
+static void handle(worker *w, natsMsg *m, const source *from)
+{
+    const ia_cluster_worker_config *cfg = w->cfg;
+    const char *shard = NULL, *by_cid = NULL;
     if (natsMsgHeader_Get(m, "Ia-Shard", &shard) != NATS_OK || !shard ||
         strlen(shard) != IA_CLUSTER_ID_LEN || strspn(shard, "0123456789abcdef") != IA_CLUSTER_ID_LEN) {
-        dead_letter(w, m, "unknown", 1, "task without a valid Ia-Shard header");
+        dead_letter(w, m, "unknown", from->slot >= 0 ? w->slots[from->slot].name : "", 1,
+                    "task without a valid Ia-Shard header");
         return;
     }
+    if (natsMsgHeader_Get(m, "Ia-Model-Cid", &by_cid) != NATS_OK)
+        by_cid = NULL;
+    const char *key = by_cid ? by_cid : from->slot >= 0 ? w->slots[from->slot].name : "";
     jsMsgMetaData *meta = NULL;
     uint64_t delivered = 1;
     if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
@@ -706,7 +1069,7 @@ static void handle(worker *w, natsMsg *m)
         char e[128];
         snprintf(e, sizeof e, "delivered %llu times without a result (workers crashed or stalled on it)",
                  (unsigned long long)delivered);
-        dead_letter(w, m, shard, delivered, e);
+        dead_letter(w, m, shard, key, delivered, e);
         return;
     }
     const uint8_t *body_in = (const uint8_t *)natsMsg_GetData(m);
@@ -715,9 +1078,28 @@ static void handle(worker *w, natsMsg *m)
     int dim = 0;
     bool forever = false; /* the task itself is at fault: retrying cannot help */
     double t0 = ia__now();
-    ia_status st = in_len >= 4 && !memcmp(body_in, "IAI1", 4)
-                 ? compute_ids(w, m, body_in, in_len, shard, &vecs, &n, &dim, &forever)
-                 : compute_texts(w, m, body_in, in_len, shard, &vecs, &n, &dim, &forever);
+    ia_status st = IA_OK;
+    int si = from->slot;
+    if (by_cid) { /* the model it names, fetched first when it came from the any consumer */
+        char k[IA_CID_STR_MAX];
+        if (ia__cluster_cid_key(by_cid, k) || strcmp(k, by_cid)) {
+            forever = true;
+            st = ia__error(IA_ERR_INVALID, "the task's Ia-Model-Cid '%s' is not a model CID in its canonical form",
+                           by_cid);
+        } else if ((si = find_slot(w, by_cid)) < 0) {
+            set_busy(w, m); /* a large model takes a while: the task stays ours */
+            st = take_model(w, by_cid, &si);
+            set_busy(w, NULL);
+        }
+    } else if (si < 0) {
+        forever = true;
+        st = ia__error(IA_ERR_INVALID, "a task on the any subject without an Ia-Model-Cid header");
+    }
+    const slot *sl = si >= 0 ? &w->slots[si] : NULL;
+    if (!st)
+        st = in_len >= 4 && !memcmp(body_in, "IAI1", 4)
+           ? compute_ids(w, m, sl, body_in, in_len, shard, &vecs, &n, &dim, &forever)
+           : compute_texts(w, m, sl, key, body_in, in_len, shard, &vecs, &n, &dim, &forever);
     uint8_t *body = NULL;
     size_t body_len = 0;
     if (!st)
@@ -729,15 +1111,15 @@ static void handle(worker *w, natsMsg *m)
     ia__free(vecs);
     if (st) {
         w->failed++;
-        char e[512];
+        char e[1024];
         snprintf(e, sizeof e, "%s", ia_errmsg()[0] ? ia_errmsg() : ia_strerror(st));
         ia__free(body);
         if (forever || (int64_t)delivered >= cfg->max_deliver) {
-            dead_letter(w, m, shard, delivered, e);
+            dead_letter(w, m, shard, key, delivered, e);
         } else {
             ia__log(IA_LOG_WARN, "worker %s: shard %s failed (delivery %llu of %d): %s", cfg->name, shard,
                     (unsigned long long)delivered, cfg->max_deliver, e);
-            natsMsg_Nak(m, NULL);
+            natsMsg_NakWithDelay(m, by_cid && si < 0 ? FETCH_RETRY_MS : 0, NULL);
         }
         return;
     }
@@ -751,7 +1133,7 @@ static void handle(worker *w, natsMsg *m)
     jsErrCode jerr = 0;
     natsStatus s = natsMsg_Create(&r, rsubj, NULL, (const char *)body, (int)body_len);
     ia_model_info info;
-    ia_model_get_info(cfg->model, &info);
+    ia_model_get_info(sl->model, &info);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(r, "Ia-Worker", cfg->name);
     if (s == NATS_OK) /* what computed it: a server says so in its answer */
@@ -781,14 +1163,14 @@ static void handle(worker *w, natsMsg *m)
             s == NATS_OK ? "" : "; the ack was lost, a redelivery will find the result");
 }
 
-/* Tasks waiting (not yet delivered) at a priority level, from its
- * consumer's info, which the server answers at once: an empty fetch waits
- * its whole timeout instead (libnats 3.4 ignores the no-wait reply). */
-static uint64_t waiting(worker *w, int level, int64_t *in_flight)
+/* Tasks waiting (not yet delivered) on a consumer, from its info, which
+ * the server answers at once: an empty fetch waits its whole timeout
+ * instead (libnats 3.4 ignores the no-wait reply). */
+static uint64_t waiting(worker *w, const source *src, int64_t *in_flight)
 {
     jsConsumerInfo *ci = NULL;
     *in_flight = 0;
-    if (js_GetConsumerInfo(&ci, w->c->js, IA_CLUSTER_STREAM_TASKS, w->durable[level], NULL, NULL) != NATS_OK)
+    if (js_GetConsumerInfo(&ci, w->c->js, IA_CLUSTER_STREAM_TASKS, src->durable, NULL, NULL) != NATS_OK)
         return 0;
     uint64_t n = ci->NumPending;
     *in_flight = ci->NumAckPending;
@@ -796,113 +1178,133 @@ static uint64_t waiting(worker *w, int level, int64_t *in_flight)
     return n;
 }
 
-/* The durable pull consumer of the model's tasks of one priority level,
- * made if missing. */
-static ia_status bind_consumer(worker *w, int level, natsSubscription **sub)
+/* A task from src if it has one waiting (or, every SWEEP_S, tasks in
+ * flight that may be due for redelivery). */
+static natsStatus probe(worker *w, source *src, natsMsgList *list, jsErrCode *jerr)
 {
-    ia_cluster *c = w->c;
-    char *durable = w->durable[level], subject[128];
-    snprintf(durable, sizeof w->durable[level], "embed-%s-p%d", w->cfg->model_name, level);
-    snprintf(subject, sizeof subject, "ia.task.embed.%s.p%d.*", w->cfg->model_name, level);
-    jsConsumerInfo *ci = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetConsumerInfo(&ci, c->js, IA_CLUSTER_STREAM_TASKS, durable, NULL, &jerr);
-    if (s != NATS_OK) {
-        jsConsumerConfig cc;
-        jsConsumerConfig_Init(&cc);
-        cc.Durable = durable;
-        cc.FilterSubject = subject;
-        cc.AckPolicy = js_AckExplicit;
-        cc.AckWait = (int64_t)w->cfg->ack_wait_s * NS_PER_S;
-        cc.MaxDeliver = -1; /* the worker counts deliveries and dead-letters */
-        cc.MaxAckPending = 10000;
-        s = js_AddConsumer(&ci, c->js, IA_CLUSTER_STREAM_TASKS, &cc, NULL, &jerr);
-        if (s != NATS_OK)
-            s = js_GetConsumerInfo(&ci, c->js, IA_CLUSTER_STREAM_TASKS, durable, NULL, &jerr);
+    int64_t in_flight;
+    bool sweep = false;
+    if (!waiting(w, src, &in_flight)) {
+        double now = ia__now();
+        if (!in_flight || now - src->swept < SWEEP_S)
+            return NATS_TIMEOUT;
+        src->swept = now;
+        sweep = true;
     }
-    if (s != NATS_OK) {
-        char what[256];
-        snprintf(what, sizeof what, "%s: consumer %s on %s", c->url, durable, IA_CLUSTER_STREAM_TASKS);
-        return nats_fail(IA_ERR_IO, s, jerr, what);
+    return natsSubscription_Fetch(list, src->sub, 1, sweep ? 50 : 250, jerr);
+}
+
+static void worker_close(worker *w)
+{
+    for (int i = 0; i < w->n_src; i++) {
+        natsSubscription_Unsubscribe(w->src[i].sub); /* the durable consumers stay */
+        natsSubscription_Destroy(w->src[i].sub);
     }
-    if (level == 0)
-        w->ack_wait_ns = ci->Config && ci->Config->AckWait > 0 ? ci->Config->AckWait : 30 * NS_PER_S;
-    jsConsumerInfo_Destroy(ci);
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = IA_CLUSTER_STREAM_TASKS;
-    so.Consumer = durable;
-    s = js_PullSubscribe(sub, c->js, subject, durable, NULL, &so, &jerr);
-    if (s != NATS_OK) {
-        char what[256];
-        snprintf(what, sizeof what, "%s: binding consumer %s", c->url, durable);
-        return nats_fail(IA_ERR_IO, s, jerr, what);
-    }
-    return IA_OK;
+    for (int i = 0; i < w->n_slots; i++)
+        if (w->slots[i].owned)
+            ia_model_free(w->slots[i].model);
 }
 
 ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *cfg)
 {
     IA_NEED(c);
     IA_NEED(cfg);
-    IA_NEED(cfg->model);
     IA_NEED(cfg->stop);
+    if (!cfg->model && !cfg->fetch_cid && cfg->max_models < 0)
+        return ia__error(IA_ERR_INVALID, "worker %s: no model and no room to fetch one", cfg->name);
     worker w = {.c = c, .cfg = cfg, .started = ia__now()};
+    w.max_slots = cfg->max_models > 0 ? IA_MIN(cfg->max_models, MAX_SLOTS) : 2;
     if (gethostname(w.host, sizeof w.host) != 0)
         snprintf(w.host, sizeof w.host, "unknown");
     w.host[sizeof w.host - 1] = '\0';
-    natsSubscription *subs[IA_CLUSTER_PRIORITIES] = {0};
     ia_status st = IA_OK;
-    for (int p = 0; p < IA_CLUSTER_PRIORITIES && !st; p++)
-        st = bind_consumer(&w, p, &subs[p]);
-    if (st) {
-        for (int p = 0; p < IA_CLUSTER_PRIORITIES; p++)
-            natsSubscription_Destroy(subs[p]);
-        return st;
+    if (cfg->model) {
+        slot *sl = &w.slots[w.n_slots++];
+        sl->model = cfg->model;
+        snprintf(sl->name, sizeof sl->name, "%s", cfg->model_name ? cfg->model_name : "");
+        snprintf(sl->cid, sizeof sl->cid, "%s", cfg->model_cid ? cfg->model_cid : "");
+        if (sl->name[0])
+            st = add_sources(&w, 'n', 0);
+        if (!st && sl->cid[0])
+            st = add_sources(&w, 'c', 0);
     }
+    if (!st)
+        st = add_sources(&w, 'a', -1);
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     pthread_t tick;
-    if (pthread_create(&tick, NULL, ticker, &w) != 0) {
-        for (int p = 0; p < IA_CLUSTER_PRIORITIES; p++)
-            natsSubscription_Destroy(subs[p]);
-        return ia__error(IA_ERR_NOMEM, "worker %s: cannot start a thread", cfg->name);
+    if (!st && pthread_create(&tick, NULL, ticker, &w) != 0)
+        st = ia__error(IA_ERR_NOMEM, "worker %s: cannot start a thread", cfg->name);
+    else if (!st && cfg->fetch_cid && !cfg->model) {
+        int si;
+        set_busy(&w, NULL);
+        if ((st = take_model(&w, cfg->fetch_cid, &si))) {
+            pthread_mutex_lock(&w.mu);
+            w.quit = true;
+            pthread_cond_signal(&w.cv);
+            pthread_mutex_unlock(&w.mu);
+            pthread_join(tick, NULL);
+        }
+    }
+    if (st) {
+        worker_close(&w);
+        pthread_cond_destroy(&w.cv);
+        pthread_mutex_destroy(&w.mu);
+        return st;
     }
     advertise(&w);
-    ia__log(IA_LOG_INFO, "worker %s: model %s, %d threads, ack wait %.0f s, taking ia.task.embed.%s.p{0..%d}.*",
-            cfg->name, cfg->model_name, cfg->threads, (double)w.ack_wait_ns / NS_PER_S, cfg->model_name,
-            IA_CLUSTER_PRIORITIES - 1);
+    ia__log(IA_LOG_INFO, "worker %s: %d model%s%s%s%s, room for %d, %d threads, ack wait %.0f s%s%s", cfg->name,
+            w.n_slots, w.n_slots == 1 ? "" : "s", w.n_slots ? " (" : "", w.n_slots ? w.slots[0].cid : "",
+            w.n_slots ? ")" : "", w.max_slots - w.n_slots, cfg->threads, (double)w.ack_wait_ns / NS_PER_S,
+            cfg->gateway_url ? ", gateway " : "", cfg->gateway_url ? cfg->gateway_url : "");
     bool down = false;
     while (!*cfg->stop) {
         long tasks = w.done + w.skipped + w.failed;
-        if (ia__now() - w.last_advert >= (tasks != w.advertised ? 1.0 : ADVERT_EVERY_S)) {
+        int draining = cfg->draining && *cfg->draining;
+        if (ia__now() - w.last_advert >= (tasks != w.advertised ? 1.0 : ADVERT_EVERY_S) ||
+            draining != w.advertised_draining) {
+            if (draining != w.advertised_draining)
+                ia__log(IA_LOG_INFO, "worker %s: %s", cfg->name, draining ? "draining: taking no task (the "
+                        "gateway still serves)" : "taking tasks again");
             w.advertised = tasks;
             advertise(&w);
         }
+        if (draining) {
+            nats_Sleep(100);
+            continue;
+        }
         /* Before each task, the highest level above 0 with tasks waiting
-         * (one consumer-info request a level), so a backlog is taken in
-         * priority order; else a long poll on level 0, where most tasks
-         * are. An idle worker sees a higher-level task when its long poll
-         * ends (IDLE_WAIT_MS). A task due for redelivery is counted as in
-         * flight, not waiting, so a level with tasks in flight is also
+         * on any of this worker's consumers (one consumer-info request
+         * each), so a backlog is taken in priority order; then the other
+         * level-0 consumers; else a long poll on the main one (the first
+         * model's, or the any consumer's), where most tasks are. A task
+         * from the any consumer whose model this worker holds is computed;
+         * one for another model is fetched while there is room, else
+         * handed back for a worker with room (a delivery). An idle worker
+         * sees another consumer's task when its long poll ends
+         * (IDLE_WAIT_MS). A task due for redelivery is counted as in
+         * flight, not waiting, so a consumer with tasks in flight is also
          * fetched from every SWEEP_S, briefly. */
+        source *main_src = NULL;
+        for (int i = 0; i < w.n_src && !main_src; i++)
+            if (w.src[i].level == 0)
+                main_src = &w.src[i];
         natsMsgList list = {0};
         jsErrCode jerr = 0;
         natsStatus s = NATS_TIMEOUT;
-        for (int p = IA_CLUSTER_PRIORITIES - 1; p > 0 && s == NATS_TIMEOUT; p--) {
-            int64_t in_flight;
-            bool sweep = false;
-            if (!waiting(&w, p, &in_flight)) {
-                double now = ia__now();
-                if (!in_flight || now - w.swept[p] < SWEEP_S)
+        source *from = NULL;
+        for (int p = IA_CLUSTER_PRIORITIES - 1; p >= 0 && s == NATS_TIMEOUT; p--)
+            for (int i = 0; i < w.n_src && s == NATS_TIMEOUT; i++) {
+                source *src = &w.src[i];
+                if (src->level != p || src == main_src)
                     continue;
-                w.swept[p] = now;
-                sweep = true;
+                s = probe(&w, src, &list, &jerr);
+                from = src;
             }
-            s = natsSubscription_Fetch(&list, subs[p], 1, sweep ? 50 : 250, &jerr);
+        if (s == NATS_TIMEOUT) {
+            from = main_src;
+            s = natsSubscription_Fetch(&list, main_src->sub, 1, IDLE_WAIT_MS, &jerr);
         }
-        if (s == NATS_TIMEOUT)
-            s = natsSubscription_Fetch(&list, subs[0], 1, IDLE_WAIT_MS, &jerr);
         if (s == NATS_TIMEOUT)
             continue;
         if (s != NATS_OK) { /* the server is away: wait for the reconnect */
@@ -916,7 +1318,7 @@ ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *
             ia__log(IA_LOG_INFO, "worker %s: fetching tasks again", cfg->name);
         down = false;
         for (int i = 0; i < list.Count; i++)
-            handle(&w, list.Msgs[i]);
+            handle(&w, list.Msgs[i], from);
         natsMsgList_Destroy(&list);
     }
     pthread_mutex_lock(&w.mu);
@@ -926,10 +1328,7 @@ ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *
     pthread_join(tick, NULL);
     pthread_cond_destroy(&w.cv);
     pthread_mutex_destroy(&w.mu);
-    for (int p = 0; p < IA_CLUSTER_PRIORITIES; p++) {
-        natsSubscription_Unsubscribe(subs[p]); /* the durable consumers stay */
-        natsSubscription_Destroy(subs[p]);
-    }
+    worker_close(&w);
     kvStore_Delete(c->workers, cfg->name);
     ia__log(IA_LOG_INFO, "worker %s: stopped after %ld tasks (%ld already done, %ld failed, %ld dead letters)",
             cfg->name, w.done, w.skipped, w.failed, w.dead);
@@ -947,11 +1346,12 @@ typedef struct shard {
     uint8_t *task;   /* the task body until the result is in: to queue it again */
     size_t task_len;
     int requeued;    /* times queued again after its task was lost */
+    char route;      /* where its task was queued: 'n' by name, 'c' its model's holders, 'a' any worker */
 } shard;
 
 struct ia_cluster_job {
     ia_cluster *c;
-    char model[64];
+    char model[IA_CID_STR_MAX]; /* a name, or a CID (opts.by_cid) */
     ia_cluster_task_opts opts;
     char *prompt;
     shard *shards;
@@ -1037,9 +1437,23 @@ static bool take_result(ia_cluster_job *j, shard *sh, natsMsg *m)
     return true;
 }
 
-static void task_subject(char *buf, size_t size, const char *model, int priority, const char *id)
+/* A task's subject: by model name (route 'n'), for the workers that hold
+ * model CID ('c'), or for any worker ('a', the CID in Ia-Model-Cid). */
+static void task_subject(char *buf, size_t size, const char *model, char route, int priority, const char *id)
 {
-    snprintf(buf, size, "ia.task.embed.%s.p%d.%s", model, priority, id);
+    if (route == 'c')
+        snprintf(buf, size, "ia.task.cid.%s.p%d.%s", model, priority, id);
+    else if (route == 'a')
+        snprintf(buf, size, "ia.task.any.p%d.%s", priority, id);
+    else
+        snprintf(buf, size, "ia.task.embed.%s.p%d.%s", model, priority, id);
+}
+
+/* Where a task goes: by name; or, by CID, to the model's holders while a
+ * live worker advertises it, else to any worker (which fetches it). */
+static char route_of(ia_cluster *c, const char *model, bool by_cid)
+{
+    return !by_cid ? 'n' : provider_live(c, model) ? 'c' : 'a';
 }
 
 /* JetStream refused the task for the task stream's bound (discard new). */
@@ -1072,12 +1486,12 @@ static ia_status busy_error(ia_cluster *c, const char *what, double waited)
  * to outage_s, and while the queue is full for up to wait_s (< 0: for ever;
  * *warned: it was said once). The Nats-Msg-Id makes a second publish of
  * the same task a no-op. */
-static ia_status publish_task(ia_cluster *c, const char *model, int priority, const char *id, const char *msg_id,
-                              const uint8_t *body, size_t len, double wait_s, double outage_s, bool *warned,
-                              const char *what)
+static ia_status publish_task(ia_cluster *c, const char *model, char route, int priority, const char *id,
+                              const char *msg_id, const uint8_t *body, size_t len, double wait_s, double outage_s,
+                              bool *warned, const char *what)
 {
     char subj[160];
-    task_subject(subj, sizeof subj, model, priority, id);
+    task_subject(subj, sizeof subj, model, route, priority, id);
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = msg_id;
@@ -1088,6 +1502,8 @@ static ia_status publish_task(ia_cluster *c, const char *model, int priority, co
         natsStatus s = natsMsg_Create(&m, subj, NULL, (const char *)body, (int)len);
         if (s == NATS_OK)
             s = natsMsgHeader_Set(m, "Ia-Shard", id);
+        if (s == NATS_OK && route != 'n')
+            s = natsMsgHeader_Set(m, "Ia-Model-Cid", model);
         if (s == NATS_OK)
             s = js_PublishMsg(NULL, c->js, m, &po, &jerr);
         natsMsg_Destroy(m);
@@ -1119,6 +1535,7 @@ static ia_status queue_task(ia_cluster_job *j, size_t i)
 {
     shard *sh = &j->shards[i];
     char msg_id[IA_CLUSTER_ID_LEN + 16];
+    sh->route = route_of(j->c, j->model, j->opts.by_cid);
     if (sh->requeued)
         snprintf(msg_id, sizeof msg_id, "%s-%d", sh->id, sh->requeued);
     else
@@ -1126,8 +1543,8 @@ static ia_status queue_task(ia_cluster_job *j, size_t i)
     char what[128];
     snprintf(what, sizeof what, "job %s: queueing shard %zu (texts %zu-%zu)", j->id[0] ? j->id : "(new)", i,
              sh->first, sh->first + sh->n - 1);
-    return publish_task(j->c, j->model, j->opts.priority, sh->id, msg_id, sh->task, sh->task_len, -1, 60,
-                        &j->warned_full, what);
+    return publish_task(j->c, j->model, sh->route, j->opts.priority, sh->id, msg_id, sh->task, sh->task_len, -1,
+                        60, &j->warned_full, what);
 }
 
 ia_status ia__cluster_job_add(ia_cluster_job *j, const char *const *texts, const size_t *lens, size_t n)
@@ -1267,10 +1684,27 @@ static ia_status poll_missing(ia_cluster_job *j)
         if (sh->done)
             continue;
         bool err, task_err;
-        task_subject(subj, sizeof subj, j->model, j->opts.priority, sh->id);
+        task_subject(subj, sizeof subj, j->model, sh->route, j->opts.priority, sh->id);
         natsMsg *task = last_msg(j->c, IA_CLUSTER_STREAM_TASKS, subj, &task_err);
         bool queued = task != NULL;
         natsMsg_Destroy(task);
+        if (queued && sh->route == 'c' && sh->task && !provider_live(j->c, j->model)) {
+            /* Queued for the model's holders, and none is left (they
+             * stopped or crashed): queued again for any worker, which
+             * fetches the model. The first copy stays; a worker that takes
+             * it later finds the result and only acks it. */
+            char msg_id[IA_CLUSTER_ID_LEN + 16], what[160];
+            snprintf(msg_id, sizeof msg_id, "%s-a%d", sh->id, sh->requeued);
+            snprintf(what, sizeof what, "job %s: queueing shard %zu for any worker", j->id, i);
+            ia__log(IA_LOG_WARN, "job %s: shard %zu waits for model %s, which no live worker holds now: queued for "
+                    "any worker", j->id, i, j->model);
+            sh->route = 'a';
+            ia_status st = publish_task(j->c, j->model, 'a', j->opts.priority, sh->id, msg_id, sh->task,
+                                        sh->task_len, -1, 60, &j->warned_full, what);
+            if (st)
+                return st;
+            continue;
+        }
         snprintf(subj, sizeof subj, IA_CLUSTER_RESULT_PREFIX "%s", sh->id);
         natsMsg *m = last_msg(j->c, IA_CLUSTER_STREAM_RESULTS, subj, &err);
         if (m) {
@@ -1410,14 +1844,16 @@ ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const 
     ia__opts_copy(&o, sizeof o, opt);
     if (o.dimensions < 0)
         return ia__error(IA_ERR_INVALID, "ia_cluster_submit: dimensions %d is negative", o.dimensions);
-    char name[64];
-    ia_status st = ia__cluster_model_name(model, name);
+    char name[IA_CID_STR_MAX];
+    bool by_cid = ia_ipfs_is_ref(model); /* ipfs://CID: routed to the workers that hold it */
+    ia_status st = by_cid ? ia__cluster_cid_key(model, name) : ia__cluster_model_name(model, name);
     if (st)
         return st;
     if (o.priority < 0 || o.priority >= IA_CLUSTER_PRIORITIES)
         return ia__error(IA_ERR_INVALID, "ia_cluster_submit: priority %d: the levels are 0 (default) to %d "
                          "(taken first)", o.priority, IA_CLUSTER_PRIORITIES - 1);
-    ia_cluster_task_opts to = {.dimensions = o.dimensions, .prompt_name = o.prompt_name, .priority = o.priority};
+    ia_cluster_task_opts to = {.dimensions = o.dimensions, .prompt_name = o.prompt_name, .priority = o.priority,
+                               .by_cid = by_cid};
     char id[IA_CLUSTER_ID_LEN + 1];
     if ((st = ia__cluster_shard_id(name, &to, texts, lens, n, id)))
         return st;
@@ -1434,7 +1870,8 @@ ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const 
     char what[160];
     snprintf(what, sizeof what, "%s: queueing task %s for model %s", c->url, id, name);
     bool warned = true; /* the caller hears IA_ERR_BUSY; no log line */
-    st = publish_task(c, name, o.priority, id, id, body, len, o.wait_s, 60, &warned, what);
+    st = publish_task(c, name, route_of(c, name, by_cid), o.priority, id, id, body, len, o.wait_s, 60, &warned,
+                      what);
     ia__free(body);
     if (!st) {
         count(c, IA_FOUND_NONE);
@@ -1476,7 +1913,7 @@ ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const ui
     char what[160];
     snprintf(what, sizeof what, "%s: queueing task %s for model %s", c->url, id, model_name);
     bool warned = true; /* the caller answers IA_ERR_BUSY; no log line */
-    st = publish_task(c, model_name, priority, id, id, body, len, wait_s, outage_s, &warned, what);
+    st = publish_task(c, model_name, 'n', priority, id, id, body, len, wait_s, outage_s, &warned, what);
     if (!st)
         count(c, IA_FOUND_NONE);
     return st;

@@ -9,6 +9,7 @@
 
 #include "cluster/cluster-impl.h"
 #include "core/core-impl.h"
+#include "ipfs_accelerate/store.h"
 
 ia_status ia__cluster_model_name(const char *model, char out[64])
 {
@@ -359,5 +360,24 @@ ia_status ia__cluster_model_cid(const char *dir, char out[IA_CID_STR_MAX])
     if (st)
         return ia__error_wrap(st, "the CID of model folder %s", dir);
     ia_cid_str(&root, out);
+    return IA_OK;
+}
+
+ia_status ia__cluster_cid_key(const char *ref, char out[IA_CID_STR_MAX])
+{
+    IA_NEED(ref);
+    ia_cid cid;
+    const char *sub = NULL;
+    ia_status st = ia_ipfs_ref_parse(ref, &cid, &sub);
+    if (st)
+        return ia__error_wrap(IA_ERR_INVALID, "model '%s' is not ipfs://CID, /ipfs/CID or a CID", ref);
+    if (sub && *sub)
+        return ia__error(IA_ERR_INVALID, "model '%s': a model is named by its folder's CID, without a path "
+                         "(add the subfolder with `ipfs-accelerate model add` for its own CID)", ref);
+    ia_cid v0;
+    if (cid.codec == IA_CODEC_DAG_PB && cid.mh_code == IA_MH_SHA2_256 && cid.mh_len == 32 &&
+        !ia_cid_to_v0(&cid, &v0))
+        cid = v0; /* one spelling per DAG: a subject token and a key */
+    ia_cid_str(&cid, out);
     return IA_OK;
 }

@@ -49,3 +49,13 @@ set_tests_properties(cluster_serve PROPERTIES FIXTURES_REQUIRED synth_models TIM
 add_test(NAME cluster_serve_rank
          COMMAND sh -c "[ -x '${PROJECT_SOURCE_DIR}/.cache/hf-venv/bin/python' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${PROJECT_SOURCE_DIR}/.cache/hf-venv/bin/python' '${CMAKE_CURRENT_LIST_DIR}/serve_rank_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/serve-rank-work'")
 set_tests_properties(cluster_serve_rank PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
+
+# Models by CID: tasks go to the workers that hold the model; where none
+# does, a worker fetches it from a peer's gateway, every block verified (a
+# lying gateway refused, naming the CID), and computes the same bytes; tasks
+# left for a frozen holder are queued again for any worker.
+add_test(NAME cluster_cid
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/cid_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
+set_tests_properties(cluster_cid PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
+                     SKIP_RETURN_CODE 77)

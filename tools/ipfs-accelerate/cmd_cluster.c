@@ -9,19 +9,27 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli.h"
 #include "cluster/cluster-impl.h"
+#include "ipfs_accelerate/gateway.h"
+#include "ipfs_accelerate/server.h"
+#include "ipfs_accelerate/store.h"
 
-static volatile int stop_requested;
+static volatile int stop_requested, drain_requested;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGUSR1)
+        drain_requested = 1;
+    else if (sig == SIGUSR2)
+        drain_requested = 0;
+    else
+        stop_requested = 1;
 }
 
 bool cli_nats_option(int c, const char *arg, cli_nats_auth *a)
@@ -62,14 +70,26 @@ ia_status cli_cluster_connect(const char *url, const char *client_name, long max
 }
 
 static const char worker_help[] =
-    "Usage: ipfs-accelerate worker --nats URL --model DIR [OPTIONS]\n"
+    "Usage: ipfs-accelerate worker --nats URL [--model DIR|ipfs://CID] [OPTIONS]\n"
     "\n"
     "Join a cluster: load the model, then embed the tasks queued for it on the\n"
     "NATS JetStream server at URL until SIGINT or SIGTERM. Each result is stored\n"
-    "before its task is acknowledged; see docs/distributed.md.\n"
+    "before its task is acknowledged. Tasks for a model by CID that no worker\n"
+    "holds are taken by a worker with room, which fetches the model from a\n"
+    "peer's gateway (every block verified) into its store. SIGUSR1 drains the\n"
+    "worker (no new task; the gateway still serves), SIGUSR2 resumes it. See\n"
+    "docs/distributed.md.\n"
     "\n"
     "  -n, --nats URL          nats://HOST:PORT (several: comma-separated)\n"
     "  -m, --model DIR         model folder; tasks name it by its last path component\n"
+    "                          or by its CID (ipfs://CID: fetched from the peers)\n"
+    "      --max-models N      models held at once, --model included (default 2;\n"
+    "                          0 with --model: only that one)\n"
+    "      --gateway-listen HOST:PORT  serve this worker's store (its models) as a\n"
+    "                          trustless gateway for the peers, and advertise it\n"
+    "      --advertise-gateway URL     the gateway URL peers fetch models from (default:\n"
+    "                          http://HOST:PORT of --gateway-listen; alone: a gateway\n"
+    "                          run separately over the same store)\n"
     "  -j, --threads N         compute threads (default: all cores)\n"
     "      --name NAME         advertised name (default: HOST-PID)\n"
     "      --device NAME       as for embed (default: hardware.device, else auto)\n"
@@ -82,7 +102,62 @@ static const char worker_help[] =
     CLI_NATS_HELP
     "  -q, --quiet             log warnings only, not every task\n";
 
-enum { OPT_NAME = 0x2000, OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_QUEUE };
+enum { OPT_NAME = 0x2000, OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_QUEUE, OPT_MAX_MODELS, OPT_GW_LISTEN, OPT_GW_URL };
+
+/* The model folder in the worker's store (imported and pinned, so its
+ * gateway serves it to the peers); *cid gets its CID, the tasks' key. */
+static ia_status import_model(const char *dir, char cid[IA_CID_STR_MAX])
+{
+    ia_blockstore *bs;
+    ia_status st = ia_blockstore_open(NULL, &bs);
+    if (st)
+        return st;
+    ia_block_sink sink;
+    ia_blockstore_sink(bs, &sink);
+    ia_cid root;
+    st = ia_unixfs_add_path(dir, true, NULL, &sink, NULL, NULL, &root);
+    if (!st)
+        st = ia_pin_add(bs, &root, true);
+    ia_blockstore_close(bs);
+    if (st)
+        return st;
+    ia_cid_str(&root, cid);
+    return IA_OK;
+}
+
+/* A trustless gateway over the worker's store on listen; url gets the
+ * address it answers on. */
+static ia_status start_gateway(const char *listen, ia_store **store, ia_gateway **gw, ia_server **srv, char *url,
+                               size_t cap)
+{
+    ia_store_options so;
+    ia_store_options_init(&so);
+    so.offline = true;
+    ia_server_options o;
+    memset(&o, 0, sizeof o);
+    o.listen = listen;
+    o.http_threads = 4;
+    ia_status st = ia_store_open(&so, store);
+    if (!st)
+        st = ia_gateway_new(*store, gw);
+    if (!st)
+        st = ia_server_new(&o, srv);
+    if (!st)
+        st = ia_gateway_mount(*gw, *srv);
+    if (!st)
+        st = ia_server_start(*srv);
+    if (st)
+        return st;
+    char host[256] = "127.0.0.1", ma[320];
+    const char *colon = strrchr(listen, ':');
+    if (colon && colon != listen && (size_t)(colon - listen) < sizeof host)
+        snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    unsigned port = ia_server_port(*srv);
+    snprintf(ma, sizeof ma, "/ip4/%s/tcp/%u/http", host, port);
+    ia_gateway_set_address(*gw, ma);
+    snprintf(url, cap, "http://%s:%u", host, port);
+    return IA_OK;
+}
 
 int cmd_worker(int argc, char **argv)
 {
@@ -91,12 +166,14 @@ int cmd_worker(int argc, char **argv)
         {"threads", required_argument, 0, 'j'}, {"name", required_argument, 0, OPT_NAME},
         {"device", required_argument, 0, CLI_OPT_DEVICE}, {"ack-wait", required_argument, 0, OPT_ACK_WAIT},
         {"max-deliver", required_argument, 0, OPT_MAX_DELIVER}, {"quiet", no_argument, 0, 'q'},
-        {"max-queue", required_argument, 0, OPT_MAX_QUEUE}, CLI_NATS_LONGOPTS,
+        {"max-queue", required_argument, 0, OPT_MAX_QUEUE}, {"max-models", required_argument, 0, OPT_MAX_MODELS},
+        {"gateway-listen", required_argument, 0, OPT_GW_LISTEN},
+        {"advertise-gateway", required_argument, 0, OPT_GW_URL}, CLI_NATS_LONGOPTS,
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
-    const char *url = NULL, *model_dir = NULL, *name = NULL;
+    const char *url = NULL, *model_dir = NULL, *name = NULL, *gw_listen = NULL, *gw_url = NULL;
     cli_config_args ca = {0};
-    long threads = 0, ack_wait = 30, max_deliver = 5, max_queue = 0;
+    long threads = 0, ack_wait = 30, max_deliver = 5, max_queue = 0, max_models = -1;
     cli_nats_auth auth = {0};
     bool quiet = false;
     int c;
@@ -123,6 +200,17 @@ int cmd_worker(int argc, char **argv)
             if (!cli_parse_long(optarg, 1, 1L << 40, &max_queue))
                 return cli_usage("worker", "--max-queue must be a whole number >= 1, not '%s'", optarg);
             break;
+        case OPT_MAX_MODELS:
+            if (!cli_parse_long(optarg, 0, 8, &max_models))
+                return cli_usage("worker", "--max-models must be a whole number from 0 to 8, not '%s'", optarg);
+            break;
+        case OPT_GW_LISTEN: gw_listen = optarg; break;
+        case OPT_GW_URL:
+            if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+                return cli_usage("worker", "--advertise-gateway must be an http:// or https:// URL, not '%s'",
+                                 optarg);
+            gw_url = optarg;
+            break;
         case 'q': quiet = true; break;
         case 'h': fputs(worker_help, stdout); return 0;
         default:
@@ -133,12 +221,15 @@ int cmd_worker(int argc, char **argv)
     }
     if (!url)
         return cli_usage("worker", "--nats URL is required");
-    if (!model_dir)
-        return cli_usage("worker", "--model DIR is required");
+    if (!model_dir && max_models == 0)
+        return cli_usage("worker", "--max-models 0 needs --model (a worker with no model and no room takes nothing)");
     if (optind < argc)
         return cli_usage("worker", "unexpected argument '%s'", argv[optind]);
-    char model_name[64], host[64], default_name[96];
-    ia_status st = ia__cluster_model_name(model_dir, model_name);
+    char model_name[64] = "", host[64], default_name[96], fetch_cid[IA_CID_STR_MAX] = "";
+    bool by_cid = model_dir && ia_ipfs_is_ref(model_dir);
+    ia_status st = !model_dir ? IA_OK
+                 : by_cid     ? ia__cluster_cid_key(model_dir, fetch_cid)
+                              : ia__cluster_model_name(model_dir, model_name);
     if (st)
         return cli_fail(st, "--model");
     if (!name) {
@@ -163,33 +254,61 @@ int cmd_worker(int argc, char **argv)
     ia_cluster *cl; /* first: a wrong URL fails before a large model loads */
     if ((st = cli_cluster_connect(url, name, max_queue, &auth, &cl)))
         return cli_fail(st, "worker %s", name);
-    ia_model_options mo = {.n_threads = (int)threads, .device = ca.device};
-    ia_model *model;
-    if ((st = ia_model_load(model_dir, &mo, &model))) {
-        ia_cluster_free(cl);
-        return cli_fail(st, "cannot load model");
+    ia_model *model = NULL;
+    char cid[IA_CID_STR_MAX] = "", gw_addr[300] = "";
+    ia_store *gw_store = NULL;
+    ia_gateway *gw = NULL;
+    ia_server *gw_srv = NULL;
+    int rc = 0;
+    if (model_dir && !by_cid) {
+        ia_model_options mo = {.n_threads = (int)threads, .device = ca.device};
+        if ((st = ia_model_load(model_dir, &mo, &model))) {
+            rc = cli_fail(st, "cannot load model");
+            goto out;
+        }
+        /* The weights' identity, the key of its tasks by CID: serve
+         * --cluster's tasks name the CID they were tokenized for, and
+         * only a worker with those files takes them. With a gateway the
+         * folder goes into the store too, for the peers to fetch. */
+        ia_model_info info;
+        ia_model_get_info(model, &info);
+        st = gw_listen || gw_url ? import_model(info.path, cid) : ia__cluster_model_cid(info.path, cid);
+        if (st) {
+            rc = cli_fail(st, "worker %s", name);
+            goto out;
+        }
     }
-    /* The weights' identity: serve --cluster's tasks name the CID they
-     * were tokenized for, and only a worker with those files takes them. */
-    char cid[IA_CID_STR_MAX];
-    ia_model_info info;
-    ia_model_get_info(model, &info);
-    if ((st = ia__cluster_model_cid(info.path, cid))) {
-        ia_cluster_free(cl);
-        ia_model_free(model);
-        return cli_fail(st, "worker %s", name);
+    if (gw_listen && (st = start_gateway(gw_listen, &gw_store, &gw, &gw_srv, gw_addr, sizeof gw_addr))) {
+        rc = cli_fail(st, "worker %s: --gateway-listen %s", name, gw_listen);
+        goto out;
+    }
+    if (gw_listen && !gw_url && (!strncmp(gw_addr, "http://0.0.0.0:", 15) || !strncmp(gw_addr, "http://[", 8))) {
+        rc = cli_usage("worker", "--gateway-listen %s: peers cannot reach a wildcard address; give the URL "
+                       "they should use with --advertise-gateway", gw_listen);
+        goto out;
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
     ia_cluster_worker_config wc = {
-        .name = name, .model_name = model_name, .model = model, .model_cid = cid,
+        .name = name, .model_name = model_name, .model = model, .model_cid = cid[0] ? cid : NULL,
         .threads = threads ? (int)threads : (int)sysconf(_SC_NPROCESSORS_ONLN),
         .ack_wait_s = (int)ack_wait, .max_deliver = (int)max_deliver, .stop = &stop_requested,
+        .fetch_cid = fetch_cid[0] ? fetch_cid : NULL, .device = ca.device,
+        .max_models = max_models < 0 ? 2 : max_models == 0 ? 1 : (int)max_models,
+        .gateway_url = gw_url ? gw_url : gw_addr[0] ? gw_addr : NULL, .draining = &drain_requested,
     };
     st = ia__cluster_worker_run(cl, &wc);
-    int rc = st ? cli_fail(st, "worker %s", name) : 0;
+    rc = st ? cli_fail(st, "worker %s", name) : 0;
+out:
+    if (gw_srv)
+        ia_server_shutdown(gw_srv, 5);
+    ia_server_free(gw_srv);
+    ia_gateway_free(gw);
+    ia_store_close(gw_store);
     ia_cluster_free(cl);
     ia_model_free(model);
     return rc;
@@ -265,10 +384,20 @@ int cmd_cluster_status(int argc, char **argv)
     if (cJSON_GetArraySize(workers))
         printf("  %-24s %-16s %-20s %7s %6s %6s %6s %9s\n", "NAME", "HOST", "MODEL", "THREADS", "DONE", "FAILED",
                "DEAD", "LAST SEEN");
-    cJSON_ArrayForEach(w, workers)
-        printf("  %-24s %-16s %-20s %7.0f %6.0f %6.0f %6.0f %7.0f s\n", str(w, "name"), str(w, "host"),
+    cJSON_ArrayForEach(w, workers) {
+        printf("  %-24s %-16s %-20s %7.0f %6.0f %6.0f %6.0f %7.0f s%s\n", str(w, "name"), str(w, "host"),
                str(w, "model"), num(w, "threads"), num(w, "tasks_done"), num(w, "tasks_failed"),
-               num(w, "dead_letters"), num(w, "last_seen_s"));
+               num(w, "dead_letters"), num(w, "last_seen_s"),
+               cJSON_IsTrue(cJSON_GetObjectItem(w, "draining")) ? " (draining)" : "");
+        const cJSON *m, *models = cJSON_GetObjectItem(w, "models"), *gw = cJSON_GetObjectItem(w, "gateway");
+        if (cJSON_GetArraySize(models) || (cJSON_IsString(gw) && gw->valuestring[0])) {
+            printf("    models (%d of %.0f):", cJSON_GetArraySize(models), num(w, "max_models"));
+            cJSON_ArrayForEach(m, models)
+                printf(" %s%s", str(m, "cid"), cJSON_IsTrue(cJSON_GetObjectItem(m, "fetched")) ? " (fetched)" : "");
+            printf("%s%s\n", cJSON_IsString(gw) && gw->valuestring[0] ? "; gateway " : "",
+                   cJSON_IsString(gw) ? gw->valuestring : "");
+        }
+    }
     const cJSON *q = cJSON_GetObjectItem(s, "queue");
     printf("queue: %.0f tasks waiting (oldest %.1f s), %.0f in flight, %.0f redelivered\n", num(q, "tasks"),
            num(q, "oldest_age_s"), num(q, "in_flight"), num(q, "redelivered"));
@@ -332,20 +461,33 @@ static void on_progress(void *ud, const ia_cluster_progress *p)
     fflush(stderr);
 }
 
+static bool is_dir(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
 /* The shards: one per batch of the local embed, in the same order and with
  * the same boundaries (the --text values, then the input's lines, each
  * batch_size at a time), so each shard is computed exactly as the local
  * embed computes that batch. */
 int cli_embed_cluster(const cli_cluster_embed *a)
 {
-    char model_name[64];
-    ia_status st = ia__cluster_model_name(a->model, model_name);
+    /* The model by CID (ipfs://CID, or a local folder's CID): its tasks
+     * go to the workers that hold it, or to any worker, which fetches it.
+     * Any other name: to the workers started with a folder of that name. */
+    char model_name[IA_CID_STR_MAX];
+    bool by_cid = ia_ipfs_is_ref(a->model) || is_dir(a->model);
+    ia_status st = ia_ipfs_is_ref(a->model) ? ia__cluster_cid_key(a->model, model_name)
+                 : by_cid                   ? ia__cluster_model_cid(a->model, model_name)
+                                            : ia__cluster_model_name(a->model, model_name);
     if (st)
         return cli_fail(st, "--model");
     ia_cluster *cl;
     if ((st = cli_cluster_connect(a->url, "ipfs-accelerate embed", a->max_queue, &a->auth, &cl)))
         return cli_fail(st, "embed --cluster");
-    ia_cluster_task_opts to = {.dimensions = a->dimensions, .prompt_name = a->prompt_name, .priority = a->priority};
+    ia_cluster_task_opts to = {.dimensions = a->dimensions, .prompt_name = a->prompt_name, .priority = a->priority,
+                               .by_cid = by_cid};
     ia_cluster_job *job;
     if ((st = ia__cluster_job_new(cl, model_name, &to, &job))) {
         ia_cluster_free(cl);
