@@ -46,7 +46,8 @@ typedef enum ia_config_source {
 typedef struct ia_config_load_options {
     size_t size;
     const char *user_file;    /* NULL: $IPFS_ACCELERATE_HOME/config.json or
-                                 $HOME/.ipfs_accelerate/config.json */
+                                 $HOME/.ipfs_accelerate/config.json; "": none
+                                 (the CLI's --config FILE, read as the project file) */
     const char *project_file; /* NULL: ./ipfs_accelerate.json */
     bool no_files;            /* defaults and environment only */
     bool no_env;              /* ignore IPFS_ACCELERATE_* */

@@ -18,7 +18,7 @@
 
 #include "core/config-impl.h"
 
-typedef enum ktype { T_BOOL, T_INT, T_SIZE, T_SECONDS, T_ENUM, T_STRING, T_URL, T_URL_LIST, T_DEVICE } ktype;
+typedef enum ktype { T_BOOL, T_INT, T_SIZE, T_SECONDS, T_ENUM, T_STRING, T_URL, T_URL_LIST, T_DEVICE, T_MODELS } ktype;
 
 typedef struct key_spec {
     const char *key;     /* "hardware.precision" */
@@ -53,6 +53,8 @@ static const key_spec keys[] = {
     {"logging.level", T_ENUM, "warning", "warning|debug|info|error", 0, 0,
      "least severe message logged: debug, info, warning, error"},
     {"logging.file", T_STRING, "", NULL, 0, 0, "append log messages to this file; empty: stderr"},
+    {"server.models", T_MODELS, "[]", NULL, 2, 1 << 20,
+     "the models `serve` serves: a JSON list of {\"path\", \"name\", \"pooling\", \"max_seq_length\"}"},
 };
 #define N_KEYS IA_ARRAY_LEN(keys)
 
@@ -258,6 +260,82 @@ static bool is_url(const char *s)
     return (!strncmp(s, "http://", 7) && s[7]) || (!strncmp(s, "https://", 8) && s[8]);
 }
 
+/* server.models: a JSON list of objects, each with a "path" (a model folder,
+ * .gguf file or reference) and optionally a "name", a "pooling" and a
+ * "max_seq_length" (lo..hi). Canonical text: the list printed compactly.
+ * Errors name the entry and its field. */
+#define SERVER_MODELS_MAX 16
+static ia_status models_canonical(const key_spec *k, const char *text, const char *origin, value *nv)
+{
+    static const char *const fields[] = {"path", "name", "pooling", "max_seq_length"};
+    cJSON *list = cJSON_Parse(text);
+    ia_status rc = IA_OK;
+    int i = 0;
+    const cJSON *e;
+#define ENTRY_BAD(field, ...)                                                                             \
+    do {                                                                                                  \
+        char what_[256];                                                                                  \
+        snprintf(what_, sizeof what_, __VA_ARGS__);                                                       \
+        rc = ia__error(IA_ERR_INVALID, "%s: %s[%d]%s%s: %s", origin, k->key, i, (field) ? "." : "",      \
+                       (field) ? (field) : "", what_);                                                    \
+        goto done;                                                                                        \
+    } while (0)
+    if (!cJSON_IsArray(list)) {
+        rc = ia__error(IA_ERR_INVALID, "%s: %s: not a JSON list of models ([{\"path\": \"DIR\", \"name\": \"NAME\"}, ...])",
+                       origin, k->key);
+        goto done;
+    }
+    if (cJSON_GetArraySize(list) > SERVER_MODELS_MAX) {
+        rc = ia__error(IA_ERR_INVALID, "%s: %s: %d models; at most %d", origin, k->key, cJSON_GetArraySize(list),
+                       SERVER_MODELS_MAX);
+        goto done;
+    }
+    cJSON_ArrayForEach(e, list)
+    {
+        if (!cJSON_IsObject(e))
+            ENTRY_BAD(NULL, "must be an object with a \"path\" (and \"name\", \"pooling\", \"max_seq_length\")");
+        const cJSON *f;
+        cJSON_ArrayForEach(f, e)
+        {
+            size_t n = 0;
+            while (n < IA_ARRAY_LEN(fields) && strcmp(f->string, fields[n]))
+                n++;
+            if (n == IA_ARRAY_LEN(fields))
+                ENTRY_BAD(f->string, "unknown field (allowed: path, name, pooling, max_seq_length)");
+            if (n < 3 && (!cJSON_IsString(f) || !f->valuestring[0]))
+                ENTRY_BAD(f->string, "must be a non-empty string");
+            if (n == 1 && strchr(f->valuestring, '='))
+                ENTRY_BAD(f->string, "\"%s\" has an '=' (names are as in serve --model NAME=PATH)", f->valuestring);
+            if (n == 3 && !(cJSON_IsNumber(f) && f->valuedouble == floor(f->valuedouble) &&
+                             f->valuedouble >= (double)k->lo && f->valuedouble <= (double)k->hi))
+                ENTRY_BAD(f->string, "must be a whole number from %lld to %lld", k->lo, k->hi);
+        }
+        if (!cJSON_GetObjectItemCaseSensitive(e, "path"))
+            ENTRY_BAD("path", "missing (the model folder, .gguf file or model reference to serve)");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
+        int j = 0;
+        const cJSON *o;
+        cJSON_ArrayForEach(o, list)
+        {
+            if (j == i)
+                break;
+            const cJSON *on = cJSON_GetObjectItemCaseSensitive(o, "name");
+            if (name && on && !strcmp(name->valuestring, on->valuestring))
+                ENTRY_BAD("name", "\"%s\" is also entry %d's name", name->valuestring, j);
+            j++;
+        }
+        i++;
+    }
+    char *p = cJSON_PrintUnformatted(list);
+    if (!p || !(nv->text = ia__strdup(p)))
+        rc = ia__error(IA_ERR_NOMEM, "out of memory");
+    cJSON_free(p);
+#undef ENTRY_BAD
+done:
+    cJSON_Delete(list);
+    return rc;
+}
+
 /* Validate text for spec; on success fill nv (canonical form). Errors name
  * origin, key, the value and what is allowed. */
 
@@ -296,6 +374,7 @@ static ia_status canonical(const key_spec *k, const char *text, const char *orig
                          text, what_);                                                        \
     } while (0)
     switch (k->type) {
+    case T_MODELS: return models_canonical(k, text, origin, nv);
     case T_BOOL: {
         static const char *const t[] = {"true", "1", "yes", "on"}, *const f[] = {"false", "0", "no", "off"};
         for (size_t i = 0; i < 4 && !canon; i++)
@@ -527,7 +606,11 @@ static ia_status json_text(const cJSON *j, const char *path, const char *key, bo
 {
     char buf[64];
     *out = NULL;
-    if (cJSON_IsBool(j)) {
+    if (!strcmp(key, "server.models")) { /* a JSON value of its own: its text */
+        char *p = cJSON_PrintUnformatted(j);
+        *out = p ? ia__strdup(p) : NULL;
+        cJSON_free(p);
+    } else if (cJSON_IsBool(j)) {
         *out = ia__strdup(cJSON_IsTrue(j) ? "true" : "false");
     } else if (cJSON_IsNumber(j)) {
         double d = j->valuedouble;
@@ -599,7 +682,7 @@ static ia_status load_file(ia_config *cfg, const char *path, ia_config_source sr
     cJSON_ArrayForEach(sec, root)
     {
         if (!known_section(sec->string)) {
-            if ((rc = add_warning(cfg, "%s: unknown key \"%s\" (ignored; sections: hardware, ipfs, performance, logging)",
+            if ((rc = add_warning(cfg, "%s: unknown key \"%s\" (ignored; sections: hardware, ipfs, performance, logging, server)",
                                   path, sec->string)))
                 break;
             continue;
@@ -802,6 +885,7 @@ ia_status ia_config_to_json(const ia_config *cfg, char **out)
         case T_INT:
         case T_SIZE:
         case T_SECONDS: cJSON_AddNumberToObject(e, "value", strtod(v->text, NULL)); break;
+        case T_MODELS: cJSON_AddItemToObject(e, "value", cJSON_Parse(v->text)); break;
         case T_URL_LIST: {
             cJSON *a = cJSON_AddArrayToObject(e, "value");
             for (size_t k = 0; a && k < v->n_items; k++)

@@ -94,7 +94,7 @@ static void test_defaults(void)
         CHECK(ia_config_source_of(cfg, ia_config_key(n)) == IA_CONFIG_DEFAULT);
         CHECK(ia_config_describe(ia_config_key(n)) != NULL);
     }
-    CHECK(n == 14);
+    CHECK(n == 15);
     CHECK(!strcmp(ia_config_get(cfg, "hardware.device"), "auto"));
     CHECK(ia_config_get_bool(cfg, "hardware.fallback"));
     CHECK(ia_config_get_bool(cfg, "hardware.prefer_cuda"));
@@ -188,7 +188,7 @@ static void test_precedence(void)
     CHECK_OK(ia_config_to_json(cfg, &s));
     cJSON *j = s ? cJSON_Parse(s) : NULL;
     const cJSON *keys = cJSON_GetObjectItem(j, "keys");
-    CHECK(cJSON_GetArraySize(keys) == 14);
+    CHECK(cJSON_GetArraySize(keys) == 15);
     const cJSON *p = cJSON_GetObjectItem(keys, "hardware.precision");
     CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(p, "source")), "command line"));
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(keys, "performance.enable_profiling"), "value")));
@@ -285,6 +285,20 @@ static void test_bad_values(void)
     expect_bad("b13.json", "{\"logging\": {\"level\": \"verbose\"}}", "logging.level",
                "allowed: warning, debug, info, error");
     expect_bad("b14.json", "{\"ipfs\": {\"gateways\": [1]}}", "ipfs.gateways", "strings");
+    /* server.models: the entry's index and field */
+    expect_bad("b15.json", "{\"server\": {\"models\": [{\"path\": \"a\"}, {\"name\": \"b\"}]}}",
+               "server.models[1].path", "missing");
+    expect_bad("b16.json", "{\"server\": {\"models\": [{\"path\": \"a\", \"dtype\": 1}]}}",
+               "server.models[0].dtype", "unknown field (allowed: path, name, pooling, max_seq_length)");
+    expect_bad("b17.json", "{\"server\": {\"models\": [{\"path\": \"a\", \"max_seq_length\": 1}]}}",
+               "server.models[0].max_seq_length", "from 2 to 1048576");
+    expect_bad("b18.json", "{\"server\": {\"models\": [{\"path\": \"\"}]}}", "server.models[0].path",
+               "non-empty string");
+    expect_bad("b19.json", "{\"server\": {\"models\": [{\"path\": \"a\", \"name\": \"x\"}, "
+               "{\"path\": \"b\", \"name\": \"x\"}]}}", "server.models[1].name", "\"x\" is also entry 0's name");
+    expect_bad("b20.json", "{\"server\": {\"models\": \"a\"}}", "server.models", "not a JSON list");
+    expect_bad("b21.json", "{\"server\": {\"models\": [{\"path\": \"a\", \"name\": \"n=1\"}]}}",
+               "server.models[0].name", "'='");
 
     /* a bad environment value names the variable */
     setenv("IPFS_ACCELERATE_PERFORMANCE_CACHE_SIZE", "lots", 1);
@@ -299,6 +313,37 @@ static void test_bad_values(void)
     CHECK(ia_backend_select(NULL, &sel) == IA_ERR_INVALID);
     CHECK_STR_CONTAINS(ia_errmsg(), "IPFS_ACCELERATE_HARDWARE_DEVICE");
     unsetenv("IPFS_ACCELERATE_HARDWARE_DEVICE");
+}
+
+/* server.models: a file's list kept as JSON text, its origin the file,
+ * listed as JSON by ia_config_to_json; --set takes JSON text. */
+static void test_server_models(void)
+{
+    char *f = path_in("models.json");
+    write_file(f, "{\"server\": {\"models\": [{\"path\": \"/m/a\", \"name\": \"a\", \"max_seq_length\": 64}, "
+                  "{\"path\": \"/m/b\", \"pooling\": \"cls\"}]}}");
+    ia_config_load_options lo = {.project_file = f, .user_file = "", .no_env = true};
+    ia_config *cfg = NULL;
+    CHECK_OK(ia_config_load(&lo, &cfg));
+    if (!cfg)
+        return;
+    CHECK(!strcmp(ia_config_get(cfg, "server.models"),
+                  "[{\"path\":\"/m/a\",\"name\":\"a\",\"max_seq_length\":64},{\"path\":\"/m/b\",\"pooling\":\"cls\"}]"));
+    CHECK(!strcmp(ia_config_origin(cfg, "server.models"), f));
+    bool loaded = true;
+    CHECK(!strcmp(ia_config_file(cfg, 1, &loaded), "") && !loaded); /* "": no user file */
+    char *s = NULL;
+    CHECK_OK(ia_config_to_json(cfg, &s));
+    cJSON *j = s ? cJSON_Parse(s) : NULL;
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "keys"), "server.models"), "value");
+    CHECK(cJSON_GetArraySize(v) == 2);
+    cJSON_Delete(j);
+    ia_free(s);
+    CHECK_OK(ia_config_set(cfg, "server.models", "[]"));
+    CHECK(!strcmp(ia_config_get(cfg, "server.models"), "[]"));
+    CHECK(ia_config_set(cfg, "server.models", "[{\"path\": 1}]") == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "command line: server.models[0].path: must be a non-empty string");
+    ia_config_free(cfg);
 }
 
 static void test_device_names(void)
@@ -355,6 +400,7 @@ int main(void)
     test_unknown_keys();
     test_bad_values();
     test_device_names();
+    test_server_models();
     test_alloc_failures();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -75,6 +75,14 @@ add_test(NAME server_quantized
 set_tests_properties(server_quantized PROPERTIES TIMEOUT 180
   ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;PYTHONDONTWRITEBYTECODE=1")
 
+# serve --config FILE: server.models (two models routed by name, --model on
+# top, the environment's) and the errors of bad entries, on the tiny models.
+add_test(NAME server_config
+         COMMAND ${IA_SERVER_PY} ${CMAKE_CURRENT_LIST_DIR}/test_serve_config.py ${IA_SERVER_CLI}
+                 ${CMAKE_BINARY_DIR}/tests/models)
+set_tests_properties(server_config PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
+  ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;PYTHONDONTWRITEBYTECODE=1")
+
 # /v1/advise: the advise document over HTTP, predicted once peaks are stored.
 add_test(NAME server_advise
          COMMAND ${IA_SERVER_PY} ${CMAKE_CURRENT_LIST_DIR}/test_advise.py ${IA_SERVER_CLI} ${IA_SERVER_MODEL})

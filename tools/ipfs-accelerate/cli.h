@@ -73,20 +73,42 @@ void cli_device_choose(const char *model, const char *device, const char *precis
  * cli_config_option(), then call cli_config_load(): files + environment +
  * these, made the library's configuration, logging routed by logging.*.
  * Returns 0, or the exit status after printing why. */
-enum { CLI_OPT_SET = 0x1000, CLI_OPT_DEVICE, CLI_OPT_NO_FALLBACK };
+enum { CLI_OPT_SET = 0x1000, CLI_OPT_DEVICE, CLI_OPT_NO_FALLBACK, CLI_OPT_CONFIG };
 /* The long options cli_config_option() takes, for a command's table. */
 #define CLI_CONFIG_LONGOPTS                                                \
     {"set", required_argument, 0, CLI_OPT_SET},                            \
     {"device", required_argument, 0, CLI_OPT_DEVICE},                      \
-    {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK}
+    {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},                  \
+    {"config", required_argument, 0, CLI_OPT_CONFIG}
 typedef struct cli_config_args {
     const char *sets[32]; /* "KEY=VALUE" from --set */
     size_t n_sets;
     const char *device;   /* --device */
     bool no_fallback;     /* --no-fallback */
+    const char *file;     /* --config FILE: read in place of the project and user files */
 } cli_config_args;
 bool cli_config_option(int c, const char *arg, cli_config_args *args);
 int cli_config_load(const char *cmd, const cli_config_args *args, ia_config **out);
+
+/* The models `serve` serves (serve_models.c): the configuration's
+ * server.models, then each --model [NAME=]PATH, which replaces the entry of
+ * its name or is added. */
+#define CLI_SERVE_MAX_MODELS 16
+typedef struct cli_serve_model {
+    char *name;    /* NULL: the folder's or file's name */
+    char *path;    /* a model folder, .gguf file or reference */
+    char *pooling; /* the entry's "pooling", or NULL */
+    long max_seq;  /* the entry's "max_seq_length", or 0 */
+    int entry;     /* its index in server.models, or -1 for a --model */
+} cli_serve_model;
+typedef struct cli_serve_models {
+    cli_serve_model m[CLI_SERVE_MAX_MODELS];
+    int n;
+    char origin[512]; /* where server.models came from (a file, a variable, --set) */
+} cli_serve_models;
+/* 0, or the exit status after printing why. */
+int cli_serve_models_get(const ia_config *cfg, char *const *cli_models, int n_cli, cli_serve_models *out);
+void cli_serve_models_free(cli_serve_models *ms);
 
 /* The options of a command that takes --json and --help, and with ca the
  * configuration options too. Returns -1 to go on (optind at the first

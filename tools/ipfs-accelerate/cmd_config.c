@@ -43,9 +43,21 @@ int cli_config_load(const char *cmd, const cli_config_args *args, ia_config **ou
 {
     ia_config *cfg;
     *out = NULL;
-    ia_status st = ia_config_load(NULL, &cfg);
+    /* --config FILE: that file instead of ./ipfs_accelerate.json and the
+     * user's; it must exist */
+    ia_config_load_options lo = IA_CONFIG_LOAD_OPTIONS_INIT;
+    if (args && args->file) {
+        lo.project_file = args->file;
+        lo.user_file = "";
+    }
+    ia_status st = ia_config_load(&lo, &cfg);
     if (st)
         return cli_fail(st, "configuration");
+    bool loaded;
+    if (args && args->file && (ia_config_file(cfg, 0, &loaded), !loaded)) {
+        ia_config_free(cfg);
+        return cli_fail(0, "--config %s: no such file", args->file);
+    }
     for (size_t i = 0; args && i < args->n_sets; i++) {
         const char *kv = args->sets[i], *eq = strchr(kv, '=');
         if (!eq || eq == kv) {
@@ -100,12 +112,13 @@ bool cli_config_option(int c, const char *arg, cli_config_args *args)
         return true;
     case CLI_OPT_DEVICE: args->device = arg; return true;
     case CLI_OPT_NO_FALLBACK: args->no_fallback = true; return true;
+    case CLI_OPT_CONFIG: args->file = arg; return true;
     }
     return false;
 }
 
 static const char show_help[] =
-    "Usage: ipfs-accelerate config show [--json] [--set KEY=VALUE]...\n"
+    "Usage: ipfs-accelerate config show [--json] [--config FILE] [--set KEY=VALUE]...\n"
     "\n"
     "Print every configuration key's effective value and where it came from.\n"
     "Precedence: command line > environment (IPFS_ACCELERATE_<SECTION>_<KEY>)\n"
@@ -113,6 +126,8 @@ static const char show_help[] =
     "> ./ipfs_accelerate.json > defaults. See docs/configuration.md.\n"
     "\n"
     "      --json              one JSON object\n"
+    "      --config FILE       read FILE in place of ./ipfs_accelerate.json and the\n"
+    "                          user file (as serve --config FILE would)\n"
     "      --set KEY=VALUE     override a key as the command line would\n"
     "      --device NAME       the same as --set hardware.device=NAME\n"
     "      --no-fallback       the same as --set hardware.fallback=false\n";
@@ -156,8 +171,11 @@ int cmd_config_show(int argc, char **argv)
     for (size_t i = 0; i < 2; i++) {
         bool loaded;
         const char *path = ia_config_file(cfg, i, &loaded);
-        printf("  %-13s %s (%s)\n", ia_config_source_name(i ? IA_CONFIG_USER_FILE : IA_CONFIG_PROJECT_FILE),
-               path, loaded ? "read" : "not found");
+        if (!*path) /* --config FILE: no user file */
+            printf("  %-13s (none: --config)\n", ia_config_source_name(IA_CONFIG_USER_FILE));
+        else
+            printf("  %-13s %s (%s)\n", ia_config_source_name(i ? IA_CONFIG_USER_FILE : IA_CONFIG_PROJECT_FILE),
+                   path, loaded ? "read" : "not found");
     }
     printf("\n%-30s %-48s %s\n", "KEY", "VALUE", "FROM");
     for (size_t i = 0; ia_config_key(i); i++) {

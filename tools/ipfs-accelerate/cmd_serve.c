@@ -28,6 +28,7 @@
 
 static const char serve_help[] =
     "Usage: ipfs-accelerate serve --model [NAME=]PATH [--model ...] [OPTIONS]\n"
+    "       ipfs-accelerate serve --config FILE [OPTIONS]   (FILE's server.models)\n"
     "\n"
     "Serve embeddings and text generation over HTTP: OpenAI POST /v1/embeddings,\n"
     "POST /v1/chat/completions, POST /v1/completions and GET /v1/models;\n"
@@ -38,7 +39,11 @@ static const char serve_help[] =
     "\n"
     "  -m, --model [NAME=]PATH         an embedding model folder, or a language model\n"
     "                                  (a .gguf file) to serve (repeatable; requests\n"
-    "                                  choose by NAME, the folder or file name by default)\n"
+    "                                  choose by NAME, the folder or file name by default;\n"
+    "                                  one named as a server.models entry replaces it)\n"
+    "      --config FILE               configuration file read in place of ./ipfs_accelerate.json\n"
+    "                                  and the user's; its \"server\": {\"models\": [{\"path\",\n"
+    "                                  \"name\", \"pooling\", \"max_seq_length\"}, ...]} are served\n"
     "  -l, --listen HOST:PORT          address to listen on (default 127.0.0.1:8080;\n"
     "                                  port 0: any free port, see --port-file)\n"
     "      --max-batch-tokens N        tokens per coalesced engine call (default 16384)\n"
@@ -57,10 +62,12 @@ static const char serve_help[] =
     "      --device NAME               backend: auto, cpu, cuda[:N], ... (default: hardware.device)\n"
     "      --no-fallback               fail instead of falling back to the CPU\n"
     "      --set KEY=VALUE             override a configuration key (see 'config show')\n"
-    "      --max-seq-length N          truncate texts to N tokens (default: the model's)\n"
+    "      --max-seq-length N          truncate texts to N tokens (default: the model's; a\n"
+    "                                  server.models entry's max_seq_length wins for it)\n"
     "      --pooling MODE              the embedding models' pooling over their folders': mean,\n"
     "                                  cls, max, lasttoken, ..., or splade (a *ForMaskedLM\n"
-    "                                  model's SPLADE vectors: POST /embed_sparse)\n"
+    "                                  model's SPLADE vectors: POST /embed_sparse; a\n"
+    "                                  server.models entry's pooling wins for it)\n"
     "      --max-running N             generations decoded together per language model;\n"
     "                                  more wait (default 16)\n"
     "      --kv-cache-mb N             KV cache per language model, kept for running and\n"
@@ -240,9 +247,10 @@ int cmd_serve(int argc, char **argv)
         {"cluster-tasks", required_argument, 0, O_CTASKS}, {"priority", required_argument, 0, O_PRIORITY},
         {"max-queue", required_argument, 0, O_MAXQUEUE}, CLI_NATS_LONGOPTS,
         {"set", required_argument, 0, CLI_OPT_SET}, {"no-fallback", no_argument, 0, CLI_OPT_NO_FALLBACK},
+        {"config", required_argument, 0, CLI_OPT_CONFIG},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
-    const char *models[16];
+    char *models[CLI_SERVE_MAX_MODELS];
     int n_models = 0;
     ia_server_options so = {0};
     const char *device = NULL, *port_file = NULL, *key = NULL, *pooling = NULL;
@@ -264,8 +272,8 @@ int cmd_serve(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "m:l:j:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
-            if (n_models == 16)
-                return cli_usage("serve", "at most 16 --model options");
+            if (n_models == CLI_SERVE_MAX_MODELS)
+                return cli_usage("serve", "at most %d --model options", CLI_SERVE_MAX_MODELS);
             models[n_models++] = optarg;
             break;
         case 'l': so.listen = optarg; break;
@@ -316,8 +324,6 @@ int cmd_serve(int argc, char **argv)
 #undef NUM
     if (optind < argc)
         return cli_usage("serve", "unexpected argument '%s'", argv[optind]);
-    if (n_models == 0)
-        return cli_usage("serve", "--model DIR is required");
     if (cluster_opt && !cluster_url)
         return cli_usage("serve", "%s: only with --cluster URL", cluster_opt);
     if (!key)
@@ -327,7 +333,14 @@ int cmd_serve(int argc, char **argv)
     int crc = cli_config_load("serve", &ca, &cfg);
     if (crc)
         return crc;
+    static cli_serve_models list; /* server.models, with --model on top (static: what the early
+                                     returns leave is still reachable) */
+    crc = cli_serve_models_get(cfg, models, n_models, &list);
     ia_config_free(cfg);
+    if (crc)
+        return crc;
+    if (list.n == 0)
+        return cli_usage("serve", "--model DIR, or a server.models list (serve --config FILE), is required");
     if (verbose) /* what the server does, and a line per request */
         cli_log_init(IA_LOG_DEBUG);
 
@@ -422,18 +435,17 @@ int cmd_serve(int argc, char **argv)
         }
     }
     fprintf(stderr, "ipfs-accelerate: listening on %s (port %u); loading %d model%s\n",
-            so.listen ? so.listen : "127.0.0.1:8080", port, n_models, n_models == 1 ? "" : "s");
+            so.listen ? so.listen : "127.0.0.1:8080", port, list.n, list.n == 1 ? "" : "s");
 
     ia_model_options mo = {.n_threads = (int)threads, .device = device,
                            .max_seq_length = (size_t)max_seq, .pooling = pooling};
     char chosen[64]; /* --device auto: per model, by the performance model */
-    for (int i = 0; i < n_models; i++) {
-        char *name = NULL;
-        const char *dir = models[i], *eq = strchr(models[i], '=');
-        if (eq && eq > models[i]) {
-            name = strndup(models[i], (size_t)(eq - models[i]));
-            dir = eq + 1;
-        }
+    for (int i = 0; i < list.n; i++) {
+        const cli_serve_model *e = &list.m[i];
+        char *name = e->name ? strdup(e->name) : NULL, where[700] = "";
+        const char *dir = e->path;
+        if (e->entry >= 0) /* the error names the entry */
+            snprintf(where, sizeof where, "%s: server.models[%d]: ", list.origin, e->entry);
         sigset_t pending;
         if (!sigpending(&pending) && (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) {
             fprintf(stderr, "ipfs-accelerate: stopped while loading models\n");
@@ -446,6 +458,18 @@ int cmd_serve(int argc, char **argv)
         }
         double t0 = cli_now();
         const bool lang = is_language_model(dir);
+        if (lang && (e->pooling || e->max_seq)) {
+            int rc = cli_fail(0, "%s%s is a language model: pooling and max_seq_length are for embedding models",
+                              where, dir);
+            free(name);
+            ia_server_free(srv);
+            ia_cluster_free(cluster);
+            ia_gateway_free(gw);
+            ia_store_close(store);
+            return rc;
+        }
+        mo.pooling = e->pooling ? e->pooling : pooling;
+        mo.max_seq_length = (size_t)(e->max_seq ? e->max_seq : max_seq);
         ia_lm *lm = NULL;
         ia_model *m = NULL;
         cli_device_choose(dir, device, NULL, advise_hw, verbose, chosen, sizeof chosen);
@@ -465,7 +489,7 @@ int cmd_serve(int argc, char **argv)
                 st = ia__server_add_model_ref(srv, name, m, dir);
         }
         if (st) {
-            int rc = cli_fail(st, "cannot serve model %s", dir);
+            int rc = cli_fail(st, "%scannot serve model %s", where, dir);
             free(name);
             ia_server_free(srv);
             ia_cluster_free(cluster);
@@ -508,6 +532,7 @@ int cmd_serve(int argc, char **argv)
     ia_cluster_free(cluster);
     ia_gateway_free(gw);
     ia_store_close(store);
+    cli_serve_models_free(&list);
     fprintf(stderr, "ipfs-accelerate: stopped\n");
     return 0;
 }
