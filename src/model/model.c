@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,11 @@ struct ia_model {
     bool profile;     /* performance.enable_profiling */
     ia_cls_head head; /* of *ForSequenceClassification models (n_labels 0: none) */
     ia_mlm_head mlm;  /* the masked-LM head of SPLADE pooling */
+    /* Calls hold it shared; a device that fails mid-call is swapped for
+     * the CPU under it held exclusively (rebind_on_cpu): be, bctx, state,
+     * mlm and sel change then, the rest never after the load. */
+    pthread_rwlock_t swap;
+    bool swap_init;
 };
 
 /* Bytes of activations a forward over n_tok tokens in sequences of at most
@@ -331,11 +337,13 @@ void ia_model_free(ia_model *m)
         return;
     if (m->arch && m->state)
         m->arch->iface.free(m->state);
+    ia__mlm_head_free(&m->mlm); /* its buffers are the backend instance's */
     if (m->bctx)
         m->be->iface.close(m->bctx);
+    if (m->swap_init)
+        pthread_rwlock_destroy(&m->swap);
     ia_tokenizer_free(m->tok);
     ia__cls_head_free(&m->head);
-    ia__mlm_head_free(&m->mlm);
     for (int i = 0; i < m->n_dense; i++) {
         ia__free(m->dense[i].W);
         ia__free(m->dense[i].b);
@@ -391,12 +399,83 @@ static ia_status check_memory(ia_model *m, const char *dir, const ia_safetensors
     return IA_OK;
 }
 
+/* The device, then the weights (and a SPLADE head's) on it; a device that
+ * fails either (out of its memory, lost) hands over to the CPU unless
+ * fallback is off. */
+static ia_status bind_backend(ia_model *m, const char *dir, const ia_safetensors *st)
+{
+    ia_status rc;
+    for (bool again = true; again;) {
+        int device = 0;
+        const char *colon = strchr(m->sel.device, ':');
+        if (colon)
+            device = (int)strtol(colon + 1, NULL, 10);
+        rc = m->be->iface.open(device, m->n_threads, m->sel.precision, m->profile, &m->bctx);
+        if (!rc && m->arch->iface.load_dir)
+            rc = m->arch->iface.load_dir(&m->cfg, dir, st, m->be, m->bctx, &m->state, &m->n_params,
+                                         &m->weights_dtype);
+        else if (!rc)
+            rc = m->arch->iface.load(&m->cfg, st, m->be, m->bctx, &m->state, &m->n_params, &m->weights_dtype);
+        if (!rc && m->pooling == IA_POOL_SPLADE)
+            rc = ia__error_wrap(ia__mlm_head_load(st, &m->cfg, m->be, m->bctx, &m->mlm),
+                                "%s: SPLADE pooling needs a masked-LM head (a *ForMaskedLM folder)", dir);
+        const ia_backend *failed = m->be;
+        again = rc && ia__backend_fallback(rc, &m->sel, &m->be);
+        if (again) {
+            if (m->state)
+                m->arch->iface.free(m->state);
+            ia__mlm_head_free(&m->mlm);
+            if (m->bctx)
+                failed->iface.close(m->bctx);
+            m->state = NULL, m->bctx = NULL;
+        }
+    }
+    return rc;
+}
+
+/* A call on cm failed with rc on a device other than the CPU (lost, out of
+ * its memory): unless fallback is off, the model moves to the CPU (the
+ * weights read again from its folder) and the caller runs the call again;
+ * true then. Called with the swap lock not held. */
+static bool rebind_on_cpu(const ia_model *cm, const ia_backend *failed, ia_status rc)
+{
+    ia_model *m = (ia_model *)cm; /* the swap is the one change a shared model sees */
+    if (failed == ia__backend_find("cpu"))
+        return false;
+    char why[512];
+    snprintf(why, sizeof why, "%s", ia_errmsg());
+    pthread_rwlock_wrlock(&m->swap);
+    bool moved = m->be != failed; /* another call moved it already */
+    if (!moved && ia__backend_fallback(rc, &m->sel, &m->be)) {
+        if (m->state)
+            m->arch->iface.free(m->state);
+        ia__mlm_head_free(&m->mlm);
+        if (m->bctx)
+            failed->iface.close(m->bctx);
+        m->state = NULL, m->bctx = NULL;
+        ia_safetensors *st = NULL;
+        ia_status st_rc = ia__st_open_dir(m->path, &st);
+        if (!st_rc)
+            st_rc = bind_backend(m, m->path, st);
+        ia__st_close(st);
+        moved = !st_rc; /* the fallback logged why; a failed move leaves nothing to run on */
+        if (!moved)
+            ia__log(IA_LOG_ERROR, "%s: moving to the cpu after %s failed: %s", m->path, failed->name, ia_errmsg());
+    }
+    pthread_rwlock_unlock(&m->swap);
+    if (!moved)
+        ia__error(rc, "%s", why); /* the call's own error, as it was */
+    return moved;
+}
+
 static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_model **out)
 {
     ia_model *m = ia__calloc(1, sizeof *m);
     cJSON *config = NULL;
     ia_safetensors *st = NULL;
     ia_status rc = m ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory");
+    if (!rc && !(m->swap_init = !pthread_rwlock_init(&m->swap, NULL)))
+        rc = ia__error(IA_ERR_NOMEM, "out of memory for a lock");
     if (!rc && !(m->path = ia__strdup(dir)))
         rc = ia__error(IA_ERR_NOMEM, "out of memory");
     if (!rc)
@@ -405,7 +484,7 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(config, "model_type");
         if (!cJSON_IsString(mt))
             rc = ia__error(IA_ERR_FORMAT, "%s/config.json: missing \"model_type\"", dir);
-        else if (!(m->arch = ia__arch_find(mt->valuestring)))
+        else if (!(m->arch = ia__arch_for_config(config, mt->valuestring)))
             rc = ia__error(IA_ERR_UNSUPPORTED, "%s/config.json: model_type \"%s\" is not supported (supported: %s)",
                            dir, mt->valuestring, ia__arch_names());
     }
@@ -450,32 +529,8 @@ static ia_status load_folder(const char *dir, const ia_model_options *opt, ia_mo
         m->profile = hw.profiling;
         rc = check_memory(m, dir, st);
     }
-    /* the device, then the weights on it; a device that fails either
-     * (out of its memory, lost) hands over to the CPU unless fallback is off */
-    for (bool again = !rc; again;) {
-        int device = 0;
-        const char *colon = strchr(m->sel.device, ':');
-        if (colon)
-            device = (int)strtol(colon + 1, NULL, 10);
-        rc = m->be->iface.open(device, m->n_threads, m->sel.precision, m->profile, &m->bctx);
-        if (!rc && m->arch->iface.load_dir)
-            rc = m->arch->iface.load_dir(&m->cfg, dir, st, m->be, m->bctx, &m->state, &m->n_params,
-                                         &m->weights_dtype);
-        else if (!rc)
-            rc = m->arch->iface.load(&m->cfg, st, m->be, m->bctx, &m->state, &m->n_params, &m->weights_dtype);
-        const ia_backend *failed = m->be;
-        again = rc && ia__backend_fallback(rc, &m->sel, &m->be);
-        if (again) {
-            if (m->state)
-                m->arch->iface.free(m->state);
-            if (m->bctx)
-                failed->iface.close(m->bctx);
-            m->state = NULL, m->bctx = NULL;
-        }
-    }
-    if (!rc && m->pooling == IA_POOL_SPLADE)
-        rc = ia__error_wrap(ia__mlm_head_load(st, &m->cfg, m->be, m->bctx, &m->mlm),
-                            "%s: SPLADE pooling needs a masked-LM head (a *ForMaskedLM folder)", dir);
+    if (!rc)
+        rc = bind_backend(m, dir, st);
     if (!rc && ia__cls_head_wanted(config)) {
         char *cp = ia__path_join(dir, "config.json");
         rc = cp ? ia__cls_head_load(st, config, cp, m->cfg.hidden_size, &m->head)
@@ -515,6 +570,7 @@ void ia_model_get_info(const ia_model *m, ia_model_info *info)
 {
     if (!m || !info)
         return;
+    pthread_rwlock_rdlock(&((ia_model *)m)->swap); /* be and sel change if the device fails */
     *info = (ia_model_info){
         .path = m->path,
         .architecture = m->arch->model_type,
@@ -537,6 +593,7 @@ void ia_model_get_info(const ia_model *m, ia_model_info *info)
         .device = m->sel.device,
         .backend_reason = m->sel.reason,
     };
+    pthread_rwlock_unlock(&((ia_model *)m)->swap);
 }
 
 /* embedding ------------------------------------------------------------- */
@@ -738,11 +795,19 @@ static bool batch_fits(const ia_model *m, size_t n_tok, size_t max_len)
     return !m->memory_limit || m->weight_bytes + activation_bytes(m, n_tok, max_len) <= m->memory_limit;
 }
 
-void ia__model_profile(const ia_model *m, ia_backend_profile *p)
+/* The backend's profile so far; the caller holds the swap lock. */
+static void profile_of(const ia_model *m, ia_backend_profile *p)
 {
     memset(p, 0, sizeof *p);
     if (m->profile)
         m->be->iface.profile(m->bctx, p);
+}
+
+void ia__model_profile(const ia_model *m, ia_backend_profile *p)
+{
+    pthread_rwlock_rdlock(&((ia_model *)m)->swap);
+    profile_of(m, p);
+    pthread_rwlock_unlock(&((ia_model *)m)->swap);
 }
 
 /* performance.enable_profiling: one line per call (other calls running at
@@ -750,7 +815,7 @@ void ia__model_profile(const ia_model *m, ia_backend_profile *p)
 static void log_profile(const ia_model *m, const ia_backend_profile *before, size_t n, double t0)
 {
     ia_backend_profile p;
-    ia__model_profile(m, &p);
+    profile_of(m, &p);
     const double lin = p.linear_s - before->linear_s, flop = p.linear_flop - before->linear_flop;
     ia__log(IA_LOG_INFO, "profile: %zu texts in %.2f ms: linear layers %.2f ms (%ld calls, %.1f GFLOP/s), "
             "attention %.2f ms, embeddings/layernorm/pooling %.2f ms", n, (ia__now() - t0) * 1e3, lin * 1e3,
@@ -760,8 +825,8 @@ static void log_profile(const ia_model *m, const ia_backend_profile *before, siz
 
 /* Run n encoded texts into job->out (n, od): sorted by length, packed
  * into batches under the token budget and the memory limit. */
-static ia_status run_encoded(const ia_model *m, const encoded *enc, size_t n, const batch_job *job,
-                             ia_embed_stats *stats)
+static ia_status run_encoded_on(const ia_model *m, const encoded *enc, size_t n, const batch_job *job,
+                                ia_embed_stats *stats)
 {
     ia_backend_profile prof0 = {0};
     const double t0 = ia__now();
@@ -795,6 +860,26 @@ static ia_status run_encoded(const ia_model *m, const encoded *enc, size_t n, co
         log_profile(m, &prof0, n, t0);
     ia__free(order);
     return rc;
+}
+
+/* run_encoded_on with the model's device held; a device that fails the
+ * call (lost, out of its memory) hands the model to the CPU, which runs
+ * the whole call again, unless fallback is off. */
+static ia_status run_encoded(const ia_model *m, const encoded *enc, size_t n, const batch_job *job,
+                             ia_embed_stats *stats)
+{
+    ia_model *mm = (ia_model *)m;
+    for (;;) {
+        pthread_rwlock_rdlock(&mm->swap);
+        const ia_backend *be = m->be;
+        const size_t n_tokens = stats ? stats->n_tokens : 0;
+        ia_status rc = run_encoded_on(m, enc, n, job, stats);
+        pthread_rwlock_unlock(&mm->swap);
+        if (!rc || !rebind_on_cpu(m, be, rc))
+            return rc;
+        if (stats)
+            stats->n_tokens = n_tokens;
+    }
 }
 
 static void free_encoded(encoded *enc, size_t n)
@@ -1046,10 +1131,12 @@ ia_status ia__model_token_states(const ia_model *m, const char *text, float **st
     float *x = rc ? NULL : ia__malloc(e.n * m->cfg.hidden_size * sizeof(float));
     if (!rc && !x)
         rc = ia__error(IA_ERR_NOMEM, "out of memory");
+    pthread_rwlock_rdlock(&((ia_model *)m)->swap);
     if (!rc && !m->be->iface.upload)
         rc = m->arch->iface.forward(m->state, e.ids, NULL, offsets, 1, x);
     else if (!rc)
         rc = ia__error(IA_ERR_UNSUPPORTED, "token states are read from host-memory backends only");
+    pthread_rwlock_unlock(&((ia_model *)m)->swap);
     ia__free(e.ids);
     if (rc) {
         ia__free(x);

@@ -466,6 +466,7 @@ int cmd_embed(int argc, char **argv)
     if (stats.n_truncated_texts && !quiet)
         fprintf(stderr, "ipfs-accelerate: note: %zu text%s truncated to %zu tokens\n", stats.n_truncated_texts,
                 stats.n_truncated_texts == 1 ? "" : "s", info.max_seq_length);
+    ia_model_get_info(model, &info); /* a device that failed mid-run handed the model to the CPU */
     if (!rc && !quiet)
         fprintf(stderr, "ipfs-accelerate: embedded %zu texts (%zu tokens) in %.2f s: %.1f sentences/s, %.0f tokens/s [%s, %s]\n",
                 done, stats.n_tokens, secs, secs > 0 ? (double)done / secs : 0,
