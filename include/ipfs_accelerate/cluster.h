@@ -65,6 +65,13 @@ typedef struct ia_cluster_options {
     long long cache_bytes;
     double result_ttl_s;
     long long result_max_bytes;
+    /* The disk tier, between memory and the bucket (NULL or "": none): the
+     * results this process computed or read, one file each under cache_dir
+     * (made if missing), the least recently used removed beyond
+     * cache_dir_bytes (0: 1 GiB). Workers look there before computing, so
+     * a restarted worker answers what it computed before from disk. */
+    const char *cache_dir;
+    long long cache_dir_bytes;
 } ia_cluster_options;
 
 #define IA_CLUSTER_OPTIONS_INIT {.size = sizeof(ia_cluster_options)}

@@ -143,7 +143,8 @@ class ClusterOptions(ctypes.Structure):
                 ("max_task_bytes", ctypes.c_longlong), ("user", c_char_p), ("password", c_char_p),
                 ("token", c_char_p), ("creds_file", c_char_p), ("tls_ca", c_char_p), ("tls_cert", c_char_p),
                 ("tls_key", c_char_p), ("cache_bytes", ctypes.c_longlong), ("result_ttl_s", ctypes.c_double),
-                ("result_max_bytes", ctypes.c_longlong)]
+                ("result_max_bytes", ctypes.c_longlong), ("cache_dir", c_char_p),
+                ("cache_dir_bytes", ctypes.c_longlong)]
 
 
 class ClusterSubmitOptions(ctypes.Structure):

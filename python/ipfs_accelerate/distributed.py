@@ -45,7 +45,11 @@ class DistributedComputeCoordinator:
     clients). Refused credentials raise :class:`Error` saying so.
     ``cache_bytes``: the results this process keeps in memory (0: 64 MiB,
     < 0: none), besides the cluster's result bucket; a task whose result
-    either holds is not queued again (docs/distributed.md). The
+    either holds is not queued again (docs/distributed.md). ``cache_dir``:
+    a folder for the disk tier between the two (None: none; 1 GiB, least
+    recently used dropped). ``model_name`` may be ``ipfs://CID``: the task
+    goes to the workers that hold that model, or to any worker, which
+    fetches it from a peer's gateway. The
     methods may be called from several threads; ``close()`` only once none
     is running.
     """
@@ -53,7 +57,8 @@ class DistributedComputeCoordinator:
     def __init__(self, nats_url: str = "nats://127.0.0.1:4222", client_name: str = "ipfs-accelerate python",
                  max_queue: int = 0, user: Optional[str] = None, password: Optional[str] = None,
                  token: Optional[str] = None, creds_file: Optional[str] = None, tls_ca: Optional[str] = None,
-                 tls_cert: Optional[str] = None, tls_key: Optional[str] = None, cache_bytes: int = 0):
+                 tls_cert: Optional[str] = None, tls_key: Optional[str] = None, cache_bytes: int = 0,
+                 cache_dir: Optional[str] = None):
         if not isinstance(nats_url, str) or not nats_url:
             raise InvalidInputError(f"nats_url must be a non-empty str, not {nats_url!r}")
         self.nats_url = nats_url
@@ -68,7 +73,7 @@ class DistributedComputeCoordinator:
         opts.cache_bytes = cache_bytes
         for field, value in (("user", user), ("password", password), ("token", token),
                              ("creds_file", creds_file), ("tls_ca", tls_ca), ("tls_cert", tls_cert),
-                             ("tls_key", tls_key)):
+                             ("tls_key", tls_key), ("cache_dir", cache_dir)):
             if value is not None:
                 if not isinstance(value, str):
                     raise InvalidInputError(f"{field} must be a str or None, not {type(value).__name__}")

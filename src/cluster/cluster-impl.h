@@ -201,8 +201,9 @@ ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const ui
                                  int *found);
 
 /* Where a submitted task's result was found: not yet (queued), in this
- * process's memory, in the cluster's result bucket. */
-enum { IA_FOUND_NONE = 0, IA_FOUND_MEMORY = 1, IA_FOUND_CLUSTER = 2 };
+ * process's memory, in the cluster's result bucket, in this machine's disk
+ * tier (ia_cluster_options.cache_dir). */
+enum { IA_FOUND_NONE = 0, IA_FOUND_MEMORY = 1, IA_FOUND_CLUSTER = 2, IA_FOUND_DISK = 3 };
 
 /* Who computed a result, from its headers (Ia-Worker, Ia-Backend,
  * Ia-Precision; "" when a worker of an earlier version did not say). */
@@ -217,6 +218,8 @@ ia_status ia__cluster_result_ex(ia_cluster *c, const char *task_id, double timeo
 typedef struct ia_cluster_cache_stats {
     unsigned long hits_memory, hits_cluster, misses;
     size_t entries, bytes; /* the in-memory tier now */
+    unsigned long hits_disk;
+    size_t disk_bytes, disk_max; /* the disk tier now (0, 0: none) */
 } ia_cluster_cache_stats;
 void ia__cluster_cache_stats(ia_cluster *c, ia_cluster_cache_stats *out);
 

@@ -10,10 +10,14 @@
  * next worker only acks. Results are keyed by the shard's content hash, so
  * a second copy of a result is the same bytes under the same key.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +43,7 @@
 #define DEFAULT_MAX_TASK_BYTES (1LL << 30)
 
 #define DEFAULT_CACHE_BYTES (64LL << 20)
+#define DEFAULT_DISK_BYTES (1LL << 30)
 #define DEFAULT_RESULT_TTL_S 86400.0
 #define DEFAULT_RESULT_MAX_BYTES (1LL << 30)
 #define CACHE_MAX_ENTRIES 4096 /* the memory tier is searched linearly: keep it short */
@@ -64,7 +69,9 @@ struct ia_cluster {
     pthread_mutex_t lock;
     cached *head, *tail;
     size_t entries, bytes, max_bytes;
-    unsigned long hits_memory, hits_cluster, misses;
+    unsigned long hits_memory, hits_cluster, misses, hits_disk;
+    char disk[1024];            /* the disk tier's folder ("": none) */
+    size_t disk_max, disk_bytes;
     double reported;       /* when the counters were last put in ia_clients */
     unsigned long changes; /* counted since */
     pthread_cond_t wake;   /* the reporter thread's */
@@ -163,6 +170,212 @@ static void cache_put(ia_cluster *c, const char *id, const float *vecs, size_t n
     pthread_mutex_unlock(&c->lock);
 }
 
+
+/* ---- the disk tier: results as files, <dir>/<id[0..1]>/<id> ---- */
+
+/* A file: "IAD1", three (u32 length, bytes) strings (the provenance:
+ * worker, backend, precision), then the result body exactly as stored in
+ * the bucket. Written to a temporary name and renamed: a reader sees a
+ * whole file or none. A file's mtime is its last use: the least recently
+ * used go first beyond the bound. */
+static void disk_path(const ia_cluster *c, const char *id, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/%.2s/%s", c->disk, id, id);
+}
+
+static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* The stored body of result id (ia__free), and who computed it. */
+static bool disk_get(ia_cluster *c, const char *id, uint8_t **body, size_t *len, ia_cluster_provenance *prov)
+{
+    if (!c->disk[0])
+        return false;
+    char path[1200];
+    disk_path(c, id, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    bool ok = false;
+    if (!fseek(f, 0, SEEK_END)) {
+        long size = ftell(f);
+        if (size >= 16 && size < (1L << 30) && !fseek(f, 0, SEEK_SET) && (b = ia__malloc((size_t)size)) &&
+            fread(b, 1, (size_t)size, f) == (size_t)size)
+            n = (size_t)size;
+    }
+    fclose(f);
+    size_t off = 4;
+    char *fields[3] = {prov->worker, prov->backend, prov->precision};
+    size_t caps[3] = {sizeof prov->worker, sizeof prov->backend, sizeof prov->precision};
+    if (n && !memcmp(b, "IAD1", 4)) {
+        ok = true;
+        for (int k = 0; k < 3 && ok; k++) {
+            uint32_t l = off + 4 <= n ? rd32(b + off) : UINT32_MAX;
+            ok = l < caps[k] && off + 4 + l <= n;
+            if (ok) {
+                memcpy(fields[k], b + off + 4, l);
+                fields[k][l] = '\0';
+                off += 4 + l;
+            }
+        }
+    }
+    if (!ok || n - off < 12 || memcmp(b + off, "IAR1", 4)) { /* not ours, or damaged: a miss */
+        ia__free(b);
+        return false;
+    }
+    memmove(b, b + off, n - off);
+    *body = b;
+    *len = n - off;
+    utimensat(AT_FDCWD, path, NULL, 0); /* used now */
+    return true;
+}
+
+typedef struct disk_file {
+    char path[1200];
+    time_t mtime;
+    off_t size;
+} disk_file;
+
+static int by_mtime(const void *a, const void *b)
+{
+    const disk_file *x = a, *y = b;
+    return (x->mtime > y->mtime) - (x->mtime < y->mtime);
+}
+
+/* The files of the tier (their paths, times and sizes; *n of them, the
+ * caller's) and their total size. */
+static disk_file *disk_scan(ia_cluster *c, size_t *n, size_t *total)
+{
+    disk_file *files = NULL;
+    size_t cap = 0;
+    *n = *total = 0;
+    DIR *top = opendir(c->disk);
+    struct dirent *d;
+    while (top && (d = readdir(top))) {
+        if (strlen(d->d_name) != 2 || d->d_name[0] == '.')
+            continue;
+        char sub[1100];
+        snprintf(sub, sizeof sub, "%s/%s", c->disk, d->d_name);
+        DIR *dd = opendir(sub);
+        struct dirent *e;
+        while (dd && (e = readdir(dd))) {
+            struct stat sb;
+            disk_file f;
+            snprintf(f.path, sizeof f.path, "%s/%s", sub, e->d_name);
+            if (e->d_name[0] == '.' || stat(f.path, &sb) || !S_ISREG(sb.st_mode))
+                continue;
+            f.mtime = sb.st_mtime;
+            f.size = sb.st_size;
+            disk_file *g = ia__grow(files, *n, &cap, sizeof *files, 256);
+            if (!g)
+                break;
+            files = g;
+            files[(*n)++] = f;
+            *total += (size_t)sb.st_size;
+        }
+        if (dd)
+            closedir(dd);
+    }
+    if (top)
+        closedir(top);
+    return files;
+}
+
+/* Beyond the bound: the least recently used files go until the tier holds
+ * at most 90 % of it (so eviction is not paid on every write). */
+static void disk_evict(ia_cluster *c)
+{
+    size_t n, total;
+    disk_file *files = disk_scan(c, &n, &total);
+    qsort(files, n, sizeof *files, by_mtime);
+    size_t goal = c->disk_max / 10 * 9;
+    for (size_t i = 0; i < n && total > goal; i++)
+        if (!unlink(files[i].path))
+            total -= (size_t)files[i].size;
+    ia__free(files);
+    pthread_mutex_lock(&c->lock);
+    c->disk_bytes = total;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void disk_put(ia_cluster *c, const char *id, const uint8_t *body, size_t len, const ia_cluster_provenance *prov)
+{
+    if (!c->disk[0] || len + 256 > c->disk_max)
+        return;
+    char path[1200], tmp[1300], dir[1100];
+    disk_path(c, id, path, sizeof path);
+    if (!access(path, F_OK))
+        return; /* the same bytes are there */
+    snprintf(dir, sizeof dir, "%s/%.2s", c->disk, id);
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return; /* a cache: the copy is lost, nothing else */
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%ld-%lx", dir, (long)getpid(), (unsigned long)pthread_self());
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return;
+    const char *fields[3] = {prov ? prov->worker : "", prov ? prov->backend : "", prov ? prov->precision : ""};
+    bool ok = fwrite("IAD1", 1, 4, f) == 4;
+    for (int k = 0; k < 3 && ok; k++) {
+        uint32_t l = (uint32_t)strlen(fields[k]);
+        uint8_t b[4] = {(uint8_t)l, (uint8_t)(l >> 8), (uint8_t)(l >> 16), (uint8_t)(l >> 24)};
+        ok = fwrite(b, 1, 4, f) == 4 && fwrite(fields[k], 1, l, f) == l;
+    }
+    ok = ok && fwrite(body, 1, len, f) == len;
+    ok = !fclose(f) && ok;
+    if (!ok || rename(tmp, path)) {
+        unlink(tmp);
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->disk_bytes += len + 16;
+    bool over = c->disk_bytes > c->disk_max;
+    pthread_mutex_unlock(&c->lock);
+    if (over)
+        disk_evict(c);
+}
+
+/* The decoded form's bytes (the format is exact: the same floats give the
+ * same body). */
+static void disk_put_vecs(ia_cluster *c, const char *id, const float *vecs, size_t n, int dim,
+                          const ia_cluster_provenance *prov)
+{
+    uint8_t *body;
+    size_t len;
+    if (!c->disk[0] || ia__cluster_result_encode(vecs, n, dim, &body, &len))
+        return;
+    disk_put(c, id, body, len, prov);
+    ia__free(body);
+}
+
+static ia_status disk_open(ia_cluster *c, const char *dir, long long max_bytes)
+{
+    if (!dir || !dir[0])
+        return IA_OK;
+    if (strlen(dir) >= sizeof c->disk - 80)
+        return ia__error(IA_ERR_INVALID, "result cache folder %s: the path is too long", dir);
+    char p[sizeof c->disk];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *s = p + 1; *s; s++) /* mkdir -p */
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0755);
+            *s = '/';
+        }
+    if (mkdir(p, 0755) && errno != EEXIST)
+        return ia__error(IA_ERR_IO, "result cache folder %s: %s", dir, strerror(errno));
+    if (access(p, W_OK))
+        return ia__error(IA_ERR_IO, "result cache folder %s: not writable: %s", dir, strerror(errno));
+    snprintf(c->disk, sizeof c->disk, "%s", dir);
+    c->disk_max = max_bytes > 0 ? (size_t)max_bytes : (size_t)DEFAULT_DISK_BYTES;
+    size_t n, total;
+    ia__free(disk_scan(c, &n, &total));
+    c->disk_bytes = total;
+    if (total > c->disk_max)
+        disk_evict(c);
+    return IA_OK;
+}
+
 /* This process's counters, for `cluster status`: put in ia_clients by a
  * thread of the connection every REPORT_EVERY_S when they changed (so a
  * submit never waits on it), and when the connection is freed. */
@@ -172,8 +385,8 @@ static void report(ia_cluster *c, bool now)
     bool due = c->changes && (now || ia__now() - c->reported >= REPORT_EVERY_S);
     char v[256];
     if (due) {
-        snprintf(v, sizeof v, "{\"hits_memory\":%lu,\"hits_cluster\":%lu,\"misses\":%lu,\"last_seen\":%lld}",
-                 c->hits_memory, c->hits_cluster, c->misses, (long long)time(NULL));
+        snprintf(v, sizeof v, "{\"hits_memory\":%lu,\"hits_disk\":%lu,\"hits_cluster\":%lu,\"misses\":%lu,"
+                 "\"last_seen\":%lld}", c->hits_memory, c->hits_disk, c->hits_cluster, c->misses, (long long)time(NULL));
         c->reported = ia__now();
         c->changes = 0;
     }
@@ -187,6 +400,8 @@ static void count(ia_cluster *c, int found)
     pthread_mutex_lock(&c->lock);
     if (found == IA_FOUND_MEMORY)
         c->hits_memory++;
+    else if (found == IA_FOUND_DISK)
+        c->hits_disk++;
     else if (found == IA_FOUND_CLUSTER)
         c->hits_cluster++;
     else
@@ -217,7 +432,8 @@ static void *reporter_main(void *arg)
 void ia__cluster_cache_stats(ia_cluster *c, ia_cluster_cache_stats *out)
 {
     pthread_mutex_lock(&c->lock);
-    *out = (ia_cluster_cache_stats){c->hits_memory, c->hits_cluster, c->misses, c->entries, c->bytes};
+    *out = (ia_cluster_cache_stats){c->hits_memory, c->hits_cluster, c->misses, c->entries, c->bytes, c->hits_disk,
+                                    c->disk_bytes, c->disk_max};
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -415,6 +631,8 @@ ia_status ia_cluster_connect(const char *url, const ia_cluster_options *opt, ia_
     ia_status st = IA_OK;
     if (s != NATS_OK)
         st = nats_fail(IA_ERR_IO, s, 0, url);
+    if (!st)
+        st = disk_open(c, o.cache_dir, o.cache_dir_bytes);
     if (!st)
         st = ensure_stream(c, IA_CLUSTER_STREAM_TASKS, "ia.task.>", js_WorkQueuePolicy, 7 * 86400, -1,
                            o.max_tasks > 0 ? o.max_tasks : DEFAULT_MAX_TASKS,
@@ -624,7 +842,7 @@ typedef struct worker {
     ia_cluster *c;
     const ia_cluster_worker_config *cfg;
     int64_t ack_wait_ns;
-    long done, skipped, failed, dead;
+    long done, skipped, failed, dead, hits_disk;
     double started, last_advert;
     long advertised; /* tasks in the last advert */
     int advertised_draining;
@@ -675,6 +893,7 @@ static void advertise(worker *w)
     cJSON_AddNumberToObject(j, "tasks_skipped", (double)w->skipped);
     cJSON_AddNumberToObject(j, "tasks_failed", (double)w->failed);
     cJSON_AddNumberToObject(j, "dead_letters", (double)w->dead);
+    cJSON_AddNumberToObject(j, "hits_disk", (double)w->hits_disk);
     cJSON_AddNumberToObject(j, "uptime_s", (double)(long long)(ia__now() - w->started));
     cJSON_AddNumberToObject(j, "last_seen", (double)time(NULL));
     char *v = cJSON_PrintUnformatted(j);
@@ -1031,6 +1250,50 @@ static ia_status take_model(worker *w, const char *cid, int *out)
     return IA_OK;
 }
 
+/* Store a result in the bucket, then ack its task m (only a stored
+ * result is acked; on failure the task is handed back). how: for the log
+ * line. */
+static ia_status store_result(worker *w, const char *rsubj, const char *shard, const uint8_t *body, size_t len,
+                              const ia_cluster_provenance *prov, natsMsg *m, const char *how)
+{
+    const ia_cluster_worker_config *cfg = w->cfg;
+    natsMsg *r = NULL;
+    char rid[8 + IA_CLUSTER_ID_LEN];
+    snprintf(rid, sizeof rid, "r-%s", shard);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = rid;
+    jsErrCode jerr = 0;
+    natsStatus s = natsMsg_Create(&r, rsubj, NULL, (const char *)body, (int)len);
+    if (s == NATS_OK) /* who and what computed it: a server says so in its answer */
+        s = natsMsgHeader_Set(r, "Ia-Worker", prov->worker);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(r, "Ia-Backend", prov->backend);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(r, "Ia-Precision", prov->precision);
+    jsPubAck *pa = NULL;
+    if (s == NATS_OK)
+        s = js_PublishMsg(&pa, w->c->js, r, &po, &jerr);
+    bool duplicate = pa && pa->Duplicate; /* another delivery stored it first */
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(r);
+    if (s != NATS_OK) {
+        ia__log(IA_LOG_WARN, "worker %s: shard %s: storing the result failed (%s): the task will be redelivered",
+                cfg->name, shard, natsStatus_GetText(s));
+        natsMsg_NakWithDelay(m, 500, NULL);
+        return IA_ERR_IO;
+    }
+    s = natsMsg_AckSync(m, NULL, &jerr);
+    if (duplicate)
+        w->skipped++;
+    else if (strcmp(prov->worker, cfg->name) == 0 && strncmp(how, "from", 4))
+        w->done++;
+    ia__log(IA_LOG_INFO, "worker %s: shard %s %s %s%s", cfg->name, shard,
+            duplicate ? "computed again, its result was already stored" : "stored", how,
+            s == NATS_OK ? "" : "; the ack was lost, a redelivery will find the result");
+    return IA_OK;
+}
+
 static void handle(worker *w, natsMsg *m, const source *from)
 {
     const ia_cluster_worker_config *cfg = w->cfg;
@@ -1070,6 +1333,16 @@ static void handle(worker *w, natsMsg *m, const source *from)
         snprintf(e, sizeof e, "delivered %llu times without a result (workers crashed or stalled on it)",
                  (unsigned long long)delivered);
         dead_letter(w, m, shard, key, delivered, e);
+        return;
+    }
+    ia_cluster_provenance dprov;
+    uint8_t *dbody = NULL;
+    size_t dlen = 0;
+    if (disk_get(w->c, shard, &dbody, &dlen, &dprov)) { /* computed here before (the bucket lost it) */
+        ia_status pst = store_result(w, rsubj, shard, dbody, dlen, &dprov, m, "from the disk cache");
+        ia__free(dbody);
+        if (!pst)
+            w->hits_disk++;
         return;
     }
     const uint8_t *body_in = (const uint8_t *)natsMsg_GetData(m);
@@ -1123,44 +1396,17 @@ static void handle(worker *w, natsMsg *m, const source *from)
         }
         return;
     }
-    /* Store the result; only a stored result is acked. */
-    natsMsg *r = NULL;
-    char rid[8 + IA_CLUSTER_ID_LEN];
-    snprintf(rid, sizeof rid, "r-%s", shard);
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MsgId = rid;
-    jsErrCode jerr = 0;
-    natsStatus s = natsMsg_Create(&r, rsubj, NULL, (const char *)body, (int)body_len);
     ia_model_info info;
     ia_model_get_info(sl->model, &info);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(r, "Ia-Worker", cfg->name);
-    if (s == NATS_OK) /* what computed it: a server says so in its answer */
-        s = natsMsgHeader_Set(r, "Ia-Backend", info.backend);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(r, "Ia-Precision", info.precision);
-    jsPubAck *pa = NULL;
-    if (s == NATS_OK)
-        s = js_PublishMsg(&pa, w->c->js, r, &po, &jerr);
-    bool duplicate = pa && pa->Duplicate; /* another delivery stored it first */
-    jsPubAck_Destroy(pa);
-    natsMsg_Destroy(r);
+    ia_cluster_provenance prov;
+    snprintf(prov.worker, sizeof prov.worker, "%s", cfg->name);
+    snprintf(prov.backend, sizeof prov.backend, "%s", info.backend ? info.backend : "");
+    snprintf(prov.precision, sizeof prov.precision, "%s", info.precision ? info.precision : "");
+    char how[96];
+    snprintf(how, sizeof how, "(%zu texts, %.1f ms)", n, (ia__now() - t0) * 1e3);
+    if (!store_result(w, rsubj, shard, body, body_len, &prov, m, how))
+        disk_put(w->c, shard, body, body_len, &prov);
     ia__free(body);
-    if (s != NATS_OK) {
-        ia__log(IA_LOG_WARN, "worker %s: shard %s: storing the result failed (%s): the task will be redelivered",
-                cfg->name, shard, natsStatus_GetText(s));
-        natsMsg_NakWithDelay(m, 500, NULL);
-        return;
-    }
-    s = natsMsg_AckSync(m, NULL, &jerr);
-    if (duplicate)
-        w->skipped++;
-    else
-        w->done++;
-    ia__log(IA_LOG_INFO, "worker %s: shard %s %s (%zu texts, %.1f ms)%s", cfg->name, shard,
-            duplicate ? "computed again, its result was already stored" : "stored", n, (ia__now() - t0) * 1e3,
-            s == NATS_OK ? "" : "; the ack was lost, a redelivery will find the result");
 }
 
 /* Tasks waiting (not yet delivered) on a consumer, from its info, which
@@ -1415,18 +1661,24 @@ void ia__cluster_job_free(ia_cluster_job *j)
     ia__free(j);
 }
 
-static bool take_result(ia_cluster_job *j, shard *sh, natsMsg *m)
+static void provenance(natsMsg *m, ia_cluster_provenance *p);
+
+/* A result's body for shard sh; on_disk: read from the disk tier (else
+ * it is kept there). */
+static bool take_body(ia_cluster_job *j, shard *sh, const uint8_t *body, size_t len, const ia_cluster_provenance *prov,
+                      bool on_disk)
 {
     float *v;
     size_t n;
     int dim;
-    if (ia__cluster_result_decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &v, &n,
-                                  &dim))
+    if (ia__cluster_result_decode(body, len, &v, &n, &dim))
         return false;
     if (n != sh->n) {
         ia__free(v);
         return false;
     }
+    if (!on_disk)
+        disk_put(j->c, sh->id, body, len, prov);
     sh->vecs = v;
     sh->dim = dim;
     sh->done = true;
@@ -1435,6 +1687,13 @@ static bool take_result(ia_cluster_job *j, shard *sh, natsMsg *m)
     j->done++;
     j->texts_done += n;
     return true;
+}
+
+static bool take_result(ia_cluster_job *j, shard *sh, natsMsg *m)
+{
+    ia_cluster_provenance p;
+    provenance(m, &p);
+    return take_body(j, sh, (const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &p, false);
 }
 
 /* A task's subject: by model name (route 'n'), for the workers that hold
@@ -1579,6 +1838,18 @@ ia_status ia__cluster_job_add(ia_cluster_job *j, const char *const *texts, const
             return IA_OK;
         }
         ia__free(v);
+    }
+    ia_cluster_provenance dprov;
+    uint8_t *dbody;
+    size_t dlen;
+    if (disk_get(j->c, sh->id, &dbody, &dlen, &dprov)) { /* this machine had it */
+        bool ok = take_body(j, sh, dbody, dlen, &dprov, true);
+        ia__free(dbody);
+        if (ok) {
+            j->found++;
+            count(j->c, IA_FOUND_DISK);
+            return IA_OK;
+        }
     }
     char subj[64 + IA_CLUSTER_ID_LEN];
     snprintf(subj, sizeof subj, IA_CLUSTER_RESULT_PREFIX "%s", sh->id);
@@ -1804,13 +2075,28 @@ static void provenance(natsMsg *m, ia_cluster_provenance *p)
     snprintf(p->precision, sizeof p->precision, "%s", v[2] ? v[2] : "");
 }
 
-/* Where task id's result is: in this process's memory, or in the result
- * bucket (then copied to memory, for the ia_cluster_result that follows),
- * or nowhere yet (IA_FOUND_*). */
+/* Where task id's result is: in this process's memory, on this machine's
+ * disk or in the result bucket (then copied to memory, for the
+ * ia_cluster_result that follows, and to disk), or nowhere yet
+ * (IA_FOUND_*). */
 static int cached_result(ia_cluster *c, const char *id)
 {
     if (cache_has(c, id))
         return IA_FOUND_MEMORY;
+    ia_cluster_provenance dp;
+    uint8_t *db;
+    size_t dl, dn;
+    float *dv;
+    int dd;
+    if (disk_get(c, id, &db, &dl, &dp)) {
+        bool ok = !ia__cluster_result_decode(db, dl, &dv, &dn, &dd);
+        ia__free(db);
+        if (ok) {
+            cache_put(c, id, dv, dn, dd, &dp);
+            ia__free(dv);
+            return IA_FOUND_DISK;
+        }
+    }
     char subj[64 + IA_CLUSTER_ID_LEN];
     snprintf(subj, sizeof subj, IA_CLUSTER_RESULT_PREFIX "%s", id);
     bool err;
@@ -1825,6 +2111,7 @@ static int cached_result(ia_cluster *c, const char *id)
         ia_cluster_provenance p;
         provenance(m, &p);
         cache_put(c, id, v, n, dim, &p);
+        disk_put(c, id, (const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &p);
         ia__free(v);
     }
     natsMsg_Destroy(m);
@@ -1982,6 +2269,18 @@ ia_status ia__cluster_result_ex(ia_cluster *c, const char *task_id, double timeo
             *prov_out = prov;
         return IA_OK;
     }
+    uint8_t *db;
+    size_t dl;
+    if (disk_get(c, task_id, &db, &dl, &prov)) {
+        ia_status dst = ia__cluster_result_decode(db, dl, vecs, n, dim);
+        ia__free(db);
+        if (!dst) {
+            cache_put(c, task_id, *vecs, *n, *dim, &prov);
+            if (prov_out)
+                *prov_out = prov;
+            return IA_OK;
+        }
+    }
     /* Subscribed before looking, so a result stored in between is heard. */
     char subj[64 + IA_CLUSTER_ID_LEN];
     natsSubscription *sub = NULL, *dead = NULL;
@@ -2033,6 +2332,7 @@ ia_status ia__cluster_result_ex(ia_cluster *c, const char *task_id, double timeo
     natsSubscription_Destroy(dead);
     if (!st) {
         cache_put(c, task_id, *vecs, *n, *dim, &prov);
+        disk_put_vecs(c, task_id, *vecs, *n, *dim, &prov);
         if (prov_out)
             *prov_out = prov;
     }
@@ -2139,8 +2439,8 @@ ia_status ia__cluster_status(ia_cluster *c, cJSON **out)
         cJSON_AddNumberToObject(cache, "ttl_s", (double)si->Config->MaxAge / NS_PER_S);
         jsStreamInfo_Destroy(si);
     }
-    double sums[3] = {0};
-    const char *fields[3] = {"hits_memory", "hits_cluster", "misses"};
+    double sums[4] = {0};
+    const char *fields[4] = {"hits_memory", "hits_cluster", "misses", "hits_disk"};
     kvKeysList ck = {0};
     if (kvStore_Keys(&ck, c->clients, NULL) == NATS_OK) {
         for (int i = 0; i < ck.Count; i++) {
@@ -2149,7 +2449,7 @@ ia_status ia__cluster_status(ia_cluster *c, cJSON **out)
                 continue;
             cJSON *v = cJSON_ParseWithLength(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
             kvEntry_Destroy(e);
-            for (int k = 0; k < 3; k++) {
+            for (int k = 0; k < 4; k++) {
                 const cJSON *f = cJSON_GetObjectItem(v, fields[k]);
                 sums[k] += cJSON_IsNumber(f) ? f->valuedouble : 0;
             }
@@ -2157,10 +2457,18 @@ ia_status ia__cluster_status(ia_cluster *c, cJSON **out)
         }
         kvKeysList_Destroy(&ck);
     }
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         cJSON_AddNumberToObject(cache, fields[k], sums[k]);
-    double lookups = sums[0] + sums[1] + sums[2];
-    cJSON_AddNumberToObject(cache, "hit_rate", lookups > 0 ? (sums[0] + sums[1]) / lookups : 0);
+    double lookups = sums[0] + sums[1] + sums[2] + sums[3];
+    cJSON_AddNumberToObject(cache, "hit_rate", lookups > 0 ? (sums[0] + sums[1] + sums[3]) / lookups : 0);
+    /* the workers' disk tiers: tasks answered there instead of computed */
+    double worker_disk = 0;
+    const cJSON *wk;
+    cJSON_ArrayForEach(wk, workers) {
+        const cJSON *f = cJSON_GetObjectItem(wk, "hits_disk");
+        worker_disk += cJSON_IsNumber(f) ? f->valuedouble : 0;
+    }
+    cJSON_AddNumberToObject(cache, "worker_hits_disk", worker_disk);
     *out = root;
     return IA_OK;
 }

@@ -81,6 +81,7 @@ ia_status ia__srv_dispatch_run(srv_dispatch *d, srv_metrics *m, srv_job *job0, c
     double dt = ia__now() - t0;
     if (!st) {
         count(m, found == IA_FOUND_MEMORY    ? &m->cluster_cached
+                 : found == IA_FOUND_DISK    ? &m->cluster_disk
                  : found == IA_FOUND_CLUSTER ? &m->cluster_stored
                                              : &m->cluster_tasks,
               dt);

@@ -978,27 +978,30 @@ static void run_metrics(ia_server *s, srv_request *r)
     if (s->dispatch) { /* serve --cluster */
         ia__sbuf_printf(&b, "# HELP %scluster_tasks_total Engine calls sent to the cluster's workers, by outcome "
                             "(computed: queued and computed, a cache miss; memory: the result was in this "
-                            "process's cache; stored: in the cluster's result bucket; busy: the task queue was "
+                            "process's cache; disk: in this machine's disk tier; stored: in the cluster's result "
+                            "bucket; busy: the task queue was "
                             "full, 429; failed: dead letter, 502; timeout: 504; error: NATS unreachable, 503).\n"
                             "# TYPE %scluster_tasks_total counter\n", p, p);
-        const char *outcome[] = {"computed", "memory", "stored", "busy", "failed", "timeout", "error"};
+        const char *outcome[] = {"computed", "memory", "stored", "busy", "failed", "timeout", "error", "disk"};
         const unsigned long v[] = {c->cluster_tasks,  c->cluster_cached,   c->cluster_stored, c->cluster_busy,
-                                   c->cluster_failed, c->cluster_timeouts, c->cluster_errors};
+                                   c->cluster_failed, c->cluster_timeouts, c->cluster_errors, c->cluster_disk};
         for (size_t k = 0; k < IA_ARRAY_LEN(v); k++)
             ia__sbuf_printf(&b, "%scluster_tasks_total{outcome=\"%s\"} %lu\n", p, outcome[k], v[k]);
         ia__sbuf_printf(&b, "# HELP %scluster_seconds_total Time engine calls waited on the cluster.\n"
                             "# TYPE %scluster_seconds_total counter\n%scluster_seconds_total %.6f\n", p, p, p,
                         c->cluster_seconds);
-        const double lookups = (double)(c->cluster_tasks + c->cluster_cached + c->cluster_stored);
+        const double hits = (double)(c->cluster_cached + c->cluster_stored + c->cluster_disk);
+        const double lookups = (double)c->cluster_tasks + hits;
         ia__sbuf_printf(&b, "# HELP %scache_hits_total Results found cached instead of computed, by tier.\n"
                             "# TYPE %scache_hits_total counter\n%scache_hits_total{tier=\"memory\"} %lu\n"
+                            "%scache_hits_total{tier=\"disk\"} %lu\n"
                             "%scache_hits_total{tier=\"cluster\"} %lu\n"
                             "# HELP %scache_misses_total Results computed by a worker.\n"
                             "# TYPE %scache_misses_total counter\n%scache_misses_total %lu\n"
                             "# HELP %scache_hit_ratio Hits over lookups since the start.\n"
                             "# TYPE %scache_hit_ratio gauge\n%scache_hit_ratio %.4f\n",
-                        p, p, p, c->cluster_cached, p, c->cluster_stored, p, p, p, c->cluster_tasks, p, p, p,
-                        lookups > 0 ? (double)(c->cluster_cached + c->cluster_stored) / lookups : 0.0);
+                        p, p, p, c->cluster_cached, p, c->cluster_disk, p, c->cluster_stored, p, p, p,
+                        c->cluster_tasks, p, p, p, lookups > 0 ? hits / lookups : 0.0);
     }
     gen_metrics(s, &b, p);
     ia__sbuf_printf(&b, "# HELP %shealthy 1 when /health answers 200.\n# TYPE %shealthy gauge\n"

@@ -244,7 +244,7 @@ typedef struct srv_metrics {
         double seconds;
     } per_model[SRV_MAX_MODELS];
     /* serve --cluster: engine calls sent to workers as tasks, by outcome */
-    unsigned long cluster_tasks, cluster_stored, cluster_cached, cluster_failed, cluster_busy, cluster_timeouts,
+    unsigned long cluster_tasks, cluster_stored, cluster_cached, cluster_disk, cluster_failed, cluster_busy, cluster_timeouts,
         cluster_errors;
     double cluster_seconds;
 } srv_metrics;

@@ -59,3 +59,13 @@ add_test(NAME cluster_cid
                  $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
 set_tests_properties(cluster_cid PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
                      SKIP_RETURN_CODE 77)
+
+# The result cache's disk tier: a worker restarted on an empty server answers
+# from its --result-cache folder without computing, a submitter with
+# IPFS_ACCELERATE_RESULT_CACHE_DIR answers with no server state and no
+# worker; byte for byte, hits counted in cluster status.
+add_test(NAME cluster_disk_cache
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/disk_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
+set_tests_properties(cluster_disk_cache PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
+                     SKIP_RETURN_CODE 77)

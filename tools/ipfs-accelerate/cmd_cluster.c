@@ -53,10 +53,12 @@ static const char *opt_or_env(const char *opt, const char *var)
     return v && *v ? v : NULL;
 }
 
-ia_status cli_cluster_connect(const char *url, const char *client_name, long max_queue, const cli_nats_auth *a,
-                                 ia_cluster **out)
+/* cache_dir: the disk tier's folder (NULL: none). */
+static ia_status connect_with(const char *url, const char *client_name, long max_queue, const cli_nats_auth *a,
+                              const char *cache_dir, ia_cluster **out)
 {
     ia_cluster_options o = IA_CLUSTER_OPTIONS_INIT;
+    o.cache_dir = cache_dir;
     o.client_name = client_name;
     o.max_tasks = max_queue;
     o.user = opt_or_env(a->user, "IPFS_ACCELERATE_NATS_USER");
@@ -67,6 +69,14 @@ ia_status cli_cluster_connect(const char *url, const char *client_name, long max
     o.tls_cert = opt_or_env(a->tls_cert, "IPFS_ACCELERATE_NATS_TLS_CERT");
     o.tls_key = opt_or_env(a->tls_key, "IPFS_ACCELERATE_NATS_TLS_KEY");
     return ia_cluster_connect(url, &o, out);
+}
+
+/* Submitters (embed and serve --cluster): a disk tier where
+ * IPFS_ACCELERATE_RESULT_CACHE_DIR names one. */
+ia_status cli_cluster_connect(const char *url, const char *client_name, long max_queue, const cli_nats_auth *a,
+                              ia_cluster **out)
+{
+    return connect_with(url, client_name, max_queue, a, opt_or_env(NULL, "IPFS_ACCELERATE_RESULT_CACHE_DIR"), out);
 }
 
 static const char worker_help[] =
@@ -90,6 +100,9 @@ static const char worker_help[] =
     "      --advertise-gateway URL     the gateway URL peers fetch models from (default:\n"
     "                          http://HOST:PORT of --gateway-listen; alone: a gateway\n"
     "                          run separately over the same store)\n"
+    "      --result-cache DIR  keep the results this worker computes in DIR (1 GiB,\n"
+    "                          least recently used dropped) and answer a task from there\n"
+    "                          before computing it (default: none)\n"
     "  -j, --threads N         compute threads (default: all cores)\n"
     "      --name NAME         advertised name (default: HOST-PID)\n"
     "      --device NAME       as for embed (default: hardware.device, else auto)\n"
@@ -102,7 +115,10 @@ static const char worker_help[] =
     CLI_NATS_HELP
     "  -q, --quiet             log warnings only, not every task\n";
 
-enum { OPT_NAME = 0x2000, OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_QUEUE, OPT_MAX_MODELS, OPT_GW_LISTEN, OPT_GW_URL };
+enum {
+    OPT_NAME = 0x2000, OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_QUEUE, OPT_MAX_MODELS, OPT_GW_LISTEN, OPT_GW_URL,
+    OPT_RESULT_CACHE
+};
 
 /* The model folder in the worker's store (imported and pinned, so its
  * gateway serves it to the peers); *cid gets its CID, the tasks' key. */
@@ -168,10 +184,11 @@ int cmd_worker(int argc, char **argv)
         {"max-deliver", required_argument, 0, OPT_MAX_DELIVER}, {"quiet", no_argument, 0, 'q'},
         {"max-queue", required_argument, 0, OPT_MAX_QUEUE}, {"max-models", required_argument, 0, OPT_MAX_MODELS},
         {"gateway-listen", required_argument, 0, OPT_GW_LISTEN},
-        {"advertise-gateway", required_argument, 0, OPT_GW_URL}, CLI_NATS_LONGOPTS,
+        {"advertise-gateway", required_argument, 0, OPT_GW_URL},
+        {"result-cache", required_argument, 0, OPT_RESULT_CACHE}, CLI_NATS_LONGOPTS,
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
-    const char *url = NULL, *model_dir = NULL, *name = NULL, *gw_listen = NULL, *gw_url = NULL;
+    const char *url = NULL, *model_dir = NULL, *name = NULL, *gw_listen = NULL, *gw_url = NULL, *result_cache = NULL;
     cli_config_args ca = {0};
     long threads = 0, ack_wait = 30, max_deliver = 5, max_queue = 0, max_models = -1;
     cli_nats_auth auth = {0};
@@ -205,6 +222,7 @@ int cmd_worker(int argc, char **argv)
                 return cli_usage("worker", "--max-models must be a whole number from 0 to 8, not '%s'", optarg);
             break;
         case OPT_GW_LISTEN: gw_listen = optarg; break;
+        case OPT_RESULT_CACHE: result_cache = optarg; break;
         case OPT_GW_URL:
             if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
                 return cli_usage("worker", "--advertise-gateway must be an http:// or https:// URL, not '%s'",
@@ -252,7 +270,7 @@ int cmd_worker(int argc, char **argv)
     if (!quiet)
         cli_log_init(IA_LOG_INFO);
     ia_cluster *cl; /* first: a wrong URL fails before a large model loads */
-    if ((st = cli_cluster_connect(url, name, max_queue, &auth, &cl)))
+    if ((st = connect_with(url, name, max_queue, &auth, result_cache, &cl)))
         return cli_fail(st, "worker %s", name);
     ia_model *model = NULL;
     char cid[IA_CID_STR_MAX] = "", gw_addr[300] = "";
@@ -409,10 +427,11 @@ int cmd_cluster_status(int argc, char **argv)
     printf("; bound %.0f tasks, %.0f bytes (%.0f used)\n", num(q, "max_tasks"), num(q, "max_bytes"), num(q, "bytes"));
     printf("results stored: %.0f; dead letters: %.0f\n", num(s, "results"), num(s, "dead_letters"));
     const cJSON *ca = cJSON_GetObjectItem(s, "cache");
-    printf("result cache: %.0f results, %.0f of %.0f bytes, kept %.0f s; hits %.0f in memory, %.0f in the cluster, "
-           "misses %.0f (hit rate %.1f %%)\n", num(ca, "entries"), num(ca, "bytes"), num(ca, "max_bytes"),
-           num(ca, "ttl_s"), num(ca, "hits_memory"), num(ca, "hits_cluster"), num(ca, "misses"),
-           100 * num(ca, "hit_rate"));
+    printf("result cache: %.0f results, %.0f of %.0f bytes, kept %.0f s; hits %.0f in memory, %.0f on disk, %.0f in "
+           "the cluster, misses %.0f (hit rate %.1f %%); workers answered %.0f tasks from their disk\n",
+           num(ca, "entries"), num(ca, "bytes"), num(ca, "max_bytes"), num(ca, "ttl_s"), num(ca, "hits_memory"),
+           num(ca, "hits_disk"), num(ca, "hits_cluster"), num(ca, "misses"), 100 * num(ca, "hit_rate"),
+           num(ca, "worker_hits_disk"));
     cJSON_Delete(s);
     return 0;
 }
