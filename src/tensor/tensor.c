@@ -2,6 +2,7 @@
  * every backend refuses the same malformed nodes with the same message. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "tensor/tensor.h"
 
@@ -262,6 +263,11 @@ ia_status ia__node_check(const ia_node *n)
                 BAD("attention: a bias table without a bias kind");
             return IA_OK;
         }
+        if (p->bias == IA_ATTN_BIAS_ALIBI) {
+            if (!bt || !bt->data || bt->dtype != IA_DTYPE_F32 || bt->ne[0] != a->ne[1] || ia__tensor_nrows(bt) != 1)
+                BAD("attention: the ALiBi slopes must be f32 [%lld heads]", (long long)a->ne[1]);
+            return IA_OK;
+        }
         if (p->bias != IA_ATTN_BIAS_REL_BUCKET)
             BAD("attention: unknown position bias %d", (int)p->bias);
         if (p->num_buckets < 4 || p->num_buckets % 2 || p->num_buckets > 1 << 20 ||
@@ -315,6 +321,25 @@ double ia__rope_inv_freq(const ia_rope_params *p, int i)
         return inv / p->factor;
     const double smooth = (old / wavelen - lo) / (hi - lo);
     return (1 - smooth) * inv / p->factor + smooth * inv;
+}
+
+void ia__attn_bias_fill(const ia_attn_params *p, const char *tab, int64_t H, int64_t rmin, int64_t span, float *out)
+{
+    const ia_tensor *t = p->bias_table;
+    for (int64_t r = rmin; r < rmin + span; r++) {
+        if (p->bias == IA_ATTN_BIAS_ALIBI) { /* as Jina's table: the f32 slope times the f32 distance */
+            const float dist = (float)(r < 0 ? -r : r);
+            for (int64_t h = 0; h < H; h++) {
+                float slope;
+                memcpy(&slope, tab + (size_t)h * t->nb[0], sizeof slope);
+                out[h * span + r - rmin] = -(slope * dist);
+            }
+            continue;
+        }
+        const char *row = tab + (size_t)ia__attn_rel_bucket(r, p->num_buckets, p->max_distance) * t->nb[1];
+        for (int64_t h = 0; h < H; h++)
+            memcpy(&out[h * span + r - rmin], row + (size_t)h * t->nb[0], sizeof(float));
+    }
 }
 
 int ia__attn_rel_bucket(int64_t r, int num_buckets, int max_distance)

@@ -149,8 +149,10 @@ typedef enum ia_attn_bias {
      * f32 (n_heads, num_buckets) as ne = {n_heads, num_buckets} (Hugging
      * Face's relative_attention_bias.weight as stored). */
     IA_ATTN_BIAS_REL_BUCKET,
-    /* Room for ALiBi (Jina BERT, BLOOM, MPT): bias(h, r) = -table[h] |r|,
-     * table the per-head slopes f32 (n_heads); same operand, no buckets. */
+    /* Symmetric ALiBi (Jina BERT v2's encoder): bias(h, r) = -table[h] |r|,
+     * table the per-head slopes f32 (n_heads) as ne = {n_heads}; no
+     * buckets. */
+    IA_ATTN_BIAS_ALIBI,
 } ia_attn_bias;
 
 typedef struct ia_attn_params {
@@ -171,6 +173,12 @@ typedef struct ia_attn_params {
  * the last bucket of the half takes everything beyond. As Hugging Face's
  * MPNet / T5 relative_position_bucket (exact at the log steps' edges). */
 int ia__attn_rel_bucket(int64_t r, int num_buckets, int max_distance);
+
+/* The position bias of p (not NONE) for heads 0..H-1 at every relative
+ * position r in [rmin, rmin + span): out[h * span + r - rmin], from its
+ * table's bytes `tab` in host memory (strides as p->bias_table's). What
+ * the backends add to the scores, one vector per head. */
+void ia__attn_bias_fill(const ia_attn_params *p, const char *tab, int64_t H, int64_t rmin, int64_t span, float *out);
 
 /* Rotary pair i's frequency (of n_dims / 2) under p's scaling, in double
  * (positions in the thousands need the digits); a rope node divides it by

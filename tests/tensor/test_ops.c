@@ -986,11 +986,20 @@ static void bucket_values(void)
 }
 
 /* With buckets > 0: a relative-position bias table (H, buckets) in slot
- * 5, max_distance `md`. bias(h, r) in double for the references. */
+ * 5, max_distance `md`; with buckets ALIBI_CASE: ALiBi slopes (H) there.
+ * bias(h, r) in double for the references. */
+enum { ALIBI_CASE = -1 };
+
 static const ia_tensor *attn_bias_table(tcase *c, int64_t H, int buckets, int md)
 {
     if (!buckets)
         return NULL;
+    if (buckets == ALIBI_CASE) {
+        /* slopes of either sign up to 0.05: biases up to 15 at 300
+         * positions, scores whose f32 rounding stays inside the tolerance */
+        c->node.p.attn.bias = IA_ATTN_BIAS_ALIBI;
+        return tc_tensor(c, 5, F32, H, 1, 1, 1, 0.05);
+    }
     const ia_tensor *t = tc_tensor(c, 5, F32, H, buckets, 1, 1, 2);
     c->node.p.attn.bias = IA_ATTN_BIAS_REL_BUCKET;
     c->node.p.attn.num_buckets = buckets;
@@ -1000,7 +1009,14 @@ static const ia_tensor *attn_bias_table(tcase *c, int64_t H, int buckets, int md
 
 static double bias_ref(const double *tab, int64_t H, int64_t h, int64_t r, int buckets, int md)
 {
+    if (tab && buckets == ALIBI_CASE)
+        return -tab[h] * (double)(r < 0 ? -r : r);
     return tab ? tab[(int64_t)ref_bucket(r, buckets, md) * H + h] : 0.0;
+}
+
+static const char *bias_label(int buckets)
+{
+    return buckets == ALIBI_CASE ? ", alibi" : buckets ? ", rel bias" : "";
 }
 
 /* The cases' masks (window 3) by name, and whether key position kp is
@@ -1023,7 +1039,7 @@ static void case_attention(ia_dtype kvt, ia_mask mask, int64_t hd, int64_t H, in
 {
     tcase c;
     char label[48];
-    snprintf(label, sizeof label, "%s kv, %s%s", ia__dtype_name(kvt), mask_label(mask), buckets ? ", rel bias" : "");
+    snprintf(label, sizeof label, "%s kv, %s%s", ia__dtype_name(kvt), mask_label(mask), bias_label(buckets));
     tc_init(&c, "attention", IA_OP_ATTENTION, label);
     const ia_tensor *q = tc_in(&c, 1, F32, hd, H, nq, 1, 2, layout == KV_CACHE_VT);
     const int64_t ne[4] = {hd, Hk, nkv, 1}, nctx = nkv + 5;
@@ -1103,6 +1119,9 @@ static void cases_attention(void)
             case_attention(t ? F16 : F32, (ia_mask)m, 16, 4, 4, 7, 5, 14, KV_CONTIG, 16);
             case_attention(t ? F16 : F32, (ia_mask)m, 64, 6, 2, 9, 290, 300, t ? KV_CACHE : KV_CONTIG, 32);
             case_attention(t ? F16 : F32, (ia_mask)m, 12, 10, 2, 7, 150, 160, KV_CACHE_VT, 32);
+            /* ALiBi slopes: keys up to 300 positions away */
+            case_attention(t ? F16 : F32, (ia_mask)m, 16, 4, 4, 7, 5, 14, KV_CONTIG, ALIBI_CASE);
+            case_attention(t ? F16 : F32, (ia_mask)m, 64, 6, 2, 9, 290, 300, KV_CACHE, ALIBI_CASE);
         }
 }
 
@@ -1114,8 +1133,7 @@ static void case_attention_seqs(ia_mask mask, int64_t hd, int64_t H, int64_t Hk,
 {
     tcase c;
     char label[48];
-    snprintf(label, sizeof label, "%s, seqs%s%s", mask_label(mask), fused ? ", fused qkv" : "",
-             buckets ? ", rel bias" : "");
+    snprintf(label, sizeof label, "%s, seqs%s%s", mask_label(mask), fused ? ", fused qkv" : "", bias_label(buckets));
     tc_init(&c, "attention", IA_OP_ATTENTION, label);
     int64_t T = 0;
     for (int s = 0; s < n_seqs; s++)
@@ -1200,6 +1218,10 @@ static void cases_attention_seqs(void)
     case_attention_seqs(IA_MASK_NONE, 128, 2, 2, longs[1], 3, true, 32);
     case_attention_seqs(IA_MASK_NONE, 24, 2, 2, longs[1], 4, true, 32);
     case_attention_seqs(IA_MASK_CAUSAL, 64, 4, 2, longs[1], 4, false, 32);
+    /* Jina BERT's: ALiBi, fused and not, long and short sequences */
+    case_attention_seqs(IA_MASK_NONE, 64, 4, 4, longs[0], 4, true, ALIBI_CASE);
+    case_attention_seqs(IA_MASK_NONE, 16, 3, 3, longs[1], 4, false, ALIBI_CASE);
+    case_attention_seqs(IA_MASK_LOCAL, 16, 4, 4, lens[0], 4, true, ALIBI_CASE);
 }
 
 /* get_rows -------------------------------------------------------------------------- */
@@ -1561,6 +1583,9 @@ static void malformed(const be_inst *b)
         {"attention local window < 0",
          {.op = IA_OP_ATTENTION, .dst = &q4, .src = {&q4, &q4, &q4},
           .p.attn = {.mask = IA_MASK_LOCAL, .window = -1, .scale = 0.25f}}},
+        {"attention alibi slopes of other heads",
+         {.op = IA_OP_ATTENTION, .dst = &q4, .src = {&q4, &q4, &q4},
+          .p.attn = {.scale = 0.25f, .bias = IA_ATTN_BIAS_ALIBI, .bias_table = &tab}}},
         {"attention bias table without a kind",
          {.op = IA_OP_ATTENTION, .dst = &q4, .src = {&q4, &q4, &q4}, .p.attn = {.scale = 0.25f, .bias_table = &tab}}},
         {"get_rows dst", {.op = IA_OP_GET_ROWS, .dst = &d82, .src = {&tab, &ids3}}},

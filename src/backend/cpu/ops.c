@@ -613,16 +613,10 @@ static bool fused_qkv(const ia_node *n)
 static ia_status rel_bias_new(const ia_attn_params *p, int64_t H, int64_t rmin, int64_t rmax, float **out)
 {
     const int64_t span = rmax - rmin + 1;
-    const ia_tensor *t = p->bias_table;
     float *rb = ia__malloc((size_t)(H * span) * sizeof *rb);
     if (!rb)
         return NOMEM("the attention position bias");
-    for (int64_t r = rmin; r <= rmax; r++) {
-        const int b = ia__attn_rel_bucket(r, p->num_buckets, p->max_distance);
-        const char *row = (const char *)t->data + (size_t)b * t->nb[1];
-        for (int64_t h = 0; h < H; h++)
-            memcpy(&rb[h * span + r - rmin], row + (size_t)h * t->nb[0], sizeof(float));
-    }
+    ia__attn_bias_fill(p, p->bias_table->data, H, rmin, span, rb);
     *out = rb;
     return IA_OK;
 }

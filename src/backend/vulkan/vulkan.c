@@ -1265,12 +1265,7 @@ static VkResult record(ctx *c, const ia_node *n)
             int64_t rmin;
             const int64_t span = attn_span(n, off, &rmin), H = q->ne[1];
             float *f = (float *)(void *)(c->consts.map + c->consts_used);
-            for (int64_t r = rmin; r < rmin + span; r++) {
-                const char *row = tab + (size_t)ia__attn_rel_bucket(r, ap->num_buckets, ap->max_distance) *
-                                            ap->bias_table->nb[1];
-                for (int64_t h = 0; h < H; h++)
-                    memcpy(&f[h * span + r - rmin], row + (size_t)h * ap->bias_table->nb[0], sizeof(float));
-            }
+            ia__attn_bias_fill(ap, tab, H, rmin, span, f);
             ia__free(own_off), ia__free(own_tab);
             pa.ob = (uint32_t)(c->consts_used / 4), pa.span = (uint32_t)span, pa.bias = 1, pa.rmin = (int32_t)rmin;
             c->consts_used += (size_t)(H * span) * sizeof(float);
