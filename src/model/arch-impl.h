@@ -31,6 +31,19 @@ typedef struct ia_encoder_config {
     float rope_theta, rope_theta_local;
     int local_window, global_every;
     bool norm_bias, attn_bias, mlp_bias;
+    /* Gated post-LN encoders (gated_bert.c: NomicBERT, GTE's "new", Jina
+     * BERT v2; attn_bias above for the attention's projections):
+     * rope_dims rotated dimensions per head (0: no rotary positions), in
+     * pairs (i, i + rope_dims / 2), or (2i, 2i + 1) when rope_interleaved;
+     * rope_ntk_factor > 0: the frequencies divided by GTE's fixed NTK
+     * factors (mixed when rope_ntk_mixed_b > 0); ALiBi biases instead of
+     * positions; the feed-forward network gated (GLU, act on the gate) or
+     * plain (act after its first linear layer), with or without the
+     * biases of its two linear layers; RMSNorm in the layers (GTE's
+     * layer_norm_type rms_norm). */
+    int rope_dims;
+    float rope_ntk_factor, rope_ntk_mixed_b;
+    bool rope_interleaved, alibi, ffn_gated, ffn_in_bias, ffn_out_bias, rms_norm;
     /* Decoders: floats per token of the per-text KV caches (K and V of
      * every layer) and of their second feed-forward buffer (gate and up);
      * 0 for encoders. For the memory limit's estimate. */
@@ -87,6 +100,16 @@ const ia_arch *ia__arch_xlm_roberta(void);
 const ia_arch *ia__arch_camembert(void);
 /* src/model/modernbert.c */
 const ia_arch *ia__arch_modernbert(void);
+/* src/model/gated_bert.c: nomic_bert, new (GTE), and Jina BERT v2, whose
+ * config.json says model_type "bert" with position_embedding_type
+ * "alibi" (found through ia__arch_for_config) */
+const ia_arch *ia__arch_nomic_bert(void);
+const ia_arch *ia__arch_gte_new(void);
+const ia_arch *ia__arch_jina_bert(void);
+/* The architecture for a config.json: by its model_type, except the
+ * families that share another's (Jina BERT v2 says "bert"); NULL when
+ * none. */
+const ia_arch *ia__arch_for_config(const cJSON *config, const char *model_type);
 /* decoder embedders, src/model/embed_decoder.c */
 const ia_arch *ia__arch_qwen2(void);
 const ia_arch *ia__arch_qwen3(void);
