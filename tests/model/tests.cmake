@@ -116,3 +116,12 @@ set(IA_HF49_VENV_PYTHON ${PROJECT_SOURCE_DIR}/.cache/hf49-venv/bin/python)
 add_test(NAME model_modernbert_hf
          COMMAND sh -c "[ -x '${IA_HF49_VENV_PYTHON}' ] || { echo 'SKIP: no .cache/hf49-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF49_VENV_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/modernbert_hf_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/modernbert-hf-work'")
 set_tests_properties(model_modernbert_hf PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# NomicBERT, GTE's "new" and Jina BERT v2 (src/model/gated_bert.c) against
+# NumPy float64 forwards written from the upstream modeling files
+# (tests/model/gated_bert_ref.py: they are hub "remote code", on no PyPI
+# package) on random checkpoints, through `tokenize` and `embed`; in
+# .cache/hf-venv, skipped without.
+add_test(NAME model_gated_bert_ref
+         COMMAND sh -c "[ -x '${IA_HF_VENV_PYTHON}' ] || { echo 'SKIP: no .cache/hf-venv (scripts/install-deps.sh)'; exit 77; }; exec '${IA_HF_VENV_PYTHON}' '${CMAKE_CURRENT_LIST_DIR}/gated_bert_ref_test.py' '$<TARGET_FILE:ipfs-accelerate>' '${CMAKE_CURRENT_BINARY_DIR}/gated-bert-ref-work'")
+set_tests_properties(model_gated_bert_ref PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
