@@ -36,6 +36,7 @@
 #define PROVIDERS_EVERY_S 1.0 /* a submitter's view of who holds which model is at most this old */
 #define FETCH_RETRY_MS 500 /* a task whose model could not be fetched comes back after this */
 #define MAX_SLOTS 8        /* models a worker holds at most */
+#define PROBE_EVERY_S 0.1  /* a busy worker asks a consumer for its waiting tasks at most this often */
 #define MAX_SOURCES (MAX_SLOTS * 2 * IA_CLUSTER_PRIORITIES + IA_CLUSTER_PRIORITIES)
 #define IDLE_WAIT_MS 500   /* an idle worker's long poll on level 0; higher levels are looked at after it */
 #define SWEEP_S 5.0        /* how often a level above 0 is fetched from unasked (its redeliveries) */
@@ -836,6 +837,9 @@ typedef struct source {
     int level;
     int slot; /* -1: the any consumer (tasks of models nobody holds) */
     double swept;
+    double probed;      /* when its waiting tasks were last asked */
+    uint64_t pending;   /* tasks waiting then, less those fetched since */
+    int64_t in_flight;
 } source;
 
 typedef struct worker {
@@ -1425,19 +1429,30 @@ static uint64_t waiting(worker *w, const source *src, int64_t *in_flight)
 }
 
 /* A task from src if it has one waiting (or, every SWEEP_S, tasks in
- * flight that may be due for redelivery). */
+ * flight that may be due for redelivery). Its count of waiting tasks is
+ * asked at most every PROBE_EVERY_S and counted down as tasks are taken,
+ * so short tasks do not pay a request per consumer each; a task queued on
+ * an empty consumer is seen within PROBE_EVERY_S. */
 static natsStatus probe(worker *w, source *src, natsMsgList *list, jsErrCode *jerr)
 {
-    int64_t in_flight;
+    double now = ia__now();
+    if (now - src->probed >= PROBE_EVERY_S) {
+        src->pending = waiting(w, src, &src->in_flight);
+        src->probed = now;
+    }
     bool sweep = false;
-    if (!waiting(w, src, &in_flight)) {
-        double now = ia__now();
-        if (!in_flight || now - src->swept < SWEEP_S)
+    if (!src->pending) {
+        if (!src->in_flight || now - src->swept < SWEEP_S)
             return NATS_TIMEOUT;
         src->swept = now;
         sweep = true;
     }
-    return natsSubscription_Fetch(list, src->sub, 1, sweep ? 50 : 250, jerr);
+    natsStatus s = natsSubscription_Fetch(list, src->sub, 1, sweep ? 50 : 250, jerr);
+    if (s == NATS_OK && src->pending)
+        src->pending--;
+    else if (s == NATS_TIMEOUT)
+        src->pending = 0; /* another worker took it: ask again next time */
+    return s;
 }
 
 static void worker_close(worker *w)
