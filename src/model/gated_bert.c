@@ -146,6 +146,19 @@ static ia_status set_act(const char *path, const char *key, const char *name, ia
                      path, key, name);
 }
 
+/* Their classification heads (GTE's rerankers' pooler and classifier,
+ * Jina's) are not checked against a reference: refused by name rather
+ * than read through BERT's head. */
+static ia_status refuse_cls_head(const cJSON *c, const char *path, const char *family)
+{
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(c, "architectures"), *a;
+    cJSON_ArrayForEach(a, archs)
+    if (cJSON_IsString(a) && strstr(a->valuestring, "ForSequenceClassification"))
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: architectures \"%s\": %s classification heads are not supported; "
+                         "%s models embed", path, a->valuestring, family, family);
+    return IA_OK;
+}
+
 static ia_status check_heads(const char *path, const char *hk, const char *nk, ia_encoder_config *cfg)
 {
     if (cfg->hidden_size % cfg->n_heads)
@@ -166,7 +179,8 @@ static ia_status parse_nomic(const cJSON *c, const char *path, ia_encoder_config
     int pad_multiple = 1, n_inner = 0, max_trained = 0;
     double fraction = 0, base = 0, eps = 0, scaling = 0;
     bool interleaved = false, qkv_bias = true, fc1_bias = true, fc2_bias = true;
-    if ((rc = refuse_set(c, path, "prenorm", NULL, "NomicBERT's pre-LN blocks")) ||
+    if ((rc = refuse_cls_head(c, path, "NomicBERT")) ||
+        (rc = refuse_set(c, path, "prenorm", NULL, "NomicBERT's pre-LN blocks")) ||
         (rc = refuse_set(c, path, "parallel_block", NULL, "NomicBERT's parallel blocks")) ||
         (rc = refuse_set(c, path, "causal", NULL, "causal attention")) ||
         (rc = refuse_set(c, path, "rotary_emb_scale_base", NULL, "xPos scaling")) ||
@@ -245,6 +259,8 @@ static ia_status parse_new(const cJSON *c, const char *path, ia_encoder_config *
     memset(cfg, 0, sizeof *cfg);
     ia_status rc;
     double eps = 0, base = 0;
+    if ((rc = refuse_cls_head(c, path, "GTE (new)")))
+        return rc;
     const cJSON *pet = cJSON_GetObjectItemCaseSensitive(c, "position_embedding_type");
     if (cJSON_IsString(pet) && strcmp(pet->valuestring, "rope"))
         return ia__error(IA_ERR_UNSUPPORTED, "%s: position_embedding_type \"%s\" (only \"rope\")", path,
@@ -303,6 +319,8 @@ static ia_status parse_jina(const cJSON *c, const char *path, ia_encoder_config 
     memset(cfg, 0, sizeof *cfg);
     ia_status rc;
     double eps = 0;
+    if ((rc = refuse_cls_head(c, path, "Jina BERT")))
+        return rc;
     if ((rc = get_int(c, path, "vocab_size", 1, 1 << 24, 30522, &cfg->vocab_size)) ||
         (rc = get_int(c, path, "hidden_size", 1, 1 << 20, 768, &cfg->hidden_size)) ||
         (rc = get_int(c, path, "num_hidden_layers", 1, 1024, 12, &cfg->n_layers)) ||

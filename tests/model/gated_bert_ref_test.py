@@ -294,6 +294,8 @@ refused("nomic-prenorm", models[0][1], lambda c: c.update(prenorm=True), want="p
 refused("gte-logn", models[2][1], lambda c: c.update(logn_attention_scale=True), want="logn_attention_scale")
 refused("jina-qk-norm", models[4][1], edit_w=lambda w: w.update({
     "encoder.layer.0.attention.self.layer_norm_q.weight": np.ones(64, np.float32)}), want="layer_norm_q")
+refused("gte-reranker", models[2][1], lambda c: c.update(architectures=["NewForSequenceClassification"]),
+        want="classification heads are not supported")
 for f in failures:
     print("FAIL:", f)
 sys.exit(1 if failures else 0)
