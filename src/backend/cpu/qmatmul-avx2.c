@@ -256,6 +256,7 @@ AI void blk_q6_K(BLOCK_ARGS)
     AI void T##_n(int64_t K, const void *w, const void *x, size_t xs, const int nr, float *s)     \
     {                                                                                             \
         const int64_t nb = K / (BLOCK);                                                           \
+        const size_t bb = sizeof(ia_block_##T);                                                   \
         __m256 a0[IA_QMM_NR], a1[IA_QMM_NR];                                                      \
         float m0[IA_QMM_NR], m1[IA_QMM_NR];                                                       \
         _Pragma("GCC unroll 4") for (int r = 0; r < nr; r++)                                      \
@@ -265,6 +266,7 @@ AI void blk_q6_K(BLOCK_ARGS)
         }                                                                                         \
         int64_t b = 0;                                                                            \
         for (; b + 2 <= nb; b += 2) {                                                             \
+            IA_QMM_PREFETCH_SPAN((const char *)w + (size_t)b * bb, 2 * bb);                       \
             blk_##T(w, x, xs, nr, b, a0, m0);                                                     \
             blk_##T(w, x, xs, nr, b + 1, a1, m1);                                                 \
         }                                                                                         \
@@ -325,7 +327,9 @@ AI void dot_float_n(int64_t K, const void *w, const void *x, size_t xs, const in
     for (int p = 0; p < nr * U; p++)
         acc[p] = _mm256_setzero_ps();
     int64_t k = 0;
+    const size_t esz = kind == W_F32 ? 4 : 2;
     for (; k + 8 * U <= K; k += 8 * U) {
+        IA_QMM_PREFETCH_SPAN((const char *)w + (size_t)k * esz, 8 * U * esz);
 #pragma GCC unroll 4
         for (int u = 0; u < U; u++) {
             const __m256 wv = load_w8(w, k + 8 * u, kind);
@@ -385,6 +389,7 @@ AI void dot8_q4_n(int64_t K, const void *w, const void *x, size_t xs, const int 
         acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = (const uint8_t *)w + (size_t)b * bbytes;
+        IA_QMM_PREFETCH_SPAN(blk, bbytes);
         const uint8_t *qs = blk + (with_min ? 32 : 16);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)blk));
         const __m256 mw = with_min ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(blk + 16)))
@@ -446,6 +451,7 @@ AI void dot8_q8_0_n(int64_t K, const void *w, const void *x, size_t xs, const in
         acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const ia_block_q8_0x8 *blk = (const ia_block_q8_0x8 *)w + b;
+        IA_QMM_PREFETCH_SPAN(blk, sizeof *blk);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)blk->d));
         __m256i s32[IA_QMM_NR];
 #pragma GCC unroll 4

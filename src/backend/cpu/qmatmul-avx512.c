@@ -197,6 +197,9 @@ AI void dot_q4_vnni(int64_t K, const void *w, size_t gs, const void *x, size_t x
         acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = (const uint8_t *)w + (size_t)b * bbytes;
+        IA_QMM_PREFETCH_SPAN(blk, bbytes);
+        if (G == 2)
+            IA_QMM_PREFETCH_SPAN(blk + gs, bbytes);
         const uint8_t *qs = blk + (with_min ? 32 : 16);
         const __m512 dw = load_scales(blk, gs, G);
         const __m512 mw = with_min ? load_scales(blk + 16, gs, G) : _mm512_mul_ps(dw, _mm512_set1_ps(-8.0f));
@@ -244,6 +247,9 @@ AI void dot_q8_0_vnni(int64_t K, const void *w, size_t gs, const void *x, size_t
         acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const ia_block_q8_0x8 *blk = (const ia_block_q8_0x8 *)w + b;
+        IA_QMM_PREFETCH_SPAN(blk, sizeof *blk);
+        if (G == 2)
+            IA_QMM_PREFETCH_SPAN((const char *)blk + gs, sizeof *blk);
         const __m512 dw = load_scales((const uint8_t *)blk->d, gs, G);
         __m512i s32[IA_QMM_NR], wsum = _mm512_setzero_si512();
 #pragma GCC unroll 4
