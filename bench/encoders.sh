@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bench/setup.sh
 mpnet=$(scripts/fetch-mpnet.sh)
-xlmr=$(.cache/bench-venv/bin/python bench/make_xlmr.py .cache/bench/models/xlmr-base-random)
+xlmr=$(.cache/bench-venv/bin/python bench/make_xlmr.py .cache/bench/models/xlmr-base-random | tail -n 1) # the path: its last line
 for m in "$mpnet" "$xlmr"; do
   echo "== $(basename "$m")"
   BENCH_BASELINE= bench/run.sh --model "$m" --engines ours,ort --workloads "b'" --precisions fp32 \
