@@ -106,6 +106,13 @@ const ia_arch *ia__arch_modernbert(void);
 const ia_arch *ia__arch_nomic_bert(void);
 const ia_arch *ia__arch_gte_new(void);
 const ia_arch *ia__arch_jina_bert(void);
+/* config.json readers (src/model/config_json.c), each naming path and key
+ * in its error: an integer in [lo, hi] (absent or null: dflt, unless dflt
+ * < lo, then required), a number in (0, hi] (absent or null: dflt), a
+ * boolean (absent or null: dflt). */
+ia_status ia__cfg_int(const cJSON *c, const char *path, const char *key, int lo, int hi, int dflt, int *out);
+ia_status ia__cfg_num(const cJSON *c, const char *path, const char *key, double hi, double dflt, double *out);
+ia_status ia__cfg_bool(const cJSON *c, const char *path, const char *key, bool dflt, bool *out);
 /* The architecture for a config.json: by its model_type, except the
  * families that share another's (Jina BERT v2 says "bert"); NULL when
  * none. */

@@ -75,51 +75,6 @@ typedef struct gated_bert {
 
 /* config.json ----------------------------------------------------------- */
 
-/* An integer key in [lo, hi]: absent or null, *out = dflt unless dflt <
- * lo (then required). */
-static ia_status get_int(const cJSON *c, const char *path, const char *key, int lo, int hi, int dflt, int *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (dflt < lo)
-            return ia__error(IA_ERR_FORMAT, "%s: missing \"%s\"", path, key);
-        *out = dflt;
-        return IA_OK;
-    }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valuedouble < lo ||
-        v->valuedouble > hi)
-        return ia__error(IA_ERR_FORMAT, "%s: \"%s\" must be an integer from %d to %d", path, key, lo, hi);
-    *out = (int)v->valuedouble;
-    return IA_OK;
-}
-
-/* A number in (0, hi] (absent or null: dflt). */
-static ia_status get_num(const cJSON *c, const char *path, const char *key, double hi, double dflt, double *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
-    if (!v || cJSON_IsNull(v)) {
-        *out = dflt;
-        return IA_OK;
-    }
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > hi)
-        return ia__error(IA_ERR_FORMAT, "%s: \"%s\" must be a number in (0, %g]", path, key, hi);
-    *out = v->valuedouble;
-    return IA_OK;
-}
-
-static ia_status get_bool(const cJSON *c, const char *path, const char *key, bool dflt, bool *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
-    if (!v || cJSON_IsNull(v)) {
-        *out = dflt;
-        return IA_OK;
-    }
-    if (!cJSON_IsBool(v))
-        return ia__error(IA_ERR_FORMAT, "%s: \"%s\" must be true or false", path, key);
-    *out = cJSON_IsTrue(v);
-    return IA_OK;
-}
-
 /* A setting this file does not run, refused by name unless absent, null,
  * false or equal to `ok` (a string, or NULL). */
 static ia_status refuse_set(const cJSON *c, const char *path, const char *key, const char *ok, const char *why)
@@ -186,22 +141,22 @@ static ia_status parse_nomic(const cJSON *c, const char *path, ia_encoder_config
         (rc = refuse_set(c, path, "rotary_emb_scale_base", NULL, "xPos scaling")) ||
         (rc = refuse_set(c, path, "norm_mlp", NULL, "a LayerNorm inside the MLP")))
         return rc;
-    if ((rc = get_int(c, path, "vocab_size", 1, 1 << 24, 50257, &cfg->vocab_size)) ||
-        (rc = get_int(c, path, "n_embd", 1, 1 << 20, 768, &cfg->hidden_size)) ||
-        (rc = get_int(c, path, "n_layer", 1, 1024, 12, &cfg->n_layers)) ||
-        (rc = get_int(c, path, "n_head", 1, 4096, 12, &cfg->n_heads)) ||
-        (rc = get_int(c, path, "n_inner", 1, 1 << 22, 0, &n_inner)) ||
-        (rc = get_int(c, path, "n_positions", 1, 1 << 24, 1024, &cfg->max_position)) ||
-        (rc = get_int(c, path, "type_vocab_size", 0, 1 << 16, 2, &cfg->type_vocab_size)) ||
-        (rc = get_int(c, path, "pad_vocab_size_multiple", 1, 1 << 16, 1, &pad_multiple)) ||
-        (rc = get_int(c, path, "max_trained_positions", 1, 1 << 24, 2048, &max_trained)) ||
-        (rc = get_num(c, path, "layer_norm_epsilon", 1, 1e-5, &eps)) ||
-        (rc = get_num(c, path, "rotary_emb_base", 1e12, 10000.0, &base)) ||
-        (rc = get_num(c, path, "rotary_scaling_factor", 1e6, 0, &scaling)) ||
-        (rc = get_bool(c, path, "rotary_emb_interleaved", false, &interleaved)) ||
-        (rc = get_bool(c, path, "qkv_proj_bias", true, &qkv_bias)) ||
-        (rc = get_bool(c, path, "mlp_fc1_bias", true, &fc1_bias)) ||
-        (rc = get_bool(c, path, "mlp_fc2_bias", true, &fc2_bias)))
+    if ((rc = ia__cfg_int(c, path, "vocab_size", 1, 1 << 24, 50257, &cfg->vocab_size)) ||
+        (rc = ia__cfg_int(c, path, "n_embd", 1, 1 << 20, 768, &cfg->hidden_size)) ||
+        (rc = ia__cfg_int(c, path, "n_layer", 1, 1024, 12, &cfg->n_layers)) ||
+        (rc = ia__cfg_int(c, path, "n_head", 1, 4096, 12, &cfg->n_heads)) ||
+        (rc = ia__cfg_int(c, path, "n_inner", 1, 1 << 22, 0, &n_inner)) ||
+        (rc = ia__cfg_int(c, path, "n_positions", 1, 1 << 24, 1024, &cfg->max_position)) ||
+        (rc = ia__cfg_int(c, path, "type_vocab_size", 0, 1 << 16, 2, &cfg->type_vocab_size)) ||
+        (rc = ia__cfg_int(c, path, "pad_vocab_size_multiple", 1, 1 << 16, 1, &pad_multiple)) ||
+        (rc = ia__cfg_int(c, path, "max_trained_positions", 1, 1 << 24, 2048, &max_trained)) ||
+        (rc = ia__cfg_num(c, path, "layer_norm_epsilon", 1, 1e-5, &eps)) ||
+        (rc = ia__cfg_num(c, path, "rotary_emb_base", 1e12, 10000.0, &base)) ||
+        (rc = ia__cfg_num(c, path, "rotary_scaling_factor", 1e6, 0, &scaling)) ||
+        (rc = ia__cfg_bool(c, path, "rotary_emb_interleaved", false, &interleaved)) ||
+        (rc = ia__cfg_bool(c, path, "qkv_proj_bias", true, &qkv_bias)) ||
+        (rc = ia__cfg_bool(c, path, "mlp_fc1_bias", true, &fc1_bias)) ||
+        (rc = ia__cfg_bool(c, path, "mlp_fc2_bias", true, &fc2_bias)))
         return rc;
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(c, "rotary_emb_fraction");
     if (fr && !cJSON_IsNull(fr) && (!cJSON_IsNumber(fr) || fr->valuedouble < 0 || fr->valuedouble > 1))
@@ -267,15 +222,15 @@ static ia_status parse_new(const cJSON *c, const char *path, ia_encoder_config *
                          pet->valuestring);
     if ((rc = refuse_set(c, path, "logn_attention_scale", NULL, "the log-n attention scale")))
         return rc;
-    if ((rc = get_int(c, path, "vocab_size", 1, 1 << 24, 30528, &cfg->vocab_size)) ||
-        (rc = get_int(c, path, "hidden_size", 1, 1 << 20, 768, &cfg->hidden_size)) ||
-        (rc = get_int(c, path, "num_hidden_layers", 1, 1024, 12, &cfg->n_layers)) ||
-        (rc = get_int(c, path, "num_attention_heads", 1, 4096, 12, &cfg->n_heads)) ||
-        (rc = get_int(c, path, "intermediate_size", 1, 1 << 22, 3072, &cfg->intermediate_size)) ||
-        (rc = get_int(c, path, "max_position_embeddings", 1, 1 << 24, 2048, &cfg->max_position)) ||
-        (rc = get_int(c, path, "type_vocab_size", 0, 1 << 16, 1, &cfg->type_vocab_size)) ||
-        (rc = get_num(c, path, "layer_norm_eps", 1, 1e-12, &eps)) ||
-        (rc = get_num(c, path, "rope_theta", 1e12, 10000.0, &base)))
+    if ((rc = ia__cfg_int(c, path, "vocab_size", 1, 1 << 24, 30528, &cfg->vocab_size)) ||
+        (rc = ia__cfg_int(c, path, "hidden_size", 1, 1 << 20, 768, &cfg->hidden_size)) ||
+        (rc = ia__cfg_int(c, path, "num_hidden_layers", 1, 1024, 12, &cfg->n_layers)) ||
+        (rc = ia__cfg_int(c, path, "num_attention_heads", 1, 4096, 12, &cfg->n_heads)) ||
+        (rc = ia__cfg_int(c, path, "intermediate_size", 1, 1 << 22, 3072, &cfg->intermediate_size)) ||
+        (rc = ia__cfg_int(c, path, "max_position_embeddings", 1, 1 << 24, 2048, &cfg->max_position)) ||
+        (rc = ia__cfg_int(c, path, "type_vocab_size", 0, 1 << 16, 1, &cfg->type_vocab_size)) ||
+        (rc = ia__cfg_num(c, path, "layer_norm_eps", 1, 1e-12, &eps)) ||
+        (rc = ia__cfg_num(c, path, "rope_theta", 1e12, 10000.0, &base)))
         return rc;
     const cJSON *lt = cJSON_GetObjectItemCaseSensitive(c, "layer_norm_type");
     if (lt && !cJSON_IsNull(lt)) {
@@ -290,7 +245,7 @@ static ia_status parse_new(const cJSON *c, const char *path, ia_encoder_config *
         if (!cJSON_IsObject(rs) || !cJSON_IsString(ty) || strcmp(ty->valuestring, "ntk"))
             return ia__error(IA_ERR_UNSUPPORTED, "%s: rope_scaling: only {\"type\": \"ntk\", \"factor\": F} "
                              "(GTE's NTKScalingRotaryEmbedding) is supported", path);
-        if ((rc = get_num(rs, path, "factor", 1e6, 0, &factor)) || (rc = get_num(rs, path, "mixed_b", 1e6, 0, &mixed_b)))
+        if ((rc = ia__cfg_num(rs, path, "factor", 1e6, 0, &factor)) || (rc = ia__cfg_num(rs, path, "mixed_b", 1e6, 0, &mixed_b)))
             return rc;
         if (!(factor > 0))
             return ia__error(IA_ERR_FORMAT, "%s: rope_scaling needs a \"factor\"", path);
@@ -321,14 +276,14 @@ static ia_status parse_jina(const cJSON *c, const char *path, ia_encoder_config 
     double eps = 0;
     if ((rc = refuse_cls_head(c, path, "Jina BERT")))
         return rc;
-    if ((rc = get_int(c, path, "vocab_size", 1, 1 << 24, 30522, &cfg->vocab_size)) ||
-        (rc = get_int(c, path, "hidden_size", 1, 1 << 20, 768, &cfg->hidden_size)) ||
-        (rc = get_int(c, path, "num_hidden_layers", 1, 1024, 12, &cfg->n_layers)) ||
-        (rc = get_int(c, path, "num_attention_heads", 1, 4096, 12, &cfg->n_heads)) ||
-        (rc = get_int(c, path, "intermediate_size", 1, 1 << 22, 3072, &cfg->intermediate_size)) ||
-        (rc = get_int(c, path, "max_position_embeddings", 1, 1 << 24, 512, &cfg->max_position)) ||
-        (rc = get_int(c, path, "type_vocab_size", 0, 1 << 16, 2, &cfg->type_vocab_size)) ||
-        (rc = get_num(c, path, "layer_norm_eps", 1, 1e-12, &eps)))
+    if ((rc = ia__cfg_int(c, path, "vocab_size", 1, 1 << 24, 30522, &cfg->vocab_size)) ||
+        (rc = ia__cfg_int(c, path, "hidden_size", 1, 1 << 20, 768, &cfg->hidden_size)) ||
+        (rc = ia__cfg_int(c, path, "num_hidden_layers", 1, 1024, 12, &cfg->n_layers)) ||
+        (rc = ia__cfg_int(c, path, "num_attention_heads", 1, 4096, 12, &cfg->n_heads)) ||
+        (rc = ia__cfg_int(c, path, "intermediate_size", 1, 1 << 22, 3072, &cfg->intermediate_size)) ||
+        (rc = ia__cfg_int(c, path, "max_position_embeddings", 1, 1 << 24, 512, &cfg->max_position)) ||
+        (rc = ia__cfg_int(c, path, "type_vocab_size", 0, 1 << 16, 2, &cfg->type_vocab_size)) ||
+        (rc = ia__cfg_num(c, path, "layer_norm_eps", 1, 1e-12, &eps)))
         return rc;
     const cJSON *ff = cJSON_GetObjectItemCaseSensitive(c, "feed_forward_type");
     const char *fn = cJSON_IsString(ff) ? ff->valuestring : "geglu";

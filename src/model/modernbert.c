@@ -43,51 +43,6 @@ typedef struct modernbert {
 
 /* config.json ----------------------------------------------------------- */
 
-/* An integer key in [lo, hi]; absent or null: *out = dflt, unless dflt < lo
- * (required). */
-static ia_status get_int(const cJSON *c, const char *path, const char *key, int lo, int hi, int dflt, int *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
-    if ((!v || cJSON_IsNull(v)) && dflt >= lo) {
-        *out = dflt;
-        return IA_OK;
-    }
-    if (!v)
-        return ia__error(IA_ERR_FORMAT, "%s: missing \"%s\"", path, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valuedouble < lo ||
-        v->valuedouble > hi)
-        return ia__error(IA_ERR_FORMAT, "%s: \"%s\" must be an integer from %d to %d", path, key, lo, hi);
-    *out = (int)v->valuedouble;
-    return IA_OK;
-}
-
-/* A positive number (absent or null: dflt). */
-static ia_status get_num(const cJSON *c, const char *path, const char *key, double hi, double dflt, float *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
-    if (!v || cJSON_IsNull(v)) {
-        *out = (float)dflt;
-        return IA_OK;
-    }
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > hi)
-        return ia__error(IA_ERR_FORMAT, "%s: \"%s\" must be a number in (0, %g]", path, key, hi);
-    *out = (float)v->valuedouble;
-    return IA_OK;
-}
-
-static ia_status get_bool(const cJSON *c, const char *path, const char *key, bool *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
-    if (!v || cJSON_IsNull(v)) {
-        *out = false; /* ModernBertConfig's defaults: no biases */
-        return IA_OK;
-    }
-    if (!cJSON_IsBool(v))
-        return ia__error(IA_ERR_FORMAT, "%s: \"%s\" must be true or false", path, key);
-    *out = cJSON_IsTrue(v);
-    return IA_OK;
-}
-
 static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -101,25 +56,29 @@ static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_confi
     if (rs && !cJSON_IsNull(rs))
         return ia__error(IA_ERR_UNSUPPORTED, "%s: \"rope_scaling\" is not supported for modernbert", path);
     ia_status rc;
-    if ((rc = get_int(c, path, "vocab_size", 1, 1 << 24, 0, &cfg->vocab_size)) ||
-        (rc = get_int(c, path, "hidden_size", 1, 1 << 20, 0, &cfg->hidden_size)) ||
-        (rc = get_int(c, path, "num_hidden_layers", 1, 1024, 0, &cfg->n_layers)) ||
-        (rc = get_int(c, path, "num_attention_heads", 1, 4096, 0, &cfg->n_heads)) ||
-        (rc = get_int(c, path, "intermediate_size", 1, 1 << 22, 0, &cfg->intermediate_size)) ||
-        (rc = get_int(c, path, "max_position_embeddings", 1, 1 << 24, 8192, &cfg->max_position)) ||
-        (rc = get_int(c, path, "local_attention", 0, 1 << 24, 128, &cfg->local_window)) ||
-        (rc = get_int(c, path, "global_attn_every_n_layers", 1, 1024, 3, &cfg->global_every)) ||
-        (rc = get_num(c, path, "norm_eps", 1, 1e-5, &cfg->layer_norm_eps)) ||
-        (rc = get_num(c, path, "global_rope_theta", 1e12, 160000.0, &cfg->rope_theta)) ||
-        (rc = get_bool(c, path, "norm_bias", &cfg->norm_bias)) ||
-        (rc = get_bool(c, path, "attention_bias", &cfg->attn_bias)) ||
-        (rc = get_bool(c, path, "mlp_bias", &cfg->mlp_bias)))
+    double eps, theta, theta_local;
+    if ((rc = ia__cfg_int(c, path, "vocab_size", 1, 1 << 24, 0, &cfg->vocab_size)) ||
+        (rc = ia__cfg_int(c, path, "hidden_size", 1, 1 << 20, 0, &cfg->hidden_size)) ||
+        (rc = ia__cfg_int(c, path, "num_hidden_layers", 1, 1024, 0, &cfg->n_layers)) ||
+        (rc = ia__cfg_int(c, path, "num_attention_heads", 1, 4096, 0, &cfg->n_heads)) ||
+        (rc = ia__cfg_int(c, path, "intermediate_size", 1, 1 << 22, 0, &cfg->intermediate_size)) ||
+        (rc = ia__cfg_int(c, path, "max_position_embeddings", 1, 1 << 24, 8192, &cfg->max_position)) ||
+        (rc = ia__cfg_int(c, path, "local_attention", 0, 1 << 24, 128, &cfg->local_window)) ||
+        (rc = ia__cfg_int(c, path, "global_attn_every_n_layers", 1, 1024, 3, &cfg->global_every)) ||
+        (rc = ia__cfg_num(c, path, "norm_eps", 1, 1e-5, &eps)) ||
+        (rc = ia__cfg_num(c, path, "global_rope_theta", 1e12, 160000.0, &theta)) ||
+        (rc = ia__cfg_bool(c, path, "norm_bias", false, &cfg->norm_bias)) ||
+        (rc = ia__cfg_bool(c, path, "attention_bias", false, &cfg->attn_bias)) ||
+        (rc = ia__cfg_bool(c, path, "mlp_bias", false, &cfg->mlp_bias)))
         return rc;
     /* local_rope_theta null: the local layers keep the global base */
     const cJSON *lt = cJSON_GetObjectItemCaseSensitive(c, "local_rope_theta");
-    if ((rc = get_num(c, path, "local_rope_theta", 1e12, lt && cJSON_IsNull(lt) ? cfg->rope_theta : 10000.0,
-                      &cfg->rope_theta_local)))
+    if ((rc = ia__cfg_num(c, path, "local_rope_theta", 1e12, lt && cJSON_IsNull(lt) ? theta : 10000.0,
+                          &theta_local)))
         return rc;
+    cfg->layer_norm_eps = (float)eps;
+    cfg->rope_theta = (float)theta;
+    cfg->rope_theta_local = (float)theta_local;
     if (cfg->hidden_size % cfg->n_heads || (cfg->hidden_size / cfg->n_heads) % 2)
         return ia__error(IA_ERR_FORMAT, "%s: hidden_size %d over num_attention_heads %d must make an even head size",
                          path, cfg->hidden_size, cfg->n_heads);
