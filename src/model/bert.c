@@ -389,55 +389,23 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int32
     const int64_t heads = m->cfg.n_heads, hd = H / heads;
     const float eps = m->cfg.layer_norm_eps;
 
-    /* The tables are read at these indices: nothing outside them may
-     * reach the backend, whatever the tokenizer produced. */
-    for (int s = 0; s < n_seqs; s++)
-        if (offsets[s + 1] - offsets[s] > m->cfg.max_position)
-            return ia__error(IA_ERR_INVALID, "bert: a sequence of %d tokens exceeds max_position_embeddings %d",
-                             offsets[s + 1] - offsets[s], m->cfg.max_position);
-    for (int64_t t = 0; t < T; t++)
-        if (ids[t] < 0 || ids[t] >= m->cfg.vocab_size)
-            return ia__error(IA_ERR_INVALID, "bert: token id %d is outside the vocabulary (vocab_size %d)",
-                             (int)ids[t], m->cfg.vocab_size);
     if (!m->names->type)
         types = NULL; /* no token-type table: the types are not used (as DistilBERT) */
-    for (int64_t t = 0; types && t < T; t++)
-        if (types[t] < 0 || types[t] >= m->cfg.type_vocab_size)
-            return ia__error(IA_ERR_INVALID, "bert: token type %d is outside the model's %d (type_vocab_size)",
-                             (int)types[t], m->cfg.type_vocab_size);
-
     /* Scratch in backend memory: qkv (T, 3H), ctx (T, H), ffn (T, I);
-     * inputs: ids, positions (T), sequence offsets (n_seqs + 1) and the
-     * token types (T) when given. */
-    const size_t n_in = (size_t)(2 * T + n_seqs + 1 + (types ? T : 0));
+     * inputs: ids, positions, sequence offsets and the token types when
+     * given (ia__encoder_inputs). */
+    int32_t *in;
+    ia_status rc = ia__encoder_inputs(&m->w, &m->cfg, "bert", ids, types, offsets, n_seqs, &in);
+    if (rc)
+        return rc;
     float *qkv = op->buf_alloc(bc, (size_t)(T * 3 * H) * sizeof(float));
     float *ctx = op->buf_alloc(bc, (size_t)(T * H) * sizeof(float));
     float *ffn = op->buf_alloc(bc, (size_t)(T * I) * sizeof(float));
-    int32_t *in = op->buf_alloc(bc, n_in * sizeof(int32_t));
-    int32_t *host = ia__malloc(n_in * sizeof(int32_t));
     const int n_nodes = EMB_NODES + LAYER_NODES * m->cfg.n_layers;
     ia_node *g = ia__calloc((size_t)n_nodes, sizeof *g);
     ia_tensor *views = ia__calloc(VIEWS, sizeof *views);
-    ia_status rc = qkv && ctx && ffn && in && host && g && views
-                 ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %lld tokens", (long long)T);
-    if (!rc) {
-        memcpy(host, ids, (size_t)T * sizeof(int32_t));
-        /* Positions from 0, or after padding_idx (RoBERTa, MPNet) where,
-         * as in Hugging Face, a padding token sits at padding_idx and does
-         * not advance the count. */
-        const int pad = m->cfg.pos_offset - 1;
-        for (int s = 0; s < n_seqs; s++)
-            for (int t = offsets[s], next = m->cfg.pos_offset; t < offsets[s + 1]; t++)
-                host[T + t] = pad < 0 ? t - offsets[s] : ids[t] == pad ? pad : next++;
-        for (int s = 0; s <= n_seqs; s++)
-            host[2 * T + s] = offsets[s];
-        if (types)
-            memcpy(host + 2 * T + n_seqs + 1, types, (size_t)T * sizeof(int32_t));
-        if (op->upload)
-            rc = op->upload(bc, in, host, n_in * sizeof(int32_t));
-        else
-            memcpy(in, host, n_in * sizeof(int32_t));
-    }
+    rc = qkv && ctx && ffn && g && views
+       ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %lld tokens", (long long)T);
     if (!rc) {
         ia_tensor *v = views;
         ia_tensor *tid = v++, *tpos = v++, *toff = v++, *tx = v++, *tctx = v++, *tqkv = v++, *tffn = v++,
@@ -499,9 +467,7 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int32
     }
     ia__free(views);
     ia__free(g);
-    ia__free(host);
-    if (in)
-        op->buf_free(bc, in);
+    op->buf_free(bc, in);
     if (qkv)
         op->buf_free(bc, qkv);
     if (ctx)

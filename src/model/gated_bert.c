@@ -582,51 +582,25 @@ static ia_status gb_forward(const void *state, const int32_t *ids, const int32_t
     const int64_t H = c->hidden_size, I = c->intermediate_size, T = offsets[n_seqs];
     const int64_t heads = c->n_heads, hd = H / heads;
 
-    for (int s = 0; s < n_seqs; s++)
-        if (offsets[s + 1] - offsets[s] > c->max_position)
-            return ia__error(IA_ERR_INVALID, "a sequence of %d tokens exceeds the model's %d positions",
-                             offsets[s + 1] - offsets[s], c->max_position);
-    for (int64_t t = 0; t < T; t++)
-        if (ids[t] < 0 || ids[t] >= c->vocab_size)
-            return ia__error(IA_ERR_INVALID, "token id %d is outside the vocabulary (vocab_size %d)", (int)ids[t],
-                             c->vocab_size);
     if (c->type_vocab_size <= 0)
         types = NULL; /* no table: types are not used */
-    for (int64_t t = 0; types && t < T; t++)
-        if (types[t] < 0 || types[t] >= c->type_vocab_size)
-            return ia__error(IA_ERR_INVALID, "token type %d is outside type_vocab_size %d", (int)types[t],
-                             c->type_vocab_size);
-
     /* Scratch in backend memory: qkv (T, 3H), ctx (T, H) (the attention's
      * output), proj (T, H), ffn (T, 2I) and glu (T, I); inputs: ids,
-     * positions (T), sequence offsets (n_seqs + 1), types (T) when given. */
-    const size_t n_in = (size_t)(2 * T + n_seqs + 1 + (types ? T : 0));
+     * positions, sequence offsets, types when given (ia__encoder_inputs). */
+    int32_t *in;
+    ia_status rc = ia__encoder_inputs(&m->w, c, "encoder", ids, types, offsets, n_seqs, &in);
+    if (rc)
+        return rc;
     float *qkv = op->buf_alloc(bc, (size_t)(T * 3 * H) * sizeof(float));
     float *ctx = op->buf_alloc(bc, (size_t)(T * H) * sizeof(float));
     float *proj = op->buf_alloc(bc, (size_t)(T * H) * sizeof(float));
     float *ffn = op->buf_alloc(bc, (size_t)(T * 2 * I) * sizeof(float));
     float *glu = op->buf_alloc(bc, (size_t)(T * I) * sizeof(float));
-    int32_t *in = op->buf_alloc(bc, n_in * sizeof(int32_t));
-    int32_t *host = ia__malloc(n_in * sizeof(int32_t));
     const int n_nodes = GB_EMB_NODES + GB_LAYER_NODES * c->n_layers;
     ia_node *g = ia__calloc((size_t)n_nodes, sizeof *g);
     ia_tensor *views = ia__calloc(GB_VIEWS, sizeof *views);
-    ia_status rc = qkv && ctx && proj && ffn && glu && in && host && g && views
-                 ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %lld tokens", (long long)T);
-    if (!rc) {
-        memcpy(host, ids, (size_t)T * sizeof(int32_t));
-        for (int s = 0; s < n_seqs; s++) /* rotary positions from each text's start */
-            for (int t = offsets[s]; t < offsets[s + 1]; t++)
-                host[T + t] = t - offsets[s];
-        for (int s = 0; s <= n_seqs; s++)
-            host[2 * T + s] = offsets[s];
-        if (types)
-            memcpy(host + 2 * T + n_seqs + 1, types, (size_t)T * sizeof(int32_t));
-        if (op->upload)
-            rc = op->upload(bc, in, host, n_in * sizeof(int32_t));
-        else
-            memcpy(in, host, n_in * sizeof(int32_t));
-    }
+    rc = qkv && ctx && proj && ffn && glu && g && views
+       ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %lld tokens", (long long)T);
     if (!rc) {
         ia_tensor *v = views;
         ia_tensor *tid = v++, *tpos = v++, *toff = v++, *ttype = v++, *tx = v++, *tctx = v++, *tqkv = v++,
@@ -687,7 +661,6 @@ static ia_status gb_forward(const void *state, const int32_t *ids, const int32_t
     }
     ia__free(views);
     ia__free(g);
-    ia__free(host);
     void *bufs[] = {in, qkv, ctx, proj, ffn, glu};
     for (size_t i = 0; i < IA_ARRAY_LEN(bufs); i++)
         if (bufs[i])

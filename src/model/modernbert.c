@@ -226,43 +226,23 @@ static ia_status mb_forward(const void *state, const int32_t *ids, const int32_t
     const int64_t heads = c->n_heads, hd = H / heads;
     const float eps = c->layer_norm_eps;
 
-    for (int s = 0; s < n_seqs; s++)
-        if (offsets[s + 1] - offsets[s] > c->max_position)
-            return ia__error(IA_ERR_INVALID, "modernbert: a sequence of %d tokens exceeds max_position_embeddings %d",
-                             offsets[s + 1] - offsets[s], c->max_position);
-    for (int64_t t = 0; t < T; t++)
-        if (ids[t] < 0 || ids[t] >= c->vocab_size)
-            return ia__error(IA_ERR_INVALID, "modernbert: token id %d is outside the vocabulary (vocab_size %d)",
-                             (int)ids[t], c->vocab_size);
-
     /* Scratch in backend memory: qkv (T, 3H), ctx (T, H) (the attention's
      * output, then the MLP's LayerNorm), proj (T, H), wi (T, 2I), glu
-     * (T, I); inputs: ids, positions (T), sequence offsets (n_seqs + 1). */
-    const size_t n_in = (size_t)(2 * T + n_seqs + 1);
+     * (T, I); inputs: ids, positions, sequence offsets (ia__encoder_inputs). */
+    int32_t *in;
+    ia_status rc = ia__encoder_inputs(&m->w, c, "modernbert", ids, NULL, offsets, n_seqs, &in);
+    if (rc)
+        return rc;
     float *qkv = op->buf_alloc(bc, (size_t)(T * 3 * H) * sizeof(float));
     float *ctx = op->buf_alloc(bc, (size_t)(T * H) * sizeof(float));
     float *proj = op->buf_alloc(bc, (size_t)(T * H) * sizeof(float));
     float *wi = op->buf_alloc(bc, (size_t)(T * 2 * I) * sizeof(float));
     float *glu = op->buf_alloc(bc, (size_t)(T * I) * sizeof(float));
-    int32_t *in = op->buf_alloc(bc, n_in * sizeof(int32_t));
-    int32_t *host = ia__malloc(n_in * sizeof(int32_t));
     const int n_nodes = MB_EMB_NODES + MB_LAYER_NODES * c->n_layers + MB_END_NODES;
     ia_node *g = ia__calloc((size_t)n_nodes, sizeof *g);
     ia_tensor *views = ia__calloc(MB_VIEWS, sizeof *views);
-    ia_status rc = qkv && ctx && proj && wi && glu && in && host && g && views
-                 ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %lld tokens", (long long)T);
-    if (!rc) {
-        memcpy(host, ids, (size_t)T * sizeof(int32_t));
-        for (int s = 0; s < n_seqs; s++) /* rotary positions from each text's start */
-            for (int t = offsets[s]; t < offsets[s + 1]; t++)
-                host[T + t] = t - offsets[s];
-        for (int s = 0; s <= n_seqs; s++)
-            host[2 * T + s] = offsets[s];
-        if (op->upload)
-            rc = op->upload(bc, in, host, n_in * sizeof(int32_t));
-        else
-            memcpy(in, host, n_in * sizeof(int32_t));
-    }
+    rc = qkv && ctx && proj && wi && glu && g && views
+       ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %lld tokens", (long long)T);
     if (!rc) {
         ia_tensor *v = views;
         ia_tensor *tid = v++, *tpos = v++, *toff = v++, *tx = v++, *tctx = v++, *tqkv = v++, *tq = v++, *tk = v++,
@@ -318,7 +298,6 @@ static ia_status mb_forward(const void *state, const int32_t *ids, const int32_t
     }
     ia__free(views);
     ia__free(g);
-    ia__free(host);
     void *bufs[] = {in, qkv, ctx, proj, wi, glu};
     for (size_t i = 0; i < IA_ARRAY_LEN(bufs); i++)
         if (bufs[i])

@@ -9,6 +9,7 @@
 #define IA_MODEL_WEIGHTS_IMPL_H
 
 #include "backend/backend-impl.h"
+#include "model/arch-impl.h"
 #include "model/safetensors-impl.h"
 
 /* A model's weights in a backend instance: the buffers and prepared
@@ -61,5 +62,17 @@ ia_status ia__weights_linear(ia_weights *w, ia_wloader *ld, const char *base, in
 float *ia__weights_ln_hint(const ia_weights *w, const ia_tensor *g, const ia_tensor *b);
 /* Release everything put or prepared. */
 void ia__weights_release(ia_weights *w);
+
+/* A forward's inputs, checked against c's tables (nothing outside them
+ * may reach the backend, whatever the tokenizer produced; errors begin
+ * with `family`), in w's backend memory as one int32 buffer (*in, the
+ * caller's: the backend's buf_free): ids (T = offsets[n_seqs]), positions
+ * (T), the sequence offsets (n_seqs + 1), then the token types (T) when
+ * types is not NULL. Positions count from each text's start, or with
+ * c->pos_offset > 0 (RoBERTa, MPNet) from pos_offset, where as in Hugging
+ * Face a padding token (id pos_offset - 1) sits at pos_offset - 1 and does
+ * not advance the count. */
+ia_status ia__encoder_inputs(const ia_weights *w, const ia_encoder_config *c, const char *family,
+                             const int32_t *ids, const int32_t *types, const int *offsets, int n_seqs, int32_t **in);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * Loading an encoder's weights into a backend (weights-impl.h): shared by
- * the BERT family (bert.c) and ModernBERT (modernbert.c).
+ * Loading an encoder's weights into a backend, and putting a forward's
+ * inputs there (weights-impl.h): shared by the BERT family (bert.c),
+ * ModernBERT (modernbert.c) and the gated BERT families (gated_bert.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -159,4 +160,49 @@ void ia__weights_release(ia_weights *w)
     ia__free(w->prepared);
     ia__free(w->bufs);
     memset(w, 0, sizeof *w);
+}
+
+ia_status ia__encoder_inputs(const ia_weights *w, const ia_encoder_config *c, const char *family,
+                             const int32_t *ids, const int32_t *types, const int *offsets, int n_seqs, int32_t **in)
+{
+    *in = NULL;
+    const int64_t T = offsets[n_seqs];
+    for (int s = 0; s < n_seqs; s++)
+        if (offsets[s + 1] - offsets[s] > c->max_position)
+            return ia__error(IA_ERR_INVALID, "%s: a sequence of %d tokens exceeds max_position_embeddings %d", family,
+                             offsets[s + 1] - offsets[s], c->max_position);
+    for (int64_t t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= c->vocab_size)
+            return ia__error(IA_ERR_INVALID, "%s: token id %d is outside the vocabulary (vocab_size %d)", family,
+                             (int)ids[t], c->vocab_size);
+    for (int64_t t = 0; types && t < T; t++)
+        if (types[t] < 0 || types[t] >= c->type_vocab_size)
+            return ia__error(IA_ERR_INVALID, "%s: token type %d is outside the model's %d (type_vocab_size)", family,
+                             (int)types[t], c->type_vocab_size);
+    const struct ia_backend_i *op = &w->be->iface;
+    const size_t n = (size_t)(2 * T + n_seqs + 1 + (types ? T : 0));
+    int32_t *buf = op->buf_alloc(w->bctx, n * sizeof(int32_t));
+    int32_t *host = op->upload ? ia__malloc(n * sizeof(int32_t)) : buf;
+    ia_status rc = buf && host ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory for a batch of %lld tokens",
+                                                   (long long)T);
+    if (!rc) {
+        memcpy(host, ids, (size_t)T * sizeof(int32_t));
+        const int pad = c->pos_offset - 1;
+        for (int s = 0; s < n_seqs; s++)
+            for (int t = offsets[s], next = c->pos_offset; t < offsets[s + 1]; t++)
+                host[T + t] = pad < 0 ? t - offsets[s] : ids[t] == pad ? pad : next++;
+        for (int s = 0; s <= n_seqs; s++)
+            host[2 * T + s] = offsets[s];
+        if (types)
+            memcpy(host + 2 * T + n_seqs + 1, types, (size_t)T * sizeof(int32_t));
+        if (op->upload)
+            rc = op->upload(w->bctx, buf, host, n * sizeof(int32_t));
+    }
+    if (host != buf)
+        ia__free(host);
+    if (rc && buf)
+        op->buf_free(w->bctx, buf);
+    else
+        *in = buf;
+    return rc;
 }
