@@ -2374,29 +2374,24 @@ ia_status ia_cluster_status_json(ia_cluster *c, char **out)
 
 /* ---- status ---- */
 
+/* A copy of each advert into the workers array, with its age. */
+static void status_advert(void *ud, const cJSON *advert, double age_s)
+{
+    cJSON *w = cJSON_Duplicate(advert, 1);
+    if (!w)
+        return;
+    if (cJSON_IsNumber(cJSON_GetObjectItem(w, "last_seen")))
+        cJSON_AddNumberToObject(w, "last_seen_s", age_s);
+    cJSON_AddItemToArray(ud, w);
+}
+
 ia_status ia__cluster_status(ia_cluster *c, cJSON **out)
 {
     IA_NEED(c);
     IA_NEED(out);
     cJSON *root = cJSON_CreateObject(), *workers = cJSON_AddArrayToObject(root, "workers");
-    kvKeysList keys = {0};
-    natsStatus s = kvStore_Keys(&keys, c->workers, NULL);
-    time_t now = time(NULL);
-    for (int i = 0; s == NATS_OK && i < keys.Count; i++) {
-        kvEntry *e = NULL;
-        if (kvStore_Get(&e, c->workers, keys.Keys[i]) != NATS_OK)
-            continue;
-        cJSON *w = cJSON_ParseWithLength(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
-        kvEntry_Destroy(e);
-        if (!w)
-            continue;
-        cJSON *seen = cJSON_GetObjectItem(w, "last_seen");
-        if (cJSON_IsNumber(seen))
-            cJSON_AddNumberToObject(w, "last_seen_s", (double)now - seen->valuedouble);
-        cJSON_AddItemToArray(workers, w);
-    }
-    kvKeysList_Destroy(&keys);
-    if (s != NATS_OK && s != NATS_NOT_FOUND) {
+    natsStatus s = each_advert(c, status_advert, workers);
+    if (s != NATS_OK) {
         cJSON_Delete(root);
         return nats_fail(IA_ERR_IO, s, 0, "listing workers");
     }

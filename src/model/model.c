@@ -331,15 +331,23 @@ static ia_status load_max_seq_length(ia_model *m, const char *dir, const ia_mode
     return IA_OK;
 }
 
+/* Free what bind_backend put on backend be (the weights, a SPLADE head,
+ * the instance). */
+static void unbind(ia_model *m, const ia_backend *be)
+{
+    if (m->state)
+        m->arch->iface.free(m->state);
+    ia__mlm_head_free(&m->mlm); /* its buffers are the instance's */
+    if (m->bctx)
+        be->iface.close(m->bctx);
+    m->state = NULL, m->bctx = NULL;
+}
+
 void ia_model_free(ia_model *m)
 {
     if (!m)
         return;
-    if (m->arch && m->state)
-        m->arch->iface.free(m->state);
-    ia__mlm_head_free(&m->mlm); /* its buffers are the backend instance's */
-    if (m->bctx)
-        m->be->iface.close(m->bctx);
+    unbind(m, m->be);
     if (m->swap_init)
         pthread_rwlock_destroy(&m->swap);
     ia_tokenizer_free(m->tok);
@@ -421,14 +429,8 @@ static ia_status bind_backend(ia_model *m, const char *dir, const ia_safetensors
                                 "%s: SPLADE pooling needs a masked-LM head (a *ForMaskedLM folder)", dir);
         const ia_backend *failed = m->be;
         again = rc && ia__backend_fallback(rc, &m->sel, &m->be);
-        if (again) {
-            if (m->state)
-                m->arch->iface.free(m->state);
-            ia__mlm_head_free(&m->mlm);
-            if (m->bctx)
-                failed->iface.close(m->bctx);
-            m->state = NULL, m->bctx = NULL;
-        }
+        if (again)
+            unbind(m, failed);
     }
     return rc;
 }
@@ -447,12 +449,7 @@ static bool rebind_on_cpu(const ia_model *cm, const ia_backend *failed, ia_statu
     pthread_rwlock_wrlock(&m->swap);
     bool moved = m->be != failed; /* another call moved it already */
     if (!moved && ia__backend_fallback(rc, &m->sel, &m->be)) {
-        if (m->state)
-            m->arch->iface.free(m->state);
-        ia__mlm_head_free(&m->mlm);
-        if (m->bctx)
-            failed->iface.close(m->bctx);
-        m->state = NULL, m->bctx = NULL;
+        unbind(m, failed);
         ia_safetensors *st = NULL;
         ia_status st_rc = ia__st_open_dir(m->path, &st);
         if (!st_rc)
