@@ -33,40 +33,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Test-only Python packages (oracles and clients run by the suite).
-venv=.cache/venv
-req=tests/requirements.txt
-stamp=$venv/.installed-$(sha256sum "$req" | cut -c1-16)
-if [ ! -f "$stamp" ]; then
+# The venv $1, made by the python $2 (venv options $4) with the packages of
+# the requirements file $3; made again whenever that file changes (a stamp
+# of its hash).
+python_venv() {
+  local venv=$1 python=$2 req=$3 opts=${4:-}
+  local stamp=$venv/.installed-$(sha256sum "$req" | cut -c1-16)
+  [ -f "$stamp" ] && return 0
   echo "install-deps: setting up $venv"
-  python3 -m venv "$venv"
+  "$python" -m venv $opts "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
   rm -f "$venv"/.installed-*
   touch "$stamp"
-fi
+}
 
+# Test-only Python packages (oracles and clients run by the suite).
+python_venv .cache/venv python3 tests/requirements.txt
 # transformers for the decoder tests, on Debian's torch: a venv of Debian's
 # own python3 that sees its site packages (torch, numpy).
-venv=.cache/hf-venv
-req=tests/requirements-hf.txt
-stamp=$venv/.installed-$(sha256sum "$req" | cut -c1-16)
-if [ ! -f "$stamp" ]; then
-  echo "install-deps: setting up $venv"
-  /usr/bin/python3 -m venv --system-site-packages "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-  rm -f "$venv"/.installed-*
-  touch "$stamp"
-fi
-
+python_venv .cache/hf-venv /usr/bin/python3 tests/requirements-hf.txt --system-site-packages
 # transformers 4.49 for the ModernBERT test, on Debian's torch likewise
 # (tests/requirements-hf49.txt says why a second version).
-venv=.cache/hf49-venv
-req=tests/requirements-hf49.txt
-stamp=$venv/.installed-$(sha256sum "$req" | cut -c1-16)
-if [ ! -f "$stamp" ]; then
-  echo "install-deps: setting up $venv"
-  /usr/bin/python3 -m venv --system-site-packages "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-  rm -f "$venv"/.installed-*
-  touch "$stamp"
-fi
+python_venv .cache/hf49-venv /usr/bin/python3 tests/requirements-hf49.txt --system-site-packages
