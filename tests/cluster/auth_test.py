@@ -24,17 +24,11 @@ import subprocess
 import sys
 import time
 
-from natsutil import fail, free_port, listening, run_scenario, spawn, stop, wait_for
+from natsutil import fail, free_port, listening, run, run_scenario, spawn, stop, wait_for
 
 EXE, MODEL = sys.argv[1], sys.argv[2]
 procs = []
 
-
-def run(args, timeout, env=None):
-    try:
-        return subprocess.run(args, capture_output=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        fail("timed out after %d s: %s" % (timeout, " ".join(args)))
 
 
 def start_server(server, tmp, name, conf):

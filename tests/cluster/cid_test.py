@@ -43,7 +43,7 @@ import time
 import urllib.error
 import urllib.request
 
-from natsutil import fail, free_port, start_nats
+from natsutil import fail, free_port, run, start_nats
 import natsutil
 
 EXE, MODEL = sys.argv[1], sys.argv[2]
@@ -80,12 +80,6 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-
-def run(args, timeout, **kw):
-    try:
-        return subprocess.run(args, capture_output=True, timeout=timeout, **kw)
-    except subprocess.TimeoutExpired:
-        fail("timed out after %d s: %s" % (timeout, " ".join(args)))
 
 
 def texts(path, n, seed):

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from natsutil import fail, free_port, start_nats
+from natsutil import fail, free_port, run, start_nats
 import natsutil
 
 EXE, MODEL = sys.argv[1], sys.argv[2]
@@ -48,12 +48,6 @@ def sentences(n, seed):
     rnd = random.Random(seed)
     return ["%s %d" % (" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(1, 12))), i) for i in range(n)]
 
-
-def run(args, timeout, **kw):
-    try:
-        return subprocess.run(args, capture_output=True, timeout=timeout, **kw)
-    except subprocess.TimeoutExpired:
-        fail("timed out after %d s: %s" % (timeout, " ".join(args)))
 
 
 def local_embed(path, batch):

@@ -22,21 +22,14 @@ Every wait has a timeout; about 10 s. Exit 77 (skip) only without nats-server.
 import json
 import os
 import random
-import subprocess
 import sys
 
-from natsutil import fail, start_nats
+from natsutil import fail, run, start_nats
 import natsutil
 
 EXE, MODEL = sys.argv[1], sys.argv[2]
 procs = []
 
-
-def run(args, timeout, env=None):
-    try:
-        return subprocess.run(args, capture_output=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        fail("timed out after %d s: %s" % (timeout, " ".join(args)))
 
 
 def status(url):

@@ -24,6 +24,14 @@ def fail(msg):
     sys.exit(1)
 
 
+def run(args, timeout, env=None, **kw):
+    """subprocess.run with output captured, failing the test on a timeout."""
+    try:
+        return subprocess.run(args, capture_output=True, timeout=timeout, env=env, **kw)
+    except subprocess.TimeoutExpired:
+        fail("timed out after %d s: %s" % (timeout, " ".join(args)))
+
+
 def nats_server():
     """nats-server's path, or None where it is not installed."""
     return shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server")
