@@ -113,6 +113,10 @@ const ia_arch *ia__arch_jina_bert(void);
 ia_status ia__cfg_int(const cJSON *c, const char *path, const char *key, int lo, int hi, int dflt, int *out);
 ia_status ia__cfg_num(const cJSON *c, const char *path, const char *key, double hi, double dflt, double *out);
 ia_status ia__cfg_bool(const cJSON *c, const char *path, const char *key, bool dflt, bool *out);
+/* IA_ERR_UNSUPPORTED naming the entry when config.json's architectures
+ * name a *ForSequenceClassification, for families whose heads are not run
+ * (why: what is missing); else IA_OK. */
+ia_status ia__cfg_refuse_cls_head(const cJSON *c, const char *path, const char *family, const char *why);
 /* The architecture for a config.json: by its model_type, except the
  * families that share another's (Jina BERT v2 says "bert"); NULL when
  * none. */

@@ -1,9 +1,11 @@
 /*
  * config.json readers the encoder families share (arch-impl.h): a key's
  * value checked against its range, or its default where the key is absent
- * or null, and otherwise an error naming the file and the key.
+ * or null, and otherwise an error naming the file and the key; and the
+ * refusal of classification heads a family does not run.
  */
 #include <stdbool.h>
+#include <string.h>
 
 #include "model/arch-impl.h"
 
@@ -46,5 +48,15 @@ ia_status ia__cfg_bool(const cJSON *c, const char *path, const char *key, bool d
     if (!cJSON_IsBool(v))
         return ia__error(IA_ERR_FORMAT, "%s: \"%s\" must be true or false", path, key);
     *out = cJSON_IsTrue(v);
+    return IA_OK;
+}
+
+ia_status ia__cfg_refuse_cls_head(const cJSON *c, const char *path, const char *family, const char *why)
+{
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(c, "architectures"), *a;
+    cJSON_ArrayForEach(a, archs)
+    if (cJSON_IsString(a) && strstr(a->valuestring, "ForSequenceClassification"))
+        return ia__error(IA_ERR_UNSUPPORTED, "%s: architectures \"%s\": %s classification heads are not supported "
+                         "(%s); %s models embed", path, a->valuestring, family, why, family);
     return IA_OK;
 }

@@ -18,41 +18,24 @@
 #include "model/arch-impl.h"
 #include "model/decoder.h"
 
-/* An integer key of config.json in [1, hi]; absent or null: *out stays
- * unless need. */
-static ia_status get_int(const cJSON *c, const char *path, const char *key, int hi, bool need, int *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
-    if (!need && (!v || cJSON_IsNull(v)))
-        return IA_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > hi || v->valuedouble != (int)v->valuedouble)
-        return ia__error(IA_ERR_FORMAT, "%s: \"%s\" must be an integer from 1 to %d", path, key, hi);
-    *out = (int)v->valuedouble;
-    return IA_OK;
-}
-
 /* What model.c needs of config.json (sizes, positions); the decoder's load
  * reads and checks the rest (rope, biases, sliding window) itself. */
 static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(c, "architectures"), *a;
-    cJSON_ArrayForEach(a, archs)
-        if (cJSON_IsString(a) && strstr(a->valuestring, "ForSequenceClassification"))
-            return ia__error(IA_ERR_UNSUPPORTED, "%s: architectures \"%s\": classification heads on decoders "
-                             "(scored on the last token) are not supported; decoders embed", path, a->valuestring);
     ia_status rc;
-    if ((rc = get_int(c, path, "vocab_size", 1 << 24, true, &cfg->vocab_size)) ||
-        (rc = get_int(c, path, "hidden_size", 1 << 20, true, &cfg->hidden_size)) ||
-        (rc = get_int(c, path, "num_hidden_layers", 1024, true, &cfg->n_layers)) ||
-        (rc = get_int(c, path, "num_attention_heads", 4096, true, &cfg->n_heads)) ||
-        (rc = get_int(c, path, "intermediate_size", 1 << 22, true, &cfg->intermediate_size)) ||
-        (rc = get_int(c, path, "max_position_embeddings", 1 << 24, true, &cfg->max_position)))
+    if ((rc = ia__cfg_refuse_cls_head(c, path, "decoder", "scored on the last token")) ||
+        (rc = ia__cfg_int(c, path, "vocab_size", 1, 1 << 24, 0, &cfg->vocab_size)) ||
+        (rc = ia__cfg_int(c, path, "hidden_size", 1, 1 << 20, 0, &cfg->hidden_size)) ||
+        (rc = ia__cfg_int(c, path, "num_hidden_layers", 1, 1024, 0, &cfg->n_layers)) ||
+        (rc = ia__cfg_int(c, path, "num_attention_heads", 1, 4096, 0, &cfg->n_heads)) ||
+        (rc = ia__cfg_int(c, path, "intermediate_size", 1, 1 << 22, 0, &cfg->intermediate_size)) ||
+        (rc = ia__cfg_int(c, path, "max_position_embeddings", 1, 1 << 24, 0, &cfg->max_position)))
         return rc;
     /* the caches' width: num_key_value_heads x head_dim (checked again at load) */
     int kv_heads = cfg->n_heads, head_dim = cfg->hidden_size / cfg->n_heads;
-    if ((rc = get_int(c, path, "num_key_value_heads", 4096, false, &kv_heads)) ||
-        (rc = get_int(c, path, "head_dim", 1 << 16, false, &head_dim)))
+    if ((rc = ia__cfg_int(c, path, "num_key_value_heads", 1, 4096, kv_heads, &kv_heads)) ||
+        (rc = ia__cfg_int(c, path, "head_dim", 1, 1 << 16, head_dim > 0 ? head_dim : 1, &head_dim)))
         return rc;
     const int64_t extra = 2 * (int64_t)cfg->n_layers * kv_heads * head_dim + cfg->intermediate_size;
     cfg->extra_per_token = extra > INT32_MAX ? INT32_MAX : (int)extra;

@@ -102,17 +102,8 @@ static ia_status set_act(const char *path, const char *key, const char *name, ia
 }
 
 /* Their classification heads (GTE's rerankers' pooler and classifier,
- * Jina's) are not checked against a reference: refused by name rather
- * than read through BERT's head. */
-static ia_status refuse_cls_head(const cJSON *c, const char *path, const char *family)
-{
-    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(c, "architectures"), *a;
-    cJSON_ArrayForEach(a, archs)
-    if (cJSON_IsString(a) && strstr(a->valuestring, "ForSequenceClassification"))
-        return ia__error(IA_ERR_UNSUPPORTED, "%s: architectures \"%s\": %s classification heads are not supported; "
-                         "%s models embed", path, a->valuestring, family, family);
-    return IA_OK;
-}
+ * Jina's) are refused rather than read as BERT's. */
+#define NO_HEAD_REFERENCE "no reference checks them"
 
 static ia_status check_heads(const char *path, const char *hk, const char *nk, ia_encoder_config *cfg)
 {
@@ -134,7 +125,7 @@ static ia_status parse_nomic(const cJSON *c, const char *path, ia_encoder_config
     int pad_multiple = 1, n_inner = 0, max_trained = 0;
     double fraction = 0, base = 0, eps = 0, scaling = 0;
     bool interleaved = false, qkv_bias = true, fc1_bias = true, fc2_bias = true;
-    if ((rc = refuse_cls_head(c, path, "NomicBERT")) ||
+    if ((rc = ia__cfg_refuse_cls_head(c, path, "NomicBERT", NO_HEAD_REFERENCE)) ||
         (rc = refuse_set(c, path, "prenorm", NULL, "NomicBERT's pre-LN blocks")) ||
         (rc = refuse_set(c, path, "parallel_block", NULL, "NomicBERT's parallel blocks")) ||
         (rc = refuse_set(c, path, "causal", NULL, "causal attention")) ||
@@ -214,7 +205,7 @@ static ia_status parse_new(const cJSON *c, const char *path, ia_encoder_config *
     memset(cfg, 0, sizeof *cfg);
     ia_status rc;
     double eps = 0, base = 0;
-    if ((rc = refuse_cls_head(c, path, "GTE (new)")))
+    if ((rc = ia__cfg_refuse_cls_head(c, path, "GTE (new)", NO_HEAD_REFERENCE)))
         return rc;
     const cJSON *pet = cJSON_GetObjectItemCaseSensitive(c, "position_embedding_type");
     if (cJSON_IsString(pet) && strcmp(pet->valuestring, "rope"))
@@ -274,7 +265,7 @@ static ia_status parse_jina(const cJSON *c, const char *path, ia_encoder_config 
     memset(cfg, 0, sizeof *cfg);
     ia_status rc;
     double eps = 0;
-    if ((rc = refuse_cls_head(c, path, "Jina BERT")))
+    if ((rc = ia__cfg_refuse_cls_head(c, path, "Jina BERT", NO_HEAD_REFERENCE)))
         return rc;
     if ((rc = ia__cfg_int(c, path, "vocab_size", 1, 1 << 24, 30522, &cfg->vocab_size)) ||
         (rc = ia__cfg_int(c, path, "hidden_size", 1, 1 << 20, 768, &cfg->hidden_size)) ||

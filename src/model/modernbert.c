@@ -46,16 +46,12 @@ typedef struct modernbert {
 static ia_status parse_config(const cJSON *c, const char *path, ia_encoder_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(c, "architectures"), *a;
-    cJSON_ArrayForEach(a, archs)
-        if (cJSON_IsString(a) && strstr(a->valuestring, "ForSequenceClassification"))
-            return ia__error(IA_ERR_UNSUPPORTED, "%s: architectures \"%s\": ModernBERT's classification head "
-                             "(head.dense, head.norm, classifier_pooling) is not supported; ModernBERT models "
-                             "embed", path, a->valuestring);
+    ia_status rc = ia__cfg_refuse_cls_head(c, path, "ModernBERT", "head.dense, head.norm, classifier_pooling");
+    if (rc)
+        return rc;
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(c, "rope_scaling");
     if (rs && !cJSON_IsNull(rs))
         return ia__error(IA_ERR_UNSUPPORTED, "%s: \"rope_scaling\" is not supported for modernbert", path);
-    ia_status rc;
     double eps, theta, theta_local;
     if ((rc = ia__cfg_int(c, path, "vocab_size", 1, 1 << 24, 0, &cfg->vocab_size)) ||
         (rc = ia__cfg_int(c, path, "hidden_size", 1, 1 << 20, 0, &cfg->hidden_size)) ||
