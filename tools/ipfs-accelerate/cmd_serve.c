@@ -458,23 +458,16 @@ int cmd_serve(int argc, char **argv)
         }
         double t0 = cli_now();
         const bool lang = is_language_model(dir);
-        if (lang && (e->pooling || e->max_seq)) {
-            int rc = cli_fail(0, "%s%s is a language model: pooling and max_seq_length are for embedding models",
-                              where, dir);
-            free(name);
-            ia_server_free(srv);
-            ia_cluster_free(cluster);
-            ia_gateway_free(gw);
-            ia_store_close(store);
-            return rc;
-        }
         mo.pooling = e->pooling ? e->pooling : pooling;
         mo.max_seq_length = (size_t)(e->max_seq ? e->max_seq : max_seq);
         ia_lm *lm = NULL;
         ia_model *m = NULL;
         cli_device_choose(dir, device, NULL, advise_hw, verbose, chosen, sizeof chosen);
         mo.device = chosen[0] ? chosen : device;
-        if (lang) {
+        if (lang && (e->pooling || e->max_seq)) {
+            st = ia__error(IA_ERR_INVALID, "it is a language model: pooling and max_seq_length are for embedding "
+                           "models");
+        } else if (lang) {
             /* Generation by default on all cores but one: each streamed token
              * wakes an HTTP thread, and on every core it would preempt one of
              * the engine's threads, stalling the rest at the next barrier
