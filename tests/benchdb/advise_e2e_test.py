@@ -1,11 +1,12 @@
 """`ipfs-accelerate advise` end to end on the synthetic tiny model: the
 JSON document's structure, the CPU recommended with its threads and
 figures (the bare roofline: no runs stored, said so), the goals, and errors
-naming the input at fault; a Vulkan device's peaks measured and predicted;
-then `embed --device auto --verbose`, which asks
+naming the input at fault; then `embed --device auto --verbose`, which asks
 the same advisor where there is more than one device to choose from, says
 why, computes what --device cpu computes here, and makes no database.
-Usage: advise_e2e_test.py CLI MODEL WORKDIR"""
+With `vulkan`: only a Vulkan device's peaks, measured and predicted (exit 77,
+skipped, where no Vulkan backend or device is here).
+Usage: advise_e2e_test.py CLI MODEL WORKDIR [vulkan]"""
 import json
 import os
 import shutil
@@ -13,9 +14,43 @@ import subprocess
 import sys
 
 cli, model, work = sys.argv[1:4]
+vulkan_only = sys.argv[4:] == ["vulkan"]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 db = os.path.join(work, "bench.db")
+
+
+def vulkan_peaks():
+    """`bench peaks --device vulkan:0` (on lavapipe about 5 s), then advise
+    predicts the device beside the CPU."""
+    env = dict(os.environ, XDG_RUNTIME_DIR=os.environ.get("XDG_RUNTIME_DIR") or os.path.join(work, "xdg"))
+    os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
+    hw = json.loads(subprocess.run([cli, "hw", "--json"], capture_output=True, text=True, env=env,
+                                   timeout=60).stdout)
+    vk = next((pl for pl in hw["platforms"] if pl["id"] == "vulkan"), {})
+    if not (vk.get("backend_built") and vk.get("devices")):
+        print("SKIP: no Vulkan backend or device here")
+        sys.exit(77)
+    p = subprocess.run([cli, "bench", "peaks", "--device", "vulkan", "--db", db, "--json"], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    pk = json.loads(p.stdout)
+    assert pk["device"] == "vulkan:0" and pk["measured_now"] and pk["gemm_flops"]["fp32"] > 0, pk
+    assert pk["memory_bandwidth_bytes_per_s"] > 0 and "int8" not in pk["gemm_flops"], pk
+    doc = json.loads(subprocess.run([cli, "advise", "--db", db, "--model", model, "--json"], capture_output=True,
+                                    text=True, env=env, timeout=120).stdout)
+    gpu = [o for o in doc["options"] if o["device"] == "vulkan:0"]
+    assert gpu and all(o["predicted"] and o["latency_ms"] > 0 for o in gpu), gpu
+    if vk["devices"][0]["kind"] == "cpu":  # lavapipe: far slower than the CPU backend, and predicted so
+        cpu_best = min(o["latency_ms"] for o in doc["options"] if o["device"] == "cpu:0")
+        assert all(o["latency_ms"] > cpu_best for o in gpu), doc["options"]
+        assert doc["recommendation"]["device"] == "cpu:0", doc["recommendation"]
+    print("advise_e2e vulkan: ok")
+
+
+if vulkan_only:
+    vulkan_peaks()
+    sys.exit(0)
 
 
 def run(*args, ok=True):
@@ -54,34 +89,10 @@ p = run("--model", os.path.join(work, "no-such-model"), ok=False)
 assert p.returncode == 1 and "no-such-model" in p.stderr, p.stderr
 p = run("--model", model, "--context", "100000", ok=False)
 assert p.returncode == 1 and "context" in p.stderr, p.stderr
-# A GPU's peaks: `bench peaks --device vulkan:0` on lavapipe where the Vulkan
-# backend is built (about 5 s), then advise predicts it beside the CPU; a
-# device no backend has is refused by name.
+# A device no backend has is refused by name.
 p = subprocess.run([cli, "bench", "peaks", "--device", "nosuch", "--db", db], capture_output=True, text=True,
                    timeout=60)
 assert p.returncode == 2 and "nosuch" in p.stderr, p.stderr
-venv = dict(os.environ, XDG_RUNTIME_DIR=os.environ.get("XDG_RUNTIME_DIR") or os.path.join(work, "xdg"))
-os.makedirs(venv["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
-hw = json.loads(subprocess.run([cli, "hw", "--json"], capture_output=True, text=True, env=venv,
-                               timeout=60).stdout)
-vk = next((pl for pl in hw["platforms"] if pl["id"] == "vulkan"), {})
-if vk.get("backend_built") and vk.get("devices"):
-    p = subprocess.run([cli, "bench", "peaks", "--device", "vulkan", "--db", db, "--json"], capture_output=True,
-                       text=True, env=venv, timeout=300)
-    assert p.returncode == 0, p.stderr
-    pk = json.loads(p.stdout)
-    assert pk["device"] == "vulkan:0" and pk["measured_now"] and pk["gemm_flops"]["fp32"] > 0, pk
-    assert pk["memory_bandwidth_bytes_per_s"] > 0 and "int8" not in pk["gemm_flops"], pk
-    doc = json.loads(subprocess.run([cli, "advise", "--db", db, "--model", model, "--json"], capture_output=True,
-                                    text=True, env=venv, timeout=120).stdout)
-    gpu = [o for o in doc["options"] if o["device"] == "vulkan:0"]
-    assert gpu and all(o["predicted"] and o["latency_ms"] > 0 for o in gpu), gpu
-    if vk["devices"][0]["kind"] == "cpu":  # lavapipe: far slower than the CPU backend, and predicted so
-        cpu_best = min(o["latency_ms"] for o in doc["options"] if o["device"] == "cpu:0")
-        assert all(o["latency_ms"] > cpu_best for o in gpu), doc["options"]
-        assert doc["recommendation"]["device"] == "cpu:0", doc["recommendation"]
-else:
-    print("advise_e2e: the Vulkan peaks part skipped: no Vulkan backend or device here")
 
 # --device auto in embed: the reason on stderr, the CPU's vectors, no
 # database made in IPFS_ACCELERATE_HOME (auto reads what is stored only).

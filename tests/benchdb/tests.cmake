@@ -47,6 +47,13 @@ add_test(NAME benchdb_advise_e2e
                  $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32
                  ${CMAKE_CURRENT_BINARY_DIR}/benchdb-advise)
 set_tests_properties(benchdb_advise_e2e PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120)
+# A Vulkan device's peaks (bench peaks --device) and their prediction;
+# skipped (77) where no Vulkan backend or device is here.
+add_test(NAME benchdb_vulkan_peaks
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/advise_e2e_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32
+                 ${CMAKE_CURRENT_BINARY_DIR}/benchdb-vulkan-peaks vulkan)
+set_tests_properties(benchdb_vulkan_peaks PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 300 SKIP_RETURN_CODE 77)
 
 # `bench report` opened in headless Chromium (skipped, 77, where it is not
 # installed or cannot start); the screenshot stays in the build directory.
