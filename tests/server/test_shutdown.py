@@ -1,6 +1,6 @@
 """Graceful stop with slow clients: requests whose headers came before
 SIGTERM and whose bodies trickle in afterwards. One finishes within the
-drain time (`serve` waits 30 s for requests in flight) and gets its answer
+drain time (`serve --drain-timeout`, 4 s here) and gets its answer
 (an embedding, and the gateway's); one finishes just after it, while the
 server stops its queue and HTTP threads, and is answered 503 or cut off.
 Either way the server exits 0 with no sanitizer report: before the fix the
@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from srvutil import Checker, Server  # noqa: E402
 
 BIN, MODEL = sys.argv[1], sys.argv[2]
-DRAIN = 30  # what `serve` gives requests in flight after SIGTERM
+DRAIN = 4  # what `serve` gives requests in flight after SIGTERM
 t = Checker("server_shutdown")
 check = t.check
 
@@ -54,7 +54,7 @@ def trickle(sock, body, t_signal, t_last, out):
         sock.close()
 
 
-s = Server(BIN, MODEL, "--timeout", "10")
+s = Server(BIN, MODEL, "--timeout", "10", "--drain-timeout", str(DRAIN))
 try:
     embed = json.dumps({"inputs": ["a slow upload"]}).encode()
     ask = b'{"anything": 1}'

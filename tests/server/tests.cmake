@@ -25,7 +25,7 @@ add_test(NAME server_soak_short
          COMMAND ${IA_SERVER_PY} ${CMAKE_CURRENT_LIST_DIR}/soak.py ${IA_SERVER_CLI} ${IA_SERVER_MODEL}
                  ${IA_SOAK_SHORT_ARGS})
 # The gateway under an API key with one HTTP thread (a stalled CAR client
-# holds none); slow uploads across SIGTERM (about 35 s: serve's 30 s drain).
+# holds none). server_shutdown: slow uploads across SIGTERM and its drain.
 add_test(NAME server_gateway
          COMMAND ${IA_SERVER_PY} ${CMAKE_CURRENT_LIST_DIR}/test_gateway.py ${IA_SERVER_CLI} ${IA_SERVER_MODEL})
 add_test(NAME server_shutdown

@@ -52,6 +52,8 @@ static const char serve_help[] =
     "                                  (default 512)\n"
     "      --max-body-bytes N          request body limit, more: 413 (default 2000000)\n"
     "      --timeout SECONDS           close idle or stalled connections (default 30)\n"
+    "      --drain-timeout SECONDS     on SIGTERM or SIGINT, give requests in flight this\n"
+    "                                  long to finish (default 30)\n"
     "      --max-connections N         open connections (default 1000)\n"
     "      --http-threads N            HTTP threads (default 2)\n"
     "      --api-key KEY               require \"Authorization: Bearer KEY\" on all routes\n"
@@ -230,13 +232,14 @@ int cmd_serve(int argc, char **argv)
 {
     enum { O_MBT = 256, O_MCBS, O_MCR, O_MBB, O_TIMEOUT, O_MAXCONN, O_HTTPT, O_KEY, O_DEVICE,
            O_SEQ, O_PORTFILE, O_NOGW, O_RUNNING, O_KV, O_POOLING, O_CLUSTER, O_CTIMEOUT, O_CTASKS,
-           O_PRIORITY, O_MAXQUEUE };
+           O_PRIORITY, O_MAXQUEUE, O_DRAIN };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"listen", required_argument, 0, 'l'},
         {"max-batch-tokens", required_argument, 0, O_MBT},
         {"max-client-batch-size", required_argument, 0, O_MCBS},
         {"max-concurrent-requests", required_argument, 0, O_MCR},
         {"max-body-bytes", required_argument, 0, O_MBB}, {"timeout", required_argument, 0, O_TIMEOUT},
+        {"drain-timeout", required_argument, 0, O_DRAIN},
         {"max-connections", required_argument, 0, O_MAXCONN},
         {"http-threads", required_argument, 0, O_HTTPT}, {"api-key", required_argument, 0, O_KEY},
         {"threads", required_argument, 0, 'j'}, {"device", required_argument, 0, O_DEVICE},
@@ -257,7 +260,7 @@ int cmd_serve(int argc, char **argv)
     long threads = 0, max_seq = 0, v;
     bool verbose = false, gateway = true;
     const char *cluster_url = NULL, *cluster_opt = NULL; /* the last cluster option given */
-    long cluster_timeout = 60, cluster_tasks = 8, priority = 0, max_queue = 0;
+    long cluster_timeout = 60, cluster_tasks = 8, priority = 0, max_queue = 0, drain_s = 30;
     cli_nats_auth auth = {0};
     cli_config_args ca = {0};
     int c;
@@ -282,6 +285,7 @@ int cmd_serve(int argc, char **argv)
         case O_MCR: NUM("max-concurrent-requests", 1, 1L << 20, so.max_concurrent_requests); break;
         case O_MBB: NUM("max-body-bytes", 64, 1L << 30, so.max_body_bytes); break;
         case O_TIMEOUT: NUM("timeout", 1, 86400, so.timeout_s); break;
+        case O_DRAIN: NUM("drain-timeout", 0, 86400, drain_s); break;
         case O_MAXCONN: NUM("max-connections", 1, 1L << 20, so.max_connections); break;
         case O_HTTPT: NUM("http-threads", 1, 256, so.http_threads); break;
         case O_KEY: key = optarg; break;
@@ -479,7 +483,7 @@ int cmd_serve(int argc, char **argv)
         } else {
             st = ia_model_load(dir, &mo, &m);
             if (!st)
-                st = ia__server_add_model_ref(srv, name, m, dir);
+                st = ia_server_add_model(srv, name, m);
         }
         if (st) {
             int rc = cli_fail(st, "%scannot serve model %s", where, dir);
@@ -507,8 +511,8 @@ int cmd_serve(int argc, char **argv)
                 info.precision, cli_now() - t0);
         if (srv->dispatch) { /* what a worker must be started with */
             const int k = ia__srv_model_count(srv) - 1;
-            fprintf(stderr, "ipfs-accelerate: its requests go to the workers of %s whose folder's CID is %s\n",
-                    srv->dispatch->names[k], srv->dispatch->cids[k]);
+            fprintf(stderr, "ipfs-accelerate: its requests go to the workers that hold ipfs://%s (its folder's "
+                    "CID), else to any worker, which fetches it\n", srv->dispatch->cids[k]);
         }
         free(name);
     }
@@ -520,7 +524,7 @@ int cmd_serve(int argc, char **argv)
     sigwait(&sigs, &sig);
     fprintf(stderr, "ipfs-accelerate: %s: finishing in-flight requests\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    ia_server_shutdown(srv, 30);
+    ia_server_shutdown(srv, (double)drain_s);
     ia_server_free(srv);
     ia_cluster_free(cluster);
     ia_gateway_free(gw);
