@@ -47,7 +47,9 @@ except ImportError as e:
     print(f"SKIP: {e} (install tests/requirements.txt into .cache/venv)")
     sys.exit(77)
 
-N_RANDOM = 300
+# The sanitizer build (IA_TEST_QUICK=1) checks its memory on fewer: the
+# plain build covers the 300 the issue asks for.
+N_RANDOM = 100 if os.environ.get("IA_TEST_QUICK") == "1" else 300
 
 tool, fetch_llama, fetch_smollm2, work = sys.argv[1:5]
 os.makedirs(work, exist_ok=True)

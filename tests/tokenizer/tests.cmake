@@ -41,3 +41,6 @@ add_test(NAME unigram_hf_oracle
                  ${PROJECT_SOURCE_DIR}/.cache/hf-venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/unigram_oracle.py
                  $<TARGET_FILE:ipfs-accelerate>)
 set_tests_properties(unigram_hf_oracle PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+if(IA_SANITIZE OR IA_TSAN) # fewer random inputs there
+  set_tests_properties(bpe_hf_oracle unigram_hf_oracle PROPERTIES ENVIRONMENT "IA_TEST_QUICK=1")
+endif()

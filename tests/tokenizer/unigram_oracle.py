@@ -16,7 +16,8 @@ String pattern, Strip on both sides, the older hub layout (legacy Metaspace
 add_prefix_space, Replace " {2,}" by a space), no normalizer, a normalized
 added token with rstrip and single_word.
 
-Each tokenizer: 300 texts and 300 pairs (ids and token types), untruncated
+Each tokenizer: 300 texts and 300 pairs (100 with IA_TEST_QUICK=1, the
+sanitizer build), ids and token types, untruncated
 and truncated (longest-first), through `ipfs-accelerate tokenize`.
 When the test venv lacks sentencepiece, transformers or tokenizers the test
 is skipped (77). transformers' converter needs protobuf only to read the
@@ -44,7 +45,7 @@ gen = __import__("gen-tokenizer-goldens")
 cli = sys.argv[1]
 seed = int(os.environ.get("IA_TOKENIZER_SEED", time.time_ns() % 2**32))
 rng = random.Random(seed)
-N = int(os.environ.get("IA_UNIGRAM_N", 300))
+N = int(os.environ.get("IA_UNIGRAM_N", 100 if os.environ.get("IA_TEST_QUICK") == "1" else 300))
 
 
 # A SentencePiece ModelProto reader, for when protobuf is not installed -------
