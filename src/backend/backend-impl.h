@@ -16,7 +16,7 @@
 #include "core/core-impl.h"
 #include "tensor/tensor.h"
 
-#define IA_BACKEND_API_VERSION 5 /* 5: ia_attn_params grew a position bias (ia_node larger) */
+#define IA_BACKEND_API_VERSION 6 /* 6: ia_plugin_host lends dtype traits, tensor_span, rope and bucket helpers */
 
 /* weight_prepare flags. */
 enum {
@@ -106,8 +106,9 @@ typedef struct ia_backend {
  * examples/backend-plugin/ for a complete one.
  *
  * Loading. At registry start-up, with the built-ins, every `*.so` file in
- * the directories of IPFS_ACCELERATE_BACKEND_PATH (colon-separated; unset or
- * empty: none; files in name order, directories in list order) is opened
+ * the directories of IPFS_ACCELERATE_BACKEND_PATH (colon-separated; empty:
+ * none; unset: those of ia__plugin_default_dirs; files in name order,
+ * directories in list order) is opened
  * with dlopen(RTLD_NOW | RTLD_LOCAL) and its entry point
  * IA_BACKEND_PLUGIN_ENTRY is called once. A file that cannot be used (dlopen
  * fails, no entry point, the entry point returns NULL, a table of another
@@ -161,6 +162,8 @@ typedef struct ia_backend {
 
 #define IA_BACKEND_PLUGIN_ENTRY "ia_backend_plugin"
 #define IA_BACKEND_PATH_ENV "IPFS_ACCELERATE_BACKEND_PATH"
+/* The folder of plugins installed with the library (the CUDA backend's). */
+#define IA_PLUGIN_SUBDIR "ipfs-accelerate-backends"
 
 /* What the library lends a plugin (the functions of the same names in
  * core-impl.h and tensor.h). */
@@ -173,6 +176,14 @@ typedef struct ia_plugin_host {
     ia_status (*error)(ia_status st, const char *fmt, ...) IA_PRINTF(2, 3);
     ia_status (*error_wrap)(ia_status st, const char *fmt, ...) IA_PRINTF(2, 3);
     void (*log)(ia_log_level level, const char *fmt, ...) IA_PRINTF(2, 3);
+    /* Since version 6: what a backend computing every op needs (the CUDA
+     * plugin): block sizes and names of the dtypes, the bytes a view
+     * spans, rope's pair frequencies and T5's relative-position buckets,
+     * so that it computes the same numbers as the CPU backend. */
+    const ia_dtype_traits *(*dtype)(ia_dtype t);
+    size_t (*tensor_span)(const ia_tensor *t);
+    double (*rope_inv_freq)(const ia_rope_params *p, int i);
+    int (*attn_rel_bucket)(int64_t r, int num_buckets, int max_distance);
 } ia_plugin_host;
 
 typedef const struct ia_backend *(*ia_backend_plugin_fn)(int host_api_version, const ia_plugin_host *host);
@@ -185,6 +196,12 @@ ia_status ia__plugin_open(const char *path, const struct ia_backend **out);
  * each table to reg; failures are logged as warnings and skipped. The
  * number registered. */
 int ia__plugin_load_dirs(const char *dirs, ia_status (*reg)(const struct ia_backend *be));
+/* Where plugins are looked for when IPFS_ACCELERATE_BACKEND_PATH is unset:
+ * IA_PLUGIN_SUBDIR beside the file holding the library (the shared
+ * library, or the program linked with the static one), and in
+ * ../<libdir>/ from there (an installed program's plugins), those of the
+ * two that exist, colon-separated in buf (empty when neither does). */
+const char *ia__plugin_default_dirs(char *buf, size_t cap);
 
 /* Registry. Built-in backends register at start-up. Thread-safe. */
 ia_status ia__backend_register(const ia_backend *be);

@@ -6,12 +6,18 @@
  * symbols are hidden, so the services a plugin needs (node checks, error
  * messages, logging) are lent to it in an ia_plugin_host table. A file that
  * cannot be used is skipped with a warning naming it and the reason.
+ * Without the variable, the plugins installed beside the library are
+ * loaded (ia__plugin_default_dirs).
  */
 #include <dirent.h>
 #include <dlfcn.h>
+#include <limits.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "backend/backend-impl.h"
 
@@ -24,6 +30,10 @@ static const ia_plugin_host host = {
     .error = ia__error,
     .error_wrap = ia__error_wrap,
     .log = ia__log,
+    .dtype = ia__dtype,
+    .tensor_span = ia__tensor_span,
+    .rope_inv_freq = ia__rope_inv_freq,
+    .attn_rel_bucket = ia__attn_rel_bucket,
 };
 
 /* The first required slot `be` lacks, or NULL. */
@@ -151,4 +161,59 @@ int ia__plugin_load_dirs(const char *dirs, ia_status (*reg)(const ia_backend *be
             p++;
     }
     return loaded;
+}
+
+#ifndef IA_PLUGIN_LIBDIR
+#define IA_PLUGIN_LIBDIR "lib" /* CMAKE_INSTALL_LIBDIR */
+#endif
+
+/* Append dir to the list in buf when it exists and is not there yet. */
+static void add_dir(char *buf, size_t cap, const char *dir)
+{
+    char real[PATH_MAX];
+    struct stat st;
+    if (!realpath(dir, real) || stat(real, &st) || !S_ISDIR(st.st_mode))
+        return;
+    const size_t n = strlen(real);
+    for (const char *p = buf; *p;) { /* already listed */
+        const char *end = strchr(p, ':');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !memcmp(p, real, n))
+            return;
+        p += len + (end != NULL);
+    }
+    const size_t used = strlen(buf);
+    if (used + n + 2 <= cap)
+        snprintf(buf + used, cap - used, "%s%s", used ? ":" : "", real);
+}
+
+const char *ia__plugin_default_dirs(char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    /* The file holding this code: the shared library, or the program it
+     * is linked into (whose name dladdr gives only as typed, so it is read
+     * from /proc). */
+    Dl_info info;
+    struct link_map *lm = NULL;
+    char self[PATH_MAX];
+    if (!dladdr1((void *)(uintptr_t)ia__plugin_default_dirs, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
+        return buf;
+    if (lm->l_name && lm->l_name[0])
+        snprintf(self, sizeof self, "%s", lm->l_name);
+    else {
+        const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n <= 0)
+            return buf;
+        self[n] = '\0';
+    }
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return buf;
+    *slash = '\0';
+    char dir[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/" IA_PLUGIN_SUBDIR, self);
+    add_dir(buf, cap, dir);
+    snprintf(dir, sizeof dir, "%s/../" IA_PLUGIN_LIBDIR "/" IA_PLUGIN_SUBDIR, self);
+    add_dir(buf, cap, dir);
+    return buf;
 }

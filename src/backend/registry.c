@@ -1,7 +1,8 @@
 /*
  * Backend registry and selection: the built-in backends are registered
  * once, on first use, followed by the plugins of IPFS_ACCELERATE_BACKEND_PATH
- * (plugin.c); others register the same way. Lookup is by name; "auto" takes
+ * or, without it, those installed beside the library (plugin.c); others
+ * register the same way. Lookup is by name; "auto" takes
  * the first usable backend in priority order, except those that compute
  * not yet tuned for speed (explicit_only: vulkan, whose plain shaders can
  * be slower than the CPU), which are used only when named.
@@ -60,7 +61,9 @@ static void register_builtins(void)
     /* Plugins come after the built-ins, so a plugin cannot take a
      * built-in's name. The registry is not yet usable from other threads
      * (they wait in pthread_once), and the entry points do not call it. */
-    ia__plugin_load_dirs(getenv(IA_BACKEND_PATH_ENV), register_plugin);
+    const char *dirs = getenv(IA_BACKEND_PATH_ENV);
+    char defaults[2 * 4096 + 2];
+    ia__plugin_load_dirs(dirs ? dirs : ia__plugin_default_dirs(defaults, sizeof defaults), register_plugin);
     ia__error_clear();
 }
 
