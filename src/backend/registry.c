@@ -303,7 +303,14 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
                 snprintf(why, sizeof why, "no %s backend in this build", id);
             }
         } else if (!usable(want)) {
-            snprintf(why, sizeof why, "the %s backend has no usable device", id);
+            ia_hw_platform p; /* what the hardware probe saw, where it has one */
+            if (ia__hw_detect_one(NULL, id, &p)) {
+                snprintf(why, sizeof why, "the %s backend has no usable device (hardware %s: %s)", id,
+                         p.state == IA_HW_NOT_PRESENT ? "not present" : "detected", p.reason);
+                cJSON_Delete(p.extra);
+            } else {
+                snprintf(why, sizeof why, "the %s backend has no usable device", id);
+            }
         } else if (index >= want->iface.device_count()) {
             int n = want->iface.device_count();
             snprintf(why, sizeof why, "%s has %d device%s (0-%d), no device %d", id, n, n == 1 ? "" : "s",

@@ -165,9 +165,24 @@ static void run_probe(const ia_hw_loader *ld, int i, ia_hw_platform *p)
     platforms[i].probe(ld ? ld : &dl_loader, p);
     stdout_back(saved);
     pthread_mutex_unlock(&probe_lock);
-    p->backend_built = ia__backend_find(p->id) != NULL;
-    if (p->state == IA_HW_DETECTED && p->backend_built)
+    /* available: the backend is built and sees a device too (a plugin
+     * whose runtime cannot use the driver, or has no code for the GPU,
+     * sees none) */
+    const ia_backend *be = ia__backend_find(p->id);
+    p->backend_built = be != NULL;
+    if (p->state == IA_HW_DETECTED && be && be->iface.device_count() >= 1)
         p->state = IA_HW_AVAILABLE;
+}
+
+/* The state in words; a platform with its backend built but no device
+ * for it says so. */
+static const char *state_text(const ia_hw_platform *p)
+{
+    if (p->backend_built && p->state == IA_HW_NOT_PRESENT)
+        return "not present, backend built";
+    if (p->backend_built && p->state == IA_HW_DETECTED)
+        return "detected, backend sees none";
+    return ia_hw_state_name(p->state);
 }
 
 bool ia__hw_detect_one(const ia_hw_loader *ld, const char *id, ia_hw_platform *p)
@@ -204,7 +219,7 @@ cJSON *ia__hw_platform_json(const ia_hw_platform *p)
     cJSON_AddStringToObject(o, "id", p->id);
     cJSON_AddStringToObject(o, "name", p->name);
     cJSON_AddStringToObject(o, "state", state_id(p->state));
-    cJSON_AddStringToObject(o, "state_text", ia_hw_state_name(p->state));
+    cJSON_AddStringToObject(o, "state_text", state_text(p));
     cJSON_AddBoolToObject(o, "backend_built", p->backend_built);
     cJSON_AddStringToObject(o, "probe", p->probe);
     cJSON_AddStringToObject(o, "reason", p->reason);
@@ -347,7 +362,7 @@ ia_status ia_accelerate_status_json(char **out)
         bool usable = p->state == IA_HW_AVAILABLE && (enabled || !strcmp(p->id, "cpu"));
         any_usable |= usable;
         cJSON_AddStringToObject(b, "state", state_id(p->state));
-        cJSON_AddStringToObject(b, "state_text", ia_hw_state_name(p->state));
+        cJSON_AddStringToObject(b, "state_text", state_text(p));
         cJSON_AddBoolToObject(b, "backend_built", p->backend_built);
         cJSON_AddBoolToObject(b, "usable", usable);
         cJSON_AddNumberToObject(b, "devices", p->n_devices);

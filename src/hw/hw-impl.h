@@ -56,7 +56,7 @@ typedef struct ia_hw_platform {
 } ia_hw_platform;
 
 /* A probe decides present (IA_HW_DETECTED) or not; the caller upgrades
- * DETECTED to AVAILABLE when the backend is built. */
+ * DETECTED to AVAILABLE when the backend is built and sees a device. */
 typedef void (*ia_hw_probe_fn)(const ia_hw_loader *ld, ia_hw_platform *p);
 
 void ia__hw_probe_cpu(const ia_hw_loader *ld, ia_hw_platform *p);
