@@ -119,9 +119,10 @@ ia_status ia__cluster_ids_encode(const ia_cluster_ids_task *t, uint8_t **out, si
 /* Decoded ids are copies (ia__cluster_ids_close frees them). */
 ia_status ia__cluster_ids_decode(const uint8_t *body, size_t len, ia_cluster_ids_task *t);
 void ia__cluster_ids_close(ia_cluster_ids_task *t);
-/* The id of an ids task: SHA-256 of a format version, the model name and
- * the whole body (which holds the model's CID), so a result is found only
- * for the same weights and the same inputs. */
+/* The id of an ids task: SHA-256 of a format version, the model's key
+ * (its CID; tasks of earlier servers: its name) and the whole body (which
+ * holds the model's CID), so a result is found only for the same weights
+ * and the same inputs. */
 ia_status ia__cluster_ids_shard_id(const char *model_name, const uint8_t *body, size_t len,
                                    char id[IA_CLUSTER_ID_LEN + 1]);
 /* The model folder's CID, as `ipfs add -r --only-hash DIR` gives it
@@ -191,14 +192,15 @@ ia_status ia__cluster_job_wait(ia_cluster_job *j, double timeout_s, ia_cluster_r
 const char *ia__cluster_job_id(ia_cluster_job *j);
 void ia__cluster_job_free(ia_cluster_job *j);
 
-/* Queue an ids task (body from ia__cluster_ids_encode) for the workers of
- * model_name at a priority level, as ia_cluster_submit does a text task:
- * not when its result is cached (*found: IA_FOUND_*), IA_ERR_BUSY when the
- * queue stayed full for wait_s, IA_ERR_IO when the server stayed away for
- * outage_s. id receives the task's id, for ia_cluster_result. */
-ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const uint8_t *body, size_t len,
-                                 int priority, double wait_s, double outage_s, char id[IA_CLUSTER_ID_LEN + 1],
-                                 int *found);
+/* Queue an ids task (body from ia__cluster_ids_encode) for model cid (an
+ * ia__cluster_model_cid, the one in the body) at a priority level, as
+ * ia_cluster_submit does a text task by CID: to the model's holders, else
+ * to any worker, which fetches it; not when its result is cached (*found:
+ * IA_FOUND_*), IA_ERR_BUSY when the queue stayed full for wait_s,
+ * IA_ERR_IO when the server stayed away for outage_s. id receives the
+ * task's id (keyed by the CID), for ia_cluster_result. */
+ia_status ia__cluster_submit_ids(ia_cluster *c, const char *cid, const uint8_t *body, size_t len, int priority,
+                                 double wait_s, double outage_s, char id[IA_CLUSTER_ID_LEN + 1], int *found);
 
 /* Where a submitted task's result was found: not yet (queued), in this
  * process's memory, in the cluster's result bucket, in this machine's disk

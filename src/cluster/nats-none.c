@@ -99,11 +99,10 @@ ia_status ia__cluster_status(ia_cluster *c, struct cJSON **out)
     return no_nats();
 }
 
-ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const uint8_t *body, size_t len,
-                                 int priority, double wait_s, double outage_s, char id[IA_CLUSTER_ID_LEN + 1],
-                                 int *found)
+ia_status ia__cluster_submit_ids(ia_cluster *c, const char *cid, const uint8_t *body, size_t len, int priority,
+                                 double wait_s, double outage_s, char id[IA_CLUSTER_ID_LEN + 1], int *found)
 {
-    (void)c, (void)model_name, (void)body, (void)len, (void)priority, (void)wait_s, (void)outage_s, (void)id;
+    (void)c, (void)cid, (void)body, (void)len, (void)priority, (void)wait_s, (void)outage_s, (void)id;
     *found = IA_FOUND_NONE;
     return no_nats();
 }

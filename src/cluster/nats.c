@@ -1026,14 +1026,16 @@ static ia_status compute_texts(worker *w, natsMsg *m, const slot *sl, const char
 }
 
 /* An IAI1 task (token ids, from serve --cluster): the engine call the
- * sending server would have made, on these weights only. */
-static ia_status compute_ids(worker *w, natsMsg *m, const slot *sl, const uint8_t *body, size_t len,
-                             const char *shard, float **vecs, size_t *n, int *dim, bool *forever)
+ * sending server would have made, on these weights only. key: as for
+ * compute_texts (the model's CID; its name for a task of an earlier
+ * server, by name). */
+static ia_status compute_ids(worker *w, natsMsg *m, const slot *sl, const char *key, const uint8_t *body,
+                             size_t len, const char *shard, float **vecs, size_t *n, int *dim, bool *forever)
 {
     const ia_cluster_worker_config *cfg = w->cfg;
     char id[IA_CLUSTER_ID_LEN + 1];
     ia_cluster_ids_task t;
-    ia_status st = ia__cluster_ids_shard_id(sl->name, body, len, id);
+    ia_status st = ia__cluster_ids_shard_id(key, body, len, id);
     if (!st && strcmp(id, shard))
         st = ia__error(IA_ERR_INVALID, "the task's Ia-Shard is not the hash of its model and body");
     if (!st)
@@ -1375,7 +1377,7 @@ static void handle(worker *w, natsMsg *m, const source *from)
     const slot *sl = si >= 0 ? &w->slots[si] : NULL;
     if (!st)
         st = in_len >= 4 && !memcmp(body_in, "IAI1", 4)
-           ? compute_ids(w, m, sl, body_in, in_len, shard, &vecs, &n, &dim, &forever)
+           ? compute_ids(w, m, sl, key, body_in, in_len, shard, &vecs, &n, &dim, &forever)
            : compute_texts(w, m, sl, key, body_in, in_len, shard, &vecs, &n, &dim, &forever);
     uint8_t *body = NULL;
     size_t body_len = 0;
@@ -2182,18 +2184,17 @@ ia_status ia_cluster_submit(ia_cluster *c, const char *model, const char *const 
     return st;
 }
 
-ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const uint8_t *body, size_t len,
-                                 int priority, double wait_s, double outage_s, char id[IA_CLUSTER_ID_LEN + 1],
-                                 int *found)
+ia_status ia__cluster_submit_ids(ia_cluster *c, const char *cid, const uint8_t *body, size_t len, int priority,
+                                 double wait_s, double outage_s, char id[IA_CLUSTER_ID_LEN + 1], int *found)
 {
     IA_NEED(c);
-    IA_NEED(model_name);
+    IA_NEED(cid);
     IA_NEED(body);
     *found = IA_FOUND_NONE;
     if (priority < 0 || priority >= IA_CLUSTER_PRIORITIES)
         return ia__error(IA_ERR_INVALID, "priority %d: the levels are 0 (default) to %d", priority,
                          IA_CLUSTER_PRIORITIES - 1);
-    ia_status st = ia__cluster_ids_shard_id(model_name, body, len, id);
+    ia_status st = ia__cluster_ids_shard_id(cid, body, len, id);
     if (st)
         return st;
     if (cache_has(c, id)) { /* no NATS needed */
@@ -2213,9 +2214,9 @@ ia_status ia__cluster_submit_ids(ia_cluster *c, const char *model_name, const ui
         return IA_OK;
     }
     char what[160];
-    snprintf(what, sizeof what, "%s: queueing task %s for model %s", c->url, id, model_name);
+    snprintf(what, sizeof what, "%s: queueing task %s for model %s", c->url, id, cid);
     bool warned = true; /* the caller answers IA_ERR_BUSY; no log line */
-    st = publish_task(c, model_name, 'n', priority, id, id, body, len, wait_s, outage_s, &warned, what);
+    st = publish_task(c, cid, route_of(c, cid, true), priority, id, id, body, len, wait_s, outage_s, &warned, what);
     if (!st)
         count(c, IA_FOUND_NONE);
     return st;

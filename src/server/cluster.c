@@ -3,8 +3,10 @@
  * sent to workers on NATS JetStream instead of the local engine. The
  * routes parse, tokenize and check requests as they do locally; a batch
  * becomes one ids task (the token ids, the kind of call, the model's CID),
- * so the worker makes exactly the engine call a local server would and the
- * answer has the same bytes (with workers at the local --threads). Several
+ * routed by the CID as embed --cluster's tasks are (to the model's holders,
+ * else to any worker, which fetches it), so the worker makes exactly the
+ * engine call a local server would and the answer has the same bytes (with
+ * workers at the local --threads). Several
  * engine threads each wait on a task of their own, so several workers
  * compute at once. A full queue is 429, a dead letter 502 naming the
  * worker's error, no result within the timeout 504, NATS away 503.
@@ -15,14 +17,11 @@
 #include "cluster/cluster-impl.h"
 #include "server/server-impl.h"
 
-ia_status ia__srv_dispatch_model(srv_dispatch *d, int i, const char *ref, const char *path)
+ia_status ia__srv_dispatch_model(srv_dispatch *d, int i, const char *path)
 {
     if (i < 0 || i >= SRV_MAX_MODELS)
         return ia__error(IA_ERR_INVALID, "model index %d", i);
-    ia_status st = ia__cluster_model_name(ref, d->names[i]);
-    if (!st)
-        st = ia__cluster_model_cid(path, d->cids[i]);
-    return st;
+    return ia__cluster_model_cid(path, d->cids[i]);
 }
 
 static void count(srv_metrics *m, unsigned long *counter, double seconds)
@@ -57,7 +56,7 @@ ia_status ia__srv_dispatch_run(srv_dispatch *d, srv_metrics *m, srv_job *job0, c
     int found = IA_FOUND_NONE;
     ia_status st = ia__cluster_ids_encode(&t, &body, &len);
     if (!st)
-        st = ia__cluster_submit_ids(d->cluster, d->names[i], body, len, d->priority, 0, d->timeout_s, id, &found);
+        st = ia__cluster_submit_ids(d->cluster, d->cids[i], body, len, d->priority, 0, d->timeout_s, id, &found);
     ia__free(body);
     float *v = NULL;
     size_t n = 0;

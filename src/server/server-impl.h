@@ -302,8 +302,7 @@ typedef struct srv_dispatch {
     struct ia_cluster *cluster; /* borrowed */
     double timeout_s;           /* a task's result waited for this long: 504 */
     int priority;
-    char names[SRV_MAX_MODELS][64];              /* each model's task name (its folder's) */
-    char cids[SRV_MAX_MODELS][IA_CID_STR_MAX];   /* and its folder's CID */
+    char cids[SRV_MAX_MODELS][IA_CID_STR_MAX];   /* each model's folder's CID: its tasks' key and route */
 } srv_dispatch;
 
 struct srv_job;
@@ -318,9 +317,8 @@ ia_status ia__srv_dispatch_run(srv_dispatch *d, struct srv_metrics *m, struct sr
  * (X-Cluster-Worker, X-Backend, X-Precision) into hdrs from index at, for
  * a job computed by the cluster; returns the new index. */
 int ia__srv_provenance_headers(const srv_job *job, const char **hdrs, int at);
-/* The model's task name (from ref, as `worker --model REF` names it) and
- * its folder's CID, for a model added at index i. */
-ia_status ia__srv_dispatch_model(srv_dispatch *d, int i, const char *ref, const char *path);
+/* The CID of the folder (path) of the model added at index i. */
+ia_status ia__srv_dispatch_model(srv_dispatch *d, int i, const char *path);
 
 typedef struct srv_queue {
     pthread_mutex_t lock;
@@ -584,10 +582,6 @@ const srv_model *ia__srv_model_find(ia_server *s, const char *name);
 /* The model `name` (NULL: the first) of a kind: language models (lm) or
  * embedding models. NULL with *err set (404 unknown, 400 the other kind). */
 const srv_model *ia__srv_model_find_kind(ia_server *s, const char *name, bool lm, srv_error *err);
-/* ia_server_add_model for a model loaded from ref (a folder, org/name or
- * ipfs:// reference, as given): serve --cluster names its tasks as a
- * worker given the same reference does. */
-ia_status ia__server_add_model_ref(ia_server *s, const char *name, ia_model *m, const char *ref);
 /* Serve a language model (taken, freed with the server, also on failure). */
 ia_status ia__server_add_lm(ia_server *s, const char *name, ia_lm *lm);
 /* Streaming answers: status and headers now, then the body from read()

@@ -155,11 +155,6 @@ static bool run_test_inference(srv_model *sm)
 
 ia_status ia_server_add_model(ia_server *s, const char *name, ia_model *m)
 {
-    return ia__server_add_model_ref(s, name, m, NULL);
-}
-
-ia_status ia__server_add_model_ref(ia_server *s, const char *name, ia_model *m, const char *ref)
-{
     ia__error_clear();
     if (!s || !m) {
         ia_model_free(m); /* ours, also on failure */
@@ -185,8 +180,8 @@ ia_status ia__server_add_model_ref(ia_server *s, const char *name, ia_model *m, 
             memset(sm, 0, sizeof *sm);
             return st;
         }
-    if (s->dispatch) { /* serve --cluster: the name and CID its tasks carry */
-        ia_status st = ia__srv_dispatch_model(s->dispatch, n, ref ? ref : sm->info.path, sm->info.path);
+    if (s->dispatch) { /* serve --cluster: the CID its tasks carry and go by */
+        ia_status st = ia__srv_dispatch_model(s->dispatch, n, sm->info.path);
         if (st) {
             ia_model_free(m);
             memset(sm, 0, sizeof *sm);

@@ -3,20 +3,24 @@
 usage: serve_test.py IPFS_ACCELERATE MODEL_DIR
 
 Starts nats-server with JetStream in a temporary directory on a free
-127.0.0.1 port, two single-thread workers on MODEL_DIR, a local
+127.0.0.1 port, two single-thread workers on a copy of MODEL_DIR under
+another folder name (tasks go by the folder's CID, not its name), a local
 `serve -j 1` and a `serve -j 1 --cluster`, then:
 
 1. same bytes: /v1/embeddings (floats, base64 with dimensions, token ids),
    /embed (normalize false, truncate), /similarity and /embed_all answer
-   the same body from both servers; the cluster server's /metrics counts
-   the tasks; a request repeated is answered from the server's memory.
+   the same body from both servers, computed by the workers of the copy;
+   the cluster server's /metrics counts the tasks; a request repeated is
+   answered from the server's memory.
 2. cache tiers: with the workers stopped, the same requests are answered
    from the server's memory, and by a new server from the cluster's result
    bucket, with the same bytes; /metrics and `cluster status` count the
    hits and misses.
 3. dead letter: with the workers stopped, a worker on a copy of the model
-   whose files differ (another CID under the same folder name) refuses the
-   task; the server answers 502 naming the worker's error.
+   whose files differ (another CID under the same folder name) does not
+   compute the task: nobody holds its CID, so it goes to any worker, and
+   that one finds no source to fetch the model from; the server answers
+   502 naming the worker's error and the CID.
 4. backpressure: on a second nats-server, a `serve --cluster --max-queue 1`
    with no worker: a first request waits and times out (504), a second one
    finds the queue full: 429 at once; with that nats-server stopped, a
@@ -88,7 +92,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ia-serve-cluster-")
     try:
         url = nats(server, tmp, "js")
-        workers = [start([EXE, "worker", "--nats", url, "--model", MODEL, "--threads", "1", "--name", "w%d" % i,
+        renamed = os.path.join(tmp, "renamed-copy")  # the same files, so the same CID
+        shutil.copytree(MODEL, renamed)
+        workers = [start([EXE, "worker", "--nats", url, "--model", renamed, "--threads", "1", "--name", "w%d" % i,
                           "-q"], os.path.join(tmp, "w%d.log" % i)) for i in range(2)]
         local = serve(tmp, "local", [])
         remote = serve(tmp, "remote", ["--cluster", url, "--cluster-timeout", "30"])
@@ -165,11 +171,16 @@ def main():
         shutil.copytree(MODEL, other)
         with open(os.path.join(other, "config.json"), "a") as f:
             f.write("\n")  # the same model, other bytes: another CID
-        start([EXE, "worker", "--nats", url, "--model", other, "--threads", "1", "--name", "odd", "--max-deliver",
-               "1", "-q"], os.path.join(tmp, "odd.log"))
+        cid = subprocess.run([EXE, "model", "add", "--only-hash", MODEL], capture_output=True,
+                             timeout=60).stdout.decode().strip()
+        natsutil.spawn(procs, [EXE, "worker", "--nats", url, "--model", other, "--threads", "1", "--name", "odd",
+                               "--max-deliver", "1", "-q"], os.path.join(tmp, "odd.log"),
+                       dict(os.environ, IPFS_ACCELERATE_HOME=os.path.join(tmp, "home-odd"),
+                            IPFS_ACCELERATE_IPFS_GATEWAYS="", IPFS_ACCELERATE_IPFS_LOCAL_NODE="",
+                            IPFS_ACCELERATE_ROUTERS=""))
         st, body = post(remote, "/embed", {"inputs": "never computed before"})
-        if st != 502 or b"asks for" not in body or b"odd" not in body:
-            fail("a dead letter: %d %r" % (st, body[:400]))
+        if st != 502 or b"could not be fetched" not in body or b"odd" not in body or cid.encode() not in body:
+            fail("a dead letter naming %s: %d %r" % (cid, st, body[:400]))
         print("dead letter: 502 %s" % json.loads(body)["error"][:160], flush=True)
 
         # 4. a full queue: 429 at once; no worker: 504 after the timeout
