@@ -154,11 +154,16 @@ typedef struct ia_cluster_worker_config {
     /* Models by CID. model may be NULL (a worker that only fetches); then
      * fetch_cid, if set, is fetched and loaded before the first task. */
     const char *fetch_cid;     /* an ia__cluster_cid_key */
-    int max_models;            /* models held at once, model included; 0: 2 */
+    int max_models;            /* models held at once, model included; 0: 2. Beyond, the least
+                                  recently used one taken up (not model, not fetch_cid) is
+                                  unloaded once idle for a while (kept in the store) */
     const char *device;        /* for models it fetches (NULL: auto) */
     const char *store_home;    /* the blockstore models are fetched into (NULL: ia_store_home) */
     const char *gateway_url;   /* advertised: a trustless gateway serving that store (NULL: none) */
     volatile int *draining;    /* non-zero: take no task, advertise that (the gateway still serves) */
+    /* An idle worker with room takes up a model whose oldest task has
+     * waited this long for its holders (<= 0: never). */
+    double spread_after_s;
 } ia_cluster_worker_config;
 /* Pull and run tasks until *stop. Logs each task at IA_LOG_INFO. Returns
  * 0 when stopped, or a failure to bind the consumer. */

@@ -36,6 +36,9 @@
 #define PROVIDERS_EVERY_S 1.0 /* a submitter's view of who holds which model is at most this old */
 #define FETCH_RETRY_MS 500 /* a task whose model could not be fetched comes back after this */
 #define MAX_SLOTS 8        /* models a worker holds at most */
+#define UNLOAD_IDLE_S 2.0  /* a model taken up is unloaded for another only after this long unused */
+#define SPREAD_EVERY_S 2.0 /* how often an idle worker with room looks for a model whose tasks wait */
+#define SPREAD_BACKOFF_S 30.0 /* a model that could not be taken up is not tried again for this long */
 #define PROBE_EVERY_S 0.1  /* a busy worker asks a consumer for its waiting tasks at most this often */
 #define MAX_SOURCES (MAX_SLOTS * 2 * IA_CLUSTER_PRIORITIES + IA_CLUSTER_PRIORITIES)
 #define IDLE_WAIT_MS 500   /* an idle worker's long poll on level 0; higher levels are looked at after it */
@@ -828,6 +831,8 @@ typedef struct slot {
     char name[64];            /* its name consumers' model name; "" for a fetched model */
     ia_model *model;
     bool owned;               /* loaded here: freed here */
+    bool kept;                /* the worker's --model: never unloaded */
+    double used;              /* when it last computed a task (or was taken up) */
 } slot;
 
 /* A consumer the worker pulls from. */
@@ -855,6 +860,14 @@ typedef struct worker {
     int n_slots, max_slots;
     source src[MAX_SOURCES];
     int n_src;
+    /* taking up models whose tasks wait for their holders */
+    char fetching[IA_CID_STR_MAX]; /* advertised while a model is fetched ("": none) */
+    double next_spread;
+    unsigned seed;
+    struct {
+        char cid[IA_CID_STR_MAX];
+        double until;
+    } refused[4]; /* models that could not be taken up lately */
     /* the in-progress ticker */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -881,6 +894,8 @@ static void advertise(worker *w)
     }
     cJSON_AddItemToObject(j, "models", models);
     cJSON_AddNumberToObject(j, "max_models", w->max_slots);
+    if (w->fetching[0])
+        cJSON_AddStringToObject(j, "fetching", w->fetching);
     cJSON_AddStringToObject(j, "gateway", cfg->gateway_url ? cfg->gateway_url : "");
     cJSON_AddBoolToObject(j, "draining", cfg->draining && *cfg->draining);
     if (w->n_slots) {
@@ -1166,8 +1181,9 @@ static int find_slot(const worker *w, const char *cid)
 }
 
 /* One try at fetching model cid's DAG from the gateways listed (NULL: the
- * configured sources) into the worker's store, every block verified, and
- * writing it out as a folder: *dir (ia_blockstore_free). */
+ * configured sources; "": none, what the store has) into the worker's
+ * store, every block verified, and writing it out as a folder: *dir
+ * (ia_blockstore_free). */
 static ia_status fetch_from(worker *w, const ia_cid *root, const char *gateways, char **dir)
 {
     ia_store_options so;
@@ -1176,6 +1192,7 @@ static ia_status fetch_from(worker *w, const ia_cid *root, const char *gateways,
     so.gateways = gateways;
     so.kubo_rpc = gateways ? "" : NULL; /* the peers only, or everything configured */
     so.routers = gateways ? "" : NULL;
+    so.offline = gateways && !gateways[0]; /* "": what the store has */
     ia_store *s = NULL;
     ia_status st = ia_store_open(&so, &s);
     if (!st && !gateways && !ia_store_online(s)) {
@@ -1192,39 +1209,111 @@ static ia_status fetch_from(worker *w, const ia_cid *root, const char *gateways,
     return st;
 }
 
-/* Take up model cid: fetched from the peers' gateways (those that hold it
- * first; then the configured gateways), every block verified, kept and
- * pinned in the worker's store, loaded, and its consumers bound; then it
- * is advertised. *out: its slot. */
+/* Slot i gone: its consumers unbound (the durable consumers stay, for the
+ * model's other holders), its model freed if loaded here; its blocks and
+ * folder stay in the store (pinned), so taking it up again is a load from
+ * disk. The advert follows. */
+static void drop_slot(worker *w, int i)
+{
+    slot *sl = &w->slots[i];
+    int k = 0;
+    for (int j = 0; j < w->n_src; j++) {
+        source *src = &w->src[j];
+        if (src->slot == i) {
+            natsSubscription_Unsubscribe(src->sub);
+            natsSubscription_Destroy(src->sub);
+            continue;
+        }
+        if (src->slot > i)
+            src->slot--;
+        w->src[k++] = *src;
+    }
+    w->n_src = k;
+    if (sl->owned)
+        ia_model_free(sl->model);
+    memmove(sl, sl + 1, (size_t)(w->n_slots - i - 1) * sizeof *sl);
+    w->n_slots--;
+    advertise(w);
+}
+
+static void unload(worker *w, int i)
+{
+    ia__log(IA_LOG_INFO, "worker %s: unloading model %s (least recently used, idle %.1f s; kept in the store)",
+            w->cfg->name, w->slots[i].cid, ia__now() - w->slots[i].used);
+    drop_slot(w, i);
+}
+
+/* The model to unload for another when every slot is taken: the least
+ * recently used one taken up (never the --model one), if it has been
+ * idle for UNLOAD_IDLE_S (no thrashing between models in use); -1: none. */
+static int unloadable(const worker *w)
+{
+    int lru = -1;
+    for (int i = 0; i < w->n_slots; i++)
+        if (!w->slots[i].kept && (lru < 0 || w->slots[i].used < w->slots[lru].used))
+            lru = i;
+    return lru >= 0 && ia__now() - w->slots[lru].used >= UNLOAD_IDLE_S ? lru : -1;
+}
+
+static bool has_room(const worker *w)
+{
+    return w->n_slots < w->max_slots || unloadable(w) >= 0;
+}
+
+/* Room for model cid: a free slot, else an unloadable model unloaded;
+ * else IA_ERR_BUSY. */
+static ia_status make_room(worker *w, const char *cid)
+{
+    if (w->n_slots < w->max_slots)
+        return IA_OK;
+    int i = unloadable(w);
+    if (i < 0)
+        return ia__error(IA_ERR_BUSY, "worker %s holds %d models (--max-models %d), none idle for %.0f s: no room "
+                         "for model %s", w->cfg->name, w->n_slots, w->max_slots, UNLOAD_IDLE_S, cid);
+    unload(w, i);
+    return IA_OK;
+}
+
+/* Take up model cid: from the worker's own store if it is there (taken up
+ * and unloaded before), else fetched from the peers' gateways (those that
+ * hold it first; then the configured gateways), every block verified, kept
+ * and pinned in the worker's store; loaded, its consumers bound, and
+ * advertised. A model is unloaded to make room if need be (make_room).
+ * *out: its slot. */
 static ia_status take_model(worker *w, const char *cid, int *out)
 {
     const ia_cluster_worker_config *cfg = w->cfg;
     if ((*out = find_slot(w, cid)) >= 0)
         return IA_OK;
-    if (w->n_slots >= w->max_slots)
-        return ia__error(IA_ERR_BUSY, "worker %s holds %d models (--max-models %d): no room for model %s",
-                         cfg->name, w->n_slots, w->max_slots, cid);
     ia_cid root;
     ia_status st = ia_cid_parse(cid, &root);
     if (st)
         return ia__error_wrap(IA_ERR_INVALID, "model %s", cid);
-    char peers[4096], first[1024] = "";
-    peer_gateways(w->c, cid, cfg->gateway_url, peers, sizeof peers);
+    if ((st = make_room(w, cid)))
+        return st;
+    snprintf(w->fetching, sizeof w->fetching, "%s", cid); /* said at once: others count it as a holder */
+    advertise(w);
     double t0 = ia__now();
-    char *dir = NULL;
-    st = IA_ERR_NOT_FOUND;
-    if (peers[0]) {
-        ia__log(IA_LOG_INFO, "worker %s: fetching model %s from the peers' gateways %s", cfg->name, cid, peers);
-        if ((st = fetch_from(w, &root, peers, &dir)))
-            snprintf(first, sizeof first, "%s", ia_errmsg());
-    }
-    if (st && (st = fetch_from(w, &root, NULL, &dir))) {
-        char second[1024];
-        snprintf(second, sizeof second, "%s", ia_errmsg());
-        return ia__error(st == IA_ERR_VERIFY ? IA_ERR_VERIFY : IA_ERR_NOT_FOUND,
-                         "worker %s: model %s could not be fetched: from the peers' gateways: %s; from the "
-                         "configured sources: %s", cfg->name, cid, peers[0] ? first : "no worker advertises a "
-                         "gateway", second);
+    char *dir = NULL, peers[4096] = "", first[1024] = "";
+    bool local = !fetch_from(w, &root, "", &dir); /* no source: only what the store has */
+    if (!local) {
+        peer_gateways(w->c, cid, cfg->gateway_url, peers, sizeof peers);
+        st = IA_ERR_NOT_FOUND;
+        if (peers[0]) {
+            ia__log(IA_LOG_INFO, "worker %s: fetching model %s from the peers' gateways %s", cfg->name, cid, peers);
+            if ((st = fetch_from(w, &root, peers, &dir)))
+                snprintf(first, sizeof first, "%s", ia_errmsg());
+        }
+        if (st && (st = fetch_from(w, &root, NULL, &dir))) {
+            char second[1024];
+            snprintf(second, sizeof second, "%s", ia_errmsg());
+            w->fetching[0] = '\0';
+            advertise(w);
+            return ia__error(st == IA_ERR_VERIFY ? IA_ERR_VERIFY : IA_ERR_NOT_FOUND,
+                             "worker %s: model %s could not be fetched: from the peers' gateways: %s; from the "
+                             "configured sources: %s", cfg->name, cid, peers[0] ? first : "no worker advertises a "
+                             "gateway", second);
+        }
     }
     double t_fetch = ia__now() - t0;
     ia_model_options mo = IA_MODEL_OPTIONS_INIT;
@@ -1232,28 +1321,146 @@ static ia_status take_model(worker *w, const char *cid, int *out)
     mo.device = cfg->device;
     ia_model *model = NULL;
     st = ia_model_load(dir, &mo, &model);
+    w->fetching[0] = '\0';
     if (st) {
         st = ia__error_wrap(st, "worker %s: model %s (fetched to %s)", cfg->name, cid, dir);
         ia_blockstore_free(dir);
+        advertise(w);
         return st;
     }
-    ia__log(IA_LOG_INFO, "worker %s: model %s fetched and verified in %.2f s, loaded from %s", cfg->name, cid,
-            t_fetch, dir);
+    if (local)
+        ia__log(IA_LOG_INFO, "worker %s: model %s loaded from its store (%s)", cfg->name, cid, dir);
+    else
+        ia__log(IA_LOG_INFO, "worker %s: model %s fetched and verified in %.2f s, loaded from %s", cfg->name, cid,
+                t_fetch, dir);
     ia_blockstore_free(dir);
     slot *sl = &w->slots[w->n_slots];
     memset(sl, 0, sizeof *sl);
     snprintf(sl->cid, sizeof sl->cid, "%s", cid);
     sl->model = model;
     sl->owned = true;
+    sl->used = ia__now();
     w->n_slots++;
     if ((st = add_sources(w, 'c', w->n_slots - 1))) {
-        w->n_slots--;
-        ia_model_free(model);
+        drop_slot(w, w->n_slots - 1);
         return st;
     }
     *out = w->n_slots - 1;
     advertise(w);
     return IA_OK;
+}
+
+/* Live workers (not draining) that hold model cid or are fetching it. */
+typedef struct holders {
+    const char *cid;
+    int n;
+} holders;
+
+static void count_holders(void *ud, const cJSON *w, double age)
+{
+    holders *h = ud;
+    const cJSON *f = cJSON_GetObjectItem(w, "fetching");
+    if (age <= LIVE_S && !cJSON_IsTrue(cJSON_GetObjectItem(w, "draining")) &&
+        (advert_holds(w, h->cid) || (cJSON_IsString(f) && !strcmp(f->valuestring, h->cid))))
+        h->n++;
+}
+
+/* How long the oldest task waiting on consumer ci (not yet delivered) has
+ * been queued, in seconds; 0 when none or unknown. One direct get: the
+ * next message on the consumer's subject after the last one it delivered. */
+static double oldest_waiting_s(worker *w, const jsConsumerInfo *ci)
+{
+    if (!ci->NumPending || !ci->Config || !ci->Config->FilterSubject)
+        return 0;
+    jsDirectGetMsgOptions o;
+    jsDirectGetMsgOptions_Init(&o);
+    o.Sequence = ci->Delivered.Stream + 1;
+    o.NextBySubject = ci->Config->FilterSubject;
+    natsMsg *m = NULL;
+    if (js_DirectGetMsg(&m, w->c->js, IA_CLUSTER_STREAM_TASKS, NULL, &o) != NATS_OK)
+        return 0;
+    int64_t queued = natsMsg_GetTime(m);
+    natsMsg_Destroy(m);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double age = ((double)ts.tv_sec * 1e9 + (double)ts.tv_nsec - (double)queued) / 1e9;
+    return queued > 0 && age > 0 ? age : 0;
+}
+
+/* The model CID of a consumer named cid-<CID>-p<level> into cid, if it
+ * is one (in the canonical form tasks use). */
+static bool consumer_cid(const char *name, char cid[IA_CID_STR_MAX])
+{
+    size_t len = name ? strlen(name) : 0;
+    char key[IA_CID_STR_MAX];
+    if (len < 8 || strncmp(name, "cid-", 4) || strncmp(name + len - 3, "-p", 2) || len - 7 >= IA_CID_STR_MAX)
+        return false;
+    snprintf(cid, IA_CID_STR_MAX, "%.*s", (int)(len - 7), name + 4);
+    return !ia__cluster_cid_key(cid, key) && !strcmp(key, cid);
+}
+
+static bool backed_off(const worker *w, const char *cid, double now)
+{
+    for (size_t i = 0; i < IA_ARRAY_LEN(w->refused); i++)
+        if (w->refused[i].until > now && !strcmp(w->refused[i].cid, cid))
+            return true;
+    return false;
+}
+
+/* A hot model spreads: an idle worker with room (a free slot, or a model
+ * idle for UNLOAD_IDLE_S to unload) looks every SPREAD_EVERY_S or so
+ * (jittered, so idle workers do not all look at once) at the task
+ * stream's consumers (one request) and takes up the model of the
+ * cid-<CID>-p<level> consumer whose oldest waiting task has waited
+ * longest, if that is spread_after_s or more and more tasks wait than
+ * workers hold or are fetching the model (a backlog draws no more helpers
+ * than it has tasks). The tasks stay where they are: the worker binds the
+ * model's consumers as its holders do, so each task is still delivered to
+ * one worker at a time and acked only after its result is stored. */
+static void spread(worker *w)
+{
+    const ia_cluster_worker_config *cfg = w->cfg;
+    double now = ia__now(), every = IA_MIN(SPREAD_EVERY_S, cfg->spread_after_s);
+    if (cfg->spread_after_s <= 0 || now < w->next_spread)
+        return;
+    w->next_spread = now + every * (0.75 + 0.5 * rand_r(&w->seed) / (double)RAND_MAX);
+    if (!has_room(w))
+        return;
+    jsConsumerInfoList *cl = NULL;
+    if (js_Consumers(&cl, w->c->js, IA_CLUSTER_STREAM_TASKS, NULL, NULL) != NATS_OK)
+        return;
+    char best[IA_CID_STR_MAX] = "", cid[IA_CID_STR_MAX];
+    double best_age = 0;
+    uint64_t waiting = 0;
+    for (int i = 0; i < cl->Count; i++) {
+        const jsConsumerInfo *ci = cl->List[i];
+        if (!ci->NumPending || !consumer_cid(ci->Name, cid) || find_slot(w, cid) >= 0 || backed_off(w, cid, now))
+            continue;
+        double age = oldest_waiting_s(w, ci);
+        if (age > best_age) {
+            best_age = age;
+            waiting = ci->NumPending;
+            snprintf(best, sizeof best, "%s", cid);
+        }
+    }
+    jsConsumerInfoList_Destroy(cl);
+    if (!best[0] || best_age < cfg->spread_after_s)
+        return;
+    holders h = {.cid = best};
+    if (each_advert(w->c, count_holders, &h) != NATS_OK || waiting <= (uint64_t)h.n)
+        return;
+    ia__log(IA_LOG_INFO, "worker %s: tasks of model %s have waited %.1f s (%llu waiting, %d worker%s on it): "
+            "taking it up", cfg->name, best, best_age, (unsigned long long)waiting, h.n, h.n == 1 ? "" : "s");
+    int si;
+    if (take_model(w, best, &si)) {
+        ia__log(IA_LOG_WARN, "%s; not tried again for %.0f s", ia_errmsg(), SPREAD_BACKOFF_S);
+        size_t k = 0; /* the slot that expires first */
+        for (size_t i = 1; i < IA_ARRAY_LEN(w->refused); i++)
+            if (w->refused[i].until < w->refused[k].until)
+                k = i;
+        snprintf(w->refused[k].cid, sizeof w->refused[k].cid, "%s", best);
+        w->refused[k].until = ia__now() + SPREAD_BACKOFF_S;
+    }
 }
 
 /* Store a result in the bucket, then ack its task m (only a stored
@@ -1359,6 +1566,8 @@ static void handle(worker *w, natsMsg *m, const source *from)
     double t0 = ia__now();
     ia_status st = IA_OK;
     int si = from->slot;
+    if (si >= 0) /* the model whose consumer gave this task is not unloaded to make room while it runs */
+        w->slots[si].used = ia__now();
     if (by_cid) { /* the model it names, fetched first when it came from the any consumer */
         char k[IA_CID_STR_MAX];
         if (ia__cluster_cid_key(by_cid, k) || strcmp(k, by_cid)) {
@@ -1375,6 +1584,8 @@ static void handle(worker *w, natsMsg *m, const source *from)
         st = ia__error(IA_ERR_INVALID, "a task on the any subject without an Ia-Model-Cid header");
     }
     const slot *sl = si >= 0 ? &w->slots[si] : NULL;
+    if (sl)
+        w->slots[si].used = ia__now();
     if (!st)
         st = in_len >= 4 && !memcmp(body_in, "IAI1", 4)
            ? compute_ids(w, m, sl, key, body_in, in_len, shard, &vecs, &n, &dim, &forever)
@@ -1475,7 +1686,7 @@ ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *
     IA_NEED(cfg->stop);
     if (!cfg->model && !cfg->fetch_cid && cfg->max_models < 0)
         return ia__error(IA_ERR_INVALID, "worker %s: no model and no room to fetch one", cfg->name);
-    worker w = {.c = c, .cfg = cfg, .started = ia__now()};
+    worker w = {.c = c, .cfg = cfg, .started = ia__now(), .seed = (unsigned)getpid() ^ (unsigned)time(NULL)};
     w.max_slots = cfg->max_models > 0 ? IA_MIN(cfg->max_models, MAX_SLOTS) : 2;
     if (gethostname(w.host, sizeof w.host) != 0)
         snprintf(w.host, sizeof w.host, "unknown");
@@ -1484,6 +1695,7 @@ ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *
     if (cfg->model) {
         slot *sl = &w.slots[w.n_slots++];
         sl->model = cfg->model;
+        sl->kept = true;
         snprintf(sl->name, sizeof sl->name, "%s", cfg->model_name ? cfg->model_name : "");
         snprintf(sl->cid, sizeof sl->cid, "%s", cfg->model_cid ? cfg->model_cid : "");
         if (sl->name[0])
@@ -1501,7 +1713,9 @@ ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *
     else if (!st && cfg->fetch_cid && !cfg->model) {
         int si;
         set_busy(&w, NULL);
-        if ((st = take_model(&w, cfg->fetch_cid, &si))) {
+        if (!(st = take_model(&w, cfg->fetch_cid, &si))) {
+            w.slots[si].kept = true; /* --model ipfs://CID: never unloaded */
+        } else {
             pthread_mutex_lock(&w.mu);
             w.quit = true;
             pthread_cond_signal(&w.cv);
@@ -1568,8 +1782,10 @@ ia_status ia__cluster_worker_run(ia_cluster *c, const ia_cluster_worker_config *
             from = main_src;
             s = natsSubscription_Fetch(&list, main_src->sub, 1, IDLE_WAIT_MS, &jerr);
         }
-        if (s == NATS_TIMEOUT)
+        if (s == NATS_TIMEOUT) { /* idle */
+            spread(&w);
             continue;
+        }
         if (s != NATS_OK) { /* the server is away: wait for the reconnect */
             if (!down)
                 ia__log(IA_LOG_WARN, "worker %s: fetching tasks: %s; retrying", cfg->name, natsStatus_GetText(s));

@@ -69,3 +69,14 @@ add_test(NAME cluster_disk_cache
                  $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
 set_tests_properties(cluster_disk_cache PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
                      SKIP_RETURN_CODE 77)
+
+# Models that move: a model whose tasks wait for its one busy holder is
+# taken up by an idle worker (fetched from the holder's gateway), which
+# takes a fair share of the rest; a worker with room for one model unloads
+# the least recently used for another, and loads it back from its store.
+add_test(NAME cluster_spread
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/spread_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32
+                 ${CMAKE_BINARY_DIR}/tests/models/minilm-f32)
+set_tests_properties(cluster_spread PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 180
+                     SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)

@@ -86,7 +86,8 @@ static const char worker_help[] =
     "NATS JetStream server at URL until SIGINT or SIGTERM. Each result is stored\n"
     "before its task is acknowledged. Tasks for a model by CID that no worker\n"
     "holds are taken by a worker with room, which fetches the model from a\n"
-    "peer's gateway (every block verified) into its store. SIGUSR1 drains the\n"
+    "peer's gateway (every block verified) into its store; an idle worker with\n"
+    "room also takes up a model whose holders fall behind. SIGUSR1 drains the\n"
     "worker (no new task; the gateway still serves), SIGUSR2 resumes it. See\n"
     "docs/distributed.md.\n"
     "\n"
@@ -94,7 +95,11 @@ static const char worker_help[] =
     "  -m, --model DIR         model folder; tasks name it by its last path component\n"
     "                          or by its CID (ipfs://CID: fetched from the peers)\n"
     "      --max-models N      models held at once, --model included (default 2;\n"
-    "                          0 with --model: only that one)\n"
+    "                          0 with --model: only that one); beyond, the least\n"
+    "                          recently used model taken up is unloaded (kept on disk)\n"
+    "      --spread-after SECONDS  when idle, take up a model whose tasks have waited\n"
+    "                          this long for the workers that hold it (default 10;\n"
+    "                          0: never)\n"
     "      --gateway-listen HOST:PORT  serve this worker's store (its models) as a\n"
     "                          trustless gateway for the peers, and advertise it\n"
     "      --advertise-gateway URL     the gateway URL peers fetch models from (default:\n"
@@ -117,7 +122,7 @@ static const char worker_help[] =
 
 enum {
     OPT_NAME = 0x2000, OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_QUEUE, OPT_MAX_MODELS, OPT_GW_LISTEN, OPT_GW_URL,
-    OPT_RESULT_CACHE
+    OPT_RESULT_CACHE, OPT_SPREAD
 };
 
 /* The model folder in the worker's store (imported and pinned, so its
@@ -185,12 +190,13 @@ int cmd_worker(int argc, char **argv)
         {"max-queue", required_argument, 0, OPT_MAX_QUEUE}, {"max-models", required_argument, 0, OPT_MAX_MODELS},
         {"gateway-listen", required_argument, 0, OPT_GW_LISTEN},
         {"advertise-gateway", required_argument, 0, OPT_GW_URL},
-        {"result-cache", required_argument, 0, OPT_RESULT_CACHE}, CLI_NATS_LONGOPTS,
+        {"result-cache", required_argument, 0, OPT_RESULT_CACHE},
+        {"spread-after", required_argument, 0, OPT_SPREAD}, CLI_NATS_LONGOPTS,
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *url = NULL, *model_dir = NULL, *name = NULL, *gw_listen = NULL, *gw_url = NULL, *result_cache = NULL;
     cli_config_args ca = {0};
-    long threads = 0, ack_wait = 30, max_deliver = 5, max_queue = 0, max_models = -1;
+    long threads = 0, ack_wait = 30, max_deliver = 5, max_queue = 0, max_models = -1, spread_after = 10;
     cli_nats_auth auth = {0};
     bool quiet = false;
     int c;
@@ -220,6 +226,10 @@ int cmd_worker(int argc, char **argv)
         case OPT_MAX_MODELS:
             if (!cli_parse_long(optarg, 0, 8, &max_models))
                 return cli_usage("worker", "--max-models must be a whole number from 0 to 8, not '%s'", optarg);
+            break;
+        case OPT_SPREAD:
+            if (!cli_parse_long(optarg, 0, 86400, &spread_after))
+                return cli_usage("worker", "--spread-after must be whole seconds from 0 to 86400, not '%s'", optarg);
             break;
         case OPT_GW_LISTEN: gw_listen = optarg; break;
         case OPT_RESULT_CACHE: result_cache = optarg; break;
@@ -318,6 +328,7 @@ int cmd_worker(int argc, char **argv)
         .fetch_cid = fetch_cid[0] ? fetch_cid : NULL, .device = ca.device,
         .max_models = max_models < 0 ? 2 : max_models == 0 ? 1 : (int)max_models,
         .gateway_url = gw_url ? gw_url : gw_addr[0] ? gw_addr : NULL, .draining = &drain_requested,
+        .spread_after_s = (double)spread_after,
     };
     st = ia__cluster_worker_run(cl, &wc);
     rc = st ? cli_fail(st, "worker %s", name) : 0;
@@ -407,11 +418,14 @@ int cmd_cluster_status(int argc, char **argv)
                str(w, "model"), num(w, "threads"), num(w, "tasks_done"), num(w, "tasks_failed"),
                num(w, "dead_letters"), num(w, "last_seen_s"),
                cJSON_IsTrue(cJSON_GetObjectItem(w, "draining")) ? " (draining)" : "");
-        const cJSON *m, *models = cJSON_GetObjectItem(w, "models"), *gw = cJSON_GetObjectItem(w, "gateway");
-        if (cJSON_GetArraySize(models) || (cJSON_IsString(gw) && gw->valuestring[0])) {
+        const cJSON *m, *models = cJSON_GetObjectItem(w, "models"), *gw = cJSON_GetObjectItem(w, "gateway"),
+                        *fetching = cJSON_GetObjectItem(w, "fetching");
+        if (cJSON_GetArraySize(models) || (cJSON_IsString(gw) && gw->valuestring[0]) || cJSON_IsString(fetching)) {
             printf("    models (%d of %.0f):", cJSON_GetArraySize(models), num(w, "max_models"));
             cJSON_ArrayForEach(m, models)
                 printf(" %s%s", str(m, "cid"), cJSON_IsTrue(cJSON_GetObjectItem(m, "fetched")) ? " (fetched)" : "");
+            if (cJSON_IsString(fetching))
+                printf("; fetching %s", fetching->valuestring);
             printf("%s%s\n", cJSON_IsString(gw) && gw->valuestring[0] ? "; gateway " : "",
                    cJSON_IsString(gw) ? gw->valuestring : "");
         }
