@@ -95,3 +95,33 @@ else() # reported as skipped, not passed
   add_test(NAME test_vulkan COMMAND sh -c "echo 'no vulkan backend in this build (libvulkan-dev or glslc missing)'; exit 77")
   set_tests_properties(test_vulkan PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+
+# The CUDA backend plugin (src/backend/cuda/, docs/cuda.md) where the build
+# has it (-DIA_CUDA=ON: make cuda). Without a GPU, cuda_nodevice.sh checks
+# what does run: the plugin loads, `hw` and `status` say it has no device,
+# and a model asked onto it falls back to the CPU with the reason (or fails
+# with --no-fallback). The tests that need a GPU (this file's layer and
+# models through test_vulkan.c, the op harness: tensor/ops.cmake) report
+# themselves skipped (77) where there is none; scripts/gpu-check.sh runs
+# them on a GPU machine.
+if(TARGET ia_backend_cuda)
+  ia_add_test_program(test_cuda ${CMAKE_CURRENT_LIST_DIR}/test_vulkan.c)
+  target_compile_definitions(test_cuda PRIVATE TEST_BACKEND="cuda")
+  add_dependencies(test_cuda ia_backend_cuda)
+  add_test(NAME test_cuda COMMAND test_cuda)
+  # all-MiniLM-L6-v2 (fp32 >= 0.99999, fp16 >= 0.9999 against the CPU) and
+  # SmolLM2 (3 prompts, 32 greedy tokens each)
+  add_test(NAME test_cuda_minilm COMMAND test_cuda model @real 16)
+  add_test(NAME test_cuda_smollm2
+           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_cuda> smollm2 \"$f\" 3 32")
+  add_test(NAME cuda_nodevice
+           COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/cuda_nodevice.sh $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
+  set_tests_properties(cuda_nodevice PROPERTIES FIXTURES_REQUIRED synth_models)
+  set_tests_properties(test_cuda test_cuda_minilm test_cuda_smollm2 PROPERTIES
+                       ENVIRONMENT "IPFS_ACCELERATE_BACKEND_PATH=${IA_CUDA_PLUGIN_DIR}")
+  set_tests_properties(test_cuda test_cuda_minilm test_cuda_smollm2 cuda_nodevice PROPERTIES
+                       SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS cuda)
+else() # reported as skipped, not passed
+  add_test(NAME test_cuda COMMAND sh -c "echo 'no cuda backend in this build (make cuda: -DIA_CUDA=ON)'; exit 77")
+  set_tests_properties(test_cuda PROPERTIES SKIP_RETURN_CODE 77)
+endif()

@@ -16,3 +16,11 @@ if(TARGET example_backend)
   set_tests_properties(test_ops_with_plugin PROPERTIES TIMEOUT 120
                        ENVIRONMENT "IPFS_ACCELERATE_BACKEND_PATH=${IA_EXAMPLE_PLUGIN_DIR}")
 endif()
+# Again with the CUDA plugin (tests/backend/tests.cmake), which must be
+# registered: skipped (77) where it has no device.
+if(TARGET ia_backend_cuda)
+  add_dependencies(test_ops ia_backend_cuda)
+  add_test(NAME test_ops_cuda COMMAND test_ops)
+  set_tests_properties(test_ops_cuda PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77 LABELS cuda
+                       ENVIRONMENT "IPFS_ACCELERATE_BACKEND_PATH=${IA_CUDA_PLUGIN_DIR};IA_TEST_OPS_REQUIRE=cuda")
+endif()

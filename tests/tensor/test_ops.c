@@ -1741,6 +1741,20 @@ int main(void)
                    in->be->iface.precision ? in->be->iface.precision(in->ctx) : "fp32");
     }
     CHECK_MSG(have_cpu, "no cpu backend registered");
+    /* IA_TEST_OPS_REQUIRE=NAME: a run for that backend (the CUDA plugin's),
+     * which must be registered; without a device the run is skipped (77),
+     * not passed on the CPU alone. */
+    const char *need = getenv("IA_TEST_OPS_REQUIRE");
+    if (need && *need) {
+        int k = 0;
+        while (k < n_insts && strcmp(insts[k].be->name, need))
+            k++;
+        CHECK_MSG(k < n_insts, "IA_TEST_OPS_REQUIRE=%s: no such backend registered", need);
+        if (k < n_insts && !insts[k].ctx && insts[k].be->iface.device_count() < 1) {
+            printf("backend %s has no device here: skipped\n", need);
+            return 77;
+        }
+    }
 
     cases_matmul();
     cases_norm();
