@@ -7,14 +7,15 @@
  * harness does); neither tokenization nor text streaming is in the times.
  * Prints one JSON object on stdout.
  *
- * Usage: ia_gen_bench --model F.gguf MODE [--threads T]
+ * Usage: ia_gen_bench --model F.gguf MODE [--threads T] [--device D]
  *   --tokenize TEXT_FILE --first N --ids-out F [--text-out F]
  *        the first N token ids of the text (no specials added) into F, one
  *        line, space-separated, and their text into --text-out
  *   --ids F [--decode N] [--repeat R]
  *        single stream: a warm-up, then R times: prefill all of F's ids,
  *        then N greedy tokens; times of each, the first tokens generated,
- *        peak RSS (getrusage), the file's size and the KV cache's bytes
+ *        peak RSS (getrusage), the file's size and the KV cache's bytes,
+ *        the backend that computed (--device: cpu, the default, cuda...)
  *   --ids F --streams S [--prompt-tokens P] [--decode N] [--repeat R]
  *        S sessions of one decoder (continuous batching's engine path):
  *        each prefilled with its own P ids of F, then N steps of one
@@ -217,7 +218,8 @@ static int single(const ia_lm *lm, const char *model, const int32_t *ids, int n,
         one_round(s, ids, n, n_decode, logits, c->n_vocab, &pre[r], &dec[r], r ? NULL : gen);
     struct stat st;
     const long long file_bytes = stat(model, &st) ? -1 : (long long)st.st_size;
-    printf("{\"engine\": \"ours\", \"prompt_tokens\": %d, \"decode_tokens\": %d, ", n, n_decode);
+    printf("{\"engine\": \"ours\", \"backend\": \"%s\", \"prompt_tokens\": %d, \"decode_tokens\": %d, ", lm->be->name,
+           n, n_decode);
     print_times("prefill_s", pre, repeat);
     printf(", ");
     print_times("decode_s", dec, repeat);
@@ -345,13 +347,14 @@ static int prefix(const ia_lm *lm, const int32_t *ids, int n, int sys, int repea
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *ids_file = NULL, *text_file = NULL, *ids_out = NULL, *text_out = NULL;
+    const char *model = NULL, *ids_file = NULL, *text_file = NULL, *ids_out = NULL, *text_out = NULL,
+               *device = "cpu";
     long threads = 2, first = 0, n_decode = 128, repeat = 3, n_streams = 0, prompt = 32, sys = 0;
     static const struct option opts[] = {
         {"model", 1, 0, 'm'}, {"threads", 1, 0, 't'}, {"tokenize", 1, 0, 'T'}, {"first", 1, 0, 'f'},
         {"ids-out", 1, 0, 'o'}, {"text-out", 1, 0, 'x'}, {"ids", 1, 0, 'i'}, {"decode", 1, 0, 'n'},
         {"repeat", 1, 0, 'r'}, {"streams", 1, 0, 's'}, {"prompt-tokens", 1, 0, 'p'}, {"prefix", 1, 0, 'P'},
-        {0, 0, 0, 0}};
+        {"device", 1, 0, 'd'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -367,6 +370,7 @@ int main(int argc, char **argv)
         case 's': n_streams = parse_long(optarg, "--streams"); break;
         case 'p': prompt = parse_long(optarg, "--prompt-tokens"); break;
         case 'P': sys = parse_long(optarg, "--prefix"); break;
+        case 'd': device = optarg; break;
         default: return 2;
         }
     }
@@ -376,7 +380,7 @@ int main(int argc, char **argv)
         return 2;
     }
     ia_lm *lm = NULL;
-    ia_status rc = ia__lm_load(model, "cpu", (int)threads, &lm);
+    ia_status rc = ia__lm_load(model, device, (int)threads, &lm);
     if (rc)
         die(model, rc);
     int st;
