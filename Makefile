@@ -80,6 +80,23 @@ soak: build-asan
 bench: deps
 	@bench/run.sh $(BENCH_ARGS)
 
+# The CUDA backend (src/backend/cuda/, docs/cuda.md): NVIDIA's CUDA 13.0
+# wheels into .cache/cuda (scripts/install-cuda.sh, once), then the
+# project with the plugin in build-cuda/. test-cuda runs its tests; without
+# a GPU those that need one report themselves skipped. CUDA_ARCHS: the
+# compute capabilities (x 10) to build machine code for.
+CUDA_ARCHS ?= 80;86;89;90
+.PHONY: cuda test-cuda
+cuda: deps
+	@home=$$(scripts/install-cuda.sh) && $(CMAKE) -S . -B build-cuda -DIA_WERROR=ON -DIA_CUDA=ON \
+	  -DIA_CUDA_HOME="$$home" -DIA_CUDA_ARCHS="$(CUDA_ARCHS)" -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(CMAKE) --build build-cuda -j $(JOBS) | { grep -vE '^\[|^-- |make\[[0-9]+\]: (Entering|Leaving)' || true; }
+	@test -f build-cuda/ipfs-accelerate-backends/libia-backend-cuda.so
+
+test-cuda: cuda
+	@IA_CLI=build-cuda/ipfs-accelerate scripts/fetch-model.sh >/dev/null
+	@cd build-cuda && ctest -L cuda --output-on-failure -j 2
+
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
