@@ -20,6 +20,11 @@ typedef struct ia__cpu_kernels {
     const char *name;
     /* y[r][j] = act(y[r][j] + b[j]) for rows [0, rows); b may be NULL. */
     void (*bias_act)(float *y, int rows, int n, const float *b, ia_act act);
+    /* The int8 linear's output: y[r][j] = act(rs[r] sw[j] acc[r][j] +
+     * rz[r] ws[j] + b[j]) (rows' and weights' scales, rows' zero points
+     * times the weights' scaled sums); b may be NULL. */
+    void (*dequant_act)(const int32_t *acc, int rows, int n, const float *rs, const float *rz,
+                        const float *sw, const float *ws, const float *b, ia_act act, float *y);
     /* x[r] = LayerNorm(x[r] + y[r] + b) * g + beta; y and b may be NULL. */
     void (*add_ln)(float *x, const float *y, const float *b, const float *g,
                    const float *beta, int rows, int n, float eps);

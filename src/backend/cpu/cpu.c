@@ -843,6 +843,10 @@ static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, 
     return r;
 }
 
+/* Rows per block of an int8 layer (gemm_rows): 64 x 4 x 1536 bytes of
+ * int32 products stay in L2 for the epilogue. */
+enum { INT8_BLOCK_ROWS = 64 };
+
 /* y = x W^T for `rows` rows, then the epilogue. */
 static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, const epilogue *ep,
                       lin_scratch *sc)
@@ -853,22 +857,26 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
         return false;
     if (lin->prec == PREC_INT8) {
         /* x ~ z + s q (per row), W ~ sw wq (per output):
-         * y[r][j] = s[r] sw[j] (q wq^T)[r][j] + z[r] sw[j] sum_k wq[j][k] */
+         * y[r][j] = s[r] sw[j] (q wq^T)[r][j] + z[r] sw[j] sum_k wq[j][k].
+         * Blocks of rows small enough that the int32 products are still
+         * in L2 when the epilogue (the dequantization with the bias and
+         * activation, or with the residual and LayerNorm) reads them. */
         const int32_t co = 0;
-        k->quantize_rows(x, rows, Kd, lin->inv_s, sc->q, sc->rs, sc->rz);
-        if (lin->wmem ? !matmul_rows(lin, sc->q, sc->acc, rows, 0, sc)
-                      : dnnl_gemm_u8s8s32('N', 'T', 'F', rows, N, Kd, 1.0f, sc->q, Kd, 0, lin->wq, Kd,
-                                          0, 0.0f, sc->acc, N, &co) != dnnl_success)
-            return false;
-        for (int r = 0; r < rows; r++) {
-            const int32_t *ir = sc->acc + (size_t)r * N;
-            float *yr = y + (size_t)r * N;
-            const float sa = sc->rs[r], za = sc->rz[r];
-            const float *sw = lin->wscale, *ws = lin->wsum;
-#pragma omp simd
-            for (int j = 0; j < N; j++)
-                yr[j] = (float)ir[j] * sa * sw[j] + za * ws[j];
+        for (int r0 = 0; r0 < rows; r0 += INT8_BLOCK_ROWS) {
+            const int m = rows - r0 < INT8_BLOCK_ROWS ? rows - r0 : INT8_BLOCK_ROWS;
+            const float *xb = x + (size_t)r0 * Kd;
+            float *yb = y + (size_t)r0 * N;
+            k->quantize_rows(xb, m, Kd, lin->inv_s, sc->q, sc->rs, sc->rz);
+            if (lin->wmem ? !matmul_rows(lin, sc->q, sc->acc, m, 0, sc)
+                          : dnnl_gemm_u8s8s32('N', 'T', 'F', m, N, Kd, 1.0f, sc->q, Kd, 0, lin->wq, Kd, 0,
+                                              0.0f, sc->acc, N, &co) != dnnl_success)
+                return false;
+            k->dequant_act(sc->acc, m, N, sc->rs, sc->rz, lin->wscale, lin->wsum, lin->b,
+                           ep->res ? IA_ACT_NONE : ep->act, yb);
+            if (ep->res)
+                k->add_ln(ep->res + (size_t)r0 * N, yb, NULL, ep->gamma, ep->beta, m, N, ep->eps);
         }
+        return true;
     } else if (lin->wmem) {
         const void *src = x;
         if (lin->prec == PREC_BF16) {
@@ -944,6 +952,59 @@ ia_status ia__cpu_linear_add_ln(void *ctx, const ia_linear *lin, const float *x,
 {
     epilogue ep = {.act = IA_ACT_NONE, .res = res, .gamma = gamma, .beta = beta, .eps = eps};
     return run_linear(ctx, lin, x, tmp, n_rows, &ep);
+}
+
+/* Rows per block of the fused feed-forward pair: its intermediates stay
+ * in L2 (as INT8_BLOCK_ROWS). */
+enum { FFN_BLOCK_ROWS = 64 };
+
+ia_status ia__cpu_ffn_add_ln(void *ctx, const ia_linear *up, ia_act act, const ia_linear *down, const float *x,
+                             float *res, int n_rows, const float *gamma, const float *beta, float eps)
+{
+    cpu_ctx *c = ctx;
+    const int nt = c->n_threads, B = FFN_BLOCK_ROWS, H = up->n_out, N = down->n_out, Kd = up->n_in;
+    const int n_blocks = (n_rows + B - 1) / B;
+    const double t0 = c->profile ? ia__now() : 0;
+    double t_up = 0, t_down = 0; /* thread time in each layer: splits the wall time in the profile */
+    int failed = 0;
+    ia__cpu_use_threads(nt);
+#pragma omp parallel num_threads(nt) reduction(+ : failed, t_up, t_down)
+    {
+        lin_scratch su, sd;
+        scratch_init(&su, up, B);
+        scratch_init(&sd, down, B);
+        float *h = ia__malloc((size_t)B * H * sizeof(float)), *y = ia__malloc((size_t)B * N * sizeof(float));
+        const bool ok = h && y;
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < n_blocks; b++) {
+            const int r0 = b * B, m = n_rows - r0 < B ? n_rows - r0 : B;
+            const epilogue e1 = {.act = act};
+            const epilogue e2 = {.act = IA_ACT_NONE, .res = res + (size_t)r0 * N, .gamma = gamma, .beta = beta,
+                                 .eps = eps};
+            const double ta = ia__now();
+            if (!ok || !gemm_rows(up, x + (size_t)r0 * Kd, h, m, &e1, &su)) {
+                failed++;
+                continue;
+            }
+            const double tb = ia__now();
+            if (!gemm_rows(down, h, y, m, &e2, &sd))
+                failed++;
+            t_up += tb - ta;
+            t_down += ia__now() - tb;
+        }
+        ia__free(h);
+        ia__free(y);
+        scratch_free(&su);
+        scratch_free(&sd);
+    }
+    if (c->profile) {
+        const double dt = ia__now() - t0, share = t_up + t_down > 0 ? t_up / (t_up + t_down) : 0.5;
+        prof_linear(c, up, n_rows, dt * share);
+        prof_linear(c, down, n_rows, dt * (1 - share));
+    }
+    return !failed ? IA_OK
+                   : ia__error(IA_ERR_NOMEM, "cpu backend: a %dx%d and %dx%d feed-forward pair over %d rows failed "
+                               "(out of memory or a oneDNN error)", H, Kd, N, down->n_in, n_rows);
 }
 
 /* other ops ------------------------------------------------------------- */
