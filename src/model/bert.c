@@ -456,8 +456,8 @@ static ia_status bert_forward(const void *state, const int32_t *ids, const int32
                              .src = {tctx, &L->out_w, &L->out_b}};
             *n++ = (ia_node){.op = IA_OP_LAYERNORM, .dst = tx, .src = {tx, tproj, &L->ln1_g, &L->ln1_b},
                              .p.eps = eps};
-            *n++ = (ia_node){.op = IA_OP_MATMUL, .dst = tffn, .src = {tx, &L->ffn_in_w, &L->ffn_in_b},
-                             .p.act = m->cfg.act};
+            *n++ = (ia_node){.op = IA_OP_MATMUL, .flags = IA_NODE_DST_SCRATCH, .dst = tffn,
+                             .src = {tx, &L->ffn_in_w, &L->ffn_in_b}, .p.act = m->cfg.act};
             *n++ = (ia_node){.op = IA_OP_MATMUL, .flags = IA_NODE_DST_SCRATCH, .dst = tctx,
                              .src = {tffn, &L->ffn_out_w, &L->ffn_out_b}};
             *n++ = (ia_node){.op = IA_OP_LAYERNORM, .dst = tx, .src = {tx, tctx, &L->ln2_g, &L->ln2_b},

@@ -71,3 +71,7 @@ foreach(p_isa int8|portable bf16|avx2)
   set_tests_properties(cpu_precision_${p}_fallback PROPERTIES
     ENVIRONMENT "IA_CPU_ISA=${isa}" FIXTURES_REQUIRED synth_models)
 endforeach()
+
+# The fused feed-forward block (up, GELU, down, residual + LayerNorm in
+# place) against the same nodes run one at a time and against double.
+ia_add_test(test_cpu_ffn ${CMAKE_CURRENT_LIST_DIR}/test_cpu_ffn.c)

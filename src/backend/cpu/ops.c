@@ -838,6 +838,18 @@ static bool fusable(const ia_node *mm, const ia_node *ln)
            !overlap(ln->dst, x) && !overlap(ln->dst, mm->dst);
 }
 
+/* A prepared matmul with scratch dst feeding a fusable pair (the
+ * feed-forward block of an encoder layer): all three at once. Its input
+ * may be the LayerNorm's output (rows are read before they are written). */
+static bool ffn_fusable(const ia_node *up, const ia_node *down, const ia_node *ln)
+{
+    const ia_tensor *x = up->src[0];
+    return up->op == IA_OP_MATMUL && up->src[1]->extra && (up->flags & IA_NODE_DST_SCRATCH) &&
+           x->ne[1] >= IA_CPU_FFN_MIN_ROWS && ia__tensor_contiguous(x) && ia__tensor_contiguous(up->dst) &&
+           fusable(down, ln) && same_view(down->src[0], up->dst) && down->src[0]->ne[1] == x->ne[1] &&
+           (same_view(x, ln->dst) || !overlap(x, ln->dst)) && !overlap(x, up->dst);
+}
+
 ia_status ia__cpu_graph_compute(void *ctx, const ia_node *nodes, int n_nodes)
 {
     if (!ctx || n_nodes < 0 || (n_nodes && !nodes))
@@ -859,7 +871,13 @@ ia_status ia__cpu_graph_compute(void *ctx, const ia_node *nodes, int n_nodes)
         const ia_node *n = &nodes[i];
         const double t0 = prof ? ia__now() : 0;
         ia_status rc;
-        if (i + 1 < n_nodes && fusable(n, &nodes[i + 1])) {
+        if (i + 2 < n_nodes && ffn_fusable(n, &nodes[i + 1], &nodes[i + 2])) {
+            const ia_node *down = &nodes[i + 1], *ln = &nodes[i + 2];
+            i += 2;
+            rc = ia__cpu_ffn_add_ln(ctx, n->src[1]->extra, n->p.act, down->src[1]->extra, n->src[0]->data,
+                                    ln->dst->data, (int)n->src[0]->ne[1], ln->src[2]->data, ln->src[3]->data,
+                                    ln->p.eps);
+        } else if (i + 1 < n_nodes && fusable(n, &nodes[i + 1])) {
             const ia_node *ln = &nodes[++i];
             rc = ia__cpu_linear_add_ln(ctx, n->src[1]->extra, n->src[0]->data, ln->dst->data, n->dst->data,
                                        (int)n->src[0]->ne[1], ln->src[2]->data, ln->src[3]->data, ln->p.eps);
