@@ -20,6 +20,10 @@
  *   test_vulkan smollm2 MODEL.gguf [N [TOKENS]]
  * greedy tokens of SmolLM2 on the device and the CPU on the first N
  * (default all) prompts, TOKENS each (default 16) (smollm2_test).
+ *
+ *   test_vulkan device
+ * exits 0 where the backend has a device (77 where it has none), so that a
+ * test fetches its model only then.
  */
 #include <math.h>
 #include <stdio.h>
@@ -249,6 +253,8 @@ static void *host_alloc(void *ctx, size_t bytes)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "device")) /* 0 with a device, 77 without, 1 not registered */
+        return backend_or_skip() ? 0 : 1;
     if (argc > 2 && !strcmp(argv[1], "smollm2"))
         return smollm2_test(argv[2], argc > 3 ? (size_t)atol(argv[3]) : 0, argc > 4 ? atoi(argv[4]) : 16);
     if (argc > 2 && !strcmp(argv[1], "model")) {

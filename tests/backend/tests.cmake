@@ -113,7 +113,7 @@ if(TARGET ia_backend_cuda)
   # SmolLM2 (3 prompts, 32 greedy tokens each)
   add_test(NAME test_cuda_minilm COMMAND test_cuda model @real 16)
   add_test(NAME test_cuda_smollm2
-           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_cuda> smollm2 \"$f\" 3 32")
+           COMMAND sh -c "$<TARGET_FILE:test_cuda> device >/dev/null || exit $?; f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_cuda> smollm2 \"$f\" 3 32")
   add_test(NAME cuda_nodevice
            COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/cuda_nodevice.sh $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32)
   set_tests_properties(cuda_nodevice PROPERTIES FIXTURES_REQUIRED synth_models)
