@@ -2,11 +2,12 @@
  * The CPU backend's fused feed-forward block (ops.c: ffn_fusable, cpu.c:
  * ia__cpu_ffn_add_ln): up-projection with GELU, down-projection, residual
  * add and LayerNorm in place over the up-projection's own input, as BERT's
- * layers run it. Row counts past IA_CPU_FFN_MIN_ROWS (fused; a partial last
- * block) and under it (not fused). Each precision the CPU offers against
- * the same graph computed a node at a time (never fused): fp32 within
- * 1e-5, int8 identical (its products are exact integers and the
- * epilogues run the same kernels), and fp32 against double.
+ * layers run it. Row counts past IA_CPU_FFN_MIN_ROWS (one op; int8 in
+ * blocks of rows, with a partial last block) and under it (three nodes).
+ * Each precision the CPU offers against the same graph computed a node at
+ * a time: int8 identical (its products are exact integers and the
+ * epilogues run the same kernels), fp32 (which runs the layers one after
+ * the other) within 1e-5, and against double.
  */
 #include <math.h>
 #include <stdlib.h>

@@ -30,12 +30,15 @@ ia_status ia__cpu_linear(void *ctx, const ia_linear *lin, const float *x, float 
 ia_status ia__cpu_linear_add_ln(void *ctx, const ia_linear *lin, const float *x, float *res, float *tmp,
                                 int n_rows, const float *gamma, const float *beta, float eps);
 /* res = LayerNorm(res + act(x U^T + bu) D^T + bd) * gamma + beta: a
- * feed-forward pair and the LayerNorm after it, a block of rows at a time
- * on each thread (x may be res: each block reads its rows first). Worth it
- * from IA_CPU_FFN_MIN_ROWS rows, where every thread gets blocks. */
+ * feed-forward pair and the LayerNorm after it. int8 layers go a block of
+ * rows at a time on each thread (x may be res: each block reads its rows
+ * first); others one after the other through h_tmp (n_rows, n_up) and
+ * y_tmp (n_rows, n_out), which end up undefined. Worth it from
+ * IA_CPU_FFN_MIN_ROWS rows, where every thread gets blocks. */
 enum { IA_CPU_FFN_MIN_ROWS = 512 };
 ia_status ia__cpu_ffn_add_ln(void *ctx, const ia_linear *up, ia_act act, const ia_linear *down, const float *x,
-                             float *res, int n_rows, const float *gamma, const float *beta, float eps);
+                             float *h_tmp, float *y_tmp, float *res, int n_rows, const float *gamma,
+                             const float *beta, float eps);
 /* Bidirectional attention inside packed sequences whose Q, K and V are
  * one contiguous (n_tok, 3 * dim) matrix, Q|K|V per token; out (n_tok,
  * dim). The tuned path of a BERT layer. bias (NULL: none): head h's

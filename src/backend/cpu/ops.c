@@ -875,8 +875,8 @@ ia_status ia__cpu_graph_compute(void *ctx, const ia_node *nodes, int n_nodes)
             const ia_node *down = &nodes[i + 1], *ln = &nodes[i + 2];
             i += 2;
             rc = ia__cpu_ffn_add_ln(ctx, n->src[1]->extra, n->p.act, down->src[1]->extra, n->src[0]->data,
-                                    ln->dst->data, (int)n->src[0]->ne[1], ln->src[2]->data, ln->src[3]->data,
-                                    ln->p.eps);
+                                    n->dst->data, down->dst->data, ln->dst->data, (int)n->src[0]->ne[1],
+                                    ln->src[2]->data, ln->src[3]->data, ln->p.eps);
         } else if (i + 1 < n_nodes && fusable(n, &nodes[i + 1])) {
             const ia_node *ln = &nodes[++i];
             rc = ia__cpu_linear_add_ln(ctx, n->src[1]->extra, n->src[0]->data, ln->dst->data, n->dst->data,
