@@ -80,3 +80,12 @@ add_test(NAME cluster_spread
                  ${CMAKE_BINARY_DIR}/tests/models/minilm-f32)
 set_tests_properties(cluster_spread PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 180
                      SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+
+# A slow worker gets proportionally fewer tasks: two workers pinned to a
+# CPU each, one sharing its CPU with a busy loop; the job's tasks split
+# about 2:1, the output a local embed's.
+add_test(NAME cluster_share
+         COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/share_test.py
+                 $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/minilm-f32)
+set_tests_properties(cluster_share PROPERTIES FIXTURES_REQUIRED synth_models TIMEOUT 120
+                     SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
