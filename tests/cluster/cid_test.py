@@ -231,13 +231,7 @@ def submit_texts(tmp, name, n, seed, submit):
 
 
 def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            try:
-                p.send_signal(signal.SIGCONT)
-            except OSError:
-                pass
-            natsutil.stop(p, 5)
+    natsutil.stop_all(procs)
 
 
 sys.exit(natsutil.run_scenario("ia-cid-", scenario, cleanup))

@@ -112,9 +112,7 @@ def scenario(server, tmp):
 
 
 def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            natsutil.stop(p, 5)
+    natsutil.stop_all(procs)
 
 
 sys.exit(natsutil.run_scenario("ia-disk-", scenario, cleanup))

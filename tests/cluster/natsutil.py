@@ -100,6 +100,19 @@ def stop(p, timeout=15, sig=signal.SIGTERM):
         p.wait()
 
 
+def stop_all(procs, timeout=5):
+    """Every process of procs still running, the last started first: the
+    workers before their nats-server, which they would otherwise wait
+    on until the timeout. Stopped ones (SIGSTOP) are continued first."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGCONT)
+            except OSError:
+                pass
+            stop(p, timeout)
+
+
 def nats_args(server, store, port, *extra):
     """nats-server with JetStream storing in store, on 127.0.0.1:port."""
     return [server, "-js", "-sd", store, "-a", "127.0.0.1", "-p", str(port), *extra]

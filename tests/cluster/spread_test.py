@@ -206,9 +206,7 @@ def scenario(server, tmp):
 
 
 def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            natsutil.stop(p, 5)
+    natsutil.stop_all(procs)
 
 
 sys.exit(natsutil.run_scenario("ia-spread-", scenario, cleanup))
