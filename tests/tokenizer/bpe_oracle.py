@@ -302,8 +302,12 @@ def main():
         key = repr([(f, os.path.getsize(f), os.path.getmtime(f)) for f in (source, __file__)])
         stamp = path + ".stamp"
         if not (os.path.exists(path) and os.path.exists(stamp) and open(stamp).read() == key):
-            build(gguf_tokenizer(source)).save(path)
-            open(stamp, "w").write(key)
+            tmp = f"{path}.{os.getpid()}"  # renamed into place: another build tree may share the folder
+            build(gguf_tokenizer(source)).save(tmp)
+            os.replace(tmp, path)
+            with open(f"{stamp}.{os.getpid()}", "w") as f:
+                f.write(key)
+            os.replace(f"{stamp}.{os.getpid()}", stamp)
         return Tokenizer.from_file(path), path
 
     # (label, hf tokenizer, [(kind, path)], NFC normalizer, every byte has a token)
@@ -317,7 +321,9 @@ def main():
     d = json.load(open(js, encoding="utf-8"))
     d["model"]["merges"] = [" ".join(m) for m in d["model"]["merges"]]
     js_str = f"{work}/smollm2-merge-strings.json"
-    json.dump(d, open(js_str, "w", encoding="utf-8"), ensure_ascii=False)
+    with open(f"{js_str}.{os.getpid()}", "w", encoding="utf-8") as f:
+        json.dump(d, f, ensure_ascii=False)
+    os.replace(f"{js_str}.{os.getpid()}", js_str)
     configs.append(("smollm2", tok, [("gguf", smol), ("json", js), ("json", js_str)], False, False))
 
     tok, js = cached("llama-bpe", vocab("llama-bpe"),
