@@ -231,6 +231,19 @@ static ia_status apply_precision(const ia_backend *be, const char *want, bool st
     return IA_OK;
 }
 
+/* Appends to why what the hardware probe saw of platform id, where it
+ * has a probe: " (hardware detected: REASON)". */
+static void add_probe(char *why, size_t cap, const char *id)
+{
+    ia_hw_platform p;
+    if (!ia__hw_detect_one(NULL, id, &p))
+        return;
+    size_t n = strlen(why);
+    snprintf(why + n, cap - n, " (hardware %s: %s)", p.state == IA_HW_NOT_PRESENT ? "not present" : "detected",
+             p.reason);
+    cJSON_Delete(p.extra);
+}
+
 /* Select a backend for request (NULL: the configured device). With
  * apply, the configured precision is also set on the chosen backend (as a
  * model load does); without, nothing changes (status reports). */
@@ -294,23 +307,11 @@ static ia_status select_impl(const char *request, const char *precision, ia_sele
         if (!strcmp(id, "openvino") && !hw.allow_openvino) {
             snprintf(why, sizeof why, "OpenVINO is disallowed by hardware.allow_openvino=false");
         } else if (!want) {
-            ia_hw_platform p;
-            if (ia__hw_detect_one(NULL, id, &p)) {
-                snprintf(why, sizeof why, "no %s backend in this build (hardware %s: %s)", id,
-                         p.state == IA_HW_NOT_PRESENT ? "not present" : "detected", p.reason);
-                cJSON_Delete(p.extra);
-            } else {
-                snprintf(why, sizeof why, "no %s backend in this build", id);
-            }
+            snprintf(why, sizeof why, "no %s backend in this build", id);
+            add_probe(why, sizeof why, id);
         } else if (!usable(want)) {
-            ia_hw_platform p; /* what the hardware probe saw, where it has one */
-            if (ia__hw_detect_one(NULL, id, &p)) {
-                snprintf(why, sizeof why, "the %s backend has no usable device (hardware %s: %s)", id,
-                         p.state == IA_HW_NOT_PRESENT ? "not present" : "detected", p.reason);
-                cJSON_Delete(p.extra);
-            } else {
-                snprintf(why, sizeof why, "the %s backend has no usable device", id);
-            }
+            snprintf(why, sizeof why, "the %s backend has no usable device", id);
+            add_probe(why, sizeof why, id);
         } else if (index >= want->iface.device_count()) {
             int n = want->iface.device_count();
             snprintf(why, sizeof why, "%s has %d device%s (0-%d), no device %d", id, n, n == 1 ? "" : "s",
