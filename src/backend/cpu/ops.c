@@ -850,6 +850,68 @@ static bool ffn_fusable(const ia_node *up, const ia_node *down, const ia_node *l
            (same_view(x, ln->dst) || !overlap(x, ln->dst)) && !overlap(x, up->dst);
 }
 
+/* A decode step's attention, per sequence: its rope, cache writes and
+ * attention, a group that ends in the ATTENTION node. */
+static bool seq_op(ia_op op) { return op == IA_OP_ROPE || op == IA_OP_CPY || op == IA_OP_ATTENTION; }
+
+enum { MAX_GROUPS = 64 }; /* per run: the checks below are quadratic */
+
+static int group_end(const ia_node *nodes, int i, int n_nodes)
+{
+    for (int j = i; j < n_nodes && seq_op(nodes[j].op); j++)
+        if (nodes[j].op == IA_OP_ATTENTION)
+            return j + 1;
+    return i;
+}
+
+static bool node_writes_into(const ia_node *w, const ia_node *o)
+{
+    if (overlap(w->dst, o->dst))
+        return true;
+    for (int k = 0; k < 4; k++)
+        if (o->src[k] && overlap(w->dst, o->src[k]))
+            return true;
+    return false;
+}
+
+/* From node i, consecutive groups of which none writes what another reads
+ * or writes: their end, or i when fewer than two. Each such group is a few
+ * tiny ops (one row per op at a decode step), so their threads come from
+ * running whole groups side by side, not from splitting each op. */
+static int independent_groups(const ia_node *nodes, int i, int n_nodes, int nt)
+{
+    if (nt < 2)
+        return i;
+    int end = i, groups = 0;
+    for (int e; groups < MAX_GROUPS && (e = group_end(nodes, end, n_nodes)) > end; end = e, groups++)
+        for (int a = end; a < e; a++)
+            for (int b = i; b < end; b++)
+                if (node_writes_into(&nodes[a], &nodes[b]) || node_writes_into(&nodes[b], &nodes[a]))
+                    return groups >= 2 ? end : i;
+    return groups >= 2 ? end : i;
+}
+
+static ia_status compute_groups(void *ctx, const ia_node *nodes, int i, int end, int nt)
+{
+    int starts[MAX_GROUPS + 1], ng = 0;
+    ia_status rc = IA_OK;
+    for (int j = i; j < end; j = group_end(nodes, j, end))
+        starts[ng++] = j;
+    starts[ng] = end;
+#pragma omp parallel for num_threads(IA_MIN(nt, ng)) schedule(dynamic, 1)
+    for (int g = 0; g < ng; g++)
+        for (int j = starts[g]; j < starts[g + 1]; j++) {
+            ia_status r = compute(ctx, &nodes[j], 1);
+            if (r) {
+#pragma omp critical(ia_cpu_groups)
+                if (!rc)
+                    rc = ia__error_wrap(r, "graph node %d (%s)", j, ia__op_name(nodes[j].op));
+                break;
+            }
+        }
+    return rc;
+}
+
 ia_status ia__cpu_graph_compute(void *ctx, const ia_node *nodes, int n_nodes)
 {
     if (!ctx || n_nodes < 0 || (n_nodes && !nodes))
@@ -871,7 +933,16 @@ ia_status ia__cpu_graph_compute(void *ctx, const ia_node *nodes, int n_nodes)
         const ia_node *n = &nodes[i];
         const double t0 = prof ? ia__now() : 0;
         ia_status rc;
-        if (i + 2 < n_nodes && ffn_fusable(n, &nodes[i + 1], &nodes[i + 2])) {
+        int end;
+        if ((end = independent_groups(nodes, i, n_nodes, nt)) > i) {
+            rc = compute_groups(ctx, nodes, i, end, nt);
+            if (rc)
+                return rc;
+            if (prof)
+                ia__cpu_prof_op(ctx, IA_OP_ATTENTION, ia__now() - t0, 0);
+            i = end - 1;
+            continue;
+        } else if (i + 2 < n_nodes && ffn_fusable(n, &nodes[i + 1], &nodes[i + 2])) {
             const ia_node *down = &nodes[i + 1], *ln = &nodes[i + 2];
             i += 2;
             rc = ia__cpu_ffn_add_ln(ctx, n->src[1]->extra, n->p.act, down->src[1]->extra, n->src[0]->data,
