@@ -191,8 +191,8 @@ AI void dot_q4_vnni(int64_t K, const void *w, size_t gs, const void *x, size_t x
     const int64_t nb = K / IA_QK;
     const size_t bbytes = with_min ? sizeof(ia_block_q4_1x8) : sizeof(ia_block_q4_0x8);
     const __m512i m4 = _mm512_set1_epi8(15);
-    __m512 acc[IA_QMM_NR];
-#pragma GCC unroll 4
+    __m512 acc[IA_QMM_NR_X8];
+#pragma GCC unroll 8
     for (int r = 0; r < nr; r++)
         acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -203,15 +203,15 @@ AI void dot_q4_vnni(int64_t K, const void *w, size_t gs, const void *x, size_t x
         const uint8_t *qs = blk + (with_min ? 32 : 16);
         const __m512 dw = load_scales(blk, gs, G);
         const __m512 mw = with_min ? load_scales(blk + 16, gs, G) : _mm512_mul_ps(dw, _mm512_set1_ps(-8.0f));
-        __m512i s32[IA_QMM_NR];
-#pragma GCC unroll 4
+        __m512i s32[IA_QMM_NR_X8];
+#pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
             s32[r] = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const __m512i v = load_groups(qs + 32 * c, gs, G);
             const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int r = 0; r < nr; r++) {
                 const int8_t *xq = XROW(ia__qmm_q8, r)[b].qs;
                 int32_t a, h;
@@ -221,14 +221,14 @@ AI void dot_q4_vnni(int64_t K, const void *w, size_t gs, const void *x, size_t x
                 s32[r] = _mm512_dpbusd_epi32(s32[r], hi, _mm512_set1_epi32(h));
             }
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
             const ia__qmm_q8 *xb = XROW(ia__qmm_q8, r) + b;
             acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xb->d)), _mm512_cvtepi32_ps(s32[r]), acc[r]);
             acc[r] = _mm512_fmadd_ps(mw, _mm512_set1_ps(xb->s), acc[r]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < nr; r++)
         store_groups(s, r, acc[r], G);
 }
@@ -241,8 +241,8 @@ AI void dot_q8_0_vnni(int64_t K, const void *w, size_t gs, const void *x, size_t
 {
     const int64_t nb = K / IA_QK;
     const __m512i ones = _mm512_set1_epi8(1);
-    __m512 acc[IA_QMM_NR];
-#pragma GCC unroll 4
+    __m512 acc[IA_QMM_NR_X8];
+#pragma GCC unroll 8
     for (int r = 0; r < nr; r++)
         acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -251,15 +251,15 @@ AI void dot_q8_0_vnni(int64_t K, const void *w, size_t gs, const void *x, size_t
         if (G == 2)
             IA_QMM_PREFETCH_SPAN((const char *)blk + gs, sizeof *blk);
         const __m512 dw = load_scales((const uint8_t *)blk->d, gs, G);
-        __m512i s32[IA_QMM_NR], wsum = _mm512_setzero_si512();
-#pragma GCC unroll 4
+        __m512i s32[IA_QMM_NR_X8], wsum = _mm512_setzero_si512();
+#pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
             s32[r] = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int c = 0; c < 8; c++) {
             const __m512i v = load_groups((const uint8_t *)blk->qs + 32 * c, gs, G);
             wsum = _mm512_dpbusd_epi32(wsum, ones, v);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int r = 0; r < nr; r++) {
                 uint32_t a;
                 memcpy(&a, XROW(ia__qmm_q8, r)[b].qs + 4 * c, 4);
@@ -267,13 +267,13 @@ AI void dot_q8_0_vnni(int64_t K, const void *w, size_t gs, const void *x, size_t
             }
         }
         const __m512i off = _mm512_slli_epi32(wsum, 7);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
             const __m512 sc = _mm512_mul_ps(dw, _mm512_set1_ps(XROW(ia__qmm_q8, r)[b].d));
             acc[r] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(_mm512_sub_epi32(s32[r], off)), acc[r]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < nr; r++)
         store_groups(s, r, acc[r], G);
 }
@@ -283,7 +283,11 @@ AI void dot_q8_0_vnni(int64_t K, const void *w, size_t gs, const void *x, size_t
     case 1: call(1); break;                     \
     case 2: call(2); break;                     \
     case 3: call(3); break;                     \
-    default: call(4); break;                    \
+    case 4: call(4); break;                     \
+    case 5: call(5); break;                     \
+    case 6: call(6); break;                     \
+    case 7: call(7); break;                     \
+    default: call(8); break;                    \
     }
 
 /* One group (the dot8 signature) and two (gs bytes apart). */
@@ -322,6 +326,7 @@ void ia__qmm_kernels_add_avx512(ia__qmm_kernels *kt, bool vnni)
     kt->dot16_q8_0 = dot16_q8_0_vnni;
     kt->dot16_q4_0 = dot16_q4_0_vnni;
     kt->dot16_q4_1 = dot16_q4_1_vnni;
+    kt->x8_rows = IA_QMM_NR_X8;
 }
 
 #ifdef __clang__

@@ -81,6 +81,9 @@ ia_status ia__cpu_qmatmul_x8(const void *W, ia_dtype t, int64_t N, int64_t K, co
  * tiles (below) take up to IA_QMM_TW weight rows by IA_QMM_TR activation
  * rows at once. */
 enum { IA_QMM_NR = 4, IA_QMM_TW = 4, IA_QMM_TR = 6 };
+/* The most activation rows an interleaved-rows kernel (dot8, dot16) takes:
+ * x8_rows of its table, IA_QMM_NR or this. */
+enum { IA_QMM_NR_X8 = 8 };
 
 /* The dot kernels, which stream their weights from DRAM in a decode step,
  * ask for the bytes this far ahead of what they read (a software
@@ -127,8 +130,8 @@ typedef void (*ia__qmm_dot_fn)(int64_t K, const void *w, const void *x, size_t x
                                float *s);
 
 /* s[8 r + i] = the dot product of row i < 8 of a group of interleaved
- * weight rows (w: its first block) with activation row r < nr (q8 blocks,
- * rows x_stride bytes apart). */
+ * weight rows (w: its first block) with activation row r < nr (1 <= nr <=
+ * the table's x8_rows; q8 blocks, rows x_stride bytes apart). */
 typedef void (*ia__qmm_dot8_fn)(int64_t K, const void *w, const void *x, size_t x_stride, int nr, float *s);
 
 /* s[IA_QMM_TW r + i] = the dot product of weight row i < nw (1..IA_QMM_TW;
@@ -149,6 +152,9 @@ typedef struct ia__qmm_kernels {
     /* Optional (NULL: none), used in their place where present. */
     ia__qmm_tile_fn tile[IA_DTYPE_COUNT];
     ia__qmm_dot16_fn dot16_q8_0, dot16_q4_0, dot16_q4_1;
+    /* Activation rows per dot8 / dot16 call: more rows share each weight
+     * block's unpacking and pass, where the registers hold them. */
+    int x8_rows;
     /* One activation row of K (a multiple of the block) into blocks: d =
      * max |x| / 127 per block, q = x / d rounded to nearest, ties to even.
      * A block below 1e-30 in magnitude becomes zeros (d = 0); one holding
@@ -167,7 +173,7 @@ typedef struct ia__qmm_kernels {
                 [IA_DTYPE_Q8_0] = dot_q8_0, [IA_DTYPE_Q4_0] = dot_q4_0, [IA_DTYPE_Q4_1] = dot_q4_1,   \
                 [IA_DTYPE_Q4_K] = dot_q4_K, [IA_DTYPE_Q5_K] = dot_q5_K, [IA_DTYPE_Q6_K] = dot_q6_K},  \
         .dot8_q8_0 = dot8_q8_0, .dot8_q4_0 = dot8_q4_0, .dot8_q4_1 = dot8_q4_1, .quantize_q8 = Q8,      \
-        .quantize_q8K = Q8K,                                                                          \
+        .quantize_q8K = Q8K, .x8_rows = IA_QMM_NR,                                                    \
     }
 
 extern const ia__qmm_kernels ia__qmm_kernels_portable;

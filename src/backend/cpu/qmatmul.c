@@ -187,10 +187,11 @@ static ia_status qmatmul(const char *fn, const void *W, ia_dtype t, int64_t N, i
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < (tile ? 0 : nchunks); c++) {
             const int64_t j0 = c * QMM_NC, j1 = IA_MIN(N, j0 + QMM_NC);
-            for (int64_t r0 = 0; r0 < M; r0 += IA_QMM_NR) {
-                const int nr = (int)IA_MIN((int64_t)IA_QMM_NR, M - r0);
+            const int64_t step = x8 ? kt->x8_rows : IA_QMM_NR;
+            for (int64_t r0 = 0; r0 < M; r0 += step) {
+                const int nr = (int)IA_MIN(step, M - r0);
                 for (int64_t g = j0; x8 && g < j1;) { /* j0, j1: multiples of 8 */
-                    float s[16 * IA_QMM_NR];
+                    float s[16 * IA_QMM_NR_X8];
                     const int G = dot16 && g + 16 <= j1 ? 2 : 1;
                     if (G == 2)
                         dot16(K, wb + (size_t)g * wrow, 8 * wrow, xa + (size_t)r0 * xs, xs, nr, s);
