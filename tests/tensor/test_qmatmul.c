@@ -304,6 +304,15 @@ static void check_tables_agree(void)
     a->quantize_q8(x, qa, K), v->quantize_q8(x, qv, K);
     a->quantize_q8K(x, ka, K), v->quantize_q8K(x, kv, K);
     CHECK_MSG(!memcmp(qa, qv, sizeof qa), "q8 quantizers differ");
+    for (int i = 0; i < 200; i++) { /* the AVX2 q8 quantizer is its own code: more blocks, scales 2^-20 .. 2^20 */
+        static float y[K];
+        static ia__qmm_q8 ya[K / IA_QK], yv[K / IA_QK];
+        const float sc = ldexpf(1.0f, i % 41 - 20);
+        for (int k = 0; k < K; k++)
+            y[k] = sc * grand();
+        a->quantize_q8(y, ya, K), v->quantize_q8(y, yv, K);
+        CHECK_MSG(!memcmp(ya, yv, sizeof ya), "q8 quantizers differ (scale %g)", sc);
+    }
     CHECK_MSG(!memcmp(ka, kv, sizeof ka), "q8_K quantizers differ");
     /* non-finite and tiny blocks */
     float z[IA_QK_K] = {0};
@@ -319,6 +328,10 @@ static void check_tables_agree(void)
     z[3] = -127.0f;
     v->quantize_q8(z, qv, IA_QK);
     CHECK(qv[0].d == 1.0f && qv[0].qs[3] == -127 && qv[0].s == -127.0f);
+    z[5] = 2.5f, z[6] = -3.5f, z[7] = 0.5f, z[31] = 126.5f; /* ties go to even */
+    a->quantize_q8(z, qa, IA_QK), v->quantize_q8(z, qv, IA_QK);
+    CHECK(!memcmp(qa, qv, sizeof qa[0]) && qv[0].qs[5] == 2 && qv[0].qs[6] == -4 && qv[0].qs[7] == 0 &&
+          qv[0].qs[31] == 126);
 
     /* 1 to IA_QMM_NR activation rows per kernel call */
     enum { R = IA_QMM_NR };
@@ -398,10 +411,10 @@ static void check_tables_agree(void)
 static void check_avx512_same_bits(const ia__qmm_kernels *kt)
 {
     const ia__qmm_kernels *v = &ia__qmm_kernels_avx2;
-    enum { K = 800, R = IA_QMM_TR, TW = IA_QMM_TW };
+    enum { K = 800, R = IA_QMM_NR_X8, TW = IA_QMM_TW };
     static float xr[R * K];
     static ia__qmm_q8 qx[R][K / IA_QK];
-    _Static_assert(IA_QMM_TR >= IA_QMM_NR, "enough rows for both kernels");
+    _Static_assert((int)R >= (int)IA_QMM_TR && (int)R >= (int)IA_QMM_NR, "enough rows for every kernel");
     for (int k = 0; k < R * K; k++)
         xr[k] = (k % 89 == 0 ? 50.0f : 1.0f) * grand();
     for (int r = 0; r < R; r++)
@@ -420,7 +433,7 @@ static void check_avx512_same_bits(const ia__qmm_kernels *kt)
             uint8_t *w = xmalloc(TW * wrow);
             ia__dtype(t)->from_f32(wf, w, TW * Kt);
             for (int nw = 1; nw <= TW; nw++)
-                for (int nr = 1; nr <= R; nr++) {
+                for (int nr = 1; nr <= IA_QMM_TR; nr++) {
                     float st[TW * R], sv[R];
                     kt->tile[t](Kt, w, wrow, nw, xr, K * sizeof(float), nr, st);
                     for (int i = 0; i < nw; i++) {
@@ -449,12 +462,14 @@ static void check_avx512_same_bits(const ia__qmm_kernels *kt)
         const ia__qmm_dot8_fn v8 = q == 2 ? v->dot8_q8_0 : q ? v->dot8_q4_1 : v->dot8_q4_0;
         const ia__qmm_dot16_fn d16 = q == 2 ? kt->dot16_q8_0 : q ? kt->dot16_q4_1 : kt->dot16_q4_0;
         CHECK_MSG(d8 != v8 && d16, "%s: no VNNI kernels", ia__dtype_name(t));
-        for (int nr = 1; nr <= IA_QMM_NR && d16; nr++) {
+        CHECK(kt->x8_rows == R);
+        for (int nr = 1; nr <= kt->x8_rows && d16; nr++) {
             float s16[16 * R], s8[8 * R], sv[8 * R];
             d16(K, w, 8 * wrow, qx, sizeof qx[0], nr, s16);
             for (int g = 0; g < 2; g++) {
                 d8(K, w + g * 8 * wrow, qx, sizeof qx[0], nr, s8);
-                v8(K, w + g * 8 * wrow, qx, sizeof qx[0], nr, sv);
+                for (int r = 0; r < nr; r++) /* the AVX2 kernel takes fewer rows a call */
+                    v8(K, w + g * 8 * wrow, qx[r], sizeof qx[0], 1, sv + 8 * r);
                 for (int r = 0; r < nr; r++)
                     for (int i = 0; i < 8; i++, compared++) {
                         CHECK_MSG(!memcmp(&s8[8 * r + i], &sv[8 * r + i], 4), "%s VNNI dot8 nr=%d [%d][%d]: %.9g, avx2 %.9g",
@@ -532,7 +547,7 @@ static void check_errors(void)
 
 /* Batch invariance: each output row is the same bits whether its
  * activation row came alone or among others (every split of the rows into
- * kernel calls of 1..IA_QMM_NR), for every dtype. A decoder's logits then
+ * kernel calls of 1..IA_QMM_NR, or x8_rows), for every dtype. A decoder's logits then
  * do not depend on the batch a token was evaluated in. */
 static void check_batch_invariance(void)
 {
