@@ -1100,7 +1100,8 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
         *lrows = ia__tensor(IA_DTYPE_I32, nl, 1, 1, 1, (int32_t *)buf[8] + 2 * n);
         *xl = ia__tensor(IA_DTYPE_F32, E, nl, 1, 1, buf[10]);
         *hl = *xl;
-        *lg = ia__tensor(IA_DTYPE_F32, V, nl, 1, 1, buf[9]);
+        /* a host backend writes the caller's logits in place */
+        *lg = ia__tensor(IA_DTYPE_F32, V, nl, 1, 1, logits && !op->download ? (void *)logits : buf[9]);
         ia_node *nd = g;
         *nd++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = x, .src = {&d->tok_embd, ids},
                           .flags = d->tok_embd_x8 ? IA_NODE_W_INTERLEAVED8 : 0};
@@ -1179,8 +1180,6 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
     if (!rc && logits && nl) {
         if (op->download)
             rc = op->download(bc, logits, buf[9], sizes[9]);
-        else
-            memcpy(logits, buf[9], sizes[9]);
     }
     for (int i = 0; i < n_seq && !rc; i++) {
         memcpy(ss[i]->tokens + ss[i]->pos, tok[i], (size_t)ns[i] * sizeof *tok[i]);

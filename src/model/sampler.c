@@ -181,12 +181,31 @@ int32_t ia__sampler_sample(ia_sampler *s, const float *logits, float *logprob)
 {
     const ia_sampling *p = &s->p;
     const int V = s->n_vocab;
+    const bool rep = p->repetition_penalty > 0 && p->repetition_penalty != 1;
+    const bool penalties = rep || p->presence_penalty != 0 || p->frequency_penalty != 0;
     float *w = s->work;
+    if (!(p->temperature > 0) && !p->n_logit_bias && !penalties) {
+        /* plain greedy, on the logits themselves: the largest, then the
+         * first index holding it (two loops the compiler vectorizes; NaNs
+         * are never the largest, as in the loop below) */
+        float mx = logits[0];
+#pragma omp simd reduction(max : mx)
+        for (int t = 1; t < V; t++)
+            mx = logits[t] > mx ? logits[t] : mx;
+        int32_t pick = 0;
+        for (int t = 0; t < V && logits[0] == logits[0]; t++) /* a NaN first: 0, as below */
+            if (logits[t] == mx) {
+                pick = t;
+                break;
+            }
+        if (logprob)
+            *logprob = (float)((double)logits[pick] - log_sum_exp(logits, V, max_of(logits, V)));
+        return pick;
+    }
     memcpy(w, logits, (size_t)V * sizeof *w);
     for (size_t i = 0; i < p->n_logit_bias; i++)
         w[p->logit_bias[i].token] += p->logit_bias[i].bias;
-    const bool rep = p->repetition_penalty > 0 && p->repetition_penalty != 1;
-    if (rep || p->presence_penalty != 0 || p->frequency_penalty != 0)
+    if (penalties)
         for (int t = 0; t < V; t++) {
             const uint32_t c = s->count[t];
             if (!c)
