@@ -1017,7 +1017,7 @@ static ia_status kv_reserve(ia_session *s, int need)
 
 /* forward ----------------------------------------------------------------- */
 
-enum { HEAD_NODES = 3, LAYER_NODES = 14, SEQ_NODES = 4, TAIL_NODES = 3, SEQ_TENSORS = 9, SCRATCH = 11 };
+enum { HEAD_NODES = 3, LAYER_NODES = 16, SEQ_NODES = 3, TAIL_NODES = 3, SEQ_TENSORS = 8, SCRATCH = 11 };
 
 /* The block's normalization: LayerNorm with its bias (gpt2) or RMSNorm. */
 static ia_node norm(const ia_decoder_config *c, ia_tensor *dst, const ia_tensor *x, const ia_tensor *w,
@@ -1067,7 +1067,7 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
     int32_t *host_in = ia__malloc((size_t)(2 * n + nl) * sizeof(int32_t));
     const int n_nodes = HEAD_NODES + (LAYER_NODES + SEQ_NODES * n_seq) * c->n_layer + TAIL_NODES;
     ia_node *g = ia__calloc((size_t)n_nodes, sizeof *g);
-    ia_tensor *t = ia__calloc((size_t)(17 + SEQ_TENSORS * n_seq * c->n_layer), sizeof *t);
+    ia_tensor *t = ia__calloc((size_t)(19 + SEQ_TENSORS * n_seq * c->n_layer), sizeof *t);
     if (!rc && (!host_in || !g || !t))
         rc = ia__error(IA_ERR_NOMEM, "out of memory");
     if (!rc) {
@@ -1086,7 +1086,7 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
     if (!rc) {
         ia_tensor *x = &t[0], *h = &t[1], *q = &t[2], *att2 = &t[3], *k = &t[4], *v = &t[5], *gate = &t[6],
                   *up = &t[7], *ids = &t[8], *pos = &t[9], *lrows = &t[10], *xl = &t[11], *hl = &t[12],
-                  *lg = &t[13], *qh = &t[14], *kh = &t[15];
+                  *lg = &t[13], *qh = &t[14], *kh = &t[15], *qr = &t[16], *kr = &t[17];
         *x = ia__tensor(IA_DTYPE_F32, E, n, 1, 1, buf[0]);
         *h = ia__tensor(IA_DTYPE_F32, E, n, 1, 1, buf[1]);
         *q = ia__tensor(IA_DTYPE_F32, Eq, n, 1, 1, buf[2]);
@@ -1097,6 +1097,8 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
         *up = ia__tensor(IA_DTYPE_F32, F, n, 1, 1, buf[7]);
         *ids = ia__tensor(IA_DTYPE_I32, n, 1, 1, 1, buf[8]);
         *pos = ia__tensor(IA_DTYPE_I32, n, 1, 1, 1, (int32_t *)buf[8] + n);
+        *qr = ia__tensor(IA_DTYPE_F32, hd, H, n, 1, buf[2]); /* q and k by head, for rope */
+        *kr = ia__tensor(IA_DTYPE_F32, hd, Hk, n, 1, buf[4]);
         *lrows = ia__tensor(IA_DTYPE_I32, nl, 1, 1, 1, (int32_t *)buf[8] + 2 * n);
         *xl = ia__tensor(IA_DTYPE_F32, E, nl, 1, 1, buf[10]);
         *hl = *xl;
@@ -1109,7 +1111,7 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
             *nd++ = (ia_node){.op = IA_OP_GET_ROWS, .dst = h, .src = {&d->pos_embd, pos}};
             *nd++ = (ia_node){.op = IA_OP_ADD, .dst = x, .src = {x, h}};
         }
-        ia_tensor *st = &t[17];
+        ia_tensor *st = &t[19];
         for (int l = 0; l < c->n_layer; l++) {
             const dec_layer *L = &d->layers[l];
             *nd++ = norm(c, h, x, &L->attn_norm, opt(&L->attn_norm_b));
@@ -1122,17 +1124,21 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
                 *nd++ = (ia_node){.op = IA_OP_RMSNORM, .dst = qh, .src = {qh, NULL, &L->q_norm}, .p.eps = c->norm_eps};
                 *nd++ = (ia_node){.op = IA_OP_RMSNORM, .dst = kh, .src = {kh, NULL, &L->k_norm}, .p.eps = c->norm_eps};
             }
+            if (!gpt2) { /* every row at its own position, in place: one node each for the whole batch */
+                const ia_tensor *ff = opt(&d->rope_ff);
+                *nd++ = (ia_node){.op = IA_OP_ROPE, .dst = qr, .src = {qr, pos, ff}, .p.rope = c->rope};
+                *nd++ = (ia_node){.op = IA_OP_ROPE, .dst = kr, .src = {kr, pos, ff}, .p.rope = c->rope};
+            }
             for (int i = 0, r = 0; i < n_seq; r += ns[i], i++) {
                 ia_session *s = ss[i];
                 const int m = ns[i];
                 ia_tensor *q3 = st++, *k3 = st++, *v3 = st++, *kc = st++, *vc = st++, *kall = st++, *vall = st++,
-                          *att = st++, *p = st++;
+                          *att = st++;
                 const size_t row = (size_t)r * Hk * hd;
                 *q3 = ia__tensor(IA_DTYPE_F32, hd, H, m, 1, (float *)buf[2] + (size_t)r * Eq);
                 *att = ia__tensor(IA_DTYPE_F32, hd, H, m, 1, (float *)buf[3] + (size_t)r * Eq);
                 *k3 = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, (float *)buf[4] + row);
                 *v3 = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, (float *)buf[5] + row);
-                *p = ia__tensor(IA_DTYPE_I32, m, 1, 1, 1, (int32_t *)buf[8] + n + r);
                 /* this batch's rows of the caches, and all rows so far */
                 *kc = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, s->k[l] + (size_t)s->pos * Hk * hd);
                 *vc = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, s->v[l] + (size_t)s->pos * Hk * hd);
@@ -1141,13 +1147,7 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
                 const ia_attn_params ap = {.mask = c->bidirectional ? IA_MASK_NONE
                                                  : c->sliding_window ? IA_MASK_SLIDING : IA_MASK_CAUSAL,
                                            .window = c->sliding_window, .scale = c->attn_scale, .pos_q0 = s->pos};
-                if (gpt2) {
-                    *nd++ = (ia_node){.op = IA_OP_CPY, .dst = kc, .src = {k3}};
-                } else {
-                    const ia_tensor *ff = opt(&d->rope_ff);
-                    *nd++ = (ia_node){.op = IA_OP_ROPE, .dst = q3, .src = {q3, p, ff}, .p.rope = c->rope};
-                    *nd++ = (ia_node){.op = IA_OP_ROPE, .dst = kc, .src = {k3, p, ff}, .p.rope = c->rope};
-                }
+                *nd++ = (ia_node){.op = IA_OP_CPY, .dst = kc, .src = {k3}};
                 *nd++ = (ia_node){.op = IA_OP_CPY, .dst = vc, .src = {v3}};
                 *nd++ = (ia_node){.op = IA_OP_ATTENTION, .dst = att, .src = {q3, kall, vall}, .p.attn = ap};
             }
