@@ -50,6 +50,18 @@ static const uint32_t spv_matmul_f16_x16[] =
 static const uint32_t spv_matmul_bf16[] =
 #include "matmul_bf16.spv.inc"
     ;
+static const uint32_t spv_matvec[] =
+#include "matvec.spv.inc"
+    ;
+static const uint32_t spv_matvec_f16[] =
+#include "matvec_f16.spv.inc"
+    ;
+static const uint32_t spv_matvec_f16_x16[] =
+#include "matvec_f16_x16.spv.inc"
+    ;
+static const uint32_t spv_matvec_bf16[] =
+#include "matvec_bf16.spv.inc"
+    ;
 static const uint32_t spv_quant_q8[] =
 #include "quant_q8.spv.inc"
     ;
@@ -151,7 +163,8 @@ static const uint32_t spv_cpy_bf16_out[] =
     ;
 
 enum {
-    K_ELTWISE, K_MATMUL, K_MATMUL_F16, K_MATMUL_F16_X16, K_MATMUL_BF16, K_QUANT_Q8, K_MATMUL_Q8_0, K_MATMUL_Q4_0, K_MATMUL_Q4_1,
+    K_ELTWISE, K_MATMUL, K_MATMUL_F16, K_MATMUL_F16_X16, K_MATMUL_BF16, K_MATVEC, K_MATVEC_F16, K_MATVEC_F16_X16,
+    K_MATVEC_BF16, K_QUANT_Q8, K_MATMUL_Q8_0, K_MATMUL_Q4_0, K_MATMUL_Q4_1,
     K_MATMUL_I8, K_MATMUL_Q4_K, K_MATMUL_Q5_K, K_MATMUL_Q6_K, K_ROWS, K_ATTENTION, K_ATTENTION_F16, K_GET_ROWS,
     K_GET_ROWS_F16, K_GET_ROWS_BF16, K_GET_ROWS_Q8_0, K_GET_ROWS_Q4_0, K_GET_ROWS_Q4_1, K_GET_ROWS_Q4_K,
     K_GET_ROWS_Q5_K, K_GET_ROWS_Q6_K, K_GET_ROWS_I8, K_CPY_F16, K_CPY_BF16, K_CPY_I8, K_CPY_Q8_0, K_CPY_Q4_0,
@@ -166,6 +179,10 @@ static const struct {
     {spv_matmul_f16, sizeof spv_matmul_f16},
     {spv_matmul_f16_x16, sizeof spv_matmul_f16_x16},
     {spv_matmul_bf16, sizeof spv_matmul_bf16},
+    {spv_matvec, sizeof spv_matvec},
+    {spv_matvec_f16, sizeof spv_matvec_f16},
+    {spv_matvec_f16_x16, sizeof spv_matvec_f16_x16},
+    {spv_matvec_bf16, sizeof spv_matvec_bf16},
     {spv_quant_q8, sizeof spv_quant_q8},
     {spv_matmul_q8_0, sizeof spv_matmul_q8_0},
     {spv_matmul_q4_0, sizeof spv_matmul_q4_0},
@@ -235,6 +252,7 @@ typedef struct push_rope {
 /* N_TENSOR: a node's dst and sources, bound 0..4; binding 5 holds the
  * host's tables where a kernel reads one (attention's position bias). */
 enum { N_TENSOR = 5, N_BIND = 6, MAX_DEVICES = 8, MAX_KEYS = 2048, MAX_ROPE_PAIRS = 512, PUSH_BYTES = 128 };
+enum { MATVEC_ROWS = 8 }; /* matmuls of fewer rows: matvec.comp */
 
 /* The instance-level functions (vkGetInstanceProcAddr). */
 #define INSTANCE_FNS(X) \
@@ -1236,6 +1254,10 @@ static VkResult record(ctx *c, const ia_node *n)
                 return r;
             bi[1] = bq[0];
             pc.off[1] = 0;
+            return dispatch(c, k, bi, &pc, sizeof pc, (uint32_t)((n->dst->ne[0] + 63) / 64), pc.ne[1]);
+        }
+        if (k <= K_MATMUL_BF16 && pc.ne[1] < MATVEC_ROWS) { /* a decode step: a thread per output (matvec.comp) */
+            k += K_MATVEC - K_MATMUL; /* the four in the same order */
             return dispatch(c, k, bi, &pc, sizeof pc, (uint32_t)((n->dst->ne[0] + 63) / 64), pc.ne[1]);
         }
         gx = (uint32_t)((n->dst->ne[0] + 15) / 16);

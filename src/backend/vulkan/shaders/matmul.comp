@@ -5,20 +5,7 @@
 // (flags bit 0). X_F16: the activations rounded to f16 as they are read.
 layout(local_size_x = 16, local_size_y = 16) in;
 #include "common.glsl"
-
-#ifdef W_F16
-layout(std430, binding = 2) readonly buffer W16 { uint w16[]; };
-float wload(uint i)
-{
-    vec2 h = unpackHalf2x16(w16[i >> 1]);
-    return (i & 1u) != 0u ? h.y : h.x;
-}
-#elif defined(W_BF16)
-layout(std430, binding = 2) readonly buffer W16 { uint w16[]; };
-float wload(uint i) { return uintBitsToFloat(((w16[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu) << 16); }
-#else
-float wload(uint i) { return b2[i]; }
-#endif
+#include "weights.glsl"
 
 shared float xs[16][17];
 shared float ws[16][17];
