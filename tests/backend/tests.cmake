@@ -69,10 +69,14 @@ if(IA_HAVE_VULKAN)
     set(ia_vk_prompts 3)
   endif()
   add_test(NAME test_vulkan_minilm COMMAND test_vulkan model @real ${ia_vk_texts})
-  # SmolLM2 (Q4_1) on the device against the CPU: 3 prompts (2 under the
-  # sanitizers), 16 greedy tokens each (25-50 s on lavapipe)
+  # SmolLM2 on the device against the CPU, 16 greedy tokens a prompt: the
+  # Q4_1 file (2 prompts; a near tie may differ, test_vulkan.c says why),
+  # and its f16 file (gguf_f16.py; 3 prompts, every token identical).
+  # 20-40 s each on lavapipe.
   add_test(NAME test_vulkan_smollm2
-           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> smollm2 \"$f\" ${ia_vk_prompts}")
+           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> smollm2 \"$f\" 2")
+  add_test(NAME test_vulkan_smollm2_f16
+           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; f=$(${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${PROJECT_SOURCE_DIR}/tests/decoder/gguf_f16.py \"$f\") || exit 1; exec $<TARGET_FILE:test_vulkan> smollm2-exact \"$f\" ${ia_vk_prompts}")
   # all-mpnet-base-v2 (relative-position bias in the attention) on 4 texts
   add_test(NAME test_vulkan_mpnet
            COMMAND sh -c "d=$(${PROJECT_SOURCE_DIR}/scripts/fetch-mpnet.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> model \"$d\" ${ia_vk_few}")
@@ -89,7 +93,7 @@ if(IA_HAVE_VULKAN)
   add_test(NAME test_vulkan_fallback
            COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec sh ${CMAKE_CURRENT_LIST_DIR}/vulkan_fallback.sh $<TARGET_FILE:ipfs-accelerate> ${CMAKE_BINARY_DIR}/tests/models/tiny-f32 \"$f\"")
   set_tests_properties(test_vulkan_fallback PROPERTIES FIXTURES_REQUIRED synth_models)
-  set_tests_properties(test_vulkan test_vulkan_minilm test_vulkan_smollm2 test_vulkan_mpnet test_vulkan_fallback
+  set_tests_properties(test_vulkan test_vulkan_minilm test_vulkan_smollm2 test_vulkan_smollm2_f16 test_vulkan_mpnet test_vulkan_fallback
                        PROPERTIES TIMEOUT 300)
 else() # reported as skipped, not passed
   add_test(NAME test_vulkan COMMAND sh -c "echo 'no vulkan backend in this build (libvulkan-dev or glslc missing)'; exit 77")

@@ -42,7 +42,7 @@ import hashlib, json, os, random, struct, subprocess, sys, time
 import numpy as np
 from gguf import GGUFReader
 from gguf.quants import dequantize
-from gguf_f16 import make_f16
+from gguf_f16 import cached_f16
 
 run, fetch, work = sys.argv[1:4]
 quick = os.environ.get("IA_TEST_QUICK") == "1"
@@ -56,7 +56,7 @@ if p.returncode == 77:
 if p.returncode:
     sys.exit(f"fetch failed: {p.stderr}")
 q4_path = p.stdout.strip()
-folder, f16_path = f"{work}/smollm2-hf", f"{work}/smollm2-f16.gguf"
+folder = f"{work}/smollm2-hf"
 
 
 def write_safetensors(path, tensors):
@@ -90,7 +90,6 @@ def make(q4_path):
     for t in r.tensors:
         a = dequantize(t.data, t.tensor_type).reshape([int(x) for x in reversed(t.shape)])
         W[t.name] = a.astype(np.float32 if a.ndim == 1 else np.float16)
-    make_f16(q4_path, f16_path)  # the f16 GGUF: the same numbers, the same metadata
 
     # the folder: transformers' names and Q/K order
     hf = {"model.embed_tokens.weight": W["token_embd.weight"], "model.norm.weight": W["output_norm.weight"]}
@@ -152,6 +151,7 @@ if not os.path.exists(stamp):
         os.remove(f"{folder}/{f}")
     make(q4_path)
     open(stamp, "w").close()
+f16_path = cached_f16(q4_path)  # the f16 GGUF: the same numbers, the same metadata
 t_made = time.time()
 
 

@@ -34,7 +34,7 @@ import json, os, random, subprocess, sys, time
 import numpy as np
 from gguf import GGUFReader
 from gguf.quants import dequantize
-from gguf_f16 import make_f16
+from gguf_f16 import cached_f16
 
 run, fetch, work = sys.argv[1:4]
 os.makedirs(work, exist_ok=True)
@@ -95,9 +95,7 @@ def forward(r, W, ids):
 
 seed = int(os.environ.get("IA_TEST_SEED", time.time_ns() % 2**32))
 rng = random.Random(seed)
-f16_path = os.path.join(work, "SmolLM2-135M-Instruct.f16.gguf")
-if not os.path.exists(f16_path):
-    make_f16(q4_path, f16_path)
+f16_path = cached_f16(q4_path)
 fails = []
 mb = lambda b: b / 2**20
 for label, path, min_cos, min_top in (("f16", f16_path, 0.99999, 1.0), ("Q4_1", q4_path, 0.97, 0.85)):
