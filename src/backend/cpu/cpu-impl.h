@@ -46,9 +46,11 @@ typedef struct ia__cpu_kernels {
      * key rows k and value rows v (ks, vs floats apart): o_g (rows os
      * floats apart) = softmax(scale q_g.k_j + b_g[j]) v_j, max subtracted;
      * sc holds G n floats of scratch. b_g = bias + g bs (n floats each),
-     * or 0 when bias is NULL. */
+     * or 0 when bias is NULL. cold: k and v are likely out of cache (a
+     * decode step's few queries read them once), prefetch them. */
     void (*attend_rows)(const float *q, size_t qs, int G, const float *k, size_t ks, const float *v, size_t vs,
-                        int n, int hd, float scale, float *sc, float *o, size_t os, const float *bias, size_t bs);
+                        int n, int hd, float scale, float *sc, float *o, size_t os, const float *bias, size_t bs,
+                        bool cold);
 } ia__cpu_kernels;
 
 /* Floats of scratch attention_head needs: K transposed and a few rows of

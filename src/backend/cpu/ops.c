@@ -721,7 +721,7 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
                     k->nb[2] / sizeof(float),
                     (const float *)(const void *)((const char *)v->data + (size_t)g * v->nb[1] + (size_t)j0 * v->nb[2]),
                     v->nb[2] / sizeof(float), (int)(j1 - j0 + 1), (int)hd, scale, s, o, d->nb[1] / sizeof(float),
-                    bj, (size_t)span);
+                    bj, (size_t)span, nq < 8);
             else
                 for (int r = 0; r < G; r++)
                     memset((char *)o + (size_t)r * d->nb[1], 0, (size_t)hd * sizeof(float));
