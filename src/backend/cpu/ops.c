@@ -850,8 +850,9 @@ static bool ffn_fusable(const ia_node *up, const ia_node *down, const ia_node *l
            (same_view(x, ln->dst) || !overlap(x, ln->dst)) && !overlap(x, up->dst);
 }
 
-/* A decode step's attention, per sequence: its rope, cache writes and
- * attention, a group that ends in the ATTENTION node. */
+/* A decode step's attention, per sequence: its cache writes (and rope,
+ * in a graph that ropes per sequence) and attention, a group that ends in
+ * the ATTENTION node. */
 static bool seq_op(ia_op op) { return op == IA_OP_ROPE || op == IA_OP_CPY || op == IA_OP_ATTENTION; }
 
 enum { MAX_GROUPS = 64 }; /* per run: the checks below are quadratic */

@@ -511,9 +511,10 @@ static void quantize_q8_avx2(const float *x, ia__qmm_q8 *dst, int64_t K)
         m = _mm_max_ps(m, _mm_movehl_ps(m, m));
         m = _mm_max_ss(m, _mm_movehdup_ps(m));
         const float am = _mm_cvtss_f32(m);
-        if (_mm256_movemask_ps(_mm256_cmp_ps(chk, chk, _CMP_UNORD_Q)) || !(am >= 1e-30f)) {
+        const bool not_finite = _mm256_movemask_ps(_mm256_cmp_ps(chk, chk, _CMP_UNORD_Q));
+        if (not_finite || !(am >= 1e-30f)) {
             memset(o->qs, 0, IA_QK);
-            o->d = _mm256_movemask_ps(_mm256_cmp_ps(chk, chk, _CMP_UNORD_Q)) ? NAN : 0.0f;
+            o->d = not_finite ? NAN : 0.0f;
             o->s = o->d * 0.0f;
             continue;
         }
