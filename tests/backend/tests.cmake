@@ -58,14 +58,17 @@ if(IA_HAVE_VULKAN)
   # all-MiniLM-L6-v2 end to end (what the backend does not compute moves
   # to the CPU), against the CPU, on the first test sentences (the short
   # ones; on lavapipe 16 texts take 15-40 s depending on the CPU, all 208
-  # two to five minutes), fewer under the sanitizers
+  # two to five minutes), fewer under the sanitizers (SmolLM2: prompts of
+  # the Q4_1 and the f16 file)
   if(IA_SANITIZE)
     set(ia_vk_texts 8)
     set(ia_vk_few 4)
-    set(ia_vk_prompts 2)
+    set(ia_vk_q4_prompts 1)
+    set(ia_vk_prompts 1)
   else()
     set(ia_vk_texts 16)
     set(ia_vk_few 4)
+    set(ia_vk_q4_prompts 2)
     set(ia_vk_prompts 3)
   endif()
   add_test(NAME test_vulkan_minilm COMMAND test_vulkan model @real ${ia_vk_texts})
@@ -74,7 +77,7 @@ if(IA_HAVE_VULKAN)
   # and its f16 file (gguf_f16.py; 3 prompts, every token identical).
   # 20-40 s each on lavapipe.
   add_test(NAME test_vulkan_smollm2
-           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> smollm2 \"$f\" 2")
+           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> smollm2 \"$f\" ${ia_vk_q4_prompts}")
   add_test(NAME test_vulkan_smollm2_f16
            COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; f=$(${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${PROJECT_SOURCE_DIR}/tests/decoder/gguf_f16.py \"$f\") || exit 1; exec $<TARGET_FILE:test_vulkan> smollm2-exact \"$f\" ${ia_vk_prompts}")
   # all-mpnet-base-v2 (relative-position bias in the attention) on 4 texts
