@@ -304,13 +304,15 @@ static void check_tables_agree(void)
     a->quantize_q8(x, qa, K), v->quantize_q8(x, qv, K);
     a->quantize_q8K(x, ka, K), v->quantize_q8K(x, kv, K);
     CHECK_MSG(!memcmp(qa, qv, sizeof qa), "q8 quantizers differ");
-    for (int i = 0; i < 200; i++) { /* the AVX2 q8 quantizer is its own code: more blocks, scales 2^-20 .. 2^20 */
-        static float y[K];
+    for (int i = 0; i < 200; i++) { /* the AVX2 q8 quantizer is its own code: more blocks, scales 2^-20 .. 2^20, */
+        static float y[K];              /* block counts not a multiple of its 8 */
         static ia__qmm_q8 ya[K / IA_QK], yv[K / IA_QK];
         const float sc = ldexpf(1.0f, i % 41 - 20);
+        const int64_t Ki = K - IA_QK * (i % 8);
         for (int k = 0; k < K; k++)
             y[k] = sc * grand();
-        a->quantize_q8(y, ya, K), v->quantize_q8(y, yv, K);
+        memset(ya, 0, sizeof ya), memset(yv, 0, sizeof yv);
+        a->quantize_q8(y, ya, Ki), v->quantize_q8(y, yv, Ki);
         CHECK_MSG(!memcmp(ya, yv, sizeof ya), "q8 quantizers differ (scale %g)", sc);
     }
     CHECK_MSG(!memcmp(ka, kv, sizeof ka), "q8_K quantizers differ");
