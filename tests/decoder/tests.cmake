@@ -17,8 +17,12 @@ else()
   set(IA_GREEDY_TOKENS 64)
 endif()
 
-# Sampling (src/model/sampler.c) against the definitions.
+# Sampling (src/model/sampler.c) against the definitions (fewer draws on
+# the large vocabulary under the sanitizers).
 ia_add_test(test_sampler ${CMAKE_CURRENT_LIST_DIR}/test_sampler.c)
+if(IA_SANITIZE OR IA_TSAN)
+  set_tests_properties(test_sampler PROPERTIES ENVIRONMENT "IA_TEST_QUICK=1")
+endif()
 
 # Greedy continuations against llama.cpp itself (node-llama-cpp's prebuilt
 # binaries from npm, installed into .cache/node-llama-cpp): identical, or
