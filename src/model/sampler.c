@@ -172,37 +172,35 @@ static double log_sum_exp(const float *l, int n, float mx)
 static float max_of(const float *l, int n)
 {
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (int i = 0; i < n; i++)
         mx = l[i] > mx ? l[i] : mx;
     return mx;
+}
+
+/* Greedy: the first of the largest (0 when l[0] is NaN; other NaNs are
+ * never the largest), in two loops the compiler vectorizes. */
+static int32_t first_max(const float *l, int n)
+{
+    const float mx = max_of(l, n);
+    for (int i = 0; i < n && l[0] == l[0]; i++)
+        if (l[i] == mx)
+            return i;
+    return 0;
 }
 
 int32_t ia__sampler_sample(ia_sampler *s, const float *logits, float *logprob)
 {
     const ia_sampling *p = &s->p;
     const int V = s->n_vocab;
+    const bool greedy = !(p->temperature > 0);
     const bool rep = p->repetition_penalty > 0 && p->repetition_penalty != 1;
     const bool penalties = rep || p->presence_penalty != 0 || p->frequency_penalty != 0;
+    /* the logits as changed by biases, penalties and temperature: a copy
+     * only where something changes them */
     float *w = s->work;
-    if (!(p->temperature > 0) && !p->n_logit_bias && !penalties) {
-        /* plain greedy, on the logits themselves: the largest, then the
-         * first index holding it (two loops the compiler vectorizes; NaNs
-         * are never the largest, as in the loop below) */
-        float mx = logits[0];
-#pragma omp simd reduction(max : mx)
-        for (int t = 1; t < V; t++)
-            mx = logits[t] > mx ? logits[t] : mx;
-        int32_t pick = 0;
-        for (int t = 0; t < V && logits[0] == logits[0]; t++) /* a NaN first: 0, as below */
-            if (logits[t] == mx) {
-                pick = t;
-                break;
-            }
-        if (logprob)
-            *logprob = (float)((double)logits[pick] - log_sum_exp(logits, V, max_of(logits, V)));
-        return pick;
-    }
-    memcpy(w, logits, (size_t)V * sizeof *w);
+    if (p->n_logit_bias || penalties || !greedy)
+        memcpy(w, logits, (size_t)V * sizeof *w);
     for (size_t i = 0; i < p->n_logit_bias; i++)
         w[p->logit_bias[i].token] += p->logit_bias[i].bias;
     if (penalties)
@@ -214,11 +212,9 @@ int32_t ia__sampler_sample(ia_sampler *s, const float *logits, float *logprob)
                 w[t] = w[t] > 0 ? w[t] / p->repetition_penalty : w[t] * p->repetition_penalty;
             w[t] -= p->presence_penalty + p->frequency_penalty * (float)c;
         }
-    int32_t pick = 0;
-    if (!(p->temperature > 0)) { /* greedy: the first of the largest */
-        for (int t = 1; t < V; t++)
-            if (w[t] > w[pick])
-                pick = t;
+    int32_t pick;
+    if (greedy) {
+        pick = first_max(p->n_logit_bias || penalties ? w : logits, V);
     } else {
         for (int t = 0; t < V; t++) {
             s->order[t] = t;
