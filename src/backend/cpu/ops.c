@@ -850,12 +850,11 @@ static bool ffn_fusable(const ia_node *up, const ia_node *down, const ia_node *l
            (same_view(x, ln->dst) || !overlap(x, ln->dst)) && !overlap(x, up->dst);
 }
 
-/* A decode step's attention, per sequence: its cache writes (and rope,
- * in a graph that ropes per sequence) and attention, a group that ends in
- * the ATTENTION node. */
-static bool seq_op(ia_op op) { return op == IA_OP_ROPE || op == IA_OP_CPY || op == IA_OP_ATTENTION; }
+/* A decode step's attention, per sequence: its cache writes and its
+ * attention, a group that ends in the ATTENTION node. */
+static bool seq_op(ia_op op) { return op == IA_OP_CPY || op == IA_OP_ATTENTION; }
 
-enum { MAX_GROUPS = 64 }; /* per run: the checks below are quadratic */
+enum { MAX_GROUPS = 64, MAX_RUN = 256 }; /* per run: the checks below are quadratic */
 
 static int group_end(const ia_node *nodes, int i, int n_nodes)
 {
@@ -865,12 +864,25 @@ static int group_end(const ia_node *nodes, int i, int n_nodes)
     return i;
 }
 
-static bool node_writes_into(const ia_node *w, const ia_node *o)
+/* The bytes a node's tensors span: [0] its dst, [1..4] its sources. */
+typedef struct {
+    const char *lo, *hi;
+} byte_range;
+
+static void node_ranges(const ia_node *n, byte_range r[5])
 {
-    if (overlap(w->dst, o->dst))
-        return true;
-    for (int k = 0; k < 4; k++)
-        if (o->src[k] && overlap(w->dst, o->src[k]))
+    for (int k = 0; k < 5; k++) {
+        const ia_tensor *t = k ? n->src[k - 1] : n->dst;
+        const size_t bytes = t ? ia__tensor_span(t) : 0;
+        r[k].lo = bytes ? (const char *)t->data : NULL;
+        r[k].hi = bytes ? r[k].lo + bytes : NULL;
+    }
+}
+
+static bool writes_into(const byte_range *w, const byte_range *o)
+{
+    for (int k = 0; k < 5; k++)
+        if (w[0].lo && o[k].lo && w[0].lo < o[k].hi && o[k].lo < w[0].hi)
             return true;
     return false;
 }
@@ -883,12 +895,16 @@ static int independent_groups(const ia_node *nodes, int i, int n_nodes, int nt)
 {
     if (nt < 2)
         return i;
+    byte_range r[MAX_RUN][5]; /* of nodes i .. end, each found once */
     int end = i, groups = 0;
-    for (int e; groups < MAX_GROUPS && (e = group_end(nodes, end, n_nodes)) > end; end = e, groups++)
-        for (int a = end; a < e; a++)
+    for (int e; groups < MAX_GROUPS && (e = group_end(nodes, end, n_nodes)) > end && e - i <= MAX_RUN;
+         end = e, groups++)
+        for (int a = end; a < e; a++) {
+            node_ranges(&nodes[a], r[a - i]);
             for (int b = i; b < end; b++)
-                if (node_writes_into(&nodes[a], &nodes[b]) || node_writes_into(&nodes[b], &nodes[a]))
+                if (writes_into(r[a - i], r[b - i]) || writes_into(r[b - i], r[a - i]))
                     return groups >= 2 ? end : i;
+        }
     return groups >= 2 ? end : i;
 }
 
