@@ -37,8 +37,7 @@ def make_f16(src, dst):
 
 def cached_f16(src):
     """The f16 file of src, beside it (made once)."""
-    dst = src[:-len(".gguf")] if src.endswith(".gguf") else src
-    dst = dst.rsplit(".Q4_1", 1)[0] + ".f16.gguf"
+    dst = src.removesuffix(".gguf").removesuffix(".Q4_1") + ".f16.gguf"
     if not os.path.exists(dst):
         make_f16(src, dst)
     return dst

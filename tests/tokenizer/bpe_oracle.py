@@ -294,6 +294,19 @@ def main():
 
     t0 = time.time()
 
+    def put(path, write):
+        """write(tmp), then tmp renamed to path: another build tree may share
+        the folder, and a reader never sees half a file."""
+        tmp = f"{path}.{os.getpid()}"
+        write(tmp)
+        os.replace(tmp, path)
+
+    def write_text(text):
+        def write(path):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        return write
+
     def cached(name, source, build):
         """work/NAME.json built from GGUF `source` by build(gguf) -> Tokenizer,
         kept while the source and this script are unchanged. The reference
@@ -302,12 +315,8 @@ def main():
         key = repr([(f, os.path.getsize(f), os.path.getmtime(f)) for f in (source, __file__)])
         stamp = path + ".stamp"
         if not (os.path.exists(path) and os.path.exists(stamp) and open(stamp).read() == key):
-            tmp = f"{path}.{os.getpid()}"  # renamed into place: another build tree may share the folder
-            build(gguf_tokenizer(source)).save(tmp)
-            os.replace(tmp, path)
-            with open(f"{stamp}.{os.getpid()}", "w") as f:
-                f.write(key)
-            os.replace(f"{stamp}.{os.getpid()}", stamp)
+            put(path, build(gguf_tokenizer(source)).save)
+            put(stamp, write_text(key))
         return Tokenizer.from_file(path), path
 
     # (label, hf tokenizer, [(kind, path)], NFC normalizer, every byte has a token)
@@ -321,9 +330,7 @@ def main():
     d = json.load(open(js, encoding="utf-8"))
     d["model"]["merges"] = [" ".join(m) for m in d["model"]["merges"]]
     js_str = f"{work}/smollm2-merge-strings.json"
-    with open(f"{js_str}.{os.getpid()}", "w", encoding="utf-8") as f:
-        json.dump(d, f, ensure_ascii=False)
-    os.replace(f"{js_str}.{os.getpid()}", js_str)
+    put(js_str, write_text(json.dumps(d, ensure_ascii=False)))
     configs.append(("smollm2", tok, [("gguf", smol), ("json", js), ("json", js_str)], False, False))
 
     tok, js = cached("llama-bpe", vocab("llama-bpe"),
