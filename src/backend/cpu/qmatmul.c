@@ -22,8 +22,8 @@
 /* Weight rows per unit of work: a thread multiplies these rows with every
  * group of IA_QMM_NR activation rows (x8_rows for interleaved weights) in
  * turn, so they are read from memory once and from cache M / IA_QMM_NR - 1
- * times. Rows are read one after
- * the other, front to back (see BLOCK_DOT in qmatmul-avx2.c). */
+ * times. Rows are read one after the other, front to back (see BLOCK_DOT
+ * in qmatmul-avx2.c). */
 enum { QMM_NC = 16 };
 /* Activation rows per block of the tile kernels' loop (qmatmul-impl.h), a
  * multiple of IA_QMM_TR: 72 rows of K <= 1536 floats (432 KiB) stay in a
