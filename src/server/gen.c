@@ -342,6 +342,11 @@ static void *engine(void *arg)
                     slot_start(g, &g->slots[i], admit[a]);
                     break;
                 }
+        if (n_admit) { /* running from now: their first tokens stream out before this step ends */
+            pthread_mutex_lock(&g->lock);
+            g->st.running = (size_t)g->n_running;
+            pthread_mutex_unlock(&g->lock);
+        }
         /* the step: decodes first, then prompt chunks; clients that left
          * are looked for a few times a second */
         int n = 0, budget = STEP_TOKENS;
