@@ -25,10 +25,14 @@
  * times. Rows are read one after the other, front to back (see BLOCK_DOT
  * in qmatmul-avx2.c). */
 enum { QMM_NC = 16 };
-/* Activation rows per block of the tile kernels' loop (qmatmul-impl.h), a
- * multiple of IA_QMM_TR: 72 rows of K <= 1536 floats (432 KiB) stay in a
- * 1 MiB L2 with the weight rows passing. */
-enum { QMM_MB = 72, QMM_TILE_MIN_M = 8 };
+/* The tile kernels' loop (qmatmul-impl.h) keeps one operand of a tile in
+ * L1 and streams the other from L2. Where a tile's activation rows fit
+ * in QMM_TILE_XL1 bytes they stay, and the weights stream in blocks of
+ * QMM_TILE_WL2 bytes (fewer bytes a tile for f16 and bf16 weights: 8-17%
+ * faster at K = 576); otherwise the weight rows stay, against blocks of
+ * QMM_MB activation rows (a multiple of IA_QMM_TR: 72 rows of K <= 1536
+ * floats, 432 KiB, stay in a 1 MiB L2 with the weight rows passing). */
+enum { QMM_TILE_XL1 = 24 << 10, QMM_TILE_WL2 = 512 << 10, QMM_MB = 72, QMM_TILE_MIN_M = 8 };
 
 ia__qmm_act ia__qmm_act_of(ia_dtype t)
 {
@@ -167,23 +171,26 @@ static ia_status qmatmul(const char *fn, const void *W, ia_dtype t, int64_t N, i
             }
         }
         if (tile) {
-            /* The static schedule's share of the outputs, IA_QMM_TW weight
-             * rows at a time, against a block of QMM_MB activation rows,
-             * which stays in L2 while every weight row of the share passes. */
+            /* The static schedule's share of the outputs, tile by tile:
+             * rows [j, j + nw) of the weights by [r0, r0 + nr) of the
+             * activations, in the order QMM_TILE_XL1 says. */
             const int nth = omp_get_num_threads(), tid = omp_get_thread_num();
             const int64_t j0 = nchunks * tid / nth * QMM_NC, j1 = IA_MIN(N, nchunks * (tid + 1) / nth * QMM_NC);
-            for (int64_t m0 = 0; m0 < M; m0 += QMM_MB)
-                for (int64_t j = j0; j < j1; j += IA_QMM_TW) {
-                    const int nw = (int)IA_MIN((int64_t)IA_QMM_TW, j1 - j);
-                    for (int64_t r0 = m0; r0 < IA_MIN(M, m0 + QMM_MB); r0 += IA_QMM_TR) {
-                        const int nr = (int)IA_MIN((int64_t)IA_QMM_TR, IA_MIN(M, m0 + QMM_MB) - r0);
-                        float s[IA_QMM_TW * IA_QMM_TR];
-                        tile(K, wb + (size_t)j * wrow, wrow, nw, xa + (size_t)r0 * xs, xs, nr, s);
-                        for (int r = 0; r < nr; r++)
-                            for (int i = 0; i < nw; i++)
-                                y[(r0 + r) * N + j + i] = s[IA_QMM_TW * r + i] + (bias ? bias[j + i] : 0.0f);
-                    }
-                }
+            const bool x_stays = (uint64_t)K * sizeof(float) * IA_QMM_TR <= QMM_TILE_XL1;
+            const int64_t jb = x_stays ? IA_MAX(1, (int64_t)(QMM_TILE_WL2 / wrow) / IA_QMM_TW) * IA_QMM_TW : IA_QMM_TW;
+            const int64_t mb = x_stays ? M : QMM_MB;
+            for (int64_t m0 = 0; m0 < M; m0 += mb)
+                for (int64_t b0 = j0; b0 < j1; b0 += jb)
+                    for (int64_t r0 = m0; r0 < IA_MIN(M, m0 + mb); r0 += IA_QMM_TR)
+                        for (int64_t j = b0; j < IA_MIN(j1, b0 + jb); j += IA_QMM_TW) {
+                            const int nr = (int)IA_MIN((int64_t)IA_QMM_TR, IA_MIN(M, m0 + mb) - r0);
+                            const int nw = (int)IA_MIN((int64_t)IA_QMM_TW, j1 - j);
+                            float s[IA_QMM_TW * IA_QMM_TR];
+                            tile(K, wb + (size_t)j * wrow, wrow, nw, xa + (size_t)r0 * xs, xs, nr, s);
+                            for (int r = 0; r < nr; r++)
+                                for (int i = 0; i < nw; i++)
+                                    y[(r0 + r) * N + j + i] = s[IA_QMM_TW * r + i] + (bias ? bias[j + i] : 0.0f);
+                        }
         }
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < (tile ? 0 : nchunks); c++) {
