@@ -236,7 +236,7 @@ def sps(name, w):
 
 names = [n for n in ["ours", "ours-int8", "ours-bf16", "before", "before-int8", "before-bf16",
                       "ort", "ort-int8", "llama", "st"] if n in results["runs"]]
-label = {"ours": "ipfs-accelerate fp32", "ours-int8": "ipfs-accelerate int8 (int8 + bf16 mix)",
+label = {"ours": "ipfs-accelerate fp32", "ours-int8": "ipfs-accelerate int8",
          "ours-bf16": "ipfs-accelerate bf16", "ort": "ONNX Runtime fp32",
          "ort-int8": "ONNX Runtime int8 (its quantize_dynamic)",
          "llama": "llama.cpp f32", "st": "sentence-transformers fp32"}

@@ -585,8 +585,11 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
     lin->n_out = n_out;
     lin->n_in = n_in;
     lin->prec = c->prec;
+    /* Layers int8 would cost the most accuracy: bf16 where the CPU has it;
+     * without it, int8 as well with VNNI, fp32 on AVX2 (IA_WEIGHT_*). */
+    const bool sensitive = (flags & IA_WEIGHT_INT8_SENSITIVE) && (have_bf16 || !have_vnni);
     if (lin->prec == PREC_INT8 && !getenv("IA_CPU_INT8_ALL") &&
-        ((flags & IA_WEIGHT_INT8_SENSITIVE) || (have_bf16 && (flags & IA_WEIGHT_INT8_PREFER_BF16))))
+        (sensitive || (have_bf16 && (flags & IA_WEIGHT_INT8_PREFER_BF16))))
         lin->prec = have_bf16 ? PREC_BF16 : PREC_FP32;
     if (lin->prec != PREC_FP32 && !layer_selected(__atomic_fetch_add(&c->layer_counter, 1, __ATOMIC_RELAXED)))
         lin->prec = PREC_FP32;
