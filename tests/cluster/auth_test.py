@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from natsutil import fail, free_port, listening, run, run_scenario, spawn, stop, wait_for
+from natsutil import fail, nats_listening, run, run_scenario, spawn, stop
 
 EXE, MODEL = sys.argv[1], sys.argv[2]
 procs = []
@@ -33,13 +33,11 @@ procs = []
 
 def start_server(server, tmp, name, conf):
     """nats-server with conf (a config file's text, {port} and {store} filled)."""
-    port = free_port()
     path = os.path.join(tmp, name + ".conf")
     with open(path, "w") as f:
-        f.write(conf.replace("{port}", str(port)).replace("{store}", os.path.join(tmp, name + "-js")))
+        f.write(conf.replace("{port}", "-1").replace("{store}", os.path.join(tmp, name + "-js")))
     spawn(procs, [server, "-c", path], os.path.join(tmp, name + ".log"))
-    wait_for("nats-server %s to listen" % name, lambda: listening(port), 15)
-    return port
+    return nats_listening(os.path.join(tmp, name + ".log"), what="nats-server %s to listen" % name)
 
 
 def worker(url, name, tmp, *extra, env=None):

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from natsutil import fail, free_port, run, start_nats
+from natsutil import fail, run, start_nats
 import natsutil
 
 EXE, MODEL = sys.argv[1], sys.argv[2]
@@ -88,14 +88,12 @@ def cleanup():
 
 
 def scenario(server, tmp):
-    port = free_port()
-    url = "nats://127.0.0.1:%d" % port
     store = os.path.join(tmp, "js")
+    nats, port, url = start_nats(procs, server, store, os.path.join(tmp, "nats-1.log"))
 
-    def start_server(log):
+    def start_server(log):  # again on the same port and store
         return start_nats(procs, server, store, os.path.join(tmp, log), port, "nats-server on port %d" % port)[0]
 
-    nats = start_server("nats-1.log")
     t_start = time.time()
 
     def worker(name):

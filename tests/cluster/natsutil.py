@@ -6,6 +6,7 @@ checks; these only set the stage.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -118,12 +119,30 @@ def nats_args(server, store, port, *extra):
     return [server, "-js", "-sd", store, "-a", "127.0.0.1", "-p", str(port), *extra]
 
 
-def start_nats(procs, server, store, log, port=None, what="nats-server", timeout=15, on_fail=None):
-    """A JetStream nats-server (on port, or a free one) that listens;
+def nats_listening(log, port=None, what="nats-server", timeout=15, on_fail=None):
+    """The port a nats-server writing stderr to log says it listens on (port,
+    or the one it picked for -1), once it does. Its log, not a port found
+    free here: another test's server could take such a port first and
+    answer in its place."""
+    found = []
+
+    def bound():
+        with open(log, errors="replace") as f:
+            m = re.search(r"Listening for client connections on 127\.0\.0\.1:(\d+)", f.read())
+        if m and (not port or int(m.group(1)) == port):
+            found.append(int(m.group(1)))
+        return bool(found) and listening(found[0])
+
+    wait_for(what, bound, timeout, on_fail=on_fail)
+    return found[0]
+
+
+def start_nats(procs, server, store, log, port=None, what="nats-server", timeout=15, on_fail=None, extra=()):
+    """A JetStream nats-server (on port, or one it picks) that listens;
     returns (process, port, url)."""
-    port = port or free_port()
-    p = spawn(procs, nats_args(server, store, port), log)
-    wait_for(what, lambda: listening(port), timeout, on_fail=on_fail)
+    log = log or store + ".log"
+    p = spawn(procs, nats_args(server, store, port or -1, *extra), log)
+    port = nats_listening(log, port, what, timeout, on_fail)
     return p, port, "nats://127.0.0.1:%d" % port
 
 

@@ -34,12 +34,9 @@ class Cluster:
 
     def __init__(self, tmp, cli, server_args=()):
         self.tmp, self.cli, self.procs = str(tmp), cli, []
-        self.port = natsutil.free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
-        self.server = self.spawn(natsutil.nats_args(_nats_server(), os.path.join(self.tmp, "js"), self.port,
-                                                    *server_args), "nats.log")
-        natsutil.wait_for(f"nats-server on port {self.port}", lambda: natsutil.listening(self.port), 15,
-                          on_fail=pytest.fail)
+        self.server, self.port, self.url = natsutil.start_nats(
+            self.procs, _nats_server(), os.path.join(self.tmp, "js"), os.path.join(self.tmp, "nats.log"),
+            on_fail=pytest.fail, extra=server_args)
 
     def spawn(self, args, log):
         return natsutil.spawn(self.procs, args, os.path.join(self.tmp, log))
