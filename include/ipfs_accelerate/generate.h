@@ -44,6 +44,10 @@ typedef struct ia_lm_options {
     size_t size;        /* sizeof(ia_lm_options) (IA_LM_OPTIONS_INIT) */
     int n_threads;      /* worker threads; 0: one per core */
     const char *device; /* "auto", "cpu"...; NULL: the configured hardware.device */
+    const char *kv_cache; /* the sessions' KV caches: "f16" (half the memory
+                             and the bytes a decode step reads; the default
+                             on the CPU, as in llama.cpp) or "f32" (the
+                             default on the other devices); NULL: default */
 } ia_lm_options;
 
 #define IA_LM_OPTIONS_INIT {.size = sizeof(ia_lm_options)}

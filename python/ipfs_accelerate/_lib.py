@@ -102,7 +102,7 @@ class Selection(ctypes.Structure):
 
 
 class LmOptions(ctypes.Structure):
-    _fields_ = [("size", c_size_t), ("n_threads", c_int), ("device", c_char_p)]
+    _fields_ = [("size", c_size_t), ("n_threads", c_int), ("device", c_char_p), ("kv_cache", c_char_p)]
 
 
 class LmInfo(ctypes.Structure):

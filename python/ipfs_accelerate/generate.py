@@ -351,13 +351,14 @@ class LanguageModel(_Generator):
     ``name_or_path``: a .gguf file, or what :func:`ipfs_accelerate.resolve_model`
     resolves (a folder, a Hugging Face id in the cache, ``ipfs://CID``, which
     may name a file). ``device``: "auto", "cpu"... (None: the configured
-    hardware.device); ``n_threads``: worker threads (0: one per core).
+    hardware.device); ``n_threads``: worker threads (0: one per core);
+    ``kv_cache``: "f16" (the default on the CPU) or "f32" (elsewhere).
     ``info`` describes it (architecture, vocab_size, context_length,
     has_chat_template...). Free it with :meth:`close` or a ``with`` block.
     """
 
     def __init__(self, name_or_path, device: str | None = None, n_threads: int = 0,
-                 revision: str | None = None, cache_dir: str | None = None):
+                 revision: str | None = None, cache_dir: str | None = None, kv_cache: str | None = None):
         self._handle = None
         self._cv = threading.Condition()
         self._busy = 0
@@ -368,11 +369,14 @@ class LanguageModel(_Generator):
             raise InvalidInputError(f"n_threads must be an int >= 0, not {n_threads!r}")
         if device is not None and not isinstance(device, str):
             raise TypeError(f"device must be a str, not {type(device).__name__}")
+        if kv_cache not in (None, "f16", "f32"):
+            raise InvalidInputError(f"kv_cache must be \"f16\" or \"f32\", not {kv_cache!r}")
         self.path = hub.resolve(name_or_path, revision, cache_dir, allow_file=True)
         lib = _lib.load()
         opts = _lib.new(_lib.LmOptions)
         opts.n_threads = n_threads
         opts.device = device.encode() if device else None
+        opts.kv_cache = kv_cache.encode() if kv_cache else None
         handle = ctypes.c_void_p()
         _lib.check(lib.ia_lm_load(self.path.encode("utf-8"), ctypes.byref(opts), ctypes.byref(handle)))
         self._handle, self._lib = handle, lib

@@ -61,6 +61,7 @@ struct ia_decoder {
     void **host;           /* weights converted at load (f32 norms, transposes) */
     size_t n_host;
     bool base;             /* the base model alone: hidden states, no vocabulary projection */
+    ia_dtype kv_dtype;     /* the KV caches of sessions made from now on: f32 or f16 */
 };
 
 /* The node flag of a layer's weight marked X8_* `bit`. */
@@ -780,6 +781,7 @@ static ia_status decoder_new(const char *path, const ia_backend *be, void *bctx,
     }
     (*out)->be = be;
     (*out)->bctx = bctx;
+    (*out)->kv_dtype = IA_DTYPE_F32;
     return IA_OK;
 }
 
@@ -896,13 +898,32 @@ const struct ia_gguf *ia__decoder_gguf(const ia_decoder *d) { return d->g; }
 struct ia_session {
     const ia_decoder *d;
     int n_ctx, pos, cap;   /* positions allowed, filled, allocated */
-    float **k, **v;        /* per layer (head_dim, n_head_kv, cap) f32 in backend memory */
+    ia_dtype kv;           /* f32 or f16 */
+    char **k, **v;         /* per layer (head_dim, n_head_kv, cap) of kv in backend memory */
     int32_t *tokens;       /* (n_ctx) the tokens at positions 0..pos */
 };
 
-static size_t kv_layer_bytes(const ia_decoder_config *c, int positions)
+/* Bytes of `positions` rows of one layer's keys (or values). */
+static size_t kv_layer_bytes(const ia_session *s, int positions)
 {
-    return (size_t)positions * (size_t)c->n_head_kv * (size_t)c->head_dim * sizeof(float);
+    const ia_decoder_config *c = &s->d->cfg;
+    return (size_t)positions * (size_t)c->n_head_kv * (size_t)c->head_dim * (s->kv == IA_DTYPE_F16 ? 2 : 4);
+}
+
+/* The cache tensor of `n` positions from `first` of layer buffer kv. */
+static ia_tensor kv_rows(const ia_session *s, char *kv, int first, int n)
+{
+    const ia_decoder_config *c = &s->d->cfg;
+    return ia__tensor(s->kv, c->head_dim, c->n_head_kv, n, 1, kv + kv_layer_bytes(s, first));
+}
+
+ia_status ia__decoder_set_kv_dtype(ia_decoder *d, ia_dtype t)
+{
+    if (t != IA_DTYPE_F32 && t != IA_DTYPE_F16)
+        return ia__error(IA_ERR_INVALID, "decoder: a KV cache of %s (f32 or f16)",
+                         ia__dtype(t) ? ia__dtype(t)->name : "an unknown dtype");
+    d->kv_dtype = t;
+    return IA_OK;
 }
 
 ia_status ia__session_new(const ia_decoder *d, int n_ctx, ia_session **out)
@@ -923,6 +944,7 @@ ia_status ia__session_new(const ia_decoder *d, int n_ctx, ia_session **out)
         return ia__error(IA_ERR_NOMEM, "out of memory");
     }
     s->d = d;
+    s->kv = d->kv_dtype;
     s->n_ctx = n_ctx ? n_ctx : d->cfg.n_ctx_train;
     if (!(s->tokens = ia__malloc((size_t)s->n_ctx * sizeof *s->tokens))) {
         ia__session_free(s);
@@ -952,7 +974,7 @@ void ia__session_free(ia_session *s)
 int ia__session_pos(const ia_session *s) { return s->pos; }
 const int32_t *ia__session_tokens(const ia_session *s) { return s->tokens; }
 int ia__session_n_ctx(const ia_session *s) { return s->n_ctx; }
-size_t ia__session_kv_bytes(const ia_session *s) { return 2 * (size_t)s->d->cfg.n_layer * kv_layer_bytes(&s->d->cfg, s->cap); }
+size_t ia__session_kv_bytes(const ia_session *s) { return 2 * (size_t)s->d->cfg.n_layer * kv_layer_bytes(s, s->cap); }
 
 void ia__session_truncate(ia_session *s, int pos)
 {
@@ -972,13 +994,13 @@ static ia_status kv_reserve(ia_session *s, int need)
     if (cap > s->n_ctx)
         cap = s->n_ctx;
     const int L = c->n_layer;
-    float **nk = ia__calloc((size_t)L, sizeof *nk), **nv = ia__calloc((size_t)L, sizeof *nv);
+    char **nk = ia__calloc((size_t)L, sizeof *nk), **nv = ia__calloc((size_t)L, sizeof *nv);
     ia_node *cp = ia__calloc((size_t)(2 * L), sizeof *cp);
     ia_tensor *ts = ia__calloc((size_t)(4 * L), sizeof *ts);
     ia_status rc = nk && nv && cp && ts ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory");
     for (int l = 0; l < L && !rc; l++) {
-        nk[l] = d->be->iface.buf_alloc(d->bctx, kv_layer_bytes(c, cap));
-        nv[l] = d->be->iface.buf_alloc(d->bctx, kv_layer_bytes(c, cap));
+        nk[l] = d->be->iface.buf_alloc(d->bctx, kv_layer_bytes(s, cap));
+        nv[l] = d->be->iface.buf_alloc(d->bctx, kv_layer_bytes(s, cap));
         if (!nk[l] || !nv[l])
             rc = ia__error(IA_ERR_NOMEM, "backend %s: out of memory for a KV cache of %d positions", d->be->name,
                            cap);
@@ -987,13 +1009,13 @@ static ia_status kv_reserve(ia_session *s, int need)
     for (int l = 0; l < L && !rc && s->pos > 0; l++)
         for (int kv = 0; kv < 2; kv++) {
             ia_tensor *src = &ts[4 * l + 2 * kv], *dst = src + 1;
-            *src = ia__tensor(IA_DTYPE_F32, c->head_dim, c->n_head_kv, s->pos, 1, kv ? s->v[l] : s->k[l]);
-            *dst = ia__tensor(IA_DTYPE_F32, c->head_dim, c->n_head_kv, s->pos, 1, kv ? nv[l] : nk[l]);
+            *src = kv_rows(s, kv ? s->v[l] : s->k[l], 0, s->pos);
+            *dst = kv_rows(s, kv ? nv[l] : nk[l], 0, s->pos);
             cp[n++] = (ia_node){.op = IA_OP_CPY, .dst = dst, .src = {src}};
         }
     if (!rc && n)
         rc = ia__graph_run(d->be, d->bctx, cp, n, NULL);
-    float **drop_k = rc ? nk : s->k, **drop_v = rc ? nv : s->v;
+    char **drop_k = rc ? nk : s->k, **drop_v = rc ? nv : s->v;
     for (int l = 0; drop_k && drop_v && l < L; l++) {
         if (drop_k[l])
             d->be->iface.buf_free(d->bctx, drop_k[l]);
@@ -1140,10 +1162,10 @@ static ia_status eval_seqs(ia_session *const *ss, const int32_t *const *tok, con
                 *k3 = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, (float *)buf[4] + row);
                 *v3 = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, (float *)buf[5] + row);
                 /* this batch's rows of the caches, and all rows so far */
-                *kc = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, s->k[l] + (size_t)s->pos * Hk * hd);
-                *vc = ia__tensor(IA_DTYPE_F32, hd, Hk, m, 1, s->v[l] + (size_t)s->pos * Hk * hd);
-                *kall = ia__tensor(IA_DTYPE_F32, hd, Hk, s->pos + m, 1, s->k[l]);
-                *vall = ia__tensor(IA_DTYPE_F32, hd, Hk, s->pos + m, 1, s->v[l]);
+                *kc = kv_rows(s, s->k[l], s->pos, m);
+                *vc = kv_rows(s, s->v[l], s->pos, m);
+                *kall = kv_rows(s, s->k[l], 0, s->pos + m);
+                *vall = kv_rows(s, s->v[l], 0, s->pos + m);
                 const ia_attn_params ap = {.mask = c->bidirectional ? IA_MASK_NONE
                                                  : c->sliding_window ? IA_MASK_SLIDING : IA_MASK_CAUSAL,
                                            .window = c->sliding_window, .scale = c->attn_scale, .pos_q0 = s->pos};
@@ -1288,8 +1310,8 @@ ia_status ia__session_copy_prefix(ia_session *dst, const ia_session *src, int n)
         rc = ia__error(IA_ERR_NOMEM, "out of memory");
     for (int l = 0, k = 0; l < L && !rc; l++)
         for (int kv = 0; kv < 2; kv++, k++) {
-            ts[2 * k] = ia__tensor(IA_DTYPE_F32, c->head_dim, c->n_head_kv, n, 1, kv ? src->v[l] : src->k[l]);
-            ts[2 * k + 1] = ia__tensor(IA_DTYPE_F32, c->head_dim, c->n_head_kv, n, 1, kv ? dst->v[l] : dst->k[l]);
+            ts[2 * k] = kv_rows(src, kv ? src->v[l] : src->k[l], 0, n);
+            ts[2 * k + 1] = kv_rows(dst, kv ? dst->v[l] : dst->k[l], 0, n);
             cp[k] = (ia_node){.op = IA_OP_CPY, .dst = &ts[2 * k + 1], .src = {&ts[2 * k]}};
         }
     if (!rc)

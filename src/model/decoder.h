@@ -71,6 +71,10 @@ typedef struct ia_session ia_session;
 
 /* A session of up to n_ctx positions (0: the model's training context;
  * with learned positions, as gpt2's, no more than it: IA_ERR_INVALID). */
+/* The dtype of the KV caches of sessions made from now on: IA_DTYPE_F32
+ * (a new decoder's) or IA_DTYPE_F16 (half the bytes; keys and values
+ * rounded to 11 bits). */
+ia_status ia__decoder_set_kv_dtype(ia_decoder *d, ia_dtype t);
 ia_status ia__session_new(const ia_decoder *d, int n_ctx, ia_session **out);
 void ia__session_free(ia_session *s);
 /* Positions filled so far, and the tokens at them (borrowed, valid until

@@ -163,6 +163,11 @@ ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm
             lm->dec = NULL, lm->bctx = NULL;
         }
     }
+    /* The caches in f16, as llama.cpp keeps them, on the CPU: half the
+     * bytes a decode step's attention reads. The other backends copy f16
+     * caches (a grown or shared one) through the CPU, so keep f32 there. */
+    if (!rc && !strcmp(lm->be->name, "cpu"))
+        rc = ia__decoder_set_kv_dtype(lm->dec, IA_DTYPE_F16);
     if (!rc && folder) {
         char *tj = ia__path_join(path, "tokenizer.json");
         rc = tj ? ia__bpe_from_json(tj, &lm->tok) : ia__error(IA_ERR_NOMEM, "out of memory");
@@ -188,6 +193,15 @@ ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm
     }
     *out = lm;
     return IA_OK;
+}
+
+ia_status ia__lm_set_kv_cache(ia_lm *lm, const char *type)
+{
+    if (!type || !*type)
+        return IA_OK;
+    if (strcmp(type, "f16") && strcmp(type, "f32"))
+        return ia__error(IA_ERR_INVALID, "KV cache type \"%s\": f16 or f32", type);
+    return ia__decoder_set_kv_dtype(lm->dec, type[1] == '1' ? IA_DTYPE_F16 : IA_DTYPE_F32);
 }
 
 bool ia__lm_is_eog(const ia_lm *lm, int32_t tok)

@@ -1,8 +1,9 @@
 /*
  * decoder_greedy MODEL.gguf N: for each line of stdin (a prompt's token ids,
  * space-separated), N greedy tokens from a fresh session on the CPU (2
- * threads), printed space-separated on one line. The other side of
- * llamacpp_test.py.
+ * threads), printed space-separated on one line, with f16 KV caches as
+ * ia__lm_load makes them on the CPU (and llama.cpp by default). The other
+ * side of llamacpp_test.py.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@ int main(int argc, char **argv)
     const ia_backend *cpu = ia__backend_find("cpu");
     void *ctx = NULL;
     ia_decoder *d = NULL;
-    if (cpu->iface.open(0, 2, "fp32", false, &ctx) || ia__decoder_load_gguf(argv[1], cpu, ctx, &d)) {
+    if (cpu->iface.open(0, 2, "fp32", false, &ctx) || ia__decoder_load_gguf(argv[1], cpu, ctx, &d) ||
+        ia__decoder_set_kv_dtype(d, IA_DTYPE_F16)) {
         fprintf(stderr, "decoder_greedy: %s\n", ia_errmsg());
         return 1;
     }

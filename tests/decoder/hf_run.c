@@ -1,7 +1,8 @@
 /*
  * hf_run: the test driver of hf_test.py and hf_smollm2_test.py. Loads a
  * decoder with its tokenizer (ia__lm_load: a .gguf file or a Hugging Face
- * folder) on the CPU with 2 threads.
+ * folder) on the CPU with 2 threads, KV caches in f32 (the comparisons
+ * with transformers are of the f32 computation).
  *
  *   hf_run logits MODEL OUT.f32 PROMPT STEPS OTHER
  *     PROMPT, STEPS, OTHER: comma-separated token ids. Session A evaluates
@@ -176,7 +177,7 @@ int main(int argc, char **argv)
 {
     if (argc == 5 && !strcmp(argv[1], "greedy")) {
         ia_lm *lm;
-        if (ia__lm_load(argv[2], "cpu", 2, &lm))
+        if (ia__lm_load(argv[2], "cpu", 2, &lm) || ia__decoder_set_kv_dtype(lm->dec, IA_DTYPE_F32))
             return fail(argv[2]);
         const int rc = greedy(lm, atoi(argv[3]), argv[4]);
         ia__lm_free(lm);
@@ -192,7 +193,7 @@ int main(int argc, char **argv)
         return fprintf(stderr, "hf_run: empty prompt\n"), 2;
     double t0 = ia__now();
     ia_lm *lm;
-    if (ia__lm_load(argv[2], "cpu", 2, &lm))
+    if (ia__lm_load(argv[2], "cpu", 2, &lm) || ia__decoder_set_kv_dtype(lm->dec, IA_DTYPE_F32))
         return fail(argv[2]);
     const double t_load = ia__now() - t0;
     const ia_decoder_config *c = ia__decoder_config(lm->dec);

@@ -4,7 +4,8 @@
  * agreement with llama.cpp is llamacpp_test.py's business), max_tokens,
  * stop strings (cut before, never sent in part), cancellation from the
  * callback, the session's earlier tokens reused by a longer prompt, seeds
- * (the same seed gives the same text), and refused input.
+ * (the same seed gives the same text), refused input, and the KV caches'
+ * types.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +178,28 @@ int main(int argc, char **argv)
     CHECK(ia__lm_generate(lm, s, ia__session_tokens(s), 0, &(ia_gen_params){.sampling = {.top_k = -1}}, collect,
                           &f, &r) == IA_ERR_INVALID);
     batched(lm);
+
+    /* KV caches: f16 on the CPU by default, f32 on request (twice the
+     * bytes; its text parts from f16's at a near tie after " Paris."); no
+     * third type */
+    const ia_decoder_config *cfg = ia__decoder_config(lm->dec);
+    const size_t f16_bytes = ia__session_kv_bytes(s);
+    CHECK_MSG(f16_bytes && f16_bytes % ((size_t)2 * cfg->n_layer * cfg->n_head_kv * cfg->head_dim * 2) == 0,
+              "%zu bytes of f16 caches", f16_bytes);
+    CHECK_OK(ia__lm_set_kv_cache(lm, "f32"));
+    ia_session *s32 = NULL;
+    CHECK_OK(ia__session_new(lm->dec, 512, &s32));
+    sink g = {0};
+    if (s32) {
+        CHECK_OK(run(lm, s32, prompt, &greedy, &g, &r));
+        CHECK_MSG(ia__session_kv_bytes(s32) == 2 * f16_bytes, "f32 caches %zu bytes, f16 %zu",
+                  ia__session_kv_bytes(s32), f16_bytes);
+        CHECK_MSG(r.completion_tokens == 24 && !strncmp(g.text, a.text, 7), "f32 caches: \"%s\", f16: \"%s\"",
+                  g.text, a.text);
+    }
+    ia__session_free(s32);
+    CHECK(ia__lm_set_kv_cache(lm, "q8_0") == IA_ERR_INVALID);
+    CHECK_STR_CONTAINS(ia_errmsg(), "q8_0");
     ia__session_free(s);
     ia__lm_free(lm);
     return test_summary("test_generate");

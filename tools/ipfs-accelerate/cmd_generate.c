@@ -24,6 +24,7 @@
     "      --seed N            random seed (default 0; the same seed, the same text)\n"        \
     "      --stop TEXT         end the text before TEXT (repeatable)\n"                        \
     "      --ctx N             context size in tokens (default: the model's)\n"                \
+    "      --kv-cache-type T   f16 (default on the CPU: half the memory) or f32\n"             \
     "  -t, --threads N         worker threads (default: all cores)\n"                          \
     "      --ignore-eos        keep generating past end-of-text tokens\n"                      \
     "  -v, --verbose           tokens/s and timings on stderr\n"                               \
@@ -51,7 +52,7 @@ static const char chat_help[] =
     "  -s, --system TEXT       a system message first\n" SAMPLING_HELP;
 
 typedef struct gen_opts {
-    const char *model, *prompt, *system, *stops[16];
+    const char *model, *prompt, *system, *stops[16], *kv_cache;
     size_t n_stop;
     long max_tokens, threads, n_ctx;
     bool verbose, ignore_eos;
@@ -72,7 +73,7 @@ static bool parse_float(const char *s, double lo, double hi, float *out)
 /* Options of both commands into *o; -1 to go on, else the exit status. */
 static int parse_opts(const char *cmd, const char *help, int argc, char **argv, gen_opts *o)
 {
-    enum { O_TEMP = 0x2000, O_TOPP, O_TOPK, O_MINP, O_REP, O_PRES, O_FREQ, O_SEED, O_STOP, O_CTX, O_NOEOS };
+    enum { O_TEMP = 0x2000, O_TOPP, O_TOPK, O_MINP, O_REP, O_PRES, O_FREQ, O_SEED, O_STOP, O_CTX, O_NOEOS, O_KV };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
         {"system", required_argument, 0, 's'}, {"max-tokens", required_argument, 0, 'n'},
@@ -81,6 +82,7 @@ static int parse_opts(const char *cmd, const char *help, int argc, char **argv, 
         {"repetition-penalty", required_argument, 0, O_REP}, {"presence-penalty", required_argument, 0, O_PRES},
         {"frequency-penalty", required_argument, 0, O_FREQ}, {"seed", required_argument, 0, O_SEED},
         {"stop", required_argument, 0, O_STOP}, {"ctx", required_argument, 0, O_CTX},
+        {"kv-cache-type", required_argument, 0, O_KV},
         {"threads", required_argument, 0, 't'}, {"ignore-eos", no_argument, 0, O_NOEOS},
         {"verbose", no_argument, 0, 'v'}, CLI_CONFIG_LONGOPTS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
@@ -106,6 +108,10 @@ static int parse_opts(const char *cmd, const char *help, int argc, char **argv, 
         case O_SEED: ok = cli_parse_long(optarg, 0, 0x7fffffffffffffffL, &seed); break;
         case O_CTX: ok = cli_parse_long(optarg, 1, 1 << 24, &o->n_ctx); break;
         case O_NOEOS: o->ignore_eos = true; break;
+        case O_KV:
+            ok = !strcmp(optarg, "f16") || !strcmp(optarg, "f32");
+            o->kv_cache = optarg;
+            break;
         case O_STOP:
             ok = o->n_stop < 16 && *optarg;
             if (ok)
@@ -184,6 +190,8 @@ static int open_lm(const char *cmd, gen_opts *o, ia_config **cfg, ia_lm **lm, ia
     cli_device_choose(o->model, o->ca.device, NULL, NULL, o->verbose, chosen, sizeof chosen);
     const double t0 = cli_now();
     ia_status rc = ia__lm_load(o->model, chosen[0] ? chosen : o->ca.device, (int)o->threads, lm);
+    if (!rc)
+        rc = ia__lm_set_kv_cache(*lm, o->kv_cache);
     if (!rc)
         rc = ia__session_new((*lm)->dec, (int)o->n_ctx, s);
     if (rc)

@@ -74,6 +74,8 @@ static const char serve_help[] =
     "                                  more wait (default 16)\n"
     "      --kv-cache-mb N             KV cache per language model, kept for running and\n"
     "                                  finished requests (prefix cache; default 1024)\n"
+    "      --kv-cache-type T           f16 (the default on the CPU: half the memory and\n"
+    "                                  the bytes a decode step reads) or f32\n"
     "      --port-file FILE            write the bound port to FILE once listening\n"
     "      --no-gateway                do not serve the local store's blocks at /ipfs/\n"
     "                                  and /routing/v1/ (trustless gateway, read-only)\n"
@@ -232,7 +234,7 @@ int cmd_serve(int argc, char **argv)
 {
     enum { O_MBT = 256, O_MCBS, O_MCR, O_MBB, O_TIMEOUT, O_MAXCONN, O_HTTPT, O_KEY, O_DEVICE,
            O_SEQ, O_PORTFILE, O_NOGW, O_RUNNING, O_KV, O_POOLING, O_CLUSTER, O_CTIMEOUT, O_CTASKS,
-           O_PRIORITY, O_MAXQUEUE, O_DRAIN };
+           O_PRIORITY, O_MAXQUEUE, O_DRAIN, O_KVTYPE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"listen", required_argument, 0, 'l'},
         {"max-batch-tokens", required_argument, 0, O_MBT},
@@ -245,7 +247,8 @@ int cmd_serve(int argc, char **argv)
         {"threads", required_argument, 0, 'j'}, {"device", required_argument, 0, O_DEVICE},
         {"max-seq-length", required_argument, 0, O_SEQ}, {"port-file", required_argument, 0, O_PORTFILE},
         {"no-gateway", no_argument, 0, O_NOGW}, {"max-running", required_argument, 0, O_RUNNING},
-        {"kv-cache-mb", required_argument, 0, O_KV}, {"pooling", required_argument, 0, O_POOLING},
+        {"kv-cache-mb", required_argument, 0, O_KV}, {"kv-cache-type", required_argument, 0, O_KVTYPE},
+        {"pooling", required_argument, 0, O_POOLING},
         {"cluster", required_argument, 0, O_CLUSTER}, {"cluster-timeout", required_argument, 0, O_CTIMEOUT},
         {"cluster-tasks", required_argument, 0, O_CTASKS}, {"priority", required_argument, 0, O_PRIORITY},
         {"max-queue", required_argument, 0, O_MAXQUEUE}, CLI_NATS_LONGOPTS,
@@ -256,7 +259,7 @@ int cmd_serve(int argc, char **argv)
     char *models[CLI_SERVE_MAX_MODELS];
     int n_models = 0;
     ia_server_options so = {0};
-    const char *device = NULL, *port_file = NULL, *key = NULL, *pooling = NULL;
+    const char *device = NULL, *port_file = NULL, *key = NULL, *pooling = NULL, *kv_type = NULL;
     long threads = 0, max_seq = 0, v;
     bool verbose = false, gateway = true;
     const char *cluster_url = NULL, *cluster_opt = NULL; /* the last cluster option given */
@@ -297,6 +300,11 @@ int cmd_serve(int argc, char **argv)
         case O_NOGW: gateway = false; break;
         case O_RUNNING: NUM("max-running", 1, 256, so.max_running_generations); break;
         case O_KV: NUM("kv-cache-mb", 16, 1L << 24, so.kv_cache_bytes); so.kv_cache_bytes <<= 20; break;
+        case O_KVTYPE:
+            if (strcmp(optarg, "f16") && strcmp(optarg, "f32"))
+                return cli_usage("serve", "--kv-cache-type must be f16 or f32, not '%s'", optarg);
+            kv_type = optarg;
+            break;
         case O_CLUSTER: cluster_url = optarg; break;
         case O_CTIMEOUT:
             NUM("cluster-timeout", 1, 86400, cluster_timeout);
@@ -478,6 +486,10 @@ int cmd_serve(int argc, char **argv)
              * (2 cores, SmolLM2: one stream 48 -> 214 tok/s, eight 264 -> 617) */
             const long cores = sysconf(_SC_NPROCESSORS_ONLN);
             st = ia__lm_load(dir, mo.device, threads ? (int)threads : (int)(cores > 1 ? cores - 1 : 1), &lm);
+            if (!st && (st = ia__lm_set_kv_cache(lm, kv_type))) {
+                ia__lm_free(lm);
+                lm = NULL;
+            }
             if (!st)
                 st = ia__server_add_lm(srv, name, lm);
         } else {

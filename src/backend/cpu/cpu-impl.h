@@ -43,14 +43,17 @@ typedef struct ia__cpu_kernels {
     /* bf16 (round to nearest even) of n floats. */
     void (*to_bf16)(const float *x, size_t n, uint16_t *out);
     /* G (1..4) queries q_g (hd each, rows qs floats apart) over the same n
-     * key rows k and value rows v (ks, vs floats apart): o_g (rows os
-     * floats apart) = softmax(scale q_g.k_j + b_g[j]) v_j, max subtracted;
-     * sc holds G n floats of scratch. b_g = bias + g bs (n floats each),
-     * or 0 when bias is NULL. cold: k and v are likely out of cache (a
-     * decode step's few queries read them once), prefetch them. */
-    void (*attend_rows)(const float *q, size_t qs, int G, const float *k, size_t ks, const float *v, size_t vs,
+     * key rows k and value rows v (ks, vs elements apart; f32, or f16
+     * when half): o_g (rows os floats apart) = softmax(scale q_g.k_j +
+     * b_g[j]) v_j, max subtracted; sc holds G n floats of scratch. b_g =
+     * bias + g bs (n floats each), or 0 when bias is NULL. cold: k and v
+     * are likely out of cache (a decode step's few queries read them
+     * once), prefetch them. half only where attend_f16, for hd a multiple
+     * of 8. */
+    void (*attend_rows)(const float *q, size_t qs, int G, const void *k, size_t ks, const void *v, size_t vs,
                         int n, int hd, float scale, float *sc, float *o, size_t os, const float *bias, size_t bs,
-                        bool cold);
+                        bool cold, bool half);
+    bool attend_f16;
 } ia__cpu_kernels;
 
 /* Floats of scratch attention_head needs: K transposed and a few rows of

@@ -666,10 +666,15 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
         ia__free(rb);
         return rc;
     }
-    /* f32 rows of adjacent elements go to the ISA kernel, up to four heads
-     * of one key/value group (same position, same keys) per call */
-    const bool plain = q->dtype == IA_DTYPE_F32 && k->dtype == IA_DTYPE_F32 && v->dtype == IA_DTYPE_F32 &&
-                       d->dtype == IA_DTYPE_F32 && q->nb[0] == 4 && k->nb[0] == 4 && v->nb[0] == 4 &&
+    /* rows of adjacent elements (keys and values f32, or f16 where the
+     * kernels take them) go to the ISA kernel, up to four heads of one
+     * key/value group (same position, same keys) per call */
+    const ia__cpu_kernels *kern = ia__cpu_kernels_active();
+    const bool half = k->dtype == IA_DTYPE_F16 && v->dtype == IA_DTYPE_F16 && kern->attend_f16 && hd % 8 == 0;
+    const size_t esz = half ? 2 : 4; /* bytes of a key or value element */
+    const bool plain = q->dtype == IA_DTYPE_F32 && (half || (k->dtype == IA_DTYPE_F32 && v->dtype == IA_DTYPE_F32)) &&
+                       d->dtype == IA_DTYPE_F32 && q->nb[0] == 4 && k->nb[0] == esz && v->nb[0] == esz &&
+                       k->nb[2] % esz == 0 && v->nb[2] % esz == 0 && k->nb[1] % esz == 0 && v->nb[1] % esz == 0 &&
                        d->nb[0] == 4 && q->nb[1] % 4 == 0 && d->nb[1] % 4 == 0 && hd <= INT_MAX && nkv <= INT_MAX;
     const int64_t per_group = plain ? (group + 3) / 4 : group; /* calls per group and position */
     const int64_t tasks = Hk * per_group * nq;
@@ -690,7 +695,6 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
         seq_of[i] = (int32_t)s;
     }
     const float scale = p->scale;
-    const ia__cpu_kernels *kern = ia__cpu_kernels_active();
 #pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
     for (int64_t task = 0; task < tasks; task++) {
         const int64_t c = task % (Hk * per_group), i = task / (Hk * per_group), g = c / per_group;
@@ -716,12 +720,10 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
             if (j1 >= j0)
                 kern->attend_rows(
                     (const float *)(const void *)((const char *)q->data + (size_t)h * q->nb[1] + (size_t)i * q->nb[2]),
-                    q->nb[1] / sizeof(float), G,
-                    (const float *)(const void *)((const char *)k->data + (size_t)g * k->nb[1] + (size_t)j0 * k->nb[2]),
-                    k->nb[2] / sizeof(float),
-                    (const float *)(const void *)((const char *)v->data + (size_t)g * v->nb[1] + (size_t)j0 * v->nb[2]),
-                    v->nb[2] / sizeof(float), (int)(j1 - j0 + 1), (int)hd, scale, s, o, d->nb[1] / sizeof(float),
-                    bj, (size_t)span, nq < 8);
+                    q->nb[1] / sizeof(float), G, (const char *)k->data + (size_t)g * k->nb[1] + (size_t)j0 * k->nb[2],
+                    k->nb[2] / esz, (const char *)v->data + (size_t)g * v->nb[1] + (size_t)j0 * v->nb[2],
+                    v->nb[2] / esz, (int)(j1 - j0 + 1), (int)hd, scale, s, o, d->nb[1] / sizeof(float), bj,
+                    (size_t)span, nq < 8, half);
             else
                 for (int r = 0; r < G; r++)
                     memset((char *)o + (size_t)r * d->nb[1], 0, (size_t)hd * sizeof(float));
