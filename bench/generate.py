@@ -619,7 +619,7 @@ for q, rs in results["single"].items():
     o = rs.get("ours")
     if q == "hf" or not o or o.get("kv_bytes") is None:
         continue
-    kv = 2 * o["n_layer"] * o["n_ctx"] * o["n_head_kv"] * o["head_dim"] * 4
+    kv = o["kv_bytes"]  # the session's caches as allocated, in their type (f16 on the CPU)
     bound = o["file_bytes"] + kv + 64 * MiB
     goals.append((f"peak RSS, {q.upper()} (n_ctx {o['n_ctx']})", f"{o['max_rss_kb'] * 1024 / MiB:.0f} MiB",
                   f"<= {bound / MiB:.0f} MiB (file {o['file_bytes'] / MiB:.0f} + KV {kv / MiB:.0f} + 64)",
