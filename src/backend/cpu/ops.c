@@ -695,7 +695,10 @@ static ia_status op_attention(void *ctx, const ia_node *n, int nt)
         seq_of[i] = (int32_t)s;
     }
     const float scale = p->scale;
-#pragma omp parallel for num_threads(tn) schedule(static) if (tn > 1)
+    /* Tasks round-robin: under a causal mask a query's work grows with its
+     * position, and contiguous halves left one thread a quarter of a
+     * prompt's attention and the other three quarters. */
+#pragma omp parallel for num_threads(tn) schedule(static, 1) if (tn > 1)
     for (int64_t task = 0; task < tasks; task++) {
         const int64_t c = task % (Hk * per_group), i = task / (Hk * per_group), g = c / per_group;
         const int64_t h = g * group + (plain ? 4 * (c % per_group) : c % per_group);
