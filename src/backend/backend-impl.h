@@ -23,7 +23,7 @@ enum {
     /* 8-bit activations cost this layer the most accuracy (measured on
      * all-MiniLM-L6-v2: the QKV projection): in int8 mode keep it at bf16
      * where the CPU has it. Without bf16: int8 with VNNI (worst cosine
-     * 0.9907 against 0.9958 in fp32, but 1.72x ONNX Runtime's int8
+     * 0.9907 against 0.9958 in fp32, but 1.75x ONNX Runtime's int8
      * against 1.29x), fp32 on AVX2, whose 7-bit weights cost more. */
     IA_WEIGHT_INT8_SENSITIVE = 1u << 0,
     /* Costs less (the FFN-output projection): in int8 mode bf16 where the

@@ -920,7 +920,7 @@ static ia_tensor kv_rows(const ia_session *s, char *kv, int first, int n)
 ia_status ia__decoder_set_kv_dtype(ia_decoder *d, ia_dtype t)
 {
     if (t != IA_DTYPE_F32 && t != IA_DTYPE_F16)
-        return ia__error(IA_ERR_INVALID, "decoder: a KV cache of %s (f32 or f16)",
+        return ia__error(IA_ERR_INVALID, "decoder: KV caches of %s: f32 or f16 only",
                          ia__dtype(t) ? ia__dtype(t)->name : "an unknown dtype");
     d->kv_dtype = t;
     return IA_OK;
