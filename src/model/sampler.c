@@ -198,8 +198,9 @@ int32_t ia__sampler_sample(ia_sampler *s, const float *logits, float *logprob)
     const bool penalties = rep || p->presence_penalty != 0 || p->frequency_penalty != 0;
     /* the logits as changed by biases, penalties and temperature: a copy
      * only where something changes them */
+    const bool changed = p->n_logit_bias || penalties;
     float *w = s->work;
-    if (p->n_logit_bias || penalties || !greedy)
+    if (changed || !greedy)
         memcpy(w, logits, (size_t)V * sizeof *w);
     for (size_t i = 0; i < p->n_logit_bias; i++)
         w[p->logit_bias[i].token] += p->logit_bias[i].bias;
@@ -214,7 +215,7 @@ int32_t ia__sampler_sample(ia_sampler *s, const float *logits, float *logprob)
         }
     int32_t pick;
     if (greedy) {
-        pick = first_max(p->n_logit_bias || penalties ? w : logits, V);
+        pick = first_max(changed ? w : logits, V);
     } else {
         for (int t = 0; t < V; t++) {
             s->order[t] = t;
