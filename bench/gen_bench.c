@@ -380,7 +380,7 @@ int main(int argc, char **argv)
         return 2;
     }
     ia_lm *lm = NULL;
-    ia_status rc = ia__lm_load(model, device, (int)threads, &lm);
+    ia_status rc = ia__lm_load(model, device, (int)threads, NULL, &lm);
     if (rc)
         die(model, rc);
     int st;

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fclose(f) || !ok)
         return 0;
     ia_lm *lm = NULL;
-    if (ia__lm_load(dir, "cpu", 1, &lm) == IA_OK) /* no weights: cannot succeed */
+    if (ia__lm_load(dir, "cpu", 1, NULL, &lm) == IA_OK) /* no weights: cannot succeed */
         __builtin_trap();
     return 0;
 }

@@ -134,9 +134,20 @@ static bool is_dir(const char *path)
     return !stat(path, &sb) && S_ISDIR(sb.st_mode);
 }
 
-ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm **out)
+/* A KV cache type ia__lm_set_kv_cache takes (NULL or "": the default). */
+static ia_status check_kv_type(const char *type)
+{
+    if (type && *type && strcmp(type, "f16") && strcmp(type, "f32"))
+        return ia__error(IA_ERR_INVALID, "KV cache type \"%s\": f16 or f32", type);
+    return IA_OK;
+}
+
+ia_status ia__lm_load(const char *path, const char *device, int n_threads, const char *kv_cache, ia_lm **out)
 {
     *out = NULL;
+    ia_status rc = check_kv_type(kv_cache); /* before the load, which may be long */
+    if (rc)
+        return rc;
     ia_lm *lm = ia__calloc(1, sizeof *lm);
     if (!lm || !(lm->path = ia__strdup(path))) {
         ia__free(lm);
@@ -144,7 +155,7 @@ ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm
     }
     const bool folder = is_dir(path);
     ia_selection sel;
-    ia_status rc = ia__backend_select_precision(device, "fp32", &sel, &lm->be);
+    rc = ia__backend_select_precision(device, "fp32", &sel, &lm->be);
     /* a device that fails (out of its memory, lost) hands over to the CPU
      * unless fallback is off */
     for (bool again = !rc; again;) {
@@ -163,11 +174,8 @@ ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm
             lm->dec = NULL, lm->bctx = NULL;
         }
     }
-    /* The caches in f16, as llama.cpp keeps them, on the CPU: half the
-     * bytes a decode step's attention reads. The other backends copy f16
-     * caches (a grown or shared one) through the CPU, so keep f32 there. */
-    if (!rc && !strcmp(lm->be->name, "cpu"))
-        rc = ia__decoder_set_kv_dtype(lm->dec, IA_DTYPE_F16);
+    if (!rc)
+        rc = ia__lm_set_kv_cache(lm, kv_cache);
     if (!rc && folder) {
         char *tj = ia__path_join(path, "tokenizer.json");
         rc = tj ? ia__bpe_from_json(tj, &lm->tok) : ia__error(IA_ERR_NOMEM, "out of memory");
@@ -197,11 +205,15 @@ ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm
 
 ia_status ia__lm_set_kv_cache(ia_lm *lm, const char *type)
 {
+    /* By default the caches are f16, as llama.cpp keeps them, on the CPU:
+     * half the bytes a decode step's attention reads. The other backends
+     * copy f16 caches (a grown or shared one) through the CPU: f32 there. */
+    ia_status rc = check_kv_type(type);
+    if (rc)
+        return rc;
     if (!type || !*type)
-        return IA_OK;
-    if (strcmp(type, "f16") && strcmp(type, "f32"))
-        return ia__error(IA_ERR_INVALID, "KV cache type \"%s\": f16 or f32", type);
-    return ia__decoder_set_kv_dtype(lm->dec, type[1] == '1' ? IA_DTYPE_F16 : IA_DTYPE_F32);
+        type = strcmp(lm->be->name, "cpu") ? "f32" : "f16";
+    return ia__decoder_set_kv_dtype(lm->dec, strcmp(type, "f16") ? IA_DTYPE_F32 : IA_DTYPE_F16);
 }
 
 bool ia__lm_is_eog(const ia_lm *lm, int32_t tok)

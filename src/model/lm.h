@@ -45,10 +45,11 @@ typedef struct ia_lm {
  * configured one) with n_threads (0: all cores): a GGUF file (tokenizer
  * and chat template from its metadata) or a Hugging Face folder
  * (config.json, safetensors, tokenizer.json, tokenizer_config.json,
- * generation_config.json, chat_template.jinja). */
-ia_status ia__lm_load(const char *path, const char *device, int n_threads, ia_lm **out);
+ * generation_config.json, chat_template.jinja), its sessions' KV caches
+ * as ia__lm_set_kv_cache says for kv_cache. */
+ia_status ia__lm_load(const char *path, const char *device, int n_threads, const char *kv_cache, ia_lm **out);
 /* The KV caches of sessions made from now on: "f16" or "f32" (NULL or "":
- * leave the default, f16 on the CPU, else f32). */
+ * the default, f16 on the CPU, else f32). */
 ia_status ia__lm_set_kv_cache(ia_lm *lm, const char *type);
 void ia__lm_free(ia_lm *lm);
 /* Whether generation ends at tok: the tokenizer's end-of-generation

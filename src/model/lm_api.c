@@ -37,11 +37,7 @@ ia_status ia_lm_load(const char *ref, const ia_lm_options *opt, ia_lm **out)
         return rc;
     if (strcmp(path, ref))
         ia__log(IA_LOG_INFO, "model %s: %s", ref, path);
-    rc = ia__lm_load(path, o.device, o.n_threads, out);
-    if (!rc && (rc = ia__lm_set_kv_cache(*out, o.kv_cache))) {
-        ia__lm_free(*out);
-        *out = NULL;
-    }
+    rc = ia__lm_load(path, o.device, o.n_threads, o.kv_cache, out);
     ia__free(path);
     return rc;
 }

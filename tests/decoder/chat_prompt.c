@@ -21,7 +21,7 @@ int main(int argc, char **argv)
     ia_lm *lm = NULL;
     ia_i32vec ids = {0};
     char *text = NULL;
-    if (!msgs || ia__lm_load(argv[1], "cpu", 1, &lm) ||
+    if (!msgs || ia__lm_load(argv[1], "cpu", 1, NULL, &lm) ||
         ia__lm_chat_prompt(lm, msgs, NULL, argc < 4 || atoi(argv[3]), &ids, &text)) {
         fprintf(stderr, "chat_prompt: %s\n", msgs ? ia_errmsg() : "messages: not JSON");
         return 1;

@@ -177,7 +177,7 @@ int main(int argc, char **argv)
 {
     if (argc == 5 && !strcmp(argv[1], "greedy")) {
         ia_lm *lm;
-        if (ia__lm_load(argv[2], "cpu", 2, &lm) || ia__decoder_set_kv_dtype(lm->dec, IA_DTYPE_F32))
+        if (ia__lm_load(argv[2], "cpu", 2, "f32", &lm))
             return fail(argv[2]);
         const int rc = greedy(lm, atoi(argv[3]), argv[4]);
         ia__lm_free(lm);
@@ -193,7 +193,7 @@ int main(int argc, char **argv)
         return fprintf(stderr, "hf_run: empty prompt\n"), 2;
     double t0 = ia__now();
     ia_lm *lm;
-    if (ia__lm_load(argv[2], "cpu", 2, &lm) || ia__decoder_set_kv_dtype(lm->dec, IA_DTYPE_F32))
+    if (ia__lm_load(argv[2], "cpu", 2, "f32", &lm))
         return fail(argv[2]);
     const double t_load = ia__now() - t0;
     const ia_decoder_config *c = ia__decoder_config(lm->dec);

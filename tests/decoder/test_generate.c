@@ -118,7 +118,7 @@ int main(int argc, char **argv)
     }
     ia_lm *lm = NULL;
     ia_session *s = NULL;
-    CHECK_OK(ia__lm_load(argv[1], "cpu", 2, &lm));
+    CHECK_OK(ia__lm_load(argv[1], "cpu", 2, NULL, &lm));
     if (!lm)
         return test_summary("test_generate");
     CHECK_OK(ia__session_new(lm->dec, 512, &s));

@@ -189,9 +189,7 @@ static int open_lm(const char *cmd, gen_opts *o, ia_config **cfg, ia_lm **lm, ia
     char chosen[64];
     cli_device_choose(o->model, o->ca.device, NULL, NULL, o->verbose, chosen, sizeof chosen);
     const double t0 = cli_now();
-    ia_status rc = ia__lm_load(o->model, chosen[0] ? chosen : o->ca.device, (int)o->threads, lm);
-    if (!rc)
-        rc = ia__lm_set_kv_cache(*lm, o->kv_cache);
+    ia_status rc = ia__lm_load(o->model, chosen[0] ? chosen : o->ca.device, (int)o->threads, o->kv_cache, lm);
     if (!rc)
         rc = ia__session_new((*lm)->dec, (int)o->n_ctx, s);
     if (rc)

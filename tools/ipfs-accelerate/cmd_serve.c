@@ -485,11 +485,8 @@ int cmd_serve(int argc, char **argv)
              * the engine's threads, stalling the rest at the next barrier
              * (2 cores, SmolLM2: one stream 48 -> 214 tok/s, eight 264 -> 617) */
             const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-            st = ia__lm_load(dir, mo.device, threads ? (int)threads : (int)(cores > 1 ? cores - 1 : 1), &lm);
-            if (!st && (st = ia__lm_set_kv_cache(lm, kv_type))) {
-                ia__lm_free(lm);
-                lm = NULL;
-            }
+            st = ia__lm_load(dir, mo.device, threads ? (int)threads : (int)(cores > 1 ? cores - 1 : 1), kv_type,
+                             &lm);
             if (!st)
                 st = ia__server_add_lm(srv, name, lm);
         } else {
