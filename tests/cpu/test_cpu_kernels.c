@@ -135,12 +135,17 @@ static void check_table(const ia__cpu_kernels *k)
     float s[R], z[R];
     for (int i = 0; i < R * N; i++)
         x[i] = 5 * frand() + 1;
-    k->quantize_rows(x, R, N, NULL, q, s, z);
-    double eq = 0;
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < N; j++)
-            eq = fmax(eq, fabs(z[r] + s[r] * q[r * N + j] - x[r * N + j]) / s[r]);
-    CHECK_MSG(eq <= 0.5001, "%s quantize_rows: error %g steps", k->name, eq);
+    float cs[N]; /* and with each column scaled first (SmoothQuant) */
+    for (int j = 0; j < N; j++)
+        cs[j] = 0.5f + frand() * frand();
+    for (int scaled = 1; scaled >= 0; scaled--) {
+        k->quantize_rows(x, R, N, scaled ? cs : NULL, q, s, z);
+        double eq = 0;
+        for (int r = 0; r < R; r++)
+            for (int j = 0; j < N; j++)
+                eq = fmax(eq, fabs(z[r] + s[r] * q[r * N + j] - x[r * N + j] * (scaled ? cs[j] : 1.0f)) / s[r]);
+        CHECK_MSG(eq <= 0.5001, "%s quantize_rows%s: error %g steps", k->name, scaled ? " (column scales)" : "", eq);
+    }
     /* the int8 linear's epilogue: act(rs sw acc + rz ws + b) */
     int32_t acc[R * N];
     float sw[N], ws[N];

@@ -9,6 +9,11 @@
 
 static void attention_head_avx2x(const float *q, const float *k, const float *v, int ld, int len, int hd,
                                  float scale, float *out, int ldo, float *scratch, const float *bias);
+static void gelu_row_avx2(float *row, int n);
+#define KGELU_ROW gelu_row_avx2
+static void quantize_rows_avx2x(const float *x, int rows, int n, const float *cs, unsigned char *q, float *scale,
+                                float *zero);
+#define KQUANTIZE_ROWS quantize_rows_avx2x
 #define KAVX2 1
 #define KSUF avx2
 #define KNAME "avx2"
@@ -44,11 +49,100 @@ static inline __m256 exp256(__m256 x)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+/* K(vgelu) 8 lanes at a time, the reciprocal by rcp and one Newton step
+ * (see gelu_row_avx512); the tail in C. */
+static void gelu_row_avx2(float *row, int n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 x = _mm256_loadu_ps(row + j);
+        const __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
+        const __m256 az = _mm256_andnot_ps(sign, z);
+        const __m256 d = _mm256_fmadd_ps(az, _mm256_set1_ps(0.3275911f), one);
+        __m256 t = _mm256_rcp_ps(d);
+        t = _mm256_mul_ps(t, _mm256_fnmadd_ps(d, t, two));
+        __m256 y = _mm256_set1_ps(1.061405429f);
+        y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-1.453152027f));
+        y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(1.421413741f));
+        y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-0.284496736f));
+        y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(0.254829592f));
+        __m256 e = _mm256_fnmadd_ps(_mm256_mul_ps(y, t), exp256(_mm256_mul_ps(_mm256_xor_ps(az, sign), az)), one);
+        e = _mm256_or_ps(_mm256_and_ps(sign, z), _mm256_andnot_ps(sign, e)); /* copysign(e, z) */
+        const __m256 hx = _mm256_mul_ps(x, _mm256_set1_ps(0.5f));
+        _mm256_storeu_ps(row + j, _mm256_fmadd_ps(hx, e, hx));
+    }
+    for (; j < n; j++)
+        row[j] = vgelu_avx2(row[j]);
+}
+
 static inline float hmax8(__m256 v)
 {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+/* K(quantize_rows) in intrinsics, as quantize_rows_avx512x: 32 columns a
+ * step packed to bytes with saturation, the tail in C. */
+static void quantize_rows_avx2x(const float *x, int rows, int n, const float *cs, unsigned char *q, float *scale,
+                                float *zero)
+{
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7); /* undoes the packs' lane interleave */
+    for (int r = 0; r < rows; r++) {
+        const float *v = x + (size_t)r * n;
+        unsigned char *d = q + (size_t)r * n;
+        __m256 mx = _mm256_set1_ps(-INFINITY), mn = _mm256_set1_ps(INFINITY);
+        int j = 0;
+        if (!cs) { /* four chains: a max or min waits on the one before */
+            __m256 mx1 = mx, mn1 = mn, mx2 = mx, mn2 = mn, mx3 = mx, mn3 = mn;
+            for (; j + 32 <= n; j += 32) {
+                const __m256 a = _mm256_loadu_ps(v + j), b = _mm256_loadu_ps(v + j + 8),
+                             c = _mm256_loadu_ps(v + j + 16), e = _mm256_loadu_ps(v + j + 24);
+                mx = _mm256_max_ps(mx, a), mn = _mm256_min_ps(mn, a);
+                mx1 = _mm256_max_ps(mx1, b), mn1 = _mm256_min_ps(mn1, b);
+                mx2 = _mm256_max_ps(mx2, c), mn2 = _mm256_min_ps(mn2, c);
+                mx3 = _mm256_max_ps(mx3, e), mn3 = _mm256_min_ps(mn3, e);
+            }
+            mx = _mm256_max_ps(_mm256_max_ps(mx, mx1), _mm256_max_ps(mx2, mx3));
+            mn = _mm256_min_ps(_mm256_min_ps(mn, mn1), _mm256_min_ps(mn2, mn3));
+        }
+        for (; j + 8 <= n; j += 8) {
+            __m256 t = _mm256_loadu_ps(v + j);
+            if (cs)
+                t = _mm256_mul_ps(t, _mm256_loadu_ps(cs + j));
+            mx = _mm256_max_ps(mx, t);
+            mn = _mm256_min_ps(mn, t);
+        }
+        float hi = hmax8(mx), lo = -hmax8(_mm256_sub_ps(_mm256_setzero_ps(), mn));
+        for (; j < n; j++) {
+            const float t = v[j] * (cs ? cs[j] : 1.0f);
+            hi = t > hi ? t : hi;
+            lo = t < lo ? t : lo;
+        }
+        const float range = hi - lo, inv = range > 0 ? 255.0f / range : 0.0f;
+        scale[r] = range / 255.0f;
+        zero[r] = lo;
+        const __m256 vlo = _mm256_set1_ps(lo), vinv = _mm256_set1_ps(inv), half = _mm256_set1_ps(0.5f),
+                     zero_ = _mm256_setzero_ps();
+        j = 0;
+        for (; j + 32 <= n; j += 32) {
+            __m256i w[4];
+            for (int i = 0; i < 4; i++) {
+                __m256 t = _mm256_loadu_ps(v + j + 8 * i);
+                if (cs)
+                    t = _mm256_mul_ps(t, _mm256_loadu_ps(cs + j + 8 * i));
+                t = _mm256_max_ps(_mm256_fmadd_ps(_mm256_sub_ps(t, vlo), vinv, half), zero_);
+                w[i] = _mm256_cvttps_epi32(t);
+            }
+            const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(w[0], w[1]), _mm256_packs_epi32(w[2], w[3]));
+            _mm256_storeu_si256((__m256i *)(d + j), _mm256_permutevar8x32_epi32(b, order));
+        }
+        for (; j < n; j++) {
+            const float t = (v[j] * (cs ? cs[j] : 1.0f) - lo) * inv + 0.5f;
+            d[j] = (unsigned char)(int)(t > 255.0f ? 255.0f : t < 0.0f ? 0.0f : t);
+        }
+    }
 }
 
 /* Rows i0 .. i0 + ni - 1 (ni <= AR2) of one head of hd = 16 nb; bias as
