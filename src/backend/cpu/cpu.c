@@ -736,10 +736,15 @@ typedef struct epilogue {
 /* Rows per chunk when a linear layer is split over threads. */
 enum { CHUNK_ROWS = 256 };
 
+/* Rows per block of an int8 layer (gemm_rows): 64 x 4 x 1536 bytes of
+ * int32 products stay in L2 for the epilogue. */
+enum { INT8_BLOCK_ROWS = 64 };
+
 /* Per-thread scratch for one linear call. */
 typedef struct scratch {
     unsigned char *q;  /* int8: rows * n_in */
     int32_t *acc;      /* int8: rows * n_out */
+    float *y;          /* int8: a block's rows * n_out before a LayerNorm epilogue */
     float *rs, *rz;    /* int8: rows' scales and zero points */
     uint16_t *h;       /* bf16: rows * n_in */
     dnnl_stream_t stream;
@@ -757,7 +762,8 @@ static void scratch_init(lin_scratch *sc, const ia_linear *lin, int rows)
         sc->acc = ia__malloc((size_t)rows * lin->n_out * sizeof(int32_t));
         sc->rs = ia__malloc((size_t)rows * sizeof(float));
         sc->rz = ia__malloc((size_t)rows * sizeof(float));
-        sc->ok = sc->q && sc->acc && sc->rs && sc->rz;
+        sc->y = ia__malloc((size_t)IA_MIN(rows, INT8_BLOCK_ROWS) * lin->n_out * sizeof(float));
+        sc->ok = sc->q && sc->acc && sc->rs && sc->rz && sc->y;
     } else if (lin->wmem && lin->prec == PREC_BF16) {
         sc->ok = (sc->h = ia__malloc((size_t)rows * lin->n_in * sizeof(uint16_t))) != NULL;
     }
@@ -771,6 +777,7 @@ static void scratch_free(lin_scratch *sc)
     ia__free(sc->acc);
     ia__free(sc->rs);
     ia__free(sc->rz);
+    ia__free(sc->y);
     ia__free(sc->h);
     ia__free(sc->pad);
     if (sc->stream)
@@ -846,10 +853,6 @@ static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, 
     return r;
 }
 
-/* Rows per block of an int8 layer (gemm_rows): 64 x 4 x 1536 bytes of
- * int32 products stay in L2 for the epilogue. */
-enum { INT8_BLOCK_ROWS = 64 };
-
 /* y = x W^T for `rows` rows, then the epilogue. */
 static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, const epilogue *ep,
                       lin_scratch *sc)
@@ -863,12 +866,14 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
          * y[r][j] = s[r] sw[j] (q wq^T)[r][j] + z[r] sw[j] sum_k wq[j][k].
          * Blocks of rows small enough that the int32 products are still
          * in L2 when the epilogue (the dequantization with the bias and
-         * activation, or with the residual and LayerNorm) reads them. */
+         * activation, or with the residual and LayerNorm) reads them.
+         * Before a LayerNorm the block's output stays in scratch: y is
+         * not written. */
         const int32_t co = 0;
         for (int r0 = 0; r0 < rows; r0 += INT8_BLOCK_ROWS) {
             const int m = rows - r0 < INT8_BLOCK_ROWS ? rows - r0 : INT8_BLOCK_ROWS;
             const float *xb = x + (size_t)r0 * Kd;
-            float *yb = y + (size_t)r0 * N;
+            float *yb = ep->res ? sc->y : y + (size_t)r0 * N;
             k->quantize_rows(xb, m, Kd, lin->inv_s, sc->q, sc->rs, sc->rz);
             if (lin->wmem ? !matmul_rows(lin, sc->q, sc->acc, m, 0, sc)
                           : dnnl_gemm_u8s8s32('N', 'T', 'F', m, N, Kd, 1.0f, sc->q, Kd, 0, lin->wq, Kd, 0,
@@ -981,8 +986,8 @@ ia_status ia__cpu_ffn_add_ln(void *ctx, const ia_linear *up, ia_act act, const i
         lin_scratch su, sd;
         scratch_init(&su, up, B);
         scratch_init(&sd, down, B);
-        float *h = ia__malloc((size_t)B * H * sizeof(float)), *y = ia__malloc((size_t)B * N * sizeof(float));
-        const bool ok = h && y;
+        float *h = ia__malloc((size_t)B * H * sizeof(float));
+        const bool ok = h != NULL;
 #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < n_blocks; b++) {
             const int r0 = b * B, m = n_rows - r0 < B ? n_rows - r0 : B;
@@ -995,13 +1000,12 @@ ia_status ia__cpu_ffn_add_ln(void *ctx, const ia_linear *up, ia_act act, const i
                 continue;
             }
             const double tb = ia__now();
-            if (!gemm_rows(down, h, y, m, &e2, &sd))
+            if (!gemm_rows(down, h, NULL, m, &e2, &sd)) /* its output stays in sd's scratch */
                 failed++;
             t_up += tb - ta;
             t_down += ia__now() - tb;
         }
         ia__free(h);
-        ia__free(y);
         scratch_free(&su);
         scratch_free(&sd);
     }

@@ -94,11 +94,15 @@ static void quantize_rows_avx2x(const float *x, int rows, int n, const float *cs
         unsigned char *d = q + (size_t)r * n;
         __m256 mx = _mm256_set1_ps(-INFINITY), mn = _mm256_set1_ps(INFINITY);
         int j = 0;
-        if (!cs) { /* four chains: a max or min waits on the one before */
+        { /* four chains: a max or min waits on the one before */
             __m256 mx1 = mx, mn1 = mn, mx2 = mx, mn2 = mn, mx3 = mx, mn3 = mn;
             for (; j + 32 <= n; j += 32) {
-                const __m256 a = _mm256_loadu_ps(v + j), b = _mm256_loadu_ps(v + j + 8),
-                             c = _mm256_loadu_ps(v + j + 16), e = _mm256_loadu_ps(v + j + 24);
+                __m256 a = _mm256_loadu_ps(v + j), b = _mm256_loadu_ps(v + j + 8), c = _mm256_loadu_ps(v + j + 16),
+                       e = _mm256_loadu_ps(v + j + 24);
+                if (cs) {
+                    a = _mm256_mul_ps(a, _mm256_loadu_ps(cs + j)), b = _mm256_mul_ps(b, _mm256_loadu_ps(cs + j + 8));
+                    c = _mm256_mul_ps(c, _mm256_loadu_ps(cs + j + 16)), e = _mm256_mul_ps(e, _mm256_loadu_ps(cs + j + 24));
+                }
                 mx = _mm256_max_ps(mx, a), mn = _mm256_min_ps(mn, a);
                 mx1 = _mm256_max_ps(mx1, b), mn1 = _mm256_min_ps(mn1, b);
                 mx2 = _mm256_max_ps(mx2, c), mn2 = _mm256_min_ps(mn2, c);

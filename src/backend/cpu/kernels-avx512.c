@@ -80,11 +80,15 @@ static void quantize_rows_avx512x(const float *x, int rows, int n, const float *
         unsigned char *d = q + (size_t)r * n;
         __m512 mx = _mm512_set1_ps(-INFINITY), mn = _mm512_set1_ps(INFINITY);
         int j = 0;
-        if (!cs) { /* four chains: a max or min waits on the one before */
+        { /* four chains: a max or min waits on the one before */
             __m512 mx1 = mx, mn1 = mn, mx2 = mx, mn2 = mn, mx3 = mx, mn3 = mn;
             for (; j + 64 <= n; j += 64) {
-                const __m512 a = _mm512_loadu_ps(v + j), b = _mm512_loadu_ps(v + j + 16),
-                             c = _mm512_loadu_ps(v + j + 32), e = _mm512_loadu_ps(v + j + 48);
+                __m512 a = _mm512_loadu_ps(v + j), b = _mm512_loadu_ps(v + j + 16), c = _mm512_loadu_ps(v + j + 32),
+                       e = _mm512_loadu_ps(v + j + 48);
+                if (cs) {
+                    a = _mm512_mul_ps(a, _mm512_loadu_ps(cs + j)), b = _mm512_mul_ps(b, _mm512_loadu_ps(cs + j + 16));
+                    c = _mm512_mul_ps(c, _mm512_loadu_ps(cs + j + 32)), e = _mm512_mul_ps(e, _mm512_loadu_ps(cs + j + 48));
+                }
                 mx = _mm512_max_ps(mx, a), mn = _mm512_min_ps(mn, a);
                 mx1 = _mm512_max_ps(mx1, b), mn1 = _mm512_min_ps(mn1, b);
                 mx2 = _mm512_max_ps(mx2, c), mn2 = _mm512_min_ps(mn2, c);
