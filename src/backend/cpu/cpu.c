@@ -744,7 +744,7 @@ enum { INT8_BLOCK_ROWS = 64 };
 typedef struct scratch {
     unsigned char *q;  /* int8: rows * n_in */
     int32_t *acc;      /* int8: rows * n_out */
-    float *y;          /* int8: a block's rows * n_out before a LayerNorm epilogue */
+    float *y;          /* int8: a block of rows * n_out before a LayerNorm epilogue */
     float *rs, *rz;    /* int8: rows' scales and zero points */
     uint16_t *h;       /* bf16: rows * n_in */
     dnnl_stream_t stream;
@@ -762,8 +762,7 @@ static void scratch_init(lin_scratch *sc, const ia_linear *lin, int rows)
         sc->acc = ia__malloc((size_t)rows * lin->n_out * sizeof(int32_t));
         sc->rs = ia__malloc((size_t)rows * sizeof(float));
         sc->rz = ia__malloc((size_t)rows * sizeof(float));
-        sc->y = ia__malloc((size_t)IA_MIN(rows, INT8_BLOCK_ROWS) * lin->n_out * sizeof(float));
-        sc->ok = sc->q && sc->acc && sc->rs && sc->rz && sc->y;
+        sc->ok = sc->q && sc->acc && sc->rs && sc->rz;
     } else if (lin->wmem && lin->prec == PREC_BF16) {
         sc->ok = (sc->h = ia__malloc((size_t)rows * lin->n_in * sizeof(uint16_t))) != NULL;
     }
@@ -870,6 +869,8 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
          * Before a LayerNorm the block's output stays in scratch: y is
          * not written. */
         const int32_t co = 0;
+        if (ep->res && !sc->y && !(sc->y = ia__malloc((size_t)INT8_BLOCK_ROWS * N * sizeof(float))))
+            return false;
         for (int r0 = 0; r0 < rows; r0 += INT8_BLOCK_ROWS) {
             const int m = rows - r0 < INT8_BLOCK_ROWS ? rows - r0 : INT8_BLOCK_ROWS;
             const float *xb = x + (size_t)r0 * Kd;
