@@ -65,21 +65,23 @@ if(IA_HAVE_VULKAN)
     set(ia_vk_few 4)
     set(ia_vk_q4_prompts 1)
     set(ia_vk_prompts 1)
+    set(ia_vk_tokens 4) # the steps are the time there: 1 prompt of 16 tokens 14 s, of 4 tokens 4 s
   else()
     set(ia_vk_texts 16)
     set(ia_vk_few 4)
     set(ia_vk_q4_prompts 2)
     set(ia_vk_prompts 3)
+    set(ia_vk_tokens 16)
   endif()
   add_test(NAME test_vulkan_minilm COMMAND test_vulkan model @real ${ia_vk_texts})
-  # SmolLM2 on the device against the CPU, 16 greedy tokens a prompt: the
-  # Q4_1 file (2 prompts; a near tie may differ, test_vulkan.c says why),
-  # and its f16 file (gguf_f16.py; 3 prompts, every token identical).
-  # 20-40 s each on lavapipe.
+  # SmolLM2 on the device against the CPU, 16 greedy tokens a prompt (4
+  # under the sanitizers): the Q4_1 file (2 prompts; a near tie may differ,
+  # test_vulkan.c says why), and its f16 file (gguf_f16.py; 3 prompts,
+  # every token identical). 20-40 s each on lavapipe.
   add_test(NAME test_vulkan_smollm2
-           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> smollm2 \"$f\" ${ia_vk_q4_prompts}")
+           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> smollm2 \"$f\" ${ia_vk_q4_prompts} ${ia_vk_tokens}")
   add_test(NAME test_vulkan_smollm2_f16
-           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; f=$(${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${PROJECT_SOURCE_DIR}/tests/decoder/gguf_f16.py \"$f\") || exit 1; exec $<TARGET_FILE:test_vulkan> smollm2-exact \"$f\" ${ia_vk_prompts}")
+           COMMAND sh -c "f=$(${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh) || exit $?; f=$(${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${PROJECT_SOURCE_DIR}/tests/decoder/gguf_f16.py \"$f\") || exit 1; exec $<TARGET_FILE:test_vulkan> smollm2-exact \"$f\" ${ia_vk_prompts} ${ia_vk_tokens}")
   # all-mpnet-base-v2 (relative-position bias in the attention) on 4 texts
   add_test(NAME test_vulkan_mpnet
            COMMAND sh -c "d=$(${PROJECT_SOURCE_DIR}/scripts/fetch-mpnet.sh) || exit $?; exec $<TARGET_FILE:test_vulkan> model \"$d\" ${ia_vk_few}")
