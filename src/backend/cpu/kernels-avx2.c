@@ -1,4 +1,5 @@
-/* The CPU kernels compiled for avx2 (see kernels.inc). */
+/* The CPU kernels compiled for avx2 (see kernels.inc), plus GELU, the int8
+ * row quantizer and an attention head in AVX2 intrinsics. */
 /* Clang ignores GCC's pragma; its own attribute pragma does the same. */
 #ifdef __clang__
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)

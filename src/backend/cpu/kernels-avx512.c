@@ -1,8 +1,9 @@
-/* The CPU kernels compiled for avx512 (see kernels.inc), plus an attention
- * head written with AVX-512 intrinsics for head sizes of 16, 32, 48 and 64
- * (the compiler keeps the portable version's accumulators in memory). A
- * head with a position bias is not this kernel's: it goes to the AVX2
- * one (kernels-avx2.c), which adds it. */
+/* The CPU kernels compiled for avx512 (see kernels.inc), plus, written
+ * with AVX-512 intrinsics: GELU and the int8 row quantizer, and an
+ * attention head for head sizes of 16, 32, 48 and 64 (the compiler keeps
+ * the portable version's accumulators in memory). A head with a position
+ * bias is not this kernel's: it goes to the AVX2 one (kernels-avx2.c),
+ * which adds it. */
 /* Clang ignores GCC's pragma; its own attribute pragma does the same. */
 #ifdef __clang__
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))), apply_to = function)
