@@ -130,8 +130,7 @@ static void quantize_rows_avx2x(const float *x, int rows, int n, const float *cs
         zero[r] = lo;
         const __m256 vlo = _mm256_set1_ps(lo), vinv = _mm256_set1_ps(inv), half = _mm256_set1_ps(0.5f),
                      zero_ = _mm256_setzero_ps();
-        j = 0;
-        for (; j + 32 <= n; j += 32) {
+        for (j = 0; j + 32 <= n; j += 32) {
             __m256i w[4];
             for (int i = 0; i < 4; i++) {
                 __m256 t = _mm256_loadu_ps(v + j + 8 * i);
