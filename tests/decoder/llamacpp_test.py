@@ -7,12 +7,20 @@ tokenization).
 
 Both round the activations to 8 bits inside their quantized matmuls, but
 not identically (llama.cpp keeps q8 scales in f16, sums in other orders),
-which alone moves logit gaps by up to about 1.0. So a continuation passes
-when it is identical to llama.cpp's, or when it first differs at a step
-where we took a token whose logit llama.cpp itself put within 1.0 of its
-choice (its second choice, or in a three-way near tie its third; after
-that step the texts differ legitimately). Reports how many ran identical
-to the end; fails on any other difference.
+which alone moves logit gaps by up to about 1.0 on the fixed prompts. So
+a continuation passes when it is identical to llama.cpp's, or when it
+first differs at a step where we took a token whose logit llama.cpp itself
+put within 1.0 of its choice (its second choice, or in a three-way near
+tie its third; after that step the texts differ legitimately). Reports how
+many ran identical to the end; fails on any other difference.
+
+The random-word prompts reach positions far more sensitive to that
+rounding, and there the bound is 2.0. Seed 3466831297, "Winter table was
+the by", step 2: in float64 on the dequantized weights (numpy_ref.py's
+forward) token 29 is 2.0 below 281; rounding the activations as we do
+(x times 1/d in f32) puts it 0.64 below, as our own logits have it (cosine
+0.999 between the two), with llama.cpp's f16 scales 1.06 below; llama.cpp
+itself has it 1.53 below, ours with the f16 KV cache 0.12 above.
 
 Usage: llamacpp_test.py DECODER_GREEDY FETCH_SCRIPT SETUP_SCRIPT WORKDIR [N]
 Exit 77 (skipped) only when the model or llama.cpp cannot be fetched.
@@ -60,6 +68,7 @@ seed = int(os.environ.get("IA_TEST_SEED", time.time_ns() % 2**32))
 rng = random.Random(seed)
 words = "the of and a to in is was for on that with as by it at from his her an were are which this be".split()
 words += "river mountain light computer music garden silver ancient quickly city table winter dream".split()
+N_FIXED = len(PROMPTS)
 for _ in range(4):
     PROMPTS.append(" ".join(rng.choice(words) for _ in range(rng.randrange(2, 12))).capitalize())
 
@@ -92,7 +101,7 @@ for i, (r, o) in enumerate(zip(ref, ours)):
     if k is None and len(o) >= len(want):  # llama.cpp's generator ends at an end-of-generation token
         identical += 1
         status = "identical" if len(o) == len(want) else f"identical up to llama.cpp's end of generation ({len(want)})"
-    elif gap is not None and gap < 1.0:
+    elif gap is not None and gap < (1.0 if i < N_FIXED else 2.0):
         near_tie += 1
         status = f"differs from token {k}: ours was {gap:.3f} below llama.cpp's choice in its own logits"
     else:
