@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install what building and testing need, skipping what is already there:
 # Debian packages (apt-get, as root or through sudo) and the test-only
-# Python packages, in a virtual environment under .cache/ (kept out of git).
+# Python packages, in virtual environments in the per-user cache (linked
+# from .cache/, kept out of git).
 # Idempotent and quiet; prints only what it installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config git ca-certificates curl
+  ccache  # the builds of every clone share one compiler cache (CMakeLists.txt)
   libcjson-dev libutf8proc-dev libssl-dev libdnnl-dev libcurl4-openssl-dev
   libmicrohttpd-dev libpcre2-dev wrk hey
   nats-server libnats-dev  # the cluster (src/cluster/, docs/distributed.md)
@@ -33,25 +35,44 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The venv $1, made by the python $2 (venv options $4) with the packages of
-# the requirements file $3; made again whenever that file changes (a stamp
-# of its hash).
+# The test venvs live in the per-user cache beside the models, one per
+# requirements file, python and options (a hash of them), and .cache/NAME
+# links to its venv: a fresh clone reuses them instead of installing
+# again (a minute and a half on 2 cores). A venv counts once its
+# .installed mark is there; a lock keeps two checkouts from building the
+# same one at once.
+cache=${IA_DEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipfs-accelerate-dev}
+mkdir -p "$cache/venvs" .cache
 python_venv() {
-  local venv=$1 python=$2 req=$3 opts=${4:-}
-  local stamp=$venv/.installed-$(sha256sum "$req" | cut -c1-16)
-  [ -f "$stamp" ] && return 0
-  echo "install-deps: setting up $venv"
-  "$python" -m venv $opts "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-  rm -f "$venv"/.installed-*
-  touch "$stamp"
+  local name=$1 python=$2 req=$3 opts=${4:-}
+  local key venv
+  key=$({ cat "$req"; "$python" -c 'import sys; print(sys.version)'; echo "$opts"; } | sha256sum | cut -c1-16)
+  venv=$cache/venvs/$name-$key
+  if [ ! -f "$venv/.installed" ]; then
+    (
+      flock 9
+      [ -f "$venv/.installed" ] && exit 0
+      echo "install-deps: setting up $venv (.cache/$name)"
+      rm -rf "$venv"
+      "$python" -m venv $opts "$venv"
+      "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+      touch "$venv/.installed"
+    ) 9>"$venv.lock"
+  fi
+  [ "$(readlink ".cache/$name" || true)" = "$venv" ] || { rm -rf ".cache/$name"; ln -s "$venv" ".cache/$name"; }
 }
 
-# Test-only Python packages (oracles and clients run by the suite).
-python_venv .cache/venv python3 tests/requirements.txt
-# transformers for the decoder tests, on Debian's torch: a venv of Debian's
-# own python3 that sees its site packages (torch, numpy).
-python_venv .cache/hf-venv /usr/bin/python3 tests/requirements-hf.txt --system-site-packages
-# transformers 4.49 for the ModernBERT test, on Debian's torch likewise
-# (tests/requirements-hf49.txt says why a second version).
-python_venv .cache/hf49-venv /usr/bin/python3 tests/requirements-hf49.txt --system-site-packages
+# Test-only Python packages (oracles and clients run by the suite), the
+# three venvs at once:
+#  venv: the oracles and clients;
+#  hf-venv: transformers for the decoder tests, on Debian's torch (a venv
+#    of Debian's own python3 that sees its site packages: torch, numpy);
+#  hf49-venv: transformers 4.49 for the ModernBERT test, on Debian's torch
+#    likewise (tests/requirements-hf49.txt says why a second version).
+pids=()
+python_venv venv python3 tests/requirements.txt & pids+=($!)
+python_venv hf-venv /usr/bin/python3 tests/requirements-hf.txt --system-site-packages & pids+=($!)
+python_venv hf49-venv /usr/bin/python3 tests/requirements-hf49.txt --system-site-packages & pids+=($!)
+failed=0
+for p in "${pids[@]}"; do wait "$p" || failed=1; done
+[ "$failed" -eq 0 ] || { echo "install-deps: a test venv could not be set up (see above)" >&2; exit 1; }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install llama.cpp prebuilt for this platform from npm (node-llama-cpp and
 # its @node-llama-cpp/linux-x64 binaries, pinned; no compile: install
-# scripts off) into .cache/node-llama-cpp, and print that folder. A test
-# oracle only. Idempotent. Exit 77 when npm's registry cannot be reached.
+# scripts off) into the per-user cache (beside the models: a fresh clone
+# reuses it), and print that folder. A test oracle only. Idempotent.
+# Exit 77 when npm's registry cannot be reached.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-dir=$PWD/.cache/node-llama-cpp
+dir=${IA_DEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipfs-accelerate-dev}/node-llama-cpp
 version=3.22.1
 if [ -f "$dir/.ready-$version" ]; then
     echo "$dir"

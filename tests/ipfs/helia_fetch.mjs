@@ -4,7 +4,7 @@
 // recursive gateway), fetches raw blocks from our trustless gateway,
 // verifies each, and @helia/verified-fetch turns ipfs://CID into the
 // file's bytes on stdout.
-// usage: node helia_fetch.mjs GATEWAY_URL CID   (run from .cache/helia)
+// usage: node helia_fetch.mjs GATEWAY_URL CID   (run from the folder helia_setup.sh prints)
 import { createHeliaLight } from 'helia'
 import { withHTTP } from '@helia/http'
 import { createVerifiedFetch } from '@helia/verified-fetch'

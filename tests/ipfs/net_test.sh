@@ -157,8 +157,7 @@ else bad "routing: $prov"; fi
 if IPFS_ACCELERATE_HOME=$tmp/h7 "$ia" cat --router "$OUR" "$cid_big" | cmp -s - "$tmp/tree/big.bin"; then
     ok "our client found our gateway through delegated routing"
 else bad "routing fetch"; fi
-helia=.cache/helia
-if tests/ipfs/helia_setup.sh; then
+if helia=$(tests/ipfs/helia_setup.sh); then
     cp tests/ipfs/helia_fetch.mjs "$helia/"
     if (cd "$helia" && timeout 60 node_modules/node/bin/node helia_fetch.mjs "$OUR" "$cid_big") >"$tmp/helia.bin" 2>"$tmp/helia.err" &&
         cmp -s "$tmp/helia.bin" "$tmp/tree/big.bin"; then

