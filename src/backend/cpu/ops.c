@@ -179,9 +179,9 @@ static bool rows_disjoint(const ia_tensor *t)
 static bool overlap(const ia_tensor *a, const ia_tensor *b)
 {
     const size_t na = ia__tensor_span(a), nb = ia__tensor_span(b);
-    if (!na || !nb)
-        return false;
     const char *pa = a->data, *pb = b->data;
+    if (!na || !nb || !pa || !pb) /* no bytes, or none yet: nothing shared (and NULL + n is undefined) */
+        return false;
     return pa < pb + nb && pb < pa + na;
 }
 
