@@ -15,12 +15,12 @@ const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLeve
 const model = await llama.loadModel({modelPath: model_path});
 const ctx = await model.createContext({contextSize: 1024, threads: Number(threads || 2)});
 const seq = ctx.getSequence();
-const top5 = {generateNext: {logits: {filter: {tokens: [], includeTop: 10}}}};
+const top10 = {generateNext: {logits: {filter: {tokens: [], includeTop: 10}}}};
 for (const text of JSON.parse(readFileSync(prompts_file, "utf8"))) {
     await seq.clearHistory();
     const ids = Array.from(model.tokenize(text, false, "trimLeadingSpace"));
     const out = [], alts = [];
-    let input = [...ids.slice(0, -1), [ids[ids.length - 1], top5]];
+    let input = [...ids.slice(0, -1), [ids[ids.length - 1], top10]];
     while (out.length < N) {
         const res = await seq.controlledEvaluate(input);
         const top = [...res[input.length - 1].next.logits.entries()].slice(0, 10);
@@ -29,7 +29,7 @@ for (const text of JSON.parse(readFileSync(prompts_file, "utf8"))) {
             break; // as the generator did: an end-of-generation token ends the text, unyielded
         out.push(token);
         alts.push(top.map(([t, l]) => [t, top[0][1] - l]));
-        input = [[token, top5]];
+        input = [[token, top10]];
     }
     console.log(JSON.stringify({text, ids, tokens: out, alts}));
 }
