@@ -10,11 +10,14 @@ add_test(NAME decoder_smollm2_numpy
                  ${CMAKE_CURRENT_BINARY_DIR}/decoder-work)
 set_tests_properties(decoder_smollm2_numpy PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
 # The sanitizer build computes 10-20x slower: fewer prompts and tokens there.
+# Greedy tokens against llama.cpp: 32 (its side took 45 s for 64, the
+# suite's longest wait; 17 of the 20 fixed prompts first differ, at a near
+# tie, before token 32).
 if(IA_SANITIZE OR IA_TSAN)
   set_tests_properties(decoder_smollm2_numpy PROPERTIES ENVIRONMENT "IA_TEST_QUICK=1")
   set(IA_GREEDY_TOKENS 12)
 else()
-  set(IA_GREEDY_TOKENS 64)
+  set(IA_GREEDY_TOKENS 32)
 endif()
 
 # Sampling (src/model/sampler.c) against the definitions (fewer draws on
