@@ -38,7 +38,8 @@ html = open(page, encoding="utf-8").read()
 assert html.startswith("<!DOCTYPE html>"), html[:100]
 assert not re.search(r"(src|href)\s*=\s*\"?(https?:)?//", html), "an external resource"
 assert "<script" not in html
-assert html.count("<svg") == 4, html.count("<svg")  # throughput (one model), latency, predicted, history
+# throughput (one model), latency, predicted, history
+assert html.count("<svg") == 4, (html.count("<svg"), p.stderr)
 m = re.search(r"(\d+) predicted points", p.stderr)
 assert m and int(m.group(1)) > 0, p.stderr
 p = subprocess.run([cli, "bench", "report", "-o", page, "--db", os.path.join(work, "none.db")],

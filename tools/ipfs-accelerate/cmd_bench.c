@@ -231,7 +231,12 @@ static int ctx_init_from(bench_ctx *c, const char *detect_json)
             cJSON *g = cJSON_CreateObject();
             cJSON_AddStringToObject(g, "platform", id ? id : "");
             cJSON_AddStringToObject(g, "name", jstr(d, "name") ? jstr(d, "name") : "");
-            cJSON_AddNumberToObject(g, "memory", jnum(d, "memory"));
+            /* The machine's identity: a CPU device's memory (pocl's,
+             * lavapipe's) follows the host's free memory, so it is left
+             * out; the host's total is in the row already. */
+            const char *kind = jstr(d, "kind");
+            if (!kind || strcmp(kind, "cpu"))
+                cJSON_AddNumberToObject(g, "memory", jnum(d, "memory"));
             if (jstr(d, "driver"))
                 cJSON_AddStringToObject(g, "driver", jstr(d, "driver"));
             if (jstr(d, "detail"))
