@@ -21,15 +21,11 @@
 /* weight_prepare flags. */
 enum {
     /* 8-bit activations cost this layer the most accuracy (measured on
-     * all-MiniLM-L6-v2: the QKV projection): in int8 mode keep it at bf16
-     * where the CPU has it. Without bf16: int8 with VNNI (worst cosine
-     * 0.9907 against 0.9958 in fp32, but 1.75x ONNX Runtime's int8
-     * against 1.29x), fp32 on AVX2, whose 7-bit weights cost more. */
+     * all-MiniLM-L6-v2: the QKV projection): in int8 mode it stays fp32
+     * on AVX2, whose 7-bit weights cost more; with VNNI it is int8 too
+     * (worst cosine 0.9907 against 0.9958 in fp32, but 1.75x ONNX
+     * Runtime's int8 against 1.29x). */
     IA_WEIGHT_INT8_SENSITIVE = 1u << 0,
-    /* Costs less (the FFN-output projection): in int8 mode bf16 where the
-     * CPU has it, else int8, whose speed fp32 would give away (on AVX2:
-     * 1.65x ONNX Runtime fp32 at worst cosine 0.995, 1.41x at 0.998). */
-    IA_WEIGHT_INT8_PREFER_BF16 = 1u << 1,
 };
 
 /* Per-op time and work, collected by an instance opened with profiling on. */

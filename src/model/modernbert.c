@@ -176,7 +176,7 @@ static ia_status mb_load(const ia_encoder_config *cfg, const ia_safetensors *st,
         ia__free(hint_mid);
         snprintf(name, sizeof name, "layers.%d.mlp.Wo", l);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, H, I, cfg->mlp_bias, NULL, IA_WEIGHT_INT8_PREFER_BF16,
+            rc = ia__weights_linear(&m->w, &ld, name, H, I, cfg->mlp_bias, NULL, 0,
                                     &L->wo_w, &L->wo_b);
     }
     ia__free(hint_in);

@@ -72,6 +72,27 @@ ia__cpu_isa ia__cpu_isa_level(void);
 const char *ia__cpu_isa_name(void);
 /* Whether the backend runs at AVX-512 on a CPU with AVX512-VNNI. */
 bool ia__cpu_has_vnni(void);
+/* The int8 linear layers' GEMM with AVX512-VNNI (i8gemm-avx512.c), only
+ * where ia__cpu_has_vnni(). Weights (n, k) s8 are packed once into panels
+ * of IA_I8_PANEL outputs; activations are u8 rows lda bytes apart, read 4
+ * bytes at a time (up to 3 bytes past k, which meet zero weights, so the
+ * last row needs them readable). Panels [p0, p1) of
+ * y[r][j] = rs[r] sw[j] (a w^T)[r][j] + rz[r] ws[j] + b[j] (b may be NULL),
+ * then y[r][j] = act(that) or, with add, y[r][j] += that. */
+enum { IA_I8_PANEL = 64 };
+typedef struct ia__i8_out {
+    const float *rs, *rz;     /* rows' scales and zero points */
+    const float *sw, *ws, *b; /* outputs' weight scales, scaled weight sums, biases */
+    ia_act act;
+    bool add;
+    float *y;
+    size_t ldy;
+} ia__i8_out;
+size_t ia__i8_packed_bytes(int n, int k);
+void ia__i8_pack(const int8_t *w, int n, int k, int8_t *wp);
+void ia__i8_gemm(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t *wp, int p0, int p1,
+                 const ia__i8_out *o);
+
 /* The kernel table of that level. */
 const ia__cpu_kernels *ia__cpu_kernels_active(void);
 

@@ -33,6 +33,7 @@ struct ia_linear {
     float *wscale; /* int8: (n_out) */
     float *wsum;   /* int8: wscale[j] * sum_k wq[j][k], for the rows' zero points */
     float *inv_s;  /* int8: per input channel 1/s (SmoothQuant), or NULL */
+    int8_t *wp;    /* int8 with VNNI: wq packed for ia__i8_gemm (no oneDNN) */
     dnnl_memory_t wmem; /* fp32/bf16 through a matmul primitive: packed weights */
     dnnl_memory_t bmem; /* the bias (1, n_out) for primitives that add it */
 };
@@ -493,6 +494,7 @@ static void weight_release(void *ctx, void *prepared)
     ia__free(lin->w);
     ia__free(lin->b);
     ia__free(lin->wq);
+    ia__free(lin->wp);
     ia__free(lin->wscale);
     ia__free(lin->wsum);
     ia__free(lin->inv_s);
@@ -585,12 +587,10 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
     lin->n_out = n_out;
     lin->n_in = n_in;
     lin->prec = c->prec;
-    /* Layers int8 would cost the most accuracy: bf16 where the CPU has it;
-     * without it, int8 as well with VNNI, fp32 on AVX2 (IA_WEIGHT_*). */
-    const bool sensitive = (flags & IA_WEIGHT_INT8_SENSITIVE) && (have_bf16 || !have_vnni);
-    if (lin->prec == PREC_INT8 && !getenv("IA_CPU_INT8_ALL") &&
-        (sensitive || (have_bf16 && (flags & IA_WEIGHT_INT8_PREFER_BF16))))
-        lin->prec = have_bf16 ? PREC_BF16 : PREC_FP32;
+    /* The layer int8 would cost the most accuracy stays fp32 without VNNI
+     * (IA_WEIGHT_INT8_SENSITIVE). */
+    if (lin->prec == PREC_INT8 && (flags & IA_WEIGHT_INT8_SENSITIVE) && !have_vnni && !getenv("IA_CPU_INT8_ALL"))
+        lin->prec = PREC_FP32;
     if (lin->prec != PREC_FP32 && !layer_selected(__atomic_fetch_add(&c->layer_counter, 1, __ATOMIC_RELAXED)))
         lin->prec = PREC_FP32;
     const size_t nw = (size_t)n_out * n_in;
@@ -659,7 +659,11 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
         }
         ia__free(row);
         ia__free(ws);
-        if (ok && pack_weights(lin, lin->wq)) {
+        if (ok && have_vnni && (lin->wp = ia__malloc(ia__i8_packed_bytes(n_out, n_in)))) {
+            ia__i8_pack(lin->wq, n_out, n_in, lin->wp);
+            ia__free(lin->wq);
+            lin->wq = NULL;
+        } else if (ok && pack_weights(lin, lin->wq)) {
             ia__free(lin->wq); /* the packed copy is used */
             lin->wq = NULL;
         }
@@ -758,7 +762,7 @@ static void scratch_init(lin_scratch *sc, const ia_linear *lin, int rows)
     memset(sc, 0, sizeof *sc);
     sc->ok = true;
     if (lin->prec == PREC_INT8) {
-        sc->q = ia__malloc((size_t)rows * lin->n_in);
+        sc->q = ia__malloc((size_t)rows * lin->n_in + 4); /* ia__i8_gemm reads k rounded up to 4 */
         sc->acc = ia__malloc((size_t)rows * lin->n_out * sizeof(int32_t));
         sc->rs = ia__malloc((size_t)rows * sizeof(float));
         sc->rz = ia__malloc((size_t)rows * sizeof(float));
@@ -852,6 +856,36 @@ static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, 
     return r;
 }
 
+/* An int8 layer with VNNI (lin->wp): blocks of rows quantized, then
+ * ia__i8_gemm with the dequantization, bias and activation in its
+ * registers; before a LayerNorm it adds into the residual rows, which are
+ * then normalized. Outside a parallel region (few rows) the threads split
+ * the output panels. */
+static bool i8_rows(const ia_linear *lin, const float *x, float *y, int rows, const epilogue *ep,
+                    lin_scratch *sc)
+{
+    const int N = lin->n_out, Kd = lin->n_in, np = (N + IA_I8_PANEL - 1) / IA_I8_PANEL;
+    const int nt = omp_in_parallel() ? 1 : IA_MIN(omp_get_max_threads(), np);
+    const ia__cpu_kernels *k = ia__cpu_kernels_active();
+    for (int r0 = 0; r0 < rows; r0 += INT8_BLOCK_ROWS) {
+        const int m = rows - r0 < INT8_BLOCK_ROWS ? rows - r0 : INT8_BLOCK_ROWS;
+        k->quantize_rows(x + (size_t)r0 * Kd, m, Kd, lin->inv_s, sc->q, sc->rs, sc->rz);
+        const ia__i8_out o = {.rs = sc->rs, .rz = sc->rz, .sw = lin->wscale, .ws = lin->wsum, .b = lin->b,
+                              .act = ep->res ? IA_ACT_NONE : ep->act, .add = ep->res != NULL,
+                              .y = (ep->res ? ep->res : y) + (size_t)r0 * N, .ldy = (size_t)N};
+        if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+            for (int t = 0; t < nt; t++)
+                ia__i8_gemm(m, N, Kd, sc->q, (size_t)Kd, lin->wp, np * t / nt, np * (t + 1) / nt, &o);
+        } else {
+            ia__i8_gemm(m, N, Kd, sc->q, (size_t)Kd, lin->wp, 0, np, &o);
+        }
+        if (ep->res)
+            k->add_ln(ep->res + (size_t)r0 * N, NULL, NULL, ep->gamma, ep->beta, m, N, ep->eps);
+    }
+    return true;
+}
+
 /* y = x W^T for `rows` rows, then the epilogue. */
 static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, const epilogue *ep,
                       lin_scratch *sc)
@@ -869,6 +903,8 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
          * Before a LayerNorm the block's output stays in scratch: y is
          * not written. */
         const int32_t co = 0;
+        if (lin->wp) /* VNNI: the epilogue in the GEMM's registers */
+            return i8_rows(lin, x, y, rows, ep, sc);
         if (ep->res && !sc->y && !(sc->y = ia__malloc((size_t)INT8_BLOCK_ROWS * N * sizeof(float))))
             return false;
         for (int r0 = 0; r0 < rows; r0 += INT8_BLOCK_ROWS) {
