@@ -73,10 +73,10 @@ foreach(p_isa int8|portable bf16|avx2)
     ENVIRONMENT "IA_CPU_ISA=${isa}" FIXTURES_REQUIRED synth_models)
 endforeach()
 
-# The int8 layers' own VNNI GEMM and its epilogues against double (skipped
-# without VNNI).
-ia_add_test(test_i8gemm ${CMAKE_CURRENT_LIST_DIR}/test_i8gemm.c)
-set_tests_properties(test_i8gemm PROPERTIES SKIP_RETURN_CODE 77)
+# The backend's own GEMMs against double: int8 with VNNI (and its
+# epilogues), fp32 at the AVX2 level (skipped without AVX2).
+ia_add_test(test_cpu_gemm ${CMAKE_CURRENT_LIST_DIR}/test_cpu_gemm.c)
+set_tests_properties(test_cpu_gemm PROPERTIES SKIP_RETURN_CODE 77)
 
 # The fused feed-forward block (up, GELU, down, residual + LayerNorm in
 # place) against the same nodes run one at a time and against double.

@@ -93,6 +93,16 @@ void ia__i8_pack(const int8_t *w, int n, int k, int8_t *wp);
 void ia__i8_gemm(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t *wp, int p0, int p1,
                  const ia__i8_out *o);
 
+/* The fp32 linear layers' GEMM at the AVX2 level (f32gemm-avx2.c), where
+ * oneDNN repacks plain weights at every call. Weights (n, k) packed once
+ * into panels of IA_F32_PANEL outputs; panels [p0, p1) of
+ * y (m, n) = x (m, k) w^T, rows ldx and ldy floats apart. */
+enum { IA_F32_PANEL = 16 };
+size_t ia__f32_packed_floats(int n, int k);
+void ia__f32_pack(const float *w, int n, int k, float *wp);
+void ia__f32_gemm(int m, int n, int k, const float *x, size_t ldx, const float *wp, int p0, int p1, float *y,
+                  size_t ldy);
+
 /* The kernel table of that level. */
 const ia__cpu_kernels *ia__cpu_kernels_active(void);
 

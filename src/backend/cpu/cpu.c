@@ -34,6 +34,7 @@ struct ia_linear {
     float *wsum;   /* int8: wscale[j] * sum_k wq[j][k], for the rows' zero points */
     float *inv_s;  /* int8: per input channel 1/s (SmoothQuant), or NULL */
     int8_t *wp;    /* int8 with VNNI: wq packed for ia__i8_gemm (no oneDNN) */
+    float *wf;     /* fp32 at the AVX2 level: w packed for ia__f32_gemm (no oneDNN) */
     dnnl_memory_t wmem; /* fp32/bf16 through a matmul primitive: packed weights */
     dnnl_memory_t bmem; /* the bias (1, n_out) for primitives that add it */
 };
@@ -495,6 +496,7 @@ static void weight_release(void *ctx, void *prepared)
     ia__free(lin->b);
     ia__free(lin->wq);
     ia__free(lin->wp);
+    ia__free(lin->wf);
     ia__free(lin->wscale);
     ia__free(lin->wsum);
     ia__free(lin->inv_s);
@@ -667,6 +669,10 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
             ia__free(lin->wq); /* the packed copy is used */
             lin->wq = NULL;
         }
+    } else if (ok && lin->prec == PREC_FP32 && ia__cpu_isa_level() == IA_CPU_ISA_AVX2) {
+        ok = (lin->wf = ia__malloc(ia__f32_packed_floats(n_out, n_in) * sizeof(float))) != NULL;
+        if (ok)
+            ia__f32_pack(W, n_out, n_in, lin->wf);
     } else if (ok && pack_weights(lin, W)) {
         dnnl_memory_desc_t bmd;
         dnnl_dims_t bd = {1, n_out};
@@ -740,9 +746,10 @@ typedef struct epilogue {
 /* Rows per chunk when a linear layer is split over threads. */
 enum { CHUNK_ROWS = 256 };
 
-/* Rows per block of an int8 layer (gemm_rows): 64 x 4 x 1536 bytes of
- * int32 products stay in L2 for the epilogue. */
-enum { INT8_BLOCK_ROWS = 64 };
+/* Rows per block of an int8 layer, or of an fp32 one through our own
+ * AVX2 GEMM (gemm_rows): 64 x 4 x 1536 bytes of int32 products or floats
+ * stay in L2 for the epilogue. */
+enum { BLOCK_ROWS = 64 };
 
 /* Per-thread scratch for one linear call. */
 typedef struct scratch {
@@ -867,8 +874,8 @@ static bool i8_rows(const ia_linear *lin, const float *x, float *y, int rows, co
     const int N = lin->n_out, Kd = lin->n_in, np = (N + IA_I8_PANEL - 1) / IA_I8_PANEL;
     const int nt = omp_in_parallel() ? 1 : IA_MIN(omp_get_max_threads(), np);
     const ia__cpu_kernels *k = ia__cpu_kernels_active();
-    for (int r0 = 0; r0 < rows; r0 += INT8_BLOCK_ROWS) {
-        const int m = rows - r0 < INT8_BLOCK_ROWS ? rows - r0 : INT8_BLOCK_ROWS;
+    for (int r0 = 0; r0 < rows; r0 += BLOCK_ROWS) {
+        const int m = rows - r0 < BLOCK_ROWS ? rows - r0 : BLOCK_ROWS;
         k->quantize_rows(x + (size_t)r0 * Kd, m, Kd, lin->inv_s, sc->q, sc->rs, sc->rz);
         const ia__i8_out o = {.rs = sc->rs, .rz = sc->rz, .sw = lin->wscale, .ws = lin->wsum, .b = lin->b,
                               .act = ep->res ? IA_ACT_NONE : ep->act, .add = ep->res != NULL,
@@ -882,6 +889,33 @@ static bool i8_rows(const ia_linear *lin, const float *x, float *y, int rows, co
         }
         if (ep->res)
             k->add_ln(ep->res + (size_t)r0 * N, NULL, NULL, ep->gamma, ep->beta, m, N, ep->eps);
+    }
+    return true;
+}
+
+/* An fp32 layer at the AVX2 level (lin->wf): blocks of rows through
+ * ia__f32_gemm, each block's epilogue while it is in L2; outside a
+ * parallel region the threads split the output panels. */
+static bool f32_rows(const ia_linear *lin, const float *x, float *y, int rows, const epilogue *ep)
+{
+    const int N = lin->n_out, Kd = lin->n_in, np = (N + IA_F32_PANEL - 1) / IA_F32_PANEL;
+    const int nt = omp_in_parallel() ? 1 : IA_MIN(omp_get_max_threads(), np);
+    const ia__cpu_kernels *k = ia__cpu_kernels_active();
+    for (int r0 = 0; r0 < rows; r0 += BLOCK_ROWS) {
+        const int m = rows - r0 < BLOCK_ROWS ? rows - r0 : BLOCK_ROWS;
+        const float *xb = x + (size_t)r0 * Kd;
+        float *yb = y + (size_t)r0 * N;
+        if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+            for (int t = 0; t < nt; t++)
+                ia__f32_gemm(m, N, Kd, xb, (size_t)Kd, lin->wf, np * t / nt, np * (t + 1) / nt, yb, (size_t)N);
+        } else {
+            ia__f32_gemm(m, N, Kd, xb, (size_t)Kd, lin->wf, 0, np, yb, (size_t)N);
+        }
+        if (ep->res)
+            k->add_ln(ep->res + (size_t)r0 * N, yb, lin->b, ep->gamma, ep->beta, m, N, ep->eps);
+        else if (lin->b || ep->act != IA_ACT_NONE)
+            k->bias_act(yb, m, N, lin->b, ep->act);
     }
     return true;
 }
@@ -905,10 +939,10 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
         const int32_t co = 0;
         if (lin->wp) /* VNNI: the epilogue in the GEMM's registers */
             return i8_rows(lin, x, y, rows, ep, sc);
-        if (ep->res && !sc->y && !(sc->y = ia__malloc((size_t)INT8_BLOCK_ROWS * N * sizeof(float))))
+        if (ep->res && !sc->y && !(sc->y = ia__malloc((size_t)BLOCK_ROWS * N * sizeof(float))))
             return false;
-        for (int r0 = 0; r0 < rows; r0 += INT8_BLOCK_ROWS) {
-            const int m = rows - r0 < INT8_BLOCK_ROWS ? rows - r0 : INT8_BLOCK_ROWS;
+        for (int r0 = 0; r0 < rows; r0 += BLOCK_ROWS) {
+            const int m = rows - r0 < BLOCK_ROWS ? rows - r0 : BLOCK_ROWS;
             const float *xb = x + (size_t)r0 * Kd;
             float *yb = ep->res ? sc->y : y + (size_t)r0 * N;
             k->quantize_rows(xb, m, Kd, lin->inv_s, sc->q, sc->rs, sc->rz);
@@ -922,6 +956,8 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
                 k->add_ln(ep->res + (size_t)r0 * N, yb, NULL, ep->gamma, ep->beta, m, N, ep->eps);
         }
         return true;
+    } else if (lin->wf) {
+        return f32_rows(lin, x, y, rows, ep);
     } else if (lin->wmem) {
         const void *src = x;
         if (lin->prec == PREC_BF16) {
@@ -1012,7 +1048,7 @@ ia_status ia__cpu_ffn_add_ln(void *ctx, const ia_linear *up, ia_act act, const i
         return rc ? rc : ia__cpu_linear_add_ln(ctx, down, h_tmp, res, y_tmp, n_rows, gamma, beta, eps);
     }
     cpu_ctx *c = ctx;
-    const int nt = c->n_threads, B = INT8_BLOCK_ROWS, H = up->n_out, N = down->n_out, Kd = up->n_in;
+    const int nt = c->n_threads, B = BLOCK_ROWS, H = up->n_out, N = down->n_out, Kd = up->n_in;
     const int n_blocks = (n_rows + B - 1) / B;
     const double t0 = c->profile ? ia__now() : 0;
     double t_up = 0, t_down = 0; /* thread time in each layer: splits the wall time in the profile */

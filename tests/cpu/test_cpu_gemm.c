@@ -1,9 +1,13 @@
 /*
- * The int8 linear layers' VNNI GEMM (i8gemm-avx512.c) against double:
- * u8 rows times s8 weights with every epilogue (store, GELU, ReLU, a rarer
- * activation, added into the output), at shapes with partial tiles of
- * rows, partial panels of outputs and k not a multiple of 4, whole and
- * split into ranges of panels. Exit 77 (skipped) without AVX512-VNNI.
+ * The CPU backend's own GEMMs against double, at shapes with partial tiles
+ * of rows, partial panels of outputs and odd k, whole and split into
+ * ranges of panels:
+ * - the int8 layers' VNNI GEMM (i8gemm-avx512.c): u8 rows times s8
+ *   weights with every epilogue (store, GELU, ReLU, a rarer activation,
+ *   added into the output);
+ * - the fp32 layers' AVX2 GEMM (f32gemm-avx2.c).
+ * Each part runs where the CPU has its instructions; exit 77 (skipped)
+ * where it has neither.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -75,11 +79,62 @@ static double check(int m, int n, int k, ia_act a, bool add, bool bias, bool spl
     return worst;
 }
 
+/* y = x w^T through ia__f32_gemm; the largest error relative to the sum
+ * of the products' magnitudes. */
+static double check_f32(int m, int n, int k, bool split)
+{
+    const size_t ldx = (size_t)k + (k % 2 ? 3 : 0);
+    float *x = malloc(m * ldx * sizeof(float)), *w = malloc((size_t)n * k * sizeof(float)),
+          *wp = malloc(ia__f32_packed_floats(n, k) * sizeof(float)), *y = malloc((size_t)m * n * sizeof(float));
+    for (size_t i = 0; i < m * ldx; i++)
+        x[i] = frand();
+    for (size_t i = 0; i < (size_t)n * k; i++)
+        w[i] = frand();
+    ia__f32_pack(w, n, k, wp);
+    const int np = (n + IA_F32_PANEL - 1) / IA_F32_PANEL;
+    if (split && np > 1) {
+        ia__f32_gemm(m, n, k, x, ldx, wp, 0, np / 2, y, (size_t)n);
+        ia__f32_gemm(m, n, k, x, ldx, wp, np / 2, np, y, (size_t)n);
+    } else {
+        ia__f32_gemm(m, n, k, x, ldx, wp, 0, np, y, (size_t)n);
+    }
+    double worst = 0;
+    for (int r = 0; r < m; r++)
+        for (int j = 0; j < n; j++) {
+            double v = 0, mag = 0;
+            for (int i = 0; i < k; i++) {
+                v += (double)x[r * ldx + i] * w[(size_t)j * k + i];
+                mag += fabs((double)x[r * ldx + i] * w[(size_t)j * k + i]);
+            }
+            worst = fmax(worst, fabs(y[(size_t)r * n + j] - v) / mag);
+        }
+    free(x), free(w), free(wp), free(y);
+    return worst;
+}
+
 int main(void)
 {
-    if (!ia__cpu_has_vnni()) {
-        printf("SKIP: no AVX512-VNNI here (or IA_CPU_ISA below avx512)\n");
+    static const int f32_shapes[][3] = {{1, 1, 1},      {5, 17, 3},      {6, 16, 8},    {7, 33, 9},
+                                        {13, 130, 383}, {64, 384, 1536}, {3, 1536, 384}};
+    const bool avx2 = ia__cpu_isa_level() >= IA_CPU_ISA_AVX2, vnni = ia__cpu_has_vnni();
+    if (!avx2 && !vnni) {
+        printf("SKIP: no AVX2 here (or IA_CPU_ISA=portable)\n");
         return 77;
+    }
+    double worst_f32 = 0;
+    for (size_t s = 0; avx2 && s < sizeof f32_shapes / sizeof f32_shapes[0]; s++) {
+        const int m = f32_shapes[s][0], n = f32_shapes[s][1], k = f32_shapes[s][2];
+        for (int split = 0; split < 2; split++) {
+            const double err = check_f32(m, n, k, split);
+            worst_f32 = fmax(worst_f32, err);
+            CHECK_MSG(err < 1e-6, "fp32 %dx%dx%d%s: error %.3g", m, n, k, split ? " split" : "", err);
+        }
+    }
+    if (avx2)
+        printf("fp32: largest error relative to the sum of |products|: %.3g\n", worst_f32);
+    if (!vnni) {
+        printf("int8: not run, no AVX512-VNNI here (or IA_CPU_ISA below avx512)\n");
+        return test_summary("test_cpu_gemm");
     }
     static const int shapes[][3] = {{1, 1, 1}, {5, 17, 3}, {6, 64, 4}, {7, 65, 9},  {12, 128, 384},
                                     {13, 130, 383}, {64, 384, 1536}, {3, 1536, 384}, {64, 200, 64}};
@@ -95,6 +150,6 @@ int main(void)
             CHECK_MSG(err < 2e-6, "%dx%dx%d act %d%s%s%s: error %.3g", m, n, k, (int)a, add ? " add" : "",
                       bias ? " bias" : "", split ? " split" : "", err);
         }
-    printf("largest error relative to the output's scale: %.3g\n", worst);
-    return test_summary("test_i8gemm");
+    printf("int8: largest error relative to the output's scale: %.3g\n", worst);
+    return test_summary("test_cpu_gemm");
 }
