@@ -16,17 +16,8 @@
 #include "core/core-impl.h"
 #include "tensor/tensor.h"
 
-#define IA_BACKEND_API_VERSION 6 /* 6: ia_plugin_host lends dtype traits, tensor_span, rope and bucket helpers */
-
-/* weight_prepare flags. */
-enum {
-    /* 8-bit activations cost this layer the most accuracy (measured on
-     * all-MiniLM-L6-v2: the QKV projection): in int8 mode it stays fp32
-     * on AVX2, whose 7-bit weights cost more; with VNNI it is int8 too
-     * (worst cosine 0.9907 against 0.9958 in fp32, but 1.75x ONNX
-     * Runtime's int8 against 1.29x). */
-    IA_WEIGHT_INT8_SENSITIVE = 1u << 0,
-};
+#define IA_BACKEND_API_VERSION 7 /* 7: weight_prepare without flags; 6: ia_plugin_host lends dtype traits,
+                                   * tensor_span, rope and bucket helpers */
 
 /* Per-op time and work, collected by an instance opened with profiling on. */
 typedef struct ia_backend_profile {
@@ -85,10 +76,10 @@ struct ia_backend_i {
      * the same bias. in_scale (n_in) is the typical magnitude of each input
      * channel (for a layer fed by a LayerNorm, |gamma| + |beta|) or NULL:
      * an int8 instance moves the activations' outlier channels into the
-     * weights with it (SmoothQuant). flags: IA_WEIGHT_*. NULL: weights are
-     * used as they lie in buffers. */
+     * weights with it (SmoothQuant). NULL: weights are used as they lie
+     * in buffers. */
     ia_status (*weight_prepare)(void *ctx, const ia_tensor *W, const ia_tensor *bias, const float *in_scale,
-                                unsigned flags, void **prepared);
+                                void **prepared);
     void (*weight_release)(void *ctx, void *prepared);
 };
 

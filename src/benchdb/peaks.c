@@ -91,7 +91,7 @@ static ia_status gemm_once(const ia_backend *be, void *ctx, int m, int k, int n,
         st = fill(be, ctx, x, (size_t)m * k, 1.0f, &r);
     ia_tensor tw = ia__tensor(IA_DTYPE_F32, k, n, 1, 1, W);
     if (!st && be->iface.weight_prepare) {
-        st = be->iface.weight_prepare(ctx, &tw, NULL, NULL, 0, &prep);
+        st = be->iface.weight_prepare(ctx, &tw, NULL, NULL, &prep);
         tw.extra = prep;
     }
     ia_tensor tx = ia__tensor(IA_DTYPE_F32, k, m, 1, 1, x);

@@ -240,7 +240,7 @@ static ia_status make_qkv(ia_wloader *ld, bert *m, const char *base, int h, cons
         ia__free(pb);
     }
     if (!rc)
-        rc = ia__weights_put_linear(&m->w, w, b, 3 * h, h, hint, IA_WEIGHT_INT8_SENSITIVE, &L->qkv_w, &L->qkv_b);
+        rc = ia__weights_put_linear(&m->w, w, b, 3 * h, h, hint, &L->qkv_w, &L->qkv_b);
     ia__free(w);
     ia__free(b);
     return rc;
@@ -313,7 +313,7 @@ static ia_status load_named(const bert_names *nm, const ia_encoder_config *cfg, 
             rc = make_qkv(&ld, m, base, H, hint_in, L);
         snprintf(name, sizeof name, "%s.%s", base, nm->out);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, H, H, true, NULL, 0, &L->out_w, &L->out_b);
+            rc = ia__weights_linear(&m->w, &ld, name, H, H, true, NULL, &L->out_w, &L->out_b);
         for (size_t i = 0; i < IA_ARRAY_LEN(lns) && !rc; i++) {
             snprintf(name, sizeof name, "%s.%s.%s", base, lns[i].ln, lns[i].part);
             rc = ia__weights_load(&m->w, &ld, name, H, 0, false, lns[i].dst);
@@ -321,11 +321,11 @@ static ia_status load_named(const bert_names *nm, const ia_encoder_config *cfg, 
         float *hint_mid = rc ? NULL : ia__weights_ln_hint(&m->w, &L->ln1_g, &L->ln1_b);
         snprintf(name, sizeof name, "%s.%s", base, nm->ffn_in);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, I, H, true, hint_mid, 0, &L->ffn_in_w, &L->ffn_in_b);
+            rc = ia__weights_linear(&m->w, &ld, name, I, H, true, hint_mid, &L->ffn_in_w, &L->ffn_in_b);
         ia__free(hint_mid);
         snprintf(name, sizeof name, "%s.%s", base, nm->ffn_out);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, H, I, true, NULL, 0, &L->ffn_out_w,
+            rc = ia__weights_linear(&m->w, &ld, name, H, I, true, NULL, &L->ffn_out_w,
                                     &L->ffn_out_b);
         ia__free(hint_in);
         hint_in = rc ? NULL : ia__weights_ln_hint(&m->w, &L->ln2_g, &L->ln2_b);

@@ -346,8 +346,8 @@ static ia_status load_norm(gated_bert *m, ia_wloader *ld, const char *base, bool
  * parts[0..n_parts) of rows_each rows each, stacked in that order (the
  * names under `layer`); swap: one part whose halves change places. */
 static ia_status load_stacked(gated_bert *m, ia_wloader *ld, const char *layer, const char *const *parts, int n_parts,
-                              int rows_each, int n_in, bool bias, bool swap, const float *hint, unsigned flags,
-                              ia_tensor *wt, ia_tensor *bt)
+                              int rows_each, int n_in, bool bias, bool swap, const float *hint, ia_tensor *wt,
+                              ia_tensor *bt)
 {
     const size_t rows = (size_t)rows_each * (size_t)n_parts;
     float *W = ia__malloc(rows * (size_t)n_in * sizeof *W), *B = bias ? ia__malloc(rows * sizeof *B) : NULL;
@@ -382,7 +382,7 @@ static ia_status load_stacked(gated_bert *m, ia_wloader *ld, const char *layer, 
         }
     }
     if (!rc)
-        rc = ia__weights_put_linear(&m->w, W, B, (int)rows, n_in, hint, flags, wt, bt);
+        rc = ia__weights_put_linear(&m->w, W, B, (int)rows, n_in, hint, wt, bt);
     ia__free(W);
     ia__free(B);
     return rc;
@@ -484,11 +484,11 @@ static ia_status gb_load_names(const gb_names *names, const ia_encoder_config *c
         snprintf(layer, sizeof layer, names->layer, l);
         int nq = 0;
         const char *const *qkv = qkv_parts(m, &ld, layer, &nq);
-        rc = load_stacked(m, &ld, layer, qkv, nq, 3 * H / nq, H, cfg->attn_bias, false, hint,
-                          IA_WEIGHT_INT8_SENSITIVE, &L->qkv_w, &L->qkv_b);
+        rc = load_stacked(m, &ld, layer, qkv, nq, 3 * H / nq, H, cfg->attn_bias, false, hint, &L->qkv_w,
+                          &L->qkv_b);
         snprintf(name, sizeof name, "%s%s", layer, names->out);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, H, H, cfg->attn_bias, NULL, 0, &L->out_w, &L->out_b);
+            rc = ia__weights_linear(&m->w, &ld, name, H, H, cfg->attn_bias, NULL, &L->out_w, &L->out_b);
         snprintf(name, sizeof name, "%s%s", layer, names->norm1);
         if (!rc)
             rc = load_norm(m, &ld, name, cfg->rms_norm, &L->norm1_g, &L->norm1_b);
@@ -497,14 +497,14 @@ static ia_status gb_load_names(const gb_names *names, const ia_encoder_config *c
         if (!rc && cfg->ffn_gated) {
             const int np = names->ffn_in[1] ? 2 : 1;
             rc = load_stacked(m, &ld, layer, names->ffn_in, np, 2 * I / np, H, cfg->ffn_in_bias,
-                              names->ffn_in_swapped, hint, 0, &L->in_w, &L->in_b);
+                              names->ffn_in_swapped, hint, &L->in_w, &L->in_b);
         } else if (!rc) {
             snprintf(name, sizeof name, "%s%s", layer, names->ffn_plain);
-            rc = ia__weights_linear(&m->w, &ld, name, I, H, cfg->ffn_in_bias, hint, 0, &L->in_w, &L->in_b);
+            rc = ia__weights_linear(&m->w, &ld, name, I, H, cfg->ffn_in_bias, hint, &L->in_w, &L->in_b);
         }
         snprintf(name, sizeof name, "%s%s", layer, names->down);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, H, I, cfg->ffn_out_bias, NULL, 0,
+            rc = ia__weights_linear(&m->w, &ld, name, H, I, cfg->ffn_out_bias, NULL,
                                     &L->down_w, &L->down_b);
         snprintf(name, sizeof name, "%s%s", layer, names->norm2);
         if (!rc)

@@ -160,11 +160,11 @@ static ia_status mb_load(const ia_encoder_config *cfg, const ia_safetensors *st,
         }
         snprintf(name, sizeof name, "layers.%d.attn.Wqkv", l);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, 3 * H, H, cfg->attn_bias, hint_in, IA_WEIGHT_INT8_SENSITIVE,
+            rc = ia__weights_linear(&m->w, &ld, name, 3 * H, H, cfg->attn_bias, hint_in,
                                     &L->qkv_w, &L->qkv_b);
         snprintf(name, sizeof name, "layers.%d.attn.Wo", l);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, H, H, cfg->attn_bias, NULL, 0, &L->out_w, &L->out_b);
+            rc = ia__weights_linear(&m->w, &ld, name, H, H, cfg->attn_bias, NULL, &L->out_w, &L->out_b);
         snprintf(name, sizeof name, "layers.%d.mlp_norm", l);
         if (!rc)
             rc = load_norm(m, &ld, name, &L->mlp_norm_g, &L->mlp_norm_b);
@@ -172,11 +172,11 @@ static ia_status mb_load(const ia_encoder_config *cfg, const ia_safetensors *st,
             rc ? NULL : ia__weights_ln_hint(&m->w, &L->mlp_norm_g, cfg->norm_bias ? &L->mlp_norm_b : NULL);
         snprintf(name, sizeof name, "layers.%d.mlp.Wi", l);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, 2 * I, H, cfg->mlp_bias, hint_mid, 0, &L->wi_w, &L->wi_b);
+            rc = ia__weights_linear(&m->w, &ld, name, 2 * I, H, cfg->mlp_bias, hint_mid, &L->wi_w, &L->wi_b);
         ia__free(hint_mid);
         snprintf(name, sizeof name, "layers.%d.mlp.Wo", l);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, H, I, cfg->mlp_bias, NULL, 0,
+            rc = ia__weights_linear(&m->w, &ld, name, H, I, cfg->mlp_bias, NULL,
                                     &L->wo_w, &L->wo_b);
     }
     ia__free(hint_in);

@@ -48,14 +48,14 @@ ia_status ia__weights_load(ia_weights *w, ia_wloader *ld, const char *name, int6
                            ia_tensor *t);
 /* A linear layer's f32 weights W (n_out, n_in) in host memory, with its
  * bias (n_out) or NULL (then *bt is left alone): prepared by the backend
- * when it can (hint: each input channel's typical size, or NULL; flags:
- * IA_WEIGHT_*), else copied into its memory. */
+ * when it can (hint: each input channel's typical size, or NULL), else
+ * copied into its memory. */
 ia_status ia__weights_put_linear(ia_weights *w, const float *W, const float *bias, int n_out, int n_in,
-                                 const float *hint, unsigned flags, ia_tensor *wt, ia_tensor *bt);
+                                 const float *hint, ia_tensor *wt, ia_tensor *bt);
 /* The linear layer `base`.weight (n_out, n_in) and, when with_bias,
  * `base`.bias (n_out), as ia__weights_put_linear. */
 ia_status ia__weights_linear(ia_weights *w, ia_wloader *ld, const char *base, int n_out, int n_in, bool with_bias,
-                             const float *hint, unsigned flags, ia_tensor *wt, ia_tensor *bt);
+                             const float *hint, ia_tensor *wt, ia_tensor *bt);
 /* |gamma| + |beta| of a LayerNorm whose tensors lie in host memory (beta
  * may be NULL: none), for a hint; NULL when the backend's memory is not
  * the host's or memory ran out. Freed by the caller (ia__free). */

@@ -117,14 +117,14 @@ float *ia__weights_ln_hint(const ia_weights *w, const ia_tensor *g, const ia_ten
 }
 
 ia_status ia__weights_put_linear(ia_weights *w, const float *W, const float *bias, int n_out, int n_in,
-                                 const float *hint, unsigned flags, ia_tensor *wt, ia_tensor *bt)
+                                 const float *hint, ia_tensor *wt, ia_tensor *bt)
 {
     ia_status rc = bias ? ia__weights_put(w, bt, IA_DTYPE_F32, n_out, 1, bias) : IA_OK;
     if (rc || !w->be->iface.weight_prepare)
         return rc ? rc : ia__weights_put(w, wt, IA_DTYPE_F32, n_in, n_out, W);
     *wt = ia__tensor(IA_DTYPE_F32, n_in, n_out, 1, 1, (void *)W);
     void *prep = NULL;
-    rc = w->be->iface.weight_prepare(w->bctx, wt, bias ? bt : NULL, hint, flags, &prep);
+    rc = w->be->iface.weight_prepare(w->bctx, wt, bias ? bt : NULL, hint, &prep);
     if (!rc && !keep(&w->prepared, &w->n_prepared, prep)) {
         w->be->iface.weight_release(w->bctx, prep);
         rc = ia__error(IA_ERR_NOMEM, "out of memory");
@@ -135,7 +135,7 @@ ia_status ia__weights_put_linear(ia_weights *w, const float *W, const float *bia
 }
 
 ia_status ia__weights_linear(ia_weights *w, ia_wloader *ld, const char *base, int n_out, int n_in, bool with_bias,
-                             const float *hint, unsigned flags, ia_tensor *wt, ia_tensor *bt)
+                             const float *hint, ia_tensor *wt, ia_tensor *bt)
 {
     char wn[200], bn[200];
     snprintf(wn, sizeof wn, "%s.weight", base);
@@ -145,7 +145,7 @@ ia_status ia__weights_linear(ia_weights *w, ia_wloader *ld, const char *base, in
     if (!rc && with_bias)
         rc = ia__wl_fetch(ld, bn, n_out, 0, &B);
     if (!rc)
-        rc = ia__weights_put_linear(w, W, B, n_out, n_in, hint, flags, wt, bt);
+        rc = ia__weights_put_linear(w, W, B, n_out, n_in, hint, wt, bt);
     ia__free(W);
     ia__free(B);
     return rc;

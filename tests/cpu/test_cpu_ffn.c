@@ -68,9 +68,9 @@ static ia_status run(const ia_backend *be, void *ctx, weights *w, float *x, int 
     void *pu = NULL, *pd = NULL;
     ia_status rc = h && y ? IA_OK : IA_ERR_NOMEM;
     if (!rc)
-        rc = be->iface.weight_prepare(ctx, &tU, &tbu, NULL, 0, &pu);
+        rc = be->iface.weight_prepare(ctx, &tU, &tbu, NULL, &pu);
     if (!rc)
-        rc = be->iface.weight_prepare(ctx, &tD, &tbd, NULL, 0, &pd);
+        rc = be->iface.weight_prepare(ctx, &tD, &tbd, NULL, &pd);
     tU.extra = pu, tD.extra = pd;
     const ia_node nodes[3] = {
         {.op = IA_OP_MATMUL, .flags = IA_NODE_DST_SCRATCH, .dst = &th, .src = {&tx, &tU, &tbu}, .p.act = IA_ACT_GELU},

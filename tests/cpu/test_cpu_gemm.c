@@ -2,9 +2,11 @@
  * The CPU backend's own GEMMs against double, at shapes with partial tiles
  * of rows, partial panels of outputs and odd k, whole and split into
  * ranges of panels:
- * - the int8 layers' VNNI GEMM (i8gemm-avx512.c): u8 rows times s8
- *   weights with every epilogue (store, GELU, ReLU, a rarer activation,
- *   added into the output);
+ * - the int8 layers' GEMMs, with VNNI (i8gemm-avx512.c) and with AVX2
+ *   (i8gemm-avx2.c, on weights whose pairs of inputs sum to at most 128
+ *   in magnitude, as the backend quantizes them without VNNI): u8 rows
+ *   times s8 weights with every epilogue (store, GELU, ReLU, a rarer
+ *   activation, added into the output);
  * - the fp32 layers' AVX2 GEMM (f32gemm-avx2.c).
  * Each part runs where the CPU has its instructions; exit 77 (skipped)
  * where it has neither.
@@ -34,35 +36,39 @@ static double act(ia_act a, double v)
     }
 }
 
-/* One shape and epilogue; split: the panels in two calls. Returns the
- * largest error relative to the output's scale. */
-static double check(int m, int n, int k, ia_act a, bool add, bool bias, bool split)
+/* One shape and epilogue through the VNNI or the AVX2 kernel; split: the
+ * panels in two calls. Returns the largest error relative to the
+ * output's scale. */
+static double check(bool vnni, int m, int n, int k, ia_act a, bool add, bool bias, bool split)
 {
+    const int panel = vnni ? IA_I8_PANEL : IA_I8_PANEL_AVX2;
+    void (*const gemm)(int, int, int, const uint8_t *, size_t, const int8_t *, int, int, const ia__i8_out *) =
+        vnni ? ia__i8_gemm : ia__i8_gemm_avx2;
     const size_t lda = (size_t)k + (k % 3 == 1 ? 5 : 0); /* rows apart by more than k, sometimes */
     uint8_t *x = malloc(m * lda + 4);
-    int8_t *w = malloc((size_t)n * k), *wp = malloc(ia__i8_packed_bytes(n, k));
+    int8_t *w = malloc((size_t)n * k), *wp = malloc(ia__i8_packed_bytes(n, k, panel));
     float *rs = malloc(m * sizeof(float)), *rz = malloc(m * sizeof(float)), *sw = malloc(n * sizeof(float)),
           *ws = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float)), *y = malloc((size_t)m * n * sizeof(float)),
           *y0 = malloc((size_t)m * n * sizeof(float));
     for (size_t i = 0; i < m * lda + 4; i++)
         x[i] = (uint8_t)next();
     for (size_t i = 0; i < (size_t)n * k; i++)
-        w[i] = (int8_t)(next() % 255 - 127);
+        w[i] = (int8_t)(vnni ? next() % 255 - 127 : next() % 129 - 64);
     for (int r = 0; r < m; r++)
         rs[r] = 0.01f * (1 + frand()), rz[r] = frand();
     for (int j = 0; j < n; j++)
         sw[j] = 0.001f * (1 + frand()), ws[j] = frand(), b[j] = frand();
     for (size_t i = 0; i < (size_t)m * n; i++)
         y[i] = y0[i] = frand();
-    ia__i8_pack(w, n, k, wp);
+    ia__i8_pack(w, n, k, panel, wp);
     const ia__i8_out o = {.rs = rs, .rz = rz, .sw = sw, .ws = ws, .b = bias ? b : NULL, .act = a, .add = add,
                           .y = y, .ldy = (size_t)n};
-    const int np = (n + IA_I8_PANEL - 1) / IA_I8_PANEL;
+    const int np = (n + panel - 1) / panel;
     if (split && np > 1) {
-        ia__i8_gemm(m, n, k, x, lda, wp, np / 2, np, &o);
-        ia__i8_gemm(m, n, k, x, lda, wp, 0, np / 2, &o);
+        gemm(m, n, k, x, lda, wp, np / 2, np, &o);
+        gemm(m, n, k, x, lda, wp, 0, np / 2, &o);
     } else {
-        ia__i8_gemm(m, n, k, x, lda, wp, 0, np, &o);
+        gemm(m, n, k, x, lda, wp, 0, np, &o);
     }
     double worst = 0;
     for (int r = 0; r < m; r++)
@@ -132,24 +138,27 @@ int main(void)
     }
     if (avx2)
         printf("fp32: largest error relative to the sum of |products|: %.3g\n", worst_f32);
-    if (!vnni) {
-        printf("int8: not run, no AVX512-VNNI here (or IA_CPU_ISA below avx512)\n");
-        return test_summary("test_cpu_gemm");
-    }
-    static const int shapes[][3] = {{1, 1, 1}, {5, 17, 3}, {6, 64, 4}, {7, 65, 9},  {12, 128, 384},
+    static const int shapes[][3] = {{1, 1, 1},      {5, 17, 3},     {6, 64, 4},     {7, 65, 9},  {12, 128, 384},
                                     {13, 130, 383}, {64, 384, 1536}, {3, 1536, 384}, {64, 200, 64}};
     static const ia_act acts[] = {IA_ACT_NONE, IA_ACT_GELU, IA_ACT_RELU, IA_ACT_SILU};
-    double worst = 0;
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int e = 0; e < 5; e++) {
-            const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-            const bool add = e == 4, bias = (s + e) % 3 != 0, split = (s + e) % 2;
-            const ia_act a = add ? IA_ACT_NONE : acts[e];
-            const double err = check(m, n, k, a, add, bias, split);
-            worst = fmax(worst, err);
-            CHECK_MSG(err < 2e-6, "%dx%dx%d act %d%s%s%s: error %.3g", m, n, k, (int)a, add ? " add" : "",
-                      bias ? " bias" : "", split ? " split" : "", err);
+    for (int kernel = 0; kernel < 2; kernel++) {
+        const bool with_vnni = kernel == 0;
+        if (!(with_vnni ? vnni : avx2)) {
+            printf("int8 %s: not run, this CPU (or IA_CPU_ISA) lacks it\n", with_vnni ? "VNNI" : "AVX2");
+            continue;
         }
-    printf("int8: largest error relative to the output's scale: %.3g\n", worst);
+        double worst = 0;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int e = 0; e < 5; e++) {
+                const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                const bool add = e == 4, bias = (s + e) % 3 != 0, split = (s + e) % 2;
+                const ia_act a = add ? IA_ACT_NONE : acts[e];
+                const double err = check(with_vnni, m, n, k, a, add, bias, split);
+                worst = fmax(worst, err);
+                CHECK_MSG(err < 2e-6, "int8 %s %dx%dx%d act %d%s%s%s: error %.3g", with_vnni ? "VNNI" : "AVX2", m,
+                          n, k, (int)a, add ? " add" : "", bias ? " bias" : "", split ? " split" : "", err);
+            }
+        printf("int8 %s: largest error relative to the output's scale: %.3g\n", with_vnni ? "VNNI" : "AVX2", worst);
+    }
     return test_summary("test_cpu_gemm");
 }

@@ -1,13 +1,11 @@
 /*
  * Reduced precision against fp32 on the same model and texts:
- *   test_cpu_precision MODEL_DIR|@real int8|bf16 MIN_COSINE[/MIN_NO_VNNI] [N]
+ *   test_cpu_precision MODEL_DIR|@real int8|bf16 MIN_COSINE [N]
  * embeds the first N (default all) texts of tests/data/sentences.jsonl in
  * fp32 and in PRECISION and, where the CPU runs that precision (int8: AVX2,
  * with VNNI on AVX-512; bf16: AVX512_BF16; IA_CPU_ISA not below that),
  * requires the model to report it (ia_model_info.precision) and every
- * text's cosine to fp32 to be >= MIN_COSINE (int8 without VNNI, whose
- * weights have 7 to 8 bits and whose QKV projection stays fp32:
- * >= MIN_NO_VNNI, default MIN_COSINE).
+ * text's cosine to fp32 to be >= MIN_COSINE.
  * With IA_CPU_ISA set below what the precision needs it checks the clean
  * fallback instead: fp32 reported and output identical to fp32's.
  * On a CPU without the instructions (and IA_CPU_ISA unset) there is
@@ -27,12 +25,11 @@ int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: test_cpu_precision MODEL_DIR|@real int8|bf16 "
-                        "MIN_COSINE[/MIN_NO_VNNI] [N]\n");
+                        "MIN_COSINE [N]\n");
         return 2;
     }
     const char *dir = !strcmp(argv[1], "@real") ? real_model_dir() : argv[1], *prec = argv[2];
-    const char *slash = argc > 3 ? strchr(argv[3], '/') : NULL;
-    const double min_cos = argc > 3 ? atof(argv[3]) : 0.995, min_no_vnni = slash ? atof(slash + 1) : min_cos;
+    const double min_cos = argc > 3 ? atof(argv[3]) : 0.995;
     if (strcmp(prec, "int8") && strcmp(prec, "bf16")) {
         fprintf(stderr, "test_cpu_precision: precision %s: int8 or bf16\n", prec);
         return 2;
@@ -49,7 +46,6 @@ int main(int argc, char **argv)
     const char *isa = getenv("IA_CPU_ISA");
     const bool capped_avx2 = isa && !strcmp(isa, "avx2"), capped_portable = isa && !strcmp(isa, "portable");
     const bool forced_lower = capped_portable || (!int8 && capped_avx2);
-    const bool vnni_in_use = avx512 && __builtin_cpu_supports("avx512vnni") && !capped_avx2 && !capped_portable;
     const char *needs = int8 ? "AVX2" : "AVX512_BF16";
     if (!has && !forced_lower) {
         ia_model_options mo = {.device = "cpu", .precision = prec};
@@ -102,8 +98,7 @@ int main(int argc, char **argv)
                       prec);
             CHECK_MSG(memcmp(ref, q, sizeof(float) * n * dim), "%s output equals fp32's bit for bit: the "
                       "reduced-precision path did not run", prec);
-            const double want = !int8 || vnni_in_use ? min_cos : min_no_vnni;
-            CHECK_MSG(worst >= want, "text %zu: cosine %.6f < %.6g", at, worst, want);
+            CHECK_MSG(worst >= min_cos, "text %zu: cosine %.6f < %.6g", at, worst, min_cos);
         } else {
             CHECK_MSG(!strcmp(pq, "fp32") && !memcmp(ref, q, sizeof(float) * n * dim),
                       "fallback (IA_CPU_ISA=%s): ran %s, output %s fp32's", isa, pq,

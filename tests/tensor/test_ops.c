@@ -379,7 +379,7 @@ static int run_on(const be_inst *b, tcase *c, double *err)
             result = -1;
             goto out;
         }
-        ia_status prc = b->be->iface.weight_prepare(b->ctx, &c->s[2].v, n.src[2], NULL, 0, &prepared);
+        ia_status prc = b->be->iface.weight_prepare(b->ctx, &c->s[2].v, n.src[2], NULL, &prepared);
         if (prc) {
             fprintf(stderr, "%s: weight_prepare -> %d (%s)\n", b->be->name, prc, ia_errmsg());
             goto out;
@@ -1485,7 +1485,7 @@ static void fused_matmul_layernorm(void)
         ia_tensor tg = ia__tensor(F32, N, 1, 1, 1, buf[4]), tbeta = ia__tensor(F32, N, 1, 1, 1, buf[5]);
         ia_tensor tw = *W; /* prepared from the host copy */
         void *prep = NULL;
-        ia_status rc = placed ? b->be->iface.weight_prepare(b->ctx, &tw, &tb, NULL, 0, &prep) : IA_ERR_NOMEM;
+        ia_status rc = placed ? b->be->iface.weight_prepare(b->ctx, &tw, &tb, NULL, &prep) : IA_ERR_NOMEM;
         CHECK_MSG(rc == IA_OK, "%s: weight_prepare: %s", b->be->name, ia_errmsg());
         tw.data = NULL;
         tw.extra = prep;

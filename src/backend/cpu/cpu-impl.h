@@ -20,11 +20,6 @@ typedef struct ia__cpu_kernels {
     const char *name;
     /* y[r][j] = act(y[r][j] + b[j]) for rows [0, rows); b may be NULL. */
     void (*bias_act)(float *y, int rows, int n, const float *b, ia_act act);
-    /* The int8 linear's output: y[r][j] = act(rs[r] sw[j] acc[r][j] +
-     * rz[r] ws[j] + b[j]) (rows' and weights' scales, rows' zero points
-     * times the weights' scaled sums); b may be NULL. */
-    void (*dequant_act)(const int32_t *acc, int rows, int n, const float *rs, const float *rz,
-                        const float *sw, const float *ws, const float *b, ia_act act, float *y);
     /* x[r] = LayerNorm(x[r] + y[r] + b) * g + beta; y and b may be NULL. */
     void (*add_ln)(float *x, const float *y, const float *b, const float *g,
                    const float *beta, int rows, int n, float eps);
@@ -72,14 +67,18 @@ ia__cpu_isa ia__cpu_isa_level(void);
 const char *ia__cpu_isa_name(void);
 /* Whether the backend runs at AVX-512 on a CPU with AVX512-VNNI. */
 bool ia__cpu_has_vnni(void);
-/* The int8 linear layers' GEMM with AVX512-VNNI (i8gemm-avx512.c), only
- * where ia__cpu_has_vnni(). Weights (n, k) s8 are packed once into panels
- * of IA_I8_PANEL outputs; activations are u8 rows lda bytes apart, read 4
- * bytes at a time (up to 3 bytes past k, which meet zero weights, so the
- * last row needs them readable). Panels [p0, p1) of
+/* The int8 linear layers' GEMMs: with AVX512-VNNI (i8gemm-avx512.c,
+ * only where ia__cpu_has_vnni()), else with AVX2 (i8gemm-avx2.c: the u8 x
+ * s8 products of inputs k and k+1, k even, are added in 16 bits with
+ * saturation, which the weights' quantization keeps exact). Weights (n, k)
+ * s8 are packed once into panels of IA_I8_PANEL (VNNI) or
+ * IA_I8_PANEL_AVX2 outputs, 4 inputs of an output in 4 adjacent bytes;
+ * activations are u8 rows lda bytes apart, read 4 bytes at a time (up to
+ * 3 bytes past k, which meet zero weights, so the last row needs them
+ * readable). Panels [p0, p1) of
  * y[r][j] = rs[r] sw[j] (a w^T)[r][j] + rz[r] ws[j] + b[j] (b may be NULL),
  * then y[r][j] = act(that) or, with add, y[r][j] += that. */
-enum { IA_I8_PANEL = 64 };
+enum { IA_I8_PANEL = 64, IA_I8_PANEL_AVX2 = 16 };
 typedef struct ia__i8_out {
     const float *rs, *rz;     /* rows' scales and zero points */
     const float *sw, *ws, *b; /* outputs' weight scales, scaled weight sums, biases */
@@ -88,10 +87,12 @@ typedef struct ia__i8_out {
     float *y;
     size_t ldy;
 } ia__i8_out;
-size_t ia__i8_packed_bytes(int n, int k);
-void ia__i8_pack(const int8_t *w, int n, int k, int8_t *wp);
+size_t ia__i8_packed_bytes(int n, int k, int panel);
+void ia__i8_pack(const int8_t *w, int n, int k, int panel, int8_t *wp);
 void ia__i8_gemm(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t *wp, int p0, int p1,
                  const ia__i8_out *o);
+void ia__i8_gemm_avx2(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t *wp, int p0, int p1,
+                      const ia__i8_out *o);
 
 /* The fp32 linear layers' GEMM at the AVX2 level (f32gemm-avx2.c), where
  * oneDNN repacks plain weights at every call. Weights (n, k) packed once

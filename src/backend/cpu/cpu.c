@@ -1,8 +1,11 @@
 /*
  * The CPU backend: host memory; linear layers through oneDNN's GEMMs (f32
- * sgemm, u8 x s8 int8 with VNNI or AVX2), which measure fastest here and do
- * not depend on OPENBLAS_CORETYPE; the other ops as kernels picked at run time
- * for the CPU's instruction set (kernels.inc: AVX-512, AVX2, portable C).
+ * and bf16 matmul primitives with prepacked weights, sgemm), which measure
+ * fastest here and do not depend on OPENBLAS_CORETYPE, and through our own
+ * where oneDNN's are slower: int8 (u8 x s8 with VNNI or AVX2,
+ * i8gemm-*.c) and fp32 at the AVX2 level (f32gemm-avx2.c); the other ops
+ * as kernels picked at run time for the CPU's instruction set
+ * (kernels.inc: AVX-512, AVX2, portable C).
  *
  * Threads: one OpenMP pool shared with oneDNN (built on OpenMP too), never
  * nested. A linear layer of many rows is split into row chunks, each
@@ -29,11 +32,10 @@ struct ia_linear {
     int n_out, n_in, prec;
     float *w;      /* fp32: (n_out, n_in) */
     float *b;      /* (n_out) or NULL */
-    int8_t *wq;    /* int8: (n_out, n_in), per-output-row scale */
-    float *wscale; /* int8: (n_out) */
+    int8_t *wp;    /* int8: wq (n_out, n_in) packed for ia__i8_gemm (VNNI) or ia__i8_gemm_avx2 */
+    float *wscale; /* int8: (n_out), W[j] ~ wscale[j] wq[j] */
     float *wsum;   /* int8: wscale[j] * sum_k wq[j][k], for the rows' zero points */
     float *inv_s;  /* int8: per input channel 1/s (SmoothQuant), or NULL */
-    int8_t *wp;    /* int8 with VNNI: wq packed for ia__i8_gemm (no oneDNN) */
     float *wf;     /* fp32 at the AVX2 level: w packed for ia__f32_gemm (no oneDNN) */
     dnnl_memory_t wmem; /* fp32/bf16 through a matmul primitive: packed weights */
     dnnl_memory_t bmem; /* the bias (1, n_out) for primitives that add it */
@@ -326,16 +328,11 @@ void ia__cpu_pcache_stats(size_t *live, unsigned long *evicted)
     pthread_mutex_unlock(&pcache_lock);
 }
 
-static dnnl_data_type_t src_dt(int prec)
-{
-    return prec == PREC_BF16 ? dnnl_bf16 : prec == PREC_INT8 ? dnnl_u8 : dnnl_f32;
-}
-static dnnl_data_type_t wei_dt(int prec)
-{
-    return prec == PREC_BF16 ? dnnl_bf16 : prec == PREC_INT8 ? dnnl_s8 : dnnl_f32;
-}
-static dnnl_data_type_t dst_dt(int prec) { return prec == PREC_INT8 ? dnnl_s32 : dnnl_f32; }
-static size_t src_size(int prec) { return prec == PREC_BF16 ? 2 : prec == PREC_INT8 ? 1 : 4; }
+/* The primitives are fp32 or bf16 (int8 runs our own GEMMs). */
+static dnnl_data_type_t src_dt(int prec) { return prec == PREC_BF16 ? dnnl_bf16 : dnnl_f32; }
+static dnnl_data_type_t wei_dt(int prec) { return src_dt(prec); }
+static dnnl_data_type_t dst_dt(int prec) { return (void)prec, dnnl_f32; }
+static size_t src_size(int prec) { return prec == PREC_BF16 ? 2 : 4; }
 
 static dnnl_status_t make_pd(int m, int n, int k, int prec, bool any_weights, int post,
                              dnnl_primitive_desc_t *pd)
@@ -494,7 +491,6 @@ static void weight_release(void *ctx, void *prepared)
         dnnl_memory_destroy(lin->bmem);
     ia__free(lin->w);
     ia__free(lin->b);
-    ia__free(lin->wq);
     ia__free(lin->wp);
     ia__free(lin->wf);
     ia__free(lin->wscale);
@@ -539,8 +535,8 @@ static int effective_prec(int p)
     return p;
 }
 
-/* Reorder W (n_out, n_in), f32 or (int8) s8, into the primitive's
- * weights layout and type. */
+/* Reorder W (n_out, n_in), f32, into the primitive's weights layout and
+ * type. */
 static bool pack_weights(ia_linear *lin, const void *W)
 {
     pthread_once(&engine_once, engine_init);
@@ -553,8 +549,7 @@ static bool pack_weights(ia_linear *lin, const void *W)
     dnnl_memory_desc_t umd;
     dnnl_dims_t wd = {lin->n_in, lin->n_out};
     bool ok = make_pd(64, lin->n_out, lin->n_in, lin->prec, true, 0, &pd) == dnnl_success &&
-              dnnl_memory_desc_init_by_tag(&umd, 2, wd, lin->prec == PREC_INT8 ? dnnl_s8 : dnnl_f32,
-                                           dnnl_ba) == dnnl_success;
+              dnnl_memory_desc_init_by_tag(&umd, 2, wd, dnnl_f32, dnnl_ba) == dnnl_success;
     const dnnl_memory_desc_t *wmd = ok ? dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0) : NULL;
     ok = ok && wmd && dnnl_memory_create(&user, &umd, engine, (void *)W) == dnnl_success &&
          dnnl_memory_create(&lin->wmem, wmd, engine, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
@@ -581,7 +576,7 @@ static bool pack_weights(ia_linear *lin, const void *W)
 /* A linear layer from f32 weights W (n_out, n_in) and bias b (n_out) or
  * NULL, copied: packed for oneDNN in the instance's precision. */
 static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_out, int n_in,
-                            const float *in_scale, unsigned flags, ia_linear **out)
+                            const float *in_scale, ia_linear **out)
 {
     ia_linear *lin = ia__calloc(1, sizeof *lin);
     if (!lin)
@@ -589,10 +584,6 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
     lin->n_out = n_out;
     lin->n_in = n_in;
     lin->prec = c->prec;
-    /* The layer int8 would cost the most accuracy stays fp32 without VNNI
-     * (IA_WEIGHT_INT8_SENSITIVE). */
-    if (lin->prec == PREC_INT8 && (flags & IA_WEIGHT_INT8_SENSITIVE) && !have_vnni && !getenv("IA_CPU_INT8_ALL"))
-        lin->prec = PREC_FP32;
     if (lin->prec != PREC_FP32 && !layer_selected(__atomic_fetch_add(&c->layer_counter, 1, __ATOMIC_RELAXED)))
         lin->prec = PREC_FP32;
     const size_t nw = (size_t)n_out * n_in;
@@ -603,10 +594,12 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
             memcpy(lin->b, b, (size_t)n_out * sizeof(float));
     }
     if (ok && lin->prec == PREC_INT8) {
-        lin->wq = ia__malloc(nw);
+        int8_t *wq = ia__malloc(nw);
+        const int panel = have_vnni ? IA_I8_PANEL : IA_I8_PANEL_AVX2;
+        lin->wp = ia__malloc(ia__i8_packed_bytes(n_out, n_in, panel));
         lin->wscale = ia__malloc((size_t)n_out * sizeof(float));
         lin->wsum = ia__malloc((size_t)n_out * sizeof(float));
-        ok = lin->wq && lin->wscale && lin->wsum;
+        ok = wq && lin->wp && lin->wscale && lin->wsum;
         /* SmoothQuant with alpha 1/2: s_k = sqrt(a_k / max_j |W[j][k]|),
          * x_k / s_k and W[j][k] s_k quantize with less error when a few
          * input channels are much larger than the rest. */
@@ -632,8 +625,8 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
         }
         float *row = ok ? ia__malloc((size_t)n_in * sizeof(float)) : NULL;
         ok = ok && row;
-        /* Without VNNI, oneDNN's int8 kernels add the u8 x s8 products of
-         * inputs k and k+1 (k even) in 16 bits with saturation. A row's
+        /* Without VNNI, the int8 GEMM adds the u8 x s8 products of inputs
+         * k and k+1 (k even) in 16 bits with saturation. A row's
          * scale then also keeps |q_k| + |q_k+1| <= 128, which makes every
          * pair sum exact (255 x 128 < 32768) at 7 to 8 bits a weight. */
         for (int j = 0; ok && j < n_out; j++) {
@@ -650,25 +643,20 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
             int32_t sum = 0;
             for (int k = 0; k < n_in; k++) {
                 int q = (int)lrintf(row[k] * inv);
-                if (!have_vnni && k % 2 && abs(q) + abs(lin->wq[(size_t)j * n_in + k - 1]) > 128)
+                if (!have_vnni && k % 2 && abs(q) + abs(wq[(size_t)j * n_in + k - 1]) > 128)
                     q += q > 0 ? -1 : 1; /* both rounded up past the bound */
                 q = q > 127 ? 127 : q < -127 ? -127 : q;
-                lin->wq[(size_t)j * n_in + k] = (int8_t)q;
+                wq[(size_t)j * n_in + k] = (int8_t)q;
                 sum += q;
             }
             lin->wscale[j] = inv > 0 ? 1.0f / inv : 0.0f;
             lin->wsum[j] = lin->wscale[j] * (float)sum;
         }
+        if (ok)
+            ia__i8_pack(wq, n_out, n_in, panel, lin->wp);
         ia__free(row);
         ia__free(ws);
-        if (ok && have_vnni && (lin->wp = ia__malloc(ia__i8_packed_bytes(n_out, n_in)))) {
-            ia__i8_pack(lin->wq, n_out, n_in, lin->wp);
-            ia__free(lin->wq);
-            lin->wq = NULL;
-        } else if (ok && pack_weights(lin, lin->wq)) {
-            ia__free(lin->wq); /* the packed copy is used */
-            lin->wq = NULL;
-        }
+        ia__free(wq);
     } else if (ok && lin->prec == PREC_FP32 && ia__cpu_isa_level() == IA_CPU_ISA_AVX2) {
         ok = (lin->wf = ia__malloc(ia__f32_packed_floats(n_out, n_in) * sizeof(float))) != NULL;
         if (ok)
@@ -696,7 +684,7 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
 
 /* W (n_in, n_out) in any dtype and layout, as contiguous f32 rows. */
 static ia_status weight_prepare(void *ctx, const ia_tensor *W, const ia_tensor *bias, const float *in_scale,
-                                unsigned flags, void **prepared)
+                                void **prepared)
 {
     const int64_t n_in = W->ne[0], n_out = W->ne[1];
     const ia_dtype_traits *tr = ia__dtype(W->dtype);
@@ -723,7 +711,7 @@ static ia_status weight_prepare(void *ctx, const ia_tensor *W, const ia_tensor *
     }
     ia_linear *lin = NULL;
     ia_status rc = linear_new(ctx, direct ? W->data : f, bias ? bias->data : NULL, (int)n_out, (int)n_in,
-                              in_scale, flags, &lin);
+                              in_scale, &lin);
     ia__free(f);
     *prepared = lin;
     return rc;
@@ -754,8 +742,6 @@ enum { BLOCK_ROWS = 64 };
 /* Per-thread scratch for one linear call. */
 typedef struct scratch {
     unsigned char *q;  /* int8: rows * n_in */
-    int32_t *acc;      /* int8: rows * n_out */
-    float *y;          /* int8: a block of rows * n_out before a LayerNorm epilogue */
     float *rs, *rz;    /* int8: rows' scales and zero points */
     uint16_t *h;       /* bf16: rows * n_in */
     dnnl_stream_t stream;
@@ -769,11 +755,10 @@ static void scratch_init(lin_scratch *sc, const ia_linear *lin, int rows)
     memset(sc, 0, sizeof *sc);
     sc->ok = true;
     if (lin->prec == PREC_INT8) {
-        sc->q = ia__malloc((size_t)rows * lin->n_in + 4); /* ia__i8_gemm reads k rounded up to 4 */
-        sc->acc = ia__malloc((size_t)rows * lin->n_out * sizeof(int32_t));
+        sc->q = ia__malloc((size_t)rows * lin->n_in + 4); /* the GEMM reads k rounded up to 4 */
         sc->rs = ia__malloc((size_t)rows * sizeof(float));
         sc->rz = ia__malloc((size_t)rows * sizeof(float));
-        sc->ok = sc->q && sc->acc && sc->rs && sc->rz;
+        sc->ok = sc->q && sc->rs && sc->rz;
     } else if (lin->wmem && lin->prec == PREC_BF16) {
         sc->ok = (sc->h = ia__malloc((size_t)rows * lin->n_in * sizeof(uint16_t))) != NULL;
     }
@@ -784,10 +769,8 @@ static void scratch_init(lin_scratch *sc, const ia_linear *lin, int rows)
 static void scratch_free(lin_scratch *sc)
 {
     ia__free(sc->q);
-    ia__free(sc->acc);
     ia__free(sc->rs);
     ia__free(sc->rz);
-    ia__free(sc->y);
     ia__free(sc->h);
     ia__free(sc->pad);
     if (sc->stream)
@@ -863,15 +846,19 @@ static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, 
     return r;
 }
 
-/* An int8 layer with VNNI (lin->wp): blocks of rows quantized, then
- * ia__i8_gemm with the dequantization, bias and activation in its
- * registers; before a LayerNorm it adds into the residual rows, which are
- * then normalized. Outside a parallel region (few rows) the threads split
- * the output panels. */
+/* An int8 layer (lin->wp). x ~ z + s q (per row), W ~ sw wq (per output):
+ * y[r][j] = s[r] sw[j] (q wq^T)[r][j] + z[r] sw[j] sum_k wq[j][k]. Blocks
+ * of rows quantized, then the int8 GEMM, which dequantizes and adds the
+ * bias and activation as it stores; before a LayerNorm it adds into the
+ * residual rows, which are then normalized (y is not written). Outside a
+ * parallel region (few rows) the threads split the output panels. */
 static bool i8_rows(const ia_linear *lin, const float *x, float *y, int rows, const epilogue *ep,
                     lin_scratch *sc)
 {
-    const int N = lin->n_out, Kd = lin->n_in, np = (N + IA_I8_PANEL - 1) / IA_I8_PANEL;
+    const int panel = have_vnni ? IA_I8_PANEL : IA_I8_PANEL_AVX2;
+    void (*const gemm)(int, int, int, const uint8_t *, size_t, const int8_t *, int, int, const ia__i8_out *) =
+        have_vnni ? ia__i8_gemm : ia__i8_gemm_avx2;
+    const int N = lin->n_out, Kd = lin->n_in, np = (N + panel - 1) / panel;
     const int nt = omp_in_parallel() ? 1 : IA_MIN(omp_get_max_threads(), np);
     const ia__cpu_kernels *k = ia__cpu_kernels_active();
     for (int r0 = 0; r0 < rows; r0 += BLOCK_ROWS) {
@@ -883,9 +870,9 @@ static bool i8_rows(const ia_linear *lin, const float *x, float *y, int rows, co
         if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
             for (int t = 0; t < nt; t++)
-                ia__i8_gemm(m, N, Kd, sc->q, (size_t)Kd, lin->wp, np * t / nt, np * (t + 1) / nt, &o);
+                gemm(m, N, Kd, sc->q, (size_t)Kd, lin->wp, np * t / nt, np * (t + 1) / nt, &o);
         } else {
-            ia__i8_gemm(m, N, Kd, sc->q, (size_t)Kd, lin->wp, 0, np, &o);
+            gemm(m, N, Kd, sc->q, (size_t)Kd, lin->wp, 0, np, &o);
         }
         if (ep->res)
             k->add_ln(ep->res + (size_t)r0 * N, NULL, NULL, ep->gamma, ep->beta, m, N, ep->eps);
@@ -928,35 +915,8 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
     const ia__cpu_kernels *k = ia__cpu_kernels_active();
     if (!sc->ok)
         return false;
-    if (lin->prec == PREC_INT8) {
-        /* x ~ z + s q (per row), W ~ sw wq (per output):
-         * y[r][j] = s[r] sw[j] (q wq^T)[r][j] + z[r] sw[j] sum_k wq[j][k].
-         * Blocks of rows small enough that the int32 products are still
-         * in L2 when the epilogue (the dequantization with the bias and
-         * activation, or with the residual and LayerNorm) reads them.
-         * Before a LayerNorm the block's output stays in scratch: y is
-         * not written. */
-        const int32_t co = 0;
-        if (lin->wp) /* VNNI: the epilogue in the GEMM's registers */
-            return i8_rows(lin, x, y, rows, ep, sc);
-        if (ep->res && !sc->y && !(sc->y = ia__malloc((size_t)BLOCK_ROWS * N * sizeof(float))))
-            return false;
-        for (int r0 = 0; r0 < rows; r0 += BLOCK_ROWS) {
-            const int m = rows - r0 < BLOCK_ROWS ? rows - r0 : BLOCK_ROWS;
-            const float *xb = x + (size_t)r0 * Kd;
-            float *yb = ep->res ? sc->y : y + (size_t)r0 * N;
-            k->quantize_rows(xb, m, Kd, lin->inv_s, sc->q, sc->rs, sc->rz);
-            if (lin->wmem ? !matmul_rows(lin, sc->q, sc->acc, m, 0, sc)
-                          : dnnl_gemm_u8s8s32('N', 'T', 'F', m, N, Kd, 1.0f, sc->q, Kd, 0, lin->wq, Kd, 0,
-                                              0.0f, sc->acc, N, &co) != dnnl_success)
-                return false;
-            k->dequant_act(sc->acc, m, N, sc->rs, sc->rz, lin->wscale, lin->wsum, lin->b,
-                           ep->res ? IA_ACT_NONE : ep->act, yb);
-            if (ep->res)
-                k->add_ln(ep->res + (size_t)r0 * N, yb, NULL, ep->gamma, ep->beta, m, N, ep->eps);
-        }
-        return true;
-    } else if (lin->wf) {
+    if (lin->wp) {
+        return i8_rows(lin, x, y, rows, ep, sc);    } else if (lin->wf) {
         return f32_rows(lin, x, y, rows, ep);
     } else if (lin->wmem) {
         const void *src = x;

@@ -24,22 +24,6 @@
 
 enum { NR = IA_I8_PANEL, MR = 6 };
 
-size_t ia__i8_packed_bytes(int n, int k)
-{
-    return (size_t)((n + NR - 1) / NR) * NR * (size_t)((k + 3) & ~3);
-}
-
-void ia__i8_pack(const int8_t *w, int n, int k, int8_t *wp)
-{
-    const size_t k4 = (size_t)((k + 3) & ~3);
-    memset(wp, 0, ia__i8_packed_bytes(n, k));
-    for (int j = 0; j < n; j++) {
-        int8_t *panel = wp + (size_t)(j / NR) * NR * k4 + (size_t)(j % NR) * 4;
-        for (int i = 0; i < k; i++)
-            panel[(size_t)(i / 4) * NR * 4 + i % 4] = w[(size_t)j * k + i];
-    }
-}
-
 static inline __attribute__((always_inline)) __mmask16 lanes(int left)
 {
     return left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
@@ -166,8 +150,6 @@ void ia__i8_gemm(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t
 #else /* no VNNI here: never called (ia__cpu_has_vnni() is false) */
 #include "backend/cpu/cpu-impl.h"
 
-size_t ia__i8_packed_bytes(int n, int k) { return (void)n, (void)k, 0; }
-void ia__i8_pack(const int8_t *w, int n, int k, int8_t *wp) { (void)w, (void)n, (void)k, (void)wp; }
 void ia__i8_gemm(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t *wp, int p0, int p1,
                  const ia__i8_out *o)
 {

@@ -538,10 +538,10 @@ typedef struct prepared {
 } prepared;
 
 static ia_status weight_prepare(void *p, const ia_tensor *W, const ia_tensor *bias, const float *in_scale,
-                                unsigned flags, void **out)
+                                void **out)
 {
     ctx *c = p;
-    (void)bias, (void)in_scale, (void)flags;
+    (void)bias, (void)in_scale;
     *out = NULL;
     const int64_t K = W->ne[0], N = W->ne[1] * W->ne[2] * W->ne[3];
     if (!decodable(W->dtype) || W->ne[2] * W->ne[3] != 1)

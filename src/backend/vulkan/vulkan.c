@@ -788,10 +788,10 @@ typedef struct prepared {
 } prepared;
 
 static ia_status weight_prepare(void *p, const ia_tensor *W, const ia_tensor *bias, const float *in_scale,
-                                unsigned flags, void **out)
+                                void **out)
 {
     ctx *c = p;
-    (void)bias, (void)in_scale, (void)flags;
+    (void)bias, (void)in_scale;
     *out = NULL;
     const int64_t n_in = W->ne[0], n_out = W->ne[1];
     const ia_dtype t = c->fp16 ? IA_DTYPE_F16 : IA_DTYPE_F32;
