@@ -325,8 +325,7 @@ static ia_status load_named(const bert_names *nm, const ia_encoder_config *cfg, 
         ia__free(hint_mid);
         snprintf(name, sizeof name, "%s.%s", base, nm->ffn_out);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, H, I, true, NULL, &L->ffn_out_w,
-                                    &L->ffn_out_b);
+            rc = ia__weights_linear(&m->w, &ld, name, H, I, true, NULL, &L->ffn_out_w, &L->ffn_out_b);
         ia__free(hint_in);
         hint_in = rc ? NULL : ia__weights_ln_hint(&m->w, &L->ln2_g, &L->ln2_b);
     }

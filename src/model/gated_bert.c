@@ -504,8 +504,7 @@ static ia_status gb_load_names(const gb_names *names, const ia_encoder_config *c
         }
         snprintf(name, sizeof name, "%s%s", layer, names->down);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, H, I, cfg->ffn_out_bias, NULL,
-                                    &L->down_w, &L->down_b);
+            rc = ia__weights_linear(&m->w, &ld, name, H, I, cfg->ffn_out_bias, NULL, &L->down_w, &L->down_b);
         snprintf(name, sizeof name, "%s%s", layer, names->norm2);
         if (!rc)
             rc = load_norm(m, &ld, name, cfg->rms_norm, &L->norm2_g, &L->norm2_b);

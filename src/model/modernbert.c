@@ -160,8 +160,7 @@ static ia_status mb_load(const ia_encoder_config *cfg, const ia_safetensors *st,
         }
         snprintf(name, sizeof name, "layers.%d.attn.Wqkv", l);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, 3 * H, H, cfg->attn_bias, hint_in,
-                                    &L->qkv_w, &L->qkv_b);
+            rc = ia__weights_linear(&m->w, &ld, name, 3 * H, H, cfg->attn_bias, hint_in, &L->qkv_w, &L->qkv_b);
         snprintf(name, sizeof name, "layers.%d.attn.Wo", l);
         if (!rc)
             rc = ia__weights_linear(&m->w, &ld, name, H, H, cfg->attn_bias, NULL, &L->out_w, &L->out_b);
@@ -176,8 +175,7 @@ static ia_status mb_load(const ia_encoder_config *cfg, const ia_safetensors *st,
         ia__free(hint_mid);
         snprintf(name, sizeof name, "layers.%d.mlp.Wo", l);
         if (!rc)
-            rc = ia__weights_linear(&m->w, &ld, name, H, I, cfg->mlp_bias, NULL,
-                                    &L->wo_w, &L->wo_b);
+            rc = ia__weights_linear(&m->w, &ld, name, H, I, cfg->mlp_bias, NULL, &L->wo_w, &L->wo_b);
     }
     ia__free(hint_in);
     if (!rc && ia__wl_has(&ld, "layers.0.attn_norm.weight"))

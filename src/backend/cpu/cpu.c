@@ -574,7 +574,8 @@ static bool pack_weights(ia_linear *lin, const void *W)
 }
 
 /* A linear layer from f32 weights W (n_out, n_in) and bias b (n_out) or
- * NULL, copied: packed for oneDNN in the instance's precision. */
+ * NULL, copied: packed in the instance's precision for the GEMM that runs
+ * it (ours for int8 and for fp32 at the AVX2 level, else oneDNN's). */
 static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_out, int n_in,
                             const float *in_scale, ia_linear **out)
 {
@@ -916,7 +917,8 @@ static bool gemm_rows(const ia_linear *lin, const float *x, float *y, int rows, 
     if (!sc->ok)
         return false;
     if (lin->wp) {
-        return i8_rows(lin, x, y, rows, ep, sc);    } else if (lin->wf) {
+        return i8_rows(lin, x, y, rows, ep, sc);
+    } else if (lin->wf) {
         return f32_rows(lin, x, y, rows, ep);
     } else if (lin->wmem) {
         const void *src = x;
