@@ -2,12 +2,11 @@
  * The int8 linear layers' GEMM on AVX-512 VNNI: u8 activation rows times
  * s8 weights packed in panels of 64 outputs (4 k-values of an output in
  * 4 adjacent bytes, as vpdpbusd reads them), tiles of 6 rows by 64
- * outputs (24 accumulators) over the whole K. Each tile's int32 sums are
- * dequantized, biased, activated (or added to the residual) in registers
- * and stored as f32: no int32 matrix goes through memory, which
- * oneDNN's GEMM needs and which a separate epilogue pass then reads
- * back. The sums are exact, so the result is the one the oneDNN path
- * gives up to the f32 rounding of the epilogue.
+ * outputs (24 accumulators) over the whole K. Each tile's int32 sums,
+ * through a 6 x 64 buffer in L1, are dequantized, biased, activated (or
+ * added to the residual) in registers and stored as f32: no int32 matrix
+ * goes through memory, as it does with oneDNN's GEMM and a separate
+ * epilogue pass. The sums are exact integers: only the epilogue rounds.
  */
 #if defined(__x86_64__) || defined(__i386__)
 #ifdef __clang__
@@ -30,7 +29,7 @@ static inline __attribute__((always_inline)) __mmask16 lanes(int left)
 }
 
 /* What the epilogue does after the dequantization (a constant in each
- * instance of tile, so that no branch is left in it). */
+ * of its instances, so that no branch is left in it). */
 enum { E_STORE, E_GELU, E_RELU, E_ADD };
 
 /* sums (mr, 64) = rows [0, mr) of a times the panel, over all of k4; mr
