@@ -41,7 +41,136 @@ bool ia__textbuf_put(ia_textbuf *b, const void *p, size_t n)
     return true;
 }
 
+/* Code points that Hugging Face `tokenizers` leaves as they are when it
+ * normalizes (its Unicode tables, 12.0, predate them: no decomposition,
+ * combining class 0) while utf8proc's (15.0) decompose, compose or
+ * reorder them. Found by normalizing every code point c, and "a" c U+0301,
+ * in NFC, NFD, NFKC and NFKD with both (tokenizers 0.22, utf8proc 2.8). */
+static const struct {
+    int32_t lo, hi;
+} newer_than_hf[] = {
+    {0x07FD, 0x07FD},
+    {0x0899, 0x089B},
+    {0x08CF, 0x08D3},
+    {0x0C3C, 0x0C3C},
+    {0x0D3B, 0x0D3C},
+    {0x0EBA, 0x0EBA},
+    {0x1715, 0x1715},
+    {0x1ABF, 0x1AC0},
+    {0x1AC3, 0x1AC4},
+    {0x1ACA, 0x1ACA},
+    {0x1DF6, 0x1DFA},
+    {0x32FF, 0x32FF},
+    {0xA7F2, 0xA7F4},
+    {0xA82C, 0xA82C},
+    {0xAB69, 0xAB69},
+    {0x10781, 0x10785},
+    {0x10787, 0x107B0},
+    {0x107B2, 0x107BA},
+    {0x10EFD, 0x10EFF},
+    {0x10F46, 0x10F47},
+    {0x10F4B, 0x10F4B},
+    {0x10F4D, 0x10F50},
+    {0x10F83, 0x10F83},
+    {0x10F85, 0x10F85},
+    {0x11070, 0x11070},
+    {0x1133B, 0x1133B},
+    {0x11839, 0x1183A},
+    {0x11938, 0x11938},
+    {0x1193D, 0x1193E},
+    {0x11943, 0x11943},
+    {0x119E0, 0x119E0},
+    {0x11A34, 0x11A34},
+    {0x11A47, 0x11A47},
+    {0x11A99, 0x11A99},
+    {0x11D42, 0x11D42},
+    {0x11D44, 0x11D45},
+    {0x11D97, 0x11D97},
+    {0x11F41, 0x11F42},
+    {0x16FF0, 0x16FF1},
+    {0x1E030, 0x1E06D},
+    {0x1E4EC, 0x1E4EE},
+    {0x1F16C, 0x1F16C},
+    {0x1FBF0, 0x1FBF9},
+};
+
+bool ia__unicode_newer_than_hf(int32_t c)
+{
+    size_t lo = 0, hi = sizeof newer_than_hf / sizeof newer_than_hf[0];
+    while (lo < hi) {
+        const size_t mid = (lo + hi) / 2;
+        if (c < newer_than_hf[mid].lo)
+            hi = mid;
+        else if (c > newer_than_hf[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
+}
+
+/* The UTF-8 sequence at s (n bytes left): its code point and length, or
+ * -1 (not one of those code points' 4-byte forms: left to utf8proc). */
+static int32_t newer_at(const unsigned char *s, size_t n, size_t *len)
+{
+    *len = 1;
+    if (s[0] < 0xc0)
+        return -1;
+    const size_t k = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+    if (k > n)
+        return -1;
+    int32_t c = s[0] & (0x7f >> k);
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return -1;
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    *len = k;
+    return ia__unicode_newer_than_hf(c) ? c : -1;
+}
+
+static ia_status normalize_run(const char *s, size_t n, int options, char **out, size_t *len);
+
+/* As tokenizers does it: the code points newer than its tables are copied
+ * as they are, each acting as a starter that decomposes and composes with
+ * nothing, so the text between them is normalized on its own. */
 ia_status ia__utf8_normalize(const char *s, size_t n, int options, char **out, size_t *len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, step = 1;
+    while (i < n && newer_at(u + i, n - i, &step) < 0)
+        i += step;
+    if (i == n)
+        return normalize_run(s, n, options, out, len);
+    ia_textbuf b = {0};
+    size_t start = 0;
+    ia_status rc = IA_OK;
+    for (i = 0; !rc && i <= n;) {
+        if (i < n && newer_at(u + i, n - i, &step) < 0) {
+            i += step;
+            continue;
+        }
+        char *part = NULL;
+        size_t plen = 0;
+        rc = i > start ? normalize_run(s + start, i - start, options, &part, &plen) : IA_OK;
+        if (!rc && (!ia__textbuf_put(&b, part, plen) || (i < n && !ia__textbuf_put(&b, s + i, step))))
+            rc = ia__error(IA_ERR_NOMEM, "out of memory");
+        ia__free(part);
+        i += i < n ? step : 1;
+        start = i;
+    }
+    if (rc) {
+        ia__free(b.p);
+        *out = NULL;
+        *len = 0;
+        return rc;
+    }
+    *out = b.p ? b.p : ia__calloc(1, 1);
+    *len = b.n;
+    return *out ? IA_OK : ia__error(IA_ERR_NOMEM, "out of memory");
+}
+
+static ia_status normalize_run(const char *s, size_t n, int options, char **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
@@ -162,13 +291,22 @@ static bool is_chinese_char(int32_t c)
            (c >= 0xf900 && c <= 0xfaff) || (c >= 0x2f800 && c <= 0x2fa1f);
 }
 
+/* c's canonical combining class as tokenizers knows it (0 for the code
+ * points newer than its tables). */
+static int hf_combining_class(int32_t c)
+{
+    return ia__unicode_newer_than_hf(c) ? 0 : utf8proc_get_property(c)->combining_class;
+}
+
 /* Canonical decomposition of c appended to out, marks in canonical order
- * (stable sort by combining class within each run of marks). */
+ * (stable sort by combining class within each run of marks); the code
+ * points newer than tokenizers' tables as they are. */
 static bool push_nfd(ia_i32vec *out, int32_t c)
 {
     utf8proc_int32_t buf[32];
     int last = 0;
-    utf8proc_ssize_t n = utf8proc_decompose_char(c, buf, 32, UTF8PROC_DECOMPOSE, &last);
+    utf8proc_ssize_t n =
+        ia__unicode_newer_than_hf(c) ? -1 : utf8proc_decompose_char(c, buf, 32, UTF8PROC_DECOMPOSE, &last);
     if (n < 0 || n > 32) {
         buf[0] = c;
         n = 1;
@@ -176,9 +314,9 @@ static bool push_nfd(ia_i32vec *out, int32_t c)
     for (utf8proc_ssize_t i = 0; i < n; i++) {
         if (!ia__i32vec_push(out, buf[i]))
             return false;
-        int cc = utf8proc_get_property(buf[i])->combining_class;
+        int cc = hf_combining_class(buf[i]);
         for (size_t j = out->n - 1; cc && j > 0; j--) {
-            int prev = utf8proc_get_property(out->v[j - 1])->combining_class;
+            int prev = hf_combining_class(out->v[j - 1]);
             if (prev <= cc)
                 break;
             int32_t t = out->v[j - 1];

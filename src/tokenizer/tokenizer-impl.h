@@ -66,6 +66,9 @@ long ia__utf8_decode(const char *s, size_t len, ia_i32vec *out);
  * bytes (ia__free). IA_ERR_NOMEM, or IA_ERR_INVALID for text utf8proc
  * refuses. */
 ia_status ia__utf8_normalize(const char *s, size_t n, int options, char **out, size_t *len);
+/* Whether tokenizers' Unicode tables lack c where utf8proc's would
+ * normalize it (ia__utf8_normalize leaves it as it is). */
+bool ia__unicode_newer_than_hf(int32_t c);
 
 
 /* Normalize, pre-tokenize and WordPiece-encode code points cps[0..n),
