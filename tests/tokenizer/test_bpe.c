@@ -13,10 +13,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include "model/gguf-impl.h"
 #include "test.h"
 #include "tokenizer/bpe-impl.h"
+#include "tokenizer/tokenizer-impl.h"
 
 /* ---- building files --------------------------------------------------- */
 
@@ -713,6 +715,33 @@ static void test_long_word(const ia_bpe *b)
     free(text);
 }
 
+/* NFKC as tokenizers does it: code points newer than its Unicode tables
+ * (U+1FBF3 SEGMENTED DIGIT THREE, U+32FF) stay as they are, acting as
+ * starters, and the text around them is normalized. */
+static void test_normalize_newer(void)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"\xef\xac\x81", "fi"},                                     /* U+FB01 */
+        {"\xf0\x9f\xaf\xb3", "\xf0\x9f\xaf\xb3"},                 /* U+1FBF3 */
+        {"\xef\xac\x81\xf0\x9f\xaf\xb3" "e\xcc\x81\xe3\x8b\xbf", /* fi, U+1FBF3, e + U+0301, U+32FF */
+         "fi\xf0\x9f\xaf\xb3\xc3\xa9\xe3\x8b\xbf"},
+        {"", ""},
+    };
+    CHECK(ia__unicode_newer_than_hf(0x1fbf3) && ia__unicode_newer_than_hf(0x07fd));
+    CHECK(!ia__unicode_newer_than_hf('3') && !ia__unicode_newer_than_hf(0xfb01));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = NULL;
+        size_t len = 0;
+        CHECK_OK(ia__utf8_normalize(cases[i].in, strlen(cases[i].in), UTF8PROC_STABLE | UTF8PROC_COMPOSE |
+                                    UTF8PROC_COMPAT, &out, &len));
+        CHECK_MSG(out && len == strlen(cases[i].want) && !memcmp(out, cases[i].want, len), "case %zu: %.*s", i,
+                  (int)len, out ? out : "");
+        ia__free(out);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/ia-test-bpe-%ld", (long)getpid());
@@ -741,6 +770,7 @@ int main(void)
     test_spm();
     test_gguf();
     test_json_errors();
+    test_normalize_newer();
 
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd))
