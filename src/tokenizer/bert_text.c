@@ -109,8 +109,9 @@ bool ia__unicode_newer_than_hf(int32_t c)
     return false;
 }
 
-/* The UTF-8 sequence at s (n bytes left): its code point and length, or
- * -1 (not one of those code points' 4-byte forms: left to utf8proc). */
+/* The UTF-8 sequence at s (n bytes left): its code point and length when
+ * it is one of those code points, well formed, else -1 (left to utf8proc,
+ * which also refuses what is not UTF-8). */
 static int32_t newer_at(const unsigned char *s, size_t n, size_t *len)
 {
     *len = 1;
@@ -125,6 +126,8 @@ static int32_t newer_at(const unsigned char *s, size_t n, size_t *len)
             return -1;
         c = (c << 6) | (s[i] & 0x3f);
     }
+    if (c < (k == 2 ? 0x80 : k == 3 ? 0x800 : 0x10000)) /* overlong */
+        return -1;
     *len = k;
     return ia__unicode_newer_than_hf(c) ? c : -1;
 }
