@@ -96,6 +96,8 @@ static const struct {
 
 bool ia__unicode_newer_than_hf(int32_t c)
 {
+    if (c < newer_than_hf[0].lo) /* most text */
+        return false;
     size_t lo = 0, hi = sizeof newer_than_hf / sizeof newer_than_hf[0];
     while (lo < hi) {
         const size_t mid = (lo + hi) / 2;
@@ -109,27 +111,15 @@ bool ia__unicode_newer_than_hf(int32_t c)
     return false;
 }
 
-/* The UTF-8 sequence at s (n bytes left): its code point and length when
- * it is one of those code points, well formed, else -1 (left to utf8proc,
- * which also refuses what is not UTF-8). */
+/* The UTF-8 sequence at s (n bytes left): its code point when it is one
+ * of those code points, else -1 (also for what is not UTF-8, left to
+ * utf8proc, which refuses it); *len: its bytes (1 if not UTF-8). */
 static int32_t newer_at(const unsigned char *s, size_t n, size_t *len)
 {
-    *len = 1;
-    if (s[0] < 0xc0)
-        return -1;
-    const size_t k = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
-    if (k > n)
-        return -1;
-    int32_t c = s[0] & (0x7f >> k);
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return -1;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < (k == 2 ? 0x80 : k == 3 ? 0x800 : 0x10000)) /* overlong */
-        return -1;
-    *len = k;
-    return ia__unicode_newer_than_hf(c) ? c : -1;
+    utf8proc_int32_t c;
+    const utf8proc_ssize_t k = utf8proc_iterate(s, (utf8proc_ssize_t)n, &c);
+    *len = k > 0 ? (size_t)k : 1;
+    return k > 0 && ia__unicode_newer_than_hf(c) ? c : -1;
 }
 
 static ia_status normalize_run(const char *s, size_t n, int options, char **out, size_t *len);
