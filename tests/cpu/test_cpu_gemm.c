@@ -8,8 +8,11 @@
  *   times s8 weights with every epilogue (store, GELU, ReLU, a rarer
  *   activation, added into the output);
  * - the fp32 layers' AVX2 GEMM (f32gemm-avx2.c).
- * Each part runs where the CPU has its instructions; exit 77 (skipped)
- * where it has neither.
+ *
+ *   test_cpu_gemm avx2|vnni
+ *
+ * avx2: the fp32 and the int8 AVX2 GEMMs; vnni: the VNNI one. Exit 77
+ * (skipped) where the CPU (or IA_CPU_ISA) lacks the instructions.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -118,17 +121,45 @@ static double check_f32(int m, int n, int k, bool split)
     return worst;
 }
 
-int main(void)
+/* The int8 kernel (VNNI or AVX2) at every shape and epilogue. */
+static void check_int8(bool vnni)
+{
+    static const int shapes[][3] = {{1, 1, 1},      {5, 17, 3},     {6, 64, 4},     {7, 65, 9},  {12, 128, 384},
+                                    {13, 130, 383}, {64, 384, 1536}, {3, 1536, 384}, {64, 200, 64}};
+    static const ia_act acts[] = {IA_ACT_NONE, IA_ACT_GELU, IA_ACT_RELU, IA_ACT_SILU};
+    double worst = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int e = 0; e < 5; e++) {
+            const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            const bool add = e == 4, bias = (s + e) % 3 != 0, split = (s + e) % 2;
+            const ia_act a = add ? IA_ACT_NONE : acts[e];
+            const double err = check(vnni, m, n, k, a, add, bias, split);
+            worst = fmax(worst, err);
+            CHECK_MSG(err < 2e-6, "int8 %s %dx%dx%d act %d%s%s%s: error %.3g", vnni ? "VNNI" : "AVX2", m, n, k,
+                      (int)a, add ? " add" : "", bias ? " bias" : "", split ? " split" : "", err);
+        }
+    printf("int8 %s: largest error relative to the output's scale: %.3g\n", vnni ? "VNNI" : "AVX2", worst);
+}
+
+int main(int argc, char **argv)
 {
     static const int f32_shapes[][3] = {{1, 1, 1},      {5, 17, 3},      {6, 16, 8},    {7, 33, 9},
                                         {13, 130, 383}, {64, 384, 1536}, {3, 1536, 384}};
-    const bool avx2 = ia__cpu_isa_level() >= IA_CPU_ISA_AVX2, vnni = ia__cpu_has_vnni();
-    if (!avx2 && !vnni) {
-        printf("SKIP: no AVX2 here (or IA_CPU_ISA=portable)\n");
+    const bool vnni = argc > 1 && !strcmp(argv[1], "vnni");
+    if (argc != 2 || (!vnni && strcmp(argv[1], "avx2"))) {
+        fprintf(stderr, "usage: test_cpu_gemm avx2|vnni\n");
+        return 2;
+    }
+    if (vnni ? !ia__cpu_has_vnni() : ia__cpu_isa_level() < IA_CPU_ISA_AVX2) {
+        printf("SKIP: this CPU (or IA_CPU_ISA) has no %s\n", vnni ? "AVX512-VNNI" : "AVX2");
         return 77;
     }
+    if (vnni) {
+        check_int8(true);
+        return test_summary("test_cpu_gemm vnni");
+    }
     double worst_f32 = 0;
-    for (size_t s = 0; avx2 && s < sizeof f32_shapes / sizeof f32_shapes[0]; s++) {
+    for (size_t s = 0; s < sizeof f32_shapes / sizeof f32_shapes[0]; s++) {
         const int m = f32_shapes[s][0], n = f32_shapes[s][1], k = f32_shapes[s][2];
         for (int split = 0; split < 2; split++) {
             const double err = check_f32(m, n, k, split);
@@ -136,29 +167,7 @@ int main(void)
             CHECK_MSG(err < 1e-6, "fp32 %dx%dx%d%s: error %.3g", m, n, k, split ? " split" : "", err);
         }
     }
-    if (avx2)
-        printf("fp32: largest error relative to the sum of |products|: %.3g\n", worst_f32);
-    static const int shapes[][3] = {{1, 1, 1},      {5, 17, 3},     {6, 64, 4},     {7, 65, 9},  {12, 128, 384},
-                                    {13, 130, 383}, {64, 384, 1536}, {3, 1536, 384}, {64, 200, 64}};
-    static const ia_act acts[] = {IA_ACT_NONE, IA_ACT_GELU, IA_ACT_RELU, IA_ACT_SILU};
-    for (int kernel = 0; kernel < 2; kernel++) {
-        const bool with_vnni = kernel == 0;
-        if (!(with_vnni ? vnni : avx2)) {
-            printf("int8 %s: not run, this CPU (or IA_CPU_ISA) lacks it\n", with_vnni ? "VNNI" : "AVX2");
-            continue;
-        }
-        double worst = 0;
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            for (int e = 0; e < 5; e++) {
-                const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-                const bool add = e == 4, bias = (s + e) % 3 != 0, split = (s + e) % 2;
-                const ia_act a = add ? IA_ACT_NONE : acts[e];
-                const double err = check(with_vnni, m, n, k, a, add, bias, split);
-                worst = fmax(worst, err);
-                CHECK_MSG(err < 2e-6, "int8 %s %dx%dx%d act %d%s%s%s: error %.3g", with_vnni ? "VNNI" : "AVX2", m,
-                          n, k, (int)a, add ? " add" : "", bias ? " bias" : "", split ? " split" : "", err);
-            }
-        printf("int8 %s: largest error relative to the output's scale: %.3g\n", with_vnni ? "VNNI" : "AVX2", worst);
-    }
-    return test_summary("test_cpu_gemm");
+    printf("fp32: largest error relative to the sum of |products|: %.3g\n", worst_f32);
+    check_int8(false);
+    return test_summary("test_cpu_gemm avx2");
 }
