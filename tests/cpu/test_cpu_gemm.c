@@ -2,17 +2,18 @@
  * The CPU backend's own GEMMs against double, at shapes with partial tiles
  * of rows, partial panels of outputs and odd k, whole and split into
  * ranges of panels:
- * - the int8 layers' GEMMs, with VNNI (i8gemm-avx512.c) and with AVX2
- *   (i8gemm-avx2.c, on weights whose pairs of inputs sum to at most 128
- *   in magnitude, as the backend quantizes them without VNNI): u8 rows
- *   times s8 weights with every epilogue (store, GELU, ReLU, a rarer
- *   activation, added into the output);
+ * - the int8 layers' GEMMs, with VNNI (i8gemm-avx512.c), with AVX-VNNI
+ *   and with AVX2 (i8gemm-avx2.c; the latter on weights whose pairs of
+ *   inputs sum to at most 128 in magnitude, as the backend quantizes them
+ *   without either VNNI): u8 rows times s8 weights with every epilogue
+ *   (store, GELU, ReLU, a rarer activation, added into the output);
  * - the fp32 layers' AVX2 GEMM (f32gemm-avx2.c).
  *
- *   test_cpu_gemm avx2|vnni
+ *   test_cpu_gemm avx2|avx-vnni|vnni
  *
- * avx2: the fp32 and the int8 AVX2 GEMMs; vnni: the VNNI one. Exit 77
- * (skipped) where the CPU (or IA_CPU_ISA) lacks the instructions.
+ * avx2: the fp32 and the int8 AVX2 GEMMs; avx-vnni and vnni: that int8
+ * GEMM. Exit 77 (skipped) where the CPU (or IA_CPU_ISA) lacks the
+ * instructions (avx-vnni runs with IA_CPU_ISA=avx-vnni).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -39,14 +40,16 @@ static double act(ia_act a, double v)
     }
 }
 
-/* One shape and epilogue through the VNNI or the AVX2 kernel; split: the
- * panels in two calls. Returns the largest error relative to the
- * output's scale. */
-static double check(bool vnni, int m, int n, int k, ia_act a, bool add, bool bias, bool split)
+typedef enum { AVX2, AVX_VNNI, VNNI } kernel;
+static const char *const kernel_names[] = {"AVX2", "AVX-VNNI", "VNNI"};
+
+/* One shape and epilogue through an int8 kernel; split: the panels in two
+ * calls. Returns the largest error relative to the output's scale. */
+static double check(kernel kn, int m, int n, int k, ia_act a, bool add, bool bias, bool split)
 {
-    const int panel = vnni ? IA_I8_PANEL : IA_I8_PANEL_AVX2;
+    const int panel = kn == VNNI ? IA_I8_PANEL : IA_I8_PANEL_AVX2;
     void (*const gemm)(int, int, int, const uint8_t *, size_t, const int8_t *, int, int, const ia__i8_out *) =
-        vnni ? ia__i8_gemm : ia__i8_gemm_avx2;
+        kn == VNNI ? ia__i8_gemm : kn == AVX_VNNI ? ia__i8_gemm_avx_vnni : ia__i8_gemm_avx2;
     const size_t lda = (size_t)k + (k % 3 == 1 ? 5 : 0); /* rows apart by more than k, sometimes */
     uint8_t *x = malloc(m * lda + 4);
     int8_t *w = malloc((size_t)n * k), *wp = malloc(ia__i8_packed_bytes(n, k, panel));
@@ -56,7 +59,7 @@ static double check(bool vnni, int m, int n, int k, ia_act a, bool add, bool bia
     for (size_t i = 0; i < m * lda + 4; i++)
         x[i] = (uint8_t)next();
     for (size_t i = 0; i < (size_t)n * k; i++)
-        w[i] = (int8_t)(vnni ? next() % 255 - 127 : next() % 129 - 64);
+        w[i] = (int8_t)(kn != AVX2 ? next() % 255 - 127 : next() % 129 - 64);
     for (int r = 0; r < m; r++)
         rs[r] = 0.01f * (1 + frand()), rz[r] = frand();
     for (int j = 0; j < n; j++)
@@ -121,8 +124,8 @@ static double check_f32(int m, int n, int k, bool split)
     return worst;
 }
 
-/* The int8 kernel (VNNI or AVX2) at every shape and epilogue. */
-static void check_int8(bool vnni)
+/* An int8 kernel at every shape and epilogue. */
+static void check_int8(kernel kn)
 {
     static const int shapes[][3] = {{1, 1, 1},      {5, 17, 3},     {6, 64, 4},     {7, 65, 9},  {12, 128, 384},
                                     {13, 130, 383}, {64, 384, 1536}, {3, 1536, 384}, {64, 200, 64}};
@@ -133,30 +136,34 @@ static void check_int8(bool vnni)
             const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
             const bool add = e == 4, bias = (s + e) % 3 != 0, split = (s + e) % 2;
             const ia_act a = add ? IA_ACT_NONE : acts[e];
-            const double err = check(vnni, m, n, k, a, add, bias, split);
+            const double err = check(kn, m, n, k, a, add, bias, split);
             worst = fmax(worst, err);
-            CHECK_MSG(err < 2e-6, "int8 %s %dx%dx%d act %d%s%s%s: error %.3g", vnni ? "VNNI" : "AVX2", m, n, k,
-                      (int)a, add ? " add" : "", bias ? " bias" : "", split ? " split" : "", err);
+            CHECK_MSG(err < 2e-6, "int8 %s %dx%dx%d act %d%s%s%s: error %.3g", kernel_names[kn], m, n, k, (int)a,
+                      add ? " add" : "", bias ? " bias" : "", split ? " split" : "", err);
         }
-    printf("int8 %s: largest error relative to the output's scale: %.3g\n", vnni ? "VNNI" : "AVX2", worst);
+    printf("int8 %s: largest error relative to the output's scale: %.3g\n", kernel_names[kn], worst);
 }
 
 int main(int argc, char **argv)
 {
     static const int f32_shapes[][3] = {{1, 1, 1},      {5, 17, 3},      {6, 16, 8},    {7, 33, 9},
                                         {13, 130, 383}, {64, 384, 1536}, {3, 1536, 384}};
-    const bool vnni = argc > 1 && !strcmp(argv[1], "vnni");
-    if (argc != 2 || (!vnni && strcmp(argv[1], "avx2"))) {
-        fprintf(stderr, "usage: test_cpu_gemm avx2|vnni\n");
+    const char *arg = argc == 2 ? argv[1] : "";
+    const kernel kn = !strcmp(arg, "vnni") ? VNNI : !strcmp(arg, "avx-vnni") ? AVX_VNNI : AVX2;
+    if (kn == AVX2 && strcmp(arg, "avx2")) {
+        fprintf(stderr, "usage: test_cpu_gemm avx2|avx-vnni|vnni\n");
         return 2;
     }
-    if (vnni ? !ia__cpu_has_vnni() : ia__cpu_isa_level() < IA_CPU_ISA_AVX2) {
-        printf("SKIP: this CPU (or IA_CPU_ISA) has no %s\n", vnni ? "AVX512-VNNI" : "AVX2");
+    const bool has = kn == VNNI       ? ia__cpu_has_vnni()
+                   : kn == AVX_VNNI ? ia__cpu_has_avx_vnni()
+                                      : ia__cpu_isa_level() >= IA_CPU_ISA_AVX2;
+    if (!has) {
+        printf("SKIP: this CPU (or IA_CPU_ISA) has no %s\n", kn == VNNI ? "AVX512-VNNI" : kernel_names[kn]);
         return 77;
     }
-    if (vnni) {
-        check_int8(true);
-        return test_summary("test_cpu_gemm vnni");
+    if (kn != AVX2) {
+        check_int8(kn);
+        return test_summary(kn == VNNI ? "test_cpu_gemm vnni" : "test_cpu_gemm avx-vnni");
     }
     double worst_f32 = 0;
     for (size_t s = 0; s < sizeof f32_shapes / sizeof f32_shapes[0]; s++) {
@@ -168,6 +175,6 @@ int main(int argc, char **argv)
         }
     }
     printf("fp32: largest error relative to the sum of |products|: %.3g\n", worst_f32);
-    check_int8(false);
+    check_int8(AVX2);
     return test_summary("test_cpu_gemm avx2");
 }

@@ -47,6 +47,10 @@ int main(int argc, char **argv)
     const bool capped_avx2 = isa && !strcmp(isa, "avx2"), capped_portable = isa && !strcmp(isa, "portable");
     const bool forced_lower = capped_portable || (!int8 && capped_avx2);
     const char *needs = int8 ? "AVX2" : "AVX512_BF16";
+    if (isa && !strcmp(isa, "avx-vnni") && !ia__cpu_has_avx_vnni()) {
+        printf("test_cpu_precision: IA_CPU_ISA=avx-vnni: this CPU lacks AVX-VNNI: skipped\n");
+        return 77;
+    }
     if (!has && !forced_lower) {
         ia_model_options mo = {.device = "cpu", .precision = prec};
         ia_model *m = NULL;
@@ -90,8 +94,9 @@ int main(int argc, char **argv)
             if (c < worst)
                 worst = c, at = i;
         }
-        printf("%s %s (ran %s, kernels %s): %zu texts, worst cosine %.6f (text %zu), mean %.6f\n", dir,
-               prec, pq, ia__cpu_isa_name(), n, worst, at, sum / n);
+        printf("%s %s (ran %s, kernels %s%s): %zu texts, worst cosine %.6f (text %zu), mean %.6f\n", dir,
+               prec, pq, ia__cpu_isa_name(), ia__cpu_has_avx_vnni() ? " with AVX-VNNI" : "", n, worst, at,
+               sum / n);
         CHECK_MSG(!strcmp(p32, "fp32"), "fp32 requested, model reports %s", p32);
         if (expect_real) {
             CHECK_MSG(!strcmp(pq, prec), "this CPU has %s but the model computes in %s, not %s", needs, pq,

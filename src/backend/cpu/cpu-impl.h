@@ -61,15 +61,20 @@ extern const ia__cpu_kernels ia__cpu_kernels_avx2;
 extern const ia__cpu_kernels ia__cpu_kernels_avx512;
 
 /* The ISA the backend runs at: the best this CPU has, lowered by the
- * environment variable IA_CPU_ISA=portable|avx2|avx512 (tests force the
- * lower paths with it). */
+ * environment variable IA_CPU_ISA=portable|avx2|avx-vnni|avx512 (tests
+ * force the lower paths with it; avx-vnni is avx2 with AVX-VNNI's int8,
+ * avx2 without it). */
 ia__cpu_isa ia__cpu_isa_level(void);
 const char *ia__cpu_isa_name(void);
 /* Whether the backend runs at AVX-512 on a CPU with AVX512-VNNI. */
 bool ia__cpu_has_vnni(void);
+/* Whether int8 runs AVX-VNNI's 256-bit vpdpbusd at the AVX2 level: a CPU
+ * with AVX-VNNI and no AVX512-VNNI (or IA_CPU_ISA=avx-vnni). */
+bool ia__cpu_has_avx_vnni(void);
 /* The int8 linear layers' GEMMs: with AVX512-VNNI (i8gemm-avx512.c,
- * only where ia__cpu_has_vnni()), else with AVX2 (i8gemm-avx2.c: the u8 x
- * s8 products of inputs k and k+1, k even, are added in 16 bits with
+ * only where ia__cpu_has_vnni()), else with AVX2 (i8gemm-avx2.c:
+ * ia__i8_gemm_avx_vnni where ia__cpu_has_avx_vnni(); ia__i8_gemm_avx2
+ * adds the u8 x s8 products of inputs k and k+1, k even, in 16 bits with
  * saturation, which the weights' quantization keeps exact). Weights (n, k)
  * s8 are packed once into panels of IA_I8_PANEL (VNNI) or
  * IA_I8_PANEL_AVX2 outputs, 4 inputs of an output in 4 adjacent bytes;
@@ -93,6 +98,8 @@ void ia__i8_gemm(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t
                  const ia__i8_out *o);
 void ia__i8_gemm_avx2(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t *wp, int p0, int p1,
                       const ia__i8_out *o);
+void ia__i8_gemm_avx_vnni(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t *wp, int p0, int p1,
+                          const ia__i8_out *o);
 
 /* The fp32 linear layers' GEMM at the AVX2 level (f32gemm-avx2.c), where
  * oneDNN repacks plain weights at every call. Weights (n, k) packed once

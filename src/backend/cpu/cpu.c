@@ -55,7 +55,7 @@ typedef struct cpu_ctx {
 
 static ia__cpu_isa isa_level = IA_CPU_ISA_PORTABLE;
 static const ia__cpu_kernels *kern = &ia__cpu_kernels_portable;
-static bool have_vnni, have_bf16;
+static bool have_vnni, have_avx_vnni, have_bf16;
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
 /* From the hardware report's cpuid probe (src/hw), which also checks that
@@ -73,9 +73,11 @@ static void isa_init(void)
         best = IA_CPU_ISA_AVX512;
     have_vnni = best == IA_CPU_ISA_AVX512 && HAS("avx512_vnni");
     have_bf16 = best == IA_CPU_ISA_AVX512 && HAS("avx512_bf16");
+    const bool cpu_avx_vnni = best >= IA_CPU_ISA_AVX2 && HAS("avx_vnni");
 #undef HAS
     const char *env = getenv("IA_CPU_ISA");
     ia__cpu_isa want = best;
+    bool want_avx_vnni = true; /* where AVX512-VNNI is not in force */
     char off[64];
     if (!ia__accelerate_enabled_env(off, sizeof off)) {
         want = IA_CPU_ISA_PORTABLE; /* the plain path: no vector kernels */
@@ -84,11 +86,16 @@ static void isa_init(void)
         if (!strcmp(env, "portable"))
             want = IA_CPU_ISA_PORTABLE;
         else if (!strcmp(env, "avx2"))
+            want = IA_CPU_ISA_AVX2, want_avx_vnni = false;
+        else if (!strcmp(env, "avx-vnni"))
             want = IA_CPU_ISA_AVX2;
         else if (!strcmp(env, "avx512"))
             want = IA_CPU_ISA_AVX512;
         else
-            ia__log(IA_LOG_WARN, "IA_CPU_ISA=%s: unknown (portable, avx2, avx512); using the CPU's best", env);
+            ia__log(IA_LOG_WARN, "IA_CPU_ISA=%s: unknown (portable, avx2, avx-vnni, avx512); using the CPU's best",
+                    env);
+        if (!strcmp(env, "avx-vnni") && !cpu_avx_vnni)
+            ia__log(IA_LOG_WARN, "IA_CPU_ISA=avx-vnni: this CPU lacks AVX-VNNI; int8 at the AVX2 level without it");
         if (want > best) {
             ia__log(IA_LOG_WARN, "IA_CPU_ISA=%s: this CPU lacks it; using %s", env,
                     best == IA_CPU_ISA_AVX2 ? "avx2" : "portable");
@@ -103,6 +110,7 @@ static void isa_init(void)
         have_vnni = have_bf16 = false;
         dnnl_set_max_cpu_isa(want == IA_CPU_ISA_AVX2 ? dnnl_cpu_isa_avx2 : dnnl_cpu_isa_sse41);
     }
+    have_avx_vnni = want >= IA_CPU_ISA_AVX2 && !have_vnni && cpu_avx_vnni && want_avx_vnni;
 }
 
 ia__cpu_isa ia__cpu_isa_level(void)
@@ -115,6 +123,12 @@ bool ia__cpu_has_vnni(void)
 {
     pthread_once(&isa_once, isa_init);
     return have_vnni;
+}
+
+bool ia__cpu_has_avx_vnni(void)
+{
+    pthread_once(&isa_once, isa_init);
+    return have_avx_vnni;
 }
 
 const char *ia__cpu_isa_name(void)
@@ -195,7 +209,7 @@ static const char *device_name(int device)
 {
     static const char *const names[] = {"host CPU (portable kernels)", "host CPU (AVX2 kernels)",
                                         "host CPU (AVX-512 kernels)"};
-    return names[ia__cpu_isa_level()];
+    return ia__cpu_has_avx_vnni() ? "host CPU (AVX2 kernels, AVX-VNNI)" : names[ia__cpu_isa_level()];
 }
 
 /* Activation buffers (tens of MB per batch) are kept for reuse once freed:
@@ -626,7 +640,8 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
         }
         float *row = ok ? ia__malloc((size_t)n_in * sizeof(float)) : NULL;
         ok = ok && row;
-        /* Without VNNI, the int8 GEMM adds the u8 x s8 products of inputs
+        const bool pair_bound = !have_vnni && !have_avx_vnni;
+        /* Without VNNI or AVX-VNNI, the int8 GEMM adds the u8 x s8 products of inputs
          * k and k+1 (k even) in 16 bits with saturation. A row's
          * scale then also keeps |q_k| + |q_k+1| <= 128, which makes every
          * pair sum exact (255 x 128 < 32768) at 7 to 8 bits a weight. */
@@ -639,12 +654,12 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
             for (int k = 0; k + 1 < n_in; k += 2)
                 pair = fmaxf(pair, fabsf(row[k]) + fabsf(row[k + 1]));
             float inv = mx > 0 ? 127.0f / mx : 0.0f;
-            if (!have_vnni && pair * inv > 128.0f)
+            if (pair_bound && pair * inv > 128.0f)
                 inv = 128.0f / pair;
             int32_t sum = 0;
             for (int k = 0; k < n_in; k++) {
                 int q = (int)lrintf(row[k] * inv);
-                if (!have_vnni && k % 2 && abs(q) + abs(wq[(size_t)j * n_in + k - 1]) > 128)
+                if (pair_bound && k % 2 && abs(q) + abs(wq[(size_t)j * n_in + k - 1]) > 128)
                     q += q > 0 ? -1 : 1; /* both rounded up past the bound */
                 q = q > 127 ? 127 : q < -127 ? -127 : q;
                 wq[(size_t)j * n_in + k] = (int8_t)q;
@@ -858,7 +873,7 @@ static bool i8_rows(const ia_linear *lin, const float *x, float *y, int rows, co
 {
     const int panel = have_vnni ? IA_I8_PANEL : IA_I8_PANEL_AVX2;
     void (*const gemm)(int, int, int, const uint8_t *, size_t, const int8_t *, int, int, const ia__i8_out *) =
-        have_vnni ? ia__i8_gemm : ia__i8_gemm_avx2;
+        have_vnni ? ia__i8_gemm : have_avx_vnni ? ia__i8_gemm_avx_vnni : ia__i8_gemm_avx2;
     const int N = lin->n_out, Kd = lin->n_in, np = (N + panel - 1) / panel;
     const int nt = omp_in_parallel() ? 1 : IA_MIN(omp_get_max_threads(), np);
     const ia__cpu_kernels *k = ia__cpu_kernels_active();
