@@ -116,6 +116,14 @@ static inline __attribute__((always_inline)) void panel_rows(const int e, int m,
     int32_t sums[MR * NR] __attribute__((aligned(64)));
     for (int i = 0; i < m; i += MR) {
         const int mr = m - i < MR ? m - i : MR;
+        /* The tile's output lines, cold (the residual rows it adds to or
+         * lines it overwrites), into L1 while it accumulates. */
+        for (int r = 0; r < mr; r++) {
+            const float *y = o->y + (size_t)(i + r) * o->ldy + col0;
+            for (int c = 0; c < cols; c += 16)
+                _mm_prefetch((const char *)(y + c), _MM_HINT_T0);
+            _mm_prefetch((const char *)(y + cols - 1), _MM_HINT_T0);
+        }
         accumulators[mr](k4, a + (size_t)i * lda, lda, panel, sums);
         epilogue(e, mr, sums, cols, o, i, col0);
     }
