@@ -77,7 +77,7 @@ static void isa_init(void)
 #undef HAS
     const char *env = getenv("IA_CPU_ISA");
     ia__cpu_isa want = best;
-    bool want_avx_vnni = true; /* where AVX512-VNNI is not in force */
+    bool want_avx_vnni = true; /* IA_CPU_ISA=avx2 turns it off */
     char off[64];
     if (!ia__accelerate_enabled_env(off, sizeof off)) {
         want = IA_CPU_ISA_PORTABLE; /* the plain path: no vector kernels */
@@ -641,10 +641,11 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
         float *row = ok ? ia__malloc((size_t)n_in * sizeof(float)) : NULL;
         ok = ok && row;
         const bool pair_bound = !have_vnni && !have_avx_vnni;
-        /* Without VNNI or AVX-VNNI, the int8 GEMM adds the u8 x s8 products of inputs
-         * k and k+1 (k even) in 16 bits with saturation. A row's
-         * scale then also keeps |q_k| + |q_k+1| <= 128, which makes every
-         * pair sum exact (255 x 128 < 32768) at 7 to 8 bits a weight. */
+        /* Without VNNI or AVX-VNNI, the int8 GEMM adds the u8 x s8
+         * products of inputs k and k+1 (k even) in 16 bits with
+         * saturation. A row's scale then also keeps |q_k| + |q_k+1| <=
+         * 128, which makes every pair sum exact (255 x 128 < 32768) at 7
+         * to 8 bits a weight. */
         for (int j = 0; ok && j < n_out; j++) {
             for (int k = 0; k < n_in; k++)
                 row[k] = W[(size_t)j * n_in + k] * (ws ? ws[k] : 1.0f);
