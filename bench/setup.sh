@@ -17,7 +17,9 @@ pip install --upgrade pip wheel setuptools >/dev/null
 
 # PyPI only here: torch's PyPI wheel carries CUDA runtime packages; they are
 # unused on CPU but are what PyPI offers.
-pip install numpy torch sentence-transformers onnx onnxruntime onnxscript gguf psutil
+# scikit-build-core: llama-cpp-python's build backend, for its install below
+# without build isolation (which would otherwise fail first, noisily).
+pip install numpy torch sentence-transformers onnx onnxruntime onnxscript gguf psutil scikit-build-core
 
 # llama.cpp through llama-cpp-python, built from source for this CPU.
 # Keep the sdist too: convert_hf_to_gguf.py lives in its vendor/llama.cpp.
