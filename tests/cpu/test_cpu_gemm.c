@@ -127,8 +127,10 @@ static double check_f32(int m, int n, int k, bool split)
 /* An int8 kernel at every shape and epilogue. */
 static void check_int8(kernel kn)
 {
-    static const int shapes[][3] = {{1, 1, 1},      {5, 17, 3},     {6, 64, 4},     {7, 65, 9},  {12, 128, 384},
-                                    {13, 130, 383}, {64, 384, 1536}, {3, 1536, 384}, {64, 200, 64}};
+    /* rows 1 to 6 in a last tile, of 4 or of 6 */
+    static const int shapes[][3] = {{1, 1, 1},     {5, 17, 3},      {6, 64, 4},      {7, 65, 9},
+                                    {8, 33, 20},   {12, 128, 384},  {13, 130, 383},  {64, 384, 1536},
+                                    {3, 1536, 384}, {64, 200, 64}};
     static const ia_act acts[] = {IA_ACT_NONE, IA_ACT_GELU, IA_ACT_RELU, IA_ACT_SILU};
     double worst = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
