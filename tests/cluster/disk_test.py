@@ -69,9 +69,15 @@ def scenario(server, tmp):
     first = job(url)
     if first != local:
         fail("the cluster's output differs from the local embed")
-    files = [f for d in os.listdir(cache) for f in os.listdir(os.path.join(cache, d))]
-    if len(files) != 10:
-        fail("the worker should keep its 10 results on disk, found %d files" % len(files))
+    def on_disk():
+        return [f for d in os.listdir(cache) for f in os.listdir(os.path.join(cache, d)) if not f.startswith(".tmp-")]
+
+    # The worker publishes a result, then writes it to disk: the last file
+    # may land just after the job has returned.
+    natsutil.wait_for("the worker's 10 results on disk", lambda: len(on_disk()) >= 10, 10,
+                      on_fail=lambda msg: fail("%s: found %d files" % (msg, len(on_disk()))))
+    if len(on_disk()) != 10:
+        fail("the worker should keep its 10 results on disk, found %d files" % len(on_disk()))
     natsutil.stop(w)
     natsutil.stop(nats)
     print("1. 10 tasks computed, 10 results on the worker's disk")
