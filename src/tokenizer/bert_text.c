@@ -116,6 +116,10 @@ bool ia__unicode_newer_than_hf(int32_t c)
  * utf8proc, which refuses it); *len: its bytes (1 if not UTF-8). */
 static int32_t newer_at(const unsigned char *s, size_t n, size_t *len)
 {
+    if (*s < 0x80) { /* ASCII: below the table */
+        *len = 1;
+        return -1;
+    }
     utf8proc_int32_t c;
     const utf8proc_ssize_t k = utf8proc_iterate(s, (utf8proc_ssize_t)n, &c);
     *len = k > 0 ? (size_t)k : 1;
@@ -138,19 +142,18 @@ ia_status ia__utf8_normalize(const char *s, size_t n, int options, char **out, s
     ia_textbuf b = {0};
     size_t start = 0;
     ia_status rc = IA_OK;
-    for (i = 0; !rc && i <= n;) {
-        if (i < n && newer_at(u + i, n - i, &step) < 0) {
-            i += step;
-            continue;
-        }
+    for (;;) { /* [start, i) to normalize, then the code point at i (step bytes) unless i == n */
         char *part = NULL;
         size_t plen = 0;
         rc = i > start ? normalize_run(s + start, i - start, options, &part, &plen) : IA_OK;
         if (!rc && (!ia__textbuf_put(&b, part, plen) || (i < n && !ia__textbuf_put(&b, s + i, step))))
             rc = ia__error(IA_ERR_NOMEM, "out of memory");
         ia__free(part);
-        i += i < n ? step : 1;
-        start = i;
+        if (rc || i == n)
+            break;
+        start = i += step;
+        while (i < n && newer_at(u + i, n - i, &step) < 0)
+            i += step;
     }
     if (rc) {
         ia__free(b.p);
