@@ -58,6 +58,15 @@ static const ia__cpu_kernels *kern = &ia__cpu_kernels_portable;
 static bool have_vnni, have_avx_vnni, have_bf16;
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
+/* The int8 linear layers' GEMM in force (isa_init), the panel width its
+ * packed weights have, and whether they need the pair bound (below). */
+typedef void (*i8_gemm_fn)(int, int, int, const uint8_t *, size_t, const int8_t *, int, int, const ia__i8_out *);
+static struct {
+    i8_gemm_fn gemm;
+    int panel;
+    bool pair_bound;
+} i8 = {ia__i8_gemm_avx2, IA_I8_PANEL_AVX2, true};
+
 /* From the hardware report's cpuid probe (src/hw), which also checks that
  * the OS saves the registers. */
 static void isa_init(void)
@@ -111,6 +120,10 @@ static void isa_init(void)
         dnnl_set_max_cpu_isa(want == IA_CPU_ISA_AVX2 ? dnnl_cpu_isa_avx2 : dnnl_cpu_isa_sse41);
     }
     have_avx_vnni = want >= IA_CPU_ISA_AVX2 && !have_vnni && cpu_avx_vnni && want_avx_vnni;
+    if (have_vnni)
+        i8.gemm = ia__i8_gemm, i8.panel = IA_I8_PANEL, i8.pair_bound = false;
+    else if (have_avx_vnni)
+        i8.gemm = ia__i8_gemm_avx_vnni, i8.pair_bound = false;
 }
 
 ia__cpu_isa ia__cpu_isa_level(void)
@@ -610,8 +623,7 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
     }
     if (ok && lin->prec == PREC_INT8) {
         int8_t *wq = ia__malloc(nw);
-        const int panel = have_vnni ? IA_I8_PANEL : IA_I8_PANEL_AVX2;
-        lin->wp = ia__malloc(ia__i8_packed_bytes(n_out, n_in, panel));
+        lin->wp = ia__malloc(ia__i8_packed_bytes(n_out, n_in, i8.panel));
         lin->wscale = ia__malloc((size_t)n_out * sizeof(float));
         lin->wsum = ia__malloc((size_t)n_out * sizeof(float));
         ok = wq && lin->wp && lin->wscale && lin->wsum;
@@ -640,9 +652,8 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
         }
         float *row = ok ? ia__malloc((size_t)n_in * sizeof(float)) : NULL;
         ok = ok && row;
-        const bool pair_bound = !have_vnni && !have_avx_vnni;
-        /* Without VNNI or AVX-VNNI, the int8 GEMM adds the u8 x s8
-         * products of inputs k and k+1 (k even) in 16 bits with
+        /* i8.pair_bound: without VNNI or AVX-VNNI the int8 GEMM adds the
+         * u8 x s8 products of inputs k and k+1 (k even) in 16 bits with
          * saturation. A row's scale then also keeps |q_k| + |q_k+1| <=
          * 128, which makes every pair sum exact (255 x 128 < 32768) at 7
          * to 8 bits a weight. */
@@ -655,12 +666,12 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
             for (int k = 0; k + 1 < n_in; k += 2)
                 pair = fmaxf(pair, fabsf(row[k]) + fabsf(row[k + 1]));
             float inv = mx > 0 ? 127.0f / mx : 0.0f;
-            if (pair_bound && pair * inv > 128.0f)
+            if (i8.pair_bound && pair * inv > 128.0f)
                 inv = 128.0f / pair;
             int32_t sum = 0;
             for (int k = 0; k < n_in; k++) {
                 int q = (int)lrintf(row[k] * inv);
-                if (pair_bound && k % 2 && abs(q) + abs(wq[(size_t)j * n_in + k - 1]) > 128)
+                if (i8.pair_bound && k % 2 && abs(q) + abs(wq[(size_t)j * n_in + k - 1]) > 128)
                     q += q > 0 ? -1 : 1; /* both rounded up past the bound */
                 q = q > 127 ? 127 : q < -127 ? -127 : q;
                 wq[(size_t)j * n_in + k] = (int8_t)q;
@@ -670,7 +681,7 @@ static ia_status linear_new(cpu_ctx *c, const float *W, const float *b, int n_ou
             lin->wsum[j] = lin->wscale[j] * (float)sum;
         }
         if (ok)
-            ia__i8_pack(wq, n_out, n_in, panel, lin->wp);
+            ia__i8_pack(wq, n_out, n_in, i8.panel, lin->wp);
         ia__free(row);
         ia__free(ws);
         ia__free(wq);
@@ -872,10 +883,7 @@ static bool matmul_rows(const ia_linear *lin, const void *x, void *y, int rows, 
 static bool i8_rows(const ia_linear *lin, const float *x, float *y, int rows, const epilogue *ep,
                     lin_scratch *sc)
 {
-    const int panel = have_vnni ? IA_I8_PANEL : IA_I8_PANEL_AVX2;
-    void (*const gemm)(int, int, int, const uint8_t *, size_t, const int8_t *, int, int, const ia__i8_out *) =
-        have_vnni ? ia__i8_gemm : have_avx_vnni ? ia__i8_gemm_avx_vnni : ia__i8_gemm_avx2;
-    const int N = lin->n_out, Kd = lin->n_in, np = (N + panel - 1) / panel;
+    const int N = lin->n_out, Kd = lin->n_in, np = (N + i8.panel - 1) / i8.panel;
     const int nt = omp_in_parallel() ? 1 : IA_MIN(omp_get_max_threads(), np);
     const ia__cpu_kernels *k = ia__cpu_kernels_active();
     for (int r0 = 0; r0 < rows; r0 += BLOCK_ROWS) {
@@ -887,9 +895,9 @@ static bool i8_rows(const ia_linear *lin, const float *x, float *y, int rows, co
         if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
             for (int t = 0; t < nt; t++)
-                gemm(m, N, Kd, sc->q, (size_t)Kd, lin->wp, np * t / nt, np * (t + 1) / nt, &o);
+                i8.gemm(m, N, Kd, sc->q, (size_t)Kd, lin->wp, np * t / nt, np * (t + 1) / nt, &o);
         } else {
-            gemm(m, N, Kd, sc->q, (size_t)Kd, lin->wp, 0, np, &o);
+            i8.gemm(m, N, Kd, sc->q, (size_t)Kd, lin->wp, 0, np, &o);
         }
         if (ep->res)
             k->add_ln(ep->res + (size_t)r0 * N, NULL, NULL, ep->gamma, ep->beta, m, N, ep->eps);
