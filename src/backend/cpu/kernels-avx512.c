@@ -77,8 +77,9 @@ static void quantize_rows_avx512x(const float *x, int rows, int n, const float *
         const float inv = range > 0 ? 255.0f / range : 0.0f;
         scale[r] = range / 255.0f;
         zero[r] = lo;
-        const __m512 vlo = _mm512_set1_ps(lo), vinv = _mm512_set1_ps(inv), half = _mm512_set1_ps(0.5f),
-                     zero_ = _mm512_setzero_ps();
+        /* (x - lo) inv as x inv + (-lo inv), rounded to nearest: >= -0.5
+         * and <= 255.5, so the saturating packs below leave 0 to 255 */
+        const __m512 vinv = _mm512_set1_ps(inv), off = _mm512_set1_ps(-lo * inv);
         /* 64 columns a step: four vectors packed to bytes, one store */
         const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
         for (j = 0; j + 64 <= n; j += 64) {
@@ -87,7 +88,7 @@ static void quantize_rows_avx512x(const float *x, int rows, int n, const float *
                 __m512 t = _mm512_loadu_ps(v + j + 16 * i);
                 if (cs)
                     t = _mm512_mul_ps(t, _mm512_loadu_ps(cs + j + 16 * i));
-                w[i] = _mm512_cvttps_epi32(_mm512_max_ps(_mm512_fmadd_ps(_mm512_sub_ps(t, vlo), vinv, half), zero_));
+                w[i] = _mm512_cvtps_epi32(_mm512_fmadd_ps(t, vinv, off));
             }
             const __m512i b = _mm512_packus_epi16(_mm512_packs_epi32(w[0], w[1]), _mm512_packs_epi32(w[2], w[3]));
             _mm512_storeu_si512(d + j, _mm512_permutexvar_epi32(order, b));
@@ -97,8 +98,8 @@ static void quantize_rows_avx512x(const float *x, int rows, int n, const float *
             __m512 t = _mm512_maskz_loadu_ps(m, v + j);
             if (cs)
                 t = _mm512_mul_ps(t, _mm512_maskz_loadu_ps(m, cs + j));
-            t = _mm512_max_ps(_mm512_fmadd_ps(_mm512_sub_ps(t, vlo), vinv, half), zero_);
-            _mm512_mask_cvtusepi32_storeu_epi8(d + j, m, _mm512_cvttps_epi32(t));
+            const __m512i u = _mm512_max_epi32(_mm512_cvtps_epi32(_mm512_fmadd_ps(t, vinv, off)), _mm512_setzero_si512());
+            _mm512_mask_cvtusepi32_storeu_epi8(d + j, m, u);
         }
     }
 }
