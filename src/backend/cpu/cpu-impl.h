@@ -111,6 +111,12 @@ void ia__f32_pack(const float *w, int n, int k, float *wp);
 void ia__f32_gemm(int m, int n, int k, const float *x, size_t ldx, const float *wp, int p0, int p1, float *y,
                   size_t ldy);
 
+/* GELU(x) = max(x, 0) - g(|x|), g(a) = a Phi(-a), for the vector
+ * kernels: g as a polynomial of `degree` (<= 7) on each of `pieces` equal
+ * pieces of [0, end), interpolated at the piece's Chebyshev nodes;
+ * coef[p * pieces + s] is piece s's coefficient of a^p. */
+void ia__gelu_pieces(float *coef, int pieces, int degree, double end);
+
 /* The kernel table of that level. */
 const ia__cpu_kernels *ia__cpu_kernels_active(void);
 

@@ -16,7 +16,6 @@
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma")
 #endif
 #include <immintrin.h>
-#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -30,37 +29,14 @@ static inline __attribute__((always_inline)) __mmask16 lanes(int left)
 }
 
 /* GELU for the int8 layers in a third of the exact one's instructions:
- * GELU(x) = max(x, 0) - g(|x|), g(a) = a Phi(-a), with g a cubic on each
- * of 32 pieces of [0, 5.5) (coefficients by vpermt2ps) and g(min(a, 5.5))
- * past them (g(5.5) = 1e-7). Interpolated at each piece's Chebyshev
- * nodes, it is within 5e-7 of the exact GELU. */
+ * ia__gelu_pieces' cubics on 32 pieces of [0, 5.5) (coefficients by
+ * vpermt2ps), and past them g(5.5) = 1e-7: within 5e-7 of the exact GELU. */
 enum { GELU_PIECES = 32 };
 #define GELU_END 5.5
 static float gelu_coef[4][GELU_PIECES] __attribute__((aligned(64))); /* [power][piece] */
 static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
 
-static void gelu_init(void)
-{
-    const double h = GELU_END / GELU_PIECES, pi = acos(-1.0);
-    for (int s = 0; s < GELU_PIECES; s++) {
-        double n[4], c[4] = {0};
-        for (int i = 0; i < 4; i++)
-            n[i] = h * (s + 0.5 + 0.5 * cos((2 * i + 1) * pi / 8));
-        for (int i = 0; i < 4; i++) { /* Lagrange basis i, expanded: y_i prod (a - n_j) / (n_i - n_j) */
-            double o[3], d = 1;
-            for (int j = 0, t = 0; j < 4; j++)
-                if (j != i)
-                    o[t++] = n[j], d *= n[i] - n[j];
-            const double y = n[i] * 0.5 * erfc(n[i] / sqrt(2.0)) / d;
-            c[3] += y;
-            c[2] -= y * (o[0] + o[1] + o[2]);
-            c[1] += y * (o[0] * o[1] + o[0] * o[2] + o[1] * o[2]);
-            c[0] -= y * o[0] * o[1] * o[2];
-        }
-        for (int p = 0; p < 4; p++)
-            gelu_coef[p][s] = (float)c[p];
-    }
-}
+static void gelu_init(void) { ia__gelu_pieces(&gelu_coef[0][0], GELU_PIECES, 3, GELU_END); }
 
 /* coef[2 p], coef[2 p + 1]: the pieces' coefficients of a^p */
 static inline __attribute__((always_inline)) __m512 gelu_pieces(__m512 x, const __m512 coef[8])

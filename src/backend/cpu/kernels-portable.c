@@ -3,3 +3,32 @@
 #define KSUF portable
 #define KNAME "portable"
 #include "backend/cpu/kernels.inc"
+
+#include <math.h>
+
+void ia__gelu_pieces(float *coef, int pieces, int degree, double end)
+{
+    const int n = degree + 1;
+    const double h = end / pieces, pi = acos(-1.0);
+    for (int s = 0; s < pieces; s++) {
+        double node[8], c[8] = {0};
+        for (int i = 0; i < n; i++)
+            node[i] = h * (s + 0.5 + 0.5 * cos((2 * i + 1) * pi / (2 * n)));
+        for (int i = 0; i < n; i++) { /* Lagrange basis i: prod_j (a - node_j) / (node_i - node_j) */
+            double b[8] = {1}, d = 1;
+            for (int j = 0, deg = 0; j < n; j++) {
+                if (j == i)
+                    continue;
+                for (int p = ++deg; p > 0; p--)
+                    b[p] = b[p - 1] - node[j] * b[p];
+                b[0] *= -node[j];
+                d *= node[i] - node[j];
+            }
+            const double y = node[i] * 0.5 * erfc(node[i] / sqrt(2.0)) / d;
+            for (int p = 0; p < n; p++)
+                c[p] += y * b[p];
+        }
+        for (int p = 0; p < n; p++)
+            coef[p * pieces + s] = (float)c[p];
+    }
+}
