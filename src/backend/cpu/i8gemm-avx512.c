@@ -16,39 +16,16 @@
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma")
 #endif
 #include <immintrin.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "backend/cpu/cpu-impl.h"
+#include "backend/cpu/math-avx512.h"
 
 enum { NR = IA_I8_PANEL, MR = 6 };
 
 static inline __attribute__((always_inline)) __mmask16 lanes(int left)
 {
     return left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-}
-
-/* GELU for the int8 layers in a third of the exact one's instructions:
- * ia__gelu_pieces' cubics on 32 pieces of [0, 5.5) (coefficients by
- * vpermt2ps), and past them g(5.5) = 1e-7: within 5e-7 of the exact GELU. */
-enum { GELU_PIECES = 32 };
-#define GELU_END 5.5
-static float gelu_coef[4][GELU_PIECES] __attribute__((aligned(64))); /* [power][piece] */
-static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
-
-static void gelu_init(void) { ia__gelu_pieces(&gelu_coef[0][0], GELU_PIECES, 3, GELU_END); }
-
-/* coef[2 p], coef[2 p + 1]: the pieces' coefficients of a^p */
-static inline __attribute__((always_inline)) __m512 gelu_pieces(__m512 x, const __m512 coef[8])
-{
-    const __m512 a = _mm512_min_ps(_mm512_andnot_ps(_mm512_set1_ps(-0.0f), x), _mm512_set1_ps((float)GELU_END));
-    const __m512i s = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_mul_ps(a, _mm512_set1_ps(GELU_PIECES / GELU_END))),
-                                       _mm512_set1_epi32(GELU_PIECES - 1));
-    __m512 g = _mm512_permutex2var_ps(coef[6], s, coef[7]);
-    g = _mm512_fmadd_ps(g, a, _mm512_permutex2var_ps(coef[4], s, coef[5]));
-    g = _mm512_fmadd_ps(g, a, _mm512_permutex2var_ps(coef[2], s, coef[3]));
-    g = _mm512_fmadd_ps(g, a, _mm512_permutex2var_ps(coef[0], s, coef[1]));
-    return _mm512_sub_ps(_mm512_max_ps(x, _mm512_setzero_ps()), g);
 }
 
 /* What the epilogue does after the dequantization (a constant in each
@@ -106,14 +83,14 @@ static void (*const accumulators[MR + 1])(int, const uint8_t *, size_t, const in
 
 /* y for rows [row0, row0 + mr) and the panel's `cols` (<= 64) outputs from
  * their sums: rs sw sums + (rz ws + b), then e; masked past the last
- * output. e is a constant in each caller. */
+ * output. e is a constant in each caller; gelu: E_GELU's coefficients. */
 static inline __attribute__((always_inline)) void epilogue(const int e, int mr, const int32_t *sums, int cols,
-                                                           const ia__i8_out *o, int row0, int col0)
+                                                           const ia__i8_out *o, const ia__gelu_coef *gelu,
+                                                           int row0, int col0)
 {
     __m512 coef[8];
     if (e == E_GELU)
-        for (int p = 0; p < 8; p++)
-            coef[p] = _mm512_load_ps(gelu_coef[p / 2] + 16 * (p % 2));
+        gelu512_coef(gelu, coef);
 #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
         const __mmask16 m = lanes(cols - 16 * c);
@@ -128,7 +105,7 @@ static inline __attribute__((always_inline)) void epilogue(const int e, int mr, 
             if (e == E_ADD)
                 v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, y));
             else if (e == E_GELU)
-                v = gelu_pieces(v, coef);
+                v = gelu512(v, coef);
             else if (e == E_RELU)
                 v = _mm512_max_ps(v, _mm512_setzero_ps());
             _mm512_mask_storeu_ps(y, m, v);
@@ -138,7 +115,8 @@ static inline __attribute__((always_inline)) void epilogue(const int e, int mr, 
 
 static inline __attribute__((always_inline)) void panel_rows(const int e, int m, int k4, const uint8_t *a,
                                                              size_t lda, const int8_t *panel, int cols,
-                                                             const ia__i8_out *o, int col0)
+                                                             const ia__i8_out *o, const ia__gelu_coef *gelu,
+                                                             int col0)
 {
     int32_t sums[MR * NR] __attribute__((aligned(64)));
     for (int i = 0; i < m; i += MR) {
@@ -152,7 +130,7 @@ static inline __attribute__((always_inline)) void panel_rows(const int e, int m,
             _mm_prefetch((const char *)(y + cols - 1), _MM_HINT_T0);
         }
         accumulators[mr](k4, a + (size_t)i * lda, lda, panel, sums);
-        epilogue(e, mr, sums, cols, o, i, col0);
+        epilogue(e, mr, sums, cols, o, gelu, i, col0);
     }
 }
 
@@ -161,17 +139,16 @@ void ia__i8_gemm(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t
 {
     const int k4 = (k + 3) & ~3;
     const int e = o->add ? E_ADD : o->act == IA_ACT_GELU ? E_GELU : o->act == IA_ACT_RELU ? E_RELU : E_STORE;
-    if (e == E_GELU)
-        pthread_once(&gelu_once, gelu_init);
+    const ia__gelu_coef *gelu = e == E_GELU ? ia__gelu_coef_get() : NULL;
     for (int p = p0; p < p1; p++) {
         const int8_t *panel = wp + (size_t)p * NR * k4;
         const int col0 = p * NR, cols = n - col0 < NR ? n - col0 : NR;
         switch (e) {
-        case E_ADD: panel_rows(E_ADD, m, k4, a, lda, panel, cols, o, col0); break;
-        case E_GELU: panel_rows(E_GELU, m, k4, a, lda, panel, cols, o, col0); break;
-        case E_RELU: panel_rows(E_RELU, m, k4, a, lda, panel, cols, o, col0); break;
+        case E_ADD: panel_rows(E_ADD, m, k4, a, lda, panel, cols, o, gelu, col0); break;
+        case E_GELU: panel_rows(E_GELU, m, k4, a, lda, panel, cols, o, gelu, col0); break;
+        case E_RELU: panel_rows(E_RELU, m, k4, a, lda, panel, cols, o, gelu, col0); break;
         default:
-            panel_rows(E_STORE, m, k4, a, lda, panel, cols, o, col0);
+            panel_rows(E_STORE, m, k4, a, lda, panel, cols, o, gelu, col0);
             if (o->act != IA_ACT_NONE) /* the rarer activations: on the stored rows, still in cache */
                 for (int r = 0; r < m; r++)
                     ia__cpu_kernels_avx512.bias_act(o->y + (size_t)r * o->ldy + col0, 1, cols, NULL, o->act);
@@ -185,6 +162,7 @@ void ia__i8_gemm(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t
 #endif
 #else /* no VNNI here: never called (ia__cpu_has_vnni() is false) */
 #include "backend/cpu/cpu-impl.h"
+#include "backend/cpu/math-avx512.h"
 
 void ia__i8_gemm(int m, int n, int k, const uint8_t *a, size_t lda, const int8_t *wp, int p0, int p1,
                  const ia__i8_out *o)

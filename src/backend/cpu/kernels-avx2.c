@@ -7,7 +7,6 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 #include <immintrin.h>
-#include <pthread.h>
 
 static void attention_head_avx2x(const float *q, const float *k, const float *v, int ld, int len, int hd,
                                  float scale, float *out, int ldo, float *scratch, const float *bias);
@@ -51,33 +50,23 @@ static inline __m256 exp256(__m256 x)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-/* GELU 8 lanes at a time, about half the instructions of K(vgelu):
- * ia__gelu_pieces' quintics on 8 pieces of [0, 5.5) (coefficients by
- * vpermps), and past them g(5.5) = 1e-7: within 1e-6 of the exact GELU.
- * The tail in C. */
-enum { GELU_PIECES = 8, GELU_DEGREE = 5 };
-#define GELU_END 5.5
-static float gelu_coef[(GELU_DEGREE + 1) * GELU_PIECES] __attribute__((aligned(32)));
-static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
-
-static void gelu_init(void) { ia__gelu_pieces(gelu_coef, GELU_PIECES, GELU_DEGREE, GELU_END); }
-
+/* GELU by pieces (ia__gelu_coef) 8 lanes at a time; the tail in C. */
 static void gelu_row_avx2(float *row, int n)
 {
-    pthread_once(&gelu_once, gelu_init);
-    __m256 coef[GELU_DEGREE + 1];
-    for (int p = 0; p <= GELU_DEGREE; p++)
-        coef[p] = _mm256_load_ps(gelu_coef + p * GELU_PIECES);
+    const ia__gelu_coef *g = ia__gelu_coef_get();
+    __m256 coef[6];
+    for (int p = 0; p < 6; p++)
+        coef[p] = _mm256_load_ps(g->quintic[p]);
     int j = 0;
     for (; j + 8 <= n; j += 8) {
         const __m256 x = _mm256_loadu_ps(row + j);
-        const __m256 a = _mm256_min_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), _mm256_set1_ps((float)GELU_END));
-        const __m256i s = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(a, _mm256_set1_ps(GELU_PIECES / GELU_END))),
-                                           _mm256_set1_epi32(GELU_PIECES - 1));
-        __m256 g = _mm256_permutevar8x32_ps(coef[GELU_DEGREE], s);
-        for (int p = GELU_DEGREE - 1; p >= 0; p--)
-            g = _mm256_fmadd_ps(g, a, _mm256_permutevar8x32_ps(coef[p], s));
-        _mm256_storeu_ps(row + j, _mm256_sub_ps(_mm256_max_ps(x, _mm256_setzero_ps()), g));
+        const __m256 a = _mm256_min_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), _mm256_set1_ps((float)IA_GELU_END));
+        const __m256i s = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(a, _mm256_set1_ps(8 / IA_GELU_END))),
+                                           _mm256_set1_epi32(7));
+        __m256 y = _mm256_permutevar8x32_ps(coef[5], s);
+        for (int p = 4; p >= 0; p--)
+            y = _mm256_fmadd_ps(y, a, _mm256_permutevar8x32_ps(coef[p], s));
+        _mm256_storeu_ps(row + j, _mm256_sub_ps(_mm256_max_ps(x, _mm256_setzero_ps()), y));
     }
     for (; j < n; j++)
         row[j] = vgelu_avx2(row[j]);

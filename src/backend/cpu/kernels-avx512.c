@@ -28,12 +28,14 @@ static void quantize_rows_avx512x(const float *x, int rows, int n, const float *
 
 #include "backend/cpu/math-avx512.h"
 
-/* K(vgelu) 16 lanes at a time (a masked tail). */
+/* GELU 16 lanes at a time (a masked tail). */
 static void gelu_row_avx512(float *row, int n)
 {
+    __m512 coef[8];
+    gelu512_coef(ia__gelu_coef_get(), coef);
     for (int j = 0; j < n; j += 16) {
         const __mmask16 m = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
-        _mm512_mask_storeu_ps(row + j, m, gelu512(_mm512_maskz_loadu_ps(m, row + j)));
+        _mm512_mask_storeu_ps(row + j, m, gelu512(_mm512_maskz_loadu_ps(m, row + j), coef));
     }
 }
 

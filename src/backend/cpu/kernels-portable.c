@@ -5,11 +5,14 @@
 #include "backend/cpu/kernels.inc"
 
 #include <math.h>
+#include <pthread.h>
 
-void ia__gelu_pieces(float *coef, int pieces, int degree, double end)
+/* g (cpu-impl.h) on `pieces` pieces of [0, IA_GELU_END), of `degree`:
+ * coef[p * pieces + s] is piece s's coefficient of a^p. */
+static void interpolate(float *coef, int pieces, int degree)
 {
     const int n = degree + 1;
-    const double h = end / pieces, pi = acos(-1.0);
+    const double h = IA_GELU_END / pieces, pi = acos(-1.0);
     for (int s = 0; s < pieces; s++) {
         double node[8], c[8] = {0};
         for (int i = 0; i < n; i++)
@@ -31,4 +34,19 @@ void ia__gelu_pieces(float *coef, int pieces, int degree, double end)
         for (int p = 0; p < n; p++)
             coef[p * pieces + s] = (float)c[p];
     }
+}
+
+static ia__gelu_coef gelu_coef;
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+static void gelu_init(void)
+{
+    interpolate(&gelu_coef.cubic[0][0], 32, 3);
+    interpolate(&gelu_coef.quintic[0][0], 8, 5);
+}
+
+const ia__gelu_coef *ia__gelu_coef_get(void)
+{
+    pthread_once(&gelu_once, gelu_init);
+    return &gelu_coef;
 }

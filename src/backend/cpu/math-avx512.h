@@ -1,6 +1,6 @@
-/* exp and the exact GELU on 16 floats, for the AVX-512 files (include
- * after their target pragma and <immintrin.h>): the polynomials of
- * kernels.inc's K(vexp) and K(vgelu), in intrinsics. */
+/* exp and GELU on 16 floats, for the AVX-512 files (include after their
+ * target pragma, <immintrin.h> and cpu-impl.h): K(vexp)'s polynomial, and
+ * GELU by pieces (ia__gelu_coef). */
 #ifndef IA_BACKEND_CPU_MATH_AVX512_H
 #define IA_BACKEND_CPU_MATH_AVX512_H
 
@@ -22,26 +22,24 @@ static inline __attribute__((always_inline)) __m512 exp512(__m512 x)
     return _mm512_scalef_ps(p, n);
 }
 
-/* 0.5 x (1 + erf(x / sqrt 2)), erf after Abramowitz & Stegun 7.1.26; the
- * reciprocal by rcp14 and one Newton step rather than a division (the
- * int8 layers use i8gemm-avx512.c's cheaper piecewise form). */
-static inline __attribute__((always_inline)) __m512 gelu512(__m512 x)
+/* GELU by pieces (ia__gelu_coef): coef[2 p] and coef[2 p + 1] hold the 32
+ * pieces' coefficients of |x|^p (gelu512_coef). */
+static inline __attribute__((always_inline)) void gelu512_coef(const ia__gelu_coef *g, __m512 coef[8])
 {
-    const __m512 sign = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
-    const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
-    const __m512 az = _mm512_andnot_ps(sign, z);
-    const __m512 d = _mm512_fmadd_ps(az, _mm512_set1_ps(0.3275911f), one);
-    __m512 t = _mm512_rcp14_ps(d);
-    t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, two));
-    __m512 y = _mm512_set1_ps(1.061405429f);
-    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(-1.453152027f));
-    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(1.421413741f));
-    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(-0.284496736f));
-    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(0.254829592f));
-    __m512 e = _mm512_fnmadd_ps(_mm512_mul_ps(y, t), exp512(_mm512_mul_ps(_mm512_xor_ps(az, sign), az)), one);
-    e = _mm512_or_ps(_mm512_and_ps(sign, z), _mm512_andnot_ps(sign, e)); /* copysign(e, z) */
-    const __m512 hx = _mm512_mul_ps(x, _mm512_set1_ps(0.5f));
-    return _mm512_fmadd_ps(hx, e, hx);
+    for (int p = 0; p < 8; p++)
+        coef[p] = _mm512_load_ps(g->cubic[p / 2] + 16 * (p % 2));
+}
+
+static inline __attribute__((always_inline)) __m512 gelu512(__m512 x, const __m512 coef[8])
+{
+    const __m512 a = _mm512_min_ps(_mm512_andnot_ps(_mm512_set1_ps(-0.0f), x), _mm512_set1_ps((float)IA_GELU_END));
+    const __m512i s = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_mul_ps(a, _mm512_set1_ps(32 / IA_GELU_END))),
+                                       _mm512_set1_epi32(31));
+    __m512 g = _mm512_permutex2var_ps(coef[6], s, coef[7]);
+    g = _mm512_fmadd_ps(g, a, _mm512_permutex2var_ps(coef[4], s, coef[5]));
+    g = _mm512_fmadd_ps(g, a, _mm512_permutex2var_ps(coef[2], s, coef[3]));
+    g = _mm512_fmadd_ps(g, a, _mm512_permutex2var_ps(coef[0], s, coef[1]));
+    return _mm512_sub_ps(_mm512_max_ps(x, _mm512_setzero_ps()), g);
 }
 
 #endif
